@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up wgnn on a fresh Debian/Ubuntu machine: a Vulkan driver if none is present, then a virtual
+# environment in .venv with wgnn installed. With --test it also installs what the tests need.
+#   bash scripts/setup.sh          # then: .venv/bin/wgnn run
+#   bash scripts/setup.sh --test   # then: .venv/bin/python -m pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# A Vulkan loader plus at least one driver (ICD). Without a GPU driver, Mesa's software one (lavapipe).
+need=()
+ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || need+=(libvulkan1)
+if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
+  need+=(mesa-vulkan-drivers)
+fi
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    echo "setup: installing ${need[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "setup: please install a Vulkan loader and driver (${need[*]}) with your package manager" >&2
+    exit 1
+  fi
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "setup: wgnn needs Python >= 3.11, found $(python3 --version)" >&2; exit 1; }
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${extras}"
+echo "setup: done ($(.venv/bin/python -c 'import wgnn; print("wgnn", wgnn.__version__)'))"

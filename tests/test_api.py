@@ -1,0 +1,84 @@
+"""The public surface: loading forms, descriptions, GPU-resident results, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import rel_l2
+
+import wgnn
+from wgnn import cli, zoo
+
+
+def test_load_forms_and_descriptions(device, tmp_path):
+    model = zoo.build("squeezenet1_1", classes=16)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    x = zoo.random_input(0)
+    results = [wgnn.InferenceSession(m).run(None, {"input": x})[0]
+               for m in (model, model.SerializeToString(), str(path), path)]
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    session = wgnn.InferenceSession(path)
+    assert session.get_inputs() == [wgnn.NodeArg("input", [1, 3, 224, 224], "tensor(float)")]
+    assert session.get_outputs() == [wgnn.NodeArg("output", [1, 16], "tensor(float)")]
+    assert session.pipeline_count <= 8 < session.dispatch_count
+
+
+def test_results_stay_on_gpu_between_sessions(device, rng):
+    b1 = wgnn.GraphBuilder()
+    x = b1.input("x", (1, 8, 6, 6))
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    first = b1.build({"y": b1.conv2d(x, b1.constant(w), padding=(1, 1, 1, 1))})
+    b2 = wgnn.GraphBuilder()
+    second = b2.build({"z": b2.sigmoid(b2.input("y", (1, 8, 6, 6)))})
+
+    data = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
+    on_gpu = first.run_on_gpu({"x": data})["y"]
+    assert isinstance(on_gpu, wgnn.GPUTensor) and on_gpu.shape == (1, 8, 6, 6)
+    kept = on_gpu.clone()
+    chained = second.compute({"y": on_gpu})["z"]
+    host = first.compute({"x": data})["y"]
+    np.testing.assert_allclose(on_gpu.numpy(), host, rtol=1e-6)
+    np.testing.assert_allclose(chained, 1 / (1 + np.exp(-host)), rtol=1e-5)
+    first.run_on_gpu({"x": np.zeros_like(data)})  # overwrites on_gpu, not the clone
+    np.testing.assert_allclose(kept.numpy(), host, rtol=1e-6)
+    assert rel_l2(on_gpu.numpy(), np.zeros_like(host)) == 0
+
+
+def test_pipelines_are_shared_across_shapes(device, rng):
+    def session(size):
+        b = wgnn.GraphBuilder()
+        x = b.input("x", (1, 8, size, size))
+        return b.build({"y": b.conv2d(x, b.constant(np.ones((8, 8, 3, 3), np.float32)), activation="relu")})
+
+    before = device.pipeline_count
+    session(9)
+    after_first = device.pipeline_count
+    session(17)
+    assert device.pipeline_count == after_first >= before
+
+
+def test_cli_run_info_bench(device, tmp_path, capsys):
+    assert cli.main(["info"]) == 0
+    assert "adapter" in capsys.readouterr().out
+    assert cli.main(["info", "--ops"]) == 0
+    assert "Conv" in capsys.readouterr().out.split()
+    assert cli.main(["run", "squeezenet", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "relative L2 error" in out and "(ok" in out and "latency: median" in out
+    result = tmp_path / "bench.json"
+    assert cli.main(["bench", "squeezenet", "--runs", "2", "--warmup", "1", "--json", str(result)]) == 0
+    data = json.loads(result.read_text())
+    assert data["median_ms"] > 0 and data["adapter"] == device.name
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00\x01garbage")
+    assert cli.main(["run", str(bad)]) == 2
+    assert "wgnn: error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "no_such_model"])

@@ -1,0 +1,102 @@
+"""Bad input gets a clear error that names what was expected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wgnn
+from wgnn import zoo
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+
+def _model_with(op: str, **attrs) -> onnx.ModelProto:
+    node = helper.make_node(op, ["x"], ["y"], name="the_node", **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_unsupported_operator_names_op_node_and_opset():
+    with pytest.raises(wgnn.UnsupportedOperatorError) as info:
+        wgnn.InferenceSession(_model_with("Hardmax"))
+    message = str(info.value)
+    assert "Hardmax" in message and "the_node" in message and "opset 17" in message
+    assert "SUPPORTED_OPS" in message
+    assert info.value.op_type == "Hardmax" and info.value.node_name == "the_node"
+
+
+@pytest.fixture(scope="module")
+def small_session(device):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 4, 6, 6))
+    y = b.relu(b.conv2d(x, b.constant(np.ones((4, 4, 3, 3), np.float32))))
+    return b.build({"y": y})
+
+
+def test_wrong_input_name(small_session):
+    with pytest.raises(ValueError, match=r"expected \['x'\], got \['input'\]"):
+        small_session.run(None, {"input": np.zeros((1, 4, 6, 6), np.float32)})
+
+
+def test_wrong_input_shape(small_session):
+    with pytest.raises(ValueError, match=r"expected shape \(1, 4, 6, 6\), got \(1, 4, 6, 5\)"):
+        small_session.run(None, {"x": np.zeros((1, 4, 6, 5), np.float32)})
+
+
+def test_wrong_input_dtype(small_session):
+    with pytest.raises(ValueError, match="expected dtype float32, got float64"):
+        small_session.run(None, {"x": np.zeros((1, 4, 6, 6))})
+
+
+def test_unknown_output_name(small_session):
+    with pytest.raises(ValueError, match="unknown output names"):
+        small_session.run(["z"], {"x": np.zeros((1, 4, 6, 6), np.float32)})
+
+
+def test_bad_model_files(tmp_path):
+    with pytest.raises(wgnn.ModelLoadError, match="does not exist"):
+        wgnn.InferenceSession(tmp_path / "missing.onnx")
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(wgnn.ModelLoadError, match="empty"):
+        wgnn.InferenceSession(empty)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(wgnn.ModelLoadError, match="not a valid ONNX model"):
+        wgnn.InferenceSession(garbage)
+    truncated = zoo.build("squeezenet1_1").SerializeToString()[:5000]
+    with pytest.raises(wgnn.ModelLoadError):
+        wgnn.InferenceSession(truncated)
+
+
+def test_dangling_node_input():
+    node = helper.make_node("Relu", ["nowhere"], ["y"], name="r")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    with pytest.raises(wgnn.ModelLoadError, match="'r' .*'nowhere'"):
+        wgnn.InferenceSession(helper.make_model(graph))
+
+
+def test_builder_shape_errors_name_the_node():
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 3, 8, 8))
+    with pytest.raises(wgnn.GraphError, match="conv2d node 'c1'.*3 channels"):
+        b.conv2d(x, b.constant(np.zeros((8, 4, 3, 3), np.float32)), name="c1")
+    with pytest.raises(wgnn.GraphError, match="binary node 'a1'.*do not broadcast"):
+        b.add(x, b.constant(np.zeros((5,), np.float32)), name="a1")
+    with pytest.raises(wgnn.GraphError, match="cannot reshape"):
+        b.reshape(x, (5, -1))
+
+
+def test_no_adapter_error_says_how_to_get_one(monkeypatch):
+    from wgnn import runtime
+
+    with pytest.raises(wgnn.NoAdapterError, match="mesa-vulkan-drivers"):
+        runtime.choose_adapter("no adapter has this name")
+    monkeypatch.setattr(runtime.wgpu.gpu, "request_adapter_sync", lambda **kw: None)
+    monkeypatch.delenv("WGNN_ADAPTER", raising=False)
+    with pytest.raises(wgnn.NoAdapterError, match="software Vulkan driver"):
+        runtime.choose_adapter()

@@ -1,0 +1,232 @@
+"""Each kernel against the numpy reference on random data: odd sizes, strides, padding, dilation,
+groups, and every fused activation. Each case also checks which kernel really ran."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import kernels_used, rel_l2, run_both
+
+import wgnn
+
+TOL = 1e-5
+
+# (name, N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation, groups, expected kernel)
+CONV_CASES = [
+    ("tiled_3x3", 2, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1, 1, "conv2d"),
+    ("tiled_stride2_odd_pad", 1, 8, 13, 10, 16, 3, 2, (1, 0, 2, 1), 1, 1, "conv2d"),
+    ("tiled_dilated", 1, 4, 12, 12, 8, 3, 1, (2, 2, 2, 2), 2, 1, "conv2d"),
+    ("tiled_5x5_stride2", 1, 4, 11, 11, 4, 5, 2, (2, 2, 2, 2), 1, 1, "conv2d"),
+    ("tiled_grouped", 1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d"),
+    ("pointwise", 2, 8, 5, 7, 16, 1, 1, (0, 0, 0, 0), 1, 1, "matmul"),
+    ("pointwise_stride2", 1, 8, 9, 9, 8, 1, 2, (0, 0, 0, 0), 1, 1, "conv2d"),
+    ("depthwise_3x3", 1, 8, 10, 13, 8, 3, 1, (1, 1, 1, 1), 1, 8, "depthwise"),
+    ("depthwise_stride2", 2, 12, 11, 9, 12, 3, 2, (1, 1, 1, 1), 1, 12, "depthwise"),
+    ("depthwise_dilated_5x5", 1, 4, 14, 15, 4, 5, 1, (4, 4, 4, 4), 2, 4, "depthwise"),
+    ("generic_3_channels", 1, 3, 15, 17, 5, 3, 2, (1, 1, 1, 1), 1, 1, "conv2d_generic"),
+    ("generic_grouped", 1, 6, 8, 8, 4, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d_generic"),
+    ("generic_depth_multiplier", 1, 3, 9, 9, 6, 3, 1, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
+    ("generic_7x7_stride2", 1, 3, 20, 20, 8, 7, 2, (3, 3, 3, 3), 1, 1, "conv2d_generic"),
+]
+
+
+def _conv_graph(rng, n, cin, h, w, cout, k, stride, pads, dil, groups, activation=None, bias=True):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (n, cin, h, w))
+    weight = b.constant(rng.standard_normal((cout, cin // groups, k, k)).astype(np.float32))
+    bias_op = b.constant(rng.standard_normal(cout).astype(np.float32)) if bias else None
+    y = b.conv2d(x, weight, bias=bias_op, strides=stride, padding=pads, dilations=dil, groups=groups,
+                 activation=activation)
+    return b, y, {"x": rng.standard_normal((n, cin, h, w)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv2d(device, rng, case):
+    _, n, cin, h, w, cout, k, stride, pads, dil, groups, kernel = case
+    b, y, feeds = _conv_graph(rng, n, cin, h, w, cout, k, stride, pads, dil, groups)
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert kernel in kernels_used(session)
+    assert got["y"].shape == want["y"].shape
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid", "hard_swish"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("path", ["conv2d", "depthwise", "matmul", "conv2d_generic"])
+def test_fused_activation(device, rng, activation, path):
+    shapes = {"conv2d": (8, 8, 3, 1), "depthwise": (8, 8, 3, 8), "matmul": (8, 8, 1, 1),
+              "conv2d_generic": (3, 5, 3, 1)}
+    cin, cout, k, groups = shapes[path]
+    b, y, feeds = _conv_graph(rng, 1, cin, 6, 7, cout, k, 1, (k // 2,) * 4, 1, groups)
+    y = b.activation(y, activation if activation != "relu6" else "clip",
+                     **({"alpha": 0.0, "beta": 6.0} if activation == "relu6" else {}))
+    feeds["x"] *= 3  # reach both sides of every activation's kinks
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert kernels_used(session) == ["elementwise", path, "elementwise"]  # layout in, fused conv, layout out
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+@pytest.mark.parametrize("path", ["conv2d", "matmul", "conv2d_generic", "depthwise"])
+def test_fused_prelu_per_channel(device, rng, path):
+    cin, cout, k, groups = {"conv2d": (4, 8, 3, 1), "matmul": (4, 8, 1, 1), "conv2d_generic": (3, 6, 3, 1),
+                            "depthwise": (8, 8, 3, 8)}[path]
+    b, y, feeds = _conv_graph(rng, 1, cin, 5, 6, cout, k, 1, (k // 2,) * 4, 1, groups)
+    slope = b.constant(rng.uniform(0.05, 0.5, (cout, 1, 1)).astype(np.float32))
+    y = b.prelu(y, slope)
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert path in kernels_used(session) and "activation" not in [n.op for n in session.graph.nodes]
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+@pytest.mark.parametrize("m,k,n", [(5, 8, 12), (1, 1024, 1000), (7, 6, 5), (3, 13, 4)])
+def test_matmul_constant_weights(device, rng, m, k, n):
+    b = wgnn.GraphBuilder()
+    a = b.input("a", (m, k))
+    w = b.constant(rng.standard_normal((k, n)).astype(np.float32))
+    bias = b.constant(rng.standard_normal(n).astype(np.float32))
+    y = b.gemm(a, w, bias)
+    session, got, want = run_both(b, {"y": y}, {"a": rng.standard_normal((m, k)).astype(np.float32)})
+    expected_kernel = "matmul" if k % 4 == 0 and n % 4 == 0 else "matmul_generic"
+    assert kernels_used(session) == [expected_kernel]
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+def test_matmul_batched_runtime_operands(device, rng):
+    b = wgnn.GraphBuilder()
+    a = b.input("a", (3, 5, 8))
+    c = b.input("c", (3, 8, 4))
+    d = b.input("d", (8, 6))
+    y = b.matmul(a, c)
+    z = b.matmul(a, d)
+    feeds = {"a": rng.standard_normal((3, 5, 8)).astype(np.float32),
+             "c": rng.standard_normal((3, 8, 4)).astype(np.float32),
+             "d": rng.standard_normal((8, 6)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y, "z": z}, feeds)
+    assert sorted(kernels_used(session)) == ["matmul", "matmul_generic"]
+    assert rel_l2(got["y"], feeds["a"] @ feeds["c"]) < TOL
+    assert rel_l2(got["z"], want["z"]) < TOL
+
+
+@pytest.mark.parametrize("trans_a,trans_b,alpha,beta", [(False, True, 1.0, 1.0), (True, False, 0.5, 2.0)])
+def test_gemm_attributes(device, rng, trans_a, trans_b, alpha, beta):
+    b = wgnn.GraphBuilder()
+    a_shape = (8, 4) if trans_a else (4, 8)
+    a = b.input("a", a_shape)
+    w = rng.standard_normal((12, 8) if trans_b else (8, 12)).astype(np.float32)
+    c = rng.standard_normal((1, 12)).astype(np.float32)
+    y = b.gemm(a, b.constant(w), b.constant(c), alpha=alpha, beta=beta, a_transpose=trans_a, b_transpose=trans_b)
+    x = rng.standard_normal(a_shape).astype(np.float32)
+    _, got, _ = run_both(b, {"y": y}, {"a": x})
+    want = alpha * (x.T if trans_a else x) @ (w.T if trans_b else w) + beta * c
+    assert rel_l2(got["y"], want) < TOL
+
+
+POOL_CASES = [
+    ("max_3x3_s2", "max", (3, 3), 2, (0, 0, 0, 0), False, False),
+    ("max_ceil", "max", (3, 3), 2, (0, 0, 0, 0), True, False),
+    ("max_padded", "max", (3, 3), 2, (1, 1, 1, 1), False, False),
+    ("avg_exclude_pad", "avg", (3, 3), 1, (1, 1, 1, 1), False, False),
+    ("avg_include_pad", "avg", (3, 3), 2, (1, 1, 1, 1), False, True),
+    ("avg_ceil_include_pad", "avg", (2, 2), 2, (0, 1, 0, 1), True, True),
+    ("global_avg", "avg", None, 1, (0, 0, 0, 0), False, False),
+    ("global_max", "max", None, 1, (0, 0, 0, 0), False, False),
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
+def test_pooling(device, rng, case):
+    _, mode, window, stride, pads, ceil, include = case
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 5, 10, 9))
+    if mode == "max":
+        y = b.max_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil)
+    else:
+        y = b.average_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil,
+                             count_include_pad=include)
+    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((2, 5, 10, 9)).astype(np.float32)})
+    assert "pool" in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+@pytest.mark.parametrize("shape,axis", [((3, 1000), -1), ((2, 7, 5), 1), ((1, 6, 4, 4), 1), ((4, 70), 0)])
+def test_softmax(device, rng, shape, axis):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", shape)
+    y = b.softmax(x, axis=axis)
+    data = (rng.standard_normal(shape) * 20).astype(np.float32)
+    session, got, want = run_both(b, {"y": y}, {"x": data})
+    assert "softmax" in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < TOL
+    np.testing.assert_allclose(got["y"].sum(axis=axis), 1.0, rtol=1e-5)
+
+
+def test_softmax_of_huge_logits_does_not_overflow(device):
+    b = wgnn.GraphBuilder()
+    y = b.softmax(b.input("x", (1, 4)))
+    _, got, _ = run_both(b, {"y": y}, {"x": np.array([[1e4, 1e4 - 1, -1e4, 0]], np.float32)})
+    e = np.exp([0.0, -1.0])
+    np.testing.assert_allclose(got["y"], [[e[0] / e.sum(), e[1] / e.sum(), 0, 0]], rtol=1e-6, atol=1e-7)
+
+
+BINARY_SHAPES = [((2, 3, 4, 5), (2, 3, 4, 5)), ((2, 3, 4, 5), (3, 1, 1)), ((2, 3, 4, 5), (5,)),
+                 ((4, 1), (1, 6)), ((1, 8, 3, 3), (1, 8, 1, 1))]
+
+
+@pytest.mark.parametrize("kind", ["add", "sub", "mul", "div", "max", "min", "pow"])
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_broadcasting_binary(device, rng, kind, shapes):
+    b = wgnn.GraphBuilder()
+    x, z = b.input("x", shapes[0]), b.input("z", shapes[1])
+    y = b._binary(kind, x, z, "y")
+    feeds = {"x": rng.standard_normal(shapes[0]).astype(np.float32),
+             "z": rng.standard_normal(shapes[1]).astype(np.float32)}
+    if kind == "div":
+        feeds["z"] = np.where(np.abs(feeds["z"]) < 0.1, 0.5, feeds["z"]).astype(np.float32)
+    if kind == "pow":
+        feeds["x"] = np.abs(feeds["x"]).astype(np.float32) + 0.1
+    _, got, want = run_both(b, {"y": y}, feeds)
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+def test_binary_in_channels_last_layout(device, rng):
+    """An add between two conv outputs runs in NHWC with a broadcast (C,1,1) constant."""
+    b, y, feeds = _conv_graph(rng, 1, 4, 6, 6, 8, 3, 1, (1, 1, 1, 1), 1, 1)
+    z = b.mul(y, b.constant(rng.standard_normal((8, 1, 1)).astype(np.float32)))
+    y = b.add(z, y)
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert rel_l2(got["y"], want["y"]) < TOL
+
+
+def test_data_movement(device, rng):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 6, 5, 7))
+    t = b.transpose(x, (0, 2, 3, 1))
+    s = b.slice(x, [1, 4, 0], [6, -100, 7], axes=[1, 2, 3], steps=[2, -1, 3])
+    p = b.pad(x, [0, 1, 2, 0, 0, 0, 1, 3])
+    pe = b.pad(x, [0, 0, 1, 2, 0, 0, 2, 1], mode="edge")
+    pr = b.pad(x, [0, 0, 2, 1, 0, 0, 1, 2], mode="reflect")
+    c = b.concat([x, b.relu(x), x], axis=1)
+    g = b.gather(x, b.constant(np.array([3, -1, 0], np.int64)), axis=1)
+    r = b.reshape(b.transpose(x, (0, 1, 3, 2)), (2, -1))
+    lrn = b.lrn(x, size=3, alpha=1e-2, beta=0.75, bias=2.0)
+    outputs = {"t": t, "s": s, "p": p, "pe": pe, "pr": pr, "c": c, "g": g, "r": r, "lrn": lrn}
+    data = rng.standard_normal((2, 6, 5, 7)).astype(np.float32)
+    _, got, want = run_both(b, outputs, {"x": data})
+    np.testing.assert_array_equal(got["t"], data.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(got["s"], data[:, 1:6:2, 4::-1, 0:7:3])
+    np.testing.assert_array_equal(got["pr"], np.pad(data, ((0, 0), (0, 0), (2, 1), (1, 2)), mode="reflect"))
+    np.testing.assert_array_equal(got["g"], data[:, [3, 5, 0]])
+    np.testing.assert_array_equal(got["r"], data.transpose(0, 1, 3, 2).reshape(2, -1))
+    for name in outputs:
+        assert got[name].shape == want[name].shape, name
+        assert rel_l2(got[name], want[name]) < TOL, name
+
+
+def test_conv_then_reshape_to_logical_order(device, rng):
+    """Flattening a channels-last 4-D tensor with H, W > 1 needs a real layout change first."""
+    b, y, feeds = _conv_graph(rng, 1, 4, 5, 6, 8, 3, 1, (1, 1, 1, 1), 1, 1)
+    flat = b.flatten(y)
+    _, got, want = run_both(b, {"flat": flat}, feeds)
+    assert rel_l2(got["flat"], want["flat"]) < TOL

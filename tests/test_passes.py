@@ -1,0 +1,93 @@
+"""Graph passes: a fused graph has fewer dispatches and the same outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import kernels_used, rel_l2, run_both
+
+import wgnn
+
+
+def _residual_block(rng):
+    """conv -> BN -> add(skip) -> relu, plus a standalone BN and a dropout-like identity."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 9, 9))
+
+    def const(*shape, low=None):
+        if low is not None:
+            return b.constant(rng.uniform(low, 1.5, shape).astype(np.float32))
+        return b.constant(rng.standard_normal(shape).astype(np.float32))
+
+    y = b.conv2d(x, const(8, 8, 3, 3), bias=const(8), padding=(1, 1, 1, 1))
+    y = b.batch_normalization(y, const(8), const(8, low=0.5), scale=const(8), bias=const(8))
+    y = b.relu(b.add(y, x))
+    y = b.identity(y)
+    z = b.batch_normalization(y, const(8), const(8, low=0.5), scale=const(8), bias=const(8))
+    feeds = {"x": rng.standard_normal((1, 8, 9, 9)).astype(np.float32)}
+    return b, {"z": z}, feeds
+
+
+def test_fusion_reduces_dispatches_and_keeps_outputs(device, rng):
+    b, outputs, feeds = _residual_block(rng)
+    fused, got, want = run_both(b, outputs, feeds)
+    plain = wgnn.InferenceSession(b.build_graph(outputs), optimize=False)
+    unfused = plain.compute(feeds)
+    assert fused.dispatch_count < plain.dispatch_count
+    assert rel_l2(got["z"], want["z"]) < 1e-5
+    assert rel_l2(unfused["z"], want["z"]) < 1e-5
+    assert fused.pass_log == {"remove_identity": 1, "fold_batchnorm": 2, "fuse_residual": 1, "fuse_activation": 1}
+    # conv + BN + add + relu became one conv dispatch; the standalone BN became a multiply-add.
+    assert kernels_used(fused).count("conv2d") == 1
+    conv = next(n for n in fused.graph.nodes if n.op == "conv2d")
+    assert conv.attrs["activation"].kind == "relu" and len(conv.inputs) == 4
+
+
+def test_constant_folding_of_shape_chains(device, rng):
+    """Shape -> Gather -> Unsqueeze -> Concat -> Reshape, and ConstantOfShape, fold to constants."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "zero_axes"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus_one"], ["new_shape"], axis=0),
+        helper.make_node("Reshape", ["x", "new_shape"], ["flat"]),
+        helper.make_node("ConstantOfShape", ["len"], ["twos"], value=numpy_helper.from_array(np.array([2.0],
+                                                                                             np.float32))),
+        helper.make_node("Mul", ["flat", "twos"], ["y"]),
+    ]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero_axes"),
+             numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+             numpy_helper.from_array(np.array([60], np.int64), "len")]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 60])], inits)
+    session = wgnn.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    assert session.pass_log["fold_constants"] >= 5
+    assert [n.op for n in session.source_graph.nodes] == ["shape", "gather", "reshape", "concat", "reshape",
+                                                          "constant_of_shape", "binary"]
+    assert [n.op for n in session.graph.nodes] == ["reshape", "binary"]
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], x.reshape(2, 60) * 2, rtol=1e-6)
+
+
+def test_activation_fuses_into_elementwise_and_gemm(device, rng):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (3, 8))
+    y = b.sigmoid(b.add(x, b.constant(rng.standard_normal(8).astype(np.float32))))
+    z = b.relu(b.gemm(y, b.constant(rng.standard_normal((8, 4)).astype(np.float32))))
+    session, got, want = run_both(b, {"z": z}, {"x": rng.standard_normal((3, 8)).astype(np.float32)})
+    assert session.pass_log["fuse_activation"] == 2
+    assert kernels_used(session) == ["elementwise", "matmul"]
+    assert rel_l2(got["z"], want["z"]) < 1e-5
+
+
+def test_no_fusion_when_intermediate_is_read_twice(device, rng):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 4, 5, 5))
+    y = b.conv2d(x, b.constant(rng.standard_normal((4, 4, 1, 1)).astype(np.float32)))
+    session, got, want = run_both(b, {"a": b.relu(y), "b": y}, {"x": rng.standard_normal((1, 4, 5, 5))
+                                                                  .astype(np.float32)})
+    assert "fuse_activation" not in session.pass_log
+    for name in ("a", "b"):
+        assert rel_l2(got[name], want[name]) < 1e-5

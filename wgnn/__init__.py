@@ -1,0 +1,20 @@
+"""wgnn: neural-network inference on WebGPU (WGSL compute shaders through wgpu-py).
+
+    import wgnn
+    sess = wgnn.InferenceSession("model.onnx")
+    (probs,) = sess.run(None, {"input": image})
+"""
+
+from .builder import GraphBuilder
+from .errors import GraphError, ModelLoadError, NoAdapterError, UnsupportedOperatorError, WgnnError
+from .graph import Graph, Node, Operand
+from .runtime import Device, GPUTensor, choose_adapter, default_device, list_adapters
+from .session import InferenceSession, NodeArg
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Device", "GPUTensor", "Graph", "GraphBuilder", "GraphError", "InferenceSession", "ModelLoadError",
+    "NoAdapterError", "Node", "NodeArg", "Operand", "UnsupportedOperatorError", "WgnnError",
+    "choose_adapter", "default_device", "list_adapters",
+]

@@ -1,0 +1,381 @@
+"""``GraphBuilder``: the WebNN ``MLGraphBuilder`` programming model in Python.
+
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 3, 224, 224), "float32")
+    y = b.conv2d(x, b.constant(w), bias=b.constant(bias), strides=(2, 2), padding=(1, 1, 1, 1),
+                 activation="relu6")
+    model = b.build({"y": y})          # an InferenceSession
+    model.compute({"x": data})         # {"y": array}
+
+Shapes are inferred as each op is added, so mistakes surface where they are made. Padding follows
+WebNN: ``(top, bottom, left, right)``. Every op takes an optional ``name``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import ops
+from .errors import GraphError
+from .graph import DTYPES, Graph, Node, Operand, fresh_name
+from .ops.activation import Activation, make
+
+
+def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise GraphError(f"{what} must be an int or a pair, got {value}")
+    return value  # type: ignore[return-value]
+
+
+class GraphBuilder:
+    """Builds a ``Graph`` op by op; ``build`` compiles it for the GPU."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.inputs: dict[str, Operand] = {}
+        self.opset: int | None = None
+
+    # -- operands ---------------------------------------------------------------------------
+
+    def input(self, name: str, shape: Sequence[int], dtype: str = "float32") -> Operand:
+        """A graph input with a static shape."""
+        if name in self.inputs:
+            raise GraphError(f"input {name!r} is declared twice")
+        if dtype not in DTYPES:
+            raise GraphError(f"input {name!r}: dtype {dtype!r} is not one of {DTYPES}")
+        shape = tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise GraphError(f"input {name!r}: shape {shape} must be static and non-negative")
+        operand = Operand(name, shape, dtype, is_input=True)
+        self.inputs[name] = operand
+        return operand
+
+    def constant(self, value: np.ndarray | float | Sequence, dtype: str | None = None, name: str = "") -> Operand:
+        """A constant tensor (weights, biases, shape values)."""
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        if str(array.dtype) not in DTYPES:
+            raise GraphError(f"constant {name!r}: dtype {array.dtype} is not one of {DTYPES}")
+        return Operand(name or fresh_name("const"), tuple(array.shape), str(array.dtype), value=array)
+
+    def static_value(self, operand: Operand) -> np.ndarray | None:
+        """The operand's value if it can be computed at compile time (constants and what follows from them)."""
+        if operand.value is not None:
+            return operand.value
+        cached = getattr(operand, "_static", None)
+        if cached is not None:
+            return cached
+        node = operand.producer
+        if node is None:
+            return None
+        if node.op == "shape":
+            values = [np.array(node.inputs[0].shape, np.int64)]
+        else:
+            args = [None if i is None else self.static_value(i) for i in node.inputs]
+            if any(a is None and i is not None for a, i in zip(args, node.inputs)):
+                return None
+            values = ops.get(node.op).reference(node, args)
+        for out, v in zip(node.outputs, values):
+            out._static = np.asarray(v)
+        return operand._static
+
+    def require_static(self, operand: Operand, what: str, node_name: str = "") -> np.ndarray:
+        value = self.static_value(operand)
+        if value is None:
+            where = f" (node {node_name!r})" if node_name else ""
+            raise GraphError(f"{what}{where} must be known at compile time; {operand.name!r} depends on a "
+                             "graph input")
+        return value
+
+    # -- the generic node maker -------------------------------------------------------------
+
+    def _add(self, op: str, inputs: list[Operand | None], attrs: dict | None = None, *, name: str = "",
+             n_out: int = 1) -> list[Operand]:
+        node = Node(op, list(inputs), [], dict(attrs or {}), name=name or fresh_name(op))
+        for i, operand in enumerate(inputs):
+            if operand is not None and not isinstance(operand, Operand):
+                raise GraphError(f"{op} node {node.name!r}: input {i} is a {type(operand).__name__}, "
+                                 "expected an Operand (wrap arrays with builder.constant)")
+        results = ops.get(op).infer(node)
+        for k, (shape, dtype) in enumerate(results[:n_out]):
+            out_name = node.name if n_out == 1 else f"{node.name}:{k}"
+            node.outputs.append(Operand(out_name, tuple(int(d) for d in shape), dtype, producer=node))
+        self.nodes.append(node)
+        return node.outputs
+
+    def _one(self, op: str, inputs: list[Operand | None], attrs: dict | None = None, name: str = "") -> Operand:
+        return self._add(op, inputs, attrs, name=name)[0]
+
+    # -- convolution and matrix products ----------------------------------------------------
+
+    def conv2d(self, input: Operand, filter: Operand, *, bias: Operand | None = None,
+               strides: int | Sequence[int] = 1, padding: Sequence[int] = (0, 0, 0, 0),
+               dilations: int | Sequence[int] = 1, groups: int = 1,
+               activation: str | Activation | None = None, name: str = "") -> Operand:
+        """2-D convolution, NCHW input and OIHW filter; padding is (top, bottom, left, right)."""
+        top, bottom, left, right = (int(p) for p in padding)
+        attrs = {"strides": _pair(strides, "strides"), "dilations": _pair(dilations, "dilations"),
+                 "pads": (top, left, bottom, right), "groups": int(groups),
+                 "activation": self._activation(activation)}
+        return self._one("conv2d", [input, filter, bias], attrs, name)
+
+    def matmul(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._one("matmul", [a, b], {"activation": None}, name)
+
+    def gemm(self, a: Operand, b: Operand, c: Operand | None = None, *, alpha: float = 1.0, beta: float = 1.0,
+             a_transpose: bool = False, b_transpose: bool = False, name: str = "") -> Operand:
+        """alpha * A' @ B' + beta * C, as WebNN's gemm; lowered to matmul with a bias where it can be."""
+        name = name or fresh_name("gemm")
+        if a_transpose:
+            a = self.transpose(a, (1, 0), name=name + "/a_t")
+        b_value = self.static_value(b)
+        if b_value is not None:
+            b_value = (b_value.T if b_transpose else b_value) * np.float32(alpha)
+            b = self.constant(b_value.astype(np.float32), name=name + "/b")
+        else:
+            if b_transpose:
+                b = self.transpose(b, (1, 0), name=name + "/b_t")
+            if alpha != 1.0:
+                b = self.mul(b, self.constant(np.float32(alpha)), name=name + "/alpha")
+        c_value = None if c is None else self.static_value(c)
+        cols = b.shape[-1]
+        if c is not None and c_value is not None and c_value.size in (1, cols) and c_value.shape[:-1] in (
+                (), (1,) * (c_value.ndim - 1)):
+            bias = self.constant(np.broadcast_to(c_value.reshape(-1) * np.float32(beta), (cols,)).astype(np.float32),
+                                 name=name + "/c")
+            return self._one("matmul", [a, b, bias], {"activation": None}, name)
+        y = self._one("matmul", [a, b], {"activation": None}, name + ("/ab" if c is not None else ""))
+        if c is None:
+            return y
+        if beta != 1.0:
+            c = self.mul(c, self.constant(np.float32(beta)), name=name + "/beta")
+        return self.add(y, c, name=name)
+
+    def batch_normalization(self, input: Operand, mean: Operand, variance: Operand, *, scale: Operand | None = None,
+                            bias: Operand | None = None, epsilon: float = 1e-5, name: str = "") -> Operand:
+        c = input.shape[1]
+        scale = scale if scale is not None else self.constant(np.ones(c, np.float32))
+        bias = bias if bias is not None else self.constant(np.zeros(c, np.float32))
+        return self._one("batch_normalization", [input, mean, variance, scale, bias], {"epsilon": float(epsilon)},
+                         name)
+
+    # -- element-wise -------------------------------------------------------------------------
+
+    def _binary(self, kind: str, a: Operand, b: Operand, name: str) -> Operand:
+        return self._one("binary", [a, b], {"kind": kind, "activation": None}, name)
+
+    def add(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("add", a, b, name)
+
+    def sub(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("sub", a, b, name)
+
+    def mul(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("mul", a, b, name)
+
+    def div(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("div", a, b, name)
+
+    def max(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("max", a, b, name)
+
+    def min(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("min", a, b, name)
+
+    def pow(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("pow", a, b, name)
+
+    @staticmethod
+    def _activation(activation: str | Activation | None) -> Activation | None:
+        if activation is None or isinstance(activation, Activation):
+            return activation
+        return make(activation)
+
+    def activation(self, input: Operand, kind: str, *, alpha: float | None = None, beta: float | None = None,
+                   name: str = "") -> Operand:
+        """A standalone activation (fused into the producer's epilogue by the compiler when it can be)."""
+        return self._one("activation", [input], {"activation": make(kind, alpha, beta)}, name)
+
+    def relu(self, x: Operand, *, name: str = "") -> Operand:
+        return self.activation(x, "relu", name=name)
+
+    def clamp(self, x: Operand, *, min_value: float = -np.inf, max_value: float = np.inf, name: str = "") -> Operand:
+        return self.activation(x, "clip", alpha=min_value, beta=max_value, name=name)
+
+    def sigmoid(self, x: Operand, *, name: str = "") -> Operand:
+        return self.activation(x, "sigmoid", name=name)
+
+    def tanh(self, x: Operand, *, name: str = "") -> Operand:
+        return self.activation(x, "tanh", name=name)
+
+    def leaky_relu(self, x: Operand, *, alpha: float = 0.01, name: str = "") -> Operand:
+        return self.activation(x, "leaky_relu", alpha=alpha, name=name)
+
+    def hard_sigmoid(self, x: Operand, *, alpha: float = 0.2, beta: float = 0.5, name: str = "") -> Operand:
+        return self.activation(x, "hard_sigmoid", alpha=alpha, beta=beta, name=name)
+
+    def hard_swish(self, x: Operand, *, name: str = "") -> Operand:
+        return self.activation(x, "hard_swish", name=name)
+
+    def prelu(self, x: Operand, slope: Operand, *, name: str = "") -> Operand:
+        ops.broadcast_shapes(Node("prelu", [], [], name=name), x.shape, slope.shape)
+        return self._one("activation", [x, slope], {"activation": make("prelu")}, name)
+
+    # -- pooling, normalization, softmax ----------------------------------------------------
+
+    def _pool(self, mode: str, x: Operand, window: Sequence[int] | None, strides, padding, dilations,
+              ceil_mode: bool, count_include_pad: bool, name: str) -> Operand:
+        if x.rank != 4:
+            raise GraphError(f"pool node {name!r}: expected a 4-D NCHW input, got {x.shape}")
+        top, bottom, left, right = (int(p) for p in padding)
+        attrs = {"mode": mode, "kernel": _pair(window if window is not None else x.shape[2:], "window"),
+                 "strides": _pair(strides, "strides"), "pads": (top, left, bottom, right),
+                 "dilations": _pair(dilations, "dilations"), "ceil_mode": bool(ceil_mode),
+                 "count_include_pad": bool(count_include_pad)}
+        return self._one("pool2d", [x], attrs, name)
+
+    def max_pool2d(self, x: Operand, *, window: Sequence[int] | None = None, strides=1, padding=(0, 0, 0, 0),
+                   dilations=1, ceil_mode: bool = False, name: str = "") -> Operand:
+        """Max pooling; ``window=None`` pools the whole image (global max pooling)."""
+        return self._pool("max", x, window, strides, padding, dilations, ceil_mode, False, name)
+
+    def average_pool2d(self, x: Operand, *, window: Sequence[int] | None = None, strides=1,
+                       padding=(0, 0, 0, 0), ceil_mode: bool = False, count_include_pad: bool = False,
+                       name: str = "") -> Operand:
+        """Average pooling; ``window=None`` pools the whole image (global average pooling)."""
+        return self._pool("avg", x, window, strides, padding, 1, ceil_mode, count_include_pad, name)
+
+    def softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
+        return self._one("softmax", [x], {"axis": axis % max(x.rank, 1)}, name)
+
+    def lrn(self, x: Operand, *, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
+            name: str = "") -> Operand:
+        return self._one("lrn", [x], {"size": int(size), "alpha": float(alpha), "beta": float(beta),
+                                      "bias": float(bias)}, name)
+
+    # -- shapes and data movement -----------------------------------------------------------
+
+    def reshape(self, x: Operand, shape: Sequence[int] | Operand, *, name: str = "") -> Operand:
+        """Reshape; one dimension may be -1 (inferred), 0 keeps the input's (ONNX, allowzero=0).
+
+        ``shape`` may be an operand known at compile time (a Shape -> Gather -> Concat chain, say):
+        it stays in the graph as the node's second input until constant folding removes it.
+        """
+        shape_operand = shape if isinstance(shape, Operand) else None
+        if shape_operand is not None:
+            dims = self.require_static(shape_operand, "reshape's shape", name)
+            shape = [x.shape[k] if int(d) == 0 else int(d) for k, d in enumerate(dims.reshape(-1))]
+        shape = [int(d) for d in shape]
+        if shape.count(-1) > 1:
+            raise GraphError(f"reshape node {name!r}: at most one -1 in {shape}")
+        if -1 in shape:
+            known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+            if known == 0 or x.size % known:
+                raise GraphError(f"reshape node {name!r}: cannot reshape {x.shape} to {shape}")
+            shape[shape.index(-1)] = x.size // known
+        inputs = [x] if shape_operand is None else [x, shape_operand]
+        return self._one("reshape", inputs, {"shape": tuple(shape)}, name)
+
+    def flatten(self, x: Operand, *, axis: int = 1, name: str = "") -> Operand:
+        axis = axis % (x.rank + 1) if x.rank else 0
+        outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+        return self.reshape(x, (outer, x.size // outer if outer else 0), name=name)
+
+    def squeeze(self, x: Operand, axes: Sequence[int] | None = None, *, name: str = "") -> Operand:
+        axes = [a % x.rank for a in axes] if axes is not None else [k for k, d in enumerate(x.shape) if d == 1]
+        bad = [a for a in axes if x.shape[a] != 1]
+        if bad:
+            raise GraphError(f"squeeze node {name!r}: axes {bad} of {x.shape} are not of size 1")
+        return self.reshape(x, [d for k, d in enumerate(x.shape) if k not in axes], name=name)
+
+    def unsqueeze(self, x: Operand, axes: Sequence[int], *, name: str = "") -> Operand:
+        rank = x.rank + len(axes)
+        axes = sorted(a % rank for a in axes)
+        shape = list(x.shape)
+        for a in axes:
+            shape.insert(a, 1)
+        return self.reshape(x, shape, name=name)
+
+    def transpose(self, x: Operand, permutation: Sequence[int] | None = None, *, name: str = "") -> Operand:
+        perm = tuple(permutation) if permutation is not None else tuple(reversed(range(x.rank)))
+        return self._one("transpose", [x], {"perm": tuple(int(p) % max(x.rank, 1) for p in perm)}, name)
+
+    def concat(self, inputs: Sequence[Operand], axis: int, *, name: str = "") -> Operand:
+        if not inputs:
+            raise GraphError(f"concat node {name!r}: needs at least one input")
+        return self._one("concat", list(inputs), {"axis": axis % inputs[0].rank}, name)
+
+    def slice(self, x: Operand, starts: Sequence[int], ends: Sequence[int], *, axes: Sequence[int] | None = None,
+              steps: Sequence[int] | None = None, name: str = "") -> Operand:
+        """ONNX-style slice: ends are exclusive, negative values count from the end, out-of-range clamps."""
+        axes = list(range(len(starts))) if axes is None else [int(a) % x.rank for a in axes]
+        steps = [1] * len(axes) if steps is None else [int(s) for s in steps]
+        start_all, step_all, shape = [0] * x.rank, [1] * x.rank, list(x.shape)
+        for a, s, e, st in zip(axes, starts, ends, steps):
+            if st == 0:
+                raise GraphError(f"slice node {name!r}: step 0 on axis {a}")
+            d = x.shape[a]
+            s, e = int(s), int(e)
+            s = s + d if s < 0 else s
+            e = e + d if e < 0 else e
+            if st > 0:
+                s, e = min(max(s, 0), d), min(max(e, 0), d)
+                n = max(0, -(-(e - s) // st))
+            else:
+                s, e = min(max(s, -1), d - 1), min(max(e, -1), d - 1)
+                n = max(0, -(-(s - e) // -st))
+            start_all[a], step_all[a], shape[a] = s, st, n
+        return self._one("slice", [x], {"starts": tuple(start_all), "steps": tuple(step_all),
+                                         "shape": tuple(shape)}, name)
+
+    def pad(self, x: Operand, pads: Sequence[int], *, mode: str = "constant", value: float = 0.0,
+            name: str = "") -> Operand:
+        """pads = (begin_0, ..., begin_n, end_0, ..., end_n) as in ONNX; mode constant, edge or reflect."""
+        if mode not in ("constant", "edge", "reflect"):
+            raise GraphError(f"pad node {name!r}: mode {mode!r} is not constant, edge or reflect")
+        return self._one("pad", [x], {"pads": tuple(int(p) for p in pads), "mode": mode, "value": float(value)},
+                         name)
+
+    def gather(self, x: Operand, indices: Operand, *, axis: int = 0, name: str = "") -> Operand:
+        return self._one("gather", [x, indices], {"axis": axis % max(x.rank, 1)}, name)
+
+    def identity(self, x: Operand, *, name: str = "") -> Operand:
+        return self._one("identity", [x], {}, name)
+
+    def shape(self, x: Operand, *, name: str = "") -> Operand:
+        return self._one("shape", [x], {}, name)
+
+    def constant_of_shape(self, shape: Operand, value: np.ndarray, *, name: str = "") -> Operand:
+        dims = self.require_static(shape, "ConstantOfShape's shape", name)
+        return self._one("constant_of_shape", [shape], {"value": np.asarray(value).reshape(()),
+                                                         "resolved_shape": tuple(int(d) for d in dims)}, name)
+
+    def cast(self, x: Operand, to: str, *, name: str = "") -> Operand:
+        if to not in DTYPES:
+            raise GraphError(f"cast node {name!r}: dtype {to!r} is not one of {DTYPES}")
+        return self._one("cast", [x], {"to": to}, name)
+
+    # -- finishing ----------------------------------------------------------------------------
+
+    def build_graph(self, outputs: dict[str, Operand]) -> Graph:
+        """The graph that computes ``outputs`` (named), without compiling it."""
+        if not outputs:
+            raise GraphError("build needs at least one output")
+        for key, value in outputs.items():
+            if not isinstance(value, Operand):
+                raise GraphError(f"output {key!r} is a {type(value).__name__}, expected an Operand")
+        graph = Graph(list(self.nodes), dict(self.inputs), dict(outputs))
+        graph.prune()
+        return graph.copy()  # compiling rewrites a graph; the builder's own nodes stay as they are
+
+    def build(self, outputs: dict[str, Operand], **session_options) -> InferenceSession:  # noqa: F821
+        """Compile for the GPU: returns an ``InferenceSession`` (``compute`` / ``run``)."""
+        from .session import InferenceSession
+
+        return InferenceSession(self.build_graph(outputs), **session_options)

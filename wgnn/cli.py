@@ -1,0 +1,176 @@
+"""The ``wgnn`` command: info | run | bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _load(model: str, args):
+    """A session for a zoo name or an ONNX path; returns (session, description)."""
+    import wgnn
+    from wgnn import zoo
+
+    adapter = getattr(args, "adapter", None)
+    device = wgnn.Device(adapter) if adapter is not None else None
+    if not Path(model).exists():
+        try:
+            name = zoo.canonical(model)
+        except KeyError:
+            raise SystemExit(f"wgnn: {model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)})") from None
+        return wgnn.InferenceSession(zoo.build(name, softmax=not args.logits), device=device), f"zoo:{name}"
+    return wgnn.InferenceSession(model, device=device), model
+
+
+def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
+    if path:
+        data = np.load(path)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            return {k: data[k] for k in data.files}
+        return {sess.get_inputs()[0].name: data}
+    rng = np.random.default_rng(seed)
+    return {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in sess.get_inputs()}
+
+
+def _time_runs(sess, feeds, warmup: int, runs: int) -> list[float]:
+    for _ in range(warmup):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def cmd_info(args) -> int:
+    import wgnn
+    from wgnn.importers.onnx import SUPPORTED_OPS
+
+    if args.ops:
+        print("\n".join(SUPPORTED_OPS))
+        return 0
+    adapters = wgnn.list_adapters()
+    print(f"wgnn {wgnn.__version__}; {len(adapters)} adapter(s):")
+    for index, adapter in enumerate(adapters):
+        info = adapter.info
+        print(f"[{index}] {info.get('device')} | {info.get('adapter_type')} | backend {info.get('backend_type')} "
+              f"| {info.get('description')}")
+        feats = sorted(adapter.features)
+        wanted = [f for f in ("shader-f16", "timestamp-query", "subgroup") if f in feats]
+        print(f"    wgnn features: {', '.join(wanted) or 'none'}")
+        if args.verbose:
+            print(f"    all features: {', '.join(feats)}")
+            for key, value in sorted(adapter.limits.items()):
+                print(f"    {key}: {value}")
+        else:
+            lim = adapter.limits
+            print(f"    max-storage-buffer-binding-size {lim.get('max-storage-buffer-binding-size')}, "
+                  f"max-buffer-size {lim.get('max-buffer-size')}, max-compute-workgroups-per-dimension "
+                  f"{lim.get('max-compute-workgroups-per-dimension')}")
+    print(f"default choice: {wgnn.default_device().name}  (set WGNN_ADAPTER=<index|name> to change)")
+    return 0
+
+
+def _rel_l2(a: np.ndarray, b: np.ndarray) -> float:
+    denom = float(np.linalg.norm(b.astype(np.float64)))
+    return float(np.linalg.norm(a.astype(np.float64) - b)) / denom if denom else float(np.abs(a).max())
+
+
+def cmd_run(args) -> int:
+    sess, desc = _load(args.model, args)
+    feeds = _inputs(sess, args.input, args.seed)
+    print(f"model {desc}: {sess.dispatch_count} dispatches, {sess.pipeline_count} pipelines, "
+          f"loaded in {sess.load_seconds:.2f} s on {sess.adapter_name}")
+    print(f"passes: {dict(sess.pass_log) or 'none'}; {sess.memory_report()}")
+    times = _time_runs(sess, feeds, warmup=1, runs=args.runs)
+    outputs = sess.compute(feeds)
+    for name, value in outputs.items():
+        top = int(np.argmax(value.reshape(-1))) if value.size else -1
+        print(f"output {name}: shape {value.shape}, min {value.min():.4g}, max {value.max():.4g}, "
+              f"mean {value.mean():.4g}, argmax {top}")
+    print(f"latency: median {np.median(times):.2f} ms, min {min(times):.2f} ms over {len(times)} runs")
+    status = 0
+    if not args.no_check:
+        start = time.perf_counter()
+        ref = sess.run_reference(feeds)
+        for name, value in outputs.items():
+            err = _rel_l2(value, ref[name])
+            ok = err <= args.tolerance
+            status |= 0 if ok else 1
+            print(f"check {name} against the numpy reference: relative L2 error {err:.2e} "
+                  f"({'ok' if ok else 'FAILED'}, tolerance {args.tolerance:g}; reference took "
+                  f"{time.perf_counter() - start:.1f} s)")
+    if args.out:
+        np.savez(args.out, **outputs)
+        print(f"outputs written to {args.out}")
+    return status
+
+
+def cmd_bench(args) -> int:
+    sess, desc = _load(args.model, args)
+    feeds = _inputs(sess, None, args.seed)
+    times = _time_runs(sess, feeds, warmup=args.warmup, runs=args.runs)
+    result = {
+        "model": desc, "adapter": sess.adapter_name, "runs": args.runs, "warmup": args.warmup,
+        "median_ms": float(np.median(times)), "min_ms": float(min(times)), "max_ms": float(max(times)),
+        "load_s": sess.load_seconds, "dispatches": sess.dispatch_count, "pipelines": sess.pipeline_count,
+    }
+    print(f"{desc} on {sess.adapter_name}: median {result['median_ms']:.2f} ms, min {result['min_ms']:.2f} ms, "
+          f"max {result['max_ms']:.2f} ms over {args.runs} runs ({args.warmup} warm-up); "
+          f"load {sess.load_seconds:.2f} s, "
+          f"{sess.dispatch_count} dispatches, {sess.pipeline_count} pipelines")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wgnn", description="Neural-network inference on WebGPU.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="list adapters, backends, features and limits")
+    p.add_argument("--ops", action="store_true", help="list the supported ONNX operators instead")
+    p.add_argument("-v", "--verbose", action="store_true", help="all features and limits")
+    p.set_defaults(func=cmd_info)
+
+    for name, func, helptext in (("run", cmd_run, "run a model once and check it"),
+                                 ("bench", cmd_bench, "time a model (warm-up, then median/min over N runs)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("model", nargs="?", default="mobilenet_v2",
+                       help="an ONNX file or a zoo model name (default: mobilenet_v2)")
+        p.add_argument("--adapter", help="adapter index or name substring (default: WGNN_ADAPTER or wgpu's choice)")
+        p.add_argument("--logits", action="store_true", help="zoo models: leave out the final softmax")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+        p.add_argument("--runs", type=int, default=10 if name == "bench" else 3)
+        p.set_defaults(func=func)
+    run = sub.choices["run"]
+    run.add_argument("--input", help=".npy (first input) or .npz (by name); default: random normal data")
+    run.add_argument("--no-check", action="store_true", help="skip the comparison with the numpy reference")
+    run.add_argument("--tolerance", type=float, default=1e-4, help="relative L2 error allowed (default 1e-4)")
+    run.add_argument("--out", help="write the outputs to this .npz")
+    bench = sub.choices["bench"]
+    bench.add_argument("--warmup", type=int, default=2)
+    bench.add_argument("--json", help="also write the result as JSON")
+
+    args = parser.parse_args(argv)
+    # Mesa's drivers warn on every start when this is unset; it has no other effect here.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    from wgnn.errors import WgnnError
+
+    try:
+        return args.func(args)
+    except WgnnError as exc:
+        print(f"wgnn: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

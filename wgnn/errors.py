@@ -1,0 +1,45 @@
+"""Exceptions raised by wgnn. Each names the node, the op and what was expected."""
+
+from __future__ import annotations
+
+
+class WgnnError(Exception):
+    """Base class of every error wgnn raises on purpose."""
+
+
+class UnsupportedOperatorError(WgnnError):
+    """A model uses an operator (or an attribute of one) that wgnn cannot run."""
+
+    def __init__(self, op_type: str, node_name: str, opset: int | None = None, detail: str = ""):
+        self.op_type = op_type
+        self.node_name = node_name
+        self.opset = opset
+        where = f"node {node_name!r}" if node_name else "an unnamed node"
+        opset_txt = f" (opset {opset})" if opset is not None else ""
+        extra = f": {detail}" if detail else ""
+        super().__init__(
+            f"unsupported operator {op_type}{opset_txt} at {where}{extra}. "
+            "Supported ONNX operators: wgnn.importers.onnx.SUPPORTED_OPS "
+            "(also listed by `wgnn info --ops`)."
+        )
+
+
+class ModelLoadError(WgnnError):
+    """A model file or buffer could not be read or is malformed."""
+
+
+class GraphError(WgnnError, ValueError):
+    """A graph is inconsistent: shapes that do not match, a missing input, a bad attribute."""
+
+
+class NoAdapterError(WgnnError, RuntimeError):
+    """No WebGPU adapter could be found."""
+
+    def __init__(self, detail: str = ""):
+        super().__init__(
+            "no WebGPU adapter was found"
+            + (f" ({detail})" if detail else "")
+            + ". wgnn needs a Vulkan, Metal or D3D12 driver: install your GPU's driver, or on Linux "
+            "without a GPU install Mesa's software Vulkan driver (Debian/Ubuntu: "
+            "`apt-get install mesa-vulkan-drivers libvulkan1`). `wgnn info` lists what wgpu sees."
+        )

@@ -1,0 +1,1 @@
+"""Model-format importers: thin maps from a file format onto ``GraphBuilder`` calls."""

@@ -1,0 +1,472 @@
+"""ONNX -> GraphBuilder. Each ONNX op is a small function of (builder, node, inputs, attrs).
+
+Old-style models (initializers also listed as graph inputs) are read as constants. Symbolic input
+dimensions default to 1 unless ``input_shapes`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..builder import GraphBuilder
+from ..errors import GraphError, ModelLoadError, UnsupportedOperatorError
+from ..graph import Graph, Operand
+
+try:
+    import onnx
+    from onnx import helper, numpy_helper
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("reading ONNX models needs the onnx package: pip install onnx") from exc
+
+Inputs = list[Operand | None]
+Converter = Callable[[GraphBuilder, Any, Inputs, dict], list[Operand] | Operand]
+CONVERTERS: dict[str, Converter] = {}
+
+ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 9: "bool", 11: "float64"}
+
+
+def converts(*op_types: str) -> Callable[[Converter], Converter]:
+    def wrap(fn: Converter) -> Converter:
+        for op in op_types:
+            CONVERTERS[op] = fn
+        return fn
+
+    return wrap
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def read_model(model: str | Path | bytes | Any) -> Any:
+    """An ``onnx.ModelProto`` from a path, bytes or a ModelProto, with clear errors."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.exists():
+            raise ModelLoadError(f"model file {str(path)!r} does not exist")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read model file {str(path)!r}: {exc}") from exc
+        source = repr(str(path))
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        data, source = bytes(model), "the given bytes"
+    else:
+        raise ModelLoadError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+    if not data:
+        raise ModelLoadError(f"{source} is empty, not an ONNX model")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception as exc:
+        raise ModelLoadError(f"{source} is not a valid ONNX model (protobuf parse failed: "
+                             f"{type(exc).__name__})") from None
+    if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
+        raise ModelLoadError(f"{source} parsed, but holds no ONNX graph (is it an ONNX model?)")
+    return proto
+
+
+def _static_shape(value_info, overrides: dict[str, tuple[int, ...]]) -> tuple[tuple[int, ...], str]:
+    ttype = value_info.type.tensor_type
+    dtype = ONNX_DTYPES.get(ttype.elem_type)
+    if dtype is None:
+        raise ModelLoadError(f"input {value_info.name!r} has ONNX element type {ttype.elem_type}, "
+                             f"which wgnn does not handle")
+    if value_info.name in overrides:
+        return tuple(int(d) for d in overrides[value_info.name]), dtype
+    dims = []
+    for d in ttype.shape.dim:
+        dims.append(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1)
+    return tuple(dims), dtype
+
+
+def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None
+               ) -> tuple[Graph, int]:
+    """Import an ONNX model; returns (graph, default-domain opset)."""
+    proto = read_model(model)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
+    g = proto.graph
+    b = GraphBuilder()
+    b.opset = opset
+    env: dict[str, Operand] = {}
+    for init in g.initializer:
+        try:
+            value = numpy_helper.to_array(init)
+        except Exception as exc:
+            raise ModelLoadError(f"initializer {init.name!r} cannot be read: {exc}") from None
+        env[init.name] = b.constant(_host_dtype(value), name=init.name)
+    for vi in g.input:
+        if vi.name in env:
+            continue  # old-style: initializers repeated as inputs
+        shape, dtype = _static_shape(vi, input_shapes or {})
+        env[vi.name] = b.input(vi.name, shape, dtype)
+
+    for index, node in enumerate(g.node):
+        name = node.name or f"{node.op_type}_{index}"
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedOperatorError(f"{node.domain}.{node.op_type}", name, opset)
+        convert = CONVERTERS.get(node.op_type)
+        if convert is None:
+            raise UnsupportedOperatorError(node.op_type, name, opset)
+        inputs: Inputs = []
+        for i in node.input:
+            if i == "":
+                inputs.append(None)
+            elif i not in env:
+                raise ModelLoadError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier node, "
+                                     "input or initializer defines")
+            else:
+                inputs.append(env[i])
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        node_info = _NodeInfo(name, node.op_type, opset)
+        try:
+            result = convert(b, node_info, inputs, attrs)
+        except (GraphError, UnsupportedOperatorError):
+            raise
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise GraphError(f"{node.op_type} node {name!r}: {exc}") from exc
+        outs = result if isinstance(result, list) else [result]
+        for out_name, operand in zip(node.output, outs):
+            if out_name:
+                env[out_name] = operand
+        if len([o for o in node.output if o]) > len(outs):
+            extra = [o for o in node.output[len(outs):] if o]
+            used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+            if any(e in used for e in extra):
+                raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
+
+    outputs = {}
+    for vo in g.output:
+        if vo.name not in env:
+            raise ModelLoadError(f"graph output {vo.name!r} is not produced by any node")
+        outputs[vo.name] = env[vo.name]
+    return b.build_graph(outputs), opset
+
+
+def _host_dtype(value: np.ndarray) -> np.ndarray:
+    if value.dtype == np.float64:
+        return value.astype(np.float32)
+    if value.dtype in (np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64):
+        return value.astype(np.int64)
+    return value
+
+
+class _NodeInfo:
+    def __init__(self, name: str, op_type: str, opset: int):
+        self.name, self.op_type, self.opset = name, op_type, opset
+
+    def unsupported(self, detail: str) -> UnsupportedOperatorError:
+        return UnsupportedOperatorError(self.op_type, self.name, self.opset, detail)
+
+
+def _static(b: GraphBuilder, node: _NodeInfo, operand: Operand | None, what: str) -> np.ndarray | None:
+    if operand is None:
+        return None
+    return b.require_static(operand, f"{node.op_type}'s {what}", node.name)
+
+
+def _spatial_pads(node: _NodeInfo, attrs: dict, in_hw, kernel, strides, dilations) -> tuple[int, int, int, int]:
+    """WebNN-order padding (top, bottom, left, right) from ONNX pads / auto_pad."""
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("NOTSET", ""):
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        if len(pads) != 4:
+            raise node.unsupported(f"pads {pads}: only 2-D spatial padding")
+        return pads[0], pads[2], pads[1], pads[3]
+    if auto == "VALID":
+        return 0, 0, 0, 0
+    out = []
+    for size, k, s, d in zip(in_hw, kernel, strides, dilations):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        out.append((small, large) if auto == "SAME_UPPER" else (large, small))
+    return out[0][0], out[0][1], out[1][0], out[1][1]
+
+
+# -- converters -----------------------------------------------------------------------------------
+
+
+@converts("Conv")
+def _conv(b, node, ins, attrs):
+    x, w = ins[0], ins[1]
+    if x.rank != 4:
+        raise node.unsupported(f"input of rank {x.rank}: only 2-D convolution (4-D NCHW tensors)")
+    kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
+    strides = tuple(attrs.get("strides", (1, 1)))
+    dil = tuple(attrs.get("dilations", (1, 1)))
+    padding = _spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
+    return b.conv2d(x, w, bias=ins[2] if len(ins) > 2 else None, strides=strides, padding=padding,
+                    dilations=dil, groups=attrs.get("group", 1), name=node.name)
+
+
+@converts("BatchNormalization")
+def _batchnorm(b, node, ins, attrs):
+    if attrs.get("training_mode", 0):
+        raise node.unsupported("training_mode=1")
+    x, scale, bias, mean, var = ins[:5]
+    return b.batch_normalization(x, mean, var, scale=scale, bias=bias, epsilon=attrs.get("epsilon", 1e-5),
+                                 name=node.name)
+
+
+_SIMPLE_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish"}
+
+
+@converts(*_SIMPLE_ACTIVATIONS)
+def _activation(b, node, ins, attrs):
+    return b.activation(ins[0], _SIMPLE_ACTIVATIONS[node.op_type], name=node.name)
+
+
+@converts("LeakyRelu")
+def _leaky(b, node, ins, attrs):
+    return b.leaky_relu(ins[0], alpha=attrs.get("alpha", 0.01), name=node.name)
+
+
+@converts("HardSigmoid")
+def _hard_sigmoid(b, node, ins, attrs):
+    return b.hard_sigmoid(ins[0], alpha=attrs.get("alpha", 0.2), beta=attrs.get("beta", 0.5), name=node.name)
+
+
+@converts("PRelu")
+def _prelu(b, node, ins, attrs):
+    return b.prelu(ins[0], ins[1], name=node.name)
+
+
+@converts("Clip")
+def _clip(b, node, ins, attrs):
+    if node.opset < 11:
+        lo, hi = attrs.get("min", -np.inf), attrs.get("max", np.inf)
+    else:
+        lo_v = _static(b, node, ins[1] if len(ins) > 1 else None, "min")
+        hi_v = _static(b, node, ins[2] if len(ins) > 2 else None, "max")
+        lo = -np.inf if lo_v is None else float(lo_v)
+        hi = np.inf if hi_v is None else float(hi_v)
+    return b.clamp(ins[0], min_value=lo, max_value=hi, name=node.name)
+
+
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min",
+           "Sum": "add"}
+
+
+@converts(*_BINARY)
+def _binary(b, node, ins, attrs):
+    kind = _BINARY[node.op_type]
+    if len(ins) == 1:
+        return b.identity(ins[0], name=node.name)
+    acc = ins[0]
+    for k, other in enumerate(ins[1:], start=1):
+        last = k == len(ins) - 1
+        acc = b._binary(kind, acc, other, node.name if last else f"{node.name}/{k}")
+    return acc
+
+
+@converts("MatMul")
+def _matmul(b, node, ins, attrs):
+    return b.matmul(ins[0], ins[1], name=node.name)
+
+
+@converts("Gemm")
+def _gemm(b, node, ins, attrs):
+    return b.gemm(ins[0], ins[1], ins[2] if len(ins) > 2 else None, alpha=attrs.get("alpha", 1.0),
+                  beta=attrs.get("beta", 1.0), a_transpose=bool(attrs.get("transA", 0)),
+                  b_transpose=bool(attrs.get("transB", 0)), name=node.name)
+
+
+def _pool_args(node, x, attrs):
+    if x.rank != 4:
+        raise node.unsupported(f"input of rank {x.rank}: only 2-D pooling (4-D NCHW tensors)")
+    kernel = tuple(attrs["kernel_shape"])
+    strides = tuple(attrs.get("strides", (1, 1)))
+    dil = tuple(attrs.get("dilations", (1, 1)))
+    return kernel, strides, dil, _spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
+
+
+@converts("MaxPool")
+def _maxpool(b, node, ins, attrs):
+    if attrs.get("storage_order", 0):
+        raise node.unsupported("storage_order=1")
+    kernel, strides, dil, padding = _pool_args(node, ins[0], attrs)
+    return b.max_pool2d(ins[0], window=kernel, strides=strides, padding=padding, dilations=dil,
+                        ceil_mode=bool(attrs.get("ceil_mode", 0)), name=node.name)
+
+
+@converts("AveragePool")
+def _avgpool(b, node, ins, attrs):
+    kernel, strides, dil, padding = _pool_args(node, ins[0], attrs)
+    if dil != (1, 1):
+        raise node.unsupported("dilated average pooling")
+    return b.average_pool2d(ins[0], window=kernel, strides=strides, padding=padding,
+                            ceil_mode=bool(attrs.get("ceil_mode", 0)),
+                            count_include_pad=bool(attrs.get("count_include_pad", 0)), name=node.name)
+
+
+@converts("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(b, node, ins, attrs):
+    if ins[0].rank != 4:
+        raise node.unsupported(f"input of rank {ins[0].rank}: only 4-D NCHW tensors")
+    pool = b.average_pool2d if node.op_type == "GlobalAveragePool" else b.max_pool2d
+    return pool(ins[0], name=node.name)
+
+
+@converts("Softmax")
+def _softmax(b, node, ins, attrs):
+    x = ins[0]
+    if node.opset >= 13:
+        return b.softmax(x, axis=attrs.get("axis", -1), name=node.name)
+    # Before opset 13, Softmax works on the input flattened to 2-D at ``axis``.
+    axis = attrs.get("axis", 1) % max(x.rank, 1)
+    if axis == x.rank - 1:
+        return b.softmax(x, axis=-1, name=node.name)
+    flat = b.flatten(x, axis=axis, name=node.name + "/flat")
+    return b.reshape(b.softmax(flat, axis=-1, name=node.name + "/softmax"), x.shape, name=node.name)
+
+
+@converts("Concat")
+def _concat(b, node, ins, attrs):
+    return b.concat([i for i in ins if i is not None], axis=attrs["axis"], name=node.name)
+
+
+@converts("Reshape")
+def _reshape(b, node, ins, attrs):
+    x = ins[0]
+    if node.opset < 5:
+        return b.reshape(x, [x.shape[k] if d == 0 else d for k, d in enumerate(attrs["shape"])], name=node.name)
+    if attrs.get("allowzero", 0) and 0 in [int(d) for d in _static(b, node, ins[1], "shape")]:
+        raise node.unsupported("allowzero=1 with a 0 in the shape")
+    return b.reshape(x, ins[1], name=node.name)
+
+
+@converts("Flatten")
+def _flatten(b, node, ins, attrs):
+    return b.flatten(ins[0], axis=attrs.get("axis", 1), name=node.name)
+
+
+def _axes(b, node, ins, attrs, index=1):
+    if node.opset >= 13 and len(ins) > index and ins[index] is not None:
+        return [int(a) for a in _static(b, node, ins[index], "axes")]
+    return attrs.get("axes")
+
+
+@converts("Squeeze")
+def _squeeze(b, node, ins, attrs):
+    return b.squeeze(ins[0], _axes(b, node, ins, attrs), name=node.name)
+
+
+@converts("Unsqueeze")
+def _unsqueeze(b, node, ins, attrs):
+    axes = _axes(b, node, ins, attrs)
+    if axes is None:
+        raise node.unsupported("Unsqueeze without axes")
+    return b.unsqueeze(ins[0], axes, name=node.name)
+
+
+@converts("Transpose")
+def _transpose(b, node, ins, attrs):
+    return b.transpose(ins[0], attrs.get("perm"), name=node.name)
+
+
+@converts("Identity", "Dropout")
+def _identity(b, node, ins, attrs):
+    if node.op_type == "Dropout" and len(ins) > 2 and ins[2] is not None:
+        training = _static(b, node, ins[2], "training_mode")
+        if bool(np.asarray(training).reshape(-1)[0]):
+            raise node.unsupported("training_mode=True")
+    return b.identity(ins[0], name=node.name)
+
+
+@converts("Constant")
+def _constant(b, node, ins, attrs):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            value = attrs[key]
+            if key == "value":
+                value = numpy_helper.to_array(value)
+            elif key in ("value_int", "value_ints"):
+                value = np.array(value, np.int64)
+            else:
+                value = np.array(value, np.float32)
+            return b.constant(_host_dtype(np.asarray(value)), name=node.name)
+    raise node.unsupported(f"Constant with attributes {sorted(attrs)}")
+
+
+@converts("ConstantOfShape")
+def _constant_of_shape(b, node, ins, attrs):
+    value = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
+    return b.constant_of_shape(ins[0], _host_dtype(value.reshape(-1)[:1]).reshape(()), name=node.name)
+
+
+@converts("Shape")
+def _shape(b, node, ins, attrs):
+    shape = b.shape(ins[0], name=node.name)
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    if start == 0 and end is None:
+        return shape
+    return b.slice(shape, [start], [ins[0].rank if end is None else end], name=node.name + "/range")
+
+
+@converts("Gather")
+def _gather(b, node, ins, attrs):
+    return b.gather(ins[0], ins[1], axis=attrs.get("axis", 0), name=node.name)
+
+
+@converts("LRN")
+def _lrn(b, node, ins, attrs):
+    return b.lrn(ins[0], size=attrs["size"], alpha=attrs.get("alpha", 1e-4), beta=attrs.get("beta", 0.75),
+                 bias=attrs.get("bias", 1.0), name=node.name)
+
+
+@converts("Pad")
+def _pad(b, node, ins, attrs):
+    x = ins[0]
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if node.opset < 11:
+        pads, value = list(attrs["pads"]), attrs.get("value", 0.0)
+    else:
+        pads = [int(p) for p in _static(b, node, ins[1], "pads")]
+        cv = _static(b, node, ins[2] if len(ins) > 2 else None, "constant_value")
+        value = 0.0 if cv is None or cv.size == 0 else float(cv.reshape(-1)[0])
+        axes = _static(b, node, ins[3] if len(ins) > 3 else None, "axes")
+        if axes is not None:
+            full = [0] * (2 * x.rank)
+            for k, a in enumerate(int(a) % x.rank for a in axes):
+                full[a], full[a + x.rank] = pads[k], pads[k + len(axes)]
+            pads = full
+    if mode == "wrap":
+        raise node.unsupported("mode='wrap'")
+    return b.pad(x, pads, mode=mode, value=value, name=node.name)
+
+
+@converts("Slice")
+def _slice(b, node, ins, attrs):
+    x = ins[0]
+    if node.opset < 10:
+        starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+    else:
+        starts = _static(b, node, ins[1], "starts")
+        ends = _static(b, node, ins[2], "ends")
+        axes = _static(b, node, ins[3] if len(ins) > 3 else None, "axes")
+        steps = _static(b, node, ins[4] if len(ins) > 4 else None, "steps")
+    clamp = np.iinfo(np.int64).max // 2
+    starts = [int(np.clip(s, -clamp, clamp)) for s in np.asarray(starts).reshape(-1)]
+    ends = [int(np.clip(e, -clamp, clamp)) for e in np.asarray(ends).reshape(-1)]
+    return b.slice(x, starts, ends, axes=None if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)],
+                   steps=None if steps is None else [int(s) for s in np.asarray(steps).reshape(-1)],
+                   name=node.name)
+
+
+@converts("Cast")
+def _cast(b, node, ins, attrs):
+    to = ONNX_DTYPES.get(attrs["to"])
+    if to is None or to == "float64":
+        raise node.unsupported(f"cast to ONNX type {attrs['to']}")
+    return b.cast(ins[0], to, name=node.name)
+
+
+SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(CONVERTERS))

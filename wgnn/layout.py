@@ -1,0 +1,127 @@
+"""Physical layouts: which order each tensor's axes take in GPU memory.
+
+Shapes in the IR are logical (ONNX/WebNN order). Each tensor on the GPU also has a *perm*: physical
+axis ``k`` holds logical axis ``perm[k]``. Convolution, pooling and LRN want 4-D tensors channels-last
+(``NHWC = (0, 2, 3, 1)`` over logical NCHW) so kernels can load four channels as one ``vec4``;
+element-wise ops, concat, slice, pad and softmax run in whatever layout their input has; transpose
+is free (it only changes the perm); reshape wants the logical order. ``assign_layouts`` walks the
+graph once, gives every tensor a perm, and inserts a ``relayout`` copy only where a consumer needs
+another order: in CNNs that is the graph input (NCHW -> NHWC) and, where it is not already
+equivalent, the graph output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Graph, Node, Operand, fresh_name
+
+NHWC = (0, 2, 3, 1)
+Perm = tuple[int, ...]
+
+
+def identity(rank: int) -> Perm:
+    return tuple(range(rank))
+
+
+def physical_shape(shape: tuple[int, ...], perm: Perm) -> tuple[int, ...]:
+    return tuple(shape[a] for a in perm)
+
+
+def logical_strides(shape: tuple[int, ...], perm: Perm) -> list[int]:
+    """Element stride of each logical axis when the tensor is stored contiguously in ``perm`` order."""
+    strides = [0] * len(shape)
+    step = 1
+    for axis in reversed(perm):
+        strides[axis] = step
+        step *= shape[axis]
+    return strides
+
+
+def equivalent(shape: tuple[int, ...], p: Perm, q: Perm) -> bool:
+    """True when both orders put the same bytes in the same places (axes of size 1 don't count)."""
+    keep = [a for a in p if shape[a] != 1]
+    return keep == [a for a in q if shape[a] != 1]
+
+
+def _requirements(node: Node, perms: dict[int, Perm]) -> tuple[list[Perm | None], list[Perm]]:
+    """What layout each input must have (None: any) and what each output gets."""
+    from . import ops
+
+    opdef = ops.get(node.op)
+    if hasattr(opdef, "layout"):
+        req, outs = opdef.layout(node, perms)
+        req = [r if r != () else (identity(i.rank) if i is not None else None) for r, i in zip(req, node.inputs)]
+        outs = [o if o != () else identity(t.rank) for o, t in zip(outs, node.outputs)]
+        return req + [None] * (len(node.inputs) - len(req)), outs
+    # Layout-free: follow the first input that has the output's full shape.
+    out = node.outputs[0]
+    follow = next((i for i in node.inputs if i is not None and i.shape == out.shape), None)
+    perm = perms[id(follow)] if follow is not None else identity(out.rank)
+    return [None] * len(node.inputs), [perm] * len(node.outputs)
+
+
+def assign_layouts(graph: Graph) -> dict[int, Perm]:
+    """Give every operand a perm, inserting ``relayout`` nodes where a consumer needs another one."""
+    perms: dict[int, Perm] = {}
+    for operand in graph.inputs.values():
+        perms[id(operand)] = identity(operand.rank)
+    converted: dict[tuple[int, Perm], Operand] = {}
+
+    def convert(src: Operand, perm: Perm, out: Operand | None = None) -> tuple[Operand, Node]:
+        dst = out or Operand(fresh_name(src.name + "_relayout"), src.shape, src.dtype)
+        node = Node("relayout", [src], [dst], {"perm": perm}, name=dst.name)
+        dst.producer = node
+        perms[id(dst)] = perm
+        return dst, node
+
+    new_nodes: list[Node] = []
+    for node in graph.nodes:
+        for operand in node.inputs:
+            if operand is not None and id(operand) not in perms:
+                perms[id(operand)] = identity(operand.rank)  # constants
+        required, out_perms = _requirements(node, perms)
+        for k, (operand, need) in enumerate(zip(node.inputs, required)):
+            if operand is None or need is None or operand.is_constant:
+                continue
+            if not equivalent(operand.shape, perms[id(operand)], need):
+                key = (id(operand), need)
+                if key not in converted:
+                    converted[key], conv_node = convert(operand, need)
+                    new_nodes.append(conv_node)
+                node.inputs[k] = converted[key]
+        new_nodes.append(node)
+        for out, perm in zip(node.outputs, out_perms):
+            perms[id(out)] = perm
+    graph.nodes = new_nodes
+
+    # Graph outputs are returned in logical order.
+    for name, operand in list(graph.outputs.items()):
+        if id(operand) not in perms:
+            perms[id(operand)] = identity(operand.rank)
+        if not equivalent(operand.shape, perms[id(operand)], identity(operand.rank)):
+            internal = Operand(fresh_name(operand.name + "_nhwc"), operand.shape, operand.dtype,
+                               producer=operand.producer)
+            perms[id(internal)] = perms[id(operand)]
+            _rename_output(graph.nodes, operand, internal)
+            graph.replace_uses(operand, internal)
+            _, conv_node = convert(internal, identity(operand.rank), out=operand)
+            graph.nodes.append(conv_node)
+            graph.outputs[name] = operand
+    return perms
+
+
+def _rename_output(nodes: list[Node], old: Operand, new: Operand) -> None:
+    for node in nodes:
+        node.outputs = [new if o is old else o for o in node.outputs]
+
+
+def view_is_free(shape: tuple[int, ...], perm: Perm) -> bool:
+    """Reshape-like views need the data in logical order."""
+    return equivalent(shape, perm, identity(len(shape)))
+
+
+def transposed_perm(in_perm: Perm, transpose: tuple[int, ...]) -> Perm:
+    """Perm of ``transpose(x, transpose)`` stored in x's bytes unchanged."""
+    inverse = np.argsort(transpose)
+    return tuple(int(inverse[a]) for a in in_perm)

@@ -1,0 +1,66 @@
+"""The op registry: each op keeps its shape rule, numpy reference and GPU lowering side by side.
+
+An op is a class registered with ``@register("name")`` that defines:
+
+- ``infer(node) -> list[(shape, dtype)]``: the output shapes, raising ``GraphError`` on bad input;
+- ``reference(node, inputs) -> list[np.ndarray]``: the numpy oracle (logical layout);
+- ``lower(node, ctx)``: emits GPU dispatches through a ``wgnn.scheduler.LoweringContext``
+  (absent for ops that are always folded at compile time, such as ``shape``);
+- ``traits``: what rewrite rules ask about (``"fusable"``: takes a fused activation epilogue,
+  ``"view"``: output aliases its input's storage, ``"layout_free"``: runs in any physical layout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphError
+from ..graph import Node
+
+REGISTRY: dict[str, type] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    def wrap(cls: type) -> type:
+        cls.name = name
+        cls.traits = frozenset(getattr(cls, "traits", ()))
+        REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def get(op: str) -> Any:
+    try:
+        return REGISTRY[op]
+    except KeyError:
+        raise GraphError(f"unknown IR op {op!r}") from None
+
+
+def has_trait(node: Node, trait: str) -> bool:
+    return trait in REGISTRY[node.op].traits
+
+
+def fail(node: Node, message: str) -> GraphError:
+    """An error that names the node and op; raise the result."""
+    return GraphError(f"{node.op} node {node.name!r}: {message}")
+
+
+def broadcast_shapes(node: Node, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise fail(node, f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
+
+
+def normalize_axis(node: Node, axis: int, rank: int) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise fail(node, f"axis {axis} is out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+# Importing the families fills REGISTRY.
+from . import activation, elementwise, nn, tensor  # noqa: E402,F401

@@ -1,0 +1,296 @@
+"""Data movement: reshape and transpose views, concat, slice, pad, gather, and compile-time-only ops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layout import logical_strides, transposed_perm
+from . import fail, normalize_axis, register
+from .elementwise import pack_dims, strided_dispatch
+
+
+@register("reshape")
+class Reshape:
+    """A view: attrs shape (fully resolved). Flatten, squeeze and unsqueeze are reshapes too."""
+
+    traits = ("view",)
+
+    @staticmethod
+    def infer(node):
+        x, shape = node.inputs[0], tuple(node.attrs["shape"])
+        if int(np.prod(shape, dtype=np.int64)) != x.size:
+            raise fail(node, f"cannot reshape {x.shape} ({x.size} elements) to {shape}")
+        return [(shape, x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [ins[0].reshape(node.attrs["shape"])]
+
+    @staticmethod
+    def layout(node, perms):
+        return [()], [()]
+
+
+@register("transpose")
+class Transpose:
+    """A view: attrs perm. The bytes stay; only the physical layout record changes."""
+
+    traits = ("view",)
+
+    @staticmethod
+    def infer(node):
+        x, perm = node.inputs[0], tuple(node.attrs["perm"])
+        if sorted(perm) != list(range(x.rank)):
+            raise fail(node, f"perm {perm} is not a permutation of the {x.rank} axes of {x.shape}")
+        return [(tuple(x.shape[a] for a in perm), x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [np.transpose(ins[0], node.attrs["perm"])]
+
+    @staticmethod
+    def layout(node, perms):
+        return [None], [transposed_perm(perms[id(node.inputs[0])], node.attrs["perm"])]
+
+
+@register("identity")
+class Identity:
+    """Removed by the ``remove_identity`` pass; lowered as a copy if it survives (graph in == out)."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def infer(node):
+        return [(node.inputs[0].shape, node.inputs[0].dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [ins[0].copy()]
+
+    @staticmethod
+    def lower(node, ctx):
+        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+
+
+@register("relayout")
+class Relayout:
+    """Copy into another physical layout (attrs perm); inserted by ``assign_layouts``."""
+
+    @staticmethod
+    def infer(node):
+        return [(node.inputs[0].shape, node.inputs[0].dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [ins[0]]
+
+    @staticmethod
+    def layout(node, perms):
+        return [None], [node.attrs["perm"]]
+
+    @staticmethod
+    def lower(node, ctx):
+        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+
+
+@register("concat")
+class Concat:
+    traits = ("layout_free",)
+
+    @staticmethod
+    def infer(node):
+        first = node.inputs[0]
+        axis = normalize_axis(node, node.attrs["axis"], first.rank)
+        total = 0
+        for t in node.inputs:
+            if t.rank != first.rank or any(t.shape[k] != first.shape[k] for k in range(t.rank) if k != axis):
+                raise fail(node, f"inputs {[i.shape for i in node.inputs]} differ outside axis {axis}")
+            total += t.shape[axis]
+        return [(first.shape[:axis] + (total,) + first.shape[axis + 1:], first.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [np.concatenate(ins, axis=node.attrs["axis"])]
+
+    @staticmethod
+    def layout(node, perms):
+        perm = perms[id(node.inputs[0])]
+        return [perm] * len(node.inputs), [perm]
+
+    @staticmethod
+    def lower(node, ctx):
+        out = node.outputs[0]
+        axis = node.attrs["axis"] % out.rank
+        out_strides = logical_strides(out.shape, ctx.perm(out))
+        offset = 0
+        for t in node.inputs:
+            strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
+                             out_base=offset * out_strides[axis])
+            offset += t.shape[axis]
+
+
+@register("slice")
+class Slice:
+    """attrs starts, steps (one per axis, resolved and clamped) and shape (the output's)."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def infer(node):
+        return [(tuple(node.attrs["shape"]), node.inputs[0].dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        a = node.attrs
+        index = tuple(slice(s, s + n * st if s + n * st >= 0 else None, st) if n else slice(0, 0)
+                      for s, st, n in zip(a["starts"], a["steps"], a["shape"]))
+        return [ins[0][index]]
+
+    @staticmethod
+    def lower(node, ctx):
+        x, out = node.inputs[0], node.outputs[0]
+        own = logical_strides(x.shape, ctx.perm(x))
+        strides = [s * st for s, st in zip(own, node.attrs["steps"])]
+        base = sum(s * st for s, st in zip(own, node.attrs["starts"]))
+        strided_dispatch(ctx, node, "first", out, [x], in_strides=[strides], in_bases=[base])
+
+
+@register("pad")
+class Pad:
+    """attrs pads (begin..., end...), mode ("constant" | "edge" | "reflect"), value."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def infer(node):
+        x, pads = node.inputs[0], node.attrs["pads"]
+        r = x.rank
+        if len(pads) != 2 * r:
+            raise fail(node, f"expected {2 * r} pads for a rank-{r} input, got {len(pads)}")
+        shape = tuple(d + pads[k] + pads[k + r] for k, d in enumerate(x.shape))
+        if min(shape, default=1) < 0:
+            raise fail(node, f"pads {pads} remove more than the input {x.shape} has")
+        if node.attrs["mode"] == "reflect" and any(
+                p >= d and p > 0 for k, d in enumerate(x.shape) for p in (pads[k], pads[k + r])):
+            raise fail(node, "reflect padding must be smaller than the padded dimension")
+        return [(shape, x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        a = node.attrs
+        r = ins[0].ndim
+        width = [(a["pads"][k], a["pads"][k + r]) for k in range(r)]
+        crop = tuple(slice(max(0, -b), ins[0].shape[k] - max(0, -e)) for k, (b, e) in enumerate(width))
+        x = ins[0][crop]
+        width = [(max(0, b), max(0, e)) for b, e in width]
+        if a["mode"] == "constant":
+            return [np.pad(x, width, mode="constant", constant_values=a["value"])]
+        return [np.pad(x, width, mode=a["mode"])]
+
+    @staticmethod
+    def lower(node, ctx):
+        x, out = node.inputs[0], node.outputs[0]
+        perm = ctx.perm(out)
+        r = x.rank
+        if r > 8:
+            raise ctx.error(node, "pad supports up to 8 dimensions")
+        begins = [node.attrs["pads"][a] for a in perm]
+        params = {
+            "total": out.size,
+            "value": float(node.attrs["value"]),
+            "out_shape": pack_dims([out.shape[a] for a in perm], 1),
+            "in_shape": pack_dims([x.shape[a] for a in perm], 1),
+            "in_strides": pack_dims([logical_strides(x.shape, ctx.perm(x))[a] for a in perm], 0),
+            "begins": pack_dims(begins, 0),
+        }
+        ctx.dispatch("pad", node=node, template={"rank": max(r, 1), "mode": node.attrs["mode"]},
+                     params=params, bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
+
+
+@register("gather")
+class Gather:
+    """inputs [data, indices]; attrs axis. Indices must be known at compile time to run on the GPU."""
+
+    @staticmethod
+    def infer(node):
+        data, idx = node.inputs
+        axis = normalize_axis(node, node.attrs["axis"], data.rank)
+        return [(data.shape[:axis] + idx.shape + data.shape[axis + 1:], data.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [np.take(ins[0], ins[1].astype(np.int64), axis=node.attrs["axis"])]
+
+    @staticmethod
+    def layout(node, perms):
+        return [(), None], [()]
+
+    @staticmethod
+    def lower(node, ctx):
+        data, idx = node.inputs
+        out = node.outputs[0]
+        axis = node.attrs["axis"] % data.rank
+        if not idx.is_constant:
+            raise ctx.unsupported(node, "Gather indices must be known at compile time")
+        d = data.shape[axis]
+        values = idx.value.astype(np.int64).reshape(-1)
+        if values.size and (values.min() < -d or values.max() >= d):
+            raise ctx.error(node, f"indices {values.tolist()} are out of range for axis {axis} of size {d}")
+        values = np.where(values < 0, values + d, values).astype(np.uint32)
+        inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
+        params = {"total": out.size, "inner": inner, "count": max(values.size, 1), "axis_size": d}
+        ctx.dispatch("gather", node=node, template={}, params=params,
+                     bindings=[ctx.tensor(data), ctx.const(values), ctx.tensor(out)], threads=out.size)
+
+
+# Ops that only exist at compile time: the constant-folding pass replaces them by their value.
+
+
+@register("shape")
+class ShapeOp:
+    @staticmethod
+    def infer(node):
+        return [((node.inputs[0].rank,), "int64")]
+
+    @staticmethod
+    def reference(node, ins):
+        return [np.array(ins[0].shape, np.int64)]
+
+
+@register("constant_of_shape")
+class ConstantOfShape:
+    """inputs [shape]; attrs value (a numpy scalar with the dtype)."""
+
+    @staticmethod
+    def infer(node):
+        shape = node.attrs["resolved_shape"]
+        return [(tuple(shape), str(node.attrs["value"].dtype))]
+
+    @staticmethod
+    def reference(node, ins):
+        value = node.attrs["value"]
+        return [np.full(tuple(int(d) for d in ins[0]), value, dtype=value.dtype)]
+
+
+@register("cast")
+class Cast:
+    """attrs to (a dtype name). On the GPU only float32 runs today, so casts are folded or no-ops."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def infer(node):
+        return [(node.inputs[0].shape, node.attrs["to"])]
+
+    @staticmethod
+    def reference(node, ins):
+        return [ins[0].astype(node.attrs["to"])]
+
+    @staticmethod
+    def lower(node, ctx):
+        if node.attrs["to"] != node.inputs[0].dtype:
+            raise ctx.unsupported(node, f"Cast from {node.inputs[0].dtype} to {node.attrs['to']} "
+                                        "on the GPU (only float32 tensors run there)")
+        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+
+

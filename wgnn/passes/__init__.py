@@ -1,0 +1,48 @@
+"""Graph rewrites. Each rule is ``rule(graph) -> int`` (how many rewrites it made); ``optimize``
+repeats the group until no rule fires and returns how often each fired, so a user can see why a
+graph has the dispatches it has (``InferenceSession.pass_log``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from ..graph import Graph
+from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
+from .fold_constants import fold_constants
+from .fuse_activation import fuse_activation
+from .fuse_residual import fuse_residual
+from .remove_identity import remove_identity
+
+log = logging.getLogger("wgnn.passes")
+
+Rule = Callable[[Graph], int]
+
+# Order matters within a round: batch norms fold into convs before the residual add is fused
+# into those convs, and the add's activation then lands in the same epilogue.
+DEFAULT_RULES: list[Rule] = [fold_constants, remove_identity, fold_batchnorm, fuse_residual, fuse_activation]
+# What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm.
+REQUIRED_RULES: list[Rule] = [fold_constants, decompose_batchnorm]
+
+
+def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int = 20) -> Counter:
+    """Apply ``rules`` until none fires; returns {rule name: rewrites}."""
+    fired: Counter = Counter()
+    for _ in range(max_rounds):
+        changed = False
+        for rule in rules or DEFAULT_RULES:
+            count = rule(graph)
+            if count:
+                fired[rule.__name__] += count
+                log.debug("%s fired %d times", rule.__name__, count)
+                changed = True
+        if not changed:
+            break
+    graph.prune()
+    return fired
+
+
+__all__ = ["optimize", "DEFAULT_RULES", "REQUIRED_RULES", "decompose_batchnorm", "fold_constants",
+           "remove_identity", "fold_batchnorm", "fuse_residual", "fuse_activation"]

@@ -1,0 +1,27 @@
+"""Evaluate, once at compile time, every node whose inputs are all known: constants, initializers,
+and shapes (every shape is static, so Shape -> Gather -> Concat chains and ConstantOfShape fold)."""
+
+from __future__ import annotations
+
+from .. import ops
+from ..graph import Graph, Operand
+
+
+def fold_constants(graph: Graph) -> int:
+    folded = 0
+    kept = []
+    for node in graph.nodes:
+        known = node.op == "shape" or all(i is None or i.is_constant for i in node.inputs)
+        if not known or node.op == "relayout":
+            kept.append(node)
+            continue
+        args = [None if i is None else i.value for i in node.inputs]
+        if node.op == "shape":
+            args = [node.inputs[0]]  # the reference only needs .shape
+        values = ops.get(node.op).reference(node, args)
+        for out, value in zip(node.outputs, values):
+            const = Operand(out.name, out.shape, out.dtype, value=value.astype(out.dtype).reshape(out.shape))
+            graph.replace_uses(out, const)
+        folded += 1
+    graph.nodes = kept
+    return folded

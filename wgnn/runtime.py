@@ -1,0 +1,189 @@
+"""The WebGPU device: adapter choice, features and limits, pipelines, buffers and GPU tensors.
+
+A ``Device`` is shared by every session made on it (``default_device()``), so results can stay on
+the GPU between sessions. Pipelines are cached by shader source: sessions that use the same kernel
+with the same template parameters share one pipeline whatever their shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import shaders
+from .errors import NoAdapterError
+
+try:
+    import wgpu
+except ImportError as exc:  # pragma: no cover - wgpu is a hard dependency
+    raise ImportError("wgnn needs wgpu-py: pip install wgpu") from exc
+
+OPTIONAL_FEATURES = ("shader-f16", "timestamp-query", "subgroup")
+# Limits worth raising to the adapter's maximum; the rest keep WebGPU's defaults.
+RAISED_LIMITS = (
+    "max-storage-buffer-binding-size",
+    "max-buffer-size",
+    "max-storage-buffers-per-shader-stage",
+    "max-compute-workgroup-storage-size",
+    "max-compute-invocations-per-workgroup",
+    "max-compute-workgroup-size-x",
+    "max-compute-workgroups-per-dimension",
+)
+STORAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+
+
+def list_adapters() -> list:
+    """Every adapter wgpu can see (all backends)."""
+    try:
+        return list(wgpu.gpu.enumerate_adapters_sync())
+    except Exception as exc:  # wgpu-native raises when no Vulkan/Metal/D3D12 loader is present
+        raise NoAdapterError(str(exc).splitlines()[0]) from exc
+
+
+def _describe(adapter) -> str:
+    info = adapter.info
+    return f"{info.get('device', '?')} ({info.get('adapter_type', '?')}) via {info.get('backend_type', '?')}"
+
+
+def choose_adapter(selector: str | int | None = None):
+    """Pick an adapter: by index or by a case-insensitive substring of its description.
+
+    Without a selector, ``WGNN_ADAPTER`` is used if set, else wgpu's high-performance choice.
+    Compute-capable backends (Vulkan, Metal, D3D12) are preferred over OpenGL.
+    """
+    selector = os.environ.get("WGNN_ADAPTER") if selector is None else selector
+    if selector is None or selector == "":
+        try:
+            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        except Exception as exc:
+            raise NoAdapterError(str(exc).splitlines()[0]) from exc
+        if adapter is None:
+            raise NoAdapterError()
+        return adapter
+    adapters = list_adapters()
+    if not adapters:
+        raise NoAdapterError()
+    if isinstance(selector, int) or str(selector).isdigit():
+        index = int(selector)
+        if not 0 <= index < len(adapters):
+            raise NoAdapterError(f"adapter index {index} requested, {len(adapters)} available")
+        return adapters[index]
+    matches = [a for a in adapters if str(selector).lower() in _describe(a).lower()]
+    if not matches:
+        names = "; ".join(_describe(a) for a in adapters)
+        raise NoAdapterError(f"no adapter matches {selector!r}; available: {names}")
+    matches.sort(key=lambda a: a.info.get("backend_type") == "OpenGL")
+    return matches[0]
+
+
+@dataclass
+class Pipeline:
+    pipeline: object
+    layout: object  # the bind-group layout
+    fields: list[tuple[str, str]]  # the Params uniform's fields
+    kinds: list[str]  # binding kinds in order
+
+
+class Device:
+    """An adapter, a device opened with the optional features it offers, and a pipeline cache."""
+
+    def __init__(self, adapter: str | int | object | None = None):
+        self.adapter = adapter if hasattr(adapter, "request_device_sync") else choose_adapter(adapter)
+        features = [f for f in OPTIONAL_FEATURES if f in self.adapter.features]
+        limits = {k: self.adapter.limits[k] for k in RAISED_LIMITS if k in self.adapter.limits}
+        self.device = self.adapter.request_device_sync(required_features=features, required_limits=limits)
+        self.features = set(self.device.features)
+        self.limits = dict(self.device.limits)
+        self.queue = self.device.queue
+        self._pipelines: dict[str, Pipeline] = {}
+        self.pipeline_seconds = 0.0
+
+    @property
+    def name(self) -> str:
+        return _describe(self.adapter)
+
+    @property
+    def storage_alignment(self) -> int:
+        return max(16, int(self.limits.get("min-storage-buffer-offset-alignment", 256)))
+
+    @property
+    def uniform_alignment(self) -> int:
+        return max(16, int(self.limits.get("min-uniform-buffer-offset-alignment", 256)))
+
+    def pipeline(self, source: str) -> Pipeline:
+        """A compute pipeline (entry point ``main``) for ``source``, made once per device."""
+        cached = self._pipelines.get(source)
+        if cached is not None:
+            return cached
+        start = time.perf_counter()
+        fields, kinds = shaders.parse_interface(source)
+        entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": kind}}
+                   for i, kind in enumerate(kinds)]
+        layout = self.device.create_bind_group_layout(entries=entries)
+        module = self.device.create_shader_module(code=source)
+        pipeline = self.device.create_compute_pipeline(
+            layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
+            compute={"module": module, "entry_point": "main"},
+        )
+        self.pipeline_seconds += time.perf_counter() - start
+        cached = self._pipelines[source] = Pipeline(pipeline, layout, fields, kinds)
+        return cached
+
+    @property
+    def pipeline_count(self) -> int:
+        return len(self._pipelines)
+
+    def buffer(self, size: int, usage=STORAGE, data: bytes | None = None, label: str = ""):
+        size = max(16, -(-size // 16) * 16)
+        if data is not None:
+            buf = self.device.create_buffer(size=size, usage=usage | wgpu.BufferUsage.COPY_DST, label=label)
+            self.queue.write_buffer(buf, 0, data)
+            return buf
+        return self.device.create_buffer(size=size, usage=usage, label=label)
+
+    def read(self, buffer, offset: int, nbytes: int) -> bytes:
+        return bytes(self.queue.read_buffer(buffer, offset, -(-nbytes // 4) * 4))[:nbytes]
+
+
+_DEFAULT: Device | None = None
+
+
+def default_device() -> Device:
+    """The process-wide device, opened on first use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Device()
+    return _DEFAULT
+
+
+@dataclass(eq=False)
+class GPUTensor:
+    """A tensor that lives in a GPU buffer: returned by ``InferenceSession.run_on_gpu`` and accepted
+    as an input by any session on the same device, which copies it on the GPU (no host round trip).
+    """
+
+    device: Device
+    buffer: object
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    def numpy(self) -> np.ndarray:
+        """Copy to the host."""
+        raw = self.device.read(self.buffer, self.offset, self.nbytes)
+        return np.frombuffer(raw, dtype=self.dtype).reshape(self.shape).copy()
+
+    def clone(self) -> GPUTensor:
+        """A copy in a buffer of its own, which later runs of the session will not overwrite."""
+        buf = self.device.buffer(self.nbytes, label="gpu-tensor")
+        enc = self.device.device.create_command_encoder()
+        enc.copy_buffer_to_buffer(self.buffer, self.offset, buf, 0, -(-self.nbytes // 4) * 4)
+        self.device.queue.submit([enc.finish()])
+        return GPUTensor(self.device, buf, 0, self.shape, self.dtype)

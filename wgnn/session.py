@@ -1,0 +1,144 @@
+"""``InferenceSession``: load a model, compile it for the GPU, run it — ONNX Runtime's API shape."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .graph import Graph
+from .memory import MemoryReport
+from .passes import REQUIRED_RULES
+from .passes import optimize as run_passes
+from .reference import run_reference
+from .runtime import Device, GPUTensor, default_device
+from .scheduler import compile_graph
+
+ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
+              "int64": "tensor(int64)", "bool": "tensor(bool)"}
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """An input or output description, as ``onnxruntime.NodeArg``: name, shape, type."""
+
+    name: str
+    shape: list[int]
+    type: str
+
+
+class InferenceSession:
+    """A model compiled for one GPU device.
+
+    Arguments:
+        model: an ONNX file path, its bytes, an ``onnx.ModelProto``, or a ``Graph`` from ``GraphBuilder``.
+        device: a ``wgnn.Device``; default: the shared ``default_device()``.
+        adapter: instead of ``device``: which adapter to open (index or name substring).
+        optimize: run the graph passes (batch-norm folding, fusion; default True). Off, only what
+            is needed to run at all: constant folding, and batch norm as a multiply-add.
+        input_shapes: shapes for inputs whose ONNX shape has symbolic dimensions (those default to 1).
+    """
+
+    def __init__(self, model: str | Path | bytes | Any, *, device: Device | None = None,
+                 adapter: str | int | None = None, optimize: bool = True,
+                 input_shapes: dict[str, tuple[int, ...]] | None = None):
+        start = time.perf_counter()
+        self.opset: int | None = None
+        if isinstance(model, Graph):
+            graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
+        else:
+            from .importers.onnx import load_model
+
+            graph, self.opset = load_model(model, input_shapes=input_shapes)
+        self.source_graph = graph.copy()
+        self.pass_log: Counter = run_passes(graph) if optimize else run_passes(graph, REQUIRED_RULES)
+        self.device = device or (Device(adapter) if adapter is not None else default_device())
+        self._exe = compile_graph(graph, self.device, opset=self.opset)
+        self.graph = graph
+        self.load_seconds = time.perf_counter() - start
+
+    # -- descriptions -------------------------------------------------------------------------
+
+    def get_inputs(self) -> list[NodeArg]:
+        return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.graph.inputs.items()]
+
+    def get_outputs(self) -> list[NodeArg]:
+        return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.graph.outputs.items()]
+
+    @property
+    def adapter_name(self) -> str:
+        return self.device.name
+
+    @property
+    def dispatch_count(self) -> int:
+        return len(self._exe.dispatches)
+
+    @property
+    def pipeline_count(self) -> int:
+        """Distinct compute pipelines this session uses (shared across shapes and layers)."""
+        return len(self._exe.pipelines)
+
+    def memory_report(self) -> MemoryReport:
+        """Intermediate-tensor bytes: naive (one buffer each), lower bound, and planned."""
+        return self._exe.plan.report
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray | GPUTensor]:
+        if not isinstance(feeds, dict):
+            raise ValueError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
+        expected = self.graph.inputs
+        unknown = sorted(set(feeds) - set(expected))
+        missing = sorted(set(expected) - set(feeds))
+        if unknown or missing:
+            detail = (f"; unknown {unknown}" if unknown else "") + (f"; missing {missing}" if missing else "")
+            raise ValueError(f"input names: expected {sorted(expected)}, got {sorted(feeds)}{detail}")
+        checked: dict[str, np.ndarray | GPUTensor] = {}
+        for name, value in feeds.items():
+            want = expected[name]
+            if isinstance(value, GPUTensor):
+                if value.device is not self.device:
+                    raise ValueError(f"input {name!r}: the GPUTensor lives on another device")
+                got_shape, got_dtype = tuple(value.shape), value.dtype
+            else:
+                if not isinstance(value, np.ndarray):
+                    raise ValueError(f"input {name!r}: expected a numpy array, got {type(value).__name__}")
+                got_shape, got_dtype = value.shape, str(value.dtype)
+            if got_dtype != want.dtype:
+                raise ValueError(f"input {name!r}: expected dtype {want.dtype}, got {got_dtype}")
+            if tuple(got_shape) != want.shape:
+                raise ValueError(f"input {name!r}: expected shape {want.shape}, got {tuple(got_shape)}")
+            checked[name] = value if isinstance(value, GPUTensor) else np.ascontiguousarray(value)
+        return checked
+
+    def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
+        """Run on the GPU; returns the requested outputs (all when ``output_names`` is None), in order."""
+        names = list(self.graph.outputs) if output_names is None else list(output_names)
+        bad = [n for n in names if n not in self.graph.outputs]
+        if bad:
+            raise ValueError(f"unknown output names {bad}; the model's outputs are {list(self.graph.outputs)}")
+        results = self._exe.run(self._check_feeds(input_feed))
+        return [results[n] for n in names]
+
+    def compute(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+        """WebNN-style: {input name: array} -> {output name: array}."""
+        return self._exe.run(self._check_feeds(inputs))
+
+    def run_on_gpu(self, input_feed: dict[str, Any]) -> dict[str, GPUTensor]:
+        """Run without reading back: outputs stay in this session's GPU buffers.
+
+        The returned tensors are overwritten by this session's next run (``clone()`` keeps one).
+        They can be fed to any session on the same device, copied on the GPU.
+        """
+        self._exe.run(self._check_feeds(input_feed), read_back=False)
+        return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
+                for name, out in self.graph.outputs.items()}
+
+    def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The same model in numpy, from the graph as imported (before any pass)."""
+        self._check_feeds(input_feed)
+        return run_reference(self.source_graph, input_feed)

@@ -1,0 +1,65 @@
+// Any convolution (grouped, channel counts not divisible by 4, depth multipliers) over NHWC
+// tensors: one output element per invocation, scalar loads. Used where conv2d and depthwise
+// cannot be, typically only a network's first layer (3 input channels).
+// Weights stay in ONNX order [Cout][Cin/group][KH][KW].
+#include "common.wgsl"
+#include "activation.wgsl"
+
+struct Params {
+    batch: u32, in_h: u32, in_w: u32, in_c: u32,
+    out_h: u32, out_w: u32, out_c: u32, groups: u32,
+    kernel_h: u32, kernel_w: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: i32, pad_left: i32,
+    alpha: f32, beta: f32,
+}
+
+const HAS_RESIDUAL: bool = ${residual};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<elem>;
+@group(0) @binding(2) var<storage, read> w: array<elem>;
+@group(0) @binding(3) var<storage, read> bias: array<elem>;
+@group(0) @binding(4) var<storage, read_write> residual: array<elem>;
+@group(0) @binding(5) var<storage, read> slope: array<elem>;
+@group(0) @binding(6) var<storage, read_write> y: array<elem>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    if (id >= p.batch * p.out_h * p.out_w * p.out_c) {
+        return;
+    }
+    let oc = id % p.out_c;
+    var rest = id / p.out_c;
+    let ox = rest % p.out_w;
+    rest = rest / p.out_w;
+    let oy = rest % p.out_h;
+    let n = rest / p.out_h;
+    let cin = p.in_c / p.groups;
+    let ci0 = (oc / (p.out_c / p.groups)) * cin;
+
+    var acc = 0.0;
+    for (var kh = 0u; kh < p.kernel_h; kh++) {
+        let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
+        if (iy < 0 || iy >= i32(p.in_h)) {
+            continue;
+        }
+        for (var kw = 0u; kw < p.kernel_w; kw++) {
+            let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
+            if (ix < 0 || ix >= i32(p.in_w)) {
+                continue;
+            }
+            let xi = ((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c + ci0;
+            let wi = (oc * cin * p.kernel_h + kh) * p.kernel_w + kw;
+            for (var ci = 0u; ci < cin; ci++) {
+                acc = fma(f32(x[xi + ci]), f32(w[wi + ci * p.kernel_h * p.kernel_w]), acc);
+            }
+        }
+    }
+    var v = acc + f32(bias[oc]);
+    if (HAS_RESIDUAL) {
+        v += f32(residual[id]);
+    }
+    y[id] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[oc]))).x);
+}

@@ -1,0 +1,65 @@
+// Strided element-wise kernel: out = activation(op(a, b)) over a RANK-dimensional index space.
+// Every operand is addressed by its own per-axis strides (0 broadcasts, negative steps walk
+// backwards), so broadcasting arithmetic, standalone activations, layout changes, transposes,
+// slices and the pieces of a concat are all this one kernel. Axes are merged on the host first,
+// so RANK is usually 1 to 3.
+#include "common.wgsl"
+#include "activation.wgsl"
+
+struct Params {
+    total: u32, out_base: u32, a_base: u32, b_base: u32,
+    alpha: f32, beta: f32,
+    shape: array<vec4<u32>, 2>,
+    out_strides: array<vec4<i32>, 2>,
+    a_strides: array<vec4<i32>, 2>,
+    b_strides: array<vec4<i32>, 2>,
+}
+
+const RANK: i32 = ${rank};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> a: array<elem>;
+@group(0) @binding(2) var<storage, read_write> b: array<elem>;
+@group(0) @binding(3) var<storage, read_write> y: array<elem>;
+
+fn op_first(x: f32, z: f32) -> f32 { return x; }
+fn op_add(x: f32, z: f32) -> f32 { return x + z; }
+fn op_sub(x: f32, z: f32) -> f32 { return x - z; }
+fn op_mul(x: f32, z: f32) -> f32 { return x * z; }
+fn op_div(x: f32, z: f32) -> f32 { return x / z; }
+fn op_max(x: f32, z: f32) -> f32 { return max(x, z); }
+fn op_min(x: f32, z: f32) -> f32 { return min(x, z); }
+fn op_prelu(x: f32, z: f32) -> f32 { return select(x * z, x, x >= 0.0); }
+fn op_pow(x: f32, z: f32) -> f32 {
+    // WGSL's pow is undefined for negative bases; integral exponents are what ONNX models use there.
+    if (x >= 0.0 || floor(z) != z) {
+        return pow(x, z);
+    }
+    let r = pow(-x, z);
+    return select(r, -r, (i32(z) & 1) != 0);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    if (id >= p.total) {
+        return;
+    }
+    var i = id;
+    var oo = i32(p.out_base);
+    var ao = i32(p.a_base);
+    var bo = i32(p.b_base);
+    for (var d = RANK - 1; d >= 0; d--) {
+        let q = d / 4;
+        let r = d % 4;
+        let dim = p.shape[q][r];
+        let idx = i32(i % dim);
+        i = i / dim;
+        oo += idx * p.out_strides[q][r];
+        ao += idx * p.a_strides[q][r];
+        bo += idx * p.b_strides[q][r];
+    }
+    let v = op_${op}(f32(a[ao]), f32(b[bo]));
+    y[oo] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(0.0)).x);
+}

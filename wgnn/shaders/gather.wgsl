@@ -1,0 +1,23 @@
+// Gather along one axis with compile-time indices: the output is [outer, count, inner] and
+// element (o, j, i) comes from input (o, indices[j], i).
+#include "common.wgsl"
+
+struct Params { total: u32, inner: u32, count: u32, axis_size: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<elem>;
+@group(0) @binding(2) var<storage, read> indices: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<elem>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    if (id >= p.total) {
+        return;
+    }
+    let i = id % p.inner;
+    let j = (id / p.inner) % p.count;
+    let o = id / (p.inner * p.count);
+    y[id] = x[(o * p.axis_size + indices[j]) * p.inner + i];
+}

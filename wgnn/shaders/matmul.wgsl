@@ -1,0 +1,73 @@
+// Batched matrix multiply C = A x B (+ bias, + residual, activation), row-major, vec4 over the
+// columns of B and C and over the inner dimension of A. One invocation computes a TILE_M x 4 block:
+// four B vec4s are loaded once per step of 4 along K and reused for TILE_M rows. Neighbouring
+// invocations differ in column first, so they share A loads and read B contiguously.
+// Also runs every 1x1, stride-1 convolution: an NHWC tensor is an [N*H*W, C] matrix.
+// Needs K and N divisible by 4 (matmul_generic handles the rest).
+#include "common.wgsl"
+#include "activation.wgsl"
+
+struct Params {
+    m: u32, k4: u32, n4: u32, m_tiles: u32,
+    batch: u32, a_batch_stride: u32, b_batch_stride: u32, alpha: f32,
+    beta: f32,
+}
+
+const TILE_M: u32 = 4u;
+const HAS_RESIDUAL: bool = ${residual};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> a: array<vec4<elem>>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<elem>>;
+@group(0) @binding(3) var<storage, read> bias: array<vec4<elem>>;
+@group(0) @binding(4) var<storage, read_write> residual: array<vec4<elem>>;
+@group(0) @binding(5) var<storage, read> slope: array<vec4<elem>>;
+@group(0) @binding(6) var<storage, read_write> y: array<vec4<elem>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    if (id >= p.batch * p.m_tiles * p.n4) {
+        return;
+    }
+    let col = id % p.n4;
+    let rest = id / p.n4;
+    let row0 = (rest % p.m_tiles) * TILE_M;
+    let bi = rest / p.m_tiles;
+    let a_base = bi * p.a_batch_stride;
+    let b_base = bi * p.b_batch_stride + col;
+
+    // Rows past the end re-read the last row (no branch in the loop); their results are dropped.
+    var a_rows: array<u32, TILE_M>;
+    for (var r = 0u; r < TILE_M; r++) {
+        a_rows[r] = a_base + min(row0 + r, p.m - 1u) * p.k4;
+    }
+    var acc: array<vec4<f32>, TILE_M>;
+    for (var k4 = 0u; k4 < p.k4; k4++) {
+        let bi0 = b_base + k4 * 4u * p.n4;
+        let b0 = vec4<f32>(b[bi0]);
+        let b1 = vec4<f32>(b[bi0 + p.n4]);
+        let b2 = vec4<f32>(b[bi0 + 2u * p.n4]);
+        let b3 = vec4<f32>(b[bi0 + 3u * p.n4]);
+        for (var r = 0u; r < TILE_M; r++) {
+            let v = vec4<f32>(a[a_rows[r] + k4]);
+            acc[r] = fma(b0, vec4<f32>(v.x), fma(b1, vec4<f32>(v.y),
+                     fma(b2, vec4<f32>(v.z), fma(b3, vec4<f32>(v.w), acc[r]))));
+        }
+    }
+
+    let bv = vec4<f32>(bias[col]);
+    let s = vec4<f32>(slope[col]);
+    for (var r = 0u; r < TILE_M; r++) {
+        let row = row0 + r;
+        if (row < p.m) {
+            let oi = (bi * p.m + row) * p.n4 + col;
+            var v = acc[r] + bv;
+            if (HAS_RESIDUAL) {
+                v += vec4<f32>(residual[oi]);
+            }
+            y[oi] = vec4<elem>(activate(v, p.alpha, p.beta, s));
+        }
+    }
+}

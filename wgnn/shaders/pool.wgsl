@@ -1,0 +1,65 @@
+// Max and average pooling over NHWC, one output element per invocation (channel fastest, so
+// neighbouring invocations read neighbouring memory). Global pooling is the same kernel with the
+// window covering the image. ${mode} is "max" or "avg".
+#include "common.wgsl"
+
+struct Params {
+    batch: u32, in_h: u32, in_w: u32, c: u32,
+    out_h: u32, out_w: u32, kernel_h: u32, kernel_w: u32,
+    stride_h: u32, stride_w: u32, dil_h: u32, dil_w: u32,
+    pad_top: i32, pad_left: i32, pad_bottom: i32, pad_right: i32,
+    count_include_pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<elem>;
+
+struct Window { acc: f32, count: f32 }
+
+fn init_max() -> Window { return Window(-3.402823e38, 0.0); }
+fn init_avg() -> Window { return Window(0.0, 0.0); }
+fn add_max(s: Window, v: f32) -> Window { return Window(max(s.acc, v), 1.0); }
+fn add_avg(s: Window, v: f32) -> Window { return Window(s.acc + v, s.count + 1.0); }
+fn finish_max(s: Window, padded_count: f32) -> f32 { return s.acc; }
+fn finish_avg(s: Window, padded_count: f32) -> f32 {
+    return s.acc / select(s.count, padded_count, p.count_include_pad != 0u);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    if (id >= p.batch * p.out_h * p.out_w * p.c) {
+        return;
+    }
+    let c = id % p.c;
+    var rest = id / p.c;
+    let ox = rest % p.out_w;
+    rest = rest / p.out_w;
+    let oy = rest % p.out_h;
+    let n = rest / p.out_h;
+
+    var s = init_${mode}();
+    var padded_rows = 0.0;
+    var padded_cols = 0.0;
+    for (var kh = 0u; kh < p.kernel_h; kh++) {
+        let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
+        padded_rows += select(0.0, 1.0, iy < i32(p.in_h) + p.pad_bottom);
+        if (iy < 0 || iy >= i32(p.in_h)) {
+            continue;
+        }
+        for (var kw = 0u; kw < p.kernel_w; kw++) {
+            let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
+            if (ix < 0 || ix >= i32(p.in_w)) {
+                continue;
+            }
+            s = add_${mode}(s, f32(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c + c]));
+        }
+    }
+    for (var kw = 0u; kw < p.kernel_w; kw++) {
+        let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
+        padded_cols += select(0.0, 1.0, ix < i32(p.in_w) + p.pad_right);
+    }
+    y[id] = elem(finish_${mode}(s, padded_rows * padded_cols));
+}

@@ -1,0 +1,63 @@
+// Softmax along one axis, one 64-wide workgroup per row. The row's maximum is subtracted before
+// exp so large logits cannot overflow; max and sum are workgroup tree reductions. A row is
+// the axis at fixed outer and inner indices: element j sits at base + j * inner.
+#include "common.wgsl"
+
+struct Params { rows: u32, axis_size: u32, inner: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<elem>;
+
+var<workgroup> scratch: array<f32, WG>;
+
+fn reduce_max(v: f32, lid: u32) -> f32 {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step = step / 2u) {
+        if (lid < step) {
+            scratch[lid] = max(scratch[lid], scratch[lid + step]);
+        }
+        workgroupBarrier();
+    }
+    let r = scratch[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(v: f32, lid: u32) -> f32 {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step = step / 2u) {
+        if (lid < step) {
+            scratch[lid] = scratch[lid] + scratch[lid + step];
+        }
+        workgroupBarrier();
+    }
+    let r = scratch[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = wid.y * nwg.x + wid.x;  // uniform across the workgroup: the early return is safe
+    if (row >= p.rows) {
+        return;
+    }
+    let base = (row / p.inner) * p.axis_size * p.inner + row % p.inner;
+    var m = -3.402823e38;
+    for (var j = lid; j < p.axis_size; j += WG) {
+        m = max(m, f32(x[base + j * p.inner]));
+    }
+    m = reduce_max(m, lid);
+    var s = 0.0;
+    for (var j = lid; j < p.axis_size; j += WG) {
+        s += exp(f32(x[base + j * p.inner]) - m);
+    }
+    s = reduce_sum(s, lid);
+    for (var j = lid; j < p.axis_size; j += WG) {
+        y[base + j * p.inner] = elem(exp(f32(x[base + j * p.inner]) - m) / s);
+    }
+}
