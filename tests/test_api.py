@@ -82,3 +82,12 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert "wgnn: error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["run", "no_such_model"])
+
+
+def test_quickstart_demo_runs(device, capsys):
+    import runpy
+    from pathlib import Path
+
+    runpy.run_path(str(Path(__file__).parents[1] / "demos" / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "features max abs error against numpy" in out and "sum 1.0000" in out
