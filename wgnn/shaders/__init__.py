@@ -16,7 +16,7 @@ from importlib import resources
 
 WORKGROUP_SIZE = 64
 
-_INCLUDE = re.compile(r'^#include "([\w.]+)"\s*$', re.M)
+_INCLUDE = re.compile(r'^#include "([\w.]+)"[^\n]*$', re.M)
 _STRUCT = re.compile(r"struct Params\s*\{(.*?)\}", re.S)
 _BINDING = re.compile(r"@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read)>")
 

@@ -7,7 +7,7 @@
 //
 // Weights are packed [KH][KW][Cin/group][Cout] so that 4 output channels are one vec4.
 #include "common.wgsl"
-#include "activation.wgsl"
+#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, in_c4: u32,
@@ -18,15 +18,10 @@ struct Params {
 }
 
 const TILE_X: u32 = ${tile_x}u;
-const HAS_RESIDUAL: bool = ${residual};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<elem>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<elem>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<elem>>;
-@group(0) @binding(4) var<storage, read_write> residual: array<vec4<elem>>;
-@group(0) @binding(5) var<storage, read> slope: array<vec4<elem>>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<elem>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -71,17 +66,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
-    let b = vec4<f32>(bias[c4]);
-    let s = vec4<f32>(slope[c4]);
     for (var t = 0u; t < TILE_X; t++) {
         let ox = ox0 + t;
         if (ox < p.out_w) {
-            let oi = ((n * p.out_h + oy) * p.out_w + ox) * p.out_c4 + c4;
-            var v = acc[t] + b;
-            if (HAS_RESIDUAL) {
-                v += vec4<f32>(residual[oi]);
-            }
-            y[oi] = vec4<elem>(activate(v, p.alpha, p.beta, s));
+            write_output(((n * p.out_h + oy) * p.out_w + ox) * p.out_c4 + c4, c4, acc[t]);
         }
     }
 }

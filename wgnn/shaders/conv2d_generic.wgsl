@@ -3,7 +3,7 @@
 // cannot be, typically only a network's first layer (3 input channels).
 // Weights stay in ONNX order [Cout][Cin/group][KH][KW].
 #include "common.wgsl"
-#include "activation.wgsl"
+#include "epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, in_c: u32,
@@ -13,15 +13,9 @@ struct Params {
     alpha: f32, beta: f32,
 }
 
-const HAS_RESIDUAL: bool = ${residual};
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<elem>;
 @group(0) @binding(2) var<storage, read> w: array<elem>;
-@group(0) @binding(3) var<storage, read> bias: array<elem>;
-@group(0) @binding(4) var<storage, read_write> residual: array<elem>;
-@group(0) @binding(5) var<storage, read> slope: array<elem>;
-@group(0) @binding(6) var<storage, read_write> y: array<elem>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -57,9 +51,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
     }
-    var v = acc + f32(bias[oc]);
-    if (HAS_RESIDUAL) {
-        v += f32(residual[id]);
-    }
-    y[id] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[oc]))).x);
+    write_output(id, oc, acc);
 }

@@ -5,7 +5,7 @@
 // dilation along x are template constants (they size the register array); the rest are uniforms.
 // Weights are packed [KH][KW][C].
 #include "common.wgsl"
-#include "activation.wgsl"
+#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c4: u32,
@@ -19,15 +19,10 @@ const KERNEL_W: u32 = ${kernel_w}u;
 const STRIDE_W: u32 = ${stride_w}u;
 const DIL_W: u32 = ${dil_w}u;
 const COLS: u32 = (TILE_X - 1u) * STRIDE_W + (KERNEL_W - 1u) * DIL_W + 1u;
-const HAS_RESIDUAL: bool = ${residual};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<elem>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<elem>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<elem>>;
-@group(0) @binding(4) var<storage, read_write> residual: array<vec4<elem>>;
-@group(0) @binding(5) var<storage, read> slope: array<vec4<elem>>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<elem>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -65,17 +60,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
-    let b = vec4<f32>(bias[c4]);
-    let s = vec4<f32>(slope[c4]);
     for (var t = 0u; t < TILE_X; t++) {
         let ox = ox0 + t;
         if (ox < p.out_w) {
-            let oi = ((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4;
-            var v = acc[t] + b;
-            if (HAS_RESIDUAL) {
-                v += vec4<f32>(residual[oi]);
-            }
-            y[oi] = vec4<elem>(activate(v, p.alpha, p.beta, s));
+            write_output(((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4, c4, acc[t]);
         }
     }
 }

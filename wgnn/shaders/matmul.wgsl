@@ -5,7 +5,7 @@
 // Also runs every 1x1, stride-1 convolution: an NHWC tensor is an [N*H*W, C] matrix.
 // Needs K and N divisible by 4 (matmul_generic handles the rest).
 #include "common.wgsl"
-#include "activation.wgsl"
+#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -14,15 +14,10 @@ struct Params {
 }
 
 const TILE_M: u32 = 4u;
-const HAS_RESIDUAL: bool = ${residual};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<elem>>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<elem>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<elem>>;
-@group(0) @binding(4) var<storage, read_write> residual: array<vec4<elem>>;
-@group(0) @binding(5) var<storage, read> slope: array<vec4<elem>>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<elem>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -57,17 +52,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
-    let bv = vec4<f32>(bias[col]);
-    let s = vec4<f32>(slope[col]);
     for (var r = 0u; r < TILE_M; r++) {
-        let row = row0 + r;
-        if (row < p.m) {
-            let oi = (bi * p.m + row) * p.n4 + col;
-            var v = acc[r] + bv;
-            if (HAS_RESIDUAL) {
-                v += vec4<f32>(residual[oi]);
-            }
-            y[oi] = vec4<elem>(activate(v, p.alpha, p.beta, s));
+        if (row0 + r < p.m) {
+            write_output((bi * p.m + row0 + r) * p.n4 + col, col, acc[r]);
         }
     }
 }

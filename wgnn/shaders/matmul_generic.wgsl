@@ -1,22 +1,16 @@
 // Batched matrix multiply for any K and N: one output element per invocation, scalar loads.
 // Bias and slope are indexed by column; A and B batch strides may be 0 (broadcast).
 #include "common.wgsl"
-#include "activation.wgsl"
+#include "epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     m: u32, k: u32, n: u32, batch: u32,
     a_batch_stride: u32, b_batch_stride: u32, alpha: f32, beta: f32,
 }
 
-const HAS_RESIDUAL: bool = ${residual};
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<elem>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<elem>;
-@group(0) @binding(3) var<storage, read> bias: array<elem>;
-@group(0) @binding(4) var<storage, read_write> residual: array<elem>;
-@group(0) @binding(5) var<storage, read> slope: array<elem>;
-@group(0) @binding(6) var<storage, read_write> y: array<elem>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -35,9 +29,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var k = 0u; k < p.k; k++) {
         acc = fma(f32(a[a_row + k]), f32(b[b_col + k * p.n]), acc);
     }
-    var v = acc + f32(bias[col]);
-    if (HAS_RESIDUAL) {
-        v += f32(residual[id]);
-    }
-    y[id] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[col]))).x);
+    write_output(id, col, acc);
 }

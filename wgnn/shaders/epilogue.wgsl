@@ -1,0 +1,21 @@
+// The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): bias, then the
+// residual when one was fused (${residual}), then the activation, then the store. Declares the
+// output-side bindings 3 to 6; the including kernel declares Params (with alpha and beta) and
+// bindings 0 to 2.
+#include "activation.wgsl"
+
+const HAS_RESIDUAL: bool = ${residual};
+
+@group(0) @binding(3) var<storage, read> bias: array<vec4<elem>>;
+@group(0) @binding(4) var<storage, read_write> residual: array<vec4<elem>>;
+@group(0) @binding(5) var<storage, read> slope: array<vec4<elem>>;
+@group(0) @binding(6) var<storage, read_write> y: array<vec4<elem>>;
+
+// out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
+fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
+    var v = acc + vec4<f32>(bias[channel4]);
+    if (HAS_RESIDUAL) {
+        v += vec4<f32>(residual[out_index]);
+    }
+    y[out_index] = vec4<elem>(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
+}

@@ -1,0 +1,18 @@
+// The fused epilogue of the scalar kernels (conv2d_generic, matmul_generic): the same steps as
+// epilogue.wgsl, one element at a time. Declares bindings 3 to 6.
+#include "activation.wgsl"
+
+const HAS_RESIDUAL: bool = ${residual};
+
+@group(0) @binding(3) var<storage, read> bias: array<elem>;
+@group(0) @binding(4) var<storage, read_write> residual: array<elem>;
+@group(0) @binding(5) var<storage, read> slope: array<elem>;
+@group(0) @binding(6) var<storage, read_write> y: array<elem>;
+
+fn write_output(out_index: u32, channel: u32, acc: f32) {
+    var v = acc + f32(bias[channel]);
+    if (HAS_RESIDUAL) {
+        v += f32(residual[out_index]);
+    }
+    y[out_index] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[channel]))).x);
+}
