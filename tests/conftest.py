@@ -22,3 +22,11 @@ def device():
 def rng():
     return np.random.default_rng(1234)
 
+
+
+@pytest.fixture(params=["fp32", "fp16"])
+def precision(request, device):
+    """Run a test in both precisions; fp16 needs the adapter feature shader-f16."""
+    if request.param == "fp16" and "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks shader-f16")
+    return request.param

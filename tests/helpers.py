@@ -24,3 +24,8 @@ def run_both(builder: wgnn.GraphBuilder, outputs: dict, feeds: dict, **options):
 
 def kernels_used(session: wgnn.InferenceSession) -> list[str]:
     return [d.kernel for d in session._exe.dispatches]
+
+
+def tol(precision: str) -> float:
+    """Relative L2 error allowed against the f32 numpy reference on ordinary data."""
+    return {"fp32": 1e-5, "fp16": 5e-3}[precision]

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import kernels_used, rel_l2, run_both
+from helpers import kernels_used, rel_l2, run_both, tol
 
 import wgnn
-
-TOL = 1e-5
 
 # (name, N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation, groups, expected kernel)
 CONV_CASES = [
@@ -41,13 +39,13 @@ def _conv_graph(rng, n, cin, h, w, cout, k, stride, pads, dil, groups, activatio
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
-def test_conv2d(device, rng, case):
+def test_conv2d(device, precision, rng, case):
     _, n, cin, h, w, cout, k, stride, pads, dil, groups, kernel = case
     b, y, feeds = _conv_graph(rng, n, cin, h, w, cout, k, stride, pads, dil, groups)
-    session, got, want = run_both(b, {"y": y}, feeds)
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert kernel in kernels_used(session)
     assert got["y"].shape == want["y"].shape
-    assert rel_l2(got["y"], want["y"]) < TOL
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
 ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid", "hard_swish"]
@@ -55,7 +53,7 @@ ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid",
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("path", ["conv2d", "depthwise", "matmul", "conv2d_generic"])
-def test_fused_activation(device, rng, activation, path):
+def test_fused_activation(device, precision, rng, activation, path):
     shapes = {"conv2d": (8, 8, 3, 1), "depthwise": (8, 8, 3, 8), "matmul": (8, 8, 1, 1),
               "conv2d_generic": (3, 5, 3, 1)}
     cin, cout, k, groups = shapes[path]
@@ -63,37 +61,38 @@ def test_fused_activation(device, rng, activation, path):
     y = b.activation(y, activation if activation != "relu6" else "clip",
                      **({"alpha": 0.0, "beta": 6.0} if activation == "relu6" else {}))
     feeds["x"] *= 3  # reach both sides of every activation's kinks
-    session, got, want = run_both(b, {"y": y}, feeds)
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert kernels_used(session) == ["elementwise", path, "elementwise"]  # layout in, fused conv, layout out
-    assert rel_l2(got["y"], want["y"]) < TOL
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
 @pytest.mark.parametrize("path", ["conv2d", "matmul", "conv2d_generic", "depthwise"])
-def test_fused_prelu_per_channel(device, rng, path):
+def test_fused_prelu_per_channel(device, precision, rng, path):
     cin, cout, k, groups = {"conv2d": (4, 8, 3, 1), "matmul": (4, 8, 1, 1), "conv2d_generic": (3, 6, 3, 1),
                             "depthwise": (8, 8, 3, 8)}[path]
     b, y, feeds = _conv_graph(rng, 1, cin, 5, 6, cout, k, 1, (k // 2,) * 4, 1, groups)
     slope = b.constant(rng.uniform(0.05, 0.5, (cout, 1, 1)).astype(np.float32))
     y = b.prelu(y, slope)
-    session, got, want = run_both(b, {"y": y}, feeds)
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert path in kernels_used(session) and "activation" not in [n.op for n in session.graph.nodes]
-    assert rel_l2(got["y"], want["y"]) < TOL
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
 @pytest.mark.parametrize("m,k,n", [(5, 8, 12), (1, 1024, 1000), (7, 6, 5), (3, 13, 4)])
-def test_matmul_constant_weights(device, rng, m, k, n):
+def test_matmul_constant_weights(device, precision, rng, m, k, n):
     b = wgnn.GraphBuilder()
     a = b.input("a", (m, k))
     w = b.constant(rng.standard_normal((k, n)).astype(np.float32))
     bias = b.constant(rng.standard_normal(n).astype(np.float32))
     y = b.gemm(a, w, bias)
-    session, got, want = run_both(b, {"y": y}, {"a": rng.standard_normal((m, k)).astype(np.float32)})
+    feeds = {"a": rng.standard_normal((m, k)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     expected_kernel = "matmul" if k % 4 == 0 and n % 4 == 0 else "matmul_generic"
     assert kernels_used(session) == [expected_kernel]
-    assert rel_l2(got["y"], want["y"]) < TOL
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
-def test_matmul_batched_runtime_operands(device, rng):
+def test_matmul_batched_runtime_operands(device, precision, rng):
     b = wgnn.GraphBuilder()
     a = b.input("a", (3, 5, 8))
     c = b.input("c", (3, 8, 4))
@@ -103,14 +102,14 @@ def test_matmul_batched_runtime_operands(device, rng):
     feeds = {"a": rng.standard_normal((3, 5, 8)).astype(np.float32),
              "c": rng.standard_normal((3, 8, 4)).astype(np.float32),
              "d": rng.standard_normal((8, 6)).astype(np.float32)}
-    session, got, want = run_both(b, {"y": y, "z": z}, feeds)
+    session, got, want = run_both(b, {"y": y, "z": z}, feeds, precision=precision)
     assert sorted(kernels_used(session)) == ["matmul", "matmul_generic"]
-    assert rel_l2(got["y"], feeds["a"] @ feeds["c"]) < TOL
-    assert rel_l2(got["z"], want["z"]) < TOL
+    assert rel_l2(got["y"], feeds["a"] @ feeds["c"]) < tol(precision)
+    assert rel_l2(got["z"], want["z"]) < tol(precision)
 
 
 @pytest.mark.parametrize("trans_a,trans_b,alpha,beta", [(False, True, 1.0, 1.0), (True, False, 0.5, 2.0)])
-def test_gemm_attributes(device, rng, trans_a, trans_b, alpha, beta):
+def test_gemm_attributes(device, precision, rng, trans_a, trans_b, alpha, beta):
     b = wgnn.GraphBuilder()
     a_shape = (8, 4) if trans_a else (4, 8)
     a = b.input("a", a_shape)
@@ -118,9 +117,9 @@ def test_gemm_attributes(device, rng, trans_a, trans_b, alpha, beta):
     c = rng.standard_normal((1, 12)).astype(np.float32)
     y = b.gemm(a, b.constant(w), b.constant(c), alpha=alpha, beta=beta, a_transpose=trans_a, b_transpose=trans_b)
     x = rng.standard_normal(a_shape).astype(np.float32)
-    _, got, _ = run_both(b, {"y": y}, {"a": x})
+    _, got, _ = run_both(b, {"y": y}, {"a": x}, precision=precision)
     want = alpha * (x.T if trans_a else x) @ (w.T if trans_b else w) + beta * c
-    assert rel_l2(got["y"], want) < TOL
+    assert rel_l2(got["y"], want) < tol(precision)
 
 
 POOL_CASES = [
@@ -136,7 +135,7 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
-def test_pooling(device, rng, case):
+def test_pooling(device, precision, rng, case):
     _, mode, window, stride, pads, ceil, include = case
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, 5, 10, 9))
@@ -145,27 +144,28 @@ def test_pooling(device, rng, case):
     else:
         y = b.average_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil,
                              count_include_pad=include)
-    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((2, 5, 10, 9)).astype(np.float32)})
+    feeds = {"x": rng.standard_normal((2, 5, 10, 9)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert "pool" in kernels_used(session)
-    assert rel_l2(got["y"], want["y"]) < TOL
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
 @pytest.mark.parametrize("shape,axis", [((3, 1000), -1), ((2, 7, 5), 1), ((1, 6, 4, 4), 1), ((4, 70), 0)])
-def test_softmax(device, rng, shape, axis):
+def test_softmax(device, precision, rng, shape, axis):
     b = wgnn.GraphBuilder()
     x = b.input("x", shape)
     y = b.softmax(x, axis=axis)
     data = (rng.standard_normal(shape) * 20).astype(np.float32)
-    session, got, want = run_both(b, {"y": y}, {"x": data})
+    session, got, want = run_both(b, {"y": y}, {"x": data}, precision=precision)
     assert "softmax" in kernels_used(session)
-    assert rel_l2(got["y"], want["y"]) < TOL
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
     np.testing.assert_allclose(got["y"].sum(axis=axis), 1.0, rtol=1e-5)
 
 
-def test_softmax_of_huge_logits_does_not_overflow(device):
+def test_softmax_of_huge_logits_does_not_overflow(device, precision):
     b = wgnn.GraphBuilder()
     y = b.softmax(b.input("x", (1, 4)))
-    _, got, _ = run_both(b, {"y": y}, {"x": np.array([[1e4, 1e4 - 1, -1e4, 0]], np.float32)})
+    _, got, _ = run_both(b, {"y": y}, {"x": np.array([[1e4, 1e4 - 1, -1e4, 0]], np.float32)}, precision=precision)
     e = np.exp([0.0, -1.0])
     np.testing.assert_allclose(got["y"], [[e[0] / e.sum(), e[1] / e.sum(), 0, 0]], rtol=1e-6, atol=1e-7)
 
@@ -176,7 +176,7 @@ BINARY_SHAPES = [((2, 3, 4, 5), (2, 3, 4, 5)), ((2, 3, 4, 5), (3, 1, 1)), ((2, 3
 
 @pytest.mark.parametrize("kind", ["add", "sub", "mul", "div", "max", "min", "pow"])
 @pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_broadcasting_binary(device, rng, kind, shapes):
+def test_broadcasting_binary(device, precision, rng, kind, shapes):
     b = wgnn.GraphBuilder()
     x, z = b.input("x", shapes[0]), b.input("z", shapes[1])
     y = b._binary(kind, x, z, "y")
@@ -186,20 +186,20 @@ def test_broadcasting_binary(device, rng, kind, shapes):
         feeds["z"] = np.where(np.abs(feeds["z"]) < 0.1, 0.5, feeds["z"]).astype(np.float32)
     if kind == "pow":
         feeds["x"] = np.abs(feeds["x"]).astype(np.float32) + 0.1
-    _, got, want = run_both(b, {"y": y}, feeds)
-    assert rel_l2(got["y"], want["y"]) < TOL
+    _, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
-def test_binary_in_channels_last_layout(device, rng):
+def test_binary_in_channels_last_layout(device, precision, rng):
     """An add between two conv outputs runs in NHWC with a broadcast (C,1,1) constant."""
     b, y, feeds = _conv_graph(rng, 1, 4, 6, 6, 8, 3, 1, (1, 1, 1, 1), 1, 1)
     z = b.mul(y, b.constant(rng.standard_normal((8, 1, 1)).astype(np.float32)))
     y = b.add(z, y)
-    session, got, want = run_both(b, {"y": y}, feeds)
-    assert rel_l2(got["y"], want["y"]) < TOL
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
-def test_data_movement(device, rng):
+def test_data_movement(device, precision, rng):
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, 6, 5, 7))
     t = b.transpose(x, (0, 2, 3, 1))
@@ -213,20 +213,44 @@ def test_data_movement(device, rng):
     lrn = b.lrn(x, size=3, alpha=1e-2, beta=0.75, bias=2.0)
     outputs = {"t": t, "s": s, "p": p, "pe": pe, "pr": pr, "c": c, "g": g, "r": r, "lrn": lrn}
     data = rng.standard_normal((2, 6, 5, 7)).astype(np.float32)
-    _, got, want = run_both(b, outputs, {"x": data})
-    np.testing.assert_array_equal(got["t"], data.transpose(0, 2, 3, 1))
-    np.testing.assert_array_equal(got["s"], data[:, 1:6:2, 4::-1, 0:7:3])
-    np.testing.assert_array_equal(got["pr"], np.pad(data, ((0, 0), (0, 0), (2, 1), (1, 2)), mode="reflect"))
-    np.testing.assert_array_equal(got["g"], data[:, [3, 5, 0]])
-    np.testing.assert_array_equal(got["r"], data.transpose(0, 1, 3, 2).reshape(2, -1))
+    _, got, want = run_both(b, outputs, {"x": data}, precision=precision)
+    if precision == "fp32":  # exact: data movement does no arithmetic
+        np.testing.assert_array_equal(got["t"], data.transpose(0, 2, 3, 1))
+        np.testing.assert_array_equal(got["s"], data[:, 1:6:2, 4::-1, 0:7:3])
+        np.testing.assert_array_equal(got["pr"], np.pad(data, ((0, 0), (0, 0), (2, 1), (1, 2)), mode="reflect"))
+        np.testing.assert_array_equal(got["g"], data[:, [3, 5, 0]])
+        np.testing.assert_array_equal(got["r"], data.transpose(0, 1, 3, 2).reshape(2, -1))
     for name in outputs:
         assert got[name].shape == want[name].shape, name
-        assert rel_l2(got[name], want[name]) < TOL, name
+        assert rel_l2(got[name], want[name]) < tol(precision), name
 
 
-def test_conv_then_reshape_to_logical_order(device, rng):
+def test_conv_then_reshape_to_logical_order(device, precision, rng):
     """Flattening a channels-last 4-D tensor with H, W > 1 needs a real layout change first."""
     b, y, feeds = _conv_graph(rng, 1, 4, 5, 6, 8, 3, 1, (1, 1, 1, 1), 1, 1)
     flat = b.flatten(y)
-    _, got, want = run_both(b, {"flat": flat}, feeds)
-    assert rel_l2(got["flat"], want["flat"]) < TOL
+    _, got, want = run_both(b, {"flat": flat}, feeds, precision=precision)
+    assert rel_l2(got["flat"], want["flat"]) < tol(precision)
+
+
+REDUCE_KINDS = ["sum", "mean", "max", "min", "prod", "sum_square", "l1", "l2", "log_sum_exp"]
+
+
+@pytest.mark.parametrize("kind", REDUCE_KINDS)
+def test_reductions(device, precision, rng, kind):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 3, 5, 7))
+    # reduced over logical axes, including ones that are not contiguous in channels-last storage
+    y = b.conv2d(x, b.constant(rng.uniform(-0.3, 0.3, (4, 3, 1, 1)).astype(np.float32)))
+    outputs = {f"{kind}_{k}": b.reduce(y, kind, axes, keepdims=kd, name=f"{kind}_{k}")
+               for k, (axes, kd) in enumerate([((1,), True), ((0, 2), False), (None, False), ((3, 1), True)])}
+    outputs["input_level"] = b.reduce(x, kind, (2, 3), keepdims=False, name="input_level")
+    data = rng.uniform(0.5, 1.5, (2, 3, 5, 7)).astype(np.float32)
+    session, got, want = run_both(b, outputs, {"x": data}, precision=precision)
+    assert kernels_used(session).count("reduce") == 5
+    # A product's relative error is the sum of its factors' (up to 28 here, some near zero), so
+    # rounding its f16 inputs costs it more than a sum; fp32 keeps the common bound.
+    bound = tol(precision) * (4 if kind == "prod" and precision == "fp16" else 1)
+    for name in outputs:
+        assert got[name].shape == want[name].shape, name
+        assert rel_l2(got[name], want[name]) < bound, name

@@ -95,6 +95,18 @@ CASES = {
     "pad_edge_opset2": case("Pad", {"x": X4}, {"mode": "edge", "pads": [0, 0, 1, 2, 0, 0, 2, 1]}, opset=2),
     "slice": case("Slice", {"x": X4}, consts={"starts": i64(1, -1), "ends": i64(4, -100), "axes": i64(1, 3),
                                               "steps": i64(2, -2)}),
+    "reduce_sum_axes_input": case("ReduceSum", {"x": X4}, {"keepdims": 0}, {"axes": i64(1, -1)}),
+    "reduce_sum_all": case("ReduceSum", {"x": X4}),
+    "reduce_sum_noop": case("ReduceSum", {"x": X4}, {"noop_with_empty_axes": 1}),
+    "reduce_mean_attr": case("ReduceMean", {"x": X4}, {"axes": [2, 3]}),
+    "reduce_mean_opset18": case("ReduceMean", {"x": X4}, {"keepdims": 0}, {"axes": i64(0, 2)}, opset=18),
+    "reduce_max": case("ReduceMax", {"x": X4}, {"axes": [1], "keepdims": 0}),
+    "reduce_min": case("ReduceMin", {"x": X4}, {"axes": [0, 3]}),
+    "reduce_prod": case("ReduceProd", {"x": np.abs(X4) * 0.5 + 0.75}, {"axes": [1]}),
+    "reduce_sum_square": case("ReduceSumSquare", {"x": X4}, {"axes": [3]}),
+    "reduce_l1": case("ReduceL1", {"x": X4}, {"axes": [2]}),
+    "reduce_l2": case("ReduceL2", {"x": X4}, {"axes": [1, 2], "keepdims": 0}),
+    "reduce_log_sum_exp": case("ReduceLogSumExp", {"x": X4 * 10}, {"axes": [3]}),
     "slice_opset9": case("Slice", {"x": X4}, {"starts": [0, 2], "ends": [1, 100], "axes": [0, 2]}, opset=9),
 }
 

@@ -6,7 +6,7 @@
 """
 
 from .builder import GraphBuilder
-from .errors import GraphError, ModelLoadError, NoAdapterError, UnsupportedOperatorError, WgnnError
+from .errors import GraphError, ModelLoadError, NoAdapterError, PrecisionError, UnsupportedOperatorError, WgnnError
 from .graph import Graph, Node, Operand
 from .runtime import Device, GPUTensor, choose_adapter, default_device, list_adapters
 from .session import InferenceSession, NodeArg
@@ -15,6 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Device", "GPUTensor", "Graph", "GraphBuilder", "GraphError", "InferenceSession", "ModelLoadError",
-    "NoAdapterError", "Node", "NodeArg", "Operand", "UnsupportedOperatorError", "WgnnError",
+    "NoAdapterError", "Node", "NodeArg", "Operand", "PrecisionError", "UnsupportedOperatorError", "WgnnError",
     "choose_adapter", "default_device", "list_adapters",
 ]

@@ -254,6 +254,12 @@ class GraphBuilder:
     def softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
         return self._one("softmax", [x], {"axis": axis % max(x.rank, 1)}, name)
 
+    def reduce(self, x: Operand, kind: str, axes: Sequence[int] | None = None, *, keepdims: bool = True,
+               name: str = "") -> Operand:
+        """Reduce over ``axes`` (all when None): sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp."""
+        axes = tuple(sorted({int(a) % max(x.rank, 1) for a in axes})) if axes is not None else tuple(range(x.rank))
+        return self._one("reduce", [x], {"kind": kind, "axes": axes, "keepdims": bool(keepdims)}, name)
+
     def lrn(self, x: Operand, *, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
             name: str = "") -> Operand:
         return self._one("lrn", [x], {"size": int(size), "alpha": float(alpha), "beta": float(beta),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _load(model: str, args):
+def _load(model: str, args, precision: str | None = None):
     """A session for a zoo name or an ONNX path; returns (session, description)."""
     import wgnn
     from wgnn import zoo
@@ -25,8 +25,10 @@ def _load(model: str, args):
             name = zoo.canonical(model)
         except KeyError:
             raise SystemExit(f"wgnn: {model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)})") from None
-        return wgnn.InferenceSession(zoo.build(name, softmax=not args.logits), device=device), f"zoo:{name}"
-    return wgnn.InferenceSession(model, device=device), model
+        source, desc = zoo.build(name, softmax=not args.logits), f"zoo:{name}"
+    else:
+        source, desc = model, model
+    return wgnn.InferenceSession(source, device=device, precision=precision), desc
 
 
 def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -85,9 +87,9 @@ def _rel_l2(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def cmd_run(args) -> int:
-    sess, desc = _load(args.model, args)
+    sess, desc = _load(args.model, args, args.precision)
     feeds = _inputs(sess, args.input, args.seed)
-    print(f"model {desc}: {sess.dispatch_count} dispatches, {sess.pipeline_count} pipelines, "
+    print(f"model {desc} ({sess.precision}): {sess.dispatch_count} dispatches, {sess.pipeline_count} pipelines, "
           f"loaded in {sess.load_seconds:.2f} s on {sess.adapter_name}")
     print(f"passes: {dict(sess.pass_log) or 'none'}; {sess.memory_report()}")
     times = _time_runs(sess, feeds, warmup=1, runs=args.runs)
@@ -101,12 +103,13 @@ def cmd_run(args) -> int:
     if not args.no_check:
         start = time.perf_counter()
         ref = sess.run_reference(feeds)
+        tolerance = args.tolerance if args.tolerance is not None else (1e-2 if sess.precision == "fp16" else 1e-4)
         for name, value in outputs.items():
             err = _rel_l2(value, ref[name])
-            ok = err <= args.tolerance
+            ok = err <= tolerance
             status |= 0 if ok else 1
             print(f"check {name} against the numpy reference: relative L2 error {err:.2e} "
-                  f"({'ok' if ok else 'FAILED'}, tolerance {args.tolerance:g}; reference took "
+                  f"({'ok' if ok else 'FAILED'}, tolerance {tolerance:g}; reference took "
                   f"{time.perf_counter() - start:.1f} s)")
     if args.out:
         np.savez(args.out, **outputs)
@@ -115,20 +118,30 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    sess, desc = _load(args.model, args)
-    feeds = _inputs(sess, None, args.seed)
-    times = _time_runs(sess, feeds, warmup=args.warmup, runs=args.runs)
-    result = {
-        "model": desc, "adapter": sess.adapter_name, "runs": args.runs, "warmup": args.warmup,
-        "median_ms": float(np.median(times)), "min_ms": float(min(times)), "max_ms": float(max(times)),
-        "load_s": sess.load_seconds, "dispatches": sess.dispatch_count, "pipelines": sess.pipeline_count,
-    }
-    print(f"{desc} on {sess.adapter_name}: median {result['median_ms']:.2f} ms, min {result['min_ms']:.2f} ms, "
-          f"max {result['max_ms']:.2f} ms over {args.runs} runs ({args.warmup} warm-up); "
-          f"load {sess.load_seconds:.2f} s, "
-          f"{sess.dispatch_count} dispatches, {sess.pipeline_count} pipelines")
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else [None]
+    results = []
+    for precision in precisions:
+        sess, desc = _load(args.model, args, precision)
+        feeds = _inputs(sess, None, args.seed)
+        times = _time_runs(sess, feeds, warmup=args.warmup, runs=args.runs)
+        result = {
+            "model": desc, "precision": sess.precision, "adapter": sess.adapter_name, "runs": args.runs,
+            "warmup": args.warmup, "median_ms": float(np.median(times)), "min_ms": float(min(times)),
+            "max_ms": float(max(times)), "load_s": sess.load_seconds, "dispatches": sess.dispatch_count,
+            "pipelines": sess.pipeline_count,
+        }
+        results.append(result)
+        print(f"{desc} {sess.precision} on {sess.adapter_name}: median {result['median_ms']:.2f} ms, "
+              f"min {result['min_ms']:.2f} ms, max {result['max_ms']:.2f} ms over {args.runs} runs "
+              f"({args.warmup} warm-up); load {sess.load_seconds:.2f} s, {sess.dispatch_count} dispatches, "
+              f"{sess.pipeline_count} pipelines")
+    if len(results) > 1:
+        base = results[0]
+        for other in results[1:]:
+            print(f"{other['precision']} / {base['precision']} median latency: "
+                  f"{other['median_ms'] / base['median_ms']:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2) + "\n")
     return 0
 
 
@@ -150,11 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--logits", action="store_true", help="zoo models: leave out the final softmax")
         p.add_argument("--seed", type=int, default=0, help="seed of the random input")
         p.add_argument("--runs", type=int, default=10 if name == "bench" else 3)
+        p.add_argument("--precision", help="fp32, fp16 or auto" + (" (a comma-separated list: each is measured, "
+                       "in this order)" if name == "bench" else "") + "; default: the model's own (fp32 for float32 "
+                       "models)")
         p.set_defaults(func=func)
     run = sub.choices["run"]
     run.add_argument("--input", help=".npy (first input) or .npz (by name); default: random normal data")
     run.add_argument("--no-check", action="store_true", help="skip the comparison with the numpy reference")
-    run.add_argument("--tolerance", type=float, default=1e-4, help="relative L2 error allowed (default 1e-4)")
+    run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")
     bench = sub.choices["bench"]
     bench.add_argument("--warmup", type=int, default=2)

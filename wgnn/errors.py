@@ -32,6 +32,10 @@ class GraphError(WgnnError, ValueError):
     """A graph is inconsistent: shapes that do not match, a missing input, a bad attribute."""
 
 
+class PrecisionError(WgnnError, ValueError):
+    """The requested precision cannot run on this adapter (fp16 without shader-f16)."""
+
+
 class NoAdapterError(WgnnError, RuntimeError):
     """No WebGPU adapter could be found."""
 

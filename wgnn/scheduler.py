@@ -26,7 +26,10 @@ from .layout import assign_layouts
 from .memory import Block, Plan, plan_buffers
 from .runtime import Device, GPUTensor, wgpu
 
-GPU_DTYPES = {"float32"}
+GPU_DTYPES = {"float32", "float16"}
+WGSL_TYPES = {"float32": "f32", "float16": "f16"}
+F16_MAX = 65504.0
+PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Ref:
     operand: Operand | None = None
     offset: int = 0
     nbytes: int = 0
+    dtype: str | None = None  # the WGSL element type stored there: f32, f16, u32 (None: any)
 
 
 @dataclass
@@ -58,7 +62,7 @@ class ConstantPool:
         self.size = 0
         self._seen: dict[bytes, int] = {}
 
-    def add(self, array: np.ndarray) -> Ref:
+    def add(self, array: np.ndarray, dtype: str) -> Ref:
         data = np.ascontiguousarray(array).tobytes()
         if len(data) % 16:
             data += b"\0" * (16 - len(data) % 16)  # vec4 arrays need whole vec4s
@@ -69,7 +73,7 @@ class ConstantPool:
             pad = -len(data) % self.alignment
             self.chunks.append(b"\0" * pad)
             self.size += len(data) + pad
-        return Ref("const", offset=offset, nbytes=len(data))
+        return Ref("const", offset=offset, nbytes=len(data), dtype=dtype)
 
     def data(self) -> bytes:
         return b"".join(self.chunks) or b"\0" * 16
@@ -78,12 +82,14 @@ class ConstantPool:
 class LoweringContext:
     """What an op's ``lower`` sees: layouts, tensor and constant references, and ``dispatch``."""
 
-    def __init__(self, device: Device, perms: dict[int, tuple[int, ...]], opset: int | None = None):
+    def __init__(self, device: Device, perms: dict[int, tuple[int, ...]], storage: dict[int, str], *,
+                 precision: str = "fp32", opset: int | None = None):
         self.device = device
         self.perms = perms
+        self.storage = storage  # id(storage root) -> WGSL element type
         self.constants = ConstantPool(device.storage_alignment)
         self.calls: list[KernelCall] = []
-        self.elem = "f32"
+        self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
 
     def perm(self, operand: Operand) -> tuple[int, ...]:
@@ -93,12 +99,19 @@ class LoweringContext:
         if operand.is_constant:
             if operand.dtype not in ("float32", "float16", "float64"):
                 raise GraphError(f"constant {operand.name!r} of dtype {operand.dtype} feeds a GPU kernel; "
-                                 "only float32 tensors run on the GPU")
-            return self.const(operand.value.astype(np.float32))
-        return Ref("tensor", operand)
+                                 "only floating-point tensors run on the GPU")
+            return self.const(operand.value)
+        return Ref("tensor", operand, dtype=self.storage[id(_storage_root(operand))])
 
     def const(self, array: np.ndarray) -> Ref:
-        return self.constants.add(array)
+        """Weights or other constant data. Floats are stored in the session's precision, except
+        arrays with values beyond f16's range, which stay f32 rather than turn into infinities."""
+        array = np.asarray(array)
+        if array.dtype.kind in "iub":
+            return self.constants.add(array.astype(np.uint32), "u32")
+        if self.elem == "f16" and np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX):
+            return self.constants.add(array.astype(np.float16), "f16")
+        return self.constants.add(array.astype(np.float32), "f32")
 
     @staticmethod
     def dummy() -> Ref:
@@ -113,8 +126,12 @@ class LoweringContext:
 
     def dispatch(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[Ref],
                  threads: int | None = None, workgroups: int | None = None) -> None:
-        """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups."""
-        source = shaders.render(kernel, elem=self.elem, **template)
+        """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups.
+
+        Each binding's element type comes from what is bound there (see ``shaders``)."""
+        names = shaders.binding_names(shaders.render(kernel, elem=self.elem, **template))[1:]
+        types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16")}
+        source = shaders.render(kernel, elem=self.elem, types=types, **template)
         groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // shaders.WORKGROUP_SIZE)
         limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))
         gx = min(groups, limit)
@@ -228,7 +245,7 @@ class Executable:
         results = {}
         for name, out in self.graph.outputs.items():
             start = self.readback_offsets[name]
-            results[name] = np.frombuffer(raw, np.float32, out.size, start).reshape(out.shape).copy()
+            results[name] = np.frombuffer(raw, out.dtype, out.size, start).reshape(out.shape).copy()
         return results
 
 
@@ -236,7 +253,38 @@ def _padded(n: int, alignment: int) -> int:
     return max(alignment, -(-n // alignment) * alignment)
 
 
-def compile_graph(graph: Graph, device: Device, *, opset: int | None = None) -> Executable:
+def _keeps_f32(node: Node) -> bool:
+    """Ops whose results can exceed f16's range (65504) from ordinary inputs: stored in f32 in fp16
+    mode, so that a square of 300 or a sum of 1e5 ones is not an infinity."""
+    if node.op == "binary":
+        kind = node.attrs["kind"]
+        return kind == "pow" or (kind == "mul" and node.inputs[0] is node.inputs[1])
+    return "wide_output" in ops.get(node.op).traits
+
+
+def storage_types(graph: Graph, precision: str) -> dict[int, str]:
+    """The element type each tensor is stored in (keyed by id of the tensor that owns the bytes).
+
+    Graph inputs and outputs keep their own dtype (the host sees no conversion); in fp16 mode every
+    other tensor is f16, except the outputs of ``_keeps_f32`` ops.
+    """
+    inner = "f16" if precision == "fp16" else "f32"
+    types: dict[int, str] = {}
+    for node in graph.nodes:
+        for out in node.outputs:
+            types[id(out)] = "f32" if inner == "f16" and _keeps_f32(node) else inner
+    if inner == "f16":
+        # Softmax is shift-invariant: what matters is its input's absolute error, which f16 makes
+        # large for large logits (a spacing of 8 near 1e4). Its input is kept in f32.
+        for node in graph.nodes:
+            if node.op == "softmax" and node.inputs[0].producer is not None:
+                types[id(_storage_root(node.inputs[0]))] = "f32"
+    for operand in list(graph.inputs.values()) + [_storage_root(o) for o in graph.outputs.values()]:
+        types[id(operand)] = WGSL_TYPES[operand.dtype]
+    return types
+
+
+def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opset: int | None = None) -> Executable:
     """Lower, plan and create every GPU object for ``graph`` (which this modifies in place)."""
     start = time.perf_counter()
     give_outputs_own_storage(graph)
@@ -245,7 +293,10 @@ def compile_graph(graph: Graph, device: Device, *, opset: int | None = None) -> 
             raise GraphError(f"graph {'input' if operand.is_input else 'output'} {operand.name!r} has dtype "
                              f"{operand.dtype}; the GPU path runs float32 tensors")
     perms = assign_layouts(graph)
-    ctx = LoweringContext(device, perms, opset)
+    storage = storage_types(graph, precision)
+    if "f16" in storage.values() and "shader-f16" not in device.features:
+        raise GraphError(f"float16 tensors need the adapter feature shader-f16, which {device.name} lacks")
+    ctx = LoweringContext(device, perms, storage, precision=precision, opset=opset)
 
     # Lower node by node; remember which step each tensor is written and read at.
     first: dict[int, int] = {}
@@ -271,7 +322,10 @@ def compile_graph(graph: Graph, device: Device, *, opset: int | None = None) -> 
 
     inputs = {id(o) for o in graph.inputs.values()}
     outputs = {id(_storage_root(o)) for o in graph.outputs.values()}
-    blocks = [Block(key, _padded(roots[key].nbytes, 16), first[key], max(last[key], first[key]))
+    def stored_bytes(root: Operand) -> int:
+        return root.size * (2 if storage[id(root)] == "f16" else 4)
+
+    blocks = [Block(key, _padded(stored_bytes(roots[key]), 16), first[key], max(last[key], first[key]))
               for key in first if key not in outputs and key not in inputs]
     plan = plan_buffers(blocks, alignment=device.storage_alignment,
                         max_binding_size=int(device.limits["max-storage-buffer-binding-size"]))
@@ -294,7 +348,7 @@ def compile_graph(graph: Graph, device: Device, *, opset: int | None = None) -> 
         if ref.kind == "const":
             return constants, ref.offset, ref.nbytes
         root = roots[id(ref.operand)] if id(ref.operand) in roots else _storage_root(ref.operand)
-        size = _padded(root.nbytes, 16)
+        size = _padded(stored_bytes(root), 16)
         if id(root) in by_id:
             return by_id[id(root)], 0, size
         return arena, plan.offsets[id(root)], size

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import PrecisionError
 from .graph import Graph
 from .memory import MemoryReport
 from .passes import REQUIRED_RULES
@@ -41,12 +42,18 @@ class InferenceSession:
         optimize: run the graph passes (batch-norm folding, fusion; default True). Off, only what
             is needed to run at all: constant folding, and batch norm as a multiply-add.
         input_shapes: shapes for inputs whose ONNX shape has symbolic dimensions (those default to 1).
+        precision: "fp32", "fp16" or "auto". fp16 stores weights and activations as f16 (adapter
+            feature shader-f16) and accumulates in f32; inputs and outputs keep their dtype. "auto"
+            picks fp16 where the adapter has shader-f16. Default: fp16 for models whose inputs or
+            outputs are float16, else fp32. ``session.precision`` says which was used.
     """
 
     def __init__(self, model: str | Path | bytes | Any, *, device: Device | None = None,
                  adapter: str | int | None = None, optimize: bool = True,
-                 input_shapes: dict[str, tuple[int, ...]] | None = None):
+                 input_shapes: dict[str, tuple[int, ...]] | None = None, precision: str | None = None):
         start = time.perf_counter()
+        if precision not in (None, "fp32", "fp16", "auto"):
+            raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
         self.opset: int | None = None
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
@@ -57,7 +64,17 @@ class InferenceSession:
         self.source_graph = graph.copy()
         self.pass_log: Counter = run_passes(graph) if optimize else run_passes(graph, REQUIRED_RULES)
         self.device = device or (Device(adapter) if adapter is not None else default_device())
-        self._exe = compile_graph(graph, self.device, opset=self.opset)
+        has_f16 = "shader-f16" in self.device.features
+        if precision is None:
+            io = list(graph.inputs.values()) + list(graph.outputs.values())
+            precision = "fp16" if any(o.dtype == "float16" for o in io) else "fp32"
+        if precision == "auto":
+            precision = "fp16" if has_f16 else "fp32"
+        if precision == "fp16" and not has_f16:
+            raise PrecisionError(f"precision='fp16' needs the adapter feature shader-f16, which {self.device.name} "
+                                 "lacks; use 'fp32' or 'auto'")
+        self.precision: str = precision
+        self._exe = compile_graph(graph, self.device, precision=precision, opset=self.opset)
         self.graph = graph
         self.load_seconds = time.perf_counter() - start
 

@@ -2,8 +2,9 @@
 
 Nothing is downloaded: ``build(name)`` writes the architecture with ``onnx.helper``. Convolutions
 are He-initialised; every BatchNormalization gets random statistics so that folding it into the
-conv is really exercised. Models take a (1, 3, 224, 224) float32 input named ``input`` and return
-``output``: class probabilities, or logits with ``softmax=False``.
+conv is really exercised. Models take a (batch, 3, 224, 224) float32 input named ``input`` (wgnn
+compiles batch 1 unless ``input_shapes`` says otherwise) and return ``output``: class
+probabilities, or logits with ``softmax=False``.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ class _Net:
     def model(self, out: str, name: str, classes: int) -> onnx.ModelProto:
         self.nodes.append(helper.make_node("Identity", [out], ["output"], name="output"))
         graph = helper.make_graph(
-            self.nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(INPUT_SHAPE))],
-            [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, classes])], self.inits)
+            self.nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *INPUT_SHAPE[1:]])],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", classes])], self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="wgnn.zoo")
         model.ir_version = 8
@@ -119,8 +120,11 @@ def _mobilenet_v2(net: _Net, softmax: bool, classes: int) -> str:
             hidden = cin * t
             y = net.conv_bn(x, cin, hidden, 1, act="relu6") if t != 1 else x
             y = net.conv_bn(y, hidden, hidden, 3, stride, groups=hidden, act="relu6")
-            y = net.conv_bn(y, hidden, c, 1, act=None)
-            x = net.node("Add", [x, y]) if stride == 1 and cin == c else y
+            residual = stride == 1 and cin == c
+            # As in ResNet50 below: a small last gamma in residual branches keeps the deep sum near
+            # the identity, as in trained networks, instead of amplifying every perturbation.
+            y = net.conv_bn(y, hidden, c, 1, act=None, gamma=(0.05, 0.25) if residual else (0.5, 1.5))
+            x = net.node("Add", [x, y]) if residual else y
             cin = c
     x = net.conv_bn(x, cin, 1280, 1, act="relu6")
     return net.classifier(x, 1280, classes, softmax)

@@ -415,6 +415,25 @@ def _gather(b, node, ins, attrs):
     return b.gather(ins[0], ins[1], axis=attrs.get("axis", 0), name=node.name)
 
 
+_REDUCTIONS = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
+               "ReduceProd": "prod", "ReduceSumSquare": "sum_square", "ReduceL1": "l1", "ReduceL2": "l2",
+               "ReduceLogSumExp": "log_sum_exp"}
+
+
+@converts(*_REDUCTIONS)
+def _reduce(b, node, ins, attrs):
+    # Axes are an attribute until opset 18 (13 for ReduceSum), an optional input after.
+    axes = attrs.get("axes")
+    if len(ins) > 1 and ins[1] is not None:
+        axes = [int(a) for a in _static(b, node, ins[1], "axes").reshape(-1)]
+    if not axes:
+        if attrs.get("noop_with_empty_axes", 0):
+            return b.identity(ins[0], name=node.name)
+        axes = None
+    return b.reduce(ins[0], _REDUCTIONS[node.op_type], axes, keepdims=bool(attrs.get("keepdims", 1)),
+                    name=node.name)
+
+
 @converts("LRN")
 def _lrn(b, node, ins, attrs):
     return b.lrn(ins[0], size=attrs["size"], alpha=attrs.get("alpha", 1e-4), beta=attrs.get("beta", 0.75),

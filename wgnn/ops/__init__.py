@@ -7,7 +7,8 @@ An op is a class registered with ``@register("name")`` that defines:
 - ``lower(node, ctx)``: emits GPU dispatches through a ``wgnn.scheduler.LoweringContext``
   (absent for ops that are always folded at compile time, such as ``shape``);
 - ``traits``: what rewrite rules ask about (``"fusable"``: takes a fused activation epilogue,
-  ``"view"``: output aliases its input's storage, ``"layout_free"``: runs in any physical layout).
+  ``"view"``: output aliases its input's storage, ``"layout_free"``: runs in any physical layout,
+  ``"wide_output"``: results may exceed f16's range, so they are stored in f32 in fp16 mode).
 """
 
 from __future__ import annotations
@@ -63,4 +64,4 @@ def normalize_axis(node: Node, axis: int, rank: int) -> int:
 
 
 # Importing the families fills REGISTRY.
-from . import activation, elementwise, nn, tensor  # noqa: E402,F401
+from . import activation, elementwise, nn, reduce, tensor  # noqa: E402,F401

@@ -1,10 +1,16 @@
 """WGSL kernels, shipped as package data, and the small template renderer that reads them.
 
 A shader file may ``#include "other.wgsl"`` (each file once) and use ``${name}`` parameters:
-the data type (``elem``), tile sizes, the activation and the like. Shapes never go into the source;
-they travel in the ``Params`` uniform, so one pipeline serves every shape. ``parse_interface``
-reads the ``Params`` struct and the bindings back from the source, so the host side packs uniforms
-and builds bind-group layouts from the shader itself.
+tile sizes, the activation and the like. Shapes never go into the source; they travel in the
+``Params`` uniform, so one pipeline serves every shape.
+
+Element types: a storage binding ``x`` is declared ``array<x_elem>`` (or ``array<vec4<x_elem>>``)
+and the renderer defines ``alias x_elem = f32;`` or ``f16`` from ``types`` (default: ``elem``),
+adding ``enable f16;`` when needed. One template thus serves f32, f16 and mixes of the two (an f32
+graph input read by an f16 network). Kernels compute in f32 whatever they store.
+
+``parse_interface`` reads the ``Params`` struct and the bindings back from the source, so the host
+side packs uniforms and builds bind-group layouts from the shader itself.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ WORKGROUP_SIZE = 64
 
 _INCLUDE = re.compile(r'^#include "([\w.]+)"[^\n]*$', re.M)
 _STRUCT = re.compile(r"struct Params\s*\{(.*?)\}", re.S)
-_BINDING = re.compile(r"@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read)>")
+_BINDING = re.compile(r"@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read)>\s*(\w+)")
 
 
 @cache
@@ -37,28 +43,46 @@ def _expand(name: str, seen: set[str]) -> str:
     return _INCLUDE.sub(include, _read(name))
 
 
+_ALIAS = re.compile(r"\b(\w+)_elem\b")
+
+
 @cache
-def _render_cached(name: str, items: tuple) -> str:
-    params = dict(items)
-    header = "enable f16;\n" if params["elem"] == "f16" else ""
-    header += f"alias elem = {params['elem']};\nconst WG: u32 = {WORKGROUP_SIZE}u;\n"
-    body = _expand(name + ".wgsl", {name + ".wgsl"})
+def _render_cached(name: str, items: tuple, type_items: tuple) -> str:
+    params, types = dict(items), dict(type_items)
     try:
-        return header + string.Template(body).substitute(params)
+        body = string.Template(_expand(name + ".wgsl", {name + ".wgsl"})).substitute(params)
     except KeyError as e:
         raise KeyError(f"shader {name}.wgsl needs template parameter {e}") from None
+    aliases = {binding: types.get(binding, params["elem"]) for binding in sorted(set(_ALIAS.findall(body)))}
+    header = "enable f16;\n" if "f16" in aliases.values() else ""
+    header += "".join(f"alias {binding}_elem = {t};\n" for binding, t in aliases.items())
+    return header + f"const WG: u32 = {WORKGROUP_SIZE}u;\n" + body
 
 
-def render(name: str, **params: object) -> str:
-    """The WGSL source of kernel ``name`` with its template parameters filled in."""
+def render(name: str, *, types: dict[str, str] | None = None, **params: object) -> str:
+    """The WGSL source of kernel ``name``: template parameters filled, binding element types set.
+
+    ``types`` maps binding names to ``f32`` or ``f16``; ``elem`` is the default for the others.
+    """
     params.setdefault("elem", "f32")
     items = tuple(sorted((k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()))
-    return _render_cached(name, items)
+    return _render_cached(name, items, tuple(sorted((types or {}).items())))
 
 
 @cache
 def parse_interface(source: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(Params fields as (name, type), binding kinds in order: uniform | storage | read-only-storage)."""
+    fields, bindings = _interface(source)
+    return fields, [kind for kind, _ in bindings]
+
+
+def binding_names(source: str) -> list[str]:
+    """The names of the bindings, in binding order."""
+    return [name for _, name in _interface(source)[1]]
+
+
+@cache
+def _interface(source: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     fields: list[tuple[str, str]] = []
     struct = _STRUCT.search(source)
     if struct:
@@ -67,9 +91,9 @@ def parse_interface(source: str) -> tuple[list[tuple[str, str]], list[str]]:
             if ":" in part:
                 fname, ftype = part.split(":", 1)
                 fields.append((fname.strip(), " ".join(ftype.split())))
-    kinds: dict[int, str] = {}
-    for index, kind in _BINDING.findall(source):
-        kind = kind.replace(" ", "")
-        kinds[int(index)] = {"uniform": "uniform", "storage,read_write": "storage",
-                             "storage,read": "read-only-storage"}[kind]
-    return fields, [kinds[i] for i in sorted(kinds)]
+    bindings: dict[int, tuple[str, str]] = {}
+    for index, kind, name in _BINDING.findall(source):
+        kind = {"uniform": "uniform", "storage,read_write": "storage",
+                "storage,read": "read-only-storage"}[kind.replace(" ", "")]
+        bindings[int(index)] = (kind, name)
+    return fields, [bindings[i] for i in sorted(bindings)]

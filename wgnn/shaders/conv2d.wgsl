@@ -20,8 +20,8 @@ struct Params {
 const TILE_X: u32 = ${tile_x}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<vec4<elem>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<elem>>;
+@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

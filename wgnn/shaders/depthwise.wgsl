@@ -21,8 +21,8 @@ const DIL_W: u32 = ${dil_w}u;
 const COLS: u32 = (TILE_X - 1u) * STRIDE_W + (KERNEL_W - 1u) * DIL_W + 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<vec4<elem>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<elem>>;
+@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -18,9 +18,9 @@ struct Params {
 const RANK: i32 = ${rank};
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<elem>;
-@group(0) @binding(2) var<storage, read_write> b: array<elem>;
-@group(0) @binding(3) var<storage, read_write> y: array<elem>;
+@group(0) @binding(1) var<storage, read_write> a: array<a_elem>;
+@group(0) @binding(2) var<storage, read_write> b: array<b_elem>;
+@group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
 
 fn op_first(x: f32, z: f32) -> f32 { return x; }
 fn op_add(x: f32, z: f32) -> f32 { return x + z; }
@@ -61,5 +61,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         bo += idx * p.b_strides[q][r];
     }
     let v = op_${op}(f32(a[ao]), f32(b[bo]));
-    y[oo] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(0.0)).x);
+    y[oo] = y_elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(0.0)).x);
 }

@@ -6,10 +6,10 @@
 
 const HAS_RESIDUAL: bool = ${residual};
 
-@group(0) @binding(3) var<storage, read> bias: array<vec4<elem>>;
-@group(0) @binding(4) var<storage, read_write> residual: array<vec4<elem>>;
-@group(0) @binding(5) var<storage, read> slope: array<vec4<elem>>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<elem>>;
+@group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
+@group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
+@group(0) @binding(5) var<storage, read> slope: array<vec4<slope_elem>>;
+@group(0) @binding(6) var<storage, read_write> y: array<vec4<y_elem>>;
 
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
@@ -17,5 +17,5 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     if (HAS_RESIDUAL) {
         v += vec4<f32>(residual[out_index]);
     }
-    y[out_index] = vec4<elem>(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
+    y[out_index] = vec4<y_elem>(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
 }

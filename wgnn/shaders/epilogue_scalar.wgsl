@@ -4,15 +4,15 @@
 
 const HAS_RESIDUAL: bool = ${residual};
 
-@group(0) @binding(3) var<storage, read> bias: array<elem>;
-@group(0) @binding(4) var<storage, read_write> residual: array<elem>;
-@group(0) @binding(5) var<storage, read> slope: array<elem>;
-@group(0) @binding(6) var<storage, read_write> y: array<elem>;
+@group(0) @binding(3) var<storage, read> bias: array<bias_elem>;
+@group(0) @binding(4) var<storage, read_write> residual: array<residual_elem>;
+@group(0) @binding(5) var<storage, read> slope: array<slope_elem>;
+@group(0) @binding(6) var<storage, read_write> y: array<y_elem>;
 
 fn write_output(out_index: u32, channel: u32, acc: f32) {
     var v = acc + f32(bias[channel]);
     if (HAS_RESIDUAL) {
         v += f32(residual[out_index]);
     }
-    y[out_index] = elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[channel]))).x);
+    y[out_index] = y_elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[channel]))).x);
 }

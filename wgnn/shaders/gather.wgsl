@@ -5,9 +5,9 @@
 struct Params { total: u32, inner: u32, count: u32, axis_size: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read> indices: array<u32>;
-@group(0) @binding(3) var<storage, read_write> y: array<elem>;
+@group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -19,5 +19,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = id % p.inner;
     let j = (id / p.inner) % p.count;
     let o = id / (p.inner * p.count);
-    y[id] = x[(o * p.axis_size + indices[j]) * p.inner + i];
+    y[id] = y_elem(x[(o * p.axis_size + indices[j]) * p.inner + i]);
 }

@@ -4,8 +4,8 @@
 struct Params { total: u32, c: u32, size: u32, alpha: f32, beta: f32, bias: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<elem>;
-@group(0) @binding(2) var<storage, read_write> y: array<elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -24,5 +24,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         sq = fma(v, v, sq);
     }
     let v = f32(x[id]);
-    y[id] = elem(v / pow(p.bias + p.alpha / f32(p.size) * sq, p.beta));
+    y[id] = y_elem(v / pow(p.bias + p.alpha / f32(p.size) * sq, p.beta));
 }

@@ -16,8 +16,8 @@ struct Params {
 const TILE_M: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<vec4<elem>>;
-@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<elem>>;
+@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -9,8 +9,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<elem>;
-@group(0) @binding(2) var<storage, ${b_access}> b: array<elem>;
+@group(0) @binding(1) var<storage, read_write> a: array<a_elem>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<b_elem>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -13,8 +13,8 @@ struct Params {
 const RANK: i32 = ${rank};
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<elem>;
-@group(0) @binding(2) var<storage, read_write> y: array<elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
 // Each returns the input coordinate, or -1 where the constant value goes.
 fn map_constant(c: i32, n: i32) -> i32 { return select(-1, c, c >= 0 && c < n); }
@@ -50,5 +50,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         inside = inside && c >= 0;
         src += max(c, 0) * p.in_strides[q][r];
     }
-    y[id] = select(elem(p.value), x[src], inside);
+    y[id] = select(y_elem(p.value), y_elem(x[src]), inside);
 }

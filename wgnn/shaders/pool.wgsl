@@ -12,8 +12,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<elem>;
-@group(0) @binding(2) var<storage, read_write> y: array<elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
 struct Window { acc: f32, count: f32 }
 
@@ -61,5 +61,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
         padded_cols += select(0.0, 1.0, ix < i32(p.in_w) + p.pad_right);
     }
-    y[id] = elem(finish_${mode}(s, padded_rows * padded_cols));
+    y[id] = y_elem(finish_${mode}(s, padded_rows * padded_cols));
 }

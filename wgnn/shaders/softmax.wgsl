@@ -6,8 +6,8 @@
 struct Params { rows: u32, axis_size: u32, inner: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<elem>;
-@group(0) @binding(2) var<storage, read_write> y: array<elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
 var<workgroup> scratch: array<f32, WG>;
 
@@ -58,6 +58,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     s = reduce_sum(s, lid);
     for (var j = lid; j < p.axis_size; j += WG) {
-        y[base + j * p.inner] = elem(exp(f32(x[base + j * p.inner]) - m) / s);
+        y[base + j * p.inner] = y_elem(exp(f32(x[base + j * p.inner]) - m) / s);
     }
 }

@@ -1,0 +1,142 @@
+"""FP16 execution: f16 storage, f32 accumulation, no overflow where f16 storage would overflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import rel_l2
+
+import wgnn
+from wgnn import zoo
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def f16_device(device):
+    if "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks shader-f16")
+    return device
+
+
+@pytest.mark.parametrize("name", zoo.MODELS)
+def test_zoo_fp16_matches_onnxruntime_fp32(f16_device, name):
+    """Ten random inputs, run as one batch: relative L2 <= 1e-2 each, top-1 agrees on >= 9."""
+    model = zoo.build(name, softmax=False)
+    x = np.random.default_rng(11).standard_normal((10, 3, 224, 224)).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    session = wgnn.InferenceSession(model, precision="fp16", input_shapes={"input": x.shape})
+    assert session.precision == "fp16"
+    (got,) = session.run(None, {"input": x})
+    errors = [rel_l2(g, e) for g, e in zip(got, expected)]
+    assert max(errors) <= 1e-2, errors
+    assert int(np.sum(got.argmax(axis=1) == expected.argmax(axis=1))) >= 9
+
+
+def _session(build, precision="fp16"):
+    b = wgnn.GraphBuilder()
+    outputs = build(b)
+    return wgnn.InferenceSession(b.build_graph(outputs), precision=precision)
+
+
+def test_softmax_of_logits_near_1e4(f16_device):
+    rng = np.random.default_rng(0)
+    logits = (1e4 + rng.normal(0, 3, (4, 1000))).astype(np.float32)
+    scaled = (logits / 1000).astype(np.float32)
+
+    def build(b):
+        x = b.input("x", logits.shape)
+        s = b.input("s", scaled.shape)
+        # An intermediate of ~1e4 feeding softmax: f16 would space it by 8; it is kept in f32.
+        inner = b.mul(s, b.constant(np.float32(1000.0)))
+        return {"direct": b.softmax(x), "inner": b.softmax(inner)}
+
+    def softmax(v):
+        z = np.exp(v - v.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    got = _session(build).compute({"x": logits, "s": scaled})
+    inner = scaled.astype(np.float64) * 1000
+    assert rel_l2(got["direct"], softmax(logits.astype(np.float64))) < 1e-5
+    # f32 itself spaces values near 1e4 by 0.001, which moves probabilities by ~1e-4 ...
+    assert rel_l2(got["inner"], softmax(inner)) < 1e-3
+    # ... f16 storage of that intermediate would space them by 8 and get the distribution wrong.
+    assert rel_l2(softmax(inner.astype(np.float16).astype(np.float64)), softmax(inner)) > 0.5
+
+
+def test_sum_of_1e5_ones(f16_device):
+    def build(b):
+        ones = b.relu(b.input("x", (1, 100_000)))  # an f16 intermediate of ones
+        total = b.reduce(ones, "sum", (1,))
+        return {"sum": total, "sum_plus_one": b.add(total, b.constant(np.float32(1.0)))}
+
+    got = _session(build).compute({"x": np.ones((1, 100_000), np.float32)})
+    assert got["sum"].item() == 100_000.0
+    assert got["sum_plus_one"].item() == 100_001.0
+
+
+def test_layernorm_like_mean_of_squares_near_300(f16_device):
+    rng = np.random.default_rng(1)
+    x = (300 + rng.normal(0, 5, (4, 512))).astype(np.float32)
+
+    def build(b):
+        h = b.relu(b.input("x", x.shape))  # f16 intermediate around 300
+        mean_square = b.reduce(b.mul(h, h), "mean", (1,))  # ~90000 > 65504: stored in f32
+        rms = b.pow(mean_square, b.constant(np.float32(0.5)))
+        return {"mean_square": mean_square, "normalized": b.div(h, rms)}
+
+    got = _session(build).compute({"x": x})
+    x64 = x.astype(np.float64)
+    want_ms = (x64 * x64).mean(axis=1, keepdims=True)
+    assert np.all(np.isfinite(got["mean_square"])) and np.all(np.isfinite(got["normalized"]))
+    assert rel_l2(got["mean_square"], want_ms) < 5e-3
+    assert rel_l2(got["normalized"], x64 / np.sqrt(want_ms)) < 5e-3
+
+
+def test_precision_choice_and_errors(device):
+    b = wgnn.GraphBuilder()
+    graph = b.build_graph({"y": b.relu(b.input("x", (1, 4)))})
+    with pytest.raises(wgnn.PrecisionError, match="'fp32', 'fp16' or 'auto'"):
+        wgnn.InferenceSession(graph, precision="int8")
+    assert wgnn.InferenceSession(graph).precision == "fp32"
+    # An adapter without shader-f16: a clear error for fp16, fp32 for auto.
+    no_f16 = wgnn.Device(device.adapter)
+    no_f16.features = no_f16.features - {"shader-f16"}
+    with pytest.raises(wgnn.PrecisionError, match="shader-f16"):
+        wgnn.InferenceSession(graph, device=no_f16, precision="fp16")
+    assert wgnn.InferenceSession(graph, device=no_f16, precision="auto").precision == "fp32"
+    if "shader-f16" in device.features:
+        assert wgnn.InferenceSession(graph, precision="auto").precision == "fp16"
+
+
+def test_float16_onnx_model_runs_natively(f16_device):
+    """float16 weights, input and output: fp16 by default, float16 arrays in and out."""
+    rng = np.random.default_rng(5)
+    w, bias = rng.normal(0, 0.3, (8, 3, 3, 3)), rng.normal(0, 0.1, 8)
+    fc, fc_b = rng.normal(0, 0.3, (10, 8)), rng.normal(0, 0.1, 10)
+
+    def model(dtype, onnx_type):
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+                 helper.make_node("Flatten", ["p"], ["f"]), helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"],
+                                                                             transB=1)]
+        inits = [numpy_helper.from_array(v.astype(dtype), n) for n, v in
+                 (("w", w), ("b", bias), ("fc", fc), ("fcb", fc_b))]
+        graph = helper.make_graph(nodes, "f16", [helper.make_tensor_value_info("x", onnx_type, [1, 3, 16, 16])],
+                                  [helper.make_tensor_value_info("y", onnx_type, [1, 10])], inits)
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 8
+        return m
+
+    x = rng.standard_normal((1, 3, 16, 16))
+    session = wgnn.InferenceSession(model(np.float16, TensorProto.FLOAT16))
+    assert session.precision == "fp16"
+    assert session.get_inputs()[0].type == "tensor(float16)"
+    (got,) = session.run(None, {"x": x.astype(np.float16)})
+    assert got.dtype == np.float16
+    reference = ort.InferenceSession(model(np.float32, TensorProto.FLOAT).SerializeToString(),
+                                     providers=["CPUExecutionProvider"]).run(None, {"x": x.astype(np.float32)})[0]
+    assert rel_l2(got.astype(np.float32), reference) < 1e-2

@@ -1,0 +1,105 @@
+"""Reductions over a set of axes: sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layout import logical_strides
+from . import fail, register
+from .elementwise import MAX_RANK, merge_dims, pack_dims
+
+# kind -> (init, map, combine, finish) of reduce.wgsl
+KINDS = {
+    "sum": ("sum", "plain", "sum", "plain"),
+    "mean": ("sum", "plain", "sum", "mean"),
+    "max": ("max", "plain", "max", "plain"),
+    "min": ("min", "plain", "min", "plain"),
+    "prod": ("prod", "plain", "prod", "plain"),
+    "sum_square": ("sum", "square", "sum", "plain"),
+    "l1": ("sum", "abs", "sum", "plain"),
+    "l2": ("sum", "square", "sum", "sqrt"),
+    "log_sum_exp": ("sum", "exp", "sum", "log"),
+}
+
+
+def _numpy(kind: str, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    x = x.astype(np.float64)
+    if kind == "log_sum_exp":
+        m = x.max(axis=axes, keepdims=True) if x.size else np.zeros_like(x.sum(axis=axes, keepdims=True))
+        return np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
+    fn = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod}.get(kind)
+    if fn is not None:
+        return fn(x, axis=axes, keepdims=True)
+    if kind == "sum_square":
+        return (x * x).sum(axis=axes, keepdims=True)
+    if kind == "l1":
+        return np.abs(x).sum(axis=axes, keepdims=True)
+    return np.sqrt((x * x).sum(axis=axes, keepdims=True))
+
+
+@register("reduce")
+class Reduce:
+    """attrs kind, axes (normalized, sorted), keepdims. Results are stored in f32 in fp16 mode
+    (``wide_output``): sums outgrow f16's range long before their inputs do."""
+
+    traits = ("wide_output",)
+
+    @staticmethod
+    def infer(node):
+        x, a = node.inputs[0], node.attrs
+        if a["kind"] not in KINDS:
+            raise fail(node, f"unknown reduction {a['kind']!r}")
+        if any(not 0 <= ax < x.rank for ax in a["axes"]):
+            raise fail(node, f"axes {a['axes']} out of range for shape {x.shape}")
+        if a["keepdims"]:
+            shape = tuple(1 if k in a["axes"] else d for k, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for k, d in enumerate(x.shape) if k not in a["axes"])
+        return [(shape, x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        a = node.attrs
+        y = _numpy(a["kind"], ins[0], tuple(a["axes"]))
+        out_shape = Reduce.infer(node)[0][0]
+        return [y.reshape(out_shape).astype(ins[0].dtype)]
+
+    @staticmethod
+    def layout(node, perms):
+        perm = perms[id(node.inputs[0])]
+        axes = node.attrs["axes"]
+        if node.attrs["keepdims"]:
+            return [None], [perm]
+        kept = [p for p in perm if p not in axes]
+        renumber = {old: new for new, old in enumerate(sorted(kept))}
+        return [None], [tuple(renumber[p] for p in kept)]
+
+    @staticmethod
+    def lower(node, ctx):
+        x, out = node.inputs[0], node.outputs[0]
+        axes = set(node.attrs["axes"])
+        in_perm = ctx.perm(x)
+        strides = logical_strides(x.shape, in_perm)
+        # Kept axes in the output's physical order (so writes are contiguous); reduced axes in the input's.
+        kept_logical = [k for k in range(x.rank) if k not in axes]
+        out_perm = ctx.perm(out)
+        if node.attrs["keepdims"]:
+            kept_order = [a for a in out_perm if a not in axes]
+        else:
+            kept_order = [kept_logical[a] for a in out_perm]
+        red_order = [a for a in in_perm if a in axes]
+        out_shape, (out_strides,) = merge_dims([x.shape[a] for a in kept_order] or [1],
+                                               [[strides[a] for a in kept_order] or [0]])
+        red_shape, (red_strides,) = merge_dims([x.shape[a] for a in red_order] or [1],
+                                               [[strides[a] for a in red_order] or [0]])
+        if len(out_shape) > MAX_RANK or len(red_shape) > MAX_RANK:
+            raise ctx.error(node, f"more than {MAX_RANK} non-trivial dimensions")
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
+        init, mapping, combine, finish = KINDS[node.attrs["kind"]]
+        params = {"outputs": out.size, "reduce_size": count, "inv_count": 1.0 / max(count, 1),
+                  "out_shape": pack_dims(out_shape, 1), "out_strides": pack_dims(out_strides, 0),
+                  "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
+        template = {"out_rank": len(out_shape), "red_rank": len(red_shape), "init": init, "map": mapping,
+                    "combine": combine, "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
+        ctx.dispatch("reduce", node=node, template=template, params=params,
+                     bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=out.size)

@@ -1,0 +1,112 @@
+// Reductions (sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp) over any set of axes,
+// one 64-wide workgroup per output element: the invocations stride over the reduced elements,
+// accumulate in f32 and combine through a workgroup tree. Both the kept and the reduced axes are
+// addressed by strides (merged on the host), so any layout and any axes work. log_sum_exp first
+// finds the maximum, so exp cannot overflow.
+#include "common.wgsl"
+
+struct Params {
+    outputs: u32, reduce_size: u32, inv_count: f32,
+    out_shape: array<vec4<u32>, 2>,
+    out_strides: array<vec4<i32>, 2>,
+    red_shape: array<vec4<u32>, 2>,
+    red_strides: array<vec4<i32>, 2>,
+}
+
+const OUT_RANK: i32 = ${out_rank};
+const RED_RANK: i32 = ${red_rank};
+const NEEDS_MAX: bool = ${needs_max};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
+
+var<workgroup> scratch: array<f32, WG>;
+
+fn init_sum() -> f32 { return 0.0; }
+fn init_max() -> f32 { return -3.402823e38; }
+fn init_min() -> f32 { return 3.402823e38; }
+fn init_prod() -> f32 { return 1.0; }
+fn map_plain(v: f32, m: f32) -> f32 { return v; }
+fn map_square(v: f32, m: f32) -> f32 { return v * v; }
+fn map_abs(v: f32, m: f32) -> f32 { return abs(v); }
+fn map_exp(v: f32, m: f32) -> f32 { return exp(v - m); }
+fn combine_sum(a: f32, b: f32) -> f32 { return a + b; }
+fn combine_max(a: f32, b: f32) -> f32 { return max(a, b); }
+fn combine_min(a: f32, b: f32) -> f32 { return min(a, b); }
+fn combine_prod(a: f32, b: f32) -> f32 { return a * b; }
+fn finish_plain(a: f32, m: f32) -> f32 { return a; }
+fn finish_mean(a: f32, m: f32) -> f32 { return a * p.inv_count; }
+fn finish_sqrt(a: f32, m: f32) -> f32 { return sqrt(a); }
+fn finish_log(a: f32, m: f32) -> f32 { return log(a) + m; }
+
+fn offset_of(j: u32) -> i32 {
+    var i = j;
+    var off = 0;
+    for (var d = RED_RANK - 1; d >= 0; d--) {
+        let dim = p.red_shape[d / 4][d % 4];
+        off += i32(i % dim) * p.red_strides[d / 4][d % 4];
+        i = i / dim;
+    }
+    return off;
+}
+
+fn workgroup_combine_${combine}(v: f32, lid: u32) -> f32 {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step = step / 2u) {
+        if (lid < step) {
+            scratch[lid] = combine_${combine}(scratch[lid], scratch[lid + step]);
+        }
+        workgroupBarrier();
+    }
+    let r = scratch[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn workgroup_max(v: f32, lid: u32) -> f32 {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step = step / 2u) {
+        if (lid < step) {
+            scratch[lid] = max(scratch[lid], scratch[lid + step]);
+        }
+        workgroupBarrier();
+    }
+    let r = scratch[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = wid.y * nwg.x + wid.x;  // uniform across the workgroup: the early return is safe
+    if (row >= p.outputs) {
+        return;
+    }
+    var i = row;
+    var base = 0;
+    for (var d = OUT_RANK - 1; d >= 0; d--) {
+        let dim = p.out_shape[d / 4][d % 4];
+        base += i32(i % dim) * p.out_strides[d / 4][d % 4];
+        i = i / dim;
+    }
+    var m = 0.0;
+    if (NEEDS_MAX) {
+        var local_max = -3.402823e38;
+        for (var j = lid; j < p.reduce_size; j += WG) {
+            local_max = max(local_max, f32(x[base + offset_of(j)]));
+        }
+        m = workgroup_max(local_max, lid);
+    }
+    var acc = init_${init}();
+    for (var j = lid; j < p.reduce_size; j += WG) {
+        acc = combine_${combine}(acc, map_${map}(f32(x[base + offset_of(j)]), m));
+    }
+    acc = workgroup_combine_${combine}(acc, lid);
+    if (lid == 0u) {
+        y[row] = y_elem(finish_${finish}(acc, m));
+    }
+}
