@@ -10,15 +10,15 @@ from .elementwise import MAX_RANK, merge_dims, pack_dims
 
 # kind -> (init, map, combine, finish) of reduce.wgsl
 KINDS = {
-    "sum": ("sum", "plain", "sum", "plain"),
-    "mean": ("sum", "plain", "sum", "mean"),
-    "max": ("max", "plain", "max", "plain"),
-    "min": ("min", "plain", "min", "plain"),
-    "prod": ("prod", "plain", "prod", "plain"),
-    "sum_square": ("sum", "square", "sum", "plain"),
-    "l1": ("sum", "abs", "sum", "plain"),
-    "l2": ("sum", "square", "sum", "sqrt"),
-    "log_sum_exp": ("sum", "exp", "sum", "log"),
+    "sum": ("sum", "plain", "SUM", "plain"),
+    "mean": ("sum", "plain", "SUM", "mean"),
+    "max": ("max", "plain", "MAX", "plain"),
+    "min": ("min", "plain", "MIN", "plain"),
+    "prod": ("prod", "plain", "PROD", "plain"),
+    "sum_square": ("sum", "square", "SUM", "plain"),
+    "l1": ("sum", "abs", "SUM", "plain"),
+    "l2": ("sum", "square", "SUM", "sqrt"),
+    "log_sum_exp": ("sum", "exp", "SUM", "log"),
 }
 
 

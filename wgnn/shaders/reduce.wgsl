@@ -4,6 +4,7 @@
 // addressed by strides (merged on the host), so any layout and any axes work. log_sum_exp first
 // finds the maximum, so exp cannot overflow.
 #include "common.wgsl"
+#include "reduction.wgsl"
 
 struct Params {
     outputs: u32, reduce_size: u32, inv_count: f32,
@@ -16,12 +17,11 @@ struct Params {
 const OUT_RANK: i32 = ${out_rank};
 const RED_RANK: i32 = ${red_rank};
 const NEEDS_MAX: bool = ${needs_max};
+const COMBINE: u32 = COMBINE_${combine};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
-
-var<workgroup> scratch: array<f32, WG>;
 
 fn init_sum() -> f32 { return 0.0; }
 fn init_max() -> f32 { return -3.402823e38; }
@@ -31,10 +31,6 @@ fn map_plain(v: f32, m: f32) -> f32 { return v; }
 fn map_square(v: f32, m: f32) -> f32 { return v * v; }
 fn map_abs(v: f32, m: f32) -> f32 { return abs(v); }
 fn map_exp(v: f32, m: f32) -> f32 { return exp(v - m); }
-fn combine_sum(a: f32, b: f32) -> f32 { return a + b; }
-fn combine_max(a: f32, b: f32) -> f32 { return max(a, b); }
-fn combine_min(a: f32, b: f32) -> f32 { return min(a, b); }
-fn combine_prod(a: f32, b: f32) -> f32 { return a * b; }
 fn finish_plain(a: f32, m: f32) -> f32 { return a; }
 fn finish_mean(a: f32, m: f32) -> f32 { return a * p.inv_count; }
 fn finish_sqrt(a: f32, m: f32) -> f32 { return sqrt(a); }
@@ -49,34 +45,6 @@ fn offset_of(j: u32) -> i32 {
         i = i / dim;
     }
     return off;
-}
-
-fn workgroup_combine_${combine}(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            scratch[lid] = combine_${combine}(scratch[lid], scratch[lid + step]);
-        }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn workgroup_max(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            scratch[lid] = max(scratch[lid], scratch[lid + step]);
-        }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
 }
 
 @compute @workgroup_size(WG)
@@ -99,13 +67,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = lid; j < p.reduce_size; j += WG) {
             local_max = max(local_max, f32(x[base + offset_of(j)]));
         }
-        m = workgroup_max(local_max, lid);
+        m = workgroup_reduce(local_max, lid, COMBINE_MAX);
     }
     var acc = init_${init}();
     for (var j = lid; j < p.reduce_size; j += WG) {
-        acc = combine_${combine}(acc, map_${map}(f32(x[base + offset_of(j)]), m));
+        acc = combine(acc, map_${map}(f32(x[base + offset_of(j)]), m), COMBINE);
     }
-    acc = workgroup_combine_${combine}(acc, lid);
+    acc = workgroup_reduce(acc, lid, COMBINE);
     if (lid == 0u) {
         y[row] = y_elem(finish_${finish}(acc, m));
     }

@@ -2,42 +2,13 @@
 // exp so large logits cannot overflow; max and sum are workgroup tree reductions. A row is
 // the axis at fixed outer and inner indices: element j sits at base + j * inner.
 #include "common.wgsl"
+#include "reduction.wgsl"
 
 struct Params { rows: u32, axis_size: u32, inner: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
-
-var<workgroup> scratch: array<f32, WG>;
-
-fn reduce_max(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            scratch[lid] = max(scratch[lid], scratch[lid + step]);
-        }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            scratch[lid] = scratch[lid] + scratch[lid + step];
-        }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -51,12 +22,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = lid; j < p.axis_size; j += WG) {
         m = max(m, f32(x[base + j * p.inner]));
     }
-    m = reduce_max(m, lid);
+    m = workgroup_reduce(m, lid, COMBINE_MAX);
     var s = 0.0;
     for (var j = lid; j < p.axis_size; j += WG) {
         s += exp(f32(x[base + j * p.inner]) - m);
     }
-    s = reduce_sum(s, lid);
+    s = workgroup_reduce(s, lid, COMBINE_SUM);
     for (var j = lid; j < p.axis_size; j += WG) {
         y[base + j * p.inner] = y_elem(exp(f32(x[base + j * p.inner]) - m) / s);
     }
