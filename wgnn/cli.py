@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _load(model: str, args, precision: str | None = None):
+def _load(model: str, args, precision: str | None = None, backend: str = "compute"):
     """A session for a zoo name or an ONNX path; returns (session, description)."""
     import wgnn
     from wgnn import zoo
@@ -28,7 +28,7 @@ def _load(model: str, args, precision: str | None = None):
         source, desc = zoo.build(name, softmax=not args.logits), f"zoo:{name}"
     else:
         source, desc = model, model
-    return wgnn.InferenceSession(source, device=device, precision=precision), desc
+    return wgnn.InferenceSession(source, device=device, precision=precision, backend=backend), desc
 
 
 def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -87,10 +87,10 @@ def _rel_l2(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def cmd_run(args) -> int:
-    sess, desc = _load(args.model, args, args.precision)
+    sess, desc = _load(args.model, args, args.precision, args.backend or "compute")
     feeds = _inputs(sess, args.input, args.seed)
-    print(f"model {desc} ({sess.precision}): {sess.dispatch_count} dispatches, {sess.pipeline_count} pipelines, "
-          f"loaded in {sess.load_seconds:.2f} s on {sess.adapter_name}")
+    print(f"model {desc} ({sess.precision}, {sess.backend} backend): {sess.dispatch_count} dispatches, "
+          f"{sess.pipeline_count} pipelines, loaded in {sess.load_seconds:.2f} s on {sess.adapter_name}")
     print(f"passes: {dict(sess.pass_log) or 'none'}; {sess.memory_report()}")
     times = _time_runs(sess, feeds, warmup=1, runs=args.runs)
     outputs = sess.compute(feeds)
@@ -119,26 +119,28 @@ def cmd_run(args) -> int:
 
 def cmd_bench(args) -> int:
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else [None]
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()] if args.backend else ["compute"]
     results = []
-    for precision in precisions:
-        sess, desc = _load(args.model, args, precision)
+    for backend, precision in [(b, p) for b in backends for p in precisions]:
+        sess, desc = _load(args.model, args, precision, backend)
         feeds = _inputs(sess, None, args.seed)
         times = _time_runs(sess, feeds, warmup=args.warmup, runs=args.runs)
         result = {
-            "model": desc, "precision": sess.precision, "adapter": sess.adapter_name, "runs": args.runs,
+            "model": desc, "backend": backend, "precision": sess.precision, "adapter": sess.adapter_name,
+            "runs": args.runs,
             "warmup": args.warmup, "median_ms": float(np.median(times)), "min_ms": float(min(times)),
             "max_ms": float(max(times)), "load_s": sess.load_seconds, "dispatches": sess.dispatch_count,
             "pipelines": sess.pipeline_count,
         }
         results.append(result)
-        print(f"{desc} {sess.precision} on {sess.adapter_name}: median {result['median_ms']:.2f} ms, "
+        print(f"{desc} {backend} {sess.precision} on {sess.adapter_name}: median {result['median_ms']:.2f} ms, "
               f"min {result['min_ms']:.2f} ms, max {result['max_ms']:.2f} ms over {args.runs} runs "
               f"({args.warmup} warm-up); load {sess.load_seconds:.2f} s, {sess.dispatch_count} dispatches, "
               f"{sess.pipeline_count} pipelines")
     if len(results) > 1:
         base = results[0]
         for other in results[1:]:
-            print(f"{other['precision']} / {base['precision']} median latency: "
+            print(f"{other['backend']} {other['precision']} / {base['backend']} {base['precision']} median latency: "
                   f"{other['median_ms'] / base['median_ms']:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2) + "\n")
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--precision", help="fp32, fp16 or auto" + (" (a comma-separated list: each is measured, "
                        "in this order)" if name == "bench" else "") + "; default: the model's own (fp32 for float32 "
                        "models)")
+        p.add_argument("--backend", help="compute (default) or texture" + (" (a comma-separated list: each is "
+                       "measured, in this order)" if name == "bench" else ""))
         p.set_defaults(func=func)
     run = sub.choices["run"]
     run.add_argument("--input", help=".npy (first input) or .npz (by name); default: random normal data")

@@ -113,6 +113,16 @@ class Device:
     def uniform_alignment(self) -> int:
         return max(16, int(self.limits.get("min-uniform-buffer-offset-alignment", 256)))
 
+    def _layout(self, kinds: list[str], stage):
+        entries = []
+        for i, kind in enumerate(kinds):
+            if kind == "texture":
+                entries.append({"binding": i, "visibility": stage,
+                                "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"}})
+            else:
+                entries.append({"binding": i, "visibility": stage, "buffer": {"type": kind}})
+        return self.device.create_bind_group_layout(entries=entries)
+
     def pipeline(self, source: str) -> Pipeline:
         """A compute pipeline (entry point ``main``) for ``source``, made once per device."""
         cached = self._pipelines.get(source)
@@ -120,9 +130,7 @@ class Device:
             return cached
         start = time.perf_counter()
         fields, kinds = shaders.parse_interface(source)
-        entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": kind}}
-                   for i, kind in enumerate(kinds)]
-        layout = self.device.create_bind_group_layout(entries=entries)
+        layout = self._layout(kinds, wgpu.ShaderStage.COMPUTE)
         module = self.device.create_shader_module(code=source)
         pipeline = self.device.create_compute_pipeline(
             layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
@@ -131,6 +139,33 @@ class Device:
         self.pipeline_seconds += time.perf_counter() - start
         cached = self._pipelines[source] = Pipeline(pipeline, layout, fields, kinds)
         return cached
+
+    def render_pipeline(self, source: str, target_format: str) -> Pipeline:
+        """A render pipeline drawing one full-screen triangle (``vs_main``) with the fragment
+        shader ``fs_main`` into one colour target of ``target_format``; made once per device."""
+        key = f"{target_format}\n{source}"
+        cached = self._pipelines.get(key)
+        if cached is not None:
+            return cached
+        start = time.perf_counter()
+        fields, kinds = shaders.parse_interface(source)
+        layout = self._layout(kinds, wgpu.ShaderStage.FRAGMENT)
+        module = self.device.create_shader_module(code=source)
+        pipeline = self.device.create_render_pipeline(
+            layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
+            vertex={"module": module, "entry_point": "vs_main", "buffers": []},
+            primitive={"topology": wgpu.PrimitiveTopology.triangle_list},
+            depth_stencil=None,
+            multisample=None,
+            fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
+        )
+        self.pipeline_seconds += time.perf_counter() - start
+        cached = self._pipelines[key] = Pipeline(pipeline, layout, fields, kinds)
+        return cached
+
+    def render_pipeline_kinds(self, pipeline) -> list[str]:
+        """The binding kinds of a render pipeline made by ``render_pipeline``."""
+        return next(p.kinds for p in self._pipelines.values() if p.pipeline is pipeline)
 
     @property
     def pipeline_count(self) -> int:

@@ -23,7 +23,7 @@ from . import ops, shaders
 from .errors import GraphError, UnsupportedOperatorError
 from .graph import Graph, Node, Operand
 from .layout import assign_layouts
-from .memory import Block, Plan, plan_buffers
+from .memory import Block, MemoryReport, Plan, plan_buffers
 from .runtime import Device, GPUTensor, wgpu
 
 GPU_DTYPES = {"float32", "float16"}
@@ -214,6 +214,10 @@ class Executable:
     compile_seconds: float
     constant_bytes: int
     blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def report(self) -> MemoryReport:
+        return self.plan.report
 
     def run(self, feeds: dict[str, np.ndarray | GPUTensor], *, read_back: bool = True) -> dict[str, np.ndarray]:
         dev = self.device

@@ -18,6 +18,7 @@ from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
 from .scheduler import compile_graph
+from .texture import compile_texture_graph
 
 ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
               "int64": "tensor(int64)", "bool": "tensor(bool)"}
@@ -46,14 +47,20 @@ class InferenceSession:
             feature shader-f16) and accumulates in f32; inputs and outputs keep their dtype. "auto"
             picks fp16 where the adapter has shader-f16. Default: fp16 for models whose inputs or
             outputs are float16, else fp32. ``session.precision`` says which was used.
+        backend: "compute" (default): WGSL compute shaders over buffers; or "texture": the
+            WebGL-style path, fragment-shader passes over RGBA textures (see ``wgnn.texture``).
     """
 
     def __init__(self, model: str | Path | bytes | Any, *, device: Device | None = None,
                  adapter: str | int | None = None, optimize: bool = True,
-                 input_shapes: dict[str, tuple[int, ...]] | None = None, precision: str | None = None):
+                 input_shapes: dict[str, tuple[int, ...]] | None = None, precision: str | None = None,
+                 backend: str = "compute"):
         start = time.perf_counter()
         if precision not in (None, "fp32", "fp16", "auto"):
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
+        if backend not in ("compute", "texture"):
+            raise ValueError(f"backend must be 'compute' or 'texture', got {backend!r}")
+        self.backend = backend
         self.opset: int | None = None
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
@@ -74,7 +81,8 @@ class InferenceSession:
             raise PrecisionError(f"precision='fp16' needs the adapter feature shader-f16, which {self.device.name} "
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
-        self._exe = compile_graph(graph, self.device, precision=precision, opset=self.opset)
+        compile_fn = compile_texture_graph if backend == "texture" else compile_graph
+        self._exe = compile_fn(graph, self.device, precision=precision, opset=self.opset)
         self.graph = graph
         self.load_seconds = time.perf_counter() - start
 
@@ -101,7 +109,7 @@ class InferenceSession:
 
     def memory_report(self) -> MemoryReport:
         """Intermediate-tensor bytes: naive (one buffer each), lower bound, and planned."""
-        return self._exe.plan.report
+        return self._exe.report
 
     # -- running ------------------------------------------------------------------------------
 
@@ -151,6 +159,8 @@ class InferenceSession:
         The returned tensors are overwritten by this session's next run (``clone()`` keeps one).
         They can be fed to any session on the same device, copied on the GPU.
         """
+        if self.backend != "compute":
+            raise ValueError("run_on_gpu needs the compute backend; texture sessions return arrays")
         self._exe.run(self._check_feeds(input_feed), read_back=False)
         return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
                 for name, out in self.graph.outputs.items()}

@@ -22,9 +22,10 @@ from importlib import resources
 
 WORKGROUP_SIZE = 64
 
-_INCLUDE = re.compile(r'^#include "([\w.]+)"[^\n]*$', re.M)
+_INCLUDE = re.compile(r'^#include "([\w./]+)"[^\n]*$', re.M)
 _STRUCT = re.compile(r"struct Params\s*\{(.*?)\}", re.S)
-_BINDING = re.compile(r"@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read)>\s*(\w+)")
+_BINDING = re.compile(
+    r"@binding\((\d+)\)\s*var(?:<(uniform|storage,\s*read_write|storage,\s*read)>)?\s*(\w+)\s*:\s*(\w+)")
 
 
 @cache
@@ -71,7 +72,8 @@ def render(name: str, *, types: dict[str, str] | None = None, **params: object) 
 
 @cache
 def parse_interface(source: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """(Params fields as (name, type), binding kinds in order: uniform | storage | read-only-storage)."""
+    """(Params fields as (name, type), binding kinds in order: uniform | storage | read-only-storage |
+    texture)."""
     fields, bindings = _interface(source)
     return fields, [kind for kind, _ in bindings]
 
@@ -92,8 +94,13 @@ def _interface(source: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]
                 fname, ftype = part.split(":", 1)
                 fields.append((fname.strip(), " ".join(ftype.split())))
     bindings: dict[int, tuple[str, str]] = {}
-    for index, kind, name in _BINDING.findall(source):
-        kind = {"uniform": "uniform", "storage,read_write": "storage",
-                "storage,read": "read-only-storage"}[kind.replace(" ", "")]
+    for index, kind, name, wgsl_type in _BINDING.findall(source):
+        if not kind:  # a handle: textures are the only ones wgnn uses
+            if not wgsl_type.startswith("texture_2d"):
+                raise ValueError(f"binding {name!r} of type {wgsl_type} is not supported")
+            kind = "texture"
+        else:
+            kind = {"uniform": "uniform", "storage,read_write": "storage",
+                    "storage,read": "read-only-storage"}[kind.replace(" ", "")]
         bindings[int(index)] = (kind, name)
     return fields, [bindings[i] for i in sorted(bindings)]

@@ -1,0 +1,118 @@
+"""The WebGL-style texture path against the compute path and the numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import rel_l2, run_both, tol
+
+import wgnn
+from wgnn import zoo
+from wgnn.texture import TexBlock, plan_textures
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("name", zoo.MODELS)
+def test_zoo_models_match_compute_path(device, precision, name):
+    model = zoo.build(name, softmax=False)
+    x = zoo.random_input(seed=4)
+    compute = wgnn.InferenceSession(model, precision=precision).run(None, {"input": x})[0]
+    texture_session = wgnn.InferenceSession(model, precision=precision, backend="texture")
+    (texture,) = texture_session.run(None, {"input": x})
+    reference = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    bound = 1e-4 if precision == "fp32" else 1e-2
+    assert rel_l2(texture, reference) < bound
+    assert rel_l2(texture, compute) < bound
+    # Only what WebGL had: render passes whose bindings are uniforms and textures.
+    for p in texture_session._exe.dispatches:
+        assert set(device.render_pipeline_kinds(p.pipeline)) <= {"uniform", "texture"}
+
+
+def _conv_case(b, rng, cin, cout, k, stride, pads, dil, groups, act):
+    x = b.input("x", (2, cin, 9, 11))
+    w = b.constant(rng.standard_normal((cout, cin // groups, k, k)).astype(np.float32))
+    y = b.conv2d(x, w, bias=b.constant(rng.standard_normal(cout).astype(np.float32)), strides=stride, padding=pads,
+                 dilations=dil, groups=groups, activation=act)
+    return x, y
+
+
+CONV_CASES = [
+    ("3_channels_relu6", 3, 8, 3, 2, (1, 1, 1, 1), 1, 1, "relu6"),
+    ("odd_channels_sigmoid", 6, 5, 3, 1, (1, 0, 2, 1), 1, 1, "sigmoid"),
+    ("dilated_pointwise_mix", 8, 12, 3, 1, (2, 2, 2, 2), 2, 1, "hard_swish"),
+    ("depthwise", 12, 12, 3, 2, (1, 1, 1, 1), 1, 12, "relu"),
+    ("depthwise_odd_channels", 6, 6, 5, 1, (2, 2, 2, 2), 1, 6, None),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv(device, precision, rng, case):
+    b = wgnn.GraphBuilder()
+    _, y = _conv_case(b, rng, *case[1:])
+    feeds = {"x": rng.standard_normal((2, case[1], 9, 11)).astype(np.float32)}
+    _, got, want = run_both(b, {"y": y}, feeds, precision=precision, backend="texture")
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+def test_residual_prelu_pool_concat_softmax(device, precision, rng):
+    b = wgnn.GraphBuilder()
+    x, y = _conv_case(b, rng, 6, 6, 3, 1, (1, 1, 1, 1), 1, 1, None)
+    y = b.prelu(b.add(y, x), b.constant(rng.uniform(0.1, 0.3, (6, 1, 1)).astype(np.float32)))
+    pooled = b.max_pool2d(y, window=(3, 3), strides=2, ceil_mode=True)
+    avg = b.average_pool2d(y, window=(3, 3), strides=2, ceil_mode=True, count_include_pad=True)
+    both = b.concat([pooled, avg, pooled], axis=1)  # 6 + 6 + 6 channels: texels straddle inputs
+    flat = b.flatten(b.average_pool2d(both))
+    logits = b.gemm(flat, b.constant(rng.standard_normal((18, 7)).astype(np.float32)))
+    outputs = {"concat": both, "probs": b.softmax(logits), "channel_softmax": b.softmax(y, axis=1)}
+    session, got, want = run_both(b, outputs, {"x": rng.standard_normal((2, 6, 9, 11)).astype(np.float32)},
+                                  precision=precision, backend="texture")
+    kernels = [p.kernel for p in session._exe.dispatches]
+    assert kernels.count("conv2d") == 1 and "softmax" in kernels  # residual and PRelu fused
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+
+
+def test_elementwise_slice_reshape_and_wide_tensors(device, precision, rng):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 5, 6, 7))
+    wide = b.input("wide", (3, 40_001))  # 10,001 texels a row: wraps at the texture's width
+    outputs = {
+        "broadcast": b.sub(x, b.constant(rng.standard_normal((5, 1, 7)).astype(np.float32))),
+        "slice": b.slice(x, [1, 5], [4, -100], axes=[1, 3], steps=[2, -2]),
+        "reshape": b.reshape(b.relu(x), (10, 42)),  # moves the packed axis from 7 to 42
+        "transposed": b.transpose(x, (0, 3, 1, 2)),
+        "wide": b.tanh(b.mul(wide, wide)),
+    }
+    feeds = {"x": rng.standard_normal((2, 5, 6, 7)).astype(np.float32),
+             "wide": rng.standard_normal((3, 40_001)).astype(np.float32)}
+    session, got, want = run_both(b, outputs, feeds, precision=precision, backend="texture")
+    assert session._exe.input_textures["wide"][1].height > 1
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+
+
+def test_texture_pool_never_shares_between_live_tensors():
+    rng = np.random.default_rng(3)
+    blocks = []
+    for i in range(60):
+        first = int(rng.integers(0, 40))
+        cls = (int(rng.integers(1, 4)) * 64, 1, "f32")
+        blocks.append(TexBlock(i, cls, cls[0] * 16, first, first + int(rng.integers(0, 6))))
+    assignment, textures, report = plan_textures(blocks)
+    for a in blocks:
+        assert textures[assignment[a.key]] == a.size_class
+        for other in blocks:
+            if other.key != a.key and assignment[a.key] == assignment[other.key]:
+                assert a.last < other.first or other.last < a.first
+    assert report.lower_bound_bytes <= report.planned_bytes <= report.naive_bytes
+
+
+def test_unsupported_on_texture_backend(device):
+    b = wgnn.GraphBuilder()
+    y = b.reduce(b.input("x", (2, 8)), "sum", (1,))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="texture backend"):
+        wgnn.InferenceSession(b.build_graph({"y": y}), backend="texture")
+    with pytest.raises(ValueError, match="'compute' or 'texture'"):
+        wgnn.InferenceSession(b.build_graph({"y": y}), backend="webgl")
