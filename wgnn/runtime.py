@@ -179,6 +179,15 @@ class Device:
             return buf
         return self.device.create_buffer(size=size, usage=usage, label=label)
 
+    @staticmethod
+    def read_mapped(buffer) -> memoryview:
+        """Map a MAP_READ buffer, copy its bytes out, unmap it."""
+        buffer.map_sync(mode=wgpu.MapMode.READ)
+        try:
+            return buffer.read_mapped(copy=True)
+        finally:
+            buffer.unmap()
+
     def read(self, buffer, offset: int, nbytes: int) -> bytes:
         return bytes(self.queue.read_buffer(buffer, offset, -(-nbytes // 4) * 4))[:nbytes]
 

@@ -241,11 +241,7 @@ class Executable:
         dev.queue.submit([enc.finish()])
         if not read_back:
             return {}
-        self.readback.map_sync(mode=wgpu.MapMode.READ)
-        try:
-            raw = self.readback.read_mapped(copy=True)
-        finally:
-            self.readback.unmap()
+        raw = dev.read_mapped(self.readback)
         results = {}
         for name, out in self.graph.outputs.items():
             start = self.readback_offsets[name]

@@ -457,11 +457,7 @@ class TextureExecutable:
         dev.queue.submit([enc.finish()])
         if not read_back:
             return {}
-        self.readback.map_sync(mode=wgpu.MapMode.READ)
-        try:
-            raw = self.readback.read_mapped(copy=True)
-        finally:
-            self.readback.unmap()
+        raw = dev.read_mapped(self.readback)
         results = {}
         for name, (_, shape, phys, perm, fmt) in self.output_textures.items():
             offset, row = self.readback_rows[name]

@@ -5,6 +5,7 @@
 // so RANK is usually 1 to 3.
 #include "common.wgsl"
 #include "activation.wgsl"
+#include "binary_ops.wgsl"
 
 struct Params {
     total: u32, out_base: u32, a_base: u32, b_base: u32,
@@ -21,23 +22,6 @@ const RANK: i32 = ${rank};
 @group(0) @binding(1) var<storage, read_write> a: array<a_elem>;
 @group(0) @binding(2) var<storage, read_write> b: array<b_elem>;
 @group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
-
-fn op_first(x: f32, z: f32) -> f32 { return x; }
-fn op_add(x: f32, z: f32) -> f32 { return x + z; }
-fn op_sub(x: f32, z: f32) -> f32 { return x - z; }
-fn op_mul(x: f32, z: f32) -> f32 { return x * z; }
-fn op_div(x: f32, z: f32) -> f32 { return x / z; }
-fn op_max(x: f32, z: f32) -> f32 { return max(x, z); }
-fn op_min(x: f32, z: f32) -> f32 { return min(x, z); }
-fn op_prelu(x: f32, z: f32) -> f32 { return select(x * z, x, x >= 0.0); }
-fn op_pow(x: f32, z: f32) -> f32 {
-    // WGSL's pow is undefined for negative bases; integral exponents are what ONNX models use there.
-    if (x >= 0.0 || floor(z) != z) {
-        return pow(x, z);
-    }
-    let r = pow(-x, z);
-    return select(r, -r, (i32(z) & 1) != 0);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -5,6 +5,7 @@
 // concat axis, b from there on).
 #include "texture/common.wgsl"
 #include "activation.wgsl"
+#include "binary_ops.wgsl"
 
 struct Params {
     out_width: u32, out_texels: u32, a_width: u32, b_width: u32,
@@ -20,22 +21,6 @@ const RANK: i32 = ${rank};
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var a: texture_2d<f32>;
 @group(0) @binding(2) var b: texture_2d<f32>;
-
-fn op_first(x: f32, z: f32) -> f32 { return x; }
-fn op_add(x: f32, z: f32) -> f32 { return x + z; }
-fn op_sub(x: f32, z: f32) -> f32 { return x - z; }
-fn op_mul(x: f32, z: f32) -> f32 { return x * z; }
-fn op_div(x: f32, z: f32) -> f32 { return x / z; }
-fn op_max(x: f32, z: f32) -> f32 { return max(x, z); }
-fn op_min(x: f32, z: f32) -> f32 { return min(x, z); }
-fn op_prelu(x: f32, z: f32) -> f32 { return select(x * z, x, x >= 0.0); }
-fn op_pow(x: f32, z: f32) -> f32 {
-    if (x >= 0.0 || floor(z) != z) {
-        return pow(x, z);
-    }
-    let r = pow(-x, z);
-    return select(r, -r, (i32(z) & 1) != 0);
-}
 
 fn value_apply(ao: i32, bo: i32, along: u32) -> f32 {
     return op_${op}(element(a, u32(ao), p.a_width), element(b, u32(bo), p.b_width));
