@@ -1,4 +1,4 @@
-"""The ``wgnn`` command: info | run | bench."""
+"""The ``wgnn`` command: info | run | bench | profile."""
 
 from __future__ import annotations
 
@@ -147,6 +147,17 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    from wgnn.profiler import profile
+
+    sess, desc = _load(args.model, args, args.precision)
+    result = profile(sess, _inputs(sess, None, args.seed), runs=args.runs)
+    print(f"{desc} ({sess.precision}) on {result.adapter}: {len(result.rows)} dispatches, median of "
+          f"{result.runs} runs; {result.method}")
+    print(result.table(top=args.top))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wgnn", description="Neural-network inference on WebGPU.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,25 +168,28 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_info)
 
     for name, func, helptext in (("run", cmd_run, "run a model once and check it"),
-                                 ("bench", cmd_bench, "time a model (warm-up, then median/min over N runs)")):
+                                 ("bench", cmd_bench, "time a model (warm-up, then median/min over N runs)"),
+                                 ("profile", cmd_profile, "GPU time per dispatch from timestamp queries")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model", nargs="?", default="mobilenet_v2",
                        help="an ONNX file or a zoo model name (default: mobilenet_v2)")
         p.add_argument("--adapter", help="adapter index or name substring (default: WGNN_ADAPTER or wgpu's choice)")
         p.add_argument("--logits", action="store_true", help="zoo models: leave out the final softmax")
         p.add_argument("--seed", type=int, default=0, help="seed of the random input")
-        p.add_argument("--runs", type=int, default=10 if name == "bench" else 3)
+        p.add_argument("--runs", type=int, default={"bench": 10, "profile": 5}.get(name, 3))
         p.add_argument("--precision", help="fp32, fp16 or auto" + (" (a comma-separated list: each is measured, "
                        "in this order)" if name == "bench" else "") + "; default: the model's own (fp32 for float32 "
                        "models)")
-        p.add_argument("--backend", help="compute (default) or texture" + (" (a comma-separated list: each is "
-                       "measured, in this order)" if name == "bench" else ""))
+        if name != "profile":
+            p.add_argument("--backend", help="compute (default) or texture" + (" (a comma-separated list: each "
+                           "is measured, in this order)" if name == "bench" else ""))
         p.set_defaults(func=func)
     run = sub.choices["run"]
     run.add_argument("--input", help=".npy (first input) or .npz (by name); default: random normal data")
     run.add_argument("--no-check", action="store_true", help="skip the comparison with the numpy reference")
     run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")
+    sub.choices["profile"].add_argument("--top", type=int, help="show only the N slowest dispatches")
     bench = sub.choices["bench"]
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--json", help="also write the result as JSON")

@@ -21,7 +21,7 @@ try:
 except ImportError as exc:  # pragma: no cover - wgpu is a hard dependency
     raise ImportError("wgnn needs wgpu-py: pip install wgpu") from exc
 
-OPTIONAL_FEATURES = ("shader-f16", "timestamp-query", "subgroup")
+OPTIONAL_FEATURES = ("shader-f16", "timestamp-query", "subgroup", "timestamp-query-inside-passes")
 # Limits worth raising to the adapter's maximum; the rest keep WebGPU's defaults.
 RAISED_LIMITS = (
     "max-storage-buffer-binding-size",

@@ -113,6 +113,9 @@ class LoweringContext:
             return self.constants.add(array.astype(np.float16), "f16")
         return self.constants.add(array.astype(np.float32), "f32")
 
+    def calls_of(self, node: Node) -> list[KernelCall]:
+        return [c for c in self.calls if c.node is node]
+
     @staticmethod
     def dummy() -> Ref:
         return Ref("dummy")
@@ -196,6 +199,8 @@ class Dispatch:
     workgroups: tuple[int, int]
     node: Node
     kernel: str
+    flops: int = 0  # arithmetic, as the profiler counts it (ops.cost)
+    bytes_moved: int = 0  # bytes of every tensor and weight bound: read or written once each
 
 
 @dataclass
@@ -219,7 +224,9 @@ class Executable:
     def report(self) -> MemoryReport:
         return self.plan.report
 
-    def run(self, feeds: dict[str, np.ndarray | GPUTensor], *, read_back: bool = True) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray | GPUTensor], *, read_back: bool = True,
+            timestamps=None) -> dict[str, np.ndarray]:
+        """Run once. ``timestamps`` (a ``profiler.Timestamps``) makes each dispatch's GPU time measurable."""
         dev = self.device
         enc = dev.device.create_command_encoder()
         for name, value in feeds.items():
@@ -228,16 +235,21 @@ class Executable:
                 enc.copy_buffer_to_buffer(value.buffer, value.offset, buf, 0, -(-value.nbytes // 4) * 4)
             else:
                 dev.queue.write_buffer(buf, 0, value)
-        cpass = enc.begin_compute_pass()
-        for d in self.dispatches:
-            cpass.set_pipeline(d.pipeline)
-            cpass.set_bind_group(0, d.bind_group)
-            cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
-        cpass.end()
+        if timestamps is not None:
+            timestamps.encode(enc, self.dispatches)
+        else:
+            cpass = enc.begin_compute_pass()
+            for d in self.dispatches:
+                cpass.set_pipeline(d.pipeline)
+                cpass.set_bind_group(0, d.bind_group)
+                cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
+            cpass.end()
         if read_back:
             for name, out in self.graph.outputs.items():
                 enc.copy_buffer_to_buffer(self.output_buffers[name], 0, self.readback,
                                           self.readback_offsets[name], _padded(out.nbytes, 4))
+        if timestamps is not None:
+            timestamps.resolve(enc)
         dev.queue.submit([enc.finish()])
         if not read_back:
             return {}
@@ -388,7 +400,10 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
             raise GraphError(f"{call.kernel} for node {call.node.name!r} binds one buffer both read-only and "
                              "writable, which WebGPU forbids")
         bind_group = device.device.create_bind_group(layout=pipe.layout, entries=entries)
-        dispatches.append(Dispatch(pipe.pipeline, bind_group, call.workgroups, call.node, call.kernel))
+        moved = sum(stored_bytes(roots.get(id(r.operand), _storage_root(r.operand))) if r.kind == "tensor"
+                    else r.nbytes if r.kind == "const" else 0 for r in call.bindings)
+        dispatches.append(Dispatch(pipe.pipeline, bind_group, call.workgroups, call.node, call.kernel,
+                                   flops=ops.cost(call.node, len(ctx.calls_of(call.node))), bytes_moved=moved))
 
     readback_offsets, total = {}, 0
     for name, out in graph.outputs.items():

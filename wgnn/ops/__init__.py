@@ -63,5 +63,13 @@ def normalize_axis(node: Node, axis: int, rank: int) -> int:
     return axis % rank if rank else 0
 
 
+def cost(node: Node, dispatches: int = 1) -> int:
+    """Floating-point operations of one of the ``dispatches`` that run ``node`` (a multiply-add
+    counts 2). An op's ``flops(node)`` gives its total; ops without one move data only."""
+    opdef = REGISTRY[node.op]
+    total = opdef.flops(node) if hasattr(opdef, "flops") else 0
+    return total // max(dispatches, 1)
+
+
 # Importing the families fills REGISTRY.
 from . import activation, elementwise, nn, reduce, tensor  # noqa: E402,F401

@@ -34,6 +34,10 @@ class Binary:
     traits = ("fusable", "layout_free")
 
     @staticmethod
+    def flops(node):
+        return node.outputs[0].size
+
+    @staticmethod
     def infer(node):
         a, b = node.inputs[0], node.inputs[1]
         return [(broadcast_shapes(node, a.shape, b.shape), a.dtype)]
@@ -56,6 +60,10 @@ class ActivationOp:
     """A standalone activation: inputs [x, slope?]; attrs activation."""
 
     traits = ("layout_free",)
+
+    @staticmethod
+    def flops(node):
+        return node.outputs[0].size
 
     @staticmethod
     def infer(node):

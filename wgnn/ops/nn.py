@@ -46,6 +46,11 @@ class Conv2d:
     traits = ("fusable", "residual")
 
     @staticmethod
+    def flops(node):
+        out, w = node.outputs[0], node.inputs[1]
+        return 2 * out.size * w.shape[1] * w.shape[2] * w.shape[3]
+
+    @staticmethod
     def infer(node):
         x, w = node.inputs[0], node.inputs[1]
         if x.rank != 4 or w is None or w.rank != 4:
@@ -121,6 +126,11 @@ class MatMul:
     traits = ("fusable", "residual")
 
     @staticmethod
+    def flops(node):
+        a = node.inputs[0]
+        return 2 * node.outputs[0].size * (a.shape[-1] if a.rank else 1)
+
+    @staticmethod
     def infer(node):
         a, b = node.inputs[0], node.inputs[1]
         if a.rank < 1 or b.rank < 1:
@@ -170,6 +180,11 @@ class MatMul:
 
 @register("pool2d")
 class Pool2d:
+    @staticmethod
+    def flops(node):
+        kh, kw = node.attrs["kernel"]
+        return node.outputs[0].size * kh * kw
+
     @staticmethod
     def infer(node):
         x = node.inputs[0]
@@ -236,6 +251,10 @@ class Softmax:
     traits = ("layout_free",)
 
     @staticmethod
+    def flops(node):
+        return 4 * node.outputs[0].size  # max, subtract and exp, sum, divide
+
+    @staticmethod
     def infer(node):
         x = node.inputs[0]
         normalize_axis(node, node.attrs["axis"], x.rank)
@@ -256,6 +275,10 @@ class Softmax:
 @register("lrn")
 class Lrn:
     """Local response normalization across channels (axis 1): attrs size, alpha, beta, bias."""
+
+    @staticmethod
+    def flops(node):
+        return node.outputs[0].size * (2 * node.attrs["size"] + 4)
 
     @staticmethod
     def infer(node):

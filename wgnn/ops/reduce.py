@@ -45,6 +45,10 @@ class Reduce:
     traits = ("wide_output",)
 
     @staticmethod
+    def flops(node):
+        return node.inputs[0].size * (2 if node.attrs["kind"] in ("sum_square", "l2", "log_sum_exp") else 1)
+
+    @staticmethod
     def infer(node):
         x, a = node.inputs[0], node.attrs
         if a["kind"] not in KINDS:

@@ -1,0 +1,45 @@
+"""The profiler's bookkeeping (FLOPs and bytes per dispatch) against hand-computed values, and a
+profile whose GPU times add up."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import wgnn
+from wgnn.profiler import profile
+
+
+def _session(device):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 10, 10))
+    y = b.conv2d(x, b.constant(np.ones((16, 8, 3, 3), np.float32)), bias=b.constant(np.zeros(16, np.float32)),
+                 padding=(1, 1, 1, 1), activation="relu")
+    z = b.gemm(b.input("a", (5, 8)), b.constant(np.ones((8, 12), np.float32)),
+               b.constant(np.zeros(12, np.float32)))
+    p = b.max_pool2d(y, window=(2, 2), strides=2)
+    return b.build({"y": y, "z": z, "p": p})
+
+
+def test_flops_and_bytes_per_dispatch(device):
+    session = _session(device)
+    by_kernel = {d.kernel: d for d in session._exe.dispatches if d.kernel != "elementwise"}
+    conv, matmul, pool = by_kernel["conv2d"], by_kernel["matmul"], by_kernel["pool"]
+    # conv: 10x10 outputs x 16 channels, each 8 x 3 x 3 multiply-adds
+    assert conv.flops == 2 * 10 * 10 * 16 * 8 * 9
+    # input 8x10x10, weights 16x8x3x3, bias 16, output 16x10x10 (float32)
+    assert conv.bytes_moved == 4 * (800 + 1152 + 16 + 1600)
+    assert matmul.flops == 2 * 5 * 8 * 12
+    assert matmul.bytes_moved == 4 * (40 + 96 + 12 + 60)
+    assert pool.flops == 16 * 5 * 5 * 4  # 4 reads per output
+    assert pool.bytes_moved == 4 * (1600 + 400)
+
+
+def test_profile_rows_cover_every_dispatch(device):
+    session = _session(device)
+    feeds = {"x": np.ones((1, 8, 10, 10), np.float32), "a": np.ones((5, 8), np.float32)}
+    result = profile(session, feeds, runs=2, warmup=1)
+    assert [r.kernel for r in result.rows] == [d.kernel for d in session._exe.dispatches]
+    assert all(r.gpu_ms >= 0 for r in result.rows) and result.gpu_ms > 0
+    assert result.gpu_ms <= result.wall_ms * 1.5  # timestamps are nanoseconds, not another unit
+    table = result.table(top=2)
+    assert "GFLOP/s" in table and "more dispatches" in table and "wall clock" in table

@@ -1,0 +1,146 @@
+"""``wgnn profile``: where each millisecond goes, from GPU timestamp queries.
+
+Every dispatch is timed on the GPU: with the adapter feature ``timestamp-query-inside-passes``, a
+timestamp is written between dispatches inside the one compute pass a normal run uses (so the
+profile times the real schedule); otherwise each dispatch gets a compute pass of its own with
+timestamps at its beginning and end. Resolved timestamps are nanoseconds (WebGPU's unit).
+
+Each row also carries what the dispatch costs (``Dispatch.flops``, ``Dispatch.bytes_moved``,
+computed at compile time from the op and from what is bound), hence achieved GFLOP/s and GB/s.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .runtime import Device, wgpu
+
+
+class Timestamps:
+    """A query set and read-back buffers sized for one run of ``count`` dispatches."""
+
+    def __init__(self, device: Device, count: int):
+        if "timestamp-query" not in device.features:
+            raise RuntimeError(f"{device.name} offers no timestamp-query feature: GPU times cannot be measured")
+        self.device = device
+        self.inside = "timestamp-query-inside-passes" in device.features
+        self.count = count
+        self.queries = count + 1 if self.inside else 2 * count
+        self.query_set = device.device.create_query_set(type=wgpu.QueryType.timestamp, count=self.queries)
+        nbytes = self.queries * 8
+        self.resolved = device.buffer(nbytes, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+        self.readback = device.buffer(nbytes, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
+
+    @property
+    def method(self) -> str:
+        return "timestamps between dispatches inside one compute pass" if self.inside else \
+            "one compute pass per dispatch, timestamps at each pass's start and end"
+
+    def encode(self, enc, dispatches) -> None:
+        if self.inside:
+            cpass = enc.begin_compute_pass()
+            cpass._write_timestamp(self.query_set, 0)
+            for i, d in enumerate(dispatches):
+                cpass.set_pipeline(d.pipeline)
+                cpass.set_bind_group(0, d.bind_group)
+                cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
+                cpass._write_timestamp(self.query_set, i + 1)
+            cpass.end()
+            return
+        for i, d in enumerate(dispatches):
+            cpass = enc.begin_compute_pass(timestamp_writes={
+                "query_set": self.query_set, "beginning_of_pass_write_index": 2 * i,
+                "end_of_pass_write_index": 2 * i + 1})
+            cpass.set_pipeline(d.pipeline)
+            cpass.set_bind_group(0, d.bind_group)
+            cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
+            cpass.end()
+
+    def resolve(self, enc) -> None:
+        enc.resolve_query_set(self.query_set, 0, self.queries, self.resolved, 0)
+        enc.copy_buffer_to_buffer(self.resolved, 0, self.readback, 0, self.queries * 8)
+
+    def durations_ms(self) -> np.ndarray:
+        stamps = np.frombuffer(self.device.read_mapped(self.readback), np.uint64).astype(np.float64)
+        spans = np.diff(stamps) if self.inside else stamps[1::2] - stamps[0::2]
+        return spans / 1e6
+
+
+@dataclass
+class Row:
+    index: int
+    node: str
+    op: str
+    kernel: str
+    shapes: str
+    gpu_ms: float
+    flops: int
+    bytes_moved: int
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / (self.gpu_ms * 1e6) if self.gpu_ms > 0 else 0.0
+
+    @property
+    def gbytes(self) -> float:
+        return self.bytes_moved / (self.gpu_ms * 1e6) if self.gpu_ms > 0 else 0.0
+
+
+@dataclass
+class Profile:
+    rows: list[Row]
+    wall_ms: float
+    runs: int
+    method: str
+    adapter: str
+
+    @property
+    def gpu_ms(self) -> float:
+        return float(sum(r.gpu_ms for r in self.rows))
+
+    def table(self, top: int | None = None) -> str:
+        rows = sorted(self.rows, key=lambda r: -r.gpu_ms)[:top]
+        lines = [f"{'#':>3}  {'node':<28} {'kernel':<15} {'shapes':<36} {'GPU ms':>8} {'%':>5} "
+                 f"{'MFLOP':>8} {'MB':>7} {'GFLOP/s':>8} {'GB/s':>6}"]
+        for r in rows:
+            lines.append(f"{r.index:>3}  {r.node[:28]:<28} {r.kernel:<15} {r.shapes[:36]:<36} {r.gpu_ms:>8.3f} "
+                         f"{100 * r.gpu_ms / self.gpu_ms if self.gpu_ms else 0:>5.1f} {r.flops / 1e6:>8.2f} "
+                         f"{r.bytes_moved / 1e6:>7.2f} {r.gflops:>8.2f} {r.gbytes:>6.2f}")
+        if top is not None and top < len(self.rows):
+            lines.append(f"     ... {len(self.rows) - top} more dispatches")
+        total_flops = sum(r.flops for r in self.rows)
+        lines.append(f"sum of dispatch GPU times {self.gpu_ms:.2f} ms ({total_flops / 1e9:.3f} GFLOP, "
+                     f"{total_flops / (self.gpu_ms * 1e6) if self.gpu_ms else 0:.2f} GFLOP/s); wall clock "
+                     f"{self.wall_ms:.2f} ms per run; dispatches account for "
+                     f"{100 * self.gpu_ms / self.wall_ms if self.wall_ms else 0:.0f}% of it")
+        return "\n".join(lines)
+
+
+def _shapes(node) -> str:
+    ins = [i for i in node.inputs if i is not None and not i.is_constant]
+    first = "x".join(map(str, ins[0].shape)) if ins else "-"
+    return f"{first} -> {'x'.join(map(str, node.outputs[0].shape))}"
+
+
+def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
+    """Median GPU time of each dispatch of ``session`` over ``runs`` runs (after ``warmup``)."""
+    exe = session._exe
+    if session.backend != "compute":
+        raise ValueError("profiling needs the compute backend")
+    checked = session._check_feeds(feeds)
+    stamps = Timestamps(session.device, len(exe.dispatches))
+    for _ in range(warmup):
+        exe.run(checked)
+    per_run, walls = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        exe.run(checked, timestamps=stamps)
+        walls.append((time.perf_counter() - start) * 1000)
+        per_run.append(stamps.durations_ms())
+    times = np.median(np.stack(per_run), axis=0)
+    rows = [Row(i, d.node.name, d.node.op, d.kernel, _shapes(d.node), float(t), d.flops, d.bytes_moved)
+            for i, (d, t) in enumerate(zip(exe.dispatches, times))]
+    return Profile(rows, float(np.median(walls)), runs, stamps.method, session.adapter_name)
