@@ -24,7 +24,8 @@ CONV_CASES = [
     ("generic_3_channels", 1, 3, 15, 17, 5, 3, 2, (1, 1, 1, 1), 1, 1, "conv2d_generic"),
     ("generic_grouped", 1, 6, 8, 8, 4, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d_generic"),
     ("generic_depth_multiplier", 1, 3, 9, 9, 6, 3, 1, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
-    ("generic_7x7_stride2", 1, 3, 20, 20, 8, 7, 2, (3, 3, 3, 3), 1, 1, "conv2d_generic"),
+    # 3 input channels padded to 4 by the pad_conv_channels pass, then the tiled kernel
+    ("padded_3_channels_7x7_stride2", 1, 3, 20, 20, 8, 7, 2, (3, 3, 3, 3), 1, 1, "conv2d"),
 ]
 
 

@@ -91,3 +91,14 @@ def test_no_fusion_when_intermediate_is_read_twice(device, rng):
     assert "fuse_activation" not in session.pass_log
     for name in ("a", "b"):
         assert rel_l2(got[name], want[name]) < 1e-5
+
+
+def test_first_layer_channels_are_padded_for_the_tiled_kernel(device, rng):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 3, 16, 16))
+    y = b.conv2d(x, b.constant(rng.standard_normal((8, 3, 3, 3)).astype(np.float32)), strides=2,
+                 padding=(1, 1, 1, 1), activation="relu")
+    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)})
+    assert session.pass_log["pad_conv_channels"] == 1
+    assert "conv2d" in kernels_used(session) and "conv2d_generic" not in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < 1e-5

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import PrecisionError
 from .graph import Graph
 from .memory import MemoryReport
-from .passes import REQUIRED_RULES
+from .passes import BACKEND_RULES, DEFAULT_RULES, REQUIRED_RULES
 from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
@@ -58,9 +58,6 @@ class InferenceSession:
         start = time.perf_counter()
         if precision not in (None, "fp32", "fp16", "auto"):
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
-        if backend not in ("compute", "texture"):
-            raise ValueError(f"backend must be 'compute' or 'texture', got {backend!r}")
-        self.backend = backend
         self.opset: int | None = None
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
@@ -69,7 +66,11 @@ class InferenceSession:
 
             graph, self.opset = load_model(model, input_shapes=input_shapes)
         self.source_graph = graph.copy()
-        self.pass_log: Counter = run_passes(graph) if optimize else run_passes(graph, REQUIRED_RULES)
+        if backend not in ("compute", "texture"):
+            raise ValueError(f"backend must be 'compute' or 'texture', got {backend!r}")
+        self.backend = backend
+        rules = DEFAULT_RULES + BACKEND_RULES[backend] if optimize else REQUIRED_RULES
+        self.pass_log: Counter = run_passes(graph, rules)
         self.device = device or (Device(adapter) if adapter is not None else default_device())
         has_f16 = "shader-f16" in self.device.features
         if precision is None:

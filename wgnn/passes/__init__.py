@@ -14,6 +14,7 @@ from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
 from .fuse_activation import fuse_activation
 from .fuse_residual import fuse_residual
+from .pad_conv_channels import pad_conv_channels
 from .remove_identity import remove_identity
 
 log = logging.getLogger("wgnn.passes")
@@ -23,6 +24,9 @@ Rule = Callable[[Graph], int]
 # Order matters within a round: batch norms fold into convs before the residual add is fused
 # into those convs, and the add's activation then lands in the same epilogue.
 DEFAULT_RULES: list[Rule] = [fold_constants, remove_identity, fold_batchnorm, fuse_residual, fuse_activation]
+# Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
+# texture path's texels hold padded channels anyway).
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels], "texture": []}
 # What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm.
 REQUIRED_RULES: list[Rule] = [fold_constants, decompose_batchnorm]
 
@@ -44,5 +48,5 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
     return fired
 
 
-__all__ = ["optimize", "DEFAULT_RULES", "REQUIRED_RULES", "decompose_batchnorm", "fold_constants",
-           "remove_identity", "fold_batchnorm", "fuse_residual", "fuse_activation"]
+__all__ = ["optimize", "BACKEND_RULES", "DEFAULT_RULES", "REQUIRED_RULES", "decompose_batchnorm", "fold_constants",
+           "remove_identity", "fold_batchnorm", "fuse_residual", "fuse_activation", "pad_conv_channels"]
