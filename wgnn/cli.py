@@ -55,6 +55,7 @@ def _time_runs(sess, feeds, warmup: int, runs: int) -> list[float]:
 def cmd_info(args) -> int:
     import wgnn
     from wgnn.importers.onnx import SUPPORTED_OPS
+    from wgnn.runtime import OPTIONAL_FEATURES
 
     if args.ops:
         print("\n".join(SUPPORTED_OPS))
@@ -66,7 +67,7 @@ def cmd_info(args) -> int:
         print(f"[{index}] {info.get('device')} | {info.get('adapter_type')} | backend {info.get('backend_type')} "
               f"| {info.get('description')}")
         feats = sorted(adapter.features)
-        wanted = [f for f in ("shader-f16", "timestamp-query", "subgroup") if f in feats]
+        wanted = [f for f in OPTIONAL_FEATURES if f in feats]
         print(f"    wgnn features: {', '.join(wanted) or 'none'}")
         if args.verbose:
             print(f"    all features: {', '.join(feats)}")
