@@ -119,6 +119,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.model is None:
+        from wgnn.bench import main_suite
+
+        return main_suite(args)
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else [None]
     backends = [b.strip() for b in args.backend.split(",") if b.strip()] if args.backend else ["compute"]
     results = []
@@ -172,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                                  ("bench", cmd_bench, "time a model (warm-up, then median/min over N runs)"),
                                  ("profile", cmd_profile, "GPU time per dispatch from timestamp queries")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("model", nargs="?", default="mobilenet_v2",
-                       help="an ONNX file or a zoo model name (default: mobilenet_v2)")
+        p.add_argument("model", nargs="?", default=None if name == "bench" else "mobilenet_v2",
+                       help="an ONNX file or a zoo model name (default: " + (
+                           "the suite over the zoo models)" if name == "bench" else "mobilenet_v2)"))
         p.add_argument("--adapter", help="adapter index or name substring (default: WGNN_ADAPTER or wgpu's choice)")
         p.add_argument("--logits", action="store_true", help="zoo models: leave out the final softmax")
         p.add_argument("--seed", type=int, default=0, help="seed of the random input")
@@ -193,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["profile"].add_argument("--top", type=int, help="show only the N slowest dispatches")
     bench = sub.choices["bench"]
     bench.add_argument("--warmup", type=int, default=2)
+    bench.add_argument("--models", help="suite: comma-separated zoo models (default: all)")
+    bench.add_argument("--columns", help="suite: comma-separated columns (default: all of wgnn.bench.COLUMNS)")
+    bench.add_argument("--png", help="suite: also draw the bar chart (needs matplotlib)")
     bench.add_argument("--json", help="also write the result as JSON")
 
     args = parser.parse_args(argv)

@@ -1,0 +1,278 @@
+"""The benchmark suite (``wgnn bench`` with no model): the WebNN proof of concept's comparison
+table for your machine, with the peers a user would otherwise pick measured in the same run.
+
+For each model every configuration is loaded first (cold start: load and compile time, pipelines),
+warmed up, then timed run after run *interleaved* (one run of each configuration in turn), so that
+a slow phase of the machine hits all columns alike. Peers that cannot share the process (ONNX
+Runtime's WebGPU build installs the same module name as ONNX Runtime) run in their own virtual
+environments, in a subprocess, with their own warm-up; ``bench/setup_peers.sh`` makes those.
+A column that cannot run says why, instead of disappearing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import zoo
+
+# column -> (kind, backend, precision)
+COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
+    "numpy reference": ("reference", None, None),
+    "texture FP32": ("wgnn", "texture", "fp32"),
+    "compute FP32": ("wgnn", "compute", "fp32"),
+    "compute FP16": ("wgnn", "compute", "fp16"),
+    "ONNX Runtime CPU": ("ort-cpu", None, None),
+    "ONNX Runtime WebGPU": ("peer", "ort-webgpu", None),
+    "wonnx": ("peer", "wonnx", None),
+}
+PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")
+
+
+@dataclass
+class Cell:
+    """One model in one configuration."""
+
+    times_ms: list[float] = field(default_factory=list)
+    load_s: float | None = None
+    pipelines: int | None = None
+    status: str = "ok"  # or why it did not run
+
+    @property
+    def median_ms(self) -> float | None:
+        return float(np.median(self.times_ms)) if self.times_ms else None
+
+    def as_dict(self) -> dict:
+        spread = [float(min(self.times_ms)), float(max(self.times_ms))] if self.times_ms else None
+        return {"median_ms": self.median_ms, "min_max_ms": spread, "runs": len(self.times_ms),
+                "load_s": self.load_s, "pipelines": self.pipelines, "status": self.status}
+
+
+def peer_python(peer: str) -> str | None:
+    """The interpreter of a peer's virtual environment: $WGNN_PEER_<NAME>, else .venv-peers/<name>."""
+    env = os.environ.get(f"WGNN_PEER_{peer.upper().replace('-', '_')}")
+    if env:
+        return env
+    candidate = Path(".venv-peers") / peer / "bin" / "python"
+    return str(candidate) if candidate.exists() else None
+
+
+def _wgnn_runner(model, backend: str, precision: str, feeds: dict) -> tuple[Callable[[], object], float, int]:
+    from .session import InferenceSession
+
+    start = time.perf_counter()
+    session = InferenceSession(model, backend=backend, precision=precision)
+    load = time.perf_counter() - start
+    return (lambda: session.run(None, feeds)), load, session.pipeline_count
+
+
+def _reference_runner(model, feeds: dict) -> tuple[Callable[[], object], float, int]:
+    from .importers.onnx import load_model
+    from .passes import optimize
+    from .reference import run_reference
+
+    start = time.perf_counter()
+    graph, _ = load_model(model)
+    optimize(graph)  # the same folded, fused graph the GPU runs, executed by numpy
+    load = time.perf_counter() - start
+    return (lambda: run_reference(graph, feeds)), load, 0
+
+
+def _ort_cpu_runner(model, feeds: dict) -> tuple[Callable[[], object], float, int]:
+    import onnxruntime as ort
+
+    start = time.perf_counter()
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    load = time.perf_counter() - start
+    return (lambda: session.run(None, feeds)), load, 0
+
+
+def _run_peer(peer: str, model_path: Path, runs: int, warmup: int) -> Cell:
+    python = peer_python(peer)
+    if python is None:
+        return Cell(status=f"not installed (bench/setup_peers.sh makes .venv-peers/{peer})")
+    try:  # the peer inherits this process's environment, hence its Vulkan driver
+        done = subprocess.run([python, str(PEER_SCRIPT), peer, str(model_path), str(runs), str(warmup)],
+                              capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        return Cell(status="timed out")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return Cell(status=f"failed: {reason[:160]}")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        return Cell(status=f"failed: {result['error'][:160]}")
+    return Cell(times_ms=result["times_ms"], load_s=result["load_s"], status=f"ok ({result.get('provider', peer)})")
+
+
+def _static_batch(model):
+    """A copy with batch size 1 written into the graph: some peers refuse symbolic dimensions."""
+    import onnx
+
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for value in list(fixed.graph.input) + list(fixed.graph.output):
+        dim = value.type.tensor_type.shape.dim[0]
+        if dim.HasField("dim_param"):
+            dim.dim_value = 1
+    return fixed
+
+
+def run_suite(models: list[str] | None = None, *, columns: list[str] | None = None, runs: int = 5,
+              warmup: int = 1, progress: Callable[[str], None] = print) -> dict:
+    """Measure ``columns`` on ``models``; returns the JSON-ready result (see ``write_json``)."""
+    from .runtime import default_device
+
+    models = [zoo.canonical(m) for m in (models or list(zoo.MODELS))]
+    columns = columns or list(COLUMNS)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
+    device = default_device()
+    table: dict[str, dict[str, Cell]] = {}
+    for m_index, name in enumerate(models, start=1):
+        model = zoo.build(name)
+        feeds = {"input": zoo.random_input(seed=m_index)}
+        cells = {c: Cell() for c in columns}
+        runners: dict[str, Callable[[], object]] = {}
+        for column in columns:
+            kind, backend, precision = COLUMNS[column]
+            if kind == "peer":
+                continue
+            progress(f"[{name}] loading {column}")
+            cell = cells[column]
+            try:
+                if kind == "wgnn":
+                    runner, cell.load_s, cell.pipelines = _wgnn_runner(model, backend, precision, feeds)
+                elif kind == "reference":
+                    runner, cell.load_s, cell.pipelines = _reference_runner(model, feeds)
+                else:
+                    runner, cell.load_s, cell.pipelines = _ort_cpu_runner(model, feeds)
+            except Exception as exc:  # a column that cannot run says why
+                cells[column].status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+                continue
+            runners[column] = runner
+        for _ in range(warmup):
+            for runner in runners.values():
+                runner()
+        for i in range(runs):
+            progress(f"[{name}] run {i + 1}/{runs}: {', '.join(runners)}")
+            for column, runner in runners.items():
+                start = time.perf_counter()
+                runner()
+                cells[column].times_ms.append((time.perf_counter() - start) * 1000)
+        peers = [c for c in columns if COLUMNS[c][0] == "peer"]
+        if peers:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{name}.onnx"
+                path.write_bytes(_static_batch(model).SerializeToString())
+                for column in peers:
+                    progress(f"[{name}] {column} in its own process")
+                    cells[column] = _run_peer(COLUMNS[column][1], path, runs, warmup)
+        table[name] = cells
+    return {
+        "environment": environment(device),
+        "runs": runs, "warmup": warmup, "columns": columns,
+        "models": {m: {c: cell.as_dict() for c, cell in cells.items()} for m, cells in table.items()},
+    }
+
+
+def environment(device) -> dict:
+    import wgpu
+
+    from . import __version__
+
+    info = device.adapter.info
+    versions = {"wgnn": __version__, "wgpu": wgpu.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    try:
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return {"adapter": device.name, "driver": info.get("description", ""), "backend": info.get("backend_type", ""),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "versions": versions,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def format_table(result: dict) -> str:
+    env = result["environment"]
+    columns = result["columns"]
+    lines = [f"adapter: {env['adapter']} ({env['driver']}); {env['machine']}",
+             "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+             f"median latency in ms over {result['runs']} interleaved runs after {result['warmup']} warm-up"]
+    width = max(len(c) for c in columns)
+    lines.append(f"{'model':<15}" + "".join(f"{c:>{max(width, 12) + 2}}" for c in columns))
+    notes = []
+    for model, cells in result["models"].items():
+        row = f"{model:<15}"
+        for c in columns:
+            cell = cells[c]
+            text = f"{cell['median_ms']:.1f}" if cell["median_ms"] is not None else "-"
+            if cell["median_ms"] is None:
+                notes.append(f"{model} / {c}: {cell['status']}")
+            row += f"{text:>{max(width, 12) + 2}}"
+        lines.append(row)
+    lines.append("cold start (load + compile, s; pipelines):")
+    for model, cells in result["models"].items():
+        parts = [f"{c} {cell['load_s']:.2f}" + (f" ({cell['pipelines']} pipelines)" if cell["pipelines"] else "")
+                 for c, cell in cells.items() if cell["load_s"] is not None]
+        lines.append(f"  {model}: " + "; ".join(parts))
+    lines += [f"  not measured: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def write_png(result: dict, path: str | Path) -> None:
+    """A grouped bar chart on a log scale, like the WebNN proof of concept's figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(result["models"])
+    columns = [c for c in result["columns"] if any(result["models"][m][c]["median_ms"] for m in models)]
+    fig, ax = plt.subplots(figsize=(max(8, 2.2 * len(models)), 5))
+    width = 0.8 / max(len(columns), 1)
+    for k, column in enumerate(columns):
+        values = [result["models"][m][column]["median_ms"] or 0 for m in models]
+        bars = ax.bar(np.arange(len(models)) + (k - (len(columns) - 1) / 2) * width, values, width, label=column)
+        ax.bar_label(bars, labels=[f"{v:.0f}" if v else "" for v in values], fontsize=7, rotation=90, padding=2)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(models)), models)
+    ax.set_ylabel("median latency (ms, log scale)")
+    env = result["environment"]
+    ax.set_title(f"wgnn bench on {env['adapter']}\n{env['driver']}, {env['date']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_json(result: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main_suite(args) -> int:
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    result = run_suite(args.models.split(",") if args.models else None, columns=columns, runs=args.runs,
+                       warmup=args.warmup, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_table(result))
+    if args.json:
+        write_json(result, args.json)
+        print(f"JSON written to {args.json}")
+    if args.png:
+        write_png(result, args.png)
+        print(f"chart written to {args.png}")
+    return 0

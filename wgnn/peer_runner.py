@@ -1,0 +1,60 @@
+"""Times one peer runtime on one ONNX model, in that peer's own virtual environment.
+
+Run by ``wgnn.bench`` as a script (this environment has no wgnn installed):
+    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP
+It prints one JSON line: {"times_ms": [...], "load_s": ..., "provider": ...} or {"error": ...}.
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    peer, path, runs, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    try:
+        start = time.perf_counter()
+        if peer == "ort-webgpu":
+            import onnxruntime as ort
+
+            if "WebGpuExecutionProvider" not in ort.get_available_providers():
+                raise RuntimeError(f"WebGpuExecutionProvider missing: {ort.get_available_providers()}")
+            session = ort.InferenceSession(path, providers=["WebGpuExecutionProvider"])
+            provider = session.get_providers()[0]
+            if provider != "WebGpuExecutionProvider":
+                # ONNX Runtime falls back to its CPU provider when Dawn refuses the adapter: not this column.
+                raise RuntimeError(f"WebGPU provider not used (ONNX Runtime fell back to {provider}); "
+                                   "Dawn refuses older Mesa drivers: see bench/setup_peers.sh --mesa-backports")
+
+            def run():
+                return session.run(None, {"input": x})
+        elif peer == "wonnx":
+            import wonnx
+
+            session = wonnx.Session.from_path(path)
+            provider = "wonnx"
+            flat = x.reshape(-1).tolist()
+
+            def run():
+                return session.run({"input": flat})
+        else:
+            raise ValueError(f"unknown peer {peer!r}")
+        run()  # the first run compiles on some runtimes: count it as loading
+        load = time.perf_counter() - start
+        for _ in range(warmup):
+            run()
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t) * 1000)
+        print(json.dumps({"times_ms": times, "load_s": load, "provider": provider}))
+    except BaseException as exc:  # the suite reports why (a Rust panic is no Exception)
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+
+
+if __name__ == "__main__":
+    main()
