@@ -312,6 +312,7 @@ class Lrn:
 # GPU lowering. Weights are packed here, once, into the layout their kernel reads.
 
 TILE_X = 4  # output pixels per invocation in conv2d and depthwise
+TILE_M = 4  # output rows per invocation in matmul
 
 
 def _epilogue(node, ctx, channels: int, vec4: bool):
@@ -395,7 +396,8 @@ def _matmul_call(node, ctx, a_ref, b_ref, *, m, k, cols, batch, a_stride, b_stri
     refs, template, params = _epilogue(node, ctx, cols, vec4=aligned)
     template["b_access"] = "read" if b_const else "read_write"
     if aligned:
-        tiles = -(-m // 4)
+        template["tile_m"] = TILE_M
+        tiles = -(-m // TILE_M)
         params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
                       a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
         ctx.dispatch("matmul", node=node, template=template, params=params,

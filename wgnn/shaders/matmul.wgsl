@@ -13,7 +13,7 @@ struct Params {
     beta: f32,
 }
 
-const TILE_M: u32 = 4u;
+const TILE_M: u32 = ${tile_m}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
