@@ -123,45 +123,40 @@ class Device:
                 entries.append({"binding": i, "visibility": stage, "buffer": {"type": kind}})
         return self.device.create_bind_group_layout(entries=entries)
 
+    def _cached(self, key: str, source: str, stage, make) -> Pipeline:
+        """The pipeline cached under ``key``, else ``make(pipeline_layout, module)`` for ``source``."""
+        cached = self._pipelines.get(key)
+        if cached is None:
+            start = time.perf_counter()
+            fields, kinds = shaders.parse_interface(source)
+            layout = self._layout(kinds, stage)
+            module = self.device.create_shader_module(code=source)
+            pipeline = make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module)
+            cached = self._pipelines[key] = Pipeline(pipeline, layout, fields, kinds)
+            self.pipeline_seconds += time.perf_counter() - start
+        return cached
+
     def pipeline(self, source: str) -> Pipeline:
         """A compute pipeline (entry point ``main``) for ``source``, made once per device."""
-        cached = self._pipelines.get(source)
-        if cached is not None:
-            return cached
-        start = time.perf_counter()
-        fields, kinds = shaders.parse_interface(source)
-        layout = self._layout(kinds, wgpu.ShaderStage.COMPUTE)
-        module = self.device.create_shader_module(code=source)
-        pipeline = self.device.create_compute_pipeline(
-            layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
-            compute={"module": module, "entry_point": "main"},
-        )
-        self.pipeline_seconds += time.perf_counter() - start
-        cached = self._pipelines[source] = Pipeline(pipeline, layout, fields, kinds)
-        return cached
+        def make(layout, module):
+            return self.device.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
+
+        return self._cached(source, source, wgpu.ShaderStage.COMPUTE, make)
 
     def render_pipeline(self, source: str, target_format: str) -> Pipeline:
         """A render pipeline drawing one full-screen triangle (``vs_main``) with the fragment
         shader ``fs_main`` into one colour target of ``target_format``; made once per device."""
-        key = f"{target_format}\n{source}"
-        cached = self._pipelines.get(key)
-        if cached is not None:
-            return cached
-        start = time.perf_counter()
-        fields, kinds = shaders.parse_interface(source)
-        layout = self._layout(kinds, wgpu.ShaderStage.FRAGMENT)
-        module = self.device.create_shader_module(code=source)
-        pipeline = self.device.create_render_pipeline(
-            layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
-            vertex={"module": module, "entry_point": "vs_main", "buffers": []},
-            primitive={"topology": wgpu.PrimitiveTopology.triangle_list},
-            depth_stencil=None,
-            multisample=None,
-            fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
-        )
-        self.pipeline_seconds += time.perf_counter() - start
-        cached = self._pipelines[key] = Pipeline(pipeline, layout, fields, kinds)
-        return cached
+        def make(layout, module):
+            return self.device.create_render_pipeline(
+                layout=layout,
+                vertex={"module": module, "entry_point": "vs_main", "buffers": []},
+                primitive={"topology": wgpu.PrimitiveTopology.triangle_list},
+                depth_stencil=None,
+                multisample=None,
+                fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
+            )
+
+        return self._cached(f"{target_format}\n{source}", source, wgpu.ShaderStage.FRAGMENT, make)
 
     def render_pipeline_kinds(self, pipeline) -> list[str]:
         """The binding kinds of a render pipeline made by ``render_pipeline``."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,9 +113,6 @@ class LoweringContext:
         if self.elem == "f16" and np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX):
             return self.constants.add(array.astype(np.float16), "f16")
         return self.constants.add(array.astype(np.float32), "f32")
-
-    def calls_of(self, node: Node) -> list[KernelCall]:
-        return [c for c in self.calls if c.node is node]
 
     @staticmethod
     def dummy() -> Ref:
@@ -379,6 +377,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
                              label="params")
 
     max_binding = int(device.limits["max-storage-buffer-binding-size"])
+    calls_per_node = Counter(id(call.node) for call in ctx.calls)
     dispatches = []
     for call, (offset, size) in zip(ctx.calls, slots):
         pipe = device.pipeline(call.source)
@@ -403,7 +402,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
         moved = sum(stored_bytes(roots.get(id(r.operand), _storage_root(r.operand))) if r.kind == "tensor"
                     else r.nbytes if r.kind == "const" else 0 for r in call.bindings)
         dispatches.append(Dispatch(pipe.pipeline, bind_group, call.workgroups, call.node, call.kernel,
-                                   flops=ops.cost(call.node, len(ctx.calls_of(call.node))), bytes_moved=moved))
+                                   flops=ops.cost(call.node, calls_per_node[id(call.node)]), bytes_moved=moved))
 
     readback_offsets, total = {}, 0
     for name, out in graph.outputs.items():
