@@ -96,6 +96,14 @@ def test_layernorm_like_mean_of_squares_near_300(f16_device):
     assert rel_l2(got["normalized"], x64 / np.sqrt(want_ms)) < 5e-3
 
 
+def test_float16_input_of_odd_length(f16_device):
+    """WebGPU uploads whole 4-byte words: 3 float16 values (6 bytes) must still arrive intact."""
+    b = wgnn.GraphBuilder()
+    session = b.build({"y": b.relu(b.input("x", (3,), "float16"))})
+    (got,) = session.run(None, {"x": np.array([-1.5, 2.25, 3.0], np.float16)})
+    np.testing.assert_array_equal(got, np.array([0.0, 2.25, 3.0], np.float16))
+
+
 def test_precision_choice_and_errors(device):
     b = wgnn.GraphBuilder()
     graph = b.build_graph({"y": b.relu(b.input("x", (1, 4)))})

@@ -81,6 +81,7 @@ CASES = {
     "concat": case("Concat", {"x": X4, "y": rand(2, 3, 7, 9)}, {"axis": 1}),
     "reshape": case("Reshape", {"x": X4}, consts={"shape": i64(0, -1, 9)}),
     "flatten": case("Flatten", {"x": X4}, {"axis": 2}),
+    "flatten_negative_axis": case("Flatten", {"x": X4}, {"axis": -1}),
     "transpose": case("Transpose", {"x": X4}, {"perm": [3, 1, 0, 2]}),
     "squeeze13": case("Squeeze", {"x": rand(2, 1, 5, 1)}, consts={"axes": i64(1, -1)}),
     "squeeze11": case("Squeeze", {"x": rand(2, 1, 5, 1)}, {"axes": [1]}, opset=11),

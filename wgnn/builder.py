@@ -289,7 +289,9 @@ class GraphBuilder:
         return self._one("reshape", inputs, {"shape": tuple(shape)}, name)
 
     def flatten(self, x: Operand, *, axis: int = 1, name: str = "") -> Operand:
-        axis = axis % (x.rank + 1) if x.rank else 0
+        if not -x.rank <= axis <= x.rank:
+            raise GraphError(f"flatten node {name!r}: axis {axis} out of range for rank {x.rank}")
+        axis = axis + x.rank if axis < 0 else axis  # negative counts from the end, as in ONNX
         outer = int(np.prod(x.shape[:axis], dtype=np.int64))
         return self.reshape(x, (outer, x.size // outer if outer else 0), name=name)
 

@@ -1,4 +1,4 @@
-"""The ``wgnn`` command: info | run | bench | profile."""
+"""The ``wgnn`` command: info | run | bench | profile | conformance."""
 
 from __future__ import annotations
 
@@ -163,6 +163,21 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def cmd_conformance(args) -> int:
+    from wgnn.onnx_backend import conformance, conformance_json, conformance_markdown, format_conformance
+
+    ops = set(args.ops.split(",")) if args.ops else None
+    results = conformance(ops, progress=(lambda name: print(name, file=sys.stderr, flush=True)) if args.verbose
+                          else None)
+    if args.json:
+        print(json.dumps(conformance_json(results), indent=2))
+    elif args.markdown:
+        print(conformance_markdown(results))
+    else:
+        print(format_conformance(results))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wgnn", description="Neural-network inference on WebGPU.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")
     sub.choices["profile"].add_argument("--top", type=int, help="show only the N slowest dispatches")
+    p = sub.add_parser("conformance", help="run ONNX's own node test cases for the supported operators")
+    p.add_argument("--ops", help="comma-separated ONNX op types (default: every supported one)")
+    p.add_argument("--json", action="store_true", help="every case with its result and reason, as JSON")
+    p.add_argument("--markdown", action="store_true", help="the per-op table as Markdown")
+    p.add_argument("-v", "--verbose", action="store_true", help="name each case as it runs")
+    p.set_defaults(func=cmd_conformance)
     bench = sub.choices["bench"]
     bench.add_argument("--warmup", type=int, default=2)
     bench.add_argument("--models", help="suite: comma-separated zoo models (default: all)")

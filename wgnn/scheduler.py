@@ -231,6 +231,8 @@ class Executable:
             buf = self.input_buffers[name]
             if isinstance(value, GPUTensor):
                 enc.copy_buffer_to_buffer(value.buffer, value.offset, buf, 0, -(-value.nbytes // 4) * 4)
+            elif value.nbytes % 4:  # WebGPU copies whole 4-byte words (an odd count of float16s is not)
+                dev.queue.write_buffer(buf, 0, value.tobytes() + b"\0" * (4 - value.nbytes % 4))
             else:
                 dev.queue.write_buffer(buf, 0, value)
         if timestamps is not None:

@@ -1,0 +1,70 @@
+"""ONNX's own node test cases for every operator wgnn supports, each with the case's rtol/atol.
+
+Issue status lives in ``wgnn conformance``: cases that still fail are listed there with their
+reasons. This module checks that every case is accounted for, that skips are only for dtypes WGSL
+cannot store, that the ops which pass keep passing, and that the backend API works.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wgnn.importers.onnx import SUPPORTED_OPS
+from wgnn.onnx_backend import WgnnBackend, conformance
+
+onnx = pytest.importorskip("onnx")
+
+# Ops all of whose (storable) node cases pass today: a regression in any fails this test.
+ALL_PASSING = {"Concat", "Constant", "Flatten", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid",
+               "HardSwish", "LRN", "LeakyRelu", "PRelu", "Relu", "ReduceMean", "Sigmoid", "Softmax", "Squeeze", "Sum",
+               "Tanh", "Transpose", "Unsqueeze"}
+
+
+@pytest.fixture(scope="module")
+def results(device):
+    return conformance()
+
+
+def test_every_case_is_accounted_for(results):
+    import warnings
+
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = sum(1 for c in collect_testcases(None)
+                       if c.model.graph.node and all(n.op_type in SUPPORTED_OPS for n in c.model.graph.node))
+    seen = sum(len(r.passed) + len(r.failed) + len(r.skipped) for r in results.values())
+    assert seen == expected
+
+
+def test_skips_are_only_for_dtypes_without_wgsl_storage(results):
+    reasons = {reason for r in results.values() for _, reason in r.skipped}
+    assert reasons and all(reason.endswith("has no storage in WGSL") for reason in reasons)
+
+
+def test_passing_ops_keep_passing(results):
+    for op in ALL_PASSING:
+        assert results[op].passed and not results[op].failed, (op, results[op].failed[:3])
+    assert sum(len(r.passed) for r in results.values()) >= 249
+
+
+def test_backend_api(device):
+    from onnx import helper
+
+    node = helper.make_node("Gemm", ["a", "b"], ["y"], transB=1)
+    a, b = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)[:2]
+    (y,) = WgnnBackend.run_node(node, [a[:, :4], b[:, :4]])
+    np.testing.assert_allclose(y, a[:, :4] @ b[:, :4].T, rtol=1e-5)
+    assert WgnnBackend.supports_device("CPU")
+    # integer inputs are folded per value: two axes, two compilations, both right
+    reduce_node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)
+    graph = helper.make_graph([reduce_node], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("axes", onnx.TensorProto.INT64, [1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n"])])
+    rep = WgnnBackend.prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(rep.run([x, np.array([0])])[0], x.sum(axis=0))
+    np.testing.assert_allclose(rep.run([x, np.array([1])])[0], x.sum(axis=1))

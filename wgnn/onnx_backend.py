@@ -1,0 +1,189 @@
+"""``wgnn.onnx_backend``: an ``onnx.backend.base.Backend`` on top of ``InferenceSession``, so any
+ONNX backend test suite can run against wgnn, and ``conformance`` to run ONNX's own node tests.
+
+wgnn compiles static graphs. Integer graph inputs (axes, shapes, pads, indices, as ONNX's node
+tests pass them) are therefore folded as constants: a prepared model compiles on its first run,
+once their values are known, and again only for other values. Float inputs always stay inputs.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+
+import numpy as np
+
+try:
+    import onnx
+    from onnx import helper
+    from onnx.backend.base import Backend, BackendRep
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("wgnn.onnx_backend needs the onnx package: pip install onnx") from exc
+
+from .importers.onnx import SUPPORTED_OPS
+
+# ONNX element types with no storage in WGSL (which has f32, f16, i32, u32 and no 8/64-bit types).
+UNSTORABLE = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 8: "string", 11: "float64", 12: "uint32",
+              13: "uint64", 14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8e4m3fn",
+              18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4",
+              23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2"}
+FOLDED_INPUT_DTYPES = ("i", "u", "b")  # numpy kinds folded as constants at compile time
+
+
+def _as_constants(model, values: dict[str, np.ndarray]):
+    """A copy of ``model`` whose inputs in ``values`` are initializers instead."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    keep = [i for i in copy.graph.input if i.name not in values]
+    del copy.graph.input[:]
+    copy.graph.input.extend(keep)
+    copy.graph.initializer.extend(onnx.numpy_helper.from_array(np.asarray(v), n) for n, v in values.items())
+    return copy
+
+
+class WgnnRep(BackendRep):
+    """A prepared model: compiled on first run (integer inputs folded), cached per folded values."""
+
+    def __init__(self, model, **options):
+        self.model = model
+        self.options = options
+        self.inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+        self._sessions: dict[bytes, object] = {}
+
+    def run(self, inputs, **kwargs):
+        from .session import InferenceSession
+
+        if isinstance(inputs, dict):
+            feeds = dict(inputs)
+        else:
+            feeds = dict(zip(self.inputs, inputs if isinstance(inputs, (list, tuple)) else [inputs]))
+        feeds = {k: np.asarray(v) for k, v in feeds.items()}
+        folded = {k: v for k, v in feeds.items() if v.dtype.kind in FOLDED_INPUT_DTYPES}
+        key = b"".join(k.encode() + v.tobytes() + str(v.shape).encode() for k, v in sorted(folded.items()))
+        session = self._sessions.get(key)
+        if session is None:
+            shapes = {k: v.shape for k, v in feeds.items() if k not in folded}
+            session = InferenceSession(_as_constants(self.model, folded), input_shapes=shapes, **self.options)
+            self._sessions[key] = session
+        outputs = session.run(None, {k: v for k, v in feeds.items() if k not in folded})
+        return outputs
+
+
+class WgnnBackend(Backend):
+    @classmethod
+    def is_compatible(cls, model, device: str = "CPU", **kwargs) -> bool:
+        return all(n.op_type in SUPPORTED_OPS and n.domain in ("", "ai.onnx") for n in model.graph.node)
+
+    @classmethod
+    def prepare(cls, model, device: str = "CPU", **kwargs) -> WgnnRep:
+        super().prepare(model, device, **kwargs)
+        return WgnnRep(model, **kwargs)
+
+    @classmethod
+    def run_model(cls, model, inputs, device: str = "CPU", **kwargs):
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node, inputs, device: str = "CPU", outputs_info=None, **kwargs):
+        values = {name: np.asarray(v) for name, v in zip(node.input, inputs) if name}
+        graph = helper.make_graph(
+            [node], "node",
+            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+             for n, v in values.items()],
+            [helper.make_empty_tensor_value_info(o) for o in node.output])
+        # A model made here, whose outputs have no declared shapes: prepare's checker would refuse it.
+        return WgnnRep(helper.make_model(graph), **kwargs).run(values)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        # ONNX's suites ask for "CPU" by default: wgnn runs on the WebGPU adapter of its default device.
+        return device in ("CPU", "WEBGPU")
+
+
+prepare = WgnnBackend.prepare
+run_model = WgnnBackend.run_model
+run_node = WgnnBackend.run_node
+supports_device = WgnnBackend.supports_device
+
+
+# -- ONNX's node tests ------------------------------------------------------------------------------
+
+@dataclass
+class OpResult:
+    passed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _unstorable(model) -> str | None:
+    for value in list(model.graph.input) + list(model.graph.output):
+        elem = value.type.tensor_type.elem_type
+        if elem in UNSTORABLE:
+            return f"dtype {UNSTORABLE[elem]} has no storage in WGSL"
+    return None
+
+
+def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResult]:
+    """Run every node test case of the supported ops (or ``ops``), each with its own rtol/atol."""
+    import warnings
+
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    results: dict[str, OpResult] = collections.defaultdict(OpResult)
+    for case in cases:
+        nodes = case.model.graph.node
+        if not nodes or any(n.op_type not in SUPPORTED_OPS for n in nodes):
+            continue
+        op = nodes[-1].op_type
+        if ops is not None and op not in ops:
+            continue
+        if progress:
+            progress(case.name)
+        reason = _unstorable(case.model)
+        if reason:
+            results[op].skipped.append((case.name, reason))
+            continue
+        try:
+            rep = WgnnBackend.prepare(case.model)
+            for inputs, expected in case.data_sets or []:
+                got = rep.run(inputs)
+                for g, e in zip(got, expected):
+                    e = np.asarray(e)
+                    if g.shape != e.shape:
+                        raise AssertionError(f"shape {g.shape}, expected {e.shape}")
+                    np.testing.assert_allclose(g.astype(np.float64), e.astype(np.float64), rtol=case.rtol,
+                                               atol=case.atol)
+            results[op].passed.append(case.name)
+        except Exception as exc:  # every case reports its own failure; the run goes on
+            results[op].failed.append((case.name, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:150]}"))
+    return dict(sorted(results.items()))
+
+
+def format_conformance(results: dict[str, OpResult]) -> str:
+    lines = [f"{'op':<20} {'passed':>7} {'failed':>7} {'skipped':>8}"]
+    for op, r in results.items():
+        lines.append(f"{op:<20} {len(r.passed):>7} {len(r.failed):>7} {len(r.skipped):>8}")
+        reasons = collections.Counter(reason for _, reason in r.failed + r.skipped)
+        for reason, count in reasons.most_common(3):
+            lines.append(f"    {count} x {reason}")
+    totals = [sum(len(getattr(r, k)) for r in results.values()) for k in ("passed", "failed", "skipped")]
+    lines.append(f"total: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    return "\n".join(lines)
+
+
+def conformance_markdown(results: dict[str, OpResult]) -> str:
+    """The README's conformance table (``wgnn conformance --markdown``)."""
+    lines = ["| op | passed | failed | skipped (dtype without WGSL storage) |", "|---|---|---|---|"]
+    for op, r in results.items():
+        lines.append(f"| {op} | {len(r.passed)} | {len(r.failed)} | {len(r.skipped)} |")
+    totals = [sum(len(getattr(r, k)) for r in results.values()) for k in ("passed", "failed", "skipped")]
+    lines.append(f"| **total** | **{totals[0]}** | **{totals[1]}** | **{totals[2]}** |")
+    return "\n".join(lines)
+
+
+def conformance_json(results: dict[str, OpResult]) -> dict:
+    return {op: {"passed": r.passed, "failed": [{"case": c, "reason": w} for c, w in r.failed],
+                 "skipped": [{"case": c, "reason": w} for c, w in r.skipped]} for op, r in results.items()}
