@@ -44,9 +44,7 @@ class Timestamps:
             cpass = enc.begin_compute_pass()
             cpass._write_timestamp(self.query_set, 0)
             for i, d in enumerate(dispatches):
-                cpass.set_pipeline(d.pipeline)
-                cpass.set_bind_group(0, d.bind_group)
-                cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
+                d.encode(cpass)
                 cpass._write_timestamp(self.query_set, i + 1)
             cpass.end()
             return
@@ -54,9 +52,7 @@ class Timestamps:
             cpass = enc.begin_compute_pass(timestamp_writes={
                 "query_set": self.query_set, "beginning_of_pass_write_index": 2 * i,
                 "end_of_pass_write_index": 2 * i + 1})
-            cpass.set_pipeline(d.pipeline)
-            cpass.set_bind_group(0, d.bind_group)
-            cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
+            d.encode(cpass)
             cpass.end()
 
     def resolve(self, enc) -> None:

@@ -8,7 +8,6 @@ with the same template parameters share one pipeline whatever their shapes.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +98,6 @@ class Device:
         self.limits = dict(self.device.limits)
         self.queue = self.device.queue
         self._pipelines: dict[str, Pipeline] = {}
-        self.pipeline_seconds = 0.0
 
     @property
     def name(self) -> str:
@@ -127,13 +125,11 @@ class Device:
         """The pipeline cached under ``key``, else ``make(pipeline_layout, module)`` for ``source``."""
         cached = self._pipelines.get(key)
         if cached is None:
-            start = time.perf_counter()
             fields, kinds = shaders.parse_interface(source)
             layout = self._layout(kinds, stage)
             module = self.device.create_shader_module(code=source)
             pipeline = make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module)
             cached = self._pipelines[key] = Pipeline(pipeline, layout, fields, kinds)
-            self.pipeline_seconds += time.perf_counter() - start
         return cached
 
     def pipeline(self, source: str) -> Pipeline:

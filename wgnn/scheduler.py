@@ -30,7 +30,6 @@ from .runtime import Device, GPUTensor, wgpu
 GPU_DTYPES = {"float32", "float16"}
 WGSL_TYPES = {"float32": "f32", "float16": "f16"}
 F16_MAX = 65504.0
-PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class KernelCall:
     params: dict
     bindings: list[Ref]
     workgroups: tuple[int, int]
+
+
+def fits_f16(array: np.ndarray) -> bool:
+    """True when every finite value survives conversion to f16 without becoming infinite."""
+    return bool(np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX))
 
 
 class ConstantPool:
@@ -110,7 +114,7 @@ class LoweringContext:
         array = np.asarray(array)
         if array.dtype.kind in "iub":
             return self.constants.add(array.astype(np.uint32), "u32")
-        if self.elem == "f16" and np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX):
+        if self.elem == "f16" and fits_f16(array):
             return self.constants.add(array.astype(np.float16), "f16")
         return self.constants.add(array.astype(np.float32), "f32")
 
@@ -200,6 +204,11 @@ class Dispatch:
     flops: int = 0  # arithmetic, as the profiler counts it (ops.cost)
     bytes_moved: int = 0  # bytes of every tensor and weight bound: read or written once each
 
+    def encode(self, cpass) -> None:
+        cpass.set_pipeline(self.pipeline)
+        cpass.set_bind_group(0, self.bind_group)
+        cpass.dispatch_workgroups(self.workgroups[0], self.workgroups[1], 1)
+
 
 @dataclass
 class Executable:
@@ -240,9 +249,7 @@ class Executable:
         else:
             cpass = enc.begin_compute_pass()
             for d in self.dispatches:
-                cpass.set_pipeline(d.pipeline)
-                cpass.set_bind_group(0, d.bind_group)
-                cpass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], 1)
+                d.encode(cpass)
             cpass.end()
         if read_back:
             for name, out in self.graph.outputs.items():

@@ -16,7 +16,7 @@ layouts (channels-last for convolutions) and storage types (fp16) are the comput
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,8 +26,9 @@ from .graph import Graph, Node, Operand, fresh_name
 from .layout import assign_layouts, identity, view_is_free
 from .memory import Block, MemoryReport, lower_bound
 from .ops.elementwise import MAX_RANK, pack_dims
+from .ops.nn import fused_epilogue
 from .runtime import Device, wgpu
-from .scheduler import F16_MAX, give_outputs_own_storage, pack_params, storage_types
+from .scheduler import fits_f16, give_outputs_own_storage, pack_params, storage_types
 
 FORMATS = {"f32": "rgba32float", "f16": "rgba16float"}
 BYTES_PER_TEXEL = {"f32": 16, "f16": 8}
@@ -141,7 +142,7 @@ class TextureContext:
         if array.ndim == 0:
             array = array.reshape(1)
         shape = tex_shape(list(array.shape), self.max_dim)
-        fits = self.elem == "f16" and np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX)
+        fits = self.elem == "f16" and fits_f16(array)
         self.constants.append((array, shape, "f16" if fits else "f32"))
         return TRef("const", index=len(self.constants) - 1)
 
@@ -176,22 +177,11 @@ class TextureContext:
 # -- lowerings ------------------------------------------------------------------------------------
 
 def _epilogue(ctx: TextureContext, node: Node, channels: int):
-    act = node.attrs.get("activation")
-    ins = node.inputs + [None] * (5 - len(node.inputs))
-    bias, residual, slope = ins[2], ins[3], ins[4]
-    for t, what in ((bias, "bias"), (slope, "PRelu slope")):
-        if t is not None and not t.is_constant:
-            raise ctx.unsupported(node, f"a {what} computed at run time")
-    bias_v = np.zeros(channels, np.float32) if bias is None else bias.value.astype(np.float32).reshape(-1)
-    bias_ref = ctx.const(bias_v)
-    slope_ref = ctx.dummy()
-    if act is not None and act.kind == "prelu":
-        slope_ref = ctx.const(np.broadcast_to(slope.value.astype(np.float32).reshape(-1), (channels,)))
-    refs = [bias_ref, ctx.tensor(residual) if residual is not None else ctx.dummy(), slope_ref]
-    template = {"act": act.kind if act else "none", "residual": residual is not None}
-    params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0,
-              "vec_width": ctx.const_width(bias_ref)}
-    return refs, template, params
+    e = fused_epilogue(node, ctx, channels)
+    bias_ref = ctx.const(e.bias)
+    refs = [bias_ref, ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
+            ctx.const(e.slope) if e.slope is not None else ctx.dummy()]
+    return refs, e.template, {**e.params, "vec_width": ctx.const_width(bias_ref)}
 
 
 def lower_conv2d(node: Node, ctx: TextureContext) -> None:
@@ -430,7 +420,6 @@ class TextureExecutable:
     readback_rows: dict[str, tuple[int, int]]  # name -> (offset, bytes per row)
     pipelines: set[str]
     compile_seconds: float
-    extra: dict = field(default_factory=dict)
 
     def run(self, feeds: dict[str, np.ndarray], *, read_back: bool = True) -> dict[str, np.ndarray]:
         dev = self.device

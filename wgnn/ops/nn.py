@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -315,26 +317,42 @@ TILE_X = 4  # output pixels per invocation in conv2d and depthwise
 TILE_M = 4  # output rows per invocation in matmul
 
 
-def _epilogue(node, ctx, channels: int, vec4: bool):
-    """Bias, residual and PRelu-slope bindings plus template/params shared by the fused kernels."""
+@dataclass
+class Epilogue:
+    """What a fused conv/matmul epilogue needs, whichever backend lowers it: the per-channel bias
+    and PRelu slope (None without PRelu), the residual tensor, and the template and uniforms."""
+
+    bias: np.ndarray
+    residual: object
+    slope: np.ndarray | None
+    template: dict
+    params: dict
+
+
+def fused_epilogue(node, ctx, channels: int) -> Epilogue:
     act = node.attrs.get("activation")
     ins = node.inputs + [None] * (5 - len(node.inputs))
     bias, residual, slope = ins[2], ins[3], ins[4]
     for t, what in ((bias, "bias"), (slope, "PRelu slope")):
         if t is not None and not t.is_constant:
             raise ctx.unsupported(node, f"a {what} computed at run time")
-    pad = (-channels % 4) if vec4 else 0
     bias_v = np.zeros(channels, np.float32) if bias is None else bias.value.astype(np.float32).reshape(-1)
-    refs = [ctx.const(np.pad(bias_v, (0, pad))),
-            ctx.tensor(residual) if residual is not None else ctx.dummy()]
+    slope_v = None
     if act is not None and act.kind == "prelu":
         slope_v = np.broadcast_to(slope.value.astype(np.float32).reshape(-1), (channels,))
-        refs.append(ctx.const(np.pad(slope_v, (0, pad))))
-    else:
-        refs.append(ctx.dummy())
     template = {"act": act.kind if act else "none", "residual": residual is not None}
     params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0}
-    return refs, template, params
+    return Epilogue(bias_v, residual, slope_v, template, params)
+
+
+def _epilogue(node, ctx, channels: int, vec4: bool):
+    """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels."""
+    e = fused_epilogue(node, ctx, channels)
+    pad = (-channels % 4) if vec4 else 0
+    refs = [ctx.const(np.pad(e.bias, (0, pad))),
+            ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
+            ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
+    return refs, e.template, e.params
 
 
 def lower_conv2d(node, ctx):

@@ -2,6 +2,7 @@
 // neighbouring invocations read neighbouring memory). Global pooling is the same kernel with the
 // window covering the image. ${mode} is "max" or "avg".
 #include "common.wgsl"
+#include "pool_window.wgsl"
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c: u32,
@@ -41,11 +42,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = rest / p.out_h;
 
     var s = init_${mode}();
-    var padded_rows = 0.0;
-    var padded_cols = 0.0;
     for (var kh = 0u; kh < p.kernel_h; kh++) {
         let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
-        padded_rows += select(0.0, 1.0, iy < i32(p.in_h) + p.pad_bottom);
         if (iy < 0 || iy >= i32(p.in_h)) {
             continue;
         }
@@ -57,9 +55,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             s = add_${mode}(s, f32(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c + c]));
         }
     }
-    for (var kw = 0u; kw < p.kernel_w; kw++) {
-        let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
-        padded_cols += select(0.0, 1.0, ix < i32(p.in_w) + p.pad_right);
-    }
-    y[id] = y_elem(finish_${mode}(s, padded_rows * padded_cols));
+    y[id] = y_elem(finish_${mode}(s, padded_window_size(oy, ox)));
 }

@@ -1,5 +1,6 @@
 // Max and average pooling over channels-last textures, four channels per fragment.
 #include "texture/common.wgsl"
+#include "pool_window.wgsl"
 
 struct Params {
     out_width: u32, out_texels: u32, x_width: u32, in_h: u32,
@@ -29,11 +30,8 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
 
     var acc = select(vec4<f32>(0.0), vec4<f32>(-3.402823e38), IS_MAX);
     var count = 0.0;
-    var padded_rows = 0.0;
-    var padded_cols = 0.0;
     for (var kh = 0u; kh < p.kernel_h; kh++) {
         let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
-        padded_rows += select(0.0, 1.0, iy < i32(p.in_h) + p.pad_bottom);
         if (iy < 0 || iy >= i32(p.in_h)) {
             continue;
         }
@@ -47,10 +45,6 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
             count += 1.0;
         }
     }
-    for (var kw = 0u; kw < p.kernel_w; kw++) {
-        let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
-        padded_cols += select(0.0, 1.0, ix < i32(p.in_w) + p.pad_right);
-    }
-    let divisor = select(count, padded_rows * padded_cols, p.count_include_pad != 0u);
+    let divisor = select(count, padded_window_size(oy, ox), p.count_include_pad != 0u);
     return finish(mask_lanes(select(acc / divisor, acc, IS_MAX), c4 * 4u, p.c));
 }
