@@ -255,3 +255,82 @@ def test_reductions(device, precision, rng, kind):
     for name in outputs:
         assert got[name].shape == want[name].shape, name
         assert rel_l2(got[name], want[name]) < bound, name
+
+
+# (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation, groups, output_padding)
+CONV_TRANSPOSE_CASES = [
+    (1, 4, 5, 6, 3, 2, 2, (0, 0, 0, 0), 1, 1, 0),
+    (2, 3, 4, 5, 4, 3, 2, (1, 1, 1, 1), 1, 1, 1),
+    (1, 4, 6, 5, 4, 4, 2, (1, 2, 1, 2), 1, 2, 0),
+    (1, 2, 5, 5, 2, 3, 1, (0, 0, 0, 0), 2, 1, 0),
+]
+
+
+def test_conv_transpose_reference_is_the_adjoint_of_conv(rng):
+    """<conv_transpose(x), y> == <x, conv(y)> with the same weights: the reference is the true transpose."""
+    from wgnn.ops.nn import conv_reference, conv_transpose_reference
+
+    for n, cin, h, w, cout, k, stride, (t, bt, lf, r), dil, groups, _ in CONV_TRANSPOSE_CASES:
+        wt = rng.standard_normal((cin, cout // groups, k, k))
+        x = rng.standard_normal((n, cin, h, w))
+        oh = (h - 1) * stride + dil * (k - 1) + 1 - t - bt
+        ow = (w - 1) * stride + dil * (k - 1) + 1 - lf - r
+        y = rng.standard_normal((n, cout, oh, ow))
+        up = conv_transpose_reference(x, wt, (stride,) * 2, (t, lf, bt, r), (dil,) * 2, groups, (oh, ow))
+        # conv's filter is [Cout_conv=cin, Cin_conv/groups=cout/groups, K, K]: the same array
+        down = conv_reference(np.pad(y, ((0, 0), (0, 0), (t, bt + stride), (lf, r + stride))), wt, (stride,) * 2,
+                              (0, 0, 0, 0), (dil,) * 2, groups)[:, :, :h, :w]
+        assert np.isclose(np.sum(up * y), np.sum(x * down))
+
+
+@pytest.mark.parametrize("case", CONV_TRANSPOSE_CASES, ids=lambda c: "x".join(map(str, c[:6])))
+def test_conv_transpose(device, precision, rng, case):
+    n, cin, h, w, cout, k, stride, pads, dil, groups, out_pad = case
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (n, cin, h, w))
+    weight = b.constant(rng.standard_normal((cin, cout // groups, k, k)).astype(np.float32))
+    y = b.conv_transpose2d(x, weight, bias=b.constant(rng.standard_normal(cout).astype(np.float32)),
+                           strides=stride, padding=pads, dilations=dil, groups=groups, output_padding=out_pad,
+                           activation="relu")
+    feeds = {"x": rng.standard_normal((n, cin, h, w)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert kernels_used(session).count("conv_transpose") == 1
+    assert got["y"].shape == want["y"].shape
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+def test_resize_reference_known_values():
+    """Hand-checked values: 2x bilinear half-pixel, align-corners, and nearest rounding."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 1, 1, 3))
+    data = {"x": np.array([[[[0.0, 4.0, 8.0]]]], np.float32)}
+    outs = {"half": b.resize(x, (1, 6), mode="linear", coordinate_mode="half_pixel"),
+            "corners": b.resize(x, (1, 5), mode="linear", coordinate_mode="align_corners"),
+            "nearest": b.resize(x, (1, 6), mode="nearest", coordinate_mode="asymmetric", nearest_mode="floor")}
+    got = wgnn.reference.run_reference(b.build_graph(outs), data)
+    np.testing.assert_allclose(got["half"].ravel(), [0, 1, 3, 5, 7, 8])
+    np.testing.assert_allclose(got["corners"].ravel(), [0, 2, 4, 6, 8])
+    np.testing.assert_allclose(got["nearest"].ravel(), [0, 0, 4, 4, 8, 8])
+
+
+RESIZE_CASES = [("linear", "half_pixel", "round_prefer_floor", (11, 14)),
+                ("linear", "align_corners", "round_prefer_floor", (9, 4)),
+                ("linear", "asymmetric", "round_prefer_floor", (12, 10)),
+                ("linear", "pytorch_half_pixel", "round_prefer_floor", (1, 7)),
+                ("nearest", "asymmetric", "floor", (10, 15)),
+                ("nearest", "tf_half_pixel_for_nn", "floor", (3, 4)),
+                ("nearest", "align_corners", "round_prefer_ceil", (11, 13)),
+                ("nearest", "half_pixel", "ceil", (8, 8))]
+
+
+@pytest.mark.parametrize("case", RESIZE_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_resize(device, precision, rng, case):
+    mode, coords, nearest, size = case
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 5, 6, 7))
+    y = b.resize(x, size, mode=mode, coordinate_mode=coords, nearest_mode=nearest)
+    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((2, 5, 6, 7)).astype(np.float32)},
+                                  precision=precision)
+    assert kernels_used(session).count("resize") == 1
+    assert got["y"].shape == want["y"].shape == (2, 5) + size
+    assert rel_l2(got["y"], want["y"]) < tol(precision)

@@ -35,7 +35,12 @@ COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
     "ONNX Runtime CPU": ("ort-cpu", None, None),
     "ONNX Runtime WebGPU": ("peer", "ort-webgpu", None),
     "wonnx": ("peer", "wonnx", None),
+    "LiteRT CPU": ("litert", None, None),
 }
+# Which columns can read which format; the others say so instead of running.
+READS = {"ort-cpu": "onnx", "peer": "onnx", "litert": "tflite"}
+# ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
+MEDIAPIPE_SUITE = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "pose_landmark_full"]
 PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")
 
 
@@ -77,12 +82,12 @@ def _wgnn_runner(model, backend: str, precision: str, feeds: dict) -> tuple[Call
 
 
 def _reference_runner(model, feeds: dict) -> tuple[Callable[[], object], float, int]:
-    from .importers.onnx import load_model
+    from .importers import load
     from .passes import optimize
     from .reference import run_reference
 
     start = time.perf_counter()
-    graph, _ = load_model(model)
+    graph, _, _ = load(model)
     optimize(graph)  # the same folded, fused graph the GPU runs, executed by numpy
     load = time.perf_counter() - start
     return (lambda: run_reference(graph, feeds)), load, 0
@@ -95,6 +100,38 @@ def _ort_cpu_runner(model, feeds: dict) -> tuple[Callable[[], object], float, in
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     load = time.perf_counter() - start
     return (lambda: session.run(None, feeds)), load, 0
+
+
+def _litert_runner(model: bytes, feeds: dict) -> tuple[Callable[[], object], float, int]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    start = time.perf_counter()
+    interpreter = Interpreter(model_content=model, num_threads=os.cpu_count())  # XNNPACK on every core
+    interpreter.allocate_tensors()
+    inputs = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+    outputs = [d["index"] for d in interpreter.get_output_details()]
+    load = time.perf_counter() - start
+
+    def run():
+        for name, value in feeds.items():
+            interpreter.set_tensor(inputs[name], value)
+        interpreter.invoke()
+        return [interpreter.get_tensor(i) for i in outputs]
+
+    return run, load, 0
+
+
+def load_suite_model(name: str, seed: int) -> tuple[object, str, dict]:
+    """(model, format, feeds): a zoo CNN (ONNX, normal random input) or a pretrained TFLite model
+    (uniform random input in [0, 1], like a normalised image)."""
+    if name in zoo.PRETRAINED:
+        from .importers import load
+
+        model = zoo.fetch(name).read_bytes()
+        graph, _, _ = load(model)
+        rng = np.random.default_rng(seed)
+        return model, "tflite", {n: rng.random(o.shape, np.float32) for n, o in graph.inputs.items()}
+    return zoo.build(name), "onnx", {"input": zoo.random_input(seed=seed)}
 
 
 def _run_peer(peer: str, model_path: Path, runs: int, warmup: int) -> Cell:
@@ -134,7 +171,9 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
     """Measure ``columns`` on ``models``; returns the JSON-ready result (see ``write_json``)."""
     from .runtime import default_device
 
-    models = [zoo.canonical(m) for m in (models or list(zoo.MODELS))]
+    models = [m for name in (models or list(zoo.MODELS))
+              for m in (MEDIAPIPE_SUITE if name == "mediapipe" else [name])]
+    models = [m if m in zoo.PRETRAINED else zoo.canonical(m) for m in models]
     columns = columns or list(COLUMNS)
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
@@ -142,12 +181,14 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
     device = default_device()
     table: dict[str, dict[str, Cell]] = {}
     for m_index, name in enumerate(models, start=1):
-        model = zoo.build(name)
-        feeds = {"input": zoo.random_input(seed=m_index)}
+        model, fmt, feeds = load_suite_model(name, m_index)
         cells = {c: Cell() for c in columns}
         runners: dict[str, Callable[[], object]] = {}
         for column in columns:
             kind, backend, precision = COLUMNS[column]
+            if READS.get(kind, fmt) != fmt:
+                cells[column].status = f"reads {READS[kind].upper()} models only"
+                continue
             if kind == "peer":
                 continue
             progress(f"[{name}] loading {column}")
@@ -157,6 +198,8 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
                     runner, cell.load_s, cell.pipelines = _wgnn_runner(model, backend, precision, feeds)
                 elif kind == "reference":
                     runner, cell.load_s, cell.pipelines = _reference_runner(model, feeds)
+                elif kind == "litert":
+                    runner, cell.load_s, cell.pipelines = _litert_runner(model, feeds)
                 else:
                     runner, cell.load_s, cell.pipelines = _ort_cpu_runner(model, feeds)
             except Exception as exc:  # a column that cannot run says why
@@ -172,7 +215,7 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
                 start = time.perf_counter()
                 runner()
                 cells[column].times_ms.append((time.perf_counter() - start) * 1000)
-        peers = [c for c in columns if COLUMNS[c][0] == "peer"]
+        peers = [c for c in columns if COLUMNS[c][0] == "peer" and fmt == "onnx"]
         if peers:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"{name}.onnx"
@@ -196,12 +239,11 @@ def environment(device) -> dict:
     info = device.adapter.info
     versions = {"wgnn": __version__, "wgpu": wgpu.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
-    try:
-        import onnxruntime
-
-        versions["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        pass
+    for module, key in (("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert")):
+        try:
+            versions[key] = __import__(module).__version__
+        except (ImportError, AttributeError):
+            pass
     return {"adapter": device.name, "driver": info.get("description", ""), "backend": info.get("backend_type", ""),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "versions": versions,
             "date": time.strftime("%Y-%m-%d")}
@@ -214,10 +256,11 @@ def format_table(result: dict) -> str:
              "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
              f"median latency in ms over {result['runs']} interleaved runs after {result['warmup']} warm-up"]
     width = max(len(c) for c in columns)
-    lines.append(f"{'model':<15}" + "".join(f"{c:>{max(width, 12) + 2}}" for c in columns))
+    name_width = max([15] + [len(m) + 1 for m in result["models"]])
+    lines.append(f"{'model':<{name_width}}" + "".join(f"{c:>{max(width, 12) + 2}}" for c in columns))
     notes = []
     for model, cells in result["models"].items():
-        row = f"{model:<15}"
+        row = f"{model:<{name_width}}"
         for c in columns:
             cell = cells[c]
             text = f"{cell['median_ms']:.1f}" if cell["median_ms"] is not None else "-"

@@ -125,6 +125,29 @@ class GraphBuilder:
                  "activation": self._activation(activation)}
         return self._one("conv2d", [input, filter, bias], attrs, name)
 
+    def conv_transpose2d(self, input: Operand, filter: Operand, *, bias: Operand | None = None,
+                         strides: int | Sequence[int] = 1, padding: Sequence[int] = (0, 0, 0, 0),
+                         dilations: int | Sequence[int] = 1, output_padding: int | Sequence[int] = 0,
+                         output_size: Sequence[int] | None = None, groups: int = 1,
+                         activation: str | Activation | None = None, name: str = "") -> Operand:
+        """Transposed 2-D convolution, NCHW input and [Cin, Cout/groups, KH, KW] filter (ONNX's order);
+        padding is (top, bottom, left, right) and crops the full output. ``output_size`` (OH, OW)
+        overrides the size that strides, padding and ``output_padding`` give."""
+        if input.rank != 4 or filter.rank != 4:
+            raise GraphError(f"conv_transpose2d node {name!r}: expected a 4-D input and 4-D filter, got "
+                             f"{input.shape} and {filter.shape}")
+        top, bottom, left, right = (int(p) for p in padding)
+        (sh, sw), (dh, dw) = _pair(strides, "strides"), _pair(dilations, "dilations")
+        if output_size is None:
+            (oph, opw) = _pair(output_padding, "output_padding")
+            kh, kw = filter.shape[2:]
+            output_size = (ops.nn.conv_transpose_out_size(input.shape[2], kh, sh, top + bottom, dh, oph),
+                           ops.nn.conv_transpose_out_size(input.shape[3], kw, sw, left + right, dw, opw))
+        attrs = {"strides": (sh, sw), "dilations": (dh, dw), "pads": (top, left, bottom, right),
+                 "groups": int(groups), "output_size": tuple(int(d) for d in output_size),
+                 "activation": self._activation(activation)}
+        return self._one("conv_transpose2d", [input, filter, bias], attrs, name)
+
     def matmul(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
         return self._one("matmul", [a, b], {"activation": None}, name)
 
@@ -259,6 +282,26 @@ class GraphBuilder:
         """Reduce over ``axes`` (all when None): sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp."""
         axes = tuple(sorted({int(a) % max(x.rank, 1) for a in axes})) if axes is not None else tuple(range(x.rank))
         return self._one("reduce", [x], {"kind": kind, "axes": axes, "keepdims": bool(keepdims)}, name)
+
+    def resize(self, x: Operand, size: Sequence[int], *, mode: str = "linear",
+               coordinate_mode: str = "half_pixel", nearest_mode: str = "round_prefer_floor",
+               scales: Sequence[float] | None = None, name: str = "") -> Operand:
+        """Resize the spatial axes of an NCHW tensor to ``size`` (OH, OW). ``mode``: "nearest" or
+        "linear" (bilinear); ``coordinate_mode`` and ``nearest_mode`` take ONNX Resize's names;
+        ``scales`` (H, W output/input ratios) replace the ratios the sizes give, as in ONNX."""
+        from .ops.resize import COORDINATE_MODES, NEAREST_MODES, axis_map
+
+        if coordinate_mode not in COORDINATE_MODES:
+            raise GraphError(f"resize node {name!r}: coordinate mode {coordinate_mode!r} is not one of "
+                             f"{COORDINATE_MODES}")
+        if nearest_mode not in NEAREST_MODES:
+            raise GraphError(f"resize node {name!r}: nearest mode {nearest_mode!r} is not one of {NEAREST_MODES}")
+        if x.rank != 4:
+            raise GraphError(f"resize node {name!r}: expected a 4-D NCHW input, got {x.shape}")
+        size = tuple(int(d) for d in size)
+        scales = (None, None) if scales is None else tuple(float(s) for s in scales)
+        maps = tuple(axis_map(coordinate_mode, x.shape[2 + k], size[k], scales[k]) for k in range(2))
+        return self._one("resize", [x], {"mode": mode, "size": size, "maps": maps, "nearest": nearest_mode}, name)
 
     def lrn(self, x: Operand, *, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
             name: str = "") -> Operand:

@@ -14,17 +14,21 @@ import numpy as np
 
 
 def _load(model: str, args, precision: str | None = None, backend: str = "compute"):
-    """A session for a zoo name or an ONNX path; returns (session, description)."""
+    """A session for a zoo name, a pretrained model's name, or an ONNX/TFLite path; returns
+    (session, description)."""
     import wgnn
     from wgnn import zoo
 
     adapter = getattr(args, "adapter", None)
     device = wgnn.Device(adapter) if adapter is not None else None
-    if not Path(model).exists():
+    if not Path(model).exists() and model in zoo.PRETRAINED:
+        source, desc = str(zoo.fetch(model)), f"pretrained:{model}"
+    elif not Path(model).exists():
         try:
             name = zoo.canonical(model)
         except KeyError:
-            raise SystemExit(f"wgnn: {model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)})") from None
+            raise SystemExit(f"wgnn: {model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)}) nor a "
+                             f"pretrained one ({', '.join(zoo.PRETRAINED)})") from None
         source, desc = zoo.build(name, softmax=not args.logits), f"zoo:{name}"
     else:
         source, desc = model, model
@@ -54,11 +58,13 @@ def _time_runs(sess, feeds, warmup: int, runs: int) -> list[float]:
 
 def cmd_info(args) -> int:
     import wgnn
-    from wgnn.importers.onnx import SUPPORTED_OPS
     from wgnn.runtime import OPTIONAL_FEATURES
 
     if args.ops:
-        print("\n".join(SUPPORTED_OPS))
+        from wgnn.importers import onnx, tflite
+
+        print("ONNX: " + " ".join(onnx.SUPPORTED_OPS))
+        print("TFLite: " + " ".join(tflite.SUPPORTED_OPS))
         return 0
     adapters = wgnn.list_adapters()
     print(f"wgnn {wgnn.__version__}; {len(adapters)} adapter(s):")
@@ -183,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="list adapters, backends, features and limits")
-    p.add_argument("--ops", action="store_true", help="list the supported ONNX operators instead")
+    p.add_argument("--ops", action="store_true", help="list the supported ONNX and TFLite operators instead")
     p.add_argument("-v", "--verbose", action="store_true", help="all features and limits")
     p.set_defaults(func=cmd_info)
 
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                                  ("profile", cmd_profile, "GPU time per dispatch from timestamp queries")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model", nargs="?", default=None if name == "bench" else "mobilenet_v2",
-                       help="an ONNX file or a zoo model name (default: " + (
+                       help="an ONNX or TFLite file, a zoo model or a pretrained model's name (default: " + (
                            "the suite over the zoo models)" if name == "bench" else "mobilenet_v2)"))
         p.add_argument("--adapter", help="adapter index or name substring (default: WGNN_ADAPTER or wgpu's choice)")
         p.add_argument("--logits", action="store_true", help="zoo models: leave out the final softmax")
@@ -219,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_conformance)
     bench = sub.choices["bench"]
     bench.add_argument("--warmup", type=int, default=2)
-    bench.add_argument("--models", help="suite: comma-separated zoo models (default: all)")
+    bench.add_argument("--models", help="suite: comma-separated zoo or pretrained models; 'mediapipe' stands for "
+                       "the four the demos use (default: the zoo's CNNs)")
     bench.add_argument("--columns", help="suite: comma-separated columns (default: all of wgnn.bench.COLUMNS)")
     bench.add_argument("--png", help="suite: also draw the bar chart (needs matplotlib)")
     bench.add_argument("--json", help="also write the result as JSON")

@@ -10,7 +10,8 @@ class WgnnError(Exception):
 class UnsupportedOperatorError(WgnnError):
     """A model uses an operator (or an attribute of one) that wgnn cannot run."""
 
-    def __init__(self, op_type: str, node_name: str, opset: int | None = None, detail: str = ""):
+    def __init__(self, op_type: str, node_name: str, opset: int | None = None, detail: str = "",
+                 format: str = "ONNX"):
         self.op_type = op_type
         self.node_name = node_name
         self.opset = opset
@@ -19,7 +20,7 @@ class UnsupportedOperatorError(WgnnError):
         extra = f": {detail}" if detail else ""
         super().__init__(
             f"unsupported operator {op_type}{opset_txt} at {where}{extra}. "
-            "Supported ONNX operators: wgnn.importers.onnx.SUPPORTED_OPS "
+            f"Supported {format} operators: wgnn.importers.{format.lower()}.SUPPORTED_OPS "
             "(also listed by `wgnn info --ops`)."
         )
 

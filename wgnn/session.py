@@ -37,7 +37,8 @@ class InferenceSession:
     """A model compiled for one GPU device.
 
     Arguments:
-        model: an ONNX file path, its bytes, an ``onnx.ModelProto``, or a ``Graph`` from ``GraphBuilder``.
+        model: an ONNX or TFLite file path (told apart by content), its bytes, an ``onnx.ModelProto``,
+            or a ``Graph`` from ``GraphBuilder``. ``session.format`` says which: onnx, tflite or graph.
         device: a ``wgnn.Device``; default: the shared ``default_device()``.
         adapter: instead of ``device``: which adapter to open (index or name substring).
         optimize: run the graph passes (batch-norm folding, fusion; default True). Off, only what
@@ -59,12 +60,13 @@ class InferenceSession:
         if precision not in (None, "fp32", "fp16", "auto"):
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
         self.opset: int | None = None
+        self.format = "graph"
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
-            from .importers.onnx import load_model
+            from .importers import load
 
-            graph, self.opset = load_model(model, input_shapes=input_shapes)
+            graph, self.opset, self.format = load(model, input_shapes=input_shapes)
         self.source_graph = graph.copy()
         if backend not in ("compute", "texture"):
             raise ValueError(f"backend must be 'compute' or 'texture', got {backend!r}")

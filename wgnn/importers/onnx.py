@@ -206,6 +206,76 @@ def _conv(b, node, ins, attrs):
                     dilations=dil, groups=attrs.get("group", 1), name=node.name)
 
 
+@converts("ConvTranspose")
+def _conv_transpose(b, node, ins, attrs):
+    x, w = ins[0], ins[1]
+    if x.rank != 4:
+        raise node.unsupported(f"input of rank {x.rank}: only 2-D transposed convolution (4-D NCHW tensors)")
+    kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
+    strides = tuple(attrs.get("strides", (1, 1)))
+    dil = tuple(attrs.get("dilations", (1, 1)))
+    out_pad = tuple(attrs.get("output_padding", (0, 0)))
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    target = attrs.get("output_shape")
+    if target is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = [size * s for size, s in zip(x.shape[2:], strides)]
+    if target is not None:  # ONNX's rule: the padding that gives this output size
+        target = list(target)[-2:]
+        pads = []
+        for size, k, s, d, op, want in zip(x.shape[2:], kernel, strides, dil, out_pad, target):
+            total = s * (size - 1) + op + (k - 1) * d + 1 - want
+            pads.append((total // 2, total - total // 2) if auto == "SAME_UPPER" else (total - total // 2, total // 2))
+        padding = (pads[0][0], pads[0][1], pads[1][0], pads[1][1])
+    elif auto == "VALID":
+        padding = (0, 0, 0, 0)
+    else:
+        p = list(attrs.get("pads", [0, 0, 0, 0]))
+        padding = (p[0], p[2], p[1], p[3])
+    return b.conv_transpose2d(x, w, bias=ins[2] if len(ins) > 2 else None, strides=strides, padding=padding,
+                              dilations=dil, output_padding=out_pad, groups=attrs.get("group", 1),
+                              output_size=target, name=node.name)
+
+
+@converts("Resize")
+def _resize(b, node, ins, attrs):
+    x = ins[0]
+    if x.rank != 4:
+        raise node.unsupported(f"input of rank {x.rank}: only 4-D NCHW tensors")
+    mode = attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    coords = attrs.get("coordinate_transformation_mode", b"half_pixel")
+    coords = coords.decode() if isinstance(coords, bytes) else coords
+    nearest = attrs.get("nearest_mode", b"round_prefer_floor")
+    nearest = nearest.decode() if isinstance(nearest, bytes) else nearest
+    if mode not in ("nearest", "linear"):
+        raise node.unsupported(f"mode {mode!r}: nearest and linear only")
+    for key in ("antialias", "exclude_outside"):
+        if attrs.get(key, 0):
+            raise node.unsupported(f"{key}=1")
+    if attrs.get("axes") is not None or attrs.get("keep_aspect_ratio_policy", b"stretch") not in (b"stretch",
+                                                                                                  "stretch"):
+        raise node.unsupported("axes / keep_aspect_ratio_policy")
+    scales_in = ins[1] if node.opset < 11 else (ins[2] if len(ins) > 2 else None)
+    sizes_in = ins[3] if node.opset >= 11 and len(ins) > 3 else None
+    sizes = _static(b, node, sizes_in, "sizes")
+    scales = _static(b, node, scales_in, "scales")
+    if sizes is not None and sizes.size:
+        sizes = [int(d) for d in sizes]
+        scales = None
+    elif scales is not None and scales.size:
+        scales = [float(v) for v in scales]
+        sizes = [int(math.floor(d * f)) for d, f in zip(x.shape, scales)]
+    else:
+        raise node.unsupported("neither scales nor sizes given")
+    if sizes[:2] != list(x.shape[:2]):
+        raise node.unsupported(f"resizing the batch or channel axis ({x.shape} -> {sizes})")
+    if coords not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"):
+        raise node.unsupported(f"coordinate_transformation_mode {coords!r}")
+    return b.resize(x, sizes[2:], mode=mode, coordinate_mode=coords, nearest_mode=nearest,
+                    scales=None if scales is None else scales[2:], name=node.name)
+
+
 @converts("BatchNormalization")
 def _batchnorm(b, node, ins, attrs):
     if attrs.get("training_mode", 0):

@@ -95,6 +95,82 @@ class Conv2d:
         lower_conv2d(node, ctx)
 
 
+def conv_transpose_out_size(size: int, k: int, stride: int, pad: int, dil: int, out_pad: int) -> int:
+    return (size - 1) * stride + dil * (k - 1) + 1 + out_pad - pad
+
+
+def conv_transpose_reference(x, w, strides, pads, dilations, groups, out_hw):
+    """NCHW x, [Cin, Cout/groups, KH, KW] w -> NCHW output, scattered in float64 then cropped."""
+    n, c, h, wd = x.shape
+    _, opg, kh, kw = w.shape
+    (sh, sw), (dh, dw), (pt, pl, _, _) = strides, dilations, pads
+    oh, ow = out_hw
+    full_h = max((h - 1) * sh + (kh - 1) * dh + 1, pt + oh)
+    full_w = max((wd - 1) * sw + (kw - 1) * dw + 1, pl + ow)
+    full = np.zeros((n, opg * groups, full_h, full_w))
+    cpg = c // groups
+    for g in range(groups):
+        xg = x[:, g * cpg:(g + 1) * cpg].astype(np.float64)
+        wg = w[g * cpg:(g + 1) * cpg].astype(np.float64)
+        for ky in range(kh):
+            for kx in range(kw):
+                contrib = np.einsum("nchw,co->nohw", xg, wg[:, :, ky, kx])
+                full[:, g * opg:(g + 1) * opg, ky * dh:ky * dh + (h - 1) * sh + 1:sh,
+                     kx * dw:kx * dw + (wd - 1) * sw + 1:sw] += contrib
+    return full[:, :, pt:pt + oh, pl:pl + ow]
+
+
+@register("conv_transpose2d")
+class ConvTranspose2d:
+    """Transposed convolution: inputs [x, w, bias?] with w in ONNX order [Cin, Cout/groups, KH, KW];
+    attrs strides, pads (t, l, b, r), dilations, groups, output_size (OH, OW), activation."""
+
+    traits = ("fusable",)
+
+    @staticmethod
+    def flops(node):
+        x, w = node.inputs[0], node.inputs[1]
+        return 2 * x.size * w.shape[1] * w.shape[2] * w.shape[3]
+
+    @staticmethod
+    def infer(node):
+        x, w = node.inputs[0], node.inputs[1]
+        if x.rank != 4 or w is None or w.rank != 4:
+            raise fail(node, f"expected a 4-D input and 4-D filter, got {x.shape} and {w and w.shape}")
+        n, c = x.shape[:2]
+        g = node.attrs["groups"]
+        if g < 1 or c % g or w.shape[0] != c:
+            raise fail(node, f"input has {c} channels: expected a filter of shape ({c}, Cout/{g}, KH, KW), "
+                             f"got {w.shape}")
+        o = w.shape[1] * g
+        oh, ow = node.attrs["output_size"]
+        if oh < 1 or ow < 1:
+            raise fail(node, f"output size {oh}x{ow} is empty")
+        bias = node.inputs[2] if len(node.inputs) > 2 else None
+        if bias is not None and bias.shape != (o,):
+            raise fail(node, f"bias must have shape ({o},), got {bias.shape}")
+        return [((n, o, oh, ow), x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        a = node.attrs
+        y = conv_transpose_reference(ins[0], ins[1], a["strides"], a["pads"], a["dilations"], a["groups"],
+                                     a["output_size"])
+        bias = ins[2] if len(ins) > 2 else None
+        if bias is not None:
+            y = y + bias.reshape(1, -1, 1, 1)
+        slope = ins[4] if len(ins) > 4 else None
+        return [apply_fused(a, y.astype(np.float32), None if slope is None else slope.reshape(1, -1, 1, 1))]
+
+    @staticmethod
+    def layout(node, perms):
+        return [NHWC, None, None, None, None], [NHWC]
+
+    @staticmethod
+    def lower(node, ctx):
+        lower_conv_transpose2d(node, ctx)
+
+
 @register("batch_normalization")
 class BatchNormalization:
     """Inference batch norm over axis 1: inputs [x, mean, variance, scale, bias]; attr epsilon.
@@ -406,6 +482,25 @@ def lower_conv2d(node, ctx):
     ctx.dispatch("conv2d_generic", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.const(weights)] + refs + [ctx.tensor(out)],
                  threads=out.size)
+
+
+def lower_conv_transpose2d(node, ctx):
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    if not w.is_constant:
+        raise ctx.unsupported(node, "transposed-convolution weights computed at run time")
+    n, c, h, wd = x.shape
+    _, o, oh, ow = out.shape
+    g = node.attrs["groups"]
+    _, opg, kh, kw = w.shape
+    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+    # [Cin, Cout/g, KH, KW] -> [Cout][KH][KW][Cin/g]: the inner loop walks input channels.
+    cpg = c // g
+    packed = w.value.astype(np.float32).reshape(g, cpg, opg, kh, kw).transpose(0, 2, 3, 4, 1)
+    refs, template, params = _epilogue(node, ctx, o, vec4=False)
+    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=g, kernel_h=kh,
+                  kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+    ctx.dispatch("conv_transpose", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)], threads=out.size)
 
 
 def _matmul_call(node, ctx, a_ref, b_ref, *, m, k, cols, batch, a_stride, b_stride, b_const):

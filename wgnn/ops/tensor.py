@@ -147,6 +147,10 @@ class Slice:
         return [ins[0][index]]
 
     @staticmethod
+    def layout(node, perms):
+        return [None], [perms[id(node.inputs[0])]]  # the output keeps the input's axis order
+
+    @staticmethod
     def lower(node, ctx):
         x, out = node.inputs[0], node.outputs[0]
         own = logical_strides(x.shape, ctx.perm(x))
@@ -186,6 +190,10 @@ class Pad:
         if a["mode"] == "constant":
             return [np.pad(x, width, mode="constant", constant_values=a["value"])]
         return [np.pad(x, width, mode=a["mode"])]
+
+    @staticmethod
+    def layout(node, perms):
+        return [None], [perms[id(node.inputs[0])]]  # the output keeps the input's axis order
 
     @staticmethod
     def lower(node, ctx):

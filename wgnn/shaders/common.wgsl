@@ -3,3 +3,9 @@
 fn flat_id(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
     return (wid.y * nwg.x + wid.x) * WG + lid;
 }
+
+// (n, y, x, channel) of flat index `id` in an NHWC tensor of height h, width w and c channels.
+fn nhwc_coords(id: u32, h: u32, w: u32, c: u32) -> vec4<u32> {
+    let rest = id / c;
+    return vec4<u32>(rest / w / h, (rest / w) % h, rest % w, id % c);
+}

@@ -24,12 +24,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= p.batch * p.out_h * p.out_w * p.out_c) {
         return;
     }
-    let oc = id % p.out_c;
-    var rest = id / p.out_c;
-    let ox = rest % p.out_w;
-    rest = rest / p.out_w;
-    let oy = rest % p.out_h;
-    let n = rest / p.out_h;
+    let at = nhwc_coords(id, p.out_h, p.out_w, p.out_c);
+    let n = at.x;
+    let oy = at.y;
+    let ox = at.z;
+    let oc = at.w;
     let cin = p.in_c / p.groups;
     let ci0 = (oc / (p.out_c / p.groups)) * cin;
 

@@ -34,12 +34,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= p.batch * p.out_h * p.out_w * p.c) {
         return;
     }
-    let c = id % p.c;
-    var rest = id / p.c;
-    let ox = rest % p.out_w;
-    rest = rest / p.out_w;
-    let oy = rest % p.out_h;
-    let n = rest / p.out_h;
+    let at = nhwc_coords(id, p.out_h, p.out_w, p.c);
+    let n = at.x;
+    let oy = at.y;
+    let ox = at.z;
+    let c = at.w;
 
     var s = init_${mode}();
     for (var kh = 0u; kh < p.kernel_h; kh++) {

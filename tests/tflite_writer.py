@@ -1,0 +1,134 @@
+"""A small TFLite flatbuffer writer for tests: one-op (or few-op) models that LiteRT and wgnn both run.
+
+The ``tflite`` package only reads models, so this writes the flatbuffer with ``flatbuffers.Builder``.
+Each table's field slots and scalar types are read off the ``tflite`` reader's own accessors
+(``self._tab.Offset(6)`` is slot 1; ``Get(Int32Flags, ...)`` an int32), so the schema is not
+transcribed here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from functools import cache
+
+import flatbuffers
+import numpy as np
+import tflite
+
+TYPES = {"float32": tflite.TensorType.FLOAT32, "float16": tflite.TensorType.FLOAT16,
+         "int32": tflite.TensorType.INT32, "int8": tflite.TensorType.INT8, "uint8": tflite.TensorType.UINT8}
+
+
+class Ref:
+    """An offset (vector, string or table) stored in a table field."""
+
+    def __init__(self, offset: int):
+        self.offset = offset
+
+
+@cache
+def _field(cls: type, name: str) -> tuple[int, str | None]:
+    source = inspect.getsource(getattr(cls, name))
+    slot = (int(re.search(r"Offset\((\d+)\)", source).group(1)) - 4) // 2
+    kind = re.search(r"number_types\.(\w+)Flags, o \+ self\._tab\.Pos", source)
+    return slot, kind.group(1) if kind else None
+
+
+def table(b: flatbuffers.Builder, cls: type, **fields) -> int:
+    """Write a table of ``cls`` (a tflite reader class) with the given fields (reader names)."""
+    slots = {name: _field(cls, name) for name in fields}
+    b.StartObject(max((s for s, _ in slots.values()), default=-1) + 1)
+    for name, value in fields.items():
+        slot, kind = slots[name]
+        if isinstance(value, Ref):
+            b.PrependUOffsetTRelativeSlot(slot, value.offset, 0)
+        else:
+            getattr(b, f"Prepend{kind}Slot")(slot, value, not value)  # always written
+    return b.EndObject()
+
+
+def vector(b: flatbuffers.Builder, values, dtype=np.int32) -> Ref:
+    return Ref(b.CreateNumpyVector(np.asarray(values, dtype)))
+
+
+def table_vector(b: flatbuffers.Builder, offsets: list[int]) -> Ref:
+    b.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        b.PrependUOffsetTRelative(off)
+    return Ref(b.EndVector())
+
+
+class ModelWriter:
+    """Tensors, operators and buffers of one subgraph; ``bytes()`` serialises the model."""
+
+    def __init__(self):
+        self.tensors: list[dict] = []
+        self.buffers: list[bytes] = [b""]
+        self.ops: list[dict] = []
+        self.codes: list[tuple[int, str]] = []
+        self.inputs: list[int] = []
+        self.outputs: list[int] = []
+
+    def tensor(self, shape, dtype: str = "float32", data: np.ndarray | None = None, name: str = "") -> int:
+        buffer = 0
+        if data is not None:
+            self.buffers.append(np.ascontiguousarray(data, dtype).tobytes())
+            buffer = len(self.buffers) - 1
+        self.tensors.append({"shape": list(shape), "type": TYPES[dtype], "buffer": buffer,
+                             "name": name or f"t{len(self.tensors)}"})
+        return len(self.tensors) - 1
+
+    def const(self, data, dtype: str = "float32") -> int:
+        data = np.asarray(data, dtype)
+        return self.tensor(data.shape, dtype, data)
+
+    def input(self, shape, dtype: str = "float32") -> int:
+        index = self.tensor(shape, dtype, name=f"input_{len(self.inputs)}")
+        self.inputs.append(index)
+        return index
+
+    def op(self, kind: str, inputs: list[int], out_shape, options: str | None = None, custom: bytes | None = None,
+           out_dtype: str = "float32", **fields) -> int:
+        """Add operator ``kind`` (a BuiltinOperator name, or a custom code with ``custom`` options)."""
+        code = (getattr(tflite.BuiltinOperator, kind, tflite.BuiltinOperator.CUSTOM), kind)
+        if code not in self.codes:
+            self.codes.append(code)
+        out = self.tensor(out_shape, out_dtype)
+        self.ops.append({"code": self.codes.index(code), "inputs": inputs, "outputs": [out], "options": options,
+                         "fields": fields, "custom": custom})
+        return out
+
+    def bytes(self, outputs: list[int]) -> bytes:
+        self.outputs = outputs
+        b = flatbuffers.Builder(1024)
+        buffers = [table(b, tflite.Buffer, DataAsNumpy=vector(b, np.frombuffer(d, np.uint8), np.uint8)) if d
+                   else table(b, tflite.Buffer) for d in self.buffers]
+        tensors = []
+        for t in self.tensors:
+            name = Ref(b.CreateString(t["name"]))
+            tensors.append(table(b, tflite.Tensor, ShapeAsNumpy=vector(b, t["shape"]), Type=t["type"],
+                                 Buffer=t["buffer"], Name=name))
+        ops = []
+        for o in self.ops:
+            fields = {"OpcodeIndex": o["code"], "InputsAsNumpy": vector(b, o["inputs"]),
+                      "OutputsAsNumpy": vector(b, o["outputs"])}
+            if o["options"]:
+                opts = table(b, getattr(tflite, o["options"]), **o["fields"])
+                fields.update(BuiltinOptionsType=getattr(tflite.BuiltinOptions, o["options"]),
+                              BuiltinOptions=Ref(opts))
+            if o["custom"] is not None:
+                fields["CustomOptionsAsNumpy"] = vector(b, np.frombuffer(o["custom"], np.uint8), np.uint8)
+            ops.append(table(b, tflite.Operator, **fields))
+        graph = table(b, tflite.SubGraph, Tensors=table_vector(b, tensors), InputsAsNumpy=vector(b, self.inputs),
+                      OutputsAsNumpy=vector(b, outputs), Operators=table_vector(b, ops))
+        codes = []
+        for builtin, kind in self.codes:
+            fields = {"DeprecatedBuiltinCode": min(builtin, 127), "BuiltinCode": builtin, "Version": 1}
+            if builtin == tflite.BuiltinOperator.CUSTOM:
+                fields["CustomCode"] = Ref(b.CreateString(kind))
+            codes.append(table(b, tflite.OperatorCode, **fields))
+        model = table(b, tflite.Model, Version=3, OperatorCodes=table_vector(b, codes),
+                      Subgraphs=table_vector(b, [graph]), Buffers=table_vector(b, buffers))
+        b.Finish(model, file_identifier=b"TFL3")
+        return bytes(b.Output())

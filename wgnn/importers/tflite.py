@@ -1,0 +1,700 @@
+"""TFLite -> GraphBuilder: subgraph 0 of a ``.tflite`` flatbuffer, parsed with the ``tflite`` package.
+
+TFLite tensors are channels-last (NHWC). The IR is logical NCHW with channels-last *storage* for
+image tensors (``wgnn.layout``), so a 4-D activation is imported as ``transpose(x, (0, 3, 1, 2))``,
+a view that changes no bytes: the graph input's NHWC buffer is exactly what the convolutions read.
+Each TFLite tensor is kept in whichever of the two logical orders its producer made, and turned
+into the other (again a free view) only where a consumer needs it; the outputs come back NHWC, as
+TFLite returns them. So the only copies are those TFLite itself implies (depth-to-space, say).
+
+Constant-only ops — DEQUANTIZE of float16 or int8 weights, DENSIFY of sparse weights — are folded
+here, at load time. Every operator's fused activation becomes the builder's activation, which the
+passes fuse into the epilogue again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..builder import GraphBuilder
+from ..errors import GraphError, ModelLoadError, UnsupportedOperatorError
+from ..graph import Graph, Operand
+
+try:
+    import tflite
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("reading TFLite models needs the tflite package: pip install tflite") from exc
+
+TFL_IDENTIFIER = b"TFL3"
+TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
+NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)  # NHWC axis k is NCHW axis NHWC_TO_NCHW_AXIS[k]
+
+OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
+NUMPY_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64,
+               "UINT8": np.uint8, "INT8": np.int8, "INT16": np.int16, "BOOL": np.bool_, "FLOAT64": np.float64}
+QUANTIZED_TYPES = ("INT8", "UINT8", "INT16")
+FUSED = {0: None, 1: "relu", 2: ("clip", -1.0, 1.0), 3: "relu6", 4: "tanh"}
+
+
+def is_tflite(data: bytes) -> bool:
+    """TFLite flatbuffers carry the file identifier ``TFL3`` at byte 4."""
+    return len(data) >= 8 and data[4:8] == TFL_IDENTIFIER
+
+
+@dataclass
+class Value:
+    """One TFLite tensor as imported: its operand, and whether that operand is the NCHW view."""
+
+    operand: Operand
+    nchw: bool = False
+
+
+class TFLiteImporter:
+    """Walks subgraph 0's operators in order, calling a converter per operator code."""
+
+    def __init__(self, data: bytes, source: str):
+        self.data, self.source = data, source
+        try:
+            self.model = tflite.Model.GetRootAsModel(data, 0)
+            self.graph = self.model.Subgraphs(0)
+            self.tensors = [self.graph.Tensors(i) for i in range(self.graph.TensorsLength())]
+        except Exception as exc:
+            raise ModelLoadError(f"{source} is not a valid TFLite model (flatbuffer parse failed: "
+                                 f"{type(exc).__name__})") from None
+        if self.model.SubgraphsLength() < 1 or self.graph is None:
+            raise ModelLoadError(f"{source} holds no subgraph")
+        self.b = GraphBuilder()
+        self.values: dict[int, Value] = {}
+        self.constants: dict[int, np.ndarray] = {}
+
+    # -- tensors --------------------------------------------------------------------------------
+
+    def tensor_name(self, index: int) -> str:
+        return self.tensors[index].Name().decode("utf-8", "replace")
+
+    def tensor_type(self, index: int) -> str:
+        return TYPE_NAMES.get(self.tensors[index].Type(), str(self.tensors[index].Type()))
+
+    def tensor_shape(self, index: int) -> tuple[int, ...]:
+        shape = self.tensors[index].ShapeAsNumpy()
+        return tuple(int(d) for d in shape) if not isinstance(shape, int) else ()
+
+    def buffer_data(self, index: int) -> np.ndarray | None:
+        """The tensor's stored bytes as an array of its type and shape, or None if it has none."""
+        t = self.tensors[index]
+        buf = self.model.Buffers(t.Buffer())
+        raw: bytes | None = None
+        if buf is not None and buf.Offset() > 1:  # large models keep data after the flatbuffer
+            raw = self.data[buf.Offset():buf.Offset() + buf.Size()]
+        elif buf is not None and buf.DataLength() > 0:
+            raw = buf.DataAsNumpy().tobytes()
+        if raw is None:
+            return None
+        kind = self.tensor_type(index)
+        if kind not in NUMPY_TYPES:
+            raise ModelLoadError(f"tensor {self.tensor_name(index)!r} has TFLite type {kind}, which wgnn cannot read")
+        array = np.frombuffer(raw, NUMPY_TYPES[kind])
+        if t.Sparsity() is not None:
+            return array  # the stored values of a sparse tensor; DENSIFY gives them a shape
+        shape = self.tensor_shape(index)
+        if array.size != int(np.prod(shape, dtype=np.int64)):
+            raise ModelLoadError(f"tensor {self.tensor_name(index)!r}: buffer holds {array.size} values, "
+                                 f"shape {shape} needs {int(np.prod(shape))}")
+        return array.reshape(shape)
+
+    def const(self, index: int) -> np.ndarray | None:
+        if index not in self.constants:
+            data = self.buffer_data(index)
+            if data is None:
+                return None
+            self.constants[index] = data
+        return self.constants[index]
+
+    def require_const(self, index: int, what: str, node: str) -> np.ndarray:
+        value = self.const(index)
+        if value is None:
+            raise GraphError(f"node {node!r}: {what} (tensor {self.tensor_name(index)!r}) must be a constant")
+        return value
+
+    def operand(self, index: int) -> Operand:
+        """The tensor in TFLite's own (NHWC) order."""
+        value = self.values.get(index)
+        if value is None:
+            array = self.const(index)
+            if array is None:
+                raise GraphError(f"tensor {self.tensor_name(index)!r} is read before any operator writes it")
+            return self.b.constant(_float32(array), name=self.tensor_name(index))
+        if value.nchw:
+            nhwc = self.b.transpose(value.operand, TO_NHWC, name=self.tensor_name(index) + "/nhwc")
+            self.values[index] = Value(nhwc)
+            return nhwc
+        return value.operand
+
+    def nchw(self, index: int) -> Operand:
+        """A 4-D tensor in the IR's NCHW order (free: a transposed view, or transposed weights)."""
+        value = self.values.get(index)
+        if value is not None and value.nchw:
+            return value.operand
+        if value is None and self.const(index) is not None:
+            return self.b.constant(_float32(self.const(index)).transpose(TO_NCHW), name=self.tensor_name(index))
+        return self.b.transpose(self.operand(index), TO_NCHW, name=self.tensor_name(index) + "/nchw")
+
+    def like(self, index: int, rank: int, nchw: bool) -> Operand:
+        """Input ``index`` broadcast-aligned to an output of ``rank`` held in NCHW (``nchw``) or TFLite order."""
+        if not nchw:
+            return self.operand(index)
+        if self.tensor_shape(index) and len(self.tensor_shape(index)) == rank:
+            return self.nchw(index)
+        array = self.const(index)
+        if array is not None:  # numpy-broadcast the constant to rank 4 in NHWC, then transpose
+            array = _float32(array).reshape((1,) * (rank - array.ndim) + array.shape)
+            return self.b.constant(array.transpose(TO_NCHW), name=self.tensor_name(index))
+        x = self.operand(index)
+        x = self.b.reshape(x, (1,) * (rank - x.rank) + x.shape, name=self.tensor_name(index) + "/rank4")
+        return self.b.transpose(x, TO_NCHW, name=self.tensor_name(index) + "/nchw")
+
+    def set(self, index: int, operand: Operand, nchw: bool = False) -> None:
+        expected = self.tensor_shape(index)
+        got = tuple(operand.shape[a] for a in TO_NHWC) if nchw else operand.shape
+        if expected and got != expected:
+            raise GraphError(f"tensor {self.tensor_name(index)!r}: the model says shape {expected}, the import "
+                             f"computed {got}")
+        self.values[index] = Value(operand, nchw)
+
+    def is_4d_activation(self, index: int) -> bool:
+        return len(self.tensor_shape(index)) == 4 and self.const(index) is None
+
+    # -- the walk -------------------------------------------------------------------------------
+
+    def run(self, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
+        g = self.graph
+        self._check_not_quantized()
+        for k in range(g.InputsLength()):
+            index = g.Inputs(k)
+            name = self.tensor_name(index)
+            dtype = self.tensor_type(index).lower()
+            if dtype not in ("float32", "float16"):
+                raise ModelLoadError(f"input {name!r} has TFLite type {dtype.upper()}; wgnn takes float inputs")
+            shape = tuple((input_shapes or {}).get(name, self.tensor_shape(index)))
+            self.values[index] = Value(self.b.input(name, shape, dtype))
+        for k in range(g.OperatorsLength()):
+            op = g.Operators(k)
+            code = self.model.OperatorCodes(op.OpcodeIndex())
+            kind = OP_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "UNKNOWN")
+            if kind == "CUSTOM":
+                kind = code.CustomCode().decode("utf-8", "replace")
+            outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+            name = self.tensor_name(outs[0]) if outs else f"{kind}_{k}"
+            convert = CONVERTERS.get(kind)
+            if convert is None:
+                raise UnsupportedOperatorError(kind, name, detail=f"operator {k} of subgraph 0", format="TFLite")
+            ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
+            try:
+                convert(self, Op(op, kind, name, ins, outs))
+            except (GraphError, UnsupportedOperatorError):
+                raise
+            except (ValueError, IndexError) as exc:
+                raise GraphError(f"TFLite {kind} node {name!r}: {exc}") from None
+        outputs: dict[str, Operand] = {}
+        for k in range(g.OutputsLength()):
+            index = g.Outputs(k)
+            outputs[self.tensor_name(index)] = self.operand(index)
+        return self.b.build_graph(outputs)
+
+    def _check_not_quantized(self) -> None:
+        for index in range(len(self.tensors)):
+            kind = self.tensor_type(index)
+            if kind in QUANTIZED_TYPES and self.model.Buffers(self.tensors[index].Buffer()).DataLength() == 0:
+                raise ModelLoadError(
+                    f"{self.source} is a quantized model: tensor {self.tensor_name(index)!r} holds {kind} "
+                    "activations. wgnn runs float32 and float16 TFLite models; quantized (int8/uint8) models "
+                    "are not supported yet.")
+
+
+@dataclass
+class Op:
+    """One operator: its flatbuffer table, resolved kind, name (its first output's) and tensor indices."""
+
+    table: object
+    kind: str
+    name: str
+    inputs: list[int]
+    outputs: list[int]
+
+    def options(self, cls: type):
+        """The builtin options table as ``cls`` (``tflite.Conv2DOptions``, ...), or None."""
+        table = self.table.BuiltinOptions()
+        if table is None:
+            return None
+        opts = cls()
+        opts.Init(table.Bytes, table.Pos)
+        return opts
+
+    def custom_words(self) -> np.ndarray:
+        if not self.table.CustomOptionsLength():
+            return np.zeros(0, np.int32)
+        raw = self.table.CustomOptionsAsNumpy().tobytes()
+        return np.frombuffer(raw[:len(raw) // 4 * 4], np.int32)
+
+    def input(self, k: int) -> int | None:
+        return self.inputs[k] if k < len(self.inputs) and self.inputs[k] >= 0 else None
+
+
+def _float32(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) if array.dtype in (np.float16, np.float64) else array
+
+
+Converter = Callable[[TFLiteImporter, Op], None]
+CONVERTERS: dict[str, Converter] = {}
+
+
+def converts(*kinds: str) -> Callable[[Converter], Converter]:
+    def wrap(fn: Converter) -> Converter:
+        for kind in kinds:
+            CONVERTERS[kind] = fn
+        return fn
+
+    return wrap
+
+
+def _activate(imp: TFLiteImporter, x: Operand, fused: int, name: str) -> Operand:
+    if fused not in FUSED:
+        raise UnsupportedOperatorError("fused activation", name, detail=f"activation type {fused}", format="TFLite")
+    act = FUSED[fused]
+    if act is None:
+        return x
+    if isinstance(act, tuple):
+        return imp.b.clamp(x, min_value=act[1], max_value=act[2], name=name + "/act")
+    return imp.b.activation(x, act, name=name + "/act")
+
+
+def _same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding of one axis: (before, after), the odd pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _padding(mode: int, hw: tuple[int, int], kernel: tuple[int, int], strides, dilations) -> tuple[int, ...]:
+    """(top, bottom, left, right) for TFLite's SAME (0) or VALID (1)."""
+    if mode == tflite.Padding.VALID:
+        return (0, 0, 0, 0)
+    (t, b), (lf, r) = (_same_padding(hw[k], kernel[k], strides[k], dilations[k]) for k in range(2))
+    return (t, b, lf, r)
+
+
+def _transposed_padding(mode: int, out_hw, kernel, strides) -> tuple[int, int, int, int]:
+    """Top/left crop of a transposed conv whose output is ``out_hw``: SAME pads as the forward conv
+    from the output back to the input would; VALID crops nothing."""
+    if mode != tflite.Padding.SAME:
+        return (0, 0, 0, 0)
+    t, b = _same_padding(out_hw[0], kernel[0], strides[0], 1)
+    lf, r = _same_padding(out_hw[1], kernel[1], strides[1], 1)
+    return (t, b, lf, r)
+
+
+def _fused_act_arg(fused: int, name: str):
+    act = FUSED.get(fused, "?")
+    if act == "?":
+        raise UnsupportedOperatorError("fused activation", name, detail=f"activation type {fused}", format="TFLite")
+    if isinstance(act, tuple):
+        from ..ops.activation import make
+
+        return make("clip", act[1], act[2])
+    return act
+
+
+# -- convolutions ------------------------------------------------------------------------------
+
+
+@converts("CONV_2D")
+def _conv2d(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.Conv2DOptions)
+    x = imp.nchw(op.inputs[0])
+    w = imp.require_const(op.inputs[1], "the filter", op.name)  # [O, KH, KW, I]
+    strides, dil = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
+    c = x.shape[1]
+    if c % w.shape[3]:
+        raise GraphError(f"TFLite CONV_2D node {op.name!r}: input has {c} channels, filter {w.shape} "
+                         "expects a divisor of that")
+    bias = op.input(2)
+    pads = _padding(o.Padding(), x.shape[2:], w.shape[1:3], strides, dil)
+    y = imp.b.conv2d(x, imp.b.constant(_float32(w).transpose(0, 3, 1, 2)),
+                     bias=None if bias is None else imp.b.constant(_float32(imp.const(bias))),
+                     strides=strides, padding=pads, dilations=dil, groups=c // w.shape[3],
+                     activation=_fused_act_arg(o.FusedActivationFunction(), op.name), name=op.name)
+    imp.set(op.outputs[0], y, nchw=True)
+
+
+@converts("DEPTHWISE_CONV_2D")
+def _depthwise(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.DepthwiseConv2DOptions)
+    x = imp.nchw(op.inputs[0])
+    w = imp.require_const(op.inputs[1], "the filter", op.name)  # [1, KH, KW, C * multiplier]
+    strides, dil = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
+    c = x.shape[1]
+    bias = op.input(2)
+    pads = _padding(o.Padding(), x.shape[2:], w.shape[1:3], strides, dil)
+    y = imp.b.conv2d(x, imp.b.constant(_float32(w)[0].transpose(2, 0, 1)[:, None]),
+                     bias=None if bias is None else imp.b.constant(_float32(imp.const(bias))),
+                     strides=strides, padding=pads, dilations=dil, groups=c,
+                     activation=_fused_act_arg(o.FusedActivationFunction(), op.name), name=op.name)
+    imp.set(op.outputs[0], y, nchw=True)
+
+
+def _conv_transpose(imp: TFLiteImporter, op: Op, x_index: int, w_index: int, bias_index: int | None,
+                    padding: int, strides: tuple[int, int], fused: int) -> None:
+    x = imp.nchw(x_index)
+    w = imp.require_const(w_index, "the filter", op.name)  # [O, KH, KW, I]
+    out_shape = imp.tensor_shape(op.outputs[0])
+    if len(out_shape) != 4:
+        raise GraphError(f"TFLite {op.kind} node {op.name!r}: output shape {out_shape} is not 4-D")
+    out_hw = out_shape[1:3]
+    pads = _transposed_padding(padding, out_hw, w.shape[1:3], strides)
+    y = imp.b.conv_transpose2d(x, imp.b.constant(_float32(w).transpose(3, 0, 1, 2)),
+                               bias=None if bias_index is None else imp.b.constant(_float32(imp.const(bias_index))),
+                               strides=strides, padding=pads, output_size=out_hw,
+                               activation=_fused_act_arg(fused, op.name), name=op.name)
+    imp.set(op.outputs[0], y, nchw=True)
+
+
+@converts("TRANSPOSE_CONV")
+def _transpose_conv(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.TransposeConvOptions)
+    fused = o.FusedActivationFunction() if hasattr(o, "FusedActivationFunction") else 0
+    _conv_transpose(imp, op, op.inputs[2], op.inputs[1], op.input(3), o.Padding(), (o.StrideH(), o.StrideW()),
+                    fused)
+
+
+@converts("Convolution2DTransposeBias")
+def _mediapipe_transpose_conv_bias(imp: TFLiteImporter, op: Op) -> None:
+    """MediaPipe's custom op: inputs (x, filter, bias); options are three int32s — padding
+    (1 SAME, 2 VALID, as TfLitePadding), stride W, stride H."""
+    words = op.custom_words()
+    if words.size < 3 or words[0] not in (1, 2):
+        raise GraphError(f"Convolution2DTransposeBias node {op.name!r}: unreadable options {words.tolist()}")
+    padding = tflite.Padding.SAME if words[0] == 1 else tflite.Padding.VALID
+    _conv_transpose(imp, op, op.inputs[0], op.inputs[1], op.input(2), padding, (int(words[2]), int(words[1])), 0)
+
+
+@converts("FULLY_CONNECTED")
+def _fully_connected(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.FullyConnectedOptions)
+    if o is not None and o.WeightsFormat() != 0:
+        raise UnsupportedOperatorError("FULLY_CONNECTED", op.name, detail="shuffled weights", format="TFLite")
+    w = imp.const(op.inputs[1])
+    x = imp.operand(op.inputs[0])
+    k = imp.tensor_shape(op.inputs[1])[1]
+    x2 = imp.b.reshape(x, (-1, k), name=op.name + "/rows")
+    wt = imp.b.constant(_float32(w).T) if w is not None else imp.b.transpose(imp.operand(op.inputs[1]), (1, 0))
+    bias = op.input(2)
+    y = imp.b.gemm(x2, wt, None if bias is None else imp.operand(bias), name=op.name)
+    y = _activate(imp, y, o.FusedActivationFunction() if o is not None else 0, op.name)
+    out_shape = imp.tensor_shape(op.outputs[0])
+    if out_shape and out_shape != y.shape:
+        y = imp.b.reshape(y, out_shape, name=op.name + "/shape")
+    imp.set(op.outputs[0], y)
+
+
+# -- element-wise ------------------------------------------------------------------------------
+
+BINARY = {"ADD": ("add", tflite.AddOptions), "SUB": ("sub", tflite.SubOptions), "MUL": ("mul", tflite.MulOptions),
+          "DIV": ("div", tflite.DivOptions), "MAXIMUM": ("max", None), "MINIMUM": ("min", None)}
+
+
+@converts(*BINARY)
+def _binary(imp: TFLiteImporter, op: Op) -> None:
+    method, options = BINARY[op.kind]
+    rank = len(imp.tensor_shape(op.outputs[0]))
+    nchw = rank == 4 and any(imp.is_4d_activation(i) for i in op.inputs[:2])
+    a, b = (imp.like(i, rank, nchw) for i in op.inputs[:2])
+    y = getattr(imp.b, method)(a, b, name=op.name)
+    o = op.options(options) if options is not None else None
+    fused = o.FusedActivationFunction() if o is not None and hasattr(o, "FusedActivationFunction") else 0
+    imp.set(op.outputs[0], _activate(imp, y, fused, op.name), nchw=nchw)
+
+
+def _unary(fn: Callable[[GraphBuilder, Operand, str], Operand]) -> Converter:
+    def convert(imp: TFLiteImporter, op: Op) -> None:
+        value = imp.values.get(op.inputs[0])
+        nchw = value is not None and value.nchw
+        x = value.operand if value is not None else imp.operand(op.inputs[0])
+        imp.set(op.outputs[0], fn(imp.b, x, op.name), nchw=nchw)
+
+    return convert
+
+
+converts("RELU")(_unary(lambda b, x, n: b.relu(x, name=n)))
+converts("RELU6")(_unary(lambda b, x, n: b.activation(x, "relu6", name=n)))
+converts("RELU_N1_TO_1")(_unary(lambda b, x, n: b.clamp(x, min_value=-1.0, max_value=1.0, name=n)))
+converts("LOGISTIC")(_unary(lambda b, x, n: b.sigmoid(x, name=n)))
+converts("TANH")(_unary(lambda b, x, n: b.tanh(x, name=n)))
+converts("HARD_SWISH")(_unary(lambda b, x, n: b.hard_swish(x, name=n)))
+
+
+@converts("LEAKY_RELU")
+def _leaky_relu(imp: TFLiteImporter, op: Op) -> None:
+    alpha = op.options(tflite.LeakyReluOptions).Alpha()
+    _unary(lambda b, x, n: b.leaky_relu(x, alpha=alpha, name=n))(imp, op)
+
+
+@converts("PRELU")
+def _prelu(imp: TFLiteImporter, op: Op) -> None:
+    rank = len(imp.tensor_shape(op.outputs[0]))
+    nchw = rank == 4 and imp.is_4d_activation(op.inputs[0])
+    x = imp.nchw(op.inputs[0]) if nchw else imp.operand(op.inputs[0])
+    imp.set(op.outputs[0], imp.b.prelu(x, imp.like(op.inputs[1], rank, nchw), name=op.name), nchw=nchw)
+
+
+@converts("SOFTMAX")
+def _softmax(imp: TFLiteImporter, op: Op) -> None:
+    beta = op.options(tflite.SoftmaxOptions).Beta()
+    x = imp.operand(op.inputs[0])
+    if beta != 1.0:
+        x = imp.b.mul(x, imp.b.constant(np.float32(beta)), name=op.name + "/beta")
+    imp.set(op.outputs[0], imp.b.softmax(x, axis=-1, name=op.name))
+
+
+# -- pooling and reductions --------------------------------------------------------------------
+
+
+@converts("MAX_POOL_2D", "AVERAGE_POOL_2D")
+def _pool(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.Pool2DOptions)
+    x = imp.nchw(op.inputs[0])
+    window, strides = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+    pads = _padding(o.Padding(), x.shape[2:], window, strides, (1, 1))
+    if op.kind == "MAX_POOL_2D":
+        y = imp.b.max_pool2d(x, window=window, strides=strides, padding=pads, name=op.name)
+    else:  # TFLite averages over the valid pixels only
+        y = imp.b.average_pool2d(x, window=window, strides=strides, padding=pads, count_include_pad=False,
+                                 name=op.name)
+    imp.set(op.outputs[0], _activate(imp, y, o.FusedActivationFunction(), op.name), nchw=True)
+
+
+REDUCERS = {"MEAN": "mean", "SUM": "sum", "REDUCE_MAX": "max", "REDUCE_MIN": "min", "REDUCE_PROD": "prod"}
+
+
+@converts(*REDUCERS)
+def _reduce(imp: TFLiteImporter, op: Op) -> None:
+    axes = [int(a) for a in np.asarray(imp.require_const(op.inputs[1], "the axes", op.name)).reshape(-1)]
+    keep = op.options(tflite.ReducerOptions).KeepDims()
+    rank = len(imp.tensor_shape(op.inputs[0]))
+    axes = [a % rank for a in axes]
+    if imp.is_4d_activation(op.inputs[0]):
+        x = imp.nchw(op.inputs[0])
+        y = imp.b.reduce(x, REDUCERS[op.kind], [NHWC_TO_NCHW_AXIS[a] for a in axes], keepdims=True, name=op.name)
+        if keep:
+            imp.set(op.outputs[0], y, nchw=True)
+            return
+        y = imp.b.transpose(y, TO_NHWC, name=op.name + "/nhwc")
+    else:
+        y = imp.b.reduce(imp.operand(op.inputs[0]), REDUCERS[op.kind], axes, keepdims=True, name=op.name)
+    imp.set(op.outputs[0], imp.b.reshape(y, imp.tensor_shape(op.outputs[0]), name=op.name + "/squeeze")
+            if not keep else y)
+
+
+# -- shapes and data movement ------------------------------------------------------------------
+
+
+@converts("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def _reshape(imp: TFLiteImporter, op: Op) -> None:
+    shape = imp.tensor_shape(op.outputs[0])
+    if not shape or any(d < 0 for d in shape):
+        raise GraphError(f"TFLite {op.kind} node {op.name!r}: output shape {shape} is not static")
+    imp.set(op.outputs[0], imp.b.reshape(imp.operand(op.inputs[0]), shape, name=op.name))
+
+
+@converts("CONCATENATION")
+def _concat(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.ConcatenationOptions)
+    rank = len(imp.tensor_shape(op.outputs[0]))
+    axis = o.Axis() % rank
+    nchw = rank == 4 and any(imp.is_4d_activation(i) for i in op.inputs)
+    parts = [imp.like(i, rank, nchw) for i in op.inputs]
+    y = imp.b.concat(parts, NHWC_TO_NCHW_AXIS[axis] if nchw else axis, name=op.name)
+    imp.set(op.outputs[0], _activate(imp, y, o.FusedActivationFunction(), op.name), nchw=nchw)
+
+
+@converts("PAD", "PADV2")
+def _pad(imp: TFLiteImporter, op: Op) -> None:
+    pads = np.asarray(imp.require_const(op.inputs[1], "the paddings", op.name)).astype(int).reshape(-1, 2)
+    value = 0.0
+    if op.kind == "PADV2" and op.input(2) is not None:
+        value = float(np.asarray(imp.require_const(op.inputs[2], "the pad value", op.name)).reshape(-1)[0])
+    if imp.is_4d_activation(op.inputs[0]):
+        pads = pads[list(TO_NCHW)]
+        y = imp.b.pad(imp.nchw(op.inputs[0]), list(pads[:, 0]) + list(pads[:, 1]), value=value, name=op.name)
+        imp.set(op.outputs[0], y, nchw=True)
+        return
+    y = imp.b.pad(imp.operand(op.inputs[0]), list(pads[:, 0]) + list(pads[:, 1]), value=value, name=op.name)
+    imp.set(op.outputs[0], y)
+
+
+@converts("TRANSPOSE")
+def _transpose(imp: TFLiteImporter, op: Op) -> None:
+    perm = [int(p) for p in np.asarray(imp.require_const(op.inputs[1], "the permutation", op.name)).reshape(-1)]
+    imp.set(op.outputs[0], imp.b.transpose(imp.operand(op.inputs[0]), perm, name=op.name))
+
+
+@converts("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
+def _resize(imp: TFLiteImporter, op: Op) -> None:
+    bilinear = op.kind == "RESIZE_BILINEAR"
+    o = op.options(tflite.ResizeBilinearOptions if bilinear else tflite.ResizeNearestNeighborOptions)
+    size = [int(d) for d in np.asarray(imp.require_const(op.inputs[1], "the size", op.name)).reshape(-1)]
+    align, half = bool(o.AlignCorners()), bool(o.HalfPixelCenters())
+    if align:
+        coords = "align_corners"
+    elif half:
+        coords = "half_pixel" if bilinear else "tf_half_pixel_for_nn"
+    else:
+        coords = "asymmetric"
+    # TFLite rounds nearest positions half away from zero with align_corners, else floors them.
+    nearest = "round_prefer_ceil" if align else "floor"
+    y = imp.b.resize(imp.nchw(op.inputs[0]), size, mode="linear" if bilinear else "nearest", coordinate_mode=coords,
+                     nearest_mode=nearest, name=op.name)
+    imp.set(op.outputs[0], y, nchw=True)
+
+
+@converts("DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
+def _depth_space(imp: TFLiteImporter, op: Op) -> None:
+    to_space = op.kind == "DEPTH_TO_SPACE"
+    bs = (op.options(tflite.DepthToSpaceOptions if to_space else tflite.SpaceToDepthOptions)).BlockSize()
+    x = imp.operand(op.inputs[0])
+    n, h, w, c = x.shape
+    if to_space:  # channel (i * bs + j) * C' + c goes to pixel (h * bs + i, w * bs + j)
+        x = imp.b.reshape(x, (n, h, w, bs, bs, c // (bs * bs)), name=op.name + "/split")
+    else:
+        x = imp.b.reshape(x, (n, h // bs, bs, w // bs, bs, c), name=op.name + "/split")
+    x = imp.b.transpose(x, (0, 1, 3, 2, 4, 5), name=op.name + "/interleave")
+    imp.set(op.outputs[0], imp.b.reshape(x, imp.tensor_shape(op.outputs[0]), name=op.name))
+
+
+@converts("STRIDED_SLICE")
+def _strided_slice(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.StridedSliceOptions)
+    if o.EllipsisMask() or o.NewAxisMask():
+        raise UnsupportedOperatorError("STRIDED_SLICE", op.name, detail="ellipsis_mask and new_axis_mask",
+                                       format="TFLite")
+    x = imp.operand(op.inputs[0])
+    begin, end, strides = (np.asarray(imp.require_const(op.inputs[k], what, op.name)).astype(np.int64).reshape(-1)
+                           for k, what in ((1, "begin"), (2, "end"), (3, "strides")))
+    offset = hasattr(o, "Offset") and o.Offset()
+    starts, ends, steps = [], [], []
+    big = np.iinfo(np.int64).max // 2
+    for axis in range(len(begin)):
+        step = int(strides[axis])
+        s, e = int(begin[axis]), int(end[axis]) + (int(begin[axis]) if offset else 0)
+        if o.BeginMask() >> axis & 1:
+            s = 0 if step > 0 else -1
+        if o.EndMask() >> axis & 1:
+            e = big if step > 0 else -big
+        if o.ShrinkAxisMask() >> axis & 1:
+            e, step = s + 1 if s != -1 else big, 1
+        starts.append(s)
+        ends.append(e)
+        steps.append(step)
+    y = imp.b.slice(x, starts, ends, axes=list(range(len(begin))), steps=steps, name=op.name)
+    shape = imp.tensor_shape(op.outputs[0])
+    if y.shape != shape:
+        y = imp.b.reshape(y, shape, name=op.name + "/shrink")
+    imp.set(op.outputs[0], y)
+
+
+# -- constant-only ops, folded at load time ----------------------------------------------------
+
+
+@converts("DEQUANTIZE")
+def _dequantize(imp: TFLiteImporter, op: Op) -> None:
+    src = op.inputs[0]
+    value = imp.const(src)
+    if value is None:
+        raise UnsupportedOperatorError("DEQUANTIZE", op.name, detail="of a tensor computed at run time (a "
+                                       "quantized model; not supported yet)", format="TFLite")
+    if value.dtype.kind in "iu":
+        q = imp.tensors[src].Quantization()
+        scale, zero = q.ScaleAsNumpy(), q.ZeroPointAsNumpy()
+        axis = q.QuantizedDimension() if np.size(scale) > 1 else None
+        shape = [1] * value.ndim
+        if axis is not None:
+            shape[axis] = -1
+        value = (value.astype(np.float32) - np.reshape(zero, shape)) * np.reshape(scale, shape)
+    imp.constants[op.outputs[0]] = value.astype(np.float32)
+
+
+@converts("DENSIFY")
+def _densify(imp: TFLiteImporter, op: Op) -> None:
+    src = op.inputs[0]
+    values = imp.const(src)
+    sparsity = imp.tensors[src].Sparsity()
+    if values is None or sparsity is None:
+        raise GraphError(f"TFLite DENSIFY node {op.name!r}: its input must be a constant sparse tensor")
+    imp.constants[op.outputs[0]] = densify(values, imp.tensor_shape(src), sparsity)
+
+
+def _index_vector(kind: int, table) -> np.ndarray:
+    cls = {1: tflite.Int32Vector, 2: tflite.Uint16Vector, 3: tflite.Uint8Vector}.get(kind)
+    if cls is None or table is None:
+        raise ModelLoadError(f"sparse tensor: unknown index vector type {kind}")
+    vec = cls()
+    vec.Init(table.Bytes, table.Pos)
+    return vec.ValuesAsNumpy().astype(np.int64)
+
+
+def densify(values: np.ndarray, shape: tuple[int, ...], sparsity) -> np.ndarray:
+    """Expand TFLite's sparse format (per traversal level: DENSE, or CSR segments and indices;
+    optional block dimensions) into a dense array, one level at a time."""
+    order = [int(d) for d in sparsity.TraversalOrderAsNumpy()]
+    block_map = [int(d) for d in sparsity.BlockMapAsNumpy()] if sparsity.BlockMapLength() else []
+    rank = len(shape)
+    positions = np.zeros(1, np.int64)  # index of each node at the current level
+    coords = np.zeros((1, len(order)), np.int64)  # its coordinate in each traversed dimension
+    sizes = [0] * len(order)
+    for level, dim in enumerate(order):
+        meta = sparsity.DimMetadata(level)
+        if meta.Format() == tflite.DimensionType.DENSE:
+            size = meta.DenseSize()
+            positions = (positions[:, None] * size + np.arange(size)).reshape(-1)
+            coords = np.repeat(coords, size, axis=0)
+            coords[:, dim] = np.tile(np.arange(size), len(coords) // size)
+        else:
+            segments = _index_vector(meta.ArraySegmentsType(), meta.ArraySegments())
+            indices = _index_vector(meta.ArrayIndicesType(), meta.ArrayIndices())
+            counts = segments[positions + 1] - segments[positions]
+            coords = np.repeat(coords, counts, axis=0)
+            positions = np.concatenate([np.arange(s, e) for s, e in zip(segments[positions], segments[positions + 1])]
+                                       ) if len(positions) else positions
+            coords[:, dim] = indices[positions]
+            size = int(indices.max()) + 1 if indices.size else 0
+        sizes[dim] = size
+    if len(positions) != values.size:
+        raise ModelLoadError(f"sparse tensor: {values.size} stored values, its index arrays describe {len(positions)}")
+    full = coords[:, :rank].copy()
+    for k, dim in enumerate(block_map):
+        block = sparsity.DimMetadata(order.index(rank + k)).DenseSize()
+        full[:, dim] = full[:, dim] * block + coords[:, rank + k]
+    dense = np.zeros(shape, values.dtype)
+    dense[tuple(full.T)] = values.reshape(-1)
+    return dense
+
+
+SUPPORTED_OPS = sorted(CONVERTERS)
+
+
+def load_model(model: str | Path | bytes, *, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """Import subgraph 0 of a TFLite model (a path or its bytes)."""
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.exists():
+            raise ModelLoadError(f"model file {str(path)!r} does not exist")
+        data, source = path.read_bytes(), repr(str(path))
+    else:
+        data, source = bytes(model), "the given bytes"
+    if not is_tflite(data):
+        raise ModelLoadError(f"{source} is not a TFLite model (no TFL3 file identifier)")
+    return TFLiteImporter(data, source).run(input_shapes)
