@@ -307,3 +307,22 @@ def test_fetch_reads_the_cache_without_network(monkeypatch):
     path = _fetch("selfie_segmentation")  # cached by now, or downloaded here
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     assert zoo.fetch("selfie_segmentation") == path
+
+
+def test_face_and_pose_landmarks_land_on_the_person(device, astronaut):
+    """Landmark decoding maps the models' input pixels back onto the photo: the face mesh lies in
+    the detected face box, the pose's nose (point 0) there too, and both models are confident."""
+    face = mp.FaceDetector(session=wgnn.InferenceSession(_fetch("face_detection_short_range"))).detect(astronaut)[0]
+    x0, y0, x1, y1 = face.pixels(512, 512)
+    pad = 0.25 * (x1 - x0)
+    left, top = int(x0 - pad), int(y0 - pad)
+    crop = astronaut[top:int(y1 + pad), left:int(x1 + pad)]
+    mesh = mp.FaceLandmarker(session=wgnn.InferenceSession(_fetch("face_landmark"))).landmarks(crop)
+    assert mesh.points.shape == (468, 3) and mesh.presence > 0.9
+    px = mesh.points[:, 0] * crop.shape[1] + left
+    py = mesh.points[:, 1] * crop.shape[0] + top
+    assert np.mean((px > x0 - 10) & (px < x1 + 10) & (py > y0 - 25) & (py < y1 + 10)) > 0.95
+    pose = mp.PoseLandmarker(session=wgnn.InferenceSession(_fetch("pose_landmark_full"))).landmarks(astronaut)
+    assert pose.points.shape == (33, 3) and pose.presence > 0.5
+    nose = pose.points[0, :2] * 512
+    assert x0 < nose[0] < x1 and y0 < nose[1] < y1 and pose.visibility[0] > 0.5
