@@ -74,6 +74,12 @@ OP_CASES = [
         (1, 6, 6, 8),
         "Conv2DOptions", Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=0, DilationWFactor=1,
         DilationHFactor=1)),
+    ("conv_int8_weights_per_channel", (1, 6, 6, 4), lambda m, x: m.op(
+        "CONV_2D", [x, m.op("DEQUANTIZE", [m.tensor((8, 1, 1, 4), "int8", RNG.integers(-127, 128, (8, 1, 1, 4)),
+                                                    quant=(RNG.uniform(0.01, 0.05, 8), np.zeros(8), 0))],
+                            (8, 1, 1, 4)), m.const(_w(8))],
+        (1, 6, 6, 8), "Conv2DOptions", Padding=0, StrideW=1, StrideH=1, FusedActivationFunction=0,
+        DilationWFactor=1, DilationHFactor=1)),
     ("depthwise_multiplier2", (1, 8, 7, 3), lambda m, x: m.op(
         "DEPTHWISE_CONV_2D", [x, m.const(_w(1, 3, 3, 6)), m.const(_w(6))], (1, 4, 4, 6), "DepthwiseConv2DOptions",
         Padding=0, StrideW=2, StrideH=2, DepthMultiplier=2, FusedActivationFunction=1, DilationWFactor=1,

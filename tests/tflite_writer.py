@@ -70,13 +70,15 @@ class ModelWriter:
         self.inputs: list[int] = []
         self.outputs: list[int] = []
 
-    def tensor(self, shape, dtype: str = "float32", data: np.ndarray | None = None, name: str = "") -> int:
+    def tensor(self, shape, dtype: str = "float32", data: np.ndarray | None = None, name: str = "",
+               quant: tuple[np.ndarray, np.ndarray, int] | None = None) -> int:
+        """``quant``: (scales, zero points, quantized dimension) of an integer tensor."""
         buffer = 0
         if data is not None:
             self.buffers.append(np.ascontiguousarray(data, dtype).tobytes())
             buffer = len(self.buffers) - 1
         self.tensors.append({"shape": list(shape), "type": TYPES[dtype], "buffer": buffer,
-                             "name": name or f"t{len(self.tensors)}"})
+                             "name": name or f"t{len(self.tensors)}", "quant": quant})
         return len(self.tensors) - 1
 
     def const(self, data, dtype: str = "float32") -> int:
@@ -107,8 +109,15 @@ class ModelWriter:
         tensors = []
         for t in self.tensors:
             name = Ref(b.CreateString(t["name"]))
+            extra = {}
+            if t["quant"] is not None:
+                scales, zeros, axis = t["quant"]
+                extra["Quantization"] = Ref(table(b, tflite.QuantizationParameters,
+                                                  ScaleAsNumpy=vector(b, scales, np.float32),
+                                                  ZeroPointAsNumpy=vector(b, zeros, np.int64),
+                                                  QuantizedDimension=axis))
             tensors.append(table(b, tflite.Tensor, ShapeAsNumpy=vector(b, t["shape"]), Type=t["type"],
-                                 Buffer=t["buffer"], Name=name))
+                                 Buffer=t["buffer"], Name=name, **extra))
         ops = []
         for o in self.ops:
             fields = {"OpcodeIndex": o["code"], "InputsAsNumpy": vector(b, o["inputs"]),
