@@ -180,8 +180,9 @@ def weighted_nms(detections: list[Detection], threshold: float) -> list[Detectio
     kept = []
     while remaining:
         best = remaining[0]
-        group = [d for d in remaining if iou(d.box, best.box) > threshold]
-        remaining = [d for d in remaining if iou(d.box, best.box) <= threshold]
+        overlaps = [iou(d.box, best.box) > threshold for d in remaining]
+        group = [d for d, o in zip(remaining, overlaps) if o]
+        remaining = [d for d, o in zip(remaining, overlaps) if not o]
         weights = np.array([d.score for d in group])
         box = np.sum([d.box * s for d, s in zip(group, weights)], axis=0) / weights.sum()
         kps = np.sum([d.keypoints * s for d, s in zip(group, weights)], axis=0) / weights.sum()

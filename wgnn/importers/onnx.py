@@ -171,10 +171,15 @@ def _static(b: GraphBuilder, node: _NodeInfo, operand: Operand | None, what: str
     return b.require_static(operand, f"{node.op_type}'s {what}", node.name)
 
 
+def _text(attrs: dict, key: str, default: str) -> str:
+    """A string attribute (the onnx package gives bytes) or its default."""
+    value = attrs.get(key, default)
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _spatial_pads(node: _NodeInfo, attrs: dict, in_hw, kernel, strides, dilations) -> tuple[int, int, int, int]:
     """WebNN-order padding (top, bottom, left, right) from ONNX pads / auto_pad."""
-    auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = _text(attrs, "auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
         if len(pads) != 4:
@@ -215,8 +220,7 @@ def _conv_transpose(b, node, ins, attrs):
     strides = tuple(attrs.get("strides", (1, 1)))
     dil = tuple(attrs.get("dilations", (1, 1)))
     out_pad = tuple(attrs.get("output_padding", (0, 0)))
-    auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = _text(attrs, "auto_pad", "NOTSET")
     target = attrs.get("output_shape")
     if target is None and auto in ("SAME_UPPER", "SAME_LOWER"):
         target = [size * s for size, s in zip(x.shape[2:], strides)]
@@ -242,19 +246,15 @@ def _resize(b, node, ins, attrs):
     x = ins[0]
     if x.rank != 4:
         raise node.unsupported(f"input of rank {x.rank}: only 4-D NCHW tensors")
-    mode = attrs.get("mode", b"nearest")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    coords = attrs.get("coordinate_transformation_mode", b"half_pixel")
-    coords = coords.decode() if isinstance(coords, bytes) else coords
-    nearest = attrs.get("nearest_mode", b"round_prefer_floor")
-    nearest = nearest.decode() if isinstance(nearest, bytes) else nearest
+    mode = _text(attrs, "mode", "nearest")
+    coords = _text(attrs, "coordinate_transformation_mode", "half_pixel")
+    nearest = _text(attrs, "nearest_mode", "round_prefer_floor")
     if mode not in ("nearest", "linear"):
         raise node.unsupported(f"mode {mode!r}: nearest and linear only")
     for key in ("antialias", "exclude_outside"):
         if attrs.get(key, 0):
             raise node.unsupported(f"{key}=1")
-    if attrs.get("axes") is not None or attrs.get("keep_aspect_ratio_policy", b"stretch") not in (b"stretch",
-                                                                                                  "stretch"):
+    if attrs.get("axes") is not None or _text(attrs, "keep_aspect_ratio_policy", "stretch") != "stretch":
         raise node.unsupported("axes / keep_aspect_ratio_policy")
     scales_in = ins[1] if node.opset < 11 else (ins[2] if len(ins) > 2 else None)
     sizes_in = ins[3] if node.opset >= 11 and len(ins) > 3 else None
@@ -513,8 +513,7 @@ def _lrn(b, node, ins, attrs):
 @converts("Pad")
 def _pad(b, node, ins, attrs):
     x = ins[0]
-    mode = attrs.get("mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
+    mode = _text(attrs, "mode", "constant")
     if node.opset < 11:
         pads, value = list(attrs["pads"]), attrs.get("value", 0.0)
     else:

@@ -23,6 +23,7 @@ import numpy as np
 from ..builder import GraphBuilder
 from ..errors import GraphError, ModelLoadError, UnsupportedOperatorError
 from ..graph import Graph, Operand
+from ..ops.activation import Activation, make
 
 try:
     import tflite
@@ -38,7 +39,8 @@ TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswi
 NUMPY_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64,
                "UINT8": np.uint8, "INT8": np.int8, "INT16": np.int16, "BOOL": np.bool_, "FLOAT64": np.float64}
 QUANTIZED_TYPES = ("INT8", "UINT8", "INT16")
-FUSED = {0: None, 1: "relu", 2: ("clip", -1.0, 1.0), 3: "relu6", 4: "tanh"}
+# TFLite's ActivationFunctionType -> the activation wgnn fuses (SIGN_BIT, 5, is not supported)
+FUSED = {0: None, 1: make("relu"), 2: make("clip", -1.0, 1.0), 3: make("relu6"), 4: make("tanh")}
 
 
 def is_tflite(data: bytes) -> bool:
@@ -262,15 +264,19 @@ def converts(*kinds: str) -> Callable[[Converter], Converter]:
     return wrap
 
 
-def _activate(imp: TFLiteImporter, x: Operand, fused: int, name: str) -> Operand:
+def _fused(fused: int, name: str) -> Activation | None:
+    """The activation of an operator's ``fused_activation_function`` option."""
     if fused not in FUSED:
         raise UnsupportedOperatorError("fused activation", name, detail=f"activation type {fused}", format="TFLite")
-    act = FUSED[fused]
+    return FUSED[fused]
+
+
+def _activate(imp: TFLiteImporter, x: Operand, fused: int, name: str) -> Operand:
+    """``x`` followed by the fused activation, as its own node (the passes fuse it back)."""
+    act = _fused(fused, name)
     if act is None:
         return x
-    if isinstance(act, tuple):
-        return imp.b.clamp(x, min_value=act[1], max_value=act[2], name=name + "/act")
-    return imp.b.activation(x, act, name=name + "/act")
+    return imp.b.activation(x, act.kind, alpha=act.alpha, beta=act.beta, name=name + "/act")
 
 
 def _same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -298,17 +304,6 @@ def _transposed_padding(mode: int, out_hw, kernel, strides) -> tuple[int, int, i
     return (t, b, lf, r)
 
 
-def _fused_act_arg(fused: int, name: str):
-    act = FUSED.get(fused, "?")
-    if act == "?":
-        raise UnsupportedOperatorError("fused activation", name, detail=f"activation type {fused}", format="TFLite")
-    if isinstance(act, tuple):
-        from ..ops.activation import make
-
-        return make("clip", act[1], act[2])
-    return act
-
-
 # -- convolutions ------------------------------------------------------------------------------
 
 
@@ -327,7 +322,7 @@ def _conv2d(imp: TFLiteImporter, op: Op) -> None:
     y = imp.b.conv2d(x, imp.b.constant(_float32(w).transpose(0, 3, 1, 2)),
                      bias=None if bias is None else imp.b.constant(_float32(imp.const(bias))),
                      strides=strides, padding=pads, dilations=dil, groups=c // w.shape[3],
-                     activation=_fused_act_arg(o.FusedActivationFunction(), op.name), name=op.name)
+                     activation=_fused(o.FusedActivationFunction(), op.name), name=op.name)
     imp.set(op.outputs[0], y, nchw=True)
 
 
@@ -343,7 +338,7 @@ def _depthwise(imp: TFLiteImporter, op: Op) -> None:
     y = imp.b.conv2d(x, imp.b.constant(_float32(w)[0].transpose(2, 0, 1)[:, None]),
                      bias=None if bias is None else imp.b.constant(_float32(imp.const(bias))),
                      strides=strides, padding=pads, dilations=dil, groups=c,
-                     activation=_fused_act_arg(o.FusedActivationFunction(), op.name), name=op.name)
+                     activation=_fused(o.FusedActivationFunction(), op.name), name=op.name)
     imp.set(op.outputs[0], y, nchw=True)
 
 
@@ -359,7 +354,7 @@ def _conv_transpose(imp: TFLiteImporter, op: Op, x_index: int, w_index: int, bia
     y = imp.b.conv_transpose2d(x, imp.b.constant(_float32(w).transpose(3, 0, 1, 2)),
                                bias=None if bias_index is None else imp.b.constant(_float32(imp.const(bias_index))),
                                strides=strides, padding=pads, output_size=out_hw,
-                               activation=_fused_act_arg(fused, op.name), name=op.name)
+                               activation=_fused(fused, op.name), name=op.name)
     imp.set(op.outputs[0], y, nchw=True)
 
 
