@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up wgnn on a fresh Debian/Ubuntu machine: a Vulkan driver if none is present, then a virtual
-# environment in .venv with wgnn installed. With --test it also installs what the tests need.
-#   bash scripts/setup.sh          # then: .venv/bin/wgnn run
+# environment in .venv with wgnn and its demos' packages installed. With --test it also installs what
+# the tests need (Python packages, and Xvfb and xwd for the demo window test).
+#   bash scripts/setup.sh          # then: .venv/bin/wgnn demo face
 #   bash scripts/setup.sh --test   # then: .venv/bin/python -m pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+extras="[demo]"
+[ "${1:-}" = "--test" ] && extras="[demo,test]"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -18,6 +19,15 @@ if ! compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null && ! compgen -G '/et
   need+=(mesa-vulkan-drivers)
 fi
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# The demo window test: a virtual X display, xwd for screenshots, and the X libraries glfw loads.
+if [ "$extras" = "[demo,test]" ]; then
+  command -v Xvfb >/dev/null || need+=(xvfb)
+  command -v xwd >/dev/null || need+=(x11-apps)
+  for lib in libXrandr.so.2:libxrandr2 libXcursor.so.1:libxcursor1 libXi.so.6:libxi6 libXinerama.so.1:libxinerama1 \
+             libX11-xcb.so.1:libx11-xcb1; do
+    ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || need+=("${lib##*:}")
+  done
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}"

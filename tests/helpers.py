@@ -29,3 +29,28 @@ def kernels_used(session: wgnn.InferenceSession) -> list[str]:
 def tol(precision: str) -> float:
     """Relative L2 error allowed against the f32 numpy reference on ordinary data."""
     return {"fp32": 1e-5, "fp16": 5e-3}[precision]
+
+
+def run_litert(model: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    """LiteRT's outputs for a TFLite model (the tests' reference interpreter)."""
+    import pytest
+
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    it = litert.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    for detail, value in zip(it.get_input_details(), feeds):
+        it.set_tensor(detail["index"], value)
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+def fetch_or_skip(name: str):
+    """A pretrained model's path, or a skip saying why it could not be fetched (offline)."""
+    import pytest
+
+    from wgnn import zoo
+
+    try:
+        return zoo.fetch(name)
+    except zoo.FetchError as exc:
+        pytest.skip(f"cannot fetch {name}: {exc}")

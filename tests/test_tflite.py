@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-from helpers import rel_l2
+from helpers import fetch_or_skip, rel_l2, run_litert
 from tflite_writer import ModelWriter
 
 import wgnn
@@ -23,15 +23,6 @@ RNG = np.random.default_rng(7)
 
 def _w(*shape, scale=0.5):
     return (RNG.standard_normal(shape) * scale).astype(np.float32)
-
-
-def run_litert(model: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
-    it = litert.Interpreter(model_content=model, num_threads=1)
-    it.allocate_tensors()
-    for detail, value in zip(it.get_input_details(), feeds):
-        it.set_tensor(detail["index"], value)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
 def _conv(m, x, out, stride=2, padding=0, act=3, dil=1):
@@ -183,17 +174,10 @@ def astronaut():
     return skimage.data.astronaut()
 
 
-def _fetch(name):
-    try:
-        return zoo.fetch(name)
-    except zoo.FetchError as exc:
-        pytest.skip(f"cannot fetch {name}: {exc}")
-
-
 @pytest.mark.parametrize("name", ["face_detection_short_range", "selfie_segmentation", "face_landmark",
                                   "pose_landmark_full", "face_detection_full_range_sparse", "pose_detection"])
 def test_mediapipe_model_matches_litert(device, astronaut, name):
-    path = _fetch(name)
+    path = fetch_or_skip(name)
     session = wgnn.InferenceSession(path)
     shape = session.get_inputs()[0].shape
     x, _ = mp.letterbox(astronaut, tuple(shape[1:3]), (0.0, 1.0))
@@ -205,12 +189,12 @@ def test_mediapipe_model_matches_litert(device, astronaut, name):
 
 
 def test_blazeface_finds_the_astronauts_face(device, astronaut):
-    detector = mp.FaceDetector(session=wgnn.InferenceSession(_fetch("face_detection_short_range")))
+    detector = mp.FaceDetector(session=wgnn.InferenceSession(fetch_or_skip("face_detection_short_range")))
     faces = detector.detect(astronaut)
     assert len(faces) == 1
     # The same decoding applied to LiteRT's raw outputs
     x, lb = detector.preprocess(astronaut)
-    boxes, scores = run_litert(_fetch("face_detection_short_range").read_bytes(), [x])
+    boxes, scores = run_litert(fetch_or_skip("face_detection_short_range").read_bytes(), [x])
     (ref,) = detector.postprocess(boxes, scores, lb)
     assert mp.iou(faces[0].box, ref.box) > 0.95
     assert abs(faces[0].score - ref.score) < 1e-3
@@ -221,9 +205,9 @@ def test_blazeface_finds_the_astronauts_face(device, astronaut):
 
 
 def test_selfie_mask_agrees_with_litert(device, astronaut):
-    segmenter = mp.SelfieSegmenter(session=wgnn.InferenceSession(_fetch("selfie_segmentation")))
+    segmenter = mp.SelfieSegmenter(session=wgnn.InferenceSession(fetch_or_skip("selfie_segmentation")))
     mask = segmenter.mask(astronaut)
-    (raw,) = run_litert(_fetch("selfie_segmentation").read_bytes(), [segmenter.preprocess(astronaut)])
+    (raw,) = run_litert(fetch_or_skip("selfie_segmentation").read_bytes(), [segmenter.preprocess(astronaut)])
     ref = segmenter.postprocess(raw, astronaut.shape[:2])
     assert mask.shape == astronaut.shape[:2]
     assert np.mean((mask > 0.5) == (ref > 0.5)) > 0.99
@@ -310,7 +294,7 @@ def test_fetch_checks_sha256(tmp_path, monkeypatch):
 
 
 def test_fetch_reads_the_cache_without_network(monkeypatch):
-    path = _fetch("selfie_segmentation")  # cached by now, or downloaded here
+    path = fetch_or_skip("selfie_segmentation")  # cached by now, or downloaded here
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     assert zoo.fetch("selfie_segmentation") == path
 
@@ -318,17 +302,18 @@ def test_fetch_reads_the_cache_without_network(monkeypatch):
 def test_face_and_pose_landmarks_land_on_the_person(device, astronaut):
     """Landmark decoding maps the models' input pixels back onto the photo: the face mesh lies in
     the detected face box, the pose's nose (point 0) there too, and both models are confident."""
-    face = mp.FaceDetector(session=wgnn.InferenceSession(_fetch("face_detection_short_range"))).detect(astronaut)[0]
+    detector = mp.FaceDetector(session=wgnn.InferenceSession(fetch_or_skip("face_detection_short_range")))
+    face = detector.detect(astronaut)[0]
     x0, y0, x1, y1 = face.pixels(512, 512)
     pad = 0.25 * (x1 - x0)
     left, top = int(x0 - pad), int(y0 - pad)
     crop = astronaut[top:int(y1 + pad), left:int(x1 + pad)]
-    mesh = mp.FaceLandmarker(session=wgnn.InferenceSession(_fetch("face_landmark"))).landmarks(crop)
+    mesh = mp.FaceLandmarker(session=wgnn.InferenceSession(fetch_or_skip("face_landmark"))).landmarks(crop)
     assert mesh.points.shape == (468, 3) and mesh.presence > 0.9
     px = mesh.points[:, 0] * crop.shape[1] + left
     py = mesh.points[:, 1] * crop.shape[0] + top
     assert np.mean((px > x0 - 10) & (px < x1 + 10) & (py > y0 - 25) & (py < y1 + 10)) > 0.95
-    pose = mp.PoseLandmarker(session=wgnn.InferenceSession(_fetch("pose_landmark_full"))).landmarks(astronaut)
+    pose = mp.PoseLandmarker(session=wgnn.InferenceSession(fetch_or_skip("pose_landmark_full"))).landmarks(astronaut)
     assert pose.points.shape == (33, 3) and pose.presence > 0.5
     nose = pose.points[0, :2] * 512
     assert x0 < nose[0] < x1 and y0 < nose[1] < y1 and pose.visibility[0] > 0.5

@@ -1,4 +1,4 @@
-"""The ``wgnn`` command: info | run | bench | profile | conformance."""
+"""The ``wgnn`` command: info | run | bench | profile | conformance | demo."""
 
 from __future__ import annotations
 
@@ -184,6 +184,28 @@ def cmd_conformance(args) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 640x480, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"frame size {text} is too small (at least 16x16)")
+    return w, h
+
+
+def cmd_demo(args) -> int:
+    from wgnn import demo
+
+    if args.frames is not None and args.frames < 1:
+        raise SystemExit("wgnn: --frames must be at least 1")
+    try:
+        return demo.run(args)
+    except (OSError, ValueError, ImportError) as exc:
+        print(f"wgnn: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wgnn", description="Neural-network inference on WebGPU.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -230,6 +252,23 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--columns", help="suite: comma-separated columns (default: all of wgnn.bench.COLUMNS)")
     bench.add_argument("--png", help="suite: also draw the bar chart (needs matplotlib)")
     bench.add_argument("--json", help="also write the result as JSON")
+
+    p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")
+    p.add_argument("kind", choices=("face", "selfie"))
+    p.add_argument("--source", default="auto", help="auto (camera 0 if present, else synthetic), synthetic, a "
+                   "camera index, a video file or an image file (default: auto)")
+    p.add_argument("--size", type=_size, default=(640, 480), help="WxH of the synthetic camera and asked of a "
+                   "real one (default: 640x480)")
+    p.add_argument("--headless", action="store_true", help="render offscreen (automatic without a display)")
+    p.add_argument("--frames", type=int, help="stop after N frames (headless default: 60; window: until closed)")
+    p.add_argument("--out", help="headless: write the frames to a video (.mp4, .gif, ...) or a folder of PNGs")
+    p.add_argument("--mode", choices=("blur", "replace"), default="blur", help="selfie: what to do to the "
+                   "background (key b switches)")
+    p.add_argument("--background", help="selfie replace: #rrggbb or an image file (default: a blue gradient)")
+    p.add_argument("--no-overlay", action="store_true", help="start without the statistics overlay (key o)")
+    p.add_argument("--precision", help="fp32, fp16 or auto (default: fp32)")
+    p.add_argument("--adapter", help="adapter index or name substring")
+    p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
     # Mesa's drivers warn on every start when this is unset; it has no other effect here.

@@ -72,21 +72,37 @@ class Letterbox:
         y = (xy[..., 1] * ih - self.pad_top) / (self.scale[0] * h)
         return np.stack([x, y], axis=-1)
 
+    @property
+    def region(self) -> tuple[int, int, int, int]:
+        """Where the image lies in the input: (top, left, height, width) in input pixels."""
+        h, w = self.image_size
+        return (int(self.pad_top), int(self.pad_left), round(self.scale[0] * h), round(self.scale[1] * w))
+
+
+def fit(image_size: tuple[int, int], input_size: tuple[int, int], keep_aspect: bool = True) -> Letterbox:
+    """How an image of ``image_size`` (height, width) is placed into a model input: centred at the
+    largest scale that keeps its aspect ratio, or stretched over the whole input."""
+    h, w = image_size
+    ih, iw = input_size
+    if not keep_aspect:
+        return Letterbox((h, w), (ih, iw), (ih / h, iw / w), 0.0, 0.0)
+    scale = min(ih / h, iw / w)
+    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
+    top, left = (ih - rh) // 2, (iw - rw) // 2
+    return Letterbox((h, w), (ih, iw), (rh / h, rw / w), float(top), float(left))
+
 
 def letterbox(image: np.ndarray, size: tuple[int, int], value_range: tuple[float, float] = (0.0, 1.0)
               ) -> tuple[np.ndarray, Letterbox]:
     """A (1, H, W, 3) float32 model input holding the whole image, centred with a zero border, scaled
     to ``value_range``; and the ``Letterbox`` to map results back."""
     rgb = to_float_rgb(image)
-    h, w = rgb.shape[:2]
-    ih, iw = size
-    scale = min(ih / h, iw / w)
-    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-    top, left = (ih - rh) // 2, (iw - rw) // 2
+    lb = fit(rgb.shape[:2], size)
+    top, left, rh, rw = lb.region
     lo, hi = value_range
-    canvas = np.full((ih, iw, 3), lo, np.float32)  # the border is black in the model's range
+    canvas = np.full((*size, 3), lo, np.float32)  # the border is black in the model's range
     canvas[top:top + rh, left:left + rw] = resize_bilinear(rgb, rh, rw) * (hi - lo) + lo
-    return canvas[None], Letterbox((h, w), (ih, iw), (rh / h, rw / w), float(top), float(left))
+    return canvas[None], lb
 
 
 # -- SSD detection ----------------------------------------------------------------------------------

@@ -140,8 +140,10 @@ class Device:
         return self._cached(source, source, wgpu.ShaderStage.COMPUTE, make)
 
     def render_pipeline(self, source: str, target_format: str) -> Pipeline:
-        """A render pipeline drawing one full-screen triangle (``vs_main``) with the fragment
-        shader ``fs_main`` into one colour target of ``target_format``; made once per device."""
+        """A render pipeline (vertex shader ``vs_main`` without vertex buffers, triangle list,
+        fragment shader ``fs_main``) into one colour target of ``target_format``, its bindings
+        visible to both stages; made once per device. The texture path's ``vs_main`` draws one
+        full-screen triangle; the demo's marks draw instanced quads."""
         def make(layout, module):
             return self.device.create_render_pipeline(
                 layout=layout,
@@ -152,7 +154,8 @@ class Device:
                 fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": target_format}]},
             )
 
-        return self._cached(f"{target_format}\n{source}", source, wgpu.ShaderStage.FRAGMENT, make)
+        return self._cached(f"{target_format}\n{source}", source,
+                            wgpu.ShaderStage.VERTEX | wgpu.ShaderStage.FRAGMENT, make)
 
     def render_pipeline_kinds(self, pipeline) -> list[str]:
         """The binding kinds of a render pipeline made by ``render_pipeline``."""
