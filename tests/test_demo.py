@@ -78,6 +78,24 @@ def test_synthetic_camera_is_deterministic_and_moves():
     assert limited.read() is not None and limited.read() is not None and limited.read() is None
 
 
+def test_prefetch_keeps_order_end_and_errors():
+    cam = demo.SyntheticCamera(32, 24, step=7, frames=5)
+    pre = demo.Prefetch(demo.SyntheticCamera(32, 24, step=7, frames=5))
+    got = [pre.read() for _ in range(5)]
+    assert all(np.array_equal(g, cam.frame(i)) for i, g in enumerate(got))
+    assert pre.read() is None and pre.read() is None
+    pre.close()
+
+    class Broken(demo.SyntheticCamera):
+        def read(self):
+            raise OSError("camera unplugged")
+
+    failing = demo.Prefetch(Broken(32, 24))
+    with pytest.raises(OSError, match="unplugged"):
+        failing.read()
+    failing.close()
+
+
 def test_gpu_preprocessing_equals_numpy_letterbox(device, face_model, selfie_model):
     frame = demo.SyntheticCamera(640, 480).frame(7)
     timings = demo.Timings()

@@ -12,10 +12,10 @@ import os
 import sys
 
 from .app import KINDS, MODES, Demo, FrameResult, FrameWriter, Timings, run_headless, run_window
-from .sources import CameraSource, ImageSource, SyntheticCamera, VideoSource, open_source
+from .sources import CameraSource, ImageSource, Prefetch, SyntheticCamera, VideoSource, open_source
 
 __all__ = ["KINDS", "MODES", "Demo", "FrameResult", "FrameWriter", "Timings", "run_headless", "run_window",
-           "CameraSource", "ImageSource", "SyntheticCamera", "VideoSource", "open_source", "has_display",
+           "CameraSource", "ImageSource", "Prefetch", "SyntheticCamera", "VideoSource", "open_source", "has_display",
            "parse_background", "run"]
 
 HEADLESS_FRAMES = 60
@@ -60,6 +60,7 @@ def run(args) -> int:
     frames = args.frames if args.frames is not None else (HEADLESS_FRAMES if headless else None)
     source, chosen = open_source(args.source, width, height)
     print(chosen)
+    source = Prefetch(source)
     try:
         device = Device(args.adapter) if args.adapter is not None else None
         demo = Demo(args.kind, source.width, source.height, device=device, precision=args.precision,

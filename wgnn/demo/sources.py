@@ -243,3 +243,56 @@ def _no_camera_reason(check_device: bool = True) -> str | None:
     except ImportError:
         return "no camera support: OpenCV is not installed (pip install 'wgnn[camera]')"
     return None
+
+
+class Prefetch(Source):
+    """Reads ``source`` on a background thread, up to ``depth`` frames ahead, as a camera driver
+    captures while the application works: frame acquisition overlaps the GPU stages, and the
+    ``source`` stage measures only the wait for a frame. Frames keep their order."""
+
+    def __init__(self, source: Source, depth: int = 2):
+        import queue
+        import threading
+
+        self.source = source
+        self.name, self.width, self.height, self.fps = source.name, source.width, source.height, source.fps
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"wgnn {source.name} frames", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                self._put(frame)
+                if frame is None:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            self._put(exc)
+
+    def _put(self, item) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self) -> np.ndarray | None:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        if item is None:
+            self._queue.put(None)  # later reads see the end too
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.source.close()
+
+    def describe(self) -> str:
+        return self.source.describe()
