@@ -96,6 +96,45 @@ def test_prefetch_keeps_order_end_and_errors():
     failing.close()
 
 
+def test_camera_source_through_opencv(monkeypatch):
+    """CameraSource with a stand-in for OpenCV (no camera here): frames come out RGB, at the size
+    the camera gives, and a camera that cannot open is a clear error."""
+    import types
+
+    bgr = np.zeros((24, 32, 3), np.uint8)
+    bgr[..., 0] = 200  # blue in OpenCV's order
+
+    class Capture:
+        def __init__(self, index):
+            self.index, self.props = index, {}
+
+        def isOpened(self):
+            return self.index == 0
+
+        def set(self, prop, value):
+            self.props[prop] = value
+
+        def get(self, prop):
+            return 25.0
+
+        def read(self):
+            return True, bgr.copy()
+
+        def release(self):
+            pass
+
+    fake = types.SimpleNamespace(VideoCapture=Capture, CAP_PROP_FRAME_WIDTH=3, CAP_PROP_FRAME_HEIGHT=4,
+                                 CAP_PROP_FPS=5, COLOR_BGR2RGB=4, cvtColor=lambda f, code: f[:, :, ::-1])
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    cam, chosen = demo.open_source("0", 640, 480)
+    assert chosen == "source: camera 0 32x24" and cam.fps == 25.0
+    assert cam.capture.props == {3: 640, 4: 480}
+    frame = cam.read()
+    assert frame.shape == (24, 32, 3) and frame[0, 0, 2] == 200 and frame[0, 0, 0] == 0
+    with pytest.raises(OSError, match="camera 1 cannot be opened"):
+        demo.open_source("1")
+
+
 def test_gpu_preprocessing_equals_numpy_letterbox(device, face_model, selfie_model):
     frame = demo.SyntheticCamera(640, 480).frame(7)
     timings = demo.Timings()
@@ -166,6 +205,11 @@ def test_blur_mode_blurs_only_the_background(device, selfie_model):
         return np.abs(np.diff(a, axis=1)).sum(-1)[back[:, 1:]].mean()
 
     assert roughness(image) < 0.5 * roughness(frame)
+    # Key b switches to replacing it (by default with a blue gradient).
+    assert not d.key("b") and d.mode == "replace"
+    (r2,), _ = demo.run_headless(d, demo.SyntheticCamera(640, 480, frames=1), 1, keep_images=True, progress=None)
+    background = r2.image[back].astype(int)
+    assert np.mean(background[:, 2] > background[:, 0] + 50) > 0.95
 
 
 def test_video_round_trip_and_cli_headless(device, face_model, tmp_path, capsys):
@@ -196,6 +240,9 @@ def test_bad_input_is_a_clear_error(device, face_model, tmp_path, capsys):
             d.process(bad, 0, demo.Timings())
     assert cli.main(["demo", "face", "--headless", "--source", str(tmp_path / "missing.mp4")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert not d.key("b") and d.mode == "blur"  # face has no background mode
+    assert not d.key("o") and not d.show_overlay and not d.key("O") and d.show_overlay
+    assert d.key("q") and d.key("Escape")
     with pytest.raises(ValueError, match="#rrggbb"):
         demo.parse_background("#12345z", 4, 4)
 

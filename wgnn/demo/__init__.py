@@ -87,4 +87,6 @@ def run(args) -> int:
             print("last frame: no face")
     if headless and args.out:
         print(f"wrote {len(results)} frames to {args.out}")
+    elif headless:
+        print("(--out demo.mp4 or --out folder/ keeps the rendered frames)")
     return 0

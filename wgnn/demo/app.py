@@ -349,6 +349,18 @@ class Demo:
         _write_rgba(self.device, self.overlay, np.asarray(img))
         self.overlay_text = text
 
+    def key(self, name: str) -> bool:
+        """Handle a key press; True means quit. q or Escape quits, b switches blur/replace (selfie),
+        o toggles the statistics overlay."""
+        name = name.lower()
+        if name in ("q", "escape"):
+            return True
+        if name == "b" and self.kind == "selfie":
+            self.mode = MODES[1 - MODES.index(self.mode)]
+        elif name == "o":
+            self.show_overlay = not self.show_overlay
+        return False
+
     def stats_lines(self, timings: Timings) -> list[str]:
         short = {"upload": "up", "preprocess": "pre", "model": "model", "postprocess": "post", "render": "draw"}
         stages = "  ".join(f"{short[s]} {timings.recent_ms(s):.1f}" for s in short)
@@ -464,13 +476,8 @@ def run_window(demo: Demo, source, frames: int | None = None, *, title: str | No
     failure: list[BaseException] = []
 
     def on_key(event):
-        key = str(event.get("key", "")).lower()
-        if key in ("q", "escape"):
+        if demo.key(str(event.get("key", ""))):
             canvas.close()
-        elif key == "b" and demo.kind == "selfie":
-            demo.mode = MODES[1 - MODES.index(demo.mode)]
-        elif key == "o":
-            demo.show_overlay = not demo.show_overlay
 
     def draw():
         if failure or canvas.get_closed():
