@@ -260,13 +260,16 @@ class Demo:
         if fmt not in self._composite:
             dev = self.device
             pipe = dev.render_pipeline(shaders.render("demo/composite"), fmt)
-            self._blur_kernels()
-            mask = self.mask if self.mask is not None else dev.buffer(16, label="no mask")
+            if self.kind == "selfie":  # the blur buffers, also for replace mode: key b switches
+                self._blur_kernels()
+                mask, blurred = self.mask, self.blurred
+            else:
+                mask = blurred = dev.buffer(16, label="unused")
             target = (self.width, self.height)
             marks = dev.render_pipeline(shaders.render("demo/marks"), fmt)
             self._composite[fmt] = (
                 _Kernel(dev, pipe, self._composite_values(target),
-                        [self.frame, mask, self.blurred, self.background, self.overlay], "composite"),
+                        [self.frame, mask, blurred, self.background, self.overlay], "composite"),
                 _Kernel(dev, marks, self._marks_values(FrameResult(0), target)[0], [], "marks"))
         return self._composite[fmt]
 

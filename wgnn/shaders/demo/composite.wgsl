@@ -29,33 +29,35 @@ fn vs_main(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
     return vec4<f32>(f32((i << 1u) & 2u) * 2.0 - 1.0, f32(i & 2u) * 2.0 - 1.0, 0.0, 1.0);
 }
 
-// Bilinear read of a row-major grid of `w` x `h` scalars at continuous coordinates (half-pixel).
-fn mask_at(xy: vec2<f32>) -> f32 {
-    let size = vec2<f32>(f32(params.mask_w), f32(params.mask_h));
-    let p = clamp(xy, vec2<f32>(0.0), size - 1.0);
+// The four neighbours of continuous coordinates `xy` (half-pixel) in a row-major `w` x `h` grid,
+// edges clamped: their indices (top-left, top-right, bottom-left, bottom-right) and the weights.
+struct Taps {
+    index: vec4<u32>,
+    f: vec2<f32>,
+}
+
+fn taps(xy: vec2<f32>, w: u32, h: u32) -> Taps {
+    let p = clamp(xy, vec2<f32>(0.0), vec2<f32>(f32(w), f32(h)) - 1.0);
     let p0 = floor(p);
-    let f = p - p0;
     let x0 = u32(p0.x);
     let y0 = u32(p0.y);
-    let x1 = min(x0 + 1u, params.mask_w - 1u);
-    let y1 = min(y0 + 1u, params.mask_h - 1u);
-    let top = mix(mask[y0 * params.mask_w + x0], mask[y0 * params.mask_w + x1], f.x);
-    let bottom = mix(mask[y1 * params.mask_w + x0], mask[y1 * params.mask_w + x1], f.x);
-    return clamp(mix(top, bottom, f.y), 0.0, 1.0);
+    let x1 = min(x0 + 1u, w - 1u);
+    let y1 = min(y0 + 1u, h - 1u);
+    return Taps(vec4<u32>(y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1), p - p0);
+}
+
+fn mask_at(xy: vec2<f32>) -> f32 {
+    let t = taps(xy, params.mask_w, params.mask_h);
+    let top = mix(mask[t.index.x], mask[t.index.y], t.f.x);
+    let bottom = mix(mask[t.index.z], mask[t.index.w], t.f.x);
+    return clamp(mix(top, bottom, t.f.y), 0.0, 1.0);
 }
 
 fn blurred_at(xy: vec2<f32>) -> vec3<f32> {
-    let size = vec2<f32>(f32(params.small_w), f32(params.small_h));
-    let p = clamp(xy, vec2<f32>(0.0), size - 1.0);
-    let p0 = floor(p);
-    let f = p - p0;
-    let x0 = u32(p0.x);
-    let y0 = u32(p0.y);
-    let x1 = min(x0 + 1u, params.small_w - 1u);
-    let y1 = min(y0 + 1u, params.small_h - 1u);
-    let top = mix(blurred[y0 * params.small_w + x0], blurred[y0 * params.small_w + x1], f.x);
-    let bottom = mix(blurred[y1 * params.small_w + x0], blurred[y1 * params.small_w + x1], f.x);
-    return mix(top, bottom, f.y).rgb;
+    let t = taps(xy, params.small_w, params.small_h);
+    let top = mix(blurred[t.index.x], blurred[t.index.y], t.f.x);
+    let bottom = mix(blurred[t.index.z], blurred[t.index.w], t.f.x);
+    return mix(top, bottom, t.f.y).rgb;
 }
 
 @fragment
