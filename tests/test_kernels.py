@@ -67,6 +67,39 @@ def test_fused_activation(device, precision, rng, activation, path):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
+UNARY = ["abs", "neg", "exp", "log", "sqrt", "reciprocal", "floor", "ceil", "round", "sin", "cos", "erf", "sign",
+         "softplus", "softsign", "elu", "selu", "celu", "gelu", "gelu_tanh"]
+
+
+@pytest.mark.parametrize("kind", UNARY)
+def test_elementwise_function(device, precision, rng, kind):
+    """ONNX's unary functions, standalone, against numpy's float64 results; inputs inside each
+    function's domain (quarter steps for the rounding ones, exact in f16, halves included)."""
+    x = rng.uniform(-4, 4, (2, 3, 5, 7)).astype(np.float32)
+    if kind in ("floor", "ceil", "round", "sign"):
+        x = (rng.integers(-20, 20, x.shape) + rng.choice([0.0, 0.25, 0.5, 0.75], x.shape)).astype(np.float32)
+    elif kind in ("log", "sqrt"):
+        x = np.abs(x) + 0.1
+    elif kind == "reciprocal":
+        x = np.sign(x) * (np.abs(x) + 0.5)
+    b = wgnn.GraphBuilder()
+    xi = b.input("x", x.shape)
+    name = kind.removesuffix("_tanh")
+    y = b.activation(xi, name, alpha=1.0 if kind == "gelu_tanh" else None)
+    session, got, want = run_both(b, {"y": y}, {"x": x.astype(np.float32)}, precision=precision)
+    assert kernels_used(session) == ["elementwise"]
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+@pytest.mark.parametrize("kind", ["exp", "gelu", "erf", "softplus"])
+def test_function_fused_into_conv(device, precision, rng, kind):
+    b, y, feeds = _conv_graph(rng, 1, 8, 6, 7, 8, 1, 1, (0,) * 4, 1, 1)
+    y = b.activation(y, kind)
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert "matmul" in kernels_used(session) and "activation" not in [n.op for n in session.graph.nodes]
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
 @pytest.mark.parametrize("path", ["conv2d", "matmul", "conv2d_generic", "depthwise"])
 def test_fused_prelu_per_channel(device, precision, rng, path):
     cin, cout, k, groups = {"conv2d": (4, 8, 3, 1), "matmul": (4, 8, 1, 1), "conv2d_generic": (3, 6, 3, 1),

@@ -25,6 +25,7 @@ from .errors import GraphError, UnsupportedOperatorError
 from .graph import Graph, Node, Operand
 from .layout import assign_layouts
 from .memory import Block, MemoryReport, Plan, plan_buffers
+from .ops.activation import WIDE_KINDS
 from .runtime import Device, GPUTensor, wgpu
 
 GPU_DTYPES = {"float32", "float16"}
@@ -274,7 +275,10 @@ def _padded(n: int, alignment: int) -> int:
 
 def _keeps_f32(node: Node) -> bool:
     """Ops whose results can exceed f16's range (65504) from ordinary inputs: stored in f32 in fp16
-    mode, so that a square of 300 or a sum of 1e5 ones is not an infinity."""
+    mode, so that a square of 300, a sum of 1e5 ones or exp(12) is not an infinity."""
+    act = node.attrs.get("activation")
+    if act is not None and act.kind in WIDE_KINDS:
+        return True
     if node.op == "binary":
         kind = node.attrs["kind"]
         return kind == "pow" or (kind == "mul" and node.inputs[0] is node.inputs[1])

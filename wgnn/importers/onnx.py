@@ -16,6 +16,7 @@ import numpy as np
 from ..builder import GraphBuilder
 from ..errors import GraphError, ModelLoadError, UnsupportedOperatorError
 from ..graph import Graph, Operand
+from ..ops.activation import KINDS as ACTIVATION_DEFAULTS
 
 try:
     import onnx
@@ -285,12 +286,30 @@ def _batchnorm(b, node, ins, attrs):
                                  name=node.name)
 
 
-_SIMPLE_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish"}
+_SIMPLE_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish",
+                       "Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
+                       "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Round": "round", "Sin": "sin",
+                       "Cos": "cos", "Erf": "erf", "Sign": "sign", "Softplus": "softplus", "Softsign": "softsign"}
 
 
 @converts(*_SIMPLE_ACTIVATIONS)
 def _activation(b, node, ins, attrs):
     return b.activation(ins[0], _SIMPLE_ACTIVATIONS[node.op_type], name=node.name)
+
+
+@converts("Elu", "Selu", "Celu")
+def _exponential_unit(b, node, ins, attrs):
+    kind = node.op_type.lower()
+    alpha, beta = ACTIVATION_DEFAULTS[kind]
+    return b.activation(ins[0], kind, alpha=attrs.get("alpha", alpha), beta=attrs.get("gamma", beta), name=node.name)
+
+
+@converts("Gelu")
+def _gelu(b, node, ins, attrs):
+    approximate = _text(attrs, "approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise node.unsupported(f"approximate={approximate!r}")
+    return b.activation(ins[0], "gelu", alpha=1.0 if approximate == "tanh" else 0.0, name=node.name)
 
 
 @converts("LeakyRelu")

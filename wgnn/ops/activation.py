@@ -6,13 +6,10 @@ two scalar parameters (``alpha``, ``beta``) and, for ``prelu``, a per-channel sl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -24,26 +21,54 @@ class Activation:
     beta: float = 0.0
 
     def apply(self, x: np.ndarray, slope: np.ndarray | None = None) -> np.ndarray:
-        a, b = np.float32(self.alpha), np.float32(self.beta)
-        with np.errstate(over="ignore"):
-            if self.kind == "relu":
-                return np.maximum(x, 0).astype(x.dtype)
-            if self.kind == "clip":
-                return np.clip(x, a, b).astype(x.dtype)
-            if self.kind == "sigmoid":
-                return _sigmoid(x)
-            if self.kind == "tanh":
-                return np.tanh(x)
-            if self.kind == "leaky_relu":
-                return np.where(x >= 0, x, x * a).astype(x.dtype)
-            if self.kind == "hard_sigmoid":
-                return np.clip(x * a + b, 0, 1).astype(x.dtype)
-            if self.kind == "hard_swish":
-                return (x * np.clip(x * a + b, 0, 1)).astype(x.dtype)
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown activation {self.kind!r}")
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             if self.kind == "prelu":
                 return np.where(x >= 0, x, x * slope).astype(x.dtype)
-        raise ValueError(f"unknown activation {self.kind!r}")
+            y = _NUMPY[self.kind](x.astype(np.float64), float(np.float32(self.alpha)), float(np.float32(self.beta)))
+        return np.asarray(y).astype(x.dtype)
 
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _gelu(x, a, b):
+    if a:  # the tanh approximation
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+# The numpy reference of each kind (prelu aside), in float64: f(x, alpha, beta).
+_NUMPY = {
+    "relu": lambda x, a, b: np.maximum(x, 0),
+    "clip": lambda x, a, b: np.clip(x, a, b),
+    "sigmoid": lambda x, a, b: 1 / (1 + np.exp(-x)),
+    "tanh": lambda x, a, b: np.tanh(x),
+    "leaky_relu": lambda x, a, b: np.where(x >= 0, x, x * a),
+    "hard_sigmoid": lambda x, a, b: np.clip(x * a + b, 0, 1),
+    "hard_swish": lambda x, a, b: x * np.clip(x * a + b, 0, 1),
+    "abs": lambda x, a, b: np.abs(x),
+    "neg": lambda x, a, b: -x,
+    "exp": lambda x, a, b: np.exp(x),
+    "log": lambda x, a, b: np.log(x),
+    "sqrt": lambda x, a, b: np.sqrt(x),
+    "reciprocal": lambda x, a, b: 1 / x,
+    "floor": lambda x, a, b: np.floor(x),
+    "ceil": lambda x, a, b: np.ceil(x),
+    "round": lambda x, a, b: np.round(x),  # half to even, as ONNX and WGSL
+    "sin": lambda x, a, b: np.sin(x),
+    "cos": lambda x, a, b: np.cos(x),
+    "erf": lambda x, a, b: _erf(x),
+    "sign": lambda x, a, b: np.sign(x),
+    "elu": lambda x, a, b: np.where(x > 0, x, a * (np.exp(x) - 1)),
+    "selu": lambda x, a, b: np.where(x > 0, b * x, b * a * (np.exp(x) - 1)),
+    "celu": lambda x, a, b: np.maximum(x, 0) + np.minimum(0, a * (np.exp(x / a) - 1)),
+    "softplus": lambda x, a, b: np.logaddexp(0, x),
+    "softsign": lambda x, a, b: x / (1 + np.abs(x)),
+    "gelu": _gelu,
+}
 
 # name -> default (alpha, beta)
 KINDS: dict[str, tuple[float, float]] = {
@@ -55,7 +80,15 @@ KINDS: dict[str, tuple[float, float]] = {
     "hard_sigmoid": (0.2, 0.5),
     "hard_swish": (1.0 / 6.0, 0.5),
     "prelu": (0.0, 0.0),
+    **{k: (0.0, 0.0) for k in ("abs", "neg", "exp", "log", "sqrt", "reciprocal", "floor", "ceil", "round", "sin",
+                               "cos", "erf", "sign", "softplus", "softsign")},
+    "elu": (1.0, 0.0),
+    "selu": (1.67326319217681884765625, 1.05070102214813232421875),  # alpha, gamma
+    "celu": (1.0, 0.0),
+    "gelu": (0.0, 0.0),  # alpha 1: the tanh approximation
 }
+# Kinds whose results can exceed float16's range from ordinary inputs: stored in f32 in fp16 mode.
+WIDE_KINDS = frozenset({"exp", "reciprocal"})
 
 
 def make(kind: str, alpha: float | None = None, beta: float | None = None) -> Activation:
