@@ -196,6 +196,21 @@ def test_softmax(device, precision, rng, shape, axis):
     np.testing.assert_allclose(got["y"].sum(axis=axis), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("shape,axis", [((3, 1000), -1), ((1, 6, 4, 4), 1)])
+def test_log_softmax(device, precision, rng, shape, axis):
+    b = wgnn.GraphBuilder()
+    y = b.log_softmax(b.input("x", shape), axis=axis)
+    data = (rng.standard_normal(shape) * 20).astype(np.float32)
+    session, got, want = run_both(b, {"y": y}, {"x": data}, precision=precision)
+    assert "softmax" in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    # finite where the probability itself rounds to zero: logits 1e4 apart
+    b = wgnn.GraphBuilder()
+    _, got, _ = run_both(b, {"y": b.log_softmax(b.input("x", (1, 3)))}, {"x": np.array([[1e4, 0, -1e4]], np.float32)},
+                         precision=precision)
+    np.testing.assert_allclose(got["y"], [[0, -1e4, -2e4]], rtol=1e-3)
+
+
 def test_softmax_of_huge_logits_does_not_overflow(device, precision):
     b = wgnn.GraphBuilder()
     y = b.softmax(b.input("x", (1, 4)))

@@ -65,7 +65,8 @@ def test_residual_prelu_pool_concat_softmax(device, precision, rng):
     both = b.concat([pooled, avg, pooled], axis=1)  # 6 + 6 + 6 channels: texels straddle inputs
     flat = b.flatten(b.average_pool2d(both))
     logits = b.gemm(flat, b.constant(rng.standard_normal((18, 7)).astype(np.float32)))
-    outputs = {"concat": both, "probs": b.softmax(logits), "channel_softmax": b.softmax(y, axis=1)}
+    outputs = {"concat": both, "probs": b.softmax(logits), "channel_softmax": b.softmax(y, axis=1),
+               "log_probs": b.log_softmax(logits)}
     session, got, want = run_both(b, outputs, {"x": rng.standard_normal((2, 6, 9, 11)).astype(np.float32)},
                                   precision=precision, backend="texture")
     kernels = [p.kernel for p in session._exe.dispatches]

@@ -277,6 +277,10 @@ class GraphBuilder:
     def softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
         return self._one("softmax", [x], {"axis": axis % max(x.rank, 1)}, name)
 
+    def log_softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
+        """log(softmax(x)), computed as x - max - log(sum(exp(x - max))): finite where softmax rounds to 0."""
+        return self._one("softmax", [x], {"axis": axis % max(x.rank, 1), "log": True}, name)
+
     def reduce(self, x: Operand, kind: str, axes: Sequence[int] | None = None, *, keepdims: bool = True,
                name: str = "") -> Operand:
         """Reduce over ``axes`` (all when None): sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp."""

@@ -169,7 +169,8 @@ class Device:
         size = max(16, -(-size // 16) * 16)
         if data is not None:
             buf = self.device.create_buffer(size=size, usage=usage | wgpu.BufferUsage.COPY_DST, label=label)
-            self.queue.write_buffer(buf, 0, data)
+            if len(data):
+                self.queue.write_buffer(buf, 0, data)
             return buf
         return self.device.create_buffer(size=size, usage=usage, label=label)
 

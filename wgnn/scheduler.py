@@ -138,6 +138,8 @@ class LoweringContext:
         names = shaders.binding_names(shaders.render(kernel, elem=self.elem, **template))[1:]
         types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16")}
         source = shaders.render(kernel, elem=self.elem, types=types, **template)
+        if (threads if workgroups is None else workgroups) == 0:
+            return  # a zero-sized output: nothing to compute
         groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // shaders.WORKGROUP_SIZE)
         limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))
         gx = min(groups, limit)
@@ -239,6 +241,8 @@ class Executable:
         enc = dev.device.create_command_encoder()
         for name, value in feeds.items():
             buf = self.input_buffers[name]
+            if value.nbytes == 0:  # a tensor with a zero-sized dimension: nothing to copy
+                continue
             if isinstance(value, GPUTensor):
                 enc.copy_buffer_to_buffer(value.buffer, value.offset, buf, 0, -(-value.nbytes // 4) * 4)
             elif value.nbytes % 4:  # WebGPU copies whole 4-byte words (an odd count of float16s is not)

@@ -248,7 +248,8 @@ def lower_softmax(node: Node, ctx: TextureContext) -> None:
     strides = padded_strides(phys)
     params = {"x_width": ctx.width(x), "last": phys[-1], "last_padded": -(-phys[-1] // 4) * 4,
               "axis_size": phys[k], "axis_stride": strides[k], "axis_is_last": int(k == len(phys) - 1)}
-    ctx.draw("softmax", node=node, template={}, params=params, bindings=[ctx.tensor(x)], target=out)
+    ctx.draw("softmax", node=node, template={"log": node.attrs.get("log", False)}, params=params,
+             bindings=[ctx.tensor(x)], target=out)
 
 
 def _strides_for(ctx: TextureContext, operand: Operand, out: Operand, out_shape: tuple[int, ...]) -> list[int]:

@@ -125,7 +125,7 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
             else:
                 inputs.append(env[i])
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        node_info = _NodeInfo(name, node.op_type, opset)
+        node_info = _NodeInfo(name, node.op_type, opset, len(node.output))
         try:
             result = convert(b, node_info, inputs, attrs)
         except (GraphError, UnsupportedOperatorError):
@@ -159,8 +159,8 @@ def _host_dtype(value: np.ndarray) -> np.ndarray:
 
 
 class _NodeInfo:
-    def __init__(self, name: str, op_type: str, opset: int):
-        self.name, self.op_type, self.opset = name, op_type, opset
+    def __init__(self, name: str, op_type: str, opset: int, outputs: int = 1):
+        self.name, self.op_type, self.opset, self.outputs = name, op_type, opset, outputs
 
     def unsupported(self, detail: str) -> UnsupportedOperatorError:
         return UnsupportedOperatorError(self.op_type, self.name, self.opset, detail)
@@ -355,6 +355,90 @@ def _binary(b, node, ins, attrs):
     return acc
 
 
+@converts("Mean")
+def _mean(b, node, ins, attrs):
+    total = _binary(b, _NodeInfo(node.name + "/sum", "Sum", node.opset), ins, attrs)
+    return b.mul(total, b.constant(np.array(1.0 / len(ins), np.float32)), name=node.name)
+
+
+@converts("Expand")
+def _expand(b, node, ins, attrs):
+    x = ins[0]
+    shape = [int(d) for d in _static(b, node, ins[1], "shape")]
+    out = np.broadcast_shapes(x.shape, tuple(shape))
+    # x + 0, with zeros only as large as the broadcast dimensions (the element-wise kernel broadcasts)
+    lead = len(out) - x.rank
+    zeros = [d if (k < lead or x.shape[k - lead] == 1) else 1 for k, d in enumerate(out)]
+    return b.add(x, b.constant(np.zeros(zeros, np.float32)), name=node.name)
+
+
+@converts("Tile")
+def _tile(b, node, ins, attrs):
+    x = ins[0]
+    repeats = [int(r) for r in _static(b, node, ins[1], "repeats")]
+    if len(repeats) != x.rank or any(r < 0 for r in repeats):
+        raise GraphError(f"Tile node {node.name!r}: repeats {repeats} for a rank-{x.rank} input")
+    for axis, r in enumerate(repeats):
+        if r != 1:
+            x = b.concat([x] * r, axis=axis, name=f"{node.name}/{axis}") if r else b.slice(
+                x, [0], [0], axes=[axis], name=f"{node.name}/{axis}")
+    return b.identity(x, name=node.name) if all(r == 1 for r in repeats) else x
+
+
+@converts("DepthToSpace", "SpaceToDepth")
+def _depth_space(b, node, ins, attrs):
+    x = ins[0]
+    if x.rank != 4:
+        raise GraphError(f"{node.op_type} node {node.name!r}: expected a 4-D NCHW input, got {x.shape}")
+    n, c, h, w = x.shape
+    bs = int(attrs["blocksize"])
+    if node.op_type == "SpaceToDepth":
+        x = b.reshape(x, (n, c, h // bs, bs, w // bs, bs), name=node.name + "/split")
+        crd = _text(attrs, "mode", "DCR") == "CRD"  # channel c * bs * bs + i * bs + j, else (i * bs + j) * C + c
+        x = b.transpose(x, (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4), name=node.name + "/interleave")
+        return b.reshape(x, (n, c * bs * bs, h // bs, w // bs), name=node.name)
+    if _text(attrs, "mode", "DCR") == "DCR":  # channel (i * bs + j) * C' + c goes to pixel (h * bs + i, w * bs + j)
+        x = b.reshape(x, (n, bs, bs, c // (bs * bs), h, w), name=node.name + "/split")
+        x = b.transpose(x, (0, 3, 4, 1, 5, 2), name=node.name + "/interleave")
+    else:  # CRD: channel c * bs * bs + i * bs + j
+        x = b.reshape(x, (n, c // (bs * bs), bs, bs, h, w), name=node.name + "/split")
+        x = b.transpose(x, (0, 1, 4, 2, 5, 3), name=node.name + "/interleave")
+    return b.reshape(x, (n, c // (bs * bs), h * bs, w * bs), name=node.name)
+
+
+def _normalize(b, name: str, x, axes: list[int], epsilon: float):
+    """(x - mean) / sqrt(var + epsilon) over ``axes``, and the mean and 1 / sqrt(var + epsilon) (kept dims)."""
+    mean = b.reduce(x, "mean", axes, keepdims=True, name=name + "/mean")
+    centred = b.sub(x, mean, name=name + "/centred")
+    var = b.reduce(b.mul(centred, centred, name=name + "/square"), "mean", axes, keepdims=True, name=name + "/var")
+    std = b.activation(b.add(var, b.constant(np.array(epsilon, np.float32)), name=name + "/var_eps"), "sqrt",
+                       name=name + "/std")
+    inv = b.activation(std, "reciprocal", name=name + "/inv_std")
+    return b.mul(centred, inv, name=name + "/normalized"), mean, inv
+
+
+@converts("InstanceNormalization")
+def _instance_norm(b, node, ins, attrs):
+    x, scale, bias = ins[:3]
+    c = x.shape[1]
+    y, _, _ = _normalize(b, node.name, x, list(range(2, x.rank)), attrs.get("epsilon", 1e-5))
+    per_channel = (c,) + (1,) * (x.rank - 2)
+    y = b.mul(y, b.reshape(scale, per_channel, name=node.name + "/scale"), name=node.name + "/scaled")
+    return b.add(y, b.reshape(bias, per_channel, name=node.name + "/bias"), name=node.name)
+
+
+@converts("LayerNormalization")
+def _layer_norm(b, node, ins, attrs):
+    x, scale = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    axis = attrs.get("axis", -1) % max(x.rank, 1)
+    y, mean, inv = _normalize(b, node.name, x, list(range(axis, x.rank)), attrs.get("epsilon", 1e-5))
+    y = b.mul(y, scale, name=node.name + "/scaled" if bias is not None else node.name)
+    if bias is not None:
+        y = b.add(y, bias, name=node.name)
+    return [y, mean, inv]
+
+
 @converts("MatMul")
 def _matmul(b, node, ins, attrs):
     return b.matmul(ins[0], ins[1], name=node.name)
@@ -403,17 +487,40 @@ def _global_pool(b, node, ins, attrs):
     return pool(ins[0], name=node.name)
 
 
-@converts("Softmax")
+@converts("Softmax", "LogSoftmax")
 def _softmax(b, node, ins, attrs):
     x = ins[0]
+    op = b.log_softmax if node.op_type == "LogSoftmax" else b.softmax
     if node.opset >= 13:
-        return b.softmax(x, axis=attrs.get("axis", -1), name=node.name)
-    # Before opset 13, Softmax works on the input flattened to 2-D at ``axis``.
+        return op(x, axis=attrs.get("axis", -1), name=node.name)
+    # Before opset 13, (Log)Softmax works on the input flattened to 2-D at ``axis``.
     axis = attrs.get("axis", 1) % max(x.rank, 1)
     if axis == x.rank - 1:
-        return b.softmax(x, axis=-1, name=node.name)
+        return op(x, axis=-1, name=node.name)
     flat = b.flatten(x, axis=axis, name=node.name + "/flat")
-    return b.reshape(b.softmax(flat, axis=-1, name=node.name + "/softmax"), x.shape, name=node.name)
+    return b.reshape(op(flat, axis=-1, name=node.name + "/softmax"), x.shape, name=node.name)
+
+
+@converts("Split")
+def _split(b, node, ins, attrs):
+    x = ins[0]
+    axis = attrs.get("axis", 0) % max(x.rank, 1)
+    size = x.shape[axis]
+    sizes = attrs.get("split")  # before opset 13 an attribute, then an optional input
+    if len(ins) > 1 and ins[1] is not None:
+        sizes = _static(b, node, ins[1], "split")
+    if sizes is None:
+        parts = attrs.get("num_outputs", node.outputs)
+        chunk = -(-size // parts)  # the last part may be smaller (opset 18)
+        sizes = [min(chunk, size - i * chunk) for i in range(parts)]
+    sizes = [int(s) for s in np.ravel(sizes)]
+    if sum(sizes) != size or any(s < 0 for s in sizes):
+        raise GraphError(f"Split node {node.name!r}: sizes {sizes} do not add up to axis {axis}'s {size}")
+    outs, start = [], 0
+    for i, s in enumerate(sizes):
+        outs.append(b.slice(x, [start], [start + s], axes=[axis], name=f"{node.name}/{i}"))
+        start += s
+    return outs
 
 
 @converts("Concat")

@@ -342,7 +342,10 @@ class Softmax:
     def reference(node, ins):
         x = ins[0].astype(np.float64)
         axis = node.attrs["axis"]
-        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        shifted = x - x.max(axis=axis, keepdims=True)
+        if node.attrs.get("log"):
+            return [(shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))).astype(np.float32)]
+        e = np.exp(shifted)
         return [(e / e.sum(axis=axis, keepdims=True)).astype(np.float32)]
 
     @staticmethod
@@ -561,8 +564,9 @@ def lower_softmax(node, ctx):
     k = perm.index(node.attrs["axis"] % x.rank)
     phys = [x.shape[p] for p in perm]
     outer, inner = int(np.prod(phys[:k], dtype=np.int64)), int(np.prod(phys[k + 1:], dtype=np.int64))
-    ctx.dispatch("softmax", node=node, template={}, params={"rows": outer * inner, "axis_size": phys[k],
-                 "inner": inner}, bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=outer * inner)
+    ctx.dispatch("softmax", node=node, template={"log": node.attrs.get("log", False)},
+                 params={"rows": outer * inner, "axis_size": phys[k], "inner": inner},
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=outer * inner)
 
 
 def lower_lrn(node, ctx):

@@ -1,4 +1,4 @@
-// Softmax along one axis, one 64-wide workgroup per row. The row's maximum is subtracted before
+// Softmax (or log-softmax) along one axis, one 64-wide workgroup per row. The row's maximum is subtracted before
 // exp so large logits cannot overflow; max and sum are workgroup tree reductions. A row is
 // the axis at fixed outer and inner indices: element j sits at base + j * inner.
 #include "common.wgsl"
@@ -28,7 +28,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         s += exp(f32(x[base + j * p.inner]) - m);
     }
     s = workgroup_reduce(s, lid, COMBINE_SUM);
+    let log_s = log(s);
     for (var j = lid; j < p.axis_size; j += WG) {
-        y[base + j * p.inner] = y_elem(exp(f32(x[base + j * p.inner]) - m) / s);
+        let shifted = f32(x[base + j * p.inner]) - m;
+        if (${log}) {  // log-softmax: x - max - log(sum), never log of a rounded-to-zero probability
+            y[base + j * p.inner] = y_elem(shifted - log_s);
+        } else {
+            y[base + j * p.inner] = y_elem(exp(shifted) / s);
+        }
     }
 }

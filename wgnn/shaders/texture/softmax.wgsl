@@ -25,6 +25,9 @@ fn lane(e: u32) -> f32 {
     for (var j = 0u; j < p.axis_size; j++) {
         s += exp(element(x, base + j * p.axis_stride, p.x_width) - m);
     }
+    if (${log}) {
+        return element(x, e, p.x_width) - m - log(s);
+    }
     return exp(element(x, e, p.x_width) - m) / s;
 }
 
