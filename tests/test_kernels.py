@@ -49,6 +49,21 @@ def test_conv2d(device, precision, rng, case):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
+@pytest.mark.parametrize("groups,cin,cout", [(1, 8, 8), (1, 3, 5), (2, 4, 6), (4, 4, 4)])
+def test_conv2d_weights_computed_at_run_time(device, precision, rng, groups, cin, cout):
+    """Weights fed as an input (and scaled by the graph first) run on the scalar kernel, read OIHW."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, cin, 7, 6))
+    w = b.mul(b.input("w", (cout, cin // groups, 3, 3)), b.constant(np.float32(0.5)))
+    y = b.conv2d(x, w, bias=b.constant(rng.standard_normal(cout).astype(np.float32)), strides=(2, 1),
+                 padding=(1, 0, 1, 1), groups=groups, activation="relu")
+    feeds = {"x": rng.standard_normal((2, cin, 7, 6)).astype(np.float32),
+             "w": rng.standard_normal((cout, cin // groups, 3, 3)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert "conv2d_generic" in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
 ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid", "hard_swish"]
 
 
@@ -331,16 +346,21 @@ def test_conv_transpose_reference_is_the_adjoint_of_conv(rng):
         assert np.isclose(np.sum(up * y), np.sum(x * down))
 
 
+@pytest.mark.parametrize("runtime_weights", [False, True], ids=["packed", "runtime_weights"])
 @pytest.mark.parametrize("case", CONV_TRANSPOSE_CASES, ids=lambda c: "x".join(map(str, c[:6])))
-def test_conv_transpose(device, precision, rng, case):
+def test_conv_transpose(device, precision, rng, case, runtime_weights):
+    """Constant weights are packed at load time; weights fed at run time are read in ONNX's order."""
     n, cin, h, w, cout, k, stride, pads, dil, groups, out_pad = case
     b = wgnn.GraphBuilder()
     x = b.input("x", (n, cin, h, w))
-    weight = b.constant(rng.standard_normal((cin, cout // groups, k, k)).astype(np.float32))
+    wdata = rng.standard_normal((cin, cout // groups, k, k)).astype(np.float32)
+    weight = b.input("w", wdata.shape) if runtime_weights else b.constant(wdata)
     y = b.conv_transpose2d(x, weight, bias=b.constant(rng.standard_normal(cout).astype(np.float32)),
                            strides=stride, padding=pads, dilations=dil, groups=groups, output_padding=out_pad,
                            activation="relu")
     feeds = {"x": rng.standard_normal((n, cin, h, w)).astype(np.float32)}
+    if runtime_weights:
+        feeds["w"] = wdata
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert kernels_used(session).count("conv_transpose") == 1
     assert got["y"].shape == want["y"].shape

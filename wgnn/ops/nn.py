@@ -88,7 +88,8 @@ class Conv2d:
 
     @staticmethod
     def layout(node, perms):
-        return [NHWC, None, None, NHWC, None], [NHWC]
+        # Weights computed at run time are read in logical OIHW order (constants are packed at load).
+        return [NHWC, (), None, NHWC, None], [NHWC]
 
     @staticmethod
     def lower(node, ctx):
@@ -164,7 +165,7 @@ class ConvTranspose2d:
 
     @staticmethod
     def layout(node, perms):
-        return [NHWC, None, None, None, None], [NHWC]
+        return [NHWC, (), None, None, None], [NHWC]
 
     @staticmethod
     def lower(node, ctx):
@@ -437,15 +438,18 @@ def _epilogue(node, ctx, channels: int, vec4: bool):
 def lower_conv2d(node, ctx):
     x, w = node.inputs[0], node.inputs[1]
     out = node.outputs[0]
-    if not w.is_constant:
-        raise ctx.unsupported(node, "convolution weights computed at run time")
     n, c, h, wd = x.shape
     o, cpg, kh, kw = w.shape
     _, _, oh, ow = out.shape
     g = node.attrs["groups"]
     (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    weights = w.value.astype(np.float32)
     opg = o // g
+    if not w.is_constant:
+        # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
+        # scalar kernel: the tiled kernels need them packed, which happens at load time.
+        _conv_generic(node, ctx, ctx.tensor(w))
+        return
+    weights = w.value.astype(np.float32)
 
     if g == c == o and c % 4 == 0:
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
@@ -479,31 +483,43 @@ def lower_conv2d(node, ctx):
                      threads=n * oh * tiles * (o // 4))
         return
 
+    _conv_generic(node, ctx, ctx.const(weights))
+
+
+def _conv_generic(node, ctx, weights) -> None:
+    """Any convolution on the scalar kernel, its weights (a binding) in OIHW order."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    _, _, oh, ow = out.shape
+    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
     refs, template, params = _epilogue(node, ctx, o, vec4=False)
-    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=g, kernel_h=kh,
-                  kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+    template["w_access"] = "read" if w.is_constant else "read_write"
+    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=node.attrs["groups"],
+                  kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
     ctx.dispatch("conv2d_generic", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.const(weights)] + refs + [ctx.tensor(out)],
-                 threads=out.size)
+                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size)
 
 
 def lower_conv_transpose2d(node, ctx):
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    if not w.is_constant:
-        raise ctx.unsupported(node, "transposed-convolution weights computed at run time")
     n, c, h, wd = x.shape
     _, o, oh, ow = out.shape
     g = node.attrs["groups"]
     _, opg, kh, kw = w.shape
     (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    # [Cin, Cout/g, KH, KW] -> [Cout][KH][KW][Cin/g]: the inner loop walks input channels.
-    cpg = c // g
-    packed = w.value.astype(np.float32).reshape(g, cpg, opg, kh, kw).transpose(0, 2, 3, 4, 1)
+    if w.is_constant:  # [Cin, Cout/g, KH, KW] -> [Cout][KH][KW][Cin/g]: the inner loop walks input channels
+        cpg = c // g
+        weights = ctx.const(w.value.astype(np.float32).reshape(g, cpg, opg, kh, kw).transpose(0, 2, 3, 4, 1))
+    else:  # computed at run time: read in ONNX's order (its logical order: the layout pass keeps it so)
+        weights = ctx.tensor(w)
     refs, template, params = _epilogue(node, ctx, o, vec4=False)
+    template["packed"] = w.is_constant
+    template["w_access"] = "read" if w.is_constant else "read_write"
     params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=g, kernel_h=kh,
                   kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
     ctx.dispatch("conv_transpose", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)], threads=out.size)
+                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size)
 
 
 def _matmul_call(node, ctx, a_ref, b_ref, *, m, k, cols, batch, a_stride, b_stride, b_const):

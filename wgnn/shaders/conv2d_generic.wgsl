@@ -15,7 +15,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
-@group(0) @binding(2) var<storage, read> w: array<w_elem>;
+@group(0) @binding(2) var<storage, ${w_access}> w: array<w_elem>;  // read_write when computed at run time (in the arena)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -1,6 +1,7 @@
 // Transposed convolution over NHWC tensors, as a gather: each invocation computes one output
 // element by visiting the input pixels whose stride-spaced footprint covers it. Weights are packed
-// [Cout][KH][KW][Cin/group] so the inner loop reads both tensors contiguously.
+// [Cout][KH][KW][Cin/group] so the inner loop reads both tensors contiguously; weights computed at
+// run time (${packed} false) are read in ONNX's own [Cin][Cout/group][KH][KW] order instead.
 #include "common.wgsl"
 #include "epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
@@ -14,7 +15,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
-@group(0) @binding(2) var<storage, read> w: array<w_elem>;
+@group(0) @binding(2) var<storage, ${w_access}> w: array<w_elem>;  // read_write when computed at run time (in the arena)
 
 // The input index along one axis that output position `o` takes from tap `k`, or -1 if none.
 fn source_index(o: u32, k: u32, stride: u32, dil: u32, pad: i32, size: u32) -> i32 {
@@ -53,9 +54,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 continue;
             }
             let xi = ((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c + ci0;
-            let wi = ((oc * p.kernel_h + kh) * p.kernel_w + kw) * cin;
-            for (var ci = 0u; ci < cin; ci++) {
-                acc = fma(f32(x[xi + ci]), f32(w[wi + ci]), acc);
+            if (${packed}) {
+                let wi = ((oc * p.kernel_h + kh) * p.kernel_w + kw) * cin;
+                for (var ci = 0u; ci < cin; ci++) {
+                    acc = fma(f32(x[xi + ci]), f32(w[wi + ci]), acc);
+                }
+            } else {
+                let opg = p.out_c / p.groups;
+                let taps = p.kernel_h * p.kernel_w;
+                let wi = (ci0 * opg + oc % opg) * taps + kh * p.kernel_w + kw;  // [ci0][oc % opg][kh][kw]
+                for (var ci = 0u; ci < cin; ci++) {
+                    acc = fma(f32(x[xi + ci]), f32(w[wi + ci * opg * taps]), acc);
+                }
             }
         }
     }
