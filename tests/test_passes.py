@@ -102,3 +102,25 @@ def test_first_layer_channels_are_padded_for_the_tiled_kernel(device, rng):
     assert session.pass_log["pad_conv_channels"] == 1
     assert "conv2d" in kernels_used(session) and "conv2d_generic" not in kernels_used(session)
     assert rel_l2(got["y"], want["y"]) < 1e-5
+
+
+def test_split_wide_matmuls_keeps_results(device, rng):
+    """A weight matrix larger than the binding limit becomes column slices and a concat, same result."""
+    from wgnn.passes.split_wide_matmuls import split_wide_matmuls
+    from wgnn.reference import run_reference
+
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (3, 16))
+    w = b.constant(rng.standard_normal((16, 40)).astype(np.float32))
+    y = b.gemm(x, w, b.constant(rng.standard_normal(40).astype(np.float32)))
+    y = b.relu(y)
+    graph = b.build_graph({"y": y})
+    feeds = {"x": rng.standard_normal((3, 16)).astype(np.float32)}
+    want = run_reference(graph.copy(), feeds)["y"]
+    from wgnn.passes import optimize
+
+    optimize(graph)
+    assert split_wide_matmuls(graph, 16 * 12 * 4) == 1  # 12 columns of 16 floats fit: slices 12, 12, 12, 4
+    assert [n.op for n in graph.nodes].count("matmul") == 4 and graph.nodes[-1].op == "concat"
+    assert all(n.attrs.get("activation") is not None for n in graph.nodes if n.op == "matmul")  # relu kept
+    np.testing.assert_allclose(run_reference(graph, feeds)["y"], want, rtol=1e-5, atol=1e-6)

@@ -26,6 +26,7 @@ from .graph import Graph, Node, Operand
 from .layout import assign_layouts
 from .memory import Block, MemoryReport, Plan, plan_buffers
 from .ops.activation import WIDE_KINDS
+from .passes.split_wide_matmuls import split_wide_matmuls
 from .runtime import Device, GPUTensor, wgpu
 
 GPU_DTYPES = {"float32", "float16"}
@@ -319,6 +320,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
         if operand.dtype not in GPU_DTYPES:
             raise GraphError(f"graph {'input' if operand.is_input else 'output'} {operand.name!r} has dtype "
                              f"{operand.dtype}; the GPU path runs float32 tensors")
+    split_wide_matmuls(graph, int(device.limits["max-storage-buffer-binding-size"]))
     perms = assign_layouts(graph)
     storage = storage_types(graph, precision)
     if "f16" in storage.values() and "shader-f16" not in device.features:
