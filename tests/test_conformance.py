@@ -16,12 +16,12 @@ from wgnn.onnx_backend import WgnnBackend, conformance
 onnx = pytest.importorskip("onnx")
 
 # Ops all of whose (storable) node cases pass today: a regression in any fails this test.
-ALL_PASSING = {"Abs", "Ceil", "Concat", "Constant", "Conv", "Cos", "DepthToSpace", "Elu", "Erf", "Exp", "Expand",
-               "Flatten", "Floor", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish",
-               "InstanceNormalization", "LRN", "LayerNormalization", "LeakyRelu", "Log", "LogSoftmax", "Mean", "Neg",
-               "PRelu", "Reciprocal", "ReduceMean", "Relu", "Round", "Selu", "Sigmoid", "Sign", "Sin", "Softmax",
-               "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sum", "Tanh", "Tile",
-               "Transpose", "Unsqueeze"}
+ALL_PASSING = {"Abs", "Ceil", "Concat", "Constant", "ConstantOfShape", "Conv", "Cos", "DepthToSpace", "Elu", "Erf",
+               "Exp", "Expand", "Flatten", "Floor", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+               "HardSigmoid", "HardSwish", "InstanceNormalization", "LRN", "LayerNormalization", "LeakyRelu", "Log",
+               "LogSoftmax", "Mean", "Neg", "PRelu", "Reciprocal", "ReduceMean", "Relu", "Round", "Selu", "Shape",
+               "Sigmoid", "Sign", "Sin", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt",
+               "Squeeze", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_skips_are_only_for_dtypes_without_wgsl_storage(results):
 def test_passing_ops_keep_passing(results):
     for op in ALL_PASSING:
         assert results[op].passed and not results[op].failed, (op, results[op].failed[:3])
-    assert sum(len(r.passed) for r in results.values()) >= 435
+    assert sum(len(r.passed) for r in results.values()) >= 459
 
 
 def test_backend_api(device):

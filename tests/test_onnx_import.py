@@ -205,3 +205,19 @@ def test_every_supported_op_is_covered():
 
     covered = {c["op"] for c in CASES.values()} | {n.op_type for nodes, _ in CHAINS.values() for n in nodes}
     assert sorted(set(SUPPORTED_OPS) - covered) == []
+
+
+def test_integer_outputs_known_at_compile_time_are_returned(device):
+    """A Shape output (int64) is folded at compile time and returned as it is, beside a GPU output."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Relu", ["x"], ["out"])]
+    graph = helper.make_graph(nodes, "case", [helper.make_tensor_value_info("x", TensorProto.FLOAT, X4.shape)],
+                              [helper.make_tensor_value_info("shape", TensorProto.INT64, None),
+                               helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+    session = wgnn.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    assert [o.name for o in session.get_outputs()] == ["shape", "out"]
+    assert session.get_outputs()[0].type == "tensor(int64)"
+    shape, out = session.run(None, {"x": X4})
+    assert shape.dtype == np.int64 and shape.tolist() == list(X4.shape)
+    np.testing.assert_array_equal(out, np.maximum(X4, 0))
+    with pytest.raises(ValueError, match="compile-time constants"):
+        session.run_on_gpu({"x": X4})

@@ -17,7 +17,7 @@ from .passes import BACKEND_RULES, DEFAULT_RULES, REQUIRED_RULES
 from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
-from .scheduler import compile_graph
+from .scheduler import GPU_DTYPES, compile_graph
 from .texture import compile_texture_graph
 
 ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
@@ -85,7 +85,14 @@ class InferenceSession:
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
         compile_fn = compile_texture_graph if backend == "texture" else compile_graph
+        # Outputs known at compile time with a dtype the GPU does not store (a Shape, a Size, an
+        # integer ConstantOfShape) are returned as the folded values they are; the rest is compiled.
+        outputs = dict(graph.outputs)
+        self._constant_outputs = {n: o.value for n, o in outputs.items() if o.is_constant and o.dtype not in GPU_DTYPES}
+        graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
         self._exe = compile_fn(graph, self.device, precision=precision, opset=self.opset)
+        # every output in the model's order (graph.outputs keeps the compiled ones only)
+        self.outputs = {n: outputs[n] if n in self._constant_outputs else graph.outputs[n] for n in outputs}
         self.graph = graph
         self.load_seconds = time.perf_counter() - start
 
@@ -95,7 +102,7 @@ class InferenceSession:
         return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.graph.inputs.items()]
 
     def get_outputs(self) -> list[NodeArg]:
-        return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.graph.outputs.items()]
+        return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.outputs.items()]
 
     @property
     def adapter_name(self) -> str:
@@ -145,16 +152,21 @@ class InferenceSession:
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
         """Run on the GPU; returns the requested outputs (all when ``output_names`` is None), in order."""
-        names = list(self.graph.outputs) if output_names is None else list(output_names)
-        bad = [n for n in names if n not in self.graph.outputs]
+        names = list(self.outputs) if output_names is None else list(output_names)
+        bad = [n for n in names if n not in self.outputs]
         if bad:
-            raise ValueError(f"unknown output names {bad}; the model's outputs are {list(self.graph.outputs)}")
-        results = self._exe.run(self._check_feeds(input_feed))
+            raise ValueError(f"unknown output names {bad}; the model's outputs are {list(self.outputs)}")
+        results = self._run(input_feed)
         return [results[n] for n in names]
+
+    def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        results = self._exe.run(self._check_feeds(feeds))
+        results.update({n: v.copy() for n, v in self._constant_outputs.items()})
+        return {n: results[n] for n in self.outputs}
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         """WebNN-style: {input name: array} -> {output name: array}."""
-        return self._exe.run(self._check_feeds(inputs))
+        return self._run(inputs)
 
     def run_on_gpu(self, input_feed: dict[str, Any]) -> dict[str, GPUTensor]:
         """Run without reading back: outputs stay in this session's GPU buffers.
@@ -164,6 +176,9 @@ class InferenceSession:
         """
         if self.backend != "compute":
             raise ValueError("run_on_gpu needs the compute backend; texture sessions return arrays")
+        if self._constant_outputs:
+            raise ValueError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
+                             "GPU does not store; run() returns them")
         self._exe.run(self._check_feeds(input_feed), read_back=False)
         return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
                 for name, out in self.graph.outputs.items()}
