@@ -3,12 +3,15 @@ ONNX backend test suite can run against wgnn, and ``conformance`` to run ONNX's 
 
 wgnn compiles static graphs. Integer graph inputs (axes, shapes, pads, indices, as ONNX's node
 tests pass them) are therefore folded as constants: a prepared model compiles on its first run,
-once their values are known, and again only for other values. Float inputs always stay inputs.
+once their values are known, and again only for other values. A float input stays an input unless
+the model needs its value at compile time (Resize's scales, Clip's bounds, Pad's value): the first
+compile says so by naming it, and from then on it is folded the same way.
 """
 
 from __future__ import annotations
 
 import collections
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("wgnn.onnx_backend needs the onnx package: pip install onnx") from exc
 
+from .errors import GraphError
 from .importers.onnx import SUPPORTED_OPS
 
 # ONNX element types with no storage in WGSL (which has f32, f16, i32, u32 and no 8/64-bit types).
@@ -49,6 +53,7 @@ class WgnnRep(BackendRep):
         self.options = options
         self.inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
         self._sessions: dict[bytes, object] = {}
+        self._static: set[str] = set()  # float inputs the model needs at compile time
 
     def run(self, inputs, **kwargs):
         from .session import InferenceSession
@@ -58,13 +63,23 @@ class WgnnRep(BackendRep):
         else:
             feeds = dict(zip(self.inputs, inputs if isinstance(inputs, (list, tuple)) else [inputs]))
         feeds = {k: np.asarray(v) for k, v in feeds.items()}
-        folded = {k: v for k, v in feeds.items() if v.dtype.kind in FOLDED_INPUT_DTYPES}
-        key = b"".join(k.encode() + v.tobytes() + str(v.shape).encode() for k, v in sorted(folded.items()))
-        session = self._sessions.get(key)
-        if session is None:
+        while True:
+            folded = {k: v for k, v in feeds.items() if v.dtype.kind in FOLDED_INPUT_DTYPES or k in self._static}
+            key = b"".join(k.encode() + v.tobytes() + str(v.shape).encode() for k, v in sorted(folded.items()))
+            session = self._sessions.get(key)
+            if session is not None:
+                break
             shapes = {k: v.shape for k, v in feeds.items() if k not in folded}
-            session = InferenceSession(_as_constants(self.model, folded), input_shapes=shapes, **self.options)
+            try:
+                session = InferenceSession(_as_constants(self.model, folded), input_shapes=shapes, **self.options)
+            except GraphError as exc:
+                needed = re.search(r"must be known at compile time; '([^']+)' depends on a graph input", str(exc))
+                if needed is None or needed.group(1) not in feeds or needed.group(1) in self._static:
+                    raise
+                self._static.add(needed.group(1))
+                continue
             self._sessions[key] = session
+            break
         outputs = session.run(None, {k: v for k, v in feeds.items() if k not in folded})
         return outputs
 

@@ -255,18 +255,32 @@ def _resize(b, node, ins, attrs):
     for key in ("antialias", "exclude_outside"):
         if attrs.get(key, 0):
             raise node.unsupported(f"{key}=1")
-    if attrs.get("axes") is not None or _text(attrs, "keep_aspect_ratio_policy", "stretch") != "stretch":
-        raise node.unsupported("axes / keep_aspect_ratio_policy")
+    policy = _text(attrs, "keep_aspect_ratio_policy", "stretch")
+    if policy not in ("stretch", "not_larger", "not_smaller"):
+        raise node.unsupported(f"keep_aspect_ratio_policy {policy!r}")
+    axes = [int(a) % x.rank for a in attrs.get("axes", range(x.rank))]  # scales and sizes cover these
     scales_in = ins[1] if node.opset < 11 else (ins[2] if len(ins) > 2 else None)
     sizes_in = ins[3] if node.opset >= 11 and len(ins) > 3 else None
-    sizes = _static(b, node, sizes_in, "sizes")
-    scales = _static(b, node, scales_in, "scales")
-    if sizes is not None and sizes.size:
-        sizes = [int(d) for d in sizes]
-        scales = None
-    elif scales is not None and scales.size:
-        scales = [float(v) for v in scales]
-        sizes = [int(math.floor(d * f)) for d, f in zip(x.shape, scales)]
+    given_sizes = _static(b, node, sizes_in, "sizes")
+    given_scales = _static(b, node, scales_in, "scales")
+    scales = [1.0] * x.rank
+    sizes = list(x.shape)
+    if given_sizes is not None and given_sizes.size:
+        wanted = [int(d) for d in given_sizes]
+        if policy == "stretch":
+            for a, d in zip(axes, wanted):
+                sizes[a] = d
+            scales = None
+        else:  # one scale for every axis in ``axes``: the largest that fits, or the smallest that covers
+            pick = min if policy == "not_larger" else max
+            scale = pick(d / x.shape[a] for a, d in zip(axes, wanted))
+            for a in axes:
+                scales[a] = scale
+                sizes[a] = int(round(scale * x.shape[a]))
+    elif given_scales is not None and given_scales.size:
+        for a, f in zip(axes, given_scales):
+            scales[a] = float(f)
+            sizes[a] = int(math.floor(x.shape[a] * float(f)))
     else:
         raise node.unsupported("neither scales nor sizes given")
     if sizes[:2] != list(x.shape[:2]):
