@@ -199,6 +199,18 @@ def test_pooling(device, precision, rng, case):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
+@pytest.mark.parametrize("include", [False, True])
+def test_dilated_average_pooling(device, precision, rng, include):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 4, 9, 8))
+    y = b.average_pool2d(x, window=(3, 2), strides=(2, 1), padding=(1, 1, 0, 2), dilations=(2, 3),
+                         count_include_pad=include)
+    feeds = {"x": rng.standard_normal((1, 4, 9, 8)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert kernels_used(session)[1] == "pool"
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
 @pytest.mark.parametrize("shape,axis", [((3, 1000), -1), ((2, 7, 5), 1), ((1, 6, 4, 4), 1), ((4, 70), 0)])
 def test_softmax(device, precision, rng, shape, axis):
     b = wgnn.GraphBuilder()

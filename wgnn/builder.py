@@ -269,10 +269,10 @@ class GraphBuilder:
         return self._pool("max", x, window, strides, padding, dilations, ceil_mode, False, name)
 
     def average_pool2d(self, x: Operand, *, window: Sequence[int] | None = None, strides=1,
-                       padding=(0, 0, 0, 0), ceil_mode: bool = False, count_include_pad: bool = False,
+                       padding=(0, 0, 0, 0), dilations=1, ceil_mode: bool = False, count_include_pad: bool = False,
                        name: str = "") -> Operand:
         """Average pooling; ``window=None`` pools the whole image (global average pooling)."""
-        return self._pool("avg", x, window, strides, padding, 1, ceil_mode, count_include_pad, name)
+        return self._pool("avg", x, window, strides, padding, dilations, ceil_mode, count_include_pad, name)
 
     def softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
         return self._one("softmax", [x], {"axis": axis % max(x.rank, 1)}, name)

@@ -199,7 +199,34 @@ def _spatial_pads(node: _NodeInfo, attrs: dict, in_hw, kernel, strides, dilation
 # -- converters -----------------------------------------------------------------------------------
 
 
+def _lifts_1d(fn: Converter) -> Converter:
+    """Run a 2-D convolution or pooling converter on a 3-D (N, C, L) input as (N, C, 1, L): 1-D ops
+    become 2-D ones over a height of 1 (their weights too), and the result loses that axis again."""
+
+    def wrapper(b, node, ins, attrs):
+        x = ins[0]
+        if x is None or x.rank != 3:
+            return fn(b, node, ins, attrs)
+        lifted = dict(attrs)
+        for key in ("kernel_shape", "strides", "dilations", "output_padding", "output_shape"):
+            if key in attrs:
+                lifted[key] = [0 if key == "output_padding" else 1] + list(attrs[key])
+        if "pads" in attrs:
+            begin, end = attrs["pads"]
+            lifted["pads"] = [0, begin, 0, end]
+        ins = [b.unsqueeze(x, [2], name=node.name + "/2d")] + [
+            b.unsqueeze(t, [2], name=f"{node.name}/w2d") if k == 1 and t is not None and t.rank == 3 else t
+            for k, t in enumerate(ins[1:], start=1)]
+        out = fn(b, node, ins, lifted)
+        outs = out if isinstance(out, list) else [out]
+        back = [b.squeeze(o, [2], name=f"{node.name}/1d{i}") for i, o in enumerate(outs)]
+        return back if isinstance(out, list) else back[0]
+
+    return wrapper
+
+
 @converts("Conv")
+@_lifts_1d
 def _conv(b, node, ins, attrs):
     x, w = ins[0], ins[1]
     if x.rank != 4:
@@ -213,6 +240,7 @@ def _conv(b, node, ins, attrs):
 
 
 @converts("ConvTranspose")
+@_lifts_1d
 def _conv_transpose(b, node, ins, attrs):
     x, w = ins[0], ins[1]
     if x.rank != 4:
@@ -475,6 +503,7 @@ def _pool_args(node, x, attrs):
 
 
 @converts("MaxPool")
+@_lifts_1d
 def _maxpool(b, node, ins, attrs):
     if attrs.get("storage_order", 0):
         raise node.unsupported("storage_order=1")
@@ -484,16 +513,16 @@ def _maxpool(b, node, ins, attrs):
 
 
 @converts("AveragePool")
+@_lifts_1d
 def _avgpool(b, node, ins, attrs):
     kernel, strides, dil, padding = _pool_args(node, ins[0], attrs)
-    if dil != (1, 1):
-        raise node.unsupported("dilated average pooling")
-    return b.average_pool2d(ins[0], window=kernel, strides=strides, padding=padding,
+    return b.average_pool2d(ins[0], window=kernel, strides=strides, padding=padding, dilations=dil,
                             ceil_mode=bool(attrs.get("ceil_mode", 0)),
                             count_include_pad=bool(attrs.get("count_include_pad", 0)), name=node.name)
 
 
 @converts("GlobalAveragePool", "GlobalMaxPool")
+@_lifts_1d
 def _global_pool(b, node, ins, attrs):
     if ins[0].rank != 4:
         raise node.unsupported(f"input of rank {ins[0].rank}: only 4-D NCHW tensors")
