@@ -102,7 +102,8 @@ class InferenceSession:
         return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.graph.inputs.items()]
 
     def get_outputs(self) -> list[NodeArg]:
-        return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.outputs.items()]
+        return [NodeArg(n, list(o.shape), ONNX_TYPES.get(o.dtype, f"tensor({o.dtype})"))
+                for n, o in self.outputs.items()]
 
     @property
     def adapter_name(self) -> str:
