@@ -119,6 +119,13 @@ OP_CASES = [
     ("hard_swish", (1, 6, 7, 5), lambda m, x: m.op("HARD_SWISH", [x], (1, 6, 7, 5))),
     ("logistic", (1, 6, 7, 5), lambda m, x: m.op("LOGISTIC", [x], (1, 6, 7, 5))),
     ("tanh", (1, 6, 7, 5), lambda m, x: m.op("TANH", [x], (1, 6, 7, 5))),
+    *[(kind.lower(), (1, 6, 7, 5), lambda m, x, kind=kind: m.op(kind, [x], (1, 6, 7, 5)))
+      for kind in ("EXP", "ABS", "NEG", "SIN", "COS", "FLOOR", "CEIL", "ROUND", "SIGN", "ELU")],
+    *[(kind.lower(), (1, 6, 7, 5), lambda m, x, kind=kind: m.op(kind, [m.op("ABS", [x], (1, 6, 7, 5))], (1, 6, 7, 5)))
+      for kind in ("LOG", "SQRT", "RSQRT")],
+    ("gelu", (1, 6, 7, 5), lambda m, x: m.op("GELU", [x], (1, 6, 7, 5), "GeluOptions", Approximate=False)),
+    ("gelu_tanh", (1, 6, 7, 5), lambda m, x: m.op("GELU", [x], (1, 6, 7, 5), "GeluOptions", Approximate=True)),
+    ("log_softmax", (2, 10), lambda m, x: m.op("LOG_SOFTMAX", [x], (2, 10))),
     ("leaky_relu", (1, 6, 7, 5), lambda m, x: m.op("LEAKY_RELU", [x], (1, 6, 7, 5), "LeakyReluOptions", Alpha=0.2)),
     ("softmax_beta", (2, 10), lambda m, x: m.op("SOFTMAX", [x], (2, 10), "SoftmaxOptions", Beta=0.5)),
     ("softmax_channels", (1, 6, 7, 5), lambda m, x: m.op("SOFTMAX", [m.op("RELU", [x], (1, 6, 7, 5))], (1, 6, 7, 5),

@@ -430,6 +430,24 @@ converts("RELU_N1_TO_1")(_unary(lambda b, x, n: b.clamp(x, min_value=-1.0, max_v
 converts("LOGISTIC")(_unary(lambda b, x, n: b.sigmoid(x, name=n)))
 converts("TANH")(_unary(lambda b, x, n: b.tanh(x, name=n)))
 converts("HARD_SWISH")(_unary(lambda b, x, n: b.hard_swish(x, name=n)))
+converts("ELU")(_unary(lambda b, x, n: b.activation(x, "elu", name=n)))
+for _op, _kind in (("EXP", "exp"), ("LOG", "log"), ("SQRT", "sqrt"), ("ABS", "abs"), ("NEG", "neg"), ("SIN", "sin"),
+                   ("COS", "cos"), ("FLOOR", "floor"), ("CEIL", "ceil"), ("ROUND", "round"), ("SIGN", "sign")):
+    converts(_op)(_unary(lambda b, x, n, kind=_kind: b.activation(x, kind, name=n)))
+converts("RSQRT")(_unary(lambda b, x, n: b.activation(b.activation(x, "sqrt", name=n + "/sqrt"), "reciprocal",
+                                                      name=n)))
+
+
+@converts("GELU")
+def _gelu(imp: TFLiteImporter, op: Op) -> None:
+    options = op.options(tflite.GeluOptions)
+    approximate = bool(options.Approximate()) if options is not None else False
+    _unary(lambda b, x, n: b.activation(x, "gelu", alpha=1.0 if approximate else 0.0, name=n))(imp, op)
+
+
+@converts("LOG_SOFTMAX")
+def _log_softmax(imp: TFLiteImporter, op: Op) -> None:
+    imp.set(op.outputs[0], imp.b.log_softmax(imp.operand(op.inputs[0]), axis=-1, name=op.name))
 
 
 @converts("LEAKY_RELU")
