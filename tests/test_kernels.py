@@ -183,17 +183,19 @@ POOL_CASES = [
 ]
 
 
+@pytest.mark.parametrize("channels", [5, 8], ids=["scalar", "vec4"])
 @pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
-def test_pooling(device, precision, rng, case):
+def test_pooling(device, precision, rng, case, channels):
+    """5 channels run one per invocation, 8 as two vec4s."""
     _, mode, window, stride, pads, ceil, include = case
     b = wgnn.GraphBuilder()
-    x = b.input("x", (2, 5, 10, 9))
+    x = b.input("x", (2, channels, 10, 9))
     if mode == "max":
         y = b.max_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil)
     else:
         y = b.average_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil,
                              count_include_pad=include)
-    feeds = {"x": rng.standard_normal((2, 5, 10, 9)).astype(np.float32)}
+    feeds = {"x": rng.standard_normal((2, channels, 10, 9)).astype(np.float32)}
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert "pool" in kernels_used(session)
     assert rel_l2(got["y"], want["y"]) < tol(precision)

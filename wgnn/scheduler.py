@@ -23,7 +23,7 @@ import numpy as np
 from . import ops, shaders
 from .errors import GraphError, UnsupportedOperatorError
 from .graph import Graph, Node, Operand
-from .layout import assign_layouts
+from .layout import assign_layouts, fold_relayouts_into_pads
 from .memory import Block, MemoryReport, Plan, plan_buffers
 from .ops.activation import WIDE_KINDS
 from .passes.split_wide_matmuls import split_wide_matmuls
@@ -322,6 +322,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
                              f"{operand.dtype}; the GPU path runs float32 tensors")
     split_wide_matmuls(graph, int(device.limits["max-storage-buffer-binding-size"]))
     perms = assign_layouts(graph)
+    fold_relayouts_into_pads(graph)
     storage = storage_types(graph, precision)
     if "f16" in storage.values() and "shader-f16" not in device.features:
         raise GraphError(f"float16 tensors need the adapter feature shader-f16, which {device.name} lacks")

@@ -1,6 +1,7 @@
 // Max and average pooling over NHWC, one output element per invocation (channel fastest, so
-// neighbouring invocations read neighbouring memory). Global pooling is the same kernel with the
-// window covering the image. ${mode} is "max" or "avg".
+// neighbouring invocations read neighbouring memory); four channels as one vec4 when the channel
+// count allows (${lanes} = 4: V is vec4<f32> and p.c counts vec4s). Global pooling is the same
+// kernel with the window covering the image. ${mode} is "max" or "avg".
 #include "common.wgsl"
 #include "pool_window.wgsl"
 
@@ -13,17 +14,19 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
-@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${y_type}>;
 
-struct Window { acc: f32, count: f32 }
+alias V = ${v_type};
 
-fn init_max() -> Window { return Window(-3.402823e38, 0.0); }
-fn init_avg() -> Window { return Window(0.0, 0.0); }
-fn add_max(s: Window, v: f32) -> Window { return Window(max(s.acc, v), 1.0); }
-fn add_avg(s: Window, v: f32) -> Window { return Window(s.acc + v, s.count + 1.0); }
-fn finish_max(s: Window, padded_count: f32) -> f32 { return s.acc; }
-fn finish_avg(s: Window, padded_count: f32) -> f32 {
+struct Window { acc: V, count: f32 }
+
+fn init_max() -> Window { return Window(V(-3.402823e38), 0.0); }
+fn init_avg() -> Window { return Window(V(0.0), 0.0); }
+fn add_max(s: Window, v: V) -> Window { return Window(max(s.acc, v), 1.0); }
+fn add_avg(s: Window, v: V) -> Window { return Window(s.acc + v, s.count + 1.0); }
+fn finish_max(s: Window, padded_count: f32) -> V { return s.acc; }
+fn finish_avg(s: Window, padded_count: f32) -> V {
     return s.acc / select(s.count, padded_count, p.count_include_pad != 0u);
 }
 
@@ -51,8 +54,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (ix < 0 || ix >= i32(p.in_w)) {
                 continue;
             }
-            s = add_${mode}(s, f32(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c + c]));
+            s = add_${mode}(s, V(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c + c]));
         }
     }
-    y[id] = y_elem(finish_${mode}(s, padded_window_size(oy, ox)));
+    y[id] = ${y_type}(finish_${mode}(s, padded_window_size(oy, ox)));
 }
