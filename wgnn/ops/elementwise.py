@@ -135,9 +135,18 @@ def strided_dispatch(ctx, node: Node, op: str, out: Operand, inputs: list[Operan
     merged, sets = merge_dims(phys_shape, sets)
     if len(merged) > MAX_RANK:
         raise ctx.error(node, f"tensors of more than {MAX_RANK} non-trivial dimensions are not supported")
+    # Four neighbours along the innermost axis per invocation when it divides by 4.
+    lanes = 4 if merged[-1] % 4 == 0 else 1
+    steps = [s[-1] for s in sets]
+    if lanes == 4:
+        merged = merged[:-1] + [merged[-1] // 4]
+        sets = [s[:-1] + [s[-1] * 4] for s in sets]
     total = int(np.prod(merged))
     bases = in_bases or [0] * len(inputs)
     params = {
+        "out_step": steps[0],
+        "a_step": steps[1],
+        "b_step": steps[2] if len(inputs) > 1 else 0,
         "total": total,
         "out_base": out_base,
         "a_base": bases[0],
@@ -150,5 +159,5 @@ def strided_dispatch(ctx, node: Node, op: str, out: Operand, inputs: list[Operan
         "b_strides": pack_dims(sets[2] if len(inputs) > 1 else [], 0),
     }
     bindings = [ctx.tensor(inputs[0]), ctx.tensor(inputs[1]) if len(inputs) > 1 else ctx.dummy(), ctx.tensor(out)]
-    template = {"op": op, "rank": len(merged), "act": activation.kind if activation else "none"}
+    template = {"op": op, "rank": len(merged), "lanes": lanes, "act": activation.kind if activation else "none"}
     ctx.dispatch("elementwise", node=node, template=template, params=params, bindings=bindings, threads=total)

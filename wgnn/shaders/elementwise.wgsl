@@ -2,14 +2,16 @@
 // Every operand is addressed by its own per-axis strides (0 broadcasts, negative steps walk
 // backwards), so broadcasting arithmetic, standalone activations, layout changes, transposes,
 // slices and the pieces of a concat are all this one kernel. Axes are merged on the host first,
-// so RANK is usually 1 to 3.
+// so RANK is usually 1 to 3. With ${lanes} = 4 an invocation computes four neighbours along the
+// innermost axis (whose extent the host divided by 4), stepping by that axis' own strides
+// (*_step): the index arithmetic is paid once per four elements and the activation runs on a vec4.
 #include "common.wgsl"
 #include "activation.wgsl"
 #include "binary_ops.wgsl"
 
 struct Params {
     total: u32, out_base: u32, a_base: u32, b_base: u32,
-    alpha: f32, beta: f32,
+    alpha: f32, beta: f32, out_step: i32, a_step: i32, b_step: i32,
     shape: array<vec4<u32>, 2>,
     out_strides: array<vec4<i32>, 2>,
     a_strides: array<vec4<i32>, 2>,
@@ -17,6 +19,7 @@ struct Params {
 }
 
 const RANK: i32 = ${rank};
+const LANES: i32 = ${lanes};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<a_elem>;
@@ -44,6 +47,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         ao += idx * p.a_strides[q][r];
         bo += idx * p.b_strides[q][r];
     }
-    let v = op_${op}(f32(a[ao]), f32(b[bo]));
-    y[oo] = y_elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(0.0)).x);
+    var v = vec4<f32>(0.0);
+    for (var l = 0; l < LANES; l++) {
+        v[l] = op_${op}(f32(a[ao + l * p.a_step]), f32(b[bo + l * p.b_step]));
+    }
+    v = activate(v, p.alpha, p.beta, vec4<f32>(0.0));
+    for (var l = 0; l < LANES; l++) {
+        y[oo + l * p.out_step] = y_elem(v[l]);
+    }
 }
