@@ -136,11 +136,11 @@ class LoweringContext:
         """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups.
 
         Each binding's element type comes from what is bound there (see ``shaders``)."""
+        if (threads if workgroups is None else workgroups) == 0:
+            return  # a zero-sized output: nothing to compute
         names = shaders.binding_names(shaders.render(kernel, elem=self.elem, **template))[1:]
         types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16")}
         source = shaders.render(kernel, elem=self.elem, types=types, **template)
-        if (threads if workgroups is None else workgroups) == 0:
-            return  # a zero-sized output: nothing to compute
         groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // shaders.WORKGROUP_SIZE)
         limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))
         gx = min(groups, limit)

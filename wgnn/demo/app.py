@@ -39,6 +39,7 @@ BOX_COLOR = (0.0, 1.0, 0.0)  # pure green: the tests look for it in screenshots
 POINT_COLOR = (1.0, 0.2, 0.2)
 MAX_QUADS = 160  # boxes take 4 each, keypoints 1 (marks.wgsl)
 OVERLAY_SIZE = (440, 44)  # width, height in target pixels
+OVERLAY_PERIOD = 0.5  # seconds between redraws of the statistics text
 LINE_WIDTH = 3.0
 BLUR_RADIUS = 6  # taps each side, at quarter resolution
 
@@ -199,6 +200,8 @@ class Demo:
         self._composite: dict[str, tuple[_Kernel, _Kernel]] = {}
         self.overlay = _texture(dev, *OVERLAY_SIZE, usage)
         self.overlay_text = ""
+        self._overlay_time = 0.0
+        self._font = None
         if background is None:
             ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
             background = (np.array([20, 40, 90]) * (1 - ramp) + np.array([60, 120, 200]) * ramp)
@@ -338,17 +341,25 @@ class Demo:
         self._sync()
         timings.lap("render")
 
+    def refresh_overlay(self, timings: Timings) -> None:
+        """Redraw the statistics overlay from ``timings``, at most every ``OVERLAY_PERIOD`` seconds."""
+        now = time.perf_counter()
+        if self.overlay_text and now - self._overlay_time < OVERLAY_PERIOD:
+            return
+        self._overlay_time = now
+        self.set_overlay(self.stats_lines(timings))
+
     def set_overlay(self, lines: list[str]) -> None:
-        """Draw the statistics text into the overlay texture (a few times a second, on the CPU)."""
+        """Draw the statistics text into the overlay texture (on the CPU, with Pillow)."""
         from PIL import Image, ImageDraw, ImageFont
 
         text = "\n".join(lines)
         if text == self.overlay_text:
             return
+        if self._font is None:
+            self._font = ImageFont.load_default(size=15)
         img = Image.new("RGBA", OVERLAY_SIZE, (0, 0, 0, 150))
-        draw = ImageDraw.Draw(img)
-        draw.multiline_text((6, 4), text, fill=(255, 255, 255, 255), font=ImageFont.load_default(size=15),
-                            spacing=3)
+        ImageDraw.Draw(img).multiline_text((6, 4), text, fill=(255, 255, 255, 255), font=self._font, spacing=3)
         _write_rgba(self.device, self.overlay, np.asarray(img))
         self.overlay_text = text
 
@@ -409,6 +420,33 @@ class FrameWriter:
             self.video.close()
 
 
+def _draw_frame(demo: Demo, source, timings: Timings, target) -> FrameResult | None:
+    """One frame through the stages up to its picture (None when the source has ended).
+
+    ``target()`` gives (texture view, format, (width, height)) to draw into; it is asked only once
+    the frame has been processed, as a window's surface texture should be."""
+    timings.start()
+    frame = source.read()
+    if frame is None:
+        return None
+    timings.lap("source")
+    result = demo.process(frame, timings.frames, timings)
+    if demo.show_overlay:
+        demo.refresh_overlay(timings)
+    view, fmt, size = target()
+    demo.render(view, fmt, size, result, timings)
+    return result
+
+
+def _end_frame(demo: Demo, result: FrameResult, results: list[FrameResult], timings: Timings, progress,
+               every: int) -> None:
+    timings.lap("output")
+    timings.end_frame()
+    results.append(result)
+    if progress and timings.frames % every == 0:
+        progress(demo.progress(result.index, result, timings))
+
+
 def run_headless(demo: Demo, source, frames: int, *, out: str | Path | None = None, keep_images: bool = False,
                  progress=print, every: int = 30) -> tuple[list[FrameResult], Timings]:
     """Run ``frames`` frames (fewer if the source ends) offscreen; write them to ``out`` if given."""
@@ -421,16 +459,10 @@ def run_headless(demo: Demo, source, frames: int, *, out: str | Path | None = No
     timings = Timings()
     results = []
     try:
-        for index in range(frames):
-            timings.start()
-            frame = source.read()
-            if frame is None:
+        for _ in range(frames):
+            result = _draw_frame(demo, source, timings, lambda: (view, "rgba8unorm", (demo.width, demo.height)))
+            if result is None:
                 break
-            timings.lap("source")
-            result = demo.process(frame, index, timings)
-            if demo.show_overlay:
-                demo.set_overlay(demo.stats_lines(timings))
-            demo.render(view, "rgba8unorm", (demo.width, demo.height), result, timings)
             if writer is not None or keep_images:
                 raw = dev.queue.read_texture({"texture": target}, {"bytes_per_row": demo.width * 4,
                                                                    "rows_per_image": demo.height},
@@ -440,11 +472,7 @@ def run_headless(demo: Demo, source, frames: int, *, out: str | Path | None = No
                     writer.write(image)
                 if keep_images:
                     result.image = image.copy()
-            timings.lap("output")
-            timings.end_frame()
-            results.append(result)
-            if progress and (index + 1) % every == 0:
-                progress(demo.progress(index, result, timings))
+            _end_frame(demo, result, results, timings, progress, every)
     finally:
         if writer is not None:
             writer.close()
@@ -485,24 +513,16 @@ def run_window(demo: Demo, source, frames: int | None = None, *, title: str | No
     def draw():
         if failure or canvas.get_closed():
             return
+        def surface():
+            texture = context.get_current_texture()
+            return texture.create_view(), fmt, tuple(texture.size[:2])
+
         try:
-            timings.start()
-            frame = source.read()
-            if frame is None:
+            result = _draw_frame(demo, source, timings, surface)
+            if result is None:
                 canvas.close()
                 return
-            timings.lap("source")
-            index = len(results)
-            result = demo.process(frame, index, timings)
-            if demo.show_overlay:
-                demo.set_overlay(demo.stats_lines(timings))
-            texture = context.get_current_texture()
-            demo.render(texture.create_view(), fmt, tuple(texture.size[:2]), result, timings)
-            timings.lap("output")
-            timings.end_frame()
-            results.append(result)
-            if progress and (index + 1) % every == 0:
-                progress(demo.progress(index, result, timings))
+            _end_frame(demo, result, results, timings, progress, every)
             if frames is not None and len(results) >= frames:
                 canvas.close()
         except BaseException as exc:  # rendercanvas would log and go on: stop and re-raise below

@@ -199,6 +199,15 @@ def _spatial_pads(node: _NodeInfo, attrs: dict, in_hw, kernel, strides, dilation
 # -- converters -----------------------------------------------------------------------------------
 
 
+def _window(node: _NodeInfo, x: Operand, attrs: dict, what: str, default_kernel) -> tuple[tuple, tuple, tuple]:
+    """Kernel shape, strides and dilations of a 2-D convolution or pooling (4-D NCHW input only);
+    ``default_kernel`` where the attribute may be left out (a convolution's filter shape)."""
+    if x.rank != 4:
+        raise node.unsupported(f"input of rank {x.rank}: only 2-D {what} (4-D NCHW tensors)")
+    kernel = tuple(attrs["kernel_shape"] if default_kernel is None else attrs.get("kernel_shape", default_kernel))
+    return kernel, tuple(attrs.get("strides", (1, 1))), tuple(attrs.get("dilations", (1, 1)))
+
+
 def _lifts_1d(fn: Converter) -> Converter:
     """Run a 2-D convolution or pooling converter on a 3-D (N, C, L) input as (N, C, 1, L): 1-D ops
     become 2-D ones over a height of 1 (their weights too), and the result loses that axis again."""
@@ -229,11 +238,7 @@ def _lifts_1d(fn: Converter) -> Converter:
 @_lifts_1d
 def _conv(b, node, ins, attrs):
     x, w = ins[0], ins[1]
-    if x.rank != 4:
-        raise node.unsupported(f"input of rank {x.rank}: only 2-D convolution (4-D NCHW tensors)")
-    kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
-    strides = tuple(attrs.get("strides", (1, 1)))
-    dil = tuple(attrs.get("dilations", (1, 1)))
+    kernel, strides, dil = _window(node, x, attrs, "convolution", w.shape[2:])
     padding = _spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
     return b.conv2d(x, w, bias=ins[2] if len(ins) > 2 else None, strides=strides, padding=padding,
                     dilations=dil, groups=attrs.get("group", 1), name=node.name)
@@ -243,11 +248,7 @@ def _conv(b, node, ins, attrs):
 @_lifts_1d
 def _conv_transpose(b, node, ins, attrs):
     x, w = ins[0], ins[1]
-    if x.rank != 4:
-        raise node.unsupported(f"input of rank {x.rank}: only 2-D transposed convolution (4-D NCHW tensors)")
-    kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
-    strides = tuple(attrs.get("strides", (1, 1)))
-    dil = tuple(attrs.get("dilations", (1, 1)))
+    kernel, strides, dil = _window(node, x, attrs, "transposed convolution", w.shape[2:])
     out_pad = tuple(attrs.get("output_padding", (0, 0)))
     auto = _text(attrs, "auto_pad", "NOTSET")
     target = attrs.get("output_shape")
@@ -494,11 +495,7 @@ def _gemm(b, node, ins, attrs):
 
 
 def _pool_args(node, x, attrs):
-    if x.rank != 4:
-        raise node.unsupported(f"input of rank {x.rank}: only 2-D pooling (4-D NCHW tensors)")
-    kernel = tuple(attrs["kernel_shape"])
-    strides = tuple(attrs.get("strides", (1, 1)))
-    dil = tuple(attrs.get("dilations", (1, 1)))
+    kernel, strides, dil = _window(node, x, attrs, "pooling", None)
     return kernel, strides, dil, _spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
 
 
