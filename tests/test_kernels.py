@@ -11,7 +11,9 @@ import wgnn
 
 # (name, N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation, groups, expected kernel)
 CONV_CASES = [
-    ("tiled_3x3", 2, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1, 1, "conv2d"),
+    # 3x3, stride 1: Winograd F(2x2, 3x3); odd output sizes drop the tiles' extra row and column
+    ("winograd_3x3", 2, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1, 1, "winograd_output"),
+    ("winograd_unpadded_asymmetric", 1, 4, 8, 7, 8, 3, 1, (0, 2, 1, 0), 1, 1, "winograd_output"),
     ("tiled_stride2_odd_pad", 1, 8, 13, 10, 16, 3, 2, (1, 0, 2, 1), 1, 1, "conv2d"),
     ("tiled_dilated", 1, 4, 12, 12, 8, 3, 1, (2, 2, 2, 2), 2, 1, "conv2d"),
     ("tiled_5x5_stride2", 1, 4, 11, 11, 4, 5, 2, (2, 2, 2, 2), 1, 1, "conv2d"),
@@ -67,18 +69,22 @@ def test_conv2d_weights_computed_at_run_time(device, precision, rng, groups, cin
 ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid", "hard_swish"]
 
 
+# Each path's kernels between the relayouts in and out, and its (Cin, Cout, K, groups).
+PATHS = {"conv2d": (["conv2d"], (8, 8, 5, 1)), "depthwise": (["depthwise"], (8, 8, 3, 8)),
+         "matmul": (["matmul"], (8, 8, 1, 1)), "conv2d_generic": (["conv2d_generic"], (3, 5, 3, 1)),
+         "winograd": (["winograd_input", "matmul", "winograd_output"], (8, 8, 3, 1))}
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("path", ["conv2d", "depthwise", "matmul", "conv2d_generic"])
+@pytest.mark.parametrize("path", list(PATHS))
 def test_fused_activation(device, precision, rng, activation, path):
-    shapes = {"conv2d": (8, 8, 3, 1), "depthwise": (8, 8, 3, 8), "matmul": (8, 8, 1, 1),
-              "conv2d_generic": (3, 5, 3, 1)}
-    cin, cout, k, groups = shapes[path]
+    kernels, (cin, cout, k, groups) = PATHS[path]
     b, y, feeds = _conv_graph(rng, 1, cin, 6, 7, cout, k, 1, (k // 2,) * 4, 1, groups)
     y = b.activation(y, activation if activation != "relu6" else "clip",
                      **({"alpha": 0.0, "beta": 6.0} if activation == "relu6" else {}))
     feeds["x"] *= 3  # reach both sides of every activation's kinks
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
-    assert kernels_used(session) == ["elementwise", path, "elementwise"]  # layout in, fused conv, layout out
+    assert kernels_used(session) == ["elementwise", *kernels, "elementwise"]  # layout in, fused conv, layout out
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
@@ -115,15 +121,14 @@ def test_function_fused_into_conv(device, precision, rng, kind):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
-@pytest.mark.parametrize("path", ["conv2d", "matmul", "conv2d_generic", "depthwise"])
+@pytest.mark.parametrize("path", list(PATHS))
 def test_fused_prelu_per_channel(device, precision, rng, path):
-    cin, cout, k, groups = {"conv2d": (4, 8, 3, 1), "matmul": (4, 8, 1, 1), "conv2d_generic": (3, 6, 3, 1),
-                            "depthwise": (8, 8, 3, 8)}[path]
+    kernels, (cin, cout, k, groups) = PATHS[path]
     b, y, feeds = _conv_graph(rng, 1, cin, 5, 6, cout, k, 1, (k // 2,) * 4, 1, groups)
     slope = b.constant(rng.uniform(0.05, 0.5, (cout, 1, 1)).astype(np.float32))
     y = b.prelu(y, slope)
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
-    assert path in kernels_used(session) and "activation" not in [n.op for n in session.graph.nodes]
+    assert kernels_used(session)[1:-1] == kernels and "activation" not in [n.op for n in session.graph.nodes]
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 

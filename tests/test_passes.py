@@ -36,10 +36,11 @@ def test_fusion_reduces_dispatches_and_keeps_outputs(device, rng):
     assert rel_l2(got["z"], want["z"]) < 1e-5
     assert rel_l2(unfused["z"], want["z"]) < 1e-5
     assert fused.pass_log == {"remove_identity": 1, "fold_batchnorm": 2, "fuse_residual": 1, "fuse_activation": 1}
-    # conv + BN + add + relu became one conv dispatch; the standalone BN became a multiply-add.
-    assert kernels_used(fused).count("conv2d") == 1
-    conv = next(n for n in fused.graph.nodes if n.op == "conv2d")
-    assert conv.attrs["activation"].kind == "relu" and len(conv.inputs) == 4
+    # conv + BN + add + relu became one convolution (in Winograd form: its output transform carries
+    # the epilogue); the standalone BN became a multiply-add.
+    assert kernels_used(fused).count("winograd_output") == 1
+    conv = next(n for n in fused.graph.nodes if n.op == "winograd_output")
+    assert conv.attrs["activation"].kind == "relu" and len(conv.inputs) == 4 and conv.inputs[3] is not None
 
 
 def test_constant_folding_of_shape_chains(device, rng):

@@ -12,8 +12,9 @@ from wgnn.profiler import profile
 def _session(device):
     b = wgnn.GraphBuilder()
     x = b.input("x", (1, 8, 10, 10))
-    y = b.conv2d(x, b.constant(np.ones((16, 8, 3, 3), np.float32)), bias=b.constant(np.zeros(16, np.float32)),
-                 padding=(1, 1, 1, 1), activation="relu")
+    # two groups keep it on the direct conv2d kernel (ungrouped, it would run in Winograd form)
+    y = b.conv2d(x, b.constant(np.ones((16, 4, 3, 3), np.float32)), bias=b.constant(np.zeros(16, np.float32)),
+                 padding=(1, 1, 1, 1), groups=2, activation="relu")
     z = b.gemm(b.input("a", (5, 8)), b.constant(np.ones((8, 12), np.float32)),
                b.constant(np.zeros(12, np.float32)))
     p = b.max_pool2d(y, window=(2, 2), strides=2)
@@ -24,14 +25,29 @@ def test_flops_and_bytes_per_dispatch(device):
     session = _session(device)
     by_kernel = {d.kernel: d for d in session._exe.dispatches if d.kernel != "elementwise"}
     conv, matmul, pool = by_kernel["conv2d"], by_kernel["matmul"], by_kernel["pool"]
-    # conv: 10x10 outputs x 16 channels, each 8 x 3 x 3 multiply-adds
-    assert conv.flops == 2 * 10 * 10 * 16 * 8 * 9
-    # input 8x10x10, weights 16x8x3x3, bias 16, output 16x10x10 (float32)
-    assert conv.bytes_moved == 4 * (800 + 1152 + 16 + 1600)
+    # conv: 10x10 outputs x 16 channels, each 4 (channels per group) x 3 x 3 multiply-adds
+    assert conv.flops == 2 * 10 * 10 * 16 * 4 * 9
+    # input 8x10x10, weights 16x4x3x3, bias 16, output 16x10x10 (float32)
+    assert conv.bytes_moved == 4 * (800 + 576 + 16 + 1600)
     assert matmul.flops == 2 * 5 * 8 * 12
     assert matmul.bytes_moved == 4 * (40 + 96 + 12 + 60)
     assert pool.flops == 16 * 5 * 5 * 4  # 4 reads per output
     assert pool.bytes_moved == 4 * (1600 + 400)
+
+
+def test_flops_of_a_winograd_convolution(device):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 10, 10))
+    y = b.conv2d(x, b.constant(np.ones((16, 8, 3, 3), np.float32)), padding=(1, 1, 1, 1))
+    session = b.build({"y": y})
+    by_kernel = {d.kernel: d for d in session._exe.dispatches if d.kernel != "elementwise"}
+    tiles = 5 * 5  # 2x2 output tiles of the 10x10 output
+    assert by_kernel["winograd_input"].flops == 32 * tiles * 8  # B^T d B: 32 additions per patch and channel
+    assert by_kernel["matmul"].flops == 2 * 16 * tiles * 16 * 8  # 16 products [tiles, 8] x [8, 16]
+    assert by_kernel["winograd_output"].flops == 36 * tiles * 16  # A^T M A per tile and output channel
+    # input 8x10x10, V 16x25x8; V, U 16x8x16, the matmul's zero bias 16, M 16x25x16 (float32)
+    assert by_kernel["winograd_input"].bytes_moved == 4 * (800 + 3200)
+    assert by_kernel["matmul"].bytes_moved == 4 * (3200 + 2048 + 16 + 6400)
 
 
 def test_profile_rows_cover_every_dispatch(device):

@@ -27,6 +27,7 @@ from .layout import assign_layouts, fold_relayouts_into_pads
 from .memory import Block, MemoryReport, Plan, plan_buffers
 from .ops.activation import WIDE_KINDS
 from .passes.split_wide_matmuls import split_wide_matmuls
+from .passes.winograd import winograd_convs
 from .runtime import Device, GPUTensor, wgpu
 
 GPU_DTYPES = {"float32", "float16"}
@@ -321,6 +322,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
             raise GraphError(f"graph {'input' if operand.is_input else 'output'} {operand.name!r} has dtype "
                              f"{operand.dtype}; the GPU path runs float32 tensors")
     split_wide_matmuls(graph, int(device.limits["max-storage-buffer-binding-size"]))
+    winograd_convs(graph)
     perms = assign_layouts(graph)
     fold_relayouts_into_pads(graph)
     storage = storage_types(graph, precision)

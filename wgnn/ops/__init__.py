@@ -72,4 +72,4 @@ def cost(node: Node, dispatches: int = 1) -> int:
 
 
 # Importing the families fills REGISTRY.
-from . import activation, elementwise, nn, reduce, resize, tensor  # noqa: E402,F401
+from . import activation, elementwise, nn, reduce, resize, tensor, winograd  # noqa: E402,F401

@@ -1,0 +1,57 @@
+"""Rewrite 3x3, stride-1 convolutions into Winograd F(2x2, 3x3) form (see ``ops/winograd.py``).
+
+A convolution qualifies when its filter is a constant 3x3 with stride 1, dilation 1, one group,
+and input and output channels divisible by 4 (the kernels move four channels per vec4). Its bias,
+residual and activation move to the output transform. Runs at compile time on the compute
+backend, after fusion, so the epilogue is already known.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph, Node, Operand, fresh_name
+from ..ops.winograd import tiles_of, transform_filter
+
+
+def winograd_convs(graph: Graph) -> int:
+    """Rewrite every qualifying convolution in ``graph``; returns how many were rewritten."""
+    count = 0
+    new_nodes: list[Node] = []
+    for node in graph.nodes:
+        if node.op == "conv2d" and qualifies(node):
+            new_nodes.extend(_rewrite(node))
+            count += 1
+        else:
+            new_nodes.append(node)
+    graph.nodes = new_nodes
+    return count
+
+
+def qualifies(node: Node) -> bool:
+    x, w = node.inputs[0], node.inputs[1]
+    a = node.attrs
+    epilogue = (node.inputs[2:] + [None] * 3)[:3]
+    return (w.is_constant and w.shape[2:] == (3, 3) and tuple(a["strides"]) == (1, 1)
+            and tuple(a["dilations"]) == (1, 1) and a["groups"] == 1 and x.shape[1] % 4 == 0
+            and w.shape[0] % 4 == 0 and all(t is None or t.is_constant for t in (epilogue[0], epilogue[2])))
+
+
+def _rewrite(node: Node) -> list[Node]:
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c = x.shape[:2]
+    _, o, oh, ow = out.shape
+    th, tw = tiles_of(oh, ow)
+    pads = tuple(node.attrs["pads"][:2])
+    v = Operand(fresh_name(f"{node.name}/winograd_v"), (16, n * th * tw, c), x.dtype)
+    u_value = transform_filter(w.value).astype(np.float32)
+    u = Operand(fresh_name(f"{node.name}/winograd_u"), u_value.shape, w.dtype, value=u_value)
+    m = Operand(fresh_name(f"{node.name}/winograd_m"), (16, n * th * tw, o), x.dtype)
+    first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw)}, name=f"{node.name}/input")
+    product = Node("matmul", [v, u], [m], {}, name=f"{node.name}/products")
+    attrs = {"out_shape": out.shape, "tiles": (th, tw), "activation": node.attrs.get("activation")}
+    if "onnx_op" in node.attrs:  # errors name the model's op
+        attrs["onnx_op"] = node.attrs["onnx_op"]
+    last = Node("winograd_output", [m, None] + list(node.inputs[2:]), [out], attrs, name=node.name)
+    v.producer, m.producer, out.producer = first, product, last
+    return [first, product, last]

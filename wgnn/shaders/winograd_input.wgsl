@@ -1,0 +1,55 @@
+// Winograd F(2x2, 3x3) input transform (see ops/winograd.py): one invocation takes the 4x4 patch
+// under one output tile, four channels at once, and writes V = B^T d B as 16 rows of the
+// [16, tiles, C] product input. Patch pixels outside the image are the convolution's zero padding.
+#include "common.wgsl"
+
+struct Params {
+    batch: u32, in_h: u32, in_w: u32, c4: u32,
+    tiles_h: u32, tiles_w: u32, pad_top: i32, pad_left: i32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(2) var<storage, read_write> v: array<vec4<v_elem>>;
+
+// B^T applied to four rows (or columns) of a patch.
+fn bt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> array<vec4<f32>, 4> {
+    return array<vec4<f32>, 4>(d0 - d2, d1 + d2, d2 - d1, d1 - d3);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    let tiles = p.batch * p.tiles_h * p.tiles_w;
+    if (id >= tiles * p.c4) {
+        return;
+    }
+    let c4 = id % p.c4;
+    let t = id / p.c4;
+    let tx = t % p.tiles_w;
+    let ty = (t / p.tiles_w) % p.tiles_h;
+    let n = t / (p.tiles_w * p.tiles_h);
+    let y0 = i32(ty * 2u) - p.pad_top;
+    let x0 = i32(tx * 2u) - p.pad_left;
+
+    // Rows of B^T d, each built from the four patch rows at one column.
+    var r: array<array<vec4<f32>, 4>, 4>;  // r[column][row]
+    for (var b = 0; b < 4; b++) {
+        let ix = x0 + b;
+        var d = array<vec4<f32>, 4>();  // zeroed each column (an uninitialised var is zeroed only once)
+        for (var a = 0; a < 4; a++) {
+            let iy = y0 + a;
+            if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
+                d[a] = vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c4 + c4]);
+            }
+        }
+        r[b] = bt(d[0], d[1], d[2], d[3]);
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = bt(r[0][i], r[1][i], r[2][i], r[3][i]);
+        for (var j = 0u; j < 4u; j++) {
+            v[((i * 4u + j) * tiles + t) * p.c4 + c4] = vec4<v_elem>(row[j]);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+// Winograd F(2x2, 3x3) output transform (see ops/winograd.py): one invocation reads the 16
+// products of one tile, four channels at once, forms the 2x2 output block A^T M A and stores each
+// pixel inside the output through the convolution's fused epilogue.
+#include "common.wgsl"
+#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+
+struct Params {
+    batch: u32, out_h: u32, out_w: u32, c4: u32,
+    tiles_h: u32, tiles_w: u32, alpha: f32, beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> m: array<vec4<m_elem>>;
+// Binding 2 is a convolution's filter slot, unused here: the filter went into the products.
+@group(0) @binding(2) var<storage, read> unused: array<vec4<unused_elem>>;
+
+// A^T applied to four rows (or columns).
+fn at(m0: vec4<f32>, m1: vec4<f32>, m2: vec4<f32>, m3: vec4<f32>) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(m0 + m1 + m2, m1 - m2 - m3);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(wid, lid, nwg);
+    let tiles = p.batch * p.tiles_h * p.tiles_w;
+    if (id >= tiles * p.c4) {
+        return;
+    }
+    let c4 = id % p.c4;
+    let t = id / p.c4;
+    let tx = t % p.tiles_w;
+    let ty = (t / p.tiles_w) % p.tiles_h;
+    let n = t / (p.tiles_w * p.tiles_h);
+
+    var cols: array<array<vec4<f32>, 2>, 4>;  // (A^T M)[row][column], stored by column
+    for (var j = 0u; j < 4u; j++) {
+        let base = (j * tiles + t) * p.c4 + c4;
+        let stride = 4u * tiles * p.c4;  // from one row of the 4x4 products to the next
+        cols[j] = at(vec4<f32>(m[base]), vec4<f32>(m[base + stride]), vec4<f32>(m[base + 2u * stride]),
+                     vec4<f32>(m[base + 3u * stride]));
+    }
+    for (var i = 0u; i < 2u; i++) {
+        let oy = ty * 2u + i;
+        let out = at(cols[0][i], cols[1][i], cols[2][i], cols[3][i]);
+        for (var j = 0u; j < 2u; j++) {
+            let ox = tx * 2u + j;
+            if (oy < p.out_h && ox < p.out_w) {
+                write_output(((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4, c4, out[j]);
+            }
+        }
+    }
+}
