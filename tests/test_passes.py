@@ -126,3 +126,25 @@ def test_split_wide_matmuls_keeps_results(device, rng):
     assert [n.op for n in graph.nodes].count("matmul") == 4 and graph.nodes[-1].op == "concat"
     assert all(n.attrs.get("activation") is not None for n in graph.nodes if n.op == "matmul")  # relu kept
     np.testing.assert_allclose(run_reference(graph, feeds)["y"], want, rtol=1e-5, atol=1e-6)
+
+
+def test_winograd_only_where_it_qualifies(device, rng):
+    """3x3 stride-1 convolutions become Winograd form; strided, dilated, grouped ones, and ones
+    whose transformed tensors would not fit one binding, stay direct."""
+    from wgnn.passes.winograd import winograd_convs
+
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 12, 12))
+
+    def conv(inp, **kw):
+        cpg = 8 // kw.get("groups", 1)
+        return b.conv2d(inp, b.constant(rng.standard_normal((8, cpg, 3, 3)).astype(np.float32)), **kw)
+
+    y = conv(x, padding=(1, 1, 1, 1))
+    y = conv(y, strides=2, padding=(1, 1, 1, 1))
+    y = conv(y, dilations=2, padding=(2, 2, 2, 2))
+    y = conv(y, groups=2, padding=(1, 1, 1, 1))
+    graph = b.build_graph({"y": y})
+    assert winograd_convs(graph.copy(), 16 * 36 * 8 * 4 - 1) == 0  # 36 tiles of the first: one byte short
+    assert winograd_convs(graph, 1 << 30) == 1
+    assert [n.op for n in graph.nodes] == ["winograd_input", "matmul", "winograd_output", "conv2d", "conv2d", "conv2d"]

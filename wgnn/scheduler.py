@@ -322,7 +322,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
             raise GraphError(f"graph {'input' if operand.is_input else 'output'} {operand.name!r} has dtype "
                              f"{operand.dtype}; the GPU path runs float32 tensors")
     split_wide_matmuls(graph, int(device.limits["max-storage-buffer-binding-size"]))
-    winograd_convs(graph)
+    winograd_convs(graph, int(device.limits["max-storage-buffer-binding-size"]))
     perms = assign_layouts(graph)
     fold_relayouts_into_pads(graph)
     storage = storage_types(graph, precision)

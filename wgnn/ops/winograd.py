@@ -21,6 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..layout import NHWC
 from . import fail, register
 from .activation import apply_fused
+from .nn import _epilogue
 
 # The F(2x2, 3x3) transform matrices.
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
@@ -124,8 +125,6 @@ class WinogradOutput:
 
     @staticmethod
     def lower(node, ctx):
-        from .nn import _epilogue
-
         m, y = node.inputs[0], node.outputs[0]
         n, o, oh, ow = node.attrs["out_shape"]
         th, tw = node.attrs["tiles"]

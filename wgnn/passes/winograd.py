@@ -1,9 +1,10 @@
 """Rewrite 3x3, stride-1 convolutions into Winograd F(2x2, 3x3) form (see ``ops/winograd.py``).
 
 A convolution qualifies when its filter is a constant 3x3 with stride 1, dilation 1, one group,
-and input and output channels divisible by 4 (the kernels move four channels per vec4). Its bias,
-residual and activation move to the output transform. Runs at compile time on the compute
-backend, after fusion, so the epilogue is already known.
+and input and output channels divisible by 4 (the kernels move four channels per vec4), and when
+its transformed tensors (16 x tiles x channels, four times the input's or output's size) each fit
+one storage binding. Its bias, residual and activation move to the output transform. Runs at
+compile time on the compute backend, after fusion, so the epilogue is already known.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from ..graph import Graph, Node, Operand, fresh_name
 from ..ops.winograd import tiles_of, transform_filter
 
 
-def winograd_convs(graph: Graph) -> int:
+def winograd_convs(graph: Graph, max_binding_bytes: int) -> int:
     """Rewrite every qualifying convolution in ``graph``; returns how many were rewritten."""
     count = 0
     new_nodes: list[Node] = []
     for node in graph.nodes:
-        if node.op == "conv2d" and qualifies(node):
+        if node.op == "conv2d" and qualifies(node, max_binding_bytes):
             new_nodes.extend(_rewrite(node))
             count += 1
         else:
@@ -28,13 +29,15 @@ def winograd_convs(graph: Graph) -> int:
     return count
 
 
-def qualifies(node: Node) -> bool:
-    x, w = node.inputs[0], node.inputs[1]
+def qualifies(node: Node, max_binding_bytes: int) -> bool:
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     a = node.attrs
     epilogue = (node.inputs[2:] + [None] * 3)[:3]
-    return (w.is_constant and w.shape[2:] == (3, 3) and tuple(a["strides"]) == (1, 1)
-            and tuple(a["dilations"]) == (1, 1) and a["groups"] == 1 and x.shape[1] % 4 == 0
-            and w.shape[0] % 4 == 0 and all(t is None or t.is_constant for t in (epilogue[0], epilogue[2])))
+    th, tw = tiles_of(*out.shape[2:])
+    transformed = 16 * out.shape[0] * th * tw * max(x.shape[1], out.shape[1]) * 4  # bytes, in f32
+    return (transformed <= max_binding_bytes and w.is_constant and w.shape[2:] == (3, 3)
+            and tuple(a["strides"]) == (1, 1) and tuple(a["dilations"]) == (1, 1) and a["groups"] == 1
+            and x.shape[1] % 4 == 0 and w.shape[0] % 4 == 0 and all(t is None or t.is_constant for t in (epilogue[0], epilogue[2])))
 
 
 def _rewrite(node: Node) -> list[Node]:
