@@ -50,6 +50,12 @@ def fail(node: Node, message: str) -> GraphError:
     return GraphError(f"{node.op} node {node.name!r}: {message}")
 
 
+def require_nchw(node: Node, x) -> None:
+    """Raise unless ``x`` (an input of ``node``) is 4-D, as NCHW ops need."""
+    if x.rank != 4:
+        raise fail(node, f"expected a 4-D NCHW input, got shape {x.shape}")
+
+
 def broadcast_shapes(node: Node, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     try:
         return tuple(int(d) for d in np.broadcast_shapes(*shapes))

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layout import NHWC
-from . import fail, normalize_axis, register
+from . import fail, normalize_axis, register, require_nchw
 from .activation import apply_fused
 
 # ---------------------------------------------------------------------------------------------
@@ -267,8 +267,7 @@ class Pool2d:
     @staticmethod
     def infer(node):
         x = node.inputs[0]
-        if x.rank != 4:
-            raise fail(node, f"expected a 4-D NCHW input, got shape {x.shape}")
+        require_nchw(node, x)
         a = node.attrs
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
@@ -365,8 +364,7 @@ class Lrn:
     @staticmethod
     def infer(node):
         x = node.inputs[0]
-        if x.rank != 4:
-            raise fail(node, f"expected a 4-D NCHW input, got shape {x.shape}")
+        require_nchw(node, x)
         return [(x.shape, x.dtype)]
 
     @staticmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layout import NHWC
-from . import fail, register
+from . import fail, register, require_nchw
 
 COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")
 NEAREST_MODES = ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil")
@@ -56,8 +56,7 @@ class Resize:
     @staticmethod
     def infer(node):
         x = node.inputs[0]
-        if x.rank != 4:
-            raise fail(node, f"expected a 4-D NCHW input, got shape {x.shape}")
+        require_nchw(node, x)
         oh, ow = node.attrs["size"]
         if oh < 1 or ow < 1:
             raise fail(node, f"output size {oh}x{ow} is empty")

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layout import NHWC
-from . import fail, register
+from . import fail, register, require_nchw
 from .activation import apply_fused
 from .nn import _epilogue
 
@@ -50,8 +50,7 @@ class WinogradInput:
     @staticmethod
     def infer(node):
         x = node.inputs[0]
-        if x.rank != 4:
-            raise fail(node, f"expected a 4-D NCHW input, got shape {x.shape}")
+        require_nchw(node, x)
         th, tw = node.attrs["tiles"]
         return [((16, x.shape[0] * th * tw, x.shape[1]), x.dtype)]
 

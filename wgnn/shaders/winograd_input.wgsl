@@ -25,11 +25,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= tiles * p.c4) {
         return;
     }
-    let c4 = id % p.c4;
+    let tile = nhwc_coords(id, p.tiles_h, p.tiles_w, p.c4);  // (n, tile row, tile column, c4)
+    let n = tile.x;
+    let ty = tile.y;
+    let tx = tile.z;
+    let c4 = tile.w;
     let t = id / p.c4;
-    let tx = t % p.tiles_w;
-    let ty = (t / p.tiles_w) % p.tiles_h;
-    let n = t / (p.tiles_w * p.tiles_h);
     let y0 = i32(ty * 2u) - p.pad_top;
     let x0 = i32(tx * 2u) - p.pad_left;
 

@@ -27,16 +27,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= tiles * p.c4) {
         return;
     }
-    let c4 = id % p.c4;
+    let tile = nhwc_coords(id, p.tiles_h, p.tiles_w, p.c4);  // (n, tile row, tile column, c4)
+    let n = tile.x;
+    let ty = tile.y;
+    let tx = tile.z;
+    let c4 = tile.w;
     let t = id / p.c4;
-    let tx = t % p.tiles_w;
-    let ty = (t / p.tiles_w) % p.tiles_h;
-    let n = t / (p.tiles_w * p.tiles_h);
 
+    let stride = 4u * tiles * p.c4;  // from one row of the 4x4 products to the next
     var cols: array<array<vec4<f32>, 2>, 4>;  // (A^T M)[row][column], stored by column
     for (var j = 0u; j < 4u; j++) {
         let base = (j * tiles + t) * p.c4 + c4;
-        let stride = 4u * tiles * p.c4;  // from one row of the 4x4 products to the next
         cols[j] = at(vec4<f32>(m[base]), vec4<f32>(m[base + stride]), vec4<f32>(m[base + 2u * stride]),
                      vec4<f32>(m[base + 3u * stride]));
     }
