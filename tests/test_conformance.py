@@ -16,12 +16,16 @@ from wgnn.onnx_backend import WgnnBackend, conformance
 onnx = pytest.importorskip("onnx")
 
 # Ops all of whose (storable) node cases pass today: a regression in any fails this test.
-ALL_PASSING = {"Abs", "Ceil", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Cos", "DepthToSpace", "Elu",
-               "Erf", "Exp", "Expand", "Flatten", "Floor", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
-               "HardSigmoid", "HardSwish", "InstanceNormalization", "LRN", "LayerNormalization", "LeakyRelu", "Log",
-               "LogSoftmax", "Mean", "Neg", "PRelu", "Reciprocal", "ReduceMean", "Relu", "Round", "Selu", "Shape",
-               "Sigmoid", "Sign", "Sin", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt",
-               "Squeeze", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze"}
+ALL_PASSING = {"Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Celu",
+               "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Cos", "DepthToSpace", "Div", "Elu", "Equal",
+               "Erf", "Exp", "Expand", "Flatten", "Floor", "GRU", "Gather", "Gelu", "Gemm", "GlobalAveragePool",
+               "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "InstanceNormalization",
+               "LRN", "LSTM", "LayerNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax",
+               "MatMul", "Max", "Mean", "Min", "Mul", "Neg", "Not", "Or", "PRelu", "Pad", "Pow", "Range",
+               "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
+               "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize", "Round", "Selu", "Shape",
+               "Sigmoid", "Sign", "Sin", "Size", "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split",
+               "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where", "Xor"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,7 @@ def test_skips_are_only_for_dtypes_without_wgsl_storage(results):
 def test_passing_ops_keep_passing(results):
     for op in ALL_PASSING:
         assert results[op].passed and not results[op].failed, (op, results[op].failed[:3])
-    assert sum(len(r.passed) for r in results.values()) >= 488
+    assert sum(len(r.passed) for r in results.values()) >= 708
 
 
 def test_backend_api(device):

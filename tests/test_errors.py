@@ -100,3 +100,24 @@ def test_no_adapter_error_says_how_to_get_one(monkeypatch):
     monkeypatch.delenv("WGNN_ADAPTER", raising=False)
     with pytest.raises(wgnn.NoAdapterError, match="software Vulkan driver"):
         runtime.choose_adapter()
+
+
+def test_integer_tensors_on_the_gpu(device):
+    """int64 and bool tensors run on the GPU as i32: values that do not fit are refused by name,
+    the session stays usable, and the texture backend says it cannot hold them."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (4,), "int64")
+    y = b.input("y", (4,), "int64")
+    outputs = {"sum": b.add(x, y), "bigger": b.greater(x, y), "pick": b.where(b.greater(x, y), x, y)}
+    session = b.build(outputs)
+    a, c = np.array([1, -5, 7, 2**31 - 2], np.int64), np.array([3, -6, 7, 1], np.int64)
+    got = session.compute({"x": a, "y": c})
+    assert got["sum"].dtype == np.int64 and got["bigger"].dtype == bool
+    np.testing.assert_array_equal(got["sum"], (a + c).astype(np.int32))  # i32 arithmetic wraps
+    np.testing.assert_array_equal(got["bigger"], a > c)
+    np.testing.assert_array_equal(got["pick"], np.maximum(a, c))
+    with pytest.raises(ValueError, match=r"input 'x': int64 value 4294967296 does not fit in 32 bits"):
+        session.compute({"x": np.array([1, 2, 3, 2**32], np.int64), "y": c})
+    np.testing.assert_array_equal(session.compute({"x": a, "y": c})["bigger"], a > c)
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="int64 tensor .* floating-point tensors only"):
+        b.build(outputs, backend="texture")

@@ -214,6 +214,39 @@ class GraphBuilder:
     def pow(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
         return self._binary("pow", a, b, name)
 
+    # Comparisons and logic (WebNN's equal, greater, lesser, ..., logicalAnd, logicalNot): bool results.
+
+    def equal(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("equal", a, b, name)
+
+    def greater(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("greater", a, b, name)
+
+    def greater_or_equal(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("greater_equal", a, b, name)
+
+    def lesser(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("less", a, b, name)
+
+    def lesser_or_equal(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("less_equal", a, b, name)
+
+    def logical_and(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("and", a, b, name)
+
+    def logical_or(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("or", a, b, name)
+
+    def logical_xor(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
+        return self._binary("xor", a, b, name)
+
+    def logical_not(self, x: Operand, *, name: str = "") -> Operand:
+        return self._one("logical_not", [x], {}, name)
+
+    def where(self, condition: Operand, true_value: Operand, false_value: Operand, *, name: str = "") -> Operand:
+        """``true_value`` where the bool ``condition`` holds, else ``false_value`` (all three broadcast)."""
+        return self._one("where", [condition, true_value, false_value], {}, name)
+
     @staticmethod
     def _activation(activation: str | Activation | None) -> Activation | None:
         if activation is None or isinstance(activation, Activation):
@@ -285,16 +318,58 @@ class GraphBuilder:
                name: str = "") -> Operand:
         """Reduce over ``axes`` (all when None): sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp."""
         axes = tuple(sorted({int(a) % max(x.rank, 1) for a in axes})) if axes is not None else tuple(range(x.rank))
-        return self._one("reduce", [x], {"kind": kind, "axes": axes, "keepdims": bool(keepdims)}, name)
+        out = self._one("reduce", [x], {"kind": kind, "axes": axes, "keepdims": bool(keepdims)}, name)
+        if x.size == 0:  # an empty set: the result is the reduction's identity whatever the input
+            self.nodes.pop()
+            value = ops.get("reduce").reference(out.producer, [np.zeros(x.shape, x.dtype)])[0]
+            return self.constant(value, name=out.name)
+        return out
+
+    def arg_max(self, x: Operand, axis: int = 0, *, keepdims: bool = True, select_last_index: bool = False,
+                name: str = "") -> Operand:
+        """Index (int64) of the largest value along ``axis``; ties take the first index unless
+        ``select_last_index``."""
+        return self._arg("max", x, axis, keepdims, select_last_index, name)
+
+    def arg_min(self, x: Operand, axis: int = 0, *, keepdims: bool = True, select_last_index: bool = False,
+                name: str = "") -> Operand:
+        """Index (int64) of the smallest value along ``axis``."""
+        return self._arg("min", x, axis, keepdims, select_last_index, name)
+
+    def _arg(self, kind, x, axis, keepdims, select_last_index, name):
+        return self._one("arg_reduce", [x], {"kind": kind, "axis": int(axis), "keepdims": bool(keepdims),
+                                              "select_last_index": bool(select_last_index)}, name)
+
+    def lstm(self, input: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_size: int,
+             name: str = "", **options) -> list[Operand]:
+        """WebNN's lstm, unrolled over the (static) steps: returns [sequence [steps, directions, batch,
+        hidden], last hidden state, last cell state]. Options and shapes: ``wgnn.recurrent.lstm``."""
+        from .recurrent import lstm
+
+        return lstm(self, input, weight, recurrent_weight, hidden_size=hidden_size, name=name, **options)
+
+    def gru(self, input: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_size: int,
+            name: str = "", **options) -> list[Operand]:
+        """WebNN's gru, unrolled: returns [sequence, last hidden state] (see ``wgnn.recurrent.gru``)."""
+        from .recurrent import gru
+
+        return gru(self, input, weight, recurrent_weight, hidden_size=hidden_size, name=name, **options)
 
     def resize(self, x: Operand, size: Sequence[int], *, mode: str = "linear",
                coordinate_mode: str = "half_pixel", nearest_mode: str = "round_prefer_floor",
-               scales: Sequence[float] | None = None, name: str = "") -> Operand:
-        """Resize the spatial axes of an NCHW tensor to ``size`` (OH, OW). ``mode``: "nearest" or
-        "linear" (bilinear); ``coordinate_mode`` and ``nearest_mode`` take ONNX Resize's names;
-        ``scales`` (H, W output/input ratios) replace the ratios the sizes give, as in ONNX."""
-        from .ops.resize import COORDINATE_MODES, NEAREST_MODES, axis_map
+               scales: Sequence[float] | None = None, cubic_coeff_a: float = -0.75, exclude_outside: bool = False,
+               antialias: bool = False, roi: Sequence[tuple[float, float]] | None = None,
+               extrapolation_value: float = 0.0, name: str = "") -> Operand:
+        """Resize the spatial axes of an NCHW tensor to ``size`` (OH, OW). ``mode``: "nearest",
+        "linear" (bilinear) or "cubic" (bicubic, coefficient ``cubic_coeff_a``); ``coordinate_mode``,
+        ``nearest_mode``, ``exclude_outside`` and ``antialias`` take ONNX Resize's names and meanings;
+        ``scales`` (H, W output/input ratios) replace the ratios the sizes give, as in ONNX.
+        ``roi`` ((start, end) of H and W, fractions of the input) and ``extrapolation_value`` belong to
+        the tf_crop_and_resize mode."""
+        from .ops.resize import COORDINATE_MODES, MODES, NEAREST_MODES, axis_map, filter_taps
 
+        if mode not in MODES:
+            raise GraphError(f"resize node {name!r}: mode {mode!r} is not one of {MODES}")
         if coordinate_mode not in COORDINATE_MODES:
             raise GraphError(f"resize node {name!r}: coordinate mode {coordinate_mode!r} is not one of "
                              f"{COORDINATE_MODES}")
@@ -304,8 +379,15 @@ class GraphBuilder:
             raise GraphError(f"resize node {name!r}: expected a 4-D NCHW input, got {x.shape}")
         size = tuple(int(d) for d in size)
         scales = (None, None) if scales is None else tuple(float(s) for s in scales)
-        maps = tuple(axis_map(coordinate_mode, x.shape[2 + k], size[k], scales[k]) for k in range(2))
-        return self._one("resize", [x], {"mode": mode, "size": size, "maps": maps, "nearest": nearest_mode}, name)
+        roi = ((0.0, 1.0), (0.0, 1.0)) if roi is None else tuple((float(a), float(b)) for a, b in roi)
+        maps = tuple(axis_map(coordinate_mode, x.shape[2 + k], size[k], scales[k], roi[k]) for k in range(2))
+        filters = tuple(filter_taps(mode, scales[k] if scales[k] is not None else size[k] / max(x.shape[2 + k], 1),
+                                    antialias) for k in range(2))
+        crop = coordinate_mode == "tf_crop_and_resize"
+        attrs = {"mode": mode, "size": size, "maps": maps, "nearest": nearest_mode, "filters": filters,
+                 "cubic_a": float(cubic_coeff_a), "exclude_outside": bool(exclude_outside),
+                 "extrapolation": float(extrapolation_value) if crop else None}
+        return self._one("resize", [x], attrs, name)
 
     def lrn(self, x: Operand, *, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
             name: str = "") -> Operand:

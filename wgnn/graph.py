@@ -14,6 +14,40 @@ from typing import Any
 import numpy as np
 
 DTYPES = ("float32", "float16", "int32", "int64", "bool")
+FLOAT_DTYPES = ("float32", "float16")
+
+# How each dtype is stored on the GPU. WGSL has no 64-bit, 8-bit or boolean storage: int64 tensors
+# live as i32 (their values must fit) and bools as i32 0 or 1.
+STORAGE = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i32", "bool": "i32"}
+STORAGE_NUMPY = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
+I32 = np.iinfo(np.int32)
+
+
+def is_integer(dtype: str) -> bool:
+    """True for the dtypes stored as i32 (int32, int64, bool)."""
+    return STORAGE[dtype] == "i32"
+
+
+def storage_numpy(dtype: str) -> type:
+    """The numpy type of ``dtype``'s GPU storage."""
+    return STORAGE_NUMPY[STORAGE[dtype]]
+
+
+def stored_nbytes(shape: tuple[int, ...], dtype: str) -> int:
+    """Bytes of a tensor in its GPU storage type."""
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(STORAGE_NUMPY[STORAGE[dtype]]).itemsize
+
+
+def to_storage(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    """``array`` (of ``dtype``) in its GPU storage type; ValueError when an int64 value does not fit
+    in 32 bits. ``what`` names the tensor in that error."""
+    if STORAGE[dtype] != "i32":
+        return array
+    if array.dtype == np.int64 and array.size and (array.min() < I32.min or array.max() > I32.max):
+        bad = array[(array < I32.min) | (array > I32.max)].reshape(-1)[0]
+        raise ValueError(f"{what}: int64 value {int(bad)} does not fit in 32 bits; the GPU stores int64 "
+                         "tensors as i32")
+    return array.astype(np.int32)
 
 
 @dataclass(eq=False)

@@ -1,11 +1,11 @@
 """``wgnn.onnx_backend``: an ``onnx.backend.base.Backend`` on top of ``InferenceSession``, so any
 ONNX backend test suite can run against wgnn, and ``conformance`` to run ONNX's own node tests.
 
-wgnn compiles static graphs. Integer graph inputs (axes, shapes, pads, indices, as ONNX's node
-tests pass them) are therefore folded as constants: a prepared model compiles on its first run,
-once their values are known, and again only for other values. A float input stays an input unless
-the model needs its value at compile time (Resize's scales, Clip's bounds, Pad's value): the first
-compile says so by naming it, and from then on it is folded the same way.
+wgnn compiles static graphs. Every input runs on the GPU (int64 and bool ones too, stored as i32)
+unless the model needs its value at compile time (a Reshape's shape, Slice's starts, Resize's
+scales, Clip's bounds): the first compile says so by naming it, and from then on it is folded as a
+constant. A prepared model thus compiles on its first run and again only for other folded values.
+Where the needed value is computed from the inputs rather than fed, the integer inputs are folded.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class WgnnRep(BackendRep):
             feeds = dict(zip(self.inputs, inputs if isinstance(inputs, (list, tuple)) else [inputs]))
         feeds = {k: np.asarray(v) for k, v in feeds.items()}
         while True:
-            folded = {k: v for k, v in feeds.items() if v.dtype.kind in FOLDED_INPUT_DTYPES or k in self._static}
+            folded = {k: v for k, v in feeds.items() if k in self._static}
             key = b"".join(k.encode() + v.tobytes() + str(v.shape).encode() for k, v in sorted(folded.items()))
             session = self._sessions.get(key)
             if session is not None:
@@ -74,9 +74,17 @@ class WgnnRep(BackendRep):
                 session = InferenceSession(_as_constants(self.model, folded), input_shapes=shapes, **self.options)
             except GraphError as exc:
                 needed = re.search(r"must be known at compile time; '([^']+)' depends on a graph input", str(exc))
-                if needed is None or needed.group(1) not in feeds or needed.group(1) in self._static:
+                if needed is None:
                     raise
-                self._static.add(needed.group(1))
+                if needed.group(1) in feeds and needed.group(1) not in self._static:
+                    self._static.add(needed.group(1))
+                    continue
+                # A value computed from inputs: fold the integer inputs it may come from (shapes,
+                # axes and indices are), once.
+                integers = {k for k, v in feeds.items() if v.dtype.kind in FOLDED_INPUT_DTYPES} - self._static
+                if not integers:
+                    raise
+                self._static |= integers
                 continue
             self._sessions[key] = session
             break
@@ -138,6 +146,11 @@ def _unstorable(model) -> str | None:
     return None
 
 
+def _arrays(values) -> list:
+    """Some cases store their data as TensorProtos (the float16 and float8 casts): numpy arrays."""
+    return [onnx.numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v for v in values]
+
+
 def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResult]:
     """Run every node test case of the supported ops (or ``ops``), each with its own rtol/atol."""
     import warnings
@@ -164,6 +177,7 @@ def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResul
         try:
             rep = WgnnBackend.prepare(case.model)
             for inputs, expected in case.data_sets or []:
+                inputs, expected = _arrays(inputs), _arrays(expected)
                 got = rep.run(inputs)
                 for g, e in zip(got, expected):
                     e = np.asarray(e)

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import shaders
 from .errors import NoAdapterError
+from .graph import storage_numpy, stored_nbytes
 
 try:
     import wgpu
@@ -212,12 +213,13 @@ class GPUTensor:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        """Bytes in the buffer: int64 and bool tensors are stored as 32-bit integers there."""
+        return stored_nbytes(self.shape, self.dtype)
 
     def numpy(self) -> np.ndarray:
         """Copy to the host."""
         raw = self.device.read(self.buffer, self.offset, self.nbytes)
-        return np.frombuffer(raw, dtype=self.dtype).reshape(self.shape).copy()
+        return np.frombuffer(raw, dtype=storage_numpy(self.dtype)).reshape(self.shape).astype(self.dtype)
 
     def clone(self) -> GPUTensor:
         """A copy in a buffer of its own, which later runs of the session will not overwrite."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import ops, shaders
 from .errors import GraphError, UnsupportedOperatorError
-from .graph import Graph, Node, Operand
+from .graph import STORAGE, Graph, Node, Operand, is_integer, storage_numpy, stored_nbytes, to_storage
 from .layout import assign_layouts, fold_relayouts_into_pads
 from .memory import Block, MemoryReport, Plan, plan_buffers
 from .ops.activation import WIDE_KINDS
@@ -30,8 +30,6 @@ from .passes.split_wide_matmuls import split_wide_matmuls
 from .passes.winograd import winograd_convs
 from .runtime import Device, GPUTensor, wgpu
 
-GPU_DTYPES = {"float32", "float16"}
-WGSL_TYPES = {"float32": "f32", "float16": "f16"}
 F16_MAX = 65504.0
 
 
@@ -43,7 +41,7 @@ class Ref:
     operand: Operand | None = None
     offset: int = 0
     nbytes: int = 0
-    dtype: str | None = None  # the WGSL element type stored there: f32, f16, u32 (None: any)
+    dtype: str | None = None  # the WGSL element type stored there: f32, f16, i32, u32 (None: any)
 
 
 @dataclass
@@ -105,9 +103,9 @@ class LoweringContext:
 
     def tensor(self, operand: Operand) -> Ref:
         if operand.is_constant:
-            if operand.dtype not in ("float32", "float16", "float64"):
-                raise GraphError(f"constant {operand.name!r} of dtype {operand.dtype} feeds a GPU kernel; "
-                                 "only floating-point tensors run on the GPU")
+            if is_integer(operand.dtype):
+                return self.constants.add(to_storage(operand.value, operand.dtype, f"constant {operand.name!r}"),
+                                          "i32")
             return self.const(operand.value)
         return Ref("tensor", operand, dtype=self.storage[id(_storage_root(operand))])
 
@@ -140,7 +138,7 @@ class LoweringContext:
         if (threads if workgroups is None else workgroups) == 0:
             return  # a zero-sized output: nothing to compute
         names = shaders.binding_names(shaders.render(kernel, elem=self.elem, **template))[1:]
-        types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16")}
+        types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16", "i32")}
         source = shaders.render(kernel, elem=self.elem, types=types, **template)
         groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // shaders.WORKGROUP_SIZE)
         limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))
@@ -243,6 +241,8 @@ class Executable:
         enc = dev.device.create_command_encoder()
         for name, value in feeds.items():
             buf = self.input_buffers[name]
+            if not isinstance(value, GPUTensor):
+                value = to_storage(value, self.graph.inputs[name].dtype, f"input {name!r}")
             if value.nbytes == 0:  # a tensor with a zero-sized dimension: nothing to copy
                 continue
             if isinstance(value, GPUTensor):
@@ -261,7 +261,7 @@ class Executable:
         if read_back:
             for name, out in self.graph.outputs.items():
                 enc.copy_buffer_to_buffer(self.output_buffers[name], 0, self.readback,
-                                          self.readback_offsets[name], _padded(out.nbytes, 4))
+                                          self.readback_offsets[name], _padded(stored_nbytes(out.shape, out.dtype), 4))
         if timestamps is not None:
             timestamps.resolve(enc)
         dev.queue.submit([enc.finish()])
@@ -271,7 +271,8 @@ class Executable:
         results = {}
         for name, out in self.graph.outputs.items():
             start = self.readback_offsets[name]
-            results[name] = np.frombuffer(raw, out.dtype, out.size, start).reshape(out.shape).copy()
+            stored = np.frombuffer(raw, storage_numpy(out.dtype), out.size, start)
+            results[name] = stored.reshape(out.shape).astype(out.dtype)
         return results
 
 
@@ -295,13 +296,17 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
     """The element type each tensor is stored in (keyed by id of the tensor that owns the bytes).
 
     Graph inputs and outputs keep their own dtype (the host sees no conversion); in fp16 mode every
-    other tensor is f16, except the outputs of ``_keeps_f32`` ops.
+    other floating-point tensor is f16, except the outputs of ``_keeps_f32`` ops. Integer and bool
+    tensors are i32 (``graph.STORAGE``).
     """
     inner = "f16" if precision == "fp16" else "f32"
     types: dict[int, str] = {}
     for node in graph.nodes:
         for out in node.outputs:
-            types[id(out)] = "f32" if inner == "f16" and _keeps_f32(node) else inner
+            if is_integer(out.dtype):
+                types[id(out)] = "i32"
+            else:
+                types[id(out)] = "f32" if inner == "f16" and _keeps_f32(node) else inner
     if inner == "f16":
         # Softmax is shift-invariant: what matters is its input's absolute error, which f16 makes
         # large for large logits (a spacing of 8 near 1e4). Its input is kept in f32.
@@ -309,7 +314,7 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
             if node.op == "softmax" and node.inputs[0].producer is not None:
                 types[id(_storage_root(node.inputs[0]))] = "f32"
     for operand in list(graph.inputs.values()) + [_storage_root(o) for o in graph.outputs.values()]:
-        types[id(operand)] = WGSL_TYPES[operand.dtype]
+        types[id(operand)] = STORAGE[operand.dtype]
     return types
 
 
@@ -317,10 +322,6 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
     """Lower, plan and create every GPU object for ``graph`` (which this modifies in place)."""
     start = time.perf_counter()
     give_outputs_own_storage(graph)
-    for operand in list(graph.inputs.values()) + list(graph.outputs.values()):
-        if operand.dtype not in GPU_DTYPES:
-            raise GraphError(f"graph {'input' if operand.is_input else 'output'} {operand.name!r} has dtype "
-                             f"{operand.dtype}; the GPU path runs float32 tensors")
     split_wide_matmuls(graph, int(device.limits["max-storage-buffer-binding-size"]))
     winograd_convs(graph, int(device.limits["max-storage-buffer-binding-size"]))
     perms = assign_layouts(graph)
@@ -367,8 +368,10 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
 
     arena = device.buffer(plan.arena_bytes, label="arena")
     constants = device.buffer(ctx.constants.size, data=ctx.constants.data(), label="constants")
-    input_buffers = {name: device.buffer(o.nbytes, label=f"input {name}") for name, o in graph.inputs.items()}
-    output_buffers = {name: device.buffer(o.nbytes, label=f"output {name}") for name, o in graph.outputs.items()}
+    input_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"input {name}")
+                     for name, o in graph.inputs.items()}
+    output_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"output {name}")
+                      for name, o in graph.outputs.items()}
     by_id = {id(o): input_buffers[n] for n, o in graph.inputs.items()}
     by_id.update({id(_storage_root(o)): output_buffers[n] for n, o in graph.outputs.items()})
     dummies = {"storage": device.buffer(16, label="unused rw"),
@@ -429,7 +432,7 @@ def compile_graph(graph: Graph, device: Device, *, precision: str = "fp32", opse
     readback_offsets, total = {}, 0
     for name, out in graph.outputs.items():
         readback_offsets[name] = total
-        total += _padded(out.nbytes, 16)
+        total += _padded(stored_nbytes(out.shape, out.dtype), 16)
     readback = device.buffer(total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
                              label="readback")
     return Executable(

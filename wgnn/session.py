@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 
 from .errors import PrecisionError
-from .graph import Graph
+from .graph import FLOAT_DTYPES, Graph
 from .memory import MemoryReport
 from .passes import BACKEND_RULES, DEFAULT_RULES, REQUIRED_RULES
 from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
-from .scheduler import GPU_DTYPES, compile_graph
+from .scheduler import compile_graph
 from .texture import compile_texture_graph
 
 ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
@@ -85,10 +85,12 @@ class InferenceSession:
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
         compile_fn = compile_texture_graph if backend == "texture" else compile_graph
-        # Outputs known at compile time with a dtype the GPU does not store (a Shape, a Size, an
-        # integer ConstantOfShape) are returned as the folded values they are; the rest is compiled.
+        # Integer and bool outputs known at compile time (a Shape, a Size, an integer
+        # ConstantOfShape) are returned as the folded values they are, whatever their range (the GPU
+        # stores int64 as i32); the rest is compiled.
         outputs = dict(graph.outputs)
-        self._constant_outputs = {n: o.value for n, o in outputs.items() if o.is_constant and o.dtype not in GPU_DTYPES}
+        self._constant_outputs = {n: o.value for n, o in outputs.items()
+                                  if o.is_constant and o.dtype not in FLOAT_DTYPES}
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
         self._exe = compile_fn(graph, self.device, precision=precision, opset=self.opset)
         # every output in the model's order (graph.outputs keeps the compiled ones only)

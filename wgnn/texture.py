@@ -22,7 +22,7 @@ import numpy as np
 
 from . import ops, shaders
 from .errors import GraphError, UnsupportedOperatorError
-from .graph import Graph, Node, Operand, fresh_name
+from .graph import Graph, Node, Operand, fresh_name, is_integer
 from .layout import assign_layouts, identity, view_is_free
 from .memory import Block, MemoryReport, lower_bound
 from .ops.elementwise import MAX_RANK, pack_dims
@@ -489,6 +489,10 @@ def compile_texture_graph(graph: Graph, device: Device, *, precision: str = "fp3
         if id(node.outputs[0]) in roots:
             continue
         lower = LOWERINGS.get(node.op)
+        integer = [t for t in node.inputs + node.outputs if t is not None and not t.is_constant and is_integer(t.dtype)]
+        if integer:
+            raise ctx.unsupported(node, f"{integer[0].dtype} tensor {integer[0].name!r}: RGBA float textures "
+                                        "hold floating-point tensors only")
         if lower is None:
             detail = "it could not be evaluated at compile time" if not hasattr(ops.get(node.op), "lower") else \
                 "not implemented on the texture backend"

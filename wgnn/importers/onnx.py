@@ -17,6 +17,7 @@ from ..builder import GraphBuilder
 from ..errors import GraphError, ModelLoadError, UnsupportedOperatorError
 from ..graph import Graph, Operand
 from ..ops.activation import KINDS as ACTIVATION_DEFAULTS
+from ..ops.activation import make as make_activation
 
 try:
     import onnx
@@ -178,22 +179,29 @@ def _text(attrs: dict, key: str, default: str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _spatial_pads(node: _NodeInfo, attrs: dict, in_hw, kernel, strides, dilations) -> tuple[int, int, int, int]:
-    """WebNN-order padding (top, bottom, left, right) from ONNX pads / auto_pad."""
+def _axis_pads(node: _NodeInfo, attrs: dict, sizes, kernel, strides, dilations) -> list[tuple[int, int]]:
+    """(begin, end) padding of each spatial axis from ONNX pads / auto_pad."""
     auto = _text(attrs, "auto_pad", "NOTSET")
+    rank = len(sizes)
     if auto in ("NOTSET", ""):
-        pads = list(attrs.get("pads", [0, 0, 0, 0]))
-        if len(pads) != 4:
-            raise node.unsupported(f"pads {pads}: only 2-D spatial padding")
-        return pads[0], pads[2], pads[1], pads[3]
+        pads = list(attrs.get("pads", [0] * 2 * rank))
+        if len(pads) != 2 * rank:
+            raise node.unsupported(f"pads {pads} for {rank} spatial axes")
+        return [(pads[k], pads[k + rank]) for k in range(rank)]
     if auto == "VALID":
-        return 0, 0, 0, 0
+        return [(0, 0)] * rank
     out = []
-    for size, k, s, d in zip(in_hw, kernel, strides, dilations):
+    for size, k, s, d in zip(sizes, kernel, strides, dilations):
         total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
         small, large = total // 2, total - total // 2
         out.append((small, large) if auto == "SAME_UPPER" else (large, small))
-    return out[0][0], out[0][1], out[1][0], out[1][1]
+    return out
+
+
+def _spatial_pads(node: _NodeInfo, attrs: dict, in_hw, kernel, strides, dilations) -> tuple[int, int, int, int]:
+    """WebNN-order padding (top, bottom, left, right) of a 2-D window."""
+    (top, bottom), (left, right) = _axis_pads(node, attrs, in_hw, kernel, strides, dilations)
+    return top, bottom, left, right
 
 
 # -- converters -----------------------------------------------------------------------------------
@@ -240,8 +248,13 @@ def _conv(b, node, ins, attrs):
     x, w = ins[0], ins[1]
     kernel, strides, dil = _window(node, x, attrs, "convolution", w.shape[2:])
     padding = _spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
-    return b.conv2d(x, w, bias=ins[2] if len(ins) > 2 else None, strides=strides, padding=padding,
-                    dilations=dil, groups=attrs.get("group", 1), name=node.name)
+    bias = ins[2] if len(ins) > 2 else None
+    if bias is not None and b.static_value(bias) is None:  # computed at run time: added after the conv
+        y = b.conv2d(x, w, strides=strides, padding=padding, dilations=dil, groups=attrs.get("group", 1),
+                     name=node.name + "/conv")
+        return b.add(y, b.reshape(bias, [bias.size, 1, 1], name=node.name + "/bias"), name=node.name)
+    return b.conv2d(x, w, bias=bias, strides=strides, padding=padding, dilations=dil, groups=attrs.get("group", 1),
+                    name=node.name)
 
 
 @converts("ConvTranspose")
@@ -279,11 +292,10 @@ def _resize(b, node, ins, attrs):
     mode = _text(attrs, "mode", "nearest")
     coords = _text(attrs, "coordinate_transformation_mode", "half_pixel")
     nearest = _text(attrs, "nearest_mode", "round_prefer_floor")
-    if mode not in ("nearest", "linear"):
-        raise node.unsupported(f"mode {mode!r}: nearest and linear only")
-    for key in ("antialias", "exclude_outside"):
-        if attrs.get(key, 0):
-            raise node.unsupported(f"{key}=1")
+    if mode not in ("nearest", "linear", "cubic"):
+        raise node.unsupported(f"mode {mode!r}")
+    if mode == "nearest" and attrs.get("antialias", 0):
+        raise node.unsupported("antialias=1 with nearest mode")
     policy = _text(attrs, "keep_aspect_ratio_policy", "stretch")
     if policy not in ("stretch", "not_larger", "not_smaller"):
         raise node.unsupported(f"keep_aspect_ratio_policy {policy!r}")
@@ -314,19 +326,57 @@ def _resize(b, node, ins, attrs):
         raise node.unsupported("neither scales nor sizes given")
     if sizes[:2] != list(x.shape[:2]):
         raise node.unsupported(f"resizing the batch or channel axis ({x.shape} -> {sizes})")
-    if coords not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"):
-        raise node.unsupported(f"coordinate_transformation_mode {coords!r}")
+    roi = None
+    if coords == "tf_crop_and_resize":
+        given = _static(b, node, ins[1] if node.opset >= 11 and len(ins) > 1 else None, "roi")
+        full = [0.0] * x.rank + [1.0] * x.rank
+        if given is not None and given.size:
+            for k, a in enumerate(axes):
+                full[a], full[a + x.rank] = float(given[k]), float(given[k + len(axes)])
+        if full[:2] != [0.0, 0.0] or full[x.rank:x.rank + 2] != [1.0, 1.0]:
+            raise node.unsupported(f"a roi {full} that crops the batch or channel axis")
+        roi = [(full[2], full[2 + x.rank]), (full[3], full[3 + x.rank])]
     return b.resize(x, sizes[2:], mode=mode, coordinate_mode=coords, nearest_mode=nearest,
-                    scales=None if scales is None else scales[2:], name=node.name)
+                    scales=None if scales is None else scales[2:], cubic_coeff_a=attrs.get("cubic_coeff_a", -0.75),
+                    exclude_outside=bool(attrs.get("exclude_outside", 0)), antialias=bool(attrs.get("antialias", 0)),
+                    roi=roi, extrapolation_value=attrs.get("extrapolation_value", 0.0), name=node.name)
 
 
 @converts("BatchNormalization")
 def _batchnorm(b, node, ins, attrs):
-    if attrs.get("training_mode", 0):
-        raise node.unsupported("training_mode=1")
     x, scale, bias, mean, var = ins[:5]
-    return b.batch_normalization(x, mean, var, scale=scale, bias=bias, epsilon=attrs.get("epsilon", 1e-5),
-                                 name=node.name)
+    eps = attrs.get("epsilon", 1e-5)
+    training = bool(attrs.get("training_mode", 0))
+    if not training and all(b.static_value(t) is not None for t in (scale, bias, mean, var)):
+        return b.batch_normalization(x, mean, var, scale=scale, bias=bias, epsilon=eps, name=node.name)
+    # Statistics computed at run time (training mode), or parameters that are graph inputs: the
+    # formula in element-wise ops, per-channel tensors shaped [C, 1, ...] to broadcast over NC...
+    n = node.name
+
+    def channels(t, tag):
+        return b.reshape(t, [x.shape[1]] + [1] * (x.rank - 2), name=f"{n}/{tag}")
+
+    if training:
+        axes = [0] + list(range(2, x.rank))
+        batch_mean = b.reduce(x, "mean", axes, keepdims=False, name=f"{n}/mean")
+        centered = b.sub(x, channels(batch_mean, "m"), name=f"{n}/centered")
+        batch_var = b.reduce(b.mul(centered, centered, name=f"{n}/sq"), "mean", axes, keepdims=False,
+                             name=f"{n}/var")
+        m, v = batch_mean, batch_var
+    else:
+        m, v = mean, var
+        centered = b.sub(x, channels(m, "m"), name=f"{n}/centered")
+    eps_c = b.constant(np.array(eps, np.float32).astype(x.dtype))
+    inv = b.div(channels(scale, "scale"), b.activation(b.add(channels(v, "v"), eps_c, name=f"{n}/ve"), "sqrt",
+                                                       name=f"{n}/std"), name=f"{n}/inv")
+    y = b.add(b.mul(centered, inv, name=f"{n}/scaled"), channels(bias, "bias"), name=n)
+    if not training:
+        return y
+    momentum = attrs.get("momentum", 0.9)
+    keep, take = (b.constant(np.array(k, np.float32).astype(x.dtype)) for k in (momentum, 1 - momentum))
+    running = [b.add(b.mul(old, keep, name=f"{n}/{tag}k"), b.mul(new, take, name=f"{n}/{tag}t"),
+                     name=f"{n}/running_{tag}") for tag, old, new in (("mean", mean, m), ("var", var, v))]
+    return [y] + running
 
 
 _SIMPLE_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish",
@@ -398,6 +448,105 @@ def _binary(b, node, ins, attrs):
     return acc
 
 
+_COMPARISONS = {"Equal": "equal", "Greater": "greater", "Less": "less", "GreaterOrEqual": "greater_equal",
+                "LessOrEqual": "less_equal", "And": "and", "Or": "or", "Xor": "xor"}
+
+
+@converts(*_COMPARISONS)
+def _compare(b, node, ins, attrs):
+    return b._binary(_COMPARISONS[node.op_type], ins[0], ins[1], node.name)
+
+
+@converts("Not")
+def _not(b, node, ins, attrs):
+    return b.logical_not(ins[0], name=node.name)
+
+
+@converts("Where")
+def _where(b, node, ins, attrs):
+    return b.where(ins[0], ins[1], ins[2], name=node.name)
+
+
+@converts("ArgMax", "ArgMin")
+def _arg(b, node, ins, attrs):
+    kind = "max" if node.op_type == "ArgMax" else "min"
+    return b._arg(kind, ins[0], attrs.get("axis", 0), bool(attrs.get("keepdims", 1)),
+                  bool(attrs.get("select_last_index", 0)), node.name)
+
+
+@converts("Size")
+def _size(b, node, ins, attrs):
+    return b.constant(np.array(ins[0].size, np.int64), name=node.name)
+
+
+@converts("Range")
+def _range(b, node, ins, attrs):
+    # The output's length depends on the values: they must be known at compile time.
+    start, limit, delta = (_static(b, node, t, what).reshape(()) for t, what in zip(ins, ("start", "limit", "delta")))
+    if delta == 0:
+        raise GraphError(f"Range node {node.name!r}: delta is 0")
+    count = max(int(np.ceil((limit - start) / delta)), 0)
+    return b.constant((start + np.arange(count) * delta).astype(ins[0].dtype), name=node.name)
+
+
+# ONNX's recurrent activations: wgnn's kind and how many of activation_alpha / activation_beta each takes.
+_RNN_ACTIVATIONS = {"Sigmoid": ("sigmoid", 0), "Tanh": ("tanh", 0), "Relu": ("relu", 0),
+                    "LeakyRelu": ("leaky_relu", 1), "HardSigmoid": ("hard_sigmoid", 2), "Elu": ("elu", 1),
+                    "Softsign": ("softsign", 0), "Softplus": ("softplus", 0)}
+
+
+def _rnn_activations(node, attrs) -> list | None:
+    names = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    if not names:
+        return None
+    alphas, betas = list(attrs.get("activation_alpha", [])), list(attrs.get("activation_beta", []))
+    acts = []
+    for act in names:
+        if act not in _RNN_ACTIVATIONS:
+            raise node.unsupported(f"activation {act!r} (supported: {sorted(_RNN_ACTIVATIONS)})")
+        kind, count = _RNN_ACTIVATIONS[act]
+        alpha = alphas.pop(0) if count >= 1 and alphas else None
+        beta = betas.pop(0) if count >= 2 and betas else None
+        acts.append(make_activation(kind, alpha, beta))
+    return acts
+
+
+@converts("LSTM", "GRU")
+def _recurrent(b, node, ins, attrs):
+    ins = ins + [None] * (8 - len(ins))
+    x, w, r, bias, lens, h0 = ins[:6]
+    layout = attrs.get("layout", 0)
+    if layout:
+        x = b.transpose(x, [1, 0, 2], name=node.name + "/x")
+        h0 = b.transpose(h0, [1, 0, 2], name=node.name + "/h0") if h0 is not None else None
+    if lens is not None:
+        steps = _static(b, node, lens, "sequence_lens")
+        if np.any(steps != x.shape[0]):
+            raise node.unsupported(f"sequence_lens {steps.tolist()} shorter than the {x.shape[0]} steps")
+    hidden = int(attrs.get("hidden_size", w.shape[1] // (4 if node.op_type == "LSTM" else 3)))
+    gates = 4 if node.op_type == "LSTM" else 3
+    wb = rb = None
+    if bias is not None:  # ONNX's B is [directions, 2 * gates * hidden]: W's bias, then R's
+        wb = b.slice(bias, [0], [gates * hidden], axes=[1], name=node.name + "/wb")
+        rb = b.slice(bias, [gates * hidden], [2 * gates * hidden], axes=[1], name=node.name + "/rb")
+    options = dict(hidden_size=hidden, bias=wb, recurrent_bias=rb, initial_hidden_state=h0,
+                   direction={"forward": "forward", "reverse": "backward",
+                              "bidirectional": "both"}[_text(attrs, "direction", "forward")],
+                   activations=_rnn_activations(node, attrs), clip=attrs.get("clip"), name=node.name)
+    if node.op_type == "LSTM":
+        c0, peephole = ins[6], ins[7]
+        if layout and c0 is not None:
+            c0 = b.transpose(c0, [1, 0, 2], name=node.name + "/c0")
+        outs = b.lstm(x, w, r, initial_cell_state=c0, peephole_weight=peephole,
+                      couple_input_forget=bool(attrs.get("input_forget", 0)), **options)
+    else:
+        outs = b.gru(x, w, r, reset_after=bool(attrs.get("linear_before_reset", 0)), **options)
+    if layout:  # [steps, directions, batch, hidden] -> [batch, steps, directions, hidden]; states batch-first
+        outs = [b.transpose(outs[0], [2, 0, 1, 3], name=node.name + "/y")] + [
+            b.transpose(s, [1, 0, 2], name=f"{node.name}/state{k}") for k, s in enumerate(outs[1:])]
+    return outs
+
+
 @converts("Mean")
 def _mean(b, node, ins, attrs):
     total = _binary(b, _NodeInfo(node.name + "/sum", "Sum", node.opset), ins, attrs)
@@ -412,7 +561,7 @@ def _expand(b, node, ins, attrs):
     # x + 0, with zeros only as large as the broadcast dimensions (the element-wise kernel broadcasts)
     lead = len(out) - x.rank
     zeros = [d if (k < lead or x.shape[k - lead] == 1) else 1 for k, d in enumerate(out)]
-    return b.add(x, b.constant(np.zeros(zeros, np.float32)), name=node.name)
+    return b.add(x, b.constant(np.zeros(zeros, x.dtype)), name=node.name)
 
 
 @converts("Tile")
@@ -484,7 +633,14 @@ def _layer_norm(b, node, ins, attrs):
 
 @converts("MatMul")
 def _matmul(b, node, ins, attrs):
-    return b.matmul(ins[0], ins[1], name=node.name)
+    x, y = ins[0], ins[1]
+    if x.rank > 2 and y.rank > 2 and x.shape[:-2] != y.shape[:-2]:
+        # Batch dimensions broadcast on both sides: expand each to the common batch shape first.
+        batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        x, y = (t if t.shape[:-2] == batch else b.add(
+            t, b.constant(np.zeros(tuple(batch) + (1, 1), t.dtype)), name=f"{node.name}/expand{k}")
+            for k, t in enumerate((x, y)))
+    return b.matmul(x, y, name=node.name)
 
 
 @converts("Gemm")
@@ -499,11 +655,35 @@ def _pool_args(node, x, attrs):
     return kernel, strides, dil, _spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
 
 
+def _pool3d(b, node, x, attrs, mode: str):
+    """3-D pooling as two 2-D poolings: over (H, W) with depth folded into the channels, then over D
+    with H and W flattened. Max and average pooling are separable, average pooling too whatever
+    its padding rule: a window's element count is the product of its counts along each axis."""
+    n, c, depth, height, width = x.shape
+    kernel = tuple(attrs["kernel_shape"])
+    strides = tuple(attrs.get("strides", (1, 1, 1)))
+    dil = tuple(attrs.get("dilations", (1, 1, 1)))
+    pads = _axis_pads(node, attrs, x.shape[2:], kernel, strides, dil)
+    pool = b.max_pool2d if mode == "max" else b.average_pool2d
+    extra = {} if mode == "max" else {"count_include_pad": bool(attrs.get("count_include_pad", 0))}
+    ceil = bool(attrs.get("ceil_mode", 0))
+    hw = pool(b.reshape(x, [n, c * depth, height, width], name=node.name + "/hw_in"), window=kernel[1:],
+              strides=strides[1:], padding=pads[1] + pads[2], dilations=dil[1:], ceil_mode=ceil,
+              name=node.name + "/hw", **extra)
+    oh, ow = hw.shape[2:]
+    d = pool(b.reshape(hw, [n, c, depth, oh * ow], name=node.name + "/d_in"), window=(kernel[0], 1),
+             strides=(strides[0], 1), padding=pads[0] + (0, 0), dilations=(dil[0], 1), ceil_mode=ceil,
+             name=node.name + "/d", **extra)
+    return b.reshape(d, [n, c, d.shape[2], oh, ow], name=node.name)
+
+
 @converts("MaxPool")
 @_lifts_1d
 def _maxpool(b, node, ins, attrs):
     if attrs.get("storage_order", 0):
         raise node.unsupported("storage_order=1")
+    if ins[0].rank == 5:
+        return _pool3d(b, node, ins[0], attrs, "max")
     kernel, strides, dil, padding = _pool_args(node, ins[0], attrs)
     return b.max_pool2d(ins[0], window=kernel, strides=strides, padding=padding, dilations=dil,
                         ceil_mode=bool(attrs.get("ceil_mode", 0)), name=node.name)
@@ -512,6 +692,8 @@ def _maxpool(b, node, ins, attrs):
 @converts("AveragePool")
 @_lifts_1d
 def _avgpool(b, node, ins, attrs):
+    if ins[0].rank == 5:
+        return _pool3d(b, node, ins[0], attrs, "avg")
     kernel, strides, dil, padding = _pool_args(node, ins[0], attrs)
     return b.average_pool2d(ins[0], window=kernel, strides=strides, padding=padding, dilations=dil,
                             ceil_mode=bool(attrs.get("ceil_mode", 0)),
@@ -573,8 +755,8 @@ def _reshape(b, node, ins, attrs):
     x = ins[0]
     if node.opset < 5:
         return b.reshape(x, [x.shape[k] if d == 0 else d for k, d in enumerate(attrs["shape"])], name=node.name)
-    if attrs.get("allowzero", 0) and 0 in [int(d) for d in _static(b, node, ins[1], "shape")]:
-        raise node.unsupported("allowzero=1 with a 0 in the shape")
+    if attrs.get("allowzero", 0):  # a 0 in the shape is a dimension of size 0, not "copy this one"
+        return b.reshape(x, [int(d) for d in _static(b, node, ins[1], "shape")], name=node.name)
     return b.reshape(x, ins[1], name=node.name)
 
 
@@ -609,11 +791,15 @@ def _transpose(b, node, ins, attrs):
 
 @converts("Identity", "Dropout")
 def _identity(b, node, ins, attrs):
-    if node.op_type == "Dropout" and len(ins) > 2 and ins[2] is not None:
-        training = _static(b, node, ins[2], "training_mode")
-        if bool(np.asarray(training).reshape(-1)[0]):
-            raise node.unsupported("training_mode=True")
-    return b.identity(ins[0], name=node.name)
+    if node.op_type != "Dropout":
+        return b.identity(ins[0], name=node.name)
+    training = len(ins) > 2 and ins[2] is not None and bool(_static(b, node, ins[2], "training_mode").reshape(-1)[0])
+    if training:
+        ratio = _static(b, node, ins[1], "ratio") if len(ins) > 1 and ins[1] is not None else np.array(0.5)
+        if float(ratio.reshape(-1)[0]) != 0.0:
+            raise node.unsupported("training_mode=True with a nonzero ratio (random masks are not implemented)")
+    # Inference (or a ratio of 0): the input unchanged, and a mask that keeps everything.
+    return [b.identity(ins[0], name=node.name), b.constant(np.ones(ins[0].shape, bool), name=node.name + "/mask")]
 
 
 @converts("Constant")
@@ -692,8 +878,13 @@ def _pad(b, node, ins, attrs):
             for k, a in enumerate(int(a) % x.rank for a in axes):
                 full[a], full[a + x.rank] = pads[k], pads[k + len(axes)]
             pads = full
-    if mode == "wrap":
-        raise node.unsupported("mode='wrap'")
+    if mode == "wrap":  # a gather per padded axis, of indices that wrap around it
+        for axis in range(x.rank):
+            begin, end, size = pads[axis], pads[axis + x.rank], x.shape[axis]
+            if begin or end:
+                indices = np.arange(-begin, size + end) % max(size, 1)
+                x = b.gather(x, b.constant(indices.astype(np.int64)), axis=axis, name=f"{node.name}/{axis}")
+        return b.identity(x, name=node.name)
     return b.pad(x, pads, mode=mode, value=value, name=node.name)
 
 

@@ -27,7 +27,10 @@ def _numpy(kind: str, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     if kind == "log_sum_exp":
         m = x.max(axis=axes, keepdims=True) if x.size else np.zeros_like(x.sum(axis=axes, keepdims=True))
         return np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
-    fn = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod}.get(kind)
+    if kind in ("max", "min"):  # over an empty set: -inf and inf, as ONNX says
+        fn = np.max if kind == "max" else np.min
+        return fn(x, axis=axes, keepdims=True, initial=-np.inf if kind == "max" else np.inf)
+    fn = {"sum": np.sum, "mean": np.mean, "prod": np.prod}.get(kind)
     if fn is not None:
         return fn(x, axis=axes, keepdims=True)
     if kind == "sum_square":
@@ -64,8 +67,13 @@ class Reduce:
     @staticmethod
     def reference(node, ins):
         a = node.attrs
-        y = _numpy(a["kind"], ins[0], tuple(a["axes"]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = _numpy(a["kind"], ins[0], tuple(a["axes"]))
         out_shape = Reduce.infer(node)[0][0]
+        dtype = np.dtype(ins[0].dtype)
+        if dtype.kind in "iub" and a["kind"] in ("max", "min"):  # an empty set's infinities, in range
+            low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+            y = np.clip(np.nan_to_num(y, posinf=high, neginf=low), low, high)
         return [y.reshape(out_shape).astype(ins[0].dtype)]
 
     @staticmethod
@@ -107,3 +115,56 @@ class Reduce:
                     "combine": combine, "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
         ctx.dispatch("reduce", node=node, template=template, params=params,
                      bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=out.size)
+
+
+@register("arg_reduce")
+class ArgReduce:
+    """ArgMax / ArgMin along one axis: attrs kind ("max" | "min"), axis, keepdims,
+    select_last_index. The result is int64 (stored as i32 on the GPU)."""
+
+    @staticmethod
+    def flops(node):
+        return node.inputs[0].size
+
+    @staticmethod
+    def infer(node):
+        x, a = node.inputs[0], node.attrs
+        if a["kind"] not in ("max", "min"):
+            raise fail(node, f"unknown arg reduction {a['kind']!r}")
+        if not -max(x.rank, 1) <= a["axis"] < max(x.rank, 1):
+            raise fail(node, f"axis {a['axis']} is out of range for shape {x.shape}")
+        axis = a["axis"] % max(x.rank, 1)
+        if x.rank and x.shape[axis] == 0:
+            raise fail(node, f"arg{a['kind']} over axis {axis} of size 0 has no answer")
+        if a["keepdims"]:
+            shape = tuple(1 if k == axis else d for k, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for k, d in enumerate(x.shape) if k != axis)
+        return [(shape, "int64")]
+
+    @staticmethod
+    def reference(node, ins):
+        a = node.attrs
+        x = ins[0]
+        axis = a["axis"] % max(x.ndim, 1)
+        pick = np.argmax if a["kind"] == "max" else np.argmin
+        if a["select_last_index"]:
+            idx = x.shape[axis] - 1 - pick(np.flip(x, axis), axis=axis)
+        else:
+            idx = pick(x, axis=axis)
+        return [idx.astype(np.int64).reshape(ArgReduce.infer(node)[0][0])]
+
+    @staticmethod
+    def layout(node, perms):
+        return [()], [()]
+
+    @staticmethod
+    def lower(node, ctx):
+        x, out, a = node.inputs[0], node.outputs[0], node.attrs
+        axis = a["axis"] % max(x.rank, 1)
+        size = x.shape[axis] if x.rank else 1
+        inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+        params = {"total": out.size, "axis_size": size, "inner": inner}
+        template = {"better": ">" if a["kind"] == "max" else "<", "or_equal": "=" if a["select_last_index"] else ""}
+        ctx.dispatch("arg_reduce", node=node, template=template, params=params,
+                     bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graph import is_integer
 from ..layout import logical_strides, transposed_perm
 from . import fail, normalize_axis, register
 from .elementwise import pack_dims, strided_dispatch
@@ -217,7 +218,8 @@ class Pad:
 
 @register("gather")
 class Gather:
-    """inputs [data, indices]; attrs axis. Indices must be known at compile time to run on the GPU."""
+    """inputs [data, indices]; attrs axis. Constant indices are checked against the axis at compile
+    time; indices computed at run time are clamped into it on the GPU."""
 
     @staticmethod
     def infer(node):
@@ -231,24 +233,24 @@ class Gather:
 
     @staticmethod
     def layout(node, perms):
-        return [(), None], [()]
+        return [(), ()], [()]
 
     @staticmethod
     def lower(node, ctx):
         data, idx = node.inputs
         out = node.outputs[0]
         axis = node.attrs["axis"] % data.rank
-        if not idx.is_constant:
-            raise ctx.unsupported(node, "Gather indices must be known at compile time")
         d = data.shape[axis]
-        values = idx.value.astype(np.int64).reshape(-1)
-        if values.size and (values.min() < -d or values.max() >= d):
-            raise ctx.error(node, f"indices {values.tolist()} are out of range for axis {axis} of size {d}")
-        values = np.where(values < 0, values + d, values).astype(np.uint32)
+        if idx.is_constant:
+            values = idx.value.astype(np.int64).reshape(-1)
+            if values.size and (values.min() < -d or values.max() >= d):
+                raise ctx.error(node, f"indices {values.tolist()} are out of range for axis {axis} of size {d}")
+        elif not is_integer(idx.dtype):
+            raise ctx.error(node, f"indices must be an integer tensor, got {idx.dtype}")
         inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
-        params = {"total": out.size, "inner": inner, "count": max(values.size, 1), "axis_size": d}
+        params = {"total": out.size, "inner": inner, "count": max(idx.size, 1), "axis_size": d}
         ctx.dispatch("gather", node=node, template={}, params=params,
-                     bindings=[ctx.tensor(data), ctx.const(values), ctx.tensor(out)], threads=out.size)
+                     bindings=[ctx.tensor(data), ctx.tensor(idx), ctx.tensor(out)], threads=out.size)
 
 
 # Ops that only exist at compile time: the constant-folding pass replaces them by their value.
@@ -282,7 +284,8 @@ class ConstantOfShape:
 
 @register("cast")
 class Cast:
-    """attrs to (a dtype name). On the GPU only float32 runs today, so casts are folded or no-ops."""
+    """attrs to (a dtype name). On the GPU a copy that converts as it stores: float to integer
+    truncates toward zero, anything to bool is a test against zero."""
 
     traits = ("layout_free",)
 
@@ -296,9 +299,7 @@ class Cast:
 
     @staticmethod
     def lower(node, ctx):
-        if node.attrs["to"] != node.inputs[0].dtype:
-            raise ctx.unsupported(node, f"Cast from {node.inputs[0].dtype} to {node.attrs['to']} "
-                                        "on the GPU (only float32 tensors run there)")
-        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+        to_bool = node.attrs["to"] == "bool" and node.inputs[0].dtype != "bool"
+        strided_dispatch(ctx, node, "nonzero" if to_bool else "first", node.outputs[0], [node.inputs[0]])
 
 

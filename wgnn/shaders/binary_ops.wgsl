@@ -10,10 +10,28 @@ fn op_max(x: f32, z: f32) -> f32 { return max(x, z); }
 fn op_min(x: f32, z: f32) -> f32 { return min(x, z); }
 fn op_prelu(x: f32, z: f32) -> f32 { return select(x * z, x, x >= 0.0); }
 fn op_pow(x: f32, z: f32) -> f32 {
-    // WGSL's pow is undefined for negative bases; integral exponents are what ONNX models use there.
-    if (x >= 0.0 || floor(z) != z) {
+    // Integral exponents by squaring: exact where the result is representable (2^3 is 8, not
+    // 7.9999995, which matters when an integer tensor is raised to a float power) and defined for
+    // negative bases, where WGSL's pow is not. Other exponents go through pow.
+    if (floor(z) != z || abs(z) > 2147483647.0) {
         return pow(x, z);
     }
-    let r = pow(-x, z);
-    return select(r, -r, (i32(z) & 1) != 0);
+    var base = select(x, 1.0 / x, z < 0.0);
+    var n = u32(abs(z));
+    var r = 1.0;
+    while (n != 0u) {
+        if ((n & 1u) != 0u) {
+            r *= base;
+        }
+        base *= base;
+        n >>= 1u;
+    }
+    return r;
 }
+// Comparisons give 1 or 0 (stored as a bool); nonzero is the cast to bool.
+fn op_equal(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x == z); }
+fn op_greater(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x > z); }
+fn op_less(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x < z); }
+fn op_greater_equal(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x >= z); }
+fn op_less_equal(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x <= z); }
+fn op_nonzero(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x != 0.0); }

@@ -5,9 +5,14 @@
 // so RANK is usually 1 to 3. With ${lanes} = 4 an invocation computes four neighbours along the
 // innermost axis (whose extent the host divided by 4), stepping by that axis' own strides
 // (*_step): the index arithmetic is paid once per four elements and the activation runs on a vec4.
+// ${calc} is the arithmetic type: f32 (whatever the storage: f32 or f16), or i32 where every
+// operand is an integer or bool tensor (int_ops.wgsl; no activations there).
 #include "common.wgsl"
 #include "activation.wgsl"
 #include "binary_ops.wgsl"
+#include "int_ops.wgsl"
+
+alias calc = ${calc};
 
 struct Params {
     total: u32, out_base: u32, a_base: u32, b_base: u32,
@@ -47,12 +52,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         ao += idx * p.a_strides[q][r];
         bo += idx * p.b_strides[q][r];
     }
-    var v = vec4<f32>(0.0);
+    var v = vec4<calc>();
     for (var l = 0; l < LANES; l++) {
-        v[l] = op_${op}(f32(a[ao + l * p.a_step]), f32(b[bo + l * p.b_step]));
+        v[l] = ${fn}(calc(a[ao + l * p.a_step]), calc(b[bo + l * p.b_step]));
     }
-    v = activate(v, p.alpha, p.beta, vec4<f32>(0.0));
+    v = activate_${calc}(v);
     for (var l = 0; l < LANES; l++) {
         y[oo + l * p.out_step] = y_elem(v[l]);
     }
 }
+
+fn activate_f32(v: vec4<f32>) -> vec4<f32> { return activate(v, p.alpha, p.beta, vec4<f32>(0.0)); }
+fn activate_i32(v: vec4<i32>) -> vec4<i32> { return v; }

@@ -1,12 +1,14 @@
-// Gather along one axis with compile-time indices: the output is [outer, count, inner] and
-// element (o, j, i) comes from input (o, indices[j], i).
+// Gather along one axis: the output is [outer, count, inner] and element (o, j, i) comes from
+// input (o, indices[j], i). Indices are i32 (compile-time constants or a tensor computed at run
+// time); negative ones count from the end, and out-of-range ones are clamped into the axis, since
+// a shader cannot raise an error.
 #include "common.wgsl"
 
 struct Params { total: u32, inner: u32, count: u32, axis_size: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
-@group(0) @binding(2) var<storage, read> indices: array<u32>;
+@group(0) @binding(2) var<storage, read_write> indices: array<indices_elem>;
 @group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
 
 @compute @workgroup_size(WG)
@@ -19,5 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = id % p.inner;
     let j = (id / p.inner) % p.count;
     let o = id / (p.inner * p.count);
-    y[id] = y_elem(x[(o * p.axis_size + indices[j]) * p.inner + i]);
+    var k = i32(indices[j]);
+    k = clamp(select(k, k + i32(p.axis_size), k < 0), 0, i32(p.axis_size) - 1);
+    y[id] = y_elem(x[(o * p.axis_size + u32(k)) * p.inner + i]);
 }

@@ -1,13 +1,18 @@
-// Nearest or bilinear resize of NHWC tensors, one output element per invocation. Each axis maps
-// an output index to a source position as src = (dst + in_off) * scale - out_off (see
-// wgnn/ops/resize.py); positions past the edge clamp to it. ${mode}: nearest | linear;
-// ${nearest}: how nearest mode rounds.
+// Resize of NHWC tensors, one output element per invocation. Each axis maps an output index to a
+// source position as src = (dst + in_off) * scale - out_off (see wgnn/ops/resize.py). ${mode}:
+// nearest (rounded as ${nearest}, clamped to the edge) or filtered: the separable ${filter}
+// filter (linear or cubic) over taps floor(src) + start .. + taps - 1 of each axis, stretched by
+// support (antialiasing), weights normalized; taps past the edge read the edge pixel or, with
+// exclude_outside, drop out. With extrapolate, a source position outside the image gives
+// p.extrapolation (tf_crop_and_resize).
 #include "common.wgsl"
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c: u32,
     out_h: u32, out_w: u32,
     scale_h: f32, scale_w: f32, in_off_h: f32, in_off_w: f32, out_off_h: f32, out_off_w: f32,
+    support_h: f32, support_w: f32, start_h: i32, start_w: i32, taps_h: u32, taps_w: u32,
+    cubic_a: f32, exclude_outside: u32, extrapolate: u32, extrapolation: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,8 +24,8 @@ fn round_ceil(s: f32) -> f32 { return ceil(s); }
 fn round_round_prefer_ceil(s: f32) -> f32 { return floor(s + 0.5); }
 fn round_round_prefer_floor(s: f32) -> f32 { return ceil(s - 0.5); }
 
-fn clamp_index(i: f32, size: u32) -> u32 {
-    return u32(clamp(i32(i), 0, i32(size) - 1));
+fn clamp_index(i: i32, size: u32) -> u32 {
+    return u32(clamp(i, 0, i32(size) - 1));
 }
 
 fn load(n: u32, iy: u32, ix: u32, c: u32) -> f32 {
@@ -28,21 +33,53 @@ fn load(n: u32, iy: u32, ix: u32, c: u32) -> f32 {
 }
 
 fn sample_nearest(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
-    return load(n, clamp_index(round_${nearest}(sy), p.in_h), clamp_index(round_${nearest}(sx), p.in_w), c);
+    return load(n, clamp_index(i32(round_${nearest}(sy)), p.in_h), clamp_index(i32(round_${nearest}(sx)), p.in_w), c);
 }
 
-fn sample_linear(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
-    let fy = floor(sy);
-    let fx = floor(sx);
-    let y0 = clamp_index(fy, p.in_h);
-    let y1 = clamp_index(fy + 1.0, p.in_h);
-    let x0 = clamp_index(fx, p.in_w);
-    let x1 = clamp_index(fx + 1.0, p.in_w);
-    let wy = sy - fy;
-    let wx = sx - fx;
-    let top = mix(load(n, y0, x0, c), load(n, y0, x1, c), wx);
-    let bottom = mix(load(n, y1, x0, c), load(n, y1, x1, c), wx);
-    return mix(top, bottom, wy);
+fn filter_linear(d: f32) -> f32 { return clamp(1.0 - abs(d), 0.0, 1.0); }
+fn filter_cubic(d: f32) -> f32 {
+    let t = abs(d);
+    let a = p.cubic_a;
+    if (t <= 1.0) {
+        return ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
+    }
+    if (t < 2.0) {
+        return ((a * t - 5.0 * a) * t + 8.0 * a) * t - 4.0 * a;
+    }
+    return 0.0;
+}
+
+// The weight of tap i along an axis whose source position is base + frac (0 when excluded).
+fn tap_weight(i: i32, frac: f32, support: f32, index: i32, size: u32) -> f32 {
+    if (p.exclude_outside != 0u && (index < 0 || index >= i32(size))) {
+        return 0.0;
+    }
+    return filter_${filter}((f32(i) - frac) * support);
+}
+
+fn sample_filtered(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
+    let by = floor(sy);
+    let bx = floor(sx);
+    var acc = 0.0;
+    var wsum_y = 0.0;
+    var wsum_x = 0.0;
+    for (var ty = 0u; ty < p.taps_h; ty++) {
+        let i = p.start_h + i32(ty);
+        let iy = i32(by) + i;
+        let wy = tap_weight(i, sy - by, p.support_h, iy, p.in_h);
+        wsum_y += wy;
+        var row = 0.0;
+        wsum_x = 0.0;
+        for (var tx = 0u; tx < p.taps_w; tx++) {
+            let j = p.start_w + i32(tx);
+            let ix = i32(bx) + j;
+            let wx = tap_weight(j, sx - bx, p.support_w, ix, p.in_w);
+            wsum_x += wx;
+            row += wx * load(n, clamp_index(iy, p.in_h), clamp_index(ix, p.in_w), c);
+        }
+        acc += wy * row;
+    }
+    return acc / (wsum_y * wsum_x);
 }
 
 @compute @workgroup_size(WG)
@@ -59,5 +96,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = at.w;
     let sy = (f32(oy) + p.in_off_h) * p.scale_h - p.out_off_h;
     let sx = (f32(ox) + p.in_off_w) * p.scale_w - p.out_off_w;
+    let outside = sy < 0.0 || sy > f32(p.in_h - 1u) || sx < 0.0 || sx > f32(p.in_w - 1u);
+    if (p.extrapolate != 0u && outside) {
+        y[id] = y_elem(p.extrapolation);
+        return;
+    }
     y[id] = y_elem(sample_${mode}(n, sy, sx, c));
 }
