@@ -182,11 +182,24 @@ class GraphBuilder:
 
     def batch_normalization(self, input: Operand, mean: Operand, variance: Operand, *, scale: Operand | None = None,
                             bias: Operand | None = None, epsilon: float = 1e-5, name: str = "") -> Operand:
+        """Inference batch norm over axis 1. Constant parameters become the ``batch_normalization``
+        op, which the compiler folds into the convolution before it; parameters computed at run time
+        (or fed as inputs) become the formula in element-wise ops."""
         c = input.shape[1]
         scale = scale if scale is not None else self.constant(np.ones(c, np.float32))
         bias = bias if bias is not None else self.constant(np.zeros(c, np.float32))
-        return self._one("batch_normalization", [input, mean, variance, scale, bias], {"epsilon": float(epsilon)},
-                         name)
+        params = [mean, variance, scale, bias]
+        if all(self.static_value(t) is not None for t in params):
+            return self._one("batch_normalization", [input] + params, {"epsilon": float(epsilon)}, name)
+        n = name or fresh_name("batch_normalization")
+        # (x - mean) * scale / sqrt(variance + epsilon) + bias, parameters shaped [C, 1, ...]
+        mean, variance, scale, bias = (self.reshape(t, [c] + [1] * (input.rank - 2), name=f"{n}/{tag}")
+                                       for t, tag in zip(params, ("mean", "var", "scale", "bias")))
+        eps = self.constant(np.array(epsilon, input.dtype))
+        std = self.activation(self.add(variance, eps, name=f"{n}/var_eps"), "sqrt", name=f"{n}/std")
+        inv = self.div(scale, std, name=f"{n}/inv")
+        centered = self.sub(input, mean, name=f"{n}/centered")
+        return self.add(self.mul(centered, inv, name=f"{n}/scaled"), bias, name=n)
 
     # -- element-wise -------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ def storage_numpy(dtype: str) -> type:
 
 def stored_nbytes(shape: tuple[int, ...], dtype: str) -> int:
     """Bytes of a tensor in its GPU storage type."""
-    return int(np.prod(shape, dtype=np.int64)) * np.dtype(STORAGE_NUMPY[STORAGE[dtype]]).itemsize
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(storage_numpy(dtype)).itemsize
 
 
 def to_storage(array: np.ndarray, dtype: str, what: str) -> np.ndarray:

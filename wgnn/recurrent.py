@@ -33,7 +33,7 @@ class _Layer:
     def __init__(self, b, what: str, x: Operand, weight: Operand, recurrent: Operand, gates: int,
                  hidden_size: int, direction: str, activations: Sequence[Activation | str] | None,
                  default_activations: tuple[str, ...], clip: float | None, name: str):
-        self.b, self.name, self.gates, self.hidden = b, name or what, gates, int(hidden_size)
+        self.b, self.what, self.name, self.gates, self.hidden = b, what, name or what, gates, int(hidden_size)
         if direction not in DIRECTIONS:
             raise GraphError(f"{what} node {self.name!r}: direction {direction!r} is not one of {DIRECTIONS}")
         self.dirs = 2 if direction == "both" else 1
@@ -60,7 +60,7 @@ class _Layer:
 
     def check(self, what: str, operand: Operand | None, shape: tuple[int, ...]) -> None:
         if operand is not None and operand.shape != shape:
-            raise GraphError(f"{self.name!r}: {what} must have shape {shape}, got {operand.shape}")
+            raise GraphError(f"{self.what} node {self.name!r}: {what} must have shape {shape}, got {operand.shape}")
 
     def part(self, operand: Operand, d: int, tag: str) -> Operand:
         """Direction ``d`` of a [directions, ...] operand, without that axis."""

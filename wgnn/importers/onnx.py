@@ -346,36 +346,20 @@ def _resize(b, node, ins, attrs):
 def _batchnorm(b, node, ins, attrs):
     x, scale, bias, mean, var = ins[:5]
     eps = attrs.get("epsilon", 1e-5)
-    training = bool(attrs.get("training_mode", 0))
-    if not training and all(b.static_value(t) is not None for t in (scale, bias, mean, var)):
+    if not attrs.get("training_mode", 0):
         return b.batch_normalization(x, mean, var, scale=scale, bias=bias, epsilon=eps, name=node.name)
-    # Statistics computed at run time (training mode), or parameters that are graph inputs: the
-    # formula in element-wise ops, per-channel tensors shaped [C, 1, ...] to broadcast over NC...
+    # Training mode: normalize by this batch's statistics, and output the updated running ones.
     n = node.name
-
-    def channels(t, tag):
-        return b.reshape(t, [x.shape[1]] + [1] * (x.rank - 2), name=f"{n}/{tag}")
-
-    if training:
-        axes = [0] + list(range(2, x.rank))
-        batch_mean = b.reduce(x, "mean", axes, keepdims=False, name=f"{n}/mean")
-        centered = b.sub(x, channels(batch_mean, "m"), name=f"{n}/centered")
-        batch_var = b.reduce(b.mul(centered, centered, name=f"{n}/sq"), "mean", axes, keepdims=False,
-                             name=f"{n}/var")
-        m, v = batch_mean, batch_var
-    else:
-        m, v = mean, var
-        centered = b.sub(x, channels(m, "m"), name=f"{n}/centered")
-    eps_c = b.constant(np.array(eps, np.float32).astype(x.dtype))
-    inv = b.div(channels(scale, "scale"), b.activation(b.add(channels(v, "v"), eps_c, name=f"{n}/ve"), "sqrt",
-                                                       name=f"{n}/std"), name=f"{n}/inv")
-    y = b.add(b.mul(centered, inv, name=f"{n}/scaled"), channels(bias, "bias"), name=n)
-    if not training:
-        return y
+    axes = [0] + list(range(2, x.rank))
+    batch_mean = b.reduce(x, "mean", axes, keepdims=False, name=f"{n}/mean")
+    centered = b.sub(x, b.reshape(batch_mean, [x.shape[1]] + [1] * (x.rank - 2), name=f"{n}/m"), name=f"{n}/c")
+    batch_var = b.reduce(b.mul(centered, centered, name=f"{n}/sq"), "mean", axes, keepdims=False, name=f"{n}/var")
+    y = b.batch_normalization(x, batch_mean, batch_var, scale=scale, bias=bias, epsilon=eps, name=n)
     momentum = attrs.get("momentum", 0.9)
     keep, take = (b.constant(np.array(k, np.float32).astype(x.dtype)) for k in (momentum, 1 - momentum))
     running = [b.add(b.mul(old, keep, name=f"{n}/{tag}k"), b.mul(new, take, name=f"{n}/{tag}t"),
-                     name=f"{n}/running_{tag}") for tag, old, new in (("mean", mean, m), ("var", var, v))]
+                     name=f"{n}/running_{tag}") for tag, old, new in (("mean", mean, batch_mean),
+                                                                      ("var", var, batch_var))]
     return [y] + running
 
 
@@ -555,13 +539,17 @@ def _mean(b, node, ins, attrs):
 
 @converts("Expand")
 def _expand(b, node, ins, attrs):
-    x = ins[0]
     shape = [int(d) for d in _static(b, node, ins[1], "shape")]
+    return _broadcast_to(b, ins[0], shape, node.name)
+
+
+def _broadcast_to(b, x: Operand, shape, name: str) -> Operand:
+    """``x`` broadcast with ``shape``, as x + 0 with zeros only as large as the broadcast dimensions
+    (the element-wise kernel broadcasts)."""
     out = np.broadcast_shapes(x.shape, tuple(shape))
-    # x + 0, with zeros only as large as the broadcast dimensions (the element-wise kernel broadcasts)
     lead = len(out) - x.rank
     zeros = [d if (k < lead or x.shape[k - lead] == 1) else 1 for k, d in enumerate(out)]
-    return b.add(x, b.constant(np.zeros(zeros, x.dtype)), name=node.name)
+    return b.add(x, b.constant(np.zeros(zeros, x.dtype)), name=name)
 
 
 @converts("Tile")
@@ -636,10 +624,9 @@ def _matmul(b, node, ins, attrs):
     x, y = ins[0], ins[1]
     if x.rank > 2 and y.rank > 2 and x.shape[:-2] != y.shape[:-2]:
         # Batch dimensions broadcast on both sides: expand each to the common batch shape first.
-        batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-        x, y = (t if t.shape[:-2] == batch else b.add(
-            t, b.constant(np.zeros(tuple(batch) + (1, 1), t.dtype)), name=f"{node.name}/expand{k}")
-            for k, t in enumerate((x, y)))
+        batch = tuple(np.broadcast_shapes(x.shape[:-2], y.shape[:-2]))
+        x, y = (t if t.shape[:-2] == batch else _broadcast_to(b, t, batch + (1, 1), f"{node.name}/expand{k}")
+                for k, t in enumerate((x, y)))
     return b.matmul(x, y, name=node.name)
 
 

@@ -26,7 +26,6 @@ BINARY = {
     "min": np.minimum,
     "pow": np.power,
     "prelu": lambda a, b: np.where(a >= 0, a, a * b),
-    "mod": np.mod,
 }
 # Kinds whose result is a bool tensor, and kinds that take bools only.
 COMPARE = {"equal": np.equal, "greater": np.greater, "less": np.less, "greater_equal": np.greater_equal,
@@ -34,7 +33,8 @@ COMPARE = {"equal": np.equal, "greater": np.greater, "less": np.less, "greater_e
 LOGICAL = {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}
 BINARY.update(COMPARE)
 BINARY.update(LOGICAL)
-INTEGER_ONLY = {"mod"}  # float Mod is not implemented on the GPU
+# Activations that int_ops.wgsl computes on integer tensors.
+INTEGER_ACTIVATIONS = {"abs", "neg", "sign", "relu"}
 
 
 def _integer_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -62,8 +62,6 @@ class Binary:
             raise fail(node, f"unknown binary kind {kind!r}")
         if kind in LOGICAL and (a.dtype != "bool" or b.dtype != "bool"):
             raise fail(node, f"{kind} takes bool tensors, got {a.dtype} and {b.dtype}")
-        if kind in INTEGER_ONLY and not (is_integer(a.dtype) and is_integer(b.dtype)):
-            raise fail(node, f"{kind} is implemented for integer tensors only, got {a.dtype} and {b.dtype}")
         shape = broadcast_shapes(node, a.shape, b.shape)
         return [(shape, "bool" if kind in COMPARE or kind in LOGICAL else a.dtype)]
 
@@ -160,10 +158,6 @@ class ActivationOp:
             strided_dispatch(ctx, node, "prelu", node.outputs[0], [node.inputs[0], node.inputs[1]])
         else:
             strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]], activation=act)
-
-
-# Activations that int_ops.wgsl computes on integer tensors.
-INTEGER_ACTIVATIONS = {"abs", "neg", "sign", "relu"}
 
 # ---------------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layout import logical_strides
-from . import fail, register
+from . import fail, normalize_axis, register
 from .elementwise import MAX_RANK, merge_dims, pack_dims
 
 # kind -> (init, map, combine, finish) of reduce.wgsl
@@ -131,9 +131,7 @@ class ArgReduce:
         x, a = node.inputs[0], node.attrs
         if a["kind"] not in ("max", "min"):
             raise fail(node, f"unknown arg reduction {a['kind']!r}")
-        if not -max(x.rank, 1) <= a["axis"] < max(x.rank, 1):
-            raise fail(node, f"axis {a['axis']} is out of range for shape {x.shape}")
-        axis = a["axis"] % max(x.rank, 1)
+        axis = normalize_axis(node, a["axis"], x.rank)
         if x.rank and x.shape[axis] == 0:
             raise fail(node, f"arg{a['kind']} over axis {axis} of size 0 has no answer")
         if a["keepdims"]:

@@ -7,11 +7,6 @@ fn op_add_i32(x: i32, z: i32) -> i32 { return x + z; }
 fn op_sub_i32(x: i32, z: i32) -> i32 { return x - z; }
 fn op_mul_i32(x: i32, z: i32) -> i32 { return x * z; }
 fn op_div_i32(x: i32, z: i32) -> i32 { return x / z; }
-fn op_mod_i32(x: i32, z: i32) -> i32 {
-    // ONNX's Mod with fmod=0: the sign of the divisor, as Python's %.
-    let r = x % z;
-    return select(r, r + z, r != 0 && ((r < 0) != (z < 0)));
-}
 fn op_max_i32(x: i32, z: i32) -> i32 { return max(x, z); }
 fn op_min_i32(x: i32, z: i32) -> i32 { return min(x, z); }
 fn op_pow_i32(x: i32, z: i32) -> i32 {
