@@ -1,4 +1,4 @@
-"""The benchmark suite: interleaved columns, a reason for every column that did not run, JSON and PNG."""
+"""The benchmark suite: columns in interleaved blocks, a reason for every column that did not run, JSON and PNG."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_suite_writes_table_json_and_chart(device, tmp_path):
     web = cells["ONNX Runtime WebGPU"]  # installed and on a driver Dawn accepts, or a reason why not
     measured = web["median_ms"] is not None
     assert (not measured and web["status"] != "ok") or (measured and web["status"].startswith("ok"))
-    assert any("run 2/2" in m for m in messages)  # progress is reported
+    assert any("runs 2-2 of 2" in m for m in messages)  # progress is reported
 
     text = format_table(result)
     assert result["environment"]["adapter"] in text and "cold start" in text

@@ -211,6 +211,10 @@ CASES = {
     "pad_wrap": case("Pad", {"x": rand(2, 3, 4)}, {"mode": "wrap"}, {"pads": i64(0, 2, 1, 0, 1, 3)}, opset=19),
     "resize_cubic": case("Resize", {"x": X4}, {"mode": "cubic", "exclude_outside": 1},
                          {"roi": np.zeros(0, np.float32), "scales": np.array([1, 1, 1.7, 0.6], np.float32)}),
+    "conv_transpose_3d": case("ConvTranspose", {"x": rand(2, 4, 3, 5, 4)},
+                              {"strides": [2, 1, 2], "dilations": [2, 1, 1], "pads": [1, 0, 1, 2, 1, 0],
+                               "output_padding": [1, 0, 1], "group": 2},
+                              {"w": rand(4, 3, 3, 2, 3), "b": rand(6)}),
     "batchnorm_run_time_statistics": case("BatchNormalization", {"x": X4, "s": rand(4), "bias": rand(4),
                                                                  "mean": rand(4), "var": rand(4, low=0.5)}),
 }
@@ -292,3 +296,76 @@ def test_integer_outputs_known_at_compile_time_are_returned(device):
     np.testing.assert_array_equal(out, np.maximum(X4, 0))
     with pytest.raises(ValueError, match="compile-time constants"):
         session.run_on_gpu({"x": X4})
+
+
+@pytest.mark.parametrize("attrs", [
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+    {"kernel_shape": [2, 3], "strides": [2, 1], "dilations": [2, 1], "storage_order": 1},
+])
+def test_max_pool_indices(device, attrs):
+    """MaxPool's second output, the flat NCHW position of each maximum, against onnxruntime CPU."""
+    node = helper.make_node("MaxPool", ["x"], ["out", "where"], **attrs)
+    graph = helper.make_graph([node], "case", [helper.make_tensor_value_info("x", TensorProto.FLOAT, X4.shape)],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("where", TensorProto.INT64, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": X4})
+    values, where = wgnn.InferenceSession(model).run(None, {"x": X4})
+    np.testing.assert_array_equal(values, expected[0])
+    assert where.dtype == np.int64
+    np.testing.assert_array_equal(where, expected[1])
+    np.testing.assert_array_equal(X4.reshape(-1)[where] if not attrs.get("storage_order")
+                                  else X4.transpose(0, 1, 3, 2).reshape(-1)[where], values)
+
+
+def test_training_dropout_follows_the_reference(device):
+    """Training-mode Dropout with a seed drops what ONNX's reference implementation drops; without a
+    seed it is refused by name rather than given a mask no one can reproduce."""
+    from onnx.reference import ReferenceEvaluator
+
+    def model(**attrs):
+        node = helper.make_node("Dropout", ["x", "ratio", "training"], ["out", "mask"], name="drop", **attrs)
+        graph = helper.make_graph(
+            [node], "case", [helper.make_tensor_value_info("x", TensorProto.FLOAT, X4.shape)],
+            [helper.make_tensor_value_info("out", TensorProto.FLOAT, None),
+             helper.make_tensor_value_info("mask", TensorProto.BOOL, None)],
+            [numpy_helper.from_array(np.array(0.3, np.float32), "ratio"), numpy_helper.from_array(np.array(True),
+                                                                                                "training")])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+    seeded = model(seed=7)
+    want_out, want_mask = ReferenceEvaluator(seeded).run(None, {"x": X4})
+    got_out, got_mask = wgnn.InferenceSession(seeded).run(None, {"x": X4})
+    np.testing.assert_array_equal(got_mask, want_mask)
+    assert 0.6 < want_mask.mean() < 0.8
+    np.testing.assert_allclose(got_out, want_out, rtol=1e-6)
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="drop.*without a seed"):
+        wgnn.InferenceSession(model())
+
+
+def test_sequence_inputs_and_outputs(device):
+    """A seq(tensor) input compiles with one shape per element (input_shapes) and comes back as a
+    list through Identity; without those shapes, or into an op that takes no sequences, it is
+    refused by name."""
+    seq = helper.make_tensor_sequence_value_info
+
+    def model(op):
+        graph = helper.make_graph([helper.make_node(op, ["xs"], ["ys"], name="n")], "case",
+                                  [seq("xs", TensorProto.FLOAT, None)], [seq("ys", TensorProto.FLOAT, None)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+
+    elems = [rand(2, 3), rand(4)]
+    session = wgnn.InferenceSession(model("Identity"), input_shapes={"xs": [e.shape for e in elems]})
+    assert [(a.name, a.shape, a.type) for a in session.get_inputs()] == [("xs", [2], "seq(tensor(float))")]
+    assert [a.name for a in session.get_outputs()] == ["ys"]
+    (ys,) = session.run(None, {"xs": elems})
+    assert isinstance(ys, list) and len(ys) == 2
+    for got, want in zip(ys, elems):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="'xs': expected a sequence \\(list\\) of 2 arrays"):
+        session.run(None, {"xs": elems[:1]})
+    with pytest.raises(wgnn.ModelLoadError, match="'xs' is a sequence: input_shapes must give"):
+        wgnn.InferenceSession(model("Identity"))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="Relu.*a sequence input"):
+        wgnn.InferenceSession(model("Relu"), input_shapes={"xs": [(2, 3)]})

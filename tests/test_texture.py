@@ -24,7 +24,8 @@ def test_zoo_models_match_compute_path(device, precision, name):
         None, {"input": x})[0]
     bound = 1e-4 if precision == "fp32" else 1e-2
     assert rel_l2(texture, reference) < bound
-    assert rel_l2(texture, compute) < bound
+    assert rel_l2(compute, reference) < bound
+    assert rel_l2(texture, compute) < 2 * bound  # each within the bound of the reference
     # Only what WebGL had: render passes whose bindings are uniforms and textures.
     for p in texture_session._exe.dispatches:
         assert set(device.render_pipeline_kinds(p.pipeline)) <= {"uniform", "texture"}
@@ -78,7 +79,9 @@ def test_residual_prelu_pool_concat_softmax(device, precision, rng):
 def test_elementwise_slice_reshape_and_wide_tensors(device, precision, rng):
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, 5, 6, 7))
-    wide = b.input("wide", (3, 40_001))  # 10,001 texels a row: wraps at the texture's width
+    # one texel more a row than the adapter's widest texture: each row wraps
+    cols = 4 * int(device.limits.get("max-texture-dimension-2d", 8192)) + 1
+    wide = b.input("wide", (3, cols))
     outputs = {
         "broadcast": b.sub(x, b.constant(rng.standard_normal((5, 1, 7)).astype(np.float32))),
         "slice": b.slice(x, [1, 5], [4, -100], axes=[1, 3], steps=[2, -2]),
@@ -87,7 +90,7 @@ def test_elementwise_slice_reshape_and_wide_tensors(device, precision, rng):
         "wide": b.tanh(b.mul(wide, wide)),
     }
     feeds = {"x": rng.standard_normal((2, 5, 6, 7)).astype(np.float32),
-             "wide": rng.standard_normal((3, 40_001)).astype(np.float32)}
+             "wide": rng.standard_normal((3, cols)).astype(np.float32)}
     session, got, want = run_both(b, outputs, feeds, precision=precision, backend="texture")
     assert session._exe.input_textures["wide"][1].height > 1
     for name in outputs:

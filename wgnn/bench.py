@@ -2,8 +2,12 @@
 table for your machine, with the peers a user would otherwise pick measured in the same run.
 
 For each model every configuration is loaded first (cold start: load and compile time, pipelines),
-warmed up, then timed run after run *interleaved* (one run of each configuration in turn), so that
-a slow phase of the machine hits all columns alike. Peers that cannot share the process (ONNX
+warmed up, then timed in *interleaved blocks*: up to ``BLOCKS`` rounds, in each of which every
+configuration does one uncounted run and then its share of the timed runs back to back. The rounds
+spread a slow phase of the machine over all columns alike; the runs inside a block follow a run of
+the same configuration, as a peer's runs in its own process do (on a real GPU, a run that follows
+another program's work pays for cold caches and clocks: interleaving single runs measured
+MobileNet V1 at 7.3 ms on an H100 whose dispatches take 1.7 ms). Peers that cannot share the process (ONNX
 Runtime's WebGPU build installs the same module name as ONNX Runtime) run in their own virtual
 environments, in a subprocess, with their own warm-up; ``bench/setup_peers.sh`` makes those.
 A column that cannot run says why, instead of disappearing.
@@ -40,6 +44,7 @@ COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
 # Which columns can read which format; the others say so instead of running.
 READS = {"ort-cpu": "onnx", "peer": "onnx", "litert": "tflite"}
 # ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
+BLOCKS = 5  # rounds of back-to-back runs per configuration (see the module's docstring)
 MEDIAPIPE_SUITE = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "pose_landmark_full"]
 PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")
 
@@ -209,12 +214,18 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
         for _ in range(warmup):
             for runner in runners.values():
                 runner()
-        for i in range(runs):
-            progress(f"[{name}] run {i + 1}/{runs}: {', '.join(runners)}")
+        blocks = min(BLOCKS, runs)
+        done = 0
+        for block in range(blocks):
+            size = (runs - done) // (blocks - block)
+            progress(f"[{name}] runs {done + 1}-{done + size} of {runs}: {', '.join(runners)}")
             for column, runner in runners.items():
-                start = time.perf_counter()
-                runner()
-                cells[column].times_ms.append((time.perf_counter() - start) * 1000)
+                runner()  # uncounted: the first run after other columns' work
+                for _ in range(size):
+                    start = time.perf_counter()
+                    runner()
+                    cells[column].times_ms.append((time.perf_counter() - start) * 1000)
+            done += size
         peers = [c for c in columns if COLUMNS[c][0] == "peer" and fmt == "onnx"]
         if peers:
             with tempfile.TemporaryDirectory() as tmp:
@@ -254,7 +265,7 @@ def format_table(result: dict) -> str:
     columns = result["columns"]
     lines = [f"adapter: {env['adapter']} ({env['driver']}); {env['machine']}",
              "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
-             f"median latency in ms over {result['runs']} interleaved runs after {result['warmup']} warm-up"]
+             f"median latency in ms over {result['runs']} runs in interleaved blocks after {result['warmup']} warm-up"]
     width = max(len(c) for c in columns)
     name_width = max([15] + [len(m) + 1 for m in result["models"]])
     lines.append(f"{'model':<{name_width}}" + "".join(f"{c:>{max(width, 12) + 2}}" for c in columns))

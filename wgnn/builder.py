@@ -299,26 +299,36 @@ class GraphBuilder:
     # -- pooling, normalization, softmax ----------------------------------------------------
 
     def _pool(self, mode: str, x: Operand, window: Sequence[int] | None, strides, padding, dilations,
-              ceil_mode: bool, count_include_pad: bool, name: str) -> Operand:
+              ceil_mode: bool, count_include_pad: bool, name: str, **extra) -> list[Operand]:
         if x.rank != 4:
             raise GraphError(f"pool node {name!r}: expected a 4-D NCHW input, got {x.shape}")
         top, bottom, left, right = (int(p) for p in padding)
         attrs = {"mode": mode, "kernel": _pair(window if window is not None else x.shape[2:], "window"),
                  "strides": _pair(strides, "strides"), "pads": (top, left, bottom, right),
                  "dilations": _pair(dilations, "dilations"), "ceil_mode": bool(ceil_mode),
-                 "count_include_pad": bool(count_include_pad)}
-        return self._one("pool2d", [x], attrs, name)
+                 "count_include_pad": bool(count_include_pad), **extra}
+        return self._add("pool2d", [x], attrs, name=name, n_out=2 if mode == "argmax" else 1)
 
     def max_pool2d(self, x: Operand, *, window: Sequence[int] | None = None, strides=1, padding=(0, 0, 0, 0),
                    dilations=1, ceil_mode: bool = False, name: str = "") -> Operand:
         """Max pooling; ``window=None`` pools the whole image (global max pooling)."""
-        return self._pool("max", x, window, strides, padding, dilations, ceil_mode, False, name)
+        return self._pool("max", x, window, strides, padding, dilations, ceil_mode, False, name)[0]
+
+    def max_pool2d_with_indices(self, x: Operand, *, window: Sequence[int] | None = None, strides=1,
+                                padding=(0, 0, 0, 0), dilations=1, ceil_mode: bool = False,
+                                storage_order: int = 0, name: str = "") -> tuple[Operand, Operand]:
+        """Max pooling and, as int64, where each maximum is in the input read as a flat NCHW array
+        (ONNX MaxPool's Indices output): row-major within each image plane, or column-major with
+        ``storage_order=1``. The first maximum of a window in row-major order wins."""
+        values, indices = self._pool("argmax", x, window, strides, padding, dilations, ceil_mode, False, name,
+                                     storage_order=int(storage_order))
+        return values, indices
 
     def average_pool2d(self, x: Operand, *, window: Sequence[int] | None = None, strides=1,
                        padding=(0, 0, 0, 0), dilations=1, ceil_mode: bool = False, count_include_pad: bool = False,
                        name: str = "") -> Operand:
         """Average pooling; ``window=None`` pools the whole image (global average pooling)."""
-        return self._pool("avg", x, window, strides, padding, dilations, ceil_mode, count_include_pad, name)
+        return self._pool("avg", x, window, strides, padding, dilations, ceil_mode, count_include_pad, name)[0]
 
     def softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
         return self._one("softmax", [x], {"axis": axis % max(x.rank, 1)}, name)

@@ -99,11 +99,15 @@ class Node:
 
 @dataclass(eq=False)
 class Graph:
-    """Nodes in topological order, named inputs and named outputs."""
+    """Nodes in topological order, named inputs and named outputs. A model's sequence values
+    (ONNX's seq(tensor) inputs and outputs) are tensors named ``name[i]``: ``sequence_inputs`` and
+    ``sequence_outputs`` map each sequence's name to its element tensors' names, in order."""
 
     nodes: list[Node]
     inputs: dict[str, Operand]
     outputs: dict[str, Operand]
+    sequence_inputs: dict[str, list[str]] = field(default_factory=dict)
+    sequence_outputs: dict[str, list[str]] = field(default_factory=dict)
 
     def consumers(self) -> dict[int, list[Node]]:
         """Map ``id(operand)`` to the nodes that read it."""
@@ -160,7 +164,9 @@ class Graph:
             for out in new.outputs:
                 out.producer = new
             nodes.append(new)
-        return Graph(nodes, inputs, {k: clone(v) for k, v in self.outputs.items()})
+        return Graph(nodes, inputs, {k: clone(v) for k, v in self.outputs.items()},
+                     {k: list(v) for k, v in self.sequence_inputs.items()},
+                     {k: list(v) for k, v in self.sequence_outputs.items()})
 
     def summary(self) -> str:
         lines = [f"Graph: {len(self.nodes)} nodes, inputs {list(self.inputs)}, outputs {list(self.outputs)}"]

@@ -62,14 +62,17 @@ class WgnnRep(BackendRep):
             feeds = dict(inputs)
         else:
             feeds = dict(zip(self.inputs, inputs if isinstance(inputs, (list, tuple)) else [inputs]))
-        feeds = {k: np.asarray(v) for k, v in feeds.items()}
+        # A sequence input (ONNX seq(tensor)) is a list of arrays; it compiles with its element shapes.
+        feeds = {k: [np.asarray(e) for e in v] if isinstance(v, list) else np.asarray(v) for k, v in feeds.items()}
+        shapes = {k: [e.shape for e in v] if isinstance(v, list) else v.shape for k, v in feeds.items()}
         while True:
             folded = {k: v for k, v in feeds.items() if k in self._static}
             key = b"".join(k.encode() + v.tobytes() + str(v.shape).encode() for k, v in sorted(folded.items()))
+            key += str(sorted((k, v) for k, v in shapes.items() if k not in folded)).encode()
             session = self._sessions.get(key)
             if session is not None:
                 break
-            shapes = {k: v.shape for k, v in feeds.items() if k not in folded}
+            shapes = {k: v for k, v in shapes.items() if k not in folded}
             try:
                 session = InferenceSession(_as_constants(self.model, folded), input_shapes=shapes, **self.options)
             except GraphError as exc:
@@ -81,7 +84,8 @@ class WgnnRep(BackendRep):
                     continue
                 # A value computed from inputs: fold the integer inputs it may come from (shapes,
                 # axes and indices are), once.
-                integers = {k for k, v in feeds.items() if v.dtype.kind in FOLDED_INPUT_DTYPES} - self._static
+                integers = {k for k, v in feeds.items()
+                            if not isinstance(v, list) and v.dtype.kind in FOLDED_INPUT_DTYPES} - self._static
                 if not integers:
                     raise
                 self._static |= integers
@@ -151,6 +155,19 @@ def _arrays(values) -> list:
     return [onnx.numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v for v in values]
 
 
+def _assert_close(got, expected, rtol: float, atol: float) -> None:
+    if isinstance(expected, list):  # a sequence
+        if not isinstance(got, list) or len(got) != len(expected):
+            raise AssertionError(f"got {type(got).__name__}, expected a sequence of {len(expected)}")
+        for g, e in zip(got, expected):
+            _assert_close(g, e, rtol, atol)
+        return
+    expected = np.asarray(expected)
+    if got.shape != expected.shape:
+        raise AssertionError(f"shape {got.shape}, expected {expected.shape}")
+    np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol)
+
+
 def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResult]:
     """Run every node test case of the supported ops (or ``ops``), each with its own rtol/atol."""
     import warnings
@@ -180,11 +197,7 @@ def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResul
                 inputs, expected = _arrays(inputs), _arrays(expected)
                 got = rep.run(inputs)
                 for g, e in zip(got, expected):
-                    e = np.asarray(e)
-                    if g.shape != e.shape:
-                        raise AssertionError(f"shape {g.shape}, expected {e.shape}")
-                    np.testing.assert_allclose(g.astype(np.float64), e.astype(np.float64), rtol=case.rtol,
-                                               atol=case.atol)
+                    _assert_close(g, e, case.rtol, case.atol)
             results[op].passed.append(case.name)
         except Exception as exc:  # every case reports its own failure; the run goes on
             results[op].failed.append((case.name, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:150]}"))

@@ -96,16 +96,32 @@ class InferenceSession:
         # every output in the model's order (graph.outputs keeps the compiled ones only)
         self.outputs = {n: outputs[n] if n in self._constant_outputs else graph.outputs[n] for n in outputs}
         self.graph = graph
+        # The model's own inputs and outputs, in order: a sequence stands for its element tensors.
+        self._sequence_of = {e: n for seqs in (graph.sequence_inputs, graph.sequence_outputs)
+                             for n, elems in seqs.items() for e in elems}
+        self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
         self.load_seconds = time.perf_counter() - start
 
     # -- descriptions -------------------------------------------------------------------------
 
+    def _describe(self, tensors: dict) -> list[NodeArg]:
+        """NodeArgs of the model's values: a sequence as seq(tensor(...)) whose shape is its length."""
+        args = {}
+        for name, operand in tensors.items():
+            kind = ONNX_TYPES.get(operand.dtype, f"tensor({operand.dtype})")
+            seq = self._sequence_of.get(name)
+            if seq is None:
+                args[name] = NodeArg(name, list(operand.shape), kind)
+            elif seq not in args:
+                length = len(self.graph.sequence_inputs.get(seq) or self.graph.sequence_outputs[seq])
+                args[seq] = NodeArg(seq, [length], f"seq({kind})")
+        return list(args.values())
+
     def get_inputs(self) -> list[NodeArg]:
-        return [NodeArg(n, list(o.shape), ONNX_TYPES[o.dtype]) for n, o in self.graph.inputs.items()]
+        return self._describe(self.graph.inputs)
 
     def get_outputs(self) -> list[NodeArg]:
-        return [NodeArg(n, list(o.shape), ONNX_TYPES.get(o.dtype, f"tensor({o.dtype})"))
-                for n, o in self.outputs.items()]
+        return self._describe(self.outputs)
 
     @property
     def adapter_name(self) -> str:
@@ -129,6 +145,16 @@ class InferenceSession:
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray | GPUTensor]:
         if not isinstance(feeds, dict):
             raise ValueError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
+        feeds = dict(feeds)
+        for name, elems in self.graph.sequence_inputs.items():  # a sequence feeds its element inputs
+            if name not in feeds:
+                continue
+            value = feeds.pop(name)
+            if not isinstance(value, (list, tuple)) or len(value) != len(elems):
+                got = f"a sequence of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
+                raise ValueError(f"input {name!r}: expected a sequence (list) of {len(elems)} arrays, as compiled "
+                                 f"(input_shapes), got {got}")
+            feeds.update(zip(elems, value))
         expected = self.graph.inputs
         unknown = sorted(set(feeds) - set(expected))
         missing = sorted(set(expected) - set(feeds))
@@ -154,18 +180,21 @@ class InferenceSession:
         return checked
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
-        """Run on the GPU; returns the requested outputs (all when ``output_names`` is None), in order."""
-        names = list(self.outputs) if output_names is None else list(output_names)
-        bad = [n for n in names if n not in self.outputs]
+        """Run on the GPU; returns the requested outputs (all when ``output_names`` is None), in order.
+        A sequence output is a list of arrays."""
+        names = list(self.output_names) if output_names is None else list(output_names)
+        bad = [n for n in names if n not in self.output_names]
         if bad:
-            raise ValueError(f"unknown output names {bad}; the model's outputs are {list(self.outputs)}")
+            raise ValueError(f"unknown output names {bad}; the model's outputs are {self.output_names}")
         results = self._run(input_feed)
         return [results[n] for n in names]
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         results = self._exe.run(self._check_feeds(feeds))
         results.update({n: v.copy() for n, v in self._constant_outputs.items()})
-        return {n: results[n] for n in self.outputs}
+        for name, elems in self.graph.sequence_outputs.items():
+            results[name] = [results[e] for e in elems]
+        return {n: results[n] for n in self.output_names}
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         """WebNN-style: {input name: array} -> {output name: array}."""
@@ -188,5 +217,7 @@ class InferenceSession:
 
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same model in numpy, from the graph as imported (before any pass)."""
-        self._check_feeds(input_feed)
-        return run_reference(self.source_graph, input_feed)
+        results = run_reference(self.source_graph, self._check_feeds(input_feed))
+        for name, elems in self.graph.sequence_outputs.items():
+            results[name] = [results.pop(e) for e in elems]
+        return results

@@ -28,6 +28,8 @@ except ImportError as exc:  # pragma: no cover
 Inputs = list[Operand | None]
 Converter = Callable[[GraphBuilder, Any, Inputs, dict], list[Operand] | Operand]
 CONVERTERS: dict[str, Converter] = {}
+# Ops whose converters take sequence values (a Python list of element operands, see _graph_input).
+SEQUENCE_OPS = frozenset({"Identity"})
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 9: "bool", 11: "float64"}
 
@@ -74,18 +76,39 @@ def read_model(model: str | Path | bytes | Any) -> Any:
     return proto
 
 
-def _static_shape(value_info, overrides: dict[str, tuple[int, ...]]) -> tuple[tuple[int, ...], str]:
-    ttype = value_info.type.tensor_type
+def _static_shape(name: str, ttype, override) -> tuple[tuple[int, ...], str]:
     dtype = ONNX_DTYPES.get(ttype.elem_type)
     if dtype is None:
-        raise ModelLoadError(f"input {value_info.name!r} has ONNX element type {ttype.elem_type}, "
-                             f"which wgnn does not handle")
-    if value_info.name in overrides:
-        return tuple(int(d) for d in overrides[value_info.name]), dtype
+        raise ModelLoadError(f"input {name!r} has ONNX element type {ttype.elem_type}, which wgnn does not handle")
+    if override is not None:
+        return tuple(int(d) for d in override), dtype
     dims = []
     for d in ttype.shape.dim:
         dims.append(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1)
     return tuple(dims), dtype
+
+
+def _graph_input(b: GraphBuilder, value_info, overrides: dict) -> Operand | list[Operand]:
+    """A graph input: a tensor, or a sequence of tensors (a list of inputs ``name[i]``, as many as
+    ``overrides[name]`` gives element shapes). An optional input is its value's type; one fed
+    without a value (None) is refused."""
+    name, vtype = value_info.name, value_info.type
+    override = overrides.get(name)
+    if vtype.HasField("optional_type"):
+        if name in overrides and override is None:
+            raise ModelLoadError(f"optional input {name!r} given without a value: wgnn compiles optional inputs "
+                                 "that hold one")
+        vtype = vtype.optional_type.elem_type
+    if vtype.HasField("sequence_type"):
+        elem = vtype.sequence_type.elem_type
+        if not elem.HasField("tensor_type"):
+            raise ModelLoadError(f"input {name!r} is a sequence of non-tensors, which wgnn does not handle")
+        if override is None:
+            raise ModelLoadError(f"input {name!r} is a sequence: input_shapes must give the shape of each element, "
+                                 f"as in input_shapes={{{name!r}: [(2, 3), (2, 3)]}}")
+        return [b.input(f"{name}[{i}]", *_static_shape(name, elem.tensor_type, shape))
+                for i, shape in enumerate(override)]
+    return b.input(name, *_static_shape(name, vtype.tensor_type, override))
 
 
 def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None
@@ -106,8 +129,7 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
     for vi in g.input:
         if vi.name in env:
             continue  # old-style: initializers repeated as inputs
-        shape, dtype = _static_shape(vi, input_shapes or {})
-        env[vi.name] = b.input(vi.name, shape, dtype)
+        env[vi.name] = _graph_input(b, vi, input_shapes or {})
 
     for index, node in enumerate(g.node):
         name = node.name or f"{node.op_type}_{index}"
@@ -125,6 +147,9 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
                                      "input or initializer defines")
             else:
                 inputs.append(env[i])
+        if node.op_type not in SEQUENCE_OPS and any(isinstance(i, list) for i in inputs):
+            raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input (of the sequence "
+                                           f"ops, wgnn has {sorted(SEQUENCE_OPS)})")
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         node_info = _NodeInfo(name, node.op_type, opset, len(node.output))
         try:
@@ -143,12 +168,21 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
             if any(e in used for e in extra):
                 raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
 
-    outputs = {}
+    outputs, sequences = {}, {}
     for vo in g.output:
         if vo.name not in env:
             raise ModelLoadError(f"graph output {vo.name!r} is not produced by any node")
-        outputs[vo.name] = env[vo.name]
-    return b.build_graph(outputs), opset
+        value = env[vo.name]
+        if isinstance(value, list):  # a sequence: one output per element
+            sequences[vo.name] = [f"{vo.name}[{i}]" for i in range(len(value))]
+            outputs.update(zip(sequences[vo.name], value))
+        else:
+            outputs[vo.name] = value
+    graph = b.build_graph(outputs)
+    graph.sequence_inputs = {n: [o.name for o in v] for n, v in env.items()
+                             if isinstance(v, list) and n in {vi.name for vi in g.input}}
+    graph.sequence_outputs = sequences
+    return graph, opset
 
 
 def _host_dtype(value: np.ndarray) -> np.ndarray:
@@ -261,27 +295,79 @@ def _conv(b, node, ins, attrs):
 @_lifts_1d
 def _conv_transpose(b, node, ins, attrs):
     x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    if x.rank == 5:
+        return _conv_transpose3d(b, node, x, w, bias, attrs)
     kernel, strides, dil = _window(node, x, attrs, "transposed convolution", w.shape[2:])
     out_pad = tuple(attrs.get("output_padding", (0, 0)))
+    pads, target = _transpose_pads(attrs, x.shape[2:], kernel, strides, dil, out_pad)
+    return b.conv_transpose2d(x, w, bias=bias, strides=strides, padding=pads[0] + pads[1], dilations=dil,
+                              output_padding=out_pad, groups=attrs.get("group", 1), output_size=target,
+                              name=node.name)
+
+
+def _transpose_pads(attrs: dict, sizes, kernel, strides, dil, out_pad) -> tuple[list[tuple[int, int]], list | None]:
+    """((begin, end) cropping of each spatial axis, the output_shape asked for or None) of ONNX's
+    ConvTranspose: from output_shape or auto_pad (the padding that gives that size) or pads."""
+    rank = len(sizes)
     auto = _text(attrs, "auto_pad", "NOTSET")
     target = attrs.get("output_shape")
     if target is None and auto in ("SAME_UPPER", "SAME_LOWER"):
-        target = [size * s for size, s in zip(x.shape[2:], strides)]
-    if target is not None:  # ONNX's rule: the padding that gives this output size
-        target = list(target)[-2:]
+        target = [size * s for size, s in zip(sizes, strides)]
+    if target is not None:
+        target = list(target)[-rank:]
         pads = []
-        for size, k, s, d, op, want in zip(x.shape[2:], kernel, strides, dil, out_pad, target):
+        for size, k, s, d, op, want in zip(sizes, kernel, strides, dil, out_pad, target):
             total = s * (size - 1) + op + (k - 1) * d + 1 - want
             pads.append((total // 2, total - total // 2) if auto == "SAME_UPPER" else (total - total // 2, total // 2))
-        padding = (pads[0][0], pads[0][1], pads[1][0], pads[1][1])
-    elif auto == "VALID":
-        padding = (0, 0, 0, 0)
-    else:
-        p = list(attrs.get("pads", [0, 0, 0, 0]))
-        padding = (p[0], p[2], p[1], p[3])
-    return b.conv_transpose2d(x, w, bias=ins[2] if len(ins) > 2 else None, strides=strides, padding=padding,
-                              dilations=dil, output_padding=out_pad, groups=attrs.get("group", 1),
-                              output_size=target, name=node.name)
+        return pads, target
+    if auto == "VALID":
+        return [(0, 0)] * rank, None
+    p = list(attrs.get("pads", [0] * 2 * rank))
+    return [(p[k], p[k + rank]) for k in range(rank)], None
+
+
+def _conv_transpose3d(b, node, x, w, bias, attrs):
+    """3-D transposed convolution from 2-D ones: depth moves into the batch, each depth tap of the
+    filter is one 2-D transposed convolution over (H, W), and its output rows land along depth at
+    d * stride + tap * dilation - pad_front (stride - 1 zero rows between inputs), summed over taps."""
+    n, c, depth, height, width = x.shape
+    kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
+    strides = tuple(attrs.get("strides", (1, 1, 1)))
+    dil = tuple(attrs.get("dilations", (1, 1, 1)))
+    out_pad = tuple(attrs.get("output_padding", (0, 0, 0)))
+    groups = attrs.get("group", 1)
+    pads, target = _transpose_pads(attrs, x.shape[2:], kernel, strides, dil, out_pad)
+    (front, back), sd, dd = pads[0], strides[0], dil[0]
+    out_d = target[0] if target is not None else sd * (depth - 1) + out_pad[0] + (kernel[0] - 1) * dd + 1 - front - back
+    if out_d < 1:
+        raise ValueError(f"output depth {out_d} is empty")
+    planes = b.reshape(b.transpose(x, (0, 2, 1, 3, 4), name=node.name + "/d_first"), [n * depth, c, height, width],
+                       name=node.name + "/planes")
+    total = None
+    for tap in range(kernel[0]):
+        w_tap = b.reshape(b.slice(w, [tap], [tap + 1], axes=[2], name=f"{node.name}/w{tap}"),
+                          [w.shape[0], w.shape[1], w.shape[3], w.shape[4]], name=f"{node.name}/w{tap}_2d")
+        y = b.conv_transpose2d(planes, w_tap, strides=strides[1:], padding=pads[1] + pads[2], dilations=dil[1:],
+                               output_padding=out_pad[1:], groups=groups,
+                               output_size=target[1:] if target is not None else None, name=f"{node.name}/tap{tap}")
+        m, oh, ow = y.shape[1:]
+        rows = b.reshape(y, [n, depth, 1, m * oh * ow], name=f"{node.name}/tap{tap}_rows")
+        if sd > 1:  # row j of the strided result holds input depth j / stride
+            rows = b.pad(rows, [0, 0, 0, 0, 0, 0, sd - 1, 0], name=f"{node.name}/tap{tap}_stride")
+        rows = b.reshape(rows, [n, depth * sd, m * oh * ow], name=f"{node.name}/tap{tap}_strided")
+        shift = tap * dd - front  # output row i reads strided row i - shift
+        grow_front, start = max(shift, 0), max(-shift, 0)
+        grow_back = max(0, start + out_d - (depth * sd + grow_front))
+        if grow_front or grow_back:
+            rows = b.pad(rows, [0, grow_front, 0, 0, grow_back, 0], name=f"{node.name}/tap{tap}_shift")
+        rows = b.slice(rows, [start], [start + out_d], axes=[1], name=f"{node.name}/tap{tap}_crop")
+        total = rows if total is None else b.add(total, rows, name=f"{node.name}/sum{tap}")
+    y = b.transpose(b.reshape(total, [n, out_d, m, oh, ow], name=node.name + "/volume"), (0, 2, 1, 3, 4),
+                    name=node.name + ("/nobias" if bias is not None else ""))
+    if bias is not None:
+        y = b.add(y, b.reshape(bias, [1, m, 1, 1, 1], name=node.name + "/bias"), name=node.name)
+    return y
 
 
 @converts("Resize")
@@ -667,13 +753,16 @@ def _pool3d(b, node, x, attrs, mode: str):
 @converts("MaxPool")
 @_lifts_1d
 def _maxpool(b, node, ins, attrs):
-    if attrs.get("storage_order", 0):
-        raise node.unsupported("storage_order=1")
     if ins[0].rank == 5:
+        if node.outputs > 1:
+            raise node.unsupported("the Indices output of 3-D pooling")
         return _pool3d(b, node, ins[0], attrs, "max")
     kernel, strides, dil, padding = _pool_args(node, ins[0], attrs)
-    return b.max_pool2d(ins[0], window=kernel, strides=strides, padding=padding, dilations=dil,
-                        ceil_mode=bool(attrs.get("ceil_mode", 0)), name=node.name)
+    args = dict(window=kernel, strides=strides, padding=padding, dilations=dil,
+                ceil_mode=bool(attrs.get("ceil_mode", 0)), name=node.name)
+    if node.outputs > 1:  # the Indices output
+        return list(b.max_pool2d_with_indices(ins[0], storage_order=attrs.get("storage_order", 0), **args))
+    return b.max_pool2d(ins[0], **args)
 
 
 @converts("AveragePool")
@@ -779,14 +868,28 @@ def _transpose(b, node, ins, attrs):
 @converts("Identity", "Dropout")
 def _identity(b, node, ins, attrs):
     if node.op_type != "Dropout":
+        if isinstance(ins[0], list):  # a sequence: one output, the list of its elements' copies
+            return [[b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(ins[0])]]
         return b.identity(ins[0], name=node.name)
+    x = ins[0]
     training = len(ins) > 2 and ins[2] is not None and bool(_static(b, node, ins[2], "training_mode").reshape(-1)[0])
-    if training:
-        ratio = _static(b, node, ins[1], "ratio") if len(ins) > 1 and ins[1] is not None else np.array(0.5)
-        if float(ratio.reshape(-1)[0]) != 0.0:
-            raise node.unsupported("training_mode=True with a nonzero ratio (random masks are not implemented)")
-    # Inference (or a ratio of 0): the input unchanged, and a mask that keeps everything.
-    return [b.identity(ins[0], name=node.name), b.constant(np.ones(ins[0].shape, bool), name=node.name + "/mask")]
+    ratio = _static(b, node, ins[1], "ratio").reshape(-1)[0] if training and len(ins) > 1 and ins[1] is not None \
+        else np.float32(0.5)
+    if not training or ratio == 0:
+        # Inference (or a ratio of 0): the input unchanged, and a mask that keeps everything.
+        return [b.identity(x, name=node.name), b.constant(np.ones(x.shape, bool), name=node.name + "/mask")]
+    if not 0 <= ratio < 1:
+        raise ValueError(f"ratio {ratio} outside [0, 1)")
+    if "seed" not in attrs:
+        raise node.unsupported("training_mode=True without a seed: the mask is drawn once, when the model "
+                               "compiles, so it needs the seed attribute to be reproducible")
+    # Training with a seed: the mask of ONNX's reference implementation (numpy's RandomState(seed)
+    # drawing uniform [0, 1) numbers, keeping those >= ratio), drawn once at compile time: every run
+    # of the session drops the same elements, as every run of the reference with that seed does.
+    keep = np.random.RandomState(attrs["seed"] % 2**32).uniform(0.0, 1.0, x.shape) >= ratio
+    scale = np.float32(1) / (np.float32(1) - np.float32(ratio))
+    y = b.mul(x, b.constant(keep.astype(np.float32) * scale, name=node.name + "/scaled_mask"), name=node.name)
+    return [y, b.constant(keep, name=node.name + "/mask")]
 
 
 @converts("Constant")

@@ -253,8 +253,11 @@ class MatMul:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pooling: attrs mode ("max" | "avg"), kernel, strides, pads (t, l, b, r), dilations, ceil_mode,
-# count_include_pad. Global pooling is the same op with the kernel covering the whole image.
+# Pooling: attrs mode ("max" | "avg" | "argmax"), kernel, strides, pads (t, l, b, r), dilations,
+# ceil_mode, count_include_pad, and for argmax storage_order. Global pooling is the same op with the
+# kernel covering the whole image. argmax is max pooling with a second output: the int64 position
+# of each maximum in the input read as a flat NCHW array (ONNX MaxPool's Indices; within each plane
+# row-major, or column-major with storage_order 1).
 
 
 @register("pool2d")
@@ -275,6 +278,10 @@ class Pool2d:
         ow = _pool_size(w, kw, sw, pl, pr, dw, a["ceil_mode"])
         if oh < 1 or ow < 1:
             raise fail(node, f"the {kh}x{kw} window does not fit the padded {h}x{w} input")
+        if a["mode"] not in ("max", "avg", "argmax"):
+            raise fail(node, f"unknown pooling mode {a['mode']!r}")
+        if a["mode"] == "argmax":
+            return [((n, c, oh, ow), x.dtype), ((n, c, oh, ow), "int64")]
         return [((n, c, oh, ow), x.dtype)]
 
     @staticmethod
@@ -285,13 +292,20 @@ class Pool2d:
         (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
         oh, ow = Pool2d.infer(node)[0][0][2:]
         out = np.empty((n, c, oh, ow), np.float32)
+        where = np.empty((n, c, oh, ow), np.int64)
+        planes = np.arange(n * c).reshape(n, c) * h * w
         for oy in range(oh):
             for ox in range(ow):
                 ys = np.arange(kh) * dh + oy * sh - pt
                 xs = np.arange(kw) * dw + ox * sw - pl
                 vy, vx = ys[(ys >= 0) & (ys < h)], xs[(xs >= 0) & (xs < w)]
                 win = x[:, :, vy][:, :, :, vx]
-                if a["mode"] == "max":
+                if a["mode"] == "argmax":
+                    first = win.reshape(n, c, -1).argmax(axis=2)  # the first maximum in row-major order
+                    iy, ix = vy[first // len(vx)], vx[first % len(vx)]
+                    out[:, :, oy, ox] = win.max(axis=(2, 3))
+                    where[:, :, oy, ox] = planes + (ix * h + iy if a["storage_order"] else iy * w + ix)
+                elif a["mode"] == "max":
                     out[:, :, oy, ox] = win.max(axis=(2, 3))
                 else:
                     if a["count_include_pad"]:
@@ -301,11 +315,11 @@ class Pool2d:
                     else:
                         count = len(vy) * len(vx)
                     out[:, :, oy, ox] = win.astype(np.float64).sum(axis=(2, 3)) / count
-        return [out]
+        return [out, where] if a["mode"] == "argmax" else [out]
 
     @staticmethod
     def layout(node, perms):
-        return [NHWC], [NHWC]
+        return [NHWC], [NHWC] * len(node.outputs)
 
     @staticmethod
     def lower(node, ctx):
@@ -565,6 +579,13 @@ def lower_pool2d(node, ctx):
     a = node.attrs
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
+    if a["mode"] == "argmax":
+        params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh,
+                      kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
+                      storage_order=int(a["storage_order"]))
+        ctx.dispatch("pool_argmax", node=node, template={}, params=params,
+                     bindings=[ctx.tensor(x), ctx.tensor(out), ctx.tensor(node.outputs[1])], threads=out.size)
+        return
     lanes = 4 if c % 4 == 0 else 1  # four channels per invocation, as one vec4, when they divide
     params = dict(batch=n, in_h=h, in_w=w, c=c // lanes, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh,
                   kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,

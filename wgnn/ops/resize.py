@@ -3,7 +3,9 @@
 Every coordinate convention (ONNX's ``coordinate_transformation_mode``, TFLite's ``align_corners``
 and ``half_pixel_centers``) is the same affine map from an output index to a source position,
 ``src = (dst + in_offset) * scale - out_offset``, with its own three numbers per axis; so one
-kernel and one reference serve them all.
+kernel and one reference serve them all. The host computes each axis's positions once
+(``source_positions``): the kernel reads them from a table instead of redoing the arithmetic in
+float32, where a fused multiply-add on one GPU and not on another would move a half-way point.
 
 Linear and cubic are one separable filter: along each axis the taps ``floor(src) + i`` for ``i``
 in ``[start, start + taps)`` weigh ``filter((i - frac(src)) * support_scale)``, normalized to sum 1.
@@ -86,14 +88,25 @@ def _filter(mode: str, d: np.ndarray, a: float) -> np.ndarray:
     return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
 
 
+def source_positions(attrs: dict, axis: int, size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the source position of each output index along ``axis``, which of them lie outside the input).
+    Computed in float64 and rounded to float32, the precision the kernel reads, so a position that is
+    exact in theory (a half-way point of nearest rounding, a whole pixel) stays exact on every GPU,
+    whatever its division or fused multiply-adds. Nearest mode gives the chosen, clamped index."""
+    scale, off_in, off_out = attrs["maps"][axis]
+    src = ((np.arange(size_out) + off_in) * scale - off_out).astype(np.float32).astype(np.float64)
+    outside = (src < 0) | (src > size_in - 1)
+    if attrs["mode"] == "nearest":
+        src = np.clip(_round(src, attrs["nearest"]), 0, size_in - 1)
+    return src, outside
+
+
 def _weights(attrs: dict, axis: int, size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
     """(the [out, in] interpolation matrix of one axis, which outputs extrapolate)."""
-    scale, off_in, off_out = attrs["maps"][axis]
-    src = (np.arange(size_out) + off_in) * np.float32(scale) - off_out
-    outside = (src < 0) | (src > size_in - 1)
+    src, outside = source_positions(attrs, axis, size_in, size_out)
     w = np.zeros((size_out, size_in))
     if attrs["mode"] == "nearest":
-        w[np.arange(size_out), np.clip(_round(src, attrs["nearest"]), 0, size_in - 1).astype(int)] = 1
+        w[np.arange(size_out), src.astype(int)] = 1
         return w, outside
     support, start, taps = attrs["filters"][axis]
     base = np.floor(src)
@@ -152,15 +165,15 @@ class Resize:
         x, out = node.inputs[0], node.outputs[0]
         a = node.attrs
         n, c, h, w = x.shape
-        (sh, ih, oh_), (sw, iw, ow_) = a["maps"]
         (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
-        params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], scale_h=sh,
-                      scale_w=sw, in_off_h=ih, in_off_w=iw, out_off_h=oh_, out_off_w=ow_, support_h=fh,
+        (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
+        table = np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32)
+        params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], support_h=fh,
                       support_w=fw, start_h=start_h, start_w=start_w, taps_h=taps_h, taps_w=taps_w,
                       cubic_a=a["cubic_a"], exclude_outside=int(a["exclude_outside"]),
                       extrapolate=int(a["extrapolation"] is not None),
                       extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
-        template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered", "nearest": a["nearest"],
+        template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
                     "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
         ctx.dispatch("resize", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
+                     bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size)

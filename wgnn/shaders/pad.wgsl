@@ -19,16 +19,15 @@ const RANK: i32 = ${rank};
 // Each returns the input coordinate, or -1 where the constant value goes.
 fn map_constant(c: i32, n: i32) -> i32 { return select(-1, c, c >= 0 && c < n); }
 fn map_edge(c: i32, n: i32) -> i32 { return clamp(c, 0, n - 1); }
+// Reflection is symmetric about 0, so it folds |c| with unsigned arithmetic only: a signed
+// remainder of a negative number came out as the unsigned one on one driver (NVIDIA, Vulkan).
 fn map_reflect(c: i32, n: i32) -> i32 {
     if (n == 1) {
         return 0;
     }
-    let period = 2 * (n - 1);
-    var m = c % period;
-    if (m < 0) {
-        m += period;
-    }
-    return select(period - m, m, m < n);
+    let period = u32(2 * (n - 1));
+    let m = u32(abs(c)) % period;
+    return i32(select(period - m, m, m < u32(n)));
 }
 
 @compute @workgroup_size(WG)

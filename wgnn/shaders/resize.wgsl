@@ -1,28 +1,24 @@
-// Resize of NHWC tensors, one output element per invocation. Each axis maps an output index to a
-// source position as src = (dst + in_off) * scale - out_off (see wgnn/ops/resize.py). ${mode}:
-// nearest (rounded as ${nearest}, clamped to the edge) or filtered: the separable ${filter}
-// filter (linear or cubic) over taps floor(src) + start .. + taps - 1 of each axis, stretched by
-// support (antialiasing), weights normalized; taps past the edge read the edge pixel or, with
-// exclude_outside, drop out. With extrapolate, a source position outside the image gives
-// p.extrapolation (tf_crop_and_resize).
+// Resize of NHWC tensors, one output element per invocation. The source position of each output
+// row and column comes from a table made on the host (see wgnn/ops/resize.py): pos[out_h + out_w]
+// (rows, then columns; nearest mode holds the chosen, clamped index), then outside[out_h + out_w]
+// (1 where the position lies outside the input). ${mode}: nearest, or filtered: the separable
+// ${filter} filter (linear or cubic) over taps floor(src) + start .. + taps - 1 of each axis,
+// stretched by support (antialiasing), weights normalized; taps past the edge read the edge pixel
+// or, with exclude_outside, drop out. With extrapolate, an output whose source position lies
+// outside the image gives p.extrapolation (tf_crop_and_resize).
 #include "common.wgsl"
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c: u32,
     out_h: u32, out_w: u32,
-    scale_h: f32, scale_w: f32, in_off_h: f32, in_off_w: f32, out_off_h: f32, out_off_w: f32,
     support_h: f32, support_w: f32, start_h: i32, start_w: i32, taps_h: u32, taps_w: u32,
     cubic_a: f32, exclude_outside: u32, extrapolate: u32, extrapolation: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
-@group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
-
-fn round_floor(s: f32) -> f32 { return floor(s); }
-fn round_ceil(s: f32) -> f32 { return ceil(s); }
-fn round_round_prefer_ceil(s: f32) -> f32 { return floor(s + 0.5); }
-fn round_round_prefer_floor(s: f32) -> f32 { return ceil(s - 0.5); }
+@group(0) @binding(2) var<storage, read_write> table: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
 
 fn clamp_index(i: i32, size: u32) -> u32 {
     return u32(clamp(i, 0, i32(size) - 1));
@@ -33,7 +29,7 @@ fn load(n: u32, iy: u32, ix: u32, c: u32) -> f32 {
 }
 
 fn sample_nearest(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
-    return load(n, clamp_index(i32(round_${nearest}(sy)), p.in_h), clamp_index(i32(round_${nearest}(sx)), p.in_w), c);
+    return load(n, u32(sy), u32(sx), c);
 }
 
 fn filter_linear(d: f32) -> f32 { return clamp(1.0 - abs(d), 0.0, 1.0); }
@@ -94,10 +90,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let oy = at.y;
     let ox = at.z;
     let c = at.w;
-    let sy = (f32(oy) + p.in_off_h) * p.scale_h - p.out_off_h;
-    let sx = (f32(ox) + p.in_off_w) * p.scale_w - p.out_off_w;
-    let outside = sy < 0.0 || sy > f32(p.in_h - 1u) || sx < 0.0 || sx > f32(p.in_w - 1u);
-    if (p.extrapolate != 0u && outside) {
+    let sy = table[oy];
+    let sx = table[p.out_h + ox];
+    let flags = p.out_h + p.out_w;
+    if (p.extrapolate != 0u && (table[flags + oy] != 0.0 || table[flags + p.out_h + ox] != 0.0)) {
         y[id] = y_elem(p.extrapolation);
         return;
     }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One measuring run on a machine with a GPU: adapter report, the benchmark suite with ONNX Runtime's
+# WebGPU build beside wgnn, ONNX conformance, the profiler and the test suite, each into $OUT
+# (default /tmp/wgnn-gpu). On a machine without network access, .gl/env.sh (sourced when present)
+# is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
+# folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
+# from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
+# Usage: bash bench/gpu.sh [bench|conformance|profile|tests ...]   (default: bench conformance tests)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -f .gl/env.sh ]; then source .gl/env.sh || exit 1; fi
+out=${OUT:-/tmp/wgnn-gpu}
+mkdir -p "$out"
+python3 -m wgnn info 2>&1 | tee "$out/info.txt"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee -a "$out/info.txt"
+
+# ONNX Runtime's WebGPU build installs the module name "onnxruntime": the peer runs in its own
+# interpreter with only that build on its path (else in .venv-peers/ort-webgpu, bench/setup_peers.sh).
+if [ -n "${ORT_WEBGPU_SITE:-}" ]; then
+  printf '#!/bin/sh\nPYTHONPATH=%s exec python3 "$@"\n' "$ORT_WEBGPU_SITE" > /tmp/ort-webgpu-python
+  chmod +x /tmp/ort-webgpu-python
+  export WGNN_PEER_ORT_WEBGPU=/tmp/ort-webgpu-python
+fi
+[ -d .gpu-cache ] && export WGNN_CACHE=$PWD/.gpu-cache
+
+for step in "${@:-bench conformance tests}"; do
+  for s in $step; do
+    case $s in
+      bench) timeout 360 python3 -m wgnn bench --runs 30 --warmup 5 \
+               --columns "numpy reference,texture FP32,compute FP32,compute FP16,ONNX Runtime CPU,ONNX Runtime WebGPU" \
+               --json "$out/bench.json" --png "$out/bench.png" 2>&1 | tee "$out/bench.txt" ;;
+      conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
+      profile) for m in mobilenet_v1 mobilenet_v2 resnet50; do
+                 python3 -m wgnn profile $m --runs 20 --top 6; done 2>&1 | tee "$out/profile.txt" ;;
+      tests) timeout 420 python3 -m pytest -q -p no:cacheprovider -rfE tests 2>&1 | tail -60 | tee "$out/tests.txt" ;;
+      *) echo "unknown step $s" >&2 ;;
+    esac
+  done
+done
