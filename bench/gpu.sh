@@ -5,7 +5,8 @@
 # is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
 # folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
 # from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
-# Usage: bash bench/gpu.sh [bench|conformance|profile|tests ...]   (default: bench conformance tests)
+# Usage: bash bench/gpu.sh [bench|conformance|profile|demo|tests ...]
+#        (default: bench conformance tests)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .gl/env.sh ]; then source .gl/env.sh || exit 1; fi
@@ -32,6 +33,8 @@ for step in "${@:-bench conformance tests}"; do
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) for m in mobilenet_v1 mobilenet_v2 resnet50; do
                  python3 -m wgnn profile $m --runs 20 --top 6; done 2>&1 | tee "$out/profile.txt" ;;
+      demo) for kind in face selfie; do
+              python3 -m wgnn demo $kind --headless --frames 300 --source synthetic; done 2>&1 | tee "$out/demo.txt" ;;
       tests) timeout 420 python3 -m pytest -q -p no:cacheprovider -rfE tests 2>&1 | tail -60 | tee "$out/tests.txt" ;;
       *) echo "unknown step $s" >&2 ;;
     esac

@@ -43,7 +43,9 @@ class InferenceSession:
         adapter: instead of ``device``: which adapter to open (index or name substring).
         optimize: run the graph passes (batch-norm folding, fusion; default True). Off, only what
             is needed to run at all: constant folding, and batch norm as a multiply-add.
-        input_shapes: shapes for inputs whose ONNX shape has symbolic dimensions (those default to 1).
+        input_shapes: shapes for inputs whose ONNX shape has symbolic dimensions (those default to 1);
+            for a sequence input (ONNX seq(tensor)), the list of its elements' shapes. ``run`` then
+            takes that input as a list of arrays, and returns sequence outputs as lists.
         precision: "fp32", "fp16" or "auto". fp16 stores weights and activations as f16 (adapter
             feature shader-f16) and accumulates in f32; inputs and outputs keep their dtype. "auto"
             picks fp16 where the adapter has shader-f16. Default: fp16 for models whose inputs or
