@@ -43,8 +43,8 @@ COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
 }
 # Which columns can read which format; the others say so instead of running.
 READS = {"ort-cpu": "onnx", "peer": "onnx", "litert": "tflite"}
-# ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
 BLOCKS = 5  # rounds of back-to-back runs per configuration (see the module's docstring)
+# ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
 MEDIAPIPE_SUITE = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "pose_landmark_full"]
 PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")
 

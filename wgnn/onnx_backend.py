@@ -67,14 +67,14 @@ class WgnnRep(BackendRep):
         shapes = {k: [e.shape for e in v] if isinstance(v, list) else v.shape for k, v in feeds.items()}
         while True:
             folded = {k: v for k, v in feeds.items() if k in self._static}
+            fed = {k: v for k, v in shapes.items() if k not in folded}
             key = b"".join(k.encode() + v.tobytes() + str(v.shape).encode() for k, v in sorted(folded.items()))
-            key += str(sorted((k, v) for k, v in shapes.items() if k not in folded)).encode()
+            key += str(sorted(fed.items())).encode()
             session = self._sessions.get(key)
             if session is not None:
                 break
-            shapes = {k: v for k, v in shapes.items() if k not in folded}
             try:
-                session = InferenceSession(_as_constants(self.model, folded), input_shapes=shapes, **self.options)
+                session = InferenceSession(_as_constants(self.model, folded), input_shapes=fed, **self.options)
             except GraphError as exc:
                 needed = re.search(r"must be known at compile time; '([^']+)' depends on a graph input", str(exc))
                 if needed is None:

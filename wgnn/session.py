@@ -194,9 +194,14 @@ class InferenceSession:
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         results = self._exe.run(self._check_feeds(feeds))
         results.update({n: v.copy() for n, v in self._constant_outputs.items()})
-        for name, elems in self.graph.sequence_outputs.items():
-            results[name] = [results[e] for e in elems]
+        results = self._gather_sequences(results)
         return {n: results[n] for n in self.output_names}
+
+    def _gather_sequences(self, results: dict) -> dict:
+        """``results`` with each sequence output's element tensors replaced by their list."""
+        for name, elems in self.graph.sequence_outputs.items():
+            results[name] = [results.pop(e) for e in elems]
+        return results
 
     def compute(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         """WebNN-style: {input name: array} -> {output name: array}."""
@@ -219,7 +224,4 @@ class InferenceSession:
 
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same model in numpy, from the graph as imported (before any pass)."""
-        results = run_reference(self.source_graph, self._check_feeds(input_feed))
-        for name, elems in self.graph.sequence_outputs.items():
-            results[name] = [results.pop(e) for e in elems]
-        return results
+        return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(input_feed)))

@@ -179,8 +179,8 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
         else:
             outputs[vo.name] = value
     graph = b.build_graph(outputs)
-    graph.sequence_inputs = {n: [o.name for o in v] for n, v in env.items()
-                             if isinstance(v, list) and n in {vi.name for vi in g.input}}
+    graph.sequence_inputs = {vi.name: [o.name for o in env[vi.name]] for vi in g.input
+                             if isinstance(env[vi.name], list)}
     graph.sequence_outputs = sequences
     return graph, opset
 

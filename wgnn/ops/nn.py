@@ -579,17 +579,15 @@ def lower_pool2d(node, ctx):
     a = node.attrs
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
+    window = dict(batch=n, in_h=h, in_w=w, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh, kernel_w=kw,
+                  stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
     if a["mode"] == "argmax":
-        params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh,
-                      kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
-                      storage_order=int(a["storage_order"]))
+        params = dict(window, c=c, storage_order=int(a["storage_order"]))
         ctx.dispatch("pool_argmax", node=node, template={}, params=params,
                      bindings=[ctx.tensor(x), ctx.tensor(out), ctx.tensor(node.outputs[1])], threads=out.size)
         return
     lanes = 4 if c % 4 == 0 else 1  # four channels per invocation, as one vec4, when they divide
-    params = dict(batch=n, in_h=h, in_w=w, c=c // lanes, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh,
-                  kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
-                  pad_bottom=pb, pad_right=pr, count_include_pad=int(a["count_include_pad"]))
+    params = dict(window, c=c // lanes, pad_bottom=pb, pad_right=pr, count_include_pad=int(a["count_include_pad"]))
     vec = lanes == 4
     template = {"mode": a["mode"], "lanes": lanes, "v_type": "vec4<f32>" if vec else "f32",
                 "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
