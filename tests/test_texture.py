@@ -8,7 +8,7 @@ from helpers import rel_l2, run_both, tol
 
 import wgnn
 from wgnn import zoo
-from wgnn.texture import TexBlock, plan_textures
+from wgnn.backends.texture import TexBlock, plan_textures
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -5,16 +5,16 @@
     (probs,) = sess.run(None, {"input": image})
 """
 
-from .builder import GraphBuilder
+from .builder import OpBuilder
 from .errors import GraphError, ModelLoadError, NoAdapterError, PrecisionError, UnsupportedOperatorError, WgnnError
 from .graph import Graph, Node, Operand
 from .runtime import Device, GPUTensor, choose_adapter, default_device, list_adapters
-from .session import InferenceSession, NodeArg
+from .session import GraphBuilder, InferenceSession, NodeArg
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Device", "GPUTensor", "Graph", "GraphBuilder", "GraphError", "InferenceSession", "ModelLoadError",
-    "NoAdapterError", "Node", "NodeArg", "Operand", "PrecisionError", "UnsupportedOperatorError", "WgnnError",
-    "choose_adapter", "default_device", "list_adapters",
+    "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "UnsupportedOperatorError",
+    "WgnnError", "choose_adapter", "default_device", "list_adapters",
 ]

@@ -1,6 +1,6 @@
-"""``GraphBuilder``: the WebNN ``MLGraphBuilder`` programming model in Python.
+"""``OpBuilder``: the one way a graph is made, the WebNN ``MLGraphBuilder`` op set in Python.
 
-    b = wgnn.GraphBuilder()
+    b = wgnn.GraphBuilder()            # an OpBuilder whose build() compiles (wgnn.session)
     x = b.input("x", (1, 3, 224, 224), "float32")
     y = b.conv2d(x, b.constant(w), bias=b.constant(bias), strides=(2, 2), padding=(1, 1, 1, 1),
                  activation="relu6")
@@ -8,7 +8,8 @@
     model.compute({"x": data})         # {"y": array}
 
 Shapes are inferred as each op is added, so mistakes surface where they are made. Padding follows
-WebNN: ``(top, bottom, left, right)``. Every op takes an optional ``name``.
+WebNN: ``(top, bottom, left, right)``. Every op takes an optional ``name``. The importers build on
+``OpBuilder`` too; ``build_graph`` returns the graph without compiling it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
     return value  # type: ignore[return-value]
 
 
-class GraphBuilder:
-    """Builds a ``Graph`` op by op; ``build`` compiles it for the GPU."""
+class OpBuilder:
+    """Builds a ``Graph`` op by op; ``build_graph`` returns it (``wgnn.GraphBuilder.build`` compiles it)."""
 
     def __init__(self) -> None:
         self.nodes: list[Node] = []
@@ -378,6 +379,68 @@ class GraphBuilder:
 
         return gru(self, input, weight, recurrent_weight, hidden_size=hidden_size, name=name, **options)
 
+    # -- composites (``wgnn.composite``): ops made of the ops above ---------------------------
+
+    def conv_transpose3d(self, input: Operand, filter: Operand, *, bias: Operand | None = None,
+                         strides: Sequence[int] = (1, 1, 1), padding: Sequence[Sequence[int]] = ((0, 0),) * 3,
+                         dilations: Sequence[int] = (1, 1, 1), output_padding: Sequence[int] = (0, 0, 0),
+                         groups: int = 1, output_size: Sequence[int] | None = None, name: str = "") -> Operand:
+        """Transposed 3-D convolution over NCDHW, ``filter`` [Cin, Cout / groups, KD, KH, KW],
+        ``padding`` ((front, back), (top, bottom), (left, right)): one 2-D transposed convolution per
+        depth tap of the filter, scattered along depth and summed."""
+        from .composite import conv_transpose3d
+
+        return conv_transpose3d(self, input, filter, bias, strides=tuple(strides),
+                                pads=tuple(tuple(p) for p in padding), dilations=tuple(dilations),
+                                output_padding=tuple(output_padding), groups=groups,
+                                output_size=None if output_size is None else tuple(output_size),
+                                name=name or fresh_name("conv_transpose3d"))
+
+    def pool3d(self, x: Operand, mode: str, *, window: Sequence[int], strides: Sequence[int] = (1, 1, 1),
+               padding: Sequence[Sequence[int]] = ((0, 0),) * 3, dilations: Sequence[int] = (1, 1, 1),
+               ceil_mode: bool = False, count_include_pad: bool = False, name: str = "") -> Operand:
+        """Max (``mode="max"``) or average (``"avg"``) pooling over NCDHW, as a 2-D pooling over
+        (H, W) and one over D; ``padding`` ((front, back), (top, bottom), (left, right))."""
+        from .composite import pool3d
+
+        return pool3d(self, x, mode, window=tuple(window), strides=tuple(strides),
+                      pads=tuple(tuple(p) for p in padding), dilations=tuple(dilations), ceil_mode=ceil_mode,
+                      count_include_pad=count_include_pad, name=name or fresh_name("pool3d"))
+
+    def batch_normalization_training(self, input: Operand, scale: Operand, bias: Operand, running_mean: Operand,
+                                     running_var: Operand, *, epsilon: float = 1e-5, momentum: float = 0.9,
+                                     name: str = "") -> list[Operand]:
+        """Training-mode batch norm: normalizes by the batch's own statistics; returns [y, updated
+        running mean, updated running variance] (``running * momentum + batch * (1 - momentum)``)."""
+        from .composite import batch_normalization_training
+
+        return batch_normalization_training(self, input, scale, bias, running_mean, running_var, epsilon=epsilon,
+                                            momentum=momentum, name=name or fresh_name("batch_normalization"))
+
+    def dropout(self, x: Operand, *, ratio: float = 0.5, seed: int | None = None, name: str = "") -> list[Operand]:
+        """Training-mode dropout with a mask drawn once from ``seed`` (required unless ``ratio`` is 0);
+        returns [y, mask]. For inference, dropout is ``identity``."""
+        from .composite import dropout
+
+        return dropout(self, x, ratio=float(ratio), seed=seed, name=name or fresh_name("dropout"))
+
+    def instance_normalization(self, x: Operand, *, scale: Operand | None = None, bias: Operand | None = None,
+                               epsilon: float = 1e-5, name: str = "") -> Operand:
+        """Normalize each sample's channels over their spatial axes, then scale and shift per channel."""
+        from .composite import instance_normalization
+
+        return instance_normalization(self, x, scale, bias, epsilon=epsilon,
+                                      name=name or fresh_name("instance_normalization"))
+
+    def layer_normalization(self, x: Operand, *, scale: Operand | None = None, bias: Operand | None = None,
+                            axis: int = -1, epsilon: float = 1e-5, name: str = "") -> list[Operand]:
+        """Normalize over ``axis`` and the axes after it, then scale and shift; returns [y, mean,
+        1 / standard deviation]."""
+        from .composite import layer_normalization
+
+        return layer_normalization(self, x, scale, bias, axis=axis, epsilon=epsilon,
+                                   name=name or fresh_name("layer_normalization"))
+
     def resize(self, x: Operand, size: Sequence[int], *, mode: str = "linear",
                coordinate_mode: str = "half_pixel", nearest_mode: str = "round_prefer_floor",
                scales: Sequence[float] | None = None, cubic_coeff_a: float = -0.75, exclude_outside: bool = False,
@@ -533,9 +596,3 @@ class GraphBuilder:
         graph = Graph(list(self.nodes), dict(self.inputs), dict(outputs))
         graph.prune()
         return graph.copy()  # compiling rewrites a graph; the builder's own nodes stay as they are
-
-    def build(self, outputs: dict[str, Operand], **session_options) -> InferenceSession:  # noqa: F821
-        """Compile for the GPU: returns an ``InferenceSession`` (``compute`` / ``run``)."""
-        from .session import InferenceSession
-
-        return InferenceSession(self.build_graph(outputs), **session_options)

@@ -32,7 +32,28 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
         source, desc = zoo.build(name, softmax=not args.logits), f"zoo:{name}"
     else:
         source, desc = model, model
-    return wgnn.InferenceSession(source, device=device, precision=precision, backend=backend), desc
+    kernels = _kernels(getattr(args, "kernels", None))
+    return wgnn.InferenceSession(source, device=device, precision=precision, backend=backend, kernels=kernels), desc
+
+
+def _kernels(spec: str | None) -> dict | None:
+    """``--kernels conv2d=generic,conv_7=direct:2`` -> {op or node: variant or Choice(variant, tile)}."""
+    if not spec:
+        return None
+    from wgnn.backends.compute.policy import Choice
+
+    out = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SystemExit(f"wgnn: --kernels wants OP_OR_NODE=VARIANT[:TILE[:WORKGROUP]], got {item!r}")
+        variant, *sizes = value.strip().split(":")
+        try:
+            numbers = [int(v) for v in sizes]
+        except ValueError:
+            raise SystemExit(f"wgnn: --kernels {item!r}: tile and workgroup sizes are integers") from None
+        out[key.strip()] = Choice(variant, *numbers) if numbers else variant
+    return out
 
 
 def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -229,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--precision", help="fp32, fp16 or auto" + (" (a comma-separated list: each is measured, "
                        "in this order)" if name == "bench" else "") + "; default: the model's own (fp32 for float32 "
                        "models)")
+        p.add_argument("--kernels", help="compute backend: fixed kernel variants instead of the kernel policy's, "
+                       "OP_OR_NODE=VARIANT[:TILE[:WORKGROUP]],... (e.g. conv2d=generic,matmul=tiled:2)")
         if name != "profile":
             p.add_argument("--backend", help="compute (default) or texture" + (" (a comma-separated list: each "
                            "is measured, in this order)" if name == "bench" else ""))

@@ -12,6 +12,8 @@ equivalent, the graph output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .graph import Graph, Node, Operand, fresh_name
@@ -44,25 +46,14 @@ def equivalent(shape: tuple[int, ...], p: Perm, q: Perm) -> bool:
     return keep == [a for a in q if shape[a] != 1]
 
 
-def _requirements(node: Node, perms: dict[int, Perm]) -> tuple[list[Perm | None], list[Perm]]:
-    """What layout each input must have (None: any) and what each output gets."""
-    from . import ops
-
-    opdef = ops.get(node.op)
-    if hasattr(opdef, "layout"):
-        req, outs = opdef.layout(node, perms)
-        req = [r if r != () else (identity(i.rank) if i is not None else None) for r, i in zip(req, node.inputs)]
-        outs = [o if o != () else identity(t.rank) for o, t in zip(outs, node.outputs)]
-        return req + [None] * (len(node.inputs) - len(req)), outs
-    # Layout-free: follow the first input that has the output's full shape.
-    out = node.outputs[0]
-    follow = next((i for i in node.inputs if i is not None and i.shape == out.shape), None)
-    perm = perms[id(follow)] if follow is not None else identity(out.rank)
-    return [None] * len(node.inputs), [perm] * len(node.outputs)
+Requirements = Callable[[Node, dict[int, Perm]], tuple[list[Perm | None], list[Perm]]]
 
 
-def assign_layouts(graph: Graph) -> dict[int, Perm]:
-    """Give every operand a perm, inserting ``relayout`` nodes where a consumer needs another one."""
+def assign_layouts(graph: Graph, requirements: Requirements) -> dict[int, Perm]:
+    """Give every operand a perm, inserting ``relayout`` nodes where a consumer needs another one.
+
+    ``requirements(node, perms)`` says what order each input needs (None: any) and what each output
+    gets; the compile core passes ``ops.layout_requirements``."""
     perms: dict[int, Perm] = {}
     for operand in graph.inputs.values():
         perms[id(operand)] = identity(operand.rank)
@@ -80,7 +71,7 @@ def assign_layouts(graph: Graph) -> dict[int, Perm]:
         for operand in node.inputs:
             if operand is not None and id(operand) not in perms:
                 perms[id(operand)] = identity(operand.rank)  # constants
-        required, out_perms = _requirements(node, perms)
+        required, out_perms = requirements(node, perms)
         for k, (operand, need) in enumerate(zip(node.inputs, required)):
             if operand is None or need is None or operand.is_constant:
                 continue

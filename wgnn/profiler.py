@@ -71,6 +71,7 @@ class Row:
     node: str
     op: str
     kernel: str
+    variant: str  # the kernel policy's choice: variant, tile, workgroup size (else the kernel's name)
     shapes: str
     gpu_ms: float
     flops: int
@@ -99,10 +100,11 @@ class Profile:
 
     def table(self, top: int | None = None) -> str:
         rows = sorted(self.rows, key=lambda r: -r.gpu_ms)[:top]
-        lines = [f"{'#':>3}  {'node':<28} {'kernel':<15} {'shapes':<36} {'GPU ms':>8} {'%':>5} "
+        lines = [f"{'#':>3}  {'node':<28} {'kernel':<15} {'variant':<18} {'shapes':<36} {'GPU ms':>8} {'%':>5} "
                  f"{'MFLOP':>8} {'MB':>7} {'GFLOP/s':>8} {'GB/s':>6}"]
         for r in rows:
-            lines.append(f"{r.index:>3}  {r.node[:28]:<28} {r.kernel:<15} {r.shapes[:36]:<36} {r.gpu_ms:>8.3f} "
+            lines.append(f"{r.index:>3}  {r.node[:28]:<28} {r.kernel:<15} {r.variant[:18]:<18} {r.shapes[:36]:<36} "
+                         f"{r.gpu_ms:>8.3f} "
                          f"{100 * r.gpu_ms / self.gpu_ms if self.gpu_ms else 0:>5.1f} {r.flops / 1e6:>8.2f} "
                          f"{r.bytes_moved / 1e6:>7.2f} {r.gflops:>8.2f} {r.gbytes:>6.2f}")
         if top is not None and top < len(self.rows):
@@ -137,6 +139,6 @@ def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
         walls.append((time.perf_counter() - start) * 1000)
         per_run.append(stamps.durations_ms())
     times = np.median(np.stack(per_run), axis=0)
-    rows = [Row(i, d.node.name, d.node.op, d.kernel, _shapes(d.node), float(t), d.flops, d.bytes_moved)
+    rows = [Row(i, d.node.name, d.node.op, d.kernel, d.variant, _shapes(d.node), float(t), d.flops, d.bytes_moved)
             for i, (d, t) in enumerate(zip(exe.dispatches, times))]
     return Profile(rows, float(np.median(walls)), runs, stamps.method, session.adapter_name)

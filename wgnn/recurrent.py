@@ -1,4 +1,4 @@
-"""LSTM and GRU as WebNN defines them, built from graph ops (``GraphBuilder.lstm`` / ``.gru``).
+"""LSTM and GRU as WebNN defines them, built from graph ops (``OpBuilder.lstm`` / ``.gru``).
 
 A recurrent layer becomes, per direction: one matmul that projects every time step's input at
 once (plus both biases), then per step a matmul of the previous hidden state with the recurrent

@@ -10,15 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from .backends import BACKENDS
+from .builder import OpBuilder
 from .errors import PrecisionError
-from .graph import FLOAT_DTYPES, Graph
+from .graph import FLOAT_DTYPES, Graph, Operand
+from .importers import load
 from .memory import MemoryReport
 from .passes import BACKEND_RULES, DEFAULT_RULES, REQUIRED_RULES
 from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
 from .scheduler import compile_graph
-from .texture import compile_texture_graph
 
 ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
               "int64": "tensor(int64)", "bool": "tensor(bool)"}
@@ -51,13 +53,17 @@ class InferenceSession:
             picks fp16 where the adapter has shader-f16. Default: fp16 for models whose inputs or
             outputs are float16, else fp32. ``session.precision`` says which was used.
         backend: "compute" (default): WGSL compute shaders over buffers; or "texture": the
-            WebGL-style path, fragment-shader passes over RGBA textures (see ``wgnn.texture``).
+            WebGL-style path, fragment-shader passes over RGBA textures (see ``wgnn.backends``).
+        kernels: compute backend: a fixed choice of kernel variants instead of the kernel policy's,
+            {op or node name: variant name or ``Choice``}, e.g. ``{"conv2d": "generic"}``
+            (``wgnn.backends.compute.policy``). An op's choice applies where that variant can run
+            the node; a node's choice must be able to. ``kernel_choices()`` says what ran.
     """
 
     def __init__(self, model: str | Path | bytes | Any, *, device: Device | None = None,
                  adapter: str | int | None = None, optimize: bool = True,
                  input_shapes: dict[str, tuple[int, ...]] | None = None, precision: str | None = None,
-                 backend: str = "compute"):
+                 backend: str = "compute", kernels: dict | None = None):
         start = time.perf_counter()
         if precision not in (None, "fp32", "fp16", "auto"):
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
@@ -66,12 +72,10 @@ class InferenceSession:
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
-            from .importers import load
-
             graph, self.opset, self.format = load(model, input_shapes=input_shapes)
         self.source_graph = graph.copy()
-        if backend not in ("compute", "texture"):
-            raise ValueError(f"backend must be 'compute' or 'texture', got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {backend!r}")
         self.backend = backend
         rules = DEFAULT_RULES + BACKEND_RULES[backend] if optimize else REQUIRED_RULES
         self.pass_log: Counter = run_passes(graph, rules)
@@ -86,7 +90,6 @@ class InferenceSession:
             raise PrecisionError(f"precision='fp16' needs the adapter feature shader-f16, which {self.device.name} "
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
-        compile_fn = compile_texture_graph if backend == "texture" else compile_graph
         # Integer and bool outputs known at compile time (a Shape, a Size, an integer
         # ConstantOfShape) are returned as the folded values they are, whatever their range (the GPU
         # stores int64 as i32); the rest is compiled.
@@ -94,7 +97,8 @@ class InferenceSession:
         self._constant_outputs = {n: o.value for n, o in outputs.items()
                                   if o.is_constant and o.dtype not in FLOAT_DTYPES}
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
-        self._exe = compile_fn(graph, self.device, precision=precision, opset=self.opset)
+        self._exe = compile_graph(graph, self.device, backend=backend, precision=precision, opset=self.opset,
+                                  kernels=kernels)
         # every output in the model's order (graph.outputs keeps the compiled ones only)
         self.outputs = {n: outputs[n] if n in self._constant_outputs else graph.outputs[n] for n in outputs}
         self.graph = graph
@@ -137,6 +141,11 @@ class InferenceSession:
     def pipeline_count(self) -> int:
         """Distinct compute pipelines this session uses (shared across shapes and layers)."""
         return len(self._exe.pipelines)
+
+    def kernel_choices(self) -> dict[str, str]:
+        """{node name: the kernel variant, tile and workgroup size that runs it}, for the nodes the
+        compute backend's kernel policy decided (convolutions and matrix products)."""
+        return {name: choice.label for name, choice in getattr(self._exe, "choices", {}).items()}
 
     def memory_report(self) -> MemoryReport:
         """Intermediate-tensor bytes: naive (one buffer each), lower bound, and planned."""
@@ -225,3 +234,12 @@ class InferenceSession:
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same model in numpy, from the graph as imported (before any pass)."""
         return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(input_feed)))
+
+
+class GraphBuilder(OpBuilder):
+    """The WebNN ``MLGraphBuilder``: ``OpBuilder``'s ops, and ``build``, which compiles for the GPU."""
+
+    def build(self, outputs: dict[str, Operand], **session_options) -> InferenceSession:
+        """Compile for the GPU: returns an ``InferenceSession`` (``compute`` / ``run``); the keyword
+        arguments are ``InferenceSession``'s."""
+        return InferenceSession(self.build_graph(outputs), **session_options)

@@ -30,7 +30,6 @@ import numpy as np
 from .. import mediapipe as mp
 from .. import shaders
 from ..runtime import Device, GPUTensor, default_device, wgpu
-from ..scheduler import pack_params
 
 KINDS = ("face", "selfie")
 MODES = ("blur", "replace")
@@ -127,7 +126,7 @@ class _Kernel:
 
     def __init__(self, device: Device, pipe, values: dict, resources: list, name: str):
         self.device, self.pipe, self.name = device, pipe, name
-        data = pack_params(pipe.fields, values, name)
+        data = shaders.pack_params(pipe.fields, values, name)
         self.uniform = device.buffer(len(data), usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST,
                                      data=data, label=name)
         entries = [{"binding": 0, "resource": {"buffer": self.uniform, "offset": 0, "size": self.uniform.size}}]
@@ -142,7 +141,7 @@ class _Kernel:
         self.bind_group = device.device.create_bind_group(layout=pipe.layout, entries=entries)
 
     def update(self, values: dict) -> None:
-        self.device.queue.write_buffer(self.uniform, 0, pack_params(self.pipe.fields, values, self.name))
+        self.device.queue.write_buffer(self.uniform, 0, shaders.pack_params(self.pipe.fields, values, self.name))
 
     def dispatch(self, enc, width: int, height: int) -> None:
         cpass = enc.begin_compute_pass()

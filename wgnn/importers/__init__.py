@@ -1,4 +1,4 @@
-"""Model-format importers: thin maps from a file format onto ``GraphBuilder`` calls.
+"""Model-format importers: thin maps from a file format onto ``OpBuilder`` calls.
 
 ``load`` tells the formats apart by content (a TFLite flatbuffer carries the identifier ``TFL3``
 at byte 4), so a file's extension does not matter.

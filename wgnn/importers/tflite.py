@@ -1,4 +1,4 @@
-"""TFLite -> GraphBuilder: subgraph 0 of a ``.tflite`` flatbuffer, parsed with the ``tflite`` package.
+"""TFLite -> OpBuilder: subgraph 0 of a ``.tflite`` flatbuffer, parsed with the ``tflite`` package.
 
 TFLite tensors are channels-last (NHWC). The IR is logical NCHW with channels-last *storage* for
 image tensors (``wgnn.layout``), so a 4-D activation is imported as ``transpose(x, (0, 3, 1, 2))``,
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..builder import GraphBuilder
+from ..builder import OpBuilder
 from ..errors import GraphError, ModelLoadError, UnsupportedOperatorError
 from ..graph import Graph, Operand
 from ..ops.activation import Activation, make
@@ -70,7 +70,7 @@ class TFLiteImporter:
                                  f"{type(exc).__name__})") from None
         if self.model.SubgraphsLength() < 1 or self.graph is None:
             raise ModelLoadError(f"{source} holds no subgraph")
-        self.b = GraphBuilder()
+        self.b = OpBuilder()
         self.values: dict[int, Value] = {}
         self.constants: dict[int, np.ndarray] = {}
 
@@ -414,7 +414,7 @@ def _binary(imp: TFLiteImporter, op: Op) -> None:
     imp.set(op.outputs[0], _activate(imp, y, fused, op.name), nchw=nchw)
 
 
-def _unary(fn: Callable[[GraphBuilder, Operand, str], Operand]) -> Converter:
+def _unary(fn: Callable[[OpBuilder, Operand, str], Operand]) -> Converter:
     def convert(imp: TFLiteImporter, op: Op) -> None:
         value = imp.values.get(op.inputs[0])
         nchw = value is not None and value.nchw

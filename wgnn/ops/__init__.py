@@ -1,81 +1,30 @@
-"""The op registry: each op keeps its shape rule, numpy reference and GPU lowering side by side.
+"""What each op is: shape rules, numpy references, traits, costs (``registry``), by family.
 
-An op is a class registered with ``@register("name")`` that defines:
-
-- ``infer(node) -> list[(shape, dtype)]``: the output shapes, raising ``GraphError`` on bad input;
-- ``reference(node, inputs) -> list[np.ndarray]``: the numpy oracle (logical layout);
-- ``lower(node, ctx)``: emits GPU dispatches through a ``wgnn.scheduler.LoweringContext``
-  (absent for ops that are always folded at compile time, such as ``shape``);
-- ``traits``: what rewrite rules ask about (``"fusable"``: takes a fused activation epilogue,
-  ``"view"``: output aliases its input's storage, ``"layout_free"``: runs in any physical layout,
-  ``"wide_output"``: results may exceed f16's range, so they are stored in f32 in fp16 mode).
+Nothing here imports wgpu, the runtime, the shaders or a backend: backends lower these ops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-
-from ..errors import GraphError
 from ..graph import Node
+from ..layout import identity
+from . import activation, elementwise, nn, reduce, resize, tensor, winograd  # noqa: F401  (fill REGISTRY)
+from .registry import REGISTRY, broadcast_shapes, cost, fail, get, has_trait, normalize_axis, register, require_nchw
 
-REGISTRY: dict[str, type] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-    def wrap(cls: type) -> type:
-        cls.name = name
-        cls.traits = frozenset(getattr(cls, "traits", ()))
-        REGISTRY[name] = cls
-        return cls
-
-    return wrap
+__all__ = ["REGISTRY", "broadcast_shapes", "cost", "fail", "get", "has_trait", "layout_requirements",
+           "normalize_axis", "register", "require_nchw"]
 
 
-def get(op: str) -> Any:
-    try:
-        return REGISTRY[op]
-    except KeyError:
-        raise GraphError(f"unknown IR op {op!r}") from None
-
-
-def has_trait(node: Node, trait: str) -> bool:
-    return trait in REGISTRY[node.op].traits
-
-
-def fail(node: Node, message: str) -> GraphError:
-    """An error that names the node and op; raise the result."""
-    return GraphError(f"{node.op} node {node.name!r}: {message}")
-
-
-def require_nchw(node: Node, x) -> None:
-    """Raise unless ``x`` (an input of ``node``) is 4-D, as NCHW ops need."""
-    if x.rank != 4:
-        raise fail(node, f"expected a 4-D NCHW input, got shape {x.shape}")
-
-
-def broadcast_shapes(node: Node, *shapes: tuple[int, ...]) -> tuple[int, ...]:
-    try:
-        return tuple(int(d) for d in np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise fail(node, f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
-
-
-def normalize_axis(node: Node, axis: int, rank: int) -> int:
-    if not -rank <= axis < max(rank, 1):
-        raise fail(node, f"axis {axis} is out of range for rank {rank}")
-    return axis % rank if rank else 0
-
-
-def cost(node: Node, dispatches: int = 1) -> int:
-    """Floating-point operations of one of the ``dispatches`` that run ``node`` (a multiply-add
-    counts 2). An op's ``flops(node)`` gives its total; ops without one move data only."""
-    opdef = REGISTRY[node.op]
-    total = opdef.flops(node) if hasattr(opdef, "flops") else 0
-    return total // max(dispatches, 1)
-
-
-# Importing the families fills REGISTRY.
-from . import activation, elementwise, nn, reduce, resize, tensor, winograd  # noqa: E402,F401
+def layout_requirements(node: Node, perms: dict) -> tuple[list, list]:
+    """What physical order each input of ``node`` must have (None: any) and what each output gets
+    (``wgnn.layout.assign_layouts`` asks this of every node)."""
+    opdef = get(node.op)
+    if hasattr(opdef, "layout"):
+        req, outs = opdef.layout(node, perms)
+        req = [r if r != () else (identity(i.rank) if i is not None else None) for r, i in zip(req, node.inputs)]
+        outs = [o if o != () else identity(t.rank) for o, t in zip(outs, node.outputs)]
+        return req + [None] * (len(node.inputs) - len(req)), outs
+    # Layout-free: follow the first input that has the output's full shape.
+    out = node.outputs[0]
+    follow = next((i for i in node.inputs if i is not None and i.shape == out.shape), None)
+    perm = perms[id(follow)] if follow is not None else identity(out.rank)
+    return [None] * len(node.inputs), [perm] * len(node.outputs)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layout import NHWC
-from . import fail, normalize_axis, register, require_nchw
 from .activation import apply_fused
+from .registry import fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
 # conv2d: inputs [x, w, bias?, residual?, slope?]; attrs strides, pads (t, l, b, r), dilations,
@@ -91,10 +89,6 @@ class Conv2d:
         # Weights computed at run time are read in logical OIHW order (constants are packed at load).
         return [NHWC, (), None, NHWC, None], [NHWC]
 
-    @staticmethod
-    def lower(node, ctx):
-        lower_conv2d(node, ctx)
-
 
 def conv_transpose_out_size(size: int, k: int, stride: int, pad: int, dil: int, out_pad: int) -> int:
     return (size - 1) * stride + dil * (k - 1) + 1 + out_pad - pad
@@ -166,10 +160,6 @@ class ConvTranspose2d:
     @staticmethod
     def layout(node, perms):
         return [NHWC, (), None, None, None], [NHWC]
-
-    @staticmethod
-    def lower(node, ctx):
-        lower_conv_transpose2d(node, ctx)
 
 
 @register("batch_normalization")
@@ -247,10 +237,6 @@ class MatMul:
     def layout(node, perms):
         return [()] * 2 + [None, (), None], [()]
 
-    @staticmethod
-    def lower(node, ctx):
-        lower_matmul(node, ctx)
-
 
 # ---------------------------------------------------------------------------------------------
 # Pooling: attrs mode ("max" | "avg" | "argmax"), kernel, strides, pads (t, l, b, r), dilations,
@@ -321,10 +307,6 @@ class Pool2d:
     def layout(node, perms):
         return [NHWC], [NHWC] * len(node.outputs)
 
-    @staticmethod
-    def lower(node, ctx):
-        lower_pool2d(node, ctx)
-
 
 def _pool_size(size, k, stride, pad_begin, pad_end, dil, ceil_mode):
     span = size + pad_begin + pad_end - dil * (k - 1) - 1
@@ -362,10 +344,6 @@ class Softmax:
         e = np.exp(shifted)
         return [(e / e.sum(axis=axis, keepdims=True)).astype(np.float32)]
 
-    @staticmethod
-    def lower(node, ctx):
-        lower_softmax(node, ctx)
-
 
 @register("lrn")
 class Lrn:
@@ -396,220 +374,3 @@ class Lrn:
     @staticmethod
     def layout(node, perms):
         return [NHWC], [NHWC]
-
-    @staticmethod
-    def lower(node, ctx):
-        lower_lrn(node, ctx)
-
-
-# ---------------------------------------------------------------------------------------------
-# GPU lowering. Weights are packed here, once, into the layout their kernel reads.
-
-TILE_X = 4  # output pixels per invocation in conv2d and depthwise
-TILE_M = 4  # output rows per invocation in matmul
-
-
-@dataclass
-class Epilogue:
-    """What a fused conv/matmul epilogue needs, whichever backend lowers it: the per-channel bias
-    and PRelu slope (None without PRelu), the residual tensor, and the template and uniforms."""
-
-    bias: np.ndarray
-    residual: object
-    slope: np.ndarray | None
-    template: dict
-    params: dict
-
-
-def fused_epilogue(node, ctx, channels: int) -> Epilogue:
-    act = node.attrs.get("activation")
-    ins = node.inputs + [None] * (5 - len(node.inputs))
-    bias, residual, slope = ins[2], ins[3], ins[4]
-    for t, what in ((bias, "bias"), (slope, "PRelu slope")):
-        if t is not None and not t.is_constant:
-            raise ctx.unsupported(node, f"a {what} computed at run time")
-    bias_v = np.zeros(channels, np.float32) if bias is None else bias.value.astype(np.float32).reshape(-1)
-    slope_v = None
-    if act is not None and act.kind == "prelu":
-        slope_v = np.broadcast_to(slope.value.astype(np.float32).reshape(-1), (channels,))
-    template = {"act": act.kind if act else "none", "residual": residual is not None}
-    params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0}
-    return Epilogue(bias_v, residual, slope_v, template, params)
-
-
-def _epilogue(node, ctx, channels: int, vec4: bool):
-    """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels."""
-    e = fused_epilogue(node, ctx, channels)
-    pad = (-channels % 4) if vec4 else 0
-    refs = [ctx.const(np.pad(e.bias, (0, pad))),
-            ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
-            ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
-    return refs, e.template, e.params
-
-
-def lower_conv2d(node, ctx):
-    x, w = node.inputs[0], node.inputs[1]
-    out = node.outputs[0]
-    n, c, h, wd = x.shape
-    o, cpg, kh, kw = w.shape
-    _, _, oh, ow = out.shape
-    g = node.attrs["groups"]
-    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    opg = o // g
-    if not w.is_constant:
-        # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
-        # scalar kernel: the tiled kernels need them packed, which happens at load time.
-        _conv_generic(node, ctx, ctx.tensor(w))
-        return
-    weights = w.value.astype(np.float32)
-
-    if g == c == o and c % 4 == 0:
-        refs, template, params = _epilogue(node, ctx, o, vec4=True)
-        tiles = -(-ow // TILE_X)
-        params.update(batch=n, in_h=h, in_w=wd, c4=c // 4, out_h=oh, out_w=ow, tiles_w=tiles, kernel_h=kh,
-                      stride_h=sh, dil_h=dh, pad_top=pt, pad_left=pl)
-        template.update(tile_x=TILE_X, kernel_w=kw, stride_w=sw, dil_w=dw)
-        packed = weights[:, 0].transpose(1, 2, 0)  # KH, KW, C
-        ctx.dispatch("depthwise", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
-                     threads=n * oh * tiles * (c // 4))
-        return
-
-    if (kh, kw, sh, sw) == (1, 1, 1, 1) and node.attrs["pads"] == (0, 0, 0, 0) and g == 1 \
-            and c % 4 == 0 and o % 4 == 0:
-        # A pointwise convolution is a matrix multiply over the NHWC rows.
-        _matmul_call(node, ctx, ctx.tensor(x), ctx.const(weights[:, :, 0, 0].T), m=n * h * wd, k=c, cols=o,
-                     batch=1, a_stride=0, b_stride=0, b_const=True)
-        return
-
-    if cpg % 4 == 0 and opg % 4 == 0:
-        refs, template, params = _epilogue(node, ctx, o, vec4=True)
-        tiles = -(-ow // TILE_X)
-        params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles,
-                      cin4_per_group=cpg // 4, cout4_per_group=opg // 4, kernel_h=kh, kernel_w=kw,
-                      stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-        template.update(tile_x=TILE_X)
-        packed = weights.transpose(2, 3, 1, 0)  # KH, KW, Cin/group, Cout
-        ctx.dispatch("conv2d", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
-                     threads=n * oh * tiles * (o // 4))
-        return
-
-    _conv_generic(node, ctx, ctx.const(weights))
-
-
-def _conv_generic(node, ctx, weights) -> None:
-    """Any convolution on the scalar kernel, its weights (a binding) in OIHW order."""
-    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    _, _, oh, ow = out.shape
-    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    refs, template, params = _epilogue(node, ctx, o, vec4=False)
-    template["w_access"] = "read" if w.is_constant else "read_write"
-    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=node.attrs["groups"],
-                  kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-    ctx.dispatch("conv2d_generic", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size)
-
-
-def lower_conv_transpose2d(node, ctx):
-    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    n, c, h, wd = x.shape
-    _, o, oh, ow = out.shape
-    g = node.attrs["groups"]
-    _, opg, kh, kw = w.shape
-    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    if w.is_constant:  # [Cin, Cout/g, KH, KW] -> [Cout][KH][KW][Cin/g]: the inner loop walks input channels
-        cpg = c // g
-        weights = ctx.const(w.value.astype(np.float32).reshape(g, cpg, opg, kh, kw).transpose(0, 2, 3, 4, 1))
-    else:  # computed at run time: read in ONNX's order (its logical order: the layout pass keeps it so)
-        weights = ctx.tensor(w)
-    refs, template, params = _epilogue(node, ctx, o, vec4=False)
-    template["packed"] = w.is_constant
-    template["w_access"] = "read" if w.is_constant else "read_write"
-    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=g, kernel_h=kh,
-                  kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-    ctx.dispatch("conv_transpose", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size)
-
-
-def _matmul_call(node, ctx, a_ref, b_ref, *, m, k, cols, batch, a_stride, b_stride, b_const):
-    out = node.outputs[0]
-    aligned = k % 4 == 0 and cols % 4 == 0
-    refs, template, params = _epilogue(node, ctx, cols, vec4=aligned)
-    template["b_access"] = "read" if b_const else "read_write"
-    if aligned:
-        template["tile_m"] = TILE_M
-        tiles = -(-m // TILE_M)
-        params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
-                      a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
-        ctx.dispatch("matmul", node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * tiles * (cols // 4))
-    else:
-        params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
-        ctx.dispatch("matmul_generic", node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * m * cols)
-
-
-def lower_matmul(node, ctx):
-    a, b = node.inputs[0], node.inputs[1]
-    sa = a.shape if a.rank > 1 else (1,) + a.shape
-    sb = b.shape if b.rank > 1 else b.shape + (1,)
-    m, k, cols = sa[-2], sa[-1], sb[-1]
-    batch_shape = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
-    batch = int(np.prod(batch_shape, dtype=np.int64))
-
-    def stride(shape, per_matrix):
-        full = tuple(shape[:-2])
-        if int(np.prod(full, dtype=np.int64)) == 1:
-            return 0
-        if (1,) * (len(batch_shape) - len(full)) + full != batch_shape:
-            raise ctx.unsupported(node, f"MatMul batch broadcasting between {a.shape} and {b.shape}")
-        return per_matrix
-
-    a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
-    b_ref = ctx.const(b.value.astype(np.float32)) if b.is_constant else ctx.tensor(b)
-    _matmul_call(node, ctx, ctx.tensor(a), b_ref, m=m, k=k, cols=cols, batch=batch, a_stride=a_stride,
-                 b_stride=b_stride, b_const=b.is_constant)
-
-
-def lower_pool2d(node, ctx):
-    x, out = node.inputs[0], node.outputs[0]
-    a = node.attrs
-    n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
-    window = dict(batch=n, in_h=h, in_w=w, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh, kernel_w=kw,
-                  stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-    if a["mode"] == "argmax":
-        params = dict(window, c=c, storage_order=int(a["storage_order"]))
-        ctx.dispatch("pool_argmax", node=node, template={}, params=params,
-                     bindings=[ctx.tensor(x), ctx.tensor(out), ctx.tensor(node.outputs[1])], threads=out.size)
-        return
-    lanes = 4 if c % 4 == 0 else 1  # four channels per invocation, as one vec4, when they divide
-    params = dict(window, c=c // lanes, pad_bottom=pb, pad_right=pr, count_include_pad=int(a["count_include_pad"]))
-    vec = lanes == 4
-    template = {"mode": a["mode"], "lanes": lanes, "v_type": "vec4<f32>" if vec else "f32",
-                "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
-    ctx.dispatch("pool", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // lanes)
-
-
-def lower_softmax(node, ctx):
-    x, out = node.inputs[0], node.outputs[0]
-    perm = ctx.perm(x)
-    k = perm.index(node.attrs["axis"] % x.rank)
-    phys = [x.shape[p] for p in perm]
-    outer, inner = int(np.prod(phys[:k], dtype=np.int64)), int(np.prod(phys[k + 1:], dtype=np.int64))
-    ctx.dispatch("softmax", node=node, template={"log": node.attrs.get("log", False)},
-                 params={"rows": outer * inner, "axis_size": phys[k], "inner": inner},
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=outer * inner)
-
-
-def lower_lrn(node, ctx):
-    x, out = node.inputs[0], node.outputs[0]
-    a = node.attrs
-    params = {"total": out.size, "c": x.shape[1], "size": a["size"], "alpha": a["alpha"], "beta": a["beta"],
-              "bias": a["bias"]}
-    ctx.dispatch("lrn", node=node, template={}, params=params, bindings=[ctx.tensor(x), ctx.tensor(out)],
-                 threads=out.size)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layout import logical_strides
-from . import fail, normalize_axis, register
-from .elementwise import MAX_RANK, merge_dims, pack_dims
+from .registry import fail, normalize_axis, register
 
 # kind -> (init, map, combine, finish) of reduce.wgsl
 KINDS = {
@@ -86,36 +84,6 @@ class Reduce:
         renumber = {old: new for new, old in enumerate(sorted(kept))}
         return [None], [tuple(renumber[p] for p in kept)]
 
-    @staticmethod
-    def lower(node, ctx):
-        x, out = node.inputs[0], node.outputs[0]
-        axes = set(node.attrs["axes"])
-        in_perm = ctx.perm(x)
-        strides = logical_strides(x.shape, in_perm)
-        # Kept axes in the output's physical order (so writes are contiguous); reduced axes in the input's.
-        kept_logical = [k for k in range(x.rank) if k not in axes]
-        out_perm = ctx.perm(out)
-        if node.attrs["keepdims"]:
-            kept_order = [a for a in out_perm if a not in axes]
-        else:
-            kept_order = [kept_logical[a] for a in out_perm]
-        red_order = [a for a in in_perm if a in axes]
-        out_shape, (out_strides,) = merge_dims([x.shape[a] for a in kept_order] or [1],
-                                               [[strides[a] for a in kept_order] or [0]])
-        red_shape, (red_strides,) = merge_dims([x.shape[a] for a in red_order] or [1],
-                                               [[strides[a] for a in red_order] or [0]])
-        if len(out_shape) > MAX_RANK or len(red_shape) > MAX_RANK:
-            raise ctx.error(node, f"more than {MAX_RANK} non-trivial dimensions")
-        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-        init, mapping, combine, finish = KINDS[node.attrs["kind"]]
-        params = {"outputs": out.size, "reduce_size": count, "inv_count": 1.0 / max(count, 1),
-                  "out_shape": pack_dims(out_shape, 1), "out_strides": pack_dims(out_strides, 0),
-                  "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
-        template = {"out_rank": len(out_shape), "red_rank": len(red_shape), "init": init, "map": mapping,
-                    "combine": combine, "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
-        ctx.dispatch("reduce", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=out.size)
-
 
 @register("arg_reduce")
 class ArgReduce:
@@ -155,14 +123,3 @@ class ArgReduce:
     @staticmethod
     def layout(node, perms):
         return [()], [()]
-
-    @staticmethod
-    def lower(node, ctx):
-        x, out, a = node.inputs[0], node.outputs[0], node.attrs
-        axis = a["axis"] % max(x.rank, 1)
-        size = x.shape[axis] if x.rank else 1
-        inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
-        params = {"total": out.size, "axis_size": size, "inner": inner}
-        template = {"better": ">" if a["kind"] == "max" else "<", "or_equal": "=" if a["select_last_index"] else ""}
-        ctx.dispatch("arg_reduce", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ..layout import NHWC
-from . import fail, register, require_nchw
+from .registry import fail, register, require_nchw
 
 COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
                     "half_pixel_symmetric", "tf_crop_and_resize")
@@ -159,21 +159,3 @@ class Resize:
     @staticmethod
     def layout(node, perms):
         return [NHWC], [NHWC]
-
-    @staticmethod
-    def lower(node, ctx):
-        x, out = node.inputs[0], node.outputs[0]
-        a = node.attrs
-        n, c, h, w = x.shape
-        (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
-        (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
-        table = np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32)
-        params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], support_h=fh,
-                      support_w=fw, start_h=start_h, start_w=start_w, taps_h=taps_h, taps_w=taps_w,
-                      cubic_a=a["cubic_a"], exclude_outside=int(a["exclude_outside"]),
-                      extrapolate=int(a["extrapolation"] is not None),
-                      extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
-        template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
-                    "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
-        ctx.dispatch("resize", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import is_integer
-from ..layout import logical_strides, transposed_perm
-from . import fail, normalize_axis, register
-from .elementwise import pack_dims, strided_dispatch
+from ..layout import transposed_perm
+from .registry import fail, normalize_axis, register
 
 
 @register("reshape")
@@ -68,10 +66,6 @@ class Identity:
     def reference(node, ins):
         return [ins[0].copy()]
 
-    @staticmethod
-    def lower(node, ctx):
-        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
-
 
 @register("relayout")
 class Relayout:
@@ -88,10 +82,6 @@ class Relayout:
     @staticmethod
     def layout(node, perms):
         return [None], [node.attrs["perm"]]
-
-    @staticmethod
-    def lower(node, ctx):
-        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
 
 
 @register("concat")
@@ -118,17 +108,6 @@ class Concat:
         perm = perms[id(node.inputs[0])]
         return [perm] * len(node.inputs), [perm]
 
-    @staticmethod
-    def lower(node, ctx):
-        out = node.outputs[0]
-        axis = node.attrs["axis"] % out.rank
-        out_strides = logical_strides(out.shape, ctx.perm(out))
-        offset = 0
-        for t in node.inputs:
-            strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
-                             out_base=offset * out_strides[axis])
-            offset += t.shape[axis]
-
 
 @register("slice")
 class Slice:
@@ -150,14 +129,6 @@ class Slice:
     @staticmethod
     def layout(node, perms):
         return [None], [perms[id(node.inputs[0])]]  # the output keeps the input's axis order
-
-    @staticmethod
-    def lower(node, ctx):
-        x, out = node.inputs[0], node.outputs[0]
-        own = logical_strides(x.shape, ctx.perm(x))
-        strides = [s * st for s, st in zip(own, node.attrs["steps"])]
-        base = sum(s * st for s, st in zip(own, node.attrs["starts"]))
-        strided_dispatch(ctx, node, "first", out, [x], in_strides=[strides], in_bases=[base])
 
 
 @register("pad")
@@ -196,25 +167,6 @@ class Pad:
     def layout(node, perms):
         return [None], [perms[id(node.inputs[0])]]  # the output keeps the input's axis order
 
-    @staticmethod
-    def lower(node, ctx):
-        x, out = node.inputs[0], node.outputs[0]
-        perm = ctx.perm(out)
-        r = x.rank
-        if r > 8:
-            raise ctx.error(node, "pad supports up to 8 dimensions")
-        begins = [node.attrs["pads"][a] for a in perm]
-        params = {
-            "total": out.size,
-            "value": float(node.attrs["value"]),
-            "out_shape": pack_dims([out.shape[a] for a in perm], 1),
-            "in_shape": pack_dims([x.shape[a] for a in perm], 1),
-            "in_strides": pack_dims([logical_strides(x.shape, ctx.perm(x))[a] for a in perm], 0),
-            "begins": pack_dims(begins, 0),
-        }
-        ctx.dispatch("pad", node=node, template={"rank": max(r, 1), "mode": node.attrs["mode"]},
-                     params=params, bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
-
 
 @register("gather")
 class Gather:
@@ -235,29 +187,14 @@ class Gather:
     def layout(node, perms):
         return [(), ()], [()]
 
-    @staticmethod
-    def lower(node, ctx):
-        data, idx = node.inputs
-        out = node.outputs[0]
-        axis = node.attrs["axis"] % data.rank
-        d = data.shape[axis]
-        if idx.is_constant:
-            values = idx.value.astype(np.int64).reshape(-1)
-            if values.size and (values.min() < -d or values.max() >= d):
-                raise ctx.error(node, f"indices {values.tolist()} are out of range for axis {axis} of size {d}")
-        elif not is_integer(idx.dtype):
-            raise ctx.error(node, f"indices must be an integer tensor, got {idx.dtype}")
-        inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
-        params = {"total": out.size, "inner": inner, "count": max(idx.size, 1), "axis_size": d}
-        ctx.dispatch("gather", node=node, template={}, params=params,
-                     bindings=[ctx.tensor(data), ctx.tensor(idx), ctx.tensor(out)], threads=out.size)
-
 
 # Ops that only exist at compile time: the constant-folding pass replaces them by their value.
 
 
 @register("shape")
 class ShapeOp:
+    traits = ("compile_time",)
+
     @staticmethod
     def infer(node):
         return [((node.inputs[0].rank,), "int64")]
@@ -270,6 +207,8 @@ class ShapeOp:
 @register("constant_of_shape")
 class ConstantOfShape:
     """inputs [shape]; attrs value (a numpy scalar with the dtype)."""
+
+    traits = ("compile_time",)
 
     @staticmethod
     def infer(node):
@@ -284,8 +223,8 @@ class ConstantOfShape:
 
 @register("cast")
 class Cast:
-    """attrs to (a dtype name). On the GPU a copy that converts as it stores: float to integer
-    truncates toward zero, anything to bool is a test against zero."""
+    """attrs to (a dtype name): float to integer truncates toward zero, anything to bool is a test
+    against zero."""
 
     traits = ("layout_free",)
 
@@ -296,10 +235,5 @@ class Cast:
     @staticmethod
     def reference(node, ins):
         return [ins[0].astype(node.attrs["to"])]
-
-    @staticmethod
-    def lower(node, ctx):
-        to_bool = node.attrs["to"] == "bool" and node.inputs[0].dtype != "bool"
-        strided_dispatch(ctx, node, "nonzero" if to_bool else "first", node.outputs[0], [node.inputs[0]])
 
 

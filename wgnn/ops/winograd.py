@@ -19,9 +19,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layout import NHWC
-from . import fail, register, require_nchw
 from .activation import apply_fused
-from .nn import _epilogue
+from .registry import fail, register, require_nchw
 
 # The F(2x2, 3x3) transform matrices.
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
@@ -71,15 +70,6 @@ class WinogradInput:
     def layout(node, perms):
         return [NHWC], [()]
 
-    @staticmethod
-    def lower(node, ctx):
-        x, v = node.inputs[0], node.outputs[0]
-        n, c, h, w = x.shape
-        (th, tw), (pt, pl) = node.attrs["tiles"], node.attrs["pads"]
-        params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl)
-        ctx.dispatch("winograd_input", node=node, template={}, params=params,
-                     bindings=[ctx.tensor(x), ctx.tensor(v)], threads=n * th * tw * (c // 4))
-
 
 @register("winograd_output")
 class WinogradOutput:
@@ -121,13 +111,3 @@ class WinogradOutput:
     @staticmethod
     def layout(node, perms):
         return [(), None, None, NHWC, None], [NHWC]
-
-    @staticmethod
-    def lower(node, ctx):
-        m, y = node.inputs[0], node.outputs[0]
-        n, o, oh, ow = node.attrs["out_shape"]
-        th, tw = node.attrs["tiles"]
-        refs, template, params = _epilogue(node, ctx, o, vec4=True)
-        params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
-        ctx.dispatch("winograd_output", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)], threads=n * th * tw * (o // 4))

@@ -4,10 +4,13 @@ A convolution qualifies when its filter is a constant 3x3 with stride 1, dilatio
 and input and output channels divisible by 4 (the kernels move four channels per vec4), and when
 its transformed tensors (16 x tiles x channels, four times the input's or output's size) each fit
 one storage binding. Its bias, residual and activation move to the output transform. Runs at
-compile time on the compute backend, after fusion, so the epilogue is already known.
+compile time on the compute backend, after fusion, so the epilogue is already known, where the
+kernel policy (``backends/compute/policy.py``) chooses Winograd for the convolution.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,12 +18,13 @@ from ..graph import Graph, Node, Operand, fresh_name
 from ..ops.winograd import tiles_of, transform_filter
 
 
-def winograd_convs(graph: Graph, max_binding_bytes: int) -> int:
-    """Rewrite every qualifying convolution in ``graph``; returns how many were rewritten."""
+def winograd_convs(graph: Graph, max_binding_bytes: int, *, use: Callable[[Node], bool] | None = None) -> int:
+    """Rewrite every qualifying convolution in ``graph`` (of those, only where ``use(node)`` says so:
+    the compute backend's kernel policy decides); returns how many were rewritten."""
     count = 0
     new_nodes: list[Node] = []
     for node in graph.nodes:
-        if node.op == "conv2d" and qualifies(node, max_binding_bytes):
+        if node.op == "conv2d" and qualifies(node, max_binding_bytes) and (use is None or use(node)):
             new_nodes.extend(_rewrite(node))
             count += 1
         else:

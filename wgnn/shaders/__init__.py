@@ -1,7 +1,12 @@
 """WGSL kernels, shipped as package data, and the small template renderer that reads them.
 
-A shader file may ``#include "other.wgsl"`` (each file once) and use ``${name}`` parameters:
-tile sizes, the activation and the like. Shapes never go into the source; they travel in the
+One folder per backend: ``compute/`` (compute shaders over storage buffers), ``texture/``
+(fragment shaders over RGBA textures), ``demo/`` (the camera demos' pipeline); snippets both
+backends include (``activation.wgsl``, ``binary_ops.wgsl``, ``pool_window.wgsl``) sit at the top.
+
+A shader file may ``#include "other.wgsl"`` (each file once, by its path in this folder) and use
+``${name}`` parameters: tile sizes, the activation and the like; ``WG``, the workgroup size, is
+the ``wg`` parameter (default 64). Shapes never go into the source; they travel in the
 ``Params`` uniform, so one pipeline serves every shape.
 
 Element types: a storage binding ``x`` is declared ``array<x_elem>`` (or ``array<vec4<x_elem>>``)
@@ -10,15 +15,18 @@ adding ``enable f16;`` when needed. One template thus serves f32, f16 and mixes 
 graph input read by an f16 network). Kernels compute in f32 whatever they store.
 
 ``parse_interface`` reads the ``Params`` struct and the bindings back from the source, so the host
-side packs uniforms and builds bind-group layouts from the shader itself.
+side packs uniforms (``pack_params``) and builds bind-group layouts from the shader itself.
 """
 
 from __future__ import annotations
 
 import re
 import string
+import struct
 from functools import cache
 from importlib import resources
+
+from ..errors import GraphError
 
 WORKGROUP_SIZE = 64
 
@@ -57,7 +65,7 @@ def _render_cached(name: str, items: tuple, type_items: tuple) -> str:
     aliases = {binding: types.get(binding, params["elem"]) for binding in sorted(set(_ALIAS.findall(body)))}
     header = "enable f16;\n" if "f16" in aliases.values() else ""
     header += "".join(f"alias {binding}_elem = {t};\n" for binding, t in aliases.items())
-    return header + f"const WG: u32 = {WORKGROUP_SIZE}u;\n" + body
+    return header + f"const WG: u32 = {params.get('wg', WORKGROUP_SIZE)}u;\n" + body
 
 
 def render(name: str, *, types: dict[str, str] | None = None, **params: object) -> str:
@@ -104,3 +112,28 @@ def _interface(source: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]
                     "storage,read": "read-only-storage"}[kind.replace(" ", "")]
         bindings[int(index)] = (kind, name)
     return fields, [bindings[i] for i in sorted(bindings)]
+
+
+def pack_params(fields: list[tuple[str, str]], values: dict, where: str) -> bytes:
+    """Pack ``values`` into the uniform layout of the WGSL struct ``fields`` (from ``parse_interface``)."""
+    out = bytearray()
+    missing = [n for n, _ in fields if n not in values]
+    extra = [n for n in values if n not in {f for f, _ in fields}]
+    if missing or extra:
+        raise GraphError(f"{where}: uniform fields missing {missing}, unexpected {extra}")
+    for name, ftype in fields:
+        value = values[name]
+        if ftype in ("u32", "i32", "f32"):
+            out += struct.pack("<" + {"u32": "I", "i32": "i", "f32": "f"}[ftype], value)
+            continue
+        # vec4<T> or array<vec4<T>, N>
+        while len(out) % 16:
+            out += b"\0"
+        scalar = "u32" if "u32" in ftype else "i32" if "i32" in ftype else "f32"
+        code = {"u32": "I", "i32": "i", "f32": "f"}[scalar]
+        rows = value if ftype.startswith("array") else [value]
+        for row in rows:
+            out += struct.pack("<4" + code, *row)
+    while len(out) % 16:
+        out += b"\0"
+    return bytes(out)

@@ -1,6 +1,6 @@
 // Padding in any layout: each output element maps back to an input coordinate per axis;
 // ${mode} decides what happens outside the input (constant value, edge clamp, or reflection).
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params {
     total: u32, value: f32,

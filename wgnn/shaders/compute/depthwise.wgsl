@@ -4,8 +4,8 @@
 // a 3x3 stride-1 filter reads 6 columns for 4 outputs instead of 12. Filter width, stride and
 // dilation along x are template constants (they size the register array); the rest are uniforms.
 // Weights are packed [KH][KW][C].
-#include "common.wgsl"
-#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c4: u32,

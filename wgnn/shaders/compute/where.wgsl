@@ -1,7 +1,7 @@
 // Where: out = a ? b : c, element-wise over a RANK-dimensional index space, every operand
 // addressed through its own per-axis strides (0 broadcasts), as in elementwise.wgsl. a is a bool
 // tensor (stored as i32); b and c share out's dtype.
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params {
     total: u32, out_base: u32, a_base: u32, b_base: u32, c_base: u32,

@@ -6,8 +6,8 @@
 // divisible by 4; other convolutions use conv2d_generic.
 //
 // Weights are packed [KH][KW][Cin/group][Cout] so that 4 output channels are one vec4.
-#include "common.wgsl"
-#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, in_c4: u32,

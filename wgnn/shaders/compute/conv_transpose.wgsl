@@ -2,8 +2,8 @@
 // element by visiting the input pixels whose stride-spaced footprint covers it. Weights are packed
 // [Cout][KH][KW][Cin/group] so the inner loop reads both tensors contiguously; weights computed at
 // run time (${packed} false) are read in ONNX's own [Cin][Cout/group][KH][KW] order instead.
-#include "common.wgsl"
-#include "epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, in_c: u32,

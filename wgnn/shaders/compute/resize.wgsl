@@ -6,7 +6,7 @@
 // stretched by support (antialiasing), weights normalized; taps past the edge read the edge pixel
 // or, with exclude_outside, drop out. With extrapolate, an output whose source position lies
 // outside the image gives p.extrapolation (tf_crop_and_resize).
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c: u32,

@@ -7,10 +7,10 @@
 // (*_step): the index arithmetic is paid once per four elements and the activation runs on a vec4.
 // ${calc} is the arithmetic type: f32 (whatever the storage: f32 or f16), or i32 where every
 // operand is an integer or bool tensor (int_ops.wgsl; no activations there).
-#include "common.wgsl"
+#include "compute/common.wgsl"
 #include "activation.wgsl"
 #include "binary_ops.wgsl"
-#include "int_ops.wgsl"
+#include "compute/int_ops.wgsl"
 
 alias calc = ${calc};
 

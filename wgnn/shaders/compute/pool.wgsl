@@ -2,7 +2,7 @@
 // neighbouring invocations read neighbouring memory); four channels as one vec4 when the channel
 // count allows (${lanes} = 4: V is vec4<f32> and p.c counts vec4s). Global pooling is the same
 // kernel with the window covering the image. ${mode} is "max" or "avg".
-#include "common.wgsl"
+#include "compute/common.wgsl"
 #include "pool_window.wgsl"
 
 struct Params {

@@ -2,7 +2,7 @@
 // over NHWC, one output element per invocation. The index is the position in the input read as
 // a flat NCHW array, row-major within each image plane, or column-major with storage_order = 1.
 // The first maximum in row-major scan order wins, as in ONNX's reference.
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c: u32,

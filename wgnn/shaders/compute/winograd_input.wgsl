@@ -1,7 +1,7 @@
 // Winograd F(2x2, 3x3) input transform (see ops/winograd.py): one invocation takes the 4x4 patch
 // under one output tile, four channels at once, and writes V = B^T d B as 16 rows of the
 // [16, tiles, C] product input. Patch pixels outside the image are the convolution's zero padding.
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c4: u32,

@@ -1,7 +1,7 @@
 // ArgMax / ArgMin along one axis of a tensor in logical order, viewed as [outer, axis_size, inner]:
 // one invocation per output walks its axis. ${better} is > (max) or < (min); ${or_equal} is = when
 // ties take the last index, so a later equal value wins too. NaN never wins a comparison.
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params { total: u32, axis_size: u32, inner: u32 }
 

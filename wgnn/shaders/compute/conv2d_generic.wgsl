@@ -2,8 +2,8 @@
 // tensors: one output element per invocation, scalar loads. Used where conv2d and depthwise
 // cannot be, typically only a network's first layer (3 input channels).
 // Weights stay in ONNX order [Cout][Cin/group][KH][KW].
-#include "common.wgsl"
-#include "epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, in_c: u32,

@@ -2,7 +2,7 @@
 // input (o, indices[j], i). Indices are i32 (compile-time constants or a tensor computed at run
 // time); negative ones count from the end, and out-of-range ones are clamped into the axis, since
 // a shader cannot raise an error.
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params { total: u32, inner: u32, count: u32, axis_size: u32 }
 

@@ -1,7 +1,7 @@
 // Batched matrix multiply for any K and N: one output element per invocation, scalar loads.
 // Bias and slope are indexed by column; A and B batch strides may be 0 (broadcast).
-#include "common.wgsl"
-#include "epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue_scalar.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     m: u32, k: u32, n: u32, batch: u32,

@@ -1,8 +1,8 @@
 // Softmax (or log-softmax) along one axis, one 64-wide workgroup per row. The row's maximum is subtracted before
 // exp so large logits cannot overflow; max and sum are workgroup tree reductions. A row is
 // the axis at fixed outer and inner indices: element j sits at base + j * inner.
-#include "common.wgsl"
-#include "reduction.wgsl"
+#include "compute/common.wgsl"
+#include "compute/reduction.wgsl"
 
 struct Params { rows: u32, axis_size: u32, inner: u32 }
 

@@ -3,8 +3,8 @@
 // accumulate in f32 and combine through a workgroup tree. Both the kept and the reduced axes are
 // addressed by strides (merged on the host), so any layout and any axes work. log_sum_exp first
 // finds the maximum, so exp cannot overflow.
-#include "common.wgsl"
-#include "reduction.wgsl"
+#include "compute/common.wgsl"
+#include "compute/reduction.wgsl"
 
 struct Params {
     outputs: u32, reduce_size: u32, inv_count: f32,

@@ -1,5 +1,5 @@
 // Local response normalization across channels over NHWC: the channel window is contiguous.
-#include "common.wgsl"
+#include "compute/common.wgsl"
 
 struct Params { total: u32, c: u32, size: u32, alpha: f32, beta: f32, bias: f32 }
 

@@ -1,8 +1,8 @@
 // Winograd F(2x2, 3x3) output transform (see ops/winograd.py): one invocation reads the 16
 // products of one tile, four channels at once, forms the 2x2 output block A^T M A and stores each
 // pixel inside the output through the convolution's fused epilogue.
-#include "common.wgsl"
-#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     batch: u32, out_h: u32, out_w: u32, c4: u32,

@@ -4,8 +4,8 @@
 // invocations differ in column first, so they share A loads and read B contiguously.
 // Also runs every 1x1, stride-1 convolution: an NHWC tensor is an [N*H*W, C] matrix.
 // Needs K and N divisible by 4 (matmul_generic handles the rest).
-#include "common.wgsl"
-#include "epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,

@@ -1,0 +1,151 @@
+"""The kernel policy: every variant of conv2d and matmul forced on the same shapes (ragged sizes:
+not multiples of the tiles) against the numpy reference in fp32 and fp16; how overrides apply; the
+cache of measured choices; what the policy reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import kernels_used, rel_l2, run_both, tol
+
+import wgnn
+from wgnn.backends.compute.policy import (
+    DEFAULTS,
+    VARIANTS,
+    AdapterProfile,
+    Choice,
+    ChoiceCache,
+    KernelPolicy,
+    eligible,
+    signature,
+)
+
+# (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), groups) and the variants that can run it.
+CONV_SHAPES = {
+    "1x1": ((2, 8, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "generic"]),
+    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), ["winograd", "direct", "generic"]),
+    "3x3_stride2": ((1, 8, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["direct", "generic"]),
+    "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), ["direct", "generic"]),
+    "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 8), ["depthwise", "generic"]),
+}
+# What each conv2d variant dispatches.
+CONV_KERNELS = {"winograd": "winograd_output", "depthwise": "depthwise", "pointwise": "matmul", "direct": "conv2d",
+                "generic": "conv2d_generic"}
+
+
+def _sized(variant: str, op: str) -> list[Choice]:
+    """A variant at two sizes other than the defaults (which the other kernel tests run)."""
+    if not VARIANTS[op][variant]:
+        return [Choice(variant, workgroup=128)]
+    return [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=8, workgroup=256)]
+
+
+CONV_CASES = [(shape, choice) for shape, (_, variants) in CONV_SHAPES.items()
+              for v in variants for choice in _sized(v, "conv2d")]
+
+
+def _conv(rng, shape):
+    n, cin, h, w, cout, k, stride, pads, groups = shape
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (n, cin, h, w))
+    weight = b.constant(rng.standard_normal((cout, cin // groups, k, k)).astype(np.float32))
+    bias = b.constant(rng.standard_normal(cout).astype(np.float32))
+    y = b.conv2d(x, weight, bias=bias, strides=stride, padding=pads, groups=groups, activation="relu",
+                 name="conv")
+    return b, y, {"x": rng.standard_normal((n, cin, h, w)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("shape,choice", CONV_CASES, ids=[f"{s}-{c.label.replace(' ', '-')}" for s, c in CONV_CASES])
+def test_every_conv2d_variant(device, precision, rng, shape, choice):
+    b, y, feeds = _conv(rng, CONV_SHAPES[shape][0])
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision, kernels={"conv": choice})
+    assert session.kernel_choices()["conv"] == choice.label
+    assert CONV_KERNELS[choice.variant] in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+# (A shape, B shape, B constant?) and the variants that can run it.
+MATMUL_SHAPES = {
+    "aligned": ((5, 12), (12, 8), True, ["tiled", "generic"]),
+    "batched_runtime_b": ((2, 7, 16), (2, 16, 12), False, ["tiled", "generic"]),
+    "ragged_k_and_n": ((7, 10), (10, 6), True, ["generic"]),
+}
+MATMUL_CASES = [(shape, choice) for shape, spec in MATMUL_SHAPES.items() for v in spec[3]
+                for choice in _sized(v, "matmul")]
+
+
+@pytest.mark.parametrize("shape,choice", MATMUL_CASES,
+                         ids=[f"{s}-{c.label.replace(' ', '-')}" for s, c in MATMUL_CASES])
+def test_every_matmul_variant(device, precision, rng, shape, choice):
+    a_shape, b_shape, b_const, _ = MATMUL_SHAPES[shape]
+    bld = wgnn.GraphBuilder()
+    a = bld.input("a", a_shape)
+    feeds = {"a": rng.standard_normal(a_shape).astype(np.float32)}
+    if b_const:
+        rhs = bld.constant(rng.standard_normal(b_shape).astype(np.float32))
+    else:
+        rhs = bld.input("b", b_shape)
+        feeds["b"] = rng.standard_normal(b_shape).astype(np.float32)
+    y = bld.matmul(a, rhs, name="mm")
+    session, got, want = run_both(bld, {"y": y}, feeds, precision=precision, kernels={"mm": choice})
+    assert session.kernel_choices()["mm"] == choice.label
+    assert ("matmul_generic" if choice.variant == "generic" else "matmul") in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+def test_eligibility_matches_the_shapes(device, rng):
+    for shape, variants in CONV_SHAPES.values():
+        b, y, _ = _conv(rng, shape)
+        node = b.build_graph({"y": y}).nodes[-1]
+        assert eligible("conv2d", node, max_binding=1 << 30) == variants
+
+
+def test_op_override_applies_where_it_can_and_node_override_is_strict(device, rng):
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 6, 6))
+    h = b.conv2d(x, b.constant(rng.standard_normal((8, 8, 1, 1)).astype(np.float32)), name="pw")
+    y = b.conv2d(h, b.constant(rng.standard_normal((8, 1, 3, 3)).astype(np.float32)), padding=(1, 1, 1, 1),
+                 groups=8, name="dw")
+    graph = b.build_graph({"y": y})
+    session = wgnn.InferenceSession(graph, kernels={"conv2d": "direct"})
+    # direct cannot run a depthwise convolution (one channel per group): the default runs it
+    assert session.kernel_choices() == {"pw": "direct x4 wg64", "dw": "depthwise x4 wg64"}
+    with pytest.raises(wgnn.GraphError, match="'dw'.*'pointwise' cannot run it.*depthwise"):
+        wgnn.InferenceSession(graph, kernels={"dw": "pointwise"})
+    with pytest.raises(wgnn.GraphError, match="unknown variant 'fast'"):
+        wgnn.InferenceSession(graph, kernels={"conv2d": "fast"})
+    with pytest.raises(wgnn.GraphError, match="tiles"):
+        wgnn.InferenceSession(graph, kernels={"pw": Choice("direct", tile=3)})
+    with pytest.raises(ValueError, match="compute backend"):
+        wgnn.InferenceSession(graph, backend="texture", kernels={"conv2d": "generic"})
+
+
+def test_winograd_only_where_the_policy_chooses_it(device, rng):
+    b, y, feeds = _conv(rng, CONV_SHAPES["3x3"][0])
+    graph = b.build_graph({"y": y})
+    default = wgnn.InferenceSession(graph)
+    assert default.kernel_choices()["conv"] == "winograd wg64"
+    assert "winograd_input" in kernels_used(default)
+    direct = wgnn.InferenceSession(graph, kernels={"conv2d": "direct"})
+    assert "winograd_input" not in kernels_used(direct)
+    np.testing.assert_allclose(direct.compute(feeds)["y"], default.compute(feeds)["y"], rtol=1e-4, atol=1e-4)
+
+
+def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):
+    b, y, _ = _conv(rng, CONV_SHAPES["1x1"][0])
+    graph = b.build_graph({"y": y})
+    node = graph.nodes[-1]
+    adapter = AdapterProfile.from_device(device)
+    path = tmp_path / "kernels.json"
+    cache = ChoiceCache(path)
+    cache.put("conv2d", signature(node), Choice("direct", tile=2, workgroup=128))
+    cache.save(adapter.key)
+    policy = KernelPolicy(adapter, cache=ChoiceCache(path))  # read back from the file
+    assert policy.choose("conv2d", node, eligible("conv2d", node, max_binding=adapter.max_binding)) == \
+        Choice("direct", 2, 128)
+    # a measured variant that cannot run the node is not used; nor is a cache that cannot be read
+    assert policy.choose("conv2d", node, ["generic"]).variant == "generic"
+    path.write_text("{not json")
+    fresh = KernelPolicy(adapter, cache=ChoiceCache(path))
+    assert fresh.choose("conv2d", node, ["pointwise", "direct", "generic"]).variant == \
+        DEFAULTS[adapter.kind]["conv2d"].order[2]

@@ -1,0 +1,145 @@
+"""What the backends share: the fused-epilogue description, strided addressing, uniform packing, and
+the run loop of an executable (write inputs, encode, copy outputs, submit once, map once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import shaders
+from ..graph import Graph, Node, Operand
+from ..layout import logical_strides
+from ..runtime import Device, wgpu
+
+F16_MAX = 65504.0
+MAX_RANK = 8  # axes the strided kernels (compute elementwise, texture elementwise) address
+
+
+def fits_f16(array: np.ndarray) -> bool:
+    """True when every finite value survives conversion to f16 without becoming infinite."""
+    return bool(np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX))
+
+
+def padded(n: int, alignment: int) -> int:
+    """``n`` rounded up to a multiple of ``alignment`` (at least one ``alignment``)."""
+    return max(alignment, -(-n // alignment) * alignment)
+
+
+# -- the fused epilogue -------------------------------------------------------------------------
+
+@dataclass
+class Epilogue:
+    """What a fused conv/matmul epilogue needs, whichever backend lowers it: the per-channel bias
+    and PRelu slope (None without PRelu), the residual tensor, and the template and uniforms."""
+
+    bias: np.ndarray
+    residual: Operand | None
+    slope: np.ndarray | None
+    template: dict
+    params: dict
+
+
+def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
+    """The epilogue of a fusable node with inputs [x, w, bias?, residual?, slope?]."""
+    act = node.attrs.get("activation")
+    ins = node.inputs + [None] * (5 - len(node.inputs))
+    bias, residual, slope = ins[2], ins[3], ins[4]
+    for t, what in ((bias, "bias"), (slope, "PRelu slope")):
+        if t is not None and not t.is_constant:
+            raise ctx.unsupported(node, f"a {what} computed at run time")
+    bias_v = np.zeros(channels, np.float32) if bias is None else bias.value.astype(np.float32).reshape(-1)
+    slope_v = None
+    if act is not None and act.kind == "prelu":
+        slope_v = np.broadcast_to(slope.value.astype(np.float32).reshape(-1), (channels,))
+    template = {"act": act.kind if act else "none", "residual": residual is not None}
+    params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0}
+    return Epilogue(bias_v, residual, slope_v, template, params)
+
+
+# -- strided addressing -------------------------------------------------------------------------
+
+def broadcast_strides(operand: Operand, out_shape: tuple[int, ...], perm: tuple[int, ...]) -> list[int]:
+    """Strides of ``operand`` (stored in ``perm``) per *logical* axis of ``out_shape`` (0 = broadcast)."""
+    own = logical_strides(operand.shape, perm)
+    lead = len(out_shape) - operand.rank
+    return [0] * lead + [0 if operand.shape[k] == 1 else own[k] for k in range(operand.rank)]
+
+
+def merge_dims(shape: list[int], stride_sets: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """Drop size-1 axes and merge neighbours that every operand walks contiguously."""
+    keep = [k for k, d in enumerate(shape) if d != 1] or [len(shape) - 1] if shape else []
+    shape = [shape[k] for k in keep] if shape else [1]
+    sets = [[s[k] for k in keep] if keep else [0] for s in stride_sets]
+    k = len(shape) - 2
+    while k >= 0:
+        if all(s[k] == s[k + 1] * shape[k + 1] for s in sets):
+            shape[k] *= shape[k + 1]
+            del shape[k + 1]
+            for s in sets:
+                s[k] = s[k + 1]
+                del s[k + 1]
+        k -= 1
+    return shape, sets
+
+
+def pack_dims(values: list[int], fill: int) -> list[list[int]]:
+    """Up to MAX_RANK values as the two vec4s of a uniform's ``array<vec4<u32>, 2>``."""
+    values = list(values) + [fill] * (MAX_RANK - len(values))
+    return [values[0:4], values[4:8]]
+
+
+# -- uniforms -----------------------------------------------------------------------------------
+
+def pack_uniforms(device: Device, items: list[tuple[list[tuple[str, str]], dict, str]]):
+    """All parameters of a run in one uniform buffer: ``items`` are (the shader's Params fields, the
+    values, what to name in an error). Returns the buffer and each item's (offset, size) slot."""
+    align = device.uniform_alignment
+    data, slots = bytearray(), []
+    for fields, values, where in items:
+        packed = shaders.pack_params(fields, values, where)
+        data += b"\0" * (-len(data) % align)
+        slots.append((len(data), len(packed)))
+        data += packed
+    buffer = device.buffer(len(data), usage=wgpu.BufferUsage.UNIFORM, data=bytes(data), label="params")
+    return buffer, slots
+
+
+# -- running ------------------------------------------------------------------------------------
+
+class Executable:
+    """A compiled graph on one device, everything already on the GPU. A run writes the inputs,
+    encodes the backend's work and the output copies into one command buffer, submits once and
+    maps the read-back buffer once. Backends define the four steps below."""
+
+    device: Device
+    graph: Graph
+    readback: object
+    compile_seconds: float = 0.0
+
+    def write_inputs(self, enc, feeds: dict) -> None:
+        raise NotImplementedError
+
+    def encode(self, enc, timestamps=None) -> None:
+        raise NotImplementedError
+
+    def copy_outputs(self, enc) -> None:
+        raise NotImplementedError
+
+    def decode(self, name: str, raw: memoryview) -> np.ndarray:
+        raise NotImplementedError
+
+    def run(self, feeds: dict, *, read_back: bool = True, timestamps=None) -> dict[str, np.ndarray]:
+        """Run once. ``timestamps`` (a ``profiler.Timestamps``) makes each step's GPU time measurable."""
+        enc = self.device.device.create_command_encoder()
+        self.write_inputs(enc, feeds)
+        self.encode(enc, timestamps)
+        if read_back:
+            self.copy_outputs(enc)
+        if timestamps is not None:
+            timestamps.resolve(enc)
+        self.device.queue.submit([enc.finish()])
+        if not read_back:
+            return {}
+        raw = self.device.read_mapped(self.readback)
+        return {name: self.decode(name, raw) for name in self.graph.outputs}

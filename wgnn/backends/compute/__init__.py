@@ -1,0 +1,199 @@
+"""The compute backend: WGSL compute shaders over storage buffers.
+
+At load time every pipeline (cached per device by shader source), every bind group and one uniform
+buffer holding all dispatches' parameters are created. A run writes the inputs, encodes all
+dispatches into one compute pass, copies the outputs into one mapped read-back buffer, and submits
+once. Graph inputs and outputs own buffers (so outputs can stay on the GPU); weights share one
+constant buffer; every other tensor is an offset in one arena planned by ``wgnn.memory``. Arena
+tensors are bound as ``storage`` (WebGPU forbids one buffer bound read-only and writable in the
+same dispatch); weights are bound read-only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ... import ops
+from ...errors import GraphError
+from ...graph import Graph, Node, storage_numpy, stored_nbytes, to_storage
+from ...memory import Block, MemoryReport, Plan, plan_buffers
+from ...runtime import Device, GPUTensor, wgpu
+from ..base import Backend
+from ..common import Executable, pack_uniforms, padded
+from . import data, nn  # noqa: F401  (register the lowerings)
+from .context import LOWERINGS, LoweringContext, Ref
+from .policy import Choice, KernelPolicy
+
+__all__ = ["Choice", "ComputeBackend", "ComputeExecutable", "Dispatch", "KernelPolicy", "LoweringContext"]
+
+
+@dataclass
+class Dispatch:
+    pipeline: object
+    bind_group: object
+    workgroups: tuple[int, int]
+    node: Node
+    kernel: str
+    variant: str = ""  # the kernel policy's choice (variant, tile, workgroup size), else the kernel's name
+    flops: int = 0  # arithmetic, as the profiler counts it (ops.cost)
+    bytes_moved: int = 0  # bytes of every tensor and weight bound: read or written once each
+
+    def encode(self, cpass) -> None:
+        cpass.set_pipeline(self.pipeline)
+        cpass.set_bind_group(0, self.bind_group)
+        cpass.dispatch_workgroups(self.workgroups[0], self.workgroups[1], 1)
+
+
+@dataclass
+class ComputeExecutable(Executable):
+    """A compiled graph on one device: everything needed to run it is already on the GPU."""
+
+    device: Device
+    graph: Graph
+    dispatches: list[Dispatch]
+    plan: Plan
+    input_buffers: dict[str, object]
+    output_buffers: dict[str, object]
+    readback: object
+    readback_offsets: dict[str, int]
+    pipelines: set[str]
+    constant_bytes: int
+    choices: dict[str, Choice] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+    compile_seconds: float = 0.0
+
+    @property
+    def report(self) -> MemoryReport:
+        return self.plan.report
+
+    def write_inputs(self, enc, feeds: dict) -> None:
+        dev = self.device
+        for name, value in feeds.items():
+            buf = self.input_buffers[name]
+            if not isinstance(value, GPUTensor):
+                value = to_storage(value, self.graph.inputs[name].dtype, f"input {name!r}")
+            if value.nbytes == 0:  # a tensor with a zero-sized dimension: nothing to copy
+                continue
+            if isinstance(value, GPUTensor):
+                enc.copy_buffer_to_buffer(value.buffer, value.offset, buf, 0, -(-value.nbytes // 4) * 4)
+            elif value.nbytes % 4:  # WebGPU copies whole 4-byte words (an odd count of float16s is not)
+                dev.queue.write_buffer(buf, 0, value.tobytes() + b"\0" * (4 - value.nbytes % 4))
+            else:
+                dev.queue.write_buffer(buf, 0, value)
+
+    def encode(self, enc, timestamps=None) -> None:
+        if timestamps is not None:
+            timestamps.encode(enc, self.dispatches)
+            return
+        cpass = enc.begin_compute_pass()
+        for d in self.dispatches:
+            d.encode(cpass)
+        cpass.end()
+
+    def copy_outputs(self, enc) -> None:
+        for name, out in self.graph.outputs.items():
+            enc.copy_buffer_to_buffer(self.output_buffers[name], 0, self.readback, self.readback_offsets[name],
+                                      padded(stored_nbytes(out.shape, out.dtype), 4))
+
+    def decode(self, name: str, raw: memoryview) -> np.ndarray:
+        out = self.graph.outputs[name]
+        stored = np.frombuffer(raw, storage_numpy(out.dtype), out.size, self.readback_offsets[name])
+        return stored.reshape(out.shape).astype(out.dtype)
+
+
+class ComputeBackend(Backend):
+    name = "compute"
+    lowerings = LOWERINGS
+
+    def policy(self, device: Device, overrides: dict | None) -> KernelPolicy:
+        return KernelPolicy.for_device(device, overrides)
+
+    def prepare(self, graph: Graph, policy: KernelPolicy) -> Counter:
+        return policy.rewrite(graph)
+
+    def context(self, state) -> LoweringContext:
+        return LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
+                               precision=state.precision, opset=state.opset)
+
+    def build(self, state, ctx: LoweringContext) -> ComputeExecutable:
+        device, graph = state.device, state.graph
+
+        def stored_bytes(root) -> int:
+            return root.size * (2 if state.storage[id(root)] == "f16" else 4)
+
+        blocks = [Block(id(t.operand), padded(stored_bytes(t.operand), 16), t.first, t.last) for t in state.lifetimes]
+        max_binding = int(device.limits["max-storage-buffer-binding-size"])
+        plan = plan_buffers(blocks, alignment=device.storage_alignment, max_binding_size=max_binding)
+        if plan.arena_bytes > int(device.limits["max-buffer-size"]):
+            raise GraphError(f"the model needs {plan.arena_bytes} bytes of intermediates, more than this "
+                             f"adapter's max-buffer-size ({device.limits['max-buffer-size']})")
+
+        arena = device.buffer(plan.arena_bytes, label="arena")
+        constants = device.buffer(ctx.constants.size, data=ctx.constants.data(), label="constants")
+        input_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"input {name}")
+                         for name, o in graph.inputs.items()}
+        output_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"output {name}")
+                          for name, o in graph.outputs.items()}
+        by_id = {id(o): input_buffers[n] for n, o in graph.inputs.items()}
+        by_id.update({key: output_buffers[n] for key, n in state.output_roots.items()})
+        dummies = {"storage": device.buffer(16, label="unused rw"),
+                   "read-only-storage": device.buffer(16, label="unused ro")}
+
+        def resolve(ref: Ref, kind: str):
+            if ref.kind == "dummy":
+                return dummies[kind], 0, 16
+            if ref.kind == "const":
+                return constants, ref.offset, ref.nbytes
+            root = state.root(ref.operand)
+            size = padded(stored_bytes(root), 16)
+            if id(root) in by_id:
+                return by_id[id(root)], 0, size
+            return arena, plan.offsets[id(root)], size
+
+        def where(call) -> str:
+            return f"{call.kernel} for node {call.node.name!r}"
+
+        pipes = [device.pipeline(call.source) for call in ctx.calls]
+        uniforms, slots = pack_uniforms(device, [(pipe.fields, call.params, where(call))
+                                                 for pipe, call in zip(pipes, ctx.calls)])
+        calls_per_node = Counter(id(call.node) for call in ctx.calls)
+        dispatches = []
+        for call, pipe, (offset, size) in zip(ctx.calls, pipes, slots):
+            if len(call.bindings) != len(pipe.kinds) - 1:
+                raise GraphError(f"{call.kernel} for node {call.node.name!r}: {len(call.bindings)} bindings "
+                                 f"given, the shader declares {len(pipe.kinds) - 1}")
+            entries = [{"binding": 0, "resource": {"buffer": uniforms, "offset": offset, "size": size}}]
+            used: dict[int, set[str]] = {}
+            for index, (ref, kind) in enumerate(zip(call.bindings, pipe.kinds[1:]), start=1):
+                buf, off, nbytes = resolve(ref, kind)
+                if nbytes > max_binding:
+                    what = f"tensor {ref.operand.name!r}" if ref.operand is not None else "a weight tensor"
+                    raise GraphError(f"{call.node.op} node {call.node.name!r}: {what} needs {nbytes} bytes in one "
+                                     f"binding, more than this adapter's max-storage-buffer-binding-size "
+                                     f"({max_binding}); splitting such tensors is not implemented yet")
+                used.setdefault(id(buf), set()).add(kind)
+                entries.append({"binding": index, "resource": {"buffer": buf, "offset": off, "size": nbytes}})
+            if any(len(kinds) > 1 for kinds in used.values()):
+                raise GraphError(f"{call.kernel} for node {call.node.name!r} binds one buffer both read-only and "
+                                 "writable, which WebGPU forbids")
+            bind_group = device.device.create_bind_group(layout=pipe.layout, entries=entries)
+            moved = sum(stored_bytes(state.root(r.operand)) if r.kind == "tensor"
+                        else r.nbytes if r.kind == "const" else 0 for r in call.bindings)
+            dispatches.append(Dispatch(pipe.pipeline, bind_group, call.workgroups, call.node, call.kernel,
+                                       call.variant, flops=ops.cost(call.node, calls_per_node[id(call.node)]),
+                                       bytes_moved=moved))
+
+        readback_offsets, total = {}, 0
+        for name, out in graph.outputs.items():
+            readback_offsets[name] = total
+            total += padded(stored_nbytes(out.shape, out.dtype), 16)
+        readback = device.buffer(total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
+                                 label="readback")
+        return ComputeExecutable(
+            device=device, graph=graph, dispatches=dispatches, plan=plan, input_buffers=input_buffers,
+            output_buffers=output_buffers, readback=readback, readback_offsets=readback_offsets,
+            pipelines={c.source for c in ctx.calls}, constant_bytes=ctx.constants.size,
+            choices=dict(state.policy.choices), blocks=blocks)

@@ -1,0 +1,145 @@
+"""What a compute lowering sees (``LoweringContext``) and the registry of lowerings.
+
+A lowering is a function ``lower(node, ctx)`` registered with ``@lowers("op")``; it turns one IR node
+into kernel calls with ``ctx.dispatch`` (a kernel name from ``shaders/compute/``, template
+parameters, uniforms and bindings). Which variant of a kernel, and which tile and workgroup sizes,
+it asks of ``ctx.policy`` (``policy.KernelPolicy``); it never branches on the adapter itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ... import shaders
+from ...errors import GraphError, UnsupportedOperatorError
+from ...graph import Node, Operand, is_integer, to_storage
+from ...runtime import Device
+from ..base import lowering_registry
+from ..common import fits_f16
+from .policy import Choice, KernelPolicy
+
+LOWERINGS, lowers = lowering_registry()  # @lowers("op") registers this backend's lowering of "op"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a binding points at: a tensor, a slice of the constant buffer, or a placeholder."""
+
+    kind: str  # "tensor" | "const" | "dummy"
+    operand: Operand | None = None
+    offset: int = 0
+    nbytes: int = 0
+    dtype: str | None = None  # the WGSL element type stored there: f32, f16, i32, u32 (None: any)
+
+
+@dataclass
+class KernelCall:
+    node: Node
+    kernel: str
+    source: str
+    params: dict
+    bindings: list[Ref]
+    workgroups: tuple[int, int]
+    variant: str  # what the profiler shows: the policy's choice, else the kernel's name
+
+
+class ConstantPool:
+    """Packs weights (already in the layout their kernel wants) into one buffer's bytes."""
+
+    def __init__(self, alignment: int):
+        self.alignment = alignment
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self._seen: dict[bytes, int] = {}
+
+    def add(self, array: np.ndarray, dtype: str) -> Ref:
+        data = np.ascontiguousarray(array).tobytes()
+        if len(data) % 16:
+            data += b"\0" * (16 - len(data) % 16)  # vec4 arrays need whole vec4s
+        offset = self._seen.get(data)
+        if offset is None:
+            offset = self._seen[data] = self.size
+            self.chunks.append(data)
+            pad = -len(data) % self.alignment
+            self.chunks.append(b"\0" * pad)
+            self.size += len(data) + pad
+        return Ref("const", offset=offset, nbytes=len(data), dtype=dtype)
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks) or b"\0" * 16
+
+
+class LoweringContext:
+    """Layouts, tensor and constant references, the kernel policy, and ``dispatch``."""
+
+    def __init__(self, device: Device, perms: dict[int, tuple[int, ...]], storage: dict[int, str],
+                 roots: dict[int, Operand], policy: KernelPolicy, *, precision: str = "fp32",
+                 opset: int | None = None):
+        self.device = device
+        self.perms = perms
+        self.storage = storage  # id(storage root) -> WGSL element type
+        self.roots = roots  # id(view) -> the operand that owns its bytes
+        self.policy = policy
+        self.constants = ConstantPool(device.storage_alignment)
+        self.calls: list[KernelCall] = []
+        self.elem = "f16" if precision == "fp16" else "f32"
+        self.opset = opset
+
+    def perm(self, operand: Operand) -> tuple[int, ...]:
+        return self.perms[id(operand)]
+
+    def root(self, operand: Operand) -> Operand:
+        return self.roots.get(id(operand), operand)
+
+    def tensor(self, operand: Operand) -> Ref:
+        if operand.is_constant:
+            if is_integer(operand.dtype):
+                return self.constants.add(to_storage(operand.value, operand.dtype, f"constant {operand.name!r}"),
+                                          "i32")
+            return self.const(operand.value)
+        return Ref("tensor", operand, dtype=self.storage[id(self.root(operand))])
+
+    def const(self, array: np.ndarray) -> Ref:
+        """Weights or other constant data. Floats are stored in the session's precision, except
+        arrays with values beyond f16's range, which stay f32 rather than turn into infinities."""
+        array = np.asarray(array)
+        if array.dtype.kind in "iub":
+            return self.constants.add(array.astype(np.uint32), "u32")
+        if self.elem == "f16" and fits_f16(array):
+            return self.constants.add(array.astype(np.float16), "f16")
+        return self.constants.add(array.astype(np.float32), "f32")
+
+    @staticmethod
+    def dummy() -> Ref:
+        return Ref("dummy")
+
+    @staticmethod
+    def error(node: Node, message: str) -> GraphError:
+        return GraphError(f"{node.op} node {node.name!r}: {message}")
+
+    def unsupported(self, node: Node, message: str) -> UnsupportedOperatorError:
+        return UnsupportedOperatorError(node.attrs.get("onnx_op", node.op), node.name, self.opset, message)
+
+    def dispatch(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[Ref],
+                 threads: int | None = None, workgroups: int | None = None, choice: Choice | None = None) -> None:
+        """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups.
+
+        ``choice`` (from the policy) sets the workgroup size and names the variant. Each binding's
+        element type comes from what is bound there (see ``shaders``)."""
+        if (threads if workgroups is None else workgroups) == 0:
+            return  # a zero-sized output: nothing to compute
+        wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
+        name = "compute/" + kernel
+        names = shaders.binding_names(shaders.render(name, elem=self.elem, wg=wg, **template))[1:]
+        types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16", "i32")}
+        source = shaders.render(name, elem=self.elem, types=types, wg=wg, **template)
+        groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // wg)
+        limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))
+        gx = min(groups, limit)
+        gy = -(-groups // gx)
+        if gy > limit:
+            raise self.error(node, f"needs {groups} workgroups, more than this adapter can dispatch")
+        variant = choice.label if choice is not None else kernel
+        self.calls.append(KernelCall(node, kernel, source, params, bindings, (gx, gy), variant))

@@ -1,0 +1,239 @@
+"""Compute lowerings of element-wise ops, data movement, reductions and resize.
+
+Most of them are one dispatch of ``elementwise.wgsl`` (or ``where.wgsl``), a strided kernel: every
+operand is addressed through per-axis strides, so broadcasting, any physical layout, slices,
+concat pieces and transposed reads are the same code. It computes in f32, or in i32 where all
+operands are integer or bool tensors (comparisons, logic, integer arithmetic, casts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...graph import Node, Operand, is_integer
+from ...layout import logical_strides
+from ...ops.activation import Activation
+from ...ops.reduce import KINDS as REDUCE_KINDS
+from ...ops.resize import source_positions
+from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims
+from .context import LoweringContext, lowers
+
+# Activations that int_ops.wgsl computes on integer tensors.
+INTEGER_ACTIVATIONS = {"abs", "neg", "sign", "relu"}
+
+
+def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, inputs: list[Operand], *,
+                     activation: Activation | None = None, in_strides: list[list[int]] | None = None,
+                     in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
+                     out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise") -> None:
+    """One dispatch of ``elementwise.wgsl`` (or ``where.wgsl``, three inputs) over ``out_shape``
+    (logical axes, default: out's shape).
+
+    ``in_strides``/``out_strides`` override the strides derived from each operand's layout; the
+    iteration runs in the output's physical order so writes stay contiguous. The arithmetic is i32
+    when every input is an integer or bool tensor, else f32.
+    """
+    shape = out_shape or out.shape
+    out_perm = ctx.perm(out)
+    if in_strides is None:
+        in_strides = [broadcast_strides(t, shape, ctx.perm(t)) for t in inputs]
+    if out_strides is None:
+        out_strides = logical_strides(shape, out_perm)
+    order = list(out_perm) if len(out_perm) == len(shape) else list(range(len(shape)))
+    phys_shape = [shape[a] for a in order]
+    sets = [[s[a] for a in order] for s in [out_strides] + in_strides]
+    merged, sets = merge_dims(phys_shape, sets)
+    if len(merged) > MAX_RANK:
+        raise ctx.error(node, f"tensors of more than {MAX_RANK} non-trivial dimensions are not supported")
+    # Four neighbours along the innermost axis per invocation when it divides by 4.
+    lanes = 4 if merged[-1] % 4 == 0 else 1
+    steps = [s[-1] for s in sets]
+    if lanes == 4:
+        merged = merged[:-1] + [merged[-1] // 4]
+        sets = [s[:-1] + [s[-1] * 4] for s in sets]
+    total = int(np.prod(merged))
+    bases = in_bases or [0] * len(inputs)
+    names = "abc"[: 3 if kernel == "where" else 2]
+    params = {"out_step": steps[0], "total": total, "out_base": out_base, "shape": pack_dims(merged, 1),
+              "out_strides": pack_dims(sets[0], 0)}
+    for k, letter in enumerate(names):
+        present = k < len(inputs)
+        params[f"{letter}_step"] = steps[k + 1] if present else 0
+        params[f"{letter}_base"] = bases[k] if present else 0
+        params[f"{letter}_strides"] = pack_dims(sets[k + 1] if present else [], 0)
+    bindings = [ctx.tensor(t) for t in inputs] + [ctx.dummy()] * (len(names) - len(inputs)) + [ctx.tensor(out)]
+    template = {"rank": len(merged), "lanes": lanes}
+    if kernel == "elementwise":
+        integer = all(is_integer(t.dtype) for t in inputs)
+        if integer and activation is not None:
+            raise ctx.unsupported(node, f"a fused {activation.kind} on integer tensors")
+        params["alpha"] = activation.alpha if activation else 0.0
+        params["beta"] = activation.beta if activation else 0.0
+        template.update(calc="i32" if integer else "f32", fn=f"op_{op}_i32" if integer else f"op_{op}",
+                        act=activation.kind if activation else "none")
+    ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
+
+
+@lowers("binary")
+def lower_binary(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, node.attrs["kind"], node.outputs[0], [node.inputs[0], node.inputs[1]],
+                     activation=node.attrs.get("activation"))
+
+
+@lowers("where")
+def lower_where(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, "where", node.outputs[0], list(node.inputs), kernel="where")
+
+
+@lowers("logical_not")
+def lower_not(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, "not", node.outputs[0], [node.inputs[0]])
+
+
+@lowers("activation")
+def lower_activation(node, ctx: LoweringContext) -> None:
+    act: Activation = node.attrs["activation"]
+    if is_integer(node.inputs[0].dtype):
+        if act.kind not in INTEGER_ACTIVATIONS:
+            raise ctx.unsupported(node, f"{act.kind} of a {node.inputs[0].dtype} tensor on the GPU "
+                                        f"(integer tensors take {sorted(INTEGER_ACTIVATIONS)})")
+        strided_dispatch(ctx, node, act.kind, node.outputs[0], [node.inputs[0]])
+        return
+    if act.kind == "prelu":
+        strided_dispatch(ctx, node, "prelu", node.outputs[0], [node.inputs[0], node.inputs[1]])
+    else:
+        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]], activation=act)
+
+
+@lowers("identity", "relayout")
+def lower_copy(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+
+
+@lowers("cast")
+def lower_cast(node, ctx: LoweringContext) -> None:
+    """A copy that converts as it stores: float to integer truncates toward zero, anything to bool
+    is a test against zero."""
+    to_bool = node.attrs["to"] == "bool" and node.inputs[0].dtype != "bool"
+    strided_dispatch(ctx, node, "nonzero" if to_bool else "first", node.outputs[0], [node.inputs[0]])
+
+
+@lowers("concat")
+def lower_concat(node, ctx: LoweringContext) -> None:
+    out = node.outputs[0]
+    axis = node.attrs["axis"] % out.rank
+    out_strides = logical_strides(out.shape, ctx.perm(out))
+    offset = 0
+    for t in node.inputs:
+        strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
+                         out_base=offset * out_strides[axis])
+        offset += t.shape[axis]
+
+
+@lowers("slice")
+def lower_slice(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    own = logical_strides(x.shape, ctx.perm(x))
+    strides = [s * st for s, st in zip(own, node.attrs["steps"])]
+    base = sum(s * st for s, st in zip(own, node.attrs["starts"]))
+    strided_dispatch(ctx, node, "first", out, [x], in_strides=[strides], in_bases=[base])
+
+
+@lowers("pad")
+def lower_pad(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    perm = ctx.perm(out)
+    r = x.rank
+    if r > MAX_RANK:
+        raise ctx.error(node, f"pad supports up to {MAX_RANK} dimensions")
+    begins = [node.attrs["pads"][a] for a in perm]
+    params = {
+        "total": out.size,
+        "value": float(node.attrs["value"]),
+        "out_shape": pack_dims([out.shape[a] for a in perm], 1),
+        "in_shape": pack_dims([x.shape[a] for a in perm], 1),
+        "in_strides": pack_dims([logical_strides(x.shape, ctx.perm(x))[a] for a in perm], 0),
+        "begins": pack_dims(begins, 0),
+    }
+    ctx.dispatch("pad", node=node, template={"rank": max(r, 1), "mode": node.attrs["mode"]},
+                 params=params, bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
+
+
+@lowers("gather")
+def lower_gather(node, ctx: LoweringContext) -> None:
+    data, idx = node.inputs
+    out = node.outputs[0]
+    axis = node.attrs["axis"] % data.rank
+    d = data.shape[axis]
+    if idx.is_constant:
+        values = idx.value.astype(np.int64).reshape(-1)
+        if values.size and (values.min() < -d or values.max() >= d):
+            raise ctx.error(node, f"indices {values.tolist()} are out of range for axis {axis} of size {d}")
+    elif not is_integer(idx.dtype):
+        raise ctx.error(node, f"indices must be an integer tensor, got {idx.dtype}")
+    inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
+    params = {"total": out.size, "inner": inner, "count": max(idx.size, 1), "axis_size": d}
+    ctx.dispatch("gather", node=node, template={}, params=params,
+                 bindings=[ctx.tensor(data), ctx.tensor(idx), ctx.tensor(out)], threads=out.size)
+
+
+@lowers("reduce")
+def lower_reduce(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    axes = set(node.attrs["axes"])
+    in_perm = ctx.perm(x)
+    strides = logical_strides(x.shape, in_perm)
+    # Kept axes in the output's physical order (so writes are contiguous); reduced axes in the input's.
+    kept_logical = [k for k in range(x.rank) if k not in axes]
+    out_perm = ctx.perm(out)
+    if node.attrs["keepdims"]:
+        kept_order = [a for a in out_perm if a not in axes]
+    else:
+        kept_order = [kept_logical[a] for a in out_perm]
+    red_order = [a for a in in_perm if a in axes]
+    out_shape, (out_strides,) = merge_dims([x.shape[a] for a in kept_order] or [1],
+                                           [[strides[a] for a in kept_order] or [0]])
+    red_shape, (red_strides,) = merge_dims([x.shape[a] for a in red_order] or [1],
+                                           [[strides[a] for a in red_order] or [0]])
+    if len(out_shape) > MAX_RANK or len(red_shape) > MAX_RANK:
+        raise ctx.error(node, f"more than {MAX_RANK} non-trivial dimensions")
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
+    init, mapping, combine, finish = REDUCE_KINDS[node.attrs["kind"]]
+    params = {"outputs": out.size, "reduce_size": count, "inv_count": 1.0 / max(count, 1),
+              "out_shape": pack_dims(out_shape, 1), "out_strides": pack_dims(out_strides, 0),
+              "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
+    template = {"out_rank": len(out_shape), "red_rank": len(red_shape), "init": init, "map": mapping,
+                "combine": combine, "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
+    ctx.dispatch("reduce", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=out.size)
+
+
+@lowers("arg_reduce")
+def lower_arg_reduce(node, ctx: LoweringContext) -> None:
+    x, out, a = node.inputs[0], node.outputs[0], node.attrs
+    axis = a["axis"] % max(x.rank, 1)
+    size = x.shape[axis] if x.rank else 1
+    inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    params = {"total": out.size, "axis_size": size, "inner": inner}
+    template = {"better": ">" if a["kind"] == "max" else "<", "or_equal": "=" if a["select_last_index"] else ""}
+    ctx.dispatch("arg_reduce", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
+
+
+@lowers("resize")
+def lower_resize(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    a = node.attrs
+    n, c, h, w = x.shape
+    (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
+    (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
+    table = np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32)
+    params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], support_h=fh,
+                  support_w=fw, start_h=start_h, start_w=start_w, taps_h=taps_h, taps_w=taps_w,
+                  cubic_a=a["cubic_a"], exclude_outside=int(a["exclude_outside"]),
+                  extrapolate=int(a["extrapolation"] is not None),
+                  extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
+    template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
+                "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
+    ctx.dispatch("resize", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size)

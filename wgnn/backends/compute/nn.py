@@ -1,0 +1,222 @@
+"""Compute lowerings of convolution, matrix multiply, pooling, softmax, LRN and Winograd's transforms.
+
+Weights are packed here, once, into the layout their kernel reads. Which kernel runs a convolution
+or a matrix product is the kernel policy's answer (``policy.py``); this module only knows how to
+emit each variant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..common import fused_epilogue
+from .context import LoweringContext, Ref, lowers
+from .policy import Choice, eligible
+
+
+def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
+    """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels."""
+    e = fused_epilogue(node, ctx, channels)
+    pad = (-channels % 4) if vec4 else 0
+    refs = [ctx.const(np.pad(e.bias, (0, pad))),
+            ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
+            ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
+    return refs, e.template, e.params
+
+
+@lowers("conv2d")
+def lower_conv2d(node, ctx: LoweringContext) -> None:
+    candidates = [v for v in eligible("conv2d", node, max_binding=ctx.policy.max_binding) if v != "winograd"]
+    choice = ctx.policy.choose("conv2d", node, candidates)
+    x, w = node.inputs[0], node.inputs[1]
+    if choice.variant == "generic":
+        # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
+        # scalar kernel: the tiled kernels need them packed, which happens at load time.
+        _conv_generic(node, ctx, ctx.const(w.value.astype(np.float32)) if w.is_constant else ctx.tensor(w), choice)
+        return
+    out = node.outputs[0]
+    n, c, h, wd = x.shape
+    o, cpg, kh, kw = w.shape
+    _, _, oh, ow = out.shape
+    g = node.attrs["groups"]
+    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+    weights = w.value.astype(np.float32)
+    tile = choice.tile
+
+    if choice.variant == "depthwise":
+        refs, template, params = _epilogue(node, ctx, o, vec4=True)
+        tiles = -(-ow // tile)
+        params.update(batch=n, in_h=h, in_w=wd, c4=c // 4, out_h=oh, out_w=ow, tiles_w=tiles, kernel_h=kh,
+                      stride_h=sh, dil_h=dh, pad_top=pt, pad_left=pl)
+        template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw)
+        packed = weights[:, 0].transpose(1, 2, 0)  # KH, KW, C
+        ctx.dispatch("depthwise", node=node, template=template, params=params,
+                     bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
+                     threads=n * oh * tiles * (c // 4), choice=choice)
+    elif choice.variant == "pointwise":
+        # A pointwise convolution is a matrix multiply over the NHWC rows.
+        _matmul_call(node, ctx, ctx.tensor(x), ctx.const(weights[:, :, 0, 0].T), m=n * h * wd, k=c, cols=o,
+                     batch=1, a_stride=0, b_stride=0, b_const=True, choice=choice)
+    else:  # direct
+        opg = o // g
+        refs, template, params = _epilogue(node, ctx, o, vec4=True)
+        tiles = -(-ow // tile)
+        params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles,
+                      cin4_per_group=cpg // 4, cout4_per_group=opg // 4, kernel_h=kh, kernel_w=kw,
+                      stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+        template.update(tile_x=tile)
+        packed = weights.transpose(2, 3, 1, 0)  # KH, KW, Cin/group, Cout
+        ctx.dispatch("conv2d", node=node, template=template, params=params,
+                     bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
+                     threads=n * oh * tiles * (o // 4), choice=choice)
+
+
+def _conv_generic(node, ctx: LoweringContext, weights: Ref, choice: Choice) -> None:
+    """Any convolution on the scalar kernel, its weights (a binding) in OIHW order."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    _, _, oh, ow = out.shape
+    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+    refs, template, params = _epilogue(node, ctx, o, vec4=False)
+    template["w_access"] = "read" if w.is_constant else "read_write"
+    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=node.attrs["groups"],
+                  kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+    ctx.dispatch("conv2d_generic", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size, choice=choice)
+
+
+@lowers("conv_transpose2d")
+def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c, h, wd = x.shape
+    _, o, oh, ow = out.shape
+    g = node.attrs["groups"]
+    _, opg, kh, kw = w.shape
+    (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+    if w.is_constant:  # [Cin, Cout/g, KH, KW] -> [Cout][KH][KW][Cin/g]: the inner loop walks input channels
+        cpg = c // g
+        weights = ctx.const(w.value.astype(np.float32).reshape(g, cpg, opg, kh, kw).transpose(0, 2, 3, 4, 1))
+    else:  # computed at run time: read in ONNX's order (its logical order: the layout pass keeps it so)
+        weights = ctx.tensor(w)
+    refs, template, params = _epilogue(node, ctx, o, vec4=False)
+    template["packed"] = w.is_constant
+    template["w_access"] = "read" if w.is_constant else "read_write"
+    params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=g, kernel_h=kh,
+                  kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+    ctx.dispatch("conv_transpose", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size)
+
+
+def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b_ref: Ref, *, m: int, k: int, cols: int, batch: int,
+                 a_stride: int, b_stride: int, b_const: bool, choice: Choice) -> None:
+    """C = A x B (+ the node's epilogue) on the variant ``choice`` names: ``tiled`` (or a pointwise
+    convolution's ``pointwise``) on the vec4 kernel, ``generic`` on the scalar one."""
+    out = node.outputs[0]
+    vec4 = choice.variant != "generic"
+    refs, template, params = _epilogue(node, ctx, cols, vec4=vec4)
+    template["b_access"] = "read" if b_const else "read_write"
+    if vec4:
+        template["tile_m"] = choice.tile
+        tiles = -(-m // choice.tile)
+        params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
+                      a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
+        ctx.dispatch("matmul", node=node, template=template, params=params,
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * tiles * (cols // 4),
+                     choice=choice)
+    else:
+        params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
+        ctx.dispatch("matmul_generic", node=node, template=template, params=params,
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * m * cols, choice=choice)
+
+
+@lowers("matmul")
+def lower_matmul(node, ctx: LoweringContext) -> None:
+    a, b = node.inputs[0], node.inputs[1]
+    sa = a.shape if a.rank > 1 else (1,) + a.shape
+    sb = b.shape if b.rank > 1 else b.shape + (1,)
+    m, k, cols = sa[-2], sa[-1], sb[-1]
+    batch_shape = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+
+    def stride(shape, per_matrix):
+        full = tuple(shape[:-2])
+        if int(np.prod(full, dtype=np.int64)) == 1:
+            return 0
+        if (1,) * (len(batch_shape) - len(full)) + full != batch_shape:
+            raise ctx.unsupported(node, f"MatMul batch broadcasting between {a.shape} and {b.shape}")
+        return per_matrix
+
+    a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
+    b_ref = ctx.const(b.value.astype(np.float32)) if b.is_constant else ctx.tensor(b)
+    choice = ctx.policy.choose("matmul", node, eligible("matmul", node, max_binding=ctx.policy.max_binding,
+                                                        k=k, cols=cols))
+    _matmul_call(node, ctx, ctx.tensor(a), b_ref, m=m, k=k, cols=cols, batch=batch, a_stride=a_stride,
+                 b_stride=b_stride, b_const=b.is_constant, choice=choice)
+
+
+@lowers("pool2d")
+def lower_pool2d(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    a = node.attrs
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
+    window = dict(batch=n, in_h=h, in_w=w, out_h=out.shape[2], out_w=out.shape[3], kernel_h=kh, kernel_w=kw,
+                  stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+    if a["mode"] == "argmax":
+        params = dict(window, c=c, storage_order=int(a["storage_order"]))
+        ctx.dispatch("pool_argmax", node=node, template={}, params=params,
+                     bindings=[ctx.tensor(x), ctx.tensor(out), ctx.tensor(node.outputs[1])], threads=out.size)
+        return
+    lanes = 4 if c % 4 == 0 else 1  # four channels per invocation, as one vec4, when they divide
+    params = dict(window, c=c // lanes, pad_bottom=pb, pad_right=pr, count_include_pad=int(a["count_include_pad"]))
+    vec = lanes == 4
+    template = {"mode": a["mode"], "lanes": lanes, "v_type": "vec4<f32>" if vec else "f32",
+                "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
+    ctx.dispatch("pool", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // lanes)
+
+
+@lowers("softmax")
+def lower_softmax(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    perm = ctx.perm(x)
+    k = perm.index(node.attrs["axis"] % x.rank)
+    phys = [x.shape[p] for p in perm]
+    outer, inner = int(np.prod(phys[:k], dtype=np.int64)), int(np.prod(phys[k + 1:], dtype=np.int64))
+    ctx.dispatch("softmax", node=node, template={"log": node.attrs.get("log", False)},
+                 params={"rows": outer * inner, "axis_size": phys[k], "inner": inner},
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=outer * inner)
+
+
+@lowers("lrn")
+def lower_lrn(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    a = node.attrs
+    params = {"total": out.size, "c": x.shape[1], "size": a["size"], "alpha": a["alpha"], "beta": a["beta"],
+              "bias": a["bias"]}
+    ctx.dispatch("lrn", node=node, template={}, params=params, bindings=[ctx.tensor(x), ctx.tensor(out)],
+                 threads=out.size)
+
+
+@lowers("winograd_input")
+def lower_winograd_input(node, ctx: LoweringContext) -> None:
+    x, v = node.inputs[0], node.outputs[0]
+    n, c, h, w = x.shape
+    (th, tw), (pt, pl) = node.attrs["tiles"], node.attrs["pads"]
+    params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl)
+    ctx.dispatch("winograd_input", node=node, template={}, params=params,
+                 bindings=[ctx.tensor(x), ctx.tensor(v)], threads=n * th * tw * (c // 4),
+                 choice=node.attrs.get("kernel_choice"))
+
+
+@lowers("winograd_output")
+def lower_winograd_output(node, ctx: LoweringContext) -> None:
+    m, y = node.inputs[0], node.outputs[0]
+    n, o, oh, ow = node.attrs["out_shape"]
+    th, tw = node.attrs["tiles"]
+    refs, template, params = _epilogue(node, ctx, o, vec4=True)
+    params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
+    ctx.dispatch("winograd_output", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)], threads=n * th * tw * (o // 4),
+                 choice=node.attrs.get("kernel_choice"))

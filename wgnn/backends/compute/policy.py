@@ -1,0 +1,273 @@
+"""The kernel policy: which variant of a kernel runs a node on this adapter, with which tile and
+workgroup sizes, and which device-dependent rewrites apply.
+
+A lowering knows which variants *can* compute a node (``eligible``: the vec4 kernels need channel
+counts divisible by 4, the tiled ones constant weights, ...); the policy says which one *should*.
+It answers from, in order:
+
+1. an override for the node, by node name (strict: a variant that cannot run the node is an error);
+2. an override for the op, e.g. ``{"conv2d": "generic"}`` (applies to every node it can run);
+3. a choice measured on this adapter and driver, kept in a ``ChoiceCache`` file;
+4. the defaults of the adapter's kind (``DEFAULTS``): the first eligible variant in its preference
+   order, with its tile and workgroup sizes.
+
+Each answer is recorded in ``choices`` (node name -> ``Choice``), which the profiler prints.
+Adding a kernel variant means: its lowering in this backend, its entry in ``VARIANTS`` and in
+``eligible``, and its place in ``DEFAULTS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ...errors import GraphError
+from ...graph import Graph, Node
+from ...passes.split_wide_matmuls import split_wide_matmuls
+from ...passes.winograd import qualifies as winograd_qualifies
+from ...passes.winograd import winograd_convs
+
+TILES = (1, 2, 4, 8)
+# op -> variant -> the tile sizes it takes (empty: it has no tile parameter). A conv2d tile is the
+# number of output pixels per invocation; a matmul tile the number of rows (pointwise convolutions
+# run the matmul kernel, so theirs is too).
+VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
+    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "generic": ()},
+    "matmul": {"tiled": TILES, "generic": ()},
+}
+WORKGROUP_SIZES = (32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A variant and its sizes: ``tile`` outputs per invocation (None where the variant has no
+    tile), ``workgroup`` invocations per workgroup."""
+
+    variant: str
+    tile: int | None = None
+    workgroup: int = 64
+
+    @property
+    def label(self) -> str:
+        tile = f" x{self.tile}" if self.tile is not None else ""
+        return f"{self.variant}{tile} wg{self.workgroup}"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    order: tuple[str, ...]  # preference, best first
+    tile: int = 4
+    workgroup: int = 64
+
+
+# Per adapter kind ("cpu": a software adapter such as lavapipe; "gpu": any other), per op.
+DEFAULTS: dict[str, dict[str, Defaults]] = {
+    kind: {"conv2d": Defaults(("winograd", "depthwise", "pointwise", "direct", "generic")),
+           "matmul": Defaults(("tiled", "generic"))}
+    for kind in ("cpu", "gpu")
+}
+
+
+def eligible(op: str, node: Node, *, max_binding: int, k: int | None = None, cols: int | None = None) -> list[str]:
+    """The variants of ``op`` that can compute ``node``, in ``VARIANTS`` order. For matmul, ``k``
+    and ``cols`` (the inner and output widths) default to the node's own."""
+    if op == "matmul":
+        if k is None or cols is None:
+            a, b = node.inputs[0], node.inputs[1]
+            k = a.shape[-1]
+            cols = b.shape[-1] if b.rank > 1 else 1
+        return ["tiled", "generic"] if k % 4 == 0 and cols % 4 == 0 else ["generic"]
+    if op != "conv2d":
+        raise GraphError(f"the kernel policy has no variants for {op!r}")
+    x, w = node.inputs[0], node.inputs[1]
+    if not w.is_constant:  # the tiled kernels read weights packed at load time
+        return ["generic"]
+    c, o, cpg = x.shape[1], w.shape[0], w.shape[1]
+    g = node.attrs["groups"]
+    kh, kw = w.shape[2:]
+    found = []
+    if winograd_qualifies(node, max_binding):
+        found.append("winograd")
+    if g == c == o and c % 4 == 0:
+        found.append("depthwise")
+    if ((kh, kw) == (1, 1) and tuple(node.attrs["strides"]) == (1, 1) and tuple(node.attrs["pads"]) == (0, 0, 0, 0)
+            and g == 1 and c % 4 == 0 and o % 4 == 0):
+        found.append("pointwise")
+    if cpg % 4 == 0 and (o // g) % 4 == 0:
+        found.append("direct")
+    return found + ["generic"]
+
+
+@dataclass(frozen=True)
+class AdapterProfile:
+    """What the policy knows of a device: its kind, vendor, features and limits, and a key naming
+    the adapter and driver (measured choices are kept per key)."""
+
+    key: str
+    kind: str  # "cpu" | "gpu"
+    vendor: str
+    features: frozenset = frozenset()
+    max_binding: int = 128 << 20
+
+    @classmethod
+    def from_device(cls, device) -> AdapterProfile:
+        info = device.adapter.info
+        kind = "cpu" if "cpu" in str(info.get("adapter_type", "")).lower() else "gpu"
+        key = " | ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "backend_type"))
+        return cls(key=key, kind=kind, vendor=str(info.get("vendor", "")), features=frozenset(device.features),
+                   max_binding=int(device.limits["max-storage-buffer-binding-size"]))
+
+
+class ChoiceCache:
+    """Choices measured on one adapter and driver: {op: {signature: Choice}} in a JSON file under
+    ``$WGNN_CACHE/kernels/`` (see ``wgnn.zoo.cache_dir``), one file per adapter key."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, dict[str, Choice]] = {}
+        if path is not None and path.exists():
+            try:
+                raw = json.loads(path.read_text())
+                self.entries = {op: {sig: Choice(**c) for sig, c in sigs.items()}
+                                for op, sigs in raw["choices"].items()}
+            except (ValueError, KeyError, TypeError):
+                self.entries = {}  # an unreadable cache is re-measured, never trusted
+
+    @classmethod
+    def for_adapter(cls, key: str) -> ChoiceCache:
+        from ...zoo import cache_dir
+
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        return cls(cache_dir() / "kernels" / f"{digest}.json")
+
+    def get(self, op: str, signature: str) -> Choice | None:
+        return self.entries.get(op, {}).get(signature)
+
+    def put(self, op: str, signature: str, choice: Choice) -> None:
+        self.entries.setdefault(op, {})[signature] = choice
+
+    def save(self, adapter_key: str) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"adapter": adapter_key,
+                "choices": {op: {sig: asdict(c) for sig, c in sigs.items()} for op, sigs in self.entries.items()}}
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(self.path)
+
+
+def signature(node: Node) -> str:
+    """What a measured choice is keyed by: the node's op, shapes, dtypes and scalar attributes."""
+    shapes = ";".join("-" if t is None else f"{'c' if t.is_constant else ''}{t.dtype}{list(t.shape)}"
+                      for t in node.inputs + node.outputs)
+    attrs = ";".join(f"{k}={v}" for k, v in sorted(node.attrs.items())
+                     if k in ("strides", "pads", "dilations", "groups"))
+    return f"{node.op}|{shapes}|{attrs}"
+
+
+@dataclass
+class KernelPolicy:
+    """Answers "which variant, which tile and workgroup sizes" for the compute backend's lowerings.
+
+    Arguments:
+        adapter: what the policy knows of the device (``AdapterProfile.from_device``).
+        overrides: {op or node name: variant name or ``Choice``}; see the module's docstring.
+        cache: measured choices for this adapter (None: none).
+    """
+
+    adapter: AdapterProfile
+    overrides: dict = field(default_factory=dict)
+    cache: ChoiceCache | None = None
+    choices: dict[str, Choice] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.overrides = {k: _as_choice(k, v) for k, v in (self.overrides or {}).items()}
+
+    @classmethod
+    def for_device(cls, device, overrides: dict | None = None, *, use_cache: bool = True) -> KernelPolicy:
+        adapter = AdapterProfile.from_device(device)
+        cache = ChoiceCache.for_adapter(adapter.key) if use_cache else None
+        return cls(adapter, overrides or {}, cache)
+
+    @property
+    def max_binding(self) -> int:
+        return self.adapter.max_binding
+
+    def choose(self, op: str, node: Node, candidates: list[str]) -> Choice:
+        """The choice for ``node`` among ``candidates`` (its eligible variants of ``op``), recorded."""
+        choice = self._decide(op, node, candidates)
+        self.choices[node.name] = choice
+        return choice
+
+    def _decide(self, op: str, node: Node, candidates: list[str]) -> Choice:
+        forced = self.overrides.get(node.name)
+        if forced is not None:
+            if forced.variant not in candidates:
+                raise GraphError(f"{node.op} node {node.name!r}: the kernel override {forced.variant!r} cannot run "
+                                 f"it; variants that can: {candidates}")
+            return self._complete(op, forced)
+        forced = self.overrides.get(op)
+        if forced is not None and forced.variant in candidates:
+            return self._complete(op, forced)
+        if self.cache is not None:
+            measured = self.cache.get(op, signature(node))
+            if measured is not None and measured.variant in candidates:
+                return measured
+        defaults = DEFAULTS[self.adapter.kind][op]
+        variant = next(v for v in defaults.order if v in candidates)
+        return self._complete(op, Choice(variant))
+
+    def _complete(self, op: str, choice: Choice) -> Choice:
+        """Fill in the sizes a choice left open from the defaults; drop a tile the variant lacks."""
+        defaults = DEFAULTS[self.adapter.kind][op]
+        tiles = VARIANTS[op][choice.variant]
+        tile = (choice.tile or defaults.tile) if tiles else None
+        if tile is not None and tile not in tiles:
+            raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
+        return Choice(choice.variant, tile, choice.workgroup)
+
+    def rewrite(self, graph: Graph) -> Counter:
+        """The device-dependent rewrites, before layouts: matmuls whose weights exceed one binding
+        are split by columns; convolutions the policy runs as Winograd are rewritten into it."""
+        fired: Counter = Counter()
+        fired["split_wide_matmuls"] = split_wide_matmuls(graph, self.max_binding)
+
+        decided: dict[str, Choice] = {}
+
+        def winograd(node: Node) -> bool:
+            choice = self._decide("conv2d", node, eligible("conv2d", node, max_binding=self.max_binding))
+            decided[node.name] = choice
+            return choice.variant == "winograd"
+
+        fired["winograd_convs"] = winograd_convs(graph, self.max_binding, use=winograd)
+        # The transforms of a rewritten convolution run at its choice's workgroup size.
+        for node in graph.nodes:
+            if node.op == "winograd_output":
+                self.choices[node.name] = node.attrs["kernel_choice"] = decided[node.name]
+            elif node.op == "winograd_input":
+                node.attrs["kernel_choice"] = decided[node.name.rpartition("/input")[0]]
+        return +fired
+
+
+def _as_choice(key: str, value) -> Choice:
+    if isinstance(value, Choice):
+        choice = value
+    elif isinstance(value, str):
+        choice = Choice(value)
+    else:
+        raise GraphError(f"kernel override {key!r}: expected a variant name or a Choice, got {value!r}")
+    known = {v for variants in VARIANTS.values() for v in variants}
+    if key in VARIANTS and choice.variant not in VARIANTS[key]:
+        raise GraphError(f"kernel override {key!r}: unknown variant {choice.variant!r}; "
+                         f"{key} has {sorted(VARIANTS[key])}")
+    if choice.variant not in known:
+        raise GraphError(f"kernel override {key!r}: unknown variant {choice.variant!r}")
+    if choice.workgroup not in WORKGROUP_SIZES:
+        raise GraphError(f"kernel override {key!r}: workgroup size {choice.workgroup} is not one of "
+                         f"{WORKGROUP_SIZES}")
+    return choice

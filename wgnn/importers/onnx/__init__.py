@@ -1,0 +1,166 @@
+"""ONNX -> OpBuilder. Each ONNX op is a small function of (builder, node, inputs, attrs),
+registered with ``@converts`` in the module of its family: ``nn`` (convolution, pooling,
+normalization, matrix products, recurrent, resize), ``elementwise`` (activations, arithmetic,
+comparisons) and ``tensor`` (shapes, data movement, reductions, constants). Ops made of other ops
+(3-D transposed convolution and pooling, training-mode batch norm, seeded dropout, instance and
+layer normalization) are ``OpBuilder`` methods, so every front end has them.
+
+Old-style models (initializers also listed as graph inputs) are read as constants. Symbolic input
+dimensions default to 1 unless ``input_shapes`` says otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...builder import OpBuilder
+from ...errors import GraphError, ModelLoadError, UnsupportedOperatorError
+from ...graph import Graph, Operand
+from . import elementwise, nn, tensor  # noqa: F401  (fill CONVERTERS)
+from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
+
+__all__ = ["CONVERTERS", "SUPPORTED_OPS", "load_model", "read_model"]
+
+
+def read_model(model: str | Path | bytes | Any) -> Any:
+    """An ``onnx.ModelProto`` from a path, bytes or a ModelProto, with clear errors."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.exists():
+            raise ModelLoadError(f"model file {str(path)!r} does not exist")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read model file {str(path)!r}: {exc}") from exc
+        source = repr(str(path))
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        data, source = bytes(model), "the given bytes"
+    else:
+        raise ModelLoadError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+    if not data:
+        raise ModelLoadError(f"{source} is empty, not an ONNX model")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception as exc:
+        raise ModelLoadError(f"{source} is not a valid ONNX model (protobuf parse failed: "
+                             f"{type(exc).__name__})") from None
+    if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
+        raise ModelLoadError(f"{source} parsed, but holds no ONNX graph (is it an ONNX model?)")
+    return proto
+
+
+def _static_shape(name: str, ttype, override) -> tuple[tuple[int, ...], str]:
+    dtype = ONNX_DTYPES.get(ttype.elem_type)
+    if dtype is None:
+        raise ModelLoadError(f"input {name!r} has ONNX element type {ttype.elem_type}, which wgnn does not handle")
+    if override is not None:
+        return tuple(int(d) for d in override), dtype
+    dims = []
+    for d in ttype.shape.dim:
+        dims.append(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1)
+    return tuple(dims), dtype
+
+
+def _graph_input(b: OpBuilder, value_info, overrides: dict) -> Operand | list[Operand]:
+    """A graph input: a tensor, or a sequence of tensors (a list of inputs ``name[i]``, as many as
+    ``overrides[name]`` gives element shapes). An optional input is its value's type; one fed
+    without a value (None) is refused."""
+    name, vtype = value_info.name, value_info.type
+    override = overrides.get(name)
+    if vtype.HasField("optional_type"):
+        if name in overrides and override is None:
+            raise ModelLoadError(f"optional input {name!r} given without a value: wgnn compiles optional inputs "
+                                 "that hold one")
+        vtype = vtype.optional_type.elem_type
+    if vtype.HasField("sequence_type"):
+        elem = vtype.sequence_type.elem_type
+        if not elem.HasField("tensor_type"):
+            raise ModelLoadError(f"input {name!r} is a sequence of non-tensors, which wgnn does not handle")
+        if override is None:
+            raise ModelLoadError(f"input {name!r} is a sequence: input_shapes must give the shape of each element, "
+                                 f"as in input_shapes={{{name!r}: [(2, 3), (2, 3)]}}")
+        return [b.input(f"{name}[{i}]", *_static_shape(name, elem.tensor_type, shape))
+                for i, shape in enumerate(override)]
+    return b.input(name, *_static_shape(name, vtype.tensor_type, override))
+
+
+def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None
+               ) -> tuple[Graph, int]:
+    """Import an ONNX model; returns (graph, default-domain opset)."""
+    proto = read_model(model)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
+    g = proto.graph
+    b = OpBuilder()
+    b.opset = opset
+    env: dict[str, Operand] = {}
+    for init in g.initializer:
+        try:
+            value = numpy_helper.to_array(init)
+        except Exception as exc:
+            raise ModelLoadError(f"initializer {init.name!r} cannot be read: {exc}") from None
+        env[init.name] = b.constant(host_dtype(value), name=init.name)
+    for vi in g.input:
+        if vi.name in env:
+            continue  # old-style: initializers repeated as inputs
+        env[vi.name] = _graph_input(b, vi, input_shapes or {})
+
+    for index, node in enumerate(g.node):
+        name = node.name or f"{node.op_type}_{index}"
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedOperatorError(f"{node.domain}.{node.op_type}", name, opset)
+        convert = CONVERTERS.get(node.op_type)
+        if convert is None:
+            raise UnsupportedOperatorError(node.op_type, name, opset)
+        inputs: Inputs = []
+        for i in node.input:
+            if i == "":
+                inputs.append(None)
+            elif i not in env:
+                raise ModelLoadError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier node, "
+                                     "input or initializer defines")
+            else:
+                inputs.append(env[i])
+        if node.op_type not in SEQUENCE_OPS and any(isinstance(i, list) for i in inputs):
+            raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input (of the sequence "
+                                           f"ops, wgnn has {sorted(SEQUENCE_OPS)})")
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        node_info = NodeInfo(name, node.op_type, opset, len(node.output))
+        try:
+            result = convert(b, node_info, inputs, attrs)
+        except (GraphError, UnsupportedOperatorError):
+            raise
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise GraphError(f"{node.op_type} node {name!r}: {exc}") from exc
+        outs = result if isinstance(result, list) else [result]
+        for out_name, operand in zip(node.output, outs):
+            if out_name:
+                env[out_name] = operand
+        if len([o for o in node.output if o]) > len(outs):
+            extra = [o for o in node.output[len(outs):] if o]
+            used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+            if any(e in used for e in extra):
+                raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
+
+    outputs, sequences = {}, {}
+    for vo in g.output:
+        if vo.name not in env:
+            raise ModelLoadError(f"graph output {vo.name!r} is not produced by any node")
+        value = env[vo.name]
+        if isinstance(value, list):  # a sequence: one output per element
+            sequences[vo.name] = [f"{vo.name}[{i}]" for i in range(len(value))]
+            outputs.update(zip(sequences[vo.name], value))
+        else:
+            outputs[vo.name] = value
+    graph = b.build_graph(outputs)
+    graph.sequence_inputs = {vi.name: [o.name for o in env[vi.name]] for vi in g.input
+                             if isinstance(env[vi.name], list)}
+    graph.sequence_outputs = sequences
+    return graph, opset
+
+
+
+SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(CONVERTERS))

@@ -1,0 +1,262 @@
+"""ONNX converters: shapes, data movement, reductions, constants, casts, identity and dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import GraphError
+from .common import (
+    ONNX_DTYPES,
+    broadcast_to,
+    converts,
+    host_dtype,
+    numpy_helper,
+    static,
+    text,
+)
+
+
+@converts("Size")
+def _size(b, node, ins, attrs):
+    return b.constant(np.array(ins[0].size, np.int64), name=node.name)
+
+
+@converts("Range")
+def _range(b, node, ins, attrs):
+    # The output's length depends on the values: they must be known at compile time.
+    start, limit, delta = (static(b, node, t, what).reshape(()) for t, what in zip(ins, ("start", "limit", "delta")))
+    if delta == 0:
+        raise GraphError(f"Range node {node.name!r}: delta is 0")
+    count = max(int(np.ceil((limit - start) / delta)), 0)
+    return b.constant((start + np.arange(count) * delta).astype(ins[0].dtype), name=node.name)
+
+
+@converts("Expand")
+def _expand(b, node, ins, attrs):
+    shape = [int(d) for d in static(b, node, ins[1], "shape")]
+    return broadcast_to(b, ins[0], shape, node.name)
+
+
+@converts("Tile")
+def _tile(b, node, ins, attrs):
+    x = ins[0]
+    repeats = [int(r) for r in static(b, node, ins[1], "repeats")]
+    if len(repeats) != x.rank or any(r < 0 for r in repeats):
+        raise GraphError(f"Tile node {node.name!r}: repeats {repeats} for a rank-{x.rank} input")
+    for axis, r in enumerate(repeats):
+        if r != 1:
+            x = b.concat([x] * r, axis=axis, name=f"{node.name}/{axis}") if r else b.slice(
+                x, [0], [0], axes=[axis], name=f"{node.name}/{axis}")
+    return b.identity(x, name=node.name) if all(r == 1 for r in repeats) else x
+
+
+@converts("DepthToSpace", "SpaceToDepth")
+def _depth_space(b, node, ins, attrs):
+    x = ins[0]
+    if x.rank != 4:
+        raise GraphError(f"{node.op_type} node {node.name!r}: expected a 4-D NCHW input, got {x.shape}")
+    n, c, h, w = x.shape
+    bs = int(attrs["blocksize"])
+    if node.op_type == "SpaceToDepth":
+        x = b.reshape(x, (n, c, h // bs, bs, w // bs, bs), name=node.name + "/split")
+        crd = text(attrs, "mode", "DCR") == "CRD"  # channel c * bs * bs + i * bs + j, else (i * bs + j) * C + c
+        x = b.transpose(x, (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4), name=node.name + "/interleave")
+        return b.reshape(x, (n, c * bs * bs, h // bs, w // bs), name=node.name)
+    if text(attrs, "mode", "DCR") == "DCR":  # channel (i * bs + j) * C' + c goes to pixel (h * bs + i, w * bs + j)
+        x = b.reshape(x, (n, bs, bs, c // (bs * bs), h, w), name=node.name + "/split")
+        x = b.transpose(x, (0, 3, 4, 1, 5, 2), name=node.name + "/interleave")
+    else:  # CRD: channel c * bs * bs + i * bs + j
+        x = b.reshape(x, (n, c // (bs * bs), bs, bs, h, w), name=node.name + "/split")
+        x = b.transpose(x, (0, 1, 4, 2, 5, 3), name=node.name + "/interleave")
+    return b.reshape(x, (n, c // (bs * bs), h * bs, w * bs), name=node.name)
+
+
+@converts("Split")
+def _split(b, node, ins, attrs):
+    x = ins[0]
+    axis = attrs.get("axis", 0) % max(x.rank, 1)
+    size = x.shape[axis]
+    sizes = attrs.get("split")  # before opset 13 an attribute, then an optional input
+    if len(ins) > 1 and ins[1] is not None:
+        sizes = static(b, node, ins[1], "split")
+    if sizes is None:
+        parts = attrs.get("num_outputs", node.outputs)
+        chunk = -(-size // parts)  # the last part may be smaller (opset 18)
+        sizes = [min(chunk, size - i * chunk) for i in range(parts)]
+    sizes = [int(s) for s in np.ravel(sizes)]
+    if sum(sizes) != size or any(s < 0 for s in sizes):
+        raise GraphError(f"Split node {node.name!r}: sizes {sizes} do not add up to axis {axis}'s {size}")
+    outs, start = [], 0
+    for i, s in enumerate(sizes):
+        outs.append(b.slice(x, [start], [start + s], axes=[axis], name=f"{node.name}/{i}"))
+        start += s
+    return outs
+
+
+@converts("Concat")
+def _concat(b, node, ins, attrs):
+    return b.concat([i for i in ins if i is not None], axis=attrs["axis"], name=node.name)
+
+
+@converts("Reshape")
+def _reshape(b, node, ins, attrs):
+    x = ins[0]
+    if node.opset < 5:
+        return b.reshape(x, [x.shape[k] if d == 0 else d for k, d in enumerate(attrs["shape"])], name=node.name)
+    if attrs.get("allowzero", 0):  # a 0 in the shape is a dimension of size 0, not "copy this one"
+        return b.reshape(x, [int(d) for d in static(b, node, ins[1], "shape")], name=node.name)
+    return b.reshape(x, ins[1], name=node.name)
+
+
+@converts("Flatten")
+def _flatten(b, node, ins, attrs):
+    return b.flatten(ins[0], axis=attrs.get("axis", 1), name=node.name)
+
+
+def _axes(b, node, ins, attrs, index=1):
+    if node.opset >= 13 and len(ins) > index and ins[index] is not None:
+        return [int(a) for a in static(b, node, ins[index], "axes")]
+    return attrs.get("axes")
+
+
+@converts("Squeeze")
+def _squeeze(b, node, ins, attrs):
+    return b.squeeze(ins[0], _axes(b, node, ins, attrs), name=node.name)
+
+
+@converts("Unsqueeze")
+def _unsqueeze(b, node, ins, attrs):
+    axes = _axes(b, node, ins, attrs)
+    if axes is None:
+        raise node.unsupported("Unsqueeze without axes")
+    return b.unsqueeze(ins[0], axes, name=node.name)
+
+
+@converts("Transpose")
+def _transpose(b, node, ins, attrs):
+    return b.transpose(ins[0], attrs.get("perm"), name=node.name)
+
+
+@converts("Identity", "Dropout")
+def _identity(b, node, ins, attrs):
+    if node.op_type != "Dropout":
+        if isinstance(ins[0], list):  # a sequence: one output, the list of its elements' copies
+            return [[b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(ins[0])]]
+        return b.identity(ins[0], name=node.name)
+    x = ins[0]
+    training = len(ins) > 2 and ins[2] is not None and bool(static(b, node, ins[2], "training_mode").reshape(-1)[0])
+    ratio = static(b, node, ins[1], "ratio").reshape(-1)[0] if training and len(ins) > 1 and ins[1] is not None \
+        else np.float32(0.5)
+    if not training or ratio == 0:
+        # Inference (or a ratio of 0): the input unchanged, and a mask that keeps everything.
+        return [b.identity(x, name=node.name), b.constant(np.ones(x.shape, bool), name=node.name + "/mask")]
+    if "seed" not in attrs:
+        raise node.unsupported("training_mode=True without a seed: the mask is drawn once, when the model "
+                               "compiles, so it needs the seed attribute to be reproducible")
+    return b.dropout(x, ratio=float(ratio), seed=int(attrs["seed"]), name=node.name)
+
+
+@converts("Constant")
+def _constant(b, node, ins, attrs):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            value = attrs[key]
+            if key == "value":
+                value = numpy_helper.to_array(value)
+            elif key in ("value_int", "value_ints"):
+                value = np.array(value, np.int64)
+            else:
+                value = np.array(value, np.float32)
+            return b.constant(host_dtype(np.asarray(value)), name=node.name)
+    raise node.unsupported(f"Constant with attributes {sorted(attrs)}")
+
+
+@converts("ConstantOfShape")
+def _constant_of_shape(b, node, ins, attrs):
+    value = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
+    return b.constant_of_shape(ins[0], host_dtype(value.reshape(-1)[:1]).reshape(()), name=node.name)
+
+
+@converts("Shape")
+def _shape(b, node, ins, attrs):
+    shape = b.shape(ins[0], name=node.name)
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    if start == 0 and end is None:
+        return shape
+    return b.slice(shape, [start], [ins[0].rank if end is None else end], name=node.name + "/range")
+
+
+@converts("Gather")
+def _gather(b, node, ins, attrs):
+    return b.gather(ins[0], ins[1], axis=attrs.get("axis", 0), name=node.name)
+
+
+_REDUCTIONS = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
+               "ReduceProd": "prod", "ReduceSumSquare": "sum_square", "ReduceL1": "l1", "ReduceL2": "l2",
+               "ReduceLogSumExp": "log_sum_exp"}
+
+
+@converts(*_REDUCTIONS)
+def _reduce(b, node, ins, attrs):
+    # Axes are an attribute until opset 18 (13 for ReduceSum), an optional input after.
+    axes = attrs.get("axes")
+    if len(ins) > 1 and ins[1] is not None:
+        axes = [int(a) for a in static(b, node, ins[1], "axes").reshape(-1)]
+    if not axes:
+        if attrs.get("noop_with_empty_axes", 0):
+            return b.identity(ins[0], name=node.name)
+        axes = None
+    return b.reduce(ins[0], _REDUCTIONS[node.op_type], axes, keepdims=bool(attrs.get("keepdims", 1)),
+                    name=node.name)
+
+
+@converts("Pad")
+def _pad(b, node, ins, attrs):
+    x = ins[0]
+    mode = text(attrs, "mode", "constant")
+    if node.opset < 11:
+        pads, value = list(attrs["pads"]), attrs.get("value", 0.0)
+    else:
+        pads = [int(p) for p in static(b, node, ins[1], "pads")]
+        cv = static(b, node, ins[2] if len(ins) > 2 else None, "constant_value")
+        value = 0.0 if cv is None or cv.size == 0 else float(cv.reshape(-1)[0])
+        axes = static(b, node, ins[3] if len(ins) > 3 else None, "axes")
+        if axes is not None:
+            full = [0] * (2 * x.rank)
+            for k, a in enumerate(int(a) % x.rank for a in axes):
+                full[a], full[a + x.rank] = pads[k], pads[k + len(axes)]
+            pads = full
+    if mode == "wrap":  # a gather per padded axis, of indices that wrap around it
+        for axis in range(x.rank):
+            begin, end, size = pads[axis], pads[axis + x.rank], x.shape[axis]
+            if begin or end:
+                indices = np.arange(-begin, size + end) % max(size, 1)
+                x = b.gather(x, b.constant(indices.astype(np.int64)), axis=axis, name=f"{node.name}/{axis}")
+        return b.identity(x, name=node.name)
+    return b.pad(x, pads, mode=mode, value=value, name=node.name)
+
+
+@converts("Slice")
+def _slice(b, node, ins, attrs):
+    x = ins[0]
+    if node.opset < 10:
+        starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+    else:
+        starts = static(b, node, ins[1], "starts")
+        ends = static(b, node, ins[2], "ends")
+        axes = static(b, node, ins[3] if len(ins) > 3 else None, "axes")
+        steps = static(b, node, ins[4] if len(ins) > 4 else None, "steps")
+    clamp = np.iinfo(np.int64).max // 2
+    starts = [int(np.clip(s, -clamp, clamp)) for s in np.asarray(starts).reshape(-1)]
+    ends = [int(np.clip(e, -clamp, clamp)) for e in np.asarray(ends).reshape(-1)]
+    return b.slice(x, starts, ends, axes=None if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)],
+                   steps=None if steps is None else [int(s) for s in np.asarray(steps).reshape(-1)],
+                   name=node.name)
+
+
+@converts("Cast")
+def _cast(b, node, ins, attrs):
+    to = ONNX_DTYPES.get(attrs["to"])
+    if to is None or to == "float64":
+        raise node.unsupported(f"cast to ONNX type {attrs['to']}")
+    return b.cast(ins[0], to, name=node.name)
