@@ -5,8 +5,10 @@
 # is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
 # folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
 # from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
-# Usage: bash bench/gpu.sh [bench|conformance|profile|demo|tests ...]
-#        (default: bench conformance tests)
+# Usage: bash bench/gpu.sh [tune|bench|batch|conformance|profile|demo|tests ...]
+#        (default: tune bench batch conformance tests)
+# tune measures the kernel variants of the zoo CNNs (fp32 and fp16) into the kernel-choice cache,
+# which bench, batch and profile then use; the cache comes back under $OUT/kernels.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .gl/env.sh ]; then source .gl/env.sh || exit 1; fi
@@ -24,9 +26,16 @@ if [ -n "${ORT_WEBGPU_SITE:-}" ]; then
 fi
 [ -d .gpu-cache ] && export WGNN_CACHE=$PWD/.gpu-cache
 
-for step in "${@:-bench conformance tests}"; do
+for step in "${@:-tune bench batch conformance tests}"; do
   for s in $step; do
     case $s in
+      tune) for m in mobilenet_v1 mobilenet_v2 squeezenet resnet50; do
+              for p in fp32 fp16; do timeout 200 python3 -m wgnn tune $m --precision $p --seconds 60; done
+            done 2>&1 | tee "$out/tune.txt"
+            cp -r "${WGNN_KERNEL_CACHE:-${WGNN_CACHE:-$HOME/.cache/wgnn}/kernels}" "$out/kernels" 2>/dev/null ;;
+      batch) timeout 300 python3 -m wgnn bench --batch 32 --runs 10 --warmup 2 \
+               --columns "compute FP32,compute FP16,ONNX Runtime WebGPU" \
+               --json "$out/bench-batch32.json" 2>&1 | tee "$out/bench-batch32.txt" ;;
       bench) timeout 360 python3 -m wgnn bench --runs 30 --warmup 5 \
                --columns "numpy reference,texture FP32,compute FP32,compute FP16,ONNX Runtime CPU,ONNX Runtime WebGPU" \
                --json "$out/bench.json" --png "$out/bench.png" 2>&1 | tee "$out/bench.txt" ;;

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+# The tests check which kernels the defaults pick: the software adapter's defaults on every adapter
+# (tests/test_policy.py forces every variant, the GPU-shaped ones too), and never a user's measured
+# choices (each test session starts with an empty kernel-choice cache).
+os.environ.setdefault("WGNN_KERNEL_DEFAULTS", "cpu")
+os.environ["WGNN_KERNEL_CACHE"] = tempfile.mkdtemp(prefix="wgnn-kernels-")
 
 @pytest.fixture(scope="session")
 def device():

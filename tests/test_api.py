@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -91,3 +92,15 @@ def test_quickstart_demo_runs(device, capsys):
     runpy.run_path(str(Path(__file__).parents[1] / "demos" / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "features max abs error against numpy" in out and "sum 1.0000" in out
+
+
+def test_cli_kernels_and_tune(device, capsys):
+    assert cli.main(["profile", "squeezenet", "--runs", "1", "--top", "40", "--kernels", "conv2d=gemm:2"]) == 0
+    out = capsys.readouterr().out
+    assert "gemm x2 wg64" in out and "conv2d_gemm" in out
+    assert cli.main(["tune", "squeezenet", "--seconds", "1", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    measured, skipped = re.search(r"measured (\d+) node signatures .*, (\d+) left at the defaults", out).groups()
+    assert int(measured) >= 1 and int(skipped) >= 1  # the time ran out: bounded
+    with pytest.raises(SystemExit, match="kernels"):
+        cli.main(["run", "squeezenet", "--kernels", "conv2d"])

@@ -30,3 +30,12 @@ def test_suite_writes_table_json_and_chart(device, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["models"]["squeezenet1_1"]["compute FP32"]["runs"] == 2
     write_png(result, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_suite_batch_sizes(device):
+    result = run_suite(["squeezenet"], columns=["compute FP32"], runs=1, warmup=0, batches=[1, 2],
+                       progress=lambda m: None)
+    one, two = result["models"]["squeezenet1_1"]["compute FP32"], result["models"]["squeezenet1_1@2"]["compute FP32"]
+    assert one["batch"] == 1 and two["batch"] == 2 and result["batches"] == [1, 2]
+    assert two["images_per_s"] == 2 * 1000 / two["median_ms"]
+    assert "/s)" in format_table(result)

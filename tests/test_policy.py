@@ -20,24 +20,35 @@ from wgnn.backends.compute.policy import (
     signature,
 )
 
-# (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), groups) and the variants that can run it.
+# (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), groups) and the variants that can run it. K
+# (Cin x the filter's taps) is long enough everywhere for split-K to make two parts.
 CONV_SHAPES = {
-    "1x1": ((2, 8, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "generic"]),
-    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), ["winograd", "direct", "generic"]),
-    "3x3_stride2": ((1, 8, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["direct", "generic"]),
+    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "gemm", "generic"]),
+    "1x1_single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "gemm", "gemv", "generic"]),
+    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), ["winograd", "direct", "gemm", "generic"]),
+    "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["direct", "gemm", "generic"]),
     "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), ["direct", "generic"]),
     "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 8), ["depthwise", "generic"]),
 }
-# What each conv2d variant dispatches.
+# What each conv2d variant dispatches (a pointwise convolution's gemm runs the matrix kernel).
 CONV_KERNELS = {"winograd": "winograd_output", "depthwise": "depthwise", "pointwise": "matmul", "direct": "conv2d",
-                "generic": "conv2d_generic"}
+                "gemm": ("conv2d_gemm", "matmul_gemm"), "gemv": "gemv", "generic": "conv2d_generic"}
 
 
 def _sized(variant: str, op: str) -> list[Choice]:
-    """A variant at two sizes other than the defaults (which the other kernel tests run)."""
+    """A variant at sizes other than the defaults (which the other kernel tests run); gemm also
+    with split-K."""
     if not VARIANTS[op][variant]:
         return [Choice(variant, workgroup=128)]
-    return [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=8, workgroup=256)]
+    sizes = [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=8, workgroup=256)]
+    if variant == "gemm":
+        sizes.append(Choice(variant, tile=2, workgroup=64, split=2))
+    return sizes
+
+
+def _ran(session, kernels) -> bool:
+    used = kernels_used(session)
+    return any(k in used for k in ((kernels,) if isinstance(kernels, str) else kernels))
 
 
 CONV_CASES = [(shape, choice) for shape, (_, variants) in CONV_SHAPES.items()
@@ -60,16 +71,20 @@ def test_every_conv2d_variant(device, precision, rng, shape, choice):
     b, y, feeds = _conv(rng, CONV_SHAPES[shape][0])
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision, kernels={"conv": choice})
     assert session.kernel_choices()["conv"] == choice.label
-    assert CONV_KERNELS[choice.variant] in kernels_used(session)
+    assert _ran(session, CONV_KERNELS[choice.variant])
+    assert ("splitk_reduce" in kernels_used(session)) == (choice.split == 2)
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
 # (A shape, B shape, B constant?) and the variants that can run it.
 MATMUL_SHAPES = {
-    "aligned": ((5, 12), (12, 8), True, ["tiled", "generic"]),
-    "batched_runtime_b": ((2, 7, 16), (2, 16, 12), False, ["tiled", "generic"]),
+    "aligned": ((5, 24), (24, 8), True, ["tiled", "gemm", "generic"]),
+    "long_k": ((6, 200), (200, 20), True, ["tiled", "gemm", "generic"]),
+    "single_row": ((1, 72), (72, 20), True, ["tiled", "gemm", "gemv", "generic"]),
+    "batched_runtime_b": ((2, 7, 132), (2, 132, 12), False, ["tiled", "gemm", "generic"]),
     "ragged_k_and_n": ((7, 10), (10, 6), True, ["generic"]),
 }
+MATMUL_KERNELS = {"tiled": "matmul", "gemm": "matmul_gemm", "gemv": "gemv", "generic": "matmul_generic"}
 MATMUL_CASES = [(shape, choice) for shape, spec in MATMUL_SHAPES.items() for v in spec[3]
                 for choice in _sized(v, "matmul")]
 
@@ -89,7 +104,8 @@ def test_every_matmul_variant(device, precision, rng, shape, choice):
     y = bld.matmul(a, rhs, name="mm")
     session, got, want = run_both(bld, {"y": y}, feeds, precision=precision, kernels={"mm": choice})
     assert session.kernel_choices()["mm"] == choice.label
-    assert ("matmul_generic" if choice.variant == "generic" else "matmul") in kernels_used(session)
+    assert MATMUL_KERNELS[choice.variant] in kernels_used(session)
+    assert ("splitk_reduce" in kernels_used(session)) == (choice.split == 2)
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
@@ -138,14 +154,44 @@ def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):
     adapter = AdapterProfile.from_device(device)
     path = tmp_path / "kernels.json"
     cache = ChoiceCache(path)
-    cache.put("conv2d", signature(node), Choice("direct", tile=2, workgroup=128))
+    cache.put("conv2d", signature(node, "fp32"), Choice("direct", tile=2, workgroup=128))
     cache.save(adapter.key)
     policy = KernelPolicy(adapter, cache=ChoiceCache(path))  # read back from the file
     assert policy.choose("conv2d", node, eligible("conv2d", node, max_binding=adapter.max_binding)) == \
-        Choice("direct", 2, 128)
+        Choice("direct", 2, 128, 1)
     # a measured variant that cannot run the node is not used; nor is a cache that cannot be read
     assert policy.choose("conv2d", node, ["generic"]).variant == "generic"
     path.write_text("{not json")
     fresh = KernelPolicy(adapter, cache=ChoiceCache(path))
-    assert fresh.choose("conv2d", node, ["pointwise", "direct", "generic"]).variant == \
-        DEFAULTS[adapter.kind]["conv2d"].order[2]
+    candidates = ["pointwise", "direct", "gemm", "generic"]
+    assert fresh.choose("conv2d", node, candidates).variant == \
+        next(v for v in DEFAULTS[adapter.kind]["conv2d"].order if v in candidates)
+
+
+def test_tuning_measures_caches_and_is_used(device, rng, tmp_path, monkeypatch):
+    """``tune=`` times every candidate of each convolution and matrix product, keeps the fastest in
+    the adapter's cache file, and later sessions use it without measuring again."""
+    monkeypatch.setenv("WGNN_KERNEL_CACHE", str(tmp_path))
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 24, 6, 6))
+    h = b.conv2d(x, b.constant(rng.standard_normal((16, 24, 1, 1)).astype(np.float32)), activation="relu",
+                 name="conv")
+    y = b.matmul(b.reshape(h, (6, 96)), b.constant(rng.standard_normal((96, 8)).astype(np.float32)), name="mm")
+    graph = b.build_graph({"y": y})
+    feeds = {"x": rng.standard_normal((1, 24, 6, 6)).astype(np.float32)}
+    want = wgnn.InferenceSession(graph).compute(feeds)["y"]
+
+    tuned = wgnn.InferenceSession(graph, tune=60)
+    report = tuned.tuning
+    assert len(report.measured) == 2 and report.cached == 0 and report.skipped == 0
+    for key, times in report.measured.items():
+        assert len(times) >= 4  # every eligible variant, at several sizes
+        assert report.chosen[key] == min(times, key=times.get)
+    assert sorted(tuned.kernel_choices().values()) == sorted(report.chosen.values())
+    assert list(tmp_path.glob("*.json"))
+    np.testing.assert_allclose(tuned.compute(feeds)["y"], want, rtol=1e-4, atol=1e-4)
+
+    again = wgnn.InferenceSession(graph, tune=60)  # read from the cache, nothing measured
+    assert again.tuning.cached == 2 and not again.tuning.measured
+    assert again.kernel_choices() == tuned.kernel_choices()
+    assert "measured 0 node signatures" in again.tuning.summary()

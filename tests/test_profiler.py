@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import wgnn
+from wgnn.backends.compute import Choice
 from wgnn.profiler import profile
 
 
@@ -55,7 +56,17 @@ def test_profile_rows_cover_every_dispatch(device):
     feeds = {"x": np.ones((1, 8, 10, 10), np.float32), "a": np.ones((5, 8), np.float32)}
     result = profile(session, feeds, runs=2, warmup=1)
     assert [r.kernel for r in result.rows] == [d.kernel for d in session._exe.dispatches]
+    assert [r.variant for r in result.rows] == [d.variant for d in session._exe.dispatches]
+    assert {r.variant for r in result.rows if r.kernel == "matmul"} == {"tiled x4 wg64"}
     assert all(r.gpu_ms >= 0 for r in result.rows) and result.gpu_ms > 0
     assert result.gpu_ms <= result.wall_ms * 1.5  # timestamps are nanoseconds, not another unit
     table = result.table(top=2)
-    assert "GFLOP/s" in table and "more dispatches" in table and "wall clock" in table
+    assert "GFLOP/s" in table and "more dispatches" in table and "wall clock" in table and "variant" in table
+
+
+def test_split_k_counts_the_products_flops_once(device):
+    b = wgnn.GraphBuilder()
+    y = b.matmul(b.input("a", (6, 256)), b.constant(np.ones((256, 8), np.float32)), name="mm")
+    session = b.build({"y": y}, kernels={"mm": Choice("gemm", tile=2, split=4)})
+    flops = {d.kernel: d.flops for d in session._exe.dispatches}
+    assert flops == {"matmul_gemm": 2 * 6 * 256 * 8, "splitk_reduce": 0}

@@ -51,12 +51,13 @@ PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")
 
 @dataclass
 class Cell:
-    """One model in one configuration."""
+    """One model in one configuration, at one batch size."""
 
     times_ms: list[float] = field(default_factory=list)
     load_s: float | None = None
     pipelines: int | None = None
     status: str = "ok"  # or why it did not run
+    batch: int = 1
 
     @property
     def median_ms(self) -> float | None:
@@ -64,7 +65,9 @@ class Cell:
 
     def as_dict(self) -> dict:
         spread = [float(min(self.times_ms)), float(max(self.times_ms))] if self.times_ms else None
-        return {"median_ms": self.median_ms, "min_max_ms": spread, "runs": len(self.times_ms),
+        median = self.median_ms
+        return {"median_ms": median, "min_max_ms": spread, "runs": len(self.times_ms), "batch": self.batch,
+                "images_per_s": self.batch * 1000 / median if median else None,
                 "load_s": self.load_s, "pipelines": self.pipelines, "status": self.status}
 
 
@@ -77,11 +80,16 @@ def peer_python(peer: str) -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
+def _shapes(feeds: dict) -> dict:
+    return {name: tuple(value.shape) for name, value in feeds.items()}
+
+
 def _wgnn_runner(model, backend: str, precision: str, feeds: dict) -> tuple[Callable[[], object], float, int]:
     from .session import InferenceSession
 
     start = time.perf_counter()
-    session = InferenceSession(model, backend=backend, precision=precision)
+    session = InferenceSession(model, backend=backend, precision=precision,
+                               input_shapes=_shapes(feeds) if not isinstance(model, bytes) else None)
     load = time.perf_counter() - start
     return (lambda: session.run(None, feeds)), load, session.pipeline_count
 
@@ -92,7 +100,7 @@ def _reference_runner(model, feeds: dict) -> tuple[Callable[[], object], float, 
     from .reference import run_reference
 
     start = time.perf_counter()
-    graph, _, _ = load(model)
+    graph, _, _ = load(model, input_shapes=_shapes(feeds) if not isinstance(model, bytes) else None)
     optimize(graph)  # the same folded, fused graph the GPU runs, executed by numpy
     load = time.perf_counter() - start
     return (lambda: run_reference(graph, feeds)), load, 0
@@ -126,9 +134,10 @@ def _litert_runner(model: bytes, feeds: dict) -> tuple[Callable[[], object], flo
     return run, load, 0
 
 
-def load_suite_model(name: str, seed: int) -> tuple[object, str, dict]:
-    """(model, format, feeds): a zoo CNN (ONNX, normal random input) or a pretrained TFLite model
-    (uniform random input in [0, 1], like a normalised image)."""
+def load_suite_model(name: str, seed: int, batch: int = 1) -> tuple[object, str, dict]:
+    """(model, format, feeds): a zoo CNN (ONNX, normal random input of ``batch`` images) or a
+    pretrained TFLite model (uniform random input in [0, 1], like a normalised image; its batch is
+    the model's own)."""
     if name in zoo.PRETRAINED:
         from .importers import load
 
@@ -136,30 +145,32 @@ def load_suite_model(name: str, seed: int) -> tuple[object, str, dict]:
         graph, _, _ = load(model)
         rng = np.random.default_rng(seed)
         return model, "tflite", {n: rng.random(o.shape, np.float32) for n, o in graph.inputs.items()}
-    return zoo.build(name), "onnx", {"input": zoo.random_input(seed=seed)}
+    image = np.random.default_rng(seed).standard_normal((batch,) + zoo.INPUT_SHAPE[1:]).astype(np.float32)
+    return zoo.build(name), "onnx", {"input": image}
 
 
-def _run_peer(peer: str, model_path: Path, runs: int, warmup: int) -> Cell:
+def _run_peer(peer: str, model_path: Path, runs: int, warmup: int, batch: int = 1) -> Cell:
     python = peer_python(peer)
     if python is None:
-        return Cell(status=f"not installed (bench/setup_peers.sh makes .venv-peers/{peer})")
+        return Cell(status=f"not installed (bench/setup_peers.sh makes .venv-peers/{peer})", batch=batch)
     try:  # the peer inherits this process's environment, hence its Vulkan driver
-        done = subprocess.run([python, str(PEER_SCRIPT), peer, str(model_path), str(runs), str(warmup)],
+        done = subprocess.run([python, str(PEER_SCRIPT), peer, str(model_path), str(runs), str(warmup), str(batch)],
                               capture_output=True, text=True, timeout=1800)
     except subprocess.TimeoutExpired:
-        return Cell(status="timed out")
+        return Cell(status="timed out", batch=batch)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        return Cell(status=f"failed: {reason[:160]}")
+        return Cell(status=f"failed: {reason[:160]}", batch=batch)
     result = json.loads(lines[-1])
     if "error" in result:
-        return Cell(status=f"failed: {result['error'][:160]}")
-    return Cell(times_ms=result["times_ms"], load_s=result["load_s"], status=f"ok ({result.get('provider', peer)})")
+        return Cell(status=f"failed: {result['error'][:160]}", batch=batch)
+    return Cell(times_ms=result["times_ms"], load_s=result["load_s"], status=f"ok ({result.get('provider', peer)})",
+                batch=batch)
 
 
-def _static_batch(model):
-    """A copy with batch size 1 written into the graph: some peers refuse symbolic dimensions."""
+def _static_batch(model, batch: int = 1):
+    """A copy with the batch size written into the graph: some peers refuse symbolic dimensions."""
     import onnx
 
     fixed = onnx.ModelProto()
@@ -167,13 +178,14 @@ def _static_batch(model):
     for value in list(fixed.graph.input) + list(fixed.graph.output):
         dim = value.type.tensor_type.shape.dim[0]
         if dim.HasField("dim_param"):
-            dim.dim_value = 1
+            dim.dim_value = batch
     return fixed
 
 
 def run_suite(models: list[str] | None = None, *, columns: list[str] | None = None, runs: int = 5,
-              warmup: int = 1, progress: Callable[[str], None] = print) -> dict:
-    """Measure ``columns`` on ``models``; returns the JSON-ready result (see ``write_json``)."""
+              warmup: int = 1, batches: list[int] | None = None, progress: Callable[[str], None] = print) -> dict:
+    """Measure ``columns`` on ``models`` at each of ``batches`` (default [1]); returns the JSON-ready
+    result (see ``write_json``): a model at batch 1 is keyed by its name, at batch B by ``name@B``."""
     from .runtime import default_device
 
     models = [m for name in (models or list(zoo.MODELS))
@@ -185,9 +197,17 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
         raise ValueError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
     device = default_device()
     table: dict[str, dict[str, Cell]] = {}
-    for m_index, name in enumerate(models, start=1):
-        model, fmt, feeds = load_suite_model(name, m_index)
-        cells = {c: Cell() for c in columns}
+    batches = batches or [1]
+    if any(b < 1 for b in batches):
+        raise ValueError(f"batch sizes must be positive, got {batches}")
+    for m_index, (name, batch) in enumerate(((m, b) for m in models for b in batches), start=1):
+        key = name if batch == 1 else f"{name}@{batch}"
+        if batch > 1 and name in zoo.PRETRAINED:
+            table[key] = {c: Cell(status="the TFLite model's batch size is fixed", batch=batch) for c in columns}
+            continue
+        model, fmt, feeds = load_suite_model(name, m_index, batch)
+        name = key
+        cells = {c: Cell(batch=batch) for c in columns}
         runners: dict[str, Callable[[], object]] = {}
         for column in columns:
             kind, backend, precision = COLUMNS[column]
@@ -230,14 +250,14 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
         if peers:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"{name}.onnx"
-                path.write_bytes(_static_batch(model).SerializeToString())
+                path.write_bytes(_static_batch(model, batch).SerializeToString())
                 for column in peers:
                     progress(f"[{name}] {column} in its own process")
-                    cells[column] = _run_peer(COLUMNS[column][1], path, runs, warmup)
+                    cells[column] = _run_peer(COLUMNS[column][1], path, runs, warmup, batch)
         table[name] = cells
     return {
         "environment": environment(device),
-        "runs": runs, "warmup": warmup, "columns": columns,
+        "runs": runs, "warmup": warmup, "columns": columns, "batches": batches,
         "models": {m: {c: cell.as_dict() for c, cell in cells.items()} for m, cells in table.items()},
     }
 
@@ -265,7 +285,8 @@ def format_table(result: dict) -> str:
     columns = result["columns"]
     lines = [f"adapter: {env['adapter']} ({env['driver']}); {env['machine']}",
              "versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
-             f"median latency in ms over {result['runs']} runs in interleaved blocks after {result['warmup']} warm-up"]
+             f"median latency in ms over {result['runs']} runs in interleaved blocks after {result['warmup']} warm-up"
+             " (for MODEL@B, a batch of B images: images per second in brackets)"]
     width = max(len(c) for c in columns)
     name_width = max([15] + [len(m) + 1 for m in result["models"]])
     lines.append(f"{'model':<{name_width}}" + "".join(f"{c:>{max(width, 12) + 2}}" for c in columns))
@@ -275,6 +296,8 @@ def format_table(result: dict) -> str:
         for c in columns:
             cell = cells[c]
             text = f"{cell['median_ms']:.1f}" if cell["median_ms"] is not None else "-"
+            if cell["median_ms"] is not None and cell.get("batch", 1) > 1:
+                text += f" ({cell['images_per_s']:.0f}/s)"
             if cell["median_ms"] is None:
                 notes.append(f"{model} / {c}: {cell['status']}")
             row += f"{text:>{max(width, 12) + 2}}"
@@ -319,9 +342,12 @@ def write_json(result: dict, path: str | Path) -> None:
 
 
 def main_suite(args) -> int:
+    if getattr(args, "kernels", None):
+        raise SystemExit("wgnn: --kernels applies to one model (wgnn bench MODEL --kernels ...), not the suite")
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    batches = [int(b) for b in args.batch.split(",")] if getattr(args, "batch", None) else None
     result = run_suite(args.models.split(",") if args.models else None, columns=columns, runs=args.runs,
-                       warmup=args.warmup, progress=lambda m: print(m, file=sys.stderr, flush=True))
+                       warmup=args.warmup, batches=batches, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(result))
     if args.json:
         write_json(result, args.json)

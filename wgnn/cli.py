@@ -1,4 +1,4 @@
-"""The ``wgnn`` command: info | run | bench | profile | conformance | demo."""
+"""The ``wgnn`` command: info | run | bench | profile | tune | conformance | demo."""
 
 from __future__ import annotations
 
@@ -150,6 +150,8 @@ def cmd_bench(args) -> int:
         from wgnn.bench import main_suite
 
         return main_suite(args)
+    if args.batch:
+        raise SystemExit("wgnn: --batch applies to the suite (wgnn bench --batch 1,32), not to one model")
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else [None]
     backends = [b.strip() for b in args.backend.split(",") if b.strip()] if args.backend else ["compute"]
     results = []
@@ -176,6 +178,25 @@ def cmd_bench(args) -> int:
                   f"{other['median_ms'] / base['median_ms']:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2) + "\n")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from wgnn.tuner import tune
+
+    sess, desc = _load(args.model, args, args.precision)
+    graph = sess.source_graph.copy()
+    from wgnn.passes import BACKEND_RULES, DEFAULT_RULES, optimize
+
+    optimize(graph, DEFAULT_RULES + BACKEND_RULES["compute"])
+    report = tune(graph, sess.device, precision=sess.precision, seconds=args.seconds, runs=args.runs,
+                  remeasure=args.again)
+    print(f"{desc} ({sess.precision}): {report.summary()}")
+    for key, times in report.measured.items():
+        best = report.chosen[key]
+        ranked = sorted(times.items(), key=lambda kv: kv[1])
+        others = ", ".join(f"{label} {ms:.3f}" for label, ms in ranked[1:4])
+        print(f"  {key.split('|')[0]} {key.split('|')[1][:60]}: {best} {times[best]:.3f} ms (then {others})")
     return 0
 
 
@@ -238,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, func, helptext in (("run", cmd_run, "run a model once and check it"),
                                  ("bench", cmd_bench, "time a model (warm-up, then median/min over N runs)"),
-                                 ("profile", cmd_profile, "GPU time per dispatch from timestamp queries")):
+                                 ("profile", cmd_profile, "GPU time per dispatch from timestamp queries"),
+                                 ("tune", cmd_tune, "measure the kernel variants of a model's convolutions and "
+                                                    "matrix products on this adapter, and cache the fastest")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model", nargs="?", default=None if name == "bench" else "mobilenet_v2",
                        help="an ONNX or TFLite file, a zoo model or a pretrained model's name (default: " + (
@@ -252,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                        "models)")
         p.add_argument("--kernels", help="compute backend: fixed kernel variants instead of the kernel policy's, "
                        "OP_OR_NODE=VARIANT[:TILE[:WORKGROUP]],... (e.g. conv2d=generic,matmul=tiled:2)")
-        if name != "profile":
+        if name not in ("profile", "tune"):
             p.add_argument("--backend", help="compute (default) or texture" + (" (a comma-separated list: each "
                            "is measured, in this order)" if name == "bench" else ""))
         p.set_defaults(func=func)
@@ -262,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")
     sub.choices["profile"].add_argument("--top", type=int, help="show only the N slowest dispatches")
+    sub.choices["tune"].add_argument("--seconds", type=float, default=300.0, help="stop measuring after this long; "
+                                     "the nodes not reached keep the defaults (default: 300)")
+    sub.choices["tune"].add_argument("--again", action="store_true", help="measure signatures already cached too")
     p = sub.add_parser("conformance", help="run ONNX's own node test cases for the supported operators")
     p.add_argument("--ops", help="comma-separated ONNX op types (default: every supported one)")
     p.add_argument("--json", action="store_true", help="every case with its result and reason, as JSON")
@@ -273,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--models", help="suite: comma-separated zoo or pretrained models; 'mediapipe' stands for "
                        "the four the demos use (default: the zoo's CNNs)")
     bench.add_argument("--columns", help="suite: comma-separated columns (default: all of wgnn.bench.COLUMNS)")
+    bench.add_argument("--batch", help="suite: comma-separated batch sizes of the zoo CNNs, e.g. 1,32 (default: 1); "
+                       "a batch B is reported as MODEL@B, with its throughput in images/s")
     bench.add_argument("--png", help="suite: also draw the bar chart (needs matplotlib)")
     bench.add_argument("--json", help="also write the result as JSON")
 

@@ -1,7 +1,7 @@
 """Times one peer runtime on one ONNX model, in that peer's own virtual environment.
 
 Run by ``wgnn.bench`` as a script (this environment has no wgnn installed):
-    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP
+    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP [BATCH]
 It prints one JSON line: {"times_ms": [...], "load_s": ..., "provider": ...} or {"error": ...}.
 """
 
@@ -14,7 +14,8 @@ import numpy as np
 
 def main() -> None:
     peer, path, runs, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    batch = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     try:
         start = time.perf_counter()
         if peer == "ort-webgpu":

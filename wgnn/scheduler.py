@@ -140,7 +140,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     """
     start = time.perf_counter()
     impl = backends.get(backend)
-    policy = impl.policy(device, kernels)
+    policy = impl.policy(device, kernels, precision)
     give_outputs_own_storage(graph)
     state = CompileState(graph, device, precision, opset, policy)
     state.rewrites = impl.prepare(graph, policy)

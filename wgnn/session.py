@@ -58,12 +58,16 @@ class InferenceSession:
             {op or node name: variant name or ``Choice``}, e.g. ``{"conv2d": "generic"}``
             (``wgnn.backends.compute.policy``). An op's choice applies where that variant can run
             the node; a node's choice must be able to. ``kernel_choices()`` says what ran.
+        tune: compute backend: before compiling, measure the kernel variants of every convolution and
+            matrix product not yet measured on this adapter and driver (``wgnn.tuner``), at most
+            ``tune`` seconds if a number (True: 120 s); the results are cached, so later loads
+            only read them. ``session.tuning`` reports what was measured.
     """
 
     def __init__(self, model: str | Path | bytes | Any, *, device: Device | None = None,
                  adapter: str | int | None = None, optimize: bool = True,
                  input_shapes: dict[str, tuple[int, ...]] | None = None, precision: str | None = None,
-                 backend: str = "compute", kernels: dict | None = None):
+                 backend: str = "compute", kernels: dict | None = None, tune: bool | float = False):
         start = time.perf_counter()
         if precision not in (None, "fp32", "fp16", "auto"):
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
@@ -90,6 +94,12 @@ class InferenceSession:
             raise PrecisionError(f"precision='fp16' needs the adapter feature shader-f16, which {self.device.name} "
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
+        self.tuning = None
+        if tune and backend == "compute":
+            from .tuner import tune as measure
+
+            seconds = 120.0 if tune is True else float(tune)
+            self.tuning = measure(graph, self.device, precision=precision, seconds=seconds)
         # Integer and bool outputs known at compile time (a Shape, a Size, an integer
         # ConstantOfShape) are returned as the folded values they are, whatever their range (the GPU
         # stores int64 as i32); the rest is compiled.

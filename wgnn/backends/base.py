@@ -33,7 +33,7 @@ class Backend:
     name: str = ""
     lowerings: dict[str, Callable] = {}
 
-    def policy(self, device, overrides: dict | None):
+    def policy(self, device, overrides: dict | None, precision: str):
         """The kernel policy this backend's lowerings ask (None: it has no kernel variants)."""
         if overrides:
             raise ValueError(f"kernel overrides apply to the compute backend, not the {self.name} backend")

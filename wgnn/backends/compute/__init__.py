@@ -108,8 +108,8 @@ class ComputeBackend(Backend):
     name = "compute"
     lowerings = LOWERINGS
 
-    def policy(self, device: Device, overrides: dict | None) -> KernelPolicy:
-        return KernelPolicy.for_device(device, overrides)
+    def policy(self, device: Device, overrides: dict | None, precision: str) -> KernelPolicy:
+        return KernelPolicy.for_device(device, overrides, precision=precision)
 
     def prepare(self, graph: Graph, policy: KernelPolicy) -> Counter:
         return policy.rewrite(graph)
@@ -125,6 +125,9 @@ class ComputeBackend(Backend):
             return root.size * (2 if state.storage[id(root)] == "f16" else 4)
 
         blocks = [Block(id(t.operand), padded(stored_bytes(t.operand), 16), t.first, t.last) for t in state.lifetimes]
+        step_of = {id(node): step for step, node in enumerate(graph.nodes)}
+        blocks += [Block(id(t), padded(stored_bytes(t), 16), step_of[id(node)], step_of[id(node)])
+                   for t, node in ctx.scratch]
         max_binding = int(device.limits["max-storage-buffer-binding-size"])
         plan = plan_buffers(blocks, alignment=device.storage_alignment, max_binding_size=max_binding)
         if plan.arena_bytes > int(device.limits["max-buffer-size"]):
@@ -183,7 +186,8 @@ class ComputeBackend(Backend):
             moved = sum(stored_bytes(state.root(r.operand)) if r.kind == "tensor"
                         else r.nbytes if r.kind == "const" else 0 for r in call.bindings)
             dispatches.append(Dispatch(pipe.pipeline, bind_group, call.workgroups, call.node, call.kernel,
-                                       call.variant, flops=ops.cost(call.node, calls_per_node[id(call.node)]),
+                                       call.variant, flops=ops.cost(call.node, calls_per_node[id(call.node)])
+                                       if call.flops_share is None else int(ops.cost(call.node) * call.flops_share),
                                        bytes_moved=moved))
 
         readback_offsets, total = {}, 0

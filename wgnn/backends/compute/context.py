@@ -43,6 +43,7 @@ class KernelCall:
     bindings: list[Ref]
     workgroups: tuple[int, int]
     variant: str  # what the profiler shows: the policy's choice, else the kernel's name
+    flops_share: float | None = None  # of the node's FLOPs (None: an equal share per dispatch)
 
 
 class ConstantPool:
@@ -84,6 +85,7 @@ class LoweringContext:
         self.policy = policy
         self.constants = ConstantPool(device.storage_alignment)
         self.calls: list[KernelCall] = []
+        self.scratch: list[tuple[Operand, Node]] = []  # per-node temporaries (split-K's partial sums)
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
 
@@ -111,6 +113,13 @@ class LoweringContext:
             return self.constants.add(array.astype(np.float16), "f16")
         return self.constants.add(array.astype(np.float32), "f32")
 
+    def temporary(self, node: Node, shape: tuple[int, ...], what: str) -> Ref:
+        """An f32 tensor that lives only while ``node``'s kernels run (the arena plans it too)."""
+        operand = Operand(f"{node.name}/{what}", tuple(shape), "float32")
+        self.storage[id(operand)] = "f32"
+        self.scratch.append((operand, node))
+        return Ref("tensor", operand, dtype="f32")
+
     @staticmethod
     def dummy() -> Ref:
         return Ref("dummy")
@@ -123,11 +132,13 @@ class LoweringContext:
         return UnsupportedOperatorError(node.attrs.get("onnx_op", node.op), node.name, self.opset, message)
 
     def dispatch(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[Ref],
-                 threads: int | None = None, workgroups: int | None = None, choice: Choice | None = None) -> None:
+                 threads: int | None = None, workgroups: int | None = None, choice: Choice | None = None,
+                 flops_share: float | None = None) -> None:
         """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups.
 
         ``choice`` (from the policy) sets the workgroup size and names the variant. Each binding's
-        element type comes from what is bound there (see ``shaders``)."""
+        element type comes from what is bound there (see ``shaders``). ``flops_share``: the part of
+        the node's arithmetic this dispatch does, where the node's dispatches do unequal parts."""
         if (threads if workgroups is None else workgroups) == 0:
             return  # a zero-sized output: nothing to compute
         wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
@@ -142,4 +153,4 @@ class LoweringContext:
         if gy > limit:
             raise self.error(node, f"needs {groups} workgroups, more than this adapter can dispatch")
         variant = choice.label if choice is not None else kernel
-        self.calls.append(KernelCall(node, kernel, source, params, bindings, (gx, gy), variant))
+        self.calls.append(KernelCall(node, kernel, source, params, bindings, (gx, gy), variant, flops_share))

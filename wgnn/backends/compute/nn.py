@@ -11,7 +11,7 @@ import numpy as np
 
 from ..common import fused_epilogue
 from .context import LoweringContext, Ref, lowers
-from .policy import Choice, eligible
+from .policy import Choice, Problem, eligible, gemm_block
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -26,9 +26,10 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
 
 @lowers("conv2d")
 def lower_conv2d(node, ctx: LoweringContext) -> None:
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     candidates = [v for v in eligible("conv2d", node, max_binding=ctx.policy.max_binding) if v != "winograd"]
-    choice = ctx.policy.choose("conv2d", node, candidates)
-    x, w = node.inputs[0], node.inputs[1]
+    problem = Problem(1, out.size // out.shape[1], x.shape[1] * w.shape[2] * w.shape[3], out.shape[1])
+    choice = ctx.policy.choose("conv2d", node, candidates, problem)
     if choice.variant == "generic":
         # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
         # scalar kernel: the tiled kernels need them packed, which happens at load time.
@@ -53,10 +54,18 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif choice.variant == "pointwise":
+    elif choice.variant in ("pointwise", "gemv") or (choice.variant == "gemm" and (kh, kw, sh, sw) == (1, 1, 1, 1)
+                                                        and node.attrs["pads"] == (0, 0, 0, 0)):
         # A pointwise convolution is a matrix multiply over the NHWC rows.
-        _matmul_call(node, ctx, ctx.tensor(x), ctx.const(weights[:, :, 0, 0].T), m=n * h * wd, k=c, cols=o,
-                     batch=1, a_stride=0, b_stride=0, b_const=True, choice=choice)
+        _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
+                     batch=1, a_stride=0, b_stride=0, choice=choice)
+    elif choice.variant == "gemm":  # implicit GEMM on workgroup tiles: rows are output pixels
+        refs, template, params = _epilogue(node, ctx, o, vec4=True)
+        params.update(in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw,
+                      dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+        packed = ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin, Cout: B [K, Cout]
+        _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice,
+              Problem(1, n * oh * ow, kh * kw * c, o), template_extra={})
     else:  # direct
         opg = o // g
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
@@ -108,15 +117,28 @@ def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
                  bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size)
 
 
-def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b_ref: Ref, *, m: int, k: int, cols: int, batch: int,
-                 a_stride: int, b_stride: int, b_const: bool, choice: Choice) -> None:
+def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, cols: int, batch: int,
+                 a_stride: int, b_stride: int, choice: Choice) -> None:
     """C = A x B (+ the node's epilogue) on the variant ``choice`` names: ``tiled`` (or a pointwise
-    convolution's ``pointwise``) on the vec4 kernel, ``generic`` on the scalar one."""
+    convolution's ``pointwise``) on the vec4 register-tiled kernel, ``gemm`` on workgroup tiles
+    (split-K when ``choice.split`` > 1), ``gemv`` for a single row, ``generic`` on the scalar kernel.
+    ``b`` is a constant array or a ``Ref`` to B computed at run time."""
     out = node.outputs[0]
+    b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
     refs, template, params = _epilogue(node, ctx, cols, vec4=vec4)
+    if choice.variant == "gemv":  # B transposed, [N][K], so neighbouring invocations read neighbours
+        params.update(k4=k // 4, n4=cols // 4)
+        ctx.dispatch("gemv", node=node, template=template, params=params,
+                     bindings=[a_ref, ctx.const(np.ascontiguousarray(b.reshape(k, cols).T))] + refs + [ctx.tensor(out)],
+                     workgroups=cols // 4, choice=choice)
+        return
+    b_ref = ctx.const(b) if b_const else b
     template["b_access"] = "read" if b_const else "read_write"
-    if vec4:
+    if choice.variant == "gemm":
+        params.update(a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
+        _gemm(node, ctx, "matmul_gemm", a_ref, b_ref, refs, template, params, choice, Problem(batch, m, k, cols))
+    elif vec4:
         template["tile_m"] = choice.tile
         tiles = -(-m // choice.tile)
         params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
@@ -128,6 +150,39 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b_ref: Ref, *, m: int, 
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,
                      bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * m * cols, choice=choice)
+
+
+def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs: list[Ref], template: dict,
+          params: dict, choice: Choice, problem: Problem, template_extra: dict | None = None) -> None:
+    """One workgroup-tiled product (``gemm_tile.wgsl``), or with split-K two dispatches: the partial
+    products into a temporary, then their sum and the epilogue (``splitk_reduce``)."""
+    out = node.outputs[0]
+    rows, cols4 = gemm_block(choice.tile, choice.workgroup)
+    k4, n4 = problem.k // 4, problem.n // 4
+    split = max(1, min(choice.split or 1, k4))
+    per_split = -(-k4 // split)
+    per_split = -(-per_split // 4) * 4  # whole steps of the tile loop (BK = 16)
+    split = -(-k4 // per_split)
+    m_tiles, n_tiles = -(-problem.m // rows), -(-n4 // cols4)
+    params.update(m=problem.m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, batch=problem.batch, splits=split,
+                  k4_per_split=per_split)
+    template = dict(template, tile_m=choice.tile, wg_x=cols4, partial=split > 1, **(template_extra or {}))
+    groups = problem.batch * split * m_tiles * n_tiles
+    if split == 1:
+        ctx.dispatch(kernel, node=node, template=template, params=params,
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], workgroups=groups, choice=choice)
+        return
+    total4 = problem.batch * problem.m * n4
+    partial = ctx.temporary(node, (split, total4, 4), "partials")
+    # The partial products skip the epilogue: one pipeline serves every activation.
+    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False), params=params,
+                 bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
+                 choice=choice, flops_share=1.0)
+    reduce_template = {k: v for k, v in template.items() if k in ("act", "residual")}
+    ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
+                 params={"total": total4, "n4": n4, "splits": split, "alpha": params["alpha"], "beta": params["beta"]},
+                 bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,
+                 flops_share=0.0)  # additions of partial sums: not the product's multiply-adds
 
 
 @lowers("matmul")
@@ -148,11 +203,12 @@ def lower_matmul(node, ctx: LoweringContext) -> None:
         return per_matrix
 
     a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
-    b_ref = ctx.const(b.value.astype(np.float32)) if b.is_constant else ctx.tensor(b)
+    problem = Problem(batch, m, k, cols)
     choice = ctx.policy.choose("matmul", node, eligible("matmul", node, max_binding=ctx.policy.max_binding,
-                                                        k=k, cols=cols))
-    _matmul_call(node, ctx, ctx.tensor(a), b_ref, m=m, k=k, cols=cols, batch=batch, a_stride=a_stride,
-                 b_stride=b_stride, b_const=b.is_constant, choice=choice)
+                                                        problem=problem), problem)
+    b_value = b.value.astype(np.float32).reshape(sb) if b.is_constant else ctx.tensor(b)
+    _matmul_call(node, ctx, ctx.tensor(a), b_value, m=m, k=k, cols=cols, batch=batch, a_stride=a_stride,
+                 b_stride=b_stride, choice=choice)
 
 
 @lowers("pool2d")

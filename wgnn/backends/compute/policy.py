@@ -8,8 +8,8 @@ It answers from, in order:
 1. an override for the node, by node name (strict: a variant that cannot run the node is an error);
 2. an override for the op, e.g. ``{"conv2d": "generic"}`` (applies to every node it can run);
 3. a choice measured on this adapter and driver, kept in a ``ChoiceCache`` file;
-4. the defaults of the adapter's kind (``DEFAULTS``): the first eligible variant in its preference
-   order, with its tile and workgroup sizes.
+4. the defaults of the adapter's kind (``DEFAULTS``; ``$WGNN_KERNEL_DEFAULTS`` = cpu or gpu picks
+   another kind's): the first eligible variant in its preference order, with its sizes.
 
 Each answer is recorded in ``choices`` (node name -> ``Choice``), which the profiler prints.
 Adding a kernel variant means: its lowering in this backend, its entry in ``VARIANTS`` and in
@@ -34,27 +34,44 @@ from ...passes.winograd import winograd_convs
 TILES = (1, 2, 4, 8)
 # op -> variant -> the tile sizes it takes (empty: it has no tile parameter). A conv2d tile is the
 # number of output pixels per invocation; a matmul tile the number of rows (pointwise convolutions
-# run the matmul kernel, so theirs is too).
+# run the matmul kernel, so theirs is too); a gemm tile the rows each invocation computes of its
+# workgroup's block.
 VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
-    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "generic": ()},
-    "matmul": {"tiled": TILES, "generic": ()},
+    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "gemm": TILES, "gemv": (),
+               "generic": ()},
+    "matmul": {"tiled": TILES, "gemm": TILES, "gemv": (), "generic": ()},
 }
 WORKGROUP_SIZES = (32, 64, 128, 256)
+SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (gemm only)
+SPLIT_VARIANTS = frozenset({"gemm"})
 
 
 @dataclass(frozen=True)
 class Choice:
     """A variant and its sizes: ``tile`` outputs per invocation (None where the variant has no
-    tile), ``workgroup`` invocations per workgroup."""
+    tile), ``workgroup`` invocations per workgroup, ``split`` the parts K is divided into (gemm's
+    split-K; None: the policy decides, 1 for other variants)."""
 
     variant: str
     tile: int | None = None
     workgroup: int = 64
+    split: int | None = None
 
     @property
     def label(self) -> str:
         tile = f" x{self.tile}" if self.tile is not None else ""
-        return f"{self.variant}{tile} wg{self.workgroup}"
+        split = f" k/{self.split}" if self.split not in (None, 1) else ""
+        return f"{self.variant}{tile} wg{self.workgroup}{split}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The matrix product a lowering is about to run: ``batch`` products of [m, k] x [k, n]."""
+
+    batch: int
+    m: int
+    k: int
+    n: int
 
 
 @dataclass(frozen=True)
@@ -64,23 +81,49 @@ class Defaults:
     workgroup: int = 64
 
 
-# Per adapter kind ("cpu": a software adapter such as lavapipe; "gpu": any other), per op.
+# Per adapter kind, per op. On a software adapter ("cpu", such as lavapipe) invocations are CPU
+# threads with large caches: register tiles without barriers win, and workgroup memory is ordinary
+# memory. A GPU ("gpu") wants workgroup tiles staged in workgroup memory, enough workgroups to fill
+# its cores (split-K where a product has few output blocks, see ``gpu_split``) and a reduction
+# across invocations for a single row (gemv). Measured choices (``ChoiceCache``) override these.
 DEFAULTS: dict[str, dict[str, Defaults]] = {
-    kind: {"conv2d": Defaults(("winograd", "depthwise", "pointwise", "direct", "generic")),
-           "matmul": Defaults(("tiled", "generic"))}
-    for kind in ("cpu", "gpu")
+    "cpu": {"conv2d": Defaults(("winograd", "depthwise", "pointwise", "direct", "gemm", "gemv", "generic")),
+            "matmul": Defaults(("tiled", "gemm", "gemv", "generic"))},
+    "gpu": {"conv2d": Defaults(("gemv", "winograd", "depthwise", "gemm", "pointwise", "direct", "generic")),
+            "matmul": Defaults(("gemv", "gemm", "tiled", "generic"))},
 }
+GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 
 
-def eligible(op: str, node: Node, *, max_binding: int, k: int | None = None, cols: int | None = None) -> list[str]:
-    """The variants of ``op`` that can compute ``node``, in ``VARIANTS`` order. For matmul, ``k``
-    and ``cols`` (the inner and output widths) default to the node's own."""
+def gemm_block(tile: int, workgroup: int) -> tuple[int, int]:
+    """(rows, vec4 columns) of the output block one gemm workgroup computes."""
+    wg_x = 8 if workgroup <= 64 else 16
+    return (workgroup // wg_x) * tile, wg_x
+
+
+def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
+    """Split-K parts for a GPU: enough to launch about ``GPU_BLOCKS`` workgroups, while each part
+    keeps at least 64 of K (four steps of the tile loop)."""
+    rows, cols4 = gemm_block(tile, workgroup)
+    blocks = problem.batch * -(-problem.m // rows) * -(-(problem.n // 4) // cols4)
+    split = 1
+    while split * 2 <= SPLITS[-1] and blocks * split * 2 <= GPU_BLOCKS and problem.k // (split * 2) >= 64:
+        split *= 2
+    return split
+
+
+def eligible(op: str, node: Node, *, max_binding: int, problem: Problem | None = None) -> list[str]:
+    """The variants of ``op`` that can compute ``node``, in ``VARIANTS`` order. For matmul,
+    ``problem`` (the product's sizes) defaults to the node's own."""
     if op == "matmul":
-        if k is None or cols is None:
-            a, b = node.inputs[0], node.inputs[1]
-            k = a.shape[-1]
-            cols = b.shape[-1] if b.rank > 1 else 1
-        return ["tiled", "generic"] if k % 4 == 0 and cols % 4 == 0 else ["generic"]
+        a, b = node.inputs[0], node.inputs[1]
+        if problem is None:
+            m = a.shape[-2] if a.rank > 1 else 1
+            problem = Problem(1, m, a.shape[-1], b.shape[-1] if b.rank > 1 else 1)
+        if problem.k % 4 or problem.n % 4:
+            return ["generic"]
+        single_row = problem.batch * problem.m == 1 and b.is_constant
+        return ["tiled", "gemm"] + (["gemv"] if single_row else []) + ["generic"]
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]
@@ -99,6 +142,10 @@ def eligible(op: str, node: Node, *, max_binding: int, k: int | None = None, col
         found.append("pointwise")
     if cpg % 4 == 0 and (o // g) % 4 == 0:
         found.append("direct")
+    if g == 1 and c % 4 == 0 and o % 4 == 0:
+        found.append("gemm")
+    if "pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1:
+        found.append("gemv")
     return found + ["generic"]
 
 
@@ -117,6 +164,11 @@ class AdapterProfile:
     def from_device(cls, device) -> AdapterProfile:
         info = device.adapter.info
         kind = "cpu" if "cpu" in str(info.get("adapter_type", "")).lower() else "gpu"
+        forced = os.environ.get("WGNN_KERNEL_DEFAULTS", "")
+        if forced:
+            if forced not in DEFAULTS:
+                raise GraphError(f"WGNN_KERNEL_DEFAULTS must be one of {sorted(DEFAULTS)}, got {forced!r}")
+            kind = forced
         key = " | ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "backend_type"))
         return cls(key=key, kind=kind, vendor=str(info.get("vendor", "")), features=frozenset(device.features),
                    max_binding=int(device.limits["max-storage-buffer-binding-size"]))
@@ -124,7 +176,8 @@ class AdapterProfile:
 
 class ChoiceCache:
     """Choices measured on one adapter and driver: {op: {signature: Choice}} in a JSON file under
-    ``$WGNN_CACHE/kernels/`` (see ``wgnn.zoo.cache_dir``), one file per adapter key."""
+    ``$WGNN_KERNEL_CACHE``, else ``kernels/`` in wgnn's cache (``wgnn.zoo.cache_dir``), one file per
+    adapter key."""
 
     def __init__(self, path: Path | None):
         self.path = path
@@ -142,7 +195,8 @@ class ChoiceCache:
         from ...zoo import cache_dir
 
         digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-        return cls(cache_dir() / "kernels" / f"{digest}.json")
+        folder = os.environ.get("WGNN_KERNEL_CACHE") or cache_dir() / "kernels"
+        return cls(Path(folder) / f"{digest}.json")
 
     def get(self, op: str, signature: str) -> Choice | None:
         return self.entries.get(op, {}).get(signature)
@@ -161,13 +215,14 @@ class ChoiceCache:
         tmp.replace(self.path)
 
 
-def signature(node: Node) -> str:
-    """What a measured choice is keyed by: the node's op, shapes, dtypes and scalar attributes."""
+def signature(node: Node, precision: str) -> str:
+    """What a measured choice is keyed by: the node's op, shapes, dtypes and scalar attributes, and
+    the session's precision."""
     shapes = ";".join("-" if t is None else f"{'c' if t.is_constant else ''}{t.dtype}{list(t.shape)}"
                       for t in node.inputs + node.outputs)
     attrs = ";".join(f"{k}={v}" for k, v in sorted(node.attrs.items())
                      if k in ("strides", "pads", "dilations", "groups"))
-    return f"{node.op}|{shapes}|{attrs}"
+    return f"{node.op}|{shapes}|{attrs}|{precision}"
 
 
 @dataclass
@@ -178,58 +233,70 @@ class KernelPolicy:
         adapter: what the policy knows of the device (``AdapterProfile.from_device``).
         overrides: {op or node name: variant name or ``Choice``}; see the module's docstring.
         cache: measured choices for this adapter (None: none).
+        precision: the session's ("fp32" or "fp16"); measured choices are kept per precision.
     """
 
     adapter: AdapterProfile
     overrides: dict = field(default_factory=dict)
     cache: ChoiceCache | None = None
+    precision: str = "fp32"
     choices: dict[str, Choice] = field(default_factory=dict)
 
     def __post_init__(self):
         self.overrides = {k: _as_choice(k, v) for k, v in (self.overrides or {}).items()}
 
     @classmethod
-    def for_device(cls, device, overrides: dict | None = None, *, use_cache: bool = True) -> KernelPolicy:
+    def for_device(cls, device, overrides: dict | None = None, *, precision: str = "fp32",
+                   use_cache: bool = True) -> KernelPolicy:
         adapter = AdapterProfile.from_device(device)
         cache = ChoiceCache.for_adapter(adapter.key) if use_cache else None
-        return cls(adapter, overrides or {}, cache)
+        return cls(adapter, overrides or {}, cache, precision)
 
     @property
     def max_binding(self) -> int:
         return self.adapter.max_binding
 
-    def choose(self, op: str, node: Node, candidates: list[str]) -> Choice:
-        """The choice for ``node`` among ``candidates`` (its eligible variants of ``op``), recorded."""
-        choice = self._decide(op, node, candidates)
+    def choose(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
+        """The choice for ``node`` among ``candidates`` (its eligible variants of ``op``), recorded.
+        ``problem``: the sizes of the matrix product it runs, where it runs one (sizes split-K)."""
+        choice = self._decide(op, node, candidates, problem)
         self.choices[node.name] = choice
         return choice
 
-    def _decide(self, op: str, node: Node, candidates: list[str]) -> Choice:
+    def _decide(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
         forced = self.overrides.get(node.name)
         if forced is not None:
             if forced.variant not in candidates:
                 raise GraphError(f"{node.op} node {node.name!r}: the kernel override {forced.variant!r} cannot run "
                                  f"it; variants that can: {candidates}")
-            return self._complete(op, forced)
+            return self._complete(op, forced, problem)
         forced = self.overrides.get(op)
         if forced is not None and forced.variant in candidates:
-            return self._complete(op, forced)
+            return self._complete(op, forced, problem)
         if self.cache is not None:
-            measured = self.cache.get(op, signature(node))
+            measured = self.cache.get(op, signature(node, self.precision))
             if measured is not None and measured.variant in candidates:
-                return measured
+                return self._complete(op, measured, problem)
         defaults = DEFAULTS[self.adapter.kind][op]
         variant = next(v for v in defaults.order if v in candidates)
-        return self._complete(op, Choice(variant))
+        return self._complete(op, Choice(variant), problem)
 
-    def _complete(self, op: str, choice: Choice) -> Choice:
-        """Fill in the sizes a choice left open from the defaults; drop a tile the variant lacks."""
+    def _complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
+        """Fill in the sizes a choice left open from the defaults; drop a tile or split the variant
+        lacks."""
         defaults = DEFAULTS[self.adapter.kind][op]
         tiles = VARIANTS[op][choice.variant]
         tile = (choice.tile or defaults.tile) if tiles else None
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
-        return Choice(choice.variant, tile, choice.workgroup)
+        split = 1
+        if choice.variant in SPLIT_VARIANTS:
+            split = choice.split
+            if split is None:
+                split = gpu_split(problem, tile, choice.workgroup) if self.adapter.kind == "gpu" and problem else 1
+            if split not in SPLITS:
+                raise GraphError(f"{op} variant {choice.variant!r} splits K into {SPLITS} parts, not {split}")
+        return Choice(choice.variant, tile, choice.workgroup, split)
 
     def rewrite(self, graph: Graph) -> Counter:
         """The device-dependent rewrites, before layouts: matmuls whose weights exceed one binding
@@ -270,4 +337,6 @@ def _as_choice(key: str, value) -> Choice:
     if choice.workgroup not in WORKGROUP_SIZES:
         raise GraphError(f"kernel override {key!r}: workgroup size {choice.workgroup} is not one of "
                          f"{WORKGROUP_SIZES}")
+    if choice.split is not None and choice.split not in SPLITS:
+        raise GraphError(f"kernel override {key!r}: split {choice.split} is not one of {SPLITS}")
     return choice

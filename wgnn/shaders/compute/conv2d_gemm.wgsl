@@ -1,0 +1,40 @@
+// Convolution (one group) as an implicit GEMM on the workgroup-tiled core (gemm_tile.wgsl): the
+// rows of A are the output pixels (n, y, x) of the NHWC output, its columns the filter taps times
+// input channels, read from the NHWC input where they fall (zero in the padding); B is the filter
+// packed [KH][KW][Cin][Cout]. Needs input and output channels divisible by 4.
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+
+struct Params {
+    m: u32, k4: u32, n4: u32, m_tiles: u32,
+    n_tiles: u32, batch: u32, splits: u32, k4_per_split: u32,
+    in_h: u32, in_w: u32, in_c4: u32, out_h: u32,
+    out_w: u32, kernel_w: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_top: i32, pad_left: i32,
+    alpha: f32, beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
+
+fn load_a(bi: u32, row: u32, k4: u32) -> vec4<f32> {
+    let ox = row % p.out_w;
+    let oy = (row / p.out_w) % p.out_h;
+    let n = row / (p.out_w * p.out_h);
+    let tap = k4 / p.in_c4;
+    let ky = tap / p.kernel_w;
+    let kx = tap % p.kernel_w;
+    let iy = i32(oy * p.stride_h + ky * p.dil_h) - p.pad_top;
+    let ix = i32(ox * p.stride_w + kx * p.dil_w) - p.pad_left;
+    if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
+        return vec4<f32>(0.0);
+    }
+    return vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]);
+}
+
+fn load_b(bi: u32, k: u32, col4: u32) -> vec4<f32> {
+    return vec4<f32>(w[k * p.n4 + col4]);
+}
+
+#include "compute/gemm_tile.wgsl"

@@ -1,0 +1,98 @@
+// The workgroup-tiled GEMM core of matmul_gemm and conv2d_gemm: C = A x B (batched), each workgroup
+// computing a BM x BN block of C. Per step of BK = 16 along K, the workgroup stages A's BM x BK
+// block and B's BK x BN block in workgroup memory (each invocation loads a few vec4s), then each
+// invocation multiplies its TM rows x 4 columns (one vec4) out of workgroup memory: a value read
+// from the buffers serves BN / 4 invocations (A) or BM rows (B) instead of one.
+//
+// Split-K (SPLITS > 1 in Params.splits): workgroups also divide K; each writes its partial block,
+// without the epilogue, to `y` at [split][batch][M][N] (PARTIAL), and splitk_reduce.wgsl adds the
+// partials in a fixed order and applies the epilogue, so results do not depend on scheduling.
+//
+// The including kernel declares Params (m, k4, n4, m_tiles, n_tiles, batch, splits, k4_per_split,
+// alpha, beta, and what its loaders need), the bindings, and
+//   load_a(batch, row, k4) -> vec4<f32>: A[row][4 k4 .. 4 k4 + 3] (called for row < m, k4 < k4 only)
+//   load_b(batch, k, col4) -> vec4<f32>: B[k][4 col4 .. 4 col4 + 3] (k < 4 k4, col4 < n4 only)
+// WG_X invocations along N (one vec4 of columns each), WG / WG_X along M (TM rows each).
+
+const WG_X: u32 = ${wg_x}u;
+const WG_Y: u32 = WG / WG_X;
+const TM: u32 = ${tile_m}u;
+const BM: u32 = WG_Y * TM;   // rows per block
+const BN4: u32 = WG_X;       // vec4 columns per block
+const BK4: u32 = 4u;         // vec4s of K per step
+const PARTIAL: bool = ${partial};
+
+var<workgroup> a_tile: array<vec4<f32>, BM * BK4>;         // [BM][BK4]
+var<workgroup> b_tile: array<vec4<f32>, BK4 * 4u * BN4>;   // [BK][BN4]
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    var block = wid.y * nwg.x + wid.x;  // uniform across the workgroup: the early return is safe
+    if (block >= p.batch * p.splits * p.m_tiles * p.n_tiles) {
+        return;
+    }
+    let tile_n = block % p.n_tiles;
+    block = block / p.n_tiles;
+    let tile_m = block % p.m_tiles;
+    block = block / p.m_tiles;
+    let split = block % p.splits;
+    let bi = block / p.splits;
+    let tx = lid % WG_X;
+    let ty = lid / WG_X;
+    let row0 = tile_m * BM;
+    let col0 = tile_n * BN4;
+    let k4_begin = split * p.k4_per_split;
+    let k4_end = min(k4_begin + p.k4_per_split, p.k4);
+
+    var acc: array<vec4<f32>, TM>;
+    for (var step = k4_begin; step < k4_end; step += BK4) {
+        for (var i = lid; i < BM * BK4; i += WG) {
+            let row = row0 + i / BK4;
+            let k4 = step + i % BK4;
+            var v = vec4<f32>(0.0);
+            if (row < p.m && k4 < k4_end) {
+                v = load_a(bi, row, k4);
+            }
+            a_tile[i] = v;
+        }
+        for (var i = lid; i < BK4 * 4u * BN4; i += WG) {
+            let k = step * 4u + i / BN4;
+            let col4 = col0 + i % BN4;
+            var v = vec4<f32>(0.0);
+            if (k < k4_end * 4u && col4 < p.n4) {
+                v = load_b(bi, k, col4);
+            }
+            b_tile[i] = v;
+        }
+        workgroupBarrier();
+        for (var kk4 = 0u; kk4 < BK4; kk4++) {
+            let b0 = b_tile[(kk4 * 4u) * BN4 + tx];
+            let b1 = b_tile[(kk4 * 4u + 1u) * BN4 + tx];
+            let b2 = b_tile[(kk4 * 4u + 2u) * BN4 + tx];
+            let b3 = b_tile[(kk4 * 4u + 3u) * BN4 + tx];
+            for (var r = 0u; r < TM; r++) {
+                let a = a_tile[(ty * TM + r) * BK4 + kk4];
+                acc[r] = fma(b0, vec4<f32>(a.x), fma(b1, vec4<f32>(a.y),
+                         fma(b2, vec4<f32>(a.z), fma(b3, vec4<f32>(a.w), acc[r]))));
+            }
+        }
+        workgroupBarrier();
+    }
+
+    let col4 = col0 + tx;
+    if (col4 >= p.n4) {
+        return;
+    }
+    for (var r = 0u; r < TM; r++) {
+        let row = row0 + ty * TM + r;
+        if (row < p.m) {
+            let index = (bi * p.m + row) * p.n4 + col4;
+            if (PARTIAL) {
+                y[split * p.batch * p.m * p.n4 + index] = vec4<y_elem>(acc[r]);
+            } else {
+                write_output(index, col4, acc[r]);
+            }
+        }
+    }
+}

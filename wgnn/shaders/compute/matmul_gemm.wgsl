@@ -1,0 +1,26 @@
+// Batched matrix multiply C = A x B (+ bias, + residual, activation) on the workgroup-tiled GEMM
+// core (gemm_tile.wgsl): A [batch][M][K] and B [batch][K][N], row-major, vec4 along K (A) and N
+// (B, C). Also every 1x1, stride-1 convolution (an NHWC tensor is an [N*H*W, C] matrix) and
+// Winograd's 16 products. Needs K and N divisible by 4.
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+
+struct Params {
+    m: u32, k4: u32, n4: u32, m_tiles: u32,
+    n_tiles: u32, batch: u32, splits: u32, k4_per_split: u32,
+    a_batch_stride: u32, b_batch_stride: u32, alpha: f32, beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
+
+fn load_a(bi: u32, row: u32, k4: u32) -> vec4<f32> {
+    return vec4<f32>(a[bi * p.a_batch_stride + row * p.k4 + k4]);
+}
+
+fn load_b(bi: u32, k: u32, col4: u32) -> vec4<f32> {
+    return vec4<f32>(b[bi * p.b_batch_stride + k * p.n4 + col4]);
+}
+
+#include "compute/gemm_tile.wgsl"

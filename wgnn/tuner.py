@@ -1,0 +1,150 @@
+"""Measuring kernel choices: for each convolution and matrix product of a graph, time the kernel
+variants that can run it on this device, and keep the fastest in the adapter's ``ChoiceCache``,
+where the kernel policy finds it on every later load (``wgnn tune``, ``InferenceSession(tune=True)``).
+
+Each distinct node signature (op, shapes, attributes) is measured once: the node alone, compiled
+once per candidate (``candidates``: every eligible variant at a few tile, workgroup and split-K
+sizes), run ``runs`` times after a warm-up, its own dispatches timed on the GPU with timestamp
+queries (wall clock where the adapter has none). Measuring stops when ``seconds`` run out; the
+nodes not reached keep the policy's defaults, and the report says how many were measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backends.compute.policy import (
+    VARIANTS,
+    AdapterProfile,
+    Choice,
+    ChoiceCache,
+    KernelPolicy,
+    eligible,
+    signature,
+)
+from .errors import WgnnError
+from .graph import Graph, Node, Operand
+from .runtime import Device
+from .scheduler import compile_graph
+
+log = logging.getLogger("wgnn.tune")
+
+
+def candidates(op: str, variants: list[str]) -> list[Choice]:
+    """The choices worth timing for ``variants`` of ``op``: each variant at a few sizes."""
+    out: list[Choice] = []
+    for v in variants:
+        if v == "gemm":
+            out += [Choice(v, tile, wg, split) for tile, wg in ((4, 64), (8, 256)) for split in (None, 1)]
+        elif v == "gemv":
+            out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]
+        elif VARIANTS[op][v]:
+            out += [Choice(v, tile) for tile in (2, 4, 8)]
+        else:
+            out.append(Choice(v))
+    return list(dict.fromkeys(out))
+
+
+def _alone(node: Node) -> Graph:
+    """A graph of ``node`` alone: its computed inputs become graph inputs, its constants stay."""
+    inputs, ins = {}, []
+    for k, t in enumerate(node.inputs):
+        if t is None or t.is_constant:
+            ins.append(t)
+            continue
+        operand = Operand(f"in{k}", t.shape, t.dtype, is_input=True)
+        inputs[operand.name] = operand
+        ins.append(operand)
+    out = Operand("out", node.outputs[0].shape, node.outputs[0].dtype)
+    clone = Node(node.op, ins, [out], dict(node.attrs), name=node.name)
+    out.producer = clone
+    return Graph([clone], inputs, {"out": out})
+
+
+def _time(node: Node, choice: Choice, device: Device, precision: str, runs: int) -> float:
+    """Median milliseconds of ``node``'s own dispatches with ``choice`` (relayouts around it excluded)."""
+    from .profiler import Timestamps
+
+    exe = compile_graph(_alone(node), device, precision=precision, kernels={node.name: choice})
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.standard_normal(o.shape).astype(o.dtype) for n, o in exe.graph.inputs.items()}
+    own = [i for i, d in enumerate(exe.dispatches)
+           if d.node.name == node.name or d.node.name.startswith(node.name + "/")]
+    stamps = Timestamps(device, len(exe.dispatches)) if "timestamp-query" in device.features else None
+    exe.run(feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        exe.run(feeds, timestamps=stamps)
+        wall = (time.perf_counter() - start) * 1000
+        times.append(float(stamps.durations_ms()[own].sum()) if stamps is not None else wall)
+    return float(np.median(times))
+
+
+@dataclass
+class TuneReport:
+    """What ``tune`` did: per signature the times of every candidate and the winner."""
+
+    adapter: str
+    measured: dict[str, dict[str, float]] = field(default_factory=dict)  # signature -> {choice label: ms}
+    chosen: dict[str, str] = field(default_factory=dict)  # signature -> the winner's label
+    cached: int = 0  # signatures already in the cache, not measured again
+    skipped: int = 0  # signatures left at the defaults when the time ran out
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"kernel tuning on {self.adapter}: measured {len(self.measured)} node signatures in "
+                f"{self.seconds:.1f} s ({self.cached} already cached, {self.skipped} left at the defaults "
+                "when the time ran out)")
+
+
+def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: float = 120.0, runs: int = 3,
+         cache: ChoiceCache | None = None, remeasure: bool = False) -> TuneReport:
+    """Measure the kernel choices of ``graph``'s convolutions and matrix products (an optimized
+    graph, as ``InferenceSession`` compiles it) and store the winners in ``cache`` (default: this
+    adapter's file). Signatures already cached are skipped unless ``remeasure``."""
+    start = time.perf_counter()
+    adapter = AdapterProfile.from_device(device)
+    cache = cache or ChoiceCache.for_adapter(adapter.key)
+    policy = KernelPolicy(adapter, precision=precision)
+    report = TuneReport(device.name)
+    # Matrix products first, as the compile core will see them (after the Winograd rewrite, whose 16
+    # products are matrix products too), then the convolutions, Winograd among their candidates.
+    rewritten = graph.copy()
+    policy.rewrite(rewritten)
+    nodes = [n for n in rewritten.nodes if n.op == "matmul"] + [n for n in graph.nodes if n.op == "conv2d"]
+    seen: set[str] = set()
+    for node in nodes:
+        key = signature(node, precision)
+        if key in seen:
+            continue
+        seen.add(key)
+        if cache.get(node.op, key) is not None and not remeasure:
+            report.cached += 1
+            continue
+        if time.perf_counter() - start > seconds:
+            report.skipped += 1
+            continue
+        options = candidates(node.op, eligible(node.op, node, max_binding=policy.max_binding))
+        if len(options) < 2:
+            continue
+        times: dict[Choice, float] = {}
+        for choice in options:
+            try:
+                times[choice] = _time(node, choice, device, precision, runs)
+            except WgnnError as exc:  # a size this node cannot take (e.g. a tile over the limits)
+                log.debug("%s: %s not measured: %s", node.name, choice.label, exc)
+        if not times:
+            continue
+        best = min(times, key=times.get)
+        cache.put(node.op, key, best)
+        report.measured[key] = {c.label: t for c, t in times.items()}
+        report.chosen[key] = best.label
+        log.info("%s %s: %s (%.3f ms)", node.op, node.name, best.label, times[best])
+    cache.save(adapter.key)
+    report.seconds = time.perf_counter() - start
+    return report
