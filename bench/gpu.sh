@@ -29,8 +29,9 @@ fi
 for step in "${@:-tune bench batch conformance tests}"; do
   for s in $step; do
     case $s in
-      tune) for m in mobilenet_v1 mobilenet_v2 squeezenet resnet50; do
-              for p in fp32 fp16; do timeout 200 python3 -m wgnn tune $m --precision $p --seconds 60; done
+      tune) # at most about 30 s each (the time check is per node signature): 150 s of device time
+            for job in "mobilenet_v1 fp32" "mobilenet_v2 fp32" "squeezenet fp32" "resnet50 fp32" "resnet50 fp16"; do
+              read -r m p <<< "$job"; timeout 90 python3 -m wgnn tune "$m" --precision "$p" --seconds 30
             done 2>&1 | tee "$out/tune.txt"
             cp -r "${WGNN_KERNEL_CACHE:-${WGNN_CACHE:-$HOME/.cache/wgnn}/kernels}" "$out/kernels" 2>/dev/null ;;
       batch) timeout 300 python3 -m wgnn bench --batch 32 --runs 10 --warmup 2 \

@@ -40,7 +40,7 @@ def _sized(variant: str, op: str) -> list[Choice]:
     with split-K."""
     if not VARIANTS[op][variant]:
         return [Choice(variant, workgroup=128)]
-    sizes = [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=8, workgroup=256)]
+    sizes = [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=4, workgroup=256)]
     if variant == "gemm":
         sizes.append(Choice(variant, tile=2, workgroup=64, split=2))
     return sizes
@@ -125,7 +125,7 @@ def test_op_override_applies_where_it_can_and_node_override_is_strict(device, rn
     graph = b.build_graph({"y": y})
     session = wgnn.InferenceSession(graph, kernels={"conv2d": "direct"})
     # direct cannot run a depthwise convolution (one channel per group): the default runs it
-    assert session.kernel_choices() == {"pw": "direct x4 wg64", "dw": "depthwise x4 wg64"}
+    assert session.kernel_choices() == {"pw": "direct x8 wg64", "dw": "depthwise x8 wg64"}
     with pytest.raises(wgnn.GraphError, match="'dw'.*'pointwise' cannot run it.*depthwise"):
         wgnn.InferenceSession(graph, kernels={"dw": "pointwise"})
     with pytest.raises(wgnn.GraphError, match="unknown variant 'fast'"):

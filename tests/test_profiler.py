@@ -57,7 +57,7 @@ def test_profile_rows_cover_every_dispatch(device):
     result = profile(session, feeds, runs=2, warmup=1)
     assert [r.kernel for r in result.rows] == [d.kernel for d in session._exe.dispatches]
     assert [r.variant for r in result.rows] == [d.variant for d in session._exe.dispatches]
-    assert {r.variant for r in result.rows if r.kernel == "matmul"} == {"tiled x4 wg64"}
+    assert {r.variant for r in result.rows if r.kernel == "matmul"} == {"tiled x8 wg64"}
     assert all(r.gpu_ms >= 0 for r in result.rows) and result.gpu_ms > 0
     assert result.gpu_ms <= result.wall_ms * 1.5  # timestamps are nanoseconds, not another unit
     table = result.table(top=2)
