@@ -64,7 +64,8 @@ def test_pipelines_are_shared_across_shapes(device, rng):
 
 def test_cli_run_info_bench(device, tmp_path, capsys):
     assert cli.main(["info"]) == 0
-    assert "adapter" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "adapter" in out and "kernel policy: the defaults for a cpu adapter" in out  # (the tests set cpu)
     assert cli.main(["info", "--ops"]) == 0
     assert "Conv" in capsys.readouterr().out.split()
     assert cli.main(["run", "squeezenet", "--runs", "1"]) == 0

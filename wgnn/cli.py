@@ -105,7 +105,15 @@ def cmd_info(args) -> int:
             print(f"    max-storage-buffer-binding-size {lim.get('max-storage-buffer-binding-size')}, "
                   f"max-buffer-size {lim.get('max-buffer-size')}, max-compute-workgroups-per-dimension "
                   f"{lim.get('max-compute-workgroups-per-dimension')}")
-    print(f"default choice: {wgnn.default_device().name}  (set WGNN_ADAPTER=<index|name> to change)")
+    device = wgnn.default_device()
+    print(f"default choice: {device.name}  (set WGNN_ADAPTER=<index|name> to change)")
+    from wgnn.backends.compute.policy import AdapterProfile, ChoiceCache
+
+    profile = AdapterProfile.from_device(device)
+    cache = ChoiceCache.for_adapter(profile.key)
+    measured = sum(len(sigs) for sigs in cache.entries.values())
+    print(f"kernel policy: the defaults for a {profile.kind} adapter; {measured} measured choices in {cache.path}"
+          f"{'' if cache.path.exists() else ' (none yet: wgnn tune MODEL measures)'}")
     return 0
 
 
