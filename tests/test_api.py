@@ -105,3 +105,22 @@ def test_cli_kernels_and_tune(device, capsys):
     assert int(measured) >= 1 and int(skipped) >= 1  # the time ran out: bounded
     with pytest.raises(SystemExit, match="kernels"):
         cli.main(["run", "squeezenet", "--kernels", "conv2d"])
+
+
+def test_onnx_runtime_conventions(device, rng, capsys):
+    """What ONNX Runtime scripts rely on: run([]) returns every output, get_providers(), np.asarray
+    of a GPU tensor, wgnn --version."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 3))
+    session = b.build({"y": b.relu(x), "z": b.sigmoid(x)})
+    feeds = {"x": rng.standard_normal((2, 3)).astype(np.float32)}
+    every, none = session.run([], feeds), session.run(None, feeds)
+    assert len(every) == len(none) == 2 and all(np.array_equal(a, c) for a, c in zip(every, none))
+    assert session.get_providers() == ["WebGpuExecutionProvider"]
+    on_gpu = session.run_on_gpu(feeds)["y"]
+    assert np.array_equal(np.asarray(on_gpu), np.maximum(feeds["x"], 0))
+    assert np.asarray(on_gpu, dtype=np.float64).dtype == np.float64
+    assert "shape=(2, 3)" in repr(on_gpu) and "float32" in repr(on_gpu)
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.startswith(f"wgnn {wgnn.__version__}")

@@ -257,7 +257,10 @@ def cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from wgnn import __version__
+
     parser = argparse.ArgumentParser(prog="wgnn", description="Neural-network inference on WebGPU.")
+    parser.add_argument("--version", action="version", version=f"wgnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="list adapters, backends, features and limits")

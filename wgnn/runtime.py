@@ -216,6 +216,14 @@ class GPUTensor:
         """Bytes in the buffer: int64 and bool tensors are stored as 32-bit integers there."""
         return stored_nbytes(self.shape, self.dtype)
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(tensor)``: a copy read back from the GPU."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"GPUTensor(shape={tuple(self.shape)}, dtype={self.dtype}, on {self.device.name})"
+
     def numpy(self) -> np.ndarray:
         """Copy to the host."""
         raw = self.device.read(self.buffer, self.offset, self.nbytes)

@@ -139,6 +139,10 @@ class InferenceSession:
     def get_outputs(self) -> list[NodeArg]:
         return self._describe(self.outputs)
 
+    def get_providers(self) -> list[str]:
+        """ONNX Runtime's name for what runs the model: wgnn is a WebGPU execution provider."""
+        return ["WebGpuExecutionProvider"]
+
     @property
     def adapter_name(self) -> str:
         return self.device.name
@@ -201,9 +205,9 @@ class InferenceSession:
         return checked
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
-        """Run on the GPU; returns the requested outputs (all when ``output_names`` is None), in order.
-        A sequence output is a list of arrays."""
-        names = list(self.output_names) if output_names is None else list(output_names)
+        """Run on the GPU; returns the requested outputs (all when ``output_names`` is None or empty,
+        as ONNX Runtime does), in order. A sequence output is a list of arrays."""
+        names = list(output_names) if output_names else list(self.output_names)
         bad = [n for n in names if n not in self.output_names]
         if bad:
             raise ValueError(f"unknown output names {bad}; the model's outputs are {self.output_names}")
