@@ -134,6 +134,8 @@ def test_op_override_applies_where_it_can_and_node_override_is_strict(device, rn
         wgnn.InferenceSession(graph, kernels={"pw": Choice("direct", tile=3)})
     with pytest.raises(ValueError, match="compute backend"):
         wgnn.InferenceSession(graph, backend="texture", kernels={"conv2d": "generic"})
+    with pytest.raises(ValueError, match="compute backend"):
+        wgnn.InferenceSession(graph, backend="texture", tune=5)
 
 
 def test_winograd_only_where_the_policy_chooses_it(device, rng):

@@ -95,7 +95,9 @@ class InferenceSession:
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
         self.tuning = None
-        if tune and backend == "compute":
+        if tune and backend != "compute":
+            raise ValueError(f"tune measures the compute backend's kernels, not the {backend} backend's")
+        if tune:
             from .tuner import tune as measure
 
             seconds = 120.0 if tune is True else float(tune)

@@ -24,6 +24,7 @@ from .backends.compute.policy import (
     ChoiceCache,
     KernelPolicy,
     eligible,
+    problem_of,
     signature,
 )
 from .errors import WgnnError
@@ -35,7 +36,8 @@ log = logging.getLogger("wgnn.tune")
 
 
 def candidates(op: str, variants: list[str]) -> list[Choice]:
-    """The choices worth timing for ``variants`` of ``op``: each variant at a few sizes."""
+    """The choices worth timing for ``variants`` of ``op``: each variant at a few sizes (gemm with
+    the policy's split-K and without; where those agree, ``tune`` measures one)."""
     out: list[Choice] = []
     for v in variants:
         if v == "gemm":
@@ -46,7 +48,7 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
             out += [Choice(v, tile) for tile in (2, 4, 8)]
         else:
             out.append(Choice(v))
-    return list(dict.fromkeys(out))
+    return out
 
 
 def _alone(node: Node) -> Graph:
@@ -129,7 +131,11 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
         if time.perf_counter() - start > seconds:
             report.skipped += 1
             continue
-        options = candidates(node.op, eligible(node.op, node, max_binding=policy.max_binding))
+        # Completed as the policy would (defaults filled in, split-K sized for this product), so
+        # that two candidates that would run alike are measured once.
+        problem = problem_of(node)
+        options = list(dict.fromkeys(policy.complete(node.op, c, problem) for c in
+                                     candidates(node.op, eligible(node.op, node, max_binding=policy.max_binding))))
         if len(options) < 2:
             continue
         times: dict[Choice, float] = {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..common import fused_epilogue
 from .context import LoweringContext, Ref, lowers
-from .policy import Choice, Problem, eligible, gemm_block
+from .policy import Choice, Problem, eligible, gemm_block, problem_of
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -28,14 +28,13 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
 def lower_conv2d(node, ctx: LoweringContext) -> None:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     candidates = [v for v in eligible("conv2d", node, max_binding=ctx.policy.max_binding) if v != "winograd"]
-    problem = Problem(1, out.size // out.shape[1], x.shape[1] * w.shape[2] * w.shape[3], out.shape[1])
+    problem = problem_of(node)
     choice = ctx.policy.choose("conv2d", node, candidates, problem)
     if choice.variant == "generic":
         # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
         # scalar kernel: the tiled kernels need them packed, which happens at load time.
         _conv_generic(node, ctx, ctx.const(w.value.astype(np.float32)) if w.is_constant else ctx.tensor(w), choice)
         return
-    out = node.outputs[0]
     n, c, h, wd = x.shape
     o, cpg, kh, kw = w.shape
     _, _, oh, ow = out.shape
@@ -54,9 +53,8 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif choice.variant in ("pointwise", "gemv") or (choice.variant == "gemm" and (kh, kw, sh, sw) == (1, 1, 1, 1)
-                                                        and node.attrs["pads"] == (0, 0, 0, 0)):
-        # A pointwise convolution is a matrix multiply over the NHWC rows.
+    elif choice.variant in ("pointwise", "gemv") or (choice.variant == "gemm" and "pointwise" in candidates):
+        # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
     elif choice.variant == "gemm":  # implicit GEMM on workgroup tiles: rows are output pixels
@@ -64,8 +62,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         params.update(in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw,
                       dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
         packed = ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin, Cout: B [K, Cout]
-        _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice,
-              Problem(1, n * oh * ow, kh * kw * c, o), template_extra={})
+        _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice, problem)
     else:  # direct
         opg = o // g
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
@@ -153,7 +150,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
 
 
 def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs: list[Ref], template: dict,
-          params: dict, choice: Choice, problem: Problem, template_extra: dict | None = None) -> None:
+          params: dict, choice: Choice, problem: Problem) -> None:
     """One workgroup-tiled product (``gemm_tile.wgsl``), or with split-K two dispatches: the partial
     products into a temporary, then their sum and the epilogue (``splitk_reduce``)."""
     out = node.outputs[0]
@@ -166,7 +163,7 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     m_tiles, n_tiles = -(-problem.m // rows), -(-n4 // cols4)
     params.update(m=problem.m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, batch=problem.batch, splits=split,
                   k4_per_split=per_split)
-    template = dict(template, tile_m=choice.tile, wg_x=cols4, partial=split > 1, **(template_extra or {}))
+    template = dict(template, tile_m=choice.tile, wg_x=cols4, partial=split > 1)
     groups = problem.batch * split * m_tiles * n_tiles
     if split == 1:
         ctx.dispatch(kernel, node=node, template=template, params=params,
@@ -188,11 +185,11 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
 @lowers("matmul")
 def lower_matmul(node, ctx: LoweringContext) -> None:
     a, b = node.inputs[0], node.inputs[1]
+    problem = problem_of(node)
+    m, k, cols = problem.m, problem.k, problem.n
     sa = a.shape if a.rank > 1 else (1,) + a.shape
     sb = b.shape if b.rank > 1 else b.shape + (1,)
-    m, k, cols = sa[-2], sa[-1], sb[-1]
     batch_shape = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
-    batch = int(np.prod(batch_shape, dtype=np.int64))
 
     def stride(shape, per_matrix):
         full = tuple(shape[:-2])
@@ -203,11 +200,9 @@ def lower_matmul(node, ctx: LoweringContext) -> None:
         return per_matrix
 
     a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
-    problem = Problem(batch, m, k, cols)
-    choice = ctx.policy.choose("matmul", node, eligible("matmul", node, max_binding=ctx.policy.max_binding,
-                                                        problem=problem), problem)
+    choice = ctx.policy.choose("matmul", node, eligible("matmul", node, max_binding=ctx.policy.max_binding), problem)
     b_value = b.value.astype(np.float32).reshape(sb) if b.is_constant else ctx.tensor(b)
-    _matmul_call(node, ctx, ctx.tensor(a), b_value, m=m, k=k, cols=cols, batch=batch, a_stride=a_stride,
+    _matmul_call(node, ctx, ctx.tensor(a), b_value, m=m, k=k, cols=cols, batch=problem.batch, a_stride=a_stride,
                  b_stride=b_stride, choice=choice)
 
 

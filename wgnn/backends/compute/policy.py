@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ...errors import GraphError
 from ...graph import Graph, Node
 from ...passes.split_wide_matmuls import split_wide_matmuls
@@ -54,14 +56,15 @@ class Choice:
 
     variant: str
     tile: int | None = None
-    workgroup: int = 64
+    workgroup: int | None = None  # None: the adapter kind's default
     split: int | None = None
 
     @property
     def label(self) -> str:
         tile = f" x{self.tile}" if self.tile is not None else ""
+        workgroup = f" wg{self.workgroup}" if self.workgroup is not None else ""
         split = f" k/{self.split}" if self.split not in (None, 1) else ""
-        return f"{self.variant}{tile} wg{self.workgroup}{split}"
+        return f"{self.variant}{tile}{workgroup}{split}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,19 @@ class Problem:
     m: int
     k: int
     n: int
+
+
+def problem_of(node: Node) -> Problem:
+    """The matrix product a conv2d node (implicit GEMM: output pixels x filter taps times input
+    channels x output channels) or a matmul node (numpy's broadcasting batch) runs."""
+    if node.op == "conv2d":
+        x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+        return Problem(1, out.size // out.shape[1], x.shape[1] * w.shape[2] * w.shape[3], out.shape[1])
+    a, b = node.inputs[0], node.inputs[1]
+    sa = a.shape if a.rank > 1 else (1,) + a.shape
+    sb = b.shape if b.rank > 1 else b.shape + (1,)
+    batch = int(np.prod(np.broadcast_shapes(sa[:-2], sb[:-2]), dtype=np.int64))
+    return Problem(batch, sa[-2], sa[-1], sb[-1])
 
 
 @dataclass(frozen=True)
@@ -115,17 +131,13 @@ def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
     return split
 
 
-def eligible(op: str, node: Node, *, max_binding: int, problem: Problem | None = None) -> list[str]:
-    """The variants of ``op`` that can compute ``node``, in ``VARIANTS`` order. For matmul,
-    ``problem`` (the product's sizes) defaults to the node's own."""
+def eligible(op: str, node: Node, *, max_binding: int) -> list[str]:
+    """The variants of ``op`` that can compute ``node``, in ``VARIANTS`` order."""
     if op == "matmul":
-        a, b = node.inputs[0], node.inputs[1]
-        if problem is None:
-            m = a.shape[-2] if a.rank > 1 else 1
-            problem = Problem(1, m, a.shape[-1], b.shape[-1] if b.rank > 1 else 1)
+        problem = problem_of(node)
         if problem.k % 4 or problem.n % 4:
             return ["generic"]
-        single_row = problem.batch * problem.m == 1 and b.is_constant
+        single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
         return ["tiled", "gemm"] + (["gemv"] if single_row else []) + ["generic"]
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
@@ -154,13 +166,11 @@ def eligible(op: str, node: Node, *, max_binding: int, problem: Problem | None =
 
 @dataclass(frozen=True)
 class AdapterProfile:
-    """What the policy knows of a device: its kind, vendor, features and limits, and a key naming
+    """What the policy knows of a device: its kind, its largest storage binding, and a key naming
     the adapter and driver (measured choices are kept per key)."""
 
     key: str
     kind: str  # "cpu" | "gpu"
-    vendor: str
-    features: frozenset = frozenset()
     max_binding: int = 128 << 20
 
     @classmethod
@@ -173,8 +183,7 @@ class AdapterProfile:
                 raise GraphError(f"WGNN_KERNEL_DEFAULTS must be one of {sorted(DEFAULTS)}, got {forced!r}")
             kind = forced
         key = " | ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "backend_type"))
-        return cls(key=key, kind=kind, vendor=str(info.get("vendor", "")), features=frozenset(device.features),
-                   max_binding=int(device.limits["max-storage-buffer-binding-size"]))
+        return cls(key=key, kind=kind, max_binding=int(device.limits["max-storage-buffer-binding-size"]))
 
 
 class ChoiceCache:
@@ -249,11 +258,9 @@ class KernelPolicy:
         self.overrides = {k: _as_choice(k, v) for k, v in (self.overrides or {}).items()}
 
     @classmethod
-    def for_device(cls, device, overrides: dict | None = None, *, precision: str = "fp32",
-                   use_cache: bool = True) -> KernelPolicy:
+    def for_device(cls, device, overrides: dict | None = None, *, precision: str = "fp32") -> KernelPolicy:
         adapter = AdapterProfile.from_device(device)
-        cache = ChoiceCache.for_adapter(adapter.key) if use_cache else None
-        return cls(adapter, overrides or {}, cache, precision)
+        return cls(adapter, overrides or {}, ChoiceCache.for_adapter(adapter.key), precision)
 
     @property
     def max_binding(self) -> int:
@@ -272,34 +279,35 @@ class KernelPolicy:
             if forced.variant not in candidates:
                 raise GraphError(f"{node.op} node {node.name!r}: the kernel override {forced.variant!r} cannot run "
                                  f"it; variants that can: {candidates}")
-            return self._complete(op, forced, problem)
+            return self.complete(op, forced, problem)
         forced = self.overrides.get(op)
         if forced is not None and forced.variant in candidates:
-            return self._complete(op, forced, problem)
+            return self.complete(op, forced, problem)
         if self.cache is not None:
             measured = self.cache.get(op, signature(node, self.precision))
             if measured is not None and measured.variant in candidates:
-                return self._complete(op, measured, problem)
+                return self.complete(op, measured, problem)
         defaults = DEFAULTS[self.adapter.kind][op]
         variant = next(v for v in defaults.order if v in candidates)
-        return self._complete(op, Choice(variant), problem)
+        return self.complete(op, Choice(variant), problem)
 
-    def _complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
-        """Fill in the sizes a choice left open from the defaults; drop a tile or split the variant
-        lacks."""
+    def complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
+        """Fill in the sizes a choice left open from the defaults (split-K from ``problem``); drop a
+        tile or split the variant lacks."""
         defaults = DEFAULTS[self.adapter.kind][op]
         tiles = VARIANTS[op][choice.variant]
         tile = (choice.tile or defaults.tile) if tiles else None
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
+        workgroup = choice.workgroup or defaults.workgroup
         split = 1
         if choice.variant in SPLIT_VARIANTS:
             split = choice.split
             if split is None:
-                split = gpu_split(problem, tile, choice.workgroup) if self.adapter.kind == "gpu" and problem else 1
+                split = gpu_split(problem, tile, workgroup) if self.adapter.kind == "gpu" and problem else 1
             if split not in SPLITS:
                 raise GraphError(f"{op} variant {choice.variant!r} splits K into {SPLITS} parts, not {split}")
-        return Choice(choice.variant, tile, choice.workgroup, split)
+        return Choice(choice.variant, tile, workgroup, split)
 
     def rewrite(self, graph: Graph) -> Counter:
         """The device-dependent rewrites, before layouts: matmuls whose weights exceed one binding
@@ -310,7 +318,8 @@ class KernelPolicy:
         decided: dict[str, Choice] = {}
 
         def winograd(node: Node) -> bool:
-            choice = self._decide("conv2d", node, eligible("conv2d", node, max_binding=self.max_binding))
+            choice = self._decide("conv2d", node, eligible("conv2d", node, max_binding=self.max_binding),
+                                  problem_of(node))
             decided[node.name] = choice
             return choice.variant == "winograd"
 
@@ -337,7 +346,7 @@ def _as_choice(key: str, value) -> Choice:
                          f"{key} has {sorted(VARIANTS[key])}")
     if choice.variant not in known:
         raise GraphError(f"kernel override {key!r}: unknown variant {choice.variant!r}")
-    if choice.workgroup not in WORKGROUP_SIZES:
+    if choice.workgroup is not None and choice.workgroup not in WORKGROUP_SIZES:
         raise GraphError(f"kernel override {key!r}: workgroup size {choice.workgroup} is not one of "
                          f"{WORKGROUP_SIZES}")
     if choice.split is not None and choice.split not in SPLITS:
