@@ -41,8 +41,11 @@ for step in "${@:-tune bench batch conformance tests}"; do
                --columns "numpy reference,texture FP32,compute FP32,compute FP16,ONNX Runtime CPU,ONNX Runtime WebGPU" \
                --json "$out/bench.json" --png "$out/bench.png" 2>&1 | tee "$out/bench.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
-      profile) for m in mobilenet_v1 mobilenet_v2 resnet50; do
-                 python3 -m wgnn profile $m --runs 20 --top 6; done 2>&1 | tee "$out/profile.txt" ;;
+      profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
+                   python3 -m wgnn profile $m --runs 20 --top 6; done
+                 for p in fp32 fp16; do  # the TFLOP/s target: ResNet50's convolutions at batch 32
+                   python3 -m wgnn profile resnet50 --batch 32 --precision $p --runs 10 --top 12; done
+               } 2>&1 | tee "$out/profile.txt" ;;
       demo) for kind in face selfie; do
               python3 -m wgnn demo $kind --headless --frames 300 --source synthetic; done 2>&1 | tee "$out/demo.txt" ;;
       tests) timeout 420 python3 -m pytest -q -p no:cacheprovider -rfE tests 2>&1 | tail -60 | tee "$out/tests.txt" ;;

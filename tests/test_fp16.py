@@ -148,3 +148,60 @@ def test_float16_onnx_model_runs_natively(f16_device):
     reference = ort.InferenceSession(model(np.float32, TensorProto.FLOAT).SerializeToString(),
                                      providers=["CPUExecutionProvider"]).run(None, {"x": x.astype(np.float32)})[0]
     assert rel_l2(got.astype(np.float32), reference) < 1e-2
+
+
+# -- f16 arithmetic (the gemm_f16 variant) ---------------------------------------------------------
+
+F16_MATH = {"conv2d": "gemm_f16", "matmul": "gemm_f16"}
+
+
+def test_f16_arithmetic_on_a_pretrained_model_and_a_real_photo(f16_device):
+    """BlazeFace (MediaPipe's weights) on the astronaut photo with every product it can run in f16
+    arithmetic: within 1e-2 of LiteRT's FP32 and finding the same face as f32 arithmetic does."""
+    from helpers import fetch_or_skip, run_litert
+
+    from wgnn import mediapipe as mp
+
+    skimage = pytest.importorskip("skimage")
+    path = fetch_or_skip("face_detection_short_range")
+    session = wgnn.InferenceSession(path, precision="fp16", kernels=F16_MATH)
+    choices = session.kernel_choices()
+    assert sum(c.startswith("gemm_f16") for c in choices.values()) >= 10, choices
+    x, _ = mp.letterbox(skimage.data.astronaut(), (128, 128), (0.0, 1.0))
+    want = run_litert(path.read_bytes(), [x])
+    got = session.run(None, {session.get_inputs()[0].name: x})
+    for g, w in zip(got, want):
+        assert rel_l2(g, w) < 1e-2
+    assert int(np.argmax(got[1])) == int(np.argmax(want[1]))  # the best anchor is the same
+
+
+def test_f16_arithmetic_on_a_zoo_cnn(f16_device):
+    model = zoo.build("mobilenet_v2", softmax=False)
+    x = np.random.default_rng(12).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    session = wgnn.InferenceSession(model, precision="fp16", kernels=F16_MATH, input_shapes={"input": x.shape})
+    assert any(c.startswith("gemm_f16") for c in session.kernel_choices().values())
+    (got,) = session.run(None, {"input": x})
+    assert max(rel_l2(g, e) for g, e in zip(got, expected)) <= 1e-2
+    assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+
+def test_f16_arithmetic_is_refused_for_operands_kept_in_f32(f16_device):
+    """A product whose input is stored in f32 because it may exceed f16's range (here squares of
+    values near 300, about 9e4) is not run in f16 arithmetic: the op override passes it by, a node
+    override for it is an error."""
+    rng = np.random.default_rng(3)
+    x = (300 + rng.normal(0, 5, (4, 16))).astype(np.float32)
+    w = rng.uniform(0, 0.01, (16, 8)).astype(np.float32)
+    b = wgnn.GraphBuilder()
+    h = b.relu(b.input("x", x.shape))
+    y = b.matmul(b.mul(h, h), b.constant(w), name="mm")
+    graph = b.build_graph({"y": y})
+    session = wgnn.InferenceSession(graph, precision="fp16", kernels={"matmul": "gemm_f16"})
+    assert not session.kernel_choices()["mm"].startswith("gemm_f16")
+    (got,) = session.run(None, {"x": x})
+    want = x.astype(np.float64) ** 2 @ w
+    assert np.all(np.isfinite(got)) and rel_l2(got, want) < 5e-3
+    with pytest.raises(wgnn.GraphError, match="'gemm_f16' cannot run it"):
+        wgnn.InferenceSession(graph, precision="fp16", kernels={"mm": "gemm_f16"})

@@ -23,16 +23,18 @@ from wgnn.backends.compute.policy import (
 # (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), groups) and the variants that can run it. K
 # (Cin x the filter's taps) is long enough everywhere for split-K to make two parts.
 CONV_SHAPES = {
-    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "gemm", "generic"]),
-    "1x1_single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "gemm", "gemv", "generic"]),
-    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), ["winograd", "direct", "gemm", "generic"]),
-    "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["direct", "gemm", "generic"]),
+    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "gemm", "gemm_f16", "generic"]),
+    "1x1_single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1),
+                         ["pointwise", "direct", "gemm", "gemm_f16", "gemv", "generic"]),
+    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), ["winograd", "direct", "gemm", "gemm_f16", "generic"]),
+    "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["direct", "gemm", "gemm_f16", "generic"]),
     "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), ["direct", "generic"]),
     "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 8), ["depthwise", "generic"]),
 }
 # What each conv2d variant dispatches (a pointwise convolution's gemm runs the matrix kernel).
 CONV_KERNELS = {"winograd": "winograd_output", "depthwise": "depthwise", "pointwise": "matmul", "direct": "conv2d",
-                "gemm": ("conv2d_gemm", "matmul_gemm"), "gemv": "gemv", "generic": "conv2d_generic"}
+                "gemm": ("conv2d_gemm", "matmul_gemm"), "gemm_f16": ("conv2d_gemm", "matmul_gemm"),
+                "gemv": "gemv", "generic": "conv2d_generic"}
 
 
 def _sized(variant: str, op: str) -> list[Choice]:
@@ -41,9 +43,19 @@ def _sized(variant: str, op: str) -> list[Choice]:
     if not VARIANTS[op][variant]:
         return [Choice(variant, workgroup=128)]
     sizes = [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=4, workgroup=256)]
-    if variant == "gemm":
+    if variant in ("gemm", "gemm_f16"):
         sizes.append(Choice(variant, tile=2, workgroup=64, split=2))
     return sizes
+
+
+def _fp32_refuses(variant, precision, build) -> bool:
+    """f16 arithmetic is an fp16 session's: an fp32 session forced to it says the variant cannot
+    run the node (True: checked, nothing more to run)."""
+    if variant != "gemm_f16" or precision == "fp16":
+        return False
+    with pytest.raises(wgnn.GraphError, match="'gemm_f16' cannot run it"):
+        build()
+    return True
 
 
 def _ran(session, kernels) -> bool:
@@ -69,6 +81,8 @@ def _conv(rng, shape):
 @pytest.mark.parametrize("shape,choice", CONV_CASES, ids=[f"{s}-{c.label.replace(' ', '-')}" for s, c in CONV_CASES])
 def test_every_conv2d_variant(device, precision, rng, shape, choice):
     b, y, feeds = _conv(rng, CONV_SHAPES[shape][0])
+    if _fp32_refuses(choice.variant, precision, lambda: b.build({"y": y}, kernels={"conv": choice})):
+        return
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision, kernels={"conv": choice})
     assert session.kernel_choices()["conv"] == choice.label
     assert _ran(session, CONV_KERNELS[choice.variant])
@@ -78,13 +92,14 @@ def test_every_conv2d_variant(device, precision, rng, shape, choice):
 
 # (A shape, B shape, B constant?) and the variants that can run it.
 MATMUL_SHAPES = {
-    "aligned": ((5, 24), (24, 8), True, ["tiled", "gemm", "generic"]),
-    "long_k": ((6, 200), (200, 20), True, ["tiled", "gemm", "generic"]),
-    "single_row": ((1, 72), (72, 20), True, ["tiled", "gemm", "gemv", "generic"]),
-    "batched_runtime_b": ((2, 7, 132), (2, 132, 12), False, ["tiled", "gemm", "generic"]),
+    "aligned": ((5, 24), (24, 8), True, ["tiled", "gemm", "gemm_f16", "generic"]),
+    "long_k": ((6, 200), (200, 20), True, ["tiled", "gemm", "gemm_f16", "generic"]),
+    "single_row": ((1, 72), (72, 20), True, ["tiled", "gemm", "gemm_f16", "gemv", "generic"]),
+    "batched_runtime_b": ((2, 7, 132), (2, 132, 12), False, ["tiled", "gemm", "gemm_f16", "generic"]),
     "ragged_k_and_n": ((7, 10), (10, 6), True, ["generic"]),
 }
-MATMUL_KERNELS = {"tiled": "matmul", "gemm": "matmul_gemm", "gemv": "gemv", "generic": "matmul_generic"}
+MATMUL_KERNELS = {"tiled": "matmul", "gemm": "matmul_gemm", "gemm_f16": "matmul_gemm",
+                  "gemv": "gemv", "generic": "matmul_generic"}
 MATMUL_CASES = [(shape, choice) for shape, spec in MATMUL_SHAPES.items() for v in spec[3]
                 for choice in _sized(v, "matmul")]
 
@@ -102,6 +117,8 @@ def test_every_matmul_variant(device, precision, rng, shape, choice):
         rhs = bld.input("b", b_shape)
         feeds["b"] = rng.standard_normal(b_shape).astype(np.float32)
     y = bld.matmul(a, rhs, name="mm")
+    if _fp32_refuses(choice.variant, precision, lambda: bld.build({"y": y}, kernels={"mm": choice})):
+        return
     session, got, want = run_both(bld, {"y": y}, feeds, precision=precision, kernels={"mm": choice})
     assert session.kernel_choices()["mm"] == choice.label
     assert MATMUL_KERNELS[choice.variant] in kernels_used(session)
@@ -113,7 +130,8 @@ def test_eligibility_matches_the_shapes(device, rng):
     for shape, variants in CONV_SHAPES.values():
         b, y, _ = _conv(rng, shape)
         node = b.build_graph({"y": y}).nodes[-1]
-        assert eligible("conv2d", node, max_binding=1 << 30) == variants
+        assert eligible("conv2d", node, max_binding=1 << 30, precision="fp16") == variants
+        assert eligible("conv2d", node, max_binding=1 << 30) == [v for v in variants if v != "gemm_f16"]
 
 
 def test_op_override_applies_where_it_can_and_node_override_is_strict(device, rng):

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 
-def _load(model: str, args, precision: str | None = None, backend: str = "compute"):
-    """A session for a zoo name, a pretrained model's name, or an ONNX/TFLite path; returns
-    (session, description)."""
+def _load(model: str, args, precision: str | None = None, backend: str = "compute", batch: int | None = None):
+    """A session for a zoo name, a pretrained model's name, or an ONNX/TFLite path (``batch``: its
+    inputs' first dimension set to that); returns (session, description)."""
     import wgnn
     from wgnn import zoo
 
@@ -33,7 +33,13 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
     else:
         source, desc = model, model
     kernels = _kernels(getattr(args, "kernels", None))
-    return wgnn.InferenceSession(source, device=device, precision=precision, backend=backend, kernels=kernels), desc
+    session = wgnn.InferenceSession(source, device=device, precision=precision, backend=backend, kernels=kernels)
+    if batch is not None and batch != 1:
+        shapes = {i.name: (batch,) + tuple(i.shape[1:]) for i in session.get_inputs()}
+        session = wgnn.InferenceSession(source, device=device, precision=precision, backend=backend,
+                                        kernels=kernels, input_shapes=shapes)
+        desc += f" at batch {batch}"
+    return session, desc
 
 
 def _kernels(spec: str | None) -> dict | None:
@@ -211,7 +217,9 @@ def cmd_tune(args) -> int:
 def cmd_profile(args) -> int:
     from wgnn.profiler import profile
 
-    sess, desc = _load(args.model, args, args.precision)
+    if args.batch < 1:
+        raise SystemExit("wgnn: --batch must be at least 1")
+    sess, desc = _load(args.model, args, args.precision, batch=args.batch)
     result = profile(sess, _inputs(sess, None, args.seed), runs=args.runs)
     print(f"{desc} ({sess.precision}) on {result.adapter}: {len(result.rows)} dispatches, median of "
           f"{result.runs} runs; {result.method}")
@@ -296,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")
     sub.choices["profile"].add_argument("--top", type=int, help="show only the N slowest dispatches")
+    sub.choices["profile"].add_argument("--batch", type=int, default=1,
+                                        help="the inputs' first dimension (default: the model's own, 1 if symbolic)")
     sub.choices["tune"].add_argument("--seconds", type=float, default=300.0, help="stop measuring after this long; "
                                      "the nodes not reached keep the defaults (default: 300)")
     sub.choices["tune"].add_argument("--again", action="store_true", help="measure signatures already cached too")

@@ -114,7 +114,20 @@ class Profile:
                      f"{total_flops / (self.gpu_ms * 1e6) if self.gpu_ms else 0:.2f} GFLOP/s); wall clock "
                      f"{self.wall_ms:.2f} ms per run; dispatches account for "
                      f"{100 * self.gpu_ms / self.wall_ms if self.wall_ms else 0:.0f}% of it")
+        lines.append("by op: " + "; ".join(f"{op} {ms:.2f} ms, {flops / 1e9:.3f} GFLOP, "
+                                           f"{flops / (ms * 1e6) if ms else 0:.2f} GFLOP/s"
+                                           for op, (ms, flops) in self.by_op().items()))
         return "\n".join(lines)
+
+    def by_op(self) -> dict[str, tuple[float, int]]:
+        """{IR op: (GPU ms, FLOPs)} over its dispatches, slowest op first (Winograd's transforms and
+        products are ops of their own)."""
+        totals: dict[str, list] = {}
+        for r in self.rows:
+            t = totals.setdefault(r.op, [0.0, 0])
+            t[0] += r.gpu_ms
+            t[1] += r.flops
+        return {op: (ms, flops) for op, (ms, flops) in sorted(totals.items(), key=lambda kv: -kv[1][0])}
 
 
 def _shapes(node) -> str:

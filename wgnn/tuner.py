@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends.compute.policy import (
+    GEMMS,
     VARIANTS,
     AdapterProfile,
     Choice,
     ChoiceCache,
     KernelPolicy,
-    eligible,
     problem_of,
     signature,
 )
@@ -40,7 +40,7 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
     the policy's split-K and without; where those agree, ``tune`` measures one)."""
     out: list[Choice] = []
     for v in variants:
-        if v == "gemm":
+        if v in GEMMS:
             out += [Choice(v, tile, wg, split) for tile, wg in ((4, 64), (8, 256)) for split in (None, 1)]
         elif v == "gemv":
             out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]
@@ -135,7 +135,7 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
         # that two candidates that would run alike are measured once.
         problem = problem_of(node)
         options = list(dict.fromkeys(policy.complete(node.op, c, problem) for c in
-                                     candidates(node.op, eligible(node.op, node, max_binding=policy.max_binding))))
+                                     candidates(node.op, policy.eligible(node.op, node))))
         if len(options) < 2:
             continue
         times: dict[Choice, float] = {}

@@ -103,6 +103,13 @@ class LoweringContext:
             return self.const(operand.value)
         return Ref("tensor", operand, dtype=self.storage[id(self.root(operand))])
 
+    def variants(self, op: str, node: Node) -> list[str]:
+        """The policy's eligible variants of ``op`` for ``node``, less f16 arithmetic where an operand
+        computed inside the graph is stored in f32 (because its values may exceed f16's range)."""
+        wide = any(t is not None and not t.is_constant and not t.is_input
+                   and self.storage.get(id(self.root(t))) == "f32" for t in node.inputs[:2])
+        return [v for v in self.policy.eligible(op, node) if not (wide and v == "gemm_f16")]
+
     def const(self, array: np.ndarray) -> Ref:
         """Weights or other constant data. Floats are stored in the session's precision, except
         arrays with values beyond f16's range, which stay f32 rather than turn into infinities."""
@@ -133,18 +140,20 @@ class LoweringContext:
 
     def dispatch(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[Ref],
                  threads: int | None = None, workgroups: int | None = None, choice: Choice | None = None,
-                 flops_share: float | None = None) -> None:
+                 flops_share: float | None = None, types_extra: dict[str, str] | None = None) -> None:
         """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups.
 
         ``choice`` (from the policy) sets the workgroup size and names the variant. Each binding's
         element type comes from what is bound there (see ``shaders``). ``flops_share``: the part of
-        the node's arithmetic this dispatch does, where the node's dispatches do unequal parts."""
+        the node's arithmetic this dispatch does, where the node's dispatches do unequal parts.
+        ``types_extra``: element types of the kernel's other ``*_elem`` aliases (gemm's ``math``)."""
         if (threads if workgroups is None else workgroups) == 0:
             return  # a zero-sized output: nothing to compute
         wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
         name = "compute/" + kernel
         names = shaders.binding_names(shaders.render(name, elem=self.elem, wg=wg, **template))[1:]
         types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16", "i32")}
+        types.update(types_extra or {})
         source = shaders.render(name, elem=self.elem, types=types, wg=wg, **template)
         groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // wg)
         limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..common import fused_epilogue
 from .context import LoweringContext, Ref, lowers
-from .policy import Choice, Problem, eligible, gemm_block, problem_of
+from .policy import GEMMS, Choice, Problem, gemm_block, problem_of
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -27,7 +27,7 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
 @lowers("conv2d")
 def lower_conv2d(node, ctx: LoweringContext) -> None:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    candidates = [v for v in eligible("conv2d", node, max_binding=ctx.policy.max_binding) if v != "winograd"]
+    candidates = [v for v in ctx.variants("conv2d", node) if v != "winograd"]
     problem = problem_of(node)
     choice = ctx.policy.choose("conv2d", node, candidates, problem)
     if choice.variant == "generic":
@@ -53,11 +53,11 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif choice.variant in ("pointwise", "gemv") or (choice.variant == "gemm" and "pointwise" in candidates):
+    elif choice.variant in ("pointwise", "gemv") or (choice.variant in GEMMS and "pointwise" in candidates):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
-    elif choice.variant == "gemm":  # implicit GEMM on workgroup tiles: rows are output pixels
+    elif choice.variant in GEMMS:  # implicit GEMM on workgroup tiles: rows are output pixels
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         params.update(in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw,
                       dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
@@ -132,7 +132,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         return
     b_ref = ctx.const(b) if b_const else b
     template["b_access"] = "read" if b_const else "read_write"
-    if choice.variant == "gemm":
+    if choice.variant in GEMMS:
         params.update(a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
         _gemm(node, ctx, "matmul_gemm", a_ref, b_ref, refs, template, params, choice, Problem(batch, m, k, cols))
     elif vec4:
@@ -164,17 +164,19 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     params.update(m=problem.m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, batch=problem.batch, splits=split,
                   k4_per_split=per_split)
     template = dict(template, tile_m=choice.tile, wg_x=cols4, partial=split > 1)
+    math = {"math": "f16" if choice.variant == "gemm_f16" else "f32"}
     groups = problem.batch * split * m_tiles * n_tiles
     if split == 1:
         ctx.dispatch(kernel, node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], workgroups=groups, choice=choice)
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], workgroups=groups, choice=choice,
+                     types_extra=math)
         return
     total4 = problem.batch * problem.m * n4
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False), params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
-                 choice=choice, flops_share=1.0)
+                 choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items() if k in ("act", "residual")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params={"total": total4, "n4": n4, "splits": split, "alpha": params["alpha"], "beta": params["beta"]},
@@ -200,7 +202,7 @@ def lower_matmul(node, ctx: LoweringContext) -> None:
         return per_matrix
 
     a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
-    choice = ctx.policy.choose("matmul", node, eligible("matmul", node, max_binding=ctx.policy.max_binding), problem)
+    choice = ctx.policy.choose("matmul", node, ctx.variants("matmul", node), problem)
     b_value = b.value.astype(np.float32).reshape(sb) if b.is_constant else ctx.tensor(b)
     _matmul_call(node, ctx, ctx.tensor(a), b_value, m=m, k=k, cols=cols, batch=problem.batch, a_stride=a_stride,
                  b_stride=b_stride, choice=choice)

@@ -32,6 +32,7 @@ from ...graph import Graph, Node
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
 from ...passes.winograd import winograd_convs
+from ..common import fits_f16
 
 TILES = (1, 2, 4, 8)
 # op -> variant -> the tile sizes it takes (empty: it has no tile parameter). A conv2d tile is the
@@ -39,13 +40,16 @@ TILES = (1, 2, 4, 8)
 # run the matmul kernel, so theirs is too); a gemm tile the rows each invocation computes of its
 # workgroup's block.
 VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
-    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "gemm": TILES, "gemv": (),
-               "generic": ()},
-    "matmul": {"tiled": TILES, "gemm": TILES, "gemv": (), "generic": ()},
+    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "gemm": TILES,
+               "gemm_f16": TILES, "gemv": (), "generic": ()},
+    "matmul": {"tiled": TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (), "generic": ()},
 }
 WORKGROUP_SIZES = (32, 64, 128, 256)
 SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (gemm only)
-SPLIT_VARIANTS = frozenset({"gemm"})
+# The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
+# what accumulates in which type).
+GEMMS = ("gemm", "gemm_f16")
+SPLIT_VARIANTS = frozenset(GEMMS)
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,14 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # Measured with ``wgnn tune`` on lavapipe (Mesa 22), the four zoo CNNs' 102 node signatures:
     # tile 8 won 89 of the 91 whose winner takes a tile, gemv every classifier, Winograd every 3x3
     # stride-1 convolution.
-    "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "pointwise", "direct", "gemm", "generic"), tile=8),
-            "matmul": Defaults(("gemv", "tiled", "gemm", "generic"), tile=8)},
-    "gpu": {"conv2d": Defaults(("gemv", "winograd", "depthwise", "gemm", "pointwise", "direct", "generic")),
-            "matmul": Defaults(("gemv", "gemm", "tiled", "generic"))},
+    "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "pointwise", "direct", "gemm", "gemm_f16",
+                                "generic"), tile=8),
+            "matmul": Defaults(("gemv", "tiled", "gemm", "gemm_f16", "generic"), tile=8)},
+    # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
+    # instruction on most GPUs, half the workgroup memory).
+    "gpu": {"conv2d": Defaults(("gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise", "direct",
+                                "generic")),
+            "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"))},
 }
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 
@@ -131,14 +139,17 @@ def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
     return split
 
 
-def eligible(op: str, node: Node, *, max_binding: int) -> list[str]:
-    """The variants of ``op`` that can compute ``node``, in ``VARIANTS`` order."""
+def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") -> list[str]:
+    """The variants of ``op`` that can compute ``node`` in a session of ``precision``, in
+    ``VARIANTS`` order. ``gemm_f16`` needs an fp16 session and constant weights within f16's range
+    (the lowering also refuses it for operands kept in f32 because their values may exceed it)."""
+    half = precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
     if op == "matmul":
         problem = problem_of(node)
         if problem.k % 4 or problem.n % 4:
             return ["generic"]
         single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
-        return ["tiled", "gemm"] + (["gemv"] if single_row else []) + ["generic"]
+        return ["tiled", "gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else []) + ["generic"]
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]
@@ -158,7 +169,7 @@ def eligible(op: str, node: Node, *, max_binding: int) -> list[str]:
     if cpg % 4 == 0 and (o // g) % 4 == 0:
         found.append("direct")
     if g == 1 and c % 4 == 0 and o % 4 == 0:
-        found.append("gemm")
+        found += ["gemm"] + (["gemm_f16"] if half else [])
     if "pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1:
         found.append("gemv")
     return found + ["generic"]
@@ -266,6 +277,10 @@ class KernelPolicy:
     def max_binding(self) -> int:
         return self.adapter.max_binding
 
+    def eligible(self, op: str, node: Node) -> list[str]:
+        """The variants of ``op`` that can compute ``node`` on this device in this precision."""
+        return eligible(op, node, max_binding=self.max_binding, precision=self.precision)
+
     def choose(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
         """The choice for ``node`` among ``candidates`` (its eligible variants of ``op``), recorded.
         ``problem``: the sizes of the matrix product it runs, where it runs one (sizes split-K)."""
@@ -318,8 +333,7 @@ class KernelPolicy:
         decided: dict[str, Choice] = {}
 
         def winograd(node: Node) -> bool:
-            choice = self._decide("conv2d", node, eligible("conv2d", node, max_binding=self.max_binding),
-                                  problem_of(node))
+            choice = self._decide("conv2d", node, self.eligible("conv2d", node), problem_of(node))
             decided[node.name] = choice
             return choice.variant == "winograd"
 

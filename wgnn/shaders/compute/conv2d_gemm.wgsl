@@ -18,7 +18,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
 
-fn load_a(bi: u32, row: u32, k4: u32) -> vec4<f32> {
+fn load_a(bi: u32, row: u32, k4: u32) -> vec4<math_elem> {
     let ox = row % p.out_w;
     let oy = (row / p.out_w) % p.out_h;
     let n = row / (p.out_w * p.out_h);
@@ -28,13 +28,13 @@ fn load_a(bi: u32, row: u32, k4: u32) -> vec4<f32> {
     let iy = i32(oy * p.stride_h + ky * p.dil_h) - p.pad_top;
     let ix = i32(ox * p.stride_w + kx * p.dil_w) - p.pad_left;
     if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
-        return vec4<f32>(0.0);
+        return vec4<math_elem>(0.0);
     }
-    return vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]);
+    return vec4<math_elem>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]);
 }
 
-fn load_b(bi: u32, k: u32, col4: u32) -> vec4<f32> {
-    return vec4<f32>(w[k * p.n4 + col4]);
+fn load_b(bi: u32, k: u32, col4: u32) -> vec4<math_elem> {
+    return vec4<math_elem>(w[k * p.n4 + col4]);
 }
 
 #include "compute/gemm_tile.wgsl"

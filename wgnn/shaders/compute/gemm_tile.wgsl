@@ -8,10 +8,15 @@
 // without the epilogue, to `y` at [split][batch][M][N] (PARTIAL), and splitk_reduce.wgsl adds the
 // partials in a fixed order and applies the epilogue, so results do not depend on scheduling.
 //
+// Arithmetic (math_elem, f32 or f16, the variant gemm or gemm_f16): the workgroup tiles hold
+// math_elem and the multiply-adds of one K step (BK = 16 products per output) run in it, into a
+// per-step partial sum; the running sum over the steps, the split-K partials and the epilogue are
+// always f32. In f16 an output thus adds at most 16 rounded f16 products before reaching f32.
+//
 // The including kernel declares Params (m, k4, n4, m_tiles, n_tiles, batch, splits, k4_per_split,
 // alpha, beta, and what its loaders need), the bindings, and
-//   load_a(batch, row, k4) -> vec4<f32>: A[row][4 k4 .. 4 k4 + 3] (called for row < m, k4 < k4 only)
-//   load_b(batch, k, col4) -> vec4<f32>: B[k][4 col4 .. 4 col4 + 3] (k < 4 k4, col4 < n4 only)
+//   load_a(batch, row, k4) -> vec4<math_elem>: A[row][4 k4 .. 4 k4 + 3] (row < m, k4 < k4 only)
+//   load_b(batch, k, col4) -> vec4<math_elem>: B[k][4 col4 .. 4 col4 + 3] (k < 4 k4, col4 < n4 only)
 // WG_X invocations along N (one vec4 of columns each), WG / WG_X along M (TM rows each).
 
 const WG_X: u32 = ${wg_x}u;
@@ -22,8 +27,8 @@ const BN4: u32 = WG_X;       // vec4 columns per block
 const BK4: u32 = 4u;         // vec4s of K per step
 const PARTIAL: bool = ${partial};
 
-var<workgroup> a_tile: array<vec4<f32>, BM * BK4>;         // [BM][BK4]
-var<workgroup> b_tile: array<vec4<f32>, BK4 * 4u * BN4>;   // [BK][BN4]
+var<workgroup> a_tile: array<vec4<math_elem>, BM * BK4>;         // [BM][BK4]
+var<workgroup> b_tile: array<vec4<math_elem>, BK4 * 4u * BN4>;   // [BK][BN4]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -50,7 +55,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var i = lid; i < BM * BK4; i += WG) {
             let row = row0 + i / BK4;
             let k4 = step + i % BK4;
-            var v = vec4<f32>(0.0);
+            var v = vec4<math_elem>(0.0);
             if (row < p.m && k4 < k4_end) {
                 v = load_a(bi, row, k4);
             }
@@ -59,13 +64,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var i = lid; i < BK4 * 4u * BN4; i += WG) {
             let k = step * 4u + i / BN4;
             let col4 = col0 + i % BN4;
-            var v = vec4<f32>(0.0);
+            var v = vec4<math_elem>(0.0);
             if (k < k4_end * 4u && col4 < p.n4) {
                 v = load_b(bi, k, col4);
             }
             b_tile[i] = v;
         }
         workgroupBarrier();
+        var part = array<vec4<math_elem>, TM>();  // this step's sums (zeroed each step explicitly)
         for (var kk4 = 0u; kk4 < BK4; kk4++) {
             let b0 = b_tile[(kk4 * 4u) * BN4 + tx];
             let b1 = b_tile[(kk4 * 4u + 1u) * BN4 + tx];
@@ -73,9 +79,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let b3 = b_tile[(kk4 * 4u + 3u) * BN4 + tx];
             for (var r = 0u; r < TM; r++) {
                 let a = a_tile[(ty * TM + r) * BK4 + kk4];
-                acc[r] = fma(b0, vec4<f32>(a.x), fma(b1, vec4<f32>(a.y),
-                         fma(b2, vec4<f32>(a.z), fma(b3, vec4<f32>(a.w), acc[r]))));
+                part[r] = fma(b0, vec4<math_elem>(a.x), fma(b1, vec4<math_elem>(a.y),
+                          fma(b2, vec4<math_elem>(a.z), fma(b3, vec4<math_elem>(a.w), part[r]))));
             }
+        }
+        for (var r = 0u; r < TM; r++) {
+            acc[r] += vec4<f32>(part[r]);
         }
         workgroupBarrier();
     }

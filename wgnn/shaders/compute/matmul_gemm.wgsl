@@ -15,12 +15,12 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
 
-fn load_a(bi: u32, row: u32, k4: u32) -> vec4<f32> {
-    return vec4<f32>(a[bi * p.a_batch_stride + row * p.k4 + k4]);
+fn load_a(bi: u32, row: u32, k4: u32) -> vec4<math_elem> {
+    return vec4<math_elem>(a[bi * p.a_batch_stride + row * p.k4 + k4]);
 }
 
-fn load_b(bi: u32, k: u32, col4: u32) -> vec4<f32> {
-    return vec4<f32>(b[bi * p.b_batch_stride + k * p.n4 + col4]);
+fn load_b(bi: u32, k: u32, col4: u32) -> vec4<math_elem> {
+    return vec4<math_elem>(b[bi * p.b_batch_stride + k * p.n4 + col4]);
 }
 
 #include "compute/gemm_tile.wgsl"
