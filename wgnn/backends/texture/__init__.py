@@ -219,7 +219,10 @@ class TextureBackend(Backend):
             w, h, fmt = size_class(operand)
             tex = texture((w, h, fmt), f"output {name}", wgpu.TextureUsage.COPY_SRC)
             views[id(operand)] = tex.create_view()
-            output_textures[name] = (tex, ctx.shape(operand), ctx.phys(operand), ctx.perm(operand), fmt)
+            # A transpose's output is a view of its input's texels in its own layout: decoded by that;
+            # a reshape's (its input in logical order) by the input's layout, then reshaped.
+            perm = ctx.perm(out) if ctx.phys(out) == ctx.phys(operand) else ctx.perm(operand)
+            output_textures[name] = (tex, ctx.shape(operand), ctx.phys(operand), perm, fmt)
             row = -(-w * BYTES_PER_TEXEL[fmt] // 256) * 256
             readback_rows[name] = (total, row)
             total += row * h

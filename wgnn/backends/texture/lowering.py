@@ -16,12 +16,15 @@ from ... import shaders
 from ...errors import UnsupportedOperatorError
 from ...graph import Node, Operand
 from ...layout import identity
+from ...ops.reduce import KINDS as REDUCE_KINDS
+from ...ops.resize import source_positions
 from ...runtime import Device
 from ..base import lowering_registry
-from ..common import MAX_RANK, fits_f16, fused_epilogue, pack_dims
+from ..common import MAX_RANK, fits_f16, fused_epilogue, merge_dims, pack_dims
 
 FORMATS = {"f32": "rgba32float", "f16": "rgba16float"}
 BYTES_PER_TEXEL = {"f32": 16, "f16": 8}
+NHWC = (0, 2, 3, 1)
 
 
 LOWERINGS, lowers = lowering_registry()  # @lowers("op") registers this backend's lowering of "op"
@@ -178,10 +181,10 @@ def _epilogue(ctx: TextureContext, node: Node, channels: int):
 
 @lowers("conv2d")
 def lower_conv2d(node: Node, ctx: TextureContext) -> None:
-    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    x, w = node.inputs[0], node.inputs[1]
     if not w.is_constant:
         raise ctx.unsupported(node, "convolution weights computed at run time")
-    n, c, h, wd = x.shape
+    c = x.shape[1]
     o, cpg, kh, kw = w.shape
     g = node.attrs["groups"]
     depthwise = g == c == o and g > 1
@@ -195,15 +198,39 @@ def lower_conv2d(node: Node, ctx: TextureContext) -> None:
     else:
         packed = np.zeros((kh, kw, c4 * 4, o4 * 4), np.float32)
         packed[:, :, :c, :o] = weights.transpose(2, 3, 1, 0)
+    _conv_draw(node, ctx, packed, o, depthwise=depthwise, transposed=False)
+
+
+def _conv_draw(node: Node, ctx: TextureContext, packed: np.ndarray, o: int, *, depthwise: bool,
+               transposed: bool) -> None:
+    """One draw of the convolution shader with weights ``packed`` [KH][KW][Cin padded][Cout padded]
+    (depthwise: [KH][KW][C padded]) and ``o`` output channels."""
+    x, out = node.inputs[0], node.outputs[0]
+    _, c, h, wd = x.shape
+    kh, kw = packed.shape[:2]
     w_ref = ctx.const(packed)
     refs, template, params = _epilogue(ctx, node, o)
     (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    params.update(x_width=ctx.width(x), w_width=ctx.const_width(w_ref), in_h=h, in_w=wd, in_c4=c4,
-                  out_h=out.shape[2], out_w=out.shape[3], out_c4=o4, out_c=o, kernel_h=kh, kernel_w=kw,
+    params.update(x_width=ctx.width(x), w_width=ctx.const_width(w_ref), in_h=h, in_w=wd, in_c4=-(-c // 4),
+                  out_h=out.shape[2], out_w=out.shape[3], out_c4=-(-o // 4), out_c=o, kernel_h=kh, kernel_w=kw,
                   stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-    template["depthwise"] = depthwise
+    template.update(depthwise=depthwise, transposed=transposed)
     ctx.draw("conv2d", node=node, template=template, params=params,
              bindings=[ctx.tensor(x), w_ref] + refs, target=out)
+
+
+@lowers("conv_transpose2d")
+def lower_conv_transpose2d(node: Node, ctx: TextureContext) -> None:
+    """The convolution shader gathering through the transposed index map (groups = 1)."""
+    x, w = node.inputs[0], node.inputs[1]
+    if not w.is_constant:
+        raise ctx.unsupported(node, "transposed-convolution weights computed at run time")
+    if node.attrs["groups"] != 1:
+        raise ctx.unsupported(node, f"grouped transposed convolution (groups={node.attrs['groups']})")
+    c, (_, o, kh, kw) = x.shape[1], w.shape
+    packed = np.zeros((kh, kw, -(-c // 4) * 4, -(-o // 4) * 4), np.float32)
+    packed[:, :, :c, :o] = w.value.astype(np.float32).transpose(2, 3, 0, 1)  # [Cin, Cout, KH, KW] -> KH, KW, Cin, Cout
+    _conv_draw(node, ctx, packed, o, depthwise=False, transposed=True)
 
 
 @lowers("matmul")
@@ -340,3 +367,64 @@ def lower_concat(node: Node, ctx: TextureContext) -> None:
     first, second = node.inputs
     axis = ctx.perm(out).index(node.attrs["axis"] % out.rank)
     _elementwise(ctx, node, out, first, second, concat=(axis, first.shape[node.attrs["axis"] % out.rank]))
+
+
+@lowers("pad")
+def lower_pad(node: Node, ctx: TextureContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    phys, perm = ctx.phys(out), ctx.perm(out)
+    if len(phys) > MAX_RANK:
+        raise ctx.unsupported(node, f"tensors of more than {MAX_RANK} dimensions")
+    params = {"x_width": ctx.width(x), "last": phys[-1], "value": float(node.attrs["value"]),
+              "out_shape": pack_dims(phys[:-1] + [-(-phys[-1] // 4) * 4], 1),
+              "in_shape": pack_dims([x.shape[a] for a in perm] or [1], 1),
+              "in_strides": pack_dims(_strides_for(ctx, x, out, out.shape), 0),
+              "begins": pack_dims([node.attrs["pads"][a] for a in perm] or [0], 0)}
+    ctx.draw("pad", node=node, template={"rank": len(phys), "mode": node.attrs["mode"]}, params=params,
+             bindings=[ctx.tensor(x)], target=out)
+
+
+@lowers("reduce")
+def lower_reduce(node: Node, ctx: TextureContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    axes = set(node.attrs["axes"])
+    in_perm = ctx.perm(x)
+    own = padded_strides(ctx.phys(x))
+    stride = {axis: own[k] for k, axis in enumerate(in_perm)}  # logical axis -> padded element stride
+    kept = [a for a in range(x.rank) if a not in axes]
+    source = (lambda a: a) if node.attrs["keepdims"] else (lambda a: kept[a])  # out axis -> input axis
+    phys = ctx.phys(out)
+    out_strides = [0 if source(a) in axes else stride[source(a)] for a in ctx.perm(out)] if out.rank else [0]
+    red_order = [a for a in in_perm if a in axes]
+    red_shape, (red_strides,) = merge_dims([x.shape[a] for a in red_order] or [1],
+                                           [[stride[a] for a in red_order] or [0]])
+    if len(phys) > MAX_RANK or len(red_shape) > MAX_RANK:
+        raise ctx.unsupported(node, f"tensors of more than {MAX_RANK} dimensions")
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
+    init, mapping, combine, finish = REDUCE_KINDS[node.attrs["kind"]]
+    params = {"x_width": ctx.width(x), "last": phys[-1], "reduce_size": count, "inv_count": 1.0 / max(count, 1),
+              "out_shape": pack_dims(phys[:-1] + [-(-phys[-1] // 4) * 4], 1), "out_strides": pack_dims(out_strides, 0),
+              "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
+    template = {"out_rank": len(phys), "red_rank": len(red_shape), "init": init, "map": mapping, "combine": combine,
+                "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
+    ctx.draw("reduce", node=node, template=template, params=params, bindings=[ctx.tensor(x)], target=out)
+
+
+@lowers("resize")
+def lower_resize(node: Node, ctx: TextureContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    a = node.attrs
+    if ctx.perm(x) != NHWC or ctx.perm(out) != NHWC:
+        raise ctx.unsupported(node, "resize outside the channels-last layout")
+    n, c, h, w = x.shape
+    (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
+    (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
+    table = ctx.const(np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32))
+    params = dict(x_width=ctx.width(x), table_width=ctx.const_width(table), in_h=h, in_w=w, c=c, c4=-(-c // 4),
+                  out_h=out.shape[2], out_w=out.shape[3], support_h=fh, support_w=fw, start_h=start_h,
+                  start_w=start_w, taps_h=taps_h, taps_w=taps_w, cubic_a=a["cubic_a"],
+                  exclude_outside=int(a["exclude_outside"]), extrapolate=int(a["extrapolation"] is not None),
+                  extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
+    template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
+                "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
+    ctx.draw("resize", node=node, template=template, params=params, bindings=[ctx.tensor(x), table], target=out)

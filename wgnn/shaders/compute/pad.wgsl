@@ -1,6 +1,7 @@
 // Padding in any layout: each output element maps back to an input coordinate per axis;
 // ${mode} decides what happens outside the input (constant value, edge clamp, or reflection).
 #include "compute/common.wgsl"
+#include "pad_modes.wgsl"
 
 struct Params {
     total: u32, value: f32,
@@ -15,20 +16,6 @@ const RANK: i32 = ${rank};
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
-
-// Each returns the input coordinate, or -1 where the constant value goes.
-fn map_constant(c: i32, n: i32) -> i32 { return select(-1, c, c >= 0 && c < n); }
-fn map_edge(c: i32, n: i32) -> i32 { return clamp(c, 0, n - 1); }
-// Reflection is symmetric about 0, so it folds |c| with unsigned arithmetic only: a signed
-// remainder of a negative number came out as the unsigned one on one driver (NVIDIA, Vulkan).
-fn map_reflect(c: i32, n: i32) -> i32 {
-    if (n == 1) {
-        return 0;
-    }
-    let period = u32(2 * (n - 1));
-    let m = u32(abs(c)) % period;
-    return i32(select(period - m, m, m < u32(n)));
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -23,19 +23,6 @@ const COMBINE: u32 = COMBINE_${combine};
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
-fn init_sum() -> f32 { return 0.0; }
-fn init_max() -> f32 { return -3.402823e38; }
-fn init_min() -> f32 { return 3.402823e38; }
-fn init_prod() -> f32 { return 1.0; }
-fn map_plain(v: f32, m: f32) -> f32 { return v; }
-fn map_square(v: f32, m: f32) -> f32 { return v * v; }
-fn map_abs(v: f32, m: f32) -> f32 { return abs(v); }
-fn map_exp(v: f32, m: f32) -> f32 { return exp(v - m); }
-fn finish_plain(a: f32, m: f32) -> f32 { return a; }
-fn finish_mean(a: f32, m: f32) -> f32 { return a * p.inv_count; }
-fn finish_sqrt(a: f32, m: f32) -> f32 { return sqrt(a); }
-fn finish_log(a: f32, m: f32) -> f32 { return log(a) + m; }
-
 fn offset_of(j: u32) -> i32 {
     var i = j;
     var off = 0;
@@ -75,6 +62,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     acc = workgroup_reduce(acc, lid, COMBINE);
     if (lid == 0u) {
-        y[row] = y_elem(finish_${finish}(acc, m));
+        y[row] = y_elem(finish_${finish}(acc, m, p.inv_count));
     }
 }

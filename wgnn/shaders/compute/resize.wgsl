@@ -7,6 +7,7 @@
 // or, with exclude_outside, drop out. With extrapolate, an output whose source position lies
 // outside the image gives p.extrapolation (tf_crop_and_resize).
 #include "compute/common.wgsl"
+#include "resize_filter.wgsl"  // sample_nearest, sample_filtered over load() below
 
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c: u32,
@@ -20,62 +21,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
 
-fn clamp_index(i: i32, size: u32) -> u32 {
-    return u32(clamp(i, 0, i32(size) - 1));
-}
-
 fn load(n: u32, iy: u32, ix: u32, c: u32) -> f32 {
     return f32(x[((n * p.in_h + iy) * p.in_w + ix) * p.c + c]);
-}
-
-fn sample_nearest(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
-    return load(n, u32(sy), u32(sx), c);
-}
-
-fn filter_linear(d: f32) -> f32 { return clamp(1.0 - abs(d), 0.0, 1.0); }
-fn filter_cubic(d: f32) -> f32 {
-    let t = abs(d);
-    let a = p.cubic_a;
-    if (t <= 1.0) {
-        return ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
-    }
-    if (t < 2.0) {
-        return ((a * t - 5.0 * a) * t + 8.0 * a) * t - 4.0 * a;
-    }
-    return 0.0;
-}
-
-// The weight of tap i along an axis whose source position is base + frac (0 when excluded).
-fn tap_weight(i: i32, frac: f32, support: f32, index: i32, size: u32) -> f32 {
-    if (p.exclude_outside != 0u && (index < 0 || index >= i32(size))) {
-        return 0.0;
-    }
-    return filter_${filter}((f32(i) - frac) * support);
-}
-
-fn sample_filtered(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
-    let by = floor(sy);
-    let bx = floor(sx);
-    var acc = 0.0;
-    var wsum_y = 0.0;
-    var wsum_x = 0.0;
-    for (var ty = 0u; ty < p.taps_h; ty++) {
-        let i = p.start_h + i32(ty);
-        let iy = i32(by) + i;
-        let wy = tap_weight(i, sy - by, p.support_h, iy, p.in_h);
-        wsum_y += wy;
-        var row = 0.0;
-        wsum_x = 0.0;
-        for (var tx = 0u; tx < p.taps_w; tx++) {
-            let j = p.start_w + i32(tx);
-            let ix = i32(bx) + j;
-            let wx = tap_weight(j, sx - bx, p.support_w, ix, p.in_w);
-            wsum_x += wx;
-            row += wx * load(n, clamp_index(iy, p.in_h), clamp_index(ix, p.in_w), c);
-        }
-        acc += wy * row;
-    }
-    return acc / (wsum_y * wsum_x);
 }
 
 @compute @workgroup_size(WG)

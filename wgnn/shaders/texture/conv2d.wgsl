@@ -2,6 +2,8 @@
 // one output texel, four output channels of one pixel, reading input texels (four input channels)
 // and 4x4 weight blocks. Weights are a texture of [KH][KW][Cin padded to 4][Cout / 4] texels.
 // Depthwise convolutions set DEPTHWISE: each output texel then reads only its own channels.
+// Transposed convolutions (groups = 1) set TRANSPOSED: the same product, gathered from the input
+// pixels whose stride-spaced footprint covers the output pixel.
 #include "texture/common.wgsl"
 #include "activation.wgsl"
 
@@ -16,6 +18,7 @@ struct Params {
 
 const HAS_RESIDUAL: bool = ${residual};
 const DEPTHWISE: bool = ${depthwise};
+const TRANSPOSED: bool = ${transposed};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var x: texture_2d<f32>;
@@ -23,6 +26,19 @@ const DEPTHWISE: bool = ${depthwise};
 @group(0) @binding(3) var bias: texture_2d<f32>;
 @group(0) @binding(4) var residual: texture_2d<f32>;
 @group(0) @binding(5) var slope: texture_2d<f32>;
+
+// The input index along one axis that output position o reads through tap k, or -1 if none.
+fn source_index(o: u32, k: u32, stride: u32, dil: u32, pad: i32, size: u32) -> i32 {
+    var i = i32(o * stride + k * dil) - pad;
+    if (TRANSPOSED) {
+        let t = i32(o) + pad - i32(k * dil);
+        if (t < 0 || t % i32(stride) != 0) {
+            return -1;
+        }
+        i = t / i32(stride);
+    }
+    return select(-1, i, i >= 0 && i < i32(size));
+}
 
 @fragment
 fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
@@ -39,13 +55,13 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
 
     var acc = vec4<f32>(0.0);
     for (var kh = 0u; kh < p.kernel_h; kh++) {
-        let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
-        if (iy < 0 || iy >= i32(p.in_h)) {
+        let iy = source_index(oy, kh, p.stride_h, p.dil_h, p.pad_top, p.in_h);
+        if (iy < 0) {
             continue;
         }
         for (var kw = 0u; kw < p.kernel_w; kw++) {
-            let ix = i32(ox * p.stride_w + kw * p.dil_w) - p.pad_left;
-            if (ix < 0 || ix >= i32(p.in_w)) {
+            let ix = source_index(ox, kw, p.stride_w, p.dil_w, p.pad_left, p.in_w);
+            if (ix < 0) {
                 continue;
             }
             let pixel = ((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4;
