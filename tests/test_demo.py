@@ -151,9 +151,11 @@ def test_gpu_preprocessing_equals_numpy_letterbox(device, face_model, selfie_mod
         assert np.abs(got - want).max() < 1e-5, kind
 
 
-def test_face_demo_boxes_match_the_litert_pipeline(device, face_model, tmp_path):
+@pytest.mark.parametrize("backend", ["compute", "texture"])
+def test_face_demo_boxes_match_the_litert_pipeline(device, face_model, tmp_path, backend):
     cam = demo.SyntheticCamera(640, 480, step=23, frames=6)
-    d = demo.Demo("face", 640, 480, device=device)
+    d = demo.Demo("face", 640, 480, device=device, backend=backend)
+    assert d.session.backend == backend
     results, timings = demo.run_headless(d, cam, 6, out=tmp_path / "frames", keep_images=True, progress=None)
     assert len(results) == 6 and timings.frames == 6
     for r in results:
@@ -173,10 +175,12 @@ def test_face_demo_boxes_match_the_litert_pipeline(device, face_model, tmp_path)
     assert all(len(timings.ms[s]) == 6 for s in demo.app.STAGES)
 
 
-def test_selfie_demo_mask_matches_the_litert_pipeline(device, selfie_model):
+@pytest.mark.parametrize("backend", ["compute", "texture"])
+def test_selfie_demo_mask_matches_the_litert_pipeline(device, selfie_model, backend):
     cam = demo.SyntheticCamera(640, 480, step=29, frames=4)
     d = demo.Demo("selfie", 640, 480, device=device, mode="replace", keep_masks=True, overlay=False,
-                  background=demo.parse_background("#ff00ff", 640, 480))
+                  background=demo.parse_background("#ff00ff", 640, 480), backend=backend)
+    assert d.session.backend == backend
     results, _ = demo.run_headless(d, cam, 4, keep_images=True, progress=None)
     for r in results:
         frame = cam.frame(r.index)
@@ -226,9 +230,10 @@ def test_video_round_trip_and_cli_headless(device, face_model, tmp_path, capsys)
         frames.append(f)
     video.close()
     assert len(frames) == 3 and frames[0].shape == (240, 320, 3)
-    # The video plays back as a source of its own.
-    rc = cli.main(["demo", "face", "--headless", "--source", str(out)])
-    assert rc == 0 and "3 frames" in capsys.readouterr().out
+    # The video plays back as a source of its own, here through the texture path.
+    rc = cli.main(["demo", "face", "--headless", "--source", str(out), "--backend", "texture"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "3 frames" in text and "texture backend: 3 frames" in text
 
 
 def test_bad_input_is_a_clear_error(device, face_model, tmp_path, capsys):

@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--background", help="selfie replace: #rrggbb or an image file (default: a blue gradient)")
     p.add_argument("--no-overlay", action="store_true", help="start without the statistics overlay (key o)")
     p.add_argument("--precision", help="fp32, fp16 or auto (default: fp32)")
+    p.add_argument("--backend", choices=("compute", "texture"), default="compute",
+                   help="the model's backend; the demo's own shaders are the same (default: compute)")
     p.add_argument("--adapter", help="adapter index or name substring")
     p.set_defaults(func=cmd_demo)
 

@@ -65,8 +65,9 @@ def run(args) -> int:
         device = Device(args.adapter) if args.adapter is not None else None
         demo = Demo(args.kind, source.width, source.height, device=device, precision=args.precision,
                     mode=args.mode, background=parse_background(args.background, source.width, source.height),
-                    overlay=not args.no_overlay)
-        print(f"{args.kind}: {demo.session.format} model on {demo.device.name}, precision {demo.session.precision}, "
+                    overlay=not args.no_overlay, backend=args.backend)
+        print(f"{args.kind}: {demo.session.format} model on {demo.device.name}, {args.backend} backend, "
+              f"precision {demo.session.precision}, "
               f"frames {source.width}x{source.height}" + (f", background {demo.mode}" if args.kind == "selfie" else ""))
         if headless:
             results, timings = run_headless(demo, source, frames, out=args.out)
@@ -77,7 +78,7 @@ def run(args) -> int:
     finally:
         source.close()
     print(timings.summary(f"{args.kind} {'headless' if headless else 'window'} {source.width}x{source.height} "
-                          f"on {demo.device.name}"))
+                          f"on {demo.device.name}, {args.backend} backend"))
     if args.kind == "face" and results:
         last = results[-1]
         for det in last.detections:

@@ -157,28 +157,33 @@ class Demo:
     ``mode`` (selfie): ``blur`` or ``replace`` the background, by ``background`` (an HxWx3 uint8
     image, any size; default: a dark blue gradient). ``keep_masks`` makes every ``FrameResult`` carry
     the raw mask, read back from the GPU (for tests; the demo itself never reads it back).
+
+    ``backend``: the model's, ``compute`` or ``texture``. The pre-processing and drawing shaders are
+    the same for both; the texture path takes its input as a host array (as a WebGL page uploads
+    pixels), so its frames read the pre-processed input back, and the selfie mask comes back to the
+    host and goes up again for the composite.
     """
 
     def __init__(self, kind: str, width: int, height: int, *, device: Device | None = None,
                  precision: str | None = None, mode: str = "blur", background: np.ndarray | None = None,
-                 keep_masks: bool = False, overlay: bool = True):
+                 keep_masks: bool = False, overlay: bool = True, backend: str = "compute"):
         if kind not in KINDS:
             raise ValueError(f"demo kind must be one of {KINDS}, got {kind!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.kind, self.width, self.height = kind, width, height
+        self.kind, self.width, self.height, self.backend = kind, width, height, backend
         self.mode, self.show_overlay, self.keep_masks = mode, overlay, keep_masks
         self.device = dev = device or default_device()
         usage = wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST
         self.frame = _texture(dev, width, height, usage)
         if kind == "face":
-            self.detector = mp.FaceDetector(device=dev, precision=precision)
+            self.detector = mp.FaceDetector(device=dev, precision=precision, backend=backend)
             self.session = self.detector.session
             size = self.detector.spec.input_size
             self.letterbox = mp.fit((height, width), (size, size))
             value_range = self.detector.spec.value_range
         else:
-            self.segmenter = mp.SelfieSegmenter(device=dev, precision=precision)
+            self.segmenter = mp.SelfieSegmenter(device=dev, precision=precision, backend=backend)
             self.session = self.segmenter.session
             self.letterbox = mp.fit((height, width), self.segmenter.input_size, keep_aspect=False)
             value_range = (0.0, 1.0)
@@ -190,10 +195,15 @@ class Demo:
         self.pre = _Kernel(dev, dev.pipeline(shaders.render("demo/preprocess")),
                            {"out_h": ih, "out_w": iw, "top": top, "left": left, "rh": rh, "rw": rw,
                             "lo": value_range[0], "hi": value_range[1]}, [self.frame, self.input], "preprocess")
+        self.mask = None
+        if kind == "selfie" and backend == "texture":  # the mask goes up here each frame
+            shape = tuple(self.session.get_outputs()[0].shape)
+            self.mask = GPUTensor(dev, dev.buffer(4 * int(np.prod(shape)), label="demo mask"), 0, shape)
         # One run now: the model's output buffers exist from here on (the mask is bound below), and
         # the driver's first-use work is not counted in the first frame.
-        self.outputs = self.session.run_on_gpu({self.input_name: self.input})
-        self.mask = next(iter(self.outputs.values())) if kind == "selfie" else None
+        outputs = self._run_model()
+        if kind == "selfie" and self.mask is None:
+            self.mask = next(iter(outputs.values()))
         self.small = (-(-width // 4), -(-height // 4))
         self._blur: list[_Kernel] = []
         self._composite: dict[str, tuple[_Kernel, _Kernel]] = {}
@@ -216,6 +226,16 @@ class Demo:
         0.32's ``on_submitted_work_done`` fails with wgpu-native's newer callback signature)."""
         self.device.read(self.input.buffer, 0, 4)
 
+    def _run_model(self) -> dict:
+        """The model on the pre-processed input: GPU tensors (compute) or host arrays (texture)."""
+        if self.backend != "texture":
+            return self.session.run_on_gpu({self.input_name: self.input})
+        outputs = dict(zip((o.name for o in self.session.get_outputs()),
+                           self.session.run(None, {self.input_name: self.input.numpy()})))
+        if self.mask is not None:
+            self.device.queue.write_buffer(self.mask.buffer, 0, next(iter(outputs.values())).astype(np.float32))
+        return outputs
+
     def process(self, frame: np.ndarray, index: int, timings: Timings) -> FrameResult:
         """Upload, pre-process, run the model and post-process one frame (laps 4 stages)."""
         if frame.ndim != 3 or frame.shape[:2] != (self.height, self.width) or frame.shape[2] not in (3, 4) \
@@ -230,12 +250,12 @@ class Demo:
         dev.queue.submit([enc.finish()])
         self._sync()
         timings.lap("preprocess")
-        outputs = self.session.run_on_gpu({self.input_name: self.input})
+        outputs = self._run_model()
         self._sync()
         timings.lap("model")
         result = FrameResult(index)
         if self.kind == "face":
-            raw = [t.numpy() for t in outputs.values()]
+            raw = [np.asarray(t) for t in outputs.values()]
             result.detections = self.detector.postprocess(*raw, self.letterbox)
         elif self.keep_masks:
             result.mask = self.mask.numpy().reshape(self.mask.shape[1:3])
@@ -378,7 +398,7 @@ class Demo:
         short = {"upload": "up", "preprocess": "pre", "model": "model", "postprocess": "post", "render": "draw"}
         stages = "  ".join(f"{short[s]} {timings.recent_ms(s):.1f}" for s in short)
         adapter = self.device.adapter.info.get("device", "?").split(" (")[0]
-        return [f"wgnn {self.kind} on {adapter}: {timings.fps(30):.1f} FPS", f"ms  {stages}"]
+        return [f"wgnn {self.kind} ({self.backend}) on {adapter}: {timings.fps(30):.1f} FPS", f"ms  {stages}"]
 
     def progress(self, index: int, result: FrameResult, timings: Timings) -> str:
         what = (f"{len(result.detections)} face(s)" if self.kind == "face" else f"background {self.mode}")
