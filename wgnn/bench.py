@@ -34,6 +34,7 @@ from . import zoo
 COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
     "numpy reference": ("reference", None, None),
     "texture FP32": ("wgnn", "texture", "fp32"),
+    "texture FP16": ("wgnn", "texture", "fp16"),
     "compute FP32": ("wgnn", "compute", "fp32"),
     "compute FP16": ("wgnn", "compute", "fp16"),
     "ONNX Runtime CPU": ("ort-cpu", None, None),

@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", help="fp32, fp16 or auto (default: fp32)")
     p.add_argument("--backend", choices=("compute", "texture"), default="compute",
                    help="the model's backend; the demo's own shaders are the same (default: compute)")
+    p.add_argument("--sync", action="store_true", help="headless face demo: wait for the GPU after every stage "
+                   "(per-stage GPU times) instead of keeping two frames in flight")
     p.add_argument("--adapter", help="adapter index or name substring")
     p.set_defaults(func=cmd_demo)
 

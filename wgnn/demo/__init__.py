@@ -70,7 +70,11 @@ def run(args) -> int:
               f"precision {demo.session.precision}, "
               f"frames {source.width}x{source.height}" + (f", background {demo.mode}" if args.kind == "selfie" else ""))
         if headless:
-            results, timings = run_headless(demo, source, frames, out=args.out)
+            in_flight = demo.can_fly and not args.sync
+            if in_flight:
+                print("two frames in flight: stage times are host times, the GPU overlaps them (--sync: GPU "
+                      "times per stage)")
+            results, timings = run_headless(demo, source, frames, out=args.out, in_flight=in_flight)
         else:
             if args.out:
                 print("--out is written in headless mode only; ignoring it")

@@ -17,6 +17,14 @@ Per frame (``Demo.process`` then ``Demo.render``):
 Stage times are wall-clock times with the GPU synchronised after each stage, so they add up to the
 frame time. ``run_window`` shows the result in a glfw window (rendercanvas); ``run_headless``
 renders offscreen and can write a video or a folder of PNGs.
+
+Frames in flight (``run_headless(..., in_flight=True)``, the face demo on the compute backend): frame
+N+1 is uploaded, pre-processed and submitted to the model before frame N's boxes are read back,
+decoded and drawn, and nothing waits for the GPU but that read-back (of the buffer frame N's
+outputs were copied to). Two slots (frame texture, input tensor, read-back buffer) alternate, so
+that drawing frame N still sees its own picture. The GPU then runs the model of one frame while
+the host finishes the previous one; stage times are host times, no longer a partition of the
+frame.
 """
 
 from __future__ import annotations
@@ -41,6 +49,24 @@ OVERLAY_SIZE = (440, 44)  # width, height in target pixels
 OVERLAY_PERIOD = 0.5  # seconds between redraws of the statistics text
 LINE_WIDTH = 3.0
 BLUR_RADIUS = 6  # taps each side, at quarter resolution
+
+
+@dataclass
+class _Slot:
+    """What one frame in flight holds: its picture, the model's input, and (face) the read-back
+    buffer its outputs are copied to."""
+
+    frame: object
+    input: GPUTensor
+    pre: _Kernel
+    readback: object | None = None
+
+
+@dataclass
+class _InFlight:
+    index: int
+    slot: int
+    promise: object  # the read-back buffer's mapping
 
 
 @dataclass
@@ -175,7 +201,6 @@ class Demo:
         self.mode, self.show_overlay, self.keep_masks = mode, overlay, keep_masks
         self.device = dev = device or default_device()
         usage = wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST
-        self.frame = _texture(dev, width, height, usage)
         if kind == "face":
             self.detector = mp.FaceDetector(device=dev, precision=precision, backend=backend)
             self.session = self.detector.session
@@ -187,14 +212,9 @@ class Demo:
             self.session = self.segmenter.session
             self.letterbox = mp.fit((height, width), self.segmenter.input_size, keep_aspect=False)
             value_range = (0.0, 1.0)
-        inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
-        ih, iw = self.letterbox.input_size
-        self.input = GPUTensor(dev, dev.buffer(ih * iw * 3 * 4, label="demo input"), 0, tuple(inp.shape))
-        top, left, rh, rw = self.letterbox.region
-        self.pre = _Kernel(dev, dev.pipeline(shaders.render("demo/preprocess")),
-                           {"out_h": ih, "out_w": iw, "top": top, "left": left, "rh": rh, "rw": rw,
-                            "lo": value_range[0], "hi": value_range[1]}, [self.frame, self.input], "preprocess")
+        self.input_name = self.session.get_inputs()[0].name
+        self._value_range = value_range
+        self.slots = [self._new_slot()]
         self.mask = None
         if kind == "selfie" and backend == "texture":  # the mask goes up here each frame
             shape = tuple(self.session.get_outputs()[0].shape)
@@ -206,7 +226,7 @@ class Demo:
             self.mask = next(iter(outputs.values()))
         self.small = (-(-width // 4), -(-height // 4))
         self._blur: list[_Kernel] = []
-        self._composite: dict[str, tuple[_Kernel, _Kernel]] = {}
+        self._composite: dict[tuple[str, int], tuple[_Kernel, _Kernel]] = {}
         self.overlay = _texture(dev, *OVERLAY_SIZE, usage)
         self.overlay_text = ""
         self._overlay_time = 0.0
@@ -218,6 +238,37 @@ class Demo:
         background = np.asarray(background, np.uint8)
         self.background = _texture(dev, background.shape[1], background.shape[0], usage)
         _write_rgba(dev, self.background, background)
+
+    def _new_slot(self) -> _Slot:
+        dev = self.device
+        frame = _texture(dev, self.width, self.height, wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+        ih, iw = self.letterbox.input_size
+        tensor = GPUTensor(dev, dev.buffer(ih * iw * 3 * 4, label="demo input"), 0,
+                           tuple(self.session.get_inputs()[0].shape))
+        top, left, rh, rw = self.letterbox.region
+        lo, hi = self._value_range
+        pre = _Kernel(dev, dev.pipeline(shaders.render("demo/preprocess")),
+                      {"out_h": ih, "out_w": iw, "top": top, "left": left, "rh": rh, "rw": rw, "lo": lo, "hi": hi},
+                      [frame, tensor], "preprocess")
+        return _Slot(frame, tensor, pre)
+
+    def _slot(self, k: int) -> _Slot:
+        while len(self.slots) <= k:
+            self.slots.append(self._new_slot())
+        return self.slots[k]
+
+    # The synchronous path works in slot 0.
+    @property
+    def frame(self):
+        return self.slots[0].frame
+
+    @property
+    def input(self) -> GPUTensor:
+        return self.slots[0].input
+
+    @property
+    def pre(self) -> _Kernel:
+        return self.slots[0].pre
 
     # -- per frame ------------------------------------------------------------------------------
 
@@ -236,12 +287,70 @@ class Demo:
             self.device.queue.write_buffer(self.mask.buffer, 0, next(iter(outputs.values())).astype(np.float32))
         return outputs
 
-    def process(self, frame: np.ndarray, index: int, timings: Timings) -> FrameResult:
-        """Upload, pre-process, run the model and post-process one frame (laps 4 stages)."""
+    def _check(self, frame: np.ndarray, index: int) -> None:
         if frame.ndim != 3 or frame.shape[:2] != (self.height, self.width) or frame.shape[2] not in (3, 4) \
                 or frame.dtype != np.uint8:
             raise ValueError(f"frame {index}: expected a {self.height}x{self.width}x3 (or x4) uint8 image, got "
                              f"{frame.shape} {frame.dtype}")
+
+    @property
+    def can_fly(self) -> bool:
+        """Whether frames can be in flight: the face demo on the compute backend."""
+        return self.kind == "face" and self.backend == "compute"
+
+    def submit(self, frame: np.ndarray, index: int, timings: Timings) -> _InFlight:
+        """Frames in flight: upload, pre-process and run the model on ``frame`` in slot ``index % 2``,
+        copy its outputs to the slot's read-back buffer and start mapping it; nothing waits for the
+        GPU (laps upload, preprocess and model as host times)."""
+        if not self.can_fly:
+            raise ValueError("frames in flight are for the face demo on the compute backend")
+        self._check(frame, index)
+        dev = self.device
+        k = index % 2
+        slot = self._slot(k)
+        _write_rgba(dev, slot.frame, frame)
+        timings.lap("upload")
+        enc = dev.device.create_command_encoder()
+        slot.pre.dispatch(enc, *self.letterbox.input_size[::-1])
+        dev.queue.submit([enc.finish()])
+        timings.lap("preprocess")
+        outputs = self.session.run_on_gpu({self.input_name: slot.input})
+        if slot.readback is None:
+            size = sum(-(-t.nbytes // 16) * 16 for t in outputs.values())
+            slot.readback = dev.buffer(size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
+                                       label="demo read-back")
+        enc = dev.device.create_command_encoder()
+        offset = 0
+        for t in outputs.values():
+            enc.copy_buffer_to_buffer(t.buffer, t.offset, slot.readback, offset, -(-t.nbytes // 4) * 4)
+            offset += -(-t.nbytes // 16) * 16
+        dev.queue.submit([enc.finish()])
+        promise = slot.readback.map_async(wgpu.MapMode.READ)
+        timings.lap("model")
+        return _InFlight(index, k, promise)
+
+    def collect(self, job: _InFlight, timings: Timings) -> FrameResult:
+        """Wait for a frame in flight's outputs (only for its read-back), decode its faces (laps
+        postprocess)."""
+        buffer = self.slots[job.slot].readback
+        job.promise.sync_wait()
+        try:
+            raw, offset = [], 0
+            data = buffer.read_mapped(copy=True)
+            for out in self.session.get_outputs():
+                count = int(np.prod(out.shape))
+                raw.append(np.frombuffer(data, np.float32, count, offset).reshape(out.shape))
+                offset += -(-count * 4 // 16) * 16
+        finally:
+            buffer.unmap()
+        result = FrameResult(job.index)
+        result.detections = self.detector.postprocess(*raw, self.letterbox)
+        timings.lap("postprocess")
+        return result
+
+    def process(self, frame: np.ndarray, index: int, timings: Timings) -> FrameResult:
+        """Upload, pre-process, run the model and post-process one frame (laps 4 stages)."""
+        self._check(frame, index)
         dev = self.device
         _write_rgba(dev, self.frame, frame)
         timings.lap("upload")
@@ -276,11 +385,12 @@ class Demo:
             self.blurred = a
         return self._blur
 
-    def prepare(self, fmt: str) -> tuple[_Kernel, _Kernel]:
-        """The render kernels for target format ``fmt``, made on first use (runners call it before
-        the first frame, so that pipeline creation is not counted in it)."""
-        if fmt not in self._composite:
+    def prepare(self, fmt: str, slot: int = 0) -> tuple[_Kernel, _Kernel]:
+        """The render kernels for target format ``fmt`` and the picture of ``slot``, made on first
+        use (runners call it before the first frame, so that pipeline creation is not counted in it)."""
+        if (fmt, slot) not in self._composite:
             dev = self.device
+            self._slot(slot)
             pipe = dev.render_pipeline(shaders.render("demo/composite"), fmt)
             if self.kind == "selfie":  # the blur buffers, also for replace mode: key b switches
                 self._blur_kernels()
@@ -289,11 +399,11 @@ class Demo:
                 mask = blurred = dev.buffer(16, label="unused")
             target = (self.width, self.height)
             marks = dev.render_pipeline(shaders.render("demo/marks"), fmt)
-            self._composite[fmt] = (
+            self._composite[(fmt, slot)] = (
                 _Kernel(dev, pipe, self._composite_values(target),
-                        [self.frame, mask, blurred, self.background, self.overlay], "composite"),
+                        [self.slots[slot].frame, mask, blurred, self.background, self.overlay], "composite"),
                 _Kernel(dev, marks, self._marks_values(FrameResult(0), target)[0], [], "marks"))
-        return self._composite[fmt]
+        return self._composite[(fmt, slot)]
 
     def _fit(self, target: tuple[int, int]) -> tuple[float, float, float]:
         """Scale (target pixels per frame pixel) and offsets that centre the frame in ``target``."""
@@ -334,10 +444,12 @@ class Demo:
                 "quads": len(quads), "box_color": (*BOX_COLOR, 1.0), "point_color": (*POINT_COLOR, 1.0),
                 "corners": padded}, len(quads)
 
-    def render(self, view, fmt: str, target: tuple[int, int], result: FrameResult, timings: Timings) -> None:
-        """Draw the frame's picture into ``view`` (a texture view of ``fmt``, ``target`` = (w, h))."""
+    def render(self, view, fmt: str, target: tuple[int, int], result: FrameResult, timings: Timings, *,
+               slot: int = 0, sync: bool = True) -> None:
+        """Draw the frame's picture (from ``slot``) into ``view`` (a texture view of ``fmt``,
+        ``target`` = (w, h)); ``sync``: wait for the GPU to finish it."""
         dev = self.device
-        composite, marks = self.prepare(fmt)
+        composite, marks = self.prepare(fmt, slot)
         composite.update(self._composite_values(target))
         values, quads = self._marks_values(result, target)
         marks.update(values)
@@ -357,7 +469,8 @@ class Demo:
             rpass.draw(6, quads, 0, 0)
         rpass.end()
         dev.queue.submit([enc.finish()])
-        self._sync()
+        if sync:
+            self._sync()
         timings.lap("render")
 
     def refresh_overlay(self, timings: Timings) -> None:
@@ -467,31 +580,60 @@ def _end_frame(demo: Demo, result: FrameResult, results: list[FrameResult], timi
 
 
 def run_headless(demo: Demo, source, frames: int, *, out: str | Path | None = None, keep_images: bool = False,
-                 progress=print, every: int = 30) -> tuple[list[FrameResult], Timings]:
-    """Run ``frames`` frames (fewer if the source ends) offscreen; write them to ``out`` if given."""
+                 progress=print, every: int = 30, in_flight: bool = False) -> tuple[list[FrameResult], Timings]:
+    """Run ``frames`` frames (fewer if the source ends) offscreen; write them to ``out`` if given.
+    ``in_flight``: two frames at once (``Demo.submit``/``collect``; the face demo, compute backend)."""
     dev = demo.device
     usage = wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC
     target = _texture(dev, demo.width, demo.height, usage)
     view = target.create_view()
+    size = (demo.width, demo.height)
     writer = FrameWriter(out, source.fps) if out is not None else None
-    demo.prepare("rgba8unorm")
+    if in_flight and not demo.can_fly:
+        raise ValueError("frames in flight are for the face demo on the compute backend")
+    for slot in range(2 if in_flight else 1):
+        demo.prepare("rgba8unorm", slot)
     timings = Timings()
     results = []
+
+    def keep(result: FrameResult) -> None:
+        if writer is not None or keep_images:
+            raw = dev.queue.read_texture({"texture": target}, {"bytes_per_row": demo.width * 4,
+                                                               "rows_per_image": demo.height},
+                                         (demo.width, demo.height, 1))
+            image = np.frombuffer(raw, np.uint8).reshape(demo.height, demo.width, 4)[:, :, :3]
+            if writer is not None:
+                writer.write(image)
+            if keep_images:
+                result.image = image.copy()
+
     try:
-        for _ in range(frames):
-            result = _draw_frame(demo, source, timings, lambda: (view, "rgba8unorm", (demo.width, demo.height)))
-            if result is None:
-                break
-            if writer is not None or keep_images:
-                raw = dev.queue.read_texture({"texture": target}, {"bytes_per_row": demo.width * 4,
-                                                                   "rows_per_image": demo.height},
-                                             (demo.width, demo.height, 1))
-                image = np.frombuffer(raw, np.uint8).reshape(demo.height, demo.width, 4)[:, :, :3]
-                if writer is not None:
-                    writer.write(image)
-                if keep_images:
-                    result.image = image.copy()
-            _end_frame(demo, result, results, timings, progress, every)
+        if in_flight:
+            # Each period: the next frame goes to the GPU, then the previous one is finished.
+            pending: _InFlight | None = None
+            index = 0
+            while True:
+                timings.start()
+                frame = source.read() if index < frames else None
+                timings.lap("source")
+                job = demo.submit(frame, index, timings) if frame is not None else None
+                if pending is None and job is None:
+                    break
+                if pending is not None:
+                    result = demo.collect(pending, timings)
+                    if demo.show_overlay:
+                        demo.refresh_overlay(timings)
+                    demo.render(view, "rgba8unorm", size, result, timings, slot=pending.slot, sync=False)
+                    keep(result)
+                    _end_frame(demo, result, results, timings, progress, every)
+                pending, index = job, index + 1
+        else:
+            for _ in range(frames):
+                result = _draw_frame(demo, source, timings, lambda: (view, "rgba8unorm", size))
+                if result is None:
+                    break
+                keep(result)
+                _end_frame(demo, result, results, timings, progress, every)
     finally:
         if writer is not None:
             writer.close()
