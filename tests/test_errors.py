@@ -51,6 +51,44 @@ def test_wrong_input_dtype(small_session):
         small_session.run(None, {"x": np.zeros((1, 4, 6, 6))})
 
 
+def test_input_errors_are_wgnn_errors_and_value_errors(small_session):
+    """What ONNX Runtime users catch (ValueError) and wgnn's own base class both catch them; feeds
+    are anything numpy converts, with the dtype still checked."""
+    for feeds in ({"x": np.zeros((1, 4, 6, 5), np.float32)}, {"input": np.zeros(1)}, {"x": [[1.0]]},
+                  {"x": object()}, [np.zeros(1)]):
+        with pytest.raises(wgnn.InputError) as info:
+            small_session.run(None, feeds)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, wgnn.WgnnError)
+    nested = np.zeros((1, 4, 6, 6), np.float32).tolist()
+    with pytest.raises(wgnn.InputError, match="expected dtype float32, got float64"):
+        small_session.run(None, {"x": nested})  # a list converts, to float64
+    (got,) = small_session.run(None, {"x": np.float32(nested)})
+    assert got.shape
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "mobilenet_v2", "--input", "WRONG"], "expected shape"),
+    (["run", "x", "--backend", "cuda"], "'cuda' is not one of compute, texture"),
+    (["run", "squeezenet", "--precision", "fp8"], "'fp8' is not one of fp32, fp16, auto"),
+    (["bench", "--models", "foo"], "unknown zoo model 'foo'"),
+    (["bench", "--columns", "bar"], "unknown columns ['bar']"),
+    (["demo", "face", "--source", "missing.mp4", "--headless"], "missing.mp4"),
+])
+def test_cli_mistakes_are_one_line(argv, message, tmp_path, capsys, device):
+    from wgnn import cli
+
+    argv = [str(tmp_path / "wrong.npy") if a == "WRONG" else a for a in argv]
+    np.save(tmp_path / "wrong.npy", np.zeros((1, 3, 10, 10), np.float32))
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own mistakes
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+
+
 def test_unknown_output_name(small_session):
     with pytest.raises(ValueError, match="unknown output names"):
         small_session.run(["z"], {"x": np.zeros((1, 4, 6, 6), np.float32)})

@@ -6,7 +6,18 @@
 """
 
 from .builder import OpBuilder
-from .errors import GraphError, ModelLoadError, NoAdapterError, PrecisionError, UnsupportedOperatorError, WgnnError
+from .errors import (
+    ConfigError,
+    DeviceError,
+    GraphError,
+    InputError,
+    ModelLoadError,
+    NoAdapterError,
+    PrecisionError,
+    UnknownModelError,
+    UnsupportedOperatorError,
+    WgnnError,
+)
 from .graph import Graph, Node, Operand
 from .runtime import Device, GPUTensor, choose_adapter, default_device, list_adapters
 from .session import GraphBuilder, InferenceSession, NodeArg
@@ -14,7 +25,8 @@ from .session import GraphBuilder, InferenceSession, NodeArg
 __version__ = "0.1.0"
 
 __all__ = [
-    "Device", "GPUTensor", "Graph", "GraphBuilder", "GraphError", "InferenceSession", "ModelLoadError",
-    "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "UnsupportedOperatorError",
-    "WgnnError", "choose_adapter", "default_device", "list_adapters",
+    "ConfigError", "Device", "DeviceError", "GPUTensor", "Graph", "GraphBuilder", "GraphError", "InferenceSession",
+    "InputError", "ModelLoadError", "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError",
+    "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter", "default_device",
+    "list_adapters",
 ]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import zoo
+from .errors import ConfigError
 
 # column -> (kind, backend, precision)
 COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
@@ -195,12 +196,12 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
     columns = columns or list(COLUMNS)
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
-        raise ValueError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
+        raise ConfigError(f"unknown columns {unknown}; known: {list(COLUMNS)}")
     device = default_device()
     table: dict[str, dict[str, Cell]] = {}
     batches = batches or [1]
     if any(b < 1 for b in batches):
-        raise ValueError(f"batch sizes must be positive, got {batches}")
+        raise ConfigError(f"batch sizes must be positive, got {batches}")
     for m_index, (name, batch) in enumerate(((m, b) for m in models for b in batches), start=1):
         key = name if batch == 1 else f"{name}@{batch}"
         if batch > 1 and name in zoo.PRETRAINED:

@@ -264,10 +264,27 @@ def cmd_demo(args) -> int:
         return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """Mistakes on the command line are one line, not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
+def _one_of(allowed: tuple[str, ...], many: bool):
+    """An argparse type: one of ``allowed`` (``many``: a comma-separated list of them)."""
+    def parse(text: str) -> str:
+        bad = [v for v in (text.split(",") if many else [text]) if v not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(allowed)}")
+        return text
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     from wgnn import __version__
 
-    parser = argparse.ArgumentParser(prog="wgnn", description="Neural-network inference on WebGPU.")
+    parser = _Parser(prog="wgnn", description="Neural-network inference on WebGPU.")
     parser.add_argument("--version", action="version", version=f"wgnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -289,13 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--logits", action="store_true", help="zoo models: leave out the final softmax")
         p.add_argument("--seed", type=int, default=0, help="seed of the random input")
         p.add_argument("--runs", type=int, default={"bench": 10, "profile": 5}.get(name, 3))
-        p.add_argument("--precision", help="fp32, fp16 or auto" + (" (a comma-separated list: each is measured, "
+        p.add_argument("--precision", type=_one_of(("fp32", "fp16", "auto"), name == "bench"),
+                       help="fp32, fp16 or auto" + (" (a comma-separated list: each is measured, "
                        "in this order)" if name == "bench" else "") + "; default: the model's own (fp32 for float32 "
                        "models)")
         p.add_argument("--kernels", help="compute backend: fixed kernel variants instead of the kernel policy's, "
                        "OP_OR_NODE=VARIANT[:TILE[:WORKGROUP]],... (e.g. conv2d=generic,matmul=tiled:2)")
         if name not in ("profile", "tune"):
-            p.add_argument("--backend", help="compute (default) or texture" + (" (a comma-separated list: each "
+            p.add_argument("--backend", type=_one_of(("compute", "texture"), name == "bench"),
+                           help="compute (default) or texture" + (" (a comma-separated list: each "
                            "is measured, in this order)" if name == "bench" else ""))
         p.set_defaults(func=func)
     run = sub.choices["run"]
@@ -338,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                    "background (key b switches)")
     p.add_argument("--background", help="selfie replace: #rrggbb or an image file (default: a blue gradient)")
     p.add_argument("--no-overlay", action="store_true", help="start without the statistics overlay (key o)")
-    p.add_argument("--precision", help="fp32, fp16 or auto (default: fp32)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "auto"), help="default: fp32")
     p.add_argument("--backend", choices=("compute", "texture"), default="compute",
                    help="the model's backend; the demo's own shaders are the same (default: compute)")
     p.add_argument("--sync", action="store_true", help="headless face demo: wait for the GPU after every stage "

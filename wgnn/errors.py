@@ -48,3 +48,23 @@ class NoAdapterError(WgnnError, RuntimeError):
             "without a GPU install Mesa's software Vulkan driver (Debian/Ubuntu: "
             "`apt-get install mesa-vulkan-drivers libvulkan1`). `wgnn info` lists what wgpu sees."
         )
+
+
+class InputError(WgnnError, ValueError):
+    """A run's inputs do not match the model: names, shapes, dtypes or kinds of value."""
+
+
+class ConfigError(WgnnError, ValueError):
+    """An option wgnn cannot honour: an unknown backend, provider or column, or options that do not
+    go together."""
+
+
+class UnknownModelError(WgnnError, KeyError):
+    """A zoo or pretrained model's name that wgnn does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DeviceError(WgnnError, RuntimeError):
+    """The device cannot do what was asked: a missing feature, too little memory."""

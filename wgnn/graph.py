@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
 DTYPES = ("float32", "float16", "int32", "int64", "bool")
 FLOAT_DTYPES = ("float32", "float16")
 
@@ -45,7 +47,7 @@ def to_storage(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
         return array
     if array.dtype == np.int64 and array.size and (array.min() < I32.min or array.max() > I32.max):
         bad = array[(array < I32.min) | (array > I32.max)].reshape(-1)[0]
-        raise ValueError(f"{what}: int64 value {int(bad)} does not fit in 32 bits; the GPU stores int64 "
+        raise InputError(f"{what}: int64 value {int(bad)} does not fit in 32 bits; the GPU stores int64 "
                          "tensors as i32")
     return array.astype(np.int32)
 

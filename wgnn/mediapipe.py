@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import InputError
+
 # -- images ----------------------------------------------------------------------------------------
 
 
@@ -28,7 +30,7 @@ def to_float_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"expected an HxWx3 (or 4) image, got shape {image.shape}")
+        raise InputError(f"expected an HxWx3 (or 4) image, got shape {image.shape}")
     image = image[:, :, :3]
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0

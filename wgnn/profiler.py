@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ConfigError, DeviceError
 from .runtime import Device, wgpu
 
 
@@ -24,7 +25,7 @@ class Timestamps:
 
     def __init__(self, device: Device, count: int):
         if "timestamp-query" not in device.features:
-            raise RuntimeError(f"{device.name} offers no timestamp-query feature: GPU times cannot be measured")
+            raise DeviceError(f"{device.name} offers no timestamp-query feature: GPU times cannot be measured")
         self.device = device
         self.inside = "timestamp-query-inside-passes" in device.features
         self.count = count
@@ -140,7 +141,7 @@ def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
     """Median GPU time of each dispatch of ``session`` over ``runs`` runs (after ``warmup``)."""
     exe = session._exe
     if session.backend != "compute":
-        raise ValueError("profiling needs the compute backend")
+        raise ConfigError("profiling needs the compute backend")
     checked = session._check_feeds(feeds)
     stamps = Timestamps(session.device, len(exe.dispatches))
     for _ in range(warmup):

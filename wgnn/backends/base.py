@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from .. import ops
-from ..errors import UnsupportedOperatorError
+from ..errors import ConfigError, UnsupportedOperatorError
 from ..graph import Graph, Node
 
 
@@ -36,7 +36,7 @@ class Backend:
     def policy(self, device, overrides: dict | None, precision: str):
         """The kernel policy this backend's lowerings ask (None: it has no kernel variants)."""
         if overrides:
-            raise ValueError(f"kernel overrides apply to the compute backend, not the {self.name} backend")
+            raise ConfigError(f"kernel overrides apply to the compute backend, not the {self.name} backend")
         return None
 
     def prepare(self, graph: Graph, policy) -> Counter:

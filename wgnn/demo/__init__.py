@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..errors import ConfigError
 from .app import KINDS, MODES, Demo, FrameResult, FrameWriter, Timings, run_headless, run_window
 from .sources import CameraSource, ImageSource, Prefetch, SyntheticCamera, VideoSource, open_source
 
@@ -38,14 +39,14 @@ def parse_background(spec: str | None, width: int, height: int):
         try:
             rgb = [int(spec[i:i + 2], 16) for i in (1, 3, 5)]
         except ValueError:
-            raise ValueError(f"background colour {spec!r}: expected #rrggbb") from None
+            raise ConfigError(f"background colour {spec!r}: expected #rrggbb") from None
         return np.broadcast_to(np.array(rgb, np.uint8), (height, width, 3)).copy()
     from PIL import Image
 
     try:
         return np.asarray(Image.open(spec).convert("RGB"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"background {spec!r}: neither #rrggbb nor a readable image ({exc})") from exc
+        raise ConfigError(f"background {spec!r}: neither #rrggbb nor a readable image ({exc})") from exc
 
 
 def run(args) -> int:

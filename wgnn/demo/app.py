@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import mediapipe as mp
 from .. import shaders
+from ..errors import ConfigError, InputError
 from ..runtime import Device, GPUTensor, default_device, wgpu
 
 KINDS = ("face", "selfie")
@@ -194,9 +195,9 @@ class Demo:
                  precision: str | None = None, mode: str = "blur", background: np.ndarray | None = None,
                  keep_masks: bool = False, overlay: bool = True, backend: str = "compute"):
         if kind not in KINDS:
-            raise ValueError(f"demo kind must be one of {KINDS}, got {kind!r}")
+            raise ConfigError(f"demo kind must be one of {KINDS}, got {kind!r}")
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
         self.kind, self.width, self.height, self.backend = kind, width, height, backend
         self.mode, self.show_overlay, self.keep_masks = mode, overlay, keep_masks
         self.device = dev = device or default_device()
@@ -290,7 +291,7 @@ class Demo:
     def _check(self, frame: np.ndarray, index: int) -> None:
         if frame.ndim != 3 or frame.shape[:2] != (self.height, self.width) or frame.shape[2] not in (3, 4) \
                 or frame.dtype != np.uint8:
-            raise ValueError(f"frame {index}: expected a {self.height}x{self.width}x3 (or x4) uint8 image, got "
+            raise InputError(f"frame {index}: expected a {self.height}x{self.width}x3 (or x4) uint8 image, got "
                              f"{frame.shape} {frame.dtype}")
 
     @property
@@ -303,7 +304,7 @@ class Demo:
         copy its outputs to the slot's read-back buffer and start mapping it; nothing waits for the
         GPU (laps upload, preprocess and model as host times)."""
         if not self.can_fly:
-            raise ValueError("frames in flight are for the face demo on the compute backend")
+            raise ConfigError("frames in flight are for the face demo on the compute backend")
         self._check(frame, index)
         dev = self.device
         k = index % 2
@@ -590,7 +591,7 @@ def run_headless(demo: Demo, source, frames: int, *, out: str | Path | None = No
     size = (demo.width, demo.height)
     writer = FrameWriter(out, source.fps) if out is not None else None
     if in_flight and not demo.can_fly:
-        raise ValueError("frames in flight are for the face demo on the compute backend")
+        raise ConfigError("frames in flight are for the face demo on the compute backend")
     for slot in range(2 if in_flight else 1):
         demo.prepare("rgba8unorm", slot)
     timings = Timings()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
+
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".gif", ".m4v", ".mpg", ".mpeg"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # The astronaut photo scikit-image ships (NASA, public domain), 512x512: its face is at about
@@ -129,13 +131,13 @@ class VideoSource(Source):
         try:
             self.reader = imageio.get_reader(str(self.path))
         except Exception as exc:
-            raise ValueError(f"cannot open video {self.path}: {exc}") from exc
+            raise ConfigError(f"cannot open video {self.path}: {exc}") from exc
         meta = self.reader.get_meta_data()
         self.fps = float(meta.get("fps") or 30.0)
         self._iter = iter(self.reader)
         first = self._next()
         if first is None:
-            raise ValueError(f"video {self.path} has no frames")
+            raise ConfigError(f"video {self.path} has no frames")
         self._pending = first
         self.height, self.width = first.shape[:2]
 

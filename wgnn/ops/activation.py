@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -22,7 +24,7 @@ class Activation:
 
     def apply(self, x: np.ndarray, slope: np.ndarray | None = None) -> np.ndarray:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown activation {self.kind!r}")
+            raise ConfigError(f"unknown activation {self.kind!r}")
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             if self.kind == "prelu":
                 return np.where(x >= 0, x, x * slope).astype(x.dtype)
@@ -96,7 +98,7 @@ def make(kind: str, alpha: float | None = None, beta: float | None = None) -> Ac
     if kind == "relu6":
         return Activation("clip", 0.0, 6.0)
     if kind not in KINDS:
-        raise ValueError(f"unknown activation {kind!r}; expected one of {sorted(KINDS) + ['relu6']}")
+        raise ConfigError(f"unknown activation {kind!r}; expected one of {sorted(KINDS) + ['relu6']}")
     da, db = KINDS[kind]
     return Activation(kind, da if alpha is None else float(alpha), db if beta is None else float(beta))
 

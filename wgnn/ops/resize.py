@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..layout import NHWC
 from .registry import fail, register, require_nchw
 
@@ -58,7 +59,7 @@ def axis_map(mode: str, in_size: int, out_size: int, scale: float | None = None,
         if out_size == 1:
             return 0.0, 0.0, -(lo + hi) * (in_size - 1) / 2
         return (hi - lo) * (in_size - 1) / (out_size - 1), 0.0, -lo * (in_size - 1)
-    raise ValueError(f"unknown coordinate mode {mode!r}; expected one of {COORDINATE_MODES}")
+    raise ConfigError(f"unknown coordinate mode {mode!r}; expected one of {COORDINATE_MODES}")
 
 
 def filter_taps(mode: str, scale: float, antialias: bool) -> tuple[float, int, int]:

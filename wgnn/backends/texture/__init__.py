@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import GraphError
+from ...errors import ConfigError, GraphError, InputError
 from ...graph import Graph, Node, Operand, fresh_name, is_integer
 from ...layout import view_is_free
 from ...memory import Block, MemoryReport, lower_bound
@@ -117,13 +117,13 @@ class TextureExecutable(Executable):
     def write_inputs(self, enc, feeds: dict) -> None:
         for name, value in feeds.items():
             if not isinstance(value, np.ndarray):
-                raise ValueError(f"input {name!r}: the texture backend takes numpy arrays")
+                raise InputError(f"input {name!r}: the texture backend takes numpy arrays")
             texture, shape, _, fmt = self.input_textures[name]
             upload(self.device, texture, value, shape, fmt)
 
     def encode(self, enc, timestamps=None) -> None:
         if timestamps is not None:
-            raise ValueError("the profiler times compute dispatches; texture sessions have render passes")
+            raise ConfigError("the profiler times compute dispatches; texture sessions have render passes")
         for p in self.dispatches:
             rp = enc.begin_render_pass(color_attachments=[{"view": p.view, "load_op": wgpu.LoadOp.clear,
                                                            "store_op": wgpu.StoreOp.store,
