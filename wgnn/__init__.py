@@ -19,14 +19,16 @@ from .errors import (
     WgnnError,
 )
 from .graph import Graph, Node, Operand
+from .ort_compat import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions
 from .runtime import Device, GPUTensor, choose_adapter, default_device, list_adapters
 from .session import GraphBuilder, InferenceSession, NodeArg
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "Device", "DeviceError", "GPUTensor", "Graph", "GraphBuilder", "GraphError", "InferenceSession",
-    "InputError", "ModelLoadError", "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError",
-    "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter", "default_device",
-    "list_adapters",
+    "ConfigError", "Device", "DeviceError", "ExecutionMode", "GPUTensor", "Graph", "GraphBuilder",
+    "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "ModelLoadError",
+    "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "RunOptions",
+    "SessionOptions", "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter",
+    "default_device", "list_adapters",
 ]

@@ -35,7 +35,7 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
     kernels = _kernels(getattr(args, "kernels", None))
     session = wgnn.InferenceSession(source, device=device, precision=precision, backend=backend, kernels=kernels)
     if batch is not None and batch != 1:
-        shapes = {i.name: (batch,) + tuple(i.shape[1:]) for i in session.get_inputs()}
+        shapes = {n: (batch,) + tuple(o.shape[1:]) for n, o in session.graph.inputs.items()}
         session = wgnn.InferenceSession(source, device=device, precision=precision, backend=backend,
                                         kernels=kernels, input_shapes=shapes)
         desc += f" at batch {batch}"
@@ -69,7 +69,9 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
         return {sess.get_inputs()[0].name: data}
     rng = np.random.default_rng(seed)
-    return {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in sess.get_inputs()}
+    # a symbolic dimension at the size the session was compiled for (1 unless --batch)
+    shapes = {n: o.shape for n, o in sess.graph.inputs.items()}
+    return {i.name: rng.standard_normal(shapes.get(i.name, i.shape)).astype(np.float32) for i in sess.get_inputs()}
 
 
 def _time_runs(sess, feeds, warmup: int, runs: int) -> list[float]:

@@ -103,13 +103,17 @@ class Node:
 class Graph:
     """Nodes in topological order, named inputs and named outputs. A model's sequence values
     (ONNX's seq(tensor) inputs and outputs) are tensors named ``name[i]``: ``sequence_inputs`` and
-    ``sequence_outputs`` map each sequence's name to its element tensors' names, in order."""
+    ``sequence_outputs`` map each sequence's name to its element tensors' names, in order.
+    ``symbolic_dims``: for a model's inputs declared with symbolic (or unknown) dimensions, each
+    dimension as declared: a size, the symbol's name, or None; the graph itself is built for one
+    concrete shape of them."""
 
     nodes: list[Node]
     inputs: dict[str, Operand]
     outputs: dict[str, Operand]
     sequence_inputs: dict[str, list[str]] = field(default_factory=dict)
     sequence_outputs: dict[str, list[str]] = field(default_factory=dict)
+    symbolic_dims: dict[str, tuple[int | str | None, ...]] = field(default_factory=dict)
 
     def consumers(self) -> dict[int, list[Node]]:
         """Map ``id(operand)`` to the nodes that read it."""
@@ -168,7 +172,7 @@ class Graph:
             nodes.append(new)
         return Graph(nodes, inputs, {k: clone(v) for k, v in self.outputs.items()},
                      {k: list(v) for k, v in self.sequence_inputs.items()},
-                     {k: list(v) for k, v in self.sequence_outputs.items()})
+                     {k: list(v) for k, v in self.sequence_outputs.items()}, dict(self.symbolic_dims))
 
     def summary(self) -> str:
         lines = [f"Graph: {len(self.nodes)} nodes, inputs {list(self.inputs)}, outputs {list(self.outputs)}"]

@@ -87,6 +87,9 @@ class Pipeline:
     kinds: list[str]  # binding kinds in order
 
 
+_WRAPPED: dict[int, Device] = {}  # id(wgpu.GPUDevice) -> its wrapper (Device.wrap)
+
+
 class Device:
     """An adapter, a device opened with the optional features it offers, and a pipeline cache."""
 
@@ -99,6 +102,27 @@ class Device:
         self.limits = dict(self.device.limits)
         self.queue = self.device.queue
         self._pipelines: dict[str, Pipeline] = {}
+
+    @classmethod
+    def wrap(cls, device) -> Device:
+        """A ``Device`` for ``device``: a ``wgnn.Device`` as it is, or a ``wgpu.GPUDevice`` opened by
+        other code (wgpu-py's default device, which pygfx uses, or a user's own), used as it was
+        opened: its features and limits are what wgnn gets. One wrapper per GPUDevice, so sessions
+        on it share their pipelines."""
+        if isinstance(device, Device):
+            return device
+        if not (hasattr(device, "create_compute_pipeline") and hasattr(device, "queue")):
+            from .errors import ConfigError
+
+            raise ConfigError(f"device: expected a wgnn.Device or a wgpu.GPUDevice, got {type(device).__name__}")
+        wrapped = _WRAPPED.get(id(device))
+        if wrapped is None or wrapped.device is not device:
+            wrapped = cls.__new__(cls)
+            wrapped.adapter, wrapped.device, wrapped.queue = device.adapter, device, device.queue
+            wrapped.features, wrapped.limits = set(device.features), dict(device.limits)
+            wrapped._pipelines = {}
+            _WRAPPED[id(device)] = wrapped
+        return wrapped
 
     @property
     def name(self) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from .backends import BACKENDS
 from .builder import OpBuilder
-from .errors import ConfigError, InputError, PrecisionError
+from .errors import ConfigError, GraphError, InputError, PrecisionError
 from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
@@ -64,30 +65,44 @@ class InferenceSession:
             only read them. ``session.tuning`` reports what was measured.
     """
 
-    def __init__(self, model: str | Path | bytes | Any, *, device: Device | None = None,
-                 adapter: str | int | None = None, optimize: bool = True,
+    def __init__(self, model: str | Path | bytes | Any, sess_options: Any = None, providers: list | None = None,
+                 provider_options: list[dict] | None = None, *, device: Device | Any | None = None,
+                 adapter: str | int | None = None, optimize: bool | None = None,
                  input_shapes: dict[str, tuple[int, ...]] | None = None, precision: str | None = None,
                  backend: str = "compute", kernels: dict | None = None, tune: bool | float = False):
         start = time.perf_counter()
         if precision not in (None, "fp32", "fp16", "auto"):
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
+        from .ort_compat import read_provider_options, read_session_options
+
+        adapter = read_provider_options(providers, provider_options, adapter)
+        self.sess_options = read_session_options(sess_options)
+        if optimize is None:
+            optimize = self.sess_options.optimize
         self.opset: int | None = None
         self.format = "graph"
+        self._model = None if isinstance(model, Graph) else model
+        self._input_shapes = dict(input_shapes or {})
+        self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
-            graph, self.opset, self.format = load(model, input_shapes=input_shapes)
-        self.source_graph = graph.copy()
+            try:
+                graph, self.opset, self.format = load(model, input_shapes=input_shapes)
+            except GraphError:
+                # Symbolic sizes of 1 may not fit the model (a pooling window wider than a 1x1
+                # input): then the first run imports and compiles it for its own shapes.
+                graph = self._declared_only(model, input_shapes)
         if backend not in BACKENDS:
             raise ConfigError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {backend!r}")
         self.backend = backend
-        rules = DEFAULT_RULES + BACKEND_RULES[backend] if optimize else REQUIRED_RULES
-        self.pass_log: Counter = run_passes(graph, rules)
-        self.device = device or (Device(adapter) if adapter is not None else default_device())
+        self.device = Device.wrap(device) if device is not None else (
+            Device(adapter) if adapter is not None else default_device())
         has_f16 = "shader-f16" in self.device.features
         if precision is None:
-            io = list(graph.inputs.values()) + list(graph.outputs.values())
-            precision = "fp16" if any(o.dtype == "float16" for o in io) else "fp32"
+            dtypes = ([o.dtype for o in list(graph.inputs.values()) + list(graph.outputs.values())] if graph is not None
+                      else [t for _, _, t in self._declared[0] + self._declared[1]])
+            precision = "fp16" if "float16" in dtypes else "fp32"
         if precision == "auto":
             precision = "fp16" if has_f16 else "fp32"
         if precision == "fp16" and not has_f16:
@@ -97,11 +112,53 @@ class InferenceSession:
         self.tuning = None
         if tune and backend != "compute":
             raise ConfigError(f"tune measures the compute backend's kernels, not the {backend} backend's")
-        if tune:
+        self._compile_options = {"optimize": optimize, "kernels": kernels, "tune": tune}
+        # Inputs declared with symbolic dimensions, as declared (None: an unnamed unknown one). A run
+        # with another shape of them compiles a plan for it (``_plan_for``); plans are kept per shape.
+        self._lock = threading.RLock()
+        self._plans: OrderedDict[tuple, dict] = OrderedDict()
+        if graph is None:
+            self.graph = self._exe = None
+            self.outputs, self._constant_outputs, self._sequence_of = {}, {}, {}
+            self.output_names = [name for name, _, _ in self._declared[1]]
+        else:
+            self.symbolic_dims = dict(graph.symbolic_dims)
+            self._compile(graph)
+            self._plans[self._signature_of_plan()] = self._plan_state()
+        self.load_seconds = time.perf_counter() - start
+
+    def _declared_only(self, model, input_shapes) -> None:
+        """After an import that failed at the placeholder sizes of symbolic dimensions: keep what
+        the model declares, or re-raise where it has no symbolic dimension to blame."""
+        from .importers import detect_format
+        from .importers.onnx import describe_io
+
+        if input_shapes or detect_format(model) != "onnx":
+            raise
+        inputs, outputs = describe_io(model)
+        symbolic = {name: tuple(dims) for name, dims, _ in inputs if dims and any(not isinstance(d, int) for d in dims)}
+        if not symbolic:
+            raise
+        self.format, self._declared, self.symbolic_dims = "onnx", (inputs, outputs), symbolic
+        return None
+
+    # -- compiling, one plan per shape of the symbolic inputs ----------------------------------
+
+    _PLAN = ("graph", "source_graph", "pass_log", "_constant_outputs", "_exe", "outputs", "_sequence_of",
+             "output_names")
+    MAX_PLANS = 8  # shapes of the symbolic inputs kept compiled per session (the oldest goes first)
+
+    def _compile(self, graph: Graph) -> None:
+        """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
+        options = self._compile_options
+        self.source_graph = graph.copy()
+        rules = DEFAULT_RULES + BACKEND_RULES[self.backend] if options["optimize"] else REQUIRED_RULES
+        self.pass_log: Counter = run_passes(graph, rules)
+        if options["tune"]:
             from .tuner import tune as measure
 
-            seconds = 120.0 if tune is True else float(tune)
-            self.tuning = measure(graph, self.device, precision=precision, seconds=seconds)
+            seconds = 120.0 if options["tune"] is True else float(options["tune"])
+            self.tuning = measure(graph, self.device, precision=self.precision, seconds=seconds)
         # Integer and bool outputs known at compile time (a Shape, a Size, an integer
         # ConstantOfShape) are returned as the folded values they are, whatever their range (the GPU
         # stores int64 as i32); the rest is compiled.
@@ -109,8 +166,8 @@ class InferenceSession:
         self._constant_outputs = {n: o.value for n, o in outputs.items()
                                   if o.is_constant and o.dtype not in FLOAT_DTYPES}
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
-        self._exe = compile_graph(graph, self.device, backend=backend, precision=precision, opset=self.opset,
-                                  kernels=kernels)
+        self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
+                                  opset=self.opset, kernels=options["kernels"])
         # every output in the model's order (graph.outputs keeps the compiled ones only)
         self.outputs = {n: outputs[n] if n in self._constant_outputs else graph.outputs[n] for n in outputs}
         self.graph = graph
@@ -118,7 +175,51 @@ class InferenceSession:
         self._sequence_of = {e: n for seqs in (graph.sequence_inputs, graph.sequence_outputs)
                              for n, elems in seqs.items() for e in elems}
         self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
-        self.load_seconds = time.perf_counter() - start
+
+    def _plan_state(self) -> dict:
+        return {k: getattr(self, k) for k in self._PLAN}
+
+    def _signature_of_plan(self) -> tuple:
+        if self.graph is None:
+            return ()
+        return tuple((n, self.graph.inputs[n].shape) for n in self.symbolic_dims if n in self.graph.inputs)
+
+    def _plan_for(self, feeds: dict) -> None:
+        """Make the plan for the shapes of ``feeds``' symbolic inputs current, compiling it on first
+        use (sizes that break a dimension the model fixes are left for ``_check_feeds`` to refuse)."""
+        if not self.symbolic_dims or not isinstance(feeds, dict):
+            return
+        shapes = {}
+        for name, dims in self.symbolic_dims.items():
+            value = feeds.get(name)
+            shape = tuple(getattr(value, "shape", None) or np.shape(value)) if value is not None else None
+            if shape is None or len(shape) != len(dims) or any(isinstance(d, int) and d != s
+                                                               for d, s in zip(dims, shape)):
+                return
+            shapes[name] = shape
+        key = tuple((n, shapes[n]) for n in self.symbolic_dims)
+        if key == self._signature_of_plan():
+            return
+        plan = self._plans.get(key)
+        if plan is None:
+            graph, self.opset, _ = load(self._model, input_shapes={**self._input_shapes, **shapes})
+            self._compile(graph)
+            plan = self._plans[key] = self._plan_state()
+            while len(self._plans) > self.MAX_PLANS:
+                self._plans.popitem(last=False)
+        self._plans.move_to_end(key)
+        for k, v in plan.items():
+            setattr(self, k, v)
+
+    def _require_plan(self) -> None:
+        if self._exe is None:
+            raise InputError(f"feed every input with symbolic dimensions ({sorted(self.symbolic_dims)}) at a shape "
+                             "that fits the model's declared dimensions: this session compiles on its first run")
+
+    @property
+    def plans_compiled(self) -> int:
+        """How many shapes of the symbolic inputs this session holds compiled."""
+        return len(self._plans)
 
     # -- descriptions -------------------------------------------------------------------------
 
@@ -136,14 +237,35 @@ class InferenceSession:
         return list(args.values())
 
     def get_inputs(self) -> list[NodeArg]:
-        return self._describe(self.graph.inputs)
+        """The inputs, as ONNX Runtime lists them: a symbolic dimension by its name (None if unnamed)."""
+        if self.graph is None:
+            return [NodeArg(n, list(d or []), ONNX_TYPES.get(t, f"tensor({t})")) for n, d, t in self._declared[0]]
+        return [NodeArg(a.name, list(self.symbolic_dims[a.name]), a.type) if a.name in self.symbolic_dims else a
+                for a in self._describe(self.graph.inputs)]
 
     def get_outputs(self) -> list[NodeArg]:
+        if self.graph is None:
+            return [NodeArg(n, list(d or []), ONNX_TYPES.get(t, f"tensor({t})")) for n, d, t in self._declared[1]]
         return self._describe(self.outputs)
 
     def get_providers(self) -> list[str]:
         """ONNX Runtime's name for what runs the model: wgnn is a WebGPU execution provider."""
         return ["WebGpuExecutionProvider"]
+
+    def get_provider_options(self) -> dict[str, dict]:
+        return {"WebGpuExecutionProvider": {"backend": self.backend, "precision": self.precision,
+                                            "adapter": self.device.name}}
+
+    def get_session_options(self):
+        return self.sess_options
+
+    def get_modelmeta(self):
+        """The model's metadata, as ``onnxruntime.ModelMetadata``: producer, graph name, domain,
+        description, version and the custom metadata map (ONNX; TFLite and builder graphs give
+        what they have)."""
+        from .ort_compat import model_metadata
+
+        return model_metadata(self._model, self.format)
 
     @property
     def adapter_name(self) -> str:
@@ -210,9 +332,12 @@ class InferenceSession:
             checked[name] = value if isinstance(value, GPUTensor) else np.ascontiguousarray(value)
         return checked
 
-    def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
+    def run(self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None
+            ) -> list[np.ndarray]:
         """Run on the GPU; returns the requested outputs (all when ``output_names`` is None or empty,
-        as ONNX Runtime does), in order. A sequence output is a list of arrays."""
+        as ONNX Runtime does), in order. A sequence output is a list of arrays. Safe from several
+        threads at once (runs on one session take turns). ``run_options`` (ONNX Runtime's
+        ``RunOptions``) is accepted and has no effect."""
         names = list(output_names) if output_names else list(self.output_names)
         bad = [n for n in names if n not in self.output_names]
         if bad:
@@ -221,10 +346,13 @@ class InferenceSession:
         return [results[n] for n in names]
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
-        results = self._exe.run(self._check_feeds(feeds))
-        results.update({n: v.copy() for n, v in self._constant_outputs.items()})
-        results = self._gather_sequences(results)
-        return {n: results[n] for n in self.output_names}
+        with self._lock:  # one run at a time on a session's buffers; each run one submit
+            self._plan_for(feeds)
+            self._require_plan()
+            results = self._exe.run(self._check_feeds(feeds))
+            results.update({n: v.copy() for n, v in self._constant_outputs.items()})
+            results = self._gather_sequences(results)
+            return {n: results[n] for n in self.output_names}
 
     def _gather_sequences(self, results: dict) -> dict:
         """``results`` with each sequence output's element tensors replaced by their list."""
@@ -247,9 +375,12 @@ class InferenceSession:
         if self._constant_outputs:
             raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")
-        self._exe.run(self._check_feeds(input_feed), read_back=False)
-        return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
-                for name, out in self.graph.outputs.items()}
+        with self._lock:
+            self._plan_for(input_feed)
+            self._require_plan()
+            self._exe.run(self._check_feeds(input_feed), read_back=False)
+            return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
+                    for name, out in self.graph.outputs.items()}
 
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same model in numpy, from the graph as imported (before any pass)."""

@@ -88,6 +88,26 @@ def _graph_input(b: OpBuilder, value_info, overrides: dict) -> Operand | list[Op
     return b.input(name, *_static_shape(name, vtype.tensor_type, override))
 
 
+def describe_io(model: str | Path | bytes | Any) -> tuple[list, list]:
+    """(inputs, outputs) as the model declares them, without importing it: (name, dims, dtype) for
+    each tensor input (initializers left out) and output; a dim is a size, a symbol's name or None,
+    and an output declared without a shape has dims None."""
+    proto = read_model(model)
+    inits = {i.name for i in proto.graph.initializer}
+
+    def dims(ttype):
+        if not ttype.HasField("shape"):
+            return None
+        return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+                for d in ttype.shape.dim]
+
+    def entries(values, skip=()):
+        return [(v.name, dims(v.type.tensor_type), ONNX_DTYPES.get(v.type.tensor_type.elem_type, "float32"))
+                for v in values if v.name not in skip and v.type.HasField("tensor_type")]
+
+    return entries(proto.graph.input, inits), entries(proto.graph.output)
+
+
 def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None
                ) -> tuple[Graph, int]:
     """Import an ONNX model; returns (graph, default-domain opset)."""
@@ -159,6 +179,13 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
     graph.sequence_inputs = {vi.name: [o.name for o in env[vi.name]] for vi in g.input
                              if isinstance(env[vi.name], list)}
     graph.sequence_outputs = sequences
+    for vi in g.input:
+        if vi.name in env and not isinstance(env[vi.name], list) and not env[vi.name].is_constant \
+                and vi.name not in (input_shapes or {}) and vi.type.HasField("tensor_type"):
+            dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+                         for d in vi.type.tensor_type.shape.dim)
+            if any(not isinstance(d, int) for d in dims):
+                graph.symbolic_dims[vi.name] = dims
     return graph, opset
 
 

@@ -1,0 +1,211 @@
+"""wgnn as a drop-in for ONNX Runtime scripts: the API as they use it, symbolic dimensions, threads
+and a wgpu device opened elsewhere."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from helpers import rel_l2
+
+import wgnn
+from wgnn import zoo
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def ort_style_script(rt, model_bytes: bytes, batches: list[np.ndarray]) -> dict:
+    """What a user's ONNX Runtime script does, written once against the module ``rt``."""
+    options = rt.SessionOptions()
+    options.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = 2
+    providers = ["WebGpuExecutionProvider", "CPUExecutionProvider"] if rt is wgnn else ["CPUExecutionProvider"]
+    session = rt.InferenceSession(model_bytes, options, providers=providers)
+    inp = session.get_inputs()[0]
+    outs = [o.name for o in session.get_outputs()]
+    found = {"input": (inp.name, list(inp.shape), inp.type), "outputs": outs,
+             "meta": (session.get_modelmeta().producer_name, session.get_modelmeta().graph_name,
+                      session.get_modelmeta().custom_metadata_map)}
+    for x in batches:  # one session, several batch sizes
+        found[f"all@{len(x)}"] = session.run(None, {inp.name: x})
+        found[f"empty@{len(x)}"] = session.run([], {inp.name: x})
+        found[f"subset@{len(x)}"] = session.run(outs[:1], {inp.name: x})
+    found["providers"] = session.get_providers()
+    return found
+
+
+def test_the_same_ort_script_runs_on_wgnn(device):
+    model = zoo.build("squeezenet1_1", softmax=False, classes=16)
+    model.producer_name = "wgnn-tests"
+    helper.set_model_props(model, {"labels": "sixteen classes"})
+    data = model.SerializeToString()
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((n, 3, 224, 224)).astype(np.float32) for n in (1, 4)]
+    want = ort_style_script(ort, data, batches)
+    got = ort_style_script(wgnn, data, batches)
+    assert got["input"] == want["input"] == ("input", ["batch", 3, 224, 224], "tensor(float)")
+    assert got["outputs"] == want["outputs"] and got["meta"] == want["meta"]
+    for key in want:
+        if "@" in key:
+            assert len(got[key]) == len(want[key]), key
+            for g, w in zip(got[key], want[key]):
+                assert g.shape == w.shape and rel_l2(g, w) < 1e-4, key
+    assert got["providers"] == ["WebGpuExecutionProvider"]
+
+
+def test_providers_and_options_that_cannot_be_honoured(device):
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    with pytest.raises(wgnn.ConfigError, match="wgnn is a WebGPU execution provider"):
+        wgnn.InferenceSession(model, providers=["CUDAExecutionProvider"])
+    with pytest.raises(wgnn.ConfigError, match="cannot run \\['TensorrtExecutionProvider'\\]"):
+        wgnn.InferenceSession(model, providers=["WebGpuExecutionProvider", "TensorrtExecutionProvider"])
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    with pytest.raises(wgnn.ConfigError, match="wgnn profile"):
+        wgnn.InferenceSession(model, options, providers=["WebGpuExecutionProvider"])
+    with pytest.warns(UserWarning, match="preferredLayout"):
+        wgnn.InferenceSession(model, providers=[("WebGpuExecutionProvider", {"preferredLayout": "NHWC"})])
+    off = ort.SessionOptions()
+    off.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    assert not wgnn.InferenceSession(model, off).pass_log.get("fuse_activation")
+    assert wgnn.InferenceSession(model, wgnn.SessionOptions()).pass_log.get("fuse_activation")
+
+
+def _const(name, value):
+    return numpy_helper.from_array(np.asarray(value, np.float32), name)
+
+
+def _detector(rng) -> onnx.ModelProto:
+    """Detector-like: symbolic N, H and W; a strided convolution, an upsampling back to H x W and a
+    per-pixel score, as a text detector's probability map."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c2", "", "scales"], ["up"], mode="linear"),
+             helper.make_node("Sigmoid", ["up"], ["prob"])]
+    inits = [_const("w1", rng.normal(0, 0.3, (8, 3, 3, 3))), _const("b1", rng.normal(0, 0.1, 8)),
+             _const("w2", rng.normal(0, 0.3, (1, 8, 3, 3))), _const("b2", rng.normal(0, 0.1, 1)),
+             _const("scales", [1, 1, 2, 2])]
+    graph = helper.make_graph(nodes, "detector", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _recognizer(rng) -> onnx.ModelProto:
+    """Recognizer-like: a text line of fixed height and symbolic width; convolutions, pooling the
+    height away, then per column a classifier over characters and a softmax (as CRNN/CTC heads)."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("ReduceMean", ["p1", "axes"], ["m"], keepdims=0),  # [1, C, W/2]
+             helper.make_node("Transpose", ["m"], ["t"], perm=[0, 2, 1]),  # [1, W/2, C]
+             helper.make_node("MatMul", ["t", "fc"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["chars"], axis=-1)]
+    inits = [_const("w1", rng.normal(0, 0.3, (12, 3, 3, 3))), _const("b1", rng.normal(0, 0.1, 12)),
+             numpy_helper.from_array(np.array([2], np.int64), "axes"), _const("fc", rng.normal(0, 0.3, (12, 20)))]
+    graph = helper.make_graph(nodes, "recognizer", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                  [1, 3, 32, "width"])],
+                              [helper.make_tensor_value_info("chars", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("kind,shapes", [
+    ("detector", [(1, 3, 32, 48), (2, 3, 40, 24), (1, 3, 32, 48), (1, 3, 64, 64)]),
+    ("recognizer", [(1, 3, 32, 100), (1, 3, 32, 36), (1, 3, 32, 320)]),
+])
+def test_symbolic_dimensions_compile_per_shape(device, kind, shapes):
+    rng = np.random.default_rng(1)
+    model = (_detector if kind == "detector" else _recognizer)(rng)
+    data = model.SerializeToString()
+    session = wgnn.InferenceSession(data)
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == reference.get_inputs()[0].shape
+    for shape in shapes:
+        x = rng.uniform(0, 1, shape).astype(np.float32)
+        (got,) = session.run(None, {"x": x})
+        (want,) = reference.run(None, {"x": x})
+        assert got.shape == want.shape and rel_l2(got, want) < 1e-4, shape
+    # one plan per shape (and the one compiled at load for sizes of 1, where those fit the model);
+    # a shape seen before reuses its plan
+    compiled = session.plans_compiled
+    assert len(set(shapes)) <= compiled <= len(set(shapes)) + 1
+    session.run(None, {"x": rng.uniform(0, 1, shapes[0]).astype(np.float32)})
+    assert session.plans_compiled == compiled
+    # A dimension the model fixes is still checked.
+    with pytest.raises(wgnn.InputError, match="expected shape"):
+        session.run(None, {"x": np.zeros((1, 4, 32, 32), np.float32)})
+
+
+def test_plans_are_bounded(device):
+    session = wgnn.InferenceSession(_recognizer(np.random.default_rng(2)).SerializeToString())
+    for width in range(8, 8 + 4 * (session.MAX_PLANS + 3), 4):
+        session.run(None, {"x": np.zeros((1, 3, 32, width), np.float32)})
+    assert session.plans_compiled == session.MAX_PLANS
+
+
+def test_runs_from_many_threads_on_one_session(device):
+    """8 threads x 4 runs on one session (a symbolic batch, two shapes among them) and a second
+    session beside it: every result equals the single-threaded one."""
+    model = zoo.build("squeezenet1_1", softmax=False, classes=16)
+    session = wgnn.InferenceSession(model)
+    other = wgnn.InferenceSession(zoo.build("mobilenet_v2", softmax=False, classes=8))
+    rng = np.random.default_rng(3)
+    inputs = [rng.standard_normal((1 + i % 2, 3, 224, 224)).astype(np.float32) for i in range(8)]
+    other_input = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    expected = [session.run(None, {"input": x})[0] for x in inputs]
+    other_expected = other.run(None, {"input": other_input})[0]
+    results: dict[tuple[int, int], np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def work(t: int):
+        try:
+            for r in range(4):
+                if t == 7 and r % 2:
+                    results[(t, r)] = other.run(None, {"input": other_input})[0]
+                else:
+                    results[(t, r)] = session.run(None, {"input": inputs[t]})[0]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for (t, r), got in results.items():
+        want = other_expected if (t == 7 and r % 2) else expected[t]
+        np.testing.assert_array_equal(got, want)
+    assert len(results) == 32
+
+
+def test_a_wgpu_device_opened_elsewhere(device):
+    """wgpu-py's default device (pygfx's) runs a session as it was opened."""
+    import wgpu.utils
+
+    gpu = wgpu.utils.get_default_device()
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    session = wgnn.InferenceSession(model, device=gpu)
+    assert session.device.device is gpu and wgnn.InferenceSession(model, device=gpu).device is session.device
+    x = zoo.random_input(1)
+    np.testing.assert_allclose(session.run(None, {"input": x})[0],
+                               wgnn.InferenceSession(model).run(None, {"input": x})[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(wgnn.ConfigError, match="wgpu.GPUDevice"):
+        wgnn.InferenceSession(model, device="cuda:0")
+
+
+def test_interop_demo_feeds_wgnns_output_to_the_programs_own_shader(device, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    pytest.importorskip("PIL")
+    path = Path(__file__).parent.parent / "demos" / "interop.py"
+    spec = importlib.util.spec_from_file_location("interop_demo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([]) == 0
+    assert "numpy on the same logits agrees: True" in capsys.readouterr().out

@@ -1,0 +1,156 @@
+"""What an ONNX Runtime script hands ``InferenceSession``: session options, providers and their
+options, and the model metadata it asks back. wgnn is one execution provider, WebGPU's."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from .errors import ConfigError
+
+# Names a script may use for the WebGPU execution provider (ONNX Runtime's and wgnn's own).
+WEBGPU_PROVIDERS = {"webgpuexecutionprovider", "webgpu", "wgnn", "wgnnexecutionprovider"}
+# Listed beside WebGPU, these are the fallbacks ONNX Runtime would use for nodes WebGPU lacks;
+# wgnn runs every node it accepts on the GPU and refuses the rest by name, so they have no effect.
+FALLBACKS = {"cpuexecutionprovider"}
+PROVIDER_KEYS = {"adapter", "deviceId", "device_id"}  # read; other keys are warned about and ignored
+
+
+class GraphOptimizationLevel(IntEnum):
+    """As ONNX Runtime's: ORT_DISABLE_ALL turns wgnn's graph passes off; the others leave them on."""
+
+    ORT_DISABLE_ALL = 0
+    ORT_ENABLE_BASIC = 1
+    ORT_ENABLE_EXTENDED = 2
+    ORT_ENABLE_ALL = 99
+
+
+class ExecutionMode(IntEnum):
+    """As ONNX Runtime's; no effect (a run is one submission of GPU work)."""
+
+    ORT_SEQUENTIAL = 0
+    ORT_PARALLEL = 1
+
+
+@dataclass
+class RunOptions:
+    """As ONNX Runtime's ``RunOptions``: accepted by ``run``, no effect."""
+
+    log_severity_level: int = 2
+    log_verbosity_level: int = 0
+    run_tag: str = ""
+    terminate: bool = False
+
+
+@dataclass
+class SessionOptions:
+    """ONNX Runtime's ``SessionOptions`` fields that a script sets, under the same names. wgnn reads
+    ``graph_optimization_level`` (ORT_DISABLE_ALL turns the graph passes off); the thread counts,
+    execution mode and log levels are accepted and have no effect on a GPU; asking for
+    ``enable_profiling`` or ``optimized_model_filepath`` is an error pointing to what wgnn has."""
+
+    graph_optimization_level: int = GraphOptimizationLevel.ORT_ENABLE_ALL
+    intra_op_num_threads: int = 0
+    inter_op_num_threads: int = 0
+    execution_mode: int = 0
+    log_severity_level: int = 2
+    log_verbosity_level: int = 0
+    enable_profiling: bool = False
+    optimized_model_filepath: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def optimize(self) -> bool:
+        return int(self.graph_optimization_level) != GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+def read_session_options(options: Any) -> SessionOptions:
+    """wgnn's ``SessionOptions`` from ONNX Runtime's (or wgnn's own, or None)."""
+    if options is None:
+        return SessionOptions()
+    if isinstance(options, SessionOptions):
+        ours = options
+    else:
+        ours = SessionOptions()
+        for name in ("graph_optimization_level", "intra_op_num_threads", "inter_op_num_threads", "execution_mode",
+                     "log_severity_level", "log_verbosity_level", "enable_profiling", "optimized_model_filepath"):
+            if not hasattr(options, name):
+                raise ConfigError(f"sess_options: expected onnxruntime.SessionOptions or wgnn's SessionOptions, got "
+                                  f"{type(options).__name__} (no {name!r})")
+            value = getattr(options, name)
+            setattr(ours, name, int(value) if hasattr(value, "__int__") and not isinstance(value, (bool, str))
+                    else value)
+    if ours.enable_profiling:
+        raise ConfigError("sess_options.enable_profiling: wgnn profiles with `wgnn profile MODEL` or "
+                          "wgnn.profiler.profile(session, feeds), per GPU dispatch")
+    if ours.optimized_model_filepath:
+        raise ConfigError("sess_options.optimized_model_filepath: wgnn compiles to WGSL dispatches, not to an "
+                          "ONNX file it could save")
+    return ours
+
+
+def read_provider_options(providers: list | None, provider_options: list[dict] | None,
+                          adapter: str | int | None) -> str | int | None:
+    """Check ``providers`` (names, or (name, options) pairs, as ONNX Runtime takes them) and return
+    the adapter the WebGPU provider's options select (else ``adapter``)."""
+    if providers is None:
+        return adapter
+    if isinstance(providers, str):
+        providers = [providers]
+    names, options = [], []
+    for i, p in enumerate(providers):
+        name, opts = (p[0], dict(p[1])) if isinstance(p, (tuple, list)) else (p, {})
+        if provider_options is not None and i < len(provider_options):
+            opts.update(provider_options[i] or {})
+        names.append(str(name))
+        options.append(opts)
+    webgpu = [i for i, n in enumerate(names) if n.lower() in WEBGPU_PROVIDERS]
+    if not webgpu:
+        raise ConfigError(f"providers {names}: wgnn is a WebGPU execution provider and runs only as one; ask for "
+                          "'WebGpuExecutionProvider' (or use onnxruntime for the others)")
+    others = [n for n in names if n.lower() not in WEBGPU_PROVIDERS | FALLBACKS]
+    if others:
+        raise ConfigError(f"providers {names}: wgnn cannot run {others}; it is the WebGPU execution provider alone "
+                          "(CPUExecutionProvider may be listed as a fallback: wgnn runs every node it accepts on "
+                          "the GPU)")
+    opts = options[webgpu[0]]
+    unknown = sorted(set(opts) - PROVIDER_KEYS)
+    if unknown:
+        warnings.warn(f"WebGpuExecutionProvider options {unknown} have no effect in wgnn (it reads "
+                      f"{sorted(PROVIDER_KEYS)})", stacklevel=3)
+    chosen = opts.get("adapter", opts.get("deviceId", opts.get("device_id")))
+    if chosen is not None and adapter is not None and str(chosen) != str(adapter):
+        raise ConfigError(f"adapter={adapter!r} and the provider option {chosen!r} disagree")
+    if chosen is None:
+        return adapter
+    return int(chosen) if str(chosen).isdigit() else chosen
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """As ``onnxruntime.ModelMetadata``."""
+
+    producer_name: str = ""
+    graph_name: str = ""
+    domain: str = ""
+    description: str = ""
+    graph_description: str = ""
+    version: int = 0
+    custom_metadata_map: dict = field(default_factory=dict)
+
+
+def model_metadata(model: Any, fmt: str) -> ModelMetadata:
+    """The metadata of ``model`` (the session's source: a path, bytes or a ModelProto)."""
+    if model is None:
+        return ModelMetadata(producer_name="wgnn.GraphBuilder")
+    if fmt == "tflite":
+        return ModelMetadata(producer_name="TFLite", domain="tflite")
+    from .importers.onnx import read_model
+
+    proto = read_model(model)
+    return ModelMetadata(producer_name=proto.producer_name, graph_name=proto.graph.name, domain=proto.domain,
+                         description=proto.doc_string, graph_description=proto.graph.doc_string,
+                         version=int(proto.model_version),
+                         custom_metadata_map={p.key: p.value for p in proto.metadata_props})
