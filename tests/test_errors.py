@@ -159,3 +159,16 @@ def test_integer_tensors_on_the_gpu(device):
     np.testing.assert_array_equal(session.compute({"x": a, "y": c})["bigger"], a > c)
     with pytest.raises(wgnn.UnsupportedOperatorError, match="int64 tensor .* floating-point tensors only"):
         b.build(outputs, backend="texture")
+
+
+def test_a_headless_device_open_is_quiet(tmp_path):
+    """Without XDG_RUNTIME_DIR (a server, a container), opening a device prints nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    done = subprocess.run([sys.executable, "-c", "import wgnn; print(wgnn.default_device().name)"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip()
+    assert done.stderr == ""

@@ -209,3 +209,29 @@ def test_interop_demo_feeds_wgnns_output_to_the_programs_own_shader(device, caps
     spec.loader.exec_module(module)
     assert module.main([]) == 0
     assert "numpy on the same logits agrees: True" in capsys.readouterr().out
+
+
+def test_io_binding_keeps_outputs_on_the_gpu(device):
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    session = wgnn.InferenceSession(model)
+    x = zoo.random_input(2)
+    want = session.run(None, {"input": x})[0]
+    binding = session.io_binding()
+    binding.bind_cpu_input("input", x)
+    binding.bind_output("output")
+    session.run_with_iobinding(binding)
+    (on_gpu,) = binding.get_outputs()
+    assert isinstance(on_gpu, wgnn.GPUTensor) and on_gpu.shape == want.shape
+    np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], want)
+    # a GPU output fed back as a bound input of another session on the device: no host copy
+    head = wgnn.GraphBuilder()
+    y = head.relu(head.input("logits", want.shape))
+    second = head.build({"y": y})
+    bind2 = second.io_binding()
+    bind2.bind_input("logits", on_gpu)
+    second.run_with_iobinding(bind2)
+    np.testing.assert_array_equal(bind2.copy_outputs_to_cpu()[0], np.maximum(want, 0))
+    with pytest.raises(wgnn.ConfigError, match="no device pointers"):
+        binding.bind_input("input", "cuda", 0, np.float32, [1, 3, 224, 224], 12345)
+    with pytest.raises(wgnn.InputError, match="unknown output"):
+        binding.bind_output("nope")

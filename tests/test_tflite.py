@@ -324,3 +324,28 @@ def test_face_and_pose_landmarks_land_on_the_person(device, astronaut):
     assert pose.points.shape == (33, 3) and pose.presence > 0.5
     nose = pose.points[0, :2] * 512
     assert x0 < nose[0] < x1 and y0 < nose[1] < y1 and pose.visibility[0] > 0.5
+
+
+def test_dynamic_dimensions_follow_the_shape_signature(device):
+    """A model whose input leaves height and width dynamic (shape_signature -1): symbolic in
+    get_inputs(), and each size fed compiles its own plan, checked against LiteRT resized alike."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    m = ModelWriter()
+    x = m.input((1, 8, 8, 4), signature=(1, -1, -1, 4))
+    y = m.op("CONV_2D", [x, m.const(_w(8, 3, 3, 4)), m.const(_w(8))], (1, 8, 8, 8), "Conv2DOptions", Padding=0,
+             StrideW=1, StrideH=1, FusedActivationFunction=1, DilationWFactor=1, DilationHFactor=1,
+             out_signature=(1, -1, -1, 8))
+    model = m.bytes([y])
+    session = wgnn.InferenceSession(model)
+    assert session.get_inputs()[0].shape == [1, None, None, 4]
+    for shape in ((1, 8, 8, 4), (1, 12, 20, 4), (1, 5, 7, 4)):
+        feed = RNG.standard_normal(shape).astype(np.float32)
+        it = Interpreter(model_content=model, num_threads=1)
+        it.resize_tensor_input(it.get_input_details()[0]["index"], shape)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], feed)
+        it.invoke()
+        want = it.get_tensor(it.get_output_details()[0]["index"])
+        (got,) = session.run(None, {session.get_inputs()[0].name: feed})
+        assert got.shape == want.shape and rel_l2(got, want) < 1e-5, shape

@@ -71,32 +71,33 @@ class ModelWriter:
         self.outputs: list[int] = []
 
     def tensor(self, shape, dtype: str = "float32", data: np.ndarray | None = None, name: str = "",
-               quant: tuple[np.ndarray, np.ndarray, int] | None = None) -> int:
-        """``quant``: (scales, zero points, quantized dimension) of an integer tensor."""
+               quant: tuple[np.ndarray, np.ndarray, int] | None = None, signature=None) -> int:
+        """``quant``: (scales, zero points, quantized dimension) of an integer tensor; ``signature``:
+        the shape with -1 for dynamic dimensions (shape_signature)."""
         buffer = 0
         if data is not None:
             self.buffers.append(np.ascontiguousarray(data, dtype).tobytes())
             buffer = len(self.buffers) - 1
         self.tensors.append({"shape": list(shape), "type": TYPES[dtype], "buffer": buffer,
-                             "name": name or f"t{len(self.tensors)}", "quant": quant})
+                             "name": name or f"t{len(self.tensors)}", "quant": quant, "signature": signature})
         return len(self.tensors) - 1
 
     def const(self, data, dtype: str = "float32") -> int:
         data = np.asarray(data, dtype)
         return self.tensor(data.shape, dtype, data)
 
-    def input(self, shape, dtype: str = "float32") -> int:
-        index = self.tensor(shape, dtype, name=f"input_{len(self.inputs)}")
+    def input(self, shape, dtype: str = "float32", signature=None) -> int:
+        index = self.tensor(shape, dtype, name=f"input_{len(self.inputs)}", signature=signature)
         self.inputs.append(index)
         return index
 
     def op(self, kind: str, inputs: list[int], out_shape, options: str | None = None, custom: bytes | None = None,
-           out_dtype: str = "float32", **fields) -> int:
+           out_dtype: str = "float32", out_signature=None, **fields) -> int:
         """Add operator ``kind`` (a BuiltinOperator name, or a custom code with ``custom`` options)."""
         code = (getattr(tflite.BuiltinOperator, kind, tflite.BuiltinOperator.CUSTOM), kind)
         if code not in self.codes:
             self.codes.append(code)
-        out = self.tensor(out_shape, out_dtype)
+        out = self.tensor(out_shape, out_dtype, signature=out_signature)
         self.ops.append({"code": self.codes.index(code), "inputs": inputs, "outputs": [out], "options": options,
                          "fields": fields, "custom": custom})
         return out
@@ -110,6 +111,8 @@ class ModelWriter:
         for t in self.tensors:
             name = Ref(b.CreateString(t["name"]))
             extra = {}
+            if t["signature"] is not None:
+                extra["ShapeSignatureAsNumpy"] = vector(b, t["signature"])
             if t["quant"] is not None:
                 scales, zeros, axis = t["quant"]
                 extra["Quantization"] = Ref(table(b, tflite.QuantizationParameters,

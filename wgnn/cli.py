@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -368,8 +366,6 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
-    # Mesa's drivers warn on every start when this is unset; it has no other effect here.
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     from wgnn.errors import WgnnError
 
     try:

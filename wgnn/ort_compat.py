@@ -154,3 +154,57 @@ def model_metadata(model: Any, fmt: str) -> ModelMetadata:
                          description=proto.doc_string, graph_description=proto.graph.doc_string,
                          version=int(proto.model_version),
                          custom_metadata_map={p.key: p.value for p in proto.metadata_props})
+
+
+class IOBinding:
+    """``session.io_binding()``, as ONNX Runtime's: inputs bound from host arrays or ``GPUTensor``s,
+    outputs left on the GPU. ``session.run_with_iobinding(binding)`` runs; ``get_outputs()`` gives
+    the outputs as ``GPUTensor``s (valid until the session's next run, as ``run_on_gpu``'s) and
+    ``copy_outputs_to_cpu()`` as arrays. wgnn has no pointers to bind: ONNX Runtime's
+    ``bind_input(name, device_type, ..., buffer_ptr)`` form is refused with what to use instead."""
+
+    def __init__(self, session):
+        self._session = session
+        self._inputs: dict = {}
+        self._outputs: list[str] | None = None
+        self._results: dict | None = None
+
+    def bind_cpu_input(self, name: str, array) -> None:
+        self._inputs[name] = array
+
+    def bind_input(self, name: str, value, *args, **kwargs) -> None:
+        """``bind_input(name, gpu_tensor_or_array)``."""
+        if args or kwargs or isinstance(value, str):
+            raise ConfigError("IOBinding.bind_input: wgnn binds a GPUTensor or an array (bind_input(name, value)); "
+                              "it has no device pointers")
+        self._inputs[name] = value
+
+    def bind_ortvalue_input(self, name: str, value) -> None:
+        self.bind_input(name, value.numpy() if hasattr(value, "numpy") else value)
+
+    def bind_output(self, name: str, *args, **kwargs) -> None:
+        """Keep output ``name`` on the GPU (every output is kept when none is bound)."""
+        if name not in self._session.output_names:
+            from .errors import InputError
+
+            raise InputError(f"unknown output {name!r}; the model's outputs are {self._session.output_names}")
+        self._outputs = (self._outputs or []) + [name]
+
+    def clear_binding_inputs(self) -> None:
+        self._inputs = {}
+
+    def clear_binding_outputs(self) -> None:
+        self._outputs = None
+
+    def _run(self) -> None:
+        results = self._session.run_on_gpu(self._inputs)
+        names = self._outputs or list(results)
+        self._results = {n: results[n] for n in names}
+
+    def get_outputs(self) -> list:
+        if self._results is None:
+            raise ConfigError("IOBinding: run_with_iobinding has not run yet")
+        return list(self._results.values())
+
+    def copy_outputs_to_cpu(self) -> list:
+        return [t.numpy() for t in self.get_outputs()]

@@ -8,6 +8,7 @@ with the same template parameters share one pipeline whatever their shapes.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,11 @@ import numpy as np
 from . import shaders
 from .errors import NoAdapterError
 from .graph import storage_numpy, stored_nbytes
+
+# Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every device open where
+# the variable is missing (a headless server, a container, a cron job); wgnn uses nothing under it.
+# Where it is unset, it points at the temporary folder before any driver loads.
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
 try:
     import wgpu

@@ -259,6 +259,16 @@ class InferenceSession:
     def get_session_options(self):
         return self.sess_options
 
+    def io_binding(self):
+        """An ``IOBinding`` (``wgnn.ort_compat``): inputs from arrays or GPUTensors, outputs kept on
+        the GPU; run it with ``run_with_iobinding``."""
+        from .ort_compat import IOBinding
+
+        return IOBinding(self)
+
+    def run_with_iobinding(self, binding, run_options: Any = None) -> None:
+        binding._run()
+
     def get_modelmeta(self):
         """The model's metadata, as ``onnxruntime.ModelMetadata``: producer, graph name, domain,
         description, version and the custom metadata map (ONNX; TFLite and builder graphs give

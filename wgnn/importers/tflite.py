@@ -82,6 +82,13 @@ class TFLiteImporter:
     def tensor_type(self, index: int) -> str:
         return TYPE_NAMES.get(self.tensors[index].Type(), str(self.tensors[index].Type()))
 
+    def tensor_signature(self, index: int) -> tuple[int, ...]:
+        """The tensor's shape with -1 where the model leaves a dimension dynamic (shape_signature)."""
+        t = self.tensors[index]
+        if t.ShapeSignatureLength():
+            return tuple(int(d) for d in t.ShapeSignatureAsNumpy())
+        return self.tensor_shape(index)
+
     def tensor_shape(self, index: int) -> tuple[int, ...]:
         shape = self.tensors[index].ShapeAsNumpy()
         return tuple(int(d) for d in shape) if not isinstance(shape, int) else ()
@@ -163,6 +170,9 @@ class TFLiteImporter:
     def set(self, index: int, operand: Operand, nchw: bool = False) -> None:
         expected = self.tensor_shape(index)
         got = tuple(operand.shape[a] for a in TO_NHWC) if nchw else operand.shape
+        if self.dynamic:  # dimensions the model leaves dynamic take the size the inputs give them
+            expected = tuple(g if s == -1 else e for e, s, g in zip(expected, self.tensor_signature(index), got)) \
+                if len(got) == len(expected) else expected
         if expected and got != expected:
             raise GraphError(f"tensor {self.tensor_name(index)!r}: the model says shape {expected}, the import "
                              f"computed {got}")
@@ -176,6 +186,13 @@ class TFLiteImporter:
     def run(self, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
         g = self.graph
         self._check_not_quantized()
+        symbolic = {}
+        for k in range(g.InputsLength()):
+            signature = self.tensor_signature(g.Inputs(k))
+            name = self.tensor_name(g.Inputs(k))
+            if -1 in signature and name not in (input_shapes or {}):
+                symbolic[name] = tuple(None if d == -1 else d for d in signature)
+        self.dynamic = bool(input_shapes) or bool(symbolic)
         for k in range(g.InputsLength()):
             index = g.Inputs(k)
             name = self.tensor_name(index)
@@ -206,7 +223,9 @@ class TFLiteImporter:
         for k in range(g.OutputsLength()):
             index = g.Outputs(k)
             outputs[self.tensor_name(index)] = self.operand(index)
-        return self.b.build_graph(outputs)
+        graph = self.b.build_graph(outputs)
+        graph.symbolic_dims = symbolic
+        return graph
 
     def _check_not_quantized(self) -> None:
         for index in range(len(self.tensors)):
