@@ -235,3 +235,34 @@ def test_io_binding_keeps_outputs_on_the_gpu(device):
         binding.bind_input("input", "cuda", 0, np.float32, [1, 3, 224, 224], 12345)
     with pytest.raises(wgnn.InputError, match="unknown output"):
         binding.bind_output("nope")
+
+
+def test_paddleocr_models_as_shipped_with_several_shapes(device):
+    """PaddleOCR's pretrained detector (N x 3 x H x W), recognizer (1 x 3 x 48 x width) and
+    orientation classifier (N x 3 x 48 x W), as rapidocr-onnxruntime ships them, on scikit-image's
+    text photo at several shapes in one session each, against ONNX Runtime."""
+    from helpers import fetch_or_skip
+
+    from wgnn import mediapipe as mp
+
+    skimage = pytest.importorskip("skimage")
+    rgb = np.stack([skimage.data.text()] * 3, -1)
+
+    def image(n, h, w):  # PaddleOCR's normalisation: (x - 0.5) / 0.5
+        x = ((mp.resize_bilinear(mp.to_float_rgb(rgb), h, w) - 0.5) / 0.5).transpose(2, 0, 1)[None]
+        return np.repeat(x, n, axis=0).astype(np.float32)
+
+    cases = {"ppocr_det": [(1, 352, 896), (2, 352, 896)], "ppocr_rec": [(1, 48, 320), (1, 48, 160)],
+             "ppocr_cls": [(1, 48, 192), (3, 48, 192)]}
+    for name, shapes in cases.items():
+        path = fetch_or_skip(name)
+        session = wgnn.InferenceSession(path)
+        reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].shape == reference.get_inputs()[0].shape
+        for shape in shapes:
+            x = image(*shape)
+            (got,) = session.run(None, {"x": x})
+            (want,) = reference.run(None, {"x": x})
+            assert got.shape == want.shape and rel_l2(got, want) < 1e-4, (name, shape)
+            if name == "ppocr_det":  # it sees the text: the same text pixels
+                assert (want > 0.3).mean() > 0.005 and np.array_equal(got > 0.3, want > 0.3)

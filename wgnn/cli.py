@@ -19,14 +19,14 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
 
     adapter = getattr(args, "adapter", None)
     device = wgnn.Device(adapter) if adapter is not None else None
-    if not Path(model).exists() and model in zoo.PRETRAINED:
+    if not Path(model).exists() and (model in zoo.PRETRAINED or model in zoo.PRETRAINED_OCR):
         source, desc = str(zoo.fetch(model)), f"pretrained:{model}"
     elif not Path(model).exists():
         try:
             name = zoo.canonical(model)
         except KeyError:
             raise SystemExit(f"wgnn: {model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)}) nor a "
-                             f"pretrained one ({', '.join(zoo.PRETRAINED)})") from None
+                             f"pretrained one ({', '.join(list(zoo.PRETRAINED) + list(zoo.PRETRAINED_OCR))})") from None
         source, desc = zoo.build(name, softmax=not args.logits), f"zoo:{name}"
     else:
         source, desc = model, model
@@ -66,6 +66,9 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
         if isinstance(data, np.lib.npyio.NpzFile):
             return {k: data[k] for k in data.files}
         return {sess.get_inputs()[0].name: data}
+    if sess.graph is None:
+        raise SystemExit(f"wgnn: the model's symbolic input dimensions ({sorted(sess.symbolic_dims)}) do not fit "
+                         "size 1, so it compiles for the shapes of its first run: give --input x.npy")
     rng = np.random.default_rng(seed)
     # a symbolic dimension at the size the session was compiled for (1 unless --batch)
     shapes = {n: o.shape for n, o in sess.graph.inputs.items()}
@@ -131,6 +134,7 @@ def _rel_l2(a: np.ndarray, b: np.ndarray) -> float:
 def cmd_run(args) -> int:
     sess, desc = _load(args.model, args, args.precision, args.backend or "compute")
     feeds = _inputs(sess, args.input, args.seed)
+    sess.prepare(feeds)  # the plan for these shapes, where the model's dimensions are symbolic
     print(f"model {desc} ({sess.precision}, {sess.backend} backend): {sess.dispatch_count} dispatches, "
           f"{sess.pipeline_count} pipelines, loaded in {sess.load_seconds:.2f} s on {sess.adapter_name}")
     print(f"passes: {dict(sess.pass_log) or 'none'}; {sess.memory_report()}")

