@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UnknownModelError
+from .errors import UnknownModelError, WgnnError
 
 try:
     import onnx
@@ -252,7 +252,7 @@ PRETRAINED_OCR: dict[str, tuple[str, str]] = {
 }
 
 
-class FetchError(RuntimeError):
+class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
 
 
