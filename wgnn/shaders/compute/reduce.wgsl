@@ -5,6 +5,7 @@
 // finds the maximum, so exp cannot overflow.
 #include "compute/common.wgsl"
 #include "compute/reduction.wgsl"
+#include "reduce_offsets.wgsl"  // offset_of(j)
 
 struct Params {
     outputs: u32, reduce_size: u32, inv_count: f32,
@@ -23,16 +24,6 @@ const COMBINE: u32 = COMBINE_${combine};
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
-fn offset_of(j: u32) -> i32 {
-    var i = j;
-    var off = 0;
-    for (var d = RED_RANK - 1; d >= 0; d--) {
-        let dim = p.red_shape[d / 4][d % 4];
-        off += i32(i % dim) * p.red_strides[d / 4][d % 4];
-        i = i / dim;
-    }
-    return off;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

@@ -38,11 +38,4 @@ fn lane(e: u32) -> f32 {
     return select(p.value, element(x, u32(src), p.x_width), inside);
 }
 
-@fragment
-fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
-    let t = out_texel(pos, p.out_width);
-    if (t >= p.out_texels) {
-        return vec4<f32>(0.0);
-    }
-    return finish(vec4<f32>(lane(t * 4u), lane(t * 4u + 1u), lane(t * 4u + 2u), lane(t * 4u + 3u)));
-}
+#include "texture/by_lanes.wgsl"  // fs_main: each texel as lane(e) x 4

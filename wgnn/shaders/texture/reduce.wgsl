@@ -3,6 +3,7 @@
 // combines them in f32 (reduce_kinds.wgsl); log_sum_exp first finds the maximum.
 #include "texture/common.wgsl"
 #include "reduce_kinds.wgsl"
+#include "reduce_offsets.wgsl"  // offset_of(j)
 
 struct Params {
     out_width: u32, out_texels: u32, x_width: u32, last: u32,
@@ -21,16 +22,6 @@ const COMBINE: u32 = COMBINE_${combine};
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var x: texture_2d<f32>;
 
-fn offset_of(j: u32) -> i32 {
-    var i = j;
-    var off = 0;
-    for (var d = RED_RANK - 1; d >= 0; d--) {
-        let dim = p.red_shape[d / 4][d % 4];
-        off += i32(i % dim) * p.red_strides[d / 4][d % 4];
-        i = i / dim;
-    }
-    return off;
-}
 
 fn lane(e: u32) -> f32 {
     var i = e;
@@ -58,11 +49,4 @@ fn lane(e: u32) -> f32 {
     return finish_${finish}(acc, m, p.inv_count);
 }
 
-@fragment
-fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
-    let t = out_texel(pos, p.out_width);
-    if (t >= p.out_texels) {
-        return vec4<f32>(0.0);
-    }
-    return finish(vec4<f32>(lane(t * 4u), lane(t * 4u + 1u), lane(t * 4u + 2u), lane(t * 4u + 3u)));
-}
+#include "texture/by_lanes.wgsl"  // fs_main: each texel as lane(e) x 4
