@@ -1,4 +1,4 @@
-"""The ``wgnn`` command: info | run | bench | profile | tune | conformance | demo."""
+"""The ``wgnn`` command: info | run | bench | profile | tune | conformance | batch | demo."""
 
 from __future__ import annotations
 
@@ -19,17 +19,10 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
 
     adapter = getattr(args, "adapter", None)
     device = wgnn.Device(adapter) if adapter is not None else None
-    if not Path(model).exists() and (model in zoo.PRETRAINED or model in zoo.PRETRAINED_OCR):
-        source, desc = str(zoo.fetch(model)), f"pretrained:{model}"
-    elif not Path(model).exists():
-        try:
-            name = zoo.canonical(model)
-        except KeyError:
-            raise SystemExit(f"wgnn: {model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)}) nor a "
-                             f"pretrained one ({', '.join(list(zoo.PRETRAINED) + list(zoo.PRETRAINED_OCR))})") from None
-        source, desc = zoo.build(name, softmax=not args.logits), f"zoo:{name}"
-    else:
-        source, desc = model, model
+    try:
+        source, desc = resolve_model(model, logits=args.logits)
+    except zoo.UnknownModelError as exc:
+        raise SystemExit(f"wgnn: {exc}") from None
     kernels = _kernels(getattr(args, "kernels", None))
     session = wgnn.InferenceSession(source, device=device, precision=precision, backend=backend, kernels=kernels)
     if batch is not None and batch != 1:
@@ -38,6 +31,24 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
                                         kernels=kernels, input_shapes=shapes)
         desc += f" at batch {batch}"
     return session, desc
+
+
+def resolve_model(model: str, *, logits: bool = False):
+    """What ``InferenceSession`` takes for a command line's MODEL, and its description: a pretrained
+    model's name (fetched once), a zoo name (built; ``logits``: without the final softmax), or a path."""
+    from wgnn import zoo
+
+    if Path(model).exists():
+        return model, model
+    if model in zoo.PRETRAINED or model in zoo.PRETRAINED_OCR:
+        return str(zoo.fetch(model)), f"pretrained:{model}"
+    try:
+        name = zoo.canonical(model)
+    except KeyError:
+        raise zoo.UnknownModelError(f"{model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)}) nor a "
+                                    f"pretrained one ({', '.join(list(zoo.PRETRAINED) + list(zoo.PRETRAINED_OCR))})"
+                                    ) from None
+    return zoo.build(name, softmax=not logits), f"zoo:{name}"
 
 
 def _kernels(spec: str | None) -> dict | None:
@@ -256,6 +267,12 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def cmd_batch(args) -> int:
+    from wgnn.batch import main as batch_main
+
+    return batch_main(args)
+
+
 def cmd_demo(args) -> int:
     from wgnn import demo
 
@@ -347,6 +364,22 @@ def main(argv: list[str] | None = None) -> int:
                        "a batch B is reported as MODEL@B, with its throughput in images/s")
     bench.add_argument("--png", help="suite: also draw the bar chart (needs matplotlib)")
     bench.add_argument("--json", help="also write the result as JSON")
+
+    p = sub.add_parser("batch", help="a model over a folder, glob or table of images, one row per input, into "
+                       "Parquet (one process, or a Ray Data cluster)")
+    p.add_argument("model", help="an ONNX or TFLite file, a zoo model or a pretrained model's name")
+    p.add_argument("inputs", help="a folder of images, a glob, or a .parquet/.csv table with a path or bytes column")
+    p.add_argument("--out", required=True, help="the Parquet file of results (a rerun skips inputs already in it)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per run (default: 8)")
+    p.add_argument("--preset", help="pre-processing: imagenet, mediapipe, mediapipe01, paddle or unit (default: "
+                   "the model's)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "auto"))
+    p.add_argument("--backend", choices=("compute", "texture"), default="compute")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray Data: a local cluster (no ADDRESS), or the cluster at ADDRESS ('auto' for the one "
+                        "this machine belongs to)")
+    p.add_argument("--workers", type=int, default=2, help="--ray: actors, one session each (default: 2)")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")
     p.add_argument("kind", choices=("face", "selfie"))
