@@ -113,12 +113,12 @@ class BatchPredictor:
 
     def __init__(self, model: str, *, preset: str | None = None, precision: str | None = None,
                  backend: str = "compute"):
-        from .cli import resolve_model
         from .session import InferenceSession
+        from .zoo import resolve
 
         self.model = model
         self.preset = PRESETS[preset or default_preset(model)]
-        self.session = InferenceSession(resolve_model(model)[0], precision=precision, backend=backend)
+        self.session = InferenceSession(resolve(model)[0], precision=precision, backend=backend)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = list(inp.shape)

@@ -33,6 +33,18 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
     return value  # type: ignore[return-value]
 
 
+def _axis(op: str, name: str, axis: int, rank: int) -> int:
+    """``axis`` in [-rank, rank) as a non-negative axis, else a GraphError naming the node."""
+    if not -max(rank, 1) <= int(axis) < max(rank, 1):
+        raise GraphError(f"{op} node {name or '(unnamed)'!r}: axis {axis} is out of range for a rank-{rank} input")
+    return int(axis) % max(rank, 1)
+
+
+# Elements of one tensor at most: 2^31 (8 GiB of f32), beyond any adapter's largest buffer, and the
+# most that kernels index with u32 arithmetic on four-byte elements.
+MAX_ELEMENTS = 1 << 31
+
+
 class OpBuilder:
     """Builds a ``Graph`` op by op; ``build_graph`` returns it (``wgnn.GraphBuilder.build`` compiles it)."""
 
@@ -106,7 +118,11 @@ class OpBuilder:
         results = ops.get(op).infer(node)
         for k, (shape, dtype) in enumerate(results[:n_out]):
             out_name = node.name if n_out == 1 else f"{node.name}:{k}"
-            node.outputs.append(Operand(out_name, tuple(int(d) for d in shape), dtype, producer=node))
+            shape = tuple(int(d) for d in shape)
+            if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+                raise GraphError(f"{op} node {node.name!r}: its output would have shape {shape}, beyond what a GPU "
+                                 f"buffer holds (at most {MAX_ELEMENTS} elements)")
+            node.outputs.append(Operand(out_name, shape, dtype, producer=node))
         self.nodes.append(node)
         return node.outputs
 
@@ -332,16 +348,17 @@ class OpBuilder:
         return self._pool("avg", x, window, strides, padding, dilations, ceil_mode, count_include_pad, name)[0]
 
     def softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
-        return self._one("softmax", [x], {"axis": axis % max(x.rank, 1)}, name)
+        return self._one("softmax", [x], {"axis": _axis("softmax", name, axis, x.rank)}, name)
 
     def log_softmax(self, x: Operand, *, axis: int = -1, name: str = "") -> Operand:
         """log(softmax(x)), computed as x - max - log(sum(exp(x - max))): finite where softmax rounds to 0."""
-        return self._one("softmax", [x], {"axis": axis % max(x.rank, 1), "log": True}, name)
+        return self._one("softmax", [x], {"axis": _axis("log_softmax", name, axis, x.rank), "log": True}, name)
 
     def reduce(self, x: Operand, kind: str, axes: Sequence[int] | None = None, *, keepdims: bool = True,
                name: str = "") -> Operand:
         """Reduce over ``axes`` (all when None): sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp."""
-        axes = tuple(sorted({int(a) % max(x.rank, 1) for a in axes})) if axes is not None else tuple(range(x.rank))
+        axes = (tuple(sorted({_axis("reduce", name, a, x.rank) for a in axes})) if axes is not None
+                else tuple(range(x.rank)))
         out = self._one("reduce", [x], {"kind": kind, "axes": axes, "keepdims": bool(keepdims)}, name)
         if x.size == 0:  # an empty set: the result is the reduction's identity whatever the input
             self.nodes.pop()
@@ -511,7 +528,8 @@ class OpBuilder:
         return self.reshape(x, (outer, x.size // outer if outer else 0), name=name)
 
     def squeeze(self, x: Operand, axes: Sequence[int] | None = None, *, name: str = "") -> Operand:
-        axes = [a % x.rank for a in axes] if axes is not None else [k for k, d in enumerate(x.shape) if d == 1]
+        axes = ([_axis("squeeze", name, a, x.rank) for a in axes] if axes is not None
+                else [k for k, d in enumerate(x.shape) if d == 1])
         bad = [a for a in axes if x.shape[a] != 1]
         if bad:
             raise GraphError(f"squeeze node {name!r}: axes {bad} of {x.shape} are not of size 1")
@@ -519,7 +537,7 @@ class OpBuilder:
 
     def unsqueeze(self, x: Operand, axes: Sequence[int], *, name: str = "") -> Operand:
         rank = x.rank + len(axes)
-        axes = sorted(a % rank for a in axes)
+        axes = sorted(_axis("unsqueeze", name, a, rank) for a in axes)
         shape = list(x.shape)
         for a in axes:
             shape.insert(a, 1)
@@ -532,12 +550,12 @@ class OpBuilder:
     def concat(self, inputs: Sequence[Operand], axis: int, *, name: str = "") -> Operand:
         if not inputs:
             raise GraphError(f"concat node {name!r}: needs at least one input")
-        return self._one("concat", list(inputs), {"axis": axis % inputs[0].rank}, name)
+        return self._one("concat", list(inputs), {"axis": _axis("concat", name, axis, inputs[0].rank)}, name)
 
     def slice(self, x: Operand, starts: Sequence[int], ends: Sequence[int], *, axes: Sequence[int] | None = None,
               steps: Sequence[int] | None = None, name: str = "") -> Operand:
         """ONNX-style slice: ends are exclusive, negative values count from the end, out-of-range clamps."""
-        axes = list(range(len(starts))) if axes is None else [int(a) % x.rank for a in axes]
+        axes = list(range(len(starts))) if axes is None else [_axis("slice", name, a, x.rank) for a in axes]
         steps = [1] * len(axes) if steps is None else [int(s) for s in steps]
         start_all, step_all, shape = [0] * x.rank, [1] * x.rank, list(x.shape)
         for a, s, e, st in zip(axes, starts, ends, steps):
@@ -566,7 +584,7 @@ class OpBuilder:
                          name)
 
     def gather(self, x: Operand, indices: Operand, *, axis: int = 0, name: str = "") -> Operand:
-        return self._one("gather", [x, indices], {"axis": axis % max(x.rank, 1)}, name)
+        return self._one("gather", [x, indices], {"axis": _axis("gather", name, axis, x.rank)}, name)
 
     def identity(self, x: Operand, *, name: str = "") -> Operand:
         return self._one("identity", [x], {}, name)

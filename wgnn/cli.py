@@ -1,4 +1,4 @@
-"""The ``wgnn`` command: info | run | bench | profile | tune | conformance | batch | demo."""
+"""The ``wgnn`` command: info | run | bench | profile | tune | conformance | batch | fuzz | demo."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
     adapter = getattr(args, "adapter", None)
     device = wgnn.Device(adapter) if adapter is not None else None
     try:
-        source, desc = resolve_model(model, logits=args.logits)
+        source, desc = zoo.resolve(model, logits=args.logits)
     except zoo.UnknownModelError as exc:
         raise SystemExit(f"wgnn: {exc}") from None
     kernels = _kernels(getattr(args, "kernels", None))
@@ -31,24 +31,6 @@ def _load(model: str, args, precision: str | None = None, backend: str = "comput
                                         kernels=kernels, input_shapes=shapes)
         desc += f" at batch {batch}"
     return session, desc
-
-
-def resolve_model(model: str, *, logits: bool = False):
-    """What ``InferenceSession`` takes for a command line's MODEL, and its description: a pretrained
-    model's name (fetched once), a zoo name (built; ``logits``: without the final softmax), or a path."""
-    from wgnn import zoo
-
-    if Path(model).exists():
-        return model, model
-    if model in zoo.PRETRAINED or model in zoo.PRETRAINED_OCR:
-        return str(zoo.fetch(model)), f"pretrained:{model}"
-    try:
-        name = zoo.canonical(model)
-    except KeyError:
-        raise zoo.UnknownModelError(f"{model!r} is neither a file nor a zoo model ({', '.join(zoo.MODELS)}) nor a "
-                                    f"pretrained one ({', '.join(list(zoo.PRETRAINED) + list(zoo.PRETRAINED_OCR))})"
-                                    ) from None
-    return zoo.build(name, softmax=not logits), f"zoo:{name}"
 
 
 def _kernels(spec: str | None) -> dict | None:
@@ -267,6 +249,12 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def cmd_fuzz(args) -> int:
+    from wgnn.fuzz import main as fuzz_main
+
+    return fuzz_main(args)
+
+
 def cmd_batch(args) -> int:
     from wgnn.batch import main as batch_main
 
@@ -380,6 +368,14 @@ def main(argv: list[str] | None = None) -> int:
                         "this machine belongs to)")
     p.add_argument("--workers", type=int, default=2, help="--ray: actors, one session each (default: 2)")
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("fuzz", help="load and run mutated copies of real models in a watched worker: crashes, "
+                       "hangs and errors that are not wgnn's")
+    p.add_argument("--count", type=int, default=200, help="mutants (default: 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a mutant may take (default: 60)")
+    p.add_argument("--models", help="comma-separated corpus (default: zoo CNNs and cached pretrained models)")
+    p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")
     p.add_argument("kind", choices=("face", "selfie"))

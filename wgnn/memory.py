@@ -35,6 +35,7 @@ class Block:
     size: int
     first: int
     last: int
+    name: str = ""  # the tensor's, for messages
 
     def overlaps(self, other: Block) -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -88,7 +89,7 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
         if b.first > b.last:
             raise ValueError(f"block {b.key!r} ends (step {b.last}) before it starts (step {b.first})")
         if max_binding_size is not None and b.size > max_binding_size:
-            raise GraphError(f"tensor {b.key!r} needs {b.size} bytes, more than the adapter's "
+            raise GraphError(f"tensor {b.name or b.key!r} needs {b.size} bytes, more than the adapter's "
                             f"max-storage-buffer-binding-size ({max_binding_size})")
     placed: list[tuple[int, Block]] = []
     offsets: dict[object, int] = {}

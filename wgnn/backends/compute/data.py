@@ -13,13 +13,14 @@ import numpy as np
 from ...graph import Node, Operand, is_integer
 from ...layout import logical_strides
 from ...ops.activation import Activation
+from ...ops.elementwise import INTEGER_KINDS
 from ...ops.reduce import KINDS as REDUCE_KINDS
 from ...ops.resize import source_positions
 from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims
 from .context import LoweringContext, lowers
 
-# Activations that int_ops.wgsl computes on integer tensors.
-INTEGER_ACTIVATIONS = {"abs", "neg", "sign", "relu"}
+# Activations that int_ops.wgsl computes on integer tensors (what ops/ allows on them).
+INTEGER_ACTIVATIONS = INTEGER_KINDS
 
 
 def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, inputs: list[Operand], *,

@@ -58,6 +58,9 @@ def _static_shape(name: str, ttype, override) -> tuple[tuple[int, ...], str]:
     if dtype is None:
         raise ModelLoadError(f"input {name!r} has ONNX element type {ttype.elem_type}, which wgnn does not handle")
     if override is not None:
+        if any(isinstance(d, bool) or not float(d).is_integer() or int(d) < 0 for d in override):
+            raise ModelLoadError(f"input_shapes[{name!r}] = {tuple(override)}: dimensions are whole numbers (0 or "
+                                 "more)")
         return tuple(int(d) for d in override), dtype
     dims = []
     for d in ttype.shape.dim:
@@ -113,6 +116,9 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
     """Import an ONNX model; returns (graph, default-domain opset)."""
     proto = read_model(model)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= opset <= newest:
+        raise ModelLoadError(f"the model declares ONNX opset {opset}; wgnn reads opsets 1 to {newest}")
     g = proto.graph
     b = OpBuilder()
     b.opset = opset
@@ -153,8 +159,8 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
             result = convert(b, node_info, inputs, attrs)
         except (GraphError, UnsupportedOperatorError):
             raise
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
-            raise GraphError(f"{node.op_type} node {name!r}: {exc}") from exc
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+            raise GraphError(f"{node.op_type} node {name!r}: {type(exc).__name__}: {exc}") from exc
         outs = result if isinstance(result, list) else [result]
         for out_name, operand in zip(node.output, outs):
             if out_name:

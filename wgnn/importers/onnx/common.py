@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...builder import OpBuilder
-from ...errors import UnsupportedOperatorError
+from ...errors import GraphError, UnsupportedOperatorError
 from ...graph import Operand
 
 try:
@@ -103,7 +103,16 @@ def window(node: NodeInfo, x: Operand, attrs: dict, what: str, default_kernel) -
     if x.rank != 4:
         raise node.unsupported(f"input of rank {x.rank}: only 2-D {what} (4-D NCHW tensors)")
     kernel = tuple(attrs["kernel_shape"] if default_kernel is None else attrs.get("kernel_shape", default_kernel))
-    return kernel, tuple(attrs.get("strides", (1, 1))), tuple(attrs.get("dilations", (1, 1)))
+    strides, dilations = tuple(attrs.get("strides", (1, 1))), tuple(attrs.get("dilations", (1, 1)))
+    if default_kernel is not None and kernel != tuple(default_kernel):
+        raise GraphError(f"{node.op_type} node {node.name!r}: kernel_shape {list(kernel)} differs from the weights' "
+                         f"{list(default_kernel)}")
+    for label, values, least in (("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1),
+                                 ("pads", tuple(attrs.get("pads", (0, 0, 0, 0))), 0)):
+        if len(values) != (4 if label == "pads" else 2) or any(not isinstance(v, int) or v < least for v in values):
+            raise GraphError(f"{node.op_type} node {node.name!r}: {label} {list(values)}: expected "
+                             f"{4 if label == 'pads' else 2} integers of at least {least}")
+    return kernel, strides, dilations
 
 
 def lifts_1d(fn: Converter) -> Converter:

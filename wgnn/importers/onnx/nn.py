@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ...errors import GraphError
 from ...ops.activation import make as make_activation
 from .common import (
     axis_pads,
@@ -27,6 +28,10 @@ def _conv(b, node, ins, attrs):
     kernel, strides, dil = window(node, x, attrs, "convolution", w.shape[2:])
     padding = spatial_pads(node, attrs, x.shape[2:], kernel, strides, dil)
     bias = ins[2] if len(ins) > 2 else None
+    if len(ins) > 3 or (bias is not None and bias.shape != (w.shape[0],)):
+        got = f"{len(ins)} inputs" + (f", bias {bias.shape}" if bias is not None else "")
+        raise GraphError(f"Conv node {node.name!r}: expected inputs X, W and an optional bias of shape "
+                         f"({w.shape[0]},), got {got}")
     if bias is not None and b.static_value(bias) is None:  # computed at run time: added after the conv
         y = b.conv2d(x, w, strides=strides, padding=padding, dilations=dil, groups=attrs.get("group", 1),
                      name=node.name + "/conv")

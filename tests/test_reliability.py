@@ -1,0 +1,82 @@
+"""Malformed and invalid models are refused by name, never crash, hang or escape as an error that is
+not wgnn's: a fuzzing run over mutated real models, and the invalid models ONNX Runtime refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wgnn
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+X = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
+Y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+
+
+def _model(nodes, inputs=(X,), inits=(), opset=17) -> bytes:
+    graph = helper.make_graph(nodes, "g", list(inputs), [Y], list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def _w(dtype=TensorProto.FLOAT):
+    w = numpy_helper.from_array(np.ones((4, 4, 3, 3), np.float32), "w")
+    w.data_type = dtype  # a float initializer relabelled when dtype is not FLOAT
+    return w
+
+
+INVALID = {
+    "concat_axis_10": (_model([helper.make_node("Concat", ["x", "x"], ["y"], axis=10, name="the_node")]),
+                       "axis 10 is out of range"),
+    "softmax_axis_99": (_model([helper.make_node("Softmax", ["x"], ["y"], axis=99, name="the_node")]),
+                        "axis 99 is out of range"),
+    "kernel_shape_300": (_model([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[300, 300],
+                                                  name="the_node")], inits=[_w()]), "kernel_shape \\[300, 300\\]"),
+    "opset_999": (_model([helper.make_node("Relu", ["x"], ["y"], name="the_node")], opset=999), "opset 999"),
+    "bool_input_to_relu": (_model([helper.make_node("Sigmoid", ["x"], ["y"], name="the_node")],
+                                  inputs=[helper.make_tensor_value_info("x", TensorProto.BOOL, [1, 4])]),
+                           "sigmoid of a bool tensor"),
+    "initializer_relabelled_int32": (_model([helper.make_node("Conv", ["x", "w"], ["y"], name="the_node")],
+                                            inits=[_w(TensorProto.INT32)]), "int32 weights"),
+    "dilations_-1": (_model([helper.make_node("Conv", ["x", "w"], ["y"], dilations=[-1, -1], name="the_node")],
+                            inits=[_w()]), "dilations \\[-1, -1\\]"),
+    "strides_0": (_model([helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0], name="the_node")],
+                         inits=[_w()]), "strides \\[0, 0\\]"),
+    "pads_100000": (_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[100000] * 4, name="the_node")],
+                           inits=[_w()]), "beyond what a GPU buffer holds"),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_invalid_models_are_refused_by_name(case):
+    data, message = INVALID[case]
+    with pytest.raises(wgnn.WgnnError, match=message) as info:
+        wgnn.InferenceSession(data)
+    if case != "opset_999":
+        assert "the_node" in str(info.value)
+
+
+def test_input_shapes_must_be_whole_numbers():
+    data = _model([helper.make_node("Relu", ["x"], ["y"])],
+                  inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])])
+    for shape in ((1.5, 4), (-1, 4)):
+        with pytest.raises(wgnn.ModelLoadError, match="whole numbers"):
+            wgnn.InferenceSession(data, input_shapes={"x": shape})
+
+
+def test_fuzzing_finds_no_crash_hang_or_foreign_error(device):
+    """A seeded run of wgnn.fuzz over small real models (ONNX and TFLite), each mutant loaded and run
+    in a watched worker; `wgnn fuzz --count 2000` is the long run."""
+    from wgnn import fuzz, zoo
+
+    models = ["squeezenet1_1", "ppocr_cls", "iris_landmark", "face_landmark"]
+    for name in models[1:]:
+        try:
+            zoo.fetch(name)
+        except zoo.FetchError as exc:
+            pytest.skip(f"cannot fetch {name}: {exc}")
+    report = fuzz.fuzz(120, seed=7, timeout=60, models=models)
+    assert sum(report.counts.values()) == 120
+    assert report.clean, report.summary()
+    assert report.counts["refused"] > 20 and report.counts["ok"] > 10  # the mutants reached both outcomes
