@@ -80,3 +80,35 @@ def test_fuzzing_finds_no_crash_hang_or_foreign_error(device):
     assert sum(report.counts.values()) == 120
     assert report.clean, report.summary()
     assert report.counts["refused"] > 20 and report.counts["ok"] > 10  # the mutants reached both outcomes
+
+
+def test_a_lost_device_is_said_and_replaced(device):
+    """After the default device is destroyed, the next run says the device was lost (a wgnn error),
+    and the run after it, and a new session, work on a fresh device."""
+    from wgnn import runtime, zoo
+
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    x = zoo.random_input(3)
+    saved = runtime._DEFAULT
+    try:
+        runtime._DEFAULT = None  # a default device of this test's own, destroyed below
+        session = wgnn.InferenceSession(model)
+        want = session.run(None, {"input": x})[0]
+        lost = session.device
+        lost.device.destroy()
+        with pytest.raises(wgnn.DeviceLostError, match="device was lost"):
+            session.run(None, {"input": x})
+        assert isinstance(wgnn.DeviceLostError("x"), wgnn.WgnnError)
+        np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
+        assert session.device is not lost and not session.device.lost
+        np.testing.assert_array_equal(wgnn.InferenceSession(model).run(None, {"input": x})[0], want)
+        # a session on a device it was given cannot move: it says so
+        own = wgnn.Device()
+        mine = wgnn.InferenceSession(model, device=own)
+        own.device.destroy()
+        with pytest.raises(wgnn.DeviceLostError):
+            mine.run(None, {"input": x})
+        with pytest.raises(wgnn.DeviceLostError, match="make a new session"):
+            mine.run(None, {"input": x})
+    finally:
+        runtime._DEFAULT = saved

@@ -9,6 +9,7 @@ from .builder import OpBuilder
 from .errors import (
     ConfigError,
     DeviceError,
+    DeviceLostError,
     GraphError,
     InputError,
     ModelLoadError,
@@ -26,7 +27,7 @@ from .session import GraphBuilder, InferenceSession, NodeArg
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "Device", "DeviceError", "ExecutionMode", "GPUTensor", "Graph", "GraphBuilder",
+    "ConfigError", "Device", "DeviceError", "DeviceLostError", "ExecutionMode", "GPUTensor", "Graph", "GraphBuilder",
     "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "ModelLoadError",
     "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "RunOptions",
     "SessionOptions", "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter",

@@ -68,3 +68,7 @@ class UnknownModelError(WgnnError, KeyError):
 
 class DeviceError(WgnnError, RuntimeError):
     """The device lacks what was asked of it: a feature (timestamp queries for the profiler)."""
+
+
+class DeviceLostError(DeviceError):
+    """The GPU device was lost (destroyed, a driver reset, removed): what was on it is gone."""

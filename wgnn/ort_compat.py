@@ -143,7 +143,9 @@ class ModelMetadata:
 
 def model_metadata(model: Any, fmt: str) -> ModelMetadata:
     """The metadata of ``model`` (the session's source: a path, bytes or a ModelProto)."""
-    if model is None:
+    from .graph import Graph
+
+    if model is None or isinstance(model, Graph):
         return ModelMetadata(producer_name="wgnn.GraphBuilder")
     if fmt == "tflite":
         return ModelMetadata(producer_name="TFLite", domain="tflite")

@@ -108,6 +108,7 @@ class Device:
         self.limits = dict(self.device.limits)
         self.queue = self.device.queue
         self._pipelines: dict[str, Pipeline] = {}
+        self.lost = False
 
     @classmethod
     def wrap(cls, device) -> Device:
@@ -126,13 +127,27 @@ class Device:
             wrapped = cls.__new__(cls)
             wrapped.adapter, wrapped.device, wrapped.queue = device.adapter, device, device.queue
             wrapped.features, wrapped.limits = set(device.features), dict(device.limits)
-            wrapped._pipelines = {}
+            wrapped._pipelines, wrapped.lost = {}, False
             _WRAPPED[id(device)] = wrapped
         return wrapped
 
     @property
     def name(self) -> str:
         return _describe(self.adapter)
+
+    def gpu_error(self, exc: Exception, doing: str) -> Exception:
+        """A wgnn error for an error wgpu raised while ``doing`` something on this device: a lost
+        device (then marked lost, so that ``default_device()`` opens a fresh one), else the GPU's
+        message as a ``DeviceError``. Raise the result."""
+        from .errors import DeviceError, DeviceLostError
+
+        message = str(exc).strip().replace("\n", " ")
+        if "lost" in message.lower() or "destroyed" in message.lower():
+            self.lost = True
+            return DeviceLostError(f"the GPU device was lost while {doing} ({self.name}): what was on it is gone. A "
+                                   "session made on the default device recompiles on a fresh one at its next run; "
+                                   "one made on a device you gave needs a new device and a new session")
+        return DeviceError(f"the GPU refused {doing} on {self.name}: {message[:300]}")
 
     @property
     def storage_alignment(self) -> int:
@@ -222,9 +237,9 @@ _DEFAULT: Device | None = None
 
 
 def default_device() -> Device:
-    """The process-wide device, opened on first use."""
+    """The process-wide device, opened on first use, and again after it was lost."""
     global _DEFAULT
-    if _DEFAULT is None:
+    if _DEFAULT is None or _DEFAULT.lost:
         _DEFAULT = Device()
     return _DEFAULT
 

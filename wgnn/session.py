@@ -81,7 +81,7 @@ class InferenceSession:
             optimize = self.sess_options.optimize
         self.opset: int | None = None
         self.format = "graph"
-        self._model = None if isinstance(model, Graph) else model
+        self._model = model.copy() if isinstance(model, Graph) else model
         self._input_shapes = dict(input_shapes or {})
         self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
         if isinstance(model, Graph):
@@ -96,6 +96,7 @@ class InferenceSession:
         if backend not in BACKENDS:
             raise ConfigError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {backend!r}")
         self.backend = backend
+        self._on_default_device = device is None and adapter is None
         self.device = Device.wrap(device) if device is not None else (
             Device(adapter) if adapter is not None else default_device())
         has_f16 = "shader-f16" in self.device.features
@@ -202,7 +203,7 @@ class InferenceSession:
             return
         plan = self._plans.get(key)
         if plan is None:
-            graph, self.opset, _ = load(self._model, input_shapes={**self._input_shapes, **shapes})
+            graph, self.opset, _ = self._import(shapes)
             self._compile(graph)
             plan = self._plans[key] = self._plan_state()
             while len(self._plans) > self.MAX_PLANS:
@@ -217,6 +218,38 @@ class InferenceSession:
         with self._lock:
             self._plan_for(input_feed)
             self._require_plan()
+
+    def _import(self, shapes: dict | None = None):
+        """The model imported again (``shapes``: for its symbolic inputs): (graph, opset, format)."""
+        if isinstance(self._model, Graph):
+            return self._model.copy(), self.opset, self.format
+        return load(self._model, input_shapes={**self._input_shapes, **(shapes or {})})
+
+    def _recover(self) -> None:
+        """After the device was lost: a session on the default device moves to a fresh one and
+        recompiles its current plan; one on a device given to it cannot."""
+        if not self.device.lost:
+            return
+        from .errors import DeviceLostError
+
+        if not self._on_default_device:
+            raise DeviceLostError(f"this session's device ({self.device.name}) was lost: open a new device and make "
+                                  "a new session on it")
+        self.device = default_device()
+        shapes = {n: self.graph.inputs[n].shape for n in self.symbolic_dims if self.graph and n in self.graph.inputs}
+        self._plans.clear()
+        graph, self.opset, _ = self._import(shapes)
+        self._compile(graph)
+        self._plans[self._signature_of_plan()] = self._plan_state()
+
+    def _execute(self, feeds: dict, read_back: bool = True):
+        """One run of the current plan; wgpu's errors become wgnn's (a lost device marked so)."""
+        import wgpu
+
+        try:
+            return self._exe.run(self._check_feeds(feeds), read_back=read_back)
+        except wgpu.GPUError as exc:
+            raise self.device.gpu_error(exc, "running the model") from None
 
     def _require_plan(self) -> None:
         if self._exe is None:
@@ -364,9 +397,10 @@ class InferenceSession:
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         with self._lock:  # one run at a time on a session's buffers; each run one submit
+            self._recover()
             self._plan_for(feeds)
             self._require_plan()
-            results = self._exe.run(self._check_feeds(feeds))
+            results = self._execute(feeds)
             results.update({n: v.copy() for n, v in self._constant_outputs.items()})
             results = self._gather_sequences(results)
             return {n: results[n] for n in self.output_names}
@@ -393,9 +427,10 @@ class InferenceSession:
             raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")
         with self._lock:
+            self._recover()
             self._plan_for(input_feed)
             self._require_plan()
-            self._exe.run(self._check_feeds(input_feed), read_back=False)
+            self._execute(input_feed, read_back=False)
             return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
                     for name, out in self.graph.outputs.items()}
 
