@@ -5,7 +5,7 @@
 # is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
 # folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
 # from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
-# Usage: bash bench/gpu.sh [tune|bench|batch|conformance|profile|demo|tests ...]
+# Usage: bash bench/gpu.sh [tune|bench|batch|conformance|profile|chunks|demo|tests ...]
 #        (default: tune bench batch conformance tests)
 # tune measures the kernel variants of the zoo CNNs (fp32 and fp16) into the kernel-choice cache,
 # which bench, batch and profile then use; the cache comes back under $OUT/kernels.
@@ -46,6 +46,10 @@ for step in "${@:-tune bench batch conformance tests}"; do
                  for p in fp32 fp16; do  # the TFLOP/s target: ResNet50's convolutions at batch 32
                    python3 -m wgnn profile resnet50 --batch 32 --precision $p --runs 10 --top 12; done
                } 2>&1 | tee "$out/profile.txt" ;;
+      chunks) # host overhead: one submit per run against a submit every 8 or 32 dispatches
+              for c in 0 8 32; do for m in mobilenet_v2 resnet50; do
+                echo "WGNN_SUBMIT_CHUNK=$c $m"; WGNN_SUBMIT_CHUNK=$c timeout 120 python3 -m wgnn bench $m --runs 30 --warmup 5
+              done; done 2>&1 | tee "$out/chunks.txt" ;;
       demo) for kind in face selfie; do
               python3 -m wgnn demo $kind --headless --frames 300 --source synthetic; done 2>&1 | tee "$out/demo.txt" ;;
       tests) timeout 420 python3 -m pytest -q -p no:cacheprovider -rfE tests 2>&1 | tail -60 | tee "$out/tests.txt" ;;

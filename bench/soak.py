@@ -2,6 +2,9 @@
 
     python bench/soak.py [--runs 10000] [--sessions 1000] [--model squeezenet] [--json FILE]
 
+RSS is read after a garbage collection, as it is and after ``malloc_trim`` (glibc keeps freed
+heap memory, which would otherwise read as held); growth is measured on the trimmed figure.
+
 1. ``--runs`` runs of one session (a small builder graph: a convolution, a pooling, a matmul and a
    softmax, so that each run is mostly wgnn's own work rather than the driver's), the process's
    resident memory (RSS) sampled every tenth of the way; growth is measured after a warm-up tenth.
@@ -26,7 +29,13 @@ import wgnn
 from wgnn import zoo
 
 
-def rss_mb() -> float:
+def rss_mb(trim: bool = False) -> float:
+    """Resident memory; ``trim``: after glibc hands freed heap back to the system (malloc_trim), so
+    that memory freed but kept by the allocator does not count as held."""
+    if trim:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     import resource
@@ -53,11 +62,14 @@ def sample(count: int, step, label: str) -> dict:
         step(k)
         if (k + 1) % every == 0:
             gc.collect()
-            points.append((k + 1, round(rss_mb(), 2)))
-            print(f"{label}: {k + 1}/{count}, RSS {points[-1][1]:.1f} MB", file=sys.stderr, flush=True)
+            raw = round(rss_mb(), 2)
+            points.append((k + 1, round(rss_mb(trim=True), 2), raw))
+            print(f"{label}: {k + 1}/{count}, RSS {raw:.1f} MB, {points[-1][1]:.1f} MB trimmed", file=sys.stderr,
+                  flush=True)
     warm = points[0]
     last = points[-1]
-    return {"count": count, "seconds": round(time.perf_counter() - start, 1), "rss_mb": points,
+    return {"count": count, "seconds": round(time.perf_counter() - start, 1),
+            "rss_mb": [(k, raw) for k, _, raw in points], "rss_trimmed_mb": [(k, t) for k, t, _ in points],
             "growth_after_warmup_mb": round(last[1] - warm[1], 2),
             "growth_after_warmup_percent": round(100 * (last[1] - warm[1]) / warm[1], 2),
             "per_item_after_warmup_mb": round((last[1] - warm[1]) / max(last[0] - warm[0], 1), 4)}

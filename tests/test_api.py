@@ -125,3 +125,15 @@ def test_onnx_runtime_conventions(device, rng, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert capsys.readouterr().out.startswith(f"wgnn {wgnn.__version__}")
+
+
+def test_submitting_in_chunks_gives_the_same_results(device, monkeypatch):
+    """$WGNN_SUBMIT_CHUNK=N submits every N dispatches as they are encoded (a GPU experiment):
+    the results do not change."""
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    x = zoo.random_input(5)
+    session = wgnn.InferenceSession(model)
+    want = session.run(None, {"input": x})[0]
+    for chunk in ("1", "7"):
+        monkeypatch.setenv("WGNN_SUBMIT_CHUNK", chunk)
+        np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)

@@ -112,3 +112,58 @@ def test_a_lost_device_is_said_and_replaced(device):
             mine.run(None, {"input": x})
     finally:
         runtime._DEFAULT = saved
+
+
+NAN_OPS = {
+    "Relu": [helper.make_node("Relu", ["x"], ["y"])],
+    "Conv+Relu": [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", ["c"], ["y"])],
+    "Clip": [helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+    "Max": [helper.make_node("Max", ["x", "zeros"], ["y"])],
+    "Min": [helper.make_node("Min", ["x", "zeros"], ["y"])],
+    "ReduceMax": [helper.make_node("ReduceMax", ["x"], ["y"], keepdims=1)],
+    "Softmax": [helper.make_node("Softmax", ["x"], ["y"], axis=-1)],
+    "AveragePool": [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+    "MaxPool": [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+    "GlobalMaxPool": [helper.make_node("GlobalMaxPool", ["x"], ["y"])],
+}
+
+
+@pytest.mark.parametrize("backend", ["compute", "texture"])
+@pytest.mark.parametrize("op", list(NAN_OPS))
+def test_nan_propagates_where_onnxruntime_gives_nan(device, op, backend):
+    """NaN in, NaN out wherever ONNX Runtime gives NaN. (ONNX Runtime's max pooling skips a NaN
+    that is not first in its window; wgnn's, as IEEE's max, does not: there wgnn gives NaN in more
+    places.)"""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
+    x[0, 0, 0, 0] = x[0, 1, 1, 1] = np.nan
+    x[0, 3] = np.nan
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 4, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.float32(-0.5), "lo"), numpy_helper.from_array(np.float32(0.5), "hi"),
+             numpy_helper.from_array(np.zeros((1, 4, 8, 8), np.float32), "zeros")]
+    used = {i for n in NAN_OPS[op] for i in n.input}
+    data = _model(NAN_OPS[op], inits=[t for t in inits if t.name in used])
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = wgnn.InferenceSession(data, backend=backend).run(None, {"x": x})[0]
+    assert np.isnan(want).any()
+    if "MaxPool" in op:
+        assert np.all(np.isnan(got)[np.isnan(want)])
+    else:
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want) & ~np.isnan(got)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-6)
+
+
+def test_an_all_nan_image_gives_nan_scores(device):
+    """ONNX Runtime returns NaN probabilities for an all-NaN image; so does wgnn."""
+    ort = pytest.importorskip("onnxruntime")
+    from wgnn import zoo
+
+    model = zoo.build("squeezenet1_1", classes=10)
+    x = np.full((1, 3, 224, 224), np.nan, np.float32)
+    reference = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = reference.run(None, {"input": x})[0]
+    got = wgnn.InferenceSession(model).run(None, {"input": x})[0]
+    assert np.isnan(want).all() and np.isnan(got).all()

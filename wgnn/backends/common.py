@@ -3,6 +3,7 @@ the run loop of an executable (write inputs, encode, copy outputs, submit once, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,10 +131,22 @@ class Executable:
         raise NotImplementedError
 
     def run(self, feeds: dict, *, read_back: bool = True, timestamps=None) -> dict[str, np.ndarray]:
-        """Run once. ``timestamps`` (a ``profiler.Timestamps``) makes each step's GPU time measurable."""
+        """Run once. ``timestamps`` (a ``profiler.Timestamps``) makes each step's GPU time measurable.
+        ``$WGNN_SUBMIT_CHUNK`` = N (compute backend, without timestamps) submits every N dispatches
+        as they are encoded, so that the GPU starts before encoding ends (an experiment for GPUs:
+        whether it pays is measured by ``bench/gpu.sh chunks``)."""
         enc = self.device.device.create_command_encoder()
         self.write_inputs(enc, feeds)
-        self.encode(enc, timestamps)
+        chunk = int(os.environ.get("WGNN_SUBMIT_CHUNK", "0") or 0)
+        if chunk > 0 and timestamps is None and hasattr(self, "encode_range"):
+            count = len(self.dispatches)
+            for start in range(0, count, chunk):
+                self.encode_range(enc, start, min(start + chunk, count))
+                if start + chunk < count:
+                    self.device.queue.submit([enc.finish()])
+                    enc = self.device.device.create_command_encoder()
+        else:
+            self.encode(enc, timestamps)
         if read_back:
             self.copy_outputs(enc)
         if timestamps is not None:

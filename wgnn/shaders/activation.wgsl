@@ -2,10 +2,18 @@
 // Every activation has the same signature so that ${act} picks one by name; alpha and beta come
 // from the kernel's uniforms, slope is PRelu's per-channel slope (unused by the others).
 
+// WGSL leaves what max, min and clamp make of NaN to the driver, and compilers may fold v != v to
+// false; ONNX Runtime keeps NaN (IEEE's propagation), so the clamping activations put a NaN input
+// back, found by its bits (exponent all ones, mantissa not zero).
+fn nan4(v: vec4<f32>) -> vec4<bool> { return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u); }
+fn keep_nan(v: vec4<f32>, r: vec4<f32>) -> vec4<f32> { return select(r, v, nan4(v)); }
+
 fn act_none(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> { return v; }
-fn act_relu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> { return max(v, vec4<f32>(0.0)); }
+fn act_relu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return keep_nan(v, max(v, vec4<f32>(0.0)));
+}
 fn act_clip(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
-    return min(max(v, vec4<f32>(alpha)), vec4<f32>(beta));
+    return keep_nan(v, min(max(v, vec4<f32>(alpha)), vec4<f32>(beta)));
 }
 fn act_sigmoid(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
     return 1.0 / (1.0 + exp(-v));

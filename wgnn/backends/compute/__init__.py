@@ -88,8 +88,12 @@ class ComputeExecutable(Executable):
         if timestamps is not None:
             timestamps.encode(enc, self.dispatches)
             return
+        self.encode_range(enc, 0, len(self.dispatches))
+
+    def encode_range(self, enc, start: int, stop: int) -> None:
+        """Dispatches ``start`` to ``stop`` in one compute pass."""
         cpass = enc.begin_compute_pass()
-        for d in self.dispatches:
+        for d in self.dispatches[start:stop]:
             d.encode(cpass)
         cpass.end()
 

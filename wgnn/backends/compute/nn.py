@@ -225,6 +225,7 @@ def lower_pool2d(node, ctx: LoweringContext) -> None:
     params = dict(window, c=c // lanes, pad_bottom=pb, pad_right=pr, count_include_pad=int(a["count_include_pad"]))
     vec = lanes == 4
     template = {"mode": a["mode"], "lanes": lanes, "v_type": "vec4<f32>" if vec else "f32",
+                "u_type": "vec4<u32>" if vec else "u32",
                 "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
     ctx.dispatch("pool", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // lanes)

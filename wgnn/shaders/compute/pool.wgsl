@@ -18,12 +18,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<${y_type}>;
 
 alias V = ${v_type};
+alias U = ${u_type};  // V's bits
 
 struct Window { acc: V, count: f32 }
 
 fn init_max() -> Window { return Window(V(-3.402823e38), 0.0); }
 fn init_avg() -> Window { return Window(V(0.0), 0.0); }
-fn add_max(s: Window, v: V) -> Window { return Window(max(s.acc, v), 1.0); }
+fn add_max(s: Window, v: V) -> Window {  // NaN (by its bits) propagates, as in ONNX Runtime
+    let nan = ((bitcast<U>(s.acc) & U(0x7fffffffu)) > U(0x7f800000u)) | ((bitcast<U>(v) & U(0x7fffffffu)) > U(0x7f800000u));
+    return Window(select(max(s.acc, v), s.acc + v, nan), 1.0);
+}
 fn add_avg(s: Window, v: V) -> Window { return Window(s.acc + v, s.count + 1.0); }
 fn finish_max(s: Window, padded_count: f32) -> V { return s.acc; }
 fn finish_avg(s: Window, padded_count: f32) -> V {

@@ -41,7 +41,10 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
                 continue;
             }
             let v = texel(x, ((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c4 + c4, p.x_width);
-            acc = select(acc + v, max(acc, v), IS_MAX);
+            let bits = vec4<u32>(0x7fffffffu);  // NaN (by its bits) propagates
+            let nan = ((bitcast<vec4<u32>>(acc) & bits) > vec4<u32>(0x7f800000u)) | ((bitcast<vec4<u32>>(v) & bits) > vec4<u32>(0x7f800000u));
+            let top = select(max(acc, v), acc + v, nan);
+            acc = select(acc + v, top, IS_MAX);
             count += 1.0;
         }
     }
