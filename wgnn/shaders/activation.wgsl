@@ -2,10 +2,9 @@
 // Every activation has the same signature so that ${act} picks one by name; alpha and beta come
 // from the kernel's uniforms, slope is PRelu's per-channel slope (unused by the others).
 
-// WGSL leaves what max, min and clamp make of NaN to the driver, and compilers may fold v != v to
-// false; ONNX Runtime keeps NaN (IEEE's propagation), so the clamping activations put a NaN input
-// back, found by its bits (exponent all ones, mantissa not zero).
-fn nan4(v: vec4<f32>) -> vec4<bool> { return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u); }
+#include "nan.wgsl"
+
+// The clamping activations put a NaN input back (ONNX Runtime keeps NaN).
 fn keep_nan(v: vec4<f32>, r: vec4<f32>) -> vec4<f32> { return select(r, v, nan4(v)); }
 
 fn act_none(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> { return v; }

@@ -6,9 +6,9 @@ fn op_add(x: f32, z: f32) -> f32 { return x + z; }
 fn op_sub(x: f32, z: f32) -> f32 { return x - z; }
 fn op_mul(x: f32, z: f32) -> f32 { return x * z; }
 fn op_div(x: f32, z: f32) -> f32 { return x / z; }
-// max and min with NaN propagated (WGSL leaves NaN to the driver; ONNX Runtime propagates it),
-// NaN found by its bits: compilers may fold x != x to false.
-fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+#include "nan.wgsl"
+
+// max and min with NaN propagated, as ONNX Runtime does.
 fn op_max(x: f32, z: f32) -> f32 { return select(max(x, z), x + z, is_nan(x) || is_nan(z)); }
 fn op_min(x: f32, z: f32) -> f32 { return select(min(x, z), x + z, is_nan(x) || is_nan(z)); }
 fn op_prelu(x: f32, z: f32) -> f32 { return select(x * z, x, x >= 0.0); }

@@ -7,10 +7,9 @@ const COMBINE_MAX: u32 = 1u;
 const COMBINE_MIN: u32 = 2u;
 const COMBINE_PROD: u32 = 3u;
 
-// NaN by its bits (compilers may fold a != a to false).
-fn either_nan(a: f32, b: f32) -> bool {
-    return ((bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u) || ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u);
-}
+#include "nan.wgsl"
+
+fn either_nan(a: f32, b: f32) -> bool { return is_nan(a) || is_nan(b); }
 
 fn combine(a: f32, b: f32, kind: u32) -> f32 {
     switch kind {

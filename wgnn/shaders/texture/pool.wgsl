@@ -1,5 +1,6 @@
 // Max and average pooling over channels-last textures, four channels per fragment.
 #include "texture/common.wgsl"
+#include "nan.wgsl"
 #include "pool_window.wgsl"
 
 struct Params {
@@ -41,9 +42,7 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
                 continue;
             }
             let v = texel(x, ((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c4 + c4, p.x_width);
-            let bits = vec4<u32>(0x7fffffffu);  // NaN (by its bits) propagates
-            let nan = ((bitcast<vec4<u32>>(acc) & bits) > vec4<u32>(0x7f800000u)) | ((bitcast<vec4<u32>>(v) & bits) > vec4<u32>(0x7f800000u));
-            let top = select(max(acc, v), acc + v, nan);
+            let top = select(max(acc, v), acc + v, nan4(acc) | nan4(v));  // NaN propagates (nan.wgsl)
             acc = select(acc + v, top, IS_MAX);
             count += 1.0;
         }
