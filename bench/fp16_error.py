@@ -49,10 +49,10 @@ def _photo() -> np.ndarray:
 def _zoo_case(name: str, photo: np.ndarray):
     import onnxruntime as ort
 
+    from wgnn.batch import prepare_image
+
     model = zoo.build(name, softmax=False)
-    rgb = mp.to_float_rgb(photo)
-    x = (mp.resize_bilinear(rgb, 224, 224) - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
-    feeds = {"input": x.transpose(2, 0, 1)[None].astype(np.float32)}
+    feeds = {"input": prepare_image(photo, "imagenet", (224, 224))[0][None]}
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
     return model, feeds, want
 

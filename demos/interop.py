@@ -20,8 +20,8 @@ import wgpu
 import wgpu.utils
 
 import wgnn
-from wgnn import mediapipe as mp
 from wgnn import zoo
+from wgnn.batch import prepare_image
 
 # The program's own shader: one workgroup, softmax of N logits and the index of the largest.
 SHADER = """
@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     path = args.image or resources.files("wgnn.demo").joinpath("astronaut.jpg")
     image = np.asarray(Image.open(path).convert("RGB"))
-    rgb = mp.resize_bilinear(mp.to_float_rgb(image), 224, 224)
-    x = ((rgb - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).transpose(2, 0, 1)[None].astype(np.float32)
+    x = prepare_image(image, "imagenet", (224, 224))[0][None]  # ImageNet's normalisation, NCHW
 
     (logits,) = session.run_on_gpu({"input": x}).values()  # a GPUTensor: stays in wgnn's buffer
     n = logits.shape[-1]

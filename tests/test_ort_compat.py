@@ -243,14 +243,13 @@ def test_paddleocr_models_as_shipped_with_several_shapes(device):
     text photo at several shapes in one session each, against ONNX Runtime."""
     from helpers import fetch_or_skip
 
-    from wgnn import mediapipe as mp
+    from wgnn.batch import prepare_image
 
     skimage = pytest.importorskip("skimage")
     rgb = np.stack([skimage.data.text()] * 3, -1)
 
     def image(n, h, w):  # PaddleOCR's normalisation: (x - 0.5) / 0.5
-        x = ((mp.resize_bilinear(mp.to_float_rgb(rgb), h, w) - 0.5) / 0.5).transpose(2, 0, 1)[None]
-        return np.repeat(x, n, axis=0).astype(np.float32)
+        return np.repeat(prepare_image(rgb, "paddle", (h, w))[0][None], n, axis=0)
 
     cases = {"ppocr_det": [(1, 352, 896), (2, 352, 896)], "ppocr_rec": [(1, 48, 320), (1, 48, 160)],
              "ppocr_cls": [(1, 48, 192), (3, 48, 192)]}

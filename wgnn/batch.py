@@ -59,6 +59,29 @@ PRESETS = {
 DETECTORS = ("face_detection_short_range", "face_detection_full_range_sparse", "pose_detection")
 
 
+def prepare_image(image: np.ndarray, preset: Preset | str, size: tuple[int, int], *, channels_last: bool = False):
+    """One image (HxWx3 or x4 uint8, or float in [0, 1]) as a model input of ``size`` (height,
+    width) by ``preset``, without a batch axis: HWC if ``channels_last``, else CHW; and the
+    ``mediapipe.Letterbox`` that maps results back to the image."""
+    from . import mediapipe as mp
+
+    p = PRESETS[preset] if isinstance(preset, str) else preset
+    h, w = size
+    if p.letterbox:
+        x, lb = mp.letterbox(image, (h, w), p.value_range)
+        x = x[0]
+    else:
+        lb = mp.fit(image.shape[:2], (h, w), keep_aspect=False)
+        x = mp.resize_bilinear(mp.to_float_rgb(image), h, w)
+        if p.mean is not None:
+            x = (x - np.asarray(p.mean)) / np.asarray(p.std)
+        else:
+            lo, hi = p.value_range
+            x = lo + x * (hi - lo)
+        x = x.astype(np.float32)
+    return (x if channels_last else x.transpose(2, 0, 1)), lb
+
+
 def default_preset(model: str) -> str:
     from . import zoo
 
@@ -138,23 +161,7 @@ class BatchPredictor:
 
     def preprocess(self, image: np.ndarray):
         """(model input for one image, without the batch axis; the letterbox, if any)."""
-        from . import mediapipe as mp
-
-        p = self.preset
-        h, w = self.size
-        if p.letterbox:
-            x, lb = mp.letterbox(image, (h, w), p.value_range)
-            x = x[0]
-        else:
-            lb = mp.fit(image.shape[:2], (h, w), keep_aspect=False)
-            x = mp.resize_bilinear(mp.to_float_rgb(image), h, w)
-            if p.mean is not None:
-                x = (x - np.asarray(p.mean)) / np.asarray(p.std)
-            else:
-                lo, hi = p.value_range
-                x = lo + x * (hi - lo)
-            x = x.astype(np.float32)
-        return (x if self.channels_last else x.transpose(2, 0, 1)), lb
+        return prepare_image(image, self.preset, self.size, channels_last=self.channels_last)
 
     def prepare(self, rows: list[dict]) -> list[tuple[dict, np.ndarray | None, object, str]]:
         """Decode and pre-process each row: (row, input or None, letterbox, error)."""

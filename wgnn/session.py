@@ -124,8 +124,7 @@ class InferenceSession:
             self.output_names = [name for name, _, _ in self._declared[1]]
         else:
             self.symbolic_dims = dict(graph.symbolic_dims)
-            self._compile(graph)
-            self._plans[self._signature_of_plan()] = self._plan_state()
+            self._add_plan(graph)
         self.load_seconds = time.perf_counter() - start
 
     def _declared_only(self, model, input_shapes) -> None:
@@ -177,8 +176,12 @@ class InferenceSession:
                              for n, elems in seqs.items() for e in elems}
         self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
 
-    def _plan_state(self) -> dict:
-        return {k: getattr(self, k) for k in self._PLAN}
+    def _add_plan(self, graph: Graph) -> None:
+        """Compile ``graph`` as the current plan and keep it (the oldest beyond ``MAX_PLANS`` goes)."""
+        self._compile(graph)
+        self._plans[self._signature_of_plan()] = {k: getattr(self, k) for k in self._PLAN}
+        while len(self._plans) > self.MAX_PLANS:
+            self._plans.popitem(last=False)
 
     def _signature_of_plan(self) -> tuple:
         if self.graph is None:
@@ -204,20 +207,26 @@ class InferenceSession:
         plan = self._plans.get(key)
         if plan is None:
             graph, self.opset, _ = self._import(shapes)
-            self._compile(graph)
-            plan = self._plans[key] = self._plan_state()
-            while len(self._plans) > self.MAX_PLANS:
-                self._plans.popitem(last=False)
+            self._add_plan(graph)
+            return
         self._plans.move_to_end(key)
         for k, v in plan.items():
             setattr(self, k, v)
+
+    def _ready(self, feeds: dict) -> None:
+        """Make the session able to run ``feeds``: on a live device (``_recover``), with the plan for
+        their shapes current (``_plan_for``), compiled."""
+        self._recover()
+        self._plan_for(feeds)
+        if self._exe is None:
+            raise InputError(f"feed every input with symbolic dimensions ({sorted(self.symbolic_dims)}) at a shape "
+                             "that fits the model's declared dimensions: this session compiles on its first run")
 
     def prepare(self, input_feed: dict[str, Any]) -> None:
         """Compile (or pick) the plan for the shapes of ``input_feed`` without running it, so that
         ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes."""
         with self._lock:
-            self._plan_for(input_feed)
-            self._require_plan()
+            self._ready(input_feed)
 
     def _import(self, shapes: dict | None = None):
         """The model imported again (``shapes``: for its symbolic inputs): (graph, opset, format)."""
@@ -239,8 +248,7 @@ class InferenceSession:
         shapes = {n: self.graph.inputs[n].shape for n in self.symbolic_dims if self.graph and n in self.graph.inputs}
         self._plans.clear()
         graph, self.opset, _ = self._import(shapes)
-        self._compile(graph)
-        self._plans[self._signature_of_plan()] = self._plan_state()
+        self._add_plan(graph)
 
     def _execute(self, feeds: dict, read_back: bool = True):
         """One run of the current plan; wgpu's errors become wgnn's (a lost device marked so)."""
@@ -250,11 +258,6 @@ class InferenceSession:
             return self._exe.run(self._check_feeds(feeds), read_back=read_back)
         except wgpu.GPUError as exc:
             raise self.device.gpu_error(exc, "running the model") from None
-
-    def _require_plan(self) -> None:
-        if self._exe is None:
-            raise InputError(f"feed every input with symbolic dimensions ({sorted(self.symbolic_dims)}) at a shape "
-                             "that fits the model's declared dimensions: this session compiles on its first run")
 
     @property
     def plans_compiled(self) -> int:
@@ -397,9 +400,7 @@ class InferenceSession:
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         with self._lock:  # one run at a time on a session's buffers; each run one submit
-            self._recover()
-            self._plan_for(feeds)
-            self._require_plan()
+            self._ready(feeds)
             results = self._execute(feeds)
             results.update({n: v.copy() for n, v in self._constant_outputs.items()})
             results = self._gather_sequences(results)
@@ -427,9 +428,7 @@ class InferenceSession:
             raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")
         with self._lock:
-            self._recover()
-            self._plan_for(input_feed)
-            self._require_plan()
+            self._ready(input_feed)
             self._execute(input_feed, read_back=False)
             return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
                     for name, out in self.graph.outputs.items()}

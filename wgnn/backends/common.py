@@ -156,3 +156,39 @@ class Executable:
             return {}
         raw = self.device.read_mapped(self.readback)
         return {name: self.decode(name, raw) for name in self.graph.outputs}
+
+
+# -- what both backends' reduce and resize kernels take -------------------------------------------
+
+def reduction_uniforms(node: Node, red_shape: list[int], red_strides: list[int]) -> tuple[dict, dict]:
+    """(params, template) of a reduce node's reduced axes (``red_shape`` and ``red_strides``, merged
+    by the lowering in its own element indices) and its kind (``reduce_kinds.wgsl``)."""
+    from ..ops.reduce import KINDS
+
+    x, axes = node.inputs[0], node.attrs["axes"]
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
+    init, mapping, combine, finish = KINDS[node.attrs["kind"]]
+    params = {"reduce_size": count, "inv_count": 1.0 / max(count, 1),
+              "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
+    template = {"red_rank": len(red_shape), "init": init, "map": mapping, "combine": combine, "finish": finish,
+                "needs_max": node.attrs["kind"] == "log_sum_exp"}
+    return params, template
+
+
+def resize_uniforms(node: Node) -> tuple[np.ndarray, dict, dict]:
+    """(source-position table, params, template) of a resize node (``resize_filter.wgsl``): the
+    table holds each output row's and column's source position, then whether it lies outside."""
+    from ..ops.resize import source_positions
+
+    x, out, a = node.inputs[0], node.outputs[0], node.attrs
+    (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
+    (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
+    table = np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32)
+    params = dict(in_h=x.shape[2], in_w=x.shape[3], c=x.shape[1], out_h=out.shape[2], out_w=out.shape[3],
+                  support_h=fh, support_w=fw, start_h=start_h, start_w=start_w, taps_h=taps_h, taps_w=taps_w,
+                  cubic_a=a["cubic_a"], exclude_outside=int(a["exclude_outside"]),
+                  extrapolate=int(a["extrapolation"] is not None),
+                  extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
+    template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
+                "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
+    return table, params, template

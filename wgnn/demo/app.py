@@ -61,6 +61,7 @@ class _Slot:
     input: GPUTensor
     pre: _Kernel
     readback: object | None = None
+    outputs: list = field(default_factory=list)  # (offset in readback, GPUTensor's shape) per output
 
 
 @dataclass
@@ -299,32 +300,41 @@ class Demo:
         """Whether frames can be in flight: the face demo on the compute backend."""
         return self.kind == "face" and self.backend == "compute"
 
+    def _upload(self, slot: _Slot, frame: np.ndarray, index: int, timings: Timings, *, sync: bool) -> None:
+        """``frame`` into ``slot``'s texture and through the pre-processing shader into its model
+        input (laps upload and preprocess; ``sync``: waiting for the GPU)."""
+        self._check(frame, index)
+        dev = self.device
+        _write_rgba(dev, slot.frame, frame)
+        timings.lap("upload")
+        enc = dev.device.create_command_encoder()
+        slot.pre.dispatch(enc, *self.letterbox.input_size[::-1])
+        dev.queue.submit([enc.finish()])
+        if sync:
+            self._sync()
+        timings.lap("preprocess")
+
     def submit(self, frame: np.ndarray, index: int, timings: Timings) -> _InFlight:
         """Frames in flight: upload, pre-process and run the model on ``frame`` in slot ``index % 2``,
         copy its outputs to the slot's read-back buffer and start mapping it; nothing waits for the
         GPU (laps upload, preprocess and model as host times)."""
         if not self.can_fly:
             raise ConfigError("frames in flight are for the face demo on the compute backend")
-        self._check(frame, index)
         dev = self.device
         k = index % 2
         slot = self._slot(k)
-        _write_rgba(dev, slot.frame, frame)
-        timings.lap("upload")
-        enc = dev.device.create_command_encoder()
-        slot.pre.dispatch(enc, *self.letterbox.input_size[::-1])
-        dev.queue.submit([enc.finish()])
-        timings.lap("preprocess")
-        outputs = self.session.run_on_gpu({self.input_name: slot.input})
+        self._upload(slot, frame, index, timings, sync=False)
+        outputs = list(self.session.run_on_gpu({self.input_name: slot.input}).values())
         if slot.readback is None:
-            size = sum(-(-t.nbytes // 16) * 16 for t in outputs.values())
-            slot.readback = dev.buffer(size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
+            offset = 0
+            for t in outputs:
+                slot.outputs.append((offset, t.shape))
+                offset += -(-t.nbytes // 16) * 16
+            slot.readback = dev.buffer(offset, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
                                        label="demo read-back")
         enc = dev.device.create_command_encoder()
-        offset = 0
-        for t in outputs.values():
+        for t, (offset, _) in zip(outputs, slot.outputs):
             enc.copy_buffer_to_buffer(t.buffer, t.offset, slot.readback, offset, -(-t.nbytes // 4) * 4)
-            offset += -(-t.nbytes // 16) * 16
         dev.queue.submit([enc.finish()])
         promise = slot.readback.map_async(wgpu.MapMode.READ)
         timings.lap("model")
@@ -333,17 +343,14 @@ class Demo:
     def collect(self, job: _InFlight, timings: Timings) -> FrameResult:
         """Wait for a frame in flight's outputs (only for its read-back), decode its faces (laps
         postprocess)."""
-        buffer = self.slots[job.slot].readback
+        slot = self.slots[job.slot]
         job.promise.sync_wait()
         try:
-            raw, offset = [], 0
-            data = buffer.read_mapped(copy=True)
-            for out in self.session.get_outputs():
-                count = int(np.prod(out.shape))
-                raw.append(np.frombuffer(data, np.float32, count, offset).reshape(out.shape))
-                offset += -(-count * 4 // 16) * 16
+            data = slot.readback.read_mapped(copy=True)
+            raw = [np.frombuffer(data, np.float32, int(np.prod(shape)), offset).reshape(shape)
+                   for offset, shape in slot.outputs]
         finally:
-            buffer.unmap()
+            slot.readback.unmap()
         result = FrameResult(job.index)
         result.detections = self.detector.postprocess(*raw, self.letterbox)
         timings.lap("postprocess")
@@ -351,15 +358,7 @@ class Demo:
 
     def process(self, frame: np.ndarray, index: int, timings: Timings) -> FrameResult:
         """Upload, pre-process, run the model and post-process one frame (laps 4 stages)."""
-        self._check(frame, index)
-        dev = self.device
-        _write_rgba(dev, self.frame, frame)
-        timings.lap("upload")
-        enc = dev.device.create_command_encoder()
-        self.pre.dispatch(enc, *self.letterbox.input_size[::-1])
-        dev.queue.submit([enc.finish()])
-        self._sync()
-        timings.lap("preprocess")
+        self._upload(self.slots[0], frame, index, timings, sync=True)
         outputs = self._run_model()
         self._sync()
         timings.lap("model")

@@ -14,9 +14,7 @@ from ...graph import Node, Operand, is_integer
 from ...layout import logical_strides
 from ...ops.activation import Activation
 from ...ops.elementwise import INTEGER_KINDS
-from ...ops.reduce import KINDS as REDUCE_KINDS
-from ...ops.resize import source_positions
-from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims
+from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
 from .context import LoweringContext, lowers
 
 # Activations that int_ops.wgsl computes on integer tensors (what ops/ allows on them).
@@ -198,13 +196,9 @@ def lower_reduce(node, ctx: LoweringContext) -> None:
                                            [[strides[a] for a in red_order] or [0]])
     if len(out_shape) > MAX_RANK or len(red_shape) > MAX_RANK:
         raise ctx.error(node, f"more than {MAX_RANK} non-trivial dimensions")
-    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-    init, mapping, combine, finish = REDUCE_KINDS[node.attrs["kind"]]
-    params = {"outputs": out.size, "reduce_size": count, "inv_count": 1.0 / max(count, 1),
-              "out_shape": pack_dims(out_shape, 1), "out_strides": pack_dims(out_strides, 0),
-              "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
-    template = {"out_rank": len(out_shape), "red_rank": len(red_shape), "init": init, "map": mapping,
-                "combine": combine, "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
+    params, template = reduction_uniforms(node, red_shape, red_strides)
+    params.update(outputs=out.size, out_shape=pack_dims(out_shape, 1), out_strides=pack_dims(out_strides, 0))
+    template["out_rank"] = len(out_shape)
     ctx.dispatch("reduce", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=out.size)
 
@@ -224,17 +218,7 @@ def lower_arg_reduce(node, ctx: LoweringContext) -> None:
 @lowers("resize")
 def lower_resize(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
-    a = node.attrs
-    n, c, h, w = x.shape
-    (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
-    (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
-    table = np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32)
-    params = dict(batch=n, in_h=h, in_w=w, c=c, out_h=out.shape[2], out_w=out.shape[3], support_h=fh,
-                  support_w=fw, start_h=start_h, start_w=start_w, taps_h=taps_h, taps_w=taps_w,
-                  cubic_a=a["cubic_a"], exclude_outside=int(a["exclude_outside"]),
-                  extrapolate=int(a["extrapolation"] is not None),
-                  extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
-    template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
-                "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
+    table, params, template = resize_uniforms(node)
+    params["batch"] = x.shape[0]
     ctx.dispatch("resize", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size)

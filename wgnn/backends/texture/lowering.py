@@ -16,11 +16,9 @@ from ... import shaders
 from ...errors import UnsupportedOperatorError
 from ...graph import Node, Operand
 from ...layout import identity
-from ...ops.reduce import KINDS as REDUCE_KINDS
-from ...ops.resize import source_positions
 from ...runtime import Device
 from ..base import lowering_registry
-from ..common import MAX_RANK, fits_f16, fused_epilogue, merge_dims, pack_dims
+from ..common import MAX_RANK, fits_f16, fused_epilogue, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
 
 FORMATS = {"f32": "rgba32float", "f16": "rgba16float"}
 BYTES_PER_TEXEL = {"f32": 16, "f16": 8}
@@ -400,31 +398,19 @@ def lower_reduce(node: Node, ctx: TextureContext) -> None:
                                            [[stride[a] for a in red_order] or [0]])
     if len(phys) > MAX_RANK or len(red_shape) > MAX_RANK:
         raise ctx.unsupported(node, f"tensors of more than {MAX_RANK} dimensions")
-    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-    init, mapping, combine, finish = REDUCE_KINDS[node.attrs["kind"]]
-    params = {"x_width": ctx.width(x), "last": phys[-1], "reduce_size": count, "inv_count": 1.0 / max(count, 1),
-              "out_shape": pack_dims(phys[:-1] + [-(-phys[-1] // 4) * 4], 1), "out_strides": pack_dims(out_strides, 0),
-              "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
-    template = {"out_rank": len(phys), "red_rank": len(red_shape), "init": init, "map": mapping, "combine": combine,
-                "finish": finish, "needs_max": node.attrs["kind"] == "log_sum_exp"}
+    params, template = reduction_uniforms(node, red_shape, red_strides)
+    params.update(x_width=ctx.width(x), last=phys[-1], out_shape=pack_dims(phys[:-1] + [-(-phys[-1] // 4) * 4], 1),
+                  out_strides=pack_dims(out_strides, 0))
+    template["out_rank"] = len(phys)
     ctx.draw("reduce", node=node, template=template, params=params, bindings=[ctx.tensor(x)], target=out)
 
 
 @lowers("resize")
 def lower_resize(node: Node, ctx: TextureContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
-    a = node.attrs
     if ctx.perm(x) != NHWC or ctx.perm(out) != NHWC:
         raise ctx.unsupported(node, "resize outside the channels-last layout")
-    n, c, h, w = x.shape
-    (fh, start_h, taps_h), (fw, start_w, taps_w) = a["filters"]
-    (pos_h, out_h), (pos_w, out_w) = (source_positions(a, k, x.shape[2 + k], a["size"][k]) for k in range(2))
-    table = ctx.const(np.concatenate([pos_h, pos_w, out_h, out_w]).astype(np.float32))
-    params = dict(x_width=ctx.width(x), table_width=ctx.const_width(table), in_h=h, in_w=w, c=c, c4=-(-c // 4),
-                  out_h=out.shape[2], out_w=out.shape[3], support_h=fh, support_w=fw, start_h=start_h,
-                  start_w=start_w, taps_h=taps_h, taps_w=taps_w, cubic_a=a["cubic_a"],
-                  exclude_outside=int(a["exclude_outside"]), extrapolate=int(a["extrapolation"] is not None),
-                  extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
-    template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
-                "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
+    positions, params, template = resize_uniforms(node)
+    table = ctx.const(positions)
+    params.update(x_width=ctx.width(x), table_width=ctx.const_width(table), c4=-(-x.shape[1] // 4))
     ctx.draw("resize", node=node, template=template, params=params, bindings=[ctx.tensor(x), table], target=out)
