@@ -244,6 +244,66 @@ class OpBuilder:
     def pow(self, a: Operand, b: Operand, *, name: str = "") -> Operand:
         return self._binary("pow", a, b, name)
 
+    # -- linear quantization (ONNX QuantizeLinear / DequantizeLinear, WebNN's quantizeLinear) ---------
+
+    def _quant_param(self, x: Operand, param: Operand, axis: int, block_size: int, name: str) -> Operand:
+        """A scale or zero point shaped to broadcast against ``x``: scalars as they are, a 1-D
+        per-axis one reshaped onto ``axis``, a blocked one (``block_size`` > 0) repeated along it."""
+        if param.rank == 0 or (param.size == 1 and not block_size):
+            return param
+        axis = _axis("quantization", name, axis, x.rank)
+        if block_size:
+            value = self.require_static(param, "a blocked quantization parameter", name)
+            if value.ndim != x.rank:
+                raise GraphError(f"node {name!r}: a blocked scale has x's rank {x.rank}, got shape {value.shape}")
+            value = np.repeat(value, block_size, axis=axis)
+            value = value[tuple(slice(0, d) for d in x.shape)]
+            if value.shape != x.shape:
+                raise GraphError(f"node {name!r}: blocks of {block_size} along axis {axis} do not cover x's shape "
+                                 f"{x.shape} (scale shape {param.shape})")
+            return self.constant(value, name=f"{name}/{param.name}_blocks")
+        if param.rank == 1 and x.rank >= 1 and param.shape[0] == x.shape[axis]:
+            shape = [1] * x.rank
+            shape[axis] = param.shape[0]
+            return self.reshape(param, shape, name=f"{name}/{param.name}_axis")
+        raise GraphError(f"node {name!r}: a quantization parameter of shape {param.shape} matches neither one "
+                         f"value nor axis {axis} of x's shape {x.shape}")
+
+    def quantize_linear(self, x: Operand, scale: Operand, zero_point: Operand | None = None, *, axis: int = 1,
+                        block_size: int = 0, dtype: str = "uint8", name: str = "") -> Operand:
+        """saturate(round_half_even(x / scale) + zero_point) in ``zero_point``'s integer type (``dtype``
+        without one): per tensor, per ``axis`` (1-D scale) or in blocks of ``block_size`` along it."""
+        n = name or fresh_name("quantize_linear")
+        if zero_point is None:
+            zero_point = self.constant(np.zeros((), dtype), name=f"{n}/zero")
+        scale = self._quant_param(x, scale, axis, block_size, n)
+        zero_point = self._quant_param(x, zero_point, axis, block_size, n)
+        return self._one("quantize_linear", [x, scale, zero_point], {}, n)
+
+    def dequantize_linear(self, x: Operand, scale: Operand, zero_point: Operand | None = None, *, axis: int = 1,
+                          block_size: int = 0, name: str = "") -> Operand:
+        """(x - zero_point) * scale, in scale's float type; parameters as in ``quantize_linear``."""
+        n = name or fresh_name("dequantize_linear")
+        if zero_point is None:
+            zero_point = self.constant(np.zeros((), x.dtype), name=f"{n}/zero")
+        scale = self._quant_param(x, scale, axis, block_size, n)
+        zero_point = self._quant_param(x, zero_point, axis, block_size, n)
+        return self._one("dequantize_linear", [x, scale, zero_point], {}, n)
+
+    def dynamic_quantize_linear(self, x: Operand, *, name: str = "") -> tuple[Operand, Operand, Operand]:
+        """uint8 quantization of ``x`` over its own range (ONNX DynamicQuantizeLinear): returns (y,
+        scale, zero_point) with scale = (max(x, 0) - min(x, 0)) / 255 and zero_point =
+        saturate(round(-min(x, 0) / scale))."""
+        n = name or fresh_name("dynamic_quantize_linear")
+        zero = self.constant(np.zeros((), x.dtype), name=f"{n}/zero")
+        low = self.min(self.reduce(x, "min", keepdims=False, name=f"{n}/min"), zero, name=f"{n}/low")
+        high = self.max(self.reduce(x, "max", keepdims=False, name=f"{n}/max"), zero, name=f"{n}/high")
+        scale = self.div(self.sub(high, low, name=f"{n}/range"), self.constant(np.array(255, x.dtype)),
+                         name=f"{n}/scale")
+        zero_point = self.quantize_linear(self.sub(zero, low, name=f"{n}/neg_low"), scale, dtype="uint8",
+                                          name=f"{n}/zero_point")
+        return self.quantize_linear(x, scale, zero_point, name=n), scale, zero_point
+
     # Comparisons and logic (WebNN's equal, greater, lesser, ..., logicalAnd, logicalNot): bool results.
 
     def equal(self, a: Operand, b: Operand, *, name: str = "") -> Operand:

@@ -11,23 +11,37 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+import ml_dtypes  # noqa: F401  (registers numpy's int4, uint4, int2 and uint2, which ONNX uses)
 import numpy as np
 
 from .errors import InputError
 
-DTYPES = ("float32", "float16", "int32", "int64", "bool")
+DTYPES = ("float32", "float16", "int32", "int64", "bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64",
+          "int4", "uint4", "int2", "uint2")
 FLOAT_DTYPES = ("float32", "float16")
 
-# How each dtype is stored on the GPU. WGSL has no 64-bit, 8-bit or boolean storage: int64 tensors
-# live as i32 (their values must fit) and bools as i32 0 or 1.
-STORAGE = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i32", "bool": "i32"}
+# How each dtype is stored on the GPU. WGSL has no 64-bit, 8-bit, 16-bit integer or boolean storage:
+# int64 and uint64 tensors live as i32 (their values must fit), bools as i32 0 or 1, the small integer types as
+# i32 holding their value, and uint32 as i32 holding its bits (kernels read it back as u32).
+STORAGE = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i32", "bool": "i32",
+           "int8": "i32", "uint8": "i32", "int16": "i32", "uint16": "i32", "uint32": "i32", "uint64": "i32",
+           "int4": "i32", "uint4": "i32", "int2": "i32", "uint2": "i32"}
 STORAGE_NUMPY = {"f32": np.float32, "f16": np.float16, "i32": np.int32}
 I32 = np.iinfo(np.int32)
+# The small integer types: (bits, signed). Integer arithmetic producing one wraps its i32 result to
+# that many bits, as numpy and ONNX Runtime do.
+NARROW = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
+          "int4": (4, True), "uint4": (4, False), "int2": (2, True), "uint2": (2, False)}
 
 
 def is_integer(dtype: str) -> bool:
-    """True for the dtypes stored as i32 (int32, int64, bool)."""
+    """True for the dtypes stored as i32 (every integer type and bool)."""
     return STORAGE[dtype] == "i32"
+
+
+def is_unsigned32(dtype: str) -> bool:
+    """uint32: stored as i32 bits, computed on as u32."""
+    return dtype == "uint32"
 
 
 def storage_numpy(dtype: str) -> type:
@@ -45,11 +59,20 @@ def to_storage(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
     in 32 bits. ``what`` names the tensor in that error."""
     if STORAGE[dtype] != "i32":
         return array
-    if array.dtype == np.int64 and array.size and (array.min() < I32.min or array.max() > I32.max):
+    if dtype == "uint32":
+        return np.ascontiguousarray(array, np.uint32).view(np.int32)
+    if array.dtype in (np.int64, np.uint64) and array.size and (array.min() < I32.min or array.max() > I32.max):
         bad = array[(array < I32.min) | (array > I32.max)].reshape(-1)[0]
-        raise InputError(f"{what}: int64 value {int(bad)} does not fit in 32 bits; the GPU stores int64 "
-                         "tensors as i32")
+        raise InputError(f"{what}: {array.dtype} value {int(bad)} does not fit in 32 bits; the GPU stores "
+                         f"{array.dtype} tensors as i32")
     return array.astype(np.int32)
+
+
+def from_storage(stored: np.ndarray, dtype: str) -> np.ndarray:
+    """The host array of a ``dtype`` tensor read back from its GPU storage (a copy)."""
+    if dtype == "uint32":
+        return stored.view(np.uint32).copy()
+    return stored.astype(dtype)
 
 
 @dataclass(eq=False)

@@ -26,11 +26,11 @@ except ImportError as exc:  # pragma: no cover
 from .errors import GraphError
 from .importers.onnx import SUPPORTED_OPS
 
-# ONNX element types with no storage in WGSL (which has f32, f16, i32, u32 and no 8/64-bit types).
-UNSTORABLE = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 8: "string", 11: "float64", 12: "uint32",
-              13: "uint64", 14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8e4m3fn",
-              18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4",
-              23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2"}
+# ONNX element types with no storage in WGSL (which has f32, f16, i32, u32 and no 8/64-bit types; the
+# 2-, 4-, 8- and 16-bit integers and uint32 live in i32 words, uint64 like int64).
+UNSTORABLE = {8: "string", 11: "float64", 14: "complex64", 15: "complex128", 16: "bfloat16",
+              17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 23: "float4e2m1",
+              24: "float8e8m0"}
 FOLDED_INPUT_DTYPES = ("i", "u", "b")  # numpy kinds folded as constants at compile time
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import shaders
 from .errors import NoAdapterError
-from .graph import storage_numpy, stored_nbytes
+from .graph import from_storage, storage_numpy, stored_nbytes
 
 # Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every device open where
 # the variable is missing (a headless server, a container, a cron job); wgnn uses nothing under it.
@@ -272,7 +272,7 @@ class GPUTensor:
     def numpy(self) -> np.ndarray:
         """Copy to the host."""
         raw = self.device.read(self.buffer, self.offset, self.nbytes)
-        return np.frombuffer(raw, dtype=storage_numpy(self.dtype)).reshape(self.shape).astype(self.dtype)
+        return from_storage(np.frombuffer(raw, dtype=storage_numpy(self.dtype)).reshape(self.shape), self.dtype)
 
     def clone(self) -> GPUTensor:
         """A copy in a buffer of its own, which later runs of the session will not overwrite."""

@@ -366,3 +366,60 @@ def resolve(model: str, *, logits: bool = False):
         raise UnknownModelError(f"{model!r} is neither a file nor a zoo model ({', '.join(MODELS)}) nor a "
                                 f"pretrained one ({', '.join(list(PRETRAINED) + list(PRETRAINED_OCR))})") from None
     return build(name, softmax=not logits), f"zoo:{name}"
+
+
+# -- quantized versions of the built CNNs ------------------------------------------------------------
+
+QUANT_FORMATS = ("qdq", "qoperator")
+
+
+def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed: int = 0) -> Path:
+    """``name`` (a built CNN, logits out) quantized by ONNX Runtime's ``quantize_static``: uint8
+    activations, per-channel int8 weights with ``reduce_range`` (7-bit weights, which keeps ONNX
+    Runtime's own u8s8 kernels from saturating on CPUs without VNNI), calibrated on ``calibration``
+    (float32 NCHW batches; real photos). ``fmt``: "qdq" (QuantizeLinear/DequantizeLinear around
+    float ops) or "qoperator" (QLinearConv and the com.microsoft QLinear ops). Kept in the cache,
+    keyed by the calibration data."""
+    if fmt not in QUANT_FORMATS:
+        raise UnknownModelError(f"unknown quantization format {fmt!r}; expected one of {QUANT_FORMATS}")
+    try:
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    except ImportError as exc:
+        raise WgnnError("quantizing a model needs onnxruntime: pip install onnxruntime") from exc
+    key = hashlib.sha256(b"".join(np.ascontiguousarray(x, np.float32).tobytes() for x in calibration)).hexdigest()
+    path = cache_dir() / "quantized" / f"{canonical(name)}-{seed}-{fmt}-{key[:12]}.onnx"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"input": np.asarray(x, np.float32)} for x in calibration])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        source = Path(tmp) / "float.onnx"
+        onnx.save(build(name, softmax=False, seed=seed), source)
+        target = Path(tmp) / "quantized.onnx"
+        quantize_static(str(source), str(target), Reader(),
+                        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+        os.replace(target, path)
+    return path
+
+
+def output_step(path: str | Path) -> float:
+    """The quantization step of a quantized model's first output: the scale of the
+    DequantizeLinear it comes from (through Identity, Flatten, Reshape, Dropout or Squeeze)."""
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    node = producer[model.graph.output[0].name]
+    while node.op_type in ("Identity", "Flatten", "Reshape", "Dropout", "Squeeze"):
+        node = producer[node.input[0]]
+    if node.op_type != "DequantizeLinear":
+        raise WgnnError(f"{path}: the first output comes from a {node.op_type}, not a DequantizeLinear")
+    return float(inits[node.input[1]])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..graph import Node
 from ..layout import identity
-from . import activation, elementwise, nn, reduce, resize, tensor, winograd  # noqa: F401  (fill REGISTRY)
+from . import activation, elementwise, nn, quant, reduce, resize, tensor, winograd  # noqa: F401  (fill REGISTRY)
 from .registry import REGISTRY, broadcast_shapes, cost, fail, get, has_trait, normalize_axis, register, require_nchw
 
 __all__ = ["REGISTRY", "broadcast_shapes", "cost", "fail", "get", "has_trait", "layout_requirements",

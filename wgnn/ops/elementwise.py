@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graph import is_integer
 from .activation import apply_fused
 from .registry import broadcast_shapes, fail, register
 
@@ -119,7 +120,7 @@ class ActivationOp:
     @staticmethod
     def infer(node):
         x, kind = node.inputs[0], node.attrs["activation"].kind
-        if x.dtype == "bool" or (x.dtype.startswith("int") and kind not in INTEGER_KINDS):
+        if x.dtype == "bool" or (is_integer(x.dtype) and kind not in INTEGER_KINDS):
             raise fail(node, f"{kind} of a {x.dtype} tensor: it takes float tensors"
                              + (f" (integer ones too for {sorted(INTEGER_KINDS)})" if x.dtype != "bool" else ""))
         return [(x.shape, x.dtype)]

@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import ops
 from ...errors import GraphError
-from ...graph import Graph, Node, storage_numpy, stored_nbytes, to_storage
+from ...graph import Graph, Node, from_storage, storage_numpy, stored_nbytes, to_storage
 from ...memory import Block, MemoryReport, Plan, plan_buffers
 from ...runtime import Device, GPUTensor, wgpu
 from ..base import Backend
@@ -105,7 +105,7 @@ class ComputeExecutable(Executable):
     def decode(self, name: str, raw: memoryview) -> np.ndarray:
         out = self.graph.outputs[name]
         stored = np.frombuffer(raw, storage_numpy(out.dtype), out.size, self.readback_offsets[name])
-        return stored.reshape(out.shape).astype(out.dtype)
+        return from_storage(stored.reshape(out.shape), out.dtype)
 
 
 class ComputeBackend(Backend):

@@ -1,6 +1,6 @@
 """Compute lowerings of element-wise ops, data movement, reductions and resize.
 
-Most of them are one dispatch of ``elementwise.wgsl`` (or ``where.wgsl``), a strided kernel: every
+Most of them are one dispatch of ``elementwise.wgsl`` (or ``ternary.wgsl``), a strided kernel: every
 operand is addressed through per-axis strides, so broadcasting, any physical layout, slices,
 concat pieces and transposed reads are the same code. It computes in f32, or in i32 where all
 operands are integer or bool tensors (comparisons, logic, integer arithmetic, casts).
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...graph import Node, Operand, is_integer
+from ...graph import NARROW, Node, Operand, is_integer, is_unsigned32
 from ...layout import logical_strides
 from ...ops.activation import Activation
 from ...ops.elementwise import INTEGER_KINDS
+from ...ops.quant import quant_range
 from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
 from .context import LoweringContext, lowers
 
@@ -25,7 +26,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                      activation: Activation | None = None, in_strides: list[list[int]] | None = None,
                      in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
                      out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise") -> None:
-    """One dispatch of ``elementwise.wgsl`` (or ``where.wgsl``, three inputs) over ``out_shape``
+    """One dispatch of ``elementwise.wgsl`` (or ``ternary.wgsl``, three inputs) over ``out_shape``
     (logical axes, default: out's shape).
 
     ``in_strides``/``out_strides`` override the strides derived from each operand's layout; the
@@ -52,7 +53,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         sets = [s[:-1] + [s[-1] * 4] for s in sets]
     total = int(np.prod(merged))
     bases = in_bases or [0] * len(inputs)
-    names = "abc"[: 3 if kernel == "where" else 2]
+    names = "abc"[: 3 if kernel == "ternary" else 2]
     params = {"out_step": steps[0], "total": total, "out_base": out_base, "shape": pack_dims(merged, 1),
               "out_strides": pack_dims(sets[0], 0)}
     for k, letter in enumerate(names):
@@ -68,9 +69,28 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
             raise ctx.unsupported(node, f"a fused {activation.kind} on integer tensors")
         params["alpha"] = activation.alpha if activation else 0.0
         params["beta"] = activation.beta if activation else 0.0
-        template.update(calc="i32" if integer else "f32", fn=f"op_{op}_i32" if integer else f"op_{op}",
-                        act=activation.kind if activation else "none")
+        calc = ("u32" if any(is_unsigned32(t.dtype) for t in inputs) else "i32") if integer else "f32"
+        template.update(calc=calc, fn=f"op_{op}_{calc}" if integer else f"op_{op}",
+                        act=activation.kind if activation else "none", store=store_expression(calc, out.dtype))
+    else:  # ternary: ``op`` names its combining function
+        lo, hi = quant_range(out.dtype) if op == "quantize" else (0, 0)
+        params.update(lo=float(lo), hi=float(hi))
+        template["fn"] = op
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
+
+
+def store_expression(calc: str, dtype: str) -> str:
+    """WGSL turning ``v`` (of type ``calc``) into what a ``dtype`` tensor stores: small integer types
+    wrap to their width (a float out of a 4- or 2-bit type's range gives 0), uint32 keeps its bits."""
+    if dtype in NARROW:
+        bits, signed = NARROW[dtype]
+        if calc == "f32" and bits <= 4:
+            lo, hi = quant_range(dtype)
+            return f"y_elem(float_to_small(v, {lo:.1f}, {hi:.1f}))"
+        return f"y_elem(wrap_{'signed' if signed else 'unsigned'}(i32(v), {32 - bits}u))"
+    if is_unsigned32(dtype) and calc == "f32":
+        return "y_elem(u32(v))"
+    return "y_elem(v)"
 
 
 @lowers("binary")
@@ -81,7 +101,13 @@ def lower_binary(node, ctx: LoweringContext) -> None:
 
 @lowers("where")
 def lower_where(node, ctx: LoweringContext) -> None:
-    strided_dispatch(ctx, node, "where", node.outputs[0], list(node.inputs), kernel="where")
+    strided_dispatch(ctx, node, "where_select", node.outputs[0], list(node.inputs), kernel="ternary")
+
+
+@lowers("quantize_linear", "dequantize_linear")
+def lower_quantize(node, ctx: LoweringContext) -> None:
+    op = "quantize" if node.op == "quantize_linear" else "dequantize"
+    strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary")
 
 
 @lowers("logical_not")

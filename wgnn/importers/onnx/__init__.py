@@ -17,7 +17,7 @@ from typing import Any
 from ...builder import OpBuilder
 from ...errors import GraphError, ModelLoadError, UnsupportedOperatorError
 from ...graph import Graph, Operand
-from . import elementwise, nn, tensor  # noqa: F401  (fill CONVERTERS)
+from . import elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
 from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
 
 __all__ = ["CONVERTERS", "SUPPORTED_OPS", "load_model", "read_model"]
@@ -136,11 +136,11 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
 
     for index, node in enumerate(g.node):
         name = node.name or f"{node.op_type}_{index}"
-        if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOperatorError(f"{node.domain}.{node.op_type}", name, opset)
-        convert = CONVERTERS.get(node.op_type)
+        # Default-domain ops by their name; others (com.microsoft's quantized ops) as domain.name.
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        convert = CONVERTERS.get(key)
         if convert is None:
-            raise UnsupportedOperatorError(node.op_type, name, opset)
+            raise UnsupportedOperatorError(key, name, opset)
         inputs: Inputs = []
         for i in node.input:
             if i == "":

@@ -32,7 +32,8 @@ CONVERTERS: dict[str, Converter] = {}
 SEQUENCE_OPS = frozenset({"Identity"})
 
 
-ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 9: "bool", 11: "float64"}
+ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 2: "uint8", 3: "int8",
+               4: "uint16", 5: "int16", 12: "uint32", 13: "uint64", 21: "uint4", 22: "int4", 25: "uint2", 26: "int2"}
 
 
 def converts(*op_types: str) -> Callable[[Converter], Converter]:
@@ -47,8 +48,6 @@ def converts(*op_types: str) -> Callable[[Converter], Converter]:
 def host_dtype(value: np.ndarray) -> np.ndarray:
     if value.dtype == np.float64:
         return value.astype(np.float32)
-    if value.dtype in (np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64):
-        return value.astype(np.int64)
     return value
 
 

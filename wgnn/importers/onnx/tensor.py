@@ -1,10 +1,12 @@
-"""ONNX converters: shapes, data movement, reductions, constants, casts, identity and dropout."""
+"""ONNX converters: shapes, data movement, reductions, constants, casts, identity, dropout and linear
+quantization."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import GraphError
+from ...ops.quant import QUANT_RANGES
 from .common import (
     ONNX_DTYPES,
     broadcast_to,
@@ -260,3 +262,33 @@ def _cast(b, node, ins, attrs):
     if to is None or to == "float64":
         raise node.unsupported(f"cast to ONNX type {attrs['to']}")
     return b.cast(ins[0], to, name=node.name)
+
+
+# -- quantization ---------------------------------------------------------------------------------
+
+def _quant_attrs(node, attrs) -> dict:
+    return {"axis": int(attrs.get("axis", 1)), "block_size": int(attrs.get("block_size", 0))}
+
+
+@converts("QuantizeLinear")
+def _quantize_linear(b, node, ins, attrs):
+    zero = ins[2] if len(ins) > 2 else None
+    dtype = "uint8"
+    if zero is None and attrs.get("output_dtype"):
+        dtype = ONNX_DTYPES.get(int(attrs["output_dtype"]))
+        if dtype not in QUANT_RANGES or dtype == "int32":
+            raise node.unsupported(f"quantizing to ONNX type {attrs['output_dtype']}")
+    if zero is not None and zero.dtype not in QUANT_RANGES:
+        raise node.unsupported(f"quantizing to {zero.dtype}")
+    return b.quantize_linear(ins[0], ins[1], zero, dtype=dtype, name=node.name, **_quant_attrs(node, attrs))
+
+
+@converts("DequantizeLinear")
+def _dequantize_linear(b, node, ins, attrs):
+    zero = ins[2] if len(ins) > 2 else None
+    return b.dequantize_linear(ins[0], ins[1], zero, name=node.name, **_quant_attrs(node, attrs))
+
+
+@converts("DynamicQuantizeLinear")
+def _dynamic_quantize_linear(b, node, ins, attrs):
+    return list(b.dynamic_quantize_linear(ins[0], name=node.name))

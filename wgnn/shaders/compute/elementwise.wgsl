@@ -6,7 +6,8 @@
 // innermost axis (whose extent the host divided by 4), stepping by that axis' own strides
 // (*_step): the index arithmetic is paid once per four elements and the activation runs on a vec4.
 // ${calc} is the arithmetic type: f32 (whatever the storage: f32 or f16), or i32 where every
-// operand is an integer or bool tensor (int_ops.wgsl; no activations there).
+// operand is an integer or bool tensor, u32 where they are uint32 (int_ops.wgsl; no activations
+// there). store() narrows what is stored into a small integer type (wrap_none elsewhere).
 #include "compute/common.wgsl"
 #include "activation.wgsl"
 #include "binary_ops.wgsl"
@@ -58,9 +59,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     v = activate_${calc}(v);
     for (var l = 0; l < LANES; l++) {
-        y[oo + l * p.out_step] = y_elem(v[l]);
+        y[oo + l * p.out_step] = store(v[l]);
     }
 }
 
 fn activate_f32(v: vec4<f32>) -> vec4<f32> { return activate(v, p.alpha, p.beta, vec4<f32>(0.0)); }
 fn activate_i32(v: vec4<i32>) -> vec4<i32> { return v; }
+fn activate_u32(v: vec4<u32>) -> vec4<u32> { return v; }
+
+fn store(v: calc) -> y_elem {
+    return ${store};
+}

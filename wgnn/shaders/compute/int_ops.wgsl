@@ -40,3 +40,46 @@ fn op_abs_i32(x: i32, z: i32) -> i32 { return abs(x); }
 fn op_neg_i32(x: i32, z: i32) -> i32 { return -x; }
 fn op_sign_i32(x: i32, z: i32) -> i32 { return sign(x); }
 fn op_relu_i32(x: i32, z: i32) -> i32 { return max(x, 0); }
+
+// uint32 tensors (stored as i32 bits, read as u32): the kinds whose results differ from i32's.
+fn op_first_u32(x: u32, z: u32) -> u32 { return x; }
+fn op_add_u32(x: u32, z: u32) -> u32 { return x + z; }
+fn op_sub_u32(x: u32, z: u32) -> u32 { return x - z; }
+fn op_mul_u32(x: u32, z: u32) -> u32 { return x * z; }
+fn op_div_u32(x: u32, z: u32) -> u32 { return x / z; }
+fn op_max_u32(x: u32, z: u32) -> u32 { return max(x, z); }
+fn op_min_u32(x: u32, z: u32) -> u32 { return min(x, z); }
+fn op_equal_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x == z); }
+fn op_greater_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x > z); }
+fn op_less_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x < z); }
+fn op_greater_equal_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x >= z); }
+fn op_less_equal_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x <= z); }
+fn op_nonzero_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x != 0u); }
+fn op_abs_u32(x: u32, z: u32) -> u32 { return x; }
+fn op_relu_u32(x: u32, z: u32) -> u32 { return x; }
+fn op_neg_u32(x: u32, z: u32) -> u32 { return 0u - x; }
+fn op_sign_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x != 0u); }
+
+// Storing into a small integer type keeps the low bits of the i32 result, sign-extended for the
+// signed types (int8 127 + 1 = -128, as numpy and ONNX Runtime wrap): shift = 32 - bits.
+fn wrap_signed(v: i32, shift: u32) -> i32 { return (v << shift) >> shift; }
+fn wrap_unsigned(v: i32, shift: u32) -> i32 { return i32((u32(v) << shift) >> shift); }
+// A float stored into a 4- or 2-bit type: truncated, and 0 where that is out of [lo, hi] or NaN
+// (what ONNX's reference, ml_dtypes, gives).
+fn float_to_small(v: f32, lo: f32, hi: f32) -> i32 {
+    let t = trunc(v);
+    return select(0, i32(t), t >= lo && t <= hi);
+}
+fn op_pow_u32(x: u32, z: u32) -> u32 {
+    var base = x;
+    var n = z;
+    var r = 1u;
+    while (n != 0u) {
+        if ((n & 1u) != 0u) {
+            r *= base;
+        }
+        base *= base;
+        n >>= 1u;
+    }
+    return r;
+}

@@ -1,10 +1,26 @@
-// Where: out = a ? b : c, element-wise over a RANK-dimensional index space, every operand
-// addressed through its own per-axis strides (0 broadcasts), as in elementwise.wgsl. a is a bool
-// tensor (stored as i32); b and c share out's dtype.
+// Three-operand element-wise kernel: out = ${fn}(a, b, c) over a RANK-dimensional index space,
+// every operand addressed through its own per-axis strides (0 broadcasts), as in elementwise.wgsl.
+//   where_select: a ? b : c (a a bool tensor stored as i32; b and c share out's dtype);
+//   quantize:     saturate(round_half_even(a / b) + c) into [p.lo, p.hi] (a float, b the scale, c
+//                 the zero point);
+//   dequantize:   (a - c) * b.
 #include "compute/common.wgsl"
 
+fn where_select(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    return select(y_elem(c), y_elem(b), a != a_elem(0));
+}
+
+fn quantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    let q = round(f32(a) / f32(b)) + f32(c);
+    return y_elem(i32(clamp(q, p.lo, p.hi)));
+}
+
+fn dequantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    return y_elem(f32(i32(a) - i32(c)) * f32(b));
+}
+
 struct Params {
-    total: u32, out_base: u32, a_base: u32, b_base: u32, c_base: u32,
+    total: u32, out_base: u32, a_base: u32, b_base: u32, c_base: u32, lo: f32, hi: f32,
     out_step: i32, a_step: i32, b_step: i32, c_step: i32,
     shape: array<vec4<u32>, 2>,
     out_strides: array<vec4<i32>, 2>,
@@ -39,8 +55,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                                    p.b_strides[d / 4][d % 4], p.c_strides[d / 4][d % 4]);
     }
     for (var l = 0; l < LANES; l++) {
-        let take_b = a[offsets.y + l * p.a_step] != a_elem(0);
-        y[offsets.x + l * p.out_step] = select(y_elem(c[offsets.w + l * p.c_step]),
-                                               y_elem(b[offsets.z + l * p.b_step]), take_b);
+        y[offsets.x + l * p.out_step] = ${fn}(a[offsets.y + l * p.a_step], b[offsets.z + l * p.b_step],
+                                              c[offsets.w + l * p.c_step]);
     }
 }

@@ -1,0 +1,105 @@
+"""INT8 against FP32, per zoo CNN, on this machine's adapter, with ONNX Runtime CPU beside it.
+
+Each model is quantized by ONNX Runtime's ``quantize_static`` (``wgnn.zoo.quantize``: uint8
+activations, per-channel int8 weights, calibrated on four of scikit-image's photos) in both
+formats, then timed (median of ``--runs`` after a warm-up) on another photo:
+
+- wgnn FP32 (the float model) and wgnn INT8 (the QDQ and QOperator files);
+- ONNX Runtime CPU on the same three files;
+
+and the agreement of wgnn's INT8 logits with ONNX Runtime CPU's (share within one output
+quantization step, top-1).
+
+    python bench/int8.py [--models a,b,...] [--runs N] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import wgnn
+from wgnn import zoo
+from wgnn.batch import prepare_image
+
+CALIBRATION = ("astronaut", "coffee", "rocket", "retina")
+
+
+def photo(name: str) -> np.ndarray:
+    import skimage
+
+    image = getattr(skimage.data, name)()
+    image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
+    return prepare_image(image, "imagenet", (224, 224))[0][None]
+
+
+def median_ms(fn, runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def measure(name: str, runs: int, calibration: list, x: np.ndarray) -> dict:
+    import onnxruntime as ort
+
+    files = {"FP32": zoo.build(name, softmax=False).SerializeToString()}
+    for fmt in zoo.QUANT_FORMATS:
+        files[f"INT8 {fmt}"] = zoo.quantize(name, calibration, fmt=fmt).read_bytes()
+    row: dict = {}
+    got = {}
+    for label, model in files.items():  # wgnn first, with no ONNX Runtime thread pool alive
+        session = wgnn.InferenceSession(model)
+        row[f"wgnn {label}"] = median_ms(lambda s=session: s.run(None, {"input": x}), runs)
+        got[label] = session.run(None, {"input": x})[0]
+        del session
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no spinning between runs
+    agreement = {}
+    for label, model in files.items():
+        cpu = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        row[f"ORT CPU {label}"] = median_ms(lambda s=cpu: s.run(None, {"input": x}), runs)
+        if label != "FP32":
+            want = cpu.run(None, {"input": x})[0]
+            step = zoo.output_step(zoo.quantize(name, calibration, fmt=label.split()[1]))
+            agreement[label] = {"within_one_step": float(np.mean(np.abs(got[label] - want) <= step * 1.001)),
+                                "same_top1": bool(np.argmax(got[label]) == np.argmax(want))}
+    row["agreement"] = agreement
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(zoo.MODELS))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    calibration = [photo(n) for n in CALIBRATION]
+    x = photo("chelsea")
+    device = wgnn.default_device()
+    result = {"adapter": device.name, "runs": args.runs,
+              "models": {}}
+    print(f"adapter: {device.name}")
+    for name in args.models.split(","):
+        row = measure(name, args.runs, calibration, x)
+        result["models"][name] = row
+        times = "  ".join(f"{k} {v:.1f} ms" for k, v in row.items() if k != "agreement")
+        print(f"{name}: {times}")
+        for label, a in row["agreement"].items():
+            print(f"    wgnn {label} vs ORT CPU: {a['within_one_step']:.1%} within one step, "
+                  f"top-1 {'same' if a['same_top1'] else 'differs'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""ONNX converters for quantized operators: the QOperator format ONNX Runtime's quantizer writes
+(QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, and the ``com.microsoft`` QLinear ops it
+emits for CNNs).
+
+Each becomes what it computes: its quantized inputs dequantized, the float operator, and the result
+quantized again (``QuantizeLinear``/``DequantizeLinear`` are in ``tensor.py``). Dequantizing a
+constant (the weights, the int32 bias) folds at compile time, so what runs is the float kernel
+between a dequantize and a quantize of the activations. ONNX Runtime computes the same operators in
+integers with a float requantization; the two agree to within one quantization step where a value
+lands on a rounding tie.
+
+The integer-output operators (ConvInteger, MatMulInteger) run in f32 on the zero-point-shifted
+integers and round back: exact while partial sums stay below 2^24 in magnitude (int8 products of
+up to 1024 terms), which the importer checks where the weights are constant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import GraphError
+from .common import CONVERTERS, NodeInfo, converts
+
+F32_EXACT = 1 << 24  # integers up to this magnitude are exact in f32
+
+
+def _part(node: NodeInfo, suffix: str, op_type: str) -> NodeInfo:
+    return NodeInfo(f"{node.name}/{suffix}", op_type, node.opset)
+
+
+def _dq(b, node, x, scale, zero, tag: str, axis: int = 1):
+    """x dequantized; a 1-D scale is per ``axis`` (0 for conv weights, the last for matmul's B)."""
+    return b.dequantize_linear(x, scale, zero, axis=axis, name=f"{node.name}/{tag}")
+
+
+def _q(b, node, y, scale, zero, axis: int = 1):
+    return b.quantize_linear(y, scale, zero, axis=axis, dtype=zero.dtype if zero is not None else "uint8",
+                             name=node.name)
+
+
+@converts("QLinearConv")
+def _qlinear_conv(b, node, ins, attrs):
+    x, xs, xz, w, ws, wz, ys, yz = ins[:8]
+    bias = ins[8] if len(ins) > 8 else None
+    xf = _dq(b, node, x, xs, xz, "x")
+    wf = _dq(b, node, w, ws, wz, "w", axis=0)
+    inputs = [xf, wf]
+    if bias is not None:
+        # int32 bias in units of x_scale * w_scale (per output channel where w_scale is)
+        bias_scale = b.mul(xs, ws, name=f"{node.name}/bias_scale")
+        inputs.append(b.dequantize_linear(bias, bias_scale, None, axis=0, name=f"{node.name}/bias"))
+    yf = CONVERTERS["Conv"](b, _part(node, "float", "Conv"), inputs, attrs)
+    return _q(b, node, yf, ys, yz)
+
+
+@converts("QLinearMatMul")
+def _qlinear_matmul(b, node, ins, attrs):
+    a, as_, az, m, ms, mz, ys, yz = ins[:8]
+    af = _dq(b, node, a, as_, az, "a", axis=-2)
+    mf = _dq(b, node, m, ms, mz, "b", axis=-1)
+    yf = CONVERTERS["MatMul"](b, _part(node, "float", "MatMul"), [af, mf], attrs)
+    return _q(b, node, yf, ys, yz, axis=-2)  # a 1-D y_scale is per row
+
+
+def _shifted(b, node, x, zero, tag: str, axis: int):
+    """float(x - zero_point), the zero point per tensor or per ``axis``."""
+    xf = b.cast(x, "float32", name=f"{node.name}/{tag}_float")
+    if zero is None:
+        return xf
+    zf = b.cast(zero, "float32", name=f"{node.name}/{tag}_zero_float")
+    if zf.rank == 1 and zf.size > 1:
+        shape = [1] * x.rank
+        shape[axis % x.rank] = zf.size
+        zf = b.reshape(zf, shape, name=f"{node.name}/{tag}_zero_axis")
+    return b.sub(xf, zf, name=f"{node.name}/{tag}_shifted")
+
+
+def _check_exact(node, w, terms: int) -> None:
+    """Refuse an integer product that f32 could not sum exactly (only knowable for constant weights)."""
+    if w.is_constant:
+        bound = 255 * int(np.abs(w.value.astype(np.int64)).max(initial=0) + 255) * terms
+        if bound >= F32_EXACT:
+            raise GraphError(f"{node.op_type} node {node.name!r}: sums of {terms} integer products may reach "
+                             f"{bound}, beyond what f32 accumulation holds exactly (2^24)")
+
+
+@converts("ConvInteger")
+def _conv_integer(b, node, ins, attrs):
+    x, w = ins[0], ins[1]
+    xz = ins[2] if len(ins) > 2 else None
+    wz = ins[3] if len(ins) > 3 else None
+    _check_exact(node, w, int(np.prod(w.shape[1:])))
+    xf = _shifted(b, node, x, xz, "x", 1)
+    wf = _shifted(b, node, w, wz, "w", 0)
+    yf = CONVERTERS["Conv"](b, _part(node, "float", "Conv"), [xf, wf], attrs)
+    return b.cast(yf, "int32", name=node.name)
+
+
+@converts("MatMulInteger")
+def _matmul_integer(b, node, ins, attrs):
+    a, m = ins[0], ins[1]
+    az = ins[2] if len(ins) > 2 else None
+    mz = ins[3] if len(ins) > 3 else None
+    _check_exact(node, m, m.shape[-2] if m.rank >= 2 else m.size)
+    af = _shifted(b, node, a, az, "a", -2)
+    mf = _shifted(b, node, m, mz, "b", -1)
+    yf = CONVERTERS["MatMul"](b, _part(node, "float", "MatMul"), [af, mf], attrs)
+    return b.cast(yf, "int32", name=node.name)
+
+
+# -- com.microsoft ---------------------------------------------------------------------------------
+
+@converts("com.microsoft.QLinearAdd", "com.microsoft.QLinearMul")
+def _qlinear_binary(b, node, ins, attrs):
+    a, as_, az, c, cs, cz, ys, yz = ins[:8]
+    af, cf = _dq(b, node, a, as_, az, "a"), _dq(b, node, c, cs, cz, "b")
+    op = b.add if node.op_type == "QLinearAdd" else b.mul
+    return _q(b, node, op(af, cf, name=f"{node.name}/float"), ys, yz)
+
+
+@converts("com.microsoft.QLinearSigmoid", "com.microsoft.QLinearLeakyRelu")
+def _qlinear_activation(b, node, ins, attrs):
+    x, xs, xz, ys, yz = ins[:5]
+    xf = _dq(b, node, x, xs, xz, "x")
+    if node.op_type == "QLinearSigmoid":
+        yf = b.sigmoid(xf, name=f"{node.name}/float")
+    else:
+        yf = b.leaky_relu(xf, alpha=float(attrs.get("alpha", 0.01)), name=f"{node.name}/float")
+    return _q(b, node, yf, ys, yz)
+
+
+def _channels_first(node, attrs) -> None:
+    if attrs.get("channels_last", 0):
+        raise node.unsupported("channels_last=1 (NHWC) inputs")
+
+
+@converts("com.microsoft.QLinearGlobalAveragePool")
+def _qlinear_global_average_pool(b, node, ins, attrs):
+    _channels_first(node, attrs)
+    x, xs, xz, ys, yz = ins[:5]
+    xf = _dq(b, node, x, xs, xz, "x")
+    yf = CONVERTERS["GlobalAveragePool"](b, _part(node, "float", "GlobalAveragePool"), [xf], {})
+    return _q(b, node, yf, ys, yz)
+
+
+@converts("com.microsoft.QLinearAveragePool")
+def _qlinear_average_pool(b, node, ins, attrs):
+    _channels_first(node, attrs)
+    x, xs, xz, ys, yz = ins[:5]
+    xf = _dq(b, node, x, xs, xz, "x")
+    pool_attrs = {k: v for k, v in attrs.items() if k != "channels_last"}
+    yf = CONVERTERS["AveragePool"](b, _part(node, "float", "AveragePool"), [xf], pool_attrs)
+    return _q(b, node, yf, ys, yz)
+
+
+@converts("com.microsoft.QLinearConcat")
+def _qlinear_concat(b, node, ins, attrs):
+    ys, yz, rest = ins[0], ins[1], ins[2:]
+    if len(rest) % 3 or not rest:
+        raise GraphError(f"QLinearConcat node {node.name!r}: expected (X, X_scale, X_zero_point) triples after "
+                         f"Y_scale and Y_zero_point, got {len(ins)} inputs")
+    parts = [_dq(b, node, rest[k], rest[k + 1], rest[k + 2], f"x{k // 3}") for k in range(0, len(rest), 3)]
+    yf = b.concat(parts, int(attrs.get("axis", 1)), name=f"{node.name}/float")
+    return _q(b, node, yf, ys, yz)
+
+
+@converts("com.microsoft.QGemm")
+def _qgemm(b, node, ins, attrs):
+    a, as_, az, m, ms, mz = ins[:6]
+    c = ins[6] if len(ins) > 6 else None
+    ys = ins[7] if len(ins) > 7 else None
+    yz = ins[8] if len(ins) > 8 else None
+    af = _dq(b, node, a, as_, az, "a")
+    mf = _dq(b, node, m, ms, mz, "b", axis=0 if attrs.get("transB", 0) else -1)
+    if c is not None:  # int32 in units of a_scale * b_scale
+        c = b.dequantize_linear(c, b.mul(as_, ms, name=f"{node.name}/c_scale"), None, axis=-1,
+                                name=f"{node.name}/c")
+    gemm_attrs = {k: attrs[k] for k in ("alpha", "transA", "transB") if k in attrs}
+    gemm = _part(node, "float", "Gemm") if ys is not None else NodeInfo(node.name, "Gemm", node.opset)
+    yf = CONVERTERS["Gemm"](b, gemm, [af, mf] + ([c] if c is not None else []), gemm_attrs)
+    if ys is None:  # no output scale: the float result
+        return yf
+    return _q(b, node, yf, ys, yz, axis=-1)

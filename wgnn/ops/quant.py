@@ -1,0 +1,79 @@
+"""Linear quantization: QuantizeLinear and DequantizeLinear as ONNX defines them.
+
+    quantize:   y = saturate(round_half_even(x / scale) + zero_point)   (float -> small integer)
+    dequantize: y = (x - zero_point) * scale                            (integer -> float)
+
+``scale`` and ``zero_point`` broadcast against ``x``: per-tensor ones are scalars, per-axis and
+blocked ones are reshaped (and, for blocks, repeated) by the importer. Both are ordinary operands,
+so DynamicQuantizeLinear's computed scale runs through the same kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import FLOAT_DTYPES, NARROW, is_integer
+from .registry import broadcast_shapes, fail, register
+
+# The integer types a quantized tensor may have, and their ranges (saturation bounds).
+QUANT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "uint16": (0, 65535),
+                "int4": (-8, 7), "uint4": (0, 15), "int2": (-2, 1), "uint2": (0, 3), "int32": (-2**31, 2**31 - 1)}
+
+
+def quant_range(dtype: str) -> tuple[int, int]:
+    return QUANT_RANGES[dtype]
+
+
+@register("quantize_linear")
+class QuantizeLinear:
+    """inputs [x (float), scale (float), zero_point (the output's integer type)]."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def flops(node):
+        return 3 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        x, scale, zero = node.inputs
+        if x.dtype not in FLOAT_DTYPES + ("int32",) or scale.dtype not in FLOAT_DTYPES:
+            raise fail(node, f"quantizes a float tensor by a float scale, got {x.dtype} and {scale.dtype}")
+        if zero.dtype not in NARROW:
+            raise fail(node, f"quantizes to an 8-, 16-, 4- or 2-bit integer type, got zero point of {zero.dtype}")
+        return [(broadcast_shapes(node, x.shape, scale.shape, zero.shape), zero.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, scale, zero = ins
+        lo, hi = quant_range(node.outputs[0].dtype)
+        q = np.rint(x.astype(np.float32) / scale.astype(np.float32)) + zero.astype(np.float32)
+        return [np.clip(q, lo, hi).astype(node.outputs[0].dtype)]
+
+
+@register("dequantize_linear")
+class DequantizeLinear:
+    """inputs [x (integer), scale (float), zero_point (x's type)]; the result has scale's dtype."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def flops(node):
+        return 2 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        x, scale, zero = node.inputs
+        if not is_integer(x.dtype) or x.dtype in ("bool", "uint32", "int64", "uint64"):
+            raise fail(node, f"dequantizes a 2-, 4-, 8-, 16- or 32-bit integer tensor, got {x.dtype}")
+        if scale.dtype not in FLOAT_DTYPES:
+            raise fail(node, f"the scale must be a float tensor, got {scale.dtype}")
+        if zero.dtype != x.dtype:
+            raise fail(node, f"the zero point must have x's dtype {x.dtype}, got {zero.dtype}")
+        return [(broadcast_shapes(node, x.shape, scale.shape, zero.shape), scale.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, scale, zero = ins
+        y = (x.astype(np.int64) - zero.astype(np.int64)).astype(np.float32) * scale.astype(np.float32)
+        return [y.astype(node.outputs[0].dtype)]
