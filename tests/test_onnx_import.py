@@ -271,6 +271,8 @@ CASES.update({
     "qlinear_concat": case(MS + "QLinearConcat", {"a": U8, "b": U8[:, :2].copy()}, {"axis": 1},
                            {**QY, **QX, "bs": f32(0.1), "bz": u8(7)},
                            order=["ys", "yz", "a", "xs", "xz", "b", "bs", "bz"], out=UINT8, steps=1),
+    "qlinear_softmax": case(MS + "QLinearSoftmax", {"x": U8_MAT}, {"axis": -1, "opset": 13},
+                            {**QX, "ys": f32(1 / 256), "yz": u8(0)}, out=UINT8, steps=1),
     "qgemm": case(MS + "QGemm", {"a": U8_MAT}, {"transB": 1},
                   {"as": f32(0.02), "az": u8(128), "b": RNG.integers(-63, 64, (4, 5)).astype(np.int8),
                    "bs": f32(0.01), "bz": np.array(0, np.int8), "c": RNG.integers(-300, 300, 4).astype(np.int32),

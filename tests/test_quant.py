@@ -109,3 +109,105 @@ def test_quantized_squeezenet_matches_onnxruntime_cpu(device, fmt):
         got = session.run(None, {"input": x})[0]
         assert np.mean(np.abs(got - want) <= step * 1.001) >= 0.99
         assert np.argmax(got) == np.argmax(want)
+
+
+def _qlinear_conv_model(rng, groups: int, relu_zero: bool):
+    """A QLinearConv (uint8 x and y, per-channel int8 weights, int32 bias) as ONNX Runtime writes it."""
+    from onnx import numpy_helper
+
+    c, o = 8, 8 if groups > 1 else 12
+    w = rng.integers(-63, 64, (o, c // groups, 3, 3)).astype(np.int8)
+    consts = {"xs": np.float32(0.021), "xz": np.uint8(131), "w": w,
+              "ws": rng.uniform(0.002, 0.01, o).astype(np.float32), "wz": np.zeros(o, np.int8),
+              "ys": np.float32(0.07), "yz": np.uint8(0 if relu_zero else 117),
+              "b": rng.integers(-3000, 3000, o).astype(np.int32)}
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                            pads=[1, 0, 1, 2], strides=[1, 2], group=groups)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, c, 9, 11])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString(), consts
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+def test_quantized_conv_runs_on_integers_as_onnxruntime_does(device, groups):
+    """A QLinearConv becomes x - x_zero -> exact conv -> requantize (passes/integer_conv.py): the same
+    uint8 result as ONNX Runtime's integer kernel, element for element, in fp32 and in fp16 (the
+    shifted activations and weights are small integers that f16 holds exactly; the sums stay f32)."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(groups)
+    model, _ = _qlinear_conv_model(rng, groups, relu_zero=groups == 1)
+    x = rng.integers(0, 256, (1, 8, 9, 11)).astype(np.uint8)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    for precision in ("fp32", "fp16"):
+        # f16 products would round the sums: asked for every conv, the policy keeps them off this one
+        kernels = {"conv2d": "gemm_f16"} if precision == "fp16" and groups == 1 else None
+        session = wgnn.InferenceSession(model, precision=precision, kernels=kernels)
+        assert session.pass_log["integer_conv"] == 1
+        assert not any(c.startswith("gemm_f16") for c in session.kernel_choices().values())
+        got = session.run(None, {"x": x})[0]
+        assert got.dtype == np.uint8 and 0 < np.mean(got == want)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2"])
+def test_quantized_mobilenets_match_onnxruntime_cpu(device, name):
+    """The deeper quantized CNNs (QOperator) on ten photos: MobileNet V1 equal to ONNX Runtime CPU,
+    MobileNet V2 (residual adds in float between the integer convs) within one step on 99%, same
+    top-1."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime.quantization")
+    path = zoo.quantize(name, _photos(CALIBRATION), fmt="qoperator")
+    step = zoo.output_step(path)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = wgnn.InferenceSession(path)
+    assert session.pass_log["integer_conv"] >= 27
+    # a conv read only by the next conv hands it its activations already shifted: no shift kernel
+    shifted = sum(n.op == "requantize" and bool(n.attrs.get("shifted")) for n in session._exe.graph.nodes)
+    assert shifted >= (26 if name == "mobilenet_v1" else 30)
+    for x in _photos(EVALUATION):
+        want, got = reference.run(None, {"input": x})[0], session.run(None, {"input": x})[0]
+        if name == "mobilenet_v1":
+            np.testing.assert_allclose(got, want, rtol=0, atol=step * 1e-3)
+        assert np.mean(np.abs(got - want) <= step * 1.001) >= 0.99
+        assert np.argmax(got) == np.argmax(want)
+
+
+def _text_crops():
+    """Twelve 48x192 crops of scikit-image's photo of printed text, as PaddleOCR's classifier takes them."""
+    from wgnn import mediapipe as mp
+
+    skimage = pytest.importorskip("skimage")
+    text = skimage.data.text()
+    crops = []
+    for y in (0, 30, 60, 76):
+        for x in (0, 32, 64):
+            rgb = np.stack([text[y:y + 96, x:x + 384]] * 3, -1).astype(np.float32) / 255
+            crops.append(((mp.resize_bilinear(rgb, 48, 192) - 0.5) / 0.5).transpose(2, 0, 1)[None].astype(np.float32))
+    return crops
+
+
+@pytest.mark.parametrize("fmt", zoo.QUANT_FORMATS)
+def test_quantized_paddleocr_classifier_matches_onnxruntime_cpu(device, fmt):
+    """A real pretrained model (PaddleOCR's text-orientation classifier: hard-sigmoid squeeze-excite
+    blocks, symbolic input shape) quantized by quantize_static on four text crops, run on eight
+    others: the same orientation as ONNX Runtime CPU, its probabilities (quantized in steps of
+    1/256) within one step in QOperator form and two in QDQ form, where ONNX Runtime fuses the float
+    squeeze-excite arithmetic differently."""
+    from helpers import fetch_or_skip
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime.quantization")
+    fetch_or_skip("ppocr_cls")
+    crops = _text_crops()
+    path = zoo.quantize("ppocr_cls", crops[:4], fmt=fmt)
+    step = zoo.output_step(path)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = wgnn.InferenceSession(path)
+    for x in crops[4:]:
+        want, got = reference.run(None, {"x": x})[0], session.run(None, {"x": x})[0]
+        assert np.argmax(got) == np.argmax(want)
+        assert np.abs(got - want).max() <= step * (1.001 if fmt == "qoperator" else 2.001)
+    assert session.pass_log["integer_conv"] >= 50

@@ -249,11 +249,11 @@ def test_unsupported_operator_names_node_and_format():
         wgnn.InferenceSession(model)
 
 
-def test_quantized_model_is_refused_clearly():
+def test_integer_input_without_quantization_is_refused_clearly():
     m = ModelWriter()
     x = m.input((1, 4, 4, 3), "uint8")
     model = m.bytes([m.op("RELU", [x], (1, 4, 4, 3), out_dtype="uint8")])
-    with pytest.raises(ModelLoadError, match="quantized.*not supported yet"):
+    with pytest.raises(ModelLoadError, match="input 'input_0' has TFLite type UINT8.*quantized int8 or uint8"):
         wgnn.InferenceSession(model)
 
 

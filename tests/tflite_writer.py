@@ -86,18 +86,19 @@ class ModelWriter:
         data = np.asarray(data, dtype)
         return self.tensor(data.shape, dtype, data)
 
-    def input(self, shape, dtype: str = "float32", signature=None) -> int:
-        index = self.tensor(shape, dtype, name=f"input_{len(self.inputs)}", signature=signature)
+    def input(self, shape, dtype: str = "float32", signature=None, quant=None) -> int:
+        index = self.tensor(shape, dtype, name=f"input_{len(self.inputs)}", signature=signature, quant=quant)
         self.inputs.append(index)
         return index
 
     def op(self, kind: str, inputs: list[int], out_shape, options: str | None = None, custom: bytes | None = None,
-           out_dtype: str = "float32", out_signature=None, **fields) -> int:
-        """Add operator ``kind`` (a BuiltinOperator name, or a custom code with ``custom`` options)."""
+           out_dtype: str = "float32", out_signature=None, out_quant=None, **fields) -> int:
+        """Add operator ``kind`` (a BuiltinOperator name, or a custom code with ``custom`` options);
+        ``out_quant``: the output's (scales, zero points, quantized dimension)."""
         code = (getattr(tflite.BuiltinOperator, kind, tflite.BuiltinOperator.CUSTOM), kind)
         if code not in self.codes:
             self.codes.append(code)
-        out = self.tensor(out_shape, out_dtype, signature=out_signature)
+        out = self.tensor(out_shape, out_dtype, signature=out_signature, quant=out_quant)
         self.ops.append({"code": self.codes.index(code), "inputs": inputs, "outputs": [out], "options": options,
                          "fields": fields, "custom": custom})
         return out

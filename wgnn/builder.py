@@ -79,24 +79,7 @@ class OpBuilder:
 
     def static_value(self, operand: Operand) -> np.ndarray | None:
         """The operand's value if it can be computed at compile time (constants and what follows from them)."""
-        if operand.value is not None:
-            return operand.value
-        cached = getattr(operand, "_static", None)
-        if cached is not None:
-            return cached
-        node = operand.producer
-        if node is None:
-            return None
-        if node.op == "shape":
-            values = [np.array(node.inputs[0].shape, np.int64)]
-        else:
-            args = [None if i is None else self.static_value(i) for i in node.inputs]
-            if any(a is None and i is not None for a, i in zip(args, node.inputs)):
-                return None
-            values = ops.get(node.op).reference(node, args)
-        for out, v in zip(node.outputs, values):
-            out._static = np.asarray(v)
-        return operand._static
+        return ops.static_value(operand)
 
     def require_static(self, operand: Operand, what: str, node_name: str = "") -> np.ndarray:
         value = self.static_value(operand)

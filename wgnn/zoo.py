@@ -374,8 +374,12 @@ QUANT_FORMATS = ("qdq", "qoperator")
 
 
 def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed: int = 0) -> Path:
-    """``name`` (a built CNN, logits out) quantized by ONNX Runtime's ``quantize_static``: uint8
-    activations, per-channel int8 weights with ``reduce_range`` (7-bit weights, which keeps ONNX
+    """``name`` (a built CNN, logits out, or one of PaddleOCR's fetched ONNX models,
+    ``PRETRAINED_OCR``) quantized the way ONNX Runtime's documentation does it: ``quant_pre_process``
+    (batch norms folded into the convolutions, shapes inferred; for the built CNNs only, as ONNX
+    Runtime's quantizer then writes per-axis attributes the PaddleOCR models' opset 11 lacks), then
+    ``quantize_static`` with uint8
+    activations and per-channel int8 weights with ``reduce_range`` (7-bit weights, which keeps ONNX
     Runtime's own u8s8 kernels from saturating on CPUs without VNNI), calibrated on ``calibration``
     (float32 NCHW batches; real photos). ``fmt``: "qdq" (QuantizeLinear/DequantizeLinear around
     float ops) or "qoperator" (QLinearConv and the com.microsoft QLinear ops). Kept in the cache,
@@ -384,26 +388,37 @@ def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed
         raise UnknownModelError(f"unknown quantization format {fmt!r}; expected one of {QUANT_FORMATS}")
     try:
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:
         raise WgnnError("quantizing a model needs onnxruntime: pip install onnxruntime") from exc
     key = hashlib.sha256(b"".join(np.ascontiguousarray(x, np.float32).tobytes() for x in calibration)).hexdigest()
-    path = cache_dir() / "quantized" / f"{canonical(name)}-{seed}-{fmt}-{key[:12]}.onnx"
+    fetched = name in PRETRAINED_OCR
+    label = name if fetched else f"{canonical(name)}-{seed}"
+    path = cache_dir() / "quantized" / f"{label}-{fmt}-{'' if fetched else 'prepared-'}{key[:12]}.onnx"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
 
+    source_model = onnx.load(str(fetch(name))) if fetched else build(name, softmax=False, seed=seed)
+    input_name = source_model.graph.input[0].name
+
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{"input": np.asarray(x, np.float32)} for x in calibration])
+            self.batches = iter([{input_name: np.asarray(x, np.float32)} for x in calibration])
 
         def get_next(self):
             return next(self.batches, None)
 
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         source = Path(tmp) / "float.onnx"
-        onnx.save(build(name, softmax=False, seed=seed), source)
+        onnx.save(source_model, source)
+        prepared = Path(tmp) / "prepared.onnx"
+        if fetched:
+            prepared = source
+        else:
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         target = Path(tmp) / "quantized.onnx"
-        quantize_static(str(source), str(target), Reader(),
+        quantize_static(str(prepared), str(target), Reader(),
                         quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                         per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8)

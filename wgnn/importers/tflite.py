@@ -40,6 +40,11 @@ TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswi
 NUMPY_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64,
                "UINT8": np.uint8, "INT8": np.int8, "INT16": np.int16, "BOOL": np.bool_, "FLOAT64": np.float64}
 QUANTIZED_TYPES = ("INT8", "UINT8", "INT16")
+# The operators that read or write quantized activations (each tested against LiteRT): they run as
+# dequantize -> the float operator -> quantize, and convolutions then on integers
+# (``passes.integer_conv``).
+QUANTIZED_OPS = frozenset({"QUANTIZE", "DEQUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD",
+                           "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "CONCATENATION", "MEAN"})
 # TFLite's ActivationFunctionType -> the activation wgnn fuses (SIGN_BIT, 5, is not supported)
 FUSED = {0: None, 1: make("relu"), 2: make("clip", -1.0, 1.0), 3: make("relu6"), 4: make("tanh")}
 
@@ -74,6 +79,7 @@ class TFLiteImporter:
         self.b = OpBuilder()
         self.values: dict[int, Value] = {}
         self.constants: dict[int, np.ndarray] = {}
+        self.quantized: dict[int, tuple[Operand, bool]] = {}  # quantized results: (integers, NCHW)
 
     # -- tensors --------------------------------------------------------------------------------
 
@@ -117,13 +123,42 @@ class TFLiteImporter:
                                  f"shape {shape} needs {int(np.prod(shape))}")
         return array.reshape(shape)
 
+    def quantization(self, index: int) -> Quant | None:
+        """The tensor's quantization (per tensor, or per ``axis``) where it is an integer tensor
+        that has one."""
+        if self.tensor_type(index) not in QUANTIZED_TYPES + ("INT32",):
+            return None
+        q = self.tensors[index].Quantization()
+        if q is None or not q.ScaleLength():
+            return None
+        scale = q.ScaleAsNumpy().astype(np.float32)
+        zero = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
+        return Quant(scale, zero, int(q.QuantizedDimension()) if scale.size > 1 else None)
+
     def const(self, index: int) -> np.ndarray | None:
+        """A constant tensor's value; a quantized one (weights) dequantized to float32."""
         if index not in self.constants:
             data = self.buffer_data(index)
             if data is None:
                 return None
-            self.constants[index] = data
+            quant = self.quantization(index)
+            self.constants[index] = data if quant is None else quant.dequantize(data)
         return self.constants[index]
+
+    def quantized_const(self, index: int, transform: Callable[[np.ndarray], np.ndarray], axis: int = 0) -> Operand:
+        """A constant as the IR holds it after ``transform`` (a reordering of its axes); a quantized one
+        as a dequantize of its integers, which ``passes.integer_conv`` reads (per-channel scales
+        along ``axis`` of the transformed array)."""
+        quant = self.quantization(index)
+        if quant is None:
+            return self.b.constant(transform(_float32(self.const(index))), name=self.tensor_name(index))
+        q = transform(self.buffer_data(index))
+        name = self.tensor_name(index)
+        scale, zero = quant.scale, quant.zero.astype(q.dtype)
+        if quant.axis is None:
+            scale, zero = scale.reshape(()), zero.reshape(())
+        return self.b.dequantize_linear(self.b.constant(q, name=name + "/q"), self.b.constant(scale),
+                                        self.b.constant(zero), axis=axis, name=name)
 
     def require_const(self, index: int, what: str, node: str) -> np.ndarray:
         value = self.const(index)
@@ -199,7 +234,6 @@ class TFLiteImporter:
 
     def _run(self, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
         g = self.graph
-        self._check_not_quantized()
         symbolic = {}
         for k in range(g.InputsLength()):
             signature = self.tensor_signature(g.Inputs(k))
@@ -212,10 +246,13 @@ class TFLiteImporter:
             index = g.Inputs(k)
             name = self.tensor_name(index)
             dtype = self.tensor_type(index).lower()
-            if dtype not in ("float32", "float16"):
-                raise ModelLoadError(f"input {name!r} has TFLite type {dtype.upper()}; wgnn takes float inputs")
+            quant = self.quantization(index)
+            if dtype not in ("float32", "float16") and not (quant is not None and dtype in ("int8", "uint8")):
+                raise ModelLoadError(f"input {name!r} has TFLite type {dtype.upper()}; wgnn takes float inputs "
+                                     "and quantized int8 or uint8 ones")
             shape = tuple((input_shapes or {}).get(name, self.tensor_shape(index)))
-            self.values[index] = Value(self.b.input(name, shape, dtype))
+            x = self.b.input(name, shape, dtype)
+            self.values[index] = Value(x if quant is None else self._dequantized(x, quant, name))
         for k in range(g.OperatorsLength()):
             self.where = f"operator {k}"
             op = g.Operators(k)
@@ -229,29 +266,63 @@ class TFLiteImporter:
             if convert is None:
                 raise UnsupportedOperatorError(kind, name, detail=f"operator {k} of subgraph 0", format="TFLite")
             ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
+            quantized = [i for i in ins + outs if i >= 0 and self.tensor_type(i) in QUANTIZED_TYPES
+                         and self.buffer_data(i) is None]
+            if quantized and kind not in QUANTIZED_OPS:
+                raise UnsupportedOperatorError(kind, name, detail=f"on quantized ({self.tensor_type(quantized[0])}) "
+                                               f"tensors; quantized models may use {sorted(QUANTIZED_OPS)}",
+                                               format="TFLite")
             try:
                 convert(self, Op(op, kind, name, ins, outs))
             except (GraphError, UnsupportedOperatorError):
                 raise
             except (ValueError, IndexError) as exc:
                 raise GraphError(f"TFLite {kind} node {name!r}: {exc}") from None
+            for index in outs:  # a quantized result: quantized here, dequantized for its readers
+                quant = self.quantization(index)
+                if quant is not None and index in self.values:
+                    value = self.values[index]
+                    q = self.b.quantize_linear(value.operand, self.b.constant(quant.scale.reshape(())),
+                                               self.b.constant(quant.zero.reshape(()).astype(self.tensor_type(index)
+                                                                                              .lower())),
+                                               name=self.tensor_name(index) + "/q")
+                    self.quantized[index] = (q, value.nchw)
+                    self.values[index] = Value(self._dequantized(q, quant, self.tensor_name(index)), value.nchw)
         outputs: dict[str, Operand] = {}
         self.where = "the outputs"
         for k in range(g.OutputsLength()):
             index = g.Outputs(k)
-            outputs[self.tensor_name(index)] = self.operand(index)
+            if index in self.quantized:  # a quantized output comes back as its integers
+                q, nchw = self.quantized[index]
+                outputs[self.tensor_name(index)] = (self.b.transpose(q, TO_NHWC, name=self.tensor_name(index) + "/nhwc")
+                                                    if nchw else q)
+            else:
+                outputs[self.tensor_name(index)] = self.operand(index)
         graph = self.b.build_graph(outputs)
         graph.symbolic_dims = symbolic
         return graph
 
-    def _check_not_quantized(self) -> None:
-        for index in range(len(self.tensors)):
-            kind = self.tensor_type(index)
-            if kind in QUANTIZED_TYPES and self.model.Buffers(self.tensors[index].Buffer()).DataLength() == 0:
-                raise ModelLoadError(
-                    f"{self.source} is a quantized model: tensor {self.tensor_name(index)!r} holds {kind} "
-                    "activations. wgnn runs float32 and float16 TFLite models; quantized (int8/uint8) models "
-                    "are not supported yet.")
+    def _dequantized(self, q: Operand, quant: Quant, name: str) -> Operand:
+        if quant.axis is not None:
+            raise GraphError(f"tensor {name!r}: activations quantized per axis are not supported (per tensor only)")
+        return self.b.dequantize_linear(q, self.b.constant(quant.scale.reshape(())),
+                                        self.b.constant(quant.zero.reshape(()).astype(q.dtype)), name=name + "/dq")
+
+
+@dataclass
+class Quant:
+    """A TFLite tensor's quantization: real = (q - zero) * scale, per tensor or along ``axis``."""
+
+    scale: np.ndarray
+    zero: np.ndarray
+    axis: int | None
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        shape = [1] * q.ndim
+        if self.axis is not None:
+            shape[self.axis] = -1
+        return ((q.astype(np.float32) - self.zero.reshape(shape).astype(np.float32))
+                * self.scale.reshape(shape)).astype(np.float32)
 
 
 @dataclass
@@ -355,8 +426,8 @@ def _conv2d(imp: TFLiteImporter, op: Op) -> None:
                          "expects a divisor of that")
     bias = op.input(2)
     pads = _padding(o.Padding(), x.shape[2:], w.shape[1:3], strides, dil)
-    y = imp.b.conv2d(x, imp.b.constant(_float32(w).transpose(0, 3, 1, 2)),
-                     bias=None if bias is None else imp.b.constant(_float32(imp.const(bias))),
+    y = imp.b.conv2d(x, imp.quantized_const(op.inputs[1], lambda v: v.transpose(0, 3, 1, 2)),
+                     bias=None if bias is None else imp.quantized_const(bias, lambda v: v),
                      strides=strides, padding=pads, dilations=dil, groups=c // w.shape[3],
                      activation=_fused(o.FusedActivationFunction(), op.name), name=op.name)
     imp.set(op.outputs[0], y, nchw=True)
@@ -371,8 +442,8 @@ def _depthwise(imp: TFLiteImporter, op: Op) -> None:
     c = x.shape[1]
     bias = op.input(2)
     pads = _padding(o.Padding(), x.shape[2:], w.shape[1:3], strides, dil)
-    y = imp.b.conv2d(x, imp.b.constant(_float32(w)[0].transpose(2, 0, 1)[:, None]),
-                     bias=None if bias is None else imp.b.constant(_float32(imp.const(bias))),
+    y = imp.b.conv2d(x, imp.quantized_const(op.inputs[1], lambda v: v[0].transpose(2, 0, 1)[:, None]),
+                     bias=None if bias is None else imp.quantized_const(bias, lambda v: v),
                      strides=strides, padding=pads, dilations=dil, groups=c,
                      activation=_fused(o.FusedActivationFunction(), op.name), name=op.name)
     imp.set(op.outputs[0], y, nchw=True)
@@ -658,13 +729,24 @@ def _strided_slice(imp: TFLiteImporter, op: Op) -> None:
 # -- constant-only ops, folded at load time ----------------------------------------------------
 
 
+@converts("QUANTIZE")
+def _quantize(imp: TFLiteImporter, op: Op) -> None:
+    """float -> quantized, or quantized -> quantized with other parameters: the float value passes
+    through; quantizing every quantized result (``TFLiteImporter._run``) does the rest."""
+    value = imp.values.get(op.inputs[0])
+    if value is None:
+        raise GraphError(f"TFLite QUANTIZE node {op.name!r}: its input must be computed at run time")
+    imp.set(op.outputs[0], value.operand, nchw=value.nchw)
+
+
 @converts("DEQUANTIZE")
 def _dequantize(imp: TFLiteImporter, op: Op) -> None:
     src = op.inputs[0]
     value = imp.const(src)
-    if value is None:
-        raise UnsupportedOperatorError("DEQUANTIZE", op.name, detail="of a tensor computed at run time (a "
-                                       "quantized model; not supported yet)", format="TFLite")
+    if value is None:  # a quantized tensor computed at run time: its readers already see it dequantized
+        held = imp.values[src]
+        imp.set(op.outputs[0], held.operand, nchw=held.nchw)
+        return
     if value.dtype.kind in "iu":
         q = imp.tensors[src].Quantization()
         scale, zero = q.ScaleAsNumpy(), q.ZeroPointAsNumpy()

@@ -8,10 +8,21 @@ from __future__ import annotations
 from ..graph import Node
 from ..layout import identity
 from . import activation, elementwise, nn, quant, reduce, resize, tensor, winograd  # noqa: F401  (fill REGISTRY)
-from .registry import REGISTRY, broadcast_shapes, cost, fail, get, has_trait, normalize_axis, register, require_nchw
+from .registry import (
+    REGISTRY,
+    broadcast_shapes,
+    cost,
+    fail,
+    get,
+    has_trait,
+    normalize_axis,
+    register,
+    require_nchw,
+    static_value,
+)
 
 __all__ = ["REGISTRY", "broadcast_shapes", "cost", "fail", "get", "has_trait", "layout_requirements",
-           "normalize_axis", "register", "require_nchw"]
+           "normalize_axis", "register", "require_nchw", "static_value"]
 
 
 def layout_requirements(node: Node, perms: dict) -> tuple[list, list]:

@@ -77,3 +77,37 @@ class DequantizeLinear:
         x, scale, zero = ins
         y = (x.astype(np.int64) - zero.astype(np.int64)).astype(np.float32) * scale.astype(np.float32)
         return [y.astype(node.outputs[0].dtype)]
+
+
+@register("requantize")
+class Requantize:
+    """inputs [acc (float holding an integer sum), multiplier (float), zero_point (integer)]:
+    saturate(round_half_even(acc * multiplier) + zero_point), the requantization of an integer
+    convolution's sum (``passes/integer_conv.py``), with the multiplier x_scale * w_scale / y_scale.
+    attrs: range (optional), the (low, high) it saturates to: the type's, narrowed by a fused
+    activation; shifted (optional): the result is ``q - zero_point`` in acc's float type, what the
+    next integer convolution reads."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def flops(node):
+        return 3 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        acc, multiplier, zero = node.inputs
+        if acc.dtype not in FLOAT_DTYPES or multiplier.dtype != "float32" or zero.dtype not in NARROW:
+            raise fail(node, f"requantizes a float sum by a float32 multiplier to a small integer type, got "
+                             f"{acc.dtype}, {multiplier.dtype} and {zero.dtype}")
+        shape = broadcast_shapes(node, acc.shape, multiplier.shape, zero.shape)
+        return [(shape, acc.dtype if node.attrs.get("shifted") else zero.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        acc, multiplier, zero = ins
+        lo, hi = node.attrs.get("range", quant_range(zero.dtype.name))
+        q = np.clip(np.rint(acc.astype(np.float32) * multiplier.astype(np.float32)) + zero.astype(np.float32), lo, hi)
+        if node.attrs.get("shifted"):
+            return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype)]
+        return [q.astype(node.outputs[0].dtype)]

@@ -90,3 +90,26 @@ def cost(node: Node, dispatches: int = 1) -> int:
     total = opdef.flops(node) if hasattr(opdef, "flops") else 0
     return total // max(dispatches, 1)
 
+
+
+def static_value(operand) -> np.ndarray | None:
+    """``operand``'s value if it follows from constants alone (evaluated with the ops' numpy
+    references, and remembered on the operand), else None."""
+    if operand.value is not None:
+        return operand.value
+    cached = getattr(operand, "_static", None)
+    if cached is not None:
+        return cached
+    node = operand.producer
+    if node is None:
+        return None
+    if node.op == "shape":
+        values = [np.array(node.inputs[0].shape, np.int64)]
+    else:
+        args = [None if i is None else static_value(i) for i in node.inputs]
+        if any(a is None and i is not None for a, i in zip(args, node.inputs)):
+            return None
+        values = REGISTRY[node.op].reference(node, args)
+    for out, value in zip(node.outputs, values):
+        out._static = np.asarray(value)
+    return operand._static

@@ -39,7 +39,7 @@ def qualifies(node: Node, max_binding_bytes: int) -> bool:
     epilogue = (node.inputs[2:] + [None] * 3)[:3]
     th, tw = tiles_of(*out.shape[2:])
     transformed = 16 * out.shape[0] * th * tw * max(x.shape[1], out.shape[1]) * 4  # bytes, in f32
-    return (transformed <= max_binding_bytes and w.is_constant and w.shape[2:] == (3, 3)
+    return (transformed <= max_binding_bytes and w.is_constant and w.shape[2:] == (3, 3) and not a.get("exact")
             and tuple(a["strides"]) == (1, 1) and tuple(a["dilations"]) == (1, 1) and a["groups"] == 1
             and x.shape[1] % 4 == 0 and w.shape[0] % 4 == 0
             and all(t is None or t.is_constant for t in (epilogue[0], epilogue[2])))

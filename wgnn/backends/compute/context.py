@@ -95,12 +95,14 @@ class LoweringContext:
     def root(self, operand: Operand) -> Operand:
         return self.roots.get(id(operand), operand)
 
-    def tensor(self, operand: Operand) -> Ref:
+    def tensor(self, operand: Operand, *, exact: bool = False) -> Ref:
+        """The binding of ``operand``; a float constant in the session's precision unless ``exact``
+        asks to keep values that f16 would round (quantization scales) in f32."""
         if operand.is_constant:
             if is_integer(operand.dtype):
                 return self.constants.add(to_storage(operand.value, operand.dtype, f"constant {operand.name!r}"),
                                           "i32")
-            return self.const(operand.value)
+            return self.const(operand.value, exact=exact)
         return Ref("tensor", operand, dtype=self.storage[id(self.root(operand))])
 
     def variants(self, op: str, node: Node) -> list[str]:
@@ -110,13 +112,14 @@ class LoweringContext:
                    and self.storage.get(id(self.root(t))) == "f32" for t in node.inputs[:2])
         return [v for v in self.policy.eligible(op, node) if not (wide and v == "gemm_f16")]
 
-    def const(self, array: np.ndarray) -> Ref:
+    def const(self, array: np.ndarray, *, exact: bool = False) -> Ref:
         """Weights or other constant data. Floats are stored in the session's precision, except
-        arrays with values beyond f16's range, which stay f32 rather than turn into infinities."""
+        arrays with values beyond f16's range, which stay f32 rather than turn into infinities, and
+        ``exact`` ones that f16 would round."""
         array = np.asarray(array)
         if array.dtype.kind in "iub":
             return self.constants.add(array.astype(np.uint32), "u32")
-        if self.elem == "f16" and fits_f16(array):
+        if self.elem == "f16" and fits_f16(array) and not (exact and np.any(array != array.astype(np.float16))):
             return self.constants.add(array.astype(np.float16), "f16")
         return self.constants.add(array.astype(np.float32), "f32")
 

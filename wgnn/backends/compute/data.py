@@ -25,7 +25,8 @@ INTEGER_ACTIVATIONS = INTEGER_KINDS
 def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, inputs: list[Operand], *,
                      activation: Activation | None = None, in_strides: list[list[int]] | None = None,
                      in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
-                     out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise") -> None:
+                     out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise",
+                     exact: bool = False, bounds: tuple[int, int] | None = None) -> None:
     """One dispatch of ``elementwise.wgsl`` (or ``ternary.wgsl``, three inputs) over ``out_shape``
     (logical axes, default: out's shape).
 
@@ -61,7 +62,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         params[f"{letter}_step"] = steps[k + 1] if present else 0
         params[f"{letter}_base"] = bases[k] if present else 0
         params[f"{letter}_strides"] = pack_dims(sets[k + 1] if present else [], 0)
-    bindings = [ctx.tensor(t) for t in inputs] + [ctx.dummy()] * (len(names) - len(inputs)) + [ctx.tensor(out)]
+    bindings = ([ctx.tensor(t, exact=exact) for t in inputs] + [ctx.dummy()] * (len(names) - len(inputs))
+                + [ctx.tensor(out)])
     template = {"rank": len(merged), "lanes": lanes}
     if kernel == "elementwise":
         integer = all(is_integer(t.dtype) for t in inputs)
@@ -72,8 +74,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         calc = ("u32" if any(is_unsigned32(t.dtype) for t in inputs) else "i32") if integer else "f32"
         template.update(calc=calc, fn=f"op_{op}_{calc}" if integer else f"op_{op}",
                         act=activation.kind if activation else "none", store=store_expression(calc, out.dtype))
-    else:  # ternary: ``op`` names its combining function
-        lo, hi = quant_range(out.dtype) if op == "quantize" else (0, 0)
+    else:  # ternary: ``op`` names its combining function; ``bounds`` what quantizing saturates to
+        lo, hi = bounds or (0, 0)
         params.update(lo=float(lo), hi=float(hi))
         template["fn"] = op
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
@@ -104,10 +106,14 @@ def lower_where(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "where_select", node.outputs[0], list(node.inputs), kernel="ternary")
 
 
-@lowers("quantize_linear", "dequantize_linear")
+@lowers("quantize_linear", "dequantize_linear", "requantize")
 def lower_quantize(node, ctx: LoweringContext) -> None:
-    op = "quantize" if node.op == "quantize_linear" else "dequantize"
-    strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary")
+    op = {"quantize_linear": "quantize", "dequantize_linear": "dequantize", "requantize": "requantize"}[node.op]
+    if node.attrs.get("shifted"):
+        op = "requantize_shifted"
+    bounds = None if op == "dequantize" else node.attrs.get("range") or quant_range(node.inputs[2].dtype)
+    # Scales and multipliers stay f32 in fp16 sessions: f16 would move quantized results at ties.
+    strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary", exact=True, bounds=bounds)
 
 
 @lowers("logical_not")

@@ -18,7 +18,7 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels."""
     e = fused_epilogue(node, ctx, channels)
     pad = (-channels % 4) if vec4 else 0
-    refs = [ctx.const(np.pad(e.bias, (0, pad))),
+    refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
             ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
     return refs, e.template, e.params

@@ -143,7 +143,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
     """The variants of ``op`` that can compute ``node`` in a session of ``precision``, in
     ``VARIANTS`` order. ``gemm_f16`` needs an fp16 session and constant weights within f16's range
     (the lowering also refuses it for operands kept in f32 because their values may exceed it)."""
-    half = precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
+    half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
+            and not node.attrs.get("exact"))  # integer sums (quantized convs) stay out of f16 arithmetic
     if op == "matmul":
         problem = problem_of(node)
         if problem.k % 4 or problem.n % 4:

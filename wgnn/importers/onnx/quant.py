@@ -134,6 +134,17 @@ def _channels_first(node, attrs) -> None:
         raise node.unsupported("channels_last=1 (NHWC) inputs")
 
 
+@converts("com.microsoft.QLinearSoftmax")
+def _qlinear_softmax(b, node, ins, attrs):
+    """attrs: axis, and opset: the Softmax opset whose axis rule applies (before 13: over the input
+    flattened to 2-D at axis)."""
+    x, xs, xz, ys, yz = ins[:5]
+    xf = _dq(b, node, x, xs, xz, "x")
+    softmax = NodeInfo(f"{node.name}/float", "Softmax", int(attrs.get("opset", node.opset)))
+    yf = CONVERTERS["Softmax"](b, softmax, [xf], {k: v for k, v in attrs.items() if k == "axis"})
+    return _q(b, node, yf, ys, yz)
+
+
 @converts("com.microsoft.QLinearGlobalAveragePool")
 def _qlinear_global_average_pool(b, node, ins, attrs):
     _channels_first(node, attrs)

@@ -3,6 +3,8 @@
 //   where_select: a ? b : c (a a bool tensor stored as i32; b and c share out's dtype);
 //   quantize:     saturate(round_half_even(a / b) + c) into [p.lo, p.hi] (a float, b the scale, c
 //                 the zero point);
+//   requantize:   saturate(round_half_even(a * b) + c) (a an integer sum held in f32, b the
+//                 multiplier); requantize_shifted: that minus c, as a float;
 //   dequantize:   (a - c) * b.
 #include "compute/common.wgsl"
 
@@ -13,6 +15,16 @@ fn where_select(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
 fn quantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
     let q = round(f32(a) / f32(b)) + f32(c);
     return y_elem(i32(clamp(q, p.lo, p.hi)));
+}
+
+fn requantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    let q = round(f32(a) * f32(b)) + f32(c);
+    return y_elem(i32(clamp(q, p.lo, p.hi)));
+}
+
+fn requantize_shifted(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    let q = clamp(round(f32(a) * f32(b)) + f32(c), p.lo, p.hi);
+    return y_elem(q - f32(c));
 }
 
 fn dequantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {

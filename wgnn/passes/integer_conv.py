@@ -1,0 +1,183 @@
+"""Run a quantized convolution on its integers.
+
+ONNX Runtime's quantizer writes a quantized convolution as dequantize -> Conv -> quantize (QDQ), or
+as QLinearConv, which the importer turns into the same three nodes. Where x and y are quantized per
+tensor and the weights (and an int32 bias) are constants quantized per tensor or per output
+channel, this rewrites
+
+    dequantize(x_q) -> conv2d(dequantize(w_q), dequantize(bias_q)) [-> relu or clip] -> quantize(y)
+
+into
+
+    x_q - x_zero   (a dequantize with scale 1: small integers, exact in f32 and in f16)
+    -> conv2d with weights w_q - w_zero and the int32 bias as floats, marked ``exact``: its sums are
+       stored in f32, and it keeps off the kernels that would round them (f16 products, Winograd)
+    -> requantize: saturate(round_half_even(sum * multiplier) + y_zero),
+       multiplier = x_scale * w_scale / y_scale in float32, saturating to the activation's range
+       (quantize(clip(y, lo, hi)) = clamp(quantize(y), quantize(lo), quantize(hi)): rounding is
+       monotone, so the fused activation becomes an integer clamp, as TFLite computes it)
+
+A requantized result that only the next integer convolutions read is stored already shifted
+(``requantize`` writes ``q - y_zero``), so a chain of quantized convolutions costs one element-wise
+pass per layer. That is ONNX Runtime's QLinearConv arithmetic: integer sums (exact while they stay below 2^24 in
+magnitude; beyond, f32 rounds them by one part in 2^24) and one float32 requantization. The float
+path it replaces rounds x_scale * (x - x_zero) and every product, so it lands on the other side of
+rounding ties now and then, and those one-step differences grow through a deep network. Padding in
+the shifted domain is 0, that is x_zero, as QLinearConv pads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph, Node, Operand, fresh_name
+from ..ops import static_value
+from ..ops.quant import quant_range
+
+
+def _const(name: str, value: np.ndarray, dtype: str) -> Operand:
+    value = np.asarray(value).astype(dtype)
+    return Operand(fresh_name(name), value.shape, dtype, value=value)
+
+
+def _per_channel(value: np.ndarray, channels: int) -> np.ndarray | None:
+    """A scale or zero point of the weights as one value per output channel (None: another shape)."""
+    if value.size == 1:
+        return np.full(channels, value.reshape(()))
+    if value.shape == (channels, 1, 1, 1):
+        return value.reshape(channels)
+    return None
+
+
+def _int_bias(bias: Operand | None, x_scale: np.float32, w_scale: np.ndarray) -> np.ndarray | None:
+    """The int32 bias behind ``bias`` = dequantize(b_q, x_scale * w_scale, 0), or None."""
+    channels = w_scale.size
+    if bias is None:
+        return np.zeros(channels, np.int64)
+    dq = bias.producer
+    if dq is None or dq.op != "dequantize_linear":
+        return None
+    b_q, scale, zero = (static_value(t) for t in dq.inputs)
+    if b_q is None or scale is None or zero is None or np.any(zero != 0) or b_q.shape != (channels,):
+        return None
+    if not np.allclose(np.broadcast_to(scale.reshape(-1), (channels,)), x_scale * w_scale, rtol=1e-6):
+        return None
+    return b_q.astype(np.int64)
+
+
+def _bounds(activation) -> tuple[float, float] | None:
+    """The interval an activation clamps to (None: one that is not a clamp)."""
+    if activation is None:
+        return (-np.inf, np.inf)
+    if activation.kind == "relu":
+        return (0.0, np.inf)
+    if activation.kind == "clip":
+        return (activation.alpha, activation.beta)
+    return None
+
+
+def integer_conv(graph: Graph) -> int:
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    rewritten = 0
+    for quant in list(graph.nodes):
+        if quant.op != "quantize_linear":
+            continue
+        y = quant.inputs[0]
+        conv = y.producer
+        standalone = None
+        if conv is not None and conv.op == "activation" and len(users.get(id(y), [])) == 1 and id(y) not in outputs:
+            standalone, y = conv, conv.inputs[0]
+            conv = y.producer
+        if (conv is None or conv.op != "conv2d" or conv.attrs.get("exact") or len(conv.inputs) > 3
+                or len(users.get(id(y), [])) != 1 or id(y) in outputs):
+            continue
+        if standalone is not None and conv.attrs.get("activation") is not None:
+            continue
+        bounds = _bounds((standalone or conv).attrs.get("activation"))
+        if bounds is None:
+            continue
+        x_f, w_f = conv.inputs[0], conv.inputs[1]
+        views = []  # transposes between the dequantize and the conv (TFLite's NHWC -> NCHW views)
+        dq_x = x_f.producer
+        while dq_x is not None and dq_x.op == "transpose":
+            views.append(dq_x)
+            dq_x = dq_x.inputs[0].producer
+        dq_w = w_f.producer
+        if dq_x is None or dq_w is None or dq_x.op != "dequantize_linear" or dq_w.op != "dequantize_linear":
+            continue
+        x_scale, x_zero = static_value(dq_x.inputs[1]), static_value(dq_x.inputs[2])
+        w_q, w_scale, w_zero = (static_value(t) for t in dq_w.inputs)
+        y_scale, y_zero = static_value(quant.inputs[1]), static_value(quant.inputs[2])
+        values = (x_scale, x_zero, w_q, w_scale, w_zero, y_scale, y_zero)
+        if any(v is None for v in values) or any(v.size != 1 for v in (x_scale, x_zero, y_scale, y_zero)):
+            continue
+        channels = w_f.shape[0]
+        w_scale, w_zero = _per_channel(w_scale, channels), _per_channel(w_zero, channels)
+        if w_scale is None or w_zero is None:
+            continue
+        x_scale = np.float32(x_scale.reshape(()))
+        bias = _int_bias(conv.inputs[2] if len(conv.inputs) > 2 else None, x_scale, w_scale.astype(np.float32))
+        if bias is None or np.abs(bias).max(initial=0) >= 1 << 24:  # the bias must be exact in f32
+            continue
+        multiplier = (x_scale * w_scale.astype(np.float32)) / np.float32(y_scale.reshape(()))
+
+        x_q = dq_x.inputs[0]
+        added = []
+        for view in reversed(views):  # the same views of the integers (x and zero are per tensor)
+            moved = Operand(fresh_name(view.outputs[0].name + "_q"), view.outputs[0].shape, x_q.dtype)
+            added.append(Node("transpose", [x_q], [moved], dict(view.attrs), name=moved.name))
+            moved.producer, x_q = added[-1], moved
+        shifted = Operand(fresh_name(x_q.name + "_shifted"), x_q.shape, x_f.dtype)
+        shift = Node("dequantize_linear", [x_q, _const("one", 1.0, x_f.dtype), _const("x_zero", x_zero, x_q.dtype)],
+                     [shifted], {"shift": True}, name=shifted.name)
+        shifted.producer = shift
+        added.append(shift)
+        weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(channels, 1, 1, 1)
+        conv.inputs = [shifted, _const(w_f.name + "_int", weights, "float32"), _const("bias_int", bias, "float32")]
+        conv.attrs["exact"] = True
+        at = graph.nodes.index(conv)
+        graph.nodes[at:at] = added
+        conv.attrs["activation"] = None
+        if standalone is not None:
+            graph.nodes.remove(standalone)
+        y_scale, y_zero = np.float32(y_scale.reshape(())), int(y_zero.reshape(()))
+        low, high = quant_range(quant.outputs[0].dtype)
+        if np.isfinite(bounds[0]):
+            low = max(low, int(np.rint(np.float32(bounds[0]) / y_scale)) + y_zero)
+        if np.isfinite(bounds[1]):
+            high = min(high, int(np.rint(np.float32(bounds[1]) / y_scale)) + y_zero)
+        quant.op, quant.attrs = "requantize", {"range": (low, high)}
+        quant.inputs = [y, _const("multiplier", multiplier.reshape(1, channels, 1, 1), "float32"),
+                        _const("y_zero", y_zero, quant.outputs[0].dtype)]
+        rewritten += 1
+    if _shift_at_requantize(graph) or rewritten:
+        graph.prune()
+    return rewritten  # (the convolutions: what pass_log counts)
+
+
+def _shift_at_requantize(graph: Graph) -> int:
+    """A requantized result read only by the next integer convolutions' shifts (``q - zero``, the
+    same zero point) is stored shifted, as a float: the requantize writes ``q - zero`` and the shifts
+    go, one pass over the activations fewer per layer."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    fused = 0
+    for node in list(graph.nodes):
+        if node.op != "requantize" or node.attrs.get("shifted") or id(node.outputs[0]) in outputs:
+            continue
+        q = node.outputs[0]
+        readers = users.get(id(q), [])
+        zero = static_value(node.inputs[2])
+        if not readers or any(r.op != "dequantize_linear" or not r.attrs.get("shift") or r.inputs[0] is not q
+                              or not np.array_equal(static_value(r.inputs[2]), zero) for r in readers):
+            continue
+        shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, readers[0].outputs[0].dtype)
+        shifted.producer = node
+        node.outputs = [shifted]
+        node.attrs["shifted"] = True
+        for reader in readers:
+            graph.replace_uses(reader.outputs[0], shifted)
+            graph.nodes.remove(reader)
+        fused += 1
+    return fused
