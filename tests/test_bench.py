@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from wgnn.bench import format_table, run_suite, write_json, write_png
 
 
@@ -39,3 +41,14 @@ def test_suite_batch_sizes(device):
     assert one["batch"] == 1 and two["batch"] == 2 and result["batches"] == [1, 2]
     assert two["images_per_s"] == 2 * 1000 / two["median_ms"]
     assert "/s)" in format_table(result)
+
+
+def test_suite_int8_columns(device):
+    """The INT8 columns run the zoo CNN quantized by ONNX Runtime's quantizer (calibrated on the
+    photo wgnn ships), in wgnn and in ONNX Runtime CPU."""
+    pytest.importorskip("onnxruntime.quantization")
+    pytest.importorskip("PIL")
+    result = run_suite(["squeezenet"], columns=["compute INT8", "ONNX Runtime CPU INT8"], runs=1, warmup=0,
+                       progress=lambda m: None)
+    cells = result["models"]["squeezenet1_1"]
+    assert all(cells[c]["median_ms"] > 0 for c in ("compute INT8", "ONNX Runtime CPU INT8")), cells

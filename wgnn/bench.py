@@ -38,13 +38,16 @@ COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
     "texture FP16": ("wgnn", "texture", "fp16"),
     "compute FP32": ("wgnn", "compute", "fp32"),
     "compute FP16": ("wgnn", "compute", "fp16"),
+    # the zoo CNN quantized by ONNX Runtime's quantizer (QDQ; wgnn.zoo.quantize on the packaged photo)
+    "compute INT8": ("wgnn-int8", "compute", "fp32"),
     "ONNX Runtime CPU": ("ort-cpu", None, None),
+    "ONNX Runtime CPU INT8": ("ort-cpu-int8", None, None),
     "ONNX Runtime WebGPU": ("peer", "ort-webgpu", None),
     "wonnx": ("peer", "wonnx", None),
     "LiteRT CPU": ("litert", None, None),
 }
 # Which columns can read which format; the others say so instead of running.
-READS = {"ort-cpu": "onnx", "peer": "onnx", "litert": "tflite"}
+READS = {"ort-cpu": "onnx", "peer": "onnx", "litert": "tflite", "wgnn-int8": "onnx", "ort-cpu-int8": "onnx"}
 BLOCKS = 5  # rounds of back-to-back runs per configuration (see the module's docstring)
 # ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
 MEDIAPIPE_SUITE = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "pose_landmark_full"]
@@ -112,7 +115,8 @@ def _ort_cpu_runner(model, feeds: dict) -> tuple[Callable[[], object], float, in
     import onnxruntime as ort
 
     start = time.perf_counter()
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     load = time.perf_counter() - start
     return (lambda: session.run(None, feeds)), load, 0
 
@@ -211,6 +215,7 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
         name = key
         cells = {c: Cell(batch=batch) for c in columns}
         runners: dict[str, Callable[[], object]] = {}
+        quantized = None  # the INT8 columns' model, made (or taken from the cache) once per model
         for column in columns:
             kind, backend, precision = COLUMNS[column]
             if READS.get(kind, fmt) != fmt:
@@ -221,8 +226,14 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
             progress(f"[{name}] loading {column}")
             cell = cells[column]
             try:
+                if kind.endswith("-int8") and quantized is None:
+                    quantized = zoo.quantize(key.split("@")[0], zoo.packaged_photos(), fmt="qdq").read_bytes()
                 if kind == "wgnn":
                     runner, cell.load_s, cell.pipelines = _wgnn_runner(model, backend, precision, feeds)
+                elif kind == "wgnn-int8":
+                    runner, cell.load_s, cell.pipelines = _wgnn_runner(quantized, backend, precision, feeds)
+                elif kind == "ort-cpu-int8":
+                    runner, cell.load_s, cell.pipelines = _ort_cpu_runner(quantized, feeds)
                 elif kind == "reference":
                     runner, cell.load_s, cell.pipelines = _reference_runner(model, feeds)
                 elif kind == "litert":

@@ -373,6 +373,22 @@ def resolve(model: str, *, logits: bool = False):
 QUANT_FORMATS = ("qdq", "qoperator")
 
 
+def packaged_photos() -> list[np.ndarray]:
+    """Calibration data from the photo shipped with wgnn (``wgnn/demo/astronaut.jpg``, needs Pillow):
+    the whole photo, its mirror image and two crops, each as a 1x3x224x224 ImageNet-normalised batch."""
+    from importlib import resources
+
+    from PIL import Image
+
+    from .batch import prepare_image
+
+    with resources.files("wgnn.demo").joinpath("astronaut.jpg").open("rb") as f:
+        image = np.asarray(Image.open(f).convert("RGB"))
+    h, w = image.shape[:2]
+    views = [image, image[:, ::-1], image[: h * 2 // 3, : w * 2 // 3], image[h // 3:, w // 3:]]
+    return [prepare_image(np.ascontiguousarray(v), "imagenet", INPUT_SHAPE[2:])[0][None] for v in views]
+
+
 def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed: int = 0) -> Path:
     """``name`` (a built CNN, logits out, or one of PaddleOCR's fetched ONNX models,
     ``PRETRAINED_OCR``) quantized the way ONNX Runtime's documentation does it: ``quant_pre_process``
