@@ -5,7 +5,7 @@
 # is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
 # folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
 # from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
-# Usage: bash bench/gpu.sh [tune|bench|batch|conformance|profile|chunks|demo|tests ...]
+# Usage: bash bench/gpu.sh [tune|bench|batch|int8|conformance|profile|chunks|demo|tests ...]
 #        (default: tune bench batch conformance tests)
 # tune measures the kernel variants of the zoo CNNs (fp32 and fp16) into the kernel-choice cache,
 # which bench, batch and profile then use; the cache comes back under $OUT/kernels.
@@ -40,6 +40,10 @@ for step in "${@:-tune bench batch conformance tests}"; do
       bench) timeout 360 python3 -m wgnn bench --runs 30 --warmup 5 \
                --columns "numpy reference,texture FP32,compute FP32,compute FP16,ONNX Runtime CPU,ONNX Runtime WebGPU" \
                --json "$out/bench.json" --png "$out/bench.png" 2>&1 | tee "$out/bench.txt" ;;
+      int8) # the zoo CNNs quantized by ONNX Runtime's quantizer (kept in the model cache: bring .gpu-cache)
+            timeout 300 python3 -m wgnn bench --runs 20 --warmup 3 \
+              --columns "compute FP32,compute INT8,ONNX Runtime CPU,ONNX Runtime CPU INT8" \
+              --json "$out/bench-int8.json" 2>&1 | tee "$out/bench-int8.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
                    python3 -m wgnn profile $m --runs 20 --top 6; done
