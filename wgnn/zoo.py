@@ -380,13 +380,17 @@ def packaged_photos() -> list[np.ndarray]:
 
     from PIL import Image
 
-    from .batch import prepare_image
-
     with resources.files("wgnn.demo").joinpath("astronaut.jpg").open("rb") as f:
-        image = np.asarray(Image.open(f).convert("RGB"))
-    h, w = image.shape[:2]
-    views = [image, image[:, ::-1], image[: h * 2 // 3, : w * 2 // 3], image[h // 3:, w // 3:]]
-    return [prepare_image(np.ascontiguousarray(v), "imagenet", INPUT_SHAPE[2:])[0][None] for v in views]
+        image = Image.open(f).convert("RGB")
+    w, h = image.size
+    views = [image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), image.crop((0, 0, w * 2 // 3, h * 2 // 3)),
+             image.crop((w // 3, h // 3, w, h))]
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    batches = []
+    for view in views:
+        rgb = np.asarray(view.resize(INPUT_SHAPE[:1:-1], Image.Resampling.BILINEAR), np.float32) / 255
+        batches.append(((rgb - mean) / std).transpose(2, 0, 1)[None].astype(np.float32))
+    return batches
 
 
 def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed: int = 0) -> Path:
