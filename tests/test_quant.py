@@ -211,3 +211,28 @@ def test_quantized_paddleocr_classifier_matches_onnxruntime_cpu(device, fmt):
         assert np.argmax(got) == np.argmax(want)
         assert np.abs(got - want).max() <= step * (1.001 if fmt == "qoperator" else 2.001)
     assert session.pass_log["integer_conv"] >= 50
+
+
+@pytest.mark.parametrize("op", ["ConvInteger", "MatMulInteger"])
+def test_integer_products_are_exact_in_fp16_sessions(device, op):
+    """ConvInteger and MatMulInteger give exact int32 sums in an fp16 session too (sums past 2048,
+    which f16 storage would round, stay f32)."""
+    rng = np.random.default_rng(3)
+    if op == "ConvInteger":
+        x, w = rng.integers(0, 256, (1, 8, 6, 6)).astype(np.uint8), rng.integers(0, 256, (4, 8, 3, 3))
+        node = helper.make_node("ConvInteger", ["x", "w", "xz"], ["y"], pads=[1, 1, 1, 1])
+    else:
+        x, w = rng.integers(0, 256, (5, 64)).astype(np.uint8), rng.integers(0, 256, (64, 7))
+        node = helper.make_node("MatMulInteger", ["x", "w", "xz"], ["y"])
+    from onnx import numpy_helper
+
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                              [numpy_helper.from_array(w.astype(np.uint8), "w"),
+                               numpy_helper.from_array(np.array(128, np.uint8), "xz")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    ort = pytest.importorskip("onnxruntime")
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.abs(want).max() > 2048
+    got = wgnn.InferenceSession(model, precision="fp16").run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, want)

@@ -10,8 +10,9 @@ integers with a float requantization; the two agree to within one quantization s
 lands on a rounding tie.
 
 The integer-output operators (ConvInteger, MatMulInteger) run in f32 on the zero-point-shifted
-integers and round back: exact while partial sums stay below 2^24 in magnitude (int8 products of
-up to 1024 terms), which the importer checks where the weights are constant.
+integers (their product marked ``exact``: f32 sums in fp16 sessions too) and round back: exact
+while partial sums stay below 2^24 in magnitude (int8 products of up to 1024 terms), which the
+importer checks where the weights are constant.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ def _shifted(b, node, x, zero, tag: str, axis: int):
     return b.sub(xf, zf, name=f"{node.name}/{tag}_shifted")
 
 
+def _exact(y):
+    """Mark the product behind ``y`` exact: its integer sums stay f32 (also in fp16 sessions) and off
+    f16 arithmetic."""
+    producer = y.producer
+    while producer is not None and producer.op in ("reshape", "transpose"):  # 1-D convs are lifted to 2-D
+        producer = producer.inputs[0].producer
+    if producer is not None and producer.op in ("conv2d", "matmul"):
+        producer.attrs["exact"] = True
+    return y
+
+
 def _check_exact(node, w, terms: int) -> None:
     """Refuse an integer product that f32 could not sum exactly (only knowable for constant weights)."""
     if w.is_constant:
@@ -92,7 +104,7 @@ def _conv_integer(b, node, ins, attrs):
     _check_exact(node, w, int(np.prod(w.shape[1:])))
     xf = _shifted(b, node, x, xz, "x", 1)
     wf = _shifted(b, node, w, wz, "w", 0)
-    yf = CONVERTERS["Conv"](b, _part(node, "float", "Conv"), [xf, wf], attrs)
+    yf = _exact(CONVERTERS["Conv"](b, _part(node, "float", "Conv"), [xf, wf], attrs))
     return b.cast(yf, "int32", name=node.name)
 
 
@@ -104,7 +116,7 @@ def _matmul_integer(b, node, ins, attrs):
     _check_exact(node, m, m.shape[-2] if m.rank >= 2 else m.size)
     af = _shifted(b, node, a, az, "a", -2)
     mf = _shifted(b, node, m, mz, "b", -1)
-    yf = CONVERTERS["MatMul"](b, _part(node, "float", "MatMul"), [af, mf], attrs)
+    yf = _exact(CONVERTERS["MatMul"](b, _part(node, "float", "MatMul"), [af, mf], attrs))
     return b.cast(yf, "int32", name=node.name)
 
 
