@@ -20,7 +20,7 @@ import numpy as np
 
 from . import ops
 from .errors import GraphError
-from .graph import DTYPES, Graph, Node, Operand, fresh_name
+from .graph import DTYPES, Graph, Node, Operand, fresh_name, is_integer
 from .ops.activation import Activation, make
 
 
@@ -335,7 +335,16 @@ class OpBuilder:
         return self.activation(x, "relu", name=name)
 
     def clamp(self, x: Operand, *, min_value: float = -np.inf, max_value: float = np.inf, name: str = "") -> Operand:
-        return self.activation(x, "clip", alpha=min_value, beta=max_value, name=name)
+        """x limited to [min_value, max_value]; on an integer tensor, Max and Min against constants
+        of its own type (the integer kernels take no clip)."""
+        if not is_integer(x.dtype) or x.dtype == "bool":
+            return self.activation(x, "clip", alpha=min_value, beta=max_value, name=name)
+        name = name or fresh_name("clamp")
+        bounds = [(kind, v) for kind, v in (("max", min_value), ("min", max_value)) if np.isfinite(v)]
+        for k, (kind, v) in enumerate(bounds):
+            bound = self.constant(np.array(v).astype(x.dtype), name=f"{name}/{kind}_bound")
+            x = self._binary(kind, x, bound, name if k == len(bounds) - 1 else f"{name}/{kind}")
+        return x if bounds else self.identity(x, name=name)
 
     def sigmoid(self, x: Operand, *, name: str = "") -> Operand:
         return self.activation(x, "sigmoid", name=name)

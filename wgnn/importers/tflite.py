@@ -252,7 +252,9 @@ class TFLiteImporter:
                                      "and quantized int8 or uint8 ones")
             shape = tuple((input_shapes or {}).get(name, self.tensor_shape(index)))
             x = self.b.input(name, shape, dtype)
-            self.values[index] = Value(x if quant is None else self._dequantized(x, quant, name))
+            if quant is not None:
+                x = self.b.dequantize_linear(x, *self._per_tensor(quant, dtype, name), name=name + "/dq")
+            self.values[index] = Value(x)
         for k in range(g.OperatorsLength()):
             self.where = f"operator {k}"
             op = g.Operators(k)
@@ -267,7 +269,7 @@ class TFLiteImporter:
                 raise UnsupportedOperatorError(kind, name, detail=f"operator {k} of subgraph 0", format="TFLite")
             ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
             quantized = [i for i in ins + outs if i >= 0 and self.tensor_type(i) in QUANTIZED_TYPES
-                         and self.buffer_data(i) is None]
+                         and self.const(i) is None]
             if quantized and kind not in QUANTIZED_OPS:
                 raise UnsupportedOperatorError(kind, name, detail=f"on quantized ({self.tensor_type(quantized[0])}) "
                                                f"tensors; quantized models may use {sorted(QUANTIZED_OPS)}",
@@ -281,13 +283,11 @@ class TFLiteImporter:
             for index in outs:  # a quantized result: quantized here, dequantized for its readers
                 quant = self.quantization(index)
                 if quant is not None and index in self.values:
-                    value = self.values[index]
-                    q = self.b.quantize_linear(value.operand, self.b.constant(quant.scale.reshape(())),
-                                               self.b.constant(quant.zero.reshape(()).astype(self.tensor_type(index)
-                                                                                              .lower())),
-                                               name=self.tensor_name(index) + "/q")
+                    value, name = self.values[index], self.tensor_name(index)
+                    scale, zero = self._per_tensor(quant, self.tensor_type(index).lower(), name)
+                    q = self.b.quantize_linear(value.operand, scale, zero, name=name + "/q")
                     self.quantized[index] = (q, value.nchw)
-                    self.values[index] = Value(self._dequantized(q, quant, self.tensor_name(index)), value.nchw)
+                    self.values[index] = Value(self.b.dequantize_linear(q, scale, zero, name=name + "/dq"), value.nchw)
         outputs: dict[str, Operand] = {}
         self.where = "the outputs"
         for k in range(g.OutputsLength()):
@@ -302,11 +302,11 @@ class TFLiteImporter:
         graph.symbolic_dims = symbolic
         return graph
 
-    def _dequantized(self, q: Operand, quant: Quant, name: str) -> Operand:
+    def _per_tensor(self, quant: Quant, dtype: str, name: str) -> tuple[Operand, Operand]:
+        """An activation's scale and zero point (of ``dtype``) as scalar constants."""
         if quant.axis is not None:
             raise GraphError(f"tensor {name!r}: activations quantized per axis are not supported (per tensor only)")
-        return self.b.dequantize_linear(q, self.b.constant(quant.scale.reshape(())),
-                                        self.b.constant(quant.zero.reshape(()).astype(q.dtype)), name=name + "/dq")
+        return self.b.constant(quant.scale.reshape(())), self.b.constant(quant.zero.reshape(()).astype(dtype))
 
 
 @dataclass

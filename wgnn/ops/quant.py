@@ -24,6 +24,10 @@ def quant_range(dtype: str) -> tuple[int, int]:
     return QUANT_RANGES[dtype]
 
 
+def _saturate(real: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+    """round_half_even(real) + zero, clamped to ``bounds`` (float32; what both quantizing kernels do)."""
+    return np.clip(np.rint(real) + zero.astype(np.float32), *bounds)
+
 @register("quantize_linear")
 class QuantizeLinear:
     """inputs [x (float), scale (float), zero_point (the output's integer type)]."""
@@ -46,9 +50,8 @@ class QuantizeLinear:
     @staticmethod
     def reference(node, ins):
         x, scale, zero = ins
-        lo, hi = quant_range(node.outputs[0].dtype)
-        q = np.rint(x.astype(np.float32) / scale.astype(np.float32)) + zero.astype(np.float32)
-        return [np.clip(q, lo, hi).astype(node.outputs[0].dtype)]
+        q = _saturate(x.astype(np.float32) / scale.astype(np.float32), zero, quant_range(node.outputs[0].dtype))
+        return [q.astype(node.outputs[0].dtype)]
 
 
 @register("dequantize_linear")
@@ -106,8 +109,8 @@ class Requantize:
     @staticmethod
     def reference(node, ins):
         acc, multiplier, zero = ins
-        lo, hi = node.attrs.get("range", quant_range(zero.dtype.name))
-        q = np.clip(np.rint(acc.astype(np.float32) * multiplier.astype(np.float32)) + zero.astype(np.float32), lo, hi)
+        q = _saturate(acc.astype(np.float32) * multiplier.astype(np.float32), zero,
+                      node.attrs.get("range", quant_range(zero.dtype.name)))
         if node.attrs.get("shifted"):
             return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype)]
         return [q.astype(node.outputs[0].dtype)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...graph import is_integer
 from ...ops.activation import KINDS as ACTIVATION_DEFAULTS
 from .common import (
     NodeInfo,
@@ -63,13 +62,6 @@ def _clip(b, node, ins, attrs):
         hi_v = static(b, node, ins[2] if len(ins) > 2 else None, "max")
         lo = -np.inf if lo_v is None else float(lo_v)
         hi = np.inf if hi_v is None else float(hi_v)
-    if is_integer(ins[0].dtype):  # integer bounds: Max and Min against constants of x's own type
-        x = ins[0]
-        bounds = [(kind, v) for kind, v in (("max", lo), ("min", hi)) if np.isfinite(v)]
-        for k, (kind, v) in enumerate(bounds):
-            bound = b.constant(np.array(v).astype(x.dtype), name=f"{node.name}/{kind}_bound")
-            x = b._binary(kind, x, bound, node.name if k == len(bounds) - 1 else f"{node.name}/{kind}")
-        return x if bounds else b.identity(x, name=node.name)
     return b.clamp(ins[0], min_value=lo, max_value=hi, name=node.name)
 
 

@@ -130,49 +130,22 @@ def _qlinear_binary(b, node, ins, attrs):
     return _q(b, node, op(af, cf, name=f"{node.name}/float"), ys, yz)
 
 
-@converts("com.microsoft.QLinearSigmoid", "com.microsoft.QLinearLeakyRelu")
-def _qlinear_activation(b, node, ins, attrs):
-    x, xs, xz, ys, yz = ins[:5]
-    xf = _dq(b, node, x, xs, xz, "x")
-    if node.op_type == "QLinearSigmoid":
-        yf = b.sigmoid(xf, name=f"{node.name}/float")
-    else:
-        yf = b.leaky_relu(xf, alpha=float(attrs.get("alpha", 0.01)), name=f"{node.name}/float")
-    return _q(b, node, yf, ys, yz)
+# com.microsoft's one-input QLinear ops, (X, X_scale, X_zero_point, Y_scale, Y_zero_point), each
+# around the float ONNX op it names, which takes its attributes (channels_last, NHWC pooling, must be
+# 0; QLinearSoftmax's "opset" is the Softmax opset whose axis rule applies).
+_QLINEAR_UNARY = {"QLinearSigmoid": "Sigmoid", "QLinearLeakyRelu": "LeakyRelu", "QLinearSoftmax": "Softmax",
+                  "QLinearGlobalAveragePool": "GlobalAveragePool", "QLinearAveragePool": "AveragePool"}
 
 
-def _channels_first(node, attrs) -> None:
+@converts(*(f"com.microsoft.{op}" for op in _QLINEAR_UNARY))
+def _qlinear_unary(b, node, ins, attrs):
     if attrs.get("channels_last", 0):
         raise node.unsupported("channels_last=1 (NHWC) inputs")
-
-
-@converts("com.microsoft.QLinearSoftmax")
-def _qlinear_softmax(b, node, ins, attrs):
-    """attrs: axis, and opset: the Softmax opset whose axis rule applies (before 13: over the input
-    flattened to 2-D at axis)."""
     x, xs, xz, ys, yz = ins[:5]
     xf = _dq(b, node, x, xs, xz, "x")
-    softmax = NodeInfo(f"{node.name}/float", "Softmax", int(attrs.get("opset", node.opset)))
-    yf = CONVERTERS["Softmax"](b, softmax, [xf], {k: v for k, v in attrs.items() if k == "axis"})
-    return _q(b, node, yf, ys, yz)
-
-
-@converts("com.microsoft.QLinearGlobalAveragePool")
-def _qlinear_global_average_pool(b, node, ins, attrs):
-    _channels_first(node, attrs)
-    x, xs, xz, ys, yz = ins[:5]
-    xf = _dq(b, node, x, xs, xz, "x")
-    yf = CONVERTERS["GlobalAveragePool"](b, _part(node, "float", "GlobalAveragePool"), [xf], {})
-    return _q(b, node, yf, ys, yz)
-
-
-@converts("com.microsoft.QLinearAveragePool")
-def _qlinear_average_pool(b, node, ins, attrs):
-    _channels_first(node, attrs)
-    x, xs, xz, ys, yz = ins[:5]
-    xf = _dq(b, node, x, xs, xz, "x")
-    pool_attrs = {k: v for k, v in attrs.items() if k != "channels_last"}
-    yf = CONVERTERS["AveragePool"](b, _part(node, "float", "AveragePool"), [xf], pool_attrs)
+    float_op = _QLINEAR_UNARY[node.op_type]
+    inner = NodeInfo(f"{node.name}/float", float_op, int(attrs.get("opset", node.opset)))
+    yf = CONVERTERS[float_op](b, inner, [xf], {k: v for k, v in attrs.items() if k not in ("channels_last", "opset")})
     return _q(b, node, yf, ys, yz)
 
 

@@ -14,17 +14,8 @@ fn op_pow_i32(x: i32, z: i32) -> i32 {
     if (z < 0) {
         return select(0, select(1, select(-1, 1, (z & 1) == 0), x == -1), x == 1 || x == -1);
     }
-    var base = x;
-    var n = u32(z);
-    var r = 1;
-    while (n != 0u) {
-        if ((n & 1u) != 0u) {
-            r *= base;
-        }
-        base *= base;
-        n >>= 1u;
-    }
-    return r;
+    // Wrapping products keep the same 32 bits signed or unsigned: the u32 square-and-multiply serves.
+    return bitcast<i32>(op_pow_u32(bitcast<u32>(x), u32(z)));
 }
 fn op_equal_i32(x: i32, z: i32) -> i32 { return select(0, 1, x == z); }
 fn op_greater_i32(x: i32, z: i32) -> i32 { return select(0, 1, x > z); }
