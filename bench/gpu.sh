@@ -43,7 +43,14 @@ for step in "${@:-tune bench batch conformance tests}"; do
       int8) # the zoo CNNs quantized by ONNX Runtime's quantizer (kept in the model cache: bring .gpu-cache)
             timeout 300 python3 -m wgnn bench --runs 20 --warmup 3 \
               --columns "compute FP32,compute INT8,ONNX Runtime CPU,ONNX Runtime CPU INT8" \
-              --json "$out/bench-int8.json" 2>&1 | tee "$out/bench-int8.txt" ;;
+              --json "$out/bench-int8.json" 2>&1 | tee "$out/bench-int8.txt"
+            # the packed-int8 convolution (gemm_i8, first in the GPU defaults) against the same integer
+            # convolutions on the f32 workgroup-tiled kernel, and where the time goes
+            q=$(python3 -c "from wgnn import zoo; print(zoo.quantize('resnet50', zoo.packaged_photos(), fmt='qdq'))")
+            { for k in gemm_i8 gemm; do
+                timeout 120 python3 -m wgnn bench "$q" --runs 20 --warmup 3 --kernels conv2d=$k; done
+              timeout 120 python3 -m wgnn profile "$q" --runs 10 --top 12
+            } 2>&1 | tee -a "$out/bench-int8.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
                    python3 -m wgnn profile $m --runs 20 --top 6; done

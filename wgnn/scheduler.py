@@ -57,8 +57,8 @@ def _keeps_f32(node: Node) -> bool:
     """Ops whose results can exceed f16's range (65504) from ordinary inputs: stored in f32 in fp16
     mode, so that a square of 300, a sum of 1e5 ones or exp(12) is not an infinity."""
     act = node.attrs.get("activation")
-    if (act is not None and act.kind in WIDE_KINDS) or node.attrs.get("exact"):
-        return True  # (exact: a quantized conv's integer sums, which f16 would round)
+    if (act is not None and act.kind in WIDE_KINDS) or (node.attrs.get("exact") and not node.attrs.get("requantize")):
+        return True  # (exact: a quantized conv's integer sums, which f16 would round; not once requantized)
     if node.op == "binary":
         kind = node.attrs["kind"]
         return kind == "pow" or (kind == "mul" and node.inputs[0] is node.inputs[1])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends.compute.policy import (
-    GEMMS,
+    SPLIT_VARIANTS,
     VARIANTS,
     AdapterProfile,
     Choice,
@@ -40,7 +40,7 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
     the policy's split-K and without; where those agree, ``tune`` measures one)."""
     out: list[Choice] = []
     for v in variants:
-        if v in GEMMS:
+        if v in SPLIT_VARIANTS:
             out += [Choice(v, tile, wg, split) for tile, wg in ((4, 64), (8, 256)) for split in (None, 1)]
         elif v == "gemv":
             out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]

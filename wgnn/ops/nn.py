@@ -75,7 +75,8 @@ class Conv2d:
         bias = node.inputs[2] if len(node.inputs) > 2 else None
         if bias is not None and bias.shape != (o,):
             raise fail(node, f"bias must have shape ({o},), got {bias.shape}")
-        return [((n, o, oh, ow), x.dtype)]
+        requantize = node.attrs.get("requantize")  # fused by the compute backend (ops.quant.FusedRequantize)
+        return [((n, o, oh, ow), requantize.dtype if requantize is not None else x.dtype)]
 
     @staticmethod
     def reference(node, ins):
@@ -87,8 +88,9 @@ class Conv2d:
             y = y + bias.reshape(1, -1, 1, 1)
         if residual is not None:
             y = y + residual
-        y = y.astype(np.float32)
-        return [apply_fused(a, y, None if slope is None else slope.reshape(1, -1, 1, 1))]
+        y = apply_fused(a, y.astype(np.float32), None if slope is None else slope.reshape(1, -1, 1, 1))
+        requantize = a.get("requantize")
+        return [y if requantize is None else requantize.apply(y)]
 
     @staticmethod
     def layout(node, perms):

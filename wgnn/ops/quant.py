@@ -10,6 +10,8 @@ so DynamicQuantizeLinear's computed scale runs through the same kernel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..graph import FLOAT_DTYPES, NARROW, is_integer
@@ -89,7 +91,8 @@ class Requantize:
     convolution's sum (``passes/integer_conv.py``), with the multiplier x_scale * w_scale / y_scale.
     attrs: range (optional), the (low, high) it saturates to: the type's, narrowed by a fused
     activation; shifted (optional): the result is ``q - zero_point`` in acc's float type, what the
-    next integer convolution reads."""
+    next integer convolution reads; scale (optional): the result is dequantized again,
+    ``(q - zero_point) * scale`` in float32, what a float op (a residual add) reads."""
 
     traits = ("layout_free",)
 
@@ -104,13 +107,43 @@ class Requantize:
             raise fail(node, f"requantizes a float sum by a float32 multiplier to a small integer type, got "
                              f"{acc.dtype}, {multiplier.dtype} and {zero.dtype}")
         shape = broadcast_shapes(node, acc.shape, multiplier.shape, zero.shape)
+        if node.attrs.get("scale") is not None:
+            return [(shape, "float32")]
         return [(shape, acc.dtype if node.attrs.get("shifted") else zero.dtype)]
 
     @staticmethod
     def reference(node, ins):
         acc, multiplier, zero = ins
-        q = _saturate(acc.astype(np.float32) * multiplier.astype(np.float32), zero,
-                      node.attrs.get("range", quant_range(zero.dtype.name)))
-        if node.attrs.get("shifted"):
-            return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype)]
-        return [q.astype(node.outputs[0].dtype)]
+        return [requantized(acc, multiplier, zero, node.attrs.get("range", quant_range(zero.dtype.name)),
+                            bool(node.attrs.get("shifted")), node.outputs[0].dtype, node.attrs.get("scale"))]
+
+
+def requantized(acc, multiplier, zero, bounds: tuple[int, int], shifted: bool, dtype: str,
+                scale: float | None = None) -> np.ndarray:
+    """What ``requantize`` computes (float32 arithmetic, as its kernels do); with ``scale``, the
+    result dequantized again: ``(q - zero) * scale``."""
+    q = _saturate(np.asarray(acc).astype(np.float32) * np.asarray(multiplier).astype(np.float32),
+                  np.asarray(zero), bounds)
+    if scale is not None:
+        return ((q - np.float32(zero)) * np.float32(scale)).astype(dtype)
+    return (q - np.float32(zero) if shifted else q).astype(dtype)
+
+
+@dataclass(eq=False)
+class FusedRequantize:
+    """A ``requantize`` fused into the integer convolution whose sums it reads (a conv2d attr, set
+    by the compute backend where the packed-int8 kernel runs the convolution): the per-output-channel
+    ``multiplier``, the zero point and its dtype, the saturation bounds, ``shifted`` as above."""
+
+    multiplier: np.ndarray  # float32, one per output channel
+    zero: int
+    zero_dtype: str
+    bounds: tuple[int, int]
+    shifted: bool
+    dtype: str  # the result's: zero_dtype, or the float type of the sums when shifted
+    scale: float | None = None  # the requantize's ``scale``: the result dequantized, (q - zero) * scale
+
+    def apply(self, acc: np.ndarray) -> np.ndarray:
+        """The requantized (and dequantized, with ``scale``) NCHW result of the sums ``acc``."""
+        return requantized(acc, self.multiplier.reshape(1, -1, 1, 1), np.array(self.zero, self.zero_dtype),
+                           self.bounds, self.shifted, self.dtype, self.scale)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
 from ..ops import static_value
-from ..ops.quant import quant_range
+from ..ops.quant import FusedRequantize, quant_range
 
 
 def _const(name: str, value: np.ndarray, dtype: str) -> Operand:
@@ -136,6 +136,9 @@ def integer_conv(graph: Graph) -> int:
         weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(channels, 1, 1, 1)
         conv.inputs = [shifted, _const(w_f.name + "_int", weights, "float32"), _const("bias_int", bias, "float32")]
         conv.attrs["exact"] = True
+        offset = _int8_offset(x_q.dtype, int(x_zero.reshape(())), weights, bias)
+        if offset is not None:
+            conv.attrs["int8_offset"] = offset
         at = graph.nodes.index(conv)
         graph.nodes[at:at] = added
         conv.attrs["activation"] = None
@@ -151,9 +154,89 @@ def integer_conv(graph: Graph) -> int:
         quant.inputs = [y, _const("multiplier", multiplier.reshape(1, channels, 1, 1), "float32"),
                         _const("y_zero", y_zero, quant.outputs[0].dtype)]
         rewritten += 1
-    if _shift_at_requantize(graph) or rewritten:
+    if _shift_at_requantize(graph) + _dequantize_at_requantize(graph) or rewritten:
         graph.prune()
     return rewritten  # (the convolutions: what pass_log counts)
+
+
+def _int8_offset(x_dtype: str, x_zero: int, weights: np.ndarray, bias: np.ndarray) -> float | None:
+    """Where the packed-int8 kernel (``conv2d_i8.wgsl``) can run the convolution: what it adds to a
+    shifted activation ``x_q - x_zero`` to get a signed byte (``x_zero - offset``, the offset 0 for
+    int8 and 128 for uint8 activations), or None where a value or a sum would not fit: weights
+    ``w_q - w_zero`` outside [-128, 127] (uint8 weights), activations of more than 8 bits, or sums
+    beyond i32."""
+    low, high = quant_range(x_dtype)
+    if high - low > 255 or weights.min(initial=0) < -128 or weights.max(initial=0) > 127:
+        return None
+    taps = weights[0].size
+    if taps * 128 * 128 + 128 * np.abs(weights).sum(axis=(1, 2, 3)).max() + np.abs(bias).max(initial=0) >= 2**31:
+        return None
+    return float(x_zero - (low + high + 1) // 2)
+
+
+def fuse_requantize(graph: Graph, packed) -> int:
+    """Fuse each ``requantize`` into the integer convolution whose sums only it reads, where
+    ``packed(conv)`` says the packed-int8 kernel runs that convolution (a device-dependent rewrite:
+    the compute backend's kernel policy calls it). The convolution then writes the quantized (or
+    shifted) result itself (``conv2d`` attr ``requantize``, an ``ops.quant.FusedRequantize``)."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    fused = 0
+    for node in list(graph.nodes):
+        if node.op != "requantize":
+            continue
+        conv = node.inputs[0].producer
+        if (conv is None or conv.op != "conv2d" or conv.attrs.get("int8_offset") is None
+                or conv.attrs.get("requantize") is not None or len(users.get(id(conv.outputs[0]), [])) != 1
+                or id(conv.outputs[0]) in outputs or conv.attrs.get("activation") is not None or len(conv.inputs) > 3):
+            continue
+        multiplier, zero = static_value(node.inputs[1]), static_value(node.inputs[2])
+        channels = conv.outputs[0].shape[1]
+        if multiplier is None or zero is None or zero.size != 1 or multiplier.size not in (1, channels):
+            continue
+        if not packed(conv):
+            continue
+        zero_dtype = node.inputs[2].dtype
+        conv.attrs["requantize"] = FusedRequantize(
+            np.broadcast_to(multiplier.astype(np.float32).reshape(-1), (channels,)).copy(), int(zero.reshape(())),
+            zero_dtype, tuple(node.attrs.get("range", quant_range(zero_dtype))), bool(node.attrs.get("shifted")),
+            node.outputs[0].dtype, node.attrs.get("scale"))
+        result = node.outputs[0]
+        conv.outputs = [result]
+        result.producer = conv
+        graph.nodes.remove(node)
+        fused += 1
+    if fused:
+        graph.prune()
+    return fused
+
+
+def _dequantize_at_requantize(graph: Graph) -> int:
+    """A requantized result whose only reader dequantizes it again (per tensor, the same zero point:
+    a residual add in float reads it so) is dequantized by the requantize itself, attr ``scale``:
+    ``(q - zero) * scale`` in float32, one pass over the activations fewer."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    fused = 0
+    for node in list(graph.nodes):
+        if node.op != "requantize" or node.attrs.get("shifted") or id(node.outputs[0]) in outputs:
+            continue
+        q = node.outputs[0]
+        readers = users.get(id(q), [])
+        if len(readers) != 1 or readers[0].op != "dequantize_linear" or readers[0].attrs.get("shift"):
+            continue
+        reader = readers[0]
+        scale, zero = static_value(reader.inputs[1]), static_value(reader.inputs[2])
+        if (reader.inputs[0] is not q or scale is None or zero is None or scale.size != 1
+                or reader.outputs[0].dtype != "float32"
+                or not np.array_equal(zero.reshape(()), static_value(node.inputs[2]).reshape(()))):
+            continue
+        node.attrs["scale"] = float(np.float32(scale.reshape(())))
+        node.outputs = [reader.outputs[0]]
+        reader.outputs[0].producer = node
+        graph.nodes.remove(reader)
+        fused += 1
+    return fused
 
 
 def _shift_at_requantize(graph: Graph) -> int:

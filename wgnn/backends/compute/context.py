@@ -123,12 +123,13 @@ class LoweringContext:
             return self.constants.add(array.astype(np.float16), "f16")
         return self.constants.add(array.astype(np.float32), "f32")
 
-    def temporary(self, node: Node, shape: tuple[int, ...], what: str) -> Ref:
-        """An f32 tensor that lives only while ``node``'s kernels run (the arena plans it too)."""
-        operand = Operand(f"{node.name}/{what}", tuple(shape), "float32")
-        self.storage[id(operand)] = "f32"
+    def temporary(self, node: Node, shape: tuple[int, ...], what: str, dtype: str = "f32") -> Ref:
+        """An f32 (or ``dtype``: i32) tensor that lives only while ``node``'s kernels run (the arena
+        plans it too)."""
+        operand = Operand(f"{node.name}/{what}", tuple(shape), {"f32": "float32", "i32": "int32"}[dtype])
+        self.storage[id(operand)] = dtype
         self.scratch.append((operand, node))
-        return Ref("tensor", operand, dtype="f32")
+        return Ref("tensor", operand, dtype=dtype)
 
     @staticmethod
     def dummy() -> Ref:

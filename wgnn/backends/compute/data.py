@@ -76,7 +76,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                         act=activation.kind if activation else "none", store=store_expression(calc, out.dtype))
     else:  # ternary: ``op`` names its combining function; ``bounds`` what quantizing saturates to
         lo, hi = bounds or (0, 0)
-        params.update(lo=float(lo), hi=float(hi))
+        params.update(lo=float(lo), hi=float(hi), scale=float(node.attrs.get("scale") or 1.0))
         template["fn"] = op
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
 
@@ -111,6 +111,8 @@ def lower_quantize(node, ctx: LoweringContext) -> None:
     op = {"quantize_linear": "quantize", "dequantize_linear": "dequantize", "requantize": "requantize"}[node.op]
     if node.attrs.get("shifted"):
         op = "requantize_shifted"
+    elif node.op == "requantize" and node.attrs.get("scale") is not None:
+        op = "requantize_dequantize"
     bounds = None if op == "dequantize" else node.attrs.get("range") or quant_range(node.inputs[2].dtype)
     # Scales and multipliers stay f32 in fp16 sessions: f16 would move quantized results at ties.
     strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary", exact=True, bounds=bounds)

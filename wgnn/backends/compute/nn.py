@@ -30,6 +30,9 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
     candidates = [v for v in ctx.variants("conv2d", node) if v != "winograd"]
     problem = problem_of(node)
     choice = ctx.policy.choose("conv2d", node, candidates, problem)
+    if choice.variant == "gemm_i8":
+        _conv_i8(node, ctx, choice)
+        return
     if choice.variant == "generic":
         # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
         # scalar kernel: the tiled kernels need them packed, which happens at load time.
@@ -75,6 +78,60 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("conv2d", node=node, template=template, params=params,
                      bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (o // 4), choice=choice)
+
+
+I8_MODES = {"sums": 0, "requantize": 1, "requantize_shifted": 2, "dequantize": 3}
+
+
+def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
+    """A quantized convolution on packed int8 (``conv2d_i8.wgsl``): weights packed four bytes to a
+    word along K, the packing offset folded into the int32 bias, a fused requantize if there is one."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    _, _, oh, ow = out.shape
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+    offset = node.attrs["int8_offset"]
+    weights = w.value.astype(np.int64).transpose(2, 3, 1, 0).reshape(kh * kw * c, o)  # [K][Cout], K = (ky, kx, ci)
+    k4, n4 = weights.shape[0] // 4, o // 4
+    packed = weights.astype(np.int8).reshape(k4, 4, n4, 4).transpose(0, 2, 3, 1).copy().view(np.uint32)
+    bias = node.inputs[2].value.astype(np.int64) if len(node.inputs) > 2 else np.zeros(o, np.int64)
+    bias = bias - int(offset) * weights.sum(axis=0)
+    requantize = node.attrs.get("requantize")
+    if requantize is None:
+        mode, multiplier, zero, bounds = "sums", np.zeros(o, np.float32), 0, (0, 0)
+    else:
+        mode = ("dequantize" if requantize.scale is not None else "requantize_shifted" if requantize.shifted
+                else "requantize")
+        multiplier, zero, bounds = requantize.multiplier, requantize.zero, requantize.bounds
+    rows, cols4 = gemm_block(choice.tile, choice.workgroup)
+    m = n * oh * ow
+    m_tiles, n_tiles = -(-m // rows), -(-n4 // cols4)
+    per_split = -(-k4 // max(1, min(choice.split or 1, k4)))
+    per_split = -(-per_split // 8) * 8  # whole steps of the K loop (BK4 = 8)
+    split = -(-k4 // per_split)
+    pointwise = (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0)
+    ends = dict(y_zero=float(zero), lo=float(bounds[0]), hi=float(bounds[1]),
+                y_scale=requantize.scale if requantize is not None and requantize.scale is not None else 1.0)
+    params = dict(m=m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh,
+                  out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
+                  x_zero=offset, splits=split, k4_per_split=per_split, **ends)
+    template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=I8_MODES[mode], partial=split > 1)
+    refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(multiplier, exact=True)]
+    operands = [ctx.tensor(x), ctx.const(packed.reshape(k4, 4 * n4))]
+    groups = split * m_tiles * n_tiles
+    if split == 1:
+        ctx.dispatch("conv2d_i8", node=node, template=template, params=params, bindings=operands + refs
+                     + [ctx.tensor(out)], workgroups=groups, choice=choice)
+        return
+    partial = ctx.temporary(node, (split, m * n4, 4), "partials", dtype="i32")
+    ctx.dispatch("conv2d_i8", node=node, template=template, params=params,
+                 bindings=operands + [ctx.dummy(), ctx.dummy(), partial], workgroups=groups, choice=choice,
+                 flops_share=1.0)
+    ctx.dispatch("splitk_i8", node=node, template={"mode_id": I8_MODES[mode]},
+                 params=dict(total=m * n4, n4=n4, splits=split, **ends),
+                 bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=m * n4, choice=choice,
+                 flops_share=0.0)
 
 
 def _conv_generic(node, ctx: LoweringContext, weights: Ref, choice: Choice) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ...errors import GraphError
 from ...graph import Graph, Node
+from ...passes.integer_conv import fuse_requantize
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
 from ...passes.winograd import winograd_convs
@@ -41,15 +42,15 @@ TILES = (1, 2, 4, 8)
 # workgroup's block.
 VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "gemm": TILES,
-               "gemm_f16": TILES, "gemv": (), "generic": ()},
+               "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
     "matmul": {"tiled": TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (), "generic": ()},
 }
 WORKGROUP_SIZES = (32, 64, 128, 256)
-SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (gemm only)
+SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the SPLIT_VARIANTS only)
 # The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
 # what accumulates in which type).
 GEMMS = ("gemm", "gemm_f16")
-SPLIT_VARIANTS = frozenset(GEMMS)
+SPLIT_VARIANTS = frozenset(GEMMS + ("gemm_i8",))
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,12 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # tile 8 won 89 of the 91 whose winner takes a tile, gemv every classifier, Winograd every 3x3
     # stride-1 convolution.
     "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "pointwise", "direct", "gemm", "gemm_f16",
-                                "generic"), tile=8),
+                                "gemm_i8", "generic"), tile=8),
             "matmul": Defaults(("gemv", "tiled", "gemm", "gemm_f16", "generic"), tile=8)},
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
     # instruction on most GPUs, half the workgroup memory).
-    "gpu": {"conv2d": Defaults(("gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise", "direct",
-                                "generic")),
+    "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise",
+                                "direct", "generic")),
             "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"))},
 }
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
@@ -154,6 +155,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]
+    if node.attrs.get("requantize") is not None:  # fused where gemm_i8 was chosen: only it computes that
+        return ["gemm_i8"]
     if not w.is_constant:  # the tiled kernels read weights packed at load time
         return ["generic"]
     c, o, cpg = x.shape[1], w.shape[0], w.shape[1]
@@ -171,6 +174,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
         found.append("direct")
     if g == 1 and c % 4 == 0 and o % 4 == 0:
         found += ["gemm"] + (["gemm_f16"] if half else [])
+        if node.attrs.get("int8_offset") is not None:  # a quantized convolution (passes/integer_conv.py)
+            found.append("gemm_i8")
     if "pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1:
         found.append("gemv")
     return found + ["generic"]
@@ -246,6 +251,8 @@ def signature(node: Node, precision: str) -> str:
                       for t in node.inputs + node.outputs)
     attrs = ";".join(f"{k}={v}" for k, v in sorted(node.attrs.items())
                      if k in ("strides", "pads", "dilations", "groups"))
+    if node.attrs.get("int8_offset") is not None:  # a quantized convolution: other variants, other timings
+        attrs += ";int8"
     return f"{node.op}|{shapes}|{attrs}|{precision}"
 
 
@@ -290,6 +297,8 @@ class KernelPolicy:
         return choice
 
     def _decide(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
+        if node.attrs.get("requantize") is not None:  # fused by ``rewrite`` once it had chosen gemm_i8
+            return node.attrs["kernel_choice"]
         forced = self.overrides.get(node.name)
         if forced is not None:
             if forced.variant not in candidates:
@@ -345,6 +354,17 @@ class KernelPolicy:
                 self.choices[node.name] = node.attrs["kernel_choice"] = decided[node.name]
             elif node.op == "winograd_input":
                 node.attrs["kernel_choice"] = decided[node.name.rpartition("/input")[0]]
+
+        def packed(conv: Node) -> bool:
+            choice = decided.get(conv.name) or self._decide("conv2d", conv, self.eligible("conv2d", conv),
+                                                             problem_of(conv))
+            if choice.variant != "gemm_i8":
+                return False
+            conv.attrs["kernel_choice"] = choice
+            return True
+
+        # A quantized convolution on the packed-int8 kernel requantizes its own sums.
+        fired["fuse_requantize"] = fuse_requantize(graph, packed)
         return +fired
 
 

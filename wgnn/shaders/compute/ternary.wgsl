@@ -5,6 +5,7 @@
 //                 the zero point);
 //   requantize:   saturate(round_half_even(a * b) + c) (a an integer sum held in f32, b the
 //                 multiplier); requantize_shifted: that minus c, as a float;
+//                 requantize_dequantize: that times p.scale;
 //   dequantize:   (a - c) * b.
 #include "compute/common.wgsl"
 
@@ -27,12 +28,17 @@ fn requantize_shifted(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
     return y_elem(q - f32(c));
 }
 
+fn requantize_dequantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    let q = clamp(round(f32(a) * f32(b)) + f32(c), p.lo, p.hi);
+    return y_elem((q - f32(c)) * p.scale);
+}
+
 fn dequantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
     return y_elem(f32(i32(a) - i32(c)) * f32(b));
 }
 
 struct Params {
-    total: u32, out_base: u32, a_base: u32, b_base: u32, c_base: u32, lo: f32, hi: f32,
+    total: u32, out_base: u32, a_base: u32, b_base: u32, c_base: u32, lo: f32, hi: f32, scale: f32,
     out_step: i32, a_step: i32, b_step: i32, c_step: i32,
     shape: array<vec4<u32>, 2>,
     out_strides: array<vec4<i32>, 2>,

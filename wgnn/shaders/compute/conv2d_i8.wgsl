@@ -1,0 +1,127 @@
+// A quantized convolution (one group) on packed int8: an implicit GEMM on workgroup tiles, like
+// conv2d_gemm.wgsl, whose tiles hold four int8 values to a u32 and whose products are WGSL's
+// dot4I8Packed (four multiply-adds, i32 sums: exact for any K below 2^17).
+//
+// Operands. x holds the shifted activations v = x_q - x_zero (floats, small integers; 0 in the
+// padding), as the integer-conv pass leaves them. Each is packed as x_q - offset = v + p.x_zero,
+// which lies in [-128, 127] for int8 (offset 0) and uint8 (offset 128) activations. w holds the
+// weights w_q - w_zero, each in [-128, 127], packed [K / 4][Cout / 4] as vec4<u32>: component j is
+// output channel 4 col4 + j, its bytes four consecutive k. The bias binding holds the int32 bias
+// less p.x_zero * sum_k w[k][c], which takes the packing's offset back out of every sum (padding
+// included: a padded tap packs p.x_zero and contributes nothing).
+//
+// Split-K (Params.splits > 1): workgroups also divide K; each writes its raw partial sums to `y`
+// at [split][M][N] (PARTIAL), and splitk_i8.wgsl adds them and applies the epilogue.
+#include "compute/common.wgsl"
+
+struct Params {
+    m: u32, k4: u32, n4: u32, m_tiles: u32,
+    n_tiles: u32, in_h: u32, in_w: u32, in_c4: u32,
+    out_h: u32, out_w: u32, kernel_w: u32, stride_h: u32,
+    stride_w: u32, dil_h: u32, dil_w: u32, pad_top: i32,
+    pad_left: i32, x_zero: f32, y_zero: f32, lo: f32,
+    hi: f32, y_scale: f32, splits: u32, k4_per_split: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+
+#include "compute/epilogue_i8.wgsl"  // bindings 3-5 (bias, multiplier, y) and write_sums()
+
+const WG_X: u32 = ${wg_x}u;
+const WG_Y: u32 = WG / WG_X;
+const TM: u32 = ${tile_m}u;
+const BM: u32 = WG_Y * TM;   // rows (output pixels) per block
+const BN4: u32 = WG_X;       // vec4 columns (output channels) per block
+const BK4: u32 = 8u;         // packed words of K per step (32 taps x channels)
+const POINTWISE: bool = ${pointwise};
+const PARTIAL: bool = ${partial};
+
+var<workgroup> a_tile: array<u32, BM * BK4>;          // [BM][BK4]
+var<workgroup> b_tile: array<vec4<u32>, BK4 * BN4>;   // [BK4][BN4]
+
+// Four channels of A's row `row` (an output pixel) at packed column k4, packed.
+fn load_a(row: u32, k4: u32) -> u32 {
+    var v = vec4<f32>(0.0);
+    if (POINTWISE) {
+        v = vec4<f32>(x[row * p.in_c4 + k4]);
+    } else {
+        let ox = row % p.out_w;
+        let oy = (row / p.out_w) % p.out_h;
+        let n = row / (p.out_w * p.out_h);
+        let tap = k4 / p.in_c4;
+        let iy = i32(oy * p.stride_h + (tap / p.kernel_w) * p.dil_h) - p.pad_top;
+        let ix = i32(ox * p.stride_w + (tap % p.kernel_w) * p.dil_w) - p.pad_left;
+        if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
+            v = vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]);
+        }
+    }
+    return pack4xI8(vec4<i32>(v + p.x_zero));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    var block = wid.y * nwg.x + wid.x;  // uniform across the workgroup: the early return is safe
+    if (block >= p.splits * p.m_tiles * p.n_tiles) {
+        return;
+    }
+    let tile_n = block % p.n_tiles;
+    block = block / p.n_tiles;
+    let tile_m = block % p.m_tiles;
+    let split = block / p.m_tiles;
+    let k4_begin = split * p.k4_per_split;
+    let k4_end = min(k4_begin + p.k4_per_split, p.k4);
+    let tx = lid % WG_X;
+    let ty = lid / WG_X;
+    let row0 = tile_m * BM;
+    let col0 = tile_n * BN4;
+
+    var acc: array<vec4<i32>, TM>;
+    for (var step = k4_begin; step < k4_end; step += BK4) {
+        for (var i = lid; i < BM * BK4; i += WG) {
+            let row = row0 + i / BK4;
+            let k4 = step + i % BK4;
+            var v = 0u;  // past the edges: zero products (the bias correction counts only real taps)
+            if (row < p.m && k4 < k4_end) {
+                v = load_a(row, k4);
+            }
+            a_tile[i] = v;
+        }
+        for (var i = lid; i < BK4 * BN4; i += WG) {
+            let k4 = step + i / BN4;
+            let col4 = col0 + i % BN4;
+            var v = vec4<u32>(0u);
+            if (k4 < k4_end && col4 < p.n4) {
+                v = w[k4 * p.n4 + col4];
+            }
+            b_tile[i] = v;
+        }
+        workgroupBarrier();
+        for (var kk4 = 0u; kk4 < BK4; kk4++) {
+            let b = b_tile[kk4 * BN4 + tx];
+            for (var r = 0u; r < TM; r++) {
+                let a = a_tile[(ty * TM + r) * BK4 + kk4];
+                acc[r] += vec4<i32>(dot4I8Packed(a, b.x), dot4I8Packed(a, b.y), dot4I8Packed(a, b.z),
+                                    dot4I8Packed(a, b.w));
+            }
+        }
+        workgroupBarrier();
+    }
+
+    let col4 = col0 + tx;
+    if (col4 >= p.n4) {
+        return;
+    }
+    for (var r = 0u; r < TM; r++) {
+        let row = row0 + ty * TM + r;
+        if (row < p.m) {
+            if (PARTIAL) {
+                y[(split * p.m + row) * p.n4 + col4] = vec4<y_elem>(acc[r]);
+            } else {
+                write_sums(row * p.n4 + col4, col4, acc[r]);
+            }
+        }
+    }
+}
