@@ -4,7 +4,8 @@ Each model is quantized by ONNX Runtime's ``quantize_static`` (``wgnn.zoo.quanti
 activations, per-channel int8 weights, calibrated on four of scikit-image's photos) in both
 formats, then timed (median of ``--runs`` after a warm-up) on another photo:
 
-- wgnn FP32 (the float model) and wgnn INT8 (the QDQ and QOperator files);
+- wgnn FP32 (the float model) and wgnn INT8 (the QDQ and QOperator files, and the QDQ file with
+  every quantized convolution forced onto the packed-int8 kernel, ``gemm_i8``);
 - ONNX Runtime CPU on the same three files;
 
 and the agreement of wgnn's INT8 logits with ONNX Runtime CPU's (share within one output
@@ -57,8 +58,12 @@ def measure(name: str, runs: int, calibration: list, x: np.ndarray) -> dict:
         files[f"INT8 {fmt}"], steps[f"INT8 {fmt}"] = path.read_bytes(), zoo.output_step(path)
     row: dict = {}
     got = {}
-    for label, model in files.items():  # wgnn first, with no ONNX Runtime thread pool alive
-        session = wgnn.InferenceSession(model)
+    wgnn_runs = [(label, model, None) for label, model in files.items()]
+    # the QDQ file again with every quantized convolution on the packed-int8 kernel (gemm_i8)
+    wgnn_runs.append(("INT8 qdq gemm_i8", files["INT8 qdq"], {"conv2d": "gemm_i8"}))
+    steps["INT8 qdq gemm_i8"] = steps["INT8 qdq"]
+    for label, model, kernels in wgnn_runs:  # wgnn first, with no ONNX Runtime thread pool alive
+        session = wgnn.InferenceSession(model, kernels=kernels)
         row[f"wgnn {label}"] = median_ms(lambda s=session: s.run(None, {"input": x}), runs)
         got[label] = session.run(None, {"input": x})[0]
         del session
@@ -70,8 +75,9 @@ def measure(name: str, runs: int, calibration: list, x: np.ndarray) -> dict:
         row[f"ORT CPU {label}"] = median_ms(lambda s=cpu: s.run(None, {"input": x}), runs)
         if label != "FP32":
             want = cpu.run(None, {"input": x})[0]
-            agreement[label] = {"within_one_step": float(np.mean(np.abs(got[label] - want) <= steps[label] * 1.001)),
-                                "same_top1": bool(np.argmax(got[label]) == np.argmax(want))}
+            for mine in [k for k in got if k.startswith(label)]:
+                agreement[mine] = {"within_one_step": float(np.mean(np.abs(got[mine] - want) <= steps[mine] * 1.001)),
+                                   "same_top1": bool(np.argmax(got[mine]) == np.argmax(want))}
     row["agreement"] = agreement
     return row
 

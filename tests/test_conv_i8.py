@@ -18,80 +18,118 @@ from wgnn.reference import run_reference
 from wgnn.scheduler import compile_graph
 from wgnn.tuner import _alone
 
-# (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation)
+# (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation, groups) and the variants that run
+# it with the quantized epilogue (the scalar kernel runs it unfused: the reference here)
 SHAPES = {
-    "1x1": (2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1),
-    "3x3_stride2": (1, 16, 9, 11, 20, 3, 2, (1, 0, 1, 2), 1),
-    "3x3_dilated": (1, 8, 9, 10, 8, 3, 1, (2, 2, 2, 2), 2),
-    "single_pixel": (1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1),
-    "5x5_long_k": (1, 36, 6, 6, 4, 5, 1, (2, 2, 2, 2), 1),  # K = 900: 29 steps of the K loop
+    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "direct", "gemm", "gemm_i8"]),
+    "3x3_stride2": ((1, 16, 9, 11, 20, 3, 2, (1, 0, 1, 2), 1, 1), ["direct", "gemm", "gemm_i8"]),
+    "3x3_dilated": ((1, 8, 9, 10, 8, 3, 1, (2, 2, 2, 2), 2, 1), ["direct", "gemm", "gemm_i8"]),
+    "single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "direct", "gemm", "gemm_i8", "gemv"]),
+    "5x5_long_k": ((1, 36, 6, 6, 4, 5, 1, (2, 2, 2, 2), 1, 1), ["direct", "gemm", "gemm_i8"]),  # K = 900
+    "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 1, 8), ["depthwise"]),
 }
 ZEROS = {"uint8": 131, "int8": -5}  # the activations' zero point
+# What each variant dispatches (a pointwise convolution's gemm runs the matrix kernel).
+KERNELS = {"pointwise": ("matmul",), "direct": ("conv2d",), "gemm": ("conv2d_gemm", "matmul_gemm"),
+           "gemm_i8": ("conv2d_i8",), "gemv": ("gemv",), "depthwise": ("depthwise",)}
 
 
-def _qconv(rng, shape, dtype: str, activation: str | None, dequantized: bool = False):
+def _qconv(rng, shape, dtype: str, activation: str | None, tail: str = ""):
     """x_q -> dequantize -> conv2d(dequantize(int8 weights, per channel), dequantize(int32 bias))
-    [-> activation] -> quantize [-> dequantize], as ONNX Runtime's quantizer writes it (QDQ)."""
-    n, cin, h, w, cout, k, stride, pads, dil = shape
+    [-> activation] -> quantize, as ONNX Runtime's quantizer writes it (QDQ); ``tail``: then
+    "dequantize", or a residual block's end, "+quantized" (dequantize, add a dequantized uint8 input
+    r, ReLU, quantize) or "+float" (the same with a float input r)."""
+    n, cin, h, w, cout, k, stride, pads, dil, groups = shape
     b = wgnn.GraphBuilder()
     x_scale, w_scale = np.float32(0.02), rng.uniform(0.002, 0.01, cout).astype(np.float32)
     x = b.dequantize_linear(b.input("x", (n, cin, h, w), dtype), b.constant(x_scale),
                             b.constant(np.array(ZEROS[dtype], dtype)))
-    weights = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin, k, k)).astype(np.int8)),
+    weights = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin // groups, k, k)).astype(np.int8)),
                                   b.constant(w_scale), b.constant(np.zeros(cout, np.int8)), axis=0)
     bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, cout).astype(np.int32)),
                                b.constant(x_scale * w_scale), b.constant(np.zeros(cout, np.int32)), axis=0)
-    y = b.conv2d(x, weights, bias=bias, strides=stride, padding=pads, dilations=dil, activation=activation,
-                 name="conv")
-    y_scale = np.float32(0.02 * 0.006 * 5400 * np.sqrt(cin * k * k) / 40)  # about 80 steps per deviation
+    y = b.conv2d(x, weights, bias=bias, strides=stride, padding=pads, dilations=dil, groups=groups,
+                 activation=activation, name="conv")
+    y_scale = np.float32(0.02 * 0.006 * 5400 * np.sqrt(cin // groups * k * k) / 40)  # about 80 steps per deviation
     y_zero = np.array(ZEROS[dtype] // 2, dtype)
     q = b.quantize_linear(y, b.constant(y_scale), b.constant(y_zero), name="y")
-    if dequantized:  # as a float op (a residual add) reads it
-        q = b.dequantize_linear(q, b.constant(y_scale), b.constant(y_zero), name="y_float")
     low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
-    return b, q, {"x": rng.integers(low, high + 1, (n, cin, h, w)).astype(dtype)}
+    feeds = {"x": rng.integers(low, high + 1, (n, cin, h, w)).astype(dtype)}
+    if tail:  # as a float op (a residual add) reads it
+        q = b.dequantize_linear(q, b.constant(y_scale), b.constant(y_zero), name="y_float")
+    if tail.startswith("+"):
+        shape_out = tuple(q.shape)
+        if tail == "+quantized":
+            r = b.dequantize_linear(b.input("r", shape_out, "uint8"), b.constant(np.float32(y_scale * 0.7)),
+                                    b.constant(np.array(120, np.uint8)))
+            feeds["r"] = rng.integers(0, 256, shape_out).astype(np.uint8)
+        else:
+            r = b.input("r", shape_out)
+            feeds["r"] = (rng.standard_normal(shape_out) * 40 * y_scale).astype(np.float32)
+        total = b.relu(b.add(q, r))  # (fuse_activation puts the ReLU into the add)
+        q = b.quantize_linear(total, b.constant(np.float32(y_scale * 1.3)), b.constant(np.array(0, np.uint8)),
+                              name="block")
+    return b, q, feeds
 
 
-CASES = [(shape, dtype, act, dq) for shape in SHAPES
-         for dtype, act, dq in (("uint8", "relu", False), ("int8", None, False), ("uint8", None, True))]
-SIZES = (Choice("gemm_i8"), Choice("gemm_i8", tile=1, workgroup=32), Choice("gemm_i8", tile=4, workgroup=256),
-         Choice("gemm_i8", tile=2, workgroup=64, split=2))
+CASES = [(shape, dtype, act, tail) for shape in SHAPES
+         for dtype, act, tail in (("uint8", "relu", ""), ("int8", None, ""), ("uint8", None, "dequantize"),
+                                  ("int8", None, "+quantized"), ("uint8", "relu", "+float"))]
 
 
-@pytest.mark.parametrize("shape,dtype,act,dequantized", CASES,
-                         ids=[f"{s}-{d}-{a}" + ("-dequantized" if dq else "") for s, d, a, dq in CASES])
-def test_packed_int8_conv_equals_the_integer_path(device, precision, rng, shape, dtype, act, dequantized):
-    """Every size (split-K too) gives the scalar kernel's integers; a dequantize after the quantize
-    is fused as well (the conv writes (q - zero) * scale)."""
-    b, y, feeds = _qconv(rng, SHAPES[shape], dtype, act, dequantized)
+def _choices(variants: list[str]) -> list[Choice]:
+    """Each variant at its default sizes; gemm_i8 also at others, split-K included; gemm split too."""
+    out = [Choice(v) for v in variants]
+    if "gemm_i8" in variants:
+        out += [Choice("gemm_i8", tile=1, workgroup=32), Choice("gemm_i8", tile=4, workgroup=256),
+                Choice("gemm_i8", tile=2, workgroup=64, split=2)]
+    if "gemm" in variants:
+        out.append(Choice("gemm", tile=2, workgroup=64, split=2))
+    return out
+
+
+@pytest.mark.parametrize("shape,dtype,act,tail", CASES, ids=[f"{s}-{d}-{a}-{t}" for s, d, a, t in CASES])
+def test_quantized_epilogue_equals_the_integer_path(device, precision, rng, shape, dtype, act, tail):
+    """Every variant that can run a quantized convolution (split-K too) requantizes its own sums,
+    and a dequantize after the quantize or a residual block's add and quantize go into it as well:
+    the same values as the scalar kernel with those steps as kernels of their own."""
+    b, y, feeds = _qconv(rng, SHAPES[shape][0], dtype, act, tail)
     graph = b.build_graph({"y": y})
     want = run_reference(graph.copy(), feeds)["y"]
-    scalar = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv": "generic"})
+    # (a fused block's tail computes in f32 whatever the session stores; unfused, fp16 stores the
+    # dequantized values and their sum in f16)
+    scalar = wgnn.InferenceSession(graph.copy(), precision="fp32" if tail.startswith("+") else precision,
+                                   kernels={"conv": "generic"})
     exact = scalar.compute(feeds)["y"]
-    if dequantized:  # fused at the graph level too: the requantize dequantizes
-        ops_left = [n.op for n in scalar._exe.graph.nodes]
-        assert "requantize" in ops_left and ops_left.count("dequantize_linear") == 1  # (the shift of x)
-    step = np.float32(1.0)
-    if dequantized:  # compare in steps
-        step = np.float32(next(n for n in graph.nodes if n.name == "y_float").inputs[1].value)
+    step = {"": 1.0, "dequantize": np.float32(graph.nodes[-1].inputs[1].value)}.get(tail, 1.0)
     assert np.abs(exact.astype(np.float64) - want).max() <= step * 1.001  # float reference: ties may round the other way
-    for choice in SIZES:
+    if tail.startswith("+"):
+        assert np.mean(exact > 0) > 0.3 and np.mean(exact == 0) > 0.05  # both sides of the ReLU
+    for choice in _choices(SHAPES[shape][1]):
         session = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv": choice})
         label = session.kernel_choices()["conv"]
-        assert label == choice.label if choice.tile else label.startswith("gemm_i8 x")
+        assert label.startswith(choice.label)
         used = kernels_used(session)
-        assert "conv2d_i8" in used and "ternary" not in used[used.index("conv2d_i8"):]  # requantize fused
-        n, cin, _, _, _, k, *_ = SHAPES[shape]
-        assert ("splitk_i8" in used) == (choice.split == 2 and cin * k * k > 32)  # K splits in whole steps of 32
+        assert any(k in KERNELS[choice.variant] for k in used)
+        ops_run = {d.node.op for d in session._exe.dispatches}
+        assert not ops_run & {"requantize", "quantize_linear", "binary"}, ops_run  # all fused into the conv
+        if choice.variant == "gemm_i8":  # it reads the integers themselves: no shift either
+            assert "dequantize_linear" not in ops_run
+        n, cin, _, _, _, k, *_ = SHAPES[shape][0]
+        split = choice.split == 2 and cin * k * k > (32 if choice.variant == "gemm_i8" else 16)
+        assert any(k.startswith("splitk") for k in used) == split  # (K splits in whole steps of the K loop)
         got = session.compute(feeds)["y"]
-        assert got.dtype == (np.float32 if dequantized else np.dtype(dtype))
-        np.testing.assert_array_equal(got, exact)
+        assert got.dtype == (np.float32 if tail == "dequantize" else np.dtype(dtype) if not tail else np.uint8)
+        if tail == "+float" and precision == "fp16":  # fp16 stores the float residual (relaid out) in f16
+            assert np.abs(got.astype(int) - exact).max() <= 1 and np.mean(got == exact) > 0.97
+        else:
+            np.testing.assert_array_equal(got, exact)
 
 
 def test_packed_int8_conv_sums_alone(device, rng):
     """Alone (as ``wgnn tune`` times it), the convolution writes its integer sums: equal to numpy's
     on integer inputs, padding included (the packing offset comes back out through the bias)."""
-    b, y, feeds = _qconv(rng, SHAPES["3x3_stride2"], "uint8", None)
+    b, y, feeds = _qconv(rng, SHAPES["3x3_stride2"][0], "uint8", None)
     graph = b.build_graph({"y": y})
     optimize(graph)
     conv = next(n for n in graph.nodes if n.op == "conv2d")
@@ -112,7 +150,7 @@ def test_packed_int8_conv_is_eligible_only_where_values_fit(device, rng):
         optimize(graph)
         return next(n for n in graph.nodes if n.op == "conv2d")
 
-    b, y, _ = _qconv(rng, SHAPES["1x1"], "uint8", None)
+    b, y, _ = _qconv(rng, SHAPES["1x1"][0], "uint8", None)
     assert "gemm_i8" in eligible("conv2d", conv_of(b.build_graph({"y": y})), max_binding=1 << 30)
     node = conv_of(b.build_graph({"y": y}))
     node.attrs.pop("int8_offset")
@@ -133,14 +171,13 @@ def test_packed_int8_conv_is_eligible_only_where_values_fit(device, rng):
 
 def test_fused_requantize_is_the_conv_nodes_reference(device, rng):
     """After the compute backend fuses the requantize, the conv2d node's own numpy reference
-    (``FusedRequantize.apply``) computes what the kernel does."""
-    b, y, feeds = _qconv(rng, SHAPES["3x3_dilated"], "int8", "relu")
+    (``FusedRequantize.apply``, ``x_zero``: it reads the integers themselves) computes what the
+    kernel does."""
+    b, y, feeds = _qconv(rng, SHAPES["3x3_dilated"][0], "int8", "relu")
     session = wgnn.InferenceSession(b.build_graph({"y": y}), kernels={"conv": "gemm_i8"})
     conv = next(n for n in session._exe.graph.nodes if n.op == "conv2d")
     assert conv.attrs["requantize"].dtype == "int8" and conv.outputs[0].dtype == "int8"
-    shift = conv.inputs[0].producer.inputs[0].producer  # (a relayout between)
-    ins = [feeds["x"].astype(np.float32) - ZEROS["int8"]] + [t.value for t in conv.inputs[1:]]
-    assert shift.op == "dequantize_linear"
-    want = ops.get("conv2d").reference(conv, ins)[0]
+    assert conv.attrs["x_zero"] == ZEROS["int8"] and conv.inputs[0].dtype == "int8"
+    assert "dequantize_linear" not in [n.op for n in session._exe.graph.nodes]  # no shift left
+    want = ops.get("conv2d").reference(conv, [feeds["x"]] + [t.value for t in conv.inputs[1:]])[0]
     np.testing.assert_array_equal(session.compute(feeds)["y"], want)
-

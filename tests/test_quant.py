@@ -164,9 +164,13 @@ def test_quantized_mobilenets_match_onnxruntime_cpu(device, name):
     reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     session = wgnn.InferenceSession(path)
     assert session.pass_log["integer_conv"] >= 27
-    # a conv read only by the next conv hands it its activations already shifted: no shift kernel
-    shifted = sum(n.op == "requantize" and bool(n.attrs.get("shifted")) for n in session._exe.graph.nodes)
+    # a conv read only by the next conv hands it its activations already shifted (no shift kernel),
+    # and requantizes its own sums (no requantize kernel)
+    nodes = session._exe.graph.nodes
+    shifted = sum(n.op == "conv2d" and n.attrs.get("requantize") is not None and n.attrs["requantize"].shifted
+                  for n in nodes)
     assert shifted >= (26 if name == "mobilenet_v1" else 30)
+    assert not any(n.op == "requantize" for n in nodes)
     for x in _photos(EVALUATION):
         want, got = reference.run(None, {"input": x})[0], session.run(None, {"input": x})[0]
         if name == "mobilenet_v1":

@@ -66,7 +66,8 @@ class Conv2d:
                              f"expected filter shape (O, {c // max(g, 1)}, KH, KW) with O divisible by {g}")
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
         check_window(node, (sh, sw), (dh, dw), (pt, pl, pb, pr))
-        if x.dtype not in FLOATS or w.dtype not in FLOATS:
+        integers = node.attrs.get("x_zero") is not None  # a quantized x read as it is (x - x_zero)
+        if (x.dtype not in FLOATS and not integers) or w.dtype not in FLOATS:
             raise fail(node, f"convolution of {x.dtype} input and {w.dtype} weights: both must be float32 or float16")
         oh = conv_out_size(h, kh, sh, pt + pb, dh)
         ow = conv_out_size(wd, kw, sw, pl + pr, dw)
@@ -82,15 +83,17 @@ class Conv2d:
     def reference(node, ins):
         x, w = ins[0], ins[1]
         a = node.attrs
+        if a.get("x_zero") is not None:
+            x = x.astype(np.float64) - a["x_zero"]
         y = conv_reference(x, w, a["strides"], a["pads"], a["dilations"], a["groups"])
         bias, residual, slope = (ins + [None, None, None])[2:5]
+        requantize = a.get("requantize")
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1)
-        if residual is not None:
+        if residual is not None and requantize is None:
             y = y + residual
         y = apply_fused(a, y.astype(np.float32), None if slope is None else slope.reshape(1, -1, 1, 1))
-        requantize = a.get("requantize")
-        return [y if requantize is None else requantize.apply(y)]
+        return [y if requantize is None else requantize.apply(y, residual)]
 
     @staticmethod
     def layout(node, perms):

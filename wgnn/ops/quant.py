@@ -133,17 +133,32 @@ def requantized(acc, multiplier, zero, bounds: tuple[int, int], shifted: bool, d
 class FusedRequantize:
     """A ``requantize`` fused into the integer convolution whose sums it reads (a conv2d attr, set
     by the compute backend where the packed-int8 kernel runs the convolution): the per-output-channel
-    ``multiplier``, the zero point and its dtype, the saturation bounds, ``shifted`` as above."""
+    ``multiplier``, the zero point and its dtype, the saturation bounds, ``shifted`` and ``scale`` as
+    the requantize's attrs say.
+
+    With ``residual`` (and ``scale``), the quantized residual block's tail is fused as well: the
+    dequantized result plus the convolution's residual input ``r`` dequantized, ``(r - r_zero) *
+    r_scale`` (``residual`` = (r_zero, r_scale); (0, 1) for a float ``r``), quantized by
+    ``quantize`` = (scale, zero, bounds), where the bounds also hold a ReLU or Clip of the sum."""
 
     multiplier: np.ndarray  # float32, one per output channel
     zero: int
     zero_dtype: str
     bounds: tuple[int, int]
     shifted: bool
-    dtype: str  # the result's: zero_dtype, or the float type of the sums when shifted
+    dtype: str  # the result's: zero_dtype, the float type of the sums when shifted, float32 with scale
     scale: float | None = None  # the requantize's ``scale``: the result dequantized, (q - zero) * scale
+    residual: tuple[float, float] | None = None
+    quantize: tuple[float, int, tuple[int, int]] | None = None
 
-    def apply(self, acc: np.ndarray) -> np.ndarray:
-        """The requantized (and dequantized, with ``scale``) NCHW result of the sums ``acc``."""
-        return requantized(acc, self.multiplier.reshape(1, -1, 1, 1), np.array(self.zero, self.zero_dtype),
-                           self.bounds, self.shifted, self.dtype, self.scale)
+    def apply(self, acc: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+        """The NCHW result of the sums ``acc`` (and of the residual input, with ``residual``)."""
+        dtype = "float32" if self.quantize else self.dtype
+        y = requantized(acc, self.multiplier.reshape(1, -1, 1, 1), np.array(self.zero, self.zero_dtype),
+                        self.bounds, self.shifted, dtype, self.scale)
+        if self.quantize is None:
+            return y
+        r_zero, r_scale = self.residual
+        y = y + (residual.astype(np.float32) - np.float32(r_zero)) * np.float32(r_scale)
+        scale, zero, bounds = self.quantize
+        return _saturate(y / np.float32(scale), np.array(zero), bounds).astype(self.dtype)

@@ -174,11 +174,13 @@ def _int8_offset(x_dtype: str, x_zero: int, weights: np.ndarray, bias: np.ndarra
     return float(x_zero - (low + high + 1) // 2)
 
 
-def fuse_requantize(graph: Graph, packed) -> int:
-    """Fuse each ``requantize`` into the integer convolution whose sums only it reads, where
-    ``packed(conv)`` says the packed-int8 kernel runs that convolution (a device-dependent rewrite:
-    the compute backend's kernel policy calls it). The convolution then writes the quantized (or
-    shifted) result itself (``conv2d`` attr ``requantize``, an ``ops.quant.FusedRequantize``)."""
+def fuse_requantize(graph: Graph, variant) -> int:
+    """Fuse each ``requantize`` into the integer convolution whose sums only it reads, unless
+    ``variant(conv)``, the kernel variant that will run the convolution (a device-dependent rewrite:
+    the compute backend's kernel policy calls it), is the scalar one. The convolution then writes the
+    quantized (or shifted, or dequantized) result itself (``conv2d`` attr ``requantize``, an
+    ``ops.quant.FusedRequantize``); a residual block's add and quantize after it go too. On the
+    packed-int8 kernel it also reads its quantized input as it is, without the shift."""
     users = graph.consumers()
     outputs = graph.output_ids()
     fused = 0
@@ -186,7 +188,7 @@ def fuse_requantize(graph: Graph, packed) -> int:
         if node.op != "requantize":
             continue
         conv = node.inputs[0].producer
-        if (conv is None or conv.op != "conv2d" or conv.attrs.get("int8_offset") is None
+        if (conv is None or conv.op != "conv2d" or not conv.attrs.get("exact")
                 or conv.attrs.get("requantize") is not None or len(users.get(id(conv.outputs[0]), [])) != 1
                 or id(conv.outputs[0]) in outputs or conv.attrs.get("activation") is not None or len(conv.inputs) > 3):
             continue
@@ -194,7 +196,8 @@ def fuse_requantize(graph: Graph, packed) -> int:
         channels = conv.outputs[0].shape[1]
         if multiplier is None or zero is None or zero.size != 1 or multiplier.size not in (1, channels):
             continue
-        if not packed(conv):
+        chosen = variant(conv)
+        if chosen == "generic":
             continue
         zero_dtype = node.inputs[2].dtype
         conv.attrs["requantize"] = FusedRequantize(
@@ -205,10 +208,70 @@ def fuse_requantize(graph: Graph, packed) -> int:
         conv.outputs = [result]
         result.producer = conv
         graph.nodes.remove(node)
+        _fuse_block_tail(graph, conv, users, outputs)
+        if chosen == "gemm_i8":
+            _read_integers(conv)
         fused += 1
     if fused:
         graph.prune()
     return fused
+
+
+def _fuse_block_tail(graph: Graph, conv: Node, users: dict, outputs: set) -> None:
+    """Where the convolution's dequantized result only meets a residual in an add (with a ReLU or
+    Clip, or none) that is then quantized, per tensor: fuse the add and the quantize too. The
+    residual is read as it is stored: the integers behind its dequantize, or a float tensor."""
+    fusion, y = conv.attrs["requantize"], conv.outputs[0]
+    readers = users.get(id(y), [])
+    if fusion.scale is None or len(readers) != 1 or id(y) in outputs:
+        return
+    add = readers[0]
+    if (add.op != "binary" or add.attrs.get("kind") != "add" or id(add.outputs[0]) in outputs
+            or add not in graph.nodes):  # (fused already: the residual of the other convolution)
+        return
+    other = add.inputs[1] if add.inputs[0] is y else add.inputs[0]
+    bounds = _bounds(add.attrs.get("activation"))
+    quants = users.get(id(add.outputs[0]), [])
+    if other is y or other.shape != y.shape or bounds is None or len(quants) != 1 or static_value(other) is not None:
+        return  # (a constant residual would be bound read-only where the kernels write)
+    quant = quants[0]
+    q_scale, q_zero = static_value(quant.inputs[1]), static_value(quant.inputs[2])
+    if (quant.op != "quantize_linear" or q_scale is None or q_zero is None or q_scale.size != 1 or q_zero.size != 1
+            or quant.inputs[1].dtype != "float32"):
+        return
+    residual, r_zero, r_scale = other, 0.0, 1.0
+    dq = other.producer
+    if dq is not None and dq.op == "dequantize_linear" and not dq.attrs.get("shift"):
+        scale, zero = static_value(dq.inputs[1]), static_value(dq.inputs[2])
+        if scale is not None and zero is not None and scale.size == 1 and zero.size == 1 and other.dtype == "float32":
+            residual, r_zero, r_scale = dq.inputs[0], float(zero.reshape(())), float(np.float32(scale.reshape(())))
+    if residual is other and other.dtype != "float32":
+        return
+    q_scale, q_zero = np.float32(q_scale.reshape(())), int(q_zero.reshape(()))
+    low, high = quant_range(quant.outputs[0].dtype)
+    if np.isfinite(bounds[0]):
+        low = max(low, int(np.rint(np.float32(bounds[0]) / q_scale)) + q_zero)
+    if np.isfinite(bounds[1]):
+        high = min(high, int(np.rint(np.float32(bounds[1]) / q_scale)) + q_zero)
+    fusion.residual, fusion.quantize = (r_zero, r_scale), (float(q_scale), q_zero, (low, high))
+    fusion.dtype = quant.outputs[0].dtype
+    conv.inputs = conv.inputs[:3] + [residual]
+    conv.outputs = [quant.outputs[0]]
+    quant.outputs[0].producer = conv
+    graph.nodes.remove(conv)  # to where the add was: after whatever computes the residual
+    graph.nodes[graph.nodes.index(add)] = conv
+    graph.nodes.remove(quant)
+
+
+def _read_integers(conv: Node) -> None:
+    """The packed-int8 kernel packs integers as well as it packs shifted ones: a convolution whose
+    input is a shift ``x_q - x_zero`` reads ``x_q`` itself (attr ``x_zero``); the shift goes when
+    nothing else reads it."""
+    shift = conv.inputs[0].producer
+    if shift is None or shift.op != "dequantize_linear" or not shift.attrs.get("shift"):
+        return
+    conv.inputs = [shift.inputs[0]] + conv.inputs[1:]
+    conv.attrs["x_zero"] = int(static_value(shift.inputs[2]).reshape(()))
 
 
 def _dequantize_at_requantize(graph: Graph) -> int:

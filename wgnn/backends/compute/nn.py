@@ -18,10 +18,19 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels."""
     e = fused_epilogue(node, ctx, channels)
     pad = (-channels % 4) if vec4 else 0
+    requantize = node.attrs.get("requantize")
+    if requantize is not None:  # a quantized convolution's epilogue (epilogue.wgsl, QUANT)
+        mode, ends = _i8_epilogue(requantize)
+        tail = [ends["y_zero"], ends["lo"], ends["hi"], ends["y_scale"], ends["r_zero"], ends["r_scale"],
+                ends["q_scale"], ends["q_zero"], ends["q_lo"], ends["q_hi"], 0.0, 0.0]
+        table = np.concatenate([np.pad(requantize.multiplier, (0, pad)), np.float32(tail)])
+        refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True),
+                ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(), ctx.const(table, exact=True)]
+        return refs, dict(e.template, residual=False, quant=mode), e.params
     refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
             ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
-    return refs, e.template, e.params
+    return refs, dict(e.template, quant=0), e.params
 
 
 @lowers("conv2d")
@@ -80,30 +89,28 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
                      threads=n * oh * tiles * (o // 4), choice=choice)
 
 
-I8_MODES = {"sums": 0, "requantize": 1, "requantize_shifted": 2, "dequantize": 3}
+I8_MODES = {"sums": 0, "requantize": 1, "requantize_shifted": 2, "dequantize": 3, "block": 4}
 
 
 def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     """A quantized convolution on packed int8 (``conv2d_i8.wgsl``): weights packed four bytes to a
-    word along K, the packing offset folded into the int32 bias, a fused requantize if there is one."""
+    word along K, the packing offset folded into the int32 bias, a fused requantize if there is one
+    (``ops.quant.FusedRequantize``: and a dequantize, and a residual block's add and quantize)."""
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     _, _, oh, ow = out.shape
     (sh, sw), (dh, dw), (pt, pl, pb, pr) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    offset = node.attrs["int8_offset"]
+    offset = node.attrs["int8_offset"]  # x_zero - the packing offset
+    x_zero = node.attrs.get("x_zero")  # reads x_q itself (else x_q - x_zero)
     weights = w.value.astype(np.int64).transpose(2, 3, 1, 0).reshape(kh * kw * c, o)  # [K][Cout], K = (ky, kx, ci)
     k4, n4 = weights.shape[0] // 4, o // 4
     packed = weights.astype(np.int8).reshape(k4, 4, n4, 4).transpose(0, 2, 3, 1).copy().view(np.uint32)
     bias = node.inputs[2].value.astype(np.int64) if len(node.inputs) > 2 else np.zeros(o, np.int64)
     bias = bias - int(offset) * weights.sum(axis=0)
     requantize = node.attrs.get("requantize")
-    if requantize is None:
-        mode, multiplier, zero, bounds = "sums", np.zeros(o, np.float32), 0, (0, 0)
-    else:
-        mode = ("dequantize" if requantize.scale is not None else "requantize_shifted" if requantize.shifted
-                else "requantize")
-        multiplier, zero, bounds = requantize.multiplier, requantize.zero, requantize.bounds
+    multiplier = np.zeros(o, np.float32) if requantize is None else requantize.multiplier
+    mode, ends = _i8_epilogue(requantize)
     rows, cols4 = gemm_block(choice.tile, choice.workgroup)
     m = n * oh * ow
     m_tiles, n_tiles = -(-m // rows), -(-n4 // cols4)
@@ -111,27 +118,43 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     per_split = -(-per_split // 8) * 8  # whole steps of the K loop (BK4 = 8)
     split = -(-k4 // per_split)
     pointwise = (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0)
-    ends = dict(y_zero=float(zero), lo=float(bounds[0]), hi=float(bounds[1]),
-                y_scale=requantize.scale if requantize is not None and requantize.scale is not None else 1.0)
     params = dict(m=m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh,
                   out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
-                  x_zero=offset, splits=split, k4_per_split=per_split, **ends)
-    template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=I8_MODES[mode], partial=split > 1)
+                  x_add=offset if x_zero is None else offset - x_zero, x_pad=offset, splits=split,
+                  k4_per_split=per_split, **ends)
+    template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1)
     refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(multiplier, exact=True)]
+    res = [ctx.tensor(node.inputs[3]) if len(node.inputs) > 3 else ctx.dummy()]
     operands = [ctx.tensor(x), ctx.const(packed.reshape(k4, 4 * n4))]
     groups = split * m_tiles * n_tiles
     if split == 1:
         ctx.dispatch("conv2d_i8", node=node, template=template, params=params, bindings=operands + refs
-                     + [ctx.tensor(out)], workgroups=groups, choice=choice)
+                     + [ctx.tensor(out)] + res, workgroups=groups, choice=choice)
         return
     partial = ctx.temporary(node, (split, m * n4, 4), "partials", dtype="i32")
     ctx.dispatch("conv2d_i8", node=node, template=template, params=params,
-                 bindings=operands + [ctx.dummy(), ctx.dummy(), partial], workgroups=groups, choice=choice,
+                 bindings=operands + [ctx.dummy(), ctx.dummy(), partial, ctx.dummy()], workgroups=groups, choice=choice,
                  flops_share=1.0)
-    ctx.dispatch("splitk_i8", node=node, template={"mode_id": I8_MODES[mode]},
+    ctx.dispatch("splitk_i8", node=node, template={"mode_id": mode},
                  params=dict(total=m * n4, n4=n4, splits=split, **ends),
-                 bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=m * n4, choice=choice,
+                 bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)] + res, threads=m * n4, choice=choice,
                  flops_share=0.0)
+
+
+def _i8_epilogue(requantize) -> tuple[int, dict]:
+    """The MODE and uniforms of ``epilogue_i8.wgsl`` for a conv2d node's fused requantize (None:
+    the node writes its sums)."""
+    if requantize is None:
+        return I8_MODES["sums"], dict(y_zero=0.0, lo=0.0, hi=0.0, y_scale=1.0, r_zero=0.0, r_scale=1.0, q_scale=1.0,
+                                      q_zero=0.0, q_lo=0.0, q_hi=0.0)
+    mode = ("block" if requantize.quantize is not None else "dequantize" if requantize.scale is not None
+            else "requantize_shifted" if requantize.shifted else "requantize")
+    r_zero, r_scale = requantize.residual or (0.0, 1.0)
+    q_scale, q_zero, (q_lo, q_hi) = requantize.quantize or (1.0, 0, (0, 0))
+    return I8_MODES[mode], dict(y_zero=float(requantize.zero), lo=float(requantize.bounds[0]),
+                                hi=float(requantize.bounds[1]), y_scale=requantize.scale or 1.0, r_zero=r_zero,
+                                r_scale=r_scale, q_scale=q_scale, q_zero=float(q_zero), q_lo=float(q_lo),
+                                q_hi=float(q_hi))
 
 
 def _conv_generic(node, ctx: LoweringContext, weights: Ref, choice: Choice) -> None:
@@ -231,10 +254,10 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     total4 = problem.batch * problem.m * n4
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
-    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False), params=params,
+    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0), params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
-    reduce_template = {k: v for k, v in template.items() if k in ("act", "residual")}
+    reduce_template = {k: v for k, v in template.items() if k in ("act", "residual", "quant")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params={"total": total4, "n4": n4, "splits": split, "alpha": params["alpha"], "beta": params["beta"]},
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,

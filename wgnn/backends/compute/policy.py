@@ -155,7 +155,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]
-    if node.attrs.get("requantize") is not None:  # fused where gemm_i8 was chosen: only it computes that
+    if node.attrs.get("x_zero") is not None:  # reads quantized integers as they are: only gemm_i8 packs them
         return ["gemm_i8"]
     if not w.is_constant:  # the tiled kernels read weights packed at load time
         return ["generic"]
@@ -178,6 +178,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
             found.append("gemm_i8")
     if "pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1:
         found.append("gemv")
+    if node.attrs.get("requantize") is not None:  # a fused requantize: the scalar kernel has no such epilogue
+        return found
     return found + ["generic"]
 
 
@@ -297,7 +299,7 @@ class KernelPolicy:
         return choice
 
     def _decide(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
-        if node.attrs.get("requantize") is not None:  # fused by ``rewrite`` once it had chosen gemm_i8
+        if node.attrs.get("requantize") is not None:  # fused by ``rewrite`` once it had chosen this
             return node.attrs["kernel_choice"]
         forced = self.overrides.get(node.name)
         if forced is not None:
@@ -355,16 +357,14 @@ class KernelPolicy:
             elif node.op == "winograd_input":
                 node.attrs["kernel_choice"] = decided[node.name.rpartition("/input")[0]]
 
-        def packed(conv: Node) -> bool:
+        def variant(conv: Node) -> str:
             choice = decided.get(conv.name) or self._decide("conv2d", conv, self.eligible("conv2d", conv),
                                                              problem_of(conv))
-            if choice.variant != "gemm_i8":
-                return False
-            conv.attrs["kernel_choice"] = choice
-            return True
+            conv.attrs["kernel_choice"] = choice  # kept for the fused node (its signature changes)
+            return choice.variant
 
-        # A quantized convolution on the packed-int8 kernel requantizes its own sums.
-        fired["fuse_requantize"] = fuse_requantize(graph, packed)
+        # A quantized convolution requantizes its own sums (unless the scalar kernel runs it).
+        fired["fuse_requantize"] = fuse_requantize(graph, variant)
         return +fired
 
 

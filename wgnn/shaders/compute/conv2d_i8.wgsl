@@ -2,13 +2,14 @@
 // conv2d_gemm.wgsl, whose tiles hold four int8 values to a u32 and whose products are WGSL's
 // dot4I8Packed (four multiply-adds, i32 sums: exact for any K below 2^17).
 //
-// Operands. x holds the shifted activations v = x_q - x_zero (floats, small integers; 0 in the
-// padding), as the integer-conv pass leaves them. Each is packed as x_q - offset = v + p.x_zero,
-// which lies in [-128, 127] for int8 (offset 0) and uint8 (offset 128) activations. w holds the
+// Operands. x holds the activations x_q (integers), or the shifted activations x_q - x_zero
+// (floats, small integers) as the integer-conv pass leaves them. Each is packed as x_q - offset =
+// x + p.x_add, which lies in [-128, 127] for int8 (offset 0) and uint8 (offset 128) activations;
+// the padding, x_q = x_zero, packs p.x_pad = x_zero - offset. w holds the
 // weights w_q - w_zero, each in [-128, 127], packed [K / 4][Cout / 4] as vec4<u32>: component j is
 // output channel 4 col4 + j, its bytes four consecutive k. The bias binding holds the int32 bias
-// less p.x_zero * sum_k w[k][c], which takes the packing's offset back out of every sum (padding
-// included: a padded tap packs p.x_zero and contributes nothing).
+// less p.x_pad * sum_k w[k][c], which takes the packing's offset back out of every sum (padding
+// included: a padded tap packs p.x_pad and contributes nothing).
 //
 // Split-K (Params.splits > 1): workgroups also divide K; each writes its raw partial sums to `y`
 // at [split][M][N] (PARTIAL), and splitk_i8.wgsl adds them and applies the epilogue.
@@ -19,15 +20,17 @@ struct Params {
     n_tiles: u32, in_h: u32, in_w: u32, in_c4: u32,
     out_h: u32, out_w: u32, kernel_w: u32, stride_h: u32,
     stride_w: u32, dil_h: u32, dil_w: u32, pad_top: i32,
-    pad_left: i32, x_zero: f32, y_zero: f32, lo: f32,
-    hi: f32, y_scale: f32, splits: u32, k4_per_split: u32,
+    pad_left: i32, x_add: f32, x_pad: f32, splits: u32,
+    k4_per_split: u32, y_zero: f32, lo: f32, hi: f32,
+    y_scale: f32, r_zero: f32, r_scale: f32, q_scale: f32,
+    q_zero: f32, q_lo: f32, q_hi: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 
-#include "compute/epilogue_i8.wgsl"  // bindings 3-5 (bias, multiplier, y) and write_sums()
+#include "compute/epilogue_i8.wgsl"  // bindings 3-6 (bias, multiplier, y, residual) and write_sums()
 
 const WG_X: u32 = ${wg_x}u;
 const WG_Y: u32 = WG / WG_X;
@@ -43,9 +46,9 @@ var<workgroup> b_tile: array<vec4<u32>, BK4 * BN4>;   // [BK4][BN4]
 
 // Four channels of A's row `row` (an output pixel) at packed column k4, packed.
 fn load_a(row: u32, k4: u32) -> u32 {
-    var v = vec4<f32>(0.0);
+    var v = vec4<f32>(p.x_pad);
     if (POINTWISE) {
-        v = vec4<f32>(x[row * p.in_c4 + k4]);
+        v = vec4<f32>(x[row * p.in_c4 + k4]) + p.x_add;
     } else {
         let ox = row % p.out_w;
         let oy = (row / p.out_w) % p.out_h;
@@ -54,10 +57,10 @@ fn load_a(row: u32, k4: u32) -> u32 {
         let iy = i32(oy * p.stride_h + (tap / p.kernel_w) * p.dil_h) - p.pad_top;
         let ix = i32(ox * p.stride_w + (tap % p.kernel_w) * p.dil_w) - p.pad_left;
         if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
-            v = vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]);
+            v = vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]) + p.x_add;
         }
     }
-    return pack4xI8(vec4<i32>(v + p.x_zero));
+    return pack4xI8(vec4<i32>(v));
 }
 
 @compute @workgroup_size(WG)

@@ -2,18 +2,48 @@
 // residual when one was fused (${residual}), then the activation, then the store. Declares the
 // output-side bindings 3 to 6; the including kernel declares Params (with alpha and beta) and
 // bindings 0 to 2.
+//
+// A quantized convolution's epilogue (QUANT > 0, the MODE of epilogue_i8.wgsl, computed the same
+// way): the sums plus the bias requantized, and per mode shifted, dequantized, or added to the
+// dequantized residual and quantized again. Its per-channel multipliers are the slope binding,
+// followed by three vec4s: (y_zero, lo, hi, y_scale), (r_zero, r_scale, q_scale, q_zero),
+// (q_lo, q_hi, -, -).
 #include "activation.wgsl"
 
 const HAS_RESIDUAL: bool = ${residual};
+const QUANT: u32 = ${quant}u;
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
 @group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
 @group(0) @binding(5) var<storage, read> slope: array<vec4<slope_elem>>;
 @group(0) @binding(6) var<storage, read_write> y: array<vec4<y_elem>>;
 
+fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
+    let n = arrayLength(&slope) - 3u;
+    let ends = vec4<f32>(slope[n]);
+    let tail = vec4<f32>(slope[n + 1u]);
+    var q = clamp(round(sums * vec4<f32>(slope[channel4])) + ends.x, vec4<f32>(ends.y), vec4<f32>(ends.z));
+    if (QUANT >= 2u) {
+        q -= ends.x;
+    }
+    if (QUANT >= 3u) {
+        q *= ends.w;
+    }
+    if (QUANT == 4u) {
+        let bounds = vec4<f32>(slope[n + 2u]);
+        let v = q + (vec4<f32>(residual[out_index]) - tail.x) * tail.y;
+        q = clamp(round(v / tail.z) + tail.w, vec4<f32>(bounds.x), vec4<f32>(bounds.y));
+    }
+    return q;
+}
+
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     var v = acc + vec4<f32>(bias[channel4]);
+    if (QUANT != 0u) {
+        y[out_index] = vec4<y_elem>(quantized(out_index, channel4, v));
+        return;
+    }
     if (HAS_RESIDUAL) {
         v += vec4<f32>(residual[out_index]);
     }
