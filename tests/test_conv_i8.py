@@ -11,8 +11,8 @@ import pytest
 from helpers import kernels_used
 
 import wgnn
-from wgnn.backends.compute.policy import Choice, eligible
 from wgnn import ops
+from wgnn.backends.compute.policy import Choice, eligible
 from wgnn.passes import optimize
 from wgnn.reference import run_reference
 from wgnn.scheduler import compile_graph
@@ -102,7 +102,8 @@ def test_quantized_epilogue_equals_the_integer_path(device, precision, rng, shap
                                    kernels={"conv": "generic"})
     exact = scalar.compute(feeds)["y"]
     step = {"": 1.0, "dequantize": np.float32(graph.nodes[-1].inputs[1].value)}.get(tail, 1.0)
-    assert np.abs(exact.astype(np.float64) - want).max() <= step * 1.001  # float reference: ties may round the other way
+    # against the float reference, ties may round the other way: one step
+    assert np.abs(exact.astype(np.float64) - want).max() <= step * 1.001
     if tail.startswith("+"):
         assert np.mean(exact > 0) > 0.3 and np.mean(exact == 0) > 0.05  # both sides of the ReLU
     for choice in _choices(SHAPES[shape][1]):
