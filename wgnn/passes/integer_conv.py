@@ -76,6 +76,17 @@ def _bounds(activation) -> tuple[float, float] | None:
     return None
 
 
+def _saturation(dtype: str, bounds: tuple[float, float], scale: np.float32, zero: int) -> tuple[int, int]:
+    """The integers quantizing into ``dtype`` saturates to, narrowed by an activation's ``bounds``
+    (quantize(clip(y, lo, hi)) = clamp(quantize(y), quantize(lo), quantize(hi)): rounding is monotone)."""
+    low, high = quant_range(dtype)
+    if np.isfinite(bounds[0]):
+        low = max(low, int(np.rint(np.float32(bounds[0]) / scale)) + zero)
+    if np.isfinite(bounds[1]):
+        high = min(high, int(np.rint(np.float32(bounds[1]) / scale)) + zero)
+    return low, high
+
+
 def integer_conv(graph: Graph) -> int:
     users = graph.consumers()
     outputs = graph.output_ids()
@@ -145,16 +156,11 @@ def integer_conv(graph: Graph) -> int:
         if standalone is not None:
             graph.nodes.remove(standalone)
         y_scale, y_zero = np.float32(y_scale.reshape(())), int(y_zero.reshape(()))
-        low, high = quant_range(quant.outputs[0].dtype)
-        if np.isfinite(bounds[0]):
-            low = max(low, int(np.rint(np.float32(bounds[0]) / y_scale)) + y_zero)
-        if np.isfinite(bounds[1]):
-            high = min(high, int(np.rint(np.float32(bounds[1]) / y_scale)) + y_zero)
-        quant.op, quant.attrs = "requantize", {"range": (low, high)}
+        quant.op, quant.attrs = "requantize", {"range": _saturation(quant.outputs[0].dtype, bounds, y_scale, y_zero)}
         quant.inputs = [y, _const("multiplier", multiplier.reshape(1, channels, 1, 1), "float32"),
                         _const("y_zero", y_zero, quant.outputs[0].dtype)]
         rewritten += 1
-    if _shift_at_requantize(graph) + _dequantize_at_requantize(graph) or rewritten:
+    if _dequantize_at_requantize(graph) or rewritten:
         graph.prune()
     return rewritten  # (the convolutions: what pass_log counts)
 
@@ -248,12 +254,8 @@ def _fuse_block_tail(graph: Graph, conv: Node, users: dict, outputs: set) -> Non
     if residual is other and other.dtype != "float32":
         return
     q_scale, q_zero = np.float32(q_scale.reshape(())), int(q_zero.reshape(()))
-    low, high = quant_range(quant.outputs[0].dtype)
-    if np.isfinite(bounds[0]):
-        low = max(low, int(np.rint(np.float32(bounds[0]) / q_scale)) + q_zero)
-    if np.isfinite(bounds[1]):
-        high = min(high, int(np.rint(np.float32(bounds[1]) / q_scale)) + q_zero)
-    fusion.residual, fusion.quantize = (r_zero, r_scale), (float(q_scale), q_zero, (low, high))
+    fusion.residual = (r_zero, r_scale)
+    fusion.quantize = (float(q_scale), q_zero, _saturation(quant.outputs[0].dtype, bounds, q_scale, q_zero))
     fusion.dtype = quant.outputs[0].dtype
     conv.inputs = conv.inputs[:3] + [residual]
     conv.outputs = [quant.outputs[0]]
@@ -275,37 +277,13 @@ def _read_integers(conv: Node) -> None:
 
 
 def _dequantize_at_requantize(graph: Graph) -> int:
-    """A requantized result whose only reader dequantizes it again (per tensor, the same zero point:
-    a residual add in float reads it so) is dequantized by the requantize itself, attr ``scale``:
-    ``(q - zero) * scale`` in float32, one pass over the activations fewer."""
-    users = graph.consumers()
-    outputs = graph.output_ids()
-    fused = 0
-    for node in list(graph.nodes):
-        if node.op != "requantize" or node.attrs.get("shifted") or id(node.outputs[0]) in outputs:
-            continue
-        q = node.outputs[0]
-        readers = users.get(id(q), [])
-        if len(readers) != 1 or readers[0].op != "dequantize_linear" or readers[0].attrs.get("shift"):
-            continue
-        reader = readers[0]
-        scale, zero = static_value(reader.inputs[1]), static_value(reader.inputs[2])
-        if (reader.inputs[0] is not q or scale is None or zero is None or scale.size != 1
-                or reader.outputs[0].dtype != "float32"
-                or not np.array_equal(zero.reshape(()), static_value(node.inputs[2]).reshape(()))):
-            continue
-        node.attrs["scale"] = float(np.float32(scale.reshape(())))
-        node.outputs = [reader.outputs[0]]
-        reader.outputs[0].producer = node
-        graph.nodes.remove(reader)
-        fused += 1
-    return fused
+    """Where a requantized result is read only by dequantizes with its zero point, the requantize
+    writes what they would, one pass over the activations fewer:
 
-
-def _shift_at_requantize(graph: Graph) -> int:
-    """A requantized result read only by the next integer convolutions' shifts (``q - zero``, the
-    same zero point) is stored shifted, as a float: the requantize writes ``q - zero`` and the shifts
-    go, one pass over the activations fewer per layer."""
+    - read only by the next integer convolutions' shifts (``q - zero``): it stores ``q - zero`` as a
+      float (attr ``shifted``), and the shifts go;
+    - read only by one float32 dequantize per tensor (a residual add in float reads it so): it
+      writes ``(q - zero) * scale`` (attr ``scale``), and the dequantize goes."""
     users = graph.consumers()
     outputs = graph.output_ids()
     fused = 0
@@ -315,15 +293,27 @@ def _shift_at_requantize(graph: Graph) -> int:
         q = node.outputs[0]
         readers = users.get(id(q), [])
         zero = static_value(node.inputs[2])
-        if not readers or any(r.op != "dequantize_linear" or not r.attrs.get("shift") or r.inputs[0] is not q
+        if not readers or any(r.op != "dequantize_linear" or r.inputs[0] is not q
                               or not np.array_equal(static_value(r.inputs[2]), zero) for r in readers):
             continue
-        shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, readers[0].outputs[0].dtype)
-        shifted.producer = node
-        node.outputs = [shifted]
-        node.attrs["shifted"] = True
-        for reader in readers:
-            graph.replace_uses(reader.outputs[0], shifted)
-            graph.nodes.remove(reader)
+        if all(r.attrs.get("shift") for r in readers):
+            shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, readers[0].outputs[0].dtype)
+            shifted.producer = node
+            node.outputs = [shifted]
+            node.attrs["shifted"] = True
+            for reader in readers:
+                graph.replace_uses(reader.outputs[0], shifted)
+                graph.nodes.remove(reader)
+            fused += 1
+            continue
+        reader = readers[0]
+        scale = static_value(reader.inputs[1])
+        if (len(readers) != 1 or reader.attrs.get("shift") or scale is None or scale.size != 1
+                or reader.outputs[0].dtype != "float32"):
+            continue
+        node.attrs["scale"] = float(np.float32(scale.reshape(())))
+        node.outputs = [reader.outputs[0]]
+        reader.outputs[0].producer = node
+        graph.nodes.remove(reader)
         fused += 1
     return fused

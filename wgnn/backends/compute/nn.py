@@ -20,10 +20,7 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     pad = (-channels % 4) if vec4 else 0
     requantize = node.attrs.get("requantize")
     if requantize is not None:  # a quantized convolution's epilogue (epilogue.wgsl, QUANT)
-        mode, ends = _i8_epilogue(requantize)
-        tail = [ends["y_zero"], ends["lo"], ends["hi"], ends["y_scale"], ends["r_zero"], ends["r_scale"],
-                ends["q_scale"], ends["q_zero"], ends["q_lo"], ends["q_hi"], 0.0, 0.0]
-        table = np.concatenate([np.pad(requantize.multiplier, (0, pad)), np.float32(tail)])
+        mode, table = _requantize_table(requantize, channels + pad)
         refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True),
                 ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(), ctx.const(table, exact=True)]
         return refs, dict(e.template, residual=False, quant=mode), e.params
@@ -89,9 +86,6 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
                      threads=n * oh * tiles * (o // 4), choice=choice)
 
 
-I8_MODES = {"sums": 0, "requantize": 1, "requantize_shifted": 2, "dequantize": 3, "block": 4}
-
-
 def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     """A quantized convolution on packed int8 (``conv2d_i8.wgsl``): weights packed four bytes to a
     word along K, the packing offset folded into the int32 bias, a fused requantize if there is one
@@ -108,9 +102,7 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     packed = weights.astype(np.int8).reshape(k4, 4, n4, 4).transpose(0, 2, 3, 1).copy().view(np.uint32)
     bias = node.inputs[2].value.astype(np.int64) if len(node.inputs) > 2 else np.zeros(o, np.int64)
     bias = bias - int(offset) * weights.sum(axis=0)
-    requantize = node.attrs.get("requantize")
-    multiplier = np.zeros(o, np.float32) if requantize is None else requantize.multiplier
-    mode, ends = _i8_epilogue(requantize)
+    mode, table = _requantize_table(node.attrs.get("requantize"), o)
     rows, cols4 = gemm_block(choice.tile, choice.workgroup)
     m = n * oh * ow
     m_tiles, n_tiles = -(-m // rows), -(-n4 // cols4)
@@ -121,9 +113,9 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     params = dict(m=m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh,
                   out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
                   x_add=offset if x_zero is None else offset - x_zero, x_pad=offset, splits=split,
-                  k4_per_split=per_split, **ends)
+                  k4_per_split=per_split)
     template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1)
-    refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(multiplier, exact=True)]
+    refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(table, exact=True)]
     res = [ctx.tensor(node.inputs[3]) if len(node.inputs) > 3 else ctx.dummy()]
     operands = [ctx.tensor(x), ctx.const(packed.reshape(k4, 4 * n4))]
     groups = split * m_tiles * n_tiles
@@ -136,25 +128,25 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
                  bindings=operands + [ctx.dummy(), ctx.dummy(), partial, ctx.dummy()], workgroups=groups, choice=choice,
                  flops_share=1.0)
     ctx.dispatch("splitk_i8", node=node, template={"mode_id": mode},
-                 params=dict(total=m * n4, n4=n4, splits=split, **ends),
+                 params=dict(total=m * n4, n4=n4, splits=split),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)] + res, threads=m * n4, choice=choice,
                  flops_share=0.0)
 
 
-def _i8_epilogue(requantize) -> tuple[int, dict]:
-    """The MODE and uniforms of ``epilogue_i8.wgsl`` for a conv2d node's fused requantize (None:
-    the node writes its sums)."""
+def _requantize_table(requantize, channels: int) -> tuple[int, np.ndarray]:
+    """The mode and constants of ``requantize4`` (``requantize.wgsl``) for a conv2d node's fused
+    requantize (None: mode 0, the sums as they are): the multipliers of ``channels`` channels, then
+    three vec4s."""
     if requantize is None:
-        return I8_MODES["sums"], dict(y_zero=0.0, lo=0.0, hi=0.0, y_scale=1.0, r_zero=0.0, r_scale=1.0, q_scale=1.0,
-                                      q_zero=0.0, q_lo=0.0, q_hi=0.0)
-    mode = ("block" if requantize.quantize is not None else "dequantize" if requantize.scale is not None
-            else "requantize_shifted" if requantize.shifted else "requantize")
+        return 0, np.zeros(channels + 12, np.float32)
+    mode = (4 if requantize.quantize is not None else 3 if requantize.scale is not None
+            else 2 if requantize.shifted else 1)
     r_zero, r_scale = requantize.residual or (0.0, 1.0)
     q_scale, q_zero, (q_lo, q_hi) = requantize.quantize or (1.0, 0, (0, 0))
-    return I8_MODES[mode], dict(y_zero=float(requantize.zero), lo=float(requantize.bounds[0]),
-                                hi=float(requantize.bounds[1]), y_scale=requantize.scale or 1.0, r_zero=r_zero,
-                                r_scale=r_scale, q_scale=q_scale, q_zero=float(q_zero), q_lo=float(q_lo),
-                                q_hi=float(q_hi))
+    tail = [requantize.zero, *requantize.bounds, requantize.scale or 1.0, r_zero, r_scale, q_scale, q_zero, q_lo, q_hi,
+            0.0, 0.0]
+    multiplier = np.pad(requantize.multiplier, (0, channels - requantize.multiplier.size))
+    return mode, np.concatenate([multiplier, np.float32(tail)]).astype(np.float32)
 
 
 def _conv_generic(node, ctx: LoweringContext, weights: Ref, choice: Choice) -> None:

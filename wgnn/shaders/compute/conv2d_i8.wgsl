@@ -21,9 +21,7 @@ struct Params {
     out_h: u32, out_w: u32, kernel_w: u32, stride_h: u32,
     stride_w: u32, dil_h: u32, dil_w: u32, pad_top: i32,
     pad_left: i32, x_add: f32, x_pad: f32, splits: u32,
-    k4_per_split: u32, y_zero: f32, lo: f32, hi: f32,
-    y_scale: f32, r_zero: f32, r_scale: f32, q_scale: f32,
-    q_zero: f32, q_lo: f32, q_hi: f32,
+    k4_per_split: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -3,12 +3,10 @@
 // output-side bindings 3 to 6; the including kernel declares Params (with alpha and beta) and
 // bindings 0 to 2.
 //
-// A quantized convolution's epilogue (QUANT > 0, the MODE of epilogue_i8.wgsl, computed the same
-// way): the sums plus the bias requantized, and per mode shifted, dequantized, or added to the
-// dequantized residual and quantized again. Its per-channel multipliers are the slope binding,
-// followed by three vec4s: (y_zero, lo, hi, y_scale), (r_zero, r_scale, q_scale, q_zero),
-// (q_lo, q_hi, -, -).
+// A quantized convolution's epilogue (QUANT > 0): the sums plus the bias through requantize4
+// (requantize.wgsl), its table in the slope binding.
 #include "activation.wgsl"
+#include "compute/requantize.wgsl"
 
 const HAS_RESIDUAL: bool = ${residual};
 const QUANT: u32 = ${quant}u;
@@ -20,21 +18,12 @@ const QUANT: u32 = ${quant}u;
 
 fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
     let n = arrayLength(&slope) - 3u;
-    let ends = vec4<f32>(slope[n]);
-    let tail = vec4<f32>(slope[n + 1u]);
-    var q = clamp(round(sums * vec4<f32>(slope[channel4])) + ends.x, vec4<f32>(ends.y), vec4<f32>(ends.z));
-    if (QUANT >= 2u) {
-        q -= ends.x;
-    }
-    if (QUANT >= 3u) {
-        q *= ends.w;
-    }
+    var r = vec4<f32>(0.0);
     if (QUANT == 4u) {
-        let bounds = vec4<f32>(slope[n + 2u]);
-        let v = q + (vec4<f32>(residual[out_index]) - tail.x) * tail.y;
-        q = clamp(round(v / tail.z) + tail.w, vec4<f32>(bounds.x), vec4<f32>(bounds.y));
+        r = vec4<f32>(residual[out_index]);
     }
-    return q;
+    return requantize4(QUANT, sums, vec4<f32>(slope[channel4]), vec4<f32>(slope[n]), vec4<f32>(slope[n + 1u]),
+                       vec4<f32>(slope[n + 2u]), r);
 }
 
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.

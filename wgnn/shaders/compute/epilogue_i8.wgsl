@@ -1,15 +1,8 @@
 // The epilogue of the packed-int8 convolution (conv2d_i8.wgsl) and of its split-K reduction
-// (splitk_i8.wgsl): from a vec4 of integer sums (without the bias) to what the node writes. Declares
-// bindings 3 to 6; the including kernel declares Params with y_zero, lo, hi, y_scale, r_zero,
-// r_scale, q_scale, q_zero, q_lo and q_hi.
-//
-// MODE 0 "sums": the sums plus the bias, as floats (the conv2d node alone); 1 "requantize" and
-// 2 "requantize_shifted": the requantize that reads them, fused, as ternary.wgsl computes it,
-// clamp(round_half_even(f32(sum) * multiplier) + y_zero, lo, hi), less y_zero when shifted;
-// 3 "dequantize": the requantize's own dequantize too, (q - y_zero) * y_scale; 4 "block": that
-// plus the residual dequantized, (r - r_zero) * r_scale, quantized by q_scale and q_zero into
-// [q_lo, q_hi] (the tail of a quantized residual block, as the dequantize, add and quantize
-// kernels compute it, in f32).
+// (splitk_i8.wgsl): from a vec4 of integer sums (without the bias) to what the node writes.
+// Declares bindings 3 to 6. MODE 0 writes the sums plus the bias as floats (the conv2d node alone);
+// 1 to 4 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding).
+#include "compute/requantize.wgsl"
 
 const MODE: u32 = ${mode_id}u;
 
@@ -24,16 +17,11 @@ fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
         y[index] = vec4<y_elem>(sums);
         return;
     }
-    var q = clamp(round(sums * vec4<f32>(multiplier[col4])) + p.y_zero, vec4<f32>(p.lo), vec4<f32>(p.hi));
-    if (MODE >= 2u) {
-        q -= p.y_zero;
-    }
-    if (MODE >= 3u) {
-        q *= p.y_scale;
-    }
+    let n = arrayLength(&multiplier) - 3u;
+    var r = vec4<f32>(0.0);
     if (MODE == 4u) {
-        let v = q + (vec4<f32>(residual[index]) - p.r_zero) * p.r_scale;
-        q = clamp(round(v / p.q_scale) + p.q_zero, vec4<f32>(p.q_lo), vec4<f32>(p.q_hi));
+        r = vec4<f32>(residual[index]);
     }
-    y[index] = vec4<y_elem>(q);
+    y[index] = vec4<y_elem>(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
+                                        vec4<f32>(multiplier[n + 1u]), vec4<f32>(multiplier[n + 2u]), r));
 }

@@ -2,10 +2,7 @@
 // SPLITS partial sums (exact, so the order does not matter), then the int8 epilogue.
 #include "compute/common.wgsl"
 
-struct Params {
-    total: u32, n4: u32, splits: u32, y_zero: f32, lo: f32, hi: f32, y_scale: f32, r_zero: f32,
-    r_scale: f32, q_scale: f32, q_zero: f32, q_lo: f32, q_hi: f32,
-}
+struct Params { total: u32, n4: u32, splits: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<vec4<i32>>;
