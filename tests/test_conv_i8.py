@@ -182,3 +182,48 @@ def test_fused_requantize_is_the_conv_nodes_reference(device, rng):
     assert "dequantize_linear" not in [n.op for n in session._exe.graph.nodes]  # no shift left
     want = ops.get("conv2d").reference(conv, [feeds["x"]] + [t.value for t in conv.inputs[1:]])[0]
     np.testing.assert_array_equal(session.compute(feeds)["y"], want)
+
+
+def _chain(rng):
+    """Two quantized residual blocks after a quantized convolution, as ONNX Runtime's quantizer
+    writes them (QDQ): a = Q(conv(x)); t = Q(ReLU(DQ(Q(conv(a))) + DQ(a))); u = the same on t. Every
+    activation but x has scale 0.3 and zero point 100."""
+    b = wgnn.GraphBuilder()
+    c, scale, zero = 8, np.float32(0.3), np.array(100, np.uint8)
+
+    def quantized_conv(q, in_scale, name):
+        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
+        w_scale = rng.uniform(0.0005, 0.001, c).astype(np.float32)
+        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (c, c, 3, 3)).astype(np.int8)),
+                                b.constant(w_scale), b.constant(np.zeros(c, np.int8)), axis=0)
+        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, c).astype(np.int32)),
+                                   b.constant(in_scale * w_scale), b.constant(np.zeros(c, np.int32)), axis=0)
+        y = b.conv2d(x, w, bias=bias, padding=(1, 1, 1, 1), name=name)
+        return b.quantize_linear(y, b.constant(scale), b.constant(zero))
+
+    def block(q, name):
+        total = b.add(b.dequantize_linear(quantized_conv(q, scale, name), b.constant(scale), b.constant(zero)),
+                      b.dequantize_linear(q, b.constant(scale), b.constant(zero)))
+        return b.quantize_linear(b.relu(total), b.constant(scale), b.constant(zero))
+
+    a = quantized_conv(b.input("x", (1, c, 6, 7), "uint8"), np.float32(0.05), "conv_a")
+    u = block(block(a, "conv_t"), "conv_u")
+    return b.build_graph({"u": u}), {"x": rng.integers(0, 256, (1, c, 6, 7)).astype(np.uint8)}
+
+
+@pytest.mark.parametrize("variant", ["direct", "gemm", "gemm_i8"])
+def test_quantized_blocks_chain_without_element_wise_passes(device, precision, rng, variant):
+    """Chained quantized blocks: each convolution requantizes its own sums, each block's tail is in
+    its last convolution, and every quantized output read only by later convolutions and tails is
+    stored already shifted, so the chain is its three convolutions (and, on the float kernels, the
+    input's one shift) with the unfused kernels' values."""
+    graph, feeds = _chain(rng)
+    want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["u"]
+    session = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv2d": variant})
+    ops_run = [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"]
+    assert ops_run == (["conv2d"] * 3 if variant == "gemm_i8" else ["dequantize_linear"] + ["conv2d"] * 3), ops_run
+    tails = [n.attrs["requantize"] for n in session._exe.graph.nodes if n.op == "conv2d"]
+    assert [t.quantize is not None and t.quantize[3] for t in tails] == [False, True, False]  # t stored shifted
+    got = session.compute(feeds)["u"]
+    assert 0.1 < np.mean(got == 100) < 0.9 and np.mean(got == 255) < 0.05  # the ReLU clips some, few saturate
+    np.testing.assert_array_equal(got, want)

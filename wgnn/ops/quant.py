@@ -139,7 +139,8 @@ class FusedRequantize:
     With ``residual`` (and ``scale``), the quantized residual block's tail is fused as well: the
     dequantized result plus the convolution's residual input ``r`` dequantized, ``(r - r_zero) *
     r_scale`` (``residual`` = (r_zero, r_scale); (0, 1) for a float ``r``), quantized by
-    ``quantize`` = (scale, zero, bounds), where the bounds also hold a ReLU or Clip of the sum."""
+    ``quantize`` = (scale, zero, bounds, shifted), where the bounds also hold a ReLU or Clip of the
+    sum, and ``shifted`` stores ``q - zero`` as a float32."""
 
     multiplier: np.ndarray  # float32, one per output channel
     zero: int
@@ -149,7 +150,7 @@ class FusedRequantize:
     dtype: str  # the result's: zero_dtype, the float type of the sums when shifted, float32 with scale
     scale: float | None = None  # the requantize's ``scale``: the result dequantized, (q - zero) * scale
     residual: tuple[float, float] | None = None
-    quantize: tuple[float, int, tuple[int, int]] | None = None
+    quantize: tuple[float, int, tuple[int, int], bool] | None = None
 
     def apply(self, acc: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         """The NCHW result of the sums ``acc`` (and of the residual input, with ``residual``)."""
@@ -160,5 +161,6 @@ class FusedRequantize:
             return y
         r_zero, r_scale = self.residual
         y = y + (residual.astype(np.float32) - np.float32(r_zero)) * np.float32(r_scale)
-        scale, zero, bounds = self.quantize
-        return _saturate(y / np.float32(scale), np.array(zero), bounds).astype(self.dtype)
+        scale, zero, bounds, shifted = self.quantize
+        q = _saturate(y / np.float32(scale), np.array(zero), bounds)
+        return (q - np.float32(zero) if shifted else q).astype(self.dtype)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Graph, Node, Operand, fresh_name
+from ..graph import Graph, Node, Operand, fresh_name, is_integer
 from ..ops import static_value
 from ..ops.quant import FusedRequantize, quant_range
 
@@ -219,8 +219,62 @@ def fuse_requantize(graph: Graph, variant) -> int:
             _read_integers(conv)
         fused += 1
     if fused:
+        graph.prune()  # (the dequantizes the fused tails no longer read)
+        _shift_block_outputs(graph)
         graph.prune()
     return fused
+
+
+def _shift_block_outputs(graph: Graph) -> None:
+    """A convolution's quantized output (requantized, or a residual block's, its tail fused) whose
+    every reader subtracts its zero point again (the next convolutions' shifts or integer reads, and
+    the next block's tail reading it as its residual) is stored shifted, ``q - zero`` as a float: the
+    shift passes go."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    for conv in list(graph.nodes):
+        fusion = conv.attrs.get("requantize") if conv.op == "conv2d" else None
+        if fusion is None or not is_integer(fusion.dtype) or id(conv.outputs[0]) in outputs:
+            continue
+        q, zero = conv.outputs[0], fusion.zero if fusion.quantize is None else fusion.quantize[1]
+        readers = users.get(id(q), [])
+
+        if not readers or not all(_subtracts_zero(r, q, zero) for r in readers):
+            continue
+        shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, "float32")
+        shifted.producer = conv
+        conv.outputs = [shifted]
+        if fusion.quantize is None:
+            fusion.shifted = True
+        else:
+            fusion.quantize = fusion.quantize[:3] + (True,)
+        fusion.dtype = "float32"
+        for reader in readers:
+            if reader.op == "dequantize_linear":
+                graph.replace_uses(reader.outputs[0], shifted)
+                graph.nodes.remove(reader)
+                continue
+            if reader.inputs[0] is q:
+                reader.attrs.pop("x_zero")
+            if len(reader.inputs) > 3 and reader.inputs[3] is q:
+                tail = reader.attrs["requantize"]
+                tail.residual = (0.0, tail.residual[1])
+            reader.inputs = [shifted if t is q else t for t in reader.inputs]
+
+
+def _subtracts_zero(reader: Node, q: Operand, zero: int) -> bool:
+    """Whether ``reader`` uses ``q`` only as ``q - zero``: a shift, a convolution reading integers
+    with that zero point, or a fused block tail whose residual it is."""
+    if reader.op == "dequantize_linear":
+        return (bool(reader.attrs.get("shift")) and reader.inputs[0] is q
+                and int(static_value(reader.inputs[2]).reshape(())) == zero)
+    if reader.op != "conv2d":
+        return False
+    tail = reader.attrs.get("requantize")
+    as_input = reader.inputs[0] is q and reader.attrs.get("x_zero") == zero
+    as_residual = (len(reader.inputs) > 3 and reader.inputs[3] is q and tail is not None
+                   and tail.residual is not None and tail.residual[0] == zero)
+    return (as_input or reader.inputs[0] is not q) and (as_residual or all(t is not q for t in reader.inputs[3:]))
 
 
 def _fuse_block_tail(graph: Graph, conv: Node, users: dict, outputs: set) -> None:
@@ -255,7 +309,7 @@ def _fuse_block_tail(graph: Graph, conv: Node, users: dict, outputs: set) -> Non
         return
     q_scale, q_zero = np.float32(q_scale.reshape(())), int(q_zero.reshape(()))
     fusion.residual = (r_zero, r_scale)
-    fusion.quantize = (float(q_scale), q_zero, _saturation(quant.outputs[0].dtype, bounds, q_scale, q_zero))
+    fusion.quantize = (float(q_scale), q_zero, _saturation(quant.outputs[0].dtype, bounds, q_scale, q_zero), False)
     fusion.dtype = quant.outputs[0].dtype
     conv.inputs = conv.inputs[:3] + [residual]
     conv.outputs = [quant.outputs[0]]

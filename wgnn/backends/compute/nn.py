@@ -139,10 +139,10 @@ def _requantize_table(requantize, channels: int) -> tuple[int, np.ndarray]:
     three vec4s."""
     if requantize is None:
         return 0, np.zeros(channels + 12, np.float32)
-    mode = (4 if requantize.quantize is not None else 3 if requantize.scale is not None
-            else 2 if requantize.shifted else 1)
+    mode = ((5 if requantize.quantize[3] else 4) if requantize.quantize is not None
+            else 3 if requantize.scale is not None else 2 if requantize.shifted else 1)
     r_zero, r_scale = requantize.residual or (0.0, 1.0)
-    q_scale, q_zero, (q_lo, q_hi) = requantize.quantize or (1.0, 0, (0, 0))
+    q_scale, q_zero, (q_lo, q_hi), _ = requantize.quantize or (1.0, 0, (0, 0), False)
     tail = [requantize.zero, *requantize.bounds, requantize.scale or 1.0, r_zero, r_scale, q_scale, q_zero, q_lo, q_hi,
             0.0, 0.0]
     multiplier = np.pad(requantize.multiplier, (0, channels - requantize.multiplier.size))

@@ -19,7 +19,7 @@ const QUANT: u32 = ${quant}u;
 fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
     let n = arrayLength(&slope) - 3u;
     var r = vec4<f32>(0.0);
-    if (QUANT == 4u) {
+    if (QUANT >= 4u) {
         r = vec4<f32>(residual[out_index]);
     }
     return requantize4(QUANT, sums, vec4<f32>(slope[channel4]), vec4<f32>(slope[n]), vec4<f32>(slope[n + 1u]),

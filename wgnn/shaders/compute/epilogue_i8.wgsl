@@ -1,7 +1,7 @@
 // The epilogue of the packed-int8 convolution (conv2d_i8.wgsl) and of its split-K reduction
 // (splitk_i8.wgsl): from a vec4 of integer sums (without the bias) to what the node writes.
 // Declares bindings 3 to 6. MODE 0 writes the sums plus the bias as floats (the conv2d node alone);
-// 1 to 4 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding).
+// 1 to 5 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding).
 #include "compute/requantize.wgsl"
 
 const MODE: u32 = ${mode_id}u;
@@ -19,7 +19,7 @@ fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
     }
     let n = arrayLength(&multiplier) - 3u;
     var r = vec4<f32>(0.0);
-    if (MODE == 4u) {
+    if (MODE >= 4u) {
         r = vec4<f32>(residual[index]);
     }
     y[index] = vec4<y_elem>(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),

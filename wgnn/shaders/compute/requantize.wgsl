@@ -4,7 +4,7 @@
 //   1 requantize: clamp(round_half_even(sums * multiplier) + y_zero, lo, hi);
 //   2 shifted: that less y_zero; 3 dequantized: that times y_scale;
 //   4 a residual block's tail: that plus the residual dequantized, (r - r_zero) * r_scale,
-//     quantized by q_scale and q_zero into [q_lo, q_hi].
+//     quantized by q_scale and q_zero into [q_lo, q_hi]; 5: that less q_zero.
 // The constants come from a table: one multiplier vec4 per four channels, then (y_zero, lo, hi,
 // y_scale), (r_zero, r_scale, q_scale, q_zero), (q_lo, q_hi, -, -).
 fn requantize4(mode: u32, sums: vec4<f32>, multiplier: vec4<f32>, ends: vec4<f32>, tail: vec4<f32>,
@@ -16,9 +16,12 @@ fn requantize4(mode: u32, sums: vec4<f32>, multiplier: vec4<f32>, ends: vec4<f32
     if (mode >= 3u) {
         q *= ends.w;
     }
-    if (mode == 4u) {
+    if (mode >= 4u) {
         let v = q + (residual - tail.x) * tail.y;
         q = clamp(round(v / tail.z) + tail.w, vec4<f32>(bounds.x), vec4<f32>(bounds.y));
+    }
+    if (mode == 5u) {
+        q -= tail.w;
     }
     return q;
 }
