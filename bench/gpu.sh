@@ -32,10 +32,12 @@ fi
 for step in "${@:-tune bench batch conformance tests}"; do
   for s in $step; do
     case $s in
-      targets) # ResNet50's choices measured (fp32, fp16), then in one interleaved suite: batch-1 latency
+      targets) # ResNet50's choices measured (fp32, fp16, INT8), then in one interleaved suite: batch-1 latency
                # and batch-32 throughput against ONNX Runtime WebGPU, FP16 and INT8 beside FP32; ResNet50's
                # profile at batch 32 (TFLOP/s of its convolutions); the face demo end to end
-               for p in fp32 fp16; do timeout 45 python3 -m wgnn tune resnet50 --precision $p --seconds 25; done 2>&1 | tee "$out/tune.txt"
+               q=$(python3 -c "from wgnn import zoo; print(zoo.quantize('resnet50', zoo.packaged_photos(), fmt='qdq'))")
+               { for p in fp32 fp16; do timeout 45 python3 -m wgnn tune resnet50 --precision $p --seconds 25; done
+                 timeout 45 python3 -m wgnn tune "$q" --seconds 25; } 2>&1 | tee "$out/tune.txt"
                cp -r "${WGNN_KERNEL_CACHE:-${WGNN_CACHE:-$HOME/.cache/wgnn}/kernels}" "$out/kernels" 2>/dev/null
                timeout 300 python3 -m wgnn bench --batch 1,32 --runs 15 --warmup 3 \
                  --columns "compute FP32,compute FP16,compute INT8,ONNX Runtime WebGPU" \
