@@ -223,7 +223,15 @@ def test_quantized_blocks_chain_without_element_wise_passes(device, precision, r
     ops_run = [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"]
     assert ops_run == (["conv2d"] * 3 if variant == "gemm_i8" else ["dequantize_linear"] + ["conv2d"] * 3), ops_run
     tails = [n.attrs["requantize"] for n in session._exe.graph.nodes if n.op == "conv2d"]
-    assert [t.quantize is not None and t.quantize[3] for t in tails] == [False, True, False]  # t stored shifted
+    if variant == "gemm_i8":  # a and t, read only by packed-int8 convolutions, are stored packed
+        assert [t.packed for t in tails] == [True, True, False]
+        assert [t.dtype for t in tails] == ["uint8"] * 3
+        sizes = {block.name: block.size for block in session._exe.blocks}
+        for conv in [n for n in session._exe.graph.nodes if n.op == "conv2d"][:2]:
+            assert sizes[conv.outputs[0].name] == conv.outputs[0].size  # a byte each
+    else:  # t is stored shifted
+        assert [t.quantize is not None and t.quantize[3] for t in tails] == [False, True, False]
+        assert not any(t.packed for t in tails)
     got = session.compute(feeds)["u"]
     assert 0.1 < np.mean(got == 100) < 0.9 and np.mean(got == 255) < 0.05  # the ReLU clips some, few saturate
     np.testing.assert_array_equal(got, want)

@@ -182,6 +182,21 @@ def test_quantized_mobilenets_match_onnxruntime_cpu(device, name):
         assert np.argmax(got) == np.argmax(want)
 
 
+def test_quantized_mobilenet_on_packed_int8_equals_the_float_kernels(device):
+    """MobileNet V2 (QOperator) with every quantized convolution it can on gemm_i8: pointwise ones on
+    packed int8, reading activations that the depthwise ones before them store four bytes to a word,
+    the depthwise ones on the float kernel. The integers are the same as on the default kernels."""
+    pytest.importorskip("onnxruntime.quantization")
+    path = zoo.quantize("mobilenet_v2", _photos(CALIBRATION), fmt="qoperator")
+    x = _photos(("chelsea",))[0]
+    want = wgnn.InferenceSession(path).run(None, {"input": x})[0]
+    session = wgnn.InferenceSession(path, kernels={"conv2d": "gemm_i8"})
+    convs = [n for n in session._exe.graph.nodes if n.op == "conv2d"]
+    assert sum(session.kernel_choices()[n.name].startswith("gemm_i8") for n in convs) >= 34
+    assert sum(n.attrs["requantize"].packed for n in convs if n.attrs.get("requantize")) >= 30
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
+
+
 def _text_crops():
     """Twelve 48x192 crops of scikit-image's photo of printed text, as PaddleOCR's classifier takes them."""
     from wgnn import mediapipe as mp

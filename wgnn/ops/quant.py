@@ -151,6 +151,7 @@ class FusedRequantize:
     scale: float | None = None  # the requantize's ``scale``: the result dequantized, (q - zero) * scale
     residual: tuple[float, float] | None = None
     quantize: tuple[float, int, tuple[int, int], bool] | None = None
+    packed: bool = False  # the (integer) result is stored four bytes to a word: its readers unpack it
 
     def apply(self, acc: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         """The NCHW result of the sums ``acc`` (and of the residual input, with ``residual``)."""

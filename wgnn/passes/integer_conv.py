@@ -220,9 +220,54 @@ def fuse_requantize(graph: Graph, variant) -> int:
         fused += 1
     if fused:
         graph.prune()  # (the dequantizes the fused tails no longer read)
+        _pack_for_gemm_i8(graph)
         _shift_block_outputs(graph)
         graph.prune()
     return fused
+
+
+def _on_gemm_i8(node: Node) -> bool:
+    choice = node.attrs.get("kernel_choice") if node.op == "conv2d" else None
+    return choice is not None and choice.variant == "gemm_i8" and node.attrs.get("requantize") is not None
+
+
+def _pack_for_gemm_i8(graph: Graph) -> None:
+    """A quantized convolution's 8-bit result that only packed-int8 convolutions read (as their input,
+    or as a fused block tail's residual) is stored packed, four bytes to a word: a quarter of the
+    bytes, and its readers load words instead of packing vec4s. A result stored shifted for its
+    readers is stored as integers again (they read ``x_q`` with ``x_zero``)."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    for conv in graph.nodes:
+        fusion = conv.attrs.get("requantize") if conv.op == "conv2d" else None
+        if (fusion is None or fusion.scale is not None and fusion.quantize is None or id(conv.outputs[0]) in outputs
+                or conv.outputs[0].shape[1] % 4 or fusion.quantize is not None and fusion.quantize[3]):
+            continue
+        y = conv.outputs[0]
+        shifted = fusion.shifted and fusion.quantize is None
+        if (fusion.zero_dtype if shifted else fusion.dtype) not in ("int8", "uint8"):
+            continue
+        zero = fusion.zero if fusion.quantize is None else fusion.quantize[1]
+        readers = users.get(id(y), [])
+        ok = bool(readers)
+        for reader in readers:
+            as_input = reader.inputs[0] is y and (shifted or reader.attrs.get("x_zero") == zero)
+            tail = reader.attrs.get("requantize")
+            as_residual = (not shifted and len(reader.inputs) > 3 and reader.inputs[3] is y and tail is not None
+                           and tail.residual is not None and tail.residual[0] == zero)
+            ok = ok and _on_gemm_i8(reader) and (as_input or reader.inputs[0] is not y) and (
+                as_residual or all(t is not y for t in reader.inputs[3:]))
+        if not ok:
+            continue
+        if shifted:  # back to integers, which the readers take with their zero point
+            q = Operand(fresh_name(y.name + "_q"), y.shape, fusion.zero_dtype)
+            q.producer = conv
+            conv.outputs = [q]
+            fusion.shifted, fusion.dtype = False, fusion.zero_dtype
+            for reader in readers:
+                reader.inputs = [q if t is y else t for t in reader.inputs]
+                reader.attrs["x_zero"] = zero
+        fusion.packed = True
 
 
 def _shift_block_outputs(graph: Graph) -> None:
@@ -234,7 +279,7 @@ def _shift_block_outputs(graph: Graph) -> None:
     outputs = graph.output_ids()
     for conv in list(graph.nodes):
         fusion = conv.attrs.get("requantize") if conv.op == "conv2d" else None
-        if fusion is None or not is_integer(fusion.dtype) or id(conv.outputs[0]) in outputs:
+        if fusion is None or not is_integer(fusion.dtype) or fusion.packed or id(conv.outputs[0]) in outputs:
             continue
         q, zero = conv.outputs[0], fusion.zero if fusion.quantize is None else fusion.quantize[1]
         readers = users.get(id(q), [])

@@ -119,6 +119,10 @@ class ComputeBackend(Backend):
         return policy.rewrite(graph)
 
     def context(self, state) -> LoweringContext:
+        for node in state.graph.nodes:  # quantized results kept four bytes to a word (passes/integer_conv.py)
+            fusion = node.attrs.get("requantize") if node.op == "conv2d" else None
+            if fusion is not None and fusion.packed:
+                state.storage[id(node.outputs[0])] = "i8x4"
         return LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
                                precision=state.precision, opset=state.opset)
 
@@ -126,7 +130,7 @@ class ComputeBackend(Backend):
         device, graph = state.device, state.graph
 
         def stored_bytes(root) -> int:
-            return root.size * (2 if state.storage[id(root)] == "f16" else 4)
+            return root.size * {"f16": 2, "i8x4": 1}.get(state.storage[id(root)], 4)
 
         blocks = [Block(id(t.operand), padded(stored_bytes(t.operand), 16), t.first, t.last, t.operand.name)
                   for t in state.lifetimes]

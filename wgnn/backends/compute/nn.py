@@ -23,11 +23,27 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
         mode, table = _requantize_table(requantize, channels + pad)
         refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True),
                 ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(), ctx.const(table, exact=True)]
-        return refs, dict(e.template, residual=False, quant=mode), e.params
+        return refs, dict(e.template, residual=False, quant=mode, **_y_store(ctx, node.outputs[0])), e.params
     refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
             ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
-    return refs, dict(e.template, quant=0), e.params
+    return refs, dict(e.template, quant=0, **VEC4_STORE), e.params
+
+
+VEC4_STORE = {"y_type": "vec4<y_elem>", "y_store": "vec4<y_elem>"}
+
+
+def _packed(ctx: LoweringContext, operand) -> str | None:
+    """"u8" or "i8" where ``operand`` is stored four bytes to a word (storage i8x4), else None."""
+    if ctx.storage.get(id(ctx.root(operand))) != "i8x4":
+        return None
+    return "u8" if operand.dtype == "uint8" else "i8"
+
+
+def _y_store(ctx: LoweringContext, out) -> dict:
+    """The epilogue's ``y_type`` and ``y_store`` for the output ``out``: vec4s, or packed words."""
+    packed = _packed(ctx, out)
+    return {"y_type": "u32", "y_store": f"pack_{packed}"} if packed else dict(VEC4_STORE)
 
 
 @lowers("conv2d")
@@ -112,9 +128,17 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     pointwise = (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0)
     params = dict(m=m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh,
                   out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
-                  x_add=offset if x_zero is None else offset - x_zero, x_pad=offset, splits=split,
-                  k4_per_split=per_split)
-    template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1)
+                  x_add=offset if x_zero is None else offset - x_zero, splits=split, k4_per_split=per_split)
+    x_packed, r_packed = _packed(ctx, x), _packed(ctx, node.inputs[3]) if len(node.inputs) > 3 else None
+    pad_byte = int(offset) & 0xFF  # the padding, x_zero - offset, in each byte
+    params.update(x_flip=0x80808080 if x_packed == "u8" else 0, x_pad_word=pad_byte * 0x01010101)
+    ends = dict(_y_store(ctx, out), residual_type="u32" if r_packed else "vec4<residual_elem>",
+                residual_load=f"unpack_{r_packed}" if r_packed else "vec4<f32>")
+    template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1,
+                    x_packed=bool(x_packed), x_type="u32" if x_packed else "vec4<x_elem>",
+                    x_word="x[index] ^ p.x_flip" if x_packed else "0u",
+                    x_vec="vec4<f32>(0.0)" if x_packed else "vec4<f32>(x[index])",
+                    y_partial="pack4xI8" if _packed(ctx, out) else "vec4<y_elem>", **ends)
     refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(table, exact=True)]
     res = [ctx.tensor(node.inputs[3]) if len(node.inputs) > 3 else ctx.dummy()]
     operands = [ctx.tensor(x), ctx.const(packed.reshape(k4, 4 * n4))]
@@ -124,10 +148,11 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
                      + [ctx.tensor(out)] + res, workgroups=groups, choice=choice)
         return
     partial = ctx.temporary(node, (split, m * n4, 4), "partials", dtype="i32")
-    ctx.dispatch("conv2d_i8", node=node, template=template, params=params,
+    ctx.dispatch("conv2d_i8", node=node, template=dict(template, y_type="vec4<y_elem>", y_store="vec4<y_elem>",
+                                                       y_partial="vec4<y_elem>"), params=params,
                  bindings=operands + [ctx.dummy(), ctx.dummy(), partial, ctx.dummy()], workgroups=groups, choice=choice,
                  flops_share=1.0)
-    ctx.dispatch("splitk_i8", node=node, template={"mode_id": mode},
+    ctx.dispatch("splitk_i8", node=node, template=dict(ends, mode_id=mode),
                  params=dict(total=m * n4, n4=n4, splits=split),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)] + res, threads=m * n4, choice=choice,
                  flops_share=0.0)
@@ -246,10 +271,11 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     total4 = problem.batch * problem.m * n4
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
-    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0), params=params,
+    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, **VEC4_STORE),
+                 params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
-    reduce_template = {k: v for k, v in template.items() if k in ("act", "residual", "quant")}
+    reduce_template = {k: v for k, v in template.items() if k in ("act", "residual", "quant", "y_type", "y_store")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params={"total": total4, "n4": n4, "splits": split, "alpha": params["alpha"], "beta": params["beta"]},
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,

@@ -5,11 +5,13 @@
 // Operands. x holds the activations x_q (integers), or the shifted activations x_q - x_zero
 // (floats, small integers) as the integer-conv pass leaves them. Each is packed as x_q - offset =
 // x + p.x_add, which lies in [-128, 127] for int8 (offset 0) and uint8 (offset 128) activations;
-// the padding, x_q = x_zero, packs p.x_pad = x_zero - offset. w holds the
+// the padding, x_q = x_zero, is the word p.x_pad_word (x_zero - offset in each byte). Where x is
+// stored packed already (X_PACKED: a u32 per four channels' bytes), a word only has its bytes'
+// offset flipped (XOR p.x_flip: 0x80808080 for uint8). w holds the
 // weights w_q - w_zero, each in [-128, 127], packed [K / 4][Cout / 4] as vec4<u32>: component j is
 // output channel 4 col4 + j, its bytes four consecutive k. The bias binding holds the int32 bias
-// less p.x_pad * sum_k w[k][c], which takes the packing's offset back out of every sum (padding
-// included: a padded tap packs p.x_pad and contributes nothing).
+// less (x_zero - offset) * sum_k w[k][c], which takes the packing's offset back out of every sum
+// (padding included: a padded tap contributes nothing).
 //
 // Split-K (Params.splits > 1): workgroups also divide K; each writes its raw partial sums to `y`
 // at [split][M][N] (PARTIAL), and splitk_i8.wgsl adds them and applies the epilogue.
@@ -20,12 +22,12 @@ struct Params {
     n_tiles: u32, in_h: u32, in_w: u32, in_c4: u32,
     out_h: u32, out_w: u32, kernel_w: u32, stride_h: u32,
     stride_w: u32, dil_h: u32, dil_w: u32, pad_top: i32,
-    pad_left: i32, x_add: f32, x_pad: f32, splits: u32,
-    k4_per_split: u32,
+    pad_left: i32, x_add: f32, splits: u32, k4_per_split: u32,
+    x_flip: u32, x_pad_word: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 
 #include "compute/epilogue_i8.wgsl"  // bindings 3-6 (bias, multiplier, y, residual) and write_sums()
@@ -37,28 +39,35 @@ const BM: u32 = WG_Y * TM;   // rows (output pixels) per block
 const BN4: u32 = WG_X;       // vec4 columns (output channels) per block
 const BK4: u32 = 8u;         // packed words of K per step (32 taps x channels)
 const POINTWISE: bool = ${pointwise};
+const X_PACKED: bool = ${x_packed};
 const PARTIAL: bool = ${partial};
 
 var<workgroup> a_tile: array<u32, BM * BK4>;          // [BM][BK4]
 var<workgroup> b_tile: array<vec4<u32>, BK4 * BN4>;   // [BK4][BN4]
 
+// The word of x at `index`, or, where x holds a vec4 per four channels, those packed.
+fn x_word(index: u32) -> u32 {
+    if (X_PACKED) {
+        return ${x_word};
+    }
+    return pack4xI8(vec4<i32>(${x_vec} + p.x_add));
+}
+
 // Four channels of A's row `row` (an output pixel) at packed column k4, packed.
 fn load_a(row: u32, k4: u32) -> u32 {
-    var v = vec4<f32>(p.x_pad);
     if (POINTWISE) {
-        v = vec4<f32>(x[row * p.in_c4 + k4]) + p.x_add;
-    } else {
-        let ox = row % p.out_w;
-        let oy = (row / p.out_w) % p.out_h;
-        let n = row / (p.out_w * p.out_h);
-        let tap = k4 / p.in_c4;
-        let iy = i32(oy * p.stride_h + (tap / p.kernel_w) * p.dil_h) - p.pad_top;
-        let ix = i32(ox * p.stride_w + (tap % p.kernel_w) * p.dil_w) - p.pad_left;
-        if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
-            v = vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]) + p.x_add;
-        }
+        return x_word(row * p.in_c4 + k4);
     }
-    return pack4xI8(vec4<i32>(v));
+    let ox = row % p.out_w;
+    let oy = (row / p.out_w) % p.out_h;
+    let n = row / (p.out_w * p.out_h);
+    let tap = k4 / p.in_c4;
+    let iy = i32(oy * p.stride_h + (tap / p.kernel_w) * p.dil_h) - p.pad_top;
+    let ix = i32(ox * p.stride_w + (tap % p.kernel_w) * p.dil_w) - p.pad_left;
+    if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
+        return p.x_pad_word;
+    }
+    return x_word(((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4);
 }
 
 @compute @workgroup_size(WG)
@@ -119,7 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let row = row0 + ty * TM + r;
         if (row < p.m) {
             if (PARTIAL) {
-                y[(split * p.m + row) * p.n4 + col4] = vec4<y_elem>(acc[r]);
+                y[(split * p.m + row) * p.n4 + col4] = ${y_partial}(acc[r]);
             } else {
                 write_sums(row * p.n4 + col4, col4, acc[r]);
             }

@@ -4,7 +4,8 @@
 // bindings 0 to 2.
 //
 // A quantized convolution's epilogue (QUANT > 0): the sums plus the bias through requantize4
-// (requantize.wgsl), its table in the slope binding.
+// (requantize.wgsl), its table in the slope binding. Every store goes through store_y(): y is
+// vec4s of its element type, or (a quantized result stored packed) one u32 per four channels.
 #include "activation.wgsl"
 #include "compute/requantize.wgsl"
 
@@ -14,7 +15,11 @@ const QUANT: u32 = ${quant}u;
 @group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
 @group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
 @group(0) @binding(5) var<storage, read> slope: array<vec4<slope_elem>>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<y_elem>>;
+@group(0) @binding(6) var<storage, read_write> y: array<${y_type}>;
+
+fn store_y(v: vec4<f32>) -> ${y_type} {
+    return ${y_store}(v);
+}
 
 fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
     let n = arrayLength(&slope) - 3u;
@@ -30,11 +35,11 @@ fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     var v = acc + vec4<f32>(bias[channel4]);
     if (QUANT != 0u) {
-        y[out_index] = vec4<y_elem>(quantized(out_index, channel4, v));
+        y[out_index] = store_y(quantized(out_index, channel4, v));
         return;
     }
     if (HAS_RESIDUAL) {
         v += vec4<f32>(residual[out_index]);
     }
-    y[out_index] = vec4<y_elem>(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
+    y[out_index] = store_y(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
 }

@@ -1,27 +1,29 @@
 // The epilogue of the packed-int8 convolution (conv2d_i8.wgsl) and of its split-K reduction
 // (splitk_i8.wgsl): from a vec4 of integer sums (without the bias) to what the node writes.
 // Declares bindings 3 to 6. MODE 0 writes the sums plus the bias as floats (the conv2d node alone);
-// 1 to 5 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding).
+// 1 to 5 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding). y
+// and the residual are vec4s of their element type, or quantized and packed, a u32 per four
+// channels (${y_store}, ${residual_load}).
 #include "compute/requantize.wgsl"
 
 const MODE: u32 = ${mode_id}u;
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<i32>>;
 @group(0) @binding(4) var<storage, read> multiplier: array<vec4<multiplier_elem>>;
-@group(0) @binding(5) var<storage, read_write> y: array<vec4<y_elem>>;
-@group(0) @binding(6) var<storage, read_write> residual: array<vec4<residual_elem>>;
+@group(0) @binding(5) var<storage, read_write> y: array<${y_type}>;
+@group(0) @binding(6) var<storage, read_write> residual: array<${residual_type}>;
 
 fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
     let sums = vec4<f32>(acc + bias[col4]);
     if (MODE == 0u) {
-        y[index] = vec4<y_elem>(sums);
+        y[index] = ${y_store}(sums);
         return;
     }
     let n = arrayLength(&multiplier) - 3u;
     var r = vec4<f32>(0.0);
     if (MODE >= 4u) {
-        r = vec4<f32>(residual[index]);
+        r = ${residual_load}(residual[index]);
     }
-    y[index] = vec4<y_elem>(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
-                                        vec4<f32>(multiplier[n + 1u]), vec4<f32>(multiplier[n + 2u]), r));
+    y[index] = ${y_store}(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
+                                      vec4<f32>(multiplier[n + 1u]), vec4<f32>(multiplier[n + 2u]), r));
 }

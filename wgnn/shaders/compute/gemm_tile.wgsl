@@ -98,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (row < p.m) {
             let index = (bi * p.m + row) * p.n4 + col4;
             if (PARTIAL) {
-                y[split * p.batch * p.m * p.n4 + index] = vec4<y_elem>(acc[r]);
+                y[split * p.batch * p.m * p.n4 + index] = store_y(acc[r]);
             } else {
                 write_output(index, col4, acc[r]);
             }

@@ -25,3 +25,9 @@ fn requantize4(mode: u32, sums: vec4<f32>, multiplier: vec4<f32>, ends: vec4<f32
     }
     return q;
 }
+
+// Quantized tensors stored four to a word (storage "i8x4": NHWC, four channels' bytes per u32).
+fn pack_u8(v: vec4<f32>) -> u32 { return pack4xU8(vec4<u32>(v)); }
+fn pack_i8(v: vec4<f32>) -> u32 { return pack4xI8(vec4<i32>(v)); }
+fn unpack_u8(w: u32) -> vec4<f32> { return vec4<f32>(unpack4xU8(w)); }
+fn unpack_i8(w: u32) -> vec4<f32> { return vec4<f32>(unpack4xI8(w)); }
