@@ -110,7 +110,8 @@ class CompileState:
     opset: int | None
     policy: object | None  # the backend's kernel policy, if it has one
     perms: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    storage: dict[int, str] = field(default_factory=dict)  # id(storage root) -> f32 | f16 | i32
+    # id(storage root) -> f32 | f16 | i32 (| i8x4: the compute backend's packed quantized results)
+    storage: dict[int, str] = field(default_factory=dict)
     roots: dict[int, Operand] = field(default_factory=dict)  # id(alias) -> the operand owning its bytes
     lifetimes: list[Lifetime] = field(default_factory=list)
     rewrites: Counter = field(default_factory=Counter)
