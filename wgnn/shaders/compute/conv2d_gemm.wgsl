@@ -18,19 +18,27 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
 
-fn load_a(bi: u32, row: u32, k4: u32) -> vec4<math_elem> {
+// (n * in_h, the top input row, the left input column, 1) of output pixel `row`.
+fn a_origin(bi: u32, row: u32) -> vec4<i32> {
     let ox = row % p.out_w;
     let oy = (row / p.out_w) % p.out_h;
     let n = row / (p.out_w * p.out_h);
+    return vec4<i32>(i32(n * p.in_h), i32(oy * p.stride_h) - p.pad_top, i32(ox * p.stride_w) - p.pad_left, 1);
+}
+
+// (the tap's row offset, column offset, the channel vec4) of column k4.
+fn a_column(k4: u32) -> vec4<i32> {
     let tap = k4 / p.in_c4;
-    let ky = tap / p.kernel_w;
-    let kx = tap % p.kernel_w;
-    let iy = i32(oy * p.stride_h + ky * p.dil_h) - p.pad_top;
-    let ix = i32(ox * p.stride_w + kx * p.dil_w) - p.pad_left;
+    return vec4<i32>(i32((tap / p.kernel_w) * p.dil_h), i32((tap % p.kernel_w) * p.dil_w), i32(k4 % p.in_c4), 0);
+}
+
+fn load_a(origin: vec4<i32>, column: vec4<i32>) -> vec4<math_elem> {
+    let iy = origin.y + column.x;
+    let ix = origin.z + column.y;
     if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
         return vec4<math_elem>(0.0);
     }
-    return vec4<math_elem>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4]);
+    return vec4<math_elem>(x[((u32(origin.x) + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + u32(column.z)]);
 }
 
 fn load_b(bi: u32, k: u32, col4: u32) -> vec4<math_elem> {

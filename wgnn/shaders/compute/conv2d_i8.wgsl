@@ -41,6 +41,7 @@ const BK4: u32 = 8u;         // packed words of K per step (32 taps x channels)
 const POINTWISE: bool = ${pointwise};
 const X_PACKED: bool = ${x_packed};
 const PARTIAL: bool = ${partial};
+const A_LOADS: u32 = (BM * BK4 + WG - 1u) / WG;  // words of A each invocation stages per step
 
 var<workgroup> a_tile: array<u32, BM * BK4>;          // [BM][BK4]
 var<workgroup> b_tile: array<vec4<u32>, BK4 * BN4>;   // [BK4][BN4]
@@ -53,21 +54,20 @@ fn x_word(index: u32) -> u32 {
     return pack4xI8(vec4<i32>(${x_vec} + p.x_add));
 }
 
-// Four channels of A's row `row` (an output pixel) at packed column k4, packed.
-fn load_a(row: u32, k4: u32) -> u32 {
+// Where A's row `row` (an output pixel) reads the input: (n * in_h, top input row, left input column,
+// 1), or (the pixel's first word, 0, 0, 1) for a pointwise convolution; all 0 past the last row.
+// Computed once per row, before the K loop: the divisions stay out of it.
+fn origin(row: u32) -> vec4<i32> {
+    if (row >= p.m) {
+        return vec4<i32>(0);
+    }
     if (POINTWISE) {
-        return x_word(row * p.in_c4 + k4);
+        return vec4<i32>(i32(row * p.in_c4), 0, 0, 1);
     }
     let ox = row % p.out_w;
     let oy = (row / p.out_w) % p.out_h;
     let n = row / (p.out_w * p.out_h);
-    let tap = k4 / p.in_c4;
-    let iy = i32(oy * p.stride_h + (tap / p.kernel_w) * p.dil_h) - p.pad_top;
-    let ix = i32(ox * p.stride_w + (tap % p.kernel_w) * p.dil_w) - p.pad_left;
-    if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
-        return p.x_pad_word;
-    }
-    return x_word(((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + k4 % p.in_c4);
+    return vec4<i32>(i32(n * p.in_h), i32(oy * p.stride_h) - p.pad_top, i32(ox * p.stride_w) - p.pad_left, 1);
 }
 
 @compute @workgroup_size(WG)
@@ -88,16 +88,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row0 = tile_m * BM;
     let col0 = tile_n * BN4;
 
+    // The words of A this invocation stages each step: rows row0 + (lid + j WG) / BK4, all at the
+    // same column of the step, lid % BK4 (WG is a multiple of BK4).
+    var origins: array<vec4<i32>, A_LOADS>;
+    for (var j = 0u; j < A_LOADS; j++) {
+        origins[j] = origin(select(p.m, row0 + (lid + j * WG) / BK4, lid + j * WG < BM * BK4));
+    }
     var acc: array<vec4<i32>, TM>;
     for (var step = k4_begin; step < k4_end; step += BK4) {
-        for (var i = lid; i < BM * BK4; i += WG) {
-            let row = row0 + i / BK4;
-            let k4 = step + i % BK4;
-            var v = 0u;  // past the edges: zero products (the bias correction counts only real taps)
-            if (row < p.m && k4 < k4_end) {
-                v = load_a(row, k4);
+        let k4 = step + lid % BK4;
+        let tap = k4 / p.in_c4;
+        let dy = i32((tap / p.kernel_w) * p.dil_h);
+        let dx = i32((tap % p.kernel_w) * p.dil_w);
+        let c4 = k4 % p.in_c4;
+        for (var j = 0u; j < A_LOADS; j++) {
+            let i = lid + j * WG;
+            if (i < BM * BK4) {
+                let o = origins[j];
+                var v = 0u;  // past the edges: zero products (the bias correction counts only real taps)
+                if (o.w != 0 && k4 < k4_end) {
+                    let iy = o.y + dy;
+                    let ix = o.z + dx;
+                    if (POINTWISE) {
+                        v = x_word(u32(o.x) + k4);
+                    } else if (iy < 0 || iy >= i32(p.in_h) || ix < 0 || ix >= i32(p.in_w)) {
+                        v = p.x_pad_word;
+                    } else {
+                        v = x_word(((u32(o.x) + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + c4);
+                    }
+                }
+                a_tile[i] = v;
             }
-            a_tile[i] = v;
         }
         for (var i = lid; i < BK4 * BN4; i += WG) {
             let k4 = step + i / BN4;

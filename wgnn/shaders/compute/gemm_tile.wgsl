@@ -14,9 +14,13 @@
 // always f32. In f16 an output thus adds at most 16 rounded f16 products before reaching f32.
 //
 // The including kernel declares Params (m, k4, n4, m_tiles, n_tiles, batch, splits, k4_per_split,
-// alpha, beta, and what its loaders need), the bindings, and
-//   load_a(batch, row, k4) -> vec4<math_elem>: A[row][4 k4 .. 4 k4 + 3] (row < m, k4 < k4 only)
-//   load_b(batch, k, col4) -> vec4<math_elem>: B[k][4 col4 .. 4 col4 + 3] (k < 4 k4, col4 < n4 only)
+// alpha, beta, and what its loaders need), the bindings, and how A is read, in three parts so that
+// divisions stay out of the K loop (an invocation stages the same rows, at the same column of each
+// step, every step):
+//   a_origin(batch, row) -> vec4<i32>: where row `row` of A starts (w = 1; row < m only), once;
+//   a_column(k4) -> vec4<i32>: where column k4 lies, once per step;
+//   load_a(origin, column) -> vec4<math_elem>: A[row][4 k4 .. 4 k4 + 3];
+//   load_b(batch, k, col4) -> vec4<math_elem>: B[k][4 col4 .. 4 col4 + 3] (k < 4 k4, col4 < n4 only).
 // WG_X invocations along N (one vec4 of columns each), WG / WG_X along M (TM rows each).
 
 const WG_X: u32 = ${wg_x}u;
@@ -26,6 +30,7 @@ const BM: u32 = WG_Y * TM;   // rows per block
 const BN4: u32 = WG_X;       // vec4 columns per block
 const BK4: u32 = 4u;         // vec4s of K per step
 const PARTIAL: bool = ${partial};
+const A_LOADS: u32 = (BM * BK4 + WG - 1u) / WG;  // vec4s of A each invocation stages per step
 
 var<workgroup> a_tile: array<vec4<math_elem>, BM * BK4>;         // [BM][BK4]
 var<workgroup> b_tile: array<vec4<math_elem>, BK4 * 4u * BN4>;   // [BK][BN4]
@@ -50,16 +55,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let k4_begin = split * p.k4_per_split;
     let k4_end = min(k4_begin + p.k4_per_split, p.k4);
 
+    // The rows of A this invocation stages: row0 + (lid + j WG) / BK4, at column lid % BK4 of each step.
+    var origins: array<vec4<i32>, A_LOADS>;
+    for (var j = 0u; j < A_LOADS; j++) {
+        let row = row0 + (lid + j * WG) / BK4;
+        if (lid + j * WG < BM * BK4 && row < p.m) {
+            origins[j] = a_origin(bi, row);
+        }
+    }
     var acc: array<vec4<f32>, TM>;
     for (var step = k4_begin; step < k4_end; step += BK4) {
-        for (var i = lid; i < BM * BK4; i += WG) {
-            let row = row0 + i / BK4;
-            let k4 = step + i % BK4;
-            var v = vec4<math_elem>(0.0);
-            if (row < p.m && k4 < k4_end) {
-                v = load_a(bi, row, k4);
+        let k4 = step + lid % BK4;
+        let column = a_column(k4);
+        for (var j = 0u; j < A_LOADS; j++) {
+            let i = lid + j * WG;
+            if (i < BM * BK4) {
+                var v = vec4<math_elem>(0.0);
+                if (origins[j].w != 0 && k4 < k4_end) {
+                    v = load_a(origins[j], column);
+                }
+                a_tile[i] = v;
             }
-            a_tile[i] = v;
         }
         for (var i = lid; i < BK4 * 4u * BN4; i += WG) {
             let k = step * 4u + i / BN4;

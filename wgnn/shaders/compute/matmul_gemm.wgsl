@@ -15,8 +15,16 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
 
-fn load_a(bi: u32, row: u32, k4: u32) -> vec4<math_elem> {
-    return vec4<math_elem>(a[bi * p.a_batch_stride + row * p.k4 + k4]);
+fn a_origin(bi: u32, row: u32) -> vec4<i32> {
+    return vec4<i32>(i32(bi * p.a_batch_stride + row * p.k4), 0, 0, 1);
+}
+
+fn a_column(k4: u32) -> vec4<i32> {
+    return vec4<i32>(i32(k4), 0, 0, 0);
+}
+
+fn load_a(origin: vec4<i32>, column: vec4<i32>) -> vec4<math_elem> {
+    return vec4<math_elem>(a[u32(origin.x + column.x)]);
 }
 
 fn load_b(bi: u32, k: u32, col4: u32) -> vec4<math_elem> {
