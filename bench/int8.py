@@ -2,7 +2,8 @@
 
 Each model is quantized by ONNX Runtime's ``quantize_static`` (``wgnn.zoo.quantize``: uint8
 activations, per-channel int8 weights, calibrated on four of scikit-image's photos) in both
-formats, then timed (median of ``--runs`` after a warm-up) on another photo:
+formats, then timed (median of ``--runs`` after a warm-up, the runs of wgnn's sessions interleaved,
+then those of ONNX Runtime's) on another photo:
 
 - wgnn FP32 (the float model) and wgnn INT8 (the QDQ and QOperator files, and the QDQ file with
   every quantized convolution forced onto the packed-int8 kernel, ``gemm_i8``);
@@ -38,14 +39,18 @@ def photo(name: str) -> np.ndarray:
     return prepare_image(image, "imagenet", (224, 224))[0][None]
 
 
-def median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def interleaved_ms(fns: dict, runs: int) -> dict:
+    """Median milliseconds of each function, their runs interleaved (one of each in turn, after a
+    warm-up each), so that a machine that speeds up or slows down affects them alike."""
+    times = {label: [] for label in fns}
+    for fn in fns.values():
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+    for _ in range(runs):
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[label].append((time.perf_counter() - start) * 1e3)
+    return {label: float(np.median(t)) for label, t in times.items()}
 
 
 def measure(name: str, runs: int, calibration: list, x: np.ndarray) -> dict:
@@ -57,22 +62,23 @@ def measure(name: str, runs: int, calibration: list, x: np.ndarray) -> dict:
         path = zoo.quantize(name, calibration, fmt=fmt)
         files[f"INT8 {fmt}"], steps[f"INT8 {fmt}"] = path.read_bytes(), zoo.output_step(path)
     row: dict = {}
-    got = {}
     wgnn_runs = [(label, model, None) for label, model in files.items()]
     # the QDQ file again with every quantized convolution on the packed-int8 kernel (gemm_i8)
     wgnn_runs.append(("INT8 qdq gemm_i8", files["INT8 qdq"], {"conv2d": "gemm_i8"}))
     steps["INT8 qdq gemm_i8"] = steps["INT8 qdq"]
-    for label, model, kernels in wgnn_runs:  # wgnn first, with no ONNX Runtime thread pool alive
-        session = wgnn.InferenceSession(model, kernels=kernels)
-        row[f"wgnn {label}"] = median_ms(lambda s=session: s.run(None, {"input": x}), runs)
-        got[label] = session.run(None, {"input": x})[0]
-        del session
+    sessions = {f"wgnn {label}": wgnn.InferenceSession(model, kernels=kernels) for label, model, kernels in wgnn_runs}
+    # wgnn first, with no ONNX Runtime thread pool alive
+    row.update(interleaved_ms({k: (lambda s=s: s.run(None, {"input": x})) for k, s in sessions.items()}, runs))
+    got = {label: sessions[f"wgnn {label}"].run(None, {"input": x})[0] for label, _, _ in wgnn_runs}
+    del sessions
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no spinning between runs
+    cpus = {f"ORT CPU {label}": ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            for label, model in files.items()}
+    row.update(interleaved_ms({k: (lambda s=s: s.run(None, {"input": x})) for k, s in cpus.items()}, runs))
     agreement = {}
-    for label, model in files.items():
-        cpu = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        row[f"ORT CPU {label}"] = median_ms(lambda s=cpu: s.run(None, {"input": x}), runs)
+    for label in files:
+        cpu = cpus[f"ORT CPU {label}"]
         if label != "FP32":
             want = cpu.run(None, {"input": x})[0]
             for mine in [k for k in got if k.startswith(label)]:
