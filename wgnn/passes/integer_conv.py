@@ -227,6 +227,7 @@ def fuse_requantize(graph: Graph, variant) -> int:
 
 
 def _on_gemm_i8(node: Node) -> bool:
+    """A quantized convolution that the packed-int8 kernel runs."""
     choice = node.attrs.get("kernel_choice") if node.op == "conv2d" else None
     return choice is not None and choice.variant == "gemm_i8" and node.attrs.get("requantize") is not None
 
@@ -249,15 +250,11 @@ def _pack_for_gemm_i8(graph: Graph) -> None:
             continue
         zero = fusion.zero if fusion.quantize is None else fusion.quantize[1]
         readers = users.get(id(y), [])
-        ok = bool(readers)
-        for reader in readers:
-            as_input = reader.inputs[0] is y and (shifted or reader.attrs.get("x_zero") == zero)
-            tail = reader.attrs.get("requantize")
-            as_residual = (not shifted and len(reader.inputs) > 3 and reader.inputs[3] is y and tail is not None
-                           and tail.residual is not None and tail.residual[0] == zero)
-            ok = ok and _on_gemm_i8(reader) and (as_input or reader.inputs[0] is not y) and (
-                as_residual or all(t is not y for t in reader.inputs[3:]))
-        if not ok:
+        if shifted:  # (read as the input, and only so)
+            ok = all(_on_gemm_i8(r) and r.inputs[0] is y and all(t is not y for t in r.inputs[1:]) for r in readers)
+        else:
+            ok = all(_on_gemm_i8(r) and _subtracts_zero(r, y, zero) for r in readers)
+        if not readers or not ok:
             continue
         if shifted:  # back to integers, which the readers take with their zero point
             q = Operand(fresh_name(y.name + "_q"), y.shape, fusion.zero_dtype)
@@ -283,7 +280,6 @@ def _shift_block_outputs(graph: Graph) -> None:
             continue
         q, zero = conv.outputs[0], fusion.zero if fusion.quantize is None else fusion.quantize[1]
         readers = users.get(id(q), [])
-
         if not readers or not all(_subtracts_zero(r, q, zero) for r in readers):
             continue
         shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, "float32")
