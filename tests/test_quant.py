@@ -9,6 +9,7 @@ import pytest
 
 import wgnn
 from wgnn import zoo
+from wgnn.reference import run_reference
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -257,4 +258,29 @@ def test_integer_products_are_exact_in_fp16_sessions(device, op):
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert np.abs(want).max() > 2048
     got = wgnn.InferenceSession(model, precision="fp16").run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_quantize_after_a_move_of_dequantized_integers_is_dropped(device, rng, same):
+    """quantize(maxpool(dequantize(q))) and quantize(flatten(dequantize(q))) with the same scale and
+    zero point are maxpool(q) and flatten(q) (passes/quant_roundtrip.py): no quantize or dequantize
+    kernel runs, and the integers are numpy's. With another scale the quantize stays."""
+    b = wgnn.GraphBuilder()
+    scale, zero = np.float32(0.037), np.array(120, np.uint8)
+    other = np.float32(0.037 if same else 0.05)
+    x = b.dequantize_linear(b.input("x", (1, 8, 6, 6), "uint8"), b.constant(scale), b.constant(zero))
+    pooled = b.quantize_linear(b.max_pool2d(x, window=(3, 3), strides=2, padding=(1, 1, 1, 1)), b.constant(scale),
+                               b.constant(zero))
+    flat = b.flatten(b.dequantize_linear(pooled, b.constant(scale), b.constant(zero)))
+    y = b.quantize_linear(flat, b.constant(other), b.constant(zero))
+    graph = b.build_graph({"y": y})
+    feeds = {"x": rng.integers(0, 256, (1, 8, 6, 6)).astype(np.uint8)}
+    want = run_reference(graph.copy(), feeds)["y"]
+    session = wgnn.InferenceSession(graph)
+    assert session.pass_log["drop_quant_roundtrips"] == (2 if same else 1)
+    ran = {d.node.op for d in session._exe.dispatches}
+    assert ("quantize_linear" in ran) == ("dequantize_linear" in ran) == (not same)
+    got = session.compute(feeds)["y"]
+    assert got.dtype == np.uint8 and len(np.unique(got)) > 10
     np.testing.assert_array_equal(got, want)

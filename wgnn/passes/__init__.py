@@ -16,6 +16,7 @@ from .fuse_activation import fuse_activation
 from .fuse_residual import fuse_residual
 from .integer_conv import integer_conv
 from .pad_conv_channels import pad_conv_channels
+from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
 
 log = logging.getLogger("wgnn.passes")
@@ -25,8 +26,8 @@ Rule = Callable[[Graph], int]
 # Order matters within a round: quantized convs become integer ones while their weights' dequantize
 # is still in the graph (before constants fold), batch norms fold into convs before the residual add
 # is fused into those convs, and the add's activation then lands in the same epilogue.
-DEFAULT_RULES: list[Rule] = [integer_conv, fold_constants, remove_identity, fold_batchnorm, fuse_residual,
-                             fuse_activation]
+DEFAULT_RULES: list[Rule] = [integer_conv, drop_quant_roundtrips, fold_constants, remove_identity, fold_batchnorm,
+                             fuse_residual, fuse_activation]
 # Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
 # texture path's texels hold padded channels anyway).
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels], "texture": []}
@@ -53,4 +54,4 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
 
 __all__ = ["optimize", "BACKEND_RULES", "DEFAULT_RULES", "REQUIRED_RULES", "decompose_batchnorm", "fold_constants",
            "remove_identity", "fold_batchnorm", "fuse_residual", "fuse_activation", "pad_conv_channels",
-           "integer_conv"]
+           "integer_conv", "drop_quant_roundtrips"]
