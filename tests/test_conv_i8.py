@@ -235,3 +235,47 @@ def test_quantized_blocks_chain_without_element_wise_passes(device, precision, r
     got = session.compute(feeds)["u"]
     assert 0.1 < np.mean(got == 100) < 0.9 and np.mean(got == 255) < 0.05  # the ReLU clips some, few saturate
     np.testing.assert_array_equal(got, want)
+
+
+def _fire(rng):
+    """A SqueezeNet fire module as ONNX Runtime's quantizer writes it (QDQ): two quantized
+    convolutions of one input, dequantized, concatenated and quantized again, then read by the next
+    quantized convolution."""
+    b = wgnn.GraphBuilder()
+    zero = np.array(90, np.uint8)
+
+    def quantized_conv(q, in_scale, cout, k, out_scale, name):
+        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
+        cin = q.shape[1]
+        w_scale = rng.uniform(0.005, 0.01, cout).astype(np.float32)
+        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin, k, k)).astype(np.int8)),
+                                b.constant(w_scale), b.constant(np.zeros(cout, np.int8)), axis=0)
+        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, cout).astype(np.int32)),
+                                   b.constant(in_scale * w_scale), b.constant(np.zeros(cout, np.int32)), axis=0)
+        y = b.conv2d(x, w, bias=bias, padding=(k // 2,) * 4, activation="relu", name=name)
+        return b.quantize_linear(y, b.constant(out_scale), b.constant(zero))
+
+    x = b.input("x", (1, 8, 7, 6), "uint8")
+    parts = [b.dequantize_linear(quantized_conv(x, np.float32(0.05), 8, k, np.float32(0.2), f"expand{k}"),
+                                 b.constant(np.float32(0.2)), b.constant(zero)) for k in (1, 3)]
+    cat = b.quantize_linear(b.concat(parts, axis=1), b.constant(np.float32(0.25)), b.constant(zero))
+    y = quantized_conv(cat, np.float32(0.25), 12, 1, np.float32(0.3), "squeeze")
+    return b.build_graph({"y": y}), {"x": rng.integers(0, 256, (1, 8, 7, 6)).astype(np.uint8)}
+
+
+@pytest.mark.parametrize("variant", ["direct", "gemm_i8"])
+def test_quantized_concat_is_quantized_by_its_parts(device, precision, rng, variant):
+    """quantize(concat(dequantized convolutions)): each convolution quantizes its own part, the
+    concat moves integers (shifted ones for the float kernels' reader), and no element-wise pass
+    runs; the values are the unfused kernels'."""
+    graph, feeds = _fire(rng)
+    want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["y"]
+    session = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv2d": variant})
+    ran = [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"]
+    assert not {"quantize_linear", "requantize", "binary"} & set(ran), ran
+    assert ran.count("dequantize_linear") == (0 if variant == "gemm_i8" else 1)  # (x's shift)
+    cat = next(n for n in session._exe.graph.nodes if n.op == "concat")
+    assert cat.outputs[0].dtype == ("uint8" if variant == "gemm_i8" else "float32")
+    got = session.compute(feeds)["y"]
+    assert len(np.unique(got)) > 20
+    np.testing.assert_array_equal(got, want)

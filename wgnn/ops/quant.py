@@ -136,11 +136,11 @@ class FusedRequantize:
     ``multiplier``, the zero point and its dtype, the saturation bounds, ``shifted`` and ``scale`` as
     the requantize's attrs say.
 
-    With ``residual`` (and ``scale``), the quantized residual block's tail is fused as well: the
-    dequantized result plus the convolution's residual input ``r`` dequantized, ``(r - r_zero) *
-    r_scale`` (``residual`` = (r_zero, r_scale); (0, 1) for a float ``r``), quantized by
-    ``quantize`` = (scale, zero, bounds, shifted), where the bounds also hold a ReLU or Clip of the
-    sum, and ``shifted`` stores ``q - zero`` as a float32."""
+    With ``quantize`` (and ``scale``), what follows is fused as well: the dequantized result, plus,
+    with ``residual``, the convolution's residual input ``r`` dequantized, ``(r - r_zero) * r_scale``
+    (``residual`` = (r_zero, r_scale); (0, 1) for a float ``r``): a residual block's tail; without,
+    the quantize of a concatenation of such results. ``quantize`` = (scale, zero, bounds, shifted):
+    the bounds also hold a ReLU or Clip of the sum, and ``shifted`` stores ``q - zero`` as a float32."""
 
     multiplier: np.ndarray  # float32, one per output channel
     zero: int
@@ -160,8 +160,9 @@ class FusedRequantize:
                         self.bounds, self.shifted, dtype, self.scale)
         if self.quantize is None:
             return y
-        r_zero, r_scale = self.residual
-        y = y + (residual.astype(np.float32) - np.float32(r_zero)) * np.float32(r_scale)
+        if self.residual is not None:
+            r_zero, r_scale = self.residual
+            y = y + (residual.astype(np.float32) - np.float32(r_zero)) * np.float32(r_scale)
         scale, zero, bounds, shifted = self.quantize
         q = _saturate(y / np.float32(scale), np.array(zero), bounds)
         return (q - np.float32(zero) if shifted else q).astype(self.dtype)

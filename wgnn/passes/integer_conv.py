@@ -76,6 +76,15 @@ def _bounds(activation) -> tuple[float, float] | None:
     return None
 
 
+def _existing_shift(graph: Graph, x_q: Operand, zero: np.ndarray, dtype: str) -> Operand | None:
+    """The result of a shift ``x_q - zero`` already in the graph, if there is one."""
+    for node in graph.nodes:
+        if (node.op == "dequantize_linear" and node.attrs.get("shift") and node.inputs[0] is x_q
+                and node.outputs[0].dtype == dtype and np.array_equal(static_value(node.inputs[2]), zero)):
+            return node.outputs[0]
+    return None
+
+
 def _saturation(dtype: str, bounds: tuple[float, float], scale: np.float32, zero: int) -> tuple[int, int]:
     """The integers quantizing into ``dtype`` saturates to, narrowed by an activation's ``bounds``
     (quantize(clip(y, lo, hi)) = clamp(quantize(y), quantize(lo), quantize(hi)): rounding is monotone)."""
@@ -139,11 +148,13 @@ def integer_conv(graph: Graph) -> int:
             moved = Operand(fresh_name(view.outputs[0].name + "_q"), view.outputs[0].shape, x_q.dtype)
             added.append(Node("transpose", [x_q], [moved], dict(view.attrs), name=moved.name))
             moved.producer, x_q = added[-1], moved
-        shifted = Operand(fresh_name(x_q.name + "_shifted"), x_q.shape, x_f.dtype)
-        shift = Node("dequantize_linear", [x_q, _const("one", 1.0, x_f.dtype), _const("x_zero", x_zero, x_q.dtype)],
-                     [shifted], {"shift": True}, name=shifted.name)
-        shifted.producer = shift
-        added.append(shift)
+        shifted = _existing_shift(graph, x_q, x_zero, x_f.dtype)  # (convolutions reading one input share it)
+        if shifted is None:
+            shifted = Operand(fresh_name(x_q.name + "_shifted"), x_q.shape, x_f.dtype)
+            shift = Node("dequantize_linear", [x_q, _const("one", 1.0, x_f.dtype), _const("x_zero", x_zero, x_q.dtype)],
+                         [shifted], {"shift": True}, name=shifted.name)
+            shifted.producer = shift
+            added.append(shift)
         weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(channels, 1, 1, 1)
         conv.inputs = [shifted, _const(w_f.name + "_int", weights, "float32"), _const("bias_int", bias, "float32")]
         conv.attrs["exact"] = True
@@ -220,10 +231,67 @@ def fuse_requantize(graph: Graph, variant) -> int:
         fused += 1
     if fused:
         graph.prune()  # (the dequantizes the fused tails no longer read)
+        _quantize_concat_parts(graph)
         _pack_for_gemm_i8(graph)
         _shift_block_outputs(graph)
         graph.prune()
     return fused
+
+
+def _quantize_concat_parts(graph: Graph) -> None:
+    """quantize(concat(a, b, ...)), where each part is a convolution's dequantized result that only
+    the concat reads (SqueezeNet's fire modules, QLinearConcat): quantizing commutes with
+    concatenating, so each convolution quantizes its own part (``FusedRequantize.quantize`` without
+    a residual) and the concat moves integers, or, where only shifts read the result, shifted
+    integers, and the shifts go too."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    for quant in list(graph.nodes):
+        cat = quant.inputs[0].producer if quant.op == "quantize_linear" else None
+        if cat is None or cat.op != "concat" or len(users.get(id(cat.outputs[0]), [])) != 1:
+            continue
+        scale, zero = static_value(quant.inputs[1]), static_value(quant.inputs[2])
+        if scale is None or zero is None or scale.size != 1 or zero.size != 1 or quant.inputs[1].dtype != "float32":
+            continue
+        parts = cat.inputs
+        if len({id(t) for t in parts}) != len(parts) or not all(_dequantized_alone(t, users, outputs) for t in parts):
+            continue
+        zero = int(zero.reshape(()))
+        result = quant.outputs[0]
+        readers = users.get(id(result), [])
+        shifts = (bool(readers) and id(result) not in outputs
+                  and all(r.op == "dequantize_linear" and r.attrs.get("shift") and r.inputs[0] is result
+                          and int(static_value(r.inputs[2]).reshape(())) == zero for r in readers))
+        dtype = "float32" if shifts else result.dtype
+        bounds = quant_range(result.dtype)
+        moved = []
+        for part in parts:
+            conv = part.producer
+            fusion = conv.attrs["requantize"]
+            fusion.quantize, fusion.dtype = (float(np.float32(scale.reshape(()))), zero, bounds, shifts), dtype
+            q = Operand(fresh_name(part.name + "_q"), part.shape, dtype)
+            q.producer = conv
+            conv.outputs = [q]
+            moved.append(q)
+        cat.inputs = moved
+        if shifts:
+            out = Operand(fresh_name(result.name + "_shifted"), result.shape, dtype)
+            for reader in readers:
+                graph.replace_uses(reader.outputs[0], out)
+                graph.nodes.remove(reader)
+        else:
+            out = result
+        cat.outputs = [out]
+        out.producer = cat
+        graph.nodes.remove(quant)
+
+
+def _dequantized_alone(part: Operand, users: dict, outputs: set) -> bool:
+    """``part`` is a convolution's requantized and dequantized result that one node alone reads."""
+    conv = part.producer
+    fusion = conv.attrs.get("requantize") if conv is not None and conv.op == "conv2d" else None
+    return (fusion is not None and fusion.scale is not None and fusion.quantize is None
+            and len(users.get(id(part), [])) == 1 and id(part) not in outputs)
 
 
 def _on_gemm_i8(node: Node) -> bool:

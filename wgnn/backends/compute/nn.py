@@ -23,7 +23,8 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
         mode, table = _requantize_table(requantize, channels + pad)
         refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True),
                 ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(), ctx.const(table, exact=True)]
-        return refs, dict(e.template, residual=False, quant=mode, **_y_store(ctx, node.outputs[0])), e.params
+        return (refs, dict(e.template, residual=e.residual is not None, quant=mode, **_y_store(ctx, node.outputs[0])),
+                e.params)
     refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
             ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
@@ -132,7 +133,8 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     x_packed, r_packed = _packed(ctx, x), _packed(ctx, node.inputs[3]) if len(node.inputs) > 3 else None
     pad_byte = int(offset) & 0xFF  # the padding, x_zero - offset, in each byte
     params.update(x_flip=0x80808080 if x_packed == "u8" else 0, x_pad_word=pad_byte * 0x01010101)
-    ends = dict(_y_store(ctx, out), residual_type="u32" if r_packed else "vec4<residual_elem>",
+    ends = dict(_y_store(ctx, out), has_residual=len(node.inputs) > 3,
+                residual_type="u32" if r_packed else "vec4<residual_elem>",
                 residual_load=f"unpack_{r_packed}" if r_packed else "vec4<f32>")
     template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1,
                     x_packed=bool(x_packed), x_type="u32" if x_packed else "vec4<x_elem>",

@@ -24,7 +24,7 @@ fn store_y(v: vec4<f32>) -> ${y_type} {
 fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
     let n = arrayLength(&slope) - 3u;
     var r = vec4<f32>(0.0);
-    if (QUANT >= 4u) {
+    if (QUANT >= 4u && HAS_RESIDUAL) {
         r = vec4<f32>(residual[out_index]);
     }
     return requantize4(QUANT, sums, vec4<f32>(slope[channel4]), vec4<f32>(slope[n]), vec4<f32>(slope[n + 1u]),

@@ -7,6 +7,7 @@
 #include "compute/requantize.wgsl"
 
 const MODE: u32 = ${mode_id}u;
+const HAS_RESIDUAL: bool = ${has_residual};
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<i32>>;
 @group(0) @binding(4) var<storage, read> multiplier: array<vec4<multiplier_elem>>;
@@ -21,7 +22,7 @@ fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
     }
     let n = arrayLength(&multiplier) - 3u;
     var r = vec4<f32>(0.0);
-    if (MODE >= 4u) {
+    if (MODE >= 4u && HAS_RESIDUAL) {
         r = ${residual_load}(residual[index]);
     }
     y[index] = ${y_store}(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
