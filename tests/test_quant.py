@@ -284,3 +284,40 @@ def test_quantize_after_a_move_of_dequantized_integers_is_dropped(device, rng, s
     got = session.compute(feeds)["y"]
     assert got.dtype == np.uint8 and len(np.unique(got)) > 10
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+def test_quantized_matmul_runs_on_integers_as_onnxruntime_does(device, rng, fmt):
+    """QLinearMatMul, and MatMul between a dequantize and a quantize: the product runs on the shifted
+    integers against per-column int8 weights and requantizes in its epilogue, giving ONNX Runtime's
+    integers element for element, in fp32 and fp16."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    w = rng.integers(-127, 128, (24, 12)).astype(np.int8)
+    consts = {"as": np.float32(0.02), "az": np.uint8(131), "w": w,
+              "ws": rng.uniform(0.002, 0.01, 12).astype(np.float32), "wz": np.zeros(12, np.int8),
+              "ys": np.float32(0.09), "yz": np.uint8(120)}
+    if fmt == "qoperator":
+        nodes = [helper.make_node("QLinearMatMul", ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"])]
+    else:
+        nodes = [helper.make_node("DequantizeLinear", ["a", "as", "az"], ["af"]),
+                 helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=1),
+                 helper.make_node("MatMul", ["af", "wf"], ["yf"]),
+                 helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [5, 24])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    model = model.SerializeToString()
+    a = rng.integers(0, 256, (5, 24)).astype(np.uint8)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
+    assert len(np.unique(want)) > 20
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(model, precision=precision)
+        assert session.pass_log["integer_conv"] == 1
+        product = next(n for n in session._exe.graph.nodes if n.op == "matmul")
+        assert product.attrs["requantize"] is not None
+        assert not any(n.op == "requantize" for n in session._exe.graph.nodes)
+        np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)

@@ -221,6 +221,7 @@ class MatMul:
             raise fail(node, f"inner dimensions differ: {a.shape} @ {b.shape}")
         if a.dtype not in FLOATS or b.dtype not in FLOATS:
             raise fail(node, f"matmul of {a.dtype} and {b.dtype}: both must be float32 or float16")
+        requantize = node.attrs.get("requantize")  # fused by the compute backend (ops.quant.FusedRequantize)
         try:
             batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
@@ -233,18 +234,20 @@ class MatMul:
         bias = node.inputs[2] if len(node.inputs) > 2 else None
         if bias is not None and (not out or bias.shape != (out[-1],)):
             raise fail(node, f"bias must have shape ({out[-1] if out else 1},), got {bias.shape}")
-        return [(out, a.dtype)]
+        return [(out, requantize.dtype if requantize is not None else a.dtype)]
 
     @staticmethod
     def reference(node, ins):
         a, b = ins[0], ins[1]
         y = np.matmul(a.astype(np.float64), b.astype(np.float64))
         bias, residual, slope = (ins + [None, None, None])[2:5]
+        requantize = node.attrs.get("requantize")
         if bias is not None:
             y = y + bias
-        if residual is not None:
+        if residual is not None and requantize is None:
             y = y + residual
-        return [apply_fused(node.attrs, y.astype(np.float32), slope)]
+        y = apply_fused(node.attrs, y.astype(np.float32), slope)
+        return [y if requantize is None else requantize.apply(y, residual)]
 
     @staticmethod
     def layout(node, perms):

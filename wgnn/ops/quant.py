@@ -149,6 +149,7 @@ class FusedRequantize:
     shifted: bool
     dtype: str  # the result's: zero_dtype, the float type of the sums when shifted, float32 with scale
     scale: float | None = None  # the requantize's ``scale``: the result dequantized, (q - zero) * scale
+    axis: int = 1  # the channels' axis of the result: 1 for a convolution (NCHW), -1 for a matrix product
     residual: tuple[float, float] | None = None
     quantize: tuple[float, int, tuple[int, int], bool] | None = None
     packed: bool = False  # the (integer) result is stored four bytes to a word: its readers unpack it
@@ -156,7 +157,8 @@ class FusedRequantize:
     def apply(self, acc: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         """The NCHW result of the sums ``acc`` (and of the residual input, with ``residual``)."""
         dtype = "float32" if self.quantize else self.dtype
-        y = requantized(acc, self.multiplier.reshape(1, -1, 1, 1), np.array(self.zero, self.zero_dtype),
+        along = [-1 if k == self.axis % acc.ndim else 1 for k in range(acc.ndim)]
+        y = requantized(acc, self.multiplier.reshape(along), np.array(self.zero, self.zero_dtype),
                         self.bounds, self.shifted, dtype, self.scale)
         if self.quantize is None:
             return y

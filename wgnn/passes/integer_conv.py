@@ -40,11 +40,16 @@ def _const(name: str, value: np.ndarray, dtype: str) -> Operand:
     return Operand(fresh_name(name), value.shape, dtype, value=value)
 
 
-def _per_channel(value: np.ndarray, channels: int) -> np.ndarray | None:
+def _channel_shape(op: str, channels: int) -> tuple[int, ...]:
+    """How one value per output channel lies against the weights: OIHW filters, [K, N] matrices."""
+    return (channels, 1, 1, 1) if op == "conv2d" else (1, channels)
+
+
+def _per_channel(value: np.ndarray, op: str, channels: int) -> np.ndarray | None:
     """A scale or zero point of the weights as one value per output channel (None: another shape)."""
     if value.size == 1:
         return np.full(channels, value.reshape(()))
-    if value.shape == (channels, 1, 1, 1):
+    if value.shape in (_channel_shape(op, channels), (channels,) if op == "matmul" else None):
         return value.reshape(channels)
     return None
 
@@ -109,9 +114,11 @@ def integer_conv(graph: Graph) -> int:
         if conv is not None and conv.op == "activation" and len(users.get(id(y), [])) == 1 and id(y) not in outputs:
             standalone, y = conv, conv.inputs[0]
             conv = y.producer
-        if (conv is None or conv.op != "conv2d" or conv.attrs.get("exact") or len(conv.inputs) > 3
+        if (conv is None or conv.op not in ("conv2d", "matmul") or conv.attrs.get("exact") or len(conv.inputs) > 3
                 or len(users.get(id(y), [])) != 1 or id(y) in outputs):
             continue
+        if conv.op == "matmul" and (conv.inputs[1].rank != 2 or conv.inputs[0].rank < 2):
+            continue  # (a constant [K, N] matrix behind a dequantize)
         if standalone is not None and conv.attrs.get("activation") is not None:
             continue
         bounds = _bounds((standalone or conv).attrs.get("activation"))
@@ -132,8 +139,8 @@ def integer_conv(graph: Graph) -> int:
         values = (x_scale, x_zero, w_q, w_scale, w_zero, y_scale, y_zero)
         if any(v is None for v in values) or any(v.size != 1 for v in (x_scale, x_zero, y_scale, y_zero)):
             continue
-        channels = w_f.shape[0]
-        w_scale, w_zero = _per_channel(w_scale, channels), _per_channel(w_zero, channels)
+        channels = w_f.shape[0] if conv.op == "conv2d" else w_f.shape[-1]
+        w_scale, w_zero = _per_channel(w_scale, conv.op, channels), _per_channel(w_zero, conv.op, channels)
         if w_scale is None or w_zero is None:
             continue
         x_scale = np.float32(x_scale.reshape(()))
@@ -155,10 +162,10 @@ def integer_conv(graph: Graph) -> int:
                          [shifted], {"shift": True}, name=shifted.name)
             shifted.producer = shift
             added.append(shift)
-        weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(channels, 1, 1, 1)
+        weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(_channel_shape(conv.op, channels))
         conv.inputs = [shifted, _const(w_f.name + "_int", weights, "float32"), _const("bias_int", bias, "float32")]
         conv.attrs["exact"] = True
-        offset = _int8_offset(x_q.dtype, int(x_zero.reshape(())), weights, bias)
+        offset = _int8_offset(x_q.dtype, int(x_zero.reshape(())), weights, bias) if conv.op == "conv2d" else None
         if offset is not None:
             conv.attrs["int8_offset"] = offset
         at = graph.nodes.index(conv)
@@ -168,7 +175,8 @@ def integer_conv(graph: Graph) -> int:
             graph.nodes.remove(standalone)
         y_scale, y_zero = np.float32(y_scale.reshape(())), int(y_zero.reshape(()))
         quant.op, quant.attrs = "requantize", {"range": _saturation(quant.outputs[0].dtype, bounds, y_scale, y_zero)}
-        quant.inputs = [y, _const("multiplier", multiplier.reshape(1, channels, 1, 1), "float32"),
+        along = (1, channels, 1, 1) if conv.op == "conv2d" else (channels,)
+        quant.inputs = [y, _const("multiplier", multiplier.reshape(along), "float32"),
                         _const("y_zero", y_zero, quant.outputs[0].dtype)]
         rewritten += 1
     if _dequantize_at_requantize(graph) or rewritten:
@@ -205,12 +213,12 @@ def fuse_requantize(graph: Graph, variant) -> int:
         if node.op != "requantize":
             continue
         conv = node.inputs[0].producer
-        if (conv is None or conv.op != "conv2d" or not conv.attrs.get("exact")
+        if (conv is None or conv.op not in ("conv2d", "matmul") or not conv.attrs.get("exact")
                 or conv.attrs.get("requantize") is not None or len(users.get(id(conv.outputs[0]), [])) != 1
                 or id(conv.outputs[0]) in outputs or conv.attrs.get("activation") is not None or len(conv.inputs) > 3):
             continue
         multiplier, zero = static_value(node.inputs[1]), static_value(node.inputs[2])
-        channels = conv.outputs[0].shape[1]
+        channels = conv.outputs[0].shape[1 if conv.op == "conv2d" else -1]
         if multiplier is None or zero is None or zero.size != 1 or multiplier.size not in (1, channels):
             continue
         chosen = variant(conv)
@@ -220,12 +228,13 @@ def fuse_requantize(graph: Graph, variant) -> int:
         conv.attrs["requantize"] = FusedRequantize(
             np.broadcast_to(multiplier.astype(np.float32).reshape(-1), (channels,)).copy(), int(zero.reshape(())),
             zero_dtype, tuple(node.attrs.get("range", quant_range(zero_dtype))), bool(node.attrs.get("shifted")),
-            node.outputs[0].dtype, node.attrs.get("scale"))
+            node.outputs[0].dtype, node.attrs.get("scale"), 1 if conv.op == "conv2d" else -1)
         result = node.outputs[0]
         conv.outputs = [result]
         result.producer = conv
         graph.nodes.remove(node)
-        _fuse_block_tail(graph, conv, users, outputs)
+        if conv.op == "conv2d":
+            _fuse_block_tail(graph, conv, users, outputs)
         if chosen == "gemm_i8":
             _read_integers(conv)
         fused += 1

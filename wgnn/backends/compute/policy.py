@@ -358,12 +358,12 @@ class KernelPolicy:
                 node.attrs["kernel_choice"] = decided[node.name.rpartition("/input")[0]]
 
         def variant(conv: Node) -> str:
-            choice = decided.get(conv.name) or self._decide("conv2d", conv, self.eligible("conv2d", conv),
+            choice = decided.get(conv.name) or self._decide(conv.op, conv, self.eligible(conv.op, conv),
                                                              problem_of(conv))
             conv.attrs["kernel_choice"] = choice  # kept for the fused node (its signature changes)
             return choice.variant
 
-        # A quantized convolution requantizes its own sums (unless the scalar kernel runs it).
+        # A quantized convolution or matrix product requantizes its own sums (unless the scalar kernel runs it).
         fired["fuse_requantize"] = fuse_requantize(graph, variant)
         return +fired
 
