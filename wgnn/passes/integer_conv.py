@@ -1,9 +1,10 @@
-"""Run a quantized convolution on its integers.
+"""Run a quantized convolution (or matrix product) on its integers.
 
 ONNX Runtime's quantizer writes a quantized convolution as dequantize -> Conv -> quantize (QDQ), or
-as QLinearConv, which the importer turns into the same three nodes. Where x and y are quantized per
-tensor and the weights (and an int32 bias) are constants quantized per tensor or per output
-channel, this rewrites
+as QLinearConv, which the importer turns into the same three nodes (likewise MatMul and
+QLinearMatMul against constant weights, whose output channels are B's columns). Where x and y are
+quantized per tensor and the weights (and an int32 bias) are constants quantized per tensor or per
+output channel, this rewrites
 
     dequantize(x_q) -> conv2d(dequantize(w_q), dequantize(bias_q)) [-> relu or clip] -> quantize(y)
 
@@ -18,8 +19,9 @@ into
        monotone, so the fused activation becomes an integer clamp, as TFLite computes it)
 
 A requantized result that only the next integer convolutions read is stored already shifted
-(``requantize`` writes ``q - y_zero``), so a chain of quantized convolutions costs one element-wise
-pass per layer. That is ONNX Runtime's QLinearConv arithmetic: integer sums (exact while they stay below 2^24 in
+(``requantize`` writes ``q - y_zero``). At compile time ``fuse_requantize`` (called by the compute
+backend's kernel policy) moves the requantize and what follows it into the convolution's epilogue;
+see its docstring. That is ONNX Runtime's QLinearConv arithmetic: integer sums (exact while they stay below 2^24 in
 magnitude; beyond, f32 rounds them by one part in 2^24) and one float32 requantization. The float
 path it replaces rounds x_scale * (x - x_zero) and every product, so it lands on the other side of
 rounding ties now and then, and those one-step differences grow through a deep network. Padding in
