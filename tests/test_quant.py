@@ -321,3 +321,17 @@ def test_quantized_matmul_runs_on_integers_as_onnxruntime_does(device, rng, fmt)
         assert product.attrs["requantize"] is not None
         assert not any(n.op == "requantize" for n in session._exe.graph.nodes)
         np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)
+
+
+def test_quantized_mobilenet_on_the_gpu_defaults_gives_the_same_integers(device, monkeypatch):
+    """The GPU's kernel defaults (gemm_i8 first, split-K where few blocks would run: what a GPU adapter
+    gets without measuring) on this adapter: the same integers as the software adapter's defaults."""
+    pytest.importorskip("onnxruntime.quantization")
+    path = zoo.quantize("mobilenet_v2", _photos(CALIBRATION), fmt="qdq")
+    x = _photos(("chelsea",))[0]
+    want = wgnn.InferenceSession(path).run(None, {"input": x})[0]
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "gpu")
+    session = wgnn.InferenceSession(path)
+    choices = session.kernel_choices().values()
+    assert sum(c.startswith("gemm_i8") for c in choices) >= 30 and sum("k/" in c for c in choices) >= 10
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
