@@ -131,10 +131,10 @@ def requantized(acc, multiplier, zero, bounds: tuple[int, int], shifted: bool, d
 
 @dataclass(eq=False)
 class FusedRequantize:
-    """A ``requantize`` fused into the integer convolution whose sums it reads (a conv2d attr, set
-    by the compute backend where the packed-int8 kernel runs the convolution): the per-output-channel
-    ``multiplier``, the zero point and its dtype, the saturation bounds, ``shifted`` and ``scale`` as
-    the requantize's attrs say.
+    """A ``requantize`` fused into the integer convolution or matrix product whose sums it reads (a
+    conv2d or matmul attr, set by the compute backend wherever a kernel with a quantized epilogue, not
+    the scalar one, runs the node): the per-output-channel ``multiplier``, the zero point and its
+    dtype, the saturation bounds, ``shifted`` and ``scale`` as the requantize's attrs say.
 
     With ``quantize`` (and ``scale``), what follows is fused as well: the dequantized result, plus,
     with ``residual``, the convolution's residual input ``r`` dequantized, ``(r - r_zero) * r_scale``
@@ -154,8 +154,13 @@ class FusedRequantize:
     quantize: tuple[float, int, tuple[int, int], bool] | None = None
     packed: bool = False  # the (integer) result is stored four bytes to a word: its readers unpack it
 
+    @property
+    def result_zero(self) -> int:
+        """The zero point of the integers the node writes (or writes shifted)."""
+        return self.zero if self.quantize is None else self.quantize[1]
+
     def apply(self, acc: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
-        """The NCHW result of the sums ``acc`` (and of the residual input, with ``residual``)."""
+        """The result of the sums ``acc`` (and of the residual input, with ``residual``)."""
         dtype = "float32" if self.quantize else self.dtype
         along = [-1 if k == self.axis % acc.ndim else 1 for k in range(acc.ndim)]
         y = requantized(acc, self.multiplier.reshape(along), np.array(self.zero, self.zero_dtype),

@@ -201,12 +201,13 @@ def _int8_offset(x_dtype: str, x_zero: int, weights: np.ndarray, bias: np.ndarra
     return float(x_zero - (low + high + 1) // 2)
 
 
-def fuse_requantize(graph: Graph, variant) -> int:
+def fuse_requantize(graph: Graph, choose) -> int:
     """Fuse each ``requantize`` into the integer convolution whose sums only it reads, unless
-    ``variant(conv)``, the kernel variant that will run the convolution (a device-dependent rewrite:
-    the compute backend's kernel policy calls it), is the scalar one. The convolution then writes the
+    ``choose(conv)``, the kernel policy's choice for the convolution (a device-dependent rewrite: the
+    compute backend's kernel policy calls it), is the scalar kernel. The convolution then writes the
     quantized (or shifted, or dequantized) result itself (``conv2d`` attr ``requantize``, an
-    ``ops.quant.FusedRequantize``); a residual block's add and quantize after it go too. On the
+    ``ops.quant.FusedRequantize``, and attr ``kernel_choice``, that choice, which the fused node keeps
+    although its signature changes); a residual block's add and quantize after it go too. On the
     packed-int8 kernel it also reads its quantized input as it is, without the shift."""
     users = graph.consumers()
     outputs = graph.output_ids()
@@ -223,9 +224,10 @@ def fuse_requantize(graph: Graph, variant) -> int:
         channels = conv.outputs[0].shape[1 if conv.op == "conv2d" else -1]
         if multiplier is None or zero is None or zero.size != 1 or multiplier.size not in (1, channels):
             continue
-        chosen = variant(conv)
-        if chosen == "generic":
+        choice = choose(conv)
+        if choice.variant == "generic":
             continue
+        conv.attrs["kernel_choice"] = choice
         zero_dtype = node.inputs[2].dtype
         conv.attrs["requantize"] = FusedRequantize(
             np.broadcast_to(multiplier.astype(np.float32).reshape(-1), (channels,)).copy(), int(zero.reshape(())),
@@ -237,7 +239,7 @@ def fuse_requantize(graph: Graph, variant) -> int:
         graph.nodes.remove(node)
         if conv.op == "conv2d":
             _fuse_block_tail(graph, conv, users, outputs)
-        if chosen == "gemm_i8":
+        if choice.variant == "gemm_i8":
             _read_integers(conv)
         fused += 1
     if fused:
@@ -271,8 +273,7 @@ def _quantize_concat_parts(graph: Graph) -> None:
         result = quant.outputs[0]
         readers = users.get(id(result), [])
         shifts = (bool(readers) and id(result) not in outputs
-                  and all(r.op == "dequantize_linear" and r.attrs.get("shift") and r.inputs[0] is result
-                          and int(static_value(r.inputs[2]).reshape(())) == zero for r in readers))
+                  and all(r.op == "dequantize_linear" and _subtracts_zero(r, result, zero) for r in readers))
         dtype = "float32" if shifts else result.dtype
         bounds = quant_range(result.dtype)
         moved = []
@@ -327,7 +328,7 @@ def _pack_for_gemm_i8(graph: Graph) -> None:
         shifted = fusion.shifted and fusion.quantize is None
         if (fusion.zero_dtype if shifted else fusion.dtype) not in ("int8", "uint8"):
             continue
-        zero = fusion.zero if fusion.quantize is None else fusion.quantize[1]
+        zero = fusion.result_zero
         readers = users.get(id(y), [])
         if shifted:  # (read as the input, and only so)
             ok = all(_on_gemm_i8(r) and r.inputs[0] is y and all(t is not y for t in r.inputs[1:]) for r in readers)
@@ -357,7 +358,7 @@ def _shift_block_outputs(graph: Graph) -> None:
         fusion = conv.attrs.get("requantize") if conv.op == "conv2d" else None
         if fusion is None or not is_integer(fusion.dtype) or fusion.packed or id(conv.outputs[0]) in outputs:
             continue
-        q, zero = conv.outputs[0], fusion.zero if fusion.quantize is None else fusion.quantize[1]
+        q, zero = conv.outputs[0], fusion.result_zero
         readers = users.get(id(q), [])
         if not readers or not all(_subtracts_zero(r, q, zero) for r in readers):
             continue

@@ -123,9 +123,7 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     rows, cols4 = gemm_block(choice.tile, choice.workgroup)
     m = n * oh * ow
     m_tiles, n_tiles = -(-m // rows), -(-n4 // cols4)
-    per_split = -(-k4 // max(1, min(choice.split or 1, k4)))
-    per_split = -(-per_split // 8) * 8  # whole steps of the K loop (BK4 = 8)
-    split = -(-k4 // per_split)
+    split, per_split = _k_parts(k4, choice.split, step4=8)  # (BK4 = 8 words of K per step)
     pointwise = (kh, kw, sh, sw, pt, pl, pb, pr) == (1, 1, 1, 1, 0, 0, 0, 0)
     params = dict(m=m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh,
                   out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
@@ -158,6 +156,14 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
                  params=dict(total=m * n4, n4=n4, splits=split),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)] + res, threads=m * n4, choice=choice,
                  flops_share=0.0)
+
+
+def _k_parts(k4: int, split: int | None, step4: int) -> tuple[int, int]:
+    """Split-K of ``k4`` vec4s (or packed words) of K into about ``split`` parts of whole steps of
+    ``step4``: (the parts, the vec4s each)."""
+    per_split = -(-k4 // max(1, min(split or 1, k4)))
+    per_split = -(-per_split // step4) * step4
+    return -(-k4 // per_split), per_split
 
 
 def _requantize_table(requantize, channels: int) -> tuple[int, np.ndarray]:
@@ -255,10 +261,7 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     out = node.outputs[0]
     rows, cols4 = gemm_block(choice.tile, choice.workgroup)
     k4, n4 = problem.k // 4, problem.n // 4
-    split = max(1, min(choice.split or 1, k4))
-    per_split = -(-k4 // split)
-    per_split = -(-per_split // 4) * 4  # whole steps of the tile loop (BK = 16)
-    split = -(-k4 // per_split)
+    split, per_split = _k_parts(k4, choice.split, step4=4)  # (BK = 16 of K per step)
     m_tiles, n_tiles = -(-problem.m // rows), -(-n4 // cols4)
     params.update(m=problem.m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, batch=problem.batch, splits=split,
                   k4_per_split=per_split)

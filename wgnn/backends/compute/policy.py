@@ -357,14 +357,12 @@ class KernelPolicy:
             elif node.op == "winograd_input":
                 node.attrs["kernel_choice"] = decided[node.name.rpartition("/input")[0]]
 
-        def variant(conv: Node) -> str:
-            choice = decided.get(conv.name) or self._decide(conv.op, conv, self.eligible(conv.op, conv),
-                                                             problem_of(conv))
-            conv.attrs["kernel_choice"] = choice  # kept for the fused node (its signature changes)
-            return choice.variant
+        def choose(node: Node) -> Choice:
+            return decided.get(node.name) or self._decide(node.op, node, self.eligible(node.op, node),
+                                                          problem_of(node))
 
         # A quantized convolution or matrix product requantizes its own sums (unless the scalar kernel runs it).
-        fired["fuse_requantize"] = fuse_requantize(graph, variant)
+        fired["fuse_requantize"] = fuse_requantize(graph, choose)
         return +fired
 
 

@@ -3,7 +3,7 @@
 // Declares bindings 3 to 6. MODE 0 writes the sums plus the bias as floats (the conv2d node alone);
 // 1 to 5 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding). y
 // and the residual are vec4s of their element type, or quantized and packed, a u32 per four
-// channels (${y_store}, ${residual_load}).
+// channels (the templates y_store and residual_load convert).
 #include "compute/requantize.wgsl"
 
 const MODE: u32 = ${mode_id}u;
