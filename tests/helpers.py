@@ -26,6 +26,12 @@ def kernels_used(session: wgnn.InferenceSession) -> list[str]:
     return [d.kernel for d in session._exe.dispatches]
 
 
+def tiled(kernel: str) -> str:
+    """The name of the register-tiled ``kernel`` ("conv2d" or "matmul") the default policy of a
+    software adapter runs: its subgroup form (``*_shared``) where the device has subgroups."""
+    return f"{kernel}_shared" if "subgroup" in wgnn.default_device().features else kernel
+
+
 def tol(precision: str) -> float:
     """Relative L2 error allowed against the f32 numpy reference on ordinary data."""
     return {"fp32": 1e-5, "fp16": 5e-3}[precision]

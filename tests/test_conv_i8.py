@@ -21,17 +21,18 @@ from wgnn.tuner import _alone
 # (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), dilation, groups) and the variants that run
 # it with the quantized epilogue (the scalar kernel runs it unfused: the reference here)
 SHAPES = {
-    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "direct", "gemm", "gemm_i8"]),
-    "3x3_stride2": ((1, 16, 9, 11, 20, 3, 2, (1, 0, 1, 2), 1, 1), ["direct", "gemm", "gemm_i8"]),
-    "3x3_dilated": ((1, 8, 9, 10, 8, 3, 1, (2, 2, 2, 2), 2, 1), ["direct", "gemm", "gemm_i8"]),
+    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "subgroup", "direct", "gemm", "gemm_i8"]),
+    "3x3_stride2": ((1, 16, 9, 11, 20, 3, 2, (1, 0, 1, 2), 1, 1), ["subgroup", "direct", "gemm", "gemm_i8"]),
+    "3x3_dilated": ((1, 8, 9, 10, 8, 3, 1, (2, 2, 2, 2), 2, 1), ["subgroup", "direct", "gemm", "gemm_i8"]),
     "single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "direct", "gemm", "gemm_i8", "gemv"]),
     "5x5_long_k": ((1, 36, 6, 6, 4, 5, 1, (2, 2, 2, 2), 1, 1), ["direct", "gemm", "gemm_i8"]),  # K = 900
     "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 1, 8), ["depthwise"]),
 }
 ZEROS = {"uint8": 131, "int8": -5}  # the activations' zero point
 # What each variant dispatches (a pointwise convolution's gemm runs the matrix kernel).
-KERNELS = {"pointwise": ("matmul",), "direct": ("conv2d",), "gemm": ("conv2d_gemm", "matmul_gemm"),
-           "gemm_i8": ("conv2d_i8",), "gemv": ("gemv",), "depthwise": ("depthwise",)}
+KERNELS = {"pointwise": ("matmul",), "subgroup": ("matmul_shared", "conv2d_shared"), "direct": ("conv2d",),
+           "gemm": ("conv2d_gemm", "matmul_gemm"), "gemm_i8": ("conv2d_i8",), "gemv": ("gemv",),
+           "depthwise": ("depthwise",)}
 
 
 def _qconv(rng, shape, dtype: str, activation: str | None, tail: str = ""):

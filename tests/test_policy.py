@@ -23,16 +23,22 @@ from wgnn.backends.compute.policy import (
 # (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), groups) and the variants that can run it. K
 # (Cin x the filter's taps) is long enough everywhere for split-K to make two parts.
 CONV_SHAPES = {
-    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), ["pointwise", "direct", "gemm", "gemm_f16", "generic"]),
+    "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1),
+            ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "1x1_single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1),
-                         ["pointwise", "direct", "gemm", "gemm_f16", "gemv", "generic"]),
-    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), ["winograd", "direct", "gemm", "gemm_f16", "generic"]),
-    "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["direct", "gemm", "gemm_f16", "generic"]),
+                         ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "gemv", "generic"]),
+    "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1),
+            ["winograd", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
+    "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["subgroup", "direct", "gemm", "gemm_f16", "generic"]),
+    "3x3_wide": ((1, 8, 5, 19, 36, 3, 1, (1, 1, 0, 2), 1), ["winograd", "subgroup", "direct", "gemm", "gemm_f16",
+                                                            "generic"]),
     "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), ["direct", "generic"]),
     "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 8), ["depthwise", "generic"]),
 }
-# What each conv2d variant dispatches (a pointwise convolution's gemm runs the matrix kernel).
+# What each conv2d variant dispatches (a pointwise convolution's gemm and subgroup variants run the
+# matrix kernels).
 CONV_KERNELS = {"winograd": "winograd_output", "depthwise": "depthwise", "pointwise": "matmul", "direct": "conv2d",
+                "subgroup": ("matmul_shared", "conv2d_shared"),
                 "gemm": ("conv2d_gemm", "matmul_gemm"), "gemm_f16": ("conv2d_gemm", "matmul_gemm"),
                 "gemv": "gemv", "generic": "conv2d_generic"}
 
@@ -42,6 +48,8 @@ def _sized(variant: str, op: str) -> list[Choice]:
     with split-K."""
     if not VARIANTS[op][variant]:
         return [Choice(variant, workgroup=128)]
+    if variant == "subgroup":
+        return [Choice(variant, tile=8, workgroup=32), Choice(variant, tile=16, workgroup=256)]
     sizes = [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=4, workgroup=256)]
     if variant in ("gemm", "gemm_f16"):
         sizes.append(Choice(variant, tile=2, workgroup=64, split=2))
@@ -92,13 +100,14 @@ def test_every_conv2d_variant(device, precision, rng, shape, choice):
 
 # (A shape, B shape, B constant?) and the variants that can run it.
 MATMUL_SHAPES = {
-    "aligned": ((5, 24), (24, 8), True, ["tiled", "gemm", "gemm_f16", "generic"]),
-    "long_k": ((6, 200), (200, 20), True, ["tiled", "gemm", "gemm_f16", "generic"]),
-    "single_row": ((1, 72), (72, 20), True, ["tiled", "gemm", "gemm_f16", "gemv", "generic"]),
-    "batched_runtime_b": ((2, 7, 132), (2, 132, 12), False, ["tiled", "gemm", "gemm_f16", "generic"]),
+    "aligned": ((5, 24), (24, 8), True, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
+    "long_k": ((6, 200), (200, 20), True, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
+    "single_row": ((1, 72), (72, 20), True, ["tiled", "subgroup", "gemm", "gemm_f16", "gemv", "generic"]),
+    "batched_runtime_b": ((2, 7, 132), (2, 132, 12), False, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
+    "wide": ((19, 40), (40, 44), True, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
     "ragged_k_and_n": ((7, 10), (10, 6), True, ["generic"]),
 }
-MATMUL_KERNELS = {"tiled": "matmul", "gemm": "matmul_gemm", "gemm_f16": "matmul_gemm",
+MATMUL_KERNELS = {"tiled": "matmul", "subgroup": "matmul_shared", "gemm": "matmul_gemm", "gemm_f16": "matmul_gemm",
                   "gemv": "gemv", "generic": "matmul_generic"}
 MATMUL_CASES = [(shape, choice) for shape, spec in MATMUL_SHAPES.items() for v in spec[3]
                 for choice in _sized(v, "matmul")]
@@ -130,8 +139,10 @@ def test_eligibility_matches_the_shapes(device, rng):
     for shape, variants in CONV_SHAPES.values():
         b, y, _ = _conv(rng, shape)
         node = b.build_graph({"y": y}).nodes[-1]
-        assert eligible("conv2d", node, max_binding=1 << 30, precision="fp16") == variants
-        assert eligible("conv2d", node, max_binding=1 << 30) == [v for v in variants if v != "gemm_f16"]
+        with_subgroups = eligible("conv2d", node, max_binding=1 << 30, precision="fp16", subgroups=True)
+        assert with_subgroups == variants
+        plain = [v for v in variants if v not in ("gemm_f16", "subgroup")]
+        assert eligible("conv2d", node, max_binding=1 << 30) == plain
 
 
 def test_op_override_applies_where_it_can_and_node_override_is_strict(device, rng):
@@ -215,3 +226,26 @@ def test_tuning_measures_caches_and_is_used(device, rng, tmp_path, monkeypatch):
     assert again.tuning.cached == 2 and not again.tuning.measured
     assert again.kernel_choices() == tuned.kernel_choices()
     assert "measured 0 node signatures" in again.tuning.summary()
+
+
+@pytest.mark.parametrize("path", [1, 2], ids=["shuffles", "own_loads"])
+def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
+    """The subgroup variant's other ways of sharing (subgroupShuffle, as subgroups wider than eight
+    lanes take; each lane loading its own, as subgroups of no multiple of eight take), forced on this
+    adapter, on the ragged shapes: a matrix product, a pointwise and a padded strided convolution."""
+    from wgnn.backends.compute import nn
+
+    monkeypatch.setattr(nn, "SUBGROUP_PATH", path)
+    for shape in ("1x1", "3x3_stride2", "3x3_wide"):
+        b, y, feeds = _conv(rng, CONV_SHAPES[shape][0])
+        choice = Choice("subgroup", tile=8)
+        session, got, want = run_both(b, {"y": y}, feeds, kernels={"conv": choice})
+        assert _ran(session, CONV_KERNELS["subgroup"])
+        assert rel_l2(got["y"], want["y"]) < tol("fp32")
+    bld = wgnn.GraphBuilder()
+    a = bld.input("a", (19, 12))
+    y = bld.matmul(a, bld.constant(rng.standard_normal((12, 44)).astype(np.float32)), name="mm")
+    session, got, want = run_both(bld, {"y": y}, {"a": rng.standard_normal((19, 12)).astype(np.float32)},
+                                  kernels={"mm": Choice("subgroup", tile=16)})
+    assert "matmul_shared" in kernels_used(session)
+    assert rel_l2(got["y"], want["y"]) < tol("fp32")

@@ -4,6 +4,7 @@ profile whose GPU times add up."""
 from __future__ import annotations
 
 import numpy as np
+from helpers import tiled
 
 import wgnn
 from wgnn.backends.compute import Choice
@@ -25,7 +26,7 @@ def _session(device):
 def test_flops_and_bytes_per_dispatch(device):
     session = _session(device)
     by_kernel = {d.kernel: d for d in session._exe.dispatches if d.kernel != "elementwise"}
-    conv, matmul, pool = by_kernel["conv2d"], by_kernel["matmul"], by_kernel["pool"]
+    conv, matmul, pool = by_kernel["conv2d"], by_kernel[tiled("matmul")], by_kernel["pool"]
     # conv: 10x10 outputs x 16 channels, each 4 (channels per group) x 3 x 3 multiply-adds
     assert conv.flops == 2 * 10 * 10 * 16 * 4 * 9
     # input 8x10x10, weights 16x4x3x3, bias 16, output 16x10x10 (float32)
@@ -44,11 +45,11 @@ def test_flops_of_a_winograd_convolution(device):
     by_kernel = {d.kernel: d for d in session._exe.dispatches if d.kernel != "elementwise"}
     tiles = 5 * 5  # 2x2 output tiles of the 10x10 output
     assert by_kernel["winograd_input"].flops == 32 * tiles * 8  # B^T d B: 32 additions per patch and channel
-    assert by_kernel["matmul"].flops == 2 * 16 * tiles * 16 * 8  # 16 products [tiles, 8] x [8, 16]
+    assert by_kernel[tiled("matmul")].flops == 2 * 16 * tiles * 16 * 8  # 16 products [tiles, 8] x [8, 16]
     assert by_kernel["winograd_output"].flops == 36 * tiles * 16  # A^T M A per tile and output channel
     # input 8x10x10, V 16x25x8; V, U 16x8x16, the matmul's zero bias 16, M 16x25x16 (float32)
     assert by_kernel["winograd_input"].bytes_moved == 4 * (800 + 3200)
-    assert by_kernel["matmul"].bytes_moved == 4 * (3200 + 2048 + 16 + 6400)
+    assert by_kernel[tiled("matmul")].bytes_moved == 4 * (3200 + 2048 + 16 + 6400)
 
 
 def test_profile_rows_cover_every_dispatch(device):
@@ -57,7 +58,8 @@ def test_profile_rows_cover_every_dispatch(device):
     result = profile(session, feeds, runs=2, warmup=1)
     assert [r.kernel for r in result.rows] == [d.kernel for d in session._exe.dispatches]
     assert [r.variant for r in result.rows] == [d.variant for d in session._exe.dispatches]
-    assert {r.variant for r in result.rows if r.kernel == "matmul"} == {"tiled x8 wg64"}
+    tiled_variant = "subgroup x16 wg64" if tiled("matmul") == "matmul_shared" else "tiled x8 wg64"
+    assert {r.variant for r in result.rows if r.kernel == tiled("matmul")} == {tiled_variant}
     assert all(r.gpu_ms >= 0 for r in result.rows) and result.gpu_ms > 0
     assert result.gpu_ms <= result.wall_ms * 1.5  # timestamps are nanoseconds, not another unit
     table = result.table(top=2)

@@ -294,7 +294,10 @@ def test_quantized_matmul_runs_on_integers_as_onnxruntime_does(device, rng, fmt)
     ort = pytest.importorskip("onnxruntime")
     from onnx import numpy_helper
 
-    w = rng.integers(-127, 128, (24, 12)).astype(np.int8)
+    # Weights in 7 bits, as quantize_static's reduce_range makes them: ONNX Runtime's u8 x s8 kernel
+    # on CPUs without VNNI sums pairs of products in saturating 16 bits, which full-range weights
+    # overflow (its result then depends on the CPU; wgnn's does not).
+    w = rng.integers(-64, 64, (24, 12)).astype(np.int8)
     consts = {"as": np.float32(0.02), "az": np.uint8(131), "w": w,
               "ws": rng.uniform(0.002, 0.01, 12).astype(np.float32), "wz": np.zeros(12, np.int8),
               "ys": np.float32(0.09), "yz": np.uint8(120)}

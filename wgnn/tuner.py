@@ -45,7 +45,7 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
         elif v == "gemv":
             out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]
         elif VARIANTS[op][v]:
-            out += [Choice(v, tile) for tile in (2, 4, 8)]
+            out += [Choice(v, tile) for tile in (2, 4, 8, 16) if tile in VARIANTS[op][v]]
         else:
             out.append(Choice(v))
     return out

@@ -32,6 +32,9 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
 
 
 VEC4_STORE = {"y_type": "vec4<y_elem>", "y_store": "vec4<y_elem>"}
+# How the subgroup variant's octets share loads (matmul_shared.wgsl's PATH): 0 as the subgroup size
+# allows. Tests set 1 (shuffles) or 2 (every lane loads its own) to check those paths on any adapter.
+SUBGROUP_PATH = 0
 
 
 def _packed(ctx: LoweringContext, operand) -> str | None:
@@ -79,7 +82,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif choice.variant in ("pointwise", "gemv") or (choice.variant in GEMMS and "pointwise" in candidates):
+    elif "pointwise" in candidates and (choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
@@ -89,6 +92,15 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
                       dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
         packed = ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin, Cout: B [K, Cout]
         _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice, problem)
+    elif choice.variant == "subgroup":  # direct, its input shared across octets of lanes
+        refs, template, params = _epilogue(node, ctx, o, vec4=True)
+        tiles, c8 = -(-ow // tile), -(-o // 32)
+        params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles, c8=c8,
+                      kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+        template.update(tile_x=tile, path=SUBGROUP_PATH)
+        ctx.dispatch("conv2d_shared", node=node, template=template, params=params,
+                     bindings=[ctx.tensor(x), ctx.const(weights.transpose(2, 3, 1, 0))] + refs + [ctx.tensor(out)],
+                     threads=n * oh * tiles * c8 * 8, choice=choice)
     else:  # direct
         opg = o // g
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
@@ -245,9 +257,14 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         tiles = -(-m // choice.tile)
         params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
                       a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
-        ctx.dispatch("matmul", node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * tiles * (cols // 4),
-                     choice=choice)
+        bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)]
+        if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
+            n8 = -(-cols // 32)
+            ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH),
+                         params=dict(params, n8=n8), bindings=bindings, threads=batch * tiles * n8 * 8, choice=choice)
+        else:
+            ctx.dispatch("matmul", node=node, template=template, params=params, bindings=bindings,
+                         threads=batch * tiles * (cols // 4), choice=choice)
     else:
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,

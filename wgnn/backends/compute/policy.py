@@ -36,14 +36,16 @@ from ...passes.winograd import winograd_convs
 from ..common import fits_f16
 
 TILES = (1, 2, 4, 8)
+SHARED_TILES = (8, 16)  # the subgroup variant's rows per invocation: whole octets of rows
 # op -> variant -> the tile sizes it takes (empty: it has no tile parameter). A conv2d tile is the
 # number of output pixels per invocation; a matmul tile the number of rows (pointwise convolutions
 # run the matmul kernel, so theirs is too); a gemm tile the rows each invocation computes of its
 # workgroup's block.
 VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
-    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "direct": TILES, "gemm": TILES,
-               "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
-    "matmul": {"tiled": TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (), "generic": ()},
+    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "subgroup": SHARED_TILES, "direct": TILES,
+               "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
+    "matmul": {"tiled": TILES, "subgroup": SHARED_TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (),
+               "generic": ()},
 }
 WORKGROUP_SIZES = (32, 64, 128, 256)
 SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the SPLIT_VARIANTS only)
@@ -100,6 +102,10 @@ class Defaults:
     order: tuple[str, ...]  # preference, best first
     tile: int = 4
     workgroup: int = 64
+    variant_tiles: tuple[tuple[str, int], ...] = ()  # (variant, tile) where a variant's differs from ``tile``
+
+    def tile_of(self, variant: str) -> int:
+        return dict(self.variant_tiles).get(variant, self.tile)
 
 
 # Per adapter kind, per op. On a software adapter ("cpu", such as lavapipe) invocations are CPU
@@ -110,10 +116,12 @@ class Defaults:
 DEFAULTS: dict[str, dict[str, Defaults]] = {
     # Measured with ``wgnn tune`` on lavapipe (Mesa 22), the four zoo CNNs' 102 node signatures:
     # tile 8 won 89 of the 91 whose winner takes a tile, gemv every classifier, Winograd every 3x3
-    # stride-1 convolution.
-    "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "pointwise", "direct", "gemm", "gemm_f16",
-                                "gemm_i8", "generic"), tile=8),
-            "matmul": Defaults(("gemv", "tiled", "gemm", "gemm_f16", "generic"), tile=8)},
+    # stride-1 convolution. ``subgroup`` (loads of the input shared by octets of lanes) then halved
+    # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8.
+    "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
+                                "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),)),
+            "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
+                               variant_tiles=(("subgroup", 16),))},
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise",
@@ -140,10 +148,13 @@ def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
     return split
 
 
-def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") -> list[str]:
+def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", subgroups: bool = False) -> list[str]:
     """The variants of ``op`` that can compute ``node`` in a session of ``precision``, in
     ``VARIANTS`` order. ``gemm_f16`` needs an fp16 session and constant weights within f16's range
-    (the lowering also refuses it for operands kept in f32 because their values may exceed it)."""
+    (the lowering also refuses it for operands kept in f32 because their values may exceed it);
+    ``subgroup`` (the tiled matrix kernel sharing A through subgroup shuffles) a device with
+    ``subgroups``."""
+    shared = ["subgroup"] if subgroups else []
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
             and not node.attrs.get("exact"))  # integer sums (quantized convs) stay out of f16 arithmetic
     if op == "matmul":
@@ -151,7 +162,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
         if problem.k % 4 or problem.n % 4:
             return ["generic"]
         single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
-        return ["tiled", "gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else []) + ["generic"]
+        return (["tiled"] + shared + ["gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else [])
+                + ["generic"])
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]
@@ -170,6 +182,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32") 
     if ((kh, kw) == (1, 1) and tuple(node.attrs["strides"]) == (1, 1) and tuple(node.attrs["pads"]) == (0, 0, 0, 0)
             and g == 1 and c % 4 == 0 and o % 4 == 0):
         found.append("pointwise")
+    if g == 1 and c % 4 == 0 and o % 4 == 0:  # pointwise on matmul_shared, the others on conv2d_shared
+        found += shared
     if cpg % 4 == 0 and (o // g) % 4 == 0:
         found.append("direct")
     if g == 1 and c % 4 == 0 and o % 4 == 0:
@@ -191,6 +205,7 @@ class AdapterProfile:
     key: str
     kind: str  # "cpu" | "gpu"
     max_binding: int = 128 << 20
+    subgroups: bool = False  # the device was opened with the "subgroup" feature
 
     @classmethod
     def from_device(cls, device) -> AdapterProfile:
@@ -202,7 +217,8 @@ class AdapterProfile:
                 raise GraphError(f"WGNN_KERNEL_DEFAULTS must be one of {sorted(DEFAULTS)}, got {forced!r}")
             kind = forced
         key = " | ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "backend_type"))
-        return cls(key=key, kind=kind, max_binding=int(device.limits["max-storage-buffer-binding-size"]))
+        return cls(key=key, kind=kind, max_binding=int(device.limits["max-storage-buffer-binding-size"]),
+                   subgroups="subgroup" in getattr(device, "features", ()))
 
 
 class ChoiceCache:
@@ -289,7 +305,8 @@ class KernelPolicy:
 
     def eligible(self, op: str, node: Node) -> list[str]:
         """The variants of ``op`` that can compute ``node`` on this device in this precision."""
-        return eligible(op, node, max_binding=self.max_binding, precision=self.precision)
+        return eligible(op, node, max_binding=self.max_binding, precision=self.precision,
+                        subgroups=self.adapter.subgroups)
 
     def choose(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
         """The choice for ``node`` among ``candidates`` (its eligible variants of ``op``), recorded.
@@ -323,7 +340,9 @@ class KernelPolicy:
         tile or split the variant lacks."""
         defaults = DEFAULTS[self.adapter.kind][op]
         tiles = VARIANTS[op][choice.variant]
-        tile = (choice.tile or defaults.tile) if tiles else None
+        tile = (choice.tile or defaults.tile_of(choice.variant)) if tiles else None
+        if tile is not None and not choice.tile and tile not in tiles:  # the kind's tile is not one of this variant's
+            tile = min(tiles, key=lambda t: abs(t - defaults.tile))
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
         workgroup = choice.workgroup or defaults.workgroup

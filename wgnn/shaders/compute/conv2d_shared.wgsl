@@ -1,0 +1,101 @@
+// Direct convolution (groups of 1) over NHWC, as conv2d.wgsl computes it, with the input shared
+// across octets of lanes as matmul_shared.wgsl shares A: eight neighbouring lanes of one subgroup
+// compute the same TILE_X output pixels of a row for eight neighbouring vec4s of output channels.
+// Per input-channel step lane i loads the input of pixels i, i+8, ... (zero in the padding) and
+// the octet passes them round, instead of each lane loading all TILE_X. Lanes whose channels are
+// past the end still load and share; they only skip the store. On a subgroup size that is not a
+// multiple of 8 every lane loads its own pixels. TILE_X is 8 or 16.
+//
+// Weights are packed [KH][KW][Cin][Cout] so that 4 output channels are one vec4.
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/octet.wgsl"  // madd() and octet_rows()
+
+struct Params {
+    batch: u32, in_h: u32, in_w: u32, in_c4: u32,
+    out_h: u32, out_w: u32, out_c4: u32, tiles_w: u32,
+    c8: u32, kernel_h: u32, kernel_w: u32, stride_h: u32,
+    stride_w: u32, dil_h: u32, dil_w: u32, pad_top: i32,
+    pad_left: i32, alpha: f32, beta: f32,
+}
+
+const TILE_X: u32 = ${tile_x}u;
+const OCTET_TILE: u32 = TILE_X;
+
+// How the octet shares: 0 as the subgroup size allows (the kernel's use); the tests force each
+// way on any adapter: 1 shuffles (subgroups of 8 lanes or any multiple), 2 every lane loads its own.
+const PATH: u32 = ${path}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
+
+// The input vec4 at row `row` (first pixel of the input row), column ix, channels ci4; zero outside.
+fn input(row: u32, ix: i32, ci4: u32) -> vec4<f32> {
+    let inside = ix >= 0 && ix < i32(p.in_w);
+    return select(vec4<f32>(0.0), vec4<f32>(x[(row + u32(max(ix, 0))) * p.in_c4 + ci4]), inside);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_size) sg_size: u32,
+        @builtin(subgroup_invocation_id) sg_lane: u32) {
+    let id = flat_id(wid, sg * sg_size + sg_lane, nwg);  // numbered by subgroup: octets stay whole
+    let octet = id / 8u;
+    if (octet >= p.batch * p.out_h * p.tiles_w * p.c8) {
+        return;
+    }
+    let lane = id % 8u;
+    let first = sg_lane - lane;
+    let c4 = (octet % p.c8) * 8u + lane;
+    let wc = min(c4, p.out_c4 - 1u);
+    var rest = octet / p.c8;
+    let ox0 = (rest % p.tiles_w) * TILE_X;
+    rest = rest / p.tiles_w;
+    let oy = rest % p.out_h;
+    let n = rest / p.out_h;
+    let share = (PATH == 0u && sg_size % 8u == 0u) || PATH == 1u;
+    let broadcast = PATH == 0u && sg_size == 8u;
+
+    var acc: array<vec4<f32>, TILE_X>;
+    for (var kh = 0u; kh < p.kernel_h; kh++) {
+        let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
+        if (iy < 0 || iy >= i32(p.in_h)) {
+            continue;  // the same for the whole octet
+        }
+        let row = (n * p.in_h + u32(iy)) * p.in_w;
+        for (var kw = 0u; kw < p.kernel_w; kw++) {
+            let ix0 = i32(ox0 * p.stride_w + kw * p.dil_w) - p.pad_left;
+            let w_row = (kh * p.kernel_w + kw) * p.in_c4 * 4u;
+            for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
+                let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
+                let w0 = vec4<f32>(w[wi]);
+                let w1 = vec4<f32>(w[wi + p.out_c4]);
+                let w2 = vec4<f32>(w[wi + 2u * p.out_c4]);
+                let w3 = vec4<f32>(w[wi + 3u * p.out_c4]);
+                if (!share) {
+                    for (var t = 0u; t < TILE_X; t++) {
+                        acc[t] = madd(acc[t], input(row, ix0 + i32(t * p.stride_w), ci4), w0, w1, w2, w3);
+                    }
+                    continue;
+                }
+                // Written out per octet of pixels (not a loop): the accumulators' indices stay constants.
+                octet_rows(&acc, 0u, input(row, ix0 + i32(lane * p.stride_w), ci4), w0, w1, w2, w3, first,
+                           broadcast);
+                if (TILE_X == 16u) {
+                    octet_rows(&acc, 8u, input(row, ix0 + i32((8u + lane) * p.stride_w), ci4), w0, w1, w2, w3,
+                               first, broadcast);
+                }
+            }
+        }
+    }
+
+    if (c4 < p.out_c4) {
+        for (var t = 0u; t < TILE_X; t++) {
+            let ox = ox0 + t;
+            if (ox < p.out_w) {
+                write_output(((n * p.out_h + oy) * p.out_w + ox) * p.out_c4 + c4, c4, acc[t]);
+            }
+        }
+    }
+}

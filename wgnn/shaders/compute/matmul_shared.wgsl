@@ -1,0 +1,99 @@
+// Batched matrix multiply C = A x B (+ bias, + residual, activation) like matmul.wgsl, for adapters
+// where every invocation's own buffer load is dear (a software adapter runs each lane's load as
+// scalar code) and subgroup shuffles are cheap register moves.
+//
+// Invocations work in octets: eight neighbouring lanes of one subgroup compute the same TILE_M rows
+// for eight neighbouring vec4 columns. The rows' A values are the same for all eight, so instead of
+// each lane loading all TILE_M of them, lane i loads rows i, i+8, ... and the octet passes them
+// round (subgroupBroadcast from fixed lanes where the subgroup is one octet, which is cheapest on a
+// software adapter; subgroupShuffle otherwise): TILE_M / 8 loads of A per lane and K step instead
+// of TILE_M. Lanes whose column is past the end still load and share their rows; they only skip
+// the store.
+// On a subgroup size that is not a multiple of 8 (no whole octets) every lane loads its own rows.
+// Needs K and N divisible by 4; TILE_M is 8 or 16.
+#include "compute/common.wgsl"
+#include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/octet.wgsl"  // madd() and octet_rows()
+
+struct Params {
+    m: u32, k4: u32, n4: u32, m_tiles: u32,
+    batch: u32, a_batch_stride: u32, b_batch_stride: u32, alpha: f32,
+    beta: f32, n8: u32,
+}
+
+const TILE_M: u32 = ${tile_m}u;
+const OCTET_TILE: u32 = TILE_M;
+
+// How the octet shares: 0 as the subgroup size allows (the kernel's use); the tests force each
+// way on any adapter: 1 shuffles (subgroups of 8 lanes or any multiple), 2 every lane loads its own.
+const PATH: u32 = ${path}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_size) sg_size: u32,
+        @builtin(subgroup_invocation_id) sg_lane: u32) {
+    // Numbered by subgroup, so that an octet never straddles two subgroups.
+    let id = flat_id(wid, sg * sg_size + sg_lane, nwg);
+    let octet = id / 8u;
+    if (octet >= p.batch * p.m_tiles * p.n8) {
+        return;  // whole octets only: the lanes of a live octet all stay
+    }
+    let lane = id % 8u;
+    let first = sg_lane - lane;  // the octet's first lane in the subgroup
+    let col = (octet % p.n8) * 8u + lane;
+    let rest = octet / p.n8;
+    let row0 = (rest % p.m_tiles) * TILE_M;
+    let bi = rest / p.m_tiles;
+    let a_base = bi * p.a_batch_stride;
+    let b_base = bi * p.b_batch_stride + min(col, p.n4 - 1u);
+    let share = (PATH == 0u && sg_size % 8u == 0u) || PATH == 1u;
+    let broadcast = PATH == 0u && sg_size == 8u;
+
+    // Two K loops, not one with a branch inside: lavapipe keeps a branch on the subgroup size inside
+    // the loop (measured: 1.2x to 1.3x the time of MobileNet V1's 1x1 convolutions).
+    var acc: array<vec4<f32>, TILE_M>;
+    if (share) {
+        // This lane's rows: row0 + lane and row0 + 8 + lane (past the end: the last row again).
+        let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.k4;
+        let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.k4;
+        for (var k4 = 0u; k4 < p.k4; k4++) {
+            let bk = b_base + k4 * 4u * p.n4;
+            let b0 = vec4<f32>(b[bk]);
+            let b1 = vec4<f32>(b[bk + p.n4]);
+            let b2 = vec4<f32>(b[bk + 2u * p.n4]);
+            let b3 = vec4<f32>(b[bk + 3u * p.n4]);
+            // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
+            octet_rows(&acc, 0u, vec4<f32>(a[mine0 + k4]), b0, b1, b2, b3, first, broadcast);
+            if (TILE_M == 16u) {
+                octet_rows(&acc, 8u, vec4<f32>(a[mine1 + k4]), b0, b1, b2, b3, first, broadcast);
+            }
+        }
+    } else {
+        var rows: array<u32, TILE_M>;
+        for (var r = 0u; r < TILE_M; r++) {
+            rows[r] = a_base + min(row0 + r, p.m - 1u) * p.k4;
+        }
+        for (var k4 = 0u; k4 < p.k4; k4++) {
+            let bk = b_base + k4 * 4u * p.n4;
+            let b0 = vec4<f32>(b[bk]);
+            let b1 = vec4<f32>(b[bk + p.n4]);
+            let b2 = vec4<f32>(b[bk + 2u * p.n4]);
+            let b3 = vec4<f32>(b[bk + 3u * p.n4]);
+            for (var r = 0u; r < TILE_M; r++) {
+                acc[r] = madd(acc[r], vec4<f32>(a[rows[r] + k4]), b0, b1, b2, b3);
+            }
+        }
+    }
+
+    if (col < p.n4) {
+        for (var r = 0u; r < TILE_M; r++) {
+            if (row0 + r < p.m) {
+                write_output((bi * p.m + row0 + r) * p.n4 + col, col, acc[r]);
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+// Shared by the subgroup variant's kernels (matmul_shared.wgsl, conv2d_shared.wgsl): an octet of
+// lanes computes the same OCTET_TILE rows (the includer defines it: 8 or 16) for eight different
+// vec4 columns, and hands round the rows' values that each lane loaded one of.
+
+fn madd(acc: vec4<f32>, v: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    return fma(b0, vec4<f32>(v.x), fma(b1, vec4<f32>(v.y), fma(b2, vec4<f32>(v.z), fma(b3, vec4<f32>(v.w), acc))));
+}
+
+// Rows r0 .. r0 + 7 of the tile: `own` is this lane's row of them (A's values, or the input's at
+// one pixel), b0..b3 this lane's four vec4s of weights (four of K, four columns).
+fn octet_rows(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, own: vec4<f32>, b0: vec4<f32>,
+              b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>, first: u32, broadcast: bool) {
+    if (broadcast) {  // the octet is the subgroup: broadcasts from fixed lanes
+        (*acc)[r0] = madd((*acc)[r0], subgroupBroadcast(own, 0u), b0, b1, b2, b3);
+        (*acc)[r0 + 1u] = madd((*acc)[r0 + 1u], subgroupBroadcast(own, 1u), b0, b1, b2, b3);
+        (*acc)[r0 + 2u] = madd((*acc)[r0 + 2u], subgroupBroadcast(own, 2u), b0, b1, b2, b3);
+        (*acc)[r0 + 3u] = madd((*acc)[r0 + 3u], subgroupBroadcast(own, 3u), b0, b1, b2, b3);
+        (*acc)[r0 + 4u] = madd((*acc)[r0 + 4u], subgroupBroadcast(own, 4u), b0, b1, b2, b3);
+        (*acc)[r0 + 5u] = madd((*acc)[r0 + 5u], subgroupBroadcast(own, 5u), b0, b1, b2, b3);
+        (*acc)[r0 + 6u] = madd((*acc)[r0 + 6u], subgroupBroadcast(own, 6u), b0, b1, b2, b3);
+        (*acc)[r0 + 7u] = madd((*acc)[r0 + 7u], subgroupBroadcast(own, 7u), b0, b1, b2, b3);
+    } else {
+        for (var r = 0u; r < 8u; r++) {
+            (*acc)[r0 + r] = madd((*acc)[r0 + r], subgroupShuffle(own, first + r), b0, b1, b2, b3);
+        }
+    }
+}
