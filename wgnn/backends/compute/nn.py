@@ -37,6 +37,18 @@ VEC4_STORE = {"y_type": "vec4<y_elem>", "y_store": "vec4<y_elem>"}
 SUBGROUP_PATH = 0
 
 
+def _words(**operands: Ref) -> dict:
+    """The subgroup kernels' ``NAME_word`` (what one vec4 of the operand is stored as) and
+    ``NAME_read`` (how it becomes a vec4<f32>): f16 operands are read as two u32 words
+    (``halves``), which halves a software adapter's per-lane loads."""
+    out = {}
+    for name, ref in operands.items():
+        half = ref.dtype == "f16"
+        out[f"{name}_word"] = "vec2<u32>" if half else f"vec4<{name}_elem>"
+        out[f"{name}_read"] = "halves" if half else "vec4<f32>"
+    return out
+
+
 def _packed(ctx: LoweringContext, operand) -> str | None:
     """"u8" or "i8" where ``operand`` is stored four bytes to a word (storage i8x4), else None."""
     if ctx.storage.get(id(ctx.root(operand))) != "i8x4":
@@ -97,9 +109,10 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         tiles, c8 = -(-ow // tile), -(-o // 32)
         params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles, c8=c8,
                       kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-        template.update(tile_x=tile, path=SUBGROUP_PATH)
+        x_ref, w_ref = ctx.tensor(x), ctx.const(weights.transpose(2, 3, 1, 0))
+        template.update(tile_x=tile, path=SUBGROUP_PATH, **_words(x=x_ref, w=w_ref))
         ctx.dispatch("conv2d_shared", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.const(weights.transpose(2, 3, 1, 0))] + refs + [ctx.tensor(out)],
+                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * c8 * 8, choice=choice)
     else:  # direct
         opg = o // g
@@ -260,7 +273,8 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)]
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
             n8 = -(-cols // 32)
-            ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH),
+            ctx.dispatch("matmul_shared", node=node,
+                         template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref, b=b_ref)),
                          params=dict(params, n8=n8), bindings=bindings, threads=batch * tiles * n8 * 8, choice=choice)
         else:
             ctx.dispatch("matmul", node=node, template=template, params=params, bindings=bindings,

@@ -27,13 +27,13 @@ const OCTET_TILE: u32 = TILE_X;
 const PATH: u32 = ${path}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
+@group(0) @binding(1) var<storage, read_write> x: array<${x_word}>;
+@group(0) @binding(2) var<storage, read> w: array<${w_word}>;
 
 // The input vec4 at row `row` (first pixel of the input row), column ix, channels ci4; zero outside.
 fn input(row: u32, ix: i32, ci4: u32) -> vec4<f32> {
     let inside = ix >= 0 && ix < i32(p.in_w);
-    return select(vec4<f32>(0.0), vec4<f32>(x[(row + u32(max(ix, 0))) * p.in_c4 + ci4]), inside);
+    return select(vec4<f32>(0.0), ${x_read}(x[(row + u32(max(ix, 0))) * p.in_c4 + ci4]), inside);
 }
 
 @compute @workgroup_size(WG)
@@ -69,10 +69,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let w_row = (kh * p.kernel_w + kw) * p.in_c4 * 4u;
             for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
                 let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
-                let w0 = vec4<f32>(w[wi]);
-                let w1 = vec4<f32>(w[wi + p.out_c4]);
-                let w2 = vec4<f32>(w[wi + 2u * p.out_c4]);
-                let w3 = vec4<f32>(w[wi + 3u * p.out_c4]);
+                let w0 = ${w_read}(w[wi]);
+                let w1 = ${w_read}(w[wi + p.out_c4]);
+                let w2 = ${w_read}(w[wi + 2u * p.out_c4]);
+                let w3 = ${w_read}(w[wi + 3u * p.out_c4]);
                 if (!share) {
                     for (var t = 0u; t < TILE_X; t++) {
                         acc[t] = madd(acc[t], input(row, ix0 + i32(t * p.stride_w), ci4), w0, w1, w2, w3);

@@ -29,8 +29,8 @@ const OCTET_TILE: u32 = TILE_M;
 const PATH: u32 = ${path}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
-@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
+@group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<${b_word}>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -62,14 +62,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.k4;
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
-            let b0 = vec4<f32>(b[bk]);
-            let b1 = vec4<f32>(b[bk + p.n4]);
-            let b2 = vec4<f32>(b[bk + 2u * p.n4]);
-            let b3 = vec4<f32>(b[bk + 3u * p.n4]);
+            let b0 = ${b_read}(b[bk]);
+            let b1 = ${b_read}(b[bk + p.n4]);
+            let b2 = ${b_read}(b[bk + 2u * p.n4]);
+            let b3 = ${b_read}(b[bk + 3u * p.n4]);
             // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
-            octet_rows(&acc, 0u, vec4<f32>(a[mine0 + k4]), b0, b1, b2, b3, first, broadcast);
+            octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), b0, b1, b2, b3, first, broadcast);
             if (TILE_M == 16u) {
-                octet_rows(&acc, 8u, vec4<f32>(a[mine1 + k4]), b0, b1, b2, b3, first, broadcast);
+                octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]), b0, b1, b2, b3, first, broadcast);
             }
         }
     } else {
@@ -79,12 +79,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
-            let b0 = vec4<f32>(b[bk]);
-            let b1 = vec4<f32>(b[bk + p.n4]);
-            let b2 = vec4<f32>(b[bk + 2u * p.n4]);
-            let b3 = vec4<f32>(b[bk + 3u * p.n4]);
+            let b0 = ${b_read}(b[bk]);
+            let b1 = ${b_read}(b[bk + p.n4]);
+            let b2 = ${b_read}(b[bk + 2u * p.n4]);
+            let b3 = ${b_read}(b[bk + 3u * p.n4]);
             for (var r = 0u; r < TILE_M; r++) {
-                acc[r] = madd(acc[r], vec4<f32>(a[rows[r] + k4]), b0, b1, b2, b3);
+                acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), b0, b1, b2, b3);
             }
         }
     }
