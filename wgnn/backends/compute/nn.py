@@ -104,29 +104,23 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
                       dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
         packed = ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin, Cout: B [K, Cout]
         _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice, problem)
-    elif choice.variant == "subgroup":  # direct, its input shared across octets of lanes
-        refs, template, params = _epilogue(node, ctx, o, vec4=True)
-        tiles, c8 = -(-ow // tile), -(-o // 32)
-        params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles, c8=c8,
-                      kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-        x_ref, w_ref = ctx.tensor(x), ctx.const(weights.transpose(2, 3, 1, 0))
-        template.update(tile_x=tile, path=SUBGROUP_PATH, **_words(x=x_ref, w=w_ref))
-        ctx.dispatch("conv2d_shared", node=node, template=template, params=params,
-                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
-                     threads=n * oh * tiles * c8 * 8, choice=choice)
-    else:  # direct
-        opg = o // g
+    else:  # direct (subgroup: conv2d_shared, the same with its input shared across octets of lanes)
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         tiles = -(-ow // tile)
         params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles,
-                      cin4_per_group=cpg // 4, cout4_per_group=opg // 4, kernel_h=kh, kernel_w=kw,
-                      stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+                      kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
+        x_ref, w_ref = ctx.tensor(x), ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin/group, Cout
         template.update(tile_x=tile)
-        packed = weights.transpose(2, 3, 1, 0)  # KH, KW, Cin/group, Cout
-        ctx.dispatch("conv2d", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
-                     threads=n * oh * tiles * (o // 4), choice=choice)
-
+        if choice.variant == "subgroup":
+            c8 = -(-o // 32)
+            kernel, threads = "conv2d_shared", n * oh * tiles * c8 * 8
+            params.update(c8=c8)
+            template.update(path=SUBGROUP_PATH, **_words(x=x_ref, w=w_ref))
+        else:
+            kernel, threads = "conv2d", n * oh * tiles * (o // 4)
+            params.update(cin4_per_group=cpg // 4, cout4_per_group=o // g // 4)
+        ctx.dispatch(kernel, node=node, template=template, params=params,
+                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)], threads=threads, choice=choice)
 
 def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     """A quantized convolution on packed int8 (``conv2d_i8.wgsl``): weights packed four bytes to a

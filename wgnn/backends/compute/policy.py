@@ -125,8 +125,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise",
-                                "direct", "generic")),
-            "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"))},
+                                "direct", "generic"), variant_tiles=(("subgroup", 8),)),
+            "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),))},
 }
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 
@@ -175,18 +175,19 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     g = node.attrs["groups"]
     kh, kw = w.shape[2:]
     found = []
+    ungrouped4 = g == 1 and c % 4 == 0 and o % 4 == 0  # one group, channels in fours
     if winograd_qualifies(node, max_binding):
         found.append("winograd")
     if g == c == o and c % 4 == 0:
         found.append("depthwise")
     if ((kh, kw) == (1, 1) and tuple(node.attrs["strides"]) == (1, 1) and tuple(node.attrs["pads"]) == (0, 0, 0, 0)
-            and g == 1 and c % 4 == 0 and o % 4 == 0):
+            and ungrouped4):
         found.append("pointwise")
-    if g == 1 and c % 4 == 0 and o % 4 == 0:  # pointwise on matmul_shared, the others on conv2d_shared
+    if ungrouped4:  # pointwise on matmul_shared, the others on conv2d_shared
         found += shared
     if cpg % 4 == 0 and (o // g) % 4 == 0:
         found.append("direct")
-    if g == 1 and c % 4 == 0 and o % 4 == 0:
+    if ungrouped4:
         found += ["gemm"] + (["gemm_f16"] if half else [])
         if node.attrs.get("int8_offset") is not None:  # a quantized convolution (passes/integer_conv.py)
             found.append("gemm_i8")
@@ -341,8 +342,6 @@ class KernelPolicy:
         defaults = DEFAULTS[self.adapter.kind][op]
         tiles = VARIANTS[op][choice.variant]
         tile = (choice.tile or defaults.tile_of(choice.variant)) if tiles else None
-        if tile is not None and not choice.tile and tile not in tiles:  # the kind's tile is not one of this variant's
-            tile = min(tiles, key=lambda t: abs(t - defaults.tile))
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
         workgroup = choice.workgroup or defaults.workgroup

@@ -22,10 +22,6 @@ struct Params {
 const TILE_X: u32 = ${tile_x}u;
 const OCTET_TILE: u32 = TILE_X;
 
-// How the octet shares: 0 as the subgroup size allows (the kernel's use); the tests force each
-// way on any adapter: 1 shuffles (subgroups of 8 lanes or any multiple), 2 every lane loads its own.
-const PATH: u32 = ${path}u;
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<${x_word}>;
 @group(0) @binding(2) var<storage, read> w: array<${w_word}>;
@@ -54,8 +50,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     rest = rest / p.tiles_w;
     let oy = rest % p.out_h;
     let n = rest / p.out_h;
-    let share = (PATH == 0u && sg_size % 8u == 0u) || PATH == 1u;
-    let broadcast = PATH == 0u && sg_size == 8u;
+    let share = octets_share(sg_size);
+    let broadcast = octet_is_subgroup(sg_size);
 
     var acc: array<vec4<f32>, TILE_X>;
     for (var kh = 0u; kh < p.kernel_h; kh++) {

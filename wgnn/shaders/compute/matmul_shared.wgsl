@@ -24,10 +24,6 @@ struct Params {
 const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
 
-// How the octet shares: 0 as the subgroup size allows (the kernel's use); the tests force each
-// way on any adapter: 1 shuffles (subgroups of 8 lanes or any multiple), 2 every lane loads its own.
-const PATH: u32 = ${path}u;
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<${b_word}>;
@@ -50,8 +46,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let bi = rest / p.m_tiles;
     let a_base = bi * p.a_batch_stride;
     let b_base = bi * p.b_batch_stride + min(col, p.n4 - 1u);
-    let share = (PATH == 0u && sg_size % 8u == 0u) || PATH == 1u;
-    let broadcast = PATH == 0u && sg_size == 8u;
+    let share = octets_share(sg_size);
+    let broadcast = octet_is_subgroup(sg_size);
 
     // Two K loops, not one with a branch inside: lavapipe keeps a branch on the subgroup size inside
     // the loop (measured: 1.2x to 1.3x the time of MobileNet V1's 1x1 convolutions).

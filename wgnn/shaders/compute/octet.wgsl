@@ -2,6 +2,20 @@
 // lanes computes the same OCTET_TILE rows (the includer defines it: 8 or 16) for eight different
 // vec4 columns, and hands round the rows' values that each lane loaded one of.
 
+// How the octet shares: 0 as the subgroup size allows (the kernels' use); the tests force each
+// way on any adapter: 1 shuffles (subgroups of 8 lanes or any multiple), 2 every lane loads its own.
+const PATH: u32 = ${path}u;
+
+// Whether the lanes of an octet hand their loads round (else each loads its own rows).
+fn octets_share(sg_size: u32) -> bool {
+    return (PATH == 0u && sg_size % 8u == 0u) || PATH == 1u;
+}
+
+// Whether the subgroup is one octet, so that broadcasts from fixed lanes serve (else shuffles).
+fn octet_is_subgroup(sg_size: u32) -> bool {
+    return PATH == 0u && sg_size == 8u;
+}
+
 // Four f16 values read as two u32 words: the kernels declare an f16 operand array<vec2<u32>>, so a
 // software adapter runs half the per-lane loads it would run for vec4<f16>.
 fn halves(w: vec2<u32>) -> vec4<f32> {
