@@ -34,7 +34,8 @@ for step in "${@:-tune bench batch conformance tests}"; do
     case $s in
       targets) # ResNet50's choices measured (fp32, fp16, INT8), then in one interleaved suite: batch-1 latency
                # and batch-32 throughput against ONNX Runtime WebGPU, FP16 and INT8 beside FP32; ResNet50's
-               # profile at batch 32 (TFLOP/s of its convolutions); the face demo end to end
+               # profile at batch 32 (TFLOP/s of its convolutions); host time of encoding a run; the face
+               # demo end to end
                q=$(python3 -c "from wgnn import zoo; print(zoo.quantize('resnet50', zoo.packaged_photos(), fmt='qdq'))")
                { for p in fp32 fp16; do timeout 45 python3 -m wgnn tune resnet50 --precision $p --seconds 25; done
                  timeout 45 python3 -m wgnn tune "$q" --seconds 25; } 2>&1 | tee "$out/tune.txt"
@@ -43,6 +44,7 @@ for step in "${@:-tune bench batch conformance tests}"; do
                  --columns "compute FP32,compute FP16,compute INT8,ONNX Runtime WebGPU" \
                  --json "$out/bench-targets.json" 2>&1 | tee "$out/bench-targets.txt"
                timeout 60 python3 -m wgnn profile resnet50 --batch 32 --runs 5 --top 12 2>&1 | tee "$out/profile.txt"
+               timeout 60 python3 bench/host_overhead.py --json "$out/host-overhead.json" 2>&1 | tee "$out/host-overhead.txt"
                timeout 60 python3 -m wgnn demo face --headless --frames 300 --source synthetic 2>&1 | tee "$out/demo.txt" ;;
       tune) # at most about 30 s each (the time check is per node signature): 150 s of device time
             for job in "mobilenet_v1 fp32" "mobilenet_v2 fp32" "squeezenet fp32" "resnet50 fp32" "resnet50 fp16"; do

@@ -128,12 +128,18 @@ def test_onnx_runtime_conventions(device, rng, capsys):
 
 
 def test_submitting_in_chunks_gives_the_same_results(device, monkeypatch):
-    """$WGNN_SUBMIT_CHUNK=N submits every N dispatches as they are encoded (a GPU experiment):
-    the results do not change."""
+    """$WGNN_SUBMIT_CHUNK=N submits every N dispatches as they are encoded (a GPU experiment), and
+    runs after the first encode straight through wgpu-native: the results do not change."""
     model = zoo.build("squeezenet1_1", softmax=False, classes=8)
     x = zoo.random_input(5)
     session = wgnn.InferenceSession(model)
-    want = session.run(None, {"input": x})[0]
+    exe = session._exe
+    assert exe.handles == []
+    want = session.run(None, {"input": x})[0]  # through wgpu-py
+    assert len(exe.handles) == len(exe.dispatches)
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)  # through wgpu-native
     for chunk in ("1", "7"):
         monkeypatch.setenv("WGNN_SUBMIT_CHUNK", chunk)
         np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
+    other = zoo.random_input(6)
+    assert not np.array_equal(session.run(None, {"input": other})[0], want)  # (it does compute)

@@ -264,16 +264,19 @@ def _fire(rng):
     return b.build_graph({"y": y}), {"x": rng.integers(0, 256, (1, 8, 7, 6)).astype(np.uint8)}
 
 
-@pytest.mark.parametrize("variant", ["direct", "gemm_i8"])
+@pytest.mark.parametrize("variant", ["direct", "gemm_i8", Choice("gemm_i8", tile=2, workgroup=64, split=2)],
+                         ids=["direct", "gemm_i8", "gemm_i8-split"])
 def test_quantized_concat_is_quantized_by_its_parts(device, precision, rng, variant):
-    """quantize(concat(dequantized convolutions)): each convolution quantizes its own part, the
-    concat moves integers (shifted ones for the float kernels' reader), and no element-wise pass
-    runs; the values are the unfused kernels'."""
+    """quantize(concat(dequantized convolutions)): each convolution quantizes its own part into its
+    place in the concat's result (integers, shifted ones for the float kernels' reader), and no
+    element-wise pass or copy runs; the values are the unfused kernels'."""
     graph, feeds = _fire(rng)
     want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["y"]
     session = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv2d": variant})
+    assert ("splitk_i8" in kernels_used(session)) == (getattr(variant, "split", None) == 2)
+    variant = getattr(variant, "variant", variant)
     ran = [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"]
-    assert not {"quantize_linear", "requantize", "binary"} & set(ran), ran
+    assert not {"quantize_linear", "requantize", "binary", "concat"} & set(ran), ran  # (parts written in place)
     assert ran.count("dequantize_linear") == (0 if variant == "gemm_i8" else 1)  # (x's shift)
     cat = next(n for n in session._exe.graph.nodes if n.op == "concat")
     assert cat.outputs[0].dtype == ("uint8" if variant == "gemm_i8" else "float32")

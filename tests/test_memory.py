@@ -1,12 +1,15 @@
-"""The buffer planner: no two tensors live at the same time overlap, checked from the plan itself."""
+"""The buffer planner: no two tensors live at the same time overlap, checked from the plan itself;
+a concat's parts written where they lie in its result, on every kernel that can."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import rel_l2, run_both, tol
 
 import wgnn
 from wgnn import zoo
+from wgnn.backends.compute.policy import Choice
 from wgnn.memory import Block, check_plan, lower_bound, plan_buffers
 
 
@@ -48,3 +51,71 @@ def test_zoo_plans_are_valid_and_near_the_lower_bound(device, name):
     report = session.memory_report()
     assert report.planned_bytes <= 1.15 * report.lower_bound_bytes
     assert report.naive_bytes > 3 * report.planned_bytes
+
+
+# A concat's parts written in place: (N, Cin, H, W, Cout, K, stride, pads, groups) of the convolution
+# that writes the first part, and the variant it is forced to. Every variant on the vec4 epilogue
+# writes its part where it lies in the concat's result; the scalar kernel's part is copied.
+IN_PLACE_CONVS = {
+    "pointwise": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), Choice("pointwise", tile=4)),
+    "subgroup_1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), Choice("subgroup", tile=8)),
+    "subgroup_3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), Choice("subgroup", tile=16)),
+    "direct": ((1, 8, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), Choice("direct", tile=4)),
+    "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), Choice("direct", tile=2)),
+    "gemm_split": ((1, 16, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), Choice("gemm", tile=2, workgroup=64, split=2)),
+    "gemm_1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1), Choice("gemm", tile=4, workgroup=256)),
+    "winograd": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), Choice("winograd")),
+    "depthwise": ((1, 8, 10, 13, 8, 3, 1, (1, 1, 1, 1), 8), Choice("depthwise", tile=2)),
+    "gemv": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1), Choice("gemv")),
+    "generic": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1), Choice("generic")),
+}
+
+
+def _concat_copies(session) -> int:
+    return sum(d.node.op == "concat" for d in session._exe.dispatches)
+
+
+@pytest.mark.parametrize("case", list(IN_PLACE_CONVS))
+@pytest.mark.parametrize("concat_is_output", [False, True], ids=["read_by_conv", "graph_output"])
+def test_concat_parts_are_written_in_place(device, precision, rng, case, concat_is_output):
+    (n, cin, h, w, cout, k, stride, pads, groups), choice = IN_PLACE_CONVS[case]
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (n, cin, h, w))
+    a = b.conv2d(x, b.constant(rng.standard_normal((cout, cin // groups, k, k)).astype(np.float32)),
+                 bias=b.constant(rng.standard_normal(cout).astype(np.float32)), strides=stride, padding=pads,
+                 groups=groups, activation="relu", name="conv")
+    oh, ow = a.shape[2:]
+    x2 = b.input("x2", (n, 4, oh, ow))
+    second = b.conv2d(x2, b.constant(rng.standard_normal((8, 4, 1, 1)).astype(np.float32)), name="second")
+    cat = b.concat([a, second, x2], axis=1, name="cat")  # x2, a graph input, is always copied
+    y = cat if concat_is_output else b.conv2d(
+        cat, b.constant(rng.standard_normal((4, cout + 12, 1, 1)).astype(np.float32)), name="after")
+    feeds = {"x": rng.standard_normal((n, cin, h, w)).astype(np.float32),
+             "x2": rng.standard_normal((n, 4, oh, ow)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision, kernels={"conv": choice})
+    assert session.kernel_choices()["conv"].split()[0] == choice.variant
+    # The result stored as the graph's own float32 output (no relayout to NCHW after it where one
+    # pixel makes both orders the same) takes no f16 part as it is: those are copied, converted.
+    converted = precision == "fp16" and concat_is_output and oh * ow == 1
+    assert _concat_copies(session) == (3 if converted else 2 if choice.variant == "generic" else 1)
+    exe = session._exe
+    assert check_plan(exe.blocks, exe.plan.offsets) == []
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+@pytest.mark.parametrize("variant", ["tiled", "subgroup", "gemm", "gemv", "generic"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_matmul_results_are_written_into_a_concat(device, precision, rng, variant, axis):
+    """Along the last axis, each part's rows lie apart in the result; along the first they follow
+    one another."""
+    m = 1 if variant == "gemv" else 7
+    b = wgnn.GraphBuilder()
+    a = b.input("a", (m, 20))
+    first = b.matmul(a, b.constant(rng.standard_normal((20, 12)).astype(np.float32)), name="mm")
+    second = b.matmul(a, b.constant(rng.standard_normal((20, 12)).astype(np.float32)), name="other")
+    # second, read twice, and the ReLU of it (an element-wise kernel) are copied
+    cat = b.concat([first, b.relu(second), second], axis=axis, name="cat")
+    feeds = {"a": rng.standard_normal((m, 20)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": b.relu(cat)}, feeds, precision=precision, kernels={"mm": variant})
+    assert _concat_copies(session) == (3 if variant == "generic" else 2)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)

@@ -13,7 +13,9 @@
    for the compute arena, texture pooling for the texture path) and creates every GPU object.
 
 Views (reshape, transpose; for the texture path the reshapes that keep every texel in place) have
-no storage: they alias their source, whose lifetime they extend.
+no storage: they alias their source, whose lifetime they extend. A backend may also write a tensor
+inside another one (the compute backend writes a concat's parts where they lie in its result): it
+records that in ``roots`` while lowering the producer, and the tensor's lifetime becomes its root's.
 """
 
 from __future__ import annotations
@@ -166,10 +168,11 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
         if id(node.outputs[0]) in state.roots:
             continue
         impl.lower(node, ctx)
-        for out in node.outputs:
-            owners[id(out)] = out
-            first[id(out)] = step
-            last.setdefault(id(out), step)
+        for out in node.outputs:  # (written where the backend put it: a slice of a later tensor, say)
+            root = state.root(out)
+            owners[id(root)] = root
+            first[id(root)] = min(first.get(id(root), step), step)
+            last[id(root)] = max(last.get(id(root), step), step)
     boundary = {id(o) for o in graph.inputs.values()} | set(state.output_roots)
     state.lifetimes = [Lifetime(owners[key], first[key], max(last[key], first[key]))
                        for key in first if key not in boundary]

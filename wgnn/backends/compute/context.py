@@ -34,6 +34,17 @@ class Ref:
     dtype: str | None = None  # the WGSL element type stored there: f32, f16, i32, u32 (None: any)
 
 
+@dataclass(frozen=True)
+class Slice:
+    """Where a tensor can be written inside another one's storage (a concat's part, in place): rows
+    of ``row`` elements that lie ``pitch`` apart, from element ``offset`` on (multiples of 4)."""
+
+    whole: Operand
+    row: int
+    pitch: int
+    offset: int
+
+
 @dataclass
 class KernelCall:
     node: Node
@@ -86,6 +97,7 @@ class LoweringContext:
         self.constants = ConstantPool(device.storage_alignment)
         self.calls: list[KernelCall] = []
         self.scratch: list[tuple[Operand, Node]] = []  # per-node temporaries (split-K's partial sums)
+        self.slices: dict[int, Slice] = {}  # id(tensor) -> where it may be written in place (data.py)
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
 
@@ -104,6 +116,17 @@ class LoweringContext:
                                           "i32")
             return self.const(operand.value, exact=exact)
         return Ref("tensor", operand, dtype=self.storage[id(self.root(operand))])
+
+    def write_slice(self, operand: Operand) -> tuple[dict, dict]:
+        """The template (``y_slice``) and params (``y_row4``, ``y_pitch4``, ``y_offset4``) of
+        ``y_slice.wgsl`` for a kernel whose epilogue writes ``operand``. Where the compile planned
+        ``operand`` inside another tensor (``slices``), the kernel writes it there, and from then on
+        its bytes are that tensor's; else y is ``operand`` itself."""
+        s = self.slices.get(id(operand))
+        if s is None:
+            return {"y_slice": False}, {"y_row4": 0, "y_pitch4": 0, "y_offset4": 0}
+        self.roots[id(operand)] = s.whole
+        return {"y_slice": True}, {"y_row4": s.row // 4, "y_pitch4": s.pitch // 4, "y_offset4": s.offset // 4}
 
     def variants(self, op: str, node: Node) -> list[str]:
         """The policy's eligible variants of ``op`` for ``node``, less f16 arithmetic where an operand

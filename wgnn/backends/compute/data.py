@@ -8,15 +8,17 @@ operands are integer or bool tensors (comparisons, logic, integer arithmetic, ca
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from ...graph import NARROW, Node, Operand, is_integer, is_unsigned32
-from ...layout import logical_strides
+from ...layout import equivalent, logical_strides
 from ...ops.activation import Activation
 from ...ops.elementwise import INTEGER_KINDS
 from ...ops.quant import quant_range
 from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
-from .context import LoweringContext, lowers
+from .context import LoweringContext, Slice, lowers
 
 # Activations that int_ops.wgsl computes on integer tensors (what ops/ allows on them).
 INTEGER_ACTIVATIONS = INTEGER_KINDS
@@ -151,15 +153,49 @@ def lower_cast(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "nonzero" if to_bool else "first", node.outputs[0], [node.inputs[0]])
 
 
+def concat_slices(state) -> dict[int, Slice]:
+    """The concat parts that can be written straight into the concat's result, where it lies.
+
+    A part qualifies when the concat is its only reader, it is no graph input or output and owns
+    its bytes, it is stored in the same type and physical order as the result, and its rows (the
+    part's elements from the concat axis inward, in physical order) and their place in the result
+    are whole vec4s. Whether it is written in place is up to its producer's lowering: the vec4
+    kernels' epilogue takes the slice (``LoweringContext.write_slice``); any other kernel writes
+    the part on its own and the concat copies it."""
+    graph = state.graph
+    uses = Counter(id(t) for node in graph.nodes for t in node.inputs if t is not None)
+    outputs = {id(state.root(o)) for o in graph.outputs.values()}
+    slices: dict[int, Slice] = {}
+    for node in graph.nodes:
+        out = node.outputs[0]
+        kind = state.storage.get(id(out))
+        if node.op != "concat" or state.root(out) is not out or kind not in ("f32", "f16", "i32"):
+            continue
+        perm = state.perms[id(out)]
+        axis = node.attrs["axis"] % out.rank
+        inner = int(np.prod([out.shape[a] for a in perm[perm.index(axis) + 1:]], dtype=np.int64))
+        pitch, offset = out.shape[axis] * inner, 0
+        for t in node.inputs:
+            row = t.shape[axis] * inner
+            if (t.producer is not None and uses[id(t)] == 1 and id(t) not in outputs and state.root(t) is t
+                    and state.storage.get(id(t)) == kind and equivalent(t.shape, state.perms[id(t)], perm)
+                    and row % 4 == 0 and pitch % 4 == 0 and offset % 4 == 0):
+                slices[id(t)] = Slice(out, row, pitch, offset)
+            offset += row
+    return slices
+
+
 @lowers("concat")
 def lower_concat(node, ctx: LoweringContext) -> None:
+    """A copy of each part into its place, except the parts already written there (``concat_slices``)."""
     out = node.outputs[0]
     axis = node.attrs["axis"] % out.rank
     out_strides = logical_strides(out.shape, ctx.perm(out))
     offset = 0
     for t in node.inputs:
-        strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
-                         out_base=offset * out_strides[axis])
+        if ctx.root(t) is not out:
+            strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
+                             out_base=offset * out_strides[axis])
         offset += t.shape[axis]
 
 

@@ -15,20 +15,25 @@ from .policy import GEMMS, Choice, Problem, gemm_block, problem_of
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
-    """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels."""
+    """Bias, residual and PRelu-slope bindings plus template/params for the compute kernels. A vec4
+    kernel (epilogue.wgsl) writes its output in place where the compile planned it inside a concat's
+    result (``ctx.write_slice``)."""
     e = fused_epilogue(node, ctx, channels)
     pad = (-channels % 4) if vec4 else 0
+    template, params = ctx.write_slice(node.outputs[0]) if vec4 else ({}, {})
+    template.update(e.template)
+    params.update(e.params)
     requantize = node.attrs.get("requantize")
     if requantize is not None:  # a quantized convolution's epilogue (epilogue.wgsl, QUANT)
         mode, table = _requantize_table(requantize, channels + pad)
         refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True),
                 ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(), ctx.const(table, exact=True)]
-        return (refs, dict(e.template, residual=e.residual is not None, quant=mode, **_y_store(ctx, node.outputs[0])),
-                e.params)
+        return (refs, dict(template, residual=e.residual is not None, quant=mode, **_y_store(ctx, node.outputs[0])),
+                params)
     refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
             ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
-    return refs, dict(e.template, quant=0, **VEC4_STORE), e.params
+    return refs, dict(template, quant=0, **VEC4_STORE), params
 
 
 VEC4_STORE = {"y_type": "vec4<y_elem>", "y_store": "vec4<y_elem>"}
@@ -147,10 +152,12 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     params = dict(m=m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh,
                   out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl,
                   x_add=offset if x_zero is None else offset - x_zero, splits=split, k4_per_split=per_split)
+    y_slice, y_params = ctx.write_slice(out)
+    params.update(y_params)
     x_packed, r_packed = _packed(ctx, x), _packed(ctx, node.inputs[3]) if len(node.inputs) > 3 else None
     pad_byte = int(offset) & 0xFF  # the padding, x_zero - offset, in each byte
     params.update(x_flip=0x80808080 if x_packed == "u8" else 0, x_pad_word=pad_byte * 0x01010101)
-    ends = dict(_y_store(ctx, out), has_residual=len(node.inputs) > 3,
+    ends = dict(_y_store(ctx, out), **y_slice, has_residual=len(node.inputs) > 3,
                 residual_type="u32" if r_packed else "vec4<residual_elem>",
                 residual_load=f"unpack_{r_packed}" if r_packed else "vec4<f32>")
     template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1,
@@ -168,11 +175,11 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
         return
     partial = ctx.temporary(node, (split, m * n4, 4), "partials", dtype="i32")
     ctx.dispatch("conv2d_i8", node=node, template=dict(template, y_type="vec4<y_elem>", y_store="vec4<y_elem>",
-                                                       y_partial="vec4<y_elem>"), params=params,
+                                                       y_partial="vec4<y_elem>", y_slice=False), params=params,
                  bindings=operands + [ctx.dummy(), ctx.dummy(), partial, ctx.dummy()], workgroups=groups, choice=choice,
                  flops_share=1.0)
     ctx.dispatch("splitk_i8", node=node, template=dict(ends, mode_id=mode),
-                 params=dict(total=m * n4, n4=n4, splits=split),
+                 params=dict(total=m * n4, n4=n4, splits=split, **y_params),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)] + res, threads=m * n4, choice=choice,
                  flops_share=0.0)
 
@@ -301,13 +308,16 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     total4 = problem.batch * problem.m * n4
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
-    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, **VEC4_STORE),
+    ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
+                                                  **VEC4_STORE),
                  params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
-    reduce_template = {k: v for k, v in template.items() if k in ("act", "residual", "quant", "y_type", "y_store")}
+    reduce_template = {k: v for k, v in template.items()
+                       if k in ("act", "residual", "quant", "y_type", "y_store", "y_slice")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
-                 params={"total": total4, "n4": n4, "splits": split, "alpha": params["alpha"], "beta": params["beta"]},
+                 params=dict({k: v for k, v in params.items() if k in ("alpha", "beta") or k.startswith("y_")},
+                             total=total4, n4=n4, splits=split),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,
                  flops_share=0.0)  # additions of partial sums: not the product's multiply-adds
 

@@ -23,7 +23,8 @@ struct Params {
     out_h: u32, out_w: u32, kernel_w: u32, stride_h: u32,
     stride_w: u32, dil_h: u32, dil_w: u32, pad_top: i32,
     pad_left: i32, x_add: f32, splits: u32, k4_per_split: u32,
-    x_flip: u32, x_pad_word: u32,
+    x_flip: u32, x_pad_word: u32, y_row4: u32, y_pitch4: u32,
+    y_offset4: u32,  // where y is a slice (y_slice.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,13 +1,16 @@
 // The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): bias, then the
 // residual when one was fused (${residual}), then the activation, then the store. Declares the
-// output-side bindings 3 to 6; the including kernel declares Params (with alpha and beta) and
-// bindings 0 to 2.
+// output-side bindings 3 to 6; the including kernel declares Params (with alpha, beta and
+// y_slice.wgsl's fields) and bindings 0 to 2.
 //
 // A quantized convolution's epilogue (QUANT > 0): the sums plus the bias through requantize4
 // (requantize.wgsl), its table in the slope binding. Every store goes through store_y(): y is
 // vec4s of its element type, or (a quantized result stored packed) one u32 per four channels.
+// y may be a slice of a larger tensor (y_index in y_slice.wgsl); the residual is read at the
+// output's own index.
 #include "activation.wgsl"
 #include "compute/requantize.wgsl"
+#include "compute/y_slice.wgsl"
 
 const HAS_RESIDUAL: bool = ${residual};
 const QUANT: u32 = ${quant}u;
@@ -35,11 +38,11 @@ fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     var v = acc + vec4<f32>(bias[channel4]);
     if (QUANT != 0u) {
-        y[out_index] = store_y(quantized(out_index, channel4, v));
+        y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
         return;
     }
     if (HAS_RESIDUAL) {
         v += vec4<f32>(residual[out_index]);
     }
-    y[out_index] = store_y(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
+    y[y_index(out_index)] = store_y(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
 }

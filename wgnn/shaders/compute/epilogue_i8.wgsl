@@ -3,8 +3,10 @@
 // Declares bindings 3 to 6. MODE 0 writes the sums plus the bias as floats (the conv2d node alone);
 // 1 to 5 requantize them (requantize4 in requantize.wgsl, its table in the multiplier binding). y
 // and the residual are vec4s of their element type, or quantized and packed, a u32 per four
-// channels (the templates y_store and residual_load convert).
+// channels (the templates y_store and residual_load convert). y may be a slice of a larger tensor
+// (y_slice.wgsl); the residual is read at the output's own index.
 #include "compute/requantize.wgsl"
+#include "compute/y_slice.wgsl"
 
 const MODE: u32 = ${mode_id}u;
 const HAS_RESIDUAL: bool = ${has_residual};
@@ -17,7 +19,7 @@ const HAS_RESIDUAL: bool = ${has_residual};
 fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
     let sums = vec4<f32>(acc + bias[col4]);
     if (MODE == 0u) {
-        y[index] = ${y_store}(sums);
+        y[y_index(index)] = ${y_store}(sums);
         return;
     }
     let n = arrayLength(&multiplier) - 3u;
@@ -25,6 +27,6 @@ fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
     if (MODE >= 4u && HAS_RESIDUAL) {
         r = ${residual_load}(residual[index]);
     }
-    y[index] = ${y_store}(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
-                                      vec4<f32>(multiplier[n + 1u]), vec4<f32>(multiplier[n + 2u]), r));
+    y[y_index(index)] = ${y_store}(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
+                                               vec4<f32>(multiplier[n + 1u]), vec4<f32>(multiplier[n + 2u]), r));
 }

@@ -2,7 +2,7 @@
 // SPLITS partial sums (exact, so the order does not matter), then the int8 epilogue.
 #include "compute/common.wgsl"
 
-struct Params { total: u32, n4: u32, splits: u32 }
+struct Params { total: u32, n4: u32, splits: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<vec4<i32>>;
