@@ -43,7 +43,7 @@ SUBGROUP_PATH = 0
 
 
 def _words(**operands: Ref) -> dict:
-    """The subgroup kernels' ``NAME_word`` (what one vec4 of the operand is stored as) and
+    """The subgroup and depthwise kernels' ``NAME_word`` (what one vec4 of the operand is stored as) and
     ``NAME_read`` (how it becomes a vec4<f32>): f16 operands are read as two u32 words
     (``halves``), which halves a software adapter's per-lane loads."""
     out = {}
@@ -94,10 +94,10 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         tiles = -(-ow // tile)
         params.update(batch=n, in_h=h, in_w=wd, c4=c // 4, out_h=oh, out_w=ow, tiles_w=tiles, kernel_h=kh,
                       stride_h=sh, dil_h=dh, pad_top=pt, pad_left=pl)
-        template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw)
-        packed = weights[:, 0].transpose(1, 2, 0)  # KH, KW, C
+        x_ref, w_ref = ctx.tensor(x), ctx.const(weights[:, 0].transpose(1, 2, 0))  # weights KH, KW, C
+        template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw, **_words(x=x_ref, w=w_ref))
         ctx.dispatch("depthwise", node=node, template=template, params=params,
-                     bindings=[ctx.tensor(x), ctx.const(packed)] + refs + [ctx.tensor(out)],
+                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
     elif "pointwise" in candidates and (choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).

@@ -9,3 +9,9 @@ fn nhwc_coords(id: u32, h: u32, w: u32, c: u32) -> vec4<u32> {
     let rest = id / c;
     return vec4<u32>(rest / w / h, (rest / w) % h, rest % w, id % c);
 }
+
+// Four f16 values read as two u32 words: a kernel may declare an f16 operand array<vec2<u32>>
+// (nn.py's _words), so that a software adapter runs half the per-lane loads of vec4<f16>.
+fn halves(w: vec2<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}

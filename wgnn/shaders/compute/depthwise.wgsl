@@ -3,7 +3,7 @@
 // COLS input columns those outputs touch once, into registers, and reuses them across the tile:
 // a 3x3 stride-1 filter reads 6 columns for 4 outputs instead of 12. Filter width, stride and
 // dilation along x are template constants (they size the register array); the rest are uniforms.
-// Weights are packed [KH][KW][C].
+// Weights are packed [KH][KW][C]. In fp16 sessions f16 operands are read as u32 words (halves()).
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
@@ -22,8 +22,8 @@ const DIL_W: u32 = ${dil_w}u;
 const COLS: u32 = (TILE_X - 1u) * STRIDE_W + (KERNEL_W - 1u) * DIL_W + 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<w_elem>>;
+@group(0) @binding(1) var<storage, read_write> x: array<${x_word}>;
+@group(0) @binding(2) var<storage, read> w: array<${w_word}>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -50,11 +50,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let row = (n * p.in_h + u32(iy)) * p.in_w;
         for (var j = 0u; j < COLS; j++) {
             let ix = ix0 + i32(j);
-            cols[j] = select(vec4<f32>(0.0), vec4<f32>(x[(row + u32(max(ix, 0))) * p.c4 + c4]),
+            cols[j] = select(vec4<f32>(0.0), ${x_read}(x[(row + u32(max(ix, 0))) * p.c4 + c4]),
                              ix >= 0 && ix < i32(p.in_w));
         }
         for (var kw = 0u; kw < KERNEL_W; kw++) {
-            let wv = vec4<f32>(w[(kh * KERNEL_W + kw) * p.c4 + c4]);
+            let wv = ${w_read}(w[(kh * KERNEL_W + kw) * p.c4 + c4]);
             for (var t = 0u; t < TILE_X; t++) {
                 acc[t] = fma(cols[t * STRIDE_W + kw * DIL_W], wv, acc[t]);
             }

@@ -16,12 +16,6 @@ fn octet_is_subgroup(sg_size: u32) -> bool {
     return PATH == 0u && sg_size == 8u;
 }
 
-// Four f16 values read as two u32 words: the kernels declare an f16 operand array<vec2<u32>>, so a
-// software adapter runs half the per-lane loads it would run for vec4<f16>.
-fn halves(w: vec2<u32>) -> vec4<f32> {
-    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
-}
-
 fn madd(acc: vec4<f32>, v: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
     return fma(b0, vec4<f32>(v.x), fma(b1, vec4<f32>(v.y), fma(b2, vec4<f32>(v.z), fma(b3, vec4<f32>(v.w), acc))));
 }
