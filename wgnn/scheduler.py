@@ -171,8 +171,8 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
         for out in node.outputs:  # (written where the backend put it: a slice of a later tensor, say)
             root = state.root(out)
             owners[id(root)] = root
-            first[id(root)] = min(first.get(id(root), step), step)
-            last[id(root)] = max(last.get(id(root), step), step)
+            first.setdefault(id(root), step)  # (steps only grow: an earlier part's step stays first)
+            last[id(root)] = step
     boundary = {id(o) for o in graph.inputs.values()} | set(state.output_roots)
     state.lifetimes = [Lifetime(owners[key], first[key], max(last[key], first[key]))
                        for key in first if key not in boundary]

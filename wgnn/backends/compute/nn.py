@@ -127,6 +127,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch(kernel, node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)], threads=threads, choice=choice)
 
+
 def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     """A quantized convolution on packed int8 (``conv2d_i8.wgsl``): weights packed four bytes to a
     word along K, the packing offset folded into the int32 bias, a fused requantize if there is one
