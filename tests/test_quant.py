@@ -326,6 +326,51 @@ def test_quantized_matmul_runs_on_integers_as_onnxruntime_does(device, rng, fmt)
         np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)
 
 
+@pytest.mark.parametrize("rows", [1, 5])
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+def test_quantized_gemm_runs_on_integers_as_onnxruntime_does(device, rng, fmt, rows):
+    """A classifier's quantized Gemm as ONNX Runtime's quantizer writes it (QGemm, or a Gemm between
+    dequantizes and a quantize): weights [N, K] with transB and per-row scales, an int32 bias. The
+    weights stay integers through the transpose, and the product runs on them with the requantize in
+    its epilogue (the matrix-vector kernel for one row): ONNX Runtime's integers element for
+    element, in fp32 and fp16."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    w = rng.integers(-64, 64, (12, 24)).astype(np.int8)  # 7 bits: see the matmul test above
+    consts = {"as": np.float32(0.02), "az": np.uint8(131), "w": w,
+              "ws": rng.uniform(0.002, 0.01, 12).astype(np.float32), "wz": np.zeros(12, np.int8),
+              "c": rng.integers(-4000, 4000, 12).astype(np.int32), "ys": np.float32(0.05), "yz": np.uint8(120)}
+    if fmt == "qoperator":
+        nodes = [helper.make_node("QGemm", ["a", "as", "az", "w", "ws", "wz", "c", "ys", "yz"], ["y"], transB=1,
+                                  domain="com.microsoft")]
+    else:
+        consts["cs"] = consts["as"] * consts["ws"]
+        consts["cz"] = np.zeros(12, np.int32)
+        nodes = [helper.make_node("DequantizeLinear", ["a", "as", "az"], ["af"]),
+                 helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=0),
+                 helper.make_node("DequantizeLinear", ["c", "cs", "cz"], ["cf"], axis=0),
+                 helper.make_node("Gemm", ["af", "wf", "cf"], ["yf"], transB=1),
+                 helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [rows, 24])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    model = model.SerializeToString()
+    a = rng.integers(0, 256, (rows, 24)).astype(np.uint8)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
+    assert len(np.unique(want)) > 6
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(model, precision=precision)
+        assert session.pass_log["integer_conv"] == 1
+        product = next(n for n in session._exe.graph.nodes if n.op == "matmul")
+        assert product.attrs["requantize"] is not None
+        assert not any(n.op in ("requantize", "transpose") for n in session._exe.graph.nodes)
+        np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)
+
+
 def test_quantized_mobilenet_on_the_gpu_defaults_gives_the_same_integers(device, monkeypatch):
     """The GPU's kernel defaults (gemm_i8 first, split-K where few blocks would run: what a GPU adapter
     gets without measuring) on this adapter: the same integers as the software adapter's defaults."""

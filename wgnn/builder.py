@@ -158,7 +158,14 @@ class OpBuilder:
         if a_transpose:
             a = self.transpose(a, (1, 0), name=name + "/a_t")
         b_value = self.static_value(b)
-        if b_value is not None:
+        quantized = self._dequantized_constant(b) if alpha == 1.0 else None
+        if quantized is not None:  # weights kept as integers behind their dequantize (passes/integer_conv.py)
+            if b_transpose:
+                q, scale, zero = (np.reshape(v, (1,) * (2 - v.ndim) + v.shape).T for v in quantized)
+                b = self._one("dequantize_linear", [self.constant(q, name=name + "/b_q"),
+                                                    self.constant(scale, name=name + "/b_scale"),
+                                                    self.constant(zero, name=name + "/b_zero")], {}, name + "/b")
+        elif b_value is not None:
             b_value = (b_value.T if b_transpose else b_value) * np.float32(alpha)
             b = self.constant(b_value.astype(np.float32), name=name + "/b")
         else:
@@ -168,6 +175,8 @@ class OpBuilder:
                 b = self.mul(b, self.constant(np.float32(alpha)), name=name + "/alpha")
         c_value = None if c is None else self.static_value(c)
         cols = b.shape[-1]
+        if c is not None and beta == 1.0 and c.shape == (cols,) and self._dequantized_constant(c) is not None:
+            return self._one("matmul", [a, b, c], {"activation": None}, name)  # an int32 bias, kept so too
         if c is not None and c_value is not None and c_value.size in (1, cols) and c_value.shape[:-1] in (
                 (), (1,) * (c_value.ndim - 1)):
             bias = self.constant(np.broadcast_to(c_value.reshape(-1) * np.float32(beta), (cols,)).astype(np.float32),
@@ -179,6 +188,17 @@ class OpBuilder:
         if beta != 1.0:
             c = self.mul(c, self.constant(np.float32(beta)), name=name + "/beta")
         return self.add(y, c, name=name)
+
+    def _dequantized_constant(self, operand: Operand) -> list[np.ndarray] | None:
+        """[q, scale, zero] where ``operand`` is a 2-D or 1-D dequantize of values known at compile
+        time (quantized weights or bias), else None."""
+        dq = operand.producer
+        if dq is None or dq.op != "dequantize_linear" or operand.rank not in (1, 2):
+            return None
+        values = [self.static_value(t) for t in dq.inputs]
+        if any(v is None or v.ndim > operand.rank for v in values):
+            return None
+        return values
 
     def batch_normalization(self, input: Operand, mean: Operand, variance: Operand, *, scale: Operand | None = None,
                             bias: Operand | None = None, epsilon: float = 1e-5, name: str = "") -> Operand:
