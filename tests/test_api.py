@@ -143,3 +143,33 @@ def test_submitting_in_chunks_gives_the_same_results(device, monkeypatch):
         np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
     other = zoo.random_input(6)
     assert not np.array_equal(session.run(None, {"input": other})[0], want)  # (it does compute)
+
+
+def test_read_back_maps_on_the_calling_thread(device, monkeypatch):
+    """Outputs are read back through wgpu-native's map on the calling thread (``runtime._NATIVE_MAP``,
+    no empty submit first, no hand-off to wgpu-py's poll thread): the same bytes as wgpu-py's
+    map_sync, the buffer left unmapped for either, and a map on a destroyed device raises an error
+    that the device names as lost."""
+    from wgnn import runtime
+
+    assert runtime._NATIVE_MAP is not None  # wgpu-py runs on wgpu-native
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    x = zoo.random_input(7)
+    own = wgnn.Device()
+    session = wgnn.InferenceSession(model, device=own)
+    got = session.run(None, {"input": x})[0]
+    assert session._exe.readback.map_state == "unmapped"
+    monkeypatch.setattr(runtime, "_NATIVE_MAP", None)  # wgpu-py's map_sync
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], got)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], got)
+    exe = session._exe
+    enc = own.device.create_command_encoder()
+    exe.write_inputs(enc, {"input": x})
+    exe.encode(enc)
+    exe.copy_outputs(enc)
+    own.queue.submit([enc.finish()])
+    own.device.destroy()
+    with pytest.raises(Exception) as raised:
+        own.read_mapped(exe.readback)
+    assert isinstance(own.gpu_error(raised.value, "reading"), wgnn.DeviceLostError) and own.lost
