@@ -88,11 +88,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 
     if (c4 < p.out_c4) {
-        for (var t = 0u; t < TILE_X; t++) {
-            let ox = ox0 + t;
-            if (ox < p.out_w) {
-                write_output(((n * p.out_h + oy) * p.out_w + ox) * p.out_c4 + c4, c4, acc[t]);
-            }
+        let first_out = ((n * p.out_h + oy) * p.out_w + ox0) * p.out_c4 + c4;
+        let live = min(p.out_w - ox0, TILE_X);
+        write_octet(&acc, 0u, first_out, p.out_c4, live, c4);
+        if (TILE_X == 16u) {
+            write_octet(&acc, 8u, first_out, p.out_c4, live, c4);
         }
     }
 }

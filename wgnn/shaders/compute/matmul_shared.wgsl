@@ -87,10 +87,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 
     if (col < p.n4) {
-        for (var r = 0u; r < TILE_M; r++) {
-            if (row0 + r < p.m) {
-                write_output((bi * p.m + row0 + r) * p.n4 + col, col, acc[r]);
-            }
+        let live = min(p.m - row0, TILE_M);
+        write_octet(&acc, 0u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
+        if (TILE_M == 16u) {
+            write_octet(&acc, 8u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
         }
     }
 }
