@@ -292,7 +292,6 @@ def test_quantized_matmul_runs_on_integers_as_onnxruntime_does(device, rng, fmt)
     integers against per-column int8 weights and requantizes in its epilogue, giving ONNX Runtime's
     integers element for element, in fp32 and fp16."""
     ort = pytest.importorskip("onnxruntime")
-    from onnx import numpy_helper
 
     # Weights in 7 bits, as quantize_static's reduce_range makes them: ONNX Runtime's u8 x s8 kernel
     # on CPUs without VNNI sums pairs of products in saturating 16 bits, which full-range weights
@@ -308,21 +307,29 @@ def test_quantized_matmul_runs_on_integers_as_onnxruntime_does(device, rng, fmt)
                  helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=1),
                  helper.make_node("MatMul", ["af", "wf"], ["yf"]),
                  helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [5, 24])],
+    _runs_on_integers_as_onnxruntime_does(ort, nodes, consts, rng.integers(0, 256, (5, 24)).astype(np.uint8), 20)
+
+
+def _runs_on_integers_as_onnxruntime_does(ort, nodes, consts, a, distinct):
+    """The uint8 model of ``nodes`` (input a, output y; ``consts`` its initializers) gives ONNX
+    Runtime's integers in fp32 and fp16, as one matrix product with the requantize in its epilogue."""
+    from onnx import numpy_helper
+
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, list(a.shape))],
                               [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
                               [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
     model = model.SerializeToString()
-    a = rng.integers(0, 256, (5, 24)).astype(np.uint8)
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
-    assert len(np.unique(want)) > 20
+    assert len(np.unique(want)) > distinct
     for precision in ("fp32", "fp16"):
         session = wgnn.InferenceSession(model, precision=precision)
         assert session.pass_log["integer_conv"] == 1
         product = next(n for n in session._exe.graph.nodes if n.op == "matmul")
         assert product.attrs["requantize"] is not None
-        assert not any(n.op == "requantize" for n in session._exe.graph.nodes)
+        assert not any(n.op in ("requantize", "transpose") for n in session._exe.graph.nodes)
         np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)
 
 
@@ -335,7 +342,6 @@ def test_quantized_gemm_runs_on_integers_as_onnxruntime_does(device, rng, fmt, r
     its epilogue (the matrix-vector kernel for one row): ONNX Runtime's integers element for
     element, in fp32 and fp16."""
     ort = pytest.importorskip("onnxruntime")
-    from onnx import numpy_helper
 
     w = rng.integers(-64, 64, (12, 24)).astype(np.int8)  # 7 bits: see the matmul test above
     consts = {"as": np.float32(0.02), "az": np.uint8(131), "w": w,
@@ -352,23 +358,7 @@ def test_quantized_gemm_runs_on_integers_as_onnxruntime_does(device, rng, fmt, r
                  helper.make_node("DequantizeLinear", ["c", "cs", "cz"], ["cf"], axis=0),
                  helper.make_node("Gemm", ["af", "wf", "cf"], ["yf"], transB=1),
                  helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [rows, 24])],
-                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
-    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    model.ir_version = 8
-    model = model.SerializeToString()
-    a = rng.integers(0, 256, (rows, 24)).astype(np.uint8)
-    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
-    assert len(np.unique(want)) > 6
-    for precision in ("fp32", "fp16"):
-        session = wgnn.InferenceSession(model, precision=precision)
-        assert session.pass_log["integer_conv"] == 1
-        product = next(n for n in session._exe.graph.nodes if n.op == "matmul")
-        assert product.attrs["requantize"] is not None
-        assert not any(n.op in ("requantize", "transpose") for n in session._exe.graph.nodes)
-        np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)
+    _runs_on_integers_as_onnxruntime_does(ort, nodes, consts, rng.integers(0, 256, (rows, 24)).astype(np.uint8), 6)
 
 
 def test_quantized_mobilenet_on_the_gpu_defaults_gives_the_same_integers(device, monkeypatch):
