@@ -116,8 +116,42 @@ def test_precision_choice_and_errors(device):
     with pytest.raises(wgnn.PrecisionError, match="shader-f16"):
         wgnn.InferenceSession(graph, device=no_f16, precision="fp16")
     assert wgnn.InferenceSession(graph, device=no_f16, precision="auto").precision == "fp32"
-    if "shader-f16" in device.features:
-        assert wgnn.InferenceSession(graph, precision="auto").precision == "fp16"
+
+
+def test_auto_precision_measures_once_and_keeps_the_faster(f16_device, monkeypatch, tmp_path, caplog):
+    """precision="auto" times a probe of CNN layers in fp32 and fp16 once per adapter, driver and
+    backend, says so in the log and caches the answer; later sessions read it (and obey a cached
+    one); fp16 is picked only where it takes at most 0.95x fp32's time."""
+    import json
+    import logging
+
+    from wgnn import tuner
+    from wgnn.backends.compute.policy import ChoiceCache
+
+    monkeypatch.setenv("WGNN_KERNEL_CACHE", str(tmp_path))
+    b = wgnn.GraphBuilder()
+    graph = b.build_graph({"y": b.relu(b.input("x", (1, 4)))})
+    with caplog.at_level(logging.WARNING, logger="wgnn.tune"):
+        first = wgnn.InferenceSession(graph, precision="auto").precision
+    assert first in ("fp32", "fp16") and "measured once" in caplog.text and f"picks {first}" in caplog.text
+    (kept,) = tmp_path.glob("*.json")
+    assert json.loads(kept.read_text())["choices"]["precision"]["auto|compute"]["variant"] == first
+
+    def measure_again(*args):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(tuner, "_probe_ms", measure_again)
+    assert wgnn.InferenceSession(graph, precision="auto").precision == first
+    for answer in ("fp16", "fp32"):
+        data = json.loads(kept.read_text())
+        data["choices"]["precision"]["auto|compute"]["variant"] = answer
+        kept.write_text(json.dumps(data))
+        assert wgnn.InferenceSession(graph, precision="auto").precision == answer
+    # the rule, on given times (ms of fp32, of fp16)
+    for fp32_ms, fp16_ms, want in ((10.0, 9.6, "fp32"), (10.0, 9.4, "fp16"), (10.0, 12.0, "fp32")):
+        monkeypatch.setattr(tuner, "_probe_ms", lambda device, backend, p, shape, t=(fp32_ms, fp16_ms):
+                            (lambda: t[p == "fp16"]))
+        assert tuner.auto_precision(f16_device, cache=ChoiceCache(None)) == want
 
 
 def test_float16_onnx_model_runs_natively(f16_device):

@@ -51,8 +51,11 @@ class InferenceSession:
             takes that input as a list of arrays, and returns sequence outputs as lists.
         precision: "fp32", "fp16" or "auto". fp16 stores weights and activations as f16 (adapter
             feature shader-f16) and accumulates in f32; inputs and outputs keep their dtype. "auto"
-            picks fp16 where the adapter has shader-f16. Default: fp16 for models whose inputs or
-            outputs are float16, else fp32. ``session.precision`` says which was used.
+            picks fp16 where the adapter has shader-f16 and runs a probe of CNN layers in at most
+            0.95x fp32's time, else fp32 (``wgnn.tuner.auto_precision``: measured once per adapter,
+            driver and backend, about 1-2 s on lavapipe, logged, and cached). Default: fp16 for
+            models whose inputs or outputs are float16, else fp32. ``session.precision`` says
+            which was used.
         backend: "compute" (default): WGSL compute shaders over buffers; or "texture": the
             WebGL-style path, fragment-shader passes over RGBA textures (see ``wgnn.backends``).
         kernels: compute backend: a fixed choice of kernel variants instead of the kernel policy's,
@@ -105,7 +108,9 @@ class InferenceSession:
                       else [t for _, _, t in self._declared[0] + self._declared[1]])
             precision = "fp16" if "float16" in dtypes else "fp32"
         if precision == "auto":
-            precision = "fp16" if has_f16 else "fp32"
+            from .tuner import auto_precision
+
+            precision = auto_precision(self.device, backend) if has_f16 else "fp32"
         if precision == "fp16" and not has_f16:
             raise PrecisionError(f"precision='fp16' needs the adapter feature shader-f16, which {self.device.name} "
                                  "lacks; use 'fp32' or 'auto'")

@@ -154,3 +154,81 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
     cache.save(adapter.key)
     report.seconds = time.perf_counter() - start
     return report
+
+
+# -- precision="auto" -------------------------------------------------------------------------
+
+AUTO_GAIN = 0.95  # fp16 is picked where the probe runs in at most this share of fp32's time
+
+
+def _probe(shape: tuple[int, int, int, int]) -> Graph:
+    """A few layers shaped like a CNN's middle on an input of ``shape`` (N, 128, H, W): 1x1 128 ->
+    256, 3x3 depthwise, 3x3 256 -> 128 and 1x1 128 -> 128, each with a relu."""
+    from .builder import OpBuilder
+    from .passes import DEFAULT_RULES, optimize
+
+    rng = np.random.default_rng(0)
+    b = OpBuilder()
+    x = b.input("x", shape)
+    for out, groups, size in ((256, 1, 1), (256, 256, 3), (128, 1, 3), (128, 1, 1)):
+        fan_in = x.shape[1] // groups * size * size
+        w = (rng.standard_normal((out, x.shape[1] // groups, size, size)) / np.sqrt(fan_in)).astype(np.float32)
+        x = b.conv2d(x, b.constant(w), bias=b.constant(np.zeros(out, np.float32)), padding=[size // 2] * 4,
+                     groups=groups, activation="relu")
+    graph = b.build_graph({"y": x})
+    optimize(graph, DEFAULT_RULES)
+    return graph
+
+
+def _probe_ms(device: Device, backend: str, precision: str, shape: tuple[int, int, int, int]):
+    """A function that runs the probe once and returns its milliseconds: the dispatches' GPU time
+    where the compute backend has timestamps, else the run's wall clock."""
+    from .profiler import Timestamps
+
+    exe = compile_graph(_probe(shape), device, backend=backend, precision=precision)
+    feeds = {"x": np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
+    stamps = None
+    if backend == "compute" and "timestamp-query" in device.features:
+        stamps = Timestamps(device, len(exe.dispatches))
+    exe.run(feeds)
+
+    def once() -> float:
+        start = time.perf_counter()
+        exe.run(feeds, timestamps=stamps)
+        wall = (time.perf_counter() - start) * 1000
+        return float(stamps.durations_ms()[:len(exe.dispatches)].sum()) if stamps is not None else wall
+
+    return once
+
+
+def auto_precision(device: Device, backend: str = "compute", *, cache: ChoiceCache | None = None,
+                   rounds: int = 5) -> str:
+    """What ``precision="auto"`` runs on ``device``: "fp32" where the adapter lacks shader-f16,
+    else whichever of fp32 and fp16 runs a probe of CNN layers faster on this adapter and driver
+    (fp16 only where it takes at most ``AUTO_GAIN`` of fp32's time: f16 costs accuracy). Measured
+    once per adapter, driver and backend (alternating rounds, medians; about 1 s on a software
+    adapter, mostly compiling), said in the log, and kept in the adapter's ``ChoiceCache``."""
+    if "shader-f16" not in device.features:
+        return "fp32"
+    adapter = AdapterProfile.from_device(device)
+    cache = cache or ChoiceCache.for_adapter(adapter.key)
+    key = f"auto|{backend}"
+    known = cache.get("precision", key)
+    if known is not None:
+        return known.variant
+    start = time.perf_counter()
+    # sized so that the layers' arithmetic, not their launch, is what a GPU's timestamps see
+    shape = (1, 128, 14, 14) if adapter.kind == "cpu" else (8, 128, 28, 28)
+    runs = {p: _probe_ms(device, backend, p, shape) for p in ("fp32", "fp16")}
+    times: dict[str, list[float]] = {"fp32": [], "fp16": []}
+    for _ in range(rounds):
+        for p, once in runs.items():
+            times[p].append(once())
+    ms = {p: float(np.median(t)) for p, t in times.items()}
+    chosen = "fp16" if ms["fp16"] <= AUTO_GAIN * ms["fp32"] else "fp32"
+    cache.put("precision", key, Choice(chosen))
+    cache.save(adapter.key)
+    log.warning("precision='auto' on %s (%s backend): measured once, fp32 %.3f ms and fp16 %.3f ms on a probe of "
+                "CNN layers %s in %.1f s; picks %s (kept in %s)", device.name, backend, ms["fp32"], ms["fp16"],
+                "x".join(map(str, shape)), time.perf_counter() - start, chosen, cache.path)
+    return chosen
