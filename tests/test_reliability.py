@@ -82,6 +82,38 @@ def test_fuzzing_finds_no_crash_hang_or_foreign_error(device):
     assert report.counts["refused"] > 20 and report.counts["ok"] > 10  # the mutants reached both outcomes
 
 
+def test_a_depthwise_conv_with_a_huge_stride_runs(device):
+    """Found by `wgnn fuzz --count 2000 --seed 11`: a depthwise Conv with strides 2^31 - 1 made the
+    depthwise kernel's register array of input columns beyond any GPU's limit, and the shader was
+    refused. Such a stride now keeps the convolution off that kernel: it runs, as ONNX Runtime."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    data = _model([helper.make_node("Conv", ["x", "w"], ["y"], group=8, strides=[2**31 - 1] * 2, pads=[1] * 4)],
+                  inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 9])],
+                  inits=[numpy_helper.from_array(w, "w")])
+    x = rng.standard_normal((1, 8, 9, 9)).astype(np.float32)
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    session = wgnn.InferenceSession(data)
+    assert "depthwise" not in set(session.kernel_choices().values())
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_shader_the_gpu_refuses_is_a_wgnn_error_naming_the_kernel(device):
+    """A kernel the GPU's shader compiler refuses (here: an array beyond its size limit) raises a
+    DeviceError that names the kernel and node, not wgpu's own exception."""
+    source = """
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(1)
+fn main() {
+    var big: array<vec4<f32>, 268435456>;
+    y[0] = big[0].x;
+}
+"""
+    with pytest.raises(wgnn.DeviceError, match="huge for node 'n1'"):
+        device.pipeline(source, "huge for node 'n1'")
+
+
 def test_a_lost_device_is_said_and_replaced(device):
     """After the default device is destroyed, the next run says the device was lost (a wgnn error),
     and the run after it, and a new session, work on a fresh device."""

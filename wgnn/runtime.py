@@ -222,29 +222,35 @@ class Device:
                 entries.append({"binding": i, "visibility": stage, "buffer": {"type": kind}})
         return self.device.create_bind_group_layout(entries=entries)
 
-    def _cached(self, key: str, source: str, stage, make) -> Pipeline:
-        """The pipeline cached under ``key``, else ``make(pipeline_layout, module)`` for ``source``."""
+    def _cached(self, key: str, source: str, stage, make, what: str) -> Pipeline:
+        """The pipeline cached under ``key``, else ``make(pipeline_layout, module)`` for ``source``.
+        Where the GPU refuses to make it (a shader beyond one of its limits), a ``DeviceError`` that
+        names ``what`` (the kernel and its node), or a ``DeviceLostError``."""
         cached = self._pipelines.get(key)
         if cached is None:
             fields, kinds = shaders.parse_interface(source)
-            layout = self._layout(kinds, stage)
-            module = self.device.create_shader_module(code=source)
-            pipeline = make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module)
+            try:
+                layout = self._layout(kinds, stage)
+                module = self.device.create_shader_module(code=source)
+                pipeline = make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module)
+            except Exception as exc:
+                raise self.gpu_error(exc, f"making the pipeline of {what or 'a kernel'}") from exc
             cached = self._pipelines[key] = Pipeline(pipeline, layout, fields, kinds)
         return cached
 
-    def pipeline(self, source: str) -> Pipeline:
-        """A compute pipeline (entry point ``main``) for ``source``, made once per device."""
+    def pipeline(self, source: str, what: str = "") -> Pipeline:
+        """A compute pipeline (entry point ``main``) for ``source``, made once per device; ``what``
+        names it in an error."""
         def make(layout, module):
             return self.device.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
 
-        return self._cached(source, source, wgpu.ShaderStage.COMPUTE, make)
+        return self._cached(source, source, wgpu.ShaderStage.COMPUTE, make, what)
 
-    def render_pipeline(self, source: str, target_format: str) -> Pipeline:
+    def render_pipeline(self, source: str, target_format: str, what: str = "") -> Pipeline:
         """A render pipeline (vertex shader ``vs_main`` without vertex buffers, triangle list,
         fragment shader ``fs_main``) into one colour target of ``target_format``, its bindings
         visible to both stages; made once per device. The texture path's ``vs_main`` draws one
-        full-screen triangle; the demo's marks draw instanced quads."""
+        full-screen triangle; the demo's marks draw instanced quads. ``what`` names it in an error."""
         def make(layout, module):
             return self.device.create_render_pipeline(
                 layout=layout,
@@ -256,7 +262,7 @@ class Device:
             )
 
         return self._cached(f"{target_format}\n{source}", source,
-                            wgpu.ShaderStage.VERTEX | wgpu.ShaderStage.FRAGMENT, make)
+                            wgpu.ShaderStage.VERTEX | wgpu.ShaderStage.FRAGMENT, make, what)
 
     def render_pipeline_kinds(self, pipeline) -> list[str]:
         """The binding kinds of a render pipeline made by ``render_pipeline``."""

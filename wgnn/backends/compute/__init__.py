@@ -205,7 +205,7 @@ class ComputeBackend(Backend):
         def where(call) -> str:
             return f"{call.kernel} for node {call.node.name!r}"
 
-        pipes = [device.pipeline(call.source) for call in ctx.calls]
+        pipes = [device.pipeline(call.source, where(call)) for call in ctx.calls]
         uniforms, slots = pack_uniforms(device, [(pipe.fields, call.params, where(call))
                                                  for pipe, call in zip(pipes, ctx.calls)])
         calls_per_node = Counter(id(call.node) for call in ctx.calls)

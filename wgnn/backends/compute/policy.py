@@ -37,6 +37,9 @@ from ..common import fits_f16
 
 TILES = (1, 2, 4, 8)
 SHARED_TILES = (8, 16)  # the subgroup variant's rows per invocation: whole octets of rows
+# The depthwise kernel holds the input columns its tile touches in registers (COLS in
+# depthwise.wgsl, from the tile, stride and dilation): beyond this many it is not eligible.
+DEPTHWISE_COLS = 64
 # op -> variant -> the tile sizes it takes (empty: it has no tile parameter). A conv2d tile is the
 # number of output pixels per invocation; a matmul tile the number of rows (pointwise convolutions
 # run the matmul kernel, so theirs is too); a gemm tile the rows each invocation computes of its
@@ -178,7 +181,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     ungrouped4 = g == 1 and c % 4 == 0 and o % 4 == 0  # one group, channels in fours
     if winograd_qualifies(node, max_binding):
         found.append("winograd")
-    if g == c == o and c % 4 == 0:
+    (_, sw), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
+    if g == c == o and c % 4 == 0 and (max(TILES) - 1) * sw + (kw - 1) * dw + 1 <= DEPTHWISE_COLS:
         found.append("depthwise")
     if ((kh, kw) == (1, 1) and tuple(node.attrs["strides"]) == (1, 1) and tuple(node.attrs["pads"]) == (0, 0, 0, 0)
             and ungrouped4):

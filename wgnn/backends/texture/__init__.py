@@ -244,7 +244,8 @@ class TextureBackend(Backend):
                 return const_views[ref.index]
             return views[id(ctx.root(ref.operand))]
 
-        pipes = [device.render_pipeline(d.source, FORMATS[storage[id(d.target)]]) for d in ctx.draws]
+        pipes = [device.render_pipeline(d.source, FORMATS[storage[id(d.target)]],
+                                        f"texture {d.kernel} for node {d.node.name!r}") for d in ctx.draws]
         uniforms, slots = pack_uniforms(device, [(pipe.fields, d.params, f"texture {d.kernel} for node {d.node.name!r}")
                                                  for pipe, d in zip(pipes, ctx.draws)])
         passes = []
