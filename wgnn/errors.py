@@ -67,7 +67,8 @@ class UnknownModelError(WgnnError, KeyError):
 
 
 class DeviceError(WgnnError, RuntimeError):
-    """The device lacks what was asked of it: a feature (timestamp queries for the profiler)."""
+    """The device lacks what was asked of it: a feature (timestamp queries for the profiler), or a
+    kernel its shader compiler accepts (the message names the kernel and node)."""
 
 
 class DeviceLostError(DeviceError):
