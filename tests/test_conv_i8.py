@@ -238,6 +238,62 @@ def test_quantized_blocks_chain_without_element_wise_passes(device, precision, r
     np.testing.assert_array_equal(got, want)
 
 
+def _inverted_residual(rng, dtype: str):
+    """MobileNet V2's block without its residual, quantized as ONNX Runtime writes it (QDQ): a
+    pointwise expansion, a 3x3 depthwise convolution (stride 2, padded) and a pointwise projection,
+    each between a dequantize and a quantize, activations of ``dtype``."""
+    b = wgnn.GraphBuilder()
+    zero = np.array(ZEROS[dtype], dtype)
+
+    def quantized_conv(q, in_scale, cout, k, groups, stride, name):
+        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
+        cin = q.shape[1]
+        w_scale = rng.uniform(0.005, 0.01, cout).astype(np.float32)
+        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin // groups, k, k)).astype(np.int8)),
+                                b.constant(w_scale), b.constant(np.zeros(cout, np.int8)), axis=0)
+        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, cout).astype(np.int32)),
+                                   b.constant(in_scale * w_scale), b.constant(np.zeros(cout, np.int32)), axis=0)
+        y = b.conv2d(x, w, bias=bias, padding=(k // 2,) * 4, strides=stride, groups=groups, name=name)
+        out_scale = np.float32(in_scale * 0.0075 * 5400 * np.sqrt(cin // groups * k * k) / 60)
+        return b.quantize_linear(y, b.constant(out_scale), b.constant(zero)), out_scale
+
+    x = b.input("x", (1, 8, 9, 11), dtype)
+    e, scale = quantized_conv(x, np.float32(0.05), 16, 1, 1, 1, "expand")
+    d, scale = quantized_conv(e, scale, 16, 3, 16, 2, "dw")
+    y, _ = quantized_conv(d, scale, 8, 1, 1, 1, "project")
+    low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+    return b.build_graph({"y": y}), {"x": rng.integers(low, high + 1, (1, 8, 9, 11)).astype(dtype)}
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+@pytest.mark.parametrize("expand", ["subgroup", "direct", "gemm_i8"])
+def test_depthwise_reads_quantized_activations_as_stored(device, precision, rng, expand, dtype):
+    """The depthwise kernel reads its quantized input's integers as they are stored, subtracting the
+    zero point as it loads them (padding stays x_zero): packed four to a word where every reader
+    can (the expansion before it then writes a byte per value), and the integers of the network's
+    input itself, with no shift pass. The same integers as the scalar kernel's."""
+    graph, feeds = _inverted_residual(rng, dtype)
+    want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["y"]
+    assert 5 < len(np.unique(want)) and np.mean(want == np.iinfo(dtype).max) < 0.05
+    session = wgnn.InferenceSession(graph.copy(), precision=precision,
+                                    kernels={"expand": expand, "dw": "depthwise", "project": "direct"})
+    convs = {n.name: n for n in session._exe.graph.nodes if n.op == "conv2d"}
+    assert session.kernel_choices()["dw"].startswith("depthwise")
+    dw = convs["dw"]
+    assert dw.attrs["x_zero"] == ZEROS[dtype] and dw.inputs[0].dtype == dtype  # integers, not shifted floats
+    assert convs["expand"].attrs["requantize"].packed  # a byte per value: its only reader unpacks
+    assert [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"] == (
+        ["conv2d"] * 3 if expand == "gemm_i8" else ["dequantize_linear"] + ["conv2d"] * 3)
+    np.testing.assert_array_equal(session.compute(feeds)["y"], want)
+    # the network's input itself, read by a depthwise convolution: its integers, no shift
+    b, y, feeds = _qconv(rng, SHAPES["depthwise"][0], dtype, None)
+    graph = b.build_graph({"y": y})
+    want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["y"]
+    alone = wgnn.InferenceSession(graph, precision=precision, kernels={"conv": "depthwise"})
+    assert [d.node.op for d in alone._exe.dispatches if d.node.op != "relayout"] == ["conv2d"]
+    np.testing.assert_array_equal(alone.compute(feeds)["y"], want)
+
+
 def _fire(rng):
     """A SqueezeNet fire module as ONNX Runtime's quantizer writes it (QDQ): two quantized
     convolutions of one input, dequantized, concatenated and quantized again, then read by the next

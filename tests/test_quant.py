@@ -165,12 +165,15 @@ def test_quantized_mobilenets_match_onnxruntime_cpu(device, name):
     reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     session = wgnn.InferenceSession(path)
     assert session.pass_log["integer_conv"] >= 27
-    # a conv read only by the next conv hands it its activations already shifted (no shift kernel),
-    # and requantizes its own sums (no requantize kernel)
+    # a conv read only by the next conv hands it its activations already shifted, or packed four to
+    # a word where a depthwise conv reads them (no shift kernel), and requantizes its own sums (no
+    # requantize kernel)
     nodes = session._exe.graph.nodes
-    shifted = sum(n.op == "conv2d" and n.attrs.get("requantize") is not None and n.attrs["requantize"].shifted
-                  for n in nodes)
-    assert shifted >= (26 if name == "mobilenet_v1" else 30)
+    fusions = [n.attrs["requantize"] for n in nodes if n.op == "conv2d" and n.attrs.get("requantize") is not None]
+    assert sum(f.shifted or f.packed for f in fusions) >= (26 if name == "mobilenet_v1" else 30)
+    depthwise = [n for n in nodes if n.op == "conv2d" and n.attrs["groups"] > 1]
+    assert all(n.attrs.get("x_zero") is not None and n.inputs[0].producer.attrs["requantize"].packed
+               for n in depthwise) and len(depthwise) == (13 if name == "mobilenet_v1" else 17)
     assert not any(n.op == "requantize" for n in nodes)
     # the residual blocks' adds and quantizes are in their last convolutions too, and no shift runs
     # between convolutions: about as many dispatches as the float model (which ends in a softmax)
@@ -186,7 +189,8 @@ def test_quantized_mobilenets_match_onnxruntime_cpu(device, name):
 def test_quantized_mobilenet_on_packed_int8_equals_the_float_kernels(device):
     """MobileNet V2 (QOperator) with every quantized convolution it can on gemm_i8: pointwise ones on
     packed int8, reading activations that the depthwise ones before them store four bytes to a word,
-    the depthwise ones on the float kernel. The integers are the same as on the default kernels."""
+    the depthwise ones on the depthwise kernel, unpacking the words the pointwise ones write. The
+    integers are the same as on the default kernels."""
     pytest.importorskip("onnxruntime.quantization")
     path = zoo.quantize("mobilenet_v2", _photos(CALIBRATION), fmt="qoperator")
     x = _photos(("chelsea",))[0]
@@ -194,7 +198,8 @@ def test_quantized_mobilenet_on_packed_int8_equals_the_float_kernels(device):
     session = wgnn.InferenceSession(path, kernels={"conv2d": "gemm_i8"})
     convs = [n for n in session._exe.graph.nodes if n.op == "conv2d"]
     assert sum(session.kernel_choices()[n.name].startswith("gemm_i8") for n in convs) >= 34
-    assert sum(n.attrs["requantize"].packed for n in convs if n.attrs.get("requantize")) >= 30
+    # every activation between the convolutions a byte per value: the depthwise ones read theirs packed too
+    assert sum(n.attrs["requantize"].packed for n in convs if n.attrs.get("requantize")) >= 50
     np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
 
 

@@ -239,7 +239,7 @@ def fuse_requantize(graph: Graph, choose) -> int:
         graph.nodes.remove(node)
         if conv.op == "conv2d":
             _fuse_block_tail(graph, conv, users, outputs)
-        if choice.variant == "gemm_i8":
+        if choice.variant in ("gemm_i8", "depthwise"):
             _read_integers(conv)
         fused += 1
     if fused:
@@ -306,17 +306,23 @@ def _dequantized_alone(part: Operand, users: dict, outputs: set) -> bool:
             and len(users.get(id(part), [])) == 1 and id(part) not in outputs)
 
 
-def _on_gemm_i8(node: Node) -> bool:
-    """A quantized convolution that the packed-int8 kernel runs."""
+def _reads_packed(node: Node, y: Operand) -> bool:
+    """A quantized convolution that can read ``y`` stored packed: the packed-int8 kernel (as its
+    input, or as a fused block tail's residual), or the depthwise kernel (as its input only: it
+    unpacks each word into four channels)."""
     choice = node.attrs.get("kernel_choice") if node.op == "conv2d" else None
-    return choice is not None and choice.variant == "gemm_i8" and node.attrs.get("requantize") is not None
+    if choice is None or node.attrs.get("requantize") is None:
+        return False
+    if choice.variant == "gemm_i8":
+        return True
+    return choice.variant == "depthwise" and node.inputs[0] is y and all(t is not y for t in node.inputs[1:])
 
 
 def _pack_for_gemm_i8(graph: Graph) -> None:
-    """A quantized convolution's 8-bit result that only packed-int8 convolutions read (as their input,
-    or as a fused block tail's residual) is stored packed, four bytes to a word: a quarter of the
-    bytes, and its readers load words instead of packing vec4s. A result stored shifted for its
-    readers is stored as integers again (they read ``x_q`` with ``x_zero``)."""
+    """A quantized convolution's 8-bit result that only packed-int8 or depthwise convolutions read
+    (``_reads_packed``) is stored packed, four bytes to a word: a quarter of the bytes, and its
+    readers load words instead of packing vec4s. A result stored shifted for its readers is stored
+    as integers again (they read ``x_q`` with ``x_zero``)."""
     users = graph.consumers()
     outputs = graph.output_ids()
     for conv in graph.nodes:
@@ -331,9 +337,10 @@ def _pack_for_gemm_i8(graph: Graph) -> None:
         zero = fusion.result_zero
         readers = users.get(id(y), [])
         if shifted:  # (read as the input, and only so)
-            ok = all(_on_gemm_i8(r) and r.inputs[0] is y and all(t is not y for t in r.inputs[1:]) for r in readers)
+            ok = all(_reads_packed(r, y) and r.inputs[0] is y and all(t is not y for t in r.inputs[1:])
+                     for r in readers)
         else:
-            ok = all(_on_gemm_i8(r) and _subtracts_zero(r, y, zero) for r in readers)
+            ok = all(_reads_packed(r, y) and _subtracts_zero(r, y, zero) for r in readers)
         if not readers or not ok:
             continue
         if shifted:  # back to integers, which the readers take with their zero point

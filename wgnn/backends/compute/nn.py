@@ -95,7 +95,11 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         params.update(batch=n, in_h=h, in_w=wd, c4=c // 4, out_h=oh, out_w=ow, tiles_w=tiles, kernel_h=kh,
                       stride_h=sh, dil_h=dh, pad_top=pt, pad_left=pl)
         x_ref, w_ref = ctx.tensor(x), ctx.const(weights[:, 0].transpose(1, 2, 0))  # weights KH, KW, C
-        template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw, **_words(x=x_ref, w=w_ref))
+        template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw, x_zero=0.0, **_words(x=x_ref, w=w_ref))
+        if node.attrs.get("x_zero") is not None:  # quantized integers as stored: the sums take x_q - x_zero
+            packed = _packed(ctx, x)
+            template.update(x_zero=float(node.attrs["x_zero"]),
+                            **({"x_word": "u32", "x_read": f"unpack_{packed}"} if packed else {}))
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)

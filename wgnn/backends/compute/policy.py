@@ -170,19 +170,22 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]
-    if node.attrs.get("x_zero") is not None:  # reads quantized integers as they are: only gemm_i8 packs them
-        return ["gemm_i8"]
-    if not w.is_constant:  # the tiled kernels read weights packed at load time
-        return ["generic"]
     c, o, cpg = x.shape[1], w.shape[0], w.shape[1]
     g = node.attrs["groups"]
     kh, kw = w.shape[2:]
+    (_, sw), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
+    depthwise = (w.is_constant and g == c == o and c % 4 == 0
+                 and (max(TILES) - 1) * sw + (kw - 1) * dw + 1 <= DEPTHWISE_COLS)
+    if node.attrs.get("x_zero") is not None:
+        # reads quantized integers as they are: gemm_i8 packs them, depthwise subtracts the zero point
+        return ["depthwise"] if depthwise else ["gemm_i8"]
+    if not w.is_constant:  # the tiled kernels read weights packed at load time
+        return ["generic"]
     found = []
     ungrouped4 = g == 1 and c % 4 == 0 and o % 4 == 0  # one group, channels in fours
     if winograd_qualifies(node, max_binding):
         found.append("winograd")
-    (_, sw), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
-    if g == c == o and c % 4 == 0 and (max(TILES) - 1) * sw + (kw - 1) * dw + 1 <= DEPTHWISE_COLS:
+    if depthwise:
         found.append("depthwise")
     if ((kh, kw) == (1, 1) and tuple(node.attrs["strides"]) == (1, 1) and tuple(node.attrs["pads"]) == (0, 0, 0, 0)
             and ungrouped4):

@@ -4,6 +4,9 @@
 // a 3x3 stride-1 filter reads 6 columns for 4 outputs instead of 12. Filter width, stride and
 // dilation along x are template constants (they size the register array); the rest are uniforms.
 // Weights are packed [KH][KW][C]. In fp16 sessions f16 operands are read as u32 words (halves()).
+// A quantized convolution may read its input's integers as they are stored (one per element, or
+// packed four to a word: unpack_u8/unpack_i8) and subtract their zero point X_ZERO as it loads
+// them; padding stays 0, which is x_zero in that shifted domain.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
@@ -20,6 +23,7 @@ const KERNEL_W: u32 = ${kernel_w}u;
 const STRIDE_W: u32 = ${stride_w}u;
 const DIL_W: u32 = ${dil_w}u;
 const COLS: u32 = (TILE_X - 1u) * STRIDE_W + (KERNEL_W - 1u) * DIL_W + 1u;
+const X_ZERO: f32 = ${x_zero};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<${x_word}>;
@@ -50,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let row = (n * p.in_h + u32(iy)) * p.in_w;
         for (var j = 0u; j < COLS; j++) {
             let ix = ix0 + i32(j);
-            cols[j] = select(vec4<f32>(0.0), ${x_read}(x[(row + u32(max(ix, 0))) * p.c4 + c4]),
+            cols[j] = select(vec4<f32>(0.0), ${x_read}(x[(row + u32(max(ix, 0))) * p.c4 + c4]) - X_ZERO,
                              ix >= 0 && ix < i32(p.in_w));
         }
         for (var kw = 0u; kw < KERNEL_W; kw++) {
