@@ -329,6 +329,7 @@ def _runs_on_integers_as_onnxruntime_does(ort, nodes, consts, a, distinct):
     model = model.SerializeToString()
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
     assert len(np.unique(want)) > distinct
+    sessions = []
     for precision in ("fp32", "fp16"):
         session = wgnn.InferenceSession(model, precision=precision)
         assert session.pass_log["integer_conv"] == 1
@@ -336,6 +337,8 @@ def _runs_on_integers_as_onnxruntime_does(ort, nodes, consts, a, distinct):
         assert product.attrs["requantize"] is not None
         assert not any(n.op in ("requantize", "transpose") for n in session._exe.graph.nodes)
         np.testing.assert_array_equal(session.run(None, {"a": a})[0], want)
+        sessions.append(session)
+    return sessions
 
 
 @pytest.mark.parametrize("rows", [1, 5])
@@ -344,26 +347,32 @@ def test_quantized_gemm_runs_on_integers_as_onnxruntime_does(device, rng, fmt, r
     """A classifier's quantized Gemm as ONNX Runtime's quantizer writes it (QGemm, or a Gemm between
     dequantizes and a quantize): weights [N, K] with transB and per-row scales, an int32 bias. The
     weights stay integers through the transpose, and the product runs on them with the requantize in
-    its epilogue (the matrix-vector kernel for one row): ONNX Runtime's integers element for
-    element, in fp32 and fp16."""
+    its epilogue (the matrix-vector kernel for one row, reading them a byte each): ONNX Runtime's
+    integers element for element, in fp32 and fp16."""
     ort = pytest.importorskip("onnxruntime")
 
-    w = rng.integers(-64, 64, (12, 24)).astype(np.int8)  # 7 bits: see the matmul test above
+    n, k = 16, 64
+    w = rng.integers(-64, 64, (n, k)).astype(np.int8)  # 7 bits: see the matmul test above
     consts = {"as": np.float32(0.02), "az": np.uint8(131), "w": w,
-              "ws": rng.uniform(0.002, 0.01, 12).astype(np.float32), "wz": np.zeros(12, np.int8),
-              "c": rng.integers(-4000, 4000, 12).astype(np.int32), "ys": np.float32(0.05), "yz": np.uint8(120)}
+              "ws": rng.uniform(0.002, 0.01, n).astype(np.float32), "wz": np.zeros(n, np.int8),
+              "c": rng.integers(-4000, 4000, n).astype(np.int32), "ys": np.float32(0.1), "yz": np.uint8(120)}
     if fmt == "qoperator":
         nodes = [helper.make_node("QGemm", ["a", "as", "az", "w", "ws", "wz", "c", "ys", "yz"], ["y"], transB=1,
                                   domain="com.microsoft")]
     else:
         consts["cs"] = consts["as"] * consts["ws"]
-        consts["cz"] = np.zeros(12, np.int32)
+        consts["cz"] = np.zeros(n, np.int32)
         nodes = [helper.make_node("DequantizeLinear", ["a", "as", "az"], ["af"]),
                  helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=0),
                  helper.make_node("DequantizeLinear", ["c", "cs", "cz"], ["cf"], axis=0),
                  helper.make_node("Gemm", ["af", "wf", "cf"], ["yf"], transB=1),
                  helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
-    _runs_on_integers_as_onnxruntime_does(ort, nodes, consts, rng.integers(0, 256, (rows, 24)).astype(np.uint8), 6)
+    sessions = _runs_on_integers_as_onnxruntime_does(ort, nodes, consts,
+                                                     rng.integers(0, 256, (rows, k)).astype(np.uint8), 6)
+    if rows == 1:  # the matrix-vector kernel reads the weights a byte each (f16 would be two)
+        for session in sessions:
+            (product,) = [d for d in session._exe.dispatches if d.node.op == "matmul"]
+            assert product.kernel == "gemv" and product.bytes_moved < 2 * n * k
 
 
 def test_quantized_mobilenet_on_the_gpu_defaults_gives_the_same_integers(device, monkeypatch):

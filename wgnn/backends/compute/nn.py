@@ -262,9 +262,14 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     refs, template, params = _epilogue(node, ctx, cols, vec4=vec4)
     if choice.variant == "gemv":  # B transposed, [N][K], so neighbouring invocations read neighbours
         params.update(k4=k // 4, n4=cols // 4)
+        bt = np.ascontiguousarray(b.reshape(k, cols).T)
+        template.update(bt_word="vec4<bt_elem>", bt_read="vec4<f32>")
+        if node.attrs.get("exact") and bt.min(initial=0) >= -128 and bt.max(initial=0) <= 127:
+            # a quantized product's integer weights (w_q - w_zero): a byte each, four of K to a word
+            bt = bt.astype(np.int8).view(np.uint32)
+            template.update(bt_word="u32", bt_read="unpack_i8")
         ctx.dispatch("gemv", node=node, template=template, params=params,
-                     bindings=[a_ref, ctx.const(np.ascontiguousarray(b.reshape(k, cols).T))] + refs + [ctx.tensor(out)],
-                     workgroups=cols // 4, choice=choice)
+                     bindings=[a_ref, ctx.const(bt)] + refs + [ctx.tensor(out)], workgroups=cols // 4, choice=choice)
         return
     b_ref = ctx.const(b) if b_const else b
     template["b_access"] = "read" if b_const else "read_write"
