@@ -28,6 +28,9 @@ CONV_CASES = [
     ("generic_depth_multiplier", 1, 3, 9, 9, 6, 3, 1, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
     # 3 input channels padded to 4 by the pad_conv_channels pass, then the tiled kernel
     ("padded_3_channels_7x7_stride2", 1, 3, 20, 20, 8, 7, 2, (3, 3, 3, 3), 1, 1, "conv2d"),
+    # that pad: channels to whole vec4s and NCHW -> NHWC in one kernel (5 -> 8: a second vec4 part padding)
+    ("padded_5_channels_batch2", 2, 5, 9, 11, 8, 3, 1, (1, 1, 1, 1), 1, 1, "pad_channels"),
+    ("padded_3_channels_batch2", 2, 3, 6, 13, 4, 3, 2, (1, 1, 1, 1), 1, 1, "pad_channels"),
 ]
 
 

@@ -215,7 +215,18 @@ def lower_pad(node, ctx: LoweringContext) -> None:
     r = x.rank
     if r > MAX_RANK:
         raise ctx.error(node, f"pad supports up to {MAX_RANK} dimensions")
-    begins = [node.attrs["pads"][a] for a in perm]
+    pads = node.attrs["pads"]
+    if (r == 4 and node.attrs["mode"] == "constant" and ctx.perm(x) == (0, 1, 2, 3) and perm == (0, 2, 3, 1)
+            and out.shape[1] % 4 == 0 and not any(pads[:5]) and not any(pads[6:])
+            and ctx.tensor(x).dtype in ("f32", "f16")):
+        # channels padded at their end, NCHW -> NHWC: a network's first layer (pad_channels.wgsl)
+        n, c, h, w = x.shape
+        params = {"total": out.size // 4, "pixels": h * w, "c_in": c, "c4": out.shape[1] // 4,
+                  "value": float(node.attrs["value"])}
+        ctx.dispatch("pad_channels", node=node, template={}, params=params,
+                     bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // 4)
+        return
+    begins = [pads[a] for a in perm]
     params = {
         "total": out.size,
         "value": float(node.attrs["value"]),
