@@ -102,7 +102,7 @@ def test_first_layer_channels_are_padded_for_the_tiled_kernel(device, rng):
     session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)})
     assert session.pass_log["pad_conv_channels"] == 1
     # the channel padding writes NHWC itself: no separate relayout of the input
-    assert kernels_used(session) == ["pad", tiled("conv2d"), "elementwise"]  # pad, conv, NHWC -> NCHW output
+    assert kernels_used(session) == ["pad_channels", tiled("conv2d"), "elementwise"]  # pad, conv, NHWC -> NCHW output
     assert rel_l2(got["y"], want["y"]) < 1e-5
 
 
