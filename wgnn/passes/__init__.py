@@ -26,7 +26,7 @@ Rule = Callable[[Graph], int]
 # Order matters within a round: quantized convs become integer ones while their weights' dequantize
 # is still in the graph (before constants fold), batch norms fold into convs before the residual add
 # is fused into those convs, and the add's activation then lands in the same epilogue.
-DEFAULT_RULES: list[Rule] = [integer_conv, drop_quant_roundtrips, fold_constants, remove_identity, fold_batchnorm,
+DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity, fold_batchnorm,
                              fuse_residual, fuse_activation]
 # Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
 # texture path's texels hold padded channels anyway).
