@@ -294,6 +294,41 @@ def test_depthwise_reads_quantized_activations_as_stored(device, precision, rng,
     np.testing.assert_array_equal(alone.compute(feeds)["y"], want)
 
 
+@pytest.mark.parametrize("variant", ["direct", "gemm_i8"])
+def test_quantized_max_pool_between_convolutions_pools_shifted_values(device, precision, rng, variant):
+    """conv -> quantize -> dequantize -> MaxPool -> quantize -> dequantize -> conv, as ONNX Runtime's
+    quantizer writes a pooling stem (QDQ): the pool runs on the first convolution's shifted integers
+    (the round trip dropped, the next shift moved before the pool and into the convolution), so
+    the two convolutions and the pool are all that run, with the scalar kernel's integers."""
+    b = wgnn.GraphBuilder()
+    zero, scale = np.array(100, np.uint8), np.float32(0.3)
+
+    def quantized_conv(q, in_scale, name):
+        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
+        w_scale = rng.uniform(0.0005, 0.001, 8).astype(np.float32)
+        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (8, q.shape[1], 3, 3)).astype(np.int8)),
+                                b.constant(w_scale), b.constant(np.zeros(8, np.int8)), axis=0)
+        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, 8).astype(np.int32)),
+                                   b.constant(in_scale * w_scale), b.constant(np.zeros(8, np.int32)), axis=0)
+        y = b.conv2d(x, w, bias=bias, padding=(1, 1, 1, 1), name=name)
+        return b.quantize_linear(y, b.constant(scale), b.constant(zero))
+
+    a = quantized_conv(b.input("x", (1, 8, 9, 10), "uint8"), np.float32(0.05), "conv_a")
+    pooled = b.max_pool2d(b.dequantize_linear(a, b.constant(scale), b.constant(zero)), window=(3, 3), strides=2,
+                          padding=(1, 1, 1, 1))
+    u = quantized_conv(b.quantize_linear(pooled, b.constant(scale), b.constant(zero)), scale, "conv_b")
+    graph, feeds = b.build_graph({"u": u}), {"x": rng.integers(0, 256, (1, 8, 9, 10)).astype(np.uint8)}
+    want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["u"]
+    session = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv2d": variant})
+    ops_run = [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"]
+    assert ops_run == ([] if variant == "gemm_i8" else ["dequantize_linear"]) + ["conv2d", "pool2d", "conv2d"]
+    pool = next(n for n in session._exe.graph.nodes if n.op == "pool2d")
+    assert pool.inputs[0].dtype == "float32"  # the shifted integers conv_a writes
+    got = session.compute(feeds)["u"]
+    assert len(np.unique(got)) > 10
+    np.testing.assert_array_equal(got, want)
+
+
 def _fire(rng):
     """A SqueezeNet fire module as ONNX Runtime's quantizer writes it (QDQ): two quantized
     convolutions of one input, dequantized, concatenated and quantized again, then read by the next

@@ -181,7 +181,7 @@ def integer_conv(graph: Graph) -> int:
         quant.inputs = [y, _const("multiplier", multiplier.reshape(along), "float32"),
                         _const("y_zero", y_zero, quant.outputs[0].dtype)]
         rewritten += 1
-    if _dequantize_at_requantize(graph) or rewritten:
+    if _shift_before_maxpool(graph) | _dequantize_at_requantize(graph) or rewritten:
         graph.prune()
     return rewritten  # (the convolutions: what pass_log counts)
 
@@ -456,6 +456,43 @@ def _read_integers(conv: Node) -> None:
         return
     conv.inputs = [shift.inputs[0]] + conv.inputs[1:]
     conv.attrs["x_zero"] = int(static_value(shift.inputs[2]).reshape(()))
+
+
+def _shift_before_maxpool(graph: Graph) -> int:
+    """shift(maxpool(q)) -> maxpool(shift(q)) where the max pooling of integers ``q`` (what
+    ``drop_quant_roundtrips`` leaves of a quantized MaxPool) is read only by shifts and is the only
+    reader of ``q``: subtracting the zero point is increasing, so the maximum of the shifted values
+    is the shifted maximum (and a max pool's padding takes no part). The shift then meets the
+    requantize that makes ``q``, which writes it (``_dequantize_at_requantize``): a pass over the
+    pooled activations fewer."""
+    users = graph.consumers()
+    outputs = graph.output_ids()
+    moved = 0
+    for pool in list(graph.nodes):
+        if pool.op != "pool2d" or pool.attrs.get("mode") != "max" or len(pool.inputs) != 1:
+            continue
+        q, m = pool.inputs[0], pool.outputs[0]
+        shifts = users.get(id(m), [])
+        if (not is_integer(q.dtype) or len(users.get(id(q), [])) != 1 or id(m) in outputs or id(q) in outputs
+                or not shifts or not all(r.op == "dequantize_linear" and r.attrs.get("shift") for r in shifts)):
+            continue
+        first = shifts[0]
+        zero, dtype = static_value(first.inputs[2]), first.outputs[0].dtype
+        if any(r.outputs[0].dtype != dtype or not np.array_equal(static_value(r.inputs[2]), zero) for r in shifts):
+            continue
+        shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, dtype)
+        shift = Node("dequantize_linear", [q] + first.inputs[1:], [shifted], {"shift": True}, name=shifted.name)
+        shifted.producer = shift
+        pooled = Operand(fresh_name(m.name + "_shifted"), m.shape, dtype)
+        float_pool = Node("pool2d", [shifted], [pooled], dict(pool.attrs), name=pool.name)
+        pooled.producer = float_pool
+        at = graph.nodes.index(pool)
+        graph.nodes[at:at + 1] = [shift, float_pool]
+        for r in shifts:
+            graph.replace_uses(r.outputs[0], pooled)
+            graph.nodes.remove(r)
+        moved += 1
+    return moved
 
 
 def _dequantize_at_requantize(graph: Graph) -> int:
