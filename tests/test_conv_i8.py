@@ -329,6 +329,33 @@ def test_quantized_max_pool_between_convolutions_pools_shifted_values(device, pr
     np.testing.assert_array_equal(got, want)
 
 
+def test_a_quantized_float_input_is_quantized_shifted(device, precision, rng):
+    """A network's float input quantized for a quantized convolution (QDQ: x -> quantize ->
+    dequantize -> conv): the quantize writes ``q - zero`` as a float itself, so no shift pass runs
+    between it and the convolution, and the result is the scalar kernel's."""
+    b = wgnn.GraphBuilder()
+    scale, zero = np.float32(0.02), np.array(131, np.uint8)
+    q = b.quantize_linear(b.input("x", (1, 8, 7, 9)), b.constant(scale), b.constant(zero))
+    x = b.dequantize_linear(q, b.constant(scale), b.constant(zero))
+    w_scale = rng.uniform(0.002, 0.01, 8).astype(np.float32)
+    w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (8, 8, 3, 3)).astype(np.int8)), b.constant(w_scale),
+                            b.constant(np.zeros(8, np.int8)), axis=0)
+    y = b.conv2d(x, w, padding=(1, 1, 1, 1), name="conv")
+    y = b.quantize_linear(y, b.constant(np.float32(0.5)), b.constant(np.array(128, np.uint8)))
+    graph = b.build_graph({"y": y})
+    feeds = {"x": (rng.standard_normal((1, 8, 7, 9)) * 1.5).astype(np.float32)}
+    want = wgnn.InferenceSession(graph.copy(), kernels={"conv2d": "generic"}).compute(feeds)["y"]
+    session = wgnn.InferenceSession(graph.copy(), precision=precision, kernels={"conv": "direct"})
+    assert [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"] == ["quantize_linear", "conv2d"]
+    quant = next(n for n in session._exe.graph.nodes if n.op == "quantize_linear")
+    assert quant.attrs.get("shifted") and quant.outputs[0].dtype == "float32"
+    got = session.compute(feeds)["y"]
+    assert len(np.unique(got)) > 10
+    np.testing.assert_array_equal(got, want)
+    # and numpy's float reference of the graph as written, within a step (ties)
+    assert np.abs(got.astype(int) - run_reference(graph.copy(), feeds)["y"].astype(int)).max() <= 1
+
+
 def _fire(rng):
     """A SqueezeNet fire module as ONNX Runtime's quantizer writes it (QDQ): two quantized
     convolutions of one input, dequantized, concatenated and quantized again, then read by the next

@@ -32,7 +32,9 @@ def _saturate(real: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np
 
 @register("quantize_linear")
 class QuantizeLinear:
-    """inputs [x (float), scale (float), zero_point (the output's integer type)]."""
+    """inputs [x (float), scale (float), zero_point (the output's integer type)]; attr shifted
+    (optional, set by ``passes/integer_conv.py`` where only the next convolutions' shifts read the
+    result): the result is ``q - zero_point`` in x's float type."""
 
     traits = ("layout_free",)
 
@@ -47,12 +49,15 @@ class QuantizeLinear:
             raise fail(node, f"quantizes a float tensor by a float scale, got {x.dtype} and {scale.dtype}")
         if zero.dtype not in NARROW:
             raise fail(node, f"quantizes to an 8-, 16-, 4- or 2-bit integer type, got zero point of {zero.dtype}")
-        return [(broadcast_shapes(node, x.shape, scale.shape, zero.shape), zero.dtype)]
+        shifted = node.attrs.get("shifted") and x.dtype in FLOAT_DTYPES
+        return [(broadcast_shapes(node, x.shape, scale.shape, zero.shape), x.dtype if shifted else zero.dtype)]
 
     @staticmethod
     def reference(node, ins):
         x, scale, zero = ins
-        q = _saturate(x.astype(np.float32) / scale.astype(np.float32), zero, quant_range(node.outputs[0].dtype))
+        q = _saturate(x.astype(np.float32) / scale.astype(np.float32), zero, quant_range(node.inputs[2].dtype))
+        if node.attrs.get("shifted"):
+            return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype)]
         return [q.astype(node.outputs[0].dtype)]
 
 

@@ -497,7 +497,8 @@ def _shift_before_maxpool(graph: Graph) -> int:
 
 def _dequantize_at_requantize(graph: Graph) -> int:
     """Where a requantized result is read only by dequantizes with its zero point, the requantize
-    writes what they would, one pass over the activations fewer:
+    writes what they would, one pass over the activations fewer (a quantize of a float tensor, the
+    network's input, likewise where only shifts read it):
 
     - read only by the next integer convolutions' shifts (``q - zero``): it stores ``q - zero`` as a
       float (attr ``shifted``), and the shifts go;
@@ -507,7 +508,8 @@ def _dequantize_at_requantize(graph: Graph) -> int:
     outputs = graph.output_ids()
     fused = 0
     for node in list(graph.nodes):
-        if node.op != "requantize" or node.attrs.get("shifted") or id(node.outputs[0]) in outputs:
+        if (node.op not in ("requantize", "quantize_linear") or node.attrs.get("shifted")
+                or id(node.outputs[0]) in outputs):
             continue
         q = node.outputs[0]
         readers = users.get(id(q), [])
@@ -515,6 +517,12 @@ def _dequantize_at_requantize(graph: Graph) -> int:
         if not readers or any(r.op != "dequantize_linear" or r.inputs[0] is not q
                               or not np.array_equal(static_value(r.inputs[2]), zero) for r in readers):
             continue
+        if node.op == "quantize_linear":  # only the network's float input quantized, per tensor (a
+            x = node.inputs[0]  # quantize after a residual add is a block's tail for fuse_requantize)
+            if (x.producer is not None or x.is_constant or zero is None or zero.size != 1
+                    or x.dtype not in ("float32", "float16")
+                    or not all(r.attrs.get("shift") and r.outputs[0].dtype == x.dtype for r in readers)):
+                continue
         if all(r.attrs.get("shift") for r in readers):
             shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, readers[0].outputs[0].dtype)
             shifted.producer = node

@@ -112,7 +112,7 @@ def lower_where(node, ctx: LoweringContext) -> None:
 def lower_quantize(node, ctx: LoweringContext) -> None:
     op = {"quantize_linear": "quantize", "dequantize_linear": "dequantize", "requantize": "requantize"}[node.op]
     if node.attrs.get("shifted"):
-        op = "requantize_shifted"
+        op = "quantize_shifted" if node.op == "quantize_linear" else "requantize_shifted"
     elif node.op == "requantize" and node.attrs.get("scale") is not None:
         op = "requantize_dequantize"
     bounds = None if op == "dequantize" else node.attrs.get("range") or quant_range(node.inputs[2].dtype)

@@ -2,7 +2,7 @@
 // every operand addressed through its own per-axis strides (0 broadcasts), as in elementwise.wgsl.
 //   where_select: a ? b : c (a a bool tensor stored as i32; b and c share out's dtype);
 //   quantize:     saturate(round_half_even(a / b) + c) into [p.lo, p.hi] (a float, b the scale, c
-//                 the zero point);
+//                 the zero point); quantize_shifted: that minus c, as a float;
 //   requantize:   saturate(round_half_even(a * b) + c) (a an integer sum held in f32, b the
 //                 multiplier); requantize_shifted: that minus c, as a float;
 //                 requantize_dequantize: that times p.scale;
@@ -16,6 +16,11 @@ fn where_select(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
 fn quantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
     let q = round(f32(a) / f32(b)) + f32(c);
     return y_elem(i32(clamp(q, p.lo, p.hi)));
+}
+
+fn quantize_shifted(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
+    let q = clamp(round(f32(a) / f32(b)) + f32(c), p.lo, p.hi);
+    return y_elem(q - f32(c));
 }
 
 fn requantize(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
