@@ -181,7 +181,8 @@ def integer_conv(graph: Graph) -> int:
         quant.inputs = [y, _const("multiplier", multiplier.reshape(along), "float32"),
                         _const("y_zero", y_zero, quant.outputs[0].dtype)]
         rewritten += 1
-    if _shift_before_maxpool(graph) | _dequantize_at_requantize(graph) or rewritten:
+    moved = _shift_before_maxpool(graph)  # (before: the moved shifts then meet their requantize)
+    if _dequantize_at_requantize(graph) or moved or rewritten:
         graph.prune()
     return rewritten  # (the convolutions: what pass_log counts)
 
