@@ -239,3 +239,20 @@ def test_f16_arithmetic_is_refused_for_operands_kept_in_f32(f16_device):
     assert np.all(np.isfinite(got)) and rel_l2(got, want) < 5e-3
     with pytest.raises(wgnn.GraphError, match="'gemm_f16' cannot run it"):
         wgnn.InferenceSession(graph, precision="fp16", kernels={"mm": "gemm_f16"})
+
+
+def test_a_quantize_reads_its_input_in_f32():
+    """In fp16 sessions a quantize's computed input is stored in f32, as a softmax's is: rounding to
+    a quantization step moves values at ties, and f16's own rounding would put them on the other
+    side (a quantized ResNet50's pooled features before its classifier)."""
+    from wgnn.scheduler import storage_types
+
+    b = wgnn.GraphBuilder()
+    x = b.relu(b.input("x", (1, 8, 4, 4)))
+    pooled = b.average_pool2d(x, window=None)
+    q = b.quantize_linear(pooled, b.constant(np.float32(0.05)), b.constant(np.array(3, np.uint8)))
+    graph = b.build_graph({"q": q})
+    pooled, x = (next(n for n in graph.nodes if n.op == op).outputs[0] for op in ("pool2d", "activation"))
+    types = storage_types(graph, "fp16")
+    assert types[id(pooled)] == "f32" and types[id(x)] == "f16"
+    assert storage_types(graph, "fp32")[id(pooled)] == "f32"

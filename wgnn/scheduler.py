@@ -88,6 +88,9 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
         for node in graph.nodes:
             if node.op == "softmax" and node.inputs[0].producer is not None:
                 types[id(storage_root(node.inputs[0]))] = "f32"
+            # Quantizing rounds to a step: an f16 input would move values at rounding ties.
+            if node.op == "quantize_linear" and node.inputs[0].producer is not None:
+                types[id(storage_root(node.inputs[0]))] = "f32"
     for operand in list(graph.inputs.values()) + [storage_root(o) for o in graph.outputs.values()]:
         types[id(operand)] = STORAGE[operand.dtype]
     return types
