@@ -61,7 +61,9 @@ class Timestamps:
         enc.copy_buffer_to_buffer(self.resolved, 0, self.readback, 0, self.queries * 8)
 
     def durations_ms(self) -> np.ndarray:
-        stamps = np.frombuffer(self.device.read_mapped(self.readback), np.uint64).astype(np.float64)
+        """Each dispatch's milliseconds in the last run: ``count`` values."""
+        raw = self.device.read_mapped(self.readback)  # (its size rounded up: more than the queries)
+        stamps = np.frombuffer(raw, np.uint64, count=self.queries).astype(np.float64)
         spans = np.diff(stamps) if self.inside else stamps[1::2] - stamps[0::2]
         return spans / 1e6
 

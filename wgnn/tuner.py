@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backends.compute import ComputeExecutable
 from .backends.compute.policy import (
     SPLIT_VARIANTS,
     VARIANTS,
@@ -67,24 +68,37 @@ def _alone(node: Node) -> Graph:
     return Graph([clone], inputs, {"out": out})
 
 
-def _time(node: Node, choice: Choice, device: Device, precision: str, runs: int) -> float:
-    """Median milliseconds of ``node``'s own dispatches with ``choice`` (relayouts around it excluded)."""
+def _timer(exe, device: Device, feeds: dict, own: list[int] | None = None):
+    """After one run of ``exe`` (the first, which uploads), a function that runs it again and
+    returns milliseconds: the GPU time of its dispatches ``own`` (None: all) from timestamp queries
+    where a compute executable's adapter has them, else the run's wall clock."""
     from .profiler import Timestamps
 
+    stamps = None
+    if isinstance(exe, ComputeExecutable) and "timestamp-query" in device.features:
+        stamps = Timestamps(device, len(exe.dispatches))
+    exe.run(feeds)
+
+    def once() -> float:
+        start = time.perf_counter()
+        exe.run(feeds, timestamps=stamps)
+        if stamps is None:
+            return (time.perf_counter() - start) * 1000
+        spans = stamps.durations_ms()
+        return float((spans if own is None else spans[own]).sum())
+
+    return once
+
+
+def _time(node: Node, choice: Choice, device: Device, precision: str, runs: int) -> float:
+    """Median milliseconds of ``node``'s own dispatches with ``choice`` (relayouts around it excluded)."""
     exe = compile_graph(_alone(node), device, precision=precision, kernels={node.name: choice})
     rng = np.random.default_rng(0)
     feeds = {n: rng.standard_normal(o.shape).astype(o.dtype) for n, o in exe.graph.inputs.items()}
     own = [i for i, d in enumerate(exe.dispatches)
            if d.node.name == node.name or d.node.name.startswith(node.name + "/")]
-    stamps = Timestamps(device, len(exe.dispatches)) if "timestamp-query" in device.features else None
-    exe.run(feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        exe.run(feeds, timestamps=stamps)
-        wall = (time.perf_counter() - start) * 1000
-        times.append(float(stamps.durations_ms()[own].sum()) if stamps is not None else wall)
-    return float(np.median(times))
+    once = _timer(exe, device, feeds, own)
+    return float(np.median([once() for _ in range(runs)]))
 
 
 @dataclass
@@ -181,24 +195,9 @@ def _probe(shape: tuple[int, int, int, int]) -> Graph:
 
 
 def _probe_ms(device: Device, backend: str, precision: str, shape: tuple[int, int, int, int]):
-    """A function that runs the probe once and returns its milliseconds: the dispatches' GPU time
-    where the compute backend has timestamps, else the run's wall clock."""
-    from .profiler import Timestamps
-
+    """A function that runs the probe once and returns its milliseconds (``_timer``)."""
     exe = compile_graph(_probe(shape), device, backend=backend, precision=precision)
-    feeds = {"x": np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
-    stamps = None
-    if backend == "compute" and "timestamp-query" in device.features:
-        stamps = Timestamps(device, len(exe.dispatches))
-    exe.run(feeds)
-
-    def once() -> float:
-        start = time.perf_counter()
-        exe.run(feeds, timestamps=stamps)
-        wall = (time.perf_counter() - start) * 1000
-        return float(stamps.durations_ms()[:len(exe.dispatches)].sum()) if stamps is not None else wall
-
-    return once
+    return _timer(exe, device, {"x": np.random.default_rng(1).standard_normal(shape).astype(np.float32)})
 
 
 def auto_precision(device: Device, backend: str = "compute", *, cache: ChoiceCache | None = None,
