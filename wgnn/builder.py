@@ -157,8 +157,8 @@ class OpBuilder:
         name = name or fresh_name("gemm")
         if a_transpose:
             a = self.transpose(a, (1, 0), name=name + "/a_t")
-        b_value = self.static_value(b)
         quantized = self._dequantized_constant(b) if alpha == 1.0 else None
+        b_value = self.static_value(b) if quantized is None else None
         if quantized is not None:  # weights kept as integers behind their dequantize (passes/integer_conv.py)
             if b_transpose:
                 q, scale, zero = (np.reshape(v, (1,) * (2 - v.ndim) + v.shape).T for v in quantized)
@@ -173,10 +173,10 @@ class OpBuilder:
                 b = self.transpose(b, (1, 0), name=name + "/b_t")
             if alpha != 1.0:
                 b = self.mul(b, self.constant(np.float32(alpha)), name=name + "/alpha")
-        c_value = None if c is None else self.static_value(c)
         cols = b.shape[-1]
         if c is not None and beta == 1.0 and c.shape == (cols,) and self._dequantized_constant(c) is not None:
             return self._one("matmul", [a, b, c], {"activation": None}, name)  # an int32 bias, kept so too
+        c_value = None if c is None else self.static_value(c)
         if c is not None and c_value is not None and c_value.size in (1, cols) and c_value.shape[:-1] in (
                 (), (1,) * (c_value.ndim - 1)):
             bias = self.constant(np.broadcast_to(c_value.reshape(-1) * np.float32(beta), (cols,)).astype(np.float32),
