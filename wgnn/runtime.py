@@ -41,6 +41,21 @@ RAISED_LIMITS = (
 STORAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
 
 
+def _wgpu_native():
+    """wgpu-py's bindings of wgpu-native: (ffi, lib, libf), ``lib`` its functions as they are and
+    ``libf`` the same through wgpu-py's error capture (an error raises); None where wgpu-py runs on
+    another backend."""
+    try:
+        from wgpu.backends.wgpu_native._api import libf
+        from wgpu.backends.wgpu_native._ffi import ffi, lib
+    except ImportError:
+        return None
+    return ffi, lib, libf
+
+
+WGPU_NATIVE = _wgpu_native()
+
+
 def _native_map():
     """A function (device, buffer, size) -> the buffer's bytes that maps, waits and unmaps through
     wgpu-native's functions on the calling thread; None where wgpu-py does not run on wgpu-native.
@@ -49,14 +64,14 @@ def _native_map():
     callback fires inside ``wgpuDevicePoll`` on whichever thread polls (this one, or wgpu-py's poll
     thread if it is polling for another promise), so the wait polls until the callback has been
     seen, and gives up once the queue has stood empty for ten seconds without it."""
-    try:
-        from wgpu.backends.wgpu_native._api import from_c_string_view, libf
-        from wgpu.backends.wgpu_native._ffi import ffi, lib
-    except ImportError:  # another wgpu backend
+    if WGPU_NATIVE is None:
         return None
     import threading
     import time
 
+    from wgpu.backends.wgpu_native._api import from_c_string_view
+
+    ffi, lib, libf = WGPU_NATIVE
     pending: dict[int, object] = {}  # the handles whose callback has not fired yet, kept alive
 
     @ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")

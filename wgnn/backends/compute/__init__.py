@@ -20,7 +20,7 @@ from ... import ops
 from ...errors import GraphError
 from ...graph import Graph, Node, from_storage, storage_numpy, stored_nbytes, to_storage
 from ...memory import Block, MemoryReport, Plan, plan_buffers
-from ...runtime import Device, GPUTensor, wgpu
+from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
 from ..base import Backend
 from ..common import Executable, pack_uniforms, padded
 from . import data, nn  # noqa: F401  (register the lowerings)
@@ -39,10 +39,9 @@ def _native_pass_calls():
     these, on this project's 2-core machine). A run encodes the same, already validated, dispatches
     every time, so after the first run (encoded through wgpu-py, which raises on any error) the
     executable calls these directly; an error in them would still be reported when the pass ends."""
-    try:
-        from wgpu.backends.wgpu_native._ffi import ffi, lib
-    except ImportError:  # another wgpu backend
+    if WGPU_NATIVE is None:
         return None
+    ffi, lib, _ = WGPU_NATIVE
     return (lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup,
             lib.wgpuComputePassEncoderDispatchWorkgroups, ffi.NULL)
 
