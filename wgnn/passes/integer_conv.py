@@ -83,6 +83,13 @@ def _bounds(activation) -> tuple[float, float] | None:
     return None
 
 
+def _shift(x_q: Operand, one: Operand, zero: Operand, dtype: str) -> Node:
+    """A new shift: ``x_q - zero`` as a float of ``dtype`` (a dequantize by scale ``one``)."""
+    shifted = Operand(fresh_name(x_q.name + "_shifted"), x_q.shape, dtype)
+    shifted.producer = Node("dequantize_linear", [x_q, one, zero], [shifted], {"shift": True}, name=shifted.name)
+    return shifted.producer
+
+
 def _existing_shift(graph: Graph, x_q: Operand, zero: np.ndarray, dtype: str) -> Operand | None:
     """The result of a shift ``x_q - zero`` already in the graph, if there is one."""
     for node in graph.nodes:
@@ -159,10 +166,8 @@ def integer_conv(graph: Graph) -> int:
             moved.producer, x_q = added[-1], moved
         shifted = _existing_shift(graph, x_q, x_zero, x_f.dtype)  # (convolutions reading one input share it)
         if shifted is None:
-            shifted = Operand(fresh_name(x_q.name + "_shifted"), x_q.shape, x_f.dtype)
-            shift = Node("dequantize_linear", [x_q, _const("one", 1.0, x_f.dtype), _const("x_zero", x_zero, x_q.dtype)],
-                         [shifted], {"shift": True}, name=shifted.name)
-            shifted.producer = shift
+            shift = _shift(x_q, _const("one", 1.0, x_f.dtype), _const("x_zero", x_zero, x_q.dtype), x_f.dtype)
+            shifted = shift.outputs[0]
             added.append(shift)
         weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(_channel_shape(conv.op, channels))
         conv.inputs = [shifted, _const(w_f.name + "_int", weights, "float32"), _const("bias_int", bias, "float32")]
@@ -481,11 +486,9 @@ def _shift_before_maxpool(graph: Graph) -> int:
         zero, dtype = static_value(first.inputs[2]), first.outputs[0].dtype
         if any(r.outputs[0].dtype != dtype or not np.array_equal(static_value(r.inputs[2]), zero) for r in shifts):
             continue
-        shifted = Operand(fresh_name(q.name + "_shifted"), q.shape, dtype)
-        shift = Node("dequantize_linear", [q] + first.inputs[1:], [shifted], {"shift": True}, name=shifted.name)
-        shifted.producer = shift
+        shift = _shift(q, first.inputs[1], first.inputs[2], dtype)
         pooled = Operand(fresh_name(m.name + "_shifted"), m.shape, dtype)
-        float_pool = Node("pool2d", [shifted], [pooled], dict(pool.attrs), name=pool.name)
+        float_pool = Node("pool2d", shift.outputs, [pooled], dict(pool.attrs), name=pool.name)
         pooled.producer = float_pool
         at = graph.nodes.index(pool)
         graph.nodes[at:at + 1] = [shift, float_pool]
