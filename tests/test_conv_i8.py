@@ -185,6 +185,23 @@ def test_fused_requantize_is_the_conv_nodes_reference(device, rng):
     np.testing.assert_array_equal(session.compute(feeds)["y"], want)
 
 
+def _quantized_conv(b, rng, q, in_scale, out_scale, zero, *, cout: int, k: int = 3, groups: int = 1, stride: int = 1,
+                    w_scales=(0.005, 0.01), activation=None, name: str):
+    """dequantize(q) -> conv2d(dequantize(int8 weights, per output channel), dequantize(int32 bias))
+    -> quantize(out_scale, zero), as ONNX Runtime's quantizer writes a quantized convolution (QDQ);
+    padding k // 2 on each side."""
+    x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
+    cin = q.shape[1]
+    w_scale = rng.uniform(*w_scales, cout).astype(np.float32)
+    w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin // groups, k, k)).astype(np.int8)),
+                            b.constant(w_scale), b.constant(np.zeros(cout, np.int8)), axis=0)
+    bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, cout).astype(np.int32)),
+                               b.constant(in_scale * w_scale), b.constant(np.zeros(cout, np.int32)), axis=0)
+    y = b.conv2d(x, w, bias=bias, padding=(k // 2,) * 4, strides=stride, groups=groups, activation=activation,
+                 name=name)
+    return b.quantize_linear(y, b.constant(out_scale), b.constant(zero))
+
+
 def _chain(rng):
     """Two quantized residual blocks after a quantized convolution, as ONNX Runtime's quantizer
     writes them (QDQ): a = Q(conv(x)); t = Q(ReLU(DQ(Q(conv(a))) + DQ(a))); u = the same on t. Every
@@ -193,14 +210,7 @@ def _chain(rng):
     c, scale, zero = 8, np.float32(0.3), np.array(100, np.uint8)
 
     def quantized_conv(q, in_scale, name):
-        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
-        w_scale = rng.uniform(0.0005, 0.001, c).astype(np.float32)
-        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (c, c, 3, 3)).astype(np.int8)),
-                                b.constant(w_scale), b.constant(np.zeros(c, np.int8)), axis=0)
-        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, c).astype(np.int32)),
-                                   b.constant(in_scale * w_scale), b.constant(np.zeros(c, np.int32)), axis=0)
-        y = b.conv2d(x, w, bias=bias, padding=(1, 1, 1, 1), name=name)
-        return b.quantize_linear(y, b.constant(scale), b.constant(zero))
+        return _quantized_conv(b, rng, q, in_scale, scale, zero, cout=c, w_scales=(0.0005, 0.001), name=name)
 
     def block(q, name):
         total = b.add(b.dequantize_linear(quantized_conv(q, scale, name), b.constant(scale), b.constant(zero)),
@@ -246,16 +256,9 @@ def _inverted_residual(rng, dtype: str):
     zero = np.array(ZEROS[dtype], dtype)
 
     def quantized_conv(q, in_scale, cout, k, groups, stride, name):
-        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
-        cin = q.shape[1]
-        w_scale = rng.uniform(0.005, 0.01, cout).astype(np.float32)
-        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin // groups, k, k)).astype(np.int8)),
-                                b.constant(w_scale), b.constant(np.zeros(cout, np.int8)), axis=0)
-        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, cout).astype(np.int32)),
-                                   b.constant(in_scale * w_scale), b.constant(np.zeros(cout, np.int32)), axis=0)
-        y = b.conv2d(x, w, bias=bias, padding=(k // 2,) * 4, strides=stride, groups=groups, name=name)
-        out_scale = np.float32(in_scale * 0.0075 * 5400 * np.sqrt(cin // groups * k * k) / 60)
-        return b.quantize_linear(y, b.constant(out_scale), b.constant(zero)), out_scale
+        out_scale = np.float32(in_scale * 0.0075 * 5400 * np.sqrt(q.shape[1] // groups * k * k) / 60)
+        return _quantized_conv(b, rng, q, in_scale, out_scale, zero, cout=cout, k=k, groups=groups, stride=stride,
+                               name=name), out_scale
 
     x = b.input("x", (1, 8, 9, 11), dtype)
     e, scale = quantized_conv(x, np.float32(0.05), 16, 1, 1, 1, "expand")
@@ -304,14 +307,7 @@ def test_quantized_max_pool_between_convolutions_pools_shifted_values(device, pr
     zero, scale = np.array(100, np.uint8), np.float32(0.3)
 
     def quantized_conv(q, in_scale, name):
-        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
-        w_scale = rng.uniform(0.0005, 0.001, 8).astype(np.float32)
-        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (8, q.shape[1], 3, 3)).astype(np.int8)),
-                                b.constant(w_scale), b.constant(np.zeros(8, np.int8)), axis=0)
-        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, 8).astype(np.int32)),
-                                   b.constant(in_scale * w_scale), b.constant(np.zeros(8, np.int32)), axis=0)
-        y = b.conv2d(x, w, bias=bias, padding=(1, 1, 1, 1), name=name)
-        return b.quantize_linear(y, b.constant(scale), b.constant(zero))
+        return _quantized_conv(b, rng, q, in_scale, scale, zero, cout=8, w_scales=(0.0005, 0.001), name=name)
 
     a = quantized_conv(b.input("x", (1, 8, 9, 10), "uint8"), np.float32(0.05), "conv_a")
     pooled = b.max_pool2d(b.dequantize_linear(a, b.constant(scale), b.constant(zero)), window=(3, 3), strides=2,
@@ -364,15 +360,7 @@ def _fire(rng):
     zero = np.array(90, np.uint8)
 
     def quantized_conv(q, in_scale, cout, k, out_scale, name):
-        x = b.dequantize_linear(q, b.constant(in_scale), b.constant(zero))
-        cin = q.shape[1]
-        w_scale = rng.uniform(0.005, 0.01, cout).astype(np.float32)
-        w = b.dequantize_linear(b.constant(rng.integers(-128, 128, (cout, cin, k, k)).astype(np.int8)),
-                                b.constant(w_scale), b.constant(np.zeros(cout, np.int8)), axis=0)
-        bias = b.dequantize_linear(b.constant(rng.integers(-3000, 3000, cout).astype(np.int32)),
-                                   b.constant(in_scale * w_scale), b.constant(np.zeros(cout, np.int32)), axis=0)
-        y = b.conv2d(x, w, bias=bias, padding=(k // 2,) * 4, activation="relu", name=name)
-        return b.quantize_linear(y, b.constant(out_scale), b.constant(zero))
+        return _quantized_conv(b, rng, q, in_scale, out_scale, zero, cout=cout, k=k, activation="relu", name=name)
 
     x = b.input("x", (1, 8, 7, 6), "uint8")
     parts = [b.dequantize_linear(quantized_conv(x, np.float32(0.05), 8, k, np.float32(0.2), f"expand{k}"),
