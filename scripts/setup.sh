@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up wgnn on a fresh Debian/Ubuntu machine: a Vulkan driver if none is present, then a virtual
 # environment in .venv with wgnn and its demos' packages installed. With --test it also installs what
-# the tests need (Python packages, and Xvfb and xwd for the demo window test).
+# the tests need (Python packages, Xvfb and xwd for the demo window test, alsa-utils' recordings).
 #   bash scripts/setup.sh          # then: .venv/bin/wgnn demo face
 #   bash scripts/setup.sh --test   # then: .venv/bin/python -m pytest
 set -euo pipefail
@@ -23,6 +23,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "$extras" = "[demo,test]" ]; then
   command -v Xvfb >/dev/null || need+=(xvfb)
   command -v xwd >/dev/null || need+=(x11-apps)
+  # recorded speech and noise for the voice-activity tests (Silero VAD)
+  [ -f /usr/share/sounds/alsa/Front_Center.wav ] || need+=(alsa-utils)
   for lib in libXrandr.so.2:libxrandr2 libXcursor.so.1:libxcursor1 libXi.so.6:libxi6 libXinerama.so.1:libxinerama1 \
              libX11-xcb.so.1:libx11-xcb1; do
     ldconfig -p 2>/dev/null | grep -q "${lib%%:*}" || need+=("${lib##*:}")

@@ -299,6 +299,18 @@ CHAINS = {
         [helper.make_node("Constant", [], ["k"], value_ints=[2]),
          helper.make_node("Cast", ["k"], ["kf"], to=TensorProto.FLOAT), helper.make_node("Mul", ["x", "kf"], ["out"])],
         {}),
+    # an If on x's channel count (known at import): the else branch runs, reading x and a constant of
+    # its own (tests/test_control_flow.py has the If on input values)
+    "shape_if": (
+        [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i"], ["c"], axis=0),
+         helper.make_node("Equal", ["c", "three"], ["cond"]),
+         helper.make_node("If", ["cond"], ["out"], then_branch=helper.make_graph(
+             [helper.make_node("Neg", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT,
+                                                                                               None)]),
+             else_branch=helper.make_graph(
+             [helper.make_node("Mul", ["x", "k"], ["e"])], "else", [],
+             [helper.make_tensor_value_info("e", TensorProto.FLOAT, None)], [numpy_helper.from_array(f32(0.5), "k")]))],
+        {"i": i64(1), "three": i64(3)}),
 }
 
 
@@ -342,10 +354,25 @@ def test_onnx_compile_time_chain(device, name):
     _compare(_make_model(nodes, feeds, consts, 13), feeds)
 
 
+def test_sequence_construct_gives_a_list(device):
+    """SequenceConstruct: a sequence output is a list of arrays, as ONNX Runtime returns it."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("SequenceConstruct", ["x", "r"], ["out"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_sequence_value_info("out", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = wgnn.InferenceSession(model).run(None, {"x": x})[0]
+    assert isinstance(got, list) and len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_every_supported_op_is_covered():
     from wgnn.importers.onnx import SUPPORTED_OPS
 
     covered = {c["op"] for c in CASES.values()} | {n.op_type for nodes, _ in CHAINS.values() for n in nodes}
+    covered.add("SequenceConstruct")  # test_sequence_construct_gives_a_list
     assert sorted(set(SUPPORTED_OPS) - covered) == []
 
 

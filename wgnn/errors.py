@@ -33,6 +33,20 @@ class GraphError(WgnnError, ValueError):
     """A graph is inconsistent: shapes that do not match, a missing input, a bad attribute."""
 
 
+class InputValuesNeeded(WgnnError, ValueError):
+    """Importing a model needs the values of some of its inputs: an ``If`` branches on them.
+
+    wgnn compiles static graphs, so it takes the branch those values choose. An InferenceSession
+    does that by itself, compiling a plan per value fed (as it does per shape of symbolic inputs);
+    ``wgnn.importers.load`` takes the values as ``input_values``."""
+
+    def __init__(self, names, node_name: str):
+        self.names, self.node_name = tuple(names), node_name
+        super().__init__(f"If node {node_name!r} branches on the value of input(s) {list(self.names)}: "
+                         "give them to load() as input_values (an InferenceSession compiles a plan per value "
+                         "fed, by itself)")
+
+
 class PrecisionError(WgnnError, ValueError):
     """The requested precision cannot run on this adapter (fp16 without shader-f16)."""
 

@@ -73,7 +73,7 @@ def corpus(names: list[str] | None = None) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for name in wanted:
         try:
-            if name in zoo.PRETRAINED or name in zoo.PRETRAINED_OCR:
+            if name in zoo.pretrained_names():
                 found[name] = zoo.fetch(name).read_bytes()
             else:
                 found[name] = zoo.build(zoo.canonical(name), classes=100).SerializeToString()

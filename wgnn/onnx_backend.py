@@ -99,7 +99,7 @@ class WgnnRep(BackendRep):
 class WgnnBackend(Backend):
     @classmethod
     def is_compatible(cls, model, device: str = "CPU", **kwargs) -> bool:
-        return all(n.op_type in SUPPORTED_OPS and n.domain in ("", "ai.onnx") for n in model.graph.node)
+        return all(n.op_type in SUPPORTED_OPS and n.domain in ("", "ai.onnx") for n in all_nodes(model.graph))
 
     @classmethod
     def prepare(cls, model, device: str = "CPU", **kwargs) -> WgnnRep:
@@ -168,6 +168,15 @@ def _assert_close(got, expected, rtol: float, atol: float) -> None:
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol)
 
 
+def all_nodes(graph):
+    """A graph's nodes and those of its subgraphs (an If's branches), at every depth."""
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from all_nodes(sub)
+
+
 def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResult]:
     """Run every node test case of the supported ops (or ``ops``), each with its own rtol/atol."""
     import warnings
@@ -180,7 +189,7 @@ def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResul
     results: dict[str, OpResult] = collections.defaultdict(OpResult)
     for case in cases:
         nodes = case.model.graph.node
-        if not nodes or any(n.op_type not in SUPPORTED_OPS for n in nodes):
+        if not nodes or any(n.op_type not in SUPPORTED_OPS for n in all_nodes(case.model.graph)):
             continue
         op = nodes[-1].op_type
         if ops is not None and op not in ops:

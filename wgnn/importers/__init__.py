@@ -33,13 +33,15 @@ def detect_format(model: Any) -> str:
     return "tflite" if head is not None and head[4:8] == TFL_IDENTIFIER else "onnx"
 
 
-def load(model: Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None) -> tuple[Graph, int | None, str]:
-    """(graph, ONNX opset or None, format) for an ONNX or TFLite model: path, bytes or ModelProto."""
+def load(model: Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
+         input_values: dict[str, Any] | None = None) -> tuple[Graph, int | None, str]:
+    """(graph, ONNX opset or None, format) for an ONNX or TFLite model: path, bytes or ModelProto.
+    ``input_values``: the values of the inputs an ONNX ``If`` branches on (``InputValuesNeeded``)."""
     if detect_format(model) == "tflite":
         from .tflite import load_model as load_tflite
 
         return load_tflite(model, input_shapes=input_shapes), None, "tflite"
     from .onnx import load_model as load_onnx
 
-    graph, opset = load_onnx(model, input_shapes=input_shapes)
+    graph, opset = load_onnx(model, input_shapes=input_shapes, input_values=input_values)
     return graph, opset, "onnx"

@@ -14,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...builder import OpBuilder
-from ...errors import GraphError, ModelLoadError, UnsupportedOperatorError
-from ...graph import Graph, Operand
+from ...errors import GraphError, InputValuesNeeded, ModelLoadError, UnsupportedOperatorError
+from ...graph import FLOAT_DTYPES, Graph, Operand
 from . import elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
 from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
 
@@ -111,9 +113,126 @@ def describe_io(model: str | Path | bytes | Any) -> tuple[list, list]:
     return entries(proto.graph.input, inits), entries(proto.graph.output)
 
 
-def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None
-               ) -> tuple[Graph, int]:
-    """Import an ONNX model; returns (graph, default-domain opset)."""
+def _names_read(g) -> set[str]:
+    """Every value name a node reads, in ``g`` and in its subgraphs (which read outer values too),
+    and ``g``'s outputs."""
+    names = {o.name for o in g.output}
+    for node in g.node:
+        names.update(node.input)
+        for a in node.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                names |= _names_read(sub)
+    return names
+
+
+def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], scope: str = "") -> None:
+    """Convert ``nodes`` in order, reading and extending ``env`` (value name -> operand); ``scope``
+    prefixes the names made up for unnamed nodes (a branch of an If: "If_3/then/")."""
+    for index, node in enumerate(nodes):
+        name = node.name or f"{scope}{node.op_type}_{index}"
+        # Default-domain ops by their name; others (com.microsoft's quantized ops) as domain.name.
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        convert = CONVERTERS.get(key)
+        if convert is None and key not in CONTROL_FLOW:
+            raise UnsupportedOperatorError(key, name, opset)
+        inputs: Inputs = []
+        for i in node.input:
+            if i == "":
+                inputs.append(None)
+            elif i not in env:
+                raise ModelLoadError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier node, "
+                                     "input or initializer defines")
+            else:
+                inputs.append(env[i])
+        if node.op_type not in SEQUENCE_OPS and any(isinstance(i, list) for i in inputs):
+            raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input (of the sequence "
+                                           f"ops, wgnn has {sorted(SEQUENCE_OPS)})")
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        node_info = NodeInfo(name, node.op_type, opset, len(node.output))
+        try:
+            if convert is None:
+                result = CONTROL_FLOW[key](b, node_info, inputs, attrs, env, used)
+            else:
+                result = convert(b, node_info, inputs, attrs)
+        except (GraphError, UnsupportedOperatorError, InputValuesNeeded, ModelLoadError):
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+            raise GraphError(f"{node.op_type} node {name!r}: {type(exc).__name__}: {exc}") from exc
+        outs = result if isinstance(result, list) else [result]
+        for out_name, operand in zip(node.output, outs):
+            if out_name:
+                env[out_name] = operand
+        if len([o for o in node.output if o]) > len(outs):
+            extra = [o for o in node.output[len(outs):] if o]
+            if any(e in used for e in extra):
+                raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
+
+
+SMALL_INPUT = 16  # the most elements an (integer or bool) input may have for a plan per value of it
+
+
+def _inputs_behind(operand: Operand) -> list[Operand]:
+    """The graph inputs whose values ``operand``'s value depends on (through no shape of theirs)."""
+    found: dict[str, Operand] = {}
+    seen, stack = set(), [operand]
+    while stack:
+        o = stack.pop()
+        if o is None or id(o) in seen or o.is_constant or getattr(o, "_static", None) is not None:
+            continue
+        seen.add(id(o))
+        if o.is_input:
+            found[o.name] = o
+        elif o.producer is not None and o.producer.op != "shape":
+            stack.extend(o.producer.inputs)
+    return list(found.values())
+
+
+def _import_if(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict, used: set[str]) -> list:
+    """ONNX If: the branch its condition chooses, imported in place (a static graph has one path).
+    The condition must be known when compiling: from constants and shapes, or from small inputs,
+    whose values the session then compiles for (``InputValuesNeeded``)."""
+    cond = inputs[0] if inputs else None
+    if cond is None:
+        raise GraphError(f"If node {node.name!r} has no condition input")
+    value = b.static_value(cond)
+    if value is None:
+        behind = _inputs_behind(cond)
+        if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
+            raise InputValuesNeeded([o.name for o in behind], node.name)
+        source = f" from input(s) {[o.name for o in behind]}" if behind else ""
+        raise node.unsupported(f"its condition {cond.name!r} is computed on the GPU{source}; wgnn compiles static "
+                               "graphs and takes an If whose condition is known when compiling (from constants, "
+                               f"shapes, or integer or bool inputs of at most {SMALL_INPUT} elements, whose values "
+                               "it compiles for)")
+    if value.size != 1:
+        raise GraphError(f"If node {node.name!r}: its condition has {value.size} elements, expected 1")
+    which = "then" if bool(value.reshape(-1)[0]) else "else"
+    branch = attrs.get(f"{which}_branch")
+    if branch is None:
+        raise GraphError(f"If node {node.name!r} has no {which}_branch")
+    scope = dict(env)  # the branch sees the outer values; what it defines stays inside it
+    for init in branch.initializer:
+        scope[init.name] = b.constant(host_dtype(numpy_helper.to_array(init)), name=f"{node.name}/{init.name}")
+    _import_nodes(b, branch.node, scope, node.opset, used, scope=f"{node.name}/{which}/")
+    missing = [o.name for o in branch.output if o.name not in scope]
+    if missing:
+        raise ModelLoadError(f"If node {node.name!r}: its {which}_branch's outputs {missing} are not produced by "
+                             "any node of it")
+    if len(branch.output) != node.outputs:
+        raise GraphError(f"If node {node.name!r}: its {which}_branch has {len(branch.output)} outputs, the node "
+                         f"{node.outputs}")
+    return [scope[o.name] for o in branch.output]
+
+
+# Ops the importer runs itself (they hold subgraphs): name -> handler.
+CONTROL_FLOW = {"If": _import_if}
+
+
+def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
+               input_values: dict[str, Any] | None = None) -> tuple[Graph, int]:
+    """Import an ONNX model; returns (graph, default-domain opset). ``input_values``: values of
+    inputs that an ``If`` branches on (``InputValuesNeeded`` names them); the graph keeps them as
+    inputs, and its nodes read the values given as constants."""
     proto = read_model(model)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
     newest = onnx.defs.onnx_opset_version()
@@ -133,43 +252,15 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
         if vi.name in env:
             continue  # old-style: initializers repeated as inputs
         env[vi.name] = _graph_input(b, vi, input_shapes or {})
+        if vi.name in (input_values or {}):
+            value = np.asarray(input_values[vi.name])
+            operand = env[vi.name]
+            if isinstance(operand, list) or value.shape != operand.shape or str(value.dtype) != operand.dtype:
+                raise ModelLoadError(f"input_values[{vi.name!r}]: expected a tensor of shape {operand.shape} and "
+                                     f"dtype {operand.dtype}, got {value.shape} {value.dtype}")
+            env[vi.name] = b.constant(value, name=vi.name)
 
-    for index, node in enumerate(g.node):
-        name = node.name or f"{node.op_type}_{index}"
-        # Default-domain ops by their name; others (com.microsoft's quantized ops) as domain.name.
-        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        convert = CONVERTERS.get(key)
-        if convert is None:
-            raise UnsupportedOperatorError(key, name, opset)
-        inputs: Inputs = []
-        for i in node.input:
-            if i == "":
-                inputs.append(None)
-            elif i not in env:
-                raise ModelLoadError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier node, "
-                                     "input or initializer defines")
-            else:
-                inputs.append(env[i])
-        if node.op_type not in SEQUENCE_OPS and any(isinstance(i, list) for i in inputs):
-            raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input (of the sequence "
-                                           f"ops, wgnn has {sorted(SEQUENCE_OPS)})")
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        node_info = NodeInfo(name, node.op_type, opset, len(node.output))
-        try:
-            result = convert(b, node_info, inputs, attrs)
-        except (GraphError, UnsupportedOperatorError):
-            raise
-        except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as exc:
-            raise GraphError(f"{node.op_type} node {name!r}: {type(exc).__name__}: {exc}") from exc
-        outs = result if isinstance(result, list) else [result]
-        for out_name, operand in zip(node.output, outs):
-            if out_name:
-                env[out_name] = operand
-        if len([o for o in node.output if o]) > len(outs):
-            extra = [o for o in node.output[len(outs):] if o]
-            used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
-            if any(e in used for e in extra):
-                raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
+    _import_nodes(b, g.node, env, opset, _names_read(g))
 
     outputs, sequences = {}, {}
     for vo in g.output:
@@ -196,4 +287,4 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
 
 
 
-SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(CONVERTERS))
+SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW}))

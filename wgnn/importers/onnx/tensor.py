@@ -139,6 +139,15 @@ def _transpose(b, node, ins, attrs):
     return b.transpose(ins[0], attrs.get("perm"), name=node.name)
 
 
+@converts("SequenceConstruct")
+def _sequence_construct(b, node, ins, attrs):
+    """A sequence of the tensors given (one output: the list of its elements, each a copy)."""
+    if any(t is None for t in ins) or len({t.dtype for t in ins}) > 1:
+        raise GraphError(f"SequenceConstruct node {node.name!r}: its inputs must be tensors of one type, got "
+                         f"{[None if t is None else t.dtype for t in ins]}")
+    return [[b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(ins)]]
+
+
 @converts("Identity", "Dropout")
 def _identity(b, node, ins, attrs):
     if node.op_type != "Dropout":

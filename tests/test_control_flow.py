@@ -1,0 +1,188 @@
+"""ONNX If: the branch its condition chooses, imported in place. Conditions known from shapes fold at
+import; a condition on small inputs (Silero VAD's sample rate) compiles a plan per value fed; a
+condition computed on the GPU is refused by name. Silero VAD's pretrained models (the
+``silero-vad`` wheel) against ONNX Runtime CPU on recorded speech and noise."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import fetch_or_skip
+
+import wgnn
+from wgnn.importers import load
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def _branch(name, op, value, out):
+    """A branch graph: ``out = op(x, value)`` on the outer graph's x."""
+    const = numpy_helper.from_array(np.asarray(value, np.float32), f"{name}_c")
+    node = helper.make_node(op, ["x", f"{name}_c"], [out], name=f"{name}_{op}")
+    return helper.make_graph([node], name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], [const])
+
+
+def _if_model(cond_nodes, inputs, opset=17):
+    """y = If(cond, then: x + 1, else: x * 3), cond made by ``cond_nodes``; x is 2 x 3 floats."""
+    node = helper.make_node("If", ["cond"], ["y"], name="pick", then_branch=_branch("then", "Add", 1, "t"),
+                            else_branch=_branch("else", "Mul", 3, "e"))
+    graph = helper.make_graph(cond_nodes + [node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])] + inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def test_if_on_a_shape_imports_the_branch_it_takes(device):
+    """The condition follows from x's shape (Shape -> Gather -> Equal), so it folds at import: one
+    plan, the then branch's Add compiled and the else branch's Mul not."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "k"], ["d"], axis=0),
+             helper.make_node("Equal", ["d", "three"], ["cond"])]
+    model = onnx.load_from_string(_if_model(nodes, []))
+    model.graph.initializer.extend([numpy_helper.from_array(np.array(1, np.int64), "k"),
+                                    numpy_helper.from_array(np.array(3, np.int64), "three")])
+    session = wgnn.InferenceSession(model.SerializeToString())
+    assert [n.attrs.get("kind") for n in session.source_graph.nodes] == ["add"]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0], x + 1)
+
+
+def test_if_on_an_input_value_compiles_a_plan_per_value(device):
+    """A bool input chooses the branch: each value fed compiles its plan once, and both give ONNX
+    Runtime's answer; until the first run the session describes the inputs as declared."""
+    model = _if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])])
+    session = wgnn.InferenceSession(model)
+    reference = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["x", "cond"] and session.plans_compiled == 0
+    assert session.value_inputs == {"cond": "bool"}
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    for cond in (True, False, True, False):
+        feed = {"x": x, "cond": np.array(cond)}
+        np.testing.assert_allclose(session.run(None, feed)[0], reference.run(None, feed)[0], rtol=1e-6)
+    assert session.plans_compiled == 2
+    with pytest.raises(wgnn.InputError, match="cond.*expected dtype bool, got int64"):
+        session.run(None, {"x": x, "cond": np.array(1)})
+
+
+def test_load_names_the_inputs_an_if_needs(device):
+    """``load`` alone stops at such an If and names the input; given its value it imports the branch,
+    and the graph still takes the input."""
+    nodes = [helper.make_node("Equal", ["rate", "k16"], ["cond"])]
+    model = onnx.load_from_string(_if_model(nodes, [helper.make_tensor_value_info("rate", TensorProto.INT64, [])]))
+    model.graph.initializer.append(numpy_helper.from_array(np.array(16000, np.int64), "k16"))
+    data = model.SerializeToString()
+    with pytest.raises(wgnn.errors.InputValuesNeeded, match=r"If node 'pick'.*\['rate'\]") as caught:
+        load(data)
+    assert caught.value.names == ("rate",)
+    graph, _, _ = load(data, input_values={"rate": np.array(8000, np.int64)})
+    assert set(graph.inputs) == {"x", "rate"} and [n.attrs.get("kind") for n in graph.nodes] == ["mul"]
+    with pytest.raises(wgnn.ModelLoadError, match="input_values\\['rate'\\].*int64"):
+        load(data, input_values={"rate": np.array(8000, np.int32)})
+
+
+def test_if_on_a_computed_value_is_refused_by_name(device):
+    """A condition computed from a whole tensor (its sum) would need the GPU's answer before the
+    graph is known: refused at load, naming the node and the input it comes from."""
+    nodes = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+             helper.make_node("Greater", ["total", "zero"], ["cond"])]
+    model = onnx.load_from_string(_if_model(nodes, []))
+    model.graph.initializer.append(numpy_helper.from_array(np.array(0, np.float32), "zero"))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match=r"If.*'pick'.*computed on the GPU from input\(s\) \['x'\]"):
+        wgnn.InferenceSession(model.SerializeToString())
+
+
+def test_nested_if_in_the_branch_taken_adds_its_input(device):
+    """The outer If branches on ``a``; the branch it takes holds an If on ``b``: the session learns
+    of ``b`` on the first run and compiles per (a, b)."""
+    inner = helper.make_node("If", ["b"], ["t"], name="inner", then_branch=_branch("t2", "Add", 10, "u"),
+                             else_branch=_branch("e2", "Add", 20, "v"))
+    then = helper.make_graph([inner], "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    outer = helper.make_node("If", ["a"], ["y"], name="outer", then_branch=then,
+                             else_branch=_branch("e", "Mul", 3, "e"))
+    graph = helper.make_graph([outer], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                                             helper.make_tensor_value_info("a", TensorProto.BOOL, []),
+                                             helper.make_tensor_value_info("b", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    session = wgnn.InferenceSession(model)
+    x = np.ones((2, 3), np.float32)
+    for a, b, want in ((True, False, 21), (True, True, 11), (False, True, 3), (False, False, 3)):
+        got = session.run(None, {"x": x, "a": np.array(a), "b": np.array(b)})[0]
+        np.testing.assert_array_equal(got, np.full((2, 3), want, np.float32))
+    assert session.value_inputs == {"a": "bool", "b": "bool"}
+
+
+# -- Silero VAD, pretrained, on recorded speech ------------------------------------------------------
+
+SOUNDS = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils: a voice saying "front center", and noise
+
+
+def _recording(name: str, rate: int) -> np.ndarray:
+    """One of alsa-utils' 48 kHz recordings as float32 samples at ``rate``."""
+    signal = pytest.importorskip("scipy.signal")
+    path = SOUNDS / f"{name}.wav"
+    if not path.exists():
+        pytest.skip(f"{path} is missing (Debian package alsa-utils; scripts/setup.sh --test installs it)")
+    with wave.open(str(path)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48000, 1, 2)
+        samples = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    return signal.resample_poly(samples, 1, 48000 // rate).astype(np.float32)
+
+
+def _stream(session, audio: np.ndarray, rate: int, with_rate: bool = True) -> np.ndarray:
+    """Speech probabilities of ``audio`` in windows of 512 samples (256 at 8 kHz), each with the 64
+    (32) samples before it, the LSTM state carried from window to window, as silero-vad feeds it."""
+    size, context = (512, 64) if rate == 16000 else (256, 32)
+    padded = np.concatenate([np.zeros(context, np.float32), audio])
+    state, probabilities = np.zeros((2, 1, 128), np.float32), []
+    for start in range(0, len(audio) - size + 1, size):
+        feed = {"input": padded[start:start + context + size][None], "state": state}
+        if with_rate:
+            feed["sr"] = np.array(rate, np.int64)
+        probability, state = session.run(None, feed)
+        probabilities.append(probability.item())
+    return np.array(probabilities)
+
+
+def test_silero_vad_matches_onnxruntime_on_recorded_speech(device):
+    """Silero VAD (its If chooses the 16 or 8 kHz network by the sr input) through one session at
+    both rates: ONNX Runtime's probabilities within 1e-5 over whole recordings, state carried, and
+    the voice found where there is one (not in the noise)."""
+    path = str(fetch_or_skip("silero_vad"))
+    session = wgnn.InferenceSession(path)
+    reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for name, rate in (("Front_Center", 16000), ("Front_Center", 8000), ("Noise", 16000)):
+        audio = _recording(name, rate)
+        got, want = _stream(session, audio, rate), _stream(reference, audio, rate)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        speech = int(np.sum(want > 0.5))
+        assert (speech >= 20) if name != "Noise" else (speech == 0), (name, rate, speech)
+        assert np.array_equal(got > 0.5, want > 0.5)
+    assert session.plans_compiled == 2 and session.value_inputs == {"sr": "int64"}
+
+
+def test_silero_vad_16k_export_folds_its_shape_conditions(device):
+    """The 16 kHz export (opset 15): its three Ifs branch on shapes, which fold at import."""
+    path = str(fetch_or_skip("silero_vad_16k_op15"))
+    session = wgnn.InferenceSession(path)
+    reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    audio = _recording("Front_Center", 16000)[:16 * 512]
+    np.testing.assert_allclose(_stream(session, audio, 16000), _stream(reference, audio, 16000), rtol=0, atol=1e-5)
+    assert not session.value_inputs
+
+
+def test_a_run_without_the_branching_input_is_refused_by_name(device):
+    model = _if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])])
+    session = wgnn.InferenceSession(model)
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(wgnn.InputError, match=r"feed every input an If branches on \['cond'\] with its declared "
+                                              r"dtype \(bool\)"):
+        session.run(None, {"x": x})
+    with pytest.raises(wgnn.InputError, match="cond"):
+        session.run(None, {"x": x, "cond": np.array(1.0)})
+    np.testing.assert_array_equal(session.run(None, {"x": x, "cond": np.array(False)})[0], x * 3)
