@@ -266,6 +266,42 @@ def test_integer_products_are_exact_in_fp16_sessions(device, op):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("op, k", [("ConvInteger", 64), ("MatMulInteger", 4608)])
+def test_integer_products_past_two_to_the_24_split_their_weights(device, op, k):
+    """Sums that f32 would round (uint8 weights over 576 terms, int8 ones over 4608: ONNX Runtime's
+    quantize_dynamic writes both) run as one exact product per base-2^k digit of the weights, added
+    in int32: ONNX Runtime's int32 results, element for element, in fp32 and fp16."""
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(k)
+    if op == "ConvInteger":
+        x = rng.integers(0, 256, (1, k, 5, 5)).astype(np.uint8)
+        w, wz = rng.integers(0, 256, (6, k, 3, 3)).astype(np.uint8), np.array(3, np.uint8)
+        node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 1, 1, 1])
+        x_type = TensorProto.UINT8
+    else:
+        x = rng.integers(-128, 128, (3, k)).astype(np.int8)
+        w, wz = rng.integers(-128, 128, (k, 9)).astype(np.int8), np.array(-3, np.int8)
+        node = helper.make_node("MatMulInteger", ["x", "w", "xz", "wz"], ["y"])
+        x_type = TensorProto.INT8
+    xz = np.array(0 if op == "ConvInteger" else 127, x.dtype)
+    # activations at their extremes, with the weights' largest differences, so that sums pass 2^24
+    x.reshape(-1)[: x.size * 3 // 4] = np.iinfo(x.dtype).max if op == "ConvInteger" else np.iinfo(x.dtype).min
+    w.reshape(len(w), -1)[:, : w[0].size * 3 // 4] = np.iinfo(w.dtype).max
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", x_type, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                              [numpy_helper.from_array(v, n) for n, v in (("w", w), ("xz", xz), ("wz", wz))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    ort = pytest.importorskip("onnxruntime")
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.abs(want).max() > 1 << 24
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(model, precision=precision)
+        products = [n for n in session.source_graph.nodes if n.op in ("conv2d", "matmul")]
+        assert len(products) == (2 if op == "ConvInteger" else 3) and all(n.attrs.get("exact") for n in products)
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], want)
+
+
 @pytest.mark.parametrize("same", [True, False])
 def test_quantize_after_a_move_of_dequantized_integers_is_dropped(device, rng, same):
     """quantize(maxpool(dequantize(q))) and quantize(flatten(dequantize(q))) with the same scale and

@@ -10,9 +10,10 @@ integers with a float requantization; the two agree to within one quantization s
 lands on a rounding tie.
 
 The integer-output operators (ConvInteger, MatMulInteger) run in f32 on the zero-point-shifted
-integers (their product marked ``exact``: f32 sums in fp16 sessions too) and round back: exact
-while partial sums stay below 2^24 in magnitude (int8 products of up to 1024 terms), which the
-importer checks where the weights are constant.
+integers (their product marked ``exact``: f32 sums in fp16 sessions too) and round back, exact
+while partial sums stay below 2^24 in magnitude. Where constant weights would pass that (uint8
+weights over 258 terms, int8 over 516), they are split into base-2^k digits, one exact product per
+digit, added in int32 with their place values.
 """
 
 from __future__ import annotations
@@ -87,13 +88,53 @@ def _exact(y):
     return y
 
 
-def _check_exact(node, w, terms: int) -> None:
-    """Refuse an integer product that f32 could not sum exactly (only knowable for constant weights)."""
-    if w.is_constant:
-        bound = 255 * int(np.abs(w.value.astype(np.int64)).max(initial=0) + 255) * terms
-        if bound >= F32_EXACT:
-            raise GraphError(f"{node.op_type} node {node.name!r}: sums of {terms} integer products may reach "
-                             f"{bound}, beyond what f32 accumulation holds exactly (2^24)")
+def _weight_digits(b, node, w, zero, axis: int, terms: int) -> list[tuple[int, np.ndarray]] | None:
+    """Constant weights ``w - zero`` as (place, digits) pairs whose sum of place * digits they are,
+    each digit small enough that ``terms`` products with 8-bit activations (|x - x_zero| <= 255)
+    sum exactly in f32: one pair where the weights already are, else a split into base-2^k digits.
+    None where the weights are not known at compile time."""
+    wv = b.static_value(w)
+    zv = b.static_value(zero) if zero is not None else np.zeros((), np.int64)
+    if wv is None or zv is None:
+        return None
+    wv, zv = wv.astype(np.int64), zv.astype(np.int64)
+    if zv.size > 1:
+        shape = [1] * wv.ndim
+        shape[axis % wv.ndim] = zv.size
+        zv = zv.reshape(shape)
+    wv = wv - zv
+    limit = (F32_EXACT - 1) // (255 * terms)  # the largest |digit| whose sums stay exact
+    if limit < 1:
+        raise GraphError(f"{node.op_type} node {node.name!r}: sums of {terms} integer products, beyond what f32 "
+                         "sums hold exactly (2^24) even one bit of the weights at a time")
+    if np.abs(wv).max(initial=0) <= limit:
+        return [(1, wv)]
+    base, place, digits = 1 << int(np.log2(limit + 1)), 1, []
+    while np.abs(wv).max(initial=0) > limit:
+        digit = np.mod(wv, base)
+        digits.append((place, digit))
+        wv, place = (wv - digit) // base, place * base
+    return digits + [(place, wv)]
+
+
+def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], terms: int, product) -> object:
+    """The int32 result of ``product(x - x_zero, w - w_zero)`` on f32 kernels, exact: the weights
+    split into digits where their sums would pass 2^24 (a product per digit, each exact, added in
+    int32 with its place value)."""
+    xf = _shifted(b, node, x, x_zero, "x", axes[0])
+    digits = _weight_digits(b, node, w, w_zero, axes[1], terms)
+    if digits is None:  # weights computed at run time: exact while the activations' sums stay below 2^24
+        return b.cast(_exact(product(xf, _shifted(b, node, w, w_zero, "w", axes[1]), "")), "int32", name=node.name)
+    total = None
+    for k, (place, digit) in enumerate(digits):
+        tag = f"/digit{k}" if len(digits) > 1 else ""
+        last = k == len(digits) - 1
+        part = b.cast(_exact(product(xf, b.constant(digit.astype(np.float32), name=f"{node.name}/w{tag}"), tag)),
+                      "int32", name=node.name if len(digits) == 1 else f"{node.name}/int{tag}")
+        if place != 1:
+            part = b.mul(part, b.constant(np.int32(place)), name=f"{node.name}/place{tag}")
+        total = part if total is None else b.add(total, part, name=node.name if last else f"{node.name}/sum{tag}")
+    return total
 
 
 @converts("ConvInteger")
@@ -101,11 +142,11 @@ def _conv_integer(b, node, ins, attrs):
     x, w = ins[0], ins[1]
     xz = ins[2] if len(ins) > 2 else None
     wz = ins[3] if len(ins) > 3 else None
-    _check_exact(node, w, int(np.prod(w.shape[1:])))
-    xf = _shifted(b, node, x, xz, "x", 1)
-    wf = _shifted(b, node, w, wz, "w", 0)
-    yf = _exact(CONVERTERS["Conv"](b, _part(node, "float", "Conv"), [xf, wf], attrs))
-    return b.cast(yf, "int32", name=node.name)
+
+    def conv(xf, wf, tag):
+        return CONVERTERS["Conv"](b, _part(node, "float" + tag, "Conv"), [xf, wf], attrs)
+
+    return _integer_product(b, node, x, xz, w, wz, (1, 0), int(np.prod(w.shape[1:])), conv)
 
 
 @converts("MatMulInteger")
@@ -113,11 +154,11 @@ def _matmul_integer(b, node, ins, attrs):
     a, m = ins[0], ins[1]
     az = ins[2] if len(ins) > 2 else None
     mz = ins[3] if len(ins) > 3 else None
-    _check_exact(node, m, m.shape[-2] if m.rank >= 2 else m.size)
-    af = _shifted(b, node, a, az, "a", -2)
-    mf = _shifted(b, node, m, mz, "b", -1)
-    yf = _exact(CONVERTERS["MatMul"](b, _part(node, "float", "MatMul"), [af, mf], attrs))
-    return b.cast(yf, "int32", name=node.name)
+
+    def matmul(af, mf, tag):
+        return CONVERTERS["MatMul"](b, _part(node, "float" + tag, "MatMul"), [af, mf], attrs)
+
+    return _integer_product(b, node, a, az, m, mz, (-2, -1), m.shape[-2] if m.rank >= 2 else m.size, matmul)
 
 
 # -- com.microsoft ---------------------------------------------------------------------------------
