@@ -12,7 +12,7 @@ lands on a rounding tie.
 The integer-output operators (ConvInteger, MatMulInteger) run in f32 on the zero-point-shifted
 integers (their product marked ``exact``: f32 sums in fp16 sessions too) and round back, exact
 while partial sums stay below 2^24 in magnitude. Where constant weights would pass that (uint8
-weights over 258 terms, int8 over 516), they are split into base-2^k digits, one exact product per
+weights over 258 terms, int8 over 514), they are split into base-2^k digits, one exact product per
 digit, added in int32 with their place values.
 """
 
