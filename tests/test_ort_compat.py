@@ -34,6 +34,23 @@ def ort_style_script(rt, model_bytes: bytes, batches: list[np.ndarray]) -> dict:
         found[f"empty@{len(x)}"] = session.run([], {inp.name: x})
         found[f"subset@{len(x)}"] = session.run(outs[:1], {inp.name: x})
     found["providers"] = session.get_providers()
+    session.disable_fallback()
+    session.set_providers(providers)
+    found["overridable"], found["profile file"] = session.get_overridable_initializers(), session.end_profiling()
+    done, box = threading.Event(), {}
+
+    def callback(outputs, user_data, err):
+        box.update(outputs=outputs, user_data=user_data, err=err, thread=threading.current_thread())
+        done.set()
+
+    session.run_async(None, {inp.name: batches[0]}, callback, "mine")
+    assert done.wait(120)
+    found[f"async@{len(batches[0])}"] = box["outputs"]
+    found["async"] = (box["user_data"], box["err"], box["thread"] is not threading.current_thread())
+    try:
+        session.run_async(None, {"not an input": batches[0]}, callback, "mine")
+    except ValueError:  # ONNX Runtime's and wgnn's (InputError) before anything runs
+        found["bad feed"] = "raised"
     return found
 
 
@@ -48,6 +65,9 @@ def test_the_same_ort_script_runs_on_wgnn(device):
     got = ort_style_script(wgnn, data, batches)
     assert got["input"] == want["input"] == ("input", ["batch", 3, 224, 224], "tensor(float)")
     assert got["outputs"] == want["outputs"] and got["meta"] == want["meta"]
+    for key in ("overridable", "profile file", "async", "bad feed"):
+        assert got[key] == want[key], key
+    assert got["async"] == ("mine", "", True)
     for key in want:
         if "@" in key:
             assert len(got[key]) == len(want[key]), key
@@ -68,6 +88,13 @@ def test_providers_and_options_that_cannot_be_honoured(device):
         wgnn.InferenceSession(model, options, providers=["WebGpuExecutionProvider"])
     with pytest.warns(UserWarning, match="preferredLayout"):
         wgnn.InferenceSession(model, providers=[("WebGpuExecutionProvider", {"preferredLayout": "NHWC"})])
+    session = wgnn.InferenceSession(model)
+    with pytest.raises(wgnn.ConfigError, match="wgnn is a WebGPU execution provider"):
+        session.set_providers(["CUDAExecutionProvider"])
+    # run_async: a feed of the wrong dtype fails on the worker thread, and the callback says why
+    done, box = threading.Event(), {}
+    session.run_async(None, {"input": np.zeros((1, 3, 224, 224))}, lambda o, d, e: (box.update(o=o, e=e), done.set()))
+    assert done.wait(60) and box["o"] == [] and box["e"].startswith("InputError") and "float32" in box["e"]
     off = ort.SessionOptions()
     off.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     assert not wgnn.InferenceSession(model, off).pass_log.get("fuse_activation")

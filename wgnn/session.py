@@ -348,6 +348,36 @@ class InferenceSession:
     def get_session_options(self):
         return self.sess_options
 
+    def set_providers(self, providers: list | None = None, provider_options: list[dict] | None = None) -> None:
+        """As ONNX Runtime's: the providers are checked as at load. The session stays on its adapter;
+        options that pick another one are refused (make a new session there)."""
+        from .ort_compat import read_provider_options
+        from .runtime import _describe, choose_adapter
+
+        chosen = read_provider_options(providers, provider_options, None)
+        if chosen is not None and _describe(choose_adapter(chosen)) != self.device.name:
+            raise ConfigError(f"set_providers: the options pick adapter {chosen!r}, and this session runs on "
+                              f"{self.device.name}; make a new InferenceSession for another adapter")
+
+    def disable_fallback(self) -> None:
+        """As ONNX Runtime's; wgnn never falls back: a node it cannot run is refused at load."""
+
+    def enable_fallback(self) -> None:
+        """As ONNX Runtime's; wgnn has no fallback to enable (see ``disable_fallback``)."""
+
+    def get_overridable_initializers(self) -> list[NodeArg]:
+        """As ONNX Runtime's: none. wgnn compiles every initializer into the graph (an old-style model's
+        initializers listed as inputs too), so none can be fed."""
+        return []
+
+    def end_profiling(self) -> str:
+        """As ONNX Runtime's without profiling: the empty file name (``sess_options.enable_profiling``
+        is refused; ``wgnn profile`` and ``wgnn.profiler`` time each dispatch)."""
+        return ""
+
+    def get_profiling_start_time_ns(self) -> int:
+        return 0
+
     def io_binding(self):
         """An ``IOBinding`` (``wgnn.ort_compat``): inputs from arrays or GPUTensors, outputs kept on
         the GPU; run it with ``run_with_iobinding``."""
@@ -437,12 +467,39 @@ class InferenceSession:
         as ONNX Runtime does), in order. A sequence output is a list of arrays. Safe from several
         threads at once (runs on one session take turns). ``run_options`` (ONNX Runtime's
         ``RunOptions``) is accepted and has no effect."""
+        names = self._output_names(output_names)
+        results = self._run(input_feed)
+        return [results[n] for n in names]
+
+    def _output_names(self, output_names: list[str] | None) -> list[str]:
         names = list(output_names) if output_names else list(self.output_names)
         bad = [n for n in names if n not in self.output_names]
         if bad:
             raise InputError(f"unknown output names {bad}; the model's outputs are {self.output_names}")
-        results = self._run(input_feed)
-        return [results[n] for n in names]
+        return names
+
+    def run_async(self, output_names: list[str] | None, input_feed: dict[str, Any], callback, user_data: Any = None,
+                  run_options: Any = None) -> None:
+        """As ONNX Runtime's: returns at once; the run goes on a worker thread, which then calls
+        ``callback(outputs, user_data, err)``, ``err`` "" on success, else the error (type and
+        message) with ``outputs`` empty. Unknown output names and missing or unknown input names
+        raise here, before anything runs."""
+        names = self._output_names(output_names)
+        if not isinstance(input_feed, dict):
+            raise InputError(f"inputs must be a dict of name -> array, got {type(input_feed).__name__}")
+        declared = {a.name for a in self.get_inputs()}
+        if set(input_feed) != declared:
+            raise InputError(f"input names: expected {sorted(declared)}, got {sorted(input_feed)}")
+
+        def work():
+            try:
+                outputs = self.run(names, input_feed)
+            except Exception as exc:  # noqa: BLE001 - handed to the callback, as ONNX Runtime does
+                callback([], user_data, f"{type(exc).__name__}: {exc}")
+                return
+            callback(outputs, user_data, "")
+
+        threading.Thread(target=work, name="wgnn-run-async", daemon=True).start()
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         with self._lock:  # one run at a time on a session's buffers; each run one submit
