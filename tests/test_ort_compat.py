@@ -22,7 +22,10 @@ def ort_style_script(rt, model_bytes: bytes, batches: list[np.ndarray]) -> dict:
     options = rt.SessionOptions()
     options.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = 2
-    providers = ["WebGpuExecutionProvider", "CPUExecutionProvider"] if rt is wgnn else ["CPUExecutionProvider"]
+    rt.set_default_logger_severity(3)
+    # the GPU provider where the runtime has it, as scripts pick one (wgnn: WebGPU; this onnxruntime: CPU)
+    providers = [p for p in ("WebGpuExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in rt.get_available_providers()]
     session = rt.InferenceSession(model_bytes, options, providers=providers)
     inp = session.get_inputs()[0]
     outs = [o.name for o in session.get_outputs()]
@@ -73,7 +76,7 @@ def test_the_same_ort_script_runs_on_wgnn(device):
             assert len(got[key]) == len(want[key]), key
             for g, w in zip(got[key], want[key]):
                 assert g.shape == w.shape and rel_l2(g, w) < 1e-4, key
-    assert got["providers"] == ["WebGpuExecutionProvider"]
+    assert got["providers"] == ["WebGpuExecutionProvider"] and wgnn.get_device() == "GPU"
 
 
 def test_providers_and_options_that_cannot_be_honoured(device):

@@ -20,7 +20,17 @@ from .errors import (
     WgnnError,
 )
 from .graph import Graph, Node, Operand
-from .ort_compat import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions
+from .ort_compat import (
+    ExecutionMode,
+    GraphOptimizationLevel,
+    RunOptions,
+    SessionOptions,
+    get_all_providers,
+    get_available_providers,
+    get_device,
+    set_default_logger_severity,
+    set_default_logger_verbosity,
+)
 from .runtime import Device, GPUTensor, choose_adapter, default_device, list_adapters
 from .session import GraphBuilder, InferenceSession, NodeArg
 
@@ -31,5 +41,6 @@ __all__ = [
     "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "ModelLoadError",
     "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "RunOptions",
     "SessionOptions", "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter",
-    "default_device", "list_adapters",
+    "default_device", "get_all_providers", "get_available_providers", "get_device", "list_adapters",
+    "set_default_logger_severity", "set_default_logger_verbosity",
 ]

@@ -91,6 +91,30 @@ def read_session_options(options: Any) -> SessionOptions:
     return ours
 
 
+def get_available_providers() -> list[str]:
+    """As ``onnxruntime.get_available_providers()``: what wgnn runs as, the WebGPU provider."""
+    return ["WebGpuExecutionProvider"]
+
+
+def get_all_providers() -> list[str]:
+    """As ``onnxruntime.get_all_providers()``: the names a session takes (the CPU one as a fallback
+    name only: wgnn runs every node it accepts on the GPU)."""
+    return ["WebGpuExecutionProvider", "CPUExecutionProvider"]
+
+
+def get_device() -> str:
+    """As ``onnxruntime.get_device()``: "GPU" (wgnn runs on a WebGPU adapter, a software one too)."""
+    return "GPU"
+
+
+def set_default_logger_severity(severity: int) -> None:
+    """As ONNX Runtime's: accepted, no effect (wgnn logs through Python's ``logging``, "wgnn")."""
+
+
+def set_default_logger_verbosity(verbosity: int) -> None:
+    """As ONNX Runtime's: accepted, no effect."""
+
+
 def read_provider_options(providers: list | None, provider_options: list[dict] | None,
                           adapter: str | int | None) -> str | int | None:
     """Check ``providers`` (names, or (name, options) pairs, as ONNX Runtime takes them) and return
