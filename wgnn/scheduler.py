@@ -67,12 +67,23 @@ def _keeps_f32(node: Node) -> bool:
     return ops.has_trait(node, "wide_output")
 
 
+def _dequantized(node: Node) -> bool:
+    """Whether ``node`` writes dequantized values: a dequantize, or a requantize (standalone or fused
+    into a convolution's epilogue) that writes ``(q - zero) * scale``."""
+    if node.op == "dequantize_linear":
+        return not is_integer(node.outputs[0].dtype)
+    if node.op == "requantize":
+        return node.attrs.get("scale") is not None
+    fused = node.attrs.get("requantize")
+    return fused is not None and fused.scale is not None and fused.quantize is None
+
+
 def storage_types(graph: Graph, precision: str) -> dict[int, str]:
     """The element type each tensor is stored in (keyed by id of the tensor that owns the bytes).
 
     Graph inputs and outputs keep their own dtype (the host sees no conversion); in fp16 mode every
-    other floating-point tensor is f16, except the outputs of ``_keeps_f32`` ops. Integer and bool
-    tensors are i32 (``graph.STORAGE``).
+    other floating-point tensor is f16, except the outputs of ``_keeps_f32`` ops, softmax and
+    quantize inputs and dequantized values. Integer and bool tensors are i32 (``graph.STORAGE``).
     """
     inner = "f16" if precision == "fp16" else "f32"
     types: dict[int, str] = {}
@@ -91,6 +102,10 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
             # Quantizing rounds to a step: an f16 input would move values at rounding ties.
             if node.op == "quantize_linear" and node.inputs[0].producer is not None:
                 types[id(storage_root(node.inputs[0]))] = "f32"
+            # A dequantized value, (q - zero) * scale, is exact in f32; f16's 11 bits would round it
+            # before the adds and pools between quantized layers (and so their quantize).
+            if _dequantized(node):
+                types[id(storage_root(node.outputs[0]))] = "f32"
     for operand in list(graph.inputs.values()) + [storage_root(o) for o in graph.outputs.values()]:
         types[id(operand)] = STORAGE[operand.dtype]
     return types
