@@ -148,3 +148,20 @@ def test_winograd_only_where_it_qualifies(device, rng):
     assert winograd_convs(graph.copy(), 16 * 36 * 8 * 4 - 1) == 0  # 36 tiles of the first: one byte short
     assert winograd_convs(graph, 1 << 30) == 1
     assert [n.op for n in graph.nodes] == ["winograd_input", "matmul", "winograd_output", "conv2d", "conv2d", "conv2d"]
+
+
+def test_static_value_walks_a_graph_of_diamonds_once(monkeypatch):
+    """Sixteen layers, each read by two branches that meet again (as a dynamic quantize's min and max
+    meet in its scale): asking whether the last value is known at compile time visits each operand
+    a bounded number of times, not once per path (2^16)."""
+    from wgnn.ops import registry
+
+    b = wgnn.GraphBuilder()
+    y = b.input("x", (4,))
+    for _ in range(16):
+        y = b.add(b.relu(y), b.sigmoid(y))
+    calls = []
+    walk = registry.static_value
+    monkeypatch.setattr(registry, "static_value", lambda o, *a: calls.append(o) or walk(o, *a))
+    assert registry.static_value(y) is None
+    assert len(calls) < 100

@@ -124,6 +124,34 @@ def test_quantized_squeezenet_in_fp16_gives_the_fp32_integers(device):
         np.testing.assert_array_equal(fp16.run(None, {"input": x})[0], fp32.run(None, {"input": x})[0])
 
 
+@pytest.mark.parametrize("weights", ["uint8", "int8"])
+def test_dynamically_quantized_squeezenet_matches_onnxruntime_cpu(device, weights):
+    """SqueezeNet quantized by ONNX Runtime's quantize_dynamic: every convolution a ConvInteger (the
+    3x3 ones with the most terms past 2^24, so split into digits) between DynamicQuantizeLinear
+    nodes, whose zero points are computed at run time. Loads (the compile-time folding walks each
+    value once, not once per path through the quantizers' diamonds) and matches ONNX Runtime CPU."""
+    ort = pytest.importorskip("onnxruntime")
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "dynamic.onnx"
+        onnx.save(zoo.build("squeezenet1_1", softmax=False), str(source))
+        kind = quantization.QuantType.QUInt8 if weights == "uint8" else quantization.QuantType.QInt8
+        quantization.quantize_dynamic(str(source), str(target), weight_type=kind, op_types_to_quantize=["Conv"])
+        model = target.read_bytes()
+    ops = {n.op_type for n in onnx.load_from_string(model).graph.node}
+    assert {"ConvInteger", "DynamicQuantizeLinear"} <= ops and "Conv" not in ops
+    reference = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    session = wgnn.InferenceSession(model)
+    assert any(n.op == "conv2d" and "/digit" in n.name for n in session.source_graph.nodes)
+    for x in _photos(EVALUATION[:3]):
+        want, got = reference.run(None, {"input": x})[0], session.run(None, {"input": x})[0]
+        assert np.argmax(got) == np.argmax(want)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
+
+
 def _qlinear_conv_model(rng, groups: int, relu_zero: bool):
     """A QLinearConv (uint8 x and y, per-channel int8 weights, int32 bias) as ONNX Runtime writes it."""
     from onnx import numpy_helper

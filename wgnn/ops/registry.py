@@ -92,9 +92,12 @@ def cost(node: Node, dispatches: int = 1) -> int:
 
 
 
-def static_value(operand) -> np.ndarray | None:
+def static_value(operand, _runtime: set | None = None) -> np.ndarray | None:
     """``operand``'s value if it follows from constants alone (evaluated with the ops' numpy
-    references, and remembered on the operand), else None."""
+    references, and remembered on the operand), else None. A value found to need a graph input is
+    remembered for the rest of the call (``_runtime``, ids of such operands), so a graph of
+    diamonds (a dynamic quantize's min, max and scale around every layer) is walked once, not once
+    per path."""
     if operand.value is not None:
         return operand.value
     cached = getattr(operand, "_static", None)
@@ -106,9 +109,16 @@ def static_value(operand) -> np.ndarray | None:
     if node.op == "shape":
         values = [np.array(node.inputs[0].shape, np.int64)]
     else:
-        args = [None if i is None else static_value(i) for i in node.inputs]
-        if any(a is None and i is not None for a, i in zip(args, node.inputs)):
-            return None
+        runtime = set() if _runtime is None else _runtime
+        args = []
+        for i in node.inputs:
+            if i is None:
+                args.append(None)
+                continue
+            if id(i) in runtime or (value := static_value(i, runtime)) is None:
+                runtime.add(id(i))
+                return None
+            args.append(value)
         values = REGISTRY[node.op].reference(node, args)
     for out, value in zip(node.outputs, values):
         out._static = np.asarray(value)
