@@ -152,6 +152,68 @@ def test_dynamically_quantized_squeezenet_matches_onnxruntime_cpu(device, weight
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("direction, per_channel", [("forward", False), ("bidirectional", True)])
+def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, per_channel):
+    """An LSTM through quantize_dynamic becomes com.microsoft.DynamicQuantizeLSTM (int8 weights,
+    transposed). Each matrix product quantizes its float operand on the fly as ONNX Runtime does
+    (the whole input sequence at once, the hidden state a batch row at a time): its outputs, not
+    just close to the float LSTM's (ONNX Runtime's own quantized and float results differ by ~2e-2),
+    but ONNX Runtime's quantized ones, within float rounding (fp32)."""
+    ort = pytest.importorskip("onnxruntime")
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    import tempfile
+    from pathlib import Path
+
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(5)
+    steps, batch, size, hidden, dirs = 7, 3, 24, 16, 2 if direction == "bidirectional" else 1
+    consts = {"W": rng.normal(0, 0.3, (dirs, 4 * hidden, size)), "R": rng.normal(0, 0.3, (dirs, 4 * hidden, hidden)),
+              "B": rng.normal(0, 0.1, (dirs, 8 * hidden))}
+    node = helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "h", "c"], hidden_size=hidden, direction=direction)
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, batch, size])
+    graph = helper.make_graph([node], "g", [x_info],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in "yhc"],
+                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "dynamic.onnx"
+        onnx.save(model, str(source))
+        quantization.quantize_dynamic(str(source), str(target), weight_type=quantization.QuantType.QInt8,
+                                      per_channel=per_channel)
+        quantized = target.read_bytes()
+    assert [n.op_type for n in onnx.load_from_string(quantized).graph.node] == ["DynamicQuantizeLSTM"]
+    x = rng.normal(0, 1, (steps, batch, size)).astype(np.float32)
+    # ONNX Runtime quantizes the hidden state per chunk of rows its threads take: one row each
+    # with as many threads as rows (with fewer it groups rows, and its results move by steps)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = batch
+    want = ort.InferenceSession(quantized, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    floats = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert np.abs(want[0] - floats[0]).max() > 2e-3  # the quantization is visible
+    # (fp16: f16 storage of the hidden state moves it across a quantization tie now and then: a step)
+    for precision, tol in (("fp32", 2e-6), ("fp16", 2.5e-2)):
+        got = wgnn.InferenceSession(quantized, precision=precision).run(None, {"x": x})
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=0, atol=tol)
+
+
+def test_dynamic_quantize_of_zeros_has_scale_one(device):
+    """DynamicQuantizeLinear of an all-zero tensor: scale 1, as ONNX Runtime gives (not 0, which
+    the quantize would divide by)."""
+    ort = pytest.importorskip("onnxruntime")
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+    model = _model(node, [("x", TensorProto.FLOAT, [5])],
+                   [("y", TensorProto.UINT8, [5]), ("s", TensorProto.FLOAT, []), ("z", TensorProto.UINT8, [])], 13)
+    x = np.zeros(5, np.float32)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = wgnn.InferenceSession(model).run(None, {"x": x})
+    assert float(want[1]) == float(got[1]) == 1.0
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def _qlinear_conv_model(rng, groups: int, relu_zero: bool):
     """A QLinearConv (uint8 x and y, per-channel int8 weights, int32 bias) as ONNX Runtime writes it."""
     from onnx import numpy_helper

@@ -293,19 +293,26 @@ class OpBuilder:
         zero_point = self._quant_param(x, zero_point, axis, block_size, n)
         return self._one("dequantize_linear", [x, scale, zero_point], {}, n)
 
-    def dynamic_quantize_linear(self, x: Operand, *, name: str = "") -> tuple[Operand, Operand, Operand]:
+    def dynamic_quantize_linear(self, x: Operand, *, axis: int | None = None,
+                                name: str = "") -> tuple[Operand, Operand, Operand]:
         """uint8 quantization of ``x`` over its own range (ONNX DynamicQuantizeLinear): returns (y,
-        scale, zero_point) with scale = (max(x, 0) - min(x, 0)) / 255 and zero_point =
-        saturate(round(-min(x, 0) / scale))."""
+        scale, zero_point) with scale = (max(x, 0) - min(x, 0)) / 255 (1 where that is 0, as ONNX
+        Runtime has it) and zero_point = saturate(round(-min(x, 0) / scale)); with ``axis``, each
+        slice along it over its own range (1-D scale and zero point)."""
         n = name or fresh_name("dynamic_quantize_linear")
+        over = None if axis is None else [k for k in range(x.rank) if k != _axis("quantize", n, axis, x.rank)]
         zero = self.constant(np.zeros((), x.dtype), name=f"{n}/zero")
-        low = self.min(self.reduce(x, "min", keepdims=False, name=f"{n}/min"), zero, name=f"{n}/low")
-        high = self.max(self.reduce(x, "max", keepdims=False, name=f"{n}/max"), zero, name=f"{n}/high")
-        scale = self.div(self.sub(high, low, name=f"{n}/range"), self.constant(np.array(255, x.dtype)),
-                         name=f"{n}/scale")
+        low = self.min(self.reduce(x, "min", over, keepdims=False, name=f"{n}/min"), zero, name=f"{n}/low")
+        high = self.max(self.reduce(x, "max", over, keepdims=False, name=f"{n}/max"), zero, name=f"{n}/high")
+        spread = self.sub(high, low, name=f"{n}/range")
+        # All zeros: scale 1 (as ONNX Runtime gives), not 0, which the quantize would divide by.
+        scale = self.where(self.greater(spread, zero, name=f"{n}/some"),
+                           self.div(spread, self.constant(np.array(255, x.dtype)), name=f"{n}/step"),
+                           self.constant(np.ones((), x.dtype)), name=f"{n}/scale")
         zero_point = self.quantize_linear(self.sub(zero, low, name=f"{n}/neg_low"), scale, dtype="uint8",
-                                          name=f"{n}/zero_point")
-        return self.quantize_linear(x, scale, zero_point, name=n), scale, zero_point
+                                          axis=0, name=f"{n}/zero_point")
+        y = self.quantize_linear(x, scale, zero_point, axis=1 if axis is None else axis, name=n)
+        return y, scale, zero_point
 
     # Comparisons and logic (WebNN's equal, greater, lesser, ..., logicalAnd, logicalNot): bool results.
 

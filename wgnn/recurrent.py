@@ -32,8 +32,9 @@ class _Layer:
 
     def __init__(self, b, what: str, x: Operand, weight: Operand, recurrent: Operand, gates: int,
                  hidden_size: int, direction: str, activations: Sequence[Activation | str] | None,
-                 default_activations: tuple[str, ...], clip: float | None, name: str):
+                 default_activations: tuple[str, ...], clip: float | None, name: str, product=None):
         self.b, self.what, self.name, self.gates, self.hidden = b, what, name or what, gates, int(hidden_size)
+        self.product = product
         if direction not in DIRECTIONS:
             raise GraphError(f"{what} node {self.name!r}: direction {direction!r} is not one of {DIRECTIONS}")
         self.dirs = 2 if direction == "both" else 1
@@ -75,11 +76,18 @@ class _Layer:
         w_t = b.transpose(self.part(self.weight, d, "w"), [1, 0], name=f"{n}/wt{d}")
         r_t = b.transpose(self.part(self.recurrent, d, "r"), [1, 0], name=f"{n}/rt{d}")
         flat = b.reshape(self.x, [self.steps * self.batch, self.x.shape[2]], name=f"{n}/x{d}")
-        proj = b.matmul(flat, w_t, name=f"{n}/xw{d}")
+        proj = self.matmul(flat, w_t, "input", d, f"{n}/xw{d}")
         for tag, bias_operand in (("wb", bias), ("rb", recurrent_bias)):
             if bias_operand is not None:
                 proj = b.add(proj, self.part(bias_operand, d, tag), name=f"{n}/{tag}add{d}")
         return b.reshape(proj, [self.steps, self.batch, width], name=f"{n}/proj{d}"), r_t
+
+    def matmul(self, a: Operand, w_t: Operand, which: str, d: int, name: str) -> Operand:
+        """``a @ w_t``, the "input" or "recurrent" weights of direction ``d``: a matmul, or what the
+        layer's ``product`` makes of it (a quantized LSTM quantizes ``a`` first)."""
+        if self.product is not None:
+            return self.product(a, w_t, which, d, name)
+        return self.b.matmul(a, w_t, name=name)
 
     def order(self, d: int) -> list[int]:
         backward = self.direction == "backward" or d == 1
@@ -120,11 +128,13 @@ def lstm(b, x: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_si
          bias: Operand | None = None, recurrent_bias: Operand | None = None, peephole_weight: Operand | None = None,
          initial_hidden_state: Operand | None = None, initial_cell_state: Operand | None = None,
          direction: str = "forward", activations: Sequence[Activation | str] | None = None,
-         clip: float | None = None, couple_input_forget: bool = False, name: str = "") -> list[Operand]:
+         clip: float | None = None, couple_input_forget: bool = False, name: str = "", product=None) -> list[Operand]:
     """[sequence, last hidden state, last cell state]; ``activations`` are (f, g, h) per direction
-    (default sigmoid, tanh, tanh); ``couple_input_forget`` uses 1 - i as the forget gate."""
+    (default sigmoid, tanh, tanh); ``couple_input_forget`` uses 1 - i as the forget gate.
+    ``product(a, w_t, which, d, name)``, where given, makes each of the layer's matrix products
+    (``a @ w_t`` with the "input" or "recurrent" weights of direction ``d``, transposed)."""
     layer = _Layer(b, "lstm", x, weight, recurrent_weight, 4, hidden_size, direction, activations,
-                   ("sigmoid", "tanh", "tanh"), clip, name)
+                   ("sigmoid", "tanh", "tanh"), clip, name, product)
     n, H, dirs = layer.name, layer.hidden, layer.dirs
     for what, operand, shape in (("bias", bias, (dirs, 4 * H)), ("recurrent bias", recurrent_bias, (dirs, 4 * H)),
                                  ("peephole weight", peephole_weight, (dirs, 3 * H)),
@@ -145,7 +155,7 @@ def lstm(b, x: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_si
             tag = f"{d}_{t}"
             pre = layer.step_input(proj, t, d)
             if h is not None:
-                pre = b.add(pre, b.matmul(h, r_t, name=f"{n}/hr{tag}"), name=f"{n}/pre{tag}")
+                pre = b.add(pre, layer.matmul(h, r_t, "recurrent", d, f"{n}/hr{tag}"), name=f"{n}/pre{tag}")
             gi, go, gf, gc = (layer.gate(pre, k, f"{g}{tag}") for k, g in enumerate("iofc"))
             if c is not None and peep[0] is not None:
                 gi = b.add(gi, b.mul(c, peep[0], name=f"{n}/pi{tag}"), name=f"{n}/ip{tag}")

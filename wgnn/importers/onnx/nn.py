@@ -222,7 +222,9 @@ def _rnn_activations(node, attrs) -> list | None:
 
 
 @converts("LSTM", "GRU")
-def _recurrent(b, node, ins, attrs):
+def _recurrent(b, node, ins, attrs, product=None):
+    """ONNX LSTM and GRU (``product``: how an LSTM makes its matrix products, see
+    ``wgnn.recurrent.lstm``; com.microsoft.DynamicQuantizeLSTM gives one)."""
     ins = ins + [None] * (8 - len(ins))
     x, w, r, bias, lens, h0 = ins[:6]
     layout = attrs.get("layout", 0)
@@ -248,7 +250,7 @@ def _recurrent(b, node, ins, attrs):
         if layout and c0 is not None:
             c0 = b.transpose(c0, [1, 0, 2], name=node.name + "/c0")
         outs = b.lstm(x, w, r, initial_cell_state=c0, peephole_weight=peephole,
-                      couple_input_forget=bool(attrs.get("input_forget", 0)), **options)
+                      couple_input_forget=bool(attrs.get("input_forget", 0)), product=product, **options)
     else:
         outs = b.gru(x, w, r, reset_after=bool(attrs.get("linear_before_reset", 0)), **options)
     if layout:  # [steps, directions, batch, hidden] -> [batch, steps, directions, hidden]; states batch-first

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import GraphError
-from .common import CONVERTERS, NodeInfo, converts
+from .common import CONVERTERS, NodeInfo, converts, static
 
 F32_EXACT = 1 << 24  # integers up to this magnitude are exact in f32
 
@@ -162,6 +162,53 @@ def _matmul_integer(b, node, ins, attrs):
 
 
 # -- com.microsoft ---------------------------------------------------------------------------------
+
+@converts("com.microsoft.DynamicQuantizeLSTM")
+def _dynamic_quantize_lstm(b, node, ins, attrs):
+    """ONNX Runtime's quantize_dynamic form of an LSTM: ONNX's LSTM with 8-bit weights W [directions,
+    input, 4*hidden] and R [directions, hidden, 4*hidden], scaled per direction (or per direction
+    and column). Each matrix product is computed as ONNX Runtime computes it: the float operand
+    quantized to uint8 over its own range (the whole input sequence at once; at each step the
+    hidden state, a batch row at a time, as ONNX Runtime does where it spreads the rows over its
+    threads), the integer product exact in f32, then times operand_scale * weight_scale."""
+    from .nn import _recurrent
+
+    ins = ins + [None] * (12 - len(ins))
+    x, wq, rq, bias, lens, h0, c0, peep, ws, wz, rs, rz = ins[:12]
+    weights, scales = [], []
+    for q, scale, zero, tag in ((wq, ws, wz, "W"), (rq, rs, rz, "R")):
+        qv, sv = static(b, node, q, tag), static(b, node, scale, f"{tag}_scale")
+        zv = static(b, node, zero, f"{tag}_zero_point") if zero is not None else np.zeros(1, np.int64)
+        if qv is None or sv is None or qv.ndim != 3:
+            raise GraphError(f"DynamicQuantizeLSTM node {node.name!r}: {tag} and {tag}_scale must be given, {tag} "
+                             f"as [directions, rows, 4*hidden], got {None if qv is None else qv.shape}")
+        dirs, rows, _ = qv.shape
+        shifted = qv.astype(np.int64) - zv.astype(np.int64).reshape(dirs if zv.size > 1 else 1, 1, -1)
+        if 255 * int(np.abs(shifted).max(initial=0)) * rows >= F32_EXACT:
+            raise node.unsupported(f"{tag}'s products over {rows} terms would pass 2^24, beyond exact f32 sums")
+        weights.append(b.constant(np.ascontiguousarray(shifted.transpose(0, 2, 1)).astype(np.float32),
+                                  name=f"{node.name}/{tag}"))
+        scales.append(np.broadcast_to(sv.astype(np.float32).reshape(dirs, -1) if sv.size > 1 else sv.reshape(1, 1),
+                                      (dirs, sv.size // dirs if sv.size > 1 else 1)))
+
+    def product(a, w_t, which, d, name):
+        # the input sequence over its whole range; the hidden state per batch row
+        rows = which == "recurrent" and a.shape[0] > 1
+        y, a_scale, a_zero = b.dynamic_quantize_linear(a, axis=0 if rows else None, name=f"{name}/quantize")
+        zero = b.cast(a_zero, "float32", name=f"{name}/zero")
+        if rows:
+            a_scale = b.reshape(a_scale, [a.shape[0], 1], name=f"{name}/row_scale")
+            zero = b.reshape(zero, [a.shape[0], 1], name=f"{name}/row_zero")
+        a_int = b.sub(b.cast(y, "float32", name=f"{name}/y"), zero, name=f"{name}/shifted")
+        acc = _exact(b.matmul(a_int, w_t, name=name))
+        scale = scales[0 if which == "input" else 1][d]
+        multiplier = b.mul(a_scale, b.constant(scale.copy() if scale.size > 1 else scale.reshape(()).copy()),
+                           name=f"{name}/scale")
+        return b.mul(acc, multiplier, name=f"{name}/scaled")
+
+    lstm = NodeInfo(node.name, "LSTM", node.opset, node.outputs)
+    return _recurrent(b, lstm, [x, weights[0], weights[1], bias, lens, h0, c0, peep], attrs, product)
+
 
 @converts("com.microsoft.QLinearAdd", "com.microsoft.QLinearMul")
 def _qlinear_binary(b, node, ins, attrs):
