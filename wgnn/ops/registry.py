@@ -92,34 +92,44 @@ def cost(node: Node, dispatches: int = 1) -> int:
 
 
 
-def static_value(operand, _runtime: set | None = None) -> np.ndarray | None:
+def _known(operand) -> np.ndarray | None:
+    return operand.value if operand.value is not None else getattr(operand, "_static", None)
+
+
+def static_value(operand) -> np.ndarray | None:
     """``operand``'s value if it follows from constants alone (evaluated with the ops' numpy
-    references, and remembered on the operand), else None. A value found to need a graph input is
-    remembered for the rest of the call (``_runtime``, ids of such operands), so a graph of
-    diamonds (a dynamic quantize's min, max and scale around every layer) is walked once, not once
-    per path."""
-    if operand.value is not None:
-        return operand.value
-    cached = getattr(operand, "_static", None)
-    if cached is not None:
-        return cached
-    node = operand.producer
-    if node is None:
-        return None
-    if node.op == "shape":
-        values = [np.array(node.inputs[0].shape, np.int64)]
-    else:
-        runtime = set() if _runtime is None else _runtime
-        args = []
-        for i in node.inputs:
-            if i is None:
-                args.append(None)
-                continue
-            if id(i) in runtime or (value := static_value(i, runtime)) is None:
-                runtime.add(id(i))
-                return None
-            args.append(value)
-        values = REGISTRY[node.op].reference(node, args)
-    for out, value in zip(node.outputs, values):
-        out._static = np.asarray(value)
+    references, and remembered on the operand), else None. One walk without recursion: it stops at
+    the first graph input it meets (then the answer is None), visits each value once however many
+    paths lead to it (a dynamic quantize's min, max and scale around every layer make diamonds
+    all the way down), and goes as deep as the graph does."""
+    known = _known(operand)
+    if known is not None or operand.producer is None:
+        return known
+    expanded, finished, order = set(), set(), []
+    stack = [(operand, False)]
+    while stack:
+        o, inputs_done = stack.pop()
+        if _known(o) is not None:
+            continue
+        node = o.producer
+        if node is None:
+            return None  # a graph input
+        if inputs_done:
+            if id(node) not in finished:
+                finished.add(id(node))
+                order.append(node)
+            continue
+        if id(o) in expanded:
+            continue
+        expanded.add(id(o))
+        stack.append((o, True))
+        if node.op != "shape":  # a shape needs its input's shape only, known at build time
+            stack.extend((i, False) for i in node.inputs if i is not None)
+    for node in order:  # each after the producers of its inputs
+        if node.op == "shape":
+            values = [np.array(node.inputs[0].shape, np.int64)]
+        else:
+            values = REGISTRY[node.op].reference(node, [None if i is None else _known(i) for i in node.inputs])
+        for out, value in zip(node.outputs, values):
+            out._static = np.asarray(value)
     return operand._static
