@@ -76,7 +76,7 @@ def test_load_names_the_inputs_an_if_needs(device):
     model = onnx.load_from_string(_if_model(nodes, [helper.make_tensor_value_info("rate", TensorProto.INT64, [])]))
     model.graph.initializer.append(numpy_helper.from_array(np.array(16000, np.int64), "k16"))
     data = model.SerializeToString()
-    with pytest.raises(wgnn.errors.InputValuesNeeded, match=r"If node 'pick'.*\['rate'\]") as caught:
+    with pytest.raises(wgnn.InputValuesNeeded, match=r"If node 'pick'.*\['rate'\]") as caught:
         load(data)
     assert caught.value.names == ("rate",)
     graph, _, _ = load(data, input_values={"rate": np.array(8000, np.int64)})

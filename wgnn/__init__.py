@@ -12,6 +12,7 @@ from .errors import (
     DeviceLostError,
     GraphError,
     InputError,
+    InputValuesNeeded,
     ModelLoadError,
     NoAdapterError,
     PrecisionError,
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "Device", "DeviceError", "DeviceLostError", "ExecutionMode", "GPUTensor", "Graph", "GraphBuilder",
-    "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "ModelLoadError",
+    "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "InputValuesNeeded", "ModelLoadError",
     "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "RunOptions",
     "SessionOptions", "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter",
     "default_device", "get_all_providers", "get_available_providers", "get_device", "list_adapters",
