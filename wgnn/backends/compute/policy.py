@@ -106,6 +106,9 @@ class Defaults:
     tile: int = 4
     workgroup: int = 64
     variant_tiles: tuple[tuple[str, int], ...] = ()  # (variant, tile) where a variant's differs from ``tile``
+    # (variant, tile) for a convolution of at most 4 input channels (a network's RGB input, padded
+    # to one vec4), where that differs: its few products per output favour smaller tiles
+    narrow_tiles: tuple[tuple[str, int], ...] = ()
 
     def tile_of(self, variant: str) -> int:
         return dict(self.variant_tiles).get(variant, self.tile)
@@ -120,9 +123,11 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # Measured with ``wgnn tune`` on lavapipe (Mesa 22), the four zoo CNNs' 102 node signatures:
     # tile 8 won 89 of the 91 whose winner takes a tile, gemv every classifier, Winograd every 3x3
     # stride-1 convolution. ``subgroup`` (loads of the input shared by octets of lanes) then halved
-    # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8.
+    # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8, except on
+    # the first convolution of an RGB network (4 input channels), where 8 takes 0.66-0.71x of its time.
     "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
-                                "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),)),
+                                "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
+                               narrow_tiles=(("subgroup", 8),)),
             "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
                                variant_tiles=(("subgroup", 16),))},
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
@@ -341,7 +346,8 @@ class KernelPolicy:
                 return self.complete(op, measured, problem)
         defaults = DEFAULTS[self.adapter.kind][op]
         variant = next(v for v in defaults.order if v in candidates)
-        return self.complete(op, Choice(variant), problem)
+        narrow = op == "conv2d" and node.inputs[0].shape[1] <= 4
+        return self.complete(op, Choice(variant, dict(defaults.narrow_tiles).get(variant) if narrow else None), problem)
 
     def complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
         """Fill in the sizes a choice left open from the defaults (split-K from ``problem``); drop a
