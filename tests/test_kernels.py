@@ -196,21 +196,25 @@ POOL_CASES = [
 ]
 
 
+@pytest.mark.parametrize("width", [9, 23])
 @pytest.mark.parametrize("channels", [5, 8], ids=["scalar", "vec4"])
 @pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
-def test_pooling(device, precision, rng, case, channels):
-    """5 channels run one per invocation, 8 as two vec4s."""
+def test_pooling(device, precision, rng, case, channels, width):
+    """5 channels run one per invocation (pool.wgsl), 8 as two vec4s: windows at most 3 wide with a
+    column stride of 1 or 2 four outputs of a row per invocation (pool_rows.wgsl; 23 columns make a
+    last tile of three outputs or fewer), the others one (global pooling, too)."""
     _, mode, window, stride, pads, ceil, include = case
     b = wgnn.GraphBuilder()
-    x = b.input("x", (2, channels, 10, 9))
+    x = b.input("x", (2, channels, 10, width))
     if mode == "max":
         y = b.max_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil)
     else:
         y = b.average_pool2d(x, window=window, strides=stride, padding=pads, ceil_mode=ceil,
                              count_include_pad=include)
-    feeds = {"x": rng.standard_normal((2, channels, 10, 9)).astype(np.float32)}
+    feeds = {"x": rng.standard_normal((2, channels, 10, width)).astype(np.float32)}
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
-    assert "pool" in kernels_used(session)
+    rows = channels % 4 == 0 and window is not None
+    assert ("pool_rows" if rows else "pool") in kernels_used(session)
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 

@@ -26,7 +26,7 @@ def _session(device):
 def test_flops_and_bytes_per_dispatch(device):
     session = _session(device)
     by_kernel = {d.kernel: d for d in session._exe.dispatches if d.kernel != "elementwise"}
-    conv, matmul, pool = by_kernel["conv2d"], by_kernel[tiled("matmul")], by_kernel["pool"]
+    conv, matmul, pool = by_kernel["conv2d"], by_kernel[tiled("matmul")], by_kernel["pool_rows"]
     # conv: 10x10 outputs x 16 channels, each 4 (channels per group) x 3 x 3 multiply-adds
     assert conv.flops == 2 * 10 * 10 * 16 * 4 * 9
     # input 8x10x10, weights 16x4x3x3, bias 16, output 16x10x10 (float32)

@@ -375,8 +375,31 @@ def lower_pool2d(node, ctx: LoweringContext) -> None:
     template = {"mode": a["mode"], "lanes": lanes, "v_type": "vec4<f32>" if vec else "f32",
                 "u_type": "vec4<u32>" if vec else "u32",
                 "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
-    ctx.dispatch("pool", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // lanes)
+    bindings = [ctx.tensor(x), ctx.tensor(out)]
+    if vec and kw <= 3 and sw <= 2 and dw == 1 and out.shape[3] >= 2:
+        # the row-tiled kernel: four outputs of a row per invocation share their input columns
+        tiles_w = -(-out.shape[3] // POOL_ROW_TILE)
+        ctx.dispatch("pool_rows", node=node, template=dict(template, **_pool_row_code(a["mode"], kw, sw)),
+                     params=dict(params, tiles_w=tiles_w), bindings=bindings,
+                     threads=n * out.shape[2] * tiles_w * (c // 4))
+        return
+    ctx.dispatch("pool", node=node, template=template, params=params, bindings=bindings, threads=out.size // lanes)
+
+
+POOL_ROW_TILE = 4  # outputs of a row per invocation in pool_rows.wgsl (its TX)
+
+
+def _pool_row_code(mode: str, width: int, stride: int) -> dict[str, str]:
+    """pool_rows.wgsl's unrolled ``body`` (one window row: the columns' loads, then each output's
+    window taking its ``width`` columns, ``stride`` apart) and ``stores``."""
+    pad = " " * 8
+    columns = (POOL_ROW_TILE - 1) * stride + width
+    body = [f"{pad}let col{j} = column(row, ix0 + {j});" for j in range(columns)]
+    body += [f"{pad}s{t} = take_{mode}(s{t}, col{t * stride + k});" for t in range(POOL_ROW_TILE) for k in range(width)]
+    stores = [f"    if (ox0 + {t}u < p.out_w) {{\n        y[(out_row + ox0 + {t}u) * p.c + c4] = "
+              f"vec4<y_elem>(finish_{mode}(s{t}, padded_window_size(oy, ox0 + {t}u)));\n    }}"
+              for t in range(POOL_ROW_TILE)]
+    return {"body": "\n".join(body), "stores": "\n".join(stores)}
 
 
 @lowers("softmax")

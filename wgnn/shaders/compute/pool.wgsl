@@ -17,22 +17,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
 @group(0) @binding(2) var<storage, read_write> y: array<${y_type}>;
 
-alias V = ${v_type};
-alias U = ${u_type};  // V's bits
-
-struct Window { acc: V, count: f32 }
-
-fn init_max() -> Window { return Window(V(-3.402823e38), 0.0); }
-fn init_avg() -> Window { return Window(V(0.0), 0.0); }
-fn add_max(s: Window, v: V) -> Window {  // NaN (by its bits) propagates, as in ONNX Runtime
-    let nan = ((bitcast<U>(s.acc) & U(0x7fffffffu)) > U(0x7f800000u)) | ((bitcast<U>(v) & U(0x7fffffffu)) > U(0x7f800000u));
-    return Window(select(max(s.acc, v), s.acc + v, nan), 1.0);
-}
-fn add_avg(s: Window, v: V) -> Window { return Window(s.acc + v, s.count + 1.0); }
-fn finish_max(s: Window, padded_count: f32) -> V { return s.acc; }
-fn finish_avg(s: Window, padded_count: f32) -> V {
-    return s.acc / select(s.count, padded_count, p.count_include_pad != 0u);
-}
+#include "compute/pool_ops.wgsl"  // V, Window, init_/add_/finish_ max and avg
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
