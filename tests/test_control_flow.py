@@ -186,3 +186,18 @@ def test_a_run_without_the_branching_input_is_refused_by_name(device):
     with pytest.raises(wgnn.InputError, match="cond"):
         session.run(None, {"x": x, "cond": np.array(1.0)})
     np.testing.assert_array_equal(session.run(None, {"x": x, "cond": np.array(False)})[0], x * 3)
+
+
+def test_cli_run_of_a_model_with_an_if_on_an_input(tmp_path, capsys, device):
+    """``wgnn run`` on such a model: without inputs, one line naming the input the If reads; with
+    them (an .npz by name), a run checked against the numpy reference."""
+    from wgnn import cli
+
+    model = tmp_path / "if.onnx"
+    model.write_bytes(_if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])]))
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", str(model)])
+    assert "branches on the values of ['cond']" in str(info.value) and "--input inputs.npz" in str(info.value)
+    np.savez(tmp_path / "in.npz", x=np.ones((2, 3), np.float32), cond=np.array(False))
+    assert cli.main(["run", str(model), "--input", str(tmp_path / "in.npz")]) == 0
+    assert "check y against the numpy reference" in capsys.readouterr().out

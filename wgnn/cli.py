@@ -60,8 +60,11 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
         return {sess.get_inputs()[0].name: data}
     if sess.graph is None:
-        raise SystemExit(f"wgnn: the model's symbolic input dimensions ({sorted(sess.symbolic_dims)}) do not fit "
-                         "size 1, so it compiles for the shapes of its first run: give --input x.npy")
+        why = [f"its symbolic input dimensions ({sorted(sess.symbolic_dims)}) do not fit size 1"] \
+            if sess.symbolic_dims and not sess.value_inputs else []
+        why += [f"an If in it branches on the values of {sorted(sess.value_inputs)}"] if sess.value_inputs else []
+        raise SystemExit(f"wgnn: {' and '.join(why)}, so it compiles for its first run's inputs: give them with "
+                         "--input x.npy (the first input) or --input inputs.npz (by name)")
     rng = np.random.default_rng(seed)
     # a symbolic dimension at the size the session was compiled for (1 unless --batch)
     shapes = {n: o.shape for n, o in sess.graph.inputs.items()}
