@@ -78,6 +78,25 @@ def test_cli_run_info_bench(device, tmp_path, capsys):
     assert data["median_ms"] > 0 and data["adapter"] == device.name
 
 
+def test_cli_run_feeds_each_input_its_own_dtype(device, tmp_path, capsys):
+    """``wgnn run`` without --input: random data for float inputs in their own float type (float16
+    too), zeros for integer ones (indices that are valid for any table)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["rows"], axis=0),
+             helper.make_node("Mul", ["h", "h"], ["square"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [3]),
+                                           helper.make_tensor_value_info("h", TensorProto.FLOAT16, [2, 3])],
+                              [helper.make_tensor_value_info(n, t, None) for n, t in (("rows", TensorProto.FLOAT),
+                                                                                      ("square", TensorProto.FLOAT16))],
+                              [numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3), "table")])
+    path = tmp_path / "mixed.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    assert cli.main(["run", str(path), "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(ok") == 2 and "output rows: shape (3, 3), min 0, max 2" in out
+
+
 def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00\x01garbage")

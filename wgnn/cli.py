@@ -66,9 +66,16 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
         raise SystemExit(f"wgnn: {' and '.join(why)}, so it compiles for its first run's inputs: give them with "
                          "--input x.npy (the first input) or --input inputs.npz (by name)")
     rng = np.random.default_rng(seed)
-    # a symbolic dimension at the size the session was compiled for (1 unless --batch)
-    shapes = {n: o.shape for n, o in sess.graph.inputs.items()}
-    return {i.name: rng.standard_normal(shapes.get(i.name, i.shape)).astype(np.float32) for i in sess.get_inputs()}
+
+    def sample(name, shape):
+        # a symbolic dimension at the size the session was compiled for (1 unless --batch)
+        operand = sess.graph.inputs.get(name)
+        shape, dtype = (operand.shape, operand.dtype) if operand is not None else (shape, "float32")
+        if dtype.startswith("float"):
+            return rng.standard_normal(shape).astype(dtype)
+        return np.zeros(shape, dtype)  # integer and bool inputs (indices, ids, flags): zeros, valid for each
+
+    return {i.name: sample(i.name, i.shape) for i in sess.get_inputs()}
 
 
 def _time_runs(sess, feeds, warmup: int, runs: int) -> list[float]:
