@@ -45,7 +45,9 @@ for step in "${@:-tune bench batch conformance tests}"; do
                  --json "$out/bench-targets.json" 2>&1 | tee "$out/bench-targets.txt"
                timeout 60 python3 -m wgnn profile resnet50 --batch 32 --runs 5 --top 12 2>&1 | tee "$out/profile.txt"
                timeout 60 python3 bench/host_overhead.py --json "$out/host-overhead.json" 2>&1 | tee "$out/host-overhead.txt"
-               timeout 60 python3 -m wgnn demo face --headless --frames 300 --source synthetic 2>&1 | tee "$out/demo.txt" ;;
+               timeout 60 python3 -m wgnn demo face --headless --frames 300 --source synthetic 2>&1 | tee "$out/demo.txt"
+               # every target with what was measured, its bound and whether it holds
+               python3 bench/targets.py "$out" --markdown 2>&1 | tee "$out/targets.md" ;;
       tune) # at most about 30 s each (the time check is per node signature): 150 s of device time
             for job in "mobilenet_v1 fp32" "mobilenet_v2 fp32" "squeezenet fp32" "resnet50 fp32" "resnet50 fp16"; do
               read -r m p <<< "$job"; timeout 90 python3 -m wgnn tune "$m" --precision "$p" --seconds 30

@@ -52,3 +52,52 @@ def test_suite_int8_columns(device):
                        progress=lambda m: None)
     cells = result["models"]["squeezenet1_1"]
     assert all(cells[c]["median_ms"] > 0 for c in ("compute INT8", "ONNX Runtime CPU INT8")), cells
+
+
+def test_gpu_targets_are_read_from_what_the_run_wrote(device, tmp_path):
+    """bench/targets.py (the last step of `bash bench/gpu.sh targets`) on the files that step writes:
+    a suite JSON, a profile report, the demo's line. Each target gets the ratio of the cells it
+    names and a verdict; one whose cells or file are missing is 'not measured', never 'holds'."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from wgnn import zoo
+    from wgnn.profiler import profile
+
+    spec = importlib.util.spec_from_file_location("targets", Path(__file__).parents[1] / "bench" / "targets.py")
+    targets = importlib.util.module_from_spec(spec)
+    sys.modules["targets"] = targets
+    spec.loader.exec_module(targets)
+
+    result = run_suite(["squeezenet"], columns=["compute FP32"], runs=1, warmup=0, progress=lambda m: None)
+    measured = result["models"]["squeezenet1_1"]["compute FP32"]
+    # the other columns as a GPU run fills them: ORT WebGPU 2x slower than FP32, INT8 at 1.25x FP32's speed
+    result["models"]["squeezenet1_1"]["ONNX Runtime WebGPU"] = dict(measured, median_ms=2 * measured["median_ms"])
+    result["models"]["resnet50"] = {"compute FP32": measured,
+                                    "compute INT8": dict(measured, median_ms=measured["median_ms"] / 1.25)}
+    write_json(result, tmp_path / "bench-targets.json")
+    session = __import__("wgnn").InferenceSession(zoo.build("squeezenet1_1"))
+    report = profile(session, {"input": np.zeros((1, 3, 224, 224), np.float32)}, runs=1)
+    (tmp_path / "profile.txt").write_text(report.table(top=5))
+    (tmp_path / "demo.txt").write_text("face headless 640x480 on X: 60 frames, 312.5 FPS end to end (after the first "
+                                       "frame)\n")
+    rows = {r["target"]: r for r in targets.evaluate(tmp_path)}
+    squeeze = rows["squeezenet1_1 batch 1: compute FP32 / ONNX Runtime WebGPU latency"]
+    assert squeeze["measured"] == 0.5 and squeeze["holds"] is True
+    assert rows["mobilenet_v1 batch 1: compute FP32 / ONNX Runtime WebGPU latency"]["holds"] is None  # not run
+    int8 = rows["resnet50 batch 1: INT8 speed-up over FP32 (FP32 / INT8 latency)"]
+    assert int8["holds"] is False and abs(int8["measured"] - 1.25) < 1e-9
+    assert rows["resnet50 batch 32: compute FP16 / compute FP32 throughput"]["holds"] is None  # no batch 32 here
+    tflops = rows["resnet50 batch 32: convolutions' TFLOP/s in FP32"]
+    by_op = report.by_op()
+    want = sum(by_op[op][1] for op in targets.CONV_OPS if op in by_op) / 1e9 / \
+        sum(by_op[op][0] for op in targets.CONV_OPS if op in by_op)
+    assert abs(tflops["measured"] - want) < 0.01 * want + 1e-3 and tflops["holds"] is False  # lavapipe: not 10
+    assert rows["face demo headless, 640x480: frames per second end to end"]["measured"] == 312.5
+    text = targets.report(targets.evaluate(tmp_path), "env", markdown=True)
+    assert "| squeezenet1_1 batch 1: compute FP32 / ONNX Runtime WebGPU latency | 0.5 | 0.7 | holds |" in text
+    assert text.endswith("2 of 9 targets hold; 5 not measured")
+    assert targets.main([str(tmp_path / "missing")]) == 2
