@@ -214,6 +214,24 @@ def test_dynamic_quantize_of_zeros_has_scale_one(device):
         np.testing.assert_array_equal(g, w)
 
 
+def test_quantized_resnet50_matches_onnxruntime_cpu_in_fp32_and_fp16(device):
+    """ResNet50 quantized by quantize_static (QDQ), on three photos: within one output step of ONNX
+    Runtime CPU on 99% of the logits (its one-step differences start at residual adds, where ONNX
+    Runtime's fused QLinearAdd rounds scale ratios first; precision.md), the same top-1; and the
+    fp16 session gives the fp32 session's integers (its dequantized values are kept in f32)."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime.quantization")
+    path = zoo.quantize("resnet50", _photos(CALIBRATION), fmt="qdq")
+    step = zoo.output_step(path)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    fp32, fp16 = wgnn.InferenceSession(path), wgnn.InferenceSession(path, precision="fp16")
+    for x in _photos(("chelsea", "camera", "coins")):
+        want, got = reference.run(None, {"input": x})[0], fp32.run(None, {"input": x})[0]
+        assert np.mean(np.abs(got - want) <= step * 1.001) >= 0.99
+        assert np.argmax(got) == np.argmax(want)
+        np.testing.assert_array_equal(fp16.run(None, {"input": x})[0], got)
+
+
 def _qlinear_conv_model(rng, groups: int, relu_zero: bool):
     """A QLinearConv (uint8 x and y, per-channel int8 weights, int32 bias) as ONNX Runtime writes it."""
     from onnx import numpy_helper
