@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover
     raise ImportError("wgnn.onnx_backend needs the onnx package: pip install onnx") from exc
 
 from .errors import GraphError
-from .importers.onnx import SUPPORTED_OPS
+from .importers.onnx import SUPPORTED_OPS, all_nodes
 
 # ONNX element types with no storage in WGSL (which has f32, f16, i32, u32 and no 8/64-bit types; the
 # 2-, 4-, 8- and 16-bit integers and uint32 live in i32 words, uint64 like int64).
@@ -166,15 +166,6 @@ def _assert_close(got, expected, rtol: float, atol: float) -> None:
     if got.shape != expected.shape:
         raise AssertionError(f"shape {got.shape}, expected {expected.shape}")
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol)
-
-
-def all_nodes(graph):
-    """A graph's nodes and those of its subgraphs (an If's branches), at every depth."""
-    for node in graph.node:
-        yield node
-        for a in node.attribute:
-            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                yield from all_nodes(sub)
 
 
 def conformance(ops: set[str] | None = None, progress=None) -> dict[str, OpResult]:

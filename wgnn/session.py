@@ -134,35 +134,37 @@ class InferenceSession:
         else:
             self.symbolic_dims = dict(graph.symbolic_dims)
             shapes = {n: graph.inputs[n].shape for n in self.symbolic_dims if n in graph.inputs}
-            self._add_plan(graph, (tuple(shapes.items()), ()), shapes)
+            self._add_plan(graph, self._plan_key(shapes, {}), shapes)
         self.load_seconds = time.perf_counter() - start
 
     def _declared_only(self, model, input_shapes) -> None:
         """After an import that failed at the placeholder sizes of symbolic dimensions: keep what
         the model declares, or re-raise where it has no symbolic dimension to blame."""
         from .importers import detect_format
-        from .importers.onnx import describe_io
 
         if input_shapes or detect_format(model) != "onnx":
             raise
-        inputs, outputs = describe_io(model)
-        symbolic = {name: tuple(dims) for name, dims, _ in inputs if dims and any(not isinstance(d, int) for d in dims)}
-        if not symbolic:
+        self._keep_declared(model)
+        if not self.symbolic_dims:
             raise
-        self.format, self._declared, self.symbolic_dims = "onnx", (inputs, outputs), symbolic
         return None
 
     def _values_needed(self, model, exc: InputValuesNeeded) -> None:
         """After an import that stopped at an If branching on input values: keep what the model
         declares; each run's values of those inputs pick (or compile) a plan."""
+        self._keep_declared(model)
+        self._add_value_inputs(exc)
+        return None
+
+    def _keep_declared(self, model) -> None:
+        """No plan yet: the ONNX model's inputs and outputs as it declares them, and its inputs with
+        symbolic dimensions (those ``input_shapes`` pins left out), which its first run fixes."""
         from .importers.onnx import describe_io
 
         inputs, outputs = describe_io(model)
         self.format, self._declared = "onnx", (inputs, outputs)
         self.symbolic_dims = {name: tuple(dims) for name, dims, _ in inputs if name not in self._input_shapes
                               and dims and any(not isinstance(d, int) for d in dims)}
-        self._add_value_inputs(exc)
-        return None
 
     def _add_value_inputs(self, exc: InputValuesNeeded) -> None:
         declared = {name: dtype for name, _, dtype in self._declared[0]} if self._declared else \
@@ -212,6 +214,12 @@ class InferenceSession:
         while len(self._plans) > self.MAX_PLANS:
             self._plans.popitem(last=False)
 
+    @staticmethod
+    def _plan_key(shapes: dict, values: dict) -> tuple:
+        """What tells the plans apart: the shapes of the symbolic inputs, the values of the inputs an
+        If reads."""
+        return tuple(shapes.items()), tuple((n, v.shape, v.tobytes()) for n, v in values.items())
+
     def _plan_for(self, feeds: dict) -> None:
         """Make the plan for the shapes of ``feeds``' symbolic inputs (and the values of the inputs
         an If reads) current, compiling it on first use (sizes that break a dimension the model
@@ -234,8 +242,7 @@ class InferenceSession:
             if value is None or str(value.dtype) != dtype:
                 return
             values[name] = value
-        key = (tuple((n, shapes[n]) for n in self.symbolic_dims), tuple((n, v.shape, v.tobytes())
-                                                                        for n, v in values.items()))
+        key = self._plan_key(shapes, values)
         if key == getattr(self, "_key", None):
             return
         plan = self._plans.get(key)

@@ -390,16 +390,18 @@ POOL_ROW_TILE = 4  # outputs of a row per invocation in pool_rows.wgsl (its TX)
 
 
 def _pool_row_code(mode: str, width: int, stride: int) -> dict[str, str]:
-    """pool_rows.wgsl's unrolled ``body`` (one window row: the columns' loads, then each output's
-    window taking its ``width`` columns, ``stride`` apart) and ``stores``."""
+    """pool_rows.wgsl's tile, its window states, their unrolled ``body`` (one window row: the
+    columns' loads, then each output's window taking its ``width`` columns, ``stride`` apart) and
+    ``stores``."""
     pad = " " * 8
     columns = (POOL_ROW_TILE - 1) * stride + width
+    states = [f"    var s{t} = init_{mode}();" for t in range(POOL_ROW_TILE)]
     body = [f"{pad}let col{j} = column(row, ix0 + {j});" for j in range(columns)]
     body += [f"{pad}s{t} = take_{mode}(s{t}, col{t * stride + k});" for t in range(POOL_ROW_TILE) for k in range(width)]
     stores = [f"    if (ox0 + {t}u < p.out_w) {{\n        y[(out_row + ox0 + {t}u) * p.c + c4] = "
               f"vec4<y_elem>(finish_{mode}(s{t}, padded_window_size(oy, ox0 + {t}u)));\n    }}"
               for t in range(POOL_ROW_TILE)]
-    return {"body": "\n".join(body), "stores": "\n".join(stores)}
+    return {"tile": POOL_ROW_TILE, "states": "\n".join(states), "body": "\n".join(body), "stores": "\n".join(stores)}
 
 
 @lowers("softmax")

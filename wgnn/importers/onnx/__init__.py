@@ -22,7 +22,7 @@ from ...graph import FLOAT_DTYPES, Graph, Operand
 from . import elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
 from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
 
-__all__ = ["CONVERTERS", "SUPPORTED_OPS", "load_model", "read_model"]
+__all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "load_model", "read_model"]
 
 
 def read_model(model: str | Path | bytes | Any) -> Any:
@@ -113,16 +113,24 @@ def describe_io(model: str | Path | bytes | Any) -> tuple[list, list]:
     return entries(proto.graph.input, inits), entries(proto.graph.output)
 
 
-def _names_read(g) -> set[str]:
-    """Every value name a node reads, in ``g`` and in its subgraphs (which read outer values too),
-    and ``g``'s outputs."""
-    names = {o.name for o in g.output}
-    for node in g.node:
-        names.update(node.input)
+def subgraphs(graph):
+    """``graph`` and every graph in its nodes' attributes (an If's branches), at every depth."""
+    yield graph
+    for node in graph.node:
         for a in node.attribute:
             for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                names |= _names_read(sub)
-    return names
+                yield from subgraphs(sub)
+
+
+def all_nodes(graph):
+    """The nodes of ``graph`` and of its subgraphs."""
+    return (node for g in subgraphs(graph) for node in g.node)
+
+
+def _names_read(g) -> set[str]:
+    """Every value name a node reads, in ``g`` and in its subgraphs (which read outer values too),
+    and the outputs of ``g`` and of its subgraphs (an If's node outputs are its branch's)."""
+    return {i for node in all_nodes(g) for i in node.input} | {o.name for sub in subgraphs(g) for o in sub.output}
 
 
 def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], scope: str = "") -> None:

@@ -88,6 +88,12 @@ def _exact(y):
     return y
 
 
+def _exact_limit(terms: int) -> int:
+    """The largest |weight| whose ``terms`` products with 8-bit activations (|x - x_zero| <= 255)
+    sum exactly in f32."""
+    return (F32_EXACT - 1) // (255 * terms)
+
+
 def _weight_digits(b, node, w, zero, axis: int, terms: int) -> list[tuple[int, np.ndarray]] | None:
     """Constant weights ``w - zero`` as (place, digits) pairs whose sum of place * digits they are,
     each digit small enough that ``terms`` products with 8-bit activations (|x - x_zero| <= 255)
@@ -103,7 +109,7 @@ def _weight_digits(b, node, w, zero, axis: int, terms: int) -> list[tuple[int, n
         shape[axis % wv.ndim] = zv.size
         zv = zv.reshape(shape)
     wv = wv - zv
-    limit = (F32_EXACT - 1) // (255 * terms)  # the largest |digit| whose sums stay exact
+    limit = _exact_limit(terms)
     if limit < 1:
         raise GraphError(f"{node.op_type} node {node.name!r}: sums of {terms} integer products, beyond what f32 "
                          "sums hold exactly (2^24) even one bit of the weights at a time")
@@ -184,7 +190,7 @@ def _dynamic_quantize_lstm(b, node, ins, attrs):
                              f"as [directions, rows, 4*hidden], got {None if qv is None else qv.shape}")
         dirs, rows, _ = qv.shape
         shifted = qv.astype(np.int64) - zv.astype(np.int64).reshape(dirs if zv.size > 1 else 1, 1, -1)
-        if 255 * int(np.abs(shifted).max(initial=0)) * rows >= F32_EXACT:
+        if np.abs(shifted).max(initial=0) > _exact_limit(rows):
             raise node.unsupported(f"{tag}'s products over {rows} terms would pass 2^24, beyond exact f32 sums")
         weights.append(b.constant(np.ascontiguousarray(shifted.transpose(0, 2, 1)).astype(np.float32),
                                   name=f"{node.name}/{tag}"))

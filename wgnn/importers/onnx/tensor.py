@@ -145,14 +145,19 @@ def _sequence_construct(b, node, ins, attrs):
     if any(t is None for t in ins) or len({t.dtype for t in ins}) > 1:
         raise GraphError(f"SequenceConstruct node {node.name!r}: its inputs must be tensors of one type, got "
                          f"{[None if t is None else t.dtype for t in ins]}")
-    return [[b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(ins)]]
+    return [_copies(b, node, ins)]
+
+
+def _copies(b, node, tensors) -> list:
+    """A sequence's elements copied, one identity each (``node[i]``)."""
+    return [b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(tensors)]
 
 
 @converts("Identity", "Dropout")
 def _identity(b, node, ins, attrs):
     if node.op_type != "Dropout":
         if isinstance(ins[0], list):  # a sequence: one output, the list of its elements' copies
-            return [[b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(ins[0])]]
+            return [_copies(b, node, ins[0])]
         return b.identity(ins[0], name=node.name)
     x = ins[0]
     training = len(ins) > 2 and ins[2] is not None and bool(static(b, node, ins[2], "training_mode").reshape(-1)[0])

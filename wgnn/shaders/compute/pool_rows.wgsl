@@ -5,8 +5,8 @@
 // TX. The template parameter "body" is that unrolled work for one window row, written out by the
 // lowering (WGSL has no compile-time loops, and an array indexed at run time would live in memory
 // on a software adapter): loads col0, col1, ... of the row's columns, then each output's window
-// state s0 .. s3 takes its columns; "stores" writes the outputs that exist. ${mode} is "max" or
-// "avg".
+// state s0, s1, ... (declared by "states") takes its columns; "stores" writes the outputs that
+// exist. TX is the lowering's POOL_ROW_TILE. ${mode} is "max" or "avg".
 #include "compute/common.wgsl"
 #include "pool_window.wgsl"
 
@@ -24,7 +24,7 @@ struct Params {
 
 #include "compute/pool_ops.wgsl"  // V, Window, init_/add_/finish_ max and avg
 
-const TX: u32 = 4u;
+const TX: u32 = ${tile}u;
 
 struct Column { v: V, inside: bool }
 
@@ -53,10 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = rest / p.out_h;
     let ix0 = i32(ox0 * p.stride_w) - p.pad_left;
 
-    var s0 = init_${mode}();
-    var s1 = init_${mode}();
-    var s2 = init_${mode}();
-    var s3 = init_${mode}();
+${states}
     for (var kh = 0u; kh < p.kernel_h; kh++) {
         let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
         if (iy < 0 || iy >= i32(p.in_h)) {
