@@ -83,7 +83,7 @@ def _choices(variants: list[str]) -> list[Choice]:
     out = [Choice(v) for v in variants]
     if "gemm_i8" in variants:
         out += [Choice("gemm_i8", tile=1, workgroup=32), Choice("gemm_i8", tile=4, workgroup=256),
-                Choice("gemm_i8", tile=2, workgroup=64, split=2)]
+                Choice("gemm_i8", tile=2, workgroup=64, split=2), Choice("gemm_i8", tile=8, workgroup=64, split=2)]
     if "gemm" in variants:
         out.append(Choice("gemm", tile=2, workgroup=64, split=2))
     return out

@@ -51,8 +51,9 @@ def _sized(variant: str, op: str) -> list[Choice]:
     if variant == "subgroup":
         return [Choice(variant, tile=8, workgroup=32), Choice(variant, tile=16, workgroup=256)]
     sizes = [Choice(variant, tile=1, workgroup=32), Choice(variant, tile=4, workgroup=256)]
-    if variant in ("gemm", "gemm_f16"):
-        sizes.append(Choice(variant, tile=2, workgroup=64, split=2))
+    if variant in ("gemm", "gemm_f16"):  # tile 8: 8 x 8 outputs per invocation (two vec4s of columns)
+        sizes += [Choice(variant, tile=2, workgroup=64, split=2), Choice(variant, tile=8, workgroup=64, split=2),
+                  Choice(variant, tile=8, workgroup=256)]
     return sizes
 
 
@@ -105,6 +106,8 @@ MATMUL_SHAPES = {
     "single_row": ((1, 72), (72, 20), True, ["tiled", "subgroup", "gemm", "gemm_f16", "gemv", "generic"]),
     "batched_runtime_b": ((2, 7, 132), (2, 132, 12), False, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
     "wide": ((19, 40), (40, 44), True, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
+    # three blocks of columns and two of rows at tile 8 x 64 (64 x 64 blocks), both ragged
+    "many_blocks": ((70, 36), (36, 136), True, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
     "ragged_k_and_n": ((7, 10), (10, 6), True, ["generic"]),
 }
 MATMUL_KERNELS = {"tiled": "matmul", "subgroup": "matmul_shared", "gemm": "matmul_gemm", "gemm_f16": "matmul_gemm",
@@ -251,6 +254,32 @@ def test_tuning_measures_caches_and_is_used(device, rng, tmp_path, monkeypatch):
     assert again.tuning.cached == 2 and not again.tuning.measured
     assert again.kernel_choices() == tuned.kernel_choices()
     assert "measured 0 node signatures" in again.tuning.summary()
+
+
+def test_gpu_defaults_size_the_gemm_by_the_product(device):
+    """Unmeasured, a GPU's gemm takes the largest block that still launches a workgroup per core and
+    computes few outputs past the edges: 128 x 128 (8 x 8 per invocation) where a batch of images
+    makes the product large, 64 x 64 for a batch's late layers, 32 x 32 with split-K for a single
+    image's. Sizes given are kept; a software adapter keeps its own defaults."""
+    import dataclasses
+
+    from wgnn.backends.compute.policy import Problem
+
+    gpu = KernelPolicy(dataclasses.replace(AdapterProfile.from_device(device), kind="gpu"), cache=None)
+    cases = {Problem(1, 32 * 56 * 56, 64, 256): Choice("gemm", 8, 256, 1),  # ResNet50 at batch 32: first stage
+             Problem(1, 32 * 7 * 7, 2048, 512): Choice("gemm", 8, 64, 1),  # its last stage
+             Problem(1, 32 * 56 * 56, 64, 64): Choice("gemm", 8, 64, 1),  # 64 columns: a 128-wide block half empty
+             Problem(1, 7 * 7, 2048, 512): Choice("gemm", 4, 64, 8),  # batch 1: few blocks, K split
+             Problem(16, 32 * 49, 256, 256): Choice("gemm", 8, 256, 1)}  # Winograd's 16 products at batch 32
+    for problem, want in cases.items():
+        assert gpu.complete("conv2d", Choice("gemm"), problem) == want, problem
+        i8 = dataclasses.replace(want, variant="gemm_i8")
+        assert gpu.complete("conv2d", Choice("gemm_i8"), problem) == i8, problem
+    big = Problem(1, 32 * 56 * 56, 64, 256)
+    assert gpu.complete("conv2d", Choice("gemm", tile=2), big) == Choice("gemm", 2, 64, 1)
+    assert gpu.complete("matmul", Choice("gemm", workgroup=128), big) == Choice("gemm", 4, 128, 1)
+    cpu = KernelPolicy(dataclasses.replace(AdapterProfile.from_device(device), kind="cpu"), cache=None)
+    assert cpu.complete("conv2d", Choice("gemm"), big) == Choice("gemm", 8, 64, 1)
 
 
 @pytest.mark.parametrize("path", [1, 2], ids=["shuffles", "own_loads"])

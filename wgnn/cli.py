@@ -205,7 +205,9 @@ def cmd_bench(args) -> int:
 def cmd_tune(args) -> int:
     from wgnn.tuner import tune
 
-    sess, desc = _load(args.model, args, args.precision)
+    if args.batch < 1:
+        raise SystemExit("wgnn: --batch must be at least 1")
+    sess, desc = _load(args.model, args, args.precision, batch=args.batch)
     graph = sess.source_graph.copy()
     from wgnn.passes import BACKEND_RULES, DEFAULT_RULES, optimize
 
@@ -342,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")
     sub.choices["profile"].add_argument("--top", type=int, help="show only the N slowest dispatches")
-    sub.choices["profile"].add_argument("--batch", type=int, default=1,
-                                        help="the inputs' first dimension (default: the model's own, 1 if symbolic)")
+    for name in ("profile", "tune"):
+        sub.choices[name].add_argument("--batch", type=int, default=1, help="the inputs' first dimension (default: "
+                                       "the model's own, 1 if symbolic)" + ("; choices are kept per shape, so "
+                                       "tune each batch size that runs" if name == "tune" else ""))
     sub.choices["tune"].add_argument("--seconds", type=float, default=300.0, help="stop measuring after this long; "
                                      "the nodes not reached keep the defaults (default: 300)")
     sub.choices["tune"].add_argument("--again", action="store_true", help="measure signatures already cached too")

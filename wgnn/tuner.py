@@ -19,6 +19,7 @@ import numpy as np
 
 from .backends.compute import ComputeExecutable
 from .backends.compute.policy import (
+    GPU_GEMM_SIZES,
     SPLIT_VARIANTS,
     VARIANTS,
     AdapterProfile,
@@ -42,7 +43,7 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
     out: list[Choice] = []
     for v in variants:
         if v in SPLIT_VARIANTS:
-            out += [Choice(v, tile, wg, split) for tile, wg in ((4, 64), (8, 256)) for split in (None, 1)]
+            out += [Choice(v, tile, wg, split) for tile, wg in GPU_GEMM_SIZES for split in (None, 1)]
         elif v == "gemv":
             out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]
         elif VARIANTS[op][v]:

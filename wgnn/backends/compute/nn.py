@@ -11,7 +11,7 @@ import numpy as np
 
 from ..common import fused_epilogue
 from .context import LoweringContext, Ref, lowers
-from .policy import GEMMS, Choice, Problem, gemm_block, problem_of
+from .policy import GEMMS, Choice, Problem, gemm_block, gemm_layout, problem_of
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -165,7 +165,9 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
     ends = dict(_y_store(ctx, out), **y_slice, has_residual=len(node.inputs) > 3,
                 residual_type="u32" if r_packed else "vec4<residual_elem>",
                 residual_load=f"unpack_{r_packed}" if r_packed else "vec4<f32>")
-    template = dict(tile_m=choice.tile, wg_x=cols4, pointwise=pointwise, mode_id=mode, partial=split > 1,
+    wg_x, tile_n4 = gemm_layout(choice.tile, choice.workgroup)
+    template = dict(tile_m=choice.tile, wg_x=wg_x, tile_n4=tile_n4, pointwise=pointwise, mode_id=mode,
+                    partial=split > 1,
                     x_packed=bool(x_packed), x_type="u32" if x_packed else "vec4<x_elem>",
                     x_word="x[index] ^ p.x_flip" if x_packed else "0u",
                     x_vec="vec4<f32>(0.0)" if x_packed else "vec4<f32>(x[index])",
@@ -307,8 +309,10 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     m_tiles, n_tiles = -(-problem.m // rows), -(-n4 // cols4)
     params.update(m=problem.m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, batch=problem.batch, splits=split,
                   k4_per_split=per_split)
-    template = dict(template, tile_m=choice.tile, wg_x=cols4, partial=split > 1)
-    math = {"math": "f16" if choice.variant == "gemm_f16" else "f32"}
+    wg_x, tile_n4 = gemm_layout(choice.tile, choice.workgroup)
+    half = choice.variant == "gemm_f16"
+    template = dict(template, tile_m=choice.tile, wg_x=wg_x, tile_n4=tile_n4, partial=split > 1, step_sums=half)
+    math = {"math": "f16" if half else "f32"}
     groups = problem.batch * split * m_tiles * n_tiles
     if split == 1:
         ctx.dispatch(kernel, node=node, template=template, params=params,

@@ -137,19 +137,49 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),))},
 }
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
+# A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
+# 64 x 64 (8 x 8), 32 x 32 (4 x 4). See ``gpu_gemm_size``.
+GPU_GEMM_SIZES = ((8, 256), (8, 64), (4, 64))
+
+
+def gemm_layout(tile: int, workgroup: int) -> tuple[int, int]:
+    """(invocations along N, vec4 columns each) of a gemm workgroup (``gemm_tile.wgsl``,
+    ``conv2d_i8.wgsl``): an invocation computes ``tile`` rows of one vec4 of columns, or at tile 8
+    two vec4s, 8 x 8 outputs, so that each value it reads from workgroup memory serves twice the
+    multiply-adds."""
+    return (8 if workgroup <= 64 else 16), (2 if tile >= 8 else 1)
 
 
 def gemm_block(tile: int, workgroup: int) -> tuple[int, int]:
     """(rows, vec4 columns) of the output block one gemm workgroup computes."""
-    wg_x = 8 if workgroup <= 64 else 16
-    return (workgroup // wg_x) * tile, wg_x
+    wg_x, cols4 = gemm_layout(tile, workgroup)
+    return (workgroup // wg_x) * tile, wg_x * cols4
+
+
+def _blocks(problem: Problem, rows: int, cols4: int) -> int:
+    return problem.batch * -(-problem.m // rows) * -(-(problem.n // 4) // cols4)
+
+
+def gpu_gemm_size(problem: Problem) -> tuple[int, int]:
+    """(tile, workgroup) of a GPU's gemm for ``problem``, unmeasured: the largest block of
+    ``GPU_GEMM_SIZES`` that still launches at least a workgroup per core of a large GPU (half of
+    ``GPU_BLOCKS``) and computes at most an eighth of its outputs past the edges; else the smallest,
+    which split-K then completes. A larger block reads each value from memory for more outputs and
+    each value from workgroup memory for more multiply-adds, so a product large enough for it (a
+    batch of images) runs nearer the GPU's arithmetic rate; a small one needs the workgroups."""
+    for tile, workgroup in GPU_GEMM_SIZES[:-1]:
+        rows, cols4 = gemm_block(tile, workgroup)
+        blocks = _blocks(problem, rows, cols4)
+        padded = blocks * rows * cols4 * 4
+        if blocks >= GPU_BLOCKS // 2 and padded * 7 <= problem.batch * problem.m * problem.n * 8:
+            return tile, workgroup
+    return GPU_GEMM_SIZES[-1]
 
 
 def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
     """Split-K parts for a GPU: enough to launch about ``GPU_BLOCKS`` workgroups, while each part
     keeps at least 64 of K (four steps of the tile loop)."""
-    rows, cols4 = gemm_block(tile, workgroup)
-    blocks = problem.batch * -(-problem.m // rows) * -(-(problem.n // 4) // cols4)
+    blocks = _blocks(problem, *gemm_block(tile, workgroup))
     split = 1
     while split * 2 <= SPLITS[-1] and blocks * split * 2 <= GPU_BLOCKS and problem.k // (split * 2) >= 64:
         split *= 2
@@ -354,6 +384,9 @@ class KernelPolicy:
         tile or split the variant lacks."""
         defaults = DEFAULTS[self.adapter.kind][op]
         tiles = VARIANTS[op][choice.variant]
+        if (self.adapter.kind == "gpu" and choice.variant in SPLIT_VARIANTS and problem is not None
+                and choice.tile is None and choice.workgroup is None):
+            choice = Choice(choice.variant, *gpu_gemm_size(problem), choice.split)
         tile = (choice.tile or defaults.tile_of(choice.variant)) if tiles else None
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")

@@ -36,8 +36,9 @@ struct Params {
 const WG_X: u32 = ${wg_x}u;
 const WG_Y: u32 = WG / WG_X;
 const TM: u32 = ${tile_m}u;
-const BM: u32 = WG_Y * TM;   // rows (output pixels) per block
-const BN4: u32 = WG_X;       // vec4 columns (output channels) per block
+const TN4: u32 = ${tile_n4}u;  // vec4 columns per invocation, WG_X apart (as in gemm_tile.wgsl)
+const BM: u32 = WG_Y * TM;     // rows (output pixels) per block
+const BN4: u32 = WG_X * TN4;   // vec4 columns (output channels) per block
 const BK4: u32 = 8u;         // packed words of K per step (32 taps x channels)
 const POINTWISE: bool = ${pointwise};
 const X_PACKED: bool = ${x_packed};
@@ -95,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < A_LOADS; j++) {
         origins[j] = origin(select(p.m, row0 + (lid + j * WG) / BK4, lid + j * WG < BM * BK4));
     }
-    var acc: array<vec4<i32>, TM>;
+    var acc: array<vec4<i32>, TM * TN4>;  // [row r][column j]
     for (var step = k4_begin; step < k4_end; step += BK4) {
         let k4 = step + lid % BK4;
         let tap = k4 / p.in_c4;
@@ -132,27 +133,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         workgroupBarrier();
         for (var kk4 = 0u; kk4 < BK4; kk4++) {
-            let b = b_tile[kk4 * BN4 + tx];
+            var bv: array<vec4<u32>, TN4>;
+            for (var j = 0u; j < TN4; j++) {
+                bv[j] = b_tile[kk4 * BN4 + tx + j * WG_X];
+            }
             for (var r = 0u; r < TM; r++) {
                 let a = a_tile[(ty * TM + r) * BK4 + kk4];
-                acc[r] += vec4<i32>(dot4I8Packed(a, b.x), dot4I8Packed(a, b.y), dot4I8Packed(a, b.z),
-                                    dot4I8Packed(a, b.w));
+                for (var j = 0u; j < TN4; j++) {
+                    let b = bv[j];
+                    acc[r * TN4 + j] += vec4<i32>(dot4I8Packed(a, b.x), dot4I8Packed(a, b.y), dot4I8Packed(a, b.z),
+                                                  dot4I8Packed(a, b.w));
+                }
             }
         }
         workgroupBarrier();
     }
 
-    let col4 = col0 + tx;
-    if (col4 >= p.n4) {
-        return;
-    }
-    for (var r = 0u; r < TM; r++) {
-        let row = row0 + ty * TM + r;
-        if (row < p.m) {
-            if (PARTIAL) {
-                y[(split * p.m + row) * p.n4 + col4] = ${y_partial}(acc[r]);
-            } else {
-                write_sums(row * p.n4 + col4, col4, acc[r]);
+    for (var j = 0u; j < TN4; j++) {
+        let col4 = col0 + tx + j * WG_X;
+        for (var r = 0u; r < TM; r++) {
+            let row = row0 + ty * TM + r;
+            if (row < p.m && col4 < p.n4) {
+                if (PARTIAL) {
+                    y[(split * p.m + row) * p.n4 + col4] = ${y_partial}(acc[r * TN4 + j]);
+                } else {
+                    write_sums(row * p.n4 + col4, col4, acc[r * TN4 + j]);
+                }
             }
         }
     }

@@ -1,17 +1,20 @@
 // The workgroup-tiled GEMM core of matmul_gemm and conv2d_gemm: C = A x B (batched), each workgroup
 // computing a BM x BN block of C. Per step of BK = 16 along K, the workgroup stages A's BM x BK
 // block and B's BK x BN block in workgroup memory (each invocation loads a few vec4s), then each
-// invocation multiplies its TM rows x 4 columns (one vec4) out of workgroup memory: a value read
-// from the buffers serves BN / 4 invocations (A) or BM rows (B) instead of one.
+// invocation multiplies its TM rows x TN4 vec4s of columns out of workgroup memory: a value read
+// from the buffers serves BN / 4 / TN4 invocations (A) or BM / TM (B) instead of one, and a value
+// read from workgroup memory TN4 vec4 products (A) or TM (B). An invocation's columns lie WG_X
+// vec4s apart, so that the invocations of a row read neighbouring vec4s of the B tile.
 //
 // Split-K (SPLITS > 1 in Params.splits): workgroups also divide K; each writes its partial block,
 // without the epilogue, to `y` at [split][batch][M][N] (PARTIAL), and splitk_reduce.wgsl adds the
 // partials in a fixed order and applies the epilogue, so results do not depend on scheduling.
 //
 // Arithmetic (math_elem, f32 or f16, the variant gemm or gemm_f16): the workgroup tiles hold
-// math_elem and the multiply-adds of one K step (BK = 16 products per output) run in it, into a
-// per-step partial sum; the running sum over the steps, the split-K partials and the epilogue are
-// always f32. In f16 an output thus adds at most 16 rounded f16 products before reaching f32.
+// math_elem and the multiply-adds run in it. In f16 (STEP_SUMS) they go into a per-step partial sum,
+// which is added to an f32 running sum after each step of BK = 16 products: an output adds at most
+// 16 rounded f16 products before reaching f32. In f32 the products go straight into the running
+// sum. The split-K partials and the epilogue are always f32.
 //
 // The including kernel declares Params (m, k4, n4, m_tiles, n_tiles, batch, splits, k4_per_split,
 // alpha, beta, and what its loaders need), the bindings, and how A is read, in three parts so that
@@ -21,15 +24,17 @@
 //   a_column(k4) -> vec4<i32>: where column k4 lies, once per step;
 //   load_a(origin, column) -> vec4<math_elem>: A[row][4 k4 .. 4 k4 + 3];
 //   load_b(batch, k, col4) -> vec4<math_elem>: B[k][4 col4 .. 4 col4 + 3] (k < 4 k4, col4 < n4 only).
-// WG_X invocations along N (one vec4 of columns each), WG / WG_X along M (TM rows each).
+// WG_X invocations along N (TN4 vec4s of columns each), WG / WG_X along M (TM rows each).
 
 const WG_X: u32 = ${wg_x}u;
 const WG_Y: u32 = WG / WG_X;
 const TM: u32 = ${tile_m}u;
-const BM: u32 = WG_Y * TM;   // rows per block
-const BN4: u32 = WG_X;       // vec4 columns per block
-const BK4: u32 = 4u;         // vec4s of K per step
+const TN4: u32 = ${tile_n4}u;
+const BM: u32 = WG_Y * TM;     // rows per block
+const BN4: u32 = WG_X * TN4;   // vec4 columns per block
+const BK4: u32 = 4u;           // vec4s of K per step
 const PARTIAL: bool = ${partial};
+const STEP_SUMS: bool = ${step_sums};
 const A_LOADS: u32 = (BM * BK4 + WG - 1u) / WG;  // vec4s of A each invocation stages per step
 
 var<workgroup> a_tile: array<vec4<math_elem>, BM * BK4>;         // [BM][BK4]
@@ -63,7 +68,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             origins[j] = a_origin(bi, row);
         }
     }
-    var acc: array<vec4<f32>, TM>;
+    // sums[r * TN4 + j]: row ty TM + r, vec4 column tx + j WG_X of the block (per step in f16)
+    var sums: array<vec4<math_elem>, TM * TN4>;
+    var acc: array<vec4<f32>, TM * TN4>;
     for (var step = k4_begin; step < k4_end; step += BK4) {
         let k4 = step + lid % BK4;
         let column = a_column(k4);
@@ -87,36 +94,50 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             b_tile[i] = v;
         }
         workgroupBarrier();
-        var part = array<vec4<math_elem>, TM>();  // this step's sums (zeroed each step explicitly)
+        if (STEP_SUMS) {
+            sums = array<vec4<math_elem>, TM * TN4>();
+        }
         for (var kk4 = 0u; kk4 < BK4; kk4++) {
-            let b0 = b_tile[(kk4 * 4u) * BN4 + tx];
-            let b1 = b_tile[(kk4 * 4u + 1u) * BN4 + tx];
-            let b2 = b_tile[(kk4 * 4u + 2u) * BN4 + tx];
-            let b3 = b_tile[(kk4 * 4u + 3u) * BN4 + tx];
+            var bv: array<vec4<math_elem>, 4u * TN4>;  // [K row 4 kk4 + q][the invocation's column j]
+            for (var q = 0u; q < 4u; q++) {
+                for (var j = 0u; j < TN4; j++) {
+                    bv[q * TN4 + j] = b_tile[(kk4 * 4u + q) * BN4 + tx + j * WG_X];
+                }
+            }
             for (var r = 0u; r < TM; r++) {
                 let a = a_tile[(ty * TM + r) * BK4 + kk4];
-                part[r] = fma(b0, vec4<math_elem>(a.x), fma(b1, vec4<math_elem>(a.y),
-                          fma(b2, vec4<math_elem>(a.z), fma(b3, vec4<math_elem>(a.w), part[r]))));
+                for (var j = 0u; j < TN4; j++) {
+                    let s = r * TN4 + j;
+                    sums[s] = fma(bv[j], vec4<math_elem>(a.x), fma(bv[TN4 + j], vec4<math_elem>(a.y),
+                              fma(bv[2u * TN4 + j], vec4<math_elem>(a.z), fma(bv[3u * TN4 + j], vec4<math_elem>(a.w),
+                              sums[s]))));
+                }
             }
         }
-        for (var r = 0u; r < TM; r++) {
-            acc[r] += vec4<f32>(part[r]);
+        if (STEP_SUMS) {
+            for (var s = 0u; s < TM * TN4; s++) {
+                acc[s] += vec4<f32>(sums[s]);
+            }
         }
         workgroupBarrier();
     }
-
-    let col4 = col0 + tx;
-    if (col4 >= p.n4) {
-        return;
+    if (!STEP_SUMS) {
+        for (var s = 0u; s < TM * TN4; s++) {
+            acc[s] = vec4<f32>(sums[s]);
+        }
     }
-    for (var r = 0u; r < TM; r++) {
-        let row = row0 + ty * TM + r;
-        if (row < p.m) {
-            let index = (bi * p.m + row) * p.n4 + col4;
-            if (PARTIAL) {
-                y[split * p.batch * p.m * p.n4 + index] = store_y(acc[r]);
-            } else {
-                write_output(index, col4, acc[r]);
+
+    for (var j = 0u; j < TN4; j++) {
+        let col4 = col0 + tx + j * WG_X;
+        for (var r = 0u; r < TM; r++) {
+            let row = row0 + ty * TM + r;
+            if (row < p.m && col4 < p.n4) {
+                let index = (bi * p.m + row) * p.n4 + col4;
+                if (PARTIAL) {
+                    y[split * p.batch * p.m * p.n4 + index] = store_y(acc[r * TN4 + j]);
+                } else {
+                    write_output(index, col4, acc[r * TN4 + j]);
+                }
             }
         }
     }
