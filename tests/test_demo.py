@@ -135,6 +135,22 @@ def test_camera_source_through_opencv(monkeypatch):
         demo.open_source("1")
 
 
+def test_rgb_frames_unpack_on_the_gpu_exactly(device, face_model, rng):
+    """An RGB frame goes up as its bytes and a shader unpacks it into the frame texture: every pixel
+    as it was, alpha 255, also where the frame's bytes are no whole number of words (13 x 7 x 3);
+    an RGBA frame goes straight into the texture."""
+    for width, height in ((13, 7), (64, 48)):
+        d = demo.Demo("face", width, height, device=device)
+        for channels in (3, 4):
+            frame = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+            d._upload(d.slots[0], frame, 0, demo.Timings(), sync=True)
+            raw = device.queue.read_texture({"texture": d.slots[0].frame}, {"bytes_per_row": width * 4,
+                                             "rows_per_image": height}, (width, height, 1))
+            got = np.frombuffer(raw, np.uint8).reshape(height, width, 4)
+            np.testing.assert_array_equal(got[..., :3], frame[..., :3])
+            np.testing.assert_array_equal(got[..., 3], frame[..., 3] if channels == 4 else 255)
+
+
 def test_gpu_preprocessing_equals_numpy_letterbox(device, face_model, selfie_model):
     frame = demo.SyntheticCamera(640, 480).frame(7)
     timings = demo.Timings()

@@ -233,6 +233,9 @@ class Device:
             if kind == "texture":
                 entries.append({"binding": i, "visibility": stage,
                                 "texture": {"sample_type": "unfilterable-float", "view_dimension": "2d"}})
+            elif kind.startswith("storage-texture "):
+                entries.append({"binding": i, "visibility": stage, "storage_texture": {
+                    "access": "write-only", "format": kind.split()[1], "view_dimension": "2d"}})
             else:
                 entries.append({"binding": i, "visibility": stage, "buffer": {"type": kind}})
         return self.device.create_bind_group_layout(entries=entries)

@@ -2,7 +2,9 @@
 
 Per frame (``Demo.process`` then ``Demo.render``):
 
-1. *upload*: the RGB frame goes into an ``rgba8unorm`` texture (``queue.write_texture``);
+1. *upload*: the RGB frame's bytes go as they are into a storage buffer (``queue.write_buffer``),
+   and a compute shader (``shaders/demo/unpack_rgb.wgsl``) writes them into an ``rgba8unorm``
+   texture: the host converts nothing (an RGBA frame goes straight into the texture);
 2. *preprocess*: a compute shader (``shaders/demo/preprocess.wgsl``) resizes it into the model's
    input tensor, letterboxed (face) or stretched (selfie), normalised to the model's value range;
 3. *model*: ``InferenceSession.run_on_gpu`` with that tensor as a ``GPUTensor`` input, so the frame
@@ -54,10 +56,12 @@ BLUR_RADIUS = 6  # taps each side, at quarter resolution
 
 @dataclass
 class _Slot:
-    """What one frame in flight holds: its picture, the model's input, and (face) the read-back
-    buffer its outputs are copied to."""
+    """What one frame in flight holds: its picture (and the RGB bytes it is unpacked from), the
+    model's input, and (face) the read-back buffer its outputs are copied to."""
 
     frame: object
+    rgb: object
+    unpack: _Kernel
     input: GPUTensor
     pre: _Kernel
     readback: object | None = None
@@ -243,7 +247,12 @@ class Demo:
 
     def _new_slot(self) -> _Slot:
         dev = self.device
-        frame = _texture(dev, self.width, self.height, wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+        frame = _texture(dev, self.width, self.height, wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST
+                         | wgpu.TextureUsage.STORAGE_BINDING | wgpu.TextureUsage.COPY_SRC)
+        rgb = dev.buffer(self.width * self.height * 3, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST,
+                         label="demo frame bytes")
+        unpack = _Kernel(dev, dev.pipeline(shaders.render("demo/unpack_rgb")),
+                         {"width": self.width, "height": self.height}, [rgb, frame], "unpack_rgb")
         ih, iw = self.letterbox.input_size
         tensor = GPUTensor(dev, dev.buffer(ih * iw * 3 * 4, label="demo input"), 0,
                            tuple(self.session.get_inputs()[0].shape))
@@ -252,7 +261,7 @@ class Demo:
         pre = _Kernel(dev, dev.pipeline(shaders.render("demo/preprocess")),
                       {"out_h": ih, "out_w": iw, "top": top, "left": left, "rh": rh, "rw": rw, "lo": lo, "hi": hi},
                       [frame, tensor], "preprocess")
-        return _Slot(frame, tensor, pre)
+        return _Slot(frame, rgb, unpack, tensor, pre)
 
     def _slot(self, k: int) -> _Slot:
         while len(self.slots) <= k:
@@ -305,9 +314,18 @@ class Demo:
         input (laps upload and preprocess; ``sync``: waiting for the GPU)."""
         self._check(frame, index)
         dev = self.device
-        _write_rgba(dev, slot.frame, frame)
+        rgb = frame.shape[2] == 3
+        if rgb:
+            data = np.ascontiguousarray(frame).reshape(-1)
+            if data.size % 4:  # (write_buffer copies whole words)
+                data = np.concatenate([data, np.zeros(4 - data.size % 4, np.uint8)])
+            dev.queue.write_buffer(slot.rgb, 0, data)
+        else:
+            _write_rgba(dev, slot.frame, frame)
         timings.lap("upload")
         enc = dev.device.create_command_encoder()
+        if rgb:
+            slot.unpack.dispatch(enc, -(-self.width // 4), self.height)  # four pixels an invocation
         slot.pre.dispatch(enc, *self.letterbox.input_size[::-1])
         dev.queue.submit([enc.finish()])
         if sync:

@@ -81,7 +81,7 @@ def render(name: str, *, types: dict[str, str] | None = None, **params: object) 
 @cache
 def parse_interface(source: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(Params fields as (name, type), binding kinds in order: uniform | storage | read-only-storage |
-    texture)."""
+    texture | "storage-texture FORMAT" (write-only))."""
     fields, bindings = _interface(source)
     return fields, [kind for kind, _ in bindings]
 
@@ -103,10 +103,14 @@ def _interface(source: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]
                 fields.append((fname.strip(), " ".join(ftype.split())))
     bindings: dict[int, tuple[str, str]] = {}
     for index, kind, name, wgsl_type in _BINDING.findall(source):
-        if not kind:  # a handle: textures are the only ones wgnn uses
-            if not wgsl_type.startswith("texture_2d"):
+        if not kind:  # a handle: a sampled texture, or a write-only storage texture (its format named)
+            written = re.search(rf"\b{name}\s*:\s*texture_storage_2d<(\w+),\s*write>", source)
+            if written:
+                kind = f"storage-texture {written.group(1)}"
+            elif wgsl_type.startswith("texture_2d"):
+                kind = "texture"
+            else:
                 raise ValueError(f"binding {name!r} of type {wgsl_type} is not supported")
-            kind = "texture"
         else:
             kind = {"uniform": "uniform", "storage,read_write": "storage",
                     "storage,read": "read-only-storage"}[kind.replace(" ", "")]
