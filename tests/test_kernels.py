@@ -95,7 +95,8 @@ def test_fused_activation(device, precision, rng, activation, path):
 
 
 UNARY = ["abs", "neg", "exp", "log", "sqrt", "reciprocal", "floor", "ceil", "round", "sin", "cos", "erf", "sign",
-         "softplus", "softsign", "elu", "selu", "celu", "gelu", "gelu_tanh"]
+         "softplus", "softsign", "elu", "selu", "celu", "gelu", "gelu_tanh", "tan", "asin", "acos", "atan", "sinh",
+         "cosh", "asinh", "acosh", "atanh", "mish", "swish", "thresholded_relu", "shrink"]
 
 
 @pytest.mark.parametrize("kind", UNARY)
@@ -109,6 +110,12 @@ def test_elementwise_function(device, precision, rng, kind):
         x = np.abs(x) + 0.1
     elif kind == "reciprocal":
         x = np.sign(x) * (np.abs(x) + 0.5)
+    elif kind in ("asin", "acos", "atanh"):
+        x = x / 4.2
+    elif kind == "acosh":
+        x = np.abs(x) + 1
+    elif kind == "tan":
+        x = x / 3
     b = wgnn.GraphBuilder()
     xi = b.input("x", x.shape)
     name = kind.removesuffix("_tanh")
@@ -116,6 +123,26 @@ def test_elementwise_function(device, precision, rng, kind):
     session, got, want = run_both(b, {"y": y}, {"x": x.astype(np.float32)}, precision=precision)
     assert kernels_used(session) == ["elementwise"]
     assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+def test_hyperbolic_functions_keep_their_precision_near_zero_and_far(device, rng):
+    """sinh, asinh and atanh near 0 (where exp and log forms cancel), asinh of large negative values
+    (where log(x + sqrt(x^2 + 1)) loses everything), cosh and acosh far out: each element within
+    a few f32 roundings of numpy's float64."""
+    tiny = np.array([1e-6, -3e-5, 1e-3, -0.01, 0.1, -0.124, 0.126, 0.24, -0.26, 0.6], np.float32)
+    cases = {"sinh": np.concatenate([tiny, [3.0, -20.0, 80.0]]), "asinh": np.concatenate([tiny, [3.0, -5e3, 1e5,
+             -3e37]]), "atanh": np.concatenate([tiny, [0.9, -0.999]]), "cosh": np.array([0.0, 1e-3, -2.0, 60.0]),
+             "acosh": np.array([1.0, 1.001, 3.0, 5e3, 1e30])}
+    for kind, x in cases.items():
+        x = x.astype(np.float32)
+        b = wgnn.GraphBuilder()
+        y = b.activation(b.input("x", x.shape), kind)
+        got = b.build({"y": y}).compute({"x": x})["y"].astype(np.float64)
+        want = getattr(np, {"asinh": "arcsinh", "atanh": "arctanh", "acosh": "arccosh"}.get(kind, kind))(
+            x.astype(np.float64))
+        err = np.abs(got - want) / np.maximum(np.abs(want), 1e-30)
+        assert err.max() < (2e-5 if kind in ("cosh", "acosh") else 2e-6), (kind, x[err.argmax()], got[err.argmax()],
+                                                                 want[err.argmax()])
 
 
 @pytest.mark.parametrize("kind", ["exp", "gelu", "erf", "softplus"])

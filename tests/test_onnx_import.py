@@ -220,6 +220,32 @@ CASES = {
                               {"w": rand(4, 3, 3, 2, 3), "b": rand(6)}),
     "batchnorm_run_time_statistics": case("BatchNormalization", {"x": X4, "s": rand(4), "bias": rand(4),
                                                                  "mean": rand(4), "var": rand(4, low=0.5)}),
+    # Resize before opset 11 and the deprecated Upsample: asymmetric coordinates, the nearest pixel
+    # rounded down along a growing axis and up along a shrinking one (H shrinks, W grows here)
+    "resize10_nearest_mixed": case("Resize", {"x": X4}, {"mode": "nearest"},
+                                   {"scales": np.array([1, 1, 0.7, 1.3], np.float32)}, opset=10),
+    "resize10_linear": case("Resize", {"x": X4}, {"mode": "linear"},
+                            {"scales": np.array([1, 1, 1.7, 0.45], np.float32)}, opset=10),
+    "upsample9_nearest": case("Upsample", {"x": X4}, {"mode": "nearest"},
+                              {"scales": np.array([1, 1, 1.5, 2.5], np.float32)}, opset=9),
+    "upsample7_linear": case("Upsample", {"x": X4}, {"mode": "linear", "scales": [1.0, 1.0, 2.0, 1.5]}, opset=7),
+    # composed of wgnn's own ops
+    "mish": case("Mish", {"x": X4 * 4}, opset=18),
+    "shrink": case("Shrink", {"x": X4 * 2}, {"lambd": 0.7, "bias": 0.2}),
+    "thresholded_relu": case("ThresholdedRelu", {"x": X4 * 2}, {"alpha": 0.4}),
+    "asinh": case("Asinh", {"x": X4 * 30}),
+    "cast_like": case("CastLike", {"x": X4 * 9}, consts={"like": np.zeros(1, np.int32)}, opset=15,
+                      out=TensorProto.INT32),
+    "trilu_lower_k": case("Trilu", {"x": X4}, {"upper": 0}, {"k": i64(-1)}, opset=14),
+    "one_hot_axis1": case("OneHot", {"i": RNG.integers(-4, 4, (3, 5)).astype(np.int64)}, {"axis": 1},
+                          {"depth": i64(4), "values": np.array([-1.0, 2.5], np.float32)}, opset=11),
+    "hardmax": case("Hardmax", {"x": X4}, {"axis": 2}),
+    "hardmax_opset11_coerced": case("Hardmax", {"x": X4}, {"axis": 2}, opset=11),
+    "mean_variance_normalization": case("MeanVarianceNormalization", {"x": X4 * 3 + 1}),
+    "lp_normalization_l1": case("LpNormalization", {"x": X4}, {"axis": 1, "p": 1}),
+    "group_normalization": case("GroupNormalization", {"x": X4 * 2}, {"num_groups": 2, "epsilon": 1e-3},
+                                {"s": rand(4), "bias": rand(4)}, opset=21),
+    "reduce_log_sum": case("ReduceLogSum", {"x": np.abs(X4) + 0.1}, {"axes": [1, 3], "keepdims": 0}),
 }
 
 

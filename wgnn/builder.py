@@ -538,7 +538,7 @@ class OpBuilder:
                                    name=name or fresh_name("layer_normalization"))
 
     def resize(self, x: Operand, size: Sequence[int], *, mode: str = "linear",
-               coordinate_mode: str = "half_pixel", nearest_mode: str = "round_prefer_floor",
+               coordinate_mode: str = "half_pixel", nearest_mode: str | Sequence[str] = "round_prefer_floor",
                scales: Sequence[float] | None = None, cubic_coeff_a: float = -0.75, exclude_outside: bool = False,
                antialias: bool = False, roi: Sequence[tuple[float, float]] | None = None,
                extrapolation_value: float = 0.0, name: str = "") -> Operand:
@@ -546,6 +546,7 @@ class OpBuilder:
         "linear" (bilinear) or "cubic" (bicubic, coefficient ``cubic_coeff_a``); ``coordinate_mode``,
         ``nearest_mode``, ``exclude_outside`` and ``antialias`` take ONNX Resize's names and meanings;
         ``scales`` (H, W output/input ratios) replace the ratios the sizes give, as in ONNX.
+        ``nearest_mode`` may also be a pair, one mode for H and one for W.
         ``roi`` ((start, end) of H and W, fractions of the input) and ``extrapolation_value`` belong to
         the tf_crop_and_resize mode."""
         from .ops.resize import COORDINATE_MODES, MODES, NEAREST_MODES, axis_map, filter_taps
@@ -555,8 +556,10 @@ class OpBuilder:
         if coordinate_mode not in COORDINATE_MODES:
             raise GraphError(f"resize node {name!r}: coordinate mode {coordinate_mode!r} is not one of "
                              f"{COORDINATE_MODES}")
-        if nearest_mode not in NEAREST_MODES:
-            raise GraphError(f"resize node {name!r}: nearest mode {nearest_mode!r} is not one of {NEAREST_MODES}")
+        per_axis = (nearest_mode,) if isinstance(nearest_mode, str) else tuple(nearest_mode)
+        if len(per_axis) not in (1, 2) or any(m not in NEAREST_MODES for m in per_axis):
+            raise GraphError(f"resize node {name!r}: nearest mode {nearest_mode!r} is not one of {NEAREST_MODES} "
+                             "(or one for each of H and W)")
         if x.rank != 4:
             raise GraphError(f"resize node {name!r}: expected a 4-D NCHW input, got {x.shape}")
         size = tuple(int(d) for d in size)
@@ -566,7 +569,8 @@ class OpBuilder:
         filters = tuple(filter_taps(mode, scales[k] if scales[k] is not None else size[k] / max(x.shape[2 + k], 1),
                                     antialias) for k in range(2))
         crop = coordinate_mode == "tf_crop_and_resize"
-        attrs = {"mode": mode, "size": size, "maps": maps, "nearest": nearest_mode, "filters": filters,
+        attrs = {"mode": mode, "size": size, "maps": maps, "nearest": per_axis[0] if len(per_axis) == 1 else per_axis,
+                 "filters": filters,
                  "cubic_a": float(cubic_coeff_a), "exclude_outside": bool(exclude_outside),
                  "extrapolation": float(extrapolation_value) if crop else None}
         return self._one("resize", [x], attrs, name)

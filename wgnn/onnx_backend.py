@@ -143,8 +143,11 @@ class OpResult:
 
 
 def _unstorable(model) -> str | None:
-    for value in list(model.graph.input) + list(model.graph.output):
-        elem = value.type.tensor_type.elem_type
+    """Why a case cannot run on any WebGPU backend: an input or output, or a value a Cast makes (as
+    functions expanded into a case compute in float64), of a type WGSL cannot store."""
+    elems = [value.type.tensor_type.elem_type for value in list(model.graph.input) + list(model.graph.output)]
+    elems += [a.i for n in all_nodes(model.graph) if n.op_type == "Cast" for a in n.attribute if a.name == "to"]
+    for elem in elems:
         if elem in UNSTORABLE:
             return f"dtype {UNSTORABLE[elem]} has no storage in WGSL"
     return None

@@ -70,6 +70,19 @@ _NUMPY = {
     "softplus": lambda x, a, b: np.logaddexp(0, x),
     "softsign": lambda x, a, b: x / (1 + np.abs(x)),
     "gelu": _gelu,
+    "tan": lambda x, a, b: np.tan(x),
+    "asin": lambda x, a, b: np.arcsin(x),
+    "acos": lambda x, a, b: np.arccos(x),
+    "atan": lambda x, a, b: np.arctan(x),
+    "sinh": lambda x, a, b: np.sinh(x),
+    "cosh": lambda x, a, b: np.cosh(x),
+    "asinh": lambda x, a, b: np.arcsinh(x),
+    "acosh": lambda x, a, b: np.arccosh(x),
+    "atanh": lambda x, a, b: np.arctanh(x),
+    "mish": lambda x, a, b: x * np.tanh(np.logaddexp(0, x)),
+    "swish": lambda x, a, b: x / (1 + np.exp(-a * x)),
+    "thresholded_relu": lambda x, a, b: np.where(x > a, x, 0),
+    "shrink": lambda x, a, b: np.where(x < -a, x + b, np.where(x > a, x - b, 0)),  # alpha: lambd, beta: bias
 }
 
 # name -> default (alpha, beta)
@@ -88,9 +101,13 @@ KINDS: dict[str, tuple[float, float]] = {
     "selu": (1.67326319217681884765625, 1.05070102214813232421875),  # alpha, gamma
     "celu": (1.0, 0.0),
     "gelu": (0.0, 0.0),  # alpha 1: the tanh approximation
+    **{k: (0.0, 0.0) for k in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "mish")},
+    "swish": (1.0, 0.0),
+    "thresholded_relu": (1.0, 0.0),
+    "shrink": (0.5, 0.0),  # lambd, bias
 }
 # Kinds whose results can exceed float16's range from ordinary inputs: stored in f32 in fp16 mode.
-WIDE_KINDS = frozenset({"exp", "reciprocal"})
+WIDE_KINDS = frozenset({"exp", "reciprocal", "tan", "sinh", "cosh"})
 
 
 def make(kind: str, alpha: float | None = None, beta: float | None = None) -> Activation:

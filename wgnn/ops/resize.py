@@ -98,7 +98,8 @@ def source_positions(attrs: dict, axis: int, size_in: int, size_out: int) -> tup
     src = ((np.arange(size_out) + off_in) * scale - off_out).astype(np.float32).astype(np.float64)
     outside = (src < 0) | (src > size_in - 1)
     if attrs["mode"] == "nearest":
-        src = np.clip(_round(src, attrs["nearest"]), 0, size_in - 1)
+        nearest = attrs["nearest"]  # one mode, or one per axis
+        src = np.clip(_round(src, nearest if isinstance(nearest, str) else nearest[axis]), 0, size_in - 1)
     return src, outside
 
 

@@ -64,6 +64,58 @@ fn act_elu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
 fn act_selu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {  // beta: gamma
     return beta * select(alpha * (exp(v) - 1.0), v, v > vec4<f32>(0.0));
 }
+fn act_tan(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> { return tan(v); }
+// asin and acos through atan2 (some drivers' own are a polynomial good to 3e-4 only)
+fn act_asin(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return atan2(v, sqrt((1.0 - v) * (1.0 + v)));
+}
+fn act_acos(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return atan2(sqrt((1.0 - v) * (1.0 + v)), v);
+}
+fn act_atan(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> { return atan(v); }
+// The hyperbolic functions written out (WGSL defines them through exp and log, which cancel near 0
+// and, for asinh of large negative values, lose everything): odd series near 0.
+fn act_sinh(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    let v2 = v * v;
+    let series = v * (1.0 + v2 * (1.0 / 6.0 + v2 * (1.0 / 120.0 + v2 / 5040.0)));
+    let e = exp(abs(v));
+    return select(sign(v) * 0.5 * (e - 1.0 / e), series, abs(v) < vec4<f32>(0.25));
+}
+fn act_cosh(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    let e = exp(abs(v));
+    return 0.5 * (e + 1.0 / e);
+}
+fn act_asinh(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    let a = abs(v);
+    let v2 = v * v;
+    let series = v * (1.0 + v2 * (-1.0 / 6.0 + v2 * (3.0 / 40.0 + v2 * (-5.0 / 112.0))));
+    // |v| + sqrt(v^2 + 1), for |v| past 2^12 where v^2 + 1 rounds to v^2 (and v^2 past f32's range): 2|v|
+    let big = a > vec4<f32>(4096.0);
+    let root = select(a + sqrt(v2 + 1.0), 2.0 * a, big);
+    let far = select(log(root), log(2.0) + log(a), big);
+    return select(sign(v) * far, series, a < vec4<f32>(0.125));
+}
+fn act_acosh(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    let big = v > vec4<f32>(4096.0);
+    return select(log(v + sqrt((v - 1.0) * (v + 1.0))), log(2.0) + log(v), big);
+}
+fn act_atanh(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    let v2 = v * v;
+    let series = v * (1.0 + v2 * (1.0 / 3.0 + v2 * (1.0 / 5.0 + v2 * (1.0 / 7.0 + v2 / 9.0))));
+    return select(0.5 * log((1.0 + v) / (1.0 - v)), series, abs(v) < vec4<f32>(0.125));
+}
+fn act_mish(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return v * act_tanh(act_softplus(v, alpha, beta, slope), alpha, beta, slope);
+}
+fn act_swish(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return v / (1.0 + exp(-alpha * v));
+}
+fn act_thresholded_relu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), v, v > vec4<f32>(alpha));
+}
+fn act_shrink(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {  // alpha: lambd, beta: bias
+    return select(select(vec4<f32>(0.0), v - beta, v > vec4<f32>(alpha)), v + beta, v < vec4<f32>(-alpha));
+}
 fn act_celu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
     return max(v, vec4<f32>(0.0)) + min(vec4<f32>(0.0), alpha * (exp(v / alpha) - 1.0));
 }

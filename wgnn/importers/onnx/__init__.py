@@ -19,7 +19,7 @@ import numpy as np
 from ...builder import OpBuilder
 from ...errors import GraphError, InputValuesNeeded, ModelLoadError, UnsupportedOperatorError
 from ...graph import FLOAT_DTYPES, Graph, Operand
-from . import elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
+from . import composed, elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
 from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
 
 __all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "load_model", "read_model"]

@@ -161,6 +161,13 @@ def transpose_pads(attrs: dict, sizes, kernel, strides, dil, out_pad) -> tuple[l
     return [(p[k], p[k + rank]) for k in range(rank)], None
 
 
+def legacy_nearest(scales) -> tuple[str, str]:
+    """The nearest source pixel of Upsample and of Resize before opset 11 (which name no rounding),
+    per spatial axis as ONNX Runtime picks it: rounded down where the axis grows, up where it
+    shrinks."""
+    return tuple("floor" if s >= 1 else "ceil" for s in scales)
+
+
 def broadcast_to(b, x: Operand, shape, name: str) -> Operand:
     """``x`` broadcast with ``shape``, as x + 0 with zeros only as large as the broadcast dimensions
     (the element-wise kernel broadcasts)."""

@@ -15,7 +15,9 @@ from .common import (
 _SIMPLE_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish",
                        "Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
                        "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Round": "round", "Sin": "sin",
-                       "Cos": "cos", "Erf": "erf", "Sign": "sign", "Softplus": "softplus", "Softsign": "softsign"}
+                       "Cos": "cos", "Erf": "erf", "Sign": "sign", "Softplus": "softplus", "Softsign": "softsign",
+                       "Tan": "tan", "Asin": "asin", "Acos": "acos", "Atan": "atan", "Sinh": "sinh", "Cosh": "cosh",
+                       "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh", "Mish": "mish"}
 
 
 @converts(*_SIMPLE_ACTIVATIONS)
@@ -28,6 +30,14 @@ def _exponential_unit(b, node, ins, attrs):
     kind = node.op_type.lower()
     alpha, beta = ACTIVATION_DEFAULTS[kind]
     return b.activation(ins[0], kind, alpha=attrs.get("alpha", alpha), beta=attrs.get("gamma", beta), name=node.name)
+
+
+@converts("Swish", "ThresholdedRelu", "Shrink")
+def _parametric(b, node, ins, attrs):
+    kind = {"Swish": "swish", "ThresholdedRelu": "thresholded_relu", "Shrink": "shrink"}[node.op_type]
+    alpha, beta = ACTIVATION_DEFAULTS[kind]
+    alpha = attrs.get("lambd" if kind == "shrink" else "alpha", alpha)
+    return b.activation(ins[0], kind, alpha=alpha, beta=attrs.get("bias", beta), name=node.name)
 
 
 @converts("Gelu")

@@ -12,6 +12,7 @@ from .common import (
     axis_pads,
     broadcast_to,
     converts,
+    legacy_nearest,
     lifts_1d,
     spatial_pads,
     static,
@@ -67,7 +68,7 @@ def _resize(b, node, ins, attrs):
     if x.rank != 4:
         raise node.unsupported(f"input of rank {x.rank}: only 4-D NCHW tensors")
     mode = text(attrs, "mode", "nearest")
-    coords = text(attrs, "coordinate_transformation_mode", "half_pixel")
+    coords = text(attrs, "coordinate_transformation_mode", "half_pixel" if node.opset >= 11 else "asymmetric")
     nearest = text(attrs, "nearest_mode", "round_prefer_floor")
     if mode not in ("nearest", "linear", "cubic"):
         raise node.unsupported(f"mode {mode!r}")
@@ -103,6 +104,8 @@ def _resize(b, node, ins, attrs):
         raise node.unsupported("neither scales nor sizes given")
     if sizes[:2] != list(x.shape[:2]):
         raise node.unsupported(f"resizing the batch or channel axis ({x.shape} -> {sizes})")
+    if node.opset < 11:  # Resize-10 as Upsample: asymmetric coordinates, ONNX Runtime's rounding
+        nearest = legacy_nearest(scales[2:])
     roi = None
     if coords == "tf_crop_and_resize":
         given = static(b, node, ins[1] if node.opset >= 11 and len(ins) > 1 else None, "roi")

@@ -1,0 +1,188 @@
+"""ONNX converters for ops written as a few of wgnn's own: what ONNX itself defines as a function of
+other ops (MeanVarianceNormalization, GroupNormalization, CastLike), the deprecated Upsample (a
+Resize), and ops whose one varying part is a comparison with a constant (Trilu, OneHot, Hardmax,
+EyeLike)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import ONNX_DTYPES, converts, legacy_nearest, static, text
+
+
+@converts("CastLike")
+def _cast_like(b, node, ins, attrs):
+    return b.cast(ins[0], ins[1].dtype, name=node.name)
+
+
+@converts("Upsample")
+def _upsample(b, node, ins, attrs):
+    """Upsample (opsets 7 and 9, deprecated since 10): a Resize with the asymmetric coordinates and,
+    for nearest, the source pixel rounded down, as ONNX Runtime runs it (an integer scale repeats
+    each pixel, as ONNX's reference does)."""
+    x = ins[0]
+    mode = text(attrs, "mode", "nearest")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise node.unsupported(f"mode {mode!r}")
+    scales = attrs.get("scales") if len(ins) < 2 else static(b, node, ins[1], "scales")
+    if scales is None:
+        raise node.unsupported("no scales")
+    scales = [float(s) for s in np.asarray(scales).reshape(-1)]
+    if len(scales) != x.rank or x.rank != 4 or scales[:2] != [1.0, 1.0]:
+        raise node.unsupported(f"scales {scales} of a rank-{x.rank} input: only the two spatial axes of a 4-D "
+                               "NCHW tensor")
+    if min(scales) < 1:
+        raise node.unsupported(f"scales {scales}: Upsample's are at least 1")
+    sizes = [int(np.floor(d * s)) for d, s in zip(x.shape[2:], scales[2:])]
+    return b.resize(x, sizes, mode="nearest" if mode == "nearest" else "linear", coordinate_mode="asymmetric",
+                    nearest_mode=legacy_nearest(scales[2:]), scales=scales[2:], name=node.name)
+
+
+@converts("ReduceLogSum")
+def _reduce_log_sum(b, node, ins, attrs):
+    axes = attrs.get("axes")
+    if len(ins) > 1 and ins[1] is not None:
+        axes = [int(a) for a in static(b, node, ins[1], "axes").reshape(-1)]
+    if not axes:
+        if attrs.get("noop_with_empty_axes", 0):
+            return b.activation(ins[0], "log", name=node.name)
+        axes = None
+    total = b.reduce(ins[0], "sum", axes, keepdims=bool(attrs.get("keepdims", 1)), name=node.name + "/sum")
+    return b.activation(total, "log", name=node.name)
+
+
+@converts("EyeLike")
+def _eye_like(b, node, ins, attrs):
+    x = ins[0]
+    if x.rank != 2:
+        raise node.unsupported(f"input of rank {x.rank}: EyeLike takes a matrix")
+    dtype = ONNX_DTYPES.get(attrs["dtype"]) if "dtype" in attrs else x.dtype
+    if dtype is None or dtype == "float64":
+        raise node.unsupported(f"dtype {attrs.get('dtype')}")
+    return b.constant(np.eye(*x.shape, k=int(attrs.get("k", 0)), dtype=dtype), name=node.name)
+
+
+@converts("Trilu")
+def _trilu(b, node, ins, attrs):
+    """The upper (or lower) triangle of the last two axes: ``where`` with a constant mask."""
+    x = ins[0]
+    if x.rank < 2:
+        raise node.unsupported(f"input of rank {x.rank}: Trilu takes matrices")
+    k = static(b, node, ins[1] if len(ins) > 1 else None, "k")
+    k = 0 if k is None else int(k.reshape(()))
+    rows, cols = x.shape[-2:]
+    ones = np.ones((rows, cols), bool)
+    mask = np.triu(ones, k) if attrs.get("upper", 1) else np.tril(ones, k)
+    return b.where(b.constant(mask), x, b.constant(np.zeros((), x.dtype)), name=node.name)
+
+
+def _along(values: np.ndarray, axis: int, rank: int) -> np.ndarray:
+    """``values`` (1-D) laid along ``axis`` of a tensor of ``rank`` axes (1 elsewhere), to broadcast."""
+    shape = [1] * rank
+    shape[axis] = values.size
+    return values.reshape(shape)
+
+
+@converts("OneHot")
+def _one_hot(b, node, ins, attrs):
+    """``on`` where an index equals its position along the new axis, else ``off``: indices (negative
+    ones count from the end) compared with a constant range."""
+    indices, values = ins[0], ins[2]
+    depth = static(b, node, ins[1], "depth")
+    depth = int(np.asarray(depth).reshape(-1)[0])
+    if depth < 1:
+        raise node.unsupported(f"depth {depth}")
+    rank = indices.rank + 1
+    axis = int(attrs.get("axis", -1))
+    if not -rank <= axis < rank:
+        raise node.unsupported(f"axis {axis} for indices of rank {indices.rank}")
+    axis %= rank
+    if indices.dtype not in ("int32", "int64"):  # ONNX: other types are cast to int64 first
+        indices = b.cast(indices, "int64", name=node.name + "/int")
+    negative = b.lesser(indices, b.constant(np.zeros((), indices.dtype)), name=node.name + "/negative")
+    wrapped = b.add(indices, b.constant(np.array(depth, indices.dtype)), name=node.name + "/wrapped")
+    indices = b.where(negative, wrapped, indices, name=node.name + "/index")
+    hot = b.equal(b.unsqueeze(indices, [axis], name=node.name + "/axis"),
+                  b.constant(_along(np.arange(depth, dtype=indices.dtype), axis, rank)), name=node.name + "/hot")
+    if values.is_constant:
+        off, on = (b.constant(np.asarray(v).reshape(())) for v in values.value.reshape(-1)[:2])
+    else:
+        off, on = (b.reshape(b.slice(values, [k], [k + 1], name=f"{node.name}/v{k}"), [], name=f"{node.name}/s{k}")
+                   for k in (0, 1))
+    return b.where(hot, on, off, name=node.name)
+
+
+@converts("Hardmax")
+def _hardmax(b, node, ins, attrs):
+    """1 at the first largest value along ``axis``, 0 elsewhere (before opset 13, over the input
+    flattened to 2-D at ``axis``)."""
+    x = ins[0]
+    if node.opset < 13:
+        axis = int(attrs.get("axis", 1)) % max(x.rank, 1)
+        flat = b.flatten(x, axis=axis, name=node.name + "/2d")
+        hard = _hardmax_along(b, node.name + "/hard", flat, 1)
+        return b.reshape(hard, list(x.shape), name=node.name)
+    return _hardmax_along(b, node.name, x, int(attrs.get("axis", -1)) % max(x.rank, 1))
+
+
+def _hardmax_along(b, name: str, x, axis: int):
+    first = b.arg_max(x, axis, keepdims=True, name=name + "/argmax")
+    hot = b.equal(first, b.constant(_along(np.arange(x.shape[axis], dtype=np.int64), axis, x.rank)),
+                  name=name + "/hot")
+    return b.cast(hot, x.dtype, name=name)
+
+
+@converts("MeanVarianceNormalization")
+def _mean_variance_normalization(b, node, ins, attrs):
+    """ONNX's own definition: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9) over ``axes``."""
+    x, name = ins[0], node.name
+    axes = [int(a) for a in attrs.get("axes", (0, 2, 3))]
+    mean = b.reduce(x, "mean", axes, keepdims=True, name=name + "/mean")
+    mean_of_squares = b.reduce(b.mul(x, x, name=name + "/square"), "mean", axes, keepdims=True,
+                               name=name + "/mean_square")
+    variance = b.sub(mean_of_squares, b.mul(mean, mean, name=name + "/mean_squared"), name=name + "/variance")
+    std = b.add(b.activation(variance, "sqrt", name=name + "/std"), b.constant(np.float32(1e-9)),
+                name=name + "/std_eps")
+    return b.div(b.sub(x, mean, name=name + "/centred"), std, name=name)
+
+
+@converts("LpNormalization")
+def _lp_normalization(b, node, ins, attrs):
+    """x over its L1 or L2 norm along ``axis``; a vector of zeros stays zeros (ONNX's reference)."""
+    x, p = ins[0], int(attrs.get("p", 2))
+    if p not in (1, 2):
+        raise node.unsupported(f"p={p}: only 1 and 2")
+    axis = int(attrs.get("axis", -1))
+    norm = b.reduce(x, "l1" if p == 1 else "l2", [axis], keepdims=True, name=node.name + "/norm")
+    zero = b.constant(np.zeros((), x.dtype))
+    quotient = b.div(x, norm, name=node.name + "/quotient")
+    return b.where(b.equal(norm, zero, name=node.name + "/zero"), zero, quotient, name=node.name)  # 0 for 0/0
+
+
+@converts("GroupNormalization")
+def _group_normalization(b, node, ins, attrs):
+    """Each sample's channels in ``num_groups`` groups, each group normalized over its channels and
+    spatial positions, then scaled and shifted per channel (opset 21; per group before it)."""
+    x, scale, bias = ins[:3]
+    name, groups = node.name, int(attrs["num_groups"])
+    if x.rank < 3:
+        raise node.unsupported(f"input of rank {x.rank}: expected (N, C, D1, ...)")
+    n, c = x.shape[:2]
+    if groups < 1 or c % groups:
+        raise node.unsupported(f"num_groups {groups} does not divide the {c} channels")
+    eps = float(attrs.get("epsilon", 1e-5))
+    grouped = b.reshape(x, [n, groups, -1], name=name + "/groups")
+    mean = b.reduce(grouped, "mean", [2], keepdims=True, name=name + "/mean")
+    centred = b.sub(grouped, mean, name=name + "/centred")
+    variance = b.reduce(b.mul(centred, centred, name=name + "/square"), "mean", [2], keepdims=True,
+                        name=name + "/variance")
+    inv_std = b.activation(b.add(variance, b.constant(np.float32(eps)), name=name + "/variance_eps"), "sqrt",
+                           name=name + "/std")
+    normalized = b.reshape(b.div(centred, inv_std, name=name + "/normalized"), list(x.shape), name=name + "/back")
+    per_channel = []
+    for k, t in enumerate((scale, bias)):
+        if t.shape == (groups,) and groups != c:  # opset 18: one value per group, for its channels
+            t = b.gather(t, b.constant(np.repeat(np.arange(groups), c // groups).astype(np.int64)),
+                         name=f"{name}/per_channel{k}")
+        per_channel.append(b.reshape(t, [c] + [1] * (x.rank - 2), name=f"{name}/channel{k}"))
+    return b.add(b.mul(normalized, per_channel[0], name=name + "/scaled"), per_channel[1], name=name)
