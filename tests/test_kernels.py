@@ -460,3 +460,43 @@ def test_resize(device, precision, rng, case):
     assert kernels_used(session).count("resize") == 1
     assert got["y"].shape == want["y"].shape == (2, 5) + size
     assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+# -- indexing: cumulative sums, top-k, gathers and scatters ----------------------------------------
+
+def test_indexing_ops_against_numpy(device, precision, rng):
+    """The builder's indexing ops (ONNX's CumSum, TopK, GatherElements, GatherND, ScatterElements,
+    ScatterND) in one graph, with indices computed on the GPU (negative ones and duplicates
+    included), against the numpy reference; values on a grid of quarters, exact in f16."""
+    x_np = (rng.integers(-40, 40, (2, 5, 6, 7)) / 4).astype(np.float32)
+    b = wgnn.GraphBuilder()
+    x = b.input("x", x_np.shape)
+    idx = b.input("idx", (2, 5, 6, 4), "int64")
+    rows = b.input("rows", (3, 2, 2), "int64")
+    outs = {"cumsum": b.cumulative_sum(x, 2, exclusive=True, reversed=True),
+            "gather_elements": b.gather_elements(x, idx, axis=3),
+            "gather_nd": b.gather_nd(x, rows),
+            "scatter_add": b.scatter_elements(x, idx, b.activation(b.gather_elements(x, idx, axis=3), "neg"), axis=3,
+                                              reduction="add"),
+            "scatter_nd_max": b.scatter_nd(x, rows, b.mul(b.gather_nd(x, rows), b.constant(np.float32(-2))),
+                                           reduction="max")}
+    values, indices = b.top_k(b.add(x, b.constant(np.arange(7, dtype=np.float32) / 64)), 3, axis=3)  # no ties
+    outs.update(top_values=values, top_indices=indices)
+    feeds = {"x": x_np, "idx": rng.integers(-7, 7, (2, 5, 6, 4)).astype(np.int64),
+             "rows": np.array([[[1, -2], [0, 0]], [[1, 3], [0, 0]], [[-1, 3], [0, 4]]], np.int64)}
+    session, got, want = run_both(b, outs, feeds, precision=precision)
+    for name in outs:
+        assert got[name].dtype == want[name].dtype, name
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_integer_cumsum_and_top_k_stay_exact(device, rng):
+    """Integer tensors: the running sums in i32 (past 2^24, where f32 would round) and top-k
+    comparing integers."""
+    x_np = rng.integers(-(1 << 27), 1 << 27, (3, 50)).astype(np.int32)
+    b = wgnn.GraphBuilder()
+    x = b.input("x", x_np.shape, "int32")
+    values, indices = b.top_k(x, 7, largest=False)
+    session, got, want = run_both(b, {"sum": b.cumulative_sum(x, 1), "v": values, "i": indices}, {"x": x_np})
+    for name in ("sum", "v", "i"):
+        np.testing.assert_array_equal(got[name], want[name])

@@ -246,6 +246,36 @@ CASES = {
     "group_normalization": case("GroupNormalization", {"x": X4 * 2}, {"num_groups": 2, "epsilon": 1e-3},
                                 {"s": rand(4), "bias": rand(4)}, opset=21),
     "reduce_log_sum": case("ReduceLogSum", {"x": np.abs(X4) + 0.1}, {"axes": [1, 3], "keepdims": 0}),
+    "tan": case("Tan", {"x": X4 / 3}),
+    "asin": case("Asin", {"x": np.tanh(X4)}),
+    "acos": case("Acos", {"x": np.tanh(X4)}),
+    "atan": case("Atan", {"x": X4 * 5}),
+    "sinh": case("Sinh", {"x": X4 * 3}),
+    "cosh": case("Cosh", {"x": X4 * 3}),
+    "acosh": case("Acosh", {"x": np.abs(X4) * 9 + 1}),
+    "atanh": case("Atanh", {"x": np.tanh(X4)}),
+    "eye_like": case("EyeLike", {"x": rand(4, 6)}, {"k": 1}),
+    # indexing
+    "cumsum_reverse_exclusive": case("CumSum", {"x": X4}, {"reverse": 1, "exclusive": 1}, {"axis": i64(2)}, opset=14),
+    "cumsum_int32": case("CumSum", {"x": RNG.integers(-1000, 1000, (3, 40)).astype(np.int32)}, {},
+                         {"axis": np.array(-1, np.int32)}, opset=14, out=TensorProto.INT32),
+    "scatter_opset10": case("Scatter", {"x": X4}, {"axis": 0},
+                            {"i": np.array([[[[1]]], [[[0]]]], np.int64), "u": rand(2, 1, 1, 1)}, opset=10),
+    "gather_elements_negative": case("GatherElements", {"x": X4}, {"axis": 2},
+                                     {"i": RNG.integers(-7, 7, (2, 3, 5, 9)).astype(np.int64)}),
+    "gather_nd_batch": case("GatherND", {"x": X4}, {"batch_dims": 1},
+                            {"i": np.stack([RNG.integers(-4, 4, (2, 6)), RNG.integers(0, 7, (2, 6))], -1)}),
+    "scatter_elements_add_duplicates": case("ScatterElements", {"x": X4}, {"axis": 3, "reduction": "add"},
+                                            {"i": RNG.integers(-9, 9, (2, 4, 7, 12)).astype(np.int64),
+                                             "u": rand(2, 4, 7, 12)}, opset=16),
+    "scatter_elements_max": case("ScatterElements", {"x": X4}, {"axis": 1, "reduction": "max"},
+                                 {"i": RNG.integers(0, 4, (2, 6, 7, 9)).astype(np.int64), "u": rand(2, 6, 7, 9)},
+                                 opset=18),
+    "scatter_nd_mul_duplicates": case("ScatterND", {"x": X4}, {"reduction": "mul"},
+                                      {"i": RNG.integers(-2, 2, (5, 3, 2)).astype(np.int64),
+                                       "u": rand(5, 3, 7, 9)}, opset=16),
+    "scatter_nd_none": case("ScatterND", {"x": X4},
+                            {}, {"i": np.array([[[1, 2, 3]], [[0, -1, 0]]], np.int64), "u": rand(2, 1, 9)}),
 }
 
 
@@ -400,7 +430,33 @@ def test_every_supported_op_is_covered():
     covered = {c["op"] for c in CASES.values()} | {n.op_type for nodes, _ in CHAINS.values() for n in nodes}
     covered.add("SequenceConstruct")  # test_sequence_construct_gives_a_list
     covered.add("com.microsoft.DynamicQuantizeLSTM")  # tests/test_quant.py, through quantize_dynamic
+    covered.add("TopK")  # test_top_k_values_and_indices
+    covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
+
+
+@pytest.mark.parametrize("x,attrs,k,opset", [
+    (RNG.integers(-3, 4, (2, 4, 7, 9)).astype(np.float32), {"axis": 3}, 4, 11),  # ties everywhere
+    (X4, {"axis": 1, "largest": 0}, 3, 11),
+    (RNG.integers(-50, 50, (3, 40)).astype(np.int64), {}, 40, 11),
+    (X4, {"axis": 2}, 5, 1),  # k an attribute
+], ids=["ties", "smallest", "int64_all", "opset1"])
+def test_top_k_values_and_indices(device, x, attrs, k, opset):
+    """TopK's two outputs against ONNX Runtime's: the values in order and their indices, equal
+    values in their order along the axis."""
+    ins = ["x"] if opset < 10 else ["x", "k"]
+    node = helper.make_node("TopK", ins, ["values", "indices"], **attrs, **({"k": k} if opset < 10 else {}))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", helper.np_dtype_to_tensor_dtype(
+        x.dtype), x.shape)], [helper.make_tensor_value_info(n, t, None) for n, t in
+                              (("values", helper.np_dtype_to_tensor_dtype(x.dtype)), ("indices", TensorProto.INT64))],
+        [] if opset < 10 else [numpy_helper.from_array(i64(k), "k")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = wgnn.InferenceSession(model).run(None, {"x": x})
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
 
 
 def test_integer_outputs_known_at_compile_time_are_returned(device):

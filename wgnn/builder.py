@@ -669,6 +669,40 @@ class OpBuilder:
     def gather(self, x: Operand, indices: Operand, *, axis: int = 0, name: str = "") -> Operand:
         return self._one("gather", [x, indices], {"axis": _axis("gather", name, axis, x.rank)}, name)
 
+    def gather_elements(self, x: Operand, indices: Operand, *, axis: int = 0, name: str = "") -> Operand:
+        """``out[c] = x[c with c[axis] = indices[c]]``, indices of x's rank (WebNN's gatherElements)."""
+        return self._one("gather_elements", [x, indices], {"axis": _axis("gather_elements", name, axis, x.rank)}, name)
+
+    def gather_nd(self, x: Operand, indices: Operand, *, batch_dims: int = 0, name: str = "") -> Operand:
+        """Slices of ``x`` picked by the tuples along indices' last axis (WebNN's gatherND; ONNX's
+        GatherND with ``batch_dims`` leading axes that x and indices share)."""
+        return self._one("gather_nd", [x, indices], {"batch_dims": int(batch_dims)}, name)
+
+    def scatter_elements(self, x: Operand, indices: Operand, updates: Operand, *, axis: int = 0,
+                         reduction: str = "none", name: str = "") -> Operand:
+        """A copy of ``x`` where ``updates[c]`` goes to c with c[axis] = indices[c], combined in order
+        by ``reduction`` (none, add, mul, max, min)."""
+        return self._one("scatter_elements", [x, indices, updates],
+                         {"axis": _axis("scatter_elements", name, axis, x.rank), "reduction": reduction}, name)
+
+    def scatter_nd(self, x: Operand, indices: Operand, updates: Operand, *, reduction: str = "none",
+                   name: str = "") -> Operand:
+        """A copy of ``x`` where each tuple along indices' last axis names a slice that takes the
+        matching slice of ``updates``, in order, combined by ``reduction``."""
+        return self._one("scatter_nd", [x, indices, updates], {"reduction": reduction}, name)
+
+    def cumulative_sum(self, x: Operand, axis: int, *, exclusive: bool = False, reversed: bool = False,
+                       name: str = "") -> Operand:
+        """Running sums along ``axis`` (WebNN's cumulativeSum; ONNX's CumSum)."""
+        return self._one("cumsum", [x], {"axis": _axis("cumsum", name, axis, x.rank), "exclusive": bool(exclusive),
+                                         "reverse": bool(reversed)}, name)
+
+    def top_k(self, x: Operand, k: int, *, axis: int = -1, largest: bool = True, name: str = "") -> list[Operand]:
+        """The ``k`` largest (or smallest) values along ``axis``, in order (equal ones in their order
+        along the axis), and their int64 indices."""
+        return self._add("top_k", [x], {"k": int(k), "axis": _axis("top_k", name, axis, x.rank),
+                                        "largest": bool(largest)}, name=name, n_out=2)
+
     def identity(self, x: Operand, *, name: str = "") -> Operand:
         return self._one("identity", [x], {}, name)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..graph import Node
 from ..layout import identity
-from . import activation, elementwise, nn, quant, reduce, resize, tensor, winograd  # noqa: F401  (fill REGISTRY)
+from . import activation, elementwise, indexing, nn, quant, reduce, resize, tensor, winograd  # noqa: F401  (fill REGISTRY)
 from .registry import (
     REGISTRY,
     broadcast_shapes,

@@ -23,7 +23,7 @@ from ...memory import Block, MemoryReport, Plan, plan_buffers
 from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
 from ..base import Backend
 from ..common import Executable, pack_uniforms, padded
-from . import data, nn  # noqa: F401  (register the lowerings)
+from . import data, indexing, nn  # noqa: F401  (register the lowerings)
 from .context import LOWERINGS, LoweringContext, Ref
 from .policy import Choice, KernelPolicy
 

@@ -117,7 +117,7 @@ def _flatten(b, node, ins, attrs):
 
 def _axes(b, node, ins, attrs, index=1):
     if node.opset >= 13 and len(ins) > index and ins[index] is not None:
-        return [int(a) for a in static(b, node, ins[index], "axes")]
+        return [int(a) for a in static(b, node, ins[index], "axes").reshape(-1)]  # (a scalar too, as ORT takes)
     return attrs.get("axes")
 
 
@@ -306,3 +306,50 @@ def _dequantize_linear(b, node, ins, attrs):
 @converts("DynamicQuantizeLinear")
 def _dynamic_quantize_linear(b, node, ins, attrs):
     return list(b.dynamic_quantize_linear(ins[0], name=node.name))
+
+
+# -- indexing -------------------------------------------------------------------------------------
+
+def _reduction(node, attrs) -> str:
+    reduction = text(attrs, "reduction", "none")
+    if reduction not in ("none", "add", "mul", "max", "min"):
+        raise node.unsupported(f"reduction {reduction!r}")
+    return reduction
+
+
+@converts("GatherElements")
+def _gather_elements(b, node, ins, attrs):
+    return b.gather_elements(ins[0], ins[1], axis=attrs.get("axis", 0), name=node.name)
+
+
+@converts("GatherND")
+def _gather_nd(b, node, ins, attrs):
+    return b.gather_nd(ins[0], ins[1], batch_dims=attrs.get("batch_dims", 0), name=node.name)
+
+
+@converts("ScatterElements", "Scatter")
+def _scatter_elements(b, node, ins, attrs):
+    return b.scatter_elements(ins[0], ins[1], ins[2], axis=attrs.get("axis", 0), reduction=_reduction(node, attrs),
+                              name=node.name)
+
+
+@converts("ScatterND")
+def _scatter_nd(b, node, ins, attrs):
+    return b.scatter_nd(ins[0], ins[1], ins[2], reduction=_reduction(node, attrs), name=node.name)
+
+
+@converts("CumSum")
+def _cumsum(b, node, ins, attrs):
+    axis = int(static(b, node, ins[1], "axis").reshape(-1)[0])
+    return b.cumulative_sum(ins[0], axis, exclusive=bool(attrs.get("exclusive", 0)),
+                            reversed=bool(attrs.get("reverse", 0)), name=node.name)
+
+
+@converts("TopK")
+def _top_k(b, node, ins, attrs):
+    if node.opset < 10:
+        k = attrs["k"]
+    else:
+        k = int(static(b, node, ins[1], "K").reshape(-1)[0])
+    # (sorted=0 allows any order: the sorted one is one of them)
+    return b.top_k(ins[0], k, axis=attrs.get("axis", -1), largest=bool(attrs.get("largest", 1)), name=node.name)

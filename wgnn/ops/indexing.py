@@ -1,0 +1,224 @@
+"""Ops that index along an axis or by index tuples: cumulative sums, top-k, and the element- and
+tuple-wise gathers and scatters (ONNX's CumSum, TopK, GatherElements, GatherND, ScatterElements,
+ScatterND). All run on tensors in their logical (row-major) order.
+
+Indices computed at run time are taken as ONNX defines them (negative ones count from the end);
+past the axis they are clamped (gathers) or match nothing (scatters), since a shader cannot raise.
+Scatters are written as gathers: each output element looks through the updates for those aimed at
+it and applies them in the order ONNX lists them, so duplicates and reductions give the same
+result on every run, as ONNX Runtime's sequential loop does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import is_integer
+from .registry import fail, normalize_axis, register
+
+REDUCTIONS = ("none", "add", "mul", "max", "min")
+
+
+def _logical(n_in: int, n_out: int = 1):
+    def layout(node, perms):
+        return [()] * n_in, [()] * n_out
+
+    return staticmethod(layout)
+
+
+def _check_indices(node, indices) -> None:
+    if not is_integer(indices.dtype):
+        raise fail(node, f"indices must be an integer tensor, got {indices.dtype}")
+
+
+def _wrap(idx: np.ndarray, size) -> np.ndarray:
+    idx = idx.astype(np.int64)
+    return np.where(idx < 0, idx + size, idx)
+
+
+def _combine(reduction: str, a, b):
+    if reduction == "none":
+        return b
+    if reduction == "add":
+        return a + b
+    if reduction == "mul":
+        return a * b
+    return max(a, b) if reduction == "max" else min(a, b)
+
+
+@register("cumsum")
+class CumSum:
+    """inputs [x]; attrs axis, exclusive, reverse."""
+
+    layout = _logical(1)
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        normalize_axis(node, node.attrs["axis"], x.rank)
+        return [(x.shape, x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x = ins[0]
+        axis = node.attrs["axis"] % x.ndim
+        if node.attrs["reverse"]:
+            x = np.flip(x, axis)
+        total = np.cumsum(x, axis=axis, dtype=x.dtype)
+        if node.attrs["exclusive"]:
+            total = np.concatenate([np.zeros_like(np.take(total, [0], axis)),
+                                    np.take(total, range(x.shape[axis] - 1), axis)], axis)
+        return [np.flip(total, axis) if node.attrs["reverse"] else total]
+
+
+@register("top_k")
+class TopK:
+    """inputs [x]; attrs k, axis, largest. Outputs the k largest (or smallest) values along the
+    axis, in order, and their indices (int64); equal values keep their order along the axis."""
+
+    layout = _logical(1, 2)
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        axis = normalize_axis(node, node.attrs["axis"], x.rank)
+        k = node.attrs["k"]
+        if not 0 <= k <= x.shape[axis]:
+            raise fail(node, f"k={k} for an axis of {x.shape[axis]}")
+        shape = x.shape[:axis] + (k,) + x.shape[axis + 1:]
+        return [(shape, x.dtype), (shape, "int64")]
+
+    @staticmethod
+    def reference(node, ins):
+        x, axis, k = ins[0], node.attrs["axis"] % ins[0].ndim, node.attrs["k"]
+        key = x.astype(np.float64)  # (exact for the integers a GPU stores)
+        order = np.argsort(-key if node.attrs["largest"] else key, axis=axis, kind="stable")
+        order = np.take(order, range(k), axis)
+        return [np.take_along_axis(x, order, axis), order.astype(np.int64)]
+
+
+@register("gather_elements")
+class GatherElements:
+    """inputs [data, indices] of the same rank; attrs axis. out[c] = data[c with c[axis] =
+    indices[c]]."""
+
+    layout = _logical(2)
+
+    @staticmethod
+    def infer(node):
+        data, idx = node.inputs
+        normalize_axis(node, node.attrs["axis"], data.rank)
+        _check_indices(node, idx)
+        if idx.rank != data.rank:
+            raise fail(node, f"indices of rank {idx.rank} for data of rank {data.rank}: they must be equal")
+        axis = node.attrs["axis"] % data.rank
+        if any(i > d for a, (i, d) in enumerate(zip(idx.shape, data.shape)) if a != axis):
+            raise fail(node, f"indices {idx.shape} reach past data {data.shape} off the axis {axis}")
+        return [(idx.shape, data.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        data, idx = ins
+        axis = node.attrs["axis"] % data.ndim
+        return [np.take_along_axis(data, _wrap(idx, data.shape[axis]), axis)]
+
+
+@register("gather_nd")
+class GatherND:
+    """inputs [data, indices]; attrs batch_dims. Each row of indices' last axis is a tuple that
+    picks a slice of data (after the first batch_dims axes, which data and indices share)."""
+
+    layout = _logical(2)
+
+    @staticmethod
+    def infer(node):
+        data, idx = node.inputs
+        b = node.attrs["batch_dims"]
+        _check_indices(node, idx)
+        if idx.rank < 1 or not 0 <= b < min(data.rank, idx.rank) or data.shape[:b] != idx.shape[:b]:
+            raise fail(node, f"batch_dims {b} for data {data.shape} and indices {idx.shape}")
+        q = idx.shape[-1]
+        if b + q > data.rank:
+            raise fail(node, f"index tuples of {q} for data of rank {data.rank} after {b} batch axes")
+        return [(idx.shape[:-1] + data.shape[b + q:], data.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        data, idx = ins
+        b = node.attrs["batch_dims"]
+        q = idx.shape[-1]
+        batch = int(np.prod(data.shape[:b], dtype=np.int64))
+        d = data.reshape((batch,) + data.shape[b:])
+        rows = idx.reshape(batch, -1, q)
+        out = [d[n][tuple(_wrap(row, data.shape[b:b + q]))] for n in range(batch) for row in rows[n]]
+        shape = idx.shape[:-1] + data.shape[b + q:]
+        return [np.array(out, dtype=data.dtype).reshape(shape)]
+
+
+@register("scatter_elements")
+class ScatterElements:
+    """inputs [data, indices, updates]; attrs axis, reduction. A copy of data where
+    updates[c] goes to c with c[axis] = indices[c], combined by ``reduction`` in order."""
+
+    layout = _logical(3)
+
+    @staticmethod
+    def infer(node):
+        data, idx, upd = node.inputs
+        normalize_axis(node, node.attrs["axis"], data.rank)
+        _check_indices(node, idx)
+        if idx.shape != upd.shape or idx.rank != data.rank:
+            raise fail(node, f"indices {idx.shape} and updates {upd.shape} must have one shape, of data's rank "
+                             f"{data.rank}")
+        if node.attrs["reduction"] not in REDUCTIONS:
+            raise fail(node, f"reduction {node.attrs['reduction']!r} is not one of {REDUCTIONS}")
+        return [(data.shape, data.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        data, idx, upd = ins
+        axis = node.attrs["axis"] % data.ndim
+        out = data.copy()
+        for pos in np.ndindex(idx.shape):
+            target = list(pos)
+            target[axis] = int(_wrap(np.array(idx[pos]), data.shape[axis]))
+            out[tuple(target)] = _combine(node.attrs["reduction"], out[tuple(target)], upd[pos])
+        return [out]
+
+
+@register("scatter_nd")
+class ScatterND:
+    """inputs [data, indices, updates]; attrs reduction. A copy of data where each row of
+    indices' last axis names a slice that takes the matching slice of updates, in order."""
+
+    layout = _logical(3)
+
+    @staticmethod
+    def infer(node):
+        data, idx, upd = node.inputs
+        _check_indices(node, idx)
+        q = idx.shape[-1] if idx.rank else 0
+        if idx.rank < 1 or q > data.rank or upd.shape != idx.shape[:-1] + data.shape[q:]:
+            raise fail(node, f"updates {upd.shape} must be indices' {idx.shape[:-1]} then data's {data.shape[q:]}")
+        if node.attrs["reduction"] not in REDUCTIONS:
+            raise fail(node, f"reduction {node.attrs['reduction']!r} is not one of {REDUCTIONS}")
+        return [(data.shape, data.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        data, idx, upd = ins
+        q = idx.shape[-1]
+        out = data.copy()
+        rows, slices = idx.reshape(-1, q), upd.reshape((-1,) + data.shape[q:])
+        for row, piece in zip(rows, slices):
+            target = tuple(_wrap(row, data.shape[:q]))
+            if q == data.ndim:
+                out[target] = _combine(node.attrs["reduction"], out[target], piece)
+            else:
+                out[target] = piece if node.attrs["reduction"] == "none" else _combine_array(
+                    node.attrs["reduction"], out[target], piece)
+        return [out]
+
+
+def _combine_array(reduction: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}[reduction](a, b)
