@@ -343,6 +343,18 @@ class OpBuilder:
     def logical_not(self, x: Operand, *, name: str = "") -> Operand:
         return self._one("logical_not", [x], {}, name)
 
+    def is_nan(self, x: Operand, *, name: str = "") -> Operand:
+        """Whether each element of a float tensor is NaN (a bool tensor)."""
+        return self._one("float_class", [x], {"kind": "nan"}, name)
+
+    def is_inf(self, x: Operand, *, positive: bool = True, negative: bool = True, name: str = "") -> Operand:
+        """Whether each element of a float tensor is infinite (of the signs asked for; a bool tensor)."""
+        if not positive and not negative:
+            self._one("float_class", [x], {"kind": "inf"}, name + "/checked" if name else "")  # (checks x)
+            return self.constant(np.zeros(x.shape, bool), name=name)
+        kind = "inf" if positive and negative else "pos_inf" if positive else "neg_inf"
+        return self._one("float_class", [x], {"kind": kind}, name)
+
     def where(self, condition: Operand, true_value: Operand, false_value: Operand, *, name: str = "") -> Operand:
         """``true_value`` where the bool ``condition`` holds, else ``false_value`` (all three broadcast)."""
         return self._one("where", [condition, true_value, false_value], {}, name)

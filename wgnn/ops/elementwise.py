@@ -23,8 +23,14 @@ BINARY = {
 COMPARE = {"equal": np.equal, "greater": np.greater, "less": np.less, "greater_equal": np.greater_equal,
            "less_equal": np.less_equal}
 LOGICAL = {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}
+# Kinds for integer tensors only: bits, shifts (ONNX's BitShift, of unsigned types).
+BITWISE = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
+           "shift_left": np.left_shift, "shift_right": np.right_shift}
 BINARY.update(COMPARE)
 BINARY.update(LOGICAL)
+BINARY.update(BITWISE)
+# Remainders: "mod" takes the divisor's sign (Python's, ONNX Mod with fmod=0), "fmod" the dividend's.
+BINARY.update(mod=np.mod, fmod=np.fmod)
 
 
 def _integer_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -32,6 +38,20 @@ def _integer_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.trunc(a.astype(np.float64) / b)
     return np.where(b == 0, a, q).astype(a.dtype)
+
+
+def _shift(a: np.ndarray, b: np.ndarray, left: bool) -> np.ndarray:
+    """ONNX's BitShift: by a negative amount or the type's width or more, 0 (right: -1 for a negative
+    signed value); a signed left shift as the unsigned bits."""
+    a, b = np.broadcast_arrays(a, b.astype(np.int64))
+    inside = (b >= 0) & (b < a.dtype.itemsize * 8)
+    amount = np.where(inside, b, 0).astype(np.uint64)
+    if left:
+        unsigned = a.view(np.dtype(f"u{a.dtype.itemsize}")).astype(np.uint64)
+        shifted = (unsigned << amount).astype(np.dtype(f"u{a.dtype.itemsize}")).view(a.dtype)
+        return np.where(inside, shifted, 0).astype(a.dtype)
+    shifted = a.astype(np.int64) >> amount.astype(np.int64) if a.dtype.kind == "i" else a >> amount.astype(a.dtype)
+    return np.where(inside, shifted, np.where(a < 0, -1, 0)).astype(a.dtype)
 
 
 @register("binary")
@@ -52,6 +72,8 @@ class Binary:
             raise fail(node, f"unknown binary kind {kind!r}")
         if kind in LOGICAL and (a.dtype != "bool" or b.dtype != "bool"):
             raise fail(node, f"{kind} takes bool tensors, got {a.dtype} and {b.dtype}")
+        if kind in BITWISE and (not is_integer(a.dtype) or not is_integer(b.dtype) or "bool" in (a.dtype, b.dtype)):
+            raise fail(node, f"{kind} takes integer tensors, got {a.dtype} and {b.dtype}")
         shape = broadcast_shapes(node, a.shape, b.shape)
         return [(shape, "bool" if kind in COMPARE or kind in LOGICAL else a.dtype)]
 
@@ -62,9 +84,35 @@ class Binary:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if kind == "div" and a.dtype.kind in "iu" and np.asarray(b).dtype.kind in "iu":
                 y = _integer_div(a, np.asarray(b))
+            elif kind in ("shift_left", "shift_right"):
+                y = _shift(a, np.asarray(b), kind == "shift_left")
             else:
                 y = BINARY[kind](a, b).astype(dtype)
         return [apply_fused(node.attrs, y, None)]
+
+
+FLOAT_CLASSES = {"nan": np.isnan, "inf": np.isinf, "pos_inf": np.isposinf, "neg_inf": np.isneginf}
+
+
+@register("float_class")
+class FloatClass:
+    """attrs kind (a key of FLOAT_CLASSES): whether each element is NaN, or infinite (either sign,
+    or one of them); a bool tensor."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        if node.attrs["kind"] not in FLOAT_CLASSES:
+            raise fail(node, f"unknown kind {node.attrs['kind']!r}; expected one of {sorted(FLOAT_CLASSES)}")
+        if is_integer(x.dtype):
+            raise fail(node, f"expected a float tensor, got {x.dtype}")
+        return [(x.shape, "bool")]
+
+    @staticmethod
+    def reference(node, ins):
+        return [FLOAT_CLASSES[node.attrs["kind"]](ins[0])]
 
 
 @register("where")

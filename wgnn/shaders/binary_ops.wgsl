@@ -31,6 +31,22 @@ fn op_pow(x: f32, z: f32) -> f32 {
     }
     return r;
 }
+// Remainders: mod takes the divisor's sign (Python's), fmod the dividend's (C's).
+fn op_fmod(x: f32, z: f32) -> f32 {
+    // x itself for a finite x over an infinite z (the formula would give NaN there)
+    let finite_x = (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+    let infinite_z = (bitcast<u32>(z) & 0x7fffffffu) == 0x7f800000u;
+    return select(x - z * trunc(x / z), x, finite_x && infinite_z);
+}
+fn op_mod(x: f32, z: f32) -> f32 {
+    let r = op_fmod(x, z);
+    return select(r, r + z, r != 0.0 && (r < 0.0) != (z < 0.0));
+}
+// Classes of floats, found by their bits (the second operand unused): 1 or 0, stored as a bool.
+fn op_is_nan(x: f32, z: f32) -> f32 { return select(0.0, 1.0, is_nan(x)); }
+fn op_is_inf(x: f32, z: f32) -> f32 { return select(0.0, 1.0, (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u); }
+fn op_is_pos_inf(x: f32, z: f32) -> f32 { return select(0.0, 1.0, bitcast<u32>(x) == 0x7f800000u); }
+fn op_is_neg_inf(x: f32, z: f32) -> f32 { return select(0.0, 1.0, bitcast<u32>(x) == 0xff800000u); }
 // Comparisons give 1 or 0 (stored as a bool); nonzero is the cast to bool.
 fn op_equal(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x == z); }
 fn op_greater(x: f32, z: f32) -> f32 { return select(0.0, 1.0, x > z); }

@@ -120,6 +120,11 @@ def lower_quantize(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary", exact=True, bounds=bounds)
 
 
+@lowers("float_class")
+def lower_float_class(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, f"is_{node.attrs['kind']}", node.outputs[0], [node.inputs[0]])
+
+
 @lowers("logical_not")
 def lower_not(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "not", node.outputs[0], [node.inputs[0]])

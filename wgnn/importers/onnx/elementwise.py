@@ -100,6 +100,47 @@ def _compare(b, node, ins, attrs):
     return b._binary(_COMPARISONS[node.op_type], ins[0], ins[1], node.name)
 
 
+@converts("Mod")
+def _mod(b, node, ins, attrs):
+    fmod = bool(attrs.get("fmod", 0))
+    return b._binary("fmod" if fmod else "mod", ins[0], ins[1], node.name)
+
+
+_BITWISE = {"BitwiseAnd": "bitwise_and", "BitwiseOr": "bitwise_or", "BitwiseXor": "bitwise_xor"}
+
+
+@converts(*_BITWISE)
+def _bitwise(b, node, ins, attrs):
+    return b._binary(_BITWISE[node.op_type], ins[0], ins[1], node.name)
+
+
+@converts("BitwiseNot")
+def _bitwise_not(b, node, ins, attrs):
+    """x XOR all ones (stored as i32, a narrow type keeps its own bits)."""
+    x = ins[0]
+    ones = np.array(-1 if np.dtype(x.dtype).kind == "i" else np.iinfo(x.dtype).max, x.dtype)
+    return b._binary("bitwise_xor", x, b.constant(ones), node.name)
+
+
+@converts("BitShift")
+def _bit_shift(b, node, ins, attrs):
+    direction = text(attrs, "direction", "")
+    if direction not in ("LEFT", "RIGHT"):
+        raise node.unsupported(f"direction {direction!r}")
+    return b._binary("shift_left" if direction == "LEFT" else "shift_right", ins[0], ins[1], node.name)
+
+
+@converts("IsNaN")
+def _is_nan(b, node, ins, attrs):
+    return b.is_nan(ins[0], name=node.name)
+
+
+@converts("IsInf")
+def _is_inf(b, node, ins, attrs):
+    return b.is_inf(ins[0], positive=bool(attrs.get("detect_positive", 1)),
+                    negative=bool(attrs.get("detect_negative", 1)), name=node.name)
+
+
 @converts("Not")
 def _not(b, node, ins, attrs):
     return b.logical_not(ins[0], name=node.name)

@@ -27,6 +27,19 @@ fn op_and_i32(x: i32, z: i32) -> i32 { return select(0, 1, x != 0 && z != 0); }
 fn op_or_i32(x: i32, z: i32) -> i32 { return select(0, 1, x != 0 || z != 0); }
 fn op_xor_i32(x: i32, z: i32) -> i32 { return select(0, 1, (x != 0) != (z != 0)); }
 fn op_not_i32(x: i32, z: i32) -> i32 { return select(1, 0, x != 0); }
+fn op_fmod_i32(x: i32, z: i32) -> i32 { return select(x % z, x, z == 0); }
+fn op_mod_i32(x: i32, z: i32) -> i32 {
+    let r = op_fmod_i32(x, z);
+    return select(r, r + z, r != 0 && (r < 0) != (z < 0));
+}
+fn op_bitwise_and_i32(x: i32, z: i32) -> i32 { return x & z; }
+fn op_bitwise_or_i32(x: i32, z: i32) -> i32 { return x | z; }
+fn op_bitwise_xor_i32(x: i32, z: i32) -> i32 { return x ^ z; }
+// BitShift: a shift by a negative amount or by the type's width or more leaves 0 (right: -1 for a
+// negative signed value). Narrow types are sign- or zero-extended in i32, so shifting the i32 (and
+// wrapping as it is stored) gives their own results up to a shift of 31.
+fn op_shift_left_i32(x: i32, z: i32) -> i32 { return select(x << u32(z), 0, z < 0 || z >= 32); }
+fn op_shift_right_i32(x: i32, z: i32) -> i32 { return select(x >> u32(z), select(0, -1, x < 0), z < 0 || z >= 32); }
 fn op_abs_i32(x: i32, z: i32) -> i32 { return abs(x); }
 fn op_neg_i32(x: i32, z: i32) -> i32 { return -x; }
 fn op_sign_i32(x: i32, z: i32) -> i32 { return sign(x); }
@@ -46,6 +59,13 @@ fn op_less_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x < z); }
 fn op_greater_equal_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x >= z); }
 fn op_less_equal_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x <= z); }
 fn op_nonzero_u32(x: u32, z: u32) -> u32 { return select(0u, 1u, x != 0u); }
+fn op_fmod_u32(x: u32, z: u32) -> u32 { return select(x % z, x, z == 0u); }
+fn op_mod_u32(x: u32, z: u32) -> u32 { return op_fmod_u32(x, z); }
+fn op_bitwise_and_u32(x: u32, z: u32) -> u32 { return x & z; }
+fn op_bitwise_or_u32(x: u32, z: u32) -> u32 { return x | z; }
+fn op_bitwise_xor_u32(x: u32, z: u32) -> u32 { return x ^ z; }
+fn op_shift_left_u32(x: u32, z: u32) -> u32 { return select(x << z, 0u, z >= 32u); }
+fn op_shift_right_u32(x: u32, z: u32) -> u32 { return select(x >> z, 0u, z >= 32u); }
 fn op_abs_u32(x: u32, z: u32) -> u32 { return x; }
 fn op_relu_u32(x: u32, z: u32) -> u32 { return x; }
 fn op_neg_u32(x: u32, z: u32) -> u32 { return 0u - x; }
