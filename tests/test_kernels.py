@@ -358,6 +358,19 @@ def test_conv_then_reshape_to_logical_order(device, precision, rng):
 REDUCE_KINDS = ["sum", "mean", "max", "min", "prod", "sum_square", "l1", "l2", "log_sum_exp"]
 
 
+def test_max_and_min_of_infinities(device):
+    """The max of a row of -inf is -inf (ONNX Runtime's; a masked attention row tests for it), the
+    min of +inf rows +inf, and log-sum-exp of -inf rows -inf."""
+    x = np.array([[-np.inf, -np.inf, -np.inf], [1.0, -np.inf, 2.0]], np.float32)
+    b = wgnn.GraphBuilder()
+    xi = b.input("x", x.shape)
+    got = b.build({"max": b.reduce(xi, "max", [1]), "min": b.reduce(b.activation(xi, "neg"), "min", [1]),
+                   "lse": b.reduce(xi, "log_sum_exp", [1])}).compute({"x": x})
+    np.testing.assert_array_equal(got["max"].reshape(-1), [-np.inf, 2.0])
+    np.testing.assert_array_equal(got["min"].reshape(-1), [np.inf, -2.0])
+    assert got["lse"].reshape(-1)[0] == -np.inf
+
+
 @pytest.mark.parametrize("kind", REDUCE_KINDS)
 def test_reductions(device, precision, rng, kind):
     b = wgnn.GraphBuilder()

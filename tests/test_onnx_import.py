@@ -207,6 +207,10 @@ CASES = {
     # (onnxruntime CPU has no batch-first layout=1; ONNX's own node tests cover it: wgnn conformance)
     "gru_reverse": case("GRU", {"x": rand(4, 2, 3)}, {"hidden_size": 5, "direction": "reverse"},
                                     {"w": rand(1, 15, 3), "r": rand(1, 15, 5), "b": rand(1, 30)}, opset=14, tol=1e-4),
+    "rnn_bidirectional_relu": case("RNN", {"x": rand(5, 2, 3)}, {"hidden_size": 4, "direction": "bidirectional",
+                                                              "activations": ["Relu", "Tanh"]},
+                                   {"w": rand(2, 4, 3), "r": rand(2, 4, 4) / 2, "b": rand(2, 8),
+                                    "lens": np.full(2, 5, np.int32), "h0": rand(2, 2, 4)}, opset=14, tol=1e-4),
     "maxpool_3d": case("MaxPool", {"x": rand(1, 2, 5, 6, 7)}, {"kernel_shape": [2, 3, 2], "strides": [2, 1, 2],
                                                                "pads": [1, 1, 0, 0, 1, 1]}),
     "avgpool_3d": case("AveragePool", {"x": rand(1, 2, 5, 6, 7)},

@@ -487,6 +487,13 @@ class OpBuilder:
 
         return gru(self, input, weight, recurrent_weight, hidden_size=hidden_size, name=name, **options)
 
+    def rnn(self, input: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_size: int,
+            name: str = "", **options) -> list[Operand]:
+        """ONNX's simple RNN, unrolled: returns [sequence, last hidden state] (see ``wgnn.recurrent.rnn``)."""
+        from .recurrent import rnn
+
+        return rnn(self, input, weight, recurrent_weight, hidden_size=hidden_size, name=name, **options)
+
     # -- composites (``wgnn.composite``): ops made of the ops above ---------------------------
 
     def conv_transpose3d(self, input: Operand, filter: Operand, *, bias: Operand | None = None,

@@ -1,11 +1,13 @@
-"""LSTM and GRU as WebNN defines them, built from graph ops (``OpBuilder.lstm`` / ``.gru``).
+"""LSTM, GRU and the simple RNN, built from graph ops (``OpBuilder.lstm`` / ``.gru`` / ``.rnn``;
+LSTM and GRU as WebNN defines them, the RNN as ONNX does).
 
 A recurrent layer becomes, per direction: one matmul that projects every time step's input at
 once (plus both biases), then per step a matmul of the previous hidden state with the recurrent
 weights, the gate slices, their activations and the element-wise state update. The loop is
 unrolled at build time (the step count is static), so the compiler sees ordinary nodes: weights
 that are constants fold their slices and transposes away, and the planner reuses the per-step
-buffers. Gate order follows ONNX: LSTM ``i, o, f, c`` (WebNN's "iofg"), GRU ``z, r, h`` ("zrn").
+buffers. Gate order follows ONNX: LSTM ``i, o, f, c`` (WebNN's "iofg"), GRU ``z, r, h`` ("zrn"); the
+RNN has one, ``H = f(X W^T + H R^T + biases)``.
 
 Shapes (WebNN's, which are ONNX's with ``layout=0``): input [steps, batch, input_size]; weight
 [directions, gates * hidden, input_size]; recurrent weight [directions, gates * hidden, hidden];
@@ -238,6 +240,36 @@ def gru(b, x: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_siz
                 h = b.add(cand, b.mul(z, b.sub(h, cand, name=f"{n}/d{tag}"), name=f"{n}/zd{tag}"), name=f"{n}/H{tag}")
             else:
                 h = b.sub(cand, b.mul(z, cand, name=f"{n}/zc{tag}"), name=f"{n}/H{tag}")
+            hs[t] = h
+        outs.append(hs)
+        lasts.append([h])
+    return layer.finish(outs, lasts)
+
+
+def rnn(b, x: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_size: int,
+        bias: Operand | None = None, recurrent_bias: Operand | None = None,
+        initial_hidden_state: Operand | None = None, direction: str = "forward",
+        activations: Sequence[Activation | str] | None = None, clip: float | None = None,
+        name: str = "") -> list[Operand]:
+    """ONNX's RNN: ``H_t = f(X_t W^T + H_{t-1} R^T + Wb + Rb)``, ``activations`` (f) per direction
+    (default tanh); returns [sequence, last hidden state]."""
+    layer = _Layer(b, "rnn", x, weight, recurrent_weight, 1, hidden_size, direction, activations, ("tanh",), clip,
+                   name)
+    n, H, dirs = layer.name, layer.hidden, layer.dirs
+    for what, operand, shape in (("bias", bias, (dirs, H)), ("recurrent bias", recurrent_bias, (dirs, H)),
+                                 ("initial hidden state", initial_hidden_state, (dirs, layer.batch, H))):
+        layer.check(what, operand, shape)
+    outs, lasts = [], []
+    for d in range(dirs):
+        proj, r_t = layer.projections(d, bias, recurrent_bias)
+        h = layer.part(initial_hidden_state, d, "h0") if initial_hidden_state is not None else None
+        hs: list[Operand | None] = [None] * layer.steps
+        for t in layer.order(d):
+            tag = f"{d}_{t}"
+            pre = layer.step_input(proj, t, d)
+            if h is not None:
+                pre = b.add(pre, layer.matmul(h, r_t, "recurrent", d, f"{n}/hr{tag}"), name=f"{n}/pre{tag}")
+            h = layer.activate(pre, d, 0, f"h_{tag}")
             hs[t] = h
         outs.append(hs)
         lasts.append([h])

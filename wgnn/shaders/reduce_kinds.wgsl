@@ -21,8 +21,11 @@ fn combine(a: f32, b: f32, kind: u32) -> f32 {
 }
 
 fn init_sum() -> f32 { return 0.0; }
-fn init_max() -> f32 { return -3.402823e38; }
-fn init_min() -> f32 { return 3.402823e38; }
+// Infinity of the sign bit given, made at run time (a constant expression may not be infinite): the
+// max of values that are all -inf is -inf (ONNX Runtime's), not the largest finite negative float.
+fn infinity(sign: u32) -> f32 { return bitcast<f32>(0x7f800000u | sign); }
+fn init_max() -> f32 { return infinity(0x80000000u); }
+fn init_min() -> f32 { return infinity(0u); }
 fn init_prod() -> f32 { return 1.0; }
 fn map_plain(v: f32, m: f32) -> f32 { return v; }
 fn map_square(v: f32, m: f32) -> f32 { return v * v; }

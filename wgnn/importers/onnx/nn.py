@@ -224,9 +224,9 @@ def _rnn_activations(node, attrs) -> list | None:
     return acts
 
 
-@converts("LSTM", "GRU")
+@converts("LSTM", "GRU", "RNN")
 def _recurrent(b, node, ins, attrs, product=None):
-    """ONNX LSTM and GRU (``product``: how an LSTM makes its matrix products, see
+    """ONNX LSTM, GRU and RNN (``product``: how an LSTM makes its matrix products, see
     ``wgnn.recurrent.lstm``; com.microsoft.DynamicQuantizeLSTM gives one)."""
     ins = ins + [None] * (8 - len(ins))
     x, w, r, bias, lens, h0 = ins[:6]
@@ -238,8 +238,8 @@ def _recurrent(b, node, ins, attrs, product=None):
         steps = static(b, node, lens, "sequence_lens")
         if np.any(steps != x.shape[0]):
             raise node.unsupported(f"sequence_lens {steps.tolist()} shorter than the {x.shape[0]} steps")
-    hidden = int(attrs.get("hidden_size", w.shape[1] // (4 if node.op_type == "LSTM" else 3)))
-    gates = 4 if node.op_type == "LSTM" else 3
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
+    hidden = int(attrs.get("hidden_size", w.shape[1] // gates))
     wb = rb = None
     if bias is not None:  # ONNX's B is [directions, 2 * gates * hidden]: W's bias, then R's
         wb = b.slice(bias, [0], [gates * hidden], axes=[1], name=node.name + "/wb")
@@ -254,8 +254,10 @@ def _recurrent(b, node, ins, attrs, product=None):
             c0 = b.transpose(c0, [1, 0, 2], name=node.name + "/c0")
         outs = b.lstm(x, w, r, initial_cell_state=c0, peephole_weight=peephole,
                       couple_input_forget=bool(attrs.get("input_forget", 0)), product=product, **options)
-    else:
+    elif node.op_type == "GRU":
         outs = b.gru(x, w, r, reset_after=bool(attrs.get("linear_before_reset", 0)), **options)
+    else:
+        outs = b.rnn(x, w, r, **options)
     if layout:  # [steps, directions, batch, hidden] -> [batch, steps, directions, hidden]; states batch-first
         outs = [b.transpose(outs[0], [2, 0, 1, 3], name=node.name + "/y")] + [
             b.transpose(s, [1, 0, 2], name=f"{node.name}/state{k}") for k, s in enumerate(outs[1:])]
