@@ -457,6 +457,7 @@ def test_every_supported_op_is_covered():
     covered.add("SequenceConstruct")  # test_sequence_construct_gives_a_list
     covered.add("com.microsoft.DynamicQuantizeLSTM")  # tests/test_quant.py, through quantize_dynamic
     covered.add("TopK")  # test_top_k_values_and_indices
+    covered.add("Einsum")  # test_einsum
     covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
 
@@ -483,6 +484,24 @@ def test_top_k_values_and_indices(device, x, attrs, k, opset):
     for g, w in zip(got, want):
         assert g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
+
+
+EINSUMS = {  # equation: operand shapes
+    "ij,jk->ik": [(3, 8), (8, 5)], "bij,bjk->bik": [(2, 3, 8), (2, 8, 6)],
+    "bhqd,bhkd->bhqk": [(2, 3, 5, 8), (2, 3, 7, 8)], "i,i->": [(12,), (12,)], "ij->ji": [(3, 5)],
+    "ij->": [(3, 5)], "...ij,...jk->...ik": [(2, 3, 4, 8), (2, 3, 8, 4)], "ij,kj->ik": [(3, 8), (5, 8)],
+    "abc,cd->abd": [(2, 3, 8), (8, 4)], "i,j->ij": [(3,), (5,)], "bn,anm,bm->ba": [(2, 4), (3, 4, 8), (2, 8)],
+    "ij,jk": [(3, 8), (8, 5)], "ijk,jl->il": [(3, 4, 5), (4, 8)], "b i d, b j d -> b i j": [(2, 3, 4), (2, 5, 4)],
+}
+
+
+@pytest.mark.parametrize("equation", list(EINSUMS))
+def test_einsum(device, equation):
+    """Einsum as transposes, sums and batched matrix products, against ONNX Runtime's."""
+    shapes = EINSUMS[equation]
+    feeds = {f"x{k}": rand(*shape) for k, shape in enumerate(shapes)}
+    _compare(_make_model([helper.make_node("Einsum", list(feeds), ["out"], equation=equation)], feeds, {}, 12),
+             feeds, 1e-5)
 
 
 def test_integer_outputs_known_at_compile_time_are_returned(device):

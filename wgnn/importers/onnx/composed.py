@@ -186,3 +186,86 @@ def _group_normalization(b, node, ins, attrs):
                          name=f"{name}/per_channel{k}")
         per_channel.append(b.reshape(t, [c] + [1] * (x.rank - 2), name=f"{name}/channel{k}"))
     return b.add(b.mul(normalized, per_channel[0], name=name + "/scaled"), per_channel[1], name=name)
+
+
+@converts("Einsum")
+def _einsum(b, node, ins, attrs):
+    """An Einsum of one or more operands as transposes, reshapes, sums and batched matrix products,
+    contracting the operands left to right. An index repeated within one operand (a diagonal) and
+    "..." broadcasting between sizes that differ are not supported."""
+    equation = text(attrs, "equation", "").replace(" ", "")
+    lhs, arrow, out = equation.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ins):
+        raise node.unsupported(f"equation {equation!r} for {len(ins)} inputs")
+    ellipsis_rank = max([t.rank - len(term.replace("...", "")) for term, t in zip(terms, ins) if "..." in term],
+                        default=0)
+    spare = "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in equation)[:ellipsis_rank]
+
+    def letters(term: str, rank: int) -> str:
+        if "..." in term:
+            own = rank - len(term.replace("...", ""))
+            term = term.replace("...", spare[ellipsis_rank - own:])
+        return term
+
+    subs = [letters(term, t.rank) for term, t in zip(terms, ins)]
+    sizes: dict[str, int] = {}
+    for sub, t in zip(subs, ins):
+        if len(sub) != t.rank:
+            raise node.unsupported(f"term {sub!r} for an input of rank {t.rank}")
+        if len(set(sub)) != len(sub):
+            raise node.unsupported(f"the repeated index in {sub!r} (a diagonal)")
+        for c, d in zip(sub, t.shape):
+            if sizes.setdefault(c, d) != d:
+                raise node.unsupported(f"index {c!r} of sizes {sizes[c]} and {d} (broadcasting)")
+    if arrow:
+        out = letters(out, len(out.replace("...", "")) + ellipsis_rank)
+    else:  # implicit output: the ellipsis, then the indices seen once, in order
+        counts = "".join(subs)
+        out = spare + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in spare))
+    x, sub = ins[0], subs[0]
+    for k in range(1, len(ins)):
+        later = set(out).union(*subs[k + 1:])
+        x, sub = _contract(b, f"{node.name}/{k}", x, sub, ins[k], subs[k], later)
+    # sum what the output leaves out, then order the rest as it asks
+    summed = [i for i, c in enumerate(sub) if c not in out]
+    if summed:
+        x = b.reduce(x, "sum", summed, keepdims=False, name=f"{node.name}/sum")
+        sub = "".join(c for c in sub if c in out)
+    if sub != out:
+        x = b.transpose(x, [sub.index(c) for c in out], name=f"{node.name}/order")
+    return b.identity(x, name=node.name)
+
+
+def _sum_alone(b, name: str, t, ts: str, needed: set):
+    """t (indices ``ts``) summed over the indices that nothing in ``needed`` has."""
+    alone = [i for i, c in enumerate(ts) if c not in needed]
+    if not alone:
+        return t, ts
+    return b.reduce(t, "sum", alone, keepdims=False, name=name + "/sum"), "".join(c for c in ts if c in needed)
+
+
+def _contract(b, name: str, x, xs: str, y, ys: str, keep: set):
+    """x (indices ``xs``) times y (``ys``), summing the indices they share that ``keep`` lacks:
+    [batch, M, K] x [batch, K, N] as a matrix product. Returns the result and its indices."""
+    x, xs = _sum_alone(b, f"{name}/a", x, xs, set(ys) | keep)
+    y, ys = _sum_alone(b, f"{name}/b", y, ys, set(xs) | keep)
+    batch = [c for c in xs if c in ys and c in keep]
+    contracted = [c for c in xs if c in ys and c not in keep]
+    left = [c for c in xs if c not in ys]
+    right = [c for c in ys if c not in xs]
+    size = dict(zip(xs, x.shape)) | dict(zip(ys, y.shape))
+
+    def prod(cs) -> int:
+        return int(np.prod([size[c] for c in cs], dtype=np.int64))
+
+    def arranged(t, ts, order, shape, tag):
+        if list(ts) != order:
+            t = b.transpose(t, [ts.index(c) for c in order], name=f"{name}/{tag}t")
+        return b.reshape(t, shape, name=f"{name}/{tag}r")
+
+    a = arranged(x, xs, batch + left + contracted, [prod(batch), prod(left), prod(contracted)], "a")
+    c = arranged(y, ys, batch + contracted + right, [prod(batch), prod(contracted), prod(right)], "b")
+    result = b.matmul(a, c, name=f"{name}/matmul")
+    dims = [size[ch] for ch in batch + left + right]
+    return b.reshape(result, dims, name=f"{name}/result"), "".join(batch + left + right)
