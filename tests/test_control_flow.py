@@ -1,6 +1,7 @@
 """ONNX If: the branch its condition chooses, imported in place. Conditions known from shapes fold at
 import; a condition on small inputs (Silero VAD's sample rate) compiles a plan per value fed; a
-condition computed on the GPU is refused by name. Silero VAD's pretrained models (the
+condition computed on the GPU is refused by name. Loop and Scan unrolled, their trip counts and
+conditions known the same ways. Silero VAD's pretrained models (the
 ``silero-vad`` wheel) against ONNX Runtime CPU on recorded speech and noise."""
 
 from __future__ import annotations
@@ -201,3 +202,90 @@ def test_cli_run_of_a_model_with_an_if_on_an_input(tmp_path, capsys, device):
     np.savez(tmp_path / "in.npz", x=np.ones((2, 3), np.float32), cond=np.array(False))
     assert cli.main(["run", str(model), "--input", str(tmp_path / "in.npz")]) == 0
     assert "check y against the numpy reference" in capsys.readouterr().out
+
+
+# -- Loop and Scan, unrolled ---------------------------------------------------------------------
+
+def _loop_model(trip_input: bool) -> bytes:
+    """acc = x; for i in range(M): acc = acc * 0.5 + i (while i < 100, a condition known each step), and
+    each step's acc + 1 scanned out. M is x's first dimension (Shape -> Gather), or an input."""
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["acc_in", "half"], ["h"]),
+         helper.make_node("Add", ["h", "fi"], ["acc_out"]),
+         helper.make_node("Add", ["acc_out", "one"], ["scan"]),
+         helper.make_node("Less", ["i", "cap"], ["cond_out"])],  # (i < 100: known at each step)
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info(n, t, None) for n, t in (("cond_out", TensorProto.BOOL),
+                                                               ("acc_out", TensorProto.FLOAT),
+                                                               ("scan", TensorProto.FLOAT))],
+        [numpy_helper.from_array(np.float32(0.5), "half"), numpy_helper.from_array(np.float32(1), "one"),
+         numpy_helper.from_array(np.int64(100), "cap")])
+    nodes = [] if trip_input else [helper.make_node("Shape", ["x"], ["s"]),
+                                   helper.make_node("Gather", ["s", "zero"], ["m"], axis=0)]
+    nodes.append(helper.make_node("Loop", ["m", "", "x"], ["acc", "steps"], name="loop", body=body))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])]
+    if trip_input:
+        inputs.append(helper.make_tensor_value_info("m", TensorProto.INT64, []))
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                                                   for n in ("acc", "steps")],
+                              [numpy_helper.from_array(np.int64(0), "zero")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("trip_input", [False, True], ids=["trip_from_shape", "trip_an_input"])
+def test_loop_unrolled_against_onnxruntime(device, trip_input):
+    """A Loop's carried value and scan output, as ONNX Runtime computes them: the trip count from a
+    shape (folded at import), or from a small int64 input (a plan per value fed, 0 steps too)."""
+    model = _loop_model(trip_input)
+    session = wgnn.InferenceSession(model)
+    reference = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
+    trips = [3, 1, 3] if trip_input else [None]
+    for m in trips:
+        feeds = {"x": x} if m is None else {"x": x, "m": np.array(m, np.int64)}
+        got, want = session.run(None, feeds), reference.run(None, feeds)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=1e-6)
+    if trip_input:
+        assert list(session.value_inputs) == ["m"]
+
+
+def test_loop_on_a_gpu_computed_condition_is_refused_by_name(device):
+    """A trip count computed from float data cannot unroll: the error names the Loop and the input."""
+    model = onnx.load_from_string(_loop_model(False))
+    nodes = list(model.graph.node)
+    nodes[:2] = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+                 helper.make_node("Cast", ["total"], ["m"], to=TensorProto.INT64)]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    with pytest.raises(wgnn.UnsupportedOperatorError, match=r"'loop'.*trip count.*computed on the GPU.*\['x'\]"):
+        wgnn.InferenceSession(model.SerializeToString())
+
+
+def test_scan_unrolled_against_onnxruntime(device):
+    """Scan (opset 16): a running sum over axis 1 read backwards, the states and the per-step
+    outputs stacked along axis 1, as ONNX Runtime computes them."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]), helper.make_node("Mul", ["s_out", "two"], ["y_t"])],
+        "body", [helper.make_tensor_value_info("s_in", TensorProto.FLOAT, [3]),
+                 helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("s_out", TensorProto.FLOAT, [3]),
+         helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [3])],
+        [numpy_helper.from_array(np.float32(2), "two")])
+    node = helper.make_node("Scan", ["s0", "xs"], ["s", "ys"], name="scan", body=body, num_scan_inputs=1,
+                            scan_input_axes=[1], scan_input_directions=[1], scan_output_axes=[1])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("s0", TensorProto.FLOAT, [3]),
+                                            helper.make_tensor_value_info("xs", TensorProto.FLOAT, [3, 5])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("s", "ys")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)]).SerializeToString()
+    rng = np.random.default_rng(3)
+    feeds = {"s0": rng.standard_normal(3).astype(np.float32), "xs": rng.standard_normal((3, 5)).astype(np.float32)}
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = wgnn.InferenceSession(model).run(None, feeds)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)

@@ -133,11 +133,13 @@ def _names_read(g) -> set[str]:
     return {i for node in all_nodes(g) for i in node.input} | {o.name for sub in subgraphs(g) for o in sub.output}
 
 
-def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], scope: str = "") -> None:
+def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], scope: str = "",
+                  rename: bool = False) -> None:
     """Convert ``nodes`` in order, reading and extending ``env`` (value name -> operand); ``scope``
-    prefixes the names made up for unnamed nodes (a branch of an If: "If_3/then/")."""
+    prefixes the names made up for unnamed nodes (a branch of an If: "If_3/then/"), and with
+    ``rename`` every node's name (an unrolled loop's step: "Loop_2/4/")."""
     for index, node in enumerate(nodes):
-        name = node.name or f"{scope}{node.op_type}_{index}"
+        name = f"{scope}{node.name}" if rename and node.name else node.name or f"{scope}{node.op_type}_{index}"
         # Default-domain ops by their name; others (com.microsoft's quantized ops) as domain.name.
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
         convert = CONVERTERS.get(key)
@@ -195,25 +197,32 @@ def _inputs_behind(operand: Operand) -> list[Operand]:
     return list(found.values())
 
 
-def _import_if(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict, used: set[str]) -> list:
-    """ONNX If: the branch its condition chooses, imported in place (a static graph has one path).
-    The condition must be known when compiling: from constants and shapes, or from small inputs,
-    whose values the session then compiles for (``InputValuesNeeded``)."""
-    cond = inputs[0] if inputs else None
-    if cond is None:
-        raise GraphError(f"If node {node.name!r} has no condition input")
-    value = b.static_value(cond)
+def _known(b: OpBuilder, node: NodeInfo, operand: Operand, what: str) -> np.ndarray:
+    """The value of ``operand`` (an If's condition, a Loop's trip count), which the static graph needs
+    when compiling: from constants and shapes, or from small inputs, whose values the session then
+    compiles for (``InputValuesNeeded``); else an error naming the node."""
+    value = b.static_value(operand)
     if value is None:
-        behind = _inputs_behind(cond)
+        behind = _inputs_behind(operand)
         if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
             raise InputValuesNeeded([o.name for o in behind], node.name)
         source = f" from input(s) {[o.name for o in behind]}" if behind else ""
-        raise node.unsupported(f"its condition {cond.name!r} is computed on the GPU{source}; wgnn compiles static "
-                               "graphs and takes an If whose condition is known when compiling (from constants, "
-                               f"shapes, or integer or bool inputs of at most {SMALL_INPUT} elements, whose values "
-                               "it compiles for)")
+        raise node.unsupported(f"its {what} {operand.name!r} is computed on the GPU{source}; wgnn compiles static "
+                               f"graphs and takes an {node.op_type} whose {what} is known when compiling (from "
+                               f"constants, shapes, or integer or bool inputs of at most {SMALL_INPUT} elements, "
+                               "whose values it compiles for)")
     if value.size != 1:
-        raise GraphError(f"If node {node.name!r}: its condition has {value.size} elements, expected 1")
+        raise GraphError(f"{node.op_type} node {node.name!r}: its {what} has {value.size} elements, expected 1")
+    return value
+
+
+def _import_if(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict, used: set[str]) -> list:
+    """ONNX If: the branch its condition chooses, imported in place (a static graph has one path).
+    The condition must be known when compiling (``_known``)."""
+    cond = inputs[0] if inputs else None
+    if cond is None:
+        raise GraphError(f"If node {node.name!r} has no condition input")
+    value = _known(b, node, cond, "condition")
     which = "then" if bool(value.reshape(-1)[0]) else "else"
     branch = attrs.get(f"{which}_branch")
     if branch is None:
@@ -232,8 +241,130 @@ def _import_if(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: d
     return [scope[o.name] for o in branch.output]
 
 
+MAX_STEPS = 4096  # the most steps a Loop or Scan is unrolled to
+
+
+def _body_scope(b: OpBuilder, body, env: dict, prefix: str) -> dict:
+    """The values a subgraph sees: the outer ones, and its initializers."""
+    scope = dict(env)
+    for init in body.initializer:
+        scope[init.name] = b.constant(host_dtype(numpy_helper.to_array(init)), name=f"{prefix}{init.name}")
+    return scope
+
+
+def _run_body(b: OpBuilder, node: NodeInfo, body, scope: dict, used: set[str], prefix: str) -> list:
+    _import_nodes(b, body.node, scope, node.opset, used, scope=prefix, rename=True)
+    missing = [o.name for o in body.output if o.name not in scope]
+    if missing:
+        raise ModelLoadError(f"{node.op_type} node {node.name!r}: its body's outputs {missing} are not produced by "
+                             "any node of it")
+    return [scope[o.name] for o in body.output]
+
+
+def _stack(b: OpBuilder, name: str, parts: list, axis: int, reverse: bool = False) -> Operand:
+    parts = parts[::-1] if reverse else parts
+    axis %= parts[0].rank + 1
+    return b.concat([b.unsqueeze(p, [axis], name=f"{name}/{k}") for k, p in enumerate(parts)], axis=axis, name=name)
+
+
+def _import_loop(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict, used: set[str]) -> list:
+    """ONNX Loop, unrolled: its body imported once per step, as many steps as the trip count and the
+    condition allow, both known when compiling (``_known``: the condition after every step too).
+    Loop-carried values flow from step to step; scan outputs are stacked along a new first axis."""
+    body = attrs["body"]
+    inputs = list(inputs) + [None] * (2 - len(inputs))
+    trip = None if inputs[0] is None else int(_known(b, node, inputs[0], "trip count").reshape(-1)[0])
+    going = True if inputs[1] is None else bool(_known(b, node, inputs[1], "condition").reshape(-1)[0])
+    values = list(inputs[2:])
+    n_scan = len(body.output) - 1 - len(values)
+    scans: list[list] = [[] for _ in range(n_scan)]
+    step = 0
+    while going and (trip is None or step < trip):
+        if step >= MAX_STEPS:
+            raise node.unsupported(f"more than {MAX_STEPS} steps (each step's nodes are copied into the graph)")
+        prefix = f"{node.name}/{step}/"
+        scope = _body_scope(b, body, env, prefix)
+        scope[body.input[0].name] = b.constant(np.array(step, np.int64), name=f"{prefix}i")
+        scope[body.input[1].name] = b.constant(np.array(going), name=f"{prefix}cond")
+        for vi, value in zip(body.input[2:], values):
+            scope[vi.name] = value
+        outs = _run_body(b, node, body, scope, used, prefix)
+        going = bool(_known(b, node, outs[0], "condition").reshape(-1)[0])
+        values = outs[1:1 + len(values)]
+        for k, part in enumerate(outs[1 + len(values):]):
+            scans[k].append(part)
+        step += 1
+    if n_scan and not step:
+        raise node.unsupported("scan outputs of a loop that runs no step (their element shape is unknown)")
+    return [b.identity(v, name=f"{node.name}/out{k}") if not isinstance(v, list) else v
+            for k, v in enumerate(values)] + [_stack(b, f"{node.name}/scan{k}", parts, 0)
+                                             for k, parts in enumerate(scans)]
+
+
+def _import_scan(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict, used: set[str]) -> list:
+    """ONNX Scan (opset 9 on), unrolled over its scan inputs' (static) length: each step reads one
+    slice of every scan input (from the end where its direction is 1), carries the states on, and
+    its scan outputs are stacked along their axes (in reverse where their direction is 1)."""
+    if node.opset < 9:
+        return _import_scan8(b, node, inputs, attrs, env, used)
+    body = attrs["body"]
+    n_in = int(attrs["num_scan_inputs"])
+    states, xs = list(inputs[:len(inputs) - n_in]), list(inputs[len(inputs) - n_in:])
+    in_axes = [int(a) % x.rank for a, x in zip(attrs.get("scan_input_axes", [0] * n_in), xs)]
+    in_dirs = list(attrs.get("scan_input_directions", [0] * n_in))
+    lengths = {x.shape[a] for x, a in zip(xs, in_axes)}
+    if len(lengths) != 1:
+        raise GraphError(f"Scan node {node.name!r}: its scan inputs have different lengths {sorted(lengths)}")
+    length = lengths.pop()
+    if length > MAX_STEPS:
+        raise node.unsupported(f"{length} steps, more than {MAX_STEPS} (each step's nodes are copied into the graph)")
+    n_out = len(body.output) - len(states)
+    out_axes = list(attrs.get("scan_output_axes", [0] * n_out))
+    out_dirs = list(attrs.get("scan_output_directions", [0] * n_out))
+    scans: list[list] = [[] for _ in range(n_out)]
+    for step in range(length):
+        prefix = f"{node.name}/{step}/"
+        scope = _body_scope(b, body, env, prefix)
+        for vi, value in zip(body.input, states):
+            scope[vi.name] = value
+        for k, (vi, x) in enumerate(zip(body.input[len(states):], xs)):
+            t = length - 1 - step if in_dirs[k] else step
+            piece = b.slice(x, [t], [t + 1], axes=[in_axes[k]], name=f"{prefix}x{k}")
+            scope[vi.name] = b.squeeze(piece, [in_axes[k]], name=f"{prefix}x{k}s")
+        outs = _run_body(b, node, body, scope, used, prefix)
+        states = outs[:len(states)]
+        for k, part in enumerate(outs[len(states):]):
+            scans[k].append(part)
+    if n_out and not length:
+        raise node.unsupported("scan outputs of no steps (their element shape is unknown)")
+    return [b.identity(v, name=f"{node.name}/state{k}") for k, v in enumerate(states)] + [
+        _stack(b, f"{node.name}/scan{k}", parts, out_axes[k], bool(out_dirs[k])) for k, parts in enumerate(scans)]
+
+
+def _import_scan8(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict, used: set[str]) -> list:
+    """Scan of opset 8: every input has a batch axis first, and the scan runs per batch element (its
+    sequence_lens, when given, must be the whole length): the later Scan once per element, stacked."""
+    lens, rest = inputs[0], list(inputs[1:])
+    n_in = int(attrs["num_scan_inputs"])
+    batch = rest[0].shape[0]
+    if lens is not None:
+        steps = b.require_static(lens, "Scan's sequence_lens", node.name)
+        full = rest[-n_in].shape[1]
+        if np.any(steps != full):
+            raise node.unsupported(f"sequence_lens {steps.tolist()} shorter than the {full} steps")
+    later = dict(attrs, scan_input_directions=attrs.get("directions", [0] * n_in))
+    per_element = []
+    for k in range(batch):
+        one = [b.squeeze(b.slice(t, [k], [k + 1], axes=[0], name=f"{node.name}/b{k}_{j}"), [0],
+                         name=f"{node.name}/b{k}_{j}s") for j, t in enumerate(rest)]
+        element = NodeInfo(f"{node.name}/b{k}", node.op_type, 9, node.outputs)
+        per_element.append(_import_scan(b, element, one, later, env, used))
+    return [_stack(b, f"{node.name}/out{j}", [outs[j] for outs in per_element], 0)
+            for j in range(len(per_element[0]))]
+
+
 # Ops the importer runs itself (they hold subgraphs): name -> handler.
-CONTROL_FLOW = {"If": _import_if}
+CONTROL_FLOW = {"If": _import_if, "Loop": _import_loop, "Scan": _import_scan}
 
 
 def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,

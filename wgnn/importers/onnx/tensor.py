@@ -153,6 +153,91 @@ def _copies(b, node, tensors) -> list:
     return [b.identity(t, name=f"{node.name}[{i}]") for i, t in enumerate(tensors)]
 
 
+# Sequences are lists of operands at import: their ops move elements about at compile time, with
+# positions known then.
+
+def _sequence(node, value) -> list:
+    if not isinstance(value, list):
+        raise GraphError(f"{node.op_type} node {node.name!r}: expected a sequence input, got a tensor")
+    return value
+
+
+def _position(b, node, operand, length: int, default: int, *, insert: bool = False) -> int:
+    pos = default if operand is None else int(static(b, node, operand, "position").reshape(-1)[0])
+    end = length + (1 if insert else 0)
+    if not -end <= pos < end + (0 if not insert else 0):
+        raise GraphError(f"{node.op_type} node {node.name!r}: position {pos} is outside a sequence of {length}")
+    return pos % end if end else 0
+
+
+@converts("SequenceEmpty")
+def _sequence_empty(b, node, ins, attrs):
+    return [[]]
+
+
+@converts("SequenceLength")
+def _sequence_length(b, node, ins, attrs):
+    return b.constant(np.array(len(_sequence(node, ins[0])), np.int64), name=node.name)
+
+
+@converts("SequenceAt")
+def _sequence_at(b, node, ins, attrs):
+    seq = _sequence(node, ins[0])
+    return b.identity(seq[_position(b, node, ins[1], len(seq), 0)], name=node.name)
+
+
+@converts("SequenceInsert")
+def _sequence_insert(b, node, ins, attrs):
+    seq = list(_sequence(node, ins[0]))
+    pos = len(seq) if len(ins) < 3 or ins[2] is None else _position(b, node, ins[2], len(seq), 0, insert=True)
+    seq.insert(pos, ins[1])
+    return [_copies(b, node, seq)]
+
+
+@converts("SequenceErase")
+def _sequence_erase(b, node, ins, attrs):
+    seq = list(_sequence(node, ins[0]))
+    if not seq:
+        raise GraphError(f"SequenceErase node {node.name!r}: the sequence is empty")
+    del seq[_position(b, node, ins[1] if len(ins) > 1 else None, len(seq), -1)]
+    return [_copies(b, node, seq)]
+
+
+@converts("SplitToSequence")
+def _split_to_sequence(b, node, ins, attrs):
+    x = ins[0]
+    axis = int(attrs.get("axis", 0)) % max(x.rank, 1)
+    size = x.shape[axis]
+    split = static(b, node, ins[1] if len(ins) > 1 else None, "split")
+    if split is None:
+        parts, squeeze = [1] * size, not attrs.get("keepdims", 1)
+    elif split.ndim == 0:
+        step = int(split)
+        parts, squeeze = [min(step, size - k) for k in range(0, size, step)], False
+    else:
+        parts, squeeze = [int(p) for p in split], False
+    if sum(parts) != size:
+        raise GraphError(f"SplitToSequence node {node.name!r}: parts {parts} do not add up to the axis's {size}")
+    out, start = [], 0
+    for k, n in enumerate(parts):
+        piece = b.slice(x, [start], [start + n], axes=[axis], name=f"{node.name}[{k}]")
+        out.append(b.squeeze(piece, [axis], name=f"{node.name}[{k}]s") if squeeze else piece)
+        start += n
+    return [out]
+
+
+@converts("ConcatFromSequence")
+def _concat_from_sequence(b, node, ins, attrs):
+    seq = _sequence(node, ins[0])
+    if not seq:
+        raise GraphError(f"ConcatFromSequence node {node.name!r}: the sequence is empty")
+    axis = int(attrs["axis"])
+    if attrs.get("new_axis", 0):
+        axis %= seq[0].rank + 1
+        seq = [b.unsqueeze(t, [axis], name=f"{node.name}/{k}") for k, t in enumerate(seq)]
+    return b.concat(seq, axis=axis, name=node.name)
+
+
 @converts("Identity", "Dropout")
 def _identity(b, node, ins, attrs):
     if node.op_type != "Dropout":
