@@ -289,3 +289,27 @@ def test_scan_unrolled_against_onnxruntime(device):
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+
+
+def test_sequence_map_unrolled_against_onnxruntime(device):
+    """SequenceMap over a split sequence and a tensor: the body (element * w + its row sums) once per
+    element, the results a sequence concatenated back, as ONNX Runtime computes them."""
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["e", "w"], ["m"]), helper.make_node("ReduceSum", ["e", "ax"], ["r"], keepdims=1),
+         helper.make_node("Add", ["m", "r"], ["out"])],
+        "body", [helper.make_tensor_value_info("e", TensorProto.FLOAT, None),
+                 helper.make_tensor_value_info("w", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([1], np.int64), "ax")])
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["seq"], axis=1),
+             helper.make_node("SequenceMap", ["seq", "w"], ["mapped"], body=body),
+             helper.make_node("ConcatFromSequence", ["mapped"], ["y"], axis=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
+                                           helper.make_tensor_value_info("w", TensorProto.FLOAT, [2, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    rng = np.random.default_rng(5)
+    feeds = {"x": rng.standard_normal((2, 4)).astype(np.float32), "w": rng.standard_normal((2, 1)).astype(np.float32)}
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got = wgnn.InferenceSession(model).run(None, feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -285,6 +285,12 @@ CASES = {
     "is_nan": case("IsNaN", {"x": np.where(X4 > 1, np.nan, X4).astype(np.float32)}, out=BOOL),
     "is_inf_positive": case("IsInf", {"x": np.where(X4 > 1, np.inf, np.where(X4 < -1, -np.inf, X4)).astype(
         np.float32)}, {"detect_negative": 0}, opset=10, out=BOOL),
+    "reverse_sequence": case("ReverseSequence", {"x": rand(6, 4, 5)}, {"batch_axis": 1, "time_axis": 0},
+                             {"lens": i64(6, 1, 3, 0)}, opset=10),
+    "center_crop_pad": case("CenterCropPad", {"x": X4}, {"axes": [2, 3]}, {"shape": i64(10, 4)}, opset=18),
+    "lp_pool_p3": case("LpPool", {"x": X4}, {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 1],
+                                             "p": 3}, opset=18, tol=1e-4),
+    "global_lp_pool": case("GlobalLpPool", {"x": X4}),
     "scatter_opset10": case("Scatter", {"x": X4}, {"axis": 0},
                             {"i": np.array([[[[1]]], [[[0]]]], np.int64), "u": rand(2, 1, 1, 1)}, opset=10),
     "gather_elements_negative": case("GatherElements", {"x": X4}, {"axis": 2},
@@ -458,6 +464,9 @@ def test_every_supported_op_is_covered():
     covered.add("com.microsoft.DynamicQuantizeLSTM")  # tests/test_quant.py, through quantize_dynamic
     covered.add("TopK")  # test_top_k_values_and_indices
     covered.add("Einsum")  # test_einsum
+    covered |= {"SplitToSequence", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SequenceAt",
+                "SequenceLength", "ConcatFromSequence"}  # test_sequence_ops_against_onnxruntime
+    covered |= {"Loop", "Scan", "SequenceMap"}  # tests/test_control_flow.py
     covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
 
@@ -502,6 +511,38 @@ def test_einsum(device, equation):
     feeds = {f"x{k}": rand(*shape) for k, shape in enumerate(shapes)}
     _compare(_make_model([helper.make_node("Einsum", list(feeds), ["out"], equation=equation)], feeds, {}, 12),
              feeds, 1e-5)
+
+
+def test_sequence_ops_against_onnxruntime(device):
+    """Sequences as lists known when compiling: split, insert, erase, pick, count and concatenate,
+    as ONNX Runtime computes them."""
+    nodes = [helper.make_node("SplitToSequence", ["x", "two"], ["parts"], axis=1),  # 7 columns: 2, 2, 2, 1
+             helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("SequenceEmpty", [], ["empty"], dtype=TensorProto.FLOAT),
+             helper.make_node("SequenceInsert", ["empty", "r"], ["one"]),
+             helper.make_node("SequenceInsert", ["parts", "x_cols", "one_i"], ["more"]),
+             helper.make_node("SequenceErase", ["more", "minus_one"], ["fewer"]),
+             helper.make_node("SequenceAt", ["fewer", "one_i"], ["picked"]),
+             helper.make_node("SequenceLength", ["fewer"], ["count"]),
+             helper.make_node("ConcatFromSequence", ["fewer"], ["joined"], axis=1),
+             helper.make_node("SequenceAt", ["one", "zero_i"], ["first"]),
+             helper.make_node("SplitToSequence", ["x"], ["rows"], axis=0, keepdims=0),
+             helper.make_node("ConcatFromSequence", ["rows"], ["stacked"], axis=-1, new_axis=1)]
+    outs = {"picked": TensorProto.FLOAT, "count": TensorProto.INT64, "joined": TensorProto.FLOAT,
+            "first": TensorProto.FLOAT, "stacked": TensorProto.FLOAT}
+    x = rand(3, 7)
+    consts = {"two": np.array(2, np.int64), "x_cols": rand(3, 2), "one_i": i64(1), "minus_one": i64(-1),
+              "zero_i": i64(0)}
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 7])],
+                              [helper.make_tensor_value_info(n, t, None) for n, t in outs.items()],
+                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = wgnn.InferenceSession(model).run(None, {"x": x})
+    for name, g, w in zip(outs, got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype, name
+        np.testing.assert_array_equal(g, w, err_msg=name)
 
 
 def test_integer_outputs_known_at_compile_time_are_returned(device):

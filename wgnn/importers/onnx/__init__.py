@@ -363,8 +363,28 @@ def _import_scan8(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env
             for j in range(len(per_element[0]))]
 
 
+def _import_sequence_map(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: dict,
+                         used: set[str]) -> list:
+    """ONNX SequenceMap, unrolled: the body once per element of the sequences (a tensor input is
+    the same for every element); each output is the sequence of the body's results."""
+    body = attrs["body"]
+    lengths = {len(t) for t in inputs if isinstance(t, list)}
+    if len(lengths) != 1 or not isinstance(inputs[0], list):
+        raise GraphError(f"SequenceMap node {node.name!r}: its first input must be a sequence, and every sequence "
+                         f"input of one length (got {sorted(lengths)})")
+    results: list[list] = [[] for _ in body.output]
+    for k in range(lengths.pop()):
+        prefix = f"{node.name}/{k}/"
+        scope = _body_scope(b, body, env, prefix)
+        for vi, t in zip(body.input, inputs):
+            scope[vi.name] = t[k] if isinstance(t, list) else t
+        for j, out in enumerate(_run_body(b, node, body, scope, used, prefix)):
+            results[j].append(b.identity(out, name=f"{prefix}out{j}"))
+    return results
+
+
 # Ops the importer runs itself (they hold subgraphs): name -> handler.
-CONTROL_FLOW = {"If": _import_if, "Loop": _import_loop, "Scan": _import_scan}
+CONTROL_FLOW = {"If": _import_if, "Loop": _import_loop, "Scan": _import_scan, "SequenceMap": _import_sequence_map}
 
 
 def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,

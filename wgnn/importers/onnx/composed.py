@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import ONNX_DTYPES, converts, legacy_nearest, static, text
+from .common import ONNX_DTYPES, NodeInfo, converts, legacy_nearest, lifts_1d, static, text
 
 
 @converts("CastLike")
@@ -269,3 +269,87 @@ def _contract(b, name: str, x, xs: str, y, ys: str, keep: set):
     result = b.matmul(a, c, name=f"{name}/matmul")
     dims = [size[ch] for ch in batch + left + right]
     return b.reshape(result, dims, name=f"{name}/result"), "".join(batch + left + right)
+
+
+@converts("ReverseSequence")
+def _reverse_sequence(b, node, ins, attrs):
+    """Each batch element's first sequence_lens[b] steps reversed: a gather along the time axis of
+    indices lens - 1 - t (t below lens, else t itself), computed from the lengths on the GPU."""
+    x, lens = ins[0], ins[1]
+    batch_axis, time_axis = int(attrs.get("batch_axis", 1)), int(attrs.get("time_axis", 0))
+    if x.rank < 2 or {batch_axis, time_axis} != {0, 1}:
+        raise node.unsupported(f"batch_axis {batch_axis} and time_axis {time_axis} of a rank-{x.rank} input")
+    name = node.name
+    lens = b.cast(lens, "int64", name=name + "/lens") if lens.dtype != "int64" else lens
+    shape = [1] * x.rank
+    shape[batch_axis] = x.shape[batch_axis]
+    lens = b.reshape(lens, shape, name=name + "/lens_axis")
+    t = b.constant(_along(np.arange(x.shape[time_axis], dtype=np.int64), time_axis, x.rank))
+    flipped = b.sub(b.sub(lens, b.constant(np.int64(1)), name=name + "/last"), t, name=name + "/flipped")
+    index = b.where(b.lesser(t, lens, name=name + "/inside"), flipped, t, name=name + "/index")
+    index = b.add(index, b.constant(np.zeros(x.shape, np.int64)), name=name + "/full")
+    return b.gather_elements(x, index, axis=time_axis, name=name)
+
+
+@converts("CenterCropPad")
+def _center_crop_pad(b, node, ins, attrs):
+    """Each axis cropped about its centre, or padded with zeros about it, to the shape given."""
+    x = ins[0]
+    target = [int(d) for d in static(b, node, ins[1], "shape").reshape(-1)]
+    axes = [int(a) % x.rank for a in attrs.get("axes", range(x.rank))]
+    if len(target) != len(axes):
+        raise node.unsupported(f"shape {target} for axes {axes}")
+    starts, ends, crop_axes, pads = [], [], [], [0] * (2 * x.rank)
+    for a, want in zip(axes, target):
+        have = x.shape[a]
+        if want < have:
+            begin = (have - want) // 2
+            starts.append(begin), ends.append(begin + want), crop_axes.append(a)
+        elif want > have:
+            pads[a] = (want - have) // 2
+            pads[a + x.rank] = want - have - pads[a]
+    if crop_axes:
+        x = b.slice(x, starts, ends, axes=crop_axes, name=node.name + "/crop")
+    if any(pads):
+        x = b.pad(x, pads, name=node.name + "/pad")
+    return b.identity(x, name=node.name)
+
+
+def _power(b, name: str, x, p: float):
+    if p == 1:
+        return b.activation(x, "abs", name=name)
+    if p == 2:
+        return b.mul(x, x, name=name)
+    return b.pow(b.activation(x, "abs", name=name + "/abs"), b.constant(np.float32(p)), name=name)
+
+
+@converts("LpPool")
+@lifts_1d
+def _lp_pool(b, node, ins, attrs):
+    """(sum of |x|^p over each window)^(1/p): an average pool of |x|^p that counts the padding,
+    times the window's size."""
+    from .nn import _pool3d, _pool_args
+
+    x, p = ins[0], float(attrs.get("p", 2))
+    powered = _power(b, node.name + "/power", x, p)
+    if x.rank == 5:
+        kernel = attrs["kernel_shape"]
+        mean = _pool3d(b, NodeInfo(node.name + "/mean", node.op_type, node.opset), powered,
+                       dict(attrs, count_include_pad=1), "avg")
+    else:
+        kernel, strides, dil, padding = _pool_args(node, x, attrs)
+        mean = b.average_pool2d(powered, window=kernel, strides=strides, padding=padding, dilations=dil,
+                                ceil_mode=bool(attrs.get("ceil_mode", 0)), count_include_pad=True,
+                                name=node.name + "/mean")
+    total = b.mul(mean, b.constant(np.float32(np.prod(kernel))), name=node.name + "/sum")
+    return b.pow(total, b.constant(np.float32(1 / p)), name=node.name)
+
+
+@converts("GlobalLpPool")
+def _global_lp_pool(b, node, ins, attrs):
+    x, p = ins[0], float(attrs.get("p", 2))
+    axes = list(range(2, x.rank))
+    if p in (1, 2):
+        return b.reduce(x, "l1" if p == 1 else "l2", axes, keepdims=True, name=node.name)
+    total = b.reduce(_power(b, node.name + "/power", x, p), "sum", axes, keepdims=True, name=node.name + "/sum")
+    return b.pow(total, b.constant(np.float32(1 / p)), name=node.name)
