@@ -513,3 +513,17 @@ def test_integer_cumsum_and_top_k_stay_exact(device, rng):
     session, got, want = run_both(b, {"sum": b.cumulative_sum(x, 1), "v": values, "i": indices}, {"x": x_np})
     for name in ("sum", "v", "i"):
         np.testing.assert_array_equal(got[name], want[name])
+
+
+@pytest.mark.parametrize("mode,padding,align", [("nearest", "zeros", False), ("linear", "reflection", True),
+                                                 ("cubic", "border", False)])
+def test_grid_sample_against_numpy(device, precision, rng, mode, padding, align):
+    """grid_sample against the numpy reference (ONNX's algorithm), grid points past the borders too."""
+    x = rng.standard_normal((2, 3, 6, 8)).astype(np.float32)
+    grid = rng.uniform(-1.4, 1.4, (2, 4, 5, 2)).astype(np.float32)
+    b = wgnn.GraphBuilder()
+    y = b.grid_sample(b.input("x", x.shape), b.input("grid", grid.shape), mode=mode, padding_mode=padding,
+                      align_corners=align)
+    session, got, want = run_both(b, {"y": y}, {"x": x, "grid": grid}, precision=precision)
+    assert kernels_used(session) == ["grid_sample"]
+    assert rel_l2(got["y"], want["y"]) < tol(precision)

@@ -464,6 +464,7 @@ def test_every_supported_op_is_covered():
     covered.add("com.microsoft.DynamicQuantizeLSTM")  # tests/test_quant.py, through quantize_dynamic
     covered.add("TopK")  # test_top_k_values_and_indices
     covered.add("Einsum")  # test_einsum
+    covered.add("GridSample")  # test_grid_sample
     covered |= {"SplitToSequence", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SequenceAt",
                 "SequenceLength", "ConcatFromSequence"}  # test_sequence_ops_against_onnxruntime
     covered |= {"Loop", "Scan", "SequenceMap"}  # tests/test_control_flow.py
@@ -511,6 +512,32 @@ def test_einsum(device, equation):
     feeds = {f"x{k}": rand(*shape) for k, shape in enumerate(shapes)}
     _compare(_make_model([helper.make_node("Einsum", list(feeds), ["out"], equation=equation)], feeds, {}, 12),
              feeds, 1e-5)
+
+
+GRID = (RNG.uniform(-1.3, 1.3, (2, 5, 6, 2))).astype(np.float32)  # past the borders too
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [0, 1])
+def test_grid_sample(device, mode, padding, align):
+    """GridSample in every mode, padding and alignment, against ONNX Runtime's, except bicubic with
+    border padding, where ONNX Runtime departs from ONNX's reference (by up to 0.3 here: it clamps
+    positions inside the half-pixel border too): that one against ONNX's reference."""
+    x = rand(2, 3, 7, 9)
+    node = helper.make_node("GridSample", ["x", "grid"], ["out"], mode=mode, padding_mode=padding,
+                            align_corners=align)
+    feeds = {"x": x, "grid": GRID}
+    model = _make_model([node], feeds, {}, 16)
+    if (mode, padding) != ("bicubic", "border"):
+        _compare(model, feeds, 1e-5)
+        return
+    from onnx.reference import ReferenceEvaluator
+
+    cubic = _make_model([helper.make_node("GridSample", ["x", "grid"], ["out"], mode="cubic", padding_mode=padding,
+                                          align_corners=align)], feeds, {}, 20)
+    want = ReferenceEvaluator(cubic).run(None, feeds)[0]
+    assert rel_l2(wgnn.InferenceSession(model).run(None, feeds)[0], want) < 1e-6
 
 
 def test_sequence_ops_against_onnxruntime(device):

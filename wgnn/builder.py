@@ -722,6 +722,14 @@ class OpBuilder:
         return self._add("top_k", [x], {"k": int(k), "axis": _axis("top_k", name, axis, x.rank),
                                         "largest": bool(largest)}, name=name, n_out=2)
 
+    def grid_sample(self, x: Operand, grid: Operand, *, mode: str = "linear", padding_mode: str = "zeros",
+                    align_corners: bool = False, name: str = "") -> Operand:
+        """Sample NCHW ``x`` where ``grid`` (N, OH, OW, 2: x then y, in [-1, 1]) points, as ONNX
+        GridSample does: ``mode`` nearest, linear or cubic; ``padding_mode`` zeros, border or
+        reflection."""
+        return self._one("grid_sample", [x, grid], {"mode": mode, "padding": padding_mode,
+                                                    "align_corners": bool(align_corners)}, name)
+
     def identity(self, x: Operand, *, name: str = "") -> Operand:
         return self._one("identity", [x], {}, name)
 

@@ -222,3 +222,97 @@ class ScatterND:
 
 def _combine_array(reduction: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}[reduction](a, b)
+
+
+GRID_MODES = ("nearest", "linear", "cubic")
+GRID_PADDINGS = ("zeros", "border", "reflection")
+
+
+def _grid_reflect(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Coordinates reflected at the borders until they lie between them (ONNX GridSample's)."""
+    span = hi - lo
+    below, above = v < lo, v > hi
+    d = np.where(below, lo - v, np.where(above, v - hi, 0.0))
+    n = np.trunc(d / span) if span > 0 else np.zeros_like(d)
+    r = d - n * span
+    even = n % 2 == 0
+    low_side = np.where(even, lo + r, hi - r)
+    high_side = np.where(even, hi - r, lo + r)
+    return np.where(below, low_side, np.where(above, high_side, v))
+
+
+def _cubic_weights(t: np.ndarray) -> list[np.ndarray]:
+    a = -0.75
+
+    def near(d):
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+@register("grid_sample")
+class GridSample:
+    """inputs [x (N, C, H, W), grid (N, OH, OW, 2): (x, y) in [-1, 1]]; attrs mode, padding,
+    align_corners. Each output pixel samples x where the grid points, ONNX GridSample's way."""
+
+    layout = _logical(2)
+
+    @staticmethod
+    def infer(node):
+        x, grid = node.inputs
+        a = node.attrs
+        if a["mode"] not in GRID_MODES or a["padding"] not in GRID_PADDINGS:
+            raise fail(node, f"mode {a['mode']!r} / padding {a['padding']!r}: expected one of {GRID_MODES} / "
+                             f"{GRID_PADDINGS}")
+        if x.rank != 4 or grid.rank != 4 or grid.shape[-1] != 2 or grid.shape[0] != x.shape[0]:
+            raise fail(node, f"expected x (N, C, H, W) and grid (N, OH, OW, 2), got {x.shape} and {grid.shape}")
+        return [((x.shape[0], x.shape[1]) + grid.shape[1:3], x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, grid = ins[0].astype(np.float64), ins[1].astype(np.float64)
+        mode, padding, align = node.attrs["mode"], node.attrs["padding"], node.attrs["align_corners"]
+        n, c, h, w = x.shape
+        coords = []
+        for size, g in ((w, grid[..., 0]), (h, grid[..., 1])):
+            v = (g + 1) / 2 * (size - 1) if align else ((g + 1) * size - 1) / 2
+            v = np.rint(v) if mode == "nearest" else v
+            lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+            if padding == "border":
+                v = np.where((v < lo) | (v > hi), np.clip(v, 0, size - 1), v)
+            elif padding == "reflection":
+                v = _grid_reflect(v, lo, hi)
+            coords.append((v, size, lo, hi))
+        (fx, w_, lo_x, hi_x), (fy, h_, lo_y, hi_y) = coords
+
+        def index(i, size, lo, hi):  # (index, inside) of integer taps under the padding
+            if padding == "zeros":
+                return np.clip(i, 0, size - 1).astype(np.int64), (i >= 0) & (i < size)
+            if padding == "border":
+                return np.clip(i, 0, size - 1).astype(np.int64), np.ones(i.shape, bool)
+            return np.trunc(_grid_reflect(i.astype(np.float64), lo, hi)).astype(np.int64), np.ones(i.shape, bool)
+
+        def pixel(iy, ix):  # (N, C, OH, OW)
+            ry, oky = index(iy, h_, lo_y, hi_y)
+            rx, okx = index(ix, w_, lo_x, hi_x)
+            batch = np.arange(n)[:, None, None]
+            vals = x[batch, :, ry, rx]  # (N, OH, OW, C)
+            return np.where((oky & okx)[..., None], vals, 0.0).transpose(0, 3, 1, 2)
+
+        if mode == "nearest":
+            out = pixel(np.trunc(fy), np.trunc(fx))
+        else:
+            x0, y0 = np.floor(fx), np.floor(fy)
+            tx, ty = fx - x0, fy - y0
+            if mode == "linear":
+                offsets, wx, wy = (0, 1), [1 - tx, tx], [1 - ty, ty]
+            else:
+                offsets, wx, wy = (-1, 0, 1, 2), _cubic_weights(tx), _cubic_weights(ty)
+            out = 0.0
+            for j, dy in enumerate(offsets):
+                row = sum(wx[i][:, None] * pixel(y0 + dy, x0 + dx) for i, dx in enumerate(offsets))
+                out = out + wy[j][:, None] * row
+        return [np.asarray(out).astype(ins[0].dtype)]

@@ -125,3 +125,17 @@ def lower_scatter_nd(node, ctx: LoweringContext) -> None:
     _scatter(node, ctx, elements=False, params={
         "rows": int(np.prod(idx.shape[:-1], dtype=np.int64)), "q": q,
         "slice": int(np.prod(data.shape[q:], dtype=np.int64))})
+
+
+@lowers("grid_sample")
+def lower_grid_sample(node, ctx: LoweringContext) -> None:
+    x, grid = node.inputs
+    out = node.outputs[0]
+    n, c, h, w = x.shape
+    _, _, oh, ow = out.shape
+    a = node.attrs
+    template = {"mode": ("nearest", "linear", "cubic").index(a["mode"]),
+                "padding": ("zeros", "border", "reflection").index(a["padding"]), "align": bool(a["align_corners"])}
+    ctx.dispatch("grid_sample", node=node, template=template,
+                 params={"total": out.size, "channels": c, "in_h": h, "in_w": w, "out_h": oh, "out_w": ow},
+                 bindings=[ctx.tensor(x), ctx.tensor(grid), ctx.tensor(out)], threads=out.size)

@@ -292,3 +292,13 @@ def _gemm(b, node, ins, attrs):
     return b.gemm(ins[0], ins[1], ins[2] if len(ins) > 2 else None, alpha=attrs.get("alpha", 1.0),
                   beta=attrs.get("beta", 1.0), a_transpose=bool(attrs.get("transA", 0)),
                   b_transpose=bool(attrs.get("transB", 0)), name=node.name)
+
+
+@converts("GridSample")
+def _grid_sample(b, node, ins, attrs):
+    mode = text(attrs, "mode", "linear" if node.opset >= 20 else "bilinear")
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    if ins[0].rank != 4:
+        raise node.unsupported(f"input of rank {ins[0].rank}: only 2-D sampling (4-D NCHW tensors)")
+    return b.grid_sample(ins[0], ins[1], mode=mode, padding_mode=text(attrs, "padding_mode", "zeros"),
+                         align_corners=bool(attrs.get("align_corners", 0)), name=node.name)
