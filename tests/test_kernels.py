@@ -527,3 +527,15 @@ def test_grid_sample_against_numpy(device, precision, rng, mode, padding, align)
     session, got, want = run_both(b, {"y": y}, {"x": x, "grid": grid}, precision=precision)
     assert kernels_used(session) == ["grid_sample"]
     assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+@pytest.mark.parametrize("mode,padding", [("nearest", "border"), ("linear", "zeros"), ("cubic", "reflection")])
+def test_grid_sample_volumetric_against_numpy(device, rng, mode, padding):
+    """grid_sample of an NCDHW volume (a grid of (x, y, z)) against the numpy reference."""
+    x = rng.standard_normal((1, 2, 4, 5, 6)).astype(np.float32)
+    grid = rng.uniform(-1.3, 1.3, (1, 3, 2, 4, 3)).astype(np.float32)
+    b = wgnn.GraphBuilder()
+    y = b.grid_sample(b.input("x", x.shape), b.input("grid", grid.shape), mode=mode, padding_mode=padding)
+    _, got, want = run_both(b, {"y": y}, {"x": x, "grid": grid})
+    assert got["y"].shape == (1, 2, 3, 2, 4)
+    assert rel_l2(got["y"], want["y"]) < tol("fp32")

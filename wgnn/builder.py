@@ -724,7 +724,7 @@ class OpBuilder:
 
     def grid_sample(self, x: Operand, grid: Operand, *, mode: str = "linear", padding_mode: str = "zeros",
                     align_corners: bool = False, name: str = "") -> Operand:
-        """Sample NCHW ``x`` where ``grid`` (N, OH, OW, 2: x then y, in [-1, 1]) points, as ONNX
+        """Sample NCHW (or NCDHW) ``x`` where ``grid`` (N, OH, OW, 2: x then y[, z], in [-1, 1]) points, as ONNX
         GridSample does: ``mode`` nearest, linear or cubic; ``padding_mode`` zeros, border or
         reflection."""
         return self._one("grid_sample", [x, grid], {"mode": mode, "padding": padding_mode,

@@ -23,7 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("wgnn.onnx_backend needs the onnx package: pip install onnx") from exc
 
-from .errors import GraphError
+from .errors import GraphError, UnsupportedOperatorError
 from .importers.onnx import SUPPORTED_OPS, all_nodes
 
 # ONNX element types with no storage in WGSL (which has f32, f16, i32, u32 and no 8/64-bit types; the
@@ -75,6 +75,14 @@ class WgnnRep(BackendRep):
                 break
             try:
                 session = InferenceSession(_as_constants(self.model, folded), input_shapes=fed, **self.options)
+            except UnsupportedOperatorError as exc:
+                # a Loop's trip count or an If's condition computed from inputs (floats too): fold them
+                behind = re.search(r"computed on the GPU from input\(s\) \[([^]]*)\]", str(exc))
+                names = set(re.findall(r"'([^']+)'", behind.group(1))) if behind else set()
+                if not names or not names <= set(feeds) or names <= self._static:
+                    raise
+                self._static |= names
+                continue
             except GraphError as exc:
                 needed = re.search(r"must be known at compile time; '([^']+)' depends on a graph input", str(exc))
                 if needed is None:

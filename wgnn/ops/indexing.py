@@ -255,8 +255,9 @@ def _cubic_weights(t: np.ndarray) -> list[np.ndarray]:
 
 @register("grid_sample")
 class GridSample:
-    """inputs [x (N, C, H, W), grid (N, OH, OW, 2): (x, y) in [-1, 1]]; attrs mode, padding,
-    align_corners. Each output pixel samples x where the grid points, ONNX GridSample's way."""
+    """inputs [x (N, C, H, W) or (N, C, D, H, W), grid (N, OH, OW, 2) or (N, OD, OH, OW, 3): (x, y[, z])
+    in [-1, 1]]; attrs mode, padding, align_corners. Each output pixel samples x where the grid
+    points, ONNX GridSample's way."""
 
     layout = _logical(2)
 
@@ -267,17 +268,23 @@ class GridSample:
         if a["mode"] not in GRID_MODES or a["padding"] not in GRID_PADDINGS:
             raise fail(node, f"mode {a['mode']!r} / padding {a['padding']!r}: expected one of {GRID_MODES} / "
                              f"{GRID_PADDINGS}")
-        if x.rank != 4 or grid.rank != 4 or grid.shape[-1] != 2 or grid.shape[0] != x.shape[0]:
-            raise fail(node, f"expected x (N, C, H, W) and grid (N, OH, OW, 2), got {x.shape} and {grid.shape}")
-        return [((x.shape[0], x.shape[1]) + grid.shape[1:3], x.dtype)]
+        dims = x.rank - 2
+        if dims not in (2, 3) or grid.rank != x.rank or grid.shape[-1] != dims or grid.shape[0] != x.shape[0]:
+            raise fail(node, f"expected x (N, C, [D,] H, W) and grid (N, [OD,] OH, OW, 2 or 3), got {x.shape} and "
+                             f"{grid.shape}")
+        return [((x.shape[0], x.shape[1]) + grid.shape[1:-1], x.dtype)]
 
     @staticmethod
     def reference(node, ins):
+        import itertools
+
         x, grid = ins[0].astype(np.float64), ins[1].astype(np.float64)
         mode, padding, align = node.attrs["mode"], node.attrs["padding"], node.attrs["align_corners"]
-        n, c, h, w = x.shape
-        coords = []
-        for size, g in ((w, grid[..., 0]), (h, grid[..., 1])):
+        n, dims = x.shape[0], x.ndim - 2
+        sizes = x.shape[2:][::-1]  # W, H[, D]: the grid's order
+        axes = []  # per grid coordinate: (position, size, lo, hi)
+        for k, size in enumerate(sizes):
+            g = grid[..., k]
             v = (g + 1) / 2 * (size - 1) if align else ((g + 1) * size - 1) / 2
             v = np.rint(v) if mode == "nearest" else v
             lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
@@ -285,8 +292,7 @@ class GridSample:
                 v = np.where((v < lo) | (v > hi), np.clip(v, 0, size - 1), v)
             elif padding == "reflection":
                 v = _grid_reflect(v, lo, hi)
-            coords.append((v, size, lo, hi))
-        (fx, w_, lo_x, hi_x), (fy, h_, lo_y, hi_y) = coords
+            axes.append((v, size, lo, hi))
 
         def index(i, size, lo, hi):  # (index, inside) of integer taps under the padding
             if padding == "zeros":
@@ -295,24 +301,22 @@ class GridSample:
                 return np.clip(i, 0, size - 1).astype(np.int64), np.ones(i.shape, bool)
             return np.trunc(_grid_reflect(i.astype(np.float64), lo, hi)).astype(np.int64), np.ones(i.shape, bool)
 
-        def pixel(iy, ix):  # (N, C, OH, OW)
-            ry, oky = index(iy, h_, lo_y, hi_y)
-            rx, okx = index(ix, w_, lo_x, hi_x)
-            batch = np.arange(n)[:, None, None]
-            vals = x[batch, :, ry, rx]  # (N, OH, OW, C)
-            return np.where((oky & okx)[..., None], vals, 0.0).transpose(0, 3, 1, 2)
+        def pixel(taps):  # taps: per grid coordinate (W, H[, D]) an integer array; -> (N, C, out...)
+            found = [index(t, size, lo, hi) for t, (_, size, lo, hi) in zip(taps, axes)]
+            inside = np.logical_and.reduce([ok for _, ok in found])
+            batch = np.arange(n).reshape((n,) + (1,) * (grid.ndim - 2))
+            vals = x[(batch, slice(None)) + tuple(i for i, _ in found[::-1])]  # (N, out..., C)
+            return np.moveaxis(np.where(inside[..., None], vals, 0.0), -1, 1)
 
         if mode == "nearest":
-            out = pixel(np.trunc(fy), np.trunc(fx))
+            out = pixel([np.trunc(v) for v, *_ in axes])
         else:
-            x0, y0 = np.floor(fx), np.floor(fy)
-            tx, ty = fx - x0, fy - y0
-            if mode == "linear":
-                offsets, wx, wy = (0, 1), [1 - tx, tx], [1 - ty, ty]
-            else:
-                offsets, wx, wy = (-1, 0, 1, 2), _cubic_weights(tx), _cubic_weights(ty)
+            offsets = (0, 1) if mode == "linear" else (-1, 0, 1, 2)
+            firsts = [np.floor(v) for v, *_ in axes]
+            w = [[1 - (v - f), v - f] if mode == "linear" else _cubic_weights(v - f)
+                 for (v, *_), f in zip(axes, firsts)]
             out = 0.0
-            for j, dy in enumerate(offsets):
-                row = sum(wx[i][:, None] * pixel(y0 + dy, x0 + dx) for i, dx in enumerate(offsets))
-                out = out + wy[j][:, None] * row
+            for picks in itertools.product(range(len(offsets)), repeat=dims):
+                weight = np.prod([w[k][j] for k, j in enumerate(picks)], axis=0)
+                out = out + weight[:, None] * pixel([f + offsets[j] for f, j in zip(firsts, picks)])
         return [np.asarray(out).astype(ins[0].dtype)]

@@ -190,10 +190,30 @@ class ComputeBackend(Backend):
         dummies = {"storage": device.buffer(16, label="unused rw"),
                    "read-only-storage": device.buffer(16, label="unused ro")}
 
+        # A dispatch may read constants both through a read-only binding and through a read_write
+        # one (an input binding that also takes computed tensors); WebGPU forbids one buffer in both
+        # roles, so the ranges read the second way get copies of their own in a second buffer.
+        pipes = [device.pipeline(call.source, f"{call.kernel} for node {call.node.name!r}") for call in ctx.calls]
+        writable: dict[tuple[int, int], int] = {}
+        for call, pipe in zip(ctx.calls, pipes):
+            kinds = [(ref, kind) for ref, kind in zip(call.bindings, pipe.kinds[1:]) if ref.kind == "const"]
+            if len({kind for _, kind in kinds}) > 1:
+                writable.update({(ref.offset, ref.nbytes): 0 for ref, kind in kinds if kind == "storage"})
+        constants_rw = None
+        if writable:
+            data, chunks, size = ctx.constants.data(), [], 0
+            for offset, nbytes in writable:
+                writable[(offset, nbytes)] = size
+                chunks.append(data[offset:offset + nbytes] + b"\0" * (-nbytes % device.storage_alignment))
+                size += len(chunks[-1])
+            constants_rw = device.buffer(size, data=b"".join(chunks), label="constants read as writable")
+
         def resolve(ref: Ref, kind: str):
             if ref.kind == "dummy":
                 return dummies[kind], 0, 16
             if ref.kind == "const":
+                if kind == "storage" and (ref.offset, ref.nbytes) in writable:
+                    return constants_rw, writable[(ref.offset, ref.nbytes)], ref.nbytes
                 return constants, ref.offset, ref.nbytes
             root = state.root(ref.operand)
             size = padded(stored_bytes(root), 16)
@@ -204,7 +224,6 @@ class ComputeBackend(Backend):
         def where(call) -> str:
             return f"{call.kernel} for node {call.node.name!r}"
 
-        pipes = [device.pipeline(call.source, where(call)) for call in ctx.calls]
         uniforms, slots = pack_uniforms(device, [(pipe.fields, call.params, where(call))
                                                  for pipe, call in zip(pipes, ctx.calls)])
         calls_per_node = Counter(id(call.node) for call in ctx.calls)

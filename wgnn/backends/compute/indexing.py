@@ -131,11 +131,14 @@ def lower_scatter_nd(node, ctx: LoweringContext) -> None:
 def lower_grid_sample(node, ctx: LoweringContext) -> None:
     x, grid = node.inputs
     out = node.outputs[0]
-    n, c, h, w = x.shape
-    _, _, oh, ow = out.shape
+    dims = x.rank - 2
+    n, c = x.shape[:2]
+    d, h, w = (1,) * (3 - dims) + tuple(x.shape[2:])
+    od, oh, ow = (1,) * (3 - dims) + tuple(out.shape[2:])
     a = node.attrs
-    template = {"mode": ("nearest", "linear", "cubic").index(a["mode"]),
+    template = {"mode": ("nearest", "linear", "cubic").index(a["mode"]), "dims": dims,
                 "padding": ("zeros", "border", "reflection").index(a["padding"]), "align": bool(a["align_corners"])}
     ctx.dispatch("grid_sample", node=node, template=template,
-                 params={"total": out.size, "channels": c, "in_h": h, "in_w": w, "out_h": oh, "out_w": ow},
+                 params={"total": out.size, "channels": c, "in_d": d, "in_h": h, "in_w": w, "out_d": od, "out_h": oh,
+                         "out_w": ow},
                  bindings=[ctx.tensor(x), ctx.tensor(grid), ctx.tensor(out)], threads=out.size)

@@ -298,7 +298,7 @@ def _gemm(b, node, ins, attrs):
 def _grid_sample(b, node, ins, attrs):
     mode = text(attrs, "mode", "linear" if node.opset >= 20 else "bilinear")
     mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
-    if ins[0].rank != 4:
-        raise node.unsupported(f"input of rank {ins[0].rank}: only 2-D sampling (4-D NCHW tensors)")
+    if ins[0].rank not in (4, 5):
+        raise node.unsupported(f"input of rank {ins[0].rank}: 2-D and 3-D sampling only")
     return b.grid_sample(ins[0], ins[1], mode=mode, padding_mode=text(attrs, "padding_mode", "zeros"),
                          align_corners=bool(attrs.get("align_corners", 0)), name=node.name)

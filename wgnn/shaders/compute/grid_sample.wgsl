@@ -1,15 +1,17 @@
-// GridSample: output (n, c, oy, ox) samples x[n, c] where grid[n, oy, ox] = (gx, gy) points, in
-// [-1, 1] across the image (to the corner pixels' centres with ALIGN, else to the image's edges),
-// as ONNX defines it: nearest (rounded half to even), linear (2 x 2 taps) or cubic (4 x 4, Keys'
-// A = -0.75); a position past the borders is clamped in (PADDING 1) or reflected (2), and a tap
-// outside the image reads 0 (PADDING 0), the edge (1) or its reflection (2).
+// GridSample: output (n, c, [oz,] oy, ox) samples x[n, c] where grid[n, [oz,] oy, ox] = (gx, gy[, gz])
+// points, in [-1, 1] across the image (to the corner pixels' centres with ALIGN, else to the
+// image's edges), as ONNX defines it: nearest (rounded half to even), linear (2 taps an axis) or
+// cubic (4, Keys' A = -0.75); a position past the borders is clamped in (PADDING 1) or reflected
+// (2), and a tap outside the image reads 0 (PADDING 0), the edge (1) or its reflection (2). A
+// 2-D image is a volume of depth 1 (DIMS 2: no z coordinate in the grid).
 #include "compute/common.wgsl"
 
-struct Params { total: u32, channels: u32, in_h: u32, in_w: u32, out_h: u32, out_w: u32 }
+struct Params { total: u32, channels: u32, in_d: u32, in_h: u32, in_w: u32, out_d: u32, out_h: u32, out_w: u32 }
 
 const MODE: u32 = ${mode};        // 0 nearest, 1 linear, 2 cubic
 const PADDING: u32 = ${padding};  // 0 zeros, 1 border, 2 reflection
 const ALIGN: bool = ${align};
+const DIMS: u32 = ${dims};        // 2 or 3 spatial axes
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
@@ -61,24 +63,28 @@ fn tap(i: i32, size: u32) -> vec2<i32> {
     return vec2<i32>(i32(trunc(reflect(f32(i), low(), high(size)))), 1);
 }
 
-fn pixel(base: u32, iy: i32, ix: i32) -> f32 {
+fn pixel(base: u32, iz: i32, iy: i32, ix: i32) -> f32 {
+    let tz = tap(iz, p.in_d);
     let ty = tap(iy, p.in_h);
     let tx = tap(ix, p.in_w);
-    if (ty.y == 0 || tx.y == 0) {
+    if (tz.y == 0 || ty.y == 0 || tx.y == 0) {
         return 0.0;
     }
-    return f32(x[base + u32(ty.x) * p.in_w + u32(tx.x)]);
+    return f32(x[base + (u32(tz.x) * p.in_h + u32(ty.x)) * p.in_w + u32(tx.x)]);
 }
 
-fn cubic(t: f32) -> vec4<f32> {
+// The weights of an axis's taps at fraction t past the first whole position: linear's two, or
+// cubic's four (from one before it).
+fn weights(t: f32) -> vec4<f32> {
+    if (MODE == 1u) {
+        return vec4<f32>(1.0 - t, t, 0.0, 0.0);
+    }
     let a = -0.75;
-    let near0 = ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
     let u = 1.0 - t;
-    let near1 = ((a + 2.0) * u - (a + 3.0)) * u * u + 1.0;
     let f0 = t + 1.0;
     let f1 = 2.0 - t;
-    return vec4<f32>(((a * f0 - 5.0 * a) * f0 + 8.0 * a) * f0 - 4.0 * a, near0, near1,
-                     ((a * f1 - 5.0 * a) * f1 + 8.0 * a) * f1 - 4.0 * a);
+    return vec4<f32>(((a * f0 - 5.0 * a) * f0 + 8.0 * a) * f0 - 4.0 * a, ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0,
+                     ((a + 2.0) * u - (a + 3.0)) * u * u + 1.0, ((a * f1 - 5.0 * a) * f1 + 8.0 * a) * f1 - 4.0 * a);
 }
 
 @compute @workgroup_size(WG)
@@ -88,38 +94,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= p.total) {
         return;
     }
-    let ox = id % p.out_w;
-    let oy = (id / p.out_w) % p.out_h;
-    let nc = id / (p.out_w * p.out_h);
+    let plane = p.out_d * p.out_h * p.out_w;
+    let at = id % plane;  // (oz, oy, ox) flat
+    let nc = id / plane;
     let n = nc / p.channels;
-    let g = ((n * p.out_h + oy) * p.out_w + ox) * 2u;
+    let g = (n * plane + at) * DIMS;
     let fx = coordinate(f32(grid[g]), p.in_w);
     let fy = coordinate(f32(grid[g + 1u]), p.in_h);
-    let base = nc * p.in_h * p.in_w;
+    var fz = 0.0;
+    if (DIMS == 3u) {
+        fz = coordinate(f32(grid[g + 2u]), p.in_d);
+    }
+    let base = nc * p.in_d * p.in_h * p.in_w;
     var value = 0.0;
     if (MODE == 0u) {
-        value = pixel(base, i32(trunc(fy)), i32(trunc(fx)));
+        value = pixel(base, i32(trunc(fz)), i32(trunc(fy)), i32(trunc(fx)));
     } else {
+        let taps = select(4, 2, MODE == 1u);
+        let first = select(-1, 0, MODE == 1u);
         let x0 = floor(fx);
         let y0 = floor(fy);
-        let tx = fx - x0;
-        let ty = fy - y0;
-        let ix = i32(x0);
-        let iy = i32(y0);
-        if (MODE == 1u) {
-            let top = (1.0 - tx) * pixel(base, iy, ix) + tx * pixel(base, iy, ix + 1);
-            let bottom = (1.0 - tx) * pixel(base, iy + 1, ix) + tx * pixel(base, iy + 1, ix + 1);
-            value = (1.0 - ty) * top + ty * bottom;
-        } else {
-            let wx = cubic(tx);
-            let wy = cubic(ty);
-            for (var j = 0; j < 4; j++) {
+        let z0 = floor(fz);
+        let wx = weights(fx - x0);
+        let wy = weights(fy - y0);
+        let wz = select(vec4<f32>(1.0, 0.0, 0.0, 0.0), weights(fz - z0), DIMS == 3u);
+        let depth = select(1, taps, DIMS == 3u);
+        for (var k = 0; k < depth; k++) {
+            var plane_sum = 0.0;
+            for (var j = 0; j < taps; j++) {
                 var row = 0.0;
-                for (var i = 0; i < 4; i++) {
-                    row += wx[i] * pixel(base, iy + j - 1, ix + i - 1);
+                for (var i = 0; i < taps; i++) {
+                    row += wx[i] * pixel(base, i32(z0) + select(k + first, 0, DIMS == 2u), i32(y0) + j + first,
+                                         i32(x0) + i + first);
                 }
-                value += wy[j] * row;
+                plane_sum += wy[j] * row;
             }
+            value += wz[k] * plane_sum;
         }
     }
     y[id] = y_elem(value);
