@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from helpers import kernels_used, rel_l2, run_both, tiled
 
 import wgnn
@@ -104,6 +105,35 @@ def test_first_layer_channels_are_padded_for_the_tiled_kernel(device, rng):
     # the channel padding writes NHWC itself: no separate relayout of the input
     assert kernels_used(session) == ["pad_channels", tiled("conv2d"), "elementwise"]  # pad, conv, NHWC -> NCHW output
     assert rel_l2(got["y"], want["y"]) < 1e-5
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_channel_counts_not_in_fours_run_on_the_tiled_kernels(device, rng, precision):
+    """BlazeFace's blocks: a depthwise convolution and a 1x1 one of 36 -> 42 channels whose
+    residual is the block input padded with zero channels, a ReLU, then a strided depthwise of 42
+    channels and a PRelu'd 3x3 convolution of 42 -> 30. Padded to whole vec4s of channels (filters,
+    biases, slopes and the residual's padding with them), sliced back: no scalar kernel runs, and
+    the outputs are the reference's."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 36, 12, 10))
+
+    def const(*shape):
+        return b.constant(rng.standard_normal(shape).astype(np.float32) * 0.3)
+
+    h = b.conv2d(x, const(36, 1, 3, 3), bias=const(36), padding=(1, 1, 1, 1), groups=36)
+    h = b.conv2d(h, const(42, 36, 1, 1), bias=const(42))
+    h = b.relu(b.add(h, b.pad(x, [0, 0, 0, 0, 0, 6, 0, 0])))
+    d = b.conv2d(h, const(42, 1, 3, 3), bias=const(42), strides=2, padding=(1, 1, 1, 1), groups=42)
+    y = b.prelu(b.conv2d(d, const(30, 42, 3, 3), bias=const(30), padding=(1, 1, 1, 1)),
+                b.constant(rng.uniform(0.1, 0.3, (30, 1, 1)).astype(np.float32)))
+    feeds = {"x": rng.standard_normal((1, 36, 12, 10)).astype(np.float32)}
+    session, got, want = run_both(b, {"h": h, "y": y}, feeds, precision=precision)
+    used = kernels_used(session)
+    assert "conv2d_generic" not in used and "pad" not in used, used
+    assert rel_l2(got["h"], want["h"]) < (1e-5 if precision == "fp32" else 5e-3)
+    assert rel_l2(got["y"], want["y"]) < (1e-5 if precision == "fp32" else 5e-3)
+    # the residual's channel padding grew to the convolution's 44 channels: one pad, no pad of a pad
+    assert sum(n.op == "pad" for n in session.graph.nodes) == 3  # the residual, the depthwise's, the 3x3's input
 
 
 def test_split_wide_matmuls_keeps_results(device, rng):

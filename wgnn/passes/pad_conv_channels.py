@@ -1,7 +1,14 @@
-"""Pad a convolution's input channels to a multiple of 4 (with zeros, and its filter with zero
-input channels), so that the tiled ``conv2d`` kernel, which reads four channels as a vec4, runs it
-instead of the scalar ``conv2d_generic``. A network's first layer (3 colour channels) is the case
-this is for; the pad is one cheap copy of the input image.
+"""Pad a convolution's channels to multiples of 4, so that the tiled kernels, which read and write
+four channels as a vec4, run it instead of the scalar ``conv2d_generic``:
+
+- input channels: the input padded with zeros (and the filter with zero input channels). A
+  network's first layer (3 colour channels) is the case this is for; the pad is one cheap copy of
+  the input image.
+- output channels: the filter, bias and PRelu slope padded with zero channels, the result sliced
+  back to the channels the graph has (a fused residual padded to match: where it is itself a
+  channel padding, as BlazeFace's blocks make theirs, that padding just grows). On lavapipe a 1x1
+  convolution of 36 -> 42 channels goes from 5.4 ms on the scalar kernel to a fraction of that.
+- a depthwise convolution's channels: its input padded, its filters too, the result sliced back.
 """
 
 from __future__ import annotations
@@ -11,25 +18,149 @@ import numpy as np
 from ..graph import Graph, Node, Operand, fresh_name
 
 
+def _channel_pad(x: Operand, extra: int, name: str) -> tuple[Node, Operand]:
+    """A pad node giving ``x`` (N, C, ...) ``extra`` more channels of zeros at the end."""
+    shape = (x.shape[0], x.shape[1] + extra) + x.shape[2:]
+    wide = Operand(fresh_name(name), shape, x.dtype)
+    pads = [0] * (2 * x.rank)
+    pads[x.rank + 1] = extra  # the end of axis 1
+    pad = Node("pad", [x], [wide], {"pads": tuple(pads), "mode": "constant", "value": 0.0}, name=wide.name)
+    wide.producer = pad
+    return pad, wide
+
+
+def _zero_padded(operand: Operand | None, extra: int, axis: int, tag: str) -> Operand | None:
+    if operand is None:
+        return None
+    widths = [(0, 0)] * operand.rank
+    widths[axis] = (0, extra)
+    value = np.pad(operand.value, widths)
+    return Operand(fresh_name(f"{operand.name}_{tag}"), value.shape, operand.dtype, value=value)
+
+
+def _grown_channel_pad(residual: Operand, extra: int, users: dict) -> Operand | None:
+    """``residual`` with ``extra`` more zero channels by growing the channel padding that makes it
+    (a constant zero pad at the end of axis 1 only, read by nothing else), or None."""
+    pad = residual.producer
+    if pad is None or pad.op != "pad" or users.get(id(residual), 0) != 1:
+        return None
+    r = residual.rank
+    pads = list(pad.attrs["pads"])
+    if pad.attrs["mode"] != "constant" or pad.attrs["value"] != 0.0 or any(p for k, p in enumerate(pads)
+                                                                           if k != r + 1):
+        return None
+    pads[r + 1] += extra
+    shape = (residual.shape[0], residual.shape[1] + extra) + residual.shape[2:]
+    wide = Operand(fresh_name(residual.name + "_o4"), shape, residual.dtype)
+    pad.attrs = dict(pad.attrs, pads=tuple(pads))
+    pad.outputs = [wide]
+    wide.producer = pad
+    return wide
+
+
 def pad_conv_channels(graph: Graph) -> int:
     padded = 0
+    users: dict[int, int] = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            if t is not None:
+                users[id(t)] = users.get(id(t), 0) + 1
+    for t in graph.outputs.values():
+        users[id(t)] = users.get(id(t), 0) + 1
     nodes: list[Node] = []
     for node in graph.nodes:
         if node.op == "conv2d" and node.attrs["groups"] == 1 and node.inputs[1].is_constant:
             x, w = node.inputs[0], node.inputs[1]
             extra = -x.shape[1] % 4
-            if extra and w.shape[0] % 4 == 0:
-                shape = (x.shape[0], x.shape[1] + extra) + x.shape[2:]
-                wide = Operand(fresh_name(x.name + "_c4"), shape, x.dtype)
-                pads = [0] * 8
-                pads[5] = extra  # the end of axis 1
-                pad = Node("pad", [x], [wide], {"pads": tuple(pads), "mode": "constant", "value": 0.0},
-                           name=wide.name)
-                wide.producer = pad
+            # (input channels alone where the output's are in fours, as before; else where the
+            # output channels get padded next, which float convolutions do)
+            if extra and (w.shape[0] % 4 == 0 or _float_conv(node)):
+                pad, wide = _channel_pad(x, extra, x.name + "_c4")
                 weights = np.pad(w.value, ((0, 0), (0, extra), (0, 0), (0, 0)))
                 node.inputs = [wide, Operand(w.name + "_c4", weights.shape, w.dtype, value=weights)] + node.inputs[2:]
                 nodes.append(pad)
                 padded += 1
+            elif _pads_outputs(node):
+                nodes += _pad_outputs(node, users)
+                padded += 1
+                continue
+        elif _depthwise_to_pad(node):
+            nodes += _pad_depthwise(node)
+            padded += 1
+            continue
         nodes.append(node)
     graph.nodes = nodes
     return padded
+
+
+def _float_conv(node: Node) -> bool:
+    """Not a quantized convolution (whose integer paths have their own rules), and with constant
+    per-channel operands (bias, PRelu slope)."""
+    ins = node.inputs + [None] * (5 - len(node.inputs))
+    return (node.attrs.get("x_zero") is None and node.attrs.get("int8_offset") is None
+            and node.attrs.get("requantize") is None and not node.attrs.get("exact")
+            and all(t is None or t.is_constant for t in (ins[2], ins[4])))
+
+
+def _pads_outputs(node: Node) -> bool:
+    """A float convolution whose output channels are not a multiple of 4, with input channels that
+    are (else the input is padded first)."""
+    return node.inputs[1].shape[0] % 4 != 0 and node.inputs[0].shape[1] % 4 == 0 and _float_conv(node)
+
+
+def _pad_outputs(node: Node, users: dict) -> list[Node]:
+    """The nodes replacing ``node``: [a pad of its residual,] the convolution with zero output
+    channels added, and a slice back to the channels it had."""
+    x, w, bias, residual, slope = node.inputs + [None] * (5 - len(node.inputs))
+    out = node.outputs[0]
+    extra = -w.shape[0] % 4
+    before: list[Node] = []
+    if residual is not None:
+        grown = _grown_channel_pad(residual, extra, users)
+        if grown is None:
+            pad, grown = _channel_pad(residual, extra, residual.name + "_o4")
+            before.append(pad)
+        residual = grown
+    ins = [x, _zero_padded(w, extra, 0, "o4"), _zero_padded(bias, extra, 0, "o4"), residual,
+           _zero_padded(slope, extra, 0, "o4")]
+    while ins[-1] is None:
+        ins.pop()
+    wide = Operand(fresh_name(out.name + "_o4"), (out.shape[0], out.shape[1] + extra) + out.shape[2:], out.dtype)
+    conv = Node("conv2d", ins, [wide], dict(node.attrs), name=node.name)
+    wide.producer = conv
+    back = Node("slice", [wide], [out], {"starts": (0,) * out.rank, "steps": (1,) * out.rank,
+                                         "shape": tuple(out.shape)}, name=out.name + "/channels")
+    out.producer = back
+    return before + [conv, back]
+
+
+def _depthwise_to_pad(node: Node) -> bool:
+    """A float depthwise convolution (one channel a group, constant weights) of a channel count
+    that is not a multiple of 4, without a fused residual."""
+    if node.op != "conv2d" or not node.inputs[1].is_constant:
+        return False
+    x, w = node.inputs[0], node.inputs[1]
+    ins = node.inputs + [None] * (5 - len(node.inputs))
+    c = x.shape[1]
+    return node.attrs["groups"] == c == w.shape[0] and w.shape[1] == 1 and c % 4 != 0 and ins[3] is None \
+        and _float_conv(node)
+
+
+def _pad_depthwise(node: Node) -> list[Node]:
+    """The input padded with zero channels, the depthwise convolution over them (zero filters), and a
+    slice back to the channels the graph has."""
+    x, w, bias, _, slope = node.inputs + [None] * (5 - len(node.inputs))
+    out = node.outputs[0]
+    extra = -x.shape[1] % 4
+    pad, wide_x = _channel_pad(x, extra, x.name + "_c4")
+    ins = [wide_x, _zero_padded(w, extra, 0, "c4"), _zero_padded(bias, extra, 0, "c4"), None,
+           _zero_padded(slope, extra, 0, "c4")]
+    while ins[-1] is None:
+        ins.pop()
+    wide = Operand(fresh_name(out.name + "_c4"), (out.shape[0], out.shape[1] + extra) + out.shape[2:], out.dtype)
+    conv = Node("conv2d", ins, [wide], dict(node.attrs, groups=x.shape[1] + extra), name=node.name)
+    wide.producer = conv
+    back = Node("slice", [wide], [out], {"starts": (0,) * out.rank, "steps": (1,) * out.rank,
+                                         "shape": tuple(out.shape)}, name=out.name + "/channels")
+    out.producer = back
+    return [pad, conv, back]

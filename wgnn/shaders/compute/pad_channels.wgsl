@@ -1,10 +1,12 @@
-// A network's first layer: an NCHW input (3 colour channels) padded with a constant to whole vec4s
-// of channels and laid out NHWC for the convolution after it, one output vec4 per invocation.
-// (The general pad kernel maps every element back through each axis, two integer divisions an
-// axis: on a software adapter that made this one copy cost as much as a convolution.)
+// Channels padded with a constant to whole vec4s, into an NHWC output, one output vec4 per
+// invocation: a network's first layer (an NCHW input of 3 colour channels), and the channel
+// padding of residual blocks (BlazeFace's, NHWC to NHWC). Output channel c reads input channel
+// c - c_begin where that exists. x is addressed through its channel and pixel strides, so either
+// layout serves. (The general pad kernel maps every element back through each axis, two integer
+// divisions an axis: on a software adapter that made one such copy cost as much as a convolution.)
 #include "compute/common.wgsl"
 
-struct Params { total: u32, pixels: u32, c_in: u32, c4: u32, value: f32 }
+struct Params { total: u32, pixels: u32, c_in: u32, c4: u32, c_begin: u32, c_stride: u32, p_stride: u32, value: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
@@ -20,11 +22,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c0 = (id % p.c4) * 4u;
     let at = id / p.c4;  // the pixel, over N, H and W
     let n = at / p.pixels;
-    let first = (n * p.c_in + c0) * p.pixels + at % p.pixels;  // x[n][c0][h][w]
+    let pixel = n * p.c_in * p.pixels + (at % p.pixels) * p.p_stride;  // x[n][0][h][w]
     var v = vec4<f32>(p.value);
     for (var j = 0u; j < 4u; j++) {
-        if (c0 + j < p.c_in) {
-            v[j] = f32(x[first + j * p.pixels]);
+        let c = c0 + j;
+        if (c >= p.c_begin && c - p.c_begin < p.c_in) {
+            v[j] = f32(x[pixel + (c - p.c_begin) * p.c_stride]);
         }
     }
     y[id] = vec4<y_elem>(v);
