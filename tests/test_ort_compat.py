@@ -36,6 +36,21 @@ def ort_style_script(rt, model_bytes: bytes, batches: list[np.ndarray]) -> dict:
         found[f"all@{len(x)}"] = session.run(None, {inp.name: x})
         found[f"empty@{len(x)}"] = session.run([], {inp.name: x})
         found[f"subset@{len(x)}"] = session.run(outs[:1], {inp.name: x})
+    # OrtValues: on the host, and on the runtime's device where it has one ("cuda" is ONNX Runtime's
+    # name for a GPU; wgnn takes any device type but "cpu" for its own), through run_with_ort_values
+    # and an IOBinding
+    device_type = "cuda" if rt is not ort else "cpu"
+    x0 = rt.OrtValue.ortvalue_from_numpy(batches[0].copy(), device_type, 0)  # (a host one refers to the array)
+    found["ortvalue"] = (x0.shape(), x0.data_type(), x0.is_tensor(), x0.has_value())
+    found[f"ortvalues@{len(batches[0])}"] = [v.numpy() for v in session.run_with_ort_values(None, {inp.name: x0})]
+    found[f"run_ortvalue@{len(batches[0])}"] = session.run(None, {inp.name: x0})
+    binding = session.io_binding()
+    binding.bind_ortvalue_input(inp.name, x0)
+    binding.bind_output(outs[0])
+    session.run_with_iobinding(binding)
+    found[f"iobinding@{len(batches[0])}"] = binding.copy_outputs_to_cpu()
+    x0.update_inplace(batches[0] * 2)
+    found[f"updated@{len(batches[0])}"] = [v.numpy() for v in session.run_with_ort_values(None, {inp.name: x0})]
     found["providers"] = session.get_providers()
     session.disable_fallback()
     session.set_providers(providers)
@@ -68,7 +83,7 @@ def test_the_same_ort_script_runs_on_wgnn(device):
     got = ort_style_script(wgnn, data, batches)
     assert got["input"] == want["input"] == ("input", ["batch", 3, 224, 224], "tensor(float)")
     assert got["outputs"] == want["outputs"] and got["meta"] == want["meta"]
-    for key in ("overridable", "profile file", "async", "bad feed"):
+    for key in ("overridable", "profile file", "async", "bad feed", "ortvalue"):
         assert got[key] == want[key], key
     assert got["async"] == ("mine", "", True)
     for key in want:
@@ -295,3 +310,29 @@ def test_paddleocr_models_as_shipped_with_several_shapes(device):
             assert got.shape == want.shape and rel_l2(got, want) < 1e-4, (name, shape)
             if name == "ppocr_det":  # it sees the text: the same text pixels
                 assert (want > 0.3).mean() > 0.005 and np.array_equal(got > 0.3, want > 0.3)
+
+
+def test_ortvalues_on_the_host_and_on_the_gpu(device):
+    """wgnn.OrtValue: a host one refers to its array (as ONNX Runtime's does), a GPU one is a
+    GPUTensor that sessions read in place; both feed run and run_with_ort_values, and
+    update_inplace changes what the next run reads (checking shape and type)."""
+    b = wgnn.GraphBuilder()
+    y = b.mul(b.input("x", (2, 3)), b.constant(np.float32(3)))
+    session = b.build({"y": y})
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x = base.copy()
+    host = wgnn.OrtValue.ortvalue_from_numpy(x)
+    gpu = wgnn.OrtValue.ortvalue_from_numpy(base, "webgpu", 0)
+    assert host.device_name() == "cpu" and gpu.device_name() == "webgpu" and isinstance(gpu.value, wgnn.GPUTensor)
+    assert gpu.shape() == [2, 3] and gpu.data_type() == "tensor(float)" and gpu.element_type() is np.float32
+    for value in (host, gpu):
+        np.testing.assert_array_equal(session.run(None, {"x": value})[0], base * 3)
+        out = session.run_with_ort_values(["y"], {"x": value})
+        np.testing.assert_array_equal(out[0].numpy(), base * 3)
+        value.update_inplace(base + 1)
+        np.testing.assert_array_equal(session.run(None, {"x": value})[0], (base + 1) * 3)
+        with pytest.raises(wgnn.ConfigError, match="update_inplace"):
+            value.update_inplace(np.zeros((3, 2), np.float32))
+    np.testing.assert_array_equal(x, base + 1)  # the host OrtValue wrote into x
+    zeros = wgnn.OrtValue.ortvalue_from_shape_and_type([2, 3], np.float32, "cuda")
+    np.testing.assert_array_equal(session.run(None, {"x": zeros})[0], 0)

@@ -24,6 +24,7 @@ from .graph import Graph, Node, Operand
 from .ort_compat import (
     ExecutionMode,
     GraphOptimizationLevel,
+    OrtValue,
     RunOptions,
     SessionOptions,
     get_all_providers,
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError", "Device", "DeviceError", "DeviceLostError", "ExecutionMode", "GPUTensor", "Graph", "GraphBuilder",
     "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "InputValuesNeeded", "ModelLoadError",
+    "OrtValue",
     "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "RunOptions",
     "SessionOptions", "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter",
     "default_device", "get_all_providers", "get_available_providers", "get_device", "list_adapters",

@@ -206,7 +206,12 @@ class IOBinding:
         self._inputs[name] = value
 
     def bind_ortvalue_input(self, name: str, value) -> None:
-        self.bind_input(name, value.numpy() if hasattr(value, "numpy") else value)
+        """An ``OrtValue`` (host or GPU: a GPU one stays there) or a ``GPUTensor``."""
+        self.bind_input(name, unwrap(value))
+
+    def bind_ortvalue_output(self, name: str, value=None) -> None:
+        """As ``bind_output``: wgnn keeps the output in its own buffer (``get_outputs``)."""
+        self.bind_output(name)
 
     def bind_output(self, name: str, *args, **kwargs) -> None:
         """Keep output ``name`` on the GPU (every output is kept when none is bound)."""
@@ -234,3 +239,88 @@ class IOBinding:
 
     def copy_outputs_to_cpu(self) -> list:
         return [t.numpy() for t in self.get_outputs()]
+
+
+class OrtValue:
+    """ONNX Runtime's ``OrtValue``: a tensor on the host (``device_type`` "cpu") or on the GPU (any
+    other device type, "cuda", "webgpu" or "dml", means wgnn's default device, where it is a
+    ``GPUTensor``). Sessions take OrtValues wherever they take arrays (``run``,
+    ``run_with_ort_values``, ``IOBinding.bind_ortvalue_input``); ``numpy()`` copies to the host."""
+
+    def __init__(self, value):
+        self._value = value  # an np.ndarray or a GPUTensor
+
+    @classmethod
+    def ortvalue_from_numpy(cls, array, device_type: str = "cpu", device_id: int = 0) -> OrtValue:
+        import numpy as np
+
+        from .runtime import GPUTensor
+
+        array = np.asarray(array)
+        if str(device_type).lower() == "cpu":
+            return cls(array)  # (the array itself, as ONNX Runtime's refers to its memory)
+        return cls(GPUTensor.from_numpy(array))
+
+    @classmethod
+    def ortvalue_from_shape_and_type(cls, shape, element_type=None, device_type: str = "cpu",
+                                     device_id: int = 0) -> OrtValue:
+        import numpy as np
+
+        return cls.ortvalue_from_numpy(np.zeros(tuple(shape), element_type or np.float32), device_type, device_id)
+
+    @property
+    def value(self):
+        """The array or ``GPUTensor`` it holds."""
+        return self._value
+
+    def numpy(self):
+        import numpy as np
+
+        return np.asarray(self._value) if not hasattr(self._value, "numpy") else self._value.numpy()
+
+    def shape(self) -> list[int]:
+        return list(self._value.shape)
+
+    def data_type(self) -> str:
+        from .session import ONNX_TYPES
+
+        dtype = str(self._value.dtype)
+        return ONNX_TYPES.get(dtype, f"tensor({dtype})")
+
+    def element_type(self):
+        import numpy as np
+
+        return np.dtype(str(self._value.dtype)).type
+
+    def device_name(self) -> str:
+        return "cpu" if not hasattr(self._value, "buffer") else "webgpu"
+
+    def is_tensor(self) -> bool:
+        return True
+
+    def has_value(self) -> bool:
+        return True
+
+    def update_inplace(self, array) -> None:
+        """Replace the contents with ``array`` (same shape and type), on the host or the GPU."""
+        import numpy as np
+
+        array = np.asarray(array)
+        if tuple(array.shape) != tuple(self._value.shape) or str(array.dtype) != str(self._value.dtype):
+            raise ConfigError(f"OrtValue.update_inplace: expected {tuple(self._value.shape)} {self._value.dtype}, got "
+                              f"{array.shape} {array.dtype}")
+        if hasattr(self._value, "buffer"):
+            from .graph import storage_numpy, to_storage
+
+            data = to_storage(array, str(array.dtype), "OrtValue").astype(storage_numpy(str(array.dtype)), copy=False)
+            self._value.device.queue.write_buffer(self._value.buffer, self._value.offset, data.tobytes())
+        else:
+            self._value[...] = array
+
+    def __repr__(self) -> str:
+        return f"OrtValue({self.data_type()}, shape={self.shape()}, on {self.device_name()})"
+
+
+def unwrap(value):
+    """An OrtValue's array or GPUTensor; anything else as it is."""
+    return value.value if isinstance(value, OrtValue) else value

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import shaders
-from .errors import NoAdapterError
-from .graph import from_storage, storage_numpy, stored_nbytes
+from .errors import InputError, NoAdapterError
+from .graph import STORAGE as STORAGE_TYPES
+from .graph import from_storage, storage_numpy, stored_nbytes, to_storage
 
 # Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every device open where
 # the variable is missing (a headless server, a container, a cron job); wgnn uses nothing under it.
@@ -359,6 +360,18 @@ class GPUTensor:
         """Copy to the host."""
         raw = self.device.read(self.buffer, self.offset, self.nbytes)
         return from_storage(np.frombuffer(raw, dtype=storage_numpy(self.dtype)).reshape(self.shape), self.dtype)
+
+    @classmethod
+    def from_numpy(cls, array, device: Device | None = None) -> GPUTensor:
+        """``array`` uploaded into a buffer of its own on ``device`` (default: the default device)."""
+        device = device or default_device()
+        array = np.ascontiguousarray(array)
+        dtype = str(array.dtype)
+        data = to_storage(array, dtype, "GPUTensor.from_numpy") if dtype in STORAGE_TYPES else None
+        if data is None:
+            raise InputError(f"GPUTensor.from_numpy: arrays of {dtype} have no GPU storage")
+        data = data.astype(storage_numpy(dtype), copy=False)
+        return cls(device, device.buffer(data.nbytes, data=data.tobytes(), label="gpu-tensor"), 0, array.shape, dtype)
 
     def clone(self) -> GPUTensor:
         """A copy in a buffer of its own, which later runs of the session will not overwrite."""

@@ -478,6 +478,13 @@ class InferenceSession:
         results = self._run(input_feed)
         return [results[n] for n in names]
 
+    def run_with_ort_values(self, output_names: list[str] | None, input_dict_ort_values: dict[str, Any],
+                            run_options: Any = None) -> list:
+        """ONNX Runtime's: inputs as ``OrtValue``s (on the host or the GPU), outputs as host ``OrtValue``s."""
+        from .ort_compat import OrtValue
+
+        return [OrtValue(v) for v in self.run(output_names, input_dict_ort_values, run_options)]
+
     def _output_names(self, output_names: list[str] | None) -> list[str]:
         names = list(output_names) if output_names else list(self.output_names)
         bad = [n for n in names if n not in self.output_names]
@@ -509,6 +516,7 @@ class InferenceSession:
         threading.Thread(target=work, name="wgnn-run-async", daemon=True).start()
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        feeds = _unwrapped(feeds)
         with self._lock:  # one run at a time on a session's buffers; each run one submit
             self._ready(feeds)
             results = self._execute(feeds)
@@ -537,6 +545,7 @@ class InferenceSession:
         if self._constant_outputs:
             raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")
+        input_feed = _unwrapped(input_feed)
         with self._lock:
             self._ready(input_feed)
             self._execute(input_feed, read_back=False)
@@ -546,6 +555,13 @@ class InferenceSession:
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same model in numpy, from the graph as imported (before any pass)."""
         return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(input_feed)))
+
+
+def _unwrapped(feeds: Any) -> Any:
+    """``feeds`` with ``OrtValue``s replaced by the arrays or ``GPUTensor``s they hold."""
+    from .ort_compat import unwrap
+
+    return {k: unwrap(v) for k, v in feeds.items()} if isinstance(feeds, dict) else feeds
 
 
 class GraphBuilder(OpBuilder):
