@@ -31,6 +31,11 @@ def _check_indices(node, indices) -> None:
         raise fail(node, f"indices must be an integer tensor, got {indices.dtype}")
 
 
+def _check_reduction(node) -> None:
+    if node.attrs["reduction"] not in REDUCTIONS:
+        raise fail(node, f"reduction {node.attrs['reduction']!r} is not one of {REDUCTIONS}")
+
+
 def _wrap(idx: np.ndarray, size) -> np.ndarray:
     idx = idx.astype(np.int64)
     return np.where(idx < 0, idx + size, idx)
@@ -170,8 +175,7 @@ class ScatterElements:
         if idx.shape != upd.shape or idx.rank != data.rank:
             raise fail(node, f"indices {idx.shape} and updates {upd.shape} must have one shape, of data's rank "
                              f"{data.rank}")
-        if node.attrs["reduction"] not in REDUCTIONS:
-            raise fail(node, f"reduction {node.attrs['reduction']!r} is not one of {REDUCTIONS}")
+        _check_reduction(node)
         return [(data.shape, data.dtype)]
 
     @staticmethod
@@ -200,8 +204,7 @@ class ScatterND:
         q = idx.shape[-1] if idx.rank else 0
         if idx.rank < 1 or q > data.rank or upd.shape != idx.shape[:-1] + data.shape[q:]:
             raise fail(node, f"updates {upd.shape} must be indices' {idx.shape[:-1]} then data's {data.shape[q:]}")
-        if node.attrs["reduction"] not in REDUCTIONS:
-            raise fail(node, f"reduction {node.attrs['reduction']!r} is not one of {REDUCTIONS}")
+        _check_reduction(node)
         return [(data.shape, data.dtype)]
 
     @staticmethod

@@ -40,14 +40,9 @@ def _upsample(b, node, ins, attrs):
 
 @converts("ReduceLogSum")
 def _reduce_log_sum(b, node, ins, attrs):
-    axes = attrs.get("axes")
-    if len(ins) > 1 and ins[1] is not None:
-        axes = [int(a) for a in static(b, node, ins[1], "axes").reshape(-1)]
-    if not axes:
-        if attrs.get("noop_with_empty_axes", 0):
-            return b.activation(ins[0], "log", name=node.name)
-        axes = None
-    total = b.reduce(ins[0], "sum", axes, keepdims=bool(attrs.get("keepdims", 1)), name=node.name + "/sum")
+    from .tensor import _reduce
+
+    total = _reduce(b, NodeInfo(node.name + "/sum", "ReduceSum", node.opset), ins, attrs)
     return b.activation(total, "log", name=node.name)
 
 
