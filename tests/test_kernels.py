@@ -23,7 +23,9 @@ CONV_CASES = [
     ("depthwise_3x3", 1, 8, 10, 13, 8, 3, 1, (1, 1, 1, 1), 1, 8, "depthwise"),
     ("depthwise_stride2", 2, 12, 11, 9, 12, 3, 2, (1, 1, 1, 1), 1, 12, "depthwise"),
     ("depthwise_dilated_5x5", 1, 4, 14, 15, 4, 5, 1, (4, 4, 4, 4), 2, 4, "depthwise"),
-    ("generic_3_channels", 1, 3, 15, 17, 5, 3, 2, (1, 1, 1, 1), 1, 1, "conv2d_generic"),
+    # 3 -> 5 channels: input and output padded to vec4s (pad_conv_channels), the tiled kernel, sliced back
+    ("padded_3_to_5_channels", 1, 3, 15, 17, 5, 3, 2, (1, 1, 1, 1), 1, 1, "conv2d"),
+    ("generic_grouped_3_per_group", 1, 6, 15, 17, 9, 3, 2, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
     ("generic_grouped", 1, 6, 8, 8, 4, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d_generic"),
     ("generic_depth_multiplier", 1, 3, 9, 9, 6, 3, 1, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
     # 3 input channels padded to 4 by the pad_conv_channels pass, then the tiled kernel
@@ -76,7 +78,7 @@ ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid",
 
 # Each path's kernels between the relayouts in and out, and its (Cin, Cout, K, groups).
 PATHS = {"conv2d": (["conv2d"], (8, 8, 5, 1)), "depthwise": (["depthwise"], (8, 8, 3, 8)),
-         "matmul": (["matmul"], (8, 8, 1, 1)), "conv2d_generic": (["conv2d_generic"], (3, 5, 3, 1)),
+         "matmul": (["matmul"], (8, 8, 1, 1)), "conv2d_generic": (["conv2d_generic"], (6, 6, 3, 2)),
          "winograd": (["winograd_input", "matmul", "winograd_output"], (8, 8, 3, 1))}
 
 

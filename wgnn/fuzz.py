@@ -183,7 +183,8 @@ def _classify(data: bytes) -> tuple[str, str]:
     import numpy as np
 
     from .errors import WgnnError
-    from .session import ONNX_TYPES, InferenceSession
+    from .ort_compat import ONNX_TYPES
+    from .session import InferenceSession
 
     def feed(shape, dtype: str):
         if dtype.startswith("float"):

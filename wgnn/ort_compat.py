@@ -15,6 +15,10 @@ WEBGPU_PROVIDERS = {"webgpuexecutionprovider", "webgpu", "wgnn", "wgnnexecutionp
 # Listed beside WebGPU, these are the fallbacks ONNX Runtime would use for nodes WebGPU lacks;
 # wgnn runs every node it accepts on the GPU and refuses the rest by name, so they have no effect.
 FALLBACKS = {"cpuexecutionprovider"}
+# ONNX Runtime's names of wgnn's tensor types (``NodeArg.type``, ``OrtValue.data_type``).
+ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
+              "int64": "tensor(int64)", "bool": "tensor(bool)"}
+
 PROVIDER_KEYS = {"adapter", "deviceId", "device_id"}  # read; other keys are warned about and ignored
 
 
@@ -282,8 +286,6 @@ class OrtValue:
         return list(self._value.shape)
 
     def data_type(self) -> str:
-        from .session import ONNX_TYPES
-
         dtype = str(self._value.dtype)
         return ONNX_TYPES.get(dtype, f"tensor({dtype})")
 

@@ -17,14 +17,12 @@ from .errors import ConfigError, GraphError, InputError, InputValuesNeeded, Prec
 from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
+from .ort_compat import ONNX_TYPES
 from .passes import BACKEND_RULES, DEFAULT_RULES, REQUIRED_RULES
 from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
 from .scheduler import compile_graph
-
-ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int32": "tensor(int32)",
-              "int64": "tensor(int64)", "bool": "tensor(bool)"}
 
 
 @dataclass(frozen=True)
