@@ -468,6 +468,7 @@ def test_every_supported_op_is_covered():
     covered |= {"SplitToSequence", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SequenceAt",
                 "SequenceLength", "ConcatFromSequence"}  # test_sequence_ops_against_onnxruntime
     covered |= {"Loop", "Scan", "SequenceMap"}  # tests/test_control_flow.py
+    covered |= {"Optional", "OptionalHasElement", "OptionalGetElement"}  # test_optionals_against_onnxruntime
     covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
 
@@ -570,6 +571,28 @@ def test_sequence_ops_against_onnxruntime(device):
     for name, g, w in zip(outs, got, want):
         assert g.shape == w.shape and g.dtype == w.dtype, name
         np.testing.assert_array_equal(g, w, err_msg=name)
+
+
+def test_optionals_against_onnxruntime(device):
+    """Optionals known when compiling: Optional of a tensor, then whether it has one and the tensor
+    back; an empty Optional has none."""
+    nodes = [helper.make_node("Optional", ["x"], ["opt"]),
+             helper.make_node("OptionalHasElement", ["opt"], ["has"]),
+             helper.make_node("OptionalGetElement", ["opt"], ["got"]),
+             helper.make_node("Optional", [], ["empty"], type=helper.make_tensor_type_proto(TensorProto.FLOAT, [2])),
+             helper.make_node("OptionalHasElement", ["empty"], ["has_empty"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("has", TensorProto.BOOL, []),
+                               helper.make_tensor_value_info("got", TensorProto.FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("has_empty", TensorProto.BOOL, [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    x = rand(2, 3)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = wgnn.InferenceSession(model).run(None, {"x": x})
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert bool(got[0]) and not bool(got[2])
 
 
 def test_integer_outputs_known_at_compile_time_are_returned(device):

@@ -45,6 +45,21 @@ def _as_constants(model, values: dict[str, np.ndarray]):
     return copy
 
 
+def _without_inputs(model, names: list[str]):
+    """A copy of ``model`` without the inputs ``names``: the nodes that read them read "" (no
+    input), which is how ONNX writes an empty optional."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    keep = [i for i in copy.graph.input if i.name not in names]
+    del copy.graph.input[:]
+    copy.graph.input.extend(keep)
+    for node in all_nodes(copy.graph):
+        for k, name in enumerate(node.input):
+            if name in names:
+                node.input[k] = ""
+    return copy
+
+
 class WgnnRep(BackendRep):
     """A prepared model: compiled on first run (integer inputs folded), cached per folded values."""
 
@@ -62,6 +77,11 @@ class WgnnRep(BackendRep):
             feeds = dict(inputs)
         else:
             feeds = dict(zip(self.inputs, inputs if isinstance(inputs, (list, tuple)) else [inputs]))
+        # An empty optional input (None): the model without it, every node reading it given no input
+        absent = sorted(k for k, v in feeds.items() if v is None)
+        if absent:
+            return WgnnRep(_without_inputs(self.model, absent), **self.options).run(
+                {k: v for k, v in feeds.items() if v is not None})
         # A sequence input (ONNX seq(tensor)) is a list of arrays; it compiles with its element shapes.
         feeds = {k: [np.asarray(e) for e in v] if isinstance(v, list) else np.asarray(v) for k, v in feeds.items()}
         shapes = {k: [e.shape for e in v] if isinstance(v, list) else v.shape for k, v in feeds.items()}

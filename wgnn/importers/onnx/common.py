@@ -30,7 +30,8 @@ CONVERTERS: dict[str, Converter] = {}
 
 # Ops whose converters take sequence values (a Python list of element operands, see _graph_input).
 SEQUENCE_OPS = frozenset({"Identity", "Loop", "SequenceMap", "SequenceAt", "SequenceLength", "SequenceInsert",
-                          "SequenceErase", "ConcatFromSequence"})
+                          "SequenceErase", "ConcatFromSequence", "Optional", "OptionalHasElement",
+                          "OptionalGetElement"})
 
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 9: "bool", 11: "float64", 2: "uint8", 3: "int8",

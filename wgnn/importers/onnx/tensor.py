@@ -438,3 +438,24 @@ def _top_k(b, node, ins, attrs):
         k = int(static(b, node, ins[1], "K").reshape(-1)[0])
     # (sorted=0 allows any order: the sorted one is one of them)
     return b.top_k(ins[0], k, axis=attrs.get("axis", -1), largest=bool(attrs.get("largest", 1)), name=node.name)
+
+
+# -- optionals: known when compiling (a value, or None for an empty one) ----------------------------
+
+@converts("Optional")
+def _optional(b, node, ins, attrs):
+    if not ins or ins[0] is None:
+        return [None]  # an empty optional
+    return [_copies(b, node, ins[0])] if isinstance(ins[0], list) else b.identity(ins[0], name=node.name)
+
+
+@converts("OptionalHasElement")
+def _optional_has_element(b, node, ins, attrs):
+    return b.constant(np.array(bool(ins) and ins[0] is not None), name=node.name)
+
+
+@converts("OptionalGetElement")
+def _optional_get_element(b, node, ins, attrs):
+    if not ins or ins[0] is None:
+        raise GraphError(f"OptionalGetElement node {node.name!r}: the optional is empty")
+    return [_copies(b, node, ins[0])] if isinstance(ins[0], list) else b.identity(ins[0], name=node.name)
