@@ -348,3 +348,160 @@ def _global_lp_pool(b, node, ins, attrs):
         return b.reduce(x, "l1" if p == 1 else "l2", axes, keepdims=True, name=node.name)
     total = b.reduce(_power(b, node.name + "/power", x, p), "sum", axes, keepdims=True, name=node.name + "/sum")
     return b.pow(total, b.constant(np.float32(1 / p)), name=node.name)
+
+
+# -- signal processing: windows and mel filters are constants, transforms are matrix products ------
+
+def _window_size(b, node, ins) -> int:
+    size = int(static(b, node, ins[0], "size").reshape(-1)[0])
+    if size < 1:
+        raise node.unsupported(f"size {size}")
+    return size
+
+
+def _output_dtype(node, attrs) -> str:
+    dtype = ONNX_DTYPES.get(int(attrs.get("output_datatype", 1)))
+    if dtype is None or dtype == "float64":
+        raise node.unsupported(f"output_datatype {attrs.get('output_datatype')}")
+    return dtype
+
+
+@converts("HannWindow", "HammingWindow", "BlackmanWindow")
+def _window(b, node, ins, attrs):
+    """The window (periodic by default, else symmetric) as a constant."""
+    size = _window_size(b, node, ins)
+    span = size if attrs.get("periodic", 1) else max(size - 1, 1)
+    phase = 2 * np.pi * np.arange(size) / span
+    if node.op_type == "HannWindow":
+        value = 0.5 - 0.5 * np.cos(phase)
+    elif node.op_type == "HammingWindow":
+        value = 25 / 46 - 21 / 46 * np.cos(phase)
+    else:
+        value = 0.42 - 0.5 * np.cos(phase) + 0.08 * np.cos(2 * phase)
+    return b.constant(value.astype(_output_dtype(node, attrs)), name=node.name)
+
+
+@converts("MelWeightMatrix")
+def _mel_weight_matrix(b, node, ins, attrs):
+    """[dft_length // 2 + 1, mel bins] triangular filters, evenly spaced on the mel scale between
+    the edges, as ONNX defines them (filter edges on whole spectrogram bins)."""
+    bins, dft_length, rate = (int(static(b, node, t, what).reshape(-1)[0])
+                              for t, what in zip(ins[:3], ("num_mel_bins", "dft_length", "sample_rate")))
+    low, high = (float(static(b, node, t, what).reshape(-1)[0])
+                 for t, what in zip(ins[3:5], ("lower_edge_hertz", "upper_edge_hertz")))
+
+    def mel(hz):
+        return 2595 * np.log10(1 + hz / 700)
+
+    points = np.arange(bins + 2) * (mel(high) - mel(low)) / (bins + 2) + mel(low)  # (the reference's step)
+    edges = (((dft_length + 1) * (700 * (10 ** (points / 2595) - 1))) // rate).astype(np.int64)
+    value = np.zeros((dft_length // 2 + 1, bins))
+    for i in range(bins):
+        lo, mid, hi = edges[i:i + 3]
+        if mid == lo:
+            value[mid, i] = 1
+        else:
+            value[lo:mid + 1, i] = (np.arange(lo, mid + 1) - lo) / (mid - lo)
+        if hi > mid:
+            value[mid:hi, i] = (hi - np.arange(mid, hi)) / (hi - mid)
+    return b.constant(value.astype(_output_dtype(node, attrs)), name=node.name)
+
+
+def _fourier(b, name: str, x, axis: int, length: int, inverse: bool, onesided: bool):
+    """The DFT of x (its last axis: 1 real part, or 2 real and imaginary) along ``axis``, padded or
+    cut to ``length`` samples: two matrix products with cosine and sine tables (f32), the result's
+    last axis real and imaginary; ``onesided`` keeps the first length // 2 + 1 frequencies, and
+    the inverse divides by the length."""
+    rank = x.rank
+    parts = [b.squeeze(b.slice(x, [k], [k + 1], axes=[rank - 1], name=f"{name}/part{k}"), [rank - 1],
+                       name=f"{name}/part{k}s") for k in range(x.shape[-1])]
+    order = [a for a in range(rank - 1) if a != axis] + [axis]
+    parts = [b.transpose(p, order, name=f"{name}/last{k}") if order != list(range(rank - 1)) else p
+             for k, p in enumerate(parts)]
+    n = x.shape[axis]
+    if n > length:
+        parts = [b.slice(p, [0], [length], axes=[rank - 2], name=f"{name}/cut{k}") for k, p in enumerate(parts)]
+    elif n < length:
+        parts = [b.pad(p, [0] * (rank - 1) + [0] * (rank - 2) + [length - n], name=f"{name}/pad{k}")
+                 for k, p in enumerate(parts)]
+    bins = length // 2 + 1 if onesided else length
+    theta = 2 * np.pi * np.outer(np.arange(length), np.arange(bins)) / length
+    scale = 1 / length if inverse else 1.0
+    cos = b.constant((np.cos(theta) * scale).astype(np.float32))
+    sin = b.constant((np.sin(theta) * scale * (1 if inverse else -1)).astype(np.float32))
+    # (xr + i xi)(cos + i sin): real xr cos - xi sin, imaginary xr sin + xi cos
+    real = b.matmul(parts[0], cos, name=f"{name}/rc")
+    imag = b.matmul(parts[0], sin, name=f"{name}/rs")
+    if len(parts) > 1:
+        real = b.sub(real, b.matmul(parts[1], sin, name=f"{name}/is"), name=f"{name}/real")
+        imag = b.add(imag, b.matmul(parts[1], cos, name=f"{name}/ic"), name=f"{name}/imag")
+    out = b.concat([b.unsqueeze(real, [rank - 1], name=f"{name}/r1"), b.unsqueeze(imag, [rank - 1], name=f"{name}/i1")],
+                   axis=rank - 1, name=f"{name}/complex")
+    back = list(np.argsort(order)) + [rank - 1]
+    return b.transpose(out, back, name=name) if back != list(range(rank)) else b.identity(out, name=name)
+
+
+@converts("DFT")
+def _dft(b, node, ins, attrs):
+    x = ins[0]
+    if node.opset >= 20:
+        given = static(b, node, ins[2] if len(ins) > 2 else None, "axis")
+        axis = -2 if given is None else int(given.reshape(-1)[0])
+    else:
+        axis = int(attrs.get("axis", 1))
+    axis %= x.rank
+    inverse, onesided = bool(attrs.get("inverse", 0)), bool(attrs.get("onesided", 0))
+    if axis == x.rank - 1 or x.shape[-1] not in (1, 2):
+        raise node.unsupported(f"axis {axis} of an input {x.shape}: the last axis holds 1 or 2 (real, imaginary)")
+    given = static(b, node, ins[1] if len(ins) > 1 else None, "dft_length")
+    given = None if given is None or given.size == 0 else int(given.reshape(-1)[0])
+    if inverse and onesided:
+        return _real_inverse(b, node.name, x, axis, given or 2 * (x.shape[axis] - 1))
+    return _fourier(b, node.name, x, axis, x.shape[axis] if given is None else given, inverse, onesided)
+
+
+def _real_inverse(b, name: str, x, axis: int, length: int):
+    """The real signal of ``length`` samples whose one-sided spectrum x is (numpy's irfft): the
+    frequencies between the first and the middle count twice, their mirror images being their
+    conjugates; x's imaginary parts of the first and the middle frequency do not count."""
+    rank = x.rank
+    order = [a for a in range(rank - 1) if a != axis] + [axis]
+    parts = [b.squeeze(b.slice(x, [k], [k + 1], axes=[rank - 1], name=f"{name}/part{k}"), [rank - 1],
+                       name=f"{name}/part{k}s") for k in range(x.shape[-1])]
+    parts = [b.transpose(p, order, name=f"{name}/last{k}") if order != list(range(rank - 1)) else p
+             for k, p in enumerate(parts)]
+    bins = min(x.shape[axis], length // 2 + 1)
+    if x.shape[axis] > bins:
+        parts = [b.slice(p, [0], [bins], axes=[rank - 2], name=f"{name}/cut{k}") for k, p in enumerate(parts)]
+    weight = np.full(bins, 2.0)
+    weight[0] = 1.0
+    if length % 2 == 0 and bins == length // 2 + 1:
+        weight[-1] = 1.0
+    theta = 2 * np.pi * np.outer(np.arange(bins), np.arange(length)) / length
+    cos = b.constant((weight[:, None] * np.cos(theta) / length).astype(np.float32))
+    out = b.matmul(parts[0], cos, name=f"{name}/real")
+    if len(parts) > 1:
+        sin = b.constant((weight[:, None] * np.sin(theta) / length).astype(np.float32))
+        out = b.sub(out, b.matmul(parts[1], sin, name=f"{name}/imag"), name=f"{name}/signal")
+    out = b.unsqueeze(out, [rank - 1], name=f"{name}/one")
+    back = list(np.argsort(order)) + [rank - 1]
+    return b.transpose(out, back, name=name) if back != list(range(rank)) else b.identity(out, name=name)
+
+
+@converts("STFT")
+def _stft(b, node, ins, attrs):
+    """Frames of the signal (a constant gather), times the window, each transformed: [batch,
+    frames, frequencies, 2]."""
+    x = ins[0]
+    step = int(static(b, node, ins[1], "frame_step").reshape(-1)[0])
+    window = ins[2] if len(ins) > 2 else None
+    given = static(b, node, ins[3] if len(ins) > 3 else None, "frame_length")
+    frame = int(given.reshape(-1)[0]) if given is not None else window.shape[0] if window is not None else None
+    if x.rank != 3 or frame is None or step < 1 or frame > x.shape[1]:
+        raise node.unsupported(f"signal {x.shape}, frame_step {step}, frame_length {frame}")
+    frames = 1 + (x.shape[1] - frame) // step
+    index = (np.arange(frames)[:, None] * step + np.arange(frame)[None, :]).astype(np.int64)
+    framed = b.gather(x, b.constant(index), axis=1, name=node.name + "/frames")  # [batch, frames, frame, c]
+    if window is not None:
+        framed = b.mul(framed, b.reshape(window, [frame, 1], name=node.name + "/window"), name=node.name + "/windowed")
+    return _fourier(b, node.name, framed, 2, frame, False, bool(attrs.get("onesided", 1)))
