@@ -413,11 +413,7 @@ def _fourier(b, name: str, x, axis: int, length: int, inverse: bool, onesided: b
     last axis real and imaginary; ``onesided`` keeps the first length // 2 + 1 frequencies, and
     the inverse divides by the length."""
     rank = x.rank
-    parts = [b.squeeze(b.slice(x, [k], [k + 1], axes=[rank - 1], name=f"{name}/part{k}"), [rank - 1],
-                       name=f"{name}/part{k}s") for k in range(x.shape[-1])]
-    order = [a for a in range(rank - 1) if a != axis] + [axis]
-    parts = [b.transpose(p, order, name=f"{name}/last{k}") if order != list(range(rank - 1)) else p
-             for k, p in enumerate(parts)]
+    parts, order = _components(b, name, x, axis)
     n = x.shape[axis]
     if n > length:
         parts = [b.slice(p, [0], [length], axes=[rank - 2], name=f"{name}/cut{k}") for k, p in enumerate(parts)]
@@ -437,8 +433,25 @@ def _fourier(b, name: str, x, axis: int, length: int, inverse: bool, onesided: b
         imag = b.add(imag, b.matmul(parts[1], cos, name=f"{name}/ic"), name=f"{name}/imag")
     out = b.concat([b.unsqueeze(real, [rank - 1], name=f"{name}/r1"), b.unsqueeze(imag, [rank - 1], name=f"{name}/i1")],
                    axis=rank - 1, name=f"{name}/complex")
-    back = list(np.argsort(order)) + [rank - 1]
-    return b.transpose(out, back, name=name) if back != list(range(rank)) else b.identity(out, name=name)
+    return _restored(b, name, out, order)
+
+
+def _components(b, name: str, x, axis: int) -> tuple[list, list[int]]:
+    """x's real (and imaginary) parts, its last axis taken apart, with ``axis`` moved last; and
+    the order of the axes that moved it."""
+    rank = x.rank
+    parts = [b.squeeze(b.slice(x, [k], [k + 1], axes=[rank - 1], name=f"{name}/part{k}"), [rank - 1],
+                       name=f"{name}/part{k}s") for k in range(x.shape[-1])]
+    order = [a for a in range(rank - 1) if a != axis] + [axis]
+    if order != list(range(rank - 1)):
+        parts = [b.transpose(p, order, name=f"{name}/last{k}") for k, p in enumerate(parts)]
+    return parts, order
+
+
+def _restored(b, name: str, out, order: list[int]):
+    """``out`` (the transformed axis next to last, the parts last) with its axes put back."""
+    back = list(np.argsort(order)) + [len(order)]
+    return b.transpose(out, back, name=name) if back != list(range(len(back))) else b.identity(out, name=name)
 
 
 @converts("DFT")
@@ -465,11 +478,7 @@ def _real_inverse(b, name: str, x, axis: int, length: int):
     frequencies between the first and the middle count twice, their mirror images being their
     conjugates; x's imaginary parts of the first and the middle frequency do not count."""
     rank = x.rank
-    order = [a for a in range(rank - 1) if a != axis] + [axis]
-    parts = [b.squeeze(b.slice(x, [k], [k + 1], axes=[rank - 1], name=f"{name}/part{k}"), [rank - 1],
-                       name=f"{name}/part{k}s") for k in range(x.shape[-1])]
-    parts = [b.transpose(p, order, name=f"{name}/last{k}") if order != list(range(rank - 1)) else p
-             for k, p in enumerate(parts)]
+    parts, order = _components(b, name, x, axis)
     bins = min(x.shape[axis], length // 2 + 1)
     if x.shape[axis] > bins:
         parts = [b.slice(p, [0], [bins], axes=[rank - 2], name=f"{name}/cut{k}") for k, p in enumerate(parts)]
@@ -483,9 +492,7 @@ def _real_inverse(b, name: str, x, axis: int, length: int):
     if len(parts) > 1:
         sin = b.constant((weight[:, None] * np.sin(theta) / length).astype(np.float32))
         out = b.sub(out, b.matmul(parts[1], sin, name=f"{name}/imag"), name=f"{name}/signal")
-    out = b.unsqueeze(out, [rank - 1], name=f"{name}/one")
-    back = list(np.argsort(order)) + [rank - 1]
-    return b.transpose(out, back, name=name) if back != list(range(rank)) else b.identity(out, name=name)
+    return _restored(b, name, b.unsqueeze(out, [rank - 1], name=f"{name}/one"), order)
 
 
 @converts("STFT")
