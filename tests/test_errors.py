@@ -129,6 +129,42 @@ def test_builder_shape_errors_name_the_node():
         b.reshape(x, (5, -1))
 
 
+def test_indexing_and_sampling_mistakes_name_the_node(device):
+    """The indexing ops refuse what does not fit by the node's name: indices of another rank, updates
+    of another shape, an unknown reduction, constant indices past the axis, k past the axis, a grid
+    of another batch; an Einsum diagonal and a DFT along the parts axis are refused as unsupported."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 3, 4))
+    idx = b.constant(np.zeros((2, 3), np.int64))
+    with pytest.raises(wgnn.GraphError, match="gather_elements node 'ge'.*rank"):
+        b.gather_elements(x, idx, axis=1, name="ge")
+    full = b.constant(np.zeros((2, 3, 4), np.int64))
+    with pytest.raises(wgnn.GraphError, match="scatter_elements node 'se'.*one shape"):
+        b.scatter_elements(x, full, b.constant(np.zeros((2, 3, 5), np.float32)), name="se")
+    with pytest.raises(wgnn.GraphError, match="scatter_nd node 'sn'.*reduction 'sum'"):
+        b.scatter_nd(x, b.constant(np.zeros((1, 1), np.int64)), b.constant(np.zeros((1, 3, 4), np.float32)),
+                     reduction="sum", name="sn")
+    with pytest.raises(wgnn.GraphError, match="top_k node 'tk'.*k=9"):
+        b.top_k(x, 9, name="tk")
+    with pytest.raises(wgnn.GraphError, match="grid_sample node 'gs'"):
+        b.grid_sample(b.input("img", (2, 3, 5, 5)), b.input("grid", (1, 4, 4, 2)), name="gs")
+    past = b.gather_elements(x, b.constant(np.full((2, 3, 4), 7, np.int64)), axis=2, name="past")
+    with pytest.raises(wgnn.GraphError, match="gather_elements node 'past'.*reach past"):
+        b.build({"y": past})
+
+    def model(node, inputs):
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                                                for n, s in inputs.items()],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="'diag'.*repeated index"):
+        wgnn.InferenceSession(model(helper.make_node("Einsum", ["a"], ["y"], equation="ii->i", name="diag"),
+                                    {"a": [3, 3]}))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="'dft'.*last axis holds 1 or 2"):
+        wgnn.InferenceSession(model(helper.make_node("DFT", ["a"], ["y"], axis=1, name="dft"), {"a": [3, 4]}))
+
+
 def test_no_adapter_error_says_how_to_get_one(monkeypatch):
     from wgnn import runtime
 
