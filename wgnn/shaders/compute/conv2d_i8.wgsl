@@ -45,7 +45,7 @@ const X_PACKED: bool = ${x_packed};
 const PARTIAL: bool = ${partial};
 const A_LOADS: u32 = (BM * BK4 + WG - 1u) / WG;  // words of A each invocation stages per step
 
-var<workgroup> a_tile: array<u32, BM * BK4>;          // [BM][BK4]
+var<workgroup> a_tile: array<vec4<u32>, BM * BK4 / 4u>;  // [BM][BK4 / 4]: a row's words read four at a time
 var<workgroup> b_tile: array<vec4<u32>, BK4 * BN4>;   // [BK4][BN4]
 
 // The word of x at `index`, or, where x holds a vec4 per four channels, those packed.
@@ -119,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                         v = x_word(((u32(o.x) + u32(iy)) * p.in_w + u32(ix)) * p.in_c4 + c4);
                     }
                 }
-                a_tile[i] = v;
+                a_tile[i / 4u][i % 4u] = v;
             }
         }
         for (var i = lid; i < BK4 * BN4; i += WG) {
@@ -132,17 +132,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             b_tile[i] = v;
         }
         workgroupBarrier();
-        for (var kk4 = 0u; kk4 < BK4; kk4++) {
-            var bv: array<vec4<u32>, TN4>;
-            for (var j = 0u; j < TN4; j++) {
-                bv[j] = b_tile[kk4 * BN4 + tx + j * WG_X];
+        // four words of K at a time: one vec4 of A per row, 4 x TN4 vec4s of B per invocation
+        for (var kq = 0u; kq < BK4 / 4u; kq++) {
+            var bv: array<vec4<u32>, 4u * TN4>;  // [word q][column j]
+            for (var q = 0u; q < 4u; q++) {
+                for (var j = 0u; j < TN4; j++) {
+                    bv[q * TN4 + j] = b_tile[(kq * 4u + q) * BN4 + tx + j * WG_X];
+                }
             }
             for (var r = 0u; r < TM; r++) {
-                let a = a_tile[(ty * TM + r) * BK4 + kk4];
+                let a = a_tile[(ty * TM + r) * (BK4 / 4u) + kq];
                 for (var j = 0u; j < TN4; j++) {
-                    let b = bv[j];
-                    acc[r * TN4 + j] += vec4<i32>(dot4I8Packed(a, b.x), dot4I8Packed(a, b.y), dot4I8Packed(a, b.z),
-                                                  dot4I8Packed(a, b.w));
+                    var sum = acc[r * TN4 + j];
+                    for (var q = 0u; q < 4u; q++) {
+                        let b = bv[q * TN4 + j];
+                        sum += vec4<i32>(dot4I8Packed(a[q], b.x), dot4I8Packed(a[q], b.y), dot4I8Packed(a[q], b.z),
+                                         dot4I8Packed(a[q], b.w));
+                    }
+                    acc[r * TN4 + j] = sum;
                 }
             }
         }
