@@ -132,8 +132,22 @@ def test_channel_counts_not_in_fours_run_on_the_tiled_kernels(device, rng, preci
     assert "conv2d_generic" not in used and "pad" not in used, used
     assert rel_l2(got["h"], want["h"]) < (1e-5 if precision == "fp32" else 5e-3)
     assert rel_l2(got["y"], want["y"]) < (1e-5 if precision == "fp32" else 5e-3)
-    # the residual's channel padding grew to the convolution's 44 channels: one pad, no pad of a pad
-    assert sum(n.op == "pad" for n in session.graph.nodes) == 3  # the residual, the depthwise's, the 3x3's input
+    # the residual's channel padding grew to the convolution's 44 channels; the depthwise's and the
+    # 3x3's inputs, zero padding of slices whose dropped channels are zeros, read the wide tensors
+    assert sum(n.op == "pad" for n in session.graph.nodes) == 1
+    assert session.pass_log["skip_zero_tail_slices"] == 2
+
+
+def test_padding_after_a_sigmoid_is_not_skipped(device, rng):
+    """A padded convolution whose activation does not keep 0 at 0 (sigmoid) leaves 0.5 in its extra
+    channels: the next convolution's input padding must not read them (the slice is not marked)."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 6, 6))
+    h = b.conv2d(x, b.constant(rng.standard_normal((6, 8, 1, 1)).astype(np.float32)), activation="sigmoid")
+    y = b.conv2d(h, b.constant(rng.standard_normal((8, 6, 3, 3)).astype(np.float32)), padding=(1, 1, 1, 1))
+    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)})
+    assert session.pass_log["skip_zero_tail_slices"] == 0 and session.pass_log["pad_conv_channels"] == 2
+    assert rel_l2(got["y"], want["y"]) < 1e-5
 
 
 def test_split_wide_matmuls_keeps_results(device, rng):

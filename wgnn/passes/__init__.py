@@ -15,7 +15,7 @@ from .fold_constants import fold_constants
 from .fuse_activation import fuse_activation
 from .fuse_residual import fuse_residual
 from .integer_conv import integer_conv
-from .pad_conv_channels import pad_conv_channels
+from .pad_conv_channels import pad_conv_channels, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
 
@@ -30,7 +30,7 @@ DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants
                              fuse_residual, fuse_activation]
 # Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
 # texture path's texels hold padded channels anyway).
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels], "texture": []}
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels, skip_zero_tail_slices], "texture": []}
 # What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm.
 REQUIRED_RULES: list[Rule] = [fold_constants, decompose_batchnorm]
 
@@ -54,4 +54,5 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
 
 __all__ = ["optimize", "BACKEND_RULES", "DEFAULT_RULES", "REQUIRED_RULES", "decompose_batchnorm", "fold_constants",
            "remove_identity", "fold_batchnorm", "fuse_residual", "fuse_activation", "pad_conv_channels",
+           "skip_zero_tail_slices",
            "integer_conv", "drop_quant_roundtrips"]
