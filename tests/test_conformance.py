@@ -43,6 +43,7 @@ def test_skips_are_only_for_dtypes_without_wgsl_storage(results):
 # reference rounds every step to float16, wgnn's fused steps round once, and 2 of 192 (97 of 512)
 # elements end up 1-2 float16 steps away, past the cases' rtol of 1e-3 (float16's step is 9.8e-4).
 KNOWN_FAILURES = {"test_attention_4d_causal_fp16_expanded", "test_linear_attention_fp16_expanded",
+                  "test_attention_4d_causal_fp16", "test_linear_attention_fp16",  # (the same, as function ops)
                   # the inverse of a real signal's transform: where its imaginary parts are exactly 0, the
                   # expected output holds the reference's rounding noise (1.9e-7); wgnn's are 6e-15, and
                   # the cases' atol is 1e-7
@@ -53,7 +54,7 @@ def test_every_storable_case_passes(results):
     failed = {case: reason for r in results.values() for case, reason in r.failed}
     assert set(failed) == KNOWN_FAILURES, {c: w for c, w in failed.items() if c not in KNOWN_FAILURES}
     assert all(reason.startswith("AssertionError: Not equal to tolerance") for reason in failed.values())
-    assert sum(len(r.passed) for r in results.values()) >= 1343
+    assert sum(len(r.passed) for r in results.values()) >= 1489
 
 
 def test_backend_api(device):

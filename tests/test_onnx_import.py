@@ -483,6 +483,8 @@ def test_every_supported_op_is_covered():
                 "SequenceLength", "ConcatFromSequence"}  # test_sequence_ops_against_onnxruntime
     covered |= {"Loop", "Scan", "SequenceMap"}  # tests/test_control_flow.py
     covered |= {"Optional", "OptionalHasElement", "OptionalGetElement"}  # test_optionals_against_onnxruntime
+    covered |= {"RMSNormalization", "Attention", "RotaryEmbedding", "AffineGrid"}  # function ops
+    covered |= {"LinearAttention", "CausalConvWithState", "SwiGLU"}  # the same mechanism: ONNX's cases (conformance)
     covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
 
@@ -607,6 +609,56 @@ def test_optionals_against_onnxruntime(device):
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
     assert bool(got[0]) and not bool(got[2])
+
+
+def _typed_model(nodes, inputs: dict, outputs: list[str], opset: int):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype),
+                                                                          list(v.shape)) for n, v in inputs.items()],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    return model
+
+
+@pytest.mark.parametrize("name", ["rms_normalization", "attention_gqa_causal", "attention_masked_scaled",
+                                  "rotary_embedding", "affine_grid_then_grid_sample"])
+def test_function_ops_import_as_their_bodies(device, name):
+    """Ops ONNX defines as functions (RMSNormalization, Attention, RotaryEmbedding, AffineGrid)
+    import as their function bodies: against ONNX Runtime where it runs them (opset 23), else
+    against ONNX's reference implementation."""
+    r = np.random.default_rng(7)
+
+    def f(*shape):
+        return r.standard_normal(shape).astype(np.float32)
+
+    cases = {
+        "rms_normalization": ([helper.make_node("RMSNormalization", ["x", "s"], ["y"], axis=-1, epsilon=1e-4)],
+                              {"x": f(2, 3, 8), "s": f(8)}, 23, "ort"),
+        "attention_gqa_causal": ([helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=1)],
+                                 {"q": f(2, 4, 5, 8), "k": f(2, 2, 5, 8), "v": f(2, 2, 5, 8)}, 23, "ort"),
+        "attention_masked_scaled": ([helper.make_node("Attention", ["q", "k", "v", "m"], ["y"], scale=0.2)],
+                                    {"q": f(1, 2, 3, 4), "k": f(1, 2, 6, 4), "v": f(1, 2, 6, 4),
+                                     "m": r.random((3, 6)) > 0.3}, 23, "ort"),
+        "rotary_embedding": ([helper.make_node("RotaryEmbedding", ["x", "cos", "sin", "pos"], ["y"])],
+                             {"x": f(1, 2, 3, 8), "cos": f(5, 4), "sin": f(5, 4),
+                              "pos": np.array([[0, 2, 4]], np.int64)}, 23, "reference"),
+        "affine_grid_then_grid_sample": (  # a spatial transformer: the grid's size a constant, as exporters write it
+            [helper.make_node("Constant", [], ["size"], value=numpy_helper.from_array(i64(2, 3, 5, 6))),
+             helper.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=0),
+             helper.make_node("GridSample", ["img", "grid"], ["y"])],
+            {"theta": (np.array([[[0.9, 0.2, 0.1], [-0.1, 1.1, 0.0]]], np.float32) + f(2, 2, 3) * 0.05),
+             "img": f(2, 3, 7, 9)}, 20, "reference"),
+    }
+    nodes, inputs, opset, reference = cases[name]
+    model = _typed_model(nodes, inputs, ["y"], opset)
+    if reference == "ort":
+        want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, inputs)[0]
+    else:
+        from onnx.reference import ReferenceEvaluator
+
+        want = ReferenceEvaluator(model).run(None, inputs)[0]
+    got = wgnn.InferenceSession(model).run(None, inputs)[0]
+    assert got.shape == want.shape and rel_l2(got, want) < 1e-5
 
 
 def test_integer_outputs_known_at_compile_time_are_returned(device):

@@ -144,7 +144,11 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
         convert = CONVERTERS.get(key)
         if convert is None and key not in CONTROL_FLOW:
-            raise UnsupportedOperatorError(key, name, opset)
+            body = _function_body(node, opset, env)
+            if body is None:
+                raise UnsupportedOperatorError(key, name, opset)
+            _inline(b, node, name, body, env, used, opset)
+            continue
         inputs: Inputs = []
         for i in node.input:
             if i == "":
@@ -383,6 +387,81 @@ def _import_sequence_map(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: di
     return results
 
 
+# Ops ONNX defines as functions of other ops, imported as their bodies where wgnn has no converter
+# of its own (``_inline``); what their bodies use must be supported in turn.
+FUNCTION_OPS = ("AffineGrid", "Attention", "CausalConvWithState", "LinearAttention", "RMSNormalization",
+                "RotaryEmbedding", "SwiGLU")
+
+
+def _function_body(node, opset: int, env: dict):
+    """The FunctionProto ONNX defines ``node`` (a default-domain op) as, at the model's opset, or
+    None. Context-dependent functions are asked for with the inputs' element types and shapes."""
+    if node.domain not in ("", "ai.onnx") or node.op_type not in FUNCTION_OPS:
+        return None
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, "")
+    except Exception:  # noqa: BLE001 - no schema at this opset: unsupported
+        return None
+    if schema.has_function:
+        versions = [v for v in schema.function_opset_versions if v <= opset]
+        if versions:
+            return onnx.FunctionProto.FromString(schema.get_function_with_opset_version(max(versions)))
+    if schema.has_context_dependent_function:
+        versions = [v for v in schema.context_dependent_function_opset_versions if v <= opset]
+        if versions:
+            codes = {v: k for k, v in ONNX_DTYPES.items()}
+            types = []
+            for name in node.input:
+                value = env.get(name) if name else None
+                if value is None or isinstance(value, list):
+                    types.append(onnx.TypeProto().SerializeToString())
+                else:
+                    types.append(helper.make_tensor_type_proto(codes.get(value.dtype, 1), list(value.shape))
+                                 .SerializeToString())
+            data = schema.get_context_dependent_function_with_opset_version(max(versions), node.SerializeToString(),
+                                                                              types)
+            return onnx.FunctionProto.FromString(data) if data else None
+    return None
+
+
+def _inline(b: OpBuilder, node, name: str, body, env: dict, used: set[str], opset: int) -> None:
+    """Import ``node`` as its function ``body``: formal inputs bound to the node's, attributes that
+    refer to the node's (``ref_attr_name``) given its values or the schema's defaults, the body's
+    nodes named under the node's name, in the body's own opset."""
+    schema = onnx.defs.get_schema(node.op_type, opset, "")
+    given = {a.name: a for a in node.attribute}
+    defaults = {k: a.default_value for k, a in schema.attributes.items() if a.default_value.type}
+    local: dict = {}
+    for formal, actual in zip(body.input, node.input):
+        if actual:
+            local[formal] = env[actual]
+    nodes = []
+    for inner in body.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        del copy.attribute[:]
+        for attr in inner.attribute:
+            if not attr.ref_attr_name:
+                copy.attribute.append(attr)
+                continue
+            source = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+            if source is not None:
+                ref = onnx.AttributeProto()
+                ref.CopyFrom(source)
+                ref.name = attr.name
+                copy.attribute.append(ref)
+        nodes.append(copy)
+    inner_opset = next((o.version for o in body.opset_import if o.domain in ("", "ai.onnx")), opset)
+    _import_nodes(b, nodes, local, inner_opset, used, scope=f"{name}/", rename=True)
+    wanted = [(out_name, formal) for out_name, formal in zip(node.output, body.output) if out_name]
+    missing = [formal for _, formal in wanted if formal not in local]
+    if missing:
+        raise UnsupportedOperatorError(node.op_type, name, opset, f"its outputs {missing} (its function body, at "
+                                       "these inputs and attributes, does not make them)")
+    for out_name, formal in wanted:
+        env[out_name] = local[formal]
+
+
 # Ops the importer runs itself (they hold subgraphs): name -> handler.
 CONTROL_FLOW = {"If": _import_if, "Loop": _import_loop, "Scan": _import_scan, "SequenceMap": _import_sequence_map}
 
@@ -446,4 +525,4 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
 
 
 
-SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW}))
+SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW, *FUNCTION_OPS}))
