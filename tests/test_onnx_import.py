@@ -483,7 +483,8 @@ def test_every_supported_op_is_covered():
                 "SequenceLength", "ConcatFromSequence"}  # test_sequence_ops_against_onnxruntime
     covered |= {"Loop", "Scan", "SequenceMap"}  # tests/test_control_flow.py
     covered |= {"Optional", "OptionalHasElement", "OptionalGetElement"}  # test_optionals_against_onnxruntime
-    covered |= {"RMSNormalization", "Attention", "RotaryEmbedding", "AffineGrid"}  # function ops
+    covered |= {"RMSNormalization", "Attention", "RotaryEmbedding", "AffineGrid", "SoftmaxCrossEntropyLoss",
+                "NegativeLogLikelihoodLoss"}  # function ops
     covered |= {"LinearAttention", "CausalConvWithState", "SwiGLU"}  # the same mechanism: ONNX's cases (conformance)
     covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
@@ -621,7 +622,8 @@ def _typed_model(nodes, inputs: dict, outputs: list[str], opset: int):
 
 
 @pytest.mark.parametrize("name", ["rms_normalization", "attention_gqa_causal", "attention_masked_scaled",
-                                  "rotary_embedding", "affine_grid_then_grid_sample"])
+                                  "rotary_embedding", "affine_grid_then_grid_sample", "softmax_cross_entropy",
+                                  "nll_loss_weighted"])
 def test_function_ops_import_as_their_bodies(device, name):
     """Ops ONNX defines as functions (RMSNormalization, Attention, RotaryEmbedding, AffineGrid)
     import as their function bodies: against ONNX Runtime where it runs them (opset 23), else
@@ -649,6 +651,12 @@ def test_function_ops_import_as_their_bodies(device, name):
             {"theta": (np.array([[[0.9, 0.2, 0.1], [-0.1, 1.1, 0.0]]], np.float32) + f(2, 2, 3) * 0.05),
              "img": f(2, 3, 7, 9)}, 20, "reference"),
     }
+    labels = np.array([[0, 2, 4], [1, 1, 3]], np.int64)
+    cases["softmax_cross_entropy"] = ([helper.make_node("SoftmaxCrossEntropyLoss", ["x", "t"], ["y"], reduction="mean",
+                                                        ignore_index=1)], {"x": f(2, 5, 3), "t": labels}, 13, "ort")
+    cases["nll_loss_weighted"] = ([helper.make_node("NegativeLogLikelihoodLoss", ["x", "t", "w"], ["y"],
+                                                    reduction="sum")],
+                                  {"x": f(2, 5, 3), "t": labels, "w": np.abs(f(5))}, 13, "ort")
     nodes, inputs, opset, reference = cases[name]
     model = _typed_model(nodes, inputs, ["y"], opset)
     if reference == "ort":

@@ -389,8 +389,8 @@ def _import_sequence_map(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: di
 
 # Ops ONNX defines as functions of other ops, imported as their bodies where wgnn has no converter
 # of its own (``_inline``); what their bodies use must be supported in turn.
-FUNCTION_OPS = ("AffineGrid", "Attention", "CausalConvWithState", "LinearAttention", "RMSNormalization",
-                "RotaryEmbedding", "SwiGLU")
+FUNCTION_OPS = ("AffineGrid", "Attention", "CausalConvWithState", "LinearAttention", "NegativeLogLikelihoodLoss",
+                "RMSNormalization", "RotaryEmbedding", "SoftmaxCrossEntropyLoss", "SwiGLU")
 
 
 def _function_body(node, opset: int, env: dict):
