@@ -71,9 +71,9 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
         # a symbolic dimension at the size the session was compiled for (1 unless --batch)
         operand = sess.graph.inputs.get(name)
         shape, dtype = (operand.shape, operand.dtype) if operand is not None else (shape, "float32")
-        if dtype.startswith("float"):
-            return rng.standard_normal(shape).astype(dtype)
-        return np.zeros(shape, dtype)  # integer and bool inputs (indices, ids, flags): zeros, valid for each
+        from wgnn.zoo import sample_input
+
+        return sample_input(rng, shape, dtype)
 
     return {i.name: sample(i.name, i.shape) for i in sess.get_inputs()}
 

@@ -185,11 +185,10 @@ def _classify(data: bytes) -> tuple[str, str]:
     from .errors import WgnnError
     from .ort_compat import ONNX_TYPES
     from .session import InferenceSession
+    from .zoo import sample_input
 
     def feed(shape, dtype: str):
-        if dtype.startswith("float"):
-            return np.random.default_rng(0).standard_normal(shape).astype(dtype)
-        return np.zeros(shape, dtype)
+        return sample_input(np.random.default_rng(0), shape, dtype)
 
     try:
         session = InferenceSession(data)

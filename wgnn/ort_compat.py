@@ -312,10 +312,7 @@ class OrtValue:
             raise ConfigError(f"OrtValue.update_inplace: expected {tuple(self._value.shape)} {self._value.dtype}, got "
                               f"{array.shape} {array.dtype}")
         if hasattr(self._value, "buffer"):
-            from .graph import storage_numpy, to_storage
-
-            data = to_storage(array, str(array.dtype), "OrtValue").astype(storage_numpy(str(array.dtype)), copy=False)
-            self._value.device.queue.write_buffer(self._value.buffer, self._value.offset, data.tobytes())
+            self._value.write(array)
         else:
             self._value[...] = array
 

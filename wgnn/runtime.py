@@ -365,13 +365,21 @@ class GPUTensor:
     def from_numpy(cls, array, device: Device | None = None) -> GPUTensor:
         """``array`` uploaded into a buffer of its own on ``device`` (default: the default device)."""
         device = device or default_device()
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)
         dtype = str(array.dtype)
-        data = to_storage(array, dtype, "GPUTensor.from_numpy") if dtype in STORAGE_TYPES else None
-        if data is None:
+        if dtype not in STORAGE_TYPES:
             raise InputError(f"GPUTensor.from_numpy: arrays of {dtype} have no GPU storage")
-        data = data.astype(storage_numpy(dtype), copy=False)
-        return cls(device, device.buffer(data.nbytes, data=data.tobytes(), label="gpu-tensor"), 0, array.shape, dtype)
+        tensor = cls(device, device.buffer(stored_nbytes(array.shape, dtype), usage=STORAGE, label="gpu-tensor"), 0,
+                     array.shape, dtype)
+        tensor.write(array)
+        return tensor
+
+    def write(self, array) -> None:
+        """Replace the contents with ``array``, of this tensor's shape and dtype (as the GPU stores it)."""
+        data = to_storage(np.ascontiguousarray(array), self.dtype, "GPUTensor").astype(storage_numpy(self.dtype),
+                                                                                      copy=False)
+        raw = data.tobytes()
+        self.device.queue.write_buffer(self.buffer, self.offset, raw + b"\0" * (-len(raw) % 4))  # (whole words)
 
     def clone(self) -> GPUTensor:
         """A copy in a buffer of its own, which later runs of the session will not overwrite."""

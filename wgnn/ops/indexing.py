@@ -41,14 +41,12 @@ def _wrap(idx: np.ndarray, size) -> np.ndarray:
     return np.where(idx < 0, idx + size, idx)
 
 
+_REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
+
+
 def _combine(reduction: str, a, b):
-    if reduction == "none":
-        return b
-    if reduction == "add":
-        return a + b
-    if reduction == "mul":
-        return a * b
-    return max(a, b) if reduction == "max" else min(a, b)
+    """What a scatter leaves where ``b`` (an element or a slice) lands on ``a``."""
+    return b if reduction == "none" else _REDUCE[reduction](a, b)
 
 
 @register("cumsum")
@@ -215,16 +213,8 @@ class ScatterND:
         rows, slices = idx.reshape(-1, q), upd.reshape((-1,) + data.shape[q:])
         for row, piece in zip(rows, slices):
             target = tuple(_wrap(row, data.shape[:q]))
-            if q == data.ndim:
-                out[target] = _combine(node.attrs["reduction"], out[target], piece)
-            else:
-                out[target] = piece if node.attrs["reduction"] == "none" else _combine_array(
-                    node.attrs["reduction"], out[target], piece)
+            out[target] = _combine(node.attrs["reduction"], out[target], piece)
         return [out]
-
-
-def _combine_array(reduction: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}[reduction](a, b)
 
 
 GRID_MODES = ("nearest", "linear", "cubic")

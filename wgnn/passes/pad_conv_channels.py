@@ -40,11 +40,11 @@ def _zero_padded(operand: Operand | None, extra: int, axis: int, tag: str) -> Op
     return Operand(fresh_name(f"{operand.name}_{tag}"), value.shape, operand.dtype, value=value)
 
 
-def _grown_channel_pad(residual: Operand, extra: int, users: dict) -> Operand | None:
+def _grown_channel_pad(residual: Operand, extra: int, read_once: set[int]) -> Operand | None:
     """``residual`` with ``extra`` more zero channels by growing the channel padding that makes it
     (a constant zero pad at the end of axis 1 only, read by nothing else), or None."""
     pad = residual.producer
-    if pad is None or pad.op != "pad" or users.get(id(residual), 0) != 1:
+    if pad is None or pad.op != "pad" or id(residual) not in read_once:
         return None
     r = residual.rank
     pads = list(pad.attrs["pads"])
@@ -62,13 +62,8 @@ def _grown_channel_pad(residual: Operand, extra: int, users: dict) -> Operand | 
 
 def pad_conv_channels(graph: Graph) -> int:
     padded = 0
-    users: dict[int, int] = {}
-    for node in graph.nodes:
-        for t in node.inputs:
-            if t is not None:
-                users[id(t)] = users.get(id(t), 0) + 1
-    for t in graph.outputs.values():
-        users[id(t)] = users.get(id(t), 0) + 1
+    users, outputs = graph.consumers(), graph.output_ids()
+    read_once = {key for key, readers in users.items() if len(readers) == 1 and key not in outputs}
     nodes: list[Node] = []
     for node in graph.nodes:
         if node.op == "conv2d" and node.attrs["groups"] == 1 and node.inputs[1].is_constant:
@@ -83,7 +78,7 @@ def pad_conv_channels(graph: Graph) -> int:
                 nodes.append(pad)
                 padded += 1
             elif _pads_outputs(node):
-                nodes += _pad_outputs(node, users)
+                nodes += _pad_outputs(node, read_once)
                 padded += 1
                 continue
         elif _depthwise_to_pad(node):
@@ -110,7 +105,7 @@ def _pads_outputs(node: Node) -> bool:
     return node.inputs[1].shape[0] % 4 != 0 and node.inputs[0].shape[1] % 4 == 0 and _float_conv(node)
 
 
-def _pad_outputs(node: Node, users: dict) -> list[Node]:
+def _pad_outputs(node: Node, read_once: set[int]) -> list[Node]:
     """The nodes replacing ``node``: [a pad of its residual,] the convolution with zero output
     channels added, and a slice back to the channels it had."""
     x, w, bias, residual, slope = node.inputs + [None] * (5 - len(node.inputs))
@@ -118,7 +113,7 @@ def _pad_outputs(node: Node, users: dict) -> list[Node]:
     extra = -w.shape[0] % 4
     before: list[Node] = []
     if residual is not None:
-        grown = _grown_channel_pad(residual, extra, users)
+        grown = _grown_channel_pad(residual, extra, read_once)
         if grown is None:
             pad, grown = _channel_pad(residual, extra, residual.name + "_o4")
             before.append(pad)

@@ -231,9 +231,7 @@ def _import_if(b: OpBuilder, node: NodeInfo, inputs: Inputs, attrs: dict, env: d
     branch = attrs.get(f"{which}_branch")
     if branch is None:
         raise GraphError(f"If node {node.name!r} has no {which}_branch")
-    scope = dict(env)  # the branch sees the outer values; what it defines stays inside it
-    for init in branch.initializer:
-        scope[init.name] = b.constant(host_dtype(numpy_helper.to_array(init)), name=f"{node.name}/{init.name}")
+    scope = _body_scope(b, branch, env, f"{node.name}/")  # what the branch defines stays inside it
     _import_nodes(b, branch.node, scope, node.opset, used, scope=f"{node.name}/{which}/")
     missing = [o.name for o in branch.output if o.name not in scope]
     if missing:

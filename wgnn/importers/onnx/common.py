@@ -67,6 +67,13 @@ def static(b: OpBuilder, node: NodeInfo, operand: Operand | None, what: str) -> 
     return b.require_static(operand, f"{node.op_type}'s {what}", node.name)
 
 
+def static_scalar(b: OpBuilder, node: NodeInfo, operand: Operand | None, what: str, default=None):
+    """The first value of an input known at compile time (a count, an axis, a length), or
+    ``default`` where the input is absent or empty."""
+    value = static(b, node, operand, what)
+    return default if value is None or value.size == 0 else value.reshape(-1)[0]
+
+
 def text(attrs: dict, key: str, default: str) -> str:
     """A string attribute (the onnx package gives bytes) or its default."""
     value = attrs.get(key, default)

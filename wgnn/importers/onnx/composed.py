@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import ONNX_DTYPES, NodeInfo, converts, legacy_nearest, lifts_1d, static, text
+from ...composite import normalize
+from .common import ONNX_DTYPES, NodeInfo, broadcast_to, converts, legacy_nearest, lifts_1d, static, static_scalar, text
 
 
 @converts("CastLike")
@@ -63,8 +64,7 @@ def _trilu(b, node, ins, attrs):
     x = ins[0]
     if x.rank < 2:
         raise node.unsupported(f"input of rank {x.rank}: Trilu takes matrices")
-    k = static(b, node, ins[1] if len(ins) > 1 else None, "k")
-    k = 0 if k is None else int(k.reshape(()))
+    k = int(static_scalar(b, node, ins[1] if len(ins) > 1 else None, "k", 0))
     rows, cols = x.shape[-2:]
     ones = np.ones((rows, cols), bool)
     mask = np.triu(ones, k) if attrs.get("upper", 1) else np.tril(ones, k)
@@ -83,8 +83,7 @@ def _one_hot(b, node, ins, attrs):
     """``on`` where an index equals its position along the new axis, else ``off``: indices (negative
     ones count from the end) compared with a constant range."""
     indices, values = ins[0], ins[2]
-    depth = static(b, node, ins[1], "depth")
-    depth = int(np.asarray(depth).reshape(-1)[0])
+    depth = int(static_scalar(b, node, ins[1], "depth"))
     if depth < 1:
         raise node.unsupported(f"depth {depth}")
     rank = indices.rank + 1
@@ -165,15 +164,9 @@ def _group_normalization(b, node, ins, attrs):
     n, c = x.shape[:2]
     if groups < 1 or c % groups:
         raise node.unsupported(f"num_groups {groups} does not divide the {c} channels")
-    eps = float(attrs.get("epsilon", 1e-5))
     grouped = b.reshape(x, [n, groups, -1], name=name + "/groups")
-    mean = b.reduce(grouped, "mean", [2], keepdims=True, name=name + "/mean")
-    centred = b.sub(grouped, mean, name=name + "/centred")
-    variance = b.reduce(b.mul(centred, centred, name=name + "/square"), "mean", [2], keepdims=True,
-                        name=name + "/variance")
-    inv_std = b.activation(b.add(variance, b.constant(np.float32(eps)), name=name + "/variance_eps"), "sqrt",
-                           name=name + "/std")
-    normalized = b.reshape(b.div(centred, inv_std, name=name + "/normalized"), list(x.shape), name=name + "/back")
+    normalized = normalize(b, grouped, [2], float(attrs.get("epsilon", 1e-5)), name)[0]
+    normalized = b.reshape(normalized, list(x.shape), name=name + "/back")
     per_channel = []
     for k, t in enumerate((scale, bias)):
         if t.shape == (groups,) and groups != c:  # opset 18: one value per group, for its channels
@@ -282,8 +275,7 @@ def _reverse_sequence(b, node, ins, attrs):
     t = b.constant(_along(np.arange(x.shape[time_axis], dtype=np.int64), time_axis, x.rank))
     flipped = b.sub(b.sub(lens, b.constant(np.int64(1)), name=name + "/last"), t, name=name + "/flipped")
     index = b.where(b.lesser(t, lens, name=name + "/inside"), flipped, t, name=name + "/index")
-    index = b.add(index, b.constant(np.zeros(x.shape, np.int64)), name=name + "/full")
-    return b.gather_elements(x, index, axis=time_axis, name=name)
+    return b.gather_elements(x, broadcast_to(b, index, x.shape, name + "/full"), axis=time_axis, name=name)
 
 
 @converts("CenterCropPad")
@@ -352,13 +344,6 @@ def _global_lp_pool(b, node, ins, attrs):
 
 # -- signal processing: windows and mel filters are constants, transforms are matrix products ------
 
-def _window_size(b, node, ins) -> int:
-    size = int(static(b, node, ins[0], "size").reshape(-1)[0])
-    if size < 1:
-        raise node.unsupported(f"size {size}")
-    return size
-
-
 def _output_dtype(node, attrs) -> str:
     dtype = ONNX_DTYPES.get(int(attrs.get("output_datatype", 1)))
     if dtype is None or dtype == "float64":
@@ -369,7 +354,9 @@ def _output_dtype(node, attrs) -> str:
 @converts("HannWindow", "HammingWindow", "BlackmanWindow")
 def _window(b, node, ins, attrs):
     """The window (periodic by default, else symmetric) as a constant."""
-    size = _window_size(b, node, ins)
+    size = int(static_scalar(b, node, ins[0], "size"))
+    if size < 1:
+        raise node.unsupported(f"size {size}")
     span = size if attrs.get("periodic", 1) else max(size - 1, 1)
     phase = 2 * np.pi * np.arange(size) / span
     if node.op_type == "HannWindow":
@@ -385,10 +372,10 @@ def _window(b, node, ins, attrs):
 def _mel_weight_matrix(b, node, ins, attrs):
     """[dft_length // 2 + 1, mel bins] triangular filters, evenly spaced on the mel scale between
     the edges, as ONNX defines them (filter edges on whole spectrogram bins)."""
-    bins, dft_length, rate = (int(static(b, node, t, what).reshape(-1)[0])
-                              for t, what in zip(ins[:3], ("num_mel_bins", "dft_length", "sample_rate")))
-    low, high = (float(static(b, node, t, what).reshape(-1)[0])
-                 for t, what in zip(ins[3:5], ("lower_edge_hertz", "upper_edge_hertz")))
+    bins, dft_length, rate, low, high = (
+        static_scalar(b, node, t, what) for t, what in zip(ins[:5], ("num_mel_bins", "dft_length", "sample_rate",
+                                                                     "lower_edge_hertz", "upper_edge_hertz")))
+    bins, dft_length, rate, low, high = int(bins), int(dft_length), int(rate), float(low), float(high)
 
     def mel(hz):
         return 2595 * np.log10(1 + hz / 700)
@@ -458,16 +445,15 @@ def _restored(b, name: str, out, order: list[int]):
 def _dft(b, node, ins, attrs):
     x = ins[0]
     if node.opset >= 20:
-        given = static(b, node, ins[2] if len(ins) > 2 else None, "axis")
-        axis = -2 if given is None else int(given.reshape(-1)[0])
+        axis = int(static_scalar(b, node, ins[2] if len(ins) > 2 else None, "axis", -2))
     else:
         axis = int(attrs.get("axis", 1))
     axis %= x.rank
     inverse, onesided = bool(attrs.get("inverse", 0)), bool(attrs.get("onesided", 0))
     if axis == x.rank - 1 or x.shape[-1] not in (1, 2):
         raise node.unsupported(f"axis {axis} of an input {x.shape}: the last axis holds 1 or 2 (real, imaginary)")
-    given = static(b, node, ins[1] if len(ins) > 1 else None, "dft_length")
-    given = None if given is None or given.size == 0 else int(given.reshape(-1)[0])
+    given = static_scalar(b, node, ins[1] if len(ins) > 1 else None, "dft_length")
+    given = None if given is None else int(given)
     if inverse and onesided:
         return _real_inverse(b, node.name, x, axis, given or 2 * (x.shape[axis] - 1))
     return _fourier(b, node.name, x, axis, x.shape[axis] if given is None else given, inverse, onesided)
@@ -500,10 +486,11 @@ def _stft(b, node, ins, attrs):
     """Frames of the signal (a constant gather), times the window, each transformed: [batch,
     frames, frequencies, 2]."""
     x = ins[0]
-    step = int(static(b, node, ins[1], "frame_step").reshape(-1)[0])
+    step = int(static_scalar(b, node, ins[1], "frame_step"))
     window = ins[2] if len(ins) > 2 else None
-    given = static(b, node, ins[3] if len(ins) > 3 else None, "frame_length")
-    frame = int(given.reshape(-1)[0]) if given is not None else window.shape[0] if window is not None else None
+    frame = static_scalar(b, node, ins[3] if len(ins) > 3 else None, "frame_length",
+                          window.shape[0] if window is not None else None)
+    frame = None if frame is None else int(frame)
     if x.rank != 3 or frame is None or step < 1 or frame > x.shape[1]:
         raise node.unsupported(f"signal {x.shape}, frame_step {step}, frame_length {frame}")
     frames = 1 + (x.shape[1] - frame) // step

@@ -14,6 +14,7 @@ from .common import (
     host_dtype,
     numpy_helper,
     static,
+    static_scalar,
     text,
 )
 
@@ -163,7 +164,7 @@ def _sequence(node, value) -> list:
 
 
 def _position(b, node, operand, length: int, default: int, *, insert: bool = False) -> int:
-    pos = default if operand is None else int(static(b, node, operand, "position").reshape(-1)[0])
+    pos = int(static_scalar(b, node, operand, "position", default))
     end = length + (1 if insert else 0)
     if not -end <= pos < end + (0 if not insert else 0):
         raise GraphError(f"{node.op_type} node {node.name!r}: position {pos} is outside a sequence of {length}")
@@ -425,7 +426,7 @@ def _scatter_nd(b, node, ins, attrs):
 
 @converts("CumSum")
 def _cumsum(b, node, ins, attrs):
-    axis = int(static(b, node, ins[1], "axis").reshape(-1)[0])
+    axis = int(static_scalar(b, node, ins[1], "axis"))
     return b.cumulative_sum(ins[0], axis, exclusive=bool(attrs.get("exclusive", 0)),
                             reversed=bool(attrs.get("reverse", 0)), name=node.name)
 
@@ -435,7 +436,7 @@ def _top_k(b, node, ins, attrs):
     if node.opset < 10:
         k = attrs["k"]
     else:
-        k = int(static(b, node, ins[1], "K").reshape(-1)[0])
+        k = int(static_scalar(b, node, ins[1], "K"))
     # (sorted=0 allows any order: the sorted one is one of them)
     return b.top_k(ins[0], k, axis=attrs.get("axis", -1), largest=bool(attrs.get("largest", 1)), name=node.name)
 
