@@ -1,7 +1,7 @@
 """ONNX If: the branch its condition chooses, imported in place. Conditions known from shapes fold at
 import; a condition on small inputs (Silero VAD's sample rate) compiles a plan per value fed; a
-condition computed on the GPU is refused by name. Loop and Scan unrolled, their trip counts and
-conditions known the same ways. Silero VAD's pretrained models (the
+condition computed on the GPU runs in stages (refused by name inside a subgraph). Loop and Scan
+unrolled, their trip counts and conditions known the same ways. Silero VAD's pretrained models (the
 ``silero-vad`` wheel) against ONNX Runtime CPU on recorded speech and noise."""
 
 from __future__ import annotations
@@ -86,15 +86,28 @@ def test_load_names_the_inputs_an_if_needs(device):
         load(data, input_values={"rate": np.array(8000, np.int32)})
 
 
-def test_if_on_a_computed_value_is_refused_by_name(device):
-    """A condition computed from a whole tensor (its sum) would need the GPU's answer before the
-    graph is known: refused at load, naming the node and the input it comes from."""
+def test_if_on_a_computed_value_runs_in_stages(device):
+    """A condition computed from a whole tensor (its sum) needs the GPU's answer before the branch is
+    known: the session runs the sum as one stage, then the If compiled for the value it gives (a
+    plan per value), both branches against ONNX Runtime. Inside a branch it is refused by name."""
+    ort = pytest.importorskip("onnxruntime")
     nodes = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
              helper.make_node("Greater", ["total", "zero"], ["cond"])]
     model = onnx.load_from_string(_if_model(nodes, []))
     model.graph.initializer.append(numpy_helper.from_array(np.array(0, np.float32), "zero"))
+    session = wgnn.InferenceSession(model.SerializeToString())
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for feed in (x, -x, x):
+        np.testing.assert_array_equal(session.run(None, {"x": feed})[0], ref.run(None, {"x": feed})[0])
+    assert session.plans_compiled == 3  # the sum, and the If for each value of its condition
+    outer = helper.make_node("If", ["c"], ["y"], name="outer", then_branch=model.graph, else_branch=model.graph)
+    graph = helper.make_graph([outer], "o", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                                             helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    nested = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(wgnn.UnsupportedOperatorError, match=r"If.*'pick'.*computed on the GPU from input\(s\) \['x'\]"):
-        wgnn.InferenceSession(model.SerializeToString())
+        wgnn.InferenceSession(nested).run(None, {"x": x, "c": np.array(True)})
 
 
 def test_nested_if_in_the_branch_taken_adds_its_input(device):
@@ -254,16 +267,23 @@ def test_loop_unrolled_against_onnxruntime(device, trip_input):
         assert list(session.value_inputs) == ["m"]
 
 
-def test_loop_on_a_gpu_computed_condition_is_refused_by_name(device):
-    """A trip count computed from float data cannot unroll: the error names the Loop and the input."""
+def test_loop_on_a_gpu_computed_trip_count_runs_in_stages(device):
+    """A trip count computed from float data: the count is one stage, the Loop unrolled for its value
+    the next (a plan per count), against ONNX Runtime."""
+    ort = pytest.importorskip("onnxruntime")
     model = onnx.load_from_string(_loop_model(False))
     nodes = list(model.graph.node)
     nodes[:2] = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
                  helper.make_node("Cast", ["total"], ["m"], to=TensorProto.INT64)]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    with pytest.raises(wgnn.UnsupportedOperatorError, match=r"'loop'.*trip count.*computed on the GPU.*\['x'\]"):
-        wgnn.InferenceSession(model.SerializeToString())
+    session = wgnn.InferenceSession(model.SerializeToString())
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for total in (3, 5):
+        x = np.full((2, 3), total / 6, np.float32)
+        for got, want in zip(session.run(None, {"x": x}), ref.run(None, {"x": x})):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_scan_unrolled_against_onnxruntime(device):

@@ -25,6 +25,12 @@ class UnsupportedOperatorError(WgnnError):
         )
 
 
+class ValueComputedOnGPU(UnsupportedOperatorError):
+    """An If's condition or a Loop's trip count that the static graph needs when compiling is
+    computed on the GPU. In a model's main graph an ``InferenceSession`` runs the model in stages
+    around the node instead (``wgnn.stages``); inside a subgraph it is refused."""
+
+
 class ModelLoadError(WgnnError):
     """A model file or buffer could not be read or is malformed."""
 
@@ -45,6 +51,19 @@ class InputValuesNeeded(WgnnError, ValueError):
         super().__init__(f"If node {node_name!r} branches on the value of input(s) {list(self.names)}: "
                          "give them to load() as input_values (an InferenceSession compiles a plan per value "
                          "fed, by itself)")
+
+
+class DataDependentShape(WgnnError, ValueError):
+    """A node's output shape depends on values computed on the GPU (NonZero, NonMaxSuppression, ...).
+
+    wgnn compiles static plans, so an ``InferenceSession`` runs such a model in stages
+    (``wgnn.stages``): the plan up to the node, the node on the host, a plan for the rest per size of
+    its result. ``index`` is the node's place among the graph's nodes (None inside a subgraph)."""
+
+    def __init__(self, op_type: str, node_name: str, index: int | None):
+        self.op_type, self.node_name, self.index = op_type, node_name, index
+        super().__init__(f"{op_type} node {node_name!r}: its output's shape depends on values computed on the GPU; "
+                         "an InferenceSession runs the model in stages around it (importers.load cannot)")
 
 
 class PrecisionError(WgnnError, ValueError):

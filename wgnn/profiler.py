@@ -141,9 +141,14 @@ def _shapes(node) -> str:
 
 def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
     """Median GPU time of each dispatch of ``session`` over ``runs`` runs (after ``warmup``)."""
-    exe = session._exe
     if session.backend != "compute":
         raise ConfigError("profiling needs the compute backend")
+    stages = getattr(session, "_stages", None)
+    if stages is not None:
+        raise ConfigError(f"this model runs in stages around {stages.op_type} node {stages.node_name!r} (see "
+                          "wgnn.stages); the profiler times one GPU plan: profile the parts before and after that "
+                          "node as models of their own")
+    exe = session._exe
     checked = session._check_feeds(feeds)
     stamps = Timestamps(session.device, len(exe.dispatches))
     for _ in range(warmup):

@@ -13,7 +13,7 @@ import numpy as np
 
 from .backends import BACKENDS
 from .builder import OpBuilder
-from .errors import ConfigError, GraphError, InputError, InputValuesNeeded, PrecisionError
+from .errors import ConfigError, DataDependentShape, GraphError, InputError, InputValuesNeeded, PrecisionError
 from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
@@ -87,6 +87,8 @@ class InferenceSession:
         self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
         # Inputs an If branches on: a plan is compiled per value of them (``_plan_for``).
         self.value_inputs: dict[str, str] = {}  # name -> dtype
+        self._stages = None  # a model run in stages around a data-dependent node (wgnn.stages)
+        staged_at = None
         if isinstance(model, Graph):
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
@@ -94,10 +96,13 @@ class InferenceSession:
                 graph, self.opset, self.format = load(model, input_shapes=input_shapes)
             except InputValuesNeeded as exc:
                 graph = self._values_needed(model, exc)
+            except DataDependentShape as exc:
+                graph, staged_at = self._keep_declared(model), exc.index
             except GraphError:
                 # Symbolic sizes of 1 may not fit the model (a pooling window wider than a 1x1
                 # input): then the first run imports and compiles it for its own shapes.
-                graph = self._declared_only(model, input_shapes)
+                staged_at = _first_data_dependent(model)
+                graph = self._declared_only(model, input_shapes) if staged_at is None else self._keep_declared(model)
         if backend not in BACKENDS:
             raise ConfigError(f"backend must be {' or '.join(map(repr, BACKENDS))}, got {backend!r}")
         self.backend = backend
@@ -125,6 +130,17 @@ class InferenceSession:
         # with another shape of them compiles a plan for it (``_plan_for``); plans are kept per shape.
         self._lock = threading.RLock()
         self._plans: OrderedDict[tuple, dict] = OrderedDict()
+        if staged_at is not None:
+            from .importers.onnx import read_model
+            from .stages import Stages
+
+            self.symbolic_dims = {}  # each stage compiles per shape itself
+            self.opset = next((o.version for o in read_model(model).opset_import if o.domain in ("", "ai.onnx")), None)
+            sub_options = {"device": None if self._on_default_device else self.device, "optimize": optimize,
+                           "precision": precision, "backend": backend, "kernels": kernels, "tune": tune}
+            self._stages = Stages(read_model(model), staged_at,
+                                  lambda proto, shapes: InferenceSession(proto, input_shapes=shapes, **sub_options),
+                                  input_shapes)
         if graph is None:
             self.graph = self._exe = None
             self.outputs, self._constant_outputs, self._sequence_of = {}, {}, {}
@@ -272,8 +288,13 @@ class InferenceSession:
 
     def prepare(self, input_feed: dict[str, Any]) -> None:
         """Compile (or pick) the plan for the shapes of ``input_feed`` without running it, so that
-        ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes."""
+        ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes. A
+        model run in stages compiles what follows its data-dependent node on its first run."""
         with self._lock:
+            if self._stages is not None:
+                if self._stages.head is not None:
+                    self._stages.head.prepare({a.name: input_feed[a.name] for a in self._stages.head.get_inputs()})
+                return
             self._ready(_unwrapped(input_feed))
 
     def _import(self, shapes: dict | None = None, values: dict | None = None):
@@ -312,7 +333,10 @@ class InferenceSession:
 
     @property
     def plans_compiled(self) -> int:
-        """How many shapes of the symbolic inputs this session holds compiled."""
+        """How many shapes of the symbolic inputs this session holds compiled (in stages: the head's
+        plans and the tails')."""
+        if self._stages is not None:
+            return self._stages.plans_compiled()
         return len(self._plans)
 
     # -- descriptions -------------------------------------------------------------------------
@@ -407,20 +431,33 @@ class InferenceSession:
 
     @property
     def dispatch_count(self) -> int:
+        """Dispatches per run (in stages: the head's and the latest run's tail's)."""
+        if self._stages is not None:
+            return sum(s.dispatch_count for s in self._stages.sessions())
         return len(self._exe.dispatches)
 
     @property
     def pipeline_count(self) -> int:
         """Distinct compute pipelines this session uses (shared across shapes and layers)."""
+        if self._stages is not None:
+            return sum(s.pipeline_count for s in self._stages.sessions())
         return len(self._exe.pipelines)
 
     def kernel_choices(self) -> dict[str, str]:
         """{node name: the kernel variant, tile and workgroup size that runs it}, for the nodes the
-        compute backend's kernel policy decided (convolutions and matrix products)."""
+        compute backend's kernel policy decided (convolutions and matrix products); in a model run
+        in stages, its data-dependent node as "host"."""
+        if self._stages is not None:
+            return self._stages.kernel_choices()
         return {name: choice.label for name, choice in getattr(self._exe, "choices", {}).items()}
 
     def memory_report(self) -> MemoryReport:
-        """Intermediate-tensor bytes: naive (one buffer each), lower bound, and planned."""
+        """Intermediate-tensor bytes: naive (one buffer each), lower bound, and planned (in stages:
+        summed over the head and the latest run's tail, which hold their buffers at once)."""
+        if self._stages is not None:
+            reports = [s.memory_report() for s in self._stages.sessions()]
+            return MemoryReport(*(sum(getattr(r, f) for r in reports)
+                                  for f in ("naive_bytes", "lower_bound_bytes", "planned_bytes")))
         return self._exe.report
 
     # -- running ------------------------------------------------------------------------------
@@ -515,7 +552,11 @@ class InferenceSession:
 
     def _run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         feeds = _unwrapped(feeds)
+        if not isinstance(feeds, dict):
+            raise InputError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
         with self._lock:  # one run at a time on a session's buffers; each run one submit
+            if self._stages is not None:
+                return self._stages.run(feeds)
             self._ready(feeds)
             results = self._execute(feeds)
             results.update({n: v.copy() for n, v in self._constant_outputs.items()})
@@ -540,6 +581,10 @@ class InferenceSession:
         """
         if self.backend != "compute":
             raise ConfigError("run_on_gpu needs the compute backend; texture sessions return arrays")
+        if self._stages is not None:
+            raise ConfigError(f"this model runs in stages around {self._stages.op_type} node "
+                              f"{self._stages.node_name!r}, whose result is computed on the host; run() returns "
+                              "its outputs")
         if self._constant_outputs:
             raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")
@@ -552,7 +597,21 @@ class InferenceSession:
 
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The same model in numpy, from the graph as imported (before any pass)."""
+        if self._stages is not None:
+            return self._stages.run(_unwrapped(input_feed), reference=True)
         return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(input_feed)))
+
+
+def _first_data_dependent(model) -> int | None:
+    """The place of an ONNX model's first node whose output shape depends on input values
+    (NonZero, ...), or None (also for other formats)."""
+    from .importers import detect_format
+    from .importers.onnx import data_dependent, read_model
+
+    if isinstance(model, Graph) or detect_format(model) != "onnx":
+        return None
+    return next((i for i, n in enumerate(read_model(model).graph.node)
+                 if n.domain in ("", "ai.onnx") and n.op_type in data_dependent.OPS), None)
 
 
 def _unwrapped(feeds: Any) -> Any:

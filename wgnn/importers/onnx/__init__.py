@@ -17,9 +17,16 @@ from typing import Any
 import numpy as np
 
 from ...builder import OpBuilder
-from ...errors import GraphError, InputValuesNeeded, ModelLoadError, UnsupportedOperatorError
+from ...errors import (
+    DataDependentShape,
+    GraphError,
+    InputValuesNeeded,
+    ModelLoadError,
+    UnsupportedOperatorError,
+    ValueComputedOnGPU,
+)
 from ...graph import FLOAT_DTYPES, Graph, Operand
-from . import composed, elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
+from . import composed, data_dependent, elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
 from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
 
 __all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "load_model", "read_model"]
@@ -143,6 +150,9 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
         # Default-domain ops by their name; others (com.microsoft's quantized ops) as domain.name.
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
         convert = CONVERTERS.get(key)
+        if key in data_dependent.OPS:
+            _data_dependent(b, node, name, env, opset, None if scope or rename else index)
+            continue
         if convert is None and key not in CONTROL_FLOW:
             body = _function_body(node, opset, env)
             if body is None:
@@ -168,6 +178,10 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
                 result = CONTROL_FLOW[key](b, node_info, inputs, attrs, env, used)
             else:
                 result = convert(b, node_info, inputs, attrs)
+        except ValueComputedOnGPU as exc:
+            if scope or rename or exc.node_name != name:  # in a subgraph: refused
+                raise
+            raise DataDependentShape(node.op_type, name, index) from exc  # the session stages the model here
         except (GraphError, UnsupportedOperatorError, InputValuesNeeded, ModelLoadError):
             raise
         except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as exc:
@@ -180,6 +194,35 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
             extra = [o for o in node.output[len(outs):] if o]
             if any(e in used for e in extra):
                 raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
+
+
+def _data_dependent(b: OpBuilder, node, name: str, env: dict, opset: int, index: int | None) -> None:
+    """A node whose output shape follows from its input values (``data_dependent.OPS``): computed now
+    where those values are known when compiling; else ``DataDependentShape``, for the session to run
+    the model in stages around it (``index``: its place in the graph; None, in a subgraph, refused)."""
+    values = []
+    for i in node.input:
+        if i and i not in env:
+            raise ModelLoadError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier node, input or "
+                                 "initializer defines")
+        value = env[i] if i else None
+        if isinstance(value, list):
+            raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input")
+        values.append(None if value is None else b.static_value(value))
+        if value is not None and values[-1] is None:
+            if index is None:
+                raise UnsupportedOperatorError(node.op_type, name, opset, "its output's shape depends on values "
+                                               "computed on the GPU, which wgnn takes only in the main graph (not "
+                                               "in an If, Loop or function body)")
+            raise DataDependentShape(node.op_type, name, index)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    try:
+        results = data_dependent.run(node.op_type, values, attrs, len(node.output))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise GraphError(f"{node.op_type} node {name!r}: {exc}") from exc
+    for out_name, value in zip(node.output, results):
+        if out_name:
+            env[out_name] = b.constant(host_dtype(value), name=out_name)
 
 
 SMALL_INPUT = 16  # the most elements an (integer or bool) input may have for a plan per value of it
@@ -211,10 +254,12 @@ def _known(b: OpBuilder, node: NodeInfo, operand: Operand, what: str) -> np.ndar
         if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
             raise InputValuesNeeded([o.name for o in behind], node.name)
         source = f" from input(s) {[o.name for o in behind]}" if behind else ""
-        raise node.unsupported(f"its {what} {operand.name!r} is computed on the GPU{source}; wgnn compiles static "
-                               f"graphs and takes an {node.op_type} whose {what} is known when compiling (from "
-                               f"constants, shapes, or integer or bool inputs of at most {SMALL_INPUT} elements, "
-                               "whose values it compiles for)")
+        raise ValueComputedOnGPU(node.op_type, node.name, node.opset,
+                                 f"its {what} {operand.name!r} is computed on the GPU{source}; wgnn compiles static "
+                                 f"graphs and takes an {node.op_type} whose {what} is known when compiling (from "
+                                 f"constants, shapes, or integer or bool inputs of at most {SMALL_INPUT} elements, "
+                                 "whose values it compiles for), or, in the main graph, runs the model in stages "
+                                 "around it")
     if value.size != 1:
         raise GraphError(f"{node.op_type} node {node.name!r}: its {what} has {value.size} elements, expected 1")
     return value
@@ -523,4 +568,4 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
 
 
 
-SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW, *FUNCTION_OPS}))
+SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW, *FUNCTION_OPS, *data_dependent.OPS}))
