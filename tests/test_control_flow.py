@@ -77,7 +77,7 @@ def test_load_names_the_inputs_an_if_needs(device):
     model = onnx.load_from_string(_if_model(nodes, [helper.make_tensor_value_info("rate", TensorProto.INT64, [])]))
     model.graph.initializer.append(numpy_helper.from_array(np.array(16000, np.int64), "k16"))
     data = model.SerializeToString()
-    with pytest.raises(wgnn.InputValuesNeeded, match=r"If node 'pick'.*\['rate'\]") as caught:
+    with pytest.raises(wgnn.InputValuesNeeded, match=r"If node 'pick' needs the value.*\['rate'\]") as caught:
         load(data)
     assert caught.value.names == ("rate",)
     graph, _, _ = load(data, input_values={"rate": np.array(8000, np.int64)})
@@ -211,7 +211,7 @@ def test_cli_run_of_a_model_with_an_if_on_an_input(tmp_path, capsys, device):
     model.write_bytes(_if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])]))
     with pytest.raises(SystemExit) as info:
         cli.main(["run", str(model)])
-    assert "branches on the values of ['cond']" in str(info.value) and "--input inputs.npz" in str(info.value)
+    assert "needs the values of ['cond']" in str(info.value) and "--input inputs.npz" in str(info.value)
     np.savez(tmp_path / "in.npz", x=np.ones((2, 3), np.float32), cond=np.array(False))
     assert cli.main(["run", str(model), "--input", str(tmp_path / "in.npz")]) == 0
     assert "check y against the numpy reference" in capsys.readouterr().out

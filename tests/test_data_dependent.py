@@ -197,3 +197,32 @@ def test_data_dependent_errors(device, rng):
         wgnn.InferenceSession(model).run(None, {"b": np.zeros((1, 4, 4), np.float32),
                                                 "s": np.zeros((1, 2, 3), np.float32)})
     assert onnx  # imported for the TensorProto names above
+
+
+def test_values_the_plan_needs_computed_on_the_gpu(device, rng):
+    """A Reshape's shape, TopK's k and Range's limit computed on the GPU from the data: a stage ends
+    before each, and the next compiles per value it is given; a shape that is an input itself is
+    compiled per value too. Against ONNX Runtime, at several values."""
+    nodes = [h.make_node("Greater", ["flat", "zero"], ["pos"]), h.make_node("Cast", ["pos"], ["posi"], to=T.INT64),
+             h.make_node("ReduceSum", ["posi"], ["count"], keepdims=1),  # how many are positive: [1]
+             h.make_node("Concat", ["count", "minus_one"], ["shape"], axis=0),
+             h.make_node("Reshape", ["all", "shape"], ["folded"]),
+             h.make_node("TopK", ["flat", "count"], ["top", "top_i"], axis=0),
+             h.make_node("Squeeze", ["count"], ["n"]),
+             h.make_node("Range", ["zero_i", "n", "one_i"], ["steps"]),
+             h.make_node("Reshape", ["x", "given"], ["reshaped"]),
+             h.make_node("Flatten", ["x"], ["flat2"], axis=0), h.make_node("Squeeze", ["flat2", "zero_ax"], ["flat"]),
+             h.make_node("Concat", ["flat", "flat"], ["all"], axis=0)]
+    nodes = nodes[-3:] + nodes[:-3]  # the flattening first
+    consts = [("zero", np.float32(0)), ("minus_one", np.array([-1], np.int64)), ("zero_i", np.int64(0)),
+              ("one_i", np.int64(1)), ("zero_ax", np.array([0], np.int64))]
+    model = _model(nodes, [("x", T.FLOAT, [3, 4]), ("given", T.INT64, [2])],
+                   [("folded", T.FLOAT), ("top", T.FLOAT), ("top_i", T.INT64), ("steps", T.INT64),
+                    ("reshaped", T.FLOAT)], consts)
+    feeds = []
+    for positives, given in ((3, (2, 6)), (6, (6, 2)), (3, (4, 3))):
+        x = -rng.uniform(0.1, 1, (3, 4)).astype(np.float32)
+        x.reshape(-1)[rng.choice(12, positives, replace=False)] *= -1
+        feeds.append({"x": x, "given": np.array(given, np.int64)})
+    session = _same_as_ort(model, feeds)
+    assert session.plans_compiled >= 4

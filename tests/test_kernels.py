@@ -480,15 +480,19 @@ def test_resize(device, precision, rng, case):
 # -- indexing: cumulative sums, top-k, gathers and scatters ----------------------------------------
 
 def test_indexing_ops_against_numpy(device, precision, rng):
-    """The builder's indexing ops (ONNX's CumSum, TopK, GatherElements, GatherND, ScatterElements,
-    ScatterND) in one graph, with indices computed on the GPU (negative ones and duplicates
-    included), against the numpy reference; values on a grid of quarters, exact in f16."""
+    """The builder's indexing ops (ONNX's CumSum, CumProd, TopK, GatherElements, GatherND,
+    ScatterElements, ScatterND) in one graph, with indices computed on the GPU (negative ones and
+    duplicates included), against the numpy reference; values on a grid of quarters (powers of two
+    for the products), exact in f16."""
     x_np = (rng.integers(-40, 40, (2, 5, 6, 7)) / 4).astype(np.float32)
     b = wgnn.GraphBuilder()
     x = b.input("x", x_np.shape)
     idx = b.input("idx", (2, 5, 6, 4), "int64")
     rows = b.input("rows", (3, 2, 2), "int64")
+    powers = b.input("powers", (2, 5, 7))
     outs = {"cumsum": b.cumulative_sum(x, 2, exclusive=True, reversed=True),
+            "cumprod": b.cumulative_product(powers, -1, exclusive=True),
+            "cumprod_reversed": b.cumulative_product(powers, 1, reversed=True),
             "gather_elements": b.gather_elements(x, idx, axis=3),
             "gather_nd": b.gather_nd(x, rows),
             "scatter_add": b.scatter_elements(x, idx, b.activation(b.gather_elements(x, idx, axis=3), "neg"), axis=3,
@@ -498,6 +502,7 @@ def test_indexing_ops_against_numpy(device, precision, rng):
     values, indices = b.top_k(b.add(x, b.constant(np.arange(7, dtype=np.float32) / 64)), 3, axis=3)  # no ties
     outs.update(top_values=values, top_indices=indices)
     feeds = {"x": x_np, "idx": rng.integers(-7, 7, (2, 5, 6, 4)).astype(np.int64),
+             "powers": rng.choice(np.array([-2, -1, -0.5, 0.5, 1, 2], np.float32), (2, 5, 7)),
              "rows": np.array([[[1, -2], [0, 0]], [[1, 3], [0, 0]], [[-1, 3], [0, 4]]], np.int64)}
     session, got, want = run_both(b, outs, feeds, precision=precision)
     for name in outs:

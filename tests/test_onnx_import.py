@@ -263,6 +263,10 @@ CASES = {
     "cumsum_reverse_exclusive": case("CumSum", {"x": X4}, {"reverse": 1, "exclusive": 1}, {"axis": i64(2)}, opset=14),
     "cumsum_int32": case("CumSum", {"x": RNG.integers(-1000, 1000, (3, 40)).astype(np.int32)}, {},
                          {"axis": np.array(-1, np.int32)}, opset=14, out=TensorProto.INT32),
+    "cumprod_reverse_exclusive": case("CumProd", {"x": 1 + X4 / 4}, {"reverse": 1, "exclusive": 1}, {"axis": i64(2)},
+                                      opset=26),
+    "cumprod_int32": case("CumProd", {"x": RNG.integers(-3, 4, (3, 9)).astype(np.int32)}, {},
+                          {"axis": np.array(1, np.int32)}, opset=26, out=TensorProto.INT32),
     # integer and bit arithmetic, classes of floats
     "mod_int_mixed_signs": case("Mod", {"x": INTS}, consts={"d": np.array([[3], [-4], [7]], np.int64)},
                                 out=TensorProto.INT64),

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import ops
-from .errors import GraphError
+from .errors import GraphError, StaticValueNeeded
 from .graph import DTYPES, Graph, Node, Operand, fresh_name, is_integer
 from .ops.activation import Activation, make
 
@@ -85,8 +85,8 @@ class OpBuilder:
         value = self.static_value(operand)
         if value is None:
             where = f" (node {node_name!r})" if node_name else ""
-            raise GraphError(f"{what}{where} must be known at compile time; {operand.name!r} depends on a "
-                             "graph input")
+            raise StaticValueNeeded(f"{what}{where} must be known at compile time; {operand.name!r} depends on a "
+                                    "graph input", operand)
         return value
 
     # -- the generic node maker -------------------------------------------------------------
@@ -715,6 +715,12 @@ class OpBuilder:
         """Running sums along ``axis`` (WebNN's cumulativeSum; ONNX's CumSum)."""
         return self._one("cumsum", [x], {"axis": _axis("cumsum", name, axis, x.rank), "exclusive": bool(exclusive),
                                          "reverse": bool(reversed)}, name)
+
+    def cumulative_product(self, x: Operand, axis: int, *, exclusive: bool = False, reversed: bool = False,
+                           name: str = "") -> Operand:
+        """Running products along ``axis`` (ONNX's CumProd); exclusive ones start at 1."""
+        return self._one("cumsum", [x], {"axis": _axis("cumsum", name, axis, x.rank), "exclusive": bool(exclusive),
+                                         "reverse": bool(reversed), "product": True}, name)
 
     def top_k(self, x: Operand, k: int, *, axis: int = -1, largest: bool = True, name: str = "") -> list[Operand]:
         """The ``k`` largest (or smallest) values along ``axis``, in order (equal ones in their order

@@ -59,18 +59,24 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
         if isinstance(data, np.lib.npyio.NpzFile):
             return {k: data[k] for k in data.files}
         return {sess.get_inputs()[0].name: data}
-    if sess.graph is None:
+    if sess.graph is None and sess._stages is None:  # (a model in stages samples its declared inputs)
         why = [f"its symbolic input dimensions ({sorted(sess.symbolic_dims)}) do not fit size 1"] \
             if sess.symbolic_dims and not sess.value_inputs else []
-        why += [f"an If in it branches on the values of {sorted(sess.value_inputs)}"] if sess.value_inputs else []
+        why += [f"it needs the values of {sorted(sess.value_inputs)} when compiling (an If's condition, a "
+                "Reshape's shape)"] if sess.value_inputs else []
         raise SystemExit(f"wgnn: {' and '.join(why)}, so it compiles for its first run's inputs: give them with "
                          "--input x.npy (the first input) or --input inputs.npz (by name)")
     rng = np.random.default_rng(seed)
 
     def sample(name, shape):
         # a symbolic dimension at the size the session was compiled for (1 unless --batch)
-        operand = sess.graph.inputs.get(name)
-        shape, dtype = (operand.shape, operand.dtype) if operand is not None else (shape, "float32")
+        operand = sess.graph.inputs.get(name) if sess.graph is not None else None
+        if operand is not None:
+            shape, dtype = operand.shape, operand.dtype
+        else:  # as declared; a symbolic dimension at 1
+            shape = [d if isinstance(d, int) else 1 for d in shape]
+            dtype = {i.name: i.type for i in sess.get_inputs()}[name].removeprefix("tensor(").rstrip(")")
+            dtype = {"float": "float32", "double": "float64"}.get(dtype, dtype)
         from wgnn.zoo import sample_input
 
         return sample_input(rng, shape, dtype)

@@ -39,16 +39,29 @@ class GraphError(WgnnError, ValueError):
     """A graph is inconsistent: shapes that do not match, a missing input, a bad attribute."""
 
 
+class StaticValueNeeded(GraphError):
+    """A value the static graph needs when compiling (a Reshape's shape, Slice's starts, TopK's k)
+    depends on a graph input. ``operand`` is that value's operand. The ONNX importer turns it into a
+    plan per value of a small input (``InputValuesNeeded``) or, in the main graph, into stages
+    (``DataDependentShape``); elsewhere it is the error it says."""
+
+    def __init__(self, message: str, operand):
+        self.operand = operand
+        super().__init__(message)
+
+
 class InputValuesNeeded(WgnnError, ValueError):
-    """Importing a model needs the values of some of its inputs: an ``If`` branches on them.
+    """Importing a model needs the values of some of its inputs: an ``If`` branches on them, or a
+    Reshape's shape (any value the static graph needs) is one.
 
     wgnn compiles static graphs, so it takes the branch those values choose. An InferenceSession
     does that by itself, compiling a plan per value fed (as it does per shape of symbolic inputs);
     ``wgnn.importers.load`` takes the values as ``input_values``."""
 
-    def __init__(self, names, node_name: str):
+    def __init__(self, names, node_name: str, op_type: str = ""):
         self.names, self.node_name = tuple(names), node_name
-        super().__init__(f"If node {node_name!r} branches on the value of input(s) {list(self.names)}: "
+        super().__init__(f"{op_type + ' ' if op_type else ''}node {node_name!r} needs the value of input(s) "
+                         f"{list(self.names)} when compiling: "
                          "give them to load() as input_values (an InferenceSession compiles a plan per value "
                          "fed, by itself)")
 

@@ -51,7 +51,7 @@ def _combine(reduction: str, a, b):
 
 @register("cumsum")
 class CumSum:
-    """inputs [x]; attrs axis, exclusive, reverse."""
+    """inputs [x]; attrs axis, exclusive, reverse, product (running products instead of sums)."""
 
     layout = _logical(1)
 
@@ -67,9 +67,11 @@ class CumSum:
         axis = node.attrs["axis"] % x.ndim
         if node.attrs["reverse"]:
             x = np.flip(x, axis)
-        total = np.cumsum(x, axis=axis, dtype=x.dtype)
+        product = node.attrs.get("product", False)
+        total = (np.cumprod if product else np.cumsum)(x, axis=axis, dtype=x.dtype)
         if node.attrs["exclusive"]:
-            total = np.concatenate([np.zeros_like(np.take(total, [0], axis)),
+            start = np.ones_like if product else np.zeros_like
+            total = np.concatenate([start(np.take(total, [0], axis)),
                                     np.take(total, range(x.shape[axis] - 1), axis)], axis)
         return [np.flip(total, axis) if node.attrs["reverse"] else total]
 

@@ -41,6 +41,7 @@ def lower_cumsum(node, ctx: LoweringContext) -> None:
     _, length, inner = _around(x.shape, node.attrs["axis"] % x.rank)
     ctx.dispatch("cumsum", node=node, template={"exclusive": bool(node.attrs["exclusive"]),
                                                 "reverse": bool(node.attrs["reverse"]),
+                                                "product": bool(node.attrs.get("product", False)),
                                                 "acc": "i32" if is_integer(x.dtype) else "f32"},
                  params={"total": out.size, "inner": inner, "length": length},
                  bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)

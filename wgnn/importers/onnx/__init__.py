@@ -22,6 +22,7 @@ from ...errors import (
     GraphError,
     InputValuesNeeded,
     ModelLoadError,
+    StaticValueNeeded,
     UnsupportedOperatorError,
     ValueComputedOnGPU,
 )
@@ -179,9 +180,11 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
             else:
                 result = convert(b, node_info, inputs, attrs)
         except ValueComputedOnGPU as exc:
-            if scope or rename or exc.node_name != name:  # in a subgraph: refused
+            if scope or rename or exc.node_name != name or not index:  # in a subgraph (or first): refused
                 raise
             raise DataDependentShape(node.op_type, name, index) from exc  # the session stages the model here
+        except StaticValueNeeded as exc:
+            _value_needed(exc, node, name, None if scope or rename else index, env)
         except (GraphError, UnsupportedOperatorError, InputValuesNeeded, ModelLoadError):
             raise
         except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as exc:
@@ -244,6 +247,24 @@ def _inputs_behind(operand: Operand) -> list[Operand]:
     return list(found.values())
 
 
+def _value_needed(exc: StaticValueNeeded, node, name: str, index: int | None, env: dict) -> None:
+    """A value ``node`` needs when compiling (a Reshape's shape) depends on graph inputs. Small
+    inputs (the value itself, or integer and bool ones it comes from): a plan per value of them
+    (``InputValuesNeeded``). Else, in the main graph, a small value the GPU computes that is one of
+    the node's inputs: ``DataDependentShape``, for the session to run the model in stages, the node
+    starting the next one, which then has the value as a small input. Else the error as it was."""
+    operand = exc.operand
+    small = int(np.prod(operand.shape)) <= SMALL_INPUT
+    if operand.is_input and small:
+        raise InputValuesNeeded([operand.name], name, node.op_type) from exc
+    behind = _inputs_behind(operand)
+    if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
+        raise InputValuesNeeded([o.name for o in behind], name, node.op_type) from exc
+    if index and small and any(env.get(i) is operand for i in node.input if i):
+        raise DataDependentShape(node.op_type, name, index) from exc
+    raise exc
+
+
 def _known(b: OpBuilder, node: NodeInfo, operand: Operand, what: str) -> np.ndarray:
     """The value of ``operand`` (an If's condition, a Loop's trip count), which the static graph needs
     when compiling: from constants and shapes, or from small inputs, whose values the session then
@@ -252,7 +273,7 @@ def _known(b: OpBuilder, node: NodeInfo, operand: Operand, what: str) -> np.ndar
     if value is None:
         behind = _inputs_behind(operand)
         if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
-            raise InputValuesNeeded([o.name for o in behind], node.name)
+            raise InputValuesNeeded([o.name for o in behind], node.name, node.op_type)
         source = f" from input(s) {[o.name for o in behind]}" if behind else ""
         raise ValueComputedOnGPU(node.op_type, node.name, node.opset,
                                  f"its {what} {operand.name!r} is computed on the GPU{source}; wgnn compiles static "

@@ -424,11 +424,12 @@ def _scatter_nd(b, node, ins, attrs):
     return b.scatter_nd(ins[0], ins[1], ins[2], reduction=_reduction(node, attrs), name=node.name)
 
 
-@converts("CumSum")
+@converts("CumSum", "CumProd")
 def _cumsum(b, node, ins, attrs):
     axis = int(static_scalar(b, node, ins[1], "axis"))
-    return b.cumulative_sum(ins[0], axis, exclusive=bool(attrs.get("exclusive", 0)),
-                            reversed=bool(attrs.get("reverse", 0)), name=node.name)
+    running = b.cumulative_product if node.op_type == "CumProd" else b.cumulative_sum
+    return running(ins[0], axis, exclusive=bool(attrs.get("exclusive", 0)), reversed=bool(attrs.get("reverse", 0)),
+                   name=node.name)
 
 
 @converts("TopK")
