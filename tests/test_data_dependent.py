@@ -226,3 +226,52 @@ def test_values_the_plan_needs_computed_on_the_gpu(device, rng):
         feeds.append({"x": x, "given": np.array(given, np.int64)})
     session = _same_as_ort(model, feeds)
     assert session.plans_compiled >= 4
+
+
+def test_two_stage_detection_head(device, rng):
+    """The shape of a two-stage detector's second half: a feature map of a real photo (a stride-2
+    convolution on the GPU), proposals kept by NonMaxSuppression on the host, their regions pooled by
+    RoiAlign and classified on the GPU: against ONNX Runtime at two thresholds (other counts)."""
+    skimage = pytest.importorskip("skimage")
+    from PIL import Image
+
+    photo = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((64, 64)), np.float32) / 255
+    x = photo.transpose(2, 0, 1)[None].copy()
+    centre, size = rng.uniform(8, 56, (40, 2)), rng.uniform(8, 32, (40, 2))
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], 1).astype(np.float32)[None]  # x1, y1, x2, y2
+    nodes = [h.make_node("Conv", ["x", "w"], ["f"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             h.make_node("Relu", ["f"], ["feat"]),
+             h.make_node("ReduceMean", ["feat"], ["score_map"], axes=[1], keepdims=0),  # (1, 32, 32)
+             h.make_node("NonMaxSuppression", ["boxes", "scores", "most", "iou"], ["sel"]),  # (IoU: either axis order)
+             h.make_node("Gather", ["sel", "two"], ["which"], axis=1),
+             h.make_node("Gather", ["sel", "zero"], ["image"], axis=1),
+             h.make_node("Squeeze", ["boxes", "axis0"], ["all"]),
+             h.make_node("Gather", ["all", "which"], ["rois"], axis=0),
+             h.make_node("RoiAlign", ["feat", "rois", "image"], ["pooled"], output_height=4, output_width=4,
+                         spatial_scale=0.5, sampling_ratio=0),
+             h.make_node("Flatten", ["pooled"], ["flat"]), h.make_node("MatMul", ["flat", "cls"], ["logits"]),
+             h.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+    consts = [("w", rng.standard_normal((8, 3, 3, 3)).astype(np.float32) / 3), ("most", np.array([40], np.int64)),
+              ("two", np.int64(2)), ("zero", np.int64(0)), ("axis0", np.array([0], np.int64)),
+              ("cls", rng.standard_normal((8 * 16, 5)).astype(np.float32) / 8)]
+    model = _model(nodes, [("x", T.FLOAT, [1, 3, 64, 64]), ("boxes", T.FLOAT, [1, 40, 4]),
+                           ("scores", T.FLOAT, [1, 1, 40]), ("iou", T.FLOAT, [1])],
+                   [("sel", T.INT64), ("probs", T.FLOAT), ("score_map", T.FLOAT)], consts, opset=16)
+    scores = rng.uniform(0, 1, (1, 1, 40)).astype(np.float32)
+    feeds = [{"x": x, "boxes": boxes, "scores": scores, "iou": np.array([t], np.float32)} for t in (0.3, 0.7)]
+    session = _same_as_ort(model, feeds)
+    kept = [len(session.run(["sel"], f)[0]) for f in feeds]
+    assert 0 < kept[0] < kept[1] and session.kernel_choices()["NonMaxSuppression_3"] == "host"
+
+
+def test_cli_run_of_a_model_in_stages(device, tmp_path, capsys):
+    """``wgnn run`` on such a model: random inputs from its declared ones, every output (an empty one
+    too) checked against the numpy reference of its stages."""
+    from wgnn import cli
+
+    model = _model(NONZERO_NODES, [("x", T.FLOAT, [3, 5])], [("idx", T.INT64), ("total", T.FLOAT)],
+                   [("t", np.float32(5.0))])  # the standard normal draws above 5: none
+    onnx.save(model, tmp_path / "nz.onnx")
+    assert cli.main(["run", str(tmp_path / "nz.onnx"), "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "output idx: shape (2, 0), empty" in out and "check total against the numpy reference" in out

@@ -510,6 +510,38 @@ def test_indexing_ops_against_numpy(device, precision, rng):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("mode,ratio,half_pixel", [("avg", 0, True), ("max", 2, False)])
+def test_roi_align_against_numpy(device, precision, rng, mode, ratio, half_pixel):
+    """RoiAlign on regions inside, across and outside the edges, tiny and large ones (adaptive
+    grids of 1 to 5 points a side), from a feature map computed on the GPU, against the numpy
+    reference."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 5, 11, 13))
+    rois = b.input("rois", (5, 4))
+    batch = b.input("batch", (5,), "int64")
+    y = b.roi_align(b.activation(x, "relu"), rois, batch, (3, 2), sampling_ratio=ratio, spatial_scale=0.5,
+                    half_pixel=half_pixel, mode=mode)
+    feeds = {"x": rng.standard_normal((2, 5, 11, 13)).astype(np.float32),
+             "rois": np.array([[1, 2, 20, 18], [-6, -4, 8, 9], [22, 18, 34, 30], [4, 4, 4.5, 4.2], [0, 0, 26, 22]],
+                              np.float32),
+             "batch": np.array([0, 1, 1, 0, 1], np.int64)}
+    _, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+def test_bitcast_of_a_computed_float32_keeps_its_bits(device, precision, rng):
+    """BitCast reads every bit of a float32 tensor: one computed on the GPU stays f32 in fp16 sessions
+    (f16 would change its bits), and ints read back as float32 come out whole."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (3, 8))
+    bits = b.bitcast(b.add(x, x), "int32")
+    back = b.bitcast(b.add(bits, b.constant(np.int32(1))), "float32")
+    x_np = rng.standard_normal((3, 8)).astype(np.float32)
+    _, got, want = run_both(b, {"bits": bits, "back": back}, {"x": x_np}, precision=precision)
+    np.testing.assert_array_equal(got["bits"], (x_np + x_np).view(np.int32))
+    np.testing.assert_array_equal(got["back"], want["back"])
+
+
 def test_integer_cumsum_and_top_k_stay_exact(device, rng):
     """Integer tensors: the running sums in i32 (past 2^24, where f32 would round) and top-k
     comparing integers."""

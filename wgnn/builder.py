@@ -692,6 +692,21 @@ class OpBuilder:
         """``out[c] = x[c with c[axis] = indices[c]]``, indices of x's rank (WebNN's gatherElements)."""
         return self._one("gather_elements", [x, indices], {"axis": _axis("gather_elements", name, axis, x.rank)}, name)
 
+    def roi_align(self, x: Operand, rois: Operand, batch_indices: Operand, output_size: tuple[int, int], *,
+                  sampling_ratio: int = 0, spatial_scale: float = 1.0, half_pixel: bool = True, mode: str = "avg",
+                  name: str = "") -> Operand:
+        """ONNX's RoiAlign: each region (x1, y1, x2, y2) of ``rois`` (times ``spatial_scale``) of the image
+        ``batch_indices`` picks, pooled to ``output_size`` bins of bilinear samples (``sampling_ratio``
+        per side, 0: adaptive), averaged or (``mode="max"``) their largest; ``half_pixel`` shifts the
+        corners by half a pixel (opset 16's default), else regions are at least one pixel."""
+        oh, ow = (int(v) for v in output_size)
+        if sampling_ratio < 0 or oh < 1 or ow < 1:
+            raise GraphError(f"roi_align{f' {name!r}' if name else ''}: expected output sizes >= 1 and sampling_ratio "
+                             f">= 0, got {output_size} and {sampling_ratio}")
+        return self._one("roi_align", [x, rois, batch_indices],
+                         {"output_size": (oh, ow), "sampling_ratio": int(sampling_ratio),
+                          "spatial_scale": float(spatial_scale), "half_pixel": bool(half_pixel), "mode": mode}, name)
+
     def gather_nd(self, x: Operand, indices: Operand, *, batch_dims: int = 0, name: str = "") -> Operand:
         """Slices of ``x`` picked by the tuples along indices' last axis (WebNN's gatherND; ONNX's
         GatherND with ``batch_dims`` leading axes that x and indices share)."""
@@ -751,6 +766,12 @@ class OpBuilder:
         if to not in DTYPES:
             raise GraphError(f"cast node {name!r}: dtype {to!r} is not one of {DTYPES}")
         return self._one("cast", [x], {"to": to}, name)
+
+    def bitcast(self, x: Operand, to: str, *, name: str = "") -> Operand:
+        """Each element's bits read as ``to``, a type of the same width (ONNX's BitCast)."""
+        if to not in DTYPES:
+            raise GraphError(f"bitcast node {name!r}: dtype {to!r} is not one of {DTYPES}")
+        return self._one("bitcast", [x], {"to": to}, name)
 
     # -- finishing ----------------------------------------------------------------------------
 

@@ -136,6 +136,10 @@ def cmd_info(args) -> int:
 
 
 def _rel_l2(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    if not a.size:
+        return 0.0
     denom = float(np.linalg.norm(b.astype(np.float64)))
     return float(np.linalg.norm(a.astype(np.float64) - b)) / denom if denom else float(np.abs(a).max())
 
@@ -144,13 +148,18 @@ def cmd_run(args) -> int:
     sess, desc = _load(args.model, args, args.precision, args.backend or "compute")
     feeds = _inputs(sess, args.input, args.seed)
     sess.prepare(feeds)  # the plan for these shapes, where the model's dimensions are symbolic
+    if sess.stages is not None:  # what follows its data-dependent node compiles on a run
+        sess.run(None, feeds)
     print(f"model {desc} ({sess.precision}, {sess.backend} backend): {sess.dispatch_count} dispatches, "
           f"{sess.pipeline_count} pipelines, loaded in {sess.load_seconds:.2f} s on {sess.adapter_name}")
     print(f"passes: {dict(sess.pass_log) or 'none'}; {sess.memory_report()}")
     times = _time_runs(sess, feeds, warmup=1, runs=args.runs)
     outputs = sess.compute(feeds)
     for name, value in outputs.items():
-        top = int(np.argmax(value.reshape(-1))) if value.size else -1
+        if not value.size:
+            print(f"output {name}: shape {value.shape}, empty")
+            continue
+        top = int(np.argmax(value.reshape(-1)))
         print(f"output {name}: shape {value.shape}, min {value.min():.4g}, max {value.max():.4g}, "
               f"mean {value.mean():.4g}, argmax {top}")
     print(f"latency: median {np.median(times):.2f} ms, min {min(times):.2f} ms over {len(times)} runs")

@@ -99,8 +99,10 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
         for node in graph.nodes:
             if node.op == "softmax" and node.inputs[0].producer is not None:
                 types[id(storage_root(node.inputs[0]))] = "f32"
-            # Quantizing rounds to a step: an f16 input would move values at rounding ties.
-            if node.op == "quantize_linear" and node.inputs[0].producer is not None:
+            # Quantizing rounds to a step: an f16 input would move values at rounding ties. A
+            # bitcast of a float32 tensor reads all its bits: f16 would change them.
+            if node.op == "quantize_linear" and node.inputs[0].producer is not None or (
+                    node.op == "bitcast" and node.inputs[0].dtype == "float32" and node.inputs[0].producer is not None):
                 types[id(storage_root(node.inputs[0]))] = "f32"
             # A dequantized value, (q - zero) * scale, is exact in f32; f16's 11 bits would round it
             # before the adds and pools between quantized layers (and so their quantize).

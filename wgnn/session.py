@@ -138,6 +138,7 @@ class InferenceSession:
             self.opset = next((o.version for o in read_model(model).opset_import if o.domain in ("", "ai.onnx")), None)
             sub_options = {"device": None if self._on_default_device else self.device, "optimize": optimize,
                            "precision": precision, "backend": backend, "kernels": kernels, "tune": tune}
+            self.pass_log = Counter()  # the stages' passes, summed after each run
             self._stages = Stages(read_model(model), staged_at,
                                   lambda proto, shapes: InferenceSession(proto, input_shapes=shapes, **sub_options),
                                   input_shapes)
@@ -330,6 +331,13 @@ class InferenceSession:
             return self._exe.run(self._check_feeds(feeds), read_back=read_back)
         except wgpu.GPUError as exc:
             raise self.device.gpu_error(exc, "running the model") from None
+
+    @property
+    def stages(self):
+        """A model run in stages around a node whose output shape its input values decide
+        (``wgnn.stages.Stages``: ``head``, the node's ``op_type`` and ``node_name``, the latest
+        ``tail``), else None."""
+        return self._stages
 
     @property
     def plans_compiled(self) -> int:
@@ -556,7 +564,9 @@ class InferenceSession:
             raise InputError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
         with self._lock:  # one run at a time on a session's buffers; each run one submit
             if self._stages is not None:
-                return self._stages.run(feeds)
+                results = self._stages.run(feeds)
+                self.pass_log = self._stages.pass_log()
+                return results
             self._ready(feeds)
             results = self._execute(feeds)
             results.update({n: v.copy() for n, v in self._constant_outputs.items()})

@@ -21,7 +21,7 @@ import the session.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -176,6 +176,10 @@ class Stages:
     def plans_compiled(self) -> int:
         return (self.head.plans_compiled if self.head is not None else 0) + sum(
             t.plans_compiled for t in self._tails.values())
+
+    def pass_log(self) -> Counter:
+        """The passes that fired in the head and in the latest run's tail."""
+        return sum((s.pass_log for s in self.sessions()), Counter())
 
     def sessions(self) -> list:
         return [s for s in (self.head, self.tail) if s is not None]

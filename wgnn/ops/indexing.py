@@ -1,6 +1,7 @@
-"""Ops that index along an axis or by index tuples: cumulative sums, top-k, and the element- and
-tuple-wise gathers and scatters (ONNX's CumSum, TopK, GatherElements, GatherND, ScatterElements,
-ScatterND). All run on tensors in their logical (row-major) order.
+"""Ops that index along an axis or by index tuples: cumulative sums and products, top-k, the
+element- and tuple-wise gathers and scatters, and region pooling (ONNX's CumSum, CumProd, TopK,
+GatherElements, GatherND, ScatterElements, ScatterND, RoiAlign). All run on tensors in their
+logical (row-major) order.
 
 Indices computed at run time are taken as ONNX defines them (negative ones count from the end);
 past the axis they are clamped (gathers) or match nothing (scatters), since a shader cannot raise.
@@ -315,3 +316,82 @@ class GridSample:
                 weight = np.prod([w[k][j] for k, j in enumerate(picks)], axis=0)
                 out = out + weight[:, None] * pixel([f + offsets[j] for f, j in zip(firsts, picks)])
         return [np.asarray(out).astype(ins[0].dtype)]
+
+
+@register("roi_align")
+class RoiAlign:
+    """inputs [x (N, C, H, W), rois (R, 4: x1, y1, x2, y2), batch_indices (R)]; attrs output_size
+    (oh, ow), sampling_ratio (0: adaptive, ceil of the bin's size), spatial_scale, half_pixel, mode
+    ("avg" or "max"). Output (R, C, oh, ow): each bin of each region sampled at a grid of points,
+    bilinearly (points more than a pixel outside give 0, others clamp to the edge), then averaged,
+    or (max) the largest of each point's four weighted neighbours, as ONNX Runtime does."""
+
+    layout = _logical(3)
+
+    @staticmethod
+    def infer(node):
+        x, rois, batch = node.inputs
+        if x.rank != 4 or rois.rank != 2 or rois.shape[1] != 4 or batch.rank != 1 or batch.shape[0] != rois.shape[0]:
+            raise fail(node, f"expected x (N, C, H, W), rois (R, 4) and batch_indices (R), got {x.shape}, "
+                             f"{rois.shape} and {batch.shape}")
+        _check_indices(node, batch)
+        if node.attrs["mode"] not in ("avg", "max"):
+            raise fail(node, f"mode must be 'avg' or 'max', got {node.attrs['mode']!r}")
+        return [((rois.shape[0], x.shape[1], *node.attrs["output_size"]), x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, rois, batch = ins[0].astype(np.float32), ins[1].astype(np.float32), ins[2].astype(np.int64)
+        a = node.attrs
+        (oh, ow), scale = a["output_size"], np.float32(a["spatial_scale"])
+        _, channels, height, width = x.shape
+        out = np.zeros((len(rois), channels, oh, ow), np.float32)
+        offset = np.float32(0.5 if a["half_pixel"] else 0.0)
+        for r, (x1, y1, x2, y2) in enumerate(rois):
+            start_w, start_h = x1 * scale - offset, y1 * scale - offset
+            roi_w, roi_h = x2 * scale - offset - start_w, y2 * scale - offset - start_h
+            if not a["half_pixel"]:
+                roi_w, roi_h = max(roi_w, np.float32(1)), max(roi_h, np.float32(1))
+            bin_h, bin_w = roi_h / np.float32(oh), roi_w / np.float32(ow)
+            grid_h = a["sampling_ratio"] or int(np.ceil(roi_h / oh))
+            grid_w = a["sampling_ratio"] or int(np.ceil(roi_w / ow))
+            plane = x[batch[r]]
+            for ph in range(oh):
+                for pw in range(ow):
+                    samples = []
+                    for iy in range(grid_h):
+                        yy = start_h + ph * bin_h + (np.float32(iy) + np.float32(0.5)) * bin_h / np.float32(grid_h)
+                        for ix in range(grid_w):
+                            xx = start_w + pw * bin_w + (np.float32(ix) + np.float32(0.5)) * bin_w / np.float32(grid_w)
+                            samples.append(_bilinear_terms(plane, yy, xx, height, width))
+                    if not samples:
+                        continue
+                    terms = np.stack(samples)  # (points, 4, C)
+                    if a["mode"] == "avg":
+                        out[r, :, ph, pw] = terms.sum(axis=(0, 1)) / max(len(samples), 1)
+                    else:
+                        out[r, :, ph, pw] = terms.max(axis=(0, 1))
+        return [out.astype(ins[0].dtype)]
+
+
+def _bilinear_terms(plane: np.ndarray, y, x, height: int, width: int) -> np.ndarray:
+    """(4, C): the four weighted neighbours of the point (y, x) of a (C, H, W) plane, as RoiAlign
+    samples them (all zero more than a pixel outside)."""
+    if y < -1 or y > height or x < -1 or x > width:
+        return np.zeros((4, plane.shape[0]), np.float32)
+    y, x = max(y, np.float32(0)), max(x, np.float32(0))
+    y0, x0 = int(y), int(x)
+    if y0 >= height - 1:
+        y0 = y1 = height - 1
+        y = np.float32(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= width - 1:
+        x0 = x1 = width - 1
+        x = np.float32(x0)
+    else:
+        x1 = x0 + 1
+    ly, lx = np.float32(y - y0), np.float32(x - x0)
+    hy, hx = np.float32(1) - ly, np.float32(1) - lx
+    return np.stack([hy * hx * plane[:, y0, x0], hy * lx * plane[:, y0, x1], ly * hx * plane[:, y1, x0],
+                     ly * lx * plane[:, y1, x1]])

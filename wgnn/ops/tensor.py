@@ -221,6 +221,31 @@ class ConstantOfShape:
         return [np.full(tuple(int(d) for d in ins[0]), value, dtype=value.dtype)]
 
 
+BIT_WIDTHS = {"bool": 8, "int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "float16": 16, "int32": 32, "uint32": 32,
+              "float32": 32}
+
+
+@register("bitcast")
+class BitCast:
+    """attrs to (a dtype name of the input's width): each element's bits read as that type (ONNX's
+    BitCast). Between integer types (and bool) that is the wrapping cast; with a float type on
+    either side the kernel moves the bits themselves (a float result may be any value: f32 in fp16
+    sessions too)."""
+
+    traits = ("layout_free", "wide_output")
+
+    @staticmethod
+    def infer(node):
+        src, to = node.inputs[0].dtype, node.attrs["to"]
+        if src not in BIT_WIDTHS or to not in BIT_WIDTHS or BIT_WIDTHS[src] != BIT_WIDTHS[to]:
+            raise fail(node, f"bitcast needs two types of one width among {sorted(BIT_WIDTHS)}, got {src} -> {to}")
+        return [(node.inputs[0].shape, to)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [np.ascontiguousarray(ins[0]).view(node.attrs["to"])]
+
+
 @register("cast")
 class Cast:
     """attrs to (a dtype name): float to integer truncates toward zero, anything to bool is a test

@@ -28,13 +28,14 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                      activation: Activation | None = None, in_strides: list[list[int]] | None = None,
                      in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
                      out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise",
-                     exact: bool = False, bounds: tuple[int, int] | None = None) -> None:
+                     exact: bool = False, bounds: tuple[int, int] | None = None, store: str | None = None) -> None:
     """One dispatch of ``elementwise.wgsl`` (or ``ternary.wgsl``, three inputs) over ``out_shape``
     (logical axes, default: out's shape).
 
     ``in_strides``/``out_strides`` override the strides derived from each operand's layout; the
     iteration runs in the output's physical order so writes stay contiguous. The arithmetic is i32
-    when every input is an integer or bool tensor, else f32.
+    when every input is an integer or bool tensor, else f32. ``store``: the WGSL that stores ``v``
+    instead of ``store_expression``'s.
     """
     shape = out_shape or out.shape
     out_perm = ctx.perm(out)
@@ -75,7 +76,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         params["beta"] = activation.beta if activation else 0.0
         calc = ("u32" if any(is_unsigned32(t.dtype) for t in inputs) else "i32") if integer else "f32"
         template.update(calc=calc, fn=f"op_{op}_{calc}" if integer else f"op_{op}",
-                        act=activation.kind if activation else "none", store=store_expression(calc, out.dtype))
+                        act=activation.kind if activation else "none", store=store or store_expression(calc, out.dtype))
     else:  # ternary: ``op`` names its combining function; ``bounds`` what quantizing saturates to
         lo, hi = bounds or (0, 0)
         params.update(lo=float(lo), hi=float(hi), scale=float(node.attrs.get("scale") or 1.0))
@@ -148,6 +149,22 @@ def lower_activation(node, ctx: LoweringContext) -> None:
 @lowers("identity", "relayout")
 def lower_copy(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+
+
+@lowers("bitcast")
+def lower_bitcast(node, ctx: LoweringContext) -> None:
+    """Integer to integer (or bool): the wrapping cast. With a float side, the bits themselves:
+    f32 through WGSL's bitcast, f16 through its packing (an f16 value is exact in f32)."""
+    src, to = node.inputs[0].dtype, node.attrs["to"]
+    if "float" not in src and "float" not in to:
+        strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]])
+        return
+    signed = to in ("int16", "int32")
+    store = {"float32": "y_elem(bitcast<f32>(v))",
+             "float16": "y_elem(unpack2x16float(u32(v) & 0xffffu).x)",
+             "int32": "y_elem(bitcast<i32>(v))", "uint32": "y_elem(bitcast<u32>(v))",
+             }.get(to, f"y_elem(wrap_{'signed' if signed else 'unsigned'}(i32(pack2x16float(vec2<f32>(v, 0.0))), 16u))")
+    strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]], store=store)
 
 
 @lowers("cast")

@@ -499,3 +499,70 @@ def _stft(b, node, ins, attrs):
     if window is not None:
         framed = b.mul(framed, b.reshape(window, [frame, 1], name=node.name + "/window"), name=node.name + "/windowed")
     return _fourier(b, node.name, framed, 2, frame, False, bool(attrs.get("onesided", 1)))
+
+
+@converts("Col2Im")
+def _col2im(b, node, ins, attrs):
+    """Col2Im as a transposed convolution: the columns (N, C * prod(block), L) reshaped into their
+    grid of blocks, each group of prod(block) channels spread back by a one-hot filter onto its
+    channel's image, overlaps summed."""
+    image = [int(v) for v in static(b, node, ins[1], "image_shape")]
+    block = [int(v) for v in static(b, node, ins[2], "block_shape")]
+    rank, x = len(image), ins[0]
+    if rank not in (2, 3) or len(block) != rank:
+        raise node.unsupported(f"image_shape {image} and block_shape {block}: 2-D and 3-D images")
+    strides = [int(v) for v in attrs.get("strides", [1] * rank)]
+    dil = [int(v) for v in attrs.get("dilations", [1] * rank)]
+    pads = [int(v) for v in attrs.get("pads", [0] * 2 * rank)]
+    taps = int(np.prod(block))
+    blocks = [(image[i] + pads[i] + pads[i + rank] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
+              for i in range(rank)]
+    if x.rank != 3 or x.shape[1] % taps or int(np.prod(blocks)) != x.shape[2]:
+        raise node.unsupported(f"input {x.shape}: expected (N, C * {taps}, {int(np.prod(blocks))}) for blocks "
+                               f"{block} over image {image}")
+    channels = x.shape[1] // taps
+    one_hot = np.zeros((channels, taps, 1, taps), np.float32)
+    one_hot[:, np.arange(taps), 0, np.arange(taps)] = 1
+    w = b.constant(one_hot.reshape(channels * taps, 1, *block))
+    cols = b.reshape(x, (x.shape[0], x.shape[1], *blocks))
+    pairs = [(pads[i], pads[i + rank]) for i in range(rank)]
+    if rank == 2:
+        return b.conv_transpose2d(cols, w, strides=strides, padding=pairs[0] + pairs[1], dilations=dil,
+                                  groups=channels, output_size=image, name=node.name)
+    return b.conv_transpose3d(cols, w, strides=strides, padding=pairs, dilations=dil, output_padding=(0, 0, 0),
+                              groups=channels, output_size=image, name=node.name)
+
+
+@converts("TensorScatter")
+def _tensor_scatter(b, node, ins, attrs):
+    """TensorScatter (a KV cache's update) as a gather: each position p along ``axis`` of batch row
+    n takes update[p - write_indices[n]] (modulo the axis' length when ``mode`` is circular) where
+    that lies within the update, else keeps past_cache's value."""
+    past, update = ins[0], ins[1]
+    indices = ins[2] if len(ins) > 2 else None
+    axis = int(attrs.get("axis", -2)) % past.rank
+    mode = text(attrs, "mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise node.unsupported(f"mode {mode!r}")
+    if axis == 0 or update.rank != past.rank or any(u != p for k, (u, p) in enumerate(zip(update.shape, past.shape))
+                                                   if k != axis):
+        raise node.unsupported(f"past_cache {past.shape} and update {update.shape} along axis {axis}: they must "
+                               "agree but for that axis, which is not the batch axis")
+    length, count = past.shape[axis], update.shape[axis]
+    lead = [1] * past.rank
+    lead[axis] = length
+    position = b.constant(np.arange(length, dtype=np.int64).reshape(lead))
+    if indices is None:
+        offset = position
+    else:
+        row = [1] * past.rank
+        row[0] = past.shape[0]
+        offset = b.sub(position, b.reshape(b.cast(indices, "int64"), row))
+    if mode == "circular":
+        offset = b._binary("mod", offset, b.constant(np.int64(length)), f"{node.name}/wrap")
+    inside = b.logical_and(b.greater_or_equal(offset, b.constant(np.int64(0))),
+                           b.lesser(offset, b.constant(np.int64(count))))
+    picked = b.max(b.min(offset, b.constant(np.int64(count - 1))), b.constant(np.int64(0)))
+    every = broadcast_to(b, picked, update.shape[:axis] + (length,) + update.shape[axis + 1:], f"{node.name}/where")
+    gathered = b.gather_elements(update, every, axis=axis)
+    return b.where(inside, gathered, past, name=node.name)

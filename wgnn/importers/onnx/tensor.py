@@ -364,6 +364,14 @@ def _cast(b, node, ins, attrs):
     return b.cast(ins[0], to, name=node.name)
 
 
+@converts("BitCast")
+def _bitcast(b, node, ins, attrs):
+    to = ONNX_DTYPES.get(attrs["to"])
+    if to is None or to in ("float64", "int64", "uint64"):
+        raise node.unsupported(f"bitcast to ONNX type {attrs['to']}")
+    return b.bitcast(ins[0], to, name=node.name)
+
+
 # -- quantization ---------------------------------------------------------------------------------
 
 def _quant_attrs(node, attrs) -> dict:
@@ -406,6 +414,16 @@ def _reduction(node, attrs) -> str:
 @converts("GatherElements")
 def _gather_elements(b, node, ins, attrs):
     return b.gather_elements(ins[0], ins[1], axis=attrs.get("axis", 0), name=node.name)
+
+
+@converts("RoiAlign")
+def _roi_align(b, node, ins, attrs):
+    mode = text(attrs, "coordinate_transformation_mode", "half_pixel" if node.opset >= 16 else "output_half_pixel")
+    if mode not in ("half_pixel", "output_half_pixel"):
+        raise node.unsupported(f"coordinate_transformation_mode {mode!r}")
+    return b.roi_align(ins[0], ins[1], ins[2], (attrs.get("output_height", 1), attrs.get("output_width", 1)),
+                       sampling_ratio=attrs.get("sampling_ratio", 0), spatial_scale=attrs.get("spatial_scale", 1.0),
+                       half_pixel=mode == "half_pixel", mode=text(attrs, "mode", "avg"), name=node.name)
 
 
 @converts("GatherND")
