@@ -512,21 +512,24 @@ def test_indexing_ops_against_numpy(device, precision, rng):
 
 @pytest.mark.parametrize("mode,ratio,half_pixel", [("avg", 0, True), ("max", 2, False)])
 def test_roi_align_against_numpy(device, precision, rng, mode, ratio, half_pixel):
-    """RoiAlign on regions inside, across and outside the edges, tiny and large ones (adaptive
-    grids of 1 to 5 points a side), from a feature map computed on the GPU, against the numpy
-    reference."""
+    """RoiAlign (and MaxRoiPool) on regions inside, across and outside the edges, tiny and large ones
+    (adaptive grids of 1 to 5 points a side), from a feature map computed on the GPU, against the
+    numpy reference."""
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, 5, 11, 13))
     rois = b.input("rois", (5, 4))
     batch = b.input("batch", (5,), "int64")
-    y = b.roi_align(b.activation(x, "relu"), rois, batch, (3, 2), sampling_ratio=ratio, spatial_scale=0.5,
+    features = b.activation(x, "relu")
+    y = b.roi_align(features, rois, batch, (3, 2), sampling_ratio=ratio, spatial_scale=0.5,
                     half_pixel=half_pixel, mode=mode)
+    pooled = b.max_roi_pool(features, b.input("rois5", (5, 5)), (3, 2), spatial_scale=0.5)
     feeds = {"x": rng.standard_normal((2, 5, 11, 13)).astype(np.float32),
              "rois": np.array([[1, 2, 20, 18], [-6, -4, 8, 9], [22, 18, 34, 30], [4, 4, 4.5, 4.2], [0, 0, 26, 22]],
                               np.float32),
              "batch": np.array([0, 1, 1, 0, 1], np.int64)}
-    _, got, want = run_both(b, {"y": y}, feeds, precision=precision)
-    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    feeds["rois5"] = np.concatenate([feeds["batch"][:, None].astype(np.float32), feeds["rois"]], 1)
+    _, got, want = run_both(b, {"y": y, "pooled": pooled}, feeds, precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision) and rel_l2(got["pooled"], want["pooled"]) < tol(precision)
 
 
 def test_bitcast_of_a_computed_float32_keeps_its_bits(device, precision, rng):
@@ -540,6 +543,35 @@ def test_bitcast_of_a_computed_float32_keeps_its_bits(device, precision, rng):
     _, got, want = run_both(b, {"bits": bits, "back": back}, {"x": x_np}, precision=precision)
     np.testing.assert_array_equal(got["bits"], (x_np + x_np).view(np.int32))
     np.testing.assert_array_equal(got["back"], want["back"])
+
+
+def test_max_unpool_after_max_pool_with_indices(device, precision, rng):
+    """A SegNet decoder's step: max pooling with indices, then unpooling to the input's size (each
+    maximum back in place, zeros elsewhere; overlapping windows name a place twice, with one value)."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 5, 9, 11))
+    outs = {}
+    for window, stride in ((2, 2), (3, 2)):
+        pooled, where = b.max_pool2d_with_indices(x, window=(window, window), strides=stride)
+        outs[f"unpooled_{window}"] = b.max_unpool(pooled, where, (2, 5, 9, 11))
+    x_np = (rng.integers(-40, 40, (2, 5, 9, 11)) / 4).astype(np.float32)
+    _, got, want = run_both(b, outs, {"x": x_np}, precision=precision)
+    for name in outs:
+        np.testing.assert_array_equal(got[name], want[name])
+        assert np.count_nonzero(want[name]) > 0
+
+
+def test_det_against_numpy(device, precision, rng):
+    """Determinants of a batch of 6 x 6 matrices computed on the GPU (pivoting needed: a zero on the
+    diagonal; a singular one), against numpy's."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (3, 6, 6))
+    x_np = rng.standard_normal((3, 6, 6)).astype(np.float32)
+    x_np[0, 0, 0] = 0.0
+    x_np[2, 3] = x_np[2, 1] * 2
+    d = b.det(b.activation(b.activation(x, "neg"), "neg"))  # of a tensor computed on the GPU
+    _, got, want = run_both(b, {"d": d}, {"x": x_np}, precision=precision)
+    assert rel_l2(got["d"][:2], want["d"][:2]) < tol(precision) and abs(got["d"][2]) < 1e-3 * abs(want["d"][0])
 
 
 def test_integer_cumsum_and_top_k_stay_exact(device, rng):

@@ -296,6 +296,23 @@ CASES = {
                                                       "where": i64(6, 1)}, {"mode": "circular"}, opset=24),
     "tensor_scatter_linear_axis1": case("TensorScatter", {"past": rand(3, 7, 5), "update": rand(3, 2, 5),
                                                           "where": i64(0, 5, 3)}, {"axis": 1}, opset=24),
+    "max_unpool_duplicates_last_wins": case("MaxUnpool", {"x": rand(1, 2, 3, 3), "i": np.array(
+        [4, 4, 0, 35, 12, 4, 60, 61, 62, 70, 71, 70, 97, 80, 81, 82, 83, 70], np.int64).reshape(1, 2, 3, 3)},
+        {"kernel_shape": [3, 3], "strides": [3, 3], "pads": [1, 1, 1, 1]}, opset=11),
+    "det_batched_with_a_singular_one": case("Det", {"x": np.concatenate([rand(2, 3, 5, 5), np.ones((2, 1, 5, 5),
+                                                                                                  np.float32)], 1)}),
+    "det_1x1": case("Det", {"x": rand(4, 1, 1)}),
+    "deform_conv_groups_strides_mask": case("DeformConv", {"x": rand(2, 4, 9, 10),
+                                                           "offset": rand(2, 2 * 2 * 9, 5, 5) * 2,
+                                                           "mask": rand(2, 2 * 9, 5, 5, low=0.0)},
+                                            {"group": 2, "offset_group": 2, "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                             "dilations": [1, 1]},
+                                            {"w": rand(6, 2, 3, 3), "b": rand(6)}, opset=19,
+                                            order=["x", "w", "offset", "b", "mask"]),
+    "max_roi_pool": case("MaxRoiPool", {"x": rand(2, 3, 12, 10), "rois": np.array(
+        [[0, 1, 2, 7, 9], [1, -3, -2, 4, 5], [1, 0, 0, 19, 23], [0, 5.4, 6.6, 5.4, 6.6], [0, 8, 8, 30, 30]],
+        np.float32)},  # corners at halves: rounded away from zero
+        {"pooled_shape": [3, 2], "spatial_scale": 0.5}, opset=1),
     # integer and bit arithmetic, classes of floats
     "mod_int_mixed_signs": case("Mod", {"x": INTS}, consts={"d": np.array([[3], [-4], [7]], np.int64)},
                                 out=TensorProto.INT64),

@@ -707,6 +707,23 @@ class OpBuilder:
                          {"output_size": (oh, ow), "sampling_ratio": int(sampling_ratio),
                           "spatial_scale": float(spatial_scale), "half_pixel": bool(half_pixel), "mode": mode}, name)
 
+    def max_roi_pool(self, x: Operand, rois: Operand, output_size: tuple[int, int], *, spatial_scale: float = 1.0,
+                     name: str = "") -> Operand:
+        """ONNX's MaxRoiPool: the largest value of each of ``output_size`` bins of each region of
+        ``rois`` (R, 5: batch index, x1, y1, x2, y2, scaled by ``spatial_scale`` and rounded)."""
+        oh, ow = (int(v) for v in output_size)
+        return self._one("max_roi_pool", [x, rois], {"output_size": (oh, ow), "spatial_scale": float(spatial_scale)},
+                         name)
+
+    def det(self, x: Operand, *, name: str = "") -> Operand:
+        """The determinant of each n x n matrix of ``x`` (..., n, n) (ONNX's Det)."""
+        return self._one("det", [x], {}, name)
+
+    def max_unpool(self, x: Operand, indices: Operand, output_shape: Sequence[int], *, name: str = "") -> Operand:
+        """ONNX's MaxUnpool: zeros of ``output_shape`` with x's values at ``indices`` (flat places in
+        the output, as MaxPool's Indices give them); the last of several at one place wins."""
+        return self._one("max_unpool", [x, indices], {"output_shape": tuple(int(d) for d in output_shape)}, name)
+
     def gather_nd(self, x: Operand, indices: Operand, *, batch_dims: int = 0, name: str = "") -> Operand:
         """Slices of ``x`` picked by the tuples along indices' last axis (WebNN's gatherND; ONNX's
         GatherND with ``batch_dims`` leading axes that x and indices share)."""
@@ -744,12 +761,13 @@ class OpBuilder:
                                         "largest": bool(largest)}, name=name, n_out=2)
 
     def grid_sample(self, x: Operand, grid: Operand, *, mode: str = "linear", padding_mode: str = "zeros",
-                    align_corners: bool = False, name: str = "") -> Operand:
+                    align_corners: bool = False, pixels: bool = False, name: str = "") -> Operand:
         """Sample NCHW (or NCDHW) ``x`` where ``grid`` (N, OH, OW, 2: x then y[, z], in [-1, 1]) points, as ONNX
         GridSample does: ``mode`` nearest, linear or cubic; ``padding_mode`` zeros, border or
-        reflection."""
+        reflection. ``pixels``: the grid holds pixel coordinates instead (0 the first pixel's centre)."""
         return self._one("grid_sample", [x, grid], {"mode": mode, "padding": padding_mode,
-                                                    "align_corners": bool(align_corners)}, name)
+                                                    "align_corners": bool(align_corners), "pixels": bool(pixels)},
+                         name)
 
     def identity(self, x: Operand, *, name: str = "") -> Operand:
         return self._one("identity", [x], {}, name)

@@ -252,8 +252,9 @@ def _cubic_weights(t: np.ndarray) -> list[np.ndarray]:
 @register("grid_sample")
 class GridSample:
     """inputs [x (N, C, H, W) or (N, C, D, H, W), grid (N, OH, OW, 2) or (N, OD, OH, OW, 3): (x, y[, z])
-    in [-1, 1]]; attrs mode, padding, align_corners. Each output pixel samples x where the grid
-    points, ONNX GridSample's way."""
+    in [-1, 1]]; attrs mode, padding, align_corners, pixels (optional: the grid holds pixel
+    coordinates instead, as DeformConv samples). Each output pixel samples x where the grid points,
+    ONNX GridSample's way."""
 
     layout = _logical(2)
 
@@ -282,6 +283,7 @@ class GridSample:
         for k, size in enumerate(sizes):
             g = grid[..., k]
             v = (g + 1) / 2 * (size - 1) if align else ((g + 1) * size - 1) / 2
+            v = g if node.attrs.get("pixels") else v
             v = np.rint(v) if mode == "nearest" else v
             lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
             if padding == "border":
@@ -395,3 +397,66 @@ def _bilinear_terms(plane: np.ndarray, y, x, height: int, width: int) -> np.ndar
     hy, hx = np.float32(1) - ly, np.float32(1) - lx
     return np.stack([hy * hx * plane[:, y0, x0], hy * lx * plane[:, y0, x1], ly * hx * plane[:, y1, x0],
                      ly * lx * plane[:, y1, x1]])
+
+
+@register("max_unpool")
+class MaxUnpool:
+    """inputs [x, indices (flat places in the output, as MaxPool's Indices give them)]; attrs
+    output_shape. Output zeros with x's values at their indices; where several name one place, the
+    last of them in x's order wins (as ONNX Runtime's loop leaves it)."""
+
+    layout = _logical(2)
+
+    @staticmethod
+    def infer(node):
+        x, indices = node.inputs
+        _check_indices(node, indices)
+        if indices.shape != x.shape:
+            raise fail(node, f"indices {indices.shape} must have x's shape {x.shape}")
+        return [(tuple(node.attrs["output_shape"]), x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, idx = ins[0].reshape(-1), ins[1].reshape(-1).astype(np.int64)
+        out = np.zeros(int(np.prod(node.attrs["output_shape"])), x.dtype)
+        inside = np.flatnonzero((idx >= 0) & (idx < out.size))
+        _, last = np.unique(idx[inside][::-1], return_index=True)  # the last writer of each place
+        keep = inside[::-1][last]
+        out[idx[keep]] = x[keep]
+        return [out.reshape(node.attrs["output_shape"])]
+
+
+@register("max_roi_pool")
+class MaxRoiPool:
+    """inputs [x (N, C, H, W), rois (R, 5: batch, x1, y1, x2, y2)]; attrs output_size, spatial_scale.
+    Output (R, C, oh, ow): the largest value of each bin of each region, corners rounded to pixels
+    (half away from zero),
+    bins split with floor and ceil (ONNX's MaxRoiPool, Caffe's ROIPool); an empty bin gives 0."""
+
+    layout = _logical(2)
+
+    @staticmethod
+    def infer(node):
+        x, rois = node.inputs
+        if x.rank != 4 or rois.rank != 2 or rois.shape[1] != 5:
+            raise fail(node, f"expected x (N, C, H, W) and rois (R, 5), got {x.shape} and {rois.shape}")
+        return [((rois.shape[0], x.shape[1], *node.attrs["output_size"]), x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, rois = ins[0].astype(np.float32), ins[1].astype(np.float32)
+        (oh, ow), scale = node.attrs["output_size"], np.float32(node.attrs["spatial_scale"])
+        height, width = x.shape[2:]
+        out = np.zeros((len(rois), x.shape[1], oh, ow), np.float32)
+        for r, (batch, x1, y1, x2, y2) in enumerate(rois):
+            sx, sy, ex, ey = (int(np.sign(v * scale) * np.floor(np.abs(v * scale) + 0.5)) for v in (x1, y1, x2, y2))
+            bin_h, bin_w = np.float32(max(ey - sy + 1, 1)) / oh, np.float32(max(ex - sx + 1, 1)) / ow
+            for ph in range(oh):
+                h0 = min(max(int(np.floor(ph * bin_h)) + sy, 0), height)
+                h1 = min(max(int(np.ceil((ph + 1) * bin_h)) + sy, 0), height)
+                for pw in range(ow):
+                    w0 = min(max(int(np.floor(pw * bin_w)) + sx, 0), width)
+                    w1 = min(max(int(np.ceil((pw + 1) * bin_w)) + sx, 0), width)
+                    if h1 > h0 and w1 > w0:
+                        out[r, :, ph, pw] = x[int(batch), :, h0:h1, w0:w1].max(axis=(1, 2))
+        return [out.astype(ins[0].dtype)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..graph import is_integer
 from ..layout import NHWC
 from .activation import apply_fused
 from .registry import check_window, fail, normalize_axis, register, require_nchw
@@ -391,3 +392,23 @@ class Lrn:
     @staticmethod
     def layout(node, perms):
         return [NHWC], [NHWC]
+
+
+@register("det")
+class Det:
+    """inputs [x (..., n, n)]: the determinant of each matrix (ONNX's Det)."""
+
+    @staticmethod
+    def layout(node, perms):
+        return [()], [()]
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        if x.rank < 2 or x.shape[-1] != x.shape[-2] or is_integer(x.dtype):
+            raise fail(node, f"expected float square matrices (..., n, n), got {x.dtype} {x.shape}")
+        return [(x.shape[:-2], x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        return [np.linalg.det(ins[0].astype(np.float64)).astype(ins[0].dtype)]

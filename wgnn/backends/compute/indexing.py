@@ -86,6 +86,27 @@ def lower_roi_align(node, ctx: LoweringContext) -> None:
                  bindings=[ctx.tensor(x), ctx.tensor(rois), ctx.tensor(batch), ctx.tensor(out)], threads=out.size)
 
 
+@lowers("max_roi_pool")
+def lower_max_roi_pool(node, ctx: LoweringContext) -> None:
+    x, rois = node.inputs
+    out = node.outputs[0]
+    params = {"total": out.size, "channels": x.shape[1], "height": x.shape[2], "width": x.shape[3],
+              "out_h": out.shape[2], "out_w": out.shape[3], "spatial_scale": node.attrs["spatial_scale"]}
+    ctx.dispatch("max_roi_pool", node=node, template={}, params=params,
+                 bindings=[ctx.tensor(x), ctx.tensor(rois), ctx.tensor(out)], threads=out.size)
+
+
+@lowers("max_unpool")
+def lower_max_unpool(node, ctx: LoweringContext) -> None:
+    x, idx = node.inputs
+    out = node.outputs[0]
+    claims = ctx.temporary(node, (out.size,), "claims", dtype="i32")
+    bindings = [ctx.tensor(x), ctx.tensor(idx), claims, ctx.tensor(out)]
+    for step, count in ((0, out.size), (1, x.size), (2, out.size)):
+        ctx.dispatch("max_unpool", node=node, template={"step": step}, params={"total": count, "places": out.size},
+                     bindings=bindings, threads=count)
+
+
 @lowers("gather_nd")
 def lower_gather_nd(node, ctx: LoweringContext) -> None:
     data, idx = node.inputs
@@ -151,7 +172,8 @@ def lower_grid_sample(node, ctx: LoweringContext) -> None:
     od, oh, ow = (1,) * (3 - dims) + tuple(out.shape[2:])
     a = node.attrs
     template = {"mode": ("nearest", "linear", "cubic").index(a["mode"]), "dims": dims,
-                "padding": ("zeros", "border", "reflection").index(a["padding"]), "align": bool(a["align_corners"])}
+                "padding": ("zeros", "border", "reflection").index(a["padding"]), "align": bool(a["align_corners"]),
+                "pixels": bool(a.get("pixels", False))}
     ctx.dispatch("grid_sample", node=node, template=template,
                  params={"total": out.size, "channels": c, "in_d": d, "in_h": h, "in_w": w, "out_d": od, "out_h": oh,
                          "out_w": ow},

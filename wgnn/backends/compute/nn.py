@@ -420,6 +420,15 @@ def lower_softmax(node, ctx: LoweringContext) -> None:
                  bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=outer * inner)
 
 
+@lowers("det")
+def lower_det(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    n = x.shape[-1]
+    work = ctx.temporary(node, (max(out.size, 1) * n * n,), "work")
+    ctx.dispatch("det", node=node, template={}, params={"total": out.size, "n": n},
+                 bindings=[ctx.tensor(x), work, ctx.tensor(out)], threads=out.size)
+
+
 @lowers("lrn")
 def lower_lrn(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...composite import normalize
+from ...errors import GraphError
 from .common import ONNX_DTYPES, NodeInfo, broadcast_to, converts, legacy_nearest, lifts_1d, static, static_scalar, text
 
 
@@ -566,3 +567,63 @@ def _tensor_scatter(b, node, ins, attrs):
     every = broadcast_to(b, picked, update.shape[:axis] + (length,) + update.shape[axis + 1:], f"{node.name}/where")
     gathered = b.gather_elements(update, every, axis=axis)
     return b.where(inside, gathered, past, name=node.name)
+
+
+@converts("DeformConv")
+def _deform_conv(b, node, ins, attrs):
+    """DeformConv (2-D) as sampling, then a convolution: per offset group one GridSample (bilinear,
+    zeros outside, in pixel coordinates) gathers every filter tap's shifted input points at once, its grid the taps'
+    places plus their offsets (the rows of the grid are tap by output row); the samples, times the
+    mask, rearranged as (group, tap, channel) channels, meet the filter as a grouped 1x1
+    convolution, which runs on the tiled kernels."""
+    x, w, offset = ins[0], ins[1], ins[2]
+    bias = ins[3] if len(ins) > 3 else None
+    mask = ins[4] if len(ins) > 4 else None
+    if x.rank != 4 or w.rank != 4 or offset.rank != 4:
+        raise node.unsupported(f"inputs {x.shape}, {w.shape}, {offset.shape}: 2-D deformable convolutions only")
+    n, channels, height, width = x.shape
+    out_c, per_group, kh, kw = w.shape
+    groups, offset_groups = int(attrs.get("group", 1)), int(attrs.get("offset_group", 1))
+    sh, sw = (int(s) for s in attrs.get("strides", (1, 1)))
+    dh, dw = (int(d) for d in attrs.get("dilations", (1, 1)))
+    top, left, bottom, right = (int(p) for p in attrs.get("pads", (0, 0, 0, 0)))
+    oh, ow = offset.shape[2:]
+    taps = kh * kw
+    want = ((height + top + bottom - dh * (kh - 1) - 1) // sh + 1, (width + left + right - dw * (kw - 1) - 1) // sw + 1)
+    if (oh, ow) != want or (mask is not None and tuple(mask.shape) != (n, offset_groups * taps, oh, ow)):
+        raise GraphError(f"DeformConv node {node.name!r}: offset {offset.shape} (and mask "
+                         f"{None if mask is None else mask.shape}) must cover the convolution's output {want}")
+    if channels != per_group * groups or channels % offset_groups or offset.shape[1] != 2 * offset_groups * taps:
+        raise node.unsupported(f"x {x.shape}, W {w.shape}, offset {offset.shape} with group {groups} and "
+                               f"offset_group {offset_groups} do not agree")
+    rows = np.arange(oh) * sh - top
+    cols = np.arange(ow) * sw - left
+    tap_y = (np.arange(kh) * dh).repeat(kw)
+    tap_x = np.tile(np.arange(kw) * dw, kh)
+    base_y = (tap_y[:, None, None] + rows[None, :, None] + np.zeros((1, 1, ow))).reshape(1, taps * oh, ow, 1)
+    base_x = (tap_x[:, None, None] + cols[None, None, :] + np.zeros((1, oh, 1))).reshape(1, taps * oh, ow, 1)
+    shifts = b.reshape(offset, (n, offset_groups, taps, 2, oh, ow))
+    per_offset_group = channels // offset_groups
+    parts = []
+    for g in range(offset_groups):
+        def along(k, g=g):  # (n, taps * oh, ow, 1): the offsets of this group along y (k=0) or x (k=1)
+            part = b.slice(shifts, [g, k], [g + 1, k + 1], axes=[1, 3])
+            return b.reshape(part, (n, taps * oh, ow, 1))
+
+        gy = b.add(along(0), b.constant(base_y.astype(np.float32)))  # pixel coordinates
+        gx = b.add(along(1), b.constant(base_x.astype(np.float32)))
+        source = b.slice(x, [g * per_offset_group], [(g + 1) * per_offset_group], axes=[1])
+        sampled = b.grid_sample(source, b.concat([gx, gy], 3), mode="linear", padding_mode="zeros", pixels=True,
+                                name=f"{node.name}/sample{g}")  # (n, c, taps * oh, ow)
+        if mask is not None:
+            weight = b.slice(mask, [g * taps], [(g + 1) * taps], axes=[1])
+            sampled = b.mul(sampled, b.reshape(weight, (n, 1, taps * oh, ow)))
+        parts.append(sampled)
+    samples = parts[0] if len(parts) == 1 else b.concat(parts, 1)  # (n, channels, taps * oh, ow)
+    columns = b.reshape(b.transpose(b.reshape(samples, (n, groups, per_group, taps, oh, ow)), (0, 1, 3, 2, 4, 5)),
+                        (n, groups * taps * per_group, oh, ow))
+    filters = b.reshape(b.transpose(b.reshape(w, (out_c, per_group, taps)), (0, 2, 1)), (out_c, taps * per_group, 1, 1))
+    if bias is None or b.static_value(bias) is not None:
+        return b.conv2d(columns, filters, bias=bias, groups=groups, name=node.name)
+    out = b.conv2d(columns, filters, groups=groups, name=f"{node.name}/conv")  # a bias computed at run time: added
+    return b.add(out, b.reshape(bias, (1, out_c, 1, 1)), name=node.name)

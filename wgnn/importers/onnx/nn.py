@@ -302,3 +302,29 @@ def _grid_sample(b, node, ins, attrs):
         raise node.unsupported(f"input of rank {ins[0].rank}: 2-D and 3-D sampling only")
     return b.grid_sample(ins[0], ins[1], mode=mode, padding_mode=text(attrs, "padding_mode", "zeros"),
                          align_corners=bool(attrs.get("align_corners", 0)), name=node.name)
+
+
+@converts("MaxUnpool")
+def _max_unpool(b, node, ins, attrs):
+    """MaxUnpool into the size the pooling came from; a larger output_shape pads it at the end of
+    each axis (the indices are places in the unpadded output, as ONNX Runtime reads them)."""
+    x, idx = ins[0], ins[1]
+    rank = x.rank - 2
+    kernel = [int(k) for k in attrs["kernel_shape"]]
+    strides = [int(s) for s in attrs.get("strides", [1] * rank)]
+    pads = [int(p) for p in attrs.get("pads", [0] * 2 * rank)]
+    shape = list(x.shape[:2]) + [(size - 1) * s - pads[k] - pads[k + rank] + kern
+                                 for k, (size, s, kern) in enumerate(zip(x.shape[2:], strides, kernel))]
+    given = static(b, node, ins[2], "output_shape") if len(ins) > 2 and ins[2] is not None else None
+    want = shape if given is None else [int(d) for d in given.reshape(-1)]
+    if len(want) != x.rank or want[:2] != shape[:2] or any(w < s for w, s in zip(want, shape)):
+        raise node.unsupported(f"output_shape {want} for an input of shape {x.shape} (at least {shape})")
+    y = b.max_unpool(x, idx, shape, name=node.name if want == shape else f"{node.name}/unpool")
+    if want == shape:
+        return y
+    return b.pad(y, [0] * x.rank + [w - s for w, s in zip(want, shape)], name=node.name)
+
+
+@converts("Det")
+def _det(b, node, ins, attrs):
+    return b.det(ins[0], name=node.name)

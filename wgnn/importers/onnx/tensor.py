@@ -426,6 +426,12 @@ def _roi_align(b, node, ins, attrs):
                        half_pixel=mode == "half_pixel", mode=text(attrs, "mode", "avg"), name=node.name)
 
 
+@converts("MaxRoiPool")
+def _max_roi_pool(b, node, ins, attrs):
+    return b.max_roi_pool(ins[0], ins[1], tuple(attrs["pooled_shape"]), spatial_scale=attrs.get("spatial_scale", 1.0),
+                          name=node.name)
+
+
 @converts("GatherND")
 def _gather_nd(b, node, ins, attrs):
     return b.gather_nd(ins[0], ins[1], batch_dims=attrs.get("batch_dims", 0), name=node.name)

@@ -3,7 +3,8 @@
 // image's edges), as ONNX defines it: nearest (rounded half to even), linear (2 taps an axis) or
 // cubic (4, Keys' A = -0.75); a position past the borders is clamped in (PADDING 1) or reflected
 // (2), and a tap outside the image reads 0 (PADDING 0), the edge (1) or its reflection (2). A
-// 2-D image is a volume of depth 1 (DIMS 2: no z coordinate in the grid).
+// 2-D image is a volume of depth 1 (DIMS 2: no z coordinate in the grid). With PIXELS the grid holds
+// pixel coordinates themselves (DeformConv's sampling points), with no rounding of a normalization.
 #include "compute/common.wgsl"
 
 struct Params { total: u32, channels: u32, in_d: u32, in_h: u32, in_w: u32, out_d: u32, out_h: u32, out_w: u32 }
@@ -12,6 +13,7 @@ const MODE: u32 = ${mode};        // 0 nearest, 1 linear, 2 cubic
 const PADDING: u32 = ${padding};  // 0 zeros, 1 border, 2 reflection
 const ALIGN: bool = ${align};
 const DIMS: u32 = ${dims};        // 2 or 3 spatial axes
+const PIXELS: bool = ${pixels};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
@@ -37,6 +39,9 @@ fn reflect(v: f32, lo: f32, hi: f32) -> f32 {
 // The image coordinate of grid value g along an axis of `size`, after the padding's clamp or reflection.
 fn coordinate(g: f32, size: u32) -> f32 {
     var v = select(((g + 1.0) * f32(size) - 1.0) * 0.5, (g + 1.0) * 0.5 * f32(size - 1u), ALIGN);
+    if (PIXELS) {
+        v = g;
+    }
     if (MODE == 0u) {
         v = round(v);
     }
