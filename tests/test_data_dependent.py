@@ -275,3 +275,41 @@ def test_cli_run_of_a_model_in_stages(device, tmp_path, capsys):
     assert cli.main(["run", str(tmp_path / "nz.onnx"), "--runs", "2"]) == 0
     out = capsys.readouterr().out
     assert "output idx: shape (2, 0), empty" in out and "check total against the numpy reference" in out
+
+
+def test_image_decoder_feeds_a_gpu_network(device, rng):
+    """A model that takes JPEG and PNG bytes: ImageDecoder on the host (its size is the file's), then
+    scaling, resizing and a convolution on the GPU, per decoded size; against ONNX's reference
+    evaluator (ONNX Runtime has no ImageDecoder) on the astronaut photo and a crop of it."""
+    import io
+
+    skimage = pytest.importorskip("skimage")
+    from onnx.reference import ReferenceEvaluator
+    from PIL import Image
+
+    photo = Image.fromarray(skimage.data.astronaut())
+    files = []
+    for image, fmt in ((photo, "JPEG"), (photo.crop((100, 0, 400, 250)), "PNG")):
+        buffer = io.BytesIO()
+        image.save(buffer, fmt)
+        files.append(np.frombuffer(buffer.getvalue(), np.uint8))
+    nodes = [h.make_node("ImageDecoder", ["file"], ["hwc"], pixel_format="BGR"),
+             h.make_node("Cast", ["hwc"], ["f"], to=T.FLOAT), h.make_node("Div", ["f", "k255"], ["unit"]),
+             h.make_node("Transpose", ["unit"], ["chw"], perm=[2, 0, 1]),
+             h.make_node("Unsqueeze", ["chw", "axis0"], ["nchw"]),
+             h.make_node("Resize", ["nchw", "", "", "size"], ["small"], mode="linear"),
+             h.make_node("Conv", ["small", "w"], ["c"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c"], ["r"]),
+             h.make_node("GlobalAveragePool", ["r"], ["out"])]
+    consts = [("k255", np.float32(255)), ("axis0", np.array([0], np.int64)),
+              ("size", np.array([1, 3, 48, 64], np.int64)), ("w", rng.standard_normal((8, 3, 3, 3)).astype(np.float32))]
+    model = _model(nodes, [("file", T.UINT8, ["bytes"])], [("out", T.FLOAT), ("hwc", T.UINT8)], consts, opset=20)
+    session = wgnn.InferenceSession(model)
+    reference = ReferenceEvaluator(model)
+    for data in files:
+        got = session.run(None, {"file": data})
+        want = reference.run(None, {"file": data})
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    assert session.kernel_choices()["ImageDecoder_0"] == "host" and got[1].shape == (250, 300, 3)
+    with pytest.raises(wgnn.InputError, match="ImageDecoder_0.*cannot be decoded"):
+        session.run(None, {"file": files[0][:100]})

@@ -536,7 +536,7 @@ def test_every_supported_op_is_covered():
     covered |= {"RMSNormalization", "Attention", "RotaryEmbedding", "AffineGrid", "SoftmaxCrossEntropyLoss",
                 "NegativeLogLikelihoodLoss"}  # function ops
     covered |= {"LinearAttention", "CausalConvWithState", "SwiGLU"}  # the same mechanism: ONNX's cases (conformance)
-    covered |= {"NonZero", "Compress", "Unique", "NonMaxSuppression"}  # tests/test_data_dependent.py
+    covered |= {"NonZero", "Compress", "Unique", "NonMaxSuppression", "ImageDecoder"}  # tests/test_data_dependent.py
     covered.add("Swish")  # opset 24, newer than onnxruntime's: tests/test_kernels.py and the conformance suite
     assert sorted(set(SUPPORTED_OPS) - covered) == []
 

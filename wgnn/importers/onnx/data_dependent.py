@@ -1,5 +1,5 @@
 """ONNX operators whose output shape depends on their input values: NonZero, Compress, Unique,
-NonMaxSuppression.
+NonMaxSuppression, ImageDecoder.
 
 A static plan cannot hold them: how many elements they give is known only once their inputs are.
 Where the inputs are known when compiling, the importer computes them then (``fold``). Otherwise an
@@ -114,12 +114,37 @@ def non_max_suppression(inputs: Arrays, attrs: dict) -> list[np.ndarray]:
     return [np.array(rows, np.int64).reshape(-1, 3)]
 
 
+def image_decoder(inputs: Arrays, attrs: dict) -> list[np.ndarray]:
+    """The image an encoded file (JPEG, PNG, BMP, TIFF, WebP, ... as bytes) holds, (H, W, 3) RGB or
+    BGR, or (H, W, 1) grayscale, uint8: decoded by Pillow."""
+    import io
+
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ValueError("decoding images needs Pillow (pip install pillow, or wgnn[batch])") from None
+    fmt = attrs.get("pixel_format", "RGB")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    if fmt not in ("RGB", "BGR", "Grayscale"):
+        raise ValueError(f"pixel_format {fmt!r} is not RGB, BGR or Grayscale")
+    try:
+        image = Image.open(io.BytesIO(np.asarray(inputs[0], np.uint8).tobytes()))
+        image.load()
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the input's
+        raise ValueError(f"the encoded image cannot be decoded ({type(exc).__name__}: {exc})") from None
+    if fmt == "Grayscale":
+        return [np.asarray(image.convert("L"), np.uint8)[:, :, None]]
+    rgb = np.asarray(image.convert("RGB"), np.uint8)
+    return [np.ascontiguousarray(rgb[:, :, ::-1]) if fmt == "BGR" else rgb]
+
+
 # ONNX op -> (function, dtype of each output: "int64" or the input's, "x")
 OPS = {
     "NonZero": (non_zero, ("int64",)),
     "Compress": (compress, ("x",)),
     "Unique": (unique, ("x", "int64", "int64", "int64")),
     "NonMaxSuppression": (non_max_suppression, ("int64",)),
+    "ImageDecoder": (image_decoder, ("uint8",)),
 }
 
 
