@@ -10,6 +10,11 @@ fn nhwc_coords(id: u32, h: u32, w: u32, c: u32) -> vec4<u32> {
     return vec4<u32>(rest / w / h, (rest / w) % h, rest % w, id % c);
 }
 
+// (n, channel, y, x) of flat index `id` in an NCHW tensor of c channels, height h and width w.
+fn nchw_coords(id: u32, c: u32, h: u32, w: u32) -> vec4<u32> {
+    return vec4<u32>(id / (w * h * c), (id / (w * h)) % c, (id / w) % h, id % w);
+}
+
 // Four f16 values read as two u32 words: a kernel may declare an f16 operand array<vec2<u32>>
 // (nn.py's _words), so that a software adapter runs half the per-lane loads of vec4<f16>.
 fn halves(w: vec2<u32>) -> vec4<f32> {

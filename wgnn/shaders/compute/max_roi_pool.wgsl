@@ -22,10 +22,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= p.total) {
         return;
     }
-    let pw = id % p.out_w;
-    let ph = (id / p.out_w) % p.out_h;
-    let c = (id / (p.out_w * p.out_h)) % p.channels;
-    let r = id / (p.out_w * p.out_h * p.channels);
+    let at = nchw_coords(id, p.channels, p.out_h, p.out_w);  // (region, channel, bin row, bin column)
+    let r = at.x;
+    let c = at.y;
+    let ph = at.z;
+    let pw = at.w;
     let batch = u32(f32(rois[r * 5u]));
     let sx = to_pixel(f32(rois[r * 5u + 1u]) * p.spatial_scale);
     let sy = to_pixel(f32(rois[r * 5u + 2u]) * p.spatial_scale);

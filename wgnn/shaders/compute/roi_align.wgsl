@@ -55,10 +55,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (id >= p.total) {
         return;
     }
-    let pw = id % p.out_w;
-    let ph = (id / p.out_w) % p.out_h;
-    let c = (id / (p.out_w * p.out_h)) % p.channels;
-    let r = id / (p.out_w * p.out_h * p.channels);
+    let at = nchw_coords(id, p.channels, p.out_h, p.out_w);  // (region, channel, bin row, bin column)
+    let r = at.x;
+    let c = at.y;
+    let ph = at.z;
+    let pw = at.w;
     let start_w = f32(rois[r * 4u]) * p.spatial_scale - p.offset;
     let start_h = f32(rois[r * 4u + 1u]) * p.spatial_scale - p.offset;
     let roi_w = max(f32(rois[r * 4u + 2u]) * p.spatial_scale - p.offset - start_w, p.min_size);
