@@ -592,9 +592,12 @@ class InferenceSession:
         if self.backend != "compute":
             raise ConfigError("run_on_gpu needs the compute backend; texture sessions return arrays")
         if self._stages is not None:
-            raise ConfigError(f"this model runs in stages around {self._stages.op_type} node "
-                              f"{self._stages.node_name!r}, whose result is computed on the host; run() returns "
-                              "its outputs")
+            if not self._stages.outputs_on_gpu:
+                raise ConfigError(f"this model runs in stages around {self._stages.op_type} node "
+                                  f"{self._stages.node_name!r}, and some of its outputs are made before that node "
+                                  "or by it, on the host; run() returns them")
+            with self._lock:
+                return self._stages.run(_unwrapped(input_feed), on_gpu=True)
         if self._constant_outputs:
             raise ConfigError(f"outputs {sorted(self._constant_outputs)} are compile-time constants of a dtype the "
                              "GPU does not store; run() returns them")

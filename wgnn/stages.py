@@ -148,9 +148,15 @@ class Stages:
     def _tail_made(self) -> set[str]:
         return {o for n in self._tail_nodes for o in n.output if o}
 
-    def run(self, feeds: dict, reference: bool = False) -> dict[str, np.ndarray]:
+    @property
+    def outputs_on_gpu(self) -> bool:
+        """Whether every output comes from the tail, so that a run can leave them on the GPU."""
+        return set(self.outputs) <= self._tail_made
+
+    def run(self, feeds: dict, reference: bool = False, on_gpu: bool = False) -> dict:
         """{output name: array} for ``feeds`` (every model input; arrays or GPUTensors). ``reference``:
-        each stage in numpy (``run_reference``) instead of on the GPU."""
+        each stage in numpy (``run_reference``) instead of on the GPU. ``on_gpu`` (where
+        ``outputs_on_gpu``): the tail's GPUTensors, left in its buffers (``run_on_gpu``)."""
         if set(feeds) != set(self.inputs):
             raise InputError(f"input names: expected {sorted(self.inputs)}, got {sorted(feeds)}")
         values = self._run_head(feeds, reference)
@@ -166,8 +172,12 @@ class Stages:
             tail_feeds = {n: values[n] if n in values else feeds[n] for n in sorted(self._tail_reads - made)
                           if n in values or n in feeds}
             self.tail = self._tail_for(tail_feeds)
-            tail_out = (self.tail.run_reference(tail_feeds) if reference
-                        else dict(zip(self.tail.output_names, self.tail.run(None, tail_feeds))))
+            if reference:
+                tail_out = self.tail.run_reference(tail_feeds)
+            elif on_gpu:
+                return self.tail.run_on_gpu(tail_feeds)
+            else:
+                tail_out = dict(zip(self.tail.output_names, self.tail.run(None, tail_feeds)))
             values.update(tail_out)
         return {o: self._host(self._value(o, values, feeds)) for o in self.outputs}
 
