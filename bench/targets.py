@@ -30,8 +30,12 @@ CONV_OPS = ("conv2d", "matmul", "winograd_input", "winograd_output")
 
 
 def _cell(models: dict, model: str, column: str, key: str) -> float | None:
+    """A measured cell's ``key``, or None: not run, failed, or (ONNX Runtime WebGPU) run by another
+    execution provider. wgnn's cells say "ok", a peer's "ok (the provider that ran it)"."""
     cell = models.get(model, {}).get(column, {})
-    value = cell.get(key) if cell.get("status", "ok") == "ok" else None
+    status = cell.get("status", "ok")
+    ok = status == "ok" or (status.startswith("ok (") and (column != "ONNX Runtime WebGPU" or "WebGpu" in status))
+    value = cell.get(key) if ok else None
     return float(value) if value else None
 
 
