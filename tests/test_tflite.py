@@ -56,8 +56,117 @@ def _conv2d_transpose_bias(m, x):
                 custom=options)
 
 
+def _as_float(m, t, shape):
+    return m.op("CAST", [t], shape)
+
+
+def _compare(kind, floor=False):
+    def build(m, x):
+        shape = (1, 6, 7, 5)
+        a = m.op("FLOOR", [x], shape) if floor else x
+        return _as_float(m, m.op(kind, [a, m.const(np.float32(0.0) if floor else _w(5))], shape, out_dtype="bool"),
+                         shape)
+    return build
+
+
+def _logic(m, x):
+    shape = (1, 6, 7, 5)
+    above = m.op("GREATER", [x, m.const(np.float32(-0.5))], shape, out_dtype="bool")
+    below = m.op("LESS", [x, m.const(np.float32(0.5))], shape, out_dtype="bool")
+    both = m.op("LOGICAL_AND", [above, below], shape, out_dtype="bool")
+    either = m.op("LOGICAL_OR", [m.op("LOGICAL_NOT", [both], shape, out_dtype="bool"), below], shape,
+                  out_dtype="bool")
+    return m.op("SELECT_V2", [either, x, m.op("SQUARE", [x], shape)], shape)
+
+
+def _split(m, x):
+    parts = m.op_outputs("SPLIT", [m.const(np.int32(3), "int32"), x], [(1, 6, 7, 2)] * 3, "SplitOptions", NumSplits=3)
+    return m.op("CONCATENATION", parts[::-1], (1, 6, 7, 6), "ConcatenationOptions", Axis=3, FusedActivationFunction=0)
+
+
+def _split_v(m, x):
+    parts = m.op_outputs("SPLIT_V", [x, m.const([1, -1, 2], "int32"), m.const(np.int32(1), "int32")],
+                         [(1, 1, 7, 6), (1, 3, 7, 6), (1, 2, 7, 6)], "SplitVOptions", NumSplits=3)
+    return m.op("CONCATENATION", parts[::-1], (1, 6, 7, 6), "ConcatenationOptions", Axis=1, FusedActivationFunction=0)
+
+
+def _unpack_pack(m, x):
+    rows = m.op_outputs("UNPACK", [x], [(1, 7, 5)] * 3, "UnpackOptions", Num=3, Axis=1)
+    return m.op("PACK", rows[::-1], (1, 7, 3, 5), "PackOptions", ValuesCount=3, Axis=2)
+
+
+def _top_k(m, x):
+    values, indices = m.op_outputs("TOPK_V2", [x, m.const(np.int32(3), "int32")], [(1, 6, 7, 3), (1, 6, 7, 3)],
+                                   out_dtypes=["float32", "int32"])
+    return m.op("ADD", [values, m.op("CAST", [indices], (1, 6, 7, 3))], (1, 6, 7, 3), "AddOptions",
+                FusedActivationFunction=0)
+
+
+def _one_hot(m, x):
+    index = m.op("ARG_MAX", [x, m.const(np.int32(3), "int32")], (1, 6, 7), "ArgMaxOptions", out_dtype="int32",
+                 OutputType=2)  # TensorType INT32
+    return m.op("ONE_HOT", [index, m.const(np.int32(5), "int32"), m.const(np.float32(2.0)), m.const(np.float32(-1.0))],
+                (1, 6, 7, 5), "OneHotOptions", Axis=-1)
+
+
+
+
 # (id, input shape, build(model, input) -> output tensor)
 OP_CASES = [
+    *[(kind.lower(), (1, 6, 7, 5), _compare(kind)) for kind in ("GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL")],
+    *[(f"{kind.lower()}_floored", (1, 6, 7, 5), _compare(kind, floor=True)) for kind in ("EQUAL", "NOT_EQUAL")],
+    ("logic_and_select", (1, 6, 7, 5), _logic),
+    ("squared_difference", (1, 6, 7, 5), lambda m, x: m.op("SQUARED_DIFFERENCE", [x, m.const(_w(7, 5))],
+                                                           (1, 6, 7, 5))),
+    ("pow", (1, 6, 7, 5), lambda m, x: m.op("POW", [m.op("ABS", [x], (1, 6, 7, 5)), m.const(np.float32(1.7))],
+                                            (1, 6, 7, 5))),
+    ("floor_div", (1, 6, 7, 5), lambda m, x: m.op("FLOOR_DIV", [x, m.const(_w(5) + 2)], (1, 6, 7, 5))),
+    ("floor_mod", (1, 6, 7, 5), lambda m, x: m.op("FLOOR_MOD", [x, m.const(np.abs(_w(5)) + 0.5)], (1, 6, 7, 5))),
+    ("add_n", (1, 6, 7, 5), lambda m, x: m.op("ADD_N", [x, m.op("RELU", [x], (1, 6, 7, 5)), m.const(_w(1, 6, 7, 5))],
+                                              (1, 6, 7, 5))),
+    ("relu_0_to_1", (1, 6, 7, 5), lambda m, x: m.op("RELU_0_TO_1", [x], (1, 6, 7, 5))),
+    ("gather_axis2", (1, 6, 7, 5), lambda m, x: m.op("GATHER", [x, m.const([6, 0, 3, 3], "int32")], (1, 6, 4, 5),
+                                                     "GatherOptions", Axis=2, BatchDims=0)),
+    ("gather_nd", (4, 6, 5), lambda m, x: m.op("GATHER_ND", [x, m.const([[3, 1], [0, 5], [2, 2]], "int32")], (3, 5))),
+    ("slice", (2, 6, 7, 5), lambda m, x: m.op("SLICE", [x, m.const([1, 2, 0, 1], "int32"),
+                                                        m.const([1, -1, 4, 3], "int32")], (1, 4, 4, 3))),
+    ("split", (1, 6, 7, 6), _split),
+    ("split_v", (1, 6, 7, 6), _split_v),
+    ("unpack_pack", (1, 3, 7, 5), _unpack_pack),
+    ("tile", (1, 3, 4, 2), lambda m, x: m.op("TILE", [x, m.const([1, 2, 1, 3], "int32")], (1, 6, 4, 6))),
+    ("reverse_v2", (1, 6, 7, 5), lambda m, x: m.op("REVERSE_V2", [x, m.const([2], "int32")], (1, 6, 7, 5))),
+    ("mirror_pad_reflect", (1, 6, 7, 5), lambda m, x: m.op(
+        "MIRROR_PAD", [x, m.const([[0, 0], [2, 1], [1, 3], [0, 0]], "int32")], (1, 9, 11, 5), "MirrorPadOptions",
+        Mode=0)),
+    ("arg_min_int64", (1, 6, 7, 5), lambda m, x: m.op("ARG_MIN", [x, m.const(np.int32(1), "int32")], (1, 7, 5),
+                                                      "ArgMinOptions", out_dtype="int64", OutputType=4)),
+    ("top_k", (1, 6, 7, 5), _top_k),
+    ("one_hot_of_arg_max", (1, 6, 7, 5), _one_hot),
+    ("cumsum_exclusive_reverse", (1, 6, 7, 5), lambda m, x: m.op(
+        "CUMSUM", [x, m.const(np.int32(2), "int32")], (1, 6, 7, 5), "CumsumOptions", Exclusive=True, Reverse=True)),
+    ("broadcast_to", (1, 1, 7, 5), lambda m, x: m.op("BROADCAST_TO", [x, m.const([2, 6, 7, 5], "int32")],
+                                                     (2, 6, 7, 5))),
+    ("l2_normalization", (1, 6, 7, 5), lambda m, x: m.op("L2_NORMALIZATION", [x], (1, 6, 7, 5), "L2NormOptions",
+                                                         FusedActivationFunction=0)),
+    ("local_response_normalization", (1, 6, 7, 9), lambda m, x: m.op(
+        "LOCAL_RESPONSE_NORMALIZATION", [x], (1, 6, 7, 9), "LocalResponseNormalizationOptions", Radius=2, Bias=1.5,
+        Alpha=0.3, Beta=0.75)),
+    ("l2_pool", (1, 7, 9, 4), lambda m, x: m.op("L2_POOL_2D", [x], (1, 4, 5, 4), "Pool2DOptions", Padding=0,
+                                                StrideW=2, StrideH=2, FilterWidth=3, FilterHeight=3,
+                                                FusedActivationFunction=0)),
+    ("batch_matmul_adj_y", (2, 6, 5), lambda m, x: m.op("BATCH_MATMUL", [x, m.const(_w(2, 4, 5))], (2, 6, 4),
+                                                        "BatchMatMulOptions", AdjX=False, AdjY=True)),
+    ("batch_matmul_adj_x", (2, 5, 6), lambda m, x: m.op("BATCH_MATMUL", [x, m.const(_w(5, 3))], (2, 6, 3),
+                                                        "BatchMatMulOptions", AdjX=True, AdjY=False)),
+    ("select_rows", (3, 4), lambda m, x: m.op("SELECT", [m.const([True, False, True], "bool"), x,
+                                                         m.op("NEG", [x], (3, 4))], (3, 4))),
+    ("zeros_like", (1, 6, 7, 5), lambda m, x: m.op("ADD", [m.op("ZEROS_LIKE", [x], (1, 6, 7, 5)), m.const(_w(5))],
+                                                   (1, 6, 7, 5), "AddOptions", FusedActivationFunction=0)),
+    ("shape", (1, 6, 7, 5), lambda m, x: m.op("SHAPE", [x], (4,), "ShapeOptions", out_dtype="int32", OutType=2)),
+    ("rank", (1, 6, 7, 5), lambda m, x: m.op("RANK", [x], (), out_dtype="int32")),
+    ("fill_shape", (1, 6, 7, 5), lambda m, x: m.op("ADD", [x, m.op("FILL", [m.const([1, 6, 7, 5], "int32"),
+                                                                           m.const(np.float32(0.25))], (1, 6, 7, 5))],
+                                                   (1, 6, 7, 5), "AddOptions", FusedActivationFunction=0)),
     ("conv_same_stride2_relu6", (1, 7, 9, 4), lambda m, x: _conv(m, x, (1, 4, 5, 8))),
     ("conv_valid_dilated", (1, 9, 9, 4), lambda m, x: _conv(m, x, (1, 5, 5, 8), stride=1, padding=1, act=1, dil=2)),
     ("conv_fp16_weights", (1, 6, 6, 4), lambda m, x: m.op(
@@ -244,8 +353,8 @@ def test_weighted_nms_averages_overlapping_boxes():
 def test_unsupported_operator_names_node_and_format():
     m = ModelWriter()
     x = m.input((1, 4))
-    model = m.bytes([m.op("CUMSUM", [x, m.const(np.int32(1), "int32")], (1, 4))])
-    with pytest.raises(UnsupportedOperatorError, match=r"CUMSUM.*TFLite operators"):
+    model = m.bytes([m.op("SEGMENT_SUM", [x, m.const([0], "int32")], (1, 4))])
+    with pytest.raises(UnsupportedOperatorError, match=r"SEGMENT_SUM.*TFLite operators"):
         wgnn.InferenceSession(model)
 
 

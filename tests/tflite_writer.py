@@ -17,7 +17,12 @@ import numpy as np
 import tflite
 
 TYPES = {"float32": tflite.TensorType.FLOAT32, "float16": tflite.TensorType.FLOAT16,
-         "int32": tflite.TensorType.INT32, "int8": tflite.TensorType.INT8, "uint8": tflite.TensorType.UINT8}
+         "int32": tflite.TensorType.INT32, "int8": tflite.TensorType.INT8, "uint8": tflite.TensorType.UINT8,
+         "int64": tflite.TensorType.INT64, "bool": tflite.TensorType.BOOL}
+
+
+# Operators whose first version LiteRT no longer registers.
+MIN_VERSIONS = {"BROADCAST_TO": 2}
 
 
 class Ref:
@@ -95,13 +100,22 @@ class ModelWriter:
            out_dtype: str = "float32", out_signature=None, out_quant=None, **fields) -> int:
         """Add operator ``kind`` (a BuiltinOperator name, or a custom code with ``custom`` options);
         ``out_quant``: the output's (scales, zero points, quantized dimension)."""
+        return self.op_outputs(kind, inputs, [out_shape], options, custom, [out_dtype], out_signature, out_quant,
+                               **fields)[0]
+
+    def op_outputs(self, kind: str, inputs: list[int], out_shapes, options: str | None = None,
+                   custom: bytes | None = None, out_dtypes=None, out_signature=None, out_quant=None,
+                   **fields) -> list[int]:
+        """``op`` with several outputs (SPLIT, UNPACK, TOPK_V2): their shapes and dtypes."""
         code = (getattr(tflite.BuiltinOperator, kind, tflite.BuiltinOperator.CUSTOM), kind)
         if code not in self.codes:
             self.codes.append(code)
-        out = self.tensor(out_shape, out_dtype, signature=out_signature, quant=out_quant)
-        self.ops.append({"code": self.codes.index(code), "inputs": inputs, "outputs": [out], "options": options,
+        dtypes = out_dtypes or ["float32"] * len(out_shapes)
+        outs = [self.tensor(shape, dtype, signature=out_signature, quant=out_quant)
+                for shape, dtype in zip(out_shapes, dtypes)]
+        self.ops.append({"code": self.codes.index(code), "inputs": inputs, "outputs": outs, "options": options,
                          "fields": fields, "custom": custom})
-        return out
+        return outs
 
     def bytes(self, outputs: list[int]) -> bytes:
         self.outputs = outputs
@@ -137,7 +151,8 @@ class ModelWriter:
                       OutputsAsNumpy=vector(b, outputs), Operators=table_vector(b, ops))
         codes = []
         for builtin, kind in self.codes:
-            fields = {"DeprecatedBuiltinCode": min(builtin, 127), "BuiltinCode": builtin, "Version": 1}
+            fields = {"DeprecatedBuiltinCode": min(builtin, 127), "BuiltinCode": builtin,
+                      "Version": MIN_VERSIONS.get(kind, 1)}
             if builtin == tflite.BuiltinOperator.CUSTOM:
                 fields["CustomCode"] = Ref(b.CreateString(kind))
             codes.append(table(b, tflite.OperatorCode, **fields))

@@ -726,6 +726,286 @@ def _strided_slice(imp: TFLiteImporter, op: Op) -> None:
     imp.set(op.outputs[0], y)
 
 
+# -- more element-wise, comparison and logic ops --------------------------------------------------
+
+COMPARE = {"EQUAL": "equal", "GREATER": "greater", "GREATER_EQUAL": "greater_or_equal", "LESS": "lesser",
+           "LESS_EQUAL": "lesser_or_equal", "LOGICAL_AND": "logical_and", "LOGICAL_OR": "logical_or", "POW": "pow"}
+
+
+def _pair(imp: TFLiteImporter, op: Op) -> tuple[Operand, Operand, bool]:
+    """The two inputs of an element-wise op aligned to its output (NCHW views where a 4-D activation is)."""
+    rank = len(imp.tensor_shape(op.outputs[0]))
+    nchw = rank == 4 and any(imp.is_4d_activation(i) for i in op.inputs[:2])
+    a, b = (imp.like(i, rank, nchw) for i in op.inputs[:2])
+    return a, b, nchw
+
+
+@converts(*COMPARE, "NOT_EQUAL", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD")
+def _elementwise(imp: TFLiteImporter, op: Op) -> None:
+    a, b, nchw = _pair(imp, op)
+    bb = imp.b
+    if op.kind in COMPARE:
+        y = getattr(bb, COMPARE[op.kind])(a, b, name=op.name)
+    elif op.kind == "NOT_EQUAL":
+        y = bb.logical_not(bb.equal(a, b, name=op.name + "/equal"), name=op.name)
+    elif op.kind == "SQUARED_DIFFERENCE":
+        d = bb.sub(a, b, name=op.name + "/diff")
+        y = bb.mul(d, d, name=op.name)
+    elif "float" in a.dtype:  # floor(a / b); a - floor(a / b) * b
+        q = bb.activation(bb.div(a, b, name=op.name + "/div"), "floor", name=op.name + ("" if op.kind == "FLOOR_DIV"
+                                                                                       else "/floor"))
+        y = q if op.kind == "FLOOR_DIV" else bb.sub(a, bb.mul(q, b, name=op.name + "/back"), name=op.name)
+    else:  # integers: Python's floor division and modulo
+        r = bb._binary("mod", a, b, op.name + ("/mod" if op.kind == "FLOOR_DIV" else ""))
+        y = r if op.kind == "FLOOR_MOD" else bb.div(bb.sub(a, r, name=op.name + "/exact"), b, name=op.name)
+    imp.set(op.outputs[0], y, nchw=nchw)
+
+
+converts("LOGICAL_NOT")(_unary(lambda b, x, n: b.logical_not(x, name=n)))
+converts("SQUARE")(_unary(lambda b, x, n: b.mul(x, x, name=n)))
+converts("RELU_0_TO_1")(_unary(lambda b, x, n: b.clamp(x, min_value=0.0, max_value=1.0, name=n)))
+converts("ZEROS_LIKE")(_unary(lambda b, x, n: b.mul(x, b.constant(np.zeros((), x.dtype)), name=n)))
+
+
+@converts("ADD_N")
+def _add_n(imp: TFLiteImporter, op: Op) -> None:
+    total = imp.operand(op.inputs[0])
+    for k, index in enumerate(op.inputs[1:]):
+        total = imp.b.add(total, imp.operand(index), name=op.name if k == len(op.inputs) - 2 else f"{op.name}/{k}")
+    imp.set(op.outputs[0], total)
+
+
+@converts("SELECT", "SELECT_V2")
+def _select(imp: TFLiteImporter, op: Op) -> None:
+    cond, a, b = (imp.operand(i) for i in op.inputs[:3])
+    if op.kind == "SELECT" and cond.rank == 1 and a.rank > 1:  # SELECT: a vector condition picks rows
+        cond = imp.b.reshape(cond, cond.shape + (1,) * (a.rank - 1), name=op.name + "/rows")
+    imp.set(op.outputs[0], imp.b.where(cond, a, b, name=op.name))
+
+
+@converts("CAST")
+def _cast(imp: TFLiteImporter, op: Op) -> None:
+    to = imp.tensor_type(op.outputs[0]).lower()
+    imp.set(op.outputs[0], imp.b.cast(imp.operand(op.inputs[0]), to, name=op.name))
+
+
+# -- more data movement ----------------------------------------------------------------------------
+
+
+def _axis_input(imp: TFLiteImporter, op: Op, k: int, rank: int) -> int:
+    return int(np.asarray(imp.require_const(op.inputs[k], "the axis", op.name)).reshape(-1)[0]) % rank
+
+
+@converts("GATHER")
+def _gather(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.GatherOptions)
+    if o is not None and o.BatchDims():
+        raise UnsupportedOperatorError("GATHER", op.name, detail="batch_dims", format="TFLite")
+    x = imp.operand(op.inputs[0])
+    axis = (o.Axis() if o is not None else 0) % x.rank
+    imp.set(op.outputs[0], imp.b.gather(x, imp.operand(op.inputs[1]), axis=axis, name=op.name))
+
+
+@converts("GATHER_ND")
+def _gather_nd(imp: TFLiteImporter, op: Op) -> None:
+    imp.set(op.outputs[0], imp.b.gather_nd(imp.operand(op.inputs[0]), imp.operand(op.inputs[1]), name=op.name))
+
+
+@converts("SLICE")
+def _slice(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    begin = [int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the begin", op.name)).reshape(-1)]
+    size = [int(v) for v in np.asarray(imp.require_const(op.inputs[2], "the size", op.name)).reshape(-1)]
+    ends = [d if n < 0 else b + n for b, n, d in zip(begin, size, x.shape)]
+    imp.set(op.outputs[0], imp.b.slice(x, begin, ends, axes=list(range(len(begin))), name=op.name))
+
+
+def _split_at(imp: TFLiteImporter, op: Op, x: Operand, axis: int, sizes: list[int]) -> None:
+    start = 0
+    for index, size in zip(op.outputs, sizes):
+        imp.set(index, imp.b.slice(x, [start], [start + size], axes=[axis], name=imp.tensor_name(index)))
+        start += size
+
+
+@converts("SPLIT")
+def _split(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[1])
+    axis = _axis_input(imp, op, 0, x.rank)
+    parts = len(op.outputs)
+    if x.shape[axis] % parts:
+        raise GraphError(f"TFLite SPLIT node {op.name!r}: axis {axis} of size {x.shape[axis]} does not split in "
+                         f"{parts}")
+    _split_at(imp, op, x, axis, [x.shape[axis] // parts] * parts)
+
+
+@converts("SPLIT_V")
+def _split_v(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    sizes = [int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the sizes", op.name)).reshape(-1)]
+    axis = _axis_input(imp, op, 2, x.rank)
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
+    _split_at(imp, op, x, axis, sizes)
+
+
+@converts("PACK")
+def _pack(imp: TFLiteImporter, op: Op) -> None:
+    axis = op.options(tflite.PackOptions).Axis()
+    parts = [imp.operand(i) for i in op.inputs]
+    axis %= parts[0].rank + 1
+    rows = [imp.b.reshape(p, p.shape[:axis] + (1,) + p.shape[axis:], name=f"{op.name}/{k}")
+            for k, p in enumerate(parts)]
+    imp.set(op.outputs[0], imp.b.concat(rows, axis, name=op.name) if len(rows) > 1 else rows[0])
+
+
+@converts("UNPACK")
+def _unpack(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    axis = op.options(tflite.UnpackOptions).Axis() % x.rank
+    for k, index in enumerate(op.outputs):
+        part = imp.b.slice(x, [k], [k + 1], axes=[axis], name=imp.tensor_name(index) + "/slice")
+        imp.set(index, imp.b.reshape(part, x.shape[:axis] + x.shape[axis + 1:], name=imp.tensor_name(index)))
+
+
+@converts("TILE")
+def _tile(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    reps = [int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the multiples", op.name)).reshape(-1)]
+    for axis, n in enumerate(reps):
+        if n != 1:
+            x = imp.b.concat([x] * n, axis, name=f"{op.name}/{axis}")
+    imp.set(op.outputs[0], x)
+
+
+@converts("REVERSE_V2")
+def _reverse(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    axes = [int(a) % x.rank for a in np.asarray(imp.require_const(op.inputs[1], "the axes", op.name)).reshape(-1)]
+    big = np.iinfo(np.int64).max // 2
+    imp.set(op.outputs[0], imp.b.slice(x, [-1] * len(axes), [-big] * len(axes), axes=axes, steps=[-1] * len(axes),
+                                       name=op.name))
+
+
+@converts("MIRROR_PAD")
+def _mirror_pad(imp: TFLiteImporter, op: Op) -> None:
+    if op.options(tflite.MirrorPadOptions).Mode() != 0:
+        raise UnsupportedOperatorError("MIRROR_PAD", op.name, detail="SYMMETRIC mode (REFLECT runs)", format="TFLite")
+    pads = np.asarray(imp.require_const(op.inputs[1], "the paddings", op.name)).astype(int).reshape(-1, 2)
+    imp.set(op.outputs[0], imp.b.pad(imp.operand(op.inputs[0]), list(pads[:, 0]) + list(pads[:, 1]), mode="reflect",
+                                     name=op.name))
+
+
+@converts("ARG_MAX", "ARG_MIN")
+def _arg(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    fn = imp.b.arg_max if op.kind == "ARG_MAX" else imp.b.arg_min
+    y = fn(x, _axis_input(imp, op, 1, x.rank), keepdims=False, name=op.name + "/index")
+    imp.set(op.outputs[0], imp.b.cast(y, imp.tensor_type(op.outputs[0]).lower(), name=op.name))
+
+
+@converts("TOPK_V2")
+def _top_k(imp: TFLiteImporter, op: Op) -> None:
+    k = int(np.asarray(imp.require_const(op.inputs[1], "k", op.name)).reshape(-1)[0])
+    values, indices = imp.b.top_k(imp.operand(op.inputs[0]), k, axis=-1, name=op.name)
+    imp.set(op.outputs[0], values)
+    if len(op.outputs) > 1:
+        imp.set(op.outputs[1], imp.b.cast(indices, imp.tensor_type(op.outputs[1]).lower(), name=op.name + "/i"))
+
+
+@converts("CUMSUM")
+def _cumsum(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.CumsumOptions)
+    x = imp.operand(op.inputs[0])
+    imp.set(op.outputs[0], imp.b.cumulative_sum(x, _axis_input(imp, op, 1, x.rank), exclusive=bool(o.Exclusive()),
+                                                reversed=bool(o.Reverse()), name=op.name))
+
+
+@converts("BROADCAST_TO")
+def _broadcast_to(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    shape = imp.tensor_shape(op.outputs[0])
+    zeros = np.zeros([d if (k < len(shape) - x.rank or x.shape[k - len(shape) + x.rank] == 1) else 1
+                      for k, d in enumerate(shape)], x.dtype)
+    imp.set(op.outputs[0], imp.b.add(x, imp.b.constant(zeros), name=op.name))
+
+
+@converts("L2_NORMALIZATION")
+def _l2_normalization(imp: TFLiteImporter, op: Op) -> None:
+    """x / max(||x||, 1e-6) along the last axis, as TFLite's reference kernel."""
+    x = imp.operand(op.inputs[0])
+    norm = imp.b.activation(imp.b.reduce(x, "sum_square", [x.rank - 1], keepdims=True, name=op.name + "/ss"), "sqrt",
+                            name=op.name + "/norm")
+    y = imp.b.div(x, imp.b.max(norm, imp.b.constant(np.float32(1e-6)), name=op.name + "/eps"), name=op.name)
+    o = op.options(tflite.L2NormOptions)
+    imp.set(op.outputs[0], _activate(imp, y, o.FusedActivationFunction() if o is not None else 0, op.name))
+
+
+@converts("LOCAL_RESPONSE_NORMALIZATION")
+def _lrn(imp: TFLiteImporter, op: Op) -> None:
+    """TFLite's radius r window over the channels: ONNX's size 2r + 1, its alpha scaled by the size."""
+    o = op.options(tflite.LocalResponseNormalizationOptions)
+    size = 2 * o.Radius() + 1
+    y = imp.b.lrn(imp.nchw(op.inputs[0]), size=size, alpha=o.Alpha() * size, beta=o.Beta(), bias=o.Bias(),
+                  name=op.name)
+    imp.set(op.outputs[0], y, nchw=True)
+
+
+@converts("L2_POOL_2D")
+def _l2_pool(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.Pool2DOptions)
+    x = imp.nchw(op.inputs[0])
+    window, strides = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+    pads = _padding(o.Padding(), x.shape[2:], window, strides, (1, 1))
+    mean = imp.b.average_pool2d(imp.b.mul(x, x, name=op.name + "/sq"), window=window, strides=strides, padding=pads,
+                                count_include_pad=False, name=op.name + "/mean")
+    y = imp.b.activation(mean, "sqrt", name=op.name)
+    imp.set(op.outputs[0], _activate(imp, y, o.FusedActivationFunction(), op.name), nchw=True)
+
+
+@converts("BATCH_MATMUL")
+def _batch_matmul(imp: TFLiteImporter, op: Op) -> None:
+    o = op.options(tflite.BatchMatMulOptions)
+    a, b = imp.operand(op.inputs[0]), imp.operand(op.inputs[1])
+
+    def swap_last(t, name):
+        perm = list(range(t.rank))
+        perm[-2:] = perm[-1], perm[-2]
+        return imp.b.transpose(t, perm, name=name)
+
+    if o is not None and o.AdjX():
+        a = swap_last(a, op.name + "/adj_x")
+    if o is not None and o.AdjY():
+        b = swap_last(b, op.name + "/adj_y")
+    imp.set(op.outputs[0], imp.b.matmul(a, b, name=op.name))
+
+
+@converts("ONE_HOT")
+def _one_hot(imp: TFLiteImporter, op: Op) -> None:
+    indices = imp.operand(op.inputs[0])
+    depth = int(np.asarray(imp.require_const(op.inputs[1], "the depth", op.name)).reshape(-1)[0])
+    on, off = imp.operand(op.inputs[2]), imp.operand(op.inputs[3])
+    axis = op.options(tflite.OneHotOptions).Axis() % (indices.rank + 1)
+    places = np.arange(depth, dtype=np.int64).reshape([depth if k == axis else 1 for k in range(indices.rank + 1)])
+    where = imp.b.reshape(imp.b.cast(indices, "int64", name=op.name + "/i64"),
+                          indices.shape[:axis] + (1,) + indices.shape[axis:], name=op.name + "/at")
+    hit = imp.b.equal(where, imp.b.constant(places), name=op.name + "/hit")
+    imp.set(op.outputs[0], imp.b.where(hit, on, off, name=op.name))
+
+
+@converts("FILL")
+def _fill(imp: TFLiteImporter, op: Op) -> None:
+    shape = [int(v) for v in np.asarray(imp.require_const(op.inputs[0], "the dims", op.name)).reshape(-1)]
+    value = _float32(np.asarray(imp.require_const(op.inputs[1], "the value", op.name)))
+    imp.set(op.outputs[0], imp.b.constant(np.full(shape, value.reshape(()), value.dtype), name=op.name))
+
+
+@converts("SHAPE", "RANK")
+def _shape(imp: TFLiteImporter, op: Op) -> None:
+    shape = imp.tensor_shape(op.inputs[0])
+    value = np.array(shape if op.kind == "SHAPE" else len(shape), NUMPY_TYPES[imp.tensor_type(op.outputs[0])])
+    imp.set(op.outputs[0], imp.b.constant(value, name=op.name))
+
+
 # -- constant-only ops, folded at load time ----------------------------------------------------
 
 
