@@ -111,6 +111,15 @@ def _one_hot(m, x):
 
 
 
+def _any_all(m, x):
+    def test(threshold, kind):
+        above = m.op("GREATER", [x, m.const(np.float32(threshold))], (2, 6, 5), out_dtype="bool")
+        return m.op(kind, [above, m.const([1], "int32")], (2, 5), "ReducerOptions", out_dtype="bool", KeepDims=False)
+
+    both = m.op("LOGICAL_AND", [test(1.5, "REDUCE_ANY"), test(-1.5, "REDUCE_ALL")], (2, 5), out_dtype="bool")
+    return m.op("CAST", [both], (2, 5))
+
+
 # (id, input shape, build(model, input) -> output tensor)
 OP_CASES = [
     *[(kind.lower(), (1, 6, 7, 5), _compare(kind)) for kind in ("GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL")],
@@ -164,6 +173,16 @@ OP_CASES = [
                                                    (1, 6, 7, 5), "AddOptions", FusedActivationFunction=0)),
     ("shape", (1, 6, 7, 5), lambda m, x: m.op("SHAPE", [x], (4,), "ShapeOptions", out_dtype="int32", OutType=2)),
     ("rank", (1, 6, 7, 5), lambda m, x: m.op("RANK", [x], (), out_dtype="int32")),
+    ("space_to_batch_conv_batch_to_space", (1, 9, 10, 4), lambda m, x: m.op("BATCH_TO_SPACE_ND", [
+        _conv(m, m.op("SPACE_TO_BATCH_ND", [x, m.const([2, 2], "int32"), m.const([[2, 1], [2, 2]], "int32")],
+                      (4, 6, 7, 4)), (4, 6, 7, 8), stride=1, padding=0, act=0),
+        m.const([2, 2], "int32"), m.const([[1, 1], [2, 0]], "int32")], (1, 10, 12, 8))),  # a dilated convolution
+    ("scatter_nd_duplicates", (3, 5), lambda m, x: m.op("SCATTER_ND", [m.const([[1], [3], [1]], "int32"), x,
+                                                                       m.const([4, 5], "int32")], (4, 5))),
+    ("embedding_lookup", (6, 5), lambda m, x: m.op("EMBEDDING_LOOKUP", [m.const([4, 0, 4, 2], "int32"), x], (4, 5))),
+    ("range_add", (1, 7), lambda m, x: m.op("ADD", [x, m.op("RANGE", [m.const(np.float32(1.0)), m.const(
+        np.float32(4.5)), m.const(np.float32(0.5))], (7,))], (1, 7), "AddOptions", FusedActivationFunction=0)),
+    ("reduce_any_all", (2, 6, 5), _any_all),
     ("fill_shape", (1, 6, 7, 5), lambda m, x: m.op("ADD", [x, m.op("FILL", [m.const([1, 6, 7, 5], "int32"),
                                                                            m.const(np.float32(0.25))], (1, 6, 7, 5))],
                                                    (1, 6, 7, 5), "AddOptions", FusedActivationFunction=0)),

@@ -1006,6 +1006,67 @@ def _shape(imp: TFLiteImporter, op: Op) -> None:
     imp.set(op.outputs[0], imp.b.constant(value, name=op.name))
 
 
+@converts("SPACE_TO_BATCH_ND")
+def _space_to_batch(imp: TFLiteImporter, op: Op) -> None:
+    """Pad, then each of the block's (i, j) offsets becomes a batch of the pixels at that offset."""
+    x = imp.operand(op.inputs[0])
+    bh, bw = (int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the block shape", op.name)).reshape(-1))
+    pads = np.asarray(imp.require_const(op.inputs[2], "the paddings", op.name)).astype(int).reshape(-1, 2)
+    x = imp.b.pad(x, [0, int(pads[0, 0]), int(pads[1, 0]), 0, 0, int(pads[0, 1]), int(pads[1, 1]), 0],
+                  name=op.name + "/pad")
+    n, h, w, c = x.shape
+    x = imp.b.reshape(x, (n, h // bh, bh, w // bw, bw, c), name=op.name + "/blocks")
+    x = imp.b.transpose(x, (2, 4, 0, 1, 3, 5), name=op.name + "/gather")
+    imp.set(op.outputs[0], imp.b.reshape(x, (bh * bw * n, h // bh, w // bw, c), name=op.name))
+
+
+@converts("BATCH_TO_SPACE_ND")
+def _batch_to_space(imp: TFLiteImporter, op: Op) -> None:
+    """The inverse: each batch (i, j) goes back to its offset in the block, then the crops."""
+    x = imp.operand(op.inputs[0])
+    bh, bw = (int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the block shape", op.name)).reshape(-1))
+    crops = np.asarray(imp.require_const(op.inputs[2], "the crops", op.name)).astype(int).reshape(-1, 2)
+    b, h, w, c = x.shape
+    n = b // (bh * bw)
+    x = imp.b.reshape(x, (bh, bw, n, h, w, c), name=op.name + "/blocks")
+    x = imp.b.transpose(x, (2, 3, 0, 4, 1, 5), name=op.name + "/scatter")
+    x = imp.b.reshape(x, (n, h * bh, w * bw, c), name=op.name + "/space")
+    imp.set(op.outputs[0], imp.b.slice(x, [int(crops[0, 0]), int(crops[1, 0])],
+                                       [h * bh - int(crops[0, 1]), w * bw - int(crops[1, 1])], axes=[1, 2],
+                                       name=op.name))
+
+
+@converts("SCATTER_ND")
+def _scatter_nd(imp: TFLiteImporter, op: Op) -> None:
+    """Updates summed into zeros of the given shape (duplicates add up, as TFLite's kernel does)."""
+    updates = imp.operand(op.inputs[1])
+    shape = [int(v) for v in np.asarray(imp.require_const(op.inputs[2], "the shape", op.name)).reshape(-1)]
+    zeros = imp.b.constant(np.zeros(shape, updates.dtype), name=op.name + "/zeros")
+    imp.set(op.outputs[0], imp.b.scatter_nd(zeros, imp.operand(op.inputs[0]), updates, reduction="add", name=op.name))
+
+
+@converts("EMBEDDING_LOOKUP")
+def _embedding_lookup(imp: TFLiteImporter, op: Op) -> None:
+    imp.set(op.outputs[0], imp.b.gather(imp.operand(op.inputs[1]), imp.operand(op.inputs[0]), axis=0, name=op.name))
+
+
+@converts("RANGE")
+def _range(imp: TFLiteImporter, op: Op) -> None:
+    start, limit, delta = (np.asarray(imp.require_const(op.inputs[k], what, op.name)).reshape(())
+                           for k, what in ((0, "the start"), (1, "the limit"), (2, "the delta")))
+    dtype = NUMPY_TYPES[imp.tensor_type(op.outputs[0])]
+    imp.set(op.outputs[0], imp.b.constant(np.arange(start, limit, delta).astype(dtype), name=op.name))
+
+
+@converts("REDUCE_ANY", "REDUCE_ALL")
+def _reduce_logic(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.b.cast(imp.operand(op.inputs[0]), "float32", name=op.name + "/float")
+    axes = [int(a) % x.rank for a in np.asarray(imp.require_const(op.inputs[1], "the axes", op.name)).reshape(-1)]
+    keep = op.options(tflite.ReducerOptions).KeepDims()
+    y = imp.b.reduce(x, "max" if op.kind == "REDUCE_ANY" else "min", axes, keepdims=bool(keep), name=op.name + "/r")
+    imp.set(op.outputs[0], imp.b.cast(y, "bool", name=op.name))
+
+
 # -- constant-only ops, folded at load time ----------------------------------------------------
 
 
