@@ -336,3 +336,22 @@ def test_ortvalues_on_the_host_and_on_the_gpu(device):
     np.testing.assert_array_equal(x, base + 1)  # the host OrtValue wrote into x
     zeros = wgnn.OrtValue.ortvalue_from_shape_and_type([2, 3], np.float32, "cuda")
     np.testing.assert_array_equal(session.run(None, {"x": zeros})[0], 0)
+
+
+def test_weights_in_external_files_are_read_beside_the_model(device, tmp_path):
+    """A model saved with its weights in a file beside it (as every model over 2 GB is): loaded by
+    its path, wgnn reads them from the model's folder as ONNX Runtime does, and gives ORT's logits on
+    a real photo; as bytes (no folder to look in), or with the file missing, a clear error."""
+    model = zoo.build("squeezenet1_1", softmax=False)
+    onnx.save_model(model, tmp_path / "squeezenet.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="squeezenet.weights", size_threshold=0)
+    path = str(tmp_path / "squeezenet.onnx")
+    x = zoo.packaged_photos()[0]
+    want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    got = wgnn.InferenceSession(path).run(None, {"input": x})[0]
+    assert rel_l2(got, want) < 1e-5 and got.argmax() == want.argmax()
+    with pytest.raises(wgnn.ModelLoadError, match="external file.*by its path"):
+        wgnn.InferenceSession((tmp_path / "squeezenet.onnx").read_bytes())
+    (tmp_path / "squeezenet.weights").rename(tmp_path / "elsewhere")
+    with pytest.raises(wgnn.ModelLoadError, match=r"external file\(s\) \['squeezenet.weights'\]"):
+        wgnn.InferenceSession(path)

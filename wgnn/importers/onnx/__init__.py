@@ -60,7 +60,27 @@ def read_model(model: str | Path | bytes | Any) -> Any:
                              f"{type(exc).__name__})") from None
     if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
         raise ModelLoadError(f"{source} parsed, but holds no ONNX graph (is it an ONNX model?)")
+    if isinstance(model, (str, Path)):
+        _load_external_data(proto, Path(model).parent, source)
     return proto
+
+
+def _load_external_data(proto, folder: Path, source: str) -> None:
+    """Weights a model keeps in files beside it (``save_as_external_data``, every model over 2 GB),
+    read into ``proto`` from ``folder``, as ONNX Runtime reads them from the model's directory."""
+    from onnx import external_data_helper as external
+
+    tensors = [t for g in subgraphs(proto.graph) for t in g.initializer]
+    tensors += [t for node in all_nodes(proto.graph) for a in node.attribute for t in [a.t, *a.tensors]]
+    stored = [t for t in tensors if external.uses_external_data(t)]
+    if not stored:
+        return
+    try:
+        external.load_external_data_for_model(proto, str(folder))
+    except Exception as exc:  # noqa: BLE001 - a missing, short or unreachable weights file
+        files = sorted({e.value for t in stored for e in t.external_data if e.key == "location"})
+        raise ModelLoadError(f"{source} keeps weights in external file(s) {files}, which cannot be read from "
+                             f"{str(folder)!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _static_shape(name: str, ttype, override) -> tuple[tuple[int, ...], str]:
@@ -548,6 +568,10 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
         try:
             value = numpy_helper.to_array(init)
         except Exception as exc:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                raise ModelLoadError(f"initializer {init.name!r} is stored in an external file, which a model given "
+                                     "as bytes cannot point to: load the model by its path (the file beside it is "
+                                     "read), or pass onnx.load(path)") from None
             raise ModelLoadError(f"initializer {init.name!r} cannot be read: {exc}") from None
         env[init.name] = b.constant(host_dtype(value), name=init.name)
     for vi in g.input:
