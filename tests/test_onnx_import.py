@@ -313,6 +313,26 @@ CASES = {
         [[0, 1, 2, 7, 9], [1, -3, -2, 4, 5], [1, 0, 0, 19, 23], [0, 5.4, 6.6, 5.4, 6.6], [0, 8, 8, 30, 30]],
         np.float32)},  # corners at halves: rounded away from zero
         {"pooled_shape": [3, 2], "spatial_scale": 0.5}, opset=1),
+    # ONNX Runtime's com.microsoft fusions, as its optimizer saves them
+    "ms_fused_conv_relu_z": case("com.microsoft.FusedConv", {"x": rand(1, 4, 9, 9), "z": rand(1, 8, 9, 9)},
+                                 {"activation": "Relu", "pads": [1, 1, 1, 1]},
+                                 {"w": rand(8, 4, 3, 3), "b": rand(8)}, order=["x", "w", "b", "z"]),
+    "ms_fused_conv_leaky": case("com.microsoft.FusedConv", {"x": rand(1, 4, 9, 9)},
+                                {"activation": "LeakyRelu", "activation_params": [0.2], "strides": [2, 2]},
+                                {"w": rand(6, 4, 3, 3)}),
+    "ms_fused_matmul_transposed": case("com.microsoft.FusedMatMul", {"a": rand(2, 7, 5)},
+                                       {"transA": 1, "transB": 1, "alpha": 0.5}, {"b": rand(2, 3, 7)}),
+    "ms_gelu": case("com.microsoft.Gelu", {"x": X4 * 2}),
+    "ms_bias_gelu": case("com.microsoft.BiasGelu", {"x": rand(2, 3, 8)}, consts={"bias": rand(8)}),
+    "ms_fast_gelu": case("com.microsoft.FastGelu", {"x": rand(2, 3, 8)}, consts={"bias": rand(8)}),
+    "ms_quick_gelu": case("com.microsoft.QuickGelu", {"x": X4 * 2}, {"alpha": 1.5}),
+    "ms_skip_layer_norm": case("com.microsoft.SkipLayerNormalization", {"x": rand(2, 5, 8), "skip": rand(2, 5, 8)},
+                               {"epsilon": 1e-5}, {"gamma": rand(8), "beta": rand(8), "bias": rand(8)}),
+    "ms_simplified_layer_norm": case("SimplifiedLayerNormalization", {"x": rand(2, 5, 8)},
+                                     {"epsilon": 1e-6, "axis": -1}, {"scale": rand(8)}),
+    "ms_skip_simplified_layer_norm": case("com.microsoft.SkipSimplifiedLayerNormalization",
+                                          {"x": rand(2, 5, 8), "skip": rand(2, 5, 8)}, {"epsilon": 1e-6},
+                                          {"gamma": rand(8), "bias": rand(8)}),
     # integer and bit arithmetic, classes of floats
     "mod_int_mixed_signs": case("Mod", {"x": INTS}, consts={"d": np.array([[3], [-4], [7]], np.int64)},
                                 out=TensorProto.INT64),
@@ -807,3 +827,27 @@ def test_sequence_inputs_and_outputs(device):
         wgnn.InferenceSession(model("Identity"))
     with pytest.raises(wgnn.UnsupportedOperatorError, match="Relu.*a sequence input"):
         wgnn.InferenceSession(model("Relu"), input_shapes={"xs": [(2, 3)]})
+
+
+@pytest.mark.parametrize("op", ["SkipLayerNormalization", "SkipSimplifiedLayerNormalization"])
+def test_skip_layer_norms_give_every_output_as_onnxruntime(device, op):
+    """ONNX Runtime's skip layer normalizations with all four outputs (normalized, mean, inverse
+    standard deviation, the sum input + skip + bias) read by the graph."""
+    x, skip = rand(2, 5, 8), rand(2, 5, 8)
+    consts = {"gamma": rand(8)} | ({"beta": rand(8)} if op == "SkipLayerNormalization" else {}) | {"bias": rand(8)}
+    node = helper.make_node(op, ["x", "skip", *consts], ["y", "mean", "inv", "sum"], domain="com.microsoft",
+                            epsilon=1e-5)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, v.shape)
+                                            for n, v in (("x", x), ("skip", skip))],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                               for n in ("y", "mean", "inv", "sum")],
+                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    feeds = {"x": x, "skip": skip}
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = wgnn.InferenceSession(model).run(None, feeds)
+    for name, g, w in zip(("y", "mean", "inv", "sum"), got, want):
+        assert g.shape == w.shape, name
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -27,7 +27,7 @@ from ...errors import (
     ValueComputedOnGPU,
 )
 from ...graph import FLOAT_DTYPES, Graph, Operand
-from . import composed, data_dependent, elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
+from . import composed, contrib, data_dependent, elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
 from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
 
 __all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "load_model", "read_model"]
