@@ -355,3 +355,21 @@ def test_weights_in_external_files_are_read_beside_the_model(device, tmp_path):
     (tmp_path / "squeezenet.weights").rename(tmp_path / "elsewhere")
     with pytest.raises(wgnn.ModelLoadError, match=r"external file\(s\) \['squeezenet.weights'\]"):
         wgnn.InferenceSession(path)
+
+
+def test_a_model_onnx_runtime_optimized_and_saved(device, tmp_path):
+    """MobileNet V2 as ONNX Runtime's optimizer saves it (`optimized_model_filepath`, extended level:
+    its convolutions fused with their activations into com.microsoft.FusedConv): the same logits as
+    ONNX Runtime running that file, on a real photo."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(zoo.build("mobilenet_v2", softmax=False).SerializeToString(), options,
+                         providers=["CPUExecutionProvider"])
+    saved = onnx.load(options.optimized_model_filepath)
+    assert sum(n.op_type == "FusedConv" for n in saved.graph.node) > 10
+    x = zoo.packaged_photos()[1]
+    want = ort.InferenceSession(options.optimized_model_filepath, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = wgnn.InferenceSession(options.optimized_model_filepath).run(None, {"input": x})[0]
+    assert rel_l2(got, want) < 1e-5 and got.argmax() == want.argmax()
