@@ -77,6 +77,59 @@ ONE_OP = [
     ("MEAN", (1, 6, 7, 8), lambda m, x: m.op("MEAN", [x, m.const([1, 2], "int32")], (1, 1, 1, 8), "ReducerOptions",
                                              KeepDims=1, out_dtype="int8", out_quant=YQ)),
     ("QUANTIZE", (1, 6, 7, 8), lambda m, x: m.op("QUANTIZE", [x], (1, 6, 7, 8), out_dtype="int8", out_quant=YQ)),
+    # data movement: the same scale in and out, as TFLite requires
+    ("TRANSPOSE", (1, 4, 5, 8), lambda m, x: m.op("TRANSPOSE", [x, m.const([0, 3, 1, 2], "int32")], (1, 8, 4, 5),
+                                                  out_dtype="int8", out_quant=XQ)),
+    ("PAD", (1, 4, 5, 8), lambda m, x: m.op("PAD", [x, m.const([[0, 0], [1, 2], [0, 1], [0, 0]], "int32")],
+                                            (1, 7, 6, 8), out_dtype="int8", out_quant=XQ)),
+    ("STRIDED_SLICE", (1, 6, 7, 8), lambda m, x: m.op(
+        "STRIDED_SLICE", [x, m.const([0, 1, 0, 2], "int32"), m.const([1, 6, 7, 8], "int32"),
+                          m.const([1, 2, 3, 1], "int32")], (1, 3, 3, 6), "StridedSliceOptions", BeginMask=0,
+        EndMask=0, EllipsisMask=0, NewAxisMask=0, ShrinkAxisMask=0, out_dtype="int8", out_quant=XQ)),
+    ("SLICE", (1, 6, 7, 8), lambda m, x: m.op("SLICE", [x, m.const([0, 1, 2, 0], "int32"),
+                                                        m.const([1, 3, -1, 4], "int32")], (1, 3, 5, 4),
+                                              out_dtype="int8", out_quant=XQ)),
+    ("DEPTH_TO_SPACE", (1, 3, 4, 8), lambda m, x: m.op("DEPTH_TO_SPACE", [x], (1, 6, 8, 2), "DepthToSpaceOptions",
+                                                       BlockSize=2, out_dtype="int8", out_quant=XQ)),
+    ("SPACE_TO_DEPTH", (1, 6, 4, 8), lambda m, x: m.op("SPACE_TO_DEPTH", [x], (1, 3, 2, 32), "SpaceToDepthOptions",
+                                                       BlockSize=2, out_dtype="int8", out_quant=XQ)),
+    ("SQUEEZE", (1, 1, 5, 8), lambda m, x: m.op("SQUEEZE", [x], (5, 8), out_dtype="int8", out_quant=XQ)),
+    ("EXPAND_DIMS", (1, 5, 8), lambda m, x: m.op("EXPAND_DIMS", [x, m.const(np.int32(1), "int32")], (1, 1, 5, 8),
+                                                 out_dtype="int8", out_quant=XQ)),
+    ("GATHER", (1, 6, 7, 8), lambda m, x: m.op("GATHER", [x, m.const([5, 0, 2], "int32")], (1, 3, 7, 8),
+                                               "GatherOptions", Axis=1, BatchDims=0, out_dtype="int8", out_quant=XQ)),
+    ("MAXIMUM", (1, 6, 7, 8), lambda m, x: m.op(
+        "MAXIMUM", [x, m.tensor((8,), "int8", RNG.integers(-128, 128, 8), quant=XQ)], (1, 6, 7, 8),
+        out_dtype="int8", out_quant=XQ)),
+    ("MINIMUM", (1, 6, 7, 8), lambda m, x: m.op(
+        "MINIMUM", [x, m.tensor((8,), "int8", RNG.integers(-128, 128, 8), quant=XQ)], (1, 6, 7, 8),
+        out_dtype="int8", out_quant=XQ)),
+    # arithmetic and activations, requantized
+    ("SUB", (1, 6, 6, 8), lambda m, x: m.op(
+        "SUB", [x, m.tensor((1, 1, 1, 8), "int8", RNG.integers(-128, 128, (1, 1, 1, 8)), quant=q(0.03, -7))],
+        (1, 6, 6, 8), "SubOptions", FusedActivationFunction=0, out_dtype="int8", out_quant=YQ)),
+    ("MUL", (1, 6, 6, 8), lambda m, x: m.op(
+        "MUL", [x, m.tensor((1, 1, 1, 8), "int8", RNG.integers(-128, 128, (1, 1, 1, 8)), quant=q(0.03, -7))],
+        (1, 6, 6, 8), "MulOptions", FusedActivationFunction=0, out_dtype="int8", out_quant=YQ)),
+    ("RELU", (1, 6, 7, 8), lambda m, x: m.op("RELU", [x], (1, 6, 7, 8), out_dtype="int8", out_quant=YQ)),
+    ("RELU6", (1, 6, 7, 8), lambda m, x: m.op("RELU6", [x], (1, 6, 7, 8), out_dtype="int8",
+                                              out_quant=q(6 / 255, -128))),
+    ("LOGISTIC", (1, 6, 7, 8), lambda m, x: m.op("LOGISTIC", [x], (1, 6, 7, 8), out_dtype="int8",
+                                                 out_quant=q(1 / 256, -128))),
+    ("TANH", (1, 6, 7, 8), lambda m, x: m.op("TANH", [x], (1, 6, 7, 8), out_dtype="int8", out_quant=q(1 / 128, 0))),
+    ("HARD_SWISH", (1, 6, 7, 8), lambda m, x: m.op("HARD_SWISH", [x], (1, 6, 7, 8), out_dtype="int8", out_quant=YQ)),
+    ("LEAKY_RELU", (1, 6, 7, 8), lambda m, x: m.op("LEAKY_RELU", [x], (1, 6, 7, 8), "LeakyReluOptions", Alpha=0.2,
+                                                   out_dtype="int8", out_quant=YQ)),
+    ("SOFTMAX", (1, 10), lambda m, x: m.op("SOFTMAX", [x], (1, 10), "SoftmaxOptions", Beta=1.0, out_dtype="int8",
+                                           out_quant=q(1 / 256, -128))),
+    ("RESIZE_BILINEAR", (1, 4, 5, 8), lambda m, x: m.op(
+        "RESIZE_BILINEAR", [x, m.const([8, 10], "int32")], (1, 8, 10, 8), "ResizeBilinearOptions", AlignCorners=False,
+        HalfPixelCenters=True, out_dtype="int8", out_quant=XQ)),
+    ("RESIZE_NEAREST_NEIGHBOR", (1, 4, 5, 8), lambda m, x: m.op(
+        "RESIZE_NEAREST_NEIGHBOR", [x, m.const([8, 10], "int32")], (1, 8, 10, 8), "ResizeNearestNeighborOptions",
+        AlignCorners=False, HalfPixelCenters=False, out_dtype="int8", out_quant=XQ)),
+    ("REDUCE_MAX", (1, 6, 7, 8), lambda m, x: m.op("REDUCE_MAX", [x, m.const([1, 2], "int32")], (1, 8),
+                                                   "ReducerOptions", KeepDims=False, out_dtype="int8", out_quant=XQ)),
     ("DEQUANTIZE", (1, 6, 7, 8), lambda m, x: m.op("DEQUANTIZE", [x], (1, 6, 7, 8))),
 ]
 
@@ -184,6 +237,6 @@ def test_int8_two_branch_network_matches_litert(device):
 def test_quantized_operator_outside_the_tested_set_is_refused_by_name(device):
     m = ModelWriter()
     x = m.input((1, 4, 4, 8), "int8", quant=XQ)
-    y = m.op("LOGISTIC", [x], (1, 4, 4, 8), out_dtype="int8", out_quant=q(1 / 256, -128))
-    with pytest.raises(wgnn.UnsupportedOperatorError, match="LOGISTIC.*quantized \\(INT8\\)"):
+    y = m.op("SQUARED_DIFFERENCE", [x, x], (1, 4, 4, 8), out_dtype="int8", out_quant=q(1 / 256, -128))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="SQUARED_DIFFERENCE.*quantized \\(INT8\\)"):
         wgnn.InferenceSession(m.bytes([y]))

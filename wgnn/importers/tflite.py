@@ -44,7 +44,13 @@ QUANTIZED_TYPES = ("INT8", "UINT8", "INT16")
 # dequantize -> the float operator -> quantize, and convolutions then on integers
 # (``passes.integer_conv``).
 QUANTIZED_OPS = frozenset({"QUANTIZE", "DEQUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD",
-                           "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "CONCATENATION", "MEAN"})
+                           "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "CONCATENATION", "MEAN",
+                           # data movement (one scale in and out)
+                           "TRANSPOSE", "PAD", "STRIDED_SLICE", "SLICE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH",
+                           "SQUEEZE", "EXPAND_DIMS", "GATHER", "MAXIMUM", "MINIMUM",
+                           # arithmetic and activations, requantized
+                           "SUB", "MUL", "RELU", "RELU6", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "SOFTMAX",
+                           "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX"})
 # TFLite's ActivationFunctionType -> the activation wgnn fuses (SIGN_BIT, 5, is not supported)
 FUSED = {0: None, 1: make("relu"), 2: make("clip", -1.0, 1.0), 3: make("relu6"), 4: make("tanh")}
 
