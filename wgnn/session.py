@@ -131,15 +131,16 @@ class InferenceSession:
         self._lock = threading.RLock()
         self._plans: OrderedDict[tuple, dict] = OrderedDict()
         if staged_at is not None:
-            from .importers.onnx import read_model
+            from .importers.onnx import default_opset, read_model
             from .stages import Stages
 
+            proto = read_model(model)
             self.symbolic_dims = {}  # each stage compiles per shape itself
-            self.opset = next((o.version for o in read_model(model).opset_import if o.domain in ("", "ai.onnx")), None)
+            self.opset = default_opset(proto)
             sub_options = {"device": None if self._on_default_device else self.device, "optimize": optimize,
                            "precision": precision, "backend": backend, "kernels": kernels, "tune": tune}
             self.pass_log = Counter()  # the stages' passes, summed after each run
-            self._stages = Stages(read_model(model), staged_at,
+            self._stages = Stages(proto, staged_at,
                                   lambda proto, shapes: InferenceSession(proto, input_shapes=shapes, **sub_options),
                                   input_shapes)
         if graph is None:
@@ -619,12 +620,11 @@ def _first_data_dependent(model) -> int | None:
     """The place of an ONNX model's first node whose output shape depends on input values
     (NonZero, ...), or None (also for other formats)."""
     from .importers import detect_format
-    from .importers.onnx import data_dependent, read_model
+    from .importers.onnx import data_dependent, op_key, read_model
 
     if isinstance(model, Graph) or detect_format(model) != "onnx":
         return None
-    return next((i for i, n in enumerate(read_model(model).graph.node)
-                 if n.domain in ("", "ai.onnx") and n.op_type in data_dependent.OPS), None)
+    return next((i for i, n in enumerate(read_model(model).graph.node) if op_key(n) in data_dependent.OPS), None)
 
 
 def _unwrapped(feeds: Any) -> Any:

@@ -30,7 +30,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .errors import InputError, UnsupportedOperatorError
-from .importers.onnx import SUPPORTED_OPS, all_nodes, data_dependent
+from .importers.onnx import SUPPORTED_OPS, all_nodes, data_dependent, default_opset, op_key
 from .importers.onnx.common import ONNX_DTYPES
 
 MAX_TAILS = 8
@@ -65,7 +65,7 @@ class Stages:
         self.node_name, self.op_type, self.node = node.name, node.op_type, node
         # NonZero and the like run on the host; an If or a Loop on a value the GPU computes starts
         # the tail, which compiles a plan per value of it (as for an input's value)
-        self.on_host = node.domain in ("", "ai.onnx") and node.op_type in data_dependent.OPS
+        self.on_host = op_key(node) in data_dependent.OPS
         self._tail_nodes = nodes[index + 1:] if self.on_host else nodes[index:]
         self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         self._proto, self._make = proto, make_session
@@ -76,15 +76,11 @@ class Stages:
         made = [o for n in head_nodes for o in n.output if o]
         wanted = ([i for i in node.input if i] if self.on_host else []) + [o for o in made if o in later]
         self._head_outputs = list(dict.fromkeys(o for o in wanted if o in set(made)))
-        self._node_outputs = [o for o in node.output if o] if self.on_host else []
+        node_outputs = [o for o in node.output if o] if self.on_host else []
         unsupported = [n for n in all_nodes(helper.make_graph(self._tail_nodes, "t", [], []))
-                       if (n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}")
-                       not in SUPPORTED_OPS]
+                       if op_key(n) not in SUPPORTED_OPS]
         if unsupported:  # refused at load, as in any model; the tail itself compiles on the first run
-            n = unsupported[0]
-            raise UnsupportedOperatorError(n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}",
-                                           n.name, next((o.version for o in proto.opset_import
-                                                         if o.domain in ("", "ai.onnx")), None))
+            raise UnsupportedOperatorError(op_key(unsupported[0]), unsupported[0].name, default_opset(proto))
         self.head = None
         if head_nodes:
             reads = _reads(head_nodes)
@@ -95,8 +91,10 @@ class Stages:
             shapes = {k: v for k, v in (input_shapes or {}).items() if k in {vi.name for vi in head_inputs}}
             self.head = make_session(model, shapes or None)
         # the tail's inputs: the node's results, the head's values and the model's inputs it reads
+        self._tail_made = {o for n in self._tail_nodes for o in n.output if o}
         self._tail_reads = _reads(self._tail_nodes) | {o for o in self.outputs if o not in made
-                                                       and o not in self._node_outputs}
+                                                       and o not in node_outputs}
+        self._tail_inputs = sorted(self._tail_reads - self._tail_made)
         self._tails: OrderedDict[tuple, Any] = OrderedDict()
         self.tail = None  # the tail session of the latest run
 
@@ -145,10 +143,6 @@ class Stages:
         return tail
 
     @property
-    def _tail_made(self) -> set[str]:
-        return {o for n in self._tail_nodes for o in n.output if o}
-
-    @property
     def outputs_on_gpu(self) -> bool:
         """Whether every output comes from the tail, so that a run can leave them on the GPU."""
         return set(self.outputs) <= self._tail_made
@@ -167,9 +161,8 @@ class Stages:
             except (ValueError, TypeError, IndexError) as exc:
                 raise InputError(f"{self.op_type} node {self.node_name!r}: {exc}") from None
             values.update((o, r) for o, r in zip(self.node.output, results) if o)
-        made = self._tail_made
-        if made & set(self.outputs):
-            tail_feeds = {n: values[n] if n in values else feeds[n] for n in sorted(self._tail_reads - made)
+        if self._tail_made & set(self.outputs):
+            tail_feeds = {n: values[n] if n in values else feeds[n] for n in self._tail_inputs
                           if n in values or n in feeds}
             self.tail = self._tail_for(tail_feeds)
             if reference:

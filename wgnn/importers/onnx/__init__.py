@@ -28,9 +28,20 @@ from ...errors import (
 )
 from ...graph import FLOAT_DTYPES, Graph, Operand
 from . import composed, contrib, data_dependent, elementwise, nn, quant, tensor  # noqa: F401  (fill CONVERTERS)
-from .common import CONVERTERS, ONNX_DTYPES, SEQUENCE_OPS, Inputs, NodeInfo, helper, host_dtype, numpy_helper, onnx
+from .common import (
+    CONVERTERS,
+    ONNX_DTYPES,
+    SEQUENCE_OPS,
+    Inputs,
+    NodeInfo,
+    converts,
+    helper,
+    host_dtype,
+    numpy_helper,
+    onnx,
+)
 
-__all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "load_model", "read_model"]
+__all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "default_opset", "load_model", "op_key", "read_model"]
 
 
 def read_model(model: str | Path | bytes | Any) -> Any:
@@ -81,6 +92,17 @@ def _load_external_data(proto, folder: Path, source: str) -> None:
         files = sorted({e.value for t in stored for e in t.external_data if e.key == "location"})
         raise ModelLoadError(f"{source} keeps weights in external file(s) {files}, which cannot be read from "
                              f"{str(folder)!r}: {type(exc).__name__}: {exc}") from None
+
+
+def op_key(node) -> str:
+    """How converters know an ONNX node: a default-domain op by its name, any other (com.microsoft's)
+    as domain.name."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
+def default_opset(proto, default: int | None = None) -> int | None:
+    """The default-domain opset a model (or function) imports, else ``default``."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default)
 
 
 def _static_shape(name: str, ttype, override) -> tuple[tuple[int, ...], str]:
@@ -168,12 +190,8 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
     ``rename`` every node's name (an unrolled loop's step: "Loop_2/4/")."""
     for index, node in enumerate(nodes):
         name = f"{scope}{node.name}" if rename and node.name else node.name or f"{scope}{node.op_type}_{index}"
-        # Default-domain ops by their name; others (com.microsoft's quantized ops) as domain.name.
-        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        key = op_key(node)
         convert = CONVERTERS.get(key)
-        if key in data_dependent.OPS:
-            _data_dependent(b, node, name, env, opset, None if scope or rename else index)
-            continue
         if convert is None and key not in CONTROL_FLOW:
             body = _function_body(node, opset, env)
             if body is None:
@@ -199,6 +217,12 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
                 result = CONTROL_FLOW[key](b, node_info, inputs, attrs, env, used)
             else:
                 result = convert(b, node_info, inputs, attrs)
+        except DataDependentShape:  # its output's size follows from values the GPU computes
+            if scope or rename:
+                raise UnsupportedOperatorError(node.op_type, name, opset, "its output's shape depends on values "
+                                               "computed on the GPU, which wgnn takes only in the main graph (not "
+                                               "in an If, Loop or function body)") from None
+            raise DataDependentShape(node.op_type, name, index) from None  # the session stages the model here
         except ValueComputedOnGPU as exc:
             if scope or rename or exc.node_name != name or not index:  # in a subgraph (or first): refused
                 raise
@@ -219,33 +243,20 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
                 raise UnsupportedOperatorError(node.op_type, name, opset, f"its optional outputs {extra}")
 
 
-def _data_dependent(b: OpBuilder, node, name: str, env: dict, opset: int, index: int | None) -> None:
+@converts(*data_dependent.OPS)
+def _data_dependent(b: OpBuilder, node: NodeInfo, ins: Inputs, attrs: dict):
     """A node whose output shape follows from its input values (``data_dependent.OPS``): computed now
     where those values are known when compiling; else ``DataDependentShape``, for the session to run
-    the model in stages around it (``index``: its place in the graph; None, in a subgraph, refused)."""
-    values = []
-    for i in node.input:
-        if i and i not in env:
-            raise ModelLoadError(f"node {name!r} ({node.op_type}) reads {i!r}, which no earlier node, input or "
-                                 "initializer defines")
-        value = env[i] if i else None
-        if isinstance(value, list):
-            raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input")
-        values.append(None if value is None else b.static_value(value))
-        if value is not None and values[-1] is None:
-            if index is None:
-                raise UnsupportedOperatorError(node.op_type, name, opset, "its output's shape depends on values "
-                                               "computed on the GPU, which wgnn takes only in the main graph (not "
-                                               "in an If, Loop or function body)")
-            raise DataDependentShape(node.op_type, name, index)
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    the model in stages around it (``_import_nodes`` gives it the node's place, or refuses it in a
+    subgraph)."""
+    values = [None if x is None else b.static_value(x) for x in ins]
+    if any(x is not None and v is None for x, v in zip(ins, values)):
+        raise DataDependentShape(node.op_type, node.name, None)
     try:
-        results = data_dependent.run(node.op_type, values, attrs, len(node.output))
+        results = data_dependent.run(node.op_type, values, attrs, node.outputs)
     except (ValueError, TypeError, IndexError) as exc:
-        raise GraphError(f"{node.op_type} node {name!r}: {exc}") from exc
-    for out_name, value in zip(node.output, results):
-        if out_name:
-            env[out_name] = b.constant(host_dtype(value), name=out_name)
+        raise GraphError(f"{node.op_type} node {node.name!r}: {exc}") from exc
+    return [b.constant(host_dtype(value), name=f"{node.name}/{k}") for k, value in enumerate(results)]
 
 
 SMALL_INPUT = 16  # the most elements an (integer or bool) input may have for a plan per value of it
@@ -267,6 +278,15 @@ def _inputs_behind(operand: Operand) -> list[Operand]:
     return list(found.values())
 
 
+def _small_inputs_behind(operand: Operand, node_name: str, op_type: str) -> list[Operand]:
+    """The graph inputs ``operand``'s value depends on; where they are all small integer or bool
+    ones, ``InputValuesNeeded`` for them (a plan per value)."""
+    behind = _inputs_behind(operand)
+    if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
+        raise InputValuesNeeded([o.name for o in behind], node_name, op_type)
+    return behind
+
+
 def _value_needed(exc: StaticValueNeeded, node, name: str, index: int | None, env: dict) -> None:
     """A value ``node`` needs when compiling (a Reshape's shape) depends on graph inputs. Small
     inputs (the value itself, or integer and bool ones it comes from): a plan per value of them
@@ -277,9 +297,7 @@ def _value_needed(exc: StaticValueNeeded, node, name: str, index: int | None, en
     small = int(np.prod(operand.shape)) <= SMALL_INPUT
     if operand.is_input and small:
         raise InputValuesNeeded([operand.name], name, node.op_type) from exc
-    behind = _inputs_behind(operand)
-    if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
-        raise InputValuesNeeded([o.name for o in behind], name, node.op_type) from exc
+    _small_inputs_behind(operand, name, node.op_type)
     if index and small and any(env.get(i) is operand for i in node.input if i):
         raise DataDependentShape(node.op_type, name, index) from exc
     raise exc
@@ -291,9 +309,7 @@ def _known(b: OpBuilder, node: NodeInfo, operand: Operand, what: str) -> np.ndar
     compiles for (``InputValuesNeeded``); else an error naming the node."""
     value = b.static_value(operand)
     if value is None:
-        behind = _inputs_behind(operand)
-        if behind and all(int(np.prod(o.shape)) <= SMALL_INPUT and o.dtype not in FLOAT_DTYPES for o in behind):
-            raise InputValuesNeeded([o.name for o in behind], node.name, node.op_type)
+        behind = _small_inputs_behind(operand, node.name, node.op_type)
         source = f" from input(s) {[o.name for o in behind]}" if behind else ""
         raise ValueComputedOnGPU(node.op_type, node.name, node.opset,
                                  f"its {what} {operand.name!r} is computed on the GPU{source}; wgnn compiles static "
@@ -535,7 +551,7 @@ def _inline(b: OpBuilder, node, name: str, body, env: dict, used: set[str], opse
                 ref.name = attr.name
                 copy.attribute.append(ref)
         nodes.append(copy)
-    inner_opset = next((o.version for o in body.opset_import if o.domain in ("", "ai.onnx")), opset)
+    inner_opset = default_opset(body, opset)
     _import_nodes(b, nodes, local, inner_opset, used, scope=f"{name}/", rename=True)
     wanted = [(out_name, formal) for out_name, formal in zip(node.output, body.output) if out_name]
     missing = [formal for _, formal in wanted if formal not in local]
@@ -556,7 +572,7 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
     inputs that an ``If`` branches on (``InputValuesNeeded`` names them); the graph keeps them as
     inputs, and its nodes read the values given as constants."""
     proto = read_model(model)
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
+    opset = default_opset(proto, 1)
     newest = onnx.defs.onnx_opset_version()
     if not 1 <= opset <= newest:
         raise ModelLoadError(f"the model declares ONNX opset {opset}; wgnn reads opsets 1 to {newest}")
@@ -613,4 +629,4 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
 
 
 
-SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW, *FUNCTION_OPS, *data_dependent.OPS}))
+SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({*CONVERTERS, *CONTROL_FLOW, *FUNCTION_OPS}))
