@@ -166,6 +166,10 @@ class TFLiteImporter:
         return self.b.dequantize_linear(self.b.constant(q, name=name + "/q"), self.b.constant(scale),
                                         self.b.constant(zero), axis=axis, name=name)
 
+    def const_ints(self, index: int, what: str, node: str) -> list[int]:
+        """A constant integer tensor (axes, sizes, paddings) as a flat list."""
+        return [int(v) for v in np.asarray(self.require_const(index, what, node)).reshape(-1)]
+
     def require_const(self, index: int, what: str, node: str) -> np.ndarray:
         value = self.const(index)
         if value is None:
@@ -512,15 +516,25 @@ def _fully_connected(imp: TFLiteImporter, op: Op) -> None:
 # -- element-wise ------------------------------------------------------------------------------
 
 BINARY = {"ADD": ("add", tflite.AddOptions), "SUB": ("sub", tflite.SubOptions), "MUL": ("mul", tflite.MulOptions),
-          "DIV": ("div", tflite.DivOptions), "MAXIMUM": ("max", None), "MINIMUM": ("min", None)}
+          "DIV": ("div", tflite.DivOptions), "MAXIMUM": ("max", None), "MINIMUM": ("min", None),
+          "POW": ("pow", None), "EQUAL": ("equal", None), "GREATER": ("greater", None),
+          "GREATER_EQUAL": ("greater_or_equal", None), "LESS": ("lesser", None),
+          "LESS_EQUAL": ("lesser_or_equal", None), "LOGICAL_AND": ("logical_and", None),
+          "LOGICAL_OR": ("logical_or", None)}
+
+
+def _pair(imp: TFLiteImporter, op: Op) -> tuple[Operand, Operand, bool]:
+    """The two inputs of an element-wise op aligned to its output (NCHW views where a 4-D activation is)."""
+    rank = len(imp.tensor_shape(op.outputs[0]))
+    nchw = rank == 4 and any(imp.is_4d_activation(i) for i in op.inputs[:2])
+    a, b = (imp.like(i, rank, nchw) for i in op.inputs[:2])
+    return a, b, nchw
 
 
 @converts(*BINARY)
 def _binary(imp: TFLiteImporter, op: Op) -> None:
     method, options = BINARY[op.kind]
-    rank = len(imp.tensor_shape(op.outputs[0]))
-    nchw = rank == 4 and any(imp.is_4d_activation(i) for i in op.inputs[:2])
-    a, b = (imp.like(i, rank, nchw) for i in op.inputs[:2])
+    a, b, nchw = _pair(imp, op)
     y = getattr(imp.b, method)(a, b, name=op.name)
     o = op.options(options) if options is not None else None
     fused = o.FusedActivationFunction() if o is not None and hasattr(o, "FusedActivationFunction") else 0
@@ -589,12 +603,17 @@ def _softmax(imp: TFLiteImporter, op: Op) -> None:
 # -- pooling and reductions --------------------------------------------------------------------
 
 
-@converts("MAX_POOL_2D", "AVERAGE_POOL_2D")
-def _pool(imp: TFLiteImporter, op: Op) -> None:
+def _pool_window(imp: TFLiteImporter, op: Op):
+    """(options, NCHW input, window, strides, padding) of a pooling operator."""
     o = op.options(tflite.Pool2DOptions)
     x = imp.nchw(op.inputs[0])
     window, strides = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
-    pads = _padding(o.Padding(), x.shape[2:], window, strides, (1, 1))
+    return o, x, window, strides, _padding(o.Padding(), x.shape[2:], window, strides, (1, 1))
+
+
+@converts("MAX_POOL_2D", "AVERAGE_POOL_2D")
+def _pool(imp: TFLiteImporter, op: Op) -> None:
+    o, x, window, strides, pads = _pool_window(imp, op)
     if op.kind == "MAX_POOL_2D":
         y = imp.b.max_pool2d(x, window=window, strides=strides, padding=pads, name=op.name)
     else:  # TFLite averages over the valid pixels only
@@ -608,7 +627,7 @@ REDUCERS = {"MEAN": "mean", "SUM": "sum", "REDUCE_MAX": "max", "REDUCE_MIN": "mi
 
 @converts(*REDUCERS)
 def _reduce(imp: TFLiteImporter, op: Op) -> None:
-    axes = [int(a) for a in np.asarray(imp.require_const(op.inputs[1], "the axes", op.name)).reshape(-1)]
+    axes = imp.const_ints(op.inputs[1], "the axes", op.name)
     keep = op.options(tflite.ReducerOptions).KeepDims()
     rank = len(imp.tensor_shape(op.inputs[0]))
     axes = [a % rank for a in axes]
@@ -649,7 +668,7 @@ def _concat(imp: TFLiteImporter, op: Op) -> None:
 
 @converts("PAD", "PADV2")
 def _pad(imp: TFLiteImporter, op: Op) -> None:
-    pads = np.asarray(imp.require_const(op.inputs[1], "the paddings", op.name)).astype(int).reshape(-1, 2)
+    pads = np.reshape(imp.const_ints(op.inputs[1], "the paddings", op.name), (-1, 2))
     value = 0.0
     if op.kind == "PADV2" and op.input(2) is not None:
         value = float(np.asarray(imp.require_const(op.inputs[2], "the pad value", op.name)).reshape(-1)[0])
@@ -664,7 +683,7 @@ def _pad(imp: TFLiteImporter, op: Op) -> None:
 
 @converts("TRANSPOSE")
 def _transpose(imp: TFLiteImporter, op: Op) -> None:
-    perm = [int(p) for p in np.asarray(imp.require_const(op.inputs[1], "the permutation", op.name)).reshape(-1)]
+    perm = imp.const_ints(op.inputs[1], "the permutation", op.name)
     imp.set(op.outputs[0], imp.b.transpose(imp.operand(op.inputs[0]), perm, name=op.name))
 
 
@@ -672,7 +691,7 @@ def _transpose(imp: TFLiteImporter, op: Op) -> None:
 def _resize(imp: TFLiteImporter, op: Op) -> None:
     bilinear = op.kind == "RESIZE_BILINEAR"
     o = op.options(tflite.ResizeBilinearOptions if bilinear else tflite.ResizeNearestNeighborOptions)
-    size = [int(d) for d in np.asarray(imp.require_const(op.inputs[1], "the size", op.name)).reshape(-1)]
+    size = imp.const_ints(op.inputs[1], "the size", op.name)
     align, half = bool(o.AlignCorners()), bool(o.HalfPixelCenters())
     if align:
         coords = "align_corners"
@@ -734,25 +753,11 @@ def _strided_slice(imp: TFLiteImporter, op: Op) -> None:
 
 # -- more element-wise, comparison and logic ops --------------------------------------------------
 
-COMPARE = {"EQUAL": "equal", "GREATER": "greater", "GREATER_EQUAL": "greater_or_equal", "LESS": "lesser",
-           "LESS_EQUAL": "lesser_or_equal", "LOGICAL_AND": "logical_and", "LOGICAL_OR": "logical_or", "POW": "pow"}
-
-
-def _pair(imp: TFLiteImporter, op: Op) -> tuple[Operand, Operand, bool]:
-    """The two inputs of an element-wise op aligned to its output (NCHW views where a 4-D activation is)."""
-    rank = len(imp.tensor_shape(op.outputs[0]))
-    nchw = rank == 4 and any(imp.is_4d_activation(i) for i in op.inputs[:2])
-    a, b = (imp.like(i, rank, nchw) for i in op.inputs[:2])
-    return a, b, nchw
-
-
-@converts(*COMPARE, "NOT_EQUAL", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD")
+@converts("NOT_EQUAL", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD")
 def _elementwise(imp: TFLiteImporter, op: Op) -> None:
     a, b, nchw = _pair(imp, op)
     bb = imp.b
-    if op.kind in COMPARE:
-        y = getattr(bb, COMPARE[op.kind])(a, b, name=op.name)
-    elif op.kind == "NOT_EQUAL":
+    if op.kind == "NOT_EQUAL":
         y = bb.logical_not(bb.equal(a, b, name=op.name + "/equal"), name=op.name)
     elif op.kind == "SQUARED_DIFFERENCE":
         d = bb.sub(a, b, name=op.name + "/diff")
@@ -799,7 +804,7 @@ def _cast(imp: TFLiteImporter, op: Op) -> None:
 
 
 def _axis_input(imp: TFLiteImporter, op: Op, k: int, rank: int) -> int:
-    return int(np.asarray(imp.require_const(op.inputs[k], "the axis", op.name)).reshape(-1)[0]) % rank
+    return imp.const_ints(op.inputs[k], "the axis", op.name)[0] % rank
 
 
 @converts("GATHER")
@@ -820,8 +825,8 @@ def _gather_nd(imp: TFLiteImporter, op: Op) -> None:
 @converts("SLICE")
 def _slice(imp: TFLiteImporter, op: Op) -> None:
     x = imp.operand(op.inputs[0])
-    begin = [int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the begin", op.name)).reshape(-1)]
-    size = [int(v) for v in np.asarray(imp.require_const(op.inputs[2], "the size", op.name)).reshape(-1)]
+    begin = imp.const_ints(op.inputs[1], "the begin", op.name)
+    size = imp.const_ints(op.inputs[2], "the size", op.name)
     ends = [d if n < 0 else b + n for b, n, d in zip(begin, size, x.shape)]
     imp.set(op.outputs[0], imp.b.slice(x, begin, ends, axes=list(range(len(begin))), name=op.name))
 
@@ -847,7 +852,7 @@ def _split(imp: TFLiteImporter, op: Op) -> None:
 @converts("SPLIT_V")
 def _split_v(imp: TFLiteImporter, op: Op) -> None:
     x = imp.operand(op.inputs[0])
-    sizes = [int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the sizes", op.name)).reshape(-1)]
+    sizes = imp.const_ints(op.inputs[1], "the sizes", op.name)
     axis = _axis_input(imp, op, 2, x.rank)
     if -1 in sizes:
         sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
@@ -876,7 +881,7 @@ def _unpack(imp: TFLiteImporter, op: Op) -> None:
 @converts("TILE")
 def _tile(imp: TFLiteImporter, op: Op) -> None:
     x = imp.operand(op.inputs[0])
-    reps = [int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the multiples", op.name)).reshape(-1)]
+    reps = imp.const_ints(op.inputs[1], "the multiples", op.name)
     for axis, n in enumerate(reps):
         if n != 1:
             x = imp.b.concat([x] * n, axis, name=f"{op.name}/{axis}")
@@ -886,7 +891,7 @@ def _tile(imp: TFLiteImporter, op: Op) -> None:
 @converts("REVERSE_V2")
 def _reverse(imp: TFLiteImporter, op: Op) -> None:
     x = imp.operand(op.inputs[0])
-    axes = [int(a) % x.rank for a in np.asarray(imp.require_const(op.inputs[1], "the axes", op.name)).reshape(-1)]
+    axes = [a % x.rank for a in imp.const_ints(op.inputs[1], "the axes", op.name)]
     big = np.iinfo(np.int64).max // 2
     imp.set(op.outputs[0], imp.b.slice(x, [-1] * len(axes), [-big] * len(axes), axes=axes, steps=[-1] * len(axes),
                                        name=op.name))
@@ -896,7 +901,7 @@ def _reverse(imp: TFLiteImporter, op: Op) -> None:
 def _mirror_pad(imp: TFLiteImporter, op: Op) -> None:
     if op.options(tflite.MirrorPadOptions).Mode() != 0:
         raise UnsupportedOperatorError("MIRROR_PAD", op.name, detail="SYMMETRIC mode (REFLECT runs)", format="TFLite")
-    pads = np.asarray(imp.require_const(op.inputs[1], "the paddings", op.name)).astype(int).reshape(-1, 2)
+    pads = np.reshape(imp.const_ints(op.inputs[1], "the paddings", op.name), (-1, 2))
     imp.set(op.outputs[0], imp.b.pad(imp.operand(op.inputs[0]), list(pads[:, 0]) + list(pads[:, 1]), mode="reflect",
                                      name=op.name))
 
@@ -911,7 +916,7 @@ def _arg(imp: TFLiteImporter, op: Op) -> None:
 
 @converts("TOPK_V2")
 def _top_k(imp: TFLiteImporter, op: Op) -> None:
-    k = int(np.asarray(imp.require_const(op.inputs[1], "k", op.name)).reshape(-1)[0])
+    k = imp.const_ints(op.inputs[1], "k", op.name)[0]
     values, indices = imp.b.top_k(imp.operand(op.inputs[0]), k, axis=-1, name=op.name)
     imp.set(op.outputs[0], values)
     if len(op.outputs) > 1:
@@ -958,10 +963,7 @@ def _lrn(imp: TFLiteImporter, op: Op) -> None:
 
 @converts("L2_POOL_2D")
 def _l2_pool(imp: TFLiteImporter, op: Op) -> None:
-    o = op.options(tflite.Pool2DOptions)
-    x = imp.nchw(op.inputs[0])
-    window, strides = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
-    pads = _padding(o.Padding(), x.shape[2:], window, strides, (1, 1))
+    o, x, window, strides, pads = _pool_window(imp, op)
     mean = imp.b.average_pool2d(imp.b.mul(x, x, name=op.name + "/sq"), window=window, strides=strides, padding=pads,
                                 count_include_pad=False, name=op.name + "/mean")
     y = imp.b.activation(mean, "sqrt", name=op.name)
@@ -988,7 +990,7 @@ def _batch_matmul(imp: TFLiteImporter, op: Op) -> None:
 @converts("ONE_HOT")
 def _one_hot(imp: TFLiteImporter, op: Op) -> None:
     indices = imp.operand(op.inputs[0])
-    depth = int(np.asarray(imp.require_const(op.inputs[1], "the depth", op.name)).reshape(-1)[0])
+    depth = imp.const_ints(op.inputs[1], "the depth", op.name)[0]
     on, off = imp.operand(op.inputs[2]), imp.operand(op.inputs[3])
     axis = op.options(tflite.OneHotOptions).Axis() % (indices.rank + 1)
     places = np.arange(depth, dtype=np.int64).reshape([depth if k == axis else 1 for k in range(indices.rank + 1)])
@@ -1000,7 +1002,7 @@ def _one_hot(imp: TFLiteImporter, op: Op) -> None:
 
 @converts("FILL")
 def _fill(imp: TFLiteImporter, op: Op) -> None:
-    shape = [int(v) for v in np.asarray(imp.require_const(op.inputs[0], "the dims", op.name)).reshape(-1)]
+    shape = imp.const_ints(op.inputs[0], "the dims", op.name)
     value = _float32(np.asarray(imp.require_const(op.inputs[1], "the value", op.name)))
     imp.set(op.outputs[0], imp.b.constant(np.full(shape, value.reshape(()), value.dtype), name=op.name))
 
@@ -1016,8 +1018,8 @@ def _shape(imp: TFLiteImporter, op: Op) -> None:
 def _space_to_batch(imp: TFLiteImporter, op: Op) -> None:
     """Pad, then each of the block's (i, j) offsets becomes a batch of the pixels at that offset."""
     x = imp.operand(op.inputs[0])
-    bh, bw = (int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the block shape", op.name)).reshape(-1))
-    pads = np.asarray(imp.require_const(op.inputs[2], "the paddings", op.name)).astype(int).reshape(-1, 2)
+    bh, bw = imp.const_ints(op.inputs[1], "the block shape", op.name)
+    pads = np.reshape(imp.const_ints(op.inputs[2], "the paddings", op.name), (-1, 2))
     x = imp.b.pad(x, [0, int(pads[0, 0]), int(pads[1, 0]), 0, 0, int(pads[0, 1]), int(pads[1, 1]), 0],
                   name=op.name + "/pad")
     n, h, w, c = x.shape
@@ -1030,8 +1032,8 @@ def _space_to_batch(imp: TFLiteImporter, op: Op) -> None:
 def _batch_to_space(imp: TFLiteImporter, op: Op) -> None:
     """The inverse: each batch (i, j) goes back to its offset in the block, then the crops."""
     x = imp.operand(op.inputs[0])
-    bh, bw = (int(v) for v in np.asarray(imp.require_const(op.inputs[1], "the block shape", op.name)).reshape(-1))
-    crops = np.asarray(imp.require_const(op.inputs[2], "the crops", op.name)).astype(int).reshape(-1, 2)
+    bh, bw = imp.const_ints(op.inputs[1], "the block shape", op.name)
+    crops = np.reshape(imp.const_ints(op.inputs[2], "the crops", op.name), (-1, 2))
     b, h, w, c = x.shape
     n = b // (bh * bw)
     x = imp.b.reshape(x, (bh, bw, n, h, w, c), name=op.name + "/blocks")
@@ -1046,7 +1048,7 @@ def _batch_to_space(imp: TFLiteImporter, op: Op) -> None:
 def _scatter_nd(imp: TFLiteImporter, op: Op) -> None:
     """Updates summed into zeros of the given shape (duplicates add up, as TFLite's kernel does)."""
     updates = imp.operand(op.inputs[1])
-    shape = [int(v) for v in np.asarray(imp.require_const(op.inputs[2], "the shape", op.name)).reshape(-1)]
+    shape = imp.const_ints(op.inputs[2], "the shape", op.name)
     zeros = imp.b.constant(np.zeros(shape, updates.dtype), name=op.name + "/zeros")
     imp.set(op.outputs[0], imp.b.scatter_nd(zeros, imp.operand(op.inputs[0]), updates, reduction="add", name=op.name))
 
@@ -1067,7 +1069,7 @@ def _range(imp: TFLiteImporter, op: Op) -> None:
 @converts("REDUCE_ANY", "REDUCE_ALL")
 def _reduce_logic(imp: TFLiteImporter, op: Op) -> None:
     x = imp.b.cast(imp.operand(op.inputs[0]), "float32", name=op.name + "/float")
-    axes = [int(a) % x.rank for a in np.asarray(imp.require_const(op.inputs[1], "the axes", op.name)).reshape(-1)]
+    axes = [a % x.rank for a in imp.const_ints(op.inputs[1], "the axes", op.name)]
     keep = op.options(tflite.ReducerOptions).KeepDims()
     y = imp.b.reduce(x, "max" if op.kind == "REDUCE_ANY" else "min", axes, keepdims=bool(keep), name=op.name + "/r")
     imp.set(op.outputs[0], imp.b.cast(y, "bool", name=op.name))
