@@ -73,14 +73,18 @@ def lower_gather_elements(node, ctx: LoweringContext) -> None:
                  bindings=[ctx.tensor(data), ctx.tensor(idx), ctx.tensor(out)], threads=out.size)
 
 
+def _region_params(x, out) -> dict:
+    """The uniforms both region poolings share: an invocation per output bin, the image's size."""
+    return {"total": out.size, "channels": x.shape[1], "height": x.shape[2], "width": x.shape[3],
+            "out_h": out.shape[2], "out_w": out.shape[3]}
+
+
 @lowers("roi_align")
 def lower_roi_align(node, ctx: LoweringContext) -> None:
     x, rois, batch = node.inputs
     out, a = node.outputs[0], node.attrs
-    params = {"total": out.size, "channels": x.shape[1], "height": x.shape[2], "width": x.shape[3],
-              "out_h": a["output_size"][0], "out_w": a["output_size"][1], "sampling_ratio": a["sampling_ratio"],
-              "spatial_scale": a["spatial_scale"], "offset": 0.5 if a["half_pixel"] else 0.0,
-              "min_size": -3.0e38 if a["half_pixel"] else 1.0}
+    params = dict(_region_params(x, out), sampling_ratio=a["sampling_ratio"], spatial_scale=a["spatial_scale"],
+                  offset=0.5 if a["half_pixel"] else 0.0, min_size=-3.0e38 if a["half_pixel"] else 1.0)
     _check_constant_indices(ctx, node, batch, x.shape[0])
     ctx.dispatch("roi_align", node=node, template={"max_mode": a["mode"] == "max"}, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(rois), ctx.tensor(batch), ctx.tensor(out)], threads=out.size)
@@ -90,8 +94,7 @@ def lower_roi_align(node, ctx: LoweringContext) -> None:
 def lower_max_roi_pool(node, ctx: LoweringContext) -> None:
     x, rois = node.inputs
     out = node.outputs[0]
-    params = {"total": out.size, "channels": x.shape[1], "height": x.shape[2], "width": x.shape[3],
-              "out_h": out.shape[2], "out_w": out.shape[3], "spatial_scale": node.attrs["spatial_scale"]}
+    params = dict(_region_params(x, out), spatial_scale=node.attrs["spatial_scale"])
     ctx.dispatch("max_roi_pool", node=node, template={}, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(rois), ctx.tensor(out)], threads=out.size)
 
