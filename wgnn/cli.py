@@ -59,7 +59,7 @@ def _inputs(sess, path: str | None, seed: int) -> dict[str, np.ndarray]:
         if isinstance(data, np.lib.npyio.NpzFile):
             return {k: data[k] for k in data.files}
         return {sess.get_inputs()[0].name: data}
-    if sess.graph is None and sess._stages is None:  # (a model in stages samples its declared inputs)
+    if sess.graph is None and sess.stages is None:  # (a model in stages samples its declared inputs)
         why = [f"its symbolic input dimensions ({sorted(sess.symbolic_dims)}) do not fit size 1"] \
             if sess.symbolic_dims and not sess.value_inputs else []
         why += [f"it needs the values of {sorted(sess.value_inputs)} when compiling (an If's condition, a "

@@ -143,7 +143,7 @@ def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
     """Median GPU time of each dispatch of ``session`` over ``runs`` runs (after ``warmup``)."""
     if session.backend != "compute":
         raise ConfigError("profiling needs the compute backend")
-    stages = getattr(session, "_stages", None)
+    stages = session.stages
     if stages is not None:
         raise ConfigError(f"this model runs in stages around {stages.op_type} node {stages.node_name!r} (see "
                           "wgnn.stages); the profiler times one GPU plan: profile the parts before and after that "
