@@ -224,9 +224,9 @@ def cmd_tune(args) -> int:
         raise SystemExit("wgnn: --batch must be at least 1")
     sess, desc = _load(args.model, args, args.precision, batch=args.batch)
     graph = sess.source_graph.copy()
-    from wgnn.passes import BACKEND_RULES, DEFAULT_RULES, optimize
+    from wgnn.passes import optimize, rules_for
 
-    optimize(graph, DEFAULT_RULES + BACKEND_RULES["compute"])
+    optimize(graph, rules_for("compute"))
     report = tune(graph, sess.device, precision=sess.precision, seconds=args.seconds, runs=args.runs,
                   remeasure=args.again)
     print(f"{desc} ({sess.precision}): {report.summary()}")

@@ -1,7 +1,8 @@
 """Times one peer runtime on one ONNX model, in that peer's own virtual environment.
 
 Run by ``wgnn.bench`` as a script (this environment has no wgnn installed):
-    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP [BATCH]
+    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP [BATCH | FEEDS.npz]
+(BATCH: an image batch for the input named "input"; FEEDS.npz: the model's inputs by name.)
 It prints one JSON line: {"times_ms": [...], "load_s": ..., "provider": ...} or {"error": ...}.
 """
 
@@ -14,8 +15,13 @@ import numpy as np
 
 def main() -> None:
     peer, path, runs, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    batch = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    extra = sys.argv[5] if len(sys.argv) > 5 else "1"
+    if extra.endswith(".npz"):
+        with np.load(extra) as data:
+            feeds = {name: data[name] for name in data.files}
+    else:
+        feeds = {"input": np.random.default_rng(0).standard_normal((int(extra), 3, 224, 224)).astype(np.float32)}
+    x = next(iter(feeds.values()))
     try:
         start = time.perf_counter()
         if peer == "ort-webgpu":
@@ -31,7 +37,7 @@ def main() -> None:
                                    "Dawn refuses older Mesa drivers: see bench/setup_peers.sh --mesa-backports")
 
             def run():
-                return session.run(None, {"input": x})
+                return session.run(None, feeds)
         elif peer == "wonnx":
             import wonnx
 

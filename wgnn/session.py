@@ -18,7 +18,7 @@ from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
 from .ort_compat import ONNX_TYPES
-from .passes import BACKEND_RULES, DEFAULT_RULES, REQUIRED_RULES
+from .passes import REQUIRED_RULES, rules_for
 from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
@@ -197,7 +197,7 @@ class InferenceSession:
         """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
         options = self._compile_options
         self.source_graph = graph.copy()
-        rules = DEFAULT_RULES + BACKEND_RULES[self.backend] if options["optimize"] else REQUIRED_RULES
+        rules = rules_for(self.backend) if options["optimize"] else REQUIRED_RULES
         self.pass_log: Counter = run_passes(graph, rules)
         if options["tune"]:
             from .tuner import tune as measure

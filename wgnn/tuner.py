@@ -20,6 +20,7 @@ import numpy as np
 from .backends.compute import ComputeExecutable
 from .backends.compute.policy import (
     GPU_GEMM_SIZES,
+    ROW_OPS,
     SPLIT_VARIANTS,
     VARIANTS,
     AdapterProfile,
@@ -133,7 +134,8 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
     # products are matrix products too), then the convolutions, Winograd among their candidates.
     rewritten = graph.copy()
     policy.rewrite(rewritten)
-    nodes = [n for n in rewritten.nodes if n.op == "matmul"] + [n for n in graph.nodes if n.op == "conv2d"]
+    nodes = ([n for n in rewritten.nodes if n.op == "matmul"] + [n for n in graph.nodes if n.op == "conv2d"]
+             + [n for n in graph.nodes if n.op in ROW_OPS])
     seen: set[str] = set()
     for node in nodes:
         key = signature(node, precision)
@@ -148,7 +150,7 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
             continue
         # Completed as the policy would (defaults filled in, split-K sized for this product), so
         # that two candidates that would run alike are measured once.
-        problem = problem_of(node)
+        problem = problem_of(node) if node.op not in ROW_OPS else None
         options = list(dict.fromkeys(policy.complete(node.op, c, problem) for c in
                                      candidates(node.op, policy.eligible(node.op, node))))
         if len(options) < 2:

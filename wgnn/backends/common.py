@@ -170,7 +170,7 @@ def reduction_uniforms(node: Node, red_shape: list[int], red_strides: list[int])
     init, mapping, combine, finish = KINDS[node.attrs["kind"]]
     params = {"reduce_size": count, "inv_count": 1.0 / max(count, 1),
               "red_shape": pack_dims(red_shape, 1), "red_strides": pack_dims(red_strides, 0)}
-    template = {"red_rank": len(red_shape), "init": init, "map": mapping, "combine": combine, "finish": finish,
+    template = {"red_rank": len(red_shape), "init": init, "map": mapping, "combine_kind": combine, "finish": finish,
                 "needs_max": node.attrs["kind"] == "log_sum_exp"}
     return params, template
 

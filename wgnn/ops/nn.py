@@ -340,6 +340,9 @@ def _pool_size(size, k, stride, pad_begin, pad_end, dil, ceil_mode):
 
 @register("softmax")
 class Softmax:
+    """Softmax (or, with ``log``, log-softmax) along ``axis``. After ``fuse_softmax``: of
+    x * ``scale`` + mask, where a second input (the mask) broadcasts to x."""
+
     traits = ("layout_free",)
 
     @staticmethod
@@ -350,17 +353,69 @@ class Softmax:
     def infer(node):
         x = node.inputs[0]
         normalize_axis(node, node.attrs["axis"], x.rank)
+        if len(node.inputs) > 1:
+            try:
+                if np.broadcast_shapes(node.inputs[1].shape, x.shape) != x.shape:
+                    raise ValueError
+            except ValueError:
+                raise fail(node, f"the mask's shape {node.inputs[1].shape} does not broadcast to {x.shape}") from None
         return [(x.shape, x.dtype)]
 
     @staticmethod
     def reference(node, ins):
-        x = ins[0].astype(np.float64)
+        x = ins[0].astype(np.float64) * node.attrs.get("scale", 1.0)
+        if len(ins) > 1:
+            x = x + ins[1]
         axis = node.attrs["axis"]
         shifted = x - x.max(axis=axis, keepdims=True)
         if node.attrs.get("log"):
             return [(shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))).astype(np.float32)]
         e = np.exp(shifted)
         return [(e / e.sum(axis=axis, keepdims=True)).astype(np.float32)]
+
+    @staticmethod
+    def layout(node, perms):
+        if len(node.inputs) > 1:  # the mask is read at logical offsets
+            return [(), ()], [()]
+        perm = perms[id(node.inputs[0])]
+        return [None], [perm]
+
+
+@register("layer_norm")
+class LayerNorm:
+    """Layer normalization over ``axis`` and the axes after it, in one node (``fuse_layer_norm``
+    makes it): inputs [x, scale?, bias?], scale and bias one value per element of a normalized
+    row (flattened); attr epsilon."""
+
+    @staticmethod
+    def flops(node):
+        return 8 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        axis = normalize_axis(node, node.attrs["axis"], x.rank)
+        row = int(np.prod(x.shape[axis:], dtype=np.int64))
+        for name, t in zip(("scale", "bias"), node.inputs[1:]):
+            if t is not None and t.shape != (row,):
+                raise fail(node, f"{name} must have shape ({row},), one value per element of a row, got {t.shape}")
+        return [(x.shape, x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x = ins[0].astype(np.float64)
+        axis = node.attrs["axis"] % x.ndim
+        rows = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+        c = rows - rows.mean(axis=1, keepdims=True)
+        y = c / np.sqrt((c * c).mean(axis=1, keepdims=True) + node.attrs["epsilon"])
+        for k, t in ((1, "scale"), (2, "bias")):
+            if len(ins) > k and ins[k] is not None:
+                y = y * ins[k] if t == "scale" else y + ins[k]
+        return [y.reshape(x.shape).astype(np.float32)]
+
+    @staticmethod
+    def layout(node, perms):
+        return [(), None, None], [()]
 
 
 @register("lrn")

@@ -13,7 +13,11 @@ from ..graph import Graph
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
 from .fuse_activation import fuse_activation
+from .fuse_gelu import fuse_gelu
+from .fuse_layer_norm import fuse_layer_norm
+from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_residual import fuse_residual
+from .fuse_softmax import fuse_softmax
 from .integer_conv import integer_conv
 from .pad_conv_channels import pad_conv_channels, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
@@ -24,13 +28,23 @@ log = logging.getLogger("wgnn.passes")
 Rule = Callable[[Graph], int]
 
 # Order matters within a round: quantized convs become integer ones while their weights' dequantize
-# is still in the graph (before constants fold), batch norms fold into convs before the residual add
-# is fused into those convs, and the add's activation then lands in the same epilogue.
+# is still in the graph (before constants fold), batch norms fold into convs and biases into matrix
+# products before the residual add is fused into them, and the add's activation then lands in the
+# same epilogue. Patterns written out op by op (GELU, and a backend's FUSIONS) are recognised
+# before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity, fold_batchnorm,
-                             fuse_residual, fuse_activation]
+                             fuse_matmul_bias, fuse_gelu, fuse_residual, fuse_activation]
+# Ops one backend has a kernel for: the compute path's layer norm and masked, scaled softmax.
+FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax], "texture": []}
 # Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
 # texture path's texels hold padded channels anyway).
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels, skip_zero_tail_slices], "texture": []}
+
+
+def rules_for(backend: str) -> list[Rule]:
+    """The rules an optimizing session of ``backend`` runs, in order."""
+    fuse = DEFAULT_RULES.index(fuse_residual)
+    return DEFAULT_RULES[:fuse] + FUSIONS[backend] + DEFAULT_RULES[fuse:] + BACKEND_RULES[backend]
 # What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm.
 REQUIRED_RULES: list[Rule] = [fold_constants, decompose_batchnorm]
 
@@ -52,7 +66,7 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
     return fired
 
 
-__all__ = ["optimize", "BACKEND_RULES", "DEFAULT_RULES", "REQUIRED_RULES", "decompose_batchnorm", "fold_constants",
-           "remove_identity", "fold_batchnorm", "fuse_residual", "fuse_activation", "pad_conv_channels",
-           "skip_zero_tail_slices",
-           "integer_conv", "drop_quant_roundtrips"]
+__all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS", "REQUIRED_RULES",
+           "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
+           "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
+           "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]

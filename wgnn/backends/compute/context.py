@@ -135,6 +135,17 @@ class LoweringContext:
                    and self.storage.get(id(self.root(t))) == "f32" for t in node.inputs[:2])
         return [v for v in self.policy.eligible(op, node) if not (wide and v == "gemm_f16")]
 
+    def rows(self, node: Node, rows: int) -> tuple[dict, dict]:
+        """The policy's shape of a row kernel (softmax.wgsl, layer_norm.wgsl, reduce.wgsl) over
+        ``rows`` rows: its template (``per_row``, ``row``, ``combine``) and dispatch size, a
+        workgroup per row or an invocation per row."""
+        choice = self.policy.choose(node.op, node, self.variants(node.op, node))
+        if choice.variant == "row":
+            return ({"per_row": "true", "row": "flat_id(wid, lid, nwg)", "combine": "v"},
+                    {"threads": rows, "choice": choice})
+        return ({"per_row": "false", "row": "wid.y * nwg.x + wid.x", "combine": "workgroup_reduce(v, lid, kind)"},
+                {"workgroups": rows, "choice": choice})
+
     def const(self, array: np.ndarray, *, exact: bool = False) -> Ref:
         """Weights or other constant data. Floats are stored in the session's precision, except
         arrays with values beyond f16's range, which stay f32 rather than turn into infinities, and

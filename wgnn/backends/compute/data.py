@@ -326,8 +326,9 @@ def lower_reduce(node, ctx: LoweringContext) -> None:
     params, template = reduction_uniforms(node, red_shape, red_strides)
     params.update(outputs=out.size, out_shape=pack_dims(out_shape, 1), out_strides=pack_dims(out_strides, 0))
     template["out_rank"] = len(out_shape)
-    ctx.dispatch("reduce", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=out.size)
+    shape, size = ctx.rows(node, out.size)
+    ctx.dispatch("reduce", node=node, template=dict(template, **shape),
+                 params=params, bindings=[ctx.tensor(x), ctx.tensor(out)], **size)
 
 
 @lowers("arg_reduce")

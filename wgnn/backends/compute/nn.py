@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common import fused_epilogue
+from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
 from .policy import GEMMS, Choice, Problem, gemm_block, gemm_layout, problem_of
 
@@ -411,13 +411,38 @@ def _pool_row_code(mode: str, width: int, stride: int) -> dict[str, str]:
 @lowers("softmax")
 def lower_softmax(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
+    mask = node.inputs[1] if len(node.inputs) > 1 else None
     perm = ctx.perm(x)
     k = perm.index(node.attrs["axis"] % x.rank)
     phys = [x.shape[p] for p in perm]
     outer, inner = int(np.prod(phys[:k], dtype=np.int64)), int(np.prod(phys[k + 1:], dtype=np.int64))
-    ctx.dispatch("softmax", node=node, template={"log": node.attrs.get("log", False)},
-                 params={"rows": outer * inner, "axis_size": phys[k], "inner": inner},
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], workgroups=outer * inner)
+    params = {"rows": outer * inner, "axis_size": phys[k], "inner": inner, "scale": node.attrs.get("scale", 1.0),
+              "m_step": 0, "m_rank": 1, "m_shape": pack_dims([1], 1), "m_strides": pack_dims([0], 0)}
+    if mask is not None:  # over the last axis, x in logical order (the op's layout)
+        strides = broadcast_strides(mask, x.shape, ctx.perm(mask))
+        shape, (lead,) = merge_dims(list(x.shape[:-1]) or [1], [strides[:-1] or [0]])
+        params.update(m_step=strides[-1], m_rank=len(shape), m_shape=pack_dims(shape, 1),
+                      m_strides=pack_dims(lead, 0))
+    template, size = ctx.rows(node, outer * inner)
+    template.update(log=node.attrs.get("log", False), masked="true" if mask is not None else "false")
+    ctx.dispatch("softmax", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(x), ctx.tensor(mask) if mask is not None else ctx.dummy(), ctx.tensor(out)],
+                 **size)
+
+
+@lowers("layer_norm")
+def lower_layer_norm(node, ctx: LoweringContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    scale, bias = (node.inputs[k] if len(node.inputs) > k else None for k in (1, 2))
+    axis = node.attrs["axis"] % x.rank
+    n = int(np.prod(x.shape[axis:], dtype=np.int64))
+    rows = x.size // max(n, 1)
+    template, size = ctx.rows(node, rows)
+    template.update(scaled="true" if scale is not None else "false", shifted="true" if bias is not None else "false")
+    ctx.dispatch("layer_norm", node=node, template=template,
+                 params={"rows": rows, "n": n, "epsilon": node.attrs["epsilon"]},
+                 bindings=[ctx.tensor(x)] + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (scale, bias)]
+                 + [ctx.tensor(out)], **size)
 
 
 @lowers("det")

@@ -49,7 +49,26 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
                "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
     "matmul": {"tiled": TILES, "subgroup": SHARED_TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (),
                "generic": ()},
+    # The row kernels (softmax.wgsl, layer_norm.wgsl, reduce.wgsl): a workgroup per row (per output
+    # of a reduction), or an invocation per row.
+    "softmax": {"workgroup": (), "row": ()},
+    "layer_norm": {"workgroup": (), "row": ()},
+    "reduce": {"workgroup": (), "row": ()},
 }
+ROW_OPS = ("softmax", "layer_norm", "reduce")
+# Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
+# would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
+MIN_ROWS = 64
+
+
+def rows_of(node: Node) -> int:
+    """The rows a row kernel runs for ``node``: outputs of a reduction, else the input's elements
+    over one row's (softmax: the axis; layer_norm: the axes from ``axis``)."""
+    x = node.inputs[0]
+    if node.op == "reduce":
+        return node.outputs[0].size
+    axes = [node.attrs["axis"] % x.rank] if node.op == "softmax" else range(node.attrs["axis"] % x.rank, x.rank)
+    return x.size // max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
 WORKGROUP_SIZES = (32, 64, 128, 256)
 SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the SPLIT_VARIANTS only)
 # The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
@@ -97,6 +116,10 @@ def problem_of(node: Node) -> Problem:
     sa = a.shape if a.rank > 1 else (1,) + a.shape
     sb = b.shape if b.rank > 1 else b.shape + (1,)
     batch = int(np.prod(np.broadcast_shapes(sa[:-2], sb[:-2]), dtype=np.int64))
+    if int(np.prod(sb[:-2], dtype=np.int64)) == 1:
+        # one B for every matrix of A (a linear layer over a batch of sequences): one product of
+        # all their rows, which reads B once and fills whole tiles
+        return Problem(1, batch * sa[-2], sa[-1], sb[-1])
     return Problem(batch, sa[-2], sa[-1], sb[-1])
 
 
@@ -129,12 +152,17 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                 "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
                                narrow_tiles=(("subgroup", 8),)),
             "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
-                               variant_tiles=(("subgroup", 16),))},
+                               variant_tiles=(("subgroup", 16),)),
+            # An invocation per row: barriers are what a software adapter's workgroups pay for
+            # (MiniLM's softmax and layer norms, docs/kernels.md).
+            **{op: Defaults(("row", "workgroup")) for op in ROW_OPS}},
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise",
                                 "direct", "generic"), variant_tiles=(("subgroup", 8),)),
-            "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),))},
+            "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),)),
+            # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
+            **{op: Defaults(("workgroup", "row")) for op in ROW_OPS}},
 }
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 # A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
@@ -193,6 +221,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     ``subgroup`` (the tiled matrix kernel sharing A through subgroup shuffles) a device with
     ``subgroups``."""
     shared = ["subgroup"] if subgroups else []
+    if op in ROW_OPS:
+        return list(VARIANTS[op])
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
             and not node.attrs.get("exact"))  # integer sums (quantized convs) stay out of f16 arithmetic
     if op == "matmul":
@@ -375,7 +405,10 @@ class KernelPolicy:
             if measured is not None and measured.variant in candidates:
                 return self.complete(op, measured, problem)
         defaults = DEFAULTS[self.adapter.kind][op]
-        variant = next(v for v in defaults.order if v in candidates)
+        order = defaults.order
+        if op in ROW_OPS and rows_of(node) < MIN_ROWS:
+            order = ("workgroup",) + order
+        variant = next(v for v in order if v in candidates)
         narrow = op == "conv2d" and node.inputs[0].shape[1] <= 4
         return self.complete(op, Choice(variant, dict(defaults.narrow_tiles).get(variant) if narrow else None), problem)
 

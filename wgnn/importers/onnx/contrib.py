@@ -1,7 +1,8 @@
 """ONNX Runtime's ``com.microsoft`` fusions that its graph optimizer writes into the models it saves
 (``optimized_model_filepath``, ``onnxruntime.transformers.optimizer``, Optimum's optimized exports):
-FusedConv, FusedMatMul, the Gelu family, and the skip / simplified layer normalizations
-(SimplifiedLayerNormalization, RMS normalization, in ONNX Runtime's default domain too).
+FusedConv, FusedMatMul, the Gelu family, the skip / simplified layer normalizations
+(SimplifiedLayerNormalization, RMS normalization, in ONNX Runtime's default domain too), and the
+transformer optimizer's EmbedLayerNormalization and Attention (BERT-style encoders).
 Each imports as the few of wgnn's ops it fuses; wgnn's own passes fuse them again where they can.
 """
 
@@ -91,13 +92,13 @@ def _skip_layer_norm(b, node, ins, attrs):
         x, gamma, beta, bias = ins[0], ins[1], None, None
         axis = int(attrs.get("axis", -1))
     else:
-        x = b.add(ins[0], ins[1], name=f"{name}/skip")
         simplified = node.op_type == "SkipSimplifiedLayerNormalization"
         gamma = ins[2]
         beta = None if simplified else (ins[3] if len(ins) > 3 else None)
         bias = ins[3 if simplified else 4] if len(ins) > (3 if simplified else 4) else None
-        if bias is not None:
-            x = b.add(x, bias, name=f"{name}/bias")
+        # the bias first: a matrix product's bias then fuses into its epilogue, and the skip after it
+        x = ins[0] if bias is None else b.add(ins[0], bias, name=f"{name}/bias")
+        x = b.add(x, ins[1], name=f"{name}/skip")
         axis = -1
     if node.op_type == "SkipLayerNormalization":
         y, mean, inv = b.layer_normalization(x, scale=gamma, bias=beta, axis=axis, epsilon=eps, name=name)
@@ -107,3 +108,104 @@ def _skip_layer_norm(b, node, ins, attrs):
     if node.op_type == "SimplifiedLayerNormalization":
         return [y, inv] if node.outputs > 1 else y
     return [y, b.constant(np.zeros(inv.shape, np.float32)), inv, x] if node.outputs > 1 else y
+
+
+@converts("com.microsoft.EmbedLayerNormalization")
+def _embed_layer_norm(b, node, ins, attrs):
+    """LayerNormalization(word[ids] + position[position_ids or 0..S-1] + segment[segment_ids]);
+    outputs [normalized, mask_index (the count of ones in each row of the mask, int32; zeros
+    without a mask, as ONNX Runtime gives), the sum before normalizing]."""
+    ids, segments, word, position, segment_table, gamma, beta, mask, position_ids = (list(ins) + [None] * 9)[:9]
+    if any(t is None for t in (ids, word, position, gamma, beta)) or ids.rank != 2:
+        raise node.unsupported("needs input_ids (batch x sequence), word and position embeddings, gamma and beta")
+    batch, seq = ids.shape
+    name = node.name
+    x = b.gather(word, ids, name=f"{name}/words")
+    if position_ids is None:
+        position_ids = b.constant(np.arange(seq, dtype=np.int32))
+    x = b.add(x, b.gather(position, position_ids, name=f"{name}/positions"), name=f"{name}/sum")
+    if segments is not None and segment_table is not None:
+        x = b.add(x, b.gather(segment_table, segments, name=f"{name}/segments"), name=f"{name}/embedding_sum")
+    y = b.layer_normalization(x, scale=gamma, bias=beta, axis=-1, epsilon=float(attrs.get("epsilon", 1e-12)),
+                              name=name)[0]
+    if mask is None:
+        count = b.constant(np.zeros(batch, np.int32))
+    else:
+        ones = b.reduce(b.cast(mask, "float32", name=f"{name}/mask_f"), "sum", [1], keepdims=False,
+                        name=f"{name}/mask_sum")
+        count = b.cast(ones, "int32", name=f"{name}/mask_index")
+    return [y, count, x]
+
+
+def _attention_mask(b, node, mask, batch: int, seq: int, total: int, fill: float):
+    """The additive mask (``fill`` where a key is masked, else 0) that Attention's mask_index
+    describes, shaped to broadcast over (batch, heads, seq, total): 1-D of batch the end of each
+    row's keys (right padding), of 2 x batch the ends then the starts; 2-D (batch, total) and 3-D
+    (batch, seq, total) raw masks, where a value <= 0 masks."""
+    name = f"{node.name}/mask"
+    zero, filled = b.constant(np.float32(0.0)), b.constant(np.float32(fill))
+    if mask.rank == 1 and mask.shape[0] in (batch, 2 * batch):
+        keys = b.constant(np.arange(total, dtype=np.int32))
+        end = b.reshape(b.slice(mask, [0], [batch], name=f"{name}/end"), (batch, 1), name=f"{name}/end_col")
+        masked = b.greater_or_equal(keys, end, name=f"{name}/after")
+        if mask.shape[0] == 2 * batch:
+            start = b.reshape(b.slice(mask, [batch], [2 * batch], name=f"{name}/start"), (batch, 1),
+                              name=f"{name}/start_col")
+            masked = b.logical_or(masked, b.lesser(keys, start, name=f"{name}/before"), name=f"{name}/outside")
+        shape = (batch, 1, 1, total)
+    elif mask.rank == 2 and mask.shape == (batch, total) or mask.rank == 3 and mask.shape == (batch, seq, total):
+        masked = b.lesser_or_equal(mask, b.constant(np.zeros((), np.int32 if mask.dtype == "int32" else np.float32)),
+                                   name=f"{name}/off")
+        shape = (batch, 1, 1, total) if mask.rank == 2 else (batch, 1, seq, total)
+    else:
+        raise node.unsupported(f"mask_index of shape {mask.shape} (takes ({batch},), ({2 * batch},), "
+                               f"({batch}, {total}) or ({batch}, {seq}, {total}))")
+    return b.reshape(b.where(masked, filled, zero, name=f"{name}/additive"), shape, name=f"{name}/bias")
+
+
+@converts("com.microsoft.Attention")
+def _attention(b, node, ins, attrs):
+    """Multi-head self-attention of ONNX Runtime's BERT fusion: Q, K, V from one product with
+    weights (input_hidden x (q + k + v)) and bias, softmax(Q K^T * scale + mask) V per head. Takes
+    mask_index (see ``_attention_mask``), ``unidirectional`` (causal) and an additive attention
+    bias; refuses a past key/value cache and rotary embeddings by name."""
+    x, weights, bias, mask, past, extra, past_length = (list(ins) + [None] * 7)[:7]
+    if past is not None or past_length is not None or node.outputs > 1:
+        raise node.unsupported("a past key/value cache (past, present, past_sequence_length)")
+    if attrs.get("do_rotary", 0):
+        raise node.unsupported("do_rotary")
+    if x.rank != 3 or weights is None or weights.rank != 2 or weights.shape[0] != x.shape[2]:
+        raise node.unsupported(f"expects input (batch, sequence, hidden) and weights (hidden, q + k + v), got "
+                               f"{x.shape} and {None if weights is None else weights.shape}")
+    heads = int(attrs["num_heads"])
+    sizes = [int(v) for v in attrs.get("qkv_hidden_sizes", [])] or [weights.shape[1] // 3] * 3
+    dq, dk, dv = sizes
+    if sum(sizes) != weights.shape[1] or dq != dk or dq % heads or dv % heads:
+        raise node.unsupported(f"q, k, v sizes {sizes} with {heads} heads and weights {weights.shape}")
+    batch, seq, _ = x.shape
+    name = node.name
+    qkv = b.matmul(x, weights, name=f"{name}/qkv")
+    if bias is not None:
+        qkv = b.add(qkv, bias, name=f"{name}/qkv_bias")
+
+    def split(start, size, perm, part):
+        t = b.slice(qkv, [start], [start + size], axes=[2], name=f"{name}/{part}")
+        t = b.reshape(t, (batch, seq, heads, size // heads), name=f"{name}/{part}_heads")
+        return b.transpose(t, perm, name=f"{name}/{part}_t")
+
+    q = split(0, dq, [0, 2, 1, 3], "q")
+    k = split(dq, dk, [0, 2, 3, 1], "k")
+    v = split(dq + dk, dv, [0, 2, 1, 3], "v")
+    scale = float(attrs.get("scale", 0.0)) or 1.0 / float(np.sqrt(dq // heads))
+    scores = b.mul(b.matmul(q, k, name=f"{name}/qk"), b.constant(np.float32(scale)), name=f"{name}/scaled")
+    fill = float(attrs.get("mask_filter_value", -10000.0))
+    additive = _attention_mask(b, node, mask, batch, seq, seq, fill) if mask is not None else None
+    if attrs.get("unidirectional", 0):
+        causal = b.constant(np.where(np.arange(seq)[None, :] > np.arange(seq)[:, None], fill, 0.0).astype(np.float32))
+        additive = causal if additive is None else b.add(additive, causal, name=f"{name}/causal")
+    if extra is not None:
+        additive = extra if additive is None else b.add(additive, extra, name=f"{name}/attention_bias")
+    if additive is not None:
+        scores = b.add(scores, additive, name=f"{name}/masked")
+    context = b.matmul(b.softmax(scores, axis=-1, name=f"{name}/probs"), v, name=f"{name}/context")
+    return b.reshape(b.transpose(context, [0, 2, 1, 3], name=f"{name}/context_t"), (batch, seq, dv), name=name)

@@ -1,10 +1,11 @@
 // Reductions (sum, mean, max, min, prod, sum_square, l1, l2, log_sum_exp) over any set of axes,
-// one 64-wide workgroup per output element: the invocations stride over the reduced elements,
-// accumulate in f32 and combine through a workgroup tree. Both the kept and the reduced axes are
+// as softmax.wgsl's rows (${per_row}): a workgroup per output element, whose invocations stride
+// over the reduced elements, accumulate in f32 and combine through a workgroup tree; or an
+// invocation per output element, alone, without barriers. Both the kept and the reduced axes are
 // addressed by strides (merged on the host), so any layout and any axes work. log_sum_exp first
 // finds the maximum, so exp cannot overflow.
 #include "compute/common.wgsl"
-#include "compute/reduction.wgsl"
+#include "compute/rows.wgsl"
 #include "reduce_offsets.wgsl"  // offset_of(j)
 
 struct Params {
@@ -18,20 +19,21 @@ struct Params {
 const OUT_RANK: i32 = ${out_rank};
 const RED_RANK: i32 = ${red_rank};
 const NEEDS_MAX: bool = ${needs_max};
-const COMBINE: u32 = COMBINE_${combine};
+const COMBINE: u32 = COMBINE_${combine_kind};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> y: array<y_elem>;
 
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = wid.y * nwg.x + wid.x;  // uniform across the workgroup: the early return is safe
+    let row = row_of(wid, lid, nwg);
     if (row >= p.outputs) {
         return;
     }
+    let first = row_first(lid);
+    let step = row_step();
     var i = row;
     var base = 0;
     for (var d = OUT_RANK - 1; d >= 0; d--) {
@@ -42,17 +44,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var m = 0.0;
     if (NEEDS_MAX) {
         var local_max = -3.402823e38;
-        for (var j = lid; j < p.reduce_size; j += WG) {
+        for (var j = first; j < p.reduce_size; j += step) {
             local_max = max(local_max, f32(x[base + offset_of(j)]));
         }
-        m = workgroup_reduce(local_max, lid, COMBINE_MAX);
+        m = combined(local_max, lid, COMBINE_MAX);
     }
     var acc = init_${init}();
-    for (var j = lid; j < p.reduce_size; j += WG) {
+    for (var j = first; j < p.reduce_size; j += step) {
         acc = combine(acc, map_${map}(f32(x[base + offset_of(j)]), m), COMBINE);
     }
-    acc = workgroup_reduce(acc, lid, COMBINE);
-    if (lid == 0u) {
+    acc = combined(acc, lid, COMBINE);
+    if (PER_ROW || lid == 0u) {
         y[row] = y_elem(finish_${finish}(acc, m, p.inv_count));
     }
 }

@@ -17,7 +17,7 @@ struct Params {
 const OUT_RANK: i32 = ${out_rank};
 const RED_RANK: i32 = ${red_rank};
 const NEEDS_MAX: bool = ${needs_max};
-const COMBINE: u32 = COMBINE_${combine};
+const COMBINE: u32 = COMBINE_${combine_kind};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var x: texture_2d<f32>;

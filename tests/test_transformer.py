@@ -1,0 +1,334 @@
+"""Transformer encoders: the fusions that make them few dispatches (linear bias, GELU, layer norm,
+scaled and masked softmax), the row kernels in every variant, ONNX Runtime's Attention and
+EmbedLayerNormalization, and a real pretrained sentence encoder (all-MiniLM-L6-v2) against ONNX
+Runtime and against the similarities sentence-transformers publishes for it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import fetch_or_skip, rel_l2
+from onnx import TensorProto, helper, numpy_helper
+
+import wgnn
+from wgnn import bert, text
+
+ort = pytest.importorskip("onnxruntime")
+MS = "com.microsoft"
+
+
+def _model(nodes, inputs: dict, outputs: list[str], consts: dict | None = None, opset: int = 17,
+           contrib: bool = False, integer_outputs: tuple[str, ...] = ()):
+    def info(name, value):
+        kind = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int32): TensorProto.INT32,
+                np.dtype(np.int64): TensorProto.INT64}[value.dtype]
+        return helper.make_tensor_value_info(name, kind, value.shape)
+
+    kinds = {n: TensorProto.INT32 if n in integer_outputs else TensorProto.FLOAT for n in outputs}
+    graph = helper.make_graph(nodes, "g", [info(n, v) for n, v in inputs.items()],
+                              [helper.make_tensor_value_info(n, kind, None) for n, kind in kinds.items()],
+                              [numpy_helper.from_array(v, n) for n, v in (consts or {}).items()])
+    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(MS, 1)] if contrib else [])
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
+def _ort(model, feeds):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def _tol(precision):
+    return {"fp32": 2e-5, "fp16": 5e-3}[precision]
+
+
+def _small_bert(rng, layers=2, hidden=32, heads=4, vocab=50, positions=16):
+    """Random weights in a BERT's safetensors names and its config."""
+    def n(*shape, s=0.2):
+        return (rng.standard_normal(shape) * s).astype(np.float32)
+
+    w = {"embeddings.word_embeddings.weight": n(vocab, hidden), "embeddings.position_embeddings.weight":
+         n(positions, hidden), "embeddings.token_type_embeddings.weight": n(2, hidden),
+         "embeddings.LayerNorm.weight": 1 + n(hidden), "embeddings.LayerNorm.bias": n(hidden)}
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+        for part, (o, k) in {"attention.self.query": (hidden, hidden), "attention.self.key": (hidden, hidden),
+                             "attention.self.value": (hidden, hidden), "attention.output.dense": (hidden, hidden),
+                             "intermediate.dense": (2 * hidden, hidden), "output.dense": (hidden, 2 * hidden)}.items():
+            w[f"{p}.{part}.weight"], w[f"{p}.{part}.bias"] = n(o, k, s=1 / np.sqrt(k)), n(o)
+        for part in ("attention.output.LayerNorm", "output.LayerNorm"):
+            w[f"{p}.{part}.weight"], w[f"{p}.{part}.bias"] = 1 + n(hidden), n(hidden)
+    config = {"hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": layers,
+              "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+    return w, config
+
+
+def _padded_feeds(rng, lengths, width, vocab=50):
+    ids = np.zeros((len(lengths), width), np.int64)
+    mask = np.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(1, vocab, n)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def _close_on_kept_tokens(got, want, mask, tol):
+    keep = mask.astype(bool)
+    assert rel_l2(got[0][keep], want[0][keep]) < tol
+    assert rel_l2(got[1], want[1]) < tol
+
+
+def test_exported_encoder_fuses_and_matches_onnxruntime(device, precision, rng):
+    """A two-layer BERT as PyTorch exports it (MatMul + Add, GELU through Erf, the mask as
+    (1 - mask) * -10000, Div by sqrt(head)) on padded rows: every fusion fires and the outputs are
+    ONNX Runtime's."""
+    model = bert.bert_onnx(*_small_bert(rng))
+    feeds = _padded_feeds(rng, [7, 3], 7)
+    session = wgnn.InferenceSession(model, precision=precision)
+    _close_on_kept_tokens(session.run(None, feeds), _ort(model, feeds), feeds["attention_mask"], _tol(precision))
+    log = session.pass_log
+    # a linear layer's bias: 6 per layer; GELU: 1; layer norms: 2 per layer and the embeddings'
+    assert (log["fuse_matmul_bias"], log["fuse_gelu"], log["fuse_layer_norm"], log["fuse_softmax"]) == (12, 2, 5, 2)
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert {"layer_norm", "softmax"} <= set(ops) and "activation" not in ops
+    # element-wise: the embeddings' two adds, the mask's two steps, pooling's five; none in the layers
+    assert ops.count("binary") == 9
+
+
+@pytest.mark.parametrize("form", ["pow_div", "mul_reciprocal", "no_affine", "two_axes", "mean_read_too"])
+def test_written_out_layer_norm_is_one_node(device, form, rng):
+    """Layer normalization as exporters wrote it before opset 17, in its forms, over rows of 37 (or
+    5 x 37): one layer_norm node where nothing else reads its statistics."""
+    axes = [-2, -1] if form == "two_axes" else [-1]
+    x = rng.standard_normal((3, 5, 37)).astype(np.float32) * 3 + 1
+    row = (5, 37) if form == "two_axes" else (37,)
+    consts = {"axes": np.array(axes, np.int64), "two": np.float32(2), "eps": np.float32(1e-5),
+              "gamma": (rng.standard_normal(row) + 1).astype(np.float32),
+              "beta": rng.standard_normal(row).astype(np.float32)}
+    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], axes=axes),
+             helper.make_node("Sub", ["x", "mean"], ["c"])]
+    nodes.append(helper.make_node("Mul", ["c", "c"], ["sq"]) if form == "mul_reciprocal" else
+                 helper.make_node("Pow", ["c", "two"], ["sq"]))
+    nodes += [helper.make_node("ReduceMean", ["sq"], ["var"], axes=axes),
+              helper.make_node("Add", ["var", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["std"])]
+    if form == "mul_reciprocal":
+        nodes += [helper.make_node("Reciprocal", ["std"], ["inv"]), helper.make_node("Mul", ["c", "inv"], ["n"])]
+    else:
+        nodes.append(helper.make_node("Div", ["c", "std"], ["n"]))
+    if form == "no_affine":
+        nodes.append(helper.make_node("Identity", ["n"], ["y"]))
+    else:
+        nodes += [helper.make_node("Mul", ["n", "gamma"], ["s"]), helper.make_node("Add", ["s", "beta"], ["y"])]
+    outputs = ["y", "mean"] if form == "mean_read_too" else ["y"]
+    model = _model(nodes, {"x": x}, outputs, consts, opset=13)
+    session = wgnn.InferenceSession(model)
+    for got, want in zip(session.run(None, {"x": x}), _ort(model, {"x": x})):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+    assert session.pass_log["fuse_layer_norm"] == (0 if form == "mean_read_too" else 1)
+
+
+@pytest.mark.parametrize("form", ["div_then_half", "half_first", "mul_inverse_sqrt2"])
+def test_gelu_written_with_erf_fuses_into_the_product(device, form, rng):
+    """x * 0.5 * (1 + erf(x / sqrt(2))) after a linear layer, in the groupings exporters write:
+    one matmul dispatch with GELU in its epilogue."""
+    a = rng.standard_normal((2, 9, 16)).astype(np.float32)
+    consts = {"w": rng.standard_normal((16, 24)).astype(np.float32) / 4,
+              "b": rng.standard_normal(24).astype(np.float32),
+              "root2": np.float32(np.sqrt(2)), "inv_root2": np.float32(1 / np.sqrt(2)), "one": np.float32(1),
+              "half": np.float32(0.5)}
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["p"]), helper.make_node("Add", ["p", "b"], ["x"])]
+    nodes.append(helper.make_node("Mul", ["x", "inv_root2"], ["d"]) if form == "mul_inverse_sqrt2" else
+                 helper.make_node("Div", ["x", "root2"], ["d"]))
+    nodes += [helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["e", "one"], ["t"])]
+    if form == "half_first":
+        nodes += [helper.make_node("Mul", ["x", "half"], ["h"]), helper.make_node("Mul", ["h", "t"], ["y"])]
+    else:
+        nodes += [helper.make_node("Mul", ["x", "t"], ["h"]), helper.make_node("Mul", ["h", "half"], ["y"])]
+    model = _model(nodes, {"a": a}, ["y"], consts)
+    session = wgnn.InferenceSession(model)
+    np.testing.assert_allclose(session.run(None, {"a": a})[0], _ort(model, {"a": a})[0], rtol=1e-5, atol=1e-5)
+    assert session.pass_log["fuse_gelu"] == 1
+    assert [d.node.op for d in session._exe.dispatches] == ["matmul"]
+
+
+@pytest.mark.parametrize("variant", ["row", "workgroup"])
+@pytest.mark.parametrize("length", [3, 100, 1000])
+def test_row_kernels_in_every_variant(device, precision, variant, length, rng):
+    """softmax(x * 0.3 + mask) with a mask broadcast over heads and queries, a layer norm and two
+    reductions (log-sum-exp along rows; a mean over two axes apart), over rows of 3, 100 and 1000
+    (shorter than a workgroup, not a multiple of it, longer), each variant forced, against ONNX
+    Runtime."""
+    x = rng.standard_normal((2, 3, 5, length)).astype(np.float32) * 4
+    mask = np.where(rng.random((2, 1, 1, length)) < 0.3, -10000.0, 0.0).astype(np.float32)
+    consts = {"s": np.float32(0.3), "gamma": rng.standard_normal(length).astype(np.float32),
+              "beta": rng.standard_normal(length).astype(np.float32)}
+    nodes = [helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Add", ["xs", "mask"], ["z"]),
+             helper.make_node("Softmax", ["z"], ["p"], axis=-1),
+             helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["ln"], axis=-1, epsilon=1e-5),
+             helper.make_node("ReduceLogSumExp", ["x"], ["lse"], axes=[3], keepdims=0),
+             helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1, 3], keepdims=1)]
+    model = _model(nodes, {"x": x, "mask": mask}, ["p", "ln", "lse", "mean"], consts, opset=17)
+    feeds = {"x": x, "mask": mask}
+    session = wgnn.InferenceSession(model, precision=precision,
+                                    kernels={"softmax": variant, "layer_norm": variant, "reduce": variant})
+    for got, want in zip(session.run(None, feeds), _ort(model, feeds)):
+        assert rel_l2(got, want) < _tol(precision)
+    assert set(session.kernel_choices().values()) == {f"{variant} wg64"}
+    assert (session.pass_log["fuse_softmax"], session.pass_log["fuse_layer_norm"]) == (1, 1)
+
+
+# -- ONNX Runtime's fused transformer ops ------------------------------------------------------------
+
+
+def _attention_case(rng, mask_kind: str, batch=2, seq=6, hidden=16, heads=2, **attrs):
+    x = rng.standard_normal((batch, seq, hidden)).astype(np.float32)
+    sizes = attrs.get("qkv_hidden_sizes", [hidden] * 3)
+    consts = {"w": (rng.standard_normal((hidden, sum(sizes))) / 4).astype(np.float32),
+              "b": rng.standard_normal(sum(sizes)).astype(np.float32)}
+    inputs = {"x": x}
+    names = ["x", "w", "b"]
+    ends = np.array([seq, 4][:batch], np.int32)
+    if mask_kind == "end":
+        inputs["m"] = ends
+    elif mask_kind == "start_end":
+        inputs["m"] = np.concatenate([ends, np.array([1, 0][:batch], np.int32)])
+    elif mask_kind == "raw_2d":
+        inputs["m"] = (rng.random((batch, seq)) > 0.3).astype(np.int32)
+    elif mask_kind == "raw_3d":
+        inputs["m"] = (rng.random((batch, seq, seq)) > 0.3).astype(np.int32)
+    names.append("m" if mask_kind != "none" else "")
+    if attrs.pop("attention_bias", False):
+        inputs["ab"] = rng.standard_normal((1, heads, seq, seq)).astype(np.float32)
+        names += ["", "ab"]
+    node = helper.make_node("Attention", names, ["y"], domain=MS, num_heads=heads, **attrs)
+    return _model([node], inputs, ["y"], consts, contrib=True), inputs
+
+
+@pytest.mark.parametrize("case", [
+    dict(mask_kind="none"), dict(mask_kind="end"), dict(mask_kind="start_end"), dict(mask_kind="raw_2d"),
+    dict(mask_kind="raw_3d"), dict(mask_kind="end", unidirectional=1), dict(mask_kind="none", attention_bias=True),
+    dict(mask_kind="raw_2d", qkv_hidden_sizes=[16, 16, 8], scale=0.5, mask_filter_value=-30.0)],
+    ids=["none", "end", "start_end", "raw_2d", "raw_3d", "causal", "attention_bias", "v_size_scale_fill"])
+def test_contrib_attention_matches_onnxruntime(device, case, rng):
+    model, feeds = _attention_case(rng, **case)
+    got = wgnn.InferenceSession(model).run(None, feeds)[0]
+    want = _ort(model, feeds)[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_contrib_attention_refuses_a_kv_cache_by_name(device, rng):
+    x = rng.standard_normal((1, 3, 8)).astype(np.float32)
+    past = np.zeros((2, 1, 2, 2, 4), np.float32)
+    node = helper.make_node("Attention", ["x", "w", "b", "", "past"], ["y", "present"], domain=MS, num_heads=2,
+                            name="attn_7")
+    model = _model([node], {"x": x, "past": past}, ["y", "present"],
+                   {"w": np.ones((8, 24), np.float32), "b": np.zeros(24, np.float32)}, contrib=True)
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="attn_7.*past key/value cache"):
+        wgnn.InferenceSession(model)
+
+
+@pytest.mark.parametrize("extras", ["all", "bare"])
+def test_contrib_embed_layer_norm_matches_onnxruntime(device, extras, rng):
+    """Word + position (+ segment) embeddings, layer-normalized, with the mask's token counts and
+    the sum before normalizing: all three outputs as ONNX Runtime gives them."""
+    batch, seq, hidden = 2, 5, 12
+    feeds = {"ids": rng.integers(0, 30, (batch, seq)).astype(np.int32)}
+    consts = {"word": rng.standard_normal((30, hidden)).astype(np.float32),
+              "pos": rng.standard_normal((9, hidden)).astype(np.float32),
+              "gamma": (rng.standard_normal(hidden) + 1).astype(np.float32),
+              "beta": rng.standard_normal(hidden).astype(np.float32)}
+    names = ["ids", "", "word", "pos", "", "gamma", "beta"]
+    if extras == "all":
+        feeds |= {"seg": rng.integers(0, 2, (batch, seq)).astype(np.int32),
+                  "mask": np.array([[1] * 5, [1, 1, 1, 0, 0]], np.int32),
+                  "pos_ids": np.array([[3, 4, 5, 6, 7], [0, 1, 2, 3, 4]], np.int32)}
+        consts["segtab"] = rng.standard_normal((2, hidden)).astype(np.float32)
+        names = ["ids", "seg", "word", "pos", "segtab", "gamma", "beta", "mask", "pos_ids"]
+    node = helper.make_node("EmbedLayerNormalization", names, ["y", "mask_index", "sum"], domain=MS, epsilon=1e-6)
+    model = _model([node], feeds, ["y", "mask_index", "sum"], consts, contrib=True, integer_outputs=("mask_index",))
+    got, want = wgnn.InferenceSession(model).run(None, feeds), _ort(model, feeds)
+    for name, g, w in zip(("y", "mask_index", "sum"), got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape, name
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+# -- all-MiniLM-L6-v2 ---------------------------------------------------------------------------------
+
+SENTENCES = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+# What sentence-transformers' documentation prints for these three with all-MiniLM-L6-v2
+# (model.similarity of its encodings): a reference from outside this project.
+PUBLISHED = np.array([[1.0000, 0.6660, 0.1046], [0.6660, 1.0000, 0.1411], [0.1046, 0.1411, 1.0000]])
+TEXTS = ["A man is eating food.", "A man is eating a piece of bread, quite slowly, at the table.",
+         "The girl is carrying a baby.", "Café naïve résumé — déjà vu!", "东京 is in 日本 (Japan).",
+         "Numbers: 3.14159, 2,718 and 1e-9; e-mail: someone@example.org", "x" * 120 + " overlong",
+         "tabs\tand\nnewlines\r\nand\u00a0spaces", "unknown \u2603\ufe0f snowman \U0001f600", ""]
+
+
+@pytest.fixture(scope="module")
+def minilm(device):
+    path = fetch_or_skip("all_minilm_l6_v2")
+    return path, bert.tokenizer_from_archive(wgnn.zoo.shipped("all_minilm_l6_v2"))
+
+
+def test_minilm_gives_the_published_similarities(minilm):
+    path, tokenizer = minilm
+    session = wgnn.InferenceSession(str(path))
+    (embedding,) = session.run(["sentence_embedding"], tokenizer(SENTENCES).feeds())
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(embedding @ embedding.T, PUBLISHED, atol=1e-4)
+
+
+def test_minilm_on_padded_batches_matches_onnxruntime(minilm, precision):
+    """Ten texts of 2 to 40 tokens in one padded batch: the sentence embeddings and the token
+    states ONNX Runtime gives (fp16: within 5e-3, every embedding's cosine to it > 0.9999)."""
+    path, tokenizer = minilm
+    feeds = tokenizer(TEXTS).feeds()
+    got = wgnn.InferenceSession(str(path), precision=precision).run(None, feeds)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    _close_on_kept_tokens(got, want, feeds["attention_mask"], _tol(precision))
+    cosine = np.sum(got[1] * want[1], axis=1) / np.linalg.norm(got[1], axis=1) / np.linalg.norm(want[1], axis=1)
+    assert np.all(cosine > 0.9999)
+
+
+def test_minilm_as_onnxruntime_optimizes_it(minilm, tmp_path):
+    """The model after ONNX Runtime's transformer optimizer (EmbedLayerNormalization, Attention with
+    a 1-D mask index, SkipLayerNormalization, BiasGelu): ONNX Runtime's outputs on padded rows."""
+    pytest.importorskip("sympy")  # the optimizer's shape inference
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    path, tokenizer = minilm
+    optimized = optimize_model(str(path), model_type="bert", num_heads=12, hidden_size=384, opt_level=0)
+    ops = {n.op_type for n in optimized.model.graph.node}
+    assert {"EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu"} <= ops
+    out = tmp_path / "optimized.onnx"
+    optimized.save_model_to_file(str(out))
+    feeds = tokenizer(TEXTS[:4]).feeds()
+    got = wgnn.InferenceSession(str(out)).run(None, feeds)
+    want = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
+    _close_on_kept_tokens(got, want, feeds["attention_mask"], 2e-5)
+
+
+def test_wordpiece_matches_the_tokenizers_package(minilm):
+    """wgnn's WordPiece gives the ids of Hugging Face's tokenizers (the reference implementation)
+    on text with accents, CJK, punctuation, numbers, control characters, unknown symbols and an
+    overlong word."""
+    tokenizers = pytest.importorskip("tokenizers")
+    _, tokenizer = minilm
+    with wgnn.zoo.shipped("all_minilm_l6_v2").open("rb") as f:
+        import zipfile
+
+        reference = tokenizers.Tokenizer.from_str(zipfile.ZipFile(f).read("tokenizer.json").decode())
+    reference.no_padding()
+    reference.no_truncation()
+    for sentence in TEXTS:
+        assert tokenizer.tokenize(sentence) == reference.encode(sentence).ids, sentence
+
+
+def test_sentence_encoder(minilm):
+    encoder = text.SentenceEncoder()
+    similarity = encoder.similarity(SENTENCES[:2], SENTENCES)
+    assert similarity.shape == (2, 3)
+    np.testing.assert_allclose(similarity, PUBLISHED[:2], atol=1e-4)
+    with pytest.raises(wgnn.InputError, match="at least one sentence"):
+        encoder.encode([])
+    with pytest.raises(wgnn.InputError, match="expected a str"):
+        encoder.encode([3])

@@ -1,0 +1,54 @@
+"""What the fusing rules ask of a graph: who makes an operand, who reads it, and whether a
+constant is one number."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph, Node, Operand
+
+
+class Readers:
+    """Who reads each operand of ``graph`` (built once per rule call; rules that remove nodes call
+    ``drop``)."""
+
+    def __init__(self, graph: Graph):
+        self.users = graph.consumers()
+        self.outputs = graph.output_ids()
+
+    def only(self, operand: Operand, reader: Node) -> bool:
+        """Whether ``reader`` is the one reader of ``operand`` and it is no graph output."""
+        users = self.users.get(id(operand), [])
+        return id(operand) not in self.outputs and all(u is reader for u in users) and bool(users)
+
+    def drop(self, node: Node) -> None:
+        for operand in node.inputs:
+            if operand is not None:
+                users = self.users.get(id(operand), [])
+                if node in users:
+                    users.remove(node)
+
+
+def made_by(operand: Operand | None, op: str, kind: str | None = None) -> Node | None:
+    """The node that makes ``operand`` if it is an ``op`` (of ``kind`` for binary ops and
+    activations), else None."""
+    node = operand.producer if operand is not None else None
+    if node is None or node.op != op:
+        return None
+    if kind is not None:
+        found = node.attrs["activation"].kind if op == "activation" else node.attrs.get("kind")
+        if found != kind or (op == "binary" and node.attrs.get("activation") is not None):
+            return None
+    return node
+
+
+def scalar(operand: Operand | None) -> float | None:
+    """The value of a float constant that holds one number (any shape of size 1), else None."""
+    if operand is None or not operand.is_constant or operand.size != 1 or operand.dtype not in ("float32", "float16"):
+        return None
+    return float(np.asarray(operand.value).reshape(-1)[0])
+
+
+def other(node: Node, operand: Operand) -> Operand:
+    """The other input of a two-input node."""
+    return node.inputs[1] if node.inputs[0] is operand else node.inputs[0]
