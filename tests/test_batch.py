@@ -97,3 +97,43 @@ def test_batch_mistakes_are_one_line(folder, tmp_path, capsys):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert message in err[-1] and len([line for line in err if line.startswith("wgnn")]) == 1
+
+
+def test_sentences_in_one_process_and_on_ray(device, tmp_path, capsys):
+    """all-MiniLM-L6-v2 over a text file (a sentence a line) and over a table's text column: each
+    row's embedding is the one the model gives the sentence alone, the same on Ray; a table
+    without text says so in its rows."""
+    import pyarrow as pa
+
+    import wgnn
+    from wgnn import bert, zoo
+
+    fetch_or_skip("all_minilm_l6_v2")
+    sentences = ["A man is eating food.", "The girl is carrying a baby.", "", "Un café, s'il vous plaît!",
+                 "A monkey is playing drums in the forest while the birds sing."] * 3
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    out, on_ray = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    said = _run(["batch", "all_minilm_l6_v2", str(corpus), "--out", str(out), "--batch-size", "4"], capsys)
+    assert "15 inputs in" in said and "sentences/s" in said and "0 errors" in said
+    rows = _rows(out)
+    assert [r["path"] for r in rows] == [f"{corpus}#{i + 1}" for i in range(15)]
+    session = wgnn.InferenceSession(str(zoo.fetch("all_minilm_l6_v2")))
+    tokenizer = bert.tokenizer_from_archive(zoo.shipped("all_minilm_l6_v2"))
+    for row, sentence in zip(rows, sentences):
+        (alone,) = session.run(["sentence_embedding"], tokenizer([sentence]).feeds())
+        assert row["sentence_embedding__shape"] == [384]
+        np.testing.assert_allclose(row["sentence_embedding"], alone[0], atol=2e-5)
+
+    pytest.importorskip("ray.data")
+    table = tmp_path / "table.parquet"
+    pq.write_table(pa.table({"text": sentences[:5]}), table)
+    said = _run(["batch", "all_minilm_l6_v2", str(table), "--out", str(on_ray), "--ray", "--workers", "2",
+                 "--batch-size", "2"], capsys)
+    assert "Ray (2 workers)" in said
+    for a, b in zip(_rows(on_ray), rows[:5]):
+        np.testing.assert_allclose(a["sentence_embedding"], b["sentence_embedding"], atol=2e-5)
+    images = tmp_path / "images.parquet"
+    pq.write_table(pa.table({"path": ["x.jpg"]}), images)
+    said = _run(["batch", "all_minilm_l6_v2", str(images), "--out", str(tmp_path / "none.parquet")], capsys)
+    assert "1 errors" in said and "a text model takes sentences" in _rows(tmp_path / "none.parquet")[0]["error"]

@@ -1,5 +1,5 @@
-"""Batch inference: one model over many images, in one process or on a Ray Data cluster, with one
-row per input written to a Parquet file.
+"""Batch inference: one model over many images (or sentences), in one process or on a Ray Data
+cluster, with one row per input written to a Parquet file.
 
     wgnn batch MODEL INPUTS --out results.parquet [--batch-size 16] [--ray [ADDRESS] --workers N]
 
@@ -11,6 +11,11 @@ input becomes a row: its index and path, an ``error`` (empty when it ran; a file
 image is a row with the reason, never a crash), every output flattened (its shape in
 ``<output>__shape``), and for the face and pose detectors the decoded boxes in image pixels. A
 rerun with the same ``--out`` skips the inputs already written there.
+
+A text model (``zoo.PRETRAINED_TEXT``: all-MiniLM-L6-v2) takes sentences instead: INPUTS a ``.txt``
+file (one per line) or a table with a ``text`` column. Each batch is tokenized together and padded
+to a power of two of sentences and of tokens (so a session compiles a handful of shapes, not one per
+batch), and each row holds the sentence's ``sentence_embedding``.
 
 With ``--ray``, the same work is a Ray Data pipeline: ``ray.data.from_items`` of the inputs,
 ``map_batches`` with ``BatchPredictor`` (one session per actor, one actor per GPU where the cluster
@@ -99,8 +104,12 @@ def default_preset(model: str) -> str:
 
 
 def list_inputs(spec: str) -> list[dict]:
-    """The inputs as rows {"index", "path"} (or "bytes" from a table's bytes column)."""
+    """The inputs as rows {"index", "path"} (or "bytes" from a table's bytes column, "text" from a
+    table's text column or a .txt file's lines, whose "path" is ``FILE#LINE``)."""
     path = Path(spec)
+    if path.suffix.lower() == ".txt" and path.is_file():
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [{"index": i, "path": f"{spec}#{i + 1}", "text": line} for i, line in enumerate(lines)]
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
         return [{"index": i, "path": str(p)} for i, p in enumerate(files)]
@@ -110,11 +119,12 @@ def list_inputs(spec: str) -> list[dict]:
 
         table = pyarrow.parquet.read_table(path) if path.suffix.lower() == ".parquet" else pyarrow.csv.read_csv(path)
         columns = table.column_names
-        if "path" not in columns and "bytes" not in columns:
-            raise ConfigError(f"{spec}: a table of inputs needs a 'path' or a 'bytes' column, it has {columns}")
+        if "path" not in columns and "bytes" not in columns and "text" not in columns:
+            raise ConfigError(f"{spec}: a table of inputs needs a 'path', 'bytes' or 'text' column, it has {columns}")
         rows = table.to_pylist()
         return [{"index": i, "path": str(r.get("path") or f"{spec}#{i}"),
-                 **({"bytes": r["bytes"]} if r.get("bytes") is not None else {})} for i, r in enumerate(rows)]
+                 **({"bytes": r["bytes"]} if r.get("bytes") is not None else {}),
+                 **({"text": r["text"]} if "text" in columns else {})} for i, r in enumerate(rows)]
     files = sorted(glob.glob(spec, recursive=True))
     if not files:
         raise ConfigError(f"{spec}: no such folder, table (.parquet, .csv) or files matching the glob")
@@ -136,12 +146,20 @@ class BatchPredictor:
 
     def __init__(self, model: str, *, preset: str | None = None, precision: str | None = None,
                  backend: str = "compute"):
+        from . import zoo
         from .session import InferenceSession
-        from .zoo import resolve
 
         self.model = model
         self.preset = PRESETS[preset or default_preset(model)]
-        self.session = InferenceSession(resolve(model)[0], precision=precision, backend=backend)
+        self.session = InferenceSession(zoo.resolve(model)[0], precision=precision, backend=backend)
+        self.tokenizer = None
+        self.detector = None
+        if model in zoo.PRETRAINED_TEXT:
+            from .bert import tokenizer_from_archive
+
+            self.tokenizer = tokenizer_from_archive(zoo.shipped(model))
+            self.output_names = ["sentence_embedding"]
+            return
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = list(inp.shape)
@@ -152,7 +170,6 @@ class BatchPredictor:
                               "needs a model with a fixed input size")
         self.batched = not isinstance(self.input_shape[0], int) or self.input_shape[0] != 1
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.detector = None
         if model in DETECTORS:
             from . import mediapipe as mp
 
@@ -164,9 +181,16 @@ class BatchPredictor:
         return prepare_image(image, self.preset, self.size, channels_last=self.channels_last)
 
     def prepare(self, rows: list[dict]) -> list[tuple[dict, np.ndarray | None, object, str]]:
-        """Decode and pre-process each row: (row, input or None, letterbox, error)."""
+        """Decode and pre-process each row: (row, input or None, letterbox, error); for a text
+        model the row's sentence is its input."""
         out = []
         for row in rows:
+            if self.tokenizer is not None:
+                text = row.get("text")
+                ok = isinstance(text, str)
+                out.append((row, text if ok else None, None, "" if ok else
+                            "InputError: a text model takes sentences: a .txt file or a table with a 'text' column"))
+                continue
             try:
                 x, lb = self.preprocess(_decode(row))
                 out.append((row, x, lb, ""))
@@ -179,7 +203,14 @@ class BatchPredictor:
         result row per input."""
         good = [k for k, (_, x, _, _) in enumerate(prepared) if x is not None]
         outputs: dict[int, list[np.ndarray]] = {}
-        if good and self.batched:
+        if good and self.tokenizer is not None:
+            texts = [prepared[k][1] for k in good]
+            texts += [""] * (_power_of_two(len(texts)) - len(texts))  # padding rows, dropped below
+            feeds = self.tokenizer(texts, pad_to=lambda n: max(16, _power_of_two(n))).feeds()
+            (embedding,) = self.session.run(self.output_names, feeds)
+            for j, k in enumerate(good):
+                outputs[k] = [embedding[j]]
+        elif good and self.batched:
             stacked = np.stack([prepared[k][1] for k in good])
             results = self.session.run(None, {self.input_name: stacked})
             for j, k in enumerate(good):
@@ -211,8 +242,15 @@ class BatchPredictor:
         for row in rows:
             if "bytes" in row and row["bytes"] is not None and not isinstance(row["bytes"], bytes):
                 row["bytes"] = bytes(row["bytes"])
+            if "text" in row and row["text"] is not None:
+                row["text"] = str(row["text"])
         results = self.run(self.prepare(rows))
         return {name: [r.get(name) for r in results] for name in results[0]} if results else {}
+
+
+def _power_of_two(n: int) -> int:
+    """The least power of two >= ``n``."""
+    return 1 << max(n - 1, 0).bit_length()
 
 
 def _done_indices(out: Path) -> tuple[list[dict], set[str]]:
@@ -282,6 +320,8 @@ def run_ray(model: str, inputs: list[dict], *, batch_size: int, workers: int, ad
 
 def main(args) -> int:
     """The ``wgnn batch`` command (arguments as parsed by ``wgnn.cli``)."""
+    from . import zoo
+
     try:
         import pyarrow  # noqa: F401
         from tqdm import tqdm
@@ -311,6 +351,7 @@ def main(args) -> int:
     _write(out, done_rows + rows)
     errors = sum(1 for r in rows if r["error"])
     rate = len(rows) / seconds if seconds > 0 else 0.0
-    print(f"{len(rows)} inputs in {seconds:.1f} s ({rate:.2f} images/s, {where}); {errors} errors; "
+    unit = "sentences" if args.model in zoo.PRETRAINED_TEXT else "images"
+    print(f"{len(rows)} inputs in {seconds:.1f} s ({rate:.2f} {unit}/s, {where}); {errors} errors; "
           f"{len(done_rows) + len(rows)} rows in {out}")
     return 0

@@ -144,13 +144,17 @@ class WordPiece:
         ids = [i for word in self._words(self._normalize(text)) for i in self._pieces(word)]
         return [self.cls, *ids[: self.max_length - 2], self.sep]
 
-    def __call__(self, sentences: list[str] | str) -> Encoding:
+    def __call__(self, sentences: list[str] | str, *, pad_to=None) -> Encoding:
+        """The batch, padded to its longest sentence, or further to ``pad_to(longest)`` (a function:
+        fewer distinct shapes to compile), never past ``max_length``."""
         if isinstance(sentences, str):
             sentences = [sentences]
         if not sentences:
             raise InputError("expected at least one sentence")
         rows = [self.tokenize(s) for s in sentences]
         width = max(len(r) for r in rows)
+        if pad_to is not None:
+            width = max(width, min(int(pad_to(width)), self.max_length))
         ids = np.full((len(rows), width), self.pad, np.int64)
         mask = np.zeros((len(rows), width), np.int64)
         for i, row in enumerate(rows):

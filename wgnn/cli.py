@@ -382,12 +382,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--png", help="suite: also draw the bar chart (needs matplotlib)")
     bench.add_argument("--json", help="also write the result as JSON")
 
-    p = sub.add_parser("batch", help="a model over a folder, glob or table of images, one row per input, into "
-                       "Parquet (one process, or a Ray Data cluster)")
+    p = sub.add_parser("batch", help="a model over a folder, glob or table of images (or a text model over "
+                       "sentences), one row per input, into Parquet (one process, or a Ray Data cluster)")
     p.add_argument("model", help="an ONNX or TFLite file, a zoo model or a pretrained model's name")
-    p.add_argument("inputs", help="a folder of images, a glob, or a .parquet/.csv table with a path or bytes column")
+    p.add_argument("inputs", help="a folder of images, a glob, or a .parquet/.csv table with a path or bytes column; "
+                   "for a text model, a .txt file (a sentence per line) or a table with a text column")
     p.add_argument("--out", required=True, help="the Parquet file of results (a rerun skips inputs already in it)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per run (default: 8)")
+    p.add_argument("--batch-size", type=int, default=8, help="images (sentences) per run (default: 8)")
     p.add_argument("--preset", help="pre-processing: imagenet, mediapipe, mediapipe01, paddle or unit (default: "
                    "the model's)")
     p.add_argument("--precision", choices=("fp32", "fp16", "auto"))
