@@ -355,3 +355,42 @@ def test_minilm_dynamically_quantized_as_close_as_onnxruntime(minilm, tmp_path):
     np.testing.assert_array_equal(got[2], want[2])
     fp32 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["sentence_embedding"], feeds)[0]
     assert rel_l2(got[1], fp32) < 1.05 * rel_l2(want[1], fp32)
+
+
+HEAD_CASES = [(v, p, 2, 12) for v in ("tiled", "subgroup", "gemm", "gemm_split") for p in ("fp32", "fp16")]
+HEAD_CASES += [("gemm_f16", "fp16", 2, 12), ("tiled", "fp32", 1, 1), ("gemv", "fp32", 1, 1), ("gemv", "fp16", 1, 1)]
+
+
+@pytest.mark.parametrize("variant,precision,batch,seq", HEAD_CASES)
+def test_products_store_heads_apart_in_every_variant(device, variant, precision, batch, seq, rng):
+    """Attention's head split (Reshape + Transpose after a product) and join (Transpose + Reshape
+    after one) become the products' own stores, on every matrix kernel that can run them (f16
+    arithmetic in fp16 sessions, gemv for a single row), against ONNX Runtime."""
+    from wgnn.backends.compute.policy import Choice
+
+    if variant == "subgroup" and "subgroup" not in device.features or precision == "fp16" and \
+            "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks the feature")
+    heads, d = 2, 8
+    x = rng.standard_normal((batch, seq, heads * d)).astype(np.float32)
+    consts = {"wq": (rng.standard_normal((16, 16)) / 4).astype(np.float32),
+              "bq": rng.standard_normal(16).astype(np.float32),
+              "wv": (rng.standard_normal((16, 16)) / 4).astype(np.float32),
+              "split": np.array([0, 0, heads, d], np.int64), "join": np.array([0, 0, heads * d], np.int64)}
+    nodes = [helper.make_node("MatMul", ["x", "wq"], ["q0"]), helper.make_node("Add", ["q0", "bq"], ["q1"]),
+             helper.make_node("Reshape", ["q1", "split"], ["q2"]),
+             helper.make_node("Transpose", ["q2"], ["q"], perm=[0, 2, 1, 3]),
+             helper.make_node("MatMul", ["x", "wv"], ["v0"]), helper.make_node("Reshape", ["v0", "split"], ["v1"]),
+             helper.make_node("Transpose", ["v1"], ["v"], perm=[0, 2, 1, 3]),
+             helper.make_node("Transpose", ["q"], ["qt"], perm=[0, 1, 3, 2]),
+             helper.make_node("MatMul", ["q", "qt"], ["s"]), helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "v"], ["c"]),
+             helper.make_node("Transpose", ["c"], ["c1"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["c1", "join"], ["y"])]
+    model = _model(nodes, {"x": x}, ["y"], consts)
+    choice = Choice("gemm", split=2) if variant == "gemm_split" else Choice(variant)
+    session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": choice})
+    assert rel_l2(session.run(None, {"x": x})[0], _ort(model, {"x": x})[0]) < _tol(precision)
+    assert session.pass_log["fold_head_transposes"] == (3 if seq % 4 == 0 else 2)  # the join's K is the sequence
+    if variant != "gemv":
+        assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}

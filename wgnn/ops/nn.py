@@ -200,6 +200,21 @@ class BatchNormalization:
 
 # ---------------------------------------------------------------------------------------------
 # matmul: numpy semantics over inputs [a, b, bias?, residual?, slope?] (bias along the last axis).
+# Attr ``heads`` (from passes/fold_head_transposes.py), ("split", H): the (B, S, N) product is
+# stored as (B, H, S, N / H), attention's heads apart; ("merge", H): the (B, H, S, D) product is
+# stored as (B, S, H * D), the heads side by side again.
+
+
+def heads_layout(y: np.ndarray, heads: tuple[str, int] | None) -> np.ndarray:
+    """A product's result as its ``heads`` attribute stores it."""
+    if heads is None:
+        return y
+    kind, h = heads
+    if kind == "split":
+        b, s, n = y.shape
+        return y.reshape(b, s, h, n // h).transpose(0, 2, 1, 3)
+    b, _, s, d = y.shape
+    return y.transpose(0, 2, 1, 3).reshape(b, s, h * d)
 
 
 @register("matmul")
@@ -235,6 +250,9 @@ class MatMul:
         bias = node.inputs[2] if len(node.inputs) > 2 else None
         if bias is not None and (not out or bias.shape != (out[-1],)):
             raise fail(node, f"bias must have shape ({out[-1] if out else 1},), got {bias.shape}")
+        heads = node.attrs.get("heads")
+        if heads is not None:
+            out = heads_layout(np.empty(out, np.int8), heads).shape
         return [(out, requantize.dtype if requantize is not None else a.dtype)]
 
     @staticmethod
@@ -248,7 +266,8 @@ class MatMul:
         if residual is not None and requantize is None:
             y = y + residual
         y = apply_fused(node.attrs, y.astype(np.float32), slope)
-        return [y if requantize is None else requantize.apply(y, residual)]
+        y = y if requantize is None else requantize.apply(y, residual)
+        return [np.ascontiguousarray(heads_layout(y, node.attrs.get("heads")))]
 
     @staticmethod
     def layout(node, perms):

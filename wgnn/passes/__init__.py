@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ..graph import Graph
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
+from .fold_head_transposes import fold_head_transposes
 from .fuse_activation import fuse_activation
 from .fuse_gelu import fuse_gelu
 from .fuse_layer_norm import fuse_layer_norm
@@ -34,8 +35,9 @@ Rule = Callable[[Graph], int]
 # before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity, fold_batchnorm,
                              fuse_matmul_bias, fuse_gelu, fuse_residual, fuse_activation]
-# Ops one backend has a kernel for: the compute path's layer norm and masked, scaled softmax.
-FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax], "texture": []}
+# Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
+# softmax, and products that store attention's heads apart.
+FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
 # Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
 # texture path's texels hold padded channels anyway).
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels, skip_zero_tail_slices], "texture": []}
@@ -69,4 +71,5 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
 __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS", "REQUIRED_RULES",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
+           "fold_head_transposes",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]

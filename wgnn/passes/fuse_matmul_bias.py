@@ -25,6 +25,7 @@ def fuse_matmul_bias(graph: Graph) -> int:
             bias = other(node, product)
             if (matmul is None or len(matmul.inputs) != 2 or matmul.attrs.get("activation") is not None
                     or matmul.attrs.get("exact")  # a quantized product's integer sums (passes/integer_conv.py)
+                    or matmul.attrs.get("heads") is not None
                     or product.dtype != "float32" or not bias.is_constant or bias.dtype != "float32"
                     or out.shape != product.shape or not readers.only(product, node) or product.rank == 0):
                 continue

@@ -23,6 +23,7 @@ def fuse_residual(graph: Graph) -> int:
             main, skip = node.inputs[k], node.inputs[1 - k]
             producer = main.producer
             if (producer is None or not ops.has_trait(producer, "residual") or skip.is_constant
+                    or producer.attrs.get("heads") is not None  # a residual is read in the product's own order
                     or producer.attrs.get("activation") is not None or len(producer.inputs) > 3
                     or skip.shape != out.shape or main.shape != out.shape
                     or len(users.get(id(main), [])) != 1 or id(main) in outputs or skip is main):

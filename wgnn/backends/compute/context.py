@@ -117,16 +117,29 @@ class LoweringContext:
             return self.const(operand.value, exact=exact)
         return Ref("tensor", operand, dtype=self.storage[id(self.root(operand))])
 
-    def write_slice(self, operand: Operand) -> tuple[dict, dict]:
-        """The template (``y_slice``) and params (``y_row4``, ``y_pitch4``, ``y_offset4``) of
-        ``y_slice.wgsl`` for a kernel whose epilogue writes ``operand``. Where the compile planned
-        ``operand`` inside another tensor (``slices``), the kernel writes it there, and from then on
-        its bytes are that tensor's; else y is ``operand`` itself."""
+    def write_slice(self, operand: Operand, heads: tuple[str, int] | None = None) -> tuple[dict, dict]:
+        """The template (``y_slice``, ``y_swap``) and params (``y_row4``, ``y_pitch4``,
+        ``y_offset4``) of ``y_slice.wgsl`` for a kernel whose epilogue writes ``operand``. Where the
+        compile planned ``operand`` inside another tensor (``slices``), the kernel writes it there,
+        and from then on its bytes are that tensor's; else y is ``operand`` itself. ``heads``: a
+        matrix product's (``ops.nn.heads_layout``), whose vec4s the epilogue moves to where the
+        heads-apart (or together) tensor has them: the fields then hold the swap's sizes."""
         s = self.slices.get(id(operand))
+        if heads is not None:
+            if s is not None:
+                raise self.error(operand.producer, "a product storing attention heads apart cannot also write "
+                                                   "into a concat's result")
+            kind, h = heads
+            if kind == "split":  # computed (B, S, H, D4), stored (B, H, S, D4)
+                x, y, z = operand.shape[2], h, operand.shape[3] // 4
+            else:  # computed (B, H, S, D4), stored (B, S, H, D4)
+                x, y, z = h, operand.shape[1], operand.shape[2] // h // 4
+            return {"y_slice": False, "y_swap": True}, {"y_row4": z, "y_pitch4": y, "y_offset4": x}
         if s is None:
-            return {"y_slice": False}, {"y_row4": 0, "y_pitch4": 0, "y_offset4": 0}
+            return {"y_slice": False, "y_swap": False}, {"y_row4": 0, "y_pitch4": 0, "y_offset4": 0}
         self.roots[id(operand)] = s.whole
-        return {"y_slice": True}, {"y_row4": s.row // 4, "y_pitch4": s.pitch // 4, "y_offset4": s.offset // 4}
+        return ({"y_slice": True, "y_swap": False},
+                {"y_row4": s.row // 4, "y_pitch4": s.pitch // 4, "y_offset4": s.offset // 4})
 
     def variants(self, op: str, node: Node) -> list[str]:
         """The policy's eligible variants of ``op`` for ``node``, less f16 arithmetic where an operand

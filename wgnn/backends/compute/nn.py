@@ -20,7 +20,7 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     result (``ctx.write_slice``)."""
     e = fused_epilogue(node, ctx, channels)
     pad = (-channels % 4) if vec4 else 0
-    template, params = ctx.write_slice(node.outputs[0]) if vec4 else ({}, {})
+    template, params = ctx.write_slice(node.outputs[0], node.attrs.get("heads")) if vec4 else ({}, {})
     template.update(e.template)
     params.update(e.params)
     requantize = node.attrs.get("requantize")
@@ -182,7 +182,8 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
         return
     partial = ctx.temporary(node, (split, m * n4, 4), "partials", dtype="i32")
     ctx.dispatch("conv2d_i8", node=node, template=dict(template, y_type="vec4<y_elem>", y_store="vec4<y_elem>",
-                                                       y_partial="vec4<y_elem>", y_slice=False), params=params,
+                                                       y_partial="vec4<y_elem>", y_slice=False, y_swap=False),
+                 params=params,
                  bindings=operands + [ctx.dummy(), ctx.dummy(), partial, ctx.dummy()], workgroups=groups, choice=choice,
                  flops_share=1.0)
     ctx.dispatch("splitk_i8", node=node, template=dict(ends, mode_id=mode),
@@ -323,12 +324,12 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
-                                                  **VEC4_STORE),
+                                                  y_swap=False, **VEC4_STORE),
                  params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
-                       if k in ("act", "residual", "quant", "y_type", "y_store", "y_slice")}
+                       if k in ("act", "residual", "quant", "y_type", "y_store", "y_slice", "y_swap")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items() if k in ("alpha", "beta") or k.startswith("y_")},
                              total=total4, n4=n4, splits=split),

@@ -230,8 +230,9 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         if problem.k % 4 or problem.n % 4:
             return ["generic"]
         single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
+        scalar = [] if node.attrs.get("heads") else ["generic"]  # the scalar epilogue stores in its own order
         return (["tiled"] + shared + ["gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else [])
-                + ["generic"])
+                + scalar)
     if op != "conv2d":
         raise GraphError(f"the kernel policy has no variants for {op!r}")
     x, w = node.inputs[0], node.inputs[1]

@@ -5,9 +5,23 @@
 // untaken division anyway, and an ordinary output would pay for it (measured: 8-15% on the zoo
 // CNNs on lavapipe).
 
+//
+// Y_SWAP (a matrix product storing attention's heads apart, or together again: the ``heads``
+// attribute of ops/nn.py) reads the same three fields as the sizes of the swap: the output's vec4s
+// computed as [A, X, Y, Z] (y_offset4 = X, y_pitch4 = Y, y_row4 = Z) are stored as [A, Y, X, Z].
+
 const Y_SLICE: bool = ${y_slice};
+const Y_SWAP: bool = ${y_swap};
 
 fn y_index(out_index: u32) -> u32 {
+    if (Y_SWAP) {
+        let z = out_index % p.y_row4;
+        let t = out_index / p.y_row4;
+        let y = t % p.y_pitch4;
+        let x = (t / p.y_pitch4) % p.y_offset4;
+        let a = t / p.y_pitch4 / p.y_offset4;
+        return ((a * p.y_pitch4 + y) * p.y_offset4 + x) * p.y_row4 + z;
+    }
     if (!Y_SLICE) {
         return out_index;
     }
