@@ -215,7 +215,7 @@ def test_contrib_attention_matches_onnxruntime(device, case, rng):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_contrib_attention_refuses_a_kv_cache_by_name(device, rng):
+def test_contrib_attention_refuses_a_kv_cache_and_packed_inputs_by_name(device, rng):
     x = rng.standard_normal((1, 3, 8)).astype(np.float32)
     past = np.zeros((2, 1, 2, 2, 4), np.float32)
     node = helper.make_node("Attention", ["x", "w", "b", "", "past"], ["y", "present"], domain=MS, num_heads=2,
@@ -224,6 +224,49 @@ def test_contrib_attention_refuses_a_kv_cache_by_name(device, rng):
                    {"w": np.ones((8, 24), np.float32), "b": np.zeros(24, np.float32)}, contrib=True)
     with pytest.raises(wgnn.UnsupportedOperatorError, match="attn_7.*past key/value cache"):
         wgnn.InferenceSession(model)
+    packed = rng.standard_normal((1, 3, 2, 3, 4)).astype(np.float32)  # (B, S, N, 3, H): packed QKV
+    node = helper.make_node("MultiHeadAttention", ["qkv"], ["y"], domain=MS, num_heads=2, name="mha_3")
+    with pytest.raises(wgnn.UnsupportedOperatorError, match="mha_3.*packed QKV"):
+        wgnn.InferenceSession(_model([node], {"qkv": packed}, ["y"], contrib=True))
+
+
+MHA_CASES = {"self": {}, "bias": {"bias": True}, "padding_2d": {"mask": "raw_2d"}, "ends_1d": {"mask": "end"},
+             "attention_bias": {"attention_bias": True}, "cross": {"keys": 9, "mask": "raw_2d", "bias": True},
+             "causal": {"unidirectional": 1},
+             "scale_fill": {"scale": 0.3, "mask_filter_value": -50.0, "mask": "raw_2d"}}
+
+
+@pytest.mark.parametrize("case", list(MHA_CASES))
+def test_contrib_multi_head_attention_matches_onnxruntime(device, case, rng):
+    """ONNX Runtime's MultiHeadAttention on separate query, key and value: self- and
+    cross-attention, its bias, key padding masks, an attention bias, causal, scale and fill."""
+    spec = dict(MHA_CASES[case])
+    batch, seq, keys, hidden, heads = 2, 6, spec.pop("keys", 6), 16, 2
+    feeds = {"q": rng.standard_normal((batch, seq, hidden)).astype(np.float32),
+             "k": rng.standard_normal((batch, keys, hidden)).astype(np.float32),
+             "v": rng.standard_normal((batch, keys, hidden)).astype(np.float32)}
+    names, consts = ["q", "k", "v", "", "", ""], {}
+    if spec.pop("bias", False):
+        consts["b"] = rng.standard_normal(3 * hidden).astype(np.float32)
+        names[3] = "b"
+    mask = spec.pop("mask", None)
+    if mask == "raw_2d":
+        feeds["m"] = np.ones((batch, keys), np.int32)
+        feeds["m"][1, keys - 2:] = 0
+        names[4] = "m"
+    elif mask == "end":
+        feeds["m"] = np.array([keys, keys - 3], np.int32)
+        names[4] = "m"
+    if spec.pop("attention_bias", False):
+        feeds["ab"] = rng.standard_normal((1, heads, seq, keys)).astype(np.float32)
+        names[5] = "ab"
+    while names[-1] == "":
+        names.pop()
+    node = helper.make_node("MultiHeadAttention", names, ["y"], domain=MS, num_heads=heads, **spec)
+    model = _model([node], feeds, ["y"], consts, contrib=True)
+    got, want = wgnn.InferenceSession(model).run(None, feeds)[0], _ort(model, feeds)[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("extras", ["all", "bare"])

@@ -2,7 +2,8 @@
 (``optimized_model_filepath``, ``onnxruntime.transformers.optimizer``, Optimum's optimized exports):
 FusedConv, FusedMatMul, the Gelu family, the skip / simplified layer normalizations
 (SimplifiedLayerNormalization, RMS normalization, in ONNX Runtime's default domain too), and the
-transformer optimizer's EmbedLayerNormalization and Attention (BERT-style encoders).
+transformer optimizer's EmbedLayerNormalization, Attention and MultiHeadAttention (transformer
+encoders).
 Each imports as the few of wgnn's ops it fuses; wgnn's own passes fuse them again where they can.
 """
 
@@ -187,21 +188,34 @@ def _attention(b, node, ins, attrs):
     qkv = b.matmul(x, weights, name=f"{name}/qkv")
     if bias is not None:
         qkv = b.add(qkv, bias, name=f"{name}/qkv_bias")
+    q, k, v = (b.slice(qkv, [start], [start + size], axes=[2], name=f"{name}/{part}")
+               for start, size, part in ((0, dq, "q"), (dq, dk, "k"), (dq + dk, dv, "v")))
+    fill = float(attrs.get("mask_filter_value", -10000.0))
+    additive = _attention_mask(b, node, mask, batch, seq, seq, fill) if mask is not None else None
+    return _multi_head(b, node, q, k, v, heads, attrs, additive, extra)
 
-    def split(start, size, perm, part):
-        t = b.slice(qkv, [start], [start + size], axes=[2], name=f"{name}/{part}")
-        t = b.reshape(t, (batch, seq, heads, size // heads), name=f"{name}/{part}_heads")
+
+def _multi_head(b, node, q, k, v, heads: int, attrs, additive, extra):
+    """softmax(Q K^T * scale + masks) V over ``heads`` heads of q (batch, seq, dq), k (batch,
+    keys, dq) and v (batch, keys, dv); ``additive``: a key mask from ``_attention_mask``;
+    ``extra``: an additive attention bias (batch or 1, heads or 1, seq, keys); ``unidirectional``
+    masks the keys after each query; ``scale`` defaults to 1 / sqrt(head size)."""
+    name = node.name
+    (batch, seq, dq), keys, dv = q.shape, k.shape[1], v.shape[2]
+
+    def split(t, size, perm, part):
+        t = b.reshape(t, (batch, t.shape[1], heads, size // heads), name=f"{name}/{part}_heads")
         return b.transpose(t, perm, name=f"{name}/{part}_t")
 
-    q = split(0, dq, [0, 2, 1, 3], "q")
-    k = split(dq, dk, [0, 2, 3, 1], "k")
-    v = split(dq + dk, dv, [0, 2, 1, 3], "v")
+    q = split(q, dq, [0, 2, 1, 3], "q")
+    k = split(k, dq, [0, 2, 3, 1], "k")
+    v = split(v, dv, [0, 2, 1, 3], "v")
     scale = float(attrs.get("scale", 0.0)) or 1.0 / float(np.sqrt(dq // heads))
     scores = b.mul(b.matmul(q, k, name=f"{name}/qk"), b.constant(np.float32(scale)), name=f"{name}/scaled")
     fill = float(attrs.get("mask_filter_value", -10000.0))
-    additive = _attention_mask(b, node, mask, batch, seq, seq, fill) if mask is not None else None
     if attrs.get("unidirectional", 0):
-        causal = b.constant(np.where(np.arange(seq)[None, :] > np.arange(seq)[:, None], fill, 0.0).astype(np.float32))
+        causal = np.where(np.arange(keys)[None, :] > np.arange(seq)[:, None] + (keys - seq), fill, 0.0)
+        causal = b.constant(causal.astype(np.float32))
         additive = causal if additive is None else b.add(additive, causal, name=f"{name}/causal")
     if extra is not None:
         additive = extra if additive is None else b.add(additive, extra, name=f"{name}/attention_bias")
@@ -209,3 +223,30 @@ def _attention(b, node, ins, attrs):
         scores = b.add(scores, additive, name=f"{name}/masked")
     context = b.matmul(b.softmax(scores, axis=-1, name=f"{name}/probs"), v, name=f"{name}/context")
     return b.reshape(b.transpose(context, [0, 2, 1, 3], name=f"{name}/context_t"), (batch, seq, dv), name=name)
+
+
+@converts("com.microsoft.MultiHeadAttention")
+def _multi_head_attention(b, node, ins, attrs):
+    """Multi-head attention on separate query, key and value (batch, sequence, hidden), self- or
+    cross-attention, with an optional bias for all three (q + k + v), key_padding_mask (as
+    Attention's mask_index: 1-D ends, 2-D or 3-D raw), an additive attention bias and
+    ``unidirectional``. Packed QKV or KV, key and value already split into heads, and a past
+    key/value cache are refused by name."""
+    q, k, v, bias, mask, extra = (list(ins) + [None] * 6)[:6]
+    if any(t is not None for t in ins[6:]) or node.outputs > 1:
+        raise node.unsupported("a past key/value cache (past_key, past_value, present_key, present_value)")
+    if q.rank != 3 or k is None or v is None or k.rank != 3 or v.rank != 3:
+        raise node.unsupported(f"query, key and value each (batch, sequence, hidden); got {q.shape}, "
+                               f"{None if k is None else k.shape}, {None if v is None else v.shape} (packed QKV, "
+                               "packed KV and key/value split into heads are not taken)")
+    heads = int(attrs["num_heads"])
+    (batch, seq, dq), keys, dv = q.shape, k.shape[1], v.shape[2]
+    if k.shape != (batch, keys, dq) or v.shape[:2] != (batch, keys) or dq % heads or dv % heads:
+        raise node.unsupported(f"query {q.shape}, key {k.shape}, value {v.shape} with {heads} heads")
+    if bias is not None:
+        q = b.add(q, b.slice(bias, [0], [dq], name=f"{node.name}/q_bias"), name=f"{node.name}/q")
+        k = b.add(k, b.slice(bias, [dq], [2 * dq], name=f"{node.name}/k_bias"), name=f"{node.name}/k")
+        v = b.add(v, b.slice(bias, [2 * dq], [2 * dq + dv], name=f"{node.name}/v_bias"), name=f"{node.name}/v")
+    fill = float(attrs.get("mask_filter_value", -10000.0))
+    additive = _attention_mask(b, node, mask, batch, seq, keys, fill) if mask is not None else None
+    return _multi_head(b, node, q, k, v, heads, attrs, additive, extra)
