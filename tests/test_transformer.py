@@ -437,3 +437,16 @@ def test_products_store_heads_apart_in_every_variant(device, variant, precision,
     assert session.pass_log["fold_head_transposes"] == (3 if seq % 4 == 0 else 2)  # the join's K is the sequence
     if variant != "gemv":
         assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}
+
+
+def test_a_sequence_longer_than_the_positions_is_refused_by_name(device, rng):
+    """EmbedLayerNormalization asked for more positions than its table has (a fuzzed input size
+    found this as an IndexError inside numpy): the gather of constant indices is refused, naming
+    the node, when the graph is built."""
+    feeds = {"ids": rng.integers(0, 30, (1, 20)).astype(np.int32)}
+    consts = {"word": np.ones((30, 8), np.float32), "pos": np.ones((16, 8), np.float32),
+              "gamma": np.ones(8, np.float32), "beta": np.zeros(8, np.float32)}
+    node = helper.make_node("EmbedLayerNormalization", ["ids", "", "word", "pos", "", "gamma", "beta"], ["y"],
+                            domain=MS, name="embed_9")
+    with pytest.raises(wgnn.GraphError, match="embed_9.*index 16 is out of range for axis 0 of size 16"):
+        wgnn.InferenceSession(_model([node], feeds, ["y"], consts, contrib=True))

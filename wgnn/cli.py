@@ -404,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=200, help="mutants (default: 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a mutant may take (default: 60)")
-    p.add_argument("--models", help="comma-separated corpus (default: zoo CNNs and cached pretrained models)")
+    p.add_argument("--models", help="comma-separated corpus: zoo and pretrained model names, model files "
+                   "(default: zoo CNNs and cached pretrained models)")
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")

@@ -2,7 +2,7 @@
 watched worker process, so that a crash, a hang or an exception that is not wgnn's is found and
 named.
 
-    wgnn fuzz [--count 2000] [--seed 0] [--timeout 60] [--models squeezenet,face_landmark,...]
+    wgnn fuzz [--count 2000] [--seed 0] [--timeout 60] [--models squeezenet,face_landmark,model.onnx,...]
 
 The corpus: the zoo CNNs built as ONNX, and the cached pretrained models (MediaPipe's TFLite ones,
 PaddleOCR's ONNX ones), whatever of them is available. Each mutant is one of:
@@ -64,8 +64,8 @@ class FuzzReport:
 # -- the corpus -------------------------------------------------------------------------------
 
 def corpus(names: list[str] | None = None) -> dict[str, bytes]:
-    """{name: model bytes}: zoo CNNs (built) and pretrained models already in the cache (or
-    fetched; unavailable ones are left out)."""
+    """{name: model bytes}: zoo CNNs (built), pretrained models already in the cache (or fetched;
+    unavailable ones are left out), and model files by path."""
     from . import zoo
 
     wanted = names or ["squeezenet1_1", "mobilenet_v2", "face_detection_short_range", "face_landmark",
@@ -73,7 +73,9 @@ def corpus(names: list[str] | None = None) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for name in wanted:
         try:
-            if name in zoo.pretrained_names():
+            if Path(name).is_file():
+                found[Path(name).name] = Path(name).read_bytes()
+            elif name in zoo.pretrained_names():
                 found[name] = zoo.fetch(name).read_bytes()
             else:
                 found[name] = zoo.build(zoo.canonical(name), classes=100).SerializeToString()

@@ -177,6 +177,12 @@ class Gather:
     def infer(node):
         data, idx = node.inputs
         axis = normalize_axis(node, node.attrs["axis"], data.rank)
+        if idx.is_constant and idx.size:
+            values = np.asarray(idx.value).astype(np.int64)
+            size = data.shape[axis]
+            if values.min() < -size or values.max() >= size:
+                bad = values[(values < -size) | (values >= size)].reshape(-1)[0]
+                raise fail(node, f"index {int(bad)} is out of range for axis {axis} of size {size}")
         return [(data.shape[:axis] + idx.shape + data.shape[axis + 1:], data.dtype)]
 
     @staticmethod
