@@ -214,3 +214,22 @@ def test_static_value_walks_diamonds_once_and_deep_graphs_without_recursion():
         x = b.add(x, b.constant(np.ones(3, np.float32)))
     np.testing.assert_array_equal(registry.static_value(c), np.full(3, 5000, np.float32))
     assert registry.static_value(x) is None
+
+
+def test_common_subexpressions_are_computed_once(device, rng):
+    """The same op on the same inputs with the same attributes runs once; a different attribute,
+    a different input, or a graph output of its own keeps its node."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 3, 8))
+    s1, s2 = b.sigmoid(x), b.sigmoid(x)  # the same: one
+    t1, t2 = b.transpose(s1, (0, 2, 1)), b.transpose(s2, (0, 2, 1))  # the same once s2 is s1
+    c1, c2 = b.clamp(x, min_value=0.0, max_value=1.0), b.clamp(x, min_value=0.0, max_value=2.0)  # differ
+    y = b.add(b.add(t1, t2), b.add(b.transpose(c1, (0, 2, 1)), b.transpose(c2, (0, 2, 1))))
+    feeds = {"x": rng.standard_normal((2, 3, 8)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y, "s2": s2}, feeds)
+    assert rel_l2(got["y"], want["y"]) < 1e-6 and rel_l2(got["s2"], want["s2"]) < 1e-6
+    # s2 is a graph output: kept, so the transposes of s1 and s2 differ; nothing else repeats
+    assert session.pass_log["eliminate_common_subexpressions"] == 0
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert rel_l2(got["y"], want["y"]) < 1e-6
+    assert session.pass_log["eliminate_common_subexpressions"] == 2  # the second sigmoid, then its transpose

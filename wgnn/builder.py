@@ -300,7 +300,10 @@ class OpBuilder:
         Runtime has it) and zero_point = saturate(round(-min(x, 0) / scale)); with ``axis``, each
         slice along it over its own range (1-D scale and zero point)."""
         n = name or fresh_name("dynamic_quantize_linear")
-        over = None if axis is None else [k for k in range(x.rank) if k != _axis("quantize", n, axis, x.rank)]
+        if axis is None:  # the whole tensor's range: one pass (ops.quant.DynamicRange)
+            scale, zero_point = self._add("dynamic_range", [x], {}, name=f"{n}/range", n_out=2)
+            return self.quantize_linear(x, scale, zero_point, axis=1, name=n), scale, zero_point
+        over = [k for k in range(x.rank) if k != _axis("quantize", n, axis, x.rank)]
         zero = self.constant(np.zeros((), x.dtype), name=f"{n}/zero")
         low = self.min(self.reduce(x, "min", over, keepdims=False, name=f"{n}/min"), zero, name=f"{n}/low")
         high = self.max(self.reduce(x, "max", over, keepdims=False, name=f"{n}/max"), zero, name=f"{n}/high")
@@ -311,7 +314,7 @@ class OpBuilder:
                            self.constant(np.ones((), x.dtype)), name=f"{n}/scale")
         zero_point = self.quantize_linear(self.sub(zero, low, name=f"{n}/neg_low"), scale, dtype="uint8",
                                           axis=0, name=f"{n}/zero_point")
-        y = self.quantize_linear(x, scale, zero_point, axis=1 if axis is None else axis, name=n)
+        y = self.quantize_linear(x, scale, zero_point, axis=axis, name=n)
         return y, scale, zero_point
 
     # Comparisons and logic (WebNN's equal, greater, lesser, ..., logicalAnd, logicalNot): bool results.

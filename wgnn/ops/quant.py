@@ -89,6 +89,33 @@ class DequantizeLinear:
         return [y.astype(node.outputs[0].dtype)]
 
 
+@register("dynamic_range")
+class DynamicRange:
+    """inputs [x (float)]: DynamicQuantizeLinear's uint8 scale and zero point over the whole of x,
+    in one pass: scale = (max(x, 0) - min(x, 0)) / 255 (1 where that is 0, as ONNX Runtime has it),
+    zero_point = saturate(round_half_even(-min(x, 0) / scale)). Outputs [scale (float32, kept f32
+    in fp16 sessions), zero_point (uint8)], both scalars."""
+
+    traits = ("wide_output",)
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        if x.dtype not in FLOAT_DTYPES:
+            raise fail(node, f"takes a float tensor, got {x.dtype}")
+        return [((), "float32"), ((), "uint8")]
+
+    @staticmethod
+    def reference(node, ins):
+        x = np.asarray(ins[0], np.float32)
+        lo = np.float32(min(float(x.min(initial=0.0)), 0.0))
+        hi = np.float32(max(float(x.max(initial=0.0)), 0.0))
+        spread = np.float32(hi - lo)
+        scale = np.float32(spread / np.float32(255)) if spread > 0 else np.float32(1)
+        zero = _saturate(np.float32(np.float32(0) - lo) / scale, np.zeros((), np.uint8), quant_range("uint8"))
+        return [np.asarray(scale, np.float32), np.asarray(zero).astype(np.uint8)]
+
+
 @register("requantize")
 class Requantize:
     """inputs [acc (float holding an integer sum), multiplier (float), zero_point (integer)]:

@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..graph import Graph
+from .drop_exact_casts import drop_exact_casts
+from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
 from .fold_head_transposes import fold_head_transposes
@@ -23,6 +25,7 @@ from .integer_conv import integer_conv
 from .pad_conv_channels import pad_conv_channels, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
+from .shift_quantized import shift_quantized
 
 log = logging.getLogger("wgnn.passes")
 
@@ -33,8 +36,10 @@ Rule = Callable[[Graph], int]
 # products before the residual add is fused into them, and the add's activation then lands in the
 # same epilogue. Patterns written out op by op (GELU, and a backend's FUSIONS) are recognised
 # before ``fuse_activation`` folds their activations into the ops before them.
-DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity, fold_batchnorm,
-                             fuse_matmul_bias, fuse_gelu, fuse_residual, fuse_activation]
+DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
+                             eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
+                             fuse_matmul_bias,
+                             fuse_gelu, fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, and products that store attention's heads apart.
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
@@ -71,5 +76,5 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
 __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS", "REQUIRED_RULES",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
-           "fold_head_transposes",
+           "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]

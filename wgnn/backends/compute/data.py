@@ -121,6 +121,13 @@ def lower_quantize(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary", exact=True, bounds=bounds)
 
 
+@lowers("dynamic_range")
+def lower_dynamic_range(node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    ctx.dispatch("dynamic_range", node=node, template={}, params={"total": x.size},
+                 bindings=[ctx.tensor(x)] + [ctx.tensor(out) for out in node.outputs], workgroups=1)
+
+
 @lowers("float_class")
 def lower_float_class(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, f"is_{node.attrs['kind']}", node.outputs[0], [node.inputs[0]])

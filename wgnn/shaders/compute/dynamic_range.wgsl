@@ -1,0 +1,36 @@
+// DynamicQuantizeLinear's uint8 scale and zero point from a whole tensor's range, in one workgroup:
+// its invocations stride over x keeping min(x, 0) and max(x, 0), combine them through workgroup
+// trees, and the first writes scale = (max - min) / 255 (1 where the range is 0) and
+// zero_point = clamp(round_half_even((0 - min) / scale), 0, 255): the same f32 operations as the
+// quantize kernel applies, so the results are the ones the op written out gives.
+#include "compute/common.wgsl"
+#include "compute/reduction.wgsl"
+
+struct Params { total: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(2) var<storage, read_write> scale: array<scale_elem>;
+@group(0) @binding(3) var<storage, read_write> zero_point: array<zero_point_elem>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    var lo = 0.0;
+    var hi = 0.0;
+    for (var i = lid; i < p.total; i += WG) {
+        let v = f32(x[i]);
+        lo = combine(lo, v, COMBINE_MIN);
+        hi = combine(hi, v, COMBINE_MAX);
+    }
+    lo = workgroup_reduce(lo, lid, COMBINE_MIN);
+    hi = workgroup_reduce(hi, lid, COMBINE_MAX);
+    if (lid == 0u) {
+        let spread = hi - lo;
+        var s = 1.0;
+        if (spread > 0.0) {
+            s = spread / 255.0;
+        }
+        scale[0] = scale_elem(s);
+        zero_point[0] = zero_point_elem(clamp(round((0.0 - lo) / s), 0.0, 255.0));
+    }
+}
