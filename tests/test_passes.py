@@ -36,9 +36,10 @@ def test_fusion_reduces_dispatches_and_keeps_outputs(device, rng):
     assert fused.dispatch_count < plain.dispatch_count
     assert rel_l2(got["z"], want["z"]) < 1e-5
     assert rel_l2(unfused["z"], want["z"]) < 1e-5
-    assert fused.pass_log == {"remove_identity": 1, "fold_batchnorm": 2, "fuse_residual": 1, "fuse_activation": 1}
+    assert fused.pass_log == {"remove_identity": 1, "fold_batchnorm": 2, "fuse_residual": 1, "fuse_activation": 1,
+                              "fuse_muladd": 1}
     # conv + BN + add + relu became one convolution (in Winograd form: its output transform carries
-    # the epilogue); the standalone BN became a multiply-add.
+    # the epilogue); the standalone BN became a multiply-add, one muladd dispatch.
     assert kernels_used(fused).count("winograd_output") == 1
     conv = next(n for n in fused.graph.nodes if n.op == "winograd_output")
     assert conv.attrs["activation"].kind == "relu" and len(conv.inputs) == 4 and conv.inputs[3] is not None
@@ -233,3 +234,27 @@ def test_common_subexpressions_are_computed_once(device, rng):
     session, got, want = run_both(b, {"y": y}, feeds)
     assert rel_l2(got["y"], want["y"]) < 1e-6
     assert session.pass_log["eliminate_common_subexpressions"] == 2  # the second sigmoid, then its transpose
+
+
+def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
+    """A batch norm after no convolution (a scale and a shift) and a product times a computed scalar
+    plus a bias (dynamic quantization's ending), each with a ReLU after: one muladd dispatch each,
+    the activation in it."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 6, 5, 5))
+    s = b.input("s", ())
+    y = b.relu(b.batch_normalization(b.sigmoid(x), b.constant(rng.standard_normal(6).astype(np.float32)),
+                                     b.constant(rng.uniform(0.5, 1.5, 6).astype(np.float32)),
+                                     scale=b.constant(rng.standard_normal(6).astype(np.float32)),
+                                     bias=b.constant(rng.standard_normal(6).astype(np.float32))))
+    a = b.input("a", (3, 8))
+    z = b.relu(b.add(b.mul(b.matmul(a, b.constant(rng.standard_normal((8, 4)).astype(np.float32))), s),
+                     b.constant(rng.standard_normal(4).astype(np.float32))))
+    feeds = {"x": rng.standard_normal((2, 6, 5, 5)).astype(np.float32), "s": np.float32(0.7),
+             "a": rng.standard_normal((3, 8)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y, "z": z}, feeds, precision=precision)
+    for name in ("y", "z"):
+        assert rel_l2(got[name], want[name]) < {"fp32": 1e-5, "fp16": 5e-3}[precision], name
+    assert session.pass_log["fuse_muladd"] == 2
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops == ["activation", "muladd", "matmul", "muladd"]  # the sigmoid alone; the ReLUs inside

@@ -135,6 +135,30 @@ class Where:
         return [np.where(ins[0].astype(bool), ins[1], ins[2]).astype(node.outputs[0].dtype)]
 
 
+@register("muladd")
+class MulAdd:
+    """inputs [a, b, c] (float, broadcasting): a * b + c in one pass (``passes/fuse_muladd.py``
+    makes it from a Mul and the Add after it), then the fused activation if any."""
+
+    traits = ("fusable", "layout_free")
+
+    @staticmethod
+    def flops(node):
+        return 2 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        a, b, c = node.inputs
+        if any(t.dtype not in ("float32", "float16") for t in (a, b, c)):
+            raise fail(node, f"takes float tensors, got {a.dtype}, {b.dtype} and {c.dtype}")
+        return [(broadcast_shapes(node, a.shape, b.shape, c.shape), a.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        a, b, c = (np.asarray(t, np.float32) for t in ins)
+        return [apply_fused(node.attrs, (a * b + c).astype(np.float32), None).astype(node.outputs[0].dtype)]
+
+
 @register("logical_not")
 class LogicalNot:
     traits = ("layout_free",)

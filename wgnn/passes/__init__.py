@@ -19,6 +19,7 @@ from .fuse_activation import fuse_activation
 from .fuse_gelu import fuse_gelu
 from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_bias import fuse_matmul_bias
+from .fuse_muladd import fuse_muladd
 from .fuse_residual import fuse_residual
 from .fuse_softmax import fuse_softmax
 from .integer_conv import integer_conv
@@ -43,9 +44,11 @@ DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, and products that store attention's heads apart.
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
-# Rewrites for one backend's kernels: the compute path's tiled conv wants channels in fours (the
-# texture path's texels hold padded channels anyway).
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels, skip_zero_tail_slices], "texture": []}
+# Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv wants
+# channels in fours (the texture path's texels hold padded channels anyway), and a Mul with the Add
+# after it (where no product took the Add as its residual) is one muladd.
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels, skip_zero_tail_slices, fuse_muladd],
+                                        "texture": []}
 
 
 def rules_for(backend: str) -> list[Rule]:
@@ -77,4 +80,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
+           "fuse_muladd",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]

@@ -77,10 +77,12 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         calc = ("u32" if any(is_unsigned32(t.dtype) for t in inputs) else "i32") if integer else "f32"
         template.update(calc=calc, fn=f"op_{op}_{calc}" if integer else f"op_{op}",
                         act=activation.kind if activation else "none", store=store or store_expression(calc, out.dtype))
-    else:  # ternary: ``op`` names its combining function; ``bounds`` what quantizing saturates to
-        lo, hi = bounds or (0, 0)
+    else:  # ternary: ``op`` names its combining function; ``bounds`` what quantizing saturates to, or
+        # (muladd) the activation's alpha and beta
+        lo, hi = bounds or ((activation.alpha, activation.beta) if activation else (0, 0))
         params.update(lo=float(lo), hi=float(hi), scale=float(node.attrs.get("scale") or 1.0))
-        template["fn"] = op
+        template.update(fn="muladd_plain" if op == "muladd" else op, muladd=op == "muladd",
+                        act=activation.kind if activation else "none")
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
 
 
@@ -107,6 +109,12 @@ def lower_binary(node, ctx: LoweringContext) -> None:
 @lowers("where")
 def lower_where(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "where_select", node.outputs[0], list(node.inputs), kernel="ternary")
+
+
+@lowers("muladd")
+def lower_muladd(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, "muladd", node.outputs[0], list(node.inputs), kernel="ternary",
+                     activation=node.attrs.get("activation"))
 
 
 @lowers("quantize_linear", "dequantize_linear", "requantize")

@@ -6,8 +6,21 @@
 //   requantize:   saturate(round_half_even(a * b) + c) (a an integer sum held in f32, b the
 //                 multiplier); requantize_shifted: that minus c, as a float;
 //                 requantize_dequantize: that times p.scale;
-//   dequantize:   (a - c) * b.
+//   dequantize:   (a - c) * b;
+//   muladd:       activation(a * b + c), the activation's alpha and beta in p.lo and p.hi; the
+//                 lanes of an invocation go through the activation as one vec4 (MULADD).
 #include "compute/common.wgsl"
+#include "activation.wgsl"
+
+const MULADD: bool = ${muladd};
+
+fn muladd(a: a_elem, b: b_elem, c: c_elem) -> f32 {
+    return f32(a) * f32(b) + f32(c);
+}
+
+fn muladd_plain(a: a_elem, b: b_elem, c: c_elem) -> y_elem {  // (the ${fn} of the MULADD path, not reached)
+    return y_elem(muladd(a, b, c));
+}
 
 fn where_select(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
     return select(y_elem(c), y_elem(b), a != a_elem(0));
@@ -76,6 +89,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         i = i / dim;
         offsets += idx * vec4<i32>(p.out_strides[d / 4][d % 4], p.a_strides[d / 4][d % 4],
                                    p.b_strides[d / 4][d % 4], p.c_strides[d / 4][d % 4]);
+    }
+    if (MULADD) {
+        var v = vec4<f32>();
+        for (var l = 0; l < LANES; l++) {
+            v[l] = muladd(a[offsets.y + l * p.a_step], b[offsets.z + l * p.b_step], c[offsets.w + l * p.c_step]);
+        }
+        v = activate(v, p.lo, p.hi, vec4<f32>(0.0));
+        for (var l = 0; l < LANES; l++) {
+            y[offsets.x + l * p.out_step] = y_elem(v[l]);
+        }
+        return;
     }
     for (var l = 0; l < LANES; l++) {
         y[offsets.x + l * p.out_step] = ${fn}(a[offsets.y + l * p.a_step], b[offsets.z + l * p.b_step],
