@@ -201,8 +201,9 @@ class BatchNormalization:
 # ---------------------------------------------------------------------------------------------
 # matmul: numpy semantics over inputs [a, b, bias?, residual?, slope?] (bias along the last axis).
 # Attr ``heads`` (from passes/fold_head_transposes.py), ("split", H): the (B, S, N) product is
-# stored as (B, H, S, N / H), attention's heads apart; ("merge", H): the (B, H, S, D) product is
-# stored as (B, S, H * D), the heads side by side again.
+# stored as (B, H, S, N / H), attention's heads apart; ("split_t", H): as (B, H, N / H, S), each
+# head transposed (attention's keys); ("merge", H): the (B, H, S, D) product is stored as
+# (B, S, H * D), the heads side by side again.
 
 
 def heads_layout(y: np.ndarray, heads: tuple[str, int] | None) -> np.ndarray:
@@ -210,9 +211,9 @@ def heads_layout(y: np.ndarray, heads: tuple[str, int] | None) -> np.ndarray:
     if heads is None:
         return y
     kind, h = heads
-    if kind == "split":
+    if kind in ("split", "split_t"):
         b, s, n = y.shape
-        return y.reshape(b, s, h, n // h).transpose(0, 2, 1, 3)
+        return y.reshape(b, s, h, n // h).transpose((0, 2, 1, 3) if kind == "split" else (0, 2, 3, 1))
     b, _, s, d = y.shape
     return y.transpose(0, 2, 1, 3).reshape(b, s, h * d)
 

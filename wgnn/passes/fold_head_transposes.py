@@ -2,10 +2,11 @@
 instead of a copy for each transpose.
 
 Multi-head attention splits a (B, S, N) projection into heads with Reshape (B, S, H, D) and
-Transpose (0, 2, 1, 3), and joins the (B, H, S, D) context the other way; each transpose is a copy
-on the GPU (the next product reads its operands in logical order). Here the product that makes
-the tensor takes the pair over (its ``heads`` attribute, ``ops.nn.heads_layout``): its epilogue
-writes each vec4 where the transposed tensor has it (``y_slice.wgsl``'s swap). Only where
+Transpose (0, 2, 1, 3) (the keys with (0, 2, 3, 1), each head transposed), and joins the
+(B, H, S, D) context the other way; each transpose is a copy on the GPU (the next product reads
+its operands in logical order). Here the product that makes the tensor takes the pair over (its
+``heads`` attribute, ``ops.nn.heads_layout``): its epilogue writes each vec4 where the transposed
+tensor has it (``y_slice.wgsl``'s swap), or for the keys its four values S apart (the scatter). Only where
 D, N and K are multiples of 4, so that a vec4 kernel runs it (the scalar one has no such store),
 and the product has no residual (read in its own order).
 """
@@ -39,11 +40,14 @@ def fold_head_transposes(graph: Graph) -> int:
         second = then[0] if len(then) == 1 and id(second_out) not in readers.outputs else None
         if second is None:
             continue
-        swap = (0, 2, 1, 3)
-        if (out.rank == 3 and first.op == "reshape" and second.op == "transpose"
-                and tuple(second.attrs["perm"]) == swap and second_out.rank == 4
-                and second_out.shape[:2] == out.shape[:2] and _fits(node, second_out.shape[3])):
+        swap, keys = (0, 2, 1, 3), (0, 2, 3, 1)
+        # (second_out: the middle tensor, the Reshape's or the Transpose's result)
+        split = (out.rank == 3 and first.op == "reshape" and second.op == "transpose" and second_out.rank == 4
+                 and second_out.shape[:2] == out.shape[:2] and _fits(node, second_out.shape[3]))
+        if split and tuple(second.attrs["perm"]) == swap:
             heads = ("split", second_out.shape[2])  # (B, S, N) -> (B, S, H, D) -> (B, H, S, D)
+        elif split and tuple(second.attrs["perm"]) == keys:
+            heads = ("split_t", second_out.shape[2])  # (B, S, N) -> (B, S, H, D) -> (B, H, D, S)
         elif (out.rank == 4 and first.op == "transpose" and tuple(first.attrs["perm"]) == swap
               and second.op == "reshape" and second.outputs[0].shape == (out.shape[0], out.shape[2],
                                                                          out.shape[1] * out.shape[3])

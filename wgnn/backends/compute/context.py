@@ -132,13 +132,17 @@ class LoweringContext:
             kind, h = heads
             if kind == "split":  # computed (B, S, H, D4), stored (B, H, S, D4)
                 x, y, z = operand.shape[2], h, operand.shape[3] // 4
+            elif kind == "split_t":  # computed (B, S, H, D4), stored (B, H, D, S): four values S apart
+                x, y, z = operand.shape[3], h, operand.shape[2] // 4
             else:  # computed (B, H, S, D4), stored (B, S, H, D4)
                 x, y, z = h, operand.shape[1], operand.shape[2] // h // 4
-            return {"y_slice": False, "y_swap": True}, {"y_row4": z, "y_pitch4": y, "y_offset4": x}
+            return ({"y_slice": False, "y_swap": True, "y_scatter": kind == "split_t"},
+                    {"y_row4": z, "y_pitch4": y, "y_offset4": x})
         if s is None:
-            return {"y_slice": False, "y_swap": False}, {"y_row4": 0, "y_pitch4": 0, "y_offset4": 0}
+            return ({"y_slice": False, "y_swap": False, "y_scatter": False},
+                    {"y_row4": 0, "y_pitch4": 0, "y_offset4": 0})
         self.roots[id(operand)] = s.whole
-        return ({"y_slice": True, "y_swap": False},
+        return ({"y_slice": True, "y_swap": False, "y_scatter": False},
                 {"y_row4": s.row // 4, "y_pitch4": s.pitch // 4, "y_offset4": s.offset // 4})
 
     def variants(self, op: str, node: Node) -> list[str]:

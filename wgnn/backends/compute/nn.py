@@ -33,10 +33,12 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
             ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
-    return refs, dict(template, quant=0, **VEC4_STORE), params
+    store = SCATTER_STORE if template.get("y_scatter") else VEC4_STORE
+    return refs, dict(template, quant=0, **store), params
 
 
 VEC4_STORE = {"y_type": "vec4<y_elem>", "y_store": "vec4<y_elem>"}
+SCATTER_STORE = {"y_type": "y_elem", "y_store": "scattered_lane"}  # y as scalars (y_slice.wgsl's Y_SCATTER)
 # How the subgroup variant's octets share loads (matmul_shared.wgsl's PATH): 0 as the subgroup size
 # allows. Tests set 1 (shuffles) or 2 (every lane loads its own) to check those paths on any adapter.
 SUBGROUP_PATH = 0
@@ -182,7 +184,8 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
         return
     partial = ctx.temporary(node, (split, m * n4, 4), "partials", dtype="i32")
     ctx.dispatch("conv2d_i8", node=node, template=dict(template, y_type="vec4<y_elem>", y_store="vec4<y_elem>",
-                                                       y_partial="vec4<y_elem>", y_slice=False, y_swap=False),
+                                                       y_partial="vec4<y_elem>", y_slice=False, y_swap=False,
+                                                       y_scatter=False),
                  params=params,
                  bindings=operands + [ctx.dummy(), ctx.dummy(), partial, ctx.dummy()], workgroups=groups, choice=choice,
                  flops_share=1.0)
@@ -324,12 +327,12 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
-                                                  y_swap=False, **VEC4_STORE),
+                                                  y_swap=False, y_scatter=False, **VEC4_STORE),
                  params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
-                       if k in ("act", "residual", "quant", "y_type", "y_store", "y_slice", "y_swap")}
+                       if k in ("act", "residual", "quant", "y_type", "y_store", "y_slice", "y_swap", "y_scatter")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items() if k in ("alpha", "beta") or k.startswith("y_")},
                              total=total4, n4=n4, splits=split),

@@ -24,6 +24,16 @@ fn store_y(v: vec4<f32>) -> ${y_type} {
     return ${y_store}(v);
 }
 
+fn scattered_lane(v: vec4<f32>) -> y_elem {  // (store_y's form where y is scalars: Y_SCATTER)
+    return y_elem(v.x);
+}
+
+// One value as y holds it (what Y_SCATTER stores; valid for every y type, as the untaken branch
+// must be).
+fn lane_y(v: f32) -> ${y_type} {
+    return ${y_type}(y_elem(v));
+}
+
 fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
     let n = arrayLength(&slope) - 3u;
     var r = vec4<f32>(0.0);
@@ -44,5 +54,14 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     if (HAS_RESIDUAL) {
         v += vec4<f32>(residual[out_index]);
     }
-    y[y_index(out_index)] = store_y(activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4])));
+    let r = activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4]));
+    if (Y_SCATTER) {
+        let base = y_scatter_base(out_index);
+        y[base] = lane_y(r.x);
+        y[base + p.y_offset4] = lane_y(r.y);
+        y[base + 2u * p.y_offset4] = lane_y(r.z);
+        y[base + 3u * p.y_offset4] = lane_y(r.w);
+        return;
+    }
+    y[y_index(out_index)] = store_y(r);
 }
