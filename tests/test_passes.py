@@ -258,3 +258,39 @@ def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
     assert session.pass_log["fuse_muladd"] == 2
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops == ["activation", "muladd", "matmul", "muladd"]  # the sigmoid alone; the ReLUs inside
+
+
+@pytest.mark.parametrize("form", ["div_six", "times_sixth_inside", "hard_sigmoid"])
+def test_written_out_batch_norm_and_hard_swish_fold_into_the_convolution(device, form, rng):
+    """What paddle2onnx writes after a convolution (opset 12): the batch norm as Mul and Add of
+    per-channel constants, and hard swish as x * Clip(x + 3, 0, 6) / 6 (or its other groupings):
+    one convolution dispatch, against ONNX Runtime."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = rng.standard_normal((1, 8, 9, 9)).astype(np.float32)
+    consts = {"w": (rng.standard_normal((8, 8, 3, 3)) / 6).astype(np.float32),
+              "k": rng.uniform(0.5, 1.5, (1, 8, 1, 1)).astype(np.float32),
+              "d": rng.standard_normal((1, 8, 1, 1)).astype(np.float32),
+              "three": np.float32(3), "zero": np.float32(0), "six": np.float32(6), "sixth": np.float32(1 / 6)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Mul", ["c", "k"], ["m"]),
+             helper.make_node("Add", ["m", "d"], ["a"])]
+    if form == "hard_sigmoid":
+        nodes += [helper.make_node("HardSigmoid", ["a"], ["g"], alpha=1 / 6, beta=0.5),
+                  helper.make_node("Mul", ["a", "g"], ["y"])]
+    else:
+        nodes += [helper.make_node("Add", ["a", "three"], ["p"]), helper.make_node("Clip", ["p", "zero", "six"], ["r"])]
+        if form == "div_six":
+            nodes += [helper.make_node("Mul", ["a", "r"], ["q"]), helper.make_node("Div", ["q", "six"], ["y"])]
+        else:
+            nodes += [helper.make_node("Mul", ["r", "sixth"], ["g"]), helper.make_node("Mul", ["a", "g"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], ir_version=7)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    session = wgnn.InferenceSession(model)
+    assert rel_l2(session.run(None, {"x": x})[0], want) < 1e-5
+    assert (session.pass_log["fold_conv_affine"], session.pass_log["fuse_hard_swish"]) == (2, 1)
+    assert [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"] == ["winograd_input", "matmul",
+                                                                                       "winograd_output"]

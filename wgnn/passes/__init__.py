@@ -14,9 +14,11 @@ from .drop_exact_casts import drop_exact_casts
 from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
+from .fold_conv_affine import fold_conv_affine
 from .fold_head_transposes import fold_head_transposes
 from .fuse_activation import fuse_activation
 from .fuse_gelu import fuse_gelu
+from .fuse_hard_swish import fuse_hard_swish
 from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
@@ -39,8 +41,8 @@ Rule = Callable[[Graph], int]
 # before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
-                             fuse_matmul_bias,
-                             fuse_gelu, fuse_residual, fuse_activation]
+                             fold_conv_affine, fuse_matmul_bias, fuse_gelu, fuse_hard_swish, fuse_residual,
+                             fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, and products that store attention's heads apart.
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
@@ -80,5 +82,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
-           "fuse_muladd",
+           "fuse_muladd", "fold_conv_affine", "fuse_hard_swish",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]

@@ -1,0 +1,79 @@
+"""Fold a per-channel scale or shift after a convolution into its weights and bias.
+
+conv(x, W, b) followed by Mul, Div, Add or Sub of a constant with one value per output channel (or
+one in all) is conv(x, W * k, b * k) or conv(x, W, b + d): what ``fold_batchnorm`` does for a
+BatchNormalization, for exporters that write the batch norm out as Mul and Add (paddle2onnx's
+PaddleOCR models, 28 of them in the recognizer). The scale or shift then costs nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph, Operand, fresh_name
+from .patterns import Readers, other
+
+
+def _per_channel(value: Operand, out: Operand) -> np.ndarray | None:
+    """``value`` as one float64 per output channel of the NCHW ``out``, if that is all it holds."""
+    if not value.is_constant or value.dtype != "float32" or value.rank > out.rank:
+        return None
+    channels = out.shape[1]
+    shape = (1,) * (out.rank - value.rank) + tuple(value.shape)
+    if value.size == 1:
+        return np.full(channels, float(value.value.reshape(-1)[0]))
+    if shape[1] == channels and all(d == 1 for k, d in enumerate(shape) if k != 1):
+        return value.value.reshape(-1).astype(np.float64)
+    return None
+
+
+def fold_conv_affine(graph: Graph) -> int:
+    readers = Readers(graph)
+    folded = 0
+    for conv in list(graph.nodes):
+        if (conv.op != "conv2d" or conv not in graph.nodes or len(conv.inputs) > 3
+                or conv.attrs.get("activation") is not None or not conv.inputs[1].is_constant
+                or any(conv.attrs.get(k) is not None for k in ("x_zero", "int8_offset", "requantize"))
+                or conv.attrs.get("exact")):
+            continue
+        while _fold_next(graph, conv, readers):  # a scale then a shift: both, before anything fuses them
+            folded += 1
+    return folded
+
+
+def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
+    """Fold the step after ``conv`` into it, if it is a per-channel scale or shift."""
+    bias = conv.inputs[2] if len(conv.inputs) > 2 else None
+    out = conv.outputs[0]
+    users = readers.users.get(id(out), [])
+    step = users[0] if len(users) == 1 and id(out) not in readers.outputs else None
+    if (step is None or step.op != "binary" or step.attrs.get("activation") is not None
+            or step.attrs["kind"] not in ("mul", "div", "add", "sub") or step.outputs[0].shape != out.shape
+            or (bias is not None and not bias.is_constant)):
+        return False
+    kind = step.attrs["kind"]
+    if kind in ("div", "sub") and step.inputs[0] is not out:  # k / conv, d - conv: not affine in the sums
+        return False
+    vec = _per_channel(other(step, out), out)
+    if vec is None or (kind == "div" and not np.all(vec)):
+        return False
+    w = conv.inputs[1].value.astype(np.float64)
+    b = bias.value.astype(np.float64) if bias is not None else np.zeros(w.shape[0])
+    if kind in ("mul", "div"):
+        k = vec if kind == "mul" else 1.0 / vec
+        w, b = w * k.reshape(-1, 1, 1, 1), b * k
+    else:
+        b = b + vec if kind == "add" else b - vec
+    weights = Operand(fresh_name(conv.inputs[1].name + "_affine"), w.shape, "float32", value=w.astype(np.float32))
+    conv.inputs = [conv.inputs[0], weights,
+                   Operand(fresh_name(conv.name + "_bias"), b.shape, "float32", value=b.astype(np.float32))]
+    result = step.outputs[0]
+    graph.nodes.remove(step)
+    readers.drop(step)
+    graph.replace_uses(result, out)
+    for node in readers.users.pop(id(result), []):
+        readers.users.setdefault(id(out), []).append(node)
+    if id(result) in readers.outputs:  # the convolution's result is now the graph's output
+        readers.outputs.add(id(out))
+    out.name, result.name = result.name, out.name  # keep the user-visible name on the result
+    return True
