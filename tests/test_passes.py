@@ -294,3 +294,29 @@ def test_written_out_batch_norm_and_hard_swish_fold_into_the_convolution(device,
     assert (session.pass_log["fold_conv_affine"], session.pass_log["fuse_hard_swish"]) == (2, 1)
     assert [d.node.op for d in session._exe.dispatches if d.node.op != "relayout"] == ["winograd_input", "matmul",
                                                                                        "winograd_output"]
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+def test_zero_padding_folds_into_the_convolution(device, groups, rng):
+    """Keras' ZeroPadding2D before a strided convolution (a PAD op, asymmetric here) becomes the
+    convolution's own padding: no pad dispatch, ONNX Runtime's result; a padding with another
+    value stays."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = rng.standard_normal((1, 8, 11, 10)).astype(np.float32)
+    w = (rng.standard_normal((8, 8 // groups, 3, 3)) / 4).astype(np.float32)
+    for value, folds in ((0.0, 1), (0.5, 0)):
+        nodes = [helper.make_node("Pad", ["x", "pads", "value"], ["p"], mode="constant"),
+                 helper.make_node("Conv", ["p", "w"], ["c"], strides=[2, 2], group=groups),
+                 helper.make_node("Relu", ["c"], ["y"])]
+        consts = {"w": w, "pads": np.array([0, 0, 0, 1, 0, 0, 1, 2], np.int64), "value": np.float32(value)}
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                                  [numpy_helper.from_array(v, n) for n, v in consts.items()])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+        reference = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = wgnn.InferenceSession(model)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-5
+        assert session.pass_log["fold_pad_into_conv"] == folds
+        assert ("pad" in {d.node.op for d in session._exe.dispatches}) == (not folds)

@@ -16,6 +16,7 @@ from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
 from .fold_conv_affine import fold_conv_affine
 from .fold_head_transposes import fold_head_transposes
+from .fold_pad_into_conv import fold_pad_into_conv
 from .fuse_activation import fuse_activation
 from .fuse_gelu import fuse_gelu
 from .fuse_hard_swish import fuse_hard_swish
@@ -41,8 +42,8 @@ Rule = Callable[[Graph], int]
 # before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
-                             fold_conv_affine, fuse_matmul_bias, fuse_gelu, fuse_hard_swish, fuse_residual,
-                             fuse_activation]
+                             fold_conv_affine, fold_pad_into_conv, fuse_matmul_bias, fuse_gelu, fuse_hard_swish,
+                             fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, and products that store attention's heads apart.
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
@@ -82,5 +83,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
-           "fuse_muladd", "fold_conv_affine", "fuse_hard_swish",
+           "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]
