@@ -63,15 +63,8 @@ def fuse_gelu(graph: Graph) -> int:
                 found = _erf_term(t, readers, owner)
                 if found is None or found[0] is not x or x.shape != node.outputs[0].shape:
                     continue
-                removed = found[1] + [inner]
-                for dead in removed:
-                    graph.nodes.remove(dead)
-                    readers.drop(dead)
                 gelu = Node("activation", [x], node.outputs, {"activation": Activation("gelu")}, name=node.name)
-                node.outputs[0].producer = gelu
-                graph.nodes[graph.nodes.index(node)] = gelu
-                readers.drop(node)
-                readers.users.setdefault(id(x), []).append(gelu)
+                readers.substitute(graph, found[1] + [inner], node, gelu)
                 fused += 1
                 break
             else:

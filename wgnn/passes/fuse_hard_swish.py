@@ -93,13 +93,7 @@ def fuse_hard_swish(graph: Graph) -> int:
         if found is None or found[0].shape != out.shape:
             continue
         x, dead = found
-        for gone in dead:
-            graph.nodes.remove(gone)
-            readers.drop(gone)
         swish = Node("activation", [x], [out], {"activation": Activation("hard_swish", 1 / 6, 0.5)}, name=node.name)
-        out.producer = swish
-        graph.nodes[graph.nodes.index(node)] = swish
-        readers.drop(node)
-        readers.users.setdefault(id(x), []).append(swish)
+        readers.substitute(graph, dead, node, swish)
         fused += 1
     return fused

@@ -117,12 +117,6 @@ def fuse_layer_norm(graph: Graph) -> int:
         last = steps[-1]
         result = last.outputs[0]
         fused_node = Node("layer_norm", inputs, [result], {"axis": axis, "epsilon": float(epsilon)}, name=last.name)
-        for dead in pattern + steps[:-1]:
-            graph.nodes.remove(dead)
-            readers.drop(dead)
-        result.producer = fused_node
-        graph.nodes[graph.nodes.index(last)] = fused_node
-        readers.drop(last)
-        readers.users.setdefault(id(x), []).append(fused_node)
+        readers.substitute(graph, pattern + steps[:-1], last, fused_node)
         fused += 1
     return fused

@@ -27,13 +27,7 @@ def fuse_muladd(graph: Graph) -> int:
             out = node.outputs[0]
             fusedop = Node("muladd", [mul.inputs[0], mul.inputs[1], shift], [out],
                            {"activation": node.attrs.get("activation")}, name=node.name)
-            out.producer = fusedop
-            graph.nodes.remove(mul)
-            readers.drop(mul)
-            graph.nodes[graph.nodes.index(node)] = fusedop
-            readers.drop(node)
-            for t in fusedop.inputs:
-                readers.users.setdefault(id(t), []).append(fusedop)
+            readers.substitute(graph, [mul], node, fusedop)
             fused += 1
             break
     return fused

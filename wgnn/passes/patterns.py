@@ -28,6 +28,20 @@ class Readers:
                 if node in users:
                     users.remove(node)
 
+    def substitute(self, graph: Graph, dead: list[Node], old: Node, new: Node) -> None:
+        """Remove the ``dead`` nodes of a matched pattern and put ``new`` in ``old``'s place in the
+        schedule (``new`` makes ``old``'s outputs), keeping who-reads-what current."""
+        for gone in dead:
+            graph.nodes.remove(gone)
+            self.drop(gone)
+        for out in new.outputs:
+            out.producer = new
+        graph.nodes[graph.nodes.index(old)] = new
+        self.drop(old)
+        for operand in new.inputs:
+            if operand is not None:
+                self.users.setdefault(id(operand), []).append(new)
+
 
 def made_by(operand: Operand | None, op: str, kind: str | None = None) -> Node | None:
     """The node that makes ``operand`` if it is an ``op`` (of ``kind`` for binary ops and

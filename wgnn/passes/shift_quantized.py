@@ -29,9 +29,7 @@ def shift_quantized(graph: Graph) -> int:
         out = node.outputs[0]
         shifted = Node("quantize_linear", list(quantize.inputs), [out], dict(quantize.attrs, shifted=True),
                        name=fresh_name(quantize.name + "_shifted"))
-        out.producer = shifted
-        graph.nodes[graph.nodes.index(node)] = shifted
-        readers.drop(node)
+        readers.substitute(graph, [], node, shifted)
         rewritten += 1
     if rewritten:
         graph.prune()
