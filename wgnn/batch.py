@@ -152,12 +152,12 @@ class BatchPredictor:
         self.model = model
         self.preset = PRESETS[preset or default_preset(model)]
         self.session = InferenceSession(zoo.resolve(model)[0], precision=precision, backend=backend)
-        self.tokenizer = None
+        self.encoder = None
         self.detector = None
         if model in zoo.PRETRAINED_TEXT:
-            from .bert import tokenizer_from_archive
+            from .text import SentenceEncoder
 
-            self.tokenizer = tokenizer_from_archive(zoo.shipped(model))
+            self.encoder = SentenceEncoder(model, session=self.session)
             self.output_names = ["sentence_embedding"]
             return
         inp = self.session.get_inputs()[0]
@@ -185,7 +185,7 @@ class BatchPredictor:
         model the row's sentence is its input."""
         out = []
         for row in rows:
-            if self.tokenizer is not None:
+            if self.encoder is not None:
                 text = row.get("text")
                 ok = isinstance(text, str)
                 out.append((row, text if ok else None, None, "" if ok else
@@ -203,11 +203,10 @@ class BatchPredictor:
         result row per input."""
         good = [k for k, (_, x, _, _) in enumerate(prepared) if x is not None]
         outputs: dict[int, list[np.ndarray]] = {}
-        if good and self.tokenizer is not None:
+        if good and self.encoder is not None:
             texts = [prepared[k][1] for k in good]
             texts += [""] * (_power_of_two(len(texts)) - len(texts))  # padding rows, dropped below
-            feeds = self.tokenizer(texts, pad_to=lambda n: max(16, _power_of_two(n))).feeds()
-            (embedding,) = self.session.run(self.output_names, feeds)
+            embedding = self.encoder.encode(texts, batch_size=len(texts))
             for j, k in enumerate(good):
                 outputs[k] = [embedding[j]]
         elif good and self.batched:

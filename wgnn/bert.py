@@ -144,6 +144,12 @@ class WordPiece:
         ids = [i for word in self._words(self._normalize(text)) for i in self._pieces(word)]
         return [self.cls, *ids[: self.max_length - 2], self.sep]
 
+    @staticmethod
+    def bucket(longest: int) -> int:
+        """A padded length for a batch whose longest sentence has ``longest`` tokens: a power of
+        two, at least 16 (batches of many lengths then compile a few shapes; ``pad_to``)."""
+        return max(16, 1 << max(longest - 1, 0).bit_length())
+
     def __call__(self, sentences: list[str] | str, *, pad_to=None) -> Encoding:
         """The batch, padded to its longest sentence, or further to ``pad_to(longest)`` (a function:
         fewer distinct shapes to compile), never past ``max_length``."""

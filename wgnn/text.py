@@ -39,16 +39,11 @@ class SentenceEncoder:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         rows = [self.tokenizer.tokenize(s) for s in sentences]
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-        out = np.empty((len(rows), 0), np.float32)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start: start + batch_size]
-            feeds = self.tokenizer.batch([rows[i] for i in chunk], pad_to=lambda n: max(16, 1 << (n - 1).bit_length()))
-            (embedding,) = self.session.run(["sentence_embedding"], feeds.feeds())
-            if out.shape[1] == 0:
-                out = np.empty((len(rows), embedding.shape[1]), np.float32)
-            out[chunk] = embedding
-        return out
+        order = np.argsort([len(r) for r in rows], kind="stable")
+        parts = [self.session.run(["sentence_embedding"], self.tokenizer.batch(
+                     [rows[i] for i in order[start: start + batch_size]], pad_to=self.tokenizer.bucket).feeds())[0]
+                 for start in range(0, len(order), batch_size)]
+        return np.concatenate(parts)[np.argsort(order)]
 
     def similarity(self, a: list[str] | str, b: list[str] | str | None = None) -> np.ndarray:
         ea = self.encode(a)

