@@ -168,7 +168,7 @@ def test_fused_prelu_per_channel(device, precision, rng, path):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
-@pytest.mark.parametrize("m,k,n", [(5, 8, 12), (1, 1024, 1000), (7, 6, 5), (3, 13, 4)])
+@pytest.mark.parametrize("m,k,n", [(5, 8, 12), (1, 1024, 1000), (7, 6, 5), (3, 13, 4), (9, 257, 64)])
 def test_matmul_constant_weights(device, precision, rng, m, k, n):
     b = wgnn.GraphBuilder()
     a = b.input("a", (m, k))
@@ -178,9 +178,25 @@ def test_matmul_constant_weights(device, precision, rng, m, k, n):
     feeds = {"a": rng.standard_normal((m, k)).astype(np.float32)}
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     aligned = k % 4 == 0 and n % 4 == 0
-    expected_kernel = ("gemv" if m == 1 else tiled("matmul")) if aligned else "matmul_generic"  # a classifier: gemv
+    # a classifier: gemv; K not a multiple of 4 (N one): the register-tiled kernel reading A as scalars
+    expected_kernel = (("gemv" if m == 1 else tiled("matmul")) if aligned else "matmul" if n % 4 == 0
+                       else "matmul_generic")
     assert kernels_used(session) == [expected_kernel]
     assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+def test_matmul_scalar_a_batched(device, precision, rng):
+    """K not a multiple of 4: A is read as scalars, each matrix of the batch at its own offset (in
+    elements), the rows past a tile's end dropped, the last K % 4 values of every row added."""
+    b = wgnn.GraphBuilder()
+    a = b.input("a", (3, 10, 7))
+    c = b.input("c", (3, 7, 8))
+    y = b.matmul(a, c)
+    feeds = {"a": rng.standard_normal((3, 10, 7)).astype(np.float32),
+             "c": rng.standard_normal((3, 7, 8)).astype(np.float32)}
+    session, got, _ = run_both(b, {"y": y}, feeds, precision=precision)
+    assert kernels_used(session) == ["matmul"]
+    assert rel_l2(got["y"], feeds["a"] @ feeds["c"]) < tol(precision)
 
 
 def test_matmul_batched_runtime_operands(device, precision, rng):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import kernels_used, rel_l2, run_both, tiled
+from helpers import kernels_used, rel_l2, run_both, tiled, tol
 
 import wgnn
 
@@ -320,3 +320,64 @@ def test_zero_padding_folds_into_the_convolution(device, groups, rng):
         assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-5
         assert session.pass_log["fold_pad_into_conv"] == folds
         assert ("pad" in {d.node.op for d in session._exe.dispatches}) == (not folds)
+
+
+@pytest.mark.parametrize("variant", ["default", "direct", "gemm", "generic", "depthwise"])
+def test_a_convolution_over_one_column_runs_as_one_over_a_row(device, precision, rng, variant):
+    """A 1-D convolution exported over H with W of 1 (a (k, 1) filter, as Keras' Conv1D through
+    tf2onnx: Magika) runs with H and W swapped, through transposes that are views: strides,
+    dilations, padding and a fused residual follow, no copy is added, every variant gives the
+    reference; padding on W (an output wider than the input) keeps the convolution as it is."""
+    depthwise = variant == "depthwise"
+    cin, cout, groups = (8, 8, 8) if depthwise else (8, 12, 1)
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, cin, 19, 1))
+    w = b.constant((rng.standard_normal((cout, cin // groups, 3, 1)) / 3).astype(np.float32))
+    conv = b.conv2d(x, w, bias=b.constant(rng.standard_normal(cout).astype(np.float32)), strides=(2, 1),
+                    dilations=(2, 1), padding=(2, 1, 0, 0), groups=groups)
+    r = b.input("r", conv.shape)
+    y = b.relu(b.add(conv, r))
+    wide = b.conv2d(b.input("x2", (2, cin, 19, 1)), w, padding=(1, 1, 1, 1), groups=groups)  # W padded: stays
+    feeds = {"x": rng.standard_normal((2, cin, 19, 1)).astype(np.float32),
+             "x2": rng.standard_normal((2, cin, 19, 1)).astype(np.float32),
+             "r": rng.standard_normal(conv.shape).astype(np.float32)}
+    kernels = {} if variant == "default" else {"conv2d": variant}
+    session, got, want = run_both(b, {"y": y, "wide": wide}, feeds, precision=precision, kernels=kernels)
+    assert session.pass_log["columns_as_rows"] == 1
+    assert rel_l2(got["y"], want["y"]) < tol(precision) and rel_l2(got["wide"], want["wide"]) < tol(precision)
+    convs = [n for n in session.graph.nodes if n.op == "conv2d"]
+    assert sorted(n.inputs[0].shape[2:] for n in convs) == [(1, 19), (19, 1)]
+    assert [n for n in convs if n.inputs[0].shape[2] == 1][0].attrs["activation"] is not None  # relu fused
+    ops = [d.node.op for d in session._exe.dispatches]  # the add and relu in the epilogue, no copy added:
+    assert set(ops) == {"conv2d", "relayout"} and ops.count("relayout") <= 5  # the graph's inputs and outputs
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_a_one_hot_product_is_a_gather(device, precision, rng, index_dtype):
+    """Equal(indices, range(K)) -> Cast -> MatMul(W), JAX's one_hot times a dense layer (Magika's
+    first layer), is a gather of W's rows: one dispatch, ONNX Runtime's result, a zero row for an
+    index that matches nothing (negative or past K: no wrapping)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = 11, 8
+    idx = rng.integers(0, k, (2, 7)).astype(index_dtype)
+    idx[0, :3] = [-1, k, 300]
+    consts = {"axes": np.array([-1], np.int64), "range": np.arange(k, dtype=index_dtype).reshape(1, 1, k),
+              "w": rng.standard_normal((k, n)).astype(np.float32), "b": rng.standard_normal(n).astype(np.float32)}
+    nodes = [helper.make_node("Unsqueeze", ["idx", "axes"], ["u"]), helper.make_node("Equal", ["u", "range"], ["e"]),
+             helper.make_node("Cast", ["e"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("MatMul", ["f", "w"], ["p"]),
+             helper.make_node("Add", ["p", "b"], ["y"])]
+    kind = TensorProto.INT32 if index_dtype == np.int32 else TensorProto.INT64
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("idx", kind, idx.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v, name) for name, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"idx": idx})
+    session = wgnn.InferenceSession(model, precision=precision)
+    got = session.run(None, {"idx": idx})[0]
+    assert rel_l2(got, want[0]) < tol(precision)
+    np.testing.assert_allclose(got[0, :3], np.broadcast_to(consts["b"], (3, n)), rtol=1e-3, atol=1e-3)
+    assert session.pass_log["one_hot_products_as_gathers"] == 1
+    assert [d.node.op for d in session._exe.dispatches] == ["gather", "binary"]

@@ -57,7 +57,11 @@ def give_outputs_own_storage(graph: Graph) -> None:
 
 def _keeps_f32(node: Node) -> bool:
     """Ops whose results can exceed f16's range (65504) from ordinary inputs: stored in f32 in fp16
-    mode, so that a square of 300, a sum of 1e5 ones or exp(12) is not an infinity."""
+    mode, so that a square of 300, a sum of 1e5 ones or exp(12) is not an infinity; also a cast of
+    32- or 64-bit integers to a float (MatMulInteger's and ConvInteger's int32 sums, dequantized by
+    the products after the cast: ddddocr's quantized recognizer overflowed there)."""
+    if node.op == "cast" and node.inputs[0].dtype in ("int32", "int64", "uint32", "uint64"):
+        return True
     act = node.attrs.get("activation")
     if (act is not None and act.kind in WIDE_KINDS) or (node.attrs.get("exact") and not node.attrs.get("requantize")):
         return True  # (exact: a quantized conv's integer sums, which f16 would round; not once requantized)

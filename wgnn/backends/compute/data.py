@@ -306,14 +306,16 @@ def lower_gather(node, ctx: LoweringContext) -> None:
     out = node.outputs[0]
     axis = node.attrs["axis"] % data.rank
     d = data.shape[axis]
-    if idx.is_constant:
+    outside_zero = node.attrs.get("outside") == "zero"
+    if idx.is_constant and not outside_zero:
         values = idx.value.astype(np.int64).reshape(-1)
         if values.size and (values.min() < -d or values.max() >= d):
             raise ctx.error(node, f"indices {values.tolist()} are out of range for axis {axis} of size {d}")
     elif not is_integer(idx.dtype):
         raise ctx.error(node, f"indices must be an integer tensor, got {idx.dtype}")
     inner = int(np.prod(data.shape[axis + 1:], dtype=np.int64))
-    params = {"total": out.size, "inner": inner, "count": max(idx.size, 1), "axis_size": d}
+    params = {"total": out.size, "inner": inner, "count": max(idx.size, 1), "axis_size": d,
+              "outside_zero": int(outside_zero)}
     ctx.dispatch("gather", node=node, template={}, params=params,
                  bindings=[ctx.tensor(data), ctx.tensor(idx), ctx.tensor(out)], threads=out.size)
 

@@ -294,6 +294,13 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                          template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref, b=b_ref)),
                          params=dict(params, n8=n8), bindings=bindings, threads=batch * tiles * n8 * 8, choice=choice)
         else:
+            scalar_a = k % 4 != 0  # A's rows do not fall on vec4s: read as scalars (matmul.wgsl)
+            template.update(a_step=4 if scalar_a else 1, a_word="a_elem" if scalar_a else "vec4<a_elem>",
+                            a_four="vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]))"
+                            if scalar_a else "vec4<f32>(a[i])",
+                            a_one="f32(a[i])" if scalar_a else "f32(a[i / 4u][i % 4u])")
+            params.update(a_row=k if scalar_a else k // 4, k_tail=k % 4,
+                          a_batch_stride=a_stride if scalar_a else a_stride // 4)
             ctx.dispatch("matmul", node=node, template=template, params=params, bindings=bindings,
                          threads=batch * tiles * (cols // 4), choice=choice)
     else:

@@ -227,10 +227,12 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
             and not node.attrs.get("exact"))  # integer sums (quantized convs) stay out of f16 arithmetic
     if op == "matmul":
         problem = problem_of(node)
-        if problem.k % 4 or problem.n % 4:
-            return ["generic"]
-        single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
         scalar = [] if node.attrs.get("heads") else ["generic"]  # the scalar epilogue stores in its own order
+        if problem.n % 4:
+            return ["generic"]
+        if problem.k % 4:  # the register-tiled kernel reads such an A as scalars
+            return ["tiled"] + scalar
+        single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
         return (["tiled"] + shared + ["gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else [])
                 + scalar)
     if op != "conv2d":

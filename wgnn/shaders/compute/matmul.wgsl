@@ -3,22 +3,33 @@
 // four B vec4s are loaded once per step of 4 along K and reused for TILE_M rows. Neighbouring
 // invocations differ in column first, so they share A loads and read B contiguously.
 // Also runs every 1x1, stride-1 convolution: an NHWC tensor is an [N*H*W, C] matrix.
-// Needs K and N divisible by 4 (matmul_generic handles the rest).
+// Needs N divisible by 4 (matmul_generic handles the rest). A K not divisible by 4 reads A as scalars
+// (A_SCALAR; Magika's one-hot bytes times its 257-row embedding): four at a time, then the last
+// K % 4 one by one.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
     batch: u32, a_batch_stride: u32, b_batch_stride: u32, alpha: f32,
-    beta: f32,
+    beta: f32, a_row: u32, k_tail: u32,  // a row's length in A's words; K % 4 (scalar A only)
     y_row4: u32, y_pitch4: u32, y_offset4: u32,  // where y is a slice (epilogue.wgsl)
 }
 
 const TILE_M: u32 = ${tile_m}u;
+const A_STEP: u32 = ${a_step}u;  // A's words per four values of K: 1 (vec4s) or 4 (scalars)
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
+@group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
+
+// Four values of K from word i of A, and the value at word i (the tail of a scalar A).
+fn a_four(i: u32) -> vec4<f32> {
+    return ${a_four};
+}
+fn a_one(i: u32) -> f32 {
+    return ${a_one};
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -37,7 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Rows past the end re-read the last row (no branch in the loop); their results are dropped.
     var a_rows: array<u32, TILE_M>;
     for (var r = 0u; r < TILE_M; r++) {
-        a_rows[r] = a_base + min(row0 + r, p.m - 1u) * p.k4;
+        a_rows[r] = a_base + min(row0 + r, p.m - 1u) * p.a_row;
     }
     var acc: array<vec4<f32>, TILE_M>;
     for (var k4 = 0u; k4 < p.k4; k4++) {
@@ -47,9 +58,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let b2 = vec4<f32>(b[bi0 + 2u * p.n4]);
         let b3 = vec4<f32>(b[bi0 + 3u * p.n4]);
         for (var r = 0u; r < TILE_M; r++) {
-            let v = vec4<f32>(a[a_rows[r] + k4]);
+            let v = a_four(a_rows[r] + k4 * A_STEP);
             acc[r] = fma(b0, vec4<f32>(v.x), fma(b1, vec4<f32>(v.y),
                      fma(b2, vec4<f32>(v.z), fma(b3, vec4<f32>(v.w), acc[r]))));
+        }
+    }
+    for (var t = 0u; t < p.k_tail; t++) {
+        let k = p.k4 * 4u + t;
+        let bt = vec4<f32>(b[b_base + k * p.n4]);
+        for (var r = 0u; r < TILE_M; r++) {
+            acc[r] = fma(bt, vec4<f32>(a_one(a_rows[r] + k)), acc[r]);
         }
     }
 

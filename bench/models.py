@@ -1,0 +1,98 @@
+"""Pretrained models that Python packages ship in their wheels (``wgnn.zoo``: Magika, NudeNet,
+ddddocr), on this machine's adapter: wgnn FP32 and FP16 against ONNX Runtime CPU and, where its
+environment exists (``bench/setup_peers.sh``), ONNX Runtime's WebGPU provider, on the same files and
+the same real inputs: Magika on six files of this repository, NudeNet's YOLOv8n and ddddocr's YOLOX
+on the photo wgnn ships, ddddocr's recognizers on a line of scikit-image's photo of text.
+
+Each column is the median of ``--runs`` after a warm-up; wgnn's columns and ONNX Runtime CPU's run
+interleaved in this process, the WebGPU peer in its own (``wgnn/peer_runner.py``). Also printed:
+the dispatches of wgnn's plan and its outputs against ONNX Runtime CPU's (relative L2).
+
+    python bench/models.py [--models a,b,...] [--runs N] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import wgnn
+from wgnn import filetype, zoo
+
+sys.path.insert(0, str(Path(__file__).parent))
+from int8 import interleaved_ms  # noqa: E402  (bench/int8.py: the runs of each column interleaved)
+from text import peer_ms  # noqa: E402  (bench/text.py: ONNX Runtime WebGPU in its own process)
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = ["README.md", "wgnn/zoo.py", "wgnn/demo/astronaut.jpg", "pyproject.toml", "scripts/setup.sh",
+         "docs/demo-face.jpg"]
+
+
+def photo(h: int, w: int) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.open(ROOT / "wgnn/demo/astronaut.jpg").convert("RGB").resize((w, h), Image.Resampling.BILINEAR)
+    return (np.asarray(image, np.float32) / 255).transpose(2, 0, 1)[None]
+
+
+def text_line(width: int) -> np.ndarray:
+    import skimage
+    from PIL import Image
+
+    image = Image.fromarray(skimage.data.text()).crop((0, 0, 448, 64)).resize((width, 64), Image.Resampling.BILINEAR)
+    return ((np.asarray(image, np.float32) / 255 - 0.5) / 0.5)[None, None]
+
+
+CASES = {  # name: (pretrained model, its feeds)
+    "magika x1": ("magika", lambda: {"bytes": filetype.features(filetype._read(ROOT / FILES[1]))[None]}),
+    "magika x6": ("magika", lambda: {"bytes": np.stack([filetype.features(filetype._read(ROOT / f))
+                                                        for f in FILES])}),
+    "nudenet_320n": ("nudenet_320n", lambda: {"images": photo(320, 320)}),
+    "ddddocr_det": ("ddddocr_det", lambda: {"images": photo(416, 416) * 255}),
+    "ddddocr": ("ddddocr", lambda: {"input1": text_line(224)}),
+    "ddddocr_old": ("ddddocr_old", lambda: {"input1": text_line(224)}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    import onnxruntime as ort
+
+    results = {"adapter": None, "date": time.strftime("%Y-%m-%d"), "cases": {}}
+    for case in args.models.split(","):
+        name, make = CASES[case]
+        path, feeds = zoo.fetch(name), make()
+        reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        want = reference.run(None, feeds)[0]
+        shapes = {k: v.shape for k, v in feeds.items()}
+        sessions = {p: wgnn.InferenceSession(str(path), precision=p, input_shapes=shapes) for p in ("fp32", "fp16")}
+        results["adapter"] = sessions["fp32"].adapter_name
+        agreement = {p: float(np.linalg.norm(s.run(None, feeds)[0] - want) / np.linalg.norm(want))
+                     for p, s in sessions.items()}
+        fns = {f"wgnn {p.upper()}": (lambda s=s, feeds=feeds: s.run(None, feeds)) for p, s in sessions.items()}
+        fns["ONNX Runtime CPU"] = lambda reference=reference, feeds=feeds: reference.run(None, feeds)
+        times = interleaved_ms(fns, args.runs)
+        times["ONNX Runtime WebGPU"], status = peer_ms(path, feeds, args.runs)
+        dispatches = len(sessions["fp32"]._exe.dispatches)
+        results["cases"][case] = {"model": name, "shapes": {k: list(v) for k, v in shapes.items()},
+                                  "median_ms": times, "webgpu": status, "rel_l2_vs_ort_cpu": agreement,
+                                  "dispatches": dispatches}
+        line = ", ".join(f"{k} {v:.1f} ms" if v is not None else f"{k} -" for k, v in times.items())
+        print(f"{case} {shapes}: {line} [{status}]; vs ORT CPU {agreement['fp32']:.1e} (fp32), "
+              f"{agreement['fp16']:.1e} (fp16); {dispatches} dispatches", flush=True)
+    print(f"adapter: {results['adapter']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Pretrained models that Python packages ship in their wheels and run with ONNX Runtime, run
+through wgnn on real data against ONNX Runtime CPU on the same files: Magika's file-type classifier
+(on files of this repository: it names their types), NudeNet's YOLOv8n detector and ddddocr's YOLOX
+character detector (on the photo wgnn ships: the astronaut's face), ddddocr's text recognizer (an
+LSTM) and its dynamically quantized predecessor (scikit-image's photo of text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import fetch_or_skip, rel_l2, tol
+
+import wgnn
+from wgnn import filetype
+
+ort = pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).resolve().parent.parent
+FILES = {"README.md": "markdown", "wgnn/zoo.py": "python", "wgnn/demo/astronaut.jpg": "jpeg",
+         "pyproject.toml": "toml", "scripts/setup.sh": "shell", "docs/demo-face.jpg": "jpeg"}
+
+
+def _ort(path, feeds):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def _photo(h: int, w: int) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.open(ROOT / "wgnn/demo/astronaut.jpg").convert("RGB").resize((w, h), Image.Resampling.BILINEAR)
+    return (np.asarray(image, np.float32) / 255).transpose(2, 0, 1)[None]
+
+
+def _text_line(width: int) -> np.ndarray:
+    """A line of scikit-image's photo of printed text, grey, 64 pixels high, in [-1, 1]."""
+    skimage = pytest.importorskip("skimage")
+    from PIL import Image
+
+    image = Image.fromarray(skimage.data.text()).crop((0, 0, 448, 64)).resize((width, 64), Image.Resampling.BILINEAR)
+    return ((np.asarray(image, np.float32) / 255 - 0.5) / 0.5)[None, None]
+
+
+def test_magika_features_as_the_package_reads_files(tmp_path):
+    """The first 1024 bytes after leading whitespace and the last 1024 before trailing whitespace,
+    each from at most 4096 bytes at its end, padded with 256; a long file read at both ends only."""
+    assert (filetype.features(b"") == 256).all()
+    small = filetype.features(b"  \n ab \t")  # only the leading (trailing) whitespace goes
+    assert small[:5].tolist() == [97, 98, 32, 9, 256] and small[-7:].tolist() == [256, 32, 32, 10, 32, 97, 98]
+    assert (filetype.features(b" \n\t ") == 256).all()
+    data = b" " * 5000 + bytes(range(256)) * 40 + b"\n" * 5000
+    got = filetype.features(data)
+    assert (got[:1024] == 256).all()  # the first 4096 bytes are all whitespace
+    assert (got[1024:] == 256).all()  # and so are the last
+    body = bytes(range(1, 256)) * 80
+    got = filetype.features(body)
+    assert got[:1024].tolist() == list(body[:1024]) and got[1024:].tolist() == list(body[-1024:])
+    path = tmp_path / "long.bin"
+    path.write_bytes(body)
+    assert (filetype.features(filetype._read(path)) == got).all()
+
+
+def test_magika_names_real_files(device, precision):
+    """Magika's classifier (a JAX model through tf2onnx: a one-hot product, a 1-D convolution over a
+    column, GELU and layer norms written out) names the content of this repository's files, with
+    ONNX Runtime's probabilities; the rewrites its graph needs fire (14x faster on lavapipe)."""
+    path = fetch_or_skip("magika")
+    types = filetype.FileTypes(precision=precision)
+    files = [ROOT / f for f in FILES]
+    assert [label for label, _ in types.classify(files)] == list(FILES.values())
+    want = _ort(path, {"bytes": np.stack([filetype.features(filetype._read(f)) for f in files])})[0]
+    assert rel_l2(types.probabilities(files), want) < (1e-5 if precision == "fp32" else 1e-2)
+    log = types.session.pass_log
+    assert (log["one_hot_products_as_gathers"], log["columns_as_rows"], log["fuse_gelu"]) == (1, 1, 2)
+    assert types.classify([]) == []
+
+
+@pytest.mark.parametrize("shape", [(320, 320), (256, 384)])
+def test_nudenet_yolov8_finds_the_face(device, precision, shape):
+    """NudeNet's YOLOv8n (symbolic input size) on the astronaut photo at two sizes in one session:
+    ONNX Runtime's output, and its best box is a woman's face (class 1) where ONNX Runtime puts it;
+    every SiLU (x * Sigmoid(x)) runs in its convolution's epilogue (the one activation left is the
+    class scores' sigmoid)."""
+    path = fetch_or_skip("nudenet_320n")
+    x = _photo(*shape)
+    session = wgnn.InferenceSession(str(path), precision=precision)
+    got, want = session.run(None, {"images": x})[0][0], _ort(path, {"images": x})[0][0]
+    assert rel_l2(got, want) < (1e-5 if precision == "fp32" else 2e-3)
+    best, ref = got[4:].max(0).argmax(), want[4:].max(0).argmax()
+    assert got[4:, best].argmax() == want[4:, ref].argmax() == 1 and want[4:, ref].max() > 0.5
+    np.testing.assert_allclose(got[:4, best], want[:4, ref], atol=0.5 if precision == "fp32" else 2.0)
+    assert session.pass_log["fuse_swish"] == 57
+    assert [d.node.op for d in session._exe.dispatches].count("activation") == 1
+
+
+def test_ddddocr_yolox_detector(device, precision):
+    """ddddocr's YOLOX character detector (pixel values 0-255, 416 x 416) on the photo: ONNX
+    Runtime's boxes and scores."""
+    path = fetch_or_skip("ddddocr_det")
+    x = _photo(416, 416) * 255
+    got = wgnn.InferenceSession(str(path), precision=precision).run(None, {"images": x})[0]
+    assert rel_l2(got, _ort(path, {"images": x})[0]) < (1e-5 if precision == "fp32" else 2e-3)
+
+
+@pytest.mark.parametrize("name", ["ddddocr", "ddddocr_old"])
+def test_ddddocr_recognizer_reads_a_line_of_text(device, precision, name):
+    """ddddocr's recognizer (convolutions, a bidirectional LSTM; the old one dynamically quantized:
+    ConvInteger, MatMulInteger, DynamicQuantizeLSTM) on a line of a real photo of text at two
+    widths: the same characters as ONNX Runtime at every column. The float model gives ONNX
+    Runtime's scores; the quantized one is as close to them as dynamic quantization lets two
+    runtimes be (a value on a rounding tie flips an 8-bit code, and the next layer's range follows)."""
+    path = fetch_or_skip(name)
+    session = wgnn.InferenceSession(str(path), precision=precision)
+    for width in (224, 160):
+        x = _text_line(width)
+        got, want = session.run(None, {"input1": x})[0], _ort(path, {"input1": x})[0]
+        assert got.shape == want.shape and np.isfinite(got).all()
+        assert (got.argmax(-1) == want.argmax(-1)).all()
+        bound = tol(precision) if name == "ddddocr" else 3e-2
+        assert rel_l2(got, want) < (bound if precision == "fp32" or name != "ddddocr" else 2e-3)
