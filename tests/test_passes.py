@@ -381,3 +381,44 @@ def test_a_one_hot_product_is_a_gather(device, precision, rng, index_dtype):
     np.testing.assert_allclose(got[0, :3], np.broadcast_to(consts["b"], (3, n)), rtol=1e-3, atol=1e-3)
     assert session.pass_log["one_hot_products_as_gathers"] == 1
     assert [d.node.op for d in session._exe.dispatches] == ["gather", "binary"]
+
+
+@pytest.mark.parametrize("case", ["forward_initial_states", "bidirectional", "custom_activations", "peepholes"])
+def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
+    """ONNX's LSTM unrolled: each step's gates, activations and state update (eleven to thirteen
+    nodes) become one lstm_cell dispatch after the step's product; without initial states the first
+    step has no cell state to forget; other activations (alpha and beta too) go into the kernel; a
+    layer with peepholes keeps its written-out form. ONNX Runtime's outputs, all three."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    steps, batch, size, hidden = 5, 2, 6, 8
+    dirs = 2 if case == "bidirectional" else 1
+    x = rng.standard_normal((steps, batch, size)).astype(np.float32)
+    consts = {"w": (rng.standard_normal((dirs, 4 * hidden, size)) / 2).astype(np.float32),
+              "r": (rng.standard_normal((dirs, 4 * hidden, hidden)) / 2).astype(np.float32),
+              "b": rng.standard_normal((dirs, 8 * hidden)).astype(np.float32)}
+    ins = ["x", "w", "r", "b"]
+    attrs = {"hidden_size": hidden, "direction": "bidirectional" if dirs == 2 else "forward"}
+    if case == "forward_initial_states":
+        consts.update(h0=rng.standard_normal((1, batch, hidden)).astype(np.float32),
+                      c0=rng.standard_normal((1, batch, hidden)).astype(np.float32))
+        ins += ["", "h0", "c0"]
+    if case == "custom_activations":
+        attrs.update(activations=["HardSigmoid", "Tanh", "LeakyRelu"], activation_alpha=[0.3, 1.0, 0.2],
+                     activation_beta=[0.4, 0.0, 0.0])
+    if case == "peepholes":
+        consts["p"] = rng.standard_normal((1, 3 * hidden)).astype(np.float32)
+        ins += ["", "", "", "p"]
+    node = helper.make_node("LSTM", ins, ["y", "yh", "yc"], **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "yh", "yc")],
+                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=7)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    session = wgnn.InferenceSession(model, precision=precision)
+    for got, expected in zip(session.run(None, {"x": x}), want):
+        assert rel_l2(got, expected) < tol(precision)
+    fused = 0 if case == "peepholes" else steps * dirs
+    assert session.pass_log["fuse_lstm_cell"] == fused
+    assert [d.kernel for d in session._exe.dispatches].count("lstm_cell") == fused

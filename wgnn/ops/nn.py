@@ -487,3 +487,38 @@ class Det:
     @staticmethod
     def reference(node, ins):
         return [np.linalg.det(ins[0].astype(np.float64)).astype(ins[0].dtype)]
+
+
+@register("lstm_cell")
+class LstmCell:
+    """One step of an LSTM cell after its gates' pre-activations (``fuse_lstm_cell`` makes it from
+    the unrolled layer of ``wgnn.recurrent``): inputs [pre (batch, 4 * hidden), gates in ONNX's
+    order i, o, f, c; c_prev (batch, hidden) or None]; attr activations (f, g, h); outputs
+    [h, c] with c = f(gf) * c_prev + f(gi) * g(gc) and h = f(go) * h(c)."""
+
+    @staticmethod
+    def flops(node):
+        return 12 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        pre, c_prev = node.inputs
+        batch, width = pre.shape
+        if pre.rank != 2 or width % 4 or (c_prev is not None and c_prev.shape != (batch, width // 4)):
+            raise fail(node, f"expected pre (batch, 4 * hidden) and c_prev (batch, hidden), got {pre.shape} and "
+                             f"{c_prev and c_prev.shape}")
+        return [((batch, width // 4), pre.dtype)] * 2
+
+    @staticmethod
+    def reference(node, ins):
+        pre, c_prev = ins[0].astype(np.float32), ins[1]
+        f, g, h = node.attrs["activations"]
+        gi, go, gf, gc = np.split(pre, 4, axis=1)
+        c = f.apply(gi) * g.apply(gc)
+        if c_prev is not None:
+            c = f.apply(gf) * c_prev + c
+        return [f.apply(go) * h.apply(c), c]
+
+    @staticmethod
+    def layout(node, perms):
+        return [(), ()], [(), ()]

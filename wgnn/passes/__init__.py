@@ -22,13 +22,14 @@ from .fuse_activation import fuse_activation
 from .fuse_gelu import fuse_gelu
 from .fuse_hard_swish import fuse_hard_swish, fuse_swish
 from .fuse_layer_norm import fuse_layer_norm
+from .fuse_lstm_cell import fuse_lstm_cell
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
 from .fuse_residual import fuse_residual
 from .fuse_softmax import fuse_softmax
 from .integer_conv import integer_conv
 from .one_hot_gather import one_hot_products_as_gathers
-from .pad_conv_channels import pad_conv_channels, skip_zero_tail_slices
+from .pad_conv_channels import pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
 from .shift_quantized import shift_quantized
@@ -47,14 +48,16 @@ DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants
                              fold_conv_affine, fold_pad_into_conv, one_hot_products_as_gathers, fuse_matmul_bias,
                              fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
-# softmax, and products that store attention's heads apart.
-FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes], "texture": []}
+# softmax, products that store attention's heads apart, and an LSTM's cell step.
+FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes, fuse_lstm_cell],
+                                   "texture": []}
 # Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
 # convolution over one column as one over a row (its tiles lie along rows), wants
-# channels in fours (the texture path's texels hold padded channels anyway), and a Mul with the Add
+# channels (and a product's columns) in fours (the texture path's texels hold padded channels
+# anyway), and a Mul with the Add
 # after it (where no product took the Add as its residual) is one muladd.
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, pad_conv_channels, skip_zero_tail_slices,
-                                                     fuse_muladd],
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, pad_conv_channels, pad_matmul_columns,
+                                                     skip_zero_tail_slices, fuse_muladd],
                                         "texture": []}
 
 

@@ -496,3 +496,15 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
     ctx.dispatch("winograd_output", node=node, template=template, params=params,
                  bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)], threads=n * th * tw * (o // 4),
                  choice=node.attrs.get("kernel_choice"))
+
+
+@lowers("lstm_cell")
+def lower_lstm_cell(node, ctx: LoweringContext) -> None:
+    pre, c_prev = node.inputs
+    h_out, c_out = node.outputs
+    f, g, h = node.attrs["activations"]
+    params = dict(total=h_out.size, hidden=h_out.shape[1], has_c=int(c_prev is not None), f_alpha=f.alpha,
+                  f_beta=f.beta, g_alpha=g.alpha, g_beta=g.beta, h_alpha=h.alpha, h_beta=h.beta)
+    ctx.dispatch("lstm_cell", node=node, template=dict(f=f.kind, g=g.kind, h=h.kind, act="none"), params=params,
+                 bindings=[ctx.tensor(pre), ctx.tensor(c_prev) if c_prev is not None else ctx.dummy(),
+                           ctx.tensor(h_out), ctx.tensor(c_out)], threads=h_out.size)
