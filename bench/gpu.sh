@@ -5,7 +5,7 @@
 # is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
 # folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
 # from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
-# Usage: bash bench/gpu.sh [targets|tune|bench|batch|int8|text|conformance|profile|chunks|demo|tests ...]
+# Usage: bash bench/gpu.sh [targets|tune|bench|batch|int8|text|models|conformance|profile|chunks|demo|tests ...]
 #        (default: tune bench batch conformance tests)
 # One device call may run 600 s and a session has 900 s in all: `targets` is the one call that
 # measures every speed target of the GPU-kernel and INT8 issues (about 6-8 minutes); the others
@@ -80,6 +80,9 @@ for step in "${@:-tune bench batch conformance tests}"; do
       text) # MiniLM's network (seeded weights: the real ones exceed what a call carries) against ONNX
             # Runtime WebGPU, at 1 x 128 tokens and 8 x 14, and where its time goes
             timeout 240 python3 bench/text.py --synthetic --runs 15 --json "$out/text.json" 2>&1 | tee "$out/text.txt" ;;
+      models) # the models PyPI packages ship, on real inputs, against ONNX Runtime WebGPU: those in .gpu-cache
+              # (Magika's 3 MB and NudeNet's 12 MB fit a call's carry; ddddocr's 88 MB do not)
+              timeout 240 python3 bench/models.py --runs 15 --json "$out/models.json" 2>&1 | tee "$out/models.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
                    python3 -m wgnn profile $m --runs 20 --top 6; done

@@ -96,14 +96,16 @@ def test_layernorm_like_mean_of_squares_near_300(f16_device):
     assert rel_l2(got["normalized"], x64 / np.sqrt(want_ms)) < 5e-3
 
 
-def test_int32_sums_cast_to_float_before_their_scale(f16_device):
+@pytest.mark.parametrize("n", [8, 1366])
+def test_int32_sums_cast_to_float_before_their_scale(f16_device, n):
     """An integer product's int32 sums (MatMulInteger of 8-bit values over a long K reaches 1e6)
     plus an int32 bias, cast to float and then scaled, as ONNX Runtime's dynamic quantizer writes a
     biased layer: the cast's result stays in f32 (in f16 it was an infinity: ddddocr's quantized
-    recognizer), the scaled one is f16 again."""
+    recognizer), the scaled one is f16 again. With 1366 columns (not a multiple of 4, a large
+    result) B is padded and the product sliced back: the slice keeps the sums in f32 too."""
     rng = np.random.default_rng(3)
     a = rng.integers(0, 256, (3, 512)).astype(np.uint8)
-    w = rng.integers(-128, 128, (512, 8)).astype(np.int8)
+    w = rng.integers(-128, 128, (512, n)).astype(np.int8)
     nodes = [helper.make_node("MatMulInteger", ["a", "w"], ["sums"]),
              helper.make_node("Add", ["sums", "b"], ["biased"]),
              helper.make_node("Cast", ["biased"], ["f"], to=TensorProto.FLOAT),
@@ -111,9 +113,9 @@ def test_int32_sums_cast_to_float_before_their_scale(f16_device):
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, a.shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.float32(1e-4), "scale"),
-                               numpy_helper.from_array(np.arange(8, dtype=np.int32) * 1000, "b")])
+                               numpy_helper.from_array(np.arange(n, dtype=np.int32) % 8 * 1000, "b")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    want = (a.astype(np.int64) @ w.astype(np.int64) + np.arange(8) * 1000) * 1e-4
+    want = (a.astype(np.int64) @ w.astype(np.int64) + np.arange(n) % 8 * 1000) * 1e-4
     assert np.abs(want).max() > 6.6  # sums beyond f16's 65504
     got = wgnn.InferenceSession(model, precision="fp16").run(None, {"a": a})[0]
     assert np.all(np.isfinite(got)) and rel_l2(got, want) < 1e-3

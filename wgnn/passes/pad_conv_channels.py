@@ -218,7 +218,7 @@ def pad_matmul_columns(graph: Graph) -> int:
         if (node.op != "matmul" or b is None or not b.is_constant or b.rank != 2 or b.shape[1] % 4 == 0
                 or a.rank < 2 or node.outputs[0].size < MIN_PADDED or residual is not None or slope is not None
                 or (bias is not None and not bias.is_constant)
-                or any(node.attrs.get(k) for k in ("heads", "requantize", "exact"))):
+                or any(node.attrs.get(k) for k in ("heads", "requantize"))):
             nodes.append(node)
             continue
         out = node.outputs[0]
@@ -228,8 +228,10 @@ def pad_matmul_columns(graph: Graph) -> int:
                                                                          if bias is not None else []),
                        [wide], dict(node.attrs), name=node.name)
         wide.producer = product
+        # (an integer product's exact sums: the slice keeps them in f32 too, scheduler._keeps_f32)
         back = Node("slice", [wide], [out], {"starts": (0,) * out.rank, "steps": (1,) * out.rank,
-                                             "shape": tuple(out.shape)}, name=out.name + "/columns")
+                                             "shape": tuple(out.shape), "exact": bool(node.attrs.get("exact"))},
+                    name=out.name + "/columns")
         out.producer = back
         nodes += [product, back]
         padded += 1
