@@ -21,12 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-import wgnn
 from wgnn import filetype, zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from int8 import interleaved_ms  # noqa: E402  (bench/int8.py: the runs of each column interleaved)
-from text import peer_ms  # noqa: E402  (bench/text.py: ONNX Runtime WebGPU in its own process)
+from peers import compare  # noqa: E402  (bench/peers.py: wgnn against ONNX Runtime CPU and WebGPU)
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ["README.md", "wgnn/zoo.py", "wgnn/demo/astronaut.jpg", "pyproject.toml", "scripts/setup.sh",
@@ -65,8 +63,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--json")
     args = parser.parse_args()
-    import onnxruntime as ort
-
     results = {"adapter": None, "date": time.strftime("%Y-%m-%d"), "cases": {}}
     for case in args.models.split(","):
         name, make = CASES[case]
@@ -75,24 +71,10 @@ def main() -> None:
         except (zoo.FetchError, ImportError) as exc:  # a machine without the network (a lent GPU) or skimage
             print(f"{case}: skipped, {type(exc).__name__}: {exc}", flush=True)
             continue
-        reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        want = reference.run(None, feeds)[0]
-        shapes = {k: v.shape for k, v in feeds.items()}
-        sessions = {p: wgnn.InferenceSession(str(path), precision=p, input_shapes=shapes) for p in ("fp32", "fp16")}
-        results["adapter"] = sessions["fp32"].adapter_name
-        agreement = {p: float(np.linalg.norm(s.run(None, feeds)[0] - want) / np.linalg.norm(want))
-                     for p, s in sessions.items()}
-        fns = {f"wgnn {p.upper()}": (lambda s=s, feeds=feeds: s.run(None, feeds)) for p, s in sessions.items()}
-        fns["ONNX Runtime CPU"] = lambda reference=reference, feeds=feeds: reference.run(None, feeds)
-        times = interleaved_ms(fns, args.runs)
-        times["ONNX Runtime WebGPU"], status = peer_ms(path, feeds, args.runs)
-        dispatches = len(sessions["fp32"]._exe.dispatches)
-        results["cases"][case] = {"model": name, "shapes": {k: list(v) for k, v in shapes.items()},
-                                  "median_ms": times, "webgpu": status, "rel_l2_vs_ort_cpu": agreement,
-                                  "dispatches": dispatches}
-        line = ", ".join(f"{k} {v:.1f} ms" if v is not None else f"{k} -" for k, v in times.items())
-        print(f"{case} {shapes}: {line} [{status}]; vs ORT CPU {agreement['fp32']:.1e} (fp32), "
-              f"{agreement['fp16']:.1e} (fp16); {dispatches} dispatches", flush=True)
+        measured = compare(path, feeds, args.runs)
+        results["adapter"] = measured.pop("adapter")
+        print(f"{case} {measured['shapes']}: {measured.pop('line')}", flush=True)
+        results["cases"][case] = dict(measured, model=name)
     print(f"adapter: {results['adapter']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-import wgnn
 from wgnn import bert, zoo
-from wgnn.bench import PEER_SCRIPT, peer_python
 
 sys.path.insert(0, str(Path(__file__).parent))
-from int8 import interleaved_ms  # noqa: E402  (bench/int8.py: the runs of each column interleaved)
+from peers import compare  # noqa: E402  (bench/peers.py: wgnn against ONNX Runtime CPU and WebGPU)
 
 PARAGRAPH = (
     "The WebGPU API exposes the graphics processing unit of a computer to programs that need more than "
@@ -46,24 +43,6 @@ PARAGRAPH = (
 SENTENCES = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.",
              "A man is riding a horse.", "A woman is playing violin.", "Two men pushed carts through the woods.",
              "A man is riding a white horse on an enclosed ground.", "A monkey is playing drums."]
-
-
-def peer_ms(path: Path, feeds: dict, runs: int) -> tuple[float | None, str]:
-    python = peer_python("ort-webgpu")
-    if python is None:
-        return None, "not installed (bench/setup_peers.sh)"
-    with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "feeds.npz"
-        np.savez(npz, **feeds)
-        done = subprocess.run([python, str(PEER_SCRIPT), "ort-webgpu", str(path), str(runs), "1", str(npz)],
-                              capture_output=True, text=True, timeout=1800)
-    try:
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return None, f"failed: {done.stderr.strip()[-300:]}"
-    if "error" in result:
-        return None, result["error"][:300]
-    return float(np.median(result["times_ms"])), result["provider"]
 
 
 MINILM = {"hidden_size": 384, "num_attention_heads": 12, "num_hidden_layers": 6, "intermediate_size": 1536,
@@ -103,8 +82,6 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--synthetic", action="store_true")
     args = parser.parse_args()
-    import onnxruntime as ort
-
     tmp = tempfile.TemporaryDirectory()
     if args.synthetic:
         path, cases = synthetic(Path(tmp.name))
@@ -115,28 +92,12 @@ def main() -> None:
         cases = {"1 x 128": {k: v[:, :128].copy() for k, v in long.items()},
                  "8 x padded": tokenizer(SENTENCES).feeds()}
         cases["1 x 128"]["input_ids"][0, -1] = tokenizer.sep
-    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     results = {"adapter": None, "date": time.strftime("%Y-%m-%d"), "synthetic": args.synthetic, "cases": {}}
     for case, feeds in cases.items():
-        shapes = {k: v.shape for k, v in feeds.items()}
-        sessions = {p: wgnn.InferenceSession(str(path), precision=p, input_shapes=shapes) for p in ("fp32", "fp16")}
-        results["adapter"] = sessions["fp32"].adapter_name
-        want = reference.run(["sentence_embedding"], feeds)[0]
-        agreement = {}
-        for p, s in sessions.items():
-            got = s.run(["sentence_embedding"], feeds)[0]
-            agreement[p] = float(np.linalg.norm(got - want) / np.linalg.norm(want))
-        fns = {f"wgnn {p.upper()}": (lambda s=s, feeds=feeds: s.run(None, feeds)) for p, s in sessions.items()}
-        fns["ONNX Runtime CPU"] = lambda feeds=feeds: reference.run(None, feeds)
-        times = interleaved_ms(fns, args.runs)
-        times["ONNX Runtime WebGPU"], status = peer_ms(path, feeds, args.runs)
-        results["cases"][case] = {"shape": list(feeds["input_ids"].shape), "median_ms": times, "webgpu": status,
-                                  "rel_l2_vs_ort_cpu": agreement,
-                                  "dispatches": len(sessions["fp32"]._exe.dispatches)}
-        line = ", ".join(f"{k} {v:.1f} ms" if v is not None else f"{k} -" for k, v in times.items())
-        print(f"{case} {list(feeds['input_ids'].shape)}: {line} [{status}]; embeddings vs ORT CPU "
-              f"{agreement['fp32']:.1e} (fp32), {agreement['fp16']:.1e} (fp16); "
-              f"{results['cases'][case]['dispatches']} dispatches", flush=True)
+        measured = compare(path, feeds, args.runs, output="sentence_embedding")
+        results["adapter"] = measured.pop("adapter")
+        print(f"{case} {list(feeds['input_ids'].shape)}: {measured.pop('line')} (sentence embeddings)", flush=True)
+        results["cases"][case] = dict(measured, shape=list(feeds["input_ids"].shape))
     print(f"adapter: {results['adapter']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -14,7 +14,7 @@ import math
 
 from ..graph import Graph, Node
 from ..ops.activation import Activation
-from .patterns import Readers, made_by, other, scalar
+from .patterns import Readers, live, made_by, other, scalar
 
 _TOLERANCE = 1e-4  # relative, on the constants 0.5, 1 and sqrt(2) as stored in float32 or float16
 
@@ -96,9 +96,7 @@ def _gelu_term(t, readers: Readers, mul: Node):
 def fuse_gelu(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
-    for node in list(graph.nodes):
-        if node not in graph.nodes or made_by(node.outputs[0], "binary", "mul") is not node:
-            continue
+    for node in live(graph, "binary", "mul"):
         # The product's three factors x, 0.5 and 1 + erf(x / sqrt(2)), in any grouping of two products.
         for inner_out in node.inputs:
             inner = made_by(inner_out, "binary", "mul")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..graph import Graph, Node, Operand
 from ..ops.activation import Activation
-from .patterns import Readers, made_by, other, scalar
+from .patterns import Readers, live, made_by, other, scalar
 
 _TOLERANCE = 1e-4
 
@@ -106,9 +106,7 @@ def fuse_hard_swish(graph: Graph) -> int:
 def fuse_swish(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
-    for node in list(graph.nodes):
-        if node not in graph.nodes or made_by(node.outputs[0], "binary", "mul") is not node:
-            continue
+    for node in live(graph, "binary", "mul"):
         for gate in node.inputs:
             sigmoid = made_by(gate, "activation", "sigmoid")
             if sigmoid is None or sigmoid.inputs[0] is not other(node, gate) or not readers.only(gate, node):

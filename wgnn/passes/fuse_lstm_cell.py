@@ -11,7 +11,7 @@ Layers with peepholes, a clip or a coupled forget gate keep their written-out fo
 from __future__ import annotations
 
 from ..graph import Graph, Node, Operand
-from .patterns import Readers, made_by
+from .patterns import Readers, live, made_by
 
 
 def _gate(operand: Operand | None, readers: Readers, reader: Node):
@@ -66,9 +66,7 @@ def _cell_state(c: Operand, readers: Readers):
 def fuse_lstm_cell(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
-    for node in list(graph.nodes):
-        if node not in graph.nodes or made_by(node.outputs[0], "binary", "mul") is not node:
-            continue
+    for node in live(graph, "binary", "mul"):
         for o_out, tail in (node.inputs, node.inputs[::-1]):  # h = o * h(c)
             o, squash = _gate(o_out, readers, node), tail.producer
             if o is None or o[2] != 1 or squash is None or squash.op != "activation" or not readers.only(tail, node):

@@ -43,6 +43,14 @@ class Readers:
                 self.users.setdefault(id(operand), []).append(new)
 
 
+def live(graph: Graph, op: str, kind: str | None = None):
+    """The nodes of ``graph`` that are an ``op`` (of ``kind``, as ``made_by`` asks), in schedule
+    order, leaving out those that a rewrite made meanwhile removed."""
+    for node in list(graph.nodes):
+        if node in graph.nodes and made_by(node.outputs[0], op, kind) is node:
+            yield node
+
+
 def made_by(operand: Operand | None, op: str, kind: str | None = None) -> Node | None:
     """The node that makes ``operand`` if it is an ``op`` (of ``kind`` for binary ops and
     activations), else None."""
