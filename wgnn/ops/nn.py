@@ -503,7 +503,7 @@ class LstmCell:
     @staticmethod
     def infer(node):
         pre, c_prev = node.inputs
-        batch, width = pre.shape
+        batch, width = pre.shape if pre.rank == 2 else (0, 1)
         if pre.rank != 2 or width % 4 or (c_prev is not None and c_prev.shape != (batch, width // 4)):
             raise fail(node, f"expected pre (batch, 4 * hidden) and c_prev (batch, hidden), got {pre.shape} and "
                              f"{c_prev and c_prev.shape}")

@@ -14,11 +14,16 @@ from ..graph import Graph, Node, Operand
 from .patterns import Readers, live, made_by
 
 
+def _plain(act: Node) -> bool:
+    """An activation of one input, none with a per-channel slope (the kernel passes none)."""
+    return len(act.inputs) == 1 and act.attrs["activation"].kind != "prelu"
+
+
 def _gate(operand: Operand | None, readers: Readers, reader: Node):
     """(activation, pre, gate index) when ``operand`` is an activation of a quarter of a 2-D
     tensor's rows (a slice along the last axis), each read by the next node alone; else None."""
     act = operand.producer if operand is not None else None
-    if act is None or act.op != "activation" or not readers.only(operand, reader):
+    if (act is None or act.op != "activation" or not _plain(act) or not readers.only(operand, reader)):
         return None
     part = act.inputs[0]
     piece = part.producer
@@ -69,7 +74,8 @@ def fuse_lstm_cell(graph: Graph) -> int:
     for node in live(graph, "binary", "mul"):
         for o_out, tail in (node.inputs, node.inputs[::-1]):  # h = o * h(c)
             o, squash = _gate(o_out, readers, node), tail.producer
-            if o is None or o[2] != 1 or squash is None or squash.op != "activation" or not readers.only(tail, node):
+            if (o is None or o[2] != 1 or squash is None or squash.op != "activation" or not _plain(squash)
+                    or not readers.only(tail, node)):
                 continue
             state = _cell_state(squash.inputs[0], readers)
             if state is None:
