@@ -422,3 +422,42 @@ def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
     fused = 0 if case == "peepholes" else steps * dirs
     assert session.pass_log["fuse_lstm_cell"] == fused
     assert [d.kernel for d in session._exe.dispatches].count("lstm_cell") == fused
+
+
+@pytest.mark.parametrize("variant", ["default", "winograd", "direct", "gemm", "gemm_split", "generic", "depthwise",
+                                     "matmul_tiled", "matmul_gemm_split", "matmul_generic"])
+def test_residual_added_after_the_activation(device, precision, rng, variant):
+    """y = skip + SiLU(conv(x)) (YOLO's bottlenecks) and skip + GELU(x @ w): the Add is the
+    product's residual, added after its activation, on every kernel variant (Winograd's output
+    transform and split-K's reduction too); an Add with an activation of its own stays apart."""
+    from wgnn.backends.compute.policy import Choice
+
+    b = wgnn.GraphBuilder()
+    if variant.startswith("matmul"):
+        x = b.input("x", (6, 16))
+        w = b.constant((rng.standard_normal((16, 12)) / 4).astype(np.float32))
+        y = b.activation(b.matmul(x, w), "gelu")
+        op, kind = "matmul", variant.split("_", 1)[1]
+    else:
+        groups = 8 if variant == "depthwise" else 1
+        x = b.input("x", (1, 8, 9, 10))
+        w = b.constant((rng.standard_normal((8, 8 // groups, 3, 3)) / 3).astype(np.float32))
+        y = b.conv2d(x, w, bias=b.constant(rng.standard_normal(8).astype(np.float32)), padding=(1, 1, 1, 1),
+                     groups=groups)
+        y = b.mul(y, b.sigmoid(y))
+        op, kind = "conv2d", variant
+    skip = b.input("skip", y.shape)
+    out = b.add(y, skip)
+    apart = b.relu(b.add(b.activation(b.matmul(b.reshape(skip, (-1, skip.shape[-1])),
+                                               b.constant(np.eye(skip.shape[-1], dtype=np.float32))), "tanh"),
+                         b.reshape(skip, (-1, skip.shape[-1]))))
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32),
+             "skip": rng.standard_normal(skip.shape).astype(np.float32)}
+    choice = Choice("gemm", split=2) if kind.endswith("split") else None if kind == "default" else Choice(kind)
+    kernels = {} if choice is None else {op: choice}
+    session, got, want = run_both(b, {"out": out, "apart": apart}, feeds, precision=precision, kernels=kernels)
+    if choice is not None:
+        assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}
+    assert rel_l2(got["out"], want["out"]) < tol(precision) and rel_l2(got["apart"], want["apart"]) < tol(precision)
+    assert session.pass_log["fuse_residual_after_activation"] == 1
+    assert [n.op for n in session.graph.nodes].count("binary") == 1  # apart's

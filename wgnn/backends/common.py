@@ -53,7 +53,8 @@ def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
     slope_v = None
     if act is not None and act.kind == "prelu":
         slope_v = np.broadcast_to(slope.value.astype(np.float32).reshape(-1), (channels,))
-    template = {"act": act.kind if act else "none", "residual": residual is not None}
+    template = {"act": act.kind if act else "none", "residual": residual is not None,
+                "residual_after": bool(node.attrs.get("residual_after"))}
     params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0}
     return Epilogue(bias_v, residual, slope_v, template, params)
 

@@ -123,3 +123,17 @@ def make(kind: str, alpha: float | None = None, beta: float | None = None) -> Ac
 def apply_fused(node_attrs: dict, x: np.ndarray, slope: np.ndarray | None) -> np.ndarray:
     act: Activation | None = node_attrs.get("activation")
     return x if act is None else act.apply(x, slope)
+
+
+def apply_epilogue(node_attrs: dict, y: np.ndarray, residual: np.ndarray | None,
+                   slope: np.ndarray | None) -> np.ndarray:
+    """A fused epilogue after the bias, in float32: the residual added, then the activation; or
+    with ``residual_after`` (``passes.fuse_residual.fuse_residual_after_activation``) the
+    activation first, then the residual (YOLO's bottlenecks: x + SiLU(conv))."""
+    after = bool(node_attrs.get("residual_after"))
+    if residual is not None and not after:
+        y = y + residual
+    y = apply_fused(node_attrs, y.astype(np.float32), slope)
+    if residual is not None and after:
+        y = (y + residual).astype(np.float32)
+    return y

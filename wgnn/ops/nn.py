@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..graph import is_integer
 from ..layout import NHWC
-from .activation import apply_fused
+from .activation import apply_epilogue, apply_fused
 from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
@@ -91,9 +91,8 @@ class Conv2d:
         requantize = a.get("requantize")
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1)
-        if residual is not None and requantize is None:
-            y = y + residual
-        y = apply_fused(a, y.astype(np.float32), None if slope is None else slope.reshape(1, -1, 1, 1))
+        y = apply_epilogue(a, y, residual if requantize is None else None,
+                           None if slope is None else slope.reshape(1, -1, 1, 1))
         return [y if requantize is None else requantize.apply(y, residual)]
 
     @staticmethod
@@ -264,9 +263,7 @@ class MatMul:
         requantize = node.attrs.get("requantize")
         if bias is not None:
             y = y + bias
-        if residual is not None and requantize is None:
-            y = y + residual
-        y = apply_fused(node.attrs, y.astype(np.float32), slope)
+        y = apply_epilogue(node.attrs, y, residual if requantize is None else None, slope)
         y = y if requantize is None else requantize.apply(y, residual)
         return [np.ascontiguousarray(heads_layout(y, node.attrs.get("heads")))]
 

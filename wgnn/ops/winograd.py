@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..layout import NHWC
-from .activation import apply_fused
+from .activation import apply_epilogue
 from .registry import fail, register, require_nchw
 
 # The F(2x2, 3x3) transform matrices.
@@ -103,10 +103,7 @@ class WinogradOutput:
         bias, residual, slope = (ins + [None, None, None])[2:5]
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1)
-        if residual is not None:
-            y = y + residual
-        return [apply_fused(node.attrs, y.astype(np.float32),
-                            None if slope is None else slope.reshape(1, -1, 1, 1))]
+        return [apply_epilogue(node.attrs, y, residual, None if slope is None else slope.reshape(1, -1, 1, 1))]
 
     @staticmethod
     def layout(node, perms):

@@ -25,7 +25,7 @@ from .fuse_layer_norm import fuse_layer_norm
 from .fuse_lstm_cell import fuse_lstm_cell
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
-from .fuse_residual import fuse_residual
+from .fuse_residual import fuse_residual, fuse_residual_after_activation
 from .fuse_softmax import fuse_softmax
 from .integer_conv import integer_conv
 from .one_hot_gather import one_hot_products_as_gathers
@@ -54,10 +54,12 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
 # convolution over one column as one over a row (its tiles lie along rows), wants
 # channels (and a product's columns) in fours (the texture path's texels hold padded channels
-# anyway), and a Mul with the Add
+# anyway), an Add after a product's activation is its residual (added after the activation), and a
+# Mul with the Add
 # after it (where no product took the Add as its residual) is one muladd.
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, pad_conv_channels, pad_matmul_columns,
-                                                     skip_zero_tail_slices, fuse_muladd],
+                                                     skip_zero_tail_slices, fuse_residual_after_activation,
+                                                     fuse_muladd],
                                         "texture": []}
 
 

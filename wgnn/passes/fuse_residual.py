@@ -3,6 +3,10 @@
 y = add(conv(x), skip) becomes conv(x, residual=skip): the kernel adds ``skip`` in its epilogue
 before the activation, saving a dispatch and a full read and write of the activations. The conv
 moves to the Add's place in the schedule, so ``skip`` is always ready when it runs.
+
+``fuse_residual_after_activation`` (the compute backend's) takes y = add(act(conv(x)), skip) too,
+the conv's activation already in its epilogue: the residual is added after it (``residual_after``;
+YOLOv5's and YOLOv8's bottlenecks, x + SiLU(conv(...))).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from .. import ops
 from ..graph import Graph
 
 
-def fuse_residual(graph: Graph) -> int:
+def fuse_residual(graph: Graph, *, after_activation: bool = False) -> int:
     users = graph.consumers()
     outputs = graph.output_ids()
     fused = 0
@@ -22,15 +26,22 @@ def fuse_residual(graph: Graph) -> int:
         for k in (0, 1):
             main, skip = node.inputs[k], node.inputs[1 - k]
             producer = main.producer
+            act = producer.attrs.get("activation") if producer is not None else None
             if (producer is None or not ops.has_trait(producer, "residual") or skip.is_constant
                     or producer.attrs.get("heads") is not None  # a residual is read in the product's own order
-                    or producer.attrs.get("activation") is not None or len(producer.inputs) > 3
+                    or (act is not None) != after_activation or len(producer.inputs) > 3
+                    or (after_activation and (node.attrs.get("activation") is not None or producer.attrs.get("exact")
+                                              or any(producer.attrs.get(q) is not None for q in
+                                                     ("requantize", "x_zero", "int8_offset"))))
                     or skip.shape != out.shape or main.shape != out.shape
                     or len(users.get(id(main), [])) != 1 or id(main) in outputs or skip is main):
                 continue
             inputs = producer.inputs + [None] * (3 - len(producer.inputs))
             producer.inputs = inputs + [skip]
-            producer.attrs["activation"] = node.attrs.get("activation")
+            if after_activation:
+                producer.attrs["residual_after"] = True
+            else:
+                producer.attrs["activation"] = node.attrs.get("activation")
             graph.nodes.remove(producer)
             graph.nodes[graph.nodes.index(node)] = producer
             graph.replace_uses(out, main)
@@ -38,3 +49,7 @@ def fuse_residual(graph: Graph) -> int:
             fused += 1
             break
     return fused
+
+
+def fuse_residual_after_activation(graph: Graph) -> int:
+    return fuse_residual(graph, after_activation=True)

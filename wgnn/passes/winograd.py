@@ -60,7 +60,8 @@ def _rewrite(node: Node) -> list[Node]:
     m = Operand(fresh_name(f"{node.name}/winograd_m"), (16, n * th * tw, o), x.dtype)
     first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw)}, name=f"{node.name}/input")
     product = Node("matmul", [v, u], [m], {}, name=f"{node.name}/products")
-    attrs = {"out_shape": out.shape, "tiles": (th, tw), "activation": node.attrs.get("activation")}
+    attrs = {"out_shape": out.shape, "tiles": (th, tw), "activation": node.attrs.get("activation"),
+             "residual_after": node.attrs.get("residual_after", False)}
     if "onnx_op" in node.attrs:  # errors name the model's op
         attrs["onnx_op"] = node.attrs["onnx_op"]
     last = Node("winograd_output", [m, None] + list(node.inputs[2:]), [out], attrs, name=node.name)

@@ -339,7 +339,8 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
-                       if k in ("act", "residual", "quant", "y_type", "y_store", "y_slice", "y_swap", "y_scatter")}
+                       if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",
+                                "y_swap", "y_scatter")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items() if k in ("alpha", "beta") or k.startswith("y_")},
                              total=total4, n4=n4, splits=split),

@@ -1,5 +1,6 @@
 // The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): bias, then the
-// residual when one was fused (${residual}), then the activation, then the store. Declares the
+// residual when one was fused (${residual}), then the activation, then the store; with
+// ${residual_after}, the residual after the activation (x + SiLU(conv): YOLO's bottlenecks). Declares the
 // output-side bindings 3 to 6; the including kernel declares Params (with alpha, beta and
 // y_slice.wgsl's fields) and bindings 0 to 2.
 //
@@ -13,6 +14,7 @@
 #include "compute/y_slice.wgsl"
 
 const HAS_RESIDUAL: bool = ${residual};
+const RESIDUAL_AFTER: bool = ${residual_after};
 const QUANT: u32 = ${quant}u;
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
@@ -51,10 +53,13 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
         y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
         return;
     }
-    if (HAS_RESIDUAL) {
+    if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
         v += vec4<f32>(residual[out_index]);
     }
-    let r = activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4]));
+    var r = activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4]));
+    if (HAS_RESIDUAL && RESIDUAL_AFTER) {
+        r += vec4<f32>(residual[out_index]);
+    }
     if (Y_SCATTER) {
         let base = y_scatter_base(out_index);
         y[base] = lane_y(r.x);

@@ -3,6 +3,7 @@
 #include "activation.wgsl"
 
 const HAS_RESIDUAL: bool = ${residual};
+const RESIDUAL_AFTER: bool = ${residual_after};  // the residual after the activation
 
 @group(0) @binding(3) var<storage, read> bias: array<bias_elem>;
 @group(0) @binding(4) var<storage, read_write> residual: array<residual_elem>;
@@ -11,8 +12,12 @@ const HAS_RESIDUAL: bool = ${residual};
 
 fn write_output(out_index: u32, channel: u32, acc: f32) {
     var v = acc + f32(bias[channel]);
-    if (HAS_RESIDUAL) {
+    if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
         v += f32(residual[out_index]);
     }
-    y[out_index] = y_elem(activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[channel]))).x);
+    var r = activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[channel]))).x;
+    if (HAS_RESIDUAL && RESIDUAL_AFTER) {
+        r += f32(residual[out_index]);
+    }
+    y[out_index] = y_elem(r);
 }
