@@ -461,3 +461,29 @@ def test_residual_added_after_the_activation(device, precision, rng, variant):
     assert rel_l2(got["out"], want["out"]) < tol(precision) and rel_l2(got["apart"], want["apart"]) < tol(precision)
     assert session.pass_log["fuse_residual_after_activation"] == 1
     assert [n.op for n in session.graph.nodes].count("binary") == 1  # apart's
+
+
+def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):
+    """YOLOv8's C2f: a tensor split in two along the channels, the halves concatenated again
+    after a block that reads the second: the concat reads the tensor (the first half is never
+    made); neighbouring slices that cover part of it become one slice; slices out of order or
+    with a gap stay as they are. The reference's results, fewer dispatches."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 6, 6))
+    y = b.conv2d(x, b.constant((rng.standard_normal((8, 8, 1, 1)) / 3).astype(np.float32)))
+    first, second = b.slice(y, [0], [4], axes=[1]), b.slice(y, [4], [8], axes=[1])
+    m = b.relu(b.conv2d(second, b.constant((rng.standard_normal((4, 4, 3, 3)) / 3).astype(np.float32)),
+                        padding=(1, 1, 1, 1)))
+    whole = b.concat([first, second, m], axis=1)
+    part = b.concat([b.slice(y, [2], [4], axes=[1]), b.slice(y, [4], [6], axes=[1]), m], axis=1)
+    apart = b.concat([second, first, b.slice(y, [5], [8], axes=[1])], axis=1)
+    feeds = {"x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)}
+    outputs = {"whole": whole, "part": part, "apart": apart}
+    session, got, want = run_both(b, outputs, feeds)
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < 1e-5, name
+    assert session.pass_log["merge_concat_slices"] == 2
+    concats = [n for n in session.graph.nodes if n.op == "concat"]
+    assert sorted(len(n.inputs) for n in concats) == [2, 2, 3]
+    plain = wgnn.InferenceSession(b.build_graph(outputs), optimize=False)
+    assert session.dispatch_count < plain.dispatch_count

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..graph import Graph
 from .columns_as_rows import columns_as_rows
+from .concat_slices import merge_concat_slices
 from .drop_exact_casts import drop_exact_casts
 from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
@@ -45,7 +46,8 @@ Rule = Callable[[Graph], int]
 # before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
-                             fold_conv_affine, fold_pad_into_conv, one_hot_products_as_gathers, fuse_matmul_bias,
+                             fold_conv_affine, fold_pad_into_conv, merge_concat_slices, one_hot_products_as_gathers,
+                             fuse_matmul_bias,
                              fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, products that store attention's heads apart, and an LSTM's cell step.
