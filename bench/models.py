@@ -67,9 +67,8 @@ def page_line() -> np.ndarray:
 
 
 CASES = {  # name: (pretrained model, its feeds)
-    "magika x1": ("magika", lambda: {"bytes": filetype.features(filetype._read(ROOT / FILES[1]))[None]}),
-    "magika x6": ("magika", lambda: {"bytes": np.stack([filetype.features(filetype._read(ROOT / f))
-                                                        for f in FILES])}),
+    "magika x1": ("magika", lambda: {"bytes": filetype.read_features(ROOT / FILES[1])[None]}),
+    "magika x6": ("magika", lambda: {"bytes": np.stack([filetype.read_features(ROOT / f) for f in FILES])}),
     "nudenet_320n": ("nudenet_320n", lambda: {"images": photo(320, 320)}),
     "ddddocr_det": ("ddddocr_det", lambda: {"images": photo(416, 416) * 255}),
     "ddddocr": ("ddddocr", lambda: {"input1": text_line(224)}),

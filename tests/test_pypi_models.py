@@ -57,7 +57,7 @@ def test_magika_features_as_the_package_reads_files(tmp_path):
     assert got[:1024].tolist() == list(body[:1024]) and got[1024:].tolist() == list(body[-1024:])
     path = tmp_path / "long.bin"
     path.write_bytes(body)
-    assert (filetype.features(filetype._read(path)) == got).all()
+    assert (filetype.read_features(path) == got).all()
 
 
 def test_magika_names_real_files(device, precision):
@@ -68,7 +68,7 @@ def test_magika_names_real_files(device, precision):
     types = filetype.FileTypes(precision=precision)
     files = [ROOT / f for f in FILES]
     assert [label for label, _ in types.classify(files)] == list(FILES.values())
-    want = _ort(path, {"bytes": np.stack([filetype.features(filetype._read(f)) for f in files])})[0]
+    want = _ort(path, {"bytes": np.stack([filetype.read_features(f) for f in files])})[0]
     assert rel_l2(types.probabilities(files), want) < (1e-5 if precision == "fp32" else 1e-2)
     log = types.session.pass_log
     assert (log["one_hot_products_as_gathers"], log["columns_as_rows"], log["fuse_gelu"]) == (1, 1, 2)

@@ -29,25 +29,26 @@ def features(data: bytes) -> np.ndarray:
     whitespace, then its last ``END`` bytes before trailing whitespace, each taken from at most
     ``BLOCK`` bytes at that end, padded with ``PADDING`` (after the beginning, before the end)."""
     head = data[:BLOCK].lstrip()[:BEG]
-    tail = data[-BLOCK:].rstrip()[-END:] if data else b""
+    tail = data[-BLOCK:].rstrip()[-END:]
     out = np.full(BEG + END, PADDING, np.int32)
     out[:len(head)] = np.frombuffer(head, np.uint8)
-    if tail:
-        out[BEG + END - len(tail):] = np.frombuffer(tail, np.uint8)
+    out[BEG + END - len(tail):] = np.frombuffer(tail, np.uint8)
     return out
 
 
-def _read(item: str | os.PathLike | bytes) -> bytes:
+def read_features(item: str | os.PathLike | bytes) -> np.ndarray:
+    """``features`` of a file (only the ``BLOCK`` bytes at each end of a longer one are read) or of
+    content given as bytes."""
     if isinstance(item, bytes):
-        return item
+        return features(item)
     path = Path(item)
     with open(path, "rb") as f:
         size = path.stat().st_size
         if size <= 2 * BLOCK:
-            return f.read()
+            return features(f.read())
         head = f.read(BLOCK)
         f.seek(size - BLOCK)
-        return head + f.read(BLOCK)  # what features() reads of a longer file
+        return features(head + f.read(BLOCK))
 
 
 class FileTypes:
@@ -64,7 +65,7 @@ class FileTypes:
         """The 214 probabilities of each of ``items`` (paths or contents), one row each."""
         if not items:
             return np.zeros((0, len(self.labels)), np.float32)
-        batch = np.stack([features(_read(item)) for item in items])
+        batch = np.stack([read_features(item) for item in items])
         return self.session.run(None, {"bytes": batch})[0]
 
     def classify(self, items: list[str | os.PathLike | bytes]) -> list[tuple[str, float]]:

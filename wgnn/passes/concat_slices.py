@@ -8,7 +8,8 @@ first half is never made and y goes into the concat once (YOLOv8n: two dispatche
 
 from __future__ import annotations
 
-from ..graph import Graph, Node, Operand, fresh_name
+from ..graph import Graph, Operand, fresh_name
+from .patterns import sliced
 
 
 def _part(operand: Operand, axis: int) -> tuple[Operand, int, int] | None:
@@ -55,10 +56,7 @@ def merge_concat_slices(graph: Graph) -> int:
                 part = Operand(fresh_name(source.name + "_parts"), tuple(shape), source.dtype)
                 starts = [0] * source.rank
                 starts[axis] = start
-                node = Node("slice", [source], [part], {"starts": tuple(starts), "steps": (1,) * source.rank,
-                                                        "shape": tuple(shape)}, name=part.name)
-                part.producer = node
-                graph.nodes.insert(graph.nodes.index(concat), node)
+                graph.nodes.insert(graph.nodes.index(concat), sliced(source, part, starts, part.name))
                 inputs.append(part)
             merged += 1
             k = j

@@ -14,13 +14,7 @@ import math
 
 from ..graph import Graph, Node
 from ..ops.activation import Activation
-from .patterns import Readers, live, made_by, other, scalar
-
-_TOLERANCE = 1e-4  # relative, on the constants 0.5, 1 and sqrt(2) as stored in float32 or float16
-
-
-def _near(value: float | None, want: float) -> bool:
-    return value is not None and abs(value - want) <= _TOLERANCE * abs(want)
+from .patterns import Readers, live, made_by, near, other, scalar
 
 
 def _factors(t, readers: Readers, owner: Node) -> tuple[list, list[Node]]:
@@ -46,20 +40,20 @@ def _tanh_inner(scaled, readers: Readers, tanh: Node):
     x^3), in any grouping of the products, the cube as x * x * x or Pow(x, 3); else None."""
     factors, nodes = _factors(scaled, readers, tanh)
     sums = [f for f in factors if made_by(f, "binary", "add") is not None]
-    if (len(factors) != 2 or len(sums) != 1 or not any(_near(scalar(f), math.sqrt(2 / math.pi)) for f in factors)
+    if (len(factors) != 2 or len(sums) != 1 or not any(near(scalar(f), math.sqrt(2 / math.pi)) for f in factors)
             or not readers.only(sums[0], _reader(sums[0], nodes))):
         return None
     plus = sums[0].producer
     for x, cube in (plus.inputs, plus.inputs[::-1]):
         leaves, products = _factors(cube, readers, plus)
-        constants = [f for f in leaves if _near(scalar(f), 0.044715)]
+        constants = [f for f in leaves if near(scalar(f), 0.044715)]
         if len(constants) != 1:
             continue
         rest = [f for f in leaves if f is not constants[0]]
         if len(rest) == 3 and all(f is x for f in rest):
             return x, nodes + [plus] + products
         power = made_by(rest[0], "binary", "pow") if len(rest) == 1 else None
-        if (power is not None and power.inputs[0] is x and _near(scalar(power.inputs[1]), 3.0)
+        if (power is not None and power.inputs[0] is x and near(scalar(power.inputs[1]), 3.0)
                 and readers.only(rest[0], _reader(rest[0], products))):
             return x, nodes + [plus] + products + [power]
     return None
@@ -73,19 +67,19 @@ def _gelu_term(t, readers: Readers, mul: Node):
     if plus is None or not readers.only(t, mul):
         return None
     tanh_out = next((i for i in plus.inputs if made_by(i, "activation", "tanh") is not None), None)
-    if tanh_out is not None and _near(scalar(other(plus, tanh_out)), 1.0) and readers.only(tanh_out, plus):
+    if tanh_out is not None and near(scalar(other(plus, tanh_out)), 1.0) and readers.only(tanh_out, plus):
         found = _tanh_inner(tanh_out.producer.inputs[0], readers, tanh_out.producer)
         return None if found is None else (found[0], found[1] + [tanh_out.producer, plus], 1.0)
     erf_out = next((i for i in plus.inputs if made_by(i, "activation", "erf") is not None), None)
-    if erf_out is None or not _near(scalar(other(plus, erf_out)), 1.0) or not readers.only(erf_out, plus):
+    if erf_out is None or not near(scalar(other(plus, erf_out)), 1.0) or not readers.only(erf_out, plus):
         return None
     erf = erf_out.producer
     scaled = erf.inputs[0]
     div, mul_by = made_by(scaled, "binary", "div"), made_by(scaled, "binary", "mul")
-    if div is not None and _near(scalar(div.inputs[1]), math.sqrt(2.0)):
+    if div is not None and near(scalar(div.inputs[1]), math.sqrt(2.0)):
         x, inner = div.inputs[0], div
-    elif mul_by is not None and any(_near(scalar(i), 1 / math.sqrt(2.0)) for i in mul_by.inputs):
-        x, inner = next(i for i in mul_by.inputs if not _near(scalar(i), 1 / math.sqrt(2.0))), mul_by
+    elif mul_by is not None and any(near(scalar(i), 1 / math.sqrt(2.0)) for i in mul_by.inputs):
+        x, inner = next(i for i in mul_by.inputs if not near(scalar(i), 1 / math.sqrt(2.0))), mul_by
     else:
         return None
     if not readers.only(scaled, erf):
@@ -103,7 +97,7 @@ def fuse_gelu(graph: Graph) -> int:
             if inner is None or not readers.only(inner_out, node):
                 continue
             factors = list(inner.inputs) + [other(node, inner_out)]
-            half = next((f for f in factors if _near(scalar(f), 0.5)), None)
+            half = next((f for f in factors if near(scalar(f), 0.5)), None)
             if half is None:
                 continue
             rest = [f for f in factors if f is not half]

@@ -14,13 +14,7 @@ from __future__ import annotations
 
 from ..graph import Graph, Node, Operand
 from ..ops.activation import Activation
-from .patterns import Readers, live, made_by, other, scalar
-
-_TOLERANCE = 1e-4
-
-
-def _near(value: float | None, want: float) -> bool:
-    return value is not None and abs(value - want) <= _TOLERANCE * abs(want)
+from .patterns import Readers, live, made_by, near, other, scalar
 
 
 def _relu6_of_x_plus_3(t: Operand, readers: Readers, reader: Node) -> tuple[Operand, list[Node]] | None:
@@ -40,9 +34,9 @@ def _relu6_of_x_plus_3(t: Operand, readers: Readers, reader: Node) -> tuple[Oper
         add, nodes = node, [node]
     else:
         return None
-    if not (act.alpha == 0.0 and _near(act.beta, 6.0)):
+    if not (act.alpha == 0.0 and near(act.beta, 6.0)):
         return None
-    three = next((i for i in add.inputs if _near(scalar(i), 3.0)), None)
+    three = next((i for i in add.inputs if near(scalar(i), 3.0)), None)
     if three is None:
         return None
     return other(add, three), nodes
@@ -59,12 +53,12 @@ def _gate(t: Operand, readers: Readers, reader: Node) -> tuple[Operand, float, l
         return None
     if node.op == "activation" and node.attrs["activation"].kind == "hard_sigmoid":
         act = node.attrs["activation"]
-        if _near(act.alpha, 1 / 6) and _near(act.beta, 0.5):
+        if near(act.alpha, 1 / 6) and near(act.beta, 0.5):
             return node.inputs[0], 1.0, [node]
         return None
     if node.op == "binary" and node.attrs.get("activation") is None and node.attrs["kind"] in ("div", "mul"):
         k = scalar(node.inputs[1])
-        if (node.attrs["kind"] == "div" and _near(k, 6.0)) or (node.attrs["kind"] == "mul" and _near(k, 1 / 6)):
+        if (node.attrs["kind"] == "div" and near(k, 6.0)) or (node.attrs["kind"] == "mul" and near(k, 1 / 6)):
             inner = _relu6_of_x_plus_3(node.inputs[0], readers, node)
             if inner is not None:
                 return inner[0], 1.0, inner[1] + [node]
@@ -79,8 +73,8 @@ def fuse_hard_swish(graph: Graph) -> int:
             continue
         kind, out = node.attrs["kind"], node.outputs[0]
         found = None
-        if kind in ("div", "mul") and (_near(scalar(node.inputs[1]), 6.0) if kind == "div" else
-                                       _near(scalar(node.inputs[1]), 1 / 6)):
+        if kind in ("div", "mul") and (near(scalar(node.inputs[1]), 6.0) if kind == "div" else
+                                       near(scalar(node.inputs[1]), 1 / 6)):
             product = made_by(node.inputs[0], "binary", "mul")  # (x * relu6(x + 3)) / 6
             if product is not None and readers.only(node.inputs[0], node):
                 for g in product.inputs:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
+from .patterns import sliced
 
 MIN_PADDED = 4096  # values of a product's result, at least, for pad_matmul_columns
 
@@ -143,11 +144,7 @@ def _channels_back(wide: Operand, out: Operand, conv: Node) -> Node:
     a later padding of ``out`` with zeros can read ``wide`` instead."""
     act = conv.attrs.get("activation")
     keeps_zero = act is None or float(act.apply(np.zeros(1, np.float32), np.zeros(1, np.float32))[0]) == 0.0
-    back = Node("slice", [wide], [out], {"starts": (0,) * out.rank, "steps": (1,) * out.rank,
-                                         "shape": tuple(out.shape), "zero_tail": keeps_zero},
-                name=out.name + "/channels")
-    out.producer = back
-    return back
+    return sliced(wide, out, (0,) * out.rank, out.name + "/channels", zero_tail=keeps_zero)
 
 
 def _depthwise_to_pad(node: Node) -> bool:
@@ -229,10 +226,7 @@ def pad_matmul_columns(graph: Graph) -> int:
                        [wide], dict(node.attrs), name=node.name)
         wide.producer = product
         # (an integer product's exact sums: the slice keeps them in f32 too, scheduler._keeps_f32)
-        back = Node("slice", [wide], [out], {"starts": (0,) * out.rank, "steps": (1,) * out.rank,
-                                             "shape": tuple(out.shape), "exact": bool(node.attrs.get("exact"))},
-                    name=out.name + "/columns")
-        out.producer = back
+        back = sliced(wide, out, (0,) * out.rank, out.name + "/columns", exact=bool(node.attrs.get("exact")))
         nodes += [product, back]
         padded += 1
     graph.nodes = nodes

@@ -51,6 +51,15 @@ def live(graph: Graph, op: str, kind: str | None = None):
             yield node
 
 
+def sliced(source: Operand, out: Operand, starts: tuple[int, ...], name: str, **attrs) -> Node:
+    """The slice node that makes ``out`` (its shape) from ``source`` at ``starts``, in steps of 1
+    (``attrs``: marks the slice kernel ignores, read by later rules and the compile core)."""
+    node = Node("slice", [source], [out], {"starts": tuple(starts), "steps": (1,) * source.rank,
+                                           "shape": tuple(out.shape), **attrs}, name=name)
+    out.producer = node
+    return node
+
+
 def made_by(operand: Operand | None, op: str, kind: str | None = None) -> Node | None:
     """The node that makes ``operand`` if it is an ``op`` (of ``kind`` for binary ops and
     activations), else None."""
@@ -69,6 +78,12 @@ def scalar(operand: Operand | None) -> float | None:
     if operand is None or not operand.is_constant or operand.size != 1 or operand.dtype not in ("float32", "float16"):
         return None
     return float(np.asarray(operand.value).reshape(-1)[0])
+
+
+def near(value: float | None, want: float) -> bool:
+    """Whether a constant (``scalar``'s value) is ``want`` within 1e-4, relative: an exporter's
+    0.5, sqrt(2) or 1/6 as float32 or float16 stored it."""
+    return value is not None and abs(value - want) <= 1e-4 * abs(want)
 
 
 def other(node: Node, operand: Operand) -> Operand:
