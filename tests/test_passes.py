@@ -133,10 +133,11 @@ def test_channel_counts_not_in_fours_run_on_the_tiled_kernels(device, rng, preci
     assert "conv2d_generic" not in used and "pad" not in used, used
     assert rel_l2(got["h"], want["h"]) < (1e-5 if precision == "fp32" else 5e-3)
     assert rel_l2(got["y"], want["y"]) < (1e-5 if precision == "fp32" else 5e-3)
-    # the residual's channel padding grew to the convolution's 44 channels; the depthwise's and the
-    # 3x3's inputs, zero padding of slices whose dropped channels are zeros, read the wide tensors
-    assert sum(n.op == "pad" for n in session.graph.nodes) == 1
-    assert session.pass_log["skip_zero_tail_slices"] == 2
+    # the residual's channel padding grew to the convolution's 44 channels, and the convolution then
+    # reads it unpadded (36 channels, zero beyond); the depthwise's and the 3x3's inputs, zero
+    # padding of slices whose dropped channels are zeros, read the wide tensors
+    assert sum(n.op == "pad" for n in session.graph.nodes) == 0
+    assert session.pass_log["skip_zero_tail_slices"] == 2 and session.pass_log["narrow_padded_residuals"] == 1
 
 
 def test_padding_after_a_sigmoid_is_not_skipped(device, rng):
@@ -296,11 +297,12 @@ def test_written_out_batch_norm_and_hard_swish_fold_into_the_convolution(device,
                                                                                        "winograd_output"]
 
 
-@pytest.mark.parametrize("groups", [1, 8])
-def test_zero_padding_folds_into_the_convolution(device, groups, rng):
+@pytest.mark.parametrize("groups,readers", [(1, 1), (8, 1), (8, 2)])
+def test_zero_padding_folds_into_the_convolution(device, groups, readers, rng):
     """Keras' ZeroPadding2D before a strided convolution (a PAD op, asymmetric here) becomes the
-    convolution's own padding: no pad dispatch, ONNX Runtime's result; a padding with another
-    value stays."""
+    convolution's own padding, or the padding of each convolution that reads it (BlazePose's heads:
+    two depthwise ones): no pad dispatch, ONNX Runtime's result; a padding with another value
+    stays."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
@@ -310,7 +312,11 @@ def test_zero_padding_folds_into_the_convolution(device, groups, rng):
         nodes = [helper.make_node("Pad", ["x", "pads", "value"], ["p"], mode="constant"),
                  helper.make_node("Conv", ["p", "w"], ["c"], strides=[2, 2], group=groups),
                  helper.make_node("Relu", ["c"], ["y"])]
-        consts = {"w": w, "pads": np.array([0, 0, 0, 1, 0, 0, 1, 2], np.int64), "value": np.float32(value)}
+        if readers == 2:
+            nodes[2:] = [helper.make_node("Conv", ["p", "w2"], ["c2"], strides=[2, 2], group=groups),
+                         helper.make_node("Add", ["c", "c2"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+        consts = {"w": w, "w2": w[::-1].copy(), "pads": np.array([0, 0, 0, 1, 0, 0, 1, 2], np.int64),
+                  "value": np.float32(value)}
         graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                                   [numpy_helper.from_array(v, n) for n, v in consts.items()])
@@ -461,6 +467,47 @@ def test_residual_added_after_the_activation(device, precision, rng, variant):
     assert rel_l2(got["out"], want["out"]) < tol(precision) and rel_l2(got["apart"], want["apart"]) < tol(precision)
     assert session.pass_log["fuse_residual_after_activation"] == 1
     assert [n.op for n in session.graph.nodes].count("binary") == 1  # apart's
+
+
+@pytest.mark.parametrize("variant", ["default", "winograd", "direct", "subgroup", "gemm", "gemm_split", "generic",
+                                     "depthwise", "pointwise", "gemv"])
+def test_a_residual_padded_with_zero_channels_is_read_narrow(device, precision, rng, variant):
+    """conv(x) + pad(skip, zero channels after its own) (MediaPipe's BlazeFace and BlazePose
+    blocks): the convolution reads skip as it is, zero for the channels beyond it, on every kernel
+    variant (Winograd's output transform, split-K's reduction, f16 arithmetic; the scalar kernel
+    through a padded copy of its own), added before or after the activation: no pad node is left.
+    A pad with another value or along H stays."""
+    from wgnn.backends.compute.policy import Choice
+
+    b = wgnn.GraphBuilder()
+    c, o, k, hw = (8, 8, 3, (9, 10)) if variant == "depthwise" else \
+        (8, 12, 1, (1, 1) if variant == "gemv" else (5, 6)) if variant in ("pointwise", "gemv") else (8, 12, 3, (9, 10))
+    x = b.input("x", (1, c, *hw))
+    w = b.constant((rng.standard_normal((o, c // (8 if variant == "depthwise" else 1), k, k)) / 3).astype(np.float32))
+    def conv():
+        return b.conv2d(x, w, bias=b.constant(rng.standard_normal(o).astype(np.float32)), padding=(k // 2,) * 4,
+                        groups=8 if variant == "depthwise" else 1)
+
+    y = conv()
+    narrow = 4
+    skip = b.input("skip", (1, narrow, *hw))
+    padded = b.pad(skip, (0, 0, 0, 0, 0, o - narrow, 0, 0))
+    after = variant in ("winograd", "gemm_split", "generic", "gemv")
+    out = b.add(b.mul(y, b.sigmoid(y)), padded) if after else b.relu(b.add(y, padded))
+    kept = b.add(conv(), b.pad(skip, (0, 0, 0, 0, 0, o - narrow, 0, 0), value=1.0))
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32),
+             "skip": rng.standard_normal(skip.shape).astype(np.float32)}
+    kinds = [variant] + (["gemm_f16"] if variant == "gemm" and precision == "fp16" else [])
+    for kind in kinds:
+        choice = Choice("gemm", split=2) if kind == "gemm_split" else None if kind == "default" else Choice(kind)
+        session, got, want = run_both(b, {"out": out, "kept": kept}, feeds, precision=precision,
+                                      kernels={} if choice is None else {"conv2d": choice})
+        if choice is not None:
+            assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}, kind
+        assert rel_l2(got["out"], want["out"]) < tol(precision), kind
+        assert rel_l2(got["kept"], want["kept"]) < tol(precision), kind
+        assert session.pass_log["narrow_padded_residuals"] == 1
+        assert [n.op for n in session.graph.nodes].count("pad") == 1  # kept's
 
 
 def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):

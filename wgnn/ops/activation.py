@@ -129,8 +129,12 @@ def apply_epilogue(node_attrs: dict, y: np.ndarray, residual: np.ndarray | None,
                    slope: np.ndarray | None) -> np.ndarray:
     """A fused epilogue after the bias, in float32: the residual added, then the activation; or
     with ``residual_after`` (``passes.fuse_residual.fuse_residual_after_activation``) the
-    activation first, then the residual (YOLO's bottlenecks: x + SiLU(conv))."""
+    activation first, then the residual (YOLO's bottlenecks: x + SiLU(conv)). A convolution's
+    residual may have fewer channels (axis 1) than ``y``: the others add zero
+    (``passes.fuse_residual.narrow_padded_residuals``)."""
     after = bool(node_attrs.get("residual_after"))
+    if residual is not None and residual.ndim == 4 and y.ndim == 4 and residual.shape[1] < y.shape[1]:
+        residual = np.pad(residual, ((0, 0), (0, y.shape[1] - residual.shape[1]), (0, 0), (0, 0)))
     if residual is not None and not after:
         y = y + residual
     y = apply_fused(node_attrs, y.astype(np.float32), slope)

@@ -12,7 +12,8 @@ from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
 # conv2d: inputs [x, w, bias?, residual?, slope?]; attrs strides, pads (t, l, b, r), dilations,
-# groups, activation. ``residual`` is a tensor of the output's shape added before the activation,
+# groups, activation. ``residual`` is a tensor of the output's shape added before the activation
+# (or of fewer channels, zero beyond them: the compute backend's ``narrow_padded_residuals``),
 # ``slope`` the per-channel PRelu slope; both appear only after fusion.
 
 
@@ -77,6 +78,11 @@ class Conv2d:
         bias = node.inputs[2] if len(node.inputs) > 2 else None
         if bias is not None and bias.shape != (o,):
             raise fail(node, f"bias must have shape ({o},), got {bias.shape}")
+        residual = node.inputs[3] if len(node.inputs) > 3 else None
+        if residual is not None and (residual.rank != 4 or residual.shape[0] != n or residual.shape[1] > o
+                                     or residual.shape[2:] != (oh, ow)):
+            raise fail(node, f"a residual of shape {residual.shape} for an output of shape {(n, o, oh, ow)}: "
+                             f"expected that shape, or fewer channels (the rest add zero)")
         requantize = node.attrs.get("requantize")  # fused by the compute backend (ops.quant.FusedRequantize)
         return [((n, o, oh, ow), requantize.dtype if requantize is not None else x.dtype)]
 

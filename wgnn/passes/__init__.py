@@ -26,7 +26,7 @@ from .fuse_layer_norm import fuse_layer_norm
 from .fuse_lstm_cell import fuse_lstm_cell
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
-from .fuse_residual import fuse_residual, fuse_residual_after_activation
+from .fuse_residual import fuse_residual, fuse_residual_after_activation, narrow_padded_residuals
 from .fuse_softmax import fuse_softmax
 from .integer_conv import integer_conv
 from .one_hot_gather import one_hot_products_as_gathers
@@ -56,12 +56,12 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
 # convolution over one column as one over a row (its tiles lie along rows), wants
 # channels (and a product's columns) in fours (the texture path's texels hold padded channels
-# anyway), an Add after a product's activation is its residual (added after the activation), and a
-# Mul with the Add
-# after it (where no product took the Add as its residual) is one muladd.
+# anyway), an Add after a product's activation is its residual (added after the activation), a
+# convolution's residual padded with zero channels is read unpadded, and a Mul with the Add after it
+# (where no product took the Add as its residual) is one muladd.
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, pad_conv_channels, pad_matmul_columns,
                                                      skip_zero_tail_slices, fuse_residual_after_activation,
-                                                     fuse_muladd],
+                                                     narrow_padded_residuals, fuse_muladd],
                                         "texture": []}
 
 
@@ -95,4 +95,4 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
-           "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips"]
+           "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals"]

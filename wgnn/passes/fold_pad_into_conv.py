@@ -1,4 +1,4 @@
-"""Fold a zero padding of the spatial axes into the convolution that alone reads it.
+"""Fold a zero padding of the spatial axes into the convolutions that alone read it.
 
 pad(x, zeros around H and W) then conv2d(pads p) is conv2d(x, pads p + those): the convolution
 reads the border as zeros anyway. Keras writes ZeroPadding2D before its strided and 'valid'
@@ -21,16 +21,18 @@ def fold_pad_into_conv(graph: Graph) -> int:
         x, out, p = pad.inputs[0], pad.outputs[0], tuple(pad.attrs["pads"])
         if x.rank != 4 or min(p) < 0 or any(p[k] for k in (0, 1, 4, 5)) or x.dtype not in ("float32", "float16"):
             continue
-        users = readers.users.get(id(out), [])
-        conv = users[0] if len(users) == 1 and id(out) not in readers.outputs else None
-        if (conv is None or conv.op != "conv2d" or conv.inputs[0] is not out or conv.attrs.get("exact")
-                or any(conv.attrs.get(k) is not None for k in ("x_zero", "int8_offset", "requantize"))):
+        convs = list({id(c): c for c in readers.users.get(id(out), [])}.values())
+        if not convs or id(out) in readers.outputs or not all(
+                conv.op == "conv2d" and conv.inputs[0] is out and all(t is not out for t in conv.inputs[1:])
+                and not conv.attrs.get("exact")
+                and all(conv.attrs.get(k) is None for k in ("x_zero", "int8_offset", "requantize")) for conv in convs):
             continue
-        top, left, bottom, right = conv.attrs["pads"]
-        conv.attrs["pads"] = (top + p[2], left + p[3], bottom + p[6], right + p[7])
-        conv.inputs[0] = x
+        for conv in convs:  # (BlazePose's heads: two depthwise convolutions read each padding)
+            top, left, bottom, right = conv.attrs["pads"]
+            conv.attrs["pads"] = (top + p[2], left + p[3], bottom + p[6], right + p[7])
+            conv.inputs[0] = x
+            readers.users.setdefault(id(x), []).append(conv)
         graph.nodes.remove(pad)
         readers.drop(pad)
-        readers.users.setdefault(id(x), []).append(conv)
         folded += 1
     return folded

@@ -7,6 +7,10 @@ moves to the Add's place in the schedule, so ``skip`` is always ready when it ru
 ``fuse_residual_after_activation`` (the compute backend's) takes y = add(act(conv(x)), skip) too,
 the conv's activation already in its epilogue: the residual is added after it (``residual_after``;
 YOLOv5's and YOLOv8's bottlenecks, x + SiLU(conv(...))).
+
+``narrow_padded_residuals`` (the compute backend's) lets a convolution read a residual that is a
+tensor zero-padded along channels as that tensor: the vec4 epilogue adds zero beyond its channels
+(MediaPipe's BlazeFace and BlazePose blocks widen their input with a channel pad before the add).
 """
 
 from __future__ import annotations
@@ -53,3 +57,24 @@ def fuse_residual(graph: Graph, *, after_activation: bool = False) -> int:
 
 def fuse_residual_after_activation(graph: Graph) -> int:
     return fuse_residual(graph, after_activation=True)
+
+
+def narrow_padded_residuals(graph: Graph) -> int:
+    """conv(x, residual=pad(r, channels c -> c + k, zeros)) -> conv(x, residual=r): the pad goes
+    where nothing else reads it. Channel counts in fours (the epilogue reads whole vec4s); float
+    convolutions only (a quantized one's residual is read as it is stored)."""
+    narrowed = 0
+    for node in graph.nodes:
+        residual = node.inputs[3] if node.op == "conv2d" and len(node.inputs) > 3 else None
+        pad = residual.producer if residual is not None else None
+        if (pad is None or pad.op != "pad" or pad.attrs["mode"] != "constant" or pad.attrs["value"] != 0
+                or node.attrs.get("exact") or any(node.attrs.get(q) is not None for q in
+                                                  ("requantize", "x_zero", "int8_offset"))):
+            continue
+        r, pads = pad.inputs[0], pad.attrs["pads"]
+        if (r.rank != 4 or r.is_constant or r.dtype not in ("float32", "float16") or pads[5] <= 0
+                or any(pads[k] for k in (0, 1, 2, 3, 4, 6, 7)) or r.shape[1] % 4 or residual.shape[1] % 4):
+            continue
+        node.inputs[3] = r
+        narrowed += 1
+    return narrowed

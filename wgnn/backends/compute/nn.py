@@ -24,17 +24,38 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     template.update(e.template)
     params.update(e.params)
     requantize = node.attrs.get("requantize")
+    narrow = e.residual is not None and e.residual.shape != node.outputs[0].shape
+    if vec4:
+        template["r_narrow"] = narrow and requantize is None
+        params.update(r_out4=channels // 4 if narrow else 0, r_row4=e.residual.shape[1] // 4 if narrow else 0)
+    residual = ctx.dummy() if e.residual is None else \
+        _widened(node, ctx, e.residual) if narrow and not template.get("r_narrow") else ctx.tensor(e.residual)
     if requantize is not None:  # a quantized convolution's epilogue (epilogue.wgsl, QUANT)
         mode, table = _requantize_table(requantize, channels + pad)
-        refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True),
-                ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(), ctx.const(table, exact=True)]
+        refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True), residual, ctx.const(table, exact=True)]
         return (refs, dict(template, residual=e.residual is not None, quant=mode, **_y_store(ctx, node.outputs[0])),
                 params)
-    refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))),
-            ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
+    refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))), residual,
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
     store = SCATTER_STORE if template.get("y_scatter") else VEC4_STORE
     return refs, dict(template, quant=0, **store), params
+
+
+def _widened(node, ctx: LoweringContext, residual) -> Ref:
+    """A convolution's narrow residual (fewer channels than its output, zero beyond them:
+    ``passes.fuse_residual.narrow_padded_residuals``) zero-padded into a temporary of the output's
+    shape, for the kernels whose epilogue reads the residual at the output's own index (the scalar
+    ones, a quantized convolution's requantizing one); the vec4 epilogue reads it narrow."""
+    n, c, h, w = residual.shape
+    o = node.outputs[0].shape[1]
+    if o % 4:
+        raise ctx.error(node, f"a residual of {c} channels for {o} output channels: needs a multiple of 4")
+    wide = ctx.temporary(node, (n, o, h, w), "residual", "f32")
+    params = {"total": n * h * w * o // 4, "pixels": h * w, "c_in": c, "c4": o // 4, "c_begin": 0,
+              "c_stride": 1, "p_stride": c, "value": 0.0}
+    ctx.dispatch("pad_channels", node=node, template={}, params=params, bindings=[ctx.tensor(residual), wide],
+                 threads=params["total"])
+    return wide
 
 
 VEC4_STORE = {"y_type": "vec4<y_elem>", "y_store": "vec4<y_elem>"}
@@ -334,15 +355,16 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
-                                                  y_swap=False, y_scatter=False, **VEC4_STORE),
+                                                  y_swap=False, y_scatter=False, r_narrow=False, **VEC4_STORE),
                  params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
                        if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",
-                                "y_swap", "y_scatter")}
+                                "y_swap", "y_scatter", "r_narrow")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
-                 params=dict({k: v for k, v in params.items() if k in ("alpha", "beta") or k.startswith("y_")},
+                 params=dict({k: v for k, v in params.items()
+                              if k in ("alpha", "beta") or k.startswith("y_") or k.startswith("r_")},
                              total=total4, n4=n4, splits=split),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,
                  flops_share=0.0)  # additions of partial sums: not the product's multiply-adds

@@ -171,6 +171,9 @@ class TextureContext:
 
 def _epilogue(ctx: TextureContext, node: Node, channels: int):
     e = fused_epilogue(node, ctx, channels)
+    if e.residual is not None and e.residual.shape != node.outputs[0].shape:
+        raise ctx.unsupported(node, f"a residual of shape {e.residual.shape} narrower than the output "
+                                    f"{node.outputs[0].shape} (a compute backend rewrite)")
     bias_ref = ctx.const(e.bias)
     refs = [bias_ref, ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(e.slope) if e.slope is not None else ctx.dummy()]

@@ -8,7 +8,10 @@
 // (requantize.wgsl), its table in the slope binding. Every store goes through store_y(): y is
 // vec4s of its element type, or (a quantized result stored packed) one u32 per four channels.
 // y may be a slice of a larger tensor (y_index in y_slice.wgsl); the residual is read at the
-// output's own index.
+// output's own index, or (R_NARROW) is narrower than the output: a convolution's residual of fewer
+// channels, zero beyond them (a zero channel pad folded into its reader:
+// passes.fuse_residual.narrow_padded_residuals). Its pixels then hold p.r_row4 vec4s where the
+// output's hold p.r_out4. The including kernel's Params has both fields.
 #include "activation.wgsl"
 #include "compute/requantize.wgsl"
 #include "compute/y_slice.wgsl"
@@ -16,6 +19,7 @@
 const HAS_RESIDUAL: bool = ${residual};
 const RESIDUAL_AFTER: bool = ${residual_after};
 const QUANT: u32 = ${quant}u;
+const R_NARROW: bool = ${r_narrow};
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
 @group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
@@ -46,6 +50,17 @@ fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
                        vec4<f32>(slope[n + 2u]), r);
 }
 
+fn residual_at(out_index: u32) -> vec4<f32> {
+    if (!R_NARROW) {
+        return vec4<f32>(residual[out_index]);
+    }
+    let c4 = out_index % p.r_out4;
+    if (c4 >= p.r_row4) {
+        return vec4<f32>(0.0);
+    }
+    return vec4<f32>(residual[out_index / p.r_out4 * p.r_row4 + c4]);
+}
+
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     var v = acc + vec4<f32>(bias[channel4]);
@@ -54,11 +69,11 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
         return;
     }
     if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
-        v += vec4<f32>(residual[out_index]);
+        v += residual_at(out_index);
     }
     var r = activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4]));
     if (HAS_RESIDUAL && RESIDUAL_AFTER) {
-        r += vec4<f32>(residual[out_index]);
+        r += residual_at(out_index);
     }
     if (Y_SCATTER) {
         let base = y_scatter_base(out_index);

@@ -7,7 +7,10 @@
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
-struct Params { k4: u32, n4: u32, alpha: f32, beta: f32, y_row4: u32, y_pitch4: u32, y_offset4: u32 }
+struct Params {
+    k4: u32, n4: u32, alpha: f32, beta: f32,
+    y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32,  // y a slice, a narrow residual (epilogue.wgsl)
+}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
