@@ -119,3 +119,37 @@ def test_matmul_results_are_written_into_a_concat(device, precision, rng, varian
     session, got, want = run_both(b, {"y": b.relu(cat)}, feeds, precision=precision, kernels={"mm": variant})
     assert _concat_copies(session) == (3 if variant == "generic" else 2)
     assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+@pytest.mark.parametrize("variant", ["default", "direct", "gemm_split", "generic"])
+def test_channel_slices_and_shared_concat_parts_are_read_in_place(device, precision, rng, variant):
+    """YOLOv8's C2f block: a convolution's result split in two along the channels, a bottleneck on
+    the second half (a 3x3 convolution, then another whose residual, added after its SiLU, is that
+    half), and the result, the half and the bottleneck's output concatenated: every part is written
+    where it lies in the concat's result and the bottleneck reads its input and residual there
+    (channel windows), so neither the split nor the concat copies anything. Forcing the
+    bottleneck's second convolution off Winograd (direct, split-K, the scalar kernel with its copy
+    of the residual) keeps the reference's results."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 10, 9))
+
+    def conv(t, o, k, name):
+        y = b.conv2d(t, b.constant((rng.standard_normal((o, t.shape[1], k, k)) / 3).astype(np.float32)),
+                     bias=b.constant(rng.standard_normal(o).astype(np.float32)), padding=(k // 2,) * 4, name=name)
+        return b.mul(y, b.sigmoid(y))
+
+    y = conv(x, 16, 1, "cv1")
+    half = b.slice(y, [8], [16], axes=[1])
+    m = b.add(half, conv(conv(half, 8, 3, "m_cv1"), 8, 3, "m_cv2"))
+    m2 = b.add(m, conv(conv(m, 8, 3, "m2_cv1"), 8, 3, "m2_cv2"))
+    out = conv(b.concat([y, m, m2], axis=1), 8, 1, "cv2")
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    kernels = {} if variant == "default" else \
+        {"m_cv2": Choice("gemm", split=2) if variant == "gemm_split" else Choice(variant)}
+    session, got, want = run_both(b, {"y": out}, feeds, precision=precision, kernels=kernels)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    ops = [d.node.op for d in session._exe.dispatches]
+    # (the scalar kernel writes its own result, m, which the concat then copies)
+    assert "slice" not in ops and ops.count("concat") == (variant == "generic"), ops
+    exe = session._exe
+    assert check_plan(exe.blocks, exe.plan.offsets) == []

@@ -159,7 +159,8 @@ class ComputeBackend(Backend):
                 state.storage[id(node.outputs[0])] = "i8x4"
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
                               precision=state.precision, opset=state.opset)
-        ctx.slices = data.concat_slices(state)
+        data.channel_windows(state, ctx.windows)
+        ctx.slices = data.concat_slices(state, ctx.windows)
         return ctx
 
     def build(self, state, ctx: LoweringContext) -> ComputeExecutable:

@@ -37,12 +37,16 @@ class Ref:
 @dataclass(frozen=True)
 class Slice:
     """Where a tensor can be written inside another one's storage (a concat's part, in place): rows
-    of ``row`` elements that lie ``pitch`` apart, from element ``offset`` on (multiples of 4)."""
+    of ``row`` elements that lie ``pitch`` apart, from element ``offset`` on (multiples of 4).
+    ``windowed``: the part has readers besides the concat, which then read it there through a
+    channel window (``LoweringContext.windows``), as do the slices of it in ``views``."""
 
     whole: Operand
     row: int
     pitch: int
     offset: int
+    windowed: bool = False
+    views: tuple[Operand, ...] = ()
 
 
 @dataclass
@@ -98,6 +102,9 @@ class LoweringContext:
         self.calls: list[KernelCall] = []
         self.scratch: list[tuple[Operand, Node]] = []  # per-node temporaries (split-K's partial sums)
         self.slices: dict[int, Slice] = {}  # id(tensor) -> where it may be written in place (data.py)
+        # id(tensor) -> (pitch, offset) in vec4s: a channel slice read in place, inside its NHWC root
+        # (data.channel_windows)
+        self.windows: dict[int, tuple[int, int]] = {}
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
 
@@ -142,6 +149,12 @@ class LoweringContext:
             return ({"y_slice": False, "y_swap": False, "y_scatter": False},
                     {"y_row4": 0, "y_pitch4": 0, "y_offset4": 0})
         self.roots[id(operand)] = s.whole
+        if s.windowed:  # its other readers read it where it now lies, and so do the slices of it
+            pitch, offset = s.pitch // 4, s.offset // 4
+            for view in s.views:
+                self.windows[id(view)] = (pitch, offset + self.windows[id(view)][1])
+                self.roots[id(view)] = s.whole
+            self.windows[id(operand)] = (pitch, offset)
         return ({"y_slice": True, "y_swap": False, "y_scatter": False},
                 {"y_row4": s.row // 4, "y_pitch4": s.pitch // 4, "y_offset4": s.offset // 4})
 

@@ -190,17 +190,71 @@ def lower_cast(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "nonzero" if to_bool else "first", node.outputs[0], [node.inputs[0]])
 
 
-def concat_slices(state) -> dict[int, Slice]:
+NHWC = (0, 2, 3, 1)
+
+
+def _reads_windows(node: Node, t: Operand) -> bool:
+    """Whether ``node`` reads ``t`` in place through a channel window (``channel_windows``): as the
+    input of Winograd's input transform, or as a float convolution's residual (the epilogue's
+    R_WINDOW, or a padded copy for the scalar kernel)."""
+    if node.op == "winograd_input":
+        return node.inputs[0] is t
+    if node.op in ("conv2d", "winograd_output"):
+        return (len(node.inputs) > 3 and node.inputs[3] is t and all(u is not t for u in node.inputs[:3])
+                and all(node.attrs.get(q) is None for q in ("requantize", "x_zero", "int8_offset")))
+    return False
+
+
+def channel_windows(state, windows: dict[int, tuple[int, int]]) -> None:
+    """Slices along the channels of a channels-last tensor that read nothing but readers of windows
+    (``_reads_windows``) become views: no copy, the readers address the slice's vec4s inside the
+    sliced tensor (YOLOv8's C2f blocks split a convolution's result in two and run a bottleneck on
+    the second half). Records the window, in vec4s, in ``windows`` and the owner of the bytes in
+    ``state.roots``."""
+    graph = state.graph
+    users: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            if t is not None:
+                users.setdefault(id(t), []).append(node)
+    outputs = {id(o) for o in graph.outputs.values()}
+    for node in graph.nodes:
+        if node.op != "slice":
+            continue
+        x, out = node.inputs[0], node.outputs[0]
+        kind = state.storage.get(id(state.root(x)))
+        if (x.rank != 4 or state.perms[id(x)] != NHWC or state.perms[id(out)] != NHWC or kind not in ("f32", "f16")
+                or state.storage.get(id(out)) != kind or (state.root(x) is not x and id(x) not in windows)
+                or any(st != 1 for st in node.attrs["steps"]) or out.shape[::2] != x.shape[::2]
+                or out.shape[3] != x.shape[3] or any(node.attrs["starts"][a] for a in (0, 2, 3))
+                or x.shape[1] % 4 or out.shape[1] % 4 or node.attrs["starts"][1] % 4 or id(out) in outputs
+                or not users.get(id(out)) or not all(_reads_windows(u, out) for u in users[id(out)])):
+            continue
+        pitch, offset = windows.get(id(x), (x.shape[1] // 4, 0))
+        windows[id(out)] = (pitch, offset + node.attrs["starts"][1] // 4)
+        state.roots[id(out)] = state.root(x)
+
+
+def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice]:
     """The concat parts that can be written straight into the concat's result, where it lies.
 
     A part qualifies when the concat is its only reader, it is no graph input or output and owns
     its bytes, it is stored in the same type and physical order as the result, and its rows (the
     part's elements from the concat axis inward, in physical order) and their place in the result
-    are whole vec4s. Whether it is written in place is up to its producer's lowering: the vec4
-    kernels' epilogue takes the slice (``LoweringContext.write_slice``); any other kernel writes
-    the part on its own and the concat copies it."""
+    are whole vec4s. A part of a channels-last concat along the channels may have other readers
+    if each reads it through a channel window (``_reads_windows``), or is a slice made a window of
+    it (``channel_windows``): then they read it inside the result (YOLOv8's C2f: the first
+    convolution's result and each bottleneck's are both concatenated and read by the next step).
+    Whether it is written in place is up to its producer's lowering: the vec4 kernels' epilogue
+    takes the slice (``LoweringContext.write_slice``); any other kernel writes the part on its own,
+    its readers read it there, and the concat copies it."""
     graph = state.graph
     uses = Counter(id(t) for node in graph.nodes for t in node.inputs if t is not None)
+    readers: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            if t is not None:
+                readers.setdefault(id(t), []).append(node)
     outputs = {id(state.root(o)) for o in graph.outputs.values()}
     slices: dict[int, Slice] = {}
     for node in graph.nodes:
@@ -212,12 +266,19 @@ def concat_slices(state) -> dict[int, Slice]:
         axis = node.attrs["axis"] % out.rank
         inner = int(np.prod([out.shape[a] for a in perm[perm.index(axis) + 1:]], dtype=np.int64))
         pitch, offset = out.shape[axis] * inner, 0
+        channels = perm == NHWC and axis == 1
         for t in node.inputs:
             row = t.shape[axis] * inner
-            if (t.producer is not None and uses[id(t)] == 1 and id(t) not in outputs and state.root(t) is t
-                    and state.storage.get(id(t)) == kind and equivalent(t.shape, state.perms[id(t)], perm)
-                    and row % 4 == 0 and pitch % 4 == 0 and offset % 4 == 0):
-                slices[id(t)] = Slice(out, row, pitch, offset)
+            others = [r for r in readers.get(id(t), []) if r is not node]
+            views = tuple(r.outputs[0] for r in others if r.op == "slice" and id(r.outputs[0]) in windows
+                          and state.root(r.outputs[0]) is t)
+            shared = (channels and node.inputs.count(t) == 1 and id(t) not in windows
+                      and all(_reads_windows(r, t) or any(v is r.outputs[0] for v in views) for r in others))
+            if (t.producer is not None and (uses[id(t)] == 1 or shared) and id(t) not in outputs
+                    and state.root(t) is t and state.storage.get(id(t)) == kind
+                    and equivalent(t.shape, state.perms[id(t)], perm) and row % 4 == 0 and pitch % 4 == 0
+                    and offset % 4 == 0):
+                slices[id(t)] = Slice(out, row, pitch, offset, windowed=uses[id(t)] > 1, views=views)
             offset += row
     return slices
 
@@ -260,8 +321,8 @@ def lower_pad(node, ctx: LoweringContext) -> None:
         n, c, h, w = x.shape
         nhwc = ctx.perm(x) == (0, 2, 3, 1)
         params = {"total": out.size // 4, "pixels": h * w, "c_in": c, "c4": out.shape[1] // 4, "c_begin": pads[1],
-                  "c_stride": 1 if nhwc else h * w, "p_stride": c if nhwc else 1,
-                  "value": float(node.attrs["value"])}
+                  "c_stride": 1 if nhwc else h * w, "p_stride": c if nhwc else 1, "n_stride": c * h * w,
+                  "x_base": 0, "value": float(node.attrs["value"])}
         ctx.dispatch("pad_channels", node=node, template={}, params=params,
                      bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // 4)
         return

@@ -24,12 +24,12 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     template.update(e.template)
     params.update(e.params)
     requantize = node.attrs.get("requantize")
-    narrow = e.residual is not None and e.residual.shape != node.outputs[0].shape
+    window = _residual_window(node, ctx, e.residual)
     if vec4:
-        template["r_narrow"] = narrow and requantize is None
-        params.update(r_out4=channels // 4 if narrow else 0, r_row4=e.residual.shape[1] // 4 if narrow else 0)
+        template["r_window"] = window is not None and requantize is None
+        params.update(zip(("r_out4", "r_row4", "r_pitch4", "r_offset4"), window or (0, 0, 0, 0)))
     residual = ctx.dummy() if e.residual is None else \
-        _widened(node, ctx, e.residual) if narrow and not template.get("r_narrow") else ctx.tensor(e.residual)
+        _widened(node, ctx, e.residual, window) if window and not template.get("r_window") else ctx.tensor(e.residual)
     if requantize is not None:  # a quantized convolution's epilogue (epilogue.wgsl, QUANT)
         mode, table = _requantize_table(requantize, channels + pad)
         refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True), residual, ctx.const(table, exact=True)]
@@ -41,18 +41,35 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     return refs, dict(template, quant=0, **store), params
 
 
-def _widened(node, ctx: LoweringContext, residual) -> Ref:
-    """A convolution's narrow residual (fewer channels than its output, zero beyond them:
-    ``passes.fuse_residual.narrow_padded_residuals``) zero-padded into a temporary of the output's
-    shape, for the kernels whose epilogue reads the residual at the output's own index (the scalar
-    ones, a quantized convolution's requantizing one); the vec4 epilogue reads it narrow."""
+def _residual_window(node, ctx: LoweringContext, residual) -> tuple[int, int, int, int] | None:
+    """How the epilogue reads a convolution's residual that is not the output's own shape and
+    order (``R_WINDOW`` in epilogue.wgsl): (output vec4s per pixel, the residual's, their pitch,
+    offset), for a residual of fewer channels than the output
+    (``passes.fuse_residual.narrow_padded_residuals``) or one stored inside a wider tensor
+    (``ctx.windows``); None for an ordinary one."""
+    if residual is None:
+        return None
+    pitch, offset = ctx.windows.get(id(residual), (None, 0))
+    if pitch is None and residual.shape == node.outputs[0].shape:
+        return None
+    row = residual.shape[1] // 4
+    return node.outputs[0].shape[1] // 4, row, pitch or row, offset
+
+
+def _widened(node, ctx: LoweringContext, residual, window: tuple[int, int, int, int]) -> Ref:
+    """A convolution's residual read through a window (``_residual_window``), copied into a
+    temporary of the output's shape (zeros beyond its channels) for the kernels whose epilogue
+    reads the residual at the output's own index: the scalar ones, a quantized convolution's
+    requantizing one."""
     n, c, h, w = residual.shape
     o = node.outputs[0].shape[1]
     if o % 4:
         raise ctx.error(node, f"a residual of {c} channels for {o} output channels: needs a multiple of 4")
+    _, _, pitch4, offset4 = window
     wide = ctx.temporary(node, (n, o, h, w), "residual", "f32")
     params = {"total": n * h * w * o // 4, "pixels": h * w, "c_in": c, "c4": o // 4, "c_begin": 0,
-              "c_stride": 1, "p_stride": c, "value": 0.0}
+              "c_stride": 1, "p_stride": pitch4 * 4, "n_stride": pitch4 * 4 * h * w, "x_base": offset4 * 4,
+              "value": 0.0}
     ctx.dispatch("pad_channels", node=node, template={}, params=params, bindings=[ctx.tensor(residual), wide],
                  threads=params["total"])
     return wide
@@ -355,13 +372,13 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
-                                                  y_swap=False, y_scatter=False, r_narrow=False, **VEC4_STORE),
+                                                  y_swap=False, y_scatter=False, r_window=False, **VEC4_STORE),
                  params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
                        if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",
-                                "y_swap", "y_scatter", "r_narrow")}
+                                "y_swap", "y_scatter", "r_window")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items()
                               if k in ("alpha", "beta") or k.startswith("y_") or k.startswith("r_")},
@@ -503,8 +520,11 @@ def lower_winograd_input(node, ctx: LoweringContext) -> None:
     x, v = node.inputs[0], node.outputs[0]
     n, c, h, w = x.shape
     (th, tw), (pt, pl) = node.attrs["tiles"], node.attrs["pads"]
-    params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl)
-    ctx.dispatch("winograd_input", node=node, template={}, params=params,
+    window = ctx.windows.get(id(x))  # (x may be a channel slice of a wider tensor, read in place)
+    pitch4, offset4 = window or (c // 4, 0)
+    params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl,
+                  x_pitch4=pitch4, x_offset4=offset4)
+    ctx.dispatch("winograd_input", node=node, template={"x_window": window is not None}, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(v)], threads=n * th * tw * (c // 4),
                  choice=node.attrs.get("kernel_choice"))
 

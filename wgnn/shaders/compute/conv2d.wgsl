@@ -15,7 +15,8 @@ struct Params {
     cin4_per_group: u32, cout4_per_group: u32, kernel_h: u32, kernel_w: u32,
     stride_h: u32, stride_w: u32, dil_h: u32, dil_w: u32,
     pad_top: i32, pad_left: i32, alpha: f32, beta: f32,
-    y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32,  // y a slice, a narrow residual (epilogue.wgsl)
+    y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
+    r_offset4: u32,  // y a slice, the residual a window (epilogue.wgsl)
 }
 
 const TILE_X: u32 = ${tile_x}u;

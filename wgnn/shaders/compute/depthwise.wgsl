@@ -15,7 +15,8 @@ struct Params {
     out_h: u32, out_w: u32, tiles_w: u32, kernel_h: u32,
     stride_h: u32, dil_h: u32, pad_top: i32, pad_left: i32,
     alpha: f32, beta: f32,
-    y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32,  // y a slice, a narrow residual (epilogue.wgsl)
+    y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
+    r_offset4: u32,  // y a slice, the residual a window (epilogue.wgsl)
 }
 
 const TILE_X: u32 = ${tile_x}u;

@@ -7,11 +7,13 @@
 // A quantized convolution's epilogue (QUANT > 0): the sums plus the bias through requantize4
 // (requantize.wgsl), its table in the slope binding. Every store goes through store_y(): y is
 // vec4s of its element type, or (a quantized result stored packed) one u32 per four channels.
-// y may be a slice of a larger tensor (y_index in y_slice.wgsl); the residual is read at the
-// output's own index, or (R_NARROW) is narrower than the output: a convolution's residual of fewer
-// channels, zero beyond them (a zero channel pad folded into its reader:
-// passes.fuse_residual.narrow_padded_residuals). Its pixels then hold p.r_row4 vec4s where the
-// output's hold p.r_out4. The including kernel's Params has both fields.
+// y may be a slice of a larger tensor (y_index in y_slice.wgsl). The residual is read at the
+// output's own index, or (R_WINDOW, a convolution's) through a window: per pixel, p.r_row4 vec4s
+// p.r_pitch4 apart from vec4 p.r_offset4 on, where the output has p.r_out4; the channels beyond
+// p.r_row4 add zero. That reads a residual narrower than the output (a zero channel pad folded into
+// its reader: passes.fuse_residual.narrow_padded_residuals) and one that is a channel slice of a
+// wider tensor, in place (backends/compute/data.py: channel_windows). The including kernel's
+// Params has the fields.
 #include "activation.wgsl"
 #include "compute/requantize.wgsl"
 #include "compute/y_slice.wgsl"
@@ -19,7 +21,7 @@
 const HAS_RESIDUAL: bool = ${residual};
 const RESIDUAL_AFTER: bool = ${residual_after};
 const QUANT: u32 = ${quant}u;
-const R_NARROW: bool = ${r_narrow};
+const R_WINDOW: bool = ${r_window};
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
 @group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
@@ -51,14 +53,14 @@ fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
 }
 
 fn residual_at(out_index: u32) -> vec4<f32> {
-    if (!R_NARROW) {
+    if (!R_WINDOW) {
         return vec4<f32>(residual[out_index]);
     }
     let c4 = out_index % p.r_out4;
     if (c4 >= p.r_row4) {
         return vec4<f32>(0.0);
     }
-    return vec4<f32>(residual[out_index / p.r_out4 * p.r_row4 + c4]);
+    return vec4<f32>(residual[out_index / p.r_out4 * p.r_pitch4 + p.r_offset4 + c4]);
 }
 
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.

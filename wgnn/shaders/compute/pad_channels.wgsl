@@ -1,12 +1,15 @@
 // Channels padded with a constant to whole vec4s, into an NHWC output, one output vec4 per
 // invocation: a network's first layer (an NCHW input of 3 colour channels), and the channel
 // padding of residual blocks (BlazeFace's, NHWC to NHWC). Output channel c reads input channel
-// c - c_begin where that exists. x is addressed through its channel and pixel strides, so either
-// layout serves. (The general pad kernel maps every element back through each axis, two integer
+// c - c_begin where that exists. x is addressed through its channel, pixel and batch strides from
+// element x_base on, so either layout serves, and a channel slice of a wider tensor too. (The general pad kernel maps every element back through each axis, two integer
 // divisions an axis: on a software adapter that made one such copy cost as much as a convolution.)
 #include "compute/common.wgsl"
 
-struct Params { total: u32, pixels: u32, c_in: u32, c4: u32, c_begin: u32, c_stride: u32, p_stride: u32, value: f32 }
+struct Params {
+    total: u32, pixels: u32, c_in: u32, c4: u32, c_begin: u32, c_stride: u32, p_stride: u32, n_stride: u32,
+    x_base: u32, value: f32,
+}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
@@ -22,7 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c0 = (id % p.c4) * 4u;
     let at = id / p.c4;  // the pixel, over N, H and W
     let n = at / p.pixels;
-    let pixel = n * p.c_in * p.pixels + (at % p.pixels) * p.p_stride;  // x[n][0][h][w]
+    let pixel = p.x_base + n * p.n_stride + (at % p.pixels) * p.p_stride;  // x[n][0][h][w]
     var v = vec4<f32>(p.value);
     for (var j = 0u; j < 4u; j++) {
         let c = c0 + j;

@@ -6,6 +6,18 @@
 struct Params {
     batch: u32, in_h: u32, in_w: u32, c4: u32,
     tiles_h: u32, tiles_w: u32, pad_top: i32, pad_left: i32,
+    x_pitch4: u32, x_offset4: u32,  // with X_WINDOW: x's pixels are c4 vec4s x_pitch4 apart from x_offset4 on
+}
+
+// x a channel slice of a wider tensor, read in place (backends/compute/data.py: channel_windows); a
+// template constant, so that other inputs keep the plain index (the window's costs 12% on lavapipe).
+const X_WINDOW: bool = ${x_window};
+
+fn x_at(pixel: u32, c4: u32) -> vec4<f32> {
+    if (X_WINDOW) {
+        return vec4<f32>(x[pixel * p.x_pitch4 + p.x_offset4 + c4]);
+    }
+    return vec4<f32>(x[pixel * p.c4 + c4]);
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var a = 0; a < 4; a++) {
             let iy = y0 + a;
             if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
-                d[a] = vec4<f32>(x[((n * p.in_h + u32(iy)) * p.in_w + u32(ix)) * p.c4 + c4]);
+                d[a] = x_at((n * p.in_h + u32(iy)) * p.in_w + u32(ix), c4);
             }
         }
         r[b] = bt(d[0], d[1], d[2], d[3]);
