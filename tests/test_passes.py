@@ -140,12 +140,17 @@ def test_channel_counts_not_in_fours_run_on_the_tiled_kernels(device, rng, preci
     assert session.pass_log["skip_zero_tail_slices"] == 2 and session.pass_log["narrow_padded_residuals"] == 1
 
 
-def test_padding_after_a_sigmoid_is_not_skipped(device, rng):
-    """A padded convolution whose activation does not keep 0 at 0 (sigmoid) leaves 0.5 in its extra
-    channels: the next convolution's input padding must not read them (the slice is not marked)."""
+@pytest.mark.parametrize("after", ["sigmoid", "relu_shifted"])
+def test_padding_after_a_sigmoid_is_not_skipped(device, rng, after):
+    """A padded convolution whose activation does not keep 0 at 0 (sigmoid; or a ReLU with a shift
+    after it in its epilogue, ``affine_after``) leaves non-zeros in its extra channels: the next
+    convolution's input padding must not read them (the slice is not marked)."""
     b = wgnn.GraphBuilder()
     x = b.input("x", (1, 8, 6, 6))
-    h = b.conv2d(x, b.constant(rng.standard_normal((6, 8, 1, 1)).astype(np.float32)), activation="sigmoid")
+    h = b.conv2d(x, b.constant(rng.standard_normal((6, 8, 1, 1)).astype(np.float32)),
+                 activation="sigmoid" if after == "sigmoid" else "relu")
+    if after == "relu_shifted":
+        h = b.add(h, b.constant(np.float32([0.5])))
     y = b.conv2d(h, b.constant(rng.standard_normal((8, 6, 3, 3)).astype(np.float32)), padding=(1, 1, 1, 1))
     session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)})
     assert session.pass_log["skip_zero_tail_slices"] == 0 and session.pass_log["pad_conv_channels"] == 2
@@ -508,6 +513,59 @@ def test_a_residual_padded_with_zero_channels_is_read_narrow(device, precision, 
         assert rel_l2(got["kept"], want["kept"]) < tol(precision), kind
         assert session.pass_log["narrow_padded_residuals"] == 1
         assert [n.op for n in session.graph.nodes].count("pad") == 1  # kept's
+
+
+@pytest.mark.parametrize("variant", ["default", "winograd", "direct", "gemm_split", "generic", "depthwise",
+                                     "matmul_tiled", "matmul_gemm_split", "matmul_generic"])
+def test_a_scale_and_shift_after_the_activation_go_into_the_epilogue(device, precision, rng, variant):
+    """PP-LCNetV3's affine blocks (PaddleOCR's PP-OCRv5): HardSwish(conv(x)) * a + b, each a single
+    number, is the convolution's epilogue (``affine_after``), after a residual added after the
+    activation too, on every kernel variant; Div and Sub count as Mul and Add, either step alone
+    too. A per-channel scale, or a product whose result something else also reads, stays apart."""
+    from wgnn.backends.compute.policy import Choice
+
+    b = wgnn.GraphBuilder()
+    if variant.startswith("matmul"):
+        x = b.input("x", (6, 16))
+
+        def product(name):
+            return b.matmul(x, b.constant((rng.standard_normal((16, 12)) / 4).astype(np.float32)), name=name)
+        op, kind = "matmul", variant.split("_", 1)[1]
+    else:
+        groups = 8 if variant == "depthwise" else 1
+        x = b.input("x", (1, 8, 9, 10))
+
+        def product(name):
+            return b.conv2d(x, b.constant((rng.standard_normal((8, 8 // groups, 3, 3)) / 3).astype(np.float32)),
+                            bias=b.constant(rng.standard_normal(8).astype(np.float32)), padding=(1, 1, 1, 1),
+                            groups=groups, name=name)
+        op, kind = "conv2d", variant
+
+    def number(v):
+        return b.constant(np.float32([v]))
+
+    y = product("p1")
+    skip = b.input("skip", y.shape)
+    out = b.add(b.mul(b.hard_swish(y), number(0.7)), number(-0.3))
+    residual = b.sub(b.div(b.add(b.relu(product("p2")), skip), number(4.0)), number(0.25))
+    shift = b.add(b.hard_swish(product("p3")), number(0.5))
+    channels = b.mul(b.hard_swish(product("p4")), b.constant(rng.uniform(0.5, 1.5, y.shape[-1:] if op == "matmul"
+                                                                    else (8, 1, 1)).astype(np.float32)))
+    twice = b.hard_swish(product("p5"))
+    read_twice = b.add(b.mul(twice, number(2.0)), twice)
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32),
+             "skip": rng.standard_normal(skip.shape).astype(np.float32)}
+    outputs = {"out": out, "residual": residual, "shift": shift, "channels": channels, "read_twice": read_twice}
+    choice = Choice("gemm", split=2) if kind.endswith("split") else None if kind == "default" else Choice(kind)
+    session, got, want = run_both(b, outputs, feeds, precision=precision,
+                                  kernels={} if choice is None else {op: choice})
+    if choice is not None:
+        assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert session.pass_log["fuse_affine_after_activation"] == 3
+    fused = {n.name: n.attrs.get("affine_after") for n in session.graph.nodes if n.attrs.get("affine_after")}
+    assert sorted(fused.values()) == sorted([(np.float32(0.7), np.float32(-0.3)), (0.25, -0.25), (1.0, 0.5)]), fused
 
 
 def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):

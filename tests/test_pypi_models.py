@@ -144,10 +144,13 @@ def test_ppocrv5_reads_a_printed_page(device, precision):
     assert [text for text, _ in got] == list(PAGE_LINES.values())
     assert all(confidence > 0.9 for _, confidence in got)
     reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # FP16: the per-character probabilities (softmax over 18385 classes after 40 layers) land 0.1% to
+    # 2.2% from ONNX Runtime's FP32 ones, by line, as f16 rounding falls (measured on the page's
+    # first seven lines, with and without the affine blocks in the epilogues); the words do not move
     for line in lines[:2]:
         x = ocr.prepare(line)
         want = reference.run(None, {"x": x})[0]
-        assert rel_l2(reader.session.run(None, {"x": x})[0], want) < (1e-4 if precision == "fp32" else 1e-2)
+        assert rel_l2(reader.session.run(None, {"x": x})[0], want) < (1e-4 if precision == "fp32" else 2.5e-2)
 
 
 def test_ppocrv5_detector_and_orientation(device, precision):

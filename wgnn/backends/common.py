@@ -53,9 +53,11 @@ def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
     slope_v = None
     if act is not None and act.kind == "prelu":
         slope_v = np.broadcast_to(slope.value.astype(np.float32).reshape(-1), (channels,))
+    post = node.attrs.get("affine_after")  # (scale, shift) after the activation (passes.fuse_affine)
     template = {"act": act.kind if act else "none", "residual": residual is not None,
-                "residual_after": bool(node.attrs.get("residual_after"))}
-    params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0}
+                "residual_after": bool(node.attrs.get("residual_after")), "affine": post is not None}
+    params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0,
+              "post_scale": post[0] if post else 1.0, "post_shift": post[1] if post else 0.0}
     return Epilogue(bias_v, residual, slope_v, template, params)
 
 

@@ -129,7 +129,8 @@ def apply_epilogue(node_attrs: dict, y: np.ndarray, residual: np.ndarray | None,
                    slope: np.ndarray | None) -> np.ndarray:
     """A fused epilogue after the bias, in float32: the residual added, then the activation; or
     with ``residual_after`` (``passes.fuse_residual.fuse_residual_after_activation``) the
-    activation first, then the residual (YOLO's bottlenecks: x + SiLU(conv)). A convolution's
+    activation first, then the residual (YOLO's bottlenecks: x + SiLU(conv)); last, with
+    ``affine_after`` = (scale, shift), y * scale + shift (``passes.fuse_affine``). A convolution's
     residual may have fewer channels (axis 1) than ``y``: the others add zero
     (``passes.fuse_residual.narrow_padded_residuals``)."""
     after = bool(node_attrs.get("residual_after"))
@@ -140,4 +141,7 @@ def apply_epilogue(node_attrs: dict, y: np.ndarray, residual: np.ndarray | None,
     y = apply_fused(node_attrs, y.astype(np.float32), slope)
     if residual is not None and after:
         y = (y + residual).astype(np.float32)
+    post = node_attrs.get("affine_after")  # (scale, shift) after all (passes.fuse_affine)
+    if post is not None:
+        y = (y * np.float32(post[0]) + np.float32(post[1])).astype(np.float32)
     return y

@@ -20,6 +20,7 @@ from .fold_conv_affine import fold_conv_affine
 from .fold_head_transposes import fold_head_transposes
 from .fold_pad_into_conv import fold_pad_into_conv
 from .fuse_activation import fuse_activation
+from .fuse_affine import fuse_affine_after_activation
 from .fuse_gelu import fuse_gelu
 from .fuse_hard_swish import fuse_hard_swish, fuse_swish
 from .fuse_layer_norm import fuse_layer_norm
@@ -54,14 +55,17 @@ DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes, fuse_lstm_cell],
                                    "texture": []}
 # Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
-# convolution over one column as one over a row (its tiles lie along rows), wants
-# channels (and a product's columns) in fours (the texture path's texels hold padded channels
-# anyway), an Add after a product's activation is its residual (added after the activation), a
-# convolution's residual padded with zero channels is read unpadded, and a Mul with the Add after it
-# (where no product took the Add as its residual) is one muladd.
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, pad_conv_channels, pad_matmul_columns,
-                                                     skip_zero_tail_slices, fuse_residual_after_activation,
-                                                     narrow_padded_residuals, fuse_muladd],
+# convolution over one column as one over a row (its tiles lie along rows), takes a scale and shift
+# by single numbers after a product's activation into its epilogue (before the channel padding, which
+# must know that the padded channels no longer hold zeros), wants channels (and a product's columns)
+# in fours (the texture path's texels hold padded channels anyway), an Add after a product's
+# activation is its residual (added after the activation), a convolution's residual padded with
+# zero channels is read unpadded, and a Mul with the Add after it (where no product took the Add as
+# its residual) is one muladd.
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, fuse_affine_after_activation,
+                                                     pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
+                                                     fuse_residual_after_activation, narrow_padded_residuals,
+                                                     fuse_muladd],
                                         "texture": []}
 
 
@@ -95,4 +99,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
-           "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals"]
+           "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
+           "fuse_affine_after_activation"]

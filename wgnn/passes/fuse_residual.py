@@ -33,6 +33,7 @@ def fuse_residual(graph: Graph, *, after_activation: bool = False) -> int:
             act = producer.attrs.get("activation") if producer is not None else None
             if (producer is None or not ops.has_trait(producer, "residual") or skip.is_constant
                     or producer.attrs.get("heads") is not None  # a residual is read in the product's own order
+                    or producer.attrs.get("affine_after") is not None  # (the epilogue's last step)
                     or (act is not None) != after_activation or len(producer.inputs) > 3
                     or (after_activation and (node.attrs.get("activation") is not None or producer.attrs.get("exact")
                                               or any(producer.attrs.get(q) is not None for q in

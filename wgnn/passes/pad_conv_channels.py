@@ -143,7 +143,8 @@ def _channels_back(wide: Operand, out: Operand, conv: Node) -> Node:
     drops hold zeros (zero filters, bias and residual, and an activation that keeps 0 at 0), so that
     a later padding of ``out`` with zeros can read ``wide`` instead."""
     act = conv.attrs.get("activation")
-    keeps_zero = act is None or float(act.apply(np.zeros(1, np.float32), np.zeros(1, np.float32))[0]) == 0.0
+    keeps_zero = ((act is None or float(act.apply(np.zeros(1, np.float32), np.zeros(1, np.float32))[0]) == 0.0)
+                  and (conv.attrs.get("affine_after") or (1.0, 0.0))[1] == 0.0)
     return sliced(wide, out, (0,) * out.rank, out.name + "/channels", zero_tail=keeps_zero)
 
 

@@ -61,7 +61,8 @@ def _rewrite(node: Node) -> list[Node]:
     first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw)}, name=f"{node.name}/input")
     product = Node("matmul", [v, u], [m], {}, name=f"{node.name}/products")
     attrs = {"out_shape": out.shape, "tiles": (th, tw), "activation": node.attrs.get("activation"),
-             "residual_after": node.attrs.get("residual_after", False)}
+             "residual_after": node.attrs.get("residual_after", False),
+             "affine_after": node.attrs.get("affine_after")}
     if "onnx_op" in node.attrs:  # errors name the model's op
         attrs["onnx_op"] = node.attrs["onnx_op"]
     last = Node("winograd_output", [m, None] + list(node.inputs[2:]), [out], attrs, name=node.name)

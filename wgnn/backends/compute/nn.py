@@ -372,16 +372,17 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
-                                                  y_swap=False, y_scatter=False, r_window=False, **VEC4_STORE),
+                                                  y_swap=False, y_scatter=False, r_window=False, affine=False,
+                                                  **VEC4_STORE),
                  params=params,
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
                        if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",
-                                "y_swap", "y_scatter", "r_window")}
+                                "y_swap", "y_scatter", "r_window", "affine")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items()
-                              if k in ("alpha", "beta") or k.startswith("y_") or k.startswith("r_")},
+                              if k in ("alpha", "beta") or k.startswith(("y_", "r_", "post_"))},
                              total=total4, n4=n4, splits=split),
                  bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,
                  flops_share=0.0)  # additions of partial sums: not the product's multiply-adds

@@ -174,10 +174,13 @@ def _epilogue(ctx: TextureContext, node: Node, channels: int):
     if e.residual is not None and e.residual.shape != node.outputs[0].shape:
         raise ctx.unsupported(node, f"a residual of shape {e.residual.shape} narrower than the output "
                                     f"{node.outputs[0].shape} (a compute backend rewrite)")
+    if e.template["affine"]:
+        raise ctx.unsupported(node, "a scale and shift after the activation (a compute backend rewrite)")
     bias_ref = ctx.const(e.bias)
     refs = [bias_ref, ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(e.slope) if e.slope is not None else ctx.dummy()]
-    return refs, e.template, {**e.params, "vec_width": ctx.const_width(bias_ref)}
+    params = {k: v for k, v in e.params.items() if not k.startswith("post_")}
+    return refs, e.template, {**params, "vec_width": ctx.const_width(bias_ref)}
 
 
 @lowers("conv2d")

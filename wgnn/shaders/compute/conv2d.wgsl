@@ -16,7 +16,7 @@ struct Params {
     stride_h: u32, stride_w: u32, dil_h: u32, dil_w: u32,
     pad_top: i32, pad_left: i32, alpha: f32, beta: f32,
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
-    r_offset4: u32,  // y a slice, the residual a window (epilogue.wgsl)
+    r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
 }
 
 const TILE_X: u32 = ${tile_x}u;

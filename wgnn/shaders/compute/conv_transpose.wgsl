@@ -10,7 +10,7 @@ struct Params {
     out_h: u32, out_w: u32, out_c: u32, groups: u32,
     kernel_h: u32, kernel_w: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_top: i32, pad_left: i32,
-    alpha: f32, beta: f32,
+    alpha: f32, beta: f32, post_scale: f32, post_shift: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,6 +1,7 @@
 // The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): bias, then the
 // residual when one was fused (${residual}), then the activation, then the store; with
-// ${residual_after}, the residual after the activation (x + SiLU(conv): YOLO's bottlenecks). Declares the
+// ${residual_after}, the residual after the activation (x + SiLU(conv): YOLO's bottlenecks), then with
+// ${affine} a scale and shift by single numbers (PP-LCNetV3's affine blocks). Declares the
 // output-side bindings 3 to 6; the including kernel declares Params (with alpha, beta and
 // y_slice.wgsl's fields) and bindings 0 to 2.
 //
@@ -22,6 +23,7 @@ const HAS_RESIDUAL: bool = ${residual};
 const RESIDUAL_AFTER: bool = ${residual_after};
 const QUANT: u32 = ${quant}u;
 const R_WINDOW: bool = ${r_window};
+const AFFINE: bool = ${affine};  // act(v) * p.post_scale + p.post_shift, last (passes.fuse_affine)
 
 @group(0) @binding(3) var<storage, read> bias: array<vec4<bias_elem>>;
 @group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
@@ -76,6 +78,9 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     var r = activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4]));
     if (HAS_RESIDUAL && RESIDUAL_AFTER) {
         r += residual_at(out_index);
+    }
+    if (AFFINE) {
+        r = r * p.post_scale + p.post_shift;
     }
     if (Y_SCATTER) {
         let base = y_scatter_base(out_index);

@@ -4,6 +4,7 @@
 
 const HAS_RESIDUAL: bool = ${residual};
 const RESIDUAL_AFTER: bool = ${residual_after};  // the residual after the activation
+const AFFINE: bool = ${affine};  // then r * p.post_scale + p.post_shift
 
 @group(0) @binding(3) var<storage, read> bias: array<bias_elem>;
 @group(0) @binding(4) var<storage, read_write> residual: array<residual_elem>;
@@ -18,6 +19,9 @@ fn write_output(out_index: u32, channel: u32, acc: f32) {
     var r = activate(vec4<f32>(v), p.alpha, p.beta, vec4<f32>(f32(slope[channel]))).x;
     if (HAS_RESIDUAL && RESIDUAL_AFTER) {
         r += f32(residual[out_index]);
+    }
+    if (AFFINE) {
+        r = r * p.post_scale + p.post_shift;
     }
     y[out_index] = y_elem(r);
 }

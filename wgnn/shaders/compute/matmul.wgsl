@@ -14,7 +14,7 @@ struct Params {
     batch: u32, a_batch_stride: u32, b_batch_stride: u32, alpha: f32,
     beta: f32, a_row: u32, k_tail: u32,  // a row's length in A's words; K % 4 (scalar A only)
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
-    r_offset4: u32,  // y a slice, the residual a window (epilogue.wgsl)
+    r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
 }
 
 const TILE_M: u32 = ${tile_m}u;
