@@ -67,6 +67,33 @@ class Identity:
         return [ins[0].copy()]
 
 
+@register("depth_to_space")
+class DepthToSpace:
+    """(N, KH * KW * C, H, W) -> (N, C, H * KH, W * KW): channel (a * KW + b) * C + c goes to pixel
+    (h * KH + a, w * KW + b) (ONNX DepthToSpace's DCR order); attrs block (KH, KW). Made by the
+    compute backend's ``transposed_as_pixel_shuffle``; one strided copy, in the input's order."""
+
+    @staticmethod
+    def infer(node):
+        x, (kh, kw) = node.inputs[0], node.attrs["block"]
+        if x.rank != 4 or x.shape[1] % (kh * kw):
+            raise fail(node, f"expected a 4-D input with channels divisible by {kh * kw}, got {x.shape}")
+        n, c, h, w = x.shape
+        return [((n, c // (kh * kw), h * kh, w * kw), x.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        x, (kh, kw) = ins[0], node.attrs["block"]
+        n, c, h, w = x.shape
+        y = x.reshape(n, kh, kw, c // (kh * kw), h, w).transpose(0, 3, 4, 1, 5, 2)
+        return [y.reshape(n, c // (kh * kw), h * kh, w * kw)]
+
+    @staticmethod
+    def layout(node, perms):
+        from ..layout import NHWC
+        return [None], [NHWC if perms.get(id(node.inputs[0])) == NHWC else ()]
+
+
 @register("relayout")
 class Relayout:
     """Copy into another physical layout (attrs perm); inserted by ``assign_layouts``."""

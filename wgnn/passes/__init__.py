@@ -35,6 +35,7 @@ from .pad_conv_channels import pad_conv_channels, pad_matmul_columns, skip_zero_
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
 from .shift_quantized import shift_quantized
+from .transposed_as_pixel_shuffle import transposed_as_pixel_shuffle
 
 log = logging.getLogger("wgnn.passes")
 
@@ -62,7 +63,8 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # activation is its residual (added after the activation), a convolution's residual padded with
 # zero channels is read unpadded, and a Mul with the Add after it (where no product took the Add as
 # its residual) is one muladd.
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, fuse_affine_after_activation,
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle,
+                                                     fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
                                                      fuse_muladd],
@@ -100,4 +102,4 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
-           "fuse_affine_after_activation"]
+           "fuse_affine_after_activation", "transposed_as_pixel_shuffle"]

@@ -1,9 +1,10 @@
-"""Fold a per-channel scale or shift after a convolution into its weights and bias.
+"""Fold a per-channel scale or shift after a convolution (or a transposed one) into its weights and bias.
 
 conv(x, W, b) followed by Mul, Div, Add or Sub of a constant with one value per output channel (or
 one in all) is conv(x, W * k, b * k) or conv(x, W, b + d): what ``fold_batchnorm`` does for a
 BatchNormalization, for exporters that write the batch norm out as Mul and Add (paddle2onnx's
-PaddleOCR models, 28 of them in the recognizer). The scale or shift then costs nothing.
+PaddleOCR models, 28 of them in the recognizer; and the bias and batch norm after PP-OCR's
+detector's transposed convolutions). The scale or shift then costs nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def fold_conv_affine(graph: Graph) -> int:
     readers = Readers(graph)
     folded = 0
     for conv in list(graph.nodes):
-        if (conv.op != "conv2d" or conv not in graph.nodes or len(conv.inputs) > 3
+        if (conv.op not in ("conv2d", "conv_transpose2d") or conv not in graph.nodes or len(conv.inputs) > 3
                 or conv.attrs.get("activation") is not None or not conv.inputs[1].is_constant
                 or any(conv.attrs.get(k) is not None for k in ("x_zero", "int8_offset", "requantize"))
                 or conv.attrs.get("exact")):
@@ -59,9 +60,17 @@ def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
         return False
     w = conv.inputs[1].value.astype(np.float64)
     b = bias.value.astype(np.float64) if bias is not None else np.zeros(w.shape[0])
+    if conv.op == "conv_transpose2d":  # [Cin, Cout/groups, KH, KW]: output channels on axis 1 of each group
+        groups = conv.attrs["groups"]
+        b = bias.value.astype(np.float64) if bias is not None else np.zeros(out.shape[1])
     if kind in ("mul", "div"):
         k = vec if kind == "mul" else 1.0 / vec
-        w, b = w * k.reshape(-1, 1, 1, 1), b * k
+        if conv.op == "conv_transpose2d":
+            cin, opg = w.shape[:2]
+            w = (w.reshape(groups, cin // groups, opg, *w.shape[2:]) * k.reshape(groups, 1, opg, 1, 1)).reshape(w.shape)
+        else:
+            w = w * k.reshape(-1, 1, 1, 1)
+        b = b * k
     else:
         b = b + vec if kind == "add" else b - vec
     weights = Operand(fresh_name(conv.inputs[1].name + "_affine"), w.shape, "float32", value=w.astype(np.float32))

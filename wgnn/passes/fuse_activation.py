@@ -14,9 +14,9 @@ from ..graph import Graph, Operand
 
 def _channel_slope(producer, slope: Operand, out: Operand) -> Operand | None:
     """The slope as a per-channel vector for ``producer``'s output, or None if it isn't one."""
-    if not slope.is_constant or producer.op not in ("conv2d", "matmul") or slope.rank > out.rank:
+    if not slope.is_constant or producer.op not in ("conv2d", "conv_transpose2d", "matmul") or slope.rank > out.rank:
         return None
-    axis = 1 if producer.op == "conv2d" else out.rank - 1
+    axis = out.rank - 1 if producer.op == "matmul" else 1
     channels = out.shape[axis]
     value = slope.value.astype(np.float32)
     shape = (1,) * (out.rank - value.ndim) + value.shape

@@ -297,6 +297,24 @@ def lower_concat(node, ctx: LoweringContext) -> None:
         offset += t.shape[axis]
 
 
+@lowers("depth_to_space")
+def lower_depth_to_space(node, ctx: LoweringContext) -> None:
+    """One strided copy over the output's pixels and channels in its physical order: (N, H, KH, W,
+    KW, C) for channels-last, each position reading its input channel group."""
+    x, out = node.inputs[0], node.outputs[0]
+    kh, kw = node.attrs["block"]
+    n, c, h, w = out.shape[0], out.shape[1], x.shape[2], x.shape[3]
+    sn, sc, sh, sw = logical_strides(x.shape, ctx.perm(x))
+    on, oc, oh, ow = logical_strides(out.shape, ctx.perm(out))
+    if ctx.perm(out) == NHWC:
+        shape, so, si = ((n, h, kh, w, kw, c), [on, kh * oh, oh, kw * ow, ow, oc],
+                         [sn, sh, kw * c * sc, sw, c * sc, sc])
+    else:
+        shape, so, si = ((n, c, h, kh, w, kw), [on, oc, kh * oh, oh, kw * ow, ow],
+                         [sn, sc, sh, kw * c * sc, sw, c * sc])
+    strided_dispatch(ctx, node, "first", out, [x], in_strides=[si], out_shape=shape, out_strides=so)
+
+
 @lowers("slice")
 def lower_slice(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
