@@ -189,6 +189,28 @@ def test_matmul_constant_weights(device, precision, rng, m, k, n):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
+@pytest.mark.parametrize("also", ["softmax", "softmax_and_sum"])
+def test_a_padded_classifier_feeds_its_softmax_in_place(device, precision, rng, also):
+    """A classifier over thousands of classes, N not a multiple of 4 (PP-OCR's 18385 characters):
+    the product runs on the vec4 kernel over zero-padded columns (``pad_matmul_columns``) and the
+    softmax over the last axis reads the real columns where they lie, with no copy of them; where
+    something else reads them too, they are copied as before."""
+    b = wgnn.GraphBuilder()
+    a = b.input("a", (2, 9, 24))
+    logits = b.matmul(a, b.constant((rng.standard_normal((24, 1023)) / 4).astype(np.float32)),
+                      name="classifier")
+    outputs = {"p": b.softmax(logits, axis=-1), "logp": b.log_softmax(logits, axis=-1)}
+    if also == "softmax_and_sum":
+        outputs["sum"] = b.reduce(logits, "sum", [2])
+    feeds = {"a": rng.standard_normal(a.shape).astype(np.float32)}
+    session, got, want = run_both(b, outputs, feeds, precision=precision)
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert session.pass_log["pad_matmul_columns"] == 1
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops.count("slice") == (also != "softmax"), ops
+
+
 def test_matmul_scalar_a_batched(device, precision, rng):
     """K not a multiple of 4: A is read as scalars, each matrix of the batch at its own offset (in
     elements), the rows past a tile's end dropped, the last K % 4 values of every row added."""

@@ -103,6 +103,12 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
         for node in graph.nodes:
             if node.op == "softmax" and node.inputs[0].producer is not None:
                 types[id(storage_root(node.inputs[0]))] = "f32"
+                cut = node.inputs[0].producer
+                if (cut.op == "slice" and not any(cut.attrs["starts"]) and cut.inputs[0].producer is not None
+                        and cut.inputs[0].shape[:-1] == cut.outputs[0].shape[:-1]):
+                    # (the leading columns of a product padded to whole vec4s: that product's result,
+                    # which the softmax then reads in place, as it would have read the unpadded one)
+                    types[id(storage_root(cut.inputs[0]))] = "f32"
             # Quantizing rounds to a step: an f16 input would move values at rounding ties. A
             # bitcast of a float32 tensor reads all its bits: f16 would change them.
             if node.op == "quantize_linear" and node.inputs[0].producer is not None or (

@@ -160,6 +160,7 @@ class ComputeBackend(Backend):
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
                               precision=state.precision, opset=state.opset)
         data.channel_windows(state, ctx.windows)
+        data.leading_columns(state, ctx.row_pitch)
         ctx.slices = data.concat_slices(state, ctx.windows)
         return ctx
 

@@ -105,6 +105,9 @@ class LoweringContext:
         # id(tensor) -> (pitch, offset) in vec4s: a channel slice read in place, inside its NHWC root
         # (data.channel_windows)
         self.windows: dict[int, tuple[int, int]] = {}
+        # id(tensor) -> the row length of the wider tensor whose leading columns it is, read in place
+        # by a softmax (data.leading_columns)
+        self.row_pitch: dict[int, int] = {}
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
 

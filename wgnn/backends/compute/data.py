@@ -235,6 +235,34 @@ def channel_windows(state, windows: dict[int, tuple[int, int]]) -> None:
         state.roots[id(out)] = state.root(x)
 
 
+def leading_columns(state, row_pitch: dict[int, int]) -> None:
+    """A slice of the leading columns of a tensor in logical order (``pad_matmul_columns``'s slice of
+    a padded product's real columns) that only softmaxes over its last axis read is a view: they read
+    its rows inside the wider tensor (``row_pitch``: that tensor's row length). PP-OCR's and
+    ddddocr's classifiers over thousands of characters: a copy of the whole result saved."""
+    graph = state.graph
+    users: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            if t is not None:
+                users.setdefault(id(t), []).append(node)
+    outputs = {id(o) for o in graph.outputs.values()}
+    for node in graph.nodes:
+        if node.op != "slice":
+            continue
+        x, out = node.inputs[0], node.outputs[0]
+        identity = tuple(range(x.rank))
+        if (state.perms[id(x)] != identity or state.perms[id(out)] != identity or state.root(x) is not x
+                or state.storage.get(id(x)) != state.storage.get(id(out)) or id(out) in outputs
+                or any(node.attrs["starts"]) or any(st != 1 for st in node.attrs["steps"])
+                or out.shape[:-1] != x.shape[:-1] or not users.get(id(out))
+                or not all(u.op == "softmax" and u.inputs[0] is out and all(t is not out for t in u.inputs[1:])
+                           and u.attrs["axis"] % out.rank == out.rank - 1 for u in users[id(out)])):
+            continue
+        row_pitch[id(out)] = x.shape[-1]
+        state.roots[id(out)] = x
+
+
 def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice]:
     """The concat parts that can be written straight into the concat's result, where it lies.
 

@@ -469,7 +469,8 @@ def lower_softmax(node, ctx: LoweringContext) -> None:
     phys = [x.shape[p] for p in perm]
     outer, inner = int(np.prod(phys[:k], dtype=np.int64)), int(np.prod(phys[k + 1:], dtype=np.int64))
     params = {"rows": outer * inner, "axis_size": phys[k], "inner": inner, "scale": node.attrs.get("scale", 1.0),
-              "m_step": 0, "m_rank": 1, "m_shape": pack_dims([1], 1), "m_strides": pack_dims([0], 0)}
+              "m_step": 0, "m_rank": 1, "m_shape": pack_dims([1], 1), "m_strides": pack_dims([0], 0),
+              "x_outer": ctx.row_pitch.get(id(x), phys[k] * inner)}  # (x may be a wider tensor's first columns)
     if mask is not None:  # over the last axis, x in logical order (the op's layout)
         strides = broadcast_strides(mask, x.shape, ctx.perm(mask))
         shape, (lead,) = merge_dims(list(x.shape[:-1]) or [1], [strides[:-1] or [0]])

@@ -12,6 +12,8 @@
 
 struct Params {
     rows: u32, axis_size: u32, inner: u32, scale: f32, m_step: u32, m_rank: u32,
+    x_outer: u32,  // elements between x's rows at consecutive outer indices (axis_size * inner, or more:
+                   // x the leading columns of a wider tensor, read in place; backends/compute/data.py)
     m_shape: array<vec4<u32>, 2>,
     m_strides: array<vec4<u32>, 2>,
 }
@@ -34,8 +36,8 @@ fn mask_base(row: u32) -> u32 {
     return o;
 }
 
-fn logit(base: u32, mbase: u32, j: u32) -> f32 {
-    var v = f32(x[base + j * p.inner]) * p.scale;
+fn logit(xbase: u32, mbase: u32, j: u32) -> f32 {
+    var v = f32(x[xbase + j * p.inner]) * p.scale;
     if (MASKED) {
         v += f32(mask[mbase + j * p.m_step]);
     }
@@ -52,24 +54,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let first = row_first(lid);
     let step = row_step();
     let base = (row / p.inner) * p.axis_size * p.inner + row % p.inner;
+    let xbase = (row / p.inner) * p.x_outer + row % p.inner;
     var mbase = 0u;
     if (MASKED) {
         mbase = mask_base(row);
     }
     var m = -3.402823e38;
     for (var j = first; j < p.axis_size; j += step) {
-        m = max(m, logit(base, mbase, j));
+        m = max(m, logit(xbase, mbase, j));
     }
     m = combined(m, lid, COMBINE_MAX);
     var s = 0.0;
     for (var j = first; j < p.axis_size; j += step) {
-        s += exp(logit(base, mbase, j) - m);
+        s += exp(logit(xbase, mbase, j) - m);
     }
     s = combined(s, lid, COMBINE_SUM);
     let log_s = log(s);
     let inv_s = 1.0 / s;
     for (var j = first; j < p.axis_size; j += step) {
-        let shifted = logit(base, mbase, j) - m;
+        let shifted = logit(xbase, mbase, j) - m;
         if (${log}) {  // log-softmax: x - max - log(sum), never log of a rounded-to-zero probability
             y[base + j * p.inner] = y_elem(shifted - log_s);
         } else {
