@@ -132,6 +132,10 @@ class Defaults:
     # (variant, tile) for a convolution of at most 4 input channels (a network's RGB input, padded
     # to one vec4), where that differs: its few products per output favour smaller tiles
     narrow_tiles: tuple[tuple[str, int], ...] = ()
+    # (variant, tile) for a convolution whose filter is 5 or more wide, where that differs: the
+    # depthwise kernel keeps TILE_X accumulators and the (TILE_X - 1) * stride + KW input columns
+    # they read in registers
+    wide_tiles: tuple[tuple[str, int], ...] = ()
 
     def tile_of(self, variant: str) -> int:
         return dict(self.variant_tiles).get(variant, self.tile)
@@ -148,9 +152,11 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # stride-1 convolution. ``subgroup`` (loads of the input shared by octets of lanes) then halved
     # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8, except on
     # the first convolution of an RGB network (4 input channels), where 8 takes 0.66-0.71x of its time.
+    # A depthwise filter 5 or more wide takes tile 4: 0.6-0.75x tile 8's time on the 5x5 layers of
+    # MediaPipe's and PP-OCRv5's models (Mesa 22; bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
     "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
                                 "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
-                               narrow_tiles=(("subgroup", 8),)),
+                               narrow_tiles=(("subgroup", 8),), wide_tiles=(("depthwise", 4),)),
             "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
                                variant_tiles=(("subgroup", 16),)),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
@@ -413,7 +419,10 @@ class KernelPolicy:
             order = ("workgroup",) + order
         variant = next(v for v in order if v in candidates)
         narrow = op == "conv2d" and node.inputs[0].shape[1] <= 4
-        return self.complete(op, Choice(variant, dict(defaults.narrow_tiles).get(variant) if narrow else None), problem)
+        wide = op == "conv2d" and node.inputs[1].shape[3] >= 5
+        tile = (dict(defaults.narrow_tiles).get(variant) if narrow else None) or \
+            (dict(defaults.wide_tiles).get(variant) if wide else None)
+        return self.complete(op, Choice(variant, tile), problem)
 
     def complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
         """Fill in the sizes a choice left open from the defaults (split-K from ``problem``); drop a
