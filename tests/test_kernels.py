@@ -505,19 +505,30 @@ RESIZE_CASES = [("linear", "half_pixel", "round_prefer_floor", (11, 14)),
                 ("nearest", "asymmetric", "floor", (10, 15)),
                 ("nearest", "tf_half_pixel_for_nn", "floor", (3, 4)),
                 ("nearest", "align_corners", "round_prefer_ceil", (11, 13)),
-                ("nearest", "half_pixel", "ceil", (8, 8))]
+                ("nearest", "half_pixel", "ceil", (8, 8)),
+                ("cubic", "half_pixel", "antialias", (4, 3)),
+                ("cubic", "tf_crop_and_resize", "exclude_outside", (9, 11))]
 
 
+@pytest.mark.parametrize("channels", [5, 8], ids=["scalars", "vec4s"])
 @pytest.mark.parametrize("case", RESIZE_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
-def test_resize(device, precision, rng, case):
+def test_resize(device, precision, rng, case, channels):
+    """Channels in whole vec4s are resized four to an invocation (one source position and its weights
+    for the four), other counts one element at a time: the same results."""
     mode, coords, nearest, size = case
     b = wgnn.GraphBuilder()
-    x = b.input("x", (2, 5, 6, 7))
-    y = b.resize(x, size, mode=mode, coordinate_mode=coords, nearest_mode=nearest)
-    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((2, 5, 6, 7)).astype(np.float32)},
-                                  precision=precision)
+    x = b.input("x", (2, channels, 6, 7))
+    if mode == "cubic":
+        y = b.resize(x, size, mode=mode, coordinate_mode=coords, antialias=nearest == "antialias",
+                     exclude_outside=nearest == "exclude_outside",
+                     roi=((0.1, 0.9), (-0.2, 1.1)) if coords == "tf_crop_and_resize" else None,
+                     extrapolation_value=-2.0)
+    else:
+        y = b.resize(x, size, mode=mode, coordinate_mode=coords, nearest_mode=nearest)
+    feeds = {"x": rng.standard_normal((2, channels, 6, 7)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert kernels_used(session).count("resize") == 1
-    assert got["y"].shape == want["y"].shape == (2, 5) + size
+    assert got["y"].shape == want["y"].shape == (2, channels) + size
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 

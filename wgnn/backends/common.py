@@ -193,5 +193,5 @@ def resize_uniforms(node: Node) -> tuple[np.ndarray, dict, dict]:
                   extrapolate=int(a["extrapolation"] is not None),
                   extrapolation=0.0 if a["extrapolation"] is None else a["extrapolation"])
     template = {"mode": "nearest" if a["mode"] == "nearest" else "filtered",
-                "filter": a["mode"] if a["mode"] != "nearest" else "linear"}
+                "filter": a["mode"] if a["mode"] != "nearest" else "linear", "value": "f32"}
     return table, params, template

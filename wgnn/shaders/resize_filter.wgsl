@@ -1,13 +1,14 @@
 // Resize's sampling, shared by both backends: the value at source position (sy, sx) of image n,
-// channel c, nearest or through the separable ${filter} filter (see compute/resize.wgsl). The
-// including kernel defines load(n, iy, ix, c) -> f32 and Params with in_h, in_w, support_h/_w,
-// start_h/_w, taps_h/_w, cubic_a and exclude_outside.
+// channel c (or vec4 of channels c), nearest or through the separable ${filter} filter (see
+// compute/resize.wgsl). Values are ${value}: f32, or vec4<f32> where four channels share one source
+// position and its weights. The including kernel defines load(n, iy, ix, c) -> ${value} and Params
+// with in_h, in_w, support_h/_w, start_h/_w, taps_h/_w, cubic_a and exclude_outside.
 
 fn clamp_index(i: i32, size: u32) -> u32 {
     return u32(clamp(i, 0, i32(size) - 1));
 }
 
-fn sample_nearest(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
+fn sample_nearest(n: u32, sy: f32, sx: f32, c: u32) -> ${value} {
     return load(n, u32(sy), u32(sx), c);
 }
 
@@ -32,10 +33,10 @@ fn tap_weight(i: i32, frac: f32, support: f32, index: i32, size: u32) -> f32 {
     return filter_${filter}((f32(i) - frac) * support);
 }
 
-fn sample_filtered(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
+fn sample_filtered(n: u32, sy: f32, sx: f32, c: u32) -> ${value} {
     let by = floor(sy);
     let bx = floor(sx);
-    var acc = 0.0;
+    var acc = ${value}(0.0);
     var wsum_y = 0.0;
     var wsum_x = 0.0;
     for (var ty = 0u; ty < p.taps_h; ty++) {
@@ -43,7 +44,7 @@ fn sample_filtered(n: u32, sy: f32, sx: f32, c: u32) -> f32 {
         let iy = i32(by) + i;
         let wy = tap_weight(i, sy - by, p.support_h, iy, p.in_h);
         wsum_y += wy;
-        var row = 0.0;
+        var row = ${value}(0.0);
         wsum_x = 0.0;
         for (var tx = 0u; tx < p.taps_w; tx++) {
             let j = p.start_w + i32(tx);

@@ -472,5 +472,12 @@ def lower_resize(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
     table, params, template = resize_uniforms(node)
     params["batch"] = x.shape[0]
+    lanes = 4 if (ctx.perm(x) == NHWC and ctx.perm(out) == NHWC and x.shape[1] % 4 == 0
+                  and ctx.tensor(x).dtype in ("f32", "f16") and ctx.tensor(out).dtype in ("f32", "f16")) else 1
+    if lanes == 4:  # a vec4 of channels per invocation: one source position and its weights for four
+        params["c"] = x.shape[1] // 4
+        template.update(value="vec4<f32>", x_type="vec4<x_elem>", y_type="vec4<y_elem>")
+    else:
+        template.update(x_type="x_elem", y_type="y_elem")
     ctx.dispatch("resize", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size)
+                 bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size // lanes)

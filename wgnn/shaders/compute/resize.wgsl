@@ -1,4 +1,6 @@
-// Resize of NHWC tensors, one output element per invocation. The source position of each output
+// Resize of NHWC tensors, one output element per invocation, or (${value} vec4<f32>: channels in
+// whole vec4s) one vec4 of channels, which share the source position and filter weights; p.c then
+// counts vec4s. The source position of each output
 // row and column comes from a table made on the host (see wgnn/ops/resize.py): pos[out_h + out_w]
 // (rows, then columns; nearest mode holds the chosen, clamped index), then outside[out_h + out_w]
 // (1 where the position lies outside the input). ${mode}: nearest, or filtered: the separable
@@ -17,12 +19,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
 @group(0) @binding(2) var<storage, read_write> table: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
+@group(0) @binding(3) var<storage, read_write> y: array<${y_type}>;
 
-fn load(n: u32, iy: u32, ix: u32, c: u32) -> f32 {
-    return f32(x[((n * p.in_h + iy) * p.in_w + ix) * p.c + c]);
+fn load(n: u32, iy: u32, ix: u32, c: u32) -> ${value} {
+    return ${value}(x[((n * p.in_h + iy) * p.in_w + ix) * p.c + c]);
 }
 
 @compute @workgroup_size(WG)
@@ -41,8 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let sx = table[p.out_h + ox];
     let flags = p.out_h + p.out_w;
     if (p.extrapolate != 0u && (table[flags + oy] != 0.0 || table[flags + p.out_h + ox] != 0.0)) {
-        y[id] = y_elem(p.extrapolation);
+        y[id] = ${y_type}(${value}(p.extrapolation));
         return;
     }
-    y[id] = y_elem(sample_${mode}(n, sy, sx, c));
+    y[id] = ${y_type}(sample_${mode}(n, sy, sx, c));
 }
