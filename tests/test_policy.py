@@ -230,6 +230,39 @@ def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
     np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=1e-5, atol=1e-5)
 
 
+def test_few_output_channels_prefer_the_direct_kernels(device, rng):
+    """On a software adapter a convolution with at most 8 output channels over a large output runs
+    on ``direct`` rather than Winograd, ``pointwise`` or ``subgroup`` (32 output channels per
+    octet of lanes); with 16, a strided one too, while a 3x3 stride-1 one keeps Winograd and a 1x1 one
+    ``subgroup``; small outputs and many channels keep the table's order, and a GPU's defaults are
+    untouched. The outputs are the same whichever runs."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu", subgroups=True), cache=None)
+    gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu", subgroups=True), cache=None)
+    cases = {  # (Cout, K, stride, H = W): the cpu default
+        (4, 3, 1, 64): "direct", (8, 1, 1, 64): "direct", (16, 3, 2, 128): "direct", (16, 3, 1, 64): "winograd",
+        (16, 1, 1, 64): "subgroup", (32, 3, 2, 128): "subgroup", (32, 3, 1, 64): "winograd",
+        (4, 3, 1, 16): "winograd", (8, 1, 1, 16): "subgroup"}
+    for (o, k, stride, hw), want in cases.items():
+        b, y, feeds = _conv(rng, (1, 16, hw, hw, o, k, stride, (k // 2,) * 4, 1))
+        graph = b.build_graph({"y": y})
+        node = graph.nodes[-1]
+        candidates = (["winograd"] if k == 3 and stride == 1 else []) + (["pointwise"] if k == 1 else []) + \
+            ["subgroup", "direct", "gemm", "generic"]
+        assert cpu.choose("conv2d", node, candidates).variant == want, (o, k, stride, hw)
+        assert gpu.choose("conv2d", node, candidates).variant == next(
+            v for v in DEFAULTS["gpu"]["conv2d"].order if v in candidates)
+    b, y, feeds = _conv(rng, (1, 16, 64, 64, 4, 3, 1, (1, 1, 1, 1), 1))
+    graph = b.build_graph({"y": y})
+    session = wgnn.InferenceSession(graph)
+    if adapter.kind == "cpu":
+        assert session.kernel_choices()["conv"].startswith("direct")
+    other = wgnn.InferenceSession(graph, kernels={"conv": Choice("winograd")})
+    np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=1e-4, atol=1e-4)
+
+
 def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):
     b, y, _ = _conv(rng, CONV_SHAPES["1x1"][0])
     graph = b.build_graph({"y": y})

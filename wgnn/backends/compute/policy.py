@@ -136,6 +136,8 @@ class Defaults:
     # depthwise kernel keeps TILE_X accumulators and the (TILE_X - 1) * stride + KW input columns
     # they read in registers
     wide_tiles: tuple[tuple[str, int], ...] = ()
+    # (at most this many output channels, variants preferred before ``order``): see ``few_outputs``
+    few_outputs: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
     def tile_of(self, variant: str) -> int:
         return dict(self.variant_tiles).get(variant, self.tile)
@@ -156,7 +158,9 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # MediaPipe's and PP-OCRv5's models (Mesa 22; bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
     "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
                                 "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
-                               narrow_tiles=(("subgroup", 8),), wide_tiles=(("depthwise", 4),)),
+                               narrow_tiles=(("subgroup", 8),), wide_tiles=(("depthwise", 4),),
+                               few_outputs=((8, ("gemv", "depthwise", "direct")),
+                                            (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct")))),
             "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
                                variant_tiles=(("subgroup", 16),)),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
@@ -277,6 +281,32 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     if node.attrs.get("requantize") is not None:  # a fused requantize: the scalar kernel has no such epilogue
         return found
     return found + ["generic"]
+
+
+FEW_OUTPUTS_PIXELS = 4096
+
+
+def few_outputs(defaults: Defaults, node) -> tuple[str, ...]:
+    """The variants a convolution with few output channels prefers (``Defaults.few_outputs``). On a
+    software adapter the ``subgroup`` kernel gives each octet of lanes 32 output channels, so its
+    time hardly falls below 32 of them, and Winograd's transforms outweigh its products: measured on
+    lavapipe (bench/results/2026-12-03-lavapipe-few-output-channels.txt), with 4 or 8 outputs a 3x3
+    convolution takes 0.4-0.9x Winograd's time on ``direct``, a strided one 0.2-0.5x ``subgroup``'s,
+    a 1x1 one 0.3-0.9x (``pointwise``, level with ``direct`` at 64 x 64, took 4.6x its time at
+    128 x 128); with 16, ``direct`` still wins where Winograd cannot run,
+    except for 1x1 (``subgroup_1x1`` in the table: ``subgroup``, for a 1x1 filter only). Only for
+    outputs of ``FEW_OUTPUTS_PIXELS`` pixels or more (measured at 64 x 64 and 96 x 96; smaller ones
+    keep the table's order, a few microseconds either way)."""
+    o, (kh, kw) = node.inputs[1].shape[0], node.inputs[1].shape[2:]
+    n, _, oh, ow = node.outputs[0].shape
+    if n * oh * ow < FEW_OUTPUTS_PIXELS:
+        return ()
+    for limit, preferred in defaults.few_outputs:
+        if o <= limit:
+            if (kh, kw) == (1, 1):  # a 1x1 convolution keeps ``subgroup`` where the table says so
+                preferred = tuple("subgroup" if v == "subgroup_1x1" else v for v in preferred)
+            return tuple(v for v in preferred if v != "subgroup_1x1")
+    return ()
 
 
 @dataclass(frozen=True)
@@ -417,6 +447,8 @@ class KernelPolicy:
         order = defaults.order
         if op in ROW_OPS and rows_of(node) < MIN_ROWS:
             order = ("workgroup",) + order
+        if op == "conv2d":
+            order = few_outputs(defaults, node) + order
         variant = next(v for v in order if v in candidates)
         narrow = op == "conv2d" and node.inputs[0].shape[1] <= 4
         wide = op == "conv2d" and node.inputs[1].shape[3] >= 5
