@@ -601,6 +601,28 @@ def test_a_transposed_convolution_whose_filter_is_its_stride_runs_as_a_pixel_shu
         ["conv2d", "depth_to_space"] if shuffled else ["conv_transpose2d"])
 
 
+def test_yolox_focus_copies_each_quarter_once(device, precision, rng):
+    """YOLOX's Focus (every other row, then every other column of those, four ways, concatenated
+    along the channels): the slices of slices compose into one slice each (``compose_slices``), and
+    slices that only concats read are read by the concat's copies themselves, so four copies run
+    instead of six slices and four copies; a slice something else also reads is still made."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 3, 16, 12))
+    rows = [b.slice(x, [r], [16], axes=[2], steps=[2]) for r in (0, 1)]
+    quarters = [b.slice(rows[r], [c], [12], axes=[3], steps=[2]) for c in (0, 1) for r in (0, 1)]
+    focus = b.concat(quarters, axis=1)
+    y = b.conv2d(focus, b.constant((rng.standard_normal((8, 12, 3, 3)) / 3).astype(np.float32)),
+                 padding=(1, 1, 1, 1))
+    also = b.relu(quarters[3])
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y, "also": also}, feeds, precision=precision)
+    for name in ("y", "also"):
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert session.pass_log["compose_slices"] == 4
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops.count("concat") == 4 and ops.count("slice") == 1, ops  # (the one relu also reads)
+
+
 def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):
     """YOLOv8's C2f: a tensor split in two along the channels, the halves concatenated again
     after a block that reads the second: the concat reads the tensor (the first half is never

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..graph import Graph
 from .columns_as_rows import columns_as_rows
-from .concat_slices import merge_concat_slices
+from .concat_slices import compose_slices, merge_concat_slices
 from .drop_exact_casts import drop_exact_casts
 from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
@@ -63,7 +63,7 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # activation is its residual (added after the activation), a convolution's residual padded with
 # zero channels is read unpadded, and a Mul with the Add after it (where no product took the Add as
 # its residual) is one muladd.
-BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle,
+BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
                                                      fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
@@ -102,4 +102,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
-           "fuse_affine_after_activation", "transposed_as_pixel_shuffle"]
+           "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
+           "compose_slices"]

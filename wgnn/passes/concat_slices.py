@@ -66,3 +66,24 @@ def merge_concat_slices(graph: Graph) -> int:
     if merged:
         graph.prune()
     return merged
+
+
+def compose_slices(graph: Graph) -> int:
+    """A slice of a slice is one slice of the first one's input: starts and steps composed (YOLOX's
+    Focus takes every other row, then every other column of those, four times over). The inner
+    slice goes where nothing else reads it. The compute backend's: its slices take any steps."""
+    composed = 0
+    for node in list(graph.nodes):
+        inner = node.inputs[0].producer if node.op == "slice" else None
+        if (inner is None or inner.op != "slice" or set(inner.attrs) != {"starts", "steps", "shape"}
+                or node.attrs.get("zero_tail")):
+            continue  # (marked slices, pad_conv_channels' and pad_matmul_columns', keep their marks)
+        steps = tuple(a * b for a, b in zip(inner.attrs["steps"], node.attrs["steps"]))
+        starts = tuple(s0 + s1 * st0 for s0, s1, st0 in zip(inner.attrs["starts"], node.attrs["starts"],
+                                                            inner.attrs["steps"]))
+        node.inputs = [inner.inputs[0]]
+        node.attrs = dict(node.attrs, starts=starts, steps=steps)
+        composed += 1
+    if composed:
+        graph.prune()
+    return composed

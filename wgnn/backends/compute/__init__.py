@@ -161,6 +161,7 @@ class ComputeBackend(Backend):
                               precision=state.precision, opset=state.opset)
         data.channel_windows(state, ctx.windows)
         data.leading_columns(state, ctx.row_pitch)
+        data.sliced_parts(state, ctx.slice_views)
         ctx.slices = data.concat_slices(state, ctx.windows)
         return ctx
 

@@ -108,6 +108,9 @@ class LoweringContext:
         # id(tensor) -> the row length of the wider tensor whose leading columns it is, read in place
         # by a softmax (data.leading_columns)
         self.row_pitch: dict[int, int] = {}
+        # id(tensor) -> the slice node that makes it, where only concats read it: they copy its
+        # elements from the sliced tensor themselves (data.sliced_parts)
+        self.slice_views: dict[int, Node] = {}
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
 

@@ -263,6 +263,26 @@ def leading_columns(state, row_pitch: dict[int, int]) -> None:
         state.roots[id(out)] = x
 
 
+def sliced_parts(state, slice_views: dict[int, Node]) -> None:
+    """Slices that only concats read are views: each concat's copy of the part reads the sliced
+    tensor through the slice's strides instead (YOLOX's Focus: four strided slices of the image,
+    concatenated along the channels: four copies instead of eight). Records the slice node in
+    ``slice_views`` and the owner of the bytes in ``state.roots``."""
+    users: dict[int, list[Node]] = {}
+    for node in state.graph.nodes:
+        for t in node.inputs:
+            if t is not None:
+                users.setdefault(id(t), []).append(node)
+    outputs = {id(o) for o in state.graph.outputs.values()}
+    for node in state.graph.nodes:
+        out = node.outputs[0]
+        if (node.op != "slice" or id(out) in outputs or id(out) in state.roots or not users.get(id(out))
+                or not all(u.op == "concat" for u in users[id(out)]) or out.size == 0):
+            continue
+        slice_views[id(out)] = node
+        state.roots[id(out)] = state.root(node.inputs[0])
+
+
 def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice]:
     """The concat parts that can be written straight into the concat's result, where it lies.
 
@@ -319,7 +339,15 @@ def lower_concat(node, ctx: LoweringContext) -> None:
     out_strides = logical_strides(out.shape, ctx.perm(out))
     offset = 0
     for t in node.inputs:
-        if ctx.root(t) is not out:
+        cut = ctx.slice_views.get(id(t))
+        if cut is not None:  # read through the slice, from the sliced tensor (sliced_parts)
+            x = cut.inputs[0]
+            own = logical_strides(x.shape, ctx.perm(x))
+            strides = [s * st for s, st in zip(own, cut.attrs["steps"])]
+            strided_dispatch(ctx, node, "first", out, [x], in_strides=[strides],
+                             in_bases=[sum(s * st for s, st in zip(own, cut.attrs["starts"]))], out_shape=t.shape,
+                             out_strides=out_strides, out_base=offset * out_strides[axis])
+        elif ctx.root(t) is not out:
             strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
                              out_base=offset * out_strides[axis])
         offset += t.shape[axis]
