@@ -205,30 +205,35 @@ def _reads_windows(node: Node, t: Operand) -> bool:
     return False
 
 
+def _read_slices(state):
+    """(slice node, its readers) for each slice whose result some node reads and no graph output is."""
+    users: dict[int, list[Node]] = {}
+    for node in state.graph.nodes:
+        for t in node.inputs:
+            if t is not None:
+                users.setdefault(id(t), []).append(node)
+    outputs = {id(o) for o in state.graph.outputs.values()}
+    for node in list(state.graph.nodes):
+        out = node.outputs[0]
+        if node.op == "slice" and id(out) not in outputs and users.get(id(out)):
+            yield node, users[id(out)]
+
+
 def channel_windows(state, windows: dict[int, tuple[int, int]]) -> None:
     """Slices along the channels of a channels-last tensor that read nothing but readers of windows
     (``_reads_windows``) become views: no copy, the readers address the slice's vec4s inside the
     sliced tensor (YOLOv8's C2f blocks split a convolution's result in two and run a bottleneck on
     the second half). Records the window, in vec4s, in ``windows`` and the owner of the bytes in
     ``state.roots``."""
-    graph = state.graph
-    users: dict[int, list[Node]] = {}
-    for node in graph.nodes:
-        for t in node.inputs:
-            if t is not None:
-                users.setdefault(id(t), []).append(node)
-    outputs = {id(o) for o in graph.outputs.values()}
-    for node in graph.nodes:
-        if node.op != "slice":
-            continue
+    for node, readers in _read_slices(state):
         x, out = node.inputs[0], node.outputs[0]
         kind = state.storage.get(id(state.root(x)))
         if (x.rank != 4 or state.perms[id(x)] != NHWC or state.perms[id(out)] != NHWC or kind not in ("f32", "f16")
                 or state.storage.get(id(out)) != kind or (state.root(x) is not x and id(x) not in windows)
                 or any(st != 1 for st in node.attrs["steps"]) or out.shape[::2] != x.shape[::2]
                 or out.shape[3] != x.shape[3] or any(node.attrs["starts"][a] for a in (0, 2, 3))
-                or x.shape[1] % 4 or out.shape[1] % 4 or node.attrs["starts"][1] % 4 or id(out) in outputs
-                or not users.get(id(out)) or not all(_reads_windows(u, out) for u in users[id(out)])):
+                or x.shape[1] % 4 or out.shape[1] % 4 or node.attrs["starts"][1] % 4
+                or not all(_reads_windows(u, out) for u in readers)):
             continue
         pitch, offset = windows.get(id(x), (x.shape[1] // 4, 0))
         windows[id(out)] = (pitch, offset + node.attrs["starts"][1] // 4)
@@ -240,24 +245,15 @@ def leading_columns(state, row_pitch: dict[int, int]) -> None:
     a padded product's real columns) that only softmaxes over its last axis read is a view: they read
     its rows inside the wider tensor (``row_pitch``: that tensor's row length). PP-OCR's and
     ddddocr's classifiers over thousands of characters: a copy of the whole result saved."""
-    graph = state.graph
-    users: dict[int, list[Node]] = {}
-    for node in graph.nodes:
-        for t in node.inputs:
-            if t is not None:
-                users.setdefault(id(t), []).append(node)
-    outputs = {id(o) for o in graph.outputs.values()}
-    for node in graph.nodes:
-        if node.op != "slice":
-            continue
+    for node, readers in _read_slices(state):
         x, out = node.inputs[0], node.outputs[0]
         identity = tuple(range(x.rank))
         if (state.perms[id(x)] != identity or state.perms[id(out)] != identity or state.root(x) is not x
-                or state.storage.get(id(x)) != state.storage.get(id(out)) or id(out) in outputs
+                or state.storage.get(id(x)) != state.storage.get(id(out))
                 or any(node.attrs["starts"]) or any(st != 1 for st in node.attrs["steps"])
-                or out.shape[:-1] != x.shape[:-1] or not users.get(id(out))
+                or out.shape[:-1] != x.shape[:-1]
                 or not all(u.op == "softmax" and u.inputs[0] is out and all(t is not out for t in u.inputs[1:])
-                           and u.attrs["axis"] % out.rank == out.rank - 1 for u in users[id(out)])):
+                           and u.attrs["axis"] % out.rank == out.rank - 1 for u in readers)):
             continue
         row_pitch[id(out)] = x.shape[-1]
         state.roots[id(out)] = x
@@ -268,16 +264,9 @@ def sliced_parts(state, slice_views: dict[int, Node]) -> None:
     tensor through the slice's strides instead (YOLOX's Focus: four strided slices of the image,
     concatenated along the channels: four copies instead of eight). Records the slice node in
     ``slice_views`` and the owner of the bytes in ``state.roots``."""
-    users: dict[int, list[Node]] = {}
-    for node in state.graph.nodes:
-        for t in node.inputs:
-            if t is not None:
-                users.setdefault(id(t), []).append(node)
-    outputs = {id(o) for o in state.graph.outputs.values()}
-    for node in state.graph.nodes:
+    for node, readers in _read_slices(state):
         out = node.outputs[0]
-        if (node.op != "slice" or id(out) in outputs or id(out) in state.roots or not users.get(id(out))
-                or not all(u.op == "concat" for u in users[id(out)]) or out.size == 0):
+        if id(out) in state.roots or not all(u.op == "concat" for u in readers) or out.size == 0:
             continue
         slice_views[id(out)] = node
         state.roots[id(out)] = state.root(node.inputs[0])
