@@ -568,21 +568,23 @@ def test_a_scale_and_shift_after_the_activation_go_into_the_epilogue(device, pre
     assert sorted(fused.values()) == sorted([(np.float32(0.7), np.float32(-0.3)), (0.25, -0.25), (1.0, 0.5)]), fused
 
 
-@pytest.mark.parametrize("case", ["2x2_relu", "2x2_one_channel_sigmoid", "3x3", "2x1_prelu", "padded"])
+@pytest.mark.parametrize("case", ["2x2_relu", "2x2_one_channel_sigmoid", "3x3", "2x1_prelu", "padded", "grouped"])
 def test_a_transposed_convolution_whose_filter_is_its_stride_runs_as_a_pixel_shuffle(device, precision, rng, case):
     """PP-OCR's detector head: a transposed convolution with a KH x KW filter and strides (KH, KW),
     then its bias and a batch norm written out as an Add, a Mul and an Add, then an activation: the
     steps fold into its weights and bias (``fold_conv_affine``), and it runs as a 1x1 convolution to
     KH * KW times the channels and one depth-to-space copy (``transposed_as_pixel_shuffle``), with
     the activation (a PRelu's slopes too) in the convolution's epilogue: the reference's results, no
-    transposed-convolution kernel. Padded ones (outputs that overlap) keep that kernel."""
+    transposed-convolution kernel. Padded ones (outputs that overlap) and grouped ones keep that
+    kernel, the steps folded all the same."""
     o, (kh, kw), pads = {"2x2_relu": (8, (2, 2), (0,) * 4), "2x2_one_channel_sigmoid": (1, (2, 2), (0,) * 4),
                          "3x3": (4, (3, 3), (0,) * 4), "2x1_prelu": (8, (2, 1), (0,) * 4),
-                         "padded": (8, (3, 3), (1, 1, 1, 1))}[case]
+                         "padded": (8, (3, 3), (1, 1, 1, 1)), "grouped": (8, (2, 2), (0,) * 4)}[case]
+    groups = 2 if case == "grouped" else 1
     b = wgnn.GraphBuilder()
     x = b.input("x", (1, 12, 7, 9))
-    w = b.constant((rng.standard_normal((12, o, kh, kw)) / 3).astype(np.float32))
-    y = b.conv_transpose2d(x, w, strides=(2, 2) if case == "padded" else (kh, kw), padding=pads)
+    w = b.constant((rng.standard_normal((12, o // groups, kh, kw)) / 3).astype(np.float32))
+    y = b.conv_transpose2d(x, w, strides=(2, 2) if case == "padded" else (kh, kw), padding=pads, groups=groups)
 
     def per_channel(lo, hi):
         return b.constant(rng.uniform(lo, hi, (1, o, 1, 1)).astype(np.float32))
@@ -594,7 +596,7 @@ def test_a_transposed_convolution_whose_filter_is_its_stride_runs_as_a_pixel_shu
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     assert rel_l2(got["y"], want["y"]) < tol(precision)
     assert session.pass_log["fold_conv_affine"] == 3
-    shuffled = case != "padded"
+    shuffled = case not in ("padded", "grouped")
     assert session.pass_log["transposed_as_pixel_shuffle"] == shuffled
     assert ("conv_transpose" in kernels_used(session)) != shuffled
     assert [n.op for n in session.graph.nodes if n.op not in ("relayout",)] == (

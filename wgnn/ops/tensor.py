@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layout import transposed_perm
+from ..layout import NHWC, transposed_perm
 from .registry import fail, normalize_axis, register
 
 
@@ -90,7 +90,6 @@ class DepthToSpace:
 
     @staticmethod
     def layout(node, perms):
-        from ..layout import NHWC
         return [None], [NHWC if perms.get(id(node.inputs[0])) == NHWC else ()]
 
 

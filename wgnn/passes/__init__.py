@@ -56,7 +56,9 @@ DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes, fuse_lstm_cell],
                                    "texture": []}
 # Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
-# convolution over one column as one over a row (its tiles lie along rows), takes a scale and shift
+# convolution over one column as one over a row (its tiles lie along rows), a transposed convolution
+# whose filter is its stride as a 1x1 convolution and a depth-to-space copy, a slice of a slice as
+# one slice (its slices take any steps), takes a scale and shift
 # by single numbers after a product's activation into its epilogue (before the channel padding, which
 # must know that the padded channels no longer hold zeros), wants channels (and a product's columns)
 # in fours (the texture path's texels hold padded channels anyway), an Add after a product's

@@ -59,15 +59,13 @@ def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
     if vec is None or (kind == "div" and not np.all(vec)):
         return False
     w = conv.inputs[1].value.astype(np.float64)
-    b = bias.value.astype(np.float64) if bias is not None else np.zeros(w.shape[0])
-    if conv.op == "conv_transpose2d":  # [Cin, Cout/groups, KH, KW]: output channels on axis 1 of each group
-        groups = conv.attrs["groups"]
-        b = bias.value.astype(np.float64) if bias is not None else np.zeros(out.shape[1])
+    b = bias.value.astype(np.float64) if bias is not None else np.zeros(out.shape[1])
     if kind in ("mul", "div"):
         k = vec if kind == "mul" else 1.0 / vec
-        if conv.op == "conv_transpose2d":
+        if conv.op == "conv_transpose2d":  # [Cin, Cout/groups, KH, KW]: output channels on axis 1 per group
+            g = conv.attrs["groups"]
             cin, opg = w.shape[:2]
-            w = (w.reshape(groups, cin // groups, opg, *w.shape[2:]) * k.reshape(groups, 1, opg, 1, 1)).reshape(w.shape)
+            w = (w.reshape(g, cin // g, opg, *w.shape[2:]) * k.reshape(g, 1, opg, 1, 1)).reshape(w.shape)
         else:
             w = w * k.reshape(-1, 1, 1, 1)
         b = b * k
