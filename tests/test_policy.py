@@ -198,12 +198,17 @@ def test_narrow_first_convolution_takes_its_own_tile(device, rng):
     for cin, (graph, _) in graphs.items():
         choice = policy.choose("conv2d", graph.nodes[-1], ["subgroup", "direct", "generic"])
         assert choice == Choice("subgroup", 8 if cin <= 4 else 16, 64, 1), (cin, choice)
-    graph, feeds = graphs[3]
+    _default_then_forced(adapter, *graphs[3], "subgroup x8 wg64", Choice("subgroup", 16))
+
+
+def _default_then_forced(adapter, graph, feeds, label: str, forced: Choice, tol: float = 1e-5) -> None:
+    """A session of ``graph`` runs its conv on ``label`` by default on a software adapter, and gives
+    the outputs of a session forced to ``forced``."""
     session = wgnn.InferenceSession(graph)
     if adapter.kind == "cpu":
-        assert session.kernel_choices()["conv"] == "subgroup x8 wg64"
-    wide = wgnn.InferenceSession(graph, kernels={"conv": Choice("subgroup", 16)})
-    np.testing.assert_allclose(session.compute(feeds)["y"], wide.compute(feeds)["y"], rtol=1e-5, atol=1e-5)
+        assert session.kernel_choices()["conv"] == label
+    other = wgnn.InferenceSession(graph, kernels={"conv": forced})
+    np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=tol, atol=tol)
 
 
 def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
@@ -222,12 +227,7 @@ def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
     for k, (graph, _) in graphs.items():
         assert cpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == (8 if k == 3 else 4), k
         assert gpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == 4, k
-    graph, feeds = graphs[5]
-    session = wgnn.InferenceSession(graph)
-    if adapter.kind == "cpu":
-        assert session.kernel_choices()["conv"] == "depthwise x4 wg64"
-    other = wgnn.InferenceSession(graph, kernels={"conv": Choice("depthwise", 8)})
-    np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=1e-5, atol=1e-5)
+    _default_then_forced(adapter, *graphs[5], "depthwise x4 wg64", Choice("depthwise", 8))
 
 
 def test_few_output_channels_prefer_the_direct_kernels(device, rng):
@@ -255,12 +255,7 @@ def test_few_output_channels_prefer_the_direct_kernels(device, rng):
         assert gpu.choose("conv2d", node, candidates).variant == next(
             v for v in DEFAULTS["gpu"]["conv2d"].order if v in candidates)
     b, y, feeds = _conv(rng, (1, 16, 64, 64, 4, 3, 1, (1, 1, 1, 1), 1))
-    graph = b.build_graph({"y": y})
-    session = wgnn.InferenceSession(graph)
-    if adapter.kind == "cpu":
-        assert session.kernel_choices()["conv"].startswith("direct")
-    other = wgnn.InferenceSession(graph, kernels={"conv": Choice("winograd")})
-    np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=1e-4, atol=1e-4)
+    _default_then_forced(adapter, b.build_graph({"y": y}), feeds, "direct x8 wg64", Choice("winograd"), tol=1e-4)
 
 
 def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):

@@ -74,13 +74,5 @@ def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
     weights = Operand(fresh_name(conv.inputs[1].name + "_affine"), w.shape, "float32", value=w.astype(np.float32))
     conv.inputs = [conv.inputs[0], weights,
                    Operand(fresh_name(conv.name + "_bias"), b.shape, "float32", value=b.astype(np.float32))]
-    result = step.outputs[0]
-    graph.nodes.remove(step)
-    readers.drop(step)
-    graph.replace_uses(result, out)
-    for node in readers.users.pop(id(result), []):
-        readers.users.setdefault(id(out), []).append(node)
-    if id(result) in readers.outputs:  # the convolution's result is now the graph's output
-        readers.outputs.add(id(out))
-    out.name, result.name = result.name, out.name  # keep the user-visible name on the result
+    readers.take_over(graph, [step], step.outputs[0], out)
     return True

@@ -55,12 +55,6 @@ def fuse_affine_after_activation(graph: Graph) -> int:
         if not taken:
             continue
         product.attrs["affine_after"] = (scale, shift)
-        main = product.outputs[0]
-        for node in taken:
-            graph.nodes.remove(node)
-            readers.drop(node)
-        graph.replace_uses(out, main)
-        main.name, out.name = out.name, main.name  # keep the user-visible name on the result
-        readers = Readers(graph)
+        readers.take_over(graph, taken, out, product.outputs[0])
         fused += 1
     return fused

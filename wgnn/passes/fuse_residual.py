@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..graph import Graph
+from .patterns import channel_tail_pad
 
 
 def fuse_residual(graph: Graph, *, after_activation: bool = False) -> int:
@@ -68,13 +69,13 @@ def narrow_padded_residuals(graph: Graph) -> int:
     for node in graph.nodes:
         residual = node.inputs[3] if node.op == "conv2d" and len(node.inputs) > 3 else None
         pad = residual.producer if residual is not None else None
-        if (pad is None or pad.op != "pad" or pad.attrs["mode"] != "constant" or pad.attrs["value"] != 0
-                or node.attrs.get("exact") or any(node.attrs.get(q) is not None for q in
-                                                  ("requantize", "x_zero", "int8_offset"))):
+        added = channel_tail_pad(pad)
+        if (added is None or added <= 0 or node.attrs.get("exact")
+                or any(node.attrs.get(q) is not None for q in ("requantize", "x_zero", "int8_offset"))):
             continue
-        r, pads = pad.inputs[0], pad.attrs["pads"]
-        if (r.rank != 4 or r.is_constant or r.dtype not in ("float32", "float16") or pads[5] <= 0
-                or any(pads[k] for k in (0, 1, 2, 3, 4, 6, 7)) or r.shape[1] % 4 or residual.shape[1] % 4):
+        r = pad.inputs[0]
+        if (r.rank != 4 or r.is_constant or r.dtype not in ("float32", "float16") or r.shape[1] % 4
+                or residual.shape[1] % 4):
             continue
         node.inputs[3] = r
         narrowed += 1

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
-from .patterns import sliced
+from .patterns import channel_tail_pad, sliced
 
 MIN_PADDED = 4096  # values of a product's result, at least, for pad_matmul_columns
 
@@ -54,13 +54,10 @@ def _grown_channel_pad(residual: Operand, extra: int, read_once: set[int]) -> Op
     """``residual`` with ``extra`` more zero channels by growing the channel padding that makes it
     (a constant zero pad at the end of axis 1 only, read by nothing else), or None."""
     pad = residual.producer
-    if pad is None or pad.op != "pad" or id(residual) not in read_once:
+    if channel_tail_pad(pad) is None or id(residual) not in read_once:
         return None
     r = residual.rank
     pads = list(pad.attrs["pads"])
-    if pad.attrs["mode"] != "constant" or pad.attrs["value"] != 0.0 or any(p for k, p in enumerate(pads)
-                                                                           if k != r + 1):
-        return None
     pads[r + 1] += extra
     shape = (residual.shape[0], residual.shape[1] + extra) + residual.shape[2:]
     wide = Operand(fresh_name(residual.name + "_o4"), shape, residual.dtype)
@@ -189,11 +186,9 @@ def skip_zero_tail_slices(graph: Graph) -> int:
             continue
         wide, r = back.inputs[0], x.rank
         pads = list(node.attrs["pads"])
-        extra, dropped = pads[r + 1], wide.shape[1] - x.shape[1]
+        extra, dropped = channel_tail_pad(node), wide.shape[1] - x.shape[1]
         out = node.outputs[0]
-        if (node.attrs["mode"] != "constant" or node.attrs["value"] != 0.0 or extra < dropped
-                or any(p for k, p in enumerate(pads) if k != r + 1)
-                or (extra == dropped and any(o is out for o in graph.outputs.values()))):
+        if extra is None or extra < dropped or (extra == dropped and any(o is out for o in graph.outputs.values())):
             continue
         if extra == dropped:
             graph.replace_uses(out, wide)

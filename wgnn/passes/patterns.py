@@ -28,6 +28,20 @@ class Readers:
                 if node in users:
                     users.remove(node)
 
+    def take_over(self, graph: Graph, dead: list[Node], result: Operand, kept: Operand) -> None:
+        """Remove the ``dead`` nodes, whose last one made ``result``, and let ``kept`` stand for it:
+        its readers and its place among the graph's outputs, and its user-visible name (a step a
+        product took into itself: ``kept`` is the product's own result)."""
+        for gone in dead:
+            graph.nodes.remove(gone)
+            self.drop(gone)
+        graph.replace_uses(result, kept)
+        for node in self.users.pop(id(result), []):
+            self.users.setdefault(id(kept), []).append(node)
+        if id(result) in self.outputs:
+            self.outputs.add(id(kept))
+        kept.name, result.name = result.name, kept.name
+
     def substitute(self, graph: Graph, dead: list[Node], old: Node, new: Node) -> None:
         """Remove the ``dead`` nodes of a matched pattern and put ``new`` in ``old``'s place in the
         schedule (``new`` makes ``old``'s outputs), keeping who-reads-what current."""
@@ -84,6 +98,15 @@ def near(value: float | None, want: float) -> bool:
     """Whether a constant (``scalar``'s value) is ``want`` within 1e-4, relative: an exporter's
     0.5, sqrt(2) or 1/6 as float32 or float16 stored it."""
     return value is not None and abs(value - want) <= 1e-4 * abs(want)
+
+
+def channel_tail_pad(node: Node | None) -> int | None:
+    """The channels a pad node adds at the end of axis 1 (negative: removes) where that is all it
+    does, with zeros; else None (another mode or value, padding on another axis or side)."""
+    if node is None or node.op != "pad" or node.attrs["mode"] != "constant" or float(node.attrs["value"]) != 0.0:
+        return None
+    r, pads = node.inputs[0].rank, node.attrs["pads"]
+    return None if any(p for k, p in enumerate(pads) if k != r + 1) else pads[r + 1]
 
 
 def other(node: Node, operand: Operand) -> Operand:

@@ -8,8 +8,6 @@ operands are integer or bool tensors (comparisons, logic, integer arithmetic, ca
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from ...graph import NARROW, Node, Operand, is_integer, is_unsigned32
@@ -207,12 +205,7 @@ def _reads_windows(node: Node, t: Operand) -> bool:
 
 def _read_slices(state):
     """(slice node, its readers) for each slice whose result some node reads and no graph output is."""
-    users: dict[int, list[Node]] = {}
-    for node in state.graph.nodes:
-        for t in node.inputs:
-            if t is not None:
-                users.setdefault(id(t), []).append(node)
-    outputs = {id(o) for o in state.graph.outputs.values()}
+    users, outputs = state.graph.consumers(), state.graph.output_ids()
     for node in list(state.graph.nodes):
         out = node.outputs[0]
         if node.op == "slice" and id(out) not in outputs and users.get(id(out)):
@@ -286,12 +279,7 @@ def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice
     takes the slice (``LoweringContext.write_slice``); any other kernel writes the part on its own,
     its readers read it there, and the concat copies it."""
     graph = state.graph
-    uses = Counter(id(t) for node in graph.nodes for t in node.inputs if t is not None)
-    readers: dict[int, list[Node]] = {}
-    for node in graph.nodes:
-        for t in node.inputs:
-            if t is not None:
-                readers.setdefault(id(t), []).append(node)
+    readers = graph.consumers()  # (a node reading a tensor twice is listed twice)
     outputs = {id(state.root(o)) for o in graph.outputs.values()}
     slices: dict[int, Slice] = {}
     for node in graph.nodes:
@@ -311,11 +299,12 @@ def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice
                           and state.root(r.outputs[0]) is t)
             shared = (channels and node.inputs.count(t) == 1 and id(t) not in windows
                       and all(_reads_windows(r, t) or any(v is r.outputs[0] for v in views) for r in others))
-            if (t.producer is not None and (uses[id(t)] == 1 or shared) and id(t) not in outputs
+            uses = len(readers.get(id(t), []))
+            if (t.producer is not None and (uses == 1 or shared) and id(t) not in outputs
                     and state.root(t) is t and state.storage.get(id(t)) == kind
                     and equivalent(t.shape, state.perms[id(t)], perm) and row % 4 == 0 and pitch % 4 == 0
                     and offset % 4 == 0):
-                slices[id(t)] = Slice(out, row, pitch, offset, windowed=uses[id(t)] > 1, views=views)
+                slices[id(t)] = Slice(out, row, pitch, offset, windowed=uses > 1, views=views)
             offset += row
     return slices
 
@@ -330,12 +319,9 @@ def lower_concat(node, ctx: LoweringContext) -> None:
     for t in node.inputs:
         cut = ctx.slice_views.get(id(t))
         if cut is not None:  # read through the slice, from the sliced tensor (sliced_parts)
-            x = cut.inputs[0]
-            own = logical_strides(x.shape, ctx.perm(x))
-            strides = [s * st for s, st in zip(own, cut.attrs["steps"])]
-            strided_dispatch(ctx, node, "first", out, [x], in_strides=[strides],
-                             in_bases=[sum(s * st for s, st in zip(own, cut.attrs["starts"]))], out_shape=t.shape,
-                             out_strides=out_strides, out_base=offset * out_strides[axis])
+            strides, base = _sliced_strides(cut, ctx)
+            strided_dispatch(ctx, node, "first", out, [cut.inputs[0]], in_strides=[strides], in_bases=[base],
+                             out_shape=t.shape, out_strides=out_strides, out_base=offset * out_strides[axis])
         elif ctx.root(t) is not out:
             strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
                              out_base=offset * out_strides[axis])
@@ -362,11 +348,15 @@ def lower_depth_to_space(node, ctx: LoweringContext) -> None:
 
 @lowers("slice")
 def lower_slice(node, ctx: LoweringContext) -> None:
-    x, out = node.inputs[0], node.outputs[0]
-    own = logical_strides(x.shape, ctx.perm(x))
-    strides = [s * st for s, st in zip(own, node.attrs["steps"])]
-    base = sum(s * st for s, st in zip(own, node.attrs["starts"]))
-    strided_dispatch(ctx, node, "first", out, [x], in_strides=[strides], in_bases=[base])
+    strides, base = _sliced_strides(node, ctx)
+    strided_dispatch(ctx, node, "first", node.outputs[0], [node.inputs[0]], in_strides=[strides], in_bases=[base])
+
+
+def _sliced_strides(node, ctx: LoweringContext) -> tuple[list[int], int]:
+    """A slice node's elements as (strides per axis, first element) in its input's storage."""
+    own = logical_strides(node.inputs[0].shape, ctx.perm(node.inputs[0]))
+    return ([s * st for s, st in zip(own, node.attrs["steps"])],
+            sum(s * st for s, st in zip(own, node.attrs["starts"])))
 
 
 @lowers("pad")
@@ -489,12 +479,13 @@ def lower_resize(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
     table, params, template = resize_uniforms(node)
     params["batch"] = x.shape[0]
+    x_ref, y_ref = ctx.tensor(x), ctx.tensor(out)
     lanes = 4 if (ctx.perm(x) == NHWC and ctx.perm(out) == NHWC and x.shape[1] % 4 == 0
-                  and ctx.tensor(x).dtype in ("f32", "f16") and ctx.tensor(out).dtype in ("f32", "f16")) else 1
+                  and x_ref.dtype in ("f32", "f16") and y_ref.dtype in ("f32", "f16")) else 1
     if lanes == 4:  # a vec4 of channels per invocation: one source position and its weights for four
         params["c"] = x.shape[1] // 4
         template.update(value="vec4<f32>", x_type="vec4<x_elem>", y_type="vec4<y_elem>")
     else:
         template.update(x_type="x_elem", y_type="y_elem")
     ctx.dispatch("resize", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.constants.add(table, "f32"), ctx.tensor(out)], threads=out.size // lanes)
+                 bindings=[x_ref, ctx.constants.add(table, "f32"), y_ref], threads=out.size // lanes)
