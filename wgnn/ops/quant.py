@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import FLOAT_DTYPES, NARROW, is_integer
+from .activation import apply_fused
 from .registry import broadcast_shapes, fail, register
 
 # The integer types a quantized tensor may have, and their ranges (saturation bounds).
@@ -87,6 +88,36 @@ class DequantizeLinear:
         x, scale, zero = ins
         y = (x.astype(np.int64) - zero.astype(np.int64)).astype(np.float32) * scale.astype(np.float32)
         return [y.astype(node.outputs[0].dtype)]
+
+
+@register("dequantize_sum")
+class DequantizeSum:
+    """inputs [acc (float32 holding an integer sum: a product marked ``exact``), scale (float), offset
+    (int32)]: ``float32(int32(acc) + offset) * scale``, then the fused activation if any. The tail
+    ONNX Runtime's quantize_dynamic writes after a ConvInteger (Add of its int32 bias, Cast to float,
+    Mul by x_scale * w_scale) in one pass (``passes/drop_exact_casts.py``), the int32 sum computed as
+    ONNX Runtime computes it, so that its one rounding to float is the same."""
+
+    traits = ("fusable", "layout_free")
+
+    @staticmethod
+    def flops(node):
+        return 2 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        acc, scale, offset = node.inputs
+        if acc.dtype != "float32" or scale.dtype not in FLOAT_DTYPES or offset.dtype != "int32":
+            raise fail(node, f"takes a float32 integer sum, a float scale and an int32 offset, got {acc.dtype}, "
+                             f"{scale.dtype} and {offset.dtype}")
+        return [(broadcast_shapes(node, acc.shape, scale.shape, offset.shape), scale.dtype)]
+
+    @staticmethod
+    def reference(node, ins):
+        acc, scale, offset = ins
+        total = (np.asarray(acc).astype(np.int64) + np.asarray(offset).astype(np.int64)).astype(np.int32)
+        y = total.astype(np.float32) * np.asarray(scale, np.float32)
+        return [apply_fused(node.attrs, y.astype(np.float32), None).astype(node.outputs[0].dtype)]
 
 
 @register("dynamic_range")

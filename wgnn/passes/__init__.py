@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..graph import Graph
 from .columns_as_rows import columns_as_rows
 from .concat_slices import compose_slices, merge_concat_slices
-from .drop_exact_casts import drop_exact_casts
+from .drop_exact_casts import drop_exact_casts, fuse_dequantize_sum
 from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_constants import fold_constants
@@ -63,13 +63,14 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # must know that the padded channels no longer hold zeros), wants channels (and a product's columns)
 # in fours (the texture path's texels hold padded channels anyway), an Add after a product's
 # activation is its residual (added after the activation), a convolution's residual padded with
-# zero channels is read unpadded, and a Mul with the Add after it (where no product took the Add as
-# its residual) is one muladd.
+# zero channels is read unpadded, a quantized product's int32 bias, cast to float and scale are one
+# dequantize_sum, and a Mul with the Add after it (where no product took the Add as its residual) is
+# one muladd.
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
                                                      fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
-                                                     fuse_muladd],
+                                                     fuse_dequantize_sum, fuse_muladd],
                                         "texture": []}
 
 

@@ -22,6 +22,9 @@ from .context import LoweringContext, Slice, lowers
 INTEGER_ACTIVATIONS = INTEGER_KINDS
 
 
+ACTIVATED_TERNARY = ("muladd", "dequantize_sum")  # ternary.wgsl's functions that take a fused activation
+
+
 def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, inputs: list[Operand], *,
                      activation: Activation | None = None, in_strides: list[list[int]] | None = None,
                      in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
@@ -79,7 +82,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         # (muladd) the activation's alpha and beta
         lo, hi = bounds or ((activation.alpha, activation.beta) if activation else (0, 0))
         params.update(lo=float(lo), hi=float(hi), scale=float(node.attrs.get("scale") or 1.0))
-        template.update(fn="muladd_plain" if op == "muladd" else op, muladd=op == "muladd",
+        activated = op in ACTIVATED_TERNARY
+        template.update(fn="activated" if activated else op, activated=activated, combine=op if activated else "muladd",
                         act=activation.kind if activation else "none")
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
 
@@ -112,6 +116,12 @@ def lower_where(node, ctx: LoweringContext) -> None:
 @lowers("muladd")
 def lower_muladd(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "muladd", node.outputs[0], list(node.inputs), kernel="ternary",
+                     activation=node.attrs.get("activation"))
+
+
+@lowers("dequantize_sum")
+def lower_dequantize_sum(node, ctx: LoweringContext) -> None:
+    strided_dispatch(ctx, node, "dequantize_sum", node.outputs[0], list(node.inputs), kernel="ternary", exact=True,
                      activation=node.attrs.get("activation"))
 
 

@@ -11,9 +11,10 @@ lands on a rounding tie.
 
 The integer-output operators (ConvInteger, MatMulInteger) run in f32 on the zero-point-shifted
 integers (their product marked ``exact``: f32 sums in fp16 sessions too) and round back, exact
-while partial sums stay below 2^24 in magnitude. Where constant weights would pass that (uint8
-weights over 258 terms, int8 over 514), they are split into base-2^k digits, one exact product per
-digit, added in int32 with their place values.
+while partial sums stay below 2^24 in magnitude. With constant weights that is known at load: no
+partial sum of an output passes 255 times the sum of its column's |weights|, whatever the
+activations and the order of summation. Where that bound passes 2^24, the weights are split into
+base-2^k digits, one exact product per digit, added in int32 with their place values.
 """
 
 from __future__ import annotations
@@ -94,11 +95,19 @@ def _exact_limit(terms: int) -> int:
     return (F32_EXACT - 1) // (255 * terms)
 
 
-def _weight_digits(b, node, w, zero, axis: int, terms: int) -> list[tuple[int, np.ndarray]] | None:
-    """Constant weights ``w - zero`` as (place, digits) pairs whose sum of place * digits they are,
-    each digit small enough that ``terms`` products with 8-bit activations (|x - x_zero| <= 255)
-    sum exactly in f32: one pair where the weights already are, else a split into base-2^k digits.
-    None where the weights are not known at compile time."""
+def _exact_sums(w: np.ndarray, reduce: tuple[int, ...]) -> bool:
+    """Whether the sums over ``reduce`` of the integer weights ``w`` (zero point taken off) times
+    8-bit activations (|x - x_zero| <= 255) are exact in f32 for any activations, summed in any
+    order: every partial sum of an output is at most 255 times its column's sum of |w|."""
+    return 255 * int(np.abs(w).sum(axis=reduce).max(initial=0)) < F32_EXACT
+
+
+def _weight_digits(b, node, w, zero, axis: int, reduce: tuple[int, ...]) -> list[tuple[int, np.ndarray]] | None:
+    """Constant weights ``w - zero`` (the zero point per tensor or per ``axis``) as (place, digits)
+    pairs whose sum of place * digits they are, each digit small enough that its sums over
+    ``reduce`` with 8-bit activations are exact in f32 (``_exact_sums``): one pair where the
+    weights already are, else a split into base-2^k digits. None where the weights are not known
+    at compile time."""
     wv = b.static_value(w)
     zv = b.static_value(zero) if zero is not None else np.zeros((), np.int64)
     if wv is None or zv is None:
@@ -109,26 +118,28 @@ def _weight_digits(b, node, w, zero, axis: int, terms: int) -> list[tuple[int, n
         shape[axis % wv.ndim] = zv.size
         zv = zv.reshape(shape)
     wv = wv - zv
+    if _exact_sums(wv, reduce):
+        return [(1, wv)]
+    terms = int(np.prod([wv.shape[a] for a in reduce]))
     limit = _exact_limit(terms)
     if limit < 1:
-        raise GraphError(f"{node.op_type} node {node.name!r}: sums of {terms} integer products, beyond what f32 "
-                         "sums hold exactly (2^24) even one bit of the weights at a time")
-    if np.abs(wv).max(initial=0) <= limit:
-        return [(1, wv)]
+        raise GraphError(f"{node.op_type} node {node.name!r}: sums of {terms} integer products, beyond what f32 sums "
+                         "hold exactly (2^24) even one bit of the weights at a time")
     base, place, digits = 1 << int(np.log2(limit + 1)), 1, []
-    while np.abs(wv).max(initial=0) > limit:
+    while not _exact_sums(wv, reduce):  # each digit is below base, at most limit: its sums are exact
         digit = np.mod(wv, base)
         digits.append((place, digit))
         wv, place = (wv - digit) // base, place * base
     return digits + [(place, wv)]
 
 
-def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], terms: int, product) -> object:
+def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], reduce: tuple[int, ...],
+                     product) -> object:
     """The int32 result of ``product(x - x_zero, w - w_zero)`` on f32 kernels, exact: the weights
-    split into digits where their sums would pass 2^24 (a product per digit, each exact, added in
-    int32 with its place value)."""
+    split into digits where their sums (over ``reduce``, w's axes the product sums over) could pass
+    2^24 (a product per digit, each exact, added in int32 with its place value)."""
     xf = _shifted(b, node, x, x_zero, "x", axes[0])
-    digits = _weight_digits(b, node, w, w_zero, axes[1], terms)
+    digits = _weight_digits(b, node, w, w_zero, axes[1], reduce)
     if digits is None:  # weights computed at run time: exact while the activations' sums stay below 2^24
         return b.cast(_exact(product(xf, _shifted(b, node, w, w_zero, "w", axes[1]), "")), "int32", name=node.name)
     total = None
@@ -152,7 +163,7 @@ def _conv_integer(b, node, ins, attrs):
     def conv(xf, wf, tag):
         return CONVERTERS["Conv"](b, _part(node, "float" + tag, "Conv"), [xf, wf], attrs)
 
-    return _integer_product(b, node, x, xz, w, wz, (1, 0), int(np.prod(w.shape[1:])), conv)
+    return _integer_product(b, node, x, xz, w, wz, (1, 0), tuple(range(1, w.rank)), conv)
 
 
 @converts("MatMulInteger")
@@ -164,7 +175,7 @@ def _matmul_integer(b, node, ins, attrs):
     def matmul(af, mf, tag):
         return CONVERTERS["MatMul"](b, _part(node, "float" + tag, "MatMul"), [af, mf], attrs)
 
-    return _integer_product(b, node, a, az, m, mz, (-2, -1), m.shape[-2] if m.rank >= 2 else m.size, matmul)
+    return _integer_product(b, node, a, az, m, mz, (-2, -1), (-2,) if m.rank >= 2 else (0,), matmul)
 
 
 # -- com.microsoft ---------------------------------------------------------------------------------
@@ -190,8 +201,8 @@ def _dynamic_quantize_lstm(b, node, ins, attrs):
                              f"as [directions, rows, 4*hidden], got {None if qv is None else qv.shape}")
         dirs, rows, _ = qv.shape
         shifted = qv.astype(np.int64) - zv.astype(np.int64).reshape(dirs if zv.size > 1 else 1, 1, -1)
-        if np.abs(shifted).max(initial=0) > _exact_limit(rows):
-            raise node.unsupported(f"{tag}'s products over {rows} terms would pass 2^24, beyond exact f32 sums")
+        if not _exact_sums(shifted, (1,)):
+            raise node.unsupported(f"{tag}'s products over {rows} terms could pass 2^24, beyond exact f32 sums")
         weights.append(b.constant(np.ascontiguousarray(shifted.transpose(0, 2, 1)).astype(np.float32),
                                   name=f"{node.name}/{tag}"))
         scales.append(np.broadcast_to(sv.astype(np.float32).reshape(dirs, -1) if sv.size > 1 else sv.reshape(1, 1),

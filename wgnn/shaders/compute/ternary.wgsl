@@ -7,19 +7,26 @@
 //                 multiplier); requantize_shifted: that minus c, as a float;
 //                 requantize_dequantize: that times p.scale;
 //   dequantize:   (a - c) * b;
-//   muladd:       activation(a * b + c), the activation's alpha and beta in p.lo and p.hi; the
-//                 lanes of an invocation go through the activation as one vec4 (MULADD).
+//   muladd:       activation(a * b + c);
+//   dequantize_sum: activation(f32(i32(a) + c) * b) (a an integer sum held in f32, c an int32
+//                 offset: a quantized product's bias);
+// the last two (ACTIVATED, their function ${combine}) take the activation's alpha and beta in p.lo
+// and p.hi, and the lanes of an invocation go through the activation as one vec4.
 #include "compute/common.wgsl"
 #include "activation.wgsl"
 
-const MULADD: bool = ${muladd};
+const ACTIVATED: bool = ${activated};
 
 fn muladd(a: a_elem, b: b_elem, c: c_elem) -> f32 {
     return f32(a) * f32(b) + f32(c);
 }
 
-fn muladd_plain(a: a_elem, b: b_elem, c: c_elem) -> y_elem {  // (the ${fn} of the MULADD path, not reached)
-    return y_elem(muladd(a, b, c));
+fn dequantize_sum(a: a_elem, b: b_elem, c: c_elem) -> f32 {
+    return f32(i32(a) + i32(c)) * f32(b);
+}
+
+fn activated(a: a_elem, b: b_elem, c: c_elem) -> y_elem {  // (the ${fn} of the ACTIVATED path, not reached)
+    return y_elem(${combine}(a, b, c));
 }
 
 fn where_select(a: a_elem, b: b_elem, c: c_elem) -> y_elem {
@@ -90,10 +97,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         offsets += idx * vec4<i32>(p.out_strides[d / 4][d % 4], p.a_strides[d / 4][d % 4],
                                    p.b_strides[d / 4][d % 4], p.c_strides[d / 4][d % 4]);
     }
-    if (MULADD) {
+    if (ACTIVATED) {
         var v = vec4<f32>();
         for (var l = 0; l < LANES; l++) {
-            v[l] = muladd(a[offsets.y + l * p.a_step], b[offsets.z + l * p.b_step], c[offsets.w + l * p.c_step]);
+            v[l] = ${combine}(a[offsets.y + l * p.a_step], b[offsets.z + l * p.b_step], c[offsets.w + l * p.c_step]);
         }
         v = activate(v, p.lo, p.hi, vec4<f32>(0.0));
         for (var l = 0; l < LANES; l++) {
