@@ -258,6 +258,45 @@ def test_few_output_channels_prefer_the_direct_kernels(device, rng):
     _default_then_forced(adapter, b.build_graph({"y": y}), feeds, "direct x8 wg64", Choice("winograd"), tol=1e-4)
 
 
+def test_a_single_row_takes_the_tiled_kernel_while_its_weights_fit_the_caches(device, rng):
+    """On a software adapter a single row's product runs on the register-tiled kernel at tile 1
+    (an invocation per vec4 of columns over all of K) while its weights are at most 8 MiB
+    (0.3-0.85x gemv's time on lavapipe), on gemv at workgroup 32 beyond that, and a quantized
+    product (exact, its weights a byte each on gemv) keeps gemv; a one-pixel 1x1 convolution
+    likewise runs as ``pointwise`` at tile 1. A GPU's defaults keep gemv. The outputs are gemv's."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu"), cache=None)
+    gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu"), cache=None)
+
+    def product(k, n, exact=False):
+        b = wgnn.GraphBuilder()
+        y = b.matmul(b.input("a", (1, k)), b.constant((rng.standard_normal((k, n)) / 8).astype(np.float32)))
+        graph = b.build_graph({"y": y})
+        graph.nodes[-1].attrs["exact"] = exact
+        return b, graph, graph.nodes[-1]
+
+    candidates = ["tiled", "gemm", "gemv", "generic"]
+    for (k, n, exact), want in {(512, 2048, False): Choice("tiled", 1, 64, 1),
+                                (2048, 1024, False): Choice("tiled", 1, 64, 1),  # 8 MiB: still cached
+                                (4096, 1024, False): Choice("gemv", None, 32, 1),
+                                (512, 2048, True): Choice("gemv", None, 32, 1)}.items():
+        _, _, node = product(k, n, exact)
+        assert cpu.choose("matmul", node, candidates) == want, (k, n, exact)
+        assert gpu.choose("matmul", node, candidates).variant == "gemv"
+    b, y, _ = _conv(rng, (1, 64, 1, 1, 40, 1, 1, (0, 0, 0, 0), 1))
+    node = b.build_graph({"y": y}).nodes[-1]
+    assert cpu.choose("conv2d", node, ["pointwise", "direct", "gemv", "generic"]) == Choice("pointwise", 1, 64, 1)
+    b, graph, _ = product(512, 2048)
+    feeds = {"a": rng.standard_normal((1, 512)).astype(np.float32)}
+    session = wgnn.InferenceSession(graph)
+    if adapter.kind == "cpu":
+        assert list(session.kernel_choices().values()) == ["tiled x1 wg64"]
+    other = wgnn.InferenceSession(graph, kernels={"matmul": Choice("gemv")})
+    np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=1e-5, atol=1e-5)
+
+
 def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):
     b, y, _ = _conv(rng, CONV_SHAPES["1x1"][0])
     graph = b.build_graph({"y": y})
