@@ -145,6 +145,11 @@ class CompileState:
     # id(storage root) -> f32 | f16 | i32 (| i8x4: the compute backend's packed quantized results)
     storage: dict[int, str] = field(default_factory=dict)
     roots: dict[int, Operand] = field(default_factory=dict)  # id(alias) -> the operand owning its bytes
+    # id(alias) -> where its bytes start inside its root's, where not at the first (a run of the
+    # root's elements: a contiguous slice, a concat's part); the backend binds it from there
+    placed: dict[int, int] = field(default_factory=dict)
+    # ids of tensors placed inside another that their own node still writes (a concat's part)
+    written: set[int] = field(default_factory=set)
     lifetimes: list[Lifetime] = field(default_factory=list)
     rewrites: Counter = field(default_factory=Counter)
 
@@ -195,8 +200,8 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
         for operand in node.inputs:
             if operand is not None and not operand.is_constant:
                 last[id(state.root(operand))] = step
-        if id(node.outputs[0]) in state.roots:
-            continue
+        if id(node.outputs[0]) in state.roots and id(node.outputs[0]) not in state.written:
+            continue  # (a view: no kernel)
         impl.lower(node, ctx)
         for out in node.outputs:  # (written where the backend put it: a slice of a later tensor, say)
             root = state.root(out)

@@ -162,6 +162,8 @@ class ComputeBackend(Backend):
         data.channel_windows(state, ctx.windows)
         data.leading_columns(state, ctx.row_pitch)
         data.sliced_parts(state, ctx.slice_views)
+        data.contiguous_slices(state, ctx)
+        data.contiguous_parts(state, ctx)
         ctx.slices = data.concat_slices(state, ctx.windows)
         return ctx
 
@@ -219,10 +221,11 @@ class ComputeBackend(Backend):
                     return constants_rw, writable[(ref.offset, ref.nbytes)], ref.nbytes
                 return constants, ref.offset, ref.nbytes
             root = state.root(ref.operand)
-            size = padded(stored_bytes(root), 16)
+            start = state.placed.get(id(ref.operand))  # (a run of its root's bytes, bound from where it starts)
+            size = padded(stored_bytes(root if start is None else ref.operand), 16)
             if id(root) in by_id:
-                return by_id[id(root)], 0, size
-            return arena, plan.offsets[id(root)], size
+                return by_id[id(root)], start or 0, size
+            return arena, plan.offsets[id(root)] + (start or 0), size
 
         def where(call) -> str:
             return f"{call.kernel} for node {call.node.name!r}"

@@ -275,6 +275,97 @@ def sliced_parts(state, slice_views: dict[int, Node]) -> None:
         state.roots[id(out)] = state.root(node.inputs[0])
 
 
+ELEMENT_BYTES = {"f32": 4, "f16": 2, "i32": 4}
+
+
+def contiguous_block(shape: tuple[int, ...], perm: tuple[int, ...], part: tuple[int, ...],
+                     starts: tuple[int, ...]) -> int | None:
+    """The element offset of the block of shape ``part`` at ``starts`` inside a tensor of ``shape``
+    stored in ``perm`` order, where the block is one run of neighbouring elements (every stored axis
+    outward of the innermost it cuts a single index); else None."""
+    dims, sizes, at = ([v[a] for a in perm] for v in (shape, part, starts))
+    cut = max((k for k in range(len(dims)) if sizes[k] != dims[k]), default=0)
+    if any(sizes[k] != 1 for k in range(cut)):
+        return None
+    stride, offset = 1, 0
+    for k in reversed(range(len(dims))):
+        offset += at[k] * stride
+        stride *= dims[k]
+    return offset
+
+
+def _place(state, owner: Operand, whole: Operand, offset: int) -> None:
+    """Let ``owner``, and the views of it, live inside ``whole`` from byte ``offset`` on
+    (``state.placed``)."""
+    root, base = state.root(whole), state.placed.get(id(whole), 0) + offset
+    for key, view_root in list(state.roots.items()):
+        if view_root is owner:
+            state.roots[key] = root
+            state.placed[key] = base + state.placed.get(key, 0)
+    state.roots[id(owner)] = root
+    state.placed[id(owner)] = base
+
+
+def _plain(state, operand: Operand, ctx: LoweringContext) -> bool:
+    """Whether ``operand``, and every view of it, is read from its first byte on as its own shape
+    (no channel window, wider rows or strided slice reads it: those bind its root whole)."""
+    special = set(ctx.windows) | set(ctx.row_pitch) | set(ctx.slice_views) | set(ctx.slices)
+    return id(operand) not in special and not any(
+        key in special for key, root in state.roots.items() if root is operand)
+
+
+def contiguous_slices(state, ctx: LoweringContext) -> None:
+    """A slice that is one run of neighbouring elements of the sliced tensor, starting at a byte
+    offset the adapter can bind storage at, is a view: its readers bind the sliced tensor's bytes
+    from there (an LSTM's input projection, one time step's row at a time). Records the offset in
+    ``state.placed``."""
+    alignment = state.device.storage_alignment
+    for node, _ in _read_slices(state):
+        x, out = node.inputs[0], node.outputs[0]
+        kind = state.storage.get(id(state.root(x)))
+        if (x.is_constant or id(out) in state.roots or kind not in ELEMENT_BYTES
+                or state.storage.get(id(out)) != kind or any(st != 1 for st in node.attrs["steps"])
+                or not equivalent(out.shape, state.perms[id(x)], state.perms[id(out)]) or not _plain(state, x, ctx)
+                or not _plain(state, out, ctx)):
+            continue
+        start = contiguous_block(x.shape, state.perms[id(x)], out.shape, node.attrs["starts"])
+        if start is None or (state.placed.get(id(x), 0) + start * ELEMENT_BYTES[kind]) % alignment:
+            continue
+        _place(state, out, x, start * ELEMENT_BYTES[kind])
+
+
+def contiguous_parts(state, ctx: LoweringContext) -> None:
+    """A concat's part that is one run of neighbouring elements of the result, starting at a byte
+    offset the adapter can bind storage at, is written there by whatever kernel makes it (its output
+    binding starts there) and read there by its other readers, so the concat copies nothing of it
+    (an LSTM's hidden state, step by step into its output sequence, while the next step reads it).
+    The part must own its bytes (or be a plain view of a tensor that does) and be no graph output; a
+    part of two concats lies in the first (an LSTM's last hidden state: in its output sequence,
+    copied into Y_h). Records the offset in ``state.placed`` and the part in ``state.written``."""
+    graph, alignment = state.graph, state.device.storage_alignment
+    outputs = {id(state.root(o)) for o in graph.outputs.values()}
+    for node in graph.nodes:
+        whole = node.outputs[0]
+        kind = state.storage.get(id(state.root(whole)))
+        if node.op != "concat" or kind not in ELEMENT_BYTES or not _plain(state, whole, ctx):
+            continue
+        perm, axis, at = state.perms[id(whole)], node.attrs["axis"] % whole.rank, 0
+        for t in node.inputs:
+            owner = state.root(t)
+            starts = tuple(at if a == axis else 0 for a in range(whole.rank))
+            at += t.shape[axis]
+            if (owner.producer is None or owner.is_constant or id(owner) in outputs or node.inputs.count(t) != 1
+                    or id(owner) in state.placed or id(t) in state.placed or owner.size != t.size
+                    or owner is state.root(whole) or state.storage.get(id(owner)) != kind
+                    or not equivalent(t.shape, state.perms[id(t)], perm) or not _plain(state, owner, ctx)):
+                continue
+            start = contiguous_block(whole.shape, perm, t.shape, starts)
+            if start is None or (state.placed.get(id(whole), 0) + start * ELEMENT_BYTES[kind]) % alignment:
+                continue
+            _place(state, owner, whole, start * ELEMENT_BYTES[kind])
+            state.written.add(id(owner))
+
+
 def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice]:
     """The concat parts that can be written straight into the concat's result, where it lies.
 
