@@ -145,10 +145,10 @@ def test_contiguous_blocks():
 def test_lstm_steps_read_and_write_their_rows_in_place(device, precision, rng, hidden):
     """A bidirectional LSTM: each step reads its row of the input projection where it lies
     (``data.contiguous_slices``) and writes its hidden state straight into its direction's output
-    sequence, where the next step's product reads it (``data.contiguous_parts``): with 128 hidden
-    units (rows of 256 bytes or more, where any adapter binds storage) no slice or concat copy per
-    step is left, only the two directions' sequences interleaved into Y and their last states
-    copied into Y_h; the last cell states are written into Y_c (in fp32). With 12 (48-byte rows) the rows
+    sequence, where the next step's product reads it (``data.contiguous_parts``; the two directions'
+    states interleaved step by step, ``recurrent.finish``): with 128 hidden units (rows of 256 bytes
+    or more, where any adapter binds storage) no slice or concat copy is left but the last states'
+    into Y_h, and the last cell states are written into Y_c (in fp32). With 12 (48-byte rows) the rows
     that start where the adapter cannot bind are copied as before. ONNX Runtime's outputs either
     way; the plan never overlaps."""
     import onnxruntime as ort
@@ -172,8 +172,9 @@ def test_lstm_steps_read_and_write_their_rows_in_place(device, precision, rng, h
     exe = session._exe
     assert check_plan(exe.blocks, exe.plan.offsets) == []
     copies = [d.node.name.split("/")[-1] for d in exe.dispatches if d.node.op in ("slice", "concat")]
-    if hidden == 128:  # (fp16: the cell states are stored f16, Y_c as the model's float32: converted copies)
-        assert sorted(copies) == ["last0", "last0"] + ["last1", "last1"] * (precision == "fp16") + ["y", "y"]
+    if hidden == 128:  # (fp16: the states are stored f16, Y and Y_c as the model's float32: converted copies)
+        half = precision == "fp16"
+        assert sorted(copies) == ["last0", "last0"] + ["last1", "last1"] * half + ["y"] * (2 * steps * half)
     elif device.storage_alignment > 16:
         assert len(copies) > 4
 

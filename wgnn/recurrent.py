@@ -114,11 +114,15 @@ class _Layer:
     def finish(self, outs: list[list[Operand]], lasts: list[list[Operand]]) -> list[Operand]:
         """The sequence [steps, directions, batch, hidden] and the last states [directions, batch, hidden]."""
         b, n = self.b, self.name
-        per_dir = [b.concat([b.unsqueeze(h, [0], name=f"{n}/y{d}_{t}") for t, h in enumerate(hs)], axis=0,
-                            name=f"{n}/y{d}") if self.steps > 1 else b.unsqueeze(hs[0], [0], name=f"{n}/y{d}")
-                   for d, hs in enumerate(outs)]
-        seq = [b.unsqueeze(y, [1], name=f"{n}/yd{d}") for d, y in enumerate(per_dir)]
-        sequence = seq[0] if self.dirs == 1 else b.concat(seq, axis=1, name=f"{n}/y")
+        if self.dirs == 1:
+            hs = outs[0]
+            y = (b.concat([b.unsqueeze(h, [0], name=f"{n}/y0_{t}") for t, h in enumerate(hs)], axis=0, name=f"{n}/y0")
+                 if self.steps > 1 else b.unsqueeze(hs[0], [0], name=f"{n}/y0"))
+            sequence = b.unsqueeze(y, [1], name=f"{n}/yd0")
+        else:  # both directions' states, step by step: each one run of the sequence (written there in place)
+            parts = [b.unsqueeze(outs[d][t], [0], name=f"{n}/y{d}_{t}") for t in range(self.steps) for d in (0, 1)]
+            sequence = b.reshape(b.concat(parts, axis=0, name=f"{n}/y"), [self.steps, 2, self.batch, self.hidden],
+                                 name=f"{n}/y_steps")
         results = [sequence]
         for k, states in enumerate(zip(*lasts)):
             parts = [b.unsqueeze(s, [0], name=f"{n}/last{k}_{d}") for d, s in enumerate(states)]
