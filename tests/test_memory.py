@@ -141,6 +141,24 @@ def test_contiguous_blocks():
                                                                                           (0, 0)) == 0
 
 
+def test_contiguous_slices_read_in_place_unless_an_output_is_one(device, rng):
+    """Rows of a graph input (256 bytes each, where any adapter binds storage) read straight from its
+    buffer by their readers (no slice kernel), except the one a graph output is a view of: an output
+    owns its buffer, so that slice still copies."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (6, 64))
+    first = b.reshape(b.slice(x, [2], [3], axes=[0]), [64])
+    second = b.relu(b.slice(x, [4], [5], axes=[0]))
+    third = b.sigmoid(b.slice(x, [1], [3], axes=[0]))
+    session = wgnn.InferenceSession(b.build_graph({"first": first, "second": second, "third": third}))
+    feeds = {"x": rng.standard_normal((6, 64)).astype(np.float32)}
+    got = session.run(None, feeds)
+    np.testing.assert_array_equal(got[0], feeds["x"][2])
+    np.testing.assert_array_equal(got[1], np.maximum(feeds["x"][4:5], 0))
+    np.testing.assert_allclose(got[2], 1 / (1 + np.exp(-feeds["x"][1:3])), rtol=1e-6)
+    assert [d.node.op for d in session._exe.dispatches].count("slice") == 1
+
+
 @pytest.mark.parametrize("hidden", [128, 12])
 def test_lstm_steps_read_and_write_their_rows_in_place(device, precision, rng, hidden):
     """A bidirectional LSTM: each step reads its row of the input projection where it lies

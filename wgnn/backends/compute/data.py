@@ -318,12 +318,14 @@ def contiguous_slices(state, ctx: LoweringContext) -> None:
     """A slice that is one run of neighbouring elements of the sliced tensor, starting at a byte
     offset the adapter can bind storage at, is a view: its readers bind the sliced tensor's bytes
     from there (an LSTM's input projection, one time step's row at a time). Records the offset in
-    ``state.placed``."""
+    ``state.placed``. A slice a graph output is a view of keeps its own bytes (an output owns its
+    buffer)."""
     alignment = state.device.storage_alignment
+    outputs = set(state.output_roots)
     for node, _ in _read_slices(state):
         x, out = node.inputs[0], node.outputs[0]
         kind = state.storage.get(id(state.root(x)))
-        if (x.is_constant or id(out) in state.roots or kind not in ELEMENT_BYTES
+        if (x.is_constant or id(out) in state.roots or id(out) in outputs or kind not in ELEMENT_BYTES
                 or state.storage.get(id(out)) != kind or any(st != 1 for st in node.attrs["steps"])
                 or not equivalent(out.shape, state.perms[id(x)], state.perms[id(out)]) or not _plain(state, x, ctx)
                 or not _plain(state, out, ctx)):
@@ -343,7 +345,7 @@ def contiguous_parts(state, ctx: LoweringContext) -> None:
     part of two concats lies in the first (an LSTM's last hidden state: in its output sequence,
     copied into Y_h). Records the offset in ``state.placed`` and the part in ``state.written``."""
     graph, alignment = state.graph, state.device.storage_alignment
-    outputs = {id(state.root(o)) for o in graph.outputs.values()}
+    outputs = set(state.output_roots)
     for node in graph.nodes:
         whole = node.outputs[0]
         kind = state.storage.get(id(state.root(whole)))
