@@ -181,24 +181,30 @@ def test_winograd_only_where_the_policy_chooses_it(device, rng):
     np.testing.assert_allclose(direct.compute(feeds)["y"], default.compute(feeds)["y"], rtol=1e-4, atol=1e-4)
 
 
-def test_narrow_first_convolution_takes_its_own_tile(device, rng):
-    """On a software adapter the subgroup convolution's tile is 16, but 8 for a convolution of at
-    most 4 input channels (an RGB network's first, 0.66-0.71x of its time at 8 on lavapipe). The
-    outputs are the same."""
+def test_subgroup_tile_by_the_kernel_it_runs_on(device, rng):
+    """On a software adapter the subgroup variant takes tile 16 where it runs on matmul_shared (a
+    1x1 stride-1 unpadded convolution: 0.68-0.73x tile 8's time on lavapipe) and 8 where it runs on
+    conv2d_shared (any other: strided, wider filters, an RGB network's first convolution, 0.61-0.86x
+    tile 16's time). The outputs are the same."""
     import dataclasses
 
     adapter = AdapterProfile.from_device(device)
     if not adapter.subgroups:
         pytest.skip("the adapter has no subgroups")
-    graphs = {}
-    for cin in (3, 4, 8):
-        b, y, feeds = _conv(rng, (1, cin, 20, 24, 16, 3, 2, (1, 0, 1, 0), 1))
-        graphs[cin] = (b.build_graph({"y": y}), feeds)
     policy = KernelPolicy(dataclasses.replace(adapter, kind="cpu"), cache=None)
-    for cin, (graph, _) in graphs.items():
-        choice = policy.choose("conv2d", graph.nodes[-1], ["subgroup", "direct", "generic"])
-        assert choice == Choice("subgroup", 8 if cin <= 4 else 16, 64, 1), (cin, choice)
-    _default_then_forced(adapter, *graphs[3], "subgroup x8 wg64", Choice("subgroup", 16))
+    cases = {(3, 3, 2, (1, 0, 1, 0)): 8, (8, 3, 2, (1, 0, 1, 0)): 8, (16, 1, 2, (0, 0, 0, 0)): 8,
+             (16, 1, 1, (0, 0, 0, 0)): 16, (16, 1, 1, (1, 1, 1, 1)): 8, (16, 5, 1, (2, 2, 2, 2)): 8}
+    graphs = {}
+    for (cin, k, stride, pads), want in cases.items():
+        b, y, feeds = _conv(rng, (1, cin, 20, 24, 16, k, stride, pads, 1))
+        graph = b.build_graph({"y": y})
+        graphs[cin, k, stride, pads] = (graph, feeds)
+        node = graph.nodes[-1]
+        pointwise = k == 1 and stride == 1 and not any(pads)
+        candidates = (["pointwise"] if pointwise else []) + ["subgroup", "direct", "generic"]
+        choice = policy.choose("conv2d", node, candidates)
+        assert choice == Choice("subgroup", want, 64, 1), (cin, k, stride, pads, choice)
+    _default_then_forced(adapter, *graphs[3, 3, 2, (1, 0, 1, 0)], "subgroup x8 wg64", Choice("subgroup", 16))
 
 
 def _default_then_forced(adapter, graph, feeds, label: str, forced: Choice, tol: float = 1e-5) -> None:

@@ -129,13 +129,14 @@ class Defaults:
     tile: int = 4
     workgroup: int = 64
     variant_tiles: tuple[tuple[str, int], ...] = ()  # (variant, tile) where a variant's differs from ``tile``
-    # (variant, tile) for a convolution of at most 4 input channels (a network's RGB input, padded
-    # to one vec4), where that differs: its few products per output favour smaller tiles
-    narrow_tiles: tuple[tuple[str, int], ...] = ()
     # (variant, tile) for a convolution whose filter is 5 or more wide, where that differs: the
     # depthwise kernel keeps TILE_X accumulators and the (TILE_X - 1) * stride + KW input columns
     # they read in registers
     wide_tiles: tuple[tuple[str, int], ...] = ()
+    # (variant, tile) for a convolution that is no matrix product of its pixels (a filter larger
+    # than 1x1, a stride or padding), where that differs: ``subgroup`` then runs conv2d_shared, not
+    # matmul_shared, whose window loops and bounds checks leave fewer registers for accumulators
+    spatial_tiles: tuple[tuple[str, int], ...] = ()
     # (at most this many output channels, variants preferred before ``order``): see ``few_outputs``
     few_outputs: tuple[tuple[int, tuple[str, ...]], ...] = ()
     # (at most this many bytes of weights, 0: any, the choice) for a single row: see ``single_row``
@@ -158,13 +159,16 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # Measured with ``wgnn tune`` on lavapipe (Mesa 22), the four zoo CNNs' 102 node signatures:
     # tile 8 won 89 of the 91 whose winner takes a tile, gemv every classifier, Winograd every 3x3
     # stride-1 convolution. ``subgroup`` (loads of the input shared by octets of lanes) then halved
-    # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8, except on
-    # the first convolution of an RGB network (4 input channels), where 8 takes 0.66-0.71x of its time.
+    # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8 on 1x1
+    # convolutions (matmul_shared).
     # A depthwise filter 5 or more wide takes tile 4: 0.6-0.75x tile 8's time on the 5x5 layers of
     # MediaPipe's and PP-OCRv5's models (Mesa 22; bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
+    # ``subgroup`` on conv2d_shared (any convolution but a 1x1 stride-1 unpadded one) takes 8: 0.61-0.86x
+    # tile 16's time on strided 3x3 and 1x1, 5x5, 1x5 and 1x3 convolutions and an RGB network's first
+    # (bench/results/2026-12-03-lavapipe-spatial-tiles.txt), where on matmul_shared 16 takes 0.68-0.73x 8's.
     "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
                                 "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
-                               narrow_tiles=(("subgroup", 8),), wide_tiles=(("depthwise", 4),),
+                               wide_tiles=(("depthwise", 4),), spatial_tiles=(("subgroup", 8),),
                                few_outputs=((8, ("gemv", "depthwise", "direct")),
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
@@ -480,10 +484,10 @@ class KernelPolicy:
         if row is not None:
             return self.complete(op, row, problem)
         variant = next(v for v in order if v in candidates)
-        narrow = op == "conv2d" and node.inputs[0].shape[1] <= 4
         wide = op == "conv2d" and node.inputs[1].shape[3] >= 5
-        tile = (dict(defaults.narrow_tiles).get(variant) if narrow else None) or \
-            (dict(defaults.wide_tiles).get(variant) if wide else None)
+        spatial = op == "conv2d" and "pointwise" not in candidates  # (subgroup: on conv2d_shared)
+        tile = (dict(defaults.wide_tiles).get(variant) if wide else None) or \
+            (dict(defaults.spatial_tiles).get(variant) if spatial else None)
         return self.complete(op, Choice(variant, tile), problem)
 
     def complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
