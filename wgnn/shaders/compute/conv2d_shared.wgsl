@@ -55,6 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let share = octets_share(sg_size);
     let broadcast = octet_is_subgroup(sg_size);
 
+    // Two sets of loops, not one with a branch inside: lavapipe keeps a branch on the subgroup size
+    // inside the loop (as in matmul_shared.wgsl).
     var acc: array<vec4<f32>, TILE_X>;
     for (var kh = 0u; kh < p.kernel_h; kh++) {
         let iy = i32(oy * p.stride_h + kh * p.dil_h) - p.pad_top;
@@ -65,24 +67,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         for (var kw = 0u; kw < p.kernel_w; kw++) {
             let ix0 = i32(ox0 * p.stride_w + kw * p.dil_w) - p.pad_left;
             let w_row = (kh * p.kernel_w + kw) * p.in_c4 * 4u;
-            for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
-                let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
-                let w0 = ${w_read}(w[wi]);
-                let w1 = ${w_read}(w[wi + p.out_c4]);
-                let w2 = ${w_read}(w[wi + 2u * p.out_c4]);
-                let w3 = ${w_read}(w[wi + 3u * p.out_c4]);
-                if (!share) {
+            if (share) {
+                // This lane's pixels (lane and 8 + lane of the tile): their row offsets and whether
+                // they lie inside, once per filter tap.
+                let ix_a = ix0 + i32(lane * p.stride_w);
+                let in_a = ix_a >= 0 && ix_a < i32(p.in_w);
+                let xa = (row + u32(max(ix_a, 0))) * p.in_c4;
+                let ix_b = ix0 + i32((8u + lane) * p.stride_w);
+                let in_b = ix_b >= 0 && ix_b < i32(p.in_w);
+                let xb = (row + u32(max(ix_b, 0))) * p.in_c4;
+                for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
+                    let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
+                    let w0 = ${w_read}(w[wi]);
+                    let w1 = ${w_read}(w[wi + p.out_c4]);
+                    let w2 = ${w_read}(w[wi + 2u * p.out_c4]);
+                    let w3 = ${w_read}(w[wi + 3u * p.out_c4]);
+                    // Written out per octet of pixels (not a loop): the accumulators' indices stay constants.
+                    octet_rows(&acc, 0u, select(vec4<f32>(0.0), ${x_read}(x[xa + ci4]), in_a), w0, w1, w2, w3, first,
+                               broadcast);
+                    if (TILE_X == 16u) {
+                        octet_rows(&acc, 8u, select(vec4<f32>(0.0), ${x_read}(x[xb + ci4]), in_b), w0, w1, w2, w3,
+                                   first, broadcast);
+                    }
+                }
+            } else {
+                for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
+                    let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
+                    let w0 = ${w_read}(w[wi]);
+                    let w1 = ${w_read}(w[wi + p.out_c4]);
+                    let w2 = ${w_read}(w[wi + 2u * p.out_c4]);
+                    let w3 = ${w_read}(w[wi + 3u * p.out_c4]);
                     for (var t = 0u; t < TILE_X; t++) {
                         acc[t] = madd(acc[t], input(row, ix0 + i32(t * p.stride_w), ci4), w0, w1, w2, w3);
                     }
-                    continue;
-                }
-                // Written out per octet of pixels (not a loop): the accumulators' indices stay constants.
-                octet_rows(&acc, 0u, input(row, ix0 + i32(lane * p.stride_w), ci4), w0, w1, w2, w3, first,
-                           broadcast);
-                if (TILE_X == 16u) {
-                    octet_rows(&acc, 8u, input(row, ix0 + i32((8u + lane) * p.stride_w), ci4), w0, w1, w2, w3,
-                               first, broadcast);
                 }
             }
         }
