@@ -19,7 +19,8 @@ CONV_CASES = [
     ("tiled_5x5_stride2", 1, 4, 11, 11, 4, 5, 2, (2, 2, 2, 2), 1, 1, "conv2d"),
     ("tiled_grouped", 1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d"),
     ("pointwise", 2, 8, 5, 7, 16, 1, 1, (0, 0, 0, 0), 1, 1, "matmul"),
-    ("pointwise_stride2", 1, 8, 9, 9, 8, 1, 2, (0, 0, 0, 0), 1, 1, "conv2d"),
+    # a strided 1x1 convolution: a matrix product over every other pixel of every other row (row_product)
+    ("pointwise_stride2", 1, 8, 9, 9, 8, 1, 2, (0, 0, 0, 0), 1, 1, "matmul"),
     ("depthwise_3x3", 1, 8, 10, 13, 8, 3, 1, (1, 1, 1, 1), 1, 8, "depthwise"),
     ("depthwise_stride2", 2, 12, 11, 9, 12, 3, 2, (1, 1, 1, 1), 1, 12, "depthwise"),
     ("depthwise_dilated_5x5", 1, 4, 14, 15, 4, 5, 1, (4, 4, 4, 4), 2, 4, "depthwise"),

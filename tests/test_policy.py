@@ -32,6 +32,13 @@ CONV_SHAPES = {
     "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "3x3_wide": ((1, 8, 5, 19, 36, 3, 1, (1, 1, 0, 2), 1), ["winograd", "subgroup", "direct", "gemm", "gemm_f16",
                                                             "generic"]),
+    # one filter row, unpadded: matrix products over overlapping rows of the input (policy.row_product)
+    "1x5_row": ((1, 8, 1, 23, 12, (1, 5), 1, (0, 0, 0, 0), 1),
+                ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
+    "1x3_strided": ((1, 12, 3, 17, 8, (1, 3), (2, 2), (0, 0, 0, 0), 1),
+                    ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
+    "1x1_stride2": ((2, 36, 10, 9, 20, 1, 2, (0, 0, 0, 0), 1),
+                    ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), ["direct", "generic"]),
     "depthwise": ((1, 8, 10, 13, 8, 3, 2, (1, 1, 1, 1), 8), ["depthwise", "generic"]),
 }
@@ -77,10 +84,13 @@ CONV_CASES = [(shape, choice) for shape, (_, variants) in CONV_SHAPES.items()
 
 
 def _conv(rng, shape):
+    """A conv of ``shape`` (its K: a square filter's side, or (KH, KW); its stride: one number for both
+    axes, or (SH, SW)), with bias and ReLU."""
     n, cin, h, w, cout, k, stride, pads, groups = shape
+    kh, kw = (k, k) if isinstance(k, int) else k
     b = wgnn.GraphBuilder()
     x = b.input("x", (n, cin, h, w))
-    weight = b.constant(rng.standard_normal((cout, cin // groups, k, k)).astype(np.float32))
+    weight = b.constant(rng.standard_normal((cout, cin // groups, kh, kw)).astype(np.float32))
     bias = b.constant(rng.standard_normal(cout).astype(np.float32))
     y = b.conv2d(x, weight, bias=bias, strides=stride, padding=pads, groups=groups, activation="relu",
                  name="conv")
@@ -383,11 +393,12 @@ def test_gpu_defaults_size_the_gemm_by_the_product(device):
 def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
     """The subgroup variant's other ways of sharing (subgroupShuffle, as subgroups wider than eight
     lanes take; each lane loading its own, as subgroups of no multiple of eight take), forced on this
-    adapter, on the ragged shapes: a matrix product, a pointwise and a padded strided convolution."""
+    adapter, on the ragged shapes: a matrix product, a pointwise, a one-row (overlapping rows of A)
+    and a padded strided convolution."""
     from wgnn.backends.compute import nn
 
     monkeypatch.setattr(nn, "SUBGROUP_PATH", path)
-    for shape in ("1x1", "3x3_stride2", "3x3_wide"):
+    for shape in ("1x1", "1x3_strided", "3x3_stride2", "3x3_wide"):
         b, y, feeds = _conv(rng, CONV_SHAPES[shape][0])
         choice = Choice("subgroup", tile=8)
         session, got, want = run_both(b, {"y": y}, feeds, kernels={"conv": choice})

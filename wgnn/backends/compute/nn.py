@@ -143,10 +143,18 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif "pointwise" in candidates and (choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
+    elif "pointwise" in candidates and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
+            choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
+    elif "pointwise" in candidates and choice.variant in ("pointwise", "subgroup"):
+        # One filter row, unpadded (policy.row_product): each output row of pixels is a matrix product
+        # whose rows of A are the KW * C neighbouring input values under the filter, overlapping
+        # (stride_w * C apart), and whose B is the filter as (KW * C) x O.
+        rows = weights[:, :, 0, :].transpose(2, 1, 0).reshape(kw * c, o)
+        _matmul_call(node, ctx, ctx.tensor(x), rows, m=ow, k=kw * c, cols=o, batch=n * oh,
+                     a_stride=sh * wd * c, b_stride=0, choice=choice, a_row=sw * c)
     elif choice.variant in GEMMS:  # implicit GEMM on workgroup tiles: rows are output pixels
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         params.update(in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw,
@@ -295,11 +303,12 @@ def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
 
 
 def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, cols: int, batch: int,
-                 a_stride: int, b_stride: int, choice: Choice) -> None:
+                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None) -> None:
     """C = A x B (+ the node's epilogue) on the variant ``choice`` names: ``tiled`` (or a pointwise
     convolution's ``pointwise``) on the vec4 register-tiled kernel, ``gemm`` on workgroup tiles
     (split-K when ``choice.split`` > 1), ``gemv`` for a single row, ``generic`` on the scalar kernel.
-    ``b`` is a constant array or a ``Ref`` to B computed at run time."""
+    ``b`` is a constant array or a ``Ref`` to B computed at run time; ``a_row``: where A's rows lie
+    apart, in elements, if not K (the register-tiled kernels only)."""
     out = node.outputs[0]
     b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
@@ -330,14 +339,15 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             n8 = -(-cols // 32)
             ctx.dispatch("matmul_shared", node=node,
                          template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref, b=b_ref)),
-                         params=dict(params, n8=n8), bindings=bindings, threads=batch * tiles * n8 * 8, choice=choice)
+                         params=dict(params, n8=n8, a_row4=(a_row or k) // 4), bindings=bindings,
+                         threads=batch * tiles * n8 * 8, choice=choice)
         else:
             scalar_a = k % 4 != 0  # A's rows do not fall on vec4s: read as scalars (matmul.wgsl)
             template.update(a_step=4 if scalar_a else 1, a_word="a_elem" if scalar_a else "vec4<a_elem>",
                             a_four="vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]))"
                             if scalar_a else "vec4<f32>(a[i])",
                             a_one="f32(a[i])" if scalar_a else "f32(a[i / 4u][i % 4u])")
-            params.update(a_row=k if scalar_a else k // 4, k_tail=k % 4,
+            params.update(a_row=(a_row or k) if scalar_a else (a_row or k) // 4, k_tail=k % 4,
                           a_batch_stride=a_stride if scalar_a else a_stride // 4)
             ctx.dispatch("matmul", node=node, template=template, params=params, bindings=bindings,
                          threads=batch * tiles * (cols // 4), choice=choice)

@@ -133,9 +133,10 @@ class Defaults:
     # depthwise kernel keeps TILE_X accumulators and the (TILE_X - 1) * stride + KW input columns
     # they read in registers
     wide_tiles: tuple[tuple[str, int], ...] = ()
-    # (variant, tile) for a convolution that is no matrix product of its pixels (a filter larger
-    # than 1x1, a stride or padding), where that differs: ``subgroup`` then runs conv2d_shared, not
-    # matmul_shared, whose window loops and bounds checks leave fewer registers for accumulators
+    # (variant, tile) for a convolution that is no matrix product over its input as it lies (not
+    # ``row_product``: a filter of several rows, padding), where that differs: ``subgroup`` then runs
+    # conv2d_shared, not matmul_shared, whose window loops and bounds checks leave fewer registers for
+    # accumulators
     spatial_tiles: tuple[tuple[str, int], ...] = ()
     # (at most this many output channels, variants preferred before ``order``): see ``few_outputs``
     few_outputs: tuple[tuple[int, tuple[str, ...]], ...] = ()
@@ -163,7 +164,7 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # convolutions (matmul_shared).
     # A depthwise filter 5 or more wide takes tile 4: 0.6-0.75x tile 8's time on the 5x5 layers of
     # MediaPipe's and PP-OCRv5's models (Mesa 22; bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
-    # ``subgroup`` on conv2d_shared (any convolution but a 1x1 stride-1 unpadded one) takes 8: 0.61-0.86x
+    # ``subgroup`` on conv2d_shared (any convolution ``row_product`` does not take) takes 8: 0.61-0.86x
     # tile 16's time on strided 3x3 and 1x1, 5x5, 1x5 and 1x3 convolutions and an RGB network's first
     # (bench/results/2026-12-03-lavapipe-spatial-tiles.txt), where on matmul_shared 16 takes 0.68-0.73x 8's.
     "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
@@ -277,8 +278,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         found.append("winograd")
     if depthwise:
         found.append("depthwise")
-    if ((kh, kw) == (1, 1) and tuple(node.attrs["strides"]) == (1, 1) and tuple(node.attrs["pads"]) == (0, 0, 0, 0)
-            and ungrouped4):
+    if ungrouped4 and row_product(node):
         found.append("pointwise")
     if ungrouped4:  # pointwise on matmul_shared, the others on conv2d_shared
         found += shared
@@ -288,11 +288,24 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         found += ["gemm"] + (["gemm_f16"] if half else [])
         if node.attrs.get("int8_offset") is not None:  # a quantized convolution (passes/integer_conv.py)
             found.append("gemm_i8")
-    if "pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1:
+    if ("pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1
+            and tuple(node.attrs["strides"]) == (1, 1)):
         found.append("gemv")
     if node.attrs.get("requantize") is not None:  # a fused requantize: the scalar kernel has no such epilogue
         return found
     return found + ["generic"]
+
+
+def row_product(node: Node) -> bool:
+    """Whether a convolution is matrix products over its NHWC input as it lies (``pointwise``, and
+    ``subgroup`` on matmul_shared): one filter row (a 1x1 filter, or 1 x KW over neighbouring
+    pixels), no padding, so that each output pixel's inputs are KW * C neighbouring values, its row's
+    pixels stride_w * C apart; and each output row's first input evenly spaced (one image, or
+    H = OH * stride_h). A 1x1 stride-1 one is one product over all pixels."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    (sh, _), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
+    return (w.shape[2] == 1 and (dw == 1 or w.shape[3] == 1) and not any(node.attrs["pads"])
+            and (x.shape[0] == 1 or x.shape[2] == out.shape[2] * sh))
 
 
 FEW_OUTPUTS_PIXELS = 4096

@@ -10,7 +10,8 @@
 // of TILE_M. Lanes whose column is past the end still load and share their rows; they only skip
 // the store.
 // On a subgroup size that is not a multiple of 8 (no whole octets) every lane loads its own rows.
-// Needs K and N divisible by 4; TILE_M is 8 or 16.
+// Needs K and N divisible by 4; TILE_M is 8 or 16. A's rows lie a_row4 vec4s apart (K / 4 for a
+// matrix; fewer where they overlap: a convolution over one row of its input, nn.py).
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/octet.wgsl"  // madd() and octet_rows()
@@ -19,7 +20,7 @@ struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
     batch: u32, a_batch_stride: u32, b_batch_stride: u32, alpha: f32,
     beta: f32,
-    n8: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
+    n8: u32, a_row4: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
 }
 
@@ -56,8 +57,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc: array<vec4<f32>, TILE_M>;
     if (share) {
         // This lane's rows: row0 + lane and row0 + 8 + lane (past the end: the last row again).
-        let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.k4;
-        let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.k4;
+        let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.a_row4;
+        let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row4;
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
             let b0 = ${b_read}(b[bk]);
@@ -73,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     } else {
         var rows: array<u32, TILE_M>;
         for (var r = 0u; r < TILE_M; r++) {
-            rows[r] = a_base + min(row0 + r, p.m - 1u) * p.k4;
+            rows[r] = a_base + min(row0 + r, p.m - 1u) * p.a_row4;
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
