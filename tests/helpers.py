@@ -60,3 +60,20 @@ def fetch_or_skip(name: str):
         return zoo.fetch(name)
     except zoo.FetchError as exc:
         pytest.skip(f"cannot fetch {name}: {exc}")
+
+
+def lstm_against_onnxruntime(x: np.ndarray, consts: dict, inputs: list[str], attrs: dict, precision: str):
+    """A one-node ONNX LSTM model (inputs ``inputs``: "x" and the names of ``consts``, "" for those
+    left out; outputs y, yh, yc), run by ONNX Runtime CPU and by a wgnn session of ``precision``:
+    (the session, its outputs, ONNX Runtime's)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("LSTM", inputs, ["y", "yh", "yc"], **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "yh", "yc")],
+                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=7)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    session = wgnn.InferenceSession(model, precision=precision)
+    return session, session.run(None, {"x": x}), want

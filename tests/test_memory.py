@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import rel_l2, run_both, tol
+from helpers import lstm_against_onnxruntime, rel_l2, run_both, tol
 
 import wgnn
 from wgnn import zoo
@@ -169,23 +169,14 @@ def test_lstm_steps_read_and_write_their_rows_in_place(device, precision, rng, h
     into Y_h, and the last cell states are written into Y_c (in fp32). With 12 (48-byte rows) the rows
     that start where the adapter cannot bind are copied as before. ONNX Runtime's outputs either
     way; the plan never overlaps."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
     steps, size = 6, 16
     x = rng.standard_normal((steps, 1, size)).astype(np.float32)
     consts = {"w": (rng.standard_normal((2, 4 * hidden, size)) / 4).astype(np.float32),
               "r": (rng.standard_normal((2, 4 * hidden, hidden)) / 4 / np.sqrt(hidden / 8)).astype(np.float32),
               "b": rng.standard_normal((2, 8 * hidden)).astype(np.float32)}
-    node = helper.make_node("LSTM", ["x", "w", "r", "b"], ["y", "yh", "yc"], hidden_size=hidden,
-                            direction="bidirectional")
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "yh", "yc")],
-                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=7)
-    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    session = wgnn.InferenceSession(model, precision=precision)
-    for got, expected in zip(session.run(None, {"x": x}), want):
+    session, outputs, want = lstm_against_onnxruntime(x, consts, ["x", "w", "r", "b"],
+                                                      {"hidden_size": hidden, "direction": "bidirectional"}, precision)
+    for got, expected in zip(outputs, want):
         assert rel_l2(got, expected) < tol(precision)
     exe = session._exe
     assert check_plan(exe.blocks, exe.plan.offsets) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import kernels_used, rel_l2, run_both, tiled, tol
+from helpers import kernels_used, lstm_against_onnxruntime, rel_l2, run_both, tiled, tol
 
 import wgnn
 
@@ -400,9 +400,6 @@ def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
     nodes) become one lstm_cell dispatch after the step's product; without initial states the first
     step has no cell state to forget; other activations (alpha and beta too) go into the kernel; a
     layer with peepholes keeps its written-out form. ONNX Runtime's outputs, all three."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
     steps, batch, size, hidden = 5, 2, 6, 8
     dirs = 2 if case == "bidirectional" else 1
     x = rng.standard_normal((steps, batch, size)).astype(np.float32)
@@ -421,14 +418,8 @@ def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
     if case == "peepholes":
         consts["p"] = rng.standard_normal((1, 3 * hidden)).astype(np.float32)
         ins += ["", "", "", "p"]
-    node = helper.make_node("LSTM", ins, ["y", "yh", "yc"], **attrs)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "yh", "yc")],
-                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=7)
-    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    session = wgnn.InferenceSession(model, precision=precision)
-    for got, expected in zip(session.run(None, {"x": x}), want):
+    session, outputs, want = lstm_against_onnxruntime(x, consts, ins, attrs, precision)
+    for got, expected in zip(outputs, want):
         assert rel_l2(got, expected) < tol(precision)
     fused = 0 if case == "peepholes" else steps * dirs
     assert session.pass_log["fuse_lstm_cell"] == fused

@@ -65,7 +65,7 @@ def fuse_dequantize_sum(graph: Graph) -> int:
                 continue
             acc, to_int = found[0]
             bias, scale = other(add, acc), other(mul, value)
-            if bias.dtype != "int32":
+            if bias.dtype != "int32" or scale is value:
                 continue
             node = Node("dequantize_sum", [to_int.inputs[0], scale, bias], list(mul.outputs),
                         {"activation": mul.attrs.get("activation")}, name=mul.name)
