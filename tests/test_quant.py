@@ -285,6 +285,38 @@ def test_dynamic_quantize_of_zeros_has_scale_one(device):
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("size", [300, 5000])
+def test_dynamic_quantize_of_a_small_tensor_is_one_dispatch(device, size):
+    """DynamicQuantizeLinear, as ONNX Runtime's DynamicQuantizeLSTM quantizes an LSTM's hidden state
+    at each step: over 300 values the range and the quantize run as one dispatch (its shifted form
+    too, as the integer product after it reads), over 5000 as two; ONNX Runtime's integers, scale
+    and zero point either way, in fp32 and fp16 sessions."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(size)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"]),
+             helper.make_node("MatMulInteger", ["y", "w", "z"], ["acc"])]
+    w = rng.integers(-128, 128, (size, 8)).astype(np.int8)
+    x = (rng.standard_normal((1, size)) * 3 + 1).astype(np.float32)
+    types = {"y": TensorProto.UINT8, "s": TensorProto.FLOAT, "z": TensorProto.UINT8, "acc": TensorProto.INT32}
+    # with y an output it is quantized as it is; without, the product reads the shifted integers
+    for outputs, shifted in ((("y", "s", "z", "acc"), False), (("acc",), True)):
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, size])],
+                                  [helper.make_tensor_value_info(n, types[n], None) for n in outputs],
+                                  [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+        want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+        for precision in ("fp32", "fp16"):
+            session = wgnn.InferenceSession(model, precision=precision)
+            ops = [d.node.op for d in session._exe.dispatches]
+            fused = [n for n in session.graph.nodes if n.op == "dynamic_quantize"]
+            assert (len(fused), "dynamic_range" in ops) == ((1, False) if size == 300 else (0, True)), ops
+            assert all(n.attrs["shifted"] == shifted for n in fused)
+            for got, expected in zip(session.run(None, {"x": x}), want):
+                np.testing.assert_array_equal(got, expected)
+
+
 def test_quantized_resnet50_matches_onnxruntime_cpu_in_fp32_and_fp16(device):
     """ResNet50 quantized by quantize_static (QDQ), on three photos: within one output step of ONNX
     Runtime CPU on 99% of the logits (its one-step differences start at residual adds, where ONNX

@@ -111,7 +111,7 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
                     types[id(storage_root(cut.inputs[0]))] = "f32"
             # Quantizing rounds to a step: an f16 input would move values at rounding ties. A
             # bitcast of a float32 tensor reads all its bits: f16 would change them.
-            if node.op == "quantize_linear" and node.inputs[0].producer is not None or (
+            if node.op in ("quantize_linear", "dynamic_quantize") and node.inputs[0].producer is not None or (
                     node.op == "bitcast" and node.inputs[0].dtype == "float32" and node.inputs[0].producer is not None):
                 types[id(storage_root(node.inputs[0]))] = "f32"
             # A dequantized value, (q - zero) * scale, is exact in f32; f16's 11 bits would round it

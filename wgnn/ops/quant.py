@@ -147,6 +147,36 @@ class DynamicRange:
         return [np.asarray(scale, np.float32), np.asarray(zero).astype(np.uint8)]
 
 
+@register("dynamic_quantize")
+class DynamicQuantize:
+    """inputs [x (float)]: DynamicQuantizeLinear whole, range and quantize in one dispatch where x is
+    small (``passes.fuse_dynamic_quantize``). Outputs [y, scale, zero_point], each what
+    ``dynamic_range`` and then ``quantize_linear`` give: y uint8, or with attr shifted
+    ``q - zero_point`` in x's float type; x's physical order. Kept f32 in fp16 sessions, as the
+    range's outputs are."""
+
+    traits = ("wide_output",)
+
+    @staticmethod
+    def layout(node, perms):
+        return [None], [perms[id(node.inputs[0])], (), ()]
+
+    @staticmethod
+    def infer(node):
+        x = node.inputs[0]
+        if x.dtype not in FLOAT_DTYPES:
+            raise fail(node, f"takes a float tensor, got {x.dtype}")
+        return [(x.shape, x.dtype if node.attrs.get("shifted") else "uint8"), ((), "float32"), ((), "uint8")]
+
+    @staticmethod
+    def reference(node, ins):
+        scale, zero = DynamicRange.reference(node, ins)
+        q = _saturate(np.asarray(ins[0], np.float32) / scale, zero, quant_range("uint8"))
+        if node.attrs.get("shifted"):
+            return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype), scale, zero]
+        return [q.astype(np.uint8), scale, zero]
+
+
 @register("requantize")
 class Requantize:
     """inputs [acc (float holding an integer sum), multiplier (float), zero_point (integer)]:

@@ -21,6 +21,7 @@ from .fold_head_transposes import fold_head_transposes
 from .fold_pad_into_conv import fold_pad_into_conv
 from .fuse_activation import fuse_activation
 from .fuse_affine import fuse_affine_after_activation
+from .fuse_dynamic_quantize import fuse_dynamic_quantize
 from .fuse_gelu import fuse_gelu
 from .fuse_hard_swish import fuse_hard_swish, fuse_swish
 from .fuse_layer_norm import fuse_layer_norm
@@ -64,13 +65,13 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # in fours (the texture path's texels hold padded channels anyway), an Add after a product's
 # activation is its residual (added after the activation), a convolution's residual padded with
 # zero channels is read unpadded, a quantized product's int32 bias, cast to float and scale are one
-# dequantize_sum, and a Mul with the Add after it (where no product took the Add as its residual) is
-# one muladd.
+# dequantize_sum, a small tensor's dynamic quantization is one dispatch, and a Mul with the Add after
+# it (where no product took the Add as its residual) is one muladd.
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
                                                      fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
-                                                     fuse_dequantize_sum, fuse_muladd],
+                                                     fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd],
                                         "texture": []}
 
 

@@ -137,11 +137,17 @@ def lower_quantize(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary", exact=True, bounds=bounds)
 
 
-@lowers("dynamic_range")
+@lowers("dynamic_range", "dynamic_quantize")
 def lower_dynamic_range(node, ctx: LoweringContext) -> None:
+    """One workgroup over x: its range (scale and zero point), and for ``dynamic_quantize`` then its
+    quantized values."""
     x = node.inputs[0]
-    ctx.dispatch("dynamic_range", node=node, template={}, params={"total": x.size},
-                 bindings=[ctx.tensor(x)] + [ctx.tensor(out) for out in node.outputs], workgroups=1)
+    fused = node.op == "dynamic_quantize"
+    y, ranges = (node.outputs[0], node.outputs[1:]) if fused else (None, node.outputs)
+    template = {"quantize": fused, "shifted": bool(node.attrs.get("shifted"))}
+    ctx.dispatch("dynamic_range", node=node, template=template, params={"total": x.size},
+                 bindings=[ctx.tensor(x)] + [ctx.tensor(out) for out in ranges]
+                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=1)
 
 
 @lowers("float_class")

@@ -2,16 +2,24 @@
 // its invocations stride over x keeping min(x, 0) and max(x, 0), combine them through workgroup
 // trees, and the first writes scale = (max - min) / 255 (1 where the range is 0) and
 // zero_point = clamp(round_half_even((0 - min) / scale), 0, 255): the same f32 operations as the
-// quantize kernel applies, so the results are the ones the op written out gives.
+// quantize kernel applies, so the results are the ones the op written out gives. With QUANTIZE (a
+// small x: dynamic_quantize) the same workgroup then quantizes x into y as ternary.wgsl's quantize
+// (SHIFTED: quantize_shifted) does, from the scale and zero point it has just found.
 #include "compute/common.wgsl"
 #include "compute/reduction.wgsl"
 
 struct Params { total: u32 }
 
+const QUANTIZE: bool = ${quantize};
+const SHIFTED: bool = ${shifted};
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
 @group(0) @binding(2) var<storage, read_write> scale: array<scale_elem>;
 @group(0) @binding(3) var<storage, read_write> zero_point: array<zero_point_elem>;
+@group(0) @binding(4) var<storage, read_write> y: array<y_elem>;
+
+var<workgroup> found: vec2<f32>;  // (scale, zero point)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -30,7 +38,22 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         if (spread > 0.0) {
             s = spread / 255.0;
         }
+        let zero = clamp(round((0.0 - lo) / s), 0.0, 255.0);
         scale[0] = scale_elem(s);
-        zero_point[0] = zero_point_elem(clamp(round((0.0 - lo) / s), 0.0, 255.0));
+        zero_point[0] = zero_point_elem(zero);
+        found = vec2<f32>(f32(scale_elem(s)), zero);
+    }
+    if (QUANTIZE) {
+        workgroupBarrier();
+        let s = found.x;
+        let zero = found.y;
+        for (var i = lid; i < p.total; i += WG) {
+            let q = clamp(round(f32(x[i]) / s) + zero, 0.0, 255.0);
+            if (SHIFTED) {
+                y[i] = y_elem(q - zero);
+            } else {
+                y[i] = y_elem(i32(q));
+            }
+        }
     }
 }

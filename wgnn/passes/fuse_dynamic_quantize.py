@@ -1,0 +1,36 @@
+"""DynamicQuantizeLinear of a small tensor in one dispatch (compute backend).
+
+The builder writes DynamicQuantizeLinear over a whole tensor as ``dynamic_range`` (one workgroup
+finds the scale and zero point) and ``quantize_linear`` (a pass over the tensor). Where the tensor
+is small enough that one workgroup quantizes it in little more time than the launch of another
+dispatch costs (an LSTM's hidden state, quantized at every step of a dynamically quantized
+recurrent layer), the two become one ``dynamic_quantize`` node: the same workgroup quantizes what it
+has just measured, with the quantize kernel's arithmetic, so the integers are the same.
+"""
+
+from __future__ import annotations
+
+from ..graph import Graph, Node
+from .patterns import Readers, made_by
+
+# Elements one workgroup quantizes after finding their range, at most: beyond, the quantize pass's
+# many workgroups win (on a GPU, and on a software adapter's cores).
+ONE_PASS = 4096
+
+
+def fuse_dynamic_quantize(graph: Graph) -> int:
+    readers = Readers(graph)
+    fused = 0
+    for quantize in list(graph.nodes):
+        if quantize.op != "quantize_linear" or quantize.attrs.get("range") is not None:
+            continue
+        x, scale, zero = quantize.inputs
+        ranged = made_by(scale, "dynamic_range")
+        if (ranged is None or ranged.inputs[0] is not x or ranged.outputs[1] is not zero or x.size > ONE_PASS
+                or ranged not in graph.nodes):
+            continue
+        node = Node("dynamic_quantize", [x], [quantize.outputs[0], scale, zero],
+                    {"shifted": bool(quantize.attrs.get("shifted"))}, name=ranged.name)
+        readers.substitute(graph, [quantize], ranged, node)
+        fused += 1
+    return fused
