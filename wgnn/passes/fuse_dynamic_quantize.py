@@ -2,9 +2,8 @@
 
 The builder writes DynamicQuantizeLinear over a whole tensor as ``dynamic_range`` (one workgroup
 finds the scale and zero point) and ``quantize_linear`` (a pass over the tensor). Where the tensor
-is small enough that one workgroup quantizes it in little more time than the launch of another
-dispatch costs (an LSTM's hidden state, quantized at every step of a dynamically quantized
-recurrent layer), the two become one ``dynamic_quantize`` node: the same workgroup quantizes what it
+is small (an LSTM's hidden state, quantized at every step of a dynamically quantized recurrent
+layer), the two become one ``dynamic_quantize`` node: the same workgroup quantizes what it
 has just measured, with the quantize kernel's arithmetic, so the integers are the same.
 """
 
@@ -13,8 +12,10 @@ from __future__ import annotations
 from ..graph import Graph, Node
 from .patterns import Readers, made_by
 
-# Elements one workgroup quantizes after finding their range, at most: beyond, the quantize pass's
-# many workgroups win (on a GPU, and on a software adapter's cores).
+# Elements one workgroup quantizes after finding their range, at most (64 per invocation at a
+# workgroup of 64; a larger tensor keeps the quantize pass and its many workgroups). Chosen, not
+# measured: on lavapipe the fusion is level either way (bench/results/
+# 2026-12-03-lavapipe-dynamic-quantize-one-pass-ab.txt), its point a dependent dispatch fewer.
 ONE_PASS = 4096
 
 
