@@ -512,18 +512,23 @@ RESIZE_CASES = [("linear", "half_pixel", "round_prefer_floor", (11, 14)),
                 ("nearest", "align_corners", "round_prefer_ceil", (11, 13)),
                 ("nearest", "half_pixel", "ceil", (8, 8)),
                 ("cubic", "half_pixel", "antialias", (4, 3)),
-                ("cubic", "tf_crop_and_resize", "exclude_outside", (9, 11))]
+                ("cubic", "tf_crop_and_resize", "exclude_outside", (9, 11)),
+                # linear through the filtered sampler (antialiased, or taps outside dropped), not the
+                # two-neighbour one the others take
+                ("linear", "half_pixel", "antialias", (3, 4)),
+                ("linear", "half_pixel", "exclude_outside", (11, 14))]
 
 
 @pytest.mark.parametrize("channels", [5, 8], ids=["scalars", "vec4s"])
 @pytest.mark.parametrize("case", RESIZE_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
 def test_resize(device, precision, rng, case, channels):
     """Channels in whole vec4s are resized four to an invocation (one source position and its weights
-    for the four), other counts one element at a time: the same results."""
+    for the four), other counts one element at a time: the same results. Linear resizing without
+    antialiasing or dropped taps reads the two neighbours directly (``sample_bilinear``)."""
     mode, coords, nearest, size = case
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, channels, 6, 7))
-    if mode == "cubic":
+    if mode == "cubic" or nearest in ("antialias", "exclude_outside"):
         y = b.resize(x, size, mode=mode, coordinate_mode=coords, antialias=nearest == "antialias",
                      exclude_outside=nearest == "exclude_outside",
                      roi=((0.1, 0.9), (-0.2, 1.1)) if coords == "tf_crop_and_resize" else None,

@@ -12,6 +12,22 @@ fn sample_nearest(n: u32, sy: f32, sx: f32, c: u32) -> ${value} {
     return load(n, u32(sy), u32(sx), c);
 }
 
+// Linear over the two neighbouring pixels, edges repeated: what sample_filtered computes for the
+// linear filter unstretched (taps 0 and 1, support 1), without its loops and normalization.
+fn sample_bilinear(n: u32, sy: f32, sx: f32, c: u32) -> ${value} {
+    let by = floor(sy);
+    let bx = floor(sx);
+    let y0 = clamp_index(i32(by), p.in_h);
+    let y1 = clamp_index(i32(by) + 1, p.in_h);
+    let x0 = clamp_index(i32(bx), p.in_w);
+    let x1 = clamp_index(i32(bx) + 1, p.in_w);
+    let fx = sx - bx;
+    let top = load(n, y0, x0, c) * (1.0 - fx) + load(n, y0, x1, c) * fx;
+    let bottom = load(n, y1, x0, c) * (1.0 - fx) + load(n, y1, x1, c) * fx;
+    let fy = sy - by;
+    return top * (1.0 - fy) + bottom * fy;
+}
+
 fn filter_linear(d: f32) -> f32 { return clamp(1.0 - abs(d), 0.0, 1.0); }
 fn filter_cubic(d: f32) -> f32 {
     let t = abs(d);

@@ -591,6 +591,10 @@ def lower_resize(node, ctx: LoweringContext) -> None:
     x_ref, y_ref = ctx.tensor(x), ctx.tensor(out)
     lanes = 4 if (ctx.perm(x) == NHWC and ctx.perm(out) == NHWC and x.shape[1] % 4 == 0
                   and x_ref.dtype in ("f32", "f16") and y_ref.dtype in ("f32", "f16")) else 1
+    if (template["mode"] == "filtered" and template["filter"] == "linear" and not params["exclude_outside"]
+            and params["start_h"] == params["start_w"] == 0 and params["taps_h"] == params["taps_w"] == 2
+            and params["support_h"] == params["support_w"] == 1.0):
+        template["mode"] = "bilinear"  # (the two neighbours, no antialiasing: no tap loops, no normalization)
     if lanes == 4:  # a vec4 of channels per invocation: one source position and its weights for four
         params["c"] = x.shape[1] // 4
         template.update(value="vec4<f32>", x_type="vec4<x_elem>", y_type="vec4<y_elem>")
