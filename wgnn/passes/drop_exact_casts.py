@@ -24,9 +24,9 @@ def drop_exact_casts(graph: Graph) -> int:
         inner = made_by(node.inputs[0], "cast")
         if inner is None or inner.attrs["to"] not in ("int32", "int64"):
             continue
-        if not _exact_sums(inner.inputs[0]):
-            continue
         source = inner.inputs[0]
+        if not _exact_integers(source):
+            continue
         graph.replace_uses(node.outputs[0], source)
         dropped += 1
     if dropped:
@@ -34,7 +34,7 @@ def drop_exact_casts(graph: Graph) -> int:
     return dropped
 
 
-def _exact_sums(source) -> bool:
+def _exact_integers(source) -> bool:
     """Whether ``source`` is a quantized product's f32 result holding integer sums exactly."""
     producer = source.producer
     return (producer is not None and source.dtype == "float32" and bool(producer.attrs.get("exact"))
@@ -50,20 +50,20 @@ def _integer_cast(operand, to: str, readers: Readers, reader: Node) -> Node | No
 def fuse_dequantize_sum(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
-    for mul in list(graph.nodes):
-        if mul.op != "binary" or mul.attrs["kind"] != "mul" or mul not in graph.nodes:
+    for mul in list(graph.nodes):  # (a rewrite removes casts and adds, never a Mul still to visit)
+        if mul.op != "binary" or mul.attrs["kind"] != "mul":
             continue
         for value in mul.inputs:
             to_float = _integer_cast(value, "float32", readers, mul)
             add = made_by(to_float.inputs[0], "binary", "add") if to_float is not None else None
             if add is None or not readers.only(add.outputs[0], to_float) or value.shape != mul.outputs[0].shape:
                 continue
-            found = [(acc, _integer_cast(acc, "int32", readers, add)) for acc in add.inputs]
-            found = [(acc, cast) for acc, cast in found if cast is not None and _exact_sums(cast.inputs[0])
-                     and acc.shape == add.outputs[0].shape]
-            if not found:
+            for acc in add.inputs:
+                to_int = _integer_cast(acc, "int32", readers, add)
+                if to_int is not None and _exact_integers(to_int.inputs[0]) and acc.shape == add.outputs[0].shape:
+                    break
+            else:
                 continue
-            acc, to_int = found[0]
             bias, scale = other(add, acc), other(mul, value)
             if bias.dtype != "int32" or scale is value:
                 continue

@@ -312,12 +312,29 @@ def _place(state, owner: Operand, whole: Operand, offset: int) -> None:
     state.placed[id(owner)] = base
 
 
-def _plain(state, operand: Operand, ctx: LoweringContext) -> bool:
+def _read_whole(ctx: LoweringContext) -> set[int]:
+    """The tensors some kernel reads by binding their root whole and addressing them inside it: a
+    channel window, wider rows, a strided slice, a concat part written through the epilogue."""
+    return set(ctx.windows) | set(ctx.row_pitch) | set(ctx.slice_views) | set(ctx.slices)
+
+
+def _plain(state, operand: Operand, read_whole: set[int]) -> bool:
     """Whether ``operand``, and every view of it, is read from its first byte on as its own shape
-    (no channel window, wider rows or strided slice reads it: those bind its root whole)."""
-    special = set(ctx.windows) | set(ctx.row_pitch) | set(ctx.slice_views) | set(ctx.slices)
-    return id(operand) not in special and not any(
-        key in special for key, root in state.roots.items() if root is operand)
+    (none of them in ``read_whole``)."""
+    return id(operand) not in read_whole and not any(
+        key in read_whole for key, root in state.roots.items() if root is operand)
+
+
+def _place_run(state, owner: Operand, whole: Operand, perm: tuple[int, ...], part: tuple[int, ...],
+               starts: tuple[int, ...], kind: str) -> bool:
+    """Place ``owner`` (the block of shape ``part`` at ``starts``) inside ``whole`` (stored in
+    ``perm`` order, elements of ``kind``) where it is one run of ``whole``'s elements starting at a
+    byte offset the adapter binds storage at; whether it was."""
+    start = contiguous_block(whole.shape, perm, part, starts)
+    if start is None or (state.placed.get(id(whole), 0) + start * ELEMENT_BYTES[kind]) % state.device.storage_alignment:
+        return False
+    _place(state, owner, whole, start * ELEMENT_BYTES[kind])
+    return True
 
 
 def contiguous_slices(state, ctx: LoweringContext) -> None:
@@ -326,20 +343,16 @@ def contiguous_slices(state, ctx: LoweringContext) -> None:
     from there (an LSTM's input projection, one time step's row at a time). Records the offset in
     ``state.placed``. A slice a graph output is a view of keeps its own bytes (an output owns its
     buffer)."""
-    alignment = state.device.storage_alignment
-    outputs = set(state.output_roots)
+    outputs, read_whole = set(state.output_roots), _read_whole(ctx)
     for node, _ in _read_slices(state):
         x, out = node.inputs[0], node.outputs[0]
         kind = state.storage.get(id(state.root(x)))
         if (x.is_constant or id(out) in state.roots or id(out) in outputs or kind not in ELEMENT_BYTES
                 or state.storage.get(id(out)) != kind or any(st != 1 for st in node.attrs["steps"])
-                or not equivalent(out.shape, state.perms[id(x)], state.perms[id(out)]) or not _plain(state, x, ctx)
-                or not _plain(state, out, ctx)):
+                or not equivalent(out.shape, state.perms[id(x)], state.perms[id(out)])
+                or not _plain(state, x, read_whole) or not _plain(state, out, read_whole)):
             continue
-        start = contiguous_block(x.shape, state.perms[id(x)], out.shape, node.attrs["starts"])
-        if start is None or (state.placed.get(id(x), 0) + start * ELEMENT_BYTES[kind]) % alignment:
-            continue
-        _place(state, out, x, start * ELEMENT_BYTES[kind])
+        _place_run(state, out, x, state.perms[id(x)], out.shape, node.attrs["starts"], kind)
 
 
 def contiguous_parts(state, ctx: LoweringContext) -> None:
@@ -350,12 +363,11 @@ def contiguous_parts(state, ctx: LoweringContext) -> None:
     The part must own its bytes (or be a plain view of a tensor that does) and be no graph output; a
     part of two concats lies in the first (an LSTM's last hidden state: in its output sequence,
     copied into Y_h). Records the offset in ``state.placed`` and the part in ``state.written``."""
-    graph, alignment = state.graph, state.device.storage_alignment
-    outputs = set(state.output_roots)
-    for node in graph.nodes:
+    outputs, read_whole = set(state.output_roots), _read_whole(ctx)
+    for node in state.graph.nodes:
         whole = node.outputs[0]
         kind = state.storage.get(id(state.root(whole)))
-        if node.op != "concat" or kind not in ELEMENT_BYTES or not _plain(state, whole, ctx):
+        if node.op != "concat" or kind not in ELEMENT_BYTES or not _plain(state, whole, read_whole):
             continue
         perm, axis, at = state.perms[id(whole)], node.attrs["axis"] % whole.rank, 0
         for t in node.inputs:
@@ -365,13 +377,10 @@ def contiguous_parts(state, ctx: LoweringContext) -> None:
             if (owner.producer is None or owner.is_constant or id(owner) in outputs or node.inputs.count(t) != 1
                     or id(owner) in state.placed or id(t) in state.placed or owner.size != t.size
                     or owner is state.root(whole) or state.storage.get(id(owner)) != kind
-                    or not equivalent(t.shape, state.perms[id(t)], perm) or not _plain(state, owner, ctx)):
+                    or not equivalent(t.shape, state.perms[id(t)], perm) or not _plain(state, owner, read_whole)):
                 continue
-            start = contiguous_block(whole.shape, perm, t.shape, starts)
-            if start is None or (state.placed.get(id(whole), 0) + start * ELEMENT_BYTES[kind]) % alignment:
-                continue
-            _place(state, owner, whole, start * ELEMENT_BYTES[kind])
-            state.written.add(id(owner))
+            if _place_run(state, owner, whole, perm, t.shape, starts, kind):
+                state.written.add(id(owner))
 
 
 def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice]:
