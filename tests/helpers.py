@@ -62,10 +62,11 @@ def fetch_or_skip(name: str):
         pytest.skip(f"cannot fetch {name}: {exc}")
 
 
-def lstm_against_onnxruntime(x: np.ndarray, consts: dict, inputs: list[str], attrs: dict, precision: str):
+def lstm_against_onnxruntime(x: np.ndarray, consts: dict, inputs: list[str], attrs: dict, precision: str,
+                             **options):
     """A one-node ONNX LSTM model (inputs ``inputs``: "x" and the names of ``consts``, "" for those
-    left out; outputs y, yh, yc), run by ONNX Runtime CPU and by a wgnn session of ``precision``:
-    (the session, its outputs, ONNX Runtime's)."""
+    left out; outputs y, yh, yc), run by ONNX Runtime CPU and by a wgnn session of ``precision``
+    (and ``options``): (the session, its outputs, ONNX Runtime's)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
@@ -75,5 +76,5 @@ def lstm_against_onnxruntime(x: np.ndarray, consts: dict, inputs: list[str], att
                               [numpy_helper.from_array(v, n) for n, v in consts.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=7)
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    session = wgnn.InferenceSession(model, precision=precision)
+    session = wgnn.InferenceSession(model, precision=precision, **options)
     return session, session.run(None, {"x": x}), want

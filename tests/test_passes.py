@@ -45,6 +45,40 @@ def test_fusion_reduces_dispatches_and_keeps_outputs(device, rng):
     assert conv.attrs["activation"].kind == "relu" and len(conv.inputs) == 4 and conv.inputs[3] is not None
 
 
+def test_arithmetic_that_changes_nothing_is_dropped(device, rng):
+    """x + 0, 0 + x, x - 0, x * 1, 1 * x and x / 1 (the constant all zeros or ones, broadcast or
+    not) pass x through; 0 - x, 1 / x, a constant that broadcasts x to a larger shape and one that is
+    not all neutral stay. The same values as the numpy reference either way."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 3))
+    zeros, ones = b.constant(np.zeros(3, np.float32)), b.constant(np.ones((2, 3), np.float32))
+    dropped = b.div(b.mul(b.constant(np.float32(1)), b.mul(b.sub(b.add(b.constant(np.zeros((1, 3), np.float32)),
+                                                                         b.add(x, zeros)), zeros), ones)), ones)
+    kept = {"neg": b.sub(zeros, x), "inv": b.div(ones, x), "wide": b.add(x, b.constant(np.zeros((4, 2, 3), np.float32))),
+            "half": b.mul(x, b.constant(np.array([1, 1, 2], np.float32)))}
+    feeds = {"x": rng.uniform(0.5, 2, (2, 3)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": b.relu(dropped), **kept}, feeds)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6)
+    assert session.pass_log["remove_identity"] == 6
+    assert session.dispatch_count == 5
+
+
+def test_a_second_bias_sums_into_the_first(device, precision, rng):
+    """A product with a bias, then another constant added per column (an LSTM's input and recurrent
+    biases): one product whose bias is their sum."""
+    b = wgnn.GraphBuilder()
+    a = b.input("a", (5, 8))
+    w = b.constant(rng.standard_normal((8, 12)).astype(np.float32))
+    y = b.add(b.add(b.matmul(a, w), b.constant(rng.standard_normal(12).astype(np.float32))),
+              b.constant(rng.standard_normal((1, 12)).astype(np.float32)))
+    session, got, want = run_both(b, {"y": y}, {"a": rng.standard_normal((5, 8)).astype(np.float32)},
+                                  precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    assert session.pass_log["fuse_matmul_bias"] == 2
+    assert [d.node.op for d in session._exe.dispatches] == ["matmul"]
+
+
 def test_constant_folding_of_shape_chains(device, rng):
     """Shape -> Gather -> Unsqueeze -> Concat -> Reshape, and ConstantOfShape, fold to constants."""
     from onnx import TensorProto, helper, numpy_helper
@@ -397,9 +431,10 @@ def test_a_one_hot_product_is_a_gather(device, precision, rng, index_dtype):
 @pytest.mark.parametrize("case", ["forward_initial_states", "bidirectional", "custom_activations", "peepholes"])
 def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
     """ONNX's LSTM unrolled: each step's gates, activations and state update (eleven to thirteen
-    nodes) become one lstm_cell dispatch after the step's product; without initial states the first
-    step has no cell state to forget; other activations (alpha and beta too) go into the kernel; a
-    layer with peepholes keeps its written-out form. ONNX Runtime's outputs, all three."""
+    nodes) become one lstm_cell node, and with the step's product one lstm_step dispatch; without
+    initial states the first step has no cell state to forget; other activations (alpha and beta
+    too) go into the kernel; a layer with peepholes keeps its written-out form. ONNX Runtime's
+    outputs, all three."""
     steps, batch, size, hidden = 5, 2, 6, 8
     dirs = 2 if case == "bidirectional" else 1
     x = rng.standard_normal((steps, batch, size)).astype(np.float32)
@@ -423,7 +458,35 @@ def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
         assert rel_l2(got, expected) < tol(precision)
     fused = 0 if case == "peepholes" else steps * dirs
     assert session.pass_log["fuse_lstm_cell"] == fused
-    assert [d.kernel for d in session._exe.dispatches].count("lstm_cell") == fused
+    # every step after the first is one lstm_step (product and cell); the first's product of a
+    # constant initial state folds away, leaving its cell
+    kernels = [d.kernel for d in session._exe.dispatches]
+    assert kernels.count("lstm_cell") == (dirs if fused else 0)
+    assert kernels.count("lstm_step") == fused - kernels.count("lstm_cell")
+
+
+@pytest.mark.parametrize("variant", ["row", "workgroup"])
+@pytest.mark.parametrize("hidden", [7, 20])
+def test_lstm_step_variants(device, precision, rng, variant, hidden):
+    """Each variant of the whole-step kernel forced (an invocation per hidden unit; a workgroup's
+    invocations sharing each unit's product): a hidden size that does not divide by 4 (h read as
+    scalars, the last rows of R^T one by one) and one that does (vec4s), a batch of 3, initial
+    states and both biases, both directions. ONNX Runtime's outputs, all three; every step after
+    the first runs on the variant asked for."""
+    steps, batch, size = 4, 3, 5
+    x = rng.standard_normal((steps, batch, size)).astype(np.float32)
+    consts = {"w": (rng.standard_normal((2, 4 * hidden, size)) / 2).astype(np.float32),
+              "r": (rng.standard_normal((2, 4 * hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),
+              "b": rng.standard_normal((2, 8 * hidden)).astype(np.float32),
+              "h0": rng.standard_normal((2, batch, hidden)).astype(np.float32),
+              "c0": rng.standard_normal((2, batch, hidden)).astype(np.float32)}
+    session, outputs, want = lstm_against_onnxruntime(
+        x, consts, ["x", "w", "r", "b", "", "h0", "c0"], {"hidden_size": hidden, "direction": "bidirectional"},
+        precision, kernels={"lstm_step": variant})
+    for got, expected in zip(outputs, want):
+        assert rel_l2(got, expected) < tol(precision)
+    steps_run = [d.variant for d in session._exe.dispatches if d.kernel == "lstm_step"]
+    assert len(steps_run) == 2 * (steps - 1) and all(v.startswith(variant) for v in steps_run), steps_run
 
 
 @pytest.mark.parametrize("variant", ["default", "winograd", "direct", "gemm", "gemm_split", "generic", "depthwise",

@@ -525,3 +525,43 @@ class LstmCell:
     @staticmethod
     def layout(node, perms):
         return [(), ()], [(), ()]
+
+
+@register("lstm_step")
+class LstmStep:
+    """One whole step of an LSTM layer (``fuse_lstm_step`` makes it from a step's recurrent product
+    and its ``lstm_cell``): inputs [h_prev (batch, hidden); r (hidden, 4 * hidden), the recurrent
+    weights transposed; bias (4 * hidden) or None; p (batch, 4 * hidden), the step's input
+    projection, or None; c_prev (batch, hidden) or None]; attr activations (f, g, h); outputs [h, c]:
+    the ``lstm_cell`` of pre = h_prev @ r + bias + p."""
+
+    @staticmethod
+    def flops(node):
+        h_prev, r = node.inputs[:2]
+        return 2 * h_prev.shape[0] * r.size + 12 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        h_prev, r, bias, p, c_prev = node.inputs
+        batch, hidden = h_prev.shape if h_prev.rank == 2 else (0, 0)
+        wants = {"r": (r, (hidden, 4 * hidden)), "bias": (bias, (4 * hidden,)), "p": (p, (batch, 4 * hidden)),
+                 "c_prev": (c_prev, (batch, hidden))}
+        wrong = [f"{name} {x.shape} (expected {shape})" for name, (x, shape) in wants.items()
+                 if x is not None and x.shape != shape]
+        if h_prev.rank != 2 or wrong:
+            raise fail(node, f"expected h_prev (batch, hidden) and matching operands, got h_prev {h_prev.shape}"
+                             + "".join(f", {w}" for w in wrong))
+        return [((batch, hidden), h_prev.dtype)] * 2
+
+    @staticmethod
+    def reference(node, ins):
+        h_prev, r, bias, p, c_prev = ins
+        pre = h_prev.astype(np.float64) @ r.astype(np.float64)
+        for extra in (bias, p):
+            if extra is not None:
+                pre = pre + extra
+        return LstmCell.reference(node, [pre.astype(np.float32), c_prev])
+
+    @staticmethod
+    def layout(node, perms):
+        return [()] * 5, [(), ()]

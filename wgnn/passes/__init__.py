@@ -26,6 +26,7 @@ from .fuse_gelu import fuse_gelu
 from .fuse_hard_swish import fuse_hard_swish, fuse_swish
 from .fuse_layer_norm import fuse_layer_norm
 from .fuse_lstm_cell import fuse_lstm_cell
+from .fuse_lstm_step import fuse_lstm_step
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
 from .fuse_residual import fuse_residual, fuse_residual_after_activation, narrow_padded_residuals
@@ -71,7 +72,8 @@ BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_
                                                      fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
-                                                     fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd],
+                                                     fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd,
+                                                     fuse_lstm_step],
                                         "texture": []}
 
 

@@ -563,3 +563,36 @@ def lower_lstm_cell(node, ctx: LoweringContext) -> None:
     ctx.dispatch("lstm_cell", node=node, template=dict(f=f.kind, g=g.kind, h=h.kind, act="none"), params=params,
                  bindings=[ctx.tensor(pre), ctx.tensor(c_prev) if c_prev is not None else ctx.dummy(),
                            ctx.tensor(h_out), ctx.tensor(c_out)], threads=h_out.size)
+
+
+# Invocations that share one unit's product in lstm_step's "workgroup" variant (a power of two).
+LSTM_STEP_PARTS = 16
+
+
+@lowers("lstm_step")
+def lower_lstm_step(node, ctx: LoweringContext) -> None:
+    h_prev, r, bias, proj, c_prev = node.inputs
+    h_out, c_out = node.outputs
+    batch, hidden = h_out.shape
+    # R^T (hidden, 4 hidden) as [k][unit][gate], the bias as one more row of it (lstm_step.wgsl)
+    packed = r.value.astype(np.float32).reshape(hidden, 4, hidden).transpose(0, 2, 1)
+    row = (bias.value.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32))
+    packed = np.concatenate([packed.reshape(-1), row.reshape(4, hidden).T.reshape(-1)])
+    choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
+    workgroup = choice.workgroup
+    parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
+    f, g, h = node.attrs["activations"]
+    params = dict(units=h_out.size, hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
+                  f_alpha=f.alpha, f_beta=f.beta, g_alpha=g.alpha, g_beta=g.beta, h_alpha=h.alpha, h_beta=h.beta)
+    size = dict(threads=h_out.size) if parts == 1 else dict(workgroups=-(-h_out.size // (workgroup // parts)))
+    words = hidden % 4 == 0  # h_prev read as vec4s
+    template = dict(f=f.kind, g=g.kind, h=h.kind, act="none", parts=parts,
+                    h_word="vec4<h_prev_elem>" if words else "h_prev_elem",
+                    h_four="vec4<f32>(h_prev[i / 4u])" if words else
+                    "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))",
+                    h_one="f32(h_prev[i / 4u][i % 4u])" if words else "f32(h_prev[i])")
+    ctx.dispatch("lstm_step", node=node, template=template,
+                 params=params, choice=choice,
+                 bindings=[ctx.tensor(h_prev), ctx.const(packed)]
+                 + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (proj, c_prev)]
+                 + [ctx.tensor(h_out), ctx.tensor(c_out)], **size)

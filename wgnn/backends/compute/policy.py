@@ -54,8 +54,10 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "softmax": {"workgroup": (), "row": ()},
     "layer_norm": {"workgroup": (), "row": ()},
     "reduce": {"workgroup": (), "row": ()},
+    # lstm_step.wgsl: a unit's product over a workgroup's invocations, or an invocation per unit
+    "lstm_step": {"workgroup": (), "row": ()},
 }
-ROW_OPS = ("softmax", "layer_norm", "reduce")
+ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step")
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
 # would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
 MIN_ROWS = 64
@@ -65,7 +67,7 @@ def rows_of(node: Node) -> int:
     """The rows a row kernel runs for ``node``: outputs of a reduction, else the input's elements
     over one row's (softmax: the axis; layer_norm: the axes from ``axis``)."""
     x = node.inputs[0]
-    if node.op == "reduce":
+    if node.op in ("reduce", "lstm_step"):  # (lstm_step: its hidden units, each a row of R^T's products)
         return node.outputs[0].size
     axes = [node.attrs["axis"] % x.rank] if node.op == "softmax" else range(node.attrs["axis"] % x.rank, x.rank)
     return x.size // max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
