@@ -411,3 +411,27 @@ def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
                                   kernels={"mm": Choice("subgroup", tile=16)})
     assert "matmul_shared" in kernels_used(session)
     assert rel_l2(got["y"], want["y"]) < tol("fp32")
+
+
+@pytest.mark.parametrize("name,batch", [("mobilenet_v2", 1), ("squeezenet1_1", 1), ("resnet50", 2)])
+def test_gpu_defaults_run_the_zoo_cnns(device, precision, monkeypatch, name, batch):
+    """What a GPU adapter runs before anything is measured (gemm sized by its product, split-K where
+    few blocks would launch, gemv for a single image's classifier, f16 arithmetic in fp16 sessions,
+    a workgroup per row for the row kernels), forced on this adapter, on the zoo CNNs over the
+    packaged photo: the software adapter's FP32 logits and top-5 classes, within f16's rounding in
+    fp16. What a lent GPU's first run executes is so checked before it is lent."""
+    from wgnn import zoo
+
+    x = np.concatenate(zoo.packaged_photos()[:batch])
+    model = zoo.build(name, softmax=False)
+    want = wgnn.InferenceSession(model).run(None, {"input": x})[0]
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "gpu")
+    session = wgnn.InferenceSession(model, precision=precision)
+    got = session.run(None, {"input": x})[0]
+    choices = list(session.kernel_choices().values())
+    gemm = "gemm_f16" if precision == "fp16" else "gemm "
+    assert any(c.startswith(gemm) for c in choices) and any("k/" in c for c in choices), choices
+    assert any(c.startswith("gemv") for c in choices) == (batch == 1 and name != "squeezenet1_1")  # (its
+    # classifier is a convolution before the pooling)
+    assert rel_l2(got, want) < {"fp32": 1e-5, "fp16": 1e-2}[precision]
+    np.testing.assert_array_equal(np.argsort(-got)[:, :5], np.argsort(-want)[:, :5])
