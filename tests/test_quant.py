@@ -265,9 +265,14 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
     assert np.abs(want[0] - floats[0]).max() > 2e-3  # the quantization is visible
     # (fp16: f16 storage of the hidden state moves it across a quantization tie now and then: a step)
     for precision, tol in (("fp32", 2e-6), ("fp16", 2.5e-2)):
-        got = wgnn.InferenceSession(quantized, precision=precision).run(None, {"x": x})
+        session = wgnn.InferenceSession(quantized, precision=precision)
+        got = session.run(None, {"x": x})
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=0, atol=tol)
+        # every step after the first: the state's quantization (by batch rows, written out), then
+        # one lstm_step (the integer product, the scales, per row and per column, and the cell)
+        kernels = [d.kernel for d in session._exe.dispatches]
+        assert kernels.count("lstm_step") == dirs * (steps - 1) and kernels.count("lstm_cell") == dirs
 
 
 def test_dynamic_quantize_of_zeros_has_scale_one(device):

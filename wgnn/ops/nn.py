@@ -532,8 +532,12 @@ class LstmStep:
     """One whole step of an LSTM layer (``fuse_lstm_step`` makes it from a step's recurrent product
     and its ``lstm_cell``): inputs [h_prev (batch, hidden); r (hidden, 4 * hidden), the recurrent
     weights transposed; bias (4 * hidden) or None; p (batch, 4 * hidden), the step's input
-    projection, or None; c_prev (batch, hidden) or None]; attr activations (f, g, h); outputs [h, c]:
-    the ``lstm_cell`` of pre = h_prev @ r + bias + p."""
+    projection, or None; c_prev (batch, hidden) or None; h_scale, one number or one per row
+    (batch, 1), or None]; attrs
+    activations (f, g, h), scale (an array of one number or one per column, 4 * hidden; or None);
+    outputs [h, c]: the ``lstm_cell`` of pre = (h_prev @ r) * s + bias + p, s = h_scale * scale (a
+    dynamically quantized layer: h_prev the quantized state, h_scale its scale, scale the weights';
+    else s = 1)."""
 
     @staticmethod
     def flops(node):
@@ -542,12 +546,14 @@ class LstmStep:
 
     @staticmethod
     def infer(node):
-        h_prev, r, bias, p, c_prev = node.inputs
+        h_prev, r, bias, p, c_prev, h_scale = node.inputs
         batch, hidden = h_prev.shape if h_prev.rank == 2 else (0, 0)
         wants = {"r": (r, (hidden, 4 * hidden)), "bias": (bias, (4 * hidden,)), "p": (p, (batch, 4 * hidden)),
                  "c_prev": (c_prev, (batch, hidden))}
         wrong = [f"{name} {x.shape} (expected {shape})" for name, (x, shape) in wants.items()
                  if x is not None and x.shape != shape]
+        if h_scale is not None and not (h_scale.size == 1 or h_scale.shape == (batch, 1)):
+            wrong.append(f"h_scale {h_scale.shape} (expected one number, or one per row: ({batch}, 1))")
         if h_prev.rank != 2 or wrong:
             raise fail(node, f"expected h_prev (batch, hidden) and matching operands, got h_prev {h_prev.shape}"
                              + "".join(f", {w}" for w in wrong))
@@ -555,8 +561,12 @@ class LstmStep:
 
     @staticmethod
     def reference(node, ins):
-        h_prev, r, bias, p, c_prev = ins
+        h_prev, r, bias, p, c_prev, h_scale = ins
         pre = h_prev.astype(np.float64) @ r.astype(np.float64)
+        if h_scale is not None:
+            scale = node.attrs.get("scale")
+            scale = np.ones(1, np.float32) if scale is None else np.asarray(scale, np.float32).reshape(-1)
+            pre = pre * (np.asarray(h_scale, np.float32).reshape(-1, 1) * scale)
         for extra in (bias, p):
             if extra is not None:
                 pre = pre + extra
@@ -564,4 +574,4 @@ class LstmStep:
 
     @staticmethod
     def layout(node, perms):
-        return [()] * 5, [(), ()]
+        return [()] * 6, [(), ()]

@@ -8,28 +8,34 @@ apply the cell to them at once, and the pre-activations never reach memory. That
 of launches a recurrent layer waits on (ddddocr's recognizer: 28 steps of two directions, 112 -> 56
 dispatches), which on a GPU are most of its time: every step's work is a few hundred values.
 
-Products with other epilogues (an activation, a PRelu slope, heads), weights that are not constant
-(the kernel reads them interleaved by unit, packed when the model loads) and quantized products
-(``exact``: integer sums) keep their two dispatches.
+A dynamically quantized layer (ONNX Runtime's ``quantize_dynamic``, com.microsoft's
+DynamicQuantizeLSTM) writes a step as the state's quantization, an integer product, the product of
+the two scales, a multiply-add (sums times that scale, plus the input projection) and the cell: the
+product, the scales' product and the multiply-add go into the step too (pre = sums * h_scale *
+scale + p; the integer sums stay exact in f32, in any order, within the bound ``_exact_sums`` keeps),
+three dispatches fewer a step.
+
+Products with other epilogues (an activation, a PRelu slope, heads) and weights that are not
+constant (the kernel reads them interleaved by unit, packed when the model loads) keep their
+dispatches.
 """
 
 from __future__ import annotations
 
-from ..graph import Graph, Node
-from .patterns import Readers, live
+from ..graph import Graph, Node, Operand
+from .patterns import Readers, live, made_by
 
 
-def _product(cell: Node, readers: Readers) -> Node | None:
-    """The recurrent product whose result is ``cell``'s pre-activations, read by the cell alone, when
-    the step kernel can compute it; else None."""
-    pre = cell.inputs[0]
+def _product(pre: Operand, reader: Node, readers: Readers, *, exact: bool) -> Node | None:
+    """The recurrent product that makes ``pre``, read by ``reader`` alone, when the step kernel can
+    compute it (``exact``: a quantized layer's integer sums, else a float product); else None."""
     mm = pre.producer
-    if mm is None or mm.op != "matmul" or not readers.only(pre, cell):
+    if mm is None or mm.op != "matmul" or not readers.only(pre, reader):
         return None
     a, r, bias, residual, slope = (mm.inputs + [None] * 5)[:5]
-    batch, hidden = cell.outputs[0].shape
-    if (slope is not None or any(mm.attrs.get(k) for k in ("activation", "heads", "exact", "requantize",
-                                                          "residual_after", "affine_after"))
+    batch, hidden = reader.outputs[0].shape if reader.op == "lstm_cell" else (pre.shape[0], pre.shape[1] // 4)
+    if (slope is not None or bool(mm.attrs.get("exact")) != exact
+            or any(mm.attrs.get(k) for k in ("activation", "heads", "requantize", "residual_after", "affine_after"))
             or a.shape != (batch, hidden) or not r.is_constant or r.shape != (hidden, 4 * hidden)
             or (bias is not None and not bias.is_constant)
             or (residual is not None and residual.shape != (batch, 4 * hidden))
@@ -38,16 +44,51 @@ def _product(cell: Node, readers: Readers) -> Node | None:
     return mm
 
 
+def _dequantized(cell: Node, readers: Readers):
+    """(the integer product, the state's scale, the weights' scale or None, the input projection,
+    the nodes between) when ``cell``'s pre-activations are a quantized layer's sums * (h_scale *
+    scale) + projection, each step read by the next alone; else None."""
+    pre = cell.inputs[0]
+    dequantize = made_by(pre, "muladd")
+    if (dequantize is None or dequantize.attrs.get("activation") is not None or not readers.only(pre, cell)):
+        return None
+    sums, s, proj = dequantize.inputs
+    mm = _product(sums, dequantize, readers, exact=True)
+    if mm is None or proj.shape != pre.shape or len(mm.inputs) > 2:
+        return None
+    batch, width = pre.shape
+
+    def state_scale(x: Operand) -> bool:  # the state quantized as a whole (one scale) or by batch rows
+        return not x.is_constant and (x.size == 1 or x.shape == (batch, 1))
+
+    dead, scale = [mm, dequantize], None
+    scales = made_by(s, "binary", "mul")
+    if scales is not None and readers.only(s, dequantize) and scales.attrs.get("activation") is None:
+        for x, c in (scales.inputs, scales.inputs[::-1]):  # the weights' scale: one, or one per column
+            if state_scale(x) and c.is_constant and (c.size == 1 or c.shape == (width,)):
+                s, scale = x, c.value
+                dead.append(scales)
+                break
+    if not state_scale(s):
+        return None
+    return mm, s, scale, proj, dead
+
+
 def fuse_lstm_step(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
     for cell in live(graph, "lstm_cell"):
-        mm = _product(cell, readers)
-        if mm is None:
-            continue
-        a, r, bias, residual = (mm.inputs + [None] * 4)[:4]
-        step = Node("lstm_step", [a, r, bias, residual, cell.inputs[1]], list(cell.outputs),
-                    dict(cell.attrs), name=cell.name)
-        readers.substitute(graph, [mm], cell, step)
+        mm = _product(cell.inputs[0], cell, readers, exact=False)
+        if mm is not None:
+            a, r, bias, residual = (mm.inputs + [None] * 4)[:4]
+            inputs, attrs, dead = [a, r, bias, residual, cell.inputs[1], None], dict(cell.attrs), [mm]
+        else:
+            found = _dequantized(cell, readers)
+            if found is None:
+                continue
+            mm, s, scale, proj, dead = found
+            inputs = [mm.inputs[0], mm.inputs[1], None, proj, cell.inputs[1], s]
+            attrs = dict(cell.attrs, scale=None if scale is None else scale.astype("float32"), quantized=True)
+        readers.substitute(graph, dead, cell, Node("lstm_step", inputs, list(cell.outputs), attrs, name=cell.name))
         fused += 1
     return fused

@@ -571,18 +571,22 @@ LSTM_STEP_PARTS = 16
 
 @lowers("lstm_step")
 def lower_lstm_step(node, ctx: LoweringContext) -> None:
-    h_prev, r, bias, proj, c_prev = node.inputs
+    h_prev, r, bias, proj, c_prev, h_scale = node.inputs
     h_out, c_out = node.outputs
     batch, hidden = h_out.shape
-    # R^T (hidden, 4 hidden) as [k][unit][gate], the bias as one more row of it (lstm_step.wgsl)
+    # R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
+    # rows of it (lstm_step.wgsl)
     packed = r.value.astype(np.float32).reshape(hidden, 4, hidden).transpose(0, 2, 1)
-    row = (bias.value.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32))
-    packed = np.concatenate([packed.reshape(-1), row.reshape(4, hidden).T.reshape(-1)])
+    bias = bias.value.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32)
+    scale = np.broadcast_to(np.asarray(1.0 if node.attrs.get("scale") is None else node.attrs["scale"],
+                                       np.float32).reshape(-1), (4 * hidden,))
+    packed = np.concatenate([packed.reshape(-1)] + [row.reshape(4, hidden).T.reshape(-1) for row in (bias, scale)])
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     workgroup = choice.workgroup
     parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
     f, g, h = node.attrs["activations"]
     params = dict(units=h_out.size, hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
+                  has_scale=int(h_scale is not None), scale_rows=int(h_scale is not None and h_scale.size > 1),
                   f_alpha=f.alpha, f_beta=f.beta, g_alpha=g.alpha, g_beta=g.beta, h_alpha=h.alpha, h_beta=h.beta)
     size = dict(threads=h_out.size) if parts == 1 else dict(workgroups=-(-h_out.size // (workgroup // parts)))
     words = hidden % 4 == 0  # h_prev read as vec4s
@@ -593,6 +597,7 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
                     h_one="f32(h_prev[i / 4u][i % 4u])" if words else "f32(h_prev[i])")
     ctx.dispatch("lstm_step", node=node, template=template,
                  params=params, choice=choice,
-                 bindings=[ctx.tensor(h_prev), ctx.const(packed)]
+                 bindings=[ctx.tensor(h_prev), ctx.const(packed, exact=bool(node.attrs.get("quantized")))]
                  + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (proj, c_prev)]
-                 + [ctx.tensor(h_out), ctx.tensor(c_out)], **size)
+                 + [ctx.tensor(h_out), ctx.tensor(c_out), ctx.tensor(h_scale) if h_scale is not None else ctx.dummy()],
+                 **size)

@@ -5,8 +5,13 @@
 //
 // R^T is packed when the model loads with each unit's four gates side by side: r[k * hidden + j]
 // is (i, o, f, c) of unit j at row k of R^T, a vec4, so a unit's product is one vec4 multiply-add
-// per k; r[hidden * hidden + j] holds the bias the same way. `proj` is the step's input projection
+// per k; r[hidden * hidden + j] holds the bias the same way, r[(hidden + 1) * hidden + j] the
+// weights' scales (a quantized layer's). `proj` is the step's input projection
 // in ONNX's layout (batch, 4 * hidden), gates in blocks of `hidden`.
+//
+// A dynamically quantized layer's step (has_scale) reads the quantized state as h_prev and R^T as
+// integers: its sums are exact, then times h_scale (the state's scale, or its batch row's) times the
+// weights' (one, or one per gate column).
 //
 // PARTS invocations share a unit's K (every PARTS-th four rows of R^T), their partial sums added in workgroup
 // memory (the "workgroup" variant, for a GPU: many invocations on a short product); with PARTS = 1
@@ -17,8 +22,8 @@
 
 struct Params {
     units: u32, hidden: u32, has_c: u32, has_proj: u32,
-    f_alpha: f32, f_beta: f32, g_alpha: f32, g_beta: f32,
-    h_alpha: f32, h_beta: f32,
+    has_scale: u32, scale_rows: u32, f_alpha: f32, f_beta: f32,
+    g_alpha: f32, g_beta: f32, h_alpha: f32, h_beta: f32,
 }
 
 const PARTS: u32 = ${parts}u;
@@ -31,6 +36,7 @@ const UNITS: u32 = WG / PARTS;  // units per workgroup
 @group(0) @binding(4) var<storage, read_write> c_prev: array<c_prev_elem>;
 @group(0) @binding(5) var<storage, read_write> h_out: array<h_out_elem>;
 @group(0) @binding(6) var<storage, read_write> c_out: array<c_out_elem>;
+@group(0) @binding(7) var<storage, read_write> h_scale: array<h_scale_elem>;
 
 var<workgroup> partial: array<vec4<f32>, WG>;
 
@@ -86,6 +92,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     if (!valid || part != 0u) {
         return;
+    }
+    if (p.has_scale != 0u) {  // a quantized state's integer sums, dequantized (a scale per row, or one)
+        acc = acc * (f32(h_scale[select(0u, h_row / p.hidden, p.scale_rows != 0u)])
+                     * vec4<f32>(r[(p.hidden + 1u) * p.hidden + j]));
     }
     var pre = acc + vec4<f32>(r[p.hidden * p.hidden + j]);
     if (p.has_proj != 0u) {
