@@ -278,8 +278,8 @@ def test_common_subexpressions_are_computed_once(device, rng):
 
 def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
     """A batch norm after no convolution (a scale and a shift) and a product times a computed scalar
-    plus a bias (dynamic quantization's ending), each with a ReLU after: one muladd dispatch each,
-    the activation in it."""
+    plus a bias and another constant (dynamic quantization's ending; an LSTM's second bias), each
+    with a ReLU after: one muladd dispatch each, the constants summed, the activation in it."""
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, 6, 5, 5))
     s = b.input("s", ())
@@ -288,14 +288,15 @@ def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
                                      scale=b.constant(rng.standard_normal(6).astype(np.float32)),
                                      bias=b.constant(rng.standard_normal(6).astype(np.float32))))
     a = b.input("a", (3, 8))
-    z = b.relu(b.add(b.mul(b.matmul(a, b.constant(rng.standard_normal((8, 4)).astype(np.float32))), s),
-                     b.constant(rng.standard_normal(4).astype(np.float32))))
+    z = b.relu(b.add(b.add(b.mul(b.matmul(a, b.constant(rng.standard_normal((8, 4)).astype(np.float32))), s),
+                           b.constant(rng.standard_normal(4).astype(np.float32))),
+                     b.constant(rng.standard_normal((3, 1)).astype(np.float32))))  # (a second shift joins the first)
     feeds = {"x": rng.standard_normal((2, 6, 5, 5)).astype(np.float32), "s": np.float32(0.7),
              "a": rng.standard_normal((3, 8)).astype(np.float32)}
     session, got, want = run_both(b, {"y": y, "z": z}, feeds, precision=precision)
     for name in ("y", "z"):
         assert rel_l2(got[name], want[name]) < {"fp32": 1e-5, "fp16": 5e-3}[precision], name
-    assert session.pass_log["fuse_muladd"] == 2
+    assert session.pass_log["fuse_muladd"] == 3
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops == ["activation", "muladd", "matmul", "muladd"]  # the sigmoid alone; the ReLUs inside
 

@@ -3,13 +3,37 @@ backend's three-operand kernel): a scale and a shift, as a batch norm that follo
 becomes, or as dynamic quantization's products end (their sums times a scale computed at run time,
 plus the bias). One pass over the tensor instead of two. It runs after ``fuse_residual`` (an Add
 that a convolution or product takes as its residual costs nothing, cheaper still) and takes the
-Add's fused activation along.
+Add's fused activation along. A constant added after a ``muladd`` whose shift is a constant joins
+that shift (a dynamically quantized LSTM's input projection: sums * scale + input bias, then + the
+recurrent bias).
 """
 
 from __future__ import annotations
 
-from ..graph import Graph, Node
+import numpy as np
+
+from ..graph import Graph, Node, Operand, fresh_name
 from .patterns import Readers, made_by, other
+
+
+def _shift_sum(graph: Graph, node: Node, readers: Readers) -> bool:
+    """Add(muladd(a, b, c), d), c and d constants, the muladd without activation and read by the Add
+    alone: the muladd takes c + d and the Add's activation, the Add goes."""
+    for result in node.inputs:
+        first, d = made_by(result, "muladd"), other(node, result)
+        if first is None or d is result or not readers.only(result, node) or first.attrs.get("activation") is not None:
+            continue
+        c, out = first.inputs[2], node.outputs[0]
+        if (not c.is_constant or not d.is_constant or c.dtype != "float32" or d.dtype != "float32"
+                or np.broadcast_shapes(out.shape, c.shape, d.shape) != out.shape or result.shape != out.shape):
+            continue
+        total = (c.value.astype(np.float32) + d.value.astype(np.float32)).astype(np.float32)
+        shift = Operand(fresh_name(c.name + "_shift"), total.shape, "float32", value=total)
+        joined = Node("muladd", [first.inputs[0], first.inputs[1], shift], [out],
+                      {"activation": node.attrs.get("activation")}, name=node.name)
+        readers.substitute(graph, [first], node, joined)
+        return True
+    return False
 
 
 def fuse_muladd(graph: Graph) -> int:
@@ -17,6 +41,9 @@ def fuse_muladd(graph: Graph) -> int:
     fused = 0
     for node in list(graph.nodes):
         if node.op != "binary" or node.attrs["kind"] != "add" or node.outputs[0].dtype != "float32":
+            continue
+        if node in graph.nodes and _shift_sum(graph, node, readers):
+            fused += 1
             continue
         for product in node.inputs:
             mul = made_by(product, "binary", "mul")
