@@ -546,6 +546,7 @@ def test_every_supported_op_is_covered():
     covered = {c["op"] for c in CASES.values()} | {n.op_type for nodes, _ in CHAINS.values() for n in nodes}
     covered.add("SequenceConstruct")  # test_sequence_construct_gives_a_list
     covered.add("com.microsoft.DynamicQuantizeLSTM")  # tests/test_quant.py, through quantize_dynamic
+    covered.add("com.microsoft.MatMulNBits")  # tests/test_quant.py, tests/test_transformer.py
     covered |= {"com.microsoft.Attention", "com.microsoft.EmbedLayerNormalization",
                 "com.microsoft.MultiHeadAttention"}  # tests/test_transformer.py
     covered.add("TopK")  # test_top_k_values_and_indices

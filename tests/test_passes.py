@@ -54,7 +54,8 @@ def test_arithmetic_that_changes_nothing_is_dropped(device, rng):
     zeros, ones = b.constant(np.zeros(3, np.float32)), b.constant(np.ones((2, 3), np.float32))
     dropped = b.div(b.mul(b.constant(np.float32(1)), b.mul(b.sub(b.add(b.constant(np.zeros((1, 3), np.float32)),
                                                                          b.add(x, zeros)), zeros), ones)), ones)
-    kept = {"neg": b.sub(zeros, x), "inv": b.div(ones, x), "wide": b.add(x, b.constant(np.zeros((4, 2, 3), np.float32))),
+    kept = {"neg": b.sub(zeros, x), "inv": b.div(ones, x),
+            "wide": b.add(x, b.constant(np.zeros((4, 2, 3), np.float32))),
             "half": b.mul(x, b.constant(np.array([1, 1, 2], np.float32)))}
     feeds = {"x": rng.uniform(0.5, 2, (2, 3)).astype(np.float32)}
     session, got, want = run_both(b, {"y": b.relu(dropped), **kept}, feeds)

@@ -275,6 +275,48 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
         assert kernels.count("lstm_step") == dirs * (steps - 1) and kernels.count("lstm_cell") == dirs
 
 
+@pytest.mark.parametrize("bits,zeros,g_idx", [(4, "packed", False), (4, "none", True), (4, "float", False),
+                                              (8, "packed", False), (2, "packed", False)])
+def test_matmul_nbits_matches_onnxruntime_cpu(device, bits, zeros, g_idx):
+    """com.microsoft.MatMulNBits (weight-only quantization): weights of ``bits`` bits in blocks of
+    16 along a K that is no multiple of it, zero points packed like the weights, given as floats or
+    left out (2^(bits - 1)), act-order block indices (g_idx), a bias, a 3-D A: ONNX Runtime CPU's
+    outputs within float rounding."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(bits)
+    k, n, block, blocks = 40, 12, 16, 3
+    packed = rng.integers(0, 256, (n, blocks, block * bits // 8)).astype(np.uint8)
+    scales = rng.uniform(0.01, 0.1, (n, blocks)).astype(np.float32)
+    inits = [helper.make_tensor("B", TensorProto.UINT8, packed.shape, packed.tobytes(), raw=True),
+             helper.make_tensor("scales", TensorProto.FLOAT, scales.shape, scales.ravel())]
+    ins = ["A", "B", "scales", "", "", "bias"]
+    if zeros == "packed":
+        z = rng.integers(0, 256, (n, -(-blocks * bits // 8))).astype(np.uint8)
+        inits.append(helper.make_tensor("zeros", TensorProto.UINT8, z.shape, z.tobytes(), raw=True))
+        ins[3] = "zeros"
+    elif zeros == "float":
+        z = rng.uniform(0, 2 ** bits - 1, (n, blocks)).astype(np.float32)
+        inits.append(helper.make_tensor("zeros", TensorProto.FLOAT, z.shape, z.ravel()))
+        ins[3] = "zeros"
+    if g_idx:
+        order = rng.permutation(np.arange(k) // block).astype(np.int32)
+        inits.append(helper.make_tensor("g_idx", TensorProto.INT32, order.shape, order))
+        ins[4] = "g_idx"
+    bias = rng.standard_normal(n).astype(np.float32)
+    inits.append(helper.make_tensor("bias", TensorProto.FLOAT, bias.shape, bias))
+    node = helper.make_node("MatMulNBits", ins, ["Y"], domain="com.microsoft", K=k, N=n, bits=bits,
+                            block_size=block)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [2, 3, k])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    a = rng.standard_normal((2, 3, k)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})
+    got = wgnn.InferenceSession(model).run(None, {"A": a})
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5 * np.abs(want[0]).max())
+
+
 def test_dynamic_quantize_of_zeros_has_scale_one(device):
     """DynamicQuantizeLinear of an all-zero tensor: scale 1, as ONNX Runtime gives (not 0, which
     the quantize would divide by)."""

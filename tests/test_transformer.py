@@ -441,6 +441,28 @@ def test_minilm_dynamically_quantized_as_close_as_onnxruntime(minilm, tmp_path):
     assert rel_l2(got[1], fp32) < 1.05 * rel_l2(want[1], fp32)
 
 
+def test_minilm_with_4_bit_weights_matches_onnxruntime(minilm, precision, tmp_path):
+    """MiniLM through ONNX Runtime's weight-only quantizer (``MatMulNBitsQuantizer``: every linear
+    layer's weights 4 bits in blocks of 32 along K, a scale and a packed zero point per block):
+    each MatMulNBits becomes the float product of its dequantized weights, ONNX Runtime's outputs on
+    padded rows (fp16: within f16's rounding)."""
+    pytest.importorskip("onnx_ir")  # (the quantizer's)
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    path, tokenizer = minilm
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(path)), block_size=32, is_symmetric=False)
+    quantizer.process()
+    model = getattr(quantizer.model, "model", quantizer.model)
+    assert sum(n.op_type == "MatMulNBits" for n in model.graph.node) == 36
+    out = tmp_path / "q4.onnx"
+    onnx.save(model, str(out))
+    feeds = tokenizer(TEXTS[:4]).feeds()
+    got = wgnn.InferenceSession(str(out), precision=precision).run(None, feeds)
+    want = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
+    _close_on_kept_tokens(got, want, feeds["attention_mask"], 2e-5 if precision == "fp32" else _tol(precision))
+
+
 HEAD_CASES = [(v, p, 2, 12) for v in ("tiled", "subgroup", "gemm", "gemm_split") for p in ("fp32", "fp16")]
 HEAD_CASES += [("gemm_f16", "fp16", 2, 12), ("tiled", "fp32", 1, 1), ("gemv", "fp32", 1, 1), ("gemv", "fp16", 1, 1),
                ("tiled", "fp32", 2, 6), ("tiled", "fp16", 2, 6)]

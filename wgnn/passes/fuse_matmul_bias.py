@@ -3,7 +3,8 @@
 y = add(matmul(a, W), c), with c one value per output column (or one in all), becomes
 matmul(a, W, bias=c): how exporters write a linear layer (MatMul then Add), one dispatch instead
 of two. A product that has a bias already takes the sum of both (an unrolled LSTM adds its input and
-recurrent biases to the input projection one after the other). The residual add and activation that often follow then fuse into the same epilogue.
+recurrent biases to the input projection one after the other). The residual add and activation that
+often follow then fuse into the same epilogue.
 """
 
 from __future__ import annotations

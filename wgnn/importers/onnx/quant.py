@@ -282,3 +282,50 @@ def _qgemm(b, node, ins, attrs):
     if ys is None:  # no output scale: the float result
         return yf
     return _q(b, node, yf, ys, yz, axis=-1)
+
+
+def _unpack_bits(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
+    """The first ``count`` unsigned ``bits``-bit values of each row of ``packed`` (uint8, values
+    packed from each byte's low bits up, as MatMulNBits stores them)."""
+    per_byte = 8 // bits
+    shifts = np.arange(per_byte, dtype=np.uint8) * bits
+    values = (packed[..., :, None] >> shifts) & np.uint8((1 << bits) - 1)
+    return values.reshape(packed.shape[:-1] + (-1,))[..., :count]
+
+
+@converts("com.microsoft.MatMulNBits")
+def _matmul_nbits(b, node, ins, attrs):
+    """Y = A @ W + bias with W's K x N weights stored as ``bits``-bit integers in blocks of
+    ``block_size`` along K, each block with its scale and zero point (ONNX Runtime's weight-only
+    quantization, ``MatMulNBitsQuantizer``): W dequantized once, at load, into a float constant,
+    (q - zero_point) * scale as ONNX Runtime computes it, so what runs is the float matrix product
+    (on this backend the weights take 32 or 16 bits each, not ``bits``). Zero points packed like
+    the weights or given as floats; without them 2^(bits - 1); ``g_idx`` (act-order) gives each row
+    of K its block."""
+    a, packed, scales, zeros, g_idx, bias = (list(ins) + [None] * 6)[:6]
+    k, n, bits, block = (int(attrs[key]) for key in ("K", "N", "bits", "block_size"))
+    if bits not in (2, 4, 8):
+        raise node.unsupported(f"bits={bits} (takes 2, 4 and 8)")
+    q = static(b, node, packed, "quantized weights")
+    s = static(b, node, scales, "scales")
+    blocks = -(-k // block)
+    if q.shape != (n, blocks, block * bits // 8) or s.size != n * blocks:
+        raise node.unsupported(f"weights {q.shape} and scales {s.shape} for K={k}, N={n}, block_size={block} "
+                               f"(expected ({n}, {blocks}, {block * bits // 8}) and {n * blocks} scales)")
+    values = _unpack_bits(q.reshape(n, -1), bits, blocks * block)[:, :k].astype(np.float32)
+    s = s.reshape(n, blocks).astype(np.float32)
+    z = static(b, node, zeros, "zero points")
+    if z is None:
+        z = np.full((n, blocks), 1 << (bits - 1), np.float32)
+    elif z.dtype == np.uint8:
+        z = _unpack_bits(z.reshape(n, -1), bits, blocks).astype(np.float32)
+    else:
+        z = z.reshape(n, blocks).astype(np.float32)
+    group = static(b, node, g_idx, "g_idx")
+    group = np.arange(k) // block if group is None else group.reshape(-1).astype(np.int64)
+    if group.shape != (k,) or group.min() < 0 or group.max() >= blocks:
+        raise node.unsupported(f"g_idx must give each of the {k} rows of K a block in [0, {blocks})")
+    weights = ((values - z[:, group]) * s[:, group]).T  # (K, N), each value as ONNX Runtime dequantizes it
+    dtype = a.dtype if a.dtype in ("float32", "float16") else "float32"
+    y = CONVERTERS["MatMul"](b, node, [a, b.constant(weights.astype(dtype), name=f"{node.name}/weights")], {})
+    return y if bias is None else b.add(y, bias, name=f"{node.name}/bias")
