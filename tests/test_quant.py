@@ -317,6 +317,30 @@ def test_matmul_nbits_matches_onnxruntime_cpu(device, bits, zeros, g_idx):
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5 * np.abs(want[0]).max())
 
 
+def test_malformed_matmul_nbits_is_refused_by_name(device):
+    """MatMulNBits whose zero points, weights or attributes do not fit K, N and the block size: an
+    error naming the node and what was expected, at load."""
+    n, k, block = 4, 32, 16
+    packed = np.zeros((n, 2, 8), np.uint8)
+    inits = [helper.make_tensor("B", TensorProto.UINT8, packed.shape, packed.tobytes(), raw=True),
+             helper.make_tensor("scales", TensorProto.FLOAT, (n, 2), np.ones(2 * n, np.float32)),
+             helper.make_tensor("zeros", TensorProto.UINT8, (n, 3), bytes(3 * n), raw=True)]
+
+    def model(ins, **attrs):
+        node = helper.make_node("MatMulNBits", ins, ["Y"], domain="com.microsoft", name="q4", **attrs)
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [2, k])],
+                                  [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                       helper.make_opsetid("com.microsoft", 1)])
+
+    with pytest.raises(wgnn.UnsupportedOperatorError, match=r"q4.*zero points \(4, 3\).*4 x 1 bytes"):
+        wgnn.InferenceSession(model(["A", "B", "scales", "zeros"], K=k, N=n, bits=4, block_size=block))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match=r"q4.*weights \(4, 2, 8\).*expected \(4, 2, 4\)"):
+        wgnn.InferenceSession(model(["A", "B", "scales"], K=k, N=n, bits=2, block_size=block))
+    with pytest.raises(wgnn.UnsupportedOperatorError, match=r"q4.*\['K'\] are required"):
+        wgnn.InferenceSession(model(["A", "B", "scales"], N=n, block_size=block))
+
+
 def test_dynamic_quantize_of_zeros_has_scale_one(device):
     """DynamicQuantizeLinear of an all-zero tensor: scale 1, as ONNX Runtime gives (not 0, which
     the quantize would divide by)."""

@@ -26,14 +26,15 @@ from ..graph import Graph, Node, Operand
 from .patterns import Readers, live, made_by
 
 
-def _product(pre: Operand, reader: Node, readers: Readers, *, exact: bool) -> Node | None:
-    """The recurrent product that makes ``pre``, read by ``reader`` alone, when the step kernel can
-    compute it (``exact``: a quantized layer's integer sums, else a float product); else None."""
+def _product(pre: Operand, reader: Node, cell: Node, readers: Readers, *, exact: bool) -> Node | None:
+    """The recurrent product that makes ``pre`` (``cell``'s pre-activations, or a quantized layer's
+    sums before their scaling), read by ``reader`` alone, when the step kernel can compute it
+    (``exact``: a quantized layer's integer sums, else a float product); else None."""
     mm = pre.producer
-    if mm is None or mm.op != "matmul" or not readers.only(pre, reader):
+    if mm is None or mm.op != "matmul" or not readers.only(pre, reader) or pre.shape != cell.inputs[0].shape:
         return None
     a, r, bias, residual, slope = (mm.inputs + [None] * 5)[:5]
-    batch, hidden = reader.outputs[0].shape if reader.op == "lstm_cell" else (pre.shape[0], pre.shape[1] // 4)
+    batch, hidden = cell.outputs[0].shape
     if (slope is not None or bool(mm.attrs.get("exact")) != exact
             or any(mm.attrs.get(k) for k in ("activation", "heads", "requantize", "residual_after", "affine_after"))
             or a.shape != (batch, hidden) or not r.is_constant or r.shape != (hidden, 4 * hidden)
@@ -53,7 +54,7 @@ def _dequantized(cell: Node, readers: Readers):
     if (dequantize is None or dequantize.attrs.get("activation") is not None or not readers.only(pre, cell)):
         return None
     sums, s, proj = dequantize.inputs
-    mm = _product(sums, dequantize, readers, exact=True)
+    mm = _product(sums, dequantize, cell, readers, exact=True)
     if mm is None or proj.shape != pre.shape or len(mm.inputs) > 2:
         return None
     batch, width = pre.shape
@@ -78,7 +79,7 @@ def fuse_lstm_step(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
     for cell in live(graph, "lstm_cell"):
-        mm = _product(cell.inputs[0], cell, readers, exact=False)
+        mm = _product(cell.inputs[0], cell, cell, readers, exact=False)
         if mm is not None:
             a, r, bias, residual = (mm.inputs + [None] * 4)[:4]
             inputs, attrs, dead = [a, r, bias, residual, cell.inputs[1], None], dict(cell.attrs), [mm]

@@ -26,7 +26,7 @@ def fuse_matmul_bias(graph: Graph) -> int:
             matmul = made_by(product, "matmul")
             bias = other(node, product)
             if (matmul is None or len(matmul.inputs) not in (2, 3) or matmul.attrs.get("activation") is not None
-                    or (len(matmul.inputs) == 3 and not matmul.inputs[2].is_constant)
+                    or (len(matmul.inputs) == 3 and (matmul.inputs[2] is None or not matmul.inputs[2].is_constant))
                     or matmul.attrs.get("exact")  # a quantized product's integer sums (passes/integer_conv.py)
                     or matmul.attrs.get("heads") is not None
                     or product.dtype != "float32" or not bias.is_constant or bias.dtype != "float32"

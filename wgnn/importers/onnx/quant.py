@@ -303,9 +303,13 @@ def _matmul_nbits(b, node, ins, attrs):
     the weights or given as floats; without them 2^(bits - 1); ``g_idx`` (act-order) gives each row
     of K its block."""
     a, packed, scales, zeros, g_idx, bias = (list(ins) + [None] * 6)[:6]
-    k, n, bits, block = (int(attrs[key]) for key in ("K", "N", "bits", "block_size"))
-    if bits not in (2, 4, 8):
-        raise node.unsupported(f"bits={bits} (takes 2, 4 and 8)")
+    missing = [key for key in ("K", "N", "block_size") if key not in attrs]
+    if missing:
+        raise node.unsupported(f"attributes {missing} are required")
+    k, n, block = (int(attrs[key]) for key in ("K", "N", "block_size"))
+    bits = int(attrs.get("bits", 4))
+    if bits not in (2, 4, 8) or block < 1 or block * bits % 8:
+        raise node.unsupported(f"bits={bits}, block_size={block} (takes 2, 4 and 8 bits, blocks of whole bytes)")
     q = static(b, node, packed, "quantized weights")
     s = static(b, node, scales, "scales")
     blocks = -(-k // block)
@@ -315,9 +319,13 @@ def _matmul_nbits(b, node, ins, attrs):
     values = _unpack_bits(q.reshape(n, -1), bits, blocks * block)[:, :k].astype(np.float32)
     s = s.reshape(n, blocks).astype(np.float32)
     z = static(b, node, zeros, "zero points")
+    packed_zeros = z is not None and z.dtype == np.uint8
+    if z is not None and z.size != n * (-(-blocks * bits // 8) if packed_zeros else blocks):
+        raise node.unsupported(f"zero points {z.shape} for N={n} and {blocks} blocks (packed {bits}-bit: "
+                               f"{n} x {-(-blocks * bits // 8)} bytes; as floats: {n} x {blocks})")
     if z is None:
         z = np.full((n, blocks), 1 << (bits - 1), np.float32)
-    elif z.dtype == np.uint8:
+    elif packed_zeros:
         z = _unpack_bits(z.reshape(n, -1), bits, blocks).astype(np.float32)
     else:
         z = z.reshape(n, blocks).astype(np.float32)

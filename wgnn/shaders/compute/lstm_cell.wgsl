@@ -2,9 +2,9 @@
 // in its own invocation: c = f(gf) * c_prev + f(gi) * g(gc), h = f(go) * h(c), the gates side by
 // side in each row of `pre` in ONNX's order i, o, f, c. The unrolled layer (wgnn/recurrent.py)
 // writes this as four slices, five activations, three products and a sum: one pass here
-// (passes/fuse_lstm_cell.py). ${f}, ${g}, ${h}: the activations, their alpha and beta in Params.
+// (passes/fuse_lstm_cell.py), the update itself in lstm_update.wgsl.
 #include "compute/common.wgsl"
-#include "activation.wgsl"
+#include "compute/lstm_update.wgsl"
 
 struct Params {
     total: u32, hidden: u32, has_c: u32, f_alpha: f32,
@@ -18,10 +18,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> h_out: array<h_out_elem>;
 @group(0) @binding(4) var<storage, read_write> c_out: array<c_out_elem>;
 
-fn gate_f(v: f32) -> f32 { return act_${f}(vec4<f32>(v), p.f_alpha, p.f_beta, vec4<f32>(0.0)).x; }
-fn gate_g(v: f32) -> f32 { return act_${g}(vec4<f32>(v), p.g_alpha, p.g_beta, vec4<f32>(0.0)).x; }
-fn gate_h(v: f32) -> f32 { return act_${h}(vec4<f32>(v), p.h_alpha, p.h_beta, vec4<f32>(0.0)).x; }
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -31,10 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let j = id % p.hidden;
     let row = (id / p.hidden) * 4u * p.hidden + j;
-    var c = gate_f(f32(pre[row])) * gate_g(f32(pre[row + 3u * p.hidden]));
-    if (p.has_c != 0u) {
-        c = gate_f(f32(pre[row + 2u * p.hidden])) * f32(c_prev[id]) + c;
-    }
-    c_out[id] = c_out_elem(c);
-    h_out[id] = h_out_elem(gate_f(f32(pre[row + p.hidden])) * gate_h(c));
+    let gates = vec4<f32>(f32(pre[row]), f32(pre[row + p.hidden]), f32(pre[row + 2u * p.hidden]),
+                          f32(pre[row + 3u * p.hidden]));
+    lstm_update(gates, id);
 }

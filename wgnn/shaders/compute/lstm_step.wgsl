@@ -1,7 +1,7 @@
 // One whole LSTM step (passes/fuse_lstm_step.py): a hidden unit's four gate pre-activations,
 // h_prev . R^T's four columns of that unit plus the bias and the step's input projection, then the
-// cell of lstm_cell.wgsl on them: c = f(gf) * c_prev + f(gi) * g(gc), h = f(go) * h(c). The
-// pre-activations stay in registers.
+// cell's state update on them (lstm_update.wgsl, as lstm_cell.wgsl applies it). The pre-activations
+// stay in registers.
 //
 // R^T is packed when the model loads with each unit's four gates side by side: r[k * hidden + j]
 // is (i, o, f, c) of unit j at row k of R^T, a vec4, so a unit's product is one vec4 multiply-add
@@ -18,7 +18,7 @@
 // an invocation computes a unit alone (the "row" variant: no barriers, which a software adapter pays
 // for). Neighbouring invocations take neighbouring units, so they read neighbouring vec4s of r.
 #include "compute/common.wgsl"
-#include "activation.wgsl"
+#include "compute/lstm_update.wgsl"
 
 struct Params {
     units: u32, hidden: u32, has_c: u32, has_proj: u32,
@@ -48,10 +48,6 @@ fn h_four(i: u32) -> vec4<f32> {
 fn h_one(i: u32) -> f32 {
     return ${h_one};
 }
-
-fn gate_f(v: f32) -> f32 { return act_${f}(vec4<f32>(v), p.f_alpha, p.f_beta, vec4<f32>(0.0)).x; }
-fn gate_g(v: f32) -> f32 { return act_${g}(vec4<f32>(v), p.g_alpha, p.g_beta, vec4<f32>(0.0)).x; }
-fn gate_h(v: f32) -> f32 { return act_${h}(vec4<f32>(v), p.h_alpha, p.h_beta, vec4<f32>(0.0)).x; }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -103,10 +99,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         pre += vec4<f32>(f32(proj[at]), f32(proj[at + p.hidden]), f32(proj[at + 2u * p.hidden]),
                          f32(proj[at + 3u * p.hidden]));
     }
-    var c = gate_f(pre.x) * gate_g(pre.w);
-    if (p.has_c != 0u) {
-        c = gate_f(pre.z) * f32(c_prev[unit]) + c;
-    }
-    c_out[unit] = c_out_elem(c);
-    h_out[unit] = h_out_elem(gate_f(pre.y) * gate_h(c));
+    lstm_update(pre, unit);
 }
