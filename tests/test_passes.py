@@ -302,6 +302,22 @@ def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
     assert ops == ["activation", "muladd", "matmul", "muladd"]  # the sigmoid alone; the ReLUs inside
 
 
+@pytest.mark.parametrize("k", [0.25, 0.0])
+def test_a_factor_times_a_constant_number_is_the_multiply_adds_scale(device, rng, precision, k):
+    """Dynamic quantization's ending, sums * (x_scale * w_scale) + bias with w_scale a constant: the
+    scalar product is no dispatch of its own but the muladd's scale (0 too); the numpy reference's
+    values."""
+    b = wgnn.GraphBuilder()
+    a, s = b.input("a", (3, 8)), b.input("s", ())
+    sums = b.matmul(a, b.constant(rng.standard_normal((8, 4)).astype(np.float32)))
+    z = b.add(b.mul(b.mul(s, b.constant(np.float32(k))), sums), b.constant(rng.standard_normal(4).astype(np.float32)))
+    feeds = {"a": rng.standard_normal((3, 8)).astype(np.float32), "s": np.float32(0.7)}
+    session, got, want = run_both(b, {"z": z}, feeds, precision=precision)
+    assert rel_l2(got["z"], want["z"]) < tol(precision)
+    assert [d.node.op for d in session._exe.dispatches] == ["matmul", "muladd"]
+    assert session._exe.dispatches[1].node.attrs["scale"] == k
+
+
 @pytest.mark.parametrize("form", ["div_six", "times_sixth_inside", "hard_sigmoid"])
 def test_written_out_batch_norm_and_hard_swish_fold_into_the_convolution(device, form, rng):
     """What paddle2onnx writes after a convolution (opset 12): the batch norm as Mul and Add of

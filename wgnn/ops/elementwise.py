@@ -138,7 +138,8 @@ class Where:
 @register("muladd")
 class MulAdd:
     """inputs [a, b, c] (float, broadcasting): a * b + c in one pass (``passes/fuse_muladd.py``
-    makes it from a Mul and the Add after it), then the fused activation if any."""
+    makes it from a Mul and the Add after it), then the fused activation if any; with attr scale
+    (a number), a * (b * scale) + c."""
 
     traits = ("fusable", "layout_free")
 
@@ -156,6 +157,8 @@ class MulAdd:
     @staticmethod
     def reference(node, ins):
         a, b, c = (np.asarray(t, np.float32) for t in ins)
+        if node.attrs.get("scale") is not None:
+            b = (b * np.float32(node.attrs["scale"])).astype(np.float32)
         return [apply_fused(node.attrs, (a * b + c).astype(np.float32), None).astype(node.outputs[0].dtype)]
 
 

@@ -22,6 +22,8 @@ dispatches.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph import Graph, Node, Operand
 from .patterns import Readers, live, made_by
 
@@ -62,8 +64,8 @@ def _dequantized(cell: Node, readers: Readers):
     def state_scale(x: Operand) -> bool:  # the state quantized as a whole (one scale) or by batch rows
         return not x.is_constant and (x.size == 1 or x.shape == (batch, 1))
 
-    dead, scale = [mm, dequantize], None
-    scales = made_by(s, "binary", "mul")
+    dead, scale = [mm, dequantize], dequantize.attrs.get("scale")  # (fuse_muladd's: the weights' scale)
+    scales = made_by(s, "binary", "mul") if scale is None else None
     if scales is not None and readers.only(s, dequantize) and scales.attrs.get("activation") is None:
         for x, c in (scales.inputs, scales.inputs[::-1]):  # the weights' scale: one, or one per column
             if state_scale(x) and c.is_constant and (c.size == 1 or c.shape == (width,)):
@@ -89,7 +91,7 @@ def fuse_lstm_step(graph: Graph) -> int:
                 continue
             mm, s, scale, proj, dead = found
             inputs = [mm.inputs[0], mm.inputs[1], None, proj, cell.inputs[1], s]
-            attrs = dict(cell.attrs, scale=None if scale is None else scale.astype("float32"), quantized=True)
+            attrs = dict(cell.attrs, scale=None if scale is None else np.asarray(scale, np.float32), quantized=True)
         readers.substitute(graph, dead, cell, Node("lstm_step", inputs, list(cell.outputs), attrs, name=cell.name))
         fused += 1
     return fused

@@ -5,7 +5,9 @@ plus the bias). One pass over the tensor instead of two. It runs after ``fuse_re
 that a convolution or product takes as its residual costs nothing, cheaper still) and takes the
 Add's fused activation along. A constant added after a ``muladd`` whose shift is a constant joins
 that shift (a dynamically quantized LSTM's input projection: sums * scale + input bias, then + the
-recurrent bias).
+recurrent bias). A factor that is a tensor times one constant number, read by the ``muladd`` alone,
+becomes the tensor and the muladd's ``scale`` (dynamic quantization's x_scale * w_scale, one tiny
+dispatch per product: a * (x_scale * w_scale) + c with the same two roundings).
 """
 
 from __future__ import annotations
@@ -30,15 +32,37 @@ def _shift_sum(graph: Graph, node: Node, readers: Readers) -> bool:
         total = (c.value.astype(np.float32) + d.value.astype(np.float32)).astype(np.float32)
         shift = Operand(fresh_name(c.name + "_shift"), total.shape, "float32", value=total)
         joined = Node("muladd", [first.inputs[0], first.inputs[1], shift], [out],
-                      {"activation": node.attrs.get("activation")}, name=node.name)
+                      dict(first.attrs, activation=node.attrs.get("activation")), name=node.name)
         readers.substitute(graph, [first], node, joined)
         return True
     return False
 
 
+def _scale_into(graph: Graph, node: Node, readers: Readers) -> bool:
+    """muladd(x * k, b, c) or muladd(a, x * k, c), k a constant number, x * k read by the muladd
+    alone and of the shape it had: muladd(the other, x, c) with scale k."""
+    if node.attrs.get("scale") is not None:
+        return False
+    for at in (1, 0):
+        factor = node.inputs[at]
+        mul = made_by(factor, "binary", "mul")
+        if mul is None or mul.attrs.get("activation") is not None or not readers.only(factor, node):
+            continue
+        for x, k in (mul.inputs, mul.inputs[::-1]):
+            if (k.is_constant and k.size == 1 and not x.is_constant and x.shape == factor.shape
+                    and x.dtype == k.dtype == "float32"):
+                node.inputs = [node.inputs[1 - at], x, node.inputs[2]]
+                node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
+                graph.nodes.remove(mul)
+                readers.drop(mul)
+                readers.users.setdefault(id(x), []).append(node)
+                return True
+    return False
+
+
 def fuse_muladd(graph: Graph) -> int:
     readers = Readers(graph)
-    fused = 0
+    fused = sum(_scale_into(graph, node, readers) for node in list(graph.nodes) if node.op == "muladd")
     for node in list(graph.nodes):
         if node.op != "binary" or node.attrs["kind"] != "add" or node.outputs[0].dtype != "float32":
             continue

@@ -81,7 +81,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
     else:  # ternary: ``op`` names its combining function; ``bounds`` what quantizing saturates to, or
         # (muladd) the activation's alpha and beta
         lo, hi = bounds or ((activation.alpha, activation.beta) if activation else (0, 0))
-        params.update(lo=float(lo), hi=float(hi), scale=float(node.attrs.get("scale") or 1.0))
+        scale = node.attrs.get("scale")
+        params.update(lo=float(lo), hi=float(hi), scale=1.0 if scale is None else float(scale))
         activated = op in ACTIVATED_TERNARY
         template.update(fn="activated" if activated else op, activated=activated, combine=op if activated else "muladd",
                         act=activation.kind if activation else "none")

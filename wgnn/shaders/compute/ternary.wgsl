@@ -7,7 +7,7 @@
 //                 multiplier); requantize_shifted: that minus c, as a float;
 //                 requantize_dequantize: that times p.scale;
 //   dequantize:   (a - c) * b;
-//   muladd:       activation(a * b + c);
+//   muladd:       activation(a * (b * p.scale) + c) (p.scale 1, or a constant factor of b's);
 //   dequantize_sum: activation(f32(i32(a) + c) * b) (a an integer sum held in f32, c an int32
 //                 offset: a quantized product's bias);
 // the last two (ACTIVATED, their function ${combine}) take the activation's alpha and beta in p.lo
@@ -18,7 +18,7 @@
 const ACTIVATED: bool = ${activated};
 
 fn muladd(a: a_elem, b: b_elem, c: c_elem) -> f32 {
-    return f32(a) * f32(b) + f32(c);
+    return f32(a) * (f32(b) * p.scale) + f32(c);
 }
 
 fn dequantize_sum(a: a_elem, b: b_elem, c: c_elem) -> f32 {
