@@ -435,3 +435,27 @@ def test_gpu_defaults_run_the_zoo_cnns(device, precision, monkeypatch, name, bat
     # classifier is a convolution before the pooling)
     assert rel_l2(got, want) < {"fp32": 1e-5, "fp16": 1e-2}[precision]
     np.testing.assert_array_equal(np.argsort(-got)[:, :5], np.argsort(-want)[:, :5])
+
+
+def test_tune_measures_the_lstm_step_variants(device, precision, rng):
+    """``tune`` times both variants of a whole LSTM step (a node of two outputs, h and c, each kept
+    in the graph it times alone) and keeps the faster; a session then runs that one."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from wgnn.tuner import tune
+
+    hidden, size, steps = 20, 6, 3
+    consts = {"w": (rng.standard_normal((1, 4 * hidden, size)) / 4).astype(np.float32),
+              "r": (rng.standard_normal((1, 4 * hidden, hidden)) / 8).astype(np.float32)}
+    node = helper.make_node("LSTM", ["x", "w", "r"], ["y", "yh", "yc"], hidden_size=hidden)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, 1, size])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "yh", "yc")],
+                              [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    session = wgnn.InferenceSession(model, precision=precision)
+    cache = ChoiceCache(None)
+    report = tune(session.graph, wgnn.default_device(), precision=precision, runs=1, cache=cache)
+    step = next(n for n in session.graph.nodes if n.op == "lstm_step")
+    timed = report.measured[signature(step, precision)]
+    assert sorted(label.split()[0] for label in timed) == ["row", "workgroup"]
+    assert cache.get("lstm_step", signature(step, precision)).label == report.chosen[signature(step, precision)]

@@ -64,10 +64,11 @@ def _alone(node: Node) -> Graph:
         operand = Operand(f"in{k}", t.shape, t.dtype, is_input=True)
         inputs[operand.name] = operand
         ins.append(operand)
-    out = Operand("out", node.outputs[0].shape, node.outputs[0].dtype)
-    clone = Node(node.op, ins, [out], dict(node.attrs), name=node.name)
-    out.producer = clone
-    return Graph([clone], inputs, {"out": out})
+    outs = [Operand("out" if k == 0 else f"out{k}", o.shape, o.dtype) for k, o in enumerate(node.outputs)]
+    clone = Node(node.op, ins, outs, dict(node.attrs), name=node.name)
+    for out in outs:  # (every output: an LSTM step's h and c)
+        out.producer = clone
+    return Graph([clone], inputs, {out.name: out for out in outs})
 
 
 def _timer(exe, device: Device, feeds: dict, own: list[int] | None = None):
