@@ -21,8 +21,7 @@ def _passed_through(node: Node) -> Operand | None:
         return None
     value, either = NEUTRAL[node.attrs["kind"]]
     out = node.outputs[0]
-    for x, c in ((node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])) if either else \
-            ((node.inputs[0], node.inputs[1]),):
+    for x, c in (node.inputs, node.inputs[::-1]) if either else (node.inputs,):
         if (c.is_constant and not x.is_constant and x.shape == out.shape and x.dtype == out.dtype
                 and np.all(np.asarray(c.value) == value)):
             return x

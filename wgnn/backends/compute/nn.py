@@ -553,14 +553,21 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
                  choice=node.attrs.get("kernel_choice"))
 
 
+def _lstm_gates(node) -> tuple[dict, dict]:
+    """lstm_update.wgsl's template (the gates' activations) and Params fields (their alpha and
+    beta), shared by lstm_cell and lstm_step."""
+    f, g, h = node.attrs["activations"]
+    return (dict(f=f.kind, g=g.kind, h=h.kind, act="none"),
+            dict(f_alpha=f.alpha, f_beta=f.beta, g_alpha=g.alpha, g_beta=g.beta, h_alpha=h.alpha, h_beta=h.beta))
+
+
 @lowers("lstm_cell")
 def lower_lstm_cell(node, ctx: LoweringContext) -> None:
     pre, c_prev = node.inputs
     h_out, c_out = node.outputs
-    f, g, h = node.attrs["activations"]
-    params = dict(total=h_out.size, hidden=h_out.shape[1], has_c=int(c_prev is not None), f_alpha=f.alpha,
-                  f_beta=f.beta, g_alpha=g.alpha, g_beta=g.beta, h_alpha=h.alpha, h_beta=h.beta)
-    ctx.dispatch("lstm_cell", node=node, template=dict(f=f.kind, g=g.kind, h=h.kind, act="none"), params=params,
+    template, gates = _lstm_gates(node)
+    params = dict(total=h_out.size, hidden=h_out.shape[1], has_c=int(c_prev is not None), **gates)
+    ctx.dispatch("lstm_cell", node=node, template=template, params=params,
                  bindings=[ctx.tensor(pre), ctx.tensor(c_prev) if c_prev is not None else ctx.dummy(),
                            ctx.tensor(h_out), ctx.tensor(c_out)], threads=h_out.size)
 
@@ -573,7 +580,7 @@ LSTM_STEP_PARTS = 16
 def lower_lstm_step(node, ctx: LoweringContext) -> None:
     h_prev, r, bias, proj, c_prev, h_scale = node.inputs
     h_out, c_out = node.outputs
-    batch, hidden = h_out.shape
+    hidden = h_out.shape[1]
     # R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
     # rows of it (lstm_step.wgsl)
     packed = r.value.astype(np.float32).reshape(hidden, 4, hidden).transpose(0, 2, 1)
@@ -584,19 +591,17 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     workgroup = choice.workgroup
     parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
-    f, g, h = node.attrs["activations"]
+    template, gates = _lstm_gates(node)
     params = dict(units=h_out.size, hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
                   has_scale=int(h_scale is not None), scale_rows=int(h_scale is not None and h_scale.size > 1),
-                  f_alpha=f.alpha, f_beta=f.beta, g_alpha=g.alpha, g_beta=g.beta, h_alpha=h.alpha, h_beta=h.beta)
+                  **gates)
     size = dict(threads=h_out.size) if parts == 1 else dict(workgroups=-(-h_out.size // (workgroup // parts)))
     words = hidden % 4 == 0  # h_prev read as vec4s
-    template = dict(f=f.kind, g=g.kind, h=h.kind, act="none", parts=parts,
-                    h_word="vec4<h_prev_elem>" if words else "h_prev_elem",
+    template.update(parts=parts, h_word="vec4<h_prev_elem>" if words else "h_prev_elem",
                     h_four="vec4<f32>(h_prev[i / 4u])" if words else
                     "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))",
                     h_one="f32(h_prev[i / 4u][i % 4u])" if words else "f32(h_prev[i])")
-    ctx.dispatch("lstm_step", node=node, template=template,
-                 params=params, choice=choice,
+    ctx.dispatch("lstm_step", node=node, template=template, params=params, choice=choice,
                  bindings=[ctx.tensor(h_prev), ctx.const(packed, exact=bool(node.attrs.get("quantized")))]
                  + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (proj, c_prev)]
                  + [ctx.tensor(h_out), ctx.tensor(c_out), ctx.tensor(h_scale) if h_scale is not None else ctx.dummy()],
