@@ -13,6 +13,7 @@ from helpers import kernels_used
 import wgnn
 from wgnn import ops
 from wgnn.backends.compute.policy import Choice, eligible
+from wgnn.graph import Graph, Node, Operand
 from wgnn.passes import optimize
 from wgnn.reference import run_reference
 from wgnn.scheduler import compile_graph
@@ -22,6 +23,7 @@ from wgnn.tuner import _alone
 # it with the quantized epilogue (the scalar kernel runs it unfused: the reference here)
 SHAPES = {
     "1x1": ((2, 24, 5, 7, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "subgroup", "direct", "gemm", "gemm_i8"]),
+    "3x3": ((2, 12, 7, 9, 8, 3, 1, (1, 1, 1, 1), 1, 1), ["winograd", "subgroup", "direct", "gemm", "gemm_i8"]),
     "3x3_stride2": ((1, 16, 9, 11, 20, 3, 2, (1, 0, 1, 2), 1, 1), ["subgroup", "direct", "gemm", "gemm_i8"]),
     "3x3_dilated": ((1, 8, 9, 10, 8, 3, 1, (2, 2, 2, 2), 2, 1), ["subgroup", "direct", "gemm", "gemm_i8"]),
     "single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1, 1), ["pointwise", "direct", "gemm", "gemm_i8", "gemv"]),
@@ -32,7 +34,7 @@ ZEROS = {"uint8": 131, "int8": -5}  # the activations' zero point
 # What each variant dispatches (a pointwise convolution's gemm runs the matrix kernel).
 KERNELS = {"pointwise": ("matmul",), "subgroup": ("matmul_shared", "conv2d_shared"), "direct": ("conv2d",),
            "gemm": ("conv2d_gemm", "matmul_gemm"), "gemm_i8": ("conv2d_i8",), "gemv": ("gemv",),
-           "depthwise": ("depthwise",)}
+           "depthwise": ("depthwise",), "winograd": ("winograd_output",)}
 
 
 def _qconv(rng, shape, dtype: str, activation: str | None, tail: str = ""):
@@ -143,6 +145,55 @@ def test_packed_int8_conv_sums_alone(device, rng):
         exe = compile_graph(_alone(conv), device, kernels={conv.name: variant})
         got = exe.run({"in0": shifted})["out"]
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("cin", [12, 16])
+def test_winograd_runs_a_quantized_convolution_only_where_its_sums_stay_exact(device, precision, cin):
+    """Winograd's products of a quantized convolution are multiples of 1/4 (the filter transform's
+    halves): exact in f32 while four times their sums stay below 2^24, which the policy checks from
+    the weights and the activations' range. All-255 activations against all-127 weights reach the
+    bound: at a tile's centre the product sums to cin * 1020 * 1143 quarters, 13,990,320 for 12
+    input channels (eligible, and exact there) and 18,653,760 for 16 (not eligible)."""
+    b = wgnn.GraphBuilder()
+    x = b.dequantize_linear(b.input("x", (1, cin, 6, 6), "uint8"), b.constant(np.float32(0.02)),
+                            b.constant(np.array(0, np.uint8)))
+    w = b.dequantize_linear(b.constant(np.full((8, cin, 3, 3), 127, np.int8)), b.constant(np.float32(0.01)),
+                            b.constant(np.array(0, np.int8)))
+    y = b.quantize_linear(b.conv2d(x, w, padding=(1, 1, 1, 1), name="conv"), b.constant(np.float32(500.0)),
+                          b.constant(np.array(0, np.uint8)))
+    graph = b.build_graph({"y": y})
+    optimize(graph)
+    conv = next(n for n in graph.nodes if n.op == "conv2d")
+    assert conv.attrs["exact"] and conv.attrs["x_range"] == (0, 255)
+    assert ("winograd" in eligible("conv2d", conv, max_binding=1 << 30)) == (cin == 12)
+    if cin == 12:
+        full = np.full(conv.inputs[0].shape, 255, np.float32)
+        want = run_reference(_alone(conv), {"in0": full})["out"]
+        assert want.max() == 255 * 127 * 9 * cin
+        exe = compile_graph(_alone(conv), device, kernels={conv.name: Choice("winograd")}, precision=precision)
+        assert "winograd_output" in {d.kernel for d in exe.dispatches}
+        np.testing.assert_array_equal(exe.run({"in0": full})["out"], want)
+
+
+def test_winograd_output_transform_of_integer_sums_is_exact(device, precision, rng):
+    """The output transform of a quantized convolution's products (multiples of 1/4 below 2^22 in
+    magnitude) gives the exact integer sums, where f32 additions of such products would round (a
+    quarter of these outputs, tried in numpy): it adds them on i32. The four centre products share a
+    fraction, so that every output is an integer, as a convolution's are (below 2^24)."""
+    n, o, oh, ow = 1, 8, 5, 6
+    tiles = 3 * 3
+    m = rng.integers(-1_800_000, 1_800_000, (4, 4, tiles, o)).astype(np.float64)  # (|y| < 9 * 1.8e6 < 2^24)
+    m[1:3, 1:3] += rng.choice([0.25, 0.5, 0.75], (1, 1, tiles, o))
+    products = Operand("in0", (16, tiles, o), "float32", is_input=True)
+    y = Operand("out", (n, o, oh, ow), "float32")
+    node = Node("winograd_output", [products, None], [y], {"out_shape": (n, o, oh, ow), "tiles": (3, 3),
+                                                            "activation": None, "exact": True}, name="products")
+    y.producer = node
+    graph = Graph([node], {"in0": products}, {"out": y})
+    want = run_reference(graph.copy(), {"in0": m.reshape(16, tiles, o).astype(np.float32)})["out"]
+    assert np.array_equal(want, np.round(want)) and np.abs(want).max() > 1 << 22
+    got = compile_graph(graph, device, precision=precision).run({"in0": m.reshape(16, tiles, o).astype(np.float32)})
+    np.testing.assert_array_equal(got["out"], want)
 
 
 def test_packed_int8_conv_is_eligible_only_where_values_fit(device, rng):

@@ -124,6 +124,20 @@ def test_quantized_squeezenet_in_fp16_gives_the_fp32_integers(device):
         np.testing.assert_array_equal(fp16.run(None, {"input": x})[0], fp32.run(None, {"input": x})[0])
 
 
+def test_quantized_squeezenet_runs_its_3x3_convolutions_as_exact_winograd(device):
+    """The software adapter's kernel policy runs SqueezeNet's eight quantized 3x3 convolutions as
+    Winograd (their integer sums provably exact there, passes/winograd.py) with the requantize in the
+    output transform: on ten photos the logits equal those of the direct kernel, element for element."""
+    pytest.importorskip("onnxruntime.quantization")
+    path = zoo.quantize("squeezenet1_1", _photos(CALIBRATION), fmt="qdq")
+    winograd, direct = wgnn.InferenceSession(path), wgnn.InferenceSession(path, kernels={"conv2d": "direct"})
+    ran = [n for n in winograd._exe.graph.nodes if n.op == "winograd_output"]
+    assert len(ran) == 8 and all(n.attrs["exact"] and n.attrs["requantize"] is not None for n in ran)
+    assert not any(n.op == "winograd_output" for n in direct._exe.graph.nodes)
+    for x in _photos(EVALUATION):
+        np.testing.assert_array_equal(winograd.run(None, {"input": x})[0], direct.run(None, {"input": x})[0])
+
+
 @pytest.mark.parametrize("weights", ["uint8", "int8"])
 def test_dynamically_quantized_squeezenet_matches_onnxruntime_cpu(device, weights):
     """SqueezeNet quantized by ONNX Runtime's quantize_dynamic: every convolution a ConvInteger

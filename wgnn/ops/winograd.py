@@ -74,7 +74,8 @@ class WinogradInput:
 @register("winograd_output")
 class WinogradOutput:
     """M [16, tiles, Cout] -> y [N, Cout, OH, OW], then the fused epilogue. Inputs [M, None, bias?,
-    residual?, slope?] (a convolution's, its filter slot empty); attrs out_shape, tiles, activation."""
+    residual?, slope?] (a convolution's, its filter slot empty); attrs out_shape, tiles, activation,
+    and a quantized convolution's ``exact`` and ``requantize`` (``passes/winograd.py``)."""
 
     traits = ("fusable", "residual")
 
@@ -91,7 +92,8 @@ class WinogradOutput:
         th, tw = node.attrs["tiles"]
         if m.shape != (16, n * th * tw, o):
             raise fail(node, f"expected products of shape {(16, n * th * tw, o)}, got {m.shape}")
-        return [((n, o, oh, ow), m.dtype)]
+        requantize = node.attrs.get("requantize")  # (a quantized convolution's, see ops/nn.py's conv2d)
+        return [((n, o, oh, ow), requantize.dtype if requantize is not None else m.dtype)]
 
     @staticmethod
     def reference(node, ins):
@@ -103,7 +105,10 @@ class WinogradOutput:
         bias, residual, slope = (ins + [None, None, None])[2:5]
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1)
-        return [apply_epilogue(node.attrs, y, residual, None if slope is None else slope.reshape(1, -1, 1, 1))]
+        requantize = node.attrs.get("requantize")
+        y = apply_epilogue(node.attrs, y, residual if requantize is None else None,
+                           None if slope is None else slope.reshape(1, -1, 1, 1))
+        return [y if requantize is None else requantize.apply(y, residual)]
 
     @staticmethod
     def layout(node, perms):

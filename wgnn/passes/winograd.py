@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
-from ..ops.winograd import tiles_of, transform_filter
+from ..ops.winograd import B_T, tiles_of, transform_filter
 
 
 def winograd_convs(graph: Graph, max_binding_bytes: int, *, use: Callable[[Node], bool] | None = None) -> int:
@@ -39,13 +39,34 @@ def qualifies(node: Node, max_binding_bytes: int) -> bool:
     epilogue = (node.inputs[2:] + [None] * 3)[:3]
     th, tw = tiles_of(*out.shape[2:])
     transformed = 16 * out.shape[0] * th * tw * max(x.shape[1], out.shape[1]) * 4  # bytes, in f32
-    return (transformed <= max_binding_bytes and w.is_constant and w.shape[2:] == (3, 3) and not a.get("exact")
+    return (transformed <= max_binding_bytes and w.is_constant and w.shape[2:] == (3, 3)
+            and (not a.get("exact") or exact_in_f32(node)) and a.get("x_zero") is None
             and tuple(a["strides"]) == (1, 1) and tuple(a["dilations"]) == (1, 1) and a["groups"] == 1
             and x.shape[1] % 4 == 0 and w.shape[0] % 4 == 0
             and all(t is None or t.is_constant for t in (epilogue[0], epilogue[2]))
             # finite weights whose transform stays finite in f32 (inf - inf in it would be NaN
             # where the direct convolution gives an infinity)
             and float(np.abs(w.value).max(initial=0)) < 1e37)  # (NaN: false)
+
+
+def exact_in_f32(node: Node) -> bool:
+    """Whether a quantized convolution's integer sums (``exact``: weights ``w_q - w_zero``, inputs
+    ``x_q - x_zero`` within attr ``x_range``; ``passes/integer_conv.py``) come out of Winograd exactly
+    as the direct kernels give them: the transformed inputs are integers (B has entries 0 and +-1),
+    the transformed filter multiples of 1/4 (G's halves), so every partial sum of the 16 products is
+    exact in f32 while 4 * |sum| < 2^24, which this bounds from the weights and the inputs' range;
+    the output transform then runs on i32 (``winograd_output.wgsl``, EXACT) and its result, the
+    convolution's sum, is exact where it is below 2^24 as the direct kernels' sums are."""
+    low, high = node.attrs.get("x_range", (None, None))
+    w = node.inputs[1].value
+    if low is None or np.any(w != np.round(w)):
+        return False
+    taps = np.einsum("pa,qb->pqab", B_T, B_T).reshape(16, 16)  # v[position] = taps @ d (the 4x4 patch)
+    up, down = np.clip(taps, 0, None), np.clip(taps, None, 0)
+    most = np.maximum((up * high + down * low).sum(axis=1), -(up * low + down * high).sum(axis=1))  # max |v|
+    quarters = np.abs(4 * transform_filter(w)).sum(axis=1)  # [16, Cout]: sum over Cin of |4u|
+    direct = max(abs(low), abs(high)) * np.abs(w).sum(axis=(1, 2, 3))
+    return float((most[:, None] * quarters).max()) < 2**24 and float(direct.max(initial=0)) < 2**24
 
 
 def _rewrite(node: Node) -> list[Node]:
@@ -59,10 +80,14 @@ def _rewrite(node: Node) -> list[Node]:
     u = Operand(fresh_name(f"{node.name}/winograd_u"), u_value.shape, w.dtype, value=u_value)
     m = Operand(fresh_name(f"{node.name}/winograd_m"), (16, n * th * tw, o), x.dtype)
     first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw)}, name=f"{node.name}/input")
-    product = Node("matmul", [v, u], [m], {}, name=f"{node.name}/products")
+    exact = bool(node.attrs.get("exact"))  # (integer sums: the products stay in f32, see exact_in_f32)
+    product = Node("matmul", [v, u], [m], {"exact": True} if exact else {}, name=f"{node.name}/products")
     attrs = {"out_shape": out.shape, "tiles": (th, tw), "activation": node.attrs.get("activation"),
              "residual_after": node.attrs.get("residual_after", False),
-             "affine_after": node.attrs.get("affine_after")}
+             "affine_after": node.attrs.get("affine_after"), "exact": exact}
+    for key in ("requantize", "kernel_choice"):  # a quantized convolution's fused requantize
+        if node.attrs.get(key) is not None:
+            attrs[key] = node.attrs[key]
     if "onnx_op" in node.attrs:  # errors name the model's op
         attrs["onnx_op"] = node.attrs["onnx_op"]
     last = Node("winograd_output", [m, None] + list(node.inputs[2:]), [out], attrs, name=node.name)

@@ -154,7 +154,7 @@ class ComputeBackend(Backend):
 
     def context(self, state) -> LoweringContext:
         for node in state.graph.nodes:  # quantized results kept four bytes to a word (passes/integer_conv.py)
-            fusion = node.attrs.get("requantize") if node.op == "conv2d" else None
+            fusion = node.attrs.get("requantize") if node.op in ("conv2d", "winograd_output") else None
             if fusion is not None and fusion.packed:
                 state.storage[id(node.outputs[0])] = "i8x4"
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,

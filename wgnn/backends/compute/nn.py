@@ -324,7 +324,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         ctx.dispatch("gemv", node=node, template=template, params=params,
                      bindings=[a_ref, ctx.const(bt)] + refs + [ctx.tensor(out)], workgroups=cols // 4, choice=choice)
         return
-    b_ref = ctx.const(b) if b_const else b
+    b_ref = ctx.const(b, exact=bool(node.attrs.get("exact"))) if b_const else b
     template["b_access"] = "read" if b_const else "read_write"
     if choice.variant in GEMMS:
         params.update(a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
@@ -547,6 +547,8 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
     n, o, oh, ow = node.attrs["out_shape"]
     th, tw = node.attrs["tiles"]
     refs, template, params = _epilogue(node, ctx, o, vec4=True)
+    exact = bool(node.attrs.get("exact"))  # a quantized convolution's sums: A^T M A on i32
+    template.update(acc4="vec4<i32>" if exact else "vec4<f32>", unit=4 if exact else 1)
     params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
     ctx.dispatch("winograd_output", node=node, template=template, params=params,
                  bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)], threads=n * th * tw * (o // 4),

@@ -537,15 +537,9 @@ class KernelPolicy:
         def winograd(node: Node) -> bool:
             choice = self._decide("conv2d", node, self.eligible("conv2d", node), problem_of(node))
             decided[node.name] = choice
-            return choice.variant == "winograd"
+            return choice.variant == "winograd" and not node.attrs.get("exact")
 
         fired["winograd_convs"] = winograd_convs(graph, self.max_binding, use=winograd)
-        # The transforms of a rewritten convolution run at its choice's workgroup size.
-        for node in graph.nodes:
-            if node.op == "winograd_output":
-                self.choices[node.name] = node.attrs["kernel_choice"] = decided[node.name]
-            elif node.op == "winograd_input":
-                node.attrs["kernel_choice"] = decided[node.name.rpartition("/input")[0]]
 
         def choose(node: Node) -> Choice:
             return decided.get(node.name) or self._decide(node.op, node, self.eligible(node.op, node),
@@ -553,6 +547,17 @@ class KernelPolicy:
 
         # A quantized convolution or matrix product requantizes its own sums (unless the scalar kernel runs it).
         fired["fuse_requantize"] = fuse_requantize(graph, choose)
+        # A quantized convolution that runs as Winograd is rewritten after that, its fused epilogue
+        # (requantize, block tail) moving to the output transform with the rest.
+        fired["winograd_convs"] += winograd_convs(graph, self.max_binding, use=lambda node: bool(
+            node.attrs.get("exact")) and node.name in decided and decided[node.name].variant == "winograd")
+        # The transforms of a rewritten convolution run at its choice's workgroup size.
+        for node in graph.nodes:
+            conv = node.name if node.op == "winograd_output" else node.name.rpartition("/input")[0]
+            if node.op in ("winograd_input", "winograd_output") and conv in decided:
+                node.attrs["kernel_choice"] = decided[conv]
+                if node.op == "winograd_output":
+                    self.choices[conv] = decided[conv]
         return +fired
 
 
