@@ -318,6 +318,27 @@ def test_a_factor_times_a_constant_number_is_the_multiply_adds_scale(device, rng
     assert session._exe.dispatches[1].node.attrs["scale"] == k
 
 
+@pytest.mark.parametrize("order", ["sums_first", "scale_first"])
+def test_a_factor_computed_at_run_time_goes_into_the_multiply_add(device, rng, precision, order):
+    """Dynamic quantization's products times x_scale * w_scale (x_scale computed at run time, w_scale
+    a constant), then a batch norm's per-channel scale and shift with a ReLU: one muladd, reading
+    x_scale as its factor and w_scale as its scale (the tensor pass and the scalar product are no
+    dispatches of their own); the numpy reference's values."""
+    b = wgnn.GraphBuilder()
+    a, s = b.input("a", (3, 8)), b.input("s", (1,))
+    sums = b.matmul(a, b.constant(rng.standard_normal((8, 12)).astype(np.float32)))
+    factor = b.mul(s, b.constant(np.float32(0.25)))
+    scaled = b.mul(sums, factor) if order == "sums_first" else b.mul(factor, sums)
+    k, c = (b.constant(rng.standard_normal(12).astype(np.float32)) for _ in range(2))
+    z = b.relu(b.add(b.mul(scaled, k) if order == "sums_first" else b.mul(k, scaled), c))
+    feeds = {"a": rng.standard_normal((3, 8)).astype(np.float32), "s": np.array([0.7], np.float32)}
+    session, got, want = run_both(b, {"z": z}, feeds, precision=precision)
+    assert rel_l2(got["z"], want["z"]) < tol(precision) and np.mean(got["z"] == 0) > 0.2
+    assert [d.node.op for d in session._exe.dispatches] == ["matmul", "muladd"]
+    muladd = session._exe.dispatches[1].node
+    assert muladd.attrs["scale"] == 0.25 and muladd.inputs[3].name == "s"
+
+
 @pytest.mark.parametrize("form", ["div_six", "times_sixth_inside", "hard_sigmoid"])
 def test_written_out_batch_norm_and_hard_swish_fold_into_the_convolution(device, form, rng):
     """What paddle2onnx writes after a convolution (opset 12): the batch norm as Mul and Add of

@@ -124,6 +124,37 @@ def test_quantized_squeezenet_in_fp16_gives_the_fp32_integers(device):
         np.testing.assert_array_equal(fp16.run(None, {"input": x})[0], fp32.run(None, {"input": x})[0])
 
 
+def test_dynamically_quantized_mobilenet_v2_with_its_batch_norms(device):
+    """MobileNet V2 through quantize_dynamic without folding its batch norms first (ConvInteger ->
+    Cast -> Mul by x_scale * w_scale -> BatchNormalization -> Clip): each layer's scale and batch norm
+    are one muladd reading the run-time x_scale as its factor (no full-tensor Mul, no scalar
+    product), and on three photos the logits are ONNX Runtime CPU's within 2% of their largest (the
+    batch norm folded into a multiply-add rounds otherwise than ONNX Runtime's; dynamic quantization
+    then moves a value to the next step now and then), with the same top-1."""
+    ort = pytest.importorskip("onnxruntime")
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "dynamic.onnx"
+        onnx.save(zoo.build("mobilenet_v2", softmax=False), str(source))
+        quantization.quantize_dynamic(str(source), str(target), weight_type=quantization.QuantType.QInt8,
+                                      op_types_to_quantize=["Conv"])
+        model = target.read_bytes()
+    ops = [n.op_type for n in onnx.load_from_string(model).graph.node]
+    assert ops.count("ConvInteger") == ops.count("BatchNormalization") == 52
+    reference = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    session = wgnn.InferenceSession(model)
+    nodes = session._exe.graph.nodes
+    assert sum(n.op == "muladd" and len(n.inputs) == 4 and n.attrs["scale"] is not None for n in nodes) == 52
+    assert not any(n.op == "binary" and n.attrs["kind"] == "mul" for n in nodes)
+    for x in _photos(EVALUATION[:3]):
+        want, got = reference.run(None, {"input": x})[0], session.run(None, {"input": x})[0]
+        assert np.argmax(got) == np.argmax(want)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-2 * np.abs(want).max())
+
+
 def test_quantized_squeezenet_runs_its_3x3_convolutions_as_exact_winograd(device):
     """The software adapter's kernel policy runs SqueezeNet's eight quantized 3x3 convolutions as
     Winograd (their integer sums provably exact there, passes/winograd.py) with the requantize in the
@@ -144,7 +175,9 @@ def test_dynamically_quantized_squeezenet_matches_onnxruntime_cpu(device, weight
     between DynamicQuantizeLinear nodes, whose zero points are computed at run time. Loads (the
     compile-time folding walks each value once, not once per path through the quantizers'
     diamonds) and matches ONNX Runtime CPU. The 3x3 ones have terms enough that 255 * K * max|w|
-    passes 2^24, but no output's 255 * sum|w| does: each runs as one exact product, no digits."""
+    passes 2^24, but no output's 255 * sum|w| does: each runs as one exact product, no digits, and
+    on this adapter as Winograd, their sums provably exact there for any x - x_zero in -255..255
+    (the zero point computed at run time)."""
     ort = pytest.importorskip("onnxruntime")
     quantization = pytest.importorskip("onnxruntime.quantization")
     import tempfile
@@ -169,6 +202,8 @@ def test_dynamically_quantized_squeezenet_matches_onnxruntime_cpu(device, weight
     assert max(255 * w[0].size * np.abs(w).max() for w in shifted) > 1 << 24
     assert max(255 * np.abs(w).reshape(len(w), -1).sum(1).max() for w in shifted) < 1 << 24
     assert not any("/digit" in n.name for n in session.source_graph.nodes)
+    convs = [n for n in session._exe.graph.nodes if n.op == "winograd_output"]
+    assert len(convs) == 8 and all(n.attrs["exact"] for n in convs)
     for x in _photos(EVALUATION[:3]):
         want, got = reference.run(None, {"input": x})[0], session.run(None, {"input": x})[0]
         assert np.argmax(got) == np.argmax(want)

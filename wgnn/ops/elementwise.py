@@ -137,9 +137,10 @@ class Where:
 
 @register("muladd")
 class MulAdd:
-    """inputs [a, b, c] (float, broadcasting): a * b + c in one pass (``passes/fuse_muladd.py``
-    makes it from a Mul and the Add after it), then the fused activation if any; with attr scale
-    (a number), a * (b * scale) + c."""
+    """inputs [a, b, c] (float, broadcasting) and optionally a factor (one number computed at run
+    time): a * b + c in one pass (``passes/fuse_muladd.py`` makes it from a Mul and the Add after
+    it), then the fused activation if any; with attr scale (a number) and the factor,
+    a * (b * scale * factor) + c."""
 
     traits = ("fusable", "layout_free")
 
@@ -149,16 +150,20 @@ class MulAdd:
 
     @staticmethod
     def infer(node):
-        a, b, c = node.inputs
-        if any(t.dtype not in ("float32", "float16") for t in (a, b, c)):
-            raise fail(node, f"takes float tensors, got {a.dtype}, {b.dtype} and {c.dtype}")
+        a, b, c, *factor = node.inputs
+        if any(t.dtype not in ("float32", "float16") for t in [a, b, c] + factor):
+            raise fail(node, f"takes float tensors, got {', '.join(t.dtype for t in [a, b, c] + factor)}")
+        if len(factor) > 1 or factor and factor[0].size != 1:
+            raise fail(node, f"takes one factor of one number, got {[t.shape for t in factor]}")
         return [(broadcast_shapes(node, a.shape, b.shape, c.shape), a.dtype)]
 
     @staticmethod
     def reference(node, ins):
-        a, b, c = (np.asarray(t, np.float32) for t in ins)
+        a, b, c, *factor = (np.asarray(t, np.float32) for t in ins)
         if node.attrs.get("scale") is not None:
             b = (b * np.float32(node.attrs["scale"])).astype(np.float32)
+        if factor:
+            b = (b * factor[0].reshape(())).astype(np.float32)
         return [apply_fused(node.attrs, (a * b + c).astype(np.float32), None).astype(node.outputs[0].dtype)]
 
 

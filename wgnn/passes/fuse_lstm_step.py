@@ -53,7 +53,8 @@ def _dequantized(cell: Node, readers: Readers):
     scale) + projection, each step read by the next alone; else None."""
     pre = cell.inputs[0]
     dequantize = made_by(pre, "muladd")
-    if (dequantize is None or dequantize.attrs.get("activation") is not None or not readers.only(pre, cell)):
+    if (dequantize is None or dequantize.attrs.get("activation") is not None or not readers.only(pre, cell)
+            or len(dequantize.inputs) != 3):
         return None
     sums, s, proj = dequantize.inputs
     mm = _product(sums, dequantize, cell, readers, exact=True)

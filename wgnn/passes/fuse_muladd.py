@@ -7,7 +7,9 @@ Add's fused activation along. A constant added after a ``muladd`` whose shift is
 that shift (a dynamically quantized LSTM's input projection: sums * scale + input bias, then + the
 recurrent bias). A factor that is a tensor times one constant number, read by the ``muladd`` alone,
 becomes the tensor and the muladd's ``scale`` (dynamic quantization's x_scale * w_scale, one tiny
-dispatch per product: a * (x_scale * w_scale) + c with the same two roundings).
+dispatch per product: a * (x_scale * w_scale) + c with the same two roundings). A factor that is a
+tensor times one number computed at run time becomes the tensor and the muladd's fourth input (and
+where that number is a run-time number times a constant one, the constant its scale).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _shift_sum(graph: Graph, node: Node, readers: Readers) -> bool:
             continue
         total = (c.value.astype(np.float32) + d.value.astype(np.float32)).astype(np.float32)
         shift = Operand(fresh_name(c.name + "_shift"), total.shape, "float32", value=total)
-        joined = Node("muladd", [first.inputs[0], first.inputs[1], shift], [out],
+        joined = Node("muladd", [first.inputs[0], first.inputs[1], shift] + first.inputs[3:], [out],
                       dict(first.attrs, activation=node.attrs.get("activation")), name=node.name)
         readers.substitute(graph, [first], node, joined)
         return True
@@ -51,7 +53,7 @@ def _scale_into(graph: Graph, node: Node, readers: Readers) -> bool:
         for x, k in (mul.inputs, mul.inputs[::-1]):
             if (k.is_constant and k.size == 1 and not x.is_constant and x.shape == factor.shape
                     and x.dtype == k.dtype == "float32"):
-                node.inputs = [node.inputs[1 - at], x, node.inputs[2]]
+                node.inputs = [node.inputs[1 - at], x] + node.inputs[2:]
                 node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
                 graph.nodes.remove(mul)
                 readers.drop(mul)
@@ -60,9 +62,54 @@ def _scale_into(graph: Graph, node: Node, readers: Readers) -> bool:
     return False
 
 
+def _factor_into(graph: Graph, node: Node, readers: Readers) -> bool:
+    """muladd(x * s, b, c) or muladd(a, x * s, c), s one number computed at run time (not a
+    constant: ``_scale_into`` takes those), x * s read by the muladd alone and of x's shape:
+    muladd(x, the other, c, s), a * (b * s) + c. Dynamic quantization's products times
+    x_scale * w_scale, then a batch norm's scale and shift: one pass over the tensor instead of two
+    (a model ``quantize_dynamic`` wrote without folding its batch norms first)."""
+    if len(node.inputs) > 3:
+        return False
+    for at in (0, 1):
+        factor = node.inputs[at]
+        mul = made_by(factor, "binary", "mul")
+        if mul is None or mul.attrs.get("activation") is not None or not readers.only(factor, node):
+            continue
+        for x, s in (mul.inputs, mul.inputs[::-1]):
+            if (s.size == 1 and not s.is_constant and not x.is_constant and x.shape == factor.shape and x is not s
+                    and x.dtype == s.dtype == factor.dtype == "float32"):
+                node.inputs = [x, node.inputs[1 - at], node.inputs[2], s]
+                graph.nodes.remove(mul)
+                readers.drop(mul)
+                for t in (x, s):
+                    readers.users.setdefault(id(t), []).append(node)
+                _constant_of_factor(graph, node, readers)
+                return True
+    return False
+
+
+def _constant_of_factor(graph: Graph, node: Node, readers: Readers) -> None:
+    """A muladd's factor that is one number computed at run time times a constant number (x_scale *
+    w_scale), read by the muladd alone: the run-time number is the factor, the constant the scale."""
+    s = node.inputs[3]
+    mul = made_by(s, "binary", "mul")
+    if (mul is None or node.attrs.get("scale") is not None or mul.attrs.get("activation") is not None
+            or not readers.only(s, node)):
+        return
+    for y, k in (mul.inputs, mul.inputs[::-1]):
+        if k.is_constant and k.size == 1 and not y.is_constant and y.size == 1 and y.dtype == k.dtype == "float32":
+            node.inputs[3] = y
+            node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
+            graph.nodes.remove(mul)
+            readers.drop(mul)
+            readers.users.setdefault(id(y), []).append(node)
+            return
+
+
 def fuse_muladd(graph: Graph) -> int:
     readers = Readers(graph)
     fused = sum(_scale_into(graph, node, readers) for node in list(graph.nodes) if node.op == "muladd")
+    fused += sum(_factor_into(graph, node, readers) for node in list(graph.nodes) if node.op == "muladd")
     for node in list(graph.nodes):
         if node.op != "binary" or node.attrs["kind"] != "add" or node.outputs[0].dtype != "float32":
             continue

@@ -29,14 +29,16 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                      activation: Activation | None = None, in_strides: list[list[int]] | None = None,
                      in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
                      out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise",
-                     exact: bool = False, bounds: tuple[int, int] | None = None, store: str | None = None) -> None:
+                     exact: bool = False, bounds: tuple[int, int] | None = None, store: str | None = None,
+                     factor: Operand | None = None) -> None:
     """One dispatch of ``elementwise.wgsl`` (or ``ternary.wgsl``, three inputs) over ``out_shape``
     (logical axes, default: out's shape).
 
     ``in_strides``/``out_strides`` override the strides derived from each operand's layout; the
     iteration runs in the output's physical order so writes stay contiguous. The arithmetic is i32
     when every input is an integer or bool tensor, else f32. ``store``: the WGSL that stores ``v``
-    instead of ``store_expression``'s.
+    instead of ``store_expression``'s. ``factor``: ternary's muladd, a one-number tensor b is also
+    multiplied by.
     """
     shape = out_shape or out.shape
     out_perm = ctx.perm(out)
@@ -68,6 +70,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         params[f"{letter}_strides"] = pack_dims(sets[k + 1] if present else [], 0)
     bindings = ([ctx.tensor(t, exact=exact) for t in inputs] + [ctx.dummy()] * (len(names) - len(inputs))
                 + [ctx.tensor(out)])
+    if kernel == "ternary":
+        bindings.append(ctx.dummy() if factor is None else ctx.tensor(factor))
     template = {"rank": len(merged), "lanes": lanes}
     if kernel == "elementwise":
         integer = all(is_integer(t.dtype) for t in inputs)
@@ -85,7 +89,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         params.update(lo=float(lo), hi=float(hi), scale=1.0 if scale is None else float(scale))
         activated = op in ACTIVATED_TERNARY
         template.update(fn="activated" if activated else op, activated=activated, combine=op if activated else "muladd",
-                        act=activation.kind if activation else "none")
+                        act=activation.kind if activation else "none", factor=factor is not None)
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
 
 
@@ -116,8 +120,8 @@ def lower_where(node, ctx: LoweringContext) -> None:
 
 @lowers("muladd")
 def lower_muladd(node, ctx: LoweringContext) -> None:
-    strided_dispatch(ctx, node, "muladd", node.outputs[0], list(node.inputs), kernel="ternary",
-                     activation=node.attrs.get("activation"))
+    strided_dispatch(ctx, node, "muladd", node.outputs[0], list(node.inputs[:3]), kernel="ternary",
+                     activation=node.attrs.get("activation"), factor=(node.inputs[3:] or [None])[0])
 
 
 @lowers("dequantize_sum")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import GraphError
+from ...ops.quant import quant_range
 from .common import CONVERTERS, NodeInfo, converts, static
 
 F32_EXACT = 1 << 24  # integers up to this magnitude are exact in f32
@@ -78,15 +79,30 @@ def _shifted(b, node, x, zero, tag: str, axis: int):
     return b.sub(xf, zf, name=f"{node.name}/{tag}_shifted")
 
 
-def _exact(y):
+def _exact(y, x_range: tuple[int, int] | None = None):
     """Mark the product behind ``y`` exact: its integer sums stay f32 (also in fp16 sessions) and off
-    f16 arithmetic."""
+    f16 arithmetic. ``x_range``: the values its input ``x - x_zero`` can take, where known (the
+    kernel policy's Winograd bound, ``passes/winograd.py``)."""
     producer = y.producer
     while producer is not None and producer.op in ("reshape", "transpose"):  # 1-D convs are lifted to 2-D
         producer = producer.inputs[0].producer
     if producer is not None and producer.op in ("conv2d", "matmul"):
         producer.attrs["exact"] = True
+        if x_range is not None:
+            producer.attrs["x_range"] = x_range
     return y
+
+
+def _shifted_range(b, x, zero) -> tuple[int, int] | None:
+    """The values ``x - zero`` can take for 8-bit integers x: their range less the zero point (a
+    constant one), or less any value of x's type (one computed at run time); None for wider types."""
+    if x.dtype not in ("uint8", "int8"):
+        return None
+    low, high = quant_range(x.dtype)
+    z = np.zeros(1) if zero is None else b.static_value(zero)
+    if z is None or z.size != 1:
+        return low - high, high - low
+    return low - int(z.reshape(())), high - int(z.reshape(()))
 
 
 def _exact_limit(terms: int) -> int:
@@ -139,6 +155,7 @@ def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], reduc
     split into digits where their sums (over ``reduce``, w's axes the product sums over) could pass
     2^24 (a product per digit, each exact, added in int32 with its place value)."""
     xf = _shifted(b, node, x, x_zero, "x", axes[0])
+    x_range = _shifted_range(b, x, x_zero)
     digits = _weight_digits(b, node, w, w_zero, axes[1], reduce)
     if digits is None:  # weights computed at run time: exact while the activations' sums stay below 2^24
         return b.cast(_exact(product(xf, _shifted(b, node, w, w_zero, "w", axes[1]), "")), "int32", name=node.name)
@@ -146,8 +163,8 @@ def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], reduc
     for k, (place, digit) in enumerate(digits):
         tag = f"/digit{k}" if len(digits) > 1 else ""
         last = k == len(digits) - 1
-        part = b.cast(_exact(product(xf, b.constant(digit.astype(np.float32), name=f"{node.name}/w{tag}"), tag)),
-                      "int32", name=node.name if len(digits) == 1 else f"{node.name}/int{tag}")
+        part = b.cast(_exact(product(xf, b.constant(digit.astype(np.float32), name=f"{node.name}/w{tag}"), tag),
+                             x_range), "int32", name=node.name if len(digits) == 1 else f"{node.name}/int{tag}")
         if place != 1:
             part = b.mul(part, b.constant(np.int32(place)), name=f"{node.name}/place{tag}")
         total = part if total is None else b.add(total, part, name=node.name if last else f"{node.name}/sum{tag}")

@@ -7,7 +7,8 @@
 //                 multiplier); requantize_shifted: that minus c, as a float;
 //                 requantize_dequantize: that times p.scale;
 //   dequantize:   (a - c) * b;
-//   muladd:       activation(a * (b * p.scale) + c) (p.scale 1, or a constant factor of b's);
+//   muladd:       activation(a * (b * p.scale) + c) (p.scale 1, or a constant factor of b's; with
+//                 ${factor}, b also times factor[0], a number computed at run time);
 //   dequantize_sum: activation(f32(i32(a) + c) * b) (a an integer sum held in f32, c an int32
 //                 offset: a quantized product's bias);
 // the last two (ACTIVATED, their function ${combine}) take the activation's alpha and beta in p.lo
@@ -16,8 +17,12 @@
 #include "activation.wgsl"
 
 const ACTIVATED: bool = ${activated};
+const HAS_FACTOR: bool = ${factor};
 
 fn muladd(a: a_elem, b: b_elem, c: c_elem) -> f32 {
+    if (HAS_FACTOR) {
+        return f32(a) * (f32(b) * p.scale * f32(factor[0])) + f32(c);
+    }
     return f32(a) * (f32(b) * p.scale) + f32(c);
 }
 
@@ -80,6 +85,7 @@ const LANES: i32 = ${lanes};
 @group(0) @binding(2) var<storage, read_write> b: array<b_elem>;
 @group(0) @binding(3) var<storage, read_write> c: array<c_elem>;
 @group(0) @binding(4) var<storage, read_write> y: array<y_elem>;
+@group(0) @binding(5) var<storage, read_write> factor: array<factor_elem>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
