@@ -28,10 +28,10 @@ CONV_SHAPES = {
     "1x1_single_pixel": ((1, 40, 1, 1, 12, 1, 1, (0, 0, 0, 0), 1),
                          ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "gemv", "generic"]),
     "3x3": ((1, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1),
-            ["winograd", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
+            ["winograd", "winograd4", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["subgroup", "direct", "gemm", "gemm_f16", "generic"]),
-    "3x3_wide": ((1, 8, 5, 19, 36, 3, 1, (1, 1, 0, 2), 1), ["winograd", "subgroup", "direct", "gemm", "gemm_f16",
-                                                            "generic"]),
+    "3x3_wide": ((1, 8, 5, 19, 36, 3, 1, (1, 1, 0, 2), 1), ["winograd", "winograd4", "subgroup", "direct", "gemm",
+                                                            "gemm_f16", "generic"]),
     # one filter row, unpadded: matrix products over overlapping rows of the input (policy.row_product)
     "1x5_row": ((1, 8, 1, 23, 12, (1, 5), 1, (0, 0, 0, 0), 1),
                 ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
@@ -44,7 +44,8 @@ CONV_SHAPES = {
 }
 # What each conv2d variant dispatches (a pointwise convolution's gemm and subgroup variants run the
 # matrix kernels).
-CONV_KERNELS = {"winograd": "winograd_output", "depthwise": "depthwise", "pointwise": "matmul", "direct": "conv2d",
+CONV_KERNELS = {"winograd": "winograd_output", "winograd4": "winograd_output", "depthwise": "depthwise",
+                "pointwise": "matmul", "direct": "conv2d",
                 "subgroup": ("matmul_shared", "conv2d_shared"),
                 "gemm": ("conv2d_gemm", "matmul_gemm"), "gemm_f16": ("conv2d_gemm", "matmul_gemm"),
                 "gemv": "gemv", "generic": "conv2d_generic"}
@@ -189,6 +190,28 @@ def test_winograd_only_where_the_policy_chooses_it(device, rng):
     direct = wgnn.InferenceSession(graph, kernels={"conv2d": "direct"})
     assert "winograd_input" not in kernels_used(direct)
     np.testing.assert_allclose(direct.compute(feeds)["y"], default.compute(feeds)["y"], rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_4x4_tiles_where_the_output_has_16_of_them(device, rng):
+    """The software adapter's defaults run a 3x3 stride-1 convolution as F(4x4, 3x3) where its
+    output needs 16 or more 4x4 tiles (13x13 and up for one image; two 7x7 images have 8, one 13x13
+    16), else as F(2x2, 3x3); a GPU's defaults keep F(2x2, 3x3) (``wgnn tune`` measures both). The
+    outputs agree within f32 rounding."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu", subgroups=True), cache=None)
+    gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu", subgroups=True), cache=None)
+    for (n, hw), want in {(1, 12): "winograd", (2, 7): "winograd", (1, 13): "winograd4", (2, 9): "winograd4",
+                          (1, 56): "winograd4"}.items():
+        b, y, feeds = _conv(rng, (n, 32, hw, hw, 32, 3, 1, (1, 1, 1, 1), 1))
+        node = b.build_graph({"y": y}).nodes[-1]
+        candidates = eligible("conv2d", node, max_binding=1 << 30)
+        assert cpu.choose("conv2d", node, candidates).variant == want, (n, hw)
+        assert gpu.choose("conv2d", node, candidates).variant == "winograd"
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert session.kernel_choices()["conv"] == "winograd4 wg64"
+    assert rel_l2(got["y"], want["y"]) < tol("fp32")
 
 
 def test_subgroup_tile_by_the_kernel_it_runs_on(device, rng):

@@ -11,9 +11,10 @@ lifetimes do not overlap. The plan is a pure function of (size, first, last) tri
                                        offset 0    4K   6K
                                        | a / c    | b  |
 
-Algorithm (greedy by size, best fit): place tensors from largest to smallest; each goes into the
-smallest gap between already-placed tensors *whose lifetimes overlap its own*, or above them all.
-Offsets are rounded up to the adapter's storage-buffer offset alignment.
+Algorithm (greedy, best fit): place tensors one by one; each goes into the smallest gap between
+already-placed tensors *whose lifetimes overlap its own*, or above them all. Offsets are rounded up
+to the adapter's storage-buffer offset alignment. The tensors are placed in three orders (largest
+first, ties by first or by last use; by first use) and the smallest arena is kept.
 
 ``MemoryReport`` compares the plan with two yardsticks: ``naive_bytes`` (every intermediate in
 its own buffer) and ``lower_bound_bytes`` (the most bytes live at any one step; no plan can do
@@ -91,9 +92,25 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
         if max_binding_size is not None and b.size > max_binding_size:
             raise GraphError(f"tensor {b.name or b.key!r} needs {b.size} bytes, more than the adapter's "
                             f"max-storage-buffer-binding-size ({max_binding_size})")
+    offsets, arena = min((_place(sorted(blocks, key=order), alignment) for order in ORDERS), key=lambda p: p[1])
+    report = MemoryReport(sum(b.size for b in blocks), lower_bound(blocks), arena)
+    return Plan(offsets, arena, report)
+
+
+# The orders ``plan_buffers`` places blocks in, keeping the smallest arena: largest first (ties by
+# first use), largest first (ties by last use, latest first), and by first use. None is best on
+# every graph: ResNet50 with F(4x4, 3x3) convolutions plans 1.25x its lower bound largest first,
+# 1.11x by first use; the MobileNets 1.0x largest first, up to 1.5x by first use.
+ORDERS = (lambda b: (-b.size, b.first, str(b.key)), lambda b: (-b.size, -b.last, str(b.key)),
+          lambda b: (b.first, -b.size, str(b.key)))
+
+
+def _place(blocks: list[Block], alignment: int) -> tuple[dict[object, int], int]:
+    """Each block in turn at the lowest offset of the smallest gap it fits between the blocks
+    already placed that are live with it (else past them all): (offsets, arena bytes)."""
     placed: list[tuple[int, Block]] = []
     offsets: dict[object, int] = {}
-    for block in sorted(blocks, key=lambda b: (-b.size, b.first, str(b.key))):
+    for block in blocks:
         busy = sorted((off, off + other.size) for off, other in placed if other.overlaps(block))
         best_offset, best_gap = None, None
         cursor = 0
@@ -106,9 +123,7 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
             best_offset = cursor
         offsets[block.key] = best_offset
         placed.append((best_offset, block))
-    arena = max((off + b.size for off, b in placed), default=0)
-    report = MemoryReport(sum(b.size for b in blocks), lower_bound(blocks), arena)
-    return Plan(offsets, arena, report)
+    return offsets, max((off + b.size for off, b in placed), default=0)
 
 
 def check_plan(blocks: list[Block], offsets: dict[object, int]) -> list[tuple[object, object]]:

@@ -1,16 +1,21 @@
-"""Winograd F(2x2, 3x3): a 3x3, stride-1 convolution as transforms around 16 matrix products.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): a 3x3, stride-1 convolution as transforms around
+(m + 2)^2 matrix products, m the side of the output tile (2 or 4).
 
-Each 2x2 block of output pixels (a tile) is computed from the 4x4 input patch d under it as
-``A^T [(G g G^T) . (B^T d B)] A`` (Lavin and Gray, 2016): the element-wise product becomes, over
-channels, 16 independent matrix products [tiles, Cin] x [Cin, Cout], one per position of the 4x4
-transformed patch. That is 16 multiplies per tile and channel pair instead of 36, and the products
-run on the tiled matmul kernel. ``passes/winograd.py`` rewrites eligible convolutions into
+Each m x m block of output pixels (a tile) is computed from the (m + 2) x (m + 2) input patch d under
+it as ``A^T [(G g G^T) . (B^T d B)] A`` (Lavin and Gray, 2016): the element-wise product becomes,
+over channels, (m + 2)^2 independent matrix products [tiles, Cin] x [Cin, Cout], one per position of
+the transformed patch. That is 16 multiplies per 2x2 tile (4 an output pixel) or 36 per 4x4 tile
+(2.25) and channel pair where direct convolution needs 9 a pixel, and the products run on the tiled
+matmul kernel. F(4x4, 3x3) has larger constants in its transforms (interpolation points 0, +-1,
++-2), so it rounds a little more (about twice F(2x2, 3x3)'s error in f32). ``passes/winograd.py``
+rewrites eligible convolutions into
 
-    winograd_input (x -> V [16, tiles, Cin])  ->  matmul (V, U [16, Cin, Cout])  ->  winograd_output
+    winograd_input (x -> V [(m+2)^2, tiles, Cin])  ->  matmul (V, U [(m+2)^2, Cin, Cout])  ->  winograd_output
 
 where U = G g G^T is computed once, at compile time, and ``winograd_output`` carries the
 convolution's fused epilogue (bias, residual, activation). Tiles are numbered (n, tile row, tile
-column); output rows and columns past the end of an odd-sized output are computed and dropped.
+column); output rows and columns past the end of the output are computed and dropped. Attr ``m``
+(default 2) on both transforms.
 """
 
 from __future__ import annotations
@@ -22,49 +27,62 @@ from ..layout import NHWC
 from .activation import apply_epilogue
 from .registry import fail, register, require_nchw
 
-# The F(2x2, 3x3) transform matrices.
-B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
-G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
-A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
+# The transform matrices (B^T, G, A^T) of F(m x m, 3x3), by m.
+TRANSFORMS = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
+        np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                  [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                  [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)),
+}
+B_T, G, A_T = TRANSFORMS[2]
 
 
-def transform_filter(w: np.ndarray) -> np.ndarray:
-    """OIHW 3x3 weights -> U [16, Cin, Cout] (float64)."""
-    u = np.einsum("pa,ocab,qb->pqco", G, w.astype(np.float64), G, optimize=True)
-    return u.reshape(16, w.shape[1], w.shape[0])
+def transform_filter(w: np.ndarray, m: int = 2) -> np.ndarray:
+    """OIHW 3x3 weights -> U [(m + 2)^2, Cin, Cout] (float64)."""
+    g = TRANSFORMS[m][1]
+    u = np.einsum("pa,ocab,qb->pqco", g, w.astype(np.float64), g, optimize=True)
+    return u.reshape((m + 2) ** 2, w.shape[1], w.shape[0])
 
 
-def tiles_of(out_h: int, out_w: int) -> tuple[int, int]:
-    return -(-out_h // 2), -(-out_w // 2)
+def tiles_of(out_h: int, out_w: int, m: int = 2) -> tuple[int, int]:
+    return -(-out_h // m), -(-out_w // m)
 
 
 @register("winograd_input")
 class WinogradInput:
-    """x [N, C, H, W] -> V [16, N * tiles_h * tiles_w, C]; attrs pads (top, left), tiles (th, tw)."""
+    """x [N, C, H, W] -> V [(m + 2)^2, N * tiles_h * tiles_w, C]; attrs pads (top, left), tiles
+    (th, tw), m."""
 
     @staticmethod
     def flops(node):
-        return 32 * node.outputs[0].size // 16  # B^T d B: 32 additions per 4x4 patch and channel
+        # B^T d B per patch and channel: 32 additions for m = 2 (B's entries are 0 and +-1), about 216
+        # operations for m = 4
+        return {2: 2, 4: 6}[node.attrs.get("m", 2)] * node.outputs[0].size
 
     @staticmethod
     def infer(node):
         x = node.inputs[0]
         require_nchw(node, x)
         th, tw = node.attrs["tiles"]
-        return [((16, x.shape[0] * th * tw, x.shape[1]), x.dtype)]
+        return [(((node.attrs.get("m", 2) + 2) ** 2, x.shape[0] * th * tw, x.shape[1]), x.dtype)]
 
     @staticmethod
     def reference(node, ins):
         x = ins[0].astype(np.float64)
         n, c, h, w = x.shape
-        (th, tw), (pt, pl) = node.attrs["tiles"], node.attrs["pads"]
-        xp = np.zeros((n, c, 2 * th + 2, 2 * tw + 2))
-        rows = slice(max(0, pt), min(2 * th + 2, h + pt))
-        cols = slice(max(0, pl), min(2 * tw + 2, w + pl))
+        (th, tw), (pt, pl), m = node.attrs["tiles"], node.attrs["pads"], node.attrs.get("m", 2)
+        alpha, b_t = m + 2, TRANSFORMS[m][0]
+        xp = np.zeros((n, c, m * th + 2, m * tw + 2))
+        rows = slice(max(0, pt), min(m * th + 2, h + pt))
+        cols = slice(max(0, pl), min(m * tw + 2, w + pl))
         xp[:, :, rows, cols] = x[:, :, rows.start - pt:rows.stop - pt, cols.start - pl:cols.stop - pl]
-        d = sliding_window_view(xp, (4, 4), axis=(2, 3))[:, :, ::2, ::2]  # n, c, th, tw, 4, 4
-        v = np.einsum("pa,ncyxab,qb->pqnyxc", B_T, d, B_T, optimize=True)
-        return [v.reshape(16, n * th * tw, c).astype(np.float32)]
+        d = sliding_window_view(xp, (alpha, alpha), axis=(2, 3))[:, :, ::m, ::m]  # n, c, th, tw, alpha, alpha
+        v = np.einsum("pa,ncyxab,qb->pqnyxc", b_t, d, b_t, optimize=True)
+        return [v.reshape(alpha ** 2, n * th * tw, c).astype(np.float32)]
 
     @staticmethod
     def layout(node, perms):
@@ -83,15 +101,16 @@ class WinogradOutput:
     def flops(node):
         th, tw = node.attrs["tiles"]
         n, o = node.attrs["out_shape"][:2]
-        return 36 * n * th * tw * o  # A^T M A
+        return {2: 36, 4: 180}[node.attrs.get("m", 2)] * n * th * tw * o  # A^T M A per tile
 
     @staticmethod
     def infer(node):
         m = node.inputs[0]
         n, o, oh, ow = node.attrs["out_shape"]
         th, tw = node.attrs["tiles"]
-        if m.shape != (16, n * th * tw, o):
-            raise fail(node, f"expected products of shape {(16, n * th * tw, o)}, got {m.shape}")
+        want = ((node.attrs.get("m", 2) + 2) ** 2, n * th * tw, o)
+        if m.shape != want:
+            raise fail(node, f"expected products of shape {want}, got {m.shape}")
         requantize = node.attrs.get("requantize")  # (a quantized convolution's, see ops/nn.py's conv2d)
         return [((n, o, oh, ow), requantize.dtype if requantize is not None else m.dtype)]
 
@@ -99,8 +118,10 @@ class WinogradOutput:
     def reference(node, ins):
         n, o, oh, ow = node.attrs["out_shape"]
         th, tw = node.attrs["tiles"]
-        m = ins[0].astype(np.float64).reshape(4, 4, n, th, tw, o)
-        y = np.einsum("ip,pqnyxo,jq->noyixj", A_T, m, A_T, optimize=True).reshape(n, o, 2 * th, 2 * tw)
+        side = node.attrs.get("m", 2)
+        a_t = TRANSFORMS[side][2]
+        m = ins[0].astype(np.float64).reshape(side + 2, side + 2, n, th, tw, o)
+        y = np.einsum("ip,pqnyxo,jq->noyixj", a_t, m, a_t, optimize=True).reshape(n, o, side * th, side * tw)
         y = y[:, :, :oh, :ow]
         bias, residual, slope = (ins + [None, None, None])[2:5]
         if bias is not None:

@@ -1,11 +1,13 @@
-"""Rewrite 3x3, stride-1 convolutions into Winograd F(2x2, 3x3) form (see ``ops/winograd.py``).
+"""Rewrite 3x3, stride-1 convolutions into Winograd F(2x2, 3x3) or F(4x4, 3x3) form (see
+``ops/winograd.py``).
 
 A convolution qualifies when its filter is a constant 3x3 with stride 1, dilation 1, one group,
 and input and output channels divisible by 4 (the kernels move four channels per vec4), and when
-its transformed tensors (16 x tiles x channels, four times the input's or output's size) each fit
-one storage binding. Its bias, residual and activation move to the output transform. Runs at
-compile time on the compute backend, after fusion, so the epilogue is already known, where the
-kernel policy (``backends/compute/policy.py``) chooses Winograd for the convolution.
+its transformed tensors ((m + 2)^2 x tiles x channels: four times the input's or output's size for
+m = 2, 2.25 times for m = 4) each fit one storage binding. Its bias, residual and activation move to
+the output transform. Runs at compile time on the compute backend, after fusion, so the epilogue is
+already known, where the kernel policy (``backends/compute/policy.py``) chooses Winograd for the
+convolution (``winograd``: m = 2, ``winograd4``: m = 4).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from ..graph import Graph, Node, Operand, fresh_name
 from ..ops.winograd import B_T, tiles_of, transform_filter
 
 
-def winograd_convs(graph: Graph, max_binding_bytes: int, *, use: Callable[[Node], bool] | None = None) -> int:
-    """Rewrite every qualifying convolution in ``graph`` (of those, only where ``use(node)`` says so:
-    the compute backend's kernel policy decides); returns how many were rewritten."""
+def winograd_convs(graph: Graph, max_binding_bytes: int, *, use: Callable[[Node], int] | None = None) -> int:
+    """Rewrite every qualifying convolution in ``graph`` (of those, only where ``use(node)``, the
+    compute backend's kernel policy, gives an output tile side, 2 or 4; 0: not this one; no ``use``:
+    all, as F(2x2, 3x3)); returns how many were rewritten."""
     count = 0
     new_nodes: list[Node] = []
     for node in graph.nodes:
-        if node.op == "conv2d" and qualifies(node, max_binding_bytes) and (use is None or use(node)):
-            new_nodes.extend(_rewrite(node))
+        m = (use(node) if use is not None else 2) if node.op == "conv2d" and qualifies(node, max_binding_bytes) else 0
+        if m and qualifies(node, max_binding_bytes, m):
+            new_nodes.extend(_rewrite(node, m))
             count += 1
         else:
             new_nodes.append(node)
@@ -33,14 +37,16 @@ def winograd_convs(graph: Graph, max_binding_bytes: int, *, use: Callable[[Node]
     return count
 
 
-def qualifies(node: Node, max_binding_bytes: int) -> bool:
+def qualifies(node: Node, max_binding_bytes: int, m: int = 2) -> bool:
+    """Whether ``node`` can run as F(m x m, 3x3); F(4x4, 3x3) takes no quantized convolution (its
+    transforms' sixths and 24ths would round the integer sums)."""
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     a = node.attrs
     epilogue = (node.inputs[2:] + [None] * 3)[:3]
-    th, tw = tiles_of(*out.shape[2:])
-    transformed = 16 * out.shape[0] * th * tw * max(x.shape[1], out.shape[1]) * 4  # bytes, in f32
+    th, tw = tiles_of(*out.shape[2:], m)
+    transformed = (m + 2) ** 2 * out.shape[0] * th * tw * max(x.shape[1], out.shape[1]) * 4  # bytes, in f32
     return (transformed <= max_binding_bytes and w.is_constant and w.shape[2:] == (3, 3)
-            and (not a.get("exact") or exact_in_f32(node)) and a.get("x_zero") is None
+            and (not a.get("exact") or (m == 2 and exact_in_f32(node))) and a.get("x_zero") is None
             and tuple(a["strides"]) == (1, 1) and tuple(a["dilations"]) == (1, 1) and a["groups"] == 1
             and x.shape[1] % 4 == 0 and w.shape[0] % 4 == 0
             and all(t is None or t.is_constant for t in (epilogue[0], epilogue[2]))
@@ -69,20 +75,21 @@ def exact_in_f32(node: Node) -> bool:
     return float((most[:, None] * quarters).max()) < 2**24 and float(direct.max(initial=0)) < 2**24
 
 
-def _rewrite(node: Node) -> list[Node]:
+def _rewrite(node: Node, side: int) -> list[Node]:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     n, c = x.shape[:2]
     _, o, oh, ow = out.shape
-    th, tw = tiles_of(oh, ow)
+    th, tw = tiles_of(oh, ow, side)
+    positions = (side + 2) ** 2
     pads = tuple(node.attrs["pads"][:2])
-    v = Operand(fresh_name(f"{node.name}/winograd_v"), (16, n * th * tw, c), x.dtype)
-    u_value = transform_filter(w.value).astype(np.float32)
+    v = Operand(fresh_name(f"{node.name}/winograd_v"), (positions, n * th * tw, c), x.dtype)
+    u_value = transform_filter(w.value, side).astype(np.float32)
     u = Operand(fresh_name(f"{node.name}/winograd_u"), u_value.shape, w.dtype, value=u_value)
-    m = Operand(fresh_name(f"{node.name}/winograd_m"), (16, n * th * tw, o), x.dtype)
-    first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw)}, name=f"{node.name}/input")
+    m = Operand(fresh_name(f"{node.name}/winograd_m"), (positions, n * th * tw, o), x.dtype)
+    first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw), "m": side}, name=f"{node.name}/input")
     exact = bool(node.attrs.get("exact"))  # (integer sums: the products stay in f32, see exact_in_f32)
     product = Node("matmul", [v, u], [m], {"exact": True} if exact else {}, name=f"{node.name}/products")
-    attrs = {"out_shape": out.shape, "tiles": (th, tw), "activation": node.attrs.get("activation"),
+    attrs = {"out_shape": out.shape, "tiles": (th, tw), "m": side, "activation": node.attrs.get("activation"),
              "residual_after": node.attrs.get("residual_after", False),
              "affine_after": node.attrs.get("affine_after"), "exact": exact}
     for key in ("requantize", "kernel_choice"):  # a quantized convolution's fused requantize

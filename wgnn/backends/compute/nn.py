@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
-from .policy import GEMMS, Choice, Problem, gemm_block, gemm_layout, problem_of
+from .policy import GEMMS, WINOGRAD_TILES, Choice, Problem, gemm_block, gemm_layout, problem_of
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -110,7 +111,7 @@ def _y_store(ctx: LoweringContext, out) -> dict:
 @lowers("conv2d")
 def lower_conv2d(node, ctx: LoweringContext) -> None:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    candidates = [v for v in ctx.variants("conv2d", node) if v != "winograd"]
+    candidates = [v for v in ctx.variants("conv2d", node) if v not in WINOGRAD_TILES]
     problem = problem_of(node)
     choice = ctx.policy.choose("conv2d", node, candidates, problem)
     if choice.variant == "gemm_i8":
@@ -527,6 +528,23 @@ def lower_lrn(node, ctx: LoweringContext) -> None:
                  threads=out.size)
 
 
+def _winograd_rows(matrix: np.ndarray, arg: str) -> str:
+    """A transform matrix as WGSL: each row's nonzero terms of ``arg``'s elements, comma-separated
+    (integer coefficients without a decimal point, so the same text serves f32 and i32 vectors)."""
+    rows = []
+    for row in matrix:
+        terms = [("-" if c < 0 else "+", f"{arg}[{k}]" if abs(c) == 1 else f"{abs(int(c))} * {arg}[{k}]")
+                 for k, c in enumerate(row) if c != 0]
+        rows.append(("-" if terms[0][0] == "-" else "") + terms[0][1] + "".join(f" {sg} {t}" for sg, t in terms[1:]))
+    return ", ".join(rows)
+
+
+def _winograd_template(node, which: int, arg: str) -> dict:
+    """The transform kernels' tile sides and matrix (``which``: 0 B^T, 2 A^T) for attr m."""
+    side = node.attrs.get("m", 2)
+    return {"m": side, "alpha": side + 2, ("bt", None, "at")[which]: _winograd_rows(TRANSFORMS[side][which], arg)}
+
+
 @lowers("winograd_input")
 def lower_winograd_input(node, ctx: LoweringContext) -> None:
     x, v = node.inputs[0], node.outputs[0]
@@ -536,7 +554,8 @@ def lower_winograd_input(node, ctx: LoweringContext) -> None:
     pitch4, offset4 = window or (c // 4, 0)
     params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl,
                   x_pitch4=pitch4, x_offset4=offset4)
-    ctx.dispatch("winograd_input", node=node, template={"x_window": window is not None}, params=params,
+    template = dict(_winograd_template(node, 0, "d"), x_window=window is not None)
+    ctx.dispatch("winograd_input", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(v)], threads=n * th * tw * (c // 4),
                  choice=node.attrs.get("kernel_choice"))
 
@@ -548,7 +567,8 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
     th, tw = node.attrs["tiles"]
     refs, template, params = _epilogue(node, ctx, o, vec4=True)
     exact = bool(node.attrs.get("exact"))  # a quantized convolution's sums: A^T M A on i32
-    template.update(acc4="vec4<i32>" if exact else "vec4<f32>", unit=4 if exact else 1)
+    template.update(_winograd_template(node, 2, "c"), acc4="vec4<i32>" if exact else "vec4<f32>",
+                    unit=4 if exact else 1)
     params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
     ctx.dispatch("winograd_output", node=node, template=template, params=params,
                  bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)], threads=n * th * tw * (o // 4),

@@ -29,6 +29,7 @@ import numpy as np
 
 from ...errors import GraphError
 from ...graph import Graph, Node
+from ...ops.winograd import tiles_of
 from ...passes.integer_conv import fuse_requantize
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
@@ -45,8 +46,8 @@ DEPTHWISE_COLS = 64
 # run the matmul kernel, so theirs is too); a gemm tile the rows each invocation computes of its
 # workgroup's block.
 VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
-    "conv2d": {"winograd": (), "depthwise": TILES, "pointwise": TILES, "subgroup": SHARED_TILES, "direct": TILES,
-               "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
+    "conv2d": {"winograd": (), "winograd4": (), "depthwise": TILES, "pointwise": TILES, "subgroup": SHARED_TILES,
+               "direct": TILES, "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
     "matmul": {"tiled": TILES, "subgroup": SHARED_TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (),
                "generic": ()},
     # The row kernels (softmax.wgsl, layer_norm.wgsl, reduce.wgsl): a workgroup per row (per output
@@ -58,6 +59,7 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "lstm_step": {"workgroup": (), "row": ()},
 }
 ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step")
+WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # conv2d's Winograd variants: the output tile's side
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
 # would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
 MIN_ROWS = 64
@@ -144,6 +146,9 @@ class Defaults:
     few_outputs: tuple[tuple[int, tuple[str, ...]], ...] = ()
     # (at most this many bytes of weights, 0: any, the choice) for a single row: see ``single_row``
     single_row: tuple[tuple[int, Choice], ...] = ()
+    # ``winograd4`` before ``order`` where F(4x4, 3x3) has at least this many tiles (0: never by
+    # default): see ``winograd_side``
+    winograd4_tiles: int = 0
 
     def tile_of(self, variant: str) -> int:
         return dict(self.variant_tiles).get(variant, self.tile)
@@ -169,11 +174,12 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # ``subgroup`` on conv2d_shared (any convolution ``row_product`` does not take) takes 8: 0.61-0.86x
     # tile 16's time on strided 3x3 and 1x1, 5x5, 1x5 and 1x3 convolutions and an RGB network's first
     # (bench/results/2026-12-03-lavapipe-spatial-tiles.txt), where on matmul_shared 16 takes 0.68-0.73x 8's.
-    "cpu": {"conv2d": Defaults(("winograd", "depthwise", "gemv", "subgroup", "pointwise", "direct", "gemm",
-                                "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
+    "cpu": {"conv2d": Defaults(("winograd", "winograd4", "depthwise", "gemv", "subgroup", "pointwise", "direct",
+                                "gemm", "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
                                wide_tiles=(("depthwise", 4),), spatial_tiles=(("subgroup", 8),),
                                few_outputs=((8, ("gemv", "depthwise", "direct")),
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
+                               winograd4_tiles=16,
                                single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
             "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
                                variant_tiles=(("subgroup", 16),),
@@ -183,8 +189,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             **{op: Defaults(("row", "workgroup")) for op in ROW_OPS}},
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
     # instruction on most GPUs, half the workgroup memory).
-    "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "depthwise", "gemm_f16", "gemm", "pointwise",
-                                "direct", "generic"), variant_tiles=(("subgroup", 8),)),
+    "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "winograd4", "depthwise", "gemm_f16", "gemm",
+                                "pointwise", "direct", "generic"), variant_tiles=(("subgroup", 8),)),
             "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),)),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS}},
@@ -276,8 +282,10 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         return ["generic"]
     found = []
     ungrouped4 = g == 1 and c % 4 == 0 and o % 4 == 0  # one group, channels in fours
-    if winograd_qualifies(node, max_binding):
+    if winograd_qualifies(node, max_binding):  # F(2x2, 3x3); F(4x4, 3x3) as winograd4
         found.append("winograd")
+        if winograd_qualifies(node, max_binding, 4):
+            found.append("winograd4")
     if depthwise:
         found.append("depthwise")
     if ungrouped4 and row_product(node):
@@ -334,6 +342,19 @@ def few_outputs(defaults: Defaults, node) -> tuple[str, ...]:
                 preferred = tuple("subgroup" if v == "subgroup_1x1" else v for v in preferred)
             return tuple(v for v in preferred if v != "subgroup_1x1")
     return ()
+
+
+def winograd_side(defaults: Defaults, node: Node, candidates: list[str]) -> tuple[str, ...]:
+    """("winograd4",) where F(4x4, 3x3) can run the convolution and covers its output with at least
+    ``Defaults.winograd4_tiles`` tiles, else (). Its (m + 2)^2 = 36 products of a quarter of the
+    rows (2.25 multiplies an output pixel instead of 4) and its smaller transformed tensors took
+    0.73-0.78x F(2x2, 3x3)'s time on ResNet50's 3x3 layers of 56x56 to 14x14 on lavapipe, but twice
+    it at 7x7 (4 tiles: the product kernel's 16-row tiles mostly empty)."""
+    if not defaults.winograd4_tiles or "winograd4" not in candidates:
+        return ()
+    n, _, oh, ow = node.outputs[0].shape
+    th, tw = tiles_of(oh, ow, 4)
+    return ("winograd4",) if n * th * tw >= defaults.winograd4_tiles else ()
 
 
 def single_row(defaults: Defaults, node: Node, candidates: list[str], precision: str) -> Choice | None:
@@ -494,7 +515,7 @@ class KernelPolicy:
         if op in ROW_OPS and rows_of(node) < MIN_ROWS:
             order = ("workgroup",) + order
         if op == "conv2d":
-            order = few_outputs(defaults, node) + order
+            order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order
         row = single_row(defaults, node, candidates, self.precision)
         if row is not None:
             return self.complete(op, row, problem)
@@ -534,10 +555,10 @@ class KernelPolicy:
 
         decided: dict[str, Choice] = {}
 
-        def winograd(node: Node) -> bool:
+        def winograd(node: Node) -> int:  # the output tile's side, or 0
             choice = self._decide("conv2d", node, self.eligible("conv2d", node), problem_of(node))
             decided[node.name] = choice
-            return choice.variant == "winograd" and not node.attrs.get("exact")
+            return 0 if node.attrs.get("exact") else WINOGRAD_TILES.get(choice.variant, 0)
 
         fired["winograd_convs"] = winograd_convs(graph, self.max_binding, use=winograd)
 
@@ -549,8 +570,8 @@ class KernelPolicy:
         fired["fuse_requantize"] = fuse_requantize(graph, choose)
         # A quantized convolution that runs as Winograd is rewritten after that, its fused epilogue
         # (requantize, block tail) moving to the output transform with the rest.
-        fired["winograd_convs"] += winograd_convs(graph, self.max_binding, use=lambda node: bool(
-            node.attrs.get("exact")) and node.name in decided and decided[node.name].variant == "winograd")
+        fired["winograd_convs"] += winograd_convs(graph, self.max_binding, use=lambda node: 2 * (bool(
+            node.attrs.get("exact")) and node.name in decided and decided[node.name].variant == "winograd"))
         # The transforms of a rewritten convolution run at its choice's workgroup size.
         for node in graph.nodes:
             conv = node.name if node.op == "winograd_output" else node.name.rpartition("/input")[0]

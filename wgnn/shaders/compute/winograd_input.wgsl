@@ -1,6 +1,8 @@
-// Winograd F(2x2, 3x3) input transform (see ops/winograd.py): one invocation takes the 4x4 patch
-// under one output tile, four channels at once, and writes V = B^T d B as 16 rows of the
-// [16, tiles, C] product input. Patch pixels outside the image are the convolution's zero padding.
+// Winograd F(M x M, 3x3) input transform (see ops/winograd.py; M 2 or 4): one invocation takes the
+// ALPHA x ALPHA patch (ALPHA = M + 2) under one output tile, four channels at once, and writes
+// V = B^T d B as ALPHA^2 rows of the [ALPHA^2, tiles, C] product input. Patch pixels outside the
+// image are the convolution's zero padding. B^T comes from ops/winograd.py as ${bt} (the nonzero
+// terms of each row written out).
 #include "compute/common.wgsl"
 
 struct Params {
@@ -24,9 +26,13 @@ fn x_at(pixel: u32, c4: u32) -> vec4<f32> {
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<x_elem>>;
 @group(0) @binding(2) var<storage, read_write> v: array<vec4<v_elem>>;
 
-// B^T applied to four rows (or columns) of a patch.
-fn bt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array<vec4<f32>, 4>(d0 - d2, d1 + d2, d2 - d1, d1 - d3);
+const M: u32 = ${m}u;  // the output tile's side
+const ALPHA: u32 = ${alpha}u;  // the input patch's side, M + 2
+alias column = array<vec4<f32>, ALPHA>;
+
+// B^T applied to one column (or row) of a patch.
+fn bt(d: column) -> column {
+    return column(${bt});
 }
 
 @compute @workgroup_size(WG)
@@ -43,26 +49,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let tx = tile.z;
     let c4 = tile.w;
     let t = id / p.c4;
-    let y0 = i32(ty * 2u) - p.pad_top;
-    let x0 = i32(tx * 2u) - p.pad_left;
+    let y0 = i32(ty * M) - p.pad_top;
+    let x0 = i32(tx * M) - p.pad_left;
 
-    // Rows of B^T d, each built from the four patch rows at one column.
-    var r: array<array<vec4<f32>, 4>, 4>;  // r[column][row]
-    for (var b = 0; b < 4; b++) {
+    // Rows of B^T d, each built from the ALPHA patch rows at one column.
+    var r: array<column, ALPHA>;  // r[column][row]
+    for (var b = 0; b < i32(ALPHA); b++) {
         let ix = x0 + b;
-        var d = array<vec4<f32>, 4>();  // zeroed each column (an uninitialised var is zeroed only once)
-        for (var a = 0; a < 4; a++) {
+        var d = column();  // zeroed each column (an uninitialised var is zeroed only once)
+        for (var a = 0; a < i32(ALPHA); a++) {
             let iy = y0 + a;
             if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
                 d[a] = x_at((n * p.in_h + u32(iy)) * p.in_w + u32(ix), c4);
             }
         }
-        r[b] = bt(d[0], d[1], d[2], d[3]);
+        r[b] = bt(d);
     }
-    for (var i = 0u; i < 4u; i++) {
-        let row = bt(r[0][i], r[1][i], r[2][i], r[3][i]);
-        for (var j = 0u; j < 4u; j++) {
-            v[((i * 4u + j) * tiles + t) * p.c4 + c4] = vec4<v_elem>(row[j]);
+    for (var i = 0u; i < ALPHA; i++) {
+        var across = column();
+        for (var b = 0u; b < ALPHA; b++) {
+            across[b] = r[b][i];
+        }
+        let row = bt(across);
+        for (var j = 0u; j < ALPHA; j++) {
+            v[((i * ALPHA + j) * tiles + t) * p.c4 + c4] = vec4<v_elem>(row[j]);
         }
     }
 }

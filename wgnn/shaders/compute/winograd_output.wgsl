@@ -1,15 +1,19 @@
-// Winograd F(2x2, 3x3) output transform (see ops/winograd.py): one invocation reads the 16
-// products of one tile, four channels at once, forms the 2x2 output block A^T M A and stores each
-// pixel inside the output through the convolution's fused epilogue.
+// Winograd F(M x M, 3x3) output transform (see ops/winograd.py; M 2 or 4): one invocation reads the
+// ALPHA^2 products of one tile (ALPHA = M + 2), four channels at once, forms the M x M output block
+// A^T P A and stores each pixel inside the output through the convolution's fused epilogue. A^T
+// comes from ops/winograd.py as ${at} (the nonzero terms of each row written out).
 //
-// With acc4 = vec4<i32> (a quantized convolution's integer sums, passes/winograd.py:
-// exact_in_f32): the products are exact multiples of 1/4 in f32; A^T M A runs on 4 M in i32, exact
+// With acc4 = vec4<i32> (a quantized convolution's integer sums, M = 2, passes/winograd.py:
+// exact_in_f32): the products are exact multiples of 1/4 in f32; A^T P A runs on 4 P in i32, exact
 // in any order, and the block, four times the convolution's sums, is divided by 4 exactly before it
 // goes to f32.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
 alias acc4 = ${acc4};  // vec4<i32> for integer sums, else vec4<f32>
+const M: u32 = ${m}u;  // the output tile's side
+const ALPHA: u32 = ${alpha}u;  // M + 2
+alias column = array<acc4, ALPHA>;
 
 struct Params {
     batch: u32, out_h: u32, out_w: u32, c4: u32,
@@ -23,9 +27,9 @@ struct Params {
 // Binding 2 is a convolution's filter slot, unused here: the filter went into the products.
 @group(0) @binding(2) var<storage, read> unused: array<vec4<unused_elem>>;
 
-// A^T applied to four rows (or columns).
-fn at(m0: acc4, m1: acc4, m2: acc4, m3: acc4) -> array<acc4, 2> {
-    return array<acc4, 2>(m0 + m1 + m2, m1 - m2 - m3);
+// A^T applied to one column (or row) of the products.
+fn at(c: column) -> array<acc4, M> {
+    return array<acc4, M>(${at});
 }
 
 fn m_at(i: u32) -> acc4 {
@@ -47,17 +51,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c4 = tile.w;
     let t = id / p.c4;
 
-    let stride = 4u * tiles * p.c4;  // from one row of the 4x4 products to the next
-    var cols: array<array<acc4, 2>, 4>;  // (A^T M)[row][column], stored by column
-    for (var j = 0u; j < 4u; j++) {
+    let stride = ALPHA * tiles * p.c4;  // from one row of the ALPHA x ALPHA products to the next
+    var cols: array<array<acc4, M>, ALPHA>;  // (A^T P)[row][column], stored by column
+    for (var j = 0u; j < ALPHA; j++) {
         let base = (j * tiles + t) * p.c4 + c4;
-        cols[j] = at(m_at(base), m_at(base + stride), m_at(base + 2u * stride), m_at(base + 3u * stride));
+        var down = column();
+        for (var i = 0u; i < ALPHA; i++) {
+            down[i] = m_at(base + i * stride);
+        }
+        cols[j] = at(down);
     }
-    for (var i = 0u; i < 2u; i++) {
-        let oy = ty * 2u + i;
-        let out = at(cols[0][i], cols[1][i], cols[2][i], cols[3][i]);
-        for (var j = 0u; j < 2u; j++) {
-            let ox = tx * 2u + j;
+    for (var i = 0u; i < M; i++) {
+        let oy = ty * M + i;
+        var across = column();
+        for (var j = 0u; j < ALPHA; j++) {
+            across[j] = cols[j][i];
+        }
+        let out = at(across);
+        for (var j = 0u; j < M; j++) {
+            let ox = tx * M + j;
             if (oy < p.out_h && ox < p.out_w) {
                 write_output(((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4, c4, vec4<f32>(out[j] / acc4(${unit})));
             }
