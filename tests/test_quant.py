@@ -238,7 +238,9 @@ def _dynamic_conv(prefix: str, x: str, w: np.ndarray, bias: np.ndarray, **attrs)
 def test_dynamically_quantized_conv_tail_is_one_pass(device):
     """After each ConvInteger, ONNX Runtime's earlier quantize_dynamic wrote an Add of the int32 bias,
     a Cast to float and a Mul by x_scale * w_scale: one ``dequantize_sum`` pass
-    (passes/drop_exact_casts.py), with a swish after it fused in. On a real photo: ONNX Runtime
+    (passes/drop_exact_casts.py), with a swish after it fused in; the bias's quantization at run time
+    (x_scale * w_scale, the Div, Floor and Cast) is computed in that pass too, the weights' scale its
+    ``scale``, so no other dispatch remains but the input's quantization. On a real photo: ONNX Runtime
     CPU's first convolution bit for bit (the same int32 sums, rounded to float once), the swish
     block after it within float rounding; fp16 within its own rounding."""
     ort = pytest.importorskip("onnxruntime")
@@ -261,6 +263,8 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
     assert len(tails) == 2 and not any(n.op == "cast" and n.outputs[0].shape == (1, 8, 112, 112)
                                        for n in session.graph.nodes)
     assert [n.attrs["activation"].kind if n.attrs.get("activation") else None for n in tails] == [None, "swish"]
+    assert all(n.attrs["bias_scaled"] and n.attrs["scale"] > 0 for n in tails)
+    assert not any(n.op == "cast" or n.op == "binary" and n.attrs["kind"] != "add" for n in session.graph.nodes)
     got = session.run(None, {"x": x})
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-5 * np.abs(want[1]).max())

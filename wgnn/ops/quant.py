@@ -93,7 +93,9 @@ class DequantizeLinear:
 @register("dequantize_sum")
 class DequantizeSum:
     """inputs [acc (float32 holding an integer sum: a product marked ``exact``), scale (float), offset
-    (int32)]: ``float32(int32(acc) + offset) * scale``, then the fused activation if any. The tail
+    (int32)]: ``float32(int32(acc) + offset) * scale``, then the fused activation if any; with attr
+    ``scale`` (a number) the scale input times it; with attr ``bias_scaled`` the offset input is a
+    float bias and the offset int32(floor(bias / scale)) (passes/drop_exact_casts.py). The tail
     ONNX Runtime's quantize_dynamic writes after a ConvInteger (Add of its int32 bias, Cast to float,
     Mul by x_scale * w_scale) in one pass (``passes/drop_exact_casts.py``), the int32 sum computed as
     ONNX Runtime computes it, so that its one rounding to float is the same."""
@@ -107,16 +109,22 @@ class DequantizeSum:
     @staticmethod
     def infer(node):
         acc, scale, offset = node.inputs
-        if acc.dtype != "float32" or scale.dtype not in FLOAT_DTYPES or offset.dtype != "int32":
-            raise fail(node, f"takes a float32 integer sum, a float scale and an int32 offset, got {acc.dtype}, "
+        want = "float32" if node.attrs.get("bias_scaled") else "int32"
+        if acc.dtype != "float32" or scale.dtype not in FLOAT_DTYPES or offset.dtype != want:
+            raise fail(node, f"takes a float32 integer sum, a float scale and an {want} offset, got {acc.dtype}, "
                              f"{scale.dtype} and {offset.dtype}")
         return [(broadcast_shapes(node, acc.shape, scale.shape, offset.shape), scale.dtype)]
 
     @staticmethod
     def reference(node, ins):
         acc, scale, offset = ins
+        scale = np.asarray(scale, np.float32)
+        if node.attrs.get("scale") is not None:
+            scale = (scale * np.float32(node.attrs["scale"])).astype(np.float32)
+        if node.attrs.get("bias_scaled"):
+            offset = np.floor((np.asarray(offset, np.float32) / scale).astype(np.float32)).astype(np.int32)
         total = (np.asarray(acc).astype(np.int64) + np.asarray(offset).astype(np.int64)).astype(np.int32)
-        y = total.astype(np.float32) * np.asarray(scale, np.float32)
+        y = total.astype(np.float32) * scale
         return [apply_fused(node.attrs, y.astype(np.float32), None).astype(node.outputs[0].dtype)]
 
 

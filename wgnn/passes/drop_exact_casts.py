@@ -7,12 +7,18 @@ MatMulInteger's sums in f32, so the pair costs two passes and changes nothing.
 between the casts, then the Mul by x_scale * w_scale: cast(int32) -> add(int32 bias) ->
 cast(float32) -> mul(scale), four passes over the product's result, become one ``dequantize_sum``
 (``float32(int32(acc) + bias) * scale``: the same integer sum, rounded to float once as ONNX Runtime
-rounds it).
+rounds it). Where that int32 bias is itself quantized at run time, cast(floor(bias / scale)) of a
+constant float bias (ONNX Runtime's older quantize_dynamic), the ``dequantize_sum`` takes the float
+bias and quantizes it itself (attr ``bias_scaled``), and a scale that is a run-time number times a
+constant one (x_scale * w_scale) takes the constant as its ``scale``: the three one-value-per-channel
+dispatches before each product's dequantization go (ddddocr's older recognizer: 63).
 """
 
 from __future__ import annotations
 
-from ..graph import Graph, Node
+import numpy as np
+
+from ..graph import Graph, Node, Operand, fresh_name
 from .patterns import Readers, made_by, other
 
 
@@ -72,4 +78,66 @@ def fuse_dequantize_sum(graph: Graph) -> int:
             readers.substitute(graph, [to_int, add, to_float], mul, node)
             fused += 1
             break
+    for node in list(graph.nodes):
+        if node.op == "dequantize_sum" and _bias_scaled(graph, node, readers):
+            fused += 1
+            _constant_scale(graph, node, readers)
+    if fused:
+        graph.prune()
     return fused
+
+
+def _same_value(a: Operand, b: Operand) -> bool:
+    """``a`` and ``b`` are one tensor, or products of the same two tensors (ONNX Runtime's quantizer
+    writes x_scale * w_scale twice: for the bias and for the dequantization)."""
+    if a is b:
+        return True
+    ma, mb = made_by(a, "binary", "mul"), made_by(b, "binary", "mul")
+    return (ma is not None and mb is not None and ma.attrs.get("activation") is None
+            and mb.attrs.get("activation") is None
+            and {id(t) for t in ma.inputs} == {id(t) for t in mb.inputs} and len(ma.inputs) == len(mb.inputs))
+
+
+def _bias_scaled(graph: Graph, node: Node, readers: Readers) -> bool:
+    """dequantize_sum(acc, s, [reshape] cast_int32(floor(b / s))), b a constant float bias: the
+    dequantize_sum takes b (reshaped as the int32 bias was) and computes int32(floor(b / s)) itself."""
+    if node.attrs.get("bias_scaled"):
+        return False
+    acc, scale, offset = node.inputs
+    view = made_by(offset, "reshape")
+    inner = view.inputs[0] if view is not None and readers.only(offset, node) else offset
+    cast = _integer_cast(inner, "int32", readers, view if view is not None and inner is not offset else node)
+    div = cast.inputs[0].producer if cast is not None else None  # (made_by takes no fused activation)
+    if div is None or div.op != "binary" or div.attrs["kind"] != "div" or not readers.only(cast.inputs[0], cast):
+        return False
+    act = div.attrs.get("activation")
+    if act is None or act.kind != "floor":
+        return False
+    bias, divisor = div.inputs
+    if not bias.is_constant or bias.dtype != "float32" or bias.size != offset.size or not _same_value(divisor, scale):
+        return False
+    value = np.asarray(bias.value, np.float32).reshape(offset.shape)
+    node.inputs = [acc, scale, Operand(fresh_name(bias.name + "_bias"), value.shape, "float32", value=value)]
+    node.attrs = dict(node.attrs, bias_scaled=True)
+    for dead in [n for n in (view if inner is not offset else None, cast, div) if n is not None]:
+        graph.nodes.remove(dead)
+        readers.drop(dead)
+    return True
+
+
+def _constant_scale(graph: Graph, node: Node, readers: Readers) -> None:
+    """A dequantize_sum's scale that is one run-time number times one constant number, read by it
+    alone: the run-time number is its scale input, the constant its attr ``scale``."""
+    scale = node.inputs[1]
+    mul = made_by(scale, "binary", "mul")
+    if (mul is None or node.attrs.get("scale") is not None or mul.attrs.get("activation") is not None
+            or not readers.only(scale, node)):
+        return
+    for y, k in (mul.inputs, mul.inputs[::-1]):
+        if k.is_constant and k.size == 1 and not y.is_constant and y.size == 1 and y.dtype == k.dtype == "float32":
+            node.inputs = [node.inputs[0], y, node.inputs[2]]
+            node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
+            graph.nodes.remove(mul)
+            readers.drop(mul)
+            readers.users.setdefault(id(y), []).append(node)
+            return

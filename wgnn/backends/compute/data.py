@@ -30,7 +30,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                      in_bases: list[int] | None = None, out_shape: tuple[int, ...] | None = None,
                      out_strides: list[int] | None = None, out_base: int = 0, kernel: str = "elementwise",
                      exact: bool = False, bounds: tuple[int, int] | None = None, store: str | None = None,
-                     factor: Operand | None = None) -> None:
+                     factor: Operand | None = None, bias_scaled: bool = False) -> None:
     """One dispatch of ``elementwise.wgsl`` (or ``ternary.wgsl``, three inputs) over ``out_shape``
     (logical axes, default: out's shape).
 
@@ -38,7 +38,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
     iteration runs in the output's physical order so writes stay contiguous. The arithmetic is i32
     when every input is an integer or bool tensor, else f32. ``store``: the WGSL that stores ``v``
     instead of ``store_expression``'s. ``factor``: ternary's muladd, a one-number tensor b is also
-    multiplied by.
+    multiplied by; ``bias_scaled``: ternary's dequantize_sum, c a float bias it quantizes.
     """
     shape = out_shape or out.shape
     out_perm = ctx.perm(out)
@@ -89,7 +89,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         params.update(lo=float(lo), hi=float(hi), scale=1.0 if scale is None else float(scale))
         activated = op in ACTIVATED_TERNARY
         template.update(fn="activated" if activated else op, activated=activated, combine=op if activated else "muladd",
-                        act=activation.kind if activation else "none", factor=factor is not None)
+                        act=activation.kind if activation else "none", factor=factor is not None,
+                        bias_scaled=bias_scaled)
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
 
 
@@ -127,7 +128,7 @@ def lower_muladd(node, ctx: LoweringContext) -> None:
 @lowers("dequantize_sum")
 def lower_dequantize_sum(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, "dequantize_sum", node.outputs[0], list(node.inputs), kernel="ternary", exact=True,
-                     activation=node.attrs.get("activation"))
+                     activation=node.attrs.get("activation"), bias_scaled=bool(node.attrs.get("bias_scaled")))
 
 
 @lowers("quantize_linear", "dequantize_linear", "requantize")

@@ -9,8 +9,9 @@
 //   dequantize:   (a - c) * b;
 //   muladd:       activation(a * (b * p.scale) + c) (p.scale 1, or a constant factor of b's; with
 //                 ${factor}, b also times factor[0], a number computed at run time);
-//   dequantize_sum: activation(f32(i32(a) + c) * b) (a an integer sum held in f32, c an int32
-//                 offset: a quantized product's bias);
+//   dequantize_sum: activation(f32(i32(a) + c) * s), s = b * p.scale (a an integer sum held in f32,
+//                 c an int32 offset: a quantized product's bias; with ${bias_scaled}, c a float bias
+//                 and the offset i32(floor(c / s)));
 // the last two (ACTIVATED, their function ${combine}) take the activation's alpha and beta in p.lo
 // and p.hi, and the lanes of an invocation go through the activation as one vec4.
 #include "compute/common.wgsl"
@@ -18,6 +19,7 @@
 
 const ACTIVATED: bool = ${activated};
 const HAS_FACTOR: bool = ${factor};
+const BIAS_SCALED: bool = ${bias_scaled};
 
 fn muladd(a: a_elem, b: b_elem, c: c_elem) -> f32 {
     if (HAS_FACTOR) {
@@ -27,7 +29,11 @@ fn muladd(a: a_elem, b: b_elem, c: c_elem) -> f32 {
 }
 
 fn dequantize_sum(a: a_elem, b: b_elem, c: c_elem) -> f32 {
-    return f32(i32(a) + i32(c)) * f32(b);
+    let s = f32(b) * p.scale;
+    if (BIAS_SCALED) {
+        return f32(i32(a) + i32(floor(f32(c) / s))) * s;
+    }
+    return f32(i32(a) + i32(c)) * s;
 }
 
 fn activated(a: a_elem, b: b_elem, c: c_elem) -> y_elem {  // (the ${fn} of the ACTIVATED path, not reached)
