@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
-from .patterns import Readers, made_by, other
+from .patterns import Readers, constant_scale, made_by, other
 
 
 def drop_exact_casts(graph: Graph) -> int:
@@ -81,7 +81,7 @@ def fuse_dequantize_sum(graph: Graph) -> int:
     for node in list(graph.nodes):
         if node.op == "dequantize_sum" and _bias_scaled(graph, node, readers):
             fused += 1
-            _constant_scale(graph, node, readers)
+            constant_scale(graph, node, 1, readers)
     if fused:
         graph.prune()
     return fused
@@ -123,21 +123,3 @@ def _bias_scaled(graph: Graph, node: Node, readers: Readers) -> bool:
         graph.nodes.remove(dead)
         readers.drop(dead)
     return True
-
-
-def _constant_scale(graph: Graph, node: Node, readers: Readers) -> None:
-    """A dequantize_sum's scale that is one run-time number times one constant number, read by it
-    alone: the run-time number is its scale input, the constant its attr ``scale``."""
-    scale = node.inputs[1]
-    mul = made_by(scale, "binary", "mul")
-    if (mul is None or node.attrs.get("scale") is not None or mul.attrs.get("activation") is not None
-            or not readers.only(scale, node)):
-        return
-    for y, k in (mul.inputs, mul.inputs[::-1]):
-        if k.is_constant and k.size == 1 and not y.is_constant and y.size == 1 and y.dtype == k.dtype == "float32":
-            node.inputs = [node.inputs[0], y, node.inputs[2]]
-            node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
-            graph.nodes.remove(mul)
-            readers.drop(mul)
-            readers.users.setdefault(id(y), []).append(node)
-            return

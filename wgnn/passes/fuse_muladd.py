@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
-from .patterns import Readers, made_by, other
+from .patterns import Readers, constant_scale, made_by, other
 
 
 def _shift_sum(graph: Graph, node: Node, readers: Readers) -> bool:
@@ -40,26 +40,32 @@ def _shift_sum(graph: Graph, node: Node, readers: Readers) -> bool:
     return False
 
 
+def _factor(node: Node, readers: Readers, positions: tuple[int, ...], takes) -> tuple | None:
+    """(position, the Mul, x, k) for the first of ``node``'s inputs at ``positions`` that is a Mul
+    x * k (no activation) read by ``node`` alone, of x's shape, with ``takes(x, k)``; else None."""
+    for at in positions:
+        factor = node.inputs[at]
+        mul = made_by(factor, "binary", "mul")
+        if mul is None or not readers.only(factor, node):
+            continue
+        for x, k in (mul.inputs, mul.inputs[::-1]):
+            if x is not k and x.shape == factor.shape and x.dtype == k.dtype == "float32" and takes(x, k):
+                return at, mul, x, k
+    return None
+
+
 def _scale_into(graph: Graph, node: Node, readers: Readers) -> bool:
     """muladd(x * k, b, c) or muladd(a, x * k, c), k a constant number, x * k read by the muladd
     alone and of the shape it had: muladd(the other, x, c) with scale k."""
-    if node.attrs.get("scale") is not None:
+    found = None if node.attrs.get("scale") is not None else _factor(
+        node, readers, (1, 0), lambda x, k: k.is_constant and k.size == 1 and not x.is_constant)
+    if found is None:
         return False
-    for at in (1, 0):
-        factor = node.inputs[at]
-        mul = made_by(factor, "binary", "mul")
-        if mul is None or mul.attrs.get("activation") is not None or not readers.only(factor, node):
-            continue
-        for x, k in (mul.inputs, mul.inputs[::-1]):
-            if (k.is_constant and k.size == 1 and not x.is_constant and x.shape == factor.shape
-                    and x.dtype == k.dtype == "float32"):
-                node.inputs = [node.inputs[1 - at], x] + node.inputs[2:]
-                node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
-                graph.nodes.remove(mul)
-                readers.drop(mul)
-                readers.users.setdefault(id(x), []).append(node)
-                return True
-    return False
+    at, mul, x, k = found
+    node.inputs = [node.inputs[1 - at], x] + node.inputs[2:]
+    node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
+    readers.bypass(graph, mul, node, [x])
+    return True
 
 
 def _factor_into(graph: Graph, node: Node, readers: Readers) -> bool:
@@ -67,43 +73,17 @@ def _factor_into(graph: Graph, node: Node, readers: Readers) -> bool:
     constant: ``_scale_into`` takes those), x * s read by the muladd alone and of x's shape:
     muladd(x, the other, c, s), a * (b * s) + c. Dynamic quantization's products times
     x_scale * w_scale, then a batch norm's scale and shift: one pass over the tensor instead of two
-    (a model ``quantize_dynamic`` wrote without folding its batch norms first)."""
-    if len(node.inputs) > 3:
+    (a model ``quantize_dynamic`` wrote without folding its batch norms first). Where s is itself a
+    run-time number times a constant one (x_scale * w_scale), the constant becomes the scale."""
+    found = None if len(node.inputs) > 3 else _factor(
+        node, readers, (0, 1), lambda x, s: s.size == 1 and not s.is_constant and not x.is_constant)
+    if found is None:
         return False
-    for at in (0, 1):
-        factor = node.inputs[at]
-        mul = made_by(factor, "binary", "mul")
-        if mul is None or mul.attrs.get("activation") is not None or not readers.only(factor, node):
-            continue
-        for x, s in (mul.inputs, mul.inputs[::-1]):
-            if (s.size == 1 and not s.is_constant and not x.is_constant and x.shape == factor.shape and x is not s
-                    and x.dtype == s.dtype == factor.dtype == "float32"):
-                node.inputs = [x, node.inputs[1 - at], node.inputs[2], s]
-                graph.nodes.remove(mul)
-                readers.drop(mul)
-                for t in (x, s):
-                    readers.users.setdefault(id(t), []).append(node)
-                _constant_of_factor(graph, node, readers)
-                return True
-    return False
-
-
-def _constant_of_factor(graph: Graph, node: Node, readers: Readers) -> None:
-    """A muladd's factor that is one number computed at run time times a constant number (x_scale *
-    w_scale), read by the muladd alone: the run-time number is the factor, the constant the scale."""
-    s = node.inputs[3]
-    mul = made_by(s, "binary", "mul")
-    if (mul is None or node.attrs.get("scale") is not None or mul.attrs.get("activation") is not None
-            or not readers.only(s, node)):
-        return
-    for y, k in (mul.inputs, mul.inputs[::-1]):
-        if k.is_constant and k.size == 1 and not y.is_constant and y.size == 1 and y.dtype == k.dtype == "float32":
-            node.inputs[3] = y
-            node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
-            graph.nodes.remove(mul)
-            readers.drop(mul)
-            readers.users.setdefault(id(y), []).append(node)
-            return
+    at, mul, x, s = found
+    node.inputs = [x, node.inputs[1 - at], node.inputs[2], s]
+    readers.bypass(graph, mul, node, [x, s])
+    constant_scale(graph, node, 3, readers)
+    return True
 
 
 def fuse_muladd(graph: Graph) -> int:

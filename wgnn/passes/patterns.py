@@ -42,6 +42,14 @@ class Readers:
             self.outputs.add(id(kept))
         kept.name, result.name = result.name, kept.name
 
+    def bypass(self, graph: Graph, gone: Node, reader: Node, now_read: list[Operand]) -> None:
+        """Remove ``gone``, whose result ``reader`` read and now reads ``now_read`` (its inputs) in
+        place of, keeping who-reads-what current."""
+        graph.nodes.remove(gone)
+        self.drop(gone)
+        for operand in now_read:
+            self.users.setdefault(id(operand), []).append(reader)
+
     def substitute(self, graph: Graph, dead: list[Node], old: Node, new: Node) -> None:
         """Remove the ``dead`` nodes of a matched pattern and put ``new`` in ``old``'s place in the
         schedule (``new`` makes ``old``'s outputs), keeping who-reads-what current."""
@@ -55,6 +63,23 @@ class Readers:
         for operand in new.inputs:
             if operand is not None:
                 self.users.setdefault(id(operand), []).append(new)
+
+
+def constant_scale(graph: Graph, node: Node, at: int, readers: Readers) -> bool:
+    """Where ``node``'s input ``at`` is one number computed at run time times one constant number
+    (dynamic quantization's x_scale * w_scale), read by ``node`` alone, and ``node`` has no attr
+    ``scale`` yet: the run-time number becomes that input and the constant its ``scale`` (the
+    muladd's factor, the dequantize_sum's scale: kernels that multiply the two, the same rounding)."""
+    mul = made_by(node.inputs[at], "binary", "mul")
+    if mul is None or node.attrs.get("scale") is not None or not readers.only(node.inputs[at], node):
+        return False
+    for y, k in (mul.inputs, mul.inputs[::-1]):
+        if k.is_constant and k.size == 1 and not y.is_constant and y.size == 1 and y.dtype == k.dtype == "float32":
+            node.inputs[at] = y
+            node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
+            readers.bypass(graph, mul, node, [y])
+            return True
+    return False
 
 
 def live(graph: Graph, op: str, kind: str | None = None):
