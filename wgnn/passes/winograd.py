@@ -61,7 +61,7 @@ def exact_in_f32(node: Node) -> bool:
     as the direct kernels give them: the transformed inputs are integers (B has entries 0 and +-1),
     the transformed filter multiples of 1/4 (G's halves), so every partial sum of the 16 products is
     exact in f32 while 4 * |sum| < 2^24, which this bounds from the weights and the inputs' range;
-    the output transform then runs on i32 (``winograd_output.wgsl``, EXACT) and its result, the
+    the output transform then runs on i32 (``winograd_output.wgsl``, acc4) and its result, the
     convolution's sum, is exact where it is below 2^24 as the direct kernels' sums are."""
     low, high = node.attrs.get("x_range", (None, None))
     w = node.inputs[1].value
