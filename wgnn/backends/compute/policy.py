@@ -568,10 +568,14 @@ class KernelPolicy:
 
         # A quantized convolution or matrix product requantizes its own sums (unless the scalar kernel runs it).
         fired["fuse_requantize"] = fuse_requantize(graph, choose)
-        # A quantized convolution that runs as Winograd is rewritten after that, its fused epilogue
-        # (requantize, block tail) moving to the output transform with the rest.
-        fired["winograd_convs"] += winograd_convs(graph, self.max_binding, use=lambda node: 2 * (bool(
-            node.attrs.get("exact")) and node.name in decided and decided[node.name].variant == "winograd"))
+
+        # A quantized convolution that runs as Winograd (F(2x2, 3x3) only) is rewritten after that,
+        # its fused epilogue (requantize, block tail) moving to the output transform with the rest.
+        def exact_winograd(node: Node) -> int:
+            choice = decided.get(node.name)
+            return 2 if node.attrs.get("exact") and choice is not None and choice.variant == "winograd" else 0
+
+        fired["winograd_convs"] += winograd_convs(graph, self.max_binding, use=exact_winograd)
         # The transforms of a rewritten convolution run at its choice's workgroup size.
         for node in graph.nodes:
             conv = node.name if node.op == "winograd_output" else node.name.rpartition("/input")[0]
