@@ -188,6 +188,40 @@ def test_lstm_steps_read_and_write_their_rows_in_place(device, precision, rng, h
         assert len(copies) > 4
 
 
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_sppf_pools_read_and_write_their_concat_in_place(device, precision, rng, mode):
+    """YOLOv8's SPPF block: a convolution's result pooled three times in a chain (5x5, stride 1,
+    padded) and the four concatenated. Every part is written where it lies in the concat's result,
+    and each pool reads its input there (pool.wgsl's channel window), so the concat copies nothing;
+    and a pool of a channel slice reads it in place. The reference's values; a 3x3 pool (the
+    row-tiled kernel, which takes no window) and the part it reads are still copied."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 9, 11))
+    y = b.conv2d(x, b.constant((rng.standard_normal((8, 8, 1, 1)) / 3).astype(np.float32)), activation="relu")
+
+    def pool(t, k):
+        return (b.max_pool2d if mode == "max" else b.average_pool2d)(t, window=(k, k), padding=(k // 2,) * 4)
+
+    p1 = pool(y, 5)
+    p2 = pool(p1, 5)
+    p3 = pool(p2, 5)
+    sppf = b.concat([y, p1, p2, p3], axis=1)
+    sliced = pool(b.slice(sppf, [4], [12], axes=[1]), 5)
+    z = b.conv2d(x, b.constant((rng.standard_normal((8, 8, 1, 1)) / 3).astype(np.float32)), activation="relu")
+    rowed = b.concat([z, pool(z, 3)], axis=1)
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    session, got, want = run_both(b, {"sppf": sppf, "sliced": sliced, "rowed": rowed}, feeds, precision=precision)
+    for name in got:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    ops = [d.node.op for d in session._exe.dispatches]
+    # (rowed's two parts: its 3x3 pool runs the row-tiled kernel, which takes no window, so neither
+    # it nor the convolution it reads is written in place)
+    assert "slice" not in ops and ops.count("concat") == 2, ops
+    assert [d.node.name for d in session._exe.dispatches if d.node.op == "concat"] == [rowed.name] * 2
+    exe = session._exe
+    assert check_plan(exe.blocks, exe.plan.offsets) == []
+
+
 @pytest.mark.parametrize("variant", ["default", "direct", "gemm_split", "generic"])
 def test_channel_slices_and_shared_concat_parts_are_read_in_place(device, precision, rng, variant):
     """YOLOv8's C2f block: a convolution's result split in two along the channels, a bottleneck on

@@ -213,12 +213,25 @@ def lower_cast(node, ctx: LoweringContext) -> None:
 NHWC = (0, 2, 3, 1)
 
 
+def pool_rows(node: Node) -> bool:
+    """Whether a pool2d node runs on the row-tiled kernel (``pool_rows.wgsl``: four channels a vec4,
+    windows at most 3 wide, column stride at most 2, no column dilation), not ``pool.wgsl``."""
+    a = node.attrs
+    (_, kw), (_, sw), (_, dw) = a["kernel"], a["strides"], a["dilations"]
+    return (a["mode"] != "argmax" and node.inputs[0].shape[1] % 4 == 0 and kw <= 3 and sw <= 2 and dw == 1
+            and node.outputs[0].shape[3] >= 2)
+
+
 def _reads_windows(node: Node, t: Operand) -> bool:
     """Whether ``node`` reads ``t`` in place through a channel window (``channel_windows``): as the
-    input of Winograd's input transform, or as a float convolution's residual (the epilogue's
-    R_WINDOW, or a padded copy for the scalar kernel)."""
+    input of Winograd's input transform or of a max or average pool on ``pool.wgsl`` (four channels a
+    vec4), or as a float convolution's residual (the epilogue's R_WINDOW, or a padded copy for the
+    scalar kernel)."""
     if node.op == "winograd_input":
         return node.inputs[0] is t
+    if node.op == "pool2d":
+        return (node.inputs[0] is t and node.attrs["mode"] in ("max", "avg") and t.shape[1] % 4 == 0
+                and not pool_rows(node))
     if node.op in ("conv2d", "winograd_output"):
         return (len(node.inputs) > 3 and node.inputs[3] is t and all(u is not t for u in node.inputs[:3])
                 and all(node.attrs.get(q) is None for q in ("requantize", "x_zero", "int8_offset")))

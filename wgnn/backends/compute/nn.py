@@ -12,6 +12,7 @@ import numpy as np
 from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
+from .data import pool_rows
 from .policy import GEMMS, WINOGRAD_TILES, Choice, Problem, gemm_block, gemm_layout, problem_of
 
 
@@ -443,13 +444,20 @@ def lower_pool2d(node, ctx: LoweringContext) -> None:
                 "u_type": "vec4<u32>" if vec else "u32",
                 "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
     bindings = [ctx.tensor(x), ctx.tensor(out)]
-    if vec and kw <= 3 and sw <= 2 and dw == 1 and out.shape[3] >= 2:
+    if pool_rows(node):
         # the row-tiled kernel: four outputs of a row per invocation share their input columns
         tiles_w = -(-out.shape[3] // POOL_ROW_TILE)
         ctx.dispatch("pool_rows", node=node, template=dict(template, **_pool_row_code(a["mode"], kw, sw)),
                      params=dict(params, tiles_w=tiles_w), bindings=bindings,
                      threads=n * out.shape[2] * tiles_w * (c // 4))
         return
+    # x read through a channel window, y written into a concat's result, where planned (four lanes:
+    # data.concat_slices and channel_windows take only whole vec4s of channels)
+    window4 = ctx.windows.get(id(x)) if vec else None
+    slice_template, slice_params = ctx.write_slice(out)
+    pitch4, offset4 = window4 or (c // lanes, 0)
+    params.update(x_pitch4=pitch4, x_offset4=offset4, **slice_params)
+    template.update(x_window=window4 is not None, **slice_template)
     ctx.dispatch("pool", node=node, template=template, params=params, bindings=bindings, threads=out.size // lanes)
 
 
