@@ -27,6 +27,15 @@ def quant_range(dtype: str) -> tuple[int, int]:
     return QUANT_RANGES[dtype]
 
 
+def shifted_range(dtype: str, zero: int | None) -> tuple[int, int]:
+    """The values ``q - zero`` can take for integers q of ``dtype``: their range less ``zero``, or
+    (``zero`` None: a zero point computed at run time, any value of the type) less any of them. A
+    quantized convolution's attr ``x_range`` (the kernel policy's Winograd bound,
+    ``passes/winograd.py``)."""
+    low, high = quant_range(dtype)
+    return (low - high, high - low) if zero is None else (low - zero, high - zero)
+
+
 def _saturate(real: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
     """round_half_even(real) + zero, clamped to ``bounds`` (float32; what both quantizing kernels do)."""
     return np.clip(np.rint(real) + zero.astype(np.float32), *bounds)

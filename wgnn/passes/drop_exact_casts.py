@@ -87,26 +87,17 @@ def fuse_dequantize_sum(graph: Graph) -> int:
     return fused
 
 
-def _same_value(a: Operand, b: Operand) -> bool:
-    """``a`` and ``b`` are one tensor, or products of the same two tensors (ONNX Runtime's quantizer
-    writes x_scale * w_scale twice: for the bias and for the dequantization)."""
-    if a is b:
-        return True
-    ma, mb = made_by(a, "binary", "mul"), made_by(b, "binary", "mul")
-    return (ma is not None and mb is not None and ma.attrs.get("activation") is None
-            and mb.attrs.get("activation") is None
-            and {id(t) for t in ma.inputs} == {id(t) for t in mb.inputs} and len(ma.inputs) == len(mb.inputs))
-
-
 def _bias_scaled(graph: Graph, node: Node, readers: Readers) -> bool:
     """dequantize_sum(acc, s, [reshape] cast_int32(floor(b / s))), b a constant float bias: the
-    dequantize_sum takes b (reshaped as the int32 bias was) and computes int32(floor(b / s)) itself."""
+    dequantize_sum takes b (reshaped as the int32 bias was) and computes int32(floor(b / s)) itself.
+    (ONNX Runtime's quantizer writes x_scale * w_scale twice, for the bias and for the
+    dequantization: ``eliminate_common_subexpressions`` has made them one tensor by then.)"""
     if node.attrs.get("bias_scaled"):
         return False
     acc, scale, offset = node.inputs
     view = made_by(offset, "reshape")
     inner = view.inputs[0] if view is not None and readers.only(offset, node) else offset
-    cast = _integer_cast(inner, "int32", readers, view if view is not None and inner is not offset else node)
+    cast = _integer_cast(inner, "int32", readers, view if inner is not offset else node)
     div = cast.inputs[0].producer if cast is not None else None  # (made_by takes no fused activation)
     if div is None or div.op != "binary" or div.attrs["kind"] != "div" or not readers.only(cast.inputs[0], cast):
         return False
@@ -114,12 +105,12 @@ def _bias_scaled(graph: Graph, node: Node, readers: Readers) -> bool:
     if act is None or act.kind != "floor":
         return False
     bias, divisor = div.inputs
-    if not bias.is_constant or bias.dtype != "float32" or bias.size != offset.size or not _same_value(divisor, scale):
+    if not bias.is_constant or bias.dtype != "float32" or bias.size != offset.size or divisor is not scale:
         return False
     value = np.asarray(bias.value, np.float32).reshape(offset.shape)
     node.inputs = [acc, scale, Operand(fresh_name(bias.name + "_bias"), value.shape, "float32", value=value)]
     node.attrs = dict(node.attrs, bias_scaled=True)
-    for dead in [n for n in (view if inner is not offset else None, cast, div) if n is not None]:
+    for dead in [cast, div] + ([view] if inner is not offset else []):
         graph.nodes.remove(dead)
         readers.drop(dead)
     return True

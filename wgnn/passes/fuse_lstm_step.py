@@ -67,7 +67,7 @@ def _dequantized(cell: Node, readers: Readers):
 
     dead, scale = [mm, dequantize], dequantize.attrs.get("scale")  # (fuse_muladd's: the weights' scale)
     scales = made_by(s, "binary", "mul") if scale is None else None
-    if scales is not None and readers.only(s, dequantize) and scales.attrs.get("activation") is None:
+    if scales is not None and readers.only(s, dequantize):  # (made_by: a Mul without activation)
         for x, c in (scales.inputs, scales.inputs[::-1]):  # the weights' scale: one, or one per column
             if state_scale(x) and c.is_constant and (c.size == 1 or c.shape == (width,)):
                 s, scale = x, c.value

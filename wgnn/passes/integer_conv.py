@@ -34,7 +34,7 @@ import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name, is_integer
 from ..ops import static_value
-from ..ops.quant import FusedRequantize, quant_range
+from ..ops.quant import FusedRequantize, quant_range, shifted_range
 
 
 def _const(name: str, value: np.ndarray, dtype: str) -> Operand:
@@ -172,8 +172,7 @@ def integer_conv(graph: Graph) -> int:
         weights = w_q.astype(np.int64) - w_zero.astype(np.int64).reshape(_channel_shape(conv.op, channels))
         conv.inputs = [shifted, _const(w_f.name + "_int", weights, "float32"), _const("bias_int", bias, "float32")]
         conv.attrs["exact"] = True
-        low, high = quant_range(x_q.dtype)  # the values x_q - x_zero can take (Winograd's exactness)
-        conv.attrs["x_range"] = (low - int(x_zero.reshape(())), high - int(x_zero.reshape(())))
+        conv.attrs["x_range"] = shifted_range(x_q.dtype, int(x_zero.reshape(())))
         offset = _int8_offset(x_q.dtype, int(x_zero.reshape(())), weights, bias) if conv.op == "conv2d" else None
         if offset is not None:
             conv.attrs["int8_offset"] = offset

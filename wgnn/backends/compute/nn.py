@@ -547,10 +547,13 @@ def _winograd_rows(matrix: np.ndarray, arg: str) -> str:
     return ", ".join(rows)
 
 
-def _winograd_template(node, which: int, arg: str) -> dict:
-    """The transform kernels' tile sides and matrix (``which``: 0 B^T, 2 A^T) for attr m."""
+def _winograd_template(node, matrix: str) -> dict:
+    """A transform kernel's tile sides (attr m) and its matrix: "bt" (B^T, over the input kernel's
+    patch column ``d``) or "at" (A^T, over the output kernel's product column ``c``)."""
     side = node.attrs.get("m", 2)
-    return {"m": side, "alpha": side + 2, ("bt", None, "at")[which]: _winograd_rows(TRANSFORMS[side][which], arg)}
+    b_t, _, a_t = TRANSFORMS[side]
+    rows = _winograd_rows(b_t, "d") if matrix == "bt" else _winograd_rows(a_t, "c")
+    return {"m": side, "alpha": side + 2, matrix: rows}
 
 
 @lowers("winograd_input")
@@ -562,7 +565,7 @@ def lower_winograd_input(node, ctx: LoweringContext) -> None:
     pitch4, offset4 = window or (c // 4, 0)
     params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl,
                   x_pitch4=pitch4, x_offset4=offset4)
-    template = dict(_winograd_template(node, 0, "d"), x_window=window is not None)
+    template = dict(_winograd_template(node, "bt"), x_window=window is not None)
     ctx.dispatch("winograd_input", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(v)], threads=n * th * tw * (c // 4),
                  choice=node.attrs.get("kernel_choice"))
@@ -575,7 +578,7 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
     th, tw = node.attrs["tiles"]
     refs, template, params = _epilogue(node, ctx, o, vec4=True)
     exact = bool(node.attrs.get("exact"))  # a quantized convolution's sums: A^T M A on i32
-    template.update(_winograd_template(node, 2, "c"), acc4="vec4<i32>" if exact else "vec4<f32>",
+    template.update(_winograd_template(node, "at"), acc4="vec4<i32>" if exact else "vec4<f32>",
                     unit=4 if exact else 1)
     params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
     ctx.dispatch("winograd_output", node=node, template=template, params=params,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import GraphError
-from ...ops.quant import quant_range
+from ...ops.quant import shifted_range
 from .common import CONVERTERS, NodeInfo, converts, static
 
 F32_EXACT = 1 << 24  # integers up to this magnitude are exact in f32
@@ -98,11 +98,8 @@ def _shifted_range(b, x, zero) -> tuple[int, int] | None:
     constant one), or less any value of x's type (one computed at run time); None for wider types."""
     if x.dtype not in ("uint8", "int8"):
         return None
-    low, high = quant_range(x.dtype)
     z = np.zeros(1) if zero is None else b.static_value(zero)
-    if z is None or z.size != 1:
-        return low - high, high - low
-    return low - int(z.reshape(())), high - int(z.reshape(()))
+    return shifted_range(x.dtype, int(z.reshape(())) if z is not None and z.size == 1 else None)
 
 
 def _exact_limit(terms: int) -> int:
