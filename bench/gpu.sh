@@ -43,7 +43,9 @@ for step in "${@:-tune bench batch conformance tests}"; do
                # targets.md (every target with what was measured, its bound and whether it holds) is
                # rewritten after each measuring step: a run cut short by the device's limit keeps its verdicts
                verdicts() { python3 bench/targets.py "$out" --markdown > "$out/targets.md" 2>&1; }
-               timeout 300 python3 -m wgnn bench --batch 1,32 --runs 15 --warmup 3 \
+               # (ResNet50 first: most of the targets are its; the JSON is rewritten after each model)
+               timeout 300 python3 -m wgnn bench --models resnet50,mobilenet_v1,mobilenet_v2,squeezenet \
+                 --batch 1,32 --runs 15 --warmup 3 \
                  --columns "compute FP32,compute FP16,compute INT8,ONNX Runtime WebGPU" \
                  --json "$out/bench-targets.json" 2>&1 | tee "$out/bench-targets.txt"
                verdicts

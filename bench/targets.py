@@ -130,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     environment = ""
     bench = args.folder / "bench-targets.json"
     if bench.exists():
-        env = json.loads(bench.read_text()).get("environment", {})
+        suite = json.loads(bench.read_text())
+        env = suite.get("environment", {})
         environment = f"{env.get('adapter', '?')}, driver {env.get('driver', '?')}, {env.get('date', '?')}"
+        if "partial" in suite:  # the suite was cut short: the models it measured
+            environment += f" (suite cut short after {suite['partial']})"
     print(report(evaluate(args.folder), environment, args.markdown))
     return 0
 

@@ -35,8 +35,12 @@ def test_suite_writes_table_json_and_chart(device, tmp_path):
 
 
 def test_suite_batch_sizes(device):
+    partials = []  # what a run cut short after its first model keeps
     result = run_suite(["squeezenet"], columns=["compute FP32"], runs=1, warmup=0, batches=[1, 2],
-                       progress=lambda m: None)
+                       progress=lambda m: None, measured=partials.append)
+    assert [p["partial"] for p in partials] == ["1 of 2 models"] and "partial" not in result
+    assert list(partials[0]["models"]) == ["squeezenet1_1"]
+    assert partials[0]["models"]["squeezenet1_1"]["compute FP32"]["median_ms"] > 0
     one, two = result["models"]["squeezenet1_1"]["compute FP32"], result["models"]["squeezenet1_1@2"]["compute FP32"]
     assert one["batch"] == 1 and two["batch"] == 2 and result["batches"] == [1, 2]
     assert two["images_per_s"] == 2 * 1000 / two["median_ms"]
@@ -54,7 +58,7 @@ def test_suite_int8_columns(device):
     assert all(cells[c]["median_ms"] > 0 for c in ("compute INT8", "ONNX Runtime CPU INT8")), cells
 
 
-def test_gpu_targets_are_read_from_what_the_run_wrote(device, tmp_path):
+def test_gpu_targets_are_read_from_what_the_run_wrote(device, tmp_path, capsys):
     """bench/targets.py (the last step of `bash bench/gpu.sh targets`) on the files that step writes:
     a suite JSON, a profile report, the demo's line. Each target gets the ratio of the cells it
     names and a verdict; one whose cells or file are missing is 'not measured', never 'holds'."""
@@ -106,3 +110,7 @@ def test_gpu_targets_are_read_from_what_the_run_wrote(device, tmp_path):
     assert "| squeezenet1_1 batch 1: compute FP32 / ONNX Runtime WebGPU latency | 0.5 | 0.7 | holds |" in text
     assert text.endswith("2 of 9 targets hold; 5 not measured")
     assert targets.main([str(tmp_path / "missing")]) == 2
+    write_json(dict(result, partial="3 of 8 models"), tmp_path / "bench-targets.json")  # a suite cut short
+    capsys.readouterr()
+    assert targets.main([str(tmp_path)]) == 0
+    assert "(suite cut short after 3 of 8 models)" in capsys.readouterr().out

@@ -189,9 +189,12 @@ def _static_batch(model, batch: int = 1):
 
 
 def run_suite(models: list[str] | None = None, *, columns: list[str] | None = None, runs: int = 5,
-              warmup: int = 1, batches: list[int] | None = None, progress: Callable[[str], None] = print) -> dict:
+              warmup: int = 1, batches: list[int] | None = None, progress: Callable[[str], None] = print,
+              measured: Callable[[dict], None] | None = None) -> dict:
     """Measure ``columns`` on ``models`` at each of ``batches`` (default [1]); returns the JSON-ready
-    result (see ``write_json``): a model at batch 1 is keyed by its name, at batch B by ``name@B``."""
+    result (see ``write_json``): a model at batch 1 is keyed by its name, at batch B by ``name@B``.
+    ``measured``, where given, gets the result so far after each model (``"partial"``: how many of
+    how many are in it), so a run cut short keeps what it measured."""
     from .runtime import default_device
 
     models = [m for name in (models or list(zoo.MODELS))
@@ -206,10 +209,20 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
     batches = batches or [1]
     if any(b < 1 for b in batches):
         raise ConfigError(f"batch sizes must be positive, got {batches}")
-    for m_index, (name, batch) in enumerate(((m, b) for m in models for b in batches), start=1):
+    jobs = [(m, b) for m in models for b in batches]
+
+    def result(done: int) -> dict:
+        out = {"environment": environment(device), "runs": runs, "warmup": warmup, "columns": columns,
+               "batches": batches,
+               "models": {m: {c: cell.as_dict() for c, cell in cells.items()} for m, cells in table.items()}}
+        return out if done == len(jobs) else dict(out, partial=f"{done} of {len(jobs)} models")
+
+    for m_index, (name, batch) in enumerate(jobs, start=1):
         key = name if batch == 1 else f"{name}@{batch}"
         if batch > 1 and name in zoo.PRETRAINED:
             table[key] = {c: Cell(status="the TFLite model's batch size is fixed", batch=batch) for c in columns}
+            if measured is not None:
+                measured(result(m_index))
             continue
         model, fmt, feeds = load_suite_model(name, m_index, batch)
         name = key
@@ -268,11 +281,9 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
                     progress(f"[{name}] {column} in its own process")
                     cells[column] = _run_peer(COLUMNS[column][1], path, runs, warmup, batch)
         table[name] = cells
-    return {
-        "environment": environment(device),
-        "runs": runs, "warmup": warmup, "columns": columns, "batches": batches,
-        "models": {m: {c: cell.as_dict() for c, cell in cells.items()} for m, cells in table.items()},
-    }
+        if measured is not None and m_index < len(jobs):
+            measured(result(m_index))
+    return result(len(jobs))
 
 
 def environment(device) -> dict:
@@ -359,8 +370,11 @@ def main_suite(args) -> int:
         raise SystemExit("wgnn: --kernels applies to one model (wgnn bench MODEL --kernels ...), not the suite")
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     batches = [int(b) for b in args.batch.split(",")] if getattr(args, "batch", None) else None
+    # the JSON is rewritten after each model (marked "partial" until the suite ends): a run that a time
+    # limit cuts short keeps the models it measured
     result = run_suite(args.models.split(",") if args.models else None, columns=columns, runs=args.runs,
-                       warmup=args.warmup, batches=batches, progress=lambda m: print(m, file=sys.stderr, flush=True))
+                       warmup=args.warmup, batches=batches, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                       measured=(lambda partial: write_json(partial, args.json)) if args.json else None)
     print(format_table(result))
     if args.json:
         write_json(result, args.json)
