@@ -182,6 +182,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.model is None and args.input:
+        raise SystemExit("wgnn: --input applies to one model (wgnn bench MODEL --input x.npy), not the suite")
     if args.model is None:
         from wgnn.bench import main_suite
 
@@ -193,7 +195,8 @@ def cmd_bench(args) -> int:
     results = []
     for backend, precision in [(b, p) for b in backends for p in precisions]:
         sess, desc = _load(args.model, args, precision, backend)
-        feeds = _inputs(sess, None, args.seed)
+        feeds = _inputs(sess, args.input, args.seed)
+        sess.prepare(feeds)  # the plan for these shapes, so its dispatches and load time are reported
         times = _time_runs(sess, feeds, warmup=args.warmup, runs=args.runs)
         result = {
             "model": desc, "backend": backend, "precision": sess.precision, "adapter": sess.adapter_name,
@@ -244,7 +247,7 @@ def cmd_profile(args) -> int:
     if args.batch < 1:
         raise SystemExit("wgnn: --batch must be at least 1")
     sess, desc = _load(args.model, args, args.precision, batch=args.batch)
-    result = profile(sess, _inputs(sess, None, args.seed), runs=args.runs)
+    result = profile(sess, _inputs(sess, args.input, args.seed), runs=args.runs)
     print(f"{desc} ({sess.precision}) on {result.adapter}: {len(result.rows)} dispatches, median of "
           f"{result.runs} runs; {result.method}")
     print(result.table(top=args.top))
@@ -353,8 +356,11 @@ def main(argv: list[str] | None = None) -> int:
                            help="compute (default) or texture" + (" (a comma-separated list: each "
                            "is measured, in this order)" if name == "bench" else ""))
         p.set_defaults(func=func)
+    for name in ("run", "bench", "profile"):
+        sub.choices[name].add_argument("--input", help=".npy (first input) or .npz (by name), at the shapes to "
+                                       "run (a model's symbolic dimensions take them); default: random normal data" +
+                                       (" (bench: with a MODEL)" if name == "bench" else ""))
     run = sub.choices["run"]
-    run.add_argument("--input", help=".npy (first input) or .npz (by name); default: random normal data")
     run.add_argument("--no-check", action="store_true", help="skip the comparison with the numpy reference")
     run.add_argument("--tolerance", type=float, help="relative L2 error allowed (default 1e-4, 1e-2 in fp16)")
     run.add_argument("--out", help="write the outputs to this .npz")

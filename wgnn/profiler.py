@@ -140,7 +140,8 @@ def _shapes(node) -> str:
 
 
 def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
-    """Median GPU time of each dispatch of ``session`` over ``runs`` runs (after ``warmup``)."""
+    """Median GPU time of each dispatch of ``session`` over ``runs`` runs (after ``warmup``), at the
+    shapes of ``feeds``."""
     if session.backend != "compute":
         raise ConfigError("profiling needs the compute backend")
     stages = session.stages
@@ -148,6 +149,7 @@ def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
         raise ConfigError(f"this model runs in stages around {stages.op_type} node {stages.node_name!r} (see "
                           "wgnn.stages); the profiler times one GPU plan: profile the parts before and after that "
                           "node as models of their own")
+    session.prepare(feeds)  # the plan for the feeds' shapes (a model with symbolic dimensions)
     exe = session._exe
     checked = session._check_feeds(feeds)
     stamps = Timestamps(session.device, len(exe.dispatches))
