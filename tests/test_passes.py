@@ -746,3 +746,64 @@ def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):
     assert sorted(len(n.inputs) for n in concats) == [2, 2, 3]
     plain = wgnn.InferenceSession(b.build_graph(outputs), optimize=False)
     assert session.dispatch_count < plain.dispatch_count
+
+
+def test_a_reshape_keeps_the_bytes_where_its_runs_of_axes_lie_in_order(rng):
+    """``reshaped_perm``: where it gives an order, the reshaped tensor stored in that order is the
+    same bytes as the input stored in its own (checked on random shapes, orders and reshapes);
+    squeezes, unsqueezes and (N, C, 1, W) -> (N, C, W) of channels-last tensors are such views, a
+    merge of axes that lie apart or out of order is not."""
+    from wgnn.layout import NHWC, reshaped_perm
+
+    assert reshaped_perm((1, 480, 1, 105), NHWC, (1, 1, 480, 1, 105)) == (0, 1, 3, 4, 2)
+    assert reshaped_perm((1, 1, 480, 1, 105), (0, 1, 3, 4, 2), (1, 480, 1, 105)) == NHWC
+    assert reshaped_perm((1, 120, 1, 105), NHWC, (1, 120, 105)) == (0, 2, 1)
+    assert reshaped_perm((1, 8, 4, 4), NHWC, (1, 8, 16)) == (0, 2, 1)  # H and W merge: side by side
+    assert reshaped_perm((1, 8, 4, 4), NHWC, (1, 128)) is None  # C with H and W: C lies innermost
+    assert reshaped_perm((2, 8, 4, 4), NHWC, (16, 4, 4)) is None  # N with C: they lie apart
+    checked = 0
+    for _ in range(400):
+        rank = int(rng.integers(1, 5))
+        shape = tuple(int(d) for d in rng.choice([1, 2, 3, 4], size=rank))
+        perm = tuple(int(a) for a in rng.permutation(rank))
+        # a reshape: the logical shape's sizes regrouped, with axes of size 1 put in and taken out
+        sizes = [d for d in shape if d != 1]
+        out: list[int] = []
+        while sizes:
+            take = int(rng.integers(1, len(sizes) + 1))
+            out.append(int(np.prod(sizes[:take])))
+            sizes = sizes[take:]
+            if rng.random() < 0.3:
+                out.append(1)
+        out_shape = tuple(out) or (1,)
+        kept = reshaped_perm(shape, perm, out_shape)
+        if kept is None:
+            continue
+        x = rng.standard_normal(shape).astype(np.float32)
+        assert sorted(kept) == list(range(len(out_shape)))
+        stored = np.transpose(x, perm).reshape(-1)
+        assert np.array_equal(np.transpose(x.reshape(out_shape), kept).reshape(-1), stored), (shape, perm, out_shape)
+        checked += 1
+    assert checked > 150
+
+
+def test_squeezes_and_flattens_of_channels_last_tensors_copy_nothing(device, precision, rng):
+    """A convolution's result unsqueezed and squeezed back (PaddleOCR's recognizer) and a pool read
+    after it, and a (N, C, 1, W) result flattened to (N, C, W) and transposed to a sequence for a
+    matrix product (its neck), run with no relayout between the kernels: the reshapes keep the
+    channels-last bytes where they lie."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 1, 12))
+    conv = b.conv2d(x, b.constant(rng.standard_normal((8, 8, 1, 3)).astype(np.float32)), padding=(0, 0, 1, 1))
+    back = b.squeeze(b.unsqueeze(conv, [0]), [0])
+    pooled = b.max_pool2d(back, window=(1, 2), strides=(1, 2))
+    seq = b.transpose(b.reshape(b.relu(conv), (1, 8, 12)), (0, 2, 1))
+    y = b.matmul(seq, b.constant(rng.standard_normal((8, 12)).astype(np.float32)))
+    session, got, want = run_both(b, {"pooled": pooled, "y": y}, {"x": rng.standard_normal((1, 8, 1, 12)).astype(
+        np.float32)}, precision=precision)
+    for name in ("pooled", "y"):
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    ops = [d.node.op for d in session._exe.dispatches]
+    # the input's relayout to channels-last, and the pooled output's back to NCHW: none in between
+    assert ops.count("relayout") <= 2 and ops[0] == "relayout", ops
+    assert session.graph.outputs["y"].producer.op == "matmul"

@@ -133,6 +133,48 @@ def _rename_output(nodes: list[Node], old: Operand, new: Operand) -> None:
         node.outputs = [new if o is old else o for o in node.outputs]
 
 
+def reshaped_perm(shape: tuple[int, ...], perm: Perm, out_shape: tuple[int, ...]) -> Perm | None:
+    """The order in which ``reshape(x, out_shape)`` can keep ``x``'s bytes (``x`` of ``shape``
+    stored in ``perm`` order) as they lie, or None where it cannot.
+
+    A reshape splits and merges runs of axes: matched by their sizes (axes of size 1 left out), each
+    run of ``x``'s axes becomes a run of the result's. Where every run of ``x``'s axes lies in
+    memory side by side and in logical order, the result's runs lie the same way in the same bytes:
+    a squeeze or unsqueeze of a channels-last tensor, or (N, C, 1, W) -> (N, C, W), is then a view
+    with no copy (the axes of size 1 go first; they hold no bytes)."""
+    ins = [a for a in range(len(shape)) if shape[a] != 1]
+    outs = [b for b in range(len(out_shape)) if out_shape[b] != 1]
+    runs: list[tuple[list[int], list[int]]] = []  # (x's axes, the result's axes) of equal sizes
+    i = j = 0
+    while i < len(ins) or j < len(outs):
+        run_in, run_out, size_in, size_out = [], [], 1, 1
+        while True:
+            if size_in <= size_out and i < len(ins):
+                size_in *= shape[ins[i]]
+                run_in.append(ins[i])
+                i += 1
+            elif j < len(outs):
+                size_out *= out_shape[outs[j]]
+                run_out.append(outs[j])
+                j += 1
+            else:
+                return None
+            if size_in == size_out and run_out:
+                break
+        if not run_in:
+            return None
+        runs.append((run_in, run_out))
+    stored = [a for a in perm if shape[a] != 1]
+    order: list[int] = []
+    for run_in, _ in runs:
+        at = stored.index(run_in[0])
+        if stored[at:at + len(run_in)] != run_in:  # not side by side in logical order
+            return None
+    for a in stored:
+        order += next((run_out for run_in, run_out in runs if run_in[0] == a), [])
+    return tuple(b for b in range(len(out_shape)) if out_shape[b] == 1) + tuple(order)
+
+
 def view_is_free(shape: tuple[int, ...], perm: Perm) -> bool:
     """Reshape-like views need the data in logical order."""
     return equivalent(shape, perm, identity(len(shape)))

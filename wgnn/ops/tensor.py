@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layout import NHWC, transposed_perm
+from ..layout import NHWC, reshaped_perm, transposed_perm
 from .registry import fail, normalize_axis, register
 
 
 @register("reshape")
 class Reshape:
-    """A view: attrs shape (fully resolved). Flatten, squeeze and unsqueeze are reshapes too."""
+    """A view: attrs shape (fully resolved). Flatten, squeeze and unsqueeze are reshapes too. It keeps
+    its input's order where the bytes can stay as they lie (``reshaped_perm``: a squeeze of a
+    channels-last tensor); else it wants the logical order."""
 
     traits = ("view",)
 
@@ -27,7 +29,9 @@ class Reshape:
 
     @staticmethod
     def layout(node, perms):
-        return [()], [()]
+        x, out = node.inputs[0], node.outputs[0]
+        kept = reshaped_perm(x.shape, perms[id(x)], out.shape) if not x.is_constant else None
+        return ([None], [kept]) if kept is not None else ([()], [()])
 
 
 @register("transpose")
