@@ -36,8 +36,10 @@ def test_fusion_reduces_dispatches_and_keeps_outputs(device, rng):
     assert fused.dispatch_count < plain.dispatch_count
     assert rel_l2(got["z"], want["z"]) < 1e-5
     assert rel_l2(unfused["z"], want["z"]) < 1e-5
-    assert fused.pass_log == {"remove_identity": 1, "fold_batchnorm": 2, "fuse_residual": 1, "fuse_activation": 1,
-                              "fuse_muladd": 1}
+    rewrites = fused._exe.rewrites  # the backend's own rewrites are counted there too (Winograd here)
+    assert all(fused.pass_log[k] == v for k, v in rewrites.items())
+    assert {k: v for k, v in fused.pass_log.items() if k not in rewrites} == {
+        "remove_identity": 1, "fold_batchnorm": 2, "fuse_residual": 1, "fuse_activation": 1, "fuse_muladd": 1}
     # conv + BN + add + relu became one convolution (in Winograd form: its output transform carries
     # the epilogue); the standalone BN became a multiply-add, one muladd dispatch.
     assert kernels_used(fused).count("winograd_output") == 1
@@ -299,7 +301,10 @@ def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
         assert rel_l2(got[name], want[name]) < {"fp32": 1e-5, "fp16": 5e-3}[precision], name
     assert session.pass_log["fuse_muladd"] == 3
     ops = [d.node.op for d in session._exe.dispatches]
-    assert ops == ["activation", "muladd", "matmul", "muladd"]  # the sigmoid alone; the ReLUs inside
+    # the ReLUs inside; the sigmoid and the first muladd then one fused chain (fuse_elementwise)
+    assert ops == ["fused_elementwise", "matmul", "muladd"]
+    chain = session._exe.dispatches[0].node.attrs["steps"]
+    assert [(kind, act and act[0]) for kind, _, act in chain] == [("activation", "sigmoid"), ("muladd", "relu")]
 
 
 @pytest.mark.parametrize("k", [0.25, 0.0])
@@ -807,3 +812,101 @@ def test_squeezes_and_flattens_of_channels_last_tensors_copy_nothing(device, pre
     # the input's relayout to channels-last, and the pooled output's back to NCHW: none in between
     assert ops.count("relayout") <= 2 and ops[0] == "relayout", ops
     assert session.graph.outputs["y"].producer.op == "matmul"
+
+
+def test_element_wise_chains_run_as_one_pass(device, rng, precision):
+    """What no other fusion takes runs as one fused pass per chain: a normalization written out as
+    Flax writes it (mean and mean of squares over a middle axis, var = max(0, E[x^2] - E[x]^2),
+    then per-feature weights: one pass for everything after the sums, the statistics broadcast
+    into it) and a detector's box decoding over a grid (two outputs, each a chain). The numpy
+    reference's values; a chain's numbers are uniforms (one pipeline for two chains of one form)."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 16, 12))
+    n = 1.0 / 16
+    s1 = b.reduce(x, "sum", axes=[1], keepdims=True)
+    s2 = b.reduce(b.mul(x, x), "sum", axes=[1], keepdims=True)
+    m = b.mul(s1, b.constant(np.float32(n)))
+    var = b.max(b.constant(np.float32(0)), b.sub(b.mul(s2, b.constant(np.float32(n))), b.mul(m, m)))
+    r = b.activation(b.activation(b.add(var, b.constant(np.float32(1e-6))), "sqrt"), "reciprocal")
+    gamma = b.constant(rng.uniform(0.5, 1.5, (1, 16, 1)).astype(np.float32))
+    beta = b.constant(rng.standard_normal((1, 16, 1)).astype(np.float32))
+    norm = b.add(b.mul(b.sub(x, m), b.mul(r, gamma)), beta)
+    d = b.input("d", (1, 4, 40))  # distances left, top, right, bottom from anchor points
+    anchors = b.constant(rng.uniform(0, 20, (1, 2, 40)).astype(np.float32))
+    lt, rb = b.slice(d, [0, 0, 0], [1, 2, 40]), b.slice(d, [0, 2, 0], [1, 4, 40])
+    x1y1, x2y2 = b.sub(anchors, lt), b.add(anchors, rb)
+    centre = b.mul(b.div(b.add(x1y1, x2y2), b.constant(np.float32(2))), b.constant(np.float32(8)))
+    size = b.mul(b.sub(x2y2, x1y1), b.constant(np.float32(8)))
+    gated = b.sigmoid(b.sub(b.mul(b.input("g", (3, 40)), b.constant(np.float32(3))), b.constant(np.float32(1))))
+    gated2 = b.sigmoid(b.sub(b.mul(b.input("g2", (3, 40)), b.constant(np.float32(5))), b.constant(np.float32(2))))
+    feeds = {"x": rng.standard_normal((2, 16, 12)).astype(np.float32) * 3 + 1,
+             "d": rng.uniform(0, 5, (1, 4, 40)).astype(np.float32),
+             "g": rng.standard_normal((3, 40)).astype(np.float32),
+             "g2": rng.standard_normal((3, 40)).astype(np.float32)}
+    outputs = {"norm": norm, "centre": centre, "size": size, "gated": gated, "gated2": gated2}
+    session, got, want = run_both(b, outputs, feeds, precision=precision)
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    fused = [d for d in session._exe.dispatches if d.node.op == "fused_elementwise"]
+    ops = [d.node.op for d in session._exe.dispatches]
+    # the normalization: two sums (the square alone before its sum), then one pass; the boxes: x1y1
+    # and x2y2 are read by both outputs' chains, so they run apart and each output is one pass
+    assert ops.count("fused_elementwise") == len(fused) >= 5 and "activation" not in ops
+    assert session.pass_log["fuse_elementwise"] == len(fused)
+    last = next(d for d in fused if d.node.outputs[0] is session.graph.outputs["norm"])
+    assert len(last.node.attrs["steps"]) >= 9 and len(last.node.inputs) <= 6
+    g1, g2 = (next(d for d in fused if d.node.outputs[0] is session.graph.outputs[k]) for k in ("gated", "gated2"))
+    assert g1.pipeline is g2.pipeline and g1.node.attrs["constants"] != g2.node.attrs["constants"]
+
+
+def test_element_wise_chains_stay_within_the_kernels_bindings(device, rng):
+    """Seven tensors added one after another: a chain reads at most six from outside (the kernel's
+    bindings), so the first sum runs apart; an inner result something outside the chain reads (a
+    graph output) ends a chain; integer arithmetic is not fused."""
+    b = wgnn.GraphBuilder()
+    xs = [b.input(f"x{k}", (5, 8)) for k in range(7)]
+    total = xs[0]
+    for t in xs[1:]:
+        total = b.add(total, t)
+    e = b.activation(xs[0], "exp")
+    after = b.mul(b.add(e, b.constant(np.float32(1))), b.constant(np.float32(2)))
+    i = b.input("i", (5, 8), "int32")
+    ints = b.mul(b.add(i, b.constant(np.int32(3))), b.constant(np.int32(2)))
+    feeds = {f"x{k}": rng.standard_normal((5, 8)).astype(np.float32) for k in range(7)}
+    feeds["i"] = rng.integers(-9, 9, (5, 8)).astype(np.int32)
+    session, got, want = run_both(b, {"total": total, "e": e, "after": after, "ints": ints}, feeds)
+    for name in ("total", "e", "after"):
+        assert rel_l2(got[name], want[name]) < 1e-6, name
+    assert np.array_equal(got["ints"], want["ints"])
+    nodes = [d.node for d in session._exe.dispatches]
+    chains = [n for n in nodes if n.op == "fused_elementwise"]
+    assert all(len(n.inputs) <= 6 for n in chains)
+    assert [n.op for n in nodes].count("binary") == 3  # the first sum; the integer add and mul
+    assert any(n.op == "activation" for n in nodes)  # exp: an output, read by the chain after it too
+
+
+@pytest.mark.parametrize("keepdims", [True, False])
+def test_softmax_and_sums_of_squares_written_out_are_one_node_each(device, rng, precision, keepdims):
+    """jax.nn.softmax as exported: max(x) (with an initial -inf: max(-inf, m)), exp(x - m), its sum,
+    the division, the reductions reshaped to broadcast back where they drop their axis: one softmax
+    node. A sum of x * x is one sum of squares. A max that something else reads stays written out."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (3, 7, 20))
+    peak = b.max(b.constant(np.float32(-np.inf)), b.reduce(x, "max", axes=[2], keepdims=keepdims))
+    if not keepdims:
+        peak = b.reshape(peak, (3, 7, 1))
+    e = b.activation(b.sub(x, peak), "exp")
+    total = b.reduce(e, "sum", axes=[2], keepdims=keepdims)
+    y = b.div(e, total if keepdims else b.reshape(total, (3, 7, 1)))
+    squares = b.reduce(b.mul(x, x), "sum", axes=[1], keepdims=False)
+    m2 = b.reduce(x, "max", axes=[2])  # read by the subtraction and as an output: not a softmax
+    z = b.div(b.activation(b.sub(x, m2), "exp"), b.reduce(b.activation(b.sub(x, m2), "exp"), "sum", axes=[2]))
+    feeds = {"x": rng.standard_normal((3, 7, 20)).astype(np.float32) * 4}
+    session, got, want = run_both(b, {"y": y, "squares": squares, "m2": m2, "z": z}, feeds, precision=precision)
+    for name in ("y", "squares", "m2", "z"):
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert session.pass_log["softmax_written_out"] == 1 and session.pass_log["fold_square_into_reduce"] == 1
+    assert session.graph.outputs["y"].producer.op == "softmax"
+    reduce = session.graph.outputs["squares"].producer
+    assert reduce.op == "reduce" and reduce.attrs["kind"] == "sum_square"
+    assert session.graph.outputs["z"].producer.op != "softmax"

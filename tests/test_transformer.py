@@ -89,8 +89,9 @@ def test_exported_encoder_fuses_and_matches_onnxruntime(device, precision, rng):
     assert (log["fuse_matmul_bias"], log["fuse_gelu"], log["fuse_layer_norm"], log["fuse_softmax"]) == (12, 2, 5, 2)
     ops = [d.node.op for d in session._exe.dispatches]
     assert {"layer_norm", "softmax"} <= set(ops) and "activation" not in ops
-    # element-wise: the embeddings' two adds, the mask's two steps, pooling's five; none in the layers
-    assert ops.count("binary") == 9
+    # element-wise: the embeddings' two adds, the mask's two steps, pooling's five; none in the layers.
+    # As fused chains (fuse_elementwise): the adds one pass, the mask's steps one, pooling's three
+    assert ops.count("binary") + ops.count("fused_elementwise") == 5 and ops.count("fused_elementwise") == 4
 
 
 @pytest.mark.parametrize("form", ["pow_div", "mul_reciprocal", "no_affine", "two_axes", "mean_read_too"])

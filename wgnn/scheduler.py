@@ -4,7 +4,8 @@
 
 1. gives every graph output storage of its own (a copy where it would alias an input or constant);
 2. lets the backend make its device-dependent rewrites (``Backend.prepare``: the compute backend
-   asks its kernel policy about Winograd and wide-matmul splitting);
+   asks its kernel policy about Winograd and wide-matmul splitting, then fuses what is left of
+   element-wise chains);
 3. assigns physical layouts (``wgnn.layout``), folding a relayout into the pad before it;
 4. resolves each tensor's storage type once (``storage_types``: f32, f16 or i32);
 5. walks the nodes in order, handing each to the backend's lowering, and measures every stored
@@ -68,6 +69,9 @@ def _keeps_f32(node: Node) -> bool:
     if node.op == "binary":
         kind = node.attrs["kind"]
         return kind == "pow" or (kind == "mul" and node.inputs[0] is node.inputs[1])
+    if node.op == "fused_elementwise":  # as its last step would be alone
+        kind, args, act = node.attrs["steps"][-1]
+        return (act is not None and act[0] in WIDE_KINDS) or kind == "pow" or (kind == "mul" and args[0] == args[1])
     return ops.has_trait(node, "wide_output")
 
 
@@ -163,7 +167,7 @@ class CompileState:
 
 
 def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", precision: str = "fp32",
-                  opset: int | None = None, kernels: dict | None = None):
+                  opset: int | None = None, kernels: dict | None = None, optimize: bool = True):
     """Compile ``graph`` (which this modifies in place) for ``backend`` on ``device``.
 
     Arguments:
@@ -173,6 +177,8 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
         precision: "fp32" or "fp16" (already resolved against the adapter's features).
         opset: the model's ONNX opset, for error messages.
         kernels: kernel-policy overrides (compute backend): {op or node name: variant}.
+        optimize: whether the backend's own last fusions run too (``Backend.prepare``; a session
+            made with ``optimize=False`` skips them with the passes).
 
     Returns the backend's executable; its ``compile_seconds`` says how long this took.
     """
@@ -181,7 +187,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     policy = impl.policy(device, kernels, precision)
     give_outputs_own_storage(graph)
     state = CompileState(graph, device, precision, opset, policy)
-    state.rewrites = impl.prepare(graph, policy)
+    state.rewrites = impl.prepare(graph, policy, optimize=optimize)
     state.perms = assign_layouts(graph, ops.layout_requirements)
     fold_relayouts_into_pads(graph)
     state.storage = storage_types(graph, precision)
@@ -213,4 +219,5 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
                        for key in first if key not in boundary]
     exe = impl.build(state, ctx)
     exe.compile_seconds = time.perf_counter() - start
+    exe.rewrites = +state.rewrites
     return exe

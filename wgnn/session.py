@@ -212,7 +212,8 @@ class InferenceSession:
                                   if o.is_constant and o.dtype not in FLOAT_DTYPES}
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
         self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
-                                  opset=self.opset, kernels=options["kernels"])
+                                  opset=self.opset, kernels=options["kernels"], optimize=options["optimize"])
+        self.pass_log.update(self._exe.rewrites)  # (the backend's rewrites, the element-wise chains fused)
         # every output in the model's order (graph.outputs keeps the compiled ones only)
         self.outputs = {n: outputs[n] if n in self._constant_outputs else graph.outputs[n] for n in outputs}
         self.graph = graph

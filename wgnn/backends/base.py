@@ -39,8 +39,9 @@ class Backend:
             raise ConfigError(f"kernel overrides apply to the compute backend, not the {self.name} backend")
         return None
 
-    def prepare(self, graph: Graph, policy) -> Counter:
-        """Device-dependent rewrites, before layouts; returns how often each fired."""
+    def prepare(self, graph: Graph, policy, *, optimize: bool = True) -> Counter:
+        """Device-dependent rewrites, before layouts (``optimize``: the backend's last fusions too);
+        returns how often each fired."""
         return Counter()
 
     def aliases(self, node: Node, perms: dict) -> bool:

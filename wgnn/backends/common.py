@@ -120,6 +120,7 @@ class Executable:
     graph: Graph
     readback: object
     compile_seconds: float = 0.0
+    rewrites: dict = {}  # the backend's own rewrites and how often each fired (set by compile_graph)
 
     def write_inputs(self, enc, feeds: dict) -> None:
         raise NotImplementedError

@@ -208,3 +208,56 @@ class ActivationOp:
     @staticmethod
     def reference(node, ins):
         return [apply_fused(node.attrs, ins[0], ins[1] if len(ins) > 1 else None)]
+
+
+# The binary kinds a fused element-wise program may hold (float arithmetic; binary_ops.wgsl's op_*).
+FUSED_BINARY = ("add", "sub", "mul", "div", "max", "min", "pow", "prelu", "mod", "fmod")
+
+
+@register("fused_elementwise")
+class FusedElementwise:
+    """A chain (a DAG) of float element-wise ops run as one pass (``passes/fuse_elementwise.py``).
+
+    inputs: the tensors the chain reads from outside it (each broadcast to the output's shape, as
+    numpy would: a composition of broadcasting element-wise ops is each input broadcast to the
+    result). attrs ``steps``: the ops in order, each ``(kind, args, activation)`` with kind a key of
+    ``FUSED_BINARY``, ``"activation"`` or ``"muladd"`` (a * b + c), and args that name input k as k
+    and step j's result as -(j + 1); the last step's result is the output. attrs ``constants``:
+    float32 numbers the steps name as ("constant", i) args (scalar constants of the ops fused), and
+    each step's activation parameters."""
+
+    traits = ("layout_free",)
+
+    @staticmethod
+    def flops(node):
+        return len(node.attrs["steps"]) * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        if any(t.dtype != "float32" for t in node.inputs):
+            raise fail(node, f"takes float32 tensors, got {', '.join(t.dtype for t in node.inputs)}")
+        # (the numbers it took into its constants may have had more axes: the output keeps them)
+        known = [node.outputs[0].shape] if node.outputs and node.outputs[0].shape is not None else []
+        return [(broadcast_shapes(node, *(t.shape for t in node.inputs), *known), "float32")]
+
+    @staticmethod
+    def reference(node, ins):
+        constants = node.attrs["constants"]
+        results: list[np.ndarray] = []
+
+        def value(arg):
+            if isinstance(arg, tuple):
+                return np.float32(constants[arg[1]])
+            return np.asarray(ins[arg] if arg >= 0 else results[-arg - 1], np.float32)
+
+        for kind, args, activation in node.attrs["steps"]:
+            operands = [value(a) for a in args]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                if kind == "activation":
+                    y = np.asarray(operands[0], np.float32)
+                elif kind == "muladd":
+                    y = (operands[0] * operands[1] + operands[2]).astype(np.float32)
+                else:
+                    y = np.asarray(BINARY[kind](operands[0], operands[1]), np.float32)
+                results.append(apply_fused({"activation": activation}, y, None).astype(np.float32))
+        return [np.broadcast_to(results[-1], node.outputs[0].shape).astype(np.float32)]

@@ -19,6 +19,7 @@ from .fold_constants import fold_constants
 from .fold_conv_affine import fold_conv_affine
 from .fold_head_transposes import fold_head_transposes
 from .fold_pad_into_conv import fold_pad_into_conv
+from .fold_square_into_reduce import fold_square_into_reduce
 from .fuse_activation import fuse_activation
 from .fuse_affine import fuse_affine_after_activation
 from .fuse_dynamic_quantize import fuse_dynamic_quantize
@@ -30,7 +31,7 @@ from .fuse_lstm_step import fuse_lstm_step
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
 from .fuse_residual import fuse_residual, fuse_residual_after_activation, narrow_padded_residuals
-from .fuse_softmax import fuse_softmax
+from .fuse_softmax import fuse_softmax, softmax_written_out
 from .integer_conv import integer_conv
 from .one_hot_gather import one_hot_products_as_gathers
 from .pad_conv_channels import pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices
@@ -55,7 +56,8 @@ DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants
                              fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, products that store attention's heads apart, and an LSTM's cell step.
-FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fold_head_transposes, fuse_lstm_cell],
+FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, softmax_written_out, fuse_softmax, fold_head_transposes,
+                                               fuse_lstm_cell],
                                    "texture": []}
 # Rewrites for one backend's kernels, after the fusions above: the compute path's tiled conv runs a
 # convolution over one column as one over a row (its tiles lie along rows), a transposed convolution
@@ -66,14 +68,16 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, fuse_softmax, fol
 # in fours (the texture path's texels hold padded channels anyway), an Add after a product's
 # activation is its residual (added after the activation), a convolution's residual padded with
 # zero channels is read unpadded, a quantized product's int32 bias, cast to float and scale are one
-# dequantize_sum, a small tensor's dynamic quantization is one dispatch, and a Mul with the Add after
-# it (where no product took the Add as its residual) is one muladd.
+# dequantize_sum, a small tensor's dynamic quantization is one dispatch, a Mul with the Add after
+# it (where no product took the Add as its residual) is one muladd, and a sum of a tensor times itself
+# is one sum of squares. (What is left of element-wise chains is fused last, after the kernel
+# policy's rewrites: ``fuse_elementwise`` in the compute backend's ``prepare``.)
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
                                                      fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
                                                      fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd,
-                                                     fuse_lstm_step],
+                                                     fuse_lstm_step, fold_square_into_reduce],
                                         "texture": []}
 
 
@@ -109,4 +113,4 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
-           "compose_slices"]
+           "compose_slices", "fold_square_into_reduce", "softmax_written_out"]

@@ -1,6 +1,7 @@
 """Drop nodes that pass their input through: Identity (ONNX Identity and Dropout at inference
 become it), a cast to the type the tensor has, and arithmetic with a constant that changes nothing
-(x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1, the constant all zeros or all ones and no larger than x:
+(x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1, max(x, -inf), min(x, inf), the constant all zeros, ones or
+infinities and no larger than x:
 an unrolled LSTM's first step adds the product of its zero initial state). Readers read the source."""
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import numpy as np
 
 from ..graph import Graph, Node, Operand
 
-# binary kind -> (the neutral value, whether it may stand first)
-NEUTRAL = {"add": (0, True), "sub": (0, False), "mul": (1, True), "div": (1, False)}
+# binary kind -> (the neutral value, whether it may stand first); max(x, -inf) is jax's softmax's
+# maximum with an initial value (Magika)
+NEUTRAL = {"add": (0, True), "sub": (0, False), "mul": (1, True), "div": (1, False), "max": (-np.inf, True),
+           "min": (np.inf, True)}
 
 
 def _passed_through(node: Node) -> Operand | None:

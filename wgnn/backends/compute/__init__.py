@@ -20,6 +20,7 @@ from ... import ops
 from ...errors import GraphError
 from ...graph import Graph, Node, from_storage, storage_numpy, stored_nbytes, to_storage
 from ...memory import Block, MemoryReport, Plan, plan_buffers
+from ...passes.fuse_elementwise import fuse_elementwise
 from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
 from ..base import Backend
 from ..common import Executable, pack_uniforms, padded
@@ -149,8 +150,11 @@ class ComputeBackend(Backend):
     def policy(self, device: Device, overrides: dict | None, precision: str) -> KernelPolicy:
         return KernelPolicy.for_device(device, overrides, precision=precision)
 
-    def prepare(self, graph: Graph, policy: KernelPolicy) -> Counter:
-        return policy.rewrite(graph)
+    def prepare(self, graph: Graph, policy: KernelPolicy, *, optimize: bool = True) -> Counter:
+        fired = policy.rewrite(graph)
+        if optimize:  # last: every fusion into a kernel's epilogue has taken its element-wise ops
+            fired["fuse_elementwise"] = fuse_elementwise(graph)
+        return +fired
 
     def context(self, state) -> LoweringContext:
         for node in state.graph.nodes:  # quantized results kept four bytes to a word (passes/integer_conv.py)

@@ -40,25 +40,8 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
     instead of ``store_expression``'s. ``factor``: ternary's muladd, a one-number tensor b is also
     multiplied by; ``bias_scaled``: ternary's dequantize_sum, c a float bias it quantizes.
     """
-    shape = out_shape or out.shape
-    out_perm = ctx.perm(out)
-    if in_strides is None:
-        in_strides = [broadcast_strides(t, shape, ctx.perm(t)) for t in inputs]
-    if out_strides is None:
-        out_strides = logical_strides(shape, out_perm)
-    order = list(out_perm) if len(out_perm) == len(shape) else list(range(len(shape)))
-    phys_shape = [shape[a] for a in order]
-    sets = [[s[a] for a in order] for s in [out_strides] + in_strides]
-    merged, sets = merge_dims(phys_shape, sets)
-    if len(merged) > MAX_RANK:
-        raise ctx.error(node, f"tensors of more than {MAX_RANK} non-trivial dimensions are not supported")
-    # Four neighbours along the innermost axis per invocation when it divides by 4.
-    lanes = 4 if merged[-1] % 4 == 0 else 1
-    steps = [s[-1] for s in sets]
-    if lanes == 4:
-        merged = merged[:-1] + [merged[-1] // 4]
-        sets = [s[:-1] + [s[-1] * 4] for s in sets]
-    total = int(np.prod(merged))
+    merged, sets, lanes, steps, total = index_space(ctx, node, out, inputs, shape=out_shape, in_strides=in_strides,
+                                                    out_strides=out_strides)
     bases = in_bases or [0] * len(inputs)
     names = "abc"[: 3 if kernel == "ternary" else 2]
     params = {"out_step": steps[0], "total": total, "out_base": out_base, "shape": pack_dims(merged, 1),
@@ -92,6 +75,91 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                         act=activation.kind if activation else "none", factor=factor is not None,
                         bias_scaled=bias_scaled)
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
+
+
+def index_space(ctx: LoweringContext, node: Node, out: Operand, inputs: list[Operand], *,
+                shape: tuple[int, ...] | None = None, in_strides: list[list[int]] | None = None,
+                out_strides: list[int] | None = None):
+    """The strided kernels' iteration over ``shape`` (default: out's) in the output's physical
+    order: (the merged extents, per operand (output first) their strides, lanes (4 where an
+    invocation takes four neighbours along the innermost axis, which then divides by 4), each
+    operand's step between those neighbours, invocations)."""
+    shape = shape or out.shape
+    out_perm = ctx.perm(out)
+    if in_strides is None:
+        in_strides = [broadcast_strides(t, shape, ctx.perm(t)) for t in inputs]
+    if out_strides is None:
+        out_strides = logical_strides(shape, out_perm)
+    order = list(out_perm) if len(out_perm) == len(shape) else list(range(len(shape)))
+    sets = [[s[a] for a in order] for s in [out_strides] + in_strides]
+    merged, sets = merge_dims([shape[a] for a in order], sets)
+    if len(merged) > MAX_RANK:
+        raise ctx.error(node, f"tensors of more than {MAX_RANK} non-trivial dimensions are not supported")
+    lanes = 4 if merged[-1] % 4 == 0 else 1
+    steps = [s[-1] for s in sets]
+    if lanes == 4:
+        merged = merged[:-1] + [merged[-1] // 4]
+        sets = [s[:-1] + [s[-1] * 4] for s in sets]
+    return merged, sets, lanes, steps, int(np.prod(merged))
+
+
+# binary kinds that WGSL's vec4 operators compute as binary_ops.wgsl does lane by lane
+_VEC4_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+
+@lowers("fused_elementwise")
+def lower_fused_elementwise(node, ctx: LoweringContext) -> None:
+    """One dispatch of ``fused.wgsl``: the chain's steps written out as WGSL over vec4s, its inputs
+    addressed as ``strided_dispatch`` addresses its operands, its numbers in the uniform."""
+    from ...passes.fuse_elementwise import MAX_CONSTANTS, MAX_INPUTS
+
+    out, inputs = node.outputs[0], list(node.inputs)
+    steps, constants = node.attrs["steps"], node.attrs["constants"]
+    if len(inputs) > MAX_INPUTS or len(constants) > MAX_CONSTANTS:
+        raise ctx.error(node, f"a fused chain takes at most {MAX_INPUTS} tensors and {MAX_CONSTANTS} numbers")
+    merged, sets, lanes, lane_steps, total = index_space(ctx, node, out, inputs)
+
+    def operand(arg) -> str:
+        if isinstance(arg, tuple):
+            return f"number({arg[1]}u)"
+        return f"x{arg}v" if arg >= 0 else f"s{-arg - 1}"
+
+    lines, kinds = [], []
+    for j, (kind, args, act) in enumerate(steps):
+        a = [operand(x) for x in args]
+        if kind == "activation":
+            value = a[0]
+        elif kind == "muladd":
+            value = f"{a[0]} * {a[1]} + {a[2]}"
+        elif kind in _VEC4_OPERATORS:
+            value = f"{a[0]} {_VEC4_OPERATORS[kind]} {a[1]}"
+        else:
+            value = f"v_{kind}({a[0]}, {a[1]})"
+            kinds.append(kind)
+        if act is not None:
+            value = f"act_{act[0]}({value}, {operand(act[1])}.x, {operand(act[2])}.x, vec4<f32>(0.0))"
+        lines.append(f"let s{j} = {value};")
+    functions = "\n".join(
+        f"fn v_{k}(x: vec4<f32>, z: vec4<f32>) -> vec4<f32> {{\n    return vec4<f32>(op_{k}(x.x, z.x), "
+        f"op_{k}(x.y, z.y), op_{k}(x.z, z.z), op_{k}(x.w, z.w));\n}}" for k in sorted(set(kinds)))
+    n = len(inputs)
+    template = dict(
+        rank=len(merged), lanes=lanes, act="none", last=n - 1, out_binding=n + 1, functions=functions,
+        result=f"s{len(steps) - 1}",
+        inputs="\n".join(f"@group(0) @binding({k + 1}) var<storage, read_write> x{k}: array<x{k}_elem>;"
+                         for k in range(n)),
+        offsets_init=" ".join(f"var o{k} = 0;" for k in range(n)),
+        offsets="\n        ".join(f"o{k} += idx * p.strides[{2 * k} + q][r];" for k in range(n)),
+        loads="\n    ".join(f"var x{k}v = vec4<f32>(); for (var l = 0; l < LANES; l++) "
+                            f"{{ x{k}v[l] = f32(x{k}[o{k} + l * p.steps[{k // 4}][{k % 4}]]); }}" for k in range(n)),
+        program="\n    ".join(lines))
+    numbers = list(constants) + [0.0] * (MAX_CONSTANTS - len(constants))
+    params = {"total": total, "out_step": lane_steps[0], "shape": pack_dims(merged, 1),
+              "out_strides": pack_dims(sets[0], 0), "steps": pack_dims(lane_steps[1:], 0),
+              "strides": [row for s in sets[1:] for row in pack_dims(s, 0)] + [[0] * 4] * (2 * (MAX_INPUTS - n)),
+              "k": [numbers[r:r + 4] for r in range(0, MAX_CONSTANTS, 4)]}
+    ctx.dispatch("fused", node=node, template=template, params=params,
+                 bindings=[ctx.tensor(t) for t in inputs] + [ctx.tensor(out)], threads=total)
 
 
 def store_expression(calc: str, dtype: str) -> str:

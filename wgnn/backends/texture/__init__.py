@@ -155,7 +155,7 @@ class TextureBackend(Backend):
     name = "texture"
     lowerings = LOWERINGS
 
-    def prepare(self, graph: Graph, policy) -> Counter:
+    def prepare(self, graph: Graph, policy, *, optimize: bool = True) -> Counter:
         return +Counter(split_concats=split_concats(graph))
 
     def aliases(self, node: Node, perms: dict) -> bool:
