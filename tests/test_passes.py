@@ -910,3 +910,27 @@ def test_softmax_and_sums_of_squares_written_out_are_one_node_each(device, rng, 
     reduce = session.graph.outputs["squares"].producer
     assert reduce.op == "reduce" and reduce.attrs["kind"] == "sum_square"
     assert session.graph.outputs["z"].producer.op != "softmax"
+
+
+def test_a_copy_read_only_by_a_relayout_writes_its_order(device, rng, precision):
+    """A slice of a transposed projection, split into heads by views, that a product wants in
+    logical order (PaddleOCR's recognizer's attention), and an element-wise op on a channels-last
+    result that is a graph output: each kernel writes the order the relayout after it would have
+    made, through the views, and no relayout runs."""
+    b = wgnn.GraphBuilder()
+    qkv = b.input("qkv", (1, 6, 24))
+    heads = b.transpose(b.reshape(qkv, (1, 6, 3, 2, 4)), (2, 0, 3, 1, 4))  # (3, 1, 2, 6, 4), a view
+    q = b.reshape(b.slice(heads, [1, 0, 0, 0, 0], [2, 1, 2, 6, 4]), (1, 2, 6, 4))
+    k_t = b.transpose(b.reshape(b.slice(heads, [2, 0, 0, 0, 0], [3, 1, 2, 6, 4]), (1, 2, 6, 4)), (0, 1, 3, 2))
+    scores = b.matmul(q, k_t)
+    x = b.input("x", (1, 8, 6, 6))
+    conv = b.conv2d(x, b.constant(rng.standard_normal((8, 8, 3, 3)).astype(np.float32)), padding=(1, 1, 1, 1))
+    gate = b.sigmoid(b.sub(b.max_pool2d(conv, window=(2, 2), strides=(2, 2)), b.constant(np.float32(0.5))))
+    feeds = {"qkv": rng.standard_normal((1, 6, 24)).astype(np.float32),
+             "x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)}
+    session, got, want = run_both(b, {"scores": scores, "gate": gate}, feeds, precision=precision)
+    for name in ("scores", "gate"):
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops.count("relayout") == 1, ops  # x's, to channels-last: none after the slices or the gate
+    assert session.graph.outputs["gate"].producer.op in ("fused_elementwise", "binary")

@@ -102,10 +102,27 @@ def assign_layouts(graph: Graph, requirements: Requirements) -> dict[int, Perm]:
     return perms
 
 
-def fold_relayouts_into_pads(graph: Graph) -> int:
-    """A pad read only by a relayout writes the relayout's order itself (the pad kernel reads its
-    input in any order): one pass over the data instead of two. In CNNs this is the graph input's
-    channel padding (3 -> 4 channels) followed by NCHW -> NHWC. Returns how many were folded."""
+# Ops whose compute kernels write their result in any physical order (their output's strides), so
+# that one read only by a relayout can write the relayout's order itself.
+WRITE_ANY_ORDER = ("pad", "slice", "binary", "activation", "muladd", "fused_elementwise")
+
+
+def _view_input_perm(view: Node, out_perm: Perm) -> Perm | None:
+    """The order ``view``'s input needs for its output to lie in ``out_perm`` (None: none can)."""
+    x, out = view.inputs[0], view.outputs[0]
+    if view.op == "transpose":
+        return tuple(int(view.attrs["perm"][a]) for a in out_perm)
+    return reshaped_perm(out.shape, out_perm, x.shape)
+
+
+def fold_relayouts(graph: Graph, perms: dict[int, Perm]) -> int:
+    """A pad, slice or element-wise op read only by a relayout, directly or through views (reshapes
+    and transposes) read only by the next, writes its result in the order that puts the relayout's
+    order at the end of the views (its kernel addresses its output through strides): one pass over
+    the data instead of two. In CNNs this is the graph input's channel padding (3 -> 4 channels)
+    followed by NCHW -> NHWC; in attention, a head's slice of a transposed projection, split into
+    heads by views, that the product wants in logical order; a detector's last sigmoid before its
+    output's relayout. Updates ``perms``; returns how many were folded."""
     readers: dict[int, int] = {}
     for node in graph.nodes:
         for operand in node.inputs:
@@ -116,13 +133,31 @@ def fold_relayouts_into_pads(graph: Graph) -> int:
     for node in list(graph.nodes):
         if node.op != "relayout":
             continue
-        src = node.inputs[0]
-        pad = src.producer
-        if pad is None or pad.op != "pad" or readers.get(id(src)) != 1 or id(src) in outputs:
+        src, dst = node.inputs[0], node.outputs[0]
+        views, want, ok = [], perms[id(dst)], True
+        while src.producer is not None and src.producer.op in ("reshape", "transpose"):
+            view = src.producer
+            want = _view_input_perm(view, want) if want is not None else None
+            if (want is None or readers.get(id(src)) != 1 or id(src) in outputs or id(dst) in outputs
+                    or view.inputs[0].is_constant):
+                ok = False
+                break
+            views.append((view, src))
+            src = view.inputs[0]
+        producer = src.producer
+        if (not ok or producer is None or producer.op not in WRITE_ANY_ORDER or readers.get(id(src)) != 1
+                or id(src) in outputs or len(producer.outputs) != 1):
             continue
-        dst = node.outputs[0]
-        pad.outputs = [dst]
-        dst.producer = pad
+        if not views:  # the producer writes the relayout's result itself
+            producer.outputs = [dst]
+            dst.producer = producer
+        else:  # the producer writes its result in the order the views turn into the relayout's
+            perms[id(src)] = want
+            out_perm = perms[id(dst)]
+            for view, out in views:  # (last view first)
+                perms[id(out)] = out_perm
+                out_perm = _view_input_perm(view, out_perm)
+            graph.replace_uses(dst, node.inputs[0])
         graph.nodes.remove(node)
         folded += 1
     return folded

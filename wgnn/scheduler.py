@@ -6,7 +6,8 @@
 2. lets the backend make its device-dependent rewrites (``Backend.prepare``: the compute backend
    asks its kernel policy about Winograd and wide-matmul splitting, then fuses what is left of
    element-wise chains);
-3. assigns physical layouts (``wgnn.layout``), folding a relayout into the pad before it;
+3. assigns physical layouts (``wgnn.layout``), folding a relayout into the pad, slice or
+   element-wise op before it;
 4. resolves each tensor's storage type once (``storage_types``: f32, f16 or i32);
 5. walks the nodes in order, handing each to the backend's lowering, and measures every stored
    tensor's lifetime (the step that writes it, the last step that reads it);
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from . import backends, ops
 from .errors import GraphError
 from .graph import STORAGE, Graph, Node, Operand, is_integer
-from .layout import assign_layouts, fold_relayouts_into_pads
+from .layout import assign_layouts, fold_relayouts
 from .ops.activation import WIDE_KINDS
 from .runtime import Device
 
@@ -189,7 +190,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     state = CompileState(graph, device, precision, opset, policy)
     state.rewrites = impl.prepare(graph, policy, optimize=optimize)
     state.perms = assign_layouts(graph, ops.layout_requirements)
-    fold_relayouts_into_pads(graph)
+    fold_relayouts(graph, state.perms)
     state.storage = storage_types(graph, precision)
     if "f16" in state.storage.values() and "shader-f16" not in device.features:
         raise GraphError(f"float16 tensors need the adapter feature shader-f16, which {device.name} lacks")
