@@ -818,8 +818,9 @@ def test_element_wise_chains_run_as_one_pass(device, rng, precision):
     """What no other fusion takes runs as one fused pass per chain: a normalization written out as
     Flax writes it (mean and mean of squares over a middle axis, var = max(0, E[x^2] - E[x]^2),
     then per-feature weights: one pass for everything after the sums, the statistics broadcast
-    into it) and a detector's box decoding over a grid (two outputs, each a chain). The numpy
-    reference's values; a chain's numbers are uniforms (one pipeline for two chains of one form)."""
+    into it) and a detector's box decoding over a grid (two outputs, each a chain, the corners both
+    read computed in each). The numpy reference's values; a chain's numbers are uniforms (one
+    pipeline for two chains of one form)."""
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, 16, 12))
     n = 1.0 / 16
@@ -849,9 +850,12 @@ def test_element_wise_chains_run_as_one_pass(device, rng, precision):
         assert rel_l2(got[name], want[name]) < tol(precision), name
     fused = [d for d in session._exe.dispatches if d.node.op == "fused_elementwise"]
     ops = [d.node.op for d in session._exe.dispatches]
-    # the normalization: two sums (the square alone before its sum), then one pass; the boxes: x1y1
-    # and x2y2 are read by both outputs' chains, so they run apart and each output is one pass
-    assert ops.count("fused_elementwise") == len(fused) >= 5 and "activation" not in ops
+    # the normalization: two sums (the second of squares), then one pass; the boxes: x1y1 and x2y2,
+    # which both outputs' chains read, are computed again in each, and each output is one pass
+    assert ops.count("fused_elementwise") == len(fused) == 5 and "activation" not in ops and "binary" not in ops
+    assert ops.count("reduce") == 2 and session.pass_log["fold_square_into_reduce"] == 1
+    centre_chain = next(d for d in fused if d.node.outputs[0] is session.graph.outputs["centre"]).node
+    assert [kind for kind, _, _ in centre_chain.attrs["steps"]][:2] == ["sub", "add"]
     assert session.pass_log["fuse_elementwise"] == len(fused)
     last = next(d for d in fused if d.node.outputs[0] is session.graph.outputs["norm"])
     assert len(last.node.attrs["steps"]) >= 9 and len(last.node.inputs) <= 6

@@ -14,7 +14,10 @@ is then computed again for each output element it reaches: a few operations each
 
 Members: ``binary`` (the float arithmetic kinds of ``FUSED_BINARY``), standalone ``activation``
 and ``muladd`` without a run-time factor, all float32 with any fused activation. An inner result
-must be read by members alone and be no graph output; the last op's result is the node's. Numbers
+must be read by members alone and be no graph output; the last op's result is the node's. One that
+members of several chains read, made from tensors from outside any chain (a detector's corner
+coordinates, which its box centre and size both read), is computed again in each: its dispatch and
+its trip through memory saved, for reads of its operands instead. Numbers
 (constants of one element) go into the kernel's uniforms, not its bindings, so one pipeline
 serves every chain of the same form. Limits keep a chain within a kernel's bindings: at most
 ``MAX_INPUTS`` tensors from outside, ``MAX_CONSTANTS`` numbers, ``MAX_STEPS`` ops.
@@ -126,10 +129,15 @@ def fuse_elementwise(graph: Graph) -> int:
     users = graph.consumers()
     outputs = graph.output_ids()
     order = {id(n): k for k, n in enumerate(graph.nodes)}
-    taken: set[int] = set()
+    taken: set[int] = set()  # members of one chain alone
+    shared: dict[int, Node] = {}  # members computed again in each chain that reads them
+
+    def reads_outside(p: Node) -> bool:  # an op of tensors from outside any chain: cheap to compute again
+        return all(t.producer is None or not _member(t.producer) for t in p.inputs)
+
     chains: list[_Chain] = []
     for root in reversed(graph.nodes):
-        if id(root) in taken or not _member(root):
+        if id(root) in taken or id(root) in shared or not _member(root):
             continue
         chain = _Chain(root)
         grown = True
@@ -138,15 +146,20 @@ def fuse_elementwise(graph: Graph) -> int:
             for n in list(chain.nodes):
                 for t in n.inputs:
                     p = t.producer
-                    if (p is None or id(p) in chain.ids or id(p) in taken or not _member(p)
-                            or id(t) in outputs or any(id(u) not in chain.ids for u in users.get(id(t), []))
+                    if (p is None or id(p) in chain.ids or id(p) in taken or not _member(p) or id(t) in outputs
                             or not chain.fits(p)):
                         continue
+                    readers = users.get(id(t), [])
+                    if any(id(u) not in chain.ids for u in readers):
+                        # read by other members too: computed again here where it reads only outside tensors
+                        if not (reads_outside(p) and all(_member(u) for u in readers)):
+                            continue
+                        shared[id(p)] = p
                     chain.nodes.append(p)
                     chain.ids.add(id(p))
                     grown = True
         if len(chain.nodes) > 1:
-            taken |= chain.ids
+            taken |= chain.ids - set(shared)
             chains.append(chain)
     for chain in chains:
         root = chain.nodes[0]
@@ -155,9 +168,10 @@ def fuse_elementwise(graph: Graph) -> int:
                      name=root.name)
         for out in fused.outputs:
             out.producer = fused
-        at = order[id(root)]
-        graph.nodes[at] = fused
+        graph.nodes[order[id(root)]] = fused
     if chains:
-        gone = {id(n) for c in chains for n in c.nodes[1:]}
+        gone = {id(n) for c in chains for n in c.nodes[1:]} - set(shared)
         graph.nodes = [n for n in graph.nodes if id(n) not in gone]
+        still_read = {id(t) for n in graph.nodes for t in n.inputs if t is not None}
+        graph.nodes = [n for n in graph.nodes if id(n) not in shared or id(n.outputs[0]) in still_read]
     return len(chains)
