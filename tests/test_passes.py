@@ -938,3 +938,19 @@ def test_a_copy_read_only_by_a_relayout_writes_its_order(device, rng, precision)
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops.count("relayout") == 1, ops  # x's, to channels-last: none after the slices or the gate
     assert session.graph.outputs["gate"].producer.op in ("fused_elementwise", "binary")
+
+
+def test_a_channel_shuffle_between_convolutions_is_one_copy(device, rng, precision):
+    """ShuffleNet's channel shuffle (reshape to groups, swap, reshape back) between two channels-last
+    convolutions: the relayout the first reshape needs writes the order that the second reshape
+    turns into channels-last, so the shuffle is that one copy."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 5, 6))
+    conv = b.conv2d(x, b.constant(rng.standard_normal((8, 8, 1, 1)).astype(np.float32)))
+    shuffled = b.reshape(b.transpose(b.reshape(conv, (1, 2, 4, 5, 6)), (0, 2, 1, 3, 4)), (1, 8, 5, 6))
+    y = b.conv2d(shuffled, b.constant(rng.standard_normal((8, 8, 3, 3)).astype(np.float32)), padding=(1, 1, 1, 1))
+    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((1, 8, 5, 6)).astype(np.float32)},
+                                  precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops.count("relayout") == 3, ops  # x's to channels-last, the shuffle, y's back to NCHW

@@ -104,7 +104,7 @@ def assign_layouts(graph: Graph, requirements: Requirements) -> dict[int, Perm]:
 
 # Ops whose compute kernels write their result in any physical order (their output's strides), so
 # that one read only by a relayout can write the relayout's order itself.
-WRITE_ANY_ORDER = ("pad", "slice", "binary", "activation", "muladd", "fused_elementwise")
+WRITE_ANY_ORDER = ("pad", "slice", "relayout", "binary", "activation", "muladd", "fused_elementwise")
 
 
 def _view_input_perm(view: Node, out_perm: Perm) -> Perm | None:
@@ -116,13 +116,15 @@ def _view_input_perm(view: Node, out_perm: Perm) -> Perm | None:
 
 
 def fold_relayouts(graph: Graph, perms: dict[int, Perm]) -> int:
-    """A pad, slice or element-wise op read only by a relayout, directly or through views (reshapes
-    and transposes) read only by the next, writes its result in the order that puts the relayout's
-    order at the end of the views (its kernel addresses its output through strides): one pass over
-    the data instead of two. In CNNs this is the graph input's channel padding (3 -> 4 channels)
-    followed by NCHW -> NHWC; in attention, a head's slice of a transposed projection, split into
-    heads by views, that the product wants in logical order; a detector's last sigmoid before its
-    output's relayout. Updates ``perms``; returns how many were folded."""
+    """A pad, slice, relayout or element-wise op read only by a relayout, directly or through views
+    (reshapes and transposes) read only by the next, writes its result in the order that puts the
+    relayout's order at the end of the views (its kernel addresses its output through strides): one
+    pass over the data instead of two. In CNNs this is the graph input's channel padding (3 -> 4
+    channels) followed by NCHW -> NHWC; in attention, a head's slice of a transposed projection,
+    split into heads by views, that the product wants in logical order; a channel shuffle between
+    convolutions (the relayout its first reshape needs writes what its second turns into
+    channels-last: ShuffleNet 96 -> 80 dispatches); a detector's last sigmoid before its output's
+    relayout. Updates ``perms``; returns how many were folded."""
     readers: dict[int, int] = {}
     for node in graph.nodes:
         for operand in node.inputs:
