@@ -861,6 +861,9 @@ def test_element_wise_chains_run_as_one_pass(device, rng, precision):
     assert len(last.node.attrs["steps"]) >= 9 and len(last.node.inputs) <= 6
     g1, g2 = (next(d for d in fused if d.node.outputs[0] is session.graph.outputs[k]) for k in ("gated", "gated2"))
     assert g1.pipeline is g2.pipeline and g1.node.attrs["constants"] != g2.node.attrs["constants"]
+    for d, name in ((g1, "gated"), (g2, "gated2")):  # the fused op's own numpy reference: the same values
+        (ref,) = wgnn.ops.get("fused_elementwise").reference(d.node, [feeds["g" if name == "gated" else "g2"]])
+        assert rel_l2(ref, want[name]) < 1e-6
 
 
 def test_element_wise_chains_stay_within_the_kernels_bindings(device, rng):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import is_integer
-from .activation import apply_fused
+from .activation import Activation, apply_fused
 from .registry import broadcast_shapes, fail, register
 
 BINARY = {
@@ -222,9 +222,9 @@ class FusedElementwise:
     numpy would: a composition of broadcasting element-wise ops is each input broadcast to the
     result). attrs ``steps``: the ops in order, each ``(kind, args, activation)`` with kind a key of
     ``FUSED_BINARY``, ``"activation"`` or ``"muladd"`` (a * b + c), and args that name input k as k
-    and step j's result as -(j + 1); the last step's result is the output. attrs ``constants``:
-    float32 numbers the steps name as ("constant", i) args (scalar constants of the ops fused), and
-    each step's activation parameters."""
+    and step j's result as -(j + 1); the last step's result is the output; activation None or
+    (kind, alpha, beta). attrs ``constants``: float32 numbers the steps name as ("constant", i)
+    (scalar constants of the ops fused, and activations' alpha and beta)."""
 
     traits = ("layout_free",)
 
@@ -259,5 +259,7 @@ class FusedElementwise:
                     y = (operands[0] * operands[1] + operands[2]).astype(np.float32)
                 else:
                     y = np.asarray(BINARY[kind](operands[0], operands[1]), np.float32)
-                results.append(apply_fused({"activation": activation}, y, None).astype(np.float32))
+                if activation is not None:  # (kind, its alpha and beta as constants)
+                    y = Activation(activation[0], value(activation[1]), value(activation[2])).apply(y)
+                results.append(y.astype(np.float32))
         return [np.broadcast_to(results[-1], node.outputs[0].shape).astype(np.float32)]

@@ -14,13 +14,13 @@ is then computed again for each output element it reaches: a few operations each
 
 Members: ``binary`` (the float arithmetic kinds of ``FUSED_BINARY``), standalone ``activation``
 and ``muladd`` without a run-time factor, all float32 with any fused activation. An inner result
-must be read by members alone and be no graph output; the last op's result is the node's. One that
-members of several chains read, made from tensors from outside any chain (a detector's corner
+must be read by members alone and be no graph output; the last op's result is the node's. One
+that members of several chains read, made from tensors from outside any chain (a detector's corner
 coordinates, which its box centre and size both read), is computed again in each: its dispatch and
-its trip through memory saved, for reads of its operands instead. Numbers
-(constants of one element) go into the kernel's uniforms, not its bindings, so one pipeline
-serves every chain of the same form. Limits keep a chain within a kernel's bindings: at most
-``MAX_INPUTS`` tensors from outside, ``MAX_CONSTANTS`` numbers, ``MAX_STEPS`` ops.
+its trip through memory saved, for reads of its operands instead. Numbers (constants of one
+element) go into the kernel's uniforms, not its bindings, so one pipeline serves every chain of the
+same form. Limits keep a chain within a kernel's bindings: at most ``MAX_INPUTS`` tensors from
+outside, ``MAX_CONSTANTS`` numbers, ``MAX_STEPS`` ops.
 
 It runs last of the compute backend's rewrites (``ComputeBackend.prepare``, after the kernel
 policy's): every fusion into a product's epilogue or another kernel has taken its ops by then.
