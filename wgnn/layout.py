@@ -103,7 +103,8 @@ def assign_layouts(graph: Graph, requirements: Requirements) -> dict[int, Perm]:
 
 
 # Ops whose compute kernels write their result in any physical order (their output's strides), so
-# that one read only by a relayout can write the relayout's order itself.
+# that one read only by a relayout can write the relayout's order itself (``Backend.writes_any_order``:
+# the texture path's pad only).
 WRITE_ANY_ORDER = ("pad", "slice", "relayout", "binary", "activation", "muladd", "fused_elementwise")
 
 
@@ -115,7 +116,7 @@ def _view_input_perm(view: Node, out_perm: Perm) -> Perm | None:
     return reshaped_perm(out.shape, out_perm, x.shape)
 
 
-def fold_relayouts(graph: Graph, perms: dict[int, Perm]) -> int:
+def fold_relayouts(graph: Graph, perms: dict[int, Perm], ops: tuple[str, ...] = WRITE_ANY_ORDER) -> int:
     """A pad, slice, relayout or element-wise op read only by a relayout, directly or through views
     (reshapes and transposes) read only by the next, writes its result in the order that puts the
     relayout's order at the end of the views (its kernel addresses its output through strides): one
@@ -124,7 +125,8 @@ def fold_relayouts(graph: Graph, perms: dict[int, Perm]) -> int:
     split into heads by views, that the product wants in logical order; a channel shuffle between
     convolutions (the relayout its first reshape needs writes what its second turns into
     channels-last: ShuffleNet 96 -> 80 dispatches); a detector's last sigmoid before its output's
-    relayout. Updates ``perms``; returns how many were folded."""
+    relayout. ``ops``: the ops whose kernels write any order. Updates ``perms``; returns how many
+    were folded."""
     readers: dict[int, int] = {}
     for node in graph.nodes:
         for operand in node.inputs:
@@ -147,7 +149,7 @@ def fold_relayouts(graph: Graph, perms: dict[int, Perm]) -> int:
             views.append((view, src))
             src = view.inputs[0]
         producer = src.producer
-        if (not ok or producer is None or producer.op not in WRITE_ANY_ORDER or readers.get(id(src)) != 1
+        if (not ok or producer is None or producer.op not in ops or readers.get(id(src)) != 1
                 or id(src) in outputs or len(producer.outputs) != 1):
             continue
         if not views:  # the producer writes the relayout's result itself

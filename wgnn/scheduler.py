@@ -190,7 +190,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     state = CompileState(graph, device, precision, opset, policy)
     state.rewrites = impl.prepare(graph, policy, optimize=optimize)
     state.perms = assign_layouts(graph, ops.layout_requirements)
-    fold_relayouts(graph, state.perms)
+    fold_relayouts(graph, state.perms, impl.writes_any_order)
     state.storage = storage_types(graph, precision)
     if "f16" in state.storage.values() and "shader-f16" not in device.features:
         raise GraphError(f"float16 tensors need the adapter feature shader-f16, which {device.name} lacks")

@@ -32,6 +32,8 @@ class Backend:
 
     name: str = ""
     lowerings: dict[str, Callable] = {}
+    # ops whose kernels write their result in any physical order (``layout.fold_relayouts``)
+    writes_any_order: tuple[str, ...] = ("pad",)
 
     def policy(self, device, overrides: dict | None, precision: str):
         """The kernel policy this backend's lowerings ask (None: it has no kernel variants)."""

@@ -19,6 +19,7 @@ import numpy as np
 from ... import ops
 from ...errors import GraphError
 from ...graph import Graph, Node, from_storage, storage_numpy, stored_nbytes, to_storage
+from ...layout import WRITE_ANY_ORDER
 from ...memory import Block, MemoryReport, Plan, plan_buffers
 from ...passes.fuse_elementwise import fuse_elementwise
 from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
@@ -146,6 +147,7 @@ class ComputeExecutable(Executable):
 class ComputeBackend(Backend):
     name = "compute"
     lowerings = LOWERINGS
+    writes_any_order = WRITE_ANY_ORDER  # (the strided kernels address their output through strides)
 
     def policy(self, device: Device, overrides: dict | None, precision: str) -> KernelPolicy:
         return KernelPolicy.for_device(device, overrides, precision=precision)
