@@ -717,13 +717,15 @@ def test_yolox_focus_copies_each_quarter_once(device, precision, rng):
                  padding=(1, 1, 1, 1))
     also = b.relu(quarters[3])
     feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
-    session, got, want = run_both(b, {"y": y, "also": also}, feeds, precision=precision)
-    for name in ("y", "also"):
+    # (the concat an output too, so it stays stored channels first: without a reader of its own it
+    # would write the convolution's channels-last order, test_a_focus_concat_of_slices_...)
+    session, got, want = run_both(b, {"y": y, "also": also, "focus": focus}, feeds, precision=precision)
+    for name in ("y", "also", "focus"):
         assert rel_l2(got[name], want[name]) < tol(precision), name
     assert session.pass_log["compose_slices"] == 4
     ops = [d.node.op for d in session._exe.dispatches]
-    element = 2 if precision == "fp16" else 4
-    placed = 9 * 8 * 6 * element % device.storage_alignment == 0  # (the last quarter's first byte)
+    # (the last quarter's first byte; in fp16 the quarter is stored f16, the output concat f32: apart)
+    placed = precision == "fp32" and 9 * 8 * 6 * 4 % device.storage_alignment == 0
     assert ops.count("concat") == 4 - placed and ops.count("slice") == 1, ops  # (the one relu also reads)
 
 
@@ -957,3 +959,19 @@ def test_a_channel_shuffle_between_convolutions_is_one_copy(device, rng, precisi
     assert rel_l2(got["y"], want["y"]) < tol(precision)
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops.count("relayout") == 3, ops  # x's to channels-last, the shuffle, y's back to NCHW
+
+
+def test_a_focus_concat_of_slices_writes_channels_last(device, rng, precision):
+    """YOLOX's Focus: four strided slices of the image concatenated along the channels, then a
+    convolution. The concat's copies read the slices through strides anyway, so they write the
+    convolution's channels-last order themselves: no relayout before the convolution."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 3, 8, 10))
+    parts = [b.slice(x, [0, 0, i, j], [1, 3, 8, 10], steps=[1, 1, 2, 2]) for i, j in ((0, 0), (1, 0), (0, 1), (1, 1))]
+    y = b.conv2d(b.concat(parts, axis=1), b.constant(rng.standard_normal((8, 12, 3, 3)).astype(np.float32)),
+                 padding=(1, 1, 1, 1))
+    session, got, want = run_both(b, {"y": y}, {"x": rng.standard_normal((1, 3, 8, 10)).astype(np.float32)},
+                                  precision=precision)
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops.count("relayout") == 1 and ops[-1] == "relayout", ops  # y's back to NCHW only

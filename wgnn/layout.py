@@ -116,6 +116,14 @@ def _view_input_perm(view: Node, out_perm: Perm) -> Perm | None:
     return reshaped_perm(out.shape, out_perm, x.shape)
 
 
+def _writes_any_order(node: Node, ops: tuple[str, ...]) -> bool:
+    """Whether ``node``'s kernels can write its result in any order: one of ``ops``, or a concat of
+    slices where slices are (each part's copy reads its slice through strides anyway, and can write
+    it anywhere: YOLOX's Focus, four strided slices of the image, then NCHW -> NHWC)."""
+    return node.op in ops or (node.op == "concat" and "slice" in ops and all(
+        t.producer is not None and t.producer.op == "slice" for t in node.inputs))
+
+
 def fold_relayouts(graph: Graph, perms: dict[int, Perm], ops: tuple[str, ...] = WRITE_ANY_ORDER) -> int:
     """A pad, slice, relayout or element-wise op read only by a relayout, directly or through views
     (reshapes and transposes) read only by the next, writes its result in the order that puts the
@@ -149,7 +157,7 @@ def fold_relayouts(graph: Graph, perms: dict[int, Perm], ops: tuple[str, ...] = 
             views.append((view, src))
             src = view.inputs[0]
         producer = src.producer
-        if (not ok or producer is None or producer.op not in ops or readers.get(id(src)) != 1
+        if (not ok or producer is None or not _writes_any_order(producer, ops) or readers.get(id(src)) != 1
                 or id(src) in outputs or len(producer.outputs) != 1):
             continue
         if not views:  # the producer writes the relayout's result itself
