@@ -192,3 +192,25 @@ def test_read_back_maps_on_the_calling_thread(device, monkeypatch):
     with pytest.raises(Exception) as raised:
         own.read_mapped(exe.readback)
     assert isinstance(own.gpu_error(raised.value, "reading"), wgnn.DeviceLostError) and own.lost
+
+
+def test_cli_profiles_benches_and_tunes_at_the_shapes_of_given_inputs(device, tmp_path, capsys, rng):
+    """A model with a symbolic width: ``--input`` gives the shapes ``profile``, ``bench MODEL`` and
+    ``tune`` run at (without it, 1); the suite refuses it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(rng.standard_normal((8, 4, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], strides=[2, 2])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, "width"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4, "half"])], [w])
+    model = tmp_path / "wide.onnx"
+    model.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    np.save(tmp_path / "x.npy", rng.standard_normal((1, 4, 8, 40)).astype(np.float32))
+    assert cli.main(["profile", str(model), "--runs", "1", "--input", str(tmp_path / "x.npy")]) == 0
+    assert "1x4x8x40 -> 1x8x4x20" in capsys.readouterr().out
+    assert cli.main(["bench", str(model), "--runs", "1", "--warmup", "0", "--input", str(tmp_path / "x.npy")]) == 0
+    assert "median" in capsys.readouterr().out
+    assert cli.main(["tune", str(model), "--seconds", "1", "--runs", "1", "--input", str(tmp_path / "x.npy")]) == 0
+    assert "[1, 4, 8, 40]" in capsys.readouterr().out  # the signature measured is at width 40
+    with pytest.raises(SystemExit, match="--input applies to one model"):
+        cli.main(["bench", "--input", str(tmp_path / "x.npy")])

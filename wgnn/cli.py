@@ -226,6 +226,8 @@ def cmd_tune(args) -> int:
     if args.batch < 1:
         raise SystemExit("wgnn: --batch must be at least 1")
     sess, desc = _load(args.model, args, args.precision, batch=args.batch)
+    if args.input:  # the shapes to tune at (choices are kept per shape): a model's symbolic dimensions take them
+        sess.prepare(_inputs(sess, args.input, args.seed))
     graph = sess.source_graph.copy()
     from wgnn.passes import optimize, rules_for
 
@@ -356,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="compute (default) or texture" + (" (a comma-separated list: each "
                            "is measured, in this order)" if name == "bench" else ""))
         p.set_defaults(func=func)
-    for name in ("run", "bench", "profile"):
+    for name in ("run", "bench", "profile", "tune"):
         sub.choices[name].add_argument("--input", help=".npy (first input) or .npz (by name), at the shapes to "
                                        "run (a model's symbolic dimensions take them); default: random normal data" +
                                        (" (bench: with a MODEL)" if name == "bench" else ""))
