@@ -975,3 +975,42 @@ def test_a_focus_concat_of_slices_writes_channels_last(device, rng, precision):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops.count("relayout") == 1 and ops[-1] == "relayout", ops  # y's back to NCHW only
+
+
+def test_random_element_wise_graphs_match_the_reference(device, rng):
+    """Random DAGs of element-wise ops (binary kinds, activations, multiply-adds) over broadcasting
+    shapes, numbers, inner results read twice or also as outputs: fused as they may be, the numpy
+    reference's values."""
+    kinds = ["add", "sub", "mul", "max", "min", "div"]
+    acts = ["relu", "sigmoid", "tanh", "exp", "abs", "neg"]
+    shapes = [(2, 3, 4, 8), (1, 3, 1, 8), (2, 1, 4, 1), (8,), (4, 1), (1,)]
+    fused = 0
+    for case in range(12):
+        b = wgnn.GraphBuilder()
+        pool = [b.input(f"x{k}", shapes[k % 3]) for k in range(3)]
+        feeds = {f"x{k}": rng.uniform(-2, 2, shapes[k % 3]).astype(np.float32) for k in range(3)}
+        outputs = {}
+        for step in range(int(rng.integers(4, 10))):
+            a = pool[int(rng.integers(len(pool)))]
+            pick = rng.random()
+            if pick < 0.2:
+                y = b.activation(a, acts[int(rng.integers(len(acts)))] if a.size < 200 else "relu")
+            elif pick < 0.35:
+                c = b.constant(rng.uniform(0.5, 1.5, shapes[int(rng.integers(3, 6))]).astype(np.float32))
+                y = b.add(b.mul(a, c), pool[int(rng.integers(len(pool)))])
+            else:
+                kind = kinds[int(rng.integers(len(kinds)))]
+                other = (b.constant(np.float32(rng.uniform(0.5, 2))) if rng.random() < 0.3
+                         else pool[int(rng.integers(len(pool)))])
+                if kind == "div":  # a divisor away from zero
+                    other = b.add(b.activation(other, "abs"), b.constant(np.float32(0.5)))
+                y = getattr(b, kind)(a, other)
+            pool.append(y)
+            if rng.random() < 0.2:
+                outputs[f"o{step}"] = y
+        outputs["last"] = pool[-1]
+        session, got, want = run_both(b, outputs, feeds)
+        for name in outputs:
+            assert rel_l2(got[name], want[name]) < 1e-5, (case, name)
+        fused += session.pass_log.get("fuse_elementwise", 0)
+    assert fused >= 8  # most cases had chains to fuse
