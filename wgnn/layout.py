@@ -135,43 +135,39 @@ def fold_relayouts(graph: Graph, perms: dict[int, Perm], ops: tuple[str, ...] = 
     channels-last: ShuffleNet 96 -> 80 dispatches); a detector's last sigmoid before its output's
     relayout. ``ops``: the ops whose kernels write any order. Updates ``perms``; returns how many
     were folded."""
-    readers: dict[int, int] = {}
-    for node in graph.nodes:
-        for operand in node.inputs:
-            if operand is not None:
-                readers[id(operand)] = readers.get(id(operand), 0) + 1
-    outputs = {id(o) for o in graph.outputs.values()}
+    users, outputs = graph.consumers(), graph.output_ids()
+
+    def one_reader(t: Operand) -> bool:  # read by one node, once, and no graph output
+        return len(users.get(id(t), [])) == 1 and id(t) not in outputs
+
     folded = 0
     for node in list(graph.nodes):
         if node.op != "relayout":
             continue
         src, dst = node.inputs[0], node.outputs[0]
-        views, want, ok = [], perms[id(dst)], True
+        views, want = [], perms[id(dst)]  # (a view's result, the order it gets); what src must lie in
         while src.producer is not None and src.producer.op in ("reshape", "transpose"):
             view = src.producer
-            want = _view_input_perm(view, want) if want is not None else None
-            if (want is None or readers.get(id(src)) != 1 or id(src) in outputs or id(dst) in outputs
-                    or view.inputs[0].is_constant):
-                ok = False
+            need = _view_input_perm(view, want)
+            if need is None or not one_reader(src) or view.inputs[0].is_constant:
                 break
-            views.append((view, src))
-            src = view.inputs[0]
-        producer = src.producer
-        if (not ok or producer is None or not _writes_any_order(producer, ops) or readers.get(id(src)) != 1
-                or id(src) in outputs or len(producer.outputs) != 1):
-            continue
-        if not views:  # the producer writes the relayout's result itself
-            producer.outputs = [dst]
-            dst.producer = producer
-        else:  # the producer writes its result in the order the views turn into the relayout's
-            perms[id(src)] = want
-            out_perm = perms[id(dst)]
-            for view, out in views:  # (last view first)
-                perms[id(out)] = out_perm
-                out_perm = _view_input_perm(view, out_perm)
-            graph.replace_uses(dst, node.inputs[0])
-        graph.nodes.remove(node)
-        folded += 1
+            views.append((src, want))
+            src, want = view.inputs[0], need
+        else:
+            producer = src.producer
+            if (producer is None or not _writes_any_order(producer, ops) or not one_reader(src)
+                    or len(producer.outputs) != 1 or (views and id(dst) in outputs)):
+                continue
+            if not views:  # the producer writes the relayout's result itself
+                producer.outputs = [dst]
+                dst.producer = producer
+            else:  # the producer writes its result in the order the views turn into the relayout's
+                perms[id(src)] = want
+                for out, perm in views:
+                    perms[id(out)] = perm
+                graph.replace_uses(dst, node.inputs[0])
+            graph.nodes.remove(node)
+            folded += 1
     return folded
 
 

@@ -68,12 +68,17 @@ def _keeps_f32(node: Node) -> bool:
     if (act is not None and act.kind in WIDE_KINDS) or (node.attrs.get("exact") and not node.attrs.get("requantize")):
         return True  # (exact: a quantized conv's integer sums, which f16 would round; not once requantized)
     if node.op == "binary":
-        kind = node.attrs["kind"]
-        return kind == "pow" or (kind == "mul" and node.inputs[0] is node.inputs[1])
+        return _grows(node.attrs["kind"], node.inputs[0] is node.inputs[1])
     if node.op == "fused_elementwise":  # as its last step would be alone
         kind, args, act = node.attrs["steps"][-1]
-        return (act is not None and act[0] in WIDE_KINDS) or kind == "pow" or (kind == "mul" and args[0] == args[1])
+        return (act is not None and act[0] in WIDE_KINDS) or _grows(kind, len(args) == 2 and args[0] == args[1])
     return ops.has_trait(node, "wide_output")
+
+
+def _grows(kind: str, same: bool) -> bool:
+    """Whether a binary ``kind`` (of one operand twice: ``same``) can outgrow f16 from ordinary
+    inputs: a power, a square."""
+    return kind == "pow" or (kind == "mul" and same)
 
 
 def _dequantized(node: Node) -> bool:

@@ -67,7 +67,7 @@ class _Chain:
         nodes = self.nodes + ([extra] if extra is not None else [])
         made = {id(n.outputs[0]) for n in nodes}
         tensors: dict[int, Operand] = {}
-        numbers = 0
+        numbers = steps = 0
         for n in nodes:
             for t in n.inputs:
                 if id(t) in made:
@@ -76,11 +76,10 @@ class _Chain:
                     numbers += 1
                 else:
                     tensors.setdefault(id(t), t)
-            act = n.attrs.get("activation")
-            numbers += 2 if act is not None else 0
-            numbers += 1 if n.op == "muladd" and n.attrs.get("scale") is not None else 0
-        return list(tensors.values()), numbers, len(nodes) + sum(
-            1 for n in nodes if n.op == "muladd" and n.attrs.get("scale") is not None)
+            scaled = n.op == "muladd" and n.attrs.get("scale") is not None  # (its scale: a number, a step)
+            numbers += (2 if n.attrs.get("activation") is not None else 0) + scaled
+            steps += 1 + scaled
+        return list(tensors.values()), numbers, steps
 
     def fits(self, extra: Node) -> bool:
         tensors, numbers, steps = self.outside(extra)

@@ -14,13 +14,14 @@ scores saved per attention layer.
 from __future__ import annotations
 
 from ..graph import Graph, Node, Operand
-from .patterns import Readers, made_by, other, scalar
+from .patterns import Readers, live, made_by, other, scalar
 
 
 def _row_reduction(operand: Operand, kind: str, x: Operand, readers: Readers, reader: Node) -> list[Node] | None:
     """[the reduction, any reshape after it] when ``operand`` is a ``kind`` reduction of ``x`` over
     its last axis (reshaped, if at all, to broadcast back over that axis), read by ``reader``
     alone; else None."""
+    back = operand.shape  # what broadcasts back over x
     nodes = []
     if made_by(operand, "reshape") is not None:
         nodes.append(operand.producer)
@@ -31,17 +32,13 @@ def _row_reduction(operand: Operand, kind: str, x: Operand, readers: Readers, re
     if (reduce is None or reduce.attrs["kind"] != kind or reduce.inputs[0] is not x
             or tuple(reduce.attrs["axes"]) != (x.rank - 1,) or not readers.only(operand, reader)):
         return None
-    kept = (1,) * (x.rank - len(nodes[0].outputs[0].shape if nodes else operand.shape)) + tuple(
-        nodes[0].outputs[0].shape if nodes else operand.shape)
-    return [reduce] + nodes if kept == x.shape[:-1] + (1,) else None
+    return [reduce] + nodes if (1,) * (x.rank - len(back)) + tuple(back) == x.shape[:-1] + (1,) else None
 
 
 def softmax_written_out(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
-    for div in list(graph.nodes):
-        if div not in graph.nodes or made_by(div.outputs[0], "binary", "div") is not div:
-            continue
+    for div in live(graph, "binary", "div"):
         e, total = div.inputs
         sub = e.producer
         act = sub.attrs.get("activation") if sub is not None and sub.op == "binary" else None

@@ -15,6 +15,7 @@ from ...layout import equivalent, logical_strides
 from ...ops.activation import Activation
 from ...ops.elementwise import INTEGER_KINDS
 from ...ops.quant import quant_range
+from ...passes.fuse_elementwise import MAX_CONSTANTS, MAX_INPUTS
 from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
 from .context import LoweringContext, Slice, lowers
 
@@ -111,8 +112,6 @@ _VEC4_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 def lower_fused_elementwise(node, ctx: LoweringContext) -> None:
     """One dispatch of ``fused.wgsl``: the chain's steps written out as WGSL over vec4s, its inputs
     addressed as ``strided_dispatch`` addresses its operands, its numbers in the uniform."""
-    from ...passes.fuse_elementwise import MAX_CONSTANTS, MAX_INPUTS
-
     out, inputs = node.outputs[0], list(node.inputs)
     steps, constants = node.attrs["steps"], node.attrs["constants"]
     if len(inputs) > MAX_INPUTS or len(constants) > MAX_CONSTANTS:
