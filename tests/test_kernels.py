@@ -278,7 +278,8 @@ POOL_CASES = [
 def test_pooling(device, precision, rng, case, channels, width):
     """5 channels run one per invocation (pool.wgsl), 8 as two vec4s: windows at most 3 wide with a
     column stride of 1 or 2 four outputs of a row per invocation (pool_rows.wgsl; 23 columns make a
-    last tile of three outputs or fewer), the others one (global pooling, too)."""
+    last tile of three outputs or fewer), the others one; a global pool of so few outputs spreads
+    each window over a workgroup (pool_global.wgsl)."""
     _, mode, window, stride, pads, ceil, include = case
     b = wgnn.GraphBuilder()
     x = b.input("x", (2, channels, 10, width))
@@ -290,8 +291,33 @@ def test_pooling(device, precision, rng, case, channels, width):
     feeds = {"x": rng.standard_normal((2, channels, 10, width)).astype(np.float32)}
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     rows = channels % 4 == 0 and window is not None
-    assert ("pool_rows" if rows else "pool") in kernels_used(session)
+    assert ("pool_rows" if rows else "pool" if window else "pool_global") in kernels_used(session)
     assert rel_l2(got["y"], want["y"]) < tol(precision)
+
+
+@pytest.mark.parametrize("variant", ["workgroup", "row"])
+@pytest.mark.parametrize("size", [(3, 5), (10, 23)], ids=["fewer_pixels_than_invocations", "ragged"])
+@pytest.mark.parametrize("channels", [6, 16], ids=["scalar", "vec4"])
+def test_global_pooling_in_both_variants(device, precision, rng, variant, size, channels):
+    """Global average and max pooling with each window over a workgroup (pool_global.wgsl) or in one
+    invocation (pool.wgsl), forced: images of fewer pixels than a workgroup's invocations and of a
+    number no multiple of it; a NaN in one image's channel propagates through the max (as in ONNX
+    Runtime) and not into other channels. With vec4s, the max pool reads a channel slice of a wider
+    tensor in place and both write into their concat's result."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 2 * channels) + size)
+    part = b.slice(x, starts=[channels], ends=[2 * channels], axes=[1])
+    y = b.concat([b.average_pool2d(part, window=size), b.max_pool2d(part, window=size)], axis=1)
+    data = rng.standard_normal((2, 2 * channels) + size).astype(np.float32)
+    data[1, channels + 2, size[0] - 1, size[1] - 1] = np.nan
+    session, got, want = run_both(b, {"y": y}, {"x": data}, precision=precision,
+                                  kernels={"pool2d": variant})
+    assert kernels_used(session).count("pool_global" if variant == "workgroup" else "pool") == 2
+    nan = np.isnan(want["y"])
+    assert nan.sum() == 2 and np.array_equal(np.isnan(got["y"]), nan)
+    assert rel_l2(np.where(nan, 0, got["y"]), np.where(nan, 0, want["y"])) < tol(precision)
+    if channels % 4 == 0:
+        assert kernels_used(session).count("concat") == 0 and "slice" not in kernels_used(session)
 
 
 @pytest.mark.parametrize("include", [False, True])

@@ -5,6 +5,8 @@ Runtime and against the similarities sentence-transformers publishes for it."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from helpers import fetch_or_skip, rel_l2
@@ -178,12 +180,12 @@ def test_gelu_written_with_tanh_fuses_into_the_product(device, form, rng):
 
 
 @pytest.mark.parametrize("variant", ["row", "workgroup"])
-@pytest.mark.parametrize("length", [3, 100, 1000])
+@pytest.mark.parametrize("length", [3, 100, 1000, 22])
 def test_row_kernels_in_every_variant(device, precision, variant, length, rng):
     """softmax(x * 0.3 + mask) with a mask broadcast over heads and queries, a layer norm and two
     reductions (log-sum-exp along rows; a mean over two axes apart), over rows of 3, 100 and 1000
-    (shorter than a workgroup, not a multiple of it, longer), each variant forced, against ONNX
-    Runtime."""
+    (shorter than a workgroup, not a multiple of it, longer) and 22, each variant forced, against
+    ONNX Runtime. Rows whose length is a multiple of 4 are read and written a vec4 at a time."""
     x = rng.standard_normal((2, 3, 5, length)).astype(np.float32) * 4
     mask = np.where(rng.random((2, 1, 1, length)) < 0.3, -10000.0, 0.0).astype(np.float32)
     consts = {"s": np.float32(0.3), "gamma": rng.standard_normal(length).astype(np.float32),
@@ -201,6 +203,24 @@ def test_row_kernels_in_every_variant(device, precision, variant, length, rng):
         assert rel_l2(got, want) < _tol(precision)
     assert set(session.kernel_choices().values()) == {f"{variant} wg64"}
     assert (session.pass_log["fuse_softmax"], session.pass_log["fuse_layer_norm"]) == (1, 1)
+    widths = {re.search(r"// Softmax|// Layer norm", src).group(0): re.search(r"const W: u32 = (\d)u;", src).group(1)
+              for src in session._exe.pipelines if re.search(r"// Softmax|// Layer norm", src)}
+    assert widths == dict.fromkeys(["// Softmax", "// Layer norm"], "4" if length % 4 == 0 else "1"), widths
+
+
+def test_softmax_with_one_mask_value_per_row_reads_scalars(device, precision, rng):
+    """The row kernels take vec4s only where x's, y's and the mask's rows are contiguous and start at
+    multiples of 4: a mask that is one value per row (no step along it) is read a value at a time,
+    against ONNX Runtime."""
+    feeds = {"x": rng.standard_normal((2, 3, 8)).astype(np.float32) * 4,
+             "per_row": rng.standard_normal((2, 3, 1)).astype(np.float32)}
+    nodes = [helper.make_node("Add", ["x", "per_row"], ["a"]), helper.make_node("Softmax", ["a"], ["p"], axis=-1)]
+    model = _model(nodes, feeds, ["p"], opset=17)
+    session = wgnn.InferenceSession(model, precision=precision)
+    np.testing.assert_allclose(session.run(None, feeds)[0], _ort(model, feeds)[0], rtol=_tol(precision), atol=1e-6)
+    assert session.pass_log["fuse_softmax"] == 1
+    (source,) = [src for src in session._exe.pipelines if "// Softmax" in src]
+    assert "const W: u32 = 1u;" in source
 
 
 # -- ONNX Runtime's fused transformer ops ------------------------------------------------------------

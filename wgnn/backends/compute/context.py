@@ -182,6 +182,17 @@ class LoweringContext:
         return ({"per_row": "false", "row": "wid.y * nwg.x + wid.x", "combine": "workgroup_reduce(v, lid, kind)"},
                 {"workgroups": rows, "choice": choice})
 
+    @staticmethod
+    def row_vectors(width: int, bindings: tuple[str, ...]) -> dict:
+        """The template of a row kernel (softmax.wgsl, layer_norm.wgsl) that moves ``width`` (1 or 4)
+        elements of a row a load: each binding's array element, the value type ``V`` and how its
+        lanes combine."""
+        template = {f"{name}_type": f"vec4<{name}_elem>" if width == 4 else f"{name}_elem" for name in bindings}
+        if width == 4:
+            return dict(template, width=4, vec="vec4<f32>", lanes_max="max(max(v.x, v.y), max(v.z, v.w))",
+                        lanes_sum="(v.x + v.y) + (v.z + v.w)")
+        return dict(template, width=1, vec="f32", lanes_max="v", lanes_sum="v")
+
     def const(self, array: np.ndarray, *, exact: bool = False) -> Ref:
         """Weights or other constant data. Floats are stored in the session's precision, except
         arrays with values beyond f16's range, which stay f32 rather than turn into infinities, and

@@ -13,7 +13,7 @@ from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
-from .policy import GEMMS, WINOGRAD_TILES, Choice, Problem, gemm_block, gemm_layout, problem_of
+from .policy import GEMMS, WINOGRAD_TILES, Choice, Problem, gemm_block, gemm_layout, global_pool, problem_of
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -444,7 +444,8 @@ def lower_pool2d(node, ctx: LoweringContext) -> None:
                 "u_type": "vec4<u32>" if vec else "u32",
                 "x_type": "vec4<x_elem>" if vec else "x_elem", "y_type": "vec4<y_elem>" if vec else "y_elem"}
     bindings = [ctx.tensor(x), ctx.tensor(out)]
-    if pool_rows(node):
+    choice = ctx.policy.choose("pool2d", node, ctx.variants("pool2d", node)) if global_pool(node) else None
+    if (choice is None or choice.variant == "row") and pool_rows(node):
         # the row-tiled kernel: four outputs of a row per invocation share their input columns
         tiles_w = -(-out.shape[3] // POOL_ROW_TILE)
         ctx.dispatch("pool_rows", node=node, template=dict(template, **_pool_row_code(a["mode"], kw, sw)),
@@ -458,7 +459,12 @@ def lower_pool2d(node, ctx: LoweringContext) -> None:
     pitch4, offset4 = window4 or (c // lanes, 0)
     params.update(x_pitch4=pitch4, x_offset4=offset4, **slice_params)
     template.update(x_window=window4 is not None, **slice_template)
-    ctx.dispatch("pool", node=node, template=template, params=params, bindings=bindings, threads=out.size // lanes)
+    if choice is not None and choice.variant == "workgroup":  # a workgroup per output's window
+        ctx.dispatch("pool_global", node=node, template=template, params=params, bindings=bindings,
+                     workgroups=out.size // lanes, choice=choice)
+        return
+    ctx.dispatch("pool", node=node, template=template, params=params, bindings=bindings, threads=out.size // lanes,
+                 choice=choice)
 
 
 POOL_ROW_TILE = 4  # outputs of a row per invocation in pool_rows.wgsl (its TX)
@@ -490,13 +496,19 @@ def lower_softmax(node, ctx: LoweringContext) -> None:
     params = {"rows": outer * inner, "axis_size": phys[k], "inner": inner, "scale": node.attrs.get("scale", 1.0),
               "m_step": 0, "m_rank": 1, "m_shape": pack_dims([1], 1), "m_strides": pack_dims([0], 0),
               "x_outer": ctx.row_pitch.get(id(x), phys[k] * inner)}  # (x may be a wider tensor's first columns)
+    lead = [0]
     if mask is not None:  # over the last axis, x in logical order (the op's layout)
         strides = broadcast_strides(mask, x.shape, ctx.perm(mask))
         shape, (lead,) = merge_dims(list(x.shape[:-1]) or [1], [strides[:-1] or [0]])
         params.update(m_step=strides[-1], m_rank=len(shape), m_shape=pack_dims(shape, 1),
                       m_strides=pack_dims(lead, 0))
+    # vec4s along a contiguous row whose every start (x's, y's, the mask's) is a multiple of 4
+    wide = (inner == 1 and params["axis_size"] % 4 == 0 and params["x_outer"] % 4 == 0
+            and (mask is None or (params["m_step"] == 1 and all(s % 4 == 0 for s in lead))))
     template, size = ctx.rows(node, outer * inner)
-    template.update(log=node.attrs.get("log", False), masked="true" if mask is not None else "false")
+    template.update(ctx.row_vectors(4 if wide else 1, ("x", "mask", "y")), log=node.attrs.get("log", False),
+                    masked="true" if mask is not None else "false",
+                    keep_exp=not node.attrs.get("log", False) and ctx.storage[id(ctx.root(out))] == "f32")
     ctx.dispatch("softmax", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(mask) if mask is not None else ctx.dummy(), ctx.tensor(out)],
                  **size)
@@ -510,7 +522,8 @@ def lower_layer_norm(node, ctx: LoweringContext) -> None:
     n = int(np.prod(x.shape[axis:], dtype=np.int64))
     rows = x.size // max(n, 1)
     template, size = ctx.rows(node, rows)
-    template.update(scaled="true" if scale is not None else "false", shifted="true" if bias is not None else "false")
+    template.update(ctx.row_vectors(4 if n % 4 == 0 else 1, ("x", "scale", "bias", "y")),
+                    scaled="true" if scale is not None else "false", shifted="true" if bias is not None else "false")
     ctx.dispatch("layer_norm", node=node, template=template,
                  params={"rows": rows, "n": n, "epsilon": node.attrs["epsilon"]},
                  bindings=[ctx.tensor(x)] + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (scale, bias)]

@@ -57,8 +57,11 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "reduce": {"workgroup": (), "row": ()},
     # lstm_step.wgsl: a unit's product over a workgroup's invocations, or an invocation per unit
     "lstm_step": {"workgroup": (), "row": ()},
+    # pooling: pool.wgsl, an invocation per output (every pool), or pool_global.wgsl, a global pool's
+    # window over a workgroup (``global_pool``)
+    "pool2d": {"workgroup": (), "row": ()},
 }
-ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step")
+ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step", "pool2d")
 WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # conv2d's Winograd variants: the output tile's side
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
 # would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
@@ -69,10 +72,17 @@ def rows_of(node: Node) -> int:
     """The rows a row kernel runs for ``node``: outputs of a reduction, else the input's elements
     over one row's (softmax: the axis; layer_norm: the axes from ``axis``)."""
     x = node.inputs[0]
-    if node.op in ("reduce", "lstm_step"):  # (lstm_step: its hidden units, each a row of R^T's products)
+    if node.op in ("reduce", "lstm_step", "pool2d"):  # (lstm_step: its hidden units, each a row of R^T's products)
         return node.outputs[0].size
     axes = [node.attrs["axis"] % x.rank] if node.op == "softmax" else range(node.attrs["axis"] % x.rank, x.rank)
     return x.size // max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
+
+
+def global_pool(node: Node) -> bool:
+    """Whether ``node`` is a max or average pool whose one window is its whole unpadded input."""
+    a = node.attrs
+    return (node.op == "pool2d" and a["mode"] in ("max", "avg") and tuple(a["kernel"]) == node.inputs[0].shape[2:]
+            and node.outputs[0].shape[2:] == (1, 1) and not any(a["pads"]))
 WORKGROUP_SIZES = (32, 64, 128, 256)
 SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the SPLIT_VARIANTS only)
 # The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
@@ -252,6 +262,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     ``subgroup`` (the tiled matrix kernel sharing A through subgroup shuffles) a device with
     ``subgroups``."""
     shared = ["subgroup"] if subgroups else []
+    if op == "pool2d":
+        return ["workgroup", "row"] if global_pool(node) else ["row"]
     if op in ROW_OPS:
         return list(VARIANTS[op])
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))

@@ -12,6 +12,9 @@ fn add_max(s: Window, v: V) -> Window {  // NaN (by its bits) propagates, as in 
     return Window(select(max(s.acc, v), s.acc + v, nan), 1.0);
 }
 fn add_avg(s: Window, v: V) -> Window { return Window(s.acc + v, s.count + 1.0); }
+// Two windows' states as one (pool_global.wgsl's partial windows)
+fn merge_max(a: Window, b: Window) -> Window { return add_max(a, b.acc); }
+fn merge_avg(a: Window, b: Window) -> Window { return Window(a.acc + b.acc, a.count + b.count); }
 fn finish_max(s: Window, padded_count: f32) -> V { return s.acc; }
 fn finish_avg(s: Window, padded_count: f32) -> V {
     return s.acc / select(s.count, padded_count, p.count_include_pad != 0u);

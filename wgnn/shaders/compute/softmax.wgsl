@@ -7,6 +7,9 @@
 // fixed outer and inner indices: element j sits at base + j * inner. The mask (${masked}; softmax
 // over the last axis of a tensor in logical order) is read through its own strides over the rows'
 // axes (m_shape, m_strides: 0 where it broadcasts) and m_step along the row.
+// With ${width} = 4 (a row contiguous, its length, its start and the mask's a multiple of 4) every
+// load and store moves a vec4 (V) along the row: a quarter of the loads, which bound this kernel on
+// software adapters as on GPUs; the vec4's four lanes are combined once, after each pass.
 #include "compute/common.wgsl"
 #include "compute/rows.wgsl"
 
@@ -19,11 +22,23 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
-@group(0) @binding(2) var<storage, read_write> mask: array<mask_elem>;
-@group(0) @binding(3) var<storage, read_write> y: array<y_elem>;
+@group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
+@group(0) @binding(2) var<storage, read_write> mask: array<${mask_type}>;
+@group(0) @binding(3) var<storage, read_write> y: array<${y_type}>;
 
 const MASKED: bool = ${masked};
+const W: u32 = ${width}u;
+const KEEP_EXP: bool = ${keep_exp};
+alias V = ${vec};  // f32, or vec4<f32> where W = 4
+alias y_store = ${y_type};
+
+fn lanes_max(v: V) -> f32 {
+    return ${lanes_max};
+}
+
+fn lanes_sum(v: V) -> f32 {
+    return ${lanes_sum};
+}
 
 fn mask_base(row: u32) -> u32 {
     var i = row;
@@ -36,10 +51,11 @@ fn mask_base(row: u32) -> u32 {
     return o;
 }
 
-fn logit(xbase: u32, mbase: u32, j: u32) -> f32 {
-    var v = f32(x[xbase + j * p.inner]) * p.scale;
+// The logits of the row's j-th element (W = 4: elements 4j .. 4j + 3; inner and m_step are then 1).
+fn logit(xbase: u32, mbase: u32, j: u32) -> V {
+    var v = V(x[xbase / W + j * p.inner]) * p.scale;
     if (MASKED) {
-        v += f32(mask[mbase + j * p.m_step]);
+        v += V(mask[mbase / W + j * p.m_step]);
     }
     return v;
 }
@@ -59,24 +75,36 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (MASKED) {
         mbase = mask_base(row);
     }
-    var m = -3.402823e38;
-    for (var j = first; j < p.axis_size; j += step) {
-        m = max(m, logit(xbase, mbase, j));
+    let n = p.axis_size / W;
+    var mv = V(-3.402823e38);
+    for (var j = first; j < n; j += step) {
+        mv = max(mv, logit(xbase, mbase, j));
     }
-    m = combined(m, lid, COMBINE_MAX);
-    var s = 0.0;
-    for (var j = first; j < p.axis_size; j += step) {
-        s += exp(logit(xbase, mbase, j) - m);
+    let m = combined(lanes_max(mv), lid, COMBINE_MAX);
+    var sv = V(0.0);
+    for (var j = first; j < n; j += step) {
+        let e = exp(logit(xbase, mbase, j) - m);
+        sv += e;
+        if (KEEP_EXP) {
+            y[base / W + j * p.inner] = y_store(e);
+        }
     }
-    s = combined(s, lid, COMBINE_SUM);
+    let s = combined(lanes_sum(sv), lid, COMBINE_SUM);
     let log_s = log(s);
     let inv_s = 1.0 / s;
-    for (var j = first; j < p.axis_size; j += step) {
+    if (KEEP_EXP) {
+        for (var j = first; j < n; j += step) {
+            let i = base / W + j * p.inner;
+            y[i] = y_store(V(y[i]) * inv_s);
+        }
+        return;
+    }
+    for (var j = first; j < n; j += step) {
         let shifted = logit(xbase, mbase, j) - m;
         if (${log}) {  // log-softmax: x - max - log(sum), never log of a rounded-to-zero probability
-            y[base + j * p.inner] = y_elem(shifted - log_s);
+            y[base / W + j * p.inner] = y_store(shifted - log_s);
         } else {
-            y[base + j * p.inner] = y_elem(exp(shifted) * inv_s);
+            y[base / W + j * p.inner] = y_store(exp(shifted) * inv_s);
         }
     }
 }
