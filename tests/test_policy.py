@@ -19,6 +19,7 @@ from wgnn.backends.compute.policy import (
     eligible,
     signature,
 )
+from wgnn.tuner import candidates as tune_candidates
 
 # (N, Cin, H, W, Cout, K, stride, pads (t, b, l, r), groups) and the variants that can run it. K
 # (Cin x the filter's taps) is long enough everywhere for split-K to make two parts.
@@ -253,7 +254,8 @@ def _default_then_forced(adapter, graph, feeds, label: str, forced: Choice, tol:
 def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
     """On a software adapter a depthwise filter 5 or more wide runs at tile 4 (its accumulators and
     input columns in registers: 0.6-0.75x the time of tile 8 on MediaPipe's and PP-OCRv5's 5x5
-    layers), a 3x3 one at 8; a GPU's defaults are left alone. The outputs are the same."""
+    layers), a 3x3 one at 8; a GPU's follow the layer's size (``gpu_depthwise_tile``), whatever
+    the filter. The outputs are the same."""
     import dataclasses
 
     adapter = AdapterProfile.from_device(device)
@@ -265,8 +267,33 @@ def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
     gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu"), cache=None)
     for k, (graph, _) in graphs.items():
         assert cpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == (8 if k == 3 else 4), k
-        assert gpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == 4, k
+        assert gpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == 1, k
     _default_then_forced(adapter, *graphs[5], "depthwise x4 wg64", Choice("depthwise", 8))
+
+
+def test_a_gpu_takes_smaller_depthwise_tiles_where_a_layer_is_small(device, rng):
+    """A GPU's default depthwise tile is the largest of 4 and 2 outputs a row per invocation that
+    still launches 256 workgroups, else 1: MobileNet V1's 112 x 112 x 32 layer keeps 4, its 28 x 28
+    x 256 one takes 2, its 14 x 14 x 512 and 7 x 7 x 1024 ones 1 (at tile 4 the last launched 56
+    workgroups). A batch of 32 gives even the last one tile 4. ``wgnn tune`` measures tile 1 too.
+    Every tile gives the same outputs."""
+    import dataclasses
+
+    gpu = KernelPolicy(dataclasses.replace(AdapterProfile.from_device(device), kind="gpu"), cache=None)
+    for (n, c, hw), want in {(1, 32, 112): 4, (1, 256, 28): 2, (1, 512, 14): 1, (1, 1024, 7): 1,
+                             (32, 1024, 7): 4}.items():
+        b = wgnn.GraphBuilder()
+        y = b.conv2d(b.input("x", (n, c, hw, hw)), b.constant(np.ones((c, 1, 3, 3), np.float32)),
+                     padding=(1, 1, 1, 1), groups=c, name="conv")
+        node = b.build_graph({"y": y}).nodes[-1]
+        assert gpu.choose("conv2d", node, ["depthwise", "generic"]) == Choice("depthwise", want, 64, 1), (n, c, hw)
+    assert Choice("depthwise", 1) in tune_candidates("conv2d", ["depthwise"])
+    b, y, feeds = _conv(rng, (1, 16, 9, 11, 16, 3, 1, (1, 1, 1, 1), 16))
+    graph = b.build_graph({"y": y})
+    want = wgnn.InferenceSession(graph, kernels={"conv": Choice("depthwise", 4)}).compute(feeds)["y"]
+    for tile in (1, 2):
+        got = wgnn.InferenceSession(graph, kernels={"conv": Choice("depthwise", tile)}).compute(feeds)["y"]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_few_output_channels_prefer_the_direct_kernels(device, rng):

@@ -47,8 +47,9 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
             out += [Choice(v, tile, wg, split) for tile, wg in GPU_GEMM_SIZES for split in (None, 1)]
         elif v == "gemv":
             out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]
-        elif VARIANTS[op][v]:
-            out += [Choice(v, tile) for tile in (2, 4, 8, 16) if tile in VARIANTS[op][v]]
+        elif VARIANTS[op][v]:  # (depthwise from tile 1: a small layer's workgroups on a GPU)
+            out += [Choice(v, tile) for tile in ((1,) if v == "depthwise" else ()) + (2, 4, 8, 16)
+                    if tile in VARIANTS[op][v]]
         else:
             out.append(Choice(v))
     return out

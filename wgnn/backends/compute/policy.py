@@ -245,6 +245,20 @@ def gpu_gemm_size(problem: Problem) -> tuple[int, int]:
     return GPU_GEMM_SIZES[-1]
 
 
+def gpu_depthwise_tile(node: Node, workgroup: int) -> int:
+    """A GPU's depthwise tile (outputs of a row per invocation), unmeasured: the largest of 4 and 2
+    that still launches ``GPU_BLOCKS`` workgroups, else 1. A larger tile loads each input column
+    once for more outputs, but a batch-1 layer of 14 x 14 or 7 x 7 pixels at tile 4 launches a few
+    dozen workgroups (MobileNet V1's last: 28), too few to keep a large GPU's cores busy, and its
+    loads then wait one after another."""
+    n, c = node.inputs[0].shape[:2]
+    oh, ow = node.outputs[0].shape[2:]
+    for tile in (4, 2):
+        if n * oh * -(-ow // tile) * (c // 4) >= GPU_BLOCKS * workgroup:
+            return tile
+    return 1
+
+
 def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
     """Split-K parts for a GPU: enough to launch about ``GPU_BLOCKS`` workgroups, while each part
     keeps at least 64 of K (four steps of the tile loop)."""
@@ -536,6 +550,8 @@ class KernelPolicy:
         spatial = op == "conv2d" and "pointwise" not in candidates  # (subgroup: on conv2d_shared)
         tile = (dict(defaults.wide_tiles).get(variant) if wide else None) or \
             (dict(defaults.spatial_tiles).get(variant) if spatial else None)
+        if self.adapter.kind == "gpu" and variant == "depthwise":
+            tile = gpu_depthwise_tile(node, defaults.workgroup)
         return self.complete(op, Choice(variant, tile), problem)
 
     def complete(self, op: str, choice: Choice, problem: Problem | None = None) -> Choice:
