@@ -770,3 +770,31 @@ def test_quantized_mobilenet_on_the_gpu_defaults_gives_the_same_integers(device,
     choices = session.kernel_choices().values()
     assert sum(c.startswith("gemm_i8") for c in choices) >= 30 and sum("k/" in c for c in choices) >= 10
     np.testing.assert_array_equal(session.run(None, {"input": x})[0], want)
+
+
+@pytest.mark.parametrize("variant", ["single", "parts"])
+def test_dynamic_range_of_a_large_tensor_in_both_variants(device, variant):
+    """DynamicQuantizeLinear's range over 20,000 values, as one workgroup (``single``) or first the
+    minimum and maximum of 19 parts in as many workgroups (``parts``, a GPU's default), forced: ONNX
+    Runtime's integers, scale and zero point, with the extremes at either end and in the middle of
+    a part, in fp32 and fp16 sessions; an all-zero tensor still gets scale 1."""
+    ort = pytest.importorskip("onnxruntime")
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+    size = 20000
+    model = _model(node, [("x", TensorProto.FLOAT, [4, size // 4])],
+                   [("y", TensorProto.UINT8, [4, size // 4]), ("s", TensorProto.FLOAT, []),
+                    ("z", TensorProto.UINT8, [])], 13)
+    rng = np.random.default_rng(1)
+    for where in (0, size - 1, 11 * 1024 + 500):
+        x = (rng.standard_normal(size) * 2 + 0.5).astype(np.float32)
+        x[where], x[(where + size // 2) % size] = 9.5, -7.25
+        x = x.reshape(4, size // 4)
+        want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+        for precision in ("fp32", "fp16"):
+            session = wgnn.InferenceSession(model, precision=precision, kernels={"dynamic_range": variant})
+            assert [d.kernel for d in session._exe.dispatches].count("range_parts") == (variant == "parts")
+            for got, expected in zip(session.run(None, {"x": x}), want):
+                np.testing.assert_array_equal(got, expected)
+    zeros = np.zeros((4, size // 4), np.float32)
+    got = wgnn.InferenceSession(model, kernels={"dynamic_range": variant}).run(None, {"x": zeros})
+    assert float(got[1]) == 1.0 and int(got[2]) == 0

@@ -137,7 +137,7 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
     rewritten = graph.copy()
     policy.rewrite(rewritten)
     nodes = ([n for n in rewritten.nodes if n.op == "matmul"] + [n for n in graph.nodes if n.op == "conv2d"]
-             + [n for n in graph.nodes if n.op in ROW_OPS])
+             + [n for n in graph.nodes if n.op in ROW_OPS or n.op == "dynamic_range"])
     seen: set[str] = set()
     for node in nodes:
         key = signature(node, precision)
@@ -152,7 +152,7 @@ def tune(graph: Graph, device: Device, *, precision: str = "fp32", seconds: floa
             continue
         # Completed as the policy would (defaults filled in, split-K sized for this product), so
         # that two candidates that would run alike are measured once.
-        problem = problem_of(node) if node.op not in ROW_OPS else None
+        problem = problem_of(node) if node.op in ("conv2d", "matmul") else None
         options = list(dict.fromkeys(policy.complete(node.op, c, problem) for c in
                                      candidates(node.op, policy.eligible(node.op, node))))
         if len(options) < 2:

@@ -210,17 +210,32 @@ def lower_quantize(node, ctx: LoweringContext) -> None:
     strided_dispatch(ctx, node, op, node.outputs[0], list(node.inputs), kernel="ternary", exact=True, bounds=bounds)
 
 
+# A dynamic range the policy runs as parts (range_parts.wgsl; from policy.RANGE_SPLIT values): each
+# part at least RANGE_PART values, at most RANGE_PARTS of them.
+RANGE_PART, RANGE_PARTS = 1024, 256
+
+
 @lowers("dynamic_range", "dynamic_quantize")
 def lower_dynamic_range(node, ctx: LoweringContext) -> None:
     """One workgroup over x: its range (scale and zero point), and for ``dynamic_quantize`` then its
-    quantized values."""
+    quantized values. Where the policy says ``parts`` (a large x; ``dynamic_quantize`` is for small
+    ones), x is first reduced to the minimum and maximum of each of up to 256 parts, in as many
+    workgroups."""
     x = node.inputs[0]
     fused = node.op == "dynamic_quantize"
     y, ranges = (node.outputs[0], node.outputs[1:]) if fused else (None, node.outputs)
-    template = {"quantize": fused, "shifted": bool(node.attrs.get("shifted"))}
-    ctx.dispatch("dynamic_range", node=node, template=template, params={"total": x.size},
-                 bindings=[ctx.tensor(x)] + [ctx.tensor(out) for out in ranges]
-                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=1)
+    template = {"quantize": fused, "shifted": bool(node.attrs.get("shifted")), "parts": False}
+    source, total = ctx.tensor(x), x.size
+    choice = None if fused else ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node))
+    if choice is not None and choice.variant == "parts":
+        total = min(RANGE_PARTS, x.size // RANGE_PART)
+        source = ctx.temporary(node, (2 * total,), "parts")
+        ctx.dispatch("range_parts", node=node, template={}, params={"total": x.size},
+                     bindings=[ctx.tensor(x), source], workgroups=total, choice=choice)
+        template["parts"] = True
+    ctx.dispatch("dynamic_range", node=node, template=template, params={"total": total},
+                 bindings=[source] + [ctx.tensor(out) for out in ranges]
+                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=1, choice=choice)
 
 
 @lowers("float_class")

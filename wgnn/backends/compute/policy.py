@@ -60,7 +60,11 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     # pooling: pool.wgsl, an invocation per output (every pool), or pool_global.wgsl, a global pool's
     # window over a workgroup (``global_pool``)
     "pool2d": {"workgroup": (), "row": ()},
+    # DynamicQuantizeLinear's range: one workgroup over the tensor (dynamic_range.wgsl), or first the
+    # ranges of up to 256 parts of it in as many workgroups (range_parts.wgsl), from RANGE_SPLIT values
+    "dynamic_range": {"single": (), "parts": ()},
 }
+RANGE_SPLIT = 8192
 ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step", "pool2d")
 WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # conv2d's Winograd variants: the output tile's side
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
@@ -196,14 +200,20 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                single_row=((SINGLE_ROW_CACHED, Choice("tiled", 1)), (0, Choice("gemv", None, 32)))),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
             # (MiniLM's softmax and layer norms, docs/kernels.md).
-            **{op: Defaults(("row", "workgroup")) for op in ROW_OPS}},
+            **{op: Defaults(("row", "workgroup")) for op in ROW_OPS},
+            # one workgroup: the parts' barriers cost a software adapter more than the second core
+            # gains (MiniLM through quantize_dynamic: 5.1 ms of ranges as one, 12.8 ms as parts)
+            "dynamic_range": Defaults(("single", "parts"))},
     # Unmeasured: f16 arithmetic first where a session is fp16 (twice the multiply-adds per
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "winograd4", "depthwise", "gemm_f16", "gemm",
                                 "pointwise", "direct", "generic"), variant_tiles=(("subgroup", 8),)),
             "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),)),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
-            **{op: Defaults(("workgroup", "row")) for op in ROW_OPS}},
+            **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
+            # Unmeasured: one workgroup leaves a range over 10^5 values to one core, thousands of
+            # loads deep
+            "dynamic_range": Defaults(("parts", "single"))},
 }
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 # A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
@@ -278,6 +288,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     shared = ["subgroup"] if subgroups else []
     if op == "pool2d":
         return ["workgroup", "row"] if global_pool(node) else ["row"]
+    if op == "dynamic_range":
+        return ["single", "parts"] if node.inputs[0].size >= RANGE_SPLIT else ["single"]
     if op in ROW_OPS:
         return list(VARIANTS[op])
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))

@@ -4,7 +4,8 @@
 // zero_point = clamp(round_half_even((0 - min) / scale), 0, 255): the same f32 operations as the
 // quantize kernel applies, so the results are the ones the op written out gives. With QUANTIZE (a
 // small x: dynamic_quantize) the same workgroup then quantizes x into y as ternary.wgsl's quantize
-// (SHIFTED: quantize_shifted) does, from the scale and zero point it has just found.
+// (SHIFTED: quantize_shifted) does, from the scale and zero point it has just found. With PARTS, x
+// is range_parts.wgsl's p.total pairs (a minimum, a maximum) of a large tensor's parts instead.
 #include "compute/common.wgsl"
 #include "compute/reduction.wgsl"
 
@@ -12,6 +13,7 @@ struct Params { total: u32 }
 
 const QUANTIZE: bool = ${quantize};
 const SHIFTED: bool = ${shifted};
+const PARTS: bool = ${parts};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
@@ -26,9 +28,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     var lo = 0.0;
     var hi = 0.0;
     for (var i = lid; i < p.total; i += WG) {
-        let v = f32(x[i]);
-        lo = combine(lo, v, COMBINE_MIN);
-        hi = combine(hi, v, COMBINE_MAX);
+        if (PARTS) {
+            lo = combine(lo, f32(x[2u * i]), COMBINE_MIN);
+            hi = combine(hi, f32(x[2u * i + 1u]), COMBINE_MAX);
+        } else {
+            let v = f32(x[i]);
+            lo = combine(lo, v, COMBINE_MIN);
+            hi = combine(hi, v, COMBINE_MAX);
+        }
     }
     lo = workgroup_reduce(lo, lid, COMBINE_MIN);
     hi = workgroup_reduce(hi, lid, COMBINE_MAX);
