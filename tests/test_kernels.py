@@ -701,3 +701,42 @@ def test_grid_sample_volumetric_against_numpy(device, rng, mode, padding):
     _, got, want = run_both(b, {"y": y}, {"x": x, "grid": grid})
     assert got["y"].shape == (1, 2, 3, 2, 4)
     assert rel_l2(got["y"], want["y"]) < tol("fp32")
+
+
+def _walked_arg(x: np.ndarray, axis: int, kind: str, last: bool) -> np.ndarray:
+    """ArgMax / ArgMin as one walk from index 0 decides (NaN never wins a comparison)."""
+    moved = np.moveaxis(x, axis, -1)
+    out = np.zeros(moved.shape[:-1], np.int64)
+    for at in np.ndindex(*moved.shape[:-1]):
+        row, best, index = moved[at], moved[at][0], 0
+        for k in range(1, row.shape[0]):
+            v = row[k]
+            if (v > best or (last and v == best)) if kind == "max" else (v < best or (last and v == best)):
+                best, index = v, k
+        out[at] = index
+    return out
+
+
+@pytest.mark.parametrize("variant", ["workgroup", "row"])
+@pytest.mark.parametrize("last", [False, True], ids=["first", "last"])
+def test_arg_max_and_min_in_both_variants(device, precision, rng, variant, last):
+    """ArgMax and ArgMin with each output's axis over a workgroup (a few outputs over a long axis:
+    what the defaults take below 64 outputs) or walked by one invocation, forced: along 1000 values
+    and along a middle axis of 7; ties (values from a handful) resolved to the first or the last
+    index; a NaN at index 0 is the answer, any other NaN passed over; integer tensors too. As one
+    walk from index 0 decides, which both variants must give."""
+    x = rng.integers(0, 6, (3, 1000)).astype(np.float32)
+    x[1, 0], x[2, [5, 700]] = np.nan, np.nan
+    m = rng.integers(-3, 3, (2, 7, 5)).astype(np.int32)
+    b = wgnn.GraphBuilder()
+    xi, mi = b.input("x", x.shape), b.input("m", m.shape, dtype="int32")
+    outputs = {"xmax": b.arg_max(xi, 1, keepdims=False, select_last_index=last),
+               "xmin": b.arg_min(xi, 1, keepdims=False, select_last_index=last),
+               "mmax": b.arg_max(mi, 1, select_last_index=last), "mmin": b.arg_min(mi, 1, select_last_index=last)}
+    session = wgnn.InferenceSession(b.build_graph(outputs), precision=precision, kernels={"arg_reduce": variant})
+    got = session.compute({"x": x, "m": m})
+    assert set(session.kernel_choices().values()) == {f"{variant} wg64"}
+    for name, data, kind in (("xmax", x, "max"), ("xmin", x, "min"), ("mmax", m, "max"), ("mmin", m, "min")):
+        want = _walked_arg(data, 1, kind, last)
+        np.testing.assert_array_equal(got[name].reshape(want.shape), want, err_msg=name)
+    assert got["xmax"][1] == got["xmin"][1] == 0

@@ -688,9 +688,11 @@ def lower_arg_reduce(node, ctx: LoweringContext) -> None:
     size = x.shape[axis] if x.rank else 1
     inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
     params = {"total": out.size, "axis_size": size, "inner": inner}
-    template = {"better": ">" if a["kind"] == "max" else "<", "or_equal": "=" if a["select_last_index"] else ""}
+    template, shape = ctx.rows(node, out.size)
+    template.update(better=">" if a["kind"] == "max" else "<", or_equal="=" if a["select_last_index"] else "",
+                    last=bool(a["select_last_index"]), nan="false" if is_integer(x.dtype) else "is_nan(f32(v))")
     ctx.dispatch("arg_reduce", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], **shape)
 
 
 @lowers("resize")

@@ -60,12 +60,14 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     # pooling: pool.wgsl, an invocation per output (every pool), or pool_global.wgsl, a global pool's
     # window over a workgroup (``global_pool``)
     "pool2d": {"workgroup": (), "row": ()},
+    # arg_reduce.wgsl: an output's axis over a workgroup, or an invocation per output
+    "arg_reduce": {"workgroup": (), "row": ()},
     # DynamicQuantizeLinear's range: one workgroup over the tensor (dynamic_range.wgsl), or first the
     # ranges of up to 256 parts of it in as many workgroups (range_parts.wgsl), from RANGE_SPLIT values
     "dynamic_range": {"single": (), "parts": ()},
 }
 RANGE_SPLIT = 8192
-ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step", "pool2d")
+ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step", "pool2d", "arg_reduce")
 WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # conv2d's Winograd variants: the output tile's side
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
 # would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
@@ -73,11 +75,11 @@ MIN_ROWS = 64
 
 
 def rows_of(node: Node) -> int:
-    """The rows a row kernel runs for ``node``: outputs of a reduction, else the input's elements
-    over one row's (softmax: the axis; layer_norm: the axes from ``axis``)."""
+    """The rows a row kernel runs for ``node``: outputs of a reduction (a pool, an arg_reduce), else
+    the input's elements over one row's (softmax: the axis; layer_norm: the axes from ``axis``)."""
     x = node.inputs[0]
-    if node.op in ("reduce", "lstm_step", "pool2d"):  # (lstm_step: its hidden units, each a row of R^T's products)
-        return node.outputs[0].size
+    if node.op in ("reduce", "lstm_step", "pool2d", "arg_reduce"):
+        return node.outputs[0].size  # (lstm_step: its hidden units, each a row of R^T's products)
     axes = [node.attrs["axis"] % x.rank] if node.op == "softmax" else range(node.attrs["axis"] % x.rank, x.rank)
     return x.size // max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
 
