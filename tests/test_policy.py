@@ -509,3 +509,21 @@ def test_tune_measures_the_lstm_step_variants(device, precision, rng):
     timed = report.measured[signature(step, precision)]
     assert sorted(label.split()[0] for label in timed) == ["row", "workgroup"]
     assert cache.get("lstm_step", signature(step, precision)).label == report.chosen[signature(step, precision)]
+
+
+def test_global_pools_spread_over_a_workgroup_where_their_window_is_large(device):
+    """A GPU spreads every global pool's window over a workgroup; a software adapter only windows of
+    4096 pixels or more (selfie segmentation's 64 x 64 and 128 x 128 ones), and pools of smaller
+    windows, or with windows that are not the whole image, keep an invocation per output."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu"), cache=None)
+    gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu"), cache=None)
+    for c, hw, window, want in ((16, 128, None, "workgroup"), (16, 64, None, "workgroup"), (96, 16, None, "row"),
+                                (16, 32, None, "row"), (16, 128, (2, 2), "row")):
+        b = wgnn.GraphBuilder()
+        y = b.average_pool2d(b.input("x", (1, c, hw, hw)), window=window or (hw, hw), name="pool")
+        node = b.build_graph({"y": y}).nodes[-1]
+        assert cpu.choose("pool2d", node, cpu.eligible("pool2d", node)).variant == want, (c, hw, window)
+        assert gpu.choose("pool2d", node, gpu.eligible("pool2d", node)).variant == (window and "row" or "workgroup")

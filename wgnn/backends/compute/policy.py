@@ -72,6 +72,11 @@ WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # conv2d's Winograd variants: 
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
 # would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
 MIN_ROWS = 64
+# A global pool whose window has at least this many pixels is spread over a workgroup on a software
+# adapter too; below, an invocation per output. `wgnn tune selfie_segmentation` on lavapipe (Mesa 22):
+# 16 x 16 and 32 x 32 windows of 24-128 channels 0.44-0.72x the workgroup's time as an invocation
+# per output, 64 x 64 and 128 x 128 ones of 16 channels 0.74x and 0.46x the other way round.
+POOL_SPREAD = 4096
 
 
 def rows_of(node: Node) -> int:
@@ -552,7 +557,11 @@ class KernelPolicy:
                 return self.complete(op, measured, problem)
         defaults = DEFAULTS[self.adapter.kind][op]
         order = defaults.order
-        if op in ROW_OPS and rows_of(node) < MIN_ROWS:
+        if op == "pool2d" and self.adapter.kind == "cpu":
+            # a software adapter spreads a global pool over a workgroup only where its window is large
+            spread = global_pool(node) and int(np.prod(node.inputs[0].shape[2:])) >= POOL_SPREAD
+            order = ("workgroup" if spread else "row",) + order
+        elif op in ROW_OPS and rows_of(node) < MIN_ROWS:
             order = ("workgroup",) + order
         if op == "conv2d":
             order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order
