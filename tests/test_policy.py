@@ -527,3 +527,23 @@ def test_global_pools_spread_over_a_workgroup_where_their_window_is_large(device
         node = b.build_graph({"y": y}).nodes[-1]
         assert cpu.choose("pool2d", node, cpu.eligible("pool2d", node)).variant == want, (c, hw, window)
         assert gpu.choose("pool2d", node, gpu.eligible("pool2d", node)).variant == (window and "row" or "workgroup")
+
+
+def test_fp16_octets_take_eight_rows_on_lavapipe_before_mesa_23(device, rng):
+    """An fp16 session's ``subgroup`` kernels computing 16 rows an invocation (1x1 convolutions,
+    matrix products) take 8 on lavapipe before Mesa 23, whose f16 words made 16 rows 1.5x slower
+    there; Mesa 25, fp32 sessions, GPUs and a tile asked for keep theirs."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    b, y, _ = _conv(rng, (1, 32, 14, 14, 64, 1, 1, (0, 0, 0, 0), 1))
+    node = b.build_graph({"y": y}).nodes[-1]
+    for mesa, precision, want in (("22.3.6", "fp16", 8), ("22.3.6", "fp32", 16), ("25.0.7-2~bpo12+1", "fp16", 16)):
+        key = f"llvmpipe | llvmpipe (LLVM 15.0.6, 256 bits) | Mesa {mesa} (LLVM 15.0.6) | Vulkan"
+        policy = KernelPolicy(dataclasses.replace(adapter, key=key, kind="cpu", subgroups=True), cache=None,
+                              precision=precision)
+        choice = policy.choose("conv2d", node, ["pointwise", "subgroup", "direct", "generic"])
+        assert choice == Choice("subgroup", want, 64, 1), (mesa, precision)
+        assert policy.complete("conv2d", Choice("subgroup", 16)).tile == 16
+        assert AdapterProfile(key, "cpu").narrow_f16_octets == mesa.startswith("22")
+        assert not AdapterProfile(key, "gpu").narrow_f16_octets

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -431,6 +432,15 @@ class AdapterProfile:
     max_binding: int = 128 << 20
     subgroups: bool = False  # the device was opened with the "subgroup" feature
 
+    @property
+    def narrow_f16_octets(self) -> bool:
+        """Whether an fp16 session's ``subgroup`` kernels take 8 rows an invocation where f32's take 16:
+        on lavapipe before Mesa 23, whose f16 words (two to a u32, ``unpack2x16float``) at 16 rows
+        cost ResNet50 in FP16 387 ms against 254-259 at 8 (Mesa 22.3.6; Mesa 25.0 runs 16 as fast
+        or faster), bench/results/2026-12-03-lavapipe-fp16-octet-tiles.txt."""
+        mesa = re.search(r"\bMesa (\d+)\.", self.key)
+        return self.kind == "cpu" and mesa is not None and int(mesa.group(1)) < 23
+
     @classmethod
     def from_device(cls, device) -> AdapterProfile:
         info = device.adapter.info
@@ -586,6 +596,9 @@ class KernelPolicy:
                 and choice.tile is None and choice.workgroup is None):
             choice = Choice(choice.variant, *gpu_gemm_size(problem), choice.split)
         tile = (choice.tile or defaults.tile_of(choice.variant)) if tiles else None
+        if (choice.tile is None and choice.variant == "subgroup" and tile == 16 and self.precision == "fp16"
+                and self.adapter.narrow_f16_octets):
+            tile = 8
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
         workgroup = choice.workgroup or defaults.workgroup
