@@ -1014,3 +1014,66 @@ def test_random_element_wise_graphs_match_the_reference(device, rng):
             assert rel_l2(got[name], want[name]) < 1e-5, (case, name)
         fused += session.pass_log.get("fuse_elementwise", 0)
     assert fused >= 8  # most cases had chains to fuse
+
+
+def _squeeze_excite(b, rng, x, channels: int, out: int, name: str = "project"):
+    """MobileNetV3's squeeze-and-excitation block: x times a per-channel gate made from x's global
+    average pool (1x1 down, ReLU, 1x1 up, sigmoid), then a 1x1 projection to ``out`` channels."""
+    def weights(o, i):
+        return b.constant((rng.standard_normal((o, i, 1, 1)) / np.sqrt(i)).astype(np.float32))
+
+    pooled = b.average_pool2d(x, window=x.shape[2:])
+    squeezed = b.conv2d(pooled, weights(channels // 4, channels), activation="relu")
+    gate = b.conv2d(squeezed, weights(channels, channels // 4), activation="sigmoid")
+    return b.conv2d(b.mul(x, gate), weights(out, channels),
+                    bias=b.constant(rng.standard_normal(out).astype(np.float32)), name=name)
+
+
+@pytest.mark.parametrize("variant", ["subgroup", "pointwise", "gemm", "gemm split-K", "gemm_f16"])
+def test_a_squeeze_excite_gate_scales_the_projection_weights(device, precision, rng, variant):
+    """x * gate read only by a 1x1 convolution (a squeeze-and-excitation block) is no dispatch of its
+    own: the convolution takes the gate as its input scale and its matrix kernel scales B's rows as
+    it loads them. Every kernel that runs such a convolution, forced (gemm with K split in two too;
+    gemm_f16, f16 arithmetic, where the session is fp16, else gemm), at a size whose rows and columns
+    are no multiple of its tiles; against the reference, and against the same graph unfused."""
+    from wgnn.backends.compute.policy import Choice
+
+    if variant == "gemm_f16" and precision != "fp16":
+        variant = "gemm"  # (f16 arithmetic is an fp16 session's)
+    choice = Choice("gemm", 4, 64, 2) if variant == "gemm split-K" else Choice(variant)
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 32, 9, 7))
+    y = _squeeze_excite(b, rng, b.relu(x), 32, 12)
+    feeds = {"x": rng.standard_normal((1, 32, 9, 7)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision, kernels={"project": choice})
+    assert session.pass_log["fold_channel_scale"] == 1
+    assert "binary" not in [d.node.op for d in session._exe.dispatches]
+    assert session.kernel_choices()["project"].startswith(choice.variant)
+    assert ("splitk_reduce" in kernels_used(session)) == (variant == "gemm split-K")
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    plain = wgnn.InferenceSession(b.build_graph({"y": y}), precision=precision, optimize=False).compute(feeds)
+    assert rel_l2(got["y"], plain["y"]) < tol(precision)
+
+
+def test_a_gate_stays_a_product_where_the_convolution_cannot_scale(device, rng):
+    """The product stays where something else reads it too, where its reader is a 3x3 convolution
+    or runs a batch of two images (the gate then differs per image), and where the gate is not one
+    value per channel; each as the reference gives."""
+    def graph(batch=1, k=1, also_read=False, per_pixel=False):
+        b = wgnn.GraphBuilder()
+        x = b.input("x", (batch, 8, 6, 5))
+        gate = b.sigmoid(b.conv2d(b.average_pool2d(x, window=(6, 5)),
+                                  b.constant(rng.standard_normal((8, 8, 1, 1)).astype(np.float32))))
+        if per_pixel:
+            gate = b.sigmoid(x)
+        scaled = b.mul(x, gate)
+        y = b.conv2d(scaled, b.constant(rng.standard_normal((8, 8, k, k)).astype(np.float32)),
+                     padding=(k // 2,) * 4)
+        feeds = {"x": rng.standard_normal((batch, 8, 6, 5)).astype(np.float32)}
+        return run_both(b, {"y": y, **({"scaled": scaled} if also_read else {})}, feeds)
+
+    for case in ({"also_read": True}, {"k": 3}, {"batch": 2}, {"per_pixel": True}, {}):
+        session, got, want = graph(**case)
+        assert session.pass_log.get("fold_channel_scale", 0) == (case == {}), case
+        for name in got:
+            assert rel_l2(got[name], want[name]) < 1e-5, (case, name)

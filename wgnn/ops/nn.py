@@ -11,10 +11,11 @@ from .activation import apply_epilogue, apply_fused
 from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
-# conv2d: inputs [x, w, bias?, residual?, slope?]; attrs strides, pads (t, l, b, r), dilations,
+# conv2d: inputs [x, w, bias?, residual?, slope?, x_scale?]; attrs strides, pads (t, l, b, r), dilations,
 # groups, activation. ``residual`` is a tensor of the output's shape added before the activation
 # (or of fewer channels, zero beyond them: the compute backend's ``narrow_padded_residuals``),
-# ``slope`` the per-channel PRelu slope; both appear only after fusion.
+# ``slope`` the per-channel PRelu slope, ``x_scale`` one factor per input channel of each image that
+# x is multiplied by first (the compute backend's ``fold_channel_scale``); all appear only after fusion.
 
 
 def conv_out_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
@@ -83,6 +84,9 @@ class Conv2d:
                                      or residual.shape[2:] != (oh, ow)):
             raise fail(node, f"a residual of shape {residual.shape} for an output of shape {(n, o, oh, ow)}: "
                              f"expected that shape, or fewer channels (the rest add zero)")
+        scale = node.inputs[5] if len(node.inputs) > 5 else None
+        if scale is not None and scale.shape != (n, c, 1, 1):
+            raise fail(node, f"an input scale of shape {scale.shape}: expected one value per channel, {(n, c, 1, 1)}")
         requantize = node.attrs.get("requantize")  # fused by the compute backend (ops.quant.FusedRequantize)
         return [((n, o, oh, ow), requantize.dtype if requantize is not None else x.dtype)]
 
@@ -92,6 +96,8 @@ class Conv2d:
         a = node.attrs
         if a.get("x_zero") is not None:
             x = x.astype(np.float64) - a["x_zero"]
+        if len(ins) > 5 and ins[5] is not None:  # x_scale (passes.fold_channel_scale)
+            x = x * ins[5]
         y = conv_reference(x, w, a["strides"], a["pads"], a["dilations"], a["groups"])
         bias, residual, slope = (ins + [None, None, None])[2:5]
         requantize = a.get("requantize")

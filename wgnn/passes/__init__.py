@@ -15,6 +15,7 @@ from .concat_slices import compose_slices, merge_concat_slices
 from .drop_exact_casts import drop_exact_casts, fuse_dequantize_sum
 from .eliminate_common import eliminate_common_subexpressions
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
+from .fold_channel_scale import fold_channel_scale
 from .fold_constants import fold_constants
 from .fold_conv_affine import fold_conv_affine
 from .fold_head_transposes import fold_head_transposes
@@ -69,15 +70,16 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, softmax_written_o
 # activation is its residual (added after the activation), a convolution's residual padded with
 # zero channels is read unpadded, a quantized product's int32 bias, cast to float and scale are one
 # dequantize_sum, a small tensor's dynamic quantization is one dispatch, a Mul with the Add after
-# it (where no product took the Add as its residual) is one muladd, and a sum of a tensor times itself
-# is one sum of squares. (What is left of element-wise chains is fused last, after the kernel
-# policy's rewrites: ``fuse_elementwise`` in the compute backend's ``prepare``.)
+# it (where no product took the Add as its residual) is one muladd, a sum of a tensor times itself
+# is one sum of squares, and a 1x1 convolution of x times a per-channel gate scales its weights'
+# rows instead. (What is left of element-wise chains is fused last, after the kernel policy's
+# rewrites: ``fuse_elementwise`` in the compute backend's ``prepare``.)
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
                                                      fuse_affine_after_activation,
                                                      pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices,
                                                      fuse_residual_after_activation, narrow_padded_residuals,
                                                      fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd,
-                                                     fuse_lstm_step, fold_square_into_reduce],
+                                                     fuse_lstm_step, fold_square_into_reduce, fold_channel_scale],
                                         "texture": []}
 
 
@@ -113,4 +115,4 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
-           "compose_slices", "fold_square_into_reduce", "softmax_written_out"]
+           "compose_slices", "fold_square_into_reduce", "softmax_written_out", "fold_channel_scale"]

@@ -43,7 +43,7 @@ def fuse_activation(graph: Graph) -> int:
             continue
         act = node.attrs["activation"]
         if act.kind == "prelu":
-            slope = _channel_slope(producer, node.inputs[1], x)
+            slope = _channel_slope(producer, node.inputs[1], x) if len(producer.inputs) <= 4 else None
             if slope is None:
                 kept.append(node)
                 continue

@@ -43,6 +43,24 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
     return refs, dict(template, quant=0, **store), params
 
 
+# The variants whose kernels scale their input per value of K (x_scale.wgsl: matmul, matmul_shared,
+# matmul_gemm), and so can run a convolution that ``passes.fold_channel_scale`` gave an x_scale.
+X_SCALE_VARIANTS = ("pointwise", "subgroup", "tiled") + GEMMS
+
+
+def x_scale_of(node):
+    """A convolution's per-channel input scale (its sixth input), or None."""
+    return node.inputs[5] if node.op == "conv2d" and len(node.inputs) > 5 else None
+
+
+def _x_scale_template(scaled: bool) -> dict:
+    """x_scale.wgsl's template: binding 7 and x_scale4() where the input is scaled."""
+    if not scaled:
+        return {"x_scaled": False, "x_scale4": "vec4<f32>(1.0)", "x_scale_binding": ""}
+    return {"x_scaled": True, "x_scale4": "vec4<f32>(x_scale[k4])",
+            "x_scale_binding": "@group(0) @binding(7) var<storage, read_write> x_scale: array<vec4<x_scale_elem>>;"}
+
+
 def _residual_window(node, ctx: LoweringContext, residual) -> tuple[int, int, int, int] | None:
     """How the epilogue reads a convolution's residual that is not the output's own shape and
     order (``R_WINDOW`` in epilogue.wgsl): (output vec4s per pixel, the residual's, their pitch,
@@ -315,6 +333,11 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
     refs, template, params = _epilogue(node, ctx, cols, vec4=vec4)
+    scale = x_scale_of(node)
+    if scale is not None and choice.variant not in X_SCALE_VARIANTS:
+        raise ctx.error(node, f"variant {choice.variant!r} cannot scale its input per channel")
+    template.update(_x_scale_template(scale is not None))
+    extra = [ctx.tensor(scale)] if scale is not None else []  # binding 7, after y
     if choice.variant == "gemv":  # B transposed, [N][K], so neighbouring invocations read neighbours
         params.update(k4=k // 4, n4=cols // 4)
         bt = np.ascontiguousarray(b.reshape(k, cols).T)
@@ -330,13 +353,14 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     template["b_access"] = "read" if b_const else "read_write"
     if choice.variant in GEMMS:
         params.update(a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
-        _gemm(node, ctx, "matmul_gemm", a_ref, b_ref, refs, template, params, choice, Problem(batch, m, k, cols))
+        _gemm(node, ctx, "matmul_gemm", a_ref, b_ref, refs, template, params, choice, Problem(batch, m, k, cols),
+              extra)
     elif vec4:
         template["tile_m"] = choice.tile
         tiles = -(-m // choice.tile)
         params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
                       a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
-        bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)]
+        bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)] + extra
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
             n8 = -(-cols // 32)
             ctx.dispatch("matmul_shared", node=node,
@@ -360,9 +384,11 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
 
 
 def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs: list[Ref], template: dict,
-          params: dict, choice: Choice, problem: Problem) -> None:
+          params: dict, choice: Choice, problem: Problem, extra: list[Ref] | None = None) -> None:
     """One workgroup-tiled product (``gemm_tile.wgsl``), or with split-K two dispatches: the partial
-    products into a temporary, then their sum and the epilogue (``splitk_reduce``)."""
+    products into a temporary, then their sum and the epilogue (``splitk_reduce``). ``extra``: the
+    kernel's bindings after y (matmul_gemm's x_scale)."""
+    extra = extra or []
     out = node.outputs[0]
     rows, cols4 = gemm_block(choice.tile, choice.workgroup)
     k4, n4 = problem.k // 4, problem.n // 4
@@ -377,7 +403,7 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     groups = problem.batch * split * m_tiles * n_tiles
     if split == 1:
         ctx.dispatch(kernel, node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], workgroups=groups, choice=choice,
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)] + extra, workgroups=groups, choice=choice,
                      types_extra=math)
         return
     total4 = problem.batch * problem.m * n4
@@ -387,7 +413,7 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
                                                   y_swap=False, y_scatter=False, r_window=False, affine=False,
                                                   **VEC4_STORE),
                  params=params,
-                 bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial], workgroups=groups,
+                 bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial] + extra, workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
                        if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",

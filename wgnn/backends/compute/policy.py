@@ -347,6 +347,9 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     if ("pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1
             and tuple(node.attrs["strides"]) == (1, 1)):
         found.append("gemv")
+    if len(node.inputs) > 5 and node.inputs[5] is not None:
+        # an input scaled per channel (passes/fold_channel_scale.py): the matrix kernels of a 1x1 one
+        return [v for v in found if v in ("pointwise", "subgroup", "gemm", "gemm_f16")]
     if node.attrs.get("requantize") is not None:  # a fused requantize: the scalar kernel has no such epilogue
         return found
     return found + ["generic"]

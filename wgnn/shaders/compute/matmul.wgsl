@@ -8,6 +8,7 @@
 // K % 4 one by one.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -54,10 +55,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc: array<vec4<f32>, TILE_M>;
     for (var k4 = 0u; k4 < p.k4; k4++) {
         let bi0 = b_base + k4 * 4u * p.n4;
-        let b0 = vec4<f32>(b[bi0]);
-        let b1 = vec4<f32>(b[bi0 + p.n4]);
-        let b2 = vec4<f32>(b[bi0 + 2u * p.n4]);
-        let b3 = vec4<f32>(b[bi0 + 3u * p.n4]);
+        var b0 = vec4<f32>(b[bi0]);
+        var b1 = vec4<f32>(b[bi0 + p.n4]);
+        var b2 = vec4<f32>(b[bi0 + 2u * p.n4]);
+        var b3 = vec4<f32>(b[bi0 + 3u * p.n4]);
+        if (X_SCALED) {
+            let s = x_scale4(k4);
+            b0 *= s.x;
+            b1 *= s.y;
+            b2 *= s.z;
+            b3 *= s.w;
+        }
         for (var r = 0u; r < TILE_M; r++) {
             let v = a_four(a_rows[r] + k4 * A_STEP);
             acc[r] = fma(b0, vec4<f32>(v.x), fma(b1, vec4<f32>(v.y),

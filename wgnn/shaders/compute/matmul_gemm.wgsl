@@ -4,6 +4,7 @@
 // Winograd's 16 products. Needs K and N divisible by 4.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
+#include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -30,6 +31,9 @@ fn load_a(origin: vec4<i32>, column: vec4<i32>) -> vec4<math_elem> {
 }
 
 fn load_b(bi: u32, k: u32, col4: u32) -> vec4<math_elem> {
+    if (X_SCALED) {
+        return vec4<math_elem>(vec4<f32>(b[bi * p.b_batch_stride + k * p.n4 + col4]) * x_scale4(k / 4u)[k % 4u]);
+    }
     return vec4<math_elem>(b[bi * p.b_batch_stride + k * p.n4 + col4]);
 }
 

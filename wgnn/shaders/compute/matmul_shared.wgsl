@@ -15,6 +15,7 @@
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/octet.wgsl"  // madd() and octet_rows()
+#include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -61,10 +62,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row4;
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
-            let b0 = ${b_read}(b[bk]);
-            let b1 = ${b_read}(b[bk + p.n4]);
-            let b2 = ${b_read}(b[bk + 2u * p.n4]);
-            let b3 = ${b_read}(b[bk + 3u * p.n4]);
+            var b0 = ${b_read}(b[bk]);
+            var b1 = ${b_read}(b[bk + p.n4]);
+            var b2 = ${b_read}(b[bk + 2u * p.n4]);
+            var b3 = ${b_read}(b[bk + 3u * p.n4]);
+            if (X_SCALED) {
+                let s = x_scale4(k4);
+                b0 *= s.x;
+                b1 *= s.y;
+                b2 *= s.z;
+                b3 *= s.w;
+            }
             // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
             octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), b0, b1, b2, b3, first, broadcast);
             if (TILE_M == 16u) {
@@ -78,10 +86,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
-            let b0 = ${b_read}(b[bk]);
-            let b1 = ${b_read}(b[bk + p.n4]);
-            let b2 = ${b_read}(b[bk + 2u * p.n4]);
-            let b3 = ${b_read}(b[bk + 3u * p.n4]);
+            var b0 = ${b_read}(b[bk]);
+            var b1 = ${b_read}(b[bk + p.n4]);
+            var b2 = ${b_read}(b[bk + 2u * p.n4]);
+            var b3 = ${b_read}(b[bk + 3u * p.n4]);
+            if (X_SCALED) {
+                let s = x_scale4(k4);
+                b0 *= s.x;
+                b1 *= s.y;
+                b2 *= s.z;
+                b3 *= s.w;
+            }
             for (var r = 0u; r < TILE_M; r++) {
                 acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), b0, b1, b2, b3);
             }
