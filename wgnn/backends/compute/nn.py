@@ -13,7 +13,17 @@ from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
-from .policy import GEMMS, WINOGRAD_TILES, Choice, Problem, gemm_block, gemm_layout, global_pool, problem_of
+from .policy import (
+    GEMMS,
+    WINOGRAD_TILES,
+    X_SCALE_VARIANTS,
+    Choice,
+    Problem,
+    gemm_block,
+    gemm_layout,
+    global_pool,
+    problem_of,
+)
 
 
 def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
@@ -41,11 +51,6 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
             ctx.const(np.pad(e.slope, (0, pad))) if e.slope is not None else ctx.dummy()]
     store = SCATTER_STORE if template.get("y_scatter") else VEC4_STORE
     return refs, dict(template, quant=0, **store), params
-
-
-# The variants whose kernels scale their input per value of K (x_scale.wgsl: matmul, matmul_shared,
-# matmul_gemm), and so can run a convolution that ``passes.fold_channel_scale`` gave an x_scale.
-X_SCALE_VARIANTS = ("pointwise", "subgroup", "tiled") + GEMMS
 
 
 def x_scale_of(node):

@@ -95,12 +95,17 @@ def global_pool(node: Node) -> bool:
     a = node.attrs
     return (node.op == "pool2d" and a["mode"] in ("max", "avg") and tuple(a["kernel"]) == node.inputs[0].shape[2:]
             and node.outputs[0].shape[2:] == (1, 1) and not any(a["pads"]))
+
+
 WORKGROUP_SIZES = (32, 64, 128, 256)
 SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the SPLIT_VARIANTS only)
 # The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
 # what accumulates in which type).
 GEMMS = ("gemm", "gemm_f16")
 SPLIT_VARIANTS = frozenset(GEMMS + ("gemm_i8",))
+# The variants whose kernels (matmul, matmul_shared, matmul_gemm) scale their input per value of K
+# (x_scale.wgsl), and so can run a 1x1 convolution that ``passes.fold_channel_scale`` gave an x_scale.
+X_SCALE_VARIANTS = ("pointwise", "subgroup") + GEMMS
 
 
 @dataclass(frozen=True)
@@ -267,8 +272,8 @@ def gpu_depthwise_tile(node: Node, workgroup: int) -> int:
     """A GPU's depthwise tile (outputs of a row per invocation), unmeasured: the largest of 4 and 2
     that still launches ``GPU_BLOCKS`` workgroups, else 1. A larger tile loads each input column
     once for more outputs, but a batch-1 layer of 14 x 14 or 7 x 7 pixels at tile 4 launches a few
-    dozen workgroups (MobileNet V1's last: 28), too few to keep a large GPU's cores busy, and its
-    loads then wait one after another."""
+    dozen workgroups (MobileNet V1's stride-2 one into 7 x 7: 28), too few to keep a large GPU's
+    cores busy, and its loads then wait one after another."""
     n, c = node.inputs[0].shape[:2]
     oh, ow = node.outputs[0].shape[2:]
     for tile in (4, 2):
@@ -349,7 +354,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         found.append("gemv")
     if len(node.inputs) > 5 and node.inputs[5] is not None:
         # an input scaled per channel (passes/fold_channel_scale.py): the matrix kernels of a 1x1 one
-        return [v for v in found if v in ("pointwise", "subgroup", "gemm", "gemm_f16")]
+        return [v for v in found if v in X_SCALE_VARIANTS]
     if node.attrs.get("requantize") is not None:  # a fused requantize: the scalar kernel has no such epilogue
         return found
     return found + ["generic"]

@@ -55,21 +55,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc: array<vec4<f32>, TILE_M>;
     for (var k4 = 0u; k4 < p.k4; k4++) {
         let bi0 = b_base + k4 * 4u * p.n4;
-        var b0 = vec4<f32>(b[bi0]);
-        var b1 = vec4<f32>(b[bi0 + p.n4]);
-        var b2 = vec4<f32>(b[bi0 + 2u * p.n4]);
-        var b3 = vec4<f32>(b[bi0 + 3u * p.n4]);
-        if (X_SCALED) {
-            let s = x_scale4(k4);
-            b0 *= s.x;
-            b1 *= s.y;
-            b2 *= s.z;
-            b3 *= s.w;
-        }
+        let bm = scaled_rows(k4, mat4x4<f32>(vec4<f32>(b[bi0]), vec4<f32>(b[bi0 + p.n4]),
+                                             vec4<f32>(b[bi0 + 2u * p.n4]), vec4<f32>(b[bi0 + 3u * p.n4])));
         for (var r = 0u; r < TILE_M; r++) {
             let v = a_four(a_rows[r] + k4 * A_STEP);
-            acc[r] = fma(b0, vec4<f32>(v.x), fma(b1, vec4<f32>(v.y),
-                     fma(b2, vec4<f32>(v.z), fma(b3, vec4<f32>(v.w), acc[r]))));
+            acc[r] = fma(bm[0], vec4<f32>(v.x), fma(bm[1], vec4<f32>(v.y),
+                     fma(bm[2], vec4<f32>(v.z), fma(bm[3], vec4<f32>(v.w), acc[r]))));
         }
     }
     for (var t = 0u; t < p.k_tail; t++) {

@@ -32,6 +32,12 @@ const OCTET_TILE: u32 = TILE_M;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<${b_word}>;
 
+// B's four rows from vec4 bk on (K step k4), scaled where the input is (x_scale.wgsl).
+fn b_rows(bk: u32, k4: u32) -> mat4x4<f32> {
+    return scaled_rows(k4, mat4x4<f32>(${b_read}(b[bk]), ${b_read}(b[bk + p.n4]), ${b_read}(b[bk + 2u * p.n4]),
+                                       ${b_read}(b[bk + 3u * p.n4])));
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_size) sg_size: u32,
@@ -62,21 +68,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row4;
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
-            var b0 = ${b_read}(b[bk]);
-            var b1 = ${b_read}(b[bk + p.n4]);
-            var b2 = ${b_read}(b[bk + 2u * p.n4]);
-            var b3 = ${b_read}(b[bk + 3u * p.n4]);
-            if (X_SCALED) {
-                let s = x_scale4(k4);
-                b0 *= s.x;
-                b1 *= s.y;
-                b2 *= s.z;
-                b3 *= s.w;
-            }
+            let bm = b_rows(bk, k4);
             // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
-            octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), b0, b1, b2, b3, first, broadcast);
+            octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
             if (TILE_M == 16u) {
-                octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]), b0, b1, b2, b3, first, broadcast);
+                octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
             }
         }
     } else {
@@ -86,19 +82,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * p.n4;
-            var b0 = ${b_read}(b[bk]);
-            var b1 = ${b_read}(b[bk + p.n4]);
-            var b2 = ${b_read}(b[bk + 2u * p.n4]);
-            var b3 = ${b_read}(b[bk + 3u * p.n4]);
-            if (X_SCALED) {
-                let s = x_scale4(k4);
-                b0 *= s.x;
-                b1 *= s.y;
-                b2 *= s.z;
-                b3 *= s.w;
-            }
+            let bm = b_rows(bk, k4);
             for (var r = 0u; r < TILE_M; r++) {
-                acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), b0, b1, b2, b3);
+                acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), bm[0], bm[1], bm[2], bm[3]);
             }
         }
     }
