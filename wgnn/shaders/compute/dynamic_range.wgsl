@@ -7,7 +7,7 @@
 // (SHIFTED: quantize_shifted) does, from the scale and zero point it has just found. With PARTS, x
 // is range_parts.wgsl's p.total pairs (a minimum, a maximum) of a large tensor's parts instead.
 #include "compute/common.wgsl"
-#include "compute/reduction.wgsl"
+#include "compute/range.wgsl"  // widen(), workgroup_range()
 
 struct Params { total: u32 }
 
@@ -25,20 +25,18 @@ var<workgroup> found: vec2<f32>;  // (scale, zero point)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
-    var lo = 0.0;
-    var hi = 0.0;
+    var range = vec2<f32>(0.0);
     for (var i = lid; i < p.total; i += WG) {
         if (PARTS) {
-            lo = combine(lo, f32(x[2u * i]), COMBINE_MIN);
-            hi = combine(hi, f32(x[2u * i + 1u]), COMBINE_MAX);
+            range = widen(range, f32(x[2u * i]), f32(x[2u * i + 1u]));
         } else {
             let v = f32(x[i]);
-            lo = combine(lo, v, COMBINE_MIN);
-            hi = combine(hi, v, COMBINE_MAX);
+            range = widen(range, v, v);
         }
     }
-    lo = workgroup_reduce(lo, lid, COMBINE_MIN);
-    hi = workgroup_reduce(hi, lid, COMBINE_MAX);
+    range = workgroup_range(range, lid);
+    let lo = range.x;
+    let hi = range.y;
     if (lid == 0u) {
         let spread = hi - lo;
         var s = 1.0;

@@ -5,7 +5,7 @@
 // min(x, 0) and max(x, 0) to parts[2 wid] and parts[2 wid + 1]; dynamic_range.wgsl (PARTS) then
 // combines those pairs. NaN propagates through both passes as through one.
 #include "compute/common.wgsl"
-#include "compute/reduction.wgsl"
+#include "compute/range.wgsl"  // widen(), workgroup_range()
 
 struct Params { total: u32 }
 
@@ -16,17 +16,14 @@ struct Params { total: u32 }
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    var lo = 0.0;
-    var hi = 0.0;
+    var range = vec2<f32>(0.0);
     for (var i = wid.x * WG + lid; i < p.total; i += nwg.x * WG) {
         let v = f32(x[i]);
-        lo = combine(lo, v, COMBINE_MIN);
-        hi = combine(hi, v, COMBINE_MAX);
+        range = widen(range, v, v);
     }
-    lo = workgroup_reduce(lo, lid, COMBINE_MIN);
-    hi = workgroup_reduce(hi, lid, COMBINE_MAX);
+    range = workgroup_range(range, lid);
     if (lid == 0u) {
-        parts[2u * wid.x] = parts_elem(lo);
-        parts[2u * wid.x + 1u] = parts_elem(hi);
+        parts[2u * wid.x] = parts_elem(range.x);
+        parts[2u * wid.x + 1u] = parts_elem(range.y);
     }
 }
