@@ -214,6 +214,9 @@ def test_a_padded_classifier_feeds_its_softmax_in_place(device, precision, rng, 
     assert session.pass_log["pad_matmul_columns"] == 1
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops.count("slice") == (also != "softmax"), ops
+    # read in place, the rows (1023 values, 1024 apart) are read as vec4s, the last one masked
+    sources = [src for src in session._exe.pipelines if "// Softmax" in src]
+    assert all(("const W: u32 = 4u;" in src) == (also == "softmax") for src in sources), len(sources)
 
 
 def test_matmul_scalar_a_batched(device, precision, rng):

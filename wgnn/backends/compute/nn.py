@@ -533,13 +533,23 @@ def lower_softmax(node, ctx: LoweringContext) -> None:
         shape, (lead,) = merge_dims(list(x.shape[:-1]) or [1], [strides[:-1] or [0]])
         params.update(m_step=strides[-1], m_rank=len(shape), m_shape=pack_dims(shape, 1),
                       m_strides=pack_dims(lead, 0))
-    # vec4s along a contiguous row whose every start (x's, y's, the mask's) is a multiple of 4
-    wide = (inner == 1 and params["axis_size"] % 4 == 0 and params["x_outer"] % 4 == 0
+    # vec4s along a contiguous row whose every start (x's, y's, the mask's) is a multiple of 4; or x's
+    # rows so, inside a wider tensor whose padding covers the last vec4, y stored a value at a time
+    axis, pitch = params["axis_size"], params["x_outer"]
+    wide = (inner == 1 and axis % 4 == 0 and pitch % 4 == 0
             and (mask is None or (params["m_step"] == 1 and all(s % 4 == 0 for s in lead))))
+    tail = inner == 1 and axis % 4 != 0 and pitch % 4 == 0 and pitch >= axis + (-axis % 4) and mask is None
     template, size = ctx.rows(node, outer * inner)
-    template.update(ctx.row_vectors(4 if wide else 1, ("x", "mask", "y")), log=node.attrs.get("log", False),
-                    masked="true" if mask is not None else "false",
-                    keep_exp=not node.attrs.get("log", False) and ctx.storage[id(ctx.root(out))] == "f32")
+    template.update(ctx.row_vectors(4 if wide or tail else 1, ("x", "mask", "y")), log=node.attrs.get("log", False),
+                    masked="true" if mask is not None else "false", in_row="v",
+                    store_part="y[base / W + j * p.inner] = y_store(v);",
+                    rescale_part="let i = base / W + j * p.inner;\n    y[i] = y_store(V(y[i]) * inv_s);",
+                    keep_exp=not node.attrs.get("log", False) and ctx.storage[id(ctx.root(out))] == "f32" and not tail)
+    if tail:
+        template.update(y_type="y_elem", in_row="select(v, V(-3.402823e38), vec4<u32>(4u * j) + "
+                        "vec4<u32>(0u, 1u, 2u, 3u) >= vec4<u32>(p.axis_size))",
+                        store_part="for (var l = 0u; l < 4u; l++) { if (4u * j + l < p.axis_size) { "
+                        "y[base + 4u * j + l] = y_elem(v[l]); } }", rescale_part="")
     ctx.dispatch("softmax", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(mask) if mask is not None else ctx.dummy(), ctx.tensor(out)],
                  **size)

@@ -9,7 +9,9 @@
 // axes (m_shape, m_strides: 0 where it broadcasts) and m_step along the row.
 // With ${width} = 4 (a row contiguous, its length, its start and the mask's a multiple of 4) every
 // load and store moves a vec4 (V) along the row: a quarter of the loads, which bound this kernel on
-// software adapters as on GPUs; the vec4's four lanes are combined once, after each pass.
+// software adapters as on GPUs; the vec4's four lanes are combined once, after each pass. A row of
+// x that starts at a multiple of 4 inside a wider tensor (no mask) is read so too whatever its
+// length, its last vec4 masked (in_row), and stored a value at a time (store_part).
 #include "compute/common.wgsl"
 #include "compute/rows.wgsl"
 
@@ -40,6 +42,23 @@ fn lanes_sum(v: V) -> f32 {
     return ${lanes_sum};
 }
 
+// Lanes past the row's end (a row whose length is no multiple of 4, read as vec4s where x is the
+// leading columns of a wider tensor: a padded classifier's) count as -3.4e38: they add exp(..) = 0.
+fn in_row(v: V, j: u32) -> V {
+    return ${in_row};
+}
+
+// The j-th W-wide part of a row whose first element is y's element base: a vec4 or, past a row's
+// end that is no multiple of 4, its lanes one by one up to the end.
+fn store_part(base: u32, j: u32, v: V) {
+    ${store_part}
+}
+
+// KEEP_EXP's last pass: the part stored, times inv_s (never in the value-at-a-time form).
+fn rescale_part(base: u32, j: u32, inv_s: f32) {
+    ${rescale_part}
+}
+
 fn mask_base(row: u32) -> u32 {
     var i = row;
     var o = 0u;
@@ -57,7 +76,7 @@ fn logit(xbase: u32, mbase: u32, j: u32) -> V {
     if (MASKED) {
         v += V(mask[mbase / W + j * p.m_step]);
     }
-    return v;
+    return in_row(v, j);
 }
 
 @compute @workgroup_size(WG)
@@ -75,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (MASKED) {
         mbase = mask_base(row);
     }
-    let n = p.axis_size / W;
+    let n = (p.axis_size + W - 1u) / W;
     var mv = V(-3.402823e38);
     for (var j = first; j < n; j += step) {
         mv = max(mv, logit(xbase, mbase, j));
@@ -86,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let e = exp(logit(xbase, mbase, j) - m);
         sv += e;
         if (KEEP_EXP) {
-            y[base / W + j * p.inner] = y_store(e);
+            store_part(base, j, e);
         }
     }
     let s = combined(lanes_sum(sv), lid, COMBINE_SUM);
@@ -94,17 +113,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let inv_s = 1.0 / s;
     if (KEEP_EXP) {
         for (var j = first; j < n; j += step) {
-            let i = base / W + j * p.inner;
-            y[i] = y_store(V(y[i]) * inv_s);
+            rescale_part(base, j, inv_s);
         }
         return;
     }
     for (var j = first; j < n; j += step) {
         let shifted = logit(xbase, mbase, j) - m;
         if (${log}) {  // log-softmax: x - max - log(sum), never log of a rounded-to-zero probability
-            y[base / W + j * p.inner] = y_store(shifted - log_s);
+            store_part(base, j, shifted - log_s);
         } else {
-            y[base / W + j * p.inner] = y_store(exp(shifted) * inv_s);
+            store_part(base, j, exp(shifted) * inv_s);
         }
     }
 }
