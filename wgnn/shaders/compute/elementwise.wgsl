@@ -12,6 +12,7 @@
 #include "activation.wgsl"
 #include "binary_ops.wgsl"
 #include "compute/int_ops.wgsl"
+#include "compute/strided.wgsl"  // axis_index()
 
 alias calc = ${calc};
 
@@ -46,9 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var d = RANK - 1; d >= 0; d--) {
         let q = d / 4;
         let r = d % 4;
-        let dim = p.shape[q][r];
-        let idx = i32(i % dim);
-        i = i / dim;
+        let idx = axis_index(&i, d);
         oo += idx * p.out_strides[q][r];
         ao += idx * p.a_strides[q][r];
         bo += idx * p.b_strides[q][r];

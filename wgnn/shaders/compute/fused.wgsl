@@ -8,6 +8,7 @@
 #include "compute/common.wgsl"
 #include "activation.wgsl"
 #include "binary_ops.wgsl"
+#include "compute/strided.wgsl"  // axis_index()
 
 struct Params {
     total: u32, out_step: i32,
@@ -45,9 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var d = RANK - 1; d >= 0; d--) {
         let q = d / 4;
         let r = d % 4;
-        let dim = p.shape[q][r];
-        let idx = i32(i % dim);
-        i = i / dim;
+        let idx = axis_index(&i, d);
         oo += idx * p.out_strides[q][r];
         ${offsets}
     }

@@ -16,6 +16,7 @@
 // and p.hi, and the lanes of an invocation go through the activation as one vec4.
 #include "compute/common.wgsl"
 #include "activation.wgsl"
+#include "compute/strided.wgsl"  // axis_index()
 
 const ACTIVATED: bool = ${activated};
 const HAS_FACTOR: bool = ${factor};
@@ -103,9 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var i = id;
     var offsets = vec4<i32>(i32(p.out_base), i32(p.a_base), i32(p.b_base), i32(p.c_base));
     for (var d = RANK - 1; d >= 0; d--) {
-        let dim = p.shape[d / 4][d % 4];
-        let idx = i32(i % dim);
-        i = i / dim;
+        let idx = axis_index(&i, d);
         offsets += idx * vec4<i32>(p.out_strides[d / 4][d % 4], p.a_strides[d / 4][d % 4],
                                    p.b_strides[d / 4][d % 4], p.c_strides[d / 4][d % 4]);
     }
