@@ -487,6 +487,39 @@ def test_gpu_defaults_run_the_zoo_cnns(device, precision, monkeypatch, name, bat
     np.testing.assert_array_equal(np.argsort(-got)[:, :5], np.argsort(-want)[:, :5])
 
 
+@pytest.mark.parametrize("name", ["selfie_segmentation", "all_minilm_l6_v2"])
+def test_gpu_defaults_run_pretrained_models(device, precision, monkeypatch, name):
+    """The GPU defaults forced on this adapter, on pretrained models and real inputs, against the
+    software adapter's defaults in FP32: selfie segmentation (MediaPipe's weights; its global pools
+    on ``workgroup``, its classifier-like gate products on gemv, SE gates folded into gemm) on the
+    astronaut photo, and all-MiniLM-L6-v2 on two sentences (softmax and layer norms a workgroup per
+    row, products on gemm with split-K). What a lent GPU's first run of these executes is so
+    checked before it is lent."""
+    from helpers import fetch_or_skip
+
+    from wgnn import bert, mediapipe, zoo
+
+    path = str(fetch_or_skip(name))
+    if name == "all_minilm_l6_v2":
+        tokenizer = bert.tokenizer_from_archive(zoo.shipped(name))
+        feeds = tokenizer(["A man is eating food.", "The girl is carrying a baby in the park."]).feeds()
+    else:
+        skimage = pytest.importorskip("skimage")
+        x, _ = mediapipe.letterbox(skimage.data.astronaut(), (256, 256), (0.0, 1.0))
+        feeds = {wgnn.InferenceSession(path).get_inputs()[0].name: x}
+    want = wgnn.InferenceSession(path).run(None, feeds)
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "gpu")
+    session = wgnn.InferenceSession(path, precision=precision)
+    got = session.run(None, feeds)
+    choices = list(session.kernel_choices().values())
+    gemm = "gemm_f16" if precision == "fp16" else "gemm "
+    assert any(c.startswith(gemm) for c in choices) and any(c.startswith("workgroup") for c in choices), choices
+    if name == "all_minilm_l6_v2":
+        assert any("k/" in c for c in choices), choices
+    for g, w in zip(got, want):
+        assert rel_l2(g, w) < {"fp32": 1e-5, "fp16": 1e-2}[precision]
+
+
 def test_tune_measures_the_lstm_step_variants(device, precision, rng):
     """``tune`` times both variants of a whole LSTM step (a node of two outputs, h and c, each kept
     in the graph it times alone) and keeps the faster; a session then runs that one."""
