@@ -90,11 +90,16 @@ def _shapes(feeds: dict) -> dict:
 
 
 def _wgnn_runner(model, backend: str, precision: str, feeds: dict) -> tuple[Callable[[], object], float, int]:
+    from .errors import TooLargeForAdapter
     from .session import InferenceSession
 
     start = time.perf_counter()
-    session = InferenceSession(model, backend=backend, precision=precision,
-                               input_shapes=_shapes(feeds) if not isinstance(model, bytes) else None)
+    try:
+        session = InferenceSession(model, backend=backend, precision=precision,
+                                   input_shapes=_shapes(feeds) if not isinstance(model, bytes) else None)
+    except TooLargeForAdapter:  # a batch beyond the adapter's limits: in parts, where the model allows
+        session = InferenceSession(model, backend=backend, precision=precision)
+        session.prepare(feeds)
     load = time.perf_counter() - start
     return (lambda: session.run(None, feeds)), load, session.pipeline_count
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -439,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from wgnn.errors import WgnnError
+
+    log = logging.getLogger("wgnn")  # what a session says (a batch run in parts), as the commands speak
+    if not any(getattr(h, "wgnn_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("wgnn: %(message)s"))
+        handler.wgnn_cli = True
+        log.addHandler(handler)
 
     try:
         return args.func(args)

@@ -39,6 +39,17 @@ class GraphError(WgnnError, ValueError):
     """A graph is inconsistent: shapes that do not match, a missing input, a bad attribute."""
 
 
+class TooLargeForAdapter(GraphError):
+    """A tensor (or all the intermediates together) needs more bytes than the adapter binds or
+    allocates at once: ``size`` bytes against its ``limit``. A session running a batch that the
+    model treats sample by sample runs it in parts instead (``wgnn.chunking``), unless the tensor is
+    a weight (``weight``), which no smaller batch makes smaller."""
+
+    def __init__(self, message: str, size: int, limit: int, *, weight: bool = False):
+        self.size, self.limit, self.weight = size, limit, weight
+        super().__init__(message)
+
+
 class StaticValueNeeded(GraphError):
     """A value the static graph needs when compiling (a Reshape's shape, Slice's starts, TopK's k)
     depends on a graph input. ``operand`` is that value's operand. The ONNX importer turns it into a

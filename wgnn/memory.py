@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import GraphError
+from .errors import TooLargeForAdapter
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
         if b.first > b.last:
             raise ValueError(f"block {b.key!r} ends (step {b.last}) before it starts (step {b.first})")
         if max_binding_size is not None and b.size > max_binding_size:
-            raise GraphError(f"tensor {b.name or b.key!r} needs {b.size} bytes, more than the adapter's "
-                            f"max-storage-buffer-binding-size ({max_binding_size})")
+            raise TooLargeForAdapter(f"tensor {b.name or b.key!r} needs {b.size} bytes, more than the adapter's "
+                                     f"max-storage-buffer-binding-size ({max_binding_size})", b.size, max_binding_size)
     offsets, arena = min((_place(sorted(blocks, key=order), alignment) for order in ORDERS), key=lambda p: p[1])
     report = MemoryReport(sum(b.size for b in blocks), lower_bound(blocks), arena)
     return Plan(offsets, arena, report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -13,7 +14,15 @@ import numpy as np
 
 from .backends import BACKENDS
 from .builder import OpBuilder
-from .errors import ConfigError, DataDependentShape, GraphError, InputError, InputValuesNeeded, PrecisionError
+from .errors import (
+    ConfigError,
+    DataDependentShape,
+    GraphError,
+    InputError,
+    InputValuesNeeded,
+    PrecisionError,
+    TooLargeForAdapter,
+)
 from .graph import FLOAT_DTYPES, Graph, Operand
 from .importers import load
 from .memory import MemoryReport
@@ -23,6 +32,8 @@ from .passes import optimize as run_passes
 from .reference import run_reference
 from .runtime import Device, GPUTensor, default_device
 from .scheduler import compile_graph
+
+log = logging.getLogger("wgnn")
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,10 @@ class InferenceSession:
         # with another shape of them compiles a plan for it (``_plan_for``); plans are kept per shape.
         self._lock = threading.RLock()
         self._plans: OrderedDict[tuple, dict] = OrderedDict()
+        # Plan keys of batches too large for the adapter -> what ``_run_parts`` takes;
+        # batch_parts: batch -> the batch each part runs at (``wgnn.chunking``)
+        self._parts: dict[tuple, tuple] = {}
+        self.batch_parts: dict[int, int] = {}
         if staged_at is not None:
             from .importers.onnx import default_opset, read_model
             from .stages import Stages
@@ -225,7 +240,12 @@ class InferenceSession:
     def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None) -> None:
         """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
         ``values``), and keep it (the oldest beyond ``MAX_PLANS`` goes)."""
-        self._compile(graph)
+        try:
+            self._compile(graph)
+        except Exception:  # the plan that was current stays whole (``_compile`` sets it as it goes)
+            if getattr(self, "_key", None) in self._plans:
+                self._use_plan(self._key)
+            raise
         self._key, self._import_args = key, (shapes or {}, values or {})
         self._plans[key] = {k: getattr(self, k) for k in self._PLAN}
         while len(self._plans) > self.MAX_PLANS:
@@ -237,19 +257,19 @@ class InferenceSession:
         If reads."""
         return tuple(shapes.items()), tuple((n, v.shape, v.tobytes()) for n, v in values.items())
 
-    def _plan_for(self, feeds: dict) -> None:
-        """Make the plan for the shapes of ``feeds``' symbolic inputs (and the values of the inputs
-        an If reads) current, compiling it on first use (sizes that break a dimension the model
-        fixes, and values of another dtype, are left for ``_check_feeds`` to refuse)."""
+    def _feed_key(self, feeds: dict) -> tuple[tuple, dict, dict] | None:
+        """(plan key, shapes of the symbolic inputs, values of the inputs an If reads) of ``feeds``;
+        None where the model has neither or ``feeds`` does not give them as declared (sizes that
+        break a dimension the model fixes, values of another dtype: ``_check_feeds`` refuses them)."""
         if not (self.symbolic_dims or self.value_inputs) or not isinstance(feeds, dict):
-            return
+            return None
         shapes, values = {}, {}
         for name, dims in self.symbolic_dims.items():
             value = feeds.get(name)
             shape = tuple(getattr(value, "shape", None) or np.shape(value)) if value is not None else None
             if shape is None or len(shape) != len(dims) or any(isinstance(d, int) and d != s
                                                                for d, s in zip(dims, shape)):
-                return
+                return None
             shapes[name] = shape
         for name, dtype in self.value_inputs.items():
             value = feeds.get(name)
@@ -257,9 +277,17 @@ class InferenceSession:
                 value = value.numpy()
             value = np.asarray(value) if value is not None else None
             if value is None or str(value.dtype) != dtype:
-                return
+                return None
             values[name] = value
-        key = self._plan_key(shapes, values)
+        return self._plan_key(shapes, values), shapes, values
+
+    def _plan_for(self, feeds: dict) -> None:
+        """Make the plan for the shapes of ``feeds``' symbolic inputs (and the values of the inputs
+        an If reads) current, compiling it on first use."""
+        found = self._feed_key(feeds)
+        if found is None:
+            return
+        key, shapes, values = found
         if key == getattr(self, "_key", None):
             return
         plan = self._plans.get(key)
@@ -273,8 +301,11 @@ class InferenceSession:
                 return self._plan_for(feeds)
             self._add_plan(graph, key, shapes, values)
             return
+        self._use_plan(key)
+
+    def _use_plan(self, key: tuple) -> None:
         self._plans.move_to_end(key)
-        for k, v in plan.items():
+        for k, v in self._plans[key].items():
             setattr(self, k, v)
 
     def _ready(self, feeds: dict) -> None:
@@ -291,14 +322,15 @@ class InferenceSession:
 
     def prepare(self, input_feed: dict[str, Any]) -> None:
         """Compile (or pick) the plan for the shapes of ``input_feed`` without running it, so that
-        ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes. A
-        model run in stages compiles what follows its data-dependent node on its first run."""
+        ``dispatch_count``, ``memory_report()`` and the first timed run describe those shapes (a
+        batch run in parts: the part's). A model run in stages compiles what follows its
+        data-dependent node on its first run."""
         with self._lock:
             if self._stages is not None:
                 if self._stages.head is not None:
                     self._stages.head.prepare({a.name: input_feed[a.name] for a in self._stages.head.get_inputs()})
                 return
-            self._ready(_unwrapped(input_feed))
+            self._ready_or_parts(_unwrapped(input_feed))
 
     def _import(self, shapes: dict | None = None, values: dict | None = None):
         """The model imported again (``shapes``: for its symbolic inputs; ``values``: of the inputs
@@ -569,11 +601,74 @@ class InferenceSession:
                 results = self._stages.run(feeds)
                 self.pass_log = self._stages.pass_log()
                 return results
-            self._ready(feeds)
-            results = self._execute(feeds)
+            parts = self._ready_or_parts(feeds)
+            results = self._execute(feeds) if parts is None else self._run_parts(feeds, *parts)
             results.update({n: v.copy() for n, v in self._constant_outputs.items()})
             results = self._gather_sequences(results)
             return {n: results[n] for n in self.output_names}
+
+    # -- a batch too large for the adapter, run in parts (wgnn.chunking) ----------------------------
+
+    def _ready_or_parts(self, feeds: dict) -> tuple | None:
+        """``_ready``, or where ``feeds``' batch does not fit the adapter and the model treats its
+        samples alone: (the batched inputs, the batch, the part's batch, each output's batch axis),
+        the part's plan compiled."""
+        found = self._feed_key(feeds)
+        parts = self._parts.get(found[0]) if found is not None else None
+        if parts is not None:
+            return parts
+        try:
+            self._ready(feeds)
+            return None
+        except TooLargeForAdapter as exc:
+            if found is None:
+                raise
+            parts = self._batch_parts(feeds, found, exc)
+        self._parts[found[0]] = parts
+        return parts
+
+    def _batch_parts(self, feeds: dict, found: tuple, exc: TooLargeForAdapter) -> tuple:
+        from .chunking import batch_axes, part_size
+
+        key, shapes, values = found
+        names = tuple(name for name, dims in self.symbolic_dims.items() if dims and not isinstance(dims[0], int))
+        sizes = {shapes[name][0] for name in names}
+        if len(sizes) != 1 or min(sizes) < 2 or exc.weight:
+            raise exc
+        n = sizes.pop()
+        if self._stages is not None or any(isinstance(feeds[name], GPUTensor) for name in names):
+            raise exc
+        graph, _, _ = self._import(shapes, values)
+        out_axes, why = (None, "it has sequence inputs or outputs") if graph.sequence_inputs or \
+            graph.sequence_outputs else batch_axes(graph, {name for name in names if name in graph.inputs}, n)
+        if why is not None:
+            raise TooLargeForAdapter(f"{exc} at batch {n}, and the batch cannot run in parts: {why}", exc.size,
+                                     exc.limit) from None
+        part = part_size(n, exc.size, exc.limit)
+        while True:
+            try:
+                self._ready(_batch_part(feeds, names, 0, part))
+                break
+            except TooLargeForAdapter as again:
+                if part == 1:
+                    raise TooLargeForAdapter(f"{again}, even at batch 1", again.size, again.limit) from None
+                part = part_size(part, again.size, again.limit)
+        self.batch_parts[n] = part
+        log.warning("%s: batch %d runs as %d runs of %d (at batch %d: %s)", self.device.name, n, -(-n // part), part,
+                    n, exc)
+        return names, n, part, out_axes
+
+    def _run_parts(self, feeds: dict, names: tuple[str, ...], n: int, part: int,
+                   out_axes: dict[str, int]) -> dict[str, np.ndarray]:
+        """One run per ``part`` samples of ``feeds``' ``names`` (the last padded with copies of the
+        batch's last sample), their outputs joined along each one's batch axis and cut to ``n``."""
+        runs = []
+        for start in range(0, n, part):
+            piece = _batch_part(feeds, names, start, part)
+            self._ready(piece)
+            runs.append(self._execute(piece))
+        return {name: np.concatenate([run[name] for run in runs], axis=out_axes[name]).take(range(n), out_axes[name])
+                for name in runs[0]}
 
     def _gather_sequences(self, results: dict) -> dict:
         """``results`` with each sequence output's element tensors replaced by their list."""
@@ -626,6 +721,19 @@ def _first_data_dependent(model) -> int | None:
     if isinstance(model, Graph) or detect_format(model) != "onnx":
         return None
     return next((i for i, n in enumerate(read_model(model).graph.node) if op_key(n) in data_dependent.OPS), None)
+
+
+def _batch_part(feeds: dict, names: tuple[str, ...], start: int, part: int) -> dict:
+    """``feeds`` with the inputs ``names`` cut to samples ``start .. start + part - 1``, the batch's
+    last sample repeated past its end."""
+    piece = dict(feeds)
+    for name in names:
+        value = np.asarray(feeds[name])
+        rows = value[start:start + part]
+        if len(rows) < part:
+            rows = np.concatenate([rows, np.repeat(value[-1:], part - len(rows), axis=0)])
+        piece[name] = rows
+    return piece
 
 
 def _unwrapped(feeds: Any) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ... import ops
-from ...errors import GraphError
+from ...errors import GraphError, TooLargeForAdapter
 from ...graph import Graph, Node, from_storage, storage_numpy, stored_nbytes, to_storage
 from ...layout import WRITE_ANY_ORDER
 from ...memory import Block, MemoryReport, Plan, plan_buffers
@@ -187,8 +187,9 @@ class ComputeBackend(Backend):
         max_binding = int(device.limits["max-storage-buffer-binding-size"])
         plan = plan_buffers(blocks, alignment=device.storage_alignment, max_binding_size=max_binding)
         if plan.arena_bytes > int(device.limits["max-buffer-size"]):
-            raise GraphError(f"the model needs {plan.arena_bytes} bytes of intermediates, more than this "
-                             f"adapter's max-buffer-size ({device.limits['max-buffer-size']})")
+            raise TooLargeForAdapter(f"the model needs {plan.arena_bytes} bytes of intermediates, more than this "
+                                     f"adapter's max-buffer-size ({device.limits['max-buffer-size']})",
+                                     plan.arena_bytes, int(device.limits["max-buffer-size"]))
 
         arena = device.buffer(plan.arena_bytes, label="arena")
         constants = device.buffer(ctx.constants.size, data=ctx.constants.data(), label="constants")
@@ -250,9 +251,10 @@ class ComputeBackend(Backend):
                 buf, off, nbytes = resolve(ref, kind)
                 if nbytes > max_binding:
                     what = f"tensor {ref.operand.name!r}" if ref.operand is not None else "a weight tensor"
-                    raise GraphError(f"{call.node.op} node {call.node.name!r}: {what} needs {nbytes} bytes in one "
-                                     f"binding, more than this adapter's max-storage-buffer-binding-size "
-                                     f"({max_binding}); splitting such tensors is not implemented yet")
+                    raise TooLargeForAdapter(f"{call.node.op} node {call.node.name!r}: {what} needs {nbytes} bytes "
+                                             f"in one binding, more than this adapter's "
+                                             f"max-storage-buffer-binding-size ({max_binding})", nbytes, max_binding,
+                                             weight=ref.operand is None)
                 used.setdefault(id(buf), set()).add(kind)
                 entries.append({"binding": index, "resource": {"buffer": buf, "offset": off, "size": nbytes}})
             if any(len(kinds) > 1 for kinds in used.values()):
