@@ -87,6 +87,8 @@ def test_a_batch_beyond_the_binding_limit_runs_in_parts(device, monkeypatch, cap
     np.testing.assert_array_equal(session.run(None, {"input": x})[0], got)
     assert session.plans_compiled == compiled
     np.testing.assert_array_equal(session.run(None, {"input": x[:3]})[0], got[:3])  # the part's own plan
+    with pytest.raises(TooLargeForAdapter, match="results kept on the GPU need the whole batch"):
+        session.run_on_gpu({"input": x})
 
 
 def test_a_model_that_mixes_its_samples_is_refused_and_keeps_its_plan(device, monkeypatch):

@@ -700,7 +700,12 @@ class InferenceSession:
                              "GPU does not store; run() returns them")
         input_feed = _unwrapped(input_feed)
         with self._lock:
-            self._ready(input_feed)
+            try:
+                self._ready(input_feed)
+            except TooLargeForAdapter as exc:
+                raise TooLargeForAdapter(f"{exc}; results kept on the GPU need the whole batch in one run (run() "
+                                         "runs a batch in parts where the model allows): feed fewer samples",
+                                         exc.size, exc.limit, weight=exc.weight) from None
             self._execute(input_feed, read_back=False)
             return {name: GPUTensor(self.device, self._exe.output_buffers[name], 0, out.shape, out.dtype)
                     for name, out in self.graph.outputs.items()}
