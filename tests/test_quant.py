@@ -459,18 +459,19 @@ def test_quantized_resnet50_matches_onnxruntime_cpu_in_fp32_and_fp16(device):
         np.testing.assert_array_equal(fp16.run(None, {"input": x})[0], got)
 
 
-def _qlinear_conv_model(rng, groups: int, relu_zero: bool):
-    """A QLinearConv (uint8 x and y, per-channel int8 weights, int32 bias) as ONNX Runtime writes it."""
+def _qlinear_conv_model(rng, groups: int, relu_zero: bool, size: int = 3):
+    """A QLinearConv (uint8 x and y, per-channel int8 weights, int32 bias) as ONNX Runtime writes it:
+    a ``size`` x ``size`` filter, padded and strided if 3 x 3."""
     from onnx import numpy_helper
 
     c, o = 8, 8 if groups > 1 else 12
-    w = rng.integers(-63, 64, (o, c // groups, 3, 3)).astype(np.int8)
+    w = rng.integers(-63, 64, (o, c // groups, size, size)).astype(np.int8)
     consts = {"xs": np.float32(0.021), "xz": np.uint8(131), "w": w,
               "ws": rng.uniform(0.002, 0.01, o).astype(np.float32), "wz": np.zeros(o, np.int8),
               "ys": np.float32(0.07), "yz": np.uint8(0 if relu_zero else 117),
               "b": rng.integers(-3000, 3000, o).astype(np.int32)}
     node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
-                            pads=[1, 0, 1, 2], strides=[1, 2], group=groups)
+                            **(dict(pads=[1, 0, 1, 2], strides=[1, 2]) if size == 3 else {}), group=groups)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, c, 9, 11])],
                               [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
                               [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
@@ -498,6 +499,37 @@ def test_quantized_conv_runs_on_integers_as_onnxruntime_does(device, groups):
         got = session.run(None, {"x": x})[0]
         assert got.dtype == np.uint8 and 0 < np.mean(got == want)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("groups, size, kernel", [(1, 3, "conv2d_shared"), (1, 1, "matmul_shared"),
+                                                  (8, 3, "depthwise")])
+def test_quantized_weights_are_read_as_bytes(device, monkeypatch, groups, size, kernel):
+    """The subgroup and depthwise kernels read a quantized convolution's weights (w_q - w_zero) a byte
+    each, four to a word (``nn._int8_weights``): a quarter of the weights' bytes bound, and ONNX
+    Runtime's integers, element for element, in fp32 and fp16."""
+    from wgnn.backends.compute import nn
+
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(size + groups)
+    model, consts = _qlinear_conv_model(rng, groups, relu_zero=False, size=size)
+    x = rng.integers(0, 256, (1, 8, 9, 11)).astype(np.uint8)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    def conv_bytes(session):
+        (conv,) = [d for d in session._exe.dispatches if d.kernel == kernel]
+        return conv.bytes_moved
+
+    forced = {"conv2d": "depthwise" if groups > 1 else "subgroup"}
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(model, precision=precision, kernels=forced)
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], want)
+        packed = conv_bytes(session)
+        with monkeypatch.context() as m:
+            m.setattr(nn, "_int8_weights", lambda node, array: None)
+            floats = wgnn.InferenceSession(model, precision=precision, kernels=forced)
+            np.testing.assert_array_equal(floats.run(None, {"x": x})[0], want)
+        stored = {"fp32": 4, "fp16": 2}[precision]
+        assert conv_bytes(floats) - packed >= (stored - 1) * consts["w"].size - 16  # (constants: whole vec4s)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2"])
