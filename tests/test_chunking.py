@@ -36,6 +36,8 @@ def test_batch_axes_follow_the_samples_through_a_network():
     assert batch_axes(_graph(net), {"x"}, 4) == ({"y": 0}, None)
     moved = _graph(lambda b, x: b.transpose(x, (1, 0, 2, 3)))
     assert batch_axes(moved, {"x"}, 4) == ({"y": 1}, None)  # the parts are joined along axis 1
+    arg = _graph(lambda b, x: b.arg_max(b.transpose(x, (1, 0, 2, 3)), axis=0, keepdims=False))
+    assert batch_axes(arg, {"x"}, 4) == ({"y": 0}, None)  # (the axis before the batch's dropped)
 
 
 @pytest.mark.parametrize("build,why", [
@@ -43,6 +45,9 @@ def test_batch_axes_follow_the_samples_through_a_network():
     (lambda b, x: b.reshape(x, (2, 2, 3, 8, 8)), "merges the batch axis"),
     (lambda b, x: b.mul(x, b.constant(np.arange(4, dtype=np.float32).reshape(4, 1, 1, 1))), "different constant"),
     (lambda b, x: b.softmax(x, axis=0), "works along the batch axis"),
+    (lambda b, x: b._add("layer_norm", [b.transpose(x, (1, 2, 0, 3)), b.constant(np.ones(256, np.float32)),
+                                          b.constant(np.zeros(256, np.float32))], {"axis": 1, "epsilon": 1e-5})[0],
+     "works along the batch axis"),  # (layer_norm: over its axis and the ones after it)
     (lambda b, x: b.concat([x, b.slice(x, [0], [1], axes=[0])], axis=0), "slices the batch axis"),
     (lambda b, x: b.div(x, b.cast(b.gather(b.shape(x), b.constant(np.array(0, np.int64))), "float32")),
      "computes on the batch's size"),

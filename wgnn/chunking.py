@@ -6,7 +6,7 @@ buffer. A batch of images multiplies every tensor: MobileNet V2 at batch 32 has 
 intermediate. Where the model treats each sample of its batch alone, the session compiles it for
 a part of the batch that fits and runs the parts one after another (``InferenceSession`` does, from
 ``TooLargeForAdapter``), giving what one run of the whole batch would. ``batch_axes`` decides
-whether a model does treat its samples alone (``batch_axes``), from the graph imported at the full batch; where it
+whether a model does treat its samples alone, from the graph imported at the whole batch; where it
 cannot be sure it says which node stops it, and the session raises the size error with that reason.
 
 A tensor is *batched* when one of its axes holds the samples: the model's inputs whose first
@@ -27,13 +27,14 @@ import numpy as np
 from .graph import Graph, Node, Operand
 
 # Operations that compute each position from the same position of their inputs, broadcasting
-# (numpy's rules): batched if any input is; an unbatched input must not vary along axis 0.
+# (numpy's rules): batched if any input is; an unbatched input must not vary along the batch axis.
 POINTWISE = {"binary", "where", "muladd", "logical_not", "activation", "float_class", "cast", "identity",
              "bitcast", "quantize_linear", "dequantize_linear"}
 # Operations on NCHW images (input 0 batched, the rest weights): each sample's output from its own
 # input, whatever the attributes, except pooling that also outputs indices (flat over the batch).
 IMAGE = {"conv2d", "conv_transpose2d", "pool2d", "batch_normalization", "lrn", "resize", "depth_to_space"}
-# Operations along one axis (attr ``axis``) that leave the other axes apart.
+# Operations along one axis (attr ``axis``) that leave the other axes apart (layer_norm: along
+# ``axis`` and every axis after it).
 ALONG_AXIS = {"softmax", "layer_norm", "cumsum", "top_k", "arg_reduce"}
 
 
@@ -70,7 +71,11 @@ def _out_axis(node: Node, axes: dict[int, int], n: int) -> tuple[int | None, str
             return None, "reads a batched tensor other than its image, or outputs indices over the whole batch"
         return 0, None
     if op in ALONG_AXIS:
-        return (None, "works along the batch axis") if a["axis"] % b[0].rank == first else (first, None)
+        along = a["axis"] % b[0].rank
+        if along == first or (op == "layer_norm" and along < first):
+            return None, "works along the batch axis"
+        dropped = op == "arg_reduce" and not a.get("keepdims", True) and along < first
+        return first - dropped, None
     if op == "reduce":
         if first in a["axes"]:
             return None, "reduces over the batch axis"
@@ -108,6 +113,7 @@ def _out_axis(node: Node, axes: dict[int, int], n: int) -> tuple[int | None, str
         return (first, None) if ok else (None, "gathers along the batch axis")
     if op == "matmul":
         x, w = node.inputs[:2]
+        extra = [t for t in node.inputs[2:] if t is not None and id(t) not in axes]  # a bias, say
         at = set()
         for t, rows in ((x, True), (w, False)):
             if id(t) not in axes:
@@ -126,6 +132,8 @@ def _out_axis(node: Node, axes: dict[int, int], n: int) -> tuple[int | None, str
         axis = at.pop()
         if axis < out.rank - 2 and not all(_fits(t, out.rank, axis) for t in u):
             return None, "multiplies each sample by a different constant matrix"
+        if not all(_fits(t, out.rank, axis) for t in extra):
+            return None, "adds a different constant to each sample"
         return axis, None
     if op == "det":
         return (first, None) if first < b[0].rank - 2 else (None, "works across the batch axis")

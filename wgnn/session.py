@@ -630,7 +630,7 @@ class InferenceSession:
     def _batch_parts(self, feeds: dict, found: tuple, exc: TooLargeForAdapter) -> tuple:
         from .chunking import batch_axes, part_size
 
-        key, shapes, values = found
+        _, shapes, values = found
         names = tuple(name for name, dims in self.symbolic_dims.items() if dims and not isinstance(dims[0], int))
         sizes = {shapes[name][0] for name in names}
         if len(sizes) != 1 or min(sizes) < 2 or exc.weight:
