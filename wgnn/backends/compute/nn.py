@@ -225,15 +225,16 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         tiles = -(-ow // tile)
         params.update(batch=n, in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, out_c4=o // 4, tiles_w=tiles,
                       kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
-        x_ref, w_ref = ctx.tensor(x), ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin/group, Cout
+        x_ref, packed_w = ctx.tensor(x), weights.transpose(2, 3, 1, 0)  # KH, KW, Cin/group, Cout
         template.update(tile_x=tile)
         if choice.variant == "subgroup":
             c8 = -(-o // 32)
             kernel, threads = "conv2d_shared", n * oh * tiles * c8 * 8
             params.update(c8=c8)
-            w_ref, w_words = _weight_words(ctx, node, "w", weights.transpose(2, 3, 1, 0))
+            w_ref, w_words = _weight_words(ctx, node, "w", packed_w)
             template.update(path=SUBGROUP_PATH, **_words(x=x_ref), **w_words)
         else:
+            w_ref = ctx.const(packed_w)
             kernel, threads = "conv2d", n * oh * tiles * (o // 4)
             params.update(cin4_per_group=cpg // 4, cout4_per_group=o // g // 4)
         ctx.dispatch(kernel, node=node, template=template, params=params,
