@@ -613,7 +613,7 @@ class InferenceSession:
         """``_ready``, or where ``feeds``' batch does not fit the adapter and the model treats its
         samples alone: (the batched inputs, the batch, the part's batch, each output's batch axis),
         the part's plan compiled."""
-        found = self._feed_key(feeds)
+        found = self._feed_key(feeds) if self._parts else None  # (only once a batch has run in parts)
         parts = self._parts.get(found[0]) if found is not None else None
         if parts is not None:
             return parts
@@ -621,6 +621,7 @@ class InferenceSession:
             self._ready(feeds)
             return None
         except TooLargeForAdapter as exc:
+            found = found or self._feed_key(feeds)
             if found is None:
                 raise
             parts = self._batch_parts(feeds, found, exc)
