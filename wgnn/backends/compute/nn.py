@@ -110,9 +110,14 @@ SUBGROUP_PATH = 0
 def _words(**operands: Ref) -> dict:
     """The subgroup and depthwise kernels' ``NAME_word`` (what one vec4 of the operand is stored as) and
     ``NAME_read`` (how it becomes a vec4<f32>): f16 operands are read as two u32 words
-    (``halves``), which halves a software adapter's per-lane loads."""
+    (``halves``), which halves a software adapter's per-lane loads; quantized integers stored
+    packed (storage i8x4) as one u32 word (``unpack_u8``/``unpack_i8``)."""
     out = {}
     for name, ref in operands.items():
+        if ref.dtype == "i8x4":
+            signed = "u8" if ref.operand.dtype == "uint8" else "i8"
+            out[f"{name}_word"], out[f"{name}_read"] = "u32", f"unpack_{signed}"
+            continue
         half = ref.dtype == "f16"
         out[f"{name}_word"] = "vec2<u32>" if half else f"vec4<{name}_elem>"
         out[f"{name}_read"] = "halves" if half else "vec4<f32>"
@@ -189,19 +194,15 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         w_ref, w_words = _weight_words(ctx, node, "w", weights[:, 0].transpose(1, 2, 0))  # weights KH, KW, C
         template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw, x_zero=0.0, **_words(x=x_ref), **w_words)
         if node.attrs.get("x_zero") is not None:  # quantized integers as stored: the sums take x_q - x_zero
-            packed = _packed(ctx, x)
-            template.update(x_zero=float(node.attrs["x_zero"]),
-                            **({"x_word": "u32", "x_read": f"unpack_{packed}"} if packed else {}))
+            template.update(x_zero=float(node.attrs["x_zero"]))
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
     elif node.attrs.get("x_zero") is not None and choice.variant == "subgroup":
         # quantized integers as stored (packed four to a word, or i32), less their zero point
         # (passes/integer_conv.py: packs_rows)
-        x_ref, packed = ctx.tensor(x), _packed(ctx, x)
-        _matmul_call(node, ctx, x_ref, weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o, batch=1, a_stride=0,
-                     b_stride=0, choice=choice, a_zero=float(node.attrs["x_zero"]),
-                     a_words={"a_word": "u32", "a_read": f"unpack_{packed}"} if packed else _words(a=x_ref))
+        _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o, batch=1,
+                     a_stride=0, b_stride=0, choice=choice, a_zero=float(node.attrs["x_zero"]))
     elif "pointwise" in candidates and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
             choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
@@ -364,15 +365,14 @@ def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
 
 
 def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, cols: int, batch: int,
-                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None, a_zero: float = 0.0,
-                 a_words: dict | None = None) -> None:
+                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None, a_zero: float = 0.0) -> None:
     """C = A x B (+ the node's epilogue) on the variant ``choice`` names: ``tiled`` (or a pointwise
     convolution's ``pointwise``) on the vec4 register-tiled kernel, ``gemm`` on workgroup tiles
     (split-K when ``choice.split`` > 1), ``gemv`` for a single row, ``generic`` on the scalar kernel.
     ``b`` is a constant array or a ``Ref`` to B computed at run time; ``a_row``: where A's rows lie
-    apart, in elements, if not K (the register-tiled kernels only). ``subgroup`` only: A is read as
-    ``a_words`` say (``_words``' template) and less ``a_zero`` (quantized integers as stored)."""
-    if (a_zero or a_words) and choice.variant != "subgroup":
+    apart, in elements, if not K (the register-tiled kernels only). ``subgroup`` only: A read as
+    stored (``_words``: packed quantized integers too) less ``a_zero``, its zero point."""
+    if (a_zero or a_ref.dtype == "i8x4") and choice.variant != "subgroup":
         raise ctx.error(node, f"variant {choice.variant!r} cannot read quantized integers as they are stored")
     out = node.outputs[0]
     b_const = not isinstance(b, Ref)
@@ -413,7 +413,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
             n8 = -(-cols // 32)
             ctx.dispatch("matmul_shared", node=node,
-                         template=dict(template, path=SUBGROUP_PATH, **(a_words or _words(a=a_ref)), **b_words),
+                         template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref), **b_words),
                          params=dict(params, n8=n8, a_row4=(a_row or k) // 4, a_zero=a_zero), bindings=bindings,
                          threads=batch * tiles * n8 * 8, choice=choice)
         else:
