@@ -532,55 +532,6 @@ def test_quantized_weights_are_read_as_bytes(device, monkeypatch, groups, size, 
         assert conv_bytes(floats) - packed >= (stored - 1) * consts["w"].size - 16  # (constants: whole vec4s)
 
 
-def test_a_quantized_pointwise_convolution_reads_packed_bytes(device, monkeypatch):
-    """A quantized 1x1 convolution on ``subgroup`` reads the quantized result before it as stored, four
-    bytes to a word, less its zero point (``integer_conv.packs_rows``), where the 3x3 convolution
-    making it then stores it packed: a quarter of its input's bytes bound, and ONNX Runtime's
-    integers, element for element, in fp32 and fp16."""
-    import importlib
-
-    from onnx import numpy_helper
-
-    integer_conv = importlib.import_module("wgnn.passes.integer_conv")
-    ort = pytest.importorskip("onnxruntime")
-    rng = np.random.default_rng(5)
-    consts = {"xs": np.float32(0.021), "xz": np.uint8(131), "ms": np.float32(0.05), "mz": np.uint8(121),
-              "ys": np.float32(0.07), "yz": np.uint8(117)}
-    for name, (o, c, k) in {"w1": (8, 8, 3), "w2": (12, 8, 1)}.items():
-        consts[name] = rng.integers(-63, 64, (o, c, k, k)).astype(np.int8)
-        consts[name + "s"] = rng.uniform(0.002, 0.01, o).astype(np.float32)
-        consts[name + "z"] = np.zeros(o, np.int8)
-        consts[name + "b"] = rng.integers(-3000, 3000, o).astype(np.int32)
-    nodes = [helper.make_node("QLinearConv", ["x", "xs", "xz", "w1", "w1s", "w1z", "ms", "mz", "w1b"], ["m"],
-                              pads=[1, 1, 1, 1]),
-             helper.make_node("QLinearConv", ["m", "ms", "mz", "w2", "w2s", "w2z", "ys", "yz", "w2b"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 8, 9, 11])],
-                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    model = model.SerializeToString()
-    x = rng.integers(0, 256, (1, 8, 9, 11)).astype(np.uint8)
-    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    forced = {"conv2d": "subgroup"}
-
-    def pointwise(session):
-        (conv,) = [d for d in session._exe.dispatches if d.kernel == "matmul_shared"]
-        return conv
-
-    for precision in ("fp32", "fp16"):
-        session = wgnn.InferenceSession(model, precision=precision, kernels=forced)
-        np.testing.assert_array_equal(session.run(None, {"x": x})[0], want)
-        assert pointwise(session).node.attrs.get("x_zero") == 121
-        with monkeypatch.context() as m:
-            m.setattr(integer_conv, "packs_rows", lambda conv: False)
-            floats = wgnn.InferenceSession(model, precision=precision, kernels=forced)
-            np.testing.assert_array_equal(floats.run(None, {"x": x})[0], want)
-        assert pointwise(floats).node.attrs.get("x_zero") is None
-        stored = {"fp32": 4, "fp16": 2}[precision]
-        assert pointwise(floats).bytes_moved - pointwise(session).bytes_moved >= (stored - 1) * 8 * 9 * 11
-
-
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2"])
 def test_quantized_mobilenets_match_onnxruntime_cpu(device, name):
     """The deeper quantized CNNs (QOperator) on ten photos: MobileNet V1 equal to ONNX Runtime CPU,

@@ -313,26 +313,16 @@ def _dequantized_alone(part: Operand, users: dict, outputs: set) -> bool:
             and len(users.get(id(part), [])) == 1 and id(part) not in outputs)
 
 
-def packs_rows(conv: Node) -> bool:
-    """Whether a convolution is one matrix product over its input's NHWC rows as they lie (1x1,
-    stride 1, unpadded, one group, channels in fours), which the ``subgroup`` kernel can read as
-    stored: quantized integers, or four bytes to a word, less their zero point (attr ``x_zero``)."""
-    x, w = conv.inputs[0], conv.inputs[1]
-    return (w.shape[2:] == (1, 1) and tuple(conv.attrs["strides"]) == (1, 1) and not any(conv.attrs["pads"])
-            and conv.attrs["groups"] == 1 and x.shape[1] % 4 == 0 and w.shape[0] % 4 == 0)
-
-
 def _reads_packed(node: Node, y: Operand) -> bool:
     """A quantized convolution that can read ``y`` stored packed: the packed-int8 kernel (as its
-    input, or as a fused block tail's residual), or the depthwise kernel or a ``subgroup`` product
-    over rows (``packs_rows``) (as its input only: they unpack each word into four channels)."""
+    input, or as a fused block tail's residual), or the depthwise kernel (as its input only: it
+    unpacks each word into four channels)."""
     choice = node.attrs.get("kernel_choice") if node.op == "conv2d" else None
     if choice is None or node.attrs.get("requantize") is None:
         return False
     if choice.variant == "gemm_i8":
         return True
-    return ((choice.variant == "depthwise" or choice.variant == "subgroup" and packs_rows(node))
-            and node.inputs[0] is y and all(t is not y for t in node.inputs[1:]))
+    return choice.variant == "depthwise" and node.inputs[0] is y and all(t is not y for t in node.inputs[1:])
 
 
 def _pack_for_gemm_i8(graph: Graph) -> None:

@@ -198,11 +198,6 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif node.attrs.get("x_zero") is not None and choice.variant == "subgroup":
-        # quantized integers as stored (packed four to a word, or i32), less their zero point
-        # (passes/integer_conv.py: packs_rows)
-        _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o, batch=1,
-                     a_stride=0, b_stride=0, choice=choice, a_zero=float(node.attrs["x_zero"]))
     elif "pointwise" in candidates and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
             choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
@@ -365,15 +360,12 @@ def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
 
 
 def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, cols: int, batch: int,
-                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None, a_zero: float = 0.0) -> None:
+                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None) -> None:
     """C = A x B (+ the node's epilogue) on the variant ``choice`` names: ``tiled`` (or a pointwise
     convolution's ``pointwise``) on the vec4 register-tiled kernel, ``gemm`` on workgroup tiles
     (split-K when ``choice.split`` > 1), ``gemv`` for a single row, ``generic`` on the scalar kernel.
     ``b`` is a constant array or a ``Ref`` to B computed at run time; ``a_row``: where A's rows lie
-    apart, in elements, if not K (the register-tiled kernels only). ``subgroup`` only: A read as
-    stored (``_words``: packed quantized integers too) less ``a_zero``, its zero point."""
-    if (a_zero or a_ref.dtype == "i8x4") and choice.variant != "subgroup":
-        raise ctx.error(node, f"variant {choice.variant!r} cannot read quantized integers as they are stored")
+    apart, in elements, if not K (the register-tiled kernels only)."""
     out = node.outputs[0]
     b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
@@ -414,7 +406,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             n8 = -(-cols // 32)
             ctx.dispatch("matmul_shared", node=node,
                          template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref), **b_words),
-                         params=dict(params, n8=n8, a_row4=(a_row or k) // 4, a_zero=a_zero), bindings=bindings,
+                         params=dict(params, n8=n8, a_row4=(a_row or k) // 4), bindings=bindings,
                          threads=batch * tiles * n8 * 8, choice=choice)
         else:
             scalar_a = k % 4 != 0  # A's rows do not fall on vec4s: read as scalars (matmul.wgsl)

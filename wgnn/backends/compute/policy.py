@@ -31,7 +31,7 @@ import numpy as np
 from ...errors import GraphError
 from ...graph import Graph, Node
 from ...ops.winograd import tiles_of
-from ...passes.integer_conv import fuse_requantize, packs_rows
+from ...passes.integer_conv import fuse_requantize
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
 from ...passes.winograd import winograd_convs
@@ -327,9 +327,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     depthwise = (w.is_constant and g == c == o and c % 4 == 0
                  and (max(TILES) - 1) * sw + (kw - 1) * dw + 1 <= DEPTHWISE_COLS)
     if node.attrs.get("x_zero") is not None:
-        # reads quantized integers as they are: gemm_i8 packs them, depthwise and a subgroup product
-        # over rows subtract the zero point
-        return ["depthwise"] if depthwise else (shared if packs_rows(node) else []) + ["gemm_i8"]
+        # reads quantized integers as they are: gemm_i8 packs them, depthwise subtracts the zero point
+        return ["depthwise"] if depthwise else ["gemm_i8"]
     if not w.is_constant:  # the tiled kernels read weights packed at load time
         return ["generic"]
     found = []

@@ -11,9 +11,7 @@
 // the store.
 // On a subgroup size that is not a multiple of 8 (no whole octets) every lane loads its own rows.
 // Needs K and N divisible by 4; TILE_M is 8 or 16. A's rows lie a_row4 vec4s apart (K / 4 for a
-// matrix; fewer where they overlap: a convolution over one row of its input, nn.py). A quantized
-// 1x1 convolution reads its input's integers as stored (i32, or four bytes to a u32 word, which
-// lavapipe loads as one value instead of four) less p.a_zero, its zero point.
+// matrix; fewer where they overlap: a convolution over one row of its input, nn.py).
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/octet.wgsl"  // madd() and octet_rows()
@@ -25,7 +23,6 @@ struct Params {
     beta: f32,
     n8: u32, a_row4: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
-    a_zero: f32,  // subtracted from A's values: quantized integers read as stored (nn.py), else 0
 }
 
 const TILE_M: u32 = ${tile_m}u;
@@ -73,10 +70,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let bk = b_base + k4 * 4u * p.n4;
             let bm = b_rows(bk, k4);
             // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
-            octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]) - p.a_zero, bm[0], bm[1], bm[2], bm[3], first, broadcast);
+            octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
             if (TILE_M == 16u) {
-                octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]) - p.a_zero, bm[0], bm[1], bm[2], bm[3], first,
-                           broadcast);
+                octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
             }
         }
     } else {
@@ -88,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let bk = b_base + k4 * 4u * p.n4;
             let bm = b_rows(bk, k4);
             for (var r = 0u; r < TILE_M; r++) {
-                acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]) - p.a_zero, bm[0], bm[1], bm[2], bm[3]);
+                acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), bm[0], bm[1], bm[2], bm[3]);
             }
         }
     }
