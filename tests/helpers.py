@@ -78,3 +78,26 @@ def lstm_against_onnxruntime(x: np.ndarray, consts: dict, inputs: list[str], att
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     session = wgnn.InferenceSession(model, precision=precision, **options)
     return session, session.run(None, {"x": x}), want
+
+
+def plan_weights(session) -> list[tuple[dict, dict]]:
+    """Per plan of ``session``, oldest first: {id: buffer} of the GPU buffers its weights lie in, and
+    {id: bytes} of the host arrays of its graph's constants."""
+    return [({id(b): b for b in plan["_exe"].constant_buffers},
+             {id(o.value): o.value.nbytes for n in plan["graph"].nodes for o in n.inputs
+              if o is not None and o.is_constant})
+            for plan in session._plans.values()]
+
+
+def assert_shared_after(plans: list[tuple[dict, dict]], first: int, *, share: float = 0.01) -> None:
+    """Every plan from index ``first`` on binds the weight buffers and holds the constant arrays
+    that the plans before it have, but for at most ``share`` of the bytes (the constants that
+    depend on the shape) (``plan_weights``)."""
+    for k in range(first, len(plans)):
+        buffers = set().union(*(b.keys() for b, _ in plans[:k]))
+        arrays = set().union(*(a.keys() for _, a in plans[:k]))
+        own_buffers, own_arrays = plans[k]
+        new = sum(b.size for key, b in own_buffers.items() if key not in buffers)
+        assert new <= share * sum(b.size for b in own_buffers.values())
+        new = sum(n for key, n in own_arrays.items() if key not in arrays)
+        assert new <= share * sum(own_arrays.values())

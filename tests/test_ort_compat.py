@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers import rel_l2
+from helpers import assert_shared_after, plan_weights, rel_l2
 
 import wgnn
 from wgnn import zoo
@@ -190,6 +190,57 @@ def test_plans_are_bounded(device):
     for width in range(8, 8 + 4 * (session.MAX_PLANS + 3), 4):
         session.run(None, {"x": np.zeros((1, 3, 32, width), np.float32)})
     assert session.plans_compiled == session.MAX_PLANS
+
+
+@pytest.mark.parametrize("given", ["bytes", "proto"])
+def test_plans_share_the_weights(device, given):
+    """A plan per shape, one copy of the weights: each plan after the first binds the weights the
+    first uploaded and holds its arrays on the host, and still gives ONNX Runtime's results; a
+    model given as a ModelProto is left as it was (one given as bytes is the session's to strip)."""
+    rng = np.random.default_rng(4)
+    # a line of symbolic width: a convolution with a batch norm (which the passes fold into its
+    # weights: arrays each plan derives), pooled over the height, a classifier per column
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"]),
+             helper.make_node("Relu", ["n"], ["r"]),
+             helper.make_node("ReduceMean", ["r", "axes"], ["m"], keepdims=0),
+             helper.make_node("Transpose", ["m"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["t", "fc"], ["chars"])]
+    inits = [_const("w", rng.normal(0, 0.3, (48, 3, 3, 3))), _const("scale", rng.uniform(0.5, 2, 48)),
+             _const("shift", rng.normal(0, 0.1, 48)), _const("mean", rng.normal(0, 0.1, 48)),
+             _const("var", rng.uniform(0.5, 2, 48)), numpy_helper.from_array(np.array([2], np.int64), "axes"),
+             _const("fc", rng.normal(0, 0.3, (48, 200)))]
+    graph = helper.make_graph(nodes, "line", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                            [1, 3, 32, "width"])],
+                              [helper.make_tensor_value_info("chars", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    before = model.SerializeToString()
+    session = wgnn.InferenceSession(before if given == "bytes" else model)
+    reference = ort.InferenceSession(before, providers=["CPUExecutionProvider"])
+    for width in (100, 36, 320, 36):
+        x = rng.uniform(0, 1, (1, 3, 32, width)).astype(np.float32)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-4
+    # The first plan, compiled when the session loaded at width 1, runs the classifier on a single
+    # row (gemv), which packs its weights otherwise: the second uploads those, the rest nothing.
+    plans = plan_weights(session)
+    assert len(plans) == 4 and plans[0][0].keys() & plans[1][0].keys() and plans[0][1].keys() & plans[1][1].keys()
+    assert_shared_after(plans, 2)
+    if given == "proto":
+        assert model.SerializeToString() == before
+
+
+def test_constant_store_forgets_buffers_no_plan_holds(device):
+    from wgnn.backends.compute.context import ConstantStore
+
+    store = ConstantStore()
+    buffer = device.buffer(64)
+    store.keep(b"key", buffer, 16)
+    assert store.find(b"key") == (buffer, 16) and len(store) == 1
+    del buffer
+    import gc
+
+    gc.collect()
+    assert store.find(b"key") is None and len(store) == 0
 
 
 def test_runs_from_many_threads_on_one_session(device):

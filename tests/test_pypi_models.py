@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import fetch_or_skip, rel_l2, tol
+from helpers import assert_shared_after, fetch_or_skip, plan_weights, rel_l2, tol
 
 import wgnn
 from wgnn import filetype
@@ -147,10 +147,14 @@ def test_ppocrv5_reads_a_printed_page(device, precision):
     # FP16: the per-character probabilities (softmax over 18385 classes after 40 layers) land 0.1% to
     # 2.2% from ONNX Runtime's FP32 ones, by line, as f16 rounding falls (measured on the page's
     # first seven lines, with and without the affine blocks in the epilogues); the words do not move
-    for line in lines[:2]:
+    for line in lines[:2] + [lines[1][:, :right] for right in (150, 200, 250)]:
         x = ocr.prepare(line)
         want = reference.run(None, {"x": x})[0]
         assert rel_l2(reader.session.run(None, {"x": x})[0], want) < (1e-4 if precision == "fp32" else 2.5e-2)
+    # a plan per width, the weights (in Constant nodes, 15.7 MB) uploaded and held on the host once
+    plans = plan_weights(reader.session)
+    assert len(plans) >= 5
+    assert_shared_after(plans, 2)
 
 
 def test_ppocrv5_detector_and_orientation(device, precision):

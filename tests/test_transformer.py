@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import fetch_or_skip, rel_l2
+from helpers import assert_shared_after, fetch_or_skip, plan_weights, rel_l2
 from onnx import TensorProto, helper, numpy_helper
 
 import wgnn
@@ -425,6 +425,10 @@ def test_sentence_encoder(minilm):
     alone = np.concatenate([encoder.encode([t]) for t in texts[:9]])
     np.testing.assert_allclose(batched[:9], alone, atol=2e-5)
     np.testing.assert_allclose(batched[9:18], batched[:9], atol=2e-5)
+    # a plan per batch shape, the weights (initializers, 90 MB) uploaded and held on the host once
+    plans = plan_weights(encoder.session)
+    assert len(plans) >= 4
+    assert_shared_after(plans, 1)
     with pytest.raises(wgnn.InputError, match="at least one sentence"):
         encoder.encode([])
     with pytest.raises(wgnn.InputError, match="expected a str"):

@@ -7,7 +7,9 @@ the physical layout on the GPU is chosen later, when the graph is planned (see `
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +206,35 @@ class Graph:
 
 
 _counter = itertools.count()
+
+
+class SharedArrays:
+    """The constant arrays of several graphs of one model held once (a session's plans, a graph per
+    input shape, each through the passes on its own): ``share(graph)`` gives each constant of at
+    least ``MIN_BYTES`` the array an earlier graph holds with the same dtype, shape and bytes (by
+    SHA-256) where there is one, so that what the passes derive from the weights (batch norms
+    folded in, channels padded, Winograd's transforms) takes the host's memory once, not once a
+    plan. An array is held while a graph holds it."""
+
+    MIN_BYTES = 4096
+
+    def __init__(self):
+        self._arrays: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def share(self, graph: Graph, held: set[int] = frozenset()) -> None:
+        """``held``: ids of arrays to leave as they are (those every import shares already)."""
+        known = {id(a) for a in self._arrays.values()} | held
+        for operand in {id(o): o for n in graph.nodes for o in n.inputs if o is not None and o.is_constant}.values():
+            value = operand.value
+            if value.nbytes < self.MIN_BYTES or id(value) in known:
+                continue
+            key = (value.dtype.str, value.shape, hashlib.sha256(np.ascontiguousarray(value)).digest())
+            held = self._arrays.get(key)
+            if held is None:
+                self._arrays[key] = value
+                known.add(id(value))
+            else:
+                operand.value = held
 
 
 def fresh_name(prefix: str) -> str:

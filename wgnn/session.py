@@ -23,8 +23,8 @@ from .errors import (
     PrecisionError,
     TooLargeForAdapter,
 )
-from .graph import FLOAT_DTYPES, Graph, Operand
-from .importers import load
+from .graph import FLOAT_DTYPES, Graph, Operand, SharedArrays
+from .importers import ModelSource
 from .memory import MemoryReport
 from .ort_compat import ONNX_TYPES
 from .passes import REQUIRED_RULES, rules_for
@@ -94,6 +94,7 @@ class InferenceSession:
         self.opset: int | None = None
         self.format = "graph"
         self._model = model.copy() if isinstance(model, Graph) else model
+        self._source = None if isinstance(model, Graph) else ModelSource(model)  # what each new shape imports
         self._input_shapes = dict(input_shapes or {})
         self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
         # Inputs an If branches on: a plan is compiled per value of them (``_plan_for``).
@@ -104,7 +105,7 @@ class InferenceSession:
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
             try:
-                graph, self.opset, self.format = load(model, input_shapes=input_shapes)
+                graph, self.opset, self.format = self._source.load(input_shapes=input_shapes)
             except InputValuesNeeded as exc:
                 graph = self._values_needed(model, exc)
             except DataDependentShape as exc:
@@ -141,6 +142,8 @@ class InferenceSession:
         # with another shape of them compiles a plan for it (``_plan_for``); plans are kept per shape.
         self._lock = threading.RLock()
         self._plans: OrderedDict[tuple, dict] = OrderedDict()
+        self._constants = None  # the weights its plans share on the GPU (``_shared_constants``)
+        self._arrays = SharedArrays()  # and on the host
         # Plan keys of batches too large for the adapter -> what ``_run_parts`` takes;
         # batch_parts: batch -> the batch each part runs at (``wgnn.chunking``)
         self._parts: dict[tuple, tuple] = {}
@@ -166,6 +169,8 @@ class InferenceSession:
             self.symbolic_dims = dict(graph.symbolic_dims)
             shapes = {n: graph.inputs[n].shape for n in self.symbolic_dims if n in graph.inputs}
             self._add_plan(graph, self._plan_key(shapes, {}), shapes)
+        if self._source is not None and not (self.symbolic_dims or self.value_inputs):
+            self._source.release()  # one plan: nothing to share the model's arrays with
         self.load_seconds = time.perf_counter() - start
 
     def _declared_only(self, model, input_shapes) -> None:
@@ -227,8 +232,11 @@ class InferenceSession:
                                   if o.is_constant and o.dtype not in FLOAT_DTYPES}
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
         self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
-                                  opset=self.opset, kernels=options["kernels"], optimize=options["optimize"])
+                                  opset=self.opset, kernels=options["kernels"], optimize=options["optimize"],
+                                  constants=self._shared_constants())
         self.pass_log.update(self._exe.rewrites)  # (the backend's rewrites, the element-wise chains fused)
+        if self.symbolic_dims or self.value_inputs:  # more plans to come: what the passes derived, held once
+            self._arrays.share(graph, self._source.shared if self._source is not None else set())
         # every output in the model's order (graph.outputs keeps the compiled ones only)
         self.outputs = {n: outputs[n] if n in self._constant_outputs else graph.outputs[n] for n in outputs}
         self.graph = graph
@@ -236,6 +244,18 @@ class InferenceSession:
         self._sequence_of = {e: n for seqs in (graph.sequence_inputs, graph.sequence_outputs)
                              for n, elems in seqs.items() for e in elems}
         self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
+
+    def _shared_constants(self):
+        """The compute backend's store of this session's weights on the GPU, where it may compile
+        more than one plan (symbolic inputs, inputs an If reads): each plan binds the weights the
+        earlier ones uploaded (``backends.compute.context.ConstantStore``). None for one plan."""
+        if self.backend != "compute" or not (self.symbolic_dims or self.value_inputs):
+            return None
+        if self._constants is None:
+            from .backends.compute.context import ConstantStore
+
+            self._constants = ConstantStore()
+        return self._constants
 
     def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None) -> None:
         """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
@@ -337,7 +357,7 @@ class InferenceSession:
         an If branches on): (graph, opset, format)."""
         if isinstance(self._model, Graph):
             return self._model.copy(), self.opset, self.format
-        return load(self._model, input_shapes={**self._input_shapes, **(shapes or {})}, input_values=values or None)
+        return self._source.load(input_shapes={**self._input_shapes, **(shapes or {})}, input_values=values or None)
 
     def _recover(self) -> None:
         """After the device was lost: a session on the default device moves to a fresh one and
@@ -351,6 +371,7 @@ class InferenceSession:
                                   "a new session on it")
         self.device = default_device()
         self._plans.clear()
+        self._constants = None
         if self._exe is None:  # nothing compiled yet: the first run compiles on the new device
             return
         shapes, values = self._import_args

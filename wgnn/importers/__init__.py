@@ -45,3 +45,58 @@ def load(model: Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
 
     graph, opset = load_onnx(model, input_shapes=input_shapes, input_values=input_values)
     return graph, opset, "onnx"
+
+
+class ModelSource:
+    """A model that a session imports again for every new shape of its symbolic inputs (and value of
+    the inputs an If reads). An ONNX model is read and parsed once, and its initializers converted
+    once: every import shares those arrays (read-only), so the plans of one session hold one copy
+    of the weights on the host. Where the parsed model is this source's own (the model came as a
+    path or bytes), the initializers' bytes in it are dropped once converted. A TFLite model is
+    imported from the model as given each time."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.format = detect_format(model)
+        self._proto = None
+        self._arrays: dict = {}
+
+    @property
+    def shared(self) -> set[int]:
+        """The ids of the arrays every import shares."""
+        return {id(a) for a in self._arrays.values()}
+
+    def load(self, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
+             input_values: dict[str, Any] | None = None) -> tuple[Graph, int | None, str]:
+        """As ``load(model, ...)``."""
+        if self.format == "tflite":
+            return load(self.model, input_shapes=input_shapes, input_values=input_values)
+        from .onnx import load_model as load_onnx
+        from .onnx import read_model
+
+        if self._proto is None:
+            self._proto = read_model(self.model)
+        try:
+            graph, opset = load_onnx(self._proto, input_shapes=input_shapes, input_values=input_values,
+                                     arrays=self._arrays)
+        finally:
+            if self._proto is not self.model:
+                self._drop_read_initializers()
+        return graph, opset, "onnx"
+
+    def release(self) -> None:
+        """Forget what was read: a later import reads the model as given again."""
+        self._proto, self._arrays = None, {}
+
+    def _drop_read_initializers(self) -> None:
+        import onnx
+
+        dropped = False
+        for init in self._proto.graph.initializer:
+            if init.name in self._arrays and init.ByteSize() > 256:
+                init.CopyFrom(onnx.TensorProto(name=init.name, dims=init.dims, data_type=init.data_type))
+                dropped = True
+        if dropped:  # a copy, so that the memory the bytes took (the parsed message's arena) goes too
+            light = onnx.ModelProto()
+            light.CopyFrom(self._proto)
+            self._proto = light

@@ -26,7 +26,7 @@ from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
 from ..base import Backend
 from ..common import Executable, pack_uniforms, padded
 from . import data, indexing, nn  # noqa: F401  (register the lowerings)
-from .context import LOWERINGS, LoweringContext, Ref
+from .context import LOWERINGS, ConstantPool, ConstantStore, LoweringContext, Ref, packed
 from .policy import Choice, KernelPolicy
 
 __all__ = ["Choice", "ComputeBackend", "ComputeExecutable", "Dispatch", "KernelPolicy", "LoweringContext"]
@@ -84,6 +84,9 @@ class ComputeExecutable(Executable):
     constant_bytes: int
     choices: dict[str, Choice] = field(default_factory=dict)
     blocks: list[Block] = field(default_factory=list)
+    # the buffers its weights lie in (a ConstantStore refers to them weakly: they live while a plan
+    # binding them does)
+    constant_buffers: list = field(default_factory=list)
     compile_seconds: float = 0.0
     # wgpu-native's handles of each dispatch's pipeline and bind group, and its workgroups: set once
     # a run has encoded every dispatch through wgpu-py (encode_range)
@@ -164,7 +167,7 @@ class ComputeBackend(Backend):
             if fusion is not None and fusion.packed:
                 state.storage[id(node.outputs[0])] = "i8x4"
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
-                              precision=state.precision, opset=state.opset)
+                              precision=state.precision, opset=state.opset, keyed=state.constants is not None)
         data.channel_windows(state, ctx.windows)
         data.leading_columns(state, ctx.row_pitch)
         data.sliced_parts(state, ctx.slice_views)
@@ -192,7 +195,7 @@ class ComputeBackend(Backend):
                                      plan.arena_bytes, int(device.limits["max-buffer-size"]))
 
         arena = device.buffer(plan.arena_bytes, label="arena")
-        constants = device.buffer(ctx.constants.size, data=ctx.constants.data(), label="constants")
+        placed, constant_buffers = self._constants(device, ctx.constants, state.constants)
         input_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"input {name}")
                          for name, o in graph.inputs.items()}
         output_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"output {name}")
@@ -213,12 +216,13 @@ class ComputeBackend(Backend):
                 writable.update({(ref.offset, ref.nbytes): 0 for ref, kind in kinds if kind == "storage"})
         constants_rw = None
         if writable:
-            data, chunks, size = ctx.constants.data(), [], 0
+            chunks, size = {offset: data for _, data, offset in ctx.constants.entries}, 0
             for offset, nbytes in writable:
                 writable[(offset, nbytes)] = size
-                chunks.append(data[offset:offset + nbytes] + b"\0" * (-nbytes % device.storage_alignment))
-                size += len(chunks[-1])
-            constants_rw = device.buffer(size, data=b"".join(chunks), label="constants read as writable")
+                size += nbytes + (-nbytes % device.storage_alignment)
+            constants_rw = device.buffer(size, data=packed([chunks[offset] for offset, _ in writable],
+                                                           device.storage_alignment),
+                                         label="constants read as writable")
 
         def resolve(ref: Ref, kind: str):
             if ref.kind == "dummy":
@@ -226,7 +230,7 @@ class ComputeBackend(Backend):
             if ref.kind == "const":
                 if kind == "storage" and (ref.offset, ref.nbytes) in writable:
                     return constants_rw, writable[(ref.offset, ref.nbytes)], ref.nbytes
-                return constants, ref.offset, ref.nbytes
+                return (*placed[ref.offset], ref.nbytes)
             root = state.root(ref.operand)
             start = state.placed.get(id(ref.operand))  # (a run of its root's bytes, bound from where it starts)
             size = padded(stored_bytes(root if start is None else ref.operand), 16)
@@ -278,4 +282,33 @@ class ComputeBackend(Backend):
             device=device, graph=graph, dispatches=dispatches, plan=plan, input_buffers=input_buffers,
             output_buffers=output_buffers, readback=readback, readback_offsets=readback_offsets,
             pipelines={c.source for c in ctx.calls}, constant_bytes=ctx.constants.size,
-            choices=dict(state.policy.choices), blocks=blocks)
+            choices=dict(state.policy.choices), blocks=blocks, constant_buffers=constant_buffers)
+
+    @staticmethod
+    def _constants(device, pool: ConstantPool, store: ConstantStore | None) -> tuple[dict[int, tuple], list]:
+        """Where each chunk of ``pool`` lies on the GPU: {its offset in the pool: (buffer, offset)},
+        and the buffers. Without a store, one buffer of the pool's bytes; with one, the chunks it
+        holds already are bound where they lie, and only the others are uploaded (one buffer, which
+        the store then knows of)."""
+        if store is None:
+            buffer = device.buffer(pool.size, data=pool.data(), label="constants")
+            return {offset: (buffer, offset) for _, _, offset in pool.entries}, [buffer]
+        placed, buffers, new = {}, [], []
+        for key, chunk, offset in pool.entries:
+            found = store.find(key)
+            if found is None:
+                new.append((key, chunk, offset))
+                continue
+            placed[offset] = found
+            if not any(b is found[0] for b in buffers):
+                buffers.append(found[0])
+        if new or not buffers:
+            buffer = device.buffer(sum(len(d) + (-len(d) % pool.alignment) for _, d, _ in new),
+                                   data=packed([d for _, d, _ in new], pool.alignment), label="constants")
+            buffers.append(buffer)
+            at = 0
+            for key, chunk, offset in new:
+                placed[offset] = (buffer, at)
+                store.keep(key, buffer, at)
+                at += len(chunk) + (-len(chunk) % pool.alignment)
+        return placed, buffers

@@ -8,6 +8,8 @@ it asks of ``ctx.policy`` (``policy.KernelPolicy``); it never branches on the ad
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,11 +64,14 @@ class KernelCall:
 
 
 class ConstantPool:
-    """Packs weights (already in the layout their kernel wants) into one buffer's bytes."""
+    """Packs weights (already in the layout their kernel wants) into one buffer's bytes: ``entries``
+    (key, bytes, offset), one per distinct array. ``keyed``: chunks are told apart by the SHA-256 of
+    their bytes (what a ``ConstantStore`` finds them by), else by the bytes themselves."""
 
-    def __init__(self, alignment: int):
+    def __init__(self, alignment: int, *, keyed: bool = False):
         self.alignment = alignment
-        self.chunks: list[bytes] = []
+        self.keyed = keyed
+        self.entries: list[tuple[bytes, bytes, int]] = []
         self.size = 0
         self._seen: dict[bytes, int] = {}
 
@@ -74,17 +79,49 @@ class ConstantPool:
         data = np.ascontiguousarray(array).tobytes()
         if len(data) % 16:
             data += b"\0" * (16 - len(data) % 16)  # vec4 arrays need whole vec4s
-        offset = self._seen.get(data)
+        key = hashlib.sha256(data).digest() if self.keyed else data
+        offset = self._seen.get(key)
         if offset is None:
-            offset = self._seen[data] = self.size
-            self.chunks.append(data)
-            pad = -len(data) % self.alignment
-            self.chunks.append(b"\0" * pad)
-            self.size += len(data) + pad
+            offset = self._seen[key] = self.size
+            self.entries.append((key, data, offset))
+            self.size += len(data) + (-len(data) % self.alignment)
         return Ref("const", offset=offset, nbytes=len(data), dtype=dtype)
 
     def data(self) -> bytes:
-        return b"".join(self.chunks) or b"\0" * 16
+        return packed([data for _, data, _ in self.entries], self.alignment)
+
+
+def packed(chunks: list[bytes], alignment: int) -> bytes:
+    """``chunks`` one after another, each from a multiple of ``alignment`` on."""
+    return b"".join(c + b"\0" * (-len(c) % alignment) for c in chunks) or b"\0" * 16
+
+
+class ConstantStore:
+    """The weights one session's plans share on the GPU. A session compiles a plan per shape of its
+    symbolic inputs, and every plan packs the same weights: each distinct chunk (by the SHA-256 of
+    its bytes) is uploaded once and bound by every plan that packs it, for as long as one of them
+    holds the buffer it lies in (the store only refers to buffers weakly; a plan's executable holds
+    its own). So a new shape costs no upload of the weights and no GPU memory for them."""
+
+    def __init__(self):
+        self._where: dict[bytes, tuple[weakref.ref, int]] = {}
+
+    def find(self, key: bytes):
+        """(buffer, offset) of the chunk with this key, if a live buffer holds it."""
+        found = self._where.get(key)
+        if found is None:
+            return None
+        buffer = found[0]()
+        if buffer is None:
+            del self._where[key]
+            return None
+        return buffer, found[1]
+
+    def keep(self, key: bytes, buffer, offset: int) -> None:
+        self._where[key] = (weakref.ref(buffer), offset)
+
+    def __len__(self) -> int:
+        return sum(ref() is not None for ref, _ in self._where.values())
 
 
 class LoweringContext:
@@ -92,13 +129,13 @@ class LoweringContext:
 
     def __init__(self, device: Device, perms: dict[int, tuple[int, ...]], storage: dict[int, str],
                  roots: dict[int, Operand], policy: KernelPolicy, *, precision: str = "fp32",
-                 opset: int | None = None):
+                 opset: int | None = None, keyed: bool = False):
         self.device = device
         self.perms = perms
         self.storage = storage  # id(storage root) -> WGSL element type
         self.roots = roots  # id(view) -> the operand that owns its bytes
         self.policy = policy
-        self.constants = ConstantPool(device.storage_alignment)
+        self.constants = ConstantPool(device.storage_alignment, keyed=keyed)
         self.calls: list[KernelCall] = []
         self.scratch: list[tuple[Operand, Node]] = []  # per-node temporaries (split-K's partial sums)
         self.slices: dict[int, Slice] = {}  # id(tensor) -> where it may be written in place (data.py)

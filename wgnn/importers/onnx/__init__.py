@@ -567,10 +567,13 @@ CONTROL_FLOW = {"If": _import_if, "Loop": _import_loop, "Scan": _import_scan, "S
 
 
 def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
-               input_values: dict[str, Any] | None = None) -> tuple[Graph, int]:
+               input_values: dict[str, Any] | None = None,
+               arrays: dict[str, np.ndarray] | None = None) -> tuple[Graph, int]:
     """Import an ONNX model; returns (graph, default-domain opset). ``input_values``: values of
     inputs that an ``If`` branches on (``InputValuesNeeded`` names them); the graph keeps them as
-    inputs, and its nodes read the values given as constants."""
+    inputs, and its nodes read the values given as constants. ``arrays``: the main graph's
+    initializers already read, by name (read-only), which this takes instead of reading them again
+    and adds the others to (``ModelSource``)."""
     proto = read_model(model)
     opset = default_opset(proto, 1)
     newest = onnx.defs.onnx_opset_version()
@@ -579,8 +582,12 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
     g = proto.graph
     b = OpBuilder()
     b.opset = opset
+    b.shared_arrays = arrays
     env: dict[str, Operand] = {}
     for init in g.initializer:
+        if arrays is not None and init.name in arrays:
+            env[init.name] = b.constant(arrays[init.name], name=init.name)
+            continue
         try:
             value = numpy_helper.to_array(init)
         except Exception as exc:
@@ -590,6 +597,9 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
                                      "read), or pass onnx.load(path)") from None
             raise ModelLoadError(f"initializer {init.name!r} cannot be read: {exc}") from None
         env[init.name] = b.constant(host_dtype(value), name=init.name)
+        if arrays is not None:
+            env[init.name].value.setflags(write=False)  # shared by every import: never to be written
+            arrays[init.name] = env[init.name].value
     for vi in g.input:
         if vi.name in env:
             continue  # old-style: initializers repeated as inputs

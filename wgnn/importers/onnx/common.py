@@ -3,6 +3,7 @@ readers of attributes, padding and windows."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +51,22 @@ def converts(*op_types: str) -> Callable[[Converter], Converter]:
 def host_dtype(value: np.ndarray) -> np.ndarray:
     if value.dtype == np.float64:
         return value.astype(np.float32)
+    return value
+
+
+def tensor_value(b: OpBuilder, tensor) -> np.ndarray:
+    """A TensorProto's value, as the host keeps it. Where the import shares arrays with earlier
+    imports of the model (``b.shared_arrays``, a session's ``ModelSource``), a tensor stored as raw
+    bytes is found there by its type, dims and the SHA-256 of its bytes, so that every import holds
+    the same read-only array (models that keep their weights in Constant nodes)."""
+    shared = getattr(b, "shared_arrays", None)
+    if shared is None or not tensor.HasField("raw_data"):
+        return host_dtype(numpy_helper.to_array(tensor))
+    key = (tensor.data_type, tuple(tensor.dims), hashlib.sha256(tensor.raw_data).digest())
+    value = shared.get(key)
+    if value is None:
+        value = shared[key] = host_dtype(numpy_helper.to_array(tensor))
+        value.setflags(write=False)
     return value
 
 

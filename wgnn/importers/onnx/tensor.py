@@ -15,6 +15,7 @@ from .common import (
     numpy_helper,
     static,
     static_scalar,
+    tensor_value,
     text,
 )
 
@@ -264,8 +265,8 @@ def _constant(b, node, ins, attrs):
         if key in attrs:
             value = attrs[key]
             if key == "value":
-                value = numpy_helper.to_array(value)
-            elif key in ("value_int", "value_ints"):
+                return b.constant(tensor_value(b, value), name=node.name)
+            if key in ("value_int", "value_ints"):
                 value = np.array(value, np.int64)
             else:
                 value = np.array(value, np.float32)
