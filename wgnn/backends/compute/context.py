@@ -66,34 +66,44 @@ class KernelCall:
 class ConstantPool:
     """Packs weights (already in the layout their kernel wants) into one buffer's bytes: ``entries``
     (key, bytes, offset), one per distinct array. ``keyed``: chunks are told apart by the SHA-256 of
-    their bytes (what a ``ConstantStore`` finds them by), else by the bytes themselves."""
+    their bytes (what a ``ConstantStore`` finds them by), and kept as the arrays' own memory until
+    uploaded; else by the bytes themselves."""
 
     def __init__(self, alignment: int, *, keyed: bool = False):
         self.alignment = alignment
         self.keyed = keyed
-        self.entries: list[tuple[bytes, bytes, int]] = []
+        self.entries: list[tuple[bytes, bytes | memoryview, int]] = []
         self.size = 0
         self._seen: dict[bytes, int] = {}
 
     def add(self, array: np.ndarray, dtype: str) -> Ref:
-        data = np.ascontiguousarray(array).tobytes()
-        if len(data) % 16:
-            data += b"\0" * (16 - len(data) % 16)  # vec4 arrays need whole vec4s
-        key = hashlib.sha256(data).digest() if self.keyed else data
+        array = np.ascontiguousarray(array)
+        pad = b"\0" * (-array.nbytes % 16)  # vec4 arrays need whole vec4s (the alignment's padding gives them)
+        if self.keyed:
+            data = memoryview(array.reshape(-1).view(np.uint8))
+            key = hashlib.sha256(data)
+            key.update(pad)
+            key = key.digest()
+        else:
+            data = key = array.tobytes() + pad
         offset = self._seen.get(key)
+        nbytes = array.nbytes + len(pad)
         if offset is None:
             offset = self._seen[key] = self.size
             self.entries.append((key, data, offset))
-            self.size += len(data) + (-len(data) % self.alignment)
-        return Ref("const", offset=offset, nbytes=len(data), dtype=dtype)
+            self.size += nbytes + (-nbytes % self.alignment)
+        return Ref("const", offset=offset, nbytes=nbytes, dtype=dtype)
 
     def data(self) -> bytes:
         return packed([data for _, data, _ in self.entries], self.alignment)
 
 
-def packed(chunks: list[bytes], alignment: int) -> bytes:
-    """``chunks`` one after another, each from a multiple of ``alignment`` on."""
-    return b"".join(c + b"\0" * (-len(c) % alignment) for c in chunks) or b"\0" * 16
+def packed(chunks: list[bytes | memoryview], alignment: int) -> bytes:
+    """``chunks`` one after another, each from a multiple of ``alignment`` (a multiple of 16) on."""
+    parts = []
+    for chunk in chunks:
+        parts += [chunk, b"\0" * (-len(chunk) % alignment)]
+    return b"".join(parts) or b"\0" * 16
 
 
 class ConstantStore:
@@ -236,10 +246,10 @@ class LoweringContext:
         ``exact`` ones that f16 would round."""
         array = np.asarray(array)
         if array.dtype.kind in "iub":
-            return self.constants.add(array.astype(np.uint32), "u32")
+            return self.constants.add(array.astype(np.uint32, copy=False), "u32")
         if self.elem == "f16" and fits_f16(array) and not (exact and np.any(array != array.astype(np.float16))):
-            return self.constants.add(array.astype(np.float16), "f16")
-        return self.constants.add(array.astype(np.float32), "f32")
+            return self.constants.add(array.astype(np.float16, copy=False), "f16")
+        return self.constants.add(array.astype(np.float32, copy=False), "f32")
 
     def temporary(self, node: Node, shape: tuple[int, ...], what: str, dtype: str = "f32") -> Ref:
         """An f32 (or ``dtype``: i32) tensor that lives only while ``node``'s kernels run (the arena
