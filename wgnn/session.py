@@ -211,7 +211,11 @@ class InferenceSession:
 
     _PLAN = ("graph", "source_graph", "pass_log", "_constant_outputs", "_exe", "outputs", "_sequence_of",
              "output_names", "_key", "_import_args")
-    MAX_PLANS = 8  # shapes (and values) of those inputs kept compiled per session (the oldest goes first)
+    # Shapes (and values) of those inputs kept compiled per session, the least recently used going
+    # first: at most MAX_PLANS, and beyond the newest only while the plans together hold at most
+    # PLAN_BYTES of GPU memory of their own (intermediates, inputs, outputs; the weights they share).
+    MAX_PLANS = 32
+    PLAN_BYTES = 1 << 30
 
     def _compile(self, graph: Graph) -> None:
         """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
@@ -259,7 +263,7 @@ class InferenceSession:
 
     def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None) -> None:
         """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
-        ``values``), and keep it (the oldest beyond ``MAX_PLANS`` goes)."""
+        ``values``), and keep it (the least recently used beyond ``MAX_PLANS`` or ``PLAN_BYTES`` go)."""
         try:
             self._compile(graph)
         except Exception:  # the plan that was current stays whole (``_compile`` sets it as it goes)
@@ -268,7 +272,8 @@ class InferenceSession:
             raise
         self._key, self._import_args = key, (shapes or {}, values or {})
         self._plans[key] = {k: getattr(self, k) for k in self._PLAN}
-        while len(self._plans) > self.MAX_PLANS:
+        while len(self._plans) > 1 and (len(self._plans) > self.MAX_PLANS or sum(
+                plan["_exe"].held_bytes for plan in self._plans.values()) > self.PLAN_BYTES):
             self._plans.popitem(last=False)
 
     @staticmethod

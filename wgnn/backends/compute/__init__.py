@@ -96,6 +96,11 @@ class ComputeExecutable(Executable):
     def report(self) -> MemoryReport:
         return self.plan.report
 
+    @property
+    def held_bytes(self) -> int:
+        buffers = [*self.input_buffers.values(), *self.output_buffers.values(), self.readback]
+        return self.plan.arena_bytes + sum(b.size for b in buffers)
+
     def write_inputs(self, enc, feeds: dict) -> None:
         dev = self.device
         for name, value in feeds.items():

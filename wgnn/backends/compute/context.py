@@ -79,7 +79,8 @@ class ConstantPool:
     def add(self, array: np.ndarray, dtype: str) -> Ref:
         array = np.ascontiguousarray(array)
         pad = b"\0" * (-array.nbytes % 16)  # vec4 arrays need whole vec4s (the alignment's padding gives them)
-        if self.keyed:
+        if self.keyed:  # (read until uploaded, so no longer writable: a write after this would raise)
+            array.setflags(write=False)
             data = memoryview(array.reshape(-1).view(np.uint8))
             key = hashlib.sha256(data)
             key.update(pad)

@@ -114,6 +114,12 @@ class TextureExecutable(Executable):
     pipelines: set[str]
     compile_seconds: float = 0.0
 
+    @property
+    def held_bytes(self) -> int:
+        textures = [(held[0], held[-1]) for held in (*self.input_textures.values(), *self.output_textures.values())]
+        return (self.report.planned_bytes + self.readback.size
+                + sum(t.size[0] * t.size[1] * (16 if fmt == "f32" else 8) for t, fmt in textures))
+
     def write_inputs(self, enc, feeds: dict) -> None:
         for name, value in feeds.items():
             if not isinstance(value, np.ndarray):
