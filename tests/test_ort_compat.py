@@ -194,7 +194,8 @@ def test_plans_are_bounded(device):
 
 def test_plans_are_kept_within_their_memory(device):
     """Beyond the newest plan, a session keeps plans while they hold at most PLAN_BYTES of GPU memory
-    of their own, dropping the least recently used; the newest stays whatever its size."""
+    (their shared arena, and each one's inputs, outputs and read-back), dropping the least recently
+    used; the newest stays whatever its size."""
     data = _recognizer(np.random.default_rng(2)).SerializeToString()
     reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     session = wgnn.InferenceSession(data)
@@ -205,14 +206,35 @@ def test_plans_are_kept_within_their_memory(device):
         assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-4
         assert session.plans_compiled == 1
     held = session._exe.held_bytes
-    assert held > 32 * widths[-1] * 12 * 4  # at least its convolution's result
-    session.PLAN_BYTES = 3 * held
+    assert held > 3 * 32 * widths[-1] * 4  # at least its input
+    arena = session._shared.arena.size
+    session.PLAN_BYTES = arena + 3 * held
     for width in widths:
         session.run(None, {"x": np.zeros((1, 3, 32, width), np.float32)})
         kept = [plan["_exe"].held_bytes for plan in session._plans.values()]
-        assert sum(kept) <= session.PLAN_BYTES and len(kept) >= 2
+        assert arena + sum(kept) <= session.PLAN_BYTES and len(kept) >= 2
     assert session.plans_compiled <= 4
     assert [key[0][0][1][3] for key in session._plans][-1] == widths[-1]
+
+
+def test_plans_share_one_arena(device):
+    """A session's plans put their intermediates in one arena, which grows (by half at least) where
+    a plan needs more: a plan compiled before it grew binds the new one when it next runs, and
+    gives ONNX Runtime's results."""
+    data = _recognizer(np.random.default_rng(3)).SerializeToString()
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = wgnn.InferenceSession(data)
+    arenas = []
+    for width in (40, 400, 44, 40, 1200, 44, 400):
+        x = np.random.default_rng(width).uniform(0, 1, (1, 3, 32, width)).astype(np.float32)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-4, width
+        arena = session._shared.arena
+        assert session._exe.arena is arena and arena.size >= session._exe.plan.arena_bytes
+        if not arenas or arenas[-1] is not arena:
+            arenas.append(arena)
+    # one for 40 (and the plan compiled at load), one for 400 (44 and 40 fit in it), one for 1200;
+    # the runs at 44 and 400 after it bound the last
+    assert len(arenas) == 3
 
 
 @pytest.mark.parametrize("given", ["bytes", "proto"])
@@ -252,10 +274,10 @@ def test_plans_share_the_weights(device, given):
         assert model.SerializeToString() == before
 
 
-def test_constant_store_forgets_buffers_no_plan_holds(device):
-    from wgnn.backends.compute.context import ConstantStore
+def test_shared_weights_are_forgotten_where_no_plan_holds_them(device):
+    from wgnn.backends.compute.context import SharedBuffers
 
-    store = ConstantStore()
+    store = SharedBuffers()
     buffer = device.buffer(64)
     store.keep(b"key", buffer, 16)
     assert store.find(b"key") == (buffer, 16) and len(store) == 1

@@ -162,9 +162,9 @@ class CompileState:
     written: set[int] = field(default_factory=set)
     lifetimes: list[Lifetime] = field(default_factory=list)
     rewrites: Counter = field(default_factory=Counter)
-    # where the backend keeps the weights it uploads, shared with earlier compiles (one session's
-    # plans, a plan per input shape); None: this compile's own
-    constants: object | None = None
+    # the GPU buffers the backend shares with earlier compiles (one session's plans, a plan per input
+    # shape: the weights it uploads, the intermediates' arena); None: this compile's own
+    shared: object | None = None
 
     def root(self, operand: Operand) -> Operand:
         return self.roots.get(id(operand), operand)
@@ -177,7 +177,7 @@ class CompileState:
 
 def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", precision: str = "fp32",
                   opset: int | None = None, kernels: dict | None = None, optimize: bool = True,
-                  constants: object | None = None):
+                  shared: object | None = None):
     """Compile ``graph`` (which this modifies in place) for ``backend`` on ``device``.
 
     Arguments:
@@ -189,8 +189,9 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
         kernels: kernel-policy overrides (compute backend): {op or node name: variant}.
         optimize: whether the backend's own last fusions run too (``Backend.prepare``; a session
             made with ``optimize=False`` skips them with the passes).
-        constants: the backend's store of uploaded weights to share with other compiles (compute:
-            ``backends.compute.context.ConstantStore``, one per session, shared by its plans).
+        shared: the backend's buffers to share with other compiles (compute:
+            ``backends.compute.context.SharedBuffers``, one per session, shared by its plans: the
+            weights and the intermediates' arena).
 
     Returns the backend's executable; its ``compile_seconds`` says how long this took.
     """
@@ -198,7 +199,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     impl = backends.get(backend)
     policy = impl.policy(device, kernels, precision)
     give_outputs_own_storage(graph)
-    state = CompileState(graph, device, precision, opset, policy, constants=constants)
+    state = CompileState(graph, device, precision, opset, policy, shared=shared)
     state.rewrites = impl.prepare(graph, policy, optimize=optimize)
     state.perms = assign_layouts(graph, ops.layout_requirements)
     fold_relayouts(graph, state.perms, impl.writes_any_order)

@@ -142,7 +142,7 @@ class InferenceSession:
         # with another shape of them compiles a plan for it (``_plan_for``); plans are kept per shape.
         self._lock = threading.RLock()
         self._plans: OrderedDict[tuple, dict] = OrderedDict()
-        self._constants = None  # the weights its plans share on the GPU (``_shared_constants``)
+        self._shared = None  # the weights and the arena its plans share on the GPU (``_shared_buffers``)
         self._arrays = SharedArrays()  # and on the host
         # Plan keys of batches too large for the adapter -> what ``_run_parts`` takes;
         # batch_parts: batch -> the batch each part runs at (``wgnn.chunking``)
@@ -237,7 +237,7 @@ class InferenceSession:
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
         self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
                                   opset=self.opset, kernels=options["kernels"], optimize=options["optimize"],
-                                  constants=self._shared_constants())
+                                  shared=self._shared_buffers())
         self.pass_log.update(self._exe.rewrites)  # (the backend's rewrites, the element-wise chains fused)
         if self.symbolic_dims or self.value_inputs:  # more plans to come: what the passes derived, held once
             self._arrays.share(graph, self._source.shared if self._source is not None else set())
@@ -249,17 +249,18 @@ class InferenceSession:
                              for n, elems in seqs.items() for e in elems}
         self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
 
-    def _shared_constants(self):
-        """The compute backend's store of this session's weights on the GPU, where it may compile
-        more than one plan (symbolic inputs, inputs an If reads): each plan binds the weights the
-        earlier ones uploaded (``backends.compute.context.ConstantStore``). None for one plan."""
+    def _shared_buffers(self):
+        """The compute backend's GPU buffers this session's plans share, where it may compile more
+        than one plan (symbolic inputs, inputs an If reads): each plan binds the weights the earlier
+        ones uploaded, and one arena for the intermediates of all
+        (``backends.compute.context.SharedBuffers``). None for one plan."""
         if self.backend != "compute" or not (self.symbolic_dims or self.value_inputs):
             return None
-        if self._constants is None:
-            from .backends.compute.context import ConstantStore
+        if self._shared is None:
+            from .backends.compute.context import SharedBuffers
 
-            self._constants = ConstantStore()
-        return self._constants
+            self._shared = SharedBuffers()
+        return self._shared
 
     def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None) -> None:
         """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
@@ -272,7 +273,8 @@ class InferenceSession:
             raise
         self._key, self._import_args = key, (shapes or {}, values or {})
         self._plans[key] = {k: getattr(self, k) for k in self._PLAN}
-        while len(self._plans) > 1 and (len(self._plans) > self.MAX_PLANS or sum(
+        arena = self._shared.arena.size if self._shared is not None and self._shared.arena is not None else 0
+        while len(self._plans) > 1 and (len(self._plans) > self.MAX_PLANS or arena + sum(
                 plan["_exe"].held_bytes for plan in self._plans.values()) > self.PLAN_BYTES):
             self._plans.popitem(last=False)
 
@@ -376,7 +378,7 @@ class InferenceSession:
                                   "a new session on it")
         self.device = default_device()
         self._plans.clear()
-        self._constants = None
+        self._shared = None
         if self._exe is None:  # nothing compiled yet: the first run compiles on the new device
             return
         shapes, values = self._import_args

@@ -26,7 +26,7 @@ from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
 from ..base import Backend
 from ..common import Executable, pack_uniforms, padded
 from . import data, indexing, nn  # noqa: F401  (register the lowerings)
-from .context import LOWERINGS, ConstantPool, ConstantStore, LoweringContext, Ref, packed
+from .context import LOWERINGS, ConstantPool, LoweringContext, Ref, SharedBuffers, packed
 from .policy import Choice, KernelPolicy
 
 __all__ = ["Choice", "ComputeBackend", "ComputeExecutable", "Dispatch", "KernelPolicy", "LoweringContext"]
@@ -84,9 +84,15 @@ class ComputeExecutable(Executable):
     constant_bytes: int
     choices: dict[str, Choice] = field(default_factory=dict)
     blocks: list[Block] = field(default_factory=list)
-    # the buffers its weights lie in (a ConstantStore refers to them weakly: they live while a plan
+    # the buffers its weights lie in (SharedBuffers refers to them weakly: they live while a plan
     # binding them does)
     constant_buffers: list = field(default_factory=list)
+    arena: object = None  # the buffer its intermediates lie in
+    # where its arena is shared with the session's other plans (SharedBuffers), and (dispatch,
+    # layout, entries, which entries bind the arena) for each dispatch that binds it: a run after the
+    # shared arena grew binds the new one first (``_bind_shared_arena``)
+    shared: object = None
+    rebind: list = field(default_factory=list)
     compile_seconds: float = 0.0
     # wgpu-native's handles of each dispatch's pipeline and bind group, and its workgroups: set once
     # a run has encoded every dispatch through wgpu-py (encode_range)
@@ -99,7 +105,20 @@ class ComputeExecutable(Executable):
     @property
     def held_bytes(self) -> int:
         buffers = [*self.input_buffers.values(), *self.output_buffers.values(), self.readback]
-        return self.plan.arena_bytes + sum(b.size for b in buffers)
+        return (0 if self.shared is not None else self.plan.arena_bytes) + sum(b.size for b in buffers)
+
+    def _bind_shared_arena(self) -> None:
+        """Where the session's shared arena was replaced by a larger one since this plan last ran,
+        bind the new one (new bind groups for the dispatches that bind it; the native handles of the
+        next encode are taken anew)."""
+        if self.shared is None or self.shared.arena is self.arena:
+            return
+        arena = self.shared.arena
+        for index, layout, entries, in_arena in self.rebind:
+            for i in in_arena:
+                entries[i] = {"binding": entries[i]["binding"], "resource": dict(entries[i]["resource"], buffer=arena)}
+            self.dispatches[index].bind_group = self.device.device.create_bind_group(layout=layout, entries=entries)
+        self.arena, self.handles = arena, []
 
     def write_inputs(self, enc, feeds: dict) -> None:
         dev = self.device
@@ -117,6 +136,7 @@ class ComputeExecutable(Executable):
                 dev.queue.write_buffer(buf, 0, value)
 
     def encode(self, enc, timestamps=None) -> None:
+        self._bind_shared_arena()
         if timestamps is not None:
             timestamps.encode(enc, self.dispatches)
             return
@@ -125,6 +145,7 @@ class ComputeExecutable(Executable):
     def encode_range(self, enc, start: int, stop: int) -> None:
         """Dispatches ``start`` to ``stop`` in one compute pass: through wgpu-py the first time,
         then straight through wgpu-native (``_native_pass_calls``)."""
+        self._bind_shared_arena()
         cpass = enc.begin_compute_pass()
         if self.handles and _NATIVE is not None:
             set_pipeline, set_bind_group, dispatch, null = _NATIVE
@@ -172,7 +193,7 @@ class ComputeBackend(Backend):
             if fusion is not None and fusion.packed:
                 state.storage[id(node.outputs[0])] = "i8x4"
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
-                              precision=state.precision, opset=state.opset, keyed=state.constants is not None)
+                              precision=state.precision, opset=state.opset, keyed=state.shared is not None)
         data.channel_windows(state, ctx.windows)
         data.leading_columns(state, ctx.row_pitch)
         data.sliced_parts(state, ctx.slice_views)
@@ -199,8 +220,9 @@ class ComputeBackend(Backend):
                                      f"adapter's max-buffer-size ({device.limits['max-buffer-size']})",
                                      plan.arena_bytes, int(device.limits["max-buffer-size"]))
 
-        arena = device.buffer(plan.arena_bytes, label="arena")
-        placed, constant_buffers = self._constants(device, ctx.constants, state.constants)
+        arena = (state.shared.arena_for(device, plan.arena_bytes) if state.shared is not None
+                 else device.buffer(plan.arena_bytes, label="arena"))
+        placed, constant_buffers = self._constants(device, ctx.constants, state.shared)
         input_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"input {name}")
                          for name, o in graph.inputs.items()}
         output_buffers = {name: device.buffer(stored_nbytes(o.shape, o.dtype), label=f"output {name}")
@@ -249,7 +271,7 @@ class ComputeBackend(Backend):
         uniforms, slots = pack_uniforms(device, [(pipe.fields, call.params, where(call))
                                                  for pipe, call in zip(pipes, ctx.calls)])
         calls_per_node = Counter(id(call.node) for call in ctx.calls)
-        dispatches = []
+        dispatches, rebind = [], []
         for call, pipe, (offset, size) in zip(ctx.calls, pipes, slots):
             if len(call.bindings) != len(pipe.kinds) - 1:
                 raise GraphError(f"{call.kernel} for node {call.node.name!r}: {len(call.bindings)} bindings "
@@ -270,6 +292,9 @@ class ComputeBackend(Backend):
                 raise GraphError(f"{call.kernel} for node {call.node.name!r} binds one buffer both read-only and "
                                  "writable, which WebGPU forbids")
             bind_group = device.device.create_bind_group(layout=pipe.layout, entries=entries)
+            in_arena = [i for i, entry in enumerate(entries) if entry["resource"]["buffer"] is arena]
+            if state.shared is not None and in_arena:  # (what binding another arena changes)
+                rebind.append((len(dispatches), pipe.layout, entries, in_arena))
             moved = sum(stored_bytes(r.operand) if r.kind == "tensor"
                         else r.nbytes if r.kind == "const" else 0 for r in call.bindings)
             dispatches.append(Dispatch(pipe.pipeline, bind_group, call.workgroups, call.node, call.kernel,
@@ -287,10 +312,11 @@ class ComputeBackend(Backend):
             device=device, graph=graph, dispatches=dispatches, plan=plan, input_buffers=input_buffers,
             output_buffers=output_buffers, readback=readback, readback_offsets=readback_offsets,
             pipelines={c.source for c in ctx.calls}, constant_bytes=ctx.constants.size,
-            choices=dict(state.policy.choices), blocks=blocks, constant_buffers=constant_buffers)
+            choices=dict(state.policy.choices), blocks=blocks, constant_buffers=constant_buffers,
+            arena=arena, shared=state.shared, rebind=rebind)
 
     @staticmethod
-    def _constants(device, pool: ConstantPool, store: ConstantStore | None) -> tuple[dict[int, tuple], list]:
+    def _constants(device, pool: ConstantPool, store: SharedBuffers | None) -> tuple[dict[int, tuple], list]:
         """Where each chunk of ``pool`` lies on the GPU: {its offset in the pool: (buffer, offset)},
         and the buffers. Without a store, one buffer of the pool's bytes; with one, the chunks it
         holds already are bound where they lie, and only the others are uploaded (one buffer, which

@@ -66,7 +66,7 @@ class KernelCall:
 class ConstantPool:
     """Packs weights (already in the layout their kernel wants) into one buffer's bytes: ``entries``
     (key, bytes, offset), one per distinct array. ``keyed``: chunks are told apart by the SHA-256 of
-    their bytes (what a ``ConstantStore`` finds them by), and kept as the arrays' own memory until
+    their bytes (what ``SharedBuffers`` finds them by), and kept as the arrays' own memory until
     uploaded; else by the bytes themselves."""
 
     def __init__(self, alignment: int, *, keyed: bool = False):
@@ -107,18 +107,28 @@ def packed(chunks: list[bytes | memoryview], alignment: int) -> bytes:
     return b"".join(parts) or b"\0" * 16
 
 
-class ConstantStore:
-    """The weights one session's plans share on the GPU. A session compiles a plan per shape of its
-    symbolic inputs, and every plan packs the same weights: each distinct chunk (by the SHA-256 of
-    its bytes) is uploaded once and bound by every plan that packs it, for as long as one of them
-    holds the buffer it lies in (the store only refers to buffers weakly; a plan's executable holds
-    its own). So a new shape costs no upload of the weights and no GPU memory for them."""
+class SharedBuffers:
+    """The GPU buffers one session's plans share: a session compiles a plan per shape of its
+    symbolic inputs, and every plan packs the same weights and plans its intermediates into an arena.
+
+    Weights: each distinct chunk (by the SHA-256 of its bytes) is uploaded once and bound by every
+    plan that packs it, for as long as one of them holds the buffer it lies in (``find``, ``keep``:
+    only weak references; a plan's executable holds its own). So a new shape costs no upload of the
+    weights and no GPU memory for them.
+
+    Intermediates: a session runs one plan at a time, in the order of one queue, so its plans share
+    one arena (``arena_for``), as large as the largest plan needs; where a plan needs more, a new
+    one ``ARENA_GROWTH`` times as large replaces it (so it grows a few times, not with every shape),
+    and each plan binds the new one the next time it runs (``ComputeExecutable``)."""
+
+    ARENA_GROWTH = 1.5
 
     def __init__(self):
         self._where: dict[bytes, tuple[weakref.ref, int]] = {}
+        self.arena = None
 
     def find(self, key: bytes):
-        """(buffer, offset) of the chunk with this key, if a live buffer holds it."""
+        """(buffer, offset) of the weights' chunk with this key, if a live buffer holds it."""
         found = self._where.get(key)
         if found is None:
             return None
@@ -133,6 +143,14 @@ class ConstantStore:
 
     def __len__(self) -> int:
         return sum(ref() is not None for ref, _ in self._where.values())
+
+    def arena_for(self, device: Device, nbytes: int):
+        """The arena, at least ``nbytes`` large."""
+        if self.arena is None or self.arena.size < nbytes:
+            grown = int(self.arena.size * self.ARENA_GROWTH) if self.arena is not None else 0
+            limit = int(device.limits.get("max-buffer-size", nbytes))
+            self.arena = device.buffer(max(nbytes, min(grown, limit)), label="arena (shared by the plans)")
+        return self.arena
 
 
 class LoweringContext:
