@@ -254,3 +254,31 @@ def test_channel_slices_and_shared_concat_parts_are_read_in_place(device, precis
     assert "slice" not in ops and ops.count("concat") == (variant == "generic"), ops
     exe = session._exe
     assert check_plan(exe.blocks, exe.plan.offsets) == []
+
+
+def test_weights_beyond_the_adapters_largest_buffer_lie_in_several(device, monkeypatch):
+    """An adapter allocates buffers up to max-buffer-size (WebGPU's default: 256 MiB): weights that
+    take more than that are uploaded into several buffers, each within it, and the model gives the
+    results it gives in one (SqueezeNet's 4.8 MB of weights under a limit of 4.5 MiB, which its 4 MB
+    of intermediates fit); a single weight beyond it is refused with its size."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = zoo.build("squeezenet1_1", softmax=False)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    (want,) = wgnn.InferenceSession(model, device=device).run(None, {"input": x})
+    limit = 9 << 19
+    monkeypatch.setitem(device.limits, "max-buffer-size", limit)
+    session = wgnn.InferenceSession(model, device=device)
+    (got,) = session.run(None, {"input": x})
+    buffers = session._exe.constant_buffers
+    assert len(buffers) >= 2 and all(b.size <= limit for b in buffers)
+    assert sum(b.size for b in buffers) >= session._exe.constant_bytes
+    np.testing.assert_array_equal(got, want)
+    w = np.random.default_rng(1).standard_normal((1024, 1280)).astype(np.float32)  # 5 MiB
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "wide",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1024])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1280])],
+                              [numpy_helper.from_array(w, "w")])
+    with pytest.raises(wgnn.errors.TooLargeForAdapter, match="weight tensor needs 5242880 bytes, more than this "
+                                                      "adapter's max-buffer-size"):
+        wgnn.InferenceSession(helper.make_model(graph), device=device)

@@ -318,28 +318,38 @@ class ComputeBackend(Backend):
     @staticmethod
     def _constants(device, pool: ConstantPool, store: SharedBuffers | None) -> tuple[dict[int, tuple], list]:
         """Where each chunk of ``pool`` lies on the GPU: {its offset in the pool: (buffer, offset)},
-        and the buffers. Without a store, one buffer of the pool's bytes; with one, the chunks it
-        holds already are bound where they lie, and only the others are uploaded (one buffer, which
-        the store then knows of)."""
-        if store is None:
-            buffer = device.buffer(pool.size, data=pool.data(), label="constants")
-            return {offset: (buffer, offset) for _, _, offset in pool.entries}, [buffer]
+        and the buffers. The chunks a store holds already are bound where they lie; the others are
+        uploaded, in as few buffers as the adapter's max-buffer-size allows (one, unless the weights
+        exceed it), which the store then knows of."""
         placed, buffers, new = {}, [], []
         for key, chunk, offset in pool.entries:
-            found = store.find(key)
+            found = store.find(key) if store is not None else None
             if found is None:
                 new.append((key, chunk, offset))
                 continue
             placed[offset] = found
             if not any(b is found[0] for b in buffers):
                 buffers.append(found[0])
-        if new or not buffers:
-            buffer = device.buffer(sum(len(d) + (-len(d) % pool.alignment) for _, d, _ in new),
-                                   data=packed([d for _, d, _ in new], pool.alignment), label="constants")
+        limit = int(device.limits.get("max-buffer-size", 1 << 62))
+        groups, size = [[]], 0
+        for entry in new:
+            nbytes = len(entry[1]) + (-len(entry[1]) % pool.alignment)
+            if nbytes > limit:
+                raise TooLargeForAdapter(f"a weight tensor needs {len(entry[1])} bytes, more than this adapter's "
+                                         f"max-buffer-size ({limit})", len(entry[1]), limit, weight=True)
+            if groups[-1] and size + nbytes > limit:
+                groups.append([])
+                size = 0
+            groups[-1].append(entry)
+            size += nbytes
+        for group in groups if new or not buffers else []:
+            buffer = device.buffer(sum(len(d) + (-len(d) % pool.alignment) for _, d, _ in group),
+                                   data=packed([d for _, d, _ in group], pool.alignment), label="constants")
             buffers.append(buffer)
             at = 0
-            for key, chunk, offset in new:
+            for key, chunk, offset in group:
                 placed[offset] = (buffer, at)
-                store.keep(key, buffer, at)
+                if store is not None:
+                    store.keep(key, buffer, at)
                 at += len(chunk) + (-len(chunk) % pool.alignment)
         return placed, buffers
