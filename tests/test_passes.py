@@ -729,6 +729,24 @@ def test_yolox_focus_copies_each_quarter_once(device, precision, rng):
     assert ops.count("concat") == 4 - placed and ops.count("slice") == 1, ops  # (the one relu also reads)
 
 
+def test_a_split_of_a_padded_convolutions_channels_reads_the_convolution(device, precision, rng):
+    """PP-PicoDet's heads: a convolution of 42 channels (padded to 44 by ``pad_conv_channels``, its
+    result sliced back) split into scores and boxes: each part is one slice of the padded result,
+    not a slice of the slice (``compose_slices`` through the ``zero_tail`` slice, which goes)."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 16, 10, 8))
+    y = b.conv2d(x, b.constant((rng.standard_normal((42, 16, 1, 1)) / 4).astype(np.float32)))
+    scores = b.sigmoid(b.slice(y, [0], [10], axes=[1]))
+    boxes = b.slice(y, [10], [42], axes=[1])
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    session, got, want = run_both(b, {"scores": scores, "boxes": boxes}, feeds, precision=precision)
+    for name in ("scores", "boxes"):
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert session.pass_log["pad_conv_channels"] == 1 and session.pass_log["compose_slices"] == 2
+    slices = [n for n in session.graph.nodes if n.op == "slice"]
+    assert len(slices) == 2 and all(n.inputs[0].producer.op == "conv2d" for n in slices)
+
+
 def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):
     """YOLOv8's C2f: a tensor split in two along the channels, the halves concatenated again
     after a block that reads the second: the concat reads the tensor (the first half is never

@@ -70,14 +70,15 @@ def merge_concat_slices(graph: Graph) -> int:
 
 def compose_slices(graph: Graph) -> int:
     """A slice of a slice is one slice of the first one's input: starts and steps composed (YOLOX's
-    Focus takes every other row, then every other column of those, four times over). The inner
-    slice goes where nothing else reads it. The compute backend's: its slices take any steps."""
+    Focus takes every other row, then every other column of those, four times over; PP-PicoDet's
+    heads split the channels that ``pad_conv_channels`` slices back from a padded convolution). The
+    inner slice goes where nothing else reads it. The compute backend's: its slices take any steps."""
     composed = 0
     for node in list(graph.nodes):
         inner = node.inputs[0].producer if node.op == "slice" else None
-        if (inner is None or inner.op != "slice" or set(inner.attrs) != {"starts", "steps", "shape"}
+        if (inner is None or inner.op != "slice" or set(inner.attrs) - {"zero_tail"} != {"starts", "steps", "shape"}
                 or node.attrs.get("zero_tail")):
-            continue  # (marked slices, pad_conv_channels' and pad_matmul_columns', keep their marks)
+            continue  # (a zero_tail slice keeps its mark, an exact one the types it gives its result)
         steps = tuple(a * b for a, b in zip(inner.attrs["steps"], node.attrs["steps"]))
         starts = tuple(s0 + s1 * st0 for s0, s1, st0 in zip(inner.attrs["starts"], node.attrs["starts"],
                                                             inner.attrs["steps"]))
