@@ -747,6 +747,30 @@ def test_a_split_of_a_padded_convolutions_channels_reads_the_convolution(device,
     assert len(slices) == 2 and all(n.inputs[0].producer.op == "conv2d" for n in slices)
 
 
+def test_spp_pools_run_as_a_chain(device, precision, rng):
+    """YOLOX's SPP (max pools of 5, 9 and 13 of one tensor, stride 1, padded by their radius, and
+    the concat of all four): the 9 runs as the 5 of the 5, the 13 as the 5 of the 9, with the same
+    values, at the image's edges too. Pools the identity does not cover stay as they are: an
+    average pool, a stride of 2, a window (7) that no chain of 5s makes."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 13, 11))
+    pools = [b.max_pool2d(x, window=(k, k), padding=(k // 2,) * 4) for k in (13, 5, 9)]
+    y = b.concat([x] + pools, axis=1)
+    others = [b.average_pool2d(x, window=(9, 9), padding=(4,) * 4),
+              b.max_pool2d(x, window=(9, 9), strides=2, padding=(4,) * 4),
+              b.max_pool2d(x, window=(7, 7), padding=(3,) * 4)]
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    outputs = {"y": y, **{f"other{i}": o for i, o in enumerate(others)}}
+    session, got, want = run_both(b, outputs, feeds, precision=precision)
+    for name in outputs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    if precision == "fp32":  # (maxima of the same values: exactly)
+        np.testing.assert_array_equal(got["y"][:, 8:], want["y"][:, 8:])
+    assert session.pass_log["chain_spp_pools"] == 2
+    kernels = sorted(n.attrs["kernel"][0] for n in session.graph.nodes if n.op == "pool2d")
+    assert kernels == [5, 5, 5, 7, 9, 9]
+
+
 def test_a_concat_of_neighbouring_slices_reads_their_tensor(device, rng):
     """YOLOv8's C2f: a tensor split in two along the channels, the halves concatenated again
     after a block that reads the second: the concat reads the tensor (the first half is never

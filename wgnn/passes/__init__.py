@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..graph import Graph
+from .chain_spp_pools import chain_spp_pools
 from .columns_as_rows import columns_as_rows
 from .concat_slices import compose_slices, merge_concat_slices
 from .drop_exact_casts import drop_exact_casts, fuse_dequantize_sum
@@ -52,7 +53,8 @@ Rule = Callable[[Graph], int]
 # before ``fuse_activation`` folds their activations into the ops before them.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
-                             fold_conv_affine, fold_pad_into_conv, merge_concat_slices, one_hot_products_as_gathers,
+                             fold_conv_affine, fold_pad_into_conv, chain_spp_pools, merge_concat_slices,
+                             one_hot_products_as_gathers,
                              fuse_matmul_bias,
                              fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
@@ -115,4 +117,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
-           "compose_slices", "fold_square_into_reduce", "softmax_written_out", "fold_channel_scale"]
+           "compose_slices", "fold_square_into_reduce", "softmax_written_out", "fold_channel_scale",
+           "chain_spp_pools"]
