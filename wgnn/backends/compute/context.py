@@ -64,8 +64,8 @@ class KernelCall:
 
 
 class ConstantPool:
-    """Packs weights (already in the layout their kernel wants) into one buffer's bytes: ``entries``
-    (key, bytes, offset), one per distinct array. ``keyed``: chunks are told apart by the SHA-256 of
+    """Packs weights (already in the layout their kernel wants) for the constant buffers: ``entries``
+    (key, bytes, offset in the pool), one per distinct array. ``keyed``: chunks are told apart by the SHA-256 of
     their bytes (what ``SharedBuffers`` finds them by), and kept as the arrays' own memory until
     uploaded; else by the bytes themselves."""
 
@@ -94,9 +94,6 @@ class ConstantPool:
             self.entries.append((key, data, offset))
             self.size += nbytes + (-nbytes % self.alignment)
         return Ref("const", offset=offset, nbytes=nbytes, dtype=dtype)
-
-    def data(self) -> bytes:
-        return packed([data for _, data, _ in self.entries], self.alignment)
 
 
 def packed(chunks: list[bytes | memoryview], alignment: int) -> bytes:
