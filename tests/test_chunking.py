@@ -88,6 +88,10 @@ def test_a_batch_beyond_the_binding_limit_runs_in_parts(device, monkeypatch, cap
     assert session.batch_parts == {5: 3}
     assert "batch 5 runs as 2 runs of 3" in caplog.text and "max-storage-buffer-binding-size" in caplog.text
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # the compile at batch 5 that failed left the arena the plans share as the part's plan sized it
+    shared = session._exe.shared
+    assert shared is not None and shared.arena is session._exe.arena
+    assert shared.arena.size == session._exe.plan.arena_bytes
     compiled = session.plans_compiled
     np.testing.assert_array_equal(session.run(None, {"input": x})[0], got)
     assert session.plans_compiled == compiled

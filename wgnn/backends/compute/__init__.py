@@ -203,6 +203,15 @@ class ComputeBackend(Backend):
         return ctx
 
     def build(self, state, ctx: LoweringContext) -> ComputeExecutable:
+        before = state.shared.arena if state.shared is not None else None
+        try:
+            return self._build(state, ctx)
+        except Exception:  # a compile that fails leaves the arena the session's plans share as it was
+            if state.shared is not None:
+                state.shared.arena = before
+            raise
+
+    def _build(self, state, ctx: LoweringContext) -> ComputeExecutable:
         device, graph = state.device, state.graph
 
         def stored_bytes(operand) -> int:  # (a view or a slice: its own elements, in its root's type)
