@@ -217,6 +217,19 @@ def test_plans_are_kept_within_their_memory(device):
     assert [key[0][0][1][3] for key in session._plans][-1] == widths[-1]
 
 
+def test_texture_plans_count_their_weights(device):
+    """The texture backend's plans do not share their weights: each plan's count in PLAN_BYTES."""
+    session = wgnn.InferenceSession(_detector(np.random.default_rng(2)).SerializeToString(), backend="texture")
+    session.run(None, {"x": np.zeros((1, 3, 32, 32), np.float32)})
+    exe = session._exe
+    assert 0 < exe.constant_bytes < exe.held_bytes
+    session.PLAN_BYTES = 2 * exe.held_bytes
+    for width in range(32, 64, 8):
+        session.run(None, {"x": np.zeros((1, 3, 32, width), np.float32)})
+        assert sum(plan["_exe"].held_bytes for plan in session._plans.values()) <= session.PLAN_BYTES
+    assert session.plans_compiled <= 2
+
+
 def test_plans_share_one_arena(device):
     """From its second plan on, a session's plans put their intermediates in one arena, which grows
     (by half at least) where a plan needs more: a plan compiled before it grew binds the new one

@@ -124,8 +124,9 @@ class Executable:
 
     @property
     def held_bytes(self) -> int:
-        """GPU memory this plan holds on its own (its intermediates, inputs, outputs and read-back;
-        not the weights, which a session's plans share)."""
+        """GPU memory this plan holds on its own: its intermediates, inputs, outputs and read-back,
+        and its weights where it does not share them with the session's other plans (the compute
+        backend's plans share the weights and the arena of intermediates, ``SharedBuffers``)."""
         raise NotImplementedError
 
     def write_inputs(self, enc, feeds: dict) -> None:

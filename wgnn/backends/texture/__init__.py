@@ -112,13 +112,14 @@ class TextureExecutable(Executable):
     readback: object
     readback_rows: dict[str, tuple[int, int]]  # name -> (offset, bytes per row)
     pipelines: set[str]
+    constant_bytes: int = 0  # the weights' textures (each plan its own)
     compile_seconds: float = 0.0
 
     @property
     def held_bytes(self) -> int:
         textures = [(held[0], held[-1]) for held in (*self.input_textures.values(), *self.output_textures.values())]
-        return (self.report.planned_bytes + self.readback.size
-                + sum(t.size[0] * t.size[1] * (16 if fmt == "f32" else 8) for t, fmt in textures))
+        return (self.report.planned_bytes + self.readback.size + self.constant_bytes
+                + sum(t.size[0] * t.size[1] * BYTES_PER_TEXEL[fmt] for t, fmt in textures))
 
     def write_inputs(self, enc, feeds: dict) -> None:
         for name, value in feeds.items():
@@ -235,8 +236,9 @@ class TextureBackend(Backend):
         readback = device.buffer(total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
                                  label="readback")
 
-        const_views = []
+        const_views, constant_bytes = [], 0
         for array, shape, fmt in ctx.constants:
+            constant_bytes += shape.width * shape.height * BYTES_PER_TEXEL[fmt]
             tex = texture((shape.width, shape.height, fmt), "constant", wgpu.TextureUsage.COPY_DST)
             upload(device, tex, array, shape, fmt)
             const_views.append(tex.create_view())
@@ -264,4 +266,4 @@ class TextureBackend(Backend):
         return TextureExecutable(
             device=device, graph=graph, dispatches=passes, report=report, input_textures=input_textures,
             output_textures=output_textures, readback=readback, readback_rows=readback_rows,
-            pipelines={f"{storage[id(d.target)]}{d.source}" for d in ctx.draws})
+            pipelines={f"{storage[id(d.target)]}{d.source}" for d in ctx.draws}, constant_bytes=constant_bytes)
