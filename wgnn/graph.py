@@ -229,12 +229,12 @@ class SharedArrays:
             if value.nbytes < self.MIN_BYTES or id(value) in known:
                 continue
             key = (value.dtype.str, value.shape, hashlib.sha256(np.ascontiguousarray(value)).digest())
-            held = self._arrays.get(key)
-            if held is None:
+            kept = self._arrays.get(key)
+            if kept is None:
                 self._arrays[key] = value
                 known.add(id(value))
             else:
-                operand.value = held
+                operand.value = kept
 
 
 def fresh_name(prefix: str) -> str:
