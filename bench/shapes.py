@@ -89,7 +89,11 @@ def main() -> None:
     print(f"{'model':<18} {'load s':>7} {'new shape s':>12} {'weights uploaded MB':>20} {'resident MB':>12}")
     rows = []
     for name in args.models.split(","):
-        row = measure(name)
+        try:
+            row = measure(name)
+        except zoo.FetchError as exc:  # a machine without the network (a lent GPU) and without the model
+            print(f"{name}: skipped, {exc}", flush=True)
+            continue
         rows.append(row)
         print(f"{name:<18} {row['load_s']:7.2f} {row['new_shape_s']:12.3f} {row['weights_uploaded_mb']:20.2f} "
               f"{row['resident_mb']:12.1f}")
