@@ -340,25 +340,23 @@ class ComputeBackend(Backend):
             if not any(b is found[0] for b in buffers):
                 buffers.append(found[0])
         limit = int(device.limits.get("max-buffer-size", 1 << 62))
-        groups, size = [[]], 0
-        for entry in new:
-            nbytes = len(entry[1]) + (-len(entry[1]) % pool.alignment)
+        groups: list[tuple[list, int]] = []  # (chunks with where each starts in the group's buffer, its bytes)
+        for key, chunk, offset in new:
+            nbytes = len(chunk) + (-len(chunk) % pool.alignment)
             if nbytes > limit:
-                raise TooLargeForAdapter(f"a weight tensor needs {len(entry[1])} bytes, more than this adapter's "
-                                         f"max-buffer-size ({limit})", len(entry[1]), limit, weight=True)
-            if groups[-1] and size + nbytes > limit:
-                groups.append([])
-                size = 0
-            groups[-1].append(entry)
-            size += nbytes
-        for group in groups if new or not buffers else []:
-            buffer = device.buffer(sum(len(d) + (-len(d) % pool.alignment) for _, d, _ in group),
-                                   data=packed([d for _, d, _ in group], pool.alignment), label="constants")
+                raise TooLargeForAdapter(f"a weight tensor needs {len(chunk)} bytes, more than this adapter's "
+                                         f"max-buffer-size ({limit})", len(chunk), limit, weight=True)
+            if not groups or groups[-1][1] + nbytes > limit:
+                groups.append(([], 0))
+            members, size = groups[-1]
+            members.append((key, chunk, offset, size))
+            groups[-1] = (members, size + nbytes)
+        for members, size in groups:
+            buffer = device.buffer(size, data=packed([chunk for _, chunk, _, _ in members], pool.alignment),
+                                   label="constants")
             buffers.append(buffer)
-            at = 0
-            for key, chunk, offset in group:
+            for key, _, offset, at in members:
                 placed[offset] = (buffer, at)
                 if store is not None:
                     store.keep(key, buffer, at)
-                at += len(chunk) + (-len(chunk) % pool.alignment)
         return placed, buffers
