@@ -288,6 +288,159 @@ def test_plans_share_the_weights(device, given):
         assert model.SerializeToString() == before
 
 
+class _CountingSha256:
+    """Stands for hashlib where the compile hashes weights: counts the bytes each sha256 reads."""
+
+    def __init__(self):
+        import hashlib
+
+        self.bytes, self._sha256 = 0, hashlib.sha256
+
+    def sha256(self, data=b""):
+        self.bytes += memoryview(data).nbytes
+        return self._sha256(data)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_plans_after_the_second_hash_no_weights(device, monkeypatch, precision):
+    """What a plan derives from the weights is derived once for the session (a batch norm and a
+    scale folded into convolutions, channels padded to fours, a filter's Winograd transform), and
+    packing it again hashes nothing: a plan after the second reads under 2% of the weights' bytes
+    through SHA-256 (import, passes and packing: the biases, each a few hundred bytes, folded anew),
+    where each plan used to hash them all; weights kept in a Constant node are not hashed again
+    either. Each plan gives ONNX Runtime's results."""
+    from wgnn.backends.compute import context
+    from wgnn.importers.onnx import common
+
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),  # 3 -> 4 input channels
+             helper.make_node("BatchNormalization", ["c1", "scale", "shift", "mean", "var"], ["n1"]),
+             helper.make_node("Relu", ["n1"], ["r1"]),
+             helper.make_node("Constant", [], ["w2"], value=_const("w2", rng.normal(0, 0.1, (48, 48, 3, 3)))),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["c2", "gain"], ["g2"]),  # a scale per channel
+             helper.make_node("ReduceMean", ["g2", "axes"], ["m"], keepdims=0),
+             helper.make_node("Transpose", ["m"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["t", "fc"], ["chars"])]  # 201 columns: padded to 204
+    inits = [_const("w1", rng.normal(0, 0.3, (48, 3, 3, 3))), _const("scale", rng.uniform(0.5, 2, 48)),
+             _const("shift", rng.normal(0, 0.1, 48)), _const("mean", rng.normal(0, 0.1, 48)),
+             _const("var", rng.uniform(0.5, 2, 48)), _const("gain", rng.uniform(0.5, 2, (48, 1, 1))),
+             numpy_helper.from_array(np.array([2], np.int64), "axes"), _const("fc", rng.normal(0, 0.3, (48, 201)))]
+    graph = helper.make_graph(nodes, "line", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                            [1, 3, 16, "width"])],
+                              [helper.make_tensor_value_info("chars", TensorProto.FLOAT, None)], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+    weights = 4 * (48 * 48 * 9 + 48 * 27 + 48 * 201)
+    counter = _CountingSha256()
+    for module in (context, common, wgnn.graph):
+        monkeypatch.setattr(module, "hashlib", counter)
+    session = wgnn.InferenceSession(data, precision=precision)
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for width in (40, 48, 56, 64, 72):
+        before = counter.bytes
+        x = rng.uniform(0, 1, (1, 3, 16, width)).astype(np.float32)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < (
+            1e-4 if precision == "fp32" else 3e-3), width
+        if width >= 56:  # (the first plan hashes nothing, the second everything it packs)
+            assert counter.bytes - before < 0.02 * weights, (width, counter.bytes - before)
+    assert session.plans_compiled >= 5 and session.pass_log["fold_batchnorm"] and session.pass_log["fold_conv_affine"]
+    assert session.pass_log["pad_conv_channels"] and session.pass_log["pad_matmul_columns"]
+
+
+def test_a_constant_is_read_as_it_is_whatever_its_doc_string_says(device):
+    """A session keeps, of a Constant's tensor it read, the key its array is shared by (in the tensor's
+    doc_string, its bytes dropped): a model's own tensor whose doc_string looks like one is still read
+    from its values, at every shape."""
+    from wgnn.importers.onnx.common import SHARED_TENSOR
+
+    value = np.arange(1, 5, dtype=np.float32).reshape(1, 4, 1)
+    tensor = numpy_helper.from_array(value, "k")
+    tensor.ClearField("raw_data")
+    tensor.float_data.extend(value.reshape(-1).tolist())
+    tensor.doc_string = SHARED_TENSOR + "00" * 32
+    nodes = [helper.make_node("Constant", [], ["k"], value=tensor), helper.make_node("Mul", ["x", "k"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, "n"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    session = wgnn.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+                                    .SerializeToString())
+    for n in (3, 5, 7):
+        x = np.ones((1, 4, n), np.float32)
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], x * value)
+
+
+def test_derived_arrays_are_kept_while_held_and_their_sources_read_only():
+    """SharedArrays.derive: the same function of the same arrays (the same objects) and the same other
+    arguments gives the array computed before, while something holds it; another array, another
+    argument, or a result no longer held computes anew. The arrays it read are read-only from then
+    on; one that views memory another object owns is neither frozen nor kept."""
+    import gc
+
+    from wgnn.graph import SharedArrays
+
+    calls = []
+
+    def scaled(a, k):
+        calls.append(k)
+        return a * k
+
+    arrays = SharedArrays()
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    first = arrays.derive(scaled, a, 2.0)
+    assert arrays.derive(scaled, a, 2.0) is first and calls == [2.0] and not a.flags.writeable
+    assert arrays.derive(scaled, a, 3.0) is not first and arrays.derive(scaled, a.copy(), 2.0) is not first
+    assert arrays.derive(scaled, a.T, 2.0) is not first  # (a view of a is another array)
+    first_id = id(first)
+    del first
+    gc.collect()
+    again = arrays.derive(scaled, a, 2.0)
+    assert len(calls) == 5 and np.array_equal(again, a * 2)
+    foreign = np.frombuffer(bytearray(16), np.float32)  # (the bytearray may still change)
+    assert arrays.derive(scaled, foreign, 2.0) is not arrays.derive(scaled, foreign, 2.0)
+    assert foreign.flags.writeable
+    assert first_id != id(again) or np.array_equal(again, a * 2)
+    # a chain, of which a graph holds only the last step: the first is computed again, the last found
+    last = arrays.derive(np.pad, arrays.derive(scaled, a, 5.0), ((0, 1), (0, 0)))
+    gc.collect()
+    assert arrays.derive(np.pad, arrays.derive(scaled, a, 5.0), ((0, 1), (0, 0))) is last
+    assert calls.count(5.0) == 2 and not last.flags.writeable
+    assert arrays.derive(np.pad, arrays.derive(scaled, a, 6.0), ((0, 1), (0, 0))) is not last
+
+
+def test_packing_a_view_again_hashes_nothing(device):
+    """ConstantPool with a session's SharedBuffers: a chunk packed from the same view of the same
+    (read-only) array as before is bound where it lies without being converted or hashed (its bytes
+    made only if the store lost them); another array, or the same bytes in a new array, is hashed."""
+    from wgnn.backends.compute.context import ConstantPool, SharedBuffers
+
+    store = SharedBuffers()
+    w = np.arange(64, dtype=np.float32).reshape(8, 8)
+    pool = ConstantPool(16, store=store)
+    ref = pool.add(w.T, "f32")
+    (chunk,) = pool.entries
+    assert chunk.data is not None and bytes(chunk.data) == np.ascontiguousarray(w.T).tobytes()
+    buffer = device.buffer(256)
+    store.keep(chunk.key, buffer, 0)
+
+    again = ConstantPool(16, store=store)
+    assert again.add(w.T, "f32") == ref
+    assert again.entries[0].data is None and again.entries[0].key == chunk.key
+    assert bytes(ConstantPool.data(again.entries[0])) == bytes(chunk.data)  # (made on demand)
+    copied = ConstantPool(16, store=store)
+    copied.add(w.T.copy(), "f32")  # the same bytes, another array: hashed, found by its key
+    assert copied.entries[0].data is not None and copied.entries[0].key == chunk.key
+    other = ConstantPool(16, store=store)
+    other.add(w, "f32")  # another view: other bytes
+    assert other.entries[0].key != chunk.key
+
+    del buffer  # the store lost the chunk: the next pool packs the view's bytes, without hashing
+    import gc
+
+    gc.collect()
+    lost = ConstantPool(16, store=store)
+    lost.add(w.T, "f32")
+    assert lost.entries[0].data is not None and lost.entries[0].key == chunk.key
+
+
 def test_shared_weights_are_forgotten_where_no_plan_holds_them(device):
     from wgnn.backends.compute.context import SharedBuffers
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +100,7 @@ class Operand:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(math.prod(self.shape))
 
     @property
     def nbytes(self) -> int:
@@ -139,6 +141,15 @@ class Graph:
     sequence_inputs: dict[str, list[str]] = field(default_factory=dict)
     sequence_outputs: dict[str, list[str]] = field(default_factory=dict)
     symbolic_dims: dict[str, tuple[int | str | None, ...]] = field(default_factory=dict)
+    # where the graph is one of a session's plans: the arrays its plans share (``SharedArrays``),
+    # through which a rewrite computes what it derives from a weight once for all of them (``derive``)
+    arrays: SharedArrays | None = field(default=None, repr=False, compare=False)
+
+    def derive(self, fn: Callable[..., np.ndarray], *args) -> np.ndarray:
+        """``fn(*args)``, an array computed from constants: computed anew, or the array an earlier
+        plan of the session computed from the same arrays and other arguments while that plan's
+        graph still holds it (``SharedArrays.derive``)."""
+        return self.arrays.derive(fn, *args) if self.arrays is not None else fn(*args)
 
     def consumers(self) -> dict[int, list[Node]]:
         """Map ``id(operand)`` to the nodes that read it."""
@@ -155,7 +166,8 @@ class Graph:
     def replace_uses(self, old: Operand, new: Operand) -> None:
         """Make every reader of ``old`` (nodes and graph outputs) read ``new`` instead."""
         for node in self.nodes:
-            node.inputs = [new if i is old else i for i in node.inputs]
+            if old in node.inputs:  # (by identity: Operand has no __eq__)
+                node.inputs = [new if i is old else i for i in node.inputs]
         for key, value in self.outputs.items():
             if value is old:
                 self.outputs[key] = new
@@ -208,6 +220,20 @@ class Graph:
 _counter = itertools.count()
 
 
+def freeze(array: np.ndarray) -> bool:
+    """Make ``array`` and the array whose memory it views read-only, so that what is computed from
+    it stays true; False (and nothing changed) where that memory belongs to another object, which
+    may still write it."""
+    root = array
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.writeable and not root.flags.owndata:
+        return False
+    root.setflags(write=False)
+    array.setflags(write=False)
+    return True
+
+
 class SharedArrays:
     """The constant arrays of several graphs of one model held once (a session's plans, a graph per
     input shape, each through the passes on its own): ``share(graph)`` gives each constant of at
@@ -220,6 +246,59 @@ class SharedArrays:
 
     def __init__(self):
         self._arrays: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._derived: dict[tuple, tuple[tuple[weakref.ref, ...], weakref.ref]] = {}  # key -> (sources, value)
+        self._origins: dict[int, tuple[weakref.ref, tuple, tuple[weakref.ref, ...]]] = {}  # id(value) -> its key
+        self._purge_at = 64
+
+    def derive(self, fn: Callable[..., np.ndarray], *args) -> np.ndarray:
+        """``fn(*args)``, an array computed from the arrays among ``args`` and the other, hashable
+        ones alone, kept while a graph holds it: a plan after the first that derives it from the
+        same arrays gets the same array, neither computed again nor hashed again when it is packed
+        (``backends.compute.context.ConstantPool``). "The same arrays": the same objects, or arrays
+        derived here the same way from the same objects (a chain of rewrites, say a batch norm
+        folded into a convolution's weights and those padded: a plan's graph holds only the last,
+        so the steps before it are computed again, but the last is found). Every array read, and
+        the result, are read-only from then on; where one views memory that another object owns,
+        nothing is kept."""
+        parts, leaves = [], []
+        for arg in args:
+            if not isinstance(arg, np.ndarray):
+                parts.append(arg)
+                continue
+            described = self._describe(arg)
+            if described is None:
+                return fn(*args)
+            parts.append(described[0])
+            leaves += described[1]
+        key = (fn, tuple(parts))
+        found = self._derived.get(key)
+        if found is not None and len(found[0]) == len(leaves) and all(r() is a for r, a in zip(found[0], leaves)):
+            kept = found[1]()
+            if kept is not None:
+                return kept
+        value = fn(*args)
+        if not freeze(value):
+            return value
+        if len(self._derived) >= self._purge_at:  # (forget what no graph holds any more)
+            self._derived = {k: v for k, v in self._derived.items() if v[1]() is not None}
+            self._origins = {k: v for k, v in self._origins.items() if v[0]() is not None}
+            self._purge_at = 2 * max(len(self._derived), 32)
+        refs = tuple(weakref.ref(a) for a in leaves)
+        self._derived[key] = (refs, weakref.ref(value))
+        self._origins[id(value)] = (weakref.ref(value), key, refs)
+        return value
+
+    def _describe(self, array: np.ndarray) -> tuple[tuple, list[np.ndarray]] | None:
+        """What ``derive`` knows ``array`` by: how it was derived here (and the arrays it was derived
+        from), else its identity; None where it cannot be frozen."""
+        origin = self._origins.get(id(array))
+        if origin is not None and origin[0]() is array:
+            leaves = [ref() for ref in origin[2]]
+            if all(a is not None for a in leaves):
+                return ("derived", origin[1]), leaves
+        if not freeze(array):
+            return None
+        return ("array", id(array)), [array]
 
     def share(self, graph: Graph, held: set[int] = frozenset()) -> None:
         """``held``: ids of arrays to leave as they are (those every import shares already)."""

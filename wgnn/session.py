@@ -221,6 +221,7 @@ class InferenceSession:
         """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
         options = self._compile_options
         self.source_graph = graph.copy()
+        graph.arrays = self._arrays  # (what the passes derive from the weights: once for all plans, Graph.derive)
         rules = rules_for(self.backend) if options["optimize"] else REQUIRED_RULES
         self.pass_log: Counter = run_passes(graph, rules)
         if options["tune"]:

@@ -16,6 +16,12 @@ def _single_reader(graph: Graph, operand: Operand, users) -> bool:
     return len(users.get(id(operand), [])) == 1 and id(operand) not in graph.output_ids()
 
 
+def _scaled(w: np.ndarray, var: np.ndarray, gamma: np.ndarray, epsilon: float) -> np.ndarray:
+    """Convolution weights scaled per output channel by a batch norm's gamma / sqrt(var + epsilon)."""
+    k = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+    return (w.astype(np.float64) * k.reshape(-1, 1, 1, 1)).astype(np.float32)
+
+
 def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
     users = graph.consumers()
     rewritten = 0
@@ -31,11 +37,12 @@ def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
         conv = x.producer
         if (into_conv and conv is not None and conv.op == "conv2d" and conv.attrs.get("activation") is None
                 and len(conv.inputs) <= 3 and conv.inputs[1].is_constant and _single_reader(graph, x, users)):
-            w = conv.inputs[1].value.astype(np.float64)
+            w = conv.inputs[1].value
             b = conv.inputs[2].value.astype(np.float64) if len(conv.inputs) > 2 and conv.inputs[2] is not None \
                 else np.zeros(w.shape[0])
-            w_new = Operand(conv.inputs[1].name + "_bn", w.shape, "float32",
-                            value=(w * k.reshape(-1, 1, 1, 1)).astype(np.float32))
+            w_new = Operand(conv.inputs[1].name + "_bn", w.shape, "float32",  # (once for a session's plans)
+                            value=graph.derive(_scaled, w, node.inputs[2].value, node.inputs[3].value,
+                                               node.attrs["epsilon"]))
             b_new = Operand(fresh_name(conv.name + "_bias"), (w.shape[0],), "float32",
                             value=(b * k + shift).astype(np.float32))
             conv.inputs = [conv.inputs[0], w_new, b_new]

@@ -28,6 +28,20 @@ def _per_channel(value: Operand, out: Operand) -> np.ndarray | None:
     return None
 
 
+def _scaled(w: np.ndarray, value: np.ndarray, kind: str, op: str, groups: int) -> np.ndarray:
+    """A convolution's weights with each output channel's scaled by ``value`` (mul) or by its inverse
+    (div), in float64, as float32."""
+    vec = value.reshape(-1).astype(np.float64)
+    k = vec if kind == "mul" else 1.0 / vec
+    w = w.astype(np.float64)
+    if op == "conv_transpose2d":  # [Cin, Cout/groups, KH, KW]: output channels on axis 1 per group
+        cin, opg = w.shape[:2]
+        k = np.broadcast_to(k, (groups * opg,))
+        return (w.reshape(groups, cin // groups, opg, *w.shape[2:]) * k.reshape(groups, 1, opg, 1, 1)
+                ).reshape(w.shape).astype(np.float32)
+    return (w * np.broadcast_to(k, (w.shape[0],)).reshape(-1, 1, 1, 1)).astype(np.float32)
+
+
 def fold_conv_affine(graph: Graph) -> int:
     readers = Readers(graph)
     folded = 0
@@ -58,20 +72,14 @@ def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
     vec = _per_channel(other(step, out), out)
     if vec is None or (kind == "div" and not np.all(vec)):
         return False
-    w = conv.inputs[1].value.astype(np.float64)
     b = bias.value.astype(np.float64) if bias is not None else np.zeros(out.shape[1])
-    if kind in ("mul", "div"):
-        k = vec if kind == "mul" else 1.0 / vec
-        if conv.op == "conv_transpose2d":  # [Cin, Cout/groups, KH, KW]: output channels on axis 1 per group
-            g = conv.attrs["groups"]
-            cin, opg = w.shape[:2]
-            w = (w.reshape(g, cin // g, opg, *w.shape[2:]) * k.reshape(g, 1, opg, 1, 1)).reshape(w.shape)
-        else:
-            w = w * k.reshape(-1, 1, 1, 1)
-        b = b * k
+    if kind in ("mul", "div"):  # (computed once for a session's plans: Graph.derive)
+        w = graph.derive(_scaled, conv.inputs[1].value, other(step, out).value, kind, conv.op, conv.attrs["groups"])
+        b = b * (vec if kind == "mul" else 1.0 / vec)
     else:
+        w = conv.inputs[1].value.astype(np.float32, copy=False)
         b = b + vec if kind == "add" else b - vec
-    weights = Operand(fresh_name(conv.inputs[1].name + "_affine"), w.shape, "float32", value=w.astype(np.float32))
+    weights = Operand(fresh_name(conv.inputs[1].name + "_affine"), w.shape, "float32", value=w)
     conv.inputs = [conv.inputs[0], weights,
                    Operand(fresh_name(conv.name + "_bias"), b.shape, "float32", value=b.astype(np.float32))]
     readers.take_over(graph, [step], step.outputs[0], out)

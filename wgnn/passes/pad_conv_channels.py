@@ -41,12 +41,12 @@ def _channel_pad(x: Operand, extra: int, name: str) -> tuple[Node, Operand]:
     return pad, wide
 
 
-def _zero_padded(operand: Operand | None, extra: int, axis: int, tag: str) -> Operand | None:
+def _zero_padded(graph: Graph, operand: Operand | None, extra: int, axis: int, tag: str) -> Operand | None:
     if operand is None:
         return None
     widths = [(0, 0)] * operand.rank
     widths[axis] = (0, extra)
-    value = np.pad(operand.value, widths)
+    value = graph.derive(np.pad, operand.value, tuple(widths))
     return Operand(fresh_name(f"{operand.name}_{tag}"), value.shape, operand.dtype, value=value)
 
 
@@ -80,16 +80,16 @@ def pad_conv_channels(graph: Graph) -> int:
             # output channels get padded next, which float convolutions do)
             if extra and (w.shape[0] % 4 == 0 or _float_conv(node)):
                 pad, wide = _channel_pad(x, extra, x.name + "_c4")
-                weights = np.pad(w.value, ((0, 0), (0, extra), (0, 0), (0, 0)))
+                weights = graph.derive(np.pad, w.value, ((0, 0), (0, extra), (0, 0), (0, 0)))
                 node.inputs = [wide, Operand(w.name + "_c4", weights.shape, w.dtype, value=weights)] + node.inputs[2:]
                 nodes.append(pad)
                 padded += 1
             elif _pads_outputs(node):
-                nodes += _pad_outputs(node, read_once)
+                nodes += _pad_outputs(graph, node, read_once)
                 padded += 1
                 continue
         elif _depthwise_to_pad(node):
-            nodes += _pad_depthwise(node)
+            nodes += _pad_depthwise(graph, node)
             padded += 1
             continue
         nodes.append(node)
@@ -112,7 +112,7 @@ def _pads_outputs(node: Node) -> bool:
     return node.inputs[1].shape[0] % 4 != 0 and node.inputs[0].shape[1] % 4 == 0 and _float_conv(node)
 
 
-def _pad_outputs(node: Node, read_once: set[int]) -> list[Node]:
+def _pad_outputs(graph: Graph, node: Node, read_once: set[int]) -> list[Node]:
     """The nodes replacing ``node``: [a pad of its residual,] the convolution with zero output
     channels added, and a slice back to the channels it had."""
     x, w, bias, residual, slope = node.inputs + [None] * (5 - len(node.inputs))
@@ -125,8 +125,8 @@ def _pad_outputs(node: Node, read_once: set[int]) -> list[Node]:
             pad, grown = _channel_pad(residual, extra, residual.name + "_o4")
             before.append(pad)
         residual = grown
-    ins = [x, _zero_padded(w, extra, 0, "o4"), _zero_padded(bias, extra, 0, "o4"), residual,
-           _zero_padded(slope, extra, 0, "o4")]
+    ins = [x, _zero_padded(graph, w, extra, 0, "o4"), _zero_padded(graph, bias, extra, 0, "o4"), residual,
+           _zero_padded(graph, slope, extra, 0, "o4")]
     while ins[-1] is None:
         ins.pop()
     wide = Operand(fresh_name(out.name + "_o4"), (out.shape[0], out.shape[1] + extra) + out.shape[2:], out.dtype)
@@ -157,15 +157,15 @@ def _depthwise_to_pad(node: Node) -> bool:
         and _float_conv(node)
 
 
-def _pad_depthwise(node: Node) -> list[Node]:
+def _pad_depthwise(graph: Graph, node: Node) -> list[Node]:
     """The input padded with zero channels, the depthwise convolution over them (zero filters), and a
     slice back to the channels the graph has."""
     x, w, bias, _, slope = node.inputs + [None] * (5 - len(node.inputs))
     out = node.outputs[0]
     extra = -x.shape[1] % 4
     pad, wide_x = _channel_pad(x, extra, x.name + "_c4")
-    ins = [wide_x, _zero_padded(w, extra, 0, "c4"), _zero_padded(bias, extra, 0, "c4"), None,
-           _zero_padded(slope, extra, 0, "c4")]
+    ins = [wide_x, _zero_padded(graph, w, extra, 0, "c4"), _zero_padded(graph, bias, extra, 0, "c4"), None,
+           _zero_padded(graph, slope, extra, 0, "c4")]
     while ins[-1] is None:
         ins.pop()
     wide = Operand(fresh_name(out.name + "_c4"), (out.shape[0], out.shape[1] + extra) + out.shape[2:], out.dtype)
@@ -217,9 +217,9 @@ def pad_matmul_columns(graph: Graph) -> int:
         out = node.outputs[0]
         extra = -b.shape[1] % 4
         wide = Operand(fresh_name(out.name + "_n4"), out.shape[:-1] + (out.shape[-1] + extra,), out.dtype)
-        product = Node("matmul", [a, _zero_padded(b, extra, 1, "n4")] + ([_zero_padded(bias, extra, 0, "n4")]
-                                                                         if bias is not None else []),
-                       [wide], dict(node.attrs), name=node.name)
+        columns = [_zero_padded(graph, b, extra, 1, "n4")] + ([_zero_padded(graph, bias, extra, 0, "n4")]
+                                                              if bias is not None else [])
+        product = Node("matmul", [a] + columns, [wide], dict(node.attrs), name=node.name)
         wide.producer = product
         # (an integer product's exact sums: the slice keeps them in f32 too, scheduler._keeps_f32)
         back = sliced(wide, out, (0,) * out.rank, out.name + "/columns", exact=bool(node.attrs.get("exact")))

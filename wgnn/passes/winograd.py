@@ -29,7 +29,7 @@ def winograd_convs(graph: Graph, max_binding_bytes: int, *, use: Callable[[Node]
     for node in graph.nodes:
         m = (use(node) if use is not None else 2) if node.op == "conv2d" and qualifies(node, max_binding_bytes) else 0
         if m and qualifies(node, max_binding_bytes, m):
-            new_nodes.extend(_rewrite(node, m))
+            new_nodes.extend(_rewrite(graph, node, m))
             count += 1
         else:
             new_nodes.append(node)
@@ -75,7 +75,11 @@ def exact_in_f32(node: Node) -> bool:
     return float((most[:, None] * quarters).max()) < 2**24 and float(direct.max(initial=0)) < 2**24
 
 
-def _rewrite(node: Node, side: int) -> list[Node]:
+def _filter_u(w: np.ndarray, side: int) -> np.ndarray:
+    return transform_filter(w, side).astype(np.float32)
+
+
+def _rewrite(graph: Graph, node: Node, side: int) -> list[Node]:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     n, c = x.shape[:2]
     _, o, oh, ow = out.shape
@@ -83,7 +87,7 @@ def _rewrite(node: Node, side: int) -> list[Node]:
     positions = (side + 2) ** 2
     pads = tuple(node.attrs["pads"][:2])
     v = Operand(fresh_name(f"{node.name}/winograd_v"), (positions, n * th * tw, c), x.dtype)
-    u_value = transform_filter(w.value, side).astype(np.float32)
+    u_value = graph.derive(_filter_u, w.value, side)
     u = Operand(fresh_name(f"{node.name}/winograd_u"), u_value.shape, w.dtype, value=u_value)
     m = Operand(fresh_name(f"{node.name}/winograd_m"), (positions, n * th * tw, o), x.dtype)
     first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw), "m": side}, name=f"{node.name}/input")

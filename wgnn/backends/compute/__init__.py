@@ -193,7 +193,7 @@ class ComputeBackend(Backend):
             if fusion is not None and fusion.packed:
                 state.storage[id(node.outputs[0])] = "i8x4"
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
-                              precision=state.precision, opset=state.opset, keyed=state.shared is not None)
+                              precision=state.precision, opset=state.opset, shared=state.shared)
         data.channel_windows(state, ctx.windows)
         data.leading_columns(state, ctx.row_pitch)
         data.sliced_parts(state, ctx.slice_views)
@@ -252,7 +252,7 @@ class ComputeBackend(Backend):
                 writable.update({(ref.offset, ref.nbytes): 0 for ref, kind in kinds if kind == "storage"})
         constants_rw = None
         if writable:
-            chunks, size = {offset: data for _, data, offset in ctx.constants.entries}, 0
+            chunks, size = {chunk.offset: ConstantPool.data(chunk) for chunk in ctx.constants.entries}, 0
             for offset, nbytes in writable:
                 writable[(offset, nbytes)] = size
                 size += nbytes + (-nbytes % device.storage_alignment)
@@ -331,32 +331,32 @@ class ComputeBackend(Backend):
         uploaded, in as few buffers as the adapter's max-buffer-size allows (one, unless the weights
         exceed it), which the store then knows of."""
         placed, buffers, new = {}, [], []
-        for key, chunk, offset in pool.entries:
-            found = store.find(key) if store is not None else None
+        for chunk in pool.entries:
+            found = store.find(chunk.key) if store is not None else None
             if found is None:
-                new.append((key, chunk, offset))
+                new.append(chunk)
                 continue
-            placed[offset] = found
+            placed[chunk.offset] = found
             if not any(b is found[0] for b in buffers):
                 buffers.append(found[0])
         limit = int(device.limits.get("max-buffer-size", 1 << 62))
         groups: list[tuple[list, int]] = []  # (chunks with where each starts in the group's buffer, its bytes)
-        for key, chunk, offset in new:
-            nbytes = len(chunk) + (-len(chunk) % pool.alignment)
+        for chunk in new:
+            nbytes = chunk.nbytes + (-chunk.nbytes % pool.alignment)
             if nbytes > limit:
-                raise TooLargeForAdapter(f"a weight tensor needs {len(chunk)} bytes, more than this adapter's "
-                                         f"max-buffer-size ({limit})", len(chunk), limit, weight=True)
+                raise TooLargeForAdapter(f"a weight tensor needs {chunk.nbytes} bytes, more than this adapter's "
+                                         f"max-buffer-size ({limit})", chunk.nbytes, limit, weight=True)
             if not groups or groups[-1][1] + nbytes > limit:
                 groups.append(([], 0))
             members, size = groups[-1]
-            members.append((key, chunk, offset, size))
+            members.append((chunk, size))
             groups[-1] = (members, size + nbytes)
         for members, size in groups:
-            buffer = device.buffer(size, data=packed([chunk for _, chunk, _, _ in members], pool.alignment),
+            buffer = device.buffer(size, data=packed([pool.data(chunk) for chunk, _ in members], pool.alignment),
                                    label="constants")
             buffers.append(buffer)
-            for key, _, offset, at in members:
-                placed[offset] = (buffer, at)
+            for chunk, at in members:
+                placed[chunk.offset] = (buffer, at)
                 if store is not None:
-                    store.keep(key, buffer, at)
+                    store.keep(chunk.key, buffer, at)
         return placed, buffers

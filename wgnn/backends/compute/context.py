@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from ... import shaders
 from ...errors import GraphError, UnsupportedOperatorError
-from ...graph import Node, Operand, is_integer, to_storage
+from ...graph import Node, Operand, freeze, is_integer, to_storage
 from ...runtime import Device
 from ..base import lowering_registry
 from ..common import fits_f16
@@ -63,37 +65,84 @@ class KernelCall:
     flops_share: float | None = None  # of the node's FLOPs (None: an equal share per dispatch)
 
 
-class ConstantPool:
-    """Packs weights (already in the layout their kernel wants) for the constant buffers: ``entries``
-    (key, bytes, offset in the pool), one per distinct array. ``keyed``: chunks are told apart by the SHA-256 of
-    their bytes (what ``SharedBuffers`` finds them by), and kept as the arrays' own memory until
-    uploaded; else by the bytes themselves."""
+@dataclass
+class Chunk:
+    """One distinct array of a ``ConstantPool``: its ``key`` (the bytes, or their SHA-256), where it
+    lies in the pool and its size with its padding; ``data``: its bytes, or None where they are made
+    only if they must be uploaded (``ConstantPool.data``)."""
 
-    def __init__(self, alignment: int, *, keyed: bool = False):
+    key: bytes
+    offset: int
+    nbytes: int
+    data: bytes | memoryview | None = None
+    make: object = None  # () -> the stored array, where data is None
+
+
+class ConstantPool:
+    """Packs weights (in the layout their kernel wants) for the constant buffers: ``entries``, a
+    ``Chunk`` per distinct array. With a ``store`` (the ``SharedBuffers`` of a session's plans),
+    chunks are told apart by the SHA-256 of their bytes, what the store finds them by, and kept as
+    the arrays' own memory until uploaded; else by the bytes themselves.
+
+    A plan after the first packs the same weights again, mostly as the same views of the same
+    arrays: the store remembers what each view of an array became (``SharedBuffers.derived``), so
+    such a chunk is neither converted nor hashed again, and its bytes are made only where no
+    earlier plan's buffer holds them any more."""
+
+    def __init__(self, alignment: int, *, store: SharedBuffers | None = None):
         self.alignment = alignment
-        self.keyed = keyed
-        self.entries: list[tuple[bytes, bytes | memoryview, int]] = []
+        self.store = store
+        self.entries: list[Chunk] = []
         self.size = 0
         self._seen: dict[bytes, int] = {}
 
-    def add(self, array: np.ndarray, dtype: str) -> Ref:
-        array = np.ascontiguousarray(array)
-        pad = b"\0" * (-array.nbytes % 16)  # vec4 arrays need whole vec4s (the alignment's padding gives them)
-        if self.keyed:  # (read until uploaded, so no longer writable: a write after this would raise)
-            array.setflags(write=False)
-            data = memoryview(array.reshape(-1).view(np.uint8))
-            key = hashlib.sha256(data)
-            key.update(pad)
-            key = key.digest()
+    def add(self, array: np.ndarray, dtype: str | Callable[[np.ndarray], tuple[np.ndarray, str]],
+            tag: tuple = ()) -> Ref:
+        """The binding of ``array`` stored as ``dtype`` (its WGSL element type), or as what
+        ``dtype(array)`` converts it to: (the stored array, its element type), a function of the
+        array alone and of ``tag``, which says which function it is."""
+        convert = dtype if callable(dtype) else (lambda a, t=dtype: (a, t))
+        tag = tag if callable(dtype) else ("as", dtype)
+        origin = self.store.origin(array, tag) if self.store is not None else None
+        known = self.store.derived(origin) if origin is not None else None
+        if known is not None:  # (an earlier plan packed this view of this array: its key, size, type)
+            key, nbytes, stored_as = known
+            if key in self._seen or self.store.find(key) is not None:
+                return self._enter(Chunk(key, 0, nbytes, make=lambda: convert(array)[0]), stored_as)
+        stored, stored_as = convert(array)
+        stored = np.ascontiguousarray(stored)
+        pad = b"\0" * (-stored.nbytes % 16)  # vec4 arrays need whole vec4s (the alignment's padding gives them)
+        nbytes = stored.nbytes + len(pad)
+        if self.store is None:
+            data = stored.tobytes() + pad
+            return self._enter(Chunk(data, 0, nbytes, data), stored_as)
+        stored.setflags(write=False)  # (read until uploaded, so no longer writable: a write after this would raise)
+        data = memoryview(stored.reshape(-1).view(np.uint8))
+        if known is not None:
+            key = known[0]
         else:
-            data = key = array.tobytes() + pad
-        offset = self._seen.get(key)
-        nbytes = array.nbytes + len(pad)
+            digest = hashlib.sha256(data)
+            digest.update(pad)
+            key = digest.digest()
+            if origin is not None:
+                self.store.remember(origin, key, nbytes, stored_as)
+        return self._enter(Chunk(key, 0, nbytes, data), stored_as)
+
+    def _enter(self, chunk: Chunk, dtype: str) -> Ref:
+        offset = self._seen.get(chunk.key)
         if offset is None:
-            offset = self._seen[key] = self.size
-            self.entries.append((key, data, offset))
-            self.size += nbytes + (-nbytes % self.alignment)
-        return Ref("const", offset=offset, nbytes=nbytes, dtype=dtype)
+            offset = chunk.offset = self._seen[chunk.key] = self.size
+            self.entries.append(chunk)
+            self.size += chunk.nbytes + (-chunk.nbytes % self.alignment)
+        return Ref("const", offset=offset, nbytes=chunk.nbytes, dtype=dtype)
+
+    @staticmethod
+    def data(chunk: Chunk) -> bytes | memoryview:
+        """A chunk's bytes (without the padding to 16 bytes where the pool did not keep it): made
+        now where they were not kept."""
+        if chunk.data is not None:
+            return chunk.data
+        return memoryview(np.ascontiguousarray(chunk.make()).reshape(-1).view(np.uint8))
 
 
 def packed(chunks: list[bytes | memoryview], alignment: int) -> bytes:
@@ -122,7 +171,35 @@ class SharedBuffers:
 
     def __init__(self):
         self._where: dict[bytes, tuple[weakref.ref, int]] = {}
+        self._derived: dict[tuple, tuple[weakref.ref, bytes, int, str]] = {}
+        self._purge_at = 64
         self.arena = None
+
+    @staticmethod
+    def origin(array: np.ndarray, tag: tuple) -> tuple[tuple, np.ndarray] | None:
+        """What ``array`` is, as far as packing it goes: (which elements of which array, read-only
+        from now on, it views; ``tag``) and that array; None where its memory could still change
+        (it views memory that another object owns: ``graph.freeze``)."""
+        if not freeze(array):
+            return None
+        root = array
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return (id(root), start, array.shape, array.strides, array.dtype.str, tag), root
+
+    def derived(self, origin: tuple[tuple, np.ndarray]) -> tuple[bytes, int, str] | None:
+        """(key, bytes, element type) of what an earlier plan packed from the same ``origin``."""
+        found = self._derived.get(origin[0])
+        if found is None or found[0]() is not origin[1]:
+            return None
+        return found[1:]
+
+    def remember(self, origin: tuple[tuple, np.ndarray], key: bytes, nbytes: int, dtype: str) -> None:
+        if len(self._derived) >= self._purge_at:  # (forget the arrays no graph holds any more)
+            self._derived = {k: v for k, v in self._derived.items() if v[0]() is not None}
+            self._purge_at = 2 * max(len(self._derived), 32)
+        self._derived[origin[0]] = (weakref.ref(origin[1]), key, nbytes, dtype)
 
     def find(self, key: bytes):
         """(buffer, offset) of the weights' chunk with this key, if a live buffer holds it."""
@@ -155,13 +232,13 @@ class LoweringContext:
 
     def __init__(self, device: Device, perms: dict[int, tuple[int, ...]], storage: dict[int, str],
                  roots: dict[int, Operand], policy: KernelPolicy, *, precision: str = "fp32",
-                 opset: int | None = None, keyed: bool = False):
+                 opset: int | None = None, shared: SharedBuffers | None = None):
         self.device = device
         self.perms = perms
         self.storage = storage  # id(storage root) -> WGSL element type
         self.roots = roots  # id(view) -> the operand that owns its bytes
         self.policy = policy
-        self.constants = ConstantPool(device.storage_alignment, keyed=keyed)
+        self.constants = ConstantPool(device.storage_alignment, store=shared)
         self.calls: list[KernelCall] = []
         self.scratch: list[tuple[Operand, Node]] = []  # per-node temporaries (split-K's partial sums)
         self.slices: dict[int, Slice] = {}  # id(tensor) -> where it may be written in place (data.py)
@@ -260,12 +337,14 @@ class LoweringContext:
         """Weights or other constant data. Floats are stored in the session's precision, except
         arrays with values beyond f16's range, which stay f32 rather than turn into infinities, and
         ``exact`` ones that f16 would round."""
-        array = np.asarray(array)
+        return self.constants.add(np.asarray(array), partial(self._stored, exact=exact), ("const", self.elem, exact))
+
+    def _stored(self, array: np.ndarray, *, exact: bool) -> tuple[np.ndarray, str]:
         if array.dtype.kind in "iub":
-            return self.constants.add(array.astype(np.uint32, copy=False), "u32")
+            return array.astype(np.uint32, copy=False), "u32"
         if self.elem == "f16" and fits_f16(array) and not (exact and np.any(array != array.astype(np.float16))):
-            return self.constants.add(array.astype(np.float16, copy=False), "f16")
-        return self.constants.add(array.astype(np.float32, copy=False), "f32")
+            return array.astype(np.float16, copy=False), "f16"
+        return array.astype(np.float32, copy=False), "f32"
 
     def temporary(self, node: Node, shape: tuple[int, ...], what: str, dtype: str = "f32") -> Ref:
         """An f32 (or ``dtype``: i32) tensor that lives only while ``node``'s kernels run (the arena

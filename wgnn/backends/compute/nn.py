@@ -175,14 +175,15 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
     if choice.variant == "generic":
         # Weights computed at run time (or fed as an input) are read as they are, OIHW, by the
         # scalar kernel: the tiled kernels need them packed, which happens at load time.
-        _conv_generic(node, ctx, ctx.const(w.value.astype(np.float32)) if w.is_constant else ctx.tensor(w), choice)
+        weights = ctx.const(w.value.astype(np.float32, copy=False)) if w.is_constant else ctx.tensor(w)
+        _conv_generic(node, ctx, weights, choice)
         return
     n, c, h, wd = x.shape
     o, cpg, kh, kw = w.shape
     _, _, oh, ow = out.shape
     g = node.attrs["groups"]
     (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
-    weights = w.value.astype(np.float32)
+    weights = w.value.astype(np.float32, copy=False)
     tile = choice.tile
 
     if choice.variant == "depthwise":
@@ -347,7 +348,8 @@ def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
     (sh, sw), (dh, dw), (pt, pl, _, _) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
     if w.is_constant:  # [Cin, Cout/g, KH, KW] -> [Cout][KH][KW][Cin/g]: the inner loop walks input channels
         cpg = c // g
-        weights = ctx.const(w.value.astype(np.float32).reshape(g, cpg, opg, kh, kw).transpose(0, 2, 3, 4, 1))
+        weights = w.value.astype(np.float32, copy=False).reshape(g, cpg, opg, kh, kw)
+        weights = ctx.const(weights.transpose(0, 2, 3, 4, 1))
     else:  # computed at run time: read in ONNX's order (its logical order: the layout pass keeps it so)
         weights = ctx.tensor(w)
     refs, template, params = _epilogue(node, ctx, o, vec4=False)
@@ -377,7 +379,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     extra = [ctx.tensor(scale)] if scale is not None else []  # binding 7, after y
     if choice.variant == "gemv":  # B transposed, [N][K], so neighbouring invocations read neighbours
         params.update(k4=k // 4, n4=cols // 4)
-        bt = np.ascontiguousarray(b.reshape(k, cols).T)
+        bt = b.reshape(k, cols).T
         template.update(bt_word="vec4<bt_elem>", bt_read="vec4<f32>")
         packed = _int8_weights(node, bt)  # (four of K to a word)
         if packed is not None:
@@ -486,7 +488,7 @@ def lower_matmul(node, ctx: LoweringContext) -> None:
 
     a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
     choice = ctx.policy.choose("matmul", node, ctx.variants("matmul", node), problem)
-    b_value = b.value.astype(np.float32).reshape(sb) if b.is_constant else ctx.tensor(b)
+    b_value = b.value.astype(np.float32, copy=False).reshape(sb) if b.is_constant else ctx.tensor(b)
     _matmul_call(node, ctx, ctx.tensor(a), b_value, m=m, k=k, cols=cols, batch=problem.batch, a_stride=a_stride,
                  b_stride=b_stride, choice=choice)
 

@@ -54,15 +54,27 @@ def host_dtype(value: np.ndarray) -> np.ndarray:
     return value
 
 
+SHARED_TENSOR = "wgnn shared array "  # (a tensor whose bytes a ModelSource dropped: the digest follows)
+
+
+def tensor_key(tensor) -> tuple:
+    """What a TensorProto stored as raw bytes is shared by: its type, dims and the SHA-256 of its bytes."""
+    marked = tensor.doc_string[len(SHARED_TENSOR):] if tensor.doc_string.startswith(SHARED_TENSOR) else ""
+    if len(marked) == 64 and not tensor.raw_data and not marked.strip("0123456789abcdef"):
+        return tensor.data_type, tuple(tensor.dims), bytes.fromhex(marked)
+    return tensor.data_type, tuple(tensor.dims), hashlib.sha256(tensor.raw_data).digest()
+
+
 def tensor_value(b: OpBuilder, tensor) -> np.ndarray:
     """A TensorProto's value, as the host keeps it. Where the import shares arrays with earlier
     imports of the model (``b.shared_arrays``, a session's ``ModelSource``), a tensor stored as raw
-    bytes is found there by its type, dims and the SHA-256 of its bytes, so that every import holds
-    the same read-only array (models that keep their weights in Constant nodes)."""
+    bytes is found there by ``tensor_key``, so that every import holds the same read-only array
+    (models that keep their weights in Constant nodes); the source's own copy of the model keeps
+    only that key of such a tensor, once read."""
     shared = getattr(b, "shared_arrays", None)
-    if shared is None or not tensor.HasField("raw_data"):
+    if shared is None or not (tensor.HasField("raw_data") or tensor.doc_string.startswith(SHARED_TENSOR)):
         return host_dtype(numpy_helper.to_array(tensor))
-    key = (tensor.data_type, tuple(tensor.dims), hashlib.sha256(tensor.raw_data).digest())
+    key = tensor_key(tensor)
     value = shared.get(key)
     if value is None:
         value = shared[key] = host_dtype(numpy_helper.to_array(tensor))
