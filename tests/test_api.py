@@ -29,6 +29,23 @@ def test_load_forms_and_descriptions(device, tmp_path):
     assert session.pipeline_count <= 10 < session.dispatch_count
 
 
+def test_a_builder_graph_leaves_the_callers_arrays_as_they_were(device, rng):
+    """Compiling a GraphBuilder graph (its batch norm folded into the convolution, its weights
+    packed) neither changes the caller's arrays nor makes them read-only: they stay the caller's."""
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    mean, var = rng.standard_normal(8).astype(np.float32), rng.uniform(0.5, 2, 8).astype(np.float32)
+    fc = rng.standard_normal((288, 5)).astype(np.float32)
+    kept = [a.copy() for a in (w, mean, var, fc)]
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 4, 6, 6))
+    y = b.batch_normalization(b.conv2d(x, b.constant(w), padding=(1, 1, 1, 1)), b.constant(mean), b.constant(var))
+    for precision in ("fp32", "fp16"):
+        session = b.build({"y": b.matmul(b.reshape(y, (1, 288)), b.constant(fc))}, precision=precision)
+        session.compute({"x": np.ones((1, 4, 6, 6), np.float32)})
+    for array, before in zip((w, mean, var, fc), kept):
+        assert array.flags.writeable and np.array_equal(array, before)
+
+
 def test_results_stay_on_gpu_between_sessions(device, rng):
     b1 = wgnn.GraphBuilder()
     x = b1.input("x", (1, 8, 6, 6))

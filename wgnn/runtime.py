@@ -300,6 +300,20 @@ class Device:
             return buf
         return self.device.create_buffer(size=size, usage=usage, label=label)
 
+    def buffer_of(self, size: int, chunks, usage=STORAGE, label: str = ""):
+        """A buffer of ``size`` bytes holding each of ``chunks`` ((offset, bytes), offsets multiples
+        of 8) where it says, zeros elsewhere: written into the buffer's mapping at its creation, so
+        the chunks are copied once, not first joined into one block of bytes."""
+        size = max(16, -(-size // 16) * 16)
+        buf = self.device.create_buffer(size=size, usage=usage, mapped_at_creation=True, label=label)
+        try:
+            for offset, data in chunks:
+                if len(data):
+                    buf.write_mapped(data, offset)
+        finally:
+            buf.unmap()
+        return buf
+
     def read_mapped(self, buffer) -> memoryview:
         """Map a MAP_READ buffer whose contents a submitted copy wrote, copy its bytes out, unmap it.
 

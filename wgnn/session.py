@@ -221,7 +221,8 @@ class InferenceSession:
         """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
         options = self._compile_options
         self.source_graph = graph.copy()
-        graph.arrays = self._arrays  # (what the passes derive from the weights: once for all plans, Graph.derive)
+        if self._source is not None:  # (what the passes derive from the weights: once for all plans, Graph.derive;
+            graph.arrays = self._arrays  # the model's arrays are the session's own, read-only from then on)
         rules = rules_for(self.backend) if options["optimize"] else REQUIRED_RULES
         self.pass_log: Counter = run_passes(graph, rules)
         if options["tune"]:

@@ -19,7 +19,7 @@ def _single_reader(graph: Graph, operand: Operand, users) -> bool:
 def _scaled(w: np.ndarray, var: np.ndarray, gamma: np.ndarray, epsilon: float) -> np.ndarray:
     """Convolution weights scaled per output channel by a batch norm's gamma / sqrt(var + epsilon)."""
     k = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
-    return (w.astype(np.float64) * k.reshape(-1, 1, 1, 1)).astype(np.float32)
+    return (w * k.reshape(-1, 1, 1, 1)).astype(np.float32)  # (w's values widened as they are read)
 
 
 def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:

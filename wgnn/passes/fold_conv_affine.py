@@ -32,8 +32,7 @@ def _scaled(w: np.ndarray, value: np.ndarray, kind: str, op: str, groups: int) -
     """A convolution's weights with each output channel's scaled by ``value`` (mul) or by its inverse
     (div), in float64, as float32."""
     vec = value.reshape(-1).astype(np.float64)
-    k = vec if kind == "mul" else 1.0 / vec
-    w = w.astype(np.float64)
+    k = vec if kind == "mul" else 1.0 / vec  # (float64: w's values widened as they are read)
     if op == "conv_transpose2d":  # [Cin, Cout/groups, KH, KW]: output channels on axis 1 per group
         cin, opg = w.shape[:2]
         k = np.broadcast_to(k, (groups * opg,))

@@ -352,8 +352,7 @@ class ComputeBackend(Backend):
             members.append((chunk, size))
             groups[-1] = (members, size + nbytes)
         for members, size in groups:
-            buffer = device.buffer(size, data=packed([pool.data(chunk) for chunk, _ in members], pool.alignment),
-                                   label="constants")
+            buffer = device.buffer_of(size, [(at, pool.data(chunk)) for chunk, at in members], label="constants")
             buffers.append(buffer)
             for chunk, at in members:
                 placed[chunk.offset] = (buffer, at)

@@ -67,22 +67,31 @@ class KernelCall:
 
 @dataclass
 class Chunk:
-    """One distinct array of a ``ConstantPool``: its ``key`` (the bytes, or their SHA-256), where it
-    lies in the pool and its size with its padding; ``data``: its bytes, or None where they are made
-    only if they must be uploaded (``ConstantPool.data``)."""
+    """One distinct array of a ``ConstantPool``: its ``key`` (its bytes, their SHA-256, or the view
+    it was packed from), where it lies in the pool and its size with its padding; ``data``: its
+    bytes, or None where they are made only if they must be uploaded (``ConstantPool.data``)."""
 
-    key: bytes
+    key: object  # bytes (the SHA-256 digest where a store finds chunks by it), or what identifies a view
     offset: int
     nbytes: int
     data: bytes | memoryview | None = None
     make: object = None  # () -> the stored array, where data is None
 
 
+def view_of(array: np.ndarray, tag: tuple) -> tuple[tuple, np.ndarray]:
+    """(which elements of which array ``array`` views, and ``tag``), and that array."""
+    root = array
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return (id(root), start, array.shape, array.strides, array.dtype.str, tag), root
+
+
 class ConstantPool:
     """Packs weights (in the layout their kernel wants) for the constant buffers: ``entries``, a
     ``Chunk`` per distinct array. With a ``store`` (the ``SharedBuffers`` of a session's plans),
-    chunks are told apart by the SHA-256 of their bytes, what the store finds them by, and kept as
-    the arrays' own memory until uploaded; else by the bytes themselves.
+    chunks are told apart by the SHA-256 of their bytes, what the store finds them by; else as
+    ``_unkeyed`` says. Either way they are kept as the arrays' own memory until uploaded.
 
     A plan after the first packs the same weights again, mostly as the same views of the same
     arrays: the store remembers what each view of an array became (``SharedBuffers.derived``), so
@@ -94,7 +103,8 @@ class ConstantPool:
         self.store = store
         self.entries: list[Chunk] = []
         self.size = 0
-        self._seen: dict[bytes, int] = {}
+        self._seen: dict[object, int] = {}
+        self._held: list[np.ndarray] = []
 
     def add(self, array: np.ndarray, dtype: str | Callable[[np.ndarray], tuple[np.ndarray, str]],
             tag: tuple = ()) -> Ref:
@@ -114,8 +124,7 @@ class ConstantPool:
         pad = b"\0" * (-stored.nbytes % 16)  # vec4 arrays need whole vec4s (the alignment's padding gives them)
         nbytes = stored.nbytes + len(pad)
         if self.store is None:
-            data = stored.tobytes() + pad
-            return self._enter(Chunk(data, 0, nbytes, data), stored_as)
+            return self._enter(self._unkeyed(array, tag, stored, pad), stored_as)
         stored.setflags(write=False)  # (read until uploaded, so no longer writable: a write after this would raise)
         data = memoryview(stored.reshape(-1).view(np.uint8))
         if known is not None:
@@ -127,6 +136,20 @@ class ConstantPool:
             if origin is not None:
                 self.store.remember(origin, key, nbytes, stored_as)
         return self._enter(Chunk(key, 0, nbytes, data), stored_as)
+
+    SMALL = 4096
+
+    def _unkeyed(self, array: np.ndarray, tag: tuple, stored: np.ndarray, pad: bytes) -> Chunk:
+        """The chunk of ``stored`` (what ``array`` became) in a pool without a store: small ones are
+        told apart by their bytes (the biases and tables that many nodes repeat), larger ones by
+        what they are a view of (a weight bound twice is packed once), without copying them."""
+        nbytes = stored.nbytes + len(pad)
+        if stored.nbytes < self.SMALL:
+            key = stored.tobytes() + pad
+            return Chunk(key, 0, nbytes, key)
+        key, root = view_of(array, tag)  # (nothing writes the weights while a graph compiles)
+        self._held.append(root)  # (so that no other array takes its id while the pool lives)
+        return Chunk(("view",) + key, 0, nbytes, memoryview(stored.reshape(-1).view(np.uint8)))
 
     def _enter(self, chunk: Chunk, dtype: str) -> Ref:
         offset = self._seen.get(chunk.key)
@@ -180,13 +203,7 @@ class SharedBuffers:
         """What ``array`` is, as far as packing it goes: (which elements of which array, read-only
         from now on, it views; ``tag``) and that array; None where its memory could still change
         (it views memory that another object owns: ``graph.freeze``)."""
-        if not freeze(array):
-            return None
-        root = array
-        while isinstance(root.base, np.ndarray):
-            root = root.base
-        start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        return (id(root), start, array.shape, array.strides, array.dtype.str, tag), root
+        return view_of(array, tag) if freeze(array) else None
 
     def derived(self, origin: tuple[tuple, np.ndarray]) -> tuple[bytes, int, str] | None:
         """(key, bytes, element type) of what an earlier plan packed from the same ``origin``."""
