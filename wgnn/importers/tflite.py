@@ -69,7 +69,8 @@ class Value:
 
 
 class TFLiteImporter:
-    """Walks subgraph 0's operators in order, calling a converter per operator code."""
+    """Walks subgraph 0's operators in order, calling a converter per operator code (and an IF's
+    branches' where it meets one)."""
 
     def __init__(self, data: bytes, source: str):
         self.data, self.source = data, source
@@ -86,6 +87,7 @@ class TFLiteImporter:
         self.values: dict[int, Value] = {}
         self.constants: dict[int, np.ndarray] = {}
         self.quantized: dict[int, tuple[Operand, bool]] = {}  # quantized results: (integers, NCHW)
+        self.prefix = ""  # of the node names of a subgraph's operators (an IF's branches)
 
     # -- tensors --------------------------------------------------------------------------------
 
@@ -265,18 +267,36 @@ class TFLiteImporter:
             if quant is not None:
                 x = self.b.dequantize_linear(x, *self._per_tensor(quant, dtype, name), name=name + "/dq")
             self.values[index] = Value(x)
+        self._operators(g, 0)
+        outputs: dict[str, Operand] = {}
+        self.where = "the outputs"
+        for k in range(g.OutputsLength()):
+            index = g.Outputs(k)
+            if index in self.quantized:  # a quantized output comes back as its integers
+                q, nchw = self.quantized[index]
+                outputs[self.tensor_name(index)] = (self.b.transpose(q, TO_NHWC, name=self.tensor_name(index) + "/nhwc")
+                                                    if nchw else q)
+            else:
+                outputs[self.tensor_name(index)] = self.operand(index)
+        graph = self.b.build_graph(outputs)
+        graph.symbolic_dims = symbolic
+        return graph
+
+    def _operators(self, g, subgraph: int) -> None:
+        """Convert subgraph ``subgraph``'s (``g``'s) operators in order."""
         for k in range(g.OperatorsLength()):
-            self.where = f"operator {k}"
+            self.where = f"operator {k}" + (f" of subgraph {subgraph}" if subgraph else "")
             op = g.Operators(k)
             code = self.model.OperatorCodes(op.OpcodeIndex())
             kind = OP_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "UNKNOWN")
             if kind == "CUSTOM":
                 kind = code.CustomCode().decode("utf-8", "replace")
             outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
-            name = self.tensor_name(outs[0]) if outs else f"{kind}_{k}"
+            name = self.prefix + (self.tensor_name(outs[0]) if outs else f"{kind}_{k}")
             convert = CONVERTERS.get(kind)
             if convert is None:
-                raise UnsupportedOperatorError(kind, name, detail=f"operator {k} of subgraph 0", format="TFLite")
+                raise UnsupportedOperatorError(kind, name, detail=f"operator {k} of subgraph {subgraph}",
+                                               format="TFLite")
             ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
             quantized = [i for i in ins + outs if i >= 0 and self.tensor_type(i) in QUANTIZED_TYPES
                          and self.const(i) is None]
@@ -298,19 +318,25 @@ class TFLiteImporter:
                     q = self.b.quantize_linear(value.operand, scale, zero, name=name + "/q")
                     self.quantized[index] = (q, value.nchw)
                     self.values[index] = Value(self.b.dequantize_linear(q, scale, zero, name=name + "/dq"), value.nchw)
-        outputs: dict[str, Operand] = {}
-        self.where = "the outputs"
-        for k in range(g.OutputsLength()):
-            index = g.Outputs(k)
-            if index in self.quantized:  # a quantized output comes back as its integers
-                q, nchw = self.quantized[index]
-                outputs[self.tensor_name(index)] = (self.b.transpose(q, TO_NHWC, name=self.tensor_name(index) + "/nhwc")
-                                                    if nchw else q)
-            else:
-                outputs[self.tensor_name(index)] = self.operand(index)
-        graph = self.b.build_graph(outputs)
-        graph.symbolic_dims = symbolic
-        return graph
+
+    def subgraph(self, index: int, args: list[Operand], prefix: str) -> list[Operand]:
+        """The outputs of subgraph ``index`` (an IF's branch) computed from ``args`` (its inputs, in
+        TFLite's order), its nodes named after ``prefix``."""
+        if not 0 < index < self.model.SubgraphsLength():
+            raise GraphError(f"{prefix}: subgraph {index} does not exist")
+        saved = (self.graph, self.tensors, self.values, self.constants, self.quantized, self.prefix)
+        try:
+            g = self.graph = self.model.Subgraphs(index)
+            self.tensors = [g.Tensors(i) for i in range(g.TensorsLength())]
+            self.values, self.constants, self.quantized, self.prefix = {}, {}, {}, prefix + "/"
+            if g.InputsLength() != len(args):
+                raise GraphError(f"{prefix}: subgraph {index} takes {g.InputsLength()} inputs, given {len(args)}")
+            for k, arg in enumerate(args):
+                self.values[g.Inputs(k)] = Value(arg)
+            self._operators(g, index)
+            return [self.operand(g.Outputs(k)) for k in range(g.OutputsLength())]
+        finally:
+            self.graph, self.tensors, self.values, self.constants, self.quantized, self.prefix = saved
 
     def _per_tensor(self, quant: Quant, dtype: str, name: str) -> tuple[Operand, Operand]:
         """An activation's scale and zero point (of ``dtype``) as scalar constants."""
@@ -649,10 +675,37 @@ def _reduce(imp: TFLiteImporter, op: Op) -> None:
 
 @converts("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 def _reshape(imp: TFLiteImporter, op: Op) -> None:
+    x = imp.operand(op.inputs[0])
+    imp.set(op.outputs[0], imp.b.reshape(x, _reshaped(imp, op, x), name=op.name))
+
+
+def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
+    """The output shape of a RESHAPE, SQUEEZE or EXPAND_DIMS of ``x``: the stored one, unless the
+    model leaves dimensions dynamic (then the stored sizes are a conversion's placeholders): a
+    squeeze or an added axis follows ``x``'s shape, a reshape's one dynamic dimension takes what
+    the others leave of ``x``'s elements."""
     shape = imp.tensor_shape(op.outputs[0])
-    if not shape or any(d < 0 for d in shape):
-        raise GraphError(f"TFLite {op.kind} node {op.name!r}: output shape {shape} is not static")
-    imp.set(op.outputs[0], imp.b.reshape(imp.operand(op.inputs[0]), shape, name=op.name))
+    if op.kind == "SQUEEZE" and imp.dynamic:
+        o = op.options(tflite.SqueezeOptions)
+        dims = {int(d) % x.rank for d in o.SqueezeDimsAsNumpy()} if o is not None and o.SqueezeDimsLength() \
+            else {k for k, d in enumerate(x.shape) if d == 1}
+        return tuple(d for k, d in enumerate(x.shape) if k not in dims)
+    if op.kind == "EXPAND_DIMS" and imp.dynamic:
+        axis = imp.const_ints(op.inputs[1], "the axis", op.name)[0]
+        axis = axis + x.rank + 1 if axis < 0 else axis
+        return x.shape[:axis] + (1,) + x.shape[axis:]
+    signature = list(imp.tensor_signature(op.outputs[0])) if imp.dynamic else list(shape)
+    if signature.count(-1) > 1 and op.kind == "RESHAPE" and op.input(1) is not None and imp.const(op.inputs[1]) \
+            is not None:  # (the shape the model computes, where it says it)
+        signature = imp.const_ints(op.inputs[1], "the shape", op.name)
+    if signature.count(-1) == 1:
+        rest = int(np.prod([d for d in signature if d != -1], dtype=np.int64))
+        if rest <= 0 or x.size % rest:
+            raise GraphError(f"TFLite {op.kind} node {op.name!r}: cannot reshape {x.shape} to {tuple(signature)}")
+        signature[signature.index(-1)] = x.size // rest
+    if any(d < 0 for d in signature) or (not signature and x.size != 1):
+        raise GraphError(f"TFLite {op.kind} node {op.name!r}: output shape {tuple(signature)} is not static")
+    return tuple(signature)
 
 
 @converts("CONCATENATION")
@@ -792,6 +845,37 @@ def _select(imp: TFLiteImporter, op: Op) -> None:
     if op.kind == "SELECT" and cond.rank == 1 and a.rank > 1:  # SELECT: a vector condition picks rows
         cond = imp.b.reshape(cond, cond.shape + (1,) * (a.rank - 1), name=op.name + "/rows")
     imp.set(op.outputs[0], imp.b.where(cond, a, b, name=op.name))
+
+
+@converts("IF")
+def _if(imp: TFLiteImporter, op: Op) -> None:
+    """Both branches (subgraphs) computed from the IF's inputs, each output taken from the branch
+    the condition picks: the condition is computed on the GPU (a wake word model's score against its
+    threshold, say), and a branch has no effects but its outputs. A condition known at load time
+    imports the branch it picks alone."""
+    o = op.options(tflite.IfOptions)
+    if o is None:
+        raise GraphError(f"TFLite IF node {op.name!r}: no IfOptions (which subgraphs are its branches)")
+    args = [imp.operand(i) for i in op.inputs[1:]]
+    known = imp.const(op.inputs[0])
+    if known is not None:
+        index = o.ThenSubgraphIndex() if bool(np.asarray(known).reshape(-1)[0]) else o.ElseSubgraphIndex()
+        for out, y in zip(op.outputs, imp.subgraph(index, args, op.name)):
+            imp.set(out, y)
+        return
+    cond = imp.operand(op.inputs[0])
+    if cond.size != 1:
+        raise GraphError(f"TFLite IF node {op.name!r}: the condition has {cond.size} elements, not one")
+    then = imp.subgraph(o.ThenSubgraphIndex(), args, op.name + "/then")
+    other = imp.subgraph(o.ElseSubgraphIndex(), args, op.name + "/else")
+    if len(then) != len(op.outputs) or len(other) != len(op.outputs):
+        raise GraphError(f"TFLite IF node {op.name!r}: its branches give {len(then)} and {len(other)} outputs, "
+                         f"it has {len(op.outputs)}")
+    for k, (out, a, b) in enumerate(zip(op.outputs, then, other)):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise GraphError(f"TFLite IF node {op.name!r}: output {k} is {a.dtype} {a.shape} in one branch and "
+                             f"{b.dtype} {b.shape} in the other")
+        imp.set(out, imp.b.where(imp.b.reshape(cond, (), name=f"{op.name}/cond{k}"), a, b, name=f"{op.name}/{k}"))
 
 
 @converts("CAST")
@@ -1168,6 +1252,28 @@ SUPPORTED_OPS = sorted(CONVERTERS)
 
 def load_model(model: str | Path | bytes, *, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
     """Import subgraph 0 of a TFLite model (a path or its bytes)."""
+    return _importer(model).run(input_shapes)
+
+
+def describe_io(model: str | Path | bytes) -> tuple[list, list]:
+    """(inputs, outputs) of subgraph 0 as the model declares them, without importing it: (name,
+    dims, dtype) for each; a dimension the model leaves dynamic (-1 in its shape signature) is None."""
+    imp = _importer(model)
+    g = imp.graph
+
+    def entry(index: int) -> tuple[str, list, str]:
+        return (imp.tensor_name(index), [None if d == -1 else d for d in imp.tensor_signature(index)],
+                imp.tensor_type(index).lower())
+
+    try:
+        return [entry(g.Inputs(k)) for k in range(g.InputsLength())], \
+            [entry(g.Outputs(k)) for k in range(g.OutputsLength())]
+    except (TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise ModelLoadError(f"{imp.source} is not a valid TFLite model: {type(exc).__name__} ({exc}) while "
+                             "reading its inputs and outputs") from None
+
+
+def _importer(model: str | Path | bytes) -> TFLiteImporter:
     if isinstance(model, (str, Path)):
         path = Path(model)
         if not path.exists():
@@ -1177,4 +1283,4 @@ def load_model(model: str | Path | bytes, *, input_shapes: dict[str, tuple[int, 
         data, source = bytes(model), "the given bytes"
     if not is_tflite(data):
         raise ModelLoadError(f"{source} is not a TFLite model (no TFL3 file identifier)")
-    return TFLiteImporter(data, source).run(input_shapes)
+    return TFLiteImporter(data, source)

@@ -68,8 +68,15 @@ def _clip(b, node, ins, attrs):
     if node.opset < 11:
         lo, hi = attrs.get("min", -np.inf), attrs.get("max", np.inf)
     else:
-        lo_v = static(b, node, ins[1] if len(ins) > 1 else None, "min")
-        hi_v = static(b, node, ins[2] if len(ins) > 2 else None, "max")
+        bounds = [ins[k] if len(ins) > k else None for k in (1, 2)]
+        if any(v is not None and b.static_value(v) is None for v in bounds):
+            # bounds computed on the GPU (a spectrogram's floor 80 dB under its peak): max, then min
+            y, (lo, hi) = ins[0], bounds
+            if lo is not None:
+                y = b.max(y, lo, name=f"{node.name}/min" if hi is not None else node.name)
+            return b.min(y, hi, name=node.name) if hi is not None else y
+        lo_v = static(b, node, bounds[0], "min")
+        hi_v = static(b, node, bounds[1], "max")
         lo = -np.inf if lo_v is None else float(lo_v)
         hi = np.inf if hi_v is None else float(hi_v)
     return b.clamp(ins[0], min_value=lo, max_value=hi, name=node.name)
