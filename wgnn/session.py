@@ -134,6 +134,7 @@ class InferenceSession:
             raise PrecisionError(f"precision='fp16' needs the adapter feature shader-f16, which {self.device.name} "
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
+        self._f16_checked = precision != "fp16"  # (until an fp16 run's outputs were found not finite)
         self.tuning = None
         if tune and backend != "compute":
             raise ConfigError(f"tune measures the compute backend's kernels, not the {backend} backend's")
@@ -636,12 +637,26 @@ class InferenceSession:
             if self._stages is not None:
                 results = self._stages.run(feeds)
                 self.pass_log = self._stages.pass_log()
-                return results
-            parts = self._ready_or_parts(feeds)
-            results = self._execute(feeds) if parts is None else self._run_parts(feeds, *parts)
-            results.update({n: v.copy() for n, v in self._constant_outputs.items()})
-            results = self._gather_sequences(results)
-            return {n: results[n] for n in self.output_names}
+            else:
+                parts = self._ready_or_parts(feeds)
+                results = self._execute(feeds) if parts is None else self._run_parts(feeds, *parts)
+                results.update({n: v.copy() for n, v in self._constant_outputs.items()})
+                results = self._gather_sequences(results)
+                results = {n: results[n] for n in self.output_names}
+            if not self._f16_checked:
+                self._check_finite(results)
+            return results
+
+    def _check_finite(self, results: dict) -> None:
+        """In fp16, once a session: a warning where an output holds infinities or NaN, which a value
+        beyond float16's range (65504) inside the model gives (a spectrogram's power of int16-scale
+        samples, say): the same model in fp32 computes it in full."""
+        for name, value in results.items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+                self._f16_checked = True
+                log.warning("output %r holds infinities or NaN in fp16: a value inside the model may exceed "
+                            "float16's range (65504); precision='fp32' computes it in full", name)
+                return
 
     # -- a batch too large for the adapter, run in parts (wgnn.chunking) ----------------------------
 
