@@ -117,7 +117,8 @@ def main() -> None:
         name, make = CASES[case]
         try:
             path, feeds = zoo.fetch(name), make()
-        except (zoo.FetchError, ImportError) as exc:  # a machine without the network (a lent GPU) or skimage
+        except (zoo.FetchError, ImportError, OSError) as exc:  # a machine without the network (a lent GPU),
+            # skimage, or alsa-utils' recording
             print(f"{case}: skipped, {type(exc).__name__}: {exc}", flush=True)
             continue
         measured = compare(path, feeds, args.runs)
