@@ -454,6 +454,35 @@ def test_face_and_pose_landmarks_land_on_the_person(device, astronaut):
     assert x0 < nose[0] < x1 and y0 < nose[1] < y1 and pose.visibility[0] > 0.5
 
 
+def test_a_dynamic_batch_through_reshapes_reductions_and_slices(device):
+    """A model whose batch is dynamic (shape_signature -1), stored at the converter's placeholder 1:
+    FULLY_CONNECTED over its rows, a RESHAPE by a shape input with -1, a MEAN without kept
+    dimensions, a STRIDED_SLICE that shrinks an axis, an EXPAND_DIMS and a SQUEEZE: each follows the
+    batch fed, not the stored sizes (one session, batches 1, 3 and 2), as LiteRT does."""
+    m = ModelWriter()
+    x = m.input((1, 6, 4), signature=(-1, 6, 4))
+    fc = m.op("FULLY_CONNECTED", [x, m.const(_w(5, 4)), m.const(_w(5))], (6, 5), "FullyConnectedOptions",
+              FusedActivationFunction=0, out_signature=(-1, 5))
+    r = m.op("RESHAPE", [fc, m.const([-1, 6, 5], "int32")], (1, 6, 5), out_signature=(-1, 6, 5))
+    mean = m.op("MEAN", [r, m.const([1], "int32")], (1, 5), "ReducerOptions", KeepDims=False, out_signature=(-1, 5))
+    first = m.op("STRIDED_SLICE", [r, m.const([0, 2, 0], "int32"), m.const([0, 3, 5], "int32"),
+                                   m.const([1, 1, 1], "int32")], (1, 5), "StridedSliceOptions", BeginMask=1,
+                 EndMask=1, ShrinkAxisMask=2, out_signature=(-1, 5))
+    wide = m.op("EXPAND_DIMS", [mean, m.const([1], "int32")], (1, 1, 5), out_signature=(-1, 1, 5))
+    back = m.op("SQUEEZE", [m.op("EXPAND_DIMS", [wide, m.const([-1], "int32")], (1, 1, 5, 1),
+                                 out_signature=(-1, 1, 5, 1))], (1, 1, 5), "SqueezeOptions", SqueezeDimsAsNumpy=[3],
+                out_signature=(-1, 1, 5))
+    model = m.bytes([mean, first, back])
+    session = wgnn.InferenceSession(model)
+    assert session.get_inputs()[0].shape == [None, 6, 4]
+    for batch in (1, 3, 2):
+        feed = RNG.standard_normal((batch, 6, 4)).astype(np.float32)
+        want = run_litert(model, [feed])
+        got = session.run(None, {session.get_inputs()[0].name: feed})
+        for g, w, shape in zip(got, want, ((batch, 5), (batch, 5), (batch, 1, 5))):
+            assert g.shape == w.shape == shape and rel_l2(g, w) < 1e-5, batch
+
+
 def test_dynamic_dimensions_follow_the_shape_signature(device):
     """A model whose input leaves height and width dynamic (shape_signature -1): symbolic in
     get_inputs(), and each size fed compiles its own plan, checked against LiteRT resized alike."""

@@ -140,8 +140,9 @@ class ModelWriter:
         for o in self.ops:
             fields = {"OpcodeIndex": o["code"], "InputsAsNumpy": vector(b, o["inputs"]),
                       "OutputsAsNumpy": vector(b, o["outputs"])}
-            if o["options"]:
-                opts = table(b, getattr(tflite, o["options"]), **o["fields"])
+            if o["options"]:  # (a list value is a vector field: SqueezeDimsAsNumpy=[1])
+                opts = table(b, getattr(tflite, o["options"]), **{k: vector(b, v) if isinstance(v, list) else v
+                                                                   for k, v in o["fields"].items()})
                 fields.update(BuiltinOptionsType=getattr(tflite.BuiltinOptions, o["options"]),
                               BuiltinOptions=Ref(opts))
             if o["custom"] is not None:

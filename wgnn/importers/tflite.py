@@ -226,6 +226,21 @@ class TFLiteImporter:
                              f"computed {got}")
         self.values[index] = Value(operand, nchw)
 
+    def shape_of(self, index: int, size: int) -> tuple[int, ...]:
+        """Tensor ``index``'s shape as computed from ``size`` elements: the stored one, unless the
+        model leaves one of its dimensions dynamic (the stored size is then a conversion's
+        placeholder): that one takes what the others leave of ``size``."""
+        signature = list(self.tensor_signature(index)) if self.dynamic else list(self.tensor_shape(index))
+        if signature.count(-1) == 1:
+            rest = int(np.prod([d for d in signature if d != -1], dtype=np.int64))
+            if rest <= 0 or size % rest:
+                raise GraphError(f"tensor {self.tensor_name(index)!r}: {size} elements do not make shape "
+                                 f"{tuple(signature)}")
+            signature[signature.index(-1)] = size // rest
+        if any(d < 0 for d in signature) or (not signature and size != 1):
+            raise GraphError(f"tensor {self.tensor_name(index)!r}: shape {tuple(signature)} is not static")
+        return tuple(signature)
+
     def is_4d_activation(self, index: int) -> bool:
         return len(self.tensor_shape(index)) == 4 and self.const(index) is None
 
@@ -533,7 +548,7 @@ def _fully_connected(imp: TFLiteImporter, op: Op) -> None:
     bias = op.input(2)
     y = imp.b.gemm(x2, wt, None if bias is None else imp.operand(bias), name=op.name)
     y = _activate(imp, y, o.FusedActivationFunction() if o is not None else 0, op.name)
-    out_shape = imp.tensor_shape(op.outputs[0])
+    out_shape = imp.shape_of(op.outputs[0], y.size) if imp.tensor_shape(op.outputs[0]) else ()
     if out_shape and out_shape != y.shape:
         y = imp.b.reshape(y, out_shape, name=op.name + "/shape")
     imp.set(op.outputs[0], y)
@@ -666,8 +681,8 @@ def _reduce(imp: TFLiteImporter, op: Op) -> None:
         y = imp.b.transpose(y, TO_NHWC, name=op.name + "/nhwc")
     else:
         y = imp.b.reduce(imp.operand(op.inputs[0]), REDUCERS[op.kind], axes, keepdims=True, name=op.name)
-    imp.set(op.outputs[0], imp.b.reshape(y, imp.tensor_shape(op.outputs[0]), name=op.name + "/squeeze")
-            if not keep else y)
+    imp.set(op.outputs[0], imp.b.reshape(y, tuple(d for k, d in enumerate(y.shape) if k not in axes),
+                                         name=op.name + "/squeeze") if not keep else y)
 
 
 # -- shapes and data movement ------------------------------------------------------------------
@@ -683,8 +698,7 @@ def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
     """The output shape of a RESHAPE, SQUEEZE or EXPAND_DIMS of ``x``: the stored one, unless the
     model leaves dimensions dynamic (then the stored sizes are a conversion's placeholders): a
     squeeze or an added axis follows ``x``'s shape, a reshape's one dynamic dimension takes what
-    the others leave of ``x``'s elements."""
-    shape = imp.tensor_shape(op.outputs[0])
+    the others leave of ``x``'s elements (``shape_of``), or its shape input says it."""
     if op.kind == "SQUEEZE" and imp.dynamic:
         o = op.options(tflite.SqueezeOptions)
         dims = {int(d) % x.rank for d in o.SqueezeDimsAsNumpy()} if o is not None and o.SqueezeDimsLength() \
@@ -694,18 +708,19 @@ def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
         axis = imp.const_ints(op.inputs[1], "the axis", op.name)[0]
         axis = axis + x.rank + 1 if axis < 0 else axis
         return x.shape[:axis] + (1,) + x.shape[axis:]
-    signature = list(imp.tensor_signature(op.outputs[0])) if imp.dynamic else list(shape)
-    if signature.count(-1) > 1 and op.kind == "RESHAPE" and op.input(1) is not None and imp.const(op.inputs[1]) \
-            is not None:  # (the shape the model computes, where it says it)
-        signature = imp.const_ints(op.inputs[1], "the shape", op.name)
-    if signature.count(-1) == 1:
-        rest = int(np.prod([d for d in signature if d != -1], dtype=np.int64))
-        if rest <= 0 or x.size % rest:
-            raise GraphError(f"TFLite {op.kind} node {op.name!r}: cannot reshape {x.shape} to {tuple(signature)}")
-        signature[signature.index(-1)] = x.size // rest
-    if any(d < 0 for d in signature) or (not signature and x.size != 1):
-        raise GraphError(f"TFLite {op.kind} node {op.name!r}: output shape {tuple(signature)} is not static")
-    return tuple(signature)
+    if imp.dynamic and list(imp.tensor_signature(op.outputs[0])).count(-1) > 1 and op.kind == "RESHAPE" \
+            and op.input(1) is not None and imp.const(op.inputs[1]) is not None:  # (the shape it says it computes)
+        shape = imp.const_ints(op.inputs[1], "the shape", op.name)
+        if shape.count(-1) == 1:
+            rest = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+            if rest > 0 and x.size % rest == 0:
+                shape[shape.index(-1)] = x.size // rest
+        if all(d >= 0 for d in shape) and int(np.prod(shape, dtype=np.int64)) == x.size:
+            return tuple(shape)
+    try:
+        return imp.shape_of(op.outputs[0], x.size)
+    except GraphError as exc:
+        raise GraphError(f"TFLite {op.kind} node {op.name!r}: cannot reshape {x.shape}: {exc}") from None
 
 
 @converts("CONCATENATION")
@@ -770,7 +785,8 @@ def _depth_space(imp: TFLiteImporter, op: Op) -> None:
     else:
         x = imp.b.reshape(x, (n, h // bs, bs, w // bs, bs, c), name=op.name + "/split")
     x = imp.b.transpose(x, (0, 1, 3, 2, 4, 5), name=op.name + "/interleave")
-    imp.set(op.outputs[0], imp.b.reshape(x, imp.tensor_shape(op.outputs[0]), name=op.name))
+    shape = (n, h * bs, w * bs, c // (bs * bs)) if to_space else (n, h // bs, w // bs, c * bs * bs)
+    imp.set(op.outputs[0], imp.b.reshape(x, shape, name=op.name))
 
 
 @converts("STRIDED_SLICE")
@@ -798,7 +814,7 @@ def _strided_slice(imp: TFLiteImporter, op: Op) -> None:
         ends.append(e)
         steps.append(step)
     y = imp.b.slice(x, starts, ends, axes=list(range(len(begin))), steps=steps, name=op.name)
-    shape = imp.tensor_shape(op.outputs[0])
+    shape = tuple(d for k, d in enumerate(y.shape) if not (k < len(begin) and o.ShrinkAxisMask() >> k & 1))
     if y.shape != shape:
         y = imp.b.reshape(y, shape, name=op.name + "/shrink")
     imp.set(op.outputs[0], y)
