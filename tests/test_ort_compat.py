@@ -4,6 +4,7 @@ and a wgpu device opened elsewhere."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from helpers import assert_shared_after, plan_weights, rel_l2
 
 import wgnn
 from wgnn import zoo
+
+ROOT = Path(__file__).resolve().parent.parent
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -636,3 +639,113 @@ def test_a_model_onnx_runtime_optimized_and_saved(device, tmp_path):
         None, {"input": x})[0]
     got = wgnn.InferenceSession(options.optimized_model_filepath).run(None, {"input": x})[0]
     assert rel_l2(got, want) < 1e-5 and got.argmax() == want.argmax()
+
+
+# -- wgnn standing in for the onnxruntime module (wgnn.onnxruntime.install) ----------------------------
+
+
+def _fresh_import(package: str):
+    """``package`` imported anew (so that it imports onnxruntime again), its old modules put back after."""
+    import importlib
+    import sys
+
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+    return importlib.import_module(package)
+
+
+@pytest.fixture
+def standing_in():
+    """wgnn.onnxruntime installed as onnxruntime for one test, the packages it imported forgotten after."""
+    import sys
+
+    import wgnn.onnxruntime
+
+    before = set(sys.modules)
+    saved = wgnn.onnxruntime.install()
+    try:
+        yield wgnn.onnxruntime
+    finally:
+        wgnn.onnxruntime.uninstall(saved)
+        for name in set(sys.modules) - before:
+            if name.startswith(("magika", "nudenet")):
+                del sys.modules[name]
+
+
+@pytest.mark.parametrize("package", ["magika", "nudenet"])
+def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, package):
+    """Two packages that import onnxruntime themselves, as published, on real files: Magika names
+    this repository's files (it asks for CPUExecutionProvider alone and feeds a list of lists of
+    ints), NudeNet finds the astronaut's face (it imports onnxruntime.capi). Each gives what it gives
+    on ONNX Runtime, and its session is wgnn's."""
+    pytest.importorskip(package)
+    files = [ROOT / f for f in ("README.md", "wgnn/zoo.py", "wgnn/demo/astronaut.jpg", "pyproject.toml",
+                                "scripts/setup.sh")]
+
+    def results(module):
+        if package == "magika":
+            found = module.Magika().identify_paths(files)
+            return [(r.output.label, r.score) for r in found], None
+        detector = module.NudeDetector()
+        return [(d["class"], d["score"], d["box"]) for d in detector.detect(str(files[2]))], detector
+
+    want, _ = results(_fresh_import(package))
+    import sys
+
+    import wgnn.onnxruntime
+
+    saved = wgnn.onnxruntime.install()
+    try:
+        got, detector = results(_fresh_import(package))
+        session = detector.onnx_session if detector is not None else sys.modules["magika.magika"].rt
+    finally:
+        wgnn.onnxruntime.uninstall(saved)
+        _fresh_import(package)  # (as ONNX Runtime's again, for whoever imports it next)
+    assert [g[0] for g in got] == [w[0] for w in want] and [g[2:] for g in got] == [w[2:] for w in want]
+    assert np.allclose([g[1] for g in got], [w[1] for w in want], atol=1e-4)
+    assert session is wgnn.onnxruntime or isinstance(session, wgnn.InferenceSession)
+    if package == "magika":
+        assert [g[0] for g in got][:2] == ["markdown", "python"]
+    else:
+        assert got and got[0][0] == "FACE_FEMALE"
+
+
+def test_standing_in_module_answers_onnxruntimes_calls(device, standing_in, caplog):
+    """What packages call on ONNX Runtime's module on the way, answered; a session asked for other
+    providers alone runs on WebGPU (wgnn.InferenceSession itself refuses them); the binding's
+    exception classes catch the wgnn errors that mean the same; uninstall gives ONNX Runtime back."""
+    import onnxruntime as rt
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    assert rt is standing_in and rt.__version__.startswith("1.")
+    rt.disable_telemetry_events()
+    rt.set_seed(3)
+    rt.preload_dlls()
+    assert "wgnn" in rt.get_build_info() and rt.get_version_string() == rt.__version__
+    assert "CPUExecutionProvider" in rt.get_available_providers() or rt.get_available_providers()
+    model = zoo.build("squeezenet1_1", softmax=False, classes=4).SerializeToString()
+    with pytest.raises(wgnn.ConfigError):
+        wgnn.InferenceSession(model, providers=["CUDAExecutionProvider"])
+    session = rt.InferenceSession(model, providers=[("CUDAExecutionProvider", {"device_id": 0}),
+                                                    "CPUExecutionProvider"])
+    assert session.get_providers() == ["WebGpuExecutionProvider"] and "run on WebGPU" in caplog.text
+    with pytest.raises(InvalidArgument):
+        session.run(None, {"input": np.zeros((1, 3, 8, 8), np.float32)})
+
+
+def test_a_feed_of_python_numbers_takes_the_inputs_dtype(device):
+    """Python numbers have no dtype of their own: a list feeds an int32 input as int32 and a float16
+    one as float16, as ONNX Runtime converts them; a numpy array of another dtype is still refused, and
+    so are numbers the input's type does not hold (a fraction or 2**40 for int32)."""
+    nodes = [helper.make_node("Cast", ["a"], ["af"], to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["b"], ["bf"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["af", "bf"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.INT32, [2, 2]),
+                                           helper.make_tensor_value_info("b", TensorProto.FLOAT16, [2, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    session = wgnn.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    got = session.run(None, {"a": [[1, 2], [3, 4]], "b": [[0.5, 1], [2, 3]]})[0]
+    np.testing.assert_array_equal(got, [[1.5, 3], [5, 7]])
+    for a in ([[1.5, 2], [3, 4]], [[2**40, 2], [3, 4]], np.array([[1, 2], [3, 4]], np.int64)):
+        with pytest.raises(wgnn.InputError, match="input 'a'"):
+            session.run(None, {"a": a, "b": [[0.5, 1], [2, 3]]})

@@ -574,6 +574,8 @@ class InferenceSession:
                     raise InputError(f"input {name!r}: expected an array, got {type(value).__name__} ({exc})") from None
                 if value.dtype == object:
                     raise InputError(f"input {name!r}: expected an array of numbers, got {type(feeds[name]).__name__}")
+                if isinstance(feeds[name], (list, tuple, int, float, bool)):
+                    value = _listed(name, value, want.dtype)
                 got_shape, got_dtype = value.shape, str(value.dtype)
             if got_dtype != want.dtype:
                 raise InputError(f"input {name!r}: expected dtype {want.dtype}, got {got_dtype}")
@@ -767,6 +769,25 @@ class InferenceSession:
         if self._stages is not None:
             return self._stages.run(_unwrapped(input_feed), reference=True)
         return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(input_feed)))
+
+
+def _listed(name: str, value: np.ndarray, dtype: str) -> np.ndarray:
+    """A feed given as Python numbers (a list of lists, a scalar), which have no dtype of their own,
+    as the input's ``dtype``, as ONNX Runtime converts them (Magika feeds its bytes so): where the
+    values stay what they are (integers into an integer input, in its range; numbers into a float
+    one), else as it was, for the dtype check to refuse."""
+    if value.dtype.kind not in "biuf" or dtype not in ("float32", "float16", "int64", "int32", "int16", "int8",
+                                                       "uint8", "uint16", "uint32", "bool"):
+        return value
+    target = np.dtype(dtype)
+    if target.kind == "f":
+        return value.astype(target) if value.dtype.kind != "b" else value
+    if target.kind == "b" or value.dtype.kind == "b":
+        return value
+    info = np.iinfo(target)
+    if value.size and (not np.array_equal(value, np.round(value)) or value.min() < info.min or value.max() > info.max):
+        raise InputError(f"input {name!r}: expected {dtype} values, got numbers that {dtype} does not hold")
+    return value.astype(target)
 
 
 def _first_data_dependent(model) -> int | None:
