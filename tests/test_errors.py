@@ -53,17 +53,19 @@ def test_wrong_input_dtype(small_session):
 
 def test_input_errors_are_wgnn_errors_and_value_errors(small_session):
     """What ONNX Runtime users catch (ValueError) and wgnn's own base class both catch them; feeds
-    are anything numpy converts, with the dtype still checked."""
+    are anything numpy converts, with the dtype still checked (Python numbers, which have none, take
+    the input's, as in ONNX Runtime)."""
     for feeds in ({"x": np.zeros((1, 4, 6, 5), np.float32)}, {"input": np.zeros(1)}, {"x": [[1.0]]},
                   {"x": object()}, [np.zeros(1)]):
         with pytest.raises(wgnn.InputError) as info:
             small_session.run(None, feeds)
         assert isinstance(info.value, ValueError) and isinstance(info.value, wgnn.WgnnError)
-    nested = np.zeros((1, 4, 6, 6), np.float32).tolist()
-    with pytest.raises(wgnn.InputError, match="expected dtype float32, got float64"):
-        small_session.run(None, {"x": nested})  # a list converts, to float64
+    nested = np.ones((1, 4, 6, 6), np.float32).tolist()
+    (listed,) = small_session.run(None, {"x": nested})  # a list of Python floats: as float32
     (got,) = small_session.run(None, {"x": np.float32(nested)})
-    assert got.shape
+    np.testing.assert_array_equal(listed, got)
+    with pytest.raises(wgnn.InputError, match="expected dtype float32, got float64"):
+        small_session.run(None, {"x": np.float64(nested)})  # an array keeps its dtype: refused
 
 
 @pytest.mark.parametrize("argv,message", [
