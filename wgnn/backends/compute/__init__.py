@@ -244,7 +244,9 @@ class ComputeBackend(Backend):
         # A dispatch may read constants both through a read-only binding and through a read_write
         # one (an input binding that also takes computed tensors); WebGPU forbids one buffer in both
         # roles, so the ranges read the second way get copies of their own in a second buffer.
-        pipes = [device.pipeline(call.source, f"{call.kernel} for node {call.node.name!r}") for call in ctx.calls]
+        whats = [f"{call.kernel} for node {call.node.name!r}" for call in ctx.calls]
+        device.make_pipelines(list(zip((call.source for call in ctx.calls), whats)))  # (those not made yet, at once)
+        pipes = [device.pipeline(call.source, what) for call, what in zip(ctx.calls, whats)]
         writable: dict[tuple[int, int], int] = {}
         for call, pipe in zip(ctx.calls, pipes):
             kinds = [(ref, kind) for ref, kind in zip(call.bindings, pipe.kinds[1:]) if ref.kind == "const"]
