@@ -210,3 +210,17 @@ def test_a_headless_device_open_is_quiet(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and done.stdout.strip()
     assert done.stderr == ""
+
+
+def test_pipelines_made_at_once_name_the_kernel_the_gpu_refuses(device, monkeypatch):
+    """Device.make_pipelines makes several pipelines on threads: a shader the GPU refuses among them
+    is a DeviceError on the calling thread naming its kernel, and the others are made."""
+    monkeypatch.setenv("WGNN_PIPELINE_THREADS", "2")
+    body = ("@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n"
+            "@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) i: vec3<u32>) { y[i.x] = VALUE; }")
+    good = [body.replace("VALUE", f"{k}.5") for k in range(3)]
+    with pytest.raises(wgnn.DeviceError, match="the broken kernel"):
+        device.make_pipelines([(good[0], "first"), (body.replace("VALUE", "nowhere"), "the broken kernel"),
+                               (good[1], "second")])
+    device.make_pipelines([(source, f"kernel {k}") for k, source in enumerate(good)])
+    assert all(source in device._pipelines for source in good)
