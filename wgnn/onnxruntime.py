@@ -27,21 +27,15 @@ import types
 
 from . import __version__ as wgnn_version
 from . import errors
-from .ort_compat import (  # noqa: F401  (ONNX Runtime's module API)
+from .ort_compat import *  # noqa: F403  (ONNX Runtime's module API: ort_compat.__all__)
+from .ort_compat import (
     FALLBACKS,
     WEBGPU_PROVIDERS,
-    ExecutionMode,
-    GraphOptimizationLevel,
     IOBinding,
-    ModelMetadata,
-    OrtValue,
-    RunOptions,
-    SessionOptions,
     get_all_providers,
     get_available_providers,
     get_device,
     set_default_logger_severity,
-    set_default_logger_verbosity,
 )
 from .session import InferenceSession as _Session
 from .session import NodeArg  # noqa: F401

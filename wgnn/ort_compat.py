@@ -10,6 +10,11 @@ from typing import Any
 
 from .errors import ConfigError
 
+# ONNX Runtime's module API that these answer (``wgnn.onnxruntime``, standing in for the module, gives them all)
+__all__ = ["ExecutionMode", "GraphOptimizationLevel", "IOBinding", "ModelMetadata", "OrtValue", "RunOptions",
+           "SessionOptions", "get_all_providers", "get_available_providers", "get_device",
+           "set_default_logger_severity", "set_default_logger_verbosity"]
+
 # Names a script may use for the WebGPU execution provider (ONNX Runtime's and wgnn's own).
 WEBGPU_PROVIDERS = {"webgpuexecutionprovider", "webgpu", "wgnn", "wgnnexecutionprovider"}
 # Listed beside WebGPU, these are the fallbacks ONNX Runtime would use for nodes WebGPU lacks;
