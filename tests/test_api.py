@@ -231,3 +231,21 @@ def test_cli_profiles_benches_and_tunes_at_the_shapes_of_given_inputs(device, tm
     assert "[1, 4, 8, 40]" in capsys.readouterr().out  # the signature measured is at width 40
     with pytest.raises(SystemExit, match="--input applies to one model"):
         cli.main(["bench", "--input", str(tmp_path / "x.npy")])
+
+
+def test_quick_type_parsing_gives_cffis_own_types():
+    """runtime._quick_type_parsing: wgpu-py's C type strings parse, with only the typedefs they name
+    declared in front, to what cffi's full parse gives (pointers to structs, arrays, primitives,
+    callbacks with const pointers), and it is installed on this cffi."""
+    from wgnn import runtime
+
+    assert runtime.WGPU_NATIVE is not None and runtime.QUICK_TYPES
+    parser = runtime.WGPU_NATIVE[0]._parser
+    full = type(parser).parse_type_and_quals
+    for cdecl in ("WGPUBindGroupEntry[]", "WGPUBufferDescriptor *", "WGPUChainedStruct * ", "char []", "intptr_t",
+                  "uint32_t []", "uint8_t *", "WGPUFeatureName[]", "WGPUStringView *", "WGPUBindGroupLayout[]",
+                  "void(WGPUDevice const *, WGPUErrorType, WGPUStringView, void *, void *)",
+                  "void(WGPURequestAdapterStatus, WGPUAdapter, WGPUStringView, void *, void *)"):
+        (want, want_quals), (got, got_quals) = full(parser, cdecl), parser.parse_type_and_quals(cdecl)
+        assert (got.get_c_name(), got_quals) == (want.get_c_name(), want_quals), cdecl
+    assert any(k.startswith("typedef ") for k in parser._declarations)  # (the full set is back after each)
