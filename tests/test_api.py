@@ -249,3 +249,7 @@ def test_quick_type_parsing_gives_cffis_own_types():
         (want, want_quals), (got, got_quals) = full(parser, cdecl), parser.parse_type_and_quals(cdecl)
         assert (got.get_c_name(), got_quals) == (want.get_c_name(), want_quals), cdecl
     assert any(k.startswith("typedef ") for k in parser._declarations)  # (the full set is back after each)
+    # what a parse declares (a struct it meets first) stays declared: the same type the next time
+    first = parser.parse_type_and_quals("struct wgnn_quick_probe *")[0]
+    assert "struct wgnn_quick_probe" in parser._declarations
+    assert parser.parse_type_and_quals("struct wgnn_quick_probe *")[0].totype is first.totype

@@ -80,10 +80,14 @@ def _quick_type_parsing() -> bool:
     def parse_type_and_quals(self, cdecl):
         names = set(identifier.findall(cdecl))
         declarations = self._declarations
-        self._declarations = {k: v for k, v in declarations.items() if not k.startswith("typedef ") or k[8:] in names}
+        seen = self._declarations = {k: v for k, v in declarations.items()
+                                     if not k.startswith("typedef ") or k[8:] in names}
+        known = len(seen)
         try:
             return full_parse(self, cdecl)
         finally:
+            if len(seen) != known:  # (what the parse declared, a struct it met first, say, is kept)
+                declarations.update({k: v for k, v in seen.items() if k not in declarations})
             self._declarations = declarations
 
     probe = "void(WGPUBufferMapCallbackInfo *, WGPUStringView, uint8_t [])"
