@@ -749,3 +749,32 @@ def test_a_feed_of_python_numbers_takes_the_inputs_dtype(device):
     for a in ([[1.5, 2], [3, 4]], [[2**40, 2], [3, 4]], np.array([[1, 2], [3, 4]], np.int64)):
         with pytest.raises(wgnn.InputError, match="input 'a'"):
             session.run(None, {"a": a, "b": [[0.5, 1], [2, 3]]})
+
+
+def test_python_m_wgnn_onnxruntime_runs_a_script_or_module_standing_in(device, tmp_path):
+    """``python -m wgnn.onnxruntime SCRIPT ARGS`` and ``-m MODULE ARGS`` run an ONNX Runtime script as
+    written (it asks for CPUExecutionProvider), with its arguments, its sessions wgnn's on WebGPU."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "relu_script.py"
+    script.write_text(
+        "import sys\nimport numpy as np\nimport onnxruntime as ort\nfrom onnx import TensorProto, helper\n"
+        "g = helper.make_graph([helper.make_node('Relu', ['x'], ['y'])], 'g',\n"
+        "                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2])],\n"
+        "                      [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)])\n"
+        "model = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)]).SerializeToString()\n"
+        "s = ort.InferenceSession(model, providers=['CPUExecutionProvider'])\n"
+        "print(type(s).__module__, s.get_providers()[0], s.run(None, {'x': np.array([-1, 2], np.float32)})[0].tolist(),"
+        " sys.argv[1:])\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]), XDG_RUNTIME_DIR="/tmp")
+    for how in ([str(script)], ["-m", "relu_script"]):
+        done = subprocess.run([sys.executable, "-m", "wgnn.onnxruntime", *how, "a", "b"], capture_output=True,
+                              text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        want = "wgnn.onnxruntime WebGpuExecutionProvider [0.0, 2.0] ['a', 'b']"
+        assert done.stdout.splitlines()[-1] == want, done.stdout
+    usage = subprocess.run([sys.executable, "-m", "wgnn.onnxruntime"], capture_output=True, text=True, env=env,
+                           timeout=120)
+    assert usage.returncode == 2 and "usage: python -m wgnn.onnxruntime SCRIPT" in usage.stderr

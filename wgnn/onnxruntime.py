@@ -153,3 +153,30 @@ def uninstall(before: types.ModuleType | None = None) -> None:
             del sys.modules["onnxruntime"]
         else:
             sys.modules["onnxruntime"] = before
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m wgnn.onnxruntime SCRIPT [ARGS...]`` (or ``-m MODULE [ARGS...]``): run a script
+    or module as ``python`` would, with wgnn standing in for onnxruntime from its first line."""
+    import runpy
+
+    from . import onnxruntime as standing_in  # (the module, not this file run as __main__)
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help") or (args[0] == "-m" and len(args) < 2):
+        print("usage: python -m wgnn.onnxruntime SCRIPT [ARGS...]\n"
+              "       python -m wgnn.onnxruntime -m MODULE [ARGS...]\n"
+              "runs it with wgnn standing in for onnxruntime (wgnn.onnxruntime.install)", file=sys.stderr)
+        return 2
+    standing_in.install()
+    if args[0] == "-m":
+        sys.argv = [args[1]] + args[2:]
+        runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = args
+        runpy.run_path(args[0], run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
