@@ -177,9 +177,7 @@ class InferenceSession:
     def _declared_only(self, model, input_shapes) -> None:
         """After an import that failed at the placeholder sizes of symbolic dimensions: keep what
         the model declares, or re-raise where it has no symbolic dimension to blame."""
-        from .importers import detect_format
-
-        if input_shapes or detect_format(model) not in ("onnx", "tflite"):
+        if input_shapes:
             raise
         self._keep_declared(model)
         if not self.symbolic_dims:
@@ -197,11 +195,10 @@ class InferenceSession:
         """No plan yet: the model's inputs and outputs as it declares them (ONNX or TFLite), and its
         inputs with symbolic dimensions (those ``input_shapes`` pins left out), which its first run
         fixes."""
-        from .importers import detect_format
         from .importers.onnx import describe_io
         from .importers.tflite import describe_io as describe_tflite
 
-        self.format = detect_format(model)
+        self.format = self._source.format
         inputs, outputs = (describe_tflite if self.format == "tflite" else describe_io)(model)
         self._declared = (inputs, outputs)
         self.symbolic_dims = {name: tuple(dims) for name, dims, _ in inputs if name not in self._input_shapes
