@@ -296,13 +296,18 @@ class Device:
         if cached is None:
             fields, kinds = shaders.parse_interface(source)
             try:
-                layout = self._layout(kinds, stage)
-                module = self.device.create_shader_module(code=source)
-                pipeline = make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module)
+                cached = self._new_pipeline(source, fields, kinds, stage, make)
             except Exception as exc:
                 raise self.gpu_error(exc, f"making the pipeline of {what or 'a kernel'}") from exc
-            cached = self._pipelines[key] = Pipeline(pipeline, layout, fields, kinds)
+            self._pipelines[key] = cached
         return cached
+
+    def _new_pipeline(self, source: str, fields, kinds: list[str], stage, make) -> Pipeline:
+        """``make(pipeline_layout, module)`` for ``source`` (whose interface is ``fields``, ``kinds``)."""
+        layout = self._layout(kinds, stage)
+        module = self.device.create_shader_module(code=source)
+        return Pipeline(make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module), layout,
+                        fields, kinds)
 
     def _compute_pipeline(self, layout, module):
         return self.device.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
@@ -324,17 +329,11 @@ class Device:
         threads = min(len(todo), int(os.environ.get("WGNN_PIPELINE_THREADS") or min(os.cpu_count() or 1, 8)))
         if threads < 2:
             return  # (``pipeline`` makes each as it is asked for)
-        jobs = []
-        for source, what in todo.items():
-            fields, kinds = shaders.parse_interface(source)
-            jobs.append((source, what, fields, kinds, self._layout(kinds, wgpu.ShaderStage.COMPUTE)))
+        jobs = [(source, *shaders.parse_interface(source)) for source in todo]
 
         def make(job):
-            source, _, _, _, layout = job
             try:
-                module = self.device.create_shader_module(code=source)
-                return self._compute_pipeline(self.device.create_pipeline_layout(bind_group_layouts=[layout]),
-                                              module), None
+                return self._new_pipeline(*job, wgpu.ShaderStage.COMPUTE, self._compute_pipeline), None
             except Exception as exc:  # noqa: BLE001 - raised below, on the calling thread, naming the kernel
                 return None, exc
 
@@ -342,10 +341,10 @@ class Device:
 
         with ThreadPoolExecutor(threads, thread_name_prefix="wgnn-pipeline") as pool:
             made = list(pool.map(make, jobs))
-        for (source, what, fields, kinds, layout), (pipeline, exc) in zip(jobs, made):
+        for (source, _, _), (pipeline, exc) in zip(jobs, made):
             if exc is not None:
-                raise self.gpu_error(exc, f"making the pipeline of {what or 'a kernel'}") from exc
-            self._pipelines[source] = Pipeline(pipeline, layout, fields, kinds)
+                raise self.gpu_error(exc, f"making the pipeline of {todo[source] or 'a kernel'}") from exc
+            self._pipelines[source] = pipeline
 
     def render_pipeline(self, source: str, target_format: str, what: str = "") -> Pipeline:
         """A render pipeline (vertex shader ``vs_main`` without vertex buffers, triangle list,
