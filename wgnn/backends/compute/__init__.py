@@ -26,7 +26,7 @@ from ...runtime import WGPU_NATIVE, Device, GPUTensor, wgpu
 from ..base import Backend
 from ..common import Executable, pack_uniforms, padded
 from . import data, indexing, nn  # noqa: F401  (register the lowerings)
-from .context import LOWERINGS, ConstantPool, LoweringContext, Ref, SharedBuffers, packed
+from .context import LOWERINGS, ConstantPool, LoweringContext, Ref, SharedBuffers
 from .policy import Choice, KernelPolicy
 
 __all__ = ["Choice", "ComputeBackend", "ComputeExecutable", "Dispatch", "KernelPolicy", "LoweringContext"]
@@ -254,13 +254,13 @@ class ComputeBackend(Backend):
                 writable.update({(ref.offset, ref.nbytes): 0 for ref, kind in kinds if kind == "storage"})
         constants_rw = None
         if writable:
-            chunks, size = {chunk.offset: ConstantPool.data(chunk) for chunk in ctx.constants.entries}, 0
+            chunks, size = {chunk.offset: chunk for chunk in ctx.constants.entries}, 0
             for offset, nbytes in writable:
                 writable[(offset, nbytes)] = size
                 size += nbytes + (-nbytes % device.storage_alignment)
-            constants_rw = device.buffer(size, data=packed([chunks[offset] for offset, _ in writable],
-                                                           device.storage_alignment),
-                                         label="constants read as writable")
+            constants_rw = device.buffer_of(size, [(at, ConstantPool.data(chunks[offset]))  # (those chunks alone)
+                                                   for (offset, _), at in writable.items()],
+                                            label="constants read as writable")
 
         def resolve(ref: Ref, kind: str):
             if ref.kind == "dummy":

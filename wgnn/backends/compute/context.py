@@ -168,14 +168,6 @@ class ConstantPool:
         return memoryview(np.ascontiguousarray(chunk.make()).reshape(-1).view(np.uint8))
 
 
-def packed(chunks: list[bytes | memoryview], alignment: int) -> bytes:
-    """``chunks`` one after another, each from a multiple of ``alignment`` (a multiple of 16) on."""
-    parts = []
-    for chunk in chunks:
-        parts += [chunk, b"\0" * (-len(chunk) % alignment)]
-    return b"".join(parts) or b"\0" * 16
-
-
 class SharedBuffers:
     """The GPU buffers one session's plans share: a session compiles a plan per shape of its
     symbolic inputs, and every plan packs the same weights and plans its intermediates into an arena.
