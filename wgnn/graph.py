@@ -220,13 +220,18 @@ class Graph:
 _counter = itertools.count()
 
 
+def viewed(array: np.ndarray) -> np.ndarray:
+    """The array whose memory ``array`` views (``array`` itself where it views no other array)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
 def freeze(array: np.ndarray) -> bool:
     """Make ``array`` and the array whose memory it views read-only, so that what is computed from
     it stays true; False (and nothing changed) where that memory belongs to another object, which
     may still write it."""
-    root = array
-    while isinstance(root.base, np.ndarray):
-        root = root.base
+    root = viewed(array)
     if root.flags.writeable and not root.flags.owndata:
         return False
     root.setflags(write=False)

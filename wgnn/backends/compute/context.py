@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import shaders
 from ...errors import GraphError, UnsupportedOperatorError
-from ...graph import Node, Operand, freeze, is_integer, to_storage
+from ...graph import Node, Operand, freeze, is_integer, to_storage, viewed
 from ...runtime import Device
 from ..base import lowering_registry
 from ..common import fits_f16
@@ -80,9 +80,7 @@ class Chunk:
 
 def view_of(array: np.ndarray, tag: tuple) -> tuple[tuple, np.ndarray]:
     """(which elements of which array ``array`` views, and ``tag``), and that array."""
-    root = array
-    while isinstance(root.base, np.ndarray):
-        root = root.base
+    root = viewed(array)
     start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
     return (id(root), start, array.shape, array.strides, array.dtype.str, tag), root
 
