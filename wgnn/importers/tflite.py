@@ -231,12 +231,9 @@ class TFLiteImporter:
         model leaves one of its dimensions dynamic (the stored size is then a conversion's
         placeholder): that one takes what the others leave of ``size``."""
         signature = list(self.tensor_signature(index)) if self.dynamic else list(self.tensor_shape(index))
-        if signature.count(-1) == 1:
-            rest = int(np.prod([d for d in signature if d != -1], dtype=np.int64))
-            if rest <= 0 or size % rest:
-                raise GraphError(f"tensor {self.tensor_name(index)!r}: {size} elements do not make shape "
-                                 f"{tuple(signature)}")
-            signature[signature.index(-1)] = size // rest
+        if signature.count(-1) == 1 and not _fill_dynamic(signature, size):
+            raise GraphError(f"tensor {self.tensor_name(index)!r}: {size} elements do not make shape "
+                             f"{tuple(signature)}")
         if any(d < 0 for d in signature) or (not signature and size != 1):
             raise GraphError(f"tensor {self.tensor_name(index)!r}: shape {tuple(signature)} is not static")
         return tuple(signature)
@@ -694,6 +691,16 @@ def _reshape(imp: TFLiteImporter, op: Op) -> None:
     imp.set(op.outputs[0], imp.b.reshape(x, _reshaped(imp, op, x), name=op.name))
 
 
+def _fill_dynamic(dims: list[int], size: int) -> bool:
+    """Give the one -1 of ``dims`` what its other dimensions leave of ``size`` elements; False (and
+    ``dims`` as they were) where they leave no whole number."""
+    rest = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
+    if rest <= 0 or size % rest:
+        return False
+    dims[dims.index(-1)] = size // rest
+    return True
+
+
 def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
     """The output shape of a RESHAPE, SQUEEZE or EXPAND_DIMS of ``x``: the stored one, unless the
     model leaves dimensions dynamic (then the stored sizes are a conversion's placeholders): a
@@ -712,9 +719,7 @@ def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
             and op.input(1) is not None and imp.const(op.inputs[1]) is not None:  # (the shape it says it computes)
         shape = imp.const_ints(op.inputs[1], "the shape", op.name)
         if shape.count(-1) == 1:
-            rest = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
-            if rest > 0 and x.size % rest == 0:
-                shape[shape.index(-1)] = x.size // rest
+            _fill_dynamic(shape, x.size)
         if all(d >= 0 for d in shape) and int(np.prod(shape, dtype=np.int64)) == x.size:
             return tuple(shape)
     try:
