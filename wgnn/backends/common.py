@@ -19,6 +19,8 @@ MAX_RANK = 8  # axes the strided kernels (compute elementwise, texture elementwi
 
 def fits_f16(array: np.ndarray) -> bool:
     """True when every finite value survives conversion to f16 without becoming infinite."""
+    if array.size and -F16_MAX <= array.min() and array.max() <= F16_MAX:  # (most weights: read twice, no
+        return True  # copy; a NaN or an infinity fails this and is looked at below)
     return bool(np.all(np.abs(array[np.isfinite(array)]) <= F16_MAX))
 
 
