@@ -7,6 +7,7 @@ import pytest
 from helpers import kernels_used, lstm_against_onnxruntime, rel_l2, run_both, tiled, tol
 
 import wgnn
+from wgnn.ops.activation import Activation
 
 
 def _residual_block(rng):
@@ -705,7 +706,8 @@ def test_yolox_focus_copies_each_quarter_once(device, precision, rng):
     """YOLOX's Focus (every other row, then every other column of those, four ways, concatenated
     along the channels): the slices of slices compose into one slice each (``compose_slices``), and
     slices that only concats read are read by the concat's copies themselves, so four copies run
-    instead of six slices and four copies; a slice something else also reads is still made, into
+    instead of six slices and four copies; a slice something else also reads (a softmax, not one of
+    the strided element-wise kernels, which read slices in place too) is still made, into
     the concat's result where it is one run of it that starts where the adapter binds storage (the
     concat stored channels first: ``data.contiguous_parts``), and the concat copies the others."""
     b = wgnn.GraphBuilder()
@@ -715,7 +717,7 @@ def test_yolox_focus_copies_each_quarter_once(device, precision, rng):
     focus = b.concat(quarters, axis=1)
     y = b.conv2d(focus, b.constant((rng.standard_normal((8, 12, 3, 3)) / 3).astype(np.float32)),
                  padding=(1, 1, 1, 1))
-    also = b.relu(quarters[3])
+    also = b.softmax(quarters[3], axis=-1)
     feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
     # (the concat an output too, so it stays stored channels first: without a reader of its own it
     # would write the convolution's channels-last order, test_a_focus_concat_of_slices_...)
@@ -724,9 +726,9 @@ def test_yolox_focus_copies_each_quarter_once(device, precision, rng):
         assert rel_l2(got[name], want[name]) < tol(precision), name
     assert session.pass_log["compose_slices"] == 4
     ops = [d.node.op for d in session._exe.dispatches]
-    # (the last quarter's first byte; in fp16 the quarter is stored f16, the output concat f32: apart)
-    placed = precision == "fp32" and 9 * 8 * 6 * 4 % device.storage_alignment == 0
-    assert ops.count("concat") == 4 - placed and ops.count("slice") == 1, ops  # (the one relu also reads)
+    # (the last quarter's first byte; f32 in fp16 too, as a softmax reads it and the output concat is)
+    placed = 9 * 8 * 6 * 4 % device.storage_alignment == 0
+    assert ops.count("concat") == 4 - placed and ops.count("slice") == 1, ops  # (the one the softmax also reads)
 
 
 def test_a_split_of_a_padded_convolutions_channels_reads_the_convolution(device, precision, rng):
@@ -1017,6 +1019,71 @@ def test_a_focus_concat_of_slices_writes_channels_last(device, rng, precision):
     assert rel_l2(got["y"], want["y"]) < tol(precision)
     ops = [d.node.op for d in session._exe.dispatches]
     assert ops.count("relayout") == 1 and ops[-1] == "relayout", ops  # y's back to NCHW only
+
+
+def test_slices_that_element_wise_ops_read_are_views(device, rng, precision):
+    """A convolution's channels split four ways (PP-PicoDet's heads: the sigmoid of the first ten
+    channels): the element-wise kernels read each slice inside the convolution's result, through
+    its strides, so no slice is a copy of its own. A gated unit (a half times the sigmoid of the
+    other: one fused chain of two slices), a slice walked backwards broadcast against a row, and a
+    slice that is also a graph output (the output's copy into NCHW reads it in place too)."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 6, 7))
+    conv = b.conv2d(x, b.constant(rng.standard_normal((48, 8, 1, 1)).astype(np.float32)))
+    scores = b.activation(b.slice(conv, [0, 0, 0, 0], [1, 10, 6, 7]), "sigmoid")
+    gated = b.mul(b.slice(conv, [0, 10, 0, 0], [1, 26, 6, 7]),
+                  b.activation(b.slice(conv, [0, 26, 0, 0], [1, 42, 6, 7]), "sigmoid"))
+    backwards = b.slice(conv, [0, 46, 5, 0], [1, 42, -1000, 7], steps=[1, -1, -1, 1])
+    row = b.constant(rng.standard_normal((1, 1, 1, 7)).astype(np.float32))
+    shifted = b.add(backwards, row)
+    kept = b.slice(conv, [0, 44, 0, 0], [1, 48, 6, 7])
+    outputs = {"scores": scores, "gated": gated, "shifted": shifted, "kept": kept, "twice": b.relu(kept)}
+    session, got, want = run_both(b, outputs, {"x": rng.standard_normal((1, 8, 6, 7)).astype(np.float32)},
+                                  precision=precision)
+    for name in outputs:
+        assert got[name].shape == want[name].shape and rel_l2(got[name], want[name]) < tol(precision), name
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert "slice" not in ops, ops
+    assert "fused_elementwise" in ops, ops  # (the gated unit's chain, reading two slices)
+
+
+def test_bounds_by_one_number_fuse_into_the_activation_before_them(device, rng, precision):
+    """Max or Min with one number after an op's activation is one activation in its epilogue
+    (``fuse_bounds``): openWakeWord's convolutions' LeakyReLU then max(x, -0.4), TensorFlow's ReLU6
+    written as Relu then Min(6), a Clip then a Max inside its range, a bare Max. NaN stays NaN. A
+    Min after a LeakyReLU, and a bound the producer's other reader would miss, keep their ops."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 6, 7))
+
+    def conv(t, out=8):
+        return b.conv2d(t, b.constant((rng.standard_normal((out, t.shape[1], 3, 3)) / 4).astype(np.float32)),
+                        padding=(1, 1, 1, 1))
+
+    embedding = b.max(b.leaky_relu(conv(x), alpha=0.2), b.constant(np.full((1, 1, 1, 1), -0.4, np.float32)))
+    relu6 = b.min(b.relu(conv(embedding)), b.constant(np.float32(6.0)))
+    clipped = b.max(b.constant(np.float32(-0.5)), b.clamp(conv(relu6), min_value=-1.0, max_value=1.0))
+    bare = b.max(conv(clipped), b.constant(np.float32(0.25)))
+    z = b.input("z", (2, 9))
+    shifted = b.add(z, b.constant(np.float32(1.0)))  # (an element-wise producer, NaN in z)
+    nan_kept = b.max(b.leaky_relu(shifted, alpha=0.1), b.constant(np.float32(-0.05)))
+    kept_min = b.min(b.leaky_relu(conv(x), alpha=0.2), b.constant(np.float32(0.1)))
+    read_twice = conv(x)
+    both = b.add(b.max(read_twice, b.constant(np.float32(0.0))), read_twice)
+    outputs = {"bare": bare, "nan_kept": nan_kept, "kept_min": kept_min, "both": both}
+    feeds = {"x": rng.standard_normal((1, 8, 6, 7)).astype(np.float32) * 4}
+    feeds["z"] = rng.standard_normal((2, 9)).astype(np.float32)
+    feeds["z"][1, 3] = np.nan
+    session, got, want = run_both(b, outputs, feeds, precision=precision)
+    for name in outputs:
+        nan = np.isnan(want[name])
+        np.testing.assert_array_equal(np.isnan(got[name]), nan, err_msg=name)
+        assert rel_l2(got[name][~nan], want[name][~nan]) < tol(precision), name
+    assert np.isnan(want["nan_kept"]).any()
+    assert session.pass_log["fuse_bounds"] == 5  # (not the Min after a LeakyReLU, nor the Max read beside)
+    acts = {n.attrs["activation"] for n in session.graph.nodes if n.attrs.get("activation") is not None}
+    assert {Activation("leaky_relu_max", 0.2, float(np.float32(-0.4))), Activation("clip", 0.0, 6.0),
+            Activation("clip", -0.5, 1.0), Activation("clip", 0.25, np.inf),
+            Activation("leaky_relu_max", 0.1, float(np.float32(-0.05)))} <= acts, acts
 
 
 def test_random_element_wise_graphs_match_the_reference(device, rng):

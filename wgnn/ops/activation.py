@@ -49,6 +49,7 @@ _NUMPY = {
     "sigmoid": lambda x, a, b: 1 / (1 + np.exp(-x)),
     "tanh": lambda x, a, b: np.tanh(x),
     "leaky_relu": lambda x, a, b: np.where(x >= 0, x, x * a),
+    "leaky_relu_max": lambda x, a, b: np.maximum(np.where(x >= 0, x, x * a), b),
     "hard_sigmoid": lambda x, a, b: np.clip(x * a + b, 0, 1),
     "hard_swish": lambda x, a, b: x * np.clip(x * a + b, 0, 1),
     "abs": lambda x, a, b: np.abs(x),
@@ -92,6 +93,7 @@ KINDS: dict[str, tuple[float, float]] = {
     "sigmoid": (0.0, 0.0),
     "tanh": (0.0, 0.0),
     "leaky_relu": (0.01, 0.0),
+    "leaky_relu_max": (0.01, -np.inf),  # max(leaky_relu(x, alpha), beta) (passes.fuse_bounds)
     "hard_sigmoid": (0.2, 0.5),
     "hard_swish": (1.0 / 6.0, 0.5),
     "prelu": (0.0, 0.0),

@@ -24,6 +24,7 @@ from .fold_pad_into_conv import fold_pad_into_conv
 from .fold_square_into_reduce import fold_square_into_reduce
 from .fuse_activation import fuse_activation
 from .fuse_affine import fuse_affine_after_activation
+from .fuse_bounds import fuse_bounds
 from .fuse_dynamic_quantize import fuse_dynamic_quantize
 from .fuse_gelu import fuse_gelu
 from .fuse_hard_swish import fuse_hard_swish, fuse_swish
@@ -50,13 +51,14 @@ Rule = Callable[[Graph], int]
 # is still in the graph (before constants fold), batch norms fold into convs and biases into matrix
 # products before the residual add is fused into them, and the add's activation then lands in the
 # same epilogue. Patterns written out op by op (GELU, and a backend's FUSIONS) are recognised
-# before ``fuse_activation`` folds their activations into the ops before them.
+# before ``fuse_activation`` folds their activations into the ops before them, and ``fuse_bounds``
+# a Max or Min by one number after those into the same activation.
 DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
                              fold_conv_affine, fold_pad_into_conv, chain_spp_pools, merge_concat_slices,
                              one_hot_products_as_gathers,
                              fuse_matmul_bias,
-                             fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation]
+                             fuse_gelu, fuse_hard_swish, fuse_swish, fuse_residual, fuse_activation, fuse_bounds]
 # Ops and stores one backend has kernels for: the compute path's layer norm, masked and scaled
 # softmax, products that store attention's heads apart, and an LSTM's cell step.
 FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, softmax_written_out, fuse_softmax, fold_head_transposes,
@@ -112,7 +114,8 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
 
 __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS", "REQUIRED_RULES",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
-           "fuse_activation", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax", "pad_conv_channels",
+           "fuse_activation", "fuse_bounds", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax",
+           "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",

@@ -27,6 +27,9 @@ fn act_tanh(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> 
 fn act_leaky_relu(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
     return select(v * alpha, v, v >= vec4<f32>(0.0));
 }
+fn act_leaky_relu_max(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
+    return keep_nan(v, max(select(v * alpha, v, v >= vec4<f32>(0.0)), vec4<f32>(beta)));
+}
 fn act_hard_sigmoid(v: vec4<f32>, alpha: f32, beta: f32, slope: vec4<f32>) -> vec4<f32> {
     return clamp(v * alpha + beta, vec4<f32>(0.0), vec4<f32>(1.0));
 }

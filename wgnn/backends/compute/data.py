@@ -41,9 +41,11 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
     instead of ``store_expression``'s. ``factor``: ternary's muladd, a one-number tensor b is also
     multiplied by; ``bias_scaled``: ternary's dequantize_sum, c a float bias it quantizes.
     """
+    bases = list(in_bases or [0] * len(inputs))
+    if in_strides is None:
+        inputs, in_strides, bases = through_slices(ctx, inputs, out_shape or out.shape, bases)
     merged, sets, lanes, steps, total = index_space(ctx, node, out, inputs, shape=out_shape, in_strides=in_strides,
                                                     out_strides=out_strides)
-    bases = in_bases or [0] * len(inputs)
     names = "abc"[: 3 if kernel == "ternary" else 2]
     params = {"out_step": steps[0], "total": total, "out_base": out_base, "shape": pack_dims(merged, 1),
               "out_strides": pack_dims(sets[0], 0)}
@@ -76,6 +78,24 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
                         act=activation.kind if activation else "none", factor=factor is not None,
                         bias_scaled=bias_scaled)
     ctx.dispatch(kernel, node=node, template=template, params=params, bindings=bindings, threads=total)
+
+
+def through_slices(ctx: LoweringContext, inputs: list[Operand], shape: tuple[int, ...], bases: list[int]):
+    """(the tensors to bind, their strides per axis of ``shape`` or None, first elements) for
+    ``inputs`` read by a strided kernel over ``shape``: a slice that is a view (``sliced_parts``)
+    is read inside the sliced tensor, through the slice's strides; None where no input is one."""
+    if not any(id(t) in ctx.slice_views for t in inputs):
+        return inputs, None, bases
+    bound, strides, bases = list(inputs), [], list(bases)
+    for k, t in enumerate(inputs):
+        cut = ctx.slice_views.get(id(t))
+        if cut is None:
+            strides.append(broadcast_strides(t, shape, ctx.perm(t)))
+            continue
+        own, base = _sliced_strides(cut, ctx)
+        strides.append([0] * (len(shape) - t.rank) + [0 if t.shape[a] == 1 else own[a] for a in range(t.rank)])
+        bound[k], bases[k] = cut.inputs[0], bases[k] + base
+    return bound, strides, bases
 
 
 def index_space(ctx: LoweringContext, node: Node, out: Operand, inputs: list[Operand], *,
@@ -116,7 +136,8 @@ def lower_fused_elementwise(node, ctx: LoweringContext) -> None:
     steps, constants = node.attrs["steps"], node.attrs["constants"]
     if len(inputs) > MAX_INPUTS or len(constants) > MAX_CONSTANTS:
         raise ctx.error(node, f"a fused chain takes at most {MAX_INPUTS} tensors and {MAX_CONSTANTS} numbers")
-    merged, sets, lanes, lane_steps, total = index_space(ctx, node, out, inputs)
+    inputs, in_strides, bases = through_slices(ctx, inputs, out.shape, [0] * len(inputs))
+    merged, sets, lanes, lane_steps, total = index_space(ctx, node, out, inputs, in_strides=in_strides)
 
     def operand(arg) -> str:
         if isinstance(arg, tuple):
@@ -147,14 +168,14 @@ def lower_fused_elementwise(node, ctx: LoweringContext) -> None:
         result=f"s{len(steps) - 1}",
         inputs="\n".join(f"@group(0) @binding({k + 1}) var<storage, read_write> x{k}: array<x{k}_elem>;"
                          for k in range(n)),
-        offsets_init=" ".join(f"var o{k} = 0;" for k in range(n)),
+        offsets_init=" ".join(f"var o{k} = p.bases[{k // 4}][{k % 4}];" for k in range(n)),
         offsets="\n        ".join(f"o{k} += idx * p.strides[{2 * k} + q][r];" for k in range(n)),
         loads="\n    ".join(f"var x{k}v = vec4<f32>(); for (var l = 0; l < LANES; l++) "
                             f"{{ x{k}v[l] = f32(x{k}[o{k} + l * p.steps[{k // 4}][{k % 4}]]); }}" for k in range(n)),
         program="\n    ".join(lines))
     numbers = list(constants) + [0.0] * (MAX_CONSTANTS - len(constants))
     params = {"total": total, "out_step": lane_steps[0], "shape": pack_dims(merged, 1),
-              "out_strides": pack_dims(sets[0], 0), "steps": pack_dims(lane_steps[1:], 0),
+              "out_strides": pack_dims(sets[0], 0), "steps": pack_dims(lane_steps[1:], 0), "bases": pack_dims(bases, 0),
               "strides": [row for s in sets[1:] for row in pack_dims(s, 0)] + [[0] * 4] * (2 * (MAX_INPUTS - n)),
               "k": [numbers[r:r + 4] for r in range(0, MAX_CONSTANTS, 4)]}
     ctx.dispatch("fused", node=node, template=template, params=params,
@@ -369,15 +390,37 @@ def leading_columns(state, row_pitch: dict[int, int]) -> None:
         state.roots[id(out)] = x
 
 
+# The ops whose lowering reads every input through strided_dispatch's own strides (the first
+# ``n`` inputs, None: all), so that it can read a slice inside the sliced tensor instead.
+STRIDED_READERS = {"binary": None, "fused_elementwise": None, "where": None, "muladd": 3, "dequantize_sum": None,
+                   "quantize_linear": None, "dequantize_linear": None, "requantize": None, "float_class": None,
+                   "logical_not": None, "activation": None, "identity": None, "relayout": None, "bitcast": None,
+                   "cast": None}
+
+
+def _reads_strided(node: Node, t: Operand) -> bool:
+    """Whether ``node`` reads ``t`` only through the strided element-wise kernels' addressing."""
+    if node.op not in STRIDED_READERS:
+        return False
+    n = STRIDED_READERS[node.op]
+    return n is None or all(u is not t for u in node.inputs[n:])
+
+
 def sliced_parts(state, slice_views: dict[int, Node]) -> None:
-    """Slices that only concats read are views: each concat's copy of the part reads the sliced
-    tensor through the slice's strides instead (YOLOX's Focus: four strided slices of the image,
-    concatenated along the channels: four copies instead of eight). Records the slice node in
-    ``slice_views`` and the owner of the bytes in ``state.roots``."""
+    """Slices that only concats and strided element-wise kernels read are views: each concat's copy
+    of the part, each element-wise op, reads the sliced tensor through the slice's strides instead
+    (YOLOX's Focus: four strided slices of the image, concatenated along the channels: four copies
+    instead of eight; PP-PicoDet's heads: the sigmoid of a convolution's first ten channels, one
+    dispatch instead of two). Records the slice node in ``slice_views`` and the owner of the bytes
+    in ``state.roots``."""
     for node, readers in _read_slices(state):
-        out = node.outputs[0]
-        if id(out) in state.roots or not all(u.op == "concat" for u in readers) or out.size == 0:
+        out, x = node.outputs[0], node.inputs[0]
+        if id(out) in state.roots or out.size == 0:
             continue
+        if not all(u.op == "concat" for u in readers):  # element-wise readers: x its own bytes, stored alike
+            if (state.root(x) is not x or state.storage.get(id(out)) != state.storage.get(id(x))
+                    or not all(u.op == "concat" or _reads_strided(u, out) for u in readers)):
+                continue
         slice_views[id(out)] = node
         state.roots[id(out)] = state.root(node.inputs[0])
 

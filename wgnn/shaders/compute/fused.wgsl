@@ -1,6 +1,7 @@
 // A fused chain of float element-wise ops (passes/fuse_elementwise.py): each invocation reads its
-// element of every input (x0 .. x${last}, each through its own per-axis strides: 0 broadcasts),
-// runs the chain's steps on them in registers and stores the last step's result. As in
+// element of every input (x0 .. x${last}, each from its first element through its own per-axis
+// strides: 0 broadcasts; a slice is read inside the sliced tensor), runs the chain's steps on them
+// in registers and stores the last step's result. As in
 // elementwise.wgsl the axes are merged on the host and, with LANES = 4, an invocation takes four
 // neighbours along the innermost axis (each operand stepping by its *step*): the steps then run on
 // vec4s. The chain's numbers (its constants and activation parameters) are uniforms (p.k), so one
@@ -15,6 +16,7 @@ struct Params {
     shape: array<vec4<u32>, 2>,
     out_strides: array<vec4<i32>, 2>,
     steps: array<vec4<i32>, 2>,      // input k's step between lanes: [k / 4][k % 4]
+    bases: array<vec4<i32>, 2>,      // input k's first element (a slice read inside its tensor)
     strides: array<vec4<i32>, 12>,   // input k's strides: [2 k] and [2 k + 1]
     k: array<vec4<f32>, 4>,          // the chain's numbers
 }
