@@ -146,6 +146,27 @@ def test_first_layer_channels_are_padded_for_the_tiled_kernel(device, rng):
     assert rel_l2(got["y"], want["y"]) < 1e-5
 
 
+def test_a_one_channel_signals_filter_rows_are_not_padded(device, rng, precision):
+    """openWakeWord's spectrogram: a 1 x 512 filter every 160 samples of one channel of audio, the
+    short-time Fourier transform's 257 frequencies. Each output pixel's 512 input values lie side by
+    side on whole vec4s, so the matrix kernels read the signal as it lies: no channel padding (which
+    made 4x the multiply-adds); the output channels padded to 260 and sliced back, as before. A
+    stride of 3 samples puts the rows off vec4s: padded to 4 channels there, as before."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 1, 1, 2000))
+    window = (rng.standard_normal((257, 1, 1, 512)) / 16).astype(np.float32)
+    stft = b.conv2d(x, b.constant(window), strides=(1, 160))
+    odd = b.conv2d(x, b.constant(window[:8, :, :, :24]), strides=(1, 3))
+    feeds = {"x": rng.standard_normal((1, 1, 1, 2000)).astype(np.float32)}
+    session, got, want = run_both(b, {"stft": stft, "odd": odd}, feeds, precision=precision)
+    for name in ("stft", "odd"):
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    pads = [d.node for d in session._exe.dispatches if d.node.op == "pad"]
+    assert [p.outputs[0].shape for p in pads] == [(1, 4, 1, 2000)], pads  # (the odd stride's alone)
+    stft_kernel = {d.node.outputs[0].shape: d.kernel for d in session._exe.dispatches if d.node.op == "conv2d"}
+    assert stft_kernel[(1, 260, 1, 10)] == tiled("matmul"), stft_kernel
+
+
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_channel_counts_not_in_fours_run_on_the_tiled_kernels(device, rng, precision):
     """BlazeFace's blocks: a depthwise convolution and a 1x1 one of 36 -> 42 channels whose

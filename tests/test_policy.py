@@ -33,11 +33,15 @@ CONV_SHAPES = {
     "3x3_stride2": ((1, 16, 9, 11, 12, 3, 2, (1, 0, 1, 2), 1), ["subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "3x3_wide": ((1, 8, 5, 19, 36, 3, 1, (1, 1, 0, 2), 1), ["winograd", "winograd4", "subgroup", "direct", "gemm",
                                                             "gemm_f16", "generic"]),
-    # one filter row, unpadded: matrix products over overlapping rows of the input (policy.row_product)
+    # one filter row, unpadded: matrix products over overlapping rows of the input (patterns.row_product)
     "1x5_row": ((1, 8, 1, 23, 12, (1, 5), 1, (0, 0, 0, 0), 1),
                 ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "1x3_strided": ((1, 12, 3, 17, 8, (1, 3), (2, 2), (0, 0, 0, 0), 1),
                     ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
+    # channels not in fours, each output pixel's KW x C values and the pixels' strides in fours: the
+    # matrix kernels read the input as it lies (patterns.rows_in_fours; an audio model's STFT)
+    "1x12_one_channel": ((1, 1, 1, 61, 12, (1, 12), (1, 8), (0, 0, 0, 0), 1), ["pointwise", "subgroup", "generic"]),
+    "1x6_two_channels": ((2, 2, 3, 30, 8, (1, 6), (1, 2), (0, 0, 0, 0), 1), ["pointwise", "subgroup", "generic"]),
     "1x1_stride2": ((2, 36, 10, 9, 20, 1, 2, (0, 0, 0, 0), 1),
                     ["pointwise", "subgroup", "direct", "gemm", "gemm_f16", "generic"]),
     "grouped": ((1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 2), ["direct", "generic"]),

@@ -3,7 +3,9 @@ four channels as a vec4, run it instead of the scalar ``conv2d_generic``:
 
 - input channels: the input padded with zeros (and the filter with zero input channels). A
   network's first layer (3 colour channels) is the case this is for; the pad is one cheap copy of
-  the input image.
+  the input image. Not where the matrix kernels read the input as it lies (``rows_in_fours``: one
+  filter row whose KW x C values fall on vec4s): there the padding would only multiply the products
+  (openWakeWord's spectrogram, a 1 x 512 filter over one channel of audio: 4x its multiply-adds).
 - output channels: the filter, bias and PRelu slope padded with zero channels, the result sliced
   back to the channels the graph has (a fused residual padded to match: where it is itself a
   channel padding, as BlazeFace's blocks make theirs, that padding just grows). On lavapipe a 1x1
@@ -25,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
-from .patterns import channel_tail_pad, sliced
+from .patterns import channel_tail_pad, rows_in_fours, sliced
 
 MIN_PADDED = 4096  # values of a product's result, at least, for pad_matmul_columns
 
@@ -78,7 +80,8 @@ def pad_conv_channels(graph: Graph) -> int:
             extra = -x.shape[1] % 4
             # (input channels alone where the output's are in fours, as before; else where the
             # output channels get padded next, which float convolutions do)
-            if extra and (w.shape[0] % 4 == 0 or _float_conv(node)):
+            unpadded = _float_conv(node) and rows_in_fours(node)  # (its products read x as it lies)
+            if extra and not unpadded and (w.shape[0] % 4 == 0 or _float_conv(node)):
                 pad, wide = _channel_pad(x, extra, x.name + "_c4")
                 weights = graph.derive(np.pad, w.value, ((0, 0), (0, extra), (0, 0), (0, 0)))
                 node.inputs = [wide, Operand(w.name + "_c4", weights.shape, w.dtype, value=weights)] + node.inputs[2:]
@@ -108,8 +111,9 @@ def _float_conv(node: Node) -> bool:
 
 def _pads_outputs(node: Node) -> bool:
     """A float convolution whose output channels are not a multiple of 4, with input channels that
-    are (else the input is padded first)."""
-    return node.inputs[1].shape[0] % 4 != 0 and node.inputs[0].shape[1] % 4 == 0 and _float_conv(node)
+    are (else the input is padded first) or that its products read unpadded (``rows_in_fours``)."""
+    return (node.inputs[1].shape[0] % 4 != 0 and (node.inputs[0].shape[1] % 4 == 0 or rows_in_fours(node))
+            and _float_conv(node))
 
 
 def _pad_outputs(graph: Graph, node: Node, read_once: set[int]) -> list[Node]:

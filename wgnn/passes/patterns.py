@@ -137,3 +137,28 @@ def channel_tail_pad(node: Node | None) -> int | None:
 def other(node: Node, operand: Operand) -> Operand:
     """The other input of a two-input node."""
     return node.inputs[1] if node.inputs[0] is operand else node.inputs[0]
+
+
+def row_product(node: Node) -> bool:
+    """Whether a convolution is matrix products over its NHWC input as it lies (``pointwise``, and
+    ``subgroup`` on matmul_shared): one filter row (a 1x1 filter, or 1 x KW over neighbouring
+    pixels), no padding, so that each output pixel's inputs are KW * C neighbouring values, its row's
+    pixels stride_w * C apart; and each output row's first input evenly spaced (one image, or
+    H = OH * stride_h). A 1x1 stride-1 one is one product over all pixels."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    (sh, _), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
+    return (w.shape[2] == 1 and (dw == 1 or w.shape[3] == 1) and not any(node.attrs["pads"])
+            and (x.shape[0] == 1 or x.shape[2] == out.shape[2] * sh))
+
+
+def rows_in_fours(node: Node) -> bool:
+    """A one-group convolution with channels not in fours that ``row_product`` runs all the same:
+    each output pixel's KW * C input values, and the pixels stride_w * C apart, fall on whole vec4s
+    (an audio model's short-time Fourier transform, a 512-wide filter every 160 samples of one
+    channel), so that no channel padding multiplies its products by four."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    n, c, _, wd = x.shape
+    (sh, sw), kw = node.attrs["strides"], w.shape[3]
+    return (node.op == "conv2d" and node.attrs["groups"] == 1 and c % 4 != 0 and row_product(node)
+            and kw * c % 4 == 0 and (out.shape[3] == 1 or sw * c % 4 == 0)
+            and (n * out.shape[2] == 1 or sh * wd * c % 4 == 0))

@@ -205,7 +205,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
     elif "pointwise" in candidates and choice.variant in ("pointwise", "subgroup"):
-        # One filter row, unpadded (policy.row_product): each output row of pixels is a matrix product
+        # One filter row, unpadded (patterns.row_product): each output row of pixels is a matrix product
         # whose rows of A are the KW * C neighbouring input values under the filter, overlapping
         # (stride_w * C apart), and whose B is the filter as (KW * C) x O.
         rows = weights[:, :, 0, :].transpose(2, 1, 0).reshape(kw * c, o)

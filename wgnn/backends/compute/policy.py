@@ -32,6 +32,7 @@ from ...errors import GraphError
 from ...graph import Graph, Node
 from ...ops.winograd import tiles_of
 from ...passes.integer_conv import fuse_requantize
+from ...passes.patterns import row_product, rows_in_fours
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
 from ...passes.winograd import winograd_convs
@@ -339,9 +340,10 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
             found.append("winograd4")
     if depthwise:
         found.append("depthwise")
-    if ungrouped4 and row_product(node):
+    rows4 = o % 4 == 0 and rows_in_fours(node)  # (channels not in fours, the product's rows in fours)
+    if (ungrouped4 and row_product(node)) or rows4:
         found.append("pointwise")
-    if ungrouped4:  # pointwise on matmul_shared, the others on conv2d_shared
+    if ungrouped4 or rows4:  # pointwise on matmul_shared, the others on conv2d_shared
         found += shared
     if cpg % 4 == 0 and (o // g) % 4 == 0:
         found.append("direct")
@@ -358,18 +360,6 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     if node.attrs.get("requantize") is not None:  # a fused requantize: the scalar kernel has no such epilogue
         return found
     return found + ["generic"]
-
-
-def row_product(node: Node) -> bool:
-    """Whether a convolution is matrix products over its NHWC input as it lies (``pointwise``, and
-    ``subgroup`` on matmul_shared): one filter row (a 1x1 filter, or 1 x KW over neighbouring
-    pixels), no padding, so that each output pixel's inputs are KW * C neighbouring values, its row's
-    pixels stride_w * C apart; and each output row's first input evenly spaced (one image, or
-    H = OH * stride_h). A 1x1 stride-1 one is one product over all pixels."""
-    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    (sh, _), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
-    return (w.shape[2] == 1 and (dw == 1 or w.shape[3] == 1) and not any(node.attrs["pads"])
-            and (x.shape[0] == 1 or x.shape[2] == out.shape[2] * sh))
 
 
 FEW_OUTPUTS_PIXELS = 4096
