@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import ml_dtypes  # noqa: F401  (registers numpy's int4, uint4, int2 and uint2, which ONNX uses)
 import numpy as np
 
 from .errors import InputError
@@ -23,6 +22,7 @@ from .errors import InputError
 DTYPES = ("float32", "float16", "int32", "int64", "bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64",
           "int4", "uint4", "int2", "uint2")
 FLOAT_DTYPES = ("float32", "float16")
+SUB_BYTE = ("int4", "uint4", "int2", "uint2")  # numpy knows them once ml_dtypes is imported
 
 # How each dtype is stored on the GPU. WGSL has no 64-bit, 8-bit, 16-bit integer or boolean storage:
 # int64 and uint64 tensors live as i32 (their values must fit), bools as i32 0 or 1, the small integer types as
@@ -36,6 +36,14 @@ I32 = np.iinfo(np.int32)
 # that many bits, as numpy and ONNX Runtime do.
 NARROW = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False),
           "int4": (4, True), "uint4": (4, False), "int2": (2, True), "uint2": (2, False)}
+
+
+def sub_byte_types() -> None:
+    """Have numpy know int4, uint4, int2 and uint2, which ONNX uses (ml_dtypes registers them): on
+    the first tensor of one, not on importing wgnn, since ml_dtypes 0.7 takes about 0.5 s to import
+    on numpy 2 (registering its ufunc loops one by one). ONNX models pay that anyway: the onnx
+    package imports it; TFLite models and built graphs do not."""
+    import ml_dtypes  # noqa: F401
 
 
 def is_integer(dtype: str) -> bool:
@@ -89,6 +97,10 @@ class Operand:
     value: np.ndarray | None = None  # set for constants
     producer: Node | None = None
     is_input: bool = False
+
+    def __post_init__(self):
+        if self.dtype in SUB_BYTE:
+            sub_byte_types()
 
     @property
     def is_constant(self) -> bool:

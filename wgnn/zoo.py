@@ -22,16 +22,14 @@ import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import UnknownModelError, WgnnError
 
-try:
+if TYPE_CHECKING:  # (onnx is imported where a model is built or read: a TFLite user never needs it)
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
-except ImportError as exc:  # pragma: no cover
-    raise ImportError("wgnn.zoo needs the onnx package: pip install onnx") from exc
 
 OPSET = 13
 MODELS = ("mobilenet_v1", "mobilenet_v2", "squeezenet1_1", "resnet50")
@@ -53,15 +51,21 @@ class _Net:
         return f"{kind}_{self.count}"
 
     def _init(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
         self.inits.append(numpy_helper.from_array(value.astype(np.float32), name))
         return name
 
     def node(self, op: str, inputs: list[str], **attrs) -> str:
+        from onnx import helper
+
         out = self._name(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
     def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, bias: bool = False) -> str:
+        from onnx import helper
+
         fan_in = cin // groups * k * k
         w = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (cout, cin // groups, k, k))
         name = self._name("conv")
@@ -73,6 +77,8 @@ class _Net:
         return name
 
     def bn(self, x: str, c: int, gamma: tuple[float, float] = (0.5, 1.5)) -> str:
+        from onnx import helper
+
         name = self._name("bn")
         r = self.rng
         params = [r.uniform(*gamma, c), r.normal(0.0, 0.1, c), r.normal(0.0, 0.1, c), r.uniform(0.5, 1.5, c)]
@@ -102,6 +108,9 @@ class _Net:
         return self.node("Softmax", [y], axis=1) if softmax else y
 
     def model(self, out: str, name: str, classes: int) -> onnx.ModelProto:
+        import onnx
+        from onnx import TensorProto, helper
+
         self.nodes.append(helper.make_node("Identity", [out], ["output"], name="output"))
         graph = helper.make_graph(
             self.nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *INPUT_SHAPE[1:]])],
@@ -205,6 +214,8 @@ def _build_bytes(name: str, softmax: bool, seed: int, classes: int) -> bytes:
 
 def build(name: str, *, softmax: bool = True, seed: int = 0, classes: int = 1000) -> onnx.ModelProto:
     """The ONNX model ``name`` (see ``MODELS``) with seeded random weights."""
+    import onnx
+
     model = onnx.ModelProto()
     model.ParseFromString(_build_bytes(canonical(name), softmax, seed, classes))
     return model
@@ -451,6 +462,8 @@ def _members() -> dict[str, tuple[str, str, str]]:
 def _text_model(name: str, archive: Path) -> Path:
     """The ONNX model of a text family's weights (built once from the checked archive, then kept
     beside it; the file name carries the builder's version, so a newer builder rebuilds)."""
+    import onnx
+
     from .bert import BUILDER_VERSION, onnx_from_archive
 
     path = archive.with_name(f"{name}-v{BUILDER_VERSION}.onnx")
@@ -640,6 +653,8 @@ def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
 
+    import onnx
+
     source_model = onnx.load(str(fetch(name))) if fetched else build(name, softmax=False, seed=seed)
     input_name = source_model.graph.input[0].name
 
@@ -670,6 +685,9 @@ def quantize(name: str, calibration: list[np.ndarray], *, fmt: str = "qdq", seed
 def output_step(path: str | Path) -> float:
     """The quantization step of a quantized model's first output: the scale of the
     DequantizeLinear it comes from (through Identity, Flatten, Reshape, Dropout or Squeeze)."""
+    import onnx
+    from onnx import numpy_helper
+
     model = onnx.load(str(path))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     producer = {o: n for n in model.graph.node for o in n.output}
