@@ -271,7 +271,8 @@ b = wgnn.GraphBuilder()
 x = b.input("x", (6,))
 y = b.cast(b.cast(x, "int4"), "float32")
 assert "ml_dtypes" in sys.modules and "onnx" not in sys.modules
-got = wgnn.InferenceSession(b.build_graph({"y": y})).run(None, {"x": np.array([-9, -8, -1.5, 0, 6.7, 7], np.float32)})[0]
+x = np.array([-9, -8, -1.5, 0, 6.7, 7], np.float32)
+got = wgnn.InferenceSession(b.build_graph({"y": y})).run(None, {"x": x})[0]
 print(got.tolist())
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -114,3 +114,22 @@ def test_gpu_targets_are_read_from_what_the_run_wrote(device, tmp_path, capsys):
     capsys.readouterr()
     assert targets.main([str(tmp_path)]) == 0
     assert "(suite cut short after 3 of 8 models)" in capsys.readouterr().out
+
+
+def test_the_peer_runner_imports_the_peers_own_onnxruntime(tmp_path):
+    """The WebGPU peer's script lies in wgnn/ beside wgnn's own ``onnxruntime`` stand-in, which a
+    script's folder first on sys.path would import in its place (every ONNX Runtime WebGPU cell then
+    an ImportError). Run with this environment's ONNX Runtime (CPU only), it reaches the real module:
+    its error is the missing WebGPU provider."""
+    import subprocess
+    import sys
+
+    from wgnn import zoo
+    from wgnn.bench import PEER_SCRIPT
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(zoo.build("squeezenet1_1").SerializeToString())
+    done = subprocess.run([sys.executable, str(PEER_SCRIPT), "ort-webgpu", str(path), "1", "0"],
+                          capture_output=True, text=True, timeout=300)
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "WebGpuExecutionProvider missing" in line.get("error", ""), line

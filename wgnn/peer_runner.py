@@ -7,10 +7,16 @@ It prints one JSON line: {"times_ms": [...], "load_s": ..., "provider": ...} or 
 """
 
 import json
+import os
 import sys
 import time
 
-import numpy as np
+# Run as a script, this file's folder (wgnn/) comes first on sys.path, where onnxruntime.py (wgnn's
+# stand-in for ONNX Runtime's module) would be imported in place of the peer's own onnxruntime.
+HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != HERE]
+
+import numpy as np  # noqa: E402
 
 
 def main() -> None:
