@@ -219,6 +219,28 @@ def test_winograd_4x4_tiles_where_the_output_has_16_of_them(device, rng):
     assert rel_l2(got["y"], want["y"]) < tol("fp32")
 
 
+def test_no_winograd_for_a_few_input_channels_on_a_software_adapter(device, rng):
+    """A 3x3 stride-1 convolution of one channel (a grey or audio network's first, padded to 4) runs
+    on the register-tiled kernels under the software adapter's defaults, Winograd's transforms costing
+    more than they save there; from 8 channels on it is Winograd again; a GPU's defaults keep
+    Winograd for both (``wgnn tune`` measures)."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu", subgroups=True), cache=None)
+    gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu", subgroups=True), cache=None)
+    for cin, want in ((4, "subgroup"), (8, "winograd4")):
+        b, y, _ = _conv(rng, (1, cin, 32, 40, 24, 3, 1, (1, 1, 1, 1), 1))
+        node = b.build_graph({"y": y}).nodes[-1]
+        candidates = eligible("conv2d", node, max_binding=1 << 30, subgroups=True)
+        assert "winograd" in candidates
+        assert cpu.choose("conv2d", node, candidates).variant == want, cin
+        assert gpu.choose("conv2d", node, candidates).variant == "winograd", cin
+    b, y, feeds = _conv(rng, (1, 1, 32, 40, 24, 3, 1, (1, 1, 1, 1), 1))
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert "winograd_input" not in kernels_used(session) and rel_l2(got["y"], want["y"]) < tol("fp32")
+
+
 def test_subgroup_tile_by_the_kernel_it_runs_on(device, rng):
     """On a software adapter the subgroup variant takes tile 16 where it runs on matmul_shared (a
     1x1 stride-1 unpadded convolution: 0.68-0.73x tile 8's time on lavapipe) and 8 where it runs on

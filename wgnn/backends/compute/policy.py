@@ -177,6 +177,9 @@ class Defaults:
     # ``winograd4`` before ``order`` where F(4x4, 3x3) has at least this many tiles (0: never by
     # default): see ``winograd_side``
     winograd4_tiles: int = 0
+    # Winograd only for convolutions of at least this many input channels (0: any): with fewer, its
+    # transforms cost more than the products they save (see ``few_inputs``)
+    winograd_channels: int = 0
 
     def tile_of(self, variant: str) -> int:
         return dict(self.variant_tiles).get(variant, self.tile)
@@ -207,7 +210,7 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                wide_tiles=(("depthwise", 4),), spatial_tiles=(("subgroup", 8),),
                                few_outputs=((8, ("gemv", "depthwise", "direct")),
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
-                               winograd4_tiles=16,
+                               winograd4_tiles=16, winograd_channels=8,
                                single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
             "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
                                variant_tiles=(("subgroup", 16),),
@@ -386,6 +389,18 @@ def few_outputs(defaults: Defaults, node) -> tuple[str, ...]:
                 preferred = tuple("subgroup" if v == "subgroup_1x1" else v for v in preferred)
             return tuple(v for v in preferred if v != "subgroup_1x1")
     return ()
+
+
+def few_inputs(defaults: Defaults, node: Node, candidates: list[str]) -> list[str]:
+    """``candidates`` without Winograd where the convolution has fewer input channels than
+    ``Defaults.winograd_channels``: on lavapipe a 3x3 convolution of 4 channels (a grey or audio
+    network's first, 1 channel padded to 4) took 0.72-0.86x Winograd F(4x4, 3x3)'s time on
+    ``subgroup`` (24 outputs over 64 x 224 and 32 x 32 pixels; ddddocr's recognizer's first layer
+    0.78 ms against more than 1.4, openWakeWord's embedding's 0.75 against 1.48); from 8 channels on,
+    Winograd was level or ahead (bench/results/2026-12-04-lavapipe-winograd-few-inputs.txt)."""
+    if node.inputs[0].shape[1] >= defaults.winograd_channels:
+        return candidates
+    return [v for v in candidates if v not in ("winograd", "winograd4")]
 
 
 def winograd_side(defaults: Defaults, node: Node, candidates: list[str]) -> tuple[str, ...]:
@@ -572,6 +587,7 @@ class KernelPolicy:
         elif op in ROW_OPS and rows_of(node) < MIN_ROWS:
             order = ("workgroup",) + order
         if op == "conv2d":
+            candidates = few_inputs(defaults, node, candidates)
             order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order
         row = single_row(defaults, node, candidates, self.precision)
         if row is not None:
