@@ -13,7 +13,7 @@ import wgnn
 CONV_CASES = [
     # 3x3, stride 1: Winograd F(2x2, 3x3); odd output sizes drop the tiles' extra row and column
     ("winograd_3x3", 2, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1, 1, "winograd_output"),
-    ("winograd_unpadded_asymmetric", 1, 4, 8, 7, 8, 3, 1, (0, 2, 1, 0), 1, 1, "winograd_output"),
+    ("winograd_unpadded_asymmetric", 1, 8, 8, 7, 8, 3, 1, (0, 2, 1, 0), 1, 1, "winograd_output"),
     ("tiled_stride2_odd_pad", 1, 8, 13, 10, 16, 3, 2, (1, 0, 2, 1), 1, 1, "conv2d"),
     ("tiled_dilated", 1, 4, 12, 12, 8, 3, 1, (2, 2, 2, 2), 2, 1, "conv2d"),
     ("tiled_5x5_stride2", 1, 4, 11, 11, 4, 5, 2, (2, 2, 2, 2), 1, 1, "conv2d"),

@@ -158,17 +158,23 @@ def uninstall(before: types.ModuleType | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m wgnn.onnxruntime SCRIPT [ARGS...]`` (or ``-m MODULE [ARGS...]``): run a script
     or module as ``python`` would, with wgnn standing in for onnxruntime from its first line."""
-    import runpy
-
     from . import onnxruntime as standing_in  # (the module, not this file run as __main__)
+
+    return run_standing_in(standing_in.install, argv, "wgnn.onnxruntime", "onnxruntime (wgnn.onnxruntime.install)")
+
+
+def run_standing_in(install, argv: list[str] | None, prog: str, what: str) -> int:
+    """Run ``argv`` (a script and its arguments, or ``-m MODULE`` and its) as ``python`` would,
+    after ``install()``: ``python -m PROG``'s body, where wgnn stands in for ``what``."""
+    import runpy
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help") or (args[0] == "-m" and len(args) < 2):
-        print("usage: python -m wgnn.onnxruntime SCRIPT [ARGS...]\n"
-              "       python -m wgnn.onnxruntime -m MODULE [ARGS...]\n"
-              "runs it with wgnn standing in for onnxruntime (wgnn.onnxruntime.install)", file=sys.stderr)
+        print(f"usage: python -m {prog} SCRIPT [ARGS...]\n"
+              f"       python -m {prog} -m MODULE [ARGS...]\n"
+              f"runs it with wgnn standing in for {what}", file=sys.stderr)
         return 2
-    standing_in.install()
+    install()
     if args[0] == "-m":
         sys.argv = [args[1]] + args[2:]
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)

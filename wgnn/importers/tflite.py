@@ -88,6 +88,9 @@ class TFLiteImporter:
         self.constants: dict[int, np.ndarray] = {}
         self.quantized: dict[int, tuple[Operand, bool]] = {}  # quantized results: (integers, NCHW)
         self.prefix = ""  # of the node names of a subgraph's operators (an IF's branches)
+        # inputs given sizes the model fixes otherwise (LiteRT's resize_tensor_input): the stored
+        # shapes of computed tensors are then placeholders, as where the model leaves them dynamic
+        self.resized = False
 
     # -- tensors --------------------------------------------------------------------------------
 
@@ -98,11 +101,20 @@ class TFLiteImporter:
         return TYPE_NAMES.get(self.tensors[index].Type(), str(self.tensors[index].Type()))
 
     def tensor_signature(self, index: int) -> tuple[int, ...]:
-        """The tensor's shape with -1 where the model leaves a dimension dynamic (shape_signature)."""
+        """The tensor's shape with -1 where the model leaves a dimension dynamic (shape_signature);
+        every dimension of a computed tensor where the inputs are resized beyond what the model
+        fixes (``resized``: its stored shapes then hold for the stored inputs only)."""
         t = self.tensors[index]
+        if self.resized and not self._stored(t):
+            return (-1,) * len(self.tensor_shape(index))
         if t.ShapeSignatureLength():
             return tuple(int(d) for d in t.ShapeSignatureAsNumpy())
         return self.tensor_shape(index)
+
+    def _stored(self, t) -> bool:
+        """Whether tensor ``t`` holds data in the file (a constant)."""
+        buf = self.model.Buffers(t.Buffer())
+        return buf is not None and (buf.Offset() > 1 or buf.DataLength() > 0)
 
     def tensor_shape(self, index: int) -> tuple[int, ...]:
         shape = self.tensors[index].ShapeAsNumpy()
@@ -265,6 +277,12 @@ class TFLiteImporter:
             if -1 in signature and name not in (input_shapes or {}):
                 symbolic[name] = tuple(None if d == -1 else d for d in signature)
         self.dynamic = bool(input_shapes) or bool(symbolic)
+        for k in range(g.InputsLength()):
+            signature = self.tensor_signature(g.Inputs(k))
+            pinned = (input_shapes or {}).get(self.tensor_name(g.Inputs(k)))
+            if pinned is not None and (len(pinned) != len(signature)
+                                       or any(s != -1 and d != s for d, s in zip(pinned, signature))):
+                self.resized = True
         for k in range(g.InputsLength()):
             self.where = f"input {k}"
             index = g.Inputs(k)
@@ -715,9 +733,9 @@ def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
         axis = imp.const_ints(op.inputs[1], "the axis", op.name)[0]
         axis = axis + x.rank + 1 if axis < 0 else axis
         return x.shape[:axis] + (1,) + x.shape[axis:]
-    if imp.dynamic and list(imp.tensor_signature(op.outputs[0])).count(-1) > 1 and op.kind == "RESHAPE" \
-            and op.input(1) is not None and imp.const(op.inputs[1]) is not None:  # (the shape it says it computes)
-        shape = imp.const_ints(op.inputs[1], "the shape", op.name)
+    said = _new_shape(imp, op) if op.kind == "RESHAPE" else None  # (the shape it says it computes)
+    if imp.dynamic and list(imp.tensor_signature(op.outputs[0])).count(-1) > 1 and said is not None:
+        shape = said
         if shape.count(-1) == 1:
             _fill_dynamic(shape, x.size)
         if all(d >= 0 for d in shape) and int(np.prod(shape, dtype=np.int64)) == x.size:
@@ -726,6 +744,17 @@ def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
         return imp.shape_of(op.outputs[0], x.size)
     except GraphError as exc:
         raise GraphError(f"TFLite {op.kind} node {op.name!r}: cannot reshape {x.shape}: {exc}") from None
+
+
+def _new_shape(imp: TFLiteImporter, op: Op) -> list[int] | None:
+    """The shape a RESHAPE says it computes: its shape input where that is constant, else its
+    options' ``new_shape``; None where it says none."""
+    if op.input(1) is not None and imp.const(op.inputs[1]) is not None:
+        return imp.const_ints(op.inputs[1], "the shape", op.name)
+    o = op.options(tflite.ReshapeOptions)
+    if o is not None and o.NewShapeLength():
+        return [int(d) for d in o.NewShapeAsNumpy()]
+    return None
 
 
 @converts("CONCATENATION")
