@@ -181,3 +181,25 @@ def test_install_and_python_m_wgnn_litert(device, tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "wgnn.litert ['a', 'b']"
+
+
+def test_a_quantized_models_integers_through_the_interpreter(device):
+    """A full-integer uint8 network (tests/tflite_writer.py): its quantized input and output details
+    (scale, zero point, their parameters) as LiteRT gives them, uint8 in and out, within one step of
+    LiteRT's integers."""
+    from test_tflite_quant import conv, q
+    from tflite_writer import ModelWriter
+
+    m = ModelWriter()
+    x = m.input((1, 8, 8, 4), "uint8", quant=q(0.02, 128))
+    h = conv(m, x, q(0.02, 128), (1, 8, 8, 8), q(0.05, 100), fused=1, dtype="uint8")
+    model = m.bytes([conv(m, h, q(0.05, 100), (1, 8, 8, 8), q(0.1, 90), dtype="uint8")])
+    want_it, got_it = litert.Interpreter(model_content=model), wgnn.litert.Interpreter(model_content=model)
+    for it in (want_it, got_it):
+        it.allocate_tensors()
+    _same_details(got_it.get_input_details(), want_it.get_input_details())
+    _same_details(got_it.get_output_details(), want_it.get_output_details())
+    assert got_it.get_output_details()[0]["quantization"] == (np.float32(0.1), 90)
+    feed = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 4)).astype(np.uint8)
+    (want,), (got,) = _run(want_it, feed), _run(got_it, feed)
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - want.astype(int)).max() <= 1
