@@ -79,8 +79,11 @@ def test_the_interpreter_api_as_litert_answers_it(device):
         fresh.set_tensor(index, x)
     with pytest.raises(RuntimeError, match="allocate_tensors"):
         fresh.invoke()
-    with pytest.raises(wgnn.ModelLoadError, match="not a TFLite model"):
-        wgnn.litert.Interpreter(model_content=b"not a model at all")
+    for bad in (b"not a model at all", path.read_bytes()[:200]):
+        with pytest.raises(wgnn.ModelLoadError, match="not a (valid )?TFLite model"):
+            wgnn.litert.Interpreter(model_content=bad)
+    with pytest.raises(ValueError, match="Could not open"):  # (ValueError, as LiteRT raises)
+        wgnn.litert.Interpreter(model_path=str(path) + ".missing")
 
 
 def test_resizing_inputs_as_litert_does(device):

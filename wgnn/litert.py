@@ -41,6 +41,10 @@ log = logging.getLogger("wgnn")
 _said: set[str] = set()
 
 
+class InterpreterLoadError(ModelLoadError, ValueError):
+    """A model file the interpreter cannot read: a ``ValueError``, as LiteRT raises for one."""
+
+
 class OpResolverType:
     """LiteRT's choice of kernels (accepted; wgnn has its own)."""
 
@@ -64,8 +68,8 @@ class Interpreter:
             raise ValueError("Interpreter takes model_path or model_content (one of them)")
         if model_content is None:
             path = Path(model_path)
-            if not path.exists():
-                raise ModelLoadError(f"model file {str(path)!r} does not exist")
+            if not path.is_file():
+                raise InterpreterLoadError(f"Could not open {str(path)!r}: no such model file")
             model_content = path.read_bytes()
         self._model = bytes(model_content)
         if experimental_delegates and "delegates" not in _said:
@@ -73,10 +77,16 @@ class Interpreter:
             log.warning("Interpreter(experimental_delegates=...): wgnn runs the model on WebGPU without them")
         if experimental_preserve_all_tensors:
             raise ValueError("experimental_preserve_all_tensors: wgnn reads back a model's inputs and outputs only")
-        imp = _tflite._importer(self._model)  # (a clear error for bytes that are no TFLite model)
-        graph = imp.graph
-        self._inputs = [_details(imp, graph.Inputs(k)) for k in range(graph.InputsLength())]
-        self._outputs = [_details(imp, graph.Outputs(k)) for k in range(graph.OutputsLength())]
+        try:
+            imp = _tflite._importer(self._model)  # (a clear error for bytes that are no TFLite model)
+            graph = imp.graph
+            self._inputs = [_details(imp, graph.Inputs(k)) for k in range(graph.InputsLength())]
+            self._outputs = [_details(imp, graph.Outputs(k)) for k in range(graph.OutputsLength())]
+        except ModelLoadError as exc:
+            raise InterpreterLoadError(str(exc)) from None
+        except (TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise InterpreterLoadError(f"not a valid TFLite model: {type(exc).__name__} ({exc}) while reading "
+                                       "its inputs and outputs") from None
         self._session: InferenceSession | None = None
         self._sessions: dict[tuple, InferenceSession] = {}  # by the shapes pinned beyond the model's own
         self._buffers: dict[int, np.ndarray] = {}
