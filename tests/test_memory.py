@@ -222,6 +222,31 @@ def test_sppf_pools_read_and_write_their_concat_in_place(device, precision, rng,
     assert check_plan(exe.blocks, exe.plan.offsets) == []
 
 
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+def test_an_upsampled_map_is_written_into_its_concat(device, precision, rng, mode):
+    """An FPN's top-down step (YOLOv8's neck, PP-PicoDet's): a map upsampled 2x and concatenated with
+    a finer convolution's result along the channels. The resize writes its vec4s of channels where
+    they lie in the concat's result (y_slice.wgsl), as the convolution does, so the concat copies
+    nothing; a resize of 6 channels (no whole vec4s) is still copied. The reference's values."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 10, 12))
+
+    def conv(t, out, stride=1):
+        return b.conv2d(t, b.constant((rng.standard_normal((out, t.shape[1], 3, 3)) / 4).astype(np.float32)),
+                        strides=stride, padding=(1, 1, 1, 1), activation="relu")
+
+    fpn = b.concat([b.resize(conv(x, 12, stride=2), (10, 12), mode=mode), conv(x, 8)], axis=1, name="fpn")
+    odd = b.concat([b.resize(conv(x, 6, stride=2), (10, 12), mode=mode), conv(x, 4)], axis=1, name="odd")
+    feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
+    session, got, want = run_both(b, {"y": conv(fpn, 8), "odd": conv(odd, 4)}, feeds, precision=precision)
+    for name in got:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    copies = [d.node.name for d in session._exe.dispatches if d.node.op == "concat"]
+    assert copies == ["odd", "odd"], copies  # (10 channels: no part of it lies on whole vec4s)
+    exe = session._exe
+    assert check_plan(exe.blocks, exe.plan.offsets) == []
+
+
 @pytest.mark.parametrize("variant", ["default", "direct", "gemm_split", "generic"])
 def test_channel_slices_and_shared_concat_parts_are_read_in_place(device, precision, rng, variant):
     """YOLOv8's C2f block: a convolution's result split in two along the channels, a bottleneck on

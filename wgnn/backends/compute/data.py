@@ -750,10 +750,15 @@ def lower_resize(node, ctx: LoweringContext) -> None:
             and params["start_h"] == params["start_w"] == 0 and params["taps_h"] == params["taps_w"] == 2
             and params["support_h"] == params["support_w"] == 1.0):
         template["mode"] = "bilinear"  # (the two neighbours, no antialiasing: no tap loops, no normalization)
-    if lanes == 4:  # a vec4 of channels per invocation: one source position and its weights for four
+    if lanes == 4:  # a vec4 of channels per invocation: one source position and its weights for four,
+        # the result written into a concat's where planned (data.concat_slices: whole vec4s of channels)
         params["c"] = x.shape[1] // 4
         template.update(value="vec4<f32>", x_type="vec4<x_elem>", y_type="vec4<y_elem>")
+        slice_template, slice_params = ctx.write_slice(out)
+        y_ref = ctx.tensor(out)
     else:
         template.update(x_type="x_elem", y_type="y_elem")
-    ctx.dispatch("resize", node=node, template=template, params=params,
+        slice_template, slice_params = {"y_slice": False, "y_swap": False, "y_scatter": False}, {}
+    params.update({"y_row4": 0, "y_pitch4": 0, "y_offset4": 0, **slice_params})
+    ctx.dispatch("resize", node=node, template=dict(template, **slice_template), params=params,
                  bindings=[x_ref, ctx.constants.add(table, "f32"), y_ref], threads=out.size // lanes)

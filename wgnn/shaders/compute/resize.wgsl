@@ -7,7 +7,8 @@
 // ${filter} filter (linear or cubic) over taps floor(src) + start .. + taps - 1 of each axis,
 // stretched by support (antialiasing), weights normalized; taps past the edge read the edge pixel
 // or, with exclude_outside, drop out. With extrapolate, an output whose source position lies
-// outside the image gives p.extrapolation (tf_crop_and_resize).
+// outside the image gives p.extrapolation (tf_crop_and_resize). With vec4s of channels the result
+// may be a concat's part, written where it lies in the concat's result (an FPN's upsampled map).
 #include "compute/common.wgsl"
 #include "resize_filter.wgsl"  // sample_nearest, sample_filtered over load() below
 
@@ -16,12 +17,15 @@ struct Params {
     out_h: u32, out_w: u32,
     support_h: f32, support_w: f32, start_h: i32, start_w: i32, taps_h: u32, taps_w: u32,
     cubic_a: f32, exclude_outside: u32, extrapolate: u32, extrapolation: f32,
+    y_row4: u32, y_pitch4: u32, y_offset4: u32,  // y a concat's part, where it lies in the concat (y_slice.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
 @group(0) @binding(2) var<storage, read_write> table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<${y_type}>;
+
+#include "compute/y_slice.wgsl"  // y_index(): with vec4s of channels, y may be a slice of a concat's result
 
 fn load(n: u32, iy: u32, ix: u32, c: u32) -> ${value} {
     return ${value}(x[((n * p.in_h + iy) * p.in_w + ix) * p.c + c]);
@@ -43,8 +47,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let sx = table[p.out_h + ox];
     let flags = p.out_h + p.out_w;
     if (p.extrapolate != 0u && (table[flags + oy] != 0.0 || table[flags + p.out_h + ox] != 0.0)) {
-        y[id] = ${y_type}(${value}(p.extrapolation));
+        y[y_index(id)] = ${y_type}(${value}(p.extrapolation));
         return;
     }
-    y[id] = ${y_type}(sample_${mode}(n, sy, sx, c));
+    y[y_index(id)] = ${y_type}(sample_${mode}(n, sy, sx, c));
 }
