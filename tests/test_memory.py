@@ -237,8 +237,13 @@ def test_an_upsampled_map_is_written_into_its_concat(device, precision, rng, mod
 
     fpn = b.concat([b.resize(conv(x, 12, stride=2), (10, 12), mode=mode), conv(x, 8)], axis=1, name="fpn")
     odd = b.concat([b.resize(conv(x, 6, stride=2), (10, 12), mode=mode), conv(x, 4)], axis=1, name="odd")
+    # a part the next level up also upsamples (YOLOv8's neck): the resize reads it in the concat's result
+    lateral = conv(x, 8, stride=2)
+    shared = b.concat([lateral, conv(x, 4, stride=2)], axis=1, name="shared")
+    up = b.resize(lateral, (10, 12), mode=mode)
     feeds = {"x": rng.standard_normal(x.shape).astype(np.float32)}
-    session, got, want = run_both(b, {"y": conv(fpn, 8), "odd": conv(odd, 4)}, feeds, precision=precision)
+    session, got, want = run_both(b, {"y": conv(fpn, 8), "odd": conv(odd, 4), "shared": conv(shared, 4),
+                                      "up": conv(up, 4)}, feeds, precision=precision)
     for name in got:
         assert rel_l2(got[name], want[name]) < tol(precision), name
     copies = [d.node.name for d in session._exe.dispatches if d.node.op == "concat"]

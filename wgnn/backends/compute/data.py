@@ -325,13 +325,18 @@ def pool_rows(node: Node) -> bool:
             and node.outputs[0].shape[3] >= 2)
 
 
-def _reads_windows(node: Node, t: Operand) -> bool:
+def _reads_windows(node: Node, t: Operand, state) -> bool:
     """Whether ``node`` reads ``t`` in place through a channel window (``channel_windows``): as the
-    input of Winograd's input transform or of a max or average pool on ``pool.wgsl`` (four channels a
-    vec4), or as a float convolution's residual (the epilogue's R_WINDOW, or a padded copy for the
-    scalar kernel)."""
+    input of Winograd's input transform, of a max or average pool on ``pool.wgsl`` or of a resize
+    (four channels a vec4, ``lower_resize``'s ``lanes``), or as a float convolution's residual (the
+    epilogue's R_WINDOW, or a padded copy for the scalar kernel)."""
     if node.op == "winograd_input":
         return node.inputs[0] is t
+    if node.op == "resize":
+        out = node.outputs[0]
+        return (node.inputs[0] is t and t.shape[1] % 4 == 0 and state.perms.get(id(out)) == NHWC
+                and state.storage.get(id(state.root(out))) in ("f32", "f16")
+                and all(u is not t for u in node.inputs[1:]))
     if node.op == "pool2d":
         return (node.inputs[0] is t and node.attrs["mode"] in ("max", "avg") and t.shape[1] % 4 == 0
                 and not pool_rows(node))
@@ -364,7 +369,7 @@ def channel_windows(state, windows: dict[int, tuple[int, int]]) -> None:
                 or any(st != 1 for st in node.attrs["steps"]) or out.shape[::2] != x.shape[::2]
                 or out.shape[3] != x.shape[3] or any(node.attrs["starts"][a] for a in (0, 2, 3))
                 or x.shape[1] % 4 or out.shape[1] % 4 or node.attrs["starts"][1] % 4
-                or not all(_reads_windows(u, out) for u in readers)):
+                or not all(_reads_windows(u, out, state) for u in readers)):
             continue
         pitch, offset = windows.get(id(x), (x.shape[1] // 4, 0))
         windows[id(out)] = (pitch, offset + node.attrs["starts"][1] // 4)
@@ -560,7 +565,7 @@ def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice
             views = tuple(r.outputs[0] for r in others if r.op == "slice" and id(r.outputs[0]) in windows
                           and state.root(r.outputs[0]) is t)
             shared = (channels and node.inputs.count(t) == 1 and id(t) not in windows
-                      and all(_reads_windows(r, t) or any(v is r.outputs[0] for v in views) for r in others))
+                      and all(_reads_windows(r, t, state) or any(v is r.outputs[0] for v in views) for r in others))
             uses = len(readers.get(id(t), []))
             if (t.producer is not None and (uses == 1 or shared) and id(t) not in outputs
                     and state.root(t) is t and state.storage.get(id(t)) == kind
@@ -746,6 +751,12 @@ def lower_resize(node, ctx: LoweringContext) -> None:
     x_ref, y_ref = ctx.tensor(x), ctx.tensor(out)
     lanes = 4 if (ctx.perm(x) == NHWC and ctx.perm(out) == NHWC and x.shape[1] % 4 == 0
                   and x_ref.dtype in ("f32", "f16") and y_ref.dtype in ("f32", "f16")) else 1
+    window4 = ctx.windows.get(id(x))  # x a channel slice of a wider tensor, read in place (_reads_windows)
+    if window4 is not None and lanes != 4:
+        raise ctx.error(node, "a resize reading a channel window needs whole vec4s of channels in NHWC")
+    pitch4, offset4 = window4 or (x.shape[1] // 4, 0)
+    params.update(x_pitch4=pitch4, x_offset4=offset4)
+    template["x_window"] = window4 is not None
     if (template["mode"] == "filtered" and template["filter"] == "linear" and not params["exclude_outside"]
             and params["start_h"] == params["start_w"] == 0 and params["taps_h"] == params["taps_w"] == 2
             and params["support_h"] == params["support_w"] == 1.0):

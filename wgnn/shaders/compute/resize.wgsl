@@ -8,7 +8,8 @@
 // stretched by support (antialiasing), weights normalized; taps past the edge read the edge pixel
 // or, with exclude_outside, drop out. With extrapolate, an output whose source position lies
 // outside the image gives p.extrapolation (tf_crop_and_resize). With vec4s of channels the result
-// may be a concat's part, written where it lies in the concat's result (an FPN's upsampled map).
+// may be a concat's part, written where it lies in the concat's result (an FPN's upsampled map),
+// and x a concat's part or a channel slice read where it lies (X_WINDOW).
 #include "compute/common.wgsl"
 #include "resize_filter.wgsl"  // sample_nearest, sample_filtered over load() below
 
@@ -18,7 +19,10 @@ struct Params {
     support_h: f32, support_w: f32, start_h: i32, start_w: i32, taps_h: u32, taps_w: u32,
     cubic_a: f32, exclude_outside: u32, extrapolate: u32, extrapolation: f32,
     y_row4: u32, y_pitch4: u32, y_offset4: u32,  // y a concat's part, where it lies in the concat (y_slice.wgsl)
+    x_pitch4: u32, x_offset4: u32,  // X_WINDOW: a pixel's p.c vec4s lie p.x_pitch4 apart from p.x_offset4 on
 }
+
+const X_WINDOW: bool = ${x_window};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<${x_type}>;
@@ -28,6 +32,9 @@ struct Params {
 #include "compute/y_slice.wgsl"  // y_index(): with vec4s of channels, y may be a slice of a concat's result
 
 fn load(n: u32, iy: u32, ix: u32, c: u32) -> ${value} {
+    if (X_WINDOW) {
+        return ${value}(x[((n * p.in_h + iy) * p.in_w + ix) * p.x_pitch4 + p.x_offset4 + c]);
+    }
     return ${value}(x[((n * p.in_h + iy) * p.in_w + ix) * p.c + c]);
 }
 
