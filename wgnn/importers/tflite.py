@@ -733,8 +733,8 @@ def _reshaped(imp: TFLiteImporter, op: Op, x: Operand) -> tuple[int, ...]:
         axis = imp.const_ints(op.inputs[1], "the axis", op.name)[0]
         axis = axis + x.rank + 1 if axis < 0 else axis
         return x.shape[:axis] + (1,) + x.shape[axis:]
-    said = _new_shape(imp, op) if op.kind == "RESHAPE" else None  # (the shape it says it computes)
-    if imp.dynamic and list(imp.tensor_signature(op.outputs[0])).count(-1) > 1 and said is not None:
+    if (imp.dynamic and op.kind == "RESHAPE" and list(imp.tensor_signature(op.outputs[0])).count(-1) > 1
+            and (said := _new_shape(imp, op)) is not None):  # (the shape it says it computes)
         shape = said
         if shape.count(-1) == 1:
             _fill_dynamic(shape, x.size)
