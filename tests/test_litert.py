@@ -206,3 +206,34 @@ def test_a_quantized_models_integers_through_the_interpreter(device):
     feed = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 4)).astype(np.uint8)
     (want,), (got,) = _run(want_it, feed), _run(got_it, feed)
     assert got.dtype == np.uint8 and np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_signature_runners_as_litert_runs_them(device):
+    """openWakeWord's spectrogram and embedding models carry a ``serving_default`` signature: its
+    list, and its runner called by input name at two lengths (resized as given) and at a batch of
+    windows, give LiteRT's outputs by name; a wrong or missing input name is refused as LiteRT
+    refuses it, and a model without signatures (the face detector) names none."""
+    voice = (recording("Front_Center", 16000) * 32767)[:4000].astype(np.float32)
+    spectrogram = fetch_or_skip("oww_melspectrogram_tflite")
+    want_it, got_it = _both(spectrogram)
+    assert got_it.get_signature_list() == want_it.get_signature_list() == {
+        "serving_default": {"inputs": ["input"], "outputs": ["output"]}}
+    want_run, got_run = want_it.get_signature_runner(), got_it.get_signature_runner("serving_default")
+    assert set(got_run.get_input_details()) == {"input"}
+    _same_details([got_run.get_input_details()["input"]], [want_run.get_input_details()["input"]])
+    for n in (1280, 3200):
+        want, got = want_run(input=voice[None, :n]), got_run(input=voice[None, :n])
+        assert set(got) == set(want) == {"output"}
+        assert got["output"].shape == want["output"].shape and rel_l2(got["output"], want["output"]) < 1e-5
+    with pytest.raises(ValueError, match="Invalid Input name"):
+        got_run(samples=voice[None, :1280])
+    with pytest.raises(ValueError, match="Invalid number of inputs"):
+        got_run()
+    embedding = fetch_or_skip("oww_embedding_tflite")
+    windows = np.random.default_rng(0).standard_normal((3, 76, 32, 1)).astype(np.float32)
+    (want,), (got,) = ([*r.get_signature_runner()(input_1=windows).values()] for r in _both(embedding))
+    assert got.shape == want.shape and rel_l2(got, want) < 1e-5
+    face = wgnn.litert.Interpreter(model_path=str(fetch_or_skip("face_detection_short_range")))
+    assert face.get_signature_list() == {}
+    with pytest.raises(ValueError, match="0 signatures"):
+        face.get_signature_runner()

@@ -18,10 +18,11 @@ that imports the interpreter itself finds it (openWakeWord's default framework):
 What is the same: the input and output details (name, index, shape, shape_signature, dtype,
 quantization and its parameters), ``set_tensor`` refusing another dtype or shape as LiteRT does,
 ``resize_tensor_input`` (strict or not) then ``allocate_tensors``, ``tensor(index)`` for writing an
-input in place, integer inputs and outputs of quantized models. What is not: reading tensors other
-than the model's inputs and outputs (``get_tensor_details``, ``experimental_preserve_all_tensors``),
-signature runners, and delegates (``load_delegate`` raises ``ValueError``, as LiteRT does for a
-delegate it cannot load; the model runs on WebGPU instead). ``num_threads`` is accepted and unused.
+input in place, integer inputs and outputs of quantized models, signature runners (inputs and
+outputs by name, resized as given). What is not: reading tensors other than the model's inputs
+and outputs (``get_tensor_details``, ``experimental_preserve_all_tensors``), signatures over other
+subgraphs, and delegates (``load_delegate`` raises ``ValueError``, as LiteRT does for a delegate it
+cannot load; the model runs on WebGPU instead). ``num_threads`` is accepted and unused.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Interpreter:
             graph = imp.graph
             self._inputs = [_details(imp, graph.Inputs(k)) for k in range(graph.InputsLength())]
             self._outputs = [_details(imp, graph.Outputs(k)) for k in range(graph.OutputsLength())]
+            self._signatures = _signatures(imp.model)
         except ModelLoadError as exc:
             raise InterpreterLoadError(str(exc)) from None
         except (TypeError, AttributeError, IndexError, ValueError) as exc:
@@ -101,10 +103,22 @@ class Interpreter:
         return [_copy(d) for d in self._outputs]
 
     def get_signature_list(self) -> dict:
-        return {}
+        """The model's signatures: {key: {"inputs": [names], "outputs": [names]}}."""
+        return {key: {"inputs": list(sig["inputs"]), "outputs": list(sig["outputs"])}
+                for key, sig in self._signatures.items()}
 
-    def get_signature_runner(self, signature_key=None):
-        raise ValueError("wgnn's Interpreter has no signature runners: set the inputs by index and invoke")
+    def get_signature_runner(self, signature_key: str | None = None) -> SignatureRunner:
+        """A runner of the signature ``signature_key`` (the model's one where it has one and none is
+        named): called with its inputs by name, it gives its outputs by name."""
+        if signature_key is None:
+            if len(self._signatures) != 1:
+                raise ValueError(f"SignatureDef signature_key is None and the model has {len(self._signatures)} "
+                                 f"signatures {sorted(self._signatures)}: name one")
+            signature_key = next(iter(self._signatures))
+        if signature_key not in self._signatures:
+            raise ValueError(f"SignatureDef signature_key {signature_key!r} not found; the model's: "
+                             f"{sorted(self._signatures)}")
+        return SignatureRunner(self, signature_key)
 
     def get_tensor_details(self) -> list[dict]:
         raise ValueError("wgnn's Interpreter reads a model's inputs and outputs only (get_input_details, "
@@ -209,6 +223,64 @@ class Interpreter:
     def _empty(self, index: int) -> np.ndarray:
         d = self._output(index)
         return np.zeros(tuple(max(int(v), 0) for v in d["shape"]), d["dtype"])
+
+
+class SignatureRunner:
+    """LiteRT's ``SignatureRunner``: a signature's inputs by name in, its outputs by name out (an
+    input of another shape than its tensor's is resized to it first, as LiteRT's runner does)."""
+
+    def __init__(self, interpreter: Interpreter, key: str):
+        self._it, self._key = interpreter, key
+        self._sig = interpreter._signatures[key]
+
+    def get_input_details(self) -> dict[str, dict]:
+        details = {d["index"]: d for d in self._it.get_input_details()}
+        return {name: details[index] for name, index in self._sig["inputs"].items()}
+
+    def get_output_details(self) -> dict[str, dict]:
+        details = {d["index"]: d for d in self._it.get_output_details()}
+        return {name: details[index] for name, index in self._sig["outputs"].items()}
+
+    def allocate_tensors(self) -> None:
+        self._it.allocate_tensors()
+
+    def invoke(self, **kwargs) -> None:
+        self(**kwargs)
+
+    def __call__(self, **kwargs) -> dict[str, np.ndarray]:
+        inputs = self._sig["inputs"]
+        if len(kwargs) != len(inputs):
+            raise ValueError(f"Invalid number of inputs provided for running a SignatureDef, expected "
+                             f"{len(inputs)} vs provided {len(kwargs)} (signature {self._key!r}: {list(inputs)})")
+        values = {}
+        for name, value in kwargs.items():
+            if name not in inputs:
+                raise ValueError(f"Invalid Input name ({name}) for SignatureDef {self._key!r}: its inputs are "
+                                 f"{list(inputs)}")
+            values[inputs[name]] = value = np.asarray(value)
+            current = self._it._input(inputs[name], "set")["shape"]
+            if tuple(current) != value.shape:
+                self._it.resize_tensor_input(inputs[name], value.shape)
+        self._it.allocate_tensors()
+        for index, value in values.items():
+            self._it.set_tensor(index, value)
+        self._it.invoke()
+        return {name: self._it.get_tensor(index) for name, index in self._sig["outputs"].items()}
+
+
+def _signatures(model) -> dict[str, dict]:
+    """The model's SignatureDefs over subgraph 0: {key: {"inputs": {name: tensor}, "outputs": ...}}."""
+    found = {}
+    for k in range(model.SignatureDefsLength()):
+        sig = model.SignatureDefs(k)
+        if sig.SubgraphIndex() != 0:
+            continue  # (wgnn's interpreter runs subgraph 0)
+        key = sig.SignatureKey().decode("utf-8", "replace")
+        found[key] = {side: {(m := getter(j)).Name().decode("utf-8", "replace"): int(m.TensorIndex())
+                             for j in range(count())}
+                      for side, getter, count in (("inputs", sig.Inputs, sig.InputsLength),
+                                                  ("outputs", sig.Outputs, sig.OutputsLength))}
+    return found
 
 
 def _details(imp, index: int) -> dict:
