@@ -16,9 +16,13 @@ def _single_reader(graph: Graph, operand: Operand, users) -> bool:
     return len(users.get(id(operand), [])) == 1 and id(operand) not in graph.output_ids()
 
 
-def _scaled(w: np.ndarray, var: np.ndarray, gamma: np.ndarray, epsilon: float) -> np.ndarray:
-    """Convolution weights scaled per output channel by a batch norm's gamma / sqrt(var + epsilon)."""
-    k = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+def _factor(var: np.ndarray, gamma: np.ndarray, epsilon: float) -> np.ndarray:
+    """A batch norm's per-channel scale, gamma / sqrt(var + epsilon), in float64."""
+    return gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+
+
+def _scaled(w: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Convolution weights scaled per output channel by ``k``."""
     return (w * k.reshape(-1, 1, 1, 1)).astype(np.float32)  # (w's values widened as they are read)
 
 
@@ -31,8 +35,9 @@ def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
             new_nodes.append(node)
             continue
         x = node.inputs[0]
-        mean, var, gamma, beta = (i.value.astype(np.float64) for i in node.inputs[1:])
-        k = gamma / np.sqrt(var + node.attrs["epsilon"])
+        mean, beta = (node.inputs[k].value.astype(np.float64) for k in (1, 4))
+        # (derived, so that the weights scaled by it are found again by a session's later plans)
+        k = graph.derive(_factor, node.inputs[2].value, node.inputs[3].value, node.attrs["epsilon"])
         shift = beta - mean * k
         conv = x.producer
         if (into_conv and conv is not None and conv.op == "conv2d" and conv.attrs.get("activation") is None
@@ -41,8 +46,7 @@ def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
             b = conv.inputs[2].value.astype(np.float64) if len(conv.inputs) > 2 and conv.inputs[2] is not None \
                 else np.zeros(w.shape[0])
             w_new = Operand(conv.inputs[1].name + "_bn", w.shape, "float32",  # (once for a session's plans)
-                            value=graph.derive(_scaled, w, node.inputs[2].value, node.inputs[3].value,
-                                               node.attrs["epsilon"]))
+                            value=graph.derive(_scaled, w, k))
             b_new = Operand(fresh_name(conv.name + "_bias"), (w.shape[0],), "float32",
                             value=(b * k + shift).astype(np.float32))
             conv.inputs = [conv.inputs[0], w_new, b_new]
