@@ -132,7 +132,7 @@ class Interpreter:
         details = self._input(input_index, "resize")
         shape = np.asarray(tensor_size, np.int32).reshape(-1)
         signature = details["shape_signature"]
-        if strict and (len(shape) != len(signature) or any(s != -1 and d != s for d, s in zip(shape, signature))):
+        if strict and _tflite.beyond_signature(shape, signature):
             raise ValueError(f"resize_tensor_input (strict) of input {input_index} ({details['name']!r}): "
                              f"{shape.tolist()} changes a dimension its signature {signature.tolist()} fixes")
         if (shape < 0).any():
@@ -147,8 +147,7 @@ class Interpreter:
         if self._session is not None:
             return
         pinned = tuple((d["name"], tuple(int(v) for v in d["shape"])) for d in self._inputs
-                       if len(d["shape"]) != len(d["shape_signature"])
-                       or any(s != -1 and v != s for v, s in zip(d["shape"], d["shape_signature"])))
+                       if _tflite.beyond_signature(d["shape"], d["shape_signature"]))
         if pinned not in self._sessions:
             self._sessions[pinned] = InferenceSession(self._model, input_shapes=dict(pinned) or None)
         self._session = self._sessions[pinned]

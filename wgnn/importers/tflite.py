@@ -270,19 +270,15 @@ class TFLiteImporter:
 
     def _run(self, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
         g = self.graph
-        symbolic = {}
+        symbolic, resized = {}, False
         for k in range(g.InputsLength()):
             signature = self.tensor_signature(g.Inputs(k))
             name = self.tensor_name(g.Inputs(k))
-            if -1 in signature and name not in (input_shapes or {}):
+            pinned = (input_shapes or {}).get(name)
+            if name not in (input_shapes or {}) and -1 in signature:
                 symbolic[name] = tuple(None if d == -1 else d for d in signature)
-        self.dynamic = bool(input_shapes) or bool(symbolic)
-        for k in range(g.InputsLength()):
-            signature = self.tensor_signature(g.Inputs(k))
-            pinned = (input_shapes or {}).get(self.tensor_name(g.Inputs(k)))
-            if pinned is not None and (len(pinned) != len(signature)
-                                       or any(s != -1 and d != s for d, s in zip(pinned, signature))):
-                self.resized = True
+            resized = resized or (pinned is not None and beyond_signature(pinned, signature))
+        self.dynamic, self.resized = bool(input_shapes) or bool(symbolic), resized
         for k in range(g.InputsLength()):
             self.where = f"input {k}"
             index = g.Inputs(k)
@@ -707,6 +703,12 @@ def _reduce(imp: TFLiteImporter, op: Op) -> None:
 def _reshape(imp: TFLiteImporter, op: Op) -> None:
     x = imp.operand(op.inputs[0])
     imp.set(op.outputs[0], imp.b.reshape(x, _reshaped(imp, op, x), name=op.name))
+
+
+def beyond_signature(shape, signature) -> bool:
+    """Whether ``shape`` changes a dimension that ``signature`` (a tensor's shape signature: -1
+    where the model leaves a dimension dynamic) fixes, or its rank."""
+    return len(shape) != len(signature) or any(s != -1 and d != s for d, s in zip(shape, signature))
 
 
 def _fill_dynamic(dims: list[int], size: int) -> bool:
