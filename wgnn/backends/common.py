@@ -65,9 +65,11 @@ def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
 
 # -- strided addressing -------------------------------------------------------------------------
 
-def broadcast_strides(operand: Operand, out_shape: tuple[int, ...], perm: tuple[int, ...]) -> list[int]:
-    """Strides of ``operand`` (stored in ``perm``) per *logical* axis of ``out_shape`` (0 = broadcast)."""
-    own = logical_strides(operand.shape, perm)
+def broadcast_strides(operand: Operand, out_shape: tuple[int, ...], perm: tuple[int, ...] | None,
+                      own: list[int] | None = None) -> list[int]:
+    """Strides of ``operand`` (stored in ``perm``, or addressed by its own strides ``own`` per
+    logical axis) per *logical* axis of ``out_shape`` (0 = broadcast)."""
+    own = logical_strides(operand.shape, perm) if own is None else own
     lead = len(out_shape) - operand.rank
     return [0] * lead + [0 if operand.shape[k] == 1 else own[k] for k in range(operand.rank)]
 

@@ -93,7 +93,7 @@ def through_slices(ctx: LoweringContext, inputs: list[Operand], shape: tuple[int
             strides.append(broadcast_strides(t, shape, ctx.perm(t)))
             continue
         own, base = _sliced_strides(cut, ctx)
-        strides.append([0] * (len(shape) - t.rank) + [0 if t.shape[a] == 1 else own[a] for a in range(t.rank)])
+        strides.append(broadcast_strides(t, shape, None, own))
         bound[k], bases[k] = cut.inputs[0], bases[k] + base
     return bound, strides, bases
 
@@ -584,12 +584,7 @@ def lower_concat(node, ctx: LoweringContext) -> None:
     out_strides = logical_strides(out.shape, ctx.perm(out))
     offset = 0
     for t in node.inputs:
-        cut = ctx.slice_views.get(id(t))
-        if cut is not None:  # read through the slice, from the sliced tensor (sliced_parts)
-            strides, base = _sliced_strides(cut, ctx)
-            strided_dispatch(ctx, node, "first", out, [cut.inputs[0]], in_strides=[strides], in_bases=[base],
-                             out_shape=t.shape, out_strides=out_strides, out_base=offset * out_strides[axis])
-        elif ctx.root(t) is not out:
+        if ctx.root(t) is not out or id(t) in ctx.slice_views:  # (a slice view: read inside the sliced tensor)
             strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
                              out_base=offset * out_strides[axis])
         offset += t.shape[axis]
