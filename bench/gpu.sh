@@ -27,6 +27,8 @@ if [ -n "${ORT_WEBGPU_SITE:-}" ]; then
   chmod +x /tmp/ort-webgpu-python
   export WGNN_PEER_ORT_WEBGPU=/tmp/ort-webgpu-python
 fi
+# wonnx (the `bench` step's column) where its wheel came in .whl: bash ../shared/gpu/prepare.sh wonnx==0.5.1
+python3 -c "import wonnx" 2>/dev/null && export WGNN_PEER_WONNX=$(command -v python3)
 [ -d .gpu-cache ] && export WGNN_CACHE=$PWD/.gpu-cache
 
 for step in "${@:-tune bench batch conformance tests}"; do
@@ -66,7 +68,7 @@ for step in "${@:-tune bench batch conformance tests}"; do
                --columns "compute FP32,compute FP16,ONNX Runtime WebGPU" \
                --json "$out/bench-batch32.json" 2>&1 | tee "$out/bench-batch32.txt" ;;
       bench) timeout 360 python3 -m wgnn bench --runs 30 --warmup 5 \
-               --columns "numpy reference,texture FP32,compute FP32,compute FP16,ONNX Runtime CPU,ONNX Runtime WebGPU" \
+               --columns "numpy reference,texture FP32,compute FP32,compute FP16,ONNX Runtime CPU,ONNX Runtime WebGPU,wonnx" \
                --json "$out/bench.json" --png "$out/bench.png" 2>&1 | tee "$out/bench.txt" ;;
       int8) # the zoo CNNs quantized by ONNX Runtime's quantizer (kept in the model cache: bring .gpu-cache)
             timeout 300 python3 -m wgnn bench --runs 20 --warmup 3 \

@@ -133,3 +133,79 @@ def test_the_peer_runner_imports_the_peers_own_onnxruntime(tmp_path):
                           capture_output=True, text=True, timeout=300)
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert "WebGpuExecutionProvider missing" in line.get("error", ""), line
+
+
+# A stand-in for wonnx's Python module with its API (flat lists in and out), computing with ONNX
+# Runtime CPU, or wrongly (WRONG set): what the suite does with a peer's outputs, without wonnx.
+FAKE_WONNX = '''
+import os
+import numpy as np
+import onnxruntime as ort
+
+
+class Session:
+    @staticmethod
+    def from_path(path):
+        session = Session()
+        session.ort = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return session
+
+    def run(self, feeds):
+        shaped = {i.name: np.asarray(feeds[i.name], np.float32).reshape(i.shape) for i in self.ort.get_inputs()}
+        names = [o.name for o in self.ort.get_outputs()]
+        outs = self.ort.run(None, shaped)
+        if os.environ.get("WRONG"):
+            outs = [o[..., ::-1] for o in outs]
+        return {n: o.reshape(-1).tolist() for n, o in zip(names, outs)}
+'''
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_a_peers_outputs_are_checked_against_onnx_runtime_cpu(device, tmp_path, monkeypatch, wrong):
+    """The wonnx column runs the same feeds as wgnn's columns in its own process and writes its
+    first run's outputs (flat, as wonnx gives them); the suite says whether they agree with ONNX
+    Runtime CPU's, in the JSON and the table, rather than timing a peer that computes something else."""
+    import sys
+
+    (tmp_path / "wonnx.py").write_text(FAKE_WONNX)
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={tmp_path} exec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    monkeypatch.setenv("WGNN_PEER_WONNX", str(python))
+    if wrong:
+        monkeypatch.setenv("WRONG", "1")
+    result = run_suite(["mobilenet_v1"], columns=["wonnx"], runs=1, warmup=0, progress=lambda m: None)
+    cell = result["models"]["mobilenet_v1"]["wonnx"]
+    assert cell["status"] == "ok (wonnx)" and cell["runs"] == 1
+    verdict = "differs from" if wrong else "agrees with"
+    assert cell["check"].startswith(f"{verdict} ONNX Runtime CPU: max |diff|"), cell["check"]
+    assert f"mobilenet_v1 / wonnx: {verdict}" in format_table(result)
+
+
+def test_the_model_wonnx_reads_computes_the_same(tmp_path):
+    """wonnx refuses symbolic dimensions, reads intermediates' shapes from the file and takes a Gemm's
+    B as K x N only: the zoo model it is given has its batch fixed, every shape inferred and the
+    classifier's weights stored transposed, and computes what the zoo model computes."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from wgnn import zoo
+    from wgnn.bench import _for_peer
+
+    model = zoo.build("mobilenet_v1")
+    fixed = _for_peer(model, "wonnx", batch=2)
+    dims = [d for v in list(fixed.graph.input) + list(fixed.graph.output) for d in v.type.tensor_type.shape.dim]
+    assert dims[0].dim_value == 2 and not any(d.dim_param for d in dims)
+    outputs = {o for node in fixed.graph.node for o in node.output} - {o.name for o in fixed.graph.output}
+    assert outputs <= {v.name for v in fixed.graph.value_info}
+    (gemm,) = [n for n in fixed.graph.node if n.op_type == "Gemm"]
+    assert [a.i for a in gemm.attribute if a.name == "transB"] == [0]
+    before = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    after = {t.name: numpy_helper.to_array(t) for t in fixed.graph.initializer}
+    assert np.array_equal(after[gemm.input[1]], before[gemm.input[1]].T)
+    x = {"input": np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)}
+    want = ort.InferenceSession(model.SerializeToString()).run(None, x)[0]
+    got = ort.InferenceSession(fixed.SerializeToString()).run(None, x)[0]
+    np.testing.assert_array_equal(got, want)
+    assert _for_peer(model, "ort-webgpu").graph.node[-1] == model.graph.node[-1]  # others: the batch only

@@ -63,6 +63,7 @@ class Cell:
     pipelines: int | None = None
     status: str = "ok"  # or why it did not run
     batch: int = 1
+    check: str | None = None  # a peer's outputs against the numpy reference (``_check_outputs``)
 
     @property
     def median_ms(self) -> float | None:
@@ -73,7 +74,8 @@ class Cell:
         median = self.median_ms
         return {"median_ms": median, "min_max_ms": spread, "runs": len(self.times_ms), "batch": self.batch,
                 "images_per_s": self.batch * 1000 / median if median else None,
-                "load_s": self.load_s, "pipelines": self.pipelines, "status": self.status}
+                "load_s": self.load_s, "pipelines": self.pipelines, "status": self.status,
+                **({"check": self.check} if self.check else {})}
 
 
 def peer_python(peer: str) -> str | None:
@@ -160,28 +162,71 @@ def load_suite_model(name: str, seed: int, batch: int = 1) -> tuple[object, str,
     return zoo.build(name), "onnx", {"input": image}
 
 
-def _run_peer(peer: str, model_path: Path, runs: int, warmup: int, batch: int = 1) -> Cell:
+def _run_peer(peer: str, model_path: Path, runs: int, warmup: int, batch: int = 1,
+              feeds: dict | None = None) -> tuple[Cell, dict | None]:
+    """``peer`` timed on ``model_path`` in its own process; with ``feeds``, on them, and the outputs
+    of its first run returned too (by name; flat where the peer gives them flat)."""
     python = peer_python(peer)
     if python is None:
-        return Cell(status=f"not installed (bench/setup_peers.sh makes .venv-peers/{peer})", batch=batch)
-    try:  # the peer inherits this process's environment, hence its Vulkan driver
-        done = subprocess.run([python, str(PEER_SCRIPT), peer, str(model_path), str(runs), str(warmup), str(batch)],
-                              capture_output=True, text=True, timeout=1800)
-    except subprocess.TimeoutExpired:
-        return Cell(status="timed out", batch=batch)
+        return Cell(status=f"not installed (bench/setup_peers.sh makes .venv-peers/{peer})", batch=batch), None
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [str(batch)]
+        if feeds is not None:
+            args = [str(Path(tmp) / "feeds.npz"), str(Path(tmp) / "outputs.npz")]
+            np.savez(args[0], **feeds)
+        try:  # the peer inherits this process's environment, hence its Vulkan driver
+            done = subprocess.run([python, str(PEER_SCRIPT), peer, str(model_path), str(runs), str(warmup), *args],
+                                  capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired:
+            return Cell(status="timed out", batch=batch), None
+        outputs = None
+        if feeds is not None and Path(args[1]).exists():
+            with np.load(args[1]) as data:
+                outputs = {name: data[name] for name in data.files}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        return Cell(status=f"failed: {reason[:160]}", batch=batch)
+        return Cell(status=f"failed: {reason[:160]}", batch=batch), None
     result = json.loads(lines[-1])
     if "error" in result:
-        return Cell(status=f"failed: {result['error'][:160]}", batch=batch)
+        return Cell(status=f"failed: {result['error'][:160]}", batch=batch), None
     return Cell(times_ms=result["times_ms"], load_s=result["load_s"], status=f"ok ({result.get('provider', peer)})",
-                batch=batch)
+                batch=batch), outputs
 
 
-def _static_batch(model, batch: int = 1):
-    """A copy with the batch size written into the graph: some peers refuse symbolic dimensions."""
+def _reference_outputs(model, feeds: dict) -> tuple[dict, str]:
+    """The outputs of ``model`` on ``feeds`` by name, from ONNX Runtime CPU where it is installed,
+    else from wgnn's numpy reference; and which of them gave them."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return _reference_runner(model, feeds)[0](), "the numpy reference"
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds))), "ONNX Runtime CPU"
+
+
+def _check_outputs(got: dict, want: dict, reference: str, tolerance: float = 1e-3) -> str:
+    """What a peer's outputs (by name, flat or shaped) say against ``reference``'s (``want``):
+    agreement within ``tolerance`` of the reference's largest magnitude, or what differs."""
+    worst, scale = 0.0, 0.0
+    for name, expected in want.items():
+        value = got.get(name)
+        if value is None:
+            return f"differs from {reference}: no output {name!r} (it gave {sorted(got)})"
+        if value.size != expected.size:
+            return f"differs from {reference}: output {name!r} has {value.size} values, {reference} {expected.size}"
+        diff = np.abs(value.reshape(expected.shape).astype(np.float64) - expected)
+        worst, scale = max(worst, float(np.max(diff, initial=0))), max(scale, float(np.max(np.abs(expected),
+                                                                                            initial=0)))
+    verdict = "agrees with" if worst <= tolerance * max(scale, 1e-30) else "differs from"
+    return f"{verdict} {reference}: max |diff| {worst:.1e} (largest |value| {scale:.2g})"
+
+
+def _for_peer(model, peer: str, batch: int = 1):
+    """The zoo model as a peer reads it: the batch size written into the graph (some peers refuse
+    symbolic dimensions). For wonnx, also the shape of every intermediate written into the file
+    (ONNX's shape inference: it reads them from there) and a Gemm's constant B stored transposed
+    where the Gemm transposed it (its Gemm takes B as K x N only); the same function either way."""
     import onnx
 
     fixed = onnx.ModelProto()
@@ -190,7 +235,21 @@ def _static_batch(model, batch: int = 1):
         dim = value.type.tensor_type.shape.dim[0]
         if dim.HasField("dim_param"):
             dim.dim_value = batch
-    return fixed
+    if peer != "wonnx":
+        return fixed
+    from collections import Counter
+
+    from onnx import numpy_helper
+
+    initializers = {t.name: t for t in fixed.graph.initializer}
+    readers = Counter(name for node in fixed.graph.node for name in node.input)
+    for node in fixed.graph.node:
+        trans_b = next((a for a in node.attribute if a.name == "transB" and a.i), None)
+        b = initializers.get(node.input[1]) if node.op_type == "Gemm" and trans_b is not None else None
+        if b is not None and readers[b.name] == 1:
+            b.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(b).T), b.name))
+            trans_b.i = 0
+    return onnx.shape_inference.infer_shapes(fixed, strict_mode=True)
 
 
 def run_suite(models: list[str] | None = None, *, columns: list[str] | None = None, runs: int = 5,
@@ -278,13 +337,21 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
                     cells[column].times_ms.append((time.perf_counter() - start) * 1000)
             done += size
         peers = [c for c in columns if COLUMNS[c][0] == "peer" and fmt == "onnx"]
-        if peers:
+        reference = None  # (what each peer's outputs are checked against, and its name)
+        for column in peers:
+            peer = COLUMNS[column][1]
+            progress(f"[{name}] {column} in its own process")
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"{name}.onnx"
-                path.write_bytes(_static_batch(model, batch).SerializeToString())
-                for column in peers:
-                    progress(f"[{name}] {column} in its own process")
-                    cells[column] = _run_peer(COLUMNS[column][1], path, runs, warmup, batch)
+                try:
+                    path.write_bytes(_for_peer(model, peer, batch).SerializeToString())
+                except Exception as exc:  # noqa: BLE001 - (ONNX's shape inference refusing the model)
+                    cells[column].status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+                    continue
+                cells[column], outputs = _run_peer(peer, path, runs, warmup, batch, feeds)
+            if outputs is not None:
+                reference = reference or _reference_outputs(model, feeds)
+                cells[column].check = _check_outputs(outputs, *reference)
         table[name] = cells
         if measured is not None and m_index < len(jobs):
             measured(result(m_index))
@@ -319,7 +386,7 @@ def format_table(result: dict) -> str:
     width = max(len(c) for c in columns)
     name_width = max([15] + [len(m) + 1 for m in result["models"]])
     lines.append(f"{'model':<{name_width}}" + "".join(f"{c:>{max(width, 12) + 2}}" for c in columns))
-    notes = []
+    notes, checks = [], []
     for model, cells in result["models"].items():
         row = f"{model:<{name_width}}"
         for c in columns:
@@ -329,6 +396,8 @@ def format_table(result: dict) -> str:
                 text += f" ({cell['images_per_s']:.0f}/s)"
             if cell["median_ms"] is None:
                 notes.append(f"{model} / {c}: {cell['status']}")
+            elif cell.get("check"):
+                checks.append(f"  {model} / {c}: {cell['check']}")
             row += f"{text:>{max(width, 12) + 2}}"
         lines.append(row)
     lines.append("cold start (load + compile, s; pipelines):")
@@ -337,6 +406,8 @@ def format_table(result: dict) -> str:
                  for c, cell in cells.items() if cell["load_s"] is not None]
         lines.append(f"  {model}: " + "; ".join(parts))
     lines += [f"  not measured: {n}" for n in notes]
+    if checks:
+        lines += ["peers' outputs (their first run):"] + checks
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """Times one peer runtime on one ONNX model, in that peer's own virtual environment.
 
 Run by ``wgnn.bench`` as a script (this environment has no wgnn installed):
-    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP [BATCH | FEEDS.npz]
-(BATCH: an image batch for the input named "input"; FEEDS.npz: the model's inputs by name.)
+    python peer_runner.py ort-webgpu|wonnx MODEL.onnx RUNS WARMUP [BATCH | FEEDS.npz] [OUTPUTS.npz]
+(BATCH: an image batch for the input named "input"; FEEDS.npz: the model's inputs by name;
+OUTPUTS.npz: where the first run's outputs are written, by name, for the caller to check.)
 It prints one JSON line: {"times_ms": [...], "load_s": ..., "provider": ...} or {"error": ...}.
 """
 
@@ -27,7 +28,6 @@ def main() -> None:
             feeds = {name: data[name] for name in data.files}
     else:
         feeds = {"input": np.random.default_rng(0).standard_normal((int(extra), 3, 224, 224)).astype(np.float32)}
-    x = next(iter(feeds.values()))
     try:
         start = time.perf_counter()
         if peer == "ort-webgpu":
@@ -42,21 +42,25 @@ def main() -> None:
                 raise RuntimeError(f"WebGPU provider not used (ONNX Runtime fell back to {provider}); "
                                    "Dawn refuses older Mesa drivers: see bench/setup_peers.sh --mesa-backports")
 
+            names = [o.name for o in session.get_outputs()]
+
             def run():
-                return session.run(None, feeds)
+                return dict(zip(names, session.run(None, feeds)))
         elif peer == "wonnx":
             import wonnx
 
             session = wonnx.Session.from_path(path)
             provider = "wonnx"
-            flat = x.reshape(-1).tolist()
+            flat = {name: value.reshape(-1).tolist() for name, value in feeds.items()}  # (it takes flat lists)
 
             def run():
-                return session.run({"input": flat})
+                return session.run(flat)
         else:
             raise ValueError(f"unknown peer {peer!r}")
-        run()  # the first run compiles on some runtimes: count it as loading
+        first = run()  # the first run compiles on some runtimes: count it as loading
         load = time.perf_counter() - start
+        if len(sys.argv) > 6:  # (flat for wonnx: the caller reshapes)
+            np.savez(sys.argv[6], **{name: np.asarray(value) for name, value in first.items()})
         for _ in range(warmup):
             run()
         times = []
