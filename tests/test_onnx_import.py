@@ -854,3 +854,68 @@ def test_skip_layer_norms_give_every_output_as_onnxruntime(device, op):
     for name, g, w in zip(("y", "mean", "inv", "sum"), got, want):
         assert g.shape == w.shape, name
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_onnx_models_load_without_importing_the_onnx_package(tmp_path):
+    """An ONNX model loads, compiles and runs on the onnx package's messages alone: the package's
+    ``__init__`` (0.65 s, ml_dtypes most of it) stays unimported. Imported afterwards, its classes
+    are the ones the model was read with, and a model it loads runs as before."""
+    import subprocess
+    import sys
+
+    from wgnn import zoo
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(zoo.build("squeezenet").SerializeToString())
+    script = f"""
+import sys
+import numpy as np
+import wgnn
+x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+session = wgnn.InferenceSession({str(path)!r})
+y = session.run(None, {{"input": x}})[0]
+assert "onnx" not in sys.modules and "ml_dtypes" not in sys.modules, sorted(m for m in sys.modules if "onnx" in m)
+import onnx
+assert isinstance(session._source._proto or wgnn.importers.onnx.read_model({str(path)!r}), onnx.ModelProto)
+z = wgnn.InferenceSession(onnx.load({str(path)!r})).run(None, {{"input": x}})[0]
+assert np.array_equal(y, z)
+print("ok", y.argmax())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("ok"), out.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int8, np.uint8, np.int16, np.uint16,
+                                   np.int32, np.uint32, np.int64, np.uint64, np.bool_])
+def test_tensor_values_read_as_onnx_reads_them(dtype):
+    """``proto.to_array`` (the importer's reader of weights) gives what onnx.numpy_helper does, for
+    values stored as raw bytes and in the typed fields, empty and 0-d tensors included; the element
+    types numpy lacks go through onnx's own reader."""
+    from wgnn.importers.onnx.proto import to_array
+
+    values = (RNG.standard_normal((3, 5)) * 100).astype(dtype)
+    for array in (values, values[:0], values[0, 0].reshape(())):
+        for raw in (True, False):
+            tensor = numpy_helper.from_array(array, "t")
+            if not raw:  # the same values in the typed field ONNX keeps them in
+                tensor = helper.make_tensor("t", tensor.data_type, array.shape,
+                                            array.view(np.uint16) if dtype == np.float16 else array.ravel().tolist())
+            got, want = to_array(tensor), numpy_helper.to_array(tensor)
+            assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), (array, raw)
+    bf16 = helper.make_tensor("b", TensorProto.BFLOAT16, (2,), [1.5, -2.0])
+    assert np.array_equal(to_array(bf16).astype(np.float32), [1.5, -2.0])
+
+
+def test_attribute_values_read_as_onnx_reads_them():
+    from wgnn.importers.onnx.proto import attribute_value
+
+    graph = helper.make_graph([], "g", [], [])
+    node = helper.make_node("X", [], [], f=1.5, i=3, s="text", t=numpy_helper.from_array(np.ones(2, np.float32)),
+                            g=graph, fs=[1.0, 2.5], ints=[1, -2], ss=["a", "b"],
+                            ts=[numpy_helper.from_array(np.zeros(1, np.int64))], gs=[graph])
+    for attr in node.attribute:
+        assert attribute_value(attr) == helper.get_attribute_value(attr), attr.name
+    assert attribute_value(onnx.AttributeProto(name="u")) is None
+    with pytest.raises(ValueError, match="refers to"):
+        attribute_value(onnx.AttributeProto(name="r", ref_attr_name="alpha"))

@@ -26,12 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from .errors import InputError, UnsupportedOperatorError
 from .importers.onnx import SUPPORTED_OPS, all_nodes, data_dependent, default_opset, op_key
 from .importers.onnx.common import ONNX_DTYPES
+from .importers.onnx.proto import ModelProto, NodeProto, attribute_value, make_graph, to_array, value_info
 
 MAX_TAILS = 8
 _CODES = {v: k for k, v in ONNX_DTYPES.items()}
@@ -40,15 +39,14 @@ _CODES = {v: k for k, v in ONNX_DTYPES.items()}
 def _reads(nodes) -> set[str]:
     """Every value name ``nodes`` read, their subgraphs' outer references included (over-counted:
     names a subgraph makes for itself are in too, which only adds values the head already makes)."""
-    graph = helper.make_graph(list(nodes), "reads", [], [])
+    graph = make_graph(list(nodes), "reads")
     return {i for node in all_nodes(graph) for i in node.input if i}
 
 
 def _model(proto, nodes, inputs, outputs, initializers, name: str):
-    graph = helper.make_graph(list(nodes), f"{proto.graph.name}/{name}", inputs, outputs, initializers)
-    model = helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
-    model.functions.extend(proto.functions)
-    return model
+    graph = make_graph(list(nodes), f"{proto.graph.name}/{name}", inputs, outputs, initializers)
+    return ModelProto(graph=graph, opset_import=list(proto.opset_import), ir_version=proto.ir_version,
+                      functions=list(proto.functions))
 
 
 class Stages:
@@ -58,7 +56,7 @@ class Stages:
         g = proto.graph
         nodes = []
         for i, original in enumerate(g.node):  # unnamed nodes keep the names the whole model gives them
-            nodes.append(onnx.NodeProto())
+            nodes.append(NodeProto())
             nodes[-1].CopyFrom(original)
             nodes[-1].name = original.name or f"{original.op_type}_{i}"
         head_nodes, node = nodes[:index], nodes[index]
@@ -67,7 +65,7 @@ class Stages:
         # the tail, which compiles a plan per value of it (as for an input's value)
         self.on_host = op_key(node) in data_dependent.OPS
         self._tail_nodes = nodes[index + 1:] if self.on_host else nodes[index:]
-        self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        self.attrs = {a.name: attribute_value(a) for a in node.attribute}
         self._proto, self._make = proto, make_session
         self._initializers = {i.name: i for i in g.initializer}
         self.inputs = [vi.name for vi in g.input if vi.name not in self._initializers]
@@ -77,7 +75,7 @@ class Stages:
         wanted = ([i for i in node.input if i] if self.on_host else []) + [o for o in made if o in later]
         self._head_outputs = list(dict.fromkeys(o for o in wanted if o in set(made)))
         node_outputs = [o for o in node.output if o] if self.on_host else []
-        unsupported = [n for n in all_nodes(helper.make_graph(self._tail_nodes, "t", [], []))
+        unsupported = [n for n in all_nodes(make_graph(self._tail_nodes, "t"))
                        if op_key(n) not in SUPPORTED_OPS]
         if unsupported:  # refused at load, as in any model; the tail itself compiles on the first run
             raise UnsupportedOperatorError(op_key(unsupported[0]), unsupported[0].name, default_opset(proto))
@@ -85,7 +83,7 @@ class Stages:
         if head_nodes:
             reads = _reads(head_nodes)
             head_inputs = [vi for vi in g.input if vi.name in reads and vi.name not in self._initializers]
-            outputs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in self._head_outputs]
+            outputs = [value_info(o, 0) for o in self._head_outputs]
             model = _model(proto, head_nodes, head_inputs, outputs,
                            [i for i in g.initializer if i.name in reads], "head")
             shapes = {k: v for k, v in (input_shapes or {}).items() if k in {vi.name for vi in head_inputs}}
@@ -104,7 +102,7 @@ class Stages:
         return value.numpy() if hasattr(value, "numpy") and not isinstance(value, np.ndarray) else np.asarray(value)
 
     def _constant(self, name: str) -> np.ndarray:
-        return numpy_helper.to_array(self._initializers[name])
+        return to_array(self._initializers[name])
 
     def _run_head(self, feeds: dict, reference: bool) -> dict:
         if self.head is None:
@@ -130,8 +128,8 @@ class Stages:
         key = tuple((n, tuple(v.shape), str(v.dtype)) for n, v in feeds.items())
         tail = self._tails.get(key)
         if tail is None:
-            inputs = [helper.make_tensor_value_info(n, _CODES[dtype], list(shape)) for n, shape, dtype in key]
-            outputs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in self.outputs
+            inputs = [value_info(n, _CODES[dtype], shape) for n, shape, dtype in key]
+            outputs = [value_info(o, 0) for o in self.outputs
                        if o in self._tail_made]
             model = _model(self._proto, self._tail_nodes, inputs, outputs,
                            [i for i in self._proto.graph.initializer if i.name in self._tail_reads], "tail")

@@ -462,12 +462,12 @@ def _members() -> dict[str, tuple[str, str, str]]:
 def _text_model(name: str, archive: Path) -> Path:
     """The ONNX model of a text family's weights (built once from the checked archive, then kept
     beside it; the file name carries the builder's version, so a newer builder rebuilds)."""
-    import onnx
-
     from .bert import BUILDER_VERSION, onnx_from_archive
 
     path = archive.with_name(f"{name}-v{BUILDER_VERSION}.onnx")
     if not path.exists():
+        import onnx
+
         tmp = path.with_suffix(f".{os.getpid()}.part")
         onnx.save(onnx_from_archive(archive), str(tmp))
         tmp.replace(path)

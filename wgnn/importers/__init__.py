@@ -89,14 +89,13 @@ class ModelSource:
         self._proto, self._arrays = None, {}
 
     def _drop_read_initializers(self) -> None:
-        import onnx
-
         from .onnx.common import SHARED_TENSOR, tensor_key
+        from .onnx.proto import ModelProto, TensorProto
 
         dropped = False
-        for init in self._proto.graph.initializer:
-            if init.name in self._arrays and init.ByteSize() > 256:
-                init.CopyFrom(onnx.TensorProto(name=init.name, dims=init.dims, data_type=init.data_type))
+        for init in self._proto.graph.initializer:  # (by the array read: a message's ByteSize serializes it)
+            if init.name in self._arrays and self._arrays[init.name].nbytes > 256:
+                init.CopyFrom(TensorProto(name=init.name, dims=init.dims, data_type=init.data_type))
                 dropped = True
         # A Constant node's tensor (what some models keep their weights in): its bytes give way to
         # the key its array is shared by, which the next import reads instead of hashing them again.
@@ -107,10 +106,10 @@ class ModelSource:
                     continue
                 key = tensor_key(tensor)
                 if key in self._arrays:
-                    tensor.CopyFrom(onnx.TensorProto(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type,
+                    tensor.CopyFrom(TensorProto(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type,
                                                      doc_string=SHARED_TENSOR + key[2].hex()))
                     dropped = True
         if dropped:  # a copy, so that the memory the bytes took (the parsed message's arena) goes too
-            light = onnx.ModelProto()
+            light = ModelProto()
             light.CopyFrom(self._proto)
             self._proto = light

@@ -35,18 +35,31 @@ from .common import (
     Inputs,
     NodeInfo,
     converts,
-    helper,
     host_dtype,
-    numpy_helper,
-    onnx,
+)
+from .proto import (
+    AttributeProto,
+    FunctionProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+    TypeProto,
+    attribute_value,
+    full,
+    to_array,
 )
 
 __all__ = ["CONVERTERS", "SUPPORTED_OPS", "all_nodes", "default_opset", "load_model", "op_key", "read_model"]
 
 
+# The newest opset of onnx 1.16, the oldest onnx package wgnn takes: opsets up to it are known
+# without asking the installed package (whose schemas' import takes 0.6 s, ``proto``).
+ONNX_OPSETS = 21
+
+
 def read_model(model: str | Path | bytes | Any) -> Any:
     """An ``onnx.ModelProto`` from a path, bytes or a ModelProto, with clear errors."""
-    if isinstance(model, onnx.ModelProto):
+    if isinstance(model, ModelProto):
         return model
     if isinstance(model, (str, Path)):
         path = Path(model)
@@ -63,7 +76,7 @@ def read_model(model: str | Path | bytes | Any) -> Any:
         raise ModelLoadError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
     if not data:
         raise ModelLoadError(f"{source} is empty, not an ONNX model")
-    proto = onnx.ModelProto()
+    proto = ModelProto()
     try:
         proto.ParseFromString(data)
     except Exception as exc:
@@ -79,13 +92,12 @@ def read_model(model: str | Path | bytes | Any) -> Any:
 def _load_external_data(proto, folder: Path, source: str) -> None:
     """Weights a model keeps in files beside it (``save_as_external_data``, every model over 2 GB),
     read into ``proto`` from ``folder``, as ONNX Runtime reads them from the model's directory."""
-    from onnx import external_data_helper as external
-
     tensors = [t for g in subgraphs(proto.graph) for t in g.initializer]
     tensors += [t for node in all_nodes(proto.graph) for a in node.attribute for t in [a.t, *a.tensors]]
-    stored = [t for t in tensors if external.uses_external_data(t)]
+    stored = [t for t in tensors if t.data_location == TensorProto.EXTERNAL]
     if not stored:
         return
+    external = full().external_data_helper
     try:
         external.load_external_data_for_model(proto, str(folder))
     except Exception as exc:  # noqa: BLE001 - a missing, short or unreachable weights file
@@ -210,7 +222,7 @@ def _import_nodes(b: OpBuilder, nodes, env: dict, opset: int, used: set[str], sc
         if node.op_type not in SEQUENCE_OPS and any(isinstance(i, list) for i in inputs):
             raise UnsupportedOperatorError(node.op_type, name, opset, "a sequence input (of the sequence "
                                            f"ops, wgnn has {sorted(SEQUENCE_OPS)})")
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {a.name: attribute_value(a) for a in node.attribute}
         node_info = NodeInfo(name, node.op_type, opset, len(node.output))
         try:
             if convert is None:
@@ -352,7 +364,7 @@ def _body_scope(b: OpBuilder, body, env: dict, prefix: str) -> dict:
     """The values a subgraph sees: the outer ones, and its initializers."""
     scope = dict(env)
     for init in body.initializer:
-        scope[init.name] = b.constant(host_dtype(numpy_helper.to_array(init)), name=f"{prefix}{init.name}")
+        scope[init.name] = b.constant(host_dtype(to_array(init)), name=f"{prefix}{init.name}")
     return scope
 
 
@@ -499,13 +511,13 @@ def _function_body(node, opset: int, env: dict):
     if node.domain not in ("", "ai.onnx") or node.op_type not in FUNCTION_OPS:
         return None
     try:
-        schema = onnx.defs.get_schema(node.op_type, opset, "")
+        schema = full().defs.get_schema(node.op_type, opset, "")
     except Exception:  # noqa: BLE001 - no schema at this opset: unsupported
         return None
     if schema.has_function:
         versions = [v for v in schema.function_opset_versions if v <= opset]
         if versions:
-            return onnx.FunctionProto.FromString(schema.get_function_with_opset_version(max(versions)))
+            return FunctionProto.FromString(schema.get_function_with_opset_version(max(versions)))
     if schema.has_context_dependent_function:
         versions = [v for v in schema.context_dependent_function_opset_versions if v <= opset]
         if versions:
@@ -514,13 +526,13 @@ def _function_body(node, opset: int, env: dict):
             for name in node.input:
                 value = env.get(name) if name else None
                 if value is None or isinstance(value, list):
-                    types.append(onnx.TypeProto().SerializeToString())
+                    types.append(TypeProto().SerializeToString())
                 else:
-                    types.append(helper.make_tensor_type_proto(codes.get(value.dtype, 1), list(value.shape))
+                    types.append(full().helper.make_tensor_type_proto(codes.get(value.dtype, 1), list(value.shape))
                                  .SerializeToString())
             data = schema.get_context_dependent_function_with_opset_version(max(versions), node.SerializeToString(),
                                                                               types)
-            return onnx.FunctionProto.FromString(data) if data else None
+            return FunctionProto.FromString(data) if data else None
     return None
 
 
@@ -528,7 +540,7 @@ def _inline(b: OpBuilder, node, name: str, body, env: dict, used: set[str], opse
     """Import ``node`` as its function ``body``: formal inputs bound to the node's, attributes that
     refer to the node's (``ref_attr_name``) given its values or the schema's defaults, the body's
     nodes named under the node's name, in the body's own opset."""
-    schema = onnx.defs.get_schema(node.op_type, opset, "")
+    schema = full().defs.get_schema(node.op_type, opset, "")
     given = {a.name: a for a in node.attribute}
     defaults = {k: a.default_value for k, a in schema.attributes.items() if a.default_value.type}
     local: dict = {}
@@ -537,7 +549,7 @@ def _inline(b: OpBuilder, node, name: str, body, env: dict, used: set[str], opse
             local[formal] = env[actual]
     nodes = []
     for inner in body.node:
-        copy = onnx.NodeProto()
+        copy = NodeProto()
         copy.CopyFrom(inner)
         del copy.attribute[:]
         for attr in inner.attribute:
@@ -546,7 +558,7 @@ def _inline(b: OpBuilder, node, name: str, body, env: dict, used: set[str], opse
                 continue
             source = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
             if source is not None:
-                ref = onnx.AttributeProto()
+                ref = AttributeProto()
                 ref.CopyFrom(source)
                 ref.name = attr.name
                 copy.attribute.append(ref)
@@ -576,9 +588,10 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
     and adds the others to (``ModelSource``)."""
     proto = read_model(model)
     opset = default_opset(proto, 1)
-    newest = onnx.defs.onnx_opset_version()
-    if not 1 <= opset <= newest:
-        raise ModelLoadError(f"the model declares ONNX opset {opset}; wgnn reads opsets 1 to {newest}")
+    if not 1 <= opset <= ONNX_OPSETS:  # (a newer opset: is it one the installed onnx package defines?)
+        newest = full().defs.onnx_opset_version()
+        if not 1 <= opset <= newest:
+            raise ModelLoadError(f"the model declares ONNX opset {opset}; wgnn reads opsets 1 to {newest}")
     g = proto.graph
     b = OpBuilder()
     b.opset = opset
@@ -589,9 +602,9 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
             env[init.name] = b.constant(arrays[init.name], name=init.name)
             continue
         try:
-            value = numpy_helper.to_array(init)
+            value = to_array(init)
         except Exception as exc:
-            if init.data_location == onnx.TensorProto.EXTERNAL:
+            if init.data_location == TensorProto.EXTERNAL:
                 raise ModelLoadError(f"initializer {init.name!r} is stored in an external file, which a model given "
                                      "as bytes cannot point to: load the model by its path (the file beside it is "
                                      "read), or pass onnx.load(path)") from None

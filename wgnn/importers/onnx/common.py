@@ -13,12 +13,7 @@ import numpy as np
 from ...builder import OpBuilder
 from ...errors import GraphError, UnsupportedOperatorError
 from ...graph import Operand
-
-try:
-    import onnx  # noqa: F401
-    from onnx import helper, numpy_helper  # noqa: F401
-except ImportError as exc:  # pragma: no cover
-    raise ImportError("reading ONNX models needs the onnx package: pip install onnx") from exc
+from .proto import to_array
 
 Inputs = list[Operand | None]
 
@@ -73,11 +68,11 @@ def tensor_value(b: OpBuilder, tensor) -> np.ndarray:
     only that key of such a tensor, once read."""
     shared = getattr(b, "shared_arrays", None)
     if shared is None or not (tensor.HasField("raw_data") or tensor.doc_string.startswith(SHARED_TENSOR)):
-        return host_dtype(numpy_helper.to_array(tensor))
+        return host_dtype(to_array(tensor))
     key = tensor_key(tensor)
     value = shared.get(key)
     if value is None:
-        value = shared[key] = host_dtype(numpy_helper.to_array(tensor))
+        value = shared[key] = host_dtype(to_array(tensor))
         value.setflags(write=False)
     return value
 

@@ -12,12 +12,12 @@ from .common import (
     broadcast_to,
     converts,
     host_dtype,
-    numpy_helper,
     static,
     static_scalar,
     tensor_value,
     text,
 )
+from .proto import to_array
 
 
 @converts("Size")
@@ -276,7 +276,7 @@ def _constant(b, node, ins, attrs):
 
 @converts("ConstantOfShape")
 def _constant_of_shape(b, node, ins, attrs):
-    value = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
+    value = to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
     return b.constant_of_shape(ins[0], host_dtype(value.reshape(-1)[:1]).reshape(()), name=node.name)
 
 
