@@ -188,6 +188,32 @@ def test_symbolic_dimensions_compile_per_shape(device, kind, shapes):
         session.run(None, {"x": np.zeros((1, 4, 32, 32), np.float32)})
 
 
+def test_the_plan_at_placeholder_sizes_makes_its_pipelines_when_it_runs(device):
+    """The plan a session with symbolic dimensions compiles when it loads (at sizes of 1) is the
+    plan of its first run only where that run is at those sizes: its pipelines (a shader compile
+    each) are made by its own first run, not at load. Run at those sizes, it computes as the plans
+    of other sizes do, with the layouts its bind groups were made with."""
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Add", ["h", "b"], ["hb"]),
+             helper.make_node("Relu", ["hb"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], axis=1)]
+    graph = helper.make_graph(nodes, "tokens", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 24])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 40])],
+                              [numpy_helper.from_array(rng.standard_normal((24, 40)).astype(np.float32), "w"),
+                               numpy_helper.from_array(rng.standard_normal(40).astype(np.float32), "b")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    fresh = wgnn.Device(device.adapter)  # (a device of its own: no pipeline made by another test)
+    session = wgnn.InferenceSession(data, device=fresh)
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    assert fresh.pipeline_count == 0 and session._exe.deferred
+    for shape in [(7, 24), (1, 24), (12, 24)]:  # (a size of 1: the plan made at load)
+        x = rng.uniform(0, 1, shape).astype(np.float32)
+        (got,) = session.run(None, {"x": x})
+        (want,) = reference.run(None, {"x": x})
+        assert got.shape == want.shape and rel_l2(got, want) < 1e-4, shape
+    assert session.plans_compiled == 3 and not session._exe.deferred
+    assert fresh.pipeline_count == len(set().union(*(plan["_exe"].pipelines for plan in session._plans.values())))
+
+
 def test_plans_are_bounded(device):
     session = wgnn.InferenceSession(_recognizer(np.random.default_rng(2)).SerializeToString())
     for width in range(8, 8 + 4 * (session.MAX_PLANS + 3), 4):

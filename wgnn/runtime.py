@@ -226,6 +226,7 @@ class Device:
         self.limits = dict(self.device.limits)
         self.queue = self.device.queue
         self._pipelines: dict[str, Pipeline] = {}
+        self._interfaces: dict[str, Pipeline] = {}  # (``interface``: layouts of pipelines not made yet)
         self.lost = False
 
     @classmethod
@@ -245,7 +246,7 @@ class Device:
             wrapped = cls.__new__(cls)
             wrapped.adapter, wrapped.device, wrapped.queue = device.adapter, device, device.queue
             wrapped.features, wrapped.limits = set(device.features), dict(device.limits)
-            wrapped._pipelines, wrapped.lost = {}, False
+            wrapped._pipelines, wrapped._interfaces, wrapped.lost = {}, {}, False
             _WRAPPED[id(device)] = wrapped
         return wrapped
 
@@ -303,8 +304,10 @@ class Device:
         return cached
 
     def _new_pipeline(self, source: str, fields, kinds: list[str], stage, make) -> Pipeline:
-        """``make(pipeline_layout, module)`` for ``source`` (whose interface is ``fields``, ``kinds``)."""
-        layout = self._layout(kinds, stage)
+        """``make(pipeline_layout, module)`` for ``source`` (whose interface is ``fields``, ``kinds``),
+        with the bind-group layout ``interface`` made for it where it did."""
+        known = self._interfaces.get(source) if stage == wgpu.ShaderStage.COMPUTE else None
+        layout = known.layout if known is not None else self._layout(kinds, stage)
         module = self.device.create_shader_module(code=source)
         return Pipeline(make(self.device.create_pipeline_layout(bind_group_layouts=[layout]), module), layout,
                         fields, kinds)
@@ -316,6 +319,19 @@ class Device:
         """A compute pipeline (entry point ``main``) for ``source``, made once per device; ``what``
         names it in an error."""
         return self._cached(source, source, wgpu.ShaderStage.COMPUTE, self._compute_pipeline, what)
+
+    def interface(self, source: str) -> Pipeline:
+        """What binding a compute pipeline for ``source`` needs, without making the pipeline: its
+        bind-group layout, the Params uniform's fields and the binding kinds (``pipeline`` None
+        until ``pipeline(source)`` makes it, with this layout, so that bind groups made now fit it).
+        For a plan that may never run (a session's plan at the placeholder sizes of its symbolic
+        dimensions): making a pipeline compiles its shader, 40-65 ms each on lavapipe."""
+        made = self._pipelines.get(source) or self._interfaces.get(source)
+        if made is None:
+            fields, kinds = shaders.parse_interface(source)
+            made = self._interfaces[source] = Pipeline(None, self._layout(kinds, wgpu.ShaderStage.COMPUTE), fields,
+                                                       kinds)
+        return made
 
     def make_pipelines(self, sources: list[tuple[str, str]]) -> None:
         """Make the compute pipelines of ``sources`` ((source, what), as ``pipeline`` takes them)

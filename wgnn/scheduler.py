@@ -165,6 +165,7 @@ class CompileState:
     # the GPU buffers the backend shares with earlier compiles (one session's plans, a plan per input
     # shape: the weights it uploads, the intermediates' arena); None: this compile's own
     shared: object | None = None
+    defer_pipelines: bool = False  # (``compile_graph``'s)
 
     def root(self, operand: Operand) -> Operand:
         return self.roots.get(id(operand), operand)
@@ -177,7 +178,7 @@ class CompileState:
 
 def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", precision: str = "fp32",
                   opset: int | None = None, kernels: dict | None = None, optimize: bool = True,
-                  shared: object | None = None):
+                  shared: object | None = None, defer_pipelines: bool = False):
     """Compile ``graph`` (which this modifies in place) for ``backend`` on ``device``.
 
     Arguments:
@@ -192,6 +193,9 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
         shared: the backend's buffers to share with other compiles (compute:
             ``backends.compute.context.SharedBuffers``, one per session, shared by its plans: the
             weights and the intermediates' arena).
+        defer_pipelines: (compute backend) make the pipelines at the executable's first run, not
+            now: for a plan that may never run (a session's plan at the placeholder sizes of its
+            symbolic dimensions, which its first run at other sizes replaces).
 
     Returns the backend's executable; its ``compile_seconds`` says how long this took.
     """
@@ -199,7 +203,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     impl = backends.get(backend)
     policy = impl.policy(device, kernels, precision)
     give_outputs_own_storage(graph)
-    state = CompileState(graph, device, precision, opset, policy, shared=shared)
+    state = CompileState(graph, device, precision, opset, policy, shared=shared, defer_pipelines=defer_pipelines)
     state.rewrites = impl.prepare(graph, policy, optimize=optimize)
     state.perms = assign_layouts(graph, ops.layout_requirements)
     fold_relayouts(graph, state.perms, impl.writes_any_order)

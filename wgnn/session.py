@@ -169,7 +169,9 @@ class InferenceSession:
         else:
             self.symbolic_dims = dict(graph.symbolic_dims)
             shapes = {n: graph.inputs[n].shape for n in self.symbolic_dims if n in graph.inputs}
-            self._add_plan(graph, self._plan_key(shapes, {}), shapes)
+            # (at placeholder sizes of its symbolic dimensions, a plan its first run may never use:
+            # its pipelines are made if it runs)
+            self._add_plan(graph, self._plan_key(shapes, {}), shapes, defer_pipelines=bool(self.symbolic_dims))
         if self._source is not None and not (self.symbolic_dims or self.value_inputs):
             self._source.release()  # one plan: nothing to share the model's arrays with
         self.load_seconds = time.perf_counter() - start
@@ -219,8 +221,9 @@ class InferenceSession:
     MAX_PLANS = 32
     PLAN_BYTES = 1 << 30
 
-    def _compile(self, graph: Graph) -> None:
-        """Run the passes on ``graph`` and compile it; the results are this session's current plan."""
+    def _compile(self, graph: Graph, defer_pipelines: bool = False) -> None:
+        """Run the passes on ``graph`` and compile it (``compile_graph``'s ``defer_pipelines``); the
+        results are this session's current plan."""
         options = self._compile_options
         self.source_graph = graph.copy()
         if self._source is not None:  # (what the passes derive from the weights: once for all plans, Graph.derive;
@@ -241,7 +244,7 @@ class InferenceSession:
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
         self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
                                   opset=self.opset, kernels=options["kernels"], optimize=options["optimize"],
-                                  shared=self._shared_buffers())
+                                  shared=self._shared_buffers(), defer_pipelines=defer_pipelines)
         self.pass_log.update(self._exe.rewrites)  # (the backend's rewrites, the element-wise chains fused)
         if self._plans:  # a second plan or later: what the passes derived, held once
             self._arrays.share(graph, self._source.shared if self._source is not None else set())
@@ -268,11 +271,12 @@ class InferenceSession:
             self._shared = SharedBuffers()
         return self._shared
 
-    def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None) -> None:
+    def _add_plan(self, graph: Graph, key: tuple, shapes: dict | None = None, values: dict | None = None,
+                  defer_pipelines: bool = False) -> None:
         """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
         ``values``), and keep it (the least recently used beyond ``MAX_PLANS`` or ``PLAN_BYTES`` go)."""
         try:
-            self._compile(graph)
+            self._compile(graph, defer_pipelines)
         except Exception:  # the plan that was current stays whole (``_compile`` sets it as it goes)
             if getattr(self, "_key", None) in self._plans:
                 self._use_plan(self._key)

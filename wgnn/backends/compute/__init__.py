@@ -97,6 +97,9 @@ class ComputeExecutable(Executable):
     # wgpu-native's handles of each dispatch's pipeline and bind group, and its workgroups: set once
     # a run has encoded every dispatch through wgpu-py (encode_range)
     handles: list[tuple] = field(default_factory=list)
+    # (dispatch, shader source, what it is) of each pipeline to make at the first run
+    # (``compile_graph(defer_pipelines=True)``)
+    deferred: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def report(self) -> MemoryReport:
@@ -106,6 +109,16 @@ class ComputeExecutable(Executable):
     def held_bytes(self) -> int:
         buffers = [*self.input_buffers.values(), *self.output_buffers.values(), self.readback]
         return (0 if self.shared is not None else self.plan.arena_bytes) + sum(b.size for b in buffers)
+
+    def _ready(self) -> None:
+        """Before encoding: the pipelines deferred at compile time made (several at once), and the
+        session's shared arena bound (``_bind_shared_arena``)."""
+        if self.deferred:
+            self.device.make_pipelines([(source, what) for _, source, what in self.deferred])
+            for index, source, what in self.deferred:
+                self.dispatches[index].pipeline = self.device.pipeline(source, what).pipeline
+            self.deferred, self.handles = [], []
+        self._bind_shared_arena()
 
     def _bind_shared_arena(self) -> None:
         """Where the session's shared arena was replaced by a larger one since this plan last ran,
@@ -136,7 +149,7 @@ class ComputeExecutable(Executable):
                 dev.queue.write_buffer(buf, 0, value)
 
     def encode(self, enc, timestamps=None) -> None:
-        self._bind_shared_arena()
+        self._ready()
         if timestamps is not None:
             timestamps.encode(enc, self.dispatches)
             return
@@ -145,7 +158,7 @@ class ComputeExecutable(Executable):
     def encode_range(self, enc, start: int, stop: int) -> None:
         """Dispatches ``start`` to ``stop`` in one compute pass: through wgpu-py the first time,
         then straight through wgpu-native (``_native_pass_calls``)."""
-        self._bind_shared_arena()
+        self._ready()
         cpass = enc.begin_compute_pass()
         if self.handles and _NATIVE is not None:
             set_pipeline, set_bind_group, dispatch, null = _NATIVE
@@ -245,8 +258,11 @@ class ComputeBackend(Backend):
         # one (an input binding that also takes computed tensors); WebGPU forbids one buffer in both
         # roles, so the ranges read the second way get copies of their own in a second buffer.
         whats = [f"{call.kernel} for node {call.node.name!r}" for call in ctx.calls]
-        device.make_pipelines(list(zip((call.source for call in ctx.calls), whats)))  # (those not made yet, at once)
-        pipes = [device.pipeline(call.source, what) for call, what in zip(ctx.calls, whats)]
+        if state.defer_pipelines:  # (made by the first run, ``_ready``: their layouts now)
+            pipes = [device.interface(call.source) for call in ctx.calls]
+        else:
+            device.make_pipelines(list(zip((c.source for c in ctx.calls), whats)))  # (those not made yet, at once)
+            pipes = [device.pipeline(call.source, what) for call, what in zip(ctx.calls, whats)]
         writable: dict[tuple[int, int], int] = {}
         for call, pipe in zip(ctx.calls, pipes):
             kinds = [(ref, kind) for ref, kind in zip(call.bindings, pipe.kinds[1:]) if ref.kind == "const"]
@@ -319,9 +335,11 @@ class ComputeBackend(Backend):
             total += padded(stored_nbytes(out.shape, out.dtype), 16)
         readback = device.buffer(total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
                                  label="readback")
+        deferred = [(i, call.source, what) for i, (call, pipe, what) in enumerate(zip(ctx.calls, pipes, whats))
+                    if pipe.pipeline is None]
         return ComputeExecutable(
             device=device, graph=graph, dispatches=dispatches, plan=plan, input_buffers=input_buffers,
-            output_buffers=output_buffers, readback=readback, readback_offsets=readback_offsets,
+            deferred=deferred, output_buffers=output_buffers, readback=readback, readback_offsets=readback_offsets,
             pipelines={c.source for c in ctx.calls}, constant_bytes=ctx.constants.size,
             choices=dict(state.policy.choices), blocks=blocks, constant_buffers=constant_buffers,
             arena=arena, shared=state.shared, rebind=rebind)
