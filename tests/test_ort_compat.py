@@ -694,16 +694,18 @@ def standing_in():
     finally:
         wgnn.onnxruntime.uninstall(saved)
         for name in set(sys.modules) - before:
-            if name.startswith(("magika", "nudenet", "openwakeword")):
+            if name.startswith(("magika", "nudenet", "openwakeword", "rapidocr_onnxruntime")):
                 del sys.modules[name]
 
 
-@pytest.mark.parametrize("package", ["magika", "nudenet"])
+@pytest.mark.parametrize("package", ["magika", "nudenet", "rapidocr_onnxruntime"])
 def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, package):
-    """Two packages that import onnxruntime themselves, as published, on real files: Magika names
+    """Three packages that import onnxruntime themselves, as published, on real files: Magika names
     this repository's files (it asks for CPUExecutionProvider alone and feeds a list of lists of
-    ints), NudeNet finds the astronaut's face (it imports onnxruntime.capi). Each gives what it gives
-    on ONNX Runtime, and its session is wgnn's."""
+    ints), NudeNet finds the astronaut's face (it imports onnxruntime.capi), RapidOCR reads
+    scikit-image's scanned page (its detector at the page's size, then its classifier and
+    recognizer on batches of the lines it found, each batch as wide as its widest line). Each gives
+    what it gives on ONNX Runtime, and its session is wgnn's."""
     pytest.importorskip(package)
     files = [ROOT / f for f in ("README.md", "wgnn/zoo.py", "wgnn/demo/astronaut.jpg", "pyproject.toml",
                                 "scripts/setup.sh")]
@@ -712,6 +714,14 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
         if package == "magika":
             found = module.Magika().identify_paths(files)
             return [(r.output.label, r.score) for r in found], None
+        if package == "rapidocr_onnxruntime":
+            from skimage import data
+
+            engine = module.RapidOCR()
+            page = np.repeat(data.page()[:, :, None], 3, axis=2)  # (its pipeline takes BGR)
+            found, _ = engine(page)
+            return [(text, score, np.asarray(box).tolist()) for box, text, score in found], \
+                engine.text_rec.session.session
         detector = module.NudeDetector()
         return [(d["class"], d["score"], d["box"]) for d in detector.detect(str(files[2]))], detector
 
@@ -723,7 +733,8 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
     saved = wgnn.onnxruntime.install()
     try:
         got, detector = results(_fresh_import(package))
-        session = detector.onnx_session if detector is not None else sys.modules["magika.magika"].rt
+        session = (sys.modules["magika.magika"].rt if detector is None else detector
+                   if package == "rapidocr_onnxruntime" else detector.onnx_session)
     finally:
         wgnn.onnxruntime.uninstall(saved)
         _fresh_import(package)  # (as ONNX Runtime's again, for whoever imports it next)
@@ -732,6 +743,8 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
     assert session is wgnn.onnxruntime or isinstance(session, wgnn.InferenceSession)
     if package == "magika":
         assert [g[0] for g in got][:2] == ["markdown", "python"]
+    elif package == "rapidocr_onnxruntime":
+        assert len(got) == 5 and got[0][0] == "Region-basedsegmentation"
     else:
         assert got and got[0][0] == "FACE_FEMALE"
 
