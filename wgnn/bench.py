@@ -63,7 +63,7 @@ class Cell:
     pipelines: int | None = None
     status: str = "ok"  # or why it did not run
     batch: int = 1
-    check: str | None = None  # a peer's outputs against the numpy reference (``_check_outputs``)
+    check: str | None = None  # a peer's outputs against ONNX Runtime CPU's (``_check_outputs``)
 
     @property
     def median_ms(self) -> float | None:

@@ -107,7 +107,7 @@ class ModelSource:
                 key = tensor_key(tensor)
                 if key in self._arrays:
                     tensor.CopyFrom(TensorProto(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type,
-                                                     doc_string=SHARED_TENSOR + key[2].hex()))
+                                                doc_string=SHARED_TENSOR + key[2].hex()))
                     dropped = True
         if dropped:  # a copy, so that the memory the bytes took (the parsed message's arena) goes too
             light = ModelProto()
