@@ -122,6 +122,55 @@ def test_providers_and_options_that_cannot_be_honoured(device):
     assert wgnn.InferenceSession(model, wgnn.SessionOptions()).pass_log.get("fuse_activation")
 
 
+def test_session_and_run_options_that_packages_set(device):
+    """What scripts call on ONNX Runtime's options, answered as it answers: config entries kept (a
+    missing one is ONNX Runtime's RuntimeError, word for word), the memory and thread switches
+    accepted, a custom-operator library refused with the reason; symbolic dimensions fixed by name
+    pin the inputs whose every symbolic dimension is named, compiled once at load."""
+    ours, theirs = wgnn.SessionOptions(), ort.SessionOptions()
+    for options in (ours, theirs):
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.enable_mem_pattern = options.enable_cpu_mem_arena = False
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    messages = []  # (wgnn's, then ONNX Runtime's)
+    for options, run in ((ours, wgnn.RunOptions()), (theirs, ort.RunOptions())):
+        run.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        assert run.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+        assert run.logid == "" and run.only_execute_path_to_fetches is False
+        for getter in (options.get_session_config_entry, run.get_run_config_entry):
+            with pytest.raises(RuntimeError) as caught:
+                getter("nope")
+            messages.append(str(caught.value))
+    assert messages[:2] == messages[2:]
+    with pytest.raises(wgnn.ConfigError, match="custom operators"):
+        ours.register_custom_ops_library("libortextensions.so")
+
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 4])],
+                              [numpy_helper.from_array(np.arange(32, dtype=np.float32).reshape(8, 4), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    options = wgnn.SessionOptions()
+    options.add_free_dimension_override_by_name("batch", 2)
+    assert wgnn.InferenceSession(model, options).get_inputs()[0].shape == ["batch", "seq", 8]  # (seq unnamed)
+    options.add_free_dimension_override_by_name("seq", 5)
+    session = wgnn.InferenceSession(model, options)
+    assert session.get_inputs()[0].shape == [2, 5, 8] and session.plans_compiled == 1
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], x @ np.arange(32, dtype=np.float32).reshape(8, 4),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(wgnn.InputError, match="expected shape"):
+        session.run(None, {"x": np.zeros((2, 6, 8), np.float32)})
+    with pytest.raises(wgnn.ConfigError, match="whole number"):
+        options.add_free_dimension_override_by_name("seq", 2.5)
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", x)
+    binding.synchronize_inputs()
+    session.run_with_iobinding(binding)
+    binding.synchronize_outputs()
+    assert binding.copy_outputs_to_cpu()[0].shape == (2, 5, 4)
+
+
 def _const(name, value):
     return numpy_helper.from_array(np.asarray(value, np.float32), name)
 

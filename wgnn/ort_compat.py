@@ -45,12 +45,27 @@ class ExecutionMode(IntEnum):
 
 @dataclass
 class RunOptions:
-    """As ONNX Runtime's ``RunOptions``: accepted by ``run``, no effect."""
+    """As ONNX Runtime's ``RunOptions``: accepted by ``run``, no effect (its config entries kept)."""
 
     log_severity_level: int = 2
     log_verbosity_level: int = 0
     run_tag: str = ""
     terminate: bool = False
+    logid: str = ""
+    only_execute_path_to_fetches: bool = False
+    config: dict = field(default_factory=dict)  # add_run_config_entry's
+
+    def add_run_config_entry(self, key: str, value: str) -> None:
+        self.config[str(key)] = str(value)
+
+    def get_run_config_entry(self, key: str) -> str:
+        return _config_entry(self.config, key, "RunOptions")
+
+
+def _config_entry(config: dict, key: str, owner: str) -> str:
+    if key not in config:  # (ONNX Runtime's error, word for word)
+        raise RuntimeError(f"{owner} does not have configuration with key: {key}")
+    return config[key]
 
 
 @dataclass
@@ -69,10 +84,56 @@ class SessionOptions:
     enable_profiling: bool = False
     optimized_model_filepath: str = ""
     extra: dict = field(default_factory=dict)
+    # accepted, no effect: how ONNX Runtime's CPU side plans its memory and threads
+    enable_cpu_mem_arena: bool = True
+    enable_mem_pattern: bool = True
+    enable_mem_reuse: bool = True
+    use_deterministic_compute: bool = False  # (wgnn's kernels sum in a fixed order, split-K's too)
+    use_per_session_threads: bool = True
+    logid: str = ""
+    profile_file_prefix: str = "onnxruntime_profile_"
+    execution_order: int = 0
+    config: dict = field(default_factory=dict)  # add_session_config_entry's, kept; none changes wgnn
+    # symbolic dimension name -> size (add_free_dimension_override_by_name): an input whose every
+    # symbolic dimension is named here is pinned at those sizes (``input_shapes``)
+    free_dimensions: dict = field(default_factory=dict)
 
     @property
     def optimize(self) -> bool:
         return int(self.graph_optimization_level) != GraphOptimizationLevel.ORT_DISABLE_ALL
+
+    def add_session_config_entry(self, key: str, value: str) -> None:
+        self.config[str(key)] = str(value)
+
+    def get_session_config_entry(self, key: str) -> str:
+        return _config_entry(self.config, key, "SessionOptions")
+
+    def add_free_dimension_override_by_name(self, name: str, value: int) -> None:
+        """Fix symbolic dimension ``name`` at ``value``, as ONNX Runtime does: an input whose
+        symbolic dimensions are all fixed so compiles once, at load, for that shape."""
+        if isinstance(value, bool) or not float(value).is_integer() or int(value) < 0:
+            raise ConfigError(f"add_free_dimension_override_by_name({name!r}, {value!r}): a size is a whole "
+                              "number, 0 or more")
+        self.free_dimensions[str(name)] = int(value)
+
+    def register_custom_ops_library(self, path: str) -> None:
+        raise ConfigError(f"register_custom_ops_library({path!r}): a library of custom operators is CPU code "
+                          "for ONNX Runtime (onnxruntime-extensions, say); wgnn runs only the operators it "
+                          "compiles to WGSL (`wgnn info --ops`)")
+
+
+def pin_free_dimensions(model: Any, sizes: dict[str, int], input_shapes: dict) -> dict:
+    """``input_shapes`` with each input of the ONNX ``model`` whose every symbolic dimension is named
+    in ``sizes`` (``SessionOptions.add_free_dimension_override_by_name``) pinned at them; an input
+    with a dimension left unnamed stays symbolic (any size runs)."""
+    from .importers.onnx import describe_io
+
+    pinned = dict(input_shapes)
+    for name, dims, _ in describe_io(model)[0]:
+        symbolic = [d for d in dims or () if not isinstance(d, int)]
+        if name not in pinned and symbolic and all(d in sizes for d in symbolic):
+            pinned[name] = tuple(d if isinstance(d, int) else sizes[d] for d in dims)
+    return pinned
 
 
 def read_session_options(options: Any) -> SessionOptions:
@@ -232,6 +293,13 @@ class IOBinding:
 
     def clear_binding_inputs(self) -> None:
         self._inputs = {}
+
+    def synchronize_inputs(self) -> None:
+        """As ONNX Runtime's: nothing to wait for (inputs are copied as a run is submitted)."""
+
+    def synchronize_outputs(self) -> None:
+        """As ONNX Runtime's: nothing to wait for (reading an output waits for the run that writes
+        it: the GPU's queue keeps their order)."""
 
     def clear_binding_outputs(self) -> None:
         self._outputs = None

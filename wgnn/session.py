@@ -95,6 +95,10 @@ class InferenceSession:
         self.format = "graph"
         self._model = model.copy() if isinstance(model, Graph) else model
         self._source = None if isinstance(model, Graph) else ModelSource(model)  # what each new shape imports
+        if self.sess_options.free_dimensions and self._source is not None and self._source.format == "onnx":
+            from .ort_compat import pin_free_dimensions
+
+            input_shapes = pin_free_dimensions(model, self.sess_options.free_dimensions, input_shapes or {})
         self._input_shapes = dict(input_shapes or {})
         self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
         # Inputs an If branches on: a plan is compiled per value of them (``_plan_for``).
