@@ -110,6 +110,12 @@ def test_bad_model_files(tmp_path):
     truncated = zoo.build("squeezenet1_1").SerializeToString()[:5000]
     with pytest.raises(wgnn.ModelLoadError):
         wgnn.InferenceSession(truncated)
+    # a byte of a node's name overwritten, no longer UTF-8 (protobuf then gives the name as bytes)
+    data = zoo.build("squeezenet1_1").SerializeToString()
+    assert data.count(b"conv_34") > 1
+    for damaged in (data.replace(b"conv_34", b"c\xbfnv_34", 1), data.replace(b"conv_34", b"c\xbfnv_34")):
+        with pytest.raises(wgnn.ModelLoadError, match="not UTF-8 text"):
+            wgnn.InferenceSession(damaged)
 
 
 def test_dangling_node_input():

@@ -60,6 +60,7 @@ ONNX_OPSETS = 21
 def read_model(model: str | Path | bytes | Any) -> Any:
     """An ``onnx.ModelProto`` from a path, bytes or a ModelProto, with clear errors."""
     if isinstance(model, ModelProto):
+        _check_names(model, "the given ModelProto")
         return model
     if isinstance(model, (str, Path)):
         path = Path(model)
@@ -84,9 +85,28 @@ def read_model(model: str | Path | bytes | Any) -> Any:
                              f"{type(exc).__name__})") from None
     if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
         raise ModelLoadError(f"{source} parsed, but holds no ONNX graph (is it an ONNX model?)")
+    _check_names(proto, source)
     if isinstance(model, (str, Path)):
         _load_external_data(proto, Path(model).parent, source)
     return proto
+
+
+def _check_names(proto, source: str) -> None:
+    """A clear error for a name that is not UTF-8 text, which protobuf gives as the bytes it read
+    (ONNX's string fields are proto2's, not checked when parsed): a damaged file's node or value
+    name, which would otherwise fail deep in the compiler."""
+    for g in subgraphs(proto.graph):
+        for kind, value in (("graph input", g.input), ("graph output", g.output), ("initializer", g.initializer)):
+            for v in value:
+                if not isinstance(v.name, str):
+                    raise ModelLoadError(f"{source}: a {kind}'s name is not UTF-8 text ({v.name!r}): is the file "
+                                         "damaged?")
+        for i, node in enumerate(g.node):
+            for text in (node.name, node.op_type, node.domain, *node.input, *node.output,
+                         *(a.name for a in node.attribute)):
+                if not isinstance(text, str):
+                    raise ModelLoadError(f"{source}: node {i} ({node.op_type!r}) has a name that is not UTF-8 text "
+                                         f"({text!r}): is the file damaged?")
 
 
 def _load_external_data(proto, folder: Path, source: str) -> None:
