@@ -132,12 +132,13 @@ class Interpreter:
         details = self._input(input_index, "resize")
         shape = np.asarray(tensor_size, np.int32).reshape(-1)
         signature = details["shape_signature"]
-        if strict and _tflite.beyond_signature(shape, signature):
-            raise ValueError(f"resize_tensor_input (strict) of input {input_index} ({details['name']!r}): "
-                             f"{shape.tolist()} changes a dimension its signature {signature.tolist()} fixes")
+        if strict and _tflite.beyond_signature(shape, signature):  # (a RuntimeError, as LiteRT's)
+            raise RuntimeError(f"resize_tensor_input (strict) of input {input_index} ({details['name']!r}): "
+                               f"{shape.tolist()} changes a dimension its signature {signature.tolist()} fixes; "
+                               "a strict resize only changes the dimensions given as -1")
         if (shape < 0).any():
             raise ValueError(f"resize_tensor_input of input {input_index}: negative size in {shape.tolist()}")
-        details["shape"] = shape
+        _reshaped(details, shape)
         self._session = None
 
     def allocate_tensors(self) -> None:
@@ -147,12 +148,18 @@ class Interpreter:
         if self._session is not None:
             return
         pinned = tuple((d["name"], tuple(int(v) for v in d["shape"])) for d in self._inputs
-                       if _tflite.beyond_signature(d["shape"], d["shape_signature"]))
+                       if _tflite.beyond_signature(d["shape"], d["_model_signature"]))
         if pinned not in self._sessions:
             self._sessions[pinned] = InferenceSession(self._model, input_shapes=dict(pinned) or None)
         self._session = self._sessions[pinned]
         self._buffers = {d["index"]: np.zeros(tuple(d["shape"]), d["dtype"]) for d in self._inputs}
         self._results = {}
+        # The plan for these shapes, compiled now, as LiteRT prepares its nodes here: the outputs'
+        # details give their shapes from now on (a model run in stages knows them after a run).
+        self._session.prepare({d["name"]: self._buffers[d["index"]] for d in self._inputs})
+        if self._session.graph is not None and len(self._session.outputs) == len(self._outputs):
+            for d, out in zip(self._outputs, self._session.outputs.values()):
+                _reshaped(d, out.shape)
 
     # -- running ----------------------------------------------------------------------------------------
 
@@ -184,7 +191,7 @@ class Interpreter:
         results = self._session.run(None, {d["name"]: self._buffers[d["index"]] for d in self._inputs})
         self._results = {d["index"]: r for d, r in zip(self._outputs, results)}
         for d, r in zip(self._outputs, results):
-            d["shape"] = np.asarray(r.shape, np.int32)
+            _reshaped(d, r.shape)
 
     def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
         """A copy of an input's buffer or of an output's last result (zeros before the first ``invoke``)."""
@@ -297,7 +304,18 @@ def _details(imp, index: int) -> dict:
                                         "zero_points": np.asarray(zeros, np.int32),
                                         "quantized_dimension": int(q.QuantizedDimension()) if q is not None else 0,
                                         "block_size": 0},
-            "sparsity_parameters": {}}
+            "sparsity_parameters": {},
+            # (a tensor the model gives no shape signature of its own: LiteRT's follows its shape;
+            # the model's own, which says what a resize changes, is kept apart)
+            "_signature_follows": not imp.tensors[index].ShapeSignatureLength(),
+            "_model_signature": np.asarray(imp.tensor_signature(index), np.int32)}
+
+
+def _reshaped(details: dict, shape) -> None:
+    """A tensor's details at the shape it now has, its signature too where LiteRT's follows it."""
+    details["shape"] = np.asarray(shape, np.int32)
+    if details["_signature_follows"]:
+        details["shape_signature"] = details["shape"].copy()
 
 
 def _copy(details: dict) -> dict:
