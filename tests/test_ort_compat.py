@@ -171,6 +171,34 @@ def test_session_and_run_options_that_packages_set(device):
     assert binding.copy_outputs_to_cpu()[0].shape == (2, 5, 4)
 
 
+def test_execution_provider_devices_as_onnx_runtime_lists_them(device):
+    """ONNX Runtime's device API (1.22 on): ``get_ep_devices`` lists the WebGPU provider on each
+    adapter that runs compute shaders, described as ONNX Runtime describes a device;
+    ``add_provider_for_devices`` makes sessions without ``providers`` run there; the selection
+    policy is accepted; devices of two providers are refused."""
+    devices = wgnn.get_ep_devices()
+    assert devices and all(d.ep_name == "WebGpuExecutionProvider" for d in devices)
+    first = devices[0]
+    assert all(d.device.type in (wgnn.OrtHardwareDeviceType.CPU, wgnn.OrtHardwareDeviceType.GPU) for d in devices)
+    assert device.adapter.info["vendor_id"] in {d.device.vendor_id for d in devices}  # (the default adapter's)
+    assert set(first.ep_options) == {"deviceId"} and first.ep_metadata["version"] == wgnn.__version__
+    options = wgnn.SessionOptions()
+    assert not options.has_providers()
+    options.add_provider_for_devices([first], {})
+    options.set_provider_selection_policy(wgnn.OrtExecutionProviderDevicePolicy.PREFER_GPU)
+    assert options.has_providers()
+    model = zoo.build("squeezenet1_1", softmax=False, classes=8)
+    session = wgnn.InferenceSession(model, options)
+    chosen = wgnn.list_adapters()[int(first.ep_options["deviceId"])]
+    assert session.adapter_name.startswith(chosen.info["device"])
+    x = zoo.random_input(4)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    assert rel_l2(session.run(None, {"input": x})[0], want[0]) < 1e-4
+    cpu = ort.get_ep_devices()[0]  # (ONNX Runtime's CPU provider's device)
+    with pytest.raises(wgnn.ConfigError, match="one execution provider"):
+        options.add_provider_for_devices([first, cpu], {})
+
+
 def _const(name, value):
     return numpy_helper.from_array(np.asarray(value, np.float32), name)
 

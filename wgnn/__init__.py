@@ -24,12 +24,15 @@ from .graph import Graph, Node, Operand
 from .ort_compat import (
     ExecutionMode,
     GraphOptimizationLevel,
+    OrtExecutionProviderDevicePolicy,
+    OrtHardwareDeviceType,
     OrtValue,
     RunOptions,
     SessionOptions,
     get_all_providers,
     get_available_providers,
     get_device,
+    get_ep_devices,
     set_default_logger_severity,
     set_default_logger_verbosity,
 )
@@ -41,9 +44,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError", "Device", "DeviceError", "DeviceLostError", "ExecutionMode", "GPUTensor", "Graph", "GraphBuilder",
     "GraphError", "GraphOptimizationLevel", "InferenceSession", "InputError", "InputValuesNeeded", "ModelLoadError",
-    "OrtValue",
+    "OrtExecutionProviderDevicePolicy", "OrtHardwareDeviceType", "OrtValue",
     "NoAdapterError", "Node", "NodeArg", "OpBuilder", "Operand", "PrecisionError", "RunOptions",
     "SessionOptions", "UnknownModelError", "UnsupportedOperatorError", "WgnnError", "choose_adapter",
-    "default_device", "get_all_providers", "get_available_providers", "get_device", "list_adapters",
+    "default_device", "get_all_providers", "get_available_providers", "get_device", "get_ep_devices", "list_adapters",
     "set_default_logger_severity", "set_default_logger_verbosity",
 ]

@@ -11,8 +11,9 @@ from typing import Any
 from .errors import ConfigError
 
 # ONNX Runtime's module API that these answer (``wgnn.onnxruntime``, standing in for the module, gives them all)
-__all__ = ["ExecutionMode", "GraphOptimizationLevel", "IOBinding", "ModelMetadata", "OrtValue", "RunOptions",
-           "SessionOptions", "get_all_providers", "get_available_providers", "get_device",
+__all__ = ["ExecutionMode", "GraphOptimizationLevel", "IOBinding", "ModelMetadata", "OrtEpDevice",
+           "OrtExecutionProviderDevicePolicy", "OrtHardwareDevice", "OrtHardwareDeviceType", "OrtValue", "RunOptions",
+           "SessionOptions", "get_all_providers", "get_available_providers", "get_device", "get_ep_devices",
            "set_default_logger_severity", "set_default_logger_verbosity"]
 
 # Names a script may use for the WebGPU execution provider (ONNX Runtime's and wgnn's own).
@@ -97,6 +98,10 @@ class SessionOptions:
     # symbolic dimension name -> size (add_free_dimension_override_by_name): an input whose every
     # symbolic dimension is named here is pinned at those sizes (``input_shapes``)
     free_dimensions: dict = field(default_factory=dict)
+    # (provider, options) from add_provider_for_devices: what a session made without ``providers`` runs
+    # as; and the selection policy, accepted (wgnn is one provider)
+    device_providers: list = field(default_factory=list)
+    provider_selection_policy: int = 0
 
     @property
     def optimize(self) -> bool:
@@ -115,6 +120,23 @@ class SessionOptions:
             raise ConfigError(f"add_free_dimension_override_by_name({name!r}, {value!r}): a size is a whole "
                               "number, 0 or more")
         self.free_dimensions[str(name)] = int(value)
+
+    def add_provider_for_devices(self, ep_devices: list, provider_options: dict) -> None:
+        """As ONNX Runtime's: the provider of ``ep_devices`` (from ``get_ep_devices``; one provider
+        for all) with ``provider_options``, for sessions made without ``providers``; the first
+        device's adapter is the one they run on."""
+        names = sorted({d.ep_name for d in ep_devices})
+        if len(names) != 1:
+            raise ConfigError(f"add_provider_for_devices: the devices must all be one execution provider's, got "
+                              f"{names or 'none'}")
+        self.device_providers.append((names[0], {**ep_devices[0].ep_options, **dict(provider_options or {})}))
+
+    def has_providers(self) -> bool:
+        return bool(self.device_providers)
+
+    def set_provider_selection_policy(self, policy: int) -> None:
+        """Accepted: wgnn runs as the WebGPU provider whatever the policy prefers."""
+        self.provider_selection_policy = int(policy)
 
     def register_custom_ops_library(self, path: str) -> None:
         raise ConfigError(f"register_custom_ops_library({path!r}): a library of custom operators is CPU code "
@@ -170,6 +192,69 @@ def get_all_providers() -> list[str]:
     """As ``onnxruntime.get_all_providers()``: the names a session takes (the CPU one as a fallback
     name only: wgnn runs every node it accepts on the GPU)."""
     return ["WebGpuExecutionProvider", "CPUExecutionProvider"]
+
+
+class OrtHardwareDeviceType(IntEnum):
+    """As ONNX Runtime's."""
+
+    CPU = 0
+    GPU = 1
+    NPU = 2
+
+
+class OrtExecutionProviderDevicePolicy(IntEnum):
+    """As ONNX Runtime's (``SessionOptions.set_provider_selection_policy``)."""
+
+    DEFAULT = 0
+    PREFER_CPU = 1
+    PREFER_NPU = 2
+    PREFER_GPU = 3
+    MAX_PERFORMANCE = 4
+    MAX_EFFICIENCY = 5
+    MIN_OVERALL_POWER = 6
+
+
+@dataclass(frozen=True)
+class OrtHardwareDevice:
+    """As ONNX Runtime's: an adapter, as wgpu describes it (``type``: CPU for a software adapter)."""
+
+    type: OrtHardwareDeviceType
+    vendor: str
+    vendor_id: int
+    device_id: int
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class OrtEpDevice:
+    """As ONNX Runtime's: the WebGPU provider on one adapter (``ep_options``: its ``deviceId``)."""
+
+    ep_name: str
+    ep_vendor: str
+    ep_metadata: dict
+    ep_options: dict
+    device: OrtHardwareDevice
+
+
+def get_ep_devices() -> list[OrtEpDevice]:
+    """As ``onnxruntime.get_ep_devices()``: the WebGPU provider on each adapter that runs compute
+    shaders (Vulkan, Metal, D3D12), in ``wgnn.list_adapters()``'s order (``deviceId`` its index
+    there); ``SessionOptions.add_provider_for_devices`` takes them."""
+    from . import __version__
+    from .runtime import list_adapters
+
+    devices = []
+    for index, adapter in enumerate(list_adapters()):
+        info = adapter.info
+        if info.get("backend_type") not in ("Vulkan", "Metal", "D3D12"):
+            continue
+        kind = OrtHardwareDeviceType.CPU if info.get("adapter_type") == "CPU" else OrtHardwareDeviceType.GPU
+        hardware = OrtHardwareDevice(kind, str(info.get("vendor") or ""), int(info.get("vendor_id") or 0),
+                                     int(info.get("device_id") or 0),
+                                     {"device": str(info.get("device", "")), "backend": str(info.get("backend_type"))})
+        devices.append(OrtEpDevice("WebGpuExecutionProvider", "wgnn", {"version": __version__},
+                                   {"deviceId": str(index)}, hardware))
+    return devices
 
 
 def get_device() -> str:

@@ -87,8 +87,10 @@ class InferenceSession:
             raise PrecisionError(f"precision must be 'fp32', 'fp16' or 'auto', got {precision!r}")
         from .ort_compat import read_provider_options, read_session_options
 
-        adapter = read_provider_options(providers, provider_options, adapter)
         self.sess_options = read_session_options(sess_options)
+        if providers is None and self.sess_options.device_providers:  # (add_provider_for_devices)
+            providers = list(self.sess_options.device_providers)
+        adapter = read_provider_options(providers, provider_options, adapter)
         if optimize is None:
             optimize = self.sess_options.optimize
         self.opset: int | None = None
