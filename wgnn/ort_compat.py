@@ -3,6 +3,7 @@ options, and the model metadata it asks back. wgnn is one execution provider, We
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -240,9 +241,9 @@ def get_ep_devices() -> list[OrtEpDevice]:
     """As ``onnxruntime.get_ep_devices()``: the WebGPU provider on each adapter that runs compute
     shaders (Vulkan, Metal, D3D12), in ``wgnn.list_adapters()``'s order (``deviceId`` its index
     there); ``SessionOptions.add_provider_for_devices`` takes them."""
-    from . import __version__
     from .runtime import list_adapters
 
+    version = getattr(sys.modules.get(__package__), "__version__", "")  # (wgnn's, without importing it back)
     devices = []
     for index, adapter in enumerate(list_adapters()):
         info = adapter.info
@@ -252,7 +253,7 @@ def get_ep_devices() -> list[OrtEpDevice]:
         hardware = OrtHardwareDevice(kind, str(info.get("vendor") or ""), int(info.get("vendor_id") or 0),
                                      int(info.get("device_id") or 0),
                                      {"device": str(info.get("device", "")), "backend": str(info.get("backend_type"))})
-        devices.append(OrtEpDevice("WebGpuExecutionProvider", "wgnn", {"version": __version__},
+        devices.append(OrtEpDevice("WebGpuExecutionProvider", "wgnn", {"version": version},
                                    {"deviceId": str(index)}, hardware))
     return devices
 
