@@ -260,6 +260,18 @@ class LoweringContext:
         self.slice_views: dict[int, Node] = {}
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
+        self._packed: dict[tuple, np.ndarray] = {}  # (``packed``)
+
+    def packed(self, fn: Callable[..., np.ndarray], *args) -> np.ndarray:
+        """``fn(*args)``, what a lowering packs from weights, made once per compile for the same
+        arrays (by identity) and other arguments: an unrolled recurrent layer's steps all pack the
+        same recurrent weights, which the constant pool then holds once, neither copied nor hashed
+        again for each step."""
+        key = (fn,) + tuple(("array", id(a)) if isinstance(a, np.ndarray) else a for a in args)
+        found = self._packed.get(key)
+        if found is None:
+            found = self._packed[key] = fn(*args)
+        return found
 
     def perm(self, operand: Operand) -> tuple[int, ...]:
         return self.perms[id(operand)]

@@ -701,18 +701,23 @@ def lower_lstm_cell(node, ctx: LoweringContext) -> None:
 LSTM_STEP_PARTS = 16
 
 
+def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None) -> np.ndarray:
+    """R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
+    rows of it (lstm_step.wgsl)."""
+    packed = r.astype(np.float32).reshape(hidden, 4, hidden).transpose(0, 2, 1)
+    bias = bias.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32)
+    scale = np.broadcast_to(np.asarray(1.0 if scale is None else scale, np.float32).reshape(-1), (4 * hidden,))
+    return np.concatenate([packed.reshape(-1)] + [row.reshape(4, hidden).T.reshape(-1) for row in (bias, scale)])
+
+
 @lowers("lstm_step")
 def lower_lstm_step(node, ctx: LoweringContext) -> None:
     h_prev, r, bias, proj, c_prev, h_scale = node.inputs
     h_out, c_out = node.outputs
     hidden = h_out.shape[1]
-    # R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
-    # rows of it (lstm_step.wgsl)
-    packed = r.value.astype(np.float32).reshape(hidden, 4, hidden).transpose(0, 2, 1)
-    bias = bias.value.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32)
-    scale = np.broadcast_to(np.asarray(1.0 if node.attrs.get("scale") is None else node.attrs["scale"],
-                                       np.float32).reshape(-1), (4 * hidden,))
-    packed = np.concatenate([packed.reshape(-1)] + [row.reshape(4, hidden).T.reshape(-1) for row in (bias, scale)])
+    scale = node.attrs.get("scale")
+    packed = ctx.packed(_lstm_step_weights, r.value, bias.value if bias is not None else None, hidden,
+                        None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()))
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     workgroup = choice.workgroup
     parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
