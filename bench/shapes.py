@@ -29,6 +29,8 @@ SHAPES = {
     "ppocrv5_rec": [(1, 3, 48, w) for w in (160, 192, 224, 256, 288, 320, 352, 384, 416, 448)],
     "nudenet_320n": [(1, 3, h, w) for h, w in ((320, 320), (256, 384), (384, 256), (320, 416), (416, 320),
                                                 (288, 352), (352, 288), (256, 256), (384, 384), (448, 320))],
+    # a captcha recognizer: a bidirectional LSTM over the image's columns, unrolled per step
+    "ddddocr": [(1, 1, 64, w) for w in (160, 200, 240, 280, 300, 320, 360, 400, 440, 480)],
 }
 
 

@@ -166,8 +166,12 @@ class OpBuilder:
                                                     self.constant(scale, name=name + "/b_scale"),
                                                     self.constant(zero, name=name + "/b_zero")], {}, name + "/b")
         elif b_value is not None:
-            b_value = (b_value.T if b_transpose else b_value) * np.float32(alpha)
-            b = self.constant(b_value.astype(np.float32), name=name + "/b")
+            b_value = b_value.T if b_transpose else b_value
+            if alpha != 1.0:
+                b_value = b_value * np.float32(alpha)
+            # (a weight transposed stays a view of it: an import per input shape then gives the
+            # same view of the same array, which what is derived from it and packed recognises)
+            b = self.constant(b_value.astype(np.float32, copy=False), name=name + "/b")
         else:
             if b_transpose:
                 b = self.transpose(b, (1, 0), name=name + "/b_t")

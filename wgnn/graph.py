@@ -315,6 +315,13 @@ class SharedArrays:
                 return ("derived", origin[1]), leaves
         if not freeze(array):
             return None
+        root = viewed(array)
+        if root is not array:  # a view (each plan folds its own view of the same weights): by what it views
+            described = self._describe(root)
+            if described is None:
+                return None
+            start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            return ("view", described[0], start, array.shape, array.strides, array.dtype.str), described[1]
         return ("array", id(array)), [array]
 
     def share(self, graph: Graph, held: set[int] = frozenset()) -> None:

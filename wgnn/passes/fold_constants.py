@@ -20,7 +20,10 @@ def fold_constants(graph: Graph) -> int:
             args = [node.inputs[0]]  # the reference only needs .shape
         values = ops.get(node.op).reference(node, args)
         for out, value in zip(node.outputs, values):
-            const = Operand(out.name, out.shape, out.dtype, value=value.astype(out.dtype).reshape(out.shape))
+            # (as it is where it has the dtype already: a transposed or sliced view of a weight stays a
+            # view of it, which the plans of other shapes then recognise, Graph.derive)
+            const = Operand(out.name, out.shape, out.dtype,
+                            value=value.astype(out.dtype, copy=False).reshape(out.shape))
             graph.replace_uses(out, const)
         folded += 1
     graph.nodes = kept
