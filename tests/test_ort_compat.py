@@ -453,6 +453,42 @@ def test_plans_after_the_second_hash_no_weights(device, monkeypatch, precision):
     assert session.pass_log["pad_conv_channels"] and session.pass_log["pad_matmul_columns"]
 
 
+def test_a_recurrent_models_new_widths_pack_its_weights_once(device, monkeypatch):
+    """A bidirectional LSTM unrolled a step a column, then a Gemm over 801 characters with its weights
+    stored transposed (as ddddocr's recognizer): each new width packs the recurrent weights once, not
+    once a step, and the Gemm's padded weights are those an earlier plan packed (a view of the
+    initializer, not a copy of it a plan), so a plan after the second hashes less than three packings
+    of the recurrent weights. Each width gives ONNX Runtime's results."""
+    from wgnn.backends.compute import context
+    from wgnn.importers.onnx import common
+
+    rng = np.random.default_rng(8)
+    hidden = 16
+    nodes = [helper.make_node("LSTM", ["x", "w", "r", "b"], ["y"], hidden_size=hidden, direction="bidirectional"),
+             helper.make_node("Reshape", ["y", "rows"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "fc", "fc_b"], ["chars"], transB=1)]
+    inits = [_const("w", rng.normal(0, 0.3, (2, 4 * hidden, 8))),
+             _const("r", rng.normal(0, 0.3, (2, 4 * hidden, hidden))), _const("b", rng.normal(0, 0.1, (2, 8 * hidden))),
+             numpy_helper.from_array(np.array([-1, 2 * hidden]), "rows"),
+             _const("fc", rng.normal(0, 0.3, (801, 2 * hidden))), _const("fc_b", rng.normal(0, 0.1, 801))]
+    graph = helper.make_graph(nodes, "line", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["width", 1, 8])],
+                              [helper.make_tensor_value_info("chars", TensorProto.FLOAT, None)], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]).SerializeToString()
+    packed_r = 2 * 4 * (hidden * 4 * hidden + 2 * 4 * hidden)  # (both directions' R^T, bias and scale rows)
+    counter = _CountingSha256()
+    for module in (context, common, wgnn.graph):
+        monkeypatch.setattr(module, "hashlib", counter)
+    session = wgnn.InferenceSession(data)
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for width in (24, 32, 40, 48):
+        before = counter.bytes
+        x = rng.uniform(-1, 1, (width, 1, 8)).astype(np.float32)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-4, width
+        if width >= 40:  # (the first plan hashes nothing, the second everything it packs)
+            assert counter.bytes - before < 3 * packed_r, (width, counter.bytes - before)
+    assert session.pass_log["pad_matmul_columns"]
+
+
 def test_a_constant_is_read_as_it_is_whatever_its_doc_string_says(device):
     """A session keeps, of a Constant's tensor it read, the key its array is shared by (in the tensor's
     doc_string, its bytes dropped): a model's own tensor whose doc_string looks like one is still read
