@@ -807,18 +807,20 @@ def standing_in():
     finally:
         wgnn.onnxruntime.uninstall(saved)
         for name in set(sys.modules) - before:
-            if name.startswith(("magika", "nudenet", "openwakeword", "rapidocr_onnxruntime")):
+            if name.startswith(("magika", "nudenet", "openwakeword", "rapidocr_onnxruntime", "ddddocr")):
                 del sys.modules[name]
 
 
-@pytest.mark.parametrize("package", ["magika", "nudenet", "rapidocr_onnxruntime"])
+@pytest.mark.parametrize("package", ["magika", "nudenet", "rapidocr_onnxruntime", "ddddocr"])
 def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, package):
-    """Three packages that import onnxruntime themselves, as published, on real files: Magika names
+    """Four packages that import onnxruntime themselves, as published, on real files: Magika names
     this repository's files (it asks for CPUExecutionProvider alone and feeds a list of lists of
     ints), NudeNet finds the astronaut's face (it imports onnxruntime.capi), RapidOCR reads
     scikit-image's scanned page (its detector at the page's size, then its classifier and
-    recognizer on batches of the lines it found, each batch as wide as its widest line). Each gives
-    what it gives on ONNX Runtime, and its session is wgnn's."""
+    recognizer on batches of the lines it found, each batch as wide as its widest line), ddddocr
+    reads the page's first line at two widths (its recognizer's LSTM over the image's columns) and
+    finds the characters on the page. Each gives what it gives on ONNX Runtime, and its session is
+    wgnn's."""
     pytest.importorskip(package)
     files = [ROOT / f for f in ("README.md", "wgnn/zoo.py", "wgnn/demo/astronaut.jpg", "pyproject.toml",
                                 "scripts/setup.sh")]
@@ -827,6 +829,21 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
         if package == "magika":
             found = module.Magika().identify_paths(files)
             return [(r.output.label, r.score) for r in found], None
+        if package == "ddddocr":
+            import io
+
+            from PIL import Image
+            from skimage import data
+
+            def png(image):
+                buffer = io.BytesIO()
+                Image.fromarray(image).save(buffer, format="PNG")
+                return buffer.getvalue()
+
+            page = data.page()
+            ocr, det = module.DdddOcr(show_ad=False), module.DdddOcr(det=True, show_ad=False)
+            found = [(ocr.classification(png(page[5:40, :width])), 1.0, [width]) for width in (300, 260)]
+            return found + [("box", 1.0, box) for box in det.detection(png(page))], ocr
         if package == "rapidocr_onnxruntime":
             from skimage import data
 
@@ -847,7 +864,8 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
     try:
         got, detector = results(_fresh_import(package))
         session = (sys.modules["magika.magika"].rt if detector is None else detector
-                   if package == "rapidocr_onnxruntime" else detector.onnx_session)
+                   if package == "rapidocr_onnxruntime" else detector.ocr_engine.session
+                   if package == "ddddocr" else detector.onnx_session)
     finally:
         wgnn.onnxruntime.uninstall(saved)
         _fresh_import(package)  # (as ONNX Runtime's again, for whoever imports it next)
@@ -858,6 +876,8 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
         assert [g[0] for g in got][:2] == ["markdown", "python"]
     elif package == "rapidocr_onnxruntime":
         assert len(got) == 5 and got[0][0] == "Region-basedsegmentation"
+    elif package == "ddddocr":
+        assert got[0][0] == "Regionbasedsegmentation" and len(got) > 40  # (56 characters' boxes)
     else:
         assert got and got[0][0] == "FACE_FEMALE"
 
