@@ -85,8 +85,8 @@ def constant_scale(graph: Graph, node: Node, at: int, readers: Readers) -> bool:
 def live(graph: Graph, op: str, kind: str | None = None):
     """The nodes of ``graph`` that are an ``op`` (of ``kind``, as ``made_by`` asks), in schedule
     order, leaving out those that a rewrite made meanwhile removed."""
-    for node in list(graph.nodes):
-        if node in graph.nodes and made_by(node.outputs[0], op, kind) is node:
+    for node in list(graph.nodes):  # (the cheap test first: the list's is a walk of the whole graph)
+        if made_by(node.outputs[0], op, kind) is node and node in graph.nodes:
             yield node
 
 
