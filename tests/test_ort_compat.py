@@ -489,6 +489,32 @@ def test_a_recurrent_models_new_widths_pack_its_weights_once(device, monkeypatch
     assert session.pass_log["pad_matmul_columns"]
 
 
+def test_an_integer_products_weight_digits_are_made_once_a_session(device, monkeypatch):
+    """A dynamically quantized product (DynamicQuantizeLinear, MatMulInteger with constant int8
+    weights, as ddddocr's recognizer) imported again for each new shape derives its weights'
+    digits once for the session: every plan binds the same arrays. Each shape gives ONNX Runtime's
+    integers."""
+    from wgnn.importers.onnx import quant
+
+    rng = np.random.default_rng(9)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "xz", "wz"], ["y"])]
+    inits = [numpy_helper.from_array(rng.integers(-128, 128, (32, 300)).astype(np.int8), "w"),
+             numpy_helper.from_array(np.array(3, np.int8), "wz")]
+    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", 32])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    made = []
+    original = quant._weight_digits
+    monkeypatch.setattr(quant, "_weight_digits", lambda *args: made.append(1) or original(*args))
+    session = wgnn.InferenceSession(data)
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for rows in (3, 5, 7):
+        x = rng.normal(0, 1, (rows, 32)).astype(np.float32)
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0])
+    assert session.plans_compiled >= 3 and len(made) == 1
+
+
 def test_a_constant_is_read_as_it_is_whatever_its_doc_string_says(device):
     """A session keeps, of a Constant's tensor it read, the key its array is shared by (in the tensor's
     doc_string, its bytes dropped): a model's own tensor whose doc_string looks like one is still read

@@ -146,6 +146,26 @@ def _weight_digits(b, node, w, zero, axis: int, reduce: tuple[int, ...]) -> list
     return digits + [(place, wv)]
 
 
+def _shared_digits(b, node, w, zero, axis: int, reduce: tuple[int, ...]) -> list[tuple[int, np.ndarray]] | None:
+    """``_weight_digits``, each digit as float32, made once for a session's imports of the model
+    (one per shape of its symbolic inputs, ``b.shared_arrays``: a session's ``ModelSource``) from
+    the same weights: every plan then packs the same arrays, which it recognises instead of
+    converting and hashing them again."""
+    shared = getattr(b, "shared_arrays", None)
+    wv, zv = b.static_value(w), b.static_value(zero) if zero is not None else None
+    key = ("wgnn integer digits", id(wv), id(zv), axis, reduce)
+    found = shared.get(key) if shared is not None and wv is not None else None
+    if found is not None and found[0] is wv and found[1] is zv:
+        return found[2]
+    digits = _weight_digits(b, node, w, zero, axis, reduce)
+    if digits is not None:
+        digits = [(place, digit.astype(np.float32)) for place, digit in digits]
+        if shared is not None:  # (the sources kept too: an id is only theirs while they live; each
+            shared[key] = (wv, zv, digits)  # digit also by itself, among the arrays every import shares)
+            shared.update({key + (k,): digit for k, (_, digit) in enumerate(digits)})
+    return digits
+
+
 def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], reduce: tuple[int, ...],
                      product) -> object:
     """The int32 result of ``product(x - x_zero, w - w_zero)`` on f32 kernels, exact: the weights
@@ -153,14 +173,14 @@ def _integer_product(b, node, x, x_zero, w, w_zero, axes: tuple[int, int], reduc
     2^24 (a product per digit, each exact, added in int32 with its place value)."""
     xf = _shifted(b, node, x, x_zero, "x", axes[0])
     x_range = _shifted_range(b, x, x_zero)
-    digits = _weight_digits(b, node, w, w_zero, axes[1], reduce)
+    digits = _shared_digits(b, node, w, w_zero, axes[1], reduce)
     if digits is None:  # weights computed at run time: exact while the activations' sums stay below 2^24
         return b.cast(_exact(product(xf, _shifted(b, node, w, w_zero, "w", axes[1]), "")), "int32", name=node.name)
     total = None
     for k, (place, digit) in enumerate(digits):
         tag = f"/digit{k}" if len(digits) > 1 else ""
         last = k == len(digits) - 1
-        part = b.cast(_exact(product(xf, b.constant(digit.astype(np.float32), name=f"{node.name}/w{tag}"), tag),
+        part = b.cast(_exact(product(xf, b.constant(digit, name=f"{node.name}/w{tag}"), tag),
                              x_range), "int32", name=node.name if len(digits) == 1 else f"{node.name}/int{tag}")
         if place != 1:
             part = b.mul(part, b.constant(np.int32(place)), name=f"{node.name}/place{tag}")
