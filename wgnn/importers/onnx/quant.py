@@ -153,6 +153,8 @@ def _shared_digits(b, node, w, zero, axis: int, reduce: tuple[int, ...]) -> list
     converting and hashing them again."""
     shared = getattr(b, "shared_arrays", None)
     wv, zv = b.static_value(w), b.static_value(zero) if zero is not None else None
+    if shared is not None and not any(v is wv for v in shared.values()):
+        shared = None  # (weights each import makes anew: nothing to share them by)
     key = ("wgnn integer digits", id(wv), id(zv), axis, reduce)
     found = shared.get(key) if shared is not None and wv is not None else None
     if found is not None and found[0] is wv and found[1] is zv:
