@@ -296,8 +296,8 @@ def _details(imp, index: int) -> dict:
     zeros = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else np.zeros(0, np.int64)
     kind = imp.tensor_type(index)
     shape = np.asarray(imp.tensor_shape(index), np.int32)
-    return {"name": imp.tensor_name(index), "index": index, "shape": shape,
-            "shape_signature": np.asarray(imp.tensor_signature(index), np.int32),
+    signature = np.asarray(imp.tensor_signature(index), np.int32)
+    return {"name": imp.tensor_name(index), "index": index, "shape": shape, "shape_signature": signature,
             "dtype": _tflite.NUMPY_TYPES.get(kind, np.float32),
             "quantization": (float(scales[0]) if len(scales) == 1 else 0.0, int(zeros[0]) if len(zeros) == 1 else 0),
             "quantization_parameters": {"scales": np.asarray(scales, np.float32),
@@ -308,7 +308,7 @@ def _details(imp, index: int) -> dict:
             # (a tensor the model gives no shape signature of its own: LiteRT's follows its shape;
             # the model's own, which says what a resize changes, is kept apart)
             "_signature_follows": not imp.tensors[index].ShapeSignatureLength(),
-            "_model_signature": np.asarray(imp.tensor_signature(index), np.int32)}
+            "_model_signature": signature.copy()}
 
 
 def _reshaped(details: dict, shape) -> None:

@@ -115,17 +115,14 @@ def _exact_sums(w: np.ndarray, reduce: tuple[int, ...]) -> bool:
     return 255 * int(np.abs(w).sum(axis=reduce).max(initial=0)) < F32_EXACT
 
 
-def _weight_digits(b, node, w, zero, axis: int, reduce: tuple[int, ...]) -> list[tuple[int, np.ndarray]] | None:
-    """Constant weights ``w - zero`` (the zero point per tensor or per ``axis``) as (place, digits)
-    pairs whose sum of place * digits they are, each digit small enough that its sums over
+def _weight_digits(node, wv: np.ndarray, zv: np.ndarray | None, axis: int,
+                   reduce: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
+    """Constant weights ``wv - zv`` (the zero point per tensor or per ``axis``; None: 0) as (place,
+    digits) pairs whose sum of place * digits they are, each digit small enough that its sums over
     ``reduce`` with 8-bit activations are exact in f32 (``_exact_sums``): one pair where the
-    weights already are, else a split into base-2^k digits. None where the weights are not known
-    at compile time."""
-    wv = b.static_value(w)
-    zv = b.static_value(zero) if zero is not None else np.zeros((), np.int64)
-    if wv is None or zv is None:
-        return None
-    wv, zv = wv.astype(np.int64), zv.astype(np.int64)
+    weights already are, else a split into base-2^k digits."""
+    wv = wv.astype(np.int64)
+    zv = np.zeros((), np.int64) if zv is None else zv.astype(np.int64)
     if zv.size > 1:
         shape = [1] * wv.ndim
         shape[axis % wv.ndim] = zv.size
@@ -150,21 +147,21 @@ def _shared_digits(b, node, w, zero, axis: int, reduce: tuple[int, ...]) -> list
     """``_weight_digits``, each digit as float32, made once for a session's imports of the model
     (one per shape of its symbolic inputs, ``b.shared_arrays``: a session's ``ModelSource``) from
     the same weights: every plan then packs the same arrays, which it recognises instead of
-    converting and hashing them again."""
+    converting and hashing them again. None where the weights are not known at compile time."""
     shared = getattr(b, "shared_arrays", None)
     wv, zv = b.static_value(w), b.static_value(zero) if zero is not None else None
+    if wv is None or (zero is not None and zv is None):
+        return None  # (weights computed at run time)
     if shared is not None and not any(v is wv for v in shared.values()):
         shared = None  # (weights each import makes anew: nothing to share them by)
     key = ("wgnn integer digits", id(wv), id(zv), axis, reduce)
-    found = shared.get(key) if shared is not None and wv is not None else None
+    found = shared.get(key) if shared is not None else None
     if found is not None and found[0] is wv and found[1] is zv:
         return found[2]
-    digits = _weight_digits(b, node, w, zero, axis, reduce)
-    if digits is not None:
-        digits = [(place, digit.astype(np.float32)) for place, digit in digits]
-        if shared is not None:  # (the sources kept too: an id is only theirs while they live; each
-            shared[key] = (wv, zv, digits)  # digit also by itself, among the arrays every import shares)
-            shared.update({key + (k,): digit for k, (_, digit) in enumerate(digits)})
+    digits = [(place, digit.astype(np.float32)) for place, digit in _weight_digits(node, wv, zv, axis, reduce)]
+    if shared is not None:  # (the sources kept too: an id is only theirs while they live; each
+        shared[key] = (wv, zv, digits)  # digit also by itself, among the arrays every import shares)
+        shared.update({key + (k,): digit for k, (_, digit) in enumerate(digits)})
     return digits
 
 
