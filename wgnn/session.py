@@ -100,7 +100,8 @@ class InferenceSession:
         if self.sess_options.free_dimensions and self._source is not None and self._source.format == "onnx":
             from .ort_compat import pin_free_dimensions
 
-            input_shapes = pin_free_dimensions(model, self.sess_options.free_dimensions, input_shapes or {})
+            input_shapes = pin_free_dimensions(self._source.proto(), self.sess_options.free_dimensions,
+                                               input_shapes or {})
         self._input_shapes = dict(input_shapes or {})
         self._declared = None  # the model's declared inputs and outputs, while no plan is compiled
         # Inputs an If branches on: a plan is compiled per value of them (``_plan_for``).
@@ -207,7 +208,7 @@ class InferenceSession:
         from .importers.tflite import describe_io as describe_tflite
 
         self.format = self._source.format
-        inputs, outputs = (describe_tflite if self.format == "tflite" else describe_io)(model)
+        inputs, outputs = describe_tflite(model) if self.format == "tflite" else describe_io(self._source.proto())
         self._declared = (inputs, outputs)
         self.symbolic_dims = {name: tuple(dims) for name, dims, _ in inputs if name not in self._input_shapes
                               and dims and any(not isinstance(d, int) for d in dims)}

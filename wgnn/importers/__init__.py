@@ -72,17 +72,23 @@ class ModelSource:
         if self.format == "tflite":
             return load(self.model, input_shapes=input_shapes, input_values=input_values)
         from .onnx import load_model as load_onnx
-        from .onnx import read_model
 
-        if self._proto is None:
-            self._proto = read_model(self.model)
+        proto = self.proto()
         try:
-            graph, opset = load_onnx(self._proto, input_shapes=input_shapes, input_values=input_values,
-                                     arrays=self._arrays)
+            graph, opset = load_onnx(proto, input_shapes=input_shapes, input_values=input_values, arrays=self._arrays)
         finally:
             if self._proto is not self.model:
                 self._drop_read_initializers()
         return graph, opset, "onnx"
+
+    def proto(self):
+        """The ONNX model as read, once (``load`` drops the bytes of the initializers it has read:
+        their arrays are the ones kept)."""
+        from .onnx import read_model
+
+        if self._proto is None:
+            self._proto = read_model(self.model)
+        return self._proto
 
     def release(self) -> None:
         """Forget what was read: a later import reads the model as given again."""
