@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import kernels_used, rel_l2
+from helpers import tol as tolerance
 
 import wgnn
 from wgnn import zoo
@@ -328,46 +330,135 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
         assert kernels.count("lstm_step") == dirs * (steps - 1) and kernels.count("lstm_cell") == dirs
 
 
-@pytest.mark.parametrize("bits,zeros,g_idx", [(4, "packed", False), (4, "none", True), (4, "float", False),
-                                              (8, "packed", False), (2, "packed", False)])
-def test_matmul_nbits_matches_onnxruntime_cpu(device, bits, zeros, g_idx):
-    """com.microsoft.MatMulNBits (weight-only quantization): weights of ``bits`` bits in blocks of
-    16 along a K that is no multiple of it, zero points packed like the weights, given as floats or
-    left out (2^(bits - 1)), act-order block indices (g_idx), a bias, a 3-D A: ONNX Runtime CPU's
-    outputs within float rounding."""
-    ort = pytest.importorskip("onnxruntime")
-    rng = np.random.default_rng(bits)
-    k, n, block, blocks = 40, 12, 16, 3
+def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,
+                 a_shape: tuple[int, ...] = (2, 3), dtype=np.float32):
+    """A model of one MatMulNBits (its weights, scales and, as ``zeros`` says, zero points drawn
+    from ``rng``; a bias) and an A for it."""
+    blocks = -(-k // block)
+    onnx_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     packed = rng.integers(0, 256, (n, blocks, block * bits // 8)).astype(np.uint8)
-    scales = rng.uniform(0.01, 0.1, (n, blocks)).astype(np.float32)
+    scales = rng.uniform(0.01, 0.1, (n, blocks)).astype(dtype)
     inits = [helper.make_tensor("B", TensorProto.UINT8, packed.shape, packed.tobytes(), raw=True),
-             helper.make_tensor("scales", TensorProto.FLOAT, scales.shape, scales.ravel())]
+             helper.make_tensor("scales", onnx_type, scales.shape, scales.tobytes(), raw=True)]
     ins = ["A", "B", "scales", "", "", "bias"]
     if zeros == "packed":
         z = rng.integers(0, 256, (n, -(-blocks * bits // 8))).astype(np.uint8)
         inits.append(helper.make_tensor("zeros", TensorProto.UINT8, z.shape, z.tobytes(), raw=True))
         ins[3] = "zeros"
     elif zeros == "float":
-        z = rng.uniform(0, 2 ** bits - 1, (n, blocks)).astype(np.float32)
-        inits.append(helper.make_tensor("zeros", TensorProto.FLOAT, z.shape, z.ravel()))
+        z = rng.uniform(0, 2 ** bits - 1, (n, blocks)).astype(dtype)
+        inits.append(helper.make_tensor("zeros", onnx_type, z.shape, z.tobytes(), raw=True))
         ins[3] = "zeros"
     if g_idx:
         order = rng.permutation(np.arange(k) // block).astype(np.int32)
         inits.append(helper.make_tensor("g_idx", TensorProto.INT32, order.shape, order))
         ins[4] = "g_idx"
-    bias = rng.standard_normal(n).astype(np.float32)
-    inits.append(helper.make_tensor("bias", TensorProto.FLOAT, bias.shape, bias))
+    bias = rng.standard_normal(n).astype(dtype)
+    inits.append(helper.make_tensor("bias", onnx_type, bias.shape, bias.tobytes(), raw=True))
     node = helper.make_node("MatMulNBits", ins, ["Y"], domain="com.microsoft", K=k, N=n, bits=bits,
                             block_size=block)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [2, 3, k])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", onnx_type, [*a_shape, k])],
+                              [helper.make_tensor_value_info("Y", onnx_type, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                     helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 8
-    a = rng.standard_normal((2, 3, k)).astype(np.float32)
+    return model, rng.standard_normal((*a_shape, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("bits,zeros,g_idx", [(4, "packed", False), (4, "none", True), (4, "float", False),
+                                              (8, "packed", False), (2, "packed", False)])
+def test_matmul_nbits_matches_onnxruntime_cpu(device, bits, zeros, g_idx):
+    """com.microsoft.MatMulNBits (weight-only quantization): weights of ``bits`` bits in blocks of
+    16 along a K that is no multiple of it, zero points packed like the weights, given as floats or
+    left out (2^(bits - 1)), act-order block indices (g_idx), a bias, a 3-D A: ONNX Runtime CPU's
+    outputs within float rounding. The weights stay packed (``matmul_nbits``), except under act
+    order (g_idx: rows of K not in block order) or where K is no multiple of a word's values: then
+    they are dequantized at load."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(bits)
+    model, a = _nbits_model(rng, bits, zeros, g_idx)
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})
-    got = wgnn.InferenceSession(model).run(None, {"A": a})
+    session = wgnn.InferenceSession(model)
+    got = session.run(None, {"A": a})
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5 * np.abs(want[0]).max())
+    packed = not g_idx and 40 % (32 // bits) == 0  # (2 bits: 16 values a word, which 40 is no multiple of)
+    assert any(k.startswith("matmul_nbits") for k in kernels_used(session)) == packed
+
+
+NBITS_CASES = [("nbits", 1, 1, (1,)), ("nbits", 4, 1, (2, 3)), ("nbits", 2, 4, (2, 3)), ("nbits", 4, 16, (5,)),
+               ("nbits", 8, 32, (1,)), ("nbits_subgroup", 8, None, (2, 3)), ("nbits_subgroup", 16, None, (19,))]
+
+
+@pytest.mark.parametrize("variant,tile,split,a_shape", NBITS_CASES)
+@pytest.mark.parametrize("bits", [4, 8, 2])
+def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precision, variant, tile, split, a_shape,
+                                                                 bits):
+    """Each way of running a product of packed weights (``nbits``: rows per invocation, K spread
+    over ``split`` invocations of a workgroup; ``nbits_subgroup``: octets of lanes sharing A's
+    rows), forced, at row counts that leave tiles part empty, 12 columns (an octet's eight vec4s
+    part empty), a K whose last block is padded: ONNX Runtime CPU's outputs (fp16: within f16's
+    rounding of A and the result). The packed words, scales and zero points are all that is stored
+    of the weights: the constants are fewer bytes than the weights as f32."""
+    from wgnn.backends.compute.policy import Choice
+
+    ort = pytest.importorskip("onnxruntime")
+    if variant == "nbits_subgroup" and "subgroup" not in device.features:
+        pytest.skip(f"{device.name} lacks subgroups")
+    if precision == "fp16" and "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks shader-f16")
+    rng = np.random.default_rng(bits * 100 + tile)
+    k, n = 48 if bits == 4 else 64, 12
+    model, a = _nbits_model(rng, bits, "packed", False, k=k, n=n, block=16 if bits < 8 else 32, a_shape=a_shape)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
+    session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": Choice(variant, tile, 64, split)})
+    got = session.run(None, {"A": a})[0]
+    assert kernels_used(session) == ["matmul_nbits_shared" if variant == "nbits_subgroup" else "matmul_nbits"]
+    assert session._exe.constant_bytes < k * n * 4
+    if precision == "fp32":
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    else:
+        assert rel_l2(got, want) < tolerance("fp16")
+
+
+def test_packed_weight_sizes_beyond_workgroup_memory_are_refused(device):
+    """``nbits`` forced at sizes whose sums' tree would need more workgroup memory than WebGPU
+    promises (16 KB): an error naming the variant and the bytes, before any pipeline is made."""
+    from wgnn.backends.compute.policy import Choice
+
+    model, _ = _nbits_model(np.random.default_rng(5), 4, "packed", False, k=64, n=16, block=32, a_shape=(9,))
+    with pytest.raises(wgnn.GraphError, match=r"'nbits' at tile 8 and workgroup 256 .* 32768 bytes"):
+        wgnn.InferenceSession(model, kernels={"matmul": Choice("nbits", 8, 256, 4)})
+
+
+def test_packed_weights_follow_the_weights_a_pass_replaces(device):
+    """MatMulNBits whose N is no multiple of 4: a pass pads its weights with zero columns (a new
+    constant), which the packed words no longer describe, so the product runs on the padded float
+    weights: ONNX Runtime's outputs, and no packed kernel."""
+    ort = pytest.importorskip("onnxruntime")
+    model, a = _nbits_model(np.random.default_rng(3), 4, "packed", False, k=64, n=1030, block=32, a_shape=(5,))
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
+    session = wgnn.InferenceSession(model)
+    got = session.run(None, {"A": a})[0]
+    assert not any(k.startswith("matmul_nbits") for k in kernels_used(session))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def test_packed_weights_split_only_where_the_words_exceed_a_binding(device):
+    """A product whose weights as f32 exceed a binding but whose packed words fit one stays whole
+    (its kernel binds the words); where the words do not fit either, its columns are split, each
+    slice a product of float weights: ONNX Runtime's outputs either way."""
+    from wgnn.importers.onnx import load_model
+    from wgnn.passes import optimize
+    from wgnn.passes.split_wide_matmuls import split_wide_matmuls
+    from wgnn.reference import run_reference
+
+    model, a = _nbits_model(np.random.default_rng(4), 4, "packed", False, k=64, n=48, block=32, a_shape=(3,))
+    want = run_reference(load_model(model)[0], {"A": a})["Y"]
+    for limit, splits in ((64 * 48 * 4 - 4, 0), (64 * 48 // 2 - 4, 1)):  # f32 weights 12 KB, the words 1.5 KB
+        graph = load_model(model)[0]
+        optimize(graph)
+        assert split_wide_matmuls(graph, limit) == splits
+        np.testing.assert_allclose(run_reference(graph, {"A": a})["Y"], want, rtol=1e-6, atol=1e-6)
 
 
 def test_malformed_matmul_nbits_is_refused_by_name(device):

@@ -45,6 +45,8 @@ def candidates(op: str, variants: list[str]) -> list[Choice]:
     for v in variants:
         if v in SPLIT_VARIANTS:
             out += [Choice(v, tile, wg, split) for tile, wg in GPU_GEMM_SIZES for split in (None, 1)]
+        elif v == "nbits":  # rows per invocation, and invocations sharing a block's K
+            out += [Choice(v, tile, 64, split) for tile in (1, 4, 8) for split in (1, 4, 16)]
         elif v == "gemv":
             out += [Choice(v, workgroup=64), Choice(v, workgroup=256)]
         elif VARIANTS[op][v]:  # (depthwise from tile 1: a small layer's workgroups on a GPU)

@@ -11,6 +11,7 @@ so DynamicQuantizeLinear's computed scale runs through the same kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -283,3 +284,49 @@ class FusedRequantize:
         scale, zero, bounds, shifted = self.quantize
         q = _saturate(y / np.float32(scale), np.array(zero), bounds)
         return (q - np.float32(zero) if shifted else q).astype(self.dtype)
+
+
+@dataclass(eq=False)
+class BlockWeights:
+    """A matmul's constant B (K x N) as weight-only quantization stores it (ONNX Runtime's
+    MatMulNBits), kept beside the float values it dequantizes to, so that a kernel can read the
+    packed words instead (``matmul_nbits.wgsl``): for each of N columns, its values ``bits`` bits
+    each, packed from each u32 word's low bits up, in blocks of ``block`` values along K, each
+    block's scale and zero point as floats ([N, blocks]). A matmul node carries it as
+    ``attrs["nbits"]``; it describes B only while B is still ``values`` itself (``block_weights``),
+    so a pass that replaces B (a slice, a concat, padding) leaves the node an ordinary product."""
+
+    values: np.ndarray  # B as the graph has it, (K, N)
+    words: np.ndarray  # uint32, [N, words per column]
+    scales: np.ndarray  # float32, [N, blocks]
+    zeros: np.ndarray  # float32, [N, blocks]
+    bits: int
+    block: int
+
+    def __repr__(self) -> str:  # (node attributes are printed; the arrays are not worth it)
+        return f"BlockWeights({self.bits} bits, blocks of {self.block}, {self.words.shape[0]} columns)"
+
+    @property
+    def per_word(self) -> int:
+        return 32 // self.bits
+
+    @cached_property
+    def by_block(self) -> np.ndarray:
+        """The scales and zero points as ``matmul_nbits`` reads them, made once:
+        [block][vec4 of columns][scales | zero points][4], one load a vec4 of columns' values."""
+        n, blocks = self.scales.shape
+        return np.ascontiguousarray(np.stack([self.scales.T.reshape(blocks, n // 4, 4),
+                                              self.zeros.T.reshape(blocks, n // 4, 4)], axis=2), np.float32)
+
+
+def block_weights(node) -> BlockWeights | None:
+    """A matmul node's packed B (``BlockWeights``) where it still describes the node's B and the
+    packed kernel can read it (N and K whole vec4s and words), else None."""
+    packed = node.attrs.get("nbits")
+    if packed is None or node.op != "matmul" or len(node.inputs) < 2 or node.inputs[1] is None:
+        return None
+    b = node.inputs[1]
+    k, n = packed.values.shape
+    if b.value is not packed.values or n % 4 or k % packed.per_word or k % 4:
+        return None
+    return packed

@@ -5,7 +5,9 @@ lavapipe and many GPUs). The first fully connected layer of VGG or AlexNet has a
 matrix (25088 x 4096 floats is 392 MiB), so its columns are split into slices that each fit: one
 matmul per slice (same input, its columns of the weights and bias, the same activation), and a
 concat along the last axis that writes the original output. Device-dependent, so it runs at
-compile time, not among the device-independent passes.
+compile time, not among the device-independent passes. A product whose weights stay packed
+(weight-only quantization, ``ops.quant.BlockWeights``) is split only where the packed words do not
+fit: a 4-bit matrix binds an eighth of its f32 bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
+from ..ops.quant import block_weights
 
 
 def split_wide_matmuls(graph: Graph, max_binding_bytes: int) -> int:
@@ -36,6 +39,9 @@ def _split(node: Node, max_bytes: int) -> list[Node] | None:
     bias, residual, slope = extra[0], extra[1], extra[2]
     if not b.is_constant or b.rank != 2 or b.value.nbytes <= max_bytes:
         return None
+    packed = block_weights(node)
+    if packed is not None and max(packed.words.nbytes, 2 * packed.scales.nbytes) <= max_bytes:
+        return None  # the product reads its weights packed (matmul_nbits), and those fit
     if residual is not None or (slope is not None and slope.size > 1) or (bias is not None and not bias.is_constant):
         return None  # left whole: the scheduler's size check names the node
     k, cols = b.shape

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ops.quant import BlockWeights, block_weights
 from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
@@ -469,6 +470,34 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
                  flops_share=0.0)  # additions of partial sums: not the product's multiply-adds
 
 
+def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, choice: Choice) -> None:
+    """A product whose B stays packed as weight-only quantization stores it: ``nbits`` on
+    ``matmul_nbits`` (a register tile, K spread over ``choice.split`` invocations), ``nbits_subgroup``
+    on ``matmul_nbits_shared`` (octets of lanes sharing A's rows). The words as they are, four
+    columns' side by side; each block's scales and zero points by vec4 of columns (``by_block``)."""
+    k, n = packed.values.shape
+    refs, template, params = _epilogue(node, ctx, n, vec4=True)
+    n4 = n // 4
+    # by word then column where an invocation walks all of K (neighbours differ in column), by
+    # column then word where invocations share a column's K (a view: a later plan's constant pool
+    # knows what it became)
+    k_major = choice.split in (None, 1)
+    words = packed.words.reshape(n4, 4, -1).transpose((2, 0, 1) if k_major else (0, 2, 1))
+    tiles = -(-m // choice.tile)
+    params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, words=k // packed.per_word, col_words=packed.words.shape[1])
+    template.update(tile_m=choice.tile, bits=packed.bits, k_major=k_major, block_words=packed.block // packed.per_word)
+    bindings = [ctx.tensor(node.inputs[0]), ctx.const(words)] + refs + \
+        [ctx.tensor(node.outputs[0]), ctx.const(packed.by_block, exact=True)]
+    if choice.variant == "nbits_subgroup":
+        n8 = -(-n4 // 8)
+        ctx.dispatch("matmul_nbits_shared", node=node, template=dict(template, path=SUBGROUP_PATH),
+                     params=dict(params, n8=n8), bindings=bindings, threads=tiles * n8 * 8, choice=choice)
+        return
+    template.update(split=choice.split, partial_size=choice.tile * choice.workgroup if choice.split > 1 else 1)
+    ctx.dispatch("matmul_nbits", node=node, template=template, params=params, bindings=bindings,
+                 workgroups=-(-tiles * n4 * choice.split // choice.workgroup), choice=choice)
+
+
 @lowers("matmul")
 def lower_matmul(node, ctx: LoweringContext) -> None:
     a, b = node.inputs[0], node.inputs[1]
@@ -488,6 +517,9 @@ def lower_matmul(node, ctx: LoweringContext) -> None:
 
     a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
     choice = ctx.policy.choose("matmul", node, ctx.variants("matmul", node), problem)
+    if choice.variant in ("nbits", "nbits_subgroup"):
+        _nbits_call(node, ctx, block_weights(node), m=problem.batch * m, choice=choice)
+        return
     b_value = b.value.astype(np.float32, copy=False).reshape(sb) if b.is_constant else ctx.tensor(b)
     _matmul_call(node, ctx, ctx.tensor(a), b_value, m=m, k=k, cols=cols, batch=problem.batch, a_stride=a_stride,
                  b_stride=b_stride, choice=choice)

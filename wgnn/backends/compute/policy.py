@@ -30,6 +30,7 @@ import numpy as np
 
 from ...errors import GraphError
 from ...graph import Graph, Node
+from ...ops.quant import block_weights
 from ...ops.winograd import tiles_of
 from ...passes.integer_conv import fuse_requantize
 from ...passes.patterns import row_product, rows_in_fours
@@ -51,7 +52,7 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "conv2d": {"winograd": (), "winograd4": (), "depthwise": TILES, "pointwise": TILES, "subgroup": SHARED_TILES,
                "direct": TILES, "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
     "matmul": {"tiled": TILES, "subgroup": SHARED_TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (),
-               "generic": ()},
+               "nbits": TILES, "nbits_subgroup": SHARED_TILES, "generic": ()},
     # The row kernels (softmax.wgsl, layer_norm.wgsl, reduce.wgsl): a workgroup per row (per output
     # of a reduction), or an invocation per row.
     "softmax": {"workgroup": (), "row": ()},
@@ -212,8 +213,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                winograd4_tiles=16, winograd_channels=8,
                                single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
-            "matmul": Defaults(("gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"), tile=8,
-                               variant_tiles=(("subgroup", 16),),
+            "matmul": Defaults(("nbits_subgroup", "nbits", "gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"),
+                               tile=8, variant_tiles=(("subgroup", 16), ("nbits_subgroup", 16)),
                                single_row=((SINGLE_ROW_CACHED, Choice("tiled", 1)), (0, Choice("gemv", None, 32)))),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
             # (MiniLM's softmax and layer norms, docs/kernels.md).
@@ -225,7 +226,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "winograd4", "depthwise", "gemm_f16", "gemm",
                                 "pointwise", "direct", "generic"), variant_tiles=(("subgroup", 8),)),
-            "matmul": Defaults(("gemv", "gemm_f16", "gemm", "tiled", "generic"), variant_tiles=(("subgroup", 8),)),
+            "matmul": Defaults(("nbits", "gemv", "gemm_f16", "gemm", "tiled", "generic"),
+                               variant_tiles=(("subgroup", 8), ("nbits_subgroup", 8))),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
             # Unmeasured: one workgroup leaves a range over 10^5 values to one core, thousands of
@@ -296,6 +298,34 @@ def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
     return split
 
 
+def nbits_tile(problem: Problem, tile: int) -> int:
+    """The rows per invocation of ``matmul_nbits`` for ``problem``: the defaults' tile, or the
+    smallest tile that covers its rows where it has fewer (a single row: 1, not 8 with 7 dropped)."""
+    return next((t for t in TILES if t >= min(problem.batch * problem.m, tile)), tile)
+
+
+WORKGROUP_STORAGE = 16384  # bytes of workgroup memory every WebGPU adapter offers (maxComputeWorkgroupStorageSize)
+# (workgroups ``nbits_split`` aims for, the most invocations it gives a block) per adapter kind
+NBITS_SPREAD = {"gpu": (GPU_BLOCKS, 32), "cpu": (64, 4)}
+
+
+def nbits_split(problem: Problem, tile: int, workgroup: int, kind: str) -> int:
+    """Invocations per output block of ``matmul_nbits``: enough to launch the workgroups
+    ``NBITS_SPREAD`` aims for on this kind of adapter, while each invocation keeps at least four
+    words of K. A GPU (unmeasured) wants a few per core: a single row of 4096 columns has 1024
+    blocks, 16 workgroups of 64 at one invocation a block. On lavapipe a single row of 4-bit
+    weights took, at one, two, four and eight invocations a block: 2.6, 2.1, 1.7 and 1.7 ms for
+    2048 x 2048; 9.6, 7.6, 5.6 and 5.6 ms for 4096 x 4096; 384 x 384 0.32 at one, 0.36 at four
+    (within the machine's noise)."""
+    target, most = NBITS_SPREAD[kind]
+    blocks = problem.batch * -(-problem.m // tile) * (problem.n // 4)
+    words = problem.k // 8  # (4-bit words: fewer for 2 bits, more for 8; a bound, not a count)
+    split = 1
+    while split * 2 <= min(most, workgroup) and blocks * split < target * workgroup and words // (split * 2) >= 4:
+        split *= 2
+    return split
+
+
 def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", subgroups: bool = False) -> list[str]:
     """The variants of ``op`` that can compute ``node`` in a session of ``precision``, in
     ``VARIANTS`` order. ``gemm_f16`` needs an fp16 session and constant weights within f16's range
@@ -318,6 +348,9 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
             return ["generic"]
         if problem.k % 4:  # the register-tiled kernel reads such an A as scalars
             return ["tiled"] + scalar
+        if block_weights(node) is not None:  # weights kept packed: the kernels that read them (the
+            # float ones would hold the weights dequantized, 8x the bytes of 4-bit ones)
+            return ["nbits"] + ["nbits_" + v for v in shared]
         single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
         return (["tiled"] + shared + ["gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else [])
                 + scalar)
@@ -423,7 +456,13 @@ def single_row(defaults: Defaults, node: Node, candidates: list[str], precision:
     time (workgroup 64) on weights of 0.1-8 MB (an LSTM's recurrent step 512 x 2048: 0.68 against
     1.22 ms; MobileNet V2's classifier 0.70 against 1.09), beyond that (16 MB) 1.4x; gemv at
     workgroup 32 takes 0.75-0.92x its time at 64. A quantized product's gemv reads integer weights
-    a byte each (a quarter of tiled's): it keeps gemv."""
+    a byte each (a quarter of tiled's): it keeps gemv. Packed weights (``nbits``) take their own
+    kernel, K spread over a few invocations where that fills the adapter (``nbits_split``): on
+    lavapipe a 2048 x 2048 product of 4-bit weights took 1.7 ms against gemv's 7.0 on the
+    dequantized ones, a 384 x 384 one 0.32 against 0.48."""
+    if "nbits" in candidates:  # packed weights: the kernel that reads them, a row per invocation
+        problem = problem_of(node)
+        return Choice("nbits", 1) if problem.batch * problem.m == 1 else None
     if "gemv" not in candidates:
         return None
     problem = problem_of(node)
@@ -518,6 +557,9 @@ def signature(node: Node, precision: str) -> str:
                      if k in ("strides", "pads", "dilations", "groups"))
     if node.attrs.get("int8_offset") is not None:  # a quantized convolution: other variants, other timings
         attrs += ";int8"
+    packed = block_weights(node)
+    if packed is not None:  # weights read packed (matmul_nbits): another variant, other timings
+        attrs += f";nbits{packed.bits}/{packed.block}"
     return f"{node.op}|{shapes}|{attrs}|{precision}"
 
 
@@ -617,6 +659,20 @@ class KernelPolicy:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
         workgroup = choice.workgroup or defaults.workgroup
         split = 1
+        if choice.variant == "nbits_subgroup":
+            if choice.tile is None and problem is not None and problem.batch * problem.m < 32:
+                tile = 8  # (MiniLM's 17 rows: 25 ms at 8 against 28 at 16; 68 rows: 64 against 58)
+        elif choice.variant == "nbits":
+            if choice.tile is None and problem is not None:
+                tile = nbits_tile(problem, tile)
+            split = choice.split or (nbits_split(problem, tile, workgroup, self.adapter.kind) if problem else 1)
+            if split not in SPLITS or workgroup % split:
+                raise GraphError(f"{op} variant 'nbits' shares an output block among {SPLITS} invocations "
+                                 f"(dividing the workgroup of {workgroup}), not {split}")
+            if split > 1 and tile * workgroup * 16 > WORKGROUP_STORAGE:  # (its sums' tree: a vec4 per row and lane)
+                raise GraphError(f"{op} variant 'nbits' at tile {tile} and workgroup {workgroup} would add its "
+                                 f"sums in {tile * workgroup * 16} bytes of workgroup memory; WebGPU promises "
+                                 f"{WORKGROUP_STORAGE}")
         if choice.variant in SPLIT_VARIANTS:
             split = choice.split
             if split is None:

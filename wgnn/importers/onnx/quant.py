@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import GraphError
-from ...ops.quant import shifted_range
+from ...ops.quant import BlockWeights, shifted_range
 from .common import CONVERTERS, NodeInfo, converts, static
 
 F32_EXACT = 1 << 24  # integers up to this magnitude are exact in f32
@@ -363,10 +363,17 @@ def _matmul_nbits(b, node, ins, attrs):
     else:
         z = z.reshape(n, blocks).astype(np.float32)
     group = static(b, node, g_idx, "g_idx")
-    group = np.arange(k) // block if group is None else group.reshape(-1).astype(np.int64)
+    in_order = np.arange(k) // block
+    group = in_order if group is None else group.reshape(-1).astype(np.int64)
     if group.shape != (k,) or group.min() < 0 or group.max() >= blocks:
         raise node.unsupported(f"g_idx must give each of the {k} rows of K a block in [0, {blocks})")
     weights = ((values - z[:, group]) * s[:, group]).T  # (K, N), each value as ONNX Runtime dequantizes it
     dtype = a.dtype if a.dtype in ("float32", "float16") else "float32"
-    y = CONVERTERS["MatMul"](b, node, [a, b.constant(weights.astype(dtype), name=f"{node.name}/weights")], {})
+    w = b.constant(weights.astype(dtype), name=f"{node.name}/weights")
+    y = CONVERTERS["MatMul"](b, node, [a, w], {})
+    if (y.producer is not None and y.producer.op == "matmul" and np.array_equal(group, in_order)
+            and block * bits % 32 == 0):
+        # the packed words too, for the kernel that reads them (``BlockWeights``): blocks of whole words
+        words = np.ascontiguousarray(q.reshape(n, -1)).view("<u4")
+        y.producer.attrs["nbits"] = BlockWeights(w.value, words, s, z, bits, block)
     return y if bias is None else b.add(y, bias, name=f"{node.name}/bias")
