@@ -82,8 +82,11 @@ for step in "${@:-tune bench batch conformance tests}"; do
               timeout 120 python3 -m wgnn profile "$q" --runs 10 --top 12
             } 2>&1 | tee -a "$out/bench-int8.txt" ;;
       text) # MiniLM's network (seeded weights: the real ones exceed what a call carries) against ONNX
-            # Runtime WebGPU, at 1 x 128 tokens and 8 x 14, and where its time goes
-            timeout 240 python3 bench/text.py --synthetic --runs 15 --json "$out/text.json" 2>&1 | tee "$out/text.txt" ;;
+            # Runtime WebGPU, at 1 x 128 tokens and 8 x 14, and where its time goes; then with its linear
+            # layers' weights at 4 bits (MatMulNBits: wgnn keeps them packed, matmul_nbits)
+            timeout 240 python3 bench/text.py --synthetic --runs 15 --json "$out/text.json" 2>&1 | tee "$out/text.txt"
+            timeout 240 python3 bench/text.py --synthetic --nbits --runs 15 --json "$out/text-nbits.json" 2>&1 \
+              | tee "$out/text-nbits.txt" ;;
       shapes) # what a new input shape costs a session (compile, weights uploaded, memory) where a run
               # takes a GPU's milliseconds: PP-OCRv5's recognizer and NudeNet, from .gpu-cache
               timeout 120 python3 bench/shapes.py --models ppocrv5_rec,nudenet_320n --json "$out/shapes.json" 2>&1 \

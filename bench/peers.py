@@ -60,8 +60,11 @@ def compare(path: Path, feeds: dict, runs: int, output: str | None = None) -> di
     times = interleaved_ms(fns, runs)
     times["ONNX Runtime WebGPU"], status = peer_ms(path, feeds, runs)
     dispatches = len(sessions["fp32"]._exe.dispatches)
+    constants = {p: round(s._exe.constant_bytes / 1e6, 1) for p, s in sessions.items()}
     line = ", ".join(f"{k} {v:.1f} ms" if v is not None else f"{k} -" for k, v in times.items())
     return {"shapes": {k: list(v) for k, v in shapes.items()}, "median_ms": times, "webgpu": status,
             "rel_l2_vs_ort_cpu": agreement, "dispatches": dispatches, "adapter": sessions["fp32"].adapter_name,
+            "constant_mb": constants,
             "line": f"{line} [{status}]; vs ONNX Runtime CPU {agreement['fp32']:.1e} (fp32), "
-                    f"{agreement['fp16']:.1e} (fp16); {dispatches} dispatches"}
+                    f"{agreement['fp16']:.1e} (fp16); {dispatches} dispatches; weights on the GPU "
+                    f"{constants['fp32']:.1f} MB (fp32), {constants['fp16']:.1f} MB (fp16)"}

@@ -12,7 +12,13 @@ wgnn's columns and ONNX Runtime CPU's run interleaved in this process, the WebGP
 MiniLM's configuration) on random tokens of the same shapes, for a machine that cannot fetch the
 weights (a lent GPU reaches no registry); its times are the real model's, its outputs are not.
 
-    python bench/text.py [--runs N] [--json FILE] [--synthetic]
+``--nbits``: every linear layer's weights quantized to 4 bits first, in blocks of 32 along K with
+a scale and a zero point per block, written as ONNX Runtime's ``MatMulNBits`` (round to nearest,
+as ``MatMulNBitsQuantizer``'s default does; ``nbits`` here, so that a machine without the
+quantizer's dependencies can make the file). wgnn keeps those weights packed on the GPU
+(``matmul_nbits``); the JSON has each session's constant bytes.
+
+    python bench/text.py [--runs N] [--json FILE] [--synthetic] [--nbits]
 """
 
 from __future__ import annotations
@@ -76,11 +82,57 @@ def synthetic(folder: Path) -> tuple[Path, dict]:
     return path, cases
 
 
+def nbits(path: Path, out: Path, block: int = 32) -> Path:
+    """``path`` with every MatMul whose B is a 2-D initializer (K a multiple of ``block``) replaced
+    by a 4-bit MatMulNBits: per column and block of K, scale = (max - min) / 15 over the block (with
+    0 inside the range), zero point = round(-min / scale), q = clip(round(w / scale) + zero, 0, 15),
+    packed two to a byte from the low bits up, as ONNX Runtime stores them."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        b = inits.get(node.input[1]) if node.op_type == "MatMul" else None
+        w = numpy_helper.to_array(b).astype(np.float32) if b is not None else None
+        if w is None or w.ndim != 2 or w.shape[0] % block:
+            nodes.append(node)
+            continue
+        k, n = w.shape
+        blocks = w.T.reshape(n, k // block, block)
+        low, high = np.minimum(blocks.min(axis=2), 0), np.maximum(blocks.max(axis=2), 0)
+        scale = np.where(high > low, (high - low) / 15, 1).astype(np.float32)
+        zero = np.clip(np.round(-low / scale), 0, 15).astype(np.uint8)
+        q = np.clip(np.round(blocks / scale[..., None]) + zero[..., None], 0, 15).astype(np.uint8)
+        packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+        zeros = np.pad(zero, ((0, 0), (0, zero.shape[1] % 2)))
+        zeros = (zeros[:, 0::2] | (zeros[:, 1::2] << 4)).astype(np.uint8)
+        name = node.input[1]
+        graph.initializer.extend([numpy_helper.from_array(packed, f"{name}_q4"),
+                                  numpy_helper.from_array(scale, f"{name}_scales"),
+                                  numpy_helper.from_array(zeros, f"{name}_zeros")])
+        nodes.append(helper.make_node("MatMulNBits", [node.input[0], f"{name}_q4", f"{name}_scales", f"{name}_zeros"],
+                                      list(node.output), name=node.name, domain="com.microsoft", K=k, N=n, bits=4,
+                                      block_size=block))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for node in graph.node for i in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, str(out))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--json")
     parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--nbits", action="store_true", help="4-bit weights (MatMulNBits) first")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
     if args.synthetic:
@@ -92,7 +144,10 @@ def main() -> None:
         cases = {"1 x 128": {k: v[:, :128].copy() for k, v in long.items()},
                  "8 x padded": tokenizer(SENTENCES).feeds()}
         cases["1 x 128"]["input_ids"][0, -1] = tokenizer.sep
-    results = {"adapter": None, "date": time.strftime("%Y-%m-%d"), "synthetic": args.synthetic, "cases": {}}
+    if args.nbits:
+        path = nbits(Path(path), Path(tmp.name) / "minilm-q4.onnx")
+    results = {"adapter": None, "date": time.strftime("%Y-%m-%d"), "synthetic": args.synthetic, "nbits": args.nbits,
+               "cases": {}}
     for case, feeds in cases.items():
         measured = compare(path, feeds, args.runs, output="sentence_embedding")
         results["adapter"] = measured.pop("adapter")
