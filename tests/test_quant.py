@@ -461,6 +461,52 @@ def test_packed_weights_split_only_where_the_words_exceed_a_binding(device):
         np.testing.assert_allclose(run_reference(graph, {"A": a})["Y"], want, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype,axis,k,zeros", [("int4", 0, 64, True), ("uint4", 0, 64, True), ("int8", 0, 64, True),
+                                                 ("int4", 0, 64, False), ("uint4", 0, 48, True), ("int4", 1, 64, True)])
+def test_blocked_dequantize_before_a_product_stays_packed(device, precision, dtype, axis, k, zeros):
+    """ONNX's own weight-only form (opset 21: DequantizeLinear of int4/uint4/int8 weights in blocks
+    along K, then MatMul): the product reads the weights packed (``pack_block_weights``), ONNX
+    Runtime CPU's outputs (its own fusion of the two into MatMulNBits kept in f32: accuracy level
+    0), with zero points and without (symmetric). Blocks along N (axis 1), or a K whose last block
+    is partial (48 in blocks of 32), fold to float weights as before."""
+    ort = pytest.importorskip("onnxruntime")
+    from ml_dtypes import int4, uint4
+
+    rng = np.random.default_rng(k + axis)
+    n, block = 64, 32
+    np_type = {"int4": int4, "uint4": uint4, "int8": np.int8}[dtype]
+    low, high = (-8, 8) if dtype == "int4" else (0, 16) if dtype == "uint4" else (-128, 128)
+    q = rng.integers(low, high, (k, n)).astype(np_type)
+    shape = (-(-k // block), n) if axis == 0 else (k, n // block)
+    scale = rng.uniform(0.01, 0.1, shape).astype(np.float32)
+    zero = rng.integers(low, high, shape).astype(np_type)
+    onnx_type = helper.np_dtype_to_tensor_dtype(np.dtype(np_type))
+    inits = [helper.make_tensor("q", onnx_type, q.shape, q.astype(np.int32).ravel().tolist()),
+             helper.make_tensor("s", TensorProto.FLOAT, scale.shape, scale.ravel()),
+             helper.make_tensor("z", onnx_type, zero.shape, zero.astype(np.int32).ravel().tolist())]
+    if not zeros:
+        inits.pop()
+    nodes = [helper.make_node("DequantizeLinear", ["q", "s", "z" if zeros else ""], ["w"], axis=axis,
+                              block_size=block),
+             helper.make_node("MatMul", ["A", "w"], ["Y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [5, k])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    a = rng.standard_normal((5, k)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
+    want = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]).run(
+        None, {"A": a})[0]
+    session = wgnn.InferenceSession(model, precision=precision)
+    got = session.run(None, {"A": a})[0]
+    assert any(k.startswith("matmul_nbits") for k in kernels_used(session)) == (axis == 0 and k % block == 0)
+    if precision == "fp32":
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    else:
+        assert rel_l2(got, want) < tolerance("fp16")
+
+
 def test_malformed_matmul_nbits_is_refused_by_name(device):
     """MatMulNBits whose zero points, weights or attributes do not fit K, N and the block size: an
     error naming the node and what was expected, at load."""

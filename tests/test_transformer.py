@@ -466,28 +466,39 @@ def test_minilm_dynamically_quantized_as_close_as_onnxruntime(minilm, tmp_path):
     assert rel_l2(got[1], fp32) < 1.05 * rel_l2(want[1], fp32)
 
 
-def test_minilm_with_4_bit_weights_matches_onnxruntime(minilm, precision, tmp_path, monkeypatch):
+@pytest.mark.parametrize("form", ["MatMulNBits", "QDQ"])
+def test_minilm_with_4_bit_weights_matches_onnxruntime(minilm, precision, tmp_path, monkeypatch, form):
     """MiniLM through ONNX Runtime's weight-only quantizer (``MatMulNBitsQuantizer``: every linear
-    layer's weights 4 bits in blocks of 32 along K, a scale and a packed zero point per block):
-    each MatMulNBits runs on its packed weights (``matmul_nbits``), so the session holds no more
-    constant bytes than the file (dequantized to f32, 89 MB against 55), with ONNX Runtime's outputs
-    on padded rows (fp16: within f16's rounding); and so under the GPU defaults (K spread over
-    invocations) in fp32."""
+    layer's weights 4 bits in blocks of 32 along K, a scale and a zero point per block), in both
+    forms it writes: com.microsoft's MatMulNBits, and ONNX's own (opset 21: DequantizeLinear of
+    uint4 weights in blocks, then MatMul; the model first converted to opset 21). Each product runs
+    on its packed weights (``matmul_nbits``), so the session holds no more constant bytes than the
+    file (dequantized to f32, 89 MB against 55), with ONNX Runtime's outputs on padded rows (its
+    fusion of the QDQ form kept in f32: accuracy level 0; fp16: within f16's rounding); and so under
+    the GPU defaults (K spread over invocations) in fp32."""
     pytest.importorskip("onnx_ir")  # (the quantizer's)
     import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization import QuantFormat
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     path, tokenizer = minilm
-    quantizer = MatMulNBitsQuantizer(onnx.load(str(path)), block_size=32, is_symmetric=False)
+    model = onnx.load(str(path))
+    if form == "QDQ":
+        model = version_converter.convert_version(model, 21)
+    quantizer = MatMulNBitsQuantizer(model, block_size=32, is_symmetric=False,
+                                     quant_format=QuantFormat.QDQ if form == "QDQ" else QuantFormat.QOperator)
     quantizer.process()
     model = getattr(quantizer.model, "model", quantizer.model)
-    assert sum(n.op_type == "MatMulNBits" for n in model.graph.node) == 36
+    assert sum(n.op_type == {"QDQ": "DequantizeLinear"}.get(form, form) for n in model.graph.node) == 36
     out = tmp_path / "q4.onnx"
     onnx.save(model, str(out))
     feeds = tokenizer(TEXTS[:4]).feeds()
     session = wgnn.InferenceSession(str(out), precision=precision)
     got = session.run(None, feeds)
-    want = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
+    want = ort.InferenceSession(str(out), options, providers=["CPUExecutionProvider"]).run(None, feeds)
     _close_on_kept_tokens(got, want, feeds["attention_mask"], 2e-5 if precision == "fp32" else _tol(precision))
     assert sum(k.startswith("matmul_nbits") for k in kernels_used(session)) == 36
     assert session._exe.constant_bytes < 1.05 * out.stat().st_size

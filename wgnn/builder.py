@@ -295,7 +295,9 @@ class OpBuilder:
             zero_point = self.constant(np.zeros((), x.dtype), name=f"{n}/zero")
         scale = self._quant_param(x, scale, axis, block_size, n)
         zero_point = self._quant_param(x, zero_point, axis, block_size, n)
-        return self._one("dequantize_linear", [x, scale, zero_point], {}, n)
+        # (blocked: which axis, how long a block, for passes.pack_block_weights)
+        attrs = {"block": (_axis("quantization", n, axis, x.rank), block_size)} if block_size else {}
+        return self._one("dequantize_linear", [x, scale, zero_point], attrs, n)
 
     def dynamic_quantize_linear(self, x: Operand, *, axis: int | None = None,
                                 name: str = "") -> tuple[Operand, Operand, Operand]:

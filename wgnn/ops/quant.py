@@ -319,6 +319,16 @@ class BlockWeights:
                                               self.zeros.T.reshape(blocks, n // 4, 4)], axis=2), np.float32)
 
 
+def pack_words(q: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned ``bits``-bit values, [N, K] with K a multiple of 32 / ``bits``, packed into u32
+    words from the low bits up, as MatMulNBits stores them: [N, K * bits / 32]."""
+    per_word = 32 // bits
+    n, k = q.shape
+    shifts = np.arange(per_word, dtype=np.uint32) * bits
+    values = q.astype(np.uint32).reshape(n, k // per_word, per_word) << shifts
+    return np.bitwise_or.reduce(values, axis=2).astype(np.uint32)
+
+
 def block_weights(node) -> BlockWeights | None:
     """A matmul node's packed B (``BlockWeights``) where it still describes the node's B and the
     packed kernel can read it (N and K whole vec4s and words), else None."""

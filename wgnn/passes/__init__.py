@@ -37,6 +37,7 @@ from .fuse_residual import fuse_residual, fuse_residual_after_activation, narrow
 from .fuse_softmax import fuse_softmax, softmax_written_out
 from .integer_conv import integer_conv
 from .one_hot_gather import one_hot_products_as_gathers
+from .pack_block_weights import pack_block_weights
 from .pad_conv_channels import pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
@@ -53,7 +54,7 @@ Rule = Callable[[Graph], int]
 # same epilogue. Patterns written out op by op (GELU, and a backend's FUSIONS) are recognised
 # before ``fuse_activation`` folds their activations into the ops before them, and ``fuse_bounds``
 # a Max or Min by one number after those into the same activation.
-DEFAULT_RULES: list[Rule] = [drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
+DEFAULT_RULES: list[Rule] = [pack_block_weights, drop_quant_roundtrips, integer_conv, fold_constants, remove_identity,
                              eliminate_common_subexpressions, drop_exact_casts, shift_quantized, fold_batchnorm,
                              fold_conv_affine, fold_pad_into_conv, chain_spp_pools, merge_concat_slices,
                              one_hot_products_as_gathers,
@@ -121,4 +122,4 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
            "compose_slices", "fold_square_into_reduce", "softmax_written_out", "fold_channel_scale",
-           "chain_spp_pools"]
+           "chain_spp_pools", "pack_block_weights"]
