@@ -386,7 +386,10 @@ def test_matmul_nbits_matches_onnxruntime_cpu(device, bits, zeros, g_idx):
 
 
 NBITS_CASES = [("nbits", 1, 1, (1,)), ("nbits", 4, 1, (2, 3)), ("nbits", 2, 4, (2, 3)), ("nbits", 4, 16, (5,)),
-               ("nbits", 8, 32, (1,)), ("nbits_subgroup", 8, None, (2, 3)), ("nbits_subgroup", 16, None, (19,))]
+               ("nbits", 8, 32, (1,)), ("nbits_subgroup", 8, None, (2, 3)), ("nbits_subgroup", 16, None, (19,)),
+               ("nbits_gemm", 4, 1, (19,)), ("nbits_gemm", 8, 2, (70,))]
+NBITS_KERNELS = {"nbits": ["matmul_nbits"], "nbits_subgroup": ["matmul_nbits_shared"],
+                 "nbits_gemm": ["matmul_nbits_gemm"]}
 
 
 @pytest.mark.parametrize("variant,tile,split,a_shape", NBITS_CASES)
@@ -395,7 +398,8 @@ def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precis
                                                                  bits):
     """Each way of running a product of packed weights (``nbits``: rows per invocation, K spread
     over ``split`` invocations of a workgroup; ``nbits_subgroup``: octets of lanes sharing A's
-    rows), forced, at row counts that leave tiles part empty, 12 columns (an octet's eight vec4s
+    rows; ``nbits_gemm``: workgroup tiles, 32 x 32 and, with K split in two, 64 x 64), forced, at
+    row counts that leave tiles part empty, 12 columns (an octet's eight vec4s, a block's columns
     part empty), a K whose last block is padded: ONNX Runtime CPU's outputs (fp16: within f16's
     rounding of A and the result). The packed words, scales and zero points are all that is stored
     of the weights: the constants are fewer bytes than the weights as f32."""
@@ -412,7 +416,8 @@ def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precis
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
     session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": Choice(variant, tile, 64, split)})
     got = session.run(None, {"A": a})[0]
-    assert kernels_used(session) == ["matmul_nbits_shared" if variant == "nbits_subgroup" else "matmul_nbits"]
+    assert kernels_used(session) == NBITS_KERNELS[variant] + (["splitk_reduce"] if split and split > 1 and
+                                                               variant == "nbits_gemm" else [])
     assert session._exe.constant_bytes < k * n * 4
     if precision == "fp32":
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())

@@ -475,7 +475,7 @@ def test_minilm_with_4_bit_weights_matches_onnxruntime(minilm, precision, tmp_pa
     on its packed weights (``matmul_nbits``), so the session holds no more constant bytes than the
     file (dequantized to f32, 89 MB against 55), with ONNX Runtime's outputs on padded rows (its
     fusion of the QDQ form kept in f32: accuracy level 0; fp16: within f16's rounding); and so under
-    the GPU defaults (K spread over invocations) in fp32."""
+    the GPU defaults (K spread over invocations, or workgroup tiles from 64 rows) in fp32."""
     pytest.importorskip("onnx_ir")  # (the quantizer's)
     import onnx
     from onnx import version_converter
@@ -506,7 +506,7 @@ def test_minilm_with_4_bit_weights_matches_onnxruntime(minilm, precision, tmp_pa
         monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "gpu")
         gpu = wgnn.InferenceSession(str(out))
         _close_on_kept_tokens(gpu.run(None, feeds), want, feeds["attention_mask"], 2e-5)
-        assert kernels_used(gpu).count("matmul_nbits") == 36
+        assert sum(k.startswith("matmul_nbits") for k in kernels_used(gpu)) == 36
         assert any("k/" in c for c in gpu.kernel_choices().values())
 
 

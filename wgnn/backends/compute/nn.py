@@ -16,6 +16,7 @@ from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
 from .policy import (
     GEMMS,
+    NBITS_VARIANTS,
     WINOGRAD_TILES,
     X_SCALE_VARIANTS,
     Choice,
@@ -473,7 +474,8 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
 def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, choice: Choice) -> None:
     """A product whose B stays packed as weight-only quantization stores it: ``nbits`` on
     ``matmul_nbits`` (a register tile, K spread over ``choice.split`` invocations), ``nbits_subgroup``
-    on ``matmul_nbits_shared`` (octets of lanes sharing A's rows). The words as they are, four
+    on ``matmul_nbits_shared`` (octets of lanes sharing A's rows), ``nbits_gemm`` on
+    ``matmul_nbits_gemm`` (workgroup tiles, split-K). The words as they are, four
     columns' side by side; each block's scales and zero points by vec4 of columns (``by_block``)."""
     k, n = packed.values.shape
     refs, template, params = _epilogue(node, ctx, n, vec4=True)
@@ -481,13 +483,18 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
     # by word then column where an invocation walks all of K (neighbours differ in column), by
     # column then word where invocations share a column's K (a view: a later plan's constant pool
     # knows what it became)
-    k_major = choice.split in (None, 1)
+    k_major = choice.split in (None, 1) or choice.variant == "nbits_gemm"
     words = packed.words.reshape(n4, 4, -1).transpose((2, 0, 1) if k_major else (0, 2, 1))
     tiles = -(-m // choice.tile)
     params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, words=k // packed.per_word, col_words=packed.words.shape[1])
     template.update(tile_m=choice.tile, bits=packed.bits, k_major=k_major, block_words=packed.block // packed.per_word)
     bindings = [ctx.tensor(node.inputs[0]), ctx.const(words)] + refs + \
         [ctx.tensor(node.outputs[0]), ctx.const(packed.by_block, exact=True)]
+    if choice.variant == "nbits_gemm":
+        params.pop("words")  # (the core's loop walks K by its own steps)
+        _gemm(node, ctx, "matmul_nbits_gemm", bindings[0], bindings[1], refs, template, params, choice,
+              Problem(1, m, k, n), [bindings[-1]])
+        return
     if choice.variant == "nbits_subgroup":
         n8 = -(-n4 // 8)
         ctx.dispatch("matmul_nbits_shared", node=node, template=dict(template, path=SUBGROUP_PATH),
@@ -517,7 +524,7 @@ def lower_matmul(node, ctx: LoweringContext) -> None:
 
     a_stride, b_stride = stride(sa, m * k), stride(sb, k * cols)
     choice = ctx.policy.choose("matmul", node, ctx.variants("matmul", node), problem)
-    if choice.variant in ("nbits", "nbits_subgroup"):
+    if choice.variant in NBITS_VARIANTS:
         _nbits_call(node, ctx, block_weights(node), m=problem.batch * m, choice=choice)
         return
     b_value = b.value.astype(np.float32, copy=False).reshape(sb) if b.is_constant else ctx.tensor(b)

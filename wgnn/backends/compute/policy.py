@@ -52,7 +52,7 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "conv2d": {"winograd": (), "winograd4": (), "depthwise": TILES, "pointwise": TILES, "subgroup": SHARED_TILES,
                "direct": TILES, "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
     "matmul": {"tiled": TILES, "subgroup": SHARED_TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (),
-               "nbits": TILES, "nbits_subgroup": SHARED_TILES, "generic": ()},
+               "nbits": TILES, "nbits_subgroup": SHARED_TILES, "nbits_gemm": TILES, "generic": ()},
     # The row kernels (softmax.wgsl, layer_norm.wgsl, reduce.wgsl): a workgroup per row (per output
     # of a reduction), or an invocation per row.
     "softmax": {"workgroup": (), "row": ()},
@@ -104,7 +104,9 @@ SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the 
 # The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
 # what accumulates in which type).
 GEMMS = ("gemm", "gemm_f16")
-SPLIT_VARIANTS = frozenset(GEMMS + ("gemm_i8",))
+SPLIT_VARIANTS = frozenset(GEMMS + ("gemm_i8", "nbits_gemm"))
+# The matmul variants that read weights packed as weight-only quantization stores them
+NBITS_VARIANTS = ("nbits", "nbits_subgroup", "nbits_gemm")
 # The variants whose kernels (matmul, matmul_shared, matmul_gemm) scale their input per value of K
 # (x_scale.wgsl), and so can run a 1x1 convolution that ``passes.fold_channel_scale`` gave an x_scale.
 X_SCALE_VARIANTS = ("pointwise", "subgroup") + GEMMS
@@ -213,7 +215,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                winograd4_tiles=16, winograd_channels=8,
                                single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
-            "matmul": Defaults(("nbits_subgroup", "nbits", "gemv", "subgroup", "tiled", "gemm", "gemm_f16", "generic"),
+            "matmul": Defaults(("nbits_subgroup", "nbits", "nbits_gemm", "gemv", "subgroup", "tiled", "gemm",
+                                "gemm_f16", "generic"),
                                tile=8, variant_tiles=(("subgroup", 16), ("nbits_subgroup", 16)),
                                single_row=((SINGLE_ROW_CACHED, Choice("tiled", 1)), (0, Choice("gemv", None, 32)))),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
@@ -226,7 +229,7 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "winograd4", "depthwise", "gemm_f16", "gemm",
                                 "pointwise", "direct", "generic"), variant_tiles=(("subgroup", 8),)),
-            "matmul": Defaults(("nbits", "gemv", "gemm_f16", "gemm", "tiled", "generic"),
+            "matmul": Defaults(("nbits", "nbits_gemm", "gemv", "gemm_f16", "gemm", "tiled", "generic"),
                                variant_tiles=(("subgroup", 8), ("nbits_subgroup", 8))),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
@@ -350,7 +353,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
             return ["tiled"] + scalar
         if block_weights(node) is not None:  # weights kept packed: the kernels that read them (the
             # float ones would hold the weights dequantized, 8x the bytes of 4-bit ones)
-            return ["nbits"] + ["nbits_" + v for v in shared]
+            return ["nbits"] + ["nbits_" + v for v in shared] + ["nbits_gemm"]
         single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
         return (["tiled"] + shared + ["gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else [])
                 + scalar)
@@ -456,13 +459,7 @@ def single_row(defaults: Defaults, node: Node, candidates: list[str], precision:
     time (workgroup 64) on weights of 0.1-8 MB (an LSTM's recurrent step 512 x 2048: 0.68 against
     1.22 ms; MobileNet V2's classifier 0.70 against 1.09), beyond that (16 MB) 1.4x; gemv at
     workgroup 32 takes 0.75-0.92x its time at 64. A quantized product's gemv reads integer weights
-    a byte each (a quarter of tiled's): it keeps gemv. Packed weights (``nbits``) take their own
-    kernel, K spread over a few invocations where that fills the adapter (``nbits_split``): on
-    lavapipe a 2048 x 2048 product of 4-bit weights took 1.7 ms against gemv's 7.0 on the
-    dequantized ones, a 384 x 384 one 0.32 against 0.48."""
-    if "nbits" in candidates:  # packed weights: the kernel that reads them, a row per invocation
-        problem = problem_of(node)
-        return Choice("nbits", 1) if problem.batch * problem.m == 1 else None
+    a byte each (a quarter of tiled's): it keeps gemv."""
     if "gemv" not in candidates:
         return None
     problem = problem_of(node)
@@ -471,6 +468,27 @@ def single_row(defaults: Defaults, node: Node, candidates: list[str], precision:
     for limit, choice in defaults.single_row:
         if (not limit or size <= limit) and choice.variant in candidates and not (exact and choice.variant != "gemv"):
             return choice
+    return None
+
+
+NBITS_GEMM_ROWS = 64
+
+
+def packed_rows(kind: str, node: Node, candidates: list[str]) -> Choice | None:
+    """The choice for a product of packed weights (``NBITS_VARIANTS``) where the rows decide it:
+    a single row takes ``nbits`` at one row per invocation, K spread over a few invocations where
+    that fills the adapter (``nbits_split``; on lavapipe a 2048 x 2048 product of 4-bit weights took
+    1.7 ms against gemv's 7.0 on the dequantized ones, a 384 x 384 one 0.32 against 0.48); on a GPU
+    (unmeasured), ``NBITS_GEMM_ROWS`` rows or more take the workgroup tiles of ``nbits_gemm``, each
+    staged value of W serving a block's rows, fewer take ``nbits``. None: the defaults' order."""
+    if "nbits" not in candidates:
+        return None
+    problem = problem_of(node)
+    rows = problem.batch * problem.m
+    if rows == 1:
+        return Choice("nbits", 1)
+    if kind == "gpu":
+        return Choice("nbits_gemm" if rows >= NBITS_GEMM_ROWS and "nbits_gemm" in candidates else "nbits")
     return None
 
 
@@ -631,7 +649,8 @@ class KernelPolicy:
         if op == "conv2d":
             candidates = few_inputs(defaults, node, candidates)
             order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order
-        row = single_row(defaults, node, candidates, self.precision)
+        row = packed_rows(self.adapter.kind, node, candidates) or single_row(defaults, node, candidates,
+                                                                              self.precision)
         if row is not None:
             return self.complete(op, row, problem)
         variant = next(v for v in order if v in candidates)
