@@ -19,7 +19,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
-#include "compute/nbits.wgsl"  // bindings 2 and 7, column_words(), group_weights()
+#include "compute/nbits.wgsl"  // bindings 2 and 7, add_word()
 
 const TILE_M: u32 = ${tile_m}u;
 const SPLIT: u32 = ${split}u;
@@ -45,15 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         w = p.words;
     }
     for (; w < p.words; w += SPLIT) {
-        let words = column_words(w, col);
-        let scale = block_params(w, col, 0u);
-        let zero = block_params(w, col, 1u);
-        for (var g = 0u; g < GROUPS; g++) {
-            let wg = group_weights(words, g, scale, zero);
-            for (var r = 0u; r < TILE_M; r++) {
-                acc[r] += wg * vec4<f32>(a[a_rows[r] + w * GROUPS + g]);
-            }
-        }
+        add_word(&acc, &a_rows, w, col);
     }
     if (SPLIT > 1u) {
         for (var r = 0u; r < TILE_M; r++) {

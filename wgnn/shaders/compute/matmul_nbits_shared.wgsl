@@ -18,7 +18,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
-#include "compute/nbits.wgsl"  // bindings 2 and 7, column_words(), group_weights()
+#include "compute/nbits.wgsl"  // bindings 2 and 7, group_weights(), add_word()
 
 const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
@@ -63,15 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             rows[r] = min(row0 + r, p.m - 1u) * p.k4;
         }
         for (var w = 0u; w < p.words; w++) {
-            let words = column_words(w, own_col);
-            let scale = block_params(w, own_col, 0u);
-            let zero = block_params(w, own_col, 1u);
-            for (var g = 0u; g < GROUPS; g++) {
-                let wg = group_weights(words, g, scale, zero);
-                for (var r = 0u; r < TILE_M; r++) {
-                    acc[r] += wg * vec4<f32>(a[rows[r] + w * GROUPS + g]);
-                }
-            }
+            add_word(&acc, &rows, w, own_col);
         }
     }
     if (col < p.n4) {

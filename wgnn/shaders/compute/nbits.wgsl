@@ -4,7 +4,8 @@
 // words along K; each block of a column has a scale and a zero point, w = (q - zero) * scale. A
 // word's values all lie in one block, so one scale and zero point per column serve a word. Declares
 // bindings 2 (the words) and 7 (scales and zero points); the includer declares Params with n4 and
-// col_words (a column's words: K padded to whole blocks).
+// col_words (a column's words: K padded to whole blocks), and A (binding 1, vec4s) and TILE_M where
+// it uses add_word().
 
 const BITS: u32 = ${bits}u;
 const GROUPS: u32 = 8u / BITS;  // vec4s of values per word (32 / BITS values)
@@ -43,4 +44,19 @@ fn block_params(w: u32, col: u32, half: u32) -> vec4<f32> {
 fn group_weights(words: vec4<u32>, g: u32, scale: vec4<f32>, zero: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(weights(words, 4u * g, scale, zero), weights(words, 4u * g + 1u, scale, zero),
                        weights(words, 4u * g + 2u, scale, zero), weights(words, 4u * g + 3u, scale, zero));
+}
+
+// Word w of the vec4 of columns col times A's values at the tile's rows (their first vec4s at
+// rows[r]), added to acc[r].
+fn add_word(acc: ptr<function, array<vec4<f32>, TILE_M>>, rows: ptr<function, array<u32, TILE_M>>, w: u32,
+            col: u32) {
+    let words = column_words(w, col);
+    let scale = block_params(w, col, 0u);
+    let zero = block_params(w, col, 1u);
+    for (var g = 0u; g < GROUPS; g++) {
+        let wg = group_weights(words, g, scale, zero);
+        for (var r = 0u; r < TILE_M; r++) {
+            (*acc)[r] += wg * vec4<f32>(a[(*rows)[r] + w * GROUPS + g]);
+        }
+    }
 }
