@@ -311,12 +311,17 @@ class BlockWeights:
         return 32 // self.bits
 
     @cached_property
-    def by_block(self) -> np.ndarray:
-        """The scales and zero points as ``matmul_nbits`` reads them, made once:
-        [block][vec4 of columns][scales | zero points][4], one load a vec4 of columns' values."""
+    def by_block(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scales and zero points as the ``nbits`` kernels read them, made once, by
+        [block][vec4 of columns], one load a vec4 of columns' values: the scales as f32; the zero
+        points as a u32 of four bytes where all are whole numbers 0 to 255 (as every quantizer
+        writes them: a quarter of f32's bytes), else as f32 (MatMulNBits takes any float)."""
         n, blocks = self.scales.shape
-        return np.ascontiguousarray(np.stack([self.scales.T.reshape(blocks, n // 4, 4),
-                                              self.zeros.T.reshape(blocks, n // 4, 4)], axis=2), np.float32)
+        scales = np.ascontiguousarray(self.scales.T.reshape(blocks, n // 4, 4), np.float32)
+        zeros = self.zeros.T.reshape(blocks, n // 4, 4)
+        if np.array_equal(zeros, np.round(zeros)) and zeros.min(initial=0) >= 0 and zeros.max(initial=0) <= 255:
+            return scales, np.ascontiguousarray(zeros.astype(np.uint8)).view(np.uint32)[..., 0]
+        return scales, np.ascontiguousarray(zeros, np.float32)
 
 
 def pack_words(q: np.ndarray, bits: int) -> np.ndarray:

@@ -476,7 +476,8 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
     ``matmul_nbits`` (a register tile, K spread over ``choice.split`` invocations), ``nbits_subgroup``
     on ``matmul_nbits_shared`` (octets of lanes sharing A's rows), ``nbits_gemm`` on
     ``matmul_nbits_gemm`` (workgroup tiles, split-K). The words as they are, four
-    columns' side by side; each block's scales and zero points by vec4 of columns (``by_block``)."""
+    columns' side by side; each block's scales and zero points by vec4 of columns (``by_block``: the
+    zero points a byte each where they are whole bytes)."""
     k, n = packed.values.shape
     refs, template, params = _epilogue(node, ctx, n, vec4=True)
     n4 = n // 4
@@ -487,13 +488,17 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
     words = packed.words.reshape(n4, 4, -1).transpose((2, 0, 1) if k_major else (0, 2, 1))
     tiles = -(-m // choice.tile)
     params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, words=k // packed.per_word, col_words=packed.words.shape[1])
-    template.update(tile_m=choice.tile, bits=packed.bits, k_major=k_major, block_words=packed.block // packed.per_word)
+    scales, zeros = packed.by_block
+    zero_bytes = zeros.dtype == np.uint32
+    template.update(tile_m=choice.tile, bits=packed.bits, k_major=k_major, block_words=packed.block // packed.per_word,
+                    zero_bytes=zero_bytes, zero_word="u32" if zero_bytes else "vec4<zeros_elem>",
+                    zero_read="unpack_u8" if zero_bytes else "vec4<f32>")
     bindings = [ctx.tensor(node.inputs[0]), ctx.const(words)] + refs + \
-        [ctx.tensor(node.outputs[0]), ctx.const(packed.by_block, exact=True)]
+        [ctx.tensor(node.outputs[0]), ctx.const(scales, exact=True), ctx.const(zeros, exact=True)]
     if choice.variant == "nbits_gemm":
         params.pop("words")  # (the core's loop walks K by its own steps)
         _gemm(node, ctx, "matmul_nbits_gemm", bindings[0], bindings[1], refs, template, params, choice,
-              Problem(1, m, k, n), [bindings[-1]])
+              Problem(1, m, k, n), bindings[-2:])
         return
     if choice.variant == "nbits_subgroup":
         n8 = -(-n4 // 8)

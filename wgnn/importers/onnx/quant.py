@@ -331,10 +331,11 @@ def _matmul_nbits(b, node, ins, attrs):
     """Y = A @ W + bias with W's K x N weights stored as ``bits``-bit integers in blocks of
     ``block_size`` along K, each block with its scale and zero point (ONNX Runtime's weight-only
     quantization, ``MatMulNBitsQuantizer``): W dequantized once, at load, into a float constant,
-    (q - zero_point) * scale as ONNX Runtime computes it, so what runs is the float matrix product
-    (on this backend the weights take 32 or 16 bits each, not ``bits``). Zero points packed like
-    the weights or given as floats; without them 2^(bits - 1); ``g_idx`` (act-order) gives each row
-    of K its block."""
+    (q - zero_point) * scale as ONNX Runtime computes it, the product's weights; where the blocks
+    are whole u32 words in K's order, the product also carries the packed words (``BlockWeights``),
+    which the compute backend's ``nbits`` kernels read instead, so that the weights take ``bits``
+    bits each on the GPU, not 32. Zero points packed like the weights or given as floats; without
+    them 2^(bits - 1); ``g_idx`` (act-order) gives each row of K its block."""
     a, packed, scales, zeros, g_idx, bias = (list(ins) + [None] * 6)[:6]
     missing = [key for key in ("K", "N", "block_size") if key not in attrs]
     if missing:

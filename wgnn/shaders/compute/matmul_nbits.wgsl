@@ -19,7 +19,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
-#include "compute/nbits.wgsl"  // bindings 2 and 7, add_word()
+#include "compute/nbits.wgsl"  // bindings 2, 7 and 8, add_word()
 
 const TILE_M: u32 = ${tile_m}u;
 const SPLIT: u32 = ${split}u;

@@ -16,7 +16,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
-#include "compute/nbits.wgsl"  // bindings 2 and 7, column_words(), block_params(), weights()
+#include "compute/nbits.wgsl"  // bindings 2, 7 and 8, column_words(), block_scales(), weights()
 
 const TILE_M: u32 = ${tile_m}u;  // (nbits.wgsl's add_word, unused here, is sized by it)
 
@@ -34,8 +34,8 @@ fn load_a(origin: vec4<i32>, column: vec4<i32>) -> vec4<math_elem> {
 
 fn load_b(bi: u32, k: u32, col4: u32) -> vec4<math_elem> {
     let w = k / (4u * GROUPS);
-    return vec4<math_elem>(weights(column_words(w, col4), k % (4u * GROUPS), block_params(w, col4, 0u),
-                                   block_params(w, col4, 1u)));
+    return vec4<math_elem>(weights(column_words(w, col4), k % (4u * GROUPS), block_scales(w, col4),
+                                   block_zeros(w, col4)));
 }
 
 #include "compute/gemm_tile.wgsl"

@@ -18,7 +18,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
-#include "compute/nbits.wgsl"  // bindings 2 and 7, group_weights(), add_word()
+#include "compute/nbits.wgsl"  // bindings 2, 7 and 8, group_weights(), add_word()
 
 const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
@@ -46,8 +46,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let mine1 = min(row0 + 8u + lane, p.m - 1u) * p.k4;
         for (var w = 0u; w < p.words; w++) {
             let words = column_words(w, own_col);
-            let scale = block_params(w, own_col, 0u);
-            let zero = block_params(w, own_col, 1u);
+            let scale = block_scales(w, own_col);
+            let zero = block_zeros(w, own_col);
             for (var g = 0u; g < GROUPS; g++) {
                 let k4 = w * GROUPS + g;
                 let wg = group_weights(words, g, scale, zero);
