@@ -389,7 +389,7 @@ NBITS_CASES = [("nbits", 1, 1, (1,)), ("nbits", 4, 1, (2, 3)), ("nbits", 2, 4, (
                ("nbits", 8, 32, (1,)), ("nbits_subgroup", 8, None, (2, 3)), ("nbits_subgroup", 16, None, (19,)),
                ("nbits_gemm", 4, 1, (19,)), ("nbits_gemm", 8, 2, (70,))]
 NBITS_KERNELS = {"nbits": ["matmul_nbits"], "nbits_subgroup": ["matmul_nbits_shared"],
-                 "nbits_gemm": ["matmul_nbits_gemm"]}
+                 "nbits_gemm": ["matmul_nbits_gemm"], "nbits_gemm_f16": ["matmul_nbits_gemm"]}
 
 
 @pytest.mark.parametrize("variant,tile,split,a_shape", NBITS_CASES)
@@ -417,12 +417,34 @@ def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precis
     session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": Choice(variant, tile, 64, split)})
     got = session.run(None, {"A": a})[0]
     assert kernels_used(session) == NBITS_KERNELS[variant] + (["splitk_reduce"] if split and split > 1 and
-                                                               variant == "nbits_gemm" else [])
+                                                               "gemm" in variant else [])
     assert session._exe.constant_bytes < k * n * 4
     if precision == "fp32":
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     else:
         assert rel_l2(got, want) < tolerance("fp16")
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_packed_weights_in_f16_arithmetic(device, monkeypatch, bits):
+    """``nbits_gemm_f16`` (an fp16 session's: the workgroup tiles' products in f16, each step's sum
+    added in f32, as ``gemm_f16``), forced at ragged sizes with K split in two, and what a GPU's
+    defaults run from 64 rows of an fp16 session: ONNX Runtime CPU's outputs within f16's rounding."""
+    from wgnn.backends.compute.policy import Choice
+
+    ort = pytest.importorskip("onnxruntime")
+    if "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks shader-f16")
+    rng = np.random.default_rng(bits)
+    model, a = _nbits_model(rng, bits, "packed", False, k=64, n=12, block=32, a_shape=(70,))
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
+    forced = wgnn.InferenceSession(model, precision="fp16", kernels={"matmul": Choice("nbits_gemm_f16", 4, 64, 2)})
+    assert rel_l2(forced.run(None, {"A": a})[0], want) < tolerance("fp16")
+    assert kernels_used(forced) == ["matmul_nbits_gemm", "splitk_reduce"]
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "gpu")
+    gpu = wgnn.InferenceSession(model, precision="fp16")
+    assert rel_l2(gpu.run(None, {"A": a})[0], want) < tolerance("fp16")
+    assert list(gpu.kernel_choices().values())[0].startswith("nbits_gemm_f16")
 
 
 def test_packed_weight_sizes_beyond_workgroup_memory_are_refused(device):

@@ -22,7 +22,7 @@ from ...graph import Node, Operand, freeze, is_integer, to_storage, viewed
 from ...runtime import Device
 from ..base import lowering_registry
 from ..common import fits_f16
-from .policy import Choice, KernelPolicy
+from .policy import HALF_GEMMS, Choice, KernelPolicy
 
 LOWERINGS, lowers = lowering_registry()  # @lowers("op") registers this backend's lowering of "op"
 
@@ -328,7 +328,7 @@ class LoweringContext:
         computed inside the graph is stored in f32 (because its values may exceed f16's range)."""
         wide = any(t is not None and not t.is_constant and not t.is_input
                    and self.storage.get(id(self.root(t))) == "f32" for t in node.inputs[:2])
-        return [v for v in self.policy.eligible(op, node) if not (wide and v == "gemm_f16")]
+        return [v for v in self.policy.eligible(op, node) if not (wide and v in HALF_GEMMS)]
 
     def rows(self, node: Node, rows: int) -> tuple[dict, dict]:
         """The policy's shape of a row kernel (softmax.wgsl, layer_norm.wgsl, reduce.wgsl) over

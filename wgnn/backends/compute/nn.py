@@ -16,6 +16,7 @@ from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
 from .policy import (
     GEMMS,
+    HALF_GEMMS,
     NBITS_VARIANTS,
     WINOGRAD_TILES,
     X_SCALE_VARIANTS,
@@ -442,7 +443,7 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     params.update(m=problem.m, k4=k4, n4=n4, m_tiles=m_tiles, n_tiles=n_tiles, batch=problem.batch, splits=split,
                   k4_per_split=per_split)
     wg_x, tile_n4 = gemm_layout(choice.tile, choice.workgroup)
-    half = choice.variant == "gemm_f16"
+    half = choice.variant in HALF_GEMMS
     template = dict(template, tile_m=choice.tile, wg_x=wg_x, tile_n4=tile_n4, partial=split > 1, step_sums=half)
     math = {"math": "f16" if half else "f32"}
     groups = problem.batch * split * m_tiles * n_tiles
@@ -475,7 +476,7 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
     """A product whose B stays packed as weight-only quantization stores it: ``nbits`` on
     ``matmul_nbits`` (a register tile, K spread over ``choice.split`` invocations), ``nbits_subgroup``
     on ``matmul_nbits_shared`` (octets of lanes sharing A's rows), ``nbits_gemm`` on
-    ``matmul_nbits_gemm`` (workgroup tiles, split-K). The words as they are, four
+    ``matmul_nbits_gemm`` (workgroup tiles, split-K; ``nbits_gemm_f16`` in f16 arithmetic). The words as they are, four
     columns' side by side; each block's scales and zero points by vec4 of columns (``by_block``: the
     zero points a byte each where they are whole bytes)."""
     k, n = packed.values.shape
@@ -495,7 +496,7 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
                     zero_read="unpack_u8" if zero_bytes else "vec4<f32>")
     bindings = [ctx.tensor(node.inputs[0]), ctx.const(words)] + refs + \
         [ctx.tensor(node.outputs[0]), ctx.const(scales, exact=True), ctx.const(zeros, exact=True)]
-    if choice.variant == "nbits_gemm":
+    if choice.variant in ("nbits_gemm", "nbits_gemm_f16"):
         params.pop("words")  # (the core's loop walks K by its own steps)
         _gemm(node, ctx, "matmul_nbits_gemm", bindings[0], bindings[1], refs, template, params, choice,
               Problem(1, m, k, n), bindings[-2:])

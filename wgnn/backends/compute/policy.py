@@ -52,7 +52,8 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "conv2d": {"winograd": (), "winograd4": (), "depthwise": TILES, "pointwise": TILES, "subgroup": SHARED_TILES,
                "direct": TILES, "gemm": TILES, "gemm_f16": TILES, "gemm_i8": TILES, "gemv": (), "generic": ()},
     "matmul": {"tiled": TILES, "subgroup": SHARED_TILES, "gemm": TILES, "gemm_f16": TILES, "gemv": (),
-               "nbits": TILES, "nbits_subgroup": SHARED_TILES, "nbits_gemm": TILES, "generic": ()},
+               "nbits": TILES, "nbits_subgroup": SHARED_TILES, "nbits_gemm": TILES, "nbits_gemm_f16": TILES,
+               "generic": ()},
     # The row kernels (softmax.wgsl, layer_norm.wgsl, reduce.wgsl): a workgroup per row (per output
     # of a reduction), or an invocation per row.
     "softmax": {"workgroup": (), "row": ()},
@@ -104,9 +105,11 @@ SPLITS = (1, 2, 4, 8, 16, 32)  # split-K: how many parts K is divided into (the 
 # The workgroup-tiled GEMM in f32 arithmetic and in f16 (fp16 sessions only; see gemm_tile.wgsl for
 # what accumulates in which type).
 GEMMS = ("gemm", "gemm_f16")
-SPLIT_VARIANTS = frozenset(GEMMS + ("gemm_i8", "nbits_gemm"))
 # The matmul variants that read weights packed as weight-only quantization stores them
-NBITS_VARIANTS = ("nbits", "nbits_subgroup", "nbits_gemm")
+NBITS_VARIANTS = ("nbits", "nbits_subgroup", "nbits_gemm", "nbits_gemm_f16")
+# The workgroup-tiled GEMM core's variants in f16 arithmetic
+HALF_GEMMS = ("gemm_f16", "nbits_gemm_f16")
+SPLIT_VARIANTS = frozenset(GEMMS + ("gemm_i8", "nbits_gemm", "nbits_gemm_f16"))
 # The variants whose kernels (matmul, matmul_shared, matmul_gemm) scale their input per value of K
 # (x_scale.wgsl), and so can run a 1x1 convolution that ``passes.fold_channel_scale`` gave an x_scale.
 X_SCALE_VARIANTS = ("pointwise", "subgroup") + GEMMS
@@ -215,8 +218,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                winograd4_tiles=16, winograd_channels=8,
                                single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
-            "matmul": Defaults(("nbits_subgroup", "nbits", "nbits_gemm", "gemv", "subgroup", "tiled", "gemm",
-                                "gemm_f16", "generic"),
+            "matmul": Defaults(("nbits_subgroup", "nbits", "nbits_gemm", "nbits_gemm_f16", "gemv", "subgroup", "tiled",
+                                "gemm", "gemm_f16", "generic"),
                                tile=8, variant_tiles=(("subgroup", 16), ("nbits_subgroup", 16)),
                                single_row=((SINGLE_ROW_CACHED, Choice("tiled", 1)), (0, Choice("gemv", None, 32)))),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
@@ -229,7 +232,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # instruction on most GPUs, half the workgroup memory).
     "gpu": {"conv2d": Defaults(("gemm_i8", "gemv", "winograd", "winograd4", "depthwise", "gemm_f16", "gemm",
                                 "pointwise", "direct", "generic"), variant_tiles=(("subgroup", 8),)),
-            "matmul": Defaults(("nbits", "nbits_gemm", "gemv", "gemm_f16", "gemm", "tiled", "generic"),
+            "matmul": Defaults(("nbits", "nbits_gemm_f16", "nbits_gemm", "gemv", "gemm_f16", "gemm", "tiled",
+                                "generic"),
                                variant_tiles=(("subgroup", 8), ("nbits_subgroup", 8))),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
@@ -353,7 +357,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
             return ["tiled"] + scalar
         if block_weights(node) is not None:  # weights kept packed: the kernels that read them (the
             # float ones would hold the weights dequantized, 8x the bytes of 4-bit ones)
-            return ["nbits"] + ["nbits_" + v for v in shared] + ["nbits_gemm"]
+            return ["nbits"] + ["nbits_" + v for v in shared] + ["nbits_gemm"] + (["nbits_gemm_f16"] if half else [])
         single_row = problem.batch * problem.m == 1 and node.inputs[1].is_constant
         return (["tiled"] + shared + ["gemm"] + (["gemm_f16"] if half else []) + (["gemv"] if single_row else [])
                 + scalar)
@@ -480,7 +484,9 @@ def packed_rows(kind: str, node: Node, candidates: list[str]) -> Choice | None:
     that fills the adapter (``nbits_split``; on lavapipe a 2048 x 2048 product of 4-bit weights took
     1.7 ms against gemv's 7.0 on the dequantized ones, a 384 x 384 one 0.32 against 0.48); on a GPU
     (unmeasured), ``NBITS_GEMM_ROWS`` rows or more take the workgroup tiles of ``nbits_gemm``, each
-    staged value of W serving a block's rows, fewer take ``nbits``. None: the defaults' order."""
+    staged value of W serving a block's rows (in an fp16 session its f16 arithmetic,
+    ``nbits_gemm_f16``, as ``gemm_f16`` before ``gemm``), fewer take ``nbits``. None: the defaults'
+    order."""
     if "nbits" not in candidates:
         return None
     problem = problem_of(node)
@@ -488,7 +494,8 @@ def packed_rows(kind: str, node: Node, candidates: list[str]) -> Choice | None:
     if rows == 1:
         return Choice("nbits", 1)
     if kind == "gpu":
-        return Choice("nbits_gemm" if rows >= NBITS_GEMM_ROWS and "nbits_gemm" in candidates else "nbits")
+        tiled = next((v for v in ("nbits_gemm_f16", "nbits_gemm") if v in candidates), None)
+        return Choice(tiled if rows >= NBITS_GEMM_ROWS and tiled else "nbits")
     return None
 
 

@@ -2,7 +2,9 @@
 // with W packed as weight-only quantization stores it (nbits.wgsl): each value of W's tile is
 // dequantized as the workgroup stages it, (q - zero) * scale in f32, and serves the block's BM rows
 // from workgroup memory. The GPU's kernel for many rows of a packed product (a prompt, a batch of
-// sentences); split-K as the core does it. Needs N divisible by 4 and K by the values per word.
+// sentences); split-K as the core does it; in f16 arithmetic (nbits_gemm_f16: the staged weights
+// rounded to f16, as f16 storage of the dequantized weights would round them) as gemm_f16 is. Needs
+// N divisible by 4 and K by the values per word.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
