@@ -342,6 +342,6 @@ def block_weights(node) -> BlockWeights | None:
         return None
     b = node.inputs[1]
     k, n = packed.values.shape
-    if b.value is not packed.values or n % 4 or k % packed.per_word or k % 4:
+    if b.value is not packed.values or n % 4 or k % packed.per_word:  # (values per word: 4, 8 or 16)
         return None
     return packed

@@ -476,16 +476,17 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
     """A product whose B stays packed as weight-only quantization stores it: ``nbits`` on
     ``matmul_nbits`` (a register tile, K spread over ``choice.split`` invocations), ``nbits_subgroup``
     on ``matmul_nbits_shared`` (octets of lanes sharing A's rows), ``nbits_gemm`` on
-    ``matmul_nbits_gemm`` (workgroup tiles, split-K; ``nbits_gemm_f16`` in f16 arithmetic). The words as they are, four
-    columns' side by side; each block's scales and zero points by vec4 of columns (``by_block``: the
-    zero points a byte each where they are whole bytes)."""
+    ``matmul_nbits_gemm`` (workgroup tiles, split-K; ``nbits_gemm_f16`` in f16 arithmetic). The
+    words as they are, four columns' side by side; each block's scales and zero points by vec4 of
+    columns (``by_block``: the zero points a byte each where they are whole bytes)."""
     k, n = packed.values.shape
     refs, template, params = _epilogue(node, ctx, n, vec4=True)
     n4 = n // 4
-    # by word then column where an invocation walks all of K (neighbours differ in column), by
-    # column then word where invocations share a column's K (a view: a later plan's constant pool
-    # knows what it became)
-    k_major = choice.split in (None, 1) or choice.variant == "nbits_gemm"
+    # by word then column where neighbouring invocations differ in column (one walking all of K, or
+    # the GEMM core staging a tile's rows), by column then word where invocations share a column's
+    # K (a view: a later plan's constant pool knows what it became)
+    gemm = choice.variant in ("nbits_gemm", "nbits_gemm_f16")
+    k_major = choice.split in (None, 1) or gemm
     words = packed.words.reshape(n4, 4, -1).transpose((2, 0, 1) if k_major else (0, 2, 1))
     tiles = -(-m // choice.tile)
     params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, words=k // packed.per_word, col_words=packed.words.shape[1])
@@ -496,7 +497,7 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
                     zero_read="unpack_u8" if zero_bytes else "vec4<f32>")
     bindings = [ctx.tensor(node.inputs[0]), ctx.const(words)] + refs + \
         [ctx.tensor(node.outputs[0]), ctx.const(scales, exact=True), ctx.const(zeros, exact=True)]
-    if choice.variant in ("nbits_gemm", "nbits_gemm_f16"):
+    if gemm:
         params.pop("words")  # (the core's loop walks K by its own steps)
         _gemm(node, ctx, "matmul_nbits_gemm", bindings[0], bindings[1], refs, template, params, choice,
               Problem(1, m, k, n), bindings[-2:])
