@@ -494,7 +494,8 @@ def test_blocked_dequantize_before_a_product_stays_packed(device, precision, dty
     """ONNX's own weight-only form (opset 21: DequantizeLinear of int4/uint4/int8 weights in blocks
     along K, then MatMul): the product reads the weights packed (``pack_block_weights``), ONNX
     Runtime CPU's outputs (its own fusion of the two into MatMulNBits kept in f32: accuracy level
-    0), with zero points and without (symmetric). Blocks along N (axis 1), or a K whose last block
+    0), with zero points and without (symmetric), also in a session without optimizations (ONNX
+    Runtime's ORT_DISABLE_ALL: the same outputs). Blocks along N (axis 1), or a K whose last block
     is partial (48 in blocks of 32), fold to float weights as before."""
     ort = pytest.importorskip("onnxruntime")
     from ml_dtypes import int4, uint4
@@ -528,6 +529,9 @@ def test_blocked_dequantize_before_a_product_stays_packed(device, precision, dty
     session = wgnn.InferenceSession(model, precision=precision)
     got = session.run(None, {"A": a})[0]
     assert any(k.startswith("matmul_nbits") for k in kernels_used(session)) == (axis == 0 and k % block == 0)
+    unoptimized = wgnn.InferenceSession(model, precision=precision, optimize=False)  # (ORT_DISABLE_ALL's)
+    np.testing.assert_array_equal(unoptimized.run(None, {"A": a})[0], got)
+    assert any(k.startswith("matmul_nbits") for k in kernels_used(unoptimized)) == (axis == 0 and k % block == 0)
     if precision == "fp32":
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     else:

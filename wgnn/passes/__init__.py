@@ -92,8 +92,9 @@ def rules_for(backend: str) -> list[Rule]:
     """The rules an optimizing session of ``backend`` runs, in order."""
     fuse = DEFAULT_RULES.index(fuse_residual)
     return DEFAULT_RULES[:fuse] + FUSIONS[backend] + DEFAULT_RULES[fuse:] + BACKEND_RULES[backend]
-# What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm.
-REQUIRED_RULES: list[Rule] = [fold_constants, decompose_batchnorm]
+# What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm;
+# and blocked 4-bit weights stay packed (as a MatMulNBits's do from its import), not 8x the bytes.
+REQUIRED_RULES: list[Rule] = [pack_block_weights, fold_constants, decompose_batchnorm]
 
 
 def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int = 20) -> Counter:
