@@ -457,17 +457,21 @@ def test_packed_weight_sizes_beyond_workgroup_memory_are_refused(device):
         wgnn.InferenceSession(model, kernels={"matmul": Choice("nbits", 8, 256, 4)})
 
 
-def test_packed_weights_follow_the_weights_a_pass_replaces(device):
-    """MatMulNBits whose N is no multiple of 4: a pass pads its weights with zero columns (a new
-    constant), which the packed words no longer describe, so the product runs on the padded float
-    weights: ONNX Runtime's outputs, and no packed kernel."""
+def test_packed_weights_padded_with_zero_columns(device):
+    """MatMulNBits whose N is no multiple of 4 (1030 columns, as a vocabulary's projection may
+    have): the pass that pads the float weights with zero columns pads the packed words alike, so
+    the product still reads them packed (and the constants stay a fraction of the f32 weights);
+    ONNX Runtime's outputs. A small one (under 4096 outputs) keeps the scalar kernel."""
     ort = pytest.importorskip("onnxruntime")
-    model, a = _nbits_model(np.random.default_rng(3), 4, "packed", False, k=64, n=1030, block=32, a_shape=(5,))
-    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
-    session = wgnn.InferenceSession(model)
-    got = session.run(None, {"A": a})[0]
-    assert not any(k.startswith("matmul_nbits") for k in kernels_used(session))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    for n, rows, packed in ((1030, 5, True), (10, 5, False)):
+        model, a = _nbits_model(np.random.default_rng(3), 4, "packed", False, k=64, n=n, block=32, a_shape=(rows,))
+        want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"A": a})[0]
+        session = wgnn.InferenceSession(model)
+        got = session.run(None, {"A": a})[0]
+        assert any(k.startswith("matmul_nbits") for k in kernels_used(session)) == packed
+        assert (session._exe.constant_bytes < 64 * n) == packed  # (f32 weights: 256 bytes a column)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
 def test_packed_weights_split_only_where_the_words_exceed_a_binding(device):

@@ -310,6 +310,18 @@ class BlockWeights:
     def per_word(self) -> int:
         return 32 // self.bits
 
+    def widened(self, values: np.ndarray) -> BlockWeights:
+        """These weights with zero columns after them, up to ``values``' width (its float form, a
+        pass's zero-padded copy): their words 0, scales 0 and zero points 0, so they dequantize to 0."""
+        extra = values.shape[1] - self.words.shape[0]
+        pad = ((0, extra), (0, 0))
+        return BlockWeights(values, np.pad(self.words, pad), np.pad(self.scales, pad), np.pad(self.zeros, pad),
+                            self.bits, self.block)
+
+    def describes(self, node) -> bool:
+        """Whether ``node``'s weights are still these (the very array: no pass replaced them)."""
+        return len(node.inputs) > 1 and node.inputs[1] is not None and node.inputs[1].value is self.values
+
     @cached_property
     def by_block(self) -> tuple[np.ndarray, np.ndarray]:
         """The scales and zero points as the ``nbits`` kernels read them, made once, by
@@ -338,10 +350,9 @@ def block_weights(node) -> BlockWeights | None:
     """A matmul node's packed B (``BlockWeights``) where it still describes the node's B and the
     packed kernel can read it (N and K whole vec4s and words), else None."""
     packed = node.attrs.get("nbits")
-    if packed is None or node.op != "matmul" or len(node.inputs) < 2 or node.inputs[1] is None:
+    if packed is None or node.op != "matmul" or not packed.describes(node):
         return None
-    b = node.inputs[1]
     k, n = packed.values.shape
-    if b.value is not packed.values or n % 4 or k % packed.per_word:  # (values per word: 4, 8 or 16)
+    if n % 4 or k % packed.per_word:  # (values per word: 4, 8 or 16)
         return None
     return packed

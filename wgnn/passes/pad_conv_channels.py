@@ -19,7 +19,8 @@ multiple of 4 (a classifier of 8210 characters, ddddocr's: 305 ms of its 410 on 
 lavapipe): B and the bias get zero columns, the vec4 kernels run it, and a slice drops the columns
 again (a copy of the result, a fraction of the product). Only for results of ``MIN_PADDED``
 values or more: a small one (MediaPipe's hand landmarks, 1 x 63) costs the scalar kernel less than
-a dispatch more.
+a dispatch more. Weights kept packed (``ops.quant.BlockWeights``) get zero columns of words too, so
+the padded product still reads them packed.
 """
 
 from __future__ import annotations
@@ -225,6 +226,9 @@ def pad_matmul_columns(graph: Graph) -> int:
                                                               if bias is not None else [])
         product = Node("matmul", [a] + columns, [wide], dict(node.attrs), name=node.name)
         wide.producer = product
+        packed = node.attrs.get("nbits")
+        if packed is not None and packed.describes(node):  # (weights kept packed: padded alike)
+            product.attrs["nbits"] = packed.widened(columns[0].value)
         # (an integer product's exact sums: the slice keeps them in f32 too, scheduler._keeps_f32)
         back = sliced(wide, out, (0,) * out.rank, out.name + "/columns", exact=bool(node.attrs.get("exact")))
         nodes += [product, back]
