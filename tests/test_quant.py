@@ -400,8 +400,8 @@ def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precis
     over ``split`` invocations of a workgroup; ``nbits_subgroup``: octets of lanes sharing A's
     rows; ``nbits_gemm``: workgroup tiles, 32 x 32 and, with K split in two, 64 x 64), forced, at
     row counts that leave tiles part empty, 12 columns (an octet's eight vec4s, a block's columns
-    part empty), a K whose last block is padded: ONNX Runtime CPU's outputs (fp16: within f16's
-    rounding of A and the result). The packed words, scales and zero points are all that is stored
+    part empty), a K whose last block is padded: ONNX Runtime CPU's outputs (fp16: a float16
+    model, within f16's rounding of A and the result). The packed words, scales and zero points are all that is stored
     of the weights: the constants are fewer bytes than the weights as f32."""
     from wgnn.backends.compute.policy import Choice
 
@@ -412,10 +412,13 @@ def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precis
         pytest.skip(f"{device.name} lacks shader-f16")
     rng = np.random.default_rng(bits * 100 + tile)
     k, n = 48 if bits == 4 else 64, 12
-    model, a = _nbits_model(rng, bits, "packed", False, k=k, n=n, block=16 if bits < 8 else 32, a_shape=a_shape)
+    dtype = np.float16 if precision == "fp16" else np.float32  # (an f16 model: A read as f16 rows)
+    model, a = _nbits_model(rng, bits, "packed", False, k=k, n=n, block=16 if bits < 8 else 32, a_shape=a_shape,
+                            dtype=dtype)
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
     session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": Choice(variant, tile, 64, split)})
-    got = session.run(None, {"A": a})[0]
+    got = session.run(None, {"A": a})[0].astype(np.float32)
+    want = want.astype(np.float32)
     assert kernels_used(session) == NBITS_KERNELS[variant] + (["splitk_reduce"] if split and split > 1 and
                                                                "gemm" in variant else [])
     assert session._exe.constant_bytes < k * n * 4
@@ -445,6 +448,31 @@ def test_packed_weights_in_f16_arithmetic(device, monkeypatch, bits):
     gpu = wgnn.InferenceSession(model, precision="fp16")
     assert rel_l2(gpu.run(None, {"A": a})[0], want) < tolerance("fp16")
     assert list(gpu.kernel_choices().values())[0].startswith("nbits_gemm_f16")
+
+
+def test_packed_weight_policy_on_lavapipe(device):
+    """The software adapter's choices for packed weights: a single row on ``nbits`` (one row an
+    invocation, K over four), rows on ``nbits_subgroup`` (8 rows an octet below 32 rows, 16 from
+    there, but 8 in an fp16 session before Mesa 23, whose f16 rows at 16 took 1.8x 8's time)."""
+    import dataclasses
+
+    from wgnn.backends.compute.policy import AdapterProfile, Choice, KernelPolicy, problem_of
+    from wgnn.importers.onnx import load_model
+
+    adapter = AdapterProfile.from_device(device)
+    for rows, mesa, precision, want in ((1, "22.3.6", "fp32", Choice("nbits", 1, 64, 4)),
+                                        (17, "22.3.6", "fp32", Choice("nbits_subgroup", 8, 64, 1)),
+                                        (68, "22.3.6", "fp32", Choice("nbits_subgroup", 16, 64, 1)),
+                                        (68, "22.3.6", "fp16", Choice("nbits_subgroup", 8, 64, 1)),
+                                        (68, "25.0.7-2~bpo12+1", "fp16", Choice("nbits_subgroup", 16, 64, 1))):
+        model, _ = _nbits_model(np.random.default_rng(0), 4, "packed", False, k=384, n=384, block=32,
+                                a_shape=(rows,))
+        node = next(n for n in load_model(model)[0].nodes if n.op == "matmul")
+        key = f"llvmpipe | llvmpipe (LLVM 15.0.6, 256 bits) | Mesa {mesa} (LLVM 15.0.6) | Vulkan"
+        policy = KernelPolicy(dataclasses.replace(adapter, key=key, kind="cpu", subgroups=True), cache=None,
+                              precision=precision)
+        assert policy.choose("matmul", node, policy.eligible("matmul", node), problem_of(node)) == want, \
+            (rows, mesa, precision)
 
 
 def test_packed_weight_sizes_beyond_workgroup_memory_are_refused(device):

@@ -497,6 +497,9 @@ def _nbits_call(node, ctx: LoweringContext, packed: BlockWeights, *, m: int, cho
                     zero_read="unpack_u8" if zero_bytes else "vec4<f32>")
     bindings = [ctx.tensor(node.inputs[0]), ctx.const(words)] + refs + \
         [ctx.tensor(node.outputs[0]), ctx.const(scales, exact=True), ctx.const(zeros, exact=True)]
+    # A as the register-tiled kernels read it (f16 as two u32 words: a software adapter's f16 vec4
+    # loads took twice the time, MiniLM at 4 bits in fp16 on Mesa 22); the GEMM core stages vec4s
+    template.update(_words(a=bindings[0]) if not gemm else {"a_word": "vec4<a_elem>", "a_read": "vec4<f32>"})
     if gemm:
         params.pop("words")  # (the core's loop walks K by its own steps)
         _gemm(node, ctx, "matmul_nbits_gemm", bindings[0], bindings[1], refs, template, params, choice,

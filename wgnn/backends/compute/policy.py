@@ -514,7 +514,9 @@ class AdapterProfile:
         """Whether an fp16 session's ``subgroup`` kernels take 8 rows an invocation where f32's take 16:
         on lavapipe before Mesa 23, whose f16 words (two to a u32, ``unpack2x16float``) at 16 rows
         cost ResNet50 in FP16 387 ms against 254-259 at 8 (Mesa 22.3.6; Mesa 25.0 runs 16 as fast
-        or faster), bench/results/2026-12-03-lavapipe-fp16-octet-tiles.txt."""
+        or faster), bench/results/2026-12-03-lavapipe-fp16-octet-tiles.txt. So for packed weights
+        (``nbits_subgroup``): a 68 x 384 x 1536 product of f16 rows took 6.6 ms at 16 against 3.6
+        at 8 (2.8 and 3.1 with f32 rows), bench/results/2026-12-05-lavapipe-packed-4-bit-weights.txt."""
         mesa = re.search(r"\bMesa (\d+)\.", self.key)
         return self.kind == "cpu" and mesa is not None and int(mesa.group(1)) < 23
 
@@ -678,8 +680,8 @@ class KernelPolicy:
                 and choice.tile is None and choice.workgroup is None):
             choice = Choice(choice.variant, *gpu_gemm_size(problem), choice.split)
         tile = (choice.tile or defaults.tile_of(choice.variant)) if tiles else None
-        if (choice.tile is None and choice.variant == "subgroup" and tile == 16 and self.precision == "fp16"
-                and self.adapter.narrow_f16_octets):
+        if (choice.tile is None and choice.variant in ("subgroup", "nbits_subgroup") and tile == 16
+                and self.precision == "fp16" and self.adapter.narrow_f16_octets):
             tile = 8
         if tile is not None and tile not in tiles:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")

@@ -18,7 +18,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
+@group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;  // (f16: two u32 words, _words in nn.py)
 #include "compute/nbits.wgsl"  // bindings 2, 7 and 8, add_word()
 
 const TILE_M: u32 = ${tile_m}u;

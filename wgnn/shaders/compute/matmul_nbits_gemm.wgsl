@@ -20,7 +20,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
 #include "compute/nbits.wgsl"  // bindings 2, 7 and 8, column_words(), block_scales(), weights()
 
-const TILE_M: u32 = ${tile_m}u;  // (nbits.wgsl's add_word, unused here, is sized by it)
+const TILE_M: u32 = ${tile_m}u;  // (nbits.wgsl's add_word, unused here, is sized by it; A as ${a_word})
 
 fn a_origin(bi: u32, row: u32) -> vec4<i32> {
     return vec4<i32>(i32((bi * p.m + row) * p.k4), 0, 0, 1);

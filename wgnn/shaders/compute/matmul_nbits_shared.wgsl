@@ -17,7 +17,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<vec4<a_elem>>;
+@group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;  // (f16: two u32 words, _words in nn.py)
 #include "compute/nbits.wgsl"  // bindings 2, 7 and 8, group_weights(), add_word()
 
 const TILE_M: u32 = ${tile_m}u;
@@ -51,9 +51,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             for (var g = 0u; g < GROUPS; g++) {
                 let k4 = w * GROUPS + g;
                 let wg = group_weights(words, g, scale, zero);
-                octet_rows(&acc, 0u, vec4<f32>(a[mine0 + k4]), wg[0], wg[1], wg[2], wg[3], first, broadcast);
+                octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), wg[0], wg[1], wg[2], wg[3], first, broadcast);
                 if (TILE_M == 16u) {
-                    octet_rows(&acc, 8u, vec4<f32>(a[mine1 + k4]), wg[0], wg[1], wg[2], wg[3], first, broadcast);
+                    octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]), wg[0], wg[1], wg[2], wg[3], first, broadcast);
                 }
             }
         }

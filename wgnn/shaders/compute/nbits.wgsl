@@ -65,7 +65,7 @@ fn add_word(acc: ptr<function, array<vec4<f32>, TILE_M>>, rows: ptr<function, ar
     for (var g = 0u; g < GROUPS; g++) {
         let wg = group_weights(words, g, scale, zero);
         for (var r = 0u; r < TILE_M; r++) {
-            (*acc)[r] += wg * vec4<f32>(a[(*rows)[r] + w * GROUPS + g]);
+            (*acc)[r] += wg * ${a_read}(a[(*rows)[r] + w * GROUPS + g]);
         }
     }
 }
