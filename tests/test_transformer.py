@@ -466,6 +466,26 @@ def test_minilm_dynamically_quantized_as_close_as_onnxruntime(minilm, tmp_path):
     assert rel_l2(got[1], fp32) < 1.05 * rel_l2(want[1], fp32)
 
 
+def test_minilm_through_onnx_runtimes_float16_converter(minilm, tmp_path):
+    """MiniLM converted to float16 by ONNX Runtime's own converter (``convert_float_to_float16``),
+    whose casts it appends after the nodes that read them (ONNX Runtime sorts a graph itself):
+    the session sorts the nodes, runs in fp16, takes and returns float16, and gives ONNX Runtime's
+    sentence embeddings within f16's rounding."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    path, tokenizer = minilm
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=False)
+    out = tmp_path / "fp16.onnx"
+    onnx.save(model, str(out))
+    feeds = tokenizer(TEXTS[:4]).feeds()
+    session = wgnn.InferenceSession(str(out))
+    got = session.run(None, feeds)
+    want = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
+    assert session.precision == "fp16" and got[1].dtype == np.float16
+    assert rel_l2(got[1].astype(np.float32), want[1].astype(np.float32)) < 5e-3
+
+
 @pytest.mark.parametrize("form", ["MatMulNBits", "QDQ"])
 def test_minilm_with_4_bit_weights_matches_onnxruntime(minilm, precision, tmp_path, monkeypatch, form):
     """MiniLM through ONNX Runtime's weight-only quantizer (``MatMulNBitsQuantizer``: every linear

@@ -11,6 +11,7 @@ dimensions default to 1 unless ``input_shapes`` says otherwise.
 
 from __future__ import annotations
 
+import heapq
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def read_model(model: str | Path | bytes | Any) -> Any:
     """An ``onnx.ModelProto`` from a path, bytes or a ModelProto, with clear errors."""
     if isinstance(model, ModelProto):
         _check_names(model, "the given ModelProto")
-        return model
+        return _in_order(model, copy=True)
     if isinstance(model, (str, Path)):
         path = Path(model)
         if not path.exists():
@@ -88,7 +89,69 @@ def read_model(model: str | Path | bytes | Any) -> Any:
     _check_names(proto, source)
     if isinstance(model, (str, Path)):
         _load_external_data(proto, Path(model).parent, source)
+    return _in_order(proto, copy=False)
+
+
+def _in_order(proto, *, copy: bool):
+    """``proto`` with every graph's nodes in an order where each reads only values defined before
+    it, as ONNX asks and ONNX Runtime does not insist on (its float16 converter appends the casts it
+    adds at the end of the graph): the same proto where they are (the usual case, checked in one
+    walk), else one with them sorted (a copy where ``copy``: the caller's model stays as given).
+    Nodes keep their order wherever their inputs allow; a graph whose nodes no order satisfies (a
+    cycle, a value nothing defines) is left as it is, for the importer to name what is missing."""
+    graphs = list(subgraphs(proto.graph))
+    orders = [_sorted_order(g) for g in graphs]
+    if all(order is None for order in orders):
+        return proto
+    if copy:
+        given, proto = proto, type(proto)()
+        proto.CopyFrom(given)
+        graphs = list(subgraphs(proto.graph))
+    for g, order in zip(graphs, orders):
+        if order is not None:
+            nodes = [type(g.node[0])() for _ in order]
+            for node, k in zip(nodes, order):
+                node.CopyFrom(g.node[k])
+            del g.node[:]
+            g.node.extend(nodes)
     return proto
+
+
+def _sorted_order(g) -> list[int] | None:
+    """The order (indices into ``g.node``) that sorts ``g``'s nodes, each after the nodes whose
+    outputs it reads (in its subgraphs too; what no node of ``g`` makes comes from outside it), the
+    earliest first among those ready; None where they are in order already or no order sorts them."""
+    produced = {o: k for k, node in enumerate(g.node) for o in node.output if o}
+    needs = [{produced[i] for i in _reads(node) if i in produced} - {k} for k, node in enumerate(g.node)]
+    if all(all(j < k for j in need) for k, need in enumerate(needs)):
+        return None
+    users: dict[int, list[int]] = {}
+    for k, need in enumerate(needs):
+        for j in need:
+            users.setdefault(j, []).append(k)
+    waiting = [len(need) for need in needs]
+    ready = [k for k, count in enumerate(waiting) if not count]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for user in users.get(k, []):
+            waiting[user] -= 1
+            if not waiting[user]:
+                heapq.heappush(ready, user)
+    return order if len(order) == len(needs) else None
+
+
+def _reads(node) -> set[str]:
+    """The values ``node`` reads: its inputs, and what its subgraphs read from outside them."""
+    names = {i for i in node.input if i}
+    for a in node.attribute:
+        for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            inner = {v.name for g in subgraphs(sub) for v in list(g.input) + list(g.initializer)}
+            inner |= {o for g in subgraphs(sub) for n in g.node for o in n.output}
+            names |= {i for g in subgraphs(sub) for n in g.node for i in n.input if i and i not in inner}
+    return names
 
 
 def _check_names(proto, source: str) -> None:
