@@ -962,3 +962,37 @@ def test_nodes_out_of_order_are_sorted_as_onnx_runtime_takes_them(device):
                               [], [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])])
     with pytest.raises(wgnn.ModelLoadError, match=r"reads 'b', which no earlier node"):
         wgnn.InferenceSession(helper.make_model(cycle, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_float16_models_are_float32_inside(device):
+    """A float16 model's graph computes as float32 inside (``float32_inside``): its float16 input
+    cast once, its product's bias fused as in a float32 model, a Cast to float16 inside kept as the
+    storage rounds, float16 outputs; ONNX Runtime's outputs within f16's rounding, and the same
+    arrays as before the rule in an fp16 session. A model that reads float16 bits (BitCast) keeps
+    its types."""
+    rng = np.random.default_rng(7)
+    w = numpy_helper.from_array((rng.standard_normal((8, 12)) / 3).astype(np.float16), "w")
+    b = numpy_helper.from_array(rng.standard_normal(12).astype(np.float16), "b")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["p"]), helper.make_node("Add", ["p", "b"], ["q"]),
+             helper.make_node("Cast", ["q"], ["c"], to=TensorProto.FLOAT16), helper.make_node("Relu", ["c"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [5, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [5, 12])], [w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((5, 8)).astype(np.float16)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    session = wgnn.InferenceSession(model)
+    got = session.run(None, {"x": x})[0]
+    assert got.dtype == np.float16 and session.precision == "fp16" and session.pass_log["float32_inside"] > 0
+    assert session.pass_log["fuse_matmul_bias"] == 1
+    assert rel_l2(got.astype(np.float32), want.astype(np.float32)) < 5e-3
+    edges = {id(t) for t in list(session.graph.inputs.values()) + list(session.graph.outputs.values())}
+    assert not any(t.dtype == "float16" for n in session.graph.nodes for t in n.inputs + n.outputs
+                   if t is not None and id(t) not in edges)
+    assert [n.op for n in session.graph.nodes] == ["cast", "matmul", "cast"]
+    bits = helper.make_graph([helper.make_node("BitCast", ["x"], ["i"], to=TensorProto.INT16),
+                              helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT16)], "g",
+                             [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [5, 8])],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [5, 8])])
+    kept = wgnn.InferenceSession(helper.make_model(bits, opset_imports=[helper.make_opsetid("", 26)]))
+    assert kept.pass_log["float32_inside"] == 0
+    np.testing.assert_array_equal(kept.run(None, {"x": x})[0], x.view(np.int16).astype(np.float16))

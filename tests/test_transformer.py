@@ -470,7 +470,9 @@ def test_minilm_through_onnx_runtimes_float16_converter(minilm, tmp_path):
     """MiniLM converted to float16 by ONNX Runtime's own converter (``convert_float_to_float16``),
     whose casts it appends after the nodes that read them (ONNX Runtime sorts a graph itself):
     the session sorts the nodes, runs in fp16, takes and returns float16, and gives ONNX Runtime's
-    sentence embeddings within f16's rounding."""
+    sentence embeddings within f16's rounding. Its graph is float32 inside (``float32_inside``),
+    so the fusions run as on the float32 file (GELU's constants as f16 stored them recognised too):
+    that file's dispatches in an fp16 session and two casts to float16 outputs (293 before)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -484,6 +486,10 @@ def test_minilm_through_onnx_runtimes_float16_converter(minilm, tmp_path):
     want = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
     assert session.precision == "fp16" and got[1].dtype == np.float16
     assert rel_l2(got[1].astype(np.float32), want[1].astype(np.float32)) < 5e-3
+    float32 = wgnn.InferenceSession(str(path), precision="fp16")
+    float32.run(None, feeds)
+    assert len(session._exe.dispatches) == len(float32._exe.dispatches) + 2
+    assert session.pass_log["fuse_gelu"] == 6
 
 
 @pytest.mark.parametrize("form", ["MatMulNBits", "QDQ"])

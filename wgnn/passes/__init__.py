@@ -15,6 +15,7 @@ from .columns_as_rows import columns_as_rows
 from .concat_slices import compose_slices, merge_concat_slices
 from .drop_exact_casts import drop_exact_casts, fuse_dequantize_sum
 from .eliminate_common import eliminate_common_subexpressions
+from .float32_inside import float32_inside
 from .fold_batchnorm import decompose_batchnorm, fold_batchnorm
 from .fold_channel_scale import fold_channel_scale
 from .fold_constants import fold_constants
@@ -88,10 +89,17 @@ BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_
                                         "texture": []}
 
 
+# Rules one backend runs before all others: the compute path computes a float16 model as float32
+# inside (its kernels store and compute alike either way, and the fusions are float32's; the
+# texture path has no Cast to put at the edges).
+FIRST_RULES: dict[str, list[Rule]] = {"compute": [float32_inside], "texture": []}
+
+
 def rules_for(backend: str) -> list[Rule]:
     """The rules an optimizing session of ``backend`` runs, in order."""
     fuse = DEFAULT_RULES.index(fuse_residual)
-    return DEFAULT_RULES[:fuse] + FUSIONS[backend] + DEFAULT_RULES[fuse:] + BACKEND_RULES[backend]
+    return (FIRST_RULES[backend] + DEFAULT_RULES[:fuse] + FUSIONS[backend] + DEFAULT_RULES[fuse:]
+            + BACKEND_RULES[backend])
 # What must run even without optimization: compile-time-only ops have no kernel, nor has batch norm;
 # and blocked 4-bit weights stay packed (as a MatMulNBits's do from its import), not 8x the bytes.
 REQUIRED_RULES: list[Rule] = [pack_block_weights, fold_constants, decompose_batchnorm]
@@ -114,7 +122,7 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
     return fired
 
 
-__all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS", "REQUIRED_RULES",
+__all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FIRST_RULES", "FUSIONS", "REQUIRED_RULES",
            "decompose_batchnorm", "fold_constants", "remove_identity", "fold_batchnorm", "fuse_residual",
            "fuse_activation", "fuse_bounds", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax",
            "pad_conv_channels",
@@ -123,4 +131,4 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FUSIONS",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
            "compose_slices", "fold_square_into_reduce", "softmax_written_out", "fold_channel_scale",
-           "chain_spp_pools", "pack_block_weights"]
+           "chain_spp_pools", "pack_block_weights", "float32_inside"]
