@@ -466,29 +466,32 @@ def test_minilm_dynamically_quantized_as_close_as_onnxruntime(minilm, tmp_path):
     assert rel_l2(got[1], fp32) < 1.05 * rel_l2(want[1], fp32)
 
 
-def test_minilm_through_onnx_runtimes_float16_converter(minilm, tmp_path):
+@pytest.mark.parametrize("keep_io_types", [False, True])
+def test_minilm_through_onnx_runtimes_float16_converter(minilm, tmp_path, keep_io_types):
     """MiniLM converted to float16 by ONNX Runtime's own converter (``convert_float_to_float16``),
     whose casts it appends after the nodes that read them (ONNX Runtime sorts a graph itself):
     the session sorts the nodes, runs in fp16, takes and returns float16, and gives ONNX Runtime's
     sentence embeddings within f16's rounding. Its graph is float32 inside (``float32_inside``),
     so the fusions run as on the float32 file (GELU's constants as f16 stored them recognised too):
-    that file's dispatches in an fp16 session and two casts to float16 outputs (293 before)."""
+    that file's dispatches in an fp16 session and two casts to float16 outputs (293 before). With
+    the float32 inputs and outputs the converter keeps on request, it runs in fp16 too (its weights
+    are float16) and returns float32."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     path, tokenizer = minilm
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=False)
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=keep_io_types)
     out = tmp_path / "fp16.onnx"
     onnx.save(model, str(out))
     feeds = tokenizer(TEXTS[:4]).feeds()
     session = wgnn.InferenceSession(str(out))
     got = session.run(None, feeds)
     want = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
-    assert session.precision == "fp16" and got[1].dtype == np.float16
+    assert session.precision == "fp16" and got[1].dtype == (np.float32 if keep_io_types else np.float16)
     assert rel_l2(got[1].astype(np.float32), want[1].astype(np.float32)) < 5e-3
     float32 = wgnn.InferenceSession(str(path), precision="fp16")
     float32.run(None, feeds)
-    assert len(session._exe.dispatches) == len(float32._exe.dispatches) + 2
+    assert len(session._exe.dispatches) == len(float32._exe.dispatches) + (0 if keep_io_types else 2)
     assert session.pass_log["fuse_gelu"] == 6
 
 

@@ -63,8 +63,9 @@ class InferenceSession:
             picks fp16 where the adapter has shader-f16 and runs a probe of CNN layers in at most
             0.95x fp32's time, else fp32 (``wgnn.tuner.auto_precision``: measured once per adapter,
             driver and backend, about 1-2 s on lavapipe, logged, and cached). Default: fp16 for
-            models whose inputs or outputs are float16, else fp32. ``session.precision`` says
-            which was used.
+            models whose inputs or outputs are float16, or most of whose float weights are (a
+            float16 model that keeps float32 inputs and outputs), else fp32. ``session.precision``
+            says which was used.
         backend: "compute" (default): WGSL compute shaders over buffers; or "texture": the
             WebGL-style path, fragment-shader passes over RGBA textures (see ``wgnn.backends``).
         kernels: compute backend: a fixed choice of kernel variants instead of the kernel policy's,
@@ -132,7 +133,7 @@ class InferenceSession:
         if precision is None:
             dtypes = ([o.dtype for o in list(graph.inputs.values()) + list(graph.outputs.values())] if graph is not None
                       else [t for _, _, t in self._declared[0] + self._declared[1]])
-            precision = "fp16" if "float16" in dtypes else "fp32"
+            precision = "fp16" if "float16" in dtypes or _float16_weights(graph) else "fp32"
         if precision == "auto":
             from .tuner import auto_precision
 
@@ -836,3 +837,17 @@ class GraphBuilder(OpBuilder):
         """Compile for the GPU: returns an ``InferenceSession`` (``compute`` / ``run``); the keyword
         arguments are ``InferenceSession``'s."""
         return InferenceSession(self.build_graph(outputs), **session_options)
+
+
+def _float16_weights(graph: Graph | None) -> bool:
+    """Whether most of ``graph``'s float weights, by bytes, are float16: a float16 model whose
+    converter kept its inputs and outputs float32 (ONNX Runtime's ``keep_io_types``)."""
+    if graph is None:
+        return False
+    seen: dict[int, Operand] = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            if t is not None and t.is_constant and t.dtype in ("float16", "float32"):
+                seen[id(t)] = t
+    half = sum(t.nbytes for t in seen.values() if t.dtype == "float16")
+    return half > 0 and half * 2 > sum(t.nbytes for t in seen.values() if t.dtype == "float32")
