@@ -996,3 +996,26 @@ def test_float16_models_are_float32_inside(device):
     kept = wgnn.InferenceSession(helper.make_model(bits, opset_imports=[helper.make_opsetid("", 26)]))
     assert kept.pass_log["float32_inside"] == 0
     np.testing.assert_array_equal(kept.run(None, {"x": x})[0], x.view(np.int16).astype(np.float16))
+
+
+@pytest.mark.parametrize("keep_io_types", [False, True])
+def test_zoo_cnn_through_onnx_runtimes_float16_converter(device, keep_io_types):
+    """SqueezeNet converted to float16 by ONNX Runtime's converter, with float16 inputs and outputs
+    or float32 ones: fp16 by default, the float32 file's dispatches in fp16 (and a cast at each
+    float16 edge), ONNX Runtime's top-5 classes on the packaged photo within f16's rounding."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from wgnn import zoo
+
+    x = np.concatenate(zoo.packaged_photos()[:1])
+    data = convert_float_to_float16(zoo.build("squeezenet"), keep_io_types=keep_io_types).SerializeToString()
+    feeds = {"input": x if keep_io_types else x.astype(np.float16)}
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)[0].astype(np.float32)
+    session = wgnn.InferenceSession(data)
+    got = session.run(None, feeds)[0].astype(np.float32)
+    float32 = wgnn.InferenceSession(zoo.build("squeezenet"), precision="fp16")
+    float32.run(None, {"input": x})
+    assert session.precision == "fp16"
+    assert len(session._exe.dispatches) == len(float32._exe.dispatches) + (0 if keep_io_types else 2)
+    assert rel_l2(got, want) < 5e-3
+    np.testing.assert_array_equal(np.argsort(-got)[:, :5], np.argsort(-want)[:, :5])
