@@ -59,8 +59,7 @@ def float32_inside(graph: Graph) -> int:
             wide = Operand(fresh_name(x.name + "_f32"), x.shape, "float32")
             cast = Node("cast", [x], [wide], {"to": "float32", "edge": True}, name=wide.name)
             wide.producer = cast
-            for node in graph.nodes:
-                node.inputs = [wide if t is x else t for t in node.inputs]
+            _reroute(graph, x, wide)
             casts.append(cast)
             changed += 1
     graph.nodes = casts + graph.nodes
@@ -71,8 +70,7 @@ def float32_inside(graph: Graph) -> int:
             continue
         wide = Operand(fresh_name(y.name + "_f32"), y.shape, "float32", producer=producer)
         producer.outputs = [wide if t is y else t for t in producer.outputs]
-        for node in graph.nodes:
-            node.inputs = [wide if t is y else t for t in node.inputs]
+        _reroute(graph, y, wide)
         cast = Node("cast", [wide], [y], {"to": "float16", "edge": True}, name=fresh_name(y.name + "_f16"))
         y.producer = cast
         graph.nodes.append(cast)
@@ -83,3 +81,10 @@ def float32_inside(graph: Graph) -> int:
 def _read_inside(graph: Graph, x: Operand, edge_casts: list[Node]) -> bool:
     """Whether a node other than the edge casts reads graph input ``x``."""
     return any(t is x for node in graph.nodes if node not in edge_casts for t in node.inputs)
+
+
+def _reroute(graph: Graph, old: Operand, new: Operand) -> None:
+    """Every node that reads ``old`` reads ``new`` (not the graph's outputs, as ``replace_uses``
+    would: an edge keeps its float16 operand)."""
+    for node in graph.nodes:
+        node.inputs = [new if t is old else t for t in node.inputs]

@@ -4,21 +4,20 @@ what ONNX Runtime's ``MatMulNBitsQuantizer`` writes with ``quant_format=QDQ``).
 
 A constant weight matrix W = DequantizeLinear(q, scale, zero_point, axis=0, block_size) read by
 MatMul would fold into an f32 constant of K x N, and the product would run on the float kernels.
-This rule folds it first, to the same values (``DequantizeLinear.reference``, as ``fold_constants``
-would), and hands each product that reads it as its weights the packed form too
-(``ops.quant.BlockWeights`` in ``attrs["nbits"]``: the integers offset to unsigned, packed into
-words per column, each block's scale and zero point), which the compute backend's ``nbits``
-kernels read instead. Runs before the integer rules: a product whose input is dequantized too (a
-statically quantized one) is left to them.
+This rule folds it first, as ``fold_constants`` would (``fold``), and hands each product that
+reads it as its weights the packed form too (``ops.quant.BlockWeights`` in ``attrs["nbits"]``:
+the integers offset to unsigned, packed into words per column, each block's scale and zero
+point), which the compute backend's ``nbits`` kernels read instead. Runs before the integer
+rules: a product whose input is dequantized too (a statically quantized one) is left to them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
 from ..graph import NARROW, Graph, Operand
 from ..ops.quant import BlockWeights, pack_words
+from .fold_constants import fold
 from .patterns import Readers
 
 
@@ -37,10 +36,7 @@ def pack_block_weights(graph: Graph) -> int:
             kept.append(node)
             continue
         x, scale, zero = (i.value for i in node.inputs)
-        out = node.outputs[0]
-        value = ops.get(node.op).reference(node, [x, scale, zero])[0]
-        const = Operand(out.name, out.shape, out.dtype, value=value.astype(out.dtype, copy=False).reshape(out.shape))
-        graph.replace_uses(out, const)
+        (const,) = fold(graph, node)
         bits, signed = NARROW[node.inputs[0].dtype]
         offset = 1 << (bits - 1) if signed else 0  # (q - z) = (q + offset) - (z + offset): unsigned
         zero = np.broadcast_to(zero.astype("int64"), x.shape)  # (none given: 0)

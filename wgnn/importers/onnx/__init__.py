@@ -148,9 +148,13 @@ def _reads(node) -> set[str]:
     names = {i for i in node.input if i}
     for a in node.attribute:
         for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-            inner = {v.name for g in subgraphs(sub) for v in list(g.input) + list(g.initializer)}
-            inner |= {o for g in subgraphs(sub) for n in g.node for o in n.output}
-            names |= {i for g in subgraphs(sub) for n in g.node for i in n.input if i and i not in inner}
+            inner, read = set(), set()
+            for g in subgraphs(sub):
+                inner.update(v.name for v in list(g.input) + list(g.initializer))
+                for n in g.node:
+                    inner.update(n.output)
+                    read.update(i for i in n.input if i)
+            names |= read - inner
     return names
 
 
