@@ -408,8 +408,6 @@ def test_packed_weight_kernels_match_onnxruntime_in_every_variant(device, precis
     ort = pytest.importorskip("onnxruntime")
     if variant == "nbits_subgroup" and "subgroup" not in device.features:
         pytest.skip(f"{device.name} lacks subgroups")
-    if precision == "fp16" and "shader-f16" not in device.features:
-        pytest.skip(f"{device.name} lacks shader-f16")
     rng = np.random.default_rng(bits * 100 + tile)
     k, n = 48 if bits == 4 else 64, 12
     dtype = np.float16 if precision == "fp16" else np.float32  # (an f16 model: A read as f16 rows)
