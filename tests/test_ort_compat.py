@@ -492,8 +492,10 @@ def test_a_recurrent_models_new_widths_pack_its_weights_once(device, monkeypatch
 def test_an_integer_products_weight_digits_are_made_once_a_session(device, monkeypatch):
     """A dynamically quantized product (DynamicQuantizeLinear, MatMulInteger with constant int8
     weights, as ddddocr's recognizer) imported again for each new shape derives its weights'
-    digits once for the session: every plan binds the same arrays. Each shape gives ONNX Runtime's
-    integers."""
+    digits once for the session: every plan binds the same arrays; and its kernel's int8 words
+    (four weights a u32) are checked and packed once for the session too (``SharedBuffers.made``),
+    not once a plan. Each shape gives ONNX Runtime's integers."""
+    from wgnn.backends.compute import nn
     from wgnn.importers.onnx import quant
 
     rng = np.random.default_rng(9)
@@ -504,15 +506,19 @@ def test_an_integer_products_weight_digits_are_made_once_a_session(device, monke
     graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", 32])],
                               [helper.make_tensor_value_info("y", TensorProto.INT32, None)], inits)
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
-    made = []
-    original = quant._weight_digits
+    made, words = [], []
+    original, pack = quant._weight_digits, nn._int8_weights
     monkeypatch.setattr(quant, "_weight_digits", lambda *args: made.append(1) or original(*args))
+    monkeypatch.setattr(nn, "_int8_weights", lambda *args: words.append(pack(*args)) or words[-1])
     session = wgnn.InferenceSession(data)
     reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    checked = []
     for rows in (3, 5, 7):
         x = rng.normal(0, 1, (rows, 32)).astype(np.float32)
         np.testing.assert_array_equal(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0])
+        checked.append(len(words))
     assert session.plans_compiled >= 3 and len(made) == 1
+    assert checked[0] >= 1 and checked[-1] == checked[0], checked  # (w - 3 in two digits: a check each)
 
 
 def test_a_constant_is_read_as_it_is_whatever_its_doc_string_says(device):
@@ -906,6 +912,35 @@ def test_packages_run_unmodified_on_wgnn_standing_in_for_onnxruntime(device, pac
         assert got[0][0] == "Regionbasedsegmentation" and len(got) > 40  # (56 characters' boxes)
     else:
         assert got and got[0][0] == "FACE_FEMALE"
+
+
+def test_text2tashkeel_runs_unmodified_on_wgnn_standing_in_for_onnxruntime(device):
+    """text2tashkeel 0.1.0 as published (it builds its ONNX Runtime sessions with SessionOptions and
+    CPUExecutionProvider) diacritizes three sentences of Debian apt's Arabic translation with its
+    default model (two dynamically quantized LSTM networks and a gate, stitched into one file) and
+    its BiLSTM-with-attention model: the strings ONNX Runtime gives, from sessions that are wgnn's."""
+    pytest.importorskip("text2tashkeel")
+    from test_pypi_models import arabic_sentences
+
+    sentences = arabic_sentences(3)
+    models = ("rawi-ensemble", "bilstm-int8")
+
+    def diacritized(module):
+        found = {m: [module.Diacritizer(m).diacritize(s) for s in sentences] for m in models}
+        return found, module.Diacritizer(models[0]).backend
+
+    want, _ = diacritized(_fresh_import("text2tashkeel"))
+    import wgnn.onnxruntime
+
+    saved = wgnn.onnxruntime.install()
+    try:
+        got, backend = diacritized(_fresh_import("text2tashkeel"))
+    finally:
+        wgnn.onnxruntime.uninstall(saved)
+        _fresh_import("text2tashkeel")
+    assert got == want
+    assert isinstance(backend.sess, wgnn.InferenceSession)
+    assert all(len(s) > len(t) for s, t in zip(want[models[0]], sentences))  # (marks were added)
 
 
 def test_openwakeword_runs_unmodified_on_wgnn_standing_in_for_onnxruntime(device):

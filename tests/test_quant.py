@@ -324,10 +324,15 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
         got = session.run(None, {"x": x})
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=0, atol=tol)
-        # every step after the first: the state's quantization (by batch rows, written out), then
-        # one lstm_step (the integer product, the scales, per row and per column, and the cell)
+        # every step after the first: the state's quantization (by batch rows, one dispatch), then
+        # one lstm_step (the integer product, the scales, per row and per column, and the cell),
+        # which reads R^T's int8 weights a byte each: its bytes less than R^T's f32 alone
         kernels = [d.kernel for d in session._exe.dispatches]
         assert kernels.count("lstm_step") == dirs * (steps - 1) and kernels.count("lstm_cell") == dirs
+        fused = [n for n in session.graph.nodes if n.op == "dynamic_quantize" and n.attrs.get("rows")]
+        assert len(fused) == dirs * (steps - 1) and "reduce" not in kernels
+        step = next(d for d in session._exe.dispatches if d.kernel == "lstm_step")
+        assert step.bytes_moved < 4 * hidden * hidden * 4
 
 
 def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,
@@ -605,6 +610,37 @@ def test_dynamic_quantize_of_zeros_has_scale_one(device):
     assert float(want[1]) == float(got[1]) == 1.0
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("width", [300, 5000])
+def test_dynamic_quantize_by_rows_is_one_pass(device, rng, width):
+    """Each row over its own range (as DynamicQuantizeLSTM quantizes a batch's hidden states): one
+    dynamic_range workgroup a row, and with rows of 300 values the quantize in the same dispatch;
+    a row of zeros gets scale 1. The integers, scales and zero points of the numpy reference, row
+    by row, in fp32 and fp16 sessions."""
+    from wgnn.ops.quant import DynamicRange, _range_of
+
+    b = wgnn.GraphBuilder()
+    y, scale, zero = b.dynamic_quantize_linear(b.input("x", (5, width)), axis=0)
+    graph = b.build_graph({"y": y, "s": scale, "z": zero})
+    x = (rng.standard_normal((5, width)) * rng.uniform(0.1, 4, (5, 1)) + rng.uniform(-1, 1, (5, 1))).astype(np.float32)
+    x[2] = 0
+    x[3] = np.abs(x[3])  # (a row above 0: the range still includes 0)
+    rows = [_range_of(row) for row in x]
+    assert [float(r[0]) for r in rows][2] == 1.0
+    want = {"s": np.array([r[0] for r in rows], np.float32).reshape(5, 1),
+            "z": np.array([r[1] for r in rows], np.uint8).reshape(5, 1)}
+    want["y"] = np.clip(np.rint(x / want["s"]) + want["z"], 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(run_reference(graph.copy(), {"x": x})["y"], want["y"])
+    assert DynamicRange.infer(next(n for n in graph.nodes if n.op == "dynamic_range"))[0][0] == (5, 1)
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(graph, precision=precision)
+        kernels = [d.kernel for d in session._exe.dispatches]
+        assert kernels == (["dynamic_range"] if width == 300 else ["dynamic_range", "ternary"]), kernels
+        assert session._exe.dispatches[0].workgroups[0] * session._exe.dispatches[0].workgroups[1] == 5
+        got = session.compute({"x": x})
+        for name, value in want.items():
+            np.testing.assert_array_equal(got[name], value, err_msg=f"{name} ({precision})")
 
 
 @pytest.mark.parametrize("size", [300, 5000])

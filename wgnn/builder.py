@@ -304,12 +304,17 @@ class OpBuilder:
         """uint8 quantization of ``x`` over its own range (ONNX DynamicQuantizeLinear): returns (y,
         scale, zero_point) with scale = (max(x, 0) - min(x, 0)) / 255 (1 where that is 0, as ONNX
         Runtime has it) and zero_point = saturate(round(-min(x, 0) / scale)); with ``axis``, each
-        slice along it over its own range (1-D scale and zero point)."""
+        slice along it over its own range (scale and zero point 1-D; along axis 0, shaped to broadcast
+        against x: (rows, 1, ...))."""
         n = name or fresh_name("dynamic_quantize_linear")
         if axis is None:  # the whole tensor's range: one pass (ops.quant.DynamicRange)
             scale, zero_point = self._add("dynamic_range", [x], {}, name=f"{n}/range", n_out=2)
             return self.quantize_linear(x, scale, zero_point, axis=1, name=n), scale, zero_point
-        over = [k for k in range(x.rank) if k != _axis("quantize", n, axis, x.rank)]
+        axis = _axis("quantize", n, axis, x.rank)
+        if axis == 0:  # each row's range: one pass, a workgroup a row (shaped (rows, 1, ...))
+            scale, zero_point = self._add("dynamic_range", [x], {"rows": True}, name=f"{n}/range", n_out=2)
+            return self._one("quantize_linear", [x, scale, zero_point], {}, n), scale, zero_point
+        over = [k for k in range(x.rank) if k != axis]
         zero = self.constant(np.zeros((), x.dtype), name=f"{n}/zero")
         low = self.min(self.reduce(x, "min", over, keepdims=False, name=f"{n}/min"), zero, name=f"{n}/low")
         high = self.max(self.reduce(x, "max", over, keepdims=False, name=f"{n}/max"), zero, name=f"{n}/high")

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import TooLargeForAdapter
 
 
@@ -107,23 +109,32 @@ ORDERS = (lambda b: (-b.size, b.first, str(b.key)), lambda b: (-b.size, -b.last,
 
 def _place(blocks: list[Block], alignment: int) -> tuple[dict[object, int], int]:
     """Each block in turn at the lowest offset of the smallest gap it fits between the blocks
-    already placed that are live with it (else past them all): (offsets, arena bytes)."""
-    placed: list[tuple[int, Block]] = []
+    already placed that are live with it (else past them all): (offsets, arena bytes). (With
+    arrays of what is placed, so that a block looks at the few blocks live with it in Python, not
+    at every block before it: a graph of 500 intermediates planned 365,000 pairs a plan.)"""
+    n = len(blocks)
+    firsts, lasts = np.empty(n, np.int64), np.empty(n, np.int64)
+    starts, ends = np.empty(n, np.int64), np.empty(n, np.int64)
     offsets: dict[object, int] = {}
-    for block in blocks:
-        busy = sorted((off, off + other.size) for off, other in placed if other.overlaps(block))
-        best_offset, best_gap = None, None
-        cursor = 0
-        for start, end in busy:
-            gap = start - cursor
-            if gap >= block.size and (best_gap is None or gap < best_gap):
-                best_offset, best_gap = cursor, gap
-            cursor = max(cursor, _align(end, alignment))
-        if best_offset is None:
-            best_offset = cursor
+    for k, block in enumerate(blocks):
+        live = (firsts[:k] <= block.last) & (lasts[:k] >= block.first)
+        busy_starts, busy_ends = starts[:k][live], ends[:k][live]
+        best_offset = 0
+        if busy_starts.size:
+            order = np.lexsort((busy_ends, busy_starts))  # (by start, then end)
+            busy_starts, busy_ends = busy_starts[order], busy_ends[order]
+            aligned = -(-busy_ends // alignment) * alignment
+            # the cursor before each busy block: the furthest aligned end of those before it
+            cursors = np.maximum.accumulate(np.concatenate(([0], aligned)))
+            gaps = busy_starts - cursors[:-1]
+            fits = gaps >= block.size
+            if fits.any():  # the smallest gap that fits, the first of equal ones
+                best_offset = int(cursors[:-1][fits][np.argmin(gaps[fits])])
+            else:
+                best_offset = int(cursors[-1])
         offsets[block.key] = best_offset
-        placed.append((best_offset, block))
-    return offsets, max((off + b.size for off, b in placed), default=0)
+        firsts[k], lasts[k], starts[k], ends[k] = block.first, block.last, best_offset, best_offset + block.size
+    return offsets, int(ends.max()) if n else 0
 
 
 def check_plan(blocks: list[Block], offsets: dict[object, int]) -> list[tuple[object, object]]:

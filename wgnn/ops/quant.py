@@ -143,26 +143,47 @@ class DynamicRange:
     """inputs [x (float)]: DynamicQuantizeLinear's uint8 scale and zero point over the whole of x,
     in one pass: scale = (max(x, 0) - min(x, 0)) / 255 (1 where that is 0, as ONNX Runtime has it),
     zero_point = saturate(round_half_even(-min(x, 0) / scale)). Outputs [scale (float32, kept f32
-    in fp16 sessions), zero_point (uint8)], both scalars."""
+    in fp16 sessions), zero_point (uint8)], both scalars; with attr rows, one of each for every
+    slice along x's first axis (shaped to broadcast against x: (rows, 1, ...); x then in its
+    logical order)."""
 
     traits = ("wide_output",)
+
+    @staticmethod
+    def layout(node, perms):
+        return [() if node.attrs.get("rows") else None], [(), ()]
 
     @staticmethod
     def infer(node):
         x = node.inputs[0]
         if x.dtype not in FLOAT_DTYPES:
             raise fail(node, f"takes a float tensor, got {x.dtype}")
+        if node.attrs.get("rows"):
+            if x.rank < 1:
+                raise fail(node, "takes rows of a tensor of rank 1 or more, got a scalar")
+            rows = (x.shape[0],) + (1,) * (x.rank - 1)
+            return [(rows, "float32"), (rows, "uint8")]
         return [((), "float32"), ((), "uint8")]
 
     @staticmethod
     def reference(node, ins):
         x = np.asarray(ins[0], np.float32)
-        lo = np.float32(min(float(x.min(initial=0.0)), 0.0))
-        hi = np.float32(max(float(x.max(initial=0.0)), 0.0))
-        spread = np.float32(hi - lo)
-        scale = np.float32(spread / np.float32(255)) if spread > 0 else np.float32(1)
-        zero = _saturate(np.float32(np.float32(0) - lo) / scale, np.zeros((), np.uint8), quant_range("uint8"))
+        if node.attrs.get("rows"):
+            found = [_range_of(row) for row in x.reshape(x.shape[0], -1)]
+            shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+            return [np.array([f[0] for f in found], np.float32).reshape(shape),
+                    np.array([f[1] for f in found], np.uint8).reshape(shape)]
+        scale, zero = _range_of(x)
         return [np.asarray(scale, np.float32), np.asarray(zero).astype(np.uint8)]
+
+
+def _range_of(x: np.ndarray) -> tuple[np.float32, np.ndarray]:
+    """DynamicRange's scale and zero point of the values ``x``."""
+    lo = np.float32(min(float(x.min(initial=0.0)), 0.0))
+    hi = np.float32(max(float(x.max(initial=0.0)), 0.0))
+    spread = np.float32(hi - lo)
+    scale = np.float32(spread / np.float32(255)) if spread > 0 else np.float32(1)
+    return scale, _saturate(np.float32(np.float32(0) - lo) / scale, np.zeros((), np.uint8), quant_range("uint8"))
 
 
 @register("dynamic_quantize")
@@ -171,25 +192,28 @@ class DynamicQuantize:
     small (``passes.fuse_dynamic_quantize``). Outputs [y, scale, zero_point], each what
     ``dynamic_range`` and then ``quantize_linear`` give: y uint8, or with attr shifted
     ``q - zero_point`` in x's float type; x's physical order. Kept f32 in fp16 sessions, as the
-    range's outputs are."""
+    range's outputs are. Attr rows: each slice along x's first axis over its own range, as
+    ``dynamic_range``'s (x and y then in their logical order)."""
 
     traits = ("wide_output",)
 
     @staticmethod
     def layout(node, perms):
+        if node.attrs.get("rows"):
+            return [()], [(), (), ()]
         return [None], [perms[id(node.inputs[0])], (), ()]
 
     @staticmethod
     def infer(node):
         x = node.inputs[0]
-        if x.dtype not in FLOAT_DTYPES:
-            raise fail(node, f"takes a float tensor, got {x.dtype}")
-        return [(x.shape, x.dtype if node.attrs.get("shifted") else "uint8"), ((), "float32"), ((), "uint8")]
+        ranges = DynamicRange.infer(node)
+        return [(x.shape, x.dtype if node.attrs.get("shifted") else "uint8")] + ranges
 
     @staticmethod
     def reference(node, ins):
         scale, zero = DynamicRange.reference(node, ins)
-        q = _saturate(np.asarray(ins[0], np.float32) / scale, zero, quant_range("uint8"))
+        x = np.asarray(ins[0], np.float32)
+        q = _saturate(x / scale, zero, quant_range("uint8"))  # (rows: shaped to broadcast)
         if node.attrs.get("shifted"):
             return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype), scale, zero]
         return [q.astype(np.uint8), scale, zero]

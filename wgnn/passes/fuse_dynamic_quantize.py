@@ -4,7 +4,9 @@ The builder writes DynamicQuantizeLinear over a whole tensor as ``dynamic_range`
 finds the scale and zero point) and ``quantize_linear`` (a pass over the tensor). Where the tensor
 is small (an LSTM's hidden state, quantized at every step of a dynamically quantized recurrent
 layer), the two become one ``dynamic_quantize`` node: the same workgroup quantizes what it
-has just measured, with the quantize kernel's arithmetic, so the integers are the same.
+has just measured, with the quantize kernel's arithmetic, so the integers are the same. A range
+per row (the state of a batch of sequences, quantized a row at a time) fuses where each row is
+small, a workgroup a row.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ def fuse_dynamic_quantize(graph: Graph) -> int:
         x, scale, zero = quantize.inputs
         ranged = made_by(scale, "dynamic_range")
         # (a range two quantizes read is fused into the first: the second then finds no dynamic_range)
-        if ranged is None or ranged.inputs[0] is not x or ranged.outputs[1] is not zero or x.size > ONE_PASS:
+        rows = bool(ranged.attrs.get("rows")) if ranged is not None else False  # (a range a row)
+        if (ranged is None or ranged.inputs[0] is not x or ranged.outputs[1] is not zero
+                or x.size // (x.shape[0] if rows else 1) > ONE_PASS):
             continue
         node = Node("dynamic_quantize", [x], [quantize.outputs[0], scale, zero],
-                    {"shifted": bool(quantize.attrs.get("shifted"))}, name=ranged.name)
+                    {"shifted": bool(quantize.attrs.get("shifted")), "rows": rows}, name=ranged.name)
         readers.substitute(graph, [quantize], ranged, node)
         fused += 1
     return fused

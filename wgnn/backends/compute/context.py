@@ -186,7 +186,41 @@ class SharedBuffers:
         self._where: dict[bytes, tuple[weakref.ref, int]] = {}
         self._derived: dict[tuple, tuple[weakref.ref, bytes, int, str]] = {}
         self._purge_at = 64
+        self._made: dict[tuple, tuple[tuple[weakref.ref, ...], object]] = {}  # (``made``)
         self.arena = None
+
+    def made(self, fn: Callable, args: tuple):
+        """``fn(*args)``, what a lowering makes from weights (``LoweringContext.packed``), made once
+        for all of a session's plans while the arrays among ``args`` (by what they view) live: a
+        new input shape then neither checks nor packs the weights again, nor hashes what they
+        became (an array made here is read-only, so the pool finds it by ``derived``). Arguments
+        other than arrays must be hashable values, the same for every plan."""
+        parts, roots = [], []
+        for arg in args:
+            if isinstance(arg, np.ndarray):
+                origin = self.origin(arg, ())
+                if origin is None:
+                    return fn(*args)
+                parts.append(origin[0])
+                roots.append(origin[1])
+            else:
+                parts.append(arg)
+        key = (fn, tuple(parts))
+        found = self._made.get(key)
+        if found is not None and all(ref() is root for ref, root in zip(found[0], roots)):
+            return found[1]
+        value = fn(*args)
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+        made = self._made
+
+        def forget(_, key=key):  # (what was made from an array goes with it: a lowering's own temporaries too)
+            entry = made.get(key)
+            if entry is not None and any(ref() is None for ref in entry[0]):
+                del made[key]
+
+        made[key] = (tuple(weakref.ref(root, forget) for root in roots), value)
+        return value
 
     @staticmethod
     def origin(array: np.ndarray, tag: tuple) -> tuple[tuple, np.ndarray] | None:
@@ -260,18 +294,19 @@ class LoweringContext:
         self.slice_views: dict[int, Node] = {}
         self.elem = "f16" if precision == "fp16" else "f32"
         self.opset = opset
-        self._packed: dict[tuple, np.ndarray] = {}  # (``packed``)
+        self._packed: dict[tuple, tuple[tuple, object]] = {}  # (``packed``: its arguments, what it made)
 
     def packed(self, fn: Callable[..., np.ndarray], *args) -> np.ndarray:
         """``fn(*args)``, what a lowering packs from weights, made once per compile for the same
         arrays (by identity) and other arguments: an unrolled recurrent layer's steps all pack the
         same recurrent weights, which the constant pool then holds once, neither copied nor hashed
-        again for each step."""
+        again for each step. With a session's store, once for all its plans (``SharedBuffers.made``:
+        the other arguments then plain values, not nodes)."""
         key = (fn,) + tuple(("array", id(a)) if isinstance(a, np.ndarray) else a for a in args)
-        found = self._packed.get(key)
-        if found is None:
-            found = self._packed[key] = fn(*args)
-        return found
+        if key not in self._packed:  # (the arrays held with it: no other array takes their ids meanwhile)
+            store = self.constants.store
+            self._packed[key] = (args, store.made(fn, args) if store is not None else fn(*args))
+        return self._packed[key][1]
 
     def perm(self, operand: Operand) -> tuple[int, ...]:
         return self.perms[id(operand)]

@@ -241,12 +241,13 @@ def lower_dynamic_range(node, ctx: LoweringContext) -> None:
     """One workgroup over x: its range (scale and zero point), and for ``dynamic_quantize`` then its
     quantized values. Where the policy says ``parts`` (a large x; ``dynamic_quantize`` is for small
     ones), x is first reduced to the minimum and maximum of each of up to 256 parts, in as many
-    workgroups."""
+    workgroups. With attr ``rows``, a workgroup for each row (x's first axis)."""
     x = node.inputs[0]
     fused = node.op == "dynamic_quantize"
     y, ranges = (node.outputs[0], node.outputs[1:]) if fused else (None, node.outputs)
     template = {"quantize": fused, "shifted": bool(node.attrs.get("shifted")), "parts": False}
-    source, total = ctx.tensor(x), x.size
+    rows = x.shape[0] if node.attrs.get("rows") else 1  # (a workgroup a row)
+    source, total = ctx.tensor(x), x.size // max(rows, 1)
     choice = None if fused else ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node))
     if choice is not None and choice.variant == "parts":
         total = min(RANGE_PARTS, x.size // RANGE_PART)
@@ -256,7 +257,7 @@ def lower_dynamic_range(node, ctx: LoweringContext) -> None:
         template["parts"] = True
     ctx.dispatch("dynamic_range", node=node, template=template, params={"total": total},
                  bindings=[source] + [ctx.tensor(out) for out in ranges]
-                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=1, choice=choice)
+                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=rows, choice=choice)
 
 
 @lowers("float_class")

@@ -127,14 +127,14 @@ def _words(**operands: Ref) -> dict:
     return out
 
 
-def _int8_weights(node, array: np.ndarray) -> np.ndarray | None:
+def _int8_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
     """An exact (quantized) product's integer weights, w_q - w_zero, a byte each and four
     neighbouring values of the last axis to a u32 (read as ``unpack_i8``), where all are integers
     that fit in int8 (not so an exact Winograd product's transformed filter: quarters); else None.
     A software adapter then loads a word per four weights instead of four floats, and its per-lane
     loads are what bound these kernels there (INT8 ResNet50 on lavapipe: 364-446 -> 239 ms,
     docs/precision.md)."""
-    if (not node.attrs.get("exact") or array.shape[-1] % 4 or array.min(initial=0) < -128
+    if (not exact or array.shape[-1] % 4 or array.min(initial=0) < -128
             or array.max(initial=0) > 127 or not np.array_equal(array, np.round(array))):
         return None
     return np.ascontiguousarray(array.astype(np.int8)).view(np.uint32)
@@ -146,7 +146,7 @@ INT8_WORDS = {"word": "u32", "read": "unpack_i8"}
 def _weight_words(ctx: LoweringContext, node, name: str, array: np.ndarray) -> tuple[Ref, dict]:
     """The binding of a subgroup or depthwise kernel's constant operand ``name`` and its
     ``_words`` template: int8 words where ``_int8_weights`` packs them."""
-    packed = _int8_weights(node, array)
+    packed = ctx.packed(_int8_weights, bool(node.attrs.get("exact")), array)
     if packed is None:
         ref = ctx.const(array, exact=bool(node.attrs.get("exact")))
         return ref, _words(**{name: ref})
@@ -384,7 +384,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         params.update(k4=k // 4, n4=cols // 4)
         bt = b.reshape(k, cols).T
         template.update(bt_word="vec4<bt_elem>", bt_read="vec4<f32>")
-        packed = _int8_weights(node, bt)  # (four of K to a word)
+        packed = ctx.packed(_int8_weights, bool(node.attrs.get("exact")), bt)  # (four of K to a word)
         if packed is not None:
             bt = packed
             template.update(bt_word=INT8_WORDS["word"], bt_read=INT8_WORDS["read"])
@@ -748,38 +748,61 @@ def lower_lstm_cell(node, ctx: LoweringContext) -> None:
 
 # Invocations that share one unit's product in lstm_step's "workgroup" variant (a power of two).
 LSTM_STEP_PARTS = 16
+# Batch rows one lstm_step invocation computes, reading R^T once for all of them, at most (the
+# kernel writes them out: 1 to 4).
+LSTM_STEP_ROWS = 4
 
 
-def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None) -> np.ndarray:
+def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None,
+                       words: bool) -> np.ndarray:
     """R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
-    rows of it (lstm_step.wgsl)."""
-    packed = r.astype(np.float32).reshape(hidden, 4, hidden).transpose(0, 2, 1)
+    rows of it (lstm_step.wgsl); with ``words`` (integer weights that fit a byte), R^T's four gates
+    of a unit as one u32 of int8s, the two rows after it as f32 bits."""
+    packed = r.reshape(hidden, 4, hidden).transpose(0, 2, 1)
     bias = bias.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32)
     scale = np.broadcast_to(np.asarray(1.0 if scale is None else scale, np.float32).reshape(-1), (4 * hidden,))
-    return np.concatenate([packed.reshape(-1)] + [row.reshape(4, hidden).T.reshape(-1) for row in (bias, scale)])
+    tail = [row.reshape(4, hidden).T.reshape(-1) for row in (bias, scale)]
+    if words:
+        return np.concatenate([np.ascontiguousarray(packed.astype(np.int8)).view(np.uint32).reshape(-1)]
+                              + [row.view(np.uint32) for row in tail])
+    return np.concatenate([packed.astype(np.float32).reshape(-1)] + tail)
+
+
+def _byte_weights(quantized: bool, r: np.ndarray) -> bool:
+    """Whether a quantized lstm_step's R^T (its integer weights w_q - w_zero) fits int8, a byte each."""
+    return quantized and r.min(initial=0) >= -128 and r.max(initial=0) <= 127 and np.array_equal(r, np.round(r))
 
 
 @lowers("lstm_step")
 def lower_lstm_step(node, ctx: LoweringContext) -> None:
     h_prev, r, bias, proj, c_prev, h_scale = node.inputs
     h_out, c_out = node.outputs
-    hidden = h_out.shape[1]
+    batch, hidden = h_out.shape
     scale = node.attrs.get("scale")
+    words = ctx.packed(_byte_weights, bool(node.attrs.get("quantized")), r.value)
     packed = ctx.packed(_lstm_step_weights, r.value, bias.value if bias is not None else None, hidden,
-                        None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()))
+                        None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), words)
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     workgroup = choice.workgroup
     parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
+    rows = min(batch, LSTM_STEP_ROWS)  # (the sums' tree: four vec4s an invocation, 16 KB at 256)
+    units = -(-batch // rows) * hidden  # invocations (per part)
     template, gates = _lstm_gates(node)
-    params = dict(units=h_out.size, hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
+    params = dict(units=units, hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
                   has_scale=int(h_scale is not None), scale_rows=int(h_scale is not None and h_scale.size > 1),
-                  **gates)
-    size = dict(threads=h_out.size) if parts == 1 else dict(workgroups=-(-h_out.size // (workgroup // parts)))
-    words = hidden % 4 == 0  # h_prev read as vec4s
-    template.update(parts=parts, h_word="vec4<h_prev_elem>" if words else "h_prev_elem",
-                    h_four="vec4<f32>(h_prev[i / 4u])" if words else
+                  **gates, batch=batch)
+    size = dict(threads=units) if parts == 1 else dict(workgroups=-(-units // (workgroup // parts)))
+    h_words = hidden % 4 == 0  # h_prev read as vec4s
+    template.update(parts=parts, rows=rows, partial=workgroup if parts > 1 else 1, r_words=str(words).lower(),
+                    h_word="vec4<h_prev_elem>" if h_words else "h_prev_elem",
+                    h_four="vec4<f32>(h_prev[i / 4u])" if h_words else
                     "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))",
-                    h_one="f32(h_prev[i / 4u][i % 4u])" if words else "f32(h_prev[i])")
+                    h_one="f32(h_prev[i / 4u][i % 4u])" if h_words else "f32(h_prev[i])",
+                    r_word="u32" if words else "vec4<r_elem>",
+                    r_four="vec4<f32>(unpack4xI8(r[at]))" if words else "vec4<f32>(r[at])",
+                    r_tail="vec4<f32>()" if words else "vec4<f32>(r[(p.hidden + tail) * p.hidden + j])",
+                    r_tail_words="bitcast<vec4<f32>>(vec4<u32>(r[at], r[at + 1u], r[at + 2u], r[at + 3u]))"
+                    if words else "vec4<f32>()")
     ctx.dispatch("lstm_step", node=node, template=template, params=params, choice=choice,
                  bindings=[ctx.tensor(h_prev), ctx.const(packed, exact=bool(node.attrs.get("quantized")))]
                  + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (proj, c_prev)]

@@ -343,7 +343,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     if op == "pool2d":
         return ["workgroup", "row"] if global_pool(node) else ["row"]
     if op == "dynamic_range":
-        return ["single", "parts"] if node.inputs[0].size >= RANGE_SPLIT else ["single"]
+        return ["single", "parts"] if node.inputs[0].size >= RANGE_SPLIT and not node.attrs.get("rows") else ["single"]
     if op in ROW_OPS:
         return list(VARIANTS[op])
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))

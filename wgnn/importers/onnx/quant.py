@@ -245,10 +245,7 @@ def _dynamic_quantize_lstm(b, node, ins, attrs):
         # the input sequence over its whole range; the hidden state per batch row
         rows = which == "recurrent" and a.shape[0] > 1
         y, a_scale, a_zero = b.dynamic_quantize_linear(a, axis=0 if rows else None, name=f"{name}/quantize")
-        zero = b.cast(a_zero, "float32", name=f"{name}/zero")
-        if rows:
-            a_scale = b.reshape(a_scale, [a.shape[0], 1], name=f"{name}/row_scale")
-            zero = b.reshape(zero, [a.shape[0], 1], name=f"{name}/row_zero")
+        zero = b.cast(a_zero, "float32", name=f"{name}/zero")  # (rows: (rows, 1) each)
         a_int = b.sub(b.cast(y, "float32", name=f"{name}/y"), zero, name=f"{name}/shifted")
         acc = _exact(b.matmul(a_int, w_t, name=name))
         scale = scales[0 if which == "input" else 1][d]

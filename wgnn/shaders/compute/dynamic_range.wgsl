@@ -6,6 +6,8 @@
 // small x: dynamic_quantize) the same workgroup then quantizes x into y as ternary.wgsl's quantize
 // (SHIFTED: quantize_shifted) does, from the scale and zero point it has just found. With PARTS, x
 // is range_parts.wgsl's p.total pairs (a minimum, a maximum) of a large tensor's parts instead.
+// With several workgroups (attr rows), workgroup w does the same for x's w-th p.total values (a
+// row), writing scale[w] and zero_point[w].
 #include "compute/common.wgsl"
 #include "compute/range.wgsl"  // widen(), workgroup_range()
 
@@ -24,13 +26,15 @@ const PARTS: bool = ${parts};
 var<workgroup> found: vec2<f32>;  // (scale, zero point)
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let row = wid.x;
+    let base = row * p.total;
     var range = vec2<f32>(0.0);
     for (var i = lid; i < p.total; i += WG) {
         if (PARTS) {
             range = widen(range, f32(x[2u * i]), f32(x[2u * i + 1u]));
         } else {
-            let v = f32(x[i]);
+            let v = f32(x[base + i]);
             range = widen(range, v, v);
         }
     }
@@ -44,15 +48,15 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             s = spread / 255.0;
         }
         let zero = clamp(round((0.0 - lo) / s), 0.0, 255.0);
-        scale[0] = scale_elem(s);
-        zero_point[0] = zero_point_elem(zero);
+        scale[row] = scale_elem(s);
+        zero_point[row] = zero_point_elem(zero);
         found = vec2<f32>(f32(scale_elem(s)), zero);
     }
     if (QUANTIZE) {
         workgroupBarrier();
         let s = found.x;
         let zero = found.y;
-        for (var i = lid; i < p.total; i += WG) {
+        for (var i = base + lid; i < base + p.total; i += WG) {
             let q = clamp(round(f32(x[i]) / s) + zero, 0.0, 255.0);
             if (SHIFTED) {
                 y[i] = y_elem(q - zero);

@@ -13,10 +13,15 @@
 // integers: its sums are exact, then times h_scale (the state's scale, or its batch row's) times the
 // weights' (one, or one per gate column).
 //
+// ROWS batch rows share an invocation: it reads each of R^T's values once for all of them (a batch
+// of sequences reads R^T once a step, not once a row). A quantized layer whose integer weights fit
+// a byte has R^T as u32 words (R_WORDS), a unit's four gates' int8 weights to a word, a quarter of
+// the bytes; the bias and scale rows then follow as f32 bits, four words a unit.
+//
 // PARTS invocations share a unit's K (every PARTS-th four rows of R^T), their partial sums added in workgroup
 // memory (the "workgroup" variant, for a GPU: many invocations on a short product); with PARTS = 1
 // an invocation computes a unit alone (the "row" variant: no barriers, which a software adapter pays
-// for). Neighbouring invocations take neighbouring units, so they read neighbouring vec4s of r.
+// for). Neighbouring invocations take neighbouring units, so they read neighbouring words of r.
 #include "compute/common.wgsl"
 #include "compute/lstm_update.wgsl"
 
@@ -24,21 +29,25 @@ struct Params {
     units: u32, hidden: u32, has_c: u32, has_proj: u32,
     has_scale: u32, scale_rows: u32, f_alpha: f32, f_beta: f32,
     g_alpha: f32, g_beta: f32, h_alpha: f32, h_beta: f32,
+    batch: u32,
 }
 
 const PARTS: u32 = ${parts}u;
+const ROWS: u32 = ${rows}u;
+const R_WORDS: bool = ${r_words};
 const UNITS: u32 = WG / PARTS;  // units per workgroup
+const PARTIAL: u32 = ${partial}u;  // WG where PARTS > 1 (else 1: no workgroup memory to speak of)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> h_prev: array<${h_word}>;
-@group(0) @binding(2) var<storage, read> r: array<vec4<r_elem>>;
+@group(0) @binding(2) var<storage, read> r: array<${r_word}>;
 @group(0) @binding(3) var<storage, read_write> proj: array<proj_elem>;
 @group(0) @binding(4) var<storage, read_write> c_prev: array<c_prev_elem>;
 @group(0) @binding(5) var<storage, read_write> h_out: array<h_out_elem>;
 @group(0) @binding(6) var<storage, read_write> c_out: array<c_out_elem>;
 @group(0) @binding(7) var<storage, read_write> h_scale: array<h_scale_elem>;
 
-var<workgroup> partial: array<vec4<f32>, WG>;
+var<workgroup> partial: array<array<vec4<f32>, 4>, PARTIAL>;
 
 // h_prev's values i .. i + 3 and i: h_prev is vec4s where the hidden size divides by 4 (a row then
 // starts at a vec4), else scalars.
@@ -48,30 +57,79 @@ fn h_four(i: u32) -> vec4<f32> {
 fn h_one(i: u32) -> f32 {
     return ${h_one};
 }
+// R^T's four gates of unit j at row k (at = k * hidden + j), and row `tail` after R^T's hidden rows
+// (0: the bias, 1: the weights' scales).
+fn r_four(at: u32) -> vec4<f32> {
+    return ${r_four};
+}
+fn r_tail(tail: u32, j: u32) -> vec4<f32> {
+    if (R_WORDS) {
+        let at = p.hidden * p.hidden + 4u * (tail * p.hidden + j);
+        return ${r_tail_words};
+    }
+    return ${r_tail};
+}
+
+// acc + h . (r0, r1, r2, r3): four rows of R^T's products for one batch row.
+fn madd4(acc: vec4<f32>, h: vec4<f32>, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>) -> vec4<f32> {
+    return fma(r0, vec4<f32>(h.x), fma(r1, vec4<f32>(h.y), fma(r2, vec4<f32>(h.z), fma(r3, vec4<f32>(h.w), acc))));
+}
+
+// Batch row `row`'s unit j from its sums: dequantized (a quantized layer's), the bias and the
+// input projection added, then the cell.
+fn finish(sums_in: vec4<f32>, row: u32, j: u32, bias: vec4<f32>) {
+    var sums = sums_in;
+    if (p.has_scale != 0u) {  // a quantized state's integer sums, dequantized (a scale per row, or one)
+        sums = sums * (f32(h_scale[select(0u, row, p.scale_rows != 0u)]) * r_tail(1u, j));
+    }
+    var pre = sums + bias;
+    if (p.has_proj != 0u) {
+        let at = row * 4u * p.hidden + j;
+        pre += vec4<f32>(f32(proj[at]), f32(proj[at + p.hidden]), f32(proj[at + 2u * p.hidden]),
+                         f32(proj[at + 3u * p.hidden]));
+    }
+    lstm_update(pre, row * p.hidden + j);
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(num_workgroups) nwg: vec3<u32>) {
     let group = wid.y * nwg.x + wid.x;
     let part = lid / UNITS;
-    let unit = group * UNITS + lid % UNITS;  // row b = unit / hidden, hidden unit j = unit % hidden
+    let unit = group * UNITS + lid % UNITS;  // batch rows ROWS * (unit / hidden) on, hidden unit j = unit % hidden
     let valid = unit < p.units;
     let j = unit % p.hidden;
-    let h_row = unit - j;  // b * hidden
-    var acc = vec4<f32>(0.0);
+    let row0 = (unit / p.hidden) * ROWS;
+    // each row's b * hidden (a row past the batch reads the last one, and writes nothing)
+    let last = p.batch - 1u;
+    let h0 = min(row0, last) * p.hidden;
+    let h1 = min(row0 + 1u, last) * p.hidden;
+    let h2 = min(row0 + 2u, last) * p.hidden;
+    let h3 = min(row0 + 3u, last) * p.hidden;
+    // The rows' sums, written out (not a loop): the indices stay constants, so the array stays in
+    // registers (a loop's index would keep it in memory through the K loop, as octet.wgsl notes).
+    var acc: array<vec4<f32>, 4>;
     if (valid) {  // rows of R^T four at a time (part's every PARTS-th four), then any last ones
         let fours = p.hidden / 4u;
         for (var c = part; c < fours; c += PARTS) {
             let k = c * 4u;
             let at = k * p.hidden + j;
-            let h = h_four(h_row + k);
-            acc = fma(vec4<f32>(r[at]), vec4<f32>(h.x), fma(vec4<f32>(r[at + p.hidden]), vec4<f32>(h.y),
-                  fma(vec4<f32>(r[at + 2u * p.hidden]), vec4<f32>(h.z),
-                  fma(vec4<f32>(r[at + 3u * p.hidden]), vec4<f32>(h.w), acc))));
+            let r0 = r_four(at);
+            let r1 = r_four(at + p.hidden);
+            let r2 = r_four(at + 2u * p.hidden);
+            let r3 = r_four(at + 3u * p.hidden);
+            acc[0] = madd4(acc[0], h_four(h0 + k), r0, r1, r2, r3);
+            if (ROWS > 1u) { acc[1] = madd4(acc[1], h_four(h1 + k), r0, r1, r2, r3); }
+            if (ROWS > 2u) { acc[2] = madd4(acc[2], h_four(h2 + k), r0, r1, r2, r3); }
+            if (ROWS > 3u) { acc[3] = madd4(acc[3], h_four(h3 + k), r0, r1, r2, r3); }
         }
         if (part == 0u) {
             for (var k = fours * 4u; k < p.hidden; k++) {
-                acc = fma(vec4<f32>(r[k * p.hidden + j]), vec4<f32>(h_one(h_row + k)), acc);
+                let rk = r_four(k * p.hidden + j);
+                acc[0] = fma(rk, vec4<f32>(h_one(h0 + k)), acc[0]);
+                if (ROWS > 1u) { acc[1] = fma(rk, vec4<f32>(h_one(h1 + k)), acc[1]); }
+                if (ROWS > 2u) { acc[2] = fma(rk, vec4<f32>(h_one(h2 + k)), acc[2]); }
+                if (ROWS > 3u) { acc[3] = fma(rk, vec4<f32>(h_one(h3 + k)), acc[3]); }
             }
         }
     }
@@ -80,7 +138,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
         for (var step = PARTS / 2u; step > 0u; step = step / 2u) {
             if (part < step) {
-                partial[lid] += partial[lid + step * UNITS];
+                for (var b = 0u; b < ROWS; b++) {
+                    partial[lid][b] += partial[lid + step * UNITS][b];
+                }
             }
             workgroupBarrier();
         }
@@ -89,15 +149,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (!valid || part != 0u) {
         return;
     }
-    if (p.has_scale != 0u) {  // a quantized state's integer sums, dequantized (a scale per row, or one)
-        acc = acc * (f32(h_scale[select(0u, h_row / p.hidden, p.scale_rows != 0u)])
-                     * vec4<f32>(r[(p.hidden + 1u) * p.hidden + j]));
-    }
-    var pre = acc + vec4<f32>(r[p.hidden * p.hidden + j]);
-    if (p.has_proj != 0u) {
-        let at = h_row * 4u + j;
-        pre += vec4<f32>(f32(proj[at]), f32(proj[at + p.hidden]), f32(proj[at + 2u * p.hidden]),
-                         f32(proj[at + 3u * p.hidden]));
-    }
-    lstm_update(pre, unit);
+    let bias = r_tail(0u, j);
+    finish(acc[0], row0, j, bias);
+    if (ROWS > 1u && row0 + 1u < p.batch) { finish(acc[1], row0 + 1u, j, bias); }
+    if (ROWS > 2u && row0 + 2u < p.batch) { finish(acc[2], row0 + 2u, j, bias); }
+    if (ROWS > 3u && row0 + 3u < p.batch) { finish(acc[3], row0 + 3u, j, bias); }
 }
