@@ -29,7 +29,7 @@ def fold_head_transposes(graph: Graph) -> int:
     readers = Readers(graph)
     folded = 0
     for node in list(graph.nodes):
-        if node not in graph.nodes or node.op != "matmul":
+        if node.op != "matmul" or node not in graph.nodes:
             continue
         out = node.outputs[0]
         users = readers.users.get(id(out), [])

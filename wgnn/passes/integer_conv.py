@@ -518,9 +518,10 @@ def _dequantize_at_requantize(graph: Graph) -> int:
             continue
         q = node.outputs[0]
         readers = users.get(id(q), [])
+        if not readers or any(r.op != "dequantize_linear" or r.inputs[0] is not q for r in readers):
+            continue  # (before the zero points' values: a computed one walks the graph above it)
         zero = static_value(node.inputs[2])
-        if not readers or any(r.op != "dequantize_linear" or r.inputs[0] is not q
-                              or not np.array_equal(static_value(r.inputs[2]), zero) for r in readers):
+        if any(not np.array_equal(static_value(r.inputs[2]), zero) for r in readers):
             continue
         if node.op == "quantize_linear":  # only the network's float input quantized, per tensor (a
             x = node.inputs[0]  # quantize after a residual add is a block's tail for fuse_requantize)
