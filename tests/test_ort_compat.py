@@ -521,6 +521,36 @@ def test_an_integer_products_weight_digits_are_made_once_a_session(device, monke
     assert checked[0] >= 1 and checked[-1] == checked[0], checked  # (w - 3 in two digits: a check each)
 
 
+def test_an_int8_table_is_converted_once_a_session(device, monkeypatch):
+    """An int8 embedding table that a Gather reads (stored as i32 on the GPU, four times its bytes;
+    a quantized T5's is 64 MB so) in a model whose token count is symbolic: a new length neither
+    converts nor hashes it again (a plan after the second hashes under a tenth of its i32 bytes,
+    where each plan hashed all of them). Each length gives ONNX Runtime's results."""
+    from wgnn.backends.compute import context
+
+    rng = np.random.default_rng(10)
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["rows"]),
+             helper.make_node("DequantizeLinear", ["rows", "t_scale", "t_zero"], ["embedded"]),
+             helper.make_node("MatMul", ["embedded", "w"], ["y"])]
+    inits = [numpy_helper.from_array(rng.integers(-128, 128, (4000, 64)).astype(np.int8), "table"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "t_scale"),
+             numpy_helper.from_array(np.array(0, np.int8), "t_zero"), _const("w", rng.normal(0, 0.1, (64, 32)))]
+    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, "tokens"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    counter = _CountingSha256()
+    monkeypatch.setattr(context, "hashlib", counter)
+    session = wgnn.InferenceSession(data)
+    reference = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    hashed = []
+    for tokens in (3, 5, 7, 9):
+        before = counter.bytes
+        ids = rng.integers(0, 4000, (1, tokens)).astype(np.int64)
+        assert rel_l2(session.run(None, {"ids": ids})[0], reference.run(None, {"ids": ids})[0]) < 1e-5
+        hashed.append(counter.bytes - before)
+    assert session.plans_compiled >= 4 and max(hashed[2:]) < 4000 * 64 * 4 // 10, hashed
+
+
 def test_a_constant_is_read_as_it_is_whatever_its_doc_string_says(device):
     """A session keeps, of a Constant's tensor it read, the key its array is shared by (in the tensor's
     doc_string, its bytes dropped): a model's own tensor whose doc_string looks like one is still read

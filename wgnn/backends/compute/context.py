@@ -85,6 +85,11 @@ def view_of(array: np.ndarray, tag: tuple) -> tuple[tuple, np.ndarray]:
     return (id(root), start, array.shape, array.strides, array.dtype.str, tag), root
 
 
+def _integer_storage(array: np.ndarray, *, dtype: str, what: str) -> tuple[np.ndarray, str]:
+    """An integer constant as the GPU stores it (``graph.to_storage``: i32), for ``ConstantPool.add``."""
+    return to_storage(array, dtype, what), "i32"
+
+
 class ConstantPool:
     """Packs weights (in the layout their kernel wants) for the constant buffers: ``entries``, a
     ``Chunk`` per distinct array. With a ``store`` (the ``SharedBuffers`` of a session's plans),
@@ -318,9 +323,10 @@ class LoweringContext:
         """The binding of ``operand``; a float constant in the session's precision unless ``exact``
         asks to keep values that f16 would round (quantization scales) in f32."""
         if operand.is_constant:
-            if is_integer(operand.dtype):
-                return self.constants.add(to_storage(operand.value, operand.dtype, f"constant {operand.name!r}"),
-                                          "i32")
+            if is_integer(operand.dtype):  # (converted to i32 where no earlier plan packed it: an int8
+                # embedding table's i32 is four times its bytes, neither made nor hashed again a plan)
+                convert = partial(_integer_storage, dtype=operand.dtype, what=f"constant {operand.name!r}")
+                return self.constants.add(np.asarray(operand.value), convert, ("i32", operand.dtype))
             return self.const(operand.value, exact=exact)
         return Ref("tensor", operand, dtype=self.storage[id(self.root(operand))])
 
