@@ -1208,3 +1208,56 @@ def test_a_gate_stays_a_product_where_the_convolution_cannot_scale(device, rng):
         assert session.pass_log.get("fold_channel_scale", 0) == (case == {}), case
         for name in got:
             assert rel_l2(got[name], want[name]) < 1e-5, (case, name)
+
+
+def test_a_graphs_node_list_knows_its_nodes_through_every_change():
+    """graph.nodes answers ``node in graph.nodes`` from a count of what it holds (the rules ask it
+    of every node they visit): after any sequence of the ways a list changes (append, extend, +=,
+    insert, remove, pop, item and slice assignment and deletion, clear) it holds and answers what a
+    plain list would; a graph's nodes stay such a list when reassigned."""
+    import random
+
+    from wgnn.graph import Graph, Node, NodeList
+
+    rng = random.Random(1)
+    pool = [Node("relu", [], [], name=str(i)) for i in range(12)]
+
+    def change(target, kind, node, a, b, more):
+        size = len(target)
+        if kind == "append":
+            target.append(node)
+        elif kind == "extend":
+            target.extend(iter(more))
+        elif kind == "iadd":
+            target += more
+        elif kind == "insert":
+            target.insert(a - 1, node)
+        elif kind == "remove" and any(node is m for m in list(target)):
+            target.remove(node)
+        elif kind == "pop" and size:
+            target.pop(a % size)
+        elif kind == "set" and size:
+            target[a % size] = node
+        elif kind == "slice":
+            target[a:b] = iter(more)
+        elif kind == "del" and size:
+            del target[a % size]
+        elif kind == "delslice":
+            del target[a:b]
+        elif kind == "clear":
+            target.clear()
+
+    kinds = ("append", "extend", "iadd", "insert", "remove", "pop", "set", "slice", "del", "delslice", "clear")
+    for _ in range(400):
+        plain = [rng.choice(pool) for _ in range(rng.randint(0, 8))]
+        nodes = NodeList(plain)
+        for _ in range(8):
+            a, b = sorted((rng.randint(0, len(plain)), rng.randint(0, len(plain))))
+            step = (rng.choice(kinds), rng.choice(pool), a, b, [rng.choice(pool) for _ in range(rng.randint(0, 3))])
+            change(plain, *step)
+            change(nodes, *step)
+            assert list(nodes) == plain
+            assert all((n in nodes) == any(n is m for m in plain) for n in pool)
+    graph = Graph([], {}, {})
+    graph.nodes = [pool[0]]
+    assert isinstance(graph.nodes, NodeList) and pool[0] in graph.nodes and pool[1] not in graph.nodes

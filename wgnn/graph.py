@@ -138,6 +138,78 @@ class Node:
         return f"Node({self.op} {self.name!r}: [{ins}] -> [{', '.join(o.name for o in self.outputs)}])"
 
 
+class NodeList(list):
+    """A graph's nodes: a list that also counts which nodes it holds, so that ``node in
+    graph.nodes`` (which the rules ask of each node as they rewrite around it) is a lookup, not a
+    walk of the graph. Every way a list changes keeps the count (a Node compares by identity)."""
+
+    def __init__(self, nodes=()):
+        super().__init__(nodes)
+        self._held: dict[int, int] = {}
+        self._count(self, 1)
+
+    def _count(self, nodes, step: int) -> None:
+        held = self._held
+        for node in nodes:
+            k = id(node)
+            n = held.get(k, 0) + step
+            if n:
+                held[k] = n
+            else:
+                del held[k]
+
+    def __contains__(self, node) -> bool:
+        return id(node) in self._held
+
+    def append(self, node) -> None:
+        super().append(node)
+        self._count((node,), 1)
+
+    def extend(self, nodes) -> None:
+        nodes = list(nodes)
+        super().extend(nodes)
+        self._count(nodes, 1)
+
+    def __iadd__(self, nodes):
+        self.extend(nodes)
+        return self
+
+    def insert(self, index, node) -> None:
+        super().insert(index, node)
+        self._count((node,), 1)
+
+    def remove(self, node) -> None:
+        super().remove(node)
+        self._count((node,), -1)
+
+    def pop(self, index=-1):
+        node = super().pop(index)
+        self._count((node,), -1)
+        return node
+
+    def clear(self) -> None:
+        super().clear()
+        self._held.clear()
+
+    def __setitem__(self, index, value) -> None:
+        old = self[index] if isinstance(index, slice) else [self[index]]
+        new = list(value) if isinstance(index, slice) else [value]
+        super().__setitem__(index, new if isinstance(index, slice) else value)
+        self._count(old, -1)
+        self._count(new, 1)
+
+    def __delitem__(self, index) -> None:
+        old = self[index] if isinstance(index, slice) else [self[index]]
+        super().__delitem__(index)
+        self._count(old, -1)
+
+    def __imul__(self, n):
+        super().__imul__(n)
+        self._held.clear()
+        self._count(self, 1)
+        return self
+
+
 @dataclass(eq=False)
 class Graph:
     """Nodes in topological order, named inputs and named outputs. A model's sequence values
@@ -156,6 +228,11 @@ class Graph:
     # where the graph is one of a session's plans: the arrays its plans share (``SharedArrays``),
     # through which a rewrite computes what it derives from a weight once for all of them (``derive``)
     arrays: SharedArrays | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "nodes" and not isinstance(value, NodeList):  # (``node in graph.nodes``: a lookup)
+            value = NodeList(value)
+        super().__setattr__(name, value)
 
     def derive(self, fn: Callable[..., np.ndarray], *args) -> np.ndarray:
         """``fn(*args)``, an array computed from constants: computed anew, or the array an earlier
