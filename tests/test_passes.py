@@ -1214,7 +1214,7 @@ def test_a_graphs_node_list_knows_its_nodes_through_every_change():
     """graph.nodes answers ``node in graph.nodes`` from a count of what it holds (the rules ask it
     of every node they visit): after any sequence of the ways a list changes (append, extend, +=,
     insert, remove, pop, item and slice assignment and deletion, clear) it holds and answers what a
-    plain list would; a graph's nodes stay such a list when reassigned."""
+    plain list would; a graph's nodes stay such a list when reassigned, and a copy counts its own."""
     import random
 
     from wgnn.graph import Graph, Node, NodeList
@@ -1261,3 +1261,7 @@ def test_a_graphs_node_list_knows_its_nodes_through_every_change():
     graph = Graph([], {}, {})
     graph.nodes = [pool[0]]
     assert isinstance(graph.nodes, NodeList) and pool[0] in graph.nodes and pool[1] not in graph.nodes
+    import copy
+
+    copied = copy.copy(graph.nodes)
+    assert isinstance(copied, NodeList) and pool[0] in copied and copied == [pool[0]]

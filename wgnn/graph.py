@@ -203,6 +203,9 @@ class NodeList(list):
         super().__delitem__(index)
         self._count(old, -1)
 
+    def __reduce__(self):  # (a copy or a pickle counts its own nodes, not these ids)
+        return NodeList, (list(self),)
+
     def __imul__(self, n):
         super().__imul__(n)
         self._held.clear()
