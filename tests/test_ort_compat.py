@@ -551,6 +551,42 @@ def test_an_int8_table_is_converted_once_a_session(device, monkeypatch):
     assert session.plans_compiled >= 4 and max(hashed[2:]) < 4000 * 64 * 4 // 10, hashed
 
 
+def test_a_dequantized_weight_is_folded_once_a_session(device, monkeypatch):
+    """A weight that a DequantizeLinear dequantizes at load (QDQ, int8 weights: 1 MB once folded)
+    in a model whose token count is symbolic: a new length neither folds nor hashes it again
+    (``fold_constants`` through ``Graph.derive``: a plan after the second hashes under a tenth of
+    its bytes, where each plan folded and hashed all of them), and every plan's graph holds the one
+    array. Each length gives ONNX Runtime's results (without its optimizer, which turns the product
+    into one on dynamically quantized integers)."""
+    from wgnn.backends.compute import context
+
+    rng = np.random.default_rng(11)
+    nodes = [helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"]),
+             helper.make_node("MatMul", ["x", "w"], ["y"])]
+    inits = [numpy_helper.from_array(rng.integers(-128, 128, (64, 4096)).astype(np.int8), "w_q"),
+             numpy_helper.from_array(np.array(0.01, np.float32), "w_scale"),
+             numpy_helper.from_array(np.array(3, np.int8), "w_zero")]
+    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "tokens", 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    counter = _CountingSha256()
+    for module in (context, wgnn.graph):
+        monkeypatch.setattr(module, "hashlib", counter)
+    session = wgnn.InferenceSession(data)
+    options = ort.SessionOptions()  # (its optimizer would quantize x and use integer products)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    hashed = []
+    for tokens in (3, 5, 7, 9):
+        before = counter.bytes
+        x = rng.normal(0, 1, (1, tokens, 64)).astype(np.float32)
+        assert rel_l2(session.run(None, {"x": x})[0], reference.run(None, {"x": x})[0]) < 1e-5
+        hashed.append(counter.bytes - before)
+    assert session.plans_compiled >= 4 and max(hashed[2:]) < 64 * 4096 * 4 // 10, hashed
+    weights = {i for _, arrays in plan_weights(session) for i, n in arrays.items() if n == 64 * 4096 * 4}
+    assert len(weights) == 1, weights
+
+
 def test_a_constant_is_read_as_it_is_whatever_its_doc_string_says(device):
     """A session keeps, of a Constant's tensor it read, the key its array is shared by (in the tensor's
     doc_string, its bytes dropped): a model's own tensor whose doc_string looks like one is still read

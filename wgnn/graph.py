@@ -418,6 +418,11 @@ class SharedArrays:
                 known.add(id(value))
             else:
                 operand.value = kept
+                origin = self._origins.get(id(value))
+                if origin is not None and origin[0]() is value and id(kept) not in self._origins:
+                    # (derived here: what derives it again is given the array the graphs hold)
+                    self._derived[origin[1]] = (origin[2], weakref.ref(kept))
+                    self._origins[id(kept)] = (weakref.ref(kept), origin[1], origin[2])
 
 
 def fresh_name(prefix: str) -> str:
