@@ -556,8 +556,8 @@ def test_a_dequantized_weight_is_folded_once_a_session(device, monkeypatch):
     in a model whose token count is symbolic: a new length neither folds nor hashes it again
     (``fold_constants`` through ``Graph.derive``: a plan after the second hashes under a tenth of
     its bytes, where each plan folded and hashed all of them), and every plan's graph holds the one
-    array. Each length gives ONNX Runtime's results (without its optimizer, which turns the product
-    into one on dynamically quantized integers)."""
+    array. Each length gives ONNX Runtime's results (without its optimizer, which fuses the two into
+    a MatMulNBits that quantizes x too)."""
     from wgnn.backends.compute import context
 
     rng = np.random.default_rng(11)
@@ -573,7 +573,7 @@ def test_a_dequantized_weight_is_folded_once_a_session(device, monkeypatch):
     for module in (context, wgnn.graph):
         monkeypatch.setattr(module, "hashlib", counter)
     session = wgnn.InferenceSession(data)
-    options = ort.SessionOptions()  # (its optimizer would quantize x and use integer products)
+    options = ort.SessionOptions()  # (its optimizer makes the two an 8-bit MatMulNBits that quantizes x)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     reference = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     hashed = []
