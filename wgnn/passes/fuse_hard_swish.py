@@ -69,7 +69,7 @@ def fuse_hard_swish(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
     for node in list(graph.nodes):
-        if node.op != "binary" or node.attrs.get("activation") is not None or readers.removed(node):
+        if node.op != "binary" or node.attrs.get("activation") is not None or node not in graph.nodes:
             continue
         kind, out = node.attrs["kind"], node.outputs[0]
         found = None

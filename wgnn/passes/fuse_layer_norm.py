@@ -91,7 +91,7 @@ def fuse_layer_norm(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
     for node in list(graph.nodes):
-        if readers.removed(node):
+        if node not in graph.nodes:
             continue
         found = _match(node, readers)
         if found is None:

@@ -15,12 +15,6 @@ class Readers:
     def __init__(self, graph: Graph):
         self.users = graph.consumers()
         self.outputs = graph.output_ids()
-        self.gone: set[int] = set()  # ids of the nodes this object's rewrites removed
-
-    def removed(self, node: Node) -> bool:
-        """Whether a rewrite through this object removed ``node`` (for a rule whose every removal
-        goes through it: a set lookup, where ``node in graph.nodes`` walks the graph)."""
-        return id(node) in self.gone
 
     def only(self, operand: Operand, reader: Node) -> bool:
         """Whether ``reader`` is the one reader of ``operand`` and it is no graph output."""
@@ -41,7 +35,6 @@ class Readers:
         for gone in dead:
             graph.nodes.remove(gone)
             self.drop(gone)
-            self.gone.add(id(gone))
         graph.replace_uses(result, kept)
         for node in self.users.pop(id(result), []):
             self.users.setdefault(id(kept), []).append(node)
@@ -54,7 +47,6 @@ class Readers:
         place of, keeping who-reads-what current."""
         graph.nodes.remove(gone)
         self.drop(gone)
-        self.gone.add(id(gone))
         for operand in now_read:
             self.users.setdefault(id(operand), []).append(reader)
 
@@ -64,12 +56,10 @@ class Readers:
         for gone in dead:
             graph.nodes.remove(gone)
             self.drop(gone)
-            self.gone.add(id(gone))
         for out in new.outputs:
             out.producer = new
         graph.nodes[graph.nodes.index(old)] = new
         self.drop(old)
-        self.gone.add(id(old))
         for operand in new.inputs:
             if operand is not None:
                 self.users.setdefault(id(operand), []).append(new)
