@@ -134,10 +134,15 @@ def _int8_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
     A software adapter then loads a word per four weights instead of four floats, and its per-lane
     loads are what bound these kernels there (INT8 ResNet50 on lavapipe: 364-446 -> 239 ms,
     docs/precision.md)."""
-    if (not exact or array.shape[-1] % 4 or array.min(initial=0) < -128
-            or array.max(initial=0) > 127 or not np.array_equal(array, np.round(array))):
+    if not exact or array.shape[-1] % 4 or not _fits_int8(array):
         return None
     return np.ascontiguousarray(array.astype(np.int8)).view(np.uint32)
+
+
+def _fits_int8(array: np.ndarray) -> bool:
+    """Whether every value of ``array`` is an integer in int8's range."""
+    return (array.min(initial=0) >= -128 and array.max(initial=0) <= 127
+            and bool(np.array_equal(array, np.round(array))))
 
 
 INT8_WORDS = {"word": "u32", "read": "unpack_i8"}
@@ -770,7 +775,7 @@ def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scal
 
 def _byte_weights(quantized: bool, r: np.ndarray) -> bool:
     """Whether a quantized lstm_step's R^T (its integer weights w_q - w_zero) fits int8, a byte each."""
-    return quantized and r.min(initial=0) >= -128 and r.max(initial=0) <= 127 and np.array_equal(r, np.round(r))
+    return quantized and _fits_int8(r)
 
 
 @lowers("lstm_step")
