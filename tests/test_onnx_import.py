@@ -958,6 +958,22 @@ def test_nodes_out_of_order_are_sorted_as_onnx_runtime_takes_them(device):
     got = wgnn.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])).run(None, feeds)
     np.testing.assert_array_equal(got[0], (feeds["x"] + 1) * feeds["x"])
 
+    # Two levels: an If inside a branch, every graph's nodes listed backwards (sorted in one read).
+    inner = helper.make_graph([helper.make_node("Mul", ["u", "x"], ["y_inner"]),
+                               helper.make_node("Add", ["x", "one"], ["u"])], "inner", [],
+                              [helper.make_tensor_value_info("y_inner", TensorProto.FLOAT, [3])])
+    outer = helper.make_graph([helper.make_node("Neg", ["v"], ["y_then"]),
+                               helper.make_node("If", ["c2"], ["v"], then_branch=inner, else_branch=other),
+                               helper.make_node("Less", ["zero", "s"], ["c2"])], "then", [],
+                              [helper.make_tensor_value_info("y_then", TensorProto.FLOAT, [3])])
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=outer, else_branch=other),
+         helper.make_node("Greater", ["s", "zero"], ["c"])], "g", graph.input, graph.output, graph.initializer)
+    nested = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    for model in (nested, nested.SerializeToString()):
+        got = wgnn.InferenceSession(model).run(None, feeds)
+        np.testing.assert_array_equal(got[0], -(feeds["x"] + 1) * feeds["x"])
+
     cycle = helper.make_graph([helper.make_node("Relu", ["b"], ["a"]), helper.make_node("Relu", ["a"], ["b"])], "g",
                               [], [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])])
     with pytest.raises(wgnn.ModelLoadError, match=r"reads 'b', which no earlier node"):

@@ -291,6 +291,26 @@ def test_the_plan_at_placeholder_sizes_makes_its_pipelines_when_it_runs(device):
     assert fresh.pipeline_count == len(set().union(*(plan["_exe"].pipelines for plan in session._plans.values())))
 
 
+def test_a_later_plans_graph_as_imported_is_imported_again_when_asked(device):
+    """Only the plan a session compiles first keeps a copy of its graph as imported: a later plan
+    (another shape) imports it again when ``source_graph`` or ``run_reference`` asks, for its own
+    shape, and keeps it from then on; the first plan's stays as it was."""
+    rng = np.random.default_rng(4)
+    session = wgnn.InferenceSession(_recognizer(rng).SerializeToString())
+    wide, narrow = (rng.uniform(0, 1, (1, 3, 32, w)).astype(np.float32) for w in (40, 24))
+    session.run(None, {"x": wide})
+    first = session.source_graph
+    assert first is not None and first.inputs["x"].shape == wide.shape
+    (got,) = session.run(None, {"x": narrow})
+    assert session._source_graph is None  # (not imported again until asked)
+    kept = session.source_graph
+    assert kept.inputs["x"].shape == narrow.shape
+    assert session.source_graph is kept and session._plans[session._key]["_source_graph"] is kept
+    np.testing.assert_allclose(session.run_reference({"x": narrow})["chars"], got, rtol=1e-4, atol=1e-5)
+    session.run(None, {"x": wide})
+    assert session.source_graph is first
+
+
 def test_plans_are_bounded(device):
     session = wgnn.InferenceSession(_recognizer(np.random.default_rng(2)).SerializeToString())
     for width in range(8, 8 + 4 * (session.MAX_PLANS + 3), 4):

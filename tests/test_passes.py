@@ -301,6 +301,35 @@ def test_common_subexpressions_are_computed_once(device, rng):
     assert session.pass_log["eliminate_common_subexpressions"] == 2  # the second sigmoid, then its transpose
 
 
+def test_common_subexpressions_among_many_readers_of_one_tensor(device, rng):
+    """Many nodes of one op read one tensor, as an unrolled recurrent layer slices its input per
+    step: those with equal attributes merge into the first, whichever comes between, and a rule
+    that has nothing to match asks nobody who reads what (the walk of every node's inputs that
+    most rules otherwise cost a graph)."""
+    from wgnn.graph import Graph
+    from wgnn.passes import fuse_gelu, fuse_layer_norm, fuse_softmax
+
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (12, 4))
+    starts = [3, 0, 5, 3, 0, 7, 5, 3]  # (four distinct, four repeats)
+    parts = [b.slice(x, [k], [k + 1]) for k in starts]
+    y = b.concat([b.relu(p) for p in parts], 0)
+    feeds = {"x": rng.standard_normal((12, 4)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    assert session.pass_log["eliminate_common_subexpressions"] == 8  # four slices, then their ReLUs
+
+    walks = []
+    consumers = Graph.consumers
+    graph = b.build_graph({"y": y})
+    try:
+        Graph.consumers = lambda self: walks.append(1) or consumers(self)
+        assert [rule(graph) for rule in (fuse_gelu, fuse_layer_norm, fuse_softmax)] == [0, 0, 0]
+    finally:
+        Graph.consumers = consumers
+    assert walks == []
+
+
 def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
     """A batch norm after no convolution (a scale and a shift) and a product times a computed scalar
     plus a bias and another constant (dynamic quantization's ending; an LSTM's second bias), each

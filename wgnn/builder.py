@@ -14,6 +14,7 @@ WebNN: ``(top, bottom, left, right)``. Every op takes an optional ``name``. The 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,7 +103,7 @@ class OpBuilder:
         for k, (shape, dtype) in enumerate(results[:n_out]):
             out_name = node.name if n_out == 1 else f"{node.name}:{k}"
             shape = tuple(int(d) for d in shape)
-            if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+            if any(d < 0 for d in shape) or math.prod(shape) > MAX_ELEMENTS:
                 raise GraphError(f"{op} node {node.name!r}: its output would have shape {shape}, beyond what a GPU "
                                  f"buffer holds (at most {MAX_ELEMENTS} elements)")
             node.outputs.append(Operand(out_name, shape, dtype, producer=node))
@@ -807,8 +808,10 @@ class OpBuilder:
 
     # -- finishing ----------------------------------------------------------------------------
 
-    def build_graph(self, outputs: dict[str, Operand]) -> Graph:
-        """The graph that computes ``outputs`` (named), without compiling it."""
+    def build_graph(self, outputs: dict[str, Operand], *, copy: bool = True) -> Graph:
+        """The graph that computes ``outputs`` (named), without compiling it: of copies of the
+        builder's nodes, which stay as they are, or (``copy=False``, for a builder no one builds on
+        afterwards) of its nodes themselves."""
         if not outputs:
             raise GraphError("build needs at least one output")
         for key, value in outputs.items():
@@ -816,4 +819,4 @@ class OpBuilder:
                 raise GraphError(f"output {key!r} is a {type(value).__name__}, expected an Operand")
         graph = Graph(list(self.nodes), dict(self.inputs), dict(outputs))
         graph.prune()
-        return graph.copy()  # compiling rewrites a graph; the builder's own nodes stay as they are
+        return graph.copy() if copy else graph  # (compiling rewrites a graph)

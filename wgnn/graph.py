@@ -264,6 +264,19 @@ class Graph:
             if value is old:
                 self.outputs[key] = new
 
+    def substitute(self, node: Node, replaced: dict[int, Operand]) -> None:
+        """Have ``node`` read ``replaced[id(x)]`` for each input ``x`` there: ``replace_uses`` for
+        many operands in one walk of the graph, made in order (a rule that records what replaces
+        what as it goes calls this on every node it reaches, then ``substitute_outputs``)."""
+        if replaced and any(i is not None and id(i) in replaced for i in node.inputs):
+            node.inputs = [_replacement(i, replaced) for i in node.inputs]
+
+    def substitute_outputs(self, replaced: dict[int, Operand]) -> None:
+        """The graph's outputs, as ``substitute`` does a node's inputs."""
+        for key, value in self.outputs.items():
+            if id(value) in replaced:
+                self.outputs[key] = _replacement(value, replaced)
+
     def prune(self) -> None:
         """Drop nodes whose outputs nobody reads."""
         needed = self.output_ids()
@@ -307,6 +320,13 @@ class Graph:
         lines = [f"Graph: {len(self.nodes)} nodes, inputs {list(self.inputs)}, outputs {list(self.outputs)}"]
         lines += [f"  {n!r}" for n in self.nodes]
         return "\n".join(lines)
+
+
+def _replacement(operand: Operand | None, replaced: dict[int, Operand]) -> Operand | None:
+    """What ``operand`` is replaced by, through any chain of replacements."""
+    while operand is not None and id(operand) in replaced:
+        operand = replaced[id(operand)]
+    return operand
 
 
 _counter = itertools.count()

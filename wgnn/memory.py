@@ -103,8 +103,9 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
 # first use), largest first (ties by last use, latest first), and by first use. None is best on
 # every graph: ResNet50 with F(4x4, 3x3) convolutions plans 1.25x its lower bound largest first,
 # 1.11x by first use; the MobileNets 1.0x largest first, up to 1.5x by first use.
-ORDERS = (lambda b: (-b.size, b.first, str(b.key)), lambda b: (-b.size, -b.last, str(b.key)),
-          lambda b: (b.first, -b.size, str(b.key)))
+# Blocks that tie keep the order they were given in (a stable sort), so that a graph plans the same
+# on every run (a key is often an object's id, an address).
+ORDERS = (lambda b: (-b.size, b.first), lambda b: (-b.size, -b.last), lambda b: (b.first, -b.size))
 
 
 def _place(blocks: list[Block], alignment: int) -> tuple[dict[object, int], int]:

@@ -171,7 +171,7 @@ class InferenceSession:
                                   lambda proto, shapes: InferenceSession(proto, input_shapes=shapes, **sub_options),
                                   input_shapes)
         if graph is None:
-            self.graph = self._exe = None
+            self.graph = self._exe = self._source_graph = None
             self.outputs, self._constant_outputs, self._sequence_of = {}, {}, {}
             self.output_names = [name for name, _, _ in self._declared[1]]
         else:
@@ -221,7 +221,7 @@ class InferenceSession:
 
     # -- compiling, one plan per shape of the symbolic inputs (and value of the inputs an If reads) --
 
-    _PLAN = ("graph", "source_graph", "pass_log", "_constant_outputs", "_exe", "outputs", "_sequence_of",
+    _PLAN = ("graph", "_source_graph", "pass_log", "_constant_outputs", "_exe", "outputs", "_sequence_of",
              "output_names", "_key", "_import_args")
     # Shapes (and values) of those inputs kept compiled per session, the least recently used going
     # first: at most MAX_PLANS, and beyond the newest only while the plans together hold at most
@@ -233,7 +233,11 @@ class InferenceSession:
         """Run the passes on ``graph`` and compile it (``compile_graph``'s ``defer_pipelines``); the
         results are this session's current plan."""
         options = self._compile_options
-        self.source_graph = graph.copy()
+        # The graph as imported, for ``run_reference``: kept for the plan a session compiles first;
+        # a later plan's (another shape) is imported again when asked (``source_graph``), so the many
+        # plans of a text model's lengths do not each hold a copy of it (Python's collector walks
+        # them all, about 70 ms a full collection with T5's decoder at a few lengths).
+        self._source_graph = graph.copy() if not self._plans else None
         if self._source is not None:  # (what the passes derive from the weights: once for all plans, Graph.derive;
             graph.arrays = self._arrays  # the model's arrays are the session's own, read-only from then on)
         rules = rules_for(self.backend) if options["optimize"] else REQUIRED_RULES
@@ -263,6 +267,16 @@ class InferenceSession:
         self._sequence_of = {e: n for seqs in (graph.sequence_inputs, graph.sequence_outputs)
                              for n, elems in seqs.items() for e in elems}
         self.output_names = list(dict.fromkeys(self._sequence_of.get(n, n) for n in self.outputs))
+
+    @property
+    def source_graph(self) -> Graph | None:
+        """The current plan's graph as imported, before any pass (None before a first plan)."""
+        with self._lock:  # (an import reads the session's model source, as a new shape's does)
+            if self._source_graph is None and self._exe is not None:
+                self._source_graph = self._import(*self._import_args)[0]
+                if self._key in self._plans:
+                    self._plans[self._key]["_source_graph"] = self._source_graph
+            return self._source_graph
 
     def _shared_buffers(self):
         """The compute backend's GPU buffers this session's plans share from its second plan on

@@ -75,7 +75,8 @@ class ModelSource:
 
         proto = self.proto()
         try:
-            graph, opset = load_onnx(proto, input_shapes=input_shapes, input_values=input_values, arrays=self._arrays)
+            graph, opset = load_onnx(proto, input_shapes=input_shapes, input_values=input_values, arrays=self._arrays,
+                                      as_read=True)
         finally:
             if self._proto is not self.model:
                 self._drop_read_initializers()

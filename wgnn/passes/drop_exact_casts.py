@@ -24,7 +24,9 @@ from .patterns import Readers, constant_scale, made_by, other
 
 def drop_exact_casts(graph: Graph) -> int:
     dropped = 0
+    exact: dict[int, Operand] = {}  # id(a dropped cast's result) -> the sums it held
     for node in graph.nodes:
+        graph.substitute(node, exact)
         if node.op != "cast" or node.attrs["to"] != "float32":
             continue
         inner = made_by(node.inputs[0], "cast")
@@ -33,9 +35,10 @@ def drop_exact_casts(graph: Graph) -> int:
         source = inner.inputs[0]
         if not _exact_integers(source):
             continue
-        graph.replace_uses(node.outputs[0], source)
+        exact[id(node.outputs[0])] = source
         dropped += 1
     if dropped:
+        graph.substitute_outputs(exact)
         graph.prune()
     return dropped
 

@@ -26,24 +26,44 @@ def _frozen(value):
     return (type(value).__name__, value)
 
 
+def _attrs_key(node) -> tuple | None:
+    """``node``'s attributes as a key, None where they cannot be compared exactly."""
+    try:
+        return tuple(sorted((k, _frozen(v)) for k, v in node.attrs.items()))
+    except TypeError:
+        return None
+
+
 def eliminate_common_subexpressions(graph: Graph) -> int:
     outputs = graph.output_ids()
-    seen: dict[tuple, object] = {}
+    # (op, input ids) -> [the first node kept, None] until a second node reads the same inputs with
+    # the same op, then [None, {attributes' key: the first node kept with them}]: most nodes are
+    # alone, and their attributes' keys are never made
+    seen: dict[tuple, list] = {}
     kept, merged = [], 0
+    merged_into: dict[int, object] = {}  # id(a merged node's output) -> the first node's
     for node in graph.nodes:
-        try:
-            key = (node.op, tuple(None if i is None else id(i) for i in node.inputs),
-                   tuple(sorted((k, _frozen(v)) for k, v in node.attrs.items())))
-        except TypeError:
+        graph.substitute(node, merged_into)
+        reads = (node.op, tuple(None if i is None else id(i) for i in node.inputs))
+        entry = seen.get(reads)
+        if entry is None:
+            seen[reads] = [node, None]
             kept.append(node)
             continue
-        first = seen.get(key)
+        if entry[1] is None:
+            alone, entry[0], entry[1] = entry[0], None, {}
+            if (key := _attrs_key(alone)) is not None:
+                entry[1][key] = alone
+        key = _attrs_key(node)
+        first = entry[1].get(key) if key is not None else None
         if first is None or any(id(o) in outputs for o in node.outputs) or len(first.outputs) != len(node.outputs):
-            seen.setdefault(key, node)
+            if key is not None:
+                entry[1].setdefault(key, node)
             kept.append(node)
             continue
         for old, new in zip(node.outputs, first.outputs):
-            graph.replace_uses(old, new)
+            merged_into[id(old)] = new
         merged += 1
+    graph.substitute_outputs(merged_into)
     graph.nodes = kept
     return merged

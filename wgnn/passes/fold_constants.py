@@ -19,13 +19,17 @@ SHARED_OPS = ("dequantize_linear", "cast", "binary")
 def fold_constants(graph: Graph) -> int:
     folded = 0
     kept = []
+    made: dict[int, Operand] = {}  # id(a folded node's output) -> its constant, which its readers read
     for node in graph.nodes:
+        graph.substitute(node, made)
         known = node.op == "shape" or all(i is None or i.is_constant for i in node.inputs)
         if not known or node.op == "relayout":
             kept.append(node)
             continue
-        fold(graph, node)
+        for out, const in zip(node.outputs, evaluate(graph, node)):
+            made[id(out)] = const
         folded += 1
+    graph.substitute_outputs(made)
     graph.nodes = kept
     return folded
 
@@ -33,6 +37,14 @@ def fold_constants(graph: Graph) -> int:
 def fold(graph: Graph, node) -> list[Operand]:
     """Evaluate ``node``, whose inputs are all known, and make its readers read the constants it
     gives (returned); the caller drops the node from ``graph.nodes``."""
+    consts = evaluate(graph, node)
+    for out, const in zip(node.outputs, consts):
+        graph.replace_uses(out, const)
+    return consts
+
+
+def evaluate(graph: Graph, node) -> list[Operand]:
+    """The constants ``node``'s outputs are, its inputs all known."""
     args = [None if i is None else i.value for i in node.inputs]
     if node.op == "shape":
         args = [node.inputs[0]]  # the reference only needs .shape
@@ -44,9 +56,7 @@ def fold(graph: Graph, node) -> list[Operand]:
         value = value.astype(out.dtype, copy=False)
         if value.shape != out.shape:  # (the array itself where it has the shape: what _shared derived)
             value = value.reshape(out.shape)
-        const = Operand(out.name, out.shape, out.dtype, value=value)
-        graph.replace_uses(out, const)
-        consts.append(const)
+        consts.append(Operand(out.name, out.shape, out.dtype, value=value))
     return consts
 
 

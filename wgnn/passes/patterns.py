@@ -10,11 +10,30 @@ from ..graph import Graph, Node, Operand
 
 class Readers:
     """Who reads each operand of ``graph`` (built once per rule call; rules that remove nodes call
-    ``drop``)."""
+    ``drop``). Built when first asked, which a rule does before it changes the graph: most rules
+    find nothing to match in most graphs, and a walk of every node's inputs for each of them was
+    most of what the passes cost a new shape."""
 
     def __init__(self, graph: Graph):
-        self.users = graph.consumers()
-        self.outputs = graph.output_ids()
+        self._graph = graph
+        self._users: dict[int, list[Node]] | None = None
+        self._outputs: set[int] | None = None
+
+    def _build(self) -> None:
+        self._users = self._graph.consumers()
+        self._outputs = self._graph.output_ids()
+
+    @property
+    def users(self) -> dict[int, list[Node]]:
+        if self._users is None:
+            self._build()
+        return self._users
+
+    @property
+    def outputs(self) -> set[int]:
+        if self._outputs is None:
+            self._build()
+        return self._outputs
 
     def only(self, operand: Operand, reader: Node) -> bool:
         """Whether ``reader`` is the one reader of ``operand`` and it is no graph output."""
@@ -32,12 +51,13 @@ class Readers:
         """Remove the ``dead`` nodes, whose last one made ``result``, and let ``kept`` stand for it:
         its readers and its place among the graph's outputs, and its user-visible name (a step a
         product took into itself: ``kept`` is the product's own result)."""
+        users = self.users  # (who read what before this change: built now, if not yet)
         for gone in dead:
             graph.nodes.remove(gone)
             self.drop(gone)
         graph.replace_uses(result, kept)
-        for node in self.users.pop(id(result), []):
-            self.users.setdefault(id(kept), []).append(node)
+        for node in users.pop(id(result), []):
+            users.setdefault(id(kept), []).append(node)
         if id(result) in self.outputs:
             self.outputs.add(id(kept))
         kept.name, result.name = result.name, kept.name
@@ -45,14 +65,16 @@ class Readers:
     def bypass(self, graph: Graph, gone: Node, reader: Node, now_read: list[Operand]) -> None:
         """Remove ``gone``, whose result ``reader`` read and now reads ``now_read`` (its inputs) in
         place of, keeping who-reads-what current."""
+        users = self.users  # (who read what before this change: built now, if not yet)
         graph.nodes.remove(gone)
         self.drop(gone)
         for operand in now_read:
-            self.users.setdefault(id(operand), []).append(reader)
+            users.setdefault(id(operand), []).append(reader)
 
     def substitute(self, graph: Graph, dead: list[Node], old: Node, new: Node) -> None:
         """Remove the ``dead`` nodes of a matched pattern and put ``new`` in ``old``'s place in the
         schedule (``new`` makes ``old``'s outputs), keeping who-reads-what current."""
+        users = self.users  # (who read what before this change: built now, if not yet)
         for gone in dead:
             graph.nodes.remove(gone)
             self.drop(gone)
@@ -62,7 +84,7 @@ class Readers:
         self.drop(old)
         for operand in new.inputs:
             if operand is not None:
-                self.users.setdefault(id(operand), []).append(new)
+                users.setdefault(id(operand), []).append(new)
 
 
 def constant_scale(graph: Graph, node: Node, at: int, readers: Readers) -> bool:

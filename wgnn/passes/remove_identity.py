@@ -34,12 +34,15 @@ def _passed_through(node: Node) -> Operand | None:
 def remove_identity(graph: Graph) -> int:
     removed = 0
     kept = []
+    passed: dict[int, Operand] = {}  # id(a removed node's output) -> what it passed through
     for node in graph.nodes:
+        graph.substitute(node, passed)
         source = _passed_through(node)
         if source is not None:
-            graph.replace_uses(node.outputs[0], source)
+            passed[id(node.outputs[0])] = source
             removed += 1
         else:
             kept.append(node)
+    graph.substitute_outputs(passed)
     graph.nodes = kept
     return removed

@@ -107,8 +107,8 @@ def _in_order(proto, *, copy: bool):
         given, proto = proto, type(proto)()
         proto.CopyFrom(given)
         graphs = list(subgraphs(proto.graph))
-    for g, order in zip(graphs, orders):
-        if order is not None:
+    for g, order in reversed(list(zip(graphs, orders))):  # (a subgraph before the graph whose node holds it:
+        if order is not None:                             # moving that node copies the subgraph as sorted)
             nodes = [type(g.node[0])() for _ in order]
             for node, k in zip(nodes, order):
                 node.CopyFrom(g.node[k])
@@ -667,13 +667,14 @@ CONTROL_FLOW = {"If": _import_if, "Loop": _import_loop, "Scan": _import_scan, "S
 
 def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
                input_values: dict[str, Any] | None = None,
-               arrays: dict[str, np.ndarray] | None = None) -> tuple[Graph, int]:
+               arrays: dict[str, np.ndarray] | None = None, as_read: bool = False) -> tuple[Graph, int]:
     """Import an ONNX model; returns (graph, default-domain opset). ``input_values``: values of
     inputs that an ``If`` branches on (``InputValuesNeeded`` names them); the graph keeps them as
     inputs, and its nodes read the values given as constants. ``arrays``: the main graph's
     initializers already read, by name (read-only), which this takes instead of reading them again
-    and adds the others to (``ModelSource``)."""
-    proto = read_model(model)
+    and adds the others to (``ModelSource``). ``as_read``: ``model`` is what ``read_model`` returned
+    (its names checked, its nodes in order), imported again for another shape as it is."""
+    proto = model if as_read else read_model(model)
     opset = default_opset(proto, 1)
     if not 1 <= opset <= ONNX_OPSETS:  # (a newer opset: is it one the installed onnx package defines?)
         newest = full().defs.onnx_opset_version()
@@ -724,7 +725,7 @@ def load_model(model: str | Path | bytes | Any, *, input_shapes: dict[str, tuple
             outputs.update(zip(sequences[vo.name], value))
         else:
             outputs[vo.name] = value
-    graph = b.build_graph(outputs)
+    graph = b.build_graph(outputs, copy=False)  # (the builder is this import's own)
     graph.sequence_inputs = {vi.name: [o.name for o in env[vi.name]] for vi in g.input
                              if isinstance(env[vi.name], list)}
     graph.sequence_outputs = sequences
