@@ -311,6 +311,42 @@ def test_a_later_plans_graph_as_imported_is_imported_again_when_asked(device):
     assert session.source_graph is first
 
 
+def test_the_collector_is_paused_while_a_new_shape_compiles_and_only_then(device, monkeypatch):
+    """A new shape's import and compile run with Python's cyclic collector off (its full
+    collections of every object in the process were a sixth of a T5 token's new-shape cost), and
+    it is on again afterwards; nested pauses turn it on once, after the last; where it was off
+    already, it stays off."""
+    import gc
+
+    import wgnn.session as session_module
+    from wgnn.session import collector_paused
+
+    seen = []
+    compile_graph = session_module.compile_graph
+
+    def recording(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return compile_graph(*args, **kwargs)
+
+    monkeypatch.setattr(session_module, "compile_graph", recording)
+    session = wgnn.InferenceSession(_recognizer(np.random.default_rng(5)).SerializeToString())
+    for width in (20, 28):
+        session.run(None, {"x": np.zeros((1, 3, 32, width), np.float32)})
+    assert seen == [False, False] and gc.isenabled()
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_plans_are_bounded(device):
     session = wgnn.InferenceSession(_recognizer(np.random.default_rng(2)).SerializeToString())
     for width in range(8, 8 + 4 * (session.MAX_PLANS + 3), 4):
