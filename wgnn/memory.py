@@ -108,6 +108,9 @@ def plan_buffers(blocks: list[Block], *, alignment: int = 256, max_binding_size:
 ORDERS = (lambda b: (-b.size, b.first), lambda b: (-b.size, -b.last), lambda b: (b.first, -b.size))
 
 
+_FEW = 24
+
+
 def _place(blocks: list[Block], alignment: int) -> tuple[dict[object, int], int]:
     """Each block in turn at the lowest offset of the smallest gap it fits between the blocks
     already placed that are live with it (else past them all): (offsets, arena bytes). (With
@@ -118,10 +121,19 @@ def _place(blocks: list[Block], alignment: int) -> tuple[dict[object, int], int]
     starts, ends = np.empty(n, np.int64), np.empty(n, np.int64)
     offsets: dict[object, int] = {}
     for k, block in enumerate(blocks):
-        live = (firsts[:k] <= block.last) & (lasts[:k] >= block.first)
-        busy_starts, busy_ends = starts[:k][live], ends[:k][live]
+        live = np.flatnonzero((firsts[:k] <= block.last) & (lasts[:k] >= block.first))
         best_offset = 0
-        if busy_starts.size:
+        if 0 < live.size <= _FEW:  # (a few: in Python, cheaper than the arrays' calls)
+            best_gap, cursor = None, 0
+            for start, end in sorted(zip(starts[live].tolist(), ends[live].tolist())):
+                gap = start - cursor
+                if gap >= block.size and (best_gap is None or gap < best_gap):
+                    best_offset, best_gap = cursor, gap
+                cursor = max(cursor, -(-end // alignment) * alignment)
+            if best_gap is None:
+                best_offset = cursor
+        elif live.size:
+            busy_starts, busy_ends = starts[live], ends[live]
             order = np.lexsort((busy_ends, busy_starts))  # (by start, then end)
             busy_starts, busy_ends = busy_starts[order], busy_ends[order]
             aligned = -(-busy_ends // alignment) * alignment

@@ -71,7 +71,15 @@ def _cell_state(c: Operand, readers: Readers):
 def fuse_lstm_cell(graph: Graph) -> int:
     readers = Readers(graph)
     fused = 0
+    # The node list is rewritten once, at the end (a layer unrolled over hundreds of steps fuses
+    # a cell a step, and each removal from the list was a walk of it): the nodes each cell makes
+    # dead, and the cell in the place of the first of them.
+    gone: set[int] = set()
+    cells: dict[int, Node] = {}
+    position = {id(n): k for k, n in enumerate(graph.nodes)}
     for node in live(graph, "binary", "mul"):
+        if id(node) in gone:
+            continue
         for o_out, tail in (node.inputs, node.inputs[::-1]):  # h = o * h(c)
             o, squash = _gate(o_out, readers, node), tail.producer
             if (o is None or o[2] != 1 or squash is None or squash.op != "activation" or not _plain(squash)
@@ -92,14 +100,15 @@ def fuse_lstm_cell(graph: Graph) -> int:
         activations = (gates[0][0].attrs["activation"], gates[3][0].attrs["activation"], squash.attrs["activation"])
         cell = Node("lstm_cell", [gates[0][1], c_prev], [h, c], {"activations": activations}, name=node.name)
         dead += [squash, node] + [n for g in gates.values() for n in (g[0], g[0].inputs[0].producer)]
-        at = min(graph.nodes.index(n) for n in dead)
-        for gone in dead:
-            graph.nodes.remove(gone)
-            readers.drop(gone)
-        graph.nodes.insert(at, cell)
+        cells[id(min(dead, key=lambda n: position[id(n)]))] = cell
+        for n in dead:
+            gone.add(id(n))
+            readers.drop(n)
         h.producer = c.producer = cell
         for operand in cell.inputs:
             if operand is not None:
                 readers.users.setdefault(id(operand), []).append(cell)
         fused += 1
+    if fused:
+        graph.nodes = [cells.get(id(n), n) for n in graph.nodes if id(n) not in gone or id(n) in cells]
     return fused

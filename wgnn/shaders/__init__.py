@@ -121,8 +121,9 @@ def _interface(source: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]
 def pack_params(fields: list[tuple[str, str]], values: dict, where: str) -> bytes:
     """Pack ``values`` into the uniform layout of the WGSL struct ``fields`` (from ``parse_interface``)."""
     out = bytearray()
+    names = {f for f, _ in fields}
     missing = [n for n, _ in fields if n not in values]
-    extra = [n for n in values if n not in {f for f, _ in fields}]
+    extra = [n for n in values if n not in names]
     if missing or extra:
         raise GraphError(f"{where}: uniform fields missing {missing}, unexpected {extra}")
     for name, ftype in fields:
