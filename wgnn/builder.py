@@ -46,6 +46,18 @@ def _axis(op: str, name: str, axis: int, rank: int) -> int:
 MAX_ELEMENTS = 1 << 31
 
 
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """``str(dtype)``, remembered (numpy builds the name anew each time: an import of a few
+    thousand constants spent 7 ms on it)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
 class OpBuilder:
     """Builds a ``Graph`` op by op; ``build_graph`` returns it (``wgnn.GraphBuilder.build`` compiles it)."""
 
@@ -74,9 +86,10 @@ class OpBuilder:
         array = np.asarray(value, dtype=dtype)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        if str(array.dtype) not in DTYPES:
+        dtype_name = _dtype_name(array.dtype)
+        if dtype_name not in DTYPES:
             raise GraphError(f"constant {name!r}: dtype {array.dtype} is not one of {DTYPES}")
-        return Operand(name or fresh_name("const"), tuple(array.shape), str(array.dtype), value=array)
+        return Operand(name or fresh_name("const"), tuple(array.shape), dtype_name, value=array)
 
     def static_value(self, operand: Operand) -> np.ndarray | None:
         """The operand's value if it can be computed at compile time (constants and what follows from them)."""
