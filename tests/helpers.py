@@ -53,24 +53,22 @@ def run_litert(model: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
-SOUNDS = "/usr/share/sounds/alsa"  # Debian's alsa-utils: a voice saying "front center", and noise
+def sample(make, *args):
+    """``make(*args)``, one of ``wgnn.samples``' real inputs, or a skip naming the Debian package
+    (or the Python one) that this machine lacks for it."""
+    import pytest
+
+    try:
+        return make(*args)
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(str(exc))
 
 
 def recording(name: str, rate: int) -> np.ndarray:
-    """One of alsa-utils' 48 kHz recordings as float32 samples in [-1, 1) at ``rate``."""
-    import wave
-    from pathlib import Path
+    """One of alsa-utils' 48 kHz recordings as float32 samples in [-1, 1) at ``rate`` (``wgnn.samples``)."""
+    from wgnn import samples
 
-    import pytest
-
-    signal = pytest.importorskip("scipy.signal")
-    path = Path(SOUNDS) / f"{name}.wav"
-    if not path.exists():
-        pytest.skip(f"{path} is missing (Debian package alsa-utils; scripts/setup.sh --test installs it)")
-    with wave.open(str(path)) as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48000, 1, 2)
-        samples = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-    return signal.resample_poly(samples, 1, 48000 // rate).astype(np.float32)
+    return sample(samples.recording, name, rate)
 
 
 def fetch_or_skip(name: str):

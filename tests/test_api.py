@@ -278,3 +278,16 @@ print(got.tolist())
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[-2] == "[0.0, -8.0, -1.0, 0.0, 6.0, 7.0]", out.stdout
+
+
+def test_a_sample_whose_file_is_missing_names_the_package_that_ships_it(monkeypatch, tmp_path):
+    """``wgnn.samples`` makes real inputs from files Debian packages ship; where one is missing it
+    says which package ships it, and the tests skip on that."""
+    from wgnn import samples
+
+    monkeypatch.setattr(samples, "SOUNDS", tmp_path)
+    monkeypatch.setattr(samples, "APT_ARABIC", tmp_path / "apt.mo")
+    with pytest.raises(FileNotFoundError, match="alsa-utils"):
+        samples.recording("Front_Center", 16000)
+    with pytest.raises(FileNotFoundError, match="package apt ships"):
+        samples.arabic_sentences(1)

@@ -135,6 +135,29 @@ def test_the_peer_runner_imports_the_peers_own_onnxruntime(tmp_path):
     assert "WebGpuExecutionProvider missing" in line.get("error", ""), line
 
 
+def test_the_peer_runner_says_which_nodes_onnx_runtime_ran_on_its_cpu_provider():
+    """ONNX Runtime's WebGPU provider hands the ops it has no kernel for (DynamicQuantizeLSTM, ...)
+    to its CPU provider, so its column times host work too: the peer runner reads which nodes went
+    where from the session's verbose log. A model it ran wholly on one provider lists none."""
+    from wgnn.peer_runner import placements
+
+    tag = "[V:onnxruntime:, session_state.cc:1355 VerifyEachNodeIsAssignedToAnEp]"
+    log = "\n".join([
+        "2026-12-05 08:15:15.45 [V:onnxruntime:, session_state.cc:1347 VerifyEachNodeIsAssignedToAnEp] Node placements",
+        f"2026-12-05 08:15:15.45 {tag}  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 3",
+        f"2026-12-05 08:15:15.45 {tag}   DynamicQuantizeLSTM (node_LSTM_67_quant)",
+        f"2026-12-05 08:15:15.45 {tag}   Slice (node_Slice_76)",
+        f"2026-12-05 08:15:15.45 {tag}   Slice (node_Slice_77)",
+        f"2026-12-05 08:15:15.45 {tag}  Node(s) placed on [WebGpuExecutionProvider]. Number of nodes: 2",
+        f"2026-12-05 08:15:15.45 {tag}   Shape (node_Shape_0)", f"2026-12-05 08:15:15.45 {tag}   Transpose (t)",
+        "2026-12-05 08:15:15.46 [V:onnxruntime:, session_state.cc:1400 SaveInitializedTensors] Saving tensors.",
+        "   Conv (not a placement)"])
+    assert placements(log) == {"CPUExecutionProvider": {"DynamicQuantizeLSTM": 1, "Slice": 2},
+                               "WebGpuExecutionProvider": {"Shape": 1, "Transpose": 1}}
+    whole = f"2026-12-05 08:16:04.27 {tag}  All nodes placed on [WebGpuExecutionProvider]. Number of nodes: 59"
+    assert placements(whole) == {}
+
+
 # A stand-in for wonnx's Python module with its API (flat lists in and out), computing with ONNX
 # Runtime CPU, or wrongly (WRONG set): what the suite does with a peer's outputs, without wonnx.
 FAKE_WONNX = '''

