@@ -561,14 +561,15 @@ def test_lstm_steps_run_as_one_cell_kernel(device, precision, rng, case):
 
 
 @pytest.mark.parametrize("variant", ["row", "workgroup"])
-@pytest.mark.parametrize("hidden, batch", [(7, 3), (20, 3), (20, 6)])
+@pytest.mark.parametrize("hidden, batch", [(7, 3), (20, 3), (20, 5), (20, 6), (7, 9)])
 def test_lstm_step_variants(device, precision, rng, variant, hidden, batch):
     """Each variant of the whole-step kernel forced (an invocation per hidden unit; a workgroup's
     invocations sharing each unit's product): a hidden size that does not divide by 4 (h read as
     scalars, the last rows of R^T one by one) and one that does (vec4s); a batch of 3 (one
-    invocation's rows) and of 6 (four rows an invocation, then two: a last group part past the
-    batch); initial states and both biases, both directions. ONNX Runtime's outputs, all three;
-    every step after the first runs on the variant asked for."""
+    invocation's rows), of 6 and 9 (spread evenly: three rows an invocation, twice and three
+    times) and of 5 (three rows, then two: the last group's third row past the batch); initial
+    states and both biases, both directions. ONNX Runtime's outputs, all three; every step after
+    the first runs on the variant asked for, on a grid of (blocks of units, groups of rows)."""
     steps, size = 4, 5
     x = rng.standard_normal((steps, batch, size)).astype(np.float32)
     consts = {"w": (rng.standard_normal((2, 4 * hidden, size)) / 2).astype(np.float32),
@@ -581,8 +582,9 @@ def test_lstm_step_variants(device, precision, rng, variant, hidden, batch):
         precision, kernels={"lstm_step": variant})
     for got, expected in zip(outputs, want):
         assert rel_l2(got, expected) < tol(precision)
-    steps_run = [d.variant for d in session._exe.dispatches if d.kernel == "lstm_step"]
-    assert len(steps_run) == 2 * (steps - 1) and all(v.startswith(variant) for v in steps_run), steps_run
+    steps_run = [d for d in session._exe.dispatches if d.kernel == "lstm_step"]
+    assert len(steps_run) == 2 * (steps - 1) and all(d.variant.startswith(variant) for d in steps_run), steps_run
+    assert {d.workgroups[1] for d in steps_run} == {-(-batch // 4)}  # (the groups of rows: 4 at most)
 
 
 @pytest.mark.parametrize("variant", ["default", "winograd", "direct", "gemm", "gemm_split", "generic", "depthwise",

@@ -426,15 +426,18 @@ class LoweringContext:
         return UnsupportedOperatorError(node.attrs.get("onnx_op", node.op), node.name, self.opset, message)
 
     def dispatch(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[Ref],
-                 threads: int | None = None, workgroups: int | None = None, choice: Choice | None = None,
+                 threads: int | None = None, workgroups: int | tuple[int, int] | None = None,
+                 choice: Choice | None = None,
                  flops_share: float | None = None, types_extra: dict[str, str] | None = None) -> None:
-        """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups.
+        """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups (a
+        number, laid out along x and then y as the adapter's limit asks, or an (x, y) grid that the
+        kernel reads as such).
 
         ``choice`` (from the policy) sets the workgroup size and names the variant. Each binding's
         element type comes from what is bound there (see ``shaders``). ``flops_share``: the part of
         the node's arithmetic this dispatch does, where the node's dispatches do unequal parts.
         ``types_extra``: element types of the kernel's other ``*_elem`` aliases (gemm's ``math``)."""
-        if (threads if workgroups is None else workgroups) == 0:
+        if (threads if workgroups is None else workgroups) == 0 or workgroups in ((0, 0), (0, 1), (1, 0)):
             return  # a zero-sized output: nothing to compute
         wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
         name = "compute/" + kernel
@@ -442,11 +445,15 @@ class LoweringContext:
         types = {n: ref.dtype for n, ref in zip(names, bindings) if ref.dtype in ("f32", "f16", "i32")}
         types.update(types_extra or {})
         source = shaders.render(name, elem=self.elem, types=types, wg=wg, **template)
-        groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // wg)
         limit = int(self.device.limits.get("max-compute-workgroups-per-dimension", 65535))
-        gx = min(groups, limit)
-        gy = -(-groups // gx)
-        if gy > limit:
+        if isinstance(workgroups, tuple):
+            gx, gy = workgroups
+            groups = gx * gy
+        else:
+            groups = workgroups if workgroups is not None else -(-max(threads or 0, 1) // wg)
+            gx = min(groups, limit)
+            gy = -(-groups // gx)
+        if gx > limit or gy > limit:
             raise self.error(node, f"needs {groups} workgroups, more than this adapter can dispatch")
         variant = choice.label if choice is not None else kernel
         self.calls.append(KernelCall(node, kernel, source, params, bindings, (gx, gy), variant, flops_share))

@@ -790,13 +790,14 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     workgroup = choice.workgroup
     parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
-    rows = min(batch, LSTM_STEP_ROWS)  # (the sums' tree: four vec4s an invocation, 16 KB at 256)
-    units = -(-batch // rows) * hidden  # invocations (per part)
+    # the batch spread evenly over the fewest invocations a unit (9 rows: three of three, not 4, 4
+    # and a last one computing 1 of 4; the sums' tree holds four vec4s an invocation, 16 KB at 256)
+    rows = -(-batch // -(-batch // LSTM_STEP_ROWS))
     template, gates = _lstm_gates(node)
-    params = dict(units=units, hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
+    params = dict(hidden=hidden, has_c=int(c_prev is not None), has_proj=int(proj is not None),
                   has_scale=int(h_scale is not None), scale_rows=int(h_scale is not None and h_scale.size > 1),
                   **gates, batch=batch)
-    size = dict(threads=units) if parts == 1 else dict(workgroups=-(-units // (workgroup // parts)))
+    grid = (-(-hidden // (workgroup // parts)), -(-batch // rows))  # (blocks of units, groups of batch rows)
     h_words = hidden % 4 == 0  # h_prev read as vec4s
     template.update(parts=parts, rows=rows, partial=workgroup if parts > 1 else 1, r_words=str(words).lower(),
                     h_word="vec4<h_prev_elem>" if h_words else "h_prev_elem",
@@ -812,4 +813,4 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
                  bindings=[ctx.tensor(h_prev), ctx.const(packed, exact=bool(node.attrs.get("quantized")))]
                  + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (proj, c_prev)]
                  + [ctx.tensor(h_out), ctx.tensor(c_out), ctx.tensor(h_scale) if h_scale is not None else ctx.dummy()],
-                 **size)
+                 workgroups=grid)

@@ -22,11 +22,16 @@
 // memory (the "workgroup" variant, for a GPU: many invocations on a short product); with PARTS = 1
 // an invocation computes a unit alone (the "row" variant: no barriers, which a software adapter pays
 // for). Neighbouring invocations take neighbouring units, so they read neighbouring words of r.
+//
+// The grid is (blocks of UNITS units, groups of ROWS batch rows): a workgroup's invocations share
+// their batch rows, so at each k they read the same values of h_prev, and (with PARTS = 1) from an
+// address that is the workgroup's alone: a software adapter loads it once for all its lanes
+// instead of gathering it lane by lane.
 #include "compute/common.wgsl"
 #include "compute/lstm_update.wgsl"
 
 struct Params {
-    units: u32, hidden: u32, has_c: u32, has_proj: u32,
+    hidden: u32, has_c: u32, has_proj: u32,
     has_scale: u32, scale_rows: u32, f_alpha: f32, f_beta: f32,
     g_alpha: f32, g_beta: f32, h_alpha: f32, h_beta: f32,
     batch: u32,
@@ -92,14 +97,11 @@ fn finish(sums_in: vec4<f32>, row: u32, j: u32, bias: vec4<f32>) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-    let group = wid.y * nwg.x + wid.x;
-    let part = lid / UNITS;
-    let unit = group * UNITS + lid % UNITS;  // batch rows ROWS * (unit / hidden) on, hidden unit j = unit % hidden
-    let valid = unit < p.units;
-    let j = unit % p.hidden;
-    let row0 = (unit / p.hidden) * ROWS;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let part = select(lid / UNITS, 0u, PARTS == 1u);  // (a constant 0 where PARTS is 1: k is then the workgroup's)
+    let j = wid.x * UNITS + lid % UNITS;  // hidden unit j of batch rows row0 .. row0 + ROWS - 1
+    let valid = j < p.hidden;
+    let row0 = wid.y * ROWS;
     // each row's b * hidden (a row past the batch reads the last one, and writes nothing)
     let last = p.batch - 1u;
     let h0 = min(row0, last) * p.hidden;
