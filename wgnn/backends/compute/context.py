@@ -437,7 +437,7 @@ class LoweringContext:
         element type comes from what is bound there (see ``shaders``). ``flops_share``: the part of
         the node's arithmetic this dispatch does, where the node's dispatches do unequal parts.
         ``types_extra``: element types of the kernel's other ``*_elem`` aliases (gemm's ``math``)."""
-        if (threads if workgroups is None else workgroups) == 0 or workgroups in ((0, 0), (0, 1), (1, 0)):
+        if (threads if workgroups is None else workgroups) == 0 or (isinstance(workgroups, tuple) and 0 in workgroups):
             return  # a zero-sized output: nothing to compute
         wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
         name = "compute/" + kernel
