@@ -244,7 +244,8 @@ class InferenceSession:
         if self._source is not None:  # (what the passes derive from the weights: once for all plans, Graph.derive;
             graph.arrays = self._arrays  # the model's arrays are the session's own, read-only from then on)
         rules = rules_for(self.backend) if options["optimize"] else REQUIRED_RULES
-        self.pass_log: Counter = run_passes(graph, rules)
+        with collector_paused():  # (not while tuning: minutes of measuring)
+            self.pass_log: Counter = run_passes(graph, rules)
         if options["tune"]:
             from .tuner import tune as measure
 
@@ -257,9 +258,10 @@ class InferenceSession:
         self._constant_outputs = {n: o.value for n, o in outputs.items()
                                   if o.is_constant and o.dtype not in FLOAT_DTYPES}
         graph.outputs = {n: o for n, o in outputs.items() if n not in self._constant_outputs}
-        self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
-                                  opset=self.opset, kernels=options["kernels"], optimize=options["optimize"],
-                                  shared=self._shared_buffers(), defer_pipelines=defer_pipelines)
+        with collector_paused():
+            self._exe = compile_graph(graph, self.device, backend=self.backend, precision=self.precision,
+                                      opset=self.opset, kernels=options["kernels"], optimize=options["optimize"],
+                                      shared=self._shared_buffers(), defer_pipelines=defer_pipelines)
         self.pass_log.update(self._exe.rewrites)  # (the backend's rewrites, the element-wise chains fused)
         if self._plans:  # a second plan or later: what the passes derived, held once
             self._arrays.share(graph, self._source.shared if self._source is not None else set())
@@ -301,8 +303,7 @@ class InferenceSession:
         """Compile ``graph`` as the current plan, the one for ``key`` (imported with ``shapes`` and
         ``values``), and keep it (the least recently used beyond ``MAX_PLANS`` or ``PLAN_BYTES`` go)."""
         try:
-            with collector_paused():
-                self._compile(graph, defer_pipelines)
+            self._compile(graph, defer_pipelines)
         except Exception:  # the plan that was current stays whole (``_compile`` sets it as it goes)
             if getattr(self, "_key", None) in self._plans:
                 self._use_plan(self._key)
@@ -810,8 +811,9 @@ def collector_paused():
     was on): they make tens of thousands of objects that live through them, which set off full
     collections of every object in the process, about 50 ms each on lavapipe's machine, one or two
     for every new shape of T5's decoder (12 new lengths: 0.55-0.74 s of collections, 0.09-0.12 s
-    paused). What they leave behind is collected afterwards as usual. Nested and concurrent
-    pauses turn it back on once, after the last."""
+    paused). What they leave behind is collected afterwards as usual; the tuner's measuring (minutes
+    of it, at ``tune=``) runs with the collector on. Nested and concurrent pauses turn it back on
+    once, after the last."""
     with _collector_lock:
         if not _collector["depth"]:
             _collector["enabled"] = gc.isenabled()
