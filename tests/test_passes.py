@@ -1296,3 +1296,29 @@ def test_a_graphs_node_list_knows_its_nodes_through_every_change():
 
     copied = copy.copy(graph.nodes)
     assert isinstance(copied, NodeList) and pool[0] in copied and copied == [pool[0]]
+
+
+def test_a_round_that_changed_the_graph_is_followed_by_another():
+    """A rule that rewrites more than it counts (``integer_conv`` counts its convolutions, not the
+    shifts and dequantizes it moves after them) still has ``optimize`` run the rules again, so a
+    rule earlier in the order sees what it left."""
+    from wgnn.passes import optimize
+
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (2, 3))
+    graph = b.build_graph({"y": b.relu(b.sigmoid(x))})
+    seen = []
+
+    def counts_what_it_finds(g):
+        seen.append([n.op for n in g.nodes])
+        return 0
+
+    def drops_the_sigmoid_uncounted(g):
+        sigmoid = next((n for n in g.nodes if n.op == "activation" and n.attrs["activation"].kind == "sigmoid"), None)
+        if sigmoid is not None:
+            g.replace_uses(sigmoid.outputs[0], sigmoid.inputs[0])
+            g.nodes.remove(sigmoid)
+        return 0
+
+    optimize(graph, [counts_what_it_finds, drops_the_sigmoid_uncounted])
+    assert len(seen) == 2 and seen[-1] == ["activation"]

@@ -111,10 +111,13 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
     for _ in range(max_rounds):
         changed = False
         for rule in rules or DEFAULT_RULES:
+            before = len(graph.nodes)
             count = rule(graph)
             if count:
                 fired[rule.__name__] += count
                 log.debug("%s fired %d times", rule.__name__, count)
+                changed = True
+            elif len(graph.nodes) != before:  # (rewrites a rule does not count: integer_conv counts its convolutions)
                 changed = True
         if not changed:
             break
