@@ -117,7 +117,8 @@ def optimize(graph: Graph, rules: list[Rule] | None = None, *, max_rounds: int =
                 fired[rule.__name__] += count
                 log.debug("%s fired %d times", rule.__name__, count)
                 changed = True
-            elif len(graph.nodes) != before:  # (rewrites a rule does not count: integer_conv counts its convolutions)
+            elif len(graph.nodes) != before:  # (nodes a rule added or removed uncounted: integer_conv counts
+                # its convolutions, not the shifts and dequantizes it moves)
                 changed = True
         if not changed:
             break
