@@ -115,8 +115,7 @@ class InferenceSession:
             graph = model.copy()  # the passes rewrite in place; the caller's graph stays intact
         else:
             try:
-                with collector_paused():
-                    graph, self.opset, self.format = self._source.load(input_shapes=input_shapes)
+                graph, self.opset, self.format = self._import()
             except InputValuesNeeded as exc:
                 graph = self._values_needed(model, exc)
             except DataDependentShape as exc:
@@ -810,7 +809,7 @@ def collector_paused():
     """Python's cyclic garbage collector off while a model is imported or a plan compiled (where it
     was on): they make tens of thousands of objects that live through them, which set off full
     collections of every object in the process, about 50 ms each on lavapipe's machine, one or two
-    for every new shape of T5's decoder (12 new lengths: 0.55-0.74 s of collections, 0.09-0.12 s
+    for every new shape of T5's decoder (12 new lengths: 0.55-0.74 s of collections, 0.12-0.21 s
     paused). What they leave behind is collected afterwards as usual; the tuner's measuring (minutes
     of it, at ``tune=``) runs with the collector on. Nested and concurrent pauses turn it back on
     once, after the last."""
