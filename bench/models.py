@@ -106,11 +106,10 @@ def voice_filter() -> dict:
     frames, four stacked a step, with the d-vector its embedder gives the voice (ONNX Runtime's)."""
     import onnxruntime as ort
 
-    frames = samples.log_mel(("Front_Center",), 128, 512, np.hanning)
-    stacked = np.concatenate([frames[k:len(frames) - 3 + k] for k in range(4)], axis=1)[None, :40]
+    stacked = samples.stacked_log_mel(("Front_Center",), 40)
     embedder = ort.InferenceSession(str(zoo.fetch("voicefilter_embedder")), providers=["CPUExecutionProvider"])
     embedding = embedder.run(None, {"mel_window": samples.log_mel_windows(("Front_Center",))})[0].mean(0)
-    return {"stacked_logmel": np.ascontiguousarray(stacked), "dvec": (embedding / np.linalg.norm(embedding))[None],
+    return {"stacked_logmel": stacked, "dvec": (embedding / np.linalg.norm(embedding))[None],
             "h0": np.zeros((3, 1, 512), np.float32), "c0": np.zeros((3, 1, 512), np.float32)}
 
 

