@@ -278,13 +278,18 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
     assert np.mean(np.abs(half[1] - want[1]) <= 2e-3 * np.abs(want[1]).max()) > 0.99
 
 
-@pytest.mark.parametrize("direction, per_channel", [("forward", False), ("bidirectional", True)])
-def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, per_channel):
+@pytest.mark.parametrize("direction, per_channel, hidden, batch, variant", [
+    ("forward", False, 16, 3, None), ("bidirectional", True, 16, 3, None), ("forward", True, 16, 1, "row"),
+    ("forward", False, 16, 5, "workgroup"), ("bidirectional", False, 18, 3, "row")])
+def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, per_channel, hidden, batch, variant):
     """An LSTM through quantize_dynamic becomes com.microsoft.DynamicQuantizeLSTM (int8 weights,
     transposed). Each matrix product quantizes its float operand on the fly as ONNX Runtime does
-    (the whole input sequence at once, the hidden state a batch row at a time): its outputs, not
-    just close to the float LSTM's (ONNX Runtime's own quantized and float results differ by ~2e-2),
-    but ONNX Runtime's quantized ones, within float rounding (fp32)."""
+    (the whole input sequence at once, the hidden state a batch row at a time, or whole at batch
+    1): its outputs, not just close to the float LSTM's (ONNX Runtime's own quantized and float
+    results differ by ~2e-2), but ONNX Runtime's quantized ones, within float rounding (fp32).
+    A hidden size that divides by 4 packs the state four int8s to a word (with the zero points
+    taken back through R^T's column sums); 18 keeps it as floats. Each lstm_step variant, forced;
+    the numpy reference of the optimized graph (the packed ops' own) agrees too."""
     ort = pytest.importorskip("onnxruntime")
     quantization = pytest.importorskip("onnxruntime.quantization")
     import tempfile
@@ -292,8 +297,10 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
 
     from onnx import numpy_helper
 
+    from wgnn.reference import run_reference
+
     rng = np.random.default_rng(5)
-    steps, batch, size, hidden, dirs = 7, 3, 24, 16, 2 if direction == "bidirectional" else 1
+    steps, size, dirs = 7, 24, 2 if direction == "bidirectional" else 1
     consts = {"W": rng.normal(0, 0.3, (dirs, 4 * hidden, size)), "R": rng.normal(0, 0.3, (dirs, 4 * hidden, hidden)),
               "B": rng.normal(0, 0.1, (dirs, 8 * hidden))}
     node = helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "h", "c"], hidden_size=hidden, direction=direction)
@@ -320,19 +327,30 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
     assert np.abs(want[0] - floats[0]).max() > 2e-3  # the quantization is visible
     # (fp16: f16 storage of the hidden state moves it across a quantization tie now and then: a step)
     for precision, tol in (("fp32", 2e-6), ("fp16", 2.5e-2)):
-        session = wgnn.InferenceSession(quantized, precision=precision)
+        session = wgnn.InferenceSession(quantized, precision=precision,
+                                        kernels={"lstm_step": variant} if variant else None)
         got = session.run(None, {"x": x})
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=0, atol=tol)
         # every step after the first: the state's quantization (by batch rows, one dispatch), then
-        # one lstm_step (the integer product, the scales, per row and per column, and the cell),
-        # which reads R^T's int8 weights a byte each: its bytes less than R^T's f32 alone
+        # one lstm_step (the integer product, the scales, per row and per column, and the cell)
         kernels = [d.kernel for d in session._exe.dispatches]
         assert kernels.count("lstm_step") == dirs * (steps - 1) and kernels.count("lstm_cell") == dirs
-        fused = [n for n in session.graph.nodes if n.op == "dynamic_quantize" and n.attrs.get("rows")]
+        fused = [n for n in session.graph.nodes if n.op == "dynamic_quantize" and n.outputs[0].shape[0] == batch
+                 and bool(n.attrs.get("rows")) == (batch > 1)]
         assert len(fused) == dirs * (steps - 1) and "reduce" not in kernels
-        step = next(d for d in session._exe.dispatches if d.kernel == "lstm_step")
-        assert step.bytes_moved < 4 * hidden * hidden * 4
+        packed = hidden % 4 == 0
+        assert all(bool(n.attrs.get("words")) == packed for n in fused)
+        state = ("uint32", hidden // 4) if packed else ("float32", hidden)  # (words of four int8s, or floats)
+        assert all((n.outputs[0].dtype, n.outputs[0].shape[1]) == state for n in fused)
+        steps_run = [d for d in session._exe.dispatches if d.kernel == "lstm_step"]
+        # (R^T's int8 weights a byte each: with a row's reads and writes, less than R^T's f32 alone)
+        assert steps_run[0].bytes_moved < 4 * hidden * hidden * 4 + batch * 9 * hidden * 4
+        assert all(d.variant.startswith(variant or "") for d in steps_run)
+        if precision == "fp32":
+            reference = run_reference(session.graph, {"x": x})
+            for g, name in zip(got, "yhc"):
+                np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
 
 
 def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,

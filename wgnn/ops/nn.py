@@ -8,6 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..graph import is_integer
 from ..layout import NHWC
 from .activation import apply_epilogue, apply_fused
+from .quant import state_values
 from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
@@ -539,11 +540,13 @@ class LstmStep:
     and its ``lstm_cell``): inputs [h_prev (batch, hidden); r (hidden, 4 * hidden), the recurrent
     weights transposed; bias (4 * hidden) or None; p (batch, 4 * hidden), the step's input
     projection, or None; c_prev (batch, hidden) or None; h_scale, one number or one per row
-    (batch, 1), or None]; attrs
+    (batch, 1), or None; h_zero, with a packed state only]; attrs
     activations (f, g, h), scale (an array of one number or one per column, 4 * hidden; or None);
     outputs [h, c]: the ``lstm_cell`` of pre = (h_prev @ r) * s + bias + p, s = h_scale * scale (a
-    dynamically quantized layer: h_prev the quantized state, h_scale its scale, scale the weights';
-    else s = 1)."""
+    dynamically quantized layer: h_prev the quantized state q - zero, h_scale its scale, scale the
+    weights'; else s = 1). A packed state (attr words, ``dynamic_quantize``'s words): h_prev is
+    (batch, hidden / 4) uint32 words of q - 128 and h_zero the state's zero points (uint8, one or
+    one per row), so that q - zero is h_prev's values plus 128 - h_zero."""
 
     @staticmethod
     def flops(node):
@@ -552,8 +555,15 @@ class LstmStep:
 
     @staticmethod
     def infer(node):
-        h_prev, r, bias, p, c_prev, h_scale = node.inputs
+        h_prev, r, bias, p, c_prev, h_scale = node.inputs[:6]
         batch, hidden = h_prev.shape if h_prev.rank == 2 else (0, 0)
+        if node.attrs.get("words"):
+            hidden *= 4
+            h_zero = node.inputs[6] if len(node.inputs) > 6 else None
+            if (h_prev.dtype != "uint32" or h_scale is None or h_zero is None
+                    or h_zero.size != h_scale.size or h_zero.dtype != "uint8"):
+                raise fail(node, f"a packed state takes uint32 words, h_scale and h_zero (uint8) of one size, got "
+                                 f"h_prev {h_prev.dtype}, h_zero {None if h_zero is None else h_zero.dtype}")
         wants = {"r": (r, (hidden, 4 * hidden)), "bias": (bias, (4 * hidden,)), "p": (p, (batch, 4 * hidden)),
                  "c_prev": (c_prev, (batch, hidden))}
         wrong = [f"{name} {x.shape} (expected {shape})" for name, (x, shape) in wants.items()
@@ -563,11 +573,13 @@ class LstmStep:
         if h_prev.rank != 2 or wrong:
             raise fail(node, f"expected h_prev (batch, hidden) and matching operands, got h_prev {h_prev.shape}"
                              + "".join(f", {w}" for w in wrong))
-        return [((batch, hidden), h_prev.dtype)] * 2
+        return [((batch, hidden), "float32" if node.attrs.get("words") else h_prev.dtype)] * 2
 
     @staticmethod
     def reference(node, ins):
-        h_prev, r, bias, p, c_prev, h_scale = ins
+        h_prev, r, bias, p, c_prev, h_scale = ins[:6]
+        if node.attrs.get("words"):
+            h_prev = state_values(h_prev, np.asarray(ins[6]).reshape(-1, 1))
         pre = h_prev.astype(np.float64) @ r.astype(np.float64)
         if h_scale is not None:
             scale = node.attrs.get("scale")
@@ -580,4 +592,4 @@ class LstmStep:
 
     @staticmethod
     def layout(node, perms):
-        return [()] * 6, [(), ()]
+        return [()] * len(node.inputs), [(), ()]

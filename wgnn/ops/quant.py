@@ -193,13 +193,16 @@ class DynamicQuantize:
     ``dynamic_range`` and then ``quantize_linear`` give: y uint8, or with attr shifted
     ``q - zero_point`` in x's float type; x's physical order. Kept f32 in fp16 sessions, as the
     range's outputs are. Attr rows: each slice along x's first axis over its own range, as
-    ``dynamic_range``'s (x and y then in their logical order)."""
+    ``dynamic_range``'s (x and y then in their logical order). Attr words (``fuse_lstm_step``'s
+    packed LSTM state): y is ``q - 128`` as int8, four to a uint32 word along x's last axis (x of
+    shape (..., 4n) makes y (..., n), both in their logical order); ``q - zero_point`` is then
+    those values plus ``128 - zero_point``."""
 
     traits = ("wide_output",)
 
     @staticmethod
     def layout(node, perms):
-        if node.attrs.get("rows"):
+        if node.attrs.get("rows") or node.attrs.get("words"):
             return [()], [(), (), ()]
         return [None], [perms[id(node.inputs[0])], (), ()]
 
@@ -207,6 +210,10 @@ class DynamicQuantize:
     def infer(node):
         x = node.inputs[0]
         ranges = DynamicRange.infer(node)
+        if node.attrs.get("words"):
+            if x.rank < 1 or x.shape[-1] % 4:
+                raise fail(node, f"packs its last axis four values a word: its length must divide by 4, got {x.shape}")
+            return [(x.shape[:-1] + (x.shape[-1] // 4,), "uint32")] + ranges
         return [(x.shape, x.dtype if node.attrs.get("shifted") else "uint8")] + ranges
 
     @staticmethod
@@ -214,9 +221,24 @@ class DynamicQuantize:
         scale, zero = DynamicRange.reference(node, ins)
         x = np.asarray(ins[0], np.float32)
         q = _saturate(x / scale, zero, quant_range("uint8"))  # (rows: shaped to broadcast)
+        if node.attrs.get("words"):
+            return [state_words(q), scale, zero]
         if node.attrs.get("shifted"):
             return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype), scale, zero]
         return [q.astype(np.uint8), scale, zero]
+
+
+def state_words(q: np.ndarray) -> np.ndarray:
+    """uint8 values ``q`` (..., 4n) as ``dynamic_quantize``'s words: q - 128 as int8, four to a
+    uint32 along the last axis, the first in the lowest byte (WGSL's pack4xI8)."""
+    shifted = (np.asarray(q).astype(np.int16) - 128).astype(np.int8)
+    return np.ascontiguousarray(shifted).view("<u4").reshape(shifted.shape[:-1] + (-1,)).astype(np.uint32)
+
+
+def state_values(words: np.ndarray, zero) -> np.ndarray:
+    """``state_words``' words back as q - zero (float32): their int8 values plus 128 - zero."""
+    values = np.ascontiguousarray(words, "<u4").view(np.int8).reshape(words.shape[:-1] + (-1,))
+    return values.astype(np.float32) + (np.float32(128) - np.asarray(zero, np.float32))
 
 
 @register("requantize")

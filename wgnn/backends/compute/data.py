@@ -245,7 +245,8 @@ def lower_dynamic_range(node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     fused = node.op == "dynamic_quantize"
     y, ranges = (node.outputs[0], node.outputs[1:]) if fused else (None, node.outputs)
-    template = {"quantize": fused, "shifted": bool(node.attrs.get("shifted")), "parts": False}
+    template = {"quantize": fused, "shifted": bool(node.attrs.get("shifted")), "parts": False,
+                "words": bool(node.attrs.get("words"))}
     rows = x.shape[0] if node.attrs.get("rows") else 1  # (a workgroup a row)
     source, total = ctx.tensor(x), x.size // max(rows, 1)
     choice = None if fused else ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node))

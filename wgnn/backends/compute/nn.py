@@ -759,14 +759,16 @@ LSTM_STEP_ROWS = 4
 
 
 def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None,
-                       words: bool) -> np.ndarray:
+                       words: bool, sums: bool) -> np.ndarray:
     """R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
-    rows of it (lstm_step.wgsl); with ``words`` (integer weights that fit a byte), R^T's four gates
-    of a unit as one u32 of int8s, the two rows after it as f32 bits."""
+    rows of it, and with ``sums`` (a packed state) R^T's column sums as a third (lstm_step.wgsl);
+    with ``words`` (integer weights that fit a byte), R^T's four gates of a unit as one u32 of
+    int8s, the rows after it as f32 bits."""
     packed = r.reshape(hidden, 4, hidden).transpose(0, 2, 1)
     bias = bias.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32)
     scale = np.broadcast_to(np.asarray(1.0 if scale is None else scale, np.float32).reshape(-1), (4 * hidden,))
-    tail = [row.reshape(4, hidden).T.reshape(-1) for row in (bias, scale)]
+    rows = (bias, scale) + ((r.astype(np.float64).sum(axis=0).astype(np.float32),) if sums else ())
+    tail = [row.reshape(4, hidden).T.reshape(-1) for row in rows]  # (the sums: integers below 2^24, exact)
     if words:
         return np.concatenate([np.ascontiguousarray(packed.astype(np.int8)).view(np.uint32).reshape(-1)]
                               + [row.view(np.uint32) for row in tail])
@@ -780,13 +782,15 @@ def _byte_weights(quantized: bool, r: np.ndarray) -> bool:
 
 @lowers("lstm_step")
 def lower_lstm_step(node, ctx: LoweringContext) -> None:
-    h_prev, r, bias, proj, c_prev, h_scale = node.inputs
+    h_prev, r, bias, proj, c_prev, h_scale = node.inputs[:6]
+    h_zero = node.inputs[6] if node.attrs.get("words") else None  # (a packed state's zero points)
     h_out, c_out = node.outputs
     batch, hidden = h_out.shape
     scale = node.attrs.get("scale")
     words = ctx.packed(_byte_weights, bool(node.attrs.get("quantized")), r.value)
     packed = ctx.packed(_lstm_step_weights, r.value, bias.value if bias is not None else None, hidden,
-                        None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), words)
+                        None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), words,
+                        h_zero is not None)
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     workgroup = choice.workgroup
     parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
@@ -798,19 +802,28 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
                   has_scale=int(h_scale is not None), scale_rows=int(h_scale is not None and h_scale.size > 1),
                   **gates, batch=batch)
     grid = (-(-hidden // (workgroup // parts)), -(-batch // rows))  # (blocks of units, groups of batch rows)
-    h_words = hidden % 4 == 0  # h_prev read as vec4s
+    h_ref, r_ref = ctx.tensor(h_prev), ctx.const(packed, exact=bool(node.attrs.get("quantized")))
+    # h_prev's four values i .. i + 3: a packed state's u32 word of four int8s; else (the hidden size
+    # a multiple of 4) a vec4, f16 ones as two u32 words (``halves``: a software adapter runs each
+    # load lane by lane, and so half the loads); else four scalars
+    if h_zero is not None:
+        h_word, h_four = "u32", "vec4<f32>(unpack4xI8(h_prev[i / 4u]))"
+    elif hidden % 4 == 0:
+        h_word, h_four = _words(h_prev=h_ref)["h_prev_word"], f"{_words(h_prev=h_ref)['h_prev_read']}(h_prev[i / 4u])"
+    else:
+        h_word = "h_prev_elem"
+        h_four = "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))"
+    r_read = _words(r=r_ref)  # (float weights: a unit's four gates a vec4, f16 ones two words)
     template.update(parts=parts, rows=rows, partial=workgroup if parts > 1 else 1, r_words=str(words).lower(),
-                    h_word="vec4<h_prev_elem>" if h_words else "h_prev_elem",
-                    h_four="vec4<f32>(h_prev[i / 4u])" if h_words else
-                    "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))",
-                    h_one="f32(h_prev[i / 4u][i % 4u])" if h_words else "f32(h_prev[i])",
-                    r_word="u32" if words else "vec4<r_elem>",
-                    r_four="vec4<f32>(unpack4xI8(r[at]))" if words else "vec4<f32>(r[at])",
-                    r_tail="vec4<f32>()" if words else "vec4<f32>(r[(p.hidden + tail) * p.hidden + j])",
+                    packed=str(h_zero is not None).lower(), h_word=h_word, h_four=h_four,
+                    h_one="f32(h_prev[i])" if h_word == "h_prev_elem" else "h_four(i - i % 4u)[i % 4u]",
+                    r_word="u32" if words else r_read["r_word"],
+                    r_four="vec4<f32>(unpack4xI8(r[at]))" if words else f"{r_read['r_read']}(r[at])",
+                    r_tail="vec4<f32>()" if words else f"{r_read['r_read']}(r[(p.hidden + tail) * p.hidden + j])",
                     r_tail_words="bitcast<vec4<f32>>(vec4<u32>(r[at], r[at + 1u], r[at + 2u], r[at + 3u]))"
                     if words else "vec4<f32>()")
     ctx.dispatch("lstm_step", node=node, template=template, params=params, choice=choice,
-                 bindings=[ctx.tensor(h_prev), ctx.const(packed, exact=bool(node.attrs.get("quantized")))]
+                 bindings=[h_ref, r_ref]
                  + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (proj, c_prev)]
-                 + [ctx.tensor(h_out), ctx.tensor(c_out), ctx.tensor(h_scale) if h_scale is not None else ctx.dummy()],
-                 workgroups=grid)
+                 + [ctx.tensor(h_out), ctx.tensor(c_out)]
+                 + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (h_scale, h_zero)], workgroups=grid)

@@ -7,7 +7,8 @@
 // (SHIFTED: quantize_shifted) does, from the scale and zero point it has just found. With PARTS, x
 // is range_parts.wgsl's p.total pairs (a minimum, a maximum) of a large tensor's parts instead.
 // With several workgroups (attr rows), workgroup w does the same for x's w-th p.total values (a
-// row), writing scale[w] and zero_point[w].
+// row), writing scale[w] and zero_point[w]. With WORDS (an LSTM's packed state, fuse_lstm_step.py)
+// y holds q - 128 as int8, four values of x to a u32 word (pack4xI8), the zero point then apart.
 #include "compute/common.wgsl"
 #include "compute/range.wgsl"  // widen(), workgroup_range()
 
@@ -16,6 +17,7 @@ struct Params { total: u32 }
 const QUANTIZE: bool = ${quantize};
 const SHIFTED: bool = ${shifted};
 const PARTS: bool = ${parts};
+const WORDS: bool = ${words};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<x_elem>;
@@ -56,6 +58,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         workgroupBarrier();
         let s = found.x;
         let zero = found.y;
+        if (WORDS) {  // (p.total a multiple of 4: a row is whole words)
+            let words = p.total / 4u;
+            for (var w = lid; w < words; w += WG) {
+                let at = base + 4u * w;
+                let v = vec4<f32>(f32(x[at]), f32(x[at + 1u]), f32(x[at + 2u]), f32(x[at + 3u]));
+                let q = clamp(round(v / s) + zero, vec4<f32>(0.0), vec4<f32>(255.0));
+                y[row * words + w] = y_elem(pack4xI8(vec4<i32>(q) - vec4<i32>(128)));
+            }
+            return;
+        }
         for (var i = base + lid; i < base + p.total; i += WG) {
             let q = clamp(round(f32(x[i]) / s) + zero, 0.0, 255.0);
             if (SHIFTED) {

@@ -6,12 +6,16 @@
 // R^T is packed when the model loads with each unit's four gates side by side: r[k * hidden + j]
 // is (i, o, f, c) of unit j at row k of R^T, a vec4, so a unit's product is one vec4 multiply-add
 // per k; r[hidden * hidden + j] holds the bias the same way, r[(hidden + 1) * hidden + j] the
-// weights' scales (a quantized layer's). `proj` is the step's input projection
+// weights' scales (a quantized layer's), r[(hidden + 2) * hidden + j] its column sums (a packed
+// state's). `proj` is
+// the step's input projection
 // in ONNX's layout (batch, 4 * hidden), gates in blocks of `hidden`.
 //
 // A dynamically quantized layer's step (has_scale) reads the quantized state as h_prev and R^T as
 // integers: its sums are exact, then times h_scale (the state's scale, or its batch row's) times the
-// weights' (one, or one per gate column).
+// weights' (one, or one per gate column). A packed state (PACKED, fuse_lstm_step.py) is u32 words
+// of q - 128, four int8s each, with the state's zero points in h_zero: q - zero = (q - 128) +
+// (128 - zero), so the sums over q - 128 take (128 - zero) times R^T's column sums, all exact.
 //
 // ROWS batch rows share an invocation: it reads each of R^T's values once for all of them (a batch
 // of sequences reads R^T once a step, not once a row). A quantized layer whose integer weights fit
@@ -40,6 +44,7 @@ struct Params {
 const PARTS: u32 = ${parts}u;
 const ROWS: u32 = ${rows}u;
 const R_WORDS: bool = ${r_words};
+const PACKED: bool = ${packed};
 const UNITS: u32 = WG / PARTS;  // units per workgroup
 const PARTIAL: u32 = ${partial}u;  // WG where PARTS > 1 (else 1: no workgroup memory to speak of)
 
@@ -51,6 +56,7 @@ const PARTIAL: u32 = ${partial}u;  // WG where PARTS > 1 (else 1: no workgroup m
 @group(0) @binding(5) var<storage, read_write> h_out: array<h_out_elem>;
 @group(0) @binding(6) var<storage, read_write> c_out: array<c_out_elem>;
 @group(0) @binding(7) var<storage, read_write> h_scale: array<h_scale_elem>;
+@group(0) @binding(8) var<storage, read_write> h_zero: array<h_zero_elem>;
 
 var<workgroup> partial: array<array<vec4<f32>, 4>, PARTIAL>;
 
@@ -63,7 +69,7 @@ fn h_one(i: u32) -> f32 {
     return ${h_one};
 }
 // R^T's four gates of unit j at row k (at = k * hidden + j), and row `tail` after R^T's hidden rows
-// (0: the bias, 1: the weights' scales).
+// (0: the bias, 1: the weights' scales, 2: the column sums).
 fn r_four(at: u32) -> vec4<f32> {
     return ${r_four};
 }
@@ -84,8 +90,12 @@ fn madd4(acc: vec4<f32>, h: vec4<f32>, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f3
 // input projection added, then the cell.
 fn finish(sums_in: vec4<f32>, row: u32, j: u32, bias: vec4<f32>) {
     var sums = sums_in;
-    if (p.has_scale != 0u) {  // a quantized state's integer sums, dequantized (a scale per row, or one)
-        sums = sums * (f32(h_scale[select(0u, row, p.scale_rows != 0u)]) * r_tail(1u, j));
+    let own = select(0u, row, p.scale_rows != 0u);  // (a scale and zero point per row, or one)
+    if (PACKED) {  // sums over q - 128 made sums over q - zero
+        sums += (128.0 - f32(h_zero[own])) * r_tail(2u, j);
+    }
+    if (p.has_scale != 0u) {  // a quantized state's integer sums, dequantized
+        sums = sums * (f32(h_scale[own]) * r_tail(1u, j));
     }
     var pre = sums + bias;
     if (p.has_proj != 0u) {
