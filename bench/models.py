@@ -10,8 +10,8 @@ on alsa-utils' recorded voice; the diacritizers on a sentence of apt's Arabic tr
 speaker embedder and voice filter on recorded voices, the titler on a paragraph of the Apache
 License (``wgnn.samples``).
 
-Each column is the median of ``--runs`` after a warm-up; wgnn's columns and ONNX Runtime CPU's run
-interleaved in this process, the WebGPU peer in its own (``wgnn/peer_runner.py``). Also printed:
+Each column is the median of ``--runs`` after a warm-up; wgnn's columns run interleaved in this
+process, then ONNX Runtime CPU's, the WebGPU peer in its own process (``bench/peers.py``). Also printed:
 the dispatches of wgnn's plan and its outputs against ONNX Runtime CPU's (relative L2).
 
     python bench/models.py [--models a,b,...] [--runs N] [--json FILE]

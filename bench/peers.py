@@ -1,9 +1,10 @@
 """One model on one input, wgnn FP32 and FP16 against ONNX Runtime CPU and ONNX Runtime WebGPU: what
 ``bench/text.py`` and ``bench/models.py`` measure for each of their cases.
 
-wgnn's two sessions and ONNX Runtime CPU run interleaved in this process (``int8.interleaved_ms``),
-ONNX Runtime WebGPU in its own interpreter (``wgnn/peer_runner.py``, where ``bench/setup_peers.sh``
-made its environment), each the median of ``runs`` after a warm-up.
+wgnn's two sessions run interleaved in this process (``int8.interleaved_ms``), then ONNX Runtime CPU
+with its default options (its threads spin on after a run, which would take the cores from a
+column timed after it), ONNX Runtime WebGPU in its own interpreter (``wgnn/peer_runner.py``, where
+``bench/setup_peers.sh`` made its environment), each the median of ``runs`` after a warm-up.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,13 @@ def compare(path: Path, feeds: dict, runs: int, output: str | None = None) -> di
     and the adapter; and a one-line summary under "line"."""
     import onnxruntime as ort
 
-    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # ONNX Runtime's threads spin on after a run, by default, and took the cores from the column timed
+    # next (on lavapipe, 2 cores, the voice filter's FP32 60-67 ms against 37 measured alone; a
+    # pause of 50 ms between runs did not end it): the reference outputs come from a session that
+    # does not spin, and ONNX Runtime CPU is timed as it comes, in a block of its own after wgnn's
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    reference = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [output] if output else None
     want = reference.run(names, feeds)[0]
     shapes = {k: v.shape for k, v in feeds.items()}
@@ -56,8 +64,10 @@ def compare(path: Path, feeds: dict, runs: int, output: str | None = None) -> di
     agreement = {p: float(np.linalg.norm(s.run(names, feeds)[0] - want) / np.linalg.norm(want))
                  for p, s in sessions.items()}
     fns = {f"wgnn {p.upper()}": (lambda s=s: s.run(None, feeds)) for p, s in sessions.items()}
-    fns["ONNX Runtime CPU"] = lambda: reference.run(None, feeds)
     times = interleaved_ms(fns, runs)
+    cpu = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    times.update(interleaved_ms({"ONNX Runtime CPU": partial(cpu.run, None, feeds)}, runs))
+    del cpu  # (its threads, and their spinning, end with it)
     times["ONNX Runtime WebGPU"], status = peer_ms(path, feeds, runs)
     dispatches = len(sessions["fp32"]._exe.dispatches)
     constants = {p: round(s._exe.constant_bytes / 1e6, 1) for p, s in sessions.items()}

@@ -5,8 +5,8 @@ same tokens.
 
 Shapes: a batch of 1 sentence of 128 tokens (the first 128 of a real paragraph) and a batch of 8
 sentences padded to their longest. Each column's runs are the median of ``--runs`` after a warm-up;
-wgnn's columns and ONNX Runtime CPU's run interleaved in this process, the WebGPU peer in its own
-(``wgnn/peer_runner.py``). Also printed: wgnn's sentence embeddings against ONNX Runtime CPU's.
+wgnn's columns run interleaved in this process, then ONNX Runtime CPU's, the WebGPU peer in its own
+process (``bench/peers.py``). Also printed: wgnn's sentence embeddings against ONNX Runtime CPU's.
 
 ``--synthetic``: the same network with seeded random weights (``wgnn.bert.bert_onnx`` with
 MiniLM's configuration) on random tokens of the same shapes, for a machine that cannot fetch the

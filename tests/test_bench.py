@@ -232,3 +232,28 @@ def test_the_model_wonnx_reads_computes_the_same(tmp_path):
     got = ort.InferenceSession(fixed.SerializeToString()).run(None, x)[0]
     np.testing.assert_array_equal(got, want)
     assert _for_peer(model, "ort-webgpu").graph.node[-1] == model.graph.node[-1]  # others: the batch only
+
+
+def test_settle_waits_while_a_thread_of_this_process_spins():
+    """Between columns the suite waits until the process is idle: a thread that spins on (as ONNX
+    Runtime's pool does after a run, by default) holds it until the thread stops, and an idle
+    process passes at once."""
+    import threading
+    import time
+
+    from wgnn.bench import settle
+
+    stop = time.perf_counter() + 0.3
+
+    def spin():
+        while time.perf_counter() < stop:
+            pass
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    settle(limit_s=5.0)
+    assert time.perf_counter() >= stop - 0.02  # (it waited out the spinning)
+    thread.join()
+    start = time.perf_counter()
+    settle(limit_s=5.0)
+    assert time.perf_counter() - start < 2.0

@@ -3,7 +3,8 @@ table for your machine, with the peers a user would otherwise pick measured in t
 
 For each model every configuration is loaded first (cold start: load and compile time, pipelines),
 warmed up, then timed in *interleaved blocks*: up to ``BLOCKS`` rounds, in each of which every
-configuration does one uncounted run and then its share of the timed runs back to back. The rounds
+configuration waits until the process is idle (``settle``: ONNX Runtime's threads spin on after
+its runs), does one uncounted run and then its share of the timed runs back to back. The rounds
 spread a slow phase of the machine over all columns alike; the runs inside a block follow a run of
 the same configuration, as a peer's runs in its own process do (on a real GPU, a run that follows
 another program's work pays for cold caches and clocks: interleaving single runs measured
@@ -49,6 +50,19 @@ COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
 # Which columns can read which format; the others say so instead of running.
 READS = {"ort-cpu": "onnx", "peer": "onnx", "litert": "tflite", "wgnn-int8": "onnx", "ort-cpu-int8": "onnx"}
 BLOCKS = 5  # rounds of back-to-back runs per configuration (see the module's docstring)
+
+
+def settle(limit_s: float = 1.0, window_s: float = 0.01) -> None:
+    """Wait (at most ``limit_s``) until this process's threads are idle: ONNX Runtime's thread
+    pool spins on after a run by default, and on a machine of few cores that took them from the
+    column timed next (SqueezeNet's compute FP32 on lavapipe's two cores: 33.5 ms after ONNX
+    Runtime CPU's block against 23 alone; 20-50 ms of spinning)."""
+    end = time.perf_counter() + limit_s
+    while time.perf_counter() < end:
+        used = time.process_time()
+        time.sleep(window_s)
+        if time.process_time() - used < window_s / 5:
+            return
 # ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
 MEDIAPIPE_SUITE = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "pose_landmark_full"]
 PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")
@@ -330,6 +344,7 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
             size = (runs - done) // (blocks - block)
             progress(f"[{name}] runs {done + 1}-{done + size} of {runs}: {', '.join(runners)}")
             for column, runner in runners.items():
+                settle()  # (the column before may leave threads spinning)
                 runner()  # uncounted: the first run after other columns' work
                 for _ in range(size):
                     start = time.perf_counter()
