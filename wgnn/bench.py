@@ -63,6 +63,8 @@ def settle(limit_s: float = 1.0, window_s: float = 0.01) -> None:
         time.sleep(window_s)
         if time.process_time() - used < window_s / 5:
             return
+
+
 # ``--models mediapipe``: the pretrained TFLite models of wgnn.zoo.fetch that the demos use
 MEDIAPIPE_SUITE = ["face_detection_short_range", "selfie_segmentation", "face_landmark", "pose_landmark_full"]
 PEER_SCRIPT = Path(__file__).with_name("peer_runner.py")

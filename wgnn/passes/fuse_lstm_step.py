@@ -20,7 +20,7 @@ int8, four values to a word (attr words), which the step reads with the state's 
 product of q - zero is that of q - 128 plus (128 - zero) times the weights' column sums, each
 exact). A step then reads a quarter of the words of state it read as floats: on a software
 adapter, where every load from a storage buffer is a loop over the SIMD lanes, the state's loads
-were most of a step's time (the speaker embedder at batch 9 on lavapipe: about 390 of its 1014 ms).
+took about 390 of the speaker embedder's 1014 ms at batch 9 (lavapipe, Mesa 22).
 
 Products with other epilogues (an activation, a PRelu slope, heads) and weights that are not
 constant (the kernel reads them interleaved by unit, packed when the model loads) keep their

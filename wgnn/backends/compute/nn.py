@@ -809,7 +809,8 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
     if h_zero is not None:
         h_word, h_four = "u32", "vec4<f32>(unpack4xI8(h_prev[i / 4u]))"
     elif hidden % 4 == 0:
-        h_word, h_four = _words(h_prev=h_ref)["h_prev_word"], f"{_words(h_prev=h_ref)['h_prev_read']}(h_prev[i / 4u])"
+        read = _words(h_prev=h_ref)
+        h_word, h_four = read["h_prev_word"], f"{read['h_prev_read']}(h_prev[i / 4u])"
     else:
         h_word = "h_prev_elem"
         h_four = "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))"

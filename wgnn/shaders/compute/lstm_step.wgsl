@@ -7,9 +7,8 @@
 // is (i, o, f, c) of unit j at row k of R^T, a vec4, so a unit's product is one vec4 multiply-add
 // per k; r[hidden * hidden + j] holds the bias the same way, r[(hidden + 1) * hidden + j] the
 // weights' scales (a quantized layer's), r[(hidden + 2) * hidden + j] its column sums (a packed
-// state's). `proj` is
-// the step's input projection
-// in ONNX's layout (batch, 4 * hidden), gates in blocks of `hidden`.
+// state's). `proj` is the step's input projection in ONNX's layout (batch, 4 * hidden), gates in
+// blocks of `hidden`.
 //
 // A dynamically quantized layer's step (has_scale) reads the quantized state as h_prev and R^T as
 // integers: its sums are exact, then times h_scale (the state's scale, or its batch row's) times the
