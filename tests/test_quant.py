@@ -4,6 +4,8 @@ quantizer, both formats, calibrated and run on real photos) against ONNX Runtime
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from helpers import kernels_used, rel_l2
@@ -280,7 +282,8 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
 
 @pytest.mark.parametrize("direction, per_channel, hidden, batch, variant", [
     ("forward", False, 16, 3, None), ("bidirectional", True, 16, 3, None), ("forward", True, 16, 1, "row"),
-    ("forward", False, 16, 5, "workgroup"), ("bidirectional", False, 18, 3, "row")])
+    ("forward", False, 16, 5, "workgroup"), ("bidirectional", False, 18, 3, "row"), ("forward", True, 16, 1, "dot4"),
+    ("bidirectional", False, 16, 5, "dot4")])
 def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, per_channel, hidden, batch, variant):
     """An LSTM through quantize_dynamic becomes com.microsoft.DynamicQuantizeLSTM (int8 weights,
     transposed). Each matrix product quantizes its float operand on the fly as ONNX Runtime does
@@ -288,8 +291,9 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
     1): its outputs, not just close to the float LSTM's (ONNX Runtime's own quantized and float
     results differ by ~2e-2), but ONNX Runtime's quantized ones, within float rounding (fp32).
     A hidden size that divides by 4 packs the state four int8s to a word (with the zero points
-    taken back through R^T's column sums); 18 keeps it as floats. Each lstm_step variant, forced;
-    the numpy reference of the optimized graph (the packed ops' own) agrees too."""
+    taken back through R^T's column sums); 18 keeps it as floats. Each lstm_step variant, forced
+    (``dot4``: the packed state times int8 R^T by dot4I8Packed, i32 sums); the numpy reference of
+    the optimized graph (the packed ops' own) agrees too."""
     ort = pytest.importorskip("onnxruntime")
     quantization = pytest.importorskip("onnxruntime.quantization")
     import tempfile
@@ -297,7 +301,7 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
 
     from onnx import numpy_helper
 
-    from wgnn.reference import run_reference
+    from wgnn.backends.compute.policy import AdapterProfile, KernelPolicy, eligible
 
     rng = np.random.default_rng(5)
     steps, size, dirs = 7, 24, 2 if direction == "bidirectional" else 1
@@ -351,6 +355,15 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
             reference = run_reference(session.graph, {"x": x})
             for g, name in zip(got, "yhc"):
                 np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
+            # dot4 for a packed state (quantize_dynamic's weights fit int8), the first choice of a GPU's
+            # defaults; a software adapter's defaults keep the float multiply-adds
+            step = next(n for n in session.graph.nodes if n.op == "lstm_step" and n.attrs.get("quantized"))
+            candidates = eligible("lstm_step", step, max_binding=1 << 30)
+            assert ("dot4" in candidates) == packed
+            adapter = dataclasses.replace(AdapterProfile.from_device(device), kind="gpu")
+            assert (KernelPolicy(adapter, cache=None).choose("lstm_step", step, candidates).variant == "dot4") == packed
+            cpu = dataclasses.replace(adapter, kind="cpu")
+            assert KernelPolicy(cpu, cache=None).choose("lstm_step", step, candidates).variant != "dot4"
 
 
 def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,

@@ -581,13 +581,13 @@ class LstmStep:
         if node.attrs.get("words"):
             h_prev = state_values(h_prev, np.asarray(ins[6]).reshape(-1, 1))
         pre = h_prev.astype(np.float64) @ r.astype(np.float64)
-        if h_scale is not None:
+        if h_scale is not None:  # (integer sums, exact: scaled, then the bias and p added, in f32 as the kernel does)
             scale = node.attrs.get("scale")
             scale = np.ones(1, np.float32) if scale is None else np.asarray(scale, np.float32).reshape(-1)
-            pre = pre * (np.asarray(h_scale, np.float32).reshape(-1, 1) * scale)
+            pre = pre.astype(np.float32) * (np.asarray(h_scale, np.float32).reshape(-1, 1) * scale)
         for extra in (bias, p):
             if extra is not None:
-                pre = pre + extra
+                pre = pre + (extra.astype(np.float32) if h_scale is not None else extra)
         return LstmCell.reference(node, [pre.astype(np.float32), c_prev])
 
     @staticmethod

@@ -228,6 +228,12 @@ class DynamicQuantize:
         return [q.astype(np.uint8), scale, zero]
 
 
+def fits_int8(array: np.ndarray) -> bool:
+    """Whether every value of ``array`` is an integer in int8's range."""
+    return (array.min(initial=0) >= -128 and array.max(initial=0) <= 127
+            and bool(np.array_equal(array, np.round(array))))
+
+
 def state_words(q: np.ndarray) -> np.ndarray:
     """uint8 values ``q`` (..., 4n) as ``dynamic_quantize``'s words: q - 128 as int8, four to a
     uint32 along the last axis, the first in the lowest byte (WGSL's pack4xI8)."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
+from ..ops.quant import fits_int8
 from .patterns import Readers, live, made_by
 
 
@@ -85,10 +86,12 @@ def _dequantized(cell: Node, readers: Readers):
     return mm, s, scale, proj, dead
 
 
-def _packed_state(graph: Graph, step: Node, readers: Readers) -> None:
+def _packed_state(graph: Graph, step: Node, readers: Readers, byte_weights: dict) -> None:
     """Where a quantized ``step``'s state is a ``dynamic_quantize`` of whole rows (its hidden size
     a multiple of 4) that only the step reads: the quantize writes it as words, the step reads
-    those and the zero points (attr words)."""
+    those and the zero points (attr words; attr byte_weights where R^T's integers fit int8, as
+    ``quantize_dynamic``'s do, so that its ``dot4`` variant can take the products four at a time:
+    ``byte_weights`` holds that answer per R^T operand)."""
     state, hidden = step.inputs[0], step.outputs[0].shape[1]
     quantize = made_by(state, "dynamic_quantize")
     if (quantize is None or quantize.outputs[0] is not state or not quantize.attrs.get("shifted")
@@ -99,14 +102,17 @@ def _packed_state(graph: Graph, step: Node, readers: Readers) -> None:
     readers.substitute(graph, [], quantize, Node("dynamic_quantize", list(quantize.inputs),
                                                  [words] + quantize.outputs[1:], dict(quantize.attrs, words=True),
                                                  name=quantize.name))
-    packed = Node("lstm_step", [words] + step.inputs[1:] + [zero], list(step.outputs), dict(step.attrs, words=True),
-                  name=step.name)
+    r = step.inputs[1]
+    if id(r) not in byte_weights:  # (every step of a layer reads the same R^T)
+        byte_weights[id(r)] = fits_int8(r.value)
+    packed = Node("lstm_step", [words] + step.inputs[1:] + [zero], list(step.outputs),
+                  dict(step.attrs, words=True, byte_weights=byte_weights[id(r)]), name=step.name)
     readers.substitute(graph, [], step, packed)
 
 
 def fuse_lstm_step(graph: Graph) -> int:
     readers = Readers(graph)
-    fused = 0
+    fused, byte_weights = 0, {}
     for cell in live(graph, "lstm_cell"):
         mm = _product(cell.inputs[0], cell, cell, readers, exact=False)
         if mm is not None:
@@ -122,6 +128,6 @@ def fuse_lstm_step(graph: Graph) -> int:
         step = Node("lstm_step", inputs, list(cell.outputs), attrs, name=cell.name)
         readers.substitute(graph, dead, cell, step)
         if attrs.get("quantized"):
-            _packed_state(graph, step, readers)
+            _packed_state(graph, step, readers, byte_weights)
         fused += 1
     return fused

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ops.quant import BlockWeights, block_weights
+from ...ops.quant import BlockWeights, block_weights, fits_int8
 from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
@@ -134,15 +134,9 @@ def _int8_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
     A software adapter then loads a word per four weights instead of four floats, and its per-lane
     loads are what bound these kernels there (INT8 ResNet50 on lavapipe: 364-446 -> 239 ms,
     docs/precision.md)."""
-    if not exact or array.shape[-1] % 4 or not _fits_int8(array):
+    if not exact or array.shape[-1] % 4 or not fits_int8(array):
         return None
     return np.ascontiguousarray(array.astype(np.int8)).view(np.uint32)
-
-
-def _fits_int8(array: np.ndarray) -> bool:
-    """Whether every value of ``array`` is an integer in int8's range."""
-    return (array.min(initial=0) >= -128 and array.max(initial=0) <= 127
-            and bool(np.array_equal(array, np.round(array))))
 
 
 INT8_WORDS = {"word": "u32", "read": "unpack_i8"}
@@ -759,12 +753,16 @@ LSTM_STEP_ROWS = 4
 
 
 def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None,
-                       words: bool, sums: bool) -> np.ndarray:
+                       words: bool, sums: bool, dot4: bool = False) -> np.ndarray:
     """R^T (hidden, 4 hidden) as [k][unit][gate], then the bias and the weights' scales as two more
     rows of it, and with ``sums`` (a packed state) R^T's column sums as a third (lstm_step.wgsl);
     with ``words`` (integer weights that fit a byte), R^T's four gates of a unit as one u32 of
-    int8s, the rows after it as f32 bits."""
+    int8s, the rows after it as f32 bits; with ``dot4`` (words too) a u32 holds four rows k of one
+    gate of a unit instead, laid out [k / 4][gate][unit], what dot4I8Packed takes with the state's
+    words."""
     packed = r.reshape(hidden, 4, hidden).transpose(0, 2, 1)
+    if dot4:  # [k / 4][k % 4][gate][unit] -> [k / 4][gate][unit][k % 4]: four rows of a gate a word
+        packed = r.reshape(hidden // 4, 4, 4, hidden).transpose(0, 2, 3, 1)
     bias = bias.astype(np.float32) if bias is not None else np.zeros(4 * hidden, np.float32)
     scale = np.broadcast_to(np.asarray(1.0 if scale is None else scale, np.float32).reshape(-1), (4 * hidden,))
     rows = (bias, scale) + ((r.astype(np.float64).sum(axis=0).astype(np.float32),) if sums else ())
@@ -777,7 +775,7 @@ def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scal
 
 def _byte_weights(quantized: bool, r: np.ndarray) -> bool:
     """Whether a quantized lstm_step's R^T (its integer weights w_q - w_zero) fits int8, a byte each."""
-    return quantized and _fits_int8(r)
+    return quantized and fits_int8(r)
 
 
 @lowers("lstm_step")
@@ -788,12 +786,13 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
     batch, hidden = h_out.shape
     scale = node.attrs.get("scale")
     words = ctx.packed(_byte_weights, bool(node.attrs.get("quantized")), r.value)
+    choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
+    dot4 = choice.variant == "dot4"  # (the policy offers it for a packed state and int8 weights only)
     packed = ctx.packed(_lstm_step_weights, r.value, bias.value if bias is not None else None, hidden,
                         None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), words,
-                        h_zero is not None)
-    choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
+                        h_zero is not None, dot4)
     workgroup = choice.workgroup
-    parts = LSTM_STEP_PARTS if choice.variant == "workgroup" and workgroup >= 2 * LSTM_STEP_PARTS else 1
+    parts = LSTM_STEP_PARTS if choice.variant != "row" and workgroup >= 2 * LSTM_STEP_PARTS else 1
     # the batch spread evenly over the fewest invocations a unit (9 rows: three of three, not 4, 4
     # and a last one computing 1 of 4; the sums' tree holds four vec4s an invocation, 16 KB at 256)
     rows = -(-batch // -(-batch // LSTM_STEP_ROWS))
@@ -816,7 +815,8 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
         h_four = "vec4<f32>(f32(h_prev[i]), f32(h_prev[i + 1u]), f32(h_prev[i + 2u]), f32(h_prev[i + 3u]))"
     r_read = _words(r=r_ref)  # (float weights: a unit's four gates a vec4, f16 ones two words)
     template.update(parts=parts, rows=rows, partial=workgroup if parts > 1 else 1, r_words=str(words).lower(),
-                    packed=str(h_zero is not None).lower(), h_word=h_word, h_four=h_four,
+                    packed=str(h_zero is not None).lower(), dot4=str(dot4).lower(), h_word=h_word, h_four=h_four,
+                    h_word_at="h_prev[i]" if h_zero is not None else "0u", r_word_at="r[at]" if words else "0u",
                     h_one="f32(h_prev[i])" if h_word == "h_prev_elem" else "h_four(i - i % 4u)[i % 4u]",
                     r_word="u32" if words else r_read["r_word"],
                     r_four="vec4<f32>(unpack4xI8(r[at]))" if words else f"{r_read['r_read']}(r[at])",

@@ -59,8 +59,10 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "softmax": {"workgroup": (), "row": ()},
     "layer_norm": {"workgroup": (), "row": ()},
     "reduce": {"workgroup": (), "row": ()},
-    # lstm_step.wgsl: a unit's product over a workgroup's invocations, or an invocation per unit
-    "lstm_step": {"workgroup": (), "row": ()},
+    # lstm_step.wgsl: a unit's product over a workgroup's invocations, or an invocation per unit;
+    # ``dot4``: as ``workgroup``, a packed quantized state times int8 R^T four products at a time
+    # (dot4I8Packed, integer sums)
+    "lstm_step": {"workgroup": (), "row": (), "dot4": ()},
     # pooling: pool.wgsl, an invocation per output (every pool), or pool_global.wgsl, a global pool's
     # window over a workgroup (``global_pool``)
     "pool2d": {"workgroup": (), "row": ()},
@@ -237,6 +239,9 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                variant_tiles=(("subgroup", 8), ("nbits_subgroup", 8))),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
+            # Unmeasured: integer dot products where a quantized LSTM's step can take them (a GPU
+            # with them runs four int8 multiply-adds as one instruction; the others unpack bytes)
+            "lstm_step": Defaults(("dot4", "workgroup", "row")),
             # Unmeasured: one workgroup leaves a range over 10^5 values to one core, thousands of
             # loads deep
             "dynamic_range": Defaults(("parts", "single"))},
@@ -344,6 +349,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         return ["workgroup", "row"] if global_pool(node) else ["row"]
     if op == "dynamic_range":
         return ["single", "parts"] if node.inputs[0].size >= RANGE_SPLIT and not node.attrs.get("rows") else ["single"]
+    if op == "lstm_step" and not (node.attrs.get("words") and node.attrs.get("byte_weights")):
+        return ["workgroup", "row"]  # (dot4 takes a packed state and int8 weights)
     if op in ROW_OPS:
         return list(VARIANTS[op])
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
@@ -654,7 +661,7 @@ class KernelPolicy:
             spread = global_pool(node) and int(np.prod(node.inputs[0].shape[2:])) >= POOL_SPREAD
             order = ("workgroup" if spread else "row",) + order
         elif op in ROW_OPS and rows_of(node) < MIN_ROWS:
-            order = ("workgroup",) + order
+            order = tuple(v for v in order if v != "row") + order  # (every variant but a row per invocation)
         if op == "conv2d":
             candidates = few_inputs(defaults, node, candidates)
             order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order

@@ -15,6 +15,9 @@
 // weights' (one, or one per gate column). A packed state (PACKED, fuse_lstm_step.py) is u32 words
 // of q - 128, four int8s each, with the state's zero points in h_zero: q - zero = (q - 128) +
 // (128 - zero), so the sums over q - 128 take (128 - zero) times R^T's column sums, all exact.
+// DOT4 (the "dot4" variant, a packed state and int8 R^T): R^T's word at (k / 4 * 4 + gate) * hidden
+// + j holds rows k .. k + 3 of that gate of unit j, so that one dot4I8Packed with the state's word
+// makes four products; the sums are i32, exact, made f32 before the zero points are taken back.
 //
 // ROWS batch rows share an invocation: it reads each of R^T's values once for all of them (a batch
 // of sequences reads R^T once a step, not once a row). A quantized layer whose integer weights fit
@@ -44,6 +47,7 @@ const PARTS: u32 = ${parts}u;
 const ROWS: u32 = ${rows}u;
 const R_WORDS: bool = ${r_words};
 const PACKED: bool = ${packed};
+const DOT4: bool = ${dot4};
 const UNITS: u32 = WG / PARTS;  // units per workgroup
 const PARTIAL: u32 = ${partial}u;  // WG where PARTS > 1 (else 1: no workgroup memory to speak of)
 
@@ -85,6 +89,19 @@ fn madd4(acc: vec4<f32>, h: vec4<f32>, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f3
     return fma(r0, vec4<f32>(h.x), fma(r1, vec4<f32>(h.y), fma(r2, vec4<f32>(h.z), fma(r3, vec4<f32>(h.w), acc))));
 }
 
+// One batch row's four gate sums over rows k .. k + 3 (the state's word h) of R^T's words w0 .. w3
+// (DOT4).
+fn dot4_gates(h: u32, w0: u32, w1: u32, w2: u32, w3: u32) -> vec4<i32> {
+    return vec4<i32>(dot4I8Packed(h, w0), dot4I8Packed(h, w1), dot4I8Packed(h, w2), dot4I8Packed(h, w3));
+}
+// The state's word i and R^T's word at, as u32 (0 where they are not words: DOT4 is then false)
+fn h_word_at(i: u32) -> u32 {
+    return ${h_word_at};
+}
+fn r_word_at(at: u32) -> u32 {
+    return ${r_word_at};
+}
+
 // Batch row `row`'s unit j from its sums: dequantized (a quantized layer's), the bias and the
 // input projection added, then the cell.
 fn finish(sums_in: vec4<f32>, row: u32, j: u32, bias: vec4<f32>) {
@@ -120,7 +137,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // The rows' sums, written out (not a loop): the indices stay constants, so the array stays in
     // registers (a loop's index would keep it in memory through the K loop, as octet.wgsl notes).
     var acc: array<vec4<f32>, 4>;
-    if (valid) {  // rows of R^T four at a time (part's every PARTS-th four), then any last ones
+    if (valid && DOT4) {  // (a packed state: the hidden size a multiple of 4, no last rows)
+        var sums: array<vec4<i32>, 4>;
+        let fours = p.hidden / 4u;
+        for (var c = part; c < fours; c += PARTS) {
+            let at = c * 4u * p.hidden + j;
+            let w0 = r_word_at(at);
+            let w1 = r_word_at(at + p.hidden);
+            let w2 = r_word_at(at + 2u * p.hidden);
+            let w3 = r_word_at(at + 3u * p.hidden);
+            sums[0] += dot4_gates(h_word_at(h0 / 4u + c), w0, w1, w2, w3);
+            if (ROWS > 1u) { sums[1] += dot4_gates(h_word_at(h1 / 4u + c), w0, w1, w2, w3); }
+            if (ROWS > 2u) { sums[2] += dot4_gates(h_word_at(h2 / 4u + c), w0, w1, w2, w3); }
+            if (ROWS > 3u) { sums[3] += dot4_gates(h_word_at(h3 / 4u + c), w0, w1, w2, w3); }
+        }
+        acc[0] = vec4<f32>(sums[0]);
+        acc[1] = vec4<f32>(sums[1]);
+        acc[2] = vec4<f32>(sums[2]);
+        acc[3] = vec4<f32>(sums[3]);
+    } else if (valid) {  // rows of R^T four at a time (part's every PARTS-th four), then any last ones
         let fours = p.hidden / 4u;
         for (var c = part; c < fours; c += PARTS) {
             let k = c * 4u;
