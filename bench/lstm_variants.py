@@ -1,0 +1,74 @@
+"""The quantized LSTM step's kernel variants side by side on the models whose LSTMs are dynamically
+quantized (``lstm_step``: ``row``, ``workgroup``, ``dot4``), each forced on every step of one
+session, on this machine's adapter: median ms of ``--runs`` after a warm-up, the variants' runs
+interleaved, and whether each variant's outputs are bitwise the first's (they are meant to be: the
+integer sums are exact either way). Which variant the kernel policy takes by default is printed
+beside them.
+
+    python bench/lstm_variants.py [--models a,b] [--runs N] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import wgnn
+from wgnn import zoo
+
+sys.path.insert(0, str(Path(__file__).parent))
+from int8 import interleaved_ms  # noqa: E402  (bench/int8.py: the runs of each column interleaved)
+from models import CASES  # noqa: E402  (bench/models.py: the pretrained models' real inputs)
+
+VARIANTS = ("row", "workgroup", "dot4")
+DEFAULT_MODELS = "tashkeel_rawi_v2,voicefilter_lite,voicefilter_embedder x9"
+
+
+def digest(outputs: list) -> str:
+    return hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in outputs)).hexdigest()[:12]
+
+
+def measure(case: str, runs: int) -> dict:
+    name, make = CASES[case]
+    path, feeds = str(zoo.fetch(name)), make()
+    sessions = {v: wgnn.InferenceSession(path, kernels={"lstm_step": v}) for v in VARIANTS}
+    default = wgnn.InferenceSession(path)
+    default.run(None, feeds)  # (a model of symbolic sizes plans at its first run)
+    chosen = sorted({d.variant for d in default._exe.dispatches if d.kernel == "lstm_step"})
+    hashes = {v: digest(s.run(None, feeds)) for v, s in sessions.items()}
+    times = interleaved_ms({v: (lambda s=s: s.run(None, feeds)) for v, s in sessions.items()}, runs)
+    return {"median_ms": times, "outputs": hashes, "same": len(set(hashes.values())) == 1, "default": chosen,
+            "adapter": default.adapter_name}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=DEFAULT_MODELS)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    results = {"date": time.strftime("%Y-%m-%d"), "cases": {}}
+    for case in args.models.split(","):
+        try:
+            measured = measure(case, args.runs)
+        except (zoo.FetchError, ImportError, OSError) as exc:  # (a machine without the model or its input)
+            print(f"{case}: skipped, {type(exc).__name__}: {exc}", flush=True)
+            continue
+        results["adapter"] = measured["adapter"]
+        times = ", ".join(f"{v} {ms:.1f} ms" for v, ms in measured["median_ms"].items())
+        print(f"{case}: {times}; outputs {'bitwise the same' if measured['same'] else 'DIFFER'}; "
+              f"the defaults take {', '.join(measured['default'])}", flush=True)
+        results["cases"][case] = measured
+    print(f"adapter: {results.get('adapter')}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
