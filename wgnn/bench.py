@@ -3,8 +3,9 @@ table for your machine, with the peers a user would otherwise pick measured in t
 
 For each model every configuration is loaded first (cold start: load and compile time, pipelines),
 warmed up, then timed in *interleaved blocks*: up to ``BLOCKS`` rounds, in each of which every
-configuration waits until the process is idle (``settle``: ONNX Runtime's threads spin on after
-its runs), does one uncounted run and then its share of the timed runs back to back. The rounds
+configuration (after ONNX Runtime CPU's, whose threads spin on after its runs, once the process
+is idle again: ``settle``) does one uncounted run and then its share of the timed runs back to
+back. The rounds
 spread a slow phase of the machine over all columns alike; the runs inside a block follow a run of
 the same configuration, as a peer's runs in its own process do (on a real GPU, a run that follows
 another program's work pays for cold caches and clocks: interleaving single runs measured
@@ -341,12 +342,14 @@ def run_suite(models: list[str] | None = None, *, columns: list[str] | None = No
             for runner in runners.values():
                 runner()
         blocks = min(BLOCKS, runs)
-        done = 0
+        done, spun = 0, True  # (the warm-up may have ended with ONNX Runtime CPU)
         for block in range(blocks):
             size = (runs - done) // (blocks - block)
             progress(f"[{name}] runs {done + 1}-{done + size} of {runs}: {', '.join(runners)}")
             for column, runner in runners.items():
-                settle()  # (the column before may leave threads spinning)
+                if spun:  # (after ONNX Runtime CPU's block: its threads spin on)
+                    settle()
+                spun = COLUMNS[column][0] in ("ort-cpu", "ort-cpu-int8")
                 runner()  # uncounted: the first run after other columns' work
                 for _ in range(size):
                     start = time.perf_counter()
