@@ -179,6 +179,32 @@ def test_auto_precision_measures_once_and_keeps_the_faster(f16_device, monkeypat
         assert tuner.auto_precision(f16_device, cache=ChoiceCache(None)) == want
 
 
+def test_auto_precision_computes_in_fp32_where_fp16_overflows(f16_device, monkeypatch, caplog):
+    """Where the fp16 that precision="auto" chose overflows (a product of 8e4 stored in f16: the
+    output holds infinities), the session says so and computes that run and every later one in
+    fp32, giving fp32's outputs; a session that asked for fp16 keeps it and says so."""
+    import logging
+
+    from wgnn import tuner
+
+    monkeypatch.setattr(tuner, "auto_precision", lambda device, backend="compute": "fp16")
+    b = wgnn.GraphBuilder()
+    big = b.relu(b.matmul(b.input("x", (2, 8)), b.constant(np.full((8, 8), 1e4, np.float32))))
+    graph = b.build_graph({"y": b.matmul(big, b.constant(np.eye(8, dtype=np.float32) * 1e-4))})
+    x = np.ones((2, 8), np.float32)
+    want = wgnn.InferenceSession(graph, precision="fp32").run(None, {"x": x})[0]
+    with caplog.at_level(logging.WARNING, logger="wgnn"):
+        half = wgnn.InferenceSession(graph, precision="fp16")
+        assert not np.isfinite(half.run(None, {"x": x})[0]).all() and half.precision == "fp16"
+        auto = wgnn.InferenceSession(graph, precision="auto")
+        assert auto.precision == "fp16"
+        for _ in range(2):
+            np.testing.assert_allclose(auto.run(None, {"x": x})[0], want, rtol=1e-6)
+            assert auto.precision == "fp32"
+    assert caplog.text.count("computes in fp32 from now on") == 1
+    assert caplog.text.count("precision='fp32' computes it in full") == 1
+
+
 def test_float16_onnx_model_runs_natively(f16_device):
     """float16 weights, input and output: fp16 by default, float16 arrays in and out."""
     rng = np.random.default_rng(5)

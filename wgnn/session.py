@@ -136,7 +136,8 @@ class InferenceSession:
             dtypes = ([o.dtype for o in list(graph.inputs.values()) + list(graph.outputs.values())] if graph is not None
                       else [t for _, _, t in self._declared[0] + self._declared[1]])
             precision = "fp16" if "float16" in dtypes or _float16_weights(graph) else "fp32"
-        if precision == "auto":
+        asked_auto = precision == "auto"
+        if asked_auto:
             from .tuner import auto_precision
 
             precision = auto_precision(self.device, backend) if has_f16 else "fp32"
@@ -145,6 +146,8 @@ class InferenceSession:
                                  "lacks; use 'fp32' or 'auto'")
         self.precision: str = precision
         self._f16_checked = precision != "fp16"  # (until an fp16 run's outputs were found not finite)
+        # fp16 that precision="auto" chose: where it overflows, the session computes in fp32 instead
+        self._auto_f16 = asked_auto and precision == "fp16" and staged_at is None
         self.tuning = None
         if tune and backend != "compute":
             raise ConfigError(f"tune measures the compute backend's kernels, not the {backend} backend's")
@@ -665,29 +668,53 @@ class InferenceSession:
         if not isinstance(feeds, dict):
             raise InputError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
         with self._lock:  # one run at a time on a session's buffers; each run one submit
-            if self._stages is not None:
-                results = self._stages.run(feeds)
-                self.pass_log = self._stages.pass_log()
-            else:
-                parts = self._ready_or_parts(feeds)
-                results = self._execute(feeds) if parts is None else self._run_parts(feeds, *parts)
-                results.update({n: v.copy() for n, v in self._constant_outputs.items()})
-                results = self._gather_sequences(results)
-                results = {n: results[n] for n in self.output_names}
-            if not self._f16_checked:
-                self._check_finite(results)
+            results = self._results(feeds)
+            if not self._f16_checked and not self._finite(results):
+                self._in_fp32()
+                results = self._results(feeds)
             return results
 
-    def _check_finite(self, results: dict) -> None:
-        """In fp16, once a session: a warning where an output holds infinities or NaN, which a value
-        beyond float16's range (65504) inside the model gives (a spectrogram's power of int16-scale
-        samples, say): the same model in fp32 computes it in full."""
+    def _results(self, feeds: dict) -> dict[str, np.ndarray]:
+        if self._stages is not None:
+            results = self._stages.run(feeds)
+            self.pass_log = self._stages.pass_log()
+            return results
+        parts = self._ready_or_parts(feeds)
+        results = self._execute(feeds) if parts is None else self._run_parts(feeds, *parts)
+        results.update({n: v.copy() for n, v in self._constant_outputs.items()})
+        results = self._gather_sequences(results)
+        return {n: results[n] for n in self.output_names}
+
+    def _finite(self, results: dict) -> bool:
+        """In fp16, until an output holds infinities or NaN (which a value beyond float16's range,
+        65504, inside the model gives: a spectrogram's power of int16-scale samples, T5's hidden
+        states): whether the outputs are finite; if not, says so once, a warning. The same model in
+        fp32 computes it in full: a session whose fp16 ``precision="auto"`` chose then recompiles in
+        fp32 (``_in_fp32``); one that asked for fp16 keeps it."""
         for name, value in results.items():
             if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
                 self._f16_checked = True
+                if self._auto_f16:
+                    log.warning("output %r holds infinities or NaN in fp16, which precision='auto' chose on this "
+                                "adapter: a value inside the model exceeds float16's range (65504); this session "
+                                "computes in fp32 from now on, this run too", name)
+                    return False
                 log.warning("output %r holds infinities or NaN in fp16: a value inside the model may exceed "
                             "float16's range (65504); precision='fp32' computes it in full", name)
-                return
+                return True
+        return True
+
+    def _in_fp32(self) -> None:
+        """The session's precision made fp32 (an ``auto`` session whose fp16 overflowed): its plans,
+        weights on the GPU and batch parts go, and the current plan compiles again in fp32."""
+        self.precision, self._auto_f16 = "fp32", False
+        self._plans.clear()
+        self._shared = None
+        self._parts.clear()
+        self.batch_parts.clear()
+        shapes, values = self._import_args
+        graph, self.opset, _ = self._import(shapes, values)
+        self._add_plan(graph, self._key, shapes, values)
 
     # -- a batch too large for the adapter, run in parts (wgnn.chunking) ----------------------------
 
