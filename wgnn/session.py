@@ -64,7 +64,9 @@ class InferenceSession:
             feature shader-f16) and accumulates in f32; inputs and outputs keep their dtype. "auto"
             picks fp16 where the adapter has shader-f16 and runs a probe of CNN layers in at most
             0.95x fp32's time, else fp32 (``wgnn.tuner.auto_precision``: measured once per adapter,
-            driver and backend, about 1-2 s on lavapipe, logged, and cached). Default: fp16 for
+            driver and backend, about 1-2 s on lavapipe, logged, and cached); where the fp16 it
+            chose gives outputs that are not finite (values beyond f16's range inside the model),
+            the session computes in fp32 from that run on, saying so once. Default: fp16 for
             models whose inputs or outputs are float16, or most of whose float weights are (a
             float16 model that keeps float32 inputs and outputs), else fp32. ``session.precision``
             says which was used.
