@@ -98,7 +98,8 @@ for step in "${@:-tune bench batch conformance tests}"; do
               # step) do where others stay home; the wake word and voice cases need alsa-utils' recordings and the
               # diacritizers apt's Arabic messages (wgnn.samples), and are skipped, said so, without them)
               timeout 240 python3 bench/models.py --runs 15 --json "$out/models.json" 2>&1 | tee "$out/models.txt"
-              # the quantized LSTM step's variants forced (dot4: integer dot products, the GPU defaults' first)
+              # the quantized LSTM step's variants forced (dot4: integer dot products, the GPU defaults' first;
+              # their inputs from .gpu-cache/inputs, which a run of bench/lstm_variants.py here puts in the cache)
               timeout 90 python3 bench/lstm_variants.py --runs 15 --json "$out/lstm-variants.json" 2>&1 \
                 | tee "$out/lstm-variants.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;

@@ -3,7 +3,9 @@ quantized (``lstm_step``: ``row``, ``workgroup``, ``dot4``), each forced on ever
 session, on this machine's adapter: median ms of ``--runs`` after a warm-up, the variants' runs
 interleaved, and whether each variant's outputs are bitwise the first's (they are meant to be: the
 integer sums are exact either way). Which variant the kernel policy takes by default is printed
-beside them.
+beside them. The inputs are the real ones of ``bench/models.py`` (recorded voices, apt's Arabic
+sentences: ``wgnn.samples``), kept under ``inputs/`` in wgnn's cache once made, so that a machine
+without those files (a lent GPU, given a copy of the cache) reads them there.
 
     python bench/lstm_variants.py [--models a,b] [--runs N] [--json FILE]
 """
@@ -34,9 +36,20 @@ def digest(outputs: list) -> str:
     return hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in outputs)).hexdigest()[:12]
 
 
+def real_inputs(case: str) -> dict:
+    """``case``'s feeds from wgnn's cache (``inputs/``), else made from ``wgnn.samples`` and kept there."""
+    kept = zoo.cache_dir() / "inputs" / f"{case.replace(' ', '_')}.npz"
+    if kept.exists():
+        with np.load(kept) as data:
+            return {k: data[k] for k in data.files}
+    feeds = CASES[case][1]()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(kept, **feeds)
+    return feeds
+
+
 def measure(case: str, runs: int) -> dict:
-    name, make = CASES[case]
-    path, feeds = str(zoo.fetch(name)), make()
+    path, feeds = str(zoo.fetch(CASES[case][0])), real_inputs(case)
     sessions = {v: wgnn.InferenceSession(path, kernels={"lstm_step": v}) for v in VARIANTS}
     default = wgnn.InferenceSession(path)
     default.run(None, feeds)  # (a model of symbolic sizes plans at its first run)
