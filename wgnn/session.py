@@ -671,7 +671,7 @@ class InferenceSession:
             raise InputError(f"inputs must be a dict of name -> array, got {type(feeds).__name__}")
         with self._lock:  # one run at a time on a session's buffers; each run one submit
             results = self._results(feeds)
-            if not self._f16_checked and not self._finite(results):
+            if not self._f16_checked and not self._results_stand(results):
                 self._in_fp32()
                 results = self._results(feeds)
             return results
@@ -687,12 +687,13 @@ class InferenceSession:
         results = self._gather_sequences(results)
         return {n: results[n] for n in self.output_names}
 
-    def _finite(self, results: dict) -> bool:
+    def _results_stand(self, results: dict) -> bool:
         """In fp16, until an output holds infinities or NaN (which a value beyond float16's range,
         65504, inside the model gives: a spectrogram's power of int16-scale samples, T5's hidden
-        states): whether the outputs are finite; if not, says so once, a warning. The same model in
-        fp32 computes it in full: a session whose fp16 ``precision="auto"`` chose then recompiles in
-        fp32 (``_in_fp32``); one that asked for fp16 keeps it."""
+        states): whether these results stand. Where an output is not finite, a warning says so,
+        once: the same model in fp32 computes it in full. A session that asked for fp16 keeps its
+        results; one whose fp16 ``precision="auto"`` chose does not: it computes them again in fp32
+        (``_in_fp32``; also where fp32 would give the same infinities, at fp32's cost)."""
         for name, value in results.items():
             if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
                 self._f16_checked = True
