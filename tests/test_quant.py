@@ -791,6 +791,7 @@ def test_quantized_weights_are_read_as_bytes(device, monkeypatch, groups, size, 
         packed = conv_bytes(session)
         with monkeypatch.context() as m:
             m.setattr(nn, "_int8_weights", lambda node, array: None)
+            m.setattr(nn, "_int16_weights", lambda node, array: None)  # (nor two a word)
             floats = wgnn.InferenceSession(model, precision=precision, kernels=forced)
             np.testing.assert_array_equal(floats.run(None, {"x": x})[0], want)
         stored = {"fp32": 4, "fp16": 2}[precision]
@@ -908,6 +909,37 @@ def test_integer_products_are_exact_in_fp16_sessions(device, op):
     assert np.abs(want).max() > 2048
     got = wgnn.InferenceSession(model, precision="fp16").run(None, {"x": x})[0]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["ConvInteger", "MatMulInteger"])
+def test_integer_weights_past_int8_are_read_as_int16_pairs(device, op):
+    """uint8 weights minus a zero point of 100 (-100..155, past int8's range; ddddocr's older
+    classifier's span -119..136) are read two to a u32 word, half the bytes of f32, negative ones
+    sign-extended: ONNX Runtime's int32 results, element for element, in fp32 and fp16."""
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(16)
+    if op == "ConvInteger":
+        x, w = rng.integers(0, 256, (1, 32, 6, 6)).astype(np.uint8), rng.integers(0, 256, (16, 32, 1, 1))
+        node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"])  # (1x1: a product of pixels)
+    else:
+        x, w = rng.integers(0, 256, (5, 64)).astype(np.uint8), rng.integers(0, 256, (64, 16))
+        node = helper.make_node("MatMulInteger", ["x", "w", "xz", "wz"], ["y"])
+    assert w.max() - 100 > 127 and w.min() - 100 < 0
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                              [numpy_helper.from_array(w.astype(np.uint8), "w"),
+                               numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+                               numpy_helper.from_array(np.array(100, np.uint8), "wz")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    ort = pytest.importorskip("onnxruntime")
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(model, precision=precision)
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], want)
+        product = max(session._exe.dispatches, key=lambda d: d.flops)
+        assert product.kernel in ("matmul_shared", "conv2d_shared"), product.kernel
+        assert product.bytes_moved < 4 * w.size + 4 * (x.size + want.size), (precision, product.bytes_moved)
 
 
 @pytest.mark.parametrize("op, k", [("ConvInteger", 64), ("MatMulInteger", 4608)])

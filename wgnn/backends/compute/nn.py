@@ -142,14 +142,31 @@ def _int8_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
 INT8_WORDS = {"word": "u32", "read": "unpack_i8"}
 
 
+def _int16_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
+    """Where ``_int8_weights`` cannot (integers past int8's range: a uint8 weight minus its zero
+    point spans -128..255), an exact product's integer weights two bytes each, two neighbouring
+    values of the last axis to a u32 (a vec4 of them two words, read as ``unpack_i16``); else None.
+    Half the loads of f32 (ddddocr's older recognizer's classifier, weights -119..136)."""
+    if (not exact or array.shape[-1] % 4 or not np.array_equal(array, np.round(array))
+            or array.min(initial=0) < -32768 or array.max(initial=0) > 32767):
+        return None
+    return np.ascontiguousarray(array.astype(np.int16)).view(np.uint32)
+
+
+INT16_WORDS = {"word": "vec2<u32>", "read": "unpack_i16"}
+
+
 def _weight_words(ctx: LoweringContext, node, name: str, array: np.ndarray) -> tuple[Ref, dict]:
     """The binding of a subgroup or depthwise kernel's constant operand ``name`` and its
-    ``_words`` template: int8 words where ``_int8_weights`` packs them."""
-    packed = ctx.packed(_int8_weights, bool(node.attrs.get("exact")), array)
-    if packed is None:
-        ref = ctx.const(array, exact=bool(node.attrs.get("exact")))
-        return ref, _words(**{name: ref})
-    return ctx.const(packed), {f"{name}_{k}": v for k, v in INT8_WORDS.items()}
+    ``_words`` template: int8 words where ``_int8_weights`` packs them, else int16 pairs where
+    ``_int16_weights`` does."""
+    exact = bool(node.attrs.get("exact"))
+    for pack, words in ((_int8_weights, INT8_WORDS), (_int16_weights, INT16_WORDS)):
+        packed = ctx.packed(pack, exact, array)
+        if packed is not None:
+            return ctx.const(packed), {f"{name}_{k}": v for k, v in words.items()}
+    ref = ctx.const(array, exact=exact)
+    return ref, _words(**{name: ref})
 
 
 def _packed(ctx: LoweringContext, operand) -> str | None:

@@ -20,3 +20,10 @@ fn nchw_coords(id: u32, c: u32, h: u32, w: u32) -> vec4<u32> {
 fn halves(w: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
+
+// Four int16 values read as two u32 words, the first in the low half (an exact product's integer
+// weights that pass int8's range: nn.py's _int16_weights), sign-extended by arithmetic shifts.
+fn unpack_i16(w: vec2<u32>) -> vec4<f32> {
+    let v = bitcast<vec2<i32>>(w);
+    return vec4<f32>(f32((v.x << 16u) >> 16u), f32(v.x >> 16u), f32((v.y << 16u) >> 16u), f32(v.y >> 16u));
+}
