@@ -5,13 +5,13 @@ For each model every configuration is loaded first (cold start: load and compile
 warmed up, then timed in *interleaved blocks*: up to ``BLOCKS`` rounds, in each of which every
 configuration (after ONNX Runtime CPU's, whose threads spin on after its runs, once the process
 is idle again: ``settle``) does one uncounted run and then its share of the timed runs back to
-back. The rounds
-spread a slow phase of the machine over all columns alike; the runs inside a block follow a run of
-the same configuration, as a peer's runs in its own process do (on a real GPU, a run that follows
-another program's work pays for cold caches and clocks: interleaving single runs measured
-MobileNet V1 at 7.3 ms on an H100 whose dispatches take 1.7 ms). Peers that cannot share the process (ONNX
-Runtime's WebGPU build installs the same module name as ONNX Runtime) run in their own virtual
-environments, in a subprocess, with their own warm-up; ``bench/setup_peers.sh`` makes those.
+back. The rounds spread a slow phase of the machine over all columns alike; the runs inside a
+block follow a run of the same configuration, as a peer's runs in its own process do (on a real
+GPU, a run that follows another program's work pays for cold caches and clocks: interleaving
+single runs measured MobileNet V1 at 7.3 ms on an H100 whose dispatches take 1.7 ms). Peers that
+cannot share the process (ONNX Runtime's WebGPU build installs the same module name as ONNX
+Runtime) run in their own virtual environments, in a subprocess, with their own warm-up;
+``bench/setup_peers.sh`` makes those.
 A column that cannot run says why, instead of disappearing.
 """
 

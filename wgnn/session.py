@@ -420,9 +420,14 @@ class InferenceSession:
             raise DeviceLostError(f"this session's device ({self.device.name}) was lost: open a new device and make "
                                   "a new session on it")
         self.device = default_device()
+        self._compile_again()
+
+    def _compile_again(self) -> None:
+        """Drop every plan and the weights on the GPU, and compile the current plan anew (on a new
+        device, or in another precision)."""
         self._plans.clear()
         self._shared = None
-        if self._exe is None:  # nothing compiled yet: the first run compiles on the new device
+        if self._exe is None:  # nothing compiled yet: the first run compiles
             return
         shapes, values = self._import_args
         graph, self.opset, _ = self._import(shapes, values)
@@ -711,13 +716,9 @@ class InferenceSession:
         """The session's precision made fp32 (an ``auto`` session whose fp16 overflowed): its plans,
         weights on the GPU and batch parts go, and the current plan compiles again in fp32."""
         self.precision, self._auto_f16 = "fp32", False
-        self._plans.clear()
-        self._shared = None
         self._parts.clear()
         self.batch_parts.clear()
-        shapes, values = self._import_args
-        graph, self.opset, _ = self._import(shapes, values)
-        self._add_plan(graph, self._key, shapes, values)
+        self._compile_again()
 
     # -- a batch too large for the adapter, run in parts (wgnn.chunking) ----------------------------
 

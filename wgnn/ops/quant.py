@@ -228,9 +228,10 @@ class DynamicQuantize:
         return [q.astype(np.uint8), scale, zero]
 
 
-def fits_int8(array: np.ndarray) -> bool:
-    """Whether every value of ``array`` is an integer in int8's range."""
-    return (array.min(initial=0) >= -128 and array.max(initial=0) <= 127
+def fits_int(array: np.ndarray, bits: int) -> bool:
+    """Whether every value of ``array`` is an integer in the range of a signed ``bits``-bit one."""
+    bound = 1 << (bits - 1)
+    return (array.min(initial=0) >= -bound and array.max(initial=0) < bound
             and bool(np.array_equal(array, np.round(array))))
 
 

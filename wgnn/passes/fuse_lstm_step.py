@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
-from ..ops.quant import fits_int8
+from ..ops.quant import fits_int
 from .patterns import Readers, live, made_by
 
 
@@ -86,12 +86,10 @@ def _dequantized(cell: Node, readers: Readers):
     return mm, s, scale, proj, dead
 
 
-def _packed_state(graph: Graph, step: Node, readers: Readers, byte_weights: dict) -> None:
+def _packed_state(graph: Graph, step: Node, readers: Readers) -> None:
     """Where a quantized ``step``'s state is a ``dynamic_quantize`` of whole rows (its hidden size
     a multiple of 4) that only the step reads: the quantize writes it as words, the step reads
-    those and the zero points (attr words; attr byte_weights where R^T's integers fit int8, as
-    ``quantize_dynamic``'s do, so that its ``dot4`` variant can take the products four at a time:
-    ``byte_weights`` holds that answer per R^T operand)."""
+    those and the zero points (attr words)."""
     state, hidden = step.inputs[0], step.outputs[0].shape[1]
     quantize = made_by(state, "dynamic_quantize")
     if (quantize is None or quantize.outputs[0] is not state or not quantize.attrs.get("shifted")
@@ -102,11 +100,8 @@ def _packed_state(graph: Graph, step: Node, readers: Readers, byte_weights: dict
     readers.substitute(graph, [], quantize, Node("dynamic_quantize", list(quantize.inputs),
                                                  [words] + quantize.outputs[1:], dict(quantize.attrs, words=True),
                                                  name=quantize.name))
-    r = step.inputs[1]
-    if id(r) not in byte_weights:  # (every step of a layer reads the same R^T)
-        byte_weights[id(r)] = fits_int8(r.value)
-    packed = Node("lstm_step", [words] + step.inputs[1:] + [zero], list(step.outputs),
-                  dict(step.attrs, words=True, byte_weights=byte_weights[id(r)]), name=step.name)
+    packed = Node("lstm_step", [words] + step.inputs[1:] + [zero], list(step.outputs), dict(step.attrs, words=True),
+                  name=step.name)
     readers.substitute(graph, [], step, packed)
 
 
@@ -124,10 +119,16 @@ def fuse_lstm_step(graph: Graph) -> int:
                 continue
             mm, s, scale, proj, dead = found
             inputs = [mm.inputs[0], mm.inputs[1], None, proj, cell.inputs[1], s]
-            attrs = dict(cell.attrs, scale=None if scale is None else np.asarray(scale, np.float32), quantized=True)
+            r = mm.inputs[1]
+            if id(r) not in byte_weights:  # (every step of a layer reads the same R^T)
+                byte_weights[id(r)] = fits_int(r.value, 8)
+            # byte_weights: R^T's integers fit int8 (quantize_dynamic's do), read a byte each, and
+            # a packed state's dot4 variant can take the products four at a time
+            attrs = dict(cell.attrs, scale=None if scale is None else np.asarray(scale, np.float32), quantized=True,
+                         byte_weights=byte_weights[id(r)])
         step = Node("lstm_step", inputs, list(cell.outputs), attrs, name=cell.name)
         readers.substitute(graph, dead, cell, step)
         if attrs.get("quantized"):
-            _packed_state(graph, step, readers, byte_weights)
+            _packed_state(graph, step, readers)
         fused += 1
     return fused

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ops.quant import BlockWeights, block_weights, fits_int8
+from ...ops.quant import BlockWeights, block_weights, fits_int
 from ...ops.winograd import TRANSFORMS
 from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
@@ -134,7 +134,7 @@ def _int8_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
     A software adapter then loads a word per four weights instead of four floats, and its per-lane
     loads are what bound these kernels there (INT8 ResNet50 on lavapipe: 364-446 -> 239 ms,
     docs/precision.md)."""
-    if not exact or array.shape[-1] % 4 or not fits_int8(array):
+    if not exact or array.shape[-1] % 4 or not fits_int(array, 8):
         return None
     return np.ascontiguousarray(array.astype(np.int8)).view(np.uint32)
 
@@ -147,8 +147,7 @@ def _int16_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
     point spans -128..255), an exact product's integer weights two bytes each, two neighbouring
     values of the last axis to a u32 (a vec4 of them two words, read as ``unpack_i16``); else None.
     Half the loads of f32 (ddddocr's older recognizer's classifier, weights -119..136)."""
-    if (not exact or array.shape[-1] % 4 or not np.array_equal(array, np.round(array))
-            or array.min(initial=0) < -32768 or array.max(initial=0) > 32767):
+    if not exact or array.shape[-1] % 4 or not fits_int(array, 16):
         return None
     return np.ascontiguousarray(array.astype(np.int16)).view(np.uint32)
 
@@ -790,11 +789,6 @@ def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scal
     return np.concatenate([packed.astype(np.float32).reshape(-1)] + tail)
 
 
-def _byte_weights(quantized: bool, r: np.ndarray) -> bool:
-    """Whether a quantized lstm_step's R^T (its integer weights w_q - w_zero) fits int8, a byte each."""
-    return quantized and fits_int8(r)
-
-
 @lowers("lstm_step")
 def lower_lstm_step(node, ctx: LoweringContext) -> None:
     h_prev, r, bias, proj, c_prev, h_scale = node.inputs[:6]
@@ -802,7 +796,7 @@ def lower_lstm_step(node, ctx: LoweringContext) -> None:
     h_out, c_out = node.outputs
     batch, hidden = h_out.shape
     scale = node.attrs.get("scale")
-    words = ctx.packed(_byte_weights, bool(node.attrs.get("quantized")), r.value)
+    words = bool(node.attrs.get("byte_weights"))  # (R^T's integers fit int8: fuse_lstm_step says so)
     choice = ctx.policy.choose("lstm_step", node, ctx.variants("lstm_step", node))
     dot4 = choice.variant == "dot4"  # (the policy offers it for a packed state and int8 weights only)
     packed = ctx.packed(_lstm_step_weights, r.value, bias.value if bias is not None else None, hidden,
