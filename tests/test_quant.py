@@ -280,34 +280,25 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
     assert np.mean(np.abs(half[1] - want[1]) <= 2e-3 * np.abs(want[1]).max()) > 0.99
 
 
-@pytest.mark.parametrize("direction, per_channel, hidden, batch, variant", [
-    ("forward", False, 16, 3, None), ("bidirectional", True, 16, 3, None), ("forward", True, 16, 1, "row"),
-    ("forward", False, 16, 5, "workgroup"), ("bidirectional", False, 18, 3, "row"), ("forward", True, 16, 1, "dot4"),
-    ("bidirectional", False, 16, 5, "dot4")])
-def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, per_channel, hidden, batch, variant):
-    """An LSTM through quantize_dynamic becomes com.microsoft.DynamicQuantizeLSTM (int8 weights,
-    transposed). Each matrix product quantizes its float operand on the fly as ONNX Runtime does
-    (the whole input sequence at once, the hidden state a batch row at a time, or whole at batch
-    1): its outputs, not just close to the float LSTM's (ONNX Runtime's own quantized and float
-    results differ by ~2e-2), but ONNX Runtime's quantized ones, within float rounding (fp32).
-    A hidden size that divides by 4 packs the state four int8s to a word (with the zero points
-    taken back through R^T's column sums); 18 keeps it as floats. Each lstm_step variant, forced
-    (``dot4``: the packed state times int8 R^T by dot4I8Packed, i32 sums); the numpy reference of
-    the optimized graph (the packed ops' own) agrees too."""
-    ort = pytest.importorskip("onnxruntime")
+def _quantized_lstm(rng, direction: str, per_channel: bool, hidden: int, steps: int, batch: int, size: int,
+                    c0: bool = False):
+    """(the float ONNX model, its bytes through ``quantize_dynamic``: one DynamicQuantizeLSTM) of an
+    LSTM with weights and biases (and with ``c0`` a constant initial cell state) drawn from ``rng``,
+    outputs y, h and c."""
     quantization = pytest.importorskip("onnxruntime.quantization")
     import tempfile
     from pathlib import Path
 
     from onnx import numpy_helper
 
-    from wgnn.backends.compute.policy import AdapterProfile, KernelPolicy, eligible
-
-    rng = np.random.default_rng(5)
-    steps, size, dirs = 7, 24, 2 if direction == "bidirectional" else 1
+    dirs = 2 if direction == "bidirectional" else 1
     consts = {"W": rng.normal(0, 0.3, (dirs, 4 * hidden, size)), "R": rng.normal(0, 0.3, (dirs, 4 * hidden, hidden)),
               "B": rng.normal(0, 0.1, (dirs, 8 * hidden))}
-    node = helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "h", "c"], hidden_size=hidden, direction=direction)
+    inputs = ["x", "W", "R", "B"]
+    if c0:
+        consts["c0"] = rng.normal(0, 0.5, (dirs, batch, hidden))
+        inputs += ["", "", "c0"]
+    node = helper.make_node("LSTM", inputs, ["y", "h", "c"], hidden_size=hidden, direction=direction)
     x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, batch, size])
     graph = helper.make_graph([node], "g", [x_info],
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in "yhc"],
@@ -321,6 +312,32 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
                                       per_channel=per_channel)
         quantized = target.read_bytes()
     assert [n.op_type for n in onnx.load_from_string(quantized).graph.node] == ["DynamicQuantizeLSTM"]
+    return model, quantized
+
+
+@pytest.mark.parametrize("direction, per_channel, hidden, batch, variant", [
+    ("forward", False, 16, 3, None), ("bidirectional", True, 16, 3, None), ("forward", True, 16, 1, "row"),
+    ("forward", False, 16, 5, "workgroup"), ("bidirectional", False, 18, 3, "row"), ("forward", True, 16, 1, "dot4"),
+    ("bidirectional", False, 16, 5, "dot4"), ("bidirectional", False, 16, 1, "layer"),
+    ("forward", False, 20, 2, "layer")])
+def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, per_channel, hidden, batch, variant):
+    """An LSTM through quantize_dynamic becomes com.microsoft.DynamicQuantizeLSTM (int8 weights,
+    transposed). Each matrix product quantizes its float operand on the fly as ONNX Runtime does
+    (the whole input sequence at once, the hidden state a batch row at a time, or whole at batch
+    1): its outputs, not just close to the float LSTM's (ONNX Runtime's own quantized and float
+    results differ by ~2e-2), but ONNX Runtime's quantized ones, within float rounding (fp32).
+    A hidden size that divides by 4 packs the state four int8s to a word (with the zero points
+    taken back through R^T's column sums); 18 keeps it as floats. Each lstm_step variant, forced
+    (``dot4``: the packed state times int8 R^T by dot4I8Packed, i32 sums); the numpy reference of
+    the optimized graph (the packed ops' own) agrees too. A packed layer this small runs whole by
+    default (``layer``, lstm_layer.wgsl: one dispatch, a workgroup per direction), its outputs
+    bitwise those of its steps (fp32), its last states slices of its results."""
+    ort = pytest.importorskip("onnxruntime")
+    from wgnn.backends.compute.policy import AdapterProfile, KernelPolicy, eligible
+
+    rng = np.random.default_rng(5)
+    steps, size, dirs = 7, 24, 2 if direction == "bidirectional" else 1
+    model, quantized = _quantized_lstm(rng, direction, per_channel, hidden, steps, batch, size)
     x = rng.normal(0, 1, (steps, batch, size)).astype(np.float32)
     # ONNX Runtime quantizes the hidden state per chunk of rows its threads take: one row each
     # with as many threads as rows (with fewer it groups rows, and its results move by steps)
@@ -336,14 +353,26 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
         got = session.run(None, {"x": x})
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=0, atol=tol)
+        kernels = [d.kernel for d in session._exe.dispatches]
+        packed = hidden % 4 == 0
+        if packed and variant in (None, "layer"):  # the whole layer: one dispatch, no step left (one range: x's)
+            assert kernels.count("lstm_layer") == 1 and kernels.count("dynamic_range") == 1
+            assert not {"lstm_step", "lstm_cell"} & set(kernels)
+            steps_apart = wgnn.InferenceSession(quantized, precision=precision, kernels={"lstm_step": "row"})
+            same = steps_apart.run(None, {"x": x})
+            if precision == "fp32":
+                for g, s in zip(got, same):
+                    np.testing.assert_array_equal(g, s)
+                reference = run_reference(session.graph, {"x": x})
+                for g, name in zip(got, "yhc"):
+                    np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
+            continue
         # every step after the first: the state's quantization (by batch rows, one dispatch), then
         # one lstm_step (the integer product, the scales, per row and per column, and the cell)
-        kernels = [d.kernel for d in session._exe.dispatches]
         assert kernels.count("lstm_step") == dirs * (steps - 1) and kernels.count("lstm_cell") == dirs
         fused = [n for n in session.graph.nodes if n.op == "dynamic_quantize" and n.outputs[0].shape[0] == batch
                  and bool(n.attrs.get("rows")) == (batch > 1)]
         assert len(fused) == dirs * (steps - 1) and "reduce" not in kernels
-        packed = hidden % 4 == 0
         assert all(bool(n.attrs.get("words")) == packed for n in fused)
         state = ("uint32", hidden // 4) if packed else ("float32", hidden)  # (words of four int8s, or floats)
         assert all((n.outputs[0].dtype, n.outputs[0].shape[1]) == state for n in fused)
@@ -365,6 +394,33 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
             cpu = dataclasses.replace(adapter, kind="cpu")
             assert KernelPolicy(cpu, cache=None).choose("lstm_step", step, candidates).variant != "dot4"
 
+
+
+@pytest.mark.parametrize("defaults", ["cpu", "gpu"])
+def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults):
+    """A dynamically quantized bidirectional layer with a constant initial cell state, 24 units (six
+    vec4s of them: not whole octets of words) and two batch rows (each row's state quantized over
+    its own range) runs as one ``lstm_layer`` dispatch under either kind of adapter's defaults: a
+    software adapter's keeps each invocation's column of R^T in a private array, a GPU's reads it
+    from memory each step. Its outputs are bitwise those of its steps run apart (``row``), in fp32,
+    and ONNX Runtime's within float rounding; its last states are slices of its results."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(11)
+    steps, batch, size = 5, 2, 8
+    _, quantized = _quantized_lstm(rng, "bidirectional", False, 24, steps, batch, size, c0=True)
+    x = rng.normal(0, 1, (steps, batch, size)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = batch
+    want = ort.InferenceSession(quantized, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    apart = wgnn.InferenceSession(quantized, kernels={"lstm_step": "row"}).run(None, {"x": x})
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", defaults)
+    session = wgnn.InferenceSession(quantized)
+    got = session.run(None, {"x": x})
+    assert [d.kernel for d in session._exe.dispatches].count("lstm_layer") == 1
+    assert not {"lstm_step", "lstm_cell"} & {d.kernel for d in session._exe.dispatches}
+    for g, a, w in zip(got, apart, want):
+        np.testing.assert_array_equal(g, a)
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-6)
 
 def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,
                  a_shape: tuple[int, ...] = (2, 3), dtype=np.float32):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..graph import is_integer
+from ..graph import Node, Operand, is_integer
 from ..layout import NHWC
 from .activation import apply_epilogue, apply_fused
-from .quant import state_values
+from .quant import DynamicQuantize, state_values
 from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
@@ -589,6 +589,75 @@ class LstmStep:
             if extra is not None:
                 pre = pre + (extra.astype(np.float32) if h_scale is not None else extra)
         return LstmCell.reference(node, [pre.astype(np.float32), c_prev])
+
+    @staticmethod
+    def layout(node, perms):
+        return [()] * len(node.inputs), [(), ()]
+
+
+@register("lstm_layer")
+class LstmLayer:
+    """A whole dynamically quantized LSTM layer, every step of each direction (``passes.lstm_layers``
+    makes it from the layer's ``lstm_cell``, ``dynamic_quantize`` and ``lstm_step`` nodes): inputs,
+    per direction, [p (steps, batch, 4 * hidden), every step's input projection; r (hidden,
+    4 * hidden), the recurrent weights transposed, integers; c0 (batch, hidden) or None]; attrs
+    activations (f, g, h), forward (per direction: whether it runs from the first step), scales (per
+    direction: ``lstm_step``'s scale), whole (the state quantized over its whole range, else a range
+    per batch row). Outputs [y (steps * directions, batch, hidden), each step's hidden states in
+    time order, the directions' side by side (``recurrent.finish``'s sequence); c (directions,
+    batch, hidden), the last cell states]. A direction's first step is the ``lstm_cell`` of its row
+    of p (no initial hidden state); each later one quantizes the state (``dynamic_quantize``, packed)
+    and runs the ``lstm_step`` on it: these nodes' references, step by step."""
+
+    @staticmethod
+    def flops(node):
+        steps = node.inputs[0].shape[0]
+        batch = node.inputs[0].shape[1]
+        dirs = len(node.inputs) // 3
+        return dirs * (steps - 1) * 2 * batch * node.inputs[1].size + 12 * node.outputs[0].size
+
+    @staticmethod
+    def infer(node):
+        if len(node.inputs) % 3 or not node.inputs:
+            raise fail(node, f"expected (p, r, c0) per direction, got {len(node.inputs)} inputs")
+        p = node.inputs[0]
+        steps, batch, width = p.shape if p.rank == 3 else (0, 0, 0)
+        hidden = width // 4
+        dirs = len(node.inputs) // 3
+        for d in range(dirs):
+            pd, r, c0 = node.inputs[3 * d:3 * d + 3]
+            if (pd.shape != (steps, batch, 4 * hidden) or r.shape != (hidden, 4 * hidden) or not r.is_constant
+                    or (c0 is not None and c0.shape != (batch, hidden)) or hidden % 4 or steps < 2):
+                raise fail(node, f"direction {d}: expected p (steps >= 2, batch, 4 * hidden), constant r (hidden, "
+                                 f"4 * hidden) and c0 (batch, hidden) with the hidden size a multiple of 4, got p "
+                                 f"{pd.shape}, r {r.shape}, c0 {None if c0 is None else c0.shape}")
+        return [((steps * dirs, batch, hidden), "float32"), ((dirs, batch, hidden), "float32")]
+
+    @staticmethod
+    def reference(node, ins):
+        dirs = len(ins) // 3
+        steps, batch, width = ins[0].shape
+        hidden = width // 4
+        y = np.zeros((steps * dirs, batch, hidden), np.float32)
+        c_last = np.zeros((dirs, batch, hidden), np.float32)
+        state = Operand("h", (batch, hidden))
+        quantize = Node("dynamic_quantize", [state], [Operand("words", (batch, hidden // 4), "uint32")],
+                        {"words": True, "shifted": True, "rows": not node.attrs["whole"]})
+        for d in range(dirs):
+            p, r, c0 = ins[3 * d:3 * d + 3]
+            step = Node("lstm_step", [], [state], {"activations": node.attrs["activations"], "words": True,
+                                                  "scale": node.attrs["scales"][d]})
+            times = range(steps) if node.attrs["forward"][d] else range(steps - 1, -1, -1)
+            h = c = None
+            for s, t in enumerate(times):
+                if s == 0:
+                    h, c = LstmCell.reference(node, [np.asarray(p[t], np.float32), c0])
+                else:
+                    words, scale, zero = DynamicQuantize.reference(quantize, [h])
+                    h, c = LstmStep.reference(step, [words, r, None, p[t], c, scale, zero])
+                y[t * dirs + d] = h
+            c_last[d] = c
+        return [y, c_last]
 
     @staticmethod
     def layout(node, perms):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...ops.quant import BlockWeights, block_weights, fits_int
 from ...ops.winograd import TRANSFORMS
-from ..common import broadcast_strides, fused_epilogue, merge_dims, pack_dims
+from ..common import broadcast_strides, fits_f16, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
 from .policy import (
@@ -766,6 +766,12 @@ LSTM_STEP_PARTS = 16
 # Batch rows one lstm_step invocation computes, reading R^T once for all of them, at most (the
 # kernel writes them out: 1 to 4).
 LSTM_STEP_ROWS = 4
+# The most invocations lstm_layer.wgsl's workgroup takes (a direction's units four an invocation):
+# its workgroup memory holds the state, its words and the cell state besides the range's tree.
+LSTM_LAYER_WORKGROUP = 128
+# The most rows of R^T (its hidden size) an invocation of lstm_layer.wgsl keeps in a private array on
+# a software adapter: 4 KB of words an invocation, each a vector of the SIMD lanes' values.
+LSTM_LAYER_KEPT = 256
 
 
 def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None,
@@ -787,6 +793,54 @@ def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scal
         return np.concatenate([np.ascontiguousarray(packed.astype(np.int8)).view(np.uint32).reshape(-1)]
                               + [row.view(np.uint32) for row in tail])
     return np.concatenate([packed.astype(np.float32).reshape(-1)] + tail)
+
+
+def _lstm_layer_weights(hidden: int, batch: int, *directions) -> np.ndarray:
+    """lstm_layer.wgsl's weights: per direction (``directions``, three arguments each: r, scale,
+    c0) its R^T as ``_lstm_step_weights`` packs a quantized step's (int8 words, then the bias,
+    scales and column sums as rows of f32 bits), then the initial cell state c0 (batch, hidden) as
+    f32 bits (zeros where None)."""
+    out = []
+    for r, scale, c0 in zip(directions[::3], directions[1::3], directions[2::3]):
+        out.append(_lstm_step_weights(r, None, hidden, scale, True, True))
+        c0 = np.zeros((batch, hidden), np.float32) if c0 is None else np.asarray(c0, np.float32)
+        out.append(np.ascontiguousarray(c0).view(np.uint32).reshape(-1))
+    return np.concatenate(out)
+
+
+@lowers("lstm_layer")
+def lower_lstm_layer(node, ctx: LoweringContext) -> None:
+    y, c_out = node.outputs
+    dirs = len(node.inputs) // 3
+    steps, batch, width = node.inputs[0].shape
+    hidden = width // 4
+    c0s = [node.inputs[3 * d + 2] for d in range(dirs)]
+    directions = []
+    for d in range(dirs):
+        scale = node.attrs["scales"][d]
+        c0 = None if c0s[d] is None else np.asarray(c0s[d].value, np.float32)
+        if c0 is not None and ctx.elem == "f16" and fits_f16(c0):  # (as the lstm_cell it replaces read
+            c0 = c0.astype(np.float16).astype(np.float32)  # it: a constant in the session's precision)
+        directions.append((node.inputs[3 * d + 1].value,
+                           None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), c0))
+    packed = ctx.packed(_lstm_layer_weights, hidden, batch, *(x for three in directions for x in three))
+    blocks = hidden // 4
+    workgroup = min(LSTM_LAYER_WORKGROUP, max(32, 1 << (blocks - 1).bit_length()))
+    choice = Choice("layer", workgroup=workgroup)
+    ctx.policy.choices[node.name] = choice
+    template, gates = _lstm_gates(node)
+    # a software adapter keeps each invocation's units' R^T in a private array (lstm_layer.wgsl's CACHED)
+    cached = ctx.policy.adapter.kind == "cpu" and blocks <= workgroup and hidden <= LSTM_LAYER_KEPT
+    template.update(max_state=batch * hidden, max_rows=1 if node.attrs["whole"] else batch,
+                    cached=str(cached).lower(), kept=hidden if cached else 1)
+    params = dict(hidden=hidden, batch=batch, steps=steps, dirs=dirs, whole=int(bool(node.attrs["whole"])),
+                  forward=sum(int(f) << d for d, f in enumerate(node.attrs["forward"])),
+                  has_c0=sum(int(c is not None) << d for d, c in enumerate(c0s)),
+                  block=packed.size // dirs // 4, **gates)
+    projections = [ctx.tensor(node.inputs[3 * d]) for d in range(dirs)]
+    ctx.dispatch("lstm_layer", node=node, template=template, params=params, choice=choice,
+                 bindings=[projections[0], projections[-1] if dirs > 1 else ctx.dummy(),
+                           ctx.const(packed, exact=True), ctx.tensor(y), ctx.tensor(c_out)], workgroups=(dirs, 1))
 
 
 @lowers("lstm_step")

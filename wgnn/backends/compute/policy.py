@@ -33,6 +33,7 @@ from ...graph import Graph, Node
 from ...ops.quant import block_weights
 from ...ops.winograd import tiles_of
 from ...passes.integer_conv import fuse_requantize
+from ...passes.lstm_layers import lstm_layers
 from ...passes.patterns import row_product, rows_in_fours
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
@@ -61,8 +62,9 @@ VARIANTS: dict[str, dict[str, tuple[int, ...]]] = {
     "reduce": {"workgroup": (), "row": ()},
     # lstm_step.wgsl: a unit's product over a workgroup's invocations, or an invocation per unit;
     # ``dot4``: as ``workgroup``, a packed quantized state times int8 R^T four products at a time
-    # (dot4I8Packed, integer sums)
-    "lstm_step": {"workgroup": (), "row": (), "dot4": ()},
+    # (dot4I8Packed, integer sums); ``layer``: a quantized layer's every step in one dispatch
+    # (lstm_layer.wgsl, passes/lstm_layers.py), a choice the rewrite makes for the layer's steps
+    "lstm_step": {"workgroup": (), "row": (), "dot4": (), "layer": ()},
     # pooling: pool.wgsl, an invocation per output (every pool), or pool_global.wgsl, a global pool's
     # window over a workgroup (``global_pool``)
     "pool2d": {"workgroup": (), "row": ()},
@@ -227,6 +229,9 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             # An invocation per row: barriers are what a software adapter's workgroups pay for
             # (MiniLM's softmax and layer norms, docs/kernels.md).
             **{op: Defaults(("row", "workgroup")) for op in ROW_OPS},
+            # a quantized LSTM layer's steps as one dispatch (lstm_layer.wgsl): text2tashkeel's rawi-v2
+            # PLACEHOLDER
+            "lstm_step": Defaults(("layer", "row", "workgroup")),
             # one workgroup: the parts' barriers cost a software adapter more than the second core
             # gains (MiniLM through quantize_dynamic: 5.1 ms of ranges as one, 12.8 ms as parts)
             "dynamic_range": Defaults(("single", "parts"))},
@@ -241,11 +246,17 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
             # Unmeasured: integer dot products where a quantized LSTM's step can take them (a GPU
             # with them runs four int8 multiply-adds as one instruction; the others unpack bytes)
-            "lstm_step": Defaults(("dot4", "workgroup", "row")),
+            "lstm_step": Defaults(("layer", "dot4", "workgroup", "row")),
             # Unmeasured: one workgroup leaves a range over 10^5 values to one core, thousands of
             # loads deep
             "dynamic_range": Defaults(("parts", "single"))},
 }
+# The largest state (batch x hidden values) of a quantized LSTM layer the defaults run whole
+# (``KernelPolicy.whole_layer``): its workgroup computes a direction's every product, so a large one
+# leaves the adapter's other cores idle. On lavapipe (Mesa 22) rawi-v2's two layers (bidirectional,
+# 256 units) took 0.6x the steps' time whole, the speaker embedder's (one direction, 768 units)
+# 2.2x. A GPU's: unmeasured, the same bound.
+LAYER_STATE = {"cpu": 256, "gpu": 256}
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 # A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
 # 64 x 64 (8 x 8), 32 x 32 (4 x 4). See ``gpu_gemm_size``.
@@ -349,8 +360,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         return ["workgroup", "row"] if global_pool(node) else ["row"]
     if op == "dynamic_range":
         return ["single", "parts"] if node.inputs[0].size >= RANGE_SPLIT and not node.attrs.get("rows") else ["single"]
-    if op == "lstm_step" and not (node.attrs.get("words") and node.attrs.get("byte_weights")):
-        return ["workgroup", "row"]  # (dot4 takes a packed state and int8 weights)
+    if op == "lstm_step":  # (dot4 takes a packed state and int8 weights; ``layer`` is the rewrite's, not a step's)
+        return ["workgroup", "row"] + (["dot4"] if node.attrs.get("words") and node.attrs.get("byte_weights") else [])
     if op in ROW_OPS:
         return list(VARIANTS[op])
     half = (precision == "fp16" and (not node.inputs[1].is_constant or fits_f16(node.inputs[1].value))
@@ -716,9 +727,21 @@ class KernelPolicy:
                 raise GraphError(f"{op} variant {choice.variant!r} splits K into {SPLITS} parts, not {split}")
         return Choice(choice.variant, tile, workgroup, split)
 
+    def whole_layer(self, step: Node) -> bool:
+        """Whether a quantized LSTM layer that ``passes.lstm_layers`` can run whole (``step`` its
+        first ``lstm_step``) runs so: the ``layer`` variant where an override names it, by node or
+        op, else where the defaults put it first and its state (batch x hidden) is at most
+        ``LAYER_STATE``'s (never measured: ``wgnn tune`` times one step)."""
+        forced = self.overrides.get(step.name) or self.overrides.get("lstm_step")
+        if forced is not None:
+            return forced.variant == "layer"
+        return (DEFAULTS[self.adapter.kind]["lstm_step"].order[0] == "layer"
+                and step.outputs[0].size <= LAYER_STATE[self.adapter.kind])
+
     def rewrite(self, graph: Graph) -> Counter:
         """The device-dependent rewrites, before layouts: matmuls whose weights exceed one binding
-        are split by columns; convolutions the policy runs as Winograd are rewritten into it."""
+        are split by columns; convolutions the policy runs as Winograd are rewritten into it; the
+        quantized LSTM layers it runs whole become ``lstm_layer`` nodes."""
         fired: Counter = Counter()
         fired["split_wide_matmuls"] = split_wide_matmuls(graph, self.max_binding)
 
@@ -730,6 +753,7 @@ class KernelPolicy:
             return 0 if node.attrs.get("exact") else WINOGRAD_TILES.get(choice.variant, 0)
 
         fired["winograd_convs"] = winograd_convs(graph, self.max_binding, use=winograd)
+        fired["lstm_layers"] = lstm_layers(graph, use=self.whole_layer)
 
         def choose(node: Node) -> Choice:
             return decided.get(node.name) or self._decide(node.op, node, self.eligible(node.op, node),

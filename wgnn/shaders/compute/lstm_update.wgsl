@@ -1,21 +1,17 @@
-// An LSTM cell's state update, shared by lstm_cell.wgsl and lstm_step.wgsl: the gates' activations
-// ${f}, ${g} and ${h} (their alpha and beta in the including kernel's Params), applied to a hidden
-// unit's four pre-activations in ONNX's order (i, o, f, c): c = f(gf) * c_prev + f(gi) * g(gc)
-// (without c_prev where there is none: a first step), h = f(go) * h(c). The including kernel declares
-// Params (has_c and the activations' alpha and beta) and the bindings c_prev, c_out and h_out.
-#include "activation.wgsl"
-
-fn gate_f(v: f32) -> f32 { return act_${f}(vec4<f32>(v), p.f_alpha, p.f_beta, vec4<f32>(0.0)).x; }
-fn gate_g(v: f32) -> f32 { return act_${g}(vec4<f32>(v), p.g_alpha, p.g_beta, vec4<f32>(0.0)).x; }
-fn gate_h(v: f32) -> f32 { return act_${h}(vec4<f32>(v), p.h_alpha, p.h_beta, vec4<f32>(0.0)).x; }
+// An LSTM cell's state update, shared by lstm_cell.wgsl and lstm_step.wgsl: lstm_gates.wgsl's
+// values of a hidden unit, read from and written to the including kernel's bindings. The including
+// kernel declares Params (has_c and the activations' alpha and beta) and the bindings c_prev, c_out
+// and h_out.
+#include "compute/lstm_gates.wgsl"
 
 // Unit `unit` (of every batch row's units) from its pre-activations `pre`: reads its c_prev where
-// p.has_c, writes its c_out and h_out (the including kernel's bindings).
+// p.has_c, writes its c_out and h_out.
 fn lstm_update(pre: vec4<f32>, unit: u32) {
-    var c = gate_f(pre.x) * gate_g(pre.w);
+    var c_prev_value = 0.0;
     if (p.has_c != 0u) {
-        c = gate_f(pre.z) * f32(c_prev[unit]) + c;
+        c_prev_value = f32(c_prev[unit]);
     }
-    c_out[unit] = c_out_elem(c);
-    h_out[unit] = h_out_elem(gate_f(pre.y) * gate_h(c));
+    let v = lstm_values(pre, c_prev_value, p.has_c != 0u);
+    c_out[unit] = c_out_elem(v.x);
+    h_out[unit] = h_out_elem(v.y);
 }

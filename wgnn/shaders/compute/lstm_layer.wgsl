@@ -1,0 +1,185 @@
+// A whole dynamically quantized LSTM layer (passes/lstm_layers.py): workgroup d runs direction d
+// through every step, its state and cell state in workgroup memory, the steps apart by barriers.
+// A step is what the dispatches it replaces compute, the same f32 operations in the same order:
+// the state's quantization (dynamic_range.wgsl with WORDS: its range, scale and zero point, then
+// q - 128 packed four to a word), and lstm_step.wgsl's integer sums over R^T (exact in f32, in any
+// order), made sums over q - zero, dequantized, the input projection added, then the cell
+// (lstm_gates.wgsl). The first step is lstm_cell.wgsl's, on the projection alone. State and cell
+// state are rounded to the type the steps stored them in (y's and c_out's), so the next step reads
+// what it read from memory before.
+//
+// r holds per direction R^T's words as lstm_step.wgsl's R_WORDS layout (r[k * hidden + j]: unit
+// j's four gates at row k, int8 each), read here as vec4<u32>: four neighbouring units a load, an
+// invocation computing their sixteen sums. Then the bias, the weights' scales and R^T's column sums
+// as rows of f32 bits (a unit's four gates a vec4), then the initial cell state c0 (batch, hidden).
+#include "compute/common.wgsl"
+#include "compute/lstm_gates.wgsl"
+#include "compute/range.wgsl"  // widen()
+
+struct Params {
+    hidden: u32, batch: u32, steps: u32, dirs: u32,
+    whole: u32, forward: u32, has_c0: u32, block: u32,
+    f_alpha: f32, f_beta: f32, g_alpha: f32, g_beta: f32,
+    h_alpha: f32, h_beta: f32,
+}
+
+const MAX_STATE: u32 = ${max_state}u;  // batch * hidden
+const MAX_ROWS: u32 = ${max_rows}u;
+// CACHED (a software adapter, a direction's units at most four an invocation): each invocation
+// copies its four units' column of R^T into a private array once, before the steps. A software
+// adapter runs a load from a storage buffer lane by lane (Mesa 22's lavapipe: a loop over the
+// lanes, each bounds checked), but a private array at an index every lane shares as one vector
+// load: rawi-v2's steps about 0.65x the time (Mesa 22 and 25).
+const CACHED: bool = ${cached};
+const KEPT: u32 = ${kept}u;  // R^T's rows with CACHED, else 1
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> p0: array<p0_elem>;
+@group(0) @binding(2) var<storage, read_write> p1: array<p1_elem>;
+@group(0) @binding(3) var<storage, read> r: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<y_elem>;
+@group(0) @binding(5) var<storage, read_write> c_out: array<c_out_elem>;
+
+var<workgroup> state: array<f32, MAX_STATE>;  // h as stored
+var<workgroup> words: array<u32, MAX_STATE / 4u>;  // its q - 128, packed
+var<workgroup> cells: array<f32, MAX_STATE>;  // c as stored
+var<workgroup> ranges: array<vec2<f32>, WG>;
+
+// The projection of direction d, row `row`, gate `gate` of unit j at time t
+fn proj(d: u32, t: u32, row: u32, j: u32) -> vec4<f32> {
+    let at = (t * p.batch + row) * 4u * p.hidden + j;
+    let h = p.hidden;
+    if (d == 0u) {
+        return vec4<f32>(f32(p0[at]), f32(p0[at + h]), f32(p0[at + 2u * h]), f32(p0[at + 3u * h]));
+    }
+    return vec4<f32>(f32(p1[at]), f32(p1[at + h]), f32(p1[at + 2u * h]), f32(p1[at + 3u * h]));
+}
+
+// Row `tail` after R^T (0: bias, 1: the weights' scales, 2: column sums) of unit j, direction base `base`
+fn tail(base: u32, tail: u32, j: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(r[base + p.hidden * p.hidden / 4u + tail * p.hidden + j]);
+}
+
+// The range of state[first .. first + count) over the workgroup (every invocation gets it)
+fn state_range(first: u32, count: u32, lid: u32) -> vec2<f32> {
+    var range = vec2<f32>(0.0);
+    for (var i = lid; i < count; i += WG) {
+        let v = state[first + i];
+        range = widen(range, v, v);
+    }
+    ranges[lid] = range;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step = step / 2u) {
+        if (lid < step) {
+            let other = ranges[lid + step];
+            ranges[lid] = widen(ranges[lid], other.x, other.y);
+        }
+        workgroupBarrier();
+    }
+    let found = ranges[0];
+    workgroupBarrier();
+    return found;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let d = wid.x;
+    let base = d * p.block;  // (vec4s)
+    let forward = ((p.forward >> d) & 1u) != 0u;
+    let has_c0 = ((p.has_c0 >> d) & 1u) != 0u;
+    let h = p.hidden;
+    let blocks = h / 4u;
+    let total = p.batch * h;
+    var scales: array<vec2<f32>, MAX_ROWS>;  // (scale, zero point) of the state, per row (or one)
+    var kept: array<vec4<u32>, KEPT>;
+    if (CACHED && lid < blocks) {  // (CACHED: one block of units an invocation, lid's)
+        for (var k = 0u; k < h; k++) {
+            kept[k] = r[base + k * blocks + lid];
+        }
+    }
+    for (var s = 0u; s < p.steps; s++) {
+        let t = select(p.steps - 1u - s, s, forward);
+        for (var row = 0u; row < p.batch; row++) {
+            let q = scales[select(row, 0u, p.whole != 0u)];
+            for (var jb = lid; jb < blocks; jb += WG) {
+                var sums: array<vec4<f32>, 4>;  // units 4 jb .. 4 jb + 3, four gates each
+                if (s > 0u) {
+                    var a0 = vec4<f32>(0.0);
+                    var a1 = vec4<f32>(0.0);
+                    var a2 = vec4<f32>(0.0);
+                    var a3 = vec4<f32>(0.0);
+                    for (var k4 = 0u; k4 < blocks; k4++) {
+                        let hv = vec4<f32>(unpack4xI8(words[row * blocks + k4]));
+                        let at = base + k4 * 4u * blocks + jb;
+                        for (var i = 0u; i < 4u; i++) {
+                            var w: vec4<u32>;
+                            if (CACHED) {
+                                w = kept[k4 * 4u + i];
+                            } else {
+                                w = r[at + i * blocks];
+                            }
+                            let hk = hv[i];
+                            a0 += hk * vec4<f32>(unpack4xI8(w.x));
+                            a1 += hk * vec4<f32>(unpack4xI8(w.y));
+                            a2 += hk * vec4<f32>(unpack4xI8(w.z));
+                            a3 += hk * vec4<f32>(unpack4xI8(w.w));
+                        }
+                    }
+                    sums[0] = a0;
+                    sums[1] = a1;
+                    sums[2] = a2;
+                    sums[3] = a3;
+                }
+                for (var u = 0u; u < 4u; u++) {
+                    let j = jb * 4u + u;
+                    var pre = proj(d, t, row, j);
+                    var has_c = has_c0;
+                    var c_prev = 0.0;
+                    if (s > 0u) {  // lstm_step.wgsl's finish()
+                        var acc = sums[u];
+                        acc += (128.0 - q.y) * tail(base, 2u, j);
+                        acc = acc * (q.x * tail(base, 1u, j));
+                        pre = acc + tail(base, 0u, j) + pre;
+                        has_c = true;
+                        c_prev = cells[row * h + j];
+                    } else if (has_c0) {
+                        let at = row * h + j;
+                        c_prev = bitcast<f32>(r[base + blocks * h + 3u * h + at / 4u][at % 4u]);
+                    }
+                    let v = lstm_values(pre, c_prev, has_c);
+                    let stored = vec2<f32>(f32(c_out_elem(v.x)), f32(y_elem(v.y)));
+                    cells[row * h + j] = stored.x;
+                    state[row * h + j] = stored.y;
+                    y[((t * p.dirs + d) * p.batch + row) * h + j] = y_elem(v.y);
+                    if (s + 1u == p.steps) {
+                        c_out[(d * p.batch + row) * h + j] = c_out_elem(v.x);
+                    }
+                }
+            }
+        }
+        if (s + 1u == p.steps) {
+            break;
+        }
+        workgroupBarrier();
+        // the state's quantization for the next step, as dynamic_range.wgsl's
+        let rows = select(p.batch, 1u, p.whole != 0u);
+        let width = select(h, total, p.whole != 0u);
+        for (var row = 0u; row < rows; row++) {
+            let range = state_range(row * width, width, lid);
+            let spread = range.y - range.x;
+            var scale = 1.0;
+            if (spread > 0.0) {
+                scale = spread / 255.0;
+            }
+            let zero = clamp(round((0.0 - range.x) / scale), 0.0, 255.0);
+            scales[row] = vec2<f32>(scale, zero);
+            for (var w = lid; w < width / 4u; w += WG) {
+                let at = row * width + 4u * w;
+                let v = vec4<f32>(state[at], state[at + 1u], state[at + 2u], state[at + 3u]);
+                let qv = clamp(round(v / scale) + zero, vec4<f32>(0.0), vec4<f32>(255.0));
+                words[at / 4u] = pack4xI8(vec4<i32>(qv) - vec4<i32>(128));
+            }
+        }
+        workgroupBarrier();
+    }
+}
