@@ -10,7 +10,9 @@ The ``lstm_layer`` op (lstm_layer.wgsl) keeps a direction in one workgroup for t
 the state, its quantization and the cell states stay in workgroup memory, and the steps follow one
 another behind barriers, with the two directions in two workgroups at once. The arithmetic is the
 step kernel's, the same f32 operations in the same order (integer sums are exact in any order), so
-its outputs are bitwise those of the steps it replaces.
+its outputs are bitwise those of the steps it replaces in fp32. (In fp16 a step kept its state in
+the sequence's type, f16 or f32, as the layer does, but the first step's in f16: the layer's
+results differ there by that rounding.)
 
 The rewrite takes a layer whose sequence (``recurrent.finish``'s concat of every step's state,
 steps by directions) is read as a whole; whose first step is an ``lstm_cell`` (no initial hidden
