@@ -98,10 +98,14 @@ for step in "${@:-tune bench batch conformance tests}"; do
               # step) do where others stay home; the wake word and voice cases need alsa-utils' recordings and the
               # diacritizers apt's Arabic messages (wgnn.samples), and are skipped, said so, without them)
               timeout 240 python3 bench/models.py --runs 15 --json "$out/models.json" 2>&1 | tee "$out/models.txt"
-              # the quantized LSTM step's variants forced (dot4: integer dot products, the GPU defaults' first;
-              # their inputs from .gpu-cache/inputs, which a run of bench/lstm_variants.py here puts in the cache)
+              # the quantized LSTM step's variants forced (layer: each layer whole, the GPU defaults' first for
+              # small states, then dot4: integer dot products; their inputs from .gpu-cache/inputs, which a run
+              # of bench/lstm_variants.py here puts in the cache), and where a whole layer beats its steps by
+              # size (LAYER_STATE in wgnn/backends/compute/policy.py)
               timeout 90 python3 bench/lstm_variants.py --runs 15 --json "$out/lstm-variants.json" 2>&1 \
-                | tee "$out/lstm-variants.txt" ;;
+                | tee "$out/lstm-variants.txt"
+              timeout 90 python3 bench/lstm_layer_sizes.py --runs 9 --json "$out/lstm-layer-sizes.json" 2>&1 \
+                | tee "$out/lstm-layer-sizes.txt" ;;
       conformance) timeout 300 python3 -m wgnn conformance > "$out/conformance.txt" 2>&1; awk 'NF == 4 && $3 ~ /^[0-9]+$/ && $3 != "0"' "$out/conformance.txt"; tail -1 "$out/conformance.txt" ;;
       profile) { for m in mobilenet_v1 mobilenet_v2 resnet50; do
                    python3 -m wgnn profile $m --runs 20 --top 6; done

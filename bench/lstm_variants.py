@@ -63,29 +63,40 @@ def measure(case: str, runs: int) -> dict:
             "layers_whole": whole, "adapter": default.adapter_name}
 
 
+def sweep(cases: list[str], measure_case, json_path: str | None, *, skip: tuple = ()) -> None:
+    """Print what ``measure_case(case)`` -> (result, line) says of each case (a case raising one of
+    ``skip`` is said skipped), then the adapter, and write the results to ``json_path`` if given."""
+    results = {"date": time.strftime("%Y-%m-%d"), "cases": {}}
+    for case in cases:
+        try:
+            measured, line = measure_case(case)
+        except skip as exc:
+            print(f"{case}: skipped, {type(exc).__name__}: {exc}", flush=True)
+            continue
+        results["adapter"] = measured.pop("adapter")
+        print(line, flush=True)
+        results["cases"][case] = measured
+    print(f"adapter: {results.get('adapter')}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=DEFAULT_MODELS)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--json")
     args = parser.parse_args()
-    results = {"date": time.strftime("%Y-%m-%d"), "cases": {}}
-    for case in args.models.split(","):
-        try:
-            measured = measure(case, args.runs)
-        except (zoo.FetchError, ImportError, OSError) as exc:  # (a machine without the model or its input)
-            print(f"{case}: skipped, {type(exc).__name__}: {exc}", flush=True)
-            continue
-        results["adapter"] = measured["adapter"]
-        times = ", ".join(f"{v} {ms:.1f} ms" for v, ms in measured["median_ms"].items())
-        print(f"{case}: {times} ({measured['layers_whole']} layers whole); outputs "
-              f"{'bitwise the same' if measured['same'] else 'DIFFER'}; the defaults take "
-              f"{', '.join(measured['default'])}", flush=True)
-        results["cases"][case] = measured
-    print(f"adapter: {results.get('adapter')}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
 
+    def one(case: str) -> tuple[dict, str]:
+        measured = measure(case, args.runs)
+        times = ", ".join(f"{v} {ms:.1f} ms" for v, ms in measured["median_ms"].items())
+        return measured, (f"{case}: {times} ({measured['layers_whole']} layers whole); outputs "
+                          f"{'bitwise the same' if measured['same'] else 'DIFFER'}; the defaults take "
+                          f"{', '.join(measured['default'])}")
+
+    # (a machine without the model or its input skips it)
+    sweep(args.models.split(","), one, args.json, skip=(zoo.FetchError, ImportError, OSError))
 
 if __name__ == "__main__":
     main()

@@ -281,10 +281,10 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
 
 
 def _quantized_lstm(rng, direction: str, per_channel: bool, hidden: int, steps: int, batch: int, size: int,
-                    c0: bool = False):
+                    initial: str = ""):
     """(the float ONNX model, its bytes through ``quantize_dynamic``: one DynamicQuantizeLSTM) of an
-    LSTM with weights and biases (and with ``c0`` a constant initial cell state) drawn from ``rng``,
-    outputs y, h and c."""
+    LSTM with weights and biases drawn from ``rng`` (``initial``: "c0", a constant initial cell state
+    drawn too; "inputs", initial hidden and cell states as the inputs h0 and c0), outputs y, h and c."""
     quantization = pytest.importorskip("onnxruntime.quantization")
     import tempfile
     from pathlib import Path
@@ -295,12 +295,15 @@ def _quantized_lstm(rng, direction: str, per_channel: bool, hidden: int, steps: 
     consts = {"W": rng.normal(0, 0.3, (dirs, 4 * hidden, size)), "R": rng.normal(0, 0.3, (dirs, 4 * hidden, hidden)),
               "B": rng.normal(0, 0.1, (dirs, 8 * hidden))}
     inputs = ["x", "W", "R", "B"]
-    if c0:
+    infos = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, batch, size])]
+    if initial == "c0":
         consts["c0"] = rng.normal(0, 0.5, (dirs, batch, hidden))
         inputs += ["", "", "c0"]
+    elif initial == "inputs":
+        inputs += ["", "h0", "c0"]
+        infos += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [dirs, batch, hidden]) for n in ("h0", "c0")]
     node = helper.make_node("LSTM", inputs, ["y", "h", "c"], hidden_size=hidden, direction=direction)
-    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, batch, size])
-    graph = helper.make_graph([node], "g", [x_info],
+    graph = helper.make_graph([node], "g", infos,
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in "yhc"],
                               [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
@@ -397,30 +400,38 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
 
 
 @pytest.mark.parametrize("defaults", ["cpu", "gpu"])
-def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults):
-    """A dynamically quantized bidirectional layer with a constant initial cell state, 24 units (six
-    vec4s of them: not whole octets of words) and two batch rows (each row's state quantized over
-    its own range) runs as one ``lstm_layer`` dispatch under either kind of adapter's defaults: a
-    software adapter's keeps each invocation's column of R^T in a private array, a GPU's reads it
-    from memory each step. Its outputs are bitwise those of its steps run apart (``row``), in fp32,
-    and ONNX Runtime's within float rounding; its last states are slices of its results."""
+@pytest.mark.parametrize("direction, initial", [("bidirectional", "c0"), ("forward", "inputs")])
+def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direction, initial):
+    """A dynamically quantized layer of 24 units (six vec4s of them: not whole octets of words) and
+    two batch rows (each row's state quantized over its own range) runs as one ``lstm_layer``
+    dispatch under either kind of adapter's defaults (a software adapter's keeps each invocation's
+    column of R^T in a private array, a GPU's reads it from memory each step): both directions from
+    a constant initial cell state, or one from initial hidden and cell states given as inputs (its
+    first step quantizing h0). Its outputs are bitwise those of its steps run apart (``row``), in
+    fp32, and ONNX Runtime's within float rounding; its last states are slices of its results."""
     ort = pytest.importorskip("onnxruntime")
     rng = np.random.default_rng(11)
-    steps, batch, size = 5, 2, 8
-    _, quantized = _quantized_lstm(rng, "bidirectional", False, 24, steps, batch, size, c0=True)
-    x = rng.normal(0, 1, (steps, batch, size)).astype(np.float32)
+    steps, batch, size, hidden = 5, 2, 8, 24
+    _, quantized = _quantized_lstm(rng, direction, False, hidden, steps, batch, size, initial=initial)
+    feeds = {"x": rng.normal(0, 1, (steps, batch, size)).astype(np.float32)}
+    if initial == "inputs":
+        feeds.update(h0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32),
+                     c0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32))
     options = ort.SessionOptions()
     options.intra_op_num_threads = batch
-    want = ort.InferenceSession(quantized, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    apart = wgnn.InferenceSession(quantized, kernels={"lstm_step": "row"}).run(None, {"x": x})
+    want = ort.InferenceSession(quantized, options, providers=["CPUExecutionProvider"]).run(None, feeds)
+    apart = wgnn.InferenceSession(quantized, kernels={"lstm_step": "row"}).run(None, feeds)
     monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", defaults)
     session = wgnn.InferenceSession(quantized)
-    got = session.run(None, {"x": x})
+    got = session.run(None, feeds)
     assert [d.kernel for d in session._exe.dispatches].count("lstm_layer") == 1
     assert not {"lstm_step", "lstm_cell"} & {d.kernel for d in session._exe.dispatches}
     for g, a, w in zip(got, apart, want):
         np.testing.assert_array_equal(g, a)
         np.testing.assert_allclose(g, w, rtol=0, atol=2e-6)
+    reference = run_reference(session.graph, feeds)
+    for g, name in zip(got, "yhc"):
+        np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
 
 def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,
                  a_shape: tuple[int, ...] = (2, 3), dtype=np.float32):

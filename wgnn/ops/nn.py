@@ -600,42 +600,43 @@ class LstmLayer:
     """A whole dynamically quantized LSTM layer, every step of each direction (``passes.lstm_layers``
     makes it from the layer's ``lstm_cell``, ``dynamic_quantize`` and ``lstm_step`` nodes): inputs,
     per direction, [p (steps, batch, 4 * hidden), every step's input projection; r (hidden,
-    4 * hidden), the recurrent weights transposed, integers; c0 (batch, hidden) or None]; attrs
-    activations (f, g, h), forward (per direction: whether it runs from the first step), scales (per
-    direction: ``lstm_step``'s scale), whole (the state quantized over its whole range, else a range
-    per batch row). Outputs [y (steps * directions, batch, hidden), each step's hidden states in
-    time order, the directions' side by side (``recurrent.finish``'s sequence); c (directions,
-    batch, hidden), the last cell states]. A direction's first step is the ``lstm_cell`` of its row
-    of p (no initial hidden state); each later one quantizes the state (``dynamic_quantize``, packed)
-    and runs the ``lstm_step`` on it: these nodes' references, step by step."""
+    4 * hidden), the recurrent weights transposed, integers; c0 (batch, hidden) or None; h0 (batch,
+    hidden) or None]; attrs activations (f, g, h), forward (per direction: whether it runs from the
+    first step), scales (per direction: ``lstm_step``'s scale), whole (the state quantized over its
+    whole range, else a range per batch row). Outputs [y (steps * directions, batch, hidden), each
+    step's hidden states in time order, the directions' side by side (``recurrent.finish``'s
+    sequence); c (directions, batch, hidden), the last cell states]. Without h0 a direction's first
+    step is the ``lstm_cell`` of its row of p; every other step quantizes the state (h0 for the
+    first: ``dynamic_quantize``, packed) and runs the ``lstm_step`` on it: these nodes' references,
+    step by step."""
 
     @staticmethod
     def flops(node):
-        steps = node.inputs[0].shape[0]
-        batch = node.inputs[0].shape[1]
-        dirs = len(node.inputs) // 3
-        return dirs * (steps - 1) * 2 * batch * node.inputs[1].size + 12 * node.outputs[0].size
+        steps, batch = node.inputs[0].shape[:2]
+        products = sum(steps - (h0 is None) for h0 in node.inputs[3::4])  # (a first lstm_cell has none)
+        return products * 2 * batch * node.inputs[1].size + 12 * node.outputs[0].size
 
     @staticmethod
     def infer(node):
-        if len(node.inputs) % 3 or not node.inputs:
-            raise fail(node, f"expected (p, r, c0) per direction, got {len(node.inputs)} inputs")
+        if len(node.inputs) % 4 or not node.inputs:
+            raise fail(node, f"expected (p, r, c0, h0) per direction, got {len(node.inputs)} inputs")
         p = node.inputs[0]
         steps, batch, width = p.shape if p.rank == 3 else (0, 0, 0)
         hidden = width // 4
-        dirs = len(node.inputs) // 3
+        dirs = len(node.inputs) // 4
         for d in range(dirs):
-            pd, r, c0 = node.inputs[3 * d:3 * d + 3]
+            pd, r, c0, h0 = node.inputs[4 * d:4 * d + 4]
+            states = [x.shape for x in (c0, h0) if x is not None]
             if (pd.shape != (steps, batch, 4 * hidden) or r.shape != (hidden, 4 * hidden) or not r.is_constant
-                    or (c0 is not None and c0.shape != (batch, hidden)) or hidden % 4 or steps < 2):
+                    or any(shape != (batch, hidden) for shape in states) or hidden % 4 or steps < 2):
                 raise fail(node, f"direction {d}: expected p (steps >= 2, batch, 4 * hidden), constant r (hidden, "
-                                 f"4 * hidden) and c0 (batch, hidden) with the hidden size a multiple of 4, got p "
-                                 f"{pd.shape}, r {r.shape}, c0 {None if c0 is None else c0.shape}")
+                                 f"4 * hidden), c0 and h0 (batch, hidden) with the hidden size a multiple of 4, got p "
+                                 f"{pd.shape}, r {r.shape}, c0 and h0 {states}")
         return [((steps * dirs, batch, hidden), "float32"), ((dirs, batch, hidden), "float32")]
 
     @staticmethod
     def reference(node, ins):
-        dirs = len(ins) // 3
+        dirs = len(ins) // 4
         steps, batch, width = ins[0].shape
         hidden = width // 4
         y = np.zeros((steps * dirs, batch, hidden), np.float32)
@@ -644,14 +645,13 @@ class LstmLayer:
         quantize = Node("dynamic_quantize", [state], [Operand("words", (batch, hidden // 4), "uint32")],
                         {"words": True, "shifted": True, "rows": not node.attrs["whole"]})
         for d in range(dirs):
-            p, r, c0 = ins[3 * d:3 * d + 3]
+            p, r, c, h = ins[4 * d:4 * d + 4]
             step = Node("lstm_step", [], [state], {"activations": node.attrs["activations"], "words": True,
                                                   "scale": node.attrs["scales"][d]})
             times = range(steps) if node.attrs["forward"][d] else range(steps - 1, -1, -1)
-            h = c = None
-            for s, t in enumerate(times):
-                if s == 0:
-                    h, c = LstmCell.reference(node, [np.asarray(p[t], np.float32), c0])
+            for t in times:
+                if h is None:  # (a first step without an initial hidden state)
+                    h, c = LstmCell.reference(node, [np.asarray(p[t], np.float32), c])
                 else:
                     words, scale, zero = DynamicQuantize.reference(quantize, [h])
                     h, c = LstmStep.reference(step, [words, r, None, p[t], c, scale, zero])

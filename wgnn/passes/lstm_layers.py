@@ -16,11 +16,12 @@ results differ there by that rounding.)
 
 The rewrite takes a layer whose sequence (``recurrent.finish``'s concat of every step's state,
 steps by directions) is read as a whole; whose first step is an ``lstm_cell`` (no initial hidden
-state; an initial cell state that is a constant or none); every later step a packed ``lstm_step``
-with int8 weights reading the previous step's state through its ``dynamic_quantize`` and the
-step's row of one input projection; and whose states nothing else reads but the last ones (those
-become slices of the results). A layer with an initial hidden state, peepholes, float weights, or
-a state too large for workgroup memory keeps its steps.
+state; an initial cell state that is a constant or none) or, in a layer of one direction, a
+packed step on its initial hidden state; every later step a packed ``lstm_step`` with int8
+weights reading the previous step's state through its ``dynamic_quantize`` and the step's row of
+one input projection; and whose states nothing else reads but the last ones (those become slices
+of the results). A layer with peepholes, float weights, initial hidden states in both directions,
+or a state too large for workgroup memory keeps its steps.
 """
 
 from __future__ import annotations
@@ -69,36 +70,57 @@ def _same(a: dict, b: dict) -> bool:
 def _chain(nodes: list[Node], steps: int, readers: Readers) -> dict | None:
     """A direction's chain, from ``nodes`` (its steps in time order), where the kernel can run it:
     its nodes in the order they run, their quantizations and rows of the projection, and what the
-    layer reads; else None."""
-    forward = nodes[0].op == "lstm_cell"
+    layer reads (the initial states: a constant c0 where the first step is an ``lstm_cell``, else
+    h0 through its quantization and c0, whatever makes them); else None."""
+    second = nodes[1]
+    forward = second.op == "lstm_step" and second.inputs[4] is nodes[0].outputs[1]
     order = nodes if forward else nodes[::-1]
     first, rest = order[0], order[1:]
-    if first.op != "lstm_cell" or not rest or any(n.op != "lstm_step" for n in rest):
+    if first.op not in ("lstm_cell", "lstm_step") or any(n.op != "lstm_step" for n in rest):
         return None
-    c0 = first.inputs[1]
-    row = _row_of(first.inputs[0], steps)
-    if ((c0 is not None and not c0.is_constant) or row is None or row[1] != (0 if forward else steps - 1)
-            or not readers.only(first.inputs[0], first)):
-        return None
-    proj, r, attrs = row[0], rest[0].inputs[1], rest[0].attrs
+    r, attrs = rest[0].inputs[1], rest[0].attrs
     if not (attrs.get("words") and attrs.get("byte_weights") and attrs.get("quantized")) or not r.is_constant:
         return None
-    quantizes, rows = [], [first.inputs[0]]
+    h0 = first_quantize = None
+    if first.op == "lstm_cell":  # (no initial hidden state)
+        c0, p = first.inputs[1], first.inputs[0]
+        if c0 is not None and not c0.is_constant:
+            return None
+    else:  # the initial hidden state quantized as every later one is
+        first_quantize, c0, p = made_by(first.inputs[0], "dynamic_quantize"), first.inputs[4], first.inputs[3]
+        if first_quantize is None or not _step_of(first, first_quantize, r, attrs, readers, c0, own_c=False):
+            return None
+        h0 = first_quantize.inputs[0]
+    row = _row_of(p, steps)
+    if row is None or row[1] != (0 if forward else steps - 1) or not readers.only(p, first):
+        return None
+    proj = row[0]
+    quantizes, rows = [], [p]
     for s, (prev, node) in enumerate(zip(order, rest), start=1):
-        words, _, bias, p, c_prev, h_scale, h_zero = node.inputs
-        q = made_by(words, "dynamic_quantize")
-        row = _row_of(p, steps)
-        if (node.inputs[1] is not r or bias is not None or c_prev is not prev.outputs[1] or q is None
-                or q.inputs[0] is not prev.outputs[0] or list(q.outputs) != [words, h_scale, h_zero]
-                or q.attrs.get("rows") != (quantizes[0] if quantizes else q).attrs.get("rows")
+        q = made_by(node.inputs[0], "dynamic_quantize")
+        row = _row_of(node.inputs[3], steps)
+        if (q is None or q.inputs[0] is not prev.outputs[0] or not _step_of(node, q, r, attrs, readers, prev.outputs[1])
                 or row is None or row[0] is not proj or row[1] != (s if forward else steps - 1 - s)
-                or node.attrs.get("activations") != first.attrs.get("activations") or not _same(node.attrs, attrs)
-                or not all(readers.only(x, node) for x in (words, p, h_scale, h_zero, c_prev))):
+                or node.attrs.get("activations") != first.attrs.get("activations")):
             return None
         quantizes.append(q)
-        rows.append(p)
-    return dict(order=order, quantizes=quantizes, rows=rows, proj=proj, r=r, c0=c0, forward=forward,
-                whole=not quantizes[0].attrs.get("rows"), scale=attrs.get("scale"))
+        rows.append(node.inputs[3])
+    if len({bool(q.attrs.get("rows")) for q in quantizes + [first_quantize] if q is not None}) > 1:
+        return None
+    return dict(order=order, quantizes=quantizes, rows=rows, proj=proj, r=r, c0=c0, h0=h0,
+                first_quantize=first_quantize, forward=forward, whole=not quantizes[0].attrs.get("rows"),
+                scale=attrs.get("scale"))
+
+
+def _step_of(node: Node, q: Node, r: Operand, attrs: dict, readers: Readers, c_prev: Operand | None, *,
+             own_c: bool = True) -> bool:
+    """Whether ``node`` is a packed step of the layer: reading R^T ``r``, ``c_prev`` (alone where
+    ``own_c``: a step's, not the initial one), its row of the projection and what its state's
+    quantization ``q`` makes, each alone, with the first step's ``attrs``."""
+    words, _, bias, p, c, h_scale, h_zero = node.inputs
+    alone = (words, p, h_scale, h_zero) + ((c,) if own_c else ())
+    return (node.inputs[1] is r and bias is None and c is c_prev and list(q.outputs) == [words, h_scale, h_zero]
+            and _same(node.attrs, attrs) and all(readers.only(x, node) for x in alone))
 
 
 def _layer(concat: Node, readers: Readers, graph: Graph) -> dict | None:
@@ -127,6 +149,8 @@ def _layer(concat: Node, readers: Readers, graph: Graph) -> dict | None:
         return None
     if len({c["whole"] for c in chains}) > 1 or (not chains[0]["whole"] and batch > MAX_ROWS):
         return None
+    if dirs > 1 and any(c["h0"] is not None for c in chains):  # (the kernel binds one direction's initial states)
+        return None
     at = {id(n): i for i, n in enumerate(graph.nodes)}
     here = at[id(concat)]
     parts = {id(part.producer) for part in concat.inputs}
@@ -153,14 +177,14 @@ def _rewrite(graph: Graph, concat: Node, layer: dict, readers: Readers) -> None:
     y = concat.outputs[0]
     c_last = Operand(fresh_name(concat.name + "_c"), (dirs, batch, hidden), "float32")
     first = chains[0]["order"][1]
-    node = Node("lstm_layer", [x for ch in chains for x in (ch["proj"], ch["r"], ch["c0"])], [y, c_last],
+    node = Node("lstm_layer", [x for ch in chains for x in (ch["proj"], ch["r"], ch["c0"], ch["h0"])], [y, c_last],
                 {"activations": first.attrs["activations"], "forward": tuple(ch["forward"] for ch in chains),
                  "scales": tuple(ch["scale"] for ch in chains), "whole": chains[0]["whole"]}, name=concat.name)
     y.producer = node
     c_last.producer = node
     dead = [concat]
     for ch in chains:
-        dead += ch["order"] + ch["quantizes"]
+        dead += ch["order"] + ch["quantizes"] + ([ch["first_quantize"]] if ch["first_quantize"] is not None else [])
         for p in ch["rows"]:
             dead += [p.producer, p.producer.inputs[0].producer]
     # The parts read elsewhere too, and the last states (ONNX's Y_h and Y_c) where read: slices of
@@ -190,13 +214,14 @@ def _rewrite(graph: Graph, concat: Node, layer: dict, readers: Readers) -> None:
             graph.nodes.remove(gone)
 
 
-def lstm_layers(graph: Graph, use: Callable[[Node], bool]) -> int:
-    """Rewrite each layer ``_layer`` finds, where ``use`` (given its first ``lstm_step``) says so."""
+def lstm_layers(graph: Graph, use: Callable[[Node, int], bool]) -> int:
+    """Rewrite each layer ``_layer`` finds, where ``use`` (given its first ``lstm_step`` and its
+    number of directions) says so."""
     fused = 0
     for concat in [n for n in graph.nodes if n.op == "concat"]:
         readers = Readers(graph)
         layer = _layer(concat, readers, graph)
-        if layer is None or not use(layer["chains"][0]["order"][1]):
+        if layer is None or not use(layer["chains"][0]["order"][1], layer["dirs"]):
             continue
         _rewrite(graph, concat, layer, readers)
         fused += 1

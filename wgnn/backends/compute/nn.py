@@ -770,8 +770,9 @@ LSTM_STEP_ROWS = 4
 # its workgroup memory holds the state, its words and the cell state besides the range's tree.
 LSTM_LAYER_WORKGROUP = 128
 # The most rows of R^T (its hidden size) an invocation of lstm_layer.wgsl keeps in a private array on
-# a software adapter: 4 KB of words an invocation, each a vector of the SIMD lanes' values.
-LSTM_LAYER_KEPT = 256
+# a software adapter: 8 KB of words an invocation (lavapipe keeps what lives across barriers in the
+# coroutine's frame, on the heap), each a vector of the SIMD lanes' values.
+LSTM_LAYER_KEPT = 512
 
 
 def _lstm_step_weights(r: np.ndarray, bias: np.ndarray | None, hidden: int, scale: tuple | None,
@@ -811,17 +812,18 @@ def _lstm_layer_weights(hidden: int, batch: int, *directions) -> np.ndarray:
 @lowers("lstm_layer")
 def lower_lstm_layer(node, ctx: LoweringContext) -> None:
     y, c_out = node.outputs
-    dirs = len(node.inputs) // 3
+    dirs = len(node.inputs) // 4
     steps, batch, width = node.inputs[0].shape
     hidden = width // 4
-    c0s = [node.inputs[3 * d + 2] for d in range(dirs)]
+    c0s, h0 = node.inputs[2::4], node.inputs[3]  # (initial hidden states: a layer of one direction only)
+    initial = h0 is not None
     directions = []
     for d in range(dirs):
         scale = node.attrs["scales"][d]
-        c0 = None if c0s[d] is None else np.asarray(c0s[d].value, np.float32)
+        c0 = None if c0s[d] is None or initial else np.asarray(c0s[d].value, np.float32)
         if c0 is not None and ctx.elem == "f16" and fits_f16(c0):  # (as the lstm_cell it replaces read
             c0 = c0.astype(np.float16).astype(np.float32)  # it: a constant in the session's precision)
-        directions.append((node.inputs[3 * d + 1].value,
+        directions.append((node.inputs[4 * d + 1].value,
                            None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), c0))
     packed = ctx.packed(_lstm_layer_weights, hidden, batch, *(x for three in directions for x in three))
     blocks = hidden // 4
@@ -832,15 +834,17 @@ def lower_lstm_layer(node, ctx: LoweringContext) -> None:
     # a software adapter keeps each invocation's units' R^T in a private array (lstm_layer.wgsl's CACHED)
     cached = ctx.policy.adapter.kind == "cpu" and blocks <= workgroup and hidden <= LSTM_LAYER_KEPT
     template.update(max_state=batch * hidden, max_rows=1 if node.attrs["whole"] else batch,
-                    cached=str(cached).lower(), kept=hidden if cached else 1)
+                    cached=str(cached).lower(), kept=hidden if cached else 1, initial=str(initial).lower())
     params = dict(hidden=hidden, batch=batch, steps=steps, dirs=dirs, whole=int(bool(node.attrs["whole"])),
                   forward=sum(int(f) << d for d, f in enumerate(node.attrs["forward"])),
                   has_c0=sum(int(c is not None) << d for d, c in enumerate(c0s)),
                   block=packed.size // dirs // 4, **gates)
-    projections = [ctx.tensor(node.inputs[3 * d]) for d in range(dirs)]
+    projections = [ctx.tensor(node.inputs[4 * d]) for d in range(dirs)]
+    states = [ctx.tensor(x) if initial and x is not None else ctx.dummy() for x in (h0, c0s[0])]
     ctx.dispatch("lstm_layer", node=node, template=template, params=params, choice=choice,
                  bindings=[projections[0], projections[-1] if dirs > 1 else ctx.dummy(),
-                           ctx.const(packed, exact=True), ctx.tensor(y), ctx.tensor(c_out)], workgroups=(dirs, 1))
+                           ctx.const(packed, exact=True), ctx.tensor(y), ctx.tensor(c_out)] + states,
+                 workgroups=(dirs, 1))
 
 
 @lowers("lstm_step")

@@ -251,11 +251,16 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             # loads deep
             "dynamic_range": Defaults(("parts", "single"))},
 }
-# The largest state (batch x hidden values) of a quantized LSTM layer the defaults run whole
-# (``KernelPolicy.whole_layer``): its workgroup computes a direction's every product, so a large one
-# leaves the adapter's other cores idle. On lavapipe (Mesa 22) rawi-v2's two layers (bidirectional,
-# 256 units) took 0.6x the steps' time whole, the speaker embedder's (one direction, 768 units)
-# 2.2x. A GPU's: unmeasured, the same bound.
+# The largest state (batch x hidden values) of a quantized LSTM layer the defaults run whole, per
+# direction (``KernelPolicy.whole_layer``): its workgroup computes a direction's every product, so
+# a large one leaves the adapter's other cores idle, and it reads R^T once a batch row where a
+# step's invocation reads it once for four. On lavapipe (Mesa 22; quantize_dynamic's layers of
+# random weights, 40 steps, against their steps on ``row``, two runs each): one direction, batch 1,
+# 256 units 0.91x the steps' time, 512 units 1.13x; batch 4 of 128 units 0.78-0.9x; both
+# directions (two workgroups: both cores busy), batch 1, 256 / 384 / 512 units 0.51x / 0.63x /
+# 0.63x, batch 2 of 256 0.64x; 768 units (no invocation keeps its R^T in a private array above
+# ``LSTM_LAYER_KEPT``) 1.34x both ways, 1.49x one way. text2tashkeel's rawi-v2 (both directions,
+# 256 units) 0.53x. A GPU's: unmeasured.
 LAYER_STATE = {"cpu": 256, "gpu": 256}
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 # A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
@@ -727,16 +732,16 @@ class KernelPolicy:
                 raise GraphError(f"{op} variant {choice.variant!r} splits K into {SPLITS} parts, not {split}")
         return Choice(choice.variant, tile, workgroup, split)
 
-    def whole_layer(self, step: Node) -> bool:
-        """Whether a quantized LSTM layer that ``passes.lstm_layers`` can run whole (``step`` its
-        first ``lstm_step``) runs so: the ``layer`` variant where an override names it, by node or
-        op, else where the defaults put it first and its state (batch x hidden) is at most
-        ``LAYER_STATE``'s (never measured: ``wgnn tune`` times one step)."""
+    def whole_layer(self, step: Node, directions: int) -> bool:
+        """Whether a quantized LSTM layer of ``directions`` that ``passes.lstm_layers`` can run whole
+        (``step`` its first ``lstm_step``) runs so: the ``layer`` variant where an override names it,
+        by node or op, else where the defaults put it first and its state (batch x hidden) is at
+        most ``LAYER_STATE``'s a direction (never measured: ``wgnn tune`` times one step)."""
         forced = self.overrides.get(step.name) or self.overrides.get("lstm_step")
         if forced is not None:
             return forced.variant == "layer"
         return (DEFAULTS[self.adapter.kind]["lstm_step"].order[0] == "layer"
-                and step.outputs[0].size <= LAYER_STATE[self.adapter.kind])
+                and step.outputs[0].size <= LAYER_STATE[self.adapter.kind] * directions)
 
     def rewrite(self, graph: Graph) -> Counter:
         """The device-dependent rewrites, before layouts: matmuls whose weights exceed one binding

@@ -25,13 +25,17 @@ struct Params {
 
 const MAX_STATE: u32 = ${max_state}u;  // batch * hidden
 const MAX_ROWS: u32 = ${max_rows}u;
-// CACHED (a software adapter, a direction's units at most four an invocation): each invocation
-// copies its four units' column of R^T into a private array once, before the steps. A software
-// adapter runs a load from a storage buffer lane by lane (Mesa 22's lavapipe: a loop over the
-// lanes, each bounds checked), but a private array at an index every lane shares as one vector
-// load: rawi-v2's steps about 0.65x the time (Mesa 22 and 25).
+// CACHED (a software adapter; 512 units at most, four an invocation): each invocation copies its
+// four units' column of R^T into a private array once, before the steps. A software adapter runs
+// a load from a storage buffer lane by lane (Mesa 22's lavapipe: a loop over the lanes, each
+// bounds checked), but a private array at an index every lane shares as one vector load: rawi-v2's
+// layers about 0.65x the time (Mesa 22 and 25).
 const CACHED: bool = ${cached};
 const KEPT: u32 = ${kept}u;  // R^T's rows with CACHED, else 1
+// INITIAL (a layer of one direction whose first step had an initial hidden state, h0, and cell
+// state c0 where p.has_c0): the first step quantizes h0 and computes the product as every other;
+// else the first is lstm_cell.wgsl's on the projection alone, c0 (where p.has_c0) a constant after r
+const INITIAL: bool = ${initial};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> p0: array<p0_elem>;
@@ -39,11 +43,14 @@ const KEPT: u32 = ${kept}u;  // R^T's rows with CACHED, else 1
 @group(0) @binding(3) var<storage, read> r: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<y_elem>;
 @group(0) @binding(5) var<storage, read_write> c_out: array<c_out_elem>;
+@group(0) @binding(6) var<storage, read_write> h0: array<h0_elem>;
+@group(0) @binding(7) var<storage, read_write> c0: array<c0_elem>;
 
 var<workgroup> state: array<f32, MAX_STATE>;  // h as stored
 var<workgroup> words: array<u32, MAX_STATE / 4u>;  // its q - 128, packed
 var<workgroup> cells: array<f32, MAX_STATE>;  // c as stored
 var<workgroup> ranges: array<vec2<f32>, WG>;
+var<private> scales: array<vec2<f32>, MAX_ROWS>;  // (scale, zero point) of the state, per row (or one)
 
 // The projection of direction d, row `row`, gate `gate` of unit j at time t
 fn proj(d: u32, t: u32, row: u32, j: u32) -> vec4<f32> {
@@ -81,6 +88,30 @@ fn state_range(first: u32, count: u32, lid: u32) -> vec2<f32> {
     return found;
 }
 
+// The state's quantization for the next step, as dynamic_range.wgsl's (WORDS): its range, scale
+// and zero point (in scales), then its words
+fn quantize_state(lid: u32) {
+    let rows = select(p.batch, 1u, p.whole != 0u);
+    let width = select(p.hidden, p.batch * p.hidden, p.whole != 0u);
+    for (var row = 0u; row < rows; row++) {
+        let range = state_range(row * width, width, lid);
+        let spread = range.y - range.x;
+        var scale = 1.0;
+        if (spread > 0.0) {
+            scale = spread / 255.0;
+        }
+        let zero = clamp(round((0.0 - range.x) / scale), 0.0, 255.0);
+        scales[row] = vec2<f32>(scale, zero);
+        for (var w = lid; w < width / 4u; w += WG) {
+            let at = row * width + 4u * w;
+            let v = vec4<f32>(state[at], state[at + 1u], state[at + 2u], state[at + 3u]);
+            let qv = clamp(round(v / scale) + zero, vec4<f32>(0.0), vec4<f32>(255.0));
+            words[at / 4u] = pack4xI8(vec4<i32>(qv) - vec4<i32>(128));
+        }
+    }
+    workgroupBarrier();
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let d = wid.x;
@@ -90,20 +121,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let h = p.hidden;
     let blocks = h / 4u;
     let total = p.batch * h;
-    var scales: array<vec2<f32>, MAX_ROWS>;  // (scale, zero point) of the state, per row (or one)
     var kept: array<vec4<u32>, KEPT>;
     if (CACHED && lid < blocks) {  // (CACHED: one block of units an invocation, lid's)
         for (var k = 0u; k < h; k++) {
             kept[k] = r[base + k * blocks + lid];
         }
     }
+    // The initial states as the first step reads them
+    for (var i = lid; i < total; i += WG) {
+        var c = 0.0;
+        if (has_c0 && INITIAL) {
+            c = f32(c0[i]);
+        } else if (has_c0) {
+            c = bitcast<f32>(r[base + blocks * h + 3u * h + i / 4u][i % 4u]);
+        }
+        cells[i] = c;
+        if (INITIAL) {
+            state[i] = f32(h0[i]);
+        }
+    }
+    workgroupBarrier();
+    if (INITIAL) {
+        quantize_state(lid);
+    }
     for (var s = 0u; s < p.steps; s++) {
         let t = select(p.steps - 1u - s, s, forward);
+        let product = INITIAL || s > 0u;
         for (var row = 0u; row < p.batch; row++) {
             let q = scales[select(row, 0u, p.whole != 0u)];
             for (var jb = lid; jb < blocks; jb += WG) {
                 var sums: array<vec4<f32>, 4>;  // units 4 jb .. 4 jb + 3, four gates each
-                if (s > 0u) {
+                if (product) {
                     var a0 = vec4<f32>(0.0);
                     var a1 = vec4<f32>(0.0);
                     var a2 = vec4<f32>(0.0);
@@ -133,20 +181,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 for (var u = 0u; u < 4u; u++) {
                     let j = jb * 4u + u;
                     var pre = proj(d, t, row, j);
-                    var has_c = has_c0;
-                    var c_prev = 0.0;
-                    if (s > 0u) {  // lstm_step.wgsl's finish()
+                    if (product) {  // lstm_step.wgsl's finish()
                         var acc = sums[u];
                         acc += (128.0 - q.y) * tail(base, 2u, j);
                         acc = acc * (q.x * tail(base, 1u, j));
                         pre = acc + tail(base, 0u, j) + pre;
-                        has_c = true;
-                        c_prev = cells[row * h + j];
-                    } else if (has_c0) {
-                        let at = row * h + j;
-                        c_prev = bitcast<f32>(r[base + blocks * h + 3u * h + at / 4u][at % 4u]);
                     }
-                    let v = lstm_values(pre, c_prev, has_c);
+                    let v = lstm_values(pre, cells[row * h + j], has_c0 || s > 0u);
                     let stored = vec2<f32>(f32(c_out_elem(v.x)), f32(y_elem(v.y)));
                     cells[row * h + j] = stored.x;
                     state[row * h + j] = stored.y;
@@ -161,25 +202,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             break;
         }
         workgroupBarrier();
-        // the state's quantization for the next step, as dynamic_range.wgsl's
-        let rows = select(p.batch, 1u, p.whole != 0u);
-        let width = select(h, total, p.whole != 0u);
-        for (var row = 0u; row < rows; row++) {
-            let range = state_range(row * width, width, lid);
-            let spread = range.y - range.x;
-            var scale = 1.0;
-            if (spread > 0.0) {
-                scale = spread / 255.0;
-            }
-            let zero = clamp(round((0.0 - range.x) / scale), 0.0, 255.0);
-            scales[row] = vec2<f32>(scale, zero);
-            for (var w = lid; w < width / 4u; w += WG) {
-                let at = row * width + 4u * w;
-                let v = vec4<f32>(state[at], state[at + 1u], state[at + 2u], state[at + 3u]);
-                let qv = clamp(round(v / scale) + zero, vec4<f32>(0.0), vec4<f32>(255.0));
-                words[at / 4u] = pack4xI8(vec4<i32>(qv) - vec4<i32>(128));
-            }
-        }
-        workgroupBarrier();
+        quantize_state(lid);
     }
 }
