@@ -77,11 +77,13 @@ def main() -> None:
             m = measure(hidden, steps, batch, dirs, args.runs, Path(tmp))
             default = "layer" if any(c.startswith("layer") for c in m.pop("default").values()) else "steps"
             times, same = m["median_ms"], "bitwise the same" if m["same"] else "DIFFER"
+            whole = "" if m["whole"] else ", NOT run whole"
             return m, (f"{hidden} units, {steps} steps, batch {batch}, {dirs} direction(s): steps "
-                       f"{times['row']:.1f} ms, whole {times['layer']:.1f} ms ({m['ratio']:.2f}x{'' if m['whole'] else ', NOT run whole'}); "
+                       f"{times['row']:.1f} ms, whole {times['layer']:.1f} ms ({m['ratio']:.2f}x{whole}); "
                        f"outputs {same}; the defaults take {default}")
 
         sweep(args.cases.split(","), one, args.json)
+
 
 if __name__ == "__main__":
     main()
