@@ -251,8 +251,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             # loads deep
             "dynamic_range": Defaults(("parts", "single"))},
 }
-# The largest state (batch x hidden values) of a quantized LSTM layer the defaults run whole, per
-# direction (``KernelPolicy.whole_layer``): its workgroup computes a direction's every product, so
+# The largest state (batch x hidden values) of a quantized LSTM layer the defaults run whole, times
+# its directions (``KernelPolicy.whole_layer``): its workgroup computes a direction's every product, so
 # a large one leaves the adapter's other cores idle, and it reads R^T once a batch row where a
 # step's invocation reads it once for four. On lavapipe (Mesa 22; quantize_dynamic's layers of
 # random weights, 40 steps, against their steps on ``row``, two runs each): one direction, batch 1,
@@ -736,7 +736,7 @@ class KernelPolicy:
         """Whether a quantized LSTM layer of ``directions`` that ``passes.lstm_layers`` can run whole
         (``step`` its first ``lstm_step``) runs so: the ``layer`` variant where an override names it,
         by node or op, else where the defaults put it first and its state (batch x hidden) is at
-        most ``LAYER_STATE``'s a direction (never measured: ``wgnn tune`` times one step)."""
+        most ``LAYER_STATE``'s times its directions (never measured: ``wgnn tune`` times one step)."""
         forced = self.overrides.get(step.name) or self.overrides.get("lstm_step")
         if forced is not None:
             return forced.variant == "layer"
