@@ -217,12 +217,12 @@ def _rewrite(graph: Graph, concat: Node, layer: dict, readers: Readers) -> None:
 def lstm_layers(graph: Graph, use: Callable[[Node, int], bool]) -> int:
     """Rewrite each layer ``_layer`` finds, where ``use`` (given its first ``lstm_step`` and its
     number of directions) says so."""
-    fused = 0
+    fused, readers = 0, Readers(graph)  # (who reads what: built when first asked, again after each rewrite)
     for concat in [n for n in graph.nodes if n.op == "concat"]:
-        readers = Readers(graph)
         layer = _layer(concat, readers, graph)
         if layer is None or not use(layer["chains"][0]["order"][1], layer["dirs"]):
             continue
         _rewrite(graph, concat, layer, readers)
+        readers = Readers(graph)
         fused += 1
     return fused
