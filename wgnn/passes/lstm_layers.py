@@ -41,12 +41,12 @@ MAX_STATE = 1536
 MAX_ROWS = 16
 
 
-def _row_of(p: Operand, steps: int) -> tuple[Operand, int] | None:
+def _row_of(p: Operand, steps: int, readers: Readers) -> tuple[Operand, int] | None:
     """(the projection [steps, batch, 4 hidden], t) where ``p`` is its row t reshaped to
-    [batch, 4 hidden] (``recurrent.step_input``)."""
+    [batch, 4 hidden] (``recurrent.step_input``), the row read by that reshape alone."""
     reshape = made_by(p, "reshape")
     one = made_by(reshape.inputs[0], "slice") if reshape is not None else None
-    if one is None:
+    if one is None or not readers.only(one.outputs[0], reshape):
         return None
     proj, starts = one.inputs[0], one.attrs["starts"]
     if (proj.rank != 3 or proj.shape[0] != steps or any(s != 1 for s in one.attrs["steps"])
@@ -91,14 +91,14 @@ def _chain(nodes: list[Node], steps: int, readers: Readers) -> dict | None:
         if first_quantize is None or not _step_of(first, first_quantize, r, attrs, readers, c0, own_c=False):
             return None
         h0 = first_quantize.inputs[0]
-    row = _row_of(p, steps)
+    row = _row_of(p, steps, readers)
     if row is None or row[1] != (0 if forward else steps - 1) or not readers.only(p, first):
         return None
     proj = row[0]
     quantizes, rows = [], [p]
     for s, (prev, node) in enumerate(zip(order, rest), start=1):
         q = made_by(node.inputs[0], "dynamic_quantize")
-        row = _row_of(node.inputs[3], steps)
+        row = _row_of(node.inputs[3], steps, readers)
         if (q is None or q.inputs[0] is not prev.outputs[0] or not _step_of(node, q, r, attrs, readers, prev.outputs[1])
                 or row is None or row[0] is not proj or row[1] != (s if forward else steps - 1 - s)
                 or node.attrs.get("activations") != first.attrs.get("activations")):
@@ -176,7 +176,7 @@ def _rewrite(graph: Graph, concat: Node, layer: dict, readers: Readers) -> None:
     chains = layer["chains"]
     y = concat.outputs[0]
     c_last = Operand(fresh_name(concat.name + "_c"), (dirs, batch, hidden), "float32")
-    first = chains[0]["order"][1]
+    first = chains[0]["order"][-1]  # (a step's attrs: every step's)
     node = Node("lstm_layer", [x for ch in chains for x in (ch["proj"], ch["r"], ch["c0"], ch["h0"])], [y, c_last],
                 {"activations": first.attrs["activations"], "forward": tuple(ch["forward"] for ch in chains),
                  "scales": tuple(ch["scale"] for ch in chains), "whole": chains[0]["whole"]}, name=concat.name)
@@ -220,7 +220,7 @@ def lstm_layers(graph: Graph, use: Callable[[Node, int], bool]) -> int:
     fused, readers = 0, Readers(graph)  # (who reads what: built when first asked, again after each rewrite)
     for concat in [n for n in graph.nodes if n.op == "concat"]:
         layer = _layer(concat, readers, graph)
-        if layer is None or not use(layer["chains"][0]["order"][1], layer["dirs"]):
+        if layer is None or not use(next(n for n in layer["chains"][0]["order"] if n.op == "lstm_step"), layer["dirs"]):
             continue
         _rewrite(graph, concat, layer, readers)
         readers = Readers(graph)

@@ -4,9 +4,9 @@
 // the state's quantization (dynamic_range.wgsl with WORDS: its range, scale and zero point, then
 // q - 128 packed four to a word), and lstm_step.wgsl's integer sums over R^T (exact in f32, in any
 // order), made sums over q - zero, dequantized, the input projection added, then the cell
-// (lstm_gates.wgsl). The first step is lstm_cell.wgsl's, on the projection alone. State and cell
-// state are rounded to the type the steps stored them in (y's and c_out's), so the next step reads
-// what it read from memory before.
+// (lstm_gates.wgsl); the first step, without an initial state (INITIAL), is lstm_cell.wgsl's on the
+// projection alone. State and cell state are rounded to the type the steps stored them in (y's and
+// c_out's), so the next step reads what it read from memory before.
 //
 // r holds per direction R^T's words as lstm_step.wgsl's R_WORDS layout (r[k * hidden + j]: unit
 // j's four gates at row k, int8 each), read here as vec4<u32>: four neighbouring units a load, an
@@ -52,7 +52,7 @@ var<workgroup> cells: array<f32, MAX_STATE>;  // c as stored
 var<workgroup> ranges: array<vec2<f32>, WG>;
 var<private> scales: array<vec2<f32>, MAX_ROWS>;  // (scale, zero point) of the state, per row (or one)
 
-// The projection of direction d, row `row`, gate `gate` of unit j at time t
+// The projection of direction d, batch row `row`, unit j at time t: its four gates
 fn proj(d: u32, t: u32, row: u32, j: u32) -> vec4<f32> {
     let at = (t * p.batch + row) * 4u * p.hidden + j;
     let h = p.hidden;
