@@ -405,7 +405,8 @@ def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direct
     """A dynamically quantized layer of 24 units (six vec4s of them: not whole octets of words) and
     two batch rows (each row's state quantized over its own range) runs as one ``lstm_layer``
     dispatch under either kind of adapter's defaults (a software adapter's keeps each invocation's
-    column of R^T in a private array, a GPU's reads it from memory each step): both directions from
+    column of R^T in a private array; a GPU's reads it from memory each step, four invocations
+    sharing each block of units' K, their partial sums added in workgroup memory): both directions from
     a constant initial cell state, or one from initial hidden and cell states given as inputs (its
     first step quantizing h0). Its outputs are bitwise those of its steps run apart (``row``), in
     fp32, and ONNX Runtime's within float rounding; its last states are slices of its results."""
@@ -426,6 +427,8 @@ def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direct
     got = session.run(None, feeds)
     assert [d.kernel for d in session._exe.dispatches].count("lstm_layer") == 1
     assert not {"lstm_step", "lstm_cell"} & {d.kernel for d in session._exe.dispatches}
+    layer = next(d for d in session._exe.dispatches if d.kernel == "lstm_layer")
+    assert layer.variant == ("layer wg128 k/4" if defaults == "gpu" else "layer wg32")  # (a GPU's: K in four parts)
     for g, a, w in zip(got, apart, want):
         np.testing.assert_array_equal(g, a)
         np.testing.assert_allclose(g, w, rtol=0, atol=2e-6)

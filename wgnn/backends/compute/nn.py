@@ -19,6 +19,7 @@ from .policy import (
     HALF_GEMMS,
     NBITS_VARIANTS,
     WINOGRAD_TILES,
+    WORKGROUP_STORAGE,
     X_SCALE_VARIANTS,
     Choice,
     Problem,
@@ -769,6 +770,9 @@ LSTM_STEP_ROWS = 4
 # The most invocations lstm_layer.wgsl's workgroup takes (a direction's units four an invocation):
 # its workgroup memory holds the state, its words and the cell state besides the range's tree.
 LSTM_LAYER_WORKGROUP = 128
+# Invocations of a GPU's lstm_layer.wgsl sharing each block of four units' K (unmeasured: a step's
+# product then waits on a quarter of the loads in a row; the partial sums are integers, exact)
+LSTM_LAYER_PARTS = 4
 # The most rows of R^T (its hidden size) an invocation of lstm_layer.wgsl keeps in a private array on
 # a software adapter: 8 KB of words an invocation (lavapipe keeps what lives across barriers in the
 # coroutine's frame, on the heap), each a vector of the SIMD lanes' values.
@@ -828,13 +832,20 @@ def lower_lstm_layer(node, ctx: LoweringContext) -> None:
     packed = ctx.packed(_lstm_layer_weights, hidden, batch, *(x for three in directions for x in three))
     blocks = hidden // 4
     workgroup = min(LSTM_LAYER_WORKGROUP, max(32, 1 << (blocks - 1).bit_length()))
-    choice = Choice("layer", workgroup=workgroup)
+    # a GPU's invocations share each block's K (lstm_layer.wgsl's PARTS) where workgroup memory
+    # holds their partial sums beside the state
+    parts = 1
+    if (ctx.policy.adapter.kind == "gpu"
+            and 9 * batch * hidden + LSTM_LAYER_WORKGROUP * (8 + 64) + 16 <= WORKGROUP_STORAGE):
+        parts, workgroup = LSTM_LAYER_PARTS, LSTM_LAYER_WORKGROUP
+    choice = Choice("layer", workgroup=workgroup, split=parts)
     ctx.policy.choices[node.name] = choice
     template, gates = _lstm_gates(node)
     # a software adapter keeps each invocation's units' R^T in a private array (lstm_layer.wgsl's CACHED)
     cached = ctx.policy.adapter.kind == "cpu" and blocks <= workgroup and hidden <= LSTM_LAYER_KEPT
     template.update(max_state=batch * hidden, max_rows=1 if node.attrs["whole"] else batch,
-                    cached=str(cached).lower(), kept=hidden if cached else 1, initial=str(initial).lower())
+                    cached=str(cached).lower(), kept=hidden if cached else 1, initial=str(initial).lower(),
+                    parts=parts, partial=workgroup if parts > 1 else 1)
     params = dict(hidden=hidden, batch=batch, steps=steps, dirs=dirs, whole=int(bool(node.attrs["whole"])),
                   forward=sum(int(f) << d for d, f in enumerate(node.attrs["forward"])),
                   has_c0=sum(int(c is not None) << d for d, c in enumerate(c0s)),

@@ -36,6 +36,13 @@ const KEPT: u32 = ${kept}u;  // R^T's rows with CACHED, else 1
 // state c0 where p.has_c0): the first step quantizes h0 and computes the product as every other;
 // else the first is lstm_cell.wgsl's on the projection alone, c0 (where p.has_c0) a constant after r
 const INITIAL: bool = ${initial};
+// PARTS invocations share each block of four units' K (every PARTS-th four rows of R^T), their
+// partial sums added in workgroup memory (a GPU's: a step's product then waits on a quarter of the
+// loads one after another); 1: an invocation walks a block's K alone (a software adapter, whose
+// barriers cost). SPAN blocks are computed at a time.
+const PARTS: u32 = ${parts}u;
+const SPAN: u32 = WG / PARTS;
+const PARTIAL: u32 = ${partial}u;  // WG where PARTS > 1, else 1
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> p0: array<p0_elem>;
@@ -50,6 +57,7 @@ var<workgroup> state: array<f32, MAX_STATE>;  // h as stored
 var<workgroup> words: array<u32, MAX_STATE / 4u>;  // its q - 128, packed
 var<workgroup> cells: array<f32, MAX_STATE>;  // c as stored
 var<workgroup> ranges: array<vec2<f32>, WG>;
+var<workgroup> partial: array<array<vec4<f32>, 4>, PARTIAL>;
 var<private> scales: array<vec2<f32>, MAX_ROWS>;  // (scale, zero point) of the state, per row (or one)
 
 // The projection of direction d, batch row `row`, unit j at time t: its four gates
@@ -149,14 +157,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let product = INITIAL || s > 0u;
         for (var row = 0u; row < p.batch; row++) {
             let q = scales[select(row, 0u, p.whole != 0u)];
-            for (var jb = lid; jb < blocks; jb += WG) {
+            for (var first = 0u; first < blocks; first += SPAN) {  // (the same passes for every invocation)
+                let jb = first + lid % SPAN;
+                let valid = jb < blocks;
+                let part = select(lid / SPAN, 0u, PARTS == 1u);
                 var sums: array<vec4<f32>, 4>;  // units 4 jb .. 4 jb + 3, four gates each
                 if (product) {
                     var a0 = vec4<f32>(0.0);
                     var a1 = vec4<f32>(0.0);
                     var a2 = vec4<f32>(0.0);
                     var a3 = vec4<f32>(0.0);
-                    for (var k4 = 0u; k4 < blocks; k4++) {
+                    for (var k4 = part; valid && k4 < blocks; k4 += PARTS) {
                         let hv = vec4<f32>(unpack4xI8(words[row * blocks + k4]));
                         let at = base + k4 * 4u * blocks + jb;
                         for (var i = 0u; i < 4u; i++) {
@@ -177,8 +188,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     sums[1] = a1;
                     sums[2] = a2;
                     sums[3] = a3;
+                    if (PARTS > 1u) {  // (integer sums: exact in any order)
+                        partial[lid] = sums;
+                        workgroupBarrier();
+                        if (part == 0u) {
+                            for (var other = lid + SPAN; other < WG; other += SPAN) {
+                                sums[0] += partial[other][0];
+                                sums[1] += partial[other][1];
+                                sums[2] += partial[other][2];
+                                sums[3] += partial[other][3];
+                            }
+                        }
+                        workgroupBarrier();
+                    }
                 }
-                for (var u = 0u; u < 4u; u++) {
+                for (var u = 0u; valid && part == 0u && u < 4u; u++) {  // (the block's first part finishes)
                     let j = jb * 4u + u;
                     var pre = proj(d, t, row, j);
                     if (product) {  // lstm_step.wgsl's finish()
