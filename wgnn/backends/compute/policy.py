@@ -229,8 +229,9 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
             # An invocation per row: barriers are what a software adapter's workgroups pay for
             # (MiniLM's softmax and layer norms, docs/kernels.md).
             **{op: Defaults(("row", "workgroup")) for op in ROW_OPS},
-            # a quantized LSTM layer's steps as one dispatch (lstm_layer.wgsl): text2tashkeel's rawi-v2
-            # PLACEHOLDER
+            # A quantized LSTM layer's steps as one dispatch where its state is small (lstm_layer.wgsl,
+            # ``LAYER_STATE``): text2tashkeel's rawi-v2 35.4 -> 18.9 ms (Mesa 22), 34.7 -> 14.4 ms
+            # (Mesa 25); the others a step at a time, an invocation per unit.
             "lstm_step": Defaults(("layer", "row", "workgroup")),
             # one workgroup: the parts' barriers cost a software adapter more than the second core
             # gains (MiniLM through quantize_dynamic: 5.1 ms of ranges as one, 12.8 ms as parts)
@@ -244,8 +245,9 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                variant_tiles=(("subgroup", 8), ("nbits_subgroup", 8))),
             # Unmeasured: a workgroup per row reads each row's elements side by side (coalesced).
             **{op: Defaults(("workgroup", "row")) for op in ROW_OPS},
-            # Unmeasured: integer dot products where a quantized LSTM's step can take them (a GPU
-            # with them runs four int8 multiply-adds as one instruction; the others unpack bytes)
+            # Unmeasured: a small quantized LSTM layer whole (one dispatch, not two a step); else
+            # integer dot products where a quantized step can take them (a GPU with them runs four
+            # int8 multiply-adds as one instruction; the others unpack bytes)
             "lstm_step": Defaults(("layer", "dot4", "workgroup", "row")),
             # Unmeasured: one workgroup leaves a range over 10^5 values to one core, thousands of
             # loads deep

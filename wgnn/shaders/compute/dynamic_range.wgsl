@@ -1,6 +1,6 @@
 // DynamicQuantizeLinear's uint8 scale and zero point from a whole tensor's range, in one workgroup:
-// its invocations stride over x keeping min(x, 0) and max(x, 0), combine them through workgroup
-// trees, and the first writes scale = (max - min) / 255 (1 where the range is 0) and
+// its invocations stride over x keeping min(x, 0) and max(x, 0), combine them through a workgroup
+// tree (range.wgsl), and the first writes scale = (max - min) / 255 (1 where the range is 0) and
 // zero_point = clamp(round_half_even((0 - min) / scale), 0, 255): the same f32 operations as the
 // quantize kernel applies, so the results are the ones the op written out gives. With QUANTIZE (a
 // small x: dynamic_quantize) the same workgroup then quantizes x into y as ternary.wgsl's quantize

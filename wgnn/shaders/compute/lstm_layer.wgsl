@@ -14,7 +14,7 @@
 // as rows of f32 bits (a unit's four gates a vec4), then the initial cell state c0 (batch, hidden).
 #include "compute/common.wgsl"
 #include "compute/lstm_gates.wgsl"
-#include "compute/range.wgsl"  // widen()
+#include "compute/range.wgsl"  // widen(), workgroup_range()
 
 struct Params {
     hidden: u32, batch: u32, steps: u32, dirs: u32,
@@ -56,7 +56,6 @@ const PARTIAL: u32 = ${partial}u;  // WG where PARTS > 1, else 1
 var<workgroup> state: array<f32, MAX_STATE>;  // h as stored
 var<workgroup> words: array<u32, MAX_STATE / 4u>;  // its q - 128, packed
 var<workgroup> cells: array<f32, MAX_STATE>;  // c as stored
-var<workgroup> ranges: array<vec2<f32>, WG>;
 var<workgroup> partial: array<array<vec4<f32>, 4>, PARTIAL>;
 var<private> scales: array<vec2<f32>, MAX_ROWS>;  // (scale, zero point) of the state, per row (or one)
 
@@ -82,18 +81,7 @@ fn state_range(first: u32, count: u32, lid: u32) -> vec2<f32> {
         let v = state[first + i];
         range = widen(range, v, v);
     }
-    ranges[lid] = range;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            let other = ranges[lid + step];
-            ranges[lid] = widen(ranges[lid], other.x, other.y);
-        }
-        workgroupBarrier();
-    }
-    let found = ranges[0];
-    workgroupBarrier();
-    return found;
+    return workgroup_range(range, lid);
 }
 
 // The state's quantization for the next step, as dynamic_range.wgsl's (WORDS): its range, scale
