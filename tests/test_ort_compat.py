@@ -294,7 +294,8 @@ def test_the_plan_at_placeholder_sizes_makes_its_pipelines_when_it_runs(device):
 def test_a_later_plans_graph_as_imported_is_imported_again_when_asked(device):
     """Only the plan a session compiles first keeps a copy of its graph as imported: a later plan
     (another shape) imports it again when ``source_graph`` or ``run_reference`` asks, for its own
-    shape, and keeps it from then on; the first plan's stays as it was."""
+    shape, and keeps it from then on; the first plan's stays as it was. ``run_reference`` at another
+    shape than the current plan's (or on a session that has not run) runs that shape's graph."""
     rng = np.random.default_rng(4)
     session = wgnn.InferenceSession(_recognizer(rng).SerializeToString())
     wide, narrow = (rng.uniform(0, 1, (1, 3, 32, w)).astype(np.float32) for w in (40, 24))
@@ -307,8 +308,13 @@ def test_a_later_plans_graph_as_imported_is_imported_again_when_asked(device):
     assert kept.inputs["x"].shape == narrow.shape
     assert session.source_graph is kept and session._plans[session._key]["_source_graph"] is kept
     np.testing.assert_allclose(session.run_reference({"x": narrow})["chars"], got, rtol=1e-4, atol=1e-5)
-    session.run(None, {"x": wide})
+    (got_wide,) = session.run(None, {"x": wide})
     assert session.source_graph is first
+    # run_reference at a shape other than the current plan's, and before any run: that shape's plan
+    np.testing.assert_allclose(session.run_reference({"x": narrow})["chars"], got, rtol=1e-4, atol=1e-5)
+    assert session.source_graph is kept
+    fresh = wgnn.InferenceSession(_recognizer(np.random.default_rng(4)).SerializeToString())
+    np.testing.assert_allclose(fresh.run_reference({"x": wide})["chars"], got_wide, rtol=1e-4, atol=1e-5)
 
 
 def test_the_collector_is_paused_while_a_new_shape_compiles_and_only_then(device, monkeypatch):

@@ -825,10 +825,15 @@ class InferenceSession:
                     for name, out in self.graph.outputs.items()}
 
     def run_reference(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The same model in numpy, from the graph as imported (before any pass)."""
+        """The same model in numpy, from the graph as imported (before any pass), at the shapes of
+        ``input_feed`` (a model with symbolic dimensions: their plan is made current, compiled on
+        first use, as ``run`` would)."""
         if self._stages is not None:
             return self._stages.run(_unwrapped(input_feed), reference=True)
-        return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(input_feed)))
+        with self._lock:
+            feeds = _unwrapped(input_feed)
+            self._ready(feeds)
+            return self._gather_sequences(run_reference(self.source_graph, self._check_feeds(feeds)))
 
 
 _collector = {"depth": 0, "enabled": True}
