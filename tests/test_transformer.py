@@ -96,28 +96,37 @@ def test_exported_encoder_fuses_and_matches_onnxruntime(device, precision, rng):
     assert ops.count("binary") + ops.count("fused_elementwise") == 5 and ops.count("fused_elementwise") == 4
 
 
-@pytest.mark.parametrize("form", ["pow_div", "mul_reciprocal", "no_affine", "two_axes", "mean_read_too"])
+@pytest.mark.parametrize("form", ["pow_div", "mul_reciprocal", "no_affine", "two_axes", "mean_read_too",
+                                  "rms_one_over", "rms_div"])
 def test_written_out_layer_norm_is_one_node(device, form, rng):
     """Layer normalization as exporters wrote it before opset 17, in its forms, over rows of 37 (or
-    5 x 37): one layer_norm node where nothing else reads its statistics."""
+    5 x 37): one layer_norm node where nothing else reads its statistics; where the mean is read too,
+    the deviation's RMS normalization. RMS normalization (no mean) as T5's export writes it
+    (x * (1 / Sqrt(ReduceMean(Pow(x, 2)) + eps)), then gamma * that) and as x / Sqrt(...): one
+    layer_norm node too."""
     axes = [-2, -1] if form == "two_axes" else [-1]
     x = rng.standard_normal((3, 5, 37)).astype(np.float32) * 3 + 1
     row = (5, 37) if form == "two_axes" else (37,)
-    consts = {"axes": np.array(axes, np.int64), "two": np.float32(2), "eps": np.float32(1e-5),
+    consts = {"axes": np.array(axes, np.int64), "two": np.float32(2), "eps": np.float32(1e-5), "one": np.float32(1),
               "gamma": (rng.standard_normal(row) + 1).astype(np.float32),
               "beta": rng.standard_normal(row).astype(np.float32)}
-    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], axes=axes),
-             helper.make_node("Sub", ["x", "mean"], ["c"])]
-    nodes.append(helper.make_node("Mul", ["c", "c"], ["sq"]) if form == "mul_reciprocal" else
-                 helper.make_node("Pow", ["c", "two"], ["sq"]))
+    rms = form.startswith("rms")
+    nodes = [] if rms else [helper.make_node("ReduceMean", ["x"], ["mean"], axes=axes),
+                            helper.make_node("Sub", ["x", "mean"], ["c"])]
+    c = "x" if rms else "c"
+    nodes.append(helper.make_node("Mul", [c, c], ["sq"]) if form == "mul_reciprocal" else
+                 helper.make_node("Pow", [c, "two"], ["sq"]))
     nodes += [helper.make_node("ReduceMean", ["sq"], ["var"], axes=axes),
               helper.make_node("Add", ["var", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["std"])]
-    if form == "mul_reciprocal":
-        nodes += [helper.make_node("Reciprocal", ["std"], ["inv"]), helper.make_node("Mul", ["c", "inv"], ["n"])]
+    if form in ("mul_reciprocal", "rms_one_over"):
+        nodes += [helper.make_node("Reciprocal", ["std"], ["inv"]) if form == "mul_reciprocal" else
+                  helper.make_node("Div", ["one", "std"], ["inv"]), helper.make_node("Mul", [c, "inv"], ["n"])]
     else:
-        nodes.append(helper.make_node("Div", ["c", "std"], ["n"]))
+        nodes.append(helper.make_node("Div", [c, "std"], ["n"]))
     if form == "no_affine":
         nodes.append(helper.make_node("Identity", ["n"], ["y"]))
+    elif rms:
+        nodes.append(helper.make_node("Mul", ["gamma", "n"], ["y"]))
     else:
         nodes += [helper.make_node("Mul", ["n", "gamma"], ["s"]), helper.make_node("Add", ["s", "beta"], ["y"])]
     outputs = ["y", "mean"] if form == "mean_read_too" else ["y"]
@@ -125,7 +134,10 @@ def test_written_out_layer_norm_is_one_node(device, form, rng):
     session = wgnn.InferenceSession(model)
     for got, want in zip(session.run(None, {"x": x}), _ort(model, {"x": x})):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
-    assert session.pass_log["fuse_layer_norm"] == (0 if form == "mean_read_too" else 1)
+    assert session.pass_log["fuse_layer_norm"] == 1
+    norms = [d.node for d in session._exe.dispatches if d.node.op == "layer_norm"]
+    assert len(norms) == 1 and bool(norms[0].attrs.get("rms")) == (rms or form == "mean_read_too")
+    assert len(session._exe.dispatches) == (3 if form == "mean_read_too" else 1)  # (the mean, the deviation)
 
 
 @pytest.mark.parametrize("form", ["div_then_half", "half_first", "mul_inverse_sqrt2"])
@@ -182,8 +194,8 @@ def test_gelu_written_with_tanh_fuses_into_the_product(device, form, rng):
 @pytest.mark.parametrize("variant", ["row", "workgroup"])
 @pytest.mark.parametrize("length", [3, 100, 1000, 22])
 def test_row_kernels_in_every_variant(device, precision, variant, length, rng):
-    """softmax(x * 0.3 + mask) with a mask broadcast over heads and queries, a layer norm and two
-    reductions (log-sum-exp along rows; a mean over two axes apart), over rows of 3, 100 and 1000
+    """softmax(x * 0.3 + mask) with a mask broadcast over heads and queries, a layer norm, an RMS
+    normalization (ONNX Runtime's SimplifiedLayerNormalization) and two reductions (log-sum-exp along rows; a mean over two axes apart), over rows of 3, 100 and 1000
     (shorter than a workgroup, not a multiple of it, longer) and 22, each variant forced, against
     ONNX Runtime. Rows whose length is a multiple of 4 are read and written a vec4 at a time."""
     x = rng.standard_normal((2, 3, 5, length)).astype(np.float32) * 4
@@ -193,16 +205,17 @@ def test_row_kernels_in_every_variant(device, precision, variant, length, rng):
     nodes = [helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Add", ["xs", "mask"], ["z"]),
              helper.make_node("Softmax", ["z"], ["p"], axis=-1),
              helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["ln"], axis=-1, epsilon=1e-5),
+             helper.make_node("SimplifiedLayerNormalization", ["x", "gamma"], ["rms"], axis=-1, epsilon=1e-5),
              helper.make_node("ReduceLogSumExp", ["x"], ["lse"], axes=[3], keepdims=0),
              helper.make_node("ReduceMean", ["x"], ["mean"], axes=[1, 3], keepdims=1)]
-    model = _model(nodes, {"x": x, "mask": mask}, ["p", "ln", "lse", "mean"], consts, opset=17)
+    model = _model(nodes, {"x": x, "mask": mask}, ["p", "ln", "rms", "lse", "mean"], consts, opset=17)
     feeds = {"x": x, "mask": mask}
     session = wgnn.InferenceSession(model, precision=precision,
                                     kernels={"softmax": variant, "layer_norm": variant, "reduce": variant})
     for got, want in zip(session.run(None, feeds), _ort(model, feeds)):
         assert rel_l2(got, want) < _tol(precision)
     assert set(session.kernel_choices().values()) == {f"{variant} wg64"}
-    assert (session.pass_log["fuse_softmax"], session.pass_log["fuse_layer_norm"]) == (1, 1)
+    assert (session.pass_log["fuse_softmax"], session.pass_log["fuse_layer_norm"]) == (1, 2)
     widths = {re.search(r"// Softmax|// Layer norm", src).group(0): re.search(r"const W: u32 = (\d)u;", src).group(1)
               for src in session._exe.pipelines if re.search(r"// Softmax|// Layer norm", src)}
     assert widths == dict.fromkeys(["// Softmax", "// Layer norm"], "4" if length % 4 == 0 else "1"), widths

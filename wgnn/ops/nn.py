@@ -415,7 +415,8 @@ class Softmax:
 class LayerNorm:
     """Layer normalization over ``axis`` and the axes after it, in one node (``fuse_layer_norm``
     makes it): inputs [x, scale?, bias?], scale and bias one value per element of a normalized
-    row (flattened); attr epsilon."""
+    row (flattened); attrs epsilon, rms (optional: RMS normalization, x / sqrt(mean(x^2) + epsilon),
+    no mean taken out)."""
 
     @staticmethod
     def flops(node):
@@ -436,7 +437,7 @@ class LayerNorm:
         x = ins[0].astype(np.float64)
         axis = node.attrs["axis"] % x.ndim
         rows = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
-        c = rows - rows.mean(axis=1, keepdims=True)
+        c = rows if node.attrs.get("rms") else rows - rows.mean(axis=1, keepdims=True)
         y = c / np.sqrt((c * c).mean(axis=1, keepdims=True) + node.attrs["epsilon"])
         for k, t in ((1, "scale"), (2, "bias")):
             if len(ins) > k and ins[k] is not None:

@@ -667,7 +667,8 @@ def lower_layer_norm(node, ctx: LoweringContext) -> None:
     rows = x.size // max(n, 1)
     template, size = ctx.rows(node, rows)
     template.update(ctx.row_vectors(4 if n % 4 == 0 else 1, ("x", "scale", "bias", "y")),
-                    scaled="true" if scale is not None else "false", shifted="true" if bias is not None else "false")
+                    scaled="true" if scale is not None else "false", shifted="true" if bias is not None else "false",
+                    centered="false" if node.attrs.get("rms") else "true")
     ctx.dispatch("layer_norm", node=node, template=template,
                  params={"rows": rows, "n": n, "epsilon": node.attrs["epsilon"]},
                  bindings=[ctx.tensor(x)] + [ctx.tensor(t) if t is not None else ctx.dummy() for t in (scale, bias)]

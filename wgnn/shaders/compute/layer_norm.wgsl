@@ -1,6 +1,7 @@
 // Layer normalization of contiguous rows of n elements: y = (x - mean) / sqrt(var + epsilon),
 // times scale and plus bias (one value per element of a row; ${scaled}, ${shifted}). Mean and
-// variance in two passes over the row (no cancellation in E[x^2] - mean^2), all in f32. Rows as
+// variance in two passes over the row (no cancellation in E[x^2] - mean^2), all in f32; RMS
+// normalization (${centered} false) takes no mean: x / sqrt(mean(x^2) + epsilon), one pass less. Rows as
 // softmax.wgsl has them (${per_row}): a workgroup per row with tree reductions, or an invocation
 // per row without barriers. With ${width} = 4 (n a multiple of 4) each load and store moves a vec4
 // of the row (V), a quarter of the loads; its four lanes are added once, after each pass.
@@ -16,6 +17,7 @@ struct Params { rows: u32, n: u32, epsilon: f32 }
 @group(0) @binding(4) var<storage, read_write> y: array<${y_type}>;
 
 const W: u32 = ${width}u;
+const CENTERED: bool = ${centered};
 alias V = ${vec};  // f32, or vec4<f32> where W = 4
 alias y_store = ${y_type};
 
@@ -34,11 +36,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let step = row_step();
     let n = p.n / W;
     let base = row * n;
-    var s = V(0.0);
-    for (var j = first; j < n; j += step) {
-        s += V(x[base + j]);
+    var mean = 0.0;
+    if (CENTERED) {
+        var s = V(0.0);
+        for (var j = first; j < n; j += step) {
+            s += V(x[base + j]);
+        }
+        mean = combined(lanes_sum(s), lid, COMBINE_SUM) / f32(p.n);
     }
-    let mean = combined(lanes_sum(s), lid, COMBINE_SUM) / f32(p.n);
     var q = V(0.0);
     for (var j = first; j < n; j += step) {
         let d = V(x[base + j]) - mean;
