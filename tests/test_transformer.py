@@ -195,9 +195,10 @@ def test_gelu_written_with_tanh_fuses_into_the_product(device, form, rng):
 @pytest.mark.parametrize("length", [3, 100, 1000, 22])
 def test_row_kernels_in_every_variant(device, precision, variant, length, rng):
     """softmax(x * 0.3 + mask) with a mask broadcast over heads and queries, a layer norm, an RMS
-    normalization (ONNX Runtime's SimplifiedLayerNormalization) and two reductions (log-sum-exp along rows; a mean over two axes apart), over rows of 3, 100 and 1000
-    (shorter than a workgroup, not a multiple of it, longer) and 22, each variant forced, against
-    ONNX Runtime. Rows whose length is a multiple of 4 are read and written a vec4 at a time."""
+    normalization (ONNX Runtime's SimplifiedLayerNormalization) and two reductions (log-sum-exp
+    along rows; a mean over two axes apart), over rows of 3, 100 and 1000 (shorter than a
+    workgroup, not a multiple of it, longer) and 22, each variant forced, against ONNX Runtime.
+    Rows whose length is a multiple of 4 are read and written a vec4 at a time."""
     x = rng.standard_normal((2, 3, 5, length)).astype(np.float32) * 4
     mask = np.where(rng.random((2, 1, 1, length)) < 0.3, -10000.0, 0.0).astype(np.float32)
     consts = {"s": np.float32(0.3), "gamma": rng.standard_normal(length).astype(np.float32),
