@@ -86,7 +86,10 @@ for step in "${@:-tune bench batch conformance tests}"; do
             # layers' weights at 4 bits (MatMulNBits: wgnn keeps them packed, matmul_nbits)
             timeout 240 python3 bench/text.py --synthetic --runs 15 --json "$out/text.json" 2>&1 | tee "$out/text.txt"
             timeout 240 python3 bench/text.py --synthetic --nbits --runs 15 --json "$out/text-nbits.json" 2>&1 \
-              | tee "$out/text-nbits.txt" ;;
+              | tee "$out/text-nbits.txt"
+            # the row kernels' two variants over rows x lengths (the GPU defaults take a workgroup a row: unmeasured)
+            timeout 90 python3 bench/row_kernels.py --rows 1,15,64,256,2048 --lengths 384,1024,4096 2>&1 \
+              | tee "$out/row-kernels.txt" ;;
       shapes) # what a new input shape costs a session (compile, weights uploaded, memory) where a run
               # takes a GPU's milliseconds: PP-OCRv5's recognizer and NudeNet, from .gpu-cache
               timeout 120 python3 bench/shapes.py --models ppocrv5_rec,nudenet_320n --json "$out/shapes.json" 2>&1 \

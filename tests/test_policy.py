@@ -634,6 +634,31 @@ def test_global_pools_spread_over_a_workgroup_where_their_window_is_large(device
         assert gpu.choose("pool2d", node, gpu.eligible("pool2d", node)).variant == (window and "row" or "workgroup")
 
 
+def test_a_few_short_rows_take_an_invocation_each_on_a_software_adapter(device):
+    """Softmax, layer norm and reductions of fewer than 64 rows keep a workgroup per row, except, on a
+    software adapter, 4 rows or more of at most 1024 values (a sentence's layer norms, 15 x 384: an
+    invocation per row in 0.38x the workgroups' time on lavapipe); a GPU keeps its workgroups."""
+    import dataclasses
+
+    adapter = AdapterProfile.from_device(device)
+    cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu"), cache=None)
+    gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu"), cache=None)
+    for rows, length, want in ((15, 384, "row"), (4, 1024, "row"), (3, 384, "workgroup"), (15, 1028, "workgroup"),
+                               (64, 4096, "row")):
+        b = wgnn.GraphBuilder()
+        x = b.input("x", (1, rows, length))
+        outs = {"n": b.layer_normalization(x, axis=-1, name="norm")[0], "p": b.softmax(x, axis=-1, name="soft"),
+                "m": b.reduce(x, "mean", [2], keepdims=True, name="mean")}
+        graph = b.build_graph(outs)
+        wgnn.passes.optimize(graph, wgnn.passes.rules_for("compute"))
+        nodes = [node for node in graph.nodes if node.op in ("layer_norm", "softmax", "reduce")]
+        assert sorted(node.op for node in nodes) == ["layer_norm", "reduce", "softmax"]
+        for node in nodes:
+            op = node.op
+            assert cpu.choose(op, node, cpu.eligible(op, node)).variant == want, (op, rows, length)
+            assert gpu.choose(op, node, gpu.eligible(op, node)).variant == "workgroup", (op, rows, length)
+
+
 def test_fp16_octets_take_eight_rows_on_lavapipe_before_mesa_23(device, rng):
     """An fp16 session's ``subgroup`` kernels computing 16 rows an invocation (1x1 convolutions,
     matrix products) take 8 on lavapipe before Mesa 23, whose f16 words made 16 rows 1.5x slower

@@ -406,12 +406,21 @@ def test_t5_titler_generates_onnx_runtimes_title(device, caplog):
     """A dynamically quantized T5 (traceforge-title-model's encoder and decoder, flan-t5-small) titles
     two paragraphs of the Apache License as Debian ships it, greedily, a token at a time (the decoder
     run on all the tokens so far: a new length, so a new plan, each step): the tokens ONNX Runtime's
-    sessions choose, from encoder outputs within its own quantization drift (5e-2 relative L2). In
-    fp16 its hidden states (up to ~2e5) pass float16's range, which the session says."""
+    sessions choose, from encoder outputs within twice ONNX Runtime's own drift: its session with
+    graph optimizations off, which runs the same quantized products unfused, gives hidden states
+    6e-2 (relative L2) from its optimized one's on the first paragraph, and the same on the second
+    (there: within 1e-4, wgnn's are 1.6e-7 away). (Every product's input is quantized per tensor
+    at run time, and T5's activations reach ~2e5, so a step is ~1e3: a rounding that any change of
+    summation order flips moves a value by a step. wgnn's two row-kernel variants of its layer norms
+    give 1.8e-2 and 9.6e-2, its float64 numpy reference 5.4e-2.) In fp16 its hidden states pass
+    float16's range, which the session says."""
     tokenizers = pytest.importorskip("tokenizers")
     encoder_path, decoder_path = fetch_or_skip("t5_titler_encoder"), fetch_or_skip("t5_titler_decoder")
     tokenizer = tokenizers.Tokenizer.from_file(str(encoder_path.with_name(zoo.TITLER_TOKENIZER[0])))
     paragraphs = sample(samples.license_paragraphs)[3:5]
+    unfused = ort.SessionOptions()
+    unfused.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    unfused = ort.InferenceSession(str(encoder_path), unfused, providers=["CPUExecutionProvider"])
     runtimes = {"ort": [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
                         for p in (encoder_path, decoder_path)],
                 "wgnn": [wgnn.InferenceSession(str(p)) for p in (encoder_path, decoder_path)]}
@@ -430,7 +439,9 @@ def test_t5_titler_generates_onnx_runtimes_title(device, caplog):
     for text in paragraphs:
         (want, want_hidden), (got, hidden) = (title(*runtimes[k], text) for k in ("ort", "wgnn"))
         assert got == want and len(set(want)) > 3, (tokenizer.decode(got), tokenizer.decode(want))
-        assert rel_l2(hidden, want_hidden) < 5e-2
+        ids = np.array([tokenizer.encode(text[:400]).ids], np.int64)
+        drift = rel_l2(unfused.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0], want_hidden)
+        assert rel_l2(hidden, want_hidden) < max(2 * drift, 1e-4), drift
     assert runtimes["wgnn"][1].plans_compiled >= 6
     if "shader-f16" in device.features:
         half = wgnn.InferenceSession(str(encoder_path), precision="fp16")

@@ -78,8 +78,15 @@ RANGE_SPLIT = 8192
 ROW_OPS = ("softmax", "layer_norm", "reduce", "lstm_step", "pool2d", "arg_reduce")
 WINOGRAD_TILES = {"winograd": 2, "winograd4": 4}  # conv2d's Winograd variants: the output tile's side
 # Fewer rows than this keep a workgroup per row whatever the defaults prefer: an invocation per row
-# would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane).
+# would leave the row's length to one invocation (a reduction of a whole tensor, to a single lane);
+# except softmax, layer norm and reductions of at least SHORT_ROWS[0] rows of at most SHORT_ROWS[1]
+# values each, which a software adapter walks faster alone. On lavapipe (Mesa 22, the profiler,
+# bench/results/2026-12-05-lavapipe-short-rows.txt) an invocation per row took 0.33-0.81x the
+# workgroups' time at 4-63 rows of 384 and 1024 values (a sentence's layer norms: 15 x 384 0.38x),
+# 0.9-1.5x at 4096 values and more; at fewer than 4 rows it gains little or loses (1 row of softmax
+# 1.1-1.6x).
 MIN_ROWS = 64
+SHORT_ROWS = (4, 1024)
 # A global pool whose window has at least this many pixels is spread over a workgroup on a software
 # adapter too; below, an invocation per output. `wgnn tune selfie_segmentation` on lavapipe (Mesa 22):
 # 16 x 16 and 32 x 32 windows of 24-128 channels 0.44-0.72x the workgroup's time as an invocation
@@ -95,6 +102,15 @@ def rows_of(node: Node) -> int:
         return node.outputs[0].size  # (lstm_step: its hidden units, each a row of R^T's products)
     axes = [node.attrs["axis"] % x.rank] if node.op == "softmax" else range(node.attrs["axis"] % x.rank, x.rank)
     return x.size // max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
+
+
+def short_rows(op: str, node: Node) -> bool:
+    """Whether ``node`` (a softmax, layer norm or reduction) has at least ``SHORT_ROWS[0]`` rows of
+    at most ``SHORT_ROWS[1]`` values each: few rows, but short enough for an invocation each."""
+    if op not in ("softmax", "layer_norm", "reduce"):
+        return False
+    rows = rows_of(node)
+    return rows >= SHORT_ROWS[0] and node.inputs[0].size // max(rows, 1) <= SHORT_ROWS[1]
 
 
 def global_pool(node: Node) -> bool:
@@ -678,7 +694,7 @@ class KernelPolicy:
             # a software adapter spreads a global pool over a workgroup only where its window is large
             spread = global_pool(node) and int(np.prod(node.inputs[0].shape[2:])) >= POOL_SPREAD
             order = ("workgroup" if spread else "row",) + order
-        elif op in ROW_OPS and rows_of(node) < MIN_ROWS:
+        elif op in ROW_OPS and rows_of(node) < MIN_ROWS and not short_rows(op, node):
             order = tuple(v for v in order if v != "row") + order  # (every variant but a row per invocation)
         if op == "conv2d":
             candidates = few_inputs(defaults, node, candidates)
