@@ -599,6 +599,44 @@ def test_products_store_heads_apart_in_every_variant(device, variant, precision,
         assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}
 
 
+@pytest.mark.parametrize("variant,precision", [("tiled", "fp32"), ("subgroup", "fp32"), ("gemm", "fp32"),
+                                               ("subgroup", "fp16")])
+def test_dynamically_quantized_projections_store_heads_apart(device, variant, precision, rng):
+    """A dynamically quantized attention (as ONNX Runtime's ``quantize_dynamic`` writes T5's):
+    DynamicQuantizeLinear, MatMulInteger, Cast and the product's scale (the input's, computed at run
+    time, times the weights') before each head split. The scale moves after the split, so the
+    integer product still stores the heads apart (keys transposed per head) and no copy runs,
+    against ONNX Runtime."""
+    from wgnn.backends.compute.policy import Choice
+
+    if variant == "subgroup" and "subgroup" not in device.features or precision == "fp16" and \
+            "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks the feature")
+    heads, d, seq = 2, 8, 7
+    x = rng.standard_normal((1, seq, heads * d)).astype(np.float32)
+    consts = {"split": np.array([0, 0, heads, d], np.int64), "join": np.array([0, 0, heads * d], np.int64)}
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"])]
+    for name, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
+        consts[f"w{name}"] = rng.integers(-127, 128, (16, 16)).astype(np.int8)
+        consts[f"ws{name}"] = np.float32(rng.uniform(0.001, 0.01))
+        nodes += [helper.make_node("MatMulInteger", ["xq", f"w{name}", "xz"], [f"{name}i"]),
+                  helper.make_node("Cast", [f"{name}i"], [f"{name}f"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["xs", f"ws{name}"], [f"{name}s"]),
+                  helper.make_node("Mul", [f"{name}f", f"{name}s"], [f"{name}0"]),
+                  helper.make_node("Reshape", [f"{name}0", "split"], [f"{name}1"]),
+                  helper.make_node("Transpose", [f"{name}1"], [name], perm=perm)]
+    nodes += [helper.make_node("MatMul", ["q", "k"], ["s"]), helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+              helper.make_node("MatMul", ["p", "v"], ["c"]),
+              helper.make_node("Transpose", ["c"], ["c1"], perm=[0, 2, 1, 3]),
+              helper.make_node("Reshape", ["c1", "join"], ["y"])]
+    model = _model(nodes, {"x": x}, ["y"], consts)
+    session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": Choice(variant)})
+    assert rel_l2(session.run(None, {"x": x})[0], _ort(model, {"x": x})[0]) < _tol(precision)
+    assert session.pass_log["fold_head_transposes"] == 4
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert "relayout" not in ops and "transpose" not in ops, ops
+
+
 def test_a_sequence_longer_than_the_positions_is_refused_by_name(device, rng):
     """EmbedLayerNormalization asked for more positions than its table has (a fuzzed input size
     found this as an IndexError inside numpy): the gather of constant indices is refused, naming

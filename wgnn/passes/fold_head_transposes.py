@@ -10,22 +10,75 @@ tensor has it (``y_slice.wgsl``'s swap), or for the keys its four values S apart
 D and N are multiples of 4, so that a vec4 kernel runs it (the scalar one has no such store; a K
 that is not, a ragged sequence's probabilities times the values, reads A as scalars), and the
 product has no residual (read in its own order).
+
+A dynamically quantized projection (T5's, through ``quantize_dynamic``) scales the product's integer
+sums by a number computed at run time (the input's scale times the weights') before the split: that
+element-wise step by one number commutes with the views, so it moves after them
+(``_scale_after_split``) and the product still stores the heads apart; the step then reads and
+writes the split tensor in its order, where the attention product wanted a copy of it (T5's encoder
+16 dispatches fewer, its decoder 48).
 """
 
 from __future__ import annotations
 
-from ..graph import Graph
+from ..graph import Graph, Operand, fresh_name
 from .patterns import Readers
+
+SWAP, KEYS = (0, 2, 1, 3), (0, 2, 3, 1)
 
 
 def _fits(matmul, d: int) -> bool:
     out = matmul.outputs[0]
     return (matmul.attrs.get("heads") is None and len(matmul.inputs) <= 3 and matmul.attrs.get("requantize") is None
-            and not matmul.attrs.get("exact") and d % 4 == 0 and out.shape[-1] % 4 == 0
-            and out.dtype == "float32")
+            and d % 4 == 0 and out.shape[-1] % 4 == 0 and out.dtype == "float32")
+
+
+def _only_reader(readers: Readers, operand: Operand):
+    users = readers.users.get(id(operand), [])
+    return users[0] if len(users) == 1 and id(operand) not in readers.outputs else None
+
+
+def _scale_after_split(graph: Graph) -> int:
+    """matmul -> binary op with a one-value tensor -> reshape -> transpose (a head split) becomes
+    matmul -> reshape -> transpose -> the binary op, on the split tensor."""
+    readers = Readers(graph)
+    moved = 0
+    for node in list(graph.nodes):
+        if node.op != "matmul" or node.outputs[0].rank != 3:
+            continue
+        out = node.outputs[0]
+        step = _only_reader(readers, out)
+        if (step is None or step.op != "binary" or step.attrs.get("activation") is not None
+                or step.attrs["kind"] not in ("mul", "div", "add", "sub") or len(step.inputs) != 2):
+            continue
+        other = step.inputs[1] if step.inputs[0] is out else step.inputs[0]
+        scaled = step.outputs[0]
+        if other is out or other.size != 1 or scaled.shape != out.shape or scaled.dtype != out.dtype:
+            continue
+        reshape = _only_reader(readers, scaled)
+        if reshape is None or reshape.op != "reshape" or reshape.inputs[0] is not scaled:
+            continue
+        split = reshape.outputs[0]
+        transpose = _only_reader(readers, split)
+        if (transpose is None or transpose.op != "transpose" or split.rank != 4 or split.shape[:2] != out.shape[:2]
+                or tuple(transpose.attrs["perm"]) not in (SWAP, KEYS) or not _fits(node, split.shape[3])):
+            continue
+        result = transpose.outputs[0]
+        heads = Operand(fresh_name(f"{result.name}_unscaled"), result.shape, result.dtype, producer=transpose)
+        reshape.inputs = [out] + reshape.inputs[1:]
+        transpose.outputs = [heads]
+        step.inputs = [heads if t is out else t for t in step.inputs]
+        step.outputs = [result]
+        result.producer = step
+        graph.nodes.remove(step)
+        graph.nodes.insert(graph.nodes.index(transpose) + 1, step)
+        readers = Readers(graph)
+        moved += 1
+    return moved
 
 
 def fold_head_transposes(graph: Graph) -> int:
+    _scale_after_split(graph)
     readers = Readers(graph)
     folded = 0
     for node in list(graph.nodes):
@@ -41,7 +94,7 @@ def fold_head_transposes(graph: Graph) -> int:
         second = then[0] if len(then) == 1 and id(second_out) not in readers.outputs else None
         if second is None:
             continue
-        swap, keys = (0, 2, 1, 3), (0, 2, 3, 1)
+        swap, keys = SWAP, KEYS
         # (second_out: the middle tensor, the Reshape's or the Transpose's result)
         split = (out.rank == 3 and first.op == "reshape" and second.op == "transpose" and second_out.rank == 4
                  and second_out.shape[:2] == out.shape[:2] and _fits(node, second_out.shape[3]))
