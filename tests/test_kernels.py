@@ -182,13 +182,14 @@ def test_matmul_constant_weights(device, precision, rng, m, k, n):
     aligned = k % 4 == 0 and n % 4 == 0
     # a classifier (4 MB of weights): the register-tiled kernel at tile 1 on a software adapter
     # (policy.single_row), gemv on a GPU; K not a multiple of 4: the register-tiled kernel reading A
-    # as scalars; N not one: the scalar kernel, or for a large result B padded with zero columns
-    # (pad_matmul_columns), the product sliced back (a copy)
+    # as scalars; N not one: the register-tiled kernel over B padded with zero columns, its rows
+    # stored up to N (N_RAGGED), or for a large result B padded by pad_matmul_columns, the product
+    # sliced back (a copy)
     padded = n % 4 and m * n >= 4096
     from wgnn.backends.compute.policy import AdapterProfile
 
     single = "matmul" if AdapterProfile.from_device(device).kind == "cpu" else "gemv"
-    expected = [(single if m == 1 else tiled("matmul")) if aligned else "matmul_generic" if n % 4 and not padded
+    expected = [(single if m == 1 else tiled("matmul")) if aligned else "matmul" if n % 4 and not padded
                 else "matmul" if k % 4 else tiled("matmul")]
     assert kernels_used(session) == expected + (["elementwise"] if padded else [])
     assert rel_l2(got["y"], want["y"]) < tol(precision)
@@ -233,6 +234,38 @@ def test_matmul_scalar_a_batched(device, precision, rng):
     assert rel_l2(got["y"], feeds["a"] @ feeds["c"]) < tol(precision)
 
 
+@pytest.mark.parametrize("k", [12, 10])
+def test_matmul_ragged_columns(device, precision, rng, k):
+    """N not a multiple of 4 on the register-tiled kernel (N_RAGGED), against numpy: attention's
+    scores over a sequence of any length (B computed at run time, a batch of them, read as scalars),
+    a product by constant weights with bias and activation (B padded with zero columns), and one
+    written in place into a concat's result along its middle axis (rows of 2 x 6 values, whole
+    vec4s there, 36 apart: Y_SLICE), stored a value at a time; K a multiple of 4 and not (A read
+    as scalars too)."""
+    b = wgnn.GraphBuilder()
+    q, keys = b.input("q", (2, 5, k)), b.input("keys", (2, k, 7))
+    x, other = b.input("x", (2, 2, k)), b.input("other", (2, 4, 6))
+    w, bias = rng.standard_normal((k, 7)).astype(np.float32), rng.standard_normal(7).astype(np.float32)
+    outs = {"scores": b.matmul(q, keys, name="scores"),
+            "dense": b.relu(b.gemm(b.reshape(x, (4, k)), b.constant(w), b.constant(bias))),
+            "joined": b.concat([b.matmul(x, b.input("v", (k, 6)), name="part"), other], axis=1)}
+    feeds = {"q": rng.standard_normal((2, 5, k)).astype(np.float32),
+             "keys": rng.standard_normal((2, k, 7)).astype(np.float32),
+             "x": rng.standard_normal((2, 2, k)).astype(np.float32),
+             "other": rng.standard_normal((2, 4, 6)).astype(np.float32),
+             "v": rng.standard_normal((k, 6)).astype(np.float32)}
+    session, got, _ = run_both(b, outs, feeds, precision=precision)
+    want = {"scores": feeds["q"] @ feeds["keys"], "dense": np.maximum(feeds["x"].reshape(4, k) @ w + bias, 0),
+            "joined": np.concatenate([feeds["x"] @ feeds["v"], feeds["other"]], axis=1)}
+    for name in outs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert "matmul_generic" not in kernels_used(session) and kernels_used(session).count("matmul") == 3
+    assert all(session.kernel_choices()[n].startswith("tiled") for n in ("scores", "part"))
+    ragged = [src for src in session._exe.pipelines if "const N_RAGGED: bool = true;" in src]
+    # (in fp16 the compile plans no part of this concat in place: it copies both)
+    assert any("const Y_SLICE: bool = true;" in src for src in ragged) or precision == "fp16"
+
+
 def test_matmul_batched_runtime_operands(device, precision, rng):
     b = wgnn.GraphBuilder()
     a = b.input("a", (3, 5, 8))
@@ -244,7 +277,7 @@ def test_matmul_batched_runtime_operands(device, precision, rng):
              "c": rng.standard_normal((3, 8, 4)).astype(np.float32),
              "d": rng.standard_normal((8, 6)).astype(np.float32)}
     session, got, want = run_both(b, {"y": y, "z": z}, feeds, precision=precision)
-    assert sorted(kernels_used(session)) == sorted([tiled("matmul"), "matmul_generic"])
+    assert sorted(kernels_used(session)) == sorted([tiled("matmul"), "matmul"])  # (z: N = 6, N_RAGGED)
     assert rel_l2(got["y"], feeds["a"] @ feeds["c"]) < tol(precision)
     assert rel_l2(got["z"], want["z"]) < tol(precision)
 

@@ -211,7 +211,8 @@ def _int8_offset(x_dtype: str, x_zero: int, weights: np.ndarray, bias: np.ndarra
 def fuse_requantize(graph: Graph, choose) -> int:
     """Fuse each ``requantize`` into the integer convolution whose sums only it reads, unless
     ``choose(conv)``, the kernel policy's choice for the convolution (a device-dependent rewrite: the
-    compute backend's kernel policy calls it), is the scalar kernel. The convolution then writes the
+    compute backend's kernel policy calls it), is the scalar kernel (or the product's columns are
+    not whole vec4s). The convolution then writes the
     quantized (or shifted, or dequantized) result itself (``conv2d`` attr ``requantize``, an
     ``ops.quant.FusedRequantize``, and attr ``kernel_choice``, that choice, which the fused node keeps
     although its signature changes); a residual block's add and quantize after it go too. On the
@@ -232,7 +233,8 @@ def fuse_requantize(graph: Graph, choose) -> int:
         if multiplier is None or zero is None or zero.size != 1 or multiplier.size not in (1, channels):
             continue
         choice = choose(conv)
-        if choice.variant == "generic":
+        if choice.variant == "generic" or (conv.op == "matmul" and channels % 4):  # (the scalar kernel,
+            # or the register-tiled one's ragged columns, matmul.wgsl's N_RAGGED: no requantizing epilogue)
             continue
         conv.attrs["kernel_choice"] = choice
         zero_dtype = node.inputs[2].dtype

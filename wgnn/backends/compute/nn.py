@@ -390,6 +390,10 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     out = node.outputs[0]
     b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
+    ragged = vec4 and cols % 4 != 0  # (the register-tiled kernel only: matmul.wgsl's N_RAGGED)
+    if ragged and b_const:  # zero columns up to a multiple of 4: B read as vec4s all the same
+        b = np.pad(b, [(0, 0)] * (b.ndim - 1) + [(0, -cols % 4)])
+        b_stride = b_stride // cols * (cols + -cols % 4)
     refs, template, params = _epilogue(node, ctx, cols, vec4=vec4)
     scale = x_scale_of(node)
     if scale is not None and choice.variant not in X_SCALE_VARIANTS:
@@ -430,6 +434,16 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                          params=dict(params, n8=n8, a_row4=(a_row or k) // 4), bindings=bindings,
                          threads=batch * tiles * n8 * 8, choice=choice)
         else:
+            n4 = -(-cols // 4)
+            scalar_b = ragged and not b_const  # B's rows do not fall on vec4s either: read as scalars
+            template.update(n_ragged=ragged, b_col=4 if scalar_b else 1,
+                            b_word="b_elem" if scalar_b else "vec4<b_elem>",
+                            b_vec4="vec4<f32>(0.0)" if scalar_b else "vec4<f32>(b[i])",
+                            b_lane="b[i + j]" if scalar_b else "0.0")
+            if ragged:  # y as scalars, each row's values stored up to column N (matmul.wgsl's store_ragged)
+                template.update(SCATTER_STORE)
+            params.update(n4=n4, n=cols, b_row=cols if scalar_b else n4,
+                          b_batch_stride=b_stride if scalar_b else b_stride // 4)
             scalar_a = k % 4 != 0  # A's rows do not fall on vec4s: read as scalars (matmul.wgsl)
             template.update(a_step=4 if scalar_a else 1, a_word="a_elem" if scalar_a else "vec4<a_elem>",
                             a_four="vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]))"
@@ -438,7 +452,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             params.update(a_row=(a_row or k) if scalar_a else (a_row or k) // 4, k_tail=k % 4,
                           a_batch_stride=a_stride if scalar_a else a_stride // 4)
             ctx.dispatch("matmul", node=node, template=template, params=params, bindings=bindings,
-                         threads=batch * tiles * (cols // 4), choice=choice)
+                         threads=batch * tiles * n4, choice=choice)
     else:
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,

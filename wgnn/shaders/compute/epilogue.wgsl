@@ -65,13 +65,10 @@ fn residual_at(out_index: u32) -> vec4<f32> {
     return vec4<f32>(residual[out_index / p.r_out4 * p.r_pitch4 + p.r_offset4 + c4]);
 }
 
-// out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
-fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
-    var v = acc + vec4<f32>(bias[channel4]);
-    if (QUANT != 0u) {
-        y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
-        return;
-    }
+// The float epilogue's value of the output's vec4 out_index from its sums plus bias (v): the
+// residual, the activation, the affine (write_output's; matmul.wgsl's ragged store's too).
+fn finished(out_index: u32, channel4: u32, biased: vec4<f32>) -> vec4<f32> {
+    var v = biased;
     if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
         v += residual_at(out_index);
     }
@@ -82,6 +79,17 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
     if (AFFINE) {
         r = r * p.post_scale + p.post_shift;
     }
+    return r;
+}
+
+// out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
+fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
+    let v = acc + vec4<f32>(bias[channel4]);
+    if (QUANT != 0u) {
+        y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
+        return;
+    }
+    let r = finished(out_index, channel4, v);
     if (Y_SCATTER) {
         let base = y_scatter_base(out_index);
         y[base] = lane_y(r.x);

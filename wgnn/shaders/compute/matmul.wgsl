@@ -3,9 +3,13 @@
 // four B vec4s are loaded once per step of 4 along K and reused for TILE_M rows. Neighbouring
 // invocations differ in column first, so they share A loads and read B contiguously.
 // Also runs every 1x1, stride-1 convolution: an NHWC tensor is an [N*H*W, C] matrix.
-// Needs N divisible by 4 (matmul_generic handles the rest). A K not divisible by 4 reads A as scalars
-// (A_SCALAR; Magika's one-hot bytes times its 257-row embedding): four at a time, then the last
-// K % 4 one by one.
+// A K not divisible by 4 reads A as scalars (A_SCALAR; Magika's one-hot bytes times its 257-row
+// embedding): four at a time, then the last K % 4 one by one. An N not divisible by 4 (N_RAGGED:
+// attention's scores over a sequence of any length) computes vec4s of columns all the same, the
+// last one partly past the end: B computed at run time is read as scalars (B_COL = 4: a vec4 of
+// columns from four words, zero past column N), constant B padded with zero columns, and each
+// result row is stored a value at a time up to column N (no residual, no heads apart: the policy's
+// eligible() keeps such products off this path).
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
@@ -16,14 +20,45 @@ struct Params {
     beta: f32, a_row: u32, k_tail: u32,  // a row's length in A's words; K % 4 (scalar A only)
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
+    n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
 }
 
 const TILE_M: u32 = ${tile_m}u;
 const A_STEP: u32 = ${a_step}u;  // A's words per four values of K: 1 (vec4s) or 4 (scalars)
+const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1 (vec4s) or 4 (scalars)
+const N_RAGGED: bool = ${n_ragged};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
-@group(0) @binding(2) var<storage, ${b_access}> b: array<vec4<b_elem>>;
+@group(0) @binding(2) var<storage, ${b_access}> b: array<${b_word}>;
+
+// The vec4 of columns col of B's row that starts at word i + its col's first word.
+fn b_four(i: u32, col: u32) -> vec4<f32> {
+    if (B_COL == 1u) {
+        return ${b_vec4};
+    }
+    var v = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        if (col * 4u + j < p.n) {
+            v[j] = f32(${b_lane});
+        }
+    }
+    return v;
+}
+
+// A row's values from column 4 col on (``finished``'s), up to column N, from the output's element
+// base on; in a concat's result (Y_SLICE) where its rows lie there (whole vec4s: y_slice.wgsl).
+fn store_ragged(base: u32, col: u32, v: vec4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        if (col * 4u + j < p.n) {
+            var e = base + j;
+            if (Y_SLICE) {
+                e += e / (4u * p.y_row4) * 4u * (p.y_pitch4 - p.y_row4) + 4u * p.y_offset4;
+            }
+            y[e] = lane_y(v[j]);
+        }
+    }
+}
 
 // Four values of K from word i of A, and the value at word i (the tail of a scalar A).
 fn a_four(i: u32) -> vec4<f32> {
@@ -45,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row0 = (rest % p.m_tiles) * TILE_M;
     let bi = rest / p.m_tiles;
     let a_base = bi * p.a_batch_stride;
-    let b_base = bi * p.b_batch_stride + col;
+    let b_base = bi * p.b_batch_stride + col * B_COL;
 
     // Rows past the end re-read the last row (no branch in the loop); their results are dropped.
     var a_rows: array<u32, TILE_M>;
@@ -54,9 +89,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     var acc: array<vec4<f32>, TILE_M>;
     for (var k4 = 0u; k4 < p.k4; k4++) {
-        let bi0 = b_base + k4 * 4u * p.n4;
-        let bm = scaled_rows(k4, mat4x4<f32>(vec4<f32>(b[bi0]), vec4<f32>(b[bi0 + p.n4]),
-                                             vec4<f32>(b[bi0 + 2u * p.n4]), vec4<f32>(b[bi0 + 3u * p.n4])));
+        let bi0 = b_base + k4 * 4u * p.b_row;
+        let bm = scaled_rows(k4, mat4x4<f32>(b_four(bi0, col), b_four(bi0 + p.b_row, col),
+                                             b_four(bi0 + 2u * p.b_row, col), b_four(bi0 + 3u * p.b_row, col)));
         for (var r = 0u; r < TILE_M; r++) {
             let v = a_four(a_rows[r] + k4 * A_STEP);
             acc[r] = fma(bm[0], vec4<f32>(v.x), fma(bm[1], vec4<f32>(v.y),
@@ -65,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var t = 0u; t < p.k_tail; t++) {
         let k = p.k4 * 4u + t;
-        let bt = vec4<f32>(b[b_base + k * p.n4]);
+        let bt = b_four(b_base + k * p.b_row, col);
         for (var r = 0u; r < TILE_M; r++) {
             acc[r] = fma(bt, vec4<f32>(a_one(a_rows[r] + k)), acc[r]);
         }
@@ -73,7 +108,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     for (var r = 0u; r < TILE_M; r++) {
         if (row0 + r < p.m) {
-            write_output((bi * p.m + row0 + r) * p.n4 + col, col, acc[r]);
+            let out_index = (bi * p.m + row0 + r) * p.n4 + col;
+            if (N_RAGGED) {
+                store_ragged((bi * p.m + row0 + r) * p.n + col * 4u, col,
+                             finished(out_index, col, acc[r] + vec4<f32>(bias[col])));
+            } else {
+                write_output(out_index, col, acc[r]);
+            }
         }
     }
 }
