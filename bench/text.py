@@ -3,8 +3,9 @@ against ONNX Runtime CPU and, where its environment exists (``bench/setup_peers.
 Runtime's WebGPU provider, on the same ONNX file (``wgnn.zoo.fetch("all_minilm_l6_v2")``) and the
 same tokens.
 
-Shapes: a batch of 1 sentence of 128 tokens (the first 128 of a real paragraph) and a batch of 8
-sentences padded to their longest. Each column's runs are the median of ``--runs`` after a warm-up;
+Shapes: a batch of 1 sentence of 128 tokens (the first 128 of a real paragraph), the same of 127
+(a length no multiple of 4, as most are: attention's scores then have ragged columns) and a batch
+of 8 sentences padded to their longest. Each column's runs are the median of ``--runs`` after a warm-up;
 wgnn's columns run interleaved in this process, then ONNX Runtime CPU's, the WebGPU peer in its own
 process (``bench/peers.py``). Also printed: wgnn's sentence embeddings against ONNX Runtime CPU's.
 
@@ -76,7 +77,7 @@ def synthetic(folder: Path) -> tuple[Path, dict]:
     path = folder / "minilm-synthetic.onnx"
     onnx.save(bert.bert_onnx(w, MINILM), str(path))
     cases = {}
-    for case, (n, s) in {"1 x 128": (1, 128), "8 x padded": (8, 14)}.items():
+    for case, (n, s) in {"1 x 128": (1, 128), "1 x 127": (1, 127), "8 x padded": (8, 14)}.items():
         ids = rng.integers(1000, MINILM["vocab_size"], (n, s)).astype(np.int64)
         cases[case] = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     return path, cases
@@ -141,9 +142,10 @@ def main() -> None:
         path = zoo.fetch("all_minilm_l6_v2")
         tokenizer = bert.tokenizer_from_archive(zoo.shipped("all_minilm_l6_v2"))
         long = tokenizer(PARAGRAPH).feeds()
-        cases = {"1 x 128": {k: v[:, :128].copy() for k, v in long.items()},
-                 "8 x padded": tokenizer(SENTENCES).feeds()}
-        cases["1 x 128"]["input_ids"][0, -1] = tokenizer.sep
+        cases = {f"1 x {n}": {k: v[:, :n].copy() for k, v in long.items()} for n in (128, 127)}
+        cases["8 x padded"] = tokenizer(SENTENCES).feeds()
+        for n in (128, 127):
+            cases[f"1 x {n}"]["input_ids"][0, -1] = tokenizer.sep
     if args.nbits:
         path = nbits(Path(path), Path(tmp.name) / "minilm-q4.onnx")
     results = {"adapter": None, "date": time.strftime("%Y-%m-%d"), "synthetic": args.synthetic, "nbits": args.nbits,
