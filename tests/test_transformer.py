@@ -599,14 +599,15 @@ def test_products_store_heads_apart_in_every_variant(device, variant, precision,
         assert choice.variant in {c.split()[0] for c in session.kernel_choices().values()}
 
 
-@pytest.mark.parametrize("variant,precision", [("tiled", "fp32"), ("subgroup", "fp32"), ("gemm", "fp32"),
-                                               ("subgroup", "fp16")])
-def test_dynamically_quantized_projections_store_heads_apart(device, variant, precision, rng):
-    """A dynamically quantized attention (as ONNX Runtime's ``quantize_dynamic`` writes T5's):
-    DynamicQuantizeLinear, MatMulInteger, Cast and the product's scale (the input's, computed at run
-    time, times the weights') before each head split. The scale moves after the split, so the
-    integer product still stores the heads apart (keys transposed per head) and no copy runs,
-    against ONNX Runtime."""
+@pytest.mark.parametrize("variant,precision,bias", [("tiled", "fp32", False), ("subgroup", "fp32", False),
+                                                    ("gemm", "fp32", True), ("subgroup", "fp32", True),
+                                                    ("subgroup", "fp16", True)])
+def test_dynamically_quantized_projections_store_heads_apart(device, variant, precision, bias, rng):
+    """A dynamically quantized attention (as ONNX Runtime's ``quantize_dynamic`` writes T5's, and with
+    a bias per column after the scale, BERT's): DynamicQuantizeLinear, MatMulInteger, Cast, the
+    product's scale (the input's, computed at run time, times the weights') and the bias before each
+    head split. They move after the split (the bias split into heads), so the integer product still
+    stores the heads apart (keys transposed per head) and no copy runs, against ONNX Runtime."""
     from wgnn.backends.compute.policy import Choice
 
     if variant == "subgroup" and "subgroup" not in device.features or precision == "fp16" and \
@@ -622,8 +623,11 @@ def test_dynamically_quantized_projections_store_heads_apart(device, variant, pr
         nodes += [helper.make_node("MatMulInteger", ["xq", f"w{name}", "xz"], [f"{name}i"]),
                   helper.make_node("Cast", [f"{name}i"], [f"{name}f"], to=TensorProto.FLOAT),
                   helper.make_node("Mul", ["xs", f"ws{name}"], [f"{name}s"]),
-                  helper.make_node("Mul", [f"{name}f", f"{name}s"], [f"{name}0"]),
-                  helper.make_node("Reshape", [f"{name}0", "split"], [f"{name}1"]),
+                  helper.make_node("Mul", [f"{name}f", f"{name}s"], [f"{name}0" if not bias else f"{name}u"])]
+        if bias:
+            consts[f"b{name}"] = rng.standard_normal(16).astype(np.float32)
+            nodes.append(helper.make_node("Add", [f"b{name}", f"{name}u"], [f"{name}0"]))
+        nodes += [helper.make_node("Reshape", [f"{name}0", "split"], [f"{name}1"]),
                   helper.make_node("Transpose", [f"{name}1"], [name], perm=perm)]
     nodes += [helper.make_node("MatMul", ["q", "k"], ["s"]), helper.make_node("Softmax", ["s"], ["p"], axis=-1),
               helper.make_node("MatMul", ["p", "v"], ["c"]),

@@ -11,12 +11,13 @@ D and N are multiples of 4, so that a vec4 kernel runs it (the scalar one has no
 that is not, a ragged sequence's probabilities times the values, reads A as scalars), and the
 product has no residual (read in its own order).
 
-A dynamically quantized projection (T5's, through ``quantize_dynamic``) scales the product's integer
-sums by a number computed at run time (the input's scale times the weights') before the split: that
-element-wise step by one number commutes with the views, so it moves after them
-(``_scale_after_split``) and the product still stores the heads apart; the step then reads and
-writes the split tensor in its order, where the attention product wanted a copy of it (T5's encoder
-16 dispatches fewer, its decoder 48).
+A dynamically quantized projection (T5's, BERT's through ``quantize_dynamic``) scales the product's
+integer sums by a number computed at run time (the input's scale times the weights') before the
+split, and may add its bias: element-wise steps by one number, or by a constant per column, commute
+with the views (the constant split into heads as the columns are), so they move after them
+(``_scale_after_split``) and the product still stores the heads apart; the steps then read and
+write the split tensor in its order, where the attention product wanted a copy of it (T5's encoder
+16 dispatches fewer, its decoder 48; a dynamically quantized MiniLM 12).
 """
 
 from __future__ import annotations
@@ -38,40 +39,66 @@ def _only_reader(readers: Readers, operand: Operand):
     return users[0] if len(users) == 1 and id(operand) not in readers.outputs else None
 
 
+def _per_column(other: Operand, n: int) -> bool:
+    """Whether ``other`` is a constant of one value per column (of ``n``), broadcast over the rest."""
+    return other.is_constant and other.size == n and other.rank >= 1 and other.shape[-1] == n
+
+
 def _scale_after_split(graph: Graph) -> int:
-    """matmul -> binary op with a one-value tensor -> reshape -> transpose (a head split) becomes
-    matmul -> reshape -> transpose -> the binary op, on the split tensor."""
+    """matmul -> element-wise steps, each with a one-value tensor or a constant per column (a
+    dynamically quantized product's scale, then its bias) -> reshape -> transpose (a head split)
+    becomes matmul -> reshape -> transpose -> the steps, on the split tensor (a constant per column
+    split into heads as the product's columns are)."""
     readers = Readers(graph)
     moved = 0
     for node in list(graph.nodes):
         if node.op != "matmul" or node.outputs[0].rank != 3:
             continue
         out = node.outputs[0]
-        step = _only_reader(readers, out)
-        if (step is None or step.op != "binary" or step.attrs.get("activation") is not None
-                or step.attrs["kind"] not in ("mul", "div", "add", "sub") or len(step.inputs) != 2):
-            continue
-        other = step.inputs[1] if step.inputs[0] is out else step.inputs[0]
-        scaled = step.outputs[0]
-        if other is out or other.size != 1 or scaled.shape != out.shape or scaled.dtype != out.dtype:
-            continue
-        reshape = _only_reader(readers, scaled)
-        if reshape is None or reshape.op != "reshape" or reshape.inputs[0] is not scaled:
+        n = out.shape[-1]
+        steps, cur = [], out  # (step, its other operand, whether the chain is its first input)
+        while True:
+            step = _only_reader(readers, cur)
+            if (step is None or step.op != "binary" or step.attrs.get("activation") is not None
+                    or step.attrs["kind"] not in ("mul", "div", "add", "sub") or len(step.inputs) != 2
+                    or step.inputs[0] is step.inputs[1]):
+                break
+            first = step.inputs[0] is cur
+            other = step.inputs[1] if first else step.inputs[0]
+            if (not (other.size == 1 or _per_column(other, n)) or step.outputs[0].shape != out.shape
+                    or step.outputs[0].dtype != out.dtype):
+                break
+            steps.append((step, other, first))
+            cur = step.outputs[0]
+        reshape = _only_reader(readers, cur) if steps else None
+        if reshape is None or reshape.op != "reshape" or reshape.inputs[0] is not cur:
             continue
         split = reshape.outputs[0]
         transpose = _only_reader(readers, split)
-        if (transpose is None or transpose.op != "transpose" or split.rank != 4 or split.shape[:2] != out.shape[:2]
-                or tuple(transpose.attrs["perm"]) not in (SWAP, KEYS) or not _fits(node, split.shape[3])):
+        perm = tuple(transpose.attrs["perm"]) if transpose is not None and transpose.op == "transpose" else None
+        if (perm not in (SWAP, KEYS) or split.rank != 4 or split.shape[:2] != out.shape[:2]
+                or not _fits(node, split.shape[3])):
             continue
+        heads, d = split.shape[2], split.shape[3]
+        column_shape = (1, heads, 1, d) if perm == SWAP else (1, heads, d, 1)  # (where the split puts a column)
         result = transpose.outputs[0]
-        heads = Operand(fresh_name(f"{result.name}_unscaled"), result.shape, result.dtype, producer=transpose)
+        prev = Operand(fresh_name(f"{result.name}_unscaled"), result.shape, result.dtype, producer=transpose)
         reshape.inputs = [out] + reshape.inputs[1:]
-        transpose.outputs = [heads]
-        step.inputs = [heads if t is out else t for t in step.inputs]
-        step.outputs = [result]
-        result.producer = step
-        graph.nodes.remove(step)
-        graph.nodes.insert(graph.nodes.index(transpose) + 1, step)
+        transpose.outputs = [prev]
+        for step, _, _ in steps:
+            graph.nodes.remove(step)
+        at = graph.nodes.index(transpose) + 1
+        for k, (step, other, first) in enumerate(steps):
+            if other.size != 1:
+                other = Operand(fresh_name(f"{other.name}_heads"), column_shape, other.dtype,
+                                value=other.value.reshape(column_shape))
+            made = result if k == len(steps) - 1 else Operand(fresh_name(f"{result.name}_step{k}"), result.shape,
+                                                            result.dtype)
+            step.inputs = [prev, other] if first else [other, prev]
+            step.outputs = [made]
+            made.producer = step
+            graph.nodes.insert(at + k, step)
+            prev = made
         readers = Readers(graph)
         moved += 1
     return moved
