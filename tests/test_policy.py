@@ -125,7 +125,8 @@ MATMUL_SHAPES = {
     # three blocks of columns and two of rows at tile 8 x 64 (64 x 64 blocks), both ragged
     "many_blocks": ((70, 36), (36, 136), True, ["tiled", "subgroup", "gemm", "gemm_f16", "generic"]),
     "ragged_k_and_n": ((7, 10), (10, 6), True, ["tiled", "generic"]),
-    "ragged_n_runtime_b": ((2, 9, 12), (2, 12, 31), False, ["tiled", "generic"]),
+    "ragged_n": ((19, 12), (12, 6), True, ["tiled", "subgroup", "generic"]),
+    "ragged_n_runtime_b": ((2, 9, 12), (2, 12, 31), False, ["tiled", "subgroup", "generic"]),
 }
 MATMUL_KERNELS = {"tiled": "matmul", "subgroup": "matmul_shared", "gemm": "matmul_gemm", "gemm_f16": "matmul_gemm",
                   "gemv": "gemv", "generic": "matmul_generic"}
@@ -470,8 +471,8 @@ def test_gpu_defaults_size_the_gemm_by_the_product(device):
 def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
     """The subgroup variant's other ways of sharing (subgroupShuffle, as subgroups wider than eight
     lanes take; each lane loading its own, as subgroups of no multiple of eight take), forced on this
-    adapter, on the ragged shapes: a matrix product, a pointwise, a one-row (overlapping rows of A)
-    and a padded strided convolution."""
+    adapter, on the ragged shapes: a matrix product (N a multiple of 4 and not), a pointwise, a
+    one-row (overlapping rows of A) and a padded strided convolution."""
     from wgnn.backends.compute import nn
 
     monkeypatch.setattr(nn, "SUBGROUP_PATH", path)
@@ -481,13 +482,17 @@ def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
         session, got, want = run_both(b, {"y": y}, feeds, kernels={"conv": choice})
         assert _ran(session, CONV_KERNELS["subgroup"])
         assert rel_l2(got["y"], want["y"]) < tol("fp32")
-    bld = wgnn.GraphBuilder()
-    a = bld.input("a", (19, 12))
-    y = bld.matmul(a, bld.constant(rng.standard_normal((12, 44)).astype(np.float32)), name="mm")
-    session, got, want = run_both(bld, {"y": y}, {"a": rng.standard_normal((19, 12)).astype(np.float32)},
-                                  kernels={"mm": Choice("subgroup", tile=16)})
-    assert "matmul_shared" in kernels_used(session)
-    assert rel_l2(got["y"], want["y"]) < tol("fp32")
+    for n in (44, 31):  # (31: ragged columns, B computed at run time read as scalars)
+        bld = wgnn.GraphBuilder()
+        a = bld.input("a", (19, 12))
+        rhs = bld.constant(rng.standard_normal((12, n)).astype(np.float32)) if n % 4 == 0 else bld.input("b", (12, n))
+        feeds = {"a": rng.standard_normal((19, 12)).astype(np.float32),
+                 "b": rng.standard_normal((12, n)).astype(np.float32)}
+        y = bld.matmul(a, rhs, name="mm")
+        session, got, want = run_both(bld, {"y": y}, {k: v for k, v in feeds.items() if n % 4 or k == "a"},
+                                      kernels={"mm": Choice("subgroup", tile=16)})
+        assert "matmul_shared" in kernels_used(session)
+        assert rel_l2(got["y"], want["y"]) < tol("fp32")
 
 
 @pytest.mark.parametrize("name,batch", [("mobilenet_v2", 1), ("squeezenet1_1", 1), ("resnet50", 2)])

@@ -424,26 +424,33 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     elif vec4:
         template["tile_m"] = choice.tile
         tiles = -(-m // choice.tile)
-        params.update(m=m, k4=k // 4, n4=cols // 4, m_tiles=tiles, batch=batch,
-                      a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
+        n4 = -(-cols // 4)
+        # N not a multiple of 4 (ragged.wgsl): B computed at run time read as scalars, and y as
+        # scalars, each row's values stored up to column N
+        scalar_b = ragged and not b_const
+        template.update(n_ragged=ragged, b_col=4 if scalar_b else 1, b_lane="b[i + j]" if scalar_b else "0.0")
+        if ragged:
+            template.update(SCATTER_STORE)
+        params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, batch=batch, n=cols, b_row=cols if scalar_b else n4,
+                      a_batch_stride=a_stride // 4, b_batch_stride=b_stride if scalar_b else b_stride // 4)
         bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)] + extra
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
-            n8 = -(-cols // 32)
+            n8 = -(-n4 // 8)
+            # B's four rows of a K step, as the template writes them out (a branch between the two
+            # forms in the K loop would stay there on lavapipe: measured 1.05-1.1x ResNet50's time)
+            if scalar_b:
+                b_words = {"b_word": "b_elem"}
+                rows = [f"b_lanes(bk{o}, col)" for o in ("", " + p.b_row", " + 2u * p.b_row", " + 3u * p.b_row")]
+            else:
+                rows = [f"{b_words['b_read']}(b[bk{o}])" for o in ("", " + p.n4", " + 2u * p.n4", " + 3u * p.n4")]
+            template.update(b_rows=f"mat4x4<f32>({', '.join(rows)})", b_row="p.b_row" if scalar_b else "p.n4")
             ctx.dispatch("matmul_shared", node=node,
                          template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref), **b_words),
                          params=dict(params, n8=n8, a_row4=(a_row or k) // 4), bindings=bindings,
                          threads=batch * tiles * n8 * 8, choice=choice)
         else:
-            n4 = -(-cols // 4)
-            scalar_b = ragged and not b_const  # B's rows do not fall on vec4s either: read as scalars
-            template.update(n_ragged=ragged, b_col=4 if scalar_b else 1,
-                            b_word="b_elem" if scalar_b else "vec4<b_elem>",
-                            b_vec4="vec4<f32>(0.0)" if scalar_b else "vec4<f32>(b[i])",
-                            b_lane="b[i + j]" if scalar_b else "0.0")
-            if ragged:  # y as scalars, each row's values stored up to column N (matmul.wgsl's store_ragged)
-                template.update(SCATTER_STORE)
-            params.update(n4=n4, n=cols, b_row=cols if scalar_b else n4,
-                          b_batch_stride=b_stride if scalar_b else b_stride // 4)
+            template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",
+                            b_four="b_lanes(i, col)" if scalar_b else "vec4<f32>(b[i])")
             scalar_a = k % 4 != 0  # A's rows do not fall on vec4s: read as scalars (matmul.wgsl)
             template.update(a_step=4 if scalar_a else 1, a_word="a_elem" if scalar_a else "vec4<a_elem>",
                             a_four="vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]))"

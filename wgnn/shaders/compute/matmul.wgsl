@@ -13,6 +13,7 @@
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
+#include "compute/ragged.wgsl"  // b_lanes(), write_ragged() (N_RAGGED)
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -32,32 +33,10 @@ const N_RAGGED: bool = ${n_ragged};
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<${b_word}>;
 
-// The vec4 of columns col of B's row that starts at word i + its col's first word.
+// The vec4 of columns col of B's row that starts at word i + its col's first word (${b_four}: a
+// vec4 word, or b_lanes() where B is scalars; chosen by the template, not a branch in the K loop).
 fn b_four(i: u32, col: u32) -> vec4<f32> {
-    if (B_COL == 1u) {
-        return ${b_vec4};
-    }
-    var v = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) {
-        if (col * 4u + j < p.n) {
-            v[j] = f32(${b_lane});
-        }
-    }
-    return v;
-}
-
-// A row's values from column 4 col on (``finished``'s), up to column N, from the output's element
-// base on; in a concat's result (Y_SLICE) where its rows lie there (whole vec4s: y_slice.wgsl).
-fn store_ragged(base: u32, col: u32, v: vec4<f32>) {
-    for (var j = 0u; j < 4u; j++) {
-        if (col * 4u + j < p.n) {
-            var e = base + j;
-            if (Y_SLICE) {
-                e += e / (4u * p.y_row4) * 4u * (p.y_pitch4 - p.y_row4) + 4u * p.y_offset4;
-            }
-            y[e] = lane_y(v[j]);
-        }
-    }
+    return ${b_four};
 }
 
 // Four values of K from word i of A, and the value at word i (the tail of a scalar A).
@@ -108,12 +87,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     for (var r = 0u; r < TILE_M; r++) {
         if (row0 + r < p.m) {
-            let out_index = (bi * p.m + row0 + r) * p.n4 + col;
             if (N_RAGGED) {
-                store_ragged((bi * p.m + row0 + r) * p.n + col * 4u, col,
-                             finished(out_index, col, acc[r] + vec4<f32>(bias[col])));
+                write_ragged(bi * p.m + row0 + r, col, acc[r]);
             } else {
-                write_output(out_index, col, acc[r]);
+                write_output((bi * p.m + row0 + r) * p.n4 + col, col, acc[r]);
             }
         }
     }

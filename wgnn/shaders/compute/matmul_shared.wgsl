@@ -10,12 +10,14 @@
 // of TILE_M. Lanes whose column is past the end still load and share their rows; they only skip
 // the store.
 // On a subgroup size that is not a multiple of 8 (no whole octets) every lane loads its own rows.
-// Needs K and N divisible by 4; TILE_M is 8 or 16. A's rows lie a_row4 vec4s apart (K / 4 for a
+// Needs K divisible by 4; an N that is not (N_RAGGED, as in matmul.wgsl: B computed at run time read
+// as scalars, constant B padded with zero columns, rows stored up to N). TILE_M is 8 or 16. A's rows lie a_row4 vec4s apart (K / 4 for a
 // matrix; fewer where they overlap: a convolution over one row of its input, nn.py).
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/octet.wgsl"  // madd() and octet_rows()
 #include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
+#include "compute/ragged.wgsl"  // b_lanes(), write_ragged() (N_RAGGED)
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -23,19 +25,37 @@ struct Params {
     beta: f32,
     n8: u32, a_row4: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
+    n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
 }
 
 const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
+const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1, or 4 (scalars: N_RAGGED's B computed at run time)
+const N_RAGGED: bool = ${n_ragged};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
 @group(0) @binding(2) var<storage, ${b_access}> b: array<${b_word}>;
 
-// B's four rows from vec4 bk on (K step k4), scaled where the input is (x_scale.wgsl).
-fn b_rows(bk: u32, k4: u32) -> mat4x4<f32> {
-    return scaled_rows(k4, mat4x4<f32>(${b_read}(b[bk]), ${b_read}(b[bk + p.n4]), ${b_read}(b[bk + 2u * p.n4]),
-                                       ${b_read}(b[bk + 3u * p.n4])));
+// B's four rows from word bk on (K step k4; the vec4 of columns col), scaled where the input is
+// (x_scale.wgsl).
+// (${b_rows}: the vec4 words' reads, or b_lanes() where B is scalars: chosen by the template, not
+// a branch in the K loop, which lavapipe keeps.)
+fn b_rows(bk: u32, k4: u32, col: u32) -> mat4x4<f32> {
+    return scaled_rows(k4, ${b_rows});
+}
+
+// The tile's rows r0 .. r0 + 7 stored up to column N (write_octet's N_RAGGED form, written out
+// row by row as that is).
+fn write_octet_ragged(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, row: u32, live: u32, col: u32) {
+    if (r0 < live) { write_ragged(row + r0, col, (*acc)[r0]); }
+    if (r0 + 1u < live) { write_ragged(row + r0 + 1u, col, (*acc)[r0 + 1u]); }
+    if (r0 + 2u < live) { write_ragged(row + r0 + 2u, col, (*acc)[r0 + 2u]); }
+    if (r0 + 3u < live) { write_ragged(row + r0 + 3u, col, (*acc)[r0 + 3u]); }
+    if (r0 + 4u < live) { write_ragged(row + r0 + 4u, col, (*acc)[r0 + 4u]); }
+    if (r0 + 5u < live) { write_ragged(row + r0 + 5u, col, (*acc)[r0 + 5u]); }
+    if (r0 + 6u < live) { write_ragged(row + r0 + 6u, col, (*acc)[r0 + 6u]); }
+    if (r0 + 7u < live) { write_ragged(row + r0 + 7u, col, (*acc)[r0 + 7u]); }
 }
 
 @compute @workgroup_size(WG)
@@ -55,7 +75,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let row0 = (rest % p.m_tiles) * TILE_M;
     let bi = rest / p.m_tiles;
     let a_base = bi * p.a_batch_stride;
-    let b_base = bi * p.b_batch_stride + min(col, p.n4 - 1u);
+    let bcol = min(col, p.n4 - 1u);
+    let b_base = bi * p.b_batch_stride + bcol * B_COL;
     let share = octets_share(sg_size);
     let broadcast = octet_is_subgroup(sg_size);
 
@@ -67,8 +88,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.a_row4;
         let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row4;
         for (var k4 = 0u; k4 < p.k4; k4++) {
-            let bk = b_base + k4 * 4u * p.n4;
-            let bm = b_rows(bk, k4);
+            let bk = b_base + k4 * 4u * ${b_row};
+            let bm = b_rows(bk, k4, bcol);
             // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
             octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
             if (TILE_M == 16u) {
@@ -81,8 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             rows[r] = a_base + min(row0 + r, p.m - 1u) * p.a_row4;
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
-            let bk = b_base + k4 * 4u * p.n4;
-            let bm = b_rows(bk, k4);
+            let bk = b_base + k4 * 4u * ${b_row};
+            let bm = b_rows(bk, k4, bcol);
             for (var r = 0u; r < TILE_M; r++) {
                 acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), bm[0], bm[1], bm[2], bm[3]);
             }
@@ -91,9 +112,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
     if (col < p.n4) {
         let live = min(p.m - row0, TILE_M);
-        write_octet(&acc, 0u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
-        if (TILE_M == 16u) {
-            write_octet(&acc, 8u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
+        if (N_RAGGED) {
+            write_octet_ragged(&acc, 0u, bi * p.m + row0, live, col);
+            if (TILE_M == 16u) {
+                write_octet_ragged(&acc, 8u, bi * p.m + row0, live, col);
+            }
+        } else {
+            write_octet(&acc, 0u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
+            if (TILE_M == 16u) {
+                write_octet(&acc, 8u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
+            }
         }
     }
 }
