@@ -59,8 +59,7 @@ def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
     """Fold the step after ``conv`` into it, if it is a per-channel scale or shift."""
     bias = conv.inputs[2] if len(conv.inputs) > 2 else None
     out = conv.outputs[0]
-    users = readers.users.get(id(out), [])
-    step = users[0] if len(users) == 1 and id(out) not in readers.outputs else None
+    step = readers.sole(out)
     if (step is None or step.op != "binary" or step.attrs.get("activation") is not None
             or step.attrs["kind"] not in ("mul", "div", "add", "sub") or step.outputs[0].shape != out.shape
             or (bias is not None and not bias.is_constant)):

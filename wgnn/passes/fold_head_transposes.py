@@ -34,11 +34,6 @@ def _fits(matmul, d: int) -> bool:
             and d % 4 == 0 and out.shape[-1] % 4 == 0 and out.dtype == "float32")
 
 
-def _only_reader(readers: Readers, operand: Operand):
-    users = readers.users.get(id(operand), [])
-    return users[0] if len(users) == 1 and id(operand) not in readers.outputs else None
-
-
 def _per_column(other: Operand, n: int) -> bool:
     """Whether ``other`` is a constant of one value per column (of ``n``), broadcast over the rest."""
     return other.is_constant and other.size == n and other.rank >= 1 and other.shape[-1] == n
@@ -58,7 +53,7 @@ def _scale_after_split(graph: Graph) -> int:
         n = out.shape[-1]
         steps, cur = [], out  # (step, its other operand, whether the chain is its first input)
         while True:
-            step = _only_reader(readers, cur)
+            step = readers.sole(cur)
             if (step is None or step.op != "binary" or step.attrs.get("activation") is not None
                     or step.attrs["kind"] not in ("mul", "div", "add", "sub") or len(step.inputs) != 2
                     or step.inputs[0] is step.inputs[1]):
@@ -70,11 +65,11 @@ def _scale_after_split(graph: Graph) -> int:
                 break
             steps.append((step, other, first))
             cur = step.outputs[0]
-        reshape = _only_reader(readers, cur) if steps else None
+        reshape = readers.sole(cur) if steps else None
         if reshape is None or reshape.op != "reshape" or reshape.inputs[0] is not cur:
             continue
         split = reshape.outputs[0]
-        transpose = _only_reader(readers, split)
+        transpose = readers.sole(split)
         perm = tuple(transpose.attrs["perm"]) if transpose is not None and transpose.op == "transpose" else None
         if (perm not in (SWAP, KEYS) or split.rank != 4 or split.shape[:2] != out.shape[:2]
                 or not _fits(node, split.shape[3])):
@@ -112,24 +107,21 @@ def fold_head_transposes(graph: Graph) -> int:
         if node.op != "matmul" or node not in graph.nodes:
             continue
         out = node.outputs[0]
-        users = readers.users.get(id(out), [])
-        first = users[0] if len(users) == 1 and id(out) not in readers.outputs else None
+        first = readers.sole(out)
         if first is None:
             continue
         second_out = first.outputs[0]
-        then = readers.users.get(id(second_out), [])
-        second = then[0] if len(then) == 1 and id(second_out) not in readers.outputs else None
+        second = readers.sole(second_out)
         if second is None:
             continue
-        swap, keys = SWAP, KEYS
         # (second_out: the middle tensor, the Reshape's or the Transpose's result)
         split = (out.rank == 3 and first.op == "reshape" and second.op == "transpose" and second_out.rank == 4
                  and second_out.shape[:2] == out.shape[:2] and _fits(node, second_out.shape[3]))
-        if split and tuple(second.attrs["perm"]) == swap:
+        if split and tuple(second.attrs["perm"]) == SWAP:
             heads = ("split", second_out.shape[2])  # (B, S, N) -> (B, S, H, D) -> (B, H, S, D)
-        elif split and tuple(second.attrs["perm"]) == keys:
+        elif split and tuple(second.attrs["perm"]) == KEYS:
             heads = ("split_t", second_out.shape[2])  # (B, S, N) -> (B, S, H, D) -> (B, H, D, S)
-        elif (out.rank == 4 and first.op == "transpose" and tuple(first.attrs["perm"]) == swap
+        elif (out.rank == 4 and first.op == "transpose" and tuple(first.attrs["perm"]) == SWAP
               and second.op == "reshape" and second.outputs[0].shape == (out.shape[0], out.shape[2],
                                                                          out.shape[1] * out.shape[3])
               and _fits(node, out.shape[3])):

@@ -119,8 +119,7 @@ def fuse_layer_norm(graph: Graph) -> int:
         # gamma, then beta, where they follow as constants over the row
         for kind in ("mul", "add"):
             out = steps[-1].outputs[0]
-            users = readers.users.get(id(out), [])
-            step = users[0] if len(users) == 1 and id(out) not in readers.outputs else None
+            step = readers.sole(out)
             row = _affine(other(step, out), x, axis) if made_by(step and step.outputs[0], "binary", kind) else None
             if row is None or step.outputs[0].shape != x.shape:
                 inputs.append(None)

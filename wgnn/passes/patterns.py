@@ -35,6 +35,11 @@ class Readers:
             self._build()
         return self._outputs
 
+    def sole(self, operand: Operand) -> Node | None:
+        """The one node that reads ``operand`` (once), where it is no graph output; else None."""
+        users = self.users.get(id(operand), [])
+        return users[0] if len(users) == 1 and id(operand) not in self.outputs else None
+
     def only(self, operand: Operand, reader: Node) -> bool:
         """Whether ``reader`` is the one reader of ``operand`` and it is no graph output."""
         users = self.users.get(id(operand), [])
