@@ -437,7 +437,9 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
             n8 = -(-n4 // 8)
             # B's four rows of a K step, as the template writes them out (a branch between the two
-            # forms in the K loop would stay there on lavapipe: measured 1.05-1.1x ResNet50's time)
+            # forms in the K loop would stay there on lavapipe: measured 1.05-1.1x ResNet50's time);
+            # the vec4 form steps by p.n4 as before, not p.b_row (the same number there: about 1.05x
+            # ResNet50's FP16 time on lavapipe, seven alternated rounds)
             if scalar_b:
                 b_words = {"b_word": "b_elem"}
                 rows = [f"b_lanes(bk{o}, col)" for o in ("", " + p.b_row", " + 2u * p.b_row", " + 3u * p.b_row")]
