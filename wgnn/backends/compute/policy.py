@@ -393,9 +393,10 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         problem = problem_of(node)
         scalar = [] if node.attrs.get("heads") else ["generic"]  # the scalar epilogue stores in its own order
         if problem.n % 4:  # the register-tiled kernels' ragged columns (ragged.wgsl's N_RAGGED), but
-            # not for a residual (read as vec4s), a requantizing epilogue, heads apart or packed weights
-            ragged = (node.attrs.get("requantize") is None and node.attrs.get("heads") is None
-                      and (len(node.inputs) < 4 or node.inputs[3] is None) and block_weights(node) is None)
+            # not for a residual (read as vec4s), heads apart or packed weights (and no requantizing
+            # epilogue: passes.integer_conv.fuse_requantize leaves such a product's requantize apart)
+            ragged = (node.attrs.get("heads") is None and (len(node.inputs) < 4 or node.inputs[3] is None)
+                      and block_weights(node) is None)
             return (["tiled"] + (shared if problem.k % 4 == 0 else []) if ragged else []) + ["generic"]
         if problem.k % 4:  # the register-tiled kernel reads such an A as scalars
             return ["tiled"] + scalar
