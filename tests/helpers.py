@@ -22,6 +22,19 @@ def run_both(builder: wgnn.GraphBuilder, outputs: dict, feeds: dict, **options):
     return session, session.compute(feeds), reference
 
 
+def bench_script(name: str):
+    """The module of ``bench/NAME.py`` (loaded from this checkout, registered as ``NAME``)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def kernels_used(session: wgnn.InferenceSession) -> list[str]:
     return [d.kernel for d in session._exe.dispatches]
 

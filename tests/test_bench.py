@@ -62,19 +62,13 @@ def test_gpu_targets_are_read_from_what_the_run_wrote(device, tmp_path, capsys):
     """bench/targets.py (the last step of `bash bench/gpu.sh targets`) on the files that step writes:
     a suite JSON, a profile report, the demo's line. Each target gets the ratio of the cells it
     names and a verdict; one whose cells or file are missing is 'not measured', never 'holds'."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     import numpy as np
+    from helpers import bench_script
 
     from wgnn import zoo
     from wgnn.profiler import profile
 
-    spec = importlib.util.spec_from_file_location("targets", Path(__file__).parents[1] / "bench" / "targets.py")
-    targets = importlib.util.module_from_spec(spec)
-    sys.modules["targets"] = targets
-    spec.loader.exec_module(targets)
+    targets = bench_script("targets")
 
     result = run_suite(["squeezenet"], columns=["compute FP32"], runs=1, warmup=0, progress=lambda m: None)
     measured = result["models"]["squeezenet1_1"]["compute FP32"]

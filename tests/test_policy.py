@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import fetch_or_skip, kernels_used, rel_l2, run_both, tol
+from helpers import bench_script, fetch_or_skip, kernels_used, rel_l2, run_both, tol
 
 import wgnn
 from wgnn.backends.compute.policy import (
@@ -552,17 +552,6 @@ def test_gpu_defaults_run_pretrained_models(device, precision, monkeypatch, name
         assert rel_l2(g, w) < {"fp32": 1e-5, "fp16": 1e-2}[precision]
 
 
-def _bench_cases() -> dict:
-    """``bench/models.py``'s cases: {name: (pretrained model, a function giving its real inputs)}."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("bench_models", Path(__file__).parents[1] / "bench" / "models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CASES
-
-
 # What the GPU defaults run that the software adapter's do not, each at least once: gemm with split-K
 # and gemv, Winograd on gemm, depthwise tiles, the row kernels a workgroup a row, range_parts, the
 # quantized LSTM's dot4 and layer variants, packed gemv of a quantized classifier
@@ -581,7 +570,7 @@ def test_gpu_defaults_on_the_models_python_packages_ship(device, monkeypatch, ca
     lent GPU's run of these executes is so checked before it is lent. (Not the T5 encoder: its 31
     tokens' dynamically quantized hidden states move by 2-10% at any change of summation order, the
     numpy reference's included; nor the speaker embedder, whose LSTMs voicefilter_lite's share.)"""
-    name, feeds_of = _bench_cases()[case]
+    name, feeds_of = bench_script("models").CASES[case]
     path = str(fetch_or_skip(name))
     try:
         feeds = feeds_of()
