@@ -216,25 +216,29 @@ def test_padding_after_a_sigmoid_is_not_skipped(device, rng, after):
     assert rel_l2(got["y"], want["y"]) < 1e-5
 
 
-def test_split_wide_matmuls_keeps_results(device, rng):
-    """A weight matrix larger than the binding limit becomes column slices and a concat, same result."""
+@pytest.mark.parametrize("scaled", [False, True])
+def test_split_wide_matmuls_keeps_results(device, rng, scaled):
+    """A weight matrix larger than the binding limit becomes column slices and a concat, same result;
+    a product scaled by a number computed at run time (``fuse_product_factor``) keeps that factor in
+    every slice."""
+    from wgnn.passes import optimize, rules_for
     from wgnn.passes.split_wide_matmuls import split_wide_matmuls
     from wgnn.reference import run_reference
 
     b = wgnn.GraphBuilder()
-    x = b.input("x", (3, 16))
+    x, s = b.input("x", (3, 16)), b.input("s", ())
     w = b.constant(rng.standard_normal((16, 40)).astype(np.float32))
-    y = b.gemm(x, w, b.constant(rng.standard_normal(40).astype(np.float32)))
-    y = b.relu(y)
+    bias = b.constant(rng.standard_normal(40).astype(np.float32))
+    y = b.relu(b.add(b.mul(b.matmul(x, w), s), bias) if scaled else b.gemm(x, w, bias))
     graph = b.build_graph({"y": y})
-    feeds = {"x": rng.standard_normal((3, 16)).astype(np.float32)}
+    feeds = {"x": rng.standard_normal((3, 16)).astype(np.float32), "s": np.float32(0.3)}
     want = run_reference(graph.copy(), feeds)["y"]
-    from wgnn.passes import optimize
-
-    optimize(graph)
+    assert optimize(graph, rules_for("compute") if scaled else None)["fuse_product_factor"] == int(scaled)
     assert split_wide_matmuls(graph, 16 * 12 * 4) == 1  # 12 columns of 16 floats fit: slices 12, 12, 12, 4
     assert [n.op for n in graph.nodes].count("matmul") == 4 and graph.nodes[-1].op == "concat"
-    assert all(n.attrs.get("activation") is not None for n in graph.nodes if n.op == "matmul")  # relu kept
+    products = [n for n in graph.nodes if n.op == "matmul"]
+    assert all(n.attrs.get("activation") is not None for n in products)  # relu kept
+    assert all((len(n.inputs) > 5 and n.inputs[5].name == "s") == scaled for n in products)
     np.testing.assert_allclose(run_reference(graph, feeds)["y"], want, rtol=1e-5, atol=1e-6)
 
 
@@ -361,25 +365,67 @@ def test_a_scale_and_shift_run_as_one_multiply_add(device, rng, precision):
 @pytest.mark.parametrize("k", [0.25, 0.0])
 def test_a_factor_times_a_constant_number_is_the_multiply_adds_scale(device, rng, precision, k):
     """Dynamic quantization's ending, sums * (x_scale * w_scale) + bias with w_scale a constant: the
-    scalar product is no dispatch of its own but the muladd's scale (0 too); the numpy reference's
-    values."""
+    scalar product is no dispatch of its own but the scale (0 too) of the multiply-add, which the
+    product itself then runs in its epilogue (``fuse_product_factor``: x_scale its factor, the bias
+    its own); where its sums are also an output, the muladd stays (scale and all). The numpy
+    reference's values."""
     b = wgnn.GraphBuilder()
     a, s = b.input("a", (3, 8)), b.input("s", ())
-    sums = b.matmul(a, b.constant(rng.standard_normal((8, 4)).astype(np.float32)))
-    z = b.add(b.mul(b.mul(s, b.constant(np.float32(k))), sums), b.constant(rng.standard_normal(4).astype(np.float32)))
+    weights = [b.constant(rng.standard_normal((8, 4)).astype(np.float32)) for _ in range(2)]
+    outs = {}
+    for name, w in zip(("z", "kept"), weights):
+        sums = b.matmul(a, w)
+        outs[name] = b.add(b.mul(b.mul(s, b.constant(np.float32(k))), sums),
+                           b.constant(rng.standard_normal(4).astype(np.float32)))
+    outs["sums"] = sums  # (the second product's result read twice: no factor for it)
     feeds = {"a": rng.standard_normal((3, 8)).astype(np.float32), "s": np.float32(0.7)}
-    session, got, want = run_both(b, {"z": z}, feeds, precision=precision)
-    assert rel_l2(got["z"], want["z"]) < tol(precision)
-    assert [d.node.op for d in session._exe.dispatches] == ["matmul", "muladd"]
-    assert session._exe.dispatches[1].node.attrs["scale"] == k
+    session, got, want = run_both(b, outs, feeds, precision=precision)
+    for name in outs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert [d.node.op for d in session._exe.dispatches] == ["matmul", "matmul", "muladd"]
+    first, _, muladd = (d.node for d in session._exe.dispatches)
+    assert first.attrs["factor_scale"] == k and first.inputs[5].name == "s" and muladd.attrs["scale"] == k
+
+
+def test_a_product_scaled_at_run_time_into_the_residual_stream_is_one_dispatch(device, rng, precision, monkeypatch):
+    """T5's quantized projections: sums * (x_scale * w_scale) added straight to the residual stream
+    (no bias), and sums * (x_scale * w_scale) through a ReLU: each product scales its sums in its
+    epilogue, the first adding the stream as its residual (``fuse_product_factor``), two matmul
+    dispatches in all; the numpy reference's values, and in fp32 the unfused passes' bits."""
+    from wgnn import passes
+
+    b = wgnn.GraphBuilder()
+    a, s, r = b.input("a", (5, 8)), b.input("s", ()), b.input("r", (5, 12))
+    factors = [b.mul(s, b.constant(np.float32(w_scale))) for w_scale in (0.03, 0.05)]  # (one per product)
+    sums = [b.matmul(a, b.constant(rng.integers(-127, 128, (8, 12)).astype(np.float32))) for _ in range(2)]
+    outs = {"stream": b.add(r, b.mul(sums[0], factors[0])), "relu": b.relu(b.mul(factors[1], sums[1]))}
+    feeds = {"a": rng.standard_normal((5, 8)).astype(np.float32), "s": np.float32(0.7),
+             "r": rng.standard_normal((5, 12)).astype(np.float32)}
+    session, got, want = run_both(b, outs, feeds, precision=precision)
+    for name in outs:
+        assert rel_l2(got[name], want[name]) < tol(precision), name
+    assert [d.node.op for d in session._exe.dispatches] == ["matmul", "matmul"]
+    stream, relu = (d.node for d in session._exe.dispatches)
+    assert stream.inputs[3].name == "r" and stream.attrs["activation"] is None
+    assert relu.inputs[3] is None and relu.attrs["activation"].kind == "relu"
+    assert stream.inputs[5].name == relu.inputs[5].name == "s"
+    assert (stream.attrs["factor_scale"], relu.attrs["factor_scale"]) == (np.float32(0.03), np.float32(0.05))
+    if precision == "fp32":
+        monkeypatch.setitem(passes.BACKEND_RULES, "compute", [rule for rule in passes.BACKEND_RULES["compute"]
+                                                              if rule is not passes.fuse_product_factor])
+        apart = wgnn.InferenceSession(b.build_graph(outs))
+        assert apart.dispatch_count == 4
+        for name, value in apart.compute(feeds).items():
+            np.testing.assert_array_equal(got[name], value)
 
 
 @pytest.mark.parametrize("order", ["sums_first", "scale_first"])
 def test_a_factor_computed_at_run_time_goes_into_the_multiply_add(device, rng, precision, order):
     """Dynamic quantization's products times x_scale * w_scale (x_scale computed at run time, w_scale
-    a constant), then a batch norm's per-channel scale and shift with a ReLU: one muladd, reading
-    x_scale as its factor and w_scale as its scale (the tensor pass and the scalar product are no
-    dispatches of their own); the numpy reference's values."""
+    a constant), then a batch norm's per-channel scale and shift with a ReLU: the product scales its
+    sums itself, x_scale its factor and w_scale the factor's scale (``fuse_product_factor``), and
+    one muladd applies the batch norm (the tensor pass and the scalar product are no dispatches of
+    their own); the numpy reference's values."""
     b = wgnn.GraphBuilder()
     a, s = b.input("a", (3, 8)), b.input("s", (1,))
     sums = b.matmul(a, b.constant(rng.standard_normal((8, 12)).astype(np.float32)))
@@ -391,8 +437,8 @@ def test_a_factor_computed_at_run_time_goes_into_the_multiply_add(device, rng, p
     session, got, want = run_both(b, {"z": z}, feeds, precision=precision)
     assert rel_l2(got["z"], want["z"]) < tol(precision) and np.mean(got["z"] == 0) > 0.2
     assert [d.node.op for d in session._exe.dispatches] == ["matmul", "muladd"]
-    muladd = session._exe.dispatches[1].node
-    assert muladd.attrs["scale"] == 0.25 and muladd.inputs[3].name == "s"
+    product, muladd = (d.node for d in session._exe.dispatches)
+    assert product.attrs["factor_scale"] == 0.25 and product.inputs[5].name == "s" and len(muladd.inputs) == 3
 
 
 @pytest.mark.parametrize("form", ["div_six", "times_sixth_inside", "hard_sigmoid"])

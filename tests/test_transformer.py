@@ -641,6 +641,56 @@ def test_dynamically_quantized_projections_store_heads_apart(device, variant, pr
     assert "relayout" not in ops and "transpose" not in ops, ops
 
 
+@pytest.mark.parametrize("variant,precision,m,n", [
+    ("tiled", "fp32", 6, 16), ("subgroup", "fp32", 6, 16), ("gemm", "fp32", 6, 16), ("gemm_split", "fp32", 6, 16),
+    ("gemv", "fp32", 1, 16), ("generic", "fp32", 6, 16), ("tiled", "fp32", 6, 14), ("subgroup", "fp32", 6, 14),
+    ("generic", "fp32", 6, 14), ("subgroup", "fp16", 6, 16), ("gemm_split", "fp16", 6, 16), ("tiled", "fp16", 6, 14)])
+def test_dynamically_quantized_product_scales_in_its_epilogue(device, variant, precision, m, n, rng, monkeypatch):
+    """A product as ``quantize_dynamic`` writes it (MatMulInteger, Cast, times the input's scale found
+    at run time and the weights' scale, plus the bias), then a residual add and a ReLU: one matmul
+    dispatch (two with split-K) scales its sums by the run-time number in its epilogue, adds the
+    bias and the residual and applies the ReLU, on every variant, N in fours or not (no residual
+    then: the ragged store takes none), against ONNX Runtime; in fp32 the same bits as without the
+    fusion (the muladd's order of operations)."""
+    from wgnn import passes
+    from wgnn.backends.compute.policy import Choice
+
+    if variant == "subgroup" and "subgroup" not in device.features or precision == "fp16" and \
+            "shader-f16" not in device.features:
+        pytest.skip(f"{device.name} lacks the feature")
+    k, residual = 24, n % 4 == 0
+    feeds = {"x": rng.standard_normal((m, k)).astype(np.float32)}
+    consts = {"w": rng.integers(-127, 128, (k, n)).astype(np.int8), "ws": np.float32(0.004),
+              "b": rng.standard_normal(n).astype(np.float32)}
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "xz"], ["yi"]),
+             helper.make_node("Cast", ["yi"], ["yf"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["xs", "ws"], ["s"]),
+             helper.make_node("Mul", ["yf", "s"], ["ys"]),
+             helper.make_node("Add", ["ys", "b"], ["yb"])]
+    if residual:
+        feeds["r"] = rng.standard_normal((m, n)).astype(np.float32)
+        nodes.append(helper.make_node("Add", ["yb", "r"], ["yr"]))
+    nodes.append(helper.make_node("Relu", ["yr" if residual else "yb"], ["y"]))
+    model = _model(nodes, feeds, ["y"], consts)
+    choice = Choice("gemm", split=2) if variant == "gemm_split" else Choice(variant)
+    session = wgnn.InferenceSession(model, precision=precision, kernels={"matmul": choice})
+    assert rel_l2(session.run(None, feeds)[0], _ort(model, feeds)[0]) < _tol(precision)
+    assert session.pass_log["fuse_product_factor"] == 1
+    ops = [d.node.op for d in session._exe.dispatches]
+    assert ops.count("matmul") == (2 if variant == "gemm_split" else 1)
+    assert set(ops) <= {"dynamic_quantize", "dynamic_range", "quantize_linear", "matmul"}, ops
+    product = next(node for node in session.graph.nodes if node.op == "matmul")
+    assert (product.inputs[3] is not None) == residual and product.attrs["activation"].kind == "relu"
+    assert choice.variant in session.kernel_choices()[product.name]
+    if precision == "fp32":
+        monkeypatch.setitem(passes.BACKEND_RULES, "compute", [rule for rule in passes.BACKEND_RULES["compute"]
+                                                              if rule is not passes.fuse_product_factor])
+        apart = wgnn.InferenceSession(model, kernels={"matmul": choice})
+        np.testing.assert_array_equal(session.run(None, feeds)[0], apart.run(None, feeds)[0])
+        assert "fuse_product_factor" not in apart.pass_log
+
+
 def test_a_sequence_longer_than_the_positions_is_refused_by_name(device, rng):
     """EmbedLayerNormalization asked for more positions than its table has (a fuzzed input size
     found this as an IndexError inside numpy): the gather of constant indices is refused, naming

@@ -65,8 +65,10 @@ def _keeps_f32(node: Node) -> bool:
     if node.op == "cast" and node.inputs[0].dtype in ("int32", "int64", "uint32", "uint64"):
         return True
     act = node.attrs.get("activation")
-    if (act is not None and act.kind in WIDE_KINDS) or (node.attrs.get("exact") and not node.attrs.get("requantize")):
-        return True  # (exact: a quantized conv's integer sums, which f16 would round; not once requantized)
+    if (act is not None and act.kind in WIDE_KINDS) or (node.attrs.get("exact") and not node.attrs.get("requantize")
+                                                         and node.attrs.get("factor_scale") is None):
+        return True  # (exact: a quantized conv's integer sums, which f16 would round; not once requantized
+        # or scaled, passes.fuse_product_factor)
     if node.op == "binary":
         return _grows(node.attrs["kind"], node.inputs[0] is node.inputs[1])
     if node.op == "fused_elementwise":  # as its last step would be alone

@@ -34,20 +34,25 @@ def padded(n: int, alignment: int) -> int:
 @dataclass
 class Epilogue:
     """What a fused conv/matmul epilogue needs, whichever backend lowers it: the per-channel bias
-    and PRelu slope (None without PRelu), the residual tensor, and the template and uniforms."""
+    and PRelu slope (None without PRelu), the residual tensor, a product's run-time factor (None
+    without), and the template and uniforms."""
 
     bias: np.ndarray
     residual: Operand | None
     slope: np.ndarray | None
     template: dict
     params: dict
+    factor: Operand | None = None
 
 
 def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
-    """The epilogue of a fusable node with inputs [x, w, bias?, residual?, slope?]."""
+    """The epilogue of a fusable node with inputs [x, w, bias?, residual?, slope?] (a matmul's sixth,
+    its factor: epilogue.wgsl's ``factored``, binding 7, after y: the slot a convolution's
+    x_scale has in the kernels both run, which no node has both of)."""
     act = node.attrs.get("activation")
-    ins = node.inputs + [None] * (5 - len(node.inputs))
+    ins = node.inputs + [None] * (6 - len(node.inputs))
     bias, residual, slope = ins[2], ins[3], ins[4]
+    factor = ins[5] if node.op == "matmul" else None
     for t, what in ((bias, "bias"), (slope, "PRelu slope")):
         if t is not None and not t.is_constant:
             raise ctx.unsupported(node, f"a {what} computed at run time")
@@ -60,7 +65,17 @@ def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
                 "residual_after": bool(node.attrs.get("residual_after")), "affine": post is not None}
     params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0,
               "post_scale": post[0] if post else 1.0, "post_shift": post[1] if post else 0.0}
-    return Epilogue(bias_v, residual, slope_v, template, params)
+    template.update(FACTOR_TEMPLATE[factor is not None])
+    if factor is not None:
+        params["factor_scale"] = float(node.attrs.get("factor_scale", 1.0))
+    return Epilogue(bias_v, residual, slope_v, template, params, factor)
+
+
+# epilogue.wgsl's (and epilogue_scalar.wgsl's) run-time factor: without, with
+FACTOR_TEMPLATE = {
+    False: {"factor_binding": "", "factor_times": "acc", "factor_field": ""},
+    True: {"factor_binding": "@group(0) @binding(7) var<storage, read_write> factor: array<factor_elem>;",
+           "factor_times": "acc * (f32(factor[0]) * p.factor_scale)", "factor_field": "factor_scale: f32,"}}
 
 
 # -- strided addressing -------------------------------------------------------------------------

@@ -211,7 +211,10 @@ class BatchNormalization:
 
 
 # ---------------------------------------------------------------------------------------------
-# matmul: numpy semantics over inputs [a, b, bias?, residual?, slope?] (bias along the last axis).
+# matmul: numpy semantics over inputs [a, b, bias?, residual?, slope?, factor?] (bias along the last
+# axis). ``factor`` (passes/fuse_product_factor.py, the compute backend's): one number computed at
+# run time, the sums times factor * attr ``factor_scale`` (a constant) before the bias, as
+# dynamic quantization's products are scaled by x_scale * w_scale.
 # Attr ``heads`` (from passes/fold_head_transposes.py), ("split", H): the (B, S, N) product is
 # stored as (B, H, S, N / H), attention's heads apart; ("split_t", H): as (B, H, N / H, S), each
 # head transposed (attention's keys); ("merge", H): the (B, H, S, D) product is stored as
@@ -263,6 +266,10 @@ class MatMul:
         bias = node.inputs[2] if len(node.inputs) > 2 else None
         if bias is not None and (not out or bias.shape != (out[-1],)):
             raise fail(node, f"bias must have shape ({out[-1] if out else 1},), got {bias.shape}")
+        factor = node.inputs[5] if len(node.inputs) > 5 else None
+        if factor is not None and (factor.size != 1 or factor.dtype not in FLOATS or requantize is not None):
+            raise fail(node, f"factor must be one float number (and no requantize), got {factor.dtype} "
+                             f"{factor.shape}")
         heads = node.attrs.get("heads")
         if heads is not None:
             out = heads_layout(np.empty(out, np.int8), heads).shape
@@ -272,8 +279,10 @@ class MatMul:
     def reference(node, ins):
         a, b = ins[0], ins[1]
         y = np.matmul(a.astype(np.float64), b.astype(np.float64))
-        bias, residual, slope = (ins + [None, None, None])[2:5]
+        bias, residual, slope, factor = (ins + [None] * 4)[2:6]
         requantize = node.attrs.get("requantize")
+        if factor is not None:  # (the kernels' rounding: the factor in f32 first)
+            y = y * np.float32(np.float32(factor.reshape(())) * np.float32(node.attrs.get("factor_scale", 1.0)))
         if bias is not None:
             y = y + bias
         y = apply_epilogue(node.attrs, y, residual if requantize is None else None, slope)

@@ -20,6 +20,15 @@ from ..graph import Graph
 from .patterns import channel_tail_pad
 
 
+def _taken(producer) -> bool:
+    """Whether ``producer`` has inputs past its bias (a residual, a PRelu slope, a convolution's
+    input scale) where a residual would go; a product's run-time factor (input 5,
+    ``passes.fuse_product_factor``) leaves room for one."""
+    if producer.op == "matmul":
+        return any(t is not None for t in producer.inputs[3:5])
+    return len(producer.inputs) > 3
+
+
 def fuse_residual(graph: Graph, *, after_activation: bool = False) -> int:
     users = graph.consumers()
     outputs = graph.output_ids()
@@ -35,15 +44,16 @@ def fuse_residual(graph: Graph, *, after_activation: bool = False) -> int:
             if (producer is None or not ops.has_trait(producer, "residual") or skip.is_constant
                     or producer.attrs.get("heads") is not None  # a residual is read in the product's own order
                     or producer.attrs.get("affine_after") is not None  # (the epilogue's last step)
-                    or (act is not None) != after_activation or len(producer.inputs) > 3
+                    or (act is not None) != after_activation or _taken(producer)
                     or (after_activation and (node.attrs.get("activation") is not None or producer.attrs.get("exact")
                                               or any(producer.attrs.get(q) is not None for q in
                                                      ("requantize", "x_zero", "int8_offset"))))
                     or skip.shape != out.shape or main.shape != out.shape
                     or len(users.get(id(main), [])) != 1 or id(main) in outputs or skip is main):
                 continue
-            inputs = producer.inputs + [None] * (3 - len(producer.inputs))
-            producer.inputs = inputs + [skip]
+            inputs = producer.inputs + [None] * (4 - len(producer.inputs))
+            inputs[3] = skip  # (after a product's factor, if it has one: passes.fuse_product_factor)
+            producer.inputs = inputs
             if after_activation:
                 producer.attrs["residual_after"] = True
             else:

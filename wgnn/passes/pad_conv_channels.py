@@ -211,10 +211,11 @@ def pad_matmul_columns(graph: Graph) -> int:
     padded = 0
     nodes: list[Node] = []
     for node in graph.nodes:
-        ins = node.inputs + [None] * (5 - len(node.inputs))
-        a, b, bias, residual, slope = ins[:5]
+        ins = node.inputs + [None] * (3 - len(node.inputs))
+        a, b, bias = ins[:3]
         if (node.op != "matmul" or b is None or not b.is_constant or b.rank != 2 or b.shape[1] % 4 == 0
-                or a.rank < 2 or node.outputs[0].size < MIN_PADDED or residual is not None or slope is not None
+                or a.rank < 2 or node.outputs[0].size < MIN_PADDED
+                or any(t is not None for t in node.inputs[3:])  # (a residual, slope or factor: left as is)
                 or (bias is not None and not bias.is_constant)
                 or any(node.attrs.get(k) for k in ("heads", "requantize"))):
             nodes.append(node)

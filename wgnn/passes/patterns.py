@@ -92,21 +92,31 @@ class Readers:
                 users.setdefault(id(operand), []).append(new)
 
 
-def constant_scale(graph: Graph, node: Node, at: int, readers: Readers) -> bool:
-    """Where ``node``'s input ``at`` is one number computed at run time times one constant number
-    (dynamic quantization's x_scale * w_scale), read by ``node`` alone, and ``node`` has no attr
-    ``scale`` yet: the run-time number becomes that input and the constant its ``scale`` (the
-    muladd's factor, the dequantize_sum's scale: kernels that multiply the two, the same rounding)."""
-    mul = made_by(node.inputs[at], "binary", "mul")
-    if mul is None or node.attrs.get("scale") is not None or not readers.only(node.inputs[at], node):
-        return False
+def run_time_times_constant(t: Operand, reader: Node, readers: Readers) -> tuple[Operand, float, Node] | None:
+    """(y, k, the Mul) where ``t`` is one float32 number computed at run time, y, times one constant
+    number, k (dynamic quantization's x_scale * w_scale), read by ``reader`` alone; else None."""
+    mul = made_by(t, "binary", "mul")
+    if mul is None or not readers.only(t, reader):
+        return None
     for y, k in (mul.inputs, mul.inputs[::-1]):
         if k.is_constant and k.size == 1 and not y.is_constant and y.size == 1 and y.dtype == k.dtype == "float32":
-            node.inputs[at] = y
-            node.attrs = dict(node.attrs, scale=float(np.asarray(k.value, np.float32).reshape(())))
-            readers.bypass(graph, mul, node, [y])
-            return True
-    return False
+            return y, float(np.asarray(k.value, np.float32).reshape(())), mul
+    return None
+
+
+def constant_scale(graph: Graph, node: Node, at: int, readers: Readers) -> bool:
+    """Where ``node``'s input ``at`` is one number computed at run time times one constant number
+    (``run_time_times_constant``) and ``node`` has no attr ``scale`` yet: the run-time number
+    becomes that input and the constant its ``scale`` (the muladd's factor, the dequantize_sum's
+    scale: kernels that multiply the two, the same rounding)."""
+    found = None if node.attrs.get("scale") is not None else run_time_times_constant(node.inputs[at], node, readers)
+    if found is None:
+        return False
+    y, k, mul = found
+    node.inputs[at] = y
+    node.attrs = dict(node.attrs, scale=k)
+    readers.bypass(graph, mul, node, [y])
+    return True
 
 
 def live(graph: Graph, op: str, kind: str | None = None):

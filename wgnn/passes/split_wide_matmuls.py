@@ -35,8 +35,8 @@ def split_wide_matmuls(graph: Graph, max_binding_bytes: int) -> int:
 
 def _split(node: Node, max_bytes: int) -> list[Node] | None:
     a, b = node.inputs[0], node.inputs[1]
-    extra = node.inputs[2:] + [None] * (5 - len(node.inputs))
-    bias, residual, slope = extra[0], extra[1], extra[2]
+    extra = node.inputs[2:] + [None] * (6 - len(node.inputs))
+    bias, residual, slope, factor = extra[:4]
     if not b.is_constant or b.rank != 2 or b.value.nbytes <= max_bytes:
         return None
     packed = block_weights(node)
@@ -58,8 +58,8 @@ def _split(node: Node, max_bytes: int) -> list[Node] | None:
         if bias is not None:
             columns = np.ascontiguousarray(np.broadcast_to(bias.value.reshape(-1), (cols,))[start:stop])
             inputs.append(Operand(fresh_name(tag + "_bias"), columns.shape, bias.dtype, value=columns))
-        if slope is not None:
-            inputs += [None] * (4 - len(inputs)) + [slope]
+        if slope is not None or factor is not None:  # (each slice's epilogue as the whole product's)
+            inputs += [None] * (4 - len(inputs)) + [slope] + ([factor] if factor is not None else [])
         part = Operand(fresh_name(tag), out.shape[:-1] + (stop - start,), out.dtype)
         piece = Node("matmul", inputs, [part], dict(node.attrs), name=tag)
         part.producer = piece

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...ops.quant import BlockWeights, block_weights, fits_int
 from ...ops.winograd import TRANSFORMS
-from ..common import broadcast_strides, fits_f16, fused_epilogue, merge_dims, pack_dims
+from ..common import FACTOR_TEMPLATE, broadcast_strides, fits_f16, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
 from .policy import (
@@ -400,6 +400,8 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         raise ctx.error(node, f"variant {choice.variant!r} cannot scale its input per channel")
     template.update(_x_scale_template(scale is not None))
     extra = [ctx.tensor(scale)] if scale is not None else []  # binding 7, after y
+    # binding 7 too: a product's run-time factor (epilogue.wgsl), never with an x_scale
+    factor = [ctx.tensor(node.inputs[5])] if node.op == "matmul" and len(node.inputs) > 5 else []
     if choice.variant == "gemv":  # B transposed, [N][K], so neighbouring invocations read neighbours
         params.update(k4=k // 4, n4=cols // 4)
         bt = b.reshape(k, cols).T
@@ -409,7 +411,8 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             bt = packed
             template.update(bt_word=INT8_WORDS["word"], bt_read=INT8_WORDS["read"])
         ctx.dispatch("gemv", node=node, template=template, params=params,
-                     bindings=[a_ref, ctx.const(bt)] + refs + [ctx.tensor(out)], workgroups=cols // 4, choice=choice)
+                     bindings=[a_ref, ctx.const(bt)] + refs + [ctx.tensor(out)] + factor, workgroups=cols // 4,
+                     choice=choice)
         return
     if b_const and choice.variant == "subgroup":
         b_ref, b_words = _weight_words(ctx, node, "b", b)
@@ -420,7 +423,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     if choice.variant in GEMMS:
         params.update(a_batch_stride=a_stride // 4, b_batch_stride=b_stride // 4)
         _gemm(node, ctx, "matmul_gemm", a_ref, b_ref, refs, template, params, choice, Problem(batch, m, k, cols),
-              extra)
+              extra, factor)
     elif vec4:
         template["tile_m"] = choice.tile
         tiles = -(-m // choice.tile)
@@ -433,7 +436,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             template.update(SCATTER_STORE)
         params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, batch=batch, n=cols, b_row=cols if scalar_b else n4,
                       a_batch_stride=a_stride // 4, b_batch_stride=b_stride if scalar_b else b_stride // 4)
-        bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)] + extra
+        bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)] + extra + factor
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
             n8 = -(-n4 // 8)
             # B's four rows of a K step, as the template writes them out (a branch between the two
@@ -465,15 +468,18 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     else:
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)], threads=batch * m * cols, choice=choice)
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)] + factor, threads=batch * m * cols,
+                     choice=choice)
 
 
 def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs: list[Ref], template: dict,
-          params: dict, choice: Choice, problem: Problem, extra: list[Ref] | None = None) -> None:
+          params: dict, choice: Choice, problem: Problem, extra: list[Ref] | None = None,
+          factor: list[Ref] | None = None) -> None:
     """One workgroup-tiled product (``gemm_tile.wgsl``), or with split-K two dispatches: the partial
     products into a temporary, then their sum and the epilogue (``splitk_reduce``). ``extra``: the
-    kernel's bindings after y (matmul_gemm's x_scale)."""
-    extra = extra or []
+    kernel's bindings after y (matmul_gemm's x_scale); ``factor``: the epilogue's run-time factor
+    (binding 7, the reduce's where K is split)."""
+    extra, factor = extra or [], factor or []
     out = node.outputs[0]
     rows, cols4 = gemm_block(choice.tile, choice.workgroup)
     k4, n4 = problem.k // 4, problem.n // 4
@@ -488,26 +494,26 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
     groups = problem.batch * split * m_tiles * n_tiles
     if split == 1:
         ctx.dispatch(kernel, node=node, template=template, params=params,
-                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)] + extra, workgroups=groups, choice=choice,
-                     types_extra=math)
+                     bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)] + extra + factor, workgroups=groups,
+                     choice=choice, types_extra=math)
         return
     total4 = problem.batch * problem.m * n4
     partial = ctx.temporary(node, (split, total4, 4), "partials")
     # The partial products skip the epilogue: one pipeline serves every activation.
     ctx.dispatch(kernel, node=node, template=dict(template, act="none", residual=False, quant=0, y_slice=False,
                                                   y_swap=False, y_scatter=False, r_window=False, affine=False,
-                                                  **VEC4_STORE),
-                 params=params,
+                                                  **VEC4_STORE, **FACTOR_TEMPLATE[False]),
+                 params={k: v for k, v in params.items() if k != "factor_scale"},
                  bindings=[a_ref, b_ref, ctx.dummy(), ctx.dummy(), ctx.dummy(), partial] + extra, workgroups=groups,
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
                        if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",
-                                "y_swap", "y_scatter", "r_window", "affine")}
+                                "y_swap", "y_scatter", "r_window", "affine") or k.startswith("factor_")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items()
-                              if k in ("alpha", "beta") or k.startswith(("y_", "r_", "post_"))},
+                              if k in ("alpha", "beta", "factor_scale") or k.startswith(("y_", "r_", "post_"))},
                              total=total4, n4=n4, splits=split),
-                 bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)], threads=total4, choice=choice,
+                 bindings=[partial, ctx.dummy()] + refs + [ctx.tensor(out)] + factor, threads=total4, choice=choice,
                  flops_share=0.0)  # additions of partial sums: not the product's multiply-adds
 
 

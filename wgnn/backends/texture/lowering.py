@@ -176,6 +176,8 @@ def _epilogue(ctx: TextureContext, node: Node, channels: int):
                                     f"{node.outputs[0].shape} (a compute backend rewrite)")
     if e.template["affine"]:
         raise ctx.unsupported(node, "a scale and shift after the activation (a compute backend rewrite)")
+    if e.factor is not None:
+        raise ctx.unsupported(node, "a product scaled by a number computed at run time (a compute backend rewrite)")
     bias_ref = ctx.const(e.bias)
     refs = [bias_ref, ctx.tensor(e.residual) if e.residual is not None else ctx.dummy(),
             ctx.const(e.slope) if e.slope is not None else ctx.dummy()]

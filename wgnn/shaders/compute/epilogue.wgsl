@@ -1,4 +1,6 @@
-// The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): bias, then the
+// The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): factored(), a
+// product's sums first times a number computed at run time (binding 7, ``factor``: dynamic
+// quantization's x_scale) and the includer's p.factor_scale, then the bias, then the
 // residual when one was fused (${residual}), then the activation, then the store; with
 // ${residual_after}, the residual after the activation (x + SiLU(conv): YOLO's bottlenecks), then with
 // ${affine} a scale and shift by single numbers (PP-LCNetV3's affine blocks). Declares the
@@ -29,6 +31,13 @@ const AFFINE: bool = ${affine};  // act(v) * p.post_scale + p.post_shift, last (
 @group(0) @binding(4) var<storage, read_write> residual: array<vec4<residual_elem>>;
 @group(0) @binding(5) var<storage, read> slope: array<vec4<slope_elem>>;
 @group(0) @binding(6) var<storage, read_write> y: array<${y_type}>;
+${factor_binding}
+
+// The sums as the epilogue takes them: acc, or acc * (factor[0] * p.factor_scale) (the order of
+// ternary.wgsl's muladd, so that the fused product rounds as the two dispatches did).
+fn factored(acc: vec4<f32>) -> vec4<f32> {
+    return ${factor_times};
+}
 
 fn store_y(v: vec4<f32>) -> ${y_type} {
     return ${y_store}(v);
@@ -84,7 +93,7 @@ fn finished(out_index: u32, channel4: u32, biased: vec4<f32>) -> vec4<f32> {
 
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
-    let v = acc + vec4<f32>(bias[channel4]);
+    let v = factored(acc) + vec4<f32>(bias[channel4]);
     if (QUANT != 0u) {
         y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
         return;

@@ -1,5 +1,5 @@
 // The fused epilogue of the scalar kernels (conv2d_generic, matmul_generic): the same steps as
-// epilogue.wgsl, one element at a time. Declares bindings 3 to 6.
+// epilogue.wgsl, one element at a time. Declares bindings 3 to 6 (and 7 with a run-time factor).
 #include "activation.wgsl"
 
 const HAS_RESIDUAL: bool = ${residual};
@@ -10,9 +10,14 @@ const AFFINE: bool = ${affine};  // then r * p.post_scale + p.post_shift
 @group(0) @binding(4) var<storage, read_write> residual: array<residual_elem>;
 @group(0) @binding(5) var<storage, read> slope: array<slope_elem>;
 @group(0) @binding(6) var<storage, read_write> y: array<y_elem>;
+${factor_binding}
+
+fn factored(acc: f32) -> f32 {  // (epilogue.wgsl's, on one value)
+    return ${factor_times};
+}
 
 fn write_output(out_index: u32, channel: u32, acc: f32) {
-    var v = acc + f32(bias[channel]);
+    var v = factored(acc) + f32(bias[channel]);
     if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
         v += f32(residual[out_index]);
     }

@@ -22,6 +22,7 @@ struct Params {
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
     n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
+    ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
 const TILE_M: u32 = ${tile_m}u;

@@ -7,6 +7,7 @@ struct Params {
     m: u32, k: u32, n: u32, batch: u32,
     a_batch_stride: u32, b_batch_stride: u32, alpha: f32, beta: f32,
     post_scale: f32, post_shift: f32,
+    ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
