@@ -472,7 +472,8 @@ def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
     """The subgroup variant's other ways of sharing (subgroupShuffle, as subgroups wider than eight
     lanes take; each lane loading its own, as subgroups of no multiple of eight take), forced on this
     adapter, on the ragged shapes: a matrix product (N a multiple of 4 and not), a pointwise, a
-    one-row (overlapping rows of A) and a padded strided convolution."""
+    one-row (overlapping rows of A) and a padded strided convolution; K not a multiple of 4 too (A
+    read as scalars, the last K % 4 values a row of B at a time; K = 3: those alone)."""
     from wgnn.backends.compute import nn
 
     monkeypatch.setattr(nn, "SUBGROUP_PATH", path)
@@ -482,12 +483,13 @@ def test_subgroup_variant_sharing_paths(device, rng, monkeypatch, path):
         session, got, want = run_both(b, {"y": y}, feeds, kernels={"conv": choice})
         assert _ran(session, CONV_KERNELS["subgroup"])
         assert rel_l2(got["y"], want["y"]) < tol("fp32")
-    for n in (44, 31):  # (31: ragged columns, B computed at run time read as scalars)
+    for k, n in ((12, 44), (12, 31), (13, 44), (14, 31), (3, 31)):  # (31: ragged columns, B computed at
+        # run time read as scalars)
         bld = wgnn.GraphBuilder()
-        a = bld.input("a", (19, 12))
-        rhs = bld.constant(rng.standard_normal((12, n)).astype(np.float32)) if n % 4 == 0 else bld.input("b", (12, n))
-        feeds = {"a": rng.standard_normal((19, 12)).astype(np.float32),
-                 "b": rng.standard_normal((12, n)).astype(np.float32)}
+        a = bld.input("a", (19, k))
+        rhs = bld.constant(rng.standard_normal((k, n)).astype(np.float32)) if n % 4 == 0 else bld.input("b", (k, n))
+        feeds = {"a": rng.standard_normal((19, k)).astype(np.float32),
+                 "b": rng.standard_normal((k, n)).astype(np.float32)}
         y = bld.matmul(a, rhs, name="mm")
         session, got, want = run_both(bld, {"y": y}, {k: v for k, v in feeds.items() if n % 4 or k == "a"},
                                       kernels={"mm": Choice("subgroup", tile=16)})

@@ -649,16 +649,17 @@ def test_dynamically_quantized_product_scales_in_its_epilogue(device, variant, p
     """A product as ``quantize_dynamic`` writes it (MatMulInteger, Cast, times the input's scale found
     at run time and the weights' scale, plus the bias), then a residual add and a ReLU: one matmul
     dispatch (two with split-K) scales its sums by the run-time number in its epilogue, adds the
-    bias and the residual and applies the ReLU, on every variant, N in fours or not (no residual
-    then: the ragged store takes none), against ONNX Runtime; in fp32 the same bits as without the
-    fusion (the muladd's order of operations)."""
+    bias and the residual and applies the ReLU, on every variant, N and K in fours or not (no
+    residual then: the ragged store takes none; the weights int8 words, their last K % 4 rows one at
+    a time), against ONNX Runtime; in fp32 the same bits as without the fusion (the muladd's order
+    of operations)."""
     from wgnn import passes
     from wgnn.backends.compute.policy import Choice
 
     if variant == "subgroup" and "subgroup" not in device.features or precision == "fp16" and \
             "shader-f16" not in device.features:
         pytest.skip(f"{device.name} lacks the feature")
-    k, residual = 24, n % 4 == 0
+    k, residual = (24, True) if n % 4 == 0 else (21, False)  # (N not in fours: K neither, A read as scalars)
     feeds = {"x": rng.standard_normal((m, k)).astype(np.float32)}
     consts = {"w": rng.integers(-127, 128, (k, n)).astype(np.int8), "ws": np.float32(0.004),
               "b": rng.standard_normal(n).astype(np.float32)}

@@ -70,6 +70,16 @@ def _x_scale_template(scaled: bool) -> dict:
             "x_scale_binding": "@group(0) @binding(7) var<storage, read_write> x_scale: array<vec4<x_scale_elem>>;"}
 
 
+def _scalar_a_template(scalar: bool) -> dict:
+    """The register-tiled kernels' A (matmul.wgsl, matmul_shared.wgsl): vec4 words, or where K is
+    not a multiple of 4 scalars, four of K read one at a time (``a_four``) and the last K % 4 by
+    ``a_one``."""
+    if not scalar:
+        return {"a_step": 1, "a_word": "vec4<a_elem>", "a_four": "vec4<f32>(a[i])", "a_one": "f32(a[i / 4u][i % 4u])"}
+    return {"a_step": 4, "a_word": "a_elem", "a_one": "f32(a[i])",
+            "a_four": "vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]))"}
+
+
 def _residual_window(node, ctx: LoweringContext, residual) -> tuple[int, int, int, int] | None:
     """How the epilogue reads a convolution's residual that is not the output's own shape and
     order (``R_WINDOW`` in epilogue.wgsl): (output vec4s per pixel, the residual's, their pitch,
@@ -437,6 +447,12 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, batch=batch, n=cols, b_row=cols if scalar_b else n4,
                       a_batch_stride=a_stride // 4, b_batch_stride=b_stride if scalar_b else b_stride // 4)
         bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)] + extra + factor
+        # K not a multiple of 4: A's rows do not fall on vec4s, read as scalars, and the last K % 4
+        # values of K one at a time (attention's probabilities times V over a sequence of any length)
+        scalar_a = k % 4 != 0
+        template.update(_scalar_a_template(scalar_a))
+        params.update(k_tail=k % 4, a_batch_stride=a_stride if scalar_a else a_stride // 4)
+        a_row = (a_row or k) if scalar_a else (a_row or k) // 4  # (in A's words)
         if choice.variant == "subgroup":  # octets of lanes: eight vec4 columns each, the last one ragged
             n8 = -(-n4 // 8)
             # B's four rows of a K step, as the template writes them out (a branch between the two
@@ -448,23 +464,19 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                 rows = [f"b_lanes(bk{o}, col)" for o in ("", " + p.b_row", " + 2u * p.b_row", " + 3u * p.b_row")]
             else:
                 rows = [f"{b_words['b_read']}(b[bk{o}])" for o in ("", " + p.n4", " + 2u * p.n4", " + 3u * p.n4")]
-            template.update(b_rows=f"mat4x4<f32>({', '.join(rows)})", b_row="p.b_row" if scalar_b else "p.n4")
-            ctx.dispatch("matmul_shared", node=node,
-                         template=dict(template, path=SUBGROUP_PATH, **_words(a=a_ref), **b_words),
-                         params=dict(params, n8=n8, a_row4=(a_row or k) // 4), bindings=bindings,
+            template.update(b_rows=f"mat4x4<f32>({', '.join(rows)})", b_one=rows[0].replace("bk", "i"),
+                            b_row="p.b_row" if scalar_b else "p.n4")
+            if not scalar_a:  # (vec4 words as _words reads them: f16 as two u32s)
+                words = _words(a=a_ref)
+                template.update(a_word=words["a_word"], a_four=f"{words['a_read']}(a[i])", a_one="0.0")
+            ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH, **b_words),
+                         params=dict(params, n8=n8, a_row=a_row), bindings=bindings,
                          threads=batch * tiles * n8 * 8, choice=choice)
         else:
             template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",
                             b_four="b_lanes(i, col)" if scalar_b else "vec4<f32>(b[i])")
-            scalar_a = k % 4 != 0  # A's rows do not fall on vec4s: read as scalars (matmul.wgsl)
-            template.update(a_step=4 if scalar_a else 1, a_word="a_elem" if scalar_a else "vec4<a_elem>",
-                            a_four="vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]))"
-                            if scalar_a else "vec4<f32>(a[i])",
-                            a_one="f32(a[i])" if scalar_a else "f32(a[i / 4u][i % 4u])")
-            params.update(a_row=(a_row or k) if scalar_a else (a_row or k) // 4, k_tail=k % 4,
-                          a_batch_stride=a_stride if scalar_a else a_stride // 4)
-            ctx.dispatch("matmul", node=node, template=template, params=params, bindings=bindings,
-                         threads=batch * tiles * n4, choice=choice)
+            ctx.dispatch("matmul", node=node, template=template, params=dict(params, a_row=a_row),
+                         bindings=bindings, threads=batch * tiles * n4, choice=choice)
     else:
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,

@@ -397,9 +397,9 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
             # epilogue: passes.integer_conv.fuse_requantize leaves such a product's requantize apart)
             ragged = (node.attrs.get("heads") is None and (len(node.inputs) < 4 or node.inputs[3] is None)
                       and block_weights(node) is None)
-            return (["tiled"] + (shared if problem.k % 4 == 0 else []) if ragged else []) + ["generic"]
-        if problem.k % 4:  # the register-tiled kernel reads such an A as scalars
-            return ["tiled"] + scalar
+            return (["tiled"] + shared if ragged else []) + ["generic"]
+        if problem.k % 4:  # the register-tiled kernels read such an A as scalars
+            return ["tiled"] + shared + scalar
         if block_weights(node) is not None:  # weights kept packed: the kernels that read them (the
             # float ones would hold the weights dequantized, 8x the bytes of 4-bit ones)
             return ["nbits"] + ["nbits_" + v for v in shared] + ["nbits_gemm"] + (["nbits_gemm_f16"] if half else [])

@@ -10,9 +10,12 @@
 // of TILE_M. Lanes whose column is past the end still load and share their rows; they only skip
 // the store.
 // On a subgroup size that is not a multiple of 8 (no whole octets) every lane loads its own rows.
-// Needs K divisible by 4; an N that is not (N_RAGGED, as in matmul.wgsl: B computed at run time read
-// as scalars, constant B padded with zero columns, rows stored up to N). TILE_M is 8 or 16. A's rows lie a_row4 vec4s apart (K / 4 for a
-// matrix; fewer where they overlap: a convolution over one row of its input, nn.py).
+// An N not divisible by 4 as in matmul.wgsl (N_RAGGED: B computed at run time read as scalars,
+// constant B padded with zero columns, rows stored up to N); a K not divisible by 4 too (A_STEP = 4:
+// A read as scalars, four of K at a time, then the last p.k_tail of K one at a time, each a row of
+// B, through the same octet sharing). TILE_M is 8 or 16. A's rows lie p.a_row of its words apart
+// (K / 4 vec4s for a matrix, or K scalars; fewer where they overlap: a convolution over one row of
+// its input, nn.py).
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/octet.wgsl"  // madd() and octet_rows()
@@ -23,9 +26,10 @@ struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
     batch: u32, a_batch_stride: u32, b_batch_stride: u32, alpha: f32,
     beta: f32,
-    n8: u32, a_row4: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
+    n8: u32, a_row: u32, y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
     n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
+    k_tail: u32,  // K % 4 (scalar A only)
     ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
@@ -33,6 +37,7 @@ const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
 const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1, or 4 (scalars: N_RAGGED's B computed at run time)
 const N_RAGGED: bool = ${n_ragged};
+const A_STEP: u32 = ${a_step}u;  // A's words per four values of K: 1 (vec4s) or 4 (scalars)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
@@ -44,6 +49,19 @@ const N_RAGGED: bool = ${n_ragged};
 // a branch in the K loop, which lavapipe keeps.)
 fn b_rows(bk: u32, k4: u32, col: u32) -> mat4x4<f32> {
     return scaled_rows(k4, ${b_rows});
+}
+
+// B's row from word i on (the vec4 of columns col): a ragged K's last values, one at a time.
+fn b_one(i: u32, col: u32) -> vec4<f32> {
+    return ${b_one};
+}
+
+// Four values of K from A's word i on, and the value at word i (scalar A's tail).
+fn a_four(i: u32) -> vec4<f32> {
+    return ${a_four};
+}
+fn a_one(i: u32) -> f32 {
+    return ${a_one};
 }
 
 // The tile's rows r0 .. r0 + 7 stored up to column N (write_octet's N_RAGGED form, written out
@@ -86,27 +104,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc: array<vec4<f32>, TILE_M>;
     if (share) {
         // This lane's rows: row0 + lane and row0 + 8 + lane (past the end: the last row again).
-        let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.a_row4;
-        let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row4;
+        let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.a_row;
+        let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row;
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * ${b_row};
             let bm = b_rows(bk, k4, bcol);
             // Written out per octet of rows (not a loop): the accumulators' indices stay constants.
-            octet_rows(&acc, 0u, ${a_read}(a[mine0 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
+            octet_rows(&acc, 0u, a_four(mine0 + k4 * A_STEP), bm[0], bm[1], bm[2], bm[3], first, broadcast);
             if (TILE_M == 16u) {
-                octet_rows(&acc, 8u, ${a_read}(a[mine1 + k4]), bm[0], bm[1], bm[2], bm[3], first, broadcast);
+                octet_rows(&acc, 8u, a_four(mine1 + k4 * A_STEP), bm[0], bm[1], bm[2], bm[3], first, broadcast);
+            }
+        }
+        // (a ragged K's last values: x0 + 0 for the other three lanes of each madd, the same sums)
+        for (var k = p.k4 * 4u; k < p.k4 * 4u + p.k_tail; k++) {
+            let bt = b_one(b_base + k * ${b_row}, bcol);
+            let z = vec4<f32>(0.0);
+            octet_rows(&acc, 0u, vec4<f32>(a_one(mine0 + k), 0.0, 0.0, 0.0), bt, z, z, z, first, broadcast);
+            if (TILE_M == 16u) {
+                octet_rows(&acc, 8u, vec4<f32>(a_one(mine1 + k), 0.0, 0.0, 0.0), bt, z, z, z, first, broadcast);
             }
         }
     } else {
         var rows: array<u32, TILE_M>;
         for (var r = 0u; r < TILE_M; r++) {
-            rows[r] = a_base + min(row0 + r, p.m - 1u) * p.a_row4;
+            rows[r] = a_base + min(row0 + r, p.m - 1u) * p.a_row;
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * ${b_row};
             let bm = b_rows(bk, k4, bcol);
             for (var r = 0u; r < TILE_M; r++) {
-                acc[r] = madd(acc[r], ${a_read}(a[rows[r] + k4]), bm[0], bm[1], bm[2], bm[3]);
+                acc[r] = madd(acc[r], a_four(rows[r] + k4 * A_STEP), bm[0], bm[1], bm[2], bm[3]);
+            }
+        }
+        for (var k = p.k4 * 4u; k < p.k4 * 4u + p.k_tail; k++) {
+            let bt = b_one(b_base + k * ${b_row}, bcol);
+            for (var r = 0u; r < TILE_M; r++) {
+                acc[r] = fma(bt, vec4<f32>(a_one(rows[r] + k)), acc[r]);
             }
         }
     }
