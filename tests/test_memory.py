@@ -142,6 +142,30 @@ def test_matmul_results_are_written_into_a_concat(device, precision, rng, varian
     assert rel_l2(got["y"], want["y"]) < tol(precision)
 
 
+@pytest.mark.parametrize("first", ["input", "twice"])
+def test_a_part_of_two_nested_concats_is_copied_into_the_outer_one(device, precision, rng, first):
+    """concat(concat(x, t), t) along the channels, stored channels first (each part one run of the
+    result's elements): t lies inside the inner concat's place in the outer result (a part of two
+    concats lies in the first), and the outer concat still copies it into its own second place
+    (it once took t's being somewhere in its result for being there: those channels stayed zero);
+    the inner concat copies nothing onto t where it already lies. Against numpy, the plan sound."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (1, 8, 4, 4))
+    t = b.relu(x)
+    inner = b.concat([x, t] if first == "input" else [b.concat([x, x], axis=1), t], axis=1)
+    y = b.concat([inner, t], axis=1)
+    feeds = {"x": rng.standard_normal((1, 8, 4, 4)).astype(np.float32)}
+    session, got, _ = run_both(b, {"y": y}, feeds, precision=precision)
+    xs, ts = feeds["x"], np.maximum(feeds["x"], 0)
+    want = np.concatenate(([xs, ts] if first == "input" else [xs, xs, ts]) + [ts], axis=1)
+    np.testing.assert_allclose(got["y"], want, rtol=1e-3 if precision == "fp16" else 0)
+    exe = session._exe
+    assert check_plan(exe.blocks, exe.plan.offsets) == []
+    if precision == "fp32":  # (fp16: the float32 output stored apart from the f16 parts, all copied)
+        # the input's copies (once or twice) and t's into the outer result: none of t onto itself
+        assert _concat_copies(session) == (1 if first == "input" else 2) + 1
+
+
 def test_contiguous_blocks():
     """Where a block of a tensor is one run of its stored elements, and where it starts."""
     from wgnn.backends.compute.data import contiguous_block

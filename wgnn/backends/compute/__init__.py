@@ -207,6 +207,7 @@ class ComputeBackend(Backend):
                 state.storage[id(node.outputs[0])] = "i8x4"
         ctx = LoweringContext(state.device, state.perms, state.storage, state.roots, state.policy,
                               precision=state.precision, opset=state.opset, shared=state.shared)
+        ctx.placed = state.placed
         data.channel_windows(state, ctx.windows)
         data.leading_columns(state, ctx.row_pitch)
         data.sliced_parts(state, ctx.slice_views)

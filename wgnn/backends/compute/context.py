@@ -283,6 +283,7 @@ class LoweringContext:
         self.perms = perms
         self.storage = storage  # id(storage root) -> WGSL element type
         self.roots = roots  # id(view) -> the operand that owns its bytes
+        self.placed: dict[int, int] = {}  # id(view) -> its first byte in its root's (the compile's placed)
         self.policy = policy
         self.constants = ConstantPool(device.storage_alignment, store=shared)
         self.calls: list[KernelCall] = []

@@ -578,15 +578,32 @@ def concat_slices(state, windows: dict[int, tuple[int, int]]) -> dict[int, Slice
     return slices
 
 
+def _in_place(ctx: LoweringContext, t: Operand, out: Operand, starts: tuple[int, ...]) -> bool:
+    """Whether the concat part ``t`` already lies where the concat ``out`` has it from ``starts``
+    on: written there through its producer's epilogue (``concat_slices``), or placed there as a run
+    of the result's elements (``contiguous_parts``). Inside the same root is not enough: a part of
+    two concats lies in the first, and where that concat is itself a part of the second (concat(
+    concat(x, t), t)), t lies in the second's result once, inside the first's place."""
+    if ctx.root(t) is not ctx.root(out) or id(t) in ctx.slice_views:  # (a slice view: read inside the
+        return False  # sliced tensor)
+    written = ctx.slices.get(id(t))
+    if written is not None and written.whole is out and ctx.root(t) is out:
+        return True
+    start = contiguous_block(out.shape, ctx.perm(out), t.shape, starts)
+    size = ELEMENT_BYTES.get(ctx.storage.get(id(ctx.root(out))))
+    return (start is not None and size is not None
+            and ctx.placed.get(id(t), 0) == ctx.placed.get(id(out), 0) + start * size)
+
+
 @lowers("concat")
 def lower_concat(node, ctx: LoweringContext) -> None:
-    """A copy of each part into its place, except the parts already written there (``concat_slices``)."""
+    """A copy of each part into its place, except the parts already there (``_in_place``)."""
     out = node.outputs[0]
     axis = node.attrs["axis"] % out.rank
     out_strides = logical_strides(out.shape, ctx.perm(out))
     offset = 0
     for t in node.inputs:
-        if ctx.root(t) is not out or id(t) in ctx.slice_views:  # (a slice view: read inside the sliced tensor)
+        if not _in_place(ctx, t, out, tuple(offset if a == axis else 0 for a in range(out.rank))):
             strided_dispatch(ctx, node, "first", out, [t], out_shape=t.shape, out_strides=out_strides,
                              out_base=offset * out_strides[axis])
         offset += t.shape[axis]
