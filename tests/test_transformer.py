@@ -237,6 +237,25 @@ def test_softmax_with_one_mask_value_per_row_reads_scalars(device, precision, rn
     assert "const W: u32 = 1u;" in source
 
 
+def test_a_sum_scaled_before_a_softmax_is_no_mask(device, rng):
+    """softmax((x + m) * s) scales m too: the scale goes into the softmax, the add stays a pass of
+    its own (the softmax's mask is added after its scale: taking m as one gave softmax(x * s + m),
+    found by random graphs against ONNX Runtime); softmax(x * s + m) still takes both. Against
+    ONNX Runtime."""
+    feeds = {"x": rng.standard_normal((2, 3, 8)).astype(np.float32) * 4,
+             "m": rng.standard_normal((2, 3, 8)).astype(np.float32) * 4}
+    nodes = [helper.make_node("Add", ["x", "m"], ["a"]), helper.make_node("Mul", ["a", "s"], ["z"]),
+             helper.make_node("Softmax", ["z"], ["sum_scaled"], axis=-1),
+             helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Add", ["xs", "m"], ["w"]),
+             helper.make_node("Softmax", ["w"], ["masked"], axis=-1)]
+    model = _model(nodes, feeds, ["sum_scaled", "masked"], {"s": np.float32(0.3)}, opset=17)
+    session = wgnn.InferenceSession(model)
+    for got, want in zip(session.run(None, feeds), _ort(model, feeds)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    softmaxes = sorted(len(n.inputs) for n in session.graph.nodes if n.op == "softmax")
+    assert softmaxes == [1, 2] and session.pass_log["fuse_softmax"] == 2
+
+
 # -- ONNX Runtime's fused transformer ops ------------------------------------------------------------
 
 

@@ -283,6 +283,10 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def cmd_fuzz(args) -> int:
+    if args.graphs:
+        from wgnn.fuzz_graphs import main as graphs_main
+
+        return graphs_main(args)
     from wgnn.fuzz import main as fuzz_main
 
     return fuzz_main(args)
@@ -409,12 +413,16 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("fuzz", help="load and run mutated copies of real models in a watched worker: crashes, "
-                       "hangs and errors that are not wgnn's")
-    p.add_argument("--count", type=int, default=200, help="mutants (default: 200)")
+                       "hangs and errors that are not wgnn's; with --graphs, random graphs against a reference")
+    p.add_argument("--count", type=int, default=200, help="mutants, or random graphs (default: 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a mutant may take (default: 60)")
     p.add_argument("--models", help="comma-separated corpus: zoo and pretrained model names, model files "
                    "(default: zoo CNNs and cached pretrained models)")
+    p.add_argument("--graphs", action="store_true",
+                   help="differential: random graphs of text-model and CNN pieces, wgnn against ONNX Runtime CPU "
+                        "(or, without it, wgnn's numpy reference); mismatches named by seed")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="--graphs: wgnn's precision")
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")

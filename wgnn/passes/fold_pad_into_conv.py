@@ -24,7 +24,8 @@ def fold_pad_into_conv(graph: Graph) -> int:
         convs = list({id(c): c for c in readers.users.get(id(out), [])}.values())
         if not convs or id(out) in readers.outputs or not all(
                 conv.op == "conv2d" and conv.inputs[0] is out and all(t is not out for t in conv.inputs[1:])
-                and not conv.attrs.get("exact")
+                and not conv.attrs.get("exact") and len(conv.inputs) <= 5  # (an x_scale: its 1x1 kernels take no
+                # padding, passes.fold_channel_scale)
                 and all(conv.attrs.get(k) is None for k in ("x_zero", "int8_offset", "requantize")) for conv in convs):
             continue
         for conv in convs:  # (BlazePose's heads: two depthwise convolutions read each padding)

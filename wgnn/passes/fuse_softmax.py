@@ -67,7 +67,9 @@ def fuse_softmax(graph: Graph) -> int:
                 node.inputs[0].rank - 1 or node.inputs[0].dtype != "float32":
             continue
         x, scale, mask, dead = node.inputs[0], node.attrs.get("scale", 1.0), None, []
-        plus = made_by(x, "binary", "add")
+        # (a mask under a scale already taken, softmax((x + m) * s), is no mask: the kernel adds it
+        # unscaled, after x * s)
+        plus = made_by(x, "binary", "add") if scale == 1.0 else None
         if plus is not None and readers.only(x, node):
             for term in plus.inputs:
                 m = other(plus, term)

@@ -215,6 +215,12 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
     weights = w.value.astype(np.float32, copy=False)
     tile = choice.tile
 
+    pointwise = "pointwise" in candidates and (
+        ((kh, kw, sh, sw) == (1, 1, 1, 1) and (choice.variant in ("pointwise", "subgroup", "gemv")
+                                               or choice.variant in GEMMS))
+        or choice.variant in ("pointwise", "subgroup"))
+    if x_scale_of(node) is not None and not pointwise:  # (only the matrix kernels scale B's rows)
+        raise ctx.error(node, f"variant {choice.variant!r} cannot scale its input per channel")
     if choice.variant == "depthwise":
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         tiles = -(-ow // tile)
@@ -228,12 +234,12 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif "pointwise" in candidates and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
+    elif pointwise and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
             choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
-    elif "pointwise" in candidates and choice.variant in ("pointwise", "subgroup"):
+    elif pointwise:
         # One filter row, unpadded (patterns.row_product): each output row of pixels is a matrix product
         # whose rows of A are the KW * C neighbouring input values under the filter, overlapping
         # (stride_w * C apart), and whose B is the filter as (KW * C) x O.

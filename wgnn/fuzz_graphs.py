@@ -1,0 +1,323 @@
+"""Differential fuzzing: random ONNX graphs made of the pieces real models are made of, each run by
+wgnn and by a reference, so that a result that is silently wrong (a fusion that fires where it
+must not, a buffer planned over another) is found and named by the seed that makes it.
+
+    wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32]
+
+Two families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
+(less often) an earlier one, so that tensors are read several times and by several kinds of node:
+
+- ``text``: (B, S, C) activations through matrix products (a bias per column, per row or one
+  number; a scale by a number computed at run time), activations, residual adds and products with
+  an earlier tensor, scaled softmax, layer normalization, attention's head split, product and join,
+  dynamically quantized products (DynamicQuantizeLinear, MatMulInteger, the scales, the bias) and
+  mean subtraction;
+- ``cnn``: (N, C, H, W) images through convolutions (1x1 and 3x3, strided, depthwise, with or
+  without bias, a batch norm after), activations, residual adds and products, pooling, channel
+  concats (of a tensor with itself or an earlier one), per-channel scale and shift, a
+  squeeze-and-excitation gate, padding.
+
+The reference is ONNX Runtime's CPU provider where it is installed, else wgnn's numpy reference of
+the graph as imported (``InferenceSession.run_reference``: it shares the importer, so it finds the
+passes', the planner's and the kernels' faults, not the importer's). In fp32 a graph matches where
+every value of every output is within ``TOLERANCE`` of the reference's largest (at least 0.01: a
+result that should be zero is allowed float rounding); in fp16, where f16's rounding of large values
+is legitimately a few steps, where each output's relative L2 error is within it (its root mean
+square taken as 0.1 at least; a region computed wrong is far more: a layer normalization over a
+few near-equal f16 values magnifies their rounding to 1%). Graphs with dynamic
+quantization are allowed 1e-2 either way, since a float rounding apart before a quantizer moves an
+8-bit code, as it does between ONNX Runtime's own graphs.
+Outcomes: ``match``, ``mismatch``, ``refused`` (a ``WgnnError``: a graph wgnn declines, said by
+name) and ``exception`` (anything else: a bug).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import WgnnError
+
+FAMILIES = ("text", "cnn")
+OUTCOMES = ("match", "mismatch", "refused", "exception")
+TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
+QUANTIZED_TOLERANCE = 1e-2
+
+
+class _Graph:
+    """An ONNX graph under construction: nodes, initializers, inputs, and the tensors made so far
+    with their shapes (the steps' material)."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.nodes, self.initializers, self.feeds = [], [], {}
+        self.tensors: list[tuple[str, tuple[int, ...]]] = []
+        self._count = 0
+
+    def name(self, prefix: str = "t") -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def const(self, value) -> str:
+        from onnx import numpy_helper
+
+        name = self.name("c")
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: int = 1, **attrs) -> str | list[str]:
+        from onnx import helper
+
+        names = [self.name() for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op, inputs, names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
+        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def pick(self) -> tuple[str, tuple[int, ...]]:
+        """The last tensor mostly, else an earlier one."""
+        return self.tensors[-1] if self.rng.random() < 0.7 else self.tensors[int(self.rng.integers(len(self.tensors)))]
+
+    def same_shape(self, shape: tuple[int, ...]) -> str:
+        matches = [t for t, s in self.tensors if s == shape]
+        return matches[int(self.rng.integers(len(matches)))]
+
+    def model(self):
+        from onnx import TensorProto, helper
+
+        r = self.rng
+        outputs = [self.tensors[-1]]
+        if len(self.tensors) > 2 and r.random() < 0.3:  # (an intermediate read further on, an output too)
+            outputs.append(self.tensors[int(r.integers(1, len(self.tensors) - 1))])
+        graph = helper.make_graph(
+            self.nodes, "random",
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, v.shape) for n, v in self.feeds.items()],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in dict(outputs)], self.initializers)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _text_step(g: _Graph) -> None:
+    from onnx import TensorProto
+
+    r = g.rng
+    t, shape = g.pick()
+    k = r.random()
+    if k < 0.25:  # a product, then a run-time scale and a bias of some shape
+        n = int(r.choice([4, 5, 7, 8, 12, 16]))
+        y = g.node("MatMul", [t, g.const(g.normal(shape[-1], n, scale=shape[-1] ** -0.5))])
+        if "s" in g.feeds and r.random() < 0.5:
+            s = g.node("Mul", ["s", g.const(np.float32(r.uniform(0.1, 2)))]) if r.random() < 0.5 else "s"
+            y = g.node("Mul", [y, s] if r.random() < 0.5 else [s, y])
+        if r.random() < 0.6:
+            bias = [(n,), (1, 1, n), (shape[1], 1), (1,)][int(r.integers(4))]
+            y = g.node("Add", [y, g.const(g.normal(*bias))])
+        shape = shape[:-1] + (n,)
+    elif k < 0.4:
+        y = g.node(str(r.choice(["Relu", "Sigmoid", "Tanh", "Erf", "Abs"])), [t])
+    elif k < 0.55:  # with an earlier tensor of the same shape (a residual)
+        u = g.same_shape(shape)
+        y = g.node(str(r.choice(["Add", "Mul", "Sub"])), [t, u] if r.random() < 0.5 else [u, t])
+    elif k < 0.65:
+        x = g.node("Mul", [t, g.const(np.float32(r.uniform(0.1, 1)))]) if r.random() < 0.5 else t
+        y = g.node("Softmax", [x], axis=-1)
+    elif k < 0.75:
+        y = g.node("LayerNormalization", [t, g.const(r.uniform(0.5, 1.5, shape[-1]).astype(np.float32)),
+                                           g.const(g.normal(shape[-1]))], axis=-1)
+    elif k < 0.85 and shape[-1] % 2 == 0:  # attention over two heads of the tensor itself
+        b, s, c = shape
+        split = g.node("Reshape", [t, g.const(np.array([b, s, 2, c // 2], np.int64))])
+        q = g.node("Transpose", [split], perm=[0, 2, 1, 3])
+        keys = g.node("Transpose", [split], perm=[0, 2, 3, 1])
+        p = g.node("Softmax", [g.node("MatMul", [q, keys])], axis=-1)
+        joined = g.node("Transpose", [g.node("MatMul", [p, q])], perm=[0, 2, 1, 3])
+        y = g.node("Reshape", [joined, g.const(np.array([b, s, c], np.int64))])
+    elif k < 0.93:  # a dynamically quantized product, as quantize_dynamic writes it
+        n = int(r.choice([4, 6, 8, 12]))
+        q, x_scale, x_zero = g.node("DynamicQuantizeLinear", [t], outputs=3)
+        sums = g.node("MatMulInteger", [q, g.const(r.integers(-127, 128, (shape[-1], n)).astype(np.int8)), x_zero])
+        f = g.node("Cast", [sums], to=TensorProto.FLOAT)
+        scale = g.node("Mul", [x_scale, g.const(np.float32(r.uniform(0.001, 0.01)))])
+        y = g.node("Mul", [f, scale] if r.random() < 0.5 else [scale, f])
+        if r.random() < 0.6:
+            bias = g.const(g.normal(n))
+            y = g.node("Add", [y, bias] if r.random() < 0.5 else [bias, y])
+        shape = shape[:-1] + (n,)
+    else:
+        y = g.node("Sub", [t, g.node("ReduceMean", [t], axes=[-1], keepdims=1)])
+    g.tensors.append((y, shape))
+
+
+def _cnn_step(g: _Graph) -> None:
+    r = g.rng
+    t, shape = g.pick()
+    n, c, h, w = shape
+    k = r.random()
+    if k < 0.3 and h >= 3:  # a convolution, maybe depthwise, maybe a batch norm after
+        o, size, stride = int(r.choice([3, 4, 6, 8, 12, 16])), int(r.choice([1, 3])), int(r.choice([1, 1, 2]))
+        groups = c if size == 3 and r.random() < 0.25 else 1
+        o = c if groups > 1 else o
+        pad = size // 2 if r.random() < 0.8 else 0
+        inputs = [t, g.const(g.normal(o, c // groups, size, size, scale=(c // groups * size * size) ** -0.5))]
+        if r.random() < 0.7:
+            inputs.append(g.const(g.normal(o)))
+        y = g.node("Conv", inputs, kernel_shape=[size, size], strides=[stride, stride], pads=[pad] * 4, group=groups)
+        side = (h + 2 * pad - size) // stride + 1
+        shape = (n, o, side, side)
+        if r.random() < 0.4:
+            gamma, variance = (g.const(r.uniform(0.5, 1.5, o).astype(np.float32)) for _ in range(2))
+            beta, mean = g.const(g.normal(o)), g.const(g.normal(o, scale=0.1))
+            y = g.node("BatchNormalization", [y, gamma, beta, mean, variance])
+    elif k < 0.45:
+        op = str(r.choice(["Relu", "Sigmoid", "HardSwish", "LeakyRelu", "Clip", "Tanh"]))
+        if op == "Clip":
+            y = g.node(op, [t, g.const(np.float32(0)), g.const(np.float32(6))])
+        else:
+            y = g.node(op, [t], **({"alpha": 0.1} if op == "LeakyRelu" else {}))
+    elif k < 0.6:
+        u = g.same_shape(shape)
+        y = g.node(str(r.choice(["Add", "Mul"])), [t, u] if r.random() < 0.5 else [u, t])
+    elif k < 0.7 and h >= 2:
+        y = g.node(str(r.choice(["MaxPool", "AveragePool"])), [t], kernel_shape=[2, 2], strides=[2, 2])
+        shape = (n, c, h // 2, w // 2)
+    elif k < 0.8:  # along the channels, with a tensor of the same image size (itself, often)
+        fits = [(u, s) for u, s in g.tensors if s[0] == n and s[2:] == shape[2:]]
+        u, other = fits[int(r.integers(len(fits)))]
+        y = g.node("Concat", [t, u], axis=1)
+        shape = (n, c + other[1], h, w)
+    elif k < 0.87:
+        y = g.node("Mul", [t, g.const(r.uniform(0.5, 1.5, (1, c, 1, 1)).astype(np.float32))])
+        if r.random() < 0.5:
+            y = g.node("Add", [y, g.const(g.normal(1, c, 1, 1))])
+    elif k < 0.94:  # squeeze and excitation's gate
+        y = g.node("Mul", [t, g.node("Sigmoid", [g.node("GlobalAveragePool", [t])])])
+    else:
+        y = g.node("Pad", [t, g.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
+        shape = (n, c, h + 2, w + 2)
+    g.tensors.append((y, shape))
+
+
+def random_graph(seed: int, family: str):
+    """(the ONNX model, its feeds) of ``family`` ("text" or "cnn") made from ``seed``: the same
+    graph for the same seed, to reproduce what ``differential`` reports."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    g = _Graph(np.random.default_rng([seed, FAMILIES.index(family)]))
+    r = g.rng
+    if family == "text":
+        shape = (int(r.integers(1, 3)), int(r.choice([3, 5, 8, 12, 13])), int(r.choice([4, 6, 8, 12, 16])))
+        if r.random() < 0.5:
+            g.feeds["s"] = np.array(r.uniform(0.2, 2.0), np.float32)  # (a number computed before the graph)
+    else:
+        side = int(r.choice([5, 8, 9, 14]))
+        shape = (int(r.choice([1, 2])), int(r.choice([3, 4, 8, 12, 16])), side, side)
+    g.feeds["x"] = g.normal(*shape)
+    g.tensors.append(("x", shape))
+    for _ in range(int(r.integers(2, 9))):
+        (_text_step if family == "text" else _cnn_step)(g)
+    return g.model(), dict(g.feeds)
+
+
+@dataclass
+class GraphReport:
+    counts: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str, int, str]] = field(default_factory=list)  # (outcome, family, seed, detail)
+    reference: str = ""
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.counts["mismatch"] or self.counts["exception"])
+
+    def summary(self) -> str:
+        total = sum(self.counts.values())
+        lines = [f"{total} random graphs against {self.reference} in {self.seconds:.0f} s: "
+                 + ", ".join(f"{self.counts[o]} {o}" for o in OUTCOMES)]
+        for outcome, family, seed, detail in self.failures[:50]:
+            lines.append(f"  {outcome}: random_graph({seed}, {family!r}): {detail}")
+        return "\n".join(lines)
+
+
+def _reference():
+    """(its name, run(model, feeds) -> outputs): ONNX Runtime CPU where installed, else wgnn's
+    numpy reference."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        from .session import InferenceSession
+
+        def numpy_reference(model, feeds):
+            session = InferenceSession(model)
+            found = session.run_reference(feeds)
+            return [found[o.name] for o in model.graph.output]
+
+        return "wgnn's numpy reference", numpy_reference
+
+    def onnxruntime_cpu(model, feeds):
+        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+    return "ONNX Runtime CPU", onnxruntime_cpu
+
+
+def check(seed: int, family: str, precision: str = "fp32", reference=None) -> tuple[str, str]:
+    """(outcome, detail) of one random graph: wgnn in ``precision`` against the reference."""
+    from .session import InferenceSession
+
+    model, feeds = random_graph(seed, family)
+    run_reference = reference or _reference()[1]
+    want = run_reference(model, feeds)
+    try:
+        got = InferenceSession(model, precision=precision).run(None, feeds)
+    except WgnnError as exc:
+        return "refused", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # (a bug: named with where it happened)
+        return "exception", f"{type(exc).__name__}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
+    quantized = any(n.op_type == "DynamicQuantizeLinear" for n in model.graph.node)
+    allowed = max(TOLERANCE[precision], QUANTIZED_TOLERANCE if quantized else 0.0)
+    ops = "->".join(n.op_type for n in model.graph.node)
+    for o, g, w in zip(model.graph.output, got, want):
+        apart = np.abs(g.astype(np.float64) - w)
+        if precision == "fp16":
+            floor = 0.1 * np.sqrt(w.size)  # (a root mean square of 0.1 at least: a result that cancels to
+            # nearly nothing, x - mean(x) of near-equal values, keeps f16's rounding of what it came from)
+            err, what = float(np.linalg.norm(apart) / max(float(np.linalg.norm(w)), floor)), "relative L2 error"
+        else:
+            err, what = float(apart.max() / max(float(np.abs(w).max()), 1e-2)), "of its largest value apart"
+        if w.size and (not np.isfinite(err) or err > allowed):
+            return "mismatch", f"output {o.name!r} {err:.3g} {what} (allowed {allowed:g}); {ops}"
+    return "match", ""
+
+
+def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", progress=None) -> GraphReport:
+    """``count`` random graphs, the families in turn, seeds from ``seed`` on, each against the
+    reference; the report counts the outcomes and names every mismatch and exception."""
+    start = time.perf_counter()
+    name, run_reference = _reference()
+    report = GraphReport(reference=name)
+    for k in range(count):
+        family, graph_seed = FAMILIES[k % len(FAMILIES)], seed + k // len(FAMILIES)
+        outcome, detail = check(graph_seed, family, precision, run_reference)
+        report.counts[outcome] += 1
+        if outcome in ("mismatch", "exception"):
+            report.failures.append((outcome, family, graph_seed, detail))
+        if progress is not None:
+            progress(k + 1, outcome)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def main(args) -> int:
+    """``wgnn fuzz --graphs``."""
+    import sys
+
+    from tqdm import tqdm
+
+    with tqdm(total=args.count, unit="graph", file=sys.stderr, disable=None) as bar:
+        report = differential(args.count, seed=args.seed, precision=args.precision,
+                              progress=lambda k, outcome: bar.update(1))
+    print(report.summary())
+    return 0 if report.clean else 1
