@@ -48,6 +48,33 @@ def test_fusion_reduces_dispatches_and_keeps_outputs(device, rng):
     assert conv.attrs["activation"].kind == "relu" and len(conv.inputs) == 4 and conv.inputs[3] is not None
 
 
+def test_a_second_batch_norm_folds_only_where_the_first_is_read_alone(device, rng):
+    """conv -> batch norm -> batch norm, the first batch norm's result also read by a Mul with the
+    second's: the first folds into the convolution, the second becomes a multiply-add (folding it
+    too changed the result the Mul reads: who reads the convolution's result was not brought up to
+    date, found by random graphs). Where nothing else reads the first, both fold. The numpy
+    reference's values."""
+    def bn(b, x, channels):
+        values = [rng.uniform(0.5, 1.5, channels), rng.standard_normal(channels), rng.standard_normal(channels) / 10,
+                  rng.uniform(0.5, 1.5, channels)]
+        gamma, beta, mean, var = (b.constant(v.astype(np.float32)) for v in values)
+        return b.batch_normalization(x, mean, var, scale=gamma, bias=beta)
+
+    for shared in (True, False):
+        b = wgnn.GraphBuilder()
+        x = b.input("x", (1, 8, 6, 6))
+        conv = b.conv2d(x, b.constant((rng.standard_normal((12, 8, 3, 3)) / 8).astype(np.float32)), padding=(1,) * 4)
+        first = bn(b, conv, 12)
+        second = bn(b, first, 12)
+        y = b.mul(second, first) if shared else b.relu(second)
+        feeds = {"x": rng.standard_normal((1, 8, 6, 6)).astype(np.float32)}
+        session, got, want = run_both(b, {"y": y}, feeds)
+        assert rel_l2(got["y"], want["y"]) < 1e-5, shared
+        assert session.pass_log["fold_batchnorm"] == 2
+        assert ("fused_elementwise" in [d.node.op for d in session._exe.dispatches]) == shared  # (the second's
+        # multiply-add and the Mul: one pass; else both in the convolution, the ReLU too)
+
+
 def test_arithmetic_that_changes_nothing_is_dropped(device, rng):
     """x + 0, 0 + x, x - 0, x * 1, 1 * x and x / 1 (the constant all zeros or ones, broadcast or
     not) pass x through; 0 - x, 1 / x, a constant that broadcasts x to a larger shape and one that is

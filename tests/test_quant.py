@@ -25,6 +25,37 @@ def _model(node, inputs, outputs, opset=21):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
 
 
+def test_two_quantized_convolutions_added_then_scaled_are_no_residual_block(device, rng):
+    """Two QDQ convolutions of one input, their dequantized results added and the sum multiplied by a
+    constant (no quantize after the add): the add's reader is no QuantizeLinear, so no residual block
+    fuses (the check once indexed that reader's inputs as a quantize's before asking what it was: an
+    IndexError, found by random graphs). Against ONNX Runtime CPU, within a quantization step."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    consts = {"xs": np.float32(0.02), "ws": np.float32(0.005), "ys": np.float32(0.05), "zero": np.uint8(128),
+              "wzero": np.int8(0), "half": np.float32(0.5)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "zero"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "zero"], ["xd"])]
+    for k in (1, 2):
+        consts[f"w{k}"] = rng.integers(-127, 128, (8, 4, 3, 3)).astype(np.int8)
+        nodes += [helper.make_node("DequantizeLinear", [f"w{k}", "ws", "wzero"], [f"wd{k}"]),
+                  helper.make_node("Conv", ["xd", f"wd{k}"], [f"c{k}"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                  helper.make_node("QuantizeLinear", [f"c{k}", "ys", "zero"], [f"q{k}"]),
+                  helper.make_node("DequantizeLinear", [f"q{k}", "ys", "zero"], [f"d{k}"])]
+    nodes += [helper.make_node("Add", ["d1", "d2"], ["s"]), helper.make_node("Mul", ["s", "half"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 4, 6, 6))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v), n) for n, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    feeds = {"x": rng.standard_normal((1, 4, 6, 6)).astype(np.float32)}
+    session = wgnn.InferenceSession(model)
+    got = session.run(None, feeds)[0]
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert np.mean(np.abs(got - want) <= 0.05 + 1e-6) >= 0.99 and rel_l2(got, want) < 2e-2
+    assert session.pass_log["fuse_requantize"] == 2
+
+
 @pytest.mark.parametrize("dtype, op, a, b", [
     ("int8", "Add", [127, -128, 5, 100], [1, -1, -7, 100]),       # wraps to -128, 127, ..., -56
     ("uint8", "Sub", [0, 3, 200, 255], [1, 5, 100, 255]),          # wraps to 255, 254

@@ -51,6 +51,9 @@ def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
                             value=(b * k + shift).astype(np.float32))
             conv.inputs = [conv.inputs[0], w_new, b_new]
             graph.replace_uses(node.outputs[0], x)
+            # the batch norm's readers now read the convolution's result (a second batch norm after
+            # it folds only if nothing else reads this one's result too)
+            users[id(x)] = users.pop(id(node.outputs[0]), [])
         else:
             shape = (-1,) + (1,) * (x.rank - 2)
             scale = Operand(fresh_name(node.name + "_scale"), (len(k),) + (1,) * (x.rank - 2), "float32",

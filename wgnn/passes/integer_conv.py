@@ -432,9 +432,10 @@ def _fuse_block_tail(graph: Graph, conv: Node, users: dict, outputs: set) -> Non
     if other is y or other.shape != y.shape or bounds is None or len(quants) != 1 or static_value(other) is not None:
         return  # (a constant residual would be bound read-only where the kernels write)
     quant = quants[0]
+    if quant.op != "quantize_linear":  # (the add's result read by anything else: a Mul, say)
+        return
     q_scale, q_zero = static_value(quant.inputs[1]), static_value(quant.inputs[2])
-    if (quant.op != "quantize_linear" or q_scale is None or q_zero is None or q_scale.size != 1 or q_zero.size != 1
-            or quant.inputs[1].dtype != "float32"):
+    if q_scale is None or q_zero is None or q_scale.size != 1 or q_zero.size != 1 or quant.inputs[1].dtype != "float32":
         return
     residual, r_zero, r_scale = other, 0.0, 1.0
     dq = other.producer
