@@ -17,6 +17,11 @@ Two families of graphs, each a chain of 2 to 8 random steps, a step reading the 
   concats (of a tensor with itself or an earlier one), per-channel scale and shift, a
   squeeze-and-excitation gate, padding.
 
+Both families also take what exporters write op by op (``_text_written_out``,
+``_cnn_written_out``: GELU, SiLU, hard swish, RMS normalization, Gemm, split and join, transposed
+convolutions, resizing, QDQ) and what the passes fold into epilogues (``_text_epilogues``,
+``_cnn_epilogues``: PRelu, bounds, affine and residual after an activation, LSTMs, SPP).
+
 The reference is ONNX Runtime's CPU provider where it is installed, else wgnn's numpy reference of
 the graph as imported (``InferenceSession.run_reference``: it shares the importer, so it finds the
 passes', the planner's and the kernels' faults, not the importer's). In fp32 a graph matches where
@@ -140,13 +145,48 @@ def _text_written_out(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, t
     return y, shape
 
 
+def _text_epilogues(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """What passes fold into a product's epilogue or drop: a PRelu of one slope per column, a Max by
+    one number, a scale and shift of single numbers after an activation, a residual added after an
+    activation; the same op twice on one input (common subexpressions), x + 0 and x * 1; and an LSTM
+    over the sequence (its cell and step fusions)."""
+    r = g.rng
+    b, seq, c = shape
+    k = r.random()
+    product = g.node("MatMul", [t, g.const(g.normal(c, c, scale=c ** -0.5))])
+    if k < 0.2:
+        y = g.node("PRelu", [product, g.const(r.uniform(0.05, 0.3, c).astype(np.float32))])
+    elif k < 0.35:
+        y = g.node("Max", [product, g.const(np.float32(r.uniform(-0.5, 0.5)))])
+    elif k < 0.5:
+        y = g.node("Add", [g.node("Mul", [g.node("Relu", [product]), g.const(np.float32(r.uniform(0.5, 2)))]),
+                           g.const(np.float32(r.uniform(-1, 1)))])
+    elif k < 0.65:
+        y = g.node("Add", [g.node(str(r.choice(["Relu", "Sigmoid"])), [product]), t])
+    elif k < 0.8:  # the same Sigmoid twice, x + 0, x * 1
+        y = g.node("Add", [g.node("Sigmoid", [t]), g.node("Sigmoid", [t])])
+        y = g.node("Mul", [g.node("Add", [y, g.const(np.zeros(c, np.float32))]), g.const(np.float32(1))])
+    else:  # an LSTM over the sequence, one or both directions, its output back to (B, S, H)
+        hidden, dirs = int(r.choice([4, 8])), int(r.choice([1, 2]))
+        x = g.node("Transpose", [t], perm=[1, 0, 2])
+        w = g.const(g.normal(dirs, 4 * hidden, c, scale=0.5 / np.sqrt(c)))
+        rec = g.const(g.normal(dirs, 4 * hidden, hidden, scale=0.5 / np.sqrt(hidden)))
+        bias = g.const(g.normal(dirs, 8 * hidden, scale=0.1))
+        seq_out = g.node("LSTM", [x, w, rec, bias], outputs=3, hidden_size=hidden,
+                         direction="bidirectional" if dirs == 2 else "forward")[0]
+        y = g.node("Reshape", [g.node("Transpose", [seq_out], perm=[2, 0, 1, 3]),
+                               g.const(np.array([b, seq, dirs * hidden], np.int64))])
+        return y, (b, seq, dirs * hidden)
+    return y, shape
+
+
 def _text_step(g: _Graph) -> None:
     from onnx import TensorProto
 
     r = g.rng
     t, shape = g.pick()
-    if r.random() < 0.3:
-        g.tensors.append(_text_written_out(g, t, shape))
+    if r.random() < 0.4:
+        g.tensors.append((_text_written_out if r.random() < 0.5 else _text_epilogues)(g, t, shape))
         return
     k = r.random()
     if k < 0.25:  # a product, then a run-time scale and a bias of some shape
@@ -242,11 +282,47 @@ def _cnn_written_out(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tu
     return y, shape
 
 
+def _cnn_epilogues(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """What passes fold into a convolution's epilogue or planning: a PRelu of one slope per channel,
+    a Min by one number, a scale and shift after an activation, a residual added after the
+    activation (YOLO's bottlenecks), a residual padded with zero channels (BlazeFace's), SPP's three
+    pools concatenated, channel slices of one tensor concatenated."""
+    r = g.rng
+    n, c, h, w = shape
+    k = r.random()
+    conv = g.node("Conv", [t, g.const(g.normal(c, c, 3, 3, scale=(c * 9) ** -0.5)), g.const(g.normal(c))],
+                  kernel_shape=[3, 3], pads=[1] * 4)
+    if k < 0.15:
+        return g.node("PRelu", [conv, g.const(r.uniform(0.05, 0.3, (c, 1, 1)).astype(np.float32))]), shape
+    if k < 0.25:
+        return g.node("Min", [conv, g.const(np.float32(r.uniform(0.5, 2)))]), shape
+    if k < 0.4:
+        act = g.node(str(r.choice(["Relu", "Sigmoid"])), [conv])
+        return g.node("Add", [g.node("Mul", [act, g.const(np.float32(r.uniform(0.5, 2)))]),
+                              g.const(np.float32(r.uniform(-1, 1)))]), shape
+    if k < 0.55:
+        return g.node("Add", [t, g.node("Mul", [conv, g.node("Sigmoid", [conv])])]), shape
+    if k < 0.7 and c % 4 == 0:  # a narrower tensor, zero-padded along the channels, added to a convolution
+        half = g.node("Conv", [t, g.const(g.normal(c // 2, c, 1, 1, scale=c ** -0.5))], kernel_shape=[1, 1])
+        padded = g.node("Pad", [half, g.const(np.array([0, 0, 0, 0, 0, c // 2, 0, 0], np.int64))])
+        return g.node("Relu", [g.node("Add", [conv, padded])]), shape
+    if k < 0.85:  # SPP: max pools of 5, 9 and 13, stride 1, padded to keep the size
+        pools = [g.node("MaxPool", [t], kernel_shape=[s_, s_], pads=[s_ // 2] * 4) for s_ in (5, 9, 13)]
+        return g.node("Concat", [t] + pools, axis=1), (n, 4 * c, h, w)
+    if c >= 4:  # channel slices of one tensor, concatenated in another order
+        first = g.node("Slice", [conv, g.const(np.array([0], np.int64)), g.const(np.array([c // 2], np.int64)),
+                                 g.const(np.array([1], np.int64))])
+        second = g.node("Slice", [conv, g.const(np.array([c // 2], np.int64)), g.const(np.array([c], np.int64)),
+                                  g.const(np.array([1], np.int64))])
+        return g.node("Concat", [second, first, t], axis=1), (n, 2 * c, h, w)
+    return conv, shape
+
+
 def _cnn_step(g: _Graph) -> None:
     r = g.rng
     t, shape = g.pick()
-    if r.random() < 0.3:
-        g.tensors.append(_cnn_written_out(g, t, shape))
+    if r.random() < 0.4:
+        g.tensors.append((_cnn_written_out if r.random() < 0.5 else _cnn_epilogues)(g, t, shape))
         return
     n, c, h, w = shape
     k = r.random()
