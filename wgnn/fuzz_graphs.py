@@ -180,14 +180,10 @@ def _text_epilogues(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tup
     return y, shape
 
 
-def _text_step(g: _Graph) -> None:
+def _text_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
     from onnx import TensorProto
 
     r = g.rng
-    t, shape = g.pick()
-    if r.random() < 0.4:
-        g.tensors.append((_text_written_out if r.random() < 0.5 else _text_epilogues)(g, t, shape))
-        return
     k = r.random()
     if k < 0.25:  # a product, then a run-time scale and a bias of some shape
         n = int(r.choice([4, 5, 7, 8, 12, 16]))
@@ -231,7 +227,7 @@ def _text_step(g: _Graph) -> None:
         shape = shape[:-1] + (n,)
     else:
         y = g.node("Sub", [t, g.node("ReduceMean", [t], axes=[-1], keepdims=1)])
-    g.tensors.append((y, shape))
+    return y, shape
 
 
 def _cnn_written_out(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
@@ -318,12 +314,8 @@ def _cnn_epilogues(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tupl
     return conv, shape
 
 
-def _cnn_step(g: _Graph) -> None:
+def _cnn_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
     r = g.rng
-    t, shape = g.pick()
-    if r.random() < 0.4:
-        g.tensors.append((_cnn_written_out if r.random() < 0.5 else _cnn_epilogues)(g, t, shape))
-        return
     n, c, h, w = shape
     k = r.random()
     if k < 0.3 and h >= 3:  # a convolution, maybe depthwise, maybe a batch norm after
@@ -367,7 +359,11 @@ def _cnn_step(g: _Graph) -> None:
     else:
         y = g.node("Pad", [t, g.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
         shape = (n, c, h + 2, w + 2)
-    g.tensors.append((y, shape))
+    return y, shape
+
+
+# a family's steps: (the common pieces, what exporters write op by op, what passes fold into epilogues)
+STEPS = {"text": (_text_step, _text_written_out, _text_epilogues), "cnn": (_cnn_step, _cnn_written_out, _cnn_epilogues)}
 
 
 def random_graph(seed: int, family: str):
@@ -387,7 +383,10 @@ def random_graph(seed: int, family: str):
     g.feeds["x"] = g.normal(*shape)
     g.tensors.append(("x", shape))
     for _ in range(int(r.integers(2, 9))):
-        (_text_step if family == "text" else _cnn_step)(g)
+        core, written_out, epilogues = STEPS[family]
+        t, shape = g.pick()
+        make = (written_out if r.random() < 0.5 else epilogues) if r.random() < 0.4 else core
+        g.tensors.append(make(g, t, shape))
     return g.model(), dict(g.feeds)
 
 
