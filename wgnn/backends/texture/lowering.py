@@ -244,6 +244,10 @@ def lower_matmul(node: Node, ctx: TextureContext) -> None:
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
     if a.rank != 2 or b.rank != 2 or not b.is_constant:
         raise ctx.unsupported(node, "matmul other than [M, K] x constant [K, N]")
+    if list(ctx.phys(a)) != list(a.shape):  # (a transposed view that the layouts take for row-major
+        # because an axis is 1: its texels hold other values than the shader reads as A's rows)
+        raise ctx.unsupported(node, f"an A of shape {a.shape} stored as {tuple(ctx.phys(a))} (transposed); the "
+                                    "texture matmul reads A's rows as they lie, four values of K to a texel")
     k, cols = b.shape
     k4, n4 = -(-k // 4), -(-cols // 4)
     packed = np.zeros((k4 * 4, n4 * 4), np.float32)
