@@ -100,6 +100,9 @@ def test_random_graphs_give_onnxruntimes_results(device, precision):
                                                                                         else 100)
     assert report.clean and report.counts["match"] >= sum(report.counts.values()) - 2, report.summary()  # (fp16:
     # an overflow past f16's range at most, which the session warns of)
+    if precision == "fp32":  # the texture path: what it cannot run refused by name, nothing wrong
+        texture = fuzz_graphs.differential(60, seed=11, backend="texture")
+        assert texture.clean and texture.counts["match"] > 10 and texture.counts["refused"] > 10, texture.summary()
 
 
 def test_random_graphs_compare_with_the_numpy_reference_without_onnxruntime(device, monkeypatch):

@@ -423,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="differential: random graphs of text-model and CNN pieces, wgnn against ONNX Runtime CPU "
                         "(or, without it, wgnn's numpy reference); mismatches named by seed")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="--graphs: wgnn's precision")
+    p.add_argument("--backend", choices=["compute", "texture"], default="compute", help="--graphs: wgnn's backend")
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")

@@ -2,9 +2,9 @@
 wgnn and by a reference, so that a result that is silently wrong (a fusion that fires where it
 must not, a buffer planned over another) is found and named by the seed that makes it.
 
-    wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32]
+    wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32] [--backend compute]
 
-Two families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
+Three families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
 (less often) an earlier one, so that tensors are read several times and by several kinds of node:
 
 - ``text``: (B, S, C) activations through matrix products (a bias per column, per row or one
@@ -17,7 +17,11 @@ Two families of graphs, each a chain of 2 to 8 random steps, a step reading the 
   concats (of a tensor with itself or an earlier one), per-channel scale and shift, a
   squeeze-and-excitation gate, padding.
 
-Both families also take what exporters write op by op (``_text_written_out``,
+- ``data``: tensors of rank 2 to 4 and small sizes through data movement (``_data_step``: any
+  transpose, reductions, Gather, Where, Expand, Tile, stepped slices, concats along any axis,
+  Flatten and Gemm, softmax along any axis).
+
+The first two families also take what exporters write op by op (``_text_written_out``,
 ``_cnn_written_out``: GELU, SiLU, hard swish, RMS normalization, Gemm, split and join, transposed
 convolutions, resizing, QDQ) and what the passes fold into epilogues (``_text_epilogues``,
 ``_cnn_epilogues``: PRelu, bounds, affine and residual after an activation, LSTMs, SPP).
@@ -50,7 +54,7 @@ import numpy as np
 
 from .errors import WgnnError
 
-FAMILIES = ("text", "cnn")
+FAMILIES = ("text", "cnn", "data")
 OUTCOMES = ("match", "mismatch", "overflow", "refused", "exception")
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 QUANTIZED_TOLERANCE = 3e-2
@@ -362,12 +366,61 @@ def _cnn_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int
     return y, shape
 
 
-# a family's steps: (the common pieces, what exporters write op by op, what passes fold into epilogues)
-STEPS = {"text": (_text_step, _text_written_out, _text_epilogues), "cnn": (_cnn_step, _cnn_written_out, _cnn_epilogues)}
+def _data_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """Data movement over tensors of rank 2 to 4 and small sizes (axes of 1 often: where layouts are
+    alike in buffers and not in texels): a transpose by any permutation, a reduction over any axis
+    (kept or not), a gather of constant indices, Where, Expand or Tile, a slice with a step, a concat of
+    a tensor with itself along any axis, Exp, Sqrt and Log of what they take, Flatten then Gemm, and a
+    softmax along any axis."""
+    r = g.rng
+    rank = len(shape)
+    k = r.random()
+    if k < 0.1:
+        perm = [int(a) for a in r.permutation(rank)]
+        return g.node("Transpose", [t], perm=perm), tuple(shape[a] for a in perm)
+    if k < 0.2 and rank > 1:
+        axis, keep = int(r.integers(rank)), int(r.integers(2))
+        op = str(r.choice(["ReduceSum", "ReduceMax", "ReduceMean", "ReduceMin"]))
+        inputs, attrs = ([t, g.const(np.array([axis], np.int64))], {}) if op == "ReduceSum" else ([t], {"axes": [axis]})
+        y = g.node(op, inputs, keepdims=keep, **attrs)
+        return y, tuple(1 if a == axis else d for a, d in enumerate(shape) if keep or a != axis)
+    if k < 0.3 and shape[-1] > 1:
+        indices = r.integers(0, shape[-1], int(r.integers(1, 5))).astype(np.int64)
+        return g.node("Gather", [t, g.const(indices)], axis=rank - 1), shape[:-1] + (len(indices),)
+    if k < 0.4:
+        return g.node("Where", [g.node("Greater", [t, g.const(np.float32(0))]), t, g.node("Neg", [t])]), shape
+    if k < 0.5:
+        if 1 in shape:
+            wide = list(shape)
+            wide[shape.index(1)] = 3
+            return g.node("Expand", [t, g.const(np.array(wide, np.int64))]), tuple(wide)
+        return g.node("Tile", [t, g.const(np.array([1] * (rank - 1) + [2], np.int64))]), shape[:-1] + (2 * shape[-1],)
+    if k < 0.6 and shape[-1] >= 3:
+        ends = [g.const(np.array([v], np.int64)) for v in (0, shape[-1], -1, 2)]
+        return g.node("Slice", [t] + ends), shape[:-1] + ((shape[-1] + 1) // 2,)
+    if k < 0.7:
+        axis = int(r.integers(rank))
+        return g.node("Concat", [t, t], axis=axis), tuple(2 * d if a == axis else d for a, d in enumerate(shape))
+    if k < 0.8:
+        op = str(r.choice(["Exp", "Sqrt", "Log"]))
+        x = g.node("Tanh", [t]) if op == "Exp" else g.node("Abs", [t])
+        return g.node(op, [g.node("Add", [x, g.const(np.float32(1))]) if op == "Log" else x]), shape
+    if k < 0.9:
+        flat, n = int(np.prod(shape[1:])), int(r.choice([3, 4, 8]))
+        y = g.node("Gemm", [g.node("Flatten", [t], axis=1), g.const(g.normal(flat, n, scale=flat ** -0.5)),
+                            g.const(g.normal(n))])
+        return y, (shape[0], n)
+    return g.node("Softmax", [t], axis=int(r.integers(rank))), shape
+
+
+# a family's steps: (the common pieces, what exporters write op by op, what passes fold into epilogues;
+# the data family has only the first)
+STEPS = {"text": (_text_step, _text_written_out, _text_epilogues), "cnn": (_cnn_step, _cnn_written_out, _cnn_epilogues),
+         "data": (_data_step, _data_step, _data_step)}
 
 
 def random_graph(seed: int, family: str):
-    """(the ONNX model, its feeds) of ``family`` ("text" or "cnn") made from ``seed``: the same
+    """(the ONNX model, its feeds) of ``family`` (``FAMILIES``) made from ``seed``: the same
     graph for the same seed, to reproduce what ``differential`` reports."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
@@ -377,14 +430,18 @@ def random_graph(seed: int, family: str):
         shape = (int(r.integers(1, 3)), int(r.choice([3, 5, 8, 12, 13])), int(r.choice([4, 6, 8, 12, 16])))
         if r.random() < 0.5:
             g.feeds["s"] = np.array(r.uniform(0.2, 2.0), np.float32)  # (a number computed before the graph)
-    else:
+    elif family == "cnn":
         side = int(r.choice([5, 8, 9, 14]))
         shape = (int(r.choice([1, 2])), int(r.choice([3, 4, 8, 12, 16])), side, side)
+    else:
+        shape = tuple(int(d) for d in r.integers(1, 6, int(r.integers(2, 5))))
     g.feeds["x"] = g.normal(*shape)
     g.tensors.append(("x", shape))
     for _ in range(int(r.integers(2, 9))):
         core, written_out, epilogues = STEPS[family]
         t, shape = g.pick()
+        if family == "data" and int(np.prod(shape)) > 20000:  # (concats of a tensor with itself double it)
+            continue
         make = (written_out if r.random() < 0.5 else epilogues) if r.random() < 0.4 else core
         g.tensors.append(make(g, t, shape))
     return g.model(), dict(g.feeds)
@@ -431,8 +488,9 @@ def _reference():
     return "ONNX Runtime CPU", onnxruntime_cpu
 
 
-def check(seed: int, family: str, precision: str = "fp32", reference=None) -> tuple[str, str]:
-    """(outcome, detail) of one random graph: wgnn in ``precision`` against the reference."""
+def check(seed: int, family: str, precision: str = "fp32", reference=None,
+          backend: str = "compute") -> tuple[str, str]:
+    """(outcome, detail) of one random graph: wgnn (``backend``, ``precision``) against the reference."""
     from .session import InferenceSession
 
     model, feeds = random_graph(seed, family)
@@ -441,7 +499,7 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None) -> tu
     try:
         with warnings.catch_warnings():  # (an fp16 result past f16's range is warned of: counted as such)
             warnings.simplefilter("ignore")
-            got = InferenceSession(model, precision=precision).run(None, feeds)
+            got = InferenceSession(model, precision=precision, backend=backend).run(None, feeds)
     except WgnnError as exc:
         return "refused", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # (a bug: named with where it happened)
@@ -467,7 +525,8 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None) -> tu
     return "match", ""
 
 
-def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", progress=None) -> GraphReport:
+def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", backend: str = "compute",
+                 progress=None) -> GraphReport:
     """``count`` random graphs, the families in turn, seeds from ``seed`` on, each against the
     reference; the report counts the outcomes and names every mismatch and exception."""
     start = time.perf_counter()
@@ -475,7 +534,7 @@ def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", pr
     report = GraphReport(reference=name)
     for k in range(count):
         family, graph_seed = FAMILIES[k % len(FAMILIES)], seed + k // len(FAMILIES)
-        outcome, detail = check(graph_seed, family, precision, run_reference)
+        outcome, detail = check(graph_seed, family, precision, run_reference, backend)
         report.counts[outcome] += 1
         if outcome in ("mismatch", "exception"):
             report.failures.append((outcome, family, graph_seed, detail))
@@ -492,7 +551,7 @@ def main(args) -> int:
     from tqdm import tqdm
 
     with tqdm(total=args.count, unit="graph", file=sys.stderr, disable=None) as bar:
-        report = differential(args.count, seed=args.seed, precision=args.precision,
+        report = differential(args.count, seed=args.seed, precision=args.precision, backend=args.backend,
                               progress=lambda k, outcome: bar.update(1))
     print(report.summary())
     return 0 if report.clean else 1
