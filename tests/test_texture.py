@@ -183,20 +183,24 @@ def test_unsupported_on_texture_backend(device):
         wgnn.InferenceSession(b.build_graph({"y": y}), backend="webgl")
 
 
-def test_a_product_of_a_transposed_column_is_refused_not_wrong(device, rng):
-    """A (1, 4) tensor transposed to (4, 1) (or reshaped so) is stored as its source, one texel, which
-    the layouts take for a (4, 1) tensor in row-major order (an axis of 1 does not count), but the
-    texture matmul reads A's rows four values to a texel: its products of such an A were silently
-    wrong (found by random graphs against ONNX Runtime). The texture backend now refuses such a
-    product by name; the compute backend computes it."""
-    for make in ("transpose", "reshape"):
+def test_a_product_of_a_transposed_column_runs_in_row_order(device, rng):
+    """A (1, 4) tensor transposed to (4, 1) (or reshaped so) is stored as its source, one texel: in
+    buffers the same elements in the same places as a (4, 1) tensor row by row (an axis of 1 does not
+    count), but texels pad the last stored axis, so for the texture path it is not (its matmul read
+    other values: silently wrong, found by random graphs against ONNX Runtime). The texture backend's
+    layouts now tell the two apart (``same_layout``) and relayout A for its product, and a reshape
+    whose result the layouts store in another order than its input is a copy, not a view. Both
+    backends give numpy's values."""
+    for make in ("transpose", "reshape", "concat"):
         b = wgnn.GraphBuilder()
-        x = b.input("x", (1, 4))
-        a = b.transpose(x, (1, 0)) if make == "transpose" else b.reshape(x, (4, 1))
+        x = b.input("x", (1, 4) if make != "concat" else (1, 1))
+        a = (b.transpose(x, (1, 0)) if make == "transpose" else b.reshape(x, (4, 1)) if make == "reshape"
+             else b.reshape(b.concat([x, x, x, x], axis=0), (4, 1)))
         w = rng.standard_normal((1, 4)).astype(np.float32)
-        graph = b.build_graph({"y": b.matmul(a, b.constant(w), name="outer")})
-        feeds = {"x": rng.standard_normal((1, 4)).astype(np.float32)}
-        with pytest.raises(wgnn.UnsupportedOperatorError, match="outer.*stored as \\(1, 4\\)"):
-            wgnn.InferenceSession(graph.copy(), backend="texture").run(None, feeds)
-        got = wgnn.InferenceSession(graph, backend="compute").run(None, feeds)[0]
-        np.testing.assert_allclose(got, feeds["x"].reshape(4, 1) @ w, rtol=1e-6)
+        graph = b.build_graph({"y": b.matmul(a, b.constant(w), name="outer"), "a": a})
+        feeds = {"x": rng.standard_normal((1, 4) if make != "concat" else (1, 1)).astype(np.float32)}
+        column = feeds["x"].reshape(4, 1) if make != "concat" else np.repeat(feeds["x"], 4, axis=0)
+        for backend in ("texture", "compute"):
+            y, col = wgnn.InferenceSession(graph.copy(), backend=backend).run(None, feeds)
+            np.testing.assert_allclose(y, column @ w, rtol=1e-6, err_msg=f"{make} {backend}")
+            np.testing.assert_array_equal(col, column)

@@ -49,11 +49,15 @@ def equivalent(shape: tuple[int, ...], p: Perm, q: Perm) -> bool:
 Requirements = Callable[[Node, dict[int, Perm]], tuple[list[Perm | None], list[Perm]]]
 
 
-def assign_layouts(graph: Graph, requirements: Requirements) -> dict[int, Perm]:
+def assign_layouts(graph: Graph, requirements: Requirements,
+                   same: Callable[[tuple[int, ...], Perm, Perm], bool] = equivalent) -> dict[int, Perm]:
     """Give every operand a perm, inserting ``relayout`` nodes where a consumer needs another one.
 
     ``requirements(node, perms)`` says what order each input needs (None: any) and what each output
-    gets; the compile core passes ``ops.layout_requirements``."""
+    gets; the compile core passes ``ops.layout_requirements``. ``same(shape, p, q)``: whether a
+    tensor stored in order p serves an input that needs order q (the backend's ``same_layout``:
+    ``equivalent`` for buffers; the texture path, whose texels pad the last stored axis, also asks
+    that axis to agree). A graph output is read back through its own order by either backend."""
     perms: dict[int, Perm] = {}
     for operand in graph.inputs.values():
         perms[id(operand)] = identity(operand.rank)
@@ -75,7 +79,7 @@ def assign_layouts(graph: Graph, requirements: Requirements) -> dict[int, Perm]:
         for k, (operand, need) in enumerate(zip(node.inputs, required)):
             if operand is None or need is None or operand.is_constant:
                 continue
-            if not equivalent(operand.shape, perms[id(operand)], need):
+            if not same(operand.shape, perms[id(operand)], need):
                 key = (id(operand), need)
                 if key not in converted:
                     converted[key], conv_node = convert(operand, need)

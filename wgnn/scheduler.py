@@ -207,7 +207,7 @@ def compile_graph(graph: Graph, device: Device, *, backend: str = "compute", pre
     give_outputs_own_storage(graph)
     state = CompileState(graph, device, precision, opset, policy, shared=shared, defer_pipelines=defer_pipelines)
     state.rewrites = impl.prepare(graph, policy, optimize=optimize)
-    state.perms = assign_layouts(graph, ops.layout_requirements)
+    state.perms = assign_layouts(graph, ops.layout_requirements, impl.same_layout)
     fold_relayouts(graph, state.perms, impl.writes_any_order)
     state.storage = storage_types(graph, precision)
     if "f16" in state.storage.values() and "shader-f16" not in device.features:

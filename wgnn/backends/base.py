@@ -8,6 +8,7 @@ from collections.abc import Callable
 from .. import ops
 from ..errors import ConfigError, UnsupportedOperatorError
 from ..graph import Graph, Node
+from ..layout import equivalent
 
 
 def lowering_registry() -> tuple[dict[str, Callable], Callable]:
@@ -34,6 +35,12 @@ class Backend:
     lowerings: dict[str, Callable] = {}
     # ops whose kernels write their result in any physical order (``layout.fold_relayouts``)
     writes_any_order: tuple[str, ...] = ("pad",)
+
+    @staticmethod
+    def same_layout(shape: tuple[int, ...], p: tuple[int, ...], q: tuple[int, ...]) -> bool:
+        """Whether a tensor stored in order p serves an input that needs order q
+        (``layout.assign_layouts``): the same elements in the same places (axes of 1 do not count)."""
+        return equivalent(shape, p, q)
 
     def policy(self, device, overrides: dict | None, precision: str):
         """The kernel policy this backend's lowerings ask (None: it has no kernel variants)."""

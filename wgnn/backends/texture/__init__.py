@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import ConfigError, GraphError, InputError
 from ...graph import Graph, Node, Operand, fresh_name, is_integer
-from ...layout import view_is_free
+from ...layout import equivalent, view_is_free
 from ...memory import Block, MemoryReport, lower_bound
 from ...runtime import Device, wgpu
 from ..base import Backend
@@ -165,9 +165,16 @@ class TextureBackend(Backend):
     def prepare(self, graph: Graph, policy, *, optimize: bool = True) -> Counter:
         return +Counter(split_concats=split_concats(graph))
 
+    @staticmethod
+    def same_layout(shape: tuple[int, ...], p: tuple[int, ...], q: tuple[int, ...]) -> bool:
+        """As for buffers, and the last stored axis the same length: texels pad that axis to 4, so a
+        (4, 1) tensor stored as its (1, 4) source (one texel) is not one stored row by row (four)."""
+        return equivalent(shape, p, q) and (not shape or shape[p[-1]] == shape[q[-1]])
+
     def aliases(self, node: Node, perms: dict) -> bool:
         """Transposes, and reshapes that keep every texel in place (the input in logical order and
-        the packed last axis the same length on both sides); other reshapes become copies."""
+        the packed last stored axis the same length on both sides, in the orders the layouts gave
+        them: a (2, 1) result may be stored as (1, 2)); other reshapes become copies."""
         if node.op == "transpose":
             return True
         if node.op != "reshape":
@@ -175,7 +182,7 @@ class TextureBackend(Backend):
         x, out = node.inputs[0], node.outputs[0]
         if not view_is_free(x.shape, perms[id(x)]):
             return False
-        return physical(x, perms[id(x)])[-1] == (out.shape[-1] if out.rank else 1)
+        return physical(x, perms[id(x)])[-1] == (physical(out, perms[id(out)])[-1] if out.rank else 1)
 
     def context(self, state) -> TextureContext:
         return TextureContext(state.device, state.perms, state.storage, state.roots, state.precision, state.opset)
