@@ -14,6 +14,7 @@
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
 #include "compute/ragged.wgsl"  // b_lanes(), write_ragged() (N_RAGGED)
+#include "compute/a_reads.wgsl"  // A_STEP, a_four(), a_one()
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -26,7 +27,6 @@ struct Params {
 }
 
 const TILE_M: u32 = ${tile_m}u;
-const A_STEP: u32 = ${a_step}u;  // A's words per four values of K: 1 (vec4s) or 4 (scalars)
 const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1 (vec4s) or 4 (scalars)
 const N_RAGGED: bool = ${n_ragged};
 
@@ -38,14 +38,6 @@ const N_RAGGED: bool = ${n_ragged};
 // vec4 word, or b_lanes() where B is scalars; chosen by the template, not a branch in the K loop).
 fn b_four(i: u32, col: u32) -> vec4<f32> {
     return ${b_four};
-}
-
-// Four values of K from word i of A, and the value at word i (the tail of a scalar A).
-fn a_four(i: u32) -> vec4<f32> {
-    return ${a_four};
-}
-fn a_one(i: u32) -> f32 {
-    return ${a_one};
 }
 
 @compute @workgroup_size(WG)

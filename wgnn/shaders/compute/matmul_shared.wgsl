@@ -21,6 +21,7 @@
 #include "compute/octet.wgsl"  // madd() and octet_rows()
 #include "compute/x_scale.wgsl"  // X_SCALED, x_scale4() (binding 7)
 #include "compute/ragged.wgsl"  // b_lanes(), write_ragged() (N_RAGGED)
+#include "compute/a_reads.wgsl"  // A_STEP, a_four(), a_one()
 
 struct Params {
     m: u32, k4: u32, n4: u32, m_tiles: u32,
@@ -37,7 +38,6 @@ const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
 const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1, or 4 (scalars: N_RAGGED's B computed at run time)
 const N_RAGGED: bool = ${n_ragged};
-const A_STEP: u32 = ${a_step}u;  // A's words per four values of K: 1 (vec4s) or 4 (scalars)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
@@ -54,14 +54,6 @@ fn b_rows(bk: u32, k4: u32, col: u32) -> mat4x4<f32> {
 // B's row from word i on (the vec4 of columns col): a ragged K's last values, one at a time.
 fn b_one(i: u32, col: u32) -> vec4<f32> {
     return ${b_one};
-}
-
-// Four values of K from A's word i on, and the value at word i (scalar A's tail).
-fn a_four(i: u32) -> vec4<f32> {
-    return ${a_four};
-}
-fn a_one(i: u32) -> f32 {
-    return ${a_one};
 }
 
 // The tile's rows r0 .. r0 + 7 stored up to column N (write_octet's N_RAGGED form, written out
