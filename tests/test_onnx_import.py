@@ -202,6 +202,11 @@ CASES = {
         "LSTM", {"x": rand(5, 2, 3)}, {"hidden_size": 4, "direction": "bidirectional", "clip": 2.0},
         {"w": rand(2, 16, 3), "r": rand(2, 16, 4), "b": rand(2, 32), "lens": np.full(2, 5, np.int32),
          "h0": rand(2, 2, 4), "c0": rand(2, 2, 4), "p": rand(2, 12)}, opset=14, tol=1e-4),
+    # (a clip bounds the gates' inputs, not the cell state going into h, as ONNX Runtime reads it; a ReLU
+    # forget gate lets the cell state grow past the clip)
+    "lstm_clip_leaves_cell_state": case(
+        "LSTM", {"x": rand(6, 2, 3) * 3}, {"hidden_size": 4, "clip": 2.0, "activations": ["Relu", "Tanh", "Relu"]},
+        {"w": rand(1, 16, 3), "r": rand(1, 16, 4), "b": rand(1, 32)}, opset=14, tol=1e-4),
     "gru_linear_before_reset": case("GRU", {"x": rand(4, 2, 3)}, {"hidden_size": 5, "linear_before_reset": 1},
                                     {"w": rand(1, 15, 3), "r": rand(1, 15, 5), "b": rand(1, 30)}, opset=14, tol=1e-4),
     # (onnxruntime CPU has no batch-first layout=1; ONNX's own node tests cover it: wgnn conformance)

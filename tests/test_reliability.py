@@ -84,13 +84,15 @@ def test_fuzzing_finds_no_crash_hang_or_foreign_error(device):
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_random_graphs_give_onnxruntimes_results(device, precision):
-    """A seeded run of wgnn.fuzz_graphs: random graphs of text-model and CNN pieces (products with
-    run-time scales and biases, attention's heads, dynamic quantization; convolutions, batch norms,
-    pads, concats of a tensor with itself, gates), each against ONNX Runtime CPU; `wgnn fuzz --graphs
-    --count 5000` is the long run. It found five faults (a part of two nested concats left
-    unwritten, a sum scaled before a softmax taken for its mask, a gate dropped where a pad joined its
-    convolution, a second batch norm folded under another reader, an IndexError in a residual block's
-    fusion), each now tested on its own."""
+    """A seeded run of wgnn.fuzz_graphs: random graphs of text-model, CNN, data-movement, vision and
+    recurrent pieces (products with run-time scales and biases, attention's heads, dynamic
+    quantization; convolutions, batch norms, pads, concats of a tensor with itself, gates; transposes
+    and reductions; resizes, transposed convolutions, pooling with padding; LSTMs, GRUs, RNNs), each
+    against ONNX Runtime CPU; `wgnn fuzz --graphs --count 10000` is the long run. It found six
+    faults (a part of two nested concats left unwritten, a sum scaled before a softmax taken for its
+    mask, a gate dropped where a pad joined its convolution, a second batch norm folded under another
+    reader, an IndexError in a residual block's fusion, an LSTM's clip applied to its cell state),
+    each now tested on its own."""
     from wgnn import fuzz_graphs
 
     if precision == "fp16" and "shader-f16" not in device.features:

@@ -420,8 +420,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", help="comma-separated corpus: zoo and pretrained model names, model files "
                    "(default: zoo CNNs and cached pretrained models)")
     p.add_argument("--graphs", action="store_true",
-                   help="differential: random graphs of text-model and CNN pieces, wgnn against ONNX Runtime CPU "
-                        "(or, without it, wgnn's numpy reference); mismatches named by seed")
+                   help="differential: random graphs of text-model, CNN, data-movement, vision and recurrent "
+                        "pieces, wgnn against ONNX Runtime CPU (or, without it, wgnn's numpy reference); mismatches "
+                        "named by seed")
+    p.add_argument("--families", help="--graphs: comma-separated, of text, cnn, data, vision, seq (default: all)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="--graphs: wgnn's precision")
     p.add_argument("--backend", choices=["compute", "texture"], default="compute", help="--graphs: wgnn's backend")
     p.set_defaults(func=cmd_fuzz)

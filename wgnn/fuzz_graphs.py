@@ -4,7 +4,7 @@ must not, a buffer planned over another) is found and named by the seed that mak
 
     wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32] [--backend compute]
 
-Three families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
+Five families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
 (less often) an earlier one, so that tensors are read several times and by several kinds of node:
 
 - ``text``: (B, S, C) activations through matrix products (a bias per column, per row or one
@@ -19,7 +19,15 @@ Three families of graphs, each a chain of 2 to 8 random steps, a step reading th
 
 - ``data``: tensors of rank 2 to 4 and small sizes through data movement (``_data_step``: any
   transpose, reductions, Gather, Where, Expand, Tile, stepped slices, concats along any axis,
-  Flatten and Gemm, softmax along any axis).
+  Flatten and Gemm, softmax along any axis);
+- ``vision``: (N, C, H, W) images that are not square through decoders' and heads' pieces
+  (``_vision_step``: convolutions of any kernel, stride, dilation, group and padding, transposed
+  convolutions with padding and output padding, resizing in every mode and coordinate mode, depth
+  to space and back, instance normalization, pooling with padding and ceil mode, reflect and edge
+  padding, reversed slices, broadcasts along one image axis, activations with parameters);
+- ``seq``: (steps, batch, features) sequences through LSTMs, GRUs and RNNs in every direction, with
+  initial states (constants or graph inputs), clips, other activations, peepholes, their last states
+  read or given out (``_seq_recurrent``), between the text family's steps.
 
 The first two families also take what exporters write op by op (``_text_written_out``,
 ``_cnn_written_out``: GELU, SiLU, hard swish, RMS normalization, Gemm, split and join, transposed
@@ -54,7 +62,7 @@ import numpy as np
 
 from .errors import WgnnError
 
-FAMILIES = ("text", "cnn", "data")
+FAMILIES = ("text", "cnn", "data", "vision", "seq")
 OUTCOMES = ("match", "mismatch", "overflow", "refused", "exception")
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 QUANTIZED_TOLERANCE = 3e-2
@@ -413,10 +421,246 @@ def _data_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[in
     return g.node("Softmax", [t], axis=int(r.integers(rank))), shape
 
 
+def _conv_side(size: int, kernel: int, stride: int, dilation: int, pads: int) -> int:
+    return (size + pads - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _vision_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """Decoders', detection heads' and image models' pieces over (N, C, H, W) images that are not
+    square: convolutions of any kernel, stride, dilation, group and (asymmetric or automatic) padding,
+    transposed convolutions with padding and output padding, resizing in every mode, coordinate mode
+    and rounding, depth to space and back, instance normalization, pooling with padding, ceil mode and
+    dilations, padding by reflection and edge, spatial slices (reversed too), broadcasts along one
+    image axis, channel softmax, and the activations with parameters."""
+    r = g.rng
+    n, c, h, w = shape
+    k = r.random()
+    if k < 0.2:  # a convolution
+        (kh, kw), (sh, sw), d = r.choice([1, 3, 5], 2), r.choice([1, 1, 2], 2), int(r.choice([1, 1, 2]))
+        kh, kw, sh, sw = int(kh), int(kw), int(sh), int(sw)
+        o = int(r.choice([2, 4, 5, 8]))
+        groups = 1
+        if r.random() < 0.3:
+            groups = c if r.random() < 0.5 else (2 if c % 2 == 0 else 1)
+            o = c if groups == c else o + o % 2
+        attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], dilations=[d, d], group=groups)
+        if d == 1 and r.random() < 0.2:  # output side ceil(side / stride)
+            attrs["auto_pad"] = str(r.choice(["SAME_UPPER", "SAME_LOWER"]))
+            oh, ow = -(-h // sh), -(-w // sw)
+        else:
+            # (up to half the window: more makes channels of the bias alone, constant, whose instance
+            # norm is float rounding magnified by 1 / sqrt(epsilon), in any implementation)
+            pads = [int(r.integers(0, d * (kk - 1) // 2 + 1)) for kk in (kh, kw, kh, kw)]
+            attrs["pads"] = pads
+            oh, ow = _conv_side(h, kh, sh, d, pads[0] + pads[2]), _conv_side(w, kw, sw, d, pads[1] + pads[3])
+        if oh < 1 or ow < 1:
+            return t, shape
+        inputs = [t, g.const(g.normal(o, c // groups, kh, kw, scale=(c // groups * kh * kw) ** -0.5))]
+        if r.random() < 0.6:
+            inputs.append(g.const(g.normal(o)))
+        return g.node("Conv", inputs, **attrs), (n, o, oh, ow)
+    if k < 0.32 and h * w <= 200:  # a transposed convolution
+        kk, s, d = int(r.choice([2, 3, 4])), int(r.choice([1, 2, 2, 3])), int(r.choice([1, 1, 2]))
+        o = int(r.choice([2, 4, 6]))
+        groups = c if r.random() < 0.2 else (2 if c % 2 == 0 and r.random() < 0.2 else 1)
+        o = c if groups == c else o
+        pads = [int(r.integers(0, kk)) for _ in range(4)]
+        out_pad = [int(r.integers(0, s)) for _ in range(2)]
+        oh = (h - 1) * s + d * (kk - 1) + 1 - pads[0] - pads[2] + out_pad[0]
+        ow = (w - 1) * s + d * (kk - 1) + 1 - pads[1] - pads[3] + out_pad[1]
+        if oh < 1 or ow < 1:
+            return t, shape
+        inputs = [t, g.const(g.normal(c, o // groups, kk, kk, scale=(c * kk * kk / s / s) ** -0.5))]
+        if r.random() < 0.6:
+            inputs.append(g.const(g.normal(o)))
+        y = g.node("ConvTranspose", inputs, kernel_shape=[kk, kk], strides=[s, s], dilations=[d, d], pads=pads,
+                   output_padding=out_pad, group=groups)
+        return y, (n, o, oh, ow)
+    if k < 0.44:  # resizing, up or down, by scales or to sizes
+        mode = str(r.choice(["nearest", "linear", "cubic"]))
+        coords = str(r.choice(["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"]))
+        attrs = dict(mode=mode, coordinate_transformation_mode=coords)
+        if mode == "nearest":
+            attrs["nearest_mode"] = str(r.choice(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]))
+        if mode == "cubic":
+            attrs["cubic_coeff_a"] = float(r.choice([-0.75, -0.5]))
+            attrs["exclude_outside"] = int(r.integers(2))
+        if coords != "align_corners" and (r.random() < 0.5 or h * w > 100):
+            # (by scales: ONNX Runtime's CPU provider departs from the spec's align_corners there, which
+            # wgnn follows as ONNX's reference implementation does)
+            fh, fw = (float(f) for f in r.choice([0.5, 0.75, 1.5, 2.0, 3.0] if h * w <= 100 else [0.5, 0.75], 2))
+            oh, ow = int(np.floor(h * fh)), int(np.floor(w * fw))
+            if oh < 1 or ow < 1:
+                return t, shape
+            y = g.node("Resize", [t, "", g.const(np.array([1, 1, fh, fw], np.float32))], **attrs)
+        elif h * w <= 100:
+            oh, ow = int(r.integers(1, 2 * h + 1)), int(r.integers(1, 2 * w + 1))
+            y = g.node("Resize", [t, "", "", g.const(np.array([n, c, oh, ow], np.int64))], **attrs)
+        else:
+            return t, shape
+        return y, (n, c, oh, ow)
+    if k < 0.5 and c % 4 == 0:
+        mode = str(r.choice(["DCR", "CRD"]))
+        return g.node("DepthToSpace", [t], blocksize=2, mode=mode), (n, c // 4, 2 * h, 2 * w)
+    if k < 0.54 and h % 2 == 0 and w % 2 == 0:
+        return g.node("SpaceToDepth", [t], blocksize=2), (n, 4 * c, h // 2, w // 2)
+    if k < 0.6:
+        return g.node("InstanceNormalization", [t, g.const(r.uniform(0.5, 1.5, c).astype(np.float32)),
+                                                 g.const(g.normal(c))], epsilon=1e-5), shape
+    if k < 0.7:  # pooling with padding, ceil mode, dilation
+        op = str(r.choice(["MaxPool", "AveragePool"]))
+        kh, kw = (int(v) for v in r.choice([1, 2, 3], 2))
+        s = int(r.choice([1, 2]))
+        pads = [int(r.integers(0, kk)) for kk in (kh, kw, kh, kw)]
+        ceil = int(r.integers(2))
+        attrs = dict(kernel_shape=[kh, kw], strides=[s, s], pads=pads, ceil_mode=ceil)
+        d = 1
+        if op == "AveragePool":
+            attrs["count_include_pad"] = int(r.integers(2))
+        elif r.random() < 0.3:
+            d = 2
+            attrs["dilations"] = [d, d]
+
+        def side(size, kk, lo, hi, ceil):
+            span = size + lo + hi - d * (kk - 1) - 1
+            return (-(-span // s) if ceil else span // s) + 1
+
+        oh, ow = side(h, kh, pads[0], pads[2], ceil), side(w, kw, pads[1], pads[3], ceil)
+        if ceil and ((oh - 1) * s >= h + pads[0] or (ow - 1) * s >= w + pads[1]):
+            # (a last window that would start in the padding: ONNX's shape inference keeps it, ONNX
+            # Runtime's kernels and PyTorch drop it; not a case to judge by either)
+            attrs["ceil_mode"] = 0
+            oh, ow = side(h, kh, pads[0], pads[2], 0), side(w, kw, pads[1], pads[3], 0)
+        if oh < 1 or ow < 1:
+            return t, shape
+        return g.node(op, [t], **attrs), (n, c, oh, ow)
+    if k < 0.76:  # padding: constant, reflect, edge
+        mode = str(r.choice(["constant", "reflect", "edge"]))
+        top, left, bottom, right = (int(r.integers(0, 3)) for _ in range(4))
+        if mode == "reflect" and max(top, bottom) >= h or mode == "reflect" and max(left, right) >= w:
+            return t, shape
+        inputs = [t, g.const(np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))]
+        if mode == "constant" and r.random() < 0.5:
+            inputs.append(g.const(np.float32(r.uniform(-1, 1))))
+        return g.node("Pad", inputs, mode=mode), (n, c, h + top + bottom, w + left + right)
+    if k < 0.82:  # a spatial slice, forwards with a step or reversed
+        axis = int(r.choice([2, 3]))
+        size = shape[axis]
+        if r.random() < 0.5:
+            y = g.node("Slice", [t, g.const(np.array([-1], np.int64)), g.const(np.array([-size - 1], np.int64)),
+                                 g.const(np.array([axis], np.int64)), g.const(np.array([-1], np.int64))])
+            return y, shape
+        start, step = int(r.integers(0, max(1, size - 1))), int(r.choice([1, 2]))
+        y = g.node("Slice", [t, g.const(np.array([start], np.int64)), g.const(np.array([size], np.int64)),
+                             g.const(np.array([axis], np.int64)), g.const(np.array([step], np.int64))])
+        out = list(shape)
+        out[axis] = -(-(size - start) // step)
+        return y, tuple(out)
+    if k < 0.88:  # a broadcast along one image axis, or over the channels
+        along = [(1, 1, h, 1), (1, 1, 1, w), (n, 1, h, w), (1, c, 1, w)][int(r.integers(4))]
+        op = str(r.choice(["Add", "Mul", "Sub", "Div"]))
+        other = g.const(r.uniform(0.5, 1.5, along).astype(np.float32) if op == "Div" else g.normal(*along))
+        return g.node(op, [t, other] if op == "Div" or r.random() < 0.5 else [other, t]), shape
+    if k < 0.92:
+        return g.node("Softmax", [t], axis=1), shape
+    if k < 0.96:  # concatenated with itself along an image axis
+        axis = int(r.choice([2, 3]))
+        out = list(shape)
+        out[axis] *= 2
+        return g.node("Concat", [t, t], axis=axis), tuple(out)
+    op = str(r.choice(["Elu", "Selu", "Celu", "Softplus", "Softsign", "HardSigmoid", "ThresholdedRelu",
+                       "LeakyRelu", "PRelu", "Clip"]))
+    if op == "PRelu":
+        return g.node(op, [t, g.const(r.uniform(0.05, 0.3, (c, 1, 1)).astype(np.float32))]), shape
+    if op == "Clip":
+        lo = float(r.uniform(-1, 0))
+        return g.node(op, [t, g.const(np.float32(lo)), g.const(np.float32(lo + r.uniform(0.1, 2)))]), shape
+    attrs = {"Elu": dict(alpha=0.7), "Celu": dict(alpha=1.3), "HardSigmoid": dict(alpha=0.3, beta=0.4),
+             "ThresholdedRelu": dict(alpha=0.2), "LeakyRelu": dict(alpha=0.05)}.get(op, {})
+    return g.node(op, [t], **attrs), shape
+
+
+# ONNX's recurrent activations wgnn and ONNX Runtime both take (activation_alpha, activation_beta), and
+# those bounded to [0, 1], for gates (an unbounded gate grows the state by its value each step: a chain
+# of such layers magnifies float rounding past any tolerance, or overflows the reference)
+_RECURRENT_ACTIVATIONS = {"Sigmoid": (), "Tanh": (), "Relu": (), "HardSigmoid": (0.25, 0.5), "LeakyRelu": (0.1,),
+                          "Elu": (0.8,), "Softsign": (), "Softplus": ()}
+_GATE_ACTIVATIONS = ("Sigmoid", "HardSigmoid")
+
+
+def _seq_recurrent(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """An LSTM, GRU or RNN over a (steps, batch, features) tensor in any direction, with or without
+    biases, initial states (constants or graph inputs), sequence lengths, a cell clip, other
+    activations, GRU's linear_before_reset, LSTM's peepholes and coupled gates; what follows reads the
+    whole sequence (heads joined) or one of the last states, and the graph's outputs may be any of them."""
+    r = g.rng
+    steps, batch, features = shape
+    op = str(r.choice(["LSTM", "GRU", "RNN"]))
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    hidden, dirs = int(r.choice([3, 4, 8])), int(r.choice([1, 2]))
+    attrs = dict(hidden_size=hidden, direction="bidirectional" if dirs == 2 else str(r.choice(["forward", "reverse"])))
+    inputs = [t, g.const(g.normal(dirs, gates * hidden, features, scale=0.6 / np.sqrt(features))),
+              g.const(g.normal(dirs, gates * hidden, hidden, scale=0.6 / np.sqrt(hidden)))]
+    inputs.append(g.const(g.normal(dirs, 2 * gates * hidden, scale=0.2)) if r.random() < 0.7 else "")
+    inputs.append(g.const(np.full(batch, steps, np.int32)) if r.random() < 0.2 else "")
+    states = 2 if op == "LSTM" else 1
+    for _ in range(states):
+        if r.random() < 0.4:
+            state = g.normal(dirs, batch, hidden, scale=0.5)
+            if r.random() < 0.5:
+                name = g.name("h")
+                g.feeds[name] = state
+                inputs.append(name)
+            else:
+                inputs.append(g.const(state))
+        else:
+            inputs.append("")
+    if op == "LSTM" and r.random() < 0.2:
+        inputs.append(g.const(g.normal(dirs, 3 * hidden, scale=0.3)))  # peepholes
+    if r.random() < 0.2:
+        attrs["clip"] = float(r.uniform(0.5, 3))
+    if r.random() < 0.2:
+        kinds = list(_RECURRENT_ACTIVATIONS)
+        names = [str(r.choice(kinds)) for _ in range({"LSTM": 3, "GRU": 2, "RNN": 1}[op])]
+        if op != "RNN":  # the gates: bounded, or a ReLU under a clip of at most 1 (a cell state past the clip)
+            names[0] = str(r.choice(_GATE_ACTIVATIONS))
+            if "clip" in attrs and r.random() < 0.3:
+                names[0], attrs["clip"] = "Relu", float(r.uniform(0.5, 1))
+        names = names * dirs
+        attrs["activations"] = names
+        alphas = [a for nm in names for a in _RECURRENT_ACTIVATIONS[nm][:1]]
+        betas = [b for nm in names for b in _RECURRENT_ACTIVATIONS[nm][1:]]
+        if alphas:
+            attrs["activation_alpha"] = alphas
+        if betas:
+            attrs["activation_beta"] = betas
+    if op == "GRU":
+        attrs["linear_before_reset"] = int(r.integers(2))
+    if op == "LSTM" and r.random() < 0.15:
+        attrs["input_forget"] = 1
+    while inputs[-1] == "":
+        inputs.pop()
+    outs = g.node(op, inputs, outputs=1 + states, **attrs)
+    last = outs[1:]
+    if r.random() < 0.3:  # the last state read, the whole sequence not wanted
+        g.nodes[-1].output[0] = ""
+        return last[int(r.integers(len(last)))], (dirs, batch, hidden)
+    if r.random() < 0.3:  # a last state read too: an output of the graph
+        g.tensors.append((last[int(r.integers(len(last)))], (dirs, batch, hidden)))
+    y = g.node("Reshape", [g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3]),
+                           g.const(np.array([steps, batch, dirs * hidden], np.int64))])
+    return y, (steps, batch, dirs * hidden)
+
+
+def _seq_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """A recurrent layer, or a step of the text family over the (steps, batch, features) tensor."""
+    return (_seq_recurrent if g.rng.random() < 0.5 else _text_step)(g, t, shape)
+
+
 # a family's steps: (the common pieces, what exporters write op by op, what passes fold into epilogues;
 # the data family has only the first)
 STEPS = {"text": (_text_step, _text_written_out, _text_epilogues), "cnn": (_cnn_step, _cnn_written_out, _cnn_epilogues),
-         "data": (_data_step, _data_step, _data_step)}
+         "data": (_data_step,) * 3, "vision": (_vision_step,) * 3, "seq": (_seq_step, _seq_recurrent, _text_epilogues)}
 
 
 def random_graph(seed: int, family: str):
@@ -433,14 +677,18 @@ def random_graph(seed: int, family: str):
     elif family == "cnn":
         side = int(r.choice([5, 8, 9, 14]))
         shape = (int(r.choice([1, 2])), int(r.choice([3, 4, 8, 12, 16])), side, side)
-    else:
+    elif family == "data":
         shape = tuple(int(d) for d in r.integers(1, 6, int(r.integers(2, 5))))
+    elif family == "vision":
+        shape = (int(r.choice([1, 2])), int(r.choice([2, 3, 4, 8])), int(r.integers(3, 13)), int(r.integers(3, 13)))
+    else:
+        shape = (int(r.choice([1, 2, 5, 7])), int(r.choice([1, 2, 3])), int(r.choice([3, 4, 8])))
     g.feeds["x"] = g.normal(*shape)
     g.tensors.append(("x", shape))
     for _ in range(int(r.integers(2, 9))):
         core, written_out, epilogues = STEPS[family]
         t, shape = g.pick()
-        if family == "data" and int(np.prod(shape)) > 20000:  # (concats of a tensor with itself double it)
+        if family in ("data", "vision") and int(np.prod(shape)) > 20000:  # (concats and resizes grow them)
             continue
         make = (written_out if r.random() < 0.5 else epilogues) if r.random() < 0.4 else core
         g.tensors.append(make(g, t, shape))
@@ -526,14 +774,17 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None,
 
 
 def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", backend: str = "compute",
-                 progress=None) -> GraphReport:
-    """``count`` random graphs, the families in turn, seeds from ``seed`` on, each against the
+                 families: tuple[str, ...] = FAMILIES, progress=None) -> GraphReport:
+    """``count`` random graphs, the ``families`` in turn, seeds from ``seed`` on, each against the
     reference; the report counts the outcomes and names every mismatch and exception."""
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise ValueError(f"families must be some of {', '.join(FAMILIES)}, got {', '.join(families) or 'none'}")
     start = time.perf_counter()
     name, run_reference = _reference()
     report = GraphReport(reference=name)
     for k in range(count):
-        family, graph_seed = FAMILIES[k % len(FAMILIES)], seed + k // len(FAMILIES)
+        family, graph_seed = families[k % len(families)], seed + k // len(families)
         outcome, detail = check(graph_seed, family, precision, run_reference, backend)
         report.counts[outcome] += 1
         if outcome in ("mismatch", "exception"):
@@ -550,8 +801,12 @@ def main(args) -> int:
 
     from tqdm import tqdm
 
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else FAMILIES
+    if not families or any(f not in FAMILIES for f in families):
+        print(f"wgnn fuzz: --families must be some of {', '.join(FAMILIES)}, got {args.families!r}", file=sys.stderr)
+        return 2
     with tqdm(total=args.count, unit="graph", file=sys.stderr, disable=None) as bar:
         report = differential(args.count, seed=args.seed, precision=args.precision, backend=args.backend,
-                              progress=lambda k, outcome: bar.update(1))
+                              families=families, progress=lambda k, outcome: bar.update(1))
     print(report.summary())
     return 0 if report.clean else 1

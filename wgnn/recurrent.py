@@ -103,10 +103,11 @@ class _Layer:
     def gate(self, pre: Operand, k: int, tag: str) -> Operand:
         return self.b.slice(pre, [k * self.hidden], [(k + 1) * self.hidden], axes=[1], name=f"{self.name}/{tag}")
 
-    def activate(self, x: Operand, d: int, which: int, tag: str) -> Operand:
-        """Activation ``which`` of direction ``d``, after clipping the gate input when ``clip`` is set."""
+    def activate(self, x: Operand, d: int, which: int, tag: str, clipped: bool = True) -> Operand:
+        """Activation ``which`` of direction ``d``, after clipping its input when ``clip`` is set and
+        ``clipped`` (a gate's input: an LSTM's cell state goes into h unclipped, as ONNX Runtime does)."""
         b = self.b
-        if self.clip is not None:
+        if self.clip is not None and clipped:
             x = b.clamp(x, min_value=-self.clip, max_value=self.clip, name=f"{self.name}/{tag}clip")
         act = self.acts[d * self.per_dir + which]
         return b.activation(x, act.kind, alpha=act.alpha, beta=act.beta, name=f"{self.name}/{tag}")
@@ -136,7 +137,8 @@ def lstm(b, x: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_si
          direction: str = "forward", activations: Sequence[Activation | str] | None = None,
          clip: float | None = None, couple_input_forget: bool = False, name: str = "", product=None) -> list[Operand]:
     """[sequence, last hidden state, last cell state]; ``activations`` are (f, g, h) per direction
-    (default sigmoid, tanh, tanh); ``couple_input_forget`` uses 1 - i as the forget gate.
+    (default sigmoid, tanh, tanh); ``clip`` bounds the gates' inputs (not the cell state going into
+    h, as ONNX Runtime reads ONNX's clip); ``couple_input_forget`` uses 1 - i as the forget gate.
     ``product(a, w_t, which, d, name)``, where given, makes each of the layer's matrix products
     (``a @ w_t`` with the "input" or "recurrent" weights of direction ``d``, transposed)."""
     layer = _Layer(b, "lstm", x, weight, recurrent_weight, 4, hidden_size, direction, activations,
@@ -179,7 +181,7 @@ def lstm(b, x: Operand, weight: Operand, recurrent_weight: Operand, *, hidden_si
             if peep[1] is not None:
                 go = b.add(go, b.mul(c, peep[1], name=f"{n}/po{tag}"), name=f"{n}/op{tag}")
             o = layer.activate(go, d, 0, f"o_{tag}")
-            h = b.mul(o, layer.activate(c, d, 2, f"h_{tag}"), name=f"{n}/H{tag}")
+            h = b.mul(o, layer.activate(c, d, 2, f"h_{tag}", clipped=False), name=f"{n}/H{tag}")
             hs[t] = h
         outs.append(hs)
         lasts.append([h, c])
