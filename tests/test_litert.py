@@ -193,11 +193,12 @@ def test_install_and_python_m_wgnn_litert(device, tmp_path):
 
 
 def test_a_quantized_models_integers_through_the_interpreter(device):
-    """A full-integer uint8 network (tests/tflite_writer.py): its quantized input and output details
+    """A full-integer uint8 network (wgnn/tflite_writer.py): its quantized input and output details
     (scale, zero point, their parameters) as LiteRT gives them, uint8 in and out, within one step of
     LiteRT's integers."""
     from test_tflite_quant import conv, q
-    from tflite_writer import ModelWriter
+
+    from wgnn.tflite_writer import ModelWriter
 
     m = ModelWriter()
     x = m.input((1, 8, 8, 4), "uint8", quant=q(0.02, 128))

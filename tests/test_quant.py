@@ -56,6 +56,33 @@ def test_two_quantized_convolutions_added_then_scaled_are_no_residual_block(devi
     assert session.pass_log["fuse_requantize"] == 2
 
 
+def test_a_max_pool_of_codes_between_a_concat_and_a_quantized_conv(device, rng):
+    """uint8 codes concatenated (QLinearConcat), max pooled, then a QLinearConv: the shift moved before
+    the pool (``_shift_before_maxpool``) gave the pool its own outputs list as inputs, so the relayout
+    the pool's input needed also became the shift's output, and the relayout read a tensor nothing
+    wrote (a KeyError at compile, found by random graphs). Against ONNX Runtime CPU."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    consts = {"xs": np.float32(0.04), "xz": np.uint8(100), "ys": np.float32(0.05), "yz": np.uint8(128),
+              "w": rng.integers(-127, 128, (4, 6, 1, 1)).astype(np.int8), "ws": np.float32(0.01), "wz": np.int8(0)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("QLinearConcat", ["ys", "yz", "xq", "xs", "xz", "xq", "xs", "xz"], ["cat"], axis=1,
+                              domain="com.microsoft"),
+             helper.make_node("MaxPool", ["cat"], ["pool"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("QLinearConv", ["pool", "ys", "yz", "w", "ws", "wz", "ys", "yz"], ["y"],
+                              kernel_shape=[1, 1], strides=[2, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 3, 8, 8))],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                              [numpy_helper.from_array(np.asarray(v), n) for n, v in consts.items()])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    feeds = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    got = wgnn.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - want).max() <= 1
+
+
 @pytest.mark.parametrize("dtype, op, a, b", [
     ("int8", "Add", [127, -128, 5, 100], [1, -1, -7, 100]),       # wraps to -128, 127, ..., -56
     ("uint8", "Sub", [0, 3, 200, 255], [1, 5, 100, 255]),          # wraps to 255, 254

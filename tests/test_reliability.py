@@ -84,27 +84,76 @@ def test_fuzzing_finds_no_crash_hang_or_foreign_error(device):
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_random_graphs_give_onnxruntimes_results(device, precision):
-    """A seeded run of wgnn.fuzz_graphs: random graphs of text-model, CNN, data-movement, vision and
-    recurrent pieces (products with run-time scales and biases, attention's heads, dynamic
+    """A seeded run of wgnn.fuzz_graphs: random graphs of text-model, CNN, data-movement, vision,
+    recurrent and integer pieces (products with run-time scales and biases, attention's heads, dynamic
     quantization; convolutions, batch norms, pads, concats of a tensor with itself, gates; transposes
-    and reductions; resizes, transposed convolutions, pooling with padding; LSTMs, GRUs, RNNs), each
-    against ONNX Runtime CPU; `wgnn fuzz --graphs --count 10000` is the long run. It found six
-    faults (a part of two nested concats left unwritten, a sum scaled before a softmax taken for its
-    mask, a gate dropped where a pad joined its convolution, a second batch norm folded under another
-    reader, an IndexError in a residual block's fusion, an LSTM's clip applied to its cell state),
-    each now tested on its own."""
+    and reductions; resizes, transposed convolutions, pooling with padding; LSTMs, GRUs, RNNs;
+    QLinear ops on uint8 and int8 codes), each against ONNX Runtime CPU, and random TFLite graphs
+    against LiteRT; `wgnn fuzz --graphs --count 10000` is the long run. It found seven faults (a part
+    of two nested concats left unwritten, a sum scaled before a softmax taken for its mask, a gate
+    dropped where a pad joined its convolution, a second batch norm folded under another reader, an
+    IndexError in a residual block's fusion, an LSTM's clip applied to its cell state, a KeyError
+    where a max pool of codes met a relayout), each now tested on its own."""
     from wgnn import fuzz_graphs
 
     if precision == "fp16" and "shader-f16" not in device.features:
         pytest.skip(f"{device.name} lacks shader-f16")
     report = fuzz_graphs.differential(200 if precision == "fp32" else 100, seed=11, precision=precision)
-    assert report.reference == "ONNX Runtime CPU" and sum(report.counts.values()) == (200 if precision == "fp32"
-                                                                                        else 100)
+    runs = 200 if precision == "fp32" else 100
+    assert report.reference.startswith("ONNX Runtime CPU") and sum(report.counts.values()) == runs
     assert report.clean and report.counts["match"] >= sum(report.counts.values()) - 2, report.summary()  # (fp16:
     # an overflow past f16's range at most, which the session warns of)
+    # every kernel variant, the GPU-class ones too, with random sizes (tiles, workgroups, split-K)
+    varied = fuzz_graphs.differential(60 if precision == "fp32" else 30, seed=11, precision=precision, kernels="random")
+    assert varied.clean and varied.counts["match"] >= sum(varied.counts.values()) - 1, varied.summary()
     if precision == "fp32":  # the texture path: what it cannot run refused by name, nothing wrong
         texture = fuzz_graphs.differential(60, seed=11, backend="texture")
         assert texture.clean and texture.counts["match"] > 10 and texture.counts["refused"] > 10, texture.summary()
+
+
+def test_random_graphs_run_again_with_other_values_and_another_size(device, monkeypatch):
+    """Each random graph's session runs again with other values (what one run leaves in the planned
+    buffers must not reach the next) and, where x's first axis is symbolic, with one more along it
+    (a plan per shape): a session that gave the first run's outputs again is a mismatch named so."""
+    from wgnn import fuzz_graphs
+    from wgnn.session import InferenceSession
+
+    real_run = InferenceSession.run
+    first = {}
+
+    def replays(self, names, feeds, *args, **kwargs):  # the first run's outputs, whatever is fed
+        return first.setdefault(id(self), real_run(self, names, feeds, *args, **kwargs))
+
+    monkeypatch.setattr(InferenceSession, "run", replays)
+    outcome, detail = fuzz_graphs.check(0, "cnn")
+    assert outcome == "mismatch" and detail.startswith("second run: "), detail
+
+    def first_size(self, names, feeds, *args, **kwargs):  # right, but for the first size of x
+        sizes = first.setdefault(id(self), len(feeds["x"]))
+        return real_run(self, names, {**feeds, "x": feeds["x"][:sizes]}, *args, **kwargs)
+
+    first.clear()
+    monkeypatch.setattr(InferenceSession, "run", first_size)
+    model, _ = fuzz_graphs.random_graph(0, "cnn")
+    assert [i for i in model.graph.input if i.name == "x"][0].type.tensor_type.shape.dim[0].dim_param == "N"
+    outcome, detail = fuzz_graphs.check(0, "cnn")
+    assert outcome == "mismatch" and detail.startswith(("x's first axis 1 -> 2: ", "x's first axis 2 -> 3: ")), detail
+
+
+def test_random_kernel_choices_reach_the_variants_the_policy_leaves_out(device):
+    """``kernels="random"`` (`wgnn fuzz --graphs --kernels random`) runs kernels this adapter's policy
+    does not choose for small random graphs: the workgroup-tiled GEMM (a GPU's)."""
+    from wgnn import fuzz_graphs
+    from wgnn.session import InferenceSession
+
+    ran = {"policy": set(), "random": set()}
+    for seed in range(30):
+        model, feeds = fuzz_graphs.random_graph(seed, "text")
+        for how, kernels in (("policy", None), ("random", fuzz_graphs.random_kernels(seed))):
+            session = InferenceSession(model, kernels=kernels)
+            session.run(None, feeds)
+            ran[how] |= {d.kernel for d in session._exe.dispatches}
+    assert "matmul_gemm" in ran["random"] - ran["policy"], ran
 
 
 def test_random_graphs_compare_with_the_numpy_reference_without_onnxruntime(device, monkeypatch):
@@ -125,7 +174,7 @@ def test_random_graphs_compare_with_the_numpy_reference_without_onnxruntime(devi
 
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
     report = fuzz_graphs.differential(20, seed=3)
-    assert report.reference == "wgnn's numpy reference" and report.clean, report.summary()
+    assert report.reference.startswith("wgnn's numpy reference") and report.clean, report.summary()
 
     def sigmoid_as_relu(graph):
         changed = 0

@@ -97,6 +97,37 @@ def test_elementwise_slice_reshape_and_wide_tensors(device, precision, rng):
         assert rel_l2(got[name], want[name]) < tol(precision), name
 
 
+def test_constants_in_fortran_order_upload_as_texels(device):
+    """A TFLite depthwise convolution's weights reach the texture path as a (1, 16, 1, 4) array in
+    Fortran order, which needs no padding to texels: they were handed to write_texture as they lay
+    (a BufferError, found by `wgnn fuzz --graphs --families tflite --backend texture`). The texels
+    are C-ordered whatever the host array's order, and such a model runs as LiteRT runs it."""
+    from wgnn.backends.texture.lowering import TexShape, to_texels
+    from wgnn.tflite_writer import ModelWriter
+
+    weights = np.asfortranarray(np.arange(64, dtype=np.float32).reshape(1, 16, 1, 4))
+    texels = to_texels(weights, TexShape(16, 16, 1), "f32")
+    assert texels.flags.c_contiguous and np.array_equal(texels.reshape(16, 4), weights.reshape(16, 4))
+
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    rng = np.random.default_rng(3)
+    m = ModelWriter()
+    x = m.input((1, 6, 5, 4))
+    y = m.op("DEPTHWISE_CONV_2D", [x, m.const(rng.standard_normal((1, 3, 3, 4)).astype(np.float32)),
+                                   m.const(np.zeros(4, np.float32))], (1, 6, 5, 4), "DepthwiseConv2DOptions",
+             Padding=0, StrideW=1, StrideH=1, DepthMultiplier=1, FusedActivationFunction=0, DilationWFactor=1,
+             DilationHFactor=1)
+    model = m.bytes([y])
+    feed = rng.standard_normal((1, 6, 5, 4)).astype(np.float32)
+    it = litert.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], feed)
+    it.invoke()
+    want = it.get_tensor(it.get_output_details()[0]["index"])
+    got = wgnn.InferenceSession(model, backend="texture").run(None, {"input_0": feed})[0]
+    assert rel_l2(got, want) < 1e-5
+
+
 def test_texture_pool_never_shares_between_live_tensors():
     rng = np.random.default_rng(3)
     blocks = []

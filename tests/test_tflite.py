@@ -1,6 +1,6 @@
 """TFLite import: every supported operator against LiteRT (Google's reference interpreter) on
 one-op models, MediaPipe's real models on a real photo, the BlazeFace and selfie pipelines, and
-the error paths. Models come from ``tflite_writer`` (tiny ones) and ``wgnn.zoo.fetch`` (MediaPipe's)."""
+the error paths. Models come from ``wgnn.tflite_writer`` (tiny ones) and ``wgnn.zoo.fetch`` (MediaPipe's)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import struct
 import numpy as np
 import pytest
 from helpers import fetch_or_skip, rel_l2, run_litert
-from tflite_writer import ModelWriter
 
 import wgnn
 from wgnn import mediapipe as mp
 from wgnn import zoo
 from wgnn.errors import ModelLoadError, UnsupportedOperatorError
+from wgnn.tflite_writer import ModelWriter
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import run_litert
-from tflite_writer import ModelWriter
 
 import wgnn
 from wgnn.importers.tflite import QUANTIZED_OPS
+from wgnn.tflite_writer import ModelWriter
 
 RNG = np.random.default_rng(7)
 

@@ -420,12 +420,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", help="comma-separated corpus: zoo and pretrained model names, model files "
                    "(default: zoo CNNs and cached pretrained models)")
     p.add_argument("--graphs", action="store_true",
-                   help="differential: random graphs of text-model, CNN, data-movement, vision and recurrent "
-                        "pieces, wgnn against ONNX Runtime CPU (or, without it, wgnn's numpy reference); mismatches "
-                        "named by seed")
-    p.add_argument("--families", help="--graphs: comma-separated, of text, cnn, data, vision, seq (default: all)")
+                   help="differential: random graphs of text-model, CNN, data-movement, vision, recurrent and "
+                        "quantized pieces, wgnn against ONNX Runtime CPU (or, without it, wgnn's numpy reference), "
+                        "and random TFLite graphs against LiteRT; mismatches named by seed")
+    p.add_argument("--families",
+                   help="--graphs: comma-separated, of text, cnn, data, vision, seq, quant, tflite (default: all; "
+                        "tflite where LiteRT is installed)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="--graphs: wgnn's precision")
     p.add_argument("--backend", choices=["compute", "texture"], default="compute", help="--graphs: wgnn's backend")
+    p.add_argument("--kernels", choices=["random"],
+                   help="--graphs: the compute backend's kernel variants and their sizes chosen at random per graph "
+                        "(every GPU-class variant on this adapter), not by its policy")
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("demo", help="real-time face detection or selfie segmentation (window or headless)")

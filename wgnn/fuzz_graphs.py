@@ -4,7 +4,7 @@ must not, a buffer planned over another) is found and named by the seed that mak
 
     wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32] [--backend compute]
 
-Five families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
+Seven families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
 (less often) an earlier one, so that tensors are read several times and by several kinds of node:
 
 - ``text``: (B, S, C) activations through matrix products (a bias per column, per row or one
@@ -25,18 +25,29 @@ Five families of graphs, each a chain of 2 to 8 random steps, a step reading the
   convolutions with padding and output padding, resizing in every mode and coordinate mode, depth
   to space and back, instance normalization, pooling with padding and ceil mode, reflect and edge
   padding, reversed slices, broadcasts along one image axis, activations with parameters);
+- ``quant``: (N, C, H, W) tensors of uint8 or int8 codes through what ONNX Runtime's quantizer and
+  converters write (``_quant_step``: QLinearConv per tensor or per channel, the com.microsoft QLinear
+  ops, max pooling, resizing and moving codes, requantization, QDQ float ops, ConvInteger,
+  QLinearMatMul), scales as calibration gives them;
 - ``seq``: (steps, batch, features) sequences through LSTMs, GRUs and RNNs in every direction, with
   initial states (constants or graph inputs), clips, other activations, peepholes, their last states
   read or given out (``_seq_recurrent``), between the text family's steps.
+
+- ``tflite``: TFLite models (``random_tflite_graph``, written by ``wgnn.tflite_writer``) over NHWC
+  images, MediaPipe's and converted models' operators (``_tflite_step``: CONV_2D and
+  DEPTHWISE_CONV_2D with SAME or VALID padding and fused activations, binary ops, pooling, PAD,
+  CONCATENATION, both resizes in each coordinate mode, activations, MEAN, TRANSPOSE_CONV, SOFTMAX,
+  FULLY_CONNECTED, TRANSPOSE, DEPTH_TO_SPACE), against LiteRT's interpreter.
 
 The first two families also take what exporters write op by op (``_text_written_out``,
 ``_cnn_written_out``: GELU, SiLU, hard swish, RMS normalization, Gemm, split and join, transposed
 convolutions, resizing, QDQ) and what the passes fold into epilogues (``_text_epilogues``,
 ``_cnn_epilogues``: PRelu, bounds, affine and residual after an activation, LSTMs, SPP).
 
-The reference is ONNX Runtime's CPU provider where it is installed, else wgnn's numpy reference of
-the graph as imported (``InferenceSession.run_reference``: it shares the importer, so it finds the
-passes', the planner's and the kernels' faults, not the importer's). In fp32 a graph matches where
+The reference is ONNX Runtime's CPU provider (the graph as written, its optimizations off) where it
+is installed, else wgnn's numpy reference of the graph as imported (``InferenceSession.run_reference``:
+it shares the importer, so it finds the passes', the planner's and the kernels' faults, not the
+importer's). In fp32 a graph matches where
 every value of every output is within ``TOLERANCE`` of the reference's largest (at least 0.01: a
 result that should be zero is allowed float rounding); in fp16, where f16's rounding of large values
 is legitimately a few steps, where each output's relative L2 error is within it (its root mean
@@ -44,6 +55,9 @@ square taken as 0.1 at least; a region computed wrong is far more: a layer norma
 few near-equal f16 values magnifies their rounding to 1%). Graphs that quantize (QuantizeLinear,
 DynamicQuantizeLinear) are judged so too, within 3e-2 (6e-2 in fp16), since a float rounding apart
 before a quantizer moves an 8-bit code by one step, as it does between ONNX Runtime's own graphs.
+Each graph's session runs twice, the second time with other values (what a run leaves in the planned
+buffers must not reach the next), and where x's first axis is symbolic (no constant of the graph
+holds its size: most graphs), a third time with one more along it (a plan per shape).
 Outcomes: ``match``, ``mismatch``, ``overflow`` (fp16: infinities or NaN where the reference's values
 are finite, a value inside the graph past f16's range, which the session warns of: products of a
 tensor with itself grow fast), ``refused`` (a ``WgnnError``: a graph wgnn declines, said by name)
@@ -62,7 +76,7 @@ import numpy as np
 
 from .errors import WgnnError
 
-FAMILIES = ("text", "cnn", "data", "vision", "seq")
+FAMILIES = ("text", "cnn", "data", "vision", "seq", "quant", "tflite")
 OUTCOMES = ("match", "mismatch", "overflow", "refused", "exception")
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 QUANTIZED_TOLERANCE = 3e-2
@@ -77,6 +91,8 @@ class _Graph:
         self.nodes, self.initializers, self.feeds = [], [], {}
         self.tensors: list[tuple[str, tuple[int, ...]]] = []
         self._count = 0
+        self.first_axis_fixed = False  # (a step wrote x's first axis's size into a constant: not symbolic)
+        self.kinds: dict[str, tuple[float, int, int]] = {}  # quantized tensors: (scale, zero point, element type)
 
     def name(self, prefix: str = "t") -> str:
         self._count += 1
@@ -99,6 +115,14 @@ class _Graph:
     def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
         return (self.rng.standard_normal(shape) * scale).astype(np.float32)
 
+    def qparams(self, kind: tuple[float, int, int]) -> list[str]:
+        """[scale, zero point] constants of a quantized tensor's ``kind``."""
+        from onnx import TensorProto
+
+        scale, zero, elem = kind
+        dtype = np.uint8 if elem == TensorProto.UINT8 else np.int8
+        return [self.const(np.float32(scale)), self.const(np.array(zero, dtype))]
+
     def pick(self) -> tuple[str, tuple[int, ...]]:
         """The last tensor mostly, else an earlier one."""
         return self.tensors[-1] if self.rng.random() < 0.7 else self.tensors[int(self.rng.integers(len(self.tensors)))]
@@ -114,11 +138,16 @@ class _Graph:
         outputs = [self.tensors[-1]]
         if len(self.tensors) > 2 and r.random() < 0.3:  # (an intermediate read further on, an output too)
             outputs.append(self.tensors[int(r.integers(1, len(self.tensors) - 1))])
+        def declared(n, v):  # (x's first axis symbolic where no constant holds its size)
+            return ["N"] + list(v.shape[1:]) if n == "x" and not self.first_axis_fixed else v.shape
+
         graph = helper.make_graph(
             self.nodes, "random",
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, v.shape) for n, v in self.feeds.items()],
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in dict(outputs)], self.initializers)
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, declared(n, v)) for n, v in self.feeds.items()],
+            [helper.make_tensor_value_info(n, self.kinds[n][2] if n in self.kinds else TensorProto.FLOAT, None)
+             for n in dict(outputs)], self.initializers)
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+        return helper.make_model(graph, opset_imports=opsets, ir_version=8)
 
 
 def _text_written_out(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
@@ -141,7 +170,7 @@ def _text_written_out(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, t
         n = int(r.choice([4, 6, 8, 12]))
         rows = g.node("Reshape", [t, g.const(np.array([-1, c], np.int64))])
         y = g.node("Gemm", [rows, g.const(g.normal(n, c, scale=c ** -0.5)), g.const(g.normal(n))], transB=1)
-        y = g.node("Reshape", [y, g.const(np.array(list(shape[:-1]) + [n], np.int64))])
+        y = g.node("Reshape", [y, g.const(np.array([-1] + list(shape[1:-1]) + [n], np.int64))])
         return y, shape[:-1] + (n,)
     elif k < 0.8 and c % 2 == 0:  # halves, joined again in their order or swapped
         a, b = g.node("Split", [t, g.const(np.array([c // 2, c // 2], np.int64))], outputs=2, axis=-1)
@@ -187,7 +216,7 @@ def _text_epilogues(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tup
         seq_out = g.node("LSTM", [x, w, rec, bias], outputs=3, hidden_size=hidden,
                          direction="bidirectional" if dirs == 2 else "forward")[0]
         y = g.node("Reshape", [g.node("Transpose", [seq_out], perm=[2, 0, 1, 3]),
-                               g.const(np.array([b, seq, dirs * hidden], np.int64))])
+                               g.const(np.array([0, 0, dirs * hidden], np.int64))])
         return y, (b, seq, dirs * hidden)
     return y, shape
 
@@ -220,12 +249,12 @@ def _text_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[in
                                            g.const(g.normal(shape[-1]))], axis=-1)
     elif k < 0.85 and shape[-1] % 2 == 0:  # attention over two heads of the tensor itself
         b, s, c = shape
-        split = g.node("Reshape", [t, g.const(np.array([b, s, 2, c // 2], np.int64))])
+        split = g.node("Reshape", [t, g.const(np.array([0, 0, 2, c // 2], np.int64))])
         q = g.node("Transpose", [split], perm=[0, 2, 1, 3])
         keys = g.node("Transpose", [split], perm=[0, 2, 3, 1])
         p = g.node("Softmax", [g.node("MatMul", [q, keys])], axis=-1)
         joined = g.node("Transpose", [g.node("MatMul", [p, q])], perm=[0, 2, 1, 3])
-        y = g.node("Reshape", [joined, g.const(np.array([b, s, c], np.int64))])
+        y = g.node("Reshape", [joined, g.const(np.array([0, 0, c], np.int64))])
     elif k < 0.93:  # a dynamically quantized product, as quantize_dynamic writes it
         n = int(r.choice([4, 6, 8, 12]))
         q, x_scale, x_zero = g.node("DynamicQuantizeLinear", [t], outputs=3)
@@ -401,6 +430,7 @@ def _data_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[in
         if 1 in shape:
             wide = list(shape)
             wide[shape.index(1)] = 3
+            g.first_axis_fixed = True
             return g.node("Expand", [t, g.const(np.array(wide, np.int64))]), tuple(wide)
         return g.node("Tile", [t, g.const(np.array([1] * (rank - 1) + [2], np.int64))]), shape[:-1] + (2 * shape[-1],)
     if k < 0.6 and shape[-1] >= 3:
@@ -423,6 +453,28 @@ def _data_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[in
 
 def _conv_side(size: int, kernel: int, stride: int, dilation: int, pads: int) -> int:
     return (size + pads - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _nearest_tie(size: int, out: int, coords: str, rounding: str) -> bool:
+    """Whether a nearest resize of ``size`` to ``out`` points, out / size not a float, maps a point
+    exactly onto where its rounding turns (an integer for floor and ceil, a half for the others):
+    there the scale's float rounding decides, and implementations differ (ONNX Runtime takes 13 / 11
+    rounded to f32; 6.5 / that - 0.5 lands just past 5 and its ceil is 6, the spec's is 5)."""
+    from fractions import Fraction
+
+    if Fraction(float(np.float32(out / size))) == Fraction(out, size):
+        return False
+    x = np.arange(out, dtype=np.float64)
+    if coords in ("align_corners", "asymmetric"):
+        x = x[1:]  # (the first point is 0 in any arithmetic)
+    if coords == "align_corners":
+        where = x * (size - 1) / max(out - 1, 1)
+    elif coords == "asymmetric":
+        where = x * size / out
+    else:  # half_pixel, pytorch_half_pixel
+        where = (x + 0.5) * size / out - 0.5
+    turn = where if rounding in ("floor", "ceil") else where + 0.5
+    return bool(np.any(np.abs(turn - np.round(turn)) < 1e-9))
 
 
 def _vision_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
@@ -460,7 +512,9 @@ def _vision_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[
             inputs.append(g.const(g.normal(o)))
         return g.node("Conv", inputs, **attrs), (n, o, oh, ow)
     if k < 0.32 and h * w <= 200:  # a transposed convolution
-        kk, s, d = int(r.choice([2, 3, 4])), int(r.choice([1, 2, 2, 3])), int(r.choice([1, 1, 2]))
+        kk, s = int(r.choice([2, 3, 4])), int(r.choice([1, 2, 2, 3]))
+        d = int(r.choice([1, 1, 2])) if s % 2 else 1  # (a dilation of the stride leaves every other output
+        # the bias alone: channels constant after a strided sampling, which an instance norm magnifies)
         o = int(r.choice([2, 4, 6]))
         groups = c if r.random() < 0.2 else (2 if c % 2 == 0 and r.random() < 0.2 else 1)
         o = c if groups == c else o
@@ -495,6 +549,10 @@ def _vision_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[
             y = g.node("Resize", [t, "", g.const(np.array([1, 1, fh, fw], np.float32))], **attrs)
         elif h * w <= 100:
             oh, ow = int(r.integers(1, 2 * h + 1)), int(r.integers(1, 2 * w + 1))
+            if mode == "nearest" and (_nearest_tie(h, oh, coords, attrs["nearest_mode"])
+                                      or _nearest_tie(w, ow, coords, attrs["nearest_mode"])):
+                return t, shape
+            g.first_axis_fixed = True
             y = g.node("Resize", [t, "", "", g.const(np.array([n, c, oh, ow], np.int64))], **attrs)
         else:
             return t, shape
@@ -558,6 +616,7 @@ def _vision_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[
         return y, tuple(out)
     if k < 0.88:  # a broadcast along one image axis, or over the channels
         along = [(1, 1, h, 1), (1, 1, 1, w), (n, 1, h, w), (1, c, 1, w)][int(r.integers(4))]
+        g.first_axis_fixed |= along[0] > 1
         op = str(r.choice(["Add", "Mul", "Sub", "Div"]))
         other = g.const(r.uniform(0.5, 1.5, along).astype(np.float32) if op == "Div" else g.normal(*along))
         return g.node(op, [t, other] if op == "Div" or r.random() < 0.5 else [other, t]), shape
@@ -602,7 +661,11 @@ def _seq_recurrent(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tupl
     inputs = [t, g.const(g.normal(dirs, gates * hidden, features, scale=0.6 / np.sqrt(features))),
               g.const(g.normal(dirs, gates * hidden, hidden, scale=0.6 / np.sqrt(hidden)))]
     inputs.append(g.const(g.normal(dirs, 2 * gates * hidden, scale=0.2)) if r.random() < 0.7 else "")
-    inputs.append(g.const(np.full(batch, steps, np.int32)) if r.random() < 0.2 else "")
+    if r.random() < 0.2:
+        inputs.append(g.const(np.full(batch, steps, np.int32)))
+        g.first_axis_fixed = True
+    else:
+        inputs.append("")
     states = 2 if op == "LSTM" else 1
     for _ in range(states):
         if r.random() < 0.4:
@@ -648,7 +711,7 @@ def _seq_recurrent(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tupl
     if r.random() < 0.3:  # a last state read too: an output of the graph
         g.tensors.append((last[int(r.integers(len(last)))], (dirs, batch, hidden)))
     y = g.node("Reshape", [g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3]),
-                           g.const(np.array([steps, batch, dirs * hidden], np.int64))])
+                           g.const(np.array([0, 0, dirs * hidden], np.int64))])
     return y, (steps, batch, dirs * hidden)
 
 
@@ -657,10 +720,324 @@ def _seq_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int
     return (_seq_recurrent if g.rng.random() < 0.5 else _text_step)(g, t, shape)
 
 
+def _scale(r: np.random.Generator, low: float, high: float) -> float:
+    """A quantization scale as calibration gives one (a range over 255: no round number; scales such
+    as 0.04, 0.05 and 0.08 make products of codes land exactly on halves, where the float rounding of
+    the scales' product decides, and ONNX Runtime's order of operations is not wgnn's)."""
+    return float(np.float32(r.uniform(low, high)))
+
+
+def _quantized(g: _Graph, t: str, kind: tuple[float, int, int] | None = None) -> str:
+    """``t`` quantized: as it is where it already is (``g.kinds``), else by a QuantizeLinear to
+    ``kind`` (scale, zero point, ONNX element type: uint8 or int8) or a random one."""
+    from onnx import TensorProto
+
+    if t in g.kinds and kind is None:
+        return t
+    r = g.rng
+    if kind is None:
+        elem = int(r.choice([TensorProto.UINT8, TensorProto.INT8]))
+        kind = (_scale(r, 0.02, 0.06), (int(r.choice([0, 128, 100])) if elem == TensorProto.UINT8
+                                                      else int(r.choice([0, -20]))), elem)
+    source = g.node("DequantizeLinear", [t, *g.qparams(g.kinds[t])]) if t in g.kinds else t
+    q = g.node("QuantizeLinear", [source, *g.qparams(kind)])
+    g.kinds[q] = kind
+    return q
+
+
+def _quant_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """Integer pieces over (N, C, H, W) tensors of uint8 or int8 codes, as ONNX Runtime's quantizer
+    and converters write them: QLinearConv (per-tensor or per-channel weights, a bias or none, strided,
+    depthwise), the com.microsoft QLinear ops (Add, Mul of two quantized tensors, Sigmoid, LeakyRelu,
+    global and windowed average pooling, Concat), max pooling, resizing, transposes and pads of codes,
+    a requantization to another scale and type, a float op between DequantizeLinear and
+    QuantizeLinear (QDQ), ConvInteger and QLinearMatMul."""
+    from onnx import TensorProto
+
+    r = g.rng
+    n, c, h, w = shape
+    q = _quantized(g, t)
+    s, z, elem = g.kinds[q]
+    k = r.random()
+
+    def out_kind() -> tuple[float, int, int]:  # (the type stays: ONNX Runtime's QLinear kernels take one)
+        return _scale(r, 0.03, 0.08), int(r.choice([0, 128])) if elem == TensorProto.UINT8 else 0, elem
+
+    def alike(u: str) -> str:  # u quantized to q's type
+        u = _quantized(g, u)
+        return u if g.kinds[u][2] == elem else _quantized(g, u, (0.05, 128 if elem == TensorProto.UINT8 else 0, elem))
+
+    def result(y, kind, out_shape):
+        g.kinds[y] = kind
+        return y, out_shape
+
+    if k < 0.25 and h >= 2:  # QLinearConv
+        size, stride = int(r.choice([1, 3])), int(r.choice([1, 1, 2]))
+        groups = c if size == 3 and r.random() < 0.3 else 1
+        o = c if groups > 1 else int(r.choice([4, 8, 12]))
+        fan_in = c // groups * size * size
+        weights = r.integers(-127, 128, (o, c // groups, size, size)).astype(np.int8)
+        spread = r.uniform(0.5, 1.5, o) if r.random() < 0.5 else np.full(1, r.uniform(0.5, 1.5))  # per channel or not
+        w_scale = (spread / (73 * np.sqrt(fan_in))).astype(np.float32)
+        y_kind = out_kind()
+        inputs = [q, *g.qparams((s, z, elem)), g.const(weights), g.const(w_scale if w_scale.size > 1 else w_scale[0]),
+                  g.const(np.zeros(w_scale.size, np.int8) if w_scale.size > 1 else np.int8(0)), *g.qparams(y_kind)]
+        if r.random() < 0.6:
+            inputs.append(g.const(np.round(g.normal(o, scale=0.5) / (s * w_scale)).astype(np.int32)))
+        pad = size // 2
+        y = g.node("QLinearConv", inputs, kernel_shape=[size, size], strides=[stride, stride], pads=[pad] * 4,
+                   group=groups)
+        side = (h + 2 * pad - size) // stride + 1, (w + 2 * pad - size) // stride + 1
+        return result(y, y_kind, (n, o) + side)
+    if k < 0.35:  # QLinearAdd or QLinearMul with an earlier tensor of the shape, quantized its own way
+        other = alike(g.same_shape(shape))
+        y_kind = out_kind()
+        op = str(r.choice(["QLinearAdd", "QLinearMul"]))
+        y = g.node(op, [q, *g.qparams(g.kinds[q]), other, *g.qparams(g.kinds[other]), *g.qparams(y_kind)],
+                   domain="com.microsoft")
+        return result(y, y_kind, shape)
+    if k < 0.45:
+        op = str(r.choice(["QLinearSigmoid", "QLinearLeakyRelu", "QLinearGlobalAveragePool", "QLinearAveragePool"]))
+        if op == "QLinearAveragePool" and min(h, w) < 2:
+            op = "QLinearSigmoid"
+        attrs = {"QLinearLeakyRelu": dict(alpha=0.1), "QLinearAveragePool": dict(kernel_shape=[2, 2], strides=[2, 2])}
+        y_kind = (1 / 256, 0 if elem == TensorProto.UINT8 else -128, elem) if op == "QLinearSigmoid" else out_kind()
+        y = g.node(op, [q, *g.qparams(g.kinds[q]), *g.qparams(y_kind)], domain="com.microsoft", **attrs.get(op, {}))
+        out = {"QLinearGlobalAveragePool": (n, c, 1, 1), "QLinearAveragePool": (n, c, h // 2, w // 2)}.get(op, shape)
+        return result(y, y_kind, out)
+    if k < 0.52:  # QLinearConcat along the channels with a tensor of the same image size
+        fits = [(u, sh) for u, sh in g.tensors if sh[0] == n and sh[2:] == shape[2:]]
+        u, other = fits[int(r.integers(len(fits)))]
+        u = alike(u)
+        y_kind = out_kind()
+        y = g.node("QLinearConcat", [*g.qparams(y_kind), q, *g.qparams(g.kinds[q]), u, *g.qparams(g.kinds[u])],
+                   domain="com.microsoft", axis=1)
+        return result(y, y_kind, (n, c + other[1], h, w))
+    if k < 0.6 and h >= 2 and w >= 2:  # max pooling, or a nearest resize, of the codes themselves
+        if r.random() < 0.5:
+            y = g.node("MaxPool", [q], kernel_shape=[2, 2], strides=[2, 2])
+            return result(y, g.kinds[q], (n, c, h // 2, w // 2))
+        if h * w <= 100:
+            y = g.node("Resize", [q, "", g.const(np.array([1, 1, 2, 2], np.float32))], mode="nearest")
+            return result(y, g.kinds[q], (n, c, 2 * h, 2 * w))
+    if k < 0.66:  # codes moved: a transpose of the image axes and back, or a pad by the zero point
+        if r.random() < 0.5:
+            y = g.node("Transpose", [g.node("Transpose", [q], perm=[0, 1, 3, 2])], perm=[0, 1, 3, 2])
+            return result(y, g.kinds[q], shape)
+        zero = g.const(np.array(z, np.uint8 if elem == TensorProto.UINT8 else np.int8))
+        y = g.node("Pad", [q, g.const(np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64)), zero])
+        return result(y, g.kinds[q], (n, c, h + 1, w + 1))
+    if k < 0.74:  # requantized to another scale and type
+        elem2 = int(r.choice([TensorProto.UINT8, TensorProto.INT8]))
+        kind = (_scale(r, 0.02, 0.05), int(r.choice([0, 128])) if elem2 == TensorProto.UINT8 else 0, elem2)
+        return _quantized(g, q, kind), shape
+    if k < 0.86:  # QDQ: a float op between DequantizeLinear and QuantizeLinear
+        f = g.node("DequantizeLinear", [q, *g.qparams(g.kinds[q])])
+        op = str(r.choice(["Relu", "Sigmoid", "HardSwish", "Add"]))
+        if op == "Add":
+            u = _quantized(g, g.same_shape(shape))
+            y = g.node(op, [f, g.node("DequantizeLinear", [u, *g.qparams(g.kinds[u])])])
+        else:
+            y = g.node(op, [f])
+        kind = out_kind()
+        return result(g.node("QuantizeLinear", [y, *g.qparams(kind)]), kind, shape)
+    if k < 0.93 and elem == TensorProto.UINT8 and h >= 3:  # ConvInteger, its sums scaled back to float
+        o = int(r.choice([4, 8]))
+        weights = r.integers(0, 256, (o, c, 3, 3)).astype(np.uint8)
+        sums = g.node("ConvInteger", [q, g.const(weights), g.const(np.uint8(z)), g.const(np.uint8(128))],
+                      kernel_shape=[3, 3], pads=[1] * 4)
+        scale = g.const(np.float32(s / (73 * np.sqrt(9 * c))))
+        y = g.node("Mul", [g.node("Cast", [sums], to=TensorProto.FLOAT), scale])
+        return y, (n, o, h, w)
+    # QLinearMatMul over the flattened image, back to (N, M, 1, 1)
+    flat, m = c * h * w, int(r.choice([4, 8, 10]))
+    weights = r.integers(-127, 128, (flat, m)).astype(np.int8)
+    y_kind = out_kind()
+    rows = g.node("Flatten", [q], axis=1)
+    w_params = [g.const(weights), g.const(np.float32(1 / (73 * np.sqrt(flat)))), g.const(np.int8(0))]
+    y = g.node("QLinearMatMul", [rows, *g.qparams(g.kinds[q]), *w_params, *g.qparams(y_kind)])
+    g.kinds[y] = y_kind
+    return result(g.node("Reshape", [y, g.const(np.array([0, m, 1, 1], np.int64))]), y_kind, (n, m, 1, 1))
+
+
+class _TFLiteGraph:
+    """A TFLite graph under construction (``wgnn.tflite_writer.ModelWriter``), its tensors (index,
+    NHWC shape) and its input's values."""
+
+    def __init__(self, rng: np.random.Generator):
+        from .tflite_writer import ModelWriter
+
+        self.rng, self.m = rng, ModelWriter()
+        self.tensors: list[tuple[int, tuple[int, ...]]] = []
+
+    def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
+        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def weights(self, *shape: int, fan_in: int) -> int:
+        return self.m.const(self.normal(*shape, scale=fan_in ** -0.5))
+
+    def same_shape(self, shape: tuple[int, ...]) -> int:
+        matches = [t for t, s in self.tensors if s == shape]
+        return matches[int(self.rng.integers(len(matches)))]
+
+
+def _tflite_side(size: int, kernel: int, stride: int, dilation: int, same: bool) -> int:
+    """TFLite's output side: SAME ceil(size / stride), VALID ceil((size - span + 1) / stride)."""
+    return -(-size // stride) if same else -(-(size - dilation * (kernel - 1)) // stride)
+
+
+def _tflite_step(g: _TFLiteGraph, x: int, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """MediaPipe's and converted models' pieces over (N, H, W, C) tensors: convolutions (SAME or
+    VALID, strided, dilated, with a fused activation), depthwise ones with a multiplier, binary ops
+    with a constant per channel or another tensor (fused activations), pooling, pads, concats,
+    bilinear and nearest resizing in each of its coordinate modes, activations, PRelu, a spatial
+    mean, transposed convolutions, softmax, a fully connected layer over the flattened image,
+    transposes, depth to space and back."""
+    r, m = g.rng, g.m
+    n, h, w, c = shape
+    k = r.random()
+    act = int(r.choice([0, 0, 1, 2, 3]))  # NONE, RELU, RELU_N1_TO_1, RELU6
+    same = bool(r.random() < 0.6)
+    if k < 0.18:  # CONV_2D
+        (kh, kw), o = (int(v) for v in r.choice([1, 3, 5], 2)), int(r.choice([4, 8, 12]))
+        stride = int(r.choice([1, 1, 2]))
+        dil = int(r.choice([1, 2])) if stride == 1 else 1
+        oh, ow = _tflite_side(h, kh, stride, dil, same), _tflite_side(w, kw, stride, dil, same)
+        if oh < 1 or ow < 1:
+            return x, shape
+        inputs = [x, g.weights(o, kh, kw, c, fan_in=kh * kw * c), m.const(g.normal(o, scale=0.3))]
+        y = m.op("CONV_2D", inputs, (n, oh, ow, o), "Conv2DOptions", Padding=0 if same else 1, StrideW=stride,
+                 StrideH=stride, FusedActivationFunction=act, DilationWFactor=dil, DilationHFactor=dil)
+        return y, (n, oh, ow, o)
+    if k < 0.28:  # DEPTHWISE_CONV_2D
+        size, stride, mult = int(r.choice([3, 5])), int(r.choice([1, 2])), int(r.choice([1, 1, 2]))
+        oh, ow = _tflite_side(h, size, stride, 1, same), _tflite_side(w, size, stride, 1, same)
+        if oh < 1 or ow < 1:
+            return x, shape
+        inputs = [x, g.weights(1, size, size, c * mult, fan_in=size * size), m.const(g.normal(c * mult, scale=0.3))]
+        y = m.op("DEPTHWISE_CONV_2D", inputs, (n, oh, ow, c * mult), "DepthwiseConv2DOptions", Padding=0 if same else 1,
+                 StrideW=stride, StrideH=stride, DepthMultiplier=mult, FusedActivationFunction=act,
+                 DilationWFactor=1, DilationHFactor=1)
+        return y, (n, oh, ow, c * mult)
+    if k < 0.42:  # a binary op with a constant per channel, one per row, or another tensor of the shape
+        kind = str(r.choice(["ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM"]))
+        other_shape = [(c,), (1, 1, w, c), shape][int(r.integers(3))]
+        if other_shape == shape and kind != "DIV":
+            other = g.same_shape(shape)
+        else:
+            values = g.normal(*other_shape)
+            other = m.const(np.abs(values) + 0.5 if kind == "DIV" else values)
+        options = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "DIV": "DivOptions"}.get(kind)
+        fields = {"FusedActivationFunction": act} if options else {}
+        return m.op(kind, [x, other], shape, options, **fields), shape
+    if k < 0.52:  # MAX_POOL_2D, AVERAGE_POOL_2D
+        size, stride = int(r.choice([2, 3])), int(r.choice([1, 2]))
+        oh, ow = _tflite_side(h, size, stride, 1, same), _tflite_side(w, size, stride, 1, same)
+        if oh < 1 or ow < 1:
+            return x, shape
+        kind = str(r.choice(["MAX_POOL_2D", "AVERAGE_POOL_2D"]))
+        y = m.op(kind, [x], (n, oh, ow, c), "Pool2DOptions", Padding=0 if same else 1, StrideW=stride, StrideH=stride,
+                 FilterWidth=size, FilterHeight=size, FusedActivationFunction=act)
+        return y, (n, oh, ow, c)
+    if k < 0.57:  # PAD, PADV2
+        pads = [[0, 0], [int(r.integers(3)), int(r.integers(3))], [int(r.integers(3)), int(r.integers(3))],
+                [0, int(r.choice([0, 0, 3]))]]
+        out = (n, h + sum(pads[1]), w + sum(pads[2]), c + sum(pads[3]))
+        if r.random() < 0.5:
+            return m.op("PAD", [x, m.const(pads, "int32")], out), out
+        return m.op("PADV2", [x, m.const(pads, "int32"), m.const(np.float32(r.uniform(-1, 1)))], out), out
+    if k < 0.64:  # CONCATENATION along the channels with a tensor of the image's size, or of itself along H or W
+        fits = [(t, s) for t, s in g.tensors if s[:3] == shape[:3]]
+        if r.random() < 0.6:
+            t, other = fits[int(r.integers(len(fits)))]
+            out = (n, h, w, c + other[3])
+            # (no fused activation: LiteRT's own kernel refuses one, its XNNPACK delegate ignores it)
+            return m.op("CONCATENATION", [x, t], out, "ConcatenationOptions", Axis=int(r.choice([3, -1])),
+                        FusedActivationFunction=0), out
+        axis = int(r.choice([1, 2]))
+        out = (n, 2 * h, w, c) if axis == 1 else (n, h, 2 * w, c)
+        return m.op("CONCATENATION", [x, x], out, "ConcatenationOptions", Axis=axis, FusedActivationFunction=0), out
+    if k < 0.71 and h * w <= 200:  # RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR
+        kind = str(r.choice(["RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"]))
+        align, half = [(False, False), (True, False), (False, True)][int(r.integers(3))]
+        oh, ow = int(r.integers(1, 2 * h + 1)), int(r.integers(1, 2 * w + 1))
+        options = "ResizeBilinearOptions" if kind == "RESIZE_BILINEAR" else "ResizeNearestNeighborOptions"
+        return m.op(kind, [x, m.const([oh, ow], "int32")], (n, oh, ow, c), options, AlignCorners=align,
+                    HalfPixelCenters=half), (n, oh, ow, c)
+    if k < 0.8:  # activations
+        kind = str(r.choice(["HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "PRELU", "ELU"]))
+        if kind == "LEAKY_RELU":
+            return m.op(kind, [x], shape, "LeakyReluOptions", Alpha=float(r.uniform(0.05, 0.3))), shape
+        if kind == "PRELU":
+            return m.op(kind, [x, m.const(r.uniform(0.05, 0.3, (1, 1, c)).astype(np.float32))], shape), shape
+        return m.op(kind, [x], shape), shape
+    if k < 0.84:  # MEAN over the image, kept
+        return m.op("MEAN", [x, m.const([1, 2], "int32")], (n, 1, 1, c), "ReducerOptions", KeepDims=True), (n, 1, 1, c)
+    if k < 0.89 and h * w <= 100:  # TRANSPOSE_CONV
+        size, stride, o = int(r.choice([2, 3, 4])), int(r.choice([1, 2])), int(r.choice([4, 8]))
+        oh, ow = (h * stride, w * stride) if same else ((h - 1) * stride + size, (w - 1) * stride + size)
+        inputs = [m.const([n, oh, ow, o], "int32"), g.weights(o, size, size, c, fan_in=size * size * c // stride), x]
+        return m.op("TRANSPOSE_CONV", inputs, (n, oh, ow, o), "TransposeConvOptions", Padding=0 if same else 1,
+                    StrideW=stride, StrideH=stride), (n, oh, ow, o)
+    if k < 0.92:
+        return m.op("SOFTMAX", [x], shape, "SoftmaxOptions", Beta=float(r.choice([1.0, 0.5]))), shape
+    if k < 0.95:  # FULLY_CONNECTED over the flattened image, back to (N, 1, 1, M)
+        flat, units = h * w * c, int(r.choice([4, 8, 10]))
+        rows = m.op("RESHAPE", [x, m.const([n, flat], "int32")], (n, flat))
+        y = m.op("FULLY_CONNECTED", [rows, g.weights(units, flat, fan_in=flat), m.const(g.normal(units, scale=0.3))],
+                 (n, units), "FullyConnectedOptions", FusedActivationFunction=act, WeightsFormat=0, KeepNumDims=False)
+        return m.op("RESHAPE", [y, m.const([n, 1, 1, units], "int32")], (n, 1, 1, units)), (n, 1, 1, units)
+    if k < 0.97:  # H and W swapped
+        return m.op("TRANSPOSE", [x, m.const([0, 2, 1, 3], "int32")], (n, w, h, c)), (n, w, h, c)
+    if c % 4 == 0:
+        return m.op("DEPTH_TO_SPACE", [x], (n, 2 * h, 2 * w, c // 4), "DepthToSpaceOptions",
+                    BlockSize=2), (n, 2 * h, 2 * w, c // 4)
+    if h % 2 == 0 and w % 2 == 0:
+        return m.op("SPACE_TO_DEPTH", [x], (n, h // 2, w // 2, 4 * c), "SpaceToDepthOptions",
+                    BlockSize=2), (n, h // 2, w // 2, 4 * c)
+    return x, shape
+
+
+def random_tflite_graph(seed: int):
+    """(the TFLite model's bytes, its feeds, its ops) made from ``seed``: the ``tflite`` family's
+    graph, a chain of 2 to 8 random steps (``_tflite_step``) over an NHWC image."""
+    g = _TFLiteGraph(np.random.default_rng([seed, FAMILIES.index("tflite")]))
+    r = g.rng
+    shape = (int(r.choice([1, 2])), int(r.integers(3, 13)), int(r.integers(3, 13)), int(r.choice([2, 3, 4, 8])))
+    x = g.m.input(shape)
+    feeds = {"input_0": g.normal(*shape)}
+    g.tensors.append((x, shape))
+    for _ in range(int(r.integers(2, 9))):
+        t, s = g.tensors[-1] if r.random() < 0.7 else g.tensors[int(r.integers(len(g.tensors)))]
+        if int(np.prod(s)) > 20000:
+            continue
+        made = _tflite_step(g, t, s)
+        if made[0] != t:
+            g.tensors.append(made)
+    outputs = [g.tensors[-1][0]]
+    if len(g.tensors) > 2 and r.random() < 0.3:
+        outputs.append(g.tensors[int(r.integers(1, len(g.tensors) - 1))][0])
+    ops = "->".join(g.m.codes[o["code"]][1] for o in g.m.ops)
+    return g.m.bytes(outputs), feeds, ops
+
+
+def _litert(model: bytes, feeds: dict) -> list[np.ndarray]:
+    """LiteRT's outputs of a TFLite model (one thread)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    for detail, value in zip(it.get_input_details(), feeds.values()):
+        it.set_tensor(detail["index"], value)
+    it.invoke()
+    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+
+
 # a family's steps: (the common pieces, what exporters write op by op, what passes fold into epilogues;
 # the data family has only the first)
 STEPS = {"text": (_text_step, _text_written_out, _text_epilogues), "cnn": (_cnn_step, _cnn_written_out, _cnn_epilogues),
-         "data": (_data_step,) * 3, "vision": (_vision_step,) * 3, "seq": (_seq_step, _seq_recurrent, _text_epilogues)}
+         "data": (_data_step,) * 3, "vision": (_vision_step,) * 3, "seq": (_seq_step, _seq_recurrent, _text_epilogues),
+         "quant": (_quant_step,) * 3}
 
 
 def random_graph(seed: int, family: str):
@@ -668,6 +1045,8 @@ def random_graph(seed: int, family: str):
     graph for the same seed, to reproduce what ``differential`` reports."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if family == "tflite":
+        raise ValueError("the tflite family's graphs are TFLite models: random_tflite_graph(seed)")
     g = _Graph(np.random.default_rng([seed, FAMILIES.index(family)]))
     r = g.rng
     if family == "text":
@@ -679,6 +1058,8 @@ def random_graph(seed: int, family: str):
         shape = (int(r.choice([1, 2])), int(r.choice([3, 4, 8, 12, 16])), side, side)
     elif family == "data":
         shape = tuple(int(d) for d in r.integers(1, 6, int(r.integers(2, 5))))
+    elif family == "quant":
+        shape = (int(r.choice([1, 2])), int(r.choice([3, 4, 8])), int(r.choice([5, 8, 9])), int(r.choice([5, 8, 9])))
     elif family == "vision":
         shape = (int(r.choice([1, 2])), int(r.choice([2, 3, 4, 8])), int(r.integers(3, 13)), int(r.integers(3, 13)))
     else:
@@ -711,7 +1092,8 @@ class GraphReport:
         lines = [f"{total} random graphs against {self.reference} in {self.seconds:.0f} s: "
                  + ", ".join(f"{self.counts[o]} {o}" for o in OUTCOMES)]
         for outcome, family, seed, detail in self.failures[:50]:
-            lines.append(f"  {outcome}: random_graph({seed}, {family!r}): {detail}")
+            made = f"random_tflite_graph({seed})" if family == "tflite" else f"random_graph({seed}, {family!r})"
+            lines.append(f"  {outcome}: {made}: {detail}")
         return "\n".join(lines)
 
 
@@ -730,38 +1112,107 @@ def _reference():
 
         return "wgnn's numpy reference", numpy_reference
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # (a graph of one size only, fed another, is skipped, not logged)
+    # the graph as written: ONNX Runtime's own rewrites change results (they fold a QuantizeLinear ->
+    # DequantizeLinear pair between two scales into one step: a code apart on 30% of the values)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
     def onnxruntime_cpu(model, feeds):
-        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+        return ort.InferenceSession(model.SerializeToString(), options,
+                                    providers=["CPUExecutionProvider"]).run(None, feeds)
 
     return "ONNX Runtime CPU", onnxruntime_cpu
 
 
+def other_feeds(feeds: dict, seed: int) -> dict:
+    """The same inputs with other values (each input's values shuffled and scaled by a positive
+    number: what the graph takes in stays in its range, a scale stays positive)."""
+    rng = np.random.default_rng([seed, 7])
+    return {k: np.asarray(rng.permutation(v.ravel()) * rng.uniform(0.5, 1.5), v.dtype).reshape(v.shape)
+            for k, v in feeds.items()}
+
+
+def random_kernels(seed: int) -> dict:
+    """A kernel variant for every op the compute backend's policy chooses for (``KernelPolicy``'s
+    overrides by op: each node its op's variant where it can run it, else the policy's), with random
+    sizes: tiles, workgroups, split-K. The same choices for the same seed."""
+    from .backends.compute.policy import SPLIT_VARIANTS, SPLITS, VARIANTS, WORKGROUP_SIZES, Choice
+
+    r = np.random.default_rng([seed, 11])
+    chosen = {}
+    for op, variants in VARIANTS.items():
+        variant = str(r.choice(list(variants)))
+        tiles = variants[variant]
+        chosen[op] = Choice(variant, int(r.choice(tiles)) if tiles and r.random() < 0.7 else None,
+                            int(r.choice(WORKGROUP_SIZES)) if r.random() < 0.4 else None,
+                            int(r.choice(SPLITS)) if variant in SPLIT_VARIANTS and r.random() < 0.5 else None)
+    return chosen
+
+
 def check(seed: int, family: str, precision: str = "fp32", reference=None,
-          backend: str = "compute") -> tuple[str, str]:
-    """(outcome, detail) of one random graph: wgnn (``backend``, ``precision``) against the reference."""
+          backend: str = "compute", kernels: str | None = None) -> tuple[str, str]:
+    """(outcome, detail) of one random graph: wgnn (``backend``, ``precision``) against the
+    reference, run twice by one session with other input values the second time (what one run
+    leaves in the planned buffers must not reach the next). ``kernels="random"``: the compute
+    backend's kernel variants chosen at random (``random_kernels(seed)``), not by its policy."""
     from .session import InferenceSession
 
-    model, feeds = random_graph(seed, family)
-    run_reference = reference or _reference()[1]
-    want = run_reference(model, feeds)
+    overrides = random_kernels(seed) if kernels == "random" else None
+    if family == "tflite":
+        model, feeds, ops = random_tflite_graph(seed)
+        run_reference, quantized, declared = _litert, False, {}
+    else:
+        model, feeds = random_graph(seed, family)
+        run_reference = reference or _reference()[1]
+        ops = "->".join(n.op_type for n in model.graph.node)
+        quantized = any(n.op_type in ("QuantizeLinear", "DynamicQuantizeLinear") for n in model.graph.node)
+        declared = {i.name: i.type.tensor_type.shape.dim for i in model.graph.input}
+    runs = [(feeds, run_reference(model, feeds), "")]
+    second = other_feeds(feeds, seed)
+    runs.append((second, run_reference(model, second), "second run: "))
+    if declared and declared["x"][0].dim_param:  # (x's first axis symbolic)
+        x = feeds["x"]
+        third = other_feeds({**feeds, "x": np.concatenate([x, x[:1]])}, seed + 1)
+        try:
+            runs.append((third, run_reference(model, third), f"x's first axis {len(x)} -> {len(x) + 1}: "))
+        except Exception:  # (a tensor whose first axis is not x's met one that is: a graph of one size only)
+            pass
     try:
         with warnings.catch_warnings():  # (an fp16 result past f16's range is warned of: counted as such)
             warnings.simplefilter("ignore")
-            got = InferenceSession(model, precision=precision, backend=backend).run(None, feeds)
+            session = InferenceSession(model, precision=precision, backend=backend, kernels=overrides)
+            for run_feeds, want, which in runs:
+                got = session.run(None, run_feeds)
+                outcome = _judge([o.name for o in session.get_outputs()], got, want, precision, quantized)
+                if outcome is not None and outcome[0] == "mismatch":
+                    ran = sorted({d.kernel for d in getattr(session._exe, "dispatches", [])}) if overrides else []
+                    return "mismatch", f"{which}{outcome[1]}; {ops}" + (f"; kernels {', '.join(ran)}" if ran else "")
+                if outcome is not None:
+                    return outcome[0], which + outcome[1]
     except WgnnError as exc:
         return "refused", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # (a bug: named with where it happened)
         return "exception", f"{type(exc).__name__}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
-    quantized = any(n.op_type in ("QuantizeLinear", "DynamicQuantizeLinear") for n in model.graph.node)
+    return "match", ""
+
+
+def _judge(names: list[str], got: list, want: list, precision: str, quantized: bool) -> tuple[str, str] | None:
+    """None where ``got`` (the outputs ``names``) matches ``want``, else (outcome, detail)."""
     spread = precision == "fp16" or quantized  # (judged over each output: rounding moves a few values)
     allowed = max(TOLERANCE[precision], QUANTIZED_TOLERANCE if quantized else 0.0)
     if quantized and precision == "fp16":  # (f16's rounding of what is quantized moves codes more often)
         allowed *= 2
-    ops = "->".join(n.op_type for n in model.graph.node)
     if precision == "fp16" and not all(np.isfinite(g).all() for g in got) and all(np.isfinite(w).all() for w in want):
         return "overflow", "a value inside the graph past f16's range (65504), as the session warns"
-    for o, g, w in zip(model.graph.output, got, want):
-        apart = np.abs(g.astype(np.float64) - w)
+    for name, g, w in zip(names, got, want):
+        if g.shape != w.shape:
+            return "mismatch", f"output {name!r} of shape {g.shape}, the reference's {w.shape}"
+        both_nan = np.isnan(g) & np.isnan(w)  # (NaN where the reference has NaN: an instance norm of
+        # windows wholly in a max pool's padding)
+        g, w = np.where(both_nan, 0, g), np.where(both_nan, 0, w)
+        apart = np.where(g == w, 0, np.abs(g.astype(np.float64) - w))  # (infinities equal)
+        w = np.where(np.isfinite(w), w, 0)
         if spread:
             floor = 0.1 * np.sqrt(w.size)  # (a root mean square of 0.1 at least: a result that cancels to
             # nearly nothing, x - mean(x) of near-equal values, keeps f16's rounding of what it came from)
@@ -769,23 +1220,36 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None,
         else:
             err, what = float(apart.max() / max(float(np.abs(w).max()), 1e-2)), "of its largest value apart"
         if w.size and (not np.isfinite(err) or err > allowed):
-            return "mismatch", f"output {o.name!r} {err:.3g} {what} (allowed {allowed:g}); {ops}"
-    return "match", ""
+            return "mismatch", f"output {name!r} {err:.3g} {what} (allowed {allowed:g})"
+    return None
+
+
+def _has_litert() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", backend: str = "compute",
-                 families: tuple[str, ...] = FAMILIES, progress=None) -> GraphReport:
-    """``count`` random graphs, the ``families`` in turn, seeds from ``seed`` on, each against the
-    reference; the report counts the outcomes and names every mismatch and exception."""
+                 families: tuple[str, ...] | None = None, kernels: str | None = None, progress=None) -> GraphReport:
+    """``count`` random graphs, the ``families`` in turn (default: all; ``tflite`` where LiteRT, its
+    reference, is installed), seeds from ``seed`` on, each against the reference (``kernels``: see
+    ``check``); the report counts the outcomes and names every mismatch and exception."""
+    if families is None:
+        families = tuple(f for f in FAMILIES if f != "tflite" or _has_litert())
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise ValueError(f"families must be some of {', '.join(FAMILIES)}, got {', '.join(families) or 'none'}")
+    if "tflite" in families and not _has_litert():
+        raise ValueError("the tflite family's reference is LiteRT: pip install ai-edge-litert")
     start = time.perf_counter()
     name, run_reference = _reference()
-    report = GraphReport(reference=name)
+    report = GraphReport(reference=name + (" (LiteRT for tflite)" if "tflite" in families else ""))
     for k in range(count):
         family, graph_seed = families[k % len(families)], seed + k // len(families)
-        outcome, detail = check(graph_seed, family, precision, run_reference, backend)
+        outcome, detail = check(graph_seed, family, precision, run_reference, backend, kernels)
         report.counts[outcome] += 1
         if outcome in ("mismatch", "exception"):
             report.failures.append((outcome, family, graph_seed, detail))
@@ -801,12 +1265,13 @@ def main(args) -> int:
 
     from tqdm import tqdm
 
-    families = tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else FAMILIES
-    if not families or any(f not in FAMILIES for f in families):
-        print(f"wgnn fuzz: --families must be some of {', '.join(FAMILIES)}, got {args.families!r}", file=sys.stderr)
-        return 2
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else None
     with tqdm(total=args.count, unit="graph", file=sys.stderr, disable=None) as bar:
-        report = differential(args.count, seed=args.seed, precision=args.precision, backend=args.backend,
-                              families=families, progress=lambda k, outcome: bar.update(1))
+        try:
+            report = differential(args.count, seed=args.seed, precision=args.precision, backend=args.backend,
+                                  families=families, kernels=args.kernels, progress=lambda k, outcome: bar.update(1))
+        except ValueError as exc:
+            print(f"wgnn fuzz: --families: {exc}", file=sys.stderr)
+            return 2
     print(report.summary())
     return 0 if report.clean else 1

@@ -63,7 +63,8 @@ def to_texels(array: np.ndarray, shape: TexShape, dtype: str) -> np.ndarray:
     last = flat.shape[1]
     flat = np.pad(flat, ((0, 0), (0, -last % 4))).reshape(-1, 4)
     flat = np.pad(flat, ((0, shape.width * shape.height - flat.shape[0]), (0, 0)))
-    return flat.reshape(shape.height, shape.width, 4).astype(np.float16 if dtype == "f16" else np.float32)
+    return np.ascontiguousarray(flat.reshape(shape.height, shape.width, 4), np.float16 if dtype == "f16" else np.float32)
+    # (C order whatever the host array's: write_texture takes the bytes as they lie)
 
 
 def upload(device: Device, texture, array: np.ndarray, shape: TexShape, fmt: str) -> None:

@@ -1,4 +1,5 @@
-"""A small TFLite flatbuffer writer for tests: one-op (or few-op) models that LiteRT and wgnn both run.
+"""A small TFLite flatbuffer writer: models that LiteRT and wgnn both run, for the tests' one-op (or
+few-op) models and ``wgnn fuzz --graphs``' random TFLite graphs.
 
 The ``tflite`` package only reads models, so this writes the flatbuffer with ``flatbuffers.Builder``.
 Each table's field slots and scalar types are read off the ``tflite`` reader's own accessors
