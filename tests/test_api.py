@@ -67,6 +67,33 @@ def test_results_stay_on_gpu_between_sessions(device, rng):
     assert rel_l2(on_gpu.numpy(), np.zeros_like(host)) == 0
 
 
+def test_forgotten_pipelines_leave_live_sessions_whole(device, rng):
+    """``Device.forget_pipelines`` drops the cache (``wgnn fuzz --graphs`` does every 500 graphs: about
+    2 MB a pipeline on lavapipe): a session that made its pipelines keeps them, a session whose plan
+    makes them at its first run (symbolic sizes) makes them then with the layouts its bind groups
+    were made with, and a new session makes its own again; every result the numpy reference's."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = rng.standard_normal((24, 40)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 24])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 40])],
+                              [numpy_helper.from_array(w, "w")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    fresh = wgnn.Device(device.adapter)
+    made = wgnn.InferenceSession(data, device=fresh)
+    x = rng.standard_normal((5, 24)).astype(np.float32)
+    made.run(None, {"x": x})
+    deferred = wgnn.InferenceSession(data, device=fresh)
+    assert deferred._exe.deferred and fresh.forget_pipelines() > 0 and fresh.pipeline_count == 0
+    for session in (made, deferred, wgnn.InferenceSession(data, device=fresh)):
+        for rows in (5, 1):
+            (got,) = session.run(None, {"x": x[:rows]})
+            np.testing.assert_allclose(got, np.maximum(x[:rows] @ w, 0), rtol=1e-5, atol=1e-5)
+    assert fresh.pipeline_count > 0
+
+
 def test_pipelines_are_shared_across_shapes(device, rng):
     def session(size):
         b = wgnn.GraphBuilder()

@@ -54,7 +54,9 @@ is legitimately a few steps, where each output's relative L2 error is within it 
 square taken as 0.1 at least; a region computed wrong is far more: a layer normalization over a
 few near-equal f16 values magnifies their rounding to 1%). Graphs that quantize (QuantizeLinear,
 DynamicQuantizeLinear) are judged so too, within 3e-2 (6e-2 in fp16), since a float rounding apart
-before a quantizer moves an 8-bit code by one step, as it does between ONNX Runtime's own graphs.
+before a quantizer moves an 8-bit code by one step, as it does between ONNX Runtime's own graphs;
+an integer output whose codes are all within one step matches too (a step apart among a few small
+codes is a large relative error).
 Each graph's session runs twice, the second time with other values (what a run leaves in the planned
 buffers must not reach the next), and where x's first axis is symbolic (no constant of the graph
 holds its size: most graphs), a third time with one more along it (a plan per shape).
@@ -1219,7 +1221,9 @@ def _judge(names: list[str], got: list, want: list, precision: str, quantized: b
             err, what = float(np.linalg.norm(apart) / max(float(np.linalg.norm(w)), floor)), "relative L2 error"
         else:
             err, what = float(apart.max() / max(float(np.abs(w).max()), 1e-2)), "of its largest value apart"
-        if w.size and (not np.isfinite(err) or err > allowed):
+        codes_apart_by_one = w.dtype.kind in "iu" and float(apart.max(initial=0)) <= 1  # (8-bit codes a
+        # rounding apart: a few codes of a small tensor make a large relative error)
+        if w.size and (not np.isfinite(err) or err > allowed) and not codes_apart_by_one:
             return "mismatch", f"output {name!r} {err:.3g} {what} (allowed {allowed:g})"
     return None
 
@@ -1247,7 +1251,11 @@ def differential(count: int = 100, *, seed: int = 0, precision: str = "fp32", ba
     start = time.perf_counter()
     name, run_reference = _reference()
     report = GraphReport(reference=name + (" (LiteRT for tflite)" if "tflite" in families else ""))
+    from .runtime import default_device
+
     for k in range(count):
+        if k and k % 500 == 0:  # (each graph's own pipelines, about 2 MB each on lavapipe, not kept all run)
+            default_device().forget_pipelines()
         family, graph_seed = families[k % len(families)], seed + k // len(families)
         outcome, detail = check(graph_seed, family, precision, run_reference, backend, kernels)
         report.counts[outcome] += 1

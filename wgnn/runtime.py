@@ -388,6 +388,18 @@ class Device:
     def pipeline_count(self) -> int:
         return len(self._pipelines)
 
+    def forget_pipelines(self) -> int:
+        """Drop the cached pipelines (about 2 MB each on lavapipe: its compiled shader code): a
+        process that makes sessions of many models, one after another, keeps only what its live
+        sessions hold, which keep theirs. Later sessions make theirs again. Each compute pipeline's
+        bind-group layout is kept (``interface``), so a plan whose pipelines are made at its first run
+        gets the layout its bind groups were made with. Returns how many were dropped."""
+        for key, made in self._pipelines.items():
+            self._interfaces.setdefault(key, Pipeline(None, made.layout, made.fields, made.kinds))
+        dropped = len(self._pipelines)
+        self._pipelines.clear()
+        return dropped
+
     def buffer(self, size: int, usage=STORAGE, data: bytes | None = None, label: str = ""):
         size = max(16, -(-size // 16) * 16)
         if data is not None:

@@ -63,8 +63,9 @@ def to_texels(array: np.ndarray, shape: TexShape, dtype: str) -> np.ndarray:
     last = flat.shape[1]
     flat = np.pad(flat, ((0, 0), (0, -last % 4))).reshape(-1, 4)
     flat = np.pad(flat, ((0, shape.width * shape.height - flat.shape[0]), (0, 0)))
-    return np.ascontiguousarray(flat.reshape(shape.height, shape.width, 4), np.float16 if dtype == "f16" else np.float32)
-    # (C order whatever the host array's: write_texture takes the bytes as they lie)
+    texels = flat.reshape(shape.height, shape.width, 4)  # (C order whatever the host array's order:
+    # write_texture takes the bytes as they lie)
+    return np.ascontiguousarray(texels, np.float16 if dtype == "f16" else np.float32)
 
 
 def upload(device: Device, texture, array: np.ndarray, shape: TexShape, fmt: str) -> None:
