@@ -140,6 +140,18 @@ def test_random_graphs_run_again_with_other_values_and_another_size(device, monk
     assert outcome == "mismatch" and detail.startswith(("x's first axis 1 -> 2: ", "x's first axis 2 -> 3: ")), detail
 
 
+def test_fuzz_graphs_on_the_command_line(device, capsys):
+    """`wgnn fuzz --graphs` with chosen families and random kernels prints its counts and exits 0
+    where nothing is wrong; a family it does not have is said by name, exit status 2."""
+    from wgnn import cli
+
+    pytest.importorskip("ai_edge_litert.interpreter")  # (the tflite family's reference)
+    assert cli.main(["fuzz", "--graphs", "--count", "6", "--families", "bert,tflite,quant", "--kernels", "random"]) == 0
+    assert "6 random graphs against ONNX Runtime CPU (LiteRT for tflite)" in capsys.readouterr().out
+    assert cli.main(["fuzz", "--graphs", "--count", "2", "--families", "text,nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
 def test_random_kernel_choices_reach_the_variants_the_policy_leaves_out(device):
     """``kernels="random"`` (`wgnn fuzz --graphs --kernels random`) runs kernels this adapter's policy
     does not choose for small random graphs: the workgroup-tiled GEMM (a GPU's)."""

@@ -424,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                         "quantized pieces, wgnn against ONNX Runtime CPU (or, without it, wgnn's numpy reference), "
                         "and random TFLite graphs against LiteRT; mismatches named by seed")
     p.add_argument("--families",
-                   help="--graphs: comma-separated, of text, cnn, data, vision, seq, quant, tflite (default: all; "
-                        "tflite where LiteRT is installed)")
+                   help="--graphs: comma-separated, of text, cnn, data, vision, seq, quant, tflite, bert (default: "
+                        "all; tflite where LiteRT is installed)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="--graphs: wgnn's precision")
     p.add_argument("--backend", choices=["compute", "texture"], default="compute", help="--graphs: wgnn's backend")
     p.add_argument("--kernels", choices=["random"],

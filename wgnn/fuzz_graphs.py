@@ -4,7 +4,7 @@ must not, a buffer planned over another) is found and named by the seed that mak
 
     wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32] [--backend compute]
 
-Seven families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
+Eight families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
 (less often) an earlier one, so that tensors are read several times and by several kinds of node:
 
 - ``text``: (B, S, C) activations through matrix products (a bias per column, per row or one
@@ -33,6 +33,10 @@ Seven families of graphs, each a chain of 2 to 8 random steps, a step reading th
   initial states (constants or graph inputs), clips, other activations, peepholes, their last states
   read or given out (``_seq_recurrent``), between the text family's steps.
 
+- ``bert``: token ids and an attention mask (int64 inputs) through word and position embeddings
+  and a layer norm, then self-attention as BERT's exports write it (projections, heads split by
+  Reshape and Transpose, the mask's additive bias, softmax, heads joined, residual, layer norm), the
+  pooler, and the text family's steps (``_bert_embeddings``, ``_bert_attention``);
 - ``tflite``: TFLite models (``random_tflite_graph``, written by ``wgnn.tflite_writer``) over NHWC
   images, MediaPipe's and converted models' operators (``_tflite_step``: CONV_2D and
   DEPTHWISE_CONV_2D with SAME or VALID padding and fused activations, binary ops, pooling, PAD,
@@ -78,7 +82,7 @@ import numpy as np
 
 from .errors import WgnnError
 
-FAMILIES = ("text", "cnn", "data", "vision", "seq", "quant", "tflite")
+FAMILIES = ("text", "cnn", "data", "vision", "seq", "quant", "tflite", "bert")
 OUTCOMES = ("match", "mismatch", "overflow", "refused", "exception")
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 QUANTIZED_TOLERANCE = 3e-2
@@ -95,6 +99,7 @@ class _Graph:
         self._count = 0
         self.first_axis_fixed = False  # (a step wrote x's first axis's size into a constant: not symbolic)
         self.kinds: dict[str, tuple[float, int, int]] = {}  # quantized tensors: (scale, zero point, element type)
+        self.mask_bias = ""  # (the bert family's attention bias)
 
     def name(self, prefix: str = "t") -> str:
         self._count += 1
@@ -141,11 +146,12 @@ class _Graph:
         if len(self.tensors) > 2 and r.random() < 0.3:  # (an intermediate read further on, an output too)
             outputs.append(self.tensors[int(r.integers(1, len(self.tensors) - 1))])
         def declared(n, v):  # (x's first axis symbolic where no constant holds its size)
-            return ["N"] + list(v.shape[1:]) if n == "x" and not self.first_axis_fixed else v.shape
+            return ["N"] + list(v.shape[1:]) if n.startswith("x") and not self.first_axis_fixed else v.shape
 
         graph = helper.make_graph(
             self.nodes, "random",
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, declared(n, v)) for n, v in self.feeds.items()],
+            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), declared(n, v))
+             for n, v in self.feeds.items()],
             [helper.make_tensor_value_info(n, self.kinds[n][2] if n in self.kinds else TensorProto.FLOAT, None)
              for n in dict(outputs)], self.initializers)
         opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
@@ -593,6 +599,13 @@ def _vision_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[
             oh, ow = side(h, kh, pads[0], pads[2], 0), side(w, kw, pads[1], pads[3], 0)
         if oh < 1 or ow < 1:
             return t, shape
+
+        def empty_window(size, out, kk, lo):  # a window whose every tap lies in the padding
+            return any(all(not 0 <= o * s - lo + d * j < size for j in range(kk)) for o in range(out))
+
+        if op == "MaxPool" and (empty_window(h, oh, kh, pads[0]) or empty_window(w, ow, kw, pads[1])):
+            return t, shape  # (its maximum is the lowest float: what follows overflows in any implementation,
+            # ONNX Runtime's instance norm to NaN where the spec gives the bias)
         return g.node(op, [t], **attrs), (n, c, oh, ow)
     if k < 0.76:  # padding: constant, reflect, edge
         mode = str(r.choice(["constant", "reflect", "edge"]))
@@ -1035,11 +1048,69 @@ def _litert(model: bytes, feeds: dict) -> list[np.ndarray]:
     return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
 
+def _bert_embeddings(g: _Graph) -> tuple[str, tuple[int, ...]]:
+    """A BERT's input as exporters write it: token ids (``x``, int64) and an attention mask
+    (``x_mask``, int64, each row's padding at its end) fed; word embeddings gathered by id plus
+    position embeddings, layer-normalized; the mask made the scores' additive bias ``g.mask_bias``
+    ((1 - mask) * -10000, unsqueezed to (B, 1, 1, S)) for ``_bert_attention``."""
+    from onnx import TensorProto
+
+    r = g.rng
+    b, s, c, vocab = int(r.choice([1, 2])), int(r.choice([3, 5, 8, 13])), int(r.choice([8, 12, 16])), 30
+    lengths = r.integers(1, s + 1, b)
+    g.feeds["x"] = r.integers(0, vocab, (b, s)).astype(np.int64)
+    g.feeds["x_mask"] = (np.arange(s)[None] < lengths[:, None]).astype(np.int64)
+    words = g.node("Gather", [g.const(g.normal(vocab, c)), "x"], axis=0)
+    summed = g.node("Add", [words, g.const(g.normal(s, c, scale=0.3))])
+    x = g.node("LayerNormalization", [summed, g.const(r.uniform(0.5, 1.5, c).astype(np.float32)),
+                                      g.const(g.normal(c, scale=0.1))], axis=-1)
+    wide = g.node("Unsqueeze", [g.node("Unsqueeze", ["x_mask", g.const(np.array([1], np.int64))]),
+                                g.const(np.array([2], np.int64))])
+    keep = g.node("Cast", [wide], to=TensorProto.FLOAT)
+    g.mask_bias = g.node("Mul", [g.node("Sub", [g.const(np.float32(1)), keep]), g.const(np.float32(-10000))])
+    return x, (b, s, c)
+
+
+def _bert_attention(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """Self-attention over the padded batch as BERT's exports write it: Q, K and V projections with
+    biases, heads split by Reshape and Transpose, scores scaled, the mask's bias added, softmax, the
+    heads joined, an output projection, the residual and a layer norm; or the first token pooled
+    (Gather of index 0, Tanh of a dense layer: BERT's pooler; a sequence of one after it), else a
+    text step."""
+    r = g.rng
+    b, s, c = shape
+    k = r.random()
+    if k < 0.45 and c % 2 == 0 and g.mask_bias:
+        heads = int(r.choice([h for h in (1, 2, 4) if c % h == 0]))
+
+        def projected(name: str) -> str:
+            y = g.node("Add", [g.node("MatMul", [t, g.const(g.normal(c, c, scale=c ** -0.5))]), g.const(g.normal(c))])
+            split = g.node("Reshape", [y, g.const(np.array([0, 0, heads, c // heads], np.int64))])
+            return g.node("Transpose", [split], perm=[0, 2, 3, 1] if name == "k" else [0, 2, 1, 3])
+
+        q, keys, v = projected("q"), projected("k"), projected("v")
+        scores = g.node("Div", [g.node("MatMul", [q, keys]), g.const(np.float32(np.sqrt(c // heads)))])
+        p = g.node("Softmax", [g.node("Add", [scores, g.mask_bias])], axis=-1)
+        joined = g.node("Reshape", [g.node("Transpose", [g.node("MatMul", [p, v])], perm=[0, 2, 1, 3]),
+                                    g.const(np.array([0, 0, c], np.int64))])
+        dense = g.node("MatMul", [joined, g.const(g.normal(c, c, scale=c ** -0.5))])
+        out = g.node("Add", [dense, g.const(g.normal(c))])
+        gamma, beta = g.const(r.uniform(0.5, 1.5, c).astype(np.float32)), g.const(g.normal(c, scale=0.1))
+        return g.node("LayerNormalization", [g.node("Add", [out, t]), gamma, beta], axis=-1), shape
+    if k < 0.55 and g.mask_bias:
+        first = g.node("Gather", [t, g.const(np.array(0, np.int64))], axis=1)
+        pooled = g.node("Tanh", [g.node("Gemm", [first, g.const(g.normal(c, c, scale=c ** -0.5)),
+                                                 g.const(g.normal(c))])])
+        g.mask_bias = ""  # (a sequence of one from here on: the mask's length no longer fits)
+        return g.node("Unsqueeze", [pooled, g.const(np.array([1], np.int64))]), (b, 1, c)
+    return _text_step(g, t, shape)
+
+
 # a family's steps: (the common pieces, what exporters write op by op, what passes fold into epilogues;
 # the data family has only the first)
 STEPS = {"text": (_text_step, _text_written_out, _text_epilogues), "cnn": (_cnn_step, _cnn_written_out, _cnn_epilogues),
          "data": (_data_step,) * 3, "vision": (_vision_step,) * 3, "seq": (_seq_step, _seq_recurrent, _text_epilogues),
-         "quant": (_quant_step,) * 3}
+         "quant": (_quant_step,) * 3, "bert": (_bert_attention, _text_written_out, _text_epilogues)}
 
 
 def random_graph(seed: int, family: str):
@@ -1064,10 +1135,13 @@ def random_graph(seed: int, family: str):
         shape = (int(r.choice([1, 2])), int(r.choice([3, 4, 8])), int(r.choice([5, 8, 9])), int(r.choice([5, 8, 9])))
     elif family == "vision":
         shape = (int(r.choice([1, 2])), int(r.choice([2, 3, 4, 8])), int(r.integers(3, 13)), int(r.integers(3, 13)))
-    else:
+    elif family == "seq":
         shape = (int(r.choice([1, 2, 5, 7])), int(r.choice([1, 2, 3])), int(r.choice([3, 4, 8])))
-    g.feeds["x"] = g.normal(*shape)
-    g.tensors.append(("x", shape))
+    if family == "bert":
+        g.tensors.append(_bert_embeddings(g))
+    else:
+        g.feeds["x"] = g.normal(*shape)
+        g.tensors.append(("x", shape))
     for _ in range(int(r.integers(2, 9))):
         core, written_out, epilogues = STEPS[family]
         t, shape = g.pick()
@@ -1131,8 +1205,8 @@ def other_feeds(feeds: dict, seed: int) -> dict:
     """The same inputs with other values (each input's values shuffled and scaled by a positive
     number: what the graph takes in stays in its range, a scale stays positive)."""
     rng = np.random.default_rng([seed, 7])
-    return {k: np.asarray(rng.permutation(v.ravel()) * rng.uniform(0.5, 1.5), v.dtype).reshape(v.shape)
-            for k, v in feeds.items()}
+    return {k: np.asarray(rng.permutation(v.ravel()) * (rng.uniform(0.5, 1.5) if v.dtype.kind == "f" else 1),
+                          v.dtype).reshape(v.shape) for k, v in feeds.items()}  # (token ids only shuffled)
 
 
 def random_kernels(seed: int) -> dict:
@@ -1174,8 +1248,9 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None,
     second = other_feeds(feeds, seed)
     runs.append((second, run_reference(model, second), "second run: "))
     if declared and declared["x"][0].dim_param:  # (x's first axis symbolic)
-        x = feeds["x"]
-        third = other_feeds({**feeds, "x": np.concatenate([x, x[:1]])}, seed + 1)
+        x = feeds["x"]  # (and the inputs that share its first axis: x_mask)
+        third = other_feeds({**feeds, **{k: np.concatenate([v, v[:1]]) for k, v in feeds.items()
+                                         if k.startswith("x")}}, seed + 1)
         try:
             runs.append((third, run_reference(model, third), f"x's first axis {len(x)} -> {len(x) + 1}: "))
         except Exception:  # (a tensor whose first axis is not x's met one that is: a graph of one size only)
