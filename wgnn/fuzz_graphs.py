@@ -1,8 +1,9 @@
-"""Differential fuzzing: random ONNX graphs made of the pieces real models are made of, each run by
+"""Differential fuzzing: random ONNX and TFLite graphs of the pieces real models are made of, each run by
 wgnn and by a reference, so that a result that is silently wrong (a fusion that fires where it
 must not, a buffer planned over another) is found and named by the seed that makes it.
 
-    wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32] [--backend compute]
+    wgnn fuzz --graphs [--count 500] [--seed 0] [--precision fp32] [--backend compute] [--families F]
+                       [--kernels random]
 
 Eight families of graphs, each a chain of 2 to 8 random steps, a step reading the last tensor or
 (less often) an earlier one, so that tensors are read several times and by several kinds of node:
@@ -31,8 +32,7 @@ Eight families of graphs, each a chain of 2 to 8 random steps, a step reading th
   QLinearMatMul), scales as calibration gives them;
 - ``seq``: (steps, batch, features) sequences through LSTMs, GRUs and RNNs in every direction, with
   initial states (constants or graph inputs), clips, other activations, peepholes, their last states
-  read or given out (``_seq_recurrent``), between the text family's steps.
-
+  read or given out (``_seq_recurrent``), between the text family's steps;
 - ``bert``: token ids and an attention mask (int64 inputs) through word and position embeddings
   and a layer norm, then self-attention as BERT's exports write it (projections, heads split by
   Reshape and Transpose, the mask's additive bias, softmax, heads joined, residual, layer norm), the
