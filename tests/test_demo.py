@@ -307,8 +307,10 @@ def test_window_under_xvfb_shows_the_face_box(device, face_model, tmp_path):
         env.pop("WAYLAND_DISPLAY", None)
         log = tmp_path / "demo.log"
         with open(log, "w") as sink:
+            # (frames enough that the window is still up when the screenshot is taken after frame 30:
+            # at 45, 15 frames at about 65 FPS gave xwd a quarter of a second, and a loaded machine missed it)
             app = subprocess.Popen([sys.executable, "-m", "wgnn", "demo", "face", "--source", str(still),
-                                    "--frames", "45"], env=env, stdout=sink, stderr=subprocess.STDOUT)
+                                    "--frames", "240"], env=env, stdout=sink, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 240
             while "frame 30:" not in log.read_text() and app.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -319,7 +321,7 @@ def test_window_under_xvfb_shows_the_face_box(device, face_model, tmp_path):
             rc = app.wait(timeout=240)
         text = log.read_text()
         assert rc == 0, text
-        assert "45 frames" in text and "window" in text  # closed by itself after the summary
+        assert "240 frames" in text and "window" in text  # closed by itself after the summary
     finally:
         xvfb.kill()
         xvfb.wait()

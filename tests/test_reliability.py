@@ -203,6 +203,31 @@ def test_random_graphs_compare_with_the_numpy_reference_without_onnxruntime(devi
     assert "random_graph(" in broken.summary()
 
 
+def test_a_pointwise_conv_with_a_huge_stride_runs(device):
+    """Found by `wgnn fuzz --count 300 --seed 77`: a 1x1 Conv with strides 2^31 - 1 (one output pixel)
+    gave its matrix product a batch stride and a row stride past 32 bits, which no uniform holds (a
+    struct.error while packing). With one product and one row those steps take no part; it runs, and
+    a parameter that does not fit its field is a GraphError naming it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from wgnn import shaders
+    from wgnn.errors import GraphError
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((16, 8, 1, 1)).astype(np.float32)
+    for shape in [(1, 8, 5, 5), (2, 8, 5, 5), (1, 8, 56, 56)]:
+        graph = helper.make_graph(
+            [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1], strides=[2**31 - 1] * 2)], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+        x = rng.standard_normal(shape).astype(np.float32)
+        (got,) = wgnn.InferenceSession(model).run(None, {"x": x})
+        np.testing.assert_allclose(got[:, :, 0, 0], x[:, :, 0, 0] @ w[:, :, 0, 0].T, rtol=1e-5, atol=1e-5)
+    with pytest.raises(GraphError, match="a_batch_stride = 8589934592 does not fit the kernel's u32"):
+        shaders.pack_params([("a_batch_stride", "u32")], {"a_batch_stride": 2**33}, "matmul for node 'c'")
+
+
 def test_a_depthwise_conv_with_a_huge_stride_runs(device):
     """Found by `wgnn fuzz --count 2000 --seed 11`: a depthwise Conv with strides 2^31 - 1 made the
     depthwise kernel's register array of input columns beyond any GPU's limit, and the shader was

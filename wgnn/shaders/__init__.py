@@ -128,17 +128,21 @@ def pack_params(fields: list[tuple[str, str]], values: dict, where: str) -> byte
         raise GraphError(f"{where}: uniform fields missing {missing}, unexpected {extra}")
     for name, ftype in fields:
         value = values[name]
-        if ftype in ("u32", "i32", "f32"):
-            out += struct.pack("<" + {"u32": "I", "i32": "i", "f32": "f"}[ftype], value)
-            continue
-        # vec4<T> or array<vec4<T>, N>
-        while len(out) % 16:
-            out += b"\0"
-        scalar = "u32" if "u32" in ftype else "i32" if "i32" in ftype else "f32"
-        code = {"u32": "I", "i32": "i", "f32": "f"}[scalar]
-        rows = value if ftype.startswith("array") else [value]
-        for row in rows:
-            out += struct.pack("<4" + code, *row)
+        try:
+            if ftype in ("u32", "i32", "f32"):
+                out += struct.pack("<" + {"u32": "I", "i32": "i", "f32": "f"}[ftype], value)
+                continue
+            # vec4<T> or array<vec4<T>, N>
+            while len(out) % 16:
+                out += b"\0"
+            scalar = "u32" if "u32" in ftype else "i32" if "i32" in ftype else "f32"
+            code = {"u32": "I", "i32": "i", "f32": "f"}[scalar]
+            rows = value if ftype.startswith("array") else [value]
+            for row in rows:
+                out += struct.pack("<4" + code, *row)
+        except struct.error as exc:  # (an index or size past 32 bits: a shape no GPU's arithmetic holds)
+            raise GraphError(f"{where}: parameter {name} = {value!r} does not fit the kernel's {ftype} "
+                             f"({exc}): a size or stride past what 32-bit GPU arithmetic addresses") from None
     while len(out) % 16:
         out += b"\0"
     return bytes(out)

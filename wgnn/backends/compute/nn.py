@@ -404,6 +404,10 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     ``b`` is a constant array or a ``Ref`` to B computed at run time; ``a_row``: where A's rows lie
     apart, in elements, if not K (the register-tiled kernels only)."""
     out = node.outputs[0]
+    if batch == 1:  # (no second product, or no second row, to step to: a strided convolution's steps,
+        a_stride = b_stride = 0  # past 32 bits where its stride is, take no part)
+    if m == 1:
+        a_row = None
     b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
     ragged = vec4 and cols % 4 != 0  # (the register-tiled kernel only: matmul.wgsl's N_RAGGED)
