@@ -88,14 +88,32 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 QUANTIZED_TOLERANCE = 3e-2
 
 
-class _Graph:
-    """An ONNX graph under construction: nodes, initializers, inputs, and the tensors made so far
-    with their shapes (the steps' material)."""
+class _Chain:
+    """The tensors a random graph has made so far, with their shapes (its steps' material), and the
+    random numbers that choose."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
+        self.tensors: list[tuple] = []  # (a tensor's name or index, its shape)
+
+    def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
+        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def pick(self) -> tuple:
+        """The last tensor mostly, else an earlier one."""
+        return self.tensors[-1] if self.rng.random() < 0.7 else self.tensors[int(self.rng.integers(len(self.tensors)))]
+
+    def same_shape(self, shape: tuple[int, ...]):
+        matches = [t for t, s in self.tensors if s == shape]
+        return matches[int(self.rng.integers(len(matches)))]
+
+
+class _Graph(_Chain):
+    """An ONNX graph under construction: nodes, initializers, inputs, and the tensors made so far."""
+
+    def __init__(self, rng: np.random.Generator):
+        super().__init__(rng)
         self.nodes, self.initializers, self.feeds = [], [], {}
-        self.tensors: list[tuple[str, tuple[int, ...]]] = []
         self._count = 0
         self.first_axis_fixed = False  # (a step wrote x's first axis's size into a constant: not symbolic)
         self.kinds: dict[str, tuple[float, int, int]] = {}  # quantized tensors: (scale, zero point, element type)
@@ -119,9 +137,6 @@ class _Graph:
         self.nodes.append(helper.make_node(op, inputs, names, **attrs))
         return names[0] if outputs == 1 else names
 
-    def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
-        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
-
     def qparams(self, kind: tuple[float, int, int]) -> list[str]:
         """[scale, zero point] constants of a quantized tensor's ``kind``."""
         from onnx import TensorProto
@@ -129,14 +144,6 @@ class _Graph:
         scale, zero, elem = kind
         dtype = np.uint8 if elem == TensorProto.UINT8 else np.int8
         return [self.const(np.float32(scale)), self.const(np.array(zero, dtype))]
-
-    def pick(self) -> tuple[str, tuple[int, ...]]:
-        """The last tensor mostly, else an earlier one."""
-        return self.tensors[-1] if self.rng.random() < 0.7 else self.tensors[int(self.rng.integers(len(self.tensors)))]
-
-    def same_shape(self, shape: tuple[int, ...]) -> str:
-        matches = [t for t, s in self.tensors if s == shape]
-        return matches[int(self.rng.integers(len(matches)))]
 
     def model(self):
         from onnx import TensorProto, helper
@@ -875,25 +882,18 @@ def _quant_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[i
     return result(g.node("Reshape", [y, g.const(np.array([0, m, 1, 1], np.int64))]), y_kind, (n, m, 1, 1))
 
 
-class _TFLiteGraph:
-    """A TFLite graph under construction (``wgnn.tflite_writer.ModelWriter``), its tensors (index,
-    NHWC shape) and its input's values."""
+class _TFLiteGraph(_Chain):
+    """A TFLite graph under construction (``wgnn.tflite_writer.ModelWriter``) and its tensors (by
+    index, NHWC shapes)."""
 
     def __init__(self, rng: np.random.Generator):
         from .tflite_writer import ModelWriter
 
-        self.rng, self.m = rng, ModelWriter()
-        self.tensors: list[tuple[int, tuple[int, ...]]] = []
-
-    def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
-        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
+        super().__init__(rng)
+        self.m = ModelWriter()
 
     def weights(self, *shape: int, fan_in: int) -> int:
         return self.m.const(self.normal(*shape, scale=fan_in ** -0.5))
-
-    def same_shape(self, shape: tuple[int, ...]) -> int:
-        matches = [t for t, s in self.tensors if s == shape]
-        return matches[int(self.rng.integers(len(matches)))]
 
 
 def _tflite_side(size: int, kernel: int, stride: int, dilation: int, same: bool) -> int:
@@ -1023,7 +1023,7 @@ def random_tflite_graph(seed: int):
     feeds = {"input_0": g.normal(*shape)}
     g.tensors.append((x, shape))
     for _ in range(int(r.integers(2, 9))):
-        t, s = g.tensors[-1] if r.random() < 0.7 else g.tensors[int(r.integers(len(g.tensors)))]
+        t, s = g.pick()
         if int(np.prod(s)) > 20000:
             continue
         made = _tflite_step(g, t, s)
@@ -1230,8 +1230,10 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None,
           backend: str = "compute", kernels: str | None = None) -> tuple[str, str]:
     """(outcome, detail) of one random graph: wgnn (``backend``, ``precision``) against the
     reference, run twice by one session with other input values the second time (what one run
-    leaves in the planned buffers must not reach the next). ``kernels="random"``: the compute
-    backend's kernel variants chosen at random (``random_kernels(seed)``), not by its policy."""
+    leaves in the planned buffers must not reach the next), and where x's first axis is symbolic a
+    third time with one more along it (and along the other inputs named x... that share it).
+    ``kernels="random"``: the compute backend's kernel variants chosen at random
+    (``random_kernels(seed)``), not by its policy."""
     from .session import InferenceSession
 
     overrides = random_kernels(seed) if kernels == "random" else None

@@ -133,6 +133,11 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
 
+    def __post_init__(self) -> None:
+        # Lists of its own: a pass that makes a node of another's outputs (Node(op, shift.outputs, ...))
+        # would otherwise see an edit of one node's inputs in place change the other's outputs.
+        self.inputs, self.outputs = list(self.inputs), list(self.outputs)
+
     def __repr__(self) -> str:
         ins = ", ".join(i.name if i is not None else "-" for i in self.inputs)
         return f"Node({self.op} {self.name!r}: [{ins}] -> [{', '.join(o.name for o in self.outputs)}])"

@@ -84,8 +84,7 @@ def assign_layouts(graph: Graph, requirements: Requirements,
                 if key not in converted:
                     converted[key], conv_node = convert(operand, need)
                     new_nodes.append(conv_node)
-                node.inputs = node.inputs[:k] + [converted[key]] + node.inputs[k + 1:]  # (not in place: a
-                # list another node holds too stays as it is)
+                node.inputs[k] = converted[key]
         new_nodes.append(node)
         for out, perm in zip(node.outputs, out_perms):
             perms[id(out)] = perm

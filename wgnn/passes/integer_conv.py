@@ -492,8 +492,7 @@ def _shift_before_maxpool(graph: Graph) -> int:
             continue
         shift = _shift(q, first.inputs[1], first.inputs[2], dtype)
         pooled = Operand(fresh_name(m.name + "_shifted"), m.shape, dtype)
-        float_pool = Node("pool2d", list(shift.outputs), [pooled], dict(pool.attrs), name=pool.name)  # (a list
-        # of its own: one node's inputs the other's outputs, a relayout put before the pool also took the shift's place)
+        float_pool = Node("pool2d", shift.outputs, [pooled], dict(pool.attrs), name=pool.name)
         pooled.producer = float_pool
         at = graph.nodes.index(pool)
         graph.nodes[at:at + 1] = [shift, float_pool]

@@ -215,10 +215,11 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
     weights = w.value.astype(np.float32, copy=False)
     tile = choice.tile
 
-    pointwise = "pointwise" in candidates and (
-        ((kh, kw, sh, sw) == (1, 1, 1, 1) and (choice.variant in ("pointwise", "subgroup", "gemv")
-                                               or choice.variant in GEMMS))
-        or choice.variant in ("pointwise", "subgroup"))
+    # the matrix kernels: over the NHWC rows where the filter is 1x1 with stride 1, else (the pointwise
+    # variants) over one filter row of neighbouring pixels
+    nhwc_rows = "pointwise" in candidates and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
+        choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS)
+    pointwise = nhwc_rows or ("pointwise" in candidates and choice.variant in ("pointwise", "subgroup"))
     if x_scale_of(node) is not None and not pointwise:  # (only the matrix kernels scale B's rows)
         raise ctx.error(node, f"variant {choice.variant!r} cannot scale its input per channel")
     if choice.variant == "depthwise":
@@ -234,8 +235,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * oh * tiles * (c // 4), choice=choice)
-    elif pointwise and (kh, kw, sh, sw) == (1, 1, 1, 1) and (
-            choice.variant in ("pointwise", "subgroup", "gemv") or choice.variant in GEMMS):
+    elif nhwc_rows:
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,
                      batch=1, a_stride=0, b_stride=0, choice=choice)
