@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import rel_l2, run_both, tol
+from helpers import fetch_or_skip, rel_l2, run_both, tol
 
 import wgnn
 from wgnn import zoo
@@ -235,3 +235,55 @@ def test_a_product_of_a_transposed_column_runs_in_row_order(device, rng):
             y, col = wgnn.InferenceSession(graph.copy(), backend=backend).run(None, feeds)
             np.testing.assert_allclose(y, column @ w, rtol=1e-6, err_msg=f"{make} {backend}")
             np.testing.assert_array_equal(col, column)
+
+
+@pytest.mark.parametrize("a_shape, b_shape, b_const", [
+    ((3, 5), (5, 7), False), ((2, 3, 6), (2, 6, 9), False), ((2, 1, 3, 6), (4, 6, 5), False), ((6,), (6, 5), False),
+    ((2, 17, 13), (2, 13, 11), False), ((1, 3, 6), (2, 6, 9), True), ((5, 7), (3, 7, 2), True)])
+def test_batched_products_and_products_of_two_computed_tensors(device, precision, rng, a_shape, b_shape, b_const):
+    """Matmul on the texture path beyond [M, K] x constant [K, N]: batches that broadcast either
+    side, B computed at run time (read row by row as stored; K and N not multiples of 4), a rank-1
+    A, a constant B with batch axes. (PP-OCRv5's recognizer's attention and openWakeWord's
+    spectrogram run so, tested on the real models in test_pypi_models_on_the_texture_path.)"""
+    a, bv = rng.standard_normal(a_shape).astype(np.float32), rng.standard_normal(b_shape).astype(np.float32)
+    b = wgnn.GraphBuilder()
+    x = b.input("a", a_shape)
+    y = b.relu(b.matmul(x, b.constant(bv) if b_const else b.input("b", b_shape)))
+    feeds = {"a": a} if b_const else {"a": a, "b": bv}
+    got = wgnn.InferenceSession(b.build_graph({"y": y}), backend="texture", precision=precision).run(None, feeds)[0]
+    np.testing.assert_allclose(got, np.maximum(np.matmul(a, bv), 0), rtol=tol(precision) * 10,
+                               atol=tol(precision) * 10)
+
+
+def test_a_scalar_output(device):
+    """A graph output of rank 0 (a sum over every axis) read back from its one-texel texture."""
+    b = wgnn.GraphBuilder()
+    x = b.input("x", (3, 4))
+    graph = b.build_graph({"y": b.reduce(x, "sum", axes=[0, 1], keepdims=False)})
+    got = wgnn.InferenceSession(graph, backend="texture").run(None, {"x": np.arange(12, dtype=np.float32)
+                                                                     .reshape(3, 4)})[0]
+    assert got.shape == () and got == 66
+
+
+@pytest.mark.parametrize("case", ["ppocrv5_rec", "oww_melspectrogram"])
+def test_pypi_models_on_the_texture_path(device, case):
+    """Two models that PyPI packages ship, on their real inputs (bench/models.py's), match the compute
+    path in fp32: PP-OCRv5's recognizer (its SVTR neck's attention: products of two computed
+    tensors; a softmax over 18,385 characters, which a lane at a time had cut short on lavapipe,
+    4e4 apart) and openWakeWord's spectrogram (a product of computed frames)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import models as bench_models
+
+    name, make = bench_models.CASES[case]
+    path = str(fetch_or_skip(name))
+    try:
+        feeds = make()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(str(exc))
+    want = wgnn.InferenceSession(path).run(None, feeds)
+    got = wgnn.InferenceSession(path, backend="texture").run(None, feeds)
+    for g, w in zip(got, want):
+        assert rel_l2(g, w) < 1e-4

@@ -50,6 +50,18 @@ class TooLargeForAdapter(GraphError):
         super().__init__(message)
 
 
+class LoopLimitError(GraphError):
+    """A kernel would run more loop iterations in one invocation (``iterations``) than the adapter's
+    driver runs before it stops a shader's loops (``limit``): llvmpipe (lavapipe), Mesa's software
+    driver, ends every loop of an invocation after 65,535 iterations in all, which would leave the
+    result silently wrong. The kernel policy picks variants that stay within it; where none can,
+    the session refuses the node with this error."""
+
+    def __init__(self, message: str, iterations: int, limit: int):
+        self.iterations, self.limit = iterations, limit
+        super().__init__(message)
+
+
 class StaticValueNeeded(GraphError):
     """A value the static graph needs when compiling (a Reshape's shape, Slice's starts, TopK's k)
     depends on a graph input. ``operand`` is that value's operand. The ONNX importer turns it into a

@@ -214,6 +214,12 @@ class Pipeline:
 _WRAPPED: dict[int, Device] = {}  # id(wgpu.GPUDevice) -> its wrapper (Device.wrap)
 
 
+# Mesa's llvmpipe ends each shader invocation's loops after this many iterations in all (gallivm's
+# LP_MAX_TGSI_LOOP_ITERATIONS, shared by every loop of the invocation): measured on lavapipe, a row
+# of 65,536 ones summed by one invocation gives 65,535.
+LLVMPIPE_LOOP_LIMIT = 65535
+
+
 class Device:
     """An adapter, a device opened with the optional features it offers, and a pipeline cache."""
 
@@ -253,6 +259,18 @@ class Device:
     @property
     def name(self) -> str:
         return _describe(self.adapter)
+
+    @property
+    def loop_limit(self) -> int | None:
+        """The most loop iterations one shader invocation runs on this adapter before its driver
+        ends them, where a driver does: Mesa's llvmpipe (lavapipe) counts every iteration of every
+        loop of an invocation and stops them all at 65,535 (``LP_MAX_TGSI_LOOP_ITERATIONS``), with
+        no error. None elsewhere. Kernels whose loops could run longer are given other variants or
+        refused (``wgnn.errors.LoopLimitError``); ``WGNN_LOOP_LIMIT`` sets another bound (0: none)."""
+        forced = os.environ.get("WGNN_LOOP_LIMIT")
+        if forced:
+            return int(forced) or None
+        return LLVMPIPE_LOOP_LIMIT if "llvmpipe" in str(self.adapter.info.get("device", "")).lower() else None
 
     def gpu_error(self, exc: Exception, doing: str) -> Exception:
         """A wgnn error for an error wgpu raised while ``doing`` something on this device: a lost

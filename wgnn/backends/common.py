@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import shaders
+from ..errors import LoopLimitError
 from ..graph import Graph, Node, Operand
 from ..layout import logical_strides
 from ..runtime import Device, wgpu
@@ -110,6 +111,17 @@ def pack_dims(values: list[int], fill: int) -> list[list[int]]:
     """Up to MAX_RANK values as the two vec4s of a uniform's ``array<vec4<u32>, 2>``."""
     values = list(values) + [fill] * (MAX_RANK - len(values))
     return [values[0:4], values[4:8]]
+
+
+def check_loops(device: Device, node: Node, kernel: str, loops: int) -> None:
+    """Refuse a kernel whose invocations would run more loop iterations than ``device`` runs (its
+    ``loop_limit``: llvmpipe's 65,535) rather than give results cut short without a word."""
+    limit = device.loop_limit
+    if limit is not None and loops > limit:
+        raise LoopLimitError(f"{node.op} node {node.name!r}: kernel {kernel!r} would run {loops} loop iterations in "
+                             f"one invocation, and {device.name} ends an invocation's loops after {limit} (Mesa's "
+                             "llvmpipe), which would cut its result short. No variant of this kernel stays within "
+                             "that here; a hardware adapter has no such limit", loops, limit)
 
 
 # -- uniforms -----------------------------------------------------------------------------------

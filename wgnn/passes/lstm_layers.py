@@ -214,13 +214,14 @@ def _rewrite(graph: Graph, concat: Node, layer: dict, readers: Readers) -> None:
             graph.nodes.remove(gone)
 
 
-def lstm_layers(graph: Graph, use: Callable[[Node, int], bool]) -> int:
-    """Rewrite each layer ``_layer`` finds, where ``use`` (given its first ``lstm_step`` and its
-    number of directions) says so."""
+def lstm_layers(graph: Graph, use: Callable[[Node, int, int], bool]) -> int:
+    """Rewrite each layer ``_layer`` finds, where ``use`` (given its first ``lstm_step``, its
+    number of directions and of steps) says so."""
     fused, readers = 0, Readers(graph)  # (who reads what: built when first asked, again after each rewrite)
     for concat in [n for n in graph.nodes if n.op == "concat"]:
         layer = _layer(concat, readers, graph)
-        if layer is None or not use(next(n for n in layer["chains"][0]["order"] if n.op == "lstm_step"), layer["dirs"]):
+        if layer is None or not use(next(n for n in layer["chains"][0]["order"] if n.op == "lstm_step"), layer["dirs"],
+                                    layer["steps"]):
             continue
         _rewrite(graph, concat, layer, readers)
         readers = Readers(graph)

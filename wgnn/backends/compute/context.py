@@ -21,8 +21,8 @@ from ...errors import GraphError, UnsupportedOperatorError
 from ...graph import Node, Operand, freeze, is_integer, to_storage, viewed
 from ...runtime import Device
 from ..base import lowering_registry
-from ..common import fits_f16
-from .policy import HALF_GEMMS, Choice, KernelPolicy
+from ..common import check_loops, fits_f16
+from .policy import HALF_GEMMS, WORKGROUP_SIZES, Choice, KernelPolicy, row_loops
 
 LOWERINGS, lowers = lowering_registry()  # @lowers("op") registers this backend's lowering of "op"
 
@@ -372,16 +372,19 @@ class LoweringContext:
                    and self.storage.get(id(self.root(t))) == "f32" for t in node.inputs[:2])
         return [v for v in self.policy.eligible(op, node) if not (wide and v in HALF_GEMMS)]
 
-    def rows(self, node: Node, rows: int) -> tuple[dict, dict]:
+    def rows(self, node: Node, rows: int, walk: int) -> tuple[dict, dict]:
         """The policy's shape of a row kernel (softmax.wgsl, layer_norm.wgsl, reduce.wgsl) over
         ``rows`` rows: its template (``per_row``, ``row``, ``combine``) and dispatch size, a
-        workgroup per row or an invocation per row."""
-        choice = self.policy.choose(node.op, node, self.variants(node.op, node))
+        workgroup per row or an invocation per row. ``walk``: the loop iterations one invocation
+        runs walking a row alone (its passes times the loads of a row), which a workgroup divides
+        among its invocations (the policy keeps within the adapter's ``loop_limit``)."""
+        loops = {"row": walk, "workgroup": row_loops(walk, min(WORKGROUP_SIZES))}
+        choice = self.policy.choose(node.op, node, self.variants(node.op, node), loops=loops)
         if choice.variant == "row":
             return ({"per_row": "true", "row": "flat_id(wid, lid, nwg)", "combine": "v"},
-                    {"threads": rows, "choice": choice})
+                    {"threads": rows, "choice": choice, "loops": walk})
         return ({"per_row": "false", "row": "wid.y * nwg.x + wid.x", "combine": "workgroup_reduce(v, lid, kind)"},
-                {"workgroups": rows, "choice": choice})
+                {"workgroups": rows, "choice": choice, "loops": row_loops(walk, choice.workgroup)})
 
     @staticmethod
     def row_vectors(width: int, bindings: tuple[str, ...]) -> dict:
@@ -428,8 +431,8 @@ class LoweringContext:
 
     def dispatch(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[Ref],
                  threads: int | None = None, workgroups: int | tuple[int, int] | None = None,
-                 choice: Choice | None = None,
-                 flops_share: float | None = None, types_extra: dict[str, str] | None = None) -> None:
+                 choice: Choice | None = None, flops_share: float | None = None,
+                 types_extra: dict[str, str] | None = None, loops: int = 0) -> None:
         """Record one dispatch of ``kernel``: ``threads`` invocations, or ``workgroups`` groups (a
         number, laid out along x and then y as the adapter's limit asks, or an (x, y) grid that the
         kernel reads as such).
@@ -437,7 +440,9 @@ class LoweringContext:
         ``choice`` (from the policy) sets the workgroup size and names the variant. Each binding's
         element type comes from what is bound there (see ``shaders``). ``flops_share``: the part of
         the node's arithmetic this dispatch does, where the node's dispatches do unequal parts.
-        ``types_extra``: element types of the kernel's other ``*_elem`` aliases (gemm's ``math``)."""
+        ``types_extra``: element types of the kernel's other ``*_elem`` aliases (gemm's ``math``).
+        ``loops``: the most loop iterations one invocation runs, where that grows with the data (0:
+        bounded); beyond the adapter's ``loop_limit`` the node is refused rather than cut short."""
         if (threads if workgroups is None else workgroups) == 0 or (isinstance(workgroups, tuple) and 0 in workgroups):
             return  # a zero-sized output: nothing to compute
         wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
@@ -456,5 +461,6 @@ class LoweringContext:
             gy = -(-groups // gx)
         if gx > limit or gy > limit:
             raise self.error(node, f"needs {groups} workgroups, more than this adapter can dispatch")
+        check_loops(self.device, node, kernel, loops)
         variant = choice.label if choice is not None else kernel
         self.calls.append(KernelCall(node, kernel, source, params, bindings, (gx, gy), variant, flops_share))

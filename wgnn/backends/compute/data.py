@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import shaders
 from ...graph import NARROW, Node, Operand, is_integer, is_unsigned32
 from ...layout import equivalent, logical_strides
 from ...ops.activation import Activation
@@ -18,6 +19,7 @@ from ...ops.quant import quant_range
 from ...passes.fuse_elementwise import MAX_CONSTANTS, MAX_INPUTS
 from ..common import MAX_RANK, broadcast_strides, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
 from .context import LoweringContext, Slice, lowers
+from .policy import WORKGROUP_SIZES, row_loops
 
 # Activations that int_ops.wgsl computes on integer tensors (what ops/ allows on them).
 INTEGER_ACTIVATIONS = INTEGER_KINDS
@@ -249,16 +251,24 @@ def lower_dynamic_range(node, ctx: LoweringContext) -> None:
                 "words": bool(node.attrs.get("words"))}
     rows = x.shape[0] if node.attrs.get("rows") else 1  # (a workgroup a row)
     source, total = ctx.tensor(x), x.size // max(rows, 1)
-    choice = None if fused else ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node))
+    parts = min(RANGE_PARTS, x.size // RANGE_PART)
+    # (an invocation's loop iterations: a workgroup's share of a row, twice where it quantizes too)
+    loops = {"single": row_loops(total * (2 if fused else 1), WORKGROUP_SIZES[0]),
+             "parts": row_loops(-(-x.size // max(parts, 1)), WORKGROUP_SIZES[0])}
+    choice = None if fused else ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node),
+                                                  loops=loops)
     if choice is not None and choice.variant == "parts":
-        total = min(RANGE_PARTS, x.size // RANGE_PART)
+        total = parts
         source = ctx.temporary(node, (2 * total,), "parts")
         ctx.dispatch("range_parts", node=node, template={}, params={"total": x.size},
-                     bindings=[ctx.tensor(x), source], workgroups=total, choice=choice)
+                     bindings=[ctx.tensor(x), source], workgroups=total, choice=choice,
+                     loops=row_loops(-(-x.size // total), choice.workgroup))
         template["parts"] = True
+    wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
     ctx.dispatch("dynamic_range", node=node, template=template, params={"total": total},
                  bindings=[source] + [ctx.tensor(out) for out in ranges]
-                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=rows, choice=choice)
+                 + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=rows, choice=choice,
+                 loops=row_loops(total * (2 if fused else 1), wg))
 
 
 @lowers("float_class")
@@ -738,7 +748,7 @@ def lower_reduce(node, ctx: LoweringContext) -> None:
     params, template = reduction_uniforms(node, red_shape, red_strides)
     params.update(outputs=out.size, out_shape=pack_dims(out_shape, 1), out_strides=pack_dims(out_strides, 0))
     template["out_rank"] = len(out_shape)
-    shape, size = ctx.rows(node, out.size)
+    shape, size = ctx.rows(node, out.size, params["reduce_size"] * (2 if template["needs_max"] else 1))
     ctx.dispatch("reduce", node=node, template=dict(template, **shape),
                  params=params, bindings=[ctx.tensor(x), ctx.tensor(out)], **size)
 
@@ -750,7 +760,7 @@ def lower_arg_reduce(node, ctx: LoweringContext) -> None:
     size = x.shape[axis] if x.rank else 1
     inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
     params = {"total": out.size, "axis_size": size, "inner": inner}
-    template, shape = ctx.rows(node, out.size)
+    template, shape = ctx.rows(node, out.size, size)
     template.update(better=">" if a["kind"] == "max" else "<", or_equal="=" if a["select_last_index"] else "",
                     last=bool(a["select_last_index"]), nan="false" if is_integer(x.dtype) else "is_nan(f32(v))")
     ctx.dispatch("arg_reduce", node=node, template=template, params=params,

@@ -44,7 +44,7 @@ def lower_cumsum(node, ctx: LoweringContext) -> None:
                                                 "product": bool(node.attrs.get("product", False)),
                                                 "acc": "i32" if is_integer(x.dtype) else "f32"},
                  params={"total": out.size, "inner": inner, "length": length},
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size)
+                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size, loops=length)
 
 
 @lowers("top_k")
@@ -57,7 +57,7 @@ def lower_top_k(node, ctx: LoweringContext) -> None:
     ctx.dispatch("top_k", node=node, template={"largest": bool(node.attrs["largest"])},
                  params={"total": x.size, "inner": inner, "length": length, "k": node.attrs["k"]},
                  bindings=[ctx.tensor(x), ctx.tensor(values), ctx.tensor(indices)],
-                 threads=x.size if node.attrs["k"] else 0)
+                 threads=x.size if node.attrs["k"] else 0, loops=length)
 
 
 @lowers("gather_elements")

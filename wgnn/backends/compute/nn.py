@@ -11,12 +11,13 @@ import numpy as np
 
 from ...ops.quant import BlockWeights, block_weights, fits_int
 from ...ops.winograd import TRANSFORMS
-from ..common import FACTOR_TEMPLATE, broadcast_strides, fits_f16, fused_epilogue, merge_dims, pack_dims
+from ..common import FACTOR_TEMPLATE, MAX_RANK, broadcast_strides, fits_f16, fused_epilogue, merge_dims, pack_dims
 from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
 from .policy import (
     GEMMS,
     HALF_GEMMS,
+    LSTM_LAYER_WORKGROUP,
     NBITS_VARIANTS,
     WINOGRAD_TILES,
     WORKGROUP_STORAGE,
@@ -26,6 +27,8 @@ from .policy import (
     gemm_block,
     gemm_layout,
     global_pool,
+    lstm_layer_loops,
+    lstm_layer_workgroup,
     problem_of,
 )
 
@@ -481,17 +484,17 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                 template.update(a_word=words["a_word"], a_four=f"{words['a_read']}(a[i])", a_one="0.0")
             ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH, **b_words),
                          params=dict(params, n8=n8, a_row=a_row), bindings=bindings,
-                         threads=batch * tiles * n8 * 8, choice=choice)
+                         threads=batch * tiles * n8 * 8, choice=choice, loops=k // 4 + 4)
         else:
             template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",
                             b_four="b_lanes(i, col)" if scalar_b else "vec4<f32>(b[i])")
             ctx.dispatch("matmul", node=node, template=template, params=dict(params, a_row=a_row),
-                         bindings=bindings, threads=batch * tiles * n4, choice=choice)
+                         bindings=bindings, threads=batch * tiles * n4, choice=choice, loops=k // 4 + 4)
     else:
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,
                      bindings=[a_ref, b_ref] + refs + [ctx.tensor(out)] + factor, threads=batch * m * cols,
-                     choice=choice)
+                     choice=choice, loops=k)
 
 
 def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs: list[Ref], template: dict,
@@ -693,7 +696,8 @@ def lower_softmax(node, ctx: LoweringContext) -> None:
     wide = (inner == 1 and axis % 4 == 0 and pitch % 4 == 0
             and (mask is None or (params["m_step"] == 1 and all(s % 4 == 0 for s in lead))))
     tail = inner == 1 and axis % 4 != 0 and pitch % 4 == 0 and pitch >= axis + (-axis % 4) and mask is None
-    template, size = ctx.rows(node, outer * inner)
+    # (up to four passes over the row's loads, and the mask's dimensions)
+    template, size = ctx.rows(node, outer * inner, 4 * -(-axis // (4 if wide or tail else 1)) + MAX_RANK)
     template.update(ctx.row_vectors(4 if wide or tail else 1, ("x", "mask", "y")), log=node.attrs.get("log", False),
                     masked="true" if mask is not None else "false", in_row="v",
                     store_part="y[base / W + j * p.inner] = y_store(v);",
@@ -716,7 +720,7 @@ def lower_layer_norm(node, ctx: LoweringContext) -> None:
     axis = node.attrs["axis"] % x.rank
     n = int(np.prod(x.shape[axis:], dtype=np.int64))
     rows = x.size // max(n, 1)
-    template, size = ctx.rows(node, rows)
+    template, size = ctx.rows(node, rows, 3 * (n // 4 if n % 4 == 0 else n))  # (three passes over the row)
     template.update(ctx.row_vectors(4 if n % 4 == 0 else 1, ("x", "scale", "bias", "y")),
                     scaled="true" if scale is not None else "false", shifted="true" if bias is not None else "false",
                     centered="false" if node.attrs.get("rms") else "true")
@@ -819,9 +823,6 @@ LSTM_STEP_PARTS = 16
 # Batch rows one lstm_step invocation computes, reading R^T once for all of them, at most (the
 # kernel writes them out: 1 to 4).
 LSTM_STEP_ROWS = 4
-# The most invocations lstm_layer.wgsl's workgroup takes (a direction's units four an invocation):
-# its workgroup memory holds the state, its words and the cell state besides the range's tree.
-LSTM_LAYER_WORKGROUP = 128
 # Invocations of a GPU's lstm_layer.wgsl sharing each block of four units' K (unmeasured: a step's
 # product then waits on a quarter of the loads in a row; the partial sums are integers, exact)
 LSTM_LAYER_PARTS = 4
@@ -883,7 +884,7 @@ def lower_lstm_layer(node, ctx: LoweringContext) -> None:
                            None if scale is None else tuple(np.asarray(scale, np.float32).reshape(-1).tolist()), c0))
     packed = ctx.packed(_lstm_layer_weights, hidden, batch, *(x for three in directions for x in three))
     blocks = hidden // 4
-    workgroup = min(LSTM_LAYER_WORKGROUP, max(32, 1 << (blocks - 1).bit_length()))
+    workgroup = lstm_layer_workgroup(hidden)
     # a GPU's invocations share each block's K (lstm_layer.wgsl's PARTS) where workgroup memory
     # holds their partial sums beside the state
     parts = 1
@@ -907,7 +908,7 @@ def lower_lstm_layer(node, ctx: LoweringContext) -> None:
     ctx.dispatch("lstm_layer", node=node, template=template, params=params, choice=choice,
                  bindings=[projections[0], projections[-1] if dirs > 1 else ctx.dummy(),
                            ctx.const(packed, exact=True), ctx.tensor(y), ctx.tensor(c_out)] + states,
-                 workgroups=(dirs, 1))
+                 workgroups=(dirs, 1), loops=lstm_layer_loops(steps, batch, hidden) if parts == 1 else 0)
 
 
 @lowers("lstm_step")

@@ -94,6 +94,21 @@ SHORT_ROWS = (4, 1024)
 POOL_SPREAD = 4096
 
 
+def row_loops(walk: int, workgroup: int) -> int:
+    """Loop iterations of one invocation of a row kernel's workgroup, whose invocations share a row
+    that one invocation would walk in ``walk`` iterations (and combine it in trees of log2 steps)."""
+    return -(-walk // workgroup) + 32
+
+
+def within_loops(candidates: list[str], loops: dict[str, int] | None, limit: int | None) -> list[str]:
+    """The candidates whose invocations stay within the adapter's loop limit (``loops``: each
+    variant's iterations; a variant it does not name stays), or all of them where none does (the
+    lowering then refuses the node: ``context.check_loops``)."""
+    if not loops or limit is None:
+        return candidates
+    return [v for v in candidates if loops.get(v, 0) <= limit] or candidates
+
+
 def rows_of(node: Node) -> int:
     """The rows a row kernel runs for ``node``: outputs of a reduction (a pool, an arg_reduce), else
     the input's elements over one row's (softmax: the axis; layer_norm: the axes from ``axis``)."""
@@ -280,6 +295,27 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
 # ``LSTM_LAYER_KEPT``) 1.34x both ways, 1.49x one way. text2tashkeel's rawi-v2 (both directions,
 # 256 units) 0.53x. A GPU's: unmeasured.
 LAYER_STATE = {"cpu": 256, "gpu": 256}
+# The most invocations lstm_layer.wgsl's workgroup takes (a direction's units four an invocation, and
+# never fewer than 32): its workgroup memory holds the state, its words and the cell state besides
+# the range's tree.
+LSTM_LAYER_WORKGROUP = 128
+
+
+def lstm_layer_workgroup(hidden: int) -> int:
+    return min(LSTM_LAYER_WORKGROUP, max(32, 1 << (hidden // 4 - 1).bit_length()))
+
+
+def lstm_layer_loops(steps: int, batch: int, hidden: int) -> int:
+    """Loop iterations one invocation of lstm_layer.wgsl runs over a layer of ``steps`` (an upper
+    bound, an invocation a block of four units): per step and row, its blocks' passes over the
+    workgroup, each walking K's blocks and finishing four units; the state's range and words."""
+    blocks, wg = hidden // 4, lstm_layer_workgroup(hidden)
+    passes = -(-blocks // wg)
+    state = batch * (2 * -(-batch * hidden // wg) + 10)
+    per_step = batch * (1 + passes * (blocks + 6)) + state + 2
+    return steps * per_step + hidden + 2 * state
+
+
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 # A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
 # 64 x 64 (8 x 8), 32 x 32 (4 x 4). See ``gpu_gemm_size``.
@@ -553,6 +589,7 @@ class AdapterProfile:
     kind: str  # "cpu" | "gpu"
     max_binding: int = 128 << 20
     subgroups: bool = False  # the device was opened with the "subgroup" feature
+    loop_limit: int | None = None  # loop iterations an invocation runs at most (``Device.loop_limit``)
 
     @property
     def narrow_f16_octets(self) -> bool:
@@ -576,7 +613,7 @@ class AdapterProfile:
             kind = forced
         key = " | ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "backend_type"))
         return cls(key=key, kind=kind, max_binding=int(device.limits["max-storage-buffer-binding-size"]),
-                   subgroups="subgroup" in getattr(device, "features", ()))
+                   subgroups="subgroup" in getattr(device, "features", ()), loop_limit=device.loop_limit)
 
 
 class ChoiceCache:
@@ -669,9 +706,13 @@ class KernelPolicy:
         return eligible(op, node, max_binding=self.max_binding, precision=self.precision,
                         subgroups=self.adapter.subgroups)
 
-    def choose(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None) -> Choice:
+    def choose(self, op: str, node: Node, candidates: list[str], problem: Problem | None = None, *,
+               loops: dict[str, int] | None = None) -> Choice:
         """The choice for ``node`` among ``candidates`` (its eligible variants of ``op``), recorded.
-        ``problem``: the sizes of the matrix product it runs, where it runs one (sizes split-K)."""
+        ``problem``: the sizes of the matrix product it runs, where it runs one (sizes split-K).
+        ``loops``: the loop iterations an invocation of each variant runs, where they grow with the
+        data: on an adapter with a ``loop_limit`` only the variants within it are candidates."""
+        candidates = within_loops(candidates, loops, self.adapter.loop_limit)
         choice = self._decide(op, node, candidates, problem)
         self.choices[node.name] = choice
         return choice
@@ -754,11 +795,17 @@ class KernelPolicy:
                 raise GraphError(f"{op} variant {choice.variant!r} splits K into {SPLITS} parts, not {split}")
         return Choice(choice.variant, tile, workgroup, split)
 
-    def whole_layer(self, step: Node, directions: int) -> bool:
-        """Whether a quantized LSTM layer of ``directions`` that ``passes.lstm_layers`` can run whole
-        (``step`` its first ``lstm_step``) runs so: the ``layer`` variant where an override names it,
-        by node or op, else where the defaults put it first and its state (batch x hidden) is at
-        most ``LAYER_STATE``'s times its directions (never measured: ``wgnn tune`` times one step)."""
+    def whole_layer(self, step: Node, directions: int, steps: int) -> bool:
+        """Whether a quantized LSTM layer of ``directions`` and ``steps`` that ``passes.lstm_layers``
+        can run whole (``step`` its first ``lstm_step``) runs so: never where its invocations would
+        loop past the adapter's ``loop_limit`` (a long sequence on lavapipe: its steps then run one
+        by one); else the ``layer`` variant where an override names it, by node or op, else where the
+        defaults put it first and its state (batch x hidden) is at most ``LAYER_STATE``'s times its
+        directions (never measured: ``wgnn tune`` times one step)."""
+        batch, hidden = step.outputs[0].shape
+        limit = self.adapter.loop_limit
+        if limit is not None and lstm_layer_loops(steps, batch, hidden) > limit:
+            return False
         forced = self.overrides.get(step.name) or self.overrides.get("lstm_step")
         if forced is not None:
             return forced.variant == "layer"

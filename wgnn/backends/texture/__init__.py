@@ -155,7 +155,9 @@ class TextureExecutable(Executable):
         texels = rows[:, : shape.width * BYTES_PER_TEXEL[fmt]].copy().view(dtype)
         value = from_texels(texels, shape, phys)
         out = self.graph.outputs[name]
-        return np.transpose(value, np.argsort(perm)).reshape(out.shape).astype(out.dtype)
+        if perm:  # (a scalar is stored as one value: no axes to put back in order)
+            value = np.transpose(value, np.argsort(perm))
+        return value.reshape(out.shape).astype(out.dtype)
 
 
 class TextureBackend(Backend):

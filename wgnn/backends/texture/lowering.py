@@ -18,7 +18,16 @@ from ...graph import Node, Operand
 from ...layout import identity
 from ...runtime import Device
 from ..base import lowering_registry
-from ..common import MAX_RANK, fits_f16, fused_epilogue, merge_dims, pack_dims, reduction_uniforms, resize_uniforms
+from ..common import (
+    MAX_RANK,
+    check_loops,
+    fits_f16,
+    fused_epilogue,
+    merge_dims,
+    pack_dims,
+    reduction_uniforms,
+    resize_uniforms,
+)
 
 FORMATS = {"f32": "rgba32float", "f16": "rgba16float"}
 BYTES_PER_TEXEL = {"f32": 16, "f16": 8}
@@ -162,7 +171,10 @@ class TextureContext:
                                         f"{detail} on the texture backend")
 
     def draw(self, kernel: str, *, node: Node, template: dict, params: dict, bindings: list[TRef],
-             target: Operand) -> None:
+             target: Operand, loops: int = 0) -> None:
+        """One draw of ``kernel`` into ``target``; ``loops``: the most loop iterations a fragment
+        runs, where that grows with the data (refused beyond the adapter's ``loop_limit``)."""
+        check_loops(self.device, node, "texture/" + kernel, loops)
         shape = self.shape(target)
         params = {"out_width": shape.width, "out_texels": shape.texels, **params}
         source = shaders.render("texture/" + kernel, types={"out": self.storage[id(target)]}, **template)
@@ -224,7 +236,8 @@ def _conv_draw(node: Node, ctx: TextureContext, packed: np.ndarray, o: int, *, d
                   stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
     template.update(depthwise=depthwise, transposed=transposed)
     ctx.draw("conv2d", node=node, template=template, params=params,
-             bindings=[ctx.tensor(x), w_ref] + refs, target=out)
+             bindings=[ctx.tensor(x), w_ref] + refs, target=out,
+             loops=kh * (1 + kw * (1 + (1 if depthwise else params["in_c4"]))))
 
 
 @lowers("conv_transpose2d")
@@ -241,24 +254,47 @@ def lower_conv_transpose2d(node: Node, ctx: TextureContext) -> None:
     _conv_draw(node, ctx, packed, o, depthwise=False, transposed=True)
 
 
+def _batch_texel_strides(shape: tuple[int, ...], phys: list[int], batch: tuple[int, ...]) -> list[int]:
+    """Per batch axis of a product: the texel stride of an operand stored as ``phys`` (its logical
+    order) whose matrices are ``shape[-2:]``; 0 where it broadcasts (an axis of 1, or none)."""
+    strides = [s // 4 for s in padded_strides(phys)][:-2] if len(shape) > 2 else []
+    lead = len(batch) - len(strides)
+    return [0] * lead + [0 if shape[a] == 1 else strides[a] for a in range(len(strides))]
+
+
 @lowers("matmul")
 def lower_matmul(node: Node, ctx: TextureContext) -> None:
+    """Batched products with broadcasting, B constant (packed with zero rows and columns) or
+    computed at run time (read as it is stored, row by row)."""
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    if a.rank != 2 or b.rank != 2 or not b.is_constant:
-        raise ctx.unsupported(node, "matmul other than [M, K] x constant [K, N]")
-    if list(ctx.phys(a)) != list(a.shape):  # (a transposed view that the layouts take for row-major
-        # because an axis is 1: its texels hold other values than the shader reads as A's rows)
-        raise ctx.unsupported(node, f"an A of shape {a.shape} stored as {tuple(ctx.phys(a))} (transposed); the "
-                                    "texture matmul reads A's rows as they lie, four values of K to a texel")
-    k, cols = b.shape
+    if b.rank < 2:
+        raise ctx.unsupported(node, f"a matrix-vector product (B of shape {b.shape})")
+    for name, t in (("A", a), ("B", b)):
+        if not t.is_constant and list(ctx.phys(t)) != list(t.shape):  # (a transposed view that the layouts
+            # take for row-major because an axis is 1: its texels hold other values than the shader reads)
+            raise ctx.unsupported(node, f"an {name} of shape {t.shape} stored as {tuple(ctx.phys(t))} "
+                                        "(transposed); the texture matmul reads rows as they lie, four values a texel")
+    sa = a.shape if a.rank > 1 else (1,) + a.shape
+    k, cols = b.shape[-2:]
+    batch = tuple(np.broadcast_shapes(sa[:-2], b.shape[:-2]))
+    if len(batch) > MAX_RANK:
+        raise ctx.unsupported(node, f"products with more than {MAX_RANK} batch axes")
     k4, n4 = -(-k // 4), -(-cols // 4)
-    packed = np.zeros((k4 * 4, n4 * 4), np.float32)
-    packed[:k, :cols] = b.value.astype(np.float32)
-    b_ref = ctx.const(packed)
+    if b.is_constant:
+        packed = np.zeros(b.shape[:-2] + (k4 * 4, n4 * 4), np.float32)
+        packed[..., :k, :cols] = b.value.astype(np.float32)
+        b_ref, b_phys, b_rows = ctx.const(packed), list(packed.shape), k4 * 4
+    else:
+        b_ref, b_phys, b_rows = ctx.tensor(b), ctx.phys(b), k
+    a_ref, a_phys = ctx.tensor(a), ctx.phys(a) if not a.is_constant else list(a.shape)
     refs, template, params = _epilogue(ctx, node, cols)
-    params.update(a_width=ctx.width(a), b_width=ctx.const_width(b_ref), k4=k4, n4=n4, n=cols)
-    ctx.draw("matmul", node=node, template=template, params=params, bindings=[ctx.tensor(a), b_ref] + refs,
-             target=out)
+    params.update(a_width=ctx.width(a_ref), b_width=ctx.width(b_ref), k4=k4,
+                  n4=n4, n=cols, m=sa[-2], b_rows=b_rows, batch=pack_dims(list(batch), 1),
+                  a_strides=pack_dims(_batch_texel_strides(sa, a_phys if a.rank > 1 else [1] + a_phys, batch), 0),
+                  b_strides=pack_dims(_batch_texel_strides(b.shape, b_phys, batch), 0))
+    template["batch_rank"] = len(batch)
+    ctx.draw("matmul", node=node, template=template, params=params, bindings=[a_ref, b_ref] + refs, target=out,
+             loops=k4)
 
 
 @lowers("pool2d")
@@ -272,7 +308,7 @@ def lower_pool2d(node: Node, ctx: TextureContext) -> None:
                   pad_top=pt, pad_left=pl, pad_bottom=pb, pad_right=pr,
                   count_include_pad=int(a["count_include_pad"]))
     ctx.draw("pool", node=node, template={"is_max": a["mode"] == "max"}, params=params,
-             bindings=[ctx.tensor(x)], target=out)
+             bindings=[ctx.tensor(x)], target=out, loops=kh * (1 + kw))
 
 
 @lowers("softmax")
@@ -283,8 +319,9 @@ def lower_softmax(node: Node, ctx: TextureContext) -> None:
     strides = padded_strides(phys)
     params = {"x_width": ctx.width(x), "last": phys[-1], "last_padded": -(-phys[-1] // 4) * 4,
               "axis_size": phys[k], "axis_stride": strides[k], "axis_is_last": int(k == len(phys) - 1)}
+    walk = params["last_padded"] // 4 if k == len(phys) - 1 else phys[k]  # (texels a pass reads)
     ctx.draw("softmax", node=node, template={"log": node.attrs.get("log", False)}, params=params,
-             bindings=[ctx.tensor(x)], target=out)
+             bindings=[ctx.tensor(x)], target=out, loops=2 * walk)
 
 
 def _strides_for(ctx: TextureContext, operand: Operand, out: Operand, out_shape: tuple[int, ...]) -> list[int]:
@@ -416,7 +453,8 @@ def lower_reduce(node: Node, ctx: TextureContext) -> None:
     params.update(x_width=ctx.width(x), last=phys[-1], out_shape=pack_dims(phys[:-1] + [-(-phys[-1] // 4) * 4], 1),
                   out_strides=pack_dims(out_strides, 0))
     template["out_rank"] = len(phys)
-    ctx.draw("reduce", node=node, template=template, params=params, bindings=[ctx.tensor(x)], target=out)
+    ctx.draw("reduce", node=node, template=template, params=params, bindings=[ctx.tensor(x)], target=out,
+             loops=4 * params["reduce_size"] * (2 if template["needs_max"] else 1))  # (a texel's four lanes each)
 
 
 @lowers("resize")
@@ -427,4 +465,5 @@ def lower_resize(node: Node, ctx: TextureContext) -> None:
     positions, params, template = resize_uniforms(node)
     table = ctx.const(positions)
     params.update(x_width=ctx.width(x), table_width=ctx.const_width(table), c4=-(-x.shape[1] // 4))
-    ctx.draw("resize", node=node, template=template, params=params, bindings=[ctx.tensor(x), table], target=out)
+    ctx.draw("resize", node=node, template=template, params=params, bindings=[ctx.tensor(x), table], target=out,
+             loops=4 * params.get("taps_h", 1) * (1 + params.get("taps_w", 1)))  # (an antialiasing filter's taps)
