@@ -105,7 +105,7 @@ def test_texture_softmax_of_long_rows(device, rng):
 def test_a_long_quantized_lstm_layer_runs_its_steps_one_by_one(device):
     """text2tashkeel's rawi-v2 (dynamically quantized bidirectional LSTM layers of 256 units) on all
     of apt's Arabic sentences as one text of 1,062 characters: run whole, a layer's invocation would
-    loop about 100,000 times, and on lavapipe 72% of the characters then got another class than
+    loop about 105,000 times, and on lavapipe 72% of the characters then got another class than
     ONNX Runtime gives. Past the limit the layer's steps run one by one: the classes agree (but for
     the few that a state value rounding to a neighbouring quantization step moves, as for short
     sentences; 99.9% measured)."""
@@ -116,8 +116,10 @@ def test_a_long_quantized_lstm_layer_runs_its_steps_one_by_one(device):
     ids = samples.tashkeel_ids(text, vocab)
     assert ids.shape == (1, 1062)
     session = wgnn.InferenceSession(str(path))
-    got = session.run(None, {"input": ids})[0]
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": ids})[0]
-    assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.99
-    if device.loop_limit is not None:
-        assert not any(label.startswith("layer") for label in session.kernel_choices().values())
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # (and its first 680 characters: cut short from about 662 steps on lavapipe, 99 loops a step)
+    for feeds in ({"input": ids}, {"input": ids[:, :680]}):
+        got, want = session.run(None, feeds)[0], reference.run(None, feeds)[0]
+        assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.99, feeds["input"].shape
+        if device.loop_limit is not None:
+            assert not any(label.startswith("layer") for label in session.kernel_choices().values())
