@@ -51,19 +51,13 @@ def tol(precision: str) -> float:
 
 
 def run_litert(model: bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
-    """LiteRT's outputs for a TFLite model (the tests' reference interpreter)."""
+    """LiteRT's outputs for a TFLite model (the tests' reference interpreter), or a skip without it."""
     import pytest
 
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    it = litert.Interpreter(model_content=model, num_threads=1)
-    for detail, value in zip(it.get_input_details(), feeds):  # (dynamic dimensions: the feeds' sizes)
-        if tuple(detail["shape"]) != value.shape:
-            it.resize_tensor_input(detail["index"], value.shape)
-    it.allocate_tensors()
-    for detail, value in zip(it.get_input_details(), feeds):
-        it.set_tensor(detail["index"], value)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    pytest.importorskip("ai_edge_litert.interpreter")
+    from wgnn.fuzz_graphs import litert_outputs
+
+    return litert_outputs(model, feeds)
 
 
 def sample(make, *args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import fetch_or_skip, rel_l2, run_both, tol
+from helpers import bench_script, fetch_or_skip, rel_l2, run_both, sample, tol
 
 import wgnn
 from wgnn import zoo
@@ -271,18 +271,9 @@ def test_pypi_models_on_the_texture_path(device, case):
     path in fp32: PP-OCRv5's recognizer (its SVTR neck's attention: products of two computed
     tensors; a softmax over 18,385 characters, which a lane at a time had cut short on lavapipe,
     4e4 apart) and openWakeWord's spectrogram (a product of computed frames)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    import models as bench_models
-
-    name, make = bench_models.CASES[case]
+    name, make = bench_script("models").CASES[case]
     path = str(fetch_or_skip(name))
-    try:
-        feeds = make()
-    except (FileNotFoundError, ImportError) as exc:
-        pytest.skip(str(exc))
+    feeds = sample(make)
     want = wgnn.InferenceSession(path).run(None, feeds)
     got = wgnn.InferenceSession(path, backend="texture").run(None, feeds)
     for g, w in zip(got, want):

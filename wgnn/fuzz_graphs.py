@@ -1036,13 +1036,19 @@ def random_tflite_graph(seed: int):
     return g.m.bytes(outputs), feeds, ops
 
 
-def _litert(model: bytes, feeds: dict) -> list[np.ndarray]:
-    """LiteRT's outputs of a TFLite model (one thread)."""
+def litert_outputs(model: bytes, feeds) -> list[np.ndarray]:
+    """LiteRT's outputs of a TFLite model (one thread): the tflite family's reference, and the
+    tests'. ``feeds``: the inputs' values in order (or a dict of them in order); an input with
+    dynamic dimensions is resized to its value's shape."""
     from ai_edge_litert.interpreter import Interpreter
 
+    values = list(feeds.values()) if isinstance(feeds, dict) else list(feeds)
     it = Interpreter(model_content=model, num_threads=1)
+    for detail, value in zip(it.get_input_details(), values):
+        if tuple(detail["shape"]) != value.shape:
+            it.resize_tensor_input(detail["index"], value.shape)
     it.allocate_tensors()
-    for detail, value in zip(it.get_input_details(), feeds.values()):
+    for detail, value in zip(it.get_input_details(), values):
         it.set_tensor(detail["index"], value)
     it.invoke()
     return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
@@ -1239,7 +1245,7 @@ def check(seed: int, family: str, precision: str = "fp32", reference=None,
     overrides = random_kernels(seed) if kernels == "random" else None
     if family == "tflite":
         model, feeds, ops = random_tflite_graph(seed)
-        run_reference, quantized, declared = _litert, False, {}
+        run_reference, quantized, declared = litert_outputs, False, {}
     else:
         model, feeds = random_graph(seed, family)
         run_reference = reference or _reference()[1]

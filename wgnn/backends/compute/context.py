@@ -445,6 +445,7 @@ class LoweringContext:
         bounded); beyond the adapter's ``loop_limit`` the node is refused rather than cut short."""
         if (threads if workgroups is None else workgroups) == 0 or (isinstance(workgroups, tuple) and 0 in workgroups):
             return  # a zero-sized output: nothing to compute
+        check_loops(self.device, node, kernel, loops)
         wg = choice.workgroup if choice is not None else shaders.WORKGROUP_SIZE
         name = "compute/" + kernel
         names = shaders.binding_names(shaders.render(name, elem=self.elem, wg=wg, **template))[1:]
@@ -461,6 +462,5 @@ class LoweringContext:
             gy = -(-groups // gx)
         if gx > limit or gy > limit:
             raise self.error(node, f"needs {groups} workgroups, more than this adapter can dispatch")
-        check_loops(self.device, node, kernel, loops)
         variant = choice.label if choice is not None else kernel
         self.calls.append(KernelCall(node, kernel, source, params, bindings, (gx, gy), variant, flops_share))

@@ -252,11 +252,11 @@ def lower_dynamic_range(node, ctx: LoweringContext) -> None:
     rows = x.shape[0] if node.attrs.get("rows") else 1  # (a workgroup a row)
     source, total = ctx.tensor(x), x.size // max(rows, 1)
     parts = min(RANGE_PARTS, x.size // RANGE_PART)
-    # (an invocation's loop iterations: a workgroup's share of a row, twice where it quantizes too)
-    loops = {"single": row_loops(total * (2 if fused else 1), WORKGROUP_SIZES[0]),
-             "parts": row_loops(-(-x.size // max(parts, 1)), WORKGROUP_SIZES[0])}
-    choice = None if fused else ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node),
-                                                  loops=loops)
+    choice = None
+    if not fused:  # (an invocation's loop iterations: its workgroup's share of a row, or of a part)
+        loops = {"single": row_loops(total, min(WORKGROUP_SIZES)),
+                 "parts": row_loops(-(-x.size // max(parts, 1)), min(WORKGROUP_SIZES))}
+        choice = ctx.policy.choose("dynamic_range", node, ctx.variants("dynamic_range", node), loops=loops)
     if choice is not None and choice.variant == "parts":
         total = parts
         source = ctx.temporary(node, (2 * total,), "parts")
@@ -268,7 +268,7 @@ def lower_dynamic_range(node, ctx: LoweringContext) -> None:
     ctx.dispatch("dynamic_range", node=node, template=template, params={"total": total},
                  bindings=[source] + [ctx.tensor(out) for out in ranges]
                  + [ctx.tensor(y) if fused else ctx.dummy()], workgroups=rows, choice=choice,
-                 loops=row_loops(total * (2 if fused else 1), wg))
+                 loops=row_loops(total * (2 if fused else 1), wg))  # (twice over the row where it quantizes)
 
 
 @lowers("float_class")
