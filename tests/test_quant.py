@@ -494,6 +494,45 @@ def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direct
     for g, name in zip(got, "yhc"):
         np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
 
+@pytest.mark.parametrize("direction, initial", [("bidirectional", "c0"), ("forward", "inputs")])
+def test_a_quantized_lstm_layer_under_a_loop_limit(device, monkeypatch, direction, initial):
+    """Where the adapter cuts long loops short (lavapipe: ``Device.loop_limit``, lowered here with
+    ``WGNN_LOOP_LIMIT``), a layer whose steps would loop past it runs in several ``lstm_layer``
+    dispatches, each starting from the state and cell state the one before left in y and c_out:
+    under a limit of two steps' loops, five steps run as 2 + 2 + 1, outputs bitwise those of the
+    layer in one dispatch and of its steps apart, in fp32 and fp16. Under a limit below one step's
+    loops the steps run apart."""
+    from wgnn.backends.compute.policy import lstm_layer_loops
+
+    rng = np.random.default_rng(11)
+    steps, batch, size, hidden = 5, 2, 8, 24
+    _, quantized = _quantized_lstm(rng, direction, False, hidden, steps, batch, size, initial=initial)
+    feeds = {"x": rng.normal(0, 1, (steps, batch, size)).astype(np.float32)}
+    if initial == "inputs":
+        feeds.update(h0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32),
+                     c0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32))
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "cpu")
+    monkeypatch.setenv("WGNN_LOOP_LIMIT", "0")  # (none)
+    whole = {p: wgnn.InferenceSession(quantized, precision=p).run(None, feeds) for p in ("fp32", "fp16")}
+    apart = wgnn.InferenceSession(quantized, kernels={"lstm_step": "row"}).run(None, feeds)
+    monkeypatch.setenv("WGNN_LOOP_LIMIT", str(lstm_layer_loops(2, batch, hidden)))
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(quantized, precision=precision)
+        got = session.run(None, feeds)
+        layers = [d for d in session._exe.dispatches if d.kernel == "lstm_layer"]
+        assert len(layers) == 3 and layers[0].flops == layers[1].flops > 0  # (2, 2 and 1 steps)
+        assert abs(layers[0].flops - 2 * layers[2].flops) <= 1
+        for g, w in zip(got, whole[precision]):
+            np.testing.assert_array_equal(g, w)
+    for g, a in zip(whole["fp32"], apart):
+        np.testing.assert_array_equal(g, a)
+    monkeypatch.setenv("WGNN_LOOP_LIMIT", str(lstm_layer_loops(1, batch, hidden) - 1))
+    session = wgnn.InferenceSession(quantized)
+    assert "lstm_layer" not in {d.kernel for d in session._exe.dispatches}
+    for g, a in zip(session.run(None, feeds), apart):
+        np.testing.assert_array_equal(g, a)
+
+
 def _nbits_model(rng, bits: int, zeros: str, g_idx: bool, k: int = 40, n: int = 12, block: int = 16,
                  a_shape: tuple[int, ...] = (2, 3), dtype=np.float32):
     """A model of one MatMulNBits (its weights, scales and, as ``zeros`` says, zero points drawn

@@ -27,6 +27,7 @@ from .policy import (
     gemm_block,
     gemm_layout,
     global_pool,
+    lstm_layer_chunk,
     lstm_layer_loops,
     lstm_layer_workgroup,
     problem_of,
@@ -905,10 +906,16 @@ def lower_lstm_layer(node, ctx: LoweringContext) -> None:
                   block=packed.size // dirs // 4, **gates)
     projections = [ctx.tensor(node.inputs[4 * d]) for d in range(dirs)]
     states = [ctx.tensor(x) if initial and x is not None else ctx.dummy() for x in (h0, c0s[0])]
-    ctx.dispatch("lstm_layer", node=node, template=template, params=params, choice=choice,
-                 bindings=[projections[0], projections[-1] if dirs > 1 else ctx.dummy(),
-                           ctx.const(packed, exact=True), ctx.tensor(y), ctx.tensor(c_out)] + states,
-                 workgroups=(dirs, 1), loops=lstm_layer_loops(steps, batch, hidden) if parts == 1 else 0)
+    bindings = [projections[0], projections[-1] if dirs > 1 else ctx.dummy(), ctx.const(packed, exact=True),
+                ctx.tensor(y), ctx.tensor(c_out)] + states
+    # the steps in one dispatch, or where the adapter cuts long loops short in several, each
+    # starting where the one before left (the policy runs a layer whole only where one step fits)
+    chunk = lstm_layer_chunk(steps, batch, hidden, ctx.policy.adapter.loop_limit if parts == 1 else None) or steps
+    for first in range(0, steps, chunk):
+        count = min(chunk, steps - first)
+        ctx.dispatch("lstm_layer", node=node, template=template, params=dict(params, first=first, count=count),
+                     choice=choice, bindings=bindings, workgroups=(dirs, 1), flops_share=count / steps,
+                     loops=lstm_layer_loops(count, batch, hidden) if parts == 1 else 0)
 
 
 @lowers("lstm_step")

@@ -318,6 +318,21 @@ def lstm_layer_loops(steps: int, batch: int, hidden: int) -> int:
     return (steps * per_step + hidden + 2 * state) * 5 // 4
 
 
+def lstm_layer_chunk(steps: int, batch: int, hidden: int, limit: int | None) -> int:
+    """Steps one dispatch of lstm_layer.wgsl runs: all of them, or where an adapter cuts loops
+    short past ``limit`` (lavapipe: 496 of rawi-v2's), the sequence in as few dispatches as keep
+    within it, of equal length (the last perhaps shorter); 0 where not even one step keeps within."""
+    if limit is None or lstm_layer_loops(steps, batch, hidden) <= limit:
+        return steps
+    low, high = 0, steps  # (the loops grow with the steps: the most that keep within, by bisection)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if lstm_layer_loops(mid, batch, hidden) <= limit else (low, mid - 1)
+    if low == 0:
+        return 0
+    return -(-steps // -(-steps // low))
+
+
 GPU_BLOCKS = 256  # workgroups a GPU's product should launch before split-K stops paying (about 2 per core)
 # A GPU's gemm sizes (tile, workgroup), largest block first: 128 x 128 outputs (8 x 8 per invocation),
 # 64 x 64 (8 x 8), 32 x 32 (4 x 4). See ``gpu_gemm_size``.
@@ -799,14 +814,13 @@ class KernelPolicy:
 
     def whole_layer(self, step: Node, directions: int, steps: int) -> bool:
         """Whether a quantized LSTM layer of ``directions`` and ``steps`` that ``passes.lstm_layers``
-        can run whole (``step`` its first ``lstm_step``) runs so: never where its invocations would
-        loop past the adapter's ``loop_limit`` (a long sequence on lavapipe: its steps then run one
-        by one); else the ``layer`` variant where an override names it, by node or op, else where the
-        defaults put it first and its state (batch x hidden) is at most ``LAYER_STATE``'s times its
-        directions (never measured: ``wgnn tune`` times one step)."""
+        can run whole (``step`` its first ``lstm_step``) runs so: never where one step would loop past
+        the adapter's ``loop_limit`` (a longer sequence runs in several dispatches:
+        ``lstm_layer_chunk``); else the ``layer`` variant where an override names it, by node or op,
+        else where the defaults put it first and its state (batch x hidden) is at most
+        ``LAYER_STATE``'s times its directions (never measured: ``wgnn tune`` times one step)."""
         batch, hidden = step.outputs[0].shape
-        limit = self.adapter.loop_limit
-        if limit is not None and lstm_layer_loops(steps, batch, hidden) > limit:
+        if lstm_layer_chunk(steps, batch, hidden, self.adapter.loop_limit) == 0:
             return False
         forced = self.overrides.get(step.name) or self.overrides.get("lstm_step")
         if forced is not None:

@@ -8,6 +8,12 @@
 // projection alone. State and cell state are rounded to the type the steps stored them in (y's and
 // c_out's), so the next step reads what it read from memory before.
 //
+// A dispatch runs steps first .. first + count - 1: a long sequence is several dispatches on an
+// adapter that cuts long loops short (``lstm_layer_chunk``, policy.py). A later one (first > 0)
+// starts where the one before left: step first - 1's state from y, its cell state from c_out
+// (which each dispatch writes at its last step), the values the workgroup held, rounded as it
+// rounded them.
+//
 // r holds per direction R^T's words as lstm_step.wgsl's R_WORDS layout (r[k * hidden + j]: unit
 // j's four gates at row k, int8 each), read here as vec4<u32>: four neighbouring units a load, an
 // invocation computing their sixteen sums. Then the bias, the weights' scales and R^T's column sums
@@ -20,7 +26,7 @@ struct Params {
     hidden: u32, batch: u32, steps: u32, dirs: u32,
     whole: u32, forward: u32, has_c0: u32, block: u32,
     f_alpha: f32, f_beta: f32, g_alpha: f32, g_beta: f32,
-    h_alpha: f32, h_beta: f32,
+    h_alpha: f32, h_beta: f32, first: u32, count: u32,
 }
 
 const MAX_STATE: u32 = ${max_state}u;  // batch * hidden
@@ -123,24 +129,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             kept[k] = r[base + k * blocks + lid];
         }
     }
-    // The initial states as the first step reads them
+    // The initial states as the first step reads them (a later dispatch's: where the one before left)
+    let resume = p.first > 0u;
+    let before = select(p.steps - p.first, p.first - 1u, forward);  // (step first - 1's time, where resume)
     for (var i = lid; i < total; i += WG) {
         var c = 0.0;
-        if (has_c0 && INITIAL) {
+        if (resume) {
+            c = f32(c_out[d * total + i]);
+            state[i] = f32(y[(before * p.dirs + d) * total + i]);
+        } else if (has_c0 && INITIAL) {
             c = f32(c0[i]);
         } else if (has_c0) {
             c = bitcast<f32>(r[base + blocks * h + 3u * h + i / 4u][i % 4u]);
         }
         cells[i] = c;
-        if (INITIAL) {
+        if (INITIAL && !resume) {
             state[i] = f32(h0[i]);
         }
     }
     workgroupBarrier();
-    if (INITIAL) {
+    if (INITIAL || resume) {
         quantize_state(lid);
     }
-    for (var s = 0u; s < p.steps; s++) {
+    let last = p.first + p.count - 1u;
+    for (var s = p.first; s <= last; s++) {
         let t = select(p.steps - 1u - s, s, forward);
         let product = INITIAL || s > 0u;
         for (var row = 0u; row < p.batch; row++) {
@@ -204,13 +216,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     cells[row * h + j] = stored.x;
                     state[row * h + j] = stored.y;
                     y[((t * p.dirs + d) * p.batch + row) * h + j] = y_elem(v.y);
-                    if (s + 1u == p.steps) {
+                    if (s == last) {
                         c_out[(d * p.batch + row) * h + j] = c_out_elem(v.x);
                     }
                 }
             }
         }
-        if (s + 1u == p.steps) {
+        if (s == last) {
             break;
         }
         workgroupBarrier();
