@@ -292,6 +292,34 @@ def test_f16_arithmetic_is_refused_for_operands_kept_in_f32(f16_device):
         wgnn.InferenceSession(graph, precision="fp16", kernels={"mm": "gemm_f16"})
 
 
+def test_a_moved_dequantized_value_stays_f32(f16_device):
+    """A dequantized value moved before it is read (here the relayout the compile puts between
+    QLinearAveragePool's dequantize and its pool) is still one, and stays f32 as it does: an fp16
+    session then gives the fp32 session's codes (f16 storage of the moved copy put 5 of 20 inputs'
+    640 codes a step off; random_graph(7100061, 'quant') of ``wgnn fuzz --graphs``)."""
+    from wgnn.scheduler import storage_types
+
+    inits = [helper.make_tensor("s1", TensorProto.FLOAT, [], [0.0173]),
+             helper.make_tensor("z1", TensorProto.INT8, [], [3]),
+             helper.make_tensor("s2", TensorProto.FLOAT, [], [0.0291]),
+             helper.make_tensor("z2", TensorProto.INT8, [], [-5])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s1", "z1"], ["q"]),
+             helper.make_node("QLinearAveragePool", ["q", "s1", "z1", "s2", "z2"], ["y"], domain="com.microsoft",
+                              kernel_shape=[2, 2], strides=[2, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT8, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+    fp32, fp16 = wgnn.InferenceSession(model), wgnn.InferenceSession(model, precision="fp16")
+    moved = next(n for n in fp16._exe.graph.nodes
+                 if n.op == "relayout" and n.inputs[0].producer.op == "dequantize_linear")
+    assert storage_types(fp16._exe.graph, "fp16")[id(moved.outputs[0])] == "f32"
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = rng.normal(0, 1, (1, 4, 8, 9)).astype(np.float32)
+        np.testing.assert_array_equal(fp16.run(None, {"x": x})[0], fp32.run(None, {"x": x})[0])
+
+
 def test_a_quantize_reads_its_input_in_f32():
     """In fp16 sessions a quantize's computed input is stored in f32, as a softmax's is: rounding to
     a quantization step moves values at ties, and f16's own rounding would put them on the other

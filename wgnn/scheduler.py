@@ -94,12 +94,28 @@ def _dequantized(node: Node) -> bool:
     return fused is not None and fused.scale is not None and fused.quantize is None
 
 
+# Ops whose results are values of their first input (moved, not computed): a dequantized value
+# moved by one is still one (the compile's own relayouts included), and keeps f32 as it does.
+MOVES = frozenset(("reshape", "transpose", "identity", "depth_to_space", "relayout", "concat", "slice", "pad",
+                   "gather", "gather_elements", "gather_nd"))
+
+
+def _moves_dequantized(node: Node, dequantized: set[int]) -> bool:
+    """Whether ``node`` moves dequantized values only (``dequantized``: ids of tensors holding
+    them): a data movement of one (a concat of such parts alone), or a max pool of one."""
+    if node.op == "concat":
+        return all(id(x) in dequantized for x in node.inputs)
+    moves = node.op in MOVES or (node.op == "pool2d" and node.attrs.get("mode") == "max")
+    return moves and bool(node.inputs) and id(node.inputs[0]) in dequantized
+
+
 def storage_types(graph: Graph, precision: str) -> dict[int, str]:
     """The element type each tensor is stored in (keyed by id of the tensor that owns the bytes).
 
     Graph inputs and outputs keep their own dtype (the host sees no conversion); in fp16 mode every
     other floating-point tensor is f16, except the outputs of ``_keeps_f32`` ops, softmax and
-    quantize inputs and dequantized values. Integer and bool tensors are i32 (``graph.STORAGE``).
+    quantize inputs and dequantized values (also where moved: ``MOVES``). Integer and bool tensors
+    are i32 (``graph.STORAGE``).
     """
     inner = "f16" if precision == "fp16" else "f32"
     types: dict[int, str] = {}
@@ -112,6 +128,7 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
     if inner == "f16":
         # Softmax is shift-invariant: what matters is its input's absolute error, which f16 makes
         # large for large logits (a spacing of 8 near 1e4). Its input is kept in f32.
+        dequantized: set[int] = set()
         for node in graph.nodes:
             if node.op == "softmax" and node.inputs[0].producer is not None:
                 types[id(storage_root(node.inputs[0]))] = "f32"
@@ -128,7 +145,9 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
                 types[id(storage_root(node.inputs[0]))] = "f32"
             # A dequantized value, (q - zero) * scale, is exact in f32; f16's 11 bits would round it
             # before the adds and pools between quantized layers (and so their quantize).
-            if _dequantized(node):
+            # (And moved: a relayout of one before an average pool, a concat of them.)
+            if _dequantized(node) or _moves_dequantized(node, dequantized):
+                dequantized.add(id(node.outputs[0]))
                 types[id(storage_root(node.outputs[0]))] = "f32"
     for operand in list(graph.inputs.values()) + [storage_root(o) for o in graph.outputs.values()]:
         types[id(operand)] = STORAGE[operand.dtype]
