@@ -21,7 +21,7 @@ from wgnn.runtime import LLVMPIPE_LOOP_LIMIT
 
 def build(make, **inputs):
     b = wgnn.GraphBuilder()
-    ops = {name: b.input(name, value.shape) for name, value in inputs.items()}
+    ops = {name: b.input(name, value.shape, str(value.dtype)) for name, value in inputs.items()}
     return b.build_graph({"y": make(b, **ops)})
 
 
@@ -76,19 +76,51 @@ def test_a_range_over_more_values_than_one_workgroup_walks(device, monkeypatch):
     assert run(graph, {"x": x}) == pytest.approx((9.0 + 3.0) / 255, rel=1e-6)
 
 
+@pytest.mark.parametrize("limit", [None, 300])
+def test_a_cumulative_sum_along_an_axis_longer_than_the_limit(device, rng, monkeypatch, limit):
+    """A cumulative sum along more values than the limit (70,000 on lavapipe's, where an invocation
+    an output had looped up to the whole axis and was refused; 2,000 under a lowered one) combines
+    blocks of about the axis's square root first: numpy's sums, forwards and reversed, inclusive and
+    exclusive, f32 and exact int32 (and products)."""
+    if limit is not None:
+        monkeypatch.setenv("WGNN_LOOP_LIMIT", str(limit))
+    length = 70_000 if limit is None else 2_000
+    floats = rng.standard_normal((3, length)).astype(np.float32)
+    ints = rng.integers(-1000, 1000, (3, length)).astype(np.int32)
+    for x in (floats, ints):
+        wide = x.astype(np.float64 if x.dtype == np.float32 else np.int64)
+        for exclusive in (False, True):
+            for reverse in (False, True):
+                graph = build(lambda b, x, e=exclusive, r=reverse: b.cumulative_sum(x, axis=1, exclusive=e, reversed=r),
+                              x=x)
+                got = run(graph, {"x": x})
+                want = np.cumsum(wide[:, ::-1] if reverse else wide, axis=1)
+                if exclusive:
+                    want = np.concatenate([np.zeros_like(want[:, :1]), want[:, :-1]], axis=1)
+                want = want[:, ::-1] if reverse else want
+                if x.dtype == np.int32:
+                    np.testing.assert_array_equal(got, want)
+                else:
+                    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    near_one = rng.uniform(0.999, 1.001, (2, length)).astype(np.float32)
+    got = run(build(lambda b, x: b.cumulative_product(x, axis=1), x=near_one), {"x": near_one})
+    # (f32 rounds each of up to 70,000 products: a random walk of about sqrt(n) roundings, which
+    # numpy's own f32 product, one after another, takes as far as 1.3e-5 on such data)
+    np.testing.assert_allclose(got, np.cumprod(near_one.astype(np.float64), axis=1), rtol=1e-4)
+
+
 def test_kernels_no_variant_fits_are_refused_by_name(device, monkeypatch):
-    """A cumulative sum, a top-k and a product (of K = 2,000: 504 vec4 steps) whose invocations would
-    loop past the limit (here 300) are refused at compile with the node, the kernel and both
-    numbers, never run cut short."""
+    """A top-k and a product (of K = 2,000: 504 vec4 steps) whose invocations would loop past the
+    limit (here 300) are refused at compile with the node, the kernel and both numbers, never run
+    cut short."""
     monkeypatch.setenv("WGNN_LOOP_LIMIT", "300")
     x = np.ones((2, 2000), np.float32)
-    for make, kernel in ((lambda b, x: b.cumulative_sum(x, axis=1), "cumsum"),
-                         (lambda b, x: b.top_k(x, 3, axis=1)[0], "top_k"),
+    for make, kernel in ((lambda b, x: b.top_k(x, 3, axis=1)[0], "top_k"),
                          (lambda b, x: b.matmul(x, b.constant(np.ones((2000, 4), np.float32))), "matmul")):
         with pytest.raises(LoopLimitError, match=f"kernel '{kernel}[a-z_]*' would run [0-9]+ loop iterations") as info:
             wgnn.InferenceSession(build(make, x=x))
         assert info.value.limit == 300 and info.value.iterations > 300
-    assert run(build(lambda b, x: b.cumulative_sum(x, axis=1), x=x[:, :250]), {"x": x[:, :250]})[0, -1] == 250
+    assert run(build(lambda b, x: b.top_k(x, 3, axis=1)[0], x=x[:, :250]), {"x": x[:, :250]}).shape == (2, 3)
 
 
 def test_texture_softmax_of_long_rows(device, rng):

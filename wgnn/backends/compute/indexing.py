@@ -1,6 +1,7 @@
 """Compute lowerings of the ops of ``ops/indexing.py``: cumulative sums, top-k, and the gathers and
 scatters by element and by index tuple. Each is one dispatch over its output in logical order
-(top-k: over its input), with a kernel of its own in ``shaders/compute``."""
+(top-k: over its input; a cumulative sum along a long axis: its blocks' sums first), with a kernel
+of its own in ``shaders/compute``."""
 
 from __future__ import annotations
 
@@ -35,16 +36,30 @@ def _check_constant_indices(ctx: LoweringContext, node, idx, sizes) -> None:
                                   f"{sorted(set(np.asarray(sizes).reshape(-1).tolist()))}")
 
 
+# Longest axis a cumulative sum walks in one pass (an invocation an output, looping up to the
+# whole axis); a longer one is cut into blocks of about its square root, combined first (cumsum.wgsl)
+CUMSUM_ONE_PASS = 256
+
+
 @lowers("cumsum")
 def lower_cumsum(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
-    _, length, inner = _around(x.shape, node.attrs["axis"] % x.rank)
-    ctx.dispatch("cumsum", node=node, template={"exclusive": bool(node.attrs["exclusive"]),
-                                                "reverse": bool(node.attrs["reverse"]),
-                                                "product": bool(node.attrs.get("product", False)),
-                                                "acc": "i32" if is_integer(x.dtype) else "f32"},
-                 params={"total": out.size, "inner": inner, "length": length},
-                 bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size, loops=length)
+    outer, length, inner = _around(x.shape, node.attrs["axis"] % x.rank)
+    acc = "i32" if is_integer(x.dtype) else "f32"
+    template = {"exclusive": bool(node.attrs["exclusive"]), "reverse": bool(node.attrs["reverse"]),
+                "product": bool(node.attrs.get("product", False)), "acc": acc}
+    block = length if length <= CUMSUM_ONE_PASS else int(np.ceil(np.sqrt(length)))
+    blocks = -(-length // max(block, 1))
+    params = {"total": out.size, "inner": inner, "length": length, "block": max(block, 1), "blocks": blocks}
+    part = ctx.dummy()
+    if blocks > 1:  # each block combined first
+        part = ctx.temporary(node, (outer, blocks, inner), "blocks", acc)
+        ctx.dispatch("cumsum", node=node, template=template, params=dict(params, total=outer * blocks * inner, stage=0),
+                     bindings=[ctx.tensor(x), ctx.tensor(out), part], threads=outer * blocks * inner,
+                     flops_share=0.5, loops=block)
+    ctx.dispatch("cumsum", node=node, template=template, params=dict(params, stage=1),
+                 bindings=[ctx.tensor(x), ctx.tensor(out), part], threads=out.size,
+                 flops_share=0.5 if blocks > 1 else None, loops=blocks + block)
 
 
 @lowers("top_k")
