@@ -494,14 +494,16 @@ def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direct
     for g, name in zip(got, "yhc"):
         np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
 
+@pytest.mark.parametrize("defaults", ["cpu", "gpu"])
 @pytest.mark.parametrize("direction, initial", [("bidirectional", "c0"), ("forward", "inputs")])
-def test_a_quantized_lstm_layer_under_a_loop_limit(device, monkeypatch, direction, initial):
+def test_a_quantized_lstm_layer_under_a_loop_limit(device, monkeypatch, defaults, direction, initial):
     """Where the adapter cuts long loops short (lavapipe: ``Device.loop_limit``, lowered here with
     ``WGNN_LOOP_LIMIT``), a layer whose steps would loop past it runs in several ``lstm_layer``
     dispatches, each starting from the state and cell state the one before left in y and c_out:
     under a limit of two steps' loops, five steps run as 2 + 2 + 1, outputs bitwise those of the
-    layer in one dispatch and of its steps apart, in fp32 and fp16. Under a limit below one step's
-    loops the steps run apart."""
+    layer in one dispatch and of its steps apart, in fp32 and fp16, under either kind of adapter's
+    defaults (a GPU's variant, whose invocations share K, is counted as one that walks it alone).
+    Under a limit below one step's loops the steps run apart."""
     from wgnn.backends.compute.policy import lstm_layer_loops
 
     rng = np.random.default_rng(11)
@@ -511,7 +513,7 @@ def test_a_quantized_lstm_layer_under_a_loop_limit(device, monkeypatch, directio
     if initial == "inputs":
         feeds.update(h0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32),
                      c0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32))
-    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", "cpu")
+    monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", defaults)
     monkeypatch.setenv("WGNN_LOOP_LIMIT", "0")  # (none)
     whole = {p: wgnn.InferenceSession(quantized, precision=p).run(None, feeds) for p in ("fp32", "fp16")}
     apart = wgnn.InferenceSession(quantized, kernels={"lstm_step": "row"}).run(None, feeds)

@@ -909,13 +909,14 @@ def lower_lstm_layer(node, ctx: LoweringContext) -> None:
     bindings = [projections[0], projections[-1] if dirs > 1 else ctx.dummy(), ctx.const(packed, exact=True),
                 ctx.tensor(y), ctx.tensor(c_out)] + states
     # the steps in one dispatch, or where the adapter cuts long loops short in several, each
-    # starting where the one before left (the policy runs a layer whole only where one step fits)
-    chunk = lstm_layer_chunk(steps, batch, hidden, ctx.policy.adapter.loop_limit if parts == 1 else None) or steps
+    # starting where the one before left (the policy runs a layer whole only where one step fits;
+    # the loops counted as an invocation's that walks K alone, more than one that shares it)
+    chunk = lstm_layer_chunk(steps, batch, hidden, ctx.policy.adapter.loop_limit) or steps
     for first in range(0, steps, chunk):
         count = min(chunk, steps - first)
         ctx.dispatch("lstm_layer", node=node, template=template, params=dict(params, first=first, count=count),
                      choice=choice, bindings=bindings, workgroups=(dirs, 1), flops_share=count / steps,
-                     loops=lstm_layer_loops(count, batch, hidden) if parts == 1 else 0)
+                     loops=lstm_layer_loops(count, batch, hidden))
 
 
 @lowers("lstm_step")
