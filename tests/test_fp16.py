@@ -324,7 +324,7 @@ def test_a_quantize_reads_its_input_in_f32():
     """In fp16 sessions a quantize's computed input is stored in f32, as a softmax's is: rounding to
     a quantization step moves values at ties, and f16's own rounding would put them on the other
     side (a quantized ResNet50's pooled features before its classifier)."""
-    from wgnn.scheduler import storage_types
+    from wgnn.scheduler import storage_root, storage_types
 
     b = wgnn.GraphBuilder()
     x = b.relu(b.input("x", (1, 8, 4, 4)))
@@ -335,3 +335,14 @@ def test_a_quantize_reads_its_input_in_f32():
     types = storage_types(graph, "fp16")
     assert types[id(pooled)] == "f32" and types[id(x)] == "f16"
     assert storage_types(graph, "fp32")[id(pooled)] == "f32"
+    # (and where the quantize reads it moved: the pool's result that a slice copies, in the session's
+    # compiled graph, is kept too, not rounded to f16 before the copy)
+    b = wgnn.GraphBuilder()
+    pooled = b.average_pool2d(b.relu(b.input("x", (1, 8, 4, 4))), window=(2, 2), strides=(1, 1))
+    q = b.quantize_linear(b.slice(pooled, [0, 0, 0, 1], [1, 8, 3, 3]), b.constant(np.float32(0.05)),
+                          b.constant(np.array(3, np.uint8)))
+    compiled = wgnn.InferenceSession(b.build_graph({"q": q}), precision="fp16")._exe.graph
+    moved = [next(n for n in compiled.nodes if n.op == op).outputs[0] for op in ("pool2d", "slice")]
+    assert storage_root(moved[1]) is moved[1]  # (a copy, not a view)
+    types = storage_types(compiled, "fp16")
+    assert [types[id(storage_root(t))] for t in moved] == ["f32", "f32"]

@@ -109,13 +109,28 @@ def _moves_dequantized(node: Node, dequantized: set[int]) -> bool:
     return moves and bool(node.inputs) and id(node.inputs[0]) in dequantized
 
 
+def _moved_from(operand: Operand) -> list[Operand]:
+    """``operand`` and the tensors whose values it holds moved (``MOVES``: through a relayout, a
+    transpose, a concat's parts, ...), back to where they were computed."""
+    found, todo = [], [operand]
+    while todo:
+        x = todo.pop()
+        found.append(x)
+        node = x.producer
+        if node is not None and node.op in MOVES and node.outputs[0] is x:
+            todo += [i for i in (node.inputs if node.op == "concat" else node.inputs[:1])
+                     if i is not None and i.producer is not None and not is_integer(i.dtype)]
+    return found
+
+
 def storage_types(graph: Graph, precision: str) -> dict[int, str]:
     """The element type each tensor is stored in (keyed by id of the tensor that owns the bytes).
 
     Graph inputs and outputs keep their own dtype (the host sees no conversion); in fp16 mode every
     other floating-point tensor is f16, except the outputs of ``_keeps_f32`` ops, softmax and
-    quantize inputs and dequantized values (also where moved: ``MOVES``). Integer and bool tensors
-    are i32 (``graph.STORAGE``).
+    quantize inputs and dequantized values (each also where moved: ``MOVES``, a relayout the
+    compile put between, a transpose, a concat's parts). Integer and bool tensors are i32
+    (``graph.STORAGE``).
     """
     inner = "f16" if precision == "fp16" else "f32"
     types: dict[int, str] = {}
@@ -131,7 +146,8 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
         dequantized: set[int] = set()
         for node in graph.nodes:
             if node.op == "softmax" and node.inputs[0].producer is not None:
-                types[id(storage_root(node.inputs[0]))] = "f32"
+                for x in _moved_from(node.inputs[0]):  # (and where its values were computed, if moved)
+                    types[id(storage_root(x))] = "f32"
                 cut = node.inputs[0].producer
                 if (cut.op == "slice" and not any(cut.attrs["starts"]) and cut.inputs[0].producer is not None
                         and cut.inputs[0].shape[:-1] == cut.outputs[0].shape[:-1]):
@@ -142,7 +158,8 @@ def storage_types(graph: Graph, precision: str) -> dict[int, str]:
             # bitcast of a float32 tensor reads all its bits: f16 would change them.
             if node.op in ("quantize_linear", "dynamic_quantize") and node.inputs[0].producer is not None or (
                     node.op == "bitcast" and node.inputs[0].dtype == "float32" and node.inputs[0].producer is not None):
-                types[id(storage_root(node.inputs[0]))] = "f32"
+                for x in _moved_from(node.inputs[0]):
+                    types[id(storage_root(x))] = "f32"
             # A dequantized value, (q - zero) * scale, is exact in f32; f16's 11 bits would round it
             # before the adds and pools between quantized layers (and so their quantize).
             # (And moved: a relayout of one before an average pool, a concat of them.)
