@@ -457,6 +457,19 @@ def test_dynamically_quantized_lstm_matches_onnxruntime_cpu(device, direction, p
 
 
 
+def _small_lstm_layer(direction: str, initial: str) -> tuple[bytes, dict, int, int]:
+    """(model, feeds, batch, hidden): a dynamically quantized layer of 24 units, two batch rows and
+    five steps, both directions from a constant c0 or one from h0 and c0 given as inputs."""
+    rng = np.random.default_rng(11)
+    steps, batch, size, hidden = 5, 2, 8, 24
+    _, quantized = _quantized_lstm(rng, direction, False, hidden, steps, batch, size, initial=initial)
+    feeds = {"x": rng.normal(0, 1, (steps, batch, size)).astype(np.float32)}
+    if initial == "inputs":
+        feeds.update(h0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32),
+                     c0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32))
+    return quantized, feeds, batch, hidden
+
+
 @pytest.mark.parametrize("defaults", ["cpu", "gpu"])
 @pytest.mark.parametrize("direction, initial", [("bidirectional", "c0"), ("forward", "inputs")])
 def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direction, initial):
@@ -469,13 +482,7 @@ def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direct
     first step quantizing h0). Its outputs are bitwise those of its steps run apart (``row``), in
     fp32, and ONNX Runtime's within float rounding; its last states are slices of its results."""
     ort = pytest.importorskip("onnxruntime")
-    rng = np.random.default_rng(11)
-    steps, batch, size, hidden = 5, 2, 8, 24
-    _, quantized = _quantized_lstm(rng, direction, False, hidden, steps, batch, size, initial=initial)
-    feeds = {"x": rng.normal(0, 1, (steps, batch, size)).astype(np.float32)}
-    if initial == "inputs":
-        feeds.update(h0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32),
-                     c0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32))
+    quantized, feeds, batch, hidden = _small_lstm_layer(direction, initial)
     options = ort.SessionOptions()
     options.intra_op_num_threads = batch
     want = ort.InferenceSession(quantized, options, providers=["CPUExecutionProvider"]).run(None, feeds)
@@ -494,6 +501,7 @@ def test_a_quantized_lstm_layer_runs_whole(device, monkeypatch, defaults, direct
     for g, name in zip(got, "yhc"):
         np.testing.assert_allclose(g, reference[name], rtol=0, atol=2e-6)
 
+
 @pytest.mark.parametrize("defaults", ["cpu", "gpu"])
 @pytest.mark.parametrize("direction, initial", [("bidirectional", "c0"), ("forward", "inputs")])
 def test_a_quantized_lstm_layer_under_a_loop_limit(device, monkeypatch, defaults, direction, initial):
@@ -506,13 +514,7 @@ def test_a_quantized_lstm_layer_under_a_loop_limit(device, monkeypatch, defaults
     Under a limit below one step's loops the steps run apart."""
     from wgnn.backends.compute.policy import lstm_layer_loops
 
-    rng = np.random.default_rng(11)
-    steps, batch, size, hidden = 5, 2, 8, 24
-    _, quantized = _quantized_lstm(rng, direction, False, hidden, steps, batch, size, initial=initial)
-    feeds = {"x": rng.normal(0, 1, (steps, batch, size)).astype(np.float32)}
-    if initial == "inputs":
-        feeds.update(h0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32),
-                     c0=rng.normal(0, 0.5, (1, batch, hidden)).astype(np.float32))
+    quantized, feeds, batch, hidden = _small_lstm_layer(direction, initial)
     monkeypatch.setenv("WGNN_KERNEL_DEFAULTS", defaults)
     monkeypatch.setenv("WGNN_LOOP_LIMIT", "0")  # (none)
     whole = {p: wgnn.InferenceSession(quantized, precision=p).run(None, feeds) for p in ("fp32", "fp16")}
