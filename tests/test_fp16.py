@@ -320,6 +320,33 @@ def test_a_moved_dequantized_value_stays_f32(f16_device):
         np.testing.assert_array_equal(fp16.run(None, {"x": x})[0], fp32.run(None, {"x": x})[0])
 
 
+def test_a_constant_scale_of_integer_sums_stays_f32(f16_device):
+    """ConvInteger's int32 sums made float and scaled by a constant (quantize_dynamic's pattern, its
+    scale a constant here), then quantized: the product is kept in f32 as a quantize's input, and
+    so is the constant that scales it (f16 would round 0.00123457 before the product), so an fp16
+    session gives the fp32 session's codes (a code off now and then before:
+    random_graph(7100311, 'quant') and (8100235, 'quant') of ``wgnn fuzz --graphs --precision fp16``)."""
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, (6, 3, 3, 3)).astype(np.int8)
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [0.02]),
+             helper.make_tensor("z", TensorProto.UINT8, [], [128]),
+             numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.float32(0.00123457), "scale"),
+             helper.make_tensor("s2", TensorProto.FLOAT, [], [0.0317]),
+             helper.make_tensor("z2", TensorProto.UINT8, [], [120])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("ConvInteger", ["q", "w", "z"], ["sums"], pads=[1, 1, 1, 1]),
+             helper.make_node("Cast", ["sums"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["f", "scale"], ["y"]),
+             helper.make_node("QuantizeLinear", ["y", "s2", "z2"], ["out"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.UINT8, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    fp32, fp16 = wgnn.InferenceSession(model), wgnn.InferenceSession(model, precision="fp16")
+    for _ in range(10):
+        x = rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)
+        np.testing.assert_array_equal(fp16.run(None, {"x": x})[0], fp32.run(None, {"x": x})[0])
+
+
 def test_a_quantize_reads_its_input_in_f32():
     """In fp16 sessions a quantize's computed input is stored in f32, as a softmax's is: rounding to
     a quantization step moves values at ties, and f16's own rounding would put them on the other
