@@ -790,6 +790,8 @@ class KernelPolicy:
             raise GraphError(f"{op} variant {choice.variant!r} takes tiles {tiles}, not {tile}")
         workgroup = choice.workgroup or defaults.workgroup
         split = 1
+        if choice.variant == "subgroup" and choice.tile is None and problem is not None and problem.m <= 8:
+            tile = 8  # (rows an octet computes: of 16, a product of 8 rows or fewer would waste half or more)
         if choice.variant == "nbits_subgroup":
             if choice.tile is None and problem is not None and problem.batch * problem.m < 32:
                 tile = 8  # (MiniLM's 17 rows: 25 ms at 8 against 28 at 16; 68 rows: 64 against 58)
