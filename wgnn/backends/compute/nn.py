@@ -483,8 +483,10 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             if not scalar_a:  # (vec4 words as _words reads them: f16 as two u32s)
                 words = _words(a=a_ref)
                 template.update(a_word=words["a_word"], a_four=f"{words['a_read']}(a[i])", a_one="0.0")
+            # (B's columns larger than A's rows: each column block's row tiles side by side)
+            rows_first = int(tiles > 1 and cols > m)
             ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH, **b_words),
-                         params=dict(params, n8=n8, a_row=a_row), bindings=bindings,
+                         params=dict(params, n8=n8, a_row=a_row, rows_first=rows_first), bindings=bindings,
                          threads=batch * tiles * n8 * 8, choice=choice, loops=k // 4 + 4)
         else:
             template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",

@@ -31,6 +31,7 @@ struct Params {
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
     n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
     k_tail: u32,  // K % 4 (scalar A only)
+    rows_first: u32,  // 1: neighbouring octets take the row tiles of one column block (see main)
     ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
@@ -81,10 +82,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let lane = id % 8u;
     let first = sg_lane - lane;  // the octet's first lane in the subgroup
-    let col = (octet % p.n8) * 8u + lane;
-    let rest = octet / p.n8;
-    let row0 = (rest % p.m_tiles) * TILE_M;
-    let bi = rest / p.m_tiles;
+    // Neighbouring octets take neighbouring column blocks of one row tile (they share its rows of A,
+    // the lanes of a workgroup running together); with rows_first (B larger than A: few rows, many
+    // columns) the row tiles of one column block, so that B's columns, read once per row tile, are
+    // read at about the same time, from the cache, not again from memory for every row tile.
+    var col = (octet % p.n8) * 8u + lane;
+    var row0 = (octet / p.n8 % p.m_tiles) * TILE_M;
+    if (p.rows_first != 0u) {
+        row0 = (octet % p.m_tiles) * TILE_M;
+        col = (octet / p.m_tiles % p.n8) * 8u + lane;
+    }
+    let bi = octet / (p.n8 * p.m_tiles);
     let a_base = bi * p.a_batch_stride;
     let bcol = min(col, p.n4 - 1u);
     let b_base = bi * p.b_batch_stride + bcol * B_COL;
