@@ -299,7 +299,7 @@ def test_subgroup_products_in_either_octet_order(device, rng):
     larger operand (more columns than rows) neighbouring row tiles of a column block, so that B's
     columns are read from the cache by all row tiles (ResNet50's and MobileNets' 7 x 7 layers of
     1280-2048 channels: 0.72x their time on lavapipe). Batched, ragged products either way give
-    numpy's values."""
+    numpy's values; so do convolutions whose rows of pixels run as one product."""
     if not AdapterProfile.from_device(device).subgroups:
         pytest.skip("the adapter has no subgroups")
     for batch, m, k, n in ((3, 20, 36, 100), (2, 40, 64, 24), (1, 9, 12, 300), (2, 17, 35, 70)):
@@ -311,6 +311,15 @@ def test_subgroup_products_in_either_octet_order(device, rng):
             session = wgnn.InferenceSession(b.build_graph({"y": y}), kernels={"mm": Choice("subgroup", tile)})
             assert "matmul_shared" in kernels_used(session)
             np.testing.assert_allclose(session.run(None, {"a": a, "w": w})[0], a @ w, rtol=1e-5, atol=1e-4)
+    # a convolution's rows of output pixels over one B (a strided 1x1, ResNet's downsampling: 7 rows of
+    # 7 pixels at 7 x 7, of two images; a strided 1x3) computed as one product of all their rows (its A
+    # rows found product by product: ``fold``)
+    for shape in ((2, 64, 14, 14, 40, 1, 2, (0, 0, 0, 0), 1), (1, 12, 3, 17, 8, (1, 3), (2, 2), (0, 0, 0, 0), 1)):
+        for tile in (8, 16):
+            b, y, feeds = _conv(rng, shape)
+            session, got, want = run_both(b, {"y": y}, feeds, kernels={"conv": Choice("subgroup", tile=tile)})
+            assert "matmul_shared" in kernels_used(session)
+            assert rel_l2(got["y"], want["y"]) < tol("fp32"), (shape, tile)
 
 
 def _default_then_forced(adapter, graph, feeds, label: str, forced: Choice, tol: float = 1e-5) -> None:

@@ -483,11 +483,17 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             if not scalar_a:  # (vec4 words as _words reads them: f16 as two u32s)
                 words = _words(a=a_ref)
                 template.update(a_word=words["a_word"], a_four=f"{words['a_read']}(a[i])", a_one="0.0")
+            # A batch of products over one B (a convolution's rows of output pixels): one product of
+            # all their rows (whole tiles, B read once a row tile; the output rows lie in that order)
+            fold = m if batch > 1 and b_stride == 0 else 0
+            rows, products = (batch * m, 1) if fold else (m, batch)
+            tiles = -(-rows // choice.tile)
             # (B's columns larger than A's rows: each column block's row tiles side by side)
-            rows_first = int(tiles > 1 and cols > m)
+            rows_first = int(tiles > 1 and cols > rows)
             ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH, **b_words),
-                         params=dict(params, n8=n8, a_row=a_row, rows_first=rows_first), bindings=bindings,
-                         threads=batch * tiles * n8 * 8, choice=choice, loops=k // 4 + 4)
+                         params=dict(params, n8=n8, a_row=a_row, rows_first=rows_first, fold=fold, m=rows,
+                                     batch=products, m_tiles=tiles), bindings=bindings,
+                         threads=products * tiles * n8 * 8, choice=choice, loops=k // 4 + 4)
         else:
             template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",
                             b_four="b_lanes(i, col)" if scalar_b else "vec4<f32>(b[i])")

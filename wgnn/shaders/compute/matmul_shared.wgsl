@@ -32,6 +32,7 @@ struct Params {
     n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
     k_tail: u32,  // K % 4 (scalar A only)
     rows_first: u32,  // 1: neighbouring octets take the row tiles of one column block (see main)
+    fold: u32,  // 0, or a batch of products over one B as one: rows per product (see a_at)
     ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
@@ -70,6 +71,16 @@ fn write_octet_ragged(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32,
     if (r0 + 7u < live) { write_ragged(row + r0 + 7u, col, (*acc)[r0 + 7u]); }
 }
 
+// A's row r, in its words from the batch's first: r * a_row, or with fold (a batch of products that
+// share B, computed as one of all their rows: a convolution's rows of output pixels) row r % fold of
+// product r / fold, whose rows start a_batch_stride apart.
+fn a_at(r: u32) -> u32 {
+    if (p.fold == 0u) {
+        return r * p.a_row;
+    }
+    return (r / p.fold) * p.a_batch_stride + (r % p.fold) * p.a_row;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_size) sg_size: u32,
@@ -104,8 +115,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc: array<vec4<f32>, TILE_M>;
     if (share) {
         // This lane's rows: row0 + lane and row0 + 8 + lane (past the end: the last row again).
-        let mine0 = a_base + min(row0 + lane, p.m - 1u) * p.a_row;
-        let mine1 = a_base + min(row0 + 8u + lane, p.m - 1u) * p.a_row;
+        let mine0 = a_base + a_at(min(row0 + lane, p.m - 1u));
+        let mine1 = a_base + a_at(min(row0 + 8u + lane, p.m - 1u));
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * ${b_row};
             let bm = b_rows(bk, k4, bcol);
@@ -127,7 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     } else {
         var rows: array<u32, TILE_M>;
         for (var r = 0u; r < TILE_M; r++) {
-            rows[r] = a_base + min(row0 + r, p.m - 1u) * p.a_row;
+            rows[r] = a_base + a_at(min(row0 + r, p.m - 1u));
         }
         for (var k4 = 0u; k4 < p.k4; k4++) {
             let bk = b_base + k4 * 4u * ${b_row};
