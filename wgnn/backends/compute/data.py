@@ -58,7 +58,7 @@ def strided_dispatch(ctx: LoweringContext, node: Node, op: str, out: Operand, in
         params[f"{letter}_strides"] = pack_dims(sets[k + 1] if present else [], 0)
     # (constants in f32 also where the result is kept in f32 in an fp16 session, for its precision: a
     # quantize's input, a dequantized value; f16 would round a constant scale first)
-    exact = exact or ctx.storage.get(id(ctx.root(out))) == "f32"
+    exact = exact or (ctx.elem == "f16" and ctx.storage.get(id(ctx.root(out))) == "f32")
     bindings = ([ctx.tensor(t, exact=exact) for t in inputs] + [ctx.dummy()] * (len(names) - len(inputs))
                 + [ctx.tensor(out)])
     if kernel == "ternary":

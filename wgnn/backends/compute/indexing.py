@@ -48,9 +48,9 @@ def lower_cumsum(node, ctx: LoweringContext) -> None:
     acc = "i32" if is_integer(x.dtype) else "f32"
     template = {"exclusive": bool(node.attrs["exclusive"]), "reverse": bool(node.attrs["reverse"]),
                 "product": bool(node.attrs.get("product", False)), "acc": acc}
-    block = length if length <= CUMSUM_ONE_PASS else int(np.ceil(np.sqrt(length)))
-    blocks = -(-length // max(block, 1))
-    params = {"total": out.size, "inner": inner, "length": length, "block": max(block, 1), "blocks": blocks}
+    block = max(1, length if length <= CUMSUM_ONE_PASS else int(np.ceil(np.sqrt(length))))
+    blocks = -(-length // block)
+    params = {"total": out.size, "inner": inner, "length": length, "block": block, "blocks": blocks}
     part = ctx.dummy()
     if blocks > 1:  # each block combined first
         part = ctx.temporary(node, (outer, blocks, inner), "blocks", acc)
