@@ -16,6 +16,7 @@ from wgnn.backends.compute.policy import (
     Choice,
     ChoiceCache,
     KernelPolicy,
+    depthwise_strip,
     eligible,
     problem_of,
     signature,
@@ -176,7 +177,7 @@ def test_op_override_applies_where_it_can_and_node_override_is_strict(device, rn
     graph = b.build_graph({"y": y})
     session = wgnn.InferenceSession(graph, kernels={"conv2d": "direct"})
     # direct cannot run a depthwise convolution (one channel per group): the default runs it
-    assert session.kernel_choices() == {"pw": "direct x8 wg64", "dw": "depthwise x8 wg64"}
+    assert session.kernel_choices() == {"pw": "direct x8 wg64", "dw": "depthwise x4 wg64"}
     with pytest.raises(wgnn.GraphError, match="'dw'.*'pointwise' cannot run it.*depthwise"):
         wgnn.InferenceSession(graph, kernels={"dw": "pointwise"})
     with pytest.raises(wgnn.GraphError, match="unknown variant 'fast'"):
@@ -332,11 +333,13 @@ def _default_then_forced(adapter, graph, feeds, label: str, forced: Choice, tol:
     np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=tol, atol=tol)
 
 
-def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
-    """On a software adapter a depthwise filter 5 or more wide runs at tile 4 (its accumulators and
-    input columns in registers: 0.6-0.75x the time of tile 8 on MediaPipe's and PP-OCRv5's 5x5
-    layers), a 3x3 one at 8; a GPU's follow the layer's size (``gpu_depthwise_tile``), whatever
-    the filter. The outputs are the same."""
+def test_depthwise_tiles_and_strips_by_adapter_kind(device, rng):
+    """On a software adapter every depthwise filter runs at tile 4 in strips of output rows
+    (``depthwise_strip``: whole columns, cut where that launches too few invocations, into strips of
+    at least 7 rows, and where taller than 1024 rows; one row where a widely dilated filter would
+    keep too many rows open); a GPU's
+    tile follows the layer's size (``gpu_depthwise_tile``), a row per invocation. The outputs are the
+    same."""
     import dataclasses
 
     adapter = AdapterProfile.from_device(device)
@@ -347,9 +350,58 @@ def test_wide_depthwise_filters_take_a_smaller_tile(device, rng):
     cpu = KernelPolicy(dataclasses.replace(adapter, kind="cpu"), cache=None)
     gpu = KernelPolicy(dataclasses.replace(adapter, kind="gpu"), cache=None)
     for k, (graph, _) in graphs.items():
-        assert cpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == (8 if k == 3 else 4), k
-        assert gpu.choose("conv2d", graph.nodes[-1], ["depthwise", "generic"]).tile == 1, k
+        node = graph.nodes[-1]
+        assert cpu.choose("conv2d", node, ["depthwise", "generic"]).tile == 4, k
+        assert gpu.choose("conv2d", node, ["depthwise", "generic"]).tile == 1, k
+        assert depthwise_strip(node, 4, "cpu") == 12 and depthwise_strip(node, 1, "gpu") == 1
+    for (n, c, hw, dil), want in {(1, 144, 56, 1): 56, (1, 32, 112, 1): 56, (1, 16, 28, 1): 7, (1, 960, 7, 1): 7,
+                                  (8, 960, 7, 1): 7, (1, 64, 30, 8): 1, (1, 256, 2100, 1): 700}.items():
+        b = wgnn.GraphBuilder()
+        y = b.conv2d(b.input("x", (n, c, hw, hw)), b.constant(np.ones((c, 1, 3, 3), np.float32)),
+                     padding=(dil,) * 4, dilations=dil, groups=c, name="conv")
+        assert depthwise_strip(b.build_graph({"y": y}).nodes[-1], 4, "cpu") == want, (n, c, hw, dil)
     _default_then_forced(adapter, *graphs[5], "depthwise x4 wg64", Choice("depthwise", 8))
+    # a filter of more than 81 taps (a register and written-out code each) takes another kernel
+    for kernel, taken in (((9, 9), True), ((11, 8), False)):
+        b, y, feeds = _conv(rng, (1, 8, 14, 13, 8, kernel, 1, (4, 4, 3, 3), 8))
+        node = b.build_graph({"y": y}).nodes[-1]
+        assert ("depthwise" in eligible("conv2d", node, max_binding=1 << 30)) == taken, kernel
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert "depthwise" not in kernels_used(session) and rel_l2(got["y"], want["y"]) < 1e-5
+
+
+# (N, C, H, W, (KH, KW), (SH, SW), pads (t, b, l, r), (DH, DW)): a filter row per step and several
+# (strides 2 and 3: rows of a step that end no output row, or two), dilated, one row or column tall
+STRIP_CASES = [(2, 8, 11, 9, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+               (1, 12, 13, 10, (3, 3), (2, 2), (1, 0, 0, 1), (1, 1)),
+               (1, 4, 16, 12, (5, 5), (1, 1), (4, 4, 4, 4), (2, 2)),
+               (1, 8, 15, 11, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+               (1, 4, 17, 9, (3, 1), (3, 1), (0, 2, 0, 0), (1, 1)),
+               (1, 4, 9, 14, (1, 3), (1, 2), (0, 0, 1, 1), (1, 2))]
+
+
+@pytest.mark.parametrize("case", STRIP_CASES, ids=lambda c: "{}x{}_s{}{}_d{}".format(*c[4], *c[5], c[7][0]))
+def test_depthwise_strips_of_every_height_give_the_same_outputs(device, precision, rng, monkeypatch, case):
+    """The depthwise kernel walks strips of output rows, each input row loaded once and added to
+    every open output row it lies under. Whatever the strip (a row per invocation as on a GPU, a
+    few rows, the whole height, the policy's) and the tile, every output sums its taps in the same
+    order: the results are bitwise equal, and match numpy."""
+    from wgnn.backends.compute import nn
+
+    n, c, h, w, kernel, strides, pads, dil = case
+    b = wgnn.GraphBuilder()
+    y = b.conv2d(b.input("x", (n, c, h, w)), b.constant(rng.standard_normal((c, 1, *kernel)).astype(np.float32)),
+                 bias=b.constant(rng.standard_normal(c).astype(np.float32)), strides=strides, padding=pads,
+                 dilations=dil, groups=c, activation="relu6", name="conv")
+    feeds = {"x": 3 * rng.standard_normal((n, c, h, w)).astype(np.float32)}
+    session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
+    assert kernels_used(session) == ["elementwise", "depthwise", "elementwise"]
+    assert rel_l2(got["y"], want["y"]) < tol(precision)
+    graph = b.build_graph({"y": y})
+    for strip, tile in ((1, 4), (2, 4), (3, 8), (100, 1), (2, 2)):
+        monkeypatch.setattr(nn, "DEPTHWISE_STRIP", strip)
+        other = wgnn.InferenceSession(graph, precision=precision, kernels={"conv": Choice("depthwise", tile)})
+        np.testing.assert_array_equal(other.compute(feeds)["y"], got["y"], err_msg=f"strip {strip}, tile {tile}")
 
 
 def test_a_gpu_takes_smaller_depthwise_tiles_where_a_layer_is_small(device, rng):

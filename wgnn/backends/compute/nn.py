@@ -24,6 +24,8 @@ from .policy import (
     X_SCALE_VARIANTS,
     Choice,
     Problem,
+    depthwise_slots,
+    depthwise_strip,
     gemm_block,
     gemm_layout,
     global_pool,
@@ -123,6 +125,9 @@ SCATTER_STORE = {"y_type": "y_elem", "y_store": "scattered_lane"}  # y as scalar
 # How the subgroup variant's octets share loads (matmul_shared.wgsl's PATH): 0 as the subgroup size
 # allows. Tests set 1 (shuffles) or 2 (every lane loads its own) to check those paths on any adapter.
 SUBGROUP_PATH = 0
+# Output rows per invocation of the depthwise kernel: None as the policy says (depthwise_strip).
+# Tests set it to check strips of every height on any adapter.
+DEPTHWISE_STRIP: int | None = None
 
 
 def _words(**operands: Ref) -> dict:
@@ -196,6 +201,51 @@ def _y_store(ctx: LoweringContext, out) -> dict:
     return {"y_type": "u32", "y_store": f"pack_{packed}"} if packed else dict(VEC4_STORE)
 
 
+def _depthwise_code(tile: int, kernel: tuple[int, int], strides: tuple[int, int], dilations: tuple[int, int],
+                    w_read: str, single: bool) -> dict:
+    """depthwise.wgsl's written-out code for a filter: ``weights`` (a register per tap), ``slots``
+    (TILE_X accumulators for each output row open at once), ``steps`` (one step's STRIDE_H input
+    rows: their columns loaded, each added to the open rows it is a filter row of) and ``finish``
+    (the oldest open row stored, the others moved up a slot). Each output row t of the strip is
+    slot i at step t + i; at the phase-th input row of that step it takes filter row
+    (phase + i * STRIDE_H) / DIL_H where that divides. ``single``: strips of one row, whose one
+    open row every slot names (one set of accumulators, stored after the last step, none moved)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    slots = depthwise_slots(kh, sh, dh)
+    weights = "\n".join(f"    let w{r}_{k} = {w_read}(w[{r * kw + k}u * p.c4 + c4]);"
+                        for r in range(kh) for k in range(kw))
+    acc = "\n".join(f"    var a{i}_{u} = vec4<f32>(0.0);" for i in range(1 if single else slots) for u in range(tile))
+    steps = []
+    for phase in range(sh):
+        taps = [(i, (phase + i * sh) // dh) for i in range(slots)
+                if (phase + i * sh) % dh == 0 and (phase + i * sh) // dh < kh]
+        if not taps:
+            continue
+        cols = sorted({u * sw + k * dw for u in range(tile) for k in range(kw)})
+        lines = [f"        let iy_{phase} = iy0 + i32(g * STRIDE_H + {phase}u);",
+                 f"        if (iy_{phase} >= 0 && iy_{phase} < i32(p.in_h)) {{",
+                 f"            let row = (n * p.in_h + u32(iy_{phase})) * p.in_w;"]
+        lines += [f"            let x{j} = x_at(row, ix0 + {j}, c4);" for j in cols]
+        for i, r in taps:
+            lines.append(f"            if (g >= {i}u && g - {i}u < p.strip) {{  // row oy0 + g - {i}: filter row {r}")
+            a = "a0" if single else f"a{i}"
+            lines += [f"                {a}_{u} = fma(x{u * sw + k * dw}, w{r}_{k}, {a}_{u});"
+                      for k in range(kw) for u in range(tile)]
+            lines.append("            }")
+        lines.append("        }")
+        steps += lines
+    last = slots - 1
+    finish = [f"        if (g >= {last}u && g - {last}u < p.strip) {{",
+              f"            let oy = oy0 + g - {last}u;"]
+    finish += [f"            store_at(n, oy, ox0 + {u}u, c4, a{0 if single else last}_{u});" for u in range(tile)]
+    finish.append("        }")
+    if single:
+        return {"weights": weights, "slots": acc, "steps": "\n".join(steps), "finish": "\n".join(finish)}
+    finish += [f"        a{i}_{u} = a{i - 1}_{u};" for i in range(last, 0, -1) for u in range(tile)]
+    finish += [f"        a0_{u} = vec4<f32>(0.0);" for u in range(tile)]
+    return {"weights": weights, "slots": acc, "steps": "\n".join(steps), "finish": "\n".join(finish)}
+
+
 @lowers("conv2d")
 def lower_conv2d(node, ctx: LoweringContext) -> None:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
@@ -229,16 +279,20 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
     if choice.variant == "depthwise":
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         tiles = -(-ow // tile)
-        params.update(batch=n, in_h=h, in_w=wd, c4=c // 4, out_h=oh, out_w=ow, tiles_w=tiles, kernel_h=kh,
-                      stride_h=sh, dil_h=dh, pad_top=pt, pad_left=pl)
+        strip = DEPTHWISE_STRIP or depthwise_strip(node, tile, ctx.policy.adapter.kind)
+        slots = depthwise_slots(kh, sh, dh)
+        strips = -(-oh // strip)
+        params.update(batch=n, in_h=h, in_w=wd, c4=c // 4, out_h=oh, out_w=ow, tiles_w=tiles, strip=strip,
+                      strips=strips, steps=strip + slots - 1, pad_top=pt, pad_left=pl)
         x_ref = ctx.tensor(x)
         w_ref, w_words = _weight_words(ctx, node, "w", weights[:, 0].transpose(1, 2, 0))  # weights KH, KW, C
-        template.update(tile_x=tile, kernel_w=kw, stride_w=sw, dil_w=dw, x_zero=0.0, **_words(x=x_ref), **w_words)
+        template.update(tile_x=tile, stride_w=sw, stride_h=sh, x_zero=0.0, **_words(x=x_ref), **w_words)
+        template.update(_depthwise_code(tile, (kh, kw), (sh, sw), (dh, dw), w_words["w_read"], strip == 1))
         if node.attrs.get("x_zero") is not None:  # quantized integers as stored: the sums take x_q - x_zero
             template.update(x_zero=float(node.attrs["x_zero"]))
         ctx.dispatch("depthwise", node=node, template=template, params=params,
                      bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
-                     threads=n * oh * tiles * (c // 4), choice=choice)
+                     threads=n * strips * tiles * (c // 4), choice=choice, loops=strip + slots)
     elif nhwc_rows:
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
         _matmul_call(node, ctx, ctx.tensor(x), weights[:, :, 0, 0].T, m=n * h * wd, k=c, cols=o,

@@ -42,9 +42,11 @@ from ..common import fits_f16
 
 TILES = (1, 2, 4, 8)
 SHARED_TILES = (8, 16)  # the subgroup variant's rows per invocation: whole octets of rows
-# The depthwise kernel holds the input columns its tile touches in registers (COLS in
-# depthwise.wgsl, from the tile, stride and dilation): beyond this many it is not eligible.
+# The depthwise kernel holds the input columns its tile touches in registers (from the tile, stride
+# and dilation) and a register per tap of the filter, its code written out per tap
+# (nn._depthwise_code): beyond this many of either it is not eligible (a 9x9 filter is).
 DEPTHWISE_COLS = 64
+DEPTHWISE_TAPS = 81
 # op -> variant -> the tile sizes it takes (empty: it has no tile parameter). A conv2d tile is the
 # number of output pixels per invocation; a matmul tile the number of rows (pointwise convolutions
 # run the matmul kernel, so theirs is too); a gemm tile the rows each invocation computes of its
@@ -202,10 +204,6 @@ class Defaults:
     tile: int = 4
     workgroup: int = 64
     variant_tiles: tuple[tuple[str, int], ...] = ()  # (variant, tile) where a variant's differs from ``tile``
-    # (variant, tile) for a convolution whose filter is 5 or more wide, where that differs: the
-    # depthwise kernel keeps TILE_X accumulators and the (TILE_X - 1) * stride + KW input columns
-    # they read in registers
-    wide_tiles: tuple[tuple[str, int], ...] = ()
     # (variant, tile) for a convolution that is no matrix product over its input as it lies (not
     # ``row_product``: a filter of several rows, padding), where that differs: ``subgroup`` then runs
     # conv2d_shared, not matmul_shared, whose window loops and bounds checks leave fewer registers for
@@ -241,14 +239,16 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # stride-1 convolution. ``subgroup`` (loads of the input shared by octets of lanes) then halved
     # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8 on 1x1
     # convolutions (matmul_shared).
-    # A depthwise filter 5 or more wide takes tile 4: 0.6-0.75x tile 8's time on the 5x5 layers of
-    # MediaPipe's and PP-OCRv5's models (Mesa 22; bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
+    # ``depthwise`` takes tile 4 since it runs strips of rows (``depthwise_strip``): 0.51-0.55x the
+    # old kernel's time over MobileNet V1's and V2's layers against 0.57-0.63x at tile 8, which
+    # only its 7 x 7 layers preferred by a few percent (bench/results/2026-12-06-lavapipe-depthwise-strips.txt;
+    # before, 5x5 filters already took 4: bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
     # ``subgroup`` on conv2d_shared (any convolution ``row_product`` does not take) takes 8: 0.61-0.86x
     # tile 16's time on strided 3x3 and 1x1, 5x5, 1x5 and 1x3 convolutions and an RGB network's first
     # (bench/results/2026-12-03-lavapipe-spatial-tiles.txt), where on matmul_shared 16 takes 0.68-0.73x 8's.
     "cpu": {"conv2d": Defaults(("winograd", "winograd4", "depthwise", "gemv", "subgroup", "pointwise", "direct",
-                                "gemm", "gemm_f16", "gemm_i8", "generic"), tile=8, variant_tiles=(("subgroup", 16),),
-                               wide_tiles=(("depthwise", 4),), spatial_tiles=(("subgroup", 8),),
+                                "gemm", "gemm_f16", "gemm_i8", "generic"), tile=8,
+                               variant_tiles=(("subgroup", 16), ("depthwise", 4)), spatial_tiles=(("subgroup", 8),),
                                few_outputs=((8, ("gemv", "depthwise", "direct")),
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                winograd4_tiles=16, winograd_channels=8,
@@ -373,6 +373,15 @@ def gpu_gemm_size(problem: Problem) -> tuple[int, int]:
     return GPU_GEMM_SIZES[-1]
 
 
+# The depthwise kernel's strips on a software adapter (``depthwise_strip``): the invocations to
+# launch at least, the fewest rows of a strip cut for them, the most vec4 accumulators its open rows
+# may hold, the most rows of a strip (its loop's steps, within any adapter's loop limit)
+STRIP_INVOCATIONS = 256
+STRIP_ROWS = 7
+STRIP_ACCUMULATORS = 64
+STRIP_MOST = 1024
+
+
 def gpu_depthwise_tile(node: Node, workgroup: int) -> int:
     """A GPU's depthwise tile (outputs of a row per invocation), unmeasured: the largest of 4 and 2
     that still launches ``GPU_BLOCKS`` workgroups, else 1. A larger tile loads each input column
@@ -385,6 +394,31 @@ def gpu_depthwise_tile(node: Node, workgroup: int) -> int:
         if n * oh * -(-ow // tile) * (c // 4) >= GPU_BLOCKS * workgroup:
             return tile
     return 1
+
+
+def depthwise_slots(kernel_h: int, stride_h: int, dil_h: int) -> int:
+    """Output rows the depthwise kernel (depthwise.wgsl) keeps open at once: those a filter's span
+    of input rows lies under."""
+    return -(-((kernel_h - 1) * dil_h + 1) // stride_h)
+
+
+def depthwise_strip(node: Node, tile: int, kind: str) -> int:
+    """Output rows per invocation of the depthwise kernel (a strip, walked top to bottom so that each
+    input row is loaded once for all the strip's rows it lies under). A GPU: 1 (unmeasured; its
+    caches already serve a row to the invocations that read it, and it wants the invocations). A
+    software adapter: whole columns of the output, cut into as many strips of at least
+    ``STRIP_ROWS`` rows as ``STRIP_INVOCATIONS`` invocations want (and of at most ``STRIP_MOST``);
+    1 where the rows a filter keeps open would hold more than ``STRIP_ACCUMULATORS`` vec4s (a
+    widely dilated filter). Measured on lavapipe: bench/results/2026-12-06-lavapipe-depthwise-strips.txt."""
+    n, c = node.inputs[0].shape[:2]
+    kh = node.inputs[1].shape[2]
+    (sh, _), (dh, _) = node.attrs["strides"], node.attrs["dilations"]
+    oh, ow = node.outputs[0].shape[2:]
+    if kind != "cpu" or depthwise_slots(kh, sh, dh) * tile > STRIP_ACCUMULATORS:
+        return 1
+    columns = n * -(-ow // tile) * (c // 4)
+    strips = max(1, min(oh // STRIP_ROWS, -(-STRIP_INVOCATIONS // columns)), -(-oh // STRIP_MOST))
+    return -(-oh // strips)
 
 
 def gpu_split(problem: Problem, tile: int, workgroup: int) -> int:
@@ -467,7 +501,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
     kh, kw = w.shape[2:]
     (_, sw), (_, dw) = node.attrs["strides"], node.attrs["dilations"]
     depthwise = (w.is_constant and g == c == o and c % 4 == 0
-                 and (max(TILES) - 1) * sw + (kw - 1) * dw + 1 <= DEPTHWISE_COLS)
+                 and (max(TILES) - 1) * sw + (kw - 1) * dw + 1 <= DEPTHWISE_COLS and kh * kw <= DEPTHWISE_TAPS)
     if node.attrs.get("x_zero") is not None:
         # reads quantized integers as they are: gemm_i8 packs them, depthwise subtracts the zero point
         return ["depthwise"] if depthwise else ["gemm_i8"]
@@ -766,10 +800,8 @@ class KernelPolicy:
         if row is not None:
             return self.complete(op, row, problem)
         variant = next(v for v in order if v in candidates)
-        wide = op == "conv2d" and node.inputs[1].shape[3] >= 5
         spatial = op == "conv2d" and "pointwise" not in candidates  # (subgroup: on conv2d_shared)
-        tile = (dict(defaults.wide_tiles).get(variant) if wide else None) or \
-            (dict(defaults.spatial_tiles).get(variant) if spatial else None)
+        tile = dict(defaults.spatial_tiles).get(variant) if spatial else None
         if self.adapter.kind == "gpu" and variant == "depthwise":
             tile = gpu_depthwise_tile(node, defaults.workgroup)
         return self.complete(op, Choice(variant, tile), problem)
