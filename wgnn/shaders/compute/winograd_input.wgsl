@@ -1,8 +1,8 @@
 // Winograd F(M x M, 3x3) input transform (see ops/winograd.py; M 2 or 4): one invocation takes the
 // ALPHA x ALPHA patch (ALPHA = M + 2) under one output tile, four channels at once, and writes
 // V = B^T d B as ALPHA^2 rows of the [ALPHA^2, tiles, C] product input. Patch pixels outside the
-// image are the convolution's zero padding. B^T comes from ops/winograd.py as ${bt} (the nonzero
-// terms of each row written out).
+// image are the convolution's zero padding. The body is written out by the lowering from B^T
+// (ops/winograd.py; nn.py: _winograd_input_code), every value a named register.
 #include "compute/common.wgsl"
 
 struct Params {
@@ -28,12 +28,6 @@ fn x_at(pixel: u32, c4: u32) -> vec4<f32> {
 
 const M: u32 = ${m}u;  // the output tile's side
 const ALPHA: u32 = ${alpha}u;  // the input patch's side, M + 2
-alias column = array<vec4<f32>, ALPHA>;
-
-// B^T applied to one column (or row) of a patch.
-fn bt(d: column) -> column {
-    return column(${bt});
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -52,27 +46,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let y0 = i32(ty * M) - p.pad_top;
     let x0 = i32(tx * M) - p.pad_left;
 
-    // Rows of B^T d, each built from the ALPHA patch rows at one column.
-    var r: array<column, ALPHA>;  // r[column][row]
-    for (var b = 0; b < i32(ALPHA); b++) {
-        let ix = x0 + b;
-        var d = column();  // zeroed each column (an uninitialised var is zeroed only once)
-        for (var a = 0; a < i32(ALPHA); a++) {
-            let iy = y0 + a;
-            if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
-                d[a] = x_at((n * p.in_h + u32(iy)) * p.in_w + u32(ix), c4);
-            }
-        }
-        r[b] = bt(d);
-    }
-    for (var i = 0u; i < ALPHA; i++) {
-        var across = column();
-        for (var b = 0u; b < ALPHA; b++) {
-            across[b] = r[b][i];
-        }
-        let row = bt(across);
-        for (var j = 0u; j < ALPHA; j++) {
-            v[((i * ALPHA + j) * tiles + t) * p.c4 + c4] = vec4<v_elem>(row[j]);
-        }
-    }
+${body}
 }

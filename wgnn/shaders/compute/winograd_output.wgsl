@@ -1,7 +1,7 @@
 // Winograd F(M x M, 3x3) output transform (see ops/winograd.py; M 2 or 4): one invocation reads the
 // ALPHA^2 products of one tile (ALPHA = M + 2), four channels at once, forms the M x M output block
-// A^T P A and stores each pixel inside the output through the convolution's fused epilogue. A^T
-// comes from ops/winograd.py as ${at} (the nonzero terms of each row written out).
+// A^T P A and stores each pixel inside the output through the convolution's fused epilogue. The
+// body is written out by the lowering from A^T (ops/winograd.py; nn.py: _winograd_output_code).
 //
 // With acc4 = vec4<i32> (a quantized convolution's integer sums, M = 2, passes/winograd.py:
 // exact_in_f32): the products are exact multiples of 1/4 in f32; A^T P A runs on 4 P in i32, exact
@@ -13,7 +13,6 @@
 alias acc4 = ${acc4};  // vec4<i32> for integer sums, else vec4<f32>
 const M: u32 = ${m}u;  // the output tile's side
 const ALPHA: u32 = ${alpha}u;  // M + 2
-alias column = array<acc4, ALPHA>;
 
 struct Params {
     batch: u32, out_h: u32, out_w: u32, c4: u32,
@@ -27,11 +26,7 @@ struct Params {
 // Binding 2 is a convolution's filter slot, unused here: the filter went into the products.
 @group(0) @binding(2) var<storage, read> unused: array<vec4<unused_elem>>;
 
-// A^T applied to one column (or row) of the products.
-fn at(c: column) -> array<acc4, M> {
-    return array<acc4, M>(${at});
-}
-
+// The products' vec4 i, as the transform adds it (times 4 in i32 for integer sums).
 fn m_at(i: u32) -> acc4 {
     return acc4(vec4<f32>(m[i]) * f32(${unit}));  // (${unit}: 4 with i32, else 1)
 }
@@ -52,27 +47,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = id / p.c4;
 
     let stride = ALPHA * tiles * p.c4;  // from one row of the ALPHA x ALPHA products to the next
-    var cols: array<array<acc4, M>, ALPHA>;  // (A^T P)[row][column], stored by column
-    for (var j = 0u; j < ALPHA; j++) {
-        let base = (j * tiles + t) * p.c4 + c4;
-        var down = column();
-        for (var i = 0u; i < ALPHA; i++) {
-            down[i] = m_at(base + i * stride);
-        }
-        cols[j] = at(down);
-    }
-    for (var i = 0u; i < M; i++) {
-        let oy = ty * M + i;
-        var across = column();
-        for (var j = 0u; j < ALPHA; j++) {
-            across[j] = cols[j][i];
-        }
-        let out = at(across);
-        for (var j = 0u; j < M; j++) {
-            let ox = tx * M + j;
-            if (oy < p.out_h && ox < p.out_w) {
-                write_output(((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4, c4, vec4<f32>(out[j] / acc4(${unit})));
-            }
-        }
-    }
+${body}
 }
