@@ -824,7 +824,8 @@ def _winograd_input_code(side: int) -> str:
     """winograd_input.wgsl's written-out body for tiles of ``side``: the patch's values loaded into
     named registers (zero in the padding), B^T d per column, then B^T of each row of that, each value
     stored. Named values, not arrays indexed in loops, which lavapipe keeps in memory it reads lane
-    by lane: 0.69-0.73x the looped kernel's time (ResNet50, ddddocr's detector), the same values."""
+    by lane: 0.73-0.85x the looped kernel's time on lavapipe (ResNet50, SqueezeNet, ddddocr's
+    detector; bench/results/2026-12-06-lavapipe-winograd-written-out.txt), the same values."""
     b_t = TRANSFORMS[side][0]
     alpha = side + 2
     lines = []
