@@ -239,8 +239,8 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
     # stride-1 convolution. ``subgroup`` (loads of the input shared by octets of lanes) then halved
     # the time of every model on Mesa 22 and Mesa 25 (docs/kernels.md); its tile 16 beat 8 on 1x1
     # convolutions (matmul_shared).
-    # ``depthwise`` takes tile 4 since it runs strips of rows (``depthwise_strip``): 0.51-0.55x the
-    # old kernel's time over MobileNet V1's and V2's layers against 0.57-0.63x at tile 8, which
+    # ``depthwise`` takes tile 4 since it runs strips of rows (``depthwise_strip``): 0.51x and 0.55x the
+    # old kernel's time over MobileNet V2's and V1's layers against 0.58x and 0.63x at tile 8, which
     # only its 7 x 7 layers preferred by a few percent (bench/results/2026-12-06-lavapipe-depthwise-strips.txt;
     # before, 5x5 filters already took 4: bench/results/2026-12-03-lavapipe-depthwise-wide-tiles-ab.txt).
     # ``subgroup`` on conv2d_shared (any convolution ``row_product`` does not take) takes 8: 0.61-0.86x
