@@ -239,10 +239,9 @@ def _depthwise_code(tile: int, kernel: tuple[int, int], strides: tuple[int, int]
               f"            let oy = oy0 + g - {last}u;"]
     finish += [f"            store_at(n, oy, ox0 + {u}u, c4, a{0 if single else last}_{u});" for u in range(tile)]
     finish.append("        }")
-    if single:
-        return {"weights": weights, "slots": acc, "steps": "\n".join(steps), "finish": "\n".join(finish)}
-    finish += [f"        a{i}_{u} = a{i - 1}_{u};" for i in range(last, 0, -1) for u in range(tile)]
-    finish += [f"        a0_{u} = vec4<f32>(0.0);" for u in range(tile)]
+    if not single:  # (the open rows move up a slot; the newest starts from zero)
+        finish += [f"        a{i}_{u} = a{i - 1}_{u};" for i in range(last, 0, -1) for u in range(tile)]
+        finish += [f"        a0_{u} = vec4<f32>(0.0);" for u in range(tile)]
     return {"weights": weights, "slots": acc, "steps": "\n".join(steps), "finish": "\n".join(finish)}
 
 
@@ -883,7 +882,7 @@ def lower_winograd_input(node, ctx: LoweringContext) -> None:
     params = dict(batch=n, in_h=h, in_w=w, c4=c // 4, tiles_h=th, tiles_w=tw, pad_top=pt, pad_left=pl,
                   x_pitch4=pitch4, x_offset4=offset4)
     side = node.attrs.get("m", 2)
-    template = dict(m=side, alpha=side + 2, x_window=window is not None, body=_winograd_input_code(side))
+    template = dict(m=side, x_window=window is not None, body=_winograd_input_code(side))
     ctx.dispatch("winograd_input", node=node, template=template, params=params,
                  bindings=[ctx.tensor(x), ctx.tensor(v)], threads=n * th * tw * (c // 4),
                  choice=node.attrs.get("kernel_choice"))

@@ -27,7 +27,6 @@ fn x_at(pixel: u32, c4: u32) -> vec4<f32> {
 @group(0) @binding(2) var<storage, read_write> v: array<vec4<v_elem>>;
 
 const M: u32 = ${m}u;  // the output tile's side
-const ALPHA: u32 = ${alpha}u;  // the input patch's side, M + 2
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
