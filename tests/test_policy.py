@@ -297,7 +297,8 @@ def test_subgroup_tile_of_a_product_of_few_rows(device, rng):
 
 def test_subgroup_products_in_either_octet_order(device, rng):
     """The subgroup kernel's octets take neighbouring column blocks of a row tile, or where B is the
-    larger operand (more columns than rows) neighbouring row tiles of a column block, so that B's
+    larger operand (more columns than rows) at 16 rows an octet neighbouring row tiles of a column
+    block, so that B's
     columns are read from the cache by all row tiles (ResNet50's and MobileNets' 7 x 7 layers of
     1280-2048 channels: 0.72x their time on lavapipe). Batched, ragged products either way give
     numpy's values; so do convolutions whose rows of pixels run as one product."""

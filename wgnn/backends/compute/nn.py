@@ -541,8 +541,10 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             fold = m if batch > 1 and b_stride == 0 else 0
             rows, products = (batch * m, 1) if fold else (m, batch)
             tiles = -(-rows // choice.tile)
-            # (B's columns larger than A's rows: each column block's row tiles side by side)
-            rows_first = int(tiles > 1 and cols > rows)
+            # (B's columns larger than A's rows: each column block's row tiles side by side; at 16 rows
+            # an octet only: at 8 that order took 1.2-1.57x the time of ResNet50's 7 x 7 and 14 x 14
+            # products in fp16 on lavapipe, at 16 0.76-0.93x; bench/results/2026-12-06-lavapipe-rows-first-tile-8.txt)
+            rows_first = int(choice.tile == 16 and tiles > 1 and cols > rows)
             ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH, **b_words),
                          params=dict(params, n8=n8, a_row=a_row, rows_first=rows_first, fold=fold, m=rows,
                                      batch=products, m_tiles=tiles), bindings=bindings,
