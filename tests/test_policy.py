@@ -324,6 +324,42 @@ def test_subgroup_products_in_either_octet_order(device, rng):
             assert rel_l2(got["y"], want["y"]) < tol("fp32"), (shape, tile)
 
 
+def test_constant_weights_in_panels(device, precision, rng):
+    """The register-tiled kernels read constant B in panels (``nn._panels``: each octet's eight vec4
+    columns, all K rows of them, together): the layout itself, and products by constant weights,
+    one B for all products and one per product (as Winograd's), the last panel padded with zero
+    columns (N of 12 to 200), N not a multiple of 4 too, K a multiple of 4 and not, on each kernel
+    and tile, and strided convolutions on conv2d_shared, against numpy."""
+    from wgnn.backends.compute.nn import _panels
+
+    w = rng.standard_normal((2, 6, 104)).astype(np.float32)
+    panels = _panels(w, 6)
+    assert panels.shape == (2, 4, 6, 32)
+    assert np.array_equal(panels[:, 1], w[:, :, 32:64]) and np.array_equal(panels[:, 3, :, :8], w[:, :, 96:])
+    assert not panels[:, 3, :, 8:].any()
+    choices = [Choice("tiled", 1), Choice("tiled", 4)]
+    if AdapterProfile.from_device(device).subgroups:
+        choices += [Choice("subgroup", 8), Choice("subgroup", 16)]
+    for batch, m, k, n, one_b in ((3, 20, 36, 200, False), (1, 9, 35, 64, True), (2, 17, 12, 44, True),
+                                  (2, 5, 13, 31, False), (1, 6, 8, 12, True)):
+        a = rng.standard_normal((batch, m, k)).astype(np.float32)
+        w = rng.standard_normal((k, n) if one_b else (batch, k, n)).astype(np.float32)
+        for choice in choices:
+            b = wgnn.GraphBuilder()
+            y = b.matmul(b.input("a", a.shape), b.constant(w), name="mm")
+            session = wgnn.InferenceSession(b.build_graph({"y": y}), precision=precision, kernels={"mm": choice})
+            assert kernels_used(session) == ["matmul_shared" if choice.variant == "subgroup" else "matmul"]
+            assert rel_l2(session.run(None, {"a": a})[0], a @ w) < tol(precision), (batch, m, k, n, choice)
+    if AdapterProfile.from_device(device).subgroups:  # conv2d_shared's weights, in one panel and several
+        for cout in (12, 64, 104):
+            b, y, feeds = _conv(rng, (1, 8, 7, 9, cout, 3, 2, (1, 0, 1, 2), 1))
+            for tile in (8, 16):
+                session, got, want = run_both(b, {"y": y}, feeds, precision=precision,
+                                              kernels={"conv": Choice("subgroup", tile=tile)})
+                assert "conv2d_shared" in kernels_used(session)
+                assert rel_l2(got["y"], want["y"]) < tol(precision), (cout, tile)
+
+
 def _default_then_forced(adapter, graph, feeds, label: str, forced: Choice, tol: float = 1e-5) -> None:
     """A session of ``graph`` runs its conv on ``label`` by default on a software adapter, and gives
     the outputs of a session forced to ``forced``."""

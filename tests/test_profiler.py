@@ -32,7 +32,8 @@ def test_flops_and_bytes_per_dispatch(device):
     # input 8x10x10, weights 16x4x3x3, bias 16, output 16x10x10 (float32)
     assert conv.bytes_moved == 4 * (800 + 576 + 16 + 1600)
     assert matmul.flops == 2 * 5 * 8 * 12
-    assert matmul.bytes_moved == 4 * (40 + 96 + 12 + 60)
+    # a 5x8, the weights 8x12 as bound: one panel of 32 columns (nn._panels), bias 12, output 5x12
+    assert matmul.bytes_moved == 4 * (40 + 8 * 32 + 12 + 60)
     assert pool.flops == 16 * 5 * 5 * 4  # 4 reads per output
     assert pool.bytes_moved == 4 * (1600 + 400)
 
@@ -47,9 +48,10 @@ def test_flops_of_a_winograd_convolution(device):
     assert by_kernel["winograd_input"].flops == 32 * tiles * 8  # B^T d B: 32 additions per patch and channel
     assert by_kernel[tiled("matmul")].flops == 2 * 16 * tiles * 16 * 8  # 16 products [tiles, 8] x [8, 16]
     assert by_kernel["winograd_output"].flops == 36 * tiles * 16  # A^T M A per tile and output channel
-    # input 8x10x10, V 16x25x8; V, U 16x8x16, the matmul's zero bias 16, M 16x25x16 (float32)
+    # input 8x10x10, V 16x25x8; V, U 16x8x16 (bound as 16 panels of 32 columns, nn._panels), the
+    # matmul's zero bias 16, M 16x25x16 (float32)
     assert by_kernel["winograd_input"].bytes_moved == 4 * (800 + 3200)
-    assert by_kernel[tiled("matmul")].bytes_moved == 4 * (3200 + 2048 + 16 + 6400)
+    assert by_kernel[tiled("matmul")].bytes_moved == 4 * (3200 + 16 * 8 * 32 + 16 + 6400)
 
 
 def test_profile_rows_cover_every_dispatch(device):

@@ -1091,10 +1091,10 @@ def test_integer_weights_past_int8_are_read_as_int16_pairs(device, op):
 
     rng = np.random.default_rng(16)
     if op == "ConvInteger":
-        x, w = rng.integers(0, 256, (1, 32, 6, 6)).astype(np.uint8), rng.integers(0, 256, (16, 32, 1, 1))
+        x, w = rng.integers(0, 256, (1, 32, 6, 6)).astype(np.uint8), rng.integers(0, 256, (32, 32, 1, 1))
         node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"])  # (1x1: a product of pixels)
     else:
-        x, w = rng.integers(0, 256, (5, 64)).astype(np.uint8), rng.integers(0, 256, (64, 16))
+        x, w = rng.integers(0, 256, (5, 64)).astype(np.uint8), rng.integers(0, 256, (64, 32))
         node = helper.make_node("MatMulInteger", ["x", "w", "xz", "wz"], ["y"])
     assert w.max() - 100 > 127 and w.min() - 100 < 0
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, x.shape)],

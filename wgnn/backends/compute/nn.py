@@ -175,6 +175,23 @@ def _int16_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
 INT16_WORDS = {"word": "vec2<u32>", "read": "unpack_i16"}
 
 
+def _panels(array: np.ndarray, k: int) -> np.ndarray:
+    """The register-tiled kernels' constant B (..., K, N), N a multiple of 4, in panels: eight
+    neighbouring vec4 columns (an octet's, or a subgroup of 8 lanes'), all K rows of them, stored
+    together ([products][N / 32][K][32], N padded with zero columns, which no lane reads: lanes past
+    N read the last column). Row-major, an octet's K step takes 128 bytes from each of four rows N
+    words apart, and on a software adapter, where an octet runs its K loop alone, the weights then
+    stream from memory in pieces of 128 bytes; in panels the K loop reads them in order. On
+    lavapipe weights read once (ResNet50's 7 x 7 and Winograd products, a classifier) take 0.4-0.7x
+    their time; the padding adds 0-10% to the models' weights
+    (bench/results/2026-12-06-lavapipe-weight-panels.txt). Rows stay 8 words apart in every
+    panel, a constant in the kernels' K loops (as a uniform, 1.06-1.09x the time in fp16)."""
+    cols = array.shape[-1]
+    rows = array.reshape(-1, k, cols)
+    rows = np.pad(rows, [(0, 0), (0, 0), (0, -cols % 32)])
+    return np.ascontiguousarray(rows.reshape(rows.shape[0], k, -1, 32).transpose(0, 2, 1, 3))
+
+
 def _weight_words(ctx: LoweringContext, node, name: str, array: np.ndarray) -> tuple[Ref, dict]:
     """The binding of a subgroup or depthwise kernel's constant operand ``name`` and its
     ``_words`` template: int8 words where ``_int8_weights`` packs them, else int16 pairs where
@@ -320,7 +337,8 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
             c8 = -(-o // 32)
             kernel, threads = "conv2d_shared", n * oh * tiles * c8 * 8
             params.update(c8=c8)
-            w_ref, w_words = _weight_words(ctx, node, "w", packed_w)
+            w_ref, w_words = _weight_words(ctx, node, "w", ctx.packed(_panels, packed_w, kh * kw * cpg))
+            params.update(w_panel=kh * kw * cpg * 8)
             template.update(path=SUBGROUP_PATH, **_words(x=x_ref), **w_words)
         else:
             w_ref = ctx.const(packed_w)
@@ -491,6 +509,11 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                      bindings=[a_ref, ctx.const(bt)] + refs + [ctx.tensor(out)] + factor, workgroups=cols // 4,
                      choice=choice)
         return
+    # the register-tiled kernels' constant B
+    panels = b_const and vec4 and choice.variant not in GEMMS
+    if panels:  # (the packing cache: an unrolled recurrent layer's steps share one B)
+        b = ctx.packed(_panels, b, k)
+        b_stride = b[0].size if b_stride else 0
     if b_const and choice.variant == "subgroup":
         b_ref, b_words = _weight_words(ctx, node, "b", b)
     else:
@@ -511,7 +534,9 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         template.update(n_ragged=ragged, b_col=4 if scalar_b else 1, b_lane="b[i + j]" if scalar_b else "0.0")
         if ragged:
             template.update(SCATTER_STORE)
-        params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, batch=batch, n=cols, b_row=cols if scalar_b else n4,
+        template.update(b_panels=str(panels).lower())  # (in panels a row is 8 words, _panels)
+        params.update(m=m, k4=k // 4, n4=n4, m_tiles=tiles, batch=batch, n=cols, b_panel=k * 8,
+                      b_row=cols if scalar_b else 8 if panels else n4,
                       a_batch_stride=a_stride // 4, b_batch_stride=b_stride if scalar_b else b_stride // 4)
         bindings = [a_ref, b_ref] + refs + [ctx.tensor(out)] + extra + factor
         # K not a multiple of 4: A's rows do not fall on vec4s, read as scalars, and the last K % 4
@@ -526,13 +551,16 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             # forms in the K loop would stay there on lavapipe: measured 1.05-1.1x ResNet50's time);
             # the vec4 form steps by p.n4 as before, not p.b_row (the same number there: about 1.05x
             # ResNet50's FP16 time on lavapipe, seven alternated rounds)
+            # (constant B in panels, _panels: its rows 8 words apart)
+            b_row = "p.b_row" if scalar_b else "8u" if panels else "p.n4"
+            steps = ("", f" + {b_row}", f" + 2u * {b_row}", f" + 3u * {b_row}")
             if scalar_b:
                 b_words = {"b_word": "b_elem"}
-                rows = [f"b_lanes(bk{o}, col)" for o in ("", " + p.b_row", " + 2u * p.b_row", " + 3u * p.b_row")]
+                rows = [f"b_lanes(bk{o}, col)" for o in steps]
             else:
-                rows = [f"{b_words['b_read']}(b[bk{o}])" for o in ("", " + p.n4", " + 2u * p.n4", " + 3u * p.n4")]
+                rows = [f"{b_words['b_read']}(b[bk{o}])" for o in steps]
             template.update(b_rows=f"mat4x4<f32>({', '.join(rows)})", b_one=rows[0].replace("bk", "i"),
-                            b_row="p.b_row" if scalar_b else "p.n4")
+                            b_row=b_row)
             if not scalar_a:  # (vec4 words as _words reads them: f16 as two u32s)
                 words = _words(a=a_ref)
                 template.update(a_word=words["a_word"], a_four=f"{words['a_read']}(a[i])", a_one="0.0")

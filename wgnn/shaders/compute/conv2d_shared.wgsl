@@ -6,7 +6,9 @@
 // past the end still load and share; they only skip the store. On a subgroup size that is not a
 // multiple of 8 every lane loads its own pixels. TILE_X is 8 or 16.
 //
-// Weights are packed [KH][KW][Cin][Cout] so that 4 output channels are one vec4.
+// Weights are [KH][KW][Cin][Cout] (4 output channels a vec4) in panels (nn._panels): each octet's
+// eight vec4s of output channels, all KH * KW * Cin rows of them, together (rows 8 words apart),
+// so that the octet reads its weights in order.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 #include "compute/octet.wgsl"  // madd() and octet_rows()
@@ -19,6 +21,7 @@ struct Params {
     pad_left: i32, alpha: f32, beta: f32,
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
+    w_panel: u32,  // the weights' words per panel
 }
 
 const TILE_X: u32 = ${tile_x}u;
@@ -46,7 +49,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let lane = id % 8u;
     let first = sg_lane - lane;
     let c4 = (octet % p.c8) * 8u + lane;
+    // this lane's column of its octet's panel (lanes past the end: the last column's, which they
+    // read again rather than the panel's padding)
     let wc = min(c4, p.out_c4 - 1u);
+    let w_col = (wc / 8u) * p.w_panel + wc % 8u;
     var rest = octet / p.c8;
     let ox0 = (rest % p.tiles_w) * TILE_X;
     rest = rest / p.tiles_w;
@@ -77,11 +83,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 let in_b = ix_b >= 0 && ix_b < i32(p.in_w);
                 let xb = (row + u32(max(ix_b, 0))) * p.in_c4;
                 for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
-                    let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
+                    let wi = w_col + (w_row + ci4 * 4u) * 8u;
                     let w0 = ${w_read}(w[wi]);
-                    let w1 = ${w_read}(w[wi + p.out_c4]);
-                    let w2 = ${w_read}(w[wi + 2u * p.out_c4]);
-                    let w3 = ${w_read}(w[wi + 3u * p.out_c4]);
+                    let w1 = ${w_read}(w[wi + 8u]);
+                    let w2 = ${w_read}(w[wi + 16u]);
+                    let w3 = ${w_read}(w[wi + 24u]);
                     // Written out per octet of pixels (not a loop): the accumulators' indices stay constants.
                     octet_rows(&acc, 0u, select(vec4<f32>(0.0), ${x_read}(x[xa + ci4]), in_a), w0, w1, w2, w3, first,
                                broadcast);
@@ -92,11 +98,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 }
             } else {
                 for (var ci4 = 0u; ci4 < p.in_c4; ci4++) {
-                    let wi = (w_row + ci4 * 4u) * p.out_c4 + wc;
+                    let wi = w_col + (w_row + ci4 * 4u) * 8u;
                     let w0 = ${w_read}(w[wi]);
-                    let w1 = ${w_read}(w[wi + p.out_c4]);
-                    let w2 = ${w_read}(w[wi + 2u * p.out_c4]);
-                    let w3 = ${w_read}(w[wi + 3u * p.out_c4]);
+                    let w1 = ${w_read}(w[wi + 8u]);
+                    let w2 = ${w_read}(w[wi + 16u]);
+                    let w3 = ${w_read}(w[wi + 24u]);
                     for (var t = 0u; t < TILE_X; t++) {
                         acc[t] = madd(acc[t], input(row, ix0 + i32(t * p.stride_w), ci4), w0, w1, w2, w3);
                     }

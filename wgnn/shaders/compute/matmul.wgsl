@@ -22,13 +22,18 @@ struct Params {
     beta: f32, a_row: u32, k_tail: u32,  // a row's length in A's words; K % 4 (scalar A only)
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
-    n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, or N where B_COL = 4)
+    n: u32, b_row: u32,  // N; B's rows apart, in its words (n4, N where B_COL = 4, 8 in panels)
+    b_panel: u32,  // constant B's words per panel (B_PANELS)
     ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
 const TILE_M: u32 = ${tile_m}u;
 const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1 (vec4s) or 4 (scalars)
 const N_RAGGED: bool = ${n_ragged};
+// Constant B lies in panels (nn._panels): eight neighbouring vec4 columns, K rows of them, together,
+// so that the lanes of a subgroup of 8 read their weights in order; B computed at run time is read
+// row-major.
+const B_PANELS: bool = ${b_panels};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
@@ -52,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row0 = (rest % p.m_tiles) * TILE_M;
     let bi = rest / p.m_tiles;
     let a_base = bi * p.a_batch_stride;
-    let b_base = bi * p.b_batch_stride + col * B_COL;
+    let b_base = bi * p.b_batch_stride + select(col * B_COL, (col / 8u) * p.b_panel + col % 8u, B_PANELS);
 
     // Rows past the end re-read the last row (no branch in the loop); their results are dropped.
     var a_rows: array<u32, TILE_M>;

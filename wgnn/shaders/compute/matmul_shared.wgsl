@@ -33,6 +33,7 @@ struct Params {
     k_tail: u32,  // K % 4 (scalar A only)
     rows_first: u32,  // 1: neighbouring octets take the row tiles of one column block (see main)
     fold: u32,  // 0, or a batch of products over one B as one: rows per product (see a_at)
+    b_panel: u32,  // constant B's words per panel (B_PANELS)
     ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
@@ -40,6 +41,10 @@ const TILE_M: u32 = ${tile_m}u;
 const OCTET_TILE: u32 = TILE_M;
 const B_COL: u32 = ${b_col}u;  // B's words per vec4 of columns: 1, or 4 (scalars: N_RAGGED's B computed at run time)
 const N_RAGGED: bool = ${n_ragged};
+// Constant B lies in panels (nn._panels): each octet's eight vec4 columns, K rows of them, together
+// (${b_row} words a row), so that the octet reads its weights in order; B computed at run time is
+// read row-major.
+const B_PANELS: bool = ${b_panels};
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> a: array<${a_word}>;
@@ -106,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let bi = octet / (p.n8 * p.m_tiles);
     let a_base = bi * p.a_batch_stride;
     let bcol = min(col, p.n4 - 1u);
-    let b_base = bi * p.b_batch_stride + bcol * B_COL;
+    let b_base = bi * p.b_batch_stride + select(bcol * B_COL, (bcol / 8u) * p.b_panel + bcol % 8u, B_PANELS);
     let share = octets_share(sg_size);
     let broadcast = octet_is_subgroup(sg_size);
 
