@@ -211,8 +211,8 @@ class Defaults:
     spatial_tiles: tuple[tuple[str, int], ...] = ()
     # (at most this many output channels, variants preferred before ``order``): see ``few_outputs``
     few_outputs: tuple[tuple[int, tuple[str, ...]], ...] = ()
-    # (at most this many bytes of weights, 0: any, the choice) for a single row: see ``single_row``
-    single_row: tuple[tuple[int, Choice], ...] = ()
+    # the choices for a single row, the first the product can take: see ``single_row``
+    single_row: tuple[Choice, ...] = ()
     # ``winograd4`` before ``order`` where F(4x4, 3x3) has at least this many tiles (0: never by
     # default): see ``winograd_side``
     winograd4_tiles: int = 0
@@ -229,10 +229,6 @@ class Defaults:
 # memory. A GPU ("gpu") wants workgroup tiles staged in workgroup memory, enough workgroups to fill
 # its cores (split-K where a product has few output blocks, see ``gpu_split``) and a reduction
 # across invocations for a single row (gemv). Measured choices (``ChoiceCache``) override these.
-# A single row's weights up to this many bytes: on a software adapter the register-tiled kernel, an
-# invocation per vec4 of columns over all of K, reads them from the CPU's caches faster than gemv's
-# reduction across invocations, whose barriers a software adapter pays for (see ``single_row``).
-SINGLE_ROW_CACHED = 8 << 20
 DEFAULTS: dict[str, dict[str, Defaults]] = {
     # Measured with ``wgnn tune`` on lavapipe (Mesa 22), the four zoo CNNs' 102 node signatures:
     # tile 8 won 89 of the 91 whose winner takes a tile, gemv every classifier, Winograd every 3x3
@@ -252,11 +248,11 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                few_outputs=((8, ("gemv", "depthwise", "direct")),
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                winograd4_tiles=16, winograd_channels=8,
-                               single_row=((SINGLE_ROW_CACHED, Choice("pointwise", 1)), (0, Choice("gemv", None, 32)))),
+                               single_row=(Choice("pointwise", 1), Choice("gemv", None, 32))),
             "matmul": Defaults(("nbits_subgroup", "nbits", "nbits_gemm", "nbits_gemm_f16", "gemv", "subgroup", "tiled",
                                 "gemm", "gemm_f16", "generic"),
                                tile=8, variant_tiles=(("subgroup", 16), ("nbits_subgroup", 16)),
-                               single_row=((SINGLE_ROW_CACHED, Choice("tiled", 1)), (0, Choice("gemv", None, 32)))),
+                               single_row=(Choice("tiled", 1), Choice("gemv", None, 32))),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
             # (MiniLM's softmax and layer norms, docs/kernels.md).
             **{op: Defaults(("row", "workgroup")) for op in ROW_OPS},
@@ -588,21 +584,21 @@ def winograd_side(defaults: Defaults, node: Node, candidates: list[str]) -> tupl
     return ("winograd4",) if n * th * tw >= defaults.winograd4_tiles else ()
 
 
-def single_row(defaults: Defaults, node: Node, candidates: list[str], precision: str) -> Choice | None:
+def single_row(defaults: Defaults, node: Node, candidates: list[str]) -> Choice | None:
     """The choice for a product of a single row with constant weights (where ``gemv`` can run it),
-    from ``Defaults.single_row``: the first whose bound holds for the weights' bytes. On lavapipe
-    (bench/results/2026-12-03-lavapipe-single-row.txt) ``tiled`` at tile 1 takes 0.3-0.85x gemv's
-    time (workgroup 64) on weights of 0.1-8 MB (an LSTM's recurrent step 512 x 2048: 0.68 against
-    1.22 ms; MobileNet V2's classifier 0.70 against 1.09), beyond that (16 MB) 1.4x; gemv at
-    workgroup 32 takes 0.75-0.92x its time at 64. A quantized product's gemv reads integer weights
-    a byte each (a quarter of tiled's): it keeps gemv."""
+    from ``Defaults.single_row``: the first the product can take. On lavapipe the register-tiled
+    kernel at tile 1 (an invocation per vec4 of columns over all of K), which pays for no barriers,
+    takes 0.3-0.85x gemv's time on weights of 0.1-8 MB (bench/results/2026-12-03-lavapipe-single-row.txt:
+    an LSTM's recurrent step 512 x 2048, 0.68 against 1.22 ms; MobileNet V2's classifier 0.70 against
+    1.09). Past the caches it took 1.4x gemv's time while it read its weights row-major; in panels
+    (nn._panels) 0.46-0.69x at 16-64 MB (bench/results/2026-12-06-lavapipe-weight-panels.txt), so it
+    takes every size. A quantized product's gemv reads integer weights a byte each (a quarter of
+    tiled's): it keeps gemv, at workgroup 32 (0.75-0.92x its time at 64)."""
     if "gemv" not in candidates:
         return None
-    problem = problem_of(node)
     exact = bool(node.attrs.get("exact"))
-    size = problem.k * problem.n * (2 if precision == "fp16" and not exact else 4)
-    for limit, choice in defaults.single_row:
-        if (not limit or size <= limit) and choice.variant in candidates and not (exact and choice.variant != "gemv"):
+    for choice in defaults.single_row:
+        if choice.variant in candidates and not (exact and choice.variant != "gemv"):
             return choice
     return None
 
@@ -795,8 +791,7 @@ class KernelPolicy:
         if op == "conv2d":
             candidates = few_inputs(defaults, node, candidates)
             order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order
-        row = packed_rows(self.adapter.kind, node, candidates) or single_row(defaults, node, candidates,
-                                                                              self.precision)
+        row = packed_rows(self.adapter.kind, node, candidates) or single_row(defaults, node, candidates)
         if row is not None:
             return self.complete(op, row, problem)
         variant = next(v for v in order if v in candidates)
