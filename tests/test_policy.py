@@ -500,7 +500,8 @@ def test_a_single_row_takes_the_tiled_kernel(device, rng):
     time on lavapipe within the caches, 0.46-0.69x past them with the weights in panels), and a
     quantized product (exact, its weights a byte each on gemv) keeps gemv, at workgroup 32; a
     one-pixel 1x1 convolution likewise runs as ``pointwise`` at tile 1. A GPU's defaults keep
-    gemv. The outputs are gemv's."""
+    gemv. The outputs are gemv's; a quantized single row's (on ``subgroup`` where the device has
+    subgroups) ONNX Runtime's, exactly."""
     import dataclasses
 
     adapter = AdapterProfile.from_device(device)
@@ -522,6 +523,8 @@ def test_a_single_row_takes_the_tiled_kernel(device, rng):
         _, _, node = product(k, n, exact)
         assert cpu.choose("matmul", node, candidates) == want, (k, n, exact)
         assert gpu.choose("matmul", node, candidates).variant == "gemv"
+    # a quantized one reads its integer weights a byte each: subgroup at 8 rows where it can run
+    assert cpu.choose("matmul", product(512, 2048, True)[2], candidates + ["subgroup"]) == Choice("subgroup", 8, 64, 1)
     b, y, _ = _conv(rng, (1, 64, 1, 1, 40, 1, 1, (0, 0, 0, 0), 1))
     node = b.build_graph({"y": y}).nodes[-1]
     assert cpu.choose("conv2d", node, ["pointwise", "direct", "gemv", "generic"]) == Choice("pointwise", 1, 64, 1)
@@ -532,6 +535,24 @@ def test_a_single_row_takes_the_tiled_kernel(device, rng):
         assert list(session.kernel_choices().values()) == ["tiled x1 wg64"]
     other = wgnn.InferenceSession(graph, kernels={"matmul": Choice("gemv")})
     np.testing.assert_allclose(session.compute(feeds)["y"], other.compute(feeds)["y"], rtol=1e-5, atol=1e-5)
+    from onnx import TensorProto, helper, numpy_helper
+
+    ort = pytest.importorskip("onnxruntime")
+    x, w = rng.integers(0, 256, (1, 64)).astype(np.uint8), rng.integers(0, 256, (64, 96)).astype(np.uint8)
+    onnx_graph = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w", "xz", "wz"], ["y"])], "g",
+                                   [helper.make_tensor_value_info("x", TensorProto.UINT8, x.shape)],
+                                   [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                                   [numpy_helper.from_array(w, "w"),
+                                    numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+                                    numpy_helper.from_array(np.array(100, np.uint8), "wz")])
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    quantized = wgnn.InferenceSession(model)
+    if adapter.kind == "cpu":
+        product = max(quantized._exe.dispatches, key=lambda d: d.flops)
+        assert (product.kernel, product.variant.split(" wg")[0]) == (
+            ("matmul_shared", "subgroup x8") if adapter.subgroups else ("gemv", "gemv")), product
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(quantized.run(None, {"x": x})[0], want)
 
 
 def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):

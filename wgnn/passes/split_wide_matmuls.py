@@ -2,7 +2,8 @@
 
 WebGPU binds a buffer range of at most ``max-storage-buffer-binding-size`` bytes (128 MiB on
 lavapipe and many GPUs). The first fully connected layer of VGG or AlexNet has a larger weight
-matrix (25088 x 4096 floats is 392 MiB), so its columns are split into slices that each fit: one
+matrix (25088 x 4096 floats is 392 MiB), so its columns are split into slices that each fit (whole
+panels of 32 columns, as the register-tiled kernels store them, padded: nn._panels): one
 matmul per slice (same input, its columns of the weights and bias, the same activation), and a
 concat along the last axis that writes the original output. Device-dependent, so it runs at
 compile time, not among the device-independent passes. A product whose weights stay packed
@@ -37,7 +38,8 @@ def _split(node: Node, max_bytes: int) -> list[Node] | None:
     a, b = node.inputs[0], node.inputs[1]
     extra = node.inputs[2:] + [None] * (6 - len(node.inputs))
     bias, residual, slope, factor = extra[:4]
-    if not b.is_constant or b.rank != 2 or b.value.nbytes <= max_bytes:
+    # (columns in whole panels of 32, as the register-tiled kernels store them: nn._panels)
+    if not b.is_constant or b.rank != 2 or b.shape[0] * -(-b.shape[1] // 32) * 32 * b.value.itemsize <= max_bytes:
         return None
     packed = block_weights(node)
     if packed is not None and max(packed.words.nbytes, 2 * packed.scales.nbytes) <= max_bytes:
@@ -46,7 +48,8 @@ def _split(node: Node, max_bytes: int) -> list[Node] | None:
         return None  # left whole: the scheduler's size check names the node
     k, cols = b.shape
     itemsize = b.value.dtype.itemsize
-    per_slice = max(4, (max_bytes // (k * itemsize)) // 4 * 4)  # columns per slice, a multiple of 4 (vec4)
+    fit = max_bytes // (k * itemsize)  # columns per slice: whole panels of 32 (else of 4, vec4s)
+    per_slice = fit // 32 * 32 if fit >= 32 else max(4, fit // 4 * 4)
     out = node.outputs[0]
     parts: list[Operand] = []
     nodes: list[Node] = []

@@ -248,11 +248,11 @@ DEFAULTS: dict[str, dict[str, Defaults]] = {
                                few_outputs=((8, ("gemv", "depthwise", "direct")),
                                             (16, ("winograd", "gemv", "depthwise", "subgroup_1x1", "direct"))),
                                winograd4_tiles=16, winograd_channels=8,
-                               single_row=(Choice("pointwise", 1), Choice("gemv", None, 32))),
+                               single_row=(Choice("pointwise", 1), Choice("subgroup", 8), Choice("gemv", None, 32))),
             "matmul": Defaults(("nbits_subgroup", "nbits", "nbits_gemm", "nbits_gemm_f16", "gemv", "subgroup", "tiled",
                                 "gemm", "gemm_f16", "generic"),
                                tile=8, variant_tiles=(("subgroup", 16), ("nbits_subgroup", 16)),
-                               single_row=(Choice("tiled", 1), Choice("gemv", None, 32))),
+                               single_row=(Choice("tiled", 1), Choice("subgroup", 8), Choice("gemv", None, 32))),
             # An invocation per row: barriers are what a software adapter's workgroups pay for
             # (MiniLM's softmax and layer norms, docs/kernels.md).
             **{op: Defaults(("row", "workgroup")) for op in ROW_OPS},
@@ -584,6 +584,11 @@ def winograd_side(defaults: Defaults, node: Node, candidates: list[str]) -> tupl
     return ("winograd4",) if n * th * tw >= defaults.winograd4_tiles else ()
 
 
+# The variants that read a quantized product's integer weights a byte (or two) each
+# (nn._weight_words; gemv's own packing); the others read them as floats.
+INTEGER_WEIGHTS = ("subgroup", "gemv")
+
+
 def single_row(defaults: Defaults, node: Node, candidates: list[str]) -> Choice | None:
     """The choice for a product of a single row with constant weights (where ``gemv`` can run it),
     from ``Defaults.single_row``: the first the product can take. On lavapipe the register-tiled
@@ -592,13 +597,15 @@ def single_row(defaults: Defaults, node: Node, candidates: list[str]) -> Choice 
     an LSTM's recurrent step 512 x 2048, 0.68 against 1.22 ms; MobileNet V2's classifier 0.70 against
     1.09). Past the caches it took 1.4x gemv's time while it read its weights row-major; in panels
     (nn._panels) 0.46-0.69x at 16-64 MB (bench/results/2026-12-06-lavapipe-weight-panels.txt), so it
-    takes every size. A quantized product's gemv reads integer weights a byte each (a quarter of
-    tiled's): it keeps gemv, at workgroup 32 (0.75-0.92x its time at 64)."""
+    takes every size. A quantized product (exact) takes a variant that reads its integer weights a
+    byte each (``INTEGER_WEIGHTS``; tiled would read them as f32): ``subgroup`` at 8 rows where the
+    device has subgroups (the T5 titler's 512 x 32128 head 5.3 ms against gemv's 10.1), else gemv,
+    at workgroup 32 (0.75-0.92x its time at 64)."""
     if "gemv" not in candidates:
         return None
     exact = bool(node.attrs.get("exact"))
     for choice in defaults.single_row:
-        if choice.variant in candidates and not (exact and choice.variant != "gemv"):
+        if choice.variant in candidates and (choice.variant in INTEGER_WEIGHTS or not exact):
             return choice
     return None
 
