@@ -15,8 +15,12 @@ CONV_CASES = [
     ("winograd_3x3", 2, 8, 9, 11, 12, 3, 1, (1, 1, 1, 1), 1, 1, "winograd_output"),
     ("winograd_unpadded_asymmetric", 1, 8, 8, 7, 8, 3, 1, (0, 2, 1, 0), 1, 1, "winograd_output"),
     ("tiled_stride2_odd_pad", 1, 8, 13, 10, 16, 3, 2, (1, 0, 2, 1), 1, 1, "conv2d"),
-    ("tiled_dilated", 1, 4, 12, 12, 8, 3, 1, (2, 2, 2, 2), 2, 1, "conv2d"),
-    ("tiled_5x5_stride2", 1, 4, 11, 11, 4, 5, 2, (2, 2, 2, 2), 1, 1, "conv2d"),
+    ("tiled_dilated", 1, 8, 12, 12, 8, 3, 1, (2, 2, 2, 2), 2, 1, "conv2d"),
+    ("tiled_5x5_stride2", 1, 8, 11, 11, 4, 5, 2, (2, 2, 2, 2), 1, 1, "conv2d"),
+    # at most 4 input channels, on a device with subgroups: the input's columns under the filter
+    # (im2col), then the matrix kernel (policy.columns_conv); dilated, strided, padded
+    ("columns_dilated", 1, 4, 12, 12, 8, 3, 1, (2, 2, 2, 2), 2, 1, "conv2d"),
+    ("columns_5x5_stride2", 2, 4, 11, 11, 4, 5, 2, (2, 1, 0, 2), 1, 1, "conv2d"),
     ("tiled_grouped", 1, 16, 7, 9, 8, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d"),
     ("pointwise", 2, 8, 5, 7, 16, 1, 1, (0, 0, 0, 0), 1, 1, "matmul"),
     # a strided 1x1 convolution: a matrix product over every other pixel of every other row (row_product)
@@ -24,12 +28,13 @@ CONV_CASES = [
     ("depthwise_3x3", 1, 8, 10, 13, 8, 3, 1, (1, 1, 1, 1), 1, 8, "depthwise"),
     ("depthwise_stride2", 2, 12, 11, 9, 12, 3, 2, (1, 1, 1, 1), 1, 12, "depthwise"),
     ("depthwise_dilated_5x5", 1, 4, 14, 15, 4, 5, 1, (4, 4, 4, 4), 2, 4, "depthwise"),
-    # 3 -> 5 channels: input and output padded to vec4s (pad_conv_channels), the tiled kernel, sliced back
+    # 3 -> 5 channels: input and output padded to vec4s (pad_conv_channels), the tiled kernel (or
+    # columns), sliced back
     ("padded_3_to_5_channels", 1, 3, 15, 17, 5, 3, 2, (1, 1, 1, 1), 1, 1, "conv2d"),
     ("generic_grouped_3_per_group", 1, 6, 15, 17, 9, 3, 2, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
     ("generic_grouped", 1, 6, 8, 8, 4, 3, 1, (1, 1, 1, 1), 1, 2, "conv2d_generic"),
     ("generic_depth_multiplier", 1, 3, 9, 9, 6, 3, 1, (1, 1, 1, 1), 1, 3, "conv2d_generic"),
-    # 3 input channels padded to 4 by the pad_conv_channels pass, then the tiled kernel
+    # 3 input channels padded to 4 by the pad_conv_channels pass, then the tiled kernel (or columns)
     ("padded_3_channels_7x7_stride2", 1, 3, 20, 20, 8, 7, 2, (3, 3, 3, 3), 1, 1, "conv2d"),
     # that pad: channels to whole vec4s and NCHW -> NHWC in one kernel (5 -> 8: a second vec4 part padding)
     ("padded_5_channels_batch2", 2, 5, 9, 11, 8, 3, 1, (1, 1, 1, 1), 1, 1, "pad_channels"),
@@ -54,6 +59,8 @@ def test_conv2d(device, precision, rng, case):
     session, got, want = run_both(b, {"y": y}, feeds, precision=precision)
     if kernel in ("conv2d", "matmul") and groups == 1:  # the subgroup variant runs ungrouped ones
         kernel = tiled(kernel)
+        if kernel == "conv2d_shared" and cin <= 4:  # (as a product of the input's columns)
+            kernel = "im2col"
     assert kernel in kernels_used(session)
     assert got["y"].shape == want["y"].shape
     assert rel_l2(got["y"], want["y"]) < tol(precision)

@@ -247,16 +247,17 @@ def test_no_winograd_for_a_few_input_channels_on_a_software_adapter(device, rng)
 
 def test_subgroup_tile_by_the_kernel_it_runs_on(device, rng):
     """On a software adapter the subgroup variant takes tile 16 where it runs on matmul_shared (a
-    1x1 stride-1 unpadded convolution: 0.68-0.73x tile 8's time on lavapipe) and 8 where it runs on
-    conv2d_shared (any other: strided, wider filters, an RGB network's first convolution, 0.61-0.86x
-    tile 16's time). The outputs are the same."""
+    1x1 stride-1 unpadded convolution: 0.68-0.73x tile 8's time on lavapipe; a convolution over at
+    most 4 input channels, an RGB network's first, as a product of its input's columns) and 8 where
+    it runs on conv2d_shared (any other: strided, wider filters, 0.61-0.86x tile 16's time). The
+    outputs are the same."""
     import dataclasses
 
     adapter = AdapterProfile.from_device(device)
     if not adapter.subgroups:
         pytest.skip("the adapter has no subgroups")
     policy = KernelPolicy(dataclasses.replace(adapter, kind="cpu"), cache=None)
-    cases = {(3, 3, 2, (1, 0, 1, 0)): 8, (8, 3, 2, (1, 0, 1, 0)): 8, (16, 1, 2, (0, 0, 0, 0)): 8,
+    cases = {(3, 3, 2, (1, 0, 1, 0)): 16, (8, 3, 2, (1, 0, 1, 0)): 8, (16, 1, 2, (0, 0, 0, 0)): 8,
              (16, 1, 1, (0, 0, 0, 0)): 16, (16, 1, 1, (1, 1, 1, 1)): 8, (16, 5, 1, (2, 2, 2, 2)): 8}
     graphs = {}
     for (cin, k, stride, pads), want in cases.items():
@@ -268,7 +269,41 @@ def test_subgroup_tile_by_the_kernel_it_runs_on(device, rng):
         candidates = (["pointwise"] if pointwise else []) + ["subgroup", "direct", "generic"]
         choice = policy.choose("conv2d", node, candidates)
         assert choice == Choice("subgroup", want, 64, 1), (cin, k, stride, pads, choice)
-    _default_then_forced(adapter, *graphs[3, 3, 2, (1, 0, 1, 0)], "subgroup x8 wg64", Choice("subgroup", 16))
+    _default_then_forced(adapter, *graphs[8, 3, 2, (1, 0, 1, 0)], "subgroup x8 wg64", Choice("subgroup", 16))
+    _default_then_forced(adapter, *graphs[3, 3, 2, (1, 0, 1, 0)], "subgroup x16 wg64", Choice("subgroup", 8))
+
+
+def test_few_input_channels_run_as_a_product_of_columns(device, rng, monkeypatch):
+    """``subgroup`` runs a convolution over at most 4 input channels as its input's columns under the
+    filter (im2col) times its weights on matmul_shared, where the columns take at most 16 MiB and a
+    sixteenth of the adapter's largest buffer (a 7x7 filter's over a 1080p image would take 406 MB):
+    ResNet's first layer does, 8 channels or a larger image do not; the outputs are conv2d_shared's,
+    bitwise (the same sums in the same order)."""
+    from wgnn.backends.compute.policy import COLUMNS_BYTES, columns_conv
+
+    def node_of(shape):
+        b, y, _ = _conv(rng, shape)
+        return b.build_graph({"y": y}).nodes[-1]
+
+    adapter = AdapterProfile("test", "cpu")
+    resnet = node_of((1, 3, 224, 224, 64, 7, 2, (3, 3, 3, 3), 1))  # (3 channels padded to 4)
+    assert columns_conv(resnet, adapter)  # 112 x 112 x 49 vec4s: 9.8 MB
+    assert not columns_conv(node_of((1, 8, 224, 224, 64, 7, 2, (3, 3, 3, 3), 1)), adapter)
+    assert not columns_conv(node_of((1, 3, 1080, 1920, 64, 7, 2, (3, 3, 3, 3), 1)), adapter)
+    assert not columns_conv(resnet, AdapterProfile("test", "cpu", max_buffer=COLUMNS_BYTES))
+    if not AdapterProfile.from_device(device).subgroups:
+        pytest.skip("the adapter has no subgroups")
+    b, y, feeds = _conv(rng, (2, 3, 19, 23, 40, 5, 2, (2, 1, 0, 2), 1))
+    session, got, want = run_both(b, {"y": y}, feeds)
+    assert [k for k in kernels_used(session) if k in ("im2col", "matmul_shared", "conv2d_shared")] == \
+        ["im2col", "matmul_shared"]
+    assert rel_l2(got["y"], want["y"]) < tol("fp32")
+    from wgnn.backends.compute import policy
+
+    monkeypatch.setattr(policy, "COLUMNS_BYTES", 0)
+    direct = wgnn.InferenceSession(b.build_graph({"y": y}))
+    assert "conv2d_shared" in kernels_used(direct) and "im2col" not in kernels_used(direct)
+    np.testing.assert_array_equal(direct.compute(feeds)["y"], got["y"])
 
 
 def test_subgroup_tile_of_a_product_of_few_rows(device, rng):

@@ -24,6 +24,7 @@ from .policy import (
     X_SCALE_VARIANTS,
     Choice,
     Problem,
+    columns_conv,
     depthwise_slots,
     depthwise_strip,
     gemm_block,
@@ -192,6 +193,12 @@ def _panels(array: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(rows.reshape(rows.shape[0], k, -1, 32).transpose(0, 2, 1, 3))
 
 
+def _filter_rows(weights: np.ndarray) -> np.ndarray:
+    """A convolution's weights [Cout][Cin][KH][KW] as the rows of a matrix product [KH * KW * Cin][Cout]
+    (the order of im2col.wgsl's columns)."""
+    return np.ascontiguousarray(weights.transpose(2, 3, 1, 0)).reshape(-1, weights.shape[0])
+
+
 def _weight_words(ctx: LoweringContext, node, name: str, array: np.ndarray) -> tuple[Ref, dict]:
     """The binding of a subgroup or depthwise kernel's constant operand ``name`` and its
     ``_words`` template: int8 words where ``_int8_weights`` packs them, else int16 pairs where
@@ -333,6 +340,19 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
                       kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
         x_ref, packed_w = ctx.tensor(x), weights.transpose(2, 3, 1, 0)  # KH, KW, Cin/group, Cout
         template.update(tile_x=tile)
+        if choice.variant == "subgroup" and columns_conv(node, ctx.policy.adapter):
+            # the input's columns under the filter (im2col.wgsl), then their product with the weights
+            # [KH * KW * C][Cout] on matmul_shared: the same sums in the same order as conv2d_shared's
+            taps = kh * kw * (c // 4)
+            columns = ctx.temporary(node, (n * oh * ow, taps * 4), "columns")
+            ctx.dispatch("im2col", node=node, template=_words(x=x_ref),
+                         params=dict(pixels=n * oh * ow, taps=taps, in_c4=c // 4, in_h=h, in_w=wd, out_h=oh,
+                                     out_w=ow, kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh,
+                                     dil_w=dw, pad_top=pt, pad_left=pl),
+                         bindings=[x_ref, columns], threads=n * oh * ow, flops_share=0.0, loops=taps)
+            _matmul_call(node, ctx, columns, ctx.packed(_filter_rows, weights), m=n * oh * ow, k=taps * 4,
+                         cols=o, batch=1, a_stride=0, b_stride=0, choice=choice, flops_share=1.0)
+            return
         if choice.variant == "subgroup":
             c8 = -(-o // 32)
             kernel, threads = "conv2d_shared", n * oh * tiles * c8 * 8
@@ -472,12 +492,15 @@ def lower_conv_transpose2d(node, ctx: LoweringContext) -> None:
 
 
 def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, cols: int, batch: int,
-                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None) -> None:
+                 a_stride: int, b_stride: int, choice: Choice, a_row: int | None = None,
+                 flops_share: float | None = None) -> None:
     """C = A x B (+ the node's epilogue) on the variant ``choice`` names: ``tiled`` (or a pointwise
     convolution's ``pointwise``) on the vec4 register-tiled kernel, ``gemm`` on workgroup tiles
     (split-K when ``choice.split`` > 1), ``gemv`` for a single row, ``generic`` on the scalar kernel.
     ``b`` is a constant array or a ``Ref`` to B computed at run time; ``a_row``: where A's rows lie
-    apart, in elements, if not K (the register-tiled kernels only)."""
+    apart, in elements, if not K (the register-tiled kernels only); ``flops_share`` the part of the
+    node's arithmetic the product is, where another dispatch runs for it too (the register-tiled
+    kernels only)."""
     out = node.outputs[0]
     if batch == 1:  # (no second product, or no second row, to step to: a strided convolution's steps,
         a_stride = b_stride = 0  # past 32 bits where its stride is, take no part)
@@ -576,12 +599,13 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
             ctx.dispatch("matmul_shared", node=node, template=dict(template, path=SUBGROUP_PATH, **b_words),
                          params=dict(params, n8=n8, a_row=a_row, rows_first=rows_first, fold=fold, m=rows,
                                      batch=products, m_tiles=tiles), bindings=bindings,
-                         threads=products * tiles * n8 * 8, choice=choice, loops=k // 4 + 4)
+                         threads=products * tiles * n8 * 8, choice=choice, loops=k // 4 + 4, flops_share=flops_share)
         else:
             template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",
                             b_four="b_lanes(i, col)" if scalar_b else "vec4<f32>(b[i])")
             ctx.dispatch("matmul", node=node, template=template, params=dict(params, a_row=a_row),
-                         bindings=bindings, threads=batch * tiles * n4, choice=choice, loops=k // 4 + 4)
+                         bindings=bindings, threads=batch * tiles * n4, choice=choice, loops=k // 4 + 4,
+                         flops_share=flops_share)
     else:
         params.update(m=m, k=k, n=cols, batch=batch, a_batch_stride=a_stride, b_batch_stride=b_stride)
         ctx.dispatch("matmul_generic", node=node, template=template, params=params,

