@@ -264,6 +264,9 @@ OP_CASES = [
     ("resize_nearest_half_pixel", (1, 6, 7, 5), _resize("RESIZE_NEAREST_NEIGHBOR", False, True)),
     ("resize_nearest_align", (1, 6, 7, 5), _resize("RESIZE_NEAREST_NEIGHBOR", True, False)),
     ("resize_nearest_plain", (1, 6, 7, 5), _resize("RESIZE_NEAREST_NEIGHBOR", False, False, size=(12, 14))),
+    # 14 -> 23 with align_corners: output 11's position 11 x 13 / 22 is 6.5, in TFLite's float32
+    # arithmetic 6.4999996, which it rounds to 6 (exact positions round it to 7)
+    ("resize_nearest_align_float32", (1, 14, 14, 5), _resize("RESIZE_NEAREST_NEIGHBOR", True, False, size=(23, 23))),
     ("depth_to_space", (1, 3, 4, 8), lambda m, x: m.op("DEPTH_TO_SPACE", [x], (1, 6, 8, 2), "DepthToSpaceOptions",
                                                        BlockSize=2)),
     ("space_to_depth", (1, 6, 4, 3), lambda m, x: m.op("SPACE_TO_DEPTH", [x], (1, 3, 2, 12), "SpaceToDepthOptions",

@@ -588,14 +588,16 @@ class OpBuilder:
                coordinate_mode: str = "half_pixel", nearest_mode: str | Sequence[str] = "round_prefer_floor",
                scales: Sequence[float] | None = None, cubic_coeff_a: float = -0.75, exclude_outside: bool = False,
                antialias: bool = False, roi: Sequence[tuple[float, float]] | None = None,
-               extrapolation_value: float = 0.0, name: str = "") -> Operand:
+               extrapolation_value: float = 0.0, float32_positions: bool = False, name: str = "") -> Operand:
         """Resize the spatial axes of an NCHW tensor to ``size`` (OH, OW). ``mode``: "nearest",
         "linear" (bilinear) or "cubic" (bicubic, coefficient ``cubic_coeff_a``); ``coordinate_mode``,
         ``nearest_mode``, ``exclude_outside`` and ``antialias`` take ONNX Resize's names and meanings;
         ``scales`` (H, W output/input ratios) replace the ratios the sizes give, as in ONNX.
         ``nearest_mode`` may also be a pair, one mode for H and one for W.
         ``roi`` ((start, end) of H and W, fractions of the input) and ``extrapolation_value`` belong to
-        the tf_crop_and_resize mode."""
+        the tf_crop_and_resize mode. ``float32_positions``: each source position computed in float32
+        arithmetic, TFLite's (a half-way point of nearest rounding may then fall a rounding short;
+        else exact positions, rounded to float32 once)."""
         from .ops.resize import COORDINATE_MODES, MODES, NEAREST_MODES, axis_map, filter_taps
 
         if mode not in MODES:
@@ -620,6 +622,8 @@ class OpBuilder:
                  "filters": filters,
                  "cubic_a": float(cubic_coeff_a), "exclude_outside": bool(exclude_outside),
                  "extrapolation": float(extrapolation_value) if crop else None}
+        if float32_positions:
+            attrs["float32_positions"] = True
         return self._one("resize", [x], attrs, name)
 
     def lrn(self, x: Operand, *, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,

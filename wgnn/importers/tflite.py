@@ -806,7 +806,7 @@ def _resize(imp: TFLiteImporter, op: Op) -> None:
     # TFLite rounds nearest positions half away from zero with align_corners, else floors them.
     nearest = "round_prefer_ceil" if align else "floor"
     y = imp.b.resize(imp.nchw(op.inputs[0]), size, mode="linear" if bilinear else "nearest", coordinate_mode=coords,
-                     nearest_mode=nearest, name=op.name)
+                     nearest_mode=nearest, float32_positions=True, name=op.name)
     imp.set(op.outputs[0], y, nchw=True)
 
 

@@ -93,9 +93,16 @@ def source_positions(attrs: dict, axis: int, size_in: int, size_out: int) -> tup
     """(the source position of each output index along ``axis``, which of them lie outside the input).
     Computed in float64 and rounded to float32, the precision the kernel reads, so a position that is
     exact in theory (a half-way point of nearest rounding, a whole pixel) stays exact on every GPU,
-    whatever its division or fused multiply-adds. Nearest mode gives the chosen, clamped index."""
+    whatever its division or fused multiply-adds. Nearest mode gives the chosen, clamped index.
+    With ``float32_positions`` (TFLite's models) each step is float32 arithmetic, as TFLite computes
+    them: its align_corners scale (in - 1) / (out - 1) rounded to float32, times the index, can
+    fall short of a half-way point (11 x 13 / 22: 6.4999996, which TFLite rounds to 6)."""
     scale, off_in, off_out = attrs["maps"][axis]
-    src = ((np.arange(size_out) + off_in) * scale - off_out).astype(np.float32).astype(np.float64)
+    if attrs.get("float32_positions"):
+        f32 = np.float32
+        src = ((np.arange(size_out, dtype=f32) + f32(off_in)) * f32(scale) - f32(off_out)).astype(np.float64)
+    else:
+        src = ((np.arange(size_out) + off_in) * scale - off_out).astype(np.float32).astype(np.float64)
     outside = (src < 0) | (src > size_in - 1)
     if attrs["mode"] == "nearest":
         nearest = attrs["nearest"]  # one mode, or one per axis
