@@ -193,12 +193,6 @@ def _panels(array: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(rows.reshape(rows.shape[0], k, -1, 32).transpose(0, 2, 1, 3))
 
 
-def _filter_rows(weights: np.ndarray) -> np.ndarray:
-    """A convolution's weights [Cout][Cin][KH][KW] as the rows of a matrix product [KH * KW * Cin][Cout]
-    (the order of im2col.wgsl's columns)."""
-    return np.ascontiguousarray(weights.transpose(2, 3, 1, 0)).reshape(-1, weights.shape[0])
-
-
 def _weight_words(ctx: LoweringContext, node, name: str, array: np.ndarray) -> tuple[Ref, dict]:
     """The binding of a subgroup or depthwise kernel's constant operand ``name`` and its
     ``_words`` template: int8 words where ``_int8_weights`` packs them, else int16 pairs where
@@ -327,6 +321,18 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         rows = weights[:, :, 0, :].transpose(2, 1, 0).reshape(kw * c, o)
         _matmul_call(node, ctx, ctx.tensor(x), rows, m=ow, k=kw * c, cols=o, batch=n * oh,
                      a_stride=sh * wd * c, b_stride=0, choice=choice, a_row=sw * c)
+    elif choice.variant == "subgroup" and columns_conv(node, ctx.policy.adapter):
+        # The input's columns under the filter (im2col.wgsl), then their product with the weights
+        # [KH * KW * C][Cout] on matmul_shared: the same sums in the same order as conv2d_shared's.
+        x_ref, taps = ctx.tensor(x), kh * kw * (c // 4)
+        columns = ctx.temporary(node, (n * oh * ow, taps * 4), "columns")
+        ctx.dispatch("im2col", node=node, template=_words(x=x_ref),
+                     params=dict(pixels=n * oh * ow, taps=taps, in_c4=c // 4, in_h=h, in_w=wd, out_h=oh, out_w=ow,
+                                 kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
+                                 pad_top=pt, pad_left=pl),
+                     bindings=[x_ref, columns], threads=n * oh * ow, flops_share=0.0, loops=taps)
+        _matmul_call(node, ctx, columns, weights.transpose(2, 3, 1, 0), m=n * oh * ow, k=taps * 4, cols=o,
+                     batch=1, a_stride=0, b_stride=0, choice=choice, flops_share=1.0)  # (B: KH, KW, Cin, Cout)
     elif choice.variant in GEMMS:  # implicit GEMM on workgroup tiles: rows are output pixels
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         params.update(in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw,
@@ -340,19 +346,6 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
                       kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
         x_ref, packed_w = ctx.tensor(x), weights.transpose(2, 3, 1, 0)  # KH, KW, Cin/group, Cout
         template.update(tile_x=tile)
-        if choice.variant == "subgroup" and columns_conv(node, ctx.policy.adapter):
-            # the input's columns under the filter (im2col.wgsl), then their product with the weights
-            # [KH * KW * C][Cout] on matmul_shared: the same sums in the same order as conv2d_shared's
-            taps = kh * kw * (c // 4)
-            columns = ctx.temporary(node, (n * oh * ow, taps * 4), "columns")
-            ctx.dispatch("im2col", node=node, template=_words(x=x_ref),
-                         params=dict(pixels=n * oh * ow, taps=taps, in_c4=c // 4, in_h=h, in_w=wd, out_h=oh,
-                                     out_w=ow, kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh,
-                                     dil_w=dw, pad_top=pt, pad_left=pl),
-                         bindings=[x_ref, columns], threads=n * oh * ow, flops_share=0.0, loops=taps)
-            _matmul_call(node, ctx, columns, ctx.packed(_filter_rows, weights), m=n * oh * ow, k=taps * 4,
-                         cols=o, batch=1, a_stride=0, b_stride=0, choice=choice, flops_share=1.0)
-            return
         if choice.variant == "subgroup":
             c8 = -(-o // 32)
             kernel, threads = "conv2d_shared", n * oh * tiles * c8 * 8
@@ -509,9 +502,6 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     b_const = not isinstance(b, Ref)
     vec4 = choice.variant != "generic"
     ragged = vec4 and cols % 4 != 0  # (the register-tiled kernel only: matmul.wgsl's N_RAGGED)
-    if ragged and b_const:  # zero columns up to a multiple of 4: B read as vec4s all the same
-        b = np.pad(b, [(0, 0)] * (b.ndim - 1) + [(0, -cols % 4)])
-        b_stride = b_stride // cols * (cols + -cols % 4)
     refs, template, params = _epilogue(node, ctx, cols, vec4=vec4)
     scale = x_scale_of(node)
     if scale is not None and choice.variant not in X_SCALE_VARIANTS:
@@ -532,9 +522,11 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                      bindings=[a_ref, ctx.const(bt)] + refs + [ctx.tensor(out)] + factor, workgroups=cols // 4,
                      choice=choice)
         return
-    # the register-tiled kernels' constant B
+    # The register-tiled kernels' constant B in panels (_panels, which also pads a ragged N with zero
+    # columns: only these kernels take one); the packing cache lets an unrolled recurrent layer's
+    # steps share one B.
     panels = b_const and vec4 and choice.variant not in GEMMS
-    if panels:  # (the packing cache: an unrolled recurrent layer's steps share one B)
+    if panels:
         b = ctx.packed(_panels, b, k)
         b_stride = b[0].size if b_stride else 0
     if b_const and choice.variant == "subgroup":
