@@ -532,11 +532,12 @@ def test_few_output_channels_prefer_the_direct_kernels(device, rng):
 def test_a_single_row_takes_the_tiled_kernel(device, rng):
     """On a software adapter a single row's product runs on the register-tiled kernel at tile 1
     (an invocation per vec4 of columns over all of K), whatever its weights' size (0.3-0.85x gemv's
-    time on lavapipe within the caches, 0.46-0.69x past them with the weights in panels), and a
-    quantized product (exact, its weights a byte each on gemv) keeps gemv, at workgroup 32; a
-    one-pixel 1x1 convolution likewise runs as ``pointwise`` at tile 1. A GPU's defaults keep
-    gemv. The outputs are gemv's; a quantized single row's (on ``subgroup`` where the device has
-    subgroups) ONNX Runtime's, exactly."""
+    time on lavapipe within the caches, 0.46-0.69x past them with the weights in panels), also a
+    quantized product (exact), whose integer weights it reads a byte or two each; a one-pixel 1x1
+    convolution likewise runs as ``pointwise`` at tile 1, but a quantized one, whose weights
+    ``pointwise`` would read as floats, on ``subgroup`` (or gemv). A GPU's defaults keep gemv. The
+    outputs are gemv's; a quantized single row's ONNX Runtime's, exactly, with its weights bound a
+    byte each (int8) or two (past int8's range)."""
     import dataclasses
 
     adapter = AdapterProfile.from_device(device)
@@ -554,15 +555,17 @@ def test_a_single_row_takes_the_tiled_kernel(device, rng):
     for (k, n, exact), want in {(512, 2048, False): Choice("tiled", 1, 64, 1),
                                 (2048, 1024, False): Choice("tiled", 1, 64, 1),
                                 (4096, 1024, False): Choice("tiled", 1, 64, 1),  # 16 MiB: past the caches
-                                (512, 2048, True): Choice("gemv", None, 32, 1)}.items():
+                                (512, 2048, True): Choice("tiled", 1, 64, 1)}.items():
         _, _, node = product(k, n, exact)
         assert cpu.choose("matmul", node, candidates) == want, (k, n, exact)
         assert gpu.choose("matmul", node, candidates).variant == "gemv"
-    # a quantized one reads its integer weights a byte each: subgroup at 8 rows where it can run
-    assert cpu.choose("matmul", product(512, 2048, True)[2], candidates + ["subgroup"]) == Choice("subgroup", 8, 64, 1)
     b, y, _ = _conv(rng, (1, 64, 1, 1, 40, 1, 1, (0, 0, 0, 0), 1))
     node = b.build_graph({"y": y}).nodes[-1]
     assert cpu.choose("conv2d", node, ["pointwise", "direct", "gemv", "generic"]) == Choice("pointwise", 1, 64, 1)
+    node.attrs["exact"] = True
+    assert cpu.choose("conv2d", node, ["pointwise", "subgroup", "direct", "gemv", "generic"]) == \
+        Choice("subgroup", 8, 64, 1)
+    assert cpu.choose("conv2d", node, ["pointwise", "direct", "gemv", "generic"]) == Choice("gemv", None, 32, 1)
     b, graph, _ = product(512, 2048)
     feeds = {"a": rng.standard_normal((1, 512)).astype(np.float32)}
     session = wgnn.InferenceSession(graph)
@@ -574,20 +577,22 @@ def test_a_single_row_takes_the_tiled_kernel(device, rng):
 
     ort = pytest.importorskip("onnxruntime")
     x, w = rng.integers(0, 256, (1, 64)).astype(np.uint8), rng.integers(0, 256, (64, 96)).astype(np.uint8)
-    onnx_graph = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w", "xz", "wz"], ["y"])], "g",
-                                   [helper.make_tensor_value_info("x", TensorProto.UINT8, x.shape)],
-                                   [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
-                                   [numpy_helper.from_array(w, "w"),
-                                    numpy_helper.from_array(np.array(128, np.uint8), "xz"),
-                                    numpy_helper.from_array(np.array(100, np.uint8), "wz")])
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
-    quantized = wgnn.InferenceSession(model)
-    if adapter.kind == "cpu":
-        product = max(quantized._exe.dispatches, key=lambda d: d.flops)
-        assert (product.kernel, product.variant.split(" wg")[0]) == (
-            ("matmul_shared", "subgroup x8") if adapter.subgroups else ("gemv", "gemv")), product
-    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    np.testing.assert_array_equal(quantized.run(None, {"x": x})[0], want)
+    for w_zero, word_bytes in ((128, 1), (100, 2)):  # w - 128 fits int8; w - 100 (-100..155) does not
+        onnx_graph = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w", "xz", "wz"], ["y"])], "g",
+                                       [helper.make_tensor_value_info("x", TensorProto.UINT8, x.shape)],
+                                       [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                                       [numpy_helper.from_array(w, "w"),
+                                        numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+                                        numpy_helper.from_array(np.array(w_zero, np.uint8), "wz")])
+        model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+        quantized = wgnn.InferenceSession(model)
+        if adapter.kind == "cpu":
+            product = max(quantized._exe.dispatches, key=lambda d: d.flops)
+            assert (product.kernel, product.variant.split(" wg")[0]) == ("matmul", "tiled x1"), product
+            # (bytes_moved: every binding's bytes, the weights' and the row's, its result's, the bias')
+            assert word_bytes * w.size < product.bytes_moved < (word_bytes + 1) * w.size, (w_zero, product.bytes_moved)
+        want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(quantized.run(None, {"x": x})[0], want)
 
 
 def test_measured_choices_are_cached_per_adapter(device, rng, tmp_path):

@@ -5,6 +5,7 @@ quantizer, both formats, calibrated and run on real photos) against ONNX Runtime
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -1105,12 +1106,16 @@ def test_integer_weights_past_int8_are_read_as_int16_pairs(device, op):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
     ort = pytest.importorskip("onnxruntime")
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    for precision in ("fp32", "fp16"):
-        session = wgnn.InferenceSession(model, precision=precision)
+    from wgnn.backends.compute.policy import Choice
+
+    # (and the register-tiled kernel's, at a tile of 2 rows: 5 rows, the last tile ragged)
+    forced = [None] + ([{"matmul": Choice("tiled", 2)}] if op == "MatMulInteger" else [])
+    for precision, kernels in itertools.product(("fp32", "fp16"), forced):
+        session = wgnn.InferenceSession(model, precision=precision, kernels=kernels)
         np.testing.assert_array_equal(session.run(None, {"x": x})[0], want)
         product = max(session._exe.dispatches, key=lambda d: d.flops)
-        assert product.kernel in ("matmul_shared", "conv2d_shared"), product.kernel
-        assert product.bytes_moved < 4 * w.size + 4 * (x.size + want.size), (precision, product.bytes_moved)
+        assert product.kernel in (("matmul",) if kernels else ("matmul_shared", "conv2d_shared")), product.kernel
+        assert product.bytes_moved < 3 * w.size + 4 * (x.size + want.size), (precision, product.bytes_moved)
 
 
 @pytest.mark.parametrize("op, k", [("ConvInteger", 64), ("MatMulInteger", 4608)])
@@ -1230,9 +1235,9 @@ def test_quantized_gemm_runs_on_integers_as_onnxruntime_does(device, rng, fmt, r
     """A classifier's quantized Gemm as ONNX Runtime's quantizer writes it (QGemm, or a Gemm between
     dequantizes and a quantize): weights [N, K] with transB and per-row scales, an int32 bias. The
     weights stay integers through the transpose, and the product runs on them with the requantize in
-    its epilogue (for one row a kernel that reads them a byte each: ``subgroup`` at 8 rows where the
-    device has subgroups, else the matrix-vector kernel): ONNX Runtime's integers element for
-    element, in fp32 and fp16."""
+    its epilogue (for one row a kernel that reads them a byte each: on a software adapter the
+    register-tiled kernel at tile 1, on a GPU the matrix-vector kernel): ONNX Runtime's integers
+    element for element, in fp32 and fp16."""
     ort = pytest.importorskip("onnxruntime")
 
     n, k = 32, 64
@@ -1257,7 +1262,7 @@ def test_quantized_gemm_runs_on_integers_as_onnxruntime_does(device, rng, fmt, r
         from wgnn.backends.compute.policy import AdapterProfile
 
         adapter = AdapterProfile.from_device(device)
-        want = "matmul_shared" if adapter.kind == "cpu" and adapter.subgroups else "gemv"
+        want = "matmul" if adapter.kind == "cpu" else "gemv"
         for session in sessions:
             (product,) = [d for d in session._exe.dispatches if d.node.op == "matmul"]
             assert product.kernel == want and product.bytes_moved < 2 * n * k

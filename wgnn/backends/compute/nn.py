@@ -17,6 +17,7 @@ from .data import pool_rows
 from .policy import (
     GEMMS,
     HALF_GEMMS,
+    INTEGER_WEIGHTS,
     LSTM_LAYER_WORKGROUP,
     NBITS_VARIANTS,
     WINOGRAD_TILES,
@@ -529,7 +530,9 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     if panels:
         b = ctx.packed(_panels, b, k)
         b_stride = b[0].size if b_stride else 0
-    if b_const and choice.variant == "subgroup":
+    # (B's words as _words reads them, f16 as two u32s; an exact product's integer weights a byte or
+    # two each on subgroup and tiled)
+    if b_const and (choice.variant == "subgroup" or (choice.variant in INTEGER_WEIGHTS and node.attrs.get("exact"))):
         b_ref, b_words = _weight_words(ctx, node, "b", b)
     else:
         b_ref = ctx.const(b, exact=bool(node.attrs.get("exact"))) if b_const else b
@@ -593,8 +596,11 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
                                      batch=products, m_tiles=tiles), bindings=bindings,
                          threads=products * tiles * n8 * 8, choice=choice, loops=k // 4 + 4, flops_share=flops_share)
         else:
-            template.update(b_word="b_elem" if scalar_b else "vec4<b_elem>",
-                            b_four="b_lanes(i, col)" if scalar_b else "vec4<f32>(b[i])")
+            # (B's vec4 words as _words reads them: f16 as two u32s, which took 0.68x vec4<f16>'s time
+            # on a single row of 1024 x 8192 on lavapipe, 0.84x at 8 rows; integer weights packed)
+            template.update(b_word="b_elem" if scalar_b else b_words["b_word"],
+                            b_four="b_lanes(i, col)" if scalar_b else f"{b_words['b_read']}(b[i])",
+                            b_row="8u" if panels else "p.b_row")
             ctx.dispatch("matmul", node=node, template=template, params=dict(params, a_row=a_row),
                          bindings=bindings, threads=batch * tiles * n4, choice=choice, loops=k // 4 + 4,
                          flops_share=flops_share)

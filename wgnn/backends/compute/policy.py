@@ -608,8 +608,9 @@ def winograd_side(defaults: Defaults, node: Node, candidates: list[str]) -> tupl
 
 
 # The variants that read a quantized product's integer weights a byte (or two) each
-# (nn._weight_words; gemv's own packing); the others read them as floats.
-INTEGER_WEIGHTS = ("subgroup", "gemv")
+# (nn._weight_words, in panels for subgroup and tiled; gemv's own packing); the others read them as
+# floats.
+INTEGER_WEIGHTS = ("subgroup", "gemv", "tiled")
 
 
 def single_row(defaults: Defaults, node: Node, candidates: list[str]) -> Choice | None:
@@ -620,10 +621,11 @@ def single_row(defaults: Defaults, node: Node, candidates: list[str]) -> Choice 
     an LSTM's recurrent step 512 x 2048, 0.68 against 1.22 ms; MobileNet V2's classifier 0.70 against
     1.09). Past the caches it took 1.4x gemv's time while it read its weights row-major; in panels
     (nn._panels) 0.46-0.69x at 16-64 MB (bench/results/2026-12-06-lavapipe-weight-panels.txt), so it
-    takes every size. A quantized product (exact) takes a variant that reads its integer weights a
-    byte each (``INTEGER_WEIGHTS``; tiled would read them as f32): ``subgroup`` at 8 rows where the
-    device has subgroups (the T5 titler's 512 x 32128 head 5.3 ms against gemv's 10.1), else gemv,
-    at workgroup 32 (0.75-0.92x its time at 64)."""
+    takes every size, also for a quantized product (exact), whose integer weights it reads a byte
+    or two each (``INTEGER_WEIGHTS``): the T5 titler's 512 x 32128 int8 head 3.9 ms against 5.4 on
+    ``subgroup`` at 8 rows (seven of its eight rows idle) and gemv's 10.1. A defaults' variant that
+    reads them as floats (a convolution's ``pointwise``) is passed over for such a product; gemv,
+    last, runs at workgroup 32 (0.75-0.92x its time at 64)."""
     if "gemv" not in candidates:
         return None
     exact = bool(node.attrs.get("exact"))

@@ -66,9 +66,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     var acc: array<vec4<f32>, TILE_M>;
     for (var k4 = 0u; k4 < p.k4; k4++) {
-        let bi0 = b_base + k4 * 4u * p.b_row;
-        let bm = scaled_rows(k4, mat4x4<f32>(b_four(bi0, col), b_four(bi0 + p.b_row, col),
-                                             b_four(bi0 + 2u * p.b_row, col), b_four(bi0 + 3u * p.b_row, col)));
+        let bi0 = b_base + k4 * 4u * ${b_row};
+        let bm = scaled_rows(k4, mat4x4<f32>(b_four(bi0, col), b_four(bi0 + ${b_row}, col),
+                                             b_four(bi0 + 2u * ${b_row}, col), b_four(bi0 + 3u * ${b_row}, col)));
         for (var r = 0u; r < TILE_M; r++) {
             let v = a_four(a_rows[r] + k4 * A_STEP);
             acc[r] = fma(bm[0], vec4<f32>(v.x), fma(bm[1], vec4<f32>(v.y),
@@ -77,7 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var t = 0u; t < p.k_tail; t++) {
         let k = p.k4 * 4u + t;
-        let bt = b_four(b_base + k * p.b_row, col);
+        let bt = b_four(b_base + k * ${b_row}, col);
         for (var r = 0u; r < TILE_M; r++) {
             acc[r] = fma(bt, vec4<f32>(a_one(a_rows[r] + k)), acc[r]);
         }
