@@ -75,6 +75,36 @@ def test_a_second_batch_norm_folds_only_where_the_first_is_read_alone(device, rn
         # multiply-add and the Mul: one pass; else both in the convolution, the ReLU too)
 
 
+def test_a_batch_norm_of_negative_variance_gives_what_onnxruntime_gives(device):
+    """A variance below -epsilon (a corrupted or fuzzed model) makes the channel's scale NaN, and one
+    of exactly -epsilon infinite: folded into the convolution before it or not, the outputs are ONNX
+    Runtime's (NaN in those channels, inf * 0 included), and folding warns of nothing."""
+    import warnings
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    ort = pytest.importorskip("onnxruntime")
+    c = 4
+    values = {"g": np.ones(c), "b": np.full(c, 0.5), "m": np.array([0.0, 0.1, 0.0, 0.2]),
+              "v": np.array([1.0, -1.0, -1e-5, 4.0]), "w": np.eye(c).reshape(c, c, 1, 1) * 2}
+    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in values.items()]
+    bn = helper.make_node("BatchNormalization", ["t", "g", "b", "m", "v"], ["y"], epsilon=1e-5)
+    x = np.arange(4 * c, dtype=np.float32).reshape(1, c, 2, 2)
+    for conv in (False, True):
+        nodes = [helper.make_node("Conv", ["x", "w"], ["t"]) if conv else helper.make_node("Identity", ["x"], ["t"]), bn]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]).SerializeToString()
+        want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            session = wgnn.InferenceSession(model)
+        assert session.pass_log["fold_batchnorm"] == 1
+        got = session.run(None, {"x": x})[0]
+        assert np.isnan(got[:, 1:3]).all() and np.isnan(want[:, 1:3]).all(), conv
+        np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+
+
 def test_arithmetic_that_changes_nothing_is_dropped(device, rng):
     """x + 0, 0 + x, x - 0, x * 1, 1 * x and x / 1 (the constant all zeros or ones, broadcast or
     not) pass x through; 0 - x, 1 / x, a constant that broadcasts x to a larger shape and one that is

@@ -17,13 +17,16 @@ def _single_reader(graph: Graph, operand: Operand, users) -> bool:
 
 
 def _factor(var: np.ndarray, gamma: np.ndarray, epsilon: float) -> np.ndarray:
-    """A batch norm's per-channel scale, gamma / sqrt(var + epsilon), in float64."""
-    return gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+    """A batch norm's per-channel scale, gamma / sqrt(var + epsilon), in float64 (NaN where var +
+    epsilon is negative, as ONNX Runtime computes it, without numpy's warning)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
 
 
 def _scaled(w: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Convolution weights scaled per output channel by ``k``."""
-    return (w * k.reshape(-1, 1, 1, 1)).astype(np.float32)  # (w's values widened as they are read)
+    """Convolution weights scaled per output channel by ``k`` (0 * inf: NaN, without a warning)."""
+    with np.errstate(invalid="ignore"):
+        return (w * k.reshape(-1, 1, 1, 1)).astype(np.float32)  # (w's values widened as they are read)
 
 
 def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
@@ -38,7 +41,8 @@ def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
         mean, beta = (node.inputs[k].value.astype(np.float64) for k in (1, 4))
         # (derived, so that the weights scaled by it are found again by a session's later plans)
         k = graph.derive(_factor, node.inputs[2].value, node.inputs[3].value, node.attrs["epsilon"])
-        shift = beta - mean * k
+        with np.errstate(invalid="ignore"):  # (mean * k: 0 * inf where var + epsilon is 0, NaN as ORT gives)
+            shift = beta - mean * k
         conv = x.producer
         if (into_conv and conv is not None and conv.op == "conv2d" and conv.attrs.get("activation") is None
                 and len(conv.inputs) <= 3 and conv.inputs[1].is_constant and _single_reader(graph, x, users)):
@@ -47,8 +51,9 @@ def fold_batchnorm(graph: Graph, *, into_conv: bool = True) -> int:
                 else np.zeros(w.shape[0])
             w_new = Operand(conv.inputs[1].name + "_bn", w.shape, "float32",  # (once for a session's plans)
                             value=graph.derive(_scaled, w, k))
-            b_new = Operand(fresh_name(conv.name + "_bias"), (w.shape[0],), "float32",
-                            value=(b * k + shift).astype(np.float32))
+            with np.errstate(invalid="ignore"):
+                b_new = Operand(fresh_name(conv.name + "_bias"), (w.shape[0],), "float32",
+                                value=(b * k + shift).astype(np.float32))
             conv.inputs = [conv.inputs[0], w_new, b_new]
             graph.replace_uses(node.outputs[0], x)
             # the batch norm's readers now read the convolution's result (a second batch norm after
