@@ -622,7 +622,7 @@ def single_row(defaults: Defaults, node: Node, candidates: list[str]) -> Choice 
     1.09). Past the caches it took 1.4x gemv's time while it read its weights row-major; in panels
     (nn._panels) 0.46-0.69x at 16-64 MB (bench/results/2026-12-06-lavapipe-weight-panels.txt), so it
     takes every size, also for a quantized product (exact), whose integer weights it reads a byte
-    or two each (``INTEGER_WEIGHTS``): the T5 titler's 512 x 32128 int8 head 3.9 ms against 5.4 on
+    or two each (``INTEGER_WEIGHTS``): the T5 titler's 512 x 32128 int8 head 4.1 ms against 5.5 on
     ``subgroup`` at 8 rows (seven of its eight rows idle) and gemv's 10.1. A defaults' variant that
     reads them as floats (a convolution's ``pointwise``) is passed over for such a product; gemv,
     last, runs at workgroup 32 (0.75-0.92x its time at 64)."""
