@@ -273,12 +273,15 @@ def test_subgroup_tile_by_the_kernel_it_runs_on(device, rng):
     _default_then_forced(adapter, *graphs[3, 3, 2, (1, 0, 1, 0)], "subgroup x16 wg64", Choice("subgroup", 8))
 
 
-def test_few_input_channels_run_as_a_product_of_columns(device, rng, monkeypatch):
-    """``subgroup`` runs a convolution over at most 4 input channels as its input's columns under the
-    filter (im2col) times its weights on matmul_shared, where the columns take at most 16 MiB and a
-    sixteenth of the adapter's largest buffer (a 7x7 filter's over a 1080p image would take 406 MB):
-    ResNet's first layer does, 8 channels or a larger image do not; the outputs are conv2d_shared's,
-    bitwise (the same sums in the same order)."""
+def test_convolutions_run_as_a_product_of_columns(device, rng, monkeypatch):
+    """``subgroup`` runs a convolution as its input's columns under the filter (im2col) times its
+    weights on matmul_shared, where the columns take at most 16 MiB and a sixteenth of the adapter's
+    largest buffer (a 7x7 filter's over a 1080p image would take 406 MB): over at most 4 input
+    channels (ResNet's first layer) whatever its size; over more (ResNet50's strided 3x3 layers)
+    from 8 million multiply-adds on (not a landmark head's 0.4 million) and not where an fp16
+    session's octets take 8 rows (Mesa 22). The outputs are conv2d_shared's, bitwise (the same sums
+    in the same order), also over several vec4s of channels, strided, padded and ragged."""
+    from wgnn.backends.compute import policy
     from wgnn.backends.compute.policy import COLUMNS_BYTES, columns_conv
 
     def node_of(shape):
@@ -286,24 +289,31 @@ def test_few_input_channels_run_as_a_product_of_columns(device, rng, monkeypatch
         return b.build_graph({"y": y}).nodes[-1]
 
     adapter = AdapterProfile("test", "cpu")
+    mesa22 = AdapterProfile("llvmpipe | Mesa 22.3.6 (LLVM 15.0.6) | Vulkan", "cpu")
     resnet = node_of((1, 3, 224, 224, 64, 7, 2, (3, 3, 3, 3), 1))  # (3 channels padded to 4)
-    assert columns_conv(resnet, adapter)  # 112 x 112 x 49 vec4s: 9.8 MB
+    assert columns_conv(resnet, adapter) and columns_conv(resnet, mesa22, "fp16")  # 112 x 112 x 49 vec4s: 9.8 MB
     assert not columns_conv(node_of((1, 8, 224, 224, 64, 7, 2, (3, 3, 3, 3), 1)), adapter)
     assert not columns_conv(node_of((1, 3, 1080, 1920, 64, 7, 2, (3, 3, 3, 3), 1)), adapter)
     assert not columns_conv(resnet, AdapterProfile("test", "cpu", max_buffer=COLUMNS_BYTES))
+    strided = node_of((1, 128, 56, 56, 128, 3, 2, (1, 1, 1, 1), 1))  # 116 million multiply-adds, 3.6 MB
+    assert columns_conv(strided, adapter) and columns_conv(strided, adapter, "fp16")
+    assert columns_conv(strided, mesa22) and not columns_conv(strided, mesa22, "fp16")
+    assert not columns_conv(node_of((1, 32, 3, 3, 1404, 3, 3, (0, 0, 0, 0), 1)), adapter)  # 0.4 million
     if not AdapterProfile.from_device(device).subgroups:
         pytest.skip("the adapter has no subgroups")
     b, y, feeds = _conv(rng, (2, 3, 19, 23, 40, 5, 2, (2, 1, 0, 2), 1))
-    session, got, want = run_both(b, {"y": y}, feeds)
-    assert [k for k in kernels_used(session) if k in ("im2col", "matmul_shared", "conv2d_shared")] == \
-        ["im2col", "matmul_shared"]
-    assert rel_l2(got["y"], want["y"]) < tol("fp32")
-    from wgnn.backends.compute import policy
-
-    monkeypatch.setattr(policy, "COLUMNS_BYTES", 0)
-    direct = wgnn.InferenceSession(b.build_graph({"y": y}))
-    assert "conv2d_shared" in kernels_used(direct) and "im2col" not in kernels_used(direct)
-    np.testing.assert_array_equal(direct.compute(feeds)["y"], got["y"])
+    b2, y2, feeds2 = _conv(rng, (1, 12, 15, 14, 20, 3, 2, (1, 0, 2, 1), 1))  # three vec4s a pixel
+    monkeypatch.setattr(policy, "COLUMNS_MIN_MACS", 0)  # (the second takes 0.1 million)
+    for builder, out, inputs in ((b, y, feeds), (b2, y2, feeds2)):
+        session, got, want = run_both(builder, {"y": out}, inputs)
+        assert [k for k in kernels_used(session) if k in ("im2col", "matmul_shared", "conv2d_shared")] == \
+            ["im2col", "matmul_shared"]
+        assert rel_l2(got["y"], want["y"]) < tol("fp32")
+        monkeypatch.setattr(policy, "COLUMNS_BYTES", 0)
+        direct = wgnn.InferenceSession(builder.build_graph({"y": out}))
+        assert "conv2d_shared" in kernels_used(direct) and "im2col" not in kernels_used(direct)
+        np.testing.assert_array_equal(direct.compute(inputs)["y"], got["y"])
+        monkeypatch.setattr(policy, "COLUMNS_BYTES", COLUMNS_BYTES)
 
 
 def test_subgroup_tile_of_a_product_of_few_rows(device, rng):

@@ -322,7 +322,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         rows = weights[:, :, 0, :].transpose(2, 1, 0).reshape(kw * c, o)
         _matmul_call(node, ctx, ctx.tensor(x), rows, m=ow, k=kw * c, cols=o, batch=n * oh,
                      a_stride=sh * wd * c, b_stride=0, choice=choice, a_row=sw * c)
-    elif choice.variant == "subgroup" and columns_conv(node, ctx.policy.adapter):
+    elif choice.variant == "subgroup" and columns_conv(node, ctx.policy.adapter, ctx.policy.precision):
         # The input's columns under the filter (im2col.wgsl), then their product with the weights
         # [KH * KW * C][Cout] on matmul_shared: the same sums in the same order as conv2d_shared's.
         x_ref, taps = ctx.tensor(x), kh * kw * (c // 4)

@@ -556,7 +556,8 @@ def few_outputs(defaults: Defaults, node, adapter: AdapterProfile) -> tuple[str,
         return ()
     for limit, preferred in defaults.few_outputs:
         if o <= limit:
-            if (kh, kw) == (1, 1) or columns_conv(node, adapter):  # these keep ``subgroup`` where the table says so
+            # (these keep ``subgroup`` where the table says so)
+            if (kh, kw) == (1, 1) or (node.inputs[0].shape[1] <= 4 and columns_conv(node, adapter)):
                 preferred = tuple("subgroup" if v == "subgroup_1x1" else v for v in preferred)
             return tuple(v for v in preferred if v != "subgroup_1x1")
     return ()
@@ -565,21 +566,32 @@ def few_outputs(defaults: Defaults, node, adapter: AdapterProfile) -> tuple[str,
 # The most bytes of a convolution's columns (``columns_conv``): an intermediate of their own, which
 # a large image's first layer would make hundreds of MB (a 7x7 filter's over 1080p: 406 MB).
 COLUMNS_BYTES = 16 << 20
+# The fewest multiply-adds of a convolution over more than 4 input channels that runs on its columns:
+# below, the second dispatch costs more than the product saves (MediaPipe's iris and face landmark
+# heads, 0.4-2 million: 1.1-1.7x conv2d_shared's time of 0.04-0.24 ms on lavapipe).
+COLUMNS_MIN_MACS = 1 << 23
 
 
-def columns_conv(node: Node, adapter: AdapterProfile) -> bool:
+def columns_conv(node: Node, adapter: AdapterProfile, precision: str = "fp32") -> bool:
     """Whether ``subgroup`` runs a convolution (one that ``pointwise`` cannot) as a matrix product of
-    its input's columns (``im2col.wgsl``, then ``matmul_shared`` at its full tile): one group over at
-    most 4 input channels, one vec4 a pixel, as an image network's first layer has, where the
-    columns take at most ``COLUMNS_BYTES`` and a sixteenth of the adapter's largest buffer. On
-    lavapipe conv2d_shared took 1.1-1.6x that pair's time there: it loads four vec4s of weights for
-    each input vec4 it multiplies, and pays its window bookkeeping per tap
-    (bench/results/2026-12-06-lavapipe-first-conv-columns.txt)."""
+    its input's columns (``im2col.wgsl``, then ``matmul_shared`` at its full tile): one group, where
+    the columns take at most ``COLUMNS_BYTES`` and a sixteenth of the adapter's largest buffer. On
+    lavapipe conv2d_shared took 1.1-1.6x that pair's time on an image network's first layer (at most
+    4 input channels, one vec4 a pixel: bench/results/2026-12-06-lavapipe-first-conv-columns.txt),
+    and 1.2-1.6x on strided 3x3 layers and one-column or padded one-row filters of 24 to 192
+    channels (ResNet50's, YOLOX's, openWakeWord's: bench/results/2026-12-06-lavapipe-conv-columns.txt):
+    it loads four vec4s of weights for each input vec4 it multiplies, at 8 rows an octet, and pays
+    its window bookkeeping per tap, where the product's octets take 16 rows. Over more than 4 input
+    channels only from ``COLUMNS_MIN_MACS`` multiply-adds on, and not where an fp16 session's octets
+    take 8 rows (``AdapterProfile.narrow_f16_octets``: Mesa 22's, where those layers took 1.0-1.08x
+    conv2d_shared's time)."""
     n, c = node.inputs[0].shape[:2]
-    _, _, kh, kw = node.inputs[1].shape
+    o, _, kh, kw = node.inputs[1].shape
     _, _, oh, ow = node.outputs[0].shape
     size = n * oh * ow * kh * kw * -(-c // 4) * 16
-    return node.attrs.get("groups", 1) == 1 and c <= 4 and size <= min(COLUMNS_BYTES, adapter.max_buffer // 16)
+    large = c <= 4 or (n * oh * ow * kh * kw * c * o >= COLUMNS_MIN_MACS
+                       and not (precision == "fp16" and adapter.narrow_f16_octets))
+    return node.attrs.get("groups", 1) == 1 and large and size <= min(COLUMNS_BYTES, adapter.max_buffer // 16)
 
 
 def few_inputs(defaults: Defaults, node: Node, candidates: list[str]) -> list[str]:
@@ -830,7 +842,8 @@ class KernelPolicy:
             return self.complete(op, row, problem)
         variant = next(v for v in order if v in candidates)
         # (subgroup: on conv2d_shared, or on matmul_shared over the input's columns: columns_conv)
-        spatial = op == "conv2d" and "pointwise" not in candidates and not columns_conv(node, self.adapter)
+        spatial = (op == "conv2d" and "pointwise" not in candidates
+                   and not columns_conv(node, self.adapter, self.precision))
         tile = dict(defaults.spatial_tiles).get(variant) if spatial else None
         if self.adapter.kind == "gpu" and variant == "depthwise":
             tile = gpu_depthwise_tile(node, defaults.workgroup)

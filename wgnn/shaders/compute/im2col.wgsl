@@ -1,9 +1,10 @@
 // A convolution's input as the rows of a matrix product: row p holds output pixel p's
 // KH * KW * C4 input vec4s under the filter, in the order of the weights' rows (ky, kx, channels),
 // zero in the padding. A convolution of few input channels (an image network's first layer, one
-// vec4 a pixel: policy.columns_conv) then runs as the product of these rows and its weights
-// [KH * KW * C][Cout] on the matrix kernel at its full tile, where conv2d_shared loads four vec4s
-// of weights for every vec4 of input it multiplies, and pays its window bookkeeping per tap.
+// vec4 a pixel) or of many multiply-adds (policy.columns_conv) then runs as the product of these
+// rows and its weights [KH * KW * C][Cout] on the matrix kernel at its full tile, where
+// conv2d_shared loads four vec4s of weights for every vec4 of input it multiplies, and pays its
+// window bookkeeping per tap.
 // An invocation per output pixel, which writes its row (the divisions that find the pixel, a
 // software adapter's dearest instructions, once for all of its taps).
 #include "compute/common.wgsl"
