@@ -91,7 +91,8 @@ def test_a_batch_norm_of_negative_variance_gives_what_onnxruntime_gives(device):
     bn = helper.make_node("BatchNormalization", ["t", "g", "b", "m", "v"], ["y"], epsilon=1e-5)
     x = np.arange(4 * c, dtype=np.float32).reshape(1, c, 2, 2)
     for conv in (False, True):
-        nodes = [helper.make_node("Conv", ["x", "w"], ["t"]) if conv else helper.make_node("Identity", ["x"], ["t"]), bn]
+        first = helper.make_node("Conv", ["x", "w"], ["t"]) if conv else helper.make_node("Identity", ["x"], ["t"])
+        nodes = [first, bn]
         graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]).SerializeToString()
