@@ -65,8 +65,10 @@ def test_profile_rows_cover_every_dispatch(device):
     assert {r.variant for r in result.rows if r.kernel == tiled("matmul")} == {tiled_variant}
     assert all(r.gpu_ms >= 0 for r in result.rows) and result.gpu_ms > 0
     assert result.gpu_ms <= result.wall_ms * 1.5  # timestamps are nanoseconds, not another unit
+    assert 0 < result.plain_ms  # (the runs without timestamps, timed apart)
     table = result.table(top=2)
     assert "GFLOP/s" in table and "more dispatches" in table and "wall clock" in table and "variant" in table
+    assert f"{result.plain_ms:.2f} ms a run without the timestamps" in table
 
 
 def test_split_k_counts_the_products_flops_once(device):

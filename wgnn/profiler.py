@@ -92,10 +92,11 @@ class Row:
 @dataclass
 class Profile:
     rows: list[Row]
-    wall_ms: float
+    wall_ms: float  # a run's median wall clock with the timestamps written
     runs: int
     method: str
     adapter: str
+    plain_ms: float | None = None  # and without them (writing them costs time of its own)
 
     @property
     def gpu_ms(self) -> float:
@@ -116,7 +117,8 @@ class Profile:
         lines.append(f"sum of dispatch GPU times {self.gpu_ms:.2f} ms ({total_flops / 1e9:.3f} GFLOP, "
                      f"{total_flops / (self.gpu_ms * 1e6) if self.gpu_ms else 0:.2f} GFLOP/s); wall clock "
                      f"{self.wall_ms:.2f} ms per run; dispatches account for "
-                     f"{100 * self.gpu_ms / self.wall_ms if self.wall_ms else 0:.0f}% of it")
+                     f"{100 * self.gpu_ms / self.wall_ms if self.wall_ms else 0:.0f}% of it"
+                     + (f"; {self.plain_ms:.2f} ms a run without the timestamps" if self.plain_ms is not None else ""))
         lines.append("by op: " + "; ".join(f"{op} {ms:.2f} ms, {flops / 1e9:.3f} GFLOP, "
                                            f"{flops / (ms * 1e6) if ms else 0:.2f} GFLOP/s"
                                            for op, (ms, flops) in self.by_op().items()))
@@ -155,13 +157,19 @@ def profile(session, feeds: dict, *, runs: int = 5, warmup: int = 1) -> Profile:
     stamps = Timestamps(session.device, len(exe.dispatches))
     for _ in range(warmup):
         exe.run(checked)
-    per_run, walls = [], []
+    # Runs with timestamps and without, alternated: writing them is work of its own (on lavapipe
+    # 26-63 us a dispatch, so a profile's small dispatches look dearer than they run), and the
+    # plain runs' wall clock is what a session's runs take.
+    per_run, walls, plain = [], [], []
     for _ in range(runs):
         start = time.perf_counter()
         exe.run(checked, timestamps=stamps)
         walls.append((time.perf_counter() - start) * 1000)
         per_run.append(stamps.durations_ms())
+        start = time.perf_counter()
+        exe.run(checked)
+        plain.append((time.perf_counter() - start) * 1000)
     times = np.median(np.stack(per_run), axis=0)
     rows = [Row(i, d.node.name, d.node.op, d.kernel, d.variant, _shapes(d.node), float(t), d.flops, d.bytes_moved)
             for i, (d, t) in enumerate(zip(exe.dispatches, times))]
-    return Profile(rows, float(np.median(walls)), runs, stamps.method, session.adapter_name)
+    return Profile(rows, float(np.median(walls)), runs, stamps.method, session.adapter_name, float(np.median(plain)))
