@@ -578,7 +578,7 @@ def columns_conv(node: Node, adapter: AdapterProfile, precision: str = "fp32") -
     the columns take at most ``COLUMNS_BYTES`` and a sixteenth of the adapter's largest buffer. On
     lavapipe conv2d_shared took 1.1-1.6x that pair's time on an image network's first layer (at most
     4 input channels, one vec4 a pixel: bench/results/2026-12-06-lavapipe-first-conv-columns.txt),
-    and 1.2-1.6x on strided 3x3 layers and one-column or padded one-row filters of 24 to 192
+    and 1.1-1.6x on strided 3x3 layers and one-column or padded one-row filters of 24 to 512
     channels (ResNet50's, YOLOX's, openWakeWord's: bench/results/2026-12-06-lavapipe-conv-columns.txt):
     it loads four vec4s of weights for each input vec4 it multiplies, at 8 rows an octet, and pays
     its window bookkeeping per tap, where the product's octets take 16 rows. Over more than 4 input
