@@ -99,7 +99,7 @@ def main() -> None:
     queries = device.create_query_set(type="timestamp", count=2)
     resolved = device.create_buffer(size=16, usage=usage.QUERY_RESOLVE | usage.COPY_SRC)
     kernels = {}
-    for name, (word, nbytes, rows, body) in WORDS.items():
+    for name, (word, _, rows, body) in WORDS.items():
         trips = "k_trips[0]" if name == "i8_uniform_k" else f"{args.k // 4}u"
         panel = args.k // rows * 8  # words a panel
         code = f"""
