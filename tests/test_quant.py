@@ -300,12 +300,13 @@ def _dynamic_conv(prefix: str, x: str, w: np.ndarray, bias: np.ndarray, **attrs)
 
 def test_dynamically_quantized_conv_tail_is_one_pass(device):
     """After each ConvInteger, ONNX Runtime's earlier quantize_dynamic wrote an Add of the int32 bias,
-    a Cast to float and a Mul by x_scale * w_scale: one ``dequantize_sum`` pass
-    (passes/drop_exact_casts.py), with a swish after it fused in; the bias's quantization at run time
-    (x_scale * w_scale, the Div, Floor and Cast) is computed in that pass too, the weights' scale its
-    ``scale``, so no other dispatch remains but the input's quantization. On a real photo: ONNX Runtime
-    CPU's first convolution bit for bit (the same int32 sums, rounded to float once), the swish
-    block after it within float rounding; fp16 within its own rounding."""
+    a Cast to float and a Mul by x_scale * w_scale: one ``dequantize_sum`` (passes/drop_exact_casts.py),
+    with a swish after it fused in; the bias's quantization at run time (x_scale * w_scale, the Div,
+    Floor and Cast) is computed in it too, the weights' scale its ``scale``; and that joins the
+    convolution's epilogue (``fuse_dequantize_sum_into_conv``: its bias added to the integer sums
+    before the factor x_scale), so no other dispatch remains but the input's quantization. On a real
+    photo: ONNX Runtime CPU's first convolution bit for bit (the same int32 sums, rounded to float
+    once), the swish block after it within float rounding; fp16 within its own rounding."""
     ort = pytest.importorskip("onnxruntime")
     rng = np.random.default_rng(5)
     first, inits1 = _dynamic_conv("a_", "x", rng.normal(0, 0.2, (8, 3, 3, 3)).astype(np.float32),
@@ -322,12 +323,12 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
     x = _photos(["astronaut"])[0]
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})
     session = wgnn.InferenceSession(model)
-    tails = [n for n in session.graph.nodes if n.op == "dequantize_sum"]
-    assert len(tails) == 2 and not any(n.op == "cast" and n.outputs[0].shape == (1, 8, 112, 112)
-                                       for n in session.graph.nodes)
+    assert session.pass_log["fuse_dequantize_sum"] >= 2 and session.pass_log["fuse_dequantize_sum_into_conv"] == 2
+    tails = [n for n in session.graph.nodes if n.op == "conv2d"]
+    assert len(tails) == 2 and not any(n.op in ("cast", "dequantize_sum") for n in session.graph.nodes)
     assert [n.attrs["activation"].kind if n.attrs.get("activation") else None for n in tails] == [None, "swish"]
-    assert all(n.attrs["bias_scaled"] and n.attrs["scale"] > 0 for n in tails)
-    assert not any(n.op == "cast" or n.op == "binary" and n.attrs["kind"] != "add" for n in session.graph.nodes)
+    assert all(n.attrs["offset_bias"] == "floor" and n.attrs["factor_scale"] > 0 for n in tails)
+    assert not any(n.op == "binary" and n.attrs["kind"] != "add" for n in session.graph.nodes)
     got = session.run(None, {"x": x})
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-5 * np.abs(want[1]).max())
@@ -337,6 +338,75 @@ def test_dynamically_quantized_conv_tail_is_one_pass(device):
     np.testing.assert_allclose(half[0], want[0], rtol=0, atol=2e-3 * np.abs(want[0]).max())
     np.testing.assert_allclose(half[1], want[1], rtol=0, atol=1e-2 * np.abs(want[1]).max())
     assert np.mean(np.abs(half[1] - want[1]) <= 2e-3 * np.abs(want[1]).max()) > 0.99
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_dynamically_quantized_conv_tail_on_every_variant(device, monkeypatch, precision):
+    """The dequantize_sum a dynamically quantized convolution ends in, fused into its epilogue, on
+    each kernel that can run it, forced: Winograd's output transform (its integer sums), conv2d_shared
+    and the columns' product (``subgroup``), direct, the workgroup-tiled GEMM (split-K too), the scalar
+    kernel; a 1x1 one on the matrix kernels (``pointwise``, ``gemm``) and a one-pixel one on gemv.
+    fp32: ONNX Runtime CPU's results bit for bit, with a float bias quantized at run time and with
+    an int32 one; fp16: the same values on every variant (their f32 epilogue, then f16)."""
+    from wgnn.backends.compute import policy
+    from wgnn.backends.compute.policy import Choice
+
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(11)
+    cases = {"3x3": ((1, 8, 9, 11), (8, 8, 3, 3), dict(pads=[1, 1, 1, 1]),
+                     ["winograd", "subgroup", "subgroup_columns", "direct", "gemm", "gemm_split", "generic"]),
+             "1x1": ((2, 8, 5, 7), (12, 8, 1, 1), {}, ["pointwise", "subgroup", "gemm", "generic"]),
+             "one_pixel": ((1, 8, 1, 1), (12, 8, 1, 1), {}, ["gemv", "pointwise", "generic"]),
+             "int32_bias": ((1, 8, 6, 7), (8, 8, 3, 3), dict(pads=[1, 1, 1, 1]), ["winograd", "direct", "generic"])}
+    adapter = policy.AdapterProfile.from_device(device)
+    narrow = precision == "fp16" and adapter.narrow_f16_octets  # (no columns over 8 channels there)
+    for label, (x_shape, w_shape, attrs, variants) in cases.items():
+        nodes, inits = _dynamic_conv("a_", "x", rng.normal(0, 0.2, w_shape).astype(np.float32),
+                                     rng.normal(0, 0.5, w_shape[0]).astype(np.float32), **attrs)
+        if label == "int32_bias":  # (the Add's bias an int32 constant, not quantized at run time)
+            from onnx import numpy_helper
+
+            nodes = [n for n in nodes if n.output[0] not in ("a_t", "a_r", "a_bq", "a_br")]
+            inits.append(numpy_helper.from_array(rng.integers(-3000, 3000, (1, w_shape[0], 1, 1)).astype(np.int32),
+                                                 "a_br"))
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                                  [helper.make_tensor_value_info("a_y", TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+        x = rng.normal(0, 1, x_shape).astype(np.float32)
+        want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        results = {}
+        for variant in variants:
+            if (variant.startswith("subgroup") and not adapter.subgroups) or (variant == "subgroup_columns" and narrow):
+                continue
+            choice = {"gemm_split": Choice("gemm", 2, None, 2), "subgroup_columns": Choice("subgroup")}.get(
+                variant, Choice(variant))
+            # (conv2d_shared where the columns would run; every size on its columns for the other)
+            monkeypatch.setattr(policy, "COLUMNS_BYTES", 0 if variant == "subgroup" else 16 << 20)
+            monkeypatch.setattr(policy, "COLUMNS_MIN_MACS", 0)
+            session = wgnn.InferenceSession(model, precision=precision, kernels={"conv2d": choice})
+            assert session.pass_log["fuse_dequantize_sum_into_conv"] == 1, (label, variant)
+            (conv,) = [n for n in session._exe.graph.nodes if n.op in ("conv2d", "winograd_output")]
+            assert conv.attrs["offset_bias"] == ("exact" if label == "int32_bias" else "floor")
+            assert not any(n.op == "dequantize_sum" for n in session._exe.graph.nodes), (label, variant)
+            kernels = kernels_used(session)
+            expected = {"winograd": "winograd_output", "subgroup": "conv2d_shared", "subgroup_columns": "im2col",
+                        "direct": "conv2d", "gemm": "conv2d_gemm", "gemm_split": "splitk_reduce",
+                        "generic": "conv2d_generic", "gemv": "gemv"}.get(variant)
+            if label != "3x3" and variant in ("subgroup", "gemm"):
+                expected = "matmul_shared" if variant == "subgroup" else "matmul_gemm"
+            if label != "3x3" and variant == "generic":
+                expected = "conv2d_generic"
+            if variant == "pointwise":
+                expected = "matmul"
+            assert expected in kernels, (label, variant, kernels)
+            results[variant] = session.run(None, {"x": x})[0]
+            if precision == "fp32":
+                np.testing.assert_array_equal(results[variant], want, err_msg=f"{label} {variant}")
+        first = next(iter(results.values()))
+        for variant, got in results.items():
+            np.testing.assert_array_equal(got, first, err_msg=f"{label} {variant}")
+        bound = (1e-6 if precision == "fp32" else 2e-3) * np.abs(want).max()
+        np.testing.assert_allclose(first, want, rtol=0, atol=bound)
 
 
 def _quantized_lstm(rng, direction: str, per_channel: bool, hidden: int, steps: int, batch: int, size: int,

@@ -46,14 +46,24 @@ class Epilogue:
     factor: Operand | None = None
 
 
+def factor_of(node: Node):
+    """A product's run-time factor (epilogue.wgsl's ``factored``, binding 7, after y): a matmul's
+    sixth input, a convolution's seventh (its sixth is its x_scale, which takes binding 7 in the
+    matrix kernels: no convolution has both, ``passes.fuse_dequantize_sum``); else None."""
+    at = {"matmul": 5, "conv2d": 6, "winograd_output": 6}.get(node.op)
+    return node.inputs[at] if at is not None and len(node.inputs) > at else None
+
+
 def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
-    """The epilogue of a fusable node with inputs [x, w, bias?, residual?, slope?] (a matmul's sixth,
-    its factor: epilogue.wgsl's ``factored``, binding 7, after y: the slot a convolution's
-    x_scale has in the kernels both run, which no node has both of)."""
+    """The epilogue of a fusable node with inputs [x, w, bias?, residual?, slope?] and a run-time
+    factor (``factor_of``). A convolution's with attr ``offset_bias`` (a dynamically quantized one's,
+    ``passes.fuse_dequantize_sum``) adds its bias to the integer sums before the factor, as
+    ternary.wgsl's dequantize_sum does: "floor" where the bias is a float to take in the factor's
+    units (bias_scaled), "exact" where it is integers already."""
     act = node.attrs.get("activation")
     ins = node.inputs + [None] * (6 - len(node.inputs))
     bias, residual, slope = ins[2], ins[3], ins[4]
-    factor = ins[5] if node.op == "matmul" else None
+    factor = factor_of(node)
     for t, what in ((bias, "bias"), (slope, "PRelu slope")):
         if t is not None and not t.is_constant:
             raise ctx.unsupported(node, f"a {what} computed at run time")
@@ -66,17 +76,29 @@ def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
                 "residual_after": bool(node.attrs.get("residual_after")), "affine": post is not None}
     params = {"alpha": act.alpha if act else 0.0, "beta": act.beta if act else 0.0,
               "post_scale": post[0] if post else 1.0, "post_shift": post[1] if post else 0.0}
-    template.update(FACTOR_TEMPLATE[factor is not None])
+    offset = node.attrs.get("offset_bias") if factor is not None else None
+    template.update(FACTOR_TEMPLATE[factor is not None] if offset is None else OFFSET_TEMPLATE[offset])
     if factor is not None:
         params["factor_scale"] = float(node.attrs.get("factor_scale", 1.0))
     return Epilogue(bias_v, residual, slope_v, template, params, factor)
 
 
-# epilogue.wgsl's (and epilogue_scalar.wgsl's) run-time factor: without, with
+# epilogue.wgsl's (and epilogue_scalar.wgsl's) run-time factor: without, with. ``biased``: the sums
+# with the bias (b), after the factor.
+_FACTOR_BINDING = "@group(0) @binding(7) var<storage, read_write> factor: array<factor_elem>;"
 FACTOR_TEMPLATE = {
-    False: {"factor_binding": "", "factor_times": "acc", "factor_field": ""},
-    True: {"factor_binding": "@group(0) @binding(7) var<storage, read_write> factor: array<factor_elem>;",
-           "factor_times": "acc * (f32(factor[0]) * p.factor_scale)", "factor_field": "factor_scale: f32,"}}
+    False: {"factor_binding": "", "factor_times": "acc", "factor_field": "", "biased": "factored(acc) + b"},
+    True: {"factor_binding": _FACTOR_BINDING, "factor_times": "acc * (f32(factor[0]) * p.factor_scale)",
+           "factor_field": "factor_scale: f32,", "biased": "factored(acc) + b"}}
+# The bias added to the integer sums before the factor (fused_epilogue's ``offset_bias``): s the
+# factor times p.factor_scale, (i32(sums) + i32(floor(b / s))) * s or (i32(sums) + i32(b)) * s, in
+# ternary.wgsl's dequantize_sum's operations (``int`` the vector or scalar i32 type of the includer).
+OFFSET_TEMPLATE = {
+    kind: {"factor_binding": _FACTOR_BINDING, "factor_times": "acc * (f32(factor[0]) * p.factor_scale)",
+           "factor_field": "factor_scale: f32,",
+           "biased": f"offset_sums(acc, {'floor(b / (f32(factor[0]) * p.factor_scale))' if kind == 'floor' else 'b'}, "
+                     "f32(factor[0]) * p.factor_scale)"}
+    for kind in ("floor", "exact")}
 
 
 # -- strided addressing -------------------------------------------------------------------------

@@ -88,6 +88,9 @@ class Conv2d:
         scale = node.inputs[5] if len(node.inputs) > 5 else None
         if scale is not None and scale.shape != (n, c, 1, 1):
             raise fail(node, f"an input scale of shape {scale.shape}: expected one value per channel, {(n, c, 1, 1)}")
+        factor = node.inputs[6] if len(node.inputs) > 6 else None  # (passes.fuse_dequantize_sum_into_conv)
+        if factor is not None and (factor.size != 1 or factor.dtype not in FLOATS or scale is not None):
+            raise fail(node, f"factor must be one float number (and no input scale), got {factor.dtype} {factor.shape}")
         requantize = node.attrs.get("requantize")  # fused by the compute backend (ops.quant.FusedRequantize)
         return [((n, o, oh, ow), requantize.dtype if requantize is not None else x.dtype)]
 
@@ -102,6 +105,15 @@ class Conv2d:
         y = conv_reference(x, w, a["strides"], a["pads"], a["dilations"], a["groups"])
         bias, residual, slope = (ins + [None, None, None])[2:5]
         requantize = a.get("requantize")
+        factor = ins[6] if len(ins) > 6 else None
+        if factor is not None:  # (the kernels' rounding: the factor in f32 first; an offset bias before it)
+            s = np.float32(np.float32(factor.reshape(())) * np.float32(a.get("factor_scale", 1.0)))
+            if a.get("offset_bias") is None:
+                y = y * s
+            else:
+                b = np.zeros(1) if bias is None else bias.reshape(1, -1, 1, 1).astype(np.float64)
+                y = (y + (np.floor(b / s) if a["offset_bias"] == "floor" else b)) * s
+                bias = None
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1)
         y = apply_epilogue(a, y, residual if requantize is None else None,

@@ -34,7 +34,7 @@ from .fuse_lstm_cell import fuse_lstm_cell
 from .fuse_lstm_step import fuse_lstm_step
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_muladd import fuse_muladd
-from .fuse_product_factor import fuse_product_factor
+from .fuse_product_factor import fuse_dequantize_sum_into_conv, fuse_product_factor
 from .fuse_residual import fuse_residual, fuse_residual_after_activation, narrow_padded_residuals
 from .fuse_softmax import fuse_softmax, softmax_written_out
 from .integer_conv import integer_conv
@@ -80,7 +80,8 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, softmax_written_o
 # it (where no product took the Add as its residual) is one muladd, a sum of a tensor times itself
 # is one sum of squares, a 1x1 convolution of x times a per-channel gate scales its weights'
 # rows instead, and a product's scale computed at run time and its bias after (dynamic
-# quantization's) join its epilogue, after the LSTM step has taken its own. (What is left of
+# quantization's) join its epilogue, after the LSTM step has taken its own (a convolution's
+# dequantize_sum too). (What is left of
 # element-wise chains is fused last, after the kernel policy's rewrites: ``fuse_elementwise`` in the
 # compute backend's ``prepare``.)
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
@@ -89,7 +90,7 @@ BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_
                                                      fuse_residual_after_activation, narrow_padded_residuals,
                                                      fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd,
                                                      fuse_lstm_step, fold_square_into_reduce, fold_channel_scale,
-                                                     fuse_product_factor],
+                                                     fuse_product_factor, fuse_dequantize_sum_into_conv],
                                         "texture": []}
 
 
@@ -139,4 +140,5 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FIRST_RUL
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",
            "compose_slices", "fold_square_into_reduce", "softmax_written_out", "fold_channel_scale",
-           "chain_spp_pools", "pack_block_weights", "float32_inside", "fuse_product_factor"]
+           "chain_spp_pools", "pack_block_weights", "float32_inside", "fuse_product_factor",
+           "fuse_dequantize_sum_into_conv"]

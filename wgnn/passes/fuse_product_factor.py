@@ -92,3 +92,56 @@ def fuse_product_factor(graph: Graph) -> int:
     scalings = [node for node in graph.nodes
                 if node.op == "muladd" or (node.op == "binary" and node.attrs["kind"] == "mul")]
     return sum(_fuse(graph, node, readers) for node in scalings if node in graph.nodes)
+
+
+def _channel_values(c: Operand | None, channels: int) -> np.ndarray | None:
+    """A dequantize_sum's offset or bias ``c`` (None: zeros) as one value per output channel of an
+    NCHW result, else None (where it varies along anything else)."""
+    if c is None:
+        return np.zeros(channels, np.float32)
+    if not c.is_constant or c.rank > 4:
+        return None
+    value = c.value.reshape((1,) * (4 - c.rank) + c.shape)
+    if value.shape[0] != 1 or value.shape[2:] != (1, 1) or value.shape[1] not in (1, channels):
+        return None
+    flat = np.broadcast_to(value.reshape(-1), (channels,))
+    if c.dtype == "int32" and np.abs(flat).max(initial=0) >= 2**24:  # (int32 offsets exact as f32)
+        return None
+    return flat.astype(np.float32)
+
+
+def _fuse_into_conv(graph: Graph, node: Node, readers: Readers) -> bool:
+    """``node`` (a dequantize_sum of a quantized convolution's integer sums, a run-time number and
+    an integer or float bias) into the convolution's epilogue; whether it was."""
+    acc, s, c = node.inputs
+    conv = acc.producer
+    act = node.attrs.get("activation")
+    if (conv is None or conv.op != "conv2d" or not conv.attrs.get("exact") or not readers.only(acc, node)
+            or conv.attrs["groups"] != 1 or any(t is not None for t in conv.inputs[2:])
+            or any(conv.attrs.get(k) is not None for k in ("activation", "requantize", "affine_after", "x_zero",
+                                                            "int8_offset", "factor_scale"))
+            or s.is_constant or s.size != 1 or s.dtype != "float32" or acc.shape != node.outputs[0].shape
+            or node.outputs[0].dtype != "float32" or (act is not None and act.kind == "prelu")):
+        return False
+    bias = _channel_values(c, acc.shape[1])
+    if bias is None:
+        return False
+    bias_operand = Operand(fresh_name(f"{conv.name}_offsets"), bias.shape, "float32", value=bias)
+    fused = Node("conv2d", [conv.inputs[0], conv.inputs[1], bias_operand, None, None, None, s], node.outputs,
+                 dict(conv.attrs, activation=act, factor_scale=float(node.attrs.get("scale", 1.0)),
+                      offset_bias="floor" if node.attrs.get("bias_scaled") else "exact"), name=conv.name)
+    readers.substitute(graph, [conv], node, fused)
+    return True
+
+
+def fuse_dequantize_sum_into_conv(graph: Graph) -> int:
+    """A dynamically quantized convolution's tail, ``dequantize_sum(sums, x_scale, bias)`` (its
+    ``scale`` w_scale, ``passes.drop_exact_casts``), into the convolution's epilogue: the bias one
+    value per output channel (an int32 one exact in f32), added to the integer sums before the
+    factor x_scale * w_scale as the dequantize_sum adds it (``fused_epilogue``'s ``offset_bias``),
+    then its activation. The factor is the convolution's seventh input (its sixth, an x_scale, is
+    never there: such a convolution has a float input). ddddocr's older recognizer: 14 dispatches
+    fewer."""
+    readers = Readers(graph)
+    return sum(_fuse_into_conv(graph, node, readers) for node in list(graph.nodes)
+               if node.op == "dequantize_sum" and node in graph.nodes)

@@ -96,7 +96,9 @@ def _rewrite(graph: Graph, node: Node, side: int) -> list[Node]:
     attrs = {"out_shape": out.shape, "tiles": (th, tw), "m": side, "activation": node.attrs.get("activation"),
              "residual_after": node.attrs.get("residual_after", False),
              "affine_after": node.attrs.get("affine_after"), "exact": exact}
-    for key in ("requantize", "kernel_choice"):  # a quantized convolution's fused requantize
+    # a quantized convolution's fused requantize, or its run-time factor's scale and bias (the factor
+    # itself the seventh input: passes.fuse_dequantize_sum)
+    for key in ("requantize", "kernel_choice", "factor_scale", "offset_bias"):
         if node.attrs.get(key) is not None:
             attrs[key] = node.attrs[key]
     if "onnx_op" in node.attrs:  # errors name the model's op

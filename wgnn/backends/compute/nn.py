@@ -11,7 +11,16 @@ import numpy as np
 
 from ...ops.quant import BlockWeights, block_weights, fits_int
 from ...ops.winograd import TRANSFORMS
-from ..common import FACTOR_TEMPLATE, MAX_RANK, broadcast_strides, fits_f16, fused_epilogue, merge_dims, pack_dims
+from ..common import (
+    FACTOR_TEMPLATE,
+    MAX_RANK,
+    broadcast_strides,
+    factor_of,
+    fits_f16,
+    fused_epilogue,
+    merge_dims,
+    pack_dims,
+)
 from .context import LoweringContext, Ref, lowers
 from .data import pool_rows
 from .policy import (
@@ -147,6 +156,12 @@ def _words(**operands: Ref) -> dict:
         out[f"{name}_word"] = "vec2<u32>" if half else f"vec4<{name}_elem>"
         out[f"{name}_read"] = "halves" if half else "vec4<f32>"
     return out
+
+
+def _factor(node, ctx: LoweringContext) -> list[Ref]:
+    """The binding of a product's run-time factor (binding 7: ``common.factor_of``), if it has one."""
+    factor = factor_of(node)
+    return [ctx.tensor(factor)] if factor is not None else []
 
 
 def _int8_weights(exact: bool, array: np.ndarray) -> np.ndarray | None:
@@ -309,7 +324,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         if node.attrs.get("x_zero") is not None:  # quantized integers as stored: the sums take x_q - x_zero
             template.update(x_zero=float(node.attrs["x_zero"]))
         ctx.dispatch("depthwise", node=node, template=template, params=params,
-                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
+                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)] + _factor(node, ctx),
                      threads=n * strips * tiles * (c // 4), choice=choice, loops=strip + slots)
     elif nhwc_rows:
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
@@ -339,7 +354,8 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         params.update(in_h=h, in_w=wd, in_c4=c // 4, out_h=oh, out_w=ow, kernel_w=kw, stride_h=sh, stride_w=sw,
                       dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
         packed = ctx.const(weights.transpose(2, 3, 1, 0))  # KH, KW, Cin, Cout: B [K, Cout]
-        _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice, problem)
+        _gemm(node, ctx, "conv2d_gemm", ctx.tensor(x), packed, refs, template, params, choice, problem,
+              factor=_factor(node, ctx))
     else:  # direct (subgroup: conv2d_shared, the same with its input shared across octets of lanes)
         refs, template, params = _epilogue(node, ctx, o, vec4=True)
         tiles = -(-ow // tile)
@@ -359,7 +375,8 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
             kernel, threads = "conv2d", n * oh * tiles * (o // 4)
             params.update(cin4_per_group=cpg // 4, cout4_per_group=o // g // 4)
         ctx.dispatch(kernel, node=node, template=template, params=params,
-                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)], threads=threads, choice=choice)
+                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)] + _factor(node, ctx), threads=threads,
+                     choice=choice)
 
 
 def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
@@ -459,7 +476,8 @@ def _conv_generic(node, ctx: LoweringContext, weights: Ref, choice: Choice) -> N
     params.update(batch=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=o, groups=node.attrs["groups"],
                   kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl)
     ctx.dispatch("conv2d_generic", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)], threads=out.size, choice=choice)
+                 bindings=[ctx.tensor(x), weights] + refs + [ctx.tensor(out)] + _factor(node, ctx), threads=out.size,
+                 choice=choice)
 
 
 @lowers("conv_transpose2d")
@@ -510,7 +528,7 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
     template.update(_x_scale_template(scale is not None))
     extra = [ctx.tensor(scale)] if scale is not None else []  # binding 7, after y
     # binding 7 too: a product's run-time factor (epilogue.wgsl), never with an x_scale
-    factor = [ctx.tensor(node.inputs[5])] if node.op == "matmul" and len(node.inputs) > 5 else []
+    factor = _factor(node, ctx)
     if choice.variant == "gemv":  # B transposed, [N][K], so neighbouring invocations read neighbours
         params.update(k4=k // 4, n4=cols // 4)
         bt = b.reshape(k, cols).T
@@ -647,7 +665,7 @@ def _gemm(node, ctx: LoweringContext, kernel: str, a_ref: Ref, b_ref: Ref, refs:
                  choice=choice, flops_share=1.0, types_extra=math)
     reduce_template = {k: v for k, v in template.items()
                        if k in ("act", "residual", "residual_after", "quant", "y_type", "y_store", "y_slice",
-                                "y_swap", "y_scatter", "r_window", "affine") or k.startswith("factor_")}
+                                "y_swap", "y_scatter", "r_window", "affine", "biased") or k.startswith("factor_")}
     ctx.dispatch("splitk_reduce", node=node, template=reduce_template,
                  params=dict({k: v for k, v in params.items()
                               if k in ("alpha", "beta", "factor_scale") or k.startswith(("y_", "r_", "post_"))},
@@ -952,7 +970,8 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
                     body=_winograd_output_code(side, 4 if exact else 1))
     params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
     ctx.dispatch("winograd_output", node=node, template=template, params=params,
-                 bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)], threads=n * th * tw * (o // 4),
+                 bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)] + _factor(node, ctx),
+                 threads=n * th * tw * (o // 4),
                  choice=node.attrs.get("kernel_choice"))
 
 

@@ -520,8 +520,8 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         found.append("direct")
     if ungrouped4:
         found += ["gemm"] + (["gemm_f16"] if half else [])
-        if node.attrs.get("int8_offset") is not None:  # a quantized convolution (passes/integer_conv.py)
-            found.append("gemm_i8")
+        if node.attrs.get("int8_offset") is not None and len(node.inputs) < 7:  # a quantized convolution
+            found.append("gemm_i8")  # (passes/integer_conv.py; not with a run-time factor, which its epilogue lacks)
     if ("pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1
             and tuple(node.attrs["strides"]) == (1, 1)):
         found.append("gemv")

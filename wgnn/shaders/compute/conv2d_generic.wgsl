@@ -11,6 +11,7 @@ struct Params {
     kernel_h: u32, kernel_w: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_top: i32, pad_left: i32,
     alpha: f32, beta: f32, post_scale: f32, post_shift: f32,
+    ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue_scalar.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -22,6 +22,7 @@ struct Params {
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
     w_panel: u32,  // the weights' words per panel
+    ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
 const TILE_X: u32 = ${tile_x}u;

@@ -39,6 +39,17 @@ fn factored(acc: vec4<f32>) -> vec4<f32> {
     return ${factor_times};
 }
 
+// Integer sums plus an integer offset, times s (ternary.wgsl's dequantize_sum's operations).
+fn offset_sums(acc: vec4<f32>, offset: vec4<f32>, s: f32) -> vec4<f32> {
+    return vec4<f32>(vec4<i32>(acc) + vec4<i32>(offset)) * s;
+}
+
+// The sums with the bias b: factored(acc) + b, or (a dynamically quantized convolution's, whose
+// bias joins its integer sums before the factor) offset_sums().
+fn biased(acc: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return ${biased};
+}
+
 fn store_y(v: vec4<f32>) -> ${y_type} {
     return ${y_store}(v);
 }
@@ -93,7 +104,7 @@ fn finished(out_index: u32, channel4: u32, biased: vec4<f32>) -> vec4<f32> {
 
 // out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
 fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
-    let v = factored(acc) + vec4<f32>(bias[channel4]);
+    let v = biased(acc, vec4<f32>(bias[channel4]));
     if (QUANT != 0u) {
         y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
         return;

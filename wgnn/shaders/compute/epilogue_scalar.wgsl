@@ -16,8 +16,16 @@ fn factored(acc: f32) -> f32 {  // (epilogue.wgsl's, on one value)
     return ${factor_times};
 }
 
+fn offset_sums(acc: f32, offset: f32, s: f32) -> f32 {  // (epilogue.wgsl's, on one value)
+    return f32(i32(acc) + i32(offset)) * s;
+}
+
+fn biased(acc: f32, b: f32) -> f32 {  // (epilogue.wgsl's, on one value)
+    return ${biased};
+}
+
 fn write_output(out_index: u32, channel: u32, acc: f32) {
-    var v = factored(acc) + f32(bias[channel]);
+    var v = biased(acc, f32(bias[channel]));
     if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
         v += f32(residual[out_index]);
     }

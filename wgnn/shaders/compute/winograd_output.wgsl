@@ -19,6 +19,7 @@ struct Params {
     tiles_h: u32, tiles_w: u32, alpha: f32, beta: f32,
     y_row4: u32, y_pitch4: u32, y_offset4: u32, r_out4: u32, r_row4: u32, r_pitch4: u32,
     r_offset4: u32, post_scale: f32, post_shift: f32,  // y a slice, the residual a window, the affine (epilogue.wgsl)
+    ${factor_field}  // factor_scale: f32, with a run-time factor (epilogue.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
