@@ -1008,6 +1008,36 @@ def test_quantized_conv_runs_on_integers_as_onnxruntime_does(device, groups):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_a_requantize_table_that_f16_holds_stays_f32(device, precision):
+    """The fused requantize's table (per-channel multipliers, then three vec4s of ends) is found by
+    its binding's length: scales that are powers of two make every value exact in f16, and stored
+    so, 8 channels' table (20 values, 40 bytes) was bound as 48 and read a row off: a uint8 result
+    of 1s (found by ``wgnn fuzz --graphs --precision fp16``). It stays f32: ONNX Runtime's codes,
+    element for element, on each kernel the convolution takes."""
+    from onnx import numpy_helper
+
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(23)
+    consts = {"xs": np.float32(2.0**-5), "xz": np.uint8(128), "w": rng.integers(-63, 64, (8, 8, 1, 1)).astype(np.int8),
+              "ws": np.float32(2.0**-7), "wz": np.int8(0), "ys": np.float32(2.0**-4), "yz": np.uint8(128),
+              "b": rng.integers(-3000, 3000, 8).astype(np.int32)}
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 8, 5, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    model = model.SerializeToString()
+    x = rng.integers(0, 256, (1, 8, 5, 6)).astype(np.uint8)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert len(np.unique(want)) > 20
+    for kernel in (None, "pointwise", "direct", "gemm"):
+        session = wgnn.InferenceSession(model, precision=precision, kernels={"conv2d": kernel} if kernel else None)
+        assert session.pass_log["integer_conv"] == 1
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], want, err_msg=str(kernel))
+
+
 @pytest.mark.parametrize("groups, size, kernel", [(1, 3, "conv2d_shared"), (1, 1, "matmul_shared"),
                                                   (8, 3, "depthwise")])
 def test_quantized_weights_are_read_as_bytes(device, monkeypatch, groups, size, kernel):

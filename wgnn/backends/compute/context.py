@@ -397,16 +397,20 @@ class LoweringContext:
                         lanes_sum="(v.x + v.y) + (v.z + v.w)")
         return dict(template, width=1, vec="f32", lanes_max="v", lanes_sum="v")
 
-    def const(self, array: np.ndarray, *, exact: bool = False) -> Ref:
+    def const(self, array: np.ndarray, *, exact: bool = False, f32: bool = False) -> Ref:
         """Weights or other constant data. Floats are stored in the session's precision, except
-        arrays with values beyond f16's range, which stay f32 rather than turn into infinities, and
-        ``exact`` ones that f16 would round."""
-        return self.constants.add(np.asarray(array), partial(self._stored, exact=exact), ("const", self.elem, exact))
+        arrays with values beyond f16's range, which stay f32 rather than turn into infinities,
+        ``exact`` ones that f16 would round, and ``f32`` ones: a table a kernel finds the end of by
+        its binding's length (``arrayLength``), which in f16 the buffer's padding to whole 16 bytes
+        would lengthen (a requantize table of 8 channels: 20 f16s, 40 bytes bound as 48)."""
+        return self.constants.add(np.asarray(array), partial(self._stored, exact=exact, f32=f32),
+                                  ("const", self.elem, exact, f32))
 
-    def _stored(self, array: np.ndarray, *, exact: bool) -> tuple[np.ndarray, str]:
+    def _stored(self, array: np.ndarray, *, exact: bool, f32: bool = False) -> tuple[np.ndarray, str]:
         if array.dtype.kind in "iub":
             return array.astype(np.uint32, copy=False), "u32"
-        if self.elem == "f16" and fits_f16(array) and not (exact and np.any(array != array.astype(np.float16))):
+        if (self.elem == "f16" and not f32 and fits_f16(array)
+                and not (exact and np.any(array != array.astype(np.float16)))):
             return array.astype(np.float16, copy=False), "f16"
         return array.astype(np.float32, copy=False), "f32"
 

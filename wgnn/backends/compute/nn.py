@@ -65,7 +65,8 @@ def _epilogue(node, ctx: LoweringContext, channels: int, vec4: bool):
         _widened(node, ctx, e.residual, window) if window and not template.get("r_window") else ctx.tensor(e.residual)
     if requantize is not None:  # a quantized convolution's epilogue (epilogue.wgsl, QUANT)
         mode, table = _requantize_table(requantize, channels + pad)
-        refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True), residual, ctx.const(table, exact=True)]
+        # (the table in f32 whatever its values: the epilogue finds its end by its length)
+        refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=True), residual, ctx.const(table, f32=True)]
         return (refs, dict(template, residual=e.residual is not None, quant=mode, **_y_store(ctx, node.outputs[0])),
                 params)
     refs = [ctx.const(np.pad(e.bias, (0, pad)), exact=bool(node.attrs.get("exact"))), residual,
@@ -419,7 +420,7 @@ def _conv_i8(node, ctx: LoweringContext, choice: Choice) -> None:
                     x_word="x[index] ^ p.x_flip" if x_packed else "0u",
                     x_vec="vec4<f32>(0.0)" if x_packed else "vec4<f32>(x[index])",
                     y_partial="pack4xI8" if _packed(ctx, out) else "vec4<y_elem>", **ends)
-    refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(table, exact=True)]
+    refs = [ctx.const(bias.astype(np.int32).view(np.uint32)), ctx.const(table, f32=True)]  # (f32: _epilogue's)
     res = [ctx.tensor(node.inputs[3]) if len(node.inputs) > 3 else ctx.dummy()]
     operands = [ctx.tensor(x), ctx.const(packed.reshape(k4, 4 * n4))]
     groups = split * m_tiles * n_tiles
