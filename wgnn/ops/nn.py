@@ -12,11 +12,15 @@ from .quant import DynamicQuantize, state_values
 from .registry import check_window, fail, normalize_axis, register, require_nchw
 
 # ---------------------------------------------------------------------------------------------
-# conv2d: inputs [x, w, bias?, residual?, slope?, x_scale?]; attrs strides, pads (t, l, b, r), dilations,
-# groups, activation. ``residual`` is a tensor of the output's shape added before the activation
-# (or of fewer channels, zero beyond them: the compute backend's ``narrow_padded_residuals``),
-# ``slope`` the per-channel PRelu slope, ``x_scale`` one factor per input channel of each image that
-# x is multiplied by first (the compute backend's ``fold_channel_scale``); all appear only after fusion.
+# conv2d: inputs [x, w, bias?, residual?, slope?, x_scale?, factor?]; attrs strides, pads (t, l, b, r),
+# dilations, groups, activation. ``residual`` is a tensor of the output's shape added before the
+# activation (or of fewer channels, zero beyond them: the compute backend's
+# ``narrow_padded_residuals``), ``slope`` the per-channel PRelu slope, ``x_scale`` one factor per
+# input channel of each image that x is multiplied by first (the compute backend's
+# ``fold_channel_scale``), ``factor`` one number computed at run time that a quantized convolution's
+# integer sums are scaled by, times attr ``factor_scale``, its bias added to them first where attr
+# ``offset_bias`` says how ("floor": floor(bias / scale), "exact"; ``fuse_dequantize_sum_into_conv``);
+# all appear only after fusion.
 
 
 def conv_out_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
