@@ -28,7 +28,8 @@ Eight families of graphs, each a chain of 2 to 8 random steps, a step reading th
   padding, reversed slices, broadcasts along one image axis, activations with parameters);
 - ``quant``: (N, C, H, W) tensors of uint8 or int8 codes through what ONNX Runtime's quantizer and
   converters write (``_quant_step``: QLinearConv per tensor or per channel, the com.microsoft QLinear
-  ops, max pooling, resizing and moving codes, requantization, QDQ float ops, ConvInteger,
+  ops, max pooling, resizing and moving codes, requantization, QDQ float ops, ConvInteger (also of
+  a float tensor quantized at run time, with quantize_dynamic's bias and scaling after it),
   QLinearMatMul), scales as calibration gives them;
 - ``seq``: (steps, batch, features) sequences through LSTMs, GRUs and RNNs in every direction, with
   initial states (constants or graph inputs), clips, other activations, peepholes, their last states
@@ -767,6 +768,29 @@ def _quantized(g: _Graph, t: str, kind: tuple[float, int, int] | None = None) ->
     return q
 
 
+def _dynamic_conv_tail(g: _Graph, t: str, weights: np.ndarray) -> str:
+    """A ConvInteger of ``t`` quantized at run time (DynamicQuantizeLinear), as an earlier ONNX
+    Runtime quantize_dynamic wrote it (ddddocr's older recognizer): its int32 bias added to the sums
+    (a constant, or a float bias quantized at run time by x_scale * w_scale: Div, Floor, Cast, Reshape),
+    Cast to float, Mul by x_scale * w_scale, sometimes a swish after."""
+    from onnx import TensorProto
+
+    r = g.rng
+    o, c = weights.shape[:2]
+    q, x_scale, x_zero = g.node("DynamicQuantizeLinear", [t], outputs=3)
+    sums = g.node("ConvInteger", [q, g.const(weights), x_zero, g.const(np.uint8(128))], kernel_shape=[3, 3],
+                  pads=[1] * 4)
+    scale = g.node("Mul", [x_scale, g.const(np.float32(1 / (73 * np.sqrt(9 * c))))])
+    if r.random() < 0.5:
+        bias = g.const(r.integers(-2000, 2000, (1, o, 1, 1)).astype(np.int32))
+    else:
+        ratio = g.node("Div", [g.const(g.normal(o)), scale])
+        bias = g.node("Reshape", [g.node("Cast", [g.node("Floor", [ratio])], to=TensorProto.INT32),
+                                  g.const(np.array([1, -1, 1, 1], np.int64))])
+    y = g.node("Mul", [g.node("Cast", [g.node("Add", [sums, bias])], to=TensorProto.FLOAT), scale])
+    return g.node("Mul", [y, g.node("Sigmoid", [y])]) if r.random() < 0.5 else y
+
+
 def _quant_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
     """Integer pieces over (N, C, H, W) tensors of uint8 or int8 codes, as ONNX Runtime's quantizer
     and converters write them: QLinearConv (per-tensor or per-channel weights, a bias or none, strided,
@@ -866,6 +890,8 @@ def _quant_step(g: _Graph, t: str, shape: tuple[int, ...]) -> tuple[str, tuple[i
     if k < 0.93 and elem == TensorProto.UINT8 and h >= 3:  # ConvInteger, its sums scaled back to float
         o = int(r.choice([4, 8]))
         weights = r.integers(0, 256, (o, c, 3, 3)).astype(np.uint8)
+        if t not in g.kinds and r.random() < 0.5:  # (a float input:) quantize_dynamic's older tail
+            return _dynamic_conv_tail(g, t, weights), (n, o, h, w)
         sums = g.node("ConvInteger", [q, g.const(weights), g.const(np.uint8(z)), g.const(np.uint8(128))],
                       kernel_shape=[3, 3], pads=[1] * 4)
         scale = g.const(np.float32(s / (73 * np.sqrt(9 * c))))
