@@ -49,7 +49,7 @@ class Epilogue:
 def factor_of(node: Node):
     """A product's run-time factor (epilogue.wgsl's ``factored``, binding 7, after y): a matmul's
     sixth input, a convolution's seventh (its sixth is its x_scale, which takes binding 7 in the
-    matrix kernels: no convolution has both, ``passes.fuse_dequantize_sum``); else None."""
+    matrix kernels: no convolution has both, ``passes.fuse_dequantize_sum_into_conv``); else None."""
     at = {"matmul": 5, "conv2d": 6, "winograd_output": 6}.get(node.op)
     return node.inputs[at] if at is not None and len(node.inputs) > at else None
 
@@ -57,7 +57,7 @@ def factor_of(node: Node):
 def fused_epilogue(node: Node, ctx, channels: int) -> Epilogue:
     """The epilogue of a fusable node with inputs [x, w, bias?, residual?, slope?] and a run-time
     factor (``factor_of``). A convolution's with attr ``offset_bias`` (a dynamically quantized one's,
-    ``passes.fuse_dequantize_sum``) adds its bias to the integer sums before the factor, as
+    ``passes.fuse_dequantize_sum_into_conv``) adds its bias to the integer sums before the factor, as
     ternary.wgsl's dequantize_sum does: "floor" where the bias is a float to take in the factor's
     units (bias_scaled), "exact" where it is integers already."""
     act = node.attrs.get("activation")
@@ -92,7 +92,7 @@ FACTOR_TEMPLATE = {
            "factor_field": "factor_scale: f32,", "biased": "factored(acc) + b"}}
 # The bias added to the integer sums before the factor (fused_epilogue's ``offset_bias``): s the
 # factor times p.factor_scale, (i32(sums) + i32(floor(b / s))) * s or (i32(sums) + i32(b)) * s, in
-# ternary.wgsl's dequantize_sum's operations (``int`` the vector or scalar i32 type of the includer).
+# ternary.wgsl's dequantize_sum's operations (the includer's ``offset_sums``).
 OFFSET_TEMPLATE = {
     kind: {"factor_binding": _FACTOR_BINDING, "factor_times": "acc * (f32(factor[0]) * p.factor_scale)",
            "factor_field": "factor_scale: f32,",

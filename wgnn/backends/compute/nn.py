@@ -325,7 +325,7 @@ def lower_conv2d(node, ctx: LoweringContext) -> None:
         if node.attrs.get("x_zero") is not None:  # quantized integers as stored: the sums take x_q - x_zero
             template.update(x_zero=float(node.attrs["x_zero"]))
         ctx.dispatch("depthwise", node=node, template=template, params=params,
-                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)] + _factor(node, ctx),
+                     bindings=[x_ref, w_ref] + refs + [ctx.tensor(out)],
                      threads=n * strips * tiles * (c // 4), choice=choice, loops=strip + slots)
     elif nhwc_rows:
         # A pointwise convolution is a matrix multiply over the NHWC rows (gemm too: no pixel gathering).
