@@ -140,7 +140,7 @@ def fuse_dequantize_sum_into_conv(graph: Graph) -> int:
     value per output channel (an int32 one exact in f32), added to the integer sums before the
     factor x_scale * w_scale as the dequantize_sum adds it (``fused_epilogue``'s ``offset_bias``),
     then its activation. The factor is the convolution's seventh input (its sixth, an x_scale, is
-    never there: such a convolution has a float input). ddddocr's older recognizer: 14 dispatches
+    never there: such a convolution has a float input). ddddocr's older recognizer: 21 dispatches
     fewer."""
     readers = Readers(graph)
     return sum(_fuse_into_conv(graph, node, readers) for node in list(graph.nodes)

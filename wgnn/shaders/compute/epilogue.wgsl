@@ -1,7 +1,8 @@
 // The fused epilogue of conv2d, depthwise and matmul (four channels per vec4): factored(), a
 // product's sums first times a number computed at run time (binding 7, ``factor``: dynamic
-// quantization's x_scale) and the includer's p.factor_scale, then the bias, then the
-// residual when one was fused (${residual}), then the activation, then the store; with
+// quantization's x_scale) and the includer's p.factor_scale, then the bias (biased(); a
+// dynamically quantized convolution's bias goes into its integer sums before the factor,
+// offset_sums()), then the residual when one was fused (${residual}), then the activation, then the store; with
 // ${residual_after}, the residual after the activation (x + SiLU(conv): YOLO's bottlenecks), then with
 // ${affine} a scale and shift by single numbers (PP-LCNetV3's affine blocks). Declares the
 // output-side bindings 3 to 6; the including kernel declares Params (with alpha, beta and
