@@ -93,12 +93,9 @@ FACTOR_TEMPLATE = {
 # The bias added to the integer sums before the factor (fused_epilogue's ``offset_bias``): s the
 # factor times p.factor_scale, (i32(sums) + i32(floor(b / s))) * s or (i32(sums) + i32(b)) * s, in
 # ternary.wgsl's dequantize_sum's operations (the includer's ``offset_sums``).
-OFFSET_TEMPLATE = {
-    kind: {"factor_binding": _FACTOR_BINDING, "factor_times": "acc * (f32(factor[0]) * p.factor_scale)",
-           "factor_field": "factor_scale: f32,",
-           "biased": f"offset_sums(acc, {'floor(b / (f32(factor[0]) * p.factor_scale))' if kind == 'floor' else 'b'}, "
-                     "f32(factor[0]) * p.factor_scale)"}
-    for kind in ("floor", "exact")}
+_FACTOR_SCALE = "f32(factor[0]) * p.factor_scale"  # (s: the factor times its constant scale)
+OFFSET_TEMPLATE = {kind: dict(FACTOR_TEMPLATE[True], biased=f"offset_sums(acc, {offset}, {_FACTOR_SCALE})")
+                   for kind, offset in (("floor", f"floor(b / ({_FACTOR_SCALE}))"), ("exact", "b"))}
 
 
 # -- strided addressing -------------------------------------------------------------------------

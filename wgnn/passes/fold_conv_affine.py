@@ -12,20 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph, Operand, fresh_name
-from .patterns import Readers, other
-
-
-def _per_channel(value: Operand, out: Operand) -> np.ndarray | None:
-    """``value`` as one float64 per output channel of the NCHW ``out``, if that is all it holds."""
-    if not value.is_constant or value.dtype != "float32" or value.rank > out.rank:
-        return None
-    channels = out.shape[1]
-    shape = (1,) * (out.rank - value.rank) + tuple(value.shape)
-    if value.size == 1:
-        return np.full(channels, float(value.value.reshape(-1)[0]))
-    if shape[1] == channels and all(d == 1 for k, d in enumerate(shape) if k != 1):
-        return value.value.reshape(-1).astype(np.float64)
-    return None
+from .patterns import Readers, other, per_channel
 
 
 def _scaled(w: np.ndarray, value: np.ndarray, kind: str, op: str, groups: int) -> np.ndarray:
@@ -67,7 +54,7 @@ def _fold_next(graph: Graph, conv, readers: Readers) -> bool:
     kind = step.attrs["kind"]
     if kind in ("div", "sub") and step.inputs[0] is not out:  # k / conv, d - conv: not affine in the sums
         return False
-    vec = _per_channel(other(step, out), out)
+    vec = per_channel(other(step, out), out)
     if vec is None or (kind == "div" and not np.all(vec)):
         return False
     b = bias.value.astype(np.float64) if bias is not None else np.zeros(out.shape[1])

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..graph import Graph, Node, Operand, fresh_name
 from ..ops.nn import heads_layout
-from .patterns import Readers, made_by, run_time_times_constant
+from .patterns import Readers, made_by, per_channel, run_time_times_constant
 
 
 def _column_bias(c: Operand, product: Node) -> np.ndarray | None:
@@ -94,22 +94,6 @@ def fuse_product_factor(graph: Graph) -> int:
     return sum(_fuse(graph, node, readers) for node in scalings if node in graph.nodes)
 
 
-def _channel_values(c: Operand | None, channels: int) -> np.ndarray | None:
-    """A dequantize_sum's offset or bias ``c`` (None: zeros) as one value per output channel of an
-    NCHW result, else None (where it varies along anything else)."""
-    if c is None:
-        return np.zeros(channels, np.float32)
-    if not c.is_constant or c.rank > 4:
-        return None
-    value = c.value.reshape((1,) * (4 - c.rank) + c.shape)
-    if value.shape[0] != 1 or value.shape[2:] != (1, 1) or value.shape[1] not in (1, channels):
-        return None
-    flat = np.broadcast_to(value.reshape(-1), (channels,))
-    if c.dtype == "int32" and np.abs(flat).max(initial=0) >= 2**24:  # (int32 offsets exact as f32)
-        return None
-    return flat.astype(np.float32)
-
-
 def _fuse_into_conv(graph: Graph, node: Node, readers: Readers) -> bool:
     """``node`` (a dequantize_sum of a quantized convolution's integer sums, a run-time number and
     an integer or float bias) into the convolution's epilogue; whether it was."""
@@ -123,9 +107,11 @@ def _fuse_into_conv(graph: Graph, node: Node, readers: Readers) -> bool:
             or s.is_constant or s.size != 1 or s.dtype != "float32" or acc.shape != node.outputs[0].shape
             or node.outputs[0].dtype != "float32" or (act is not None and act.kind == "prelu")):
         return False
-    bias = _channel_values(c, acc.shape[1])
-    if bias is None:
+    # (the offset or bias one value per output channel; int32 offsets exact in f32)
+    bias = np.zeros(acc.shape[1]) if c is None else per_channel(c, acc, ("float32", "int32"))
+    if bias is None or (c is not None and c.dtype == "int32" and np.abs(bias).max(initial=0) >= 2**24):
         return False
+    bias = bias.astype(np.float32)
     bias_operand = Operand(fresh_name(f"{conv.name}_offsets"), bias.shape, "float32", value=bias)
     fused = Node("conv2d", [conv.inputs[0], conv.inputs[1], bias_operand, None, None, None, s], node.outputs,
                  dict(conv.attrs, activation=act, factor_scale=float(node.attrs.get("scale", 1.0)),

@@ -136,6 +136,20 @@ def sliced(source: Operand, out: Operand, starts: tuple[int, ...], name: str, **
     return node
 
 
+def per_channel(value: Operand, out: Operand, dtypes: tuple[str, ...] = ("float32",)) -> np.ndarray | None:
+    """``value`` (a constant of one of ``dtypes``) as one float64 per output channel of the NCHW
+    ``out``, if that is all it holds (one number: the same for every channel)."""
+    if not value.is_constant or value.dtype not in dtypes or value.rank > out.rank:
+        return None
+    channels = out.shape[1]
+    shape = (1,) * (out.rank - value.rank) + tuple(value.shape)
+    if value.size == 1:
+        return np.full(channels, float(value.value.reshape(-1)[0]))
+    if shape[1] == channels and all(d == 1 for k, d in enumerate(shape) if k != 1):
+        return value.value.reshape(-1).astype(np.float64)
+    return None
+
+
 def made_by(operand: Operand | None, op: str, kind: str | None = None) -> Node | None:
     """The node that makes ``operand`` if it is an ``op`` (of ``kind`` for binary ops and
     activations), else None."""

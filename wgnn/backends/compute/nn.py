@@ -550,8 +550,8 @@ def _matmul_call(node, ctx: LoweringContext, a_ref: Ref, b, *, m: int, k: int, c
         b = ctx.packed(_panels, b, k)
         b_stride = b[0].size if b_stride else 0
     # (B's words as _words reads them, f16 as two u32s; an exact product's integer weights a byte or
-    # two each on subgroup and tiled)
-    if b_const and (choice.variant == "subgroup" or (choice.variant in INTEGER_WEIGHTS and node.attrs.get("exact"))):
+    # two each on subgroup and tiled: _weight_words, which leaves other weights as _words has them)
+    if b_const and choice.variant in INTEGER_WEIGHTS:
         b_ref, b_words = _weight_words(ctx, node, "b", b)
     else:
         b_ref = ctx.const(b, exact=bool(node.attrs.get("exact"))) if b_const else b

@@ -588,9 +588,9 @@ def columns_conv(node: Node, adapter: AdapterProfile, precision: str = "fp32") -
     n, c = node.inputs[0].shape[:2]
     o, _, kh, kw = node.inputs[1].shape
     _, _, oh, ow = node.outputs[0].shape
-    size = n * oh * ow * kh * kw * -(-c // 4) * 16
-    large = c <= 4 or (n * oh * ow * kh * kw * c * o >= COLUMNS_MIN_MACS
-                       and not (precision == "fp16" and adapter.narrow_f16_octets))
+    taps = n * oh * ow * kh * kw  # (every output pixel's filter taps)
+    size = taps * -(-c // 4) * 16
+    large = c <= 4 or (taps * c * o >= COLUMNS_MIN_MACS and not (precision == "fp16" and adapter.narrow_f16_octets))
     return node.attrs.get("groups", 1) == 1 and large and size <= min(COLUMNS_BYTES, adapter.max_buffer // 16)
 
 
