@@ -931,14 +931,15 @@ def _winograd_output_code(side: int, unit: int) -> str:
     for j in range(alpha):
         column = [f"m{k}_{j}" for k in range(alpha)]
         lines += [f"    let c{r}_{j} = {_winograd_terms(a_t[r], column)};" for r in range(side)]
+    lines.append("    let channel = channel_at(c4);")
     for i in range(side):
         lines.append(f"    let oy{i} = ty * M + {i}u;")
         row = [f"c{i}_{k}" for k in range(alpha)]
         for j in range(side):
             lines.append(f"    let o{i}_{j} = {_winograd_terms(a_t[j], row)};")
             lines.append(f"    if (oy{i} < p.out_h && tx * M + {j}u < p.out_w) {{")
-            lines.append(f"        write_output(((n * p.out_h + oy{i}) * p.out_w + tx * M + {j}u) * p.c4 + c4, c4, "
-                         f"vec4<f32>(o{i}_{j} / acc4({unit})));")
+            lines.append(f"        write_channel(((n * p.out_h + oy{i}) * p.out_w + tx * M + {j}u) * p.c4 + c4, "
+                         f"channel, vec4<f32>(o{i}_{j} / acc4({unit})));")
             lines.append("    }")
     return "\n".join(lines)
 

@@ -69,10 +69,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
+    let channel = channel_at(c4);
     for (var t = 0u; t < TILE_X; t++) {
         let ox = ox0 + t;
         if (ox < p.out_w) {
-            write_output(((n * p.out_h + oy) * p.out_w + ox) * p.out_c4 + c4, c4, acc[t]);
+            write_channel(((n * p.out_h + oy) * p.out_w + ox) * p.out_c4 + c4, channel, acc[t]);
         }
     }
 }

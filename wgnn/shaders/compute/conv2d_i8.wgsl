@@ -158,13 +158,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     for (var j = 0u; j < TN4; j++) {
         let col4 = col0 + tx + j * WG_X;
+        let channels = channels_at(min(col4, p.n4 - 1u));
         for (var r = 0u; r < TM; r++) {
             let row = row0 + ty * TM + r;
             if (row < p.m && col4 < p.n4) {
                 if (PARTIAL) {
                     y[(split * p.m + row) * p.n4 + col4] = ${y_partial}(acc[r * TN4 + j]);
                 } else {
-                    write_sums(row * p.n4 + col4, col4, acc[r * TN4 + j]);
+                    write_sums(row * p.n4 + col4, channels, acc[r * TN4 + j]);
                 }
             }
         }

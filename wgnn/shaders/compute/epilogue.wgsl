@@ -65,14 +65,12 @@ fn lane_y(v: f32) -> ${y_type} {
     return ${y_type}(y_elem(v));
 }
 
-fn quantized(out_index: u32, channel4: u32, sums: vec4<f32>) -> vec4<f32> {
-    let n = arrayLength(&slope) - 3u;
+fn quantized(out_index: u32, c: Channel, sums: vec4<f32>) -> vec4<f32> {
     var r = vec4<f32>(0.0);
     if (QUANT >= 4u && HAS_RESIDUAL) {
         r = vec4<f32>(residual[out_index]);
     }
-    return requantize4(QUANT, sums, vec4<f32>(slope[channel4]), vec4<f32>(slope[n]), vec4<f32>(slope[n + 1u]),
-                       vec4<f32>(slope[n + 2u]), r);
+    return requantize4(QUANT, sums, c.slope, c.ends, c.tail, c.bounds, r);
 }
 
 fn residual_at(out_index: u32) -> vec4<f32> {
@@ -88,12 +86,12 @@ fn residual_at(out_index: u32) -> vec4<f32> {
 
 // The float epilogue's value of the output's vec4 out_index from its sums plus bias (v): the
 // residual, the activation, the affine (write_output's; matmul.wgsl's ragged store's too).
-fn finished(out_index: u32, channel4: u32, biased: vec4<f32>) -> vec4<f32> {
+fn finished(out_index: u32, s: vec4<f32>, biased: vec4<f32>) -> vec4<f32> {
     var v = biased;
     if (HAS_RESIDUAL && !RESIDUAL_AFTER) {
         v += residual_at(out_index);
     }
-    var r = activate(v, p.alpha, p.beta, vec4<f32>(slope[channel4]));
+    var r = activate(v, p.alpha, p.beta, s);
     if (HAS_RESIDUAL && RESIDUAL_AFTER) {
         r += residual_at(out_index);
     }
@@ -103,14 +101,36 @@ fn finished(out_index: u32, channel4: u32, biased: vec4<f32>) -> vec4<f32> {
     return r;
 }
 
-// out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
-fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
-    let v = biased(acc, vec4<f32>(bias[channel4]));
+// What the epilogue reads for one vec4 of channels: the bias, the slope binding's row (an
+// activation's per-channel slope, or a quantized epilogue's multipliers) and a quantized epilogue's
+// table ends. A kernel that writes several outputs of the same channels reads them once
+// (channel_at) and writes each through write_channel: the loads are not repeated in every
+// conditional store, where a software adapter's compiler cannot hoist them.
+struct Channel {
+    bias: vec4<f32>, slope: vec4<f32>, ends: vec4<f32>, tail: vec4<f32>, bounds: vec4<f32>,
+}
+
+fn channel_at(channel4: u32) -> Channel {
+    var c: Channel;
+    c.bias = vec4<f32>(bias[channel4]);
+    c.slope = vec4<f32>(slope[channel4]);
     if (QUANT != 0u) {
-        y[y_index(out_index)] = store_y(quantized(out_index, channel4, v));
+        let n = arrayLength(&slope) - 3u;
+        c.ends = vec4<f32>(slope[n]);
+        c.tail = vec4<f32>(slope[n + 1u]);
+        c.bounds = vec4<f32>(slope[n + 2u]);
+    }
+    return c;
+}
+
+// out_index: the vec4 of the output to write; c: its channels' constants (channel_at).
+fn write_channel(out_index: u32, c: Channel, acc: vec4<f32>) {
+    let v = biased(acc, c.bias);
+    if (QUANT != 0u) {
+        y[y_index(out_index)] = store_y(quantized(out_index, c, v));
         return;
     }
-    let r = finished(out_index, channel4, v);
+    let r = finished(out_index, c.slope, v);
     if (Y_SCATTER) {
         let base = y_scatter_base(out_index);
         y[base] = lane_y(r.x);
@@ -120,4 +140,9 @@ fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
         return;
     }
     y[y_index(out_index)] = store_y(r);
+}
+
+// out_index: the vec4 of the output to write; channel4: which vec4 of channels it holds.
+fn write_output(out_index: u32, channel4: u32, acc: vec4<f32>) {
+    write_channel(out_index, channel_at(channel4), acc);
 }

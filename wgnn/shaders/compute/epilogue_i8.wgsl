@@ -16,17 +16,34 @@ const HAS_RESIDUAL: bool = ${has_residual};
 @group(0) @binding(5) var<storage, read_write> y: array<${y_type}>;
 @group(0) @binding(6) var<storage, read_write> residual: array<${residual_type}>;
 
-fn write_sums(index: u32, col4: u32, acc: vec4<i32>) {
-    let sums = vec4<f32>(acc + bias[col4]);
+// What the epilogue reads for one vec4 of channels (col4): the bias and the table's multipliers,
+// then its ends (channels_at); a lane that writes several rows of the same channels reads them once.
+struct Channels {
+    bias: vec4<i32>, multiplier: vec4<f32>, ends: vec4<f32>, tail: vec4<f32>, bounds: vec4<f32>,
+}
+
+fn channels_at(col4: u32) -> Channels {
+    var c: Channels;
+    c.bias = bias[col4];
+    if (MODE != 0u) {
+        let n = arrayLength(&multiplier) - 3u;
+        c.multiplier = vec4<f32>(multiplier[col4]);
+        c.ends = vec4<f32>(multiplier[n]);
+        c.tail = vec4<f32>(multiplier[n + 1u]);
+        c.bounds = vec4<f32>(multiplier[n + 2u]);
+    }
+    return c;
+}
+
+fn write_sums(index: u32, c: Channels, acc: vec4<i32>) {
+    let sums = vec4<f32>(acc + c.bias);
     if (MODE == 0u) {
         y[y_index(index)] = ${y_store}(sums);
         return;
     }
-    let n = arrayLength(&multiplier) - 3u;
     var r = vec4<f32>(0.0);
     if (MODE >= 4u && HAS_RESIDUAL) {
         r = ${residual_load}(residual[index]);
     }
-    y[y_index(index)] = ${y_store}(requantize4(MODE, sums, vec4<f32>(multiplier[col4]), vec4<f32>(multiplier[n]),
-                                               vec4<f32>(multiplier[n + 1u]), vec4<f32>(multiplier[n + 2u]), r));
+    y[y_index(index)] = ${y_store}(requantize4(MODE, sums, c.multiplier, c.ends, c.tail, c.bounds, r));
 }

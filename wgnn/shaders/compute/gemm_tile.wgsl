@@ -129,6 +129,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     for (var j = 0u; j < TN4; j++) {
         let col4 = col0 + tx + j * WG_X;
+        let channel = channel_at(min(col4, p.n4 - 1u));
         for (var r = 0u; r < TM; r++) {
             let row = row0 + ty * TM + r;
             if (row < p.m && col4 < p.n4) {
@@ -136,7 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 if (PARTIAL) {
                     y[split * p.batch * p.m * p.n4 + index] = store_y(acc[r * TN4 + j]);
                 } else {
-                    write_output(index, col4, acc[r * TN4 + j]);
+                    write_channel(index, channel, acc[r * TN4 + j]);
                 }
             }
         }

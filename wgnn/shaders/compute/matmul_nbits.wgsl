@@ -65,9 +65,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     if (valid && part == 0u) {
+        let channel = channel_at(col);
         for (var r = 0u; r < TILE_M; r++) {
             if (row0 + r < p.m) {
-                write_output((row0 + r) * p.n4 + col, col, acc[r]);
+                write_channel((row0 + r) * p.n4 + col, channel, acc[r]);
             }
         }
     }

@@ -47,12 +47,13 @@ fn octet_rows(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, own: ve
 // of a quantized 1x1 convolution).
 fn write_octet(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, base: u32, stride: u32, live: u32,
                channel4: u32) {
-    if (r0 < live) { write_output(base + r0 * stride, channel4, (*acc)[r0]); }
-    if (r0 + 1u < live) { write_output(base + (r0 + 1u) * stride, channel4, (*acc)[r0 + 1u]); }
-    if (r0 + 2u < live) { write_output(base + (r0 + 2u) * stride, channel4, (*acc)[r0 + 2u]); }
-    if (r0 + 3u < live) { write_output(base + (r0 + 3u) * stride, channel4, (*acc)[r0 + 3u]); }
-    if (r0 + 4u < live) { write_output(base + (r0 + 4u) * stride, channel4, (*acc)[r0 + 4u]); }
-    if (r0 + 5u < live) { write_output(base + (r0 + 5u) * stride, channel4, (*acc)[r0 + 5u]); }
-    if (r0 + 6u < live) { write_output(base + (r0 + 6u) * stride, channel4, (*acc)[r0 + 6u]); }
-    if (r0 + 7u < live) { write_output(base + (r0 + 7u) * stride, channel4, (*acc)[r0 + 7u]); }
+    let c = channel_at(channel4);
+    if (r0 < live) { write_channel(base + r0 * stride, c, (*acc)[r0]); }
+    if (r0 + 1u < live) { write_channel(base + (r0 + 1u) * stride, c, (*acc)[r0 + 1u]); }
+    if (r0 + 2u < live) { write_channel(base + (r0 + 2u) * stride, c, (*acc)[r0 + 2u]); }
+    if (r0 + 3u < live) { write_channel(base + (r0 + 3u) * stride, c, (*acc)[r0 + 3u]); }
+    if (r0 + 4u < live) { write_channel(base + (r0 + 4u) * stride, c, (*acc)[r0 + 4u]); }
+    if (r0 + 5u < live) { write_channel(base + (r0 + 5u) * stride, c, (*acc)[r0 + 5u]); }
+    if (r0 + 6u < live) { write_channel(base + (r0 + 6u) * stride, c, (*acc)[r0 + 6u]); }
+    if (r0 + 7u < live) { write_channel(base + (r0 + 7u) * stride, c, (*acc)[r0 + 7u]); }
 }

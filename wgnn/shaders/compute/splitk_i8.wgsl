@@ -21,5 +21,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var s = 0u; s < p.splits; s++) {
         acc += partial[s * p.total + id];
     }
-    write_sums(id, id % p.n4, acc);
+    write_sums(id, channels_at(id % p.n4), acc);
 }
