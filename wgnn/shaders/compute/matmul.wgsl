@@ -87,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var r = 0u; r < TILE_M; r++) {
         if (row0 + r < p.m) {
             if (N_RAGGED) {
-                write_ragged(bi * p.m + row0 + r, col, acc[r]);
+                write_ragged(bi * p.m + row0 + r, col, channel, acc[r]);
             } else {
                 write_channel((bi * p.m + row0 + r) * p.n4 + col, channel, acc[r]);
             }

@@ -66,14 +66,15 @@ fn b_one(i: u32, col: u32) -> vec4<f32> {
 // The tile's rows r0 .. r0 + 7 stored up to column N (write_octet's N_RAGGED form, written out
 // row by row as that is).
 fn write_octet_ragged(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, row: u32, live: u32, col: u32) {
-    if (r0 < live) { write_ragged(row + r0, col, (*acc)[r0]); }
-    if (r0 + 1u < live) { write_ragged(row + r0 + 1u, col, (*acc)[r0 + 1u]); }
-    if (r0 + 2u < live) { write_ragged(row + r0 + 2u, col, (*acc)[r0 + 2u]); }
-    if (r0 + 3u < live) { write_ragged(row + r0 + 3u, col, (*acc)[r0 + 3u]); }
-    if (r0 + 4u < live) { write_ragged(row + r0 + 4u, col, (*acc)[r0 + 4u]); }
-    if (r0 + 5u < live) { write_ragged(row + r0 + 5u, col, (*acc)[r0 + 5u]); }
-    if (r0 + 6u < live) { write_ragged(row + r0 + 6u, col, (*acc)[r0 + 6u]); }
-    if (r0 + 7u < live) { write_ragged(row + r0 + 7u, col, (*acc)[r0 + 7u]); }
+    let c = channel_at(col);
+    if (r0 < live) { write_ragged(row + r0, col, c, (*acc)[r0]); }
+    if (r0 + 1u < live) { write_ragged(row + r0 + 1u, col, c, (*acc)[r0 + 1u]); }
+    if (r0 + 2u < live) { write_ragged(row + r0 + 2u, col, c, (*acc)[r0 + 2u]); }
+    if (r0 + 3u < live) { write_ragged(row + r0 + 3u, col, c, (*acc)[r0 + 3u]); }
+    if (r0 + 4u < live) { write_ragged(row + r0 + 4u, col, c, (*acc)[r0 + 4u]); }
+    if (r0 + 5u < live) { write_ragged(row + r0 + 5u, col, c, (*acc)[r0 + 5u]); }
+    if (r0 + 6u < live) { write_ragged(row + r0 + 6u, col, c, (*acc)[r0 + 6u]); }
+    if (r0 + 7u < live) { write_ragged(row + r0 + 7u, col, c, (*acc)[r0 + 7u]); }
 }
 
 // A's row r, in its words from the batch's first: r * a_row, or with fold (a batch of products that

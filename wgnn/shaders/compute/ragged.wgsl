@@ -29,7 +29,8 @@ fn store_ragged(base: u32, col: u32, v: vec4<f32>) {
 }
 
 // Row r of a product's output (its batch's row, counted over the batch) at vec4 column col, its
-// sums acc: bias and the float epilogue (``finished``), stored up to column N.
-fn write_ragged(row: u32, col: u32, acc: vec4<f32>) {
-    store_ragged(row * p.n + col * 4u, col, finished(row * p.n4 + col, vec4<f32>(slope[col]), factored(acc) + vec4<f32>(bias[col])));
+// sums acc: bias and the float epilogue (``finished``; c: the columns' constants, channel_at(col)),
+// stored up to column N.
+fn write_ragged(row: u32, col: u32, c: Channel, acc: vec4<f32>) {
+    store_ragged(row * p.n + col * 4u, col, finished(row * p.n4 + col, c.slope, factored(acc) + c.bias));
 }
