@@ -272,7 +272,8 @@ def _depthwise_code(tile: int, kernel: tuple[int, int], strides: tuple[int, int]
     last = slots - 1
     finish = [f"        if (g >= {last}u && g - {last}u < p.strip) {{",
               f"            let oy = oy0 + g - {last}u;"]
-    finish += [f"            store_at(n, oy, ox0 + {u}u, c4, a{0 if single else last}_{u});" for u in range(tile)]
+    finish += [f"            store_at(n, oy, ox0 + {u}u, c4, channel, a{0 if single else last}_{u});"
+               for u in range(tile)]
     finish.append("        }")
     if not single:  # (the open rows move up a slot; the newest starts from zero)
         finish += [f"        a{i}_{u} = a{i - 1}_{u};" for i in range(last, 0, -1) for u in range(tile)]

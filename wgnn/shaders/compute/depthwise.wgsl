@@ -53,6 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 ${weights}
 ${slots}
+    let channel = channel_at(c4);  // the epilogue's constants, read once (epilogue.wgsl)
     // step g: input rows iy0 + g * STRIDE_H + phase; slot i holds output row oy0 + g - i
     for (var g = 0u; g < p.steps; g++) {
 ${steps}
@@ -60,10 +61,11 @@ ${finish}
     }
 }
 
-// The output's vec4 at (n, oy, ox) and channels c4, where that lies inside the output.
-fn store_at(n: u32, oy: u32, ox: u32, c4: u32, acc: vec4<f32>) {
+// The output's vec4 at (n, oy, ox) and channels c4 (their constants: channel), where that lies
+// inside the output.
+fn store_at(n: u32, oy: u32, ox: u32, c4: u32, channel: Channel, acc: vec4<f32>) {
     if (oy < p.out_h && ox < p.out_w) {
-        write_output(((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4, c4, acc);
+        write_channel(((n * p.out_h + oy) * p.out_w + ox) * p.c4 + c4, channel, acc);
     }
 }
 
