@@ -115,9 +115,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (c4 < p.out_c4) {
         let first_out = ((n * p.out_h + oy) * p.out_w + ox0) * p.out_c4 + c4;
         let live = min(p.out_w - ox0, TILE_X);
-        write_octet(&acc, 0u, first_out, p.out_c4, live, c4);
+        let c = channel_at(c4);
+        write_octet(&acc, 0u, first_out, p.out_c4, live, c);
         if (TILE_X == 16u) {
-            write_octet(&acc, 8u, first_out, p.out_c4, live, c4);
+            write_octet(&acc, 8u, first_out, p.out_c4, live, c);
         }
     }
 }

@@ -68,9 +68,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     if (col < p.n4) {
         let live = min(p.m - row0, TILE_M);
-        write_octet(&acc, 0u, row0 * p.n4 + col, p.n4, live, col);
+        let c = channel_at(col);
+        write_octet(&acc, 0u, row0 * p.n4 + col, p.n4, live, c);
         if (TILE_M == 16u) {
-            write_octet(&acc, 8u, row0 * p.n4 + col, p.n4, live, col);
+            write_octet(&acc, 8u, row0 * p.n4 + col, p.n4, live, c);
         }
     }
 }

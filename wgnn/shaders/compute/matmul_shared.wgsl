@@ -65,8 +65,8 @@ fn b_one(i: u32, col: u32) -> vec4<f32> {
 
 // The tile's rows r0 .. r0 + 7 stored up to column N (write_octet's N_RAGGED form, written out
 // row by row as that is).
-fn write_octet_ragged(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, row: u32, live: u32, col: u32) {
-    let c = channel_at(col);
+fn write_octet_ragged(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, row: u32, live: u32, col: u32,
+                      c: Channel) {
     if (r0 < live) { write_ragged(row + r0, col, c, (*acc)[r0]); }
     if (r0 + 1u < live) { write_ragged(row + r0 + 1u, col, c, (*acc)[r0 + 1u]); }
     if (r0 + 2u < live) { write_ragged(row + r0 + 2u, col, c, (*acc)[r0 + 2u]); }
@@ -164,14 +164,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (col < p.n4) {
         let live = min(p.m - row0, TILE_M);
         if (N_RAGGED) {
-            write_octet_ragged(&acc, 0u, bi * p.m + row0, live, col);
+            let c = channel_at(col);
+            write_octet_ragged(&acc, 0u, bi * p.m + row0, live, col, c);
             if (TILE_M == 16u) {
-                write_octet_ragged(&acc, 8u, bi * p.m + row0, live, col);
+                write_octet_ragged(&acc, 8u, bi * p.m + row0, live, col, c);
             }
         } else {
-            write_octet(&acc, 0u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
+            let c = channel_at(col);
+            write_octet(&acc, 0u, (bi * p.m + row0) * p.n4 + col, p.n4, live, c);
             if (TILE_M == 16u) {
-                write_octet(&acc, 8u, (bi * p.m + row0) * p.n4 + col, p.n4, live, col);
+                write_octet(&acc, 8u, (bi * p.m + row0) * p.n4 + col, p.n4, live, c);
             }
         }
     }

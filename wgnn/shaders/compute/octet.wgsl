@@ -40,14 +40,14 @@ fn octet_rows(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, own: ve
     }
 }
 
-// The tile's rows r0 .. r0 + 7 through the includer's write_output: row r's output vec4 at
+// The tile's rows r0 .. r0 + 7 through the epilogue's write_channel (c: the channels' constants,
+// channel_at's, read once for both octets of a 16-row tile): row r's output vec4 at
 // base + r * stride, stored while r < live. Written out row by row (not a loop), as octet_rows is:
 // a loop whose body holds a quantized epilogue is left rolled by lavapipe's compiler, so it indexes
 // acc at run time, and acc then lives in memory through the whole K loop (measured: twice the time
 // of a quantized 1x1 convolution).
 fn write_octet(acc: ptr<function, array<vec4<f32>, OCTET_TILE>>, r0: u32, base: u32, stride: u32, live: u32,
-               channel4: u32) {
-    let c = channel_at(channel4);
+               c: Channel) {
     if (r0 < live) { write_channel(base + r0 * stride, c, (*acc)[r0]); }
     if (r0 + 1u < live) { write_channel(base + (r0 + 1u) * stride, c, (*acc)[r0 + 1u]); }
     if (r0 + 2u < live) { write_channel(base + (r0 + 2u) * stride, c, (*acc)[r0 + 2u]); }
