@@ -221,12 +221,17 @@ def test_dynamically_quantized_mobilenet_v2_with_its_batch_norms(device):
 def test_quantized_squeezenet_runs_its_3x3_convolutions_as_exact_winograd(device):
     """The software adapter's kernel policy runs SqueezeNet's eight quantized 3x3 convolutions as
     Winograd (their integer sums provably exact there, passes/winograd.py) with the requantize in the
-    output transform: on ten photos the logits equal those of the direct kernel, element for element."""
+    output transform, the products over the transformed filter times 4 (integers, which the kernels
+    read as int16 words, nn._int16_weights): on ten photos the logits equal those of the direct
+    kernel, element for element."""
     pytest.importorskip("onnxruntime.quantization")
     path = zoo.quantize("squeezenet1_1", _photos(CALIBRATION), fmt="qdq")
     winograd, direct = wgnn.InferenceSession(path), wgnn.InferenceSession(path, kernels={"conv2d": "direct"})
     ran = [n for n in winograd._exe.graph.nodes if n.op == "winograd_output"]
     assert len(ran) == 8 and all(n.attrs["exact"] and n.attrs["requantize"] is not None for n in ran)
+    assert all(n.attrs["products_scale"] == 4 for n in ran)
+    filters = [n.inputs[1].value for n in winograd._exe.graph.nodes if n.op == "matmul" and n.attrs.get("exact")]
+    assert len(filters) == 8 and all(np.array_equal(u, np.round(u)) and np.abs(u).max() < 2**15 for u in filters)
     assert not any(n.op == "winograd_output" for n in direct._exe.graph.nodes)
     for x in _photos(EVALUATION):
         np.testing.assert_array_equal(winograd.run(None, {"input": x})[0], direct.run(None, {"input": x})[0])

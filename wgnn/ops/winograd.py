@@ -96,7 +96,8 @@ class WinogradInput:
 class WinogradOutput:
     """M [16, tiles, Cout] -> y [N, Cout, OH, OW], then the fused epilogue. Inputs [M, None, bias?,
     residual?, slope?] (a convolution's, its filter slot empty); attrs out_shape, tiles, activation,
-    and a quantized convolution's ``exact`` and ``requantize`` (``passes/winograd.py``)."""
+    and a quantized convolution's ``exact``, ``requantize`` and ``products_scale`` (4: the products
+    are 4 M, their filter transformed times 4; ``passes/winograd.py``)."""
 
     traits = ("fusable", "residual")
 
@@ -123,7 +124,7 @@ class WinogradOutput:
         th, tw = node.attrs["tiles"]
         side = node.attrs.get("m", 2)
         a_t = TRANSFORMS[side][2]
-        m = ins[0].astype(np.float64).reshape(side + 2, side + 2, n, th, tw, o)
+        m = ins[0].astype(np.float64).reshape(side + 2, side + 2, n, th, tw, o) / node.attrs.get("products_scale", 1)
         y = np.einsum("ip,pqnyxo,jq->noyixj", a_t, m, a_t, optimize=True).reshape(n, o, side * th, side * tw)
         y = y[:, :, :oh, :ow]
         bias, residual, slope = (ins + [None, None, None])[2:5]

@@ -59,10 +59,11 @@ def exact_in_f32(node: Node) -> bool:
     """Whether a quantized convolution's integer sums (``exact``: weights ``w_q - w_zero``, inputs
     ``x_q - x_zero`` within attr ``x_range``; ``passes/integer_conv.py``) come out of Winograd exactly
     as the direct kernels give them: the transformed inputs are integers (B has entries 0 and +-1),
-    the transformed filter multiples of 1/4 (G's halves), so every partial sum of the 16 products is
-    exact in f32 while 4 * |sum| < 2^24, which this bounds from the weights and the inputs' range;
-    the output transform then runs on i32 (``winograd_output.wgsl``, acc4) and its result, the
-    convolution's sum, is exact where it is below 2^24 as the direct kernels' sums are."""
+    the transformed filter multiples of 1/4 (G's halves; the products read it times 4, integers),
+    so every partial sum of the 16 products (4 M) is exact in f32 while 4 * |sum| < 2^24, which this
+    bounds from the weights and the inputs' range; the output transform then runs on i32
+    (``winograd_output.wgsl``, acc4) and its result, the convolution's sum, is exact where it is
+    below 2^24 as the direct kernels' sums are."""
     low, high = node.attrs.get("x_range", (None, None))
     w = node.inputs[1].value
     if low is None or np.any(w != np.round(w)):
@@ -79,6 +80,13 @@ def _filter_u(w: np.ndarray, side: int) -> np.ndarray:
     return transform_filter(w, side).astype(np.float32)
 
 
+def _filter_4u(w: np.ndarray, side: int) -> np.ndarray:
+    """An exact (quantized) convolution's transformed filter times 4: G's halves made integers, so
+    that the products read it as integer words (``nn._weight_words``: int16 pairs, half the loads of
+    f32 on a software adapter) and their sums are the integers 4 M."""
+    return (4 * transform_filter(w, side)).astype(np.float32)
+
+
 def _rewrite(graph: Graph, node: Node, side: int) -> list[Node]:
     x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
     n, c = x.shape[:2]
@@ -87,15 +95,17 @@ def _rewrite(graph: Graph, node: Node, side: int) -> list[Node]:
     positions = (side + 2) ** 2
     pads = tuple(node.attrs["pads"][:2])
     v = Operand(fresh_name(f"{node.name}/winograd_v"), (positions, n * th * tw, c), x.dtype)
-    u_value = graph.derive(_filter_u, w.value, side)
+    exact = bool(node.attrs.get("exact"))  # (integer sums: the products stay in f32, see exact_in_f32)
+    u_value = graph.derive(_filter_4u if exact else _filter_u, w.value, side)  # (exact: 4 U, integers)
     u = Operand(fresh_name(f"{node.name}/winograd_u"), u_value.shape, w.dtype, value=u_value)
     m = Operand(fresh_name(f"{node.name}/winograd_m"), (positions, n * th * tw, o), x.dtype)
     first = Node("winograd_input", [x], [v], {"pads": pads, "tiles": (th, tw), "m": side}, name=f"{node.name}/input")
-    exact = bool(node.attrs.get("exact"))  # (integer sums: the products stay in f32, see exact_in_f32)
     product = Node("matmul", [v, u], [m], {"exact": True} if exact else {}, name=f"{node.name}/products")
     attrs = {"out_shape": out.shape, "tiles": (th, tw), "m": side, "activation": node.attrs.get("activation"),
              "residual_after": node.attrs.get("residual_after", False),
              "affine_after": node.attrs.get("affine_after"), "exact": exact}
+    if exact:
+        attrs["products_scale"] = 4  # (the products are 4 M)
     # a quantized convolution's fused requantize, or its run-time factor's scale and bias (the factor
     # itself the seventh input: passes.fuse_dequantize_sum)
     for key in ("requantize", "kernel_choice", "factor_scale", "offset_bias"):

@@ -969,8 +969,9 @@ def lower_winograd_output(node, ctx: LoweringContext) -> None:
     refs, template, params = _epilogue(node, ctx, o, vec4=True)
     exact = bool(node.attrs.get("exact"))  # a quantized convolution's sums: A^T M A on i32
     side = node.attrs.get("m", 2)
-    template.update(m=side, alpha=side + 2, acc4="vec4<i32>" if exact else "vec4<f32>", unit=4 if exact else 1,
-                    body=_winograd_output_code(side, 4 if exact else 1))
+    unit = 4 if exact else 1  # (the products times 4 on i32, else as they are: 4 M where products_scale is 4)
+    template.update(m=side, alpha=side + 2, acc4="vec4<i32>" if exact else "vec4<f32>",
+                    unit=unit // node.attrs.get("products_scale", 1), body=_winograd_output_code(side, unit))
     params.update(batch=n, out_h=oh, out_w=ow, c4=o // 4, tiles_h=th, tiles_w=tw)
     ctx.dispatch("winograd_output", node=node, template=template, params=params,
                  bindings=[ctx.tensor(m), ctx.dummy()] + refs + [ctx.tensor(y)] + _factor(node, ctx),

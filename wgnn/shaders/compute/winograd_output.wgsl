@@ -4,9 +4,9 @@
 // body is written out by the lowering from A^T (ops/winograd.py; nn.py: _winograd_output_code).
 //
 // With acc4 = vec4<i32> (a quantized convolution's integer sums, M = 2, passes/winograd.py:
-// exact_in_f32): the products are exact multiples of 1/4 in f32; A^T P A runs on 4 P in i32, exact
-// in any order, and the block, four times the convolution's sums, is divided by 4 exactly before it
-// goes to f32.
+// exact_in_f32): the products, exact in f32, are 4 P (their filter transformed times 4: integers;
+// or, as P, multiples of 1/4 taken times 4 here); A^T P A runs on 4 P in i32, exact in any order,
+// and the block, four times the convolution's sums, is divided by 4 exactly before it goes to f32.
 #include "compute/common.wgsl"
 #include "compute/epilogue.wgsl"  // bindings 3-6 (bias, residual, slope, y) and write_output()
 
@@ -27,9 +27,9 @@ struct Params {
 // Binding 2 is a convolution's filter slot, unused here: the filter went into the products.
 @group(0) @binding(2) var<storage, read> unused: array<vec4<unused_elem>>;
 
-// The products' vec4 i, as the transform adds it (times 4 in i32 for integer sums).
+// The products' vec4 i, as the transform adds it (4 P in i32 for integer sums).
 fn m_at(i: u32) -> acc4 {
-    return acc4(vec4<f32>(m[i]) * f32(${unit}));  // (${unit}: 4 with i32, else 1)
+    return acc4(vec4<f32>(m[i]) * f32(${unit}));  // (${unit}: 4 with i32 where the products are P, else 1)
 }
 
 @compute @workgroup_size(WG)
