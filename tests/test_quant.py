@@ -992,6 +992,43 @@ def _qlinear_conv_model(rng, groups: int, relu_zero: bool, size: int = 3):
     return model.SerializeToString(), consts
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_an_input_quantized_for_its_channel_padding_is_quantized_by_the_pad(device, rng, shared):
+    """A float image quantized (QDQ) for a 3-channel quantized convolution: the pad that gives it a
+    fourth channel quantizes as it copies (passes.quantize_in_channel_pad; pad_channels.wgsl), no
+    quantize pass of its own, unless the quantized image is read elsewhere too. Inputs on rounding
+    ties and past the range: ONNX Runtime CPU's uint8 result element for element, fp32 and fp16."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    consts = {"xs": np.float32(2.0**-6), "xz": np.uint8(121), "w": rng.integers(-63, 64, (8, 3, 3, 3)).astype(np.int8),
+              "ws": np.float32(0.004), "wz": np.int8(0), "ys": np.float32(0.05), "yz": np.uint8(110)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"]),
+             helper.make_node("Conv", ["xd", "wd"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["y"])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.UINT8, None)]
+    if shared:  # (the quantized image is a graph output too: it stays a tensor of its own)
+        outputs.append(helper.make_tensor_value_info("xq", TensorProto.UINT8, None))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 3, 15, 17))],
+                              outputs, [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    # codes and values half-way between two (round half to even: the scale a power of two), and
+    # values far past both ends of uint8
+    x = (rng.integers(-300, 300, (1, 3, 15, 17)) + 0.5 * (rng.random((1, 3, 15, 17)) < 0.5)) * 2.0**-6
+    x = np.where(rng.random(x.shape) < 0.05, 40 * np.sign(x), x).astype(np.float32)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for precision in ("fp32", "fp16"):
+        session = wgnn.InferenceSession(model, precision=precision)
+        assert session.pass_log.get("quantize_in_channel_pad", 0) == (0 if shared else 1)
+        quantizes = [n for n in session._exe.graph.nodes if n.op == "quantize_linear"]
+        assert len(quantizes) == (1 if shared else 0)
+        got = session.run(None, {"x": x})
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
 @pytest.mark.parametrize("groups", [1, 8])
 def test_quantized_conv_runs_on_integers_as_onnxruntime_does(device, groups):
     """A QLinearConv becomes x - x_zero -> exact conv -> requantize (passes/integer_conv.py): the same

@@ -41,6 +41,13 @@ def _saturate(real: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np
     """round_half_even(real) + zero, clamped to ``bounds`` (float32; what both quantizing kernels do)."""
     return np.clip(np.rint(real) + zero.astype(np.float32), *bounds)
 
+def quantized_shifted(x: np.ndarray, scale: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+    """x quantized by ``scale`` and ``zero`` into ``bounds``, less ``zero``: float32 (a shifted
+    quantize_linear's, and a quantizing pad's, ops/tensor.py)."""
+    q = _saturate(x.astype(np.float32) / scale.astype(np.float32), zero, bounds)
+    return q - zero.astype(np.float32)
+
+
 @register("quantize_linear")
 class QuantizeLinear:
     """inputs [x (float), scale (float), zero_point (the output's integer type)]; attr shifted
@@ -66,9 +73,10 @@ class QuantizeLinear:
     @staticmethod
     def reference(node, ins):
         x, scale, zero = ins
-        q = _saturate(x.astype(np.float32) / scale.astype(np.float32), zero, quant_range(node.inputs[2].dtype))
+        bounds = quant_range(node.inputs[2].dtype)
         if node.attrs.get("shifted"):
-            return [(q - zero.astype(np.float32)).astype(node.outputs[0].dtype)]
+            return [quantized_shifted(x, scale, zero, bounds).astype(node.outputs[0].dtype)]
+        q = _saturate(x.astype(np.float32) / scale.astype(np.float32), zero, bounds)
         return [q.astype(node.outputs[0].dtype)]
 
 

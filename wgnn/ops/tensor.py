@@ -163,13 +163,18 @@ class Slice:
 
 @register("pad")
 class Pad:
-    """attrs pads (begin..., end...), mode ("constant" | "edge" | "reflect"), value."""
+    """attrs pads (begin..., end...), mode ("constant" | "edge" | "reflect"), value; with attr
+    ``quantize`` (bounds lo, hi; ``passes.quantize_in_channel_pad``), inputs [x, scale, zero point]:
+    x quantized first, shifted (``quantize_linear``'s ``clamp(round(x / scale) + zero) - zero``, in x's
+    float type), then padded."""
 
     traits = ("layout_free",)
 
     @staticmethod
     def infer(node):
         x, pads = node.inputs[0], node.attrs["pads"]
+        if node.attrs.get("quantize") and len(node.inputs) != 3:
+            raise fail(node, f"a quantizing pad takes x, scale and zero point, got {len(node.inputs)} inputs")
         r = x.rank
         if len(pads) != 2 * r:
             raise fail(node, f"expected {2 * r} pads for a rank-{r} input, got {len(pads)}")
@@ -188,6 +193,10 @@ class Pad:
         width = [(a["pads"][k], a["pads"][k + r]) for k in range(r)]
         crop = tuple(slice(max(0, -b), ins[0].shape[k] - max(0, -e)) for k, (b, e) in enumerate(width))
         x = ins[0][crop]
+        if a.get("quantize"):
+            from .quant import quantized_shifted
+
+            x = quantized_shifted(x, ins[1], ins[2], a["quantize"]).astype(ins[0].dtype)
         width = [(max(0, b), max(0, e)) for b, e in width]
         if a["mode"] == "constant":
             return [np.pad(x, width, mode="constant", constant_values=a["value"])]

@@ -43,7 +43,7 @@ from .pack_block_weights import pack_block_weights
 from .pad_conv_channels import pad_conv_channels, pad_matmul_columns, skip_zero_tail_slices
 from .quant_roundtrip import drop_quant_roundtrips
 from .remove_identity import remove_identity
-from .shift_quantized import shift_quantized
+from .shift_quantized import quantize_in_channel_pad, shift_quantized
 from .transposed_as_pixel_shuffle import transposed_as_pixel_shuffle
 
 log = logging.getLogger("wgnn.passes")
@@ -81,7 +81,8 @@ FUSIONS: dict[str, list[Rule]] = {"compute": [fuse_layer_norm, softmax_written_o
 # is one sum of squares, a 1x1 convolution of x times a per-channel gate scales its weights'
 # rows instead, and a product's scale computed at run time and its bias after (dynamic
 # quantization's) join its epilogue, after the LSTM step has taken its own (a convolution's
-# dequantize_sum too). (What is left of
+# dequantize_sum too), and a network's input quantized only for its channel padding is quantized by
+# the pad. (What is left of
 # element-wise chains is fused last, after the kernel policy's rewrites: ``fuse_elementwise`` in the
 # compute backend's ``prepare``.)
 BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_as_pixel_shuffle, compose_slices,
@@ -90,7 +91,8 @@ BACKEND_RULES: dict[str, list[Rule]] = {"compute": [columns_as_rows, transposed_
                                                      fuse_residual_after_activation, narrow_padded_residuals,
                                                      fuse_dequantize_sum, fuse_dynamic_quantize, fuse_muladd,
                                                      fuse_lstm_step, fold_square_into_reduce, fold_channel_scale,
-                                                     fuse_product_factor, fuse_dequantize_sum_into_conv],
+                                                     fuse_product_factor, fuse_dequantize_sum_into_conv,
+                                                     quantize_in_channel_pad],
                                         "texture": []}
 
 
@@ -136,6 +138,7 @@ __all__ = ["optimize", "rules_for", "BACKEND_RULES", "DEFAULT_RULES", "FIRST_RUL
            "fuse_activation", "fuse_bounds", "fuse_gelu", "fuse_layer_norm", "fuse_matmul_bias", "fuse_softmax",
            "pad_conv_channels",
            "fold_head_transposes", "eliminate_common_subexpressions", "drop_exact_casts", "shift_quantized",
+           "quantize_in_channel_pad",
            "fuse_muladd", "fold_conv_affine", "fuse_hard_swish", "fold_pad_into_conv",
            "skip_zero_tail_slices", "integer_conv", "drop_quant_roundtrips", "narrow_padded_residuals",
            "fuse_affine_after_activation", "transposed_as_pixel_shuffle",

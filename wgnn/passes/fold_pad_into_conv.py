@@ -16,7 +16,8 @@ def fold_pad_into_conv(graph: Graph) -> int:
     readers = Readers(graph)
     folded = 0
     for pad in list(graph.nodes):
-        if pad.op != "pad" or pad.attrs["mode"] != "constant" or float(pad.attrs["value"]) != 0.0:
+        if (pad.op != "pad" or pad.attrs["mode"] != "constant" or float(pad.attrs["value"]) != 0.0
+                or pad.attrs.get("quantize")):
             continue
         x, out, p = pad.inputs[0], pad.outputs[0], tuple(pad.attrs["pads"])
         if x.rank != 4 or min(p) < 0 or any(p[k] for k in (0, 1, 4, 5)) or x.dtype not in ("float32", "float16"):

@@ -179,8 +179,10 @@ def near(value: float | None, want: float) -> bool:
 
 def channel_tail_pad(node: Node | None) -> int | None:
     """The channels a pad node adds at the end of axis 1 (negative: removes) where that is all it
-    does, with zeros; else None (another mode or value, padding on another axis or side)."""
-    if node is None or node.op != "pad" or node.attrs["mode"] != "constant" or float(node.attrs["value"]) != 0.0:
+    does, with zeros; else None (another mode or value, padding on another axis or side, or a pad
+    that also quantizes: ``shift_quantized.quantize_in_channel_pad``)."""
+    if (node is None or node.op != "pad" or node.attrs["mode"] != "constant" or float(node.attrs["value"]) != 0.0
+            or node.attrs.get("quantize")):
         return None
     r, pads = node.inputs[0].rank, node.attrs["pads"]
     return None if any(p for k, p in enumerate(pads) if k != r + 1) else pads[r + 1]

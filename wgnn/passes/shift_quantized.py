@@ -8,7 +8,8 @@ pass over the activations instead of three.
 from __future__ import annotations
 
 from ..graph import Graph, Node, fresh_name
-from .patterns import Readers, made_by
+from ..ops.quant import quant_range
+from .patterns import Readers, channel_tail_pad, made_by
 
 
 def shift_quantized(graph: Graph) -> int:
@@ -34,3 +35,25 @@ def shift_quantized(graph: Graph) -> int:
     if rewritten:
         graph.prune()
     return rewritten
+
+
+def quantize_in_channel_pad(graph: Graph) -> int:
+    """pad(quantize_linear(x, scale, zero, shifted), zero channels at the end of a 4-D tensor) ->
+    pad(x, scale, zero) with attr ``quantize`` (the quantize's bounds): per-tensor constant scale
+    and zero point, x float32, the quantized tensor read by the pad alone."""
+    readers = Readers(graph)
+    fused = 0
+    for node in graph.nodes:
+        quantize = made_by(node.inputs[0], "quantize_linear") if node.op == "pad" else None
+        if quantize is None or not quantize.attrs.get("shifted") or not (channel_tail_pad(node) or 0) > 0:
+            continue
+        x, scale, zero = quantize.inputs
+        if (x.rank != 4 or x.dtype != "float32" or not scale.is_constant or not zero.is_constant
+                or scale.size != 1 or zero.size != 1 or not readers.only(node.inputs[0], node)):
+            continue
+        node.inputs = [x, scale, zero]
+        node.attrs = dict(node.attrs, quantize=tuple(quantize.attrs.get("range") or quant_range(zero.dtype)))
+        fused += 1
+    if fused:
+        graph.prune()
+    return fused

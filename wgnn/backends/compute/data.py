@@ -653,6 +653,10 @@ def _sliced_strides(node, ctx: LoweringContext) -> tuple[list[int], int]:
             sum(s * st for s, st in zip(own, node.attrs["starts"])))
 
 
+# pad_channels.wgsl's Params where it does not quantize (a quantizing pad's: scale, zero point, bounds)
+NOT_QUANTIZED = {"q_scale": 1.0, "q_zero": 0.0, "q_lo": 0.0, "q_hi": 0.0}
+
+
 @lowers("pad")
 def lower_pad(node, ctx: LoweringContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
@@ -661,6 +665,7 @@ def lower_pad(node, ctx: LoweringContext) -> None:
     if r > MAX_RANK:
         raise ctx.error(node, f"pad supports up to {MAX_RANK} dimensions")
     pads = node.attrs["pads"]
+    bounds = node.attrs.get("quantize")  # (quantized as it is copied: passes.quantize_in_channel_pad)
     if (r == 4 and node.attrs["mode"] == "constant" and ctx.perm(x) in ((0, 1, 2, 3), (0, 2, 3, 1))
             and perm == (0, 2, 3, 1) and out.shape[1] % 4 == 0 and min(pads) >= 0
             and not any(pads[k] for k in (0, 2, 3, 4, 6, 7)) and ctx.tensor(x).dtype in ("f32", "f16")):
@@ -669,10 +674,17 @@ def lower_pad(node, ctx: LoweringContext) -> None:
         nhwc = ctx.perm(x) == (0, 2, 3, 1)
         params = {"total": out.size // 4, "pixels": h * w, "c_in": c, "c4": out.shape[1] // 4, "c_begin": pads[1],
                   "c_stride": 1 if nhwc else h * w, "p_stride": c if nhwc else 1, "n_stride": c * h * w,
-                  "x_base": 0, "value": float(node.attrs["value"])}
-        ctx.dispatch("pad_channels", node=node, template={}, params=params,
+                  "x_base": 0, "value": float(node.attrs["value"]), **NOT_QUANTIZED}
+        if bounds:  # (scale and zero point as quantize_linear's kernel reads them: f32, the zero point's integer)
+            params.update(q_scale=float(np.float32(node.inputs[1].value.reshape(-1)[0])),
+                          q_zero=float(node.inputs[2].value.reshape(-1)[0]), q_lo=float(bounds[0]),
+                          q_hi=float(bounds[1]))
+        ctx.dispatch("pad_channels", node=node, template={"quantize": bool(bounds)}, params=params,
                      bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // 4)
         return
+    if bounds:
+        raise ctx.error(node, f"a pad that quantizes pads channels of a 4-D tensor into NHWC; this one pads {pads} "
+                              f"from axis order {ctx.perm(x)} to {perm}")
     if node.attrs["mode"] == "constant" and min(pads) >= 0:
         _pad_by_copies(node, ctx, x, out, pads)
         return

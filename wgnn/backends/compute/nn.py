@@ -22,7 +22,7 @@ from ..common import (
     pack_dims,
 )
 from .context import LoweringContext, Ref, lowers
-from .data import pool_rows
+from .data import NOT_QUANTIZED, pool_rows
 from .policy import (
     GEMMS,
     HALF_GEMMS,
@@ -126,8 +126,9 @@ def _widened(node, ctx: LoweringContext, residual, window: tuple[int, int, int, 
     wide = ctx.temporary(node, (n, o, h, w), "residual", "f32")
     params = {"total": n * h * w * o // 4, "pixels": h * w, "c_in": c, "c4": o // 4, "c_begin": 0,
               "c_stride": 1, "p_stride": pitch4 * 4, "n_stride": pitch4 * 4 * h * w, "x_base": offset4 * 4,
-              "value": 0.0}
-    ctx.dispatch("pad_channels", node=node, template={}, params=params, bindings=[ctx.tensor(residual), wide],
+              "value": 0.0, **NOT_QUANTIZED}
+    ctx.dispatch("pad_channels", node=node, template={"quantize": False}, params=params,
+                 bindings=[ctx.tensor(residual), wide],
                  threads=params["total"])
     return wide
 
