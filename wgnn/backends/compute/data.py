@@ -683,8 +683,8 @@ def lower_pad(node, ctx: LoweringContext) -> None:
                      bindings=[ctx.tensor(x), ctx.tensor(out)], threads=out.size // 4)
         return
     if bounds:
-        raise ctx.error(node, f"a pad that quantizes pads channels of a 4-D tensor into NHWC; this one pads {pads} "
-                              f"from axis order {ctx.perm(x)} to {perm}")
+        raise ctx.error(node, f"a quantizing pad runs only as a channel padding into NHWC (pad_channels); this one "
+                              f"pads {pads} from axis order {ctx.perm(x)} to {perm}")
     if node.attrs["mode"] == "constant" and min(pads) >= 0:
         _pad_by_copies(node, ctx, x, out, pads)
         return
