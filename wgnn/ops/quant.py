@@ -41,6 +41,7 @@ def _saturate(real: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np
     """round_half_even(real) + zero, clamped to ``bounds`` (float32; what both quantizing kernels do)."""
     return np.clip(np.rint(real) + zero.astype(np.float32), *bounds)
 
+
 def quantized_shifted(x: np.ndarray, scale: np.ndarray, zero: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
     """x quantized by ``scale`` and ``zero`` into ``bounds``, less ``zero``: float32 (a shifted
     quantize_linear's, and a quantizing pad's, ops/tensor.py)."""

@@ -38,7 +38,7 @@ from ...passes.patterns import row_product, rows_in_fours
 from ...passes.split_wide_matmuls import split_wide_matmuls
 from ...passes.winograd import qualifies as winograd_qualifies
 from ...passes.winograd import winograd_convs
-from ..common import fits_f16
+from ..common import factor_of, fits_f16
 
 TILES = (1, 2, 4, 8)
 SHARED_TILES = (8, 16)  # the subgroup variant's rows per invocation: whole octets of rows
@@ -520,7 +520,7 @@ def eligible(op: str, node: Node, *, max_binding: int, precision: str = "fp32", 
         found.append("direct")
     if ungrouped4:
         found += ["gemm"] + (["gemm_f16"] if half else [])
-        if node.attrs.get("int8_offset") is not None and len(node.inputs) < 7:  # a quantized convolution
+        if node.attrs.get("int8_offset") is not None and factor_of(node) is None:  # a quantized convolution
             found.append("gemm_i8")  # (passes/integer_conv.py; not with a run-time factor, which its epilogue lacks)
     if ("pointwise" in found and x.shape[0] * x.shape[2] * x.shape[3] == 1
             and tuple(node.attrs["strides"]) == (1, 1)):
